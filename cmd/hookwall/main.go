@@ -1,0 +1,63 @@
+// Command hookwall is the webhook security gateway.
+//
+//	hookwall [run] [-c gateway.toml]   serve (the default)
+//	hookwall check -c gateway.toml     load the config and compile every policy and filter
+//	hookwall filter build DIR -o F     build a Go filter to WebAssembly
+//	hookwall version
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `usage: hookwall <command> [flags]
+
+commands:
+  run            serve webhooks (default when no command is given)
+  check          validate the config and compile every policy and filter
+  filter build   build a Go filter directory to WebAssembly
+  version        print the version
+
+Run "hookwall <command> -h" for the flags of a command.
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cmd := "run"
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "run":
+		return cmdRun(ctx, args, stdout, stderr)
+	case "check":
+		return cmdCheck(ctx, args, stdout, stderr)
+	case "filter":
+		if len(args) > 0 && args[0] == "build" {
+			return cmdFilterBuild(ctx, args[1:], stdout, stderr)
+		}
+		fmt.Fprint(stderr, "usage: hookwall filter build DIR -o FILE.wasm\n")
+		return 2
+	case "version", "-v", "--version":
+		fmt.Fprintf(stdout, "hookwall %s\n", version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "hookwall: unknown command %q\n\n%s", cmd, usage)
+	return 2
+}

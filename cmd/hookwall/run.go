@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"github.com/hookwall/hookwall/engine/config"
+	"github.com/hookwall/hookwall/engine/gateway"
+)
+
+// defaultGOGC trades memory for throughput: the gateway's live heap is small, so the
+// default GOGC=100 collects tens of times a second under load. GOGC in the environment wins.
+const defaultGOGC = 400
+
+func configFlags(fs *flag.FlagSet) *string {
+	p := fs.String("config", "gateway.toml", "path to the config file")
+	fs.StringVar(p, "c", "gateway.toml", "path to the config file (shorthand)")
+	return p
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := configFlags(fs)
+	drain := fs.Duration("drain", 30*time.Second, "how long SIGTERM waits for in-flight requests")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGOGC)
+	}
+	level := "info"
+	if cfg, err := config.Load(*cfgPath); err == nil {
+		level = cfg.Log.Level
+	}
+	logger := newLogger(stderr, level)
+	cache, _ := os.UserCacheDir()
+	if cache != "" {
+		cache = filepath.Join(cache, "hookwall", "wasm")
+	}
+	g, err := gateway.New(ctx, *cfgPath, gateway.Options{Logger: logger, CacheDir: cache})
+	if err != nil {
+		fmt.Fprintf(stderr, "hookwall: %v\n", err)
+		return 1
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				logger.Info("SIGHUP: reloading")
+				_, _ = g.Reload(ctx)
+			}
+		}
+	}()
+	if err := g.Run(ctx, *drain); err != nil {
+		fmt.Fprintf(stderr, "hookwall: %v\n", err)
+		return 1
+	}
+	logger.Info("stopped")
+	return 0
+}
+
+func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := configFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	rev, err := gateway.Check(ctx, *cfgPath, gateway.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		fmt.Fprintf(stderr, "%v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: ok (revision %s)\n", *cfgPath, rev)
+	return 0
+}

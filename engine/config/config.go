@@ -1,0 +1,476 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is the decoded gateway.toml. Treat it as read-only once Load returns.
+type Config struct {
+	// File is the path the config was read from; Dir is its directory, the base of relative paths.
+	File string `toml:"-"`
+	Dir  string `toml:"-"`
+
+	Server   Server               `toml:"server"`
+	Admin    Admin                `toml:"admin"`
+	Policies Policies             `toml:"policies"`
+	Log      Log                  `toml:"log"`
+	State    State                `toml:"state"`
+	Demo     Demo                 `toml:"demo"`
+	Secrets  map[string]SecretRef `toml:"secrets"`
+	Filters  []Filter             `toml:"filter"`
+	Routes   []Route              `toml:"route"`
+}
+
+// Server is the public listener.
+type Server struct {
+	Listen         string   `toml:"listen"`
+	MaxBody        Size     `toml:"max_body"`
+	MaxHeader      Size     `toml:"max_header"`
+	ReadTimeout    Duration `toml:"read_timeout"`
+	WriteTimeout   Duration `toml:"write_timeout"`
+	IdleTimeout    Duration `toml:"idle_timeout"`
+	TrustedProxies []string `toml:"trusted_proxies"`
+	// MaxConns bounds concurrent connections; MaxConnsPerIP bounds them per client IP.
+	MaxConns      int `toml:"max_conns"`
+	MaxConnsPerIP int `toml:"max_conns_per_ip"`
+
+	trusted []netip.Prefix
+}
+
+// Trusted returns the parsed trusted_proxies prefixes. The slice is shared: do not modify it.
+func (s *Server) Trusted() []netip.Prefix { return s.trusted }
+
+// Admin is the admin listener (health, status, reload, metrics).
+type Admin struct {
+	Listen string `toml:"listen"`
+	// Token is required when Listen is not a loopback address; sent as "Authorization: Bearer <token>".
+	Token string `toml:"token"`
+}
+
+// Policies says where Rego comes from.
+type Policies struct {
+	Dir           string   `toml:"dir"`
+	AllowBuiltins []string `toml:"allow_builtins"`
+}
+
+// Log configures the decision log and the process log.
+type Log struct {
+	// Decisions is "stdout", "off" or a file path.
+	Decisions string `toml:"decisions"`
+	// Level of the process log: debug, info, warn, error.
+	Level string `toml:"level"`
+}
+
+// State selects the store for rate limits and duplicates.
+type State struct {
+	Backend  string   `toml:"backend"`
+	URL      string   `toml:"url"`
+	Timeout  Duration `toml:"timeout"`
+	FailMode string   `toml:"fail_mode"`
+	Prefix   string   `toml:"prefix"`
+	MaxKeys  int      `toml:"max_keys"`
+}
+
+// Demo runs a built-in upstream for trying hookwall without a backend.
+type Demo struct {
+	// Sink is a loopback address where a sink answers every request with a JSON summary of
+	// what reached it (method, path, body size and SHA-256). Empty means off.
+	Sink string `toml:"sink"`
+}
+
+// SecretRef says where a secret's value is read from: exactly one of Env or File.
+type SecretRef struct {
+	Env  string `toml:"env"`
+	File string `toml:"file"`
+}
+
+// Filter is a WASM filter ([[filter]]).
+type Filter struct {
+	Name    string   `toml:"name"`
+	Module  string   `toml:"module"`
+	Config  string   `toml:"config"`
+	Timeout Duration `toml:"timeout"`
+	Memory  Size     `toml:"memory"`
+	Pool    int      `toml:"pool"`
+	MaxUses int      `toml:"max_uses"`
+	OnError string   `toml:"on_error"`
+
+	// NoDeadline is set when timeout = "0": the filter is trusted to terminate.
+	NoDeadline bool `toml:"-"`
+}
+
+// Route is one [[route]].
+type Route struct {
+	Name     string   `toml:"name"`
+	Host     string   `toml:"host"`
+	Path     string   `toml:"path"`
+	Prefix   string   `toml:"prefix"`
+	Methods  []string `toml:"methods"`
+	Upstream string   `toml:"upstream"`
+	Policy   string   `toml:"policy"`
+	Filters  []string `toml:"filters"`
+	Timeout  Duration `toml:"timeout"`
+
+	upstream *url.URL
+}
+
+// UpstreamURL returns the parsed upstream URL. Do not modify it.
+func (r *Route) UpstreamURL() *url.URL { return r.upstream }
+
+// Defaults applied by Load when a key is absent.
+const (
+	DefaultListen        = "127.0.0.1:8080"
+	DefaultAdminListen   = "127.0.0.1:9090"
+	DefaultMaxBody       = 1 << 20
+	DefaultMaxHeader     = 16 << 10
+	DefaultReadTimeout   = 10 * time.Second
+	DefaultWriteTimeout  = 10 * time.Second
+	DefaultIdleTimeout   = 60 * time.Second
+	DefaultRouteTimeout  = 10 * time.Second
+	DefaultFilterTimeout = 50 * time.Millisecond
+	DefaultFilterMemory  = 32 << 20
+	DefaultFilterMaxUses = 10000
+	DefaultStateTimeout  = 50 * time.Millisecond
+	DefaultMaxConns      = 10000
+	DefaultMaxConnsPerIP = 1000
+	DefaultStateMaxKeys  = 1 << 20
+)
+
+// Load reads, decodes and validates the config file at path. Every problem found is reported,
+// joined, each naming the file, line and key.
+func Load(path string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(path, raw)
+}
+
+// Parse decodes and validates raw as if read from path (used for relative paths and messages).
+func Parse(path string, raw []byte) (*Config, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		abs = path
+	}
+	c := &Config{File: path, Dir: filepath.Dir(abs)}
+	md, err := toml.NewDecoder(bytes.NewReader(raw)).Decode(c)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			key := pe.LastKey
+			msg := pe.Message
+			if key != "" {
+				return nil, &Error{File: path, Line: pe.Position.Line, Key: key, Msg: msg}
+			}
+			return nil, &Error{File: path, Line: pe.Position.Line, Msg: msg}
+		}
+		return nil, &Error{File: path, Msg: err.Error()}
+	}
+	v := validator{file: path, loc: newLocator(raw)}
+	for _, k := range md.Undecoded() {
+		v.errAt(locKey(k), "unknown key")
+	}
+	c.applyDefaults()
+	c.validate(&v)
+	if len(v.errs) > 0 {
+		return nil, v.join()
+	}
+	return c, nil
+}
+
+func locKey(k toml.Key) []any {
+	out := make([]any, 0, len(k))
+	for _, s := range k {
+		out = append(out, s)
+	}
+	return out
+}
+
+func (c *Config) applyDefaults() {
+	s := &c.Server
+	if s.Listen == "" {
+		s.Listen = DefaultListen
+	}
+	if s.MaxBody == 0 {
+		s.MaxBody = DefaultMaxBody
+	}
+	if s.MaxHeader == 0 {
+		s.MaxHeader = DefaultMaxHeader
+	}
+	if s.ReadTimeout == 0 {
+		s.ReadTimeout = Duration(DefaultReadTimeout)
+	}
+	if s.WriteTimeout == 0 {
+		s.WriteTimeout = Duration(DefaultWriteTimeout)
+	}
+	if s.IdleTimeout == 0 {
+		s.IdleTimeout = Duration(DefaultIdleTimeout)
+	}
+	if s.MaxConns == 0 {
+		s.MaxConns = DefaultMaxConns
+	}
+	if s.MaxConnsPerIP == 0 {
+		s.MaxConnsPerIP = DefaultMaxConnsPerIP
+	}
+	if c.Admin.Listen == "" {
+		c.Admin.Listen = DefaultAdminListen
+	}
+	if c.Policies.Dir == "" {
+		c.Policies.Dir = "policies"
+	}
+	c.Policies.Dir = c.Abs(c.Policies.Dir)
+	if c.Log.Decisions == "" {
+		c.Log.Decisions = "stdout"
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.State.Backend == "" {
+		c.State.Backend = "memory"
+	}
+	if c.State.Timeout == 0 {
+		c.State.Timeout = Duration(DefaultStateTimeout)
+	}
+	if c.State.FailMode == "" {
+		c.State.FailMode = "closed"
+	}
+	if c.State.MaxKeys == 0 {
+		c.State.MaxKeys = DefaultStateMaxKeys
+	}
+	for i := range c.Filters {
+		f := &c.Filters[i]
+		if f.Module != "" {
+			f.Module = c.Abs(f.Module)
+		}
+		if f.Memory == 0 {
+			f.Memory = DefaultFilterMemory
+		}
+		if f.Pool == 0 {
+			f.Pool = 2 * runtime.GOMAXPROCS(0)
+		}
+		if f.MaxUses == 0 {
+			f.MaxUses = DefaultFilterMaxUses
+		}
+		if f.OnError == "" {
+			f.OnError = "deny"
+		}
+	}
+	for i := range c.Routes {
+		if c.Routes[i].Timeout == 0 {
+			c.Routes[i].Timeout = Duration(DefaultRouteTimeout)
+		}
+	}
+}
+
+// Abs resolves p against the config file's directory unless it is absolute.
+func (c *Config) Abs(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.Dir, p)
+}
+
+var knownMethods = map[string]bool{
+	"GET": true, "HEAD": true, "POST": true, "PUT": true, "PATCH": true,
+	"DELETE": true, "OPTIONS": true, "CONNECT": true, "TRACE": true,
+}
+
+func (c *Config) validate(v *validator) {
+	if _, _, err := net.SplitHostPort(c.Server.Listen); err != nil {
+		v.errAt([]any{"server", "listen"}, "invalid address %q: %v", c.Server.Listen, err)
+	}
+	if c.Server.MaxBody <= 0 {
+		v.errAt([]any{"server", "max_body"}, "must be > 0")
+	}
+	if c.Server.MaxConns < 0 || c.Server.MaxConnsPerIP < 0 {
+		v.errAt([]any{"server", "max_conns"}, "must be >= 0")
+	}
+	for _, p := range c.Server.TrustedProxies {
+		pfx, err := parsePrefix(p)
+		if err != nil {
+			v.errAt([]any{"server", "trusted_proxies"}, "%q is not an IP or CIDR", p)
+			continue
+		}
+		c.Server.trusted = append(c.Server.trusted, pfx)
+	}
+	if host, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {
+		v.errAt([]any{"admin", "listen"}, "invalid address %q: %v", c.Admin.Listen, err)
+	} else if !isLoopback(host) && c.Admin.Token == "" {
+		v.errAt([]any{"admin", "token"}, "required when admin.listen (%s) is not a loopback address", c.Admin.Listen)
+	}
+	if c.Admin.Listen == c.Server.Listen && !strings.HasSuffix(c.Admin.Listen, ":0") {
+		v.errAt([]any{"admin", "listen"}, "must differ from server.listen")
+	}
+	if c.Demo.Sink != "" {
+		if host, _, err := net.SplitHostPort(c.Demo.Sink); err != nil {
+			v.errAt([]any{"demo", "sink"}, "invalid address %q: %v", c.Demo.Sink, err)
+		} else if !isLoopback(host) {
+			v.errAt([]any{"demo", "sink"}, "the demo sink listens on loopback only, not %q", host)
+		}
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		v.errAt([]any{"log", "level"}, "must be debug, info, warn or error, not %q", c.Log.Level)
+	}
+	switch c.State.Backend {
+	case "memory", "redis":
+	default:
+		v.errAt([]any{"state", "backend"}, "must be \"memory\" or \"redis\", not %q", c.State.Backend)
+	}
+	if c.State.Backend == "redis" && c.State.URL == "" {
+		v.errAt([]any{"state", "url"}, "required when backend = \"redis\"")
+	}
+	switch c.State.FailMode {
+	case "closed", "open":
+	default:
+		v.errAt([]any{"state", "fail_mode"}, "must be \"closed\" or \"open\", not %q", c.State.FailMode)
+	}
+	for name, ref := range c.Secrets {
+		if (ref.Env == "") == (ref.File == "") {
+			v.errAt([]any{"secrets", name}, "set exactly one of env or file")
+		}
+	}
+	filters := map[string]bool{}
+	for i := range c.Filters {
+		f := &c.Filters[i]
+		at := func(k string) []any { return []any{"filter", i, k} }
+		if f.Name == "" {
+			v.errAt(at("name"), "required")
+		} else if filters[f.Name] {
+			v.errAt(at("name"), "duplicate filter name %q", f.Name)
+		}
+		filters[f.Name] = true
+		if f.Module == "" {
+			v.errAt(at("module"), "required")
+		}
+		if f.Timeout == 0 {
+			// An explicit "0" means no deadline; absent means the default.
+			if v.loc.has("filter", i, "timeout") {
+				f.NoDeadline = true
+			} else {
+				f.Timeout = Duration(DefaultFilterTimeout)
+			}
+		}
+		if f.Pool < 1 {
+			v.errAt(at("pool"), "must be >= 1")
+		}
+		if f.Memory < 64<<10 {
+			v.errAt(at("memory"), "must be at least 64KiB (one wasm page)")
+		}
+		switch f.OnError {
+		case "deny", "skip":
+		default:
+			v.errAt(at("on_error"), "must be \"deny\" or \"skip\", not %q", f.OnError)
+		}
+	}
+	names := map[string]bool{}
+	if len(c.Routes) == 0 {
+		v.errAt([]any{"route"}, "at least one [[route]] is required")
+	}
+	for i := range c.Routes {
+		r := &c.Routes[i]
+		at := func(k string) []any { return []any{"route", i, k} }
+		if r.Name == "" {
+			v.errAt(at("name"), "required")
+		} else if names[r.Name] {
+			v.errAt(at("name"), "duplicate route name %q", r.Name)
+		}
+		names[r.Name] = true
+		switch {
+		case r.Path != "" && r.Prefix != "":
+			v.errAt(at("prefix"), "set path or prefix, not both")
+		case r.Path == "" && r.Prefix == "":
+			v.errAt(at("path"), "one of path or prefix is required")
+		case r.Path != "" && !strings.HasPrefix(r.Path, "/"):
+			v.errAt(at("path"), "must start with \"/\"")
+		case r.Prefix != "" && !strings.HasPrefix(r.Prefix, "/"):
+			v.errAt(at("prefix"), "must start with \"/\"")
+		}
+		for j, m := range r.Methods {
+			if !knownMethods[m] {
+				v.errAt(at("methods"), "unknown method %q (use upper case, e.g. \"POST\")", m)
+			}
+			r.Methods[j] = m
+		}
+		u, err := url.Parse(r.Upstream)
+		switch {
+		case r.Upstream == "":
+			v.errAt(at("upstream"), "required")
+		case err != nil:
+			v.errAt(at("upstream"), "invalid URL: %v", err)
+		case u.Scheme != "http" && u.Scheme != "https":
+			v.errAt(at("upstream"), "scheme must be http or https, not %q", u.Scheme)
+		case u.Host == "":
+			v.errAt(at("upstream"), "missing host in %q", r.Upstream)
+		case u.RawQuery != "" || u.Fragment != "":
+			v.errAt(at("upstream"), "must not carry a query or fragment")
+		default:
+			r.upstream = u
+		}
+		if r.Policy == "" {
+			v.errAt(at("policy"), "required (a Rego package such as \"routes.github\"); requests are denied without one")
+		} else if !validPackagePath(r.Policy) {
+			v.errAt(at("policy"), "%q is not a Rego package path like \"routes.github\"", r.Policy)
+		}
+		for _, f := range r.Filters {
+			if !filters[f] {
+				v.errAt(at("filters"), "unknown filter %q (no [[filter]] with that name)", f)
+			}
+		}
+	}
+}
+
+func validPackagePath(p string) bool {
+	p = strings.TrimPrefix(p, "data.")
+	if p == "" {
+		return false
+	}
+	for _, part := range strings.Split(p, ".") {
+		if part == "" {
+			return false
+		}
+		for i, r := range part {
+			ok := r == '_' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (i > 0 && r >= '0' && r <= '9')
+			if !ok {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// PolicyPackage returns the route's package without a leading "data.".
+func (r *Route) PolicyPackage() string { return strings.TrimPrefix(r.Policy, "data.") }
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
+}

@@ -1,0 +1,75 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+)
+
+// Secrets holds resolved secret values by name. Its String and GoString never print values, so a
+// stray %v in a log line leaks nothing. Safe for concurrent reads.
+type Secrets struct {
+	m map[string][]byte
+}
+
+// Get returns the secret's value and whether it exists. The slice is shared: do not modify it.
+func (s *Secrets) Get(name string) ([]byte, bool) {
+	if s == nil {
+		return nil, false
+	}
+	v, ok := s.m[name]
+	return v, ok
+}
+
+// Names returns the secret names, sorted.
+func (s *Secrets) Names() []string {
+	if s == nil {
+		return nil
+	}
+	out := make([]string, 0, len(s.m))
+	for k := range s.m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (s *Secrets) String() string   { return "[secrets redacted]" }
+func (s *Secrets) GoString() string { return "[secrets redacted]" }
+
+// ResolveSecrets reads every [secrets] entry. getenv is os.LookupEnv in production. A missing
+// variable or unreadable file is an error naming the secret (never its value). File values have
+// one trailing newline trimmed, as editors add one.
+func (c *Config) ResolveSecrets(getenv func(string) (string, bool)) (*Secrets, error) {
+	s := &Secrets{m: make(map[string][]byte, len(c.Secrets))}
+	v := validator{file: c.File, loc: nil}
+	names := make([]string, 0, len(c.Secrets))
+	for n := range c.Secrets {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		ref := c.Secrets[name]
+		switch {
+		case ref.Env != "":
+			val, ok := getenv(ref.Env)
+			if !ok || val == "" {
+				v.errs = append(v.errs, &Error{File: c.File, Key: "secrets." + name, Msg: fmt.Sprintf("environment variable %s is not set", ref.Env)})
+				continue
+			}
+			s.m[name] = []byte(val)
+		case ref.File != "":
+			b, err := os.ReadFile(c.Abs(ref.File))
+			if err != nil {
+				v.errs = append(v.errs, &Error{File: c.File, Key: "secrets." + name, Msg: fmt.Sprintf("cannot read secret file: %v", err)})
+				continue
+			}
+			s.m[name] = []byte(strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r"))
+		}
+	}
+	if len(v.errs) > 0 {
+		return nil, v.join()
+	}
+	return s, nil
+}

@@ -1,0 +1,142 @@
+package gateway
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"net"
+	"net/http"
+	"sort"
+	"time"
+)
+
+type admin struct {
+	g     *Gateway
+	token string
+	srv   *http.Server
+	mux   *http.ServeMux
+}
+
+func newAdmin(g *Gateway, token string) *admin {
+	a := &admin{g: g, token: token, mux: http.NewServeMux()}
+	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
+	a.mux.HandleFunc("GET /readyz", a.readyz)
+	a.mux.HandleFunc("GET /-/status", a.auth(a.statusz))
+	a.mux.HandleFunc("POST /-/reload", a.auth(a.reload))
+	a.srv = &http.Server{Handler: a.mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
+	return a
+}
+
+func (a *admin) Serve(ln net.Listener) error {
+	err := a.srv.Serve(ln)
+	if err == http.ErrServerClosed {
+		return nil
+	}
+	return err
+}
+
+func (a *admin) Shutdown(ctx context.Context) error { return a.srv.Shutdown(ctx) }
+
+// auth requires "Authorization: Bearer <token>" when a token is configured.
+func (a *admin) auth(h http.HandlerFunc) http.HandlerFunc {
+	if a.token == "" {
+		return h
+	}
+	want := []byte("Bearer " + a.token)
+	return func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="hookwall admin"`)
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "admin token required"})
+			return
+		}
+		h(w, r)
+	}
+}
+
+func (a *admin) readyz(w http.ResponseWriter, _ *http.Request) {
+	if a.g.snaps.Load() == nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "loading"})
+		return
+	}
+	writeJSON(w, 200, map[string]string{"status": "ready"})
+}
+
+type routeStatus struct {
+	Name     string   `json:"name"`
+	Host     string   `json:"host,omitempty"`
+	Path     string   `json:"path,omitempty"`
+	Prefix   string   `json:"prefix,omitempty"`
+	Methods  []string `json:"methods,omitempty"`
+	Upstream string   `json:"upstream"`
+	Policy   string   `json:"policy"`
+	Filters  []string `json:"filters"`
+}
+
+type filterStatus struct {
+	Name    string `json:"name"`
+	Module  string `json:"module"`
+	OnError string `json:"on_error"`
+	Hash    string `json:"hash"`
+}
+
+type statusDoc struct {
+	Status
+	Routes   []routeStatus  `json:"routes"`
+	Policies []string       `json:"policies"`
+	Files    []string       `json:"policy_files"`
+	Filters  []filterStatus `json:"filters"`
+	Secrets  []string       `json:"secrets"`
+}
+
+func (a *admin) statusz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, 200, a.g.statusDoc())
+}
+
+func (g *Gateway) statusDoc() statusDoc {
+	doc := statusDoc{Status: g.Status()}
+	snap := g.snaps.Acquire()
+	if snap == nil {
+		return doc
+	}
+	defer snap.Release()
+	for _, r := range snap.Routes {
+		rs := routeStatus{Name: r.Name, Host: r.Config.Host, Path: r.Config.Path, Prefix: r.Config.Prefix, Methods: r.Config.Methods, Upstream: r.Config.Upstream, Policy: r.Config.Policy, Filters: r.Config.Filters}
+		if rs.Filters == nil {
+			rs.Filters = []string{}
+		}
+		doc.Routes = append(doc.Routes, rs)
+	}
+	doc.Policies = snap.Policies.Packages()
+	doc.Files = snap.Policies.Files()
+	for i := range snap.Config.Filters {
+		fc := &snap.Config.Filters[i]
+		fs := filterStatus{Name: fc.Name, Module: fc.Module, OnError: fc.OnError}
+		if f := snap.Filters[fc.Name]; f != nil {
+			fs.Hash = f.SpecHash[:12]
+		}
+		doc.Filters = append(doc.Filters, fs)
+	}
+	sort.Slice(doc.Filters, func(i, j int) bool { return doc.Filters[i].Name < doc.Filters[j].Name })
+	if doc.Filters == nil {
+		doc.Filters = []filterStatus{}
+	}
+	doc.Secrets = snap.Secrets.Names() // names only, never values
+	return doc
+}
+
+func (a *admin) reload(w http.ResponseWriter, r *http.Request) {
+	rev, err := a.g.Reload(r.Context())
+	if err != nil {
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"result": "error", "error": err.Error(), "revision": a.g.Status().Revision})
+		return
+	}
+	writeJSON(w, 200, map[string]string{"result": "ok", "revision": rev})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

@@ -1,0 +1,15 @@
+// Package policy compiles the Rego policies of a gateway and evaluates route decisions.
+//
+// Load compiles every .rego file under a directory together (Rego v1, strict mode), with
+// data.json / data.yaml files as data; *_test.rego files are left out of serving. Unsafe
+// builtins (http.send, net.lookup_ip_addr, opa.runtime) are removed from the capabilities
+// unless Options.AllowBuiltins names them, so a policy that calls one fails to compile.
+//
+// Prepare returns a Query for one route package, prepared once; Query.Eval is safe for
+// concurrent use and takes the input as an ast.Value (no JSON round trip). Decisions fail
+// closed: an undefined allow denies, a malformed decision rule is an evaluation error, and
+// builtin errors are strict (an error never silently makes a deny rule undefined).
+//
+// The hookwall.webhook.verify builtin is registered per query with the secrets of the
+// snapshot that prepared it; secret values never become Rego values.
+package policy

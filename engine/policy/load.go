@@ -1,0 +1,282 @@
+package policy
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/loader"
+	"github.com/open-policy-agent/opa/v1/storage"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+)
+
+// UnsafeBuiltins are removed from the capabilities unless explicitly allowed: they reach the
+// network or the process environment from policy code (SSRF, secret leaks).
+var unsafeBuiltins = []string{"http.send", "net.lookup_ip_addr", "opa.runtime"}
+
+// UnsafeBuiltins returns the builtins that are off by default.
+func UnsafeBuiltins() []string { return append([]string(nil), unsafeBuiltins...) }
+
+// SecretSource resolves secret names for the verify builtin.
+type SecretSource interface {
+	Get(name string) ([]byte, bool)
+}
+
+// Options configure Load.
+type Options struct {
+	// AllowBuiltins re-enables unsafe builtins by name.
+	AllowBuiltins []string
+	// Secrets backs opts.secret of hookwall.webhook.verify. Nil means no secrets.
+	Secrets SecretSource
+	// Now is the clock for timestamp checks; nil means time.Now.
+	Now func() time.Time
+	// IncludeTests also loads *_test.rego files (for `hookwall test`).
+	IncludeTests bool
+}
+
+// Set is a compiled policy directory. It is immutable and safe for concurrent use.
+type Set struct {
+	compiler *ast.Compiler
+	store    storage.Store
+	revision string
+	files    []string
+	packages map[string][]string // package path (no "data.") → rule names
+	opts     Options
+}
+
+// Revision is a content hash of every file that was loaded.
+func (s *Set) Revision() string { return s.revision }
+
+// Files returns the loaded file paths, sorted.
+func (s *Set) Files() []string { return s.files }
+
+// Compiler returns the compiled modules. Do not modify.
+func (s *Set) Compiler() *ast.Compiler { return s.compiler }
+
+// Store returns the data store. Do not write to it.
+func (s *Set) Store() storage.Store { return s.store }
+
+// Packages returns the compiled package paths, sorted.
+func (s *Set) Packages() []string {
+	out := make([]string, 0, len(s.packages))
+	for p := range s.packages {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// HasPackage reports whether pkg ("routes.github") defines at least one rule.
+func (s *Set) HasPackage(pkg string) bool {
+	return len(s.packages[strings.TrimPrefix(pkg, "data.")]) > 0
+}
+
+// Rules returns the rule names pkg defines.
+func (s *Set) Rules(pkg string) []string { return s.packages[strings.TrimPrefix(pkg, "data.")] }
+
+// isDataFile picks the data documents: only data.json / data.yaml / data.yml, so other JSON
+// (schemas, fixtures) under the policy dir is not merged into data by accident.
+func isDataFile(name string) bool {
+	return name == "data.json" || name == "data.yaml" || name == "data.yml"
+}
+
+// Load compiles the policies under dir.
+func Load(ctx context.Context, dir string, opts Options) (*Set, error) {
+	if st, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	} else if !st.IsDir() {
+		return nil, fmt.Errorf("policy: %s is not a directory", dir)
+	}
+	res, err := loader.NewFileLoader().
+		WithRegoVersion(ast.RegoV1).
+		WithProcessAnnotation(true).
+		Filtered([]string{dir}, func(_ string, info fs.FileInfo, _ int) bool {
+			if info.IsDir() {
+				return strings.HasPrefix(info.Name(), ".") && info.Name() != "." && info.Name() != ".."
+			}
+			name := info.Name()
+			switch {
+			case strings.HasSuffix(name, "_test.rego"):
+				return !opts.IncludeTests
+			case strings.HasSuffix(name, ".rego"):
+				return false
+			default:
+				return !isDataFile(name)
+			}
+		})
+	if err != nil {
+		return nil, fmt.Errorf("policy: %w", describe(err))
+	}
+	return compile(ctx, res.ParsedModules(), res.Documents, revisionOf(res), opts)
+}
+
+// LoadModules compiles in-memory modules (path → source) and data; used by tests and bundles.
+func LoadModules(ctx context.Context, sources map[string]string, data map[string]any, opts Options) (*Set, error) {
+	mods := make(map[string]*ast.Module, len(sources))
+	h := sha256.New()
+	names := make([]string, 0, len(sources))
+	for n := range sources {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var errs ast.Errors
+	for _, name := range names {
+		h.Write([]byte(name))
+		h.Write([]byte(sources[name]))
+		m, err := ast.ParseModuleWithOpts(name, sources[name], ast.ParserOptions{RegoVersion: ast.RegoV1, ProcessAnnotation: true})
+		if err != nil {
+			var ae ast.Errors
+			if errors.As(err, &ae) {
+				errs = append(errs, ae...)
+				continue
+			}
+			return nil, fmt.Errorf("policy: %s: %w", name, err)
+		}
+		mods[name] = m
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("policy: %w", describe(errs))
+	}
+	if data == nil {
+		data = map[string]any{}
+	}
+	return compile(ctx, mods, data, hex.EncodeToString(h.Sum(nil))[:12], opts)
+}
+
+func revisionOf(res *loader.Result) string {
+	h := sha256.New()
+	names := make([]string, 0, len(res.Modules))
+	for n := range res.Modules {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		h.Write([]byte(n))
+		h.Write(res.Modules[n].Raw)
+	}
+	fmt.Fprintf(h, "%v", res.Documents)
+	return hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+func capabilities(allow []string) (*ast.Capabilities, error) {
+	caps := ast.CapabilitiesForThisVersion()
+	allowed := map[string]bool{}
+	for _, a := range allow {
+		known := false
+		for _, u := range unsafeBuiltins {
+			known = known || u == a
+		}
+		if !known {
+			return nil, fmt.Errorf("policy: allow_builtins: %q is not one of the builtins that are off by default (%s)", a, strings.Join(unsafeBuiltins, ", "))
+		}
+		allowed[a] = true
+	}
+	kept := caps.Builtins[:0]
+	for _, b := range caps.Builtins {
+		off := false
+		for _, u := range unsafeBuiltins {
+			off = off || (b.Name == u && !allowed[u])
+		}
+		if !off {
+			kept = append(kept, b)
+		}
+	}
+	caps.Builtins = kept
+	return caps, nil
+}
+
+func compile(ctx context.Context, mods map[string]*ast.Module, data map[string]any, rev string, opts Options) (*Set, error) {
+	caps, err := capabilities(opts.AllowBuiltins)
+	if err != nil {
+		return nil, err
+	}
+	c := ast.NewCompiler().
+		WithCapabilities(caps).
+		WithBuiltins(customBuiltinDecls()).
+		WithStrict(true).
+		WithDefaultRegoVersion(ast.RegoV1).
+		WithUseTypeCheckAnnotations(true)
+	c.Compile(mods)
+	if c.Failed() {
+		return nil, fmt.Errorf("policy: %w", describe(c.Errors))
+	}
+	store := inmem.NewFromObjectWithOpts(data, inmem.OptRoundTripOnWrite(false))
+	s := &Set{compiler: c, store: store, revision: rev, packages: map[string][]string{}, opts: opts}
+	for name, m := range c.Modules {
+		s.files = append(s.files, name)
+		pkg := strings.TrimPrefix(m.Package.Path.String(), "data.")
+		for _, r := range m.Rules {
+			rn := r.Head.Name.String()
+			if rn == "" && len(r.Head.Reference) > 0 {
+				rn = r.Head.Reference[0].String()
+			}
+			if !contains(s.packages[pkg], rn) {
+				s.packages[pkg] = append(s.packages[pkg], rn)
+			}
+		}
+	}
+	sort.Strings(s.files)
+	_ = ctx
+	return s, nil
+}
+
+func contains(xs []string, x string) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+// describe turns OPA errors into "file:line: message" lines, the form editors jump to.
+func describe(err error) error {
+	var ae ast.Errors
+	if errors.As(err, &ae) {
+		msgs := make([]string, 0, len(ae))
+		for _, e := range ae {
+			if e.Location != nil {
+				msgs = append(msgs, fmt.Sprintf("%s:%d: %s", relPath(e.Location.File), e.Location.Row, e.Message))
+			} else {
+				msgs = append(msgs, e.Message)
+			}
+		}
+		return &CompileError{Msgs: msgs, err: err}
+	}
+	return err
+}
+
+// CompileError lists every compile problem, each as "file:line: message".
+type CompileError struct {
+	Msgs []string
+	err  error
+}
+
+func (e *CompileError) Error() string {
+	if len(e.Msgs) == 1 {
+		return e.Msgs[0]
+	}
+	return fmt.Sprintf("%d errors:\n  %s", len(e.Msgs), strings.Join(e.Msgs, "\n  "))
+}
+
+func (e *CompileError) Unwrap() error { return e.err }
+
+func relPath(p string) string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return p
+	}
+	if r, err := filepath.Rel(wd, p); err == nil && !strings.HasPrefix(r, "..") {
+		return r
+	}
+	return p
+}

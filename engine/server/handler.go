@@ -1,0 +1,354 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/valyala/fasthttp"
+
+	"github.com/hookwall/hookwall/engine/decisionlog"
+	"github.com/hookwall/hookwall/engine/filter"
+	"github.com/hookwall/hookwall/engine/input"
+	"github.com/hookwall/hookwall/engine/policy"
+	"github.com/hookwall/hookwall/engine/snapshot"
+	"github.com/hookwall/hookwall/engine/state"
+)
+
+// exchange is one request's working state, pooled.
+type exchange struct {
+	rec       decisionlog.Record
+	instances []*filter.Instance
+	fx        filter.Exchange
+	labels    map[string]ast.Object // per filter
+	curFilter string
+	idBuf     [32]byte
+}
+
+var exchangePool = sync.Pool{New: func() any { return &exchange{labels: map[string]ast.Object{}} }}
+
+func (x *exchange) setLabel(k, v string) {
+	obj := x.labels[x.curFilter]
+	if obj == nil {
+		obj = ast.NewObject()
+		x.labels[x.curFilter] = obj
+	}
+	obj.Insert(ast.StringTerm(k), ast.StringTerm(v))
+}
+
+func (x *exchange) reset() {
+	x.rec.Reset()
+	x.instances = x.instances[:0]
+	x.fx = filter.Exchange{}
+	clear(x.labels)
+	x.curFilter = ""
+}
+
+func newID(buf *[32]byte) string {
+	var raw [16]byte
+	_, _ = rand.Read(raw[:])
+	hex.Encode(buf[:], raw[:])
+	return string(buf[:])
+}
+
+func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	start := time.Now()
+	x := exchangePool.Get().(*exchange)
+	rec := &x.rec
+	rec.Time = start
+	rec.DecisionID = newID(&x.idBuf)
+	rec.Method = string(ctx.Method())
+	rec.Path = string(ctx.Path())
+	rec.RemoteIP = ctx.RemoteIP().String()
+
+	snap := s.o.Snapshots.Acquire()
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("panic in request", "decision_id", rec.DecisionID, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			s.releaseInstances(x, true)
+			ctx.Response.Reset()
+			writeError(ctx, fasthttp.StatusInternalServerError, "internal error")
+			rec.Outcome, rec.Status, rec.Error = decisionlog.OutcomeError, fasthttp.StatusInternalServerError, "panic: "+fmt.Sprint(p)
+		}
+		// Set last: the upstream's response replaced whatever was set before.
+		ctx.Response.Header.Set("X-Request-Id", rec.DecisionID)
+		rec.TotalMicros = time.Since(start).Microseconds()
+		if s.o.Observer != nil {
+			s.o.Observer.Request(rec.Route, rec.Outcome, rec.Status, time.Since(start))
+		}
+		s.o.Log.Log(rec)
+		if snap != nil {
+			snap.Release()
+		}
+		x.reset()
+		exchangePool.Put(x)
+	}()
+	if snap == nil {
+		writeError(ctx, fasthttp.StatusServiceUnavailable, "not ready")
+		rec.Outcome, rec.Status = decisionlog.OutcomeUnavailable, fasthttp.StatusServiceUnavailable
+		return
+	}
+	rec.Revision = snap.Revision
+	s.serve(ctx, snap, x)
+}
+
+func (s *Server) serve(ctx *fasthttp.RequestCtx, snap *snapshot.Snapshot, x *exchange) {
+	rec := &x.rec
+	route, ok := snap.Match(ctx.Host(), ctx.Path())
+	if !ok {
+		writeError(ctx, fasthttp.StatusNotFound, "no route")
+		rec.Outcome, rec.Status = decisionlog.OutcomeNoRoute, fasthttp.StatusNotFound
+		return
+	}
+	rec.Route = route.Name
+	rec.Policy = route.Query.Package()
+	if !route.AllowsMethod(ctx.Method()) {
+		ctx.Response.Header.Set("Allow", route.Methods())
+		writeError(ctx, fasthttp.StatusMethodNotAllowed, "method not allowed")
+		rec.Outcome, rec.Status = decisionlog.OutcomeBadMethod, fasthttp.StatusMethodNotAllowed
+		return
+	}
+	recordHeaders(rec, &ctx.Request.Header)
+
+	// A per-request deadline: ctx.Done() only fires at shutdown.
+	rctx, cancel := context.WithTimeout(context.Background(), route.Timeout)
+	defer cancel()
+
+	meta := input.Meta{
+		ID: rec.DecisionID, Scheme: "http", ReceivedAt: rec.Time, RouteName: route.Name,
+		RoutePath: route.Config.Path + route.Config.Prefix, ParseJSON: route.Query.NeedsJSON(),
+		RemoteIP: input.ClientIP(ctx.RemoteAddr(), ctx.Request.Header.Peek("X-Forwarded-For"), snap.Config.Server.Trusted()),
+	}
+	rec.RemoteIP = meta.RemoteIP
+	if ctx.IsTLS() {
+		meta.Scheme = "https"
+		meta.TLS = ctx.TLSConnectionState()
+	}
+	// Built before the filters run: the policy sees the request as received.
+	reqInput := input.Request(&ctx.Request, &meta)
+
+	if len(route.Filters) > 0 {
+		if done := s.runFilters(rctx, ctx, route, x, &meta); done {
+			return
+		}
+	}
+
+	var filters ast.Object
+	if len(x.labels) > 0 {
+		filters = ast.NewObject()
+		for name, labels := range x.labels {
+			filters.Insert(ast.StringTerm(name), ast.ObjectTerm(ast.Item(ast.StringTerm("labels"), ast.NewTerm(labels))))
+		}
+	}
+	doc := input.Document(reqInput, &meta, filters)
+	pstart := time.Now()
+	dec, err := route.Query.Eval(rctx, doc, nil)
+	pd := time.Since(pstart)
+	rec.PolicyMicros = pd.Microseconds()
+	if s.o.Observer != nil {
+		s.o.Observer.Policy(route.Name, pd)
+	}
+	if err != nil {
+		s.log.Error("policy evaluation failed", "route", route.Name, "decision_id", rec.DecisionID, "err", err)
+		s.finishFilters(rctx, x, route, true)
+		writeError(ctx, fasthttp.StatusInternalServerError, "policy error")
+		rec.Outcome, rec.Status, rec.Error = decisionlog.OutcomeError, fasthttp.StatusInternalServerError, err.Error()
+		return
+	}
+	rec.Labels = dec.Labels
+	if dec.Denied() {
+		reasons := dec.Deny
+		if len(reasons) == 0 {
+			reasons = []string{"not allowed"}
+		}
+		rec.Reasons = append(rec.Reasons, reasons...)
+		s.finishFilters(rctx, x, route, true)
+		writeDenied(ctx, dec.Status, reasons)
+		rec.Outcome, rec.Status = decisionlog.OutcomeDenied, dec.Status
+		return
+	}
+
+	var claimed string
+	var claimTTL time.Duration
+	if dec.RateLimit != nil || dec.Dedupe != nil {
+		stop, key, ttl := s.admit(rctx, ctx, &dec, rec)
+		if stop {
+			s.finishFilters(rctx, x, route, true)
+			return
+		}
+		claimed, claimTTL = key, ttl
+	}
+
+	for _, h := range dec.UpstreamHeaders {
+		ctx.Request.Header.Set(h.Name, h.Value)
+	}
+	ustart := time.Now()
+	status, uerr := s.forward(ctx, route, &meta)
+	ud := time.Since(ustart)
+	rec.UpstreamMicros = ud.Microseconds()
+	if s.o.Observer != nil {
+		s.o.Observer.Upstream(route.Name, ud, uerr != nil)
+	}
+	if claimed != "" {
+		s.settle(claimed, claimTTL, uerr == nil && status >= 200 && status < 300, rec)
+	}
+	if uerr != nil {
+		s.log.Warn("upstream failed", "route", route.Name, "decision_id", rec.DecisionID, "err", uerr)
+		st := fasthttp.StatusBadGateway
+		if errors.Is(uerr, fasthttp.ErrTimeout) || errors.Is(uerr, context.DeadlineExceeded) {
+			st = fasthttp.StatusGatewayTimeout
+		}
+		ctx.Response.Reset()
+		writeError(ctx, st, "upstream unavailable")
+		s.finishFilters(rctx, x, route, true)
+		rec.Outcome, rec.Status, rec.Error = decisionlog.OutcomeUpstream, st, uerr.Error()
+		return
+	}
+	s.finishFilters(rctx, x, route, false)
+	rec.Outcome, rec.Status = decisionlog.OutcomeAllowed, ctx.Response.StatusCode()
+}
+
+// admit enforces rate_limit and dedupe. stop means the response is written.
+func (s *Server) admit(rctx context.Context, ctx *fasthttp.RequestCtx, dec *policy.Decision, rec *decisionlog.Record) (stop bool, claimed string, ttl time.Duration) {
+	var c state.Check
+	if rl := dec.RateLimit; rl != nil {
+		c.RateKey, c.Limit, c.Per, c.Burst = rl.Key, rl.Limit, rl.Per, rl.Burst
+	}
+	if d := dec.Dedupe; d != nil {
+		c.DedupeKey, c.DedupeTTL = d.Key, d.TTL
+	}
+	var adm state.Admission
+	err := errNoStore
+	if s.o.Store != nil {
+		adm, err = s.o.Store.Admit(rctx, &c)
+	}
+	if s.o.Observer != nil {
+		s.o.Observer.State(err != nil)
+	}
+	if err != nil {
+		rec.State = err.Error()
+		if errors.Is(err, state.ErrInvalidCheck) {
+			writeError(ctx, fasthttp.StatusInternalServerError, "policy error")
+			rec.Outcome, rec.Status, rec.Error = decisionlog.OutcomeError, fasthttp.StatusInternalServerError, err.Error()
+			return true, "", 0
+		}
+		if s.o.FailOpen {
+			s.log.Warn("state backend failed; fail_mode=open forwards", "decision_id", rec.DecisionID, "err", err)
+			return false, "", 0
+		}
+		s.log.Warn("state backend failed; fail_mode=closed refuses", "decision_id", rec.DecisionID, "err", err)
+		ctx.Response.Header.Set("Retry-After", "1")
+		writeError(ctx, fasthttp.StatusServiceUnavailable, "state backend unavailable")
+		rec.Outcome, rec.Status = decisionlog.OutcomeUnavailable, fasthttp.StatusServiceUnavailable
+		return true, "", 0
+	}
+	switch adm.Dedupe {
+	case state.DedupeDelivered:
+		ctx.Response.Header.Set("Hookwall-Duplicate", "true")
+		ctx.SetStatusCode(fasthttp.StatusOK)
+		ctx.SetContentType("application/json")
+		ctx.SetBodyString(`{"duplicate":true}`)
+		rec.Outcome, rec.Status = decisionlog.OutcomeDuplicate, fasthttp.StatusOK
+		return true, "", 0
+	case state.DedupeInFlight:
+		ctx.Response.Header.Set("Retry-After", "1")
+		writeError(ctx, fasthttp.StatusConflict, "duplicate in flight")
+		rec.Outcome, rec.Status = decisionlog.OutcomeInFlight, fasthttp.StatusConflict
+		return true, "", 0
+	}
+	if adm.Limited {
+		secs := int64((adm.RetryAfter + time.Second - 1) / time.Second)
+		if secs < 1 {
+			secs = 1
+		}
+		ctx.Response.Header.Set("Retry-After", strconv.FormatInt(secs, 10))
+		writeError(ctx, fasthttp.StatusTooManyRequests, "rate limited")
+		rec.Outcome, rec.Status = decisionlog.OutcomeRateLimited, fasthttp.StatusTooManyRequests
+		return true, "", 0
+	}
+	if adm.Dedupe == state.DedupeNew {
+		return false, c.DedupeKey, c.DedupeTTL
+	}
+	return false, "", 0
+}
+
+var errNoStore = errors.New("no state store configured")
+
+// settle commits a delivered dedupe key or releases it so the provider's retry goes through.
+// It uses its own deadline: the request's may have expired with the upstream.
+func (s *Server) settle(key string, ttl time.Duration, delivered bool, rec *decisionlog.Record) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var err error
+	if delivered {
+		err = s.o.Store.Commit(ctx, key, ttl)
+	} else {
+		err = s.o.Store.Release(ctx, key)
+	}
+	if err != nil {
+		rec.State = err.Error()
+		s.log.Warn("state backend failed to settle a dedupe key", "decision_id", rec.DecisionID, "delivered", delivered, "err", err)
+	}
+}
+
+func writeError(ctx *fasthttp.RequestCtx, status int, msg string) {
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	ctx.SetBodyString(`{"error":"` + msg + `"}`)
+}
+
+// writeDenied answers a policy denial: the status and the reasons as JSON.
+func writeDenied(ctx *fasthttp.RequestCtx, status int, reasons []string) {
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	b := ctx.Response.BodyWriter()
+	buf := make([]byte, 0, 64)
+	buf = append(buf, `{"error":"denied","reasons":[`...)
+	for i, r := range reasons {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = strconv.AppendQuote(buf, r)
+	}
+	buf = append(buf, "]}"...)
+	_, _ = b.Write(buf)
+}
+
+func recordHeaders(rec *decisionlog.Record, h *fasthttp.RequestHeader) {
+	for k, v := range h.All() {
+		rec.Headers = append(rec.Headers, decisionlog.Header{Name: string(k), Value: string(v)})
+	}
+}
+
+// handleError answers what fasthttp could not parse or accept, before any rule runs.
+func (s *Server) handleError(ctx *fasthttp.RequestCtx, err error) {
+	status := fasthttp.StatusBadRequest
+	outcome := decisionlog.OutcomeError
+	var small *fasthttp.ErrSmallBuffer
+	var nerr net.Error
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		status, outcome = fasthttp.StatusRequestEntityTooLarge, decisionlog.OutcomeTooLarge
+	case errors.As(err, &small):
+		status = fasthttp.StatusRequestHeaderFieldsTooLarge
+	case errors.As(err, &nerr) && nerr.Timeout():
+		status = fasthttp.StatusRequestTimeout
+	}
+	ctx.Response.Reset()
+	ctx.SetConnectionClose()
+	writeError(ctx, status, fasthttp.StatusMessage(status))
+	var id [32]byte
+	rec := decisionlog.Record{DecisionID: newID(&id), Time: time.Now(), Method: string(ctx.Method()), Path: string(ctx.Path()), RemoteIP: ctx.RemoteIP().String(), Outcome: outcome, Status: status, Error: err.Error()}
+	if s.o.Observer != nil {
+		s.o.Observer.Request("", outcome, status, 0)
+	}
+	s.o.Log.Log(&rec)
+}

@@ -1,0 +1,102 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/hookwall/hookwall/engine/config"
+	"github.com/hookwall/hookwall/engine/decisionlog"
+	"github.com/hookwall/hookwall/engine/snapshot"
+	"github.com/hookwall/hookwall/engine/state"
+)
+
+// Observer receives per-request measurements (metrics). Implementations must be cheap and
+// safe for concurrent use; a nil Observer is allowed.
+type Observer interface {
+	Request(route, outcome string, status int, total time.Duration)
+	Policy(route string, d time.Duration)
+	Filter(route, filter string, d time.Duration, errKind string)
+	Upstream(route string, d time.Duration, failed bool)
+	State(failed bool)
+}
+
+// Options configure a Server.
+type Options struct {
+	Snapshots *snapshot.Holder
+	Store     state.Store // nil: obligations that need state fail closed with 503
+	FailOpen  bool        // state backend down: forward instead of 503
+	Log       *decisionlog.Logger
+	Logger    *slog.Logger
+	Observer  Observer
+	TLS       *tls.Config // nil: plain HTTP
+}
+
+// Server is the public listener. Create with New; Serve then Shutdown.
+type Server struct {
+	o        Options
+	srv      *fasthttp.Server
+	log      *slog.Logger
+	inflight sync.WaitGroup
+	serving  atomic.Bool
+}
+
+// New builds a server with the listener limits of cfg.Server (they need a restart to change).
+func New(cfg *config.Server, o Options) *Server {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	s := &Server{o: o, log: o.Logger}
+	s.srv = &fasthttp.Server{
+		Handler:                       s.handle,
+		ErrorHandler:                  s.handleError,
+		Name:                          "hookwall",
+		MaxRequestBodySize:            int(cfg.MaxBody),
+		ReadBufferSize:                int(cfg.MaxHeader),
+		ReadTimeout:                   cfg.ReadTimeout.D(),
+		WriteTimeout:                  cfg.WriteTimeout.D(),
+		IdleTimeout:                   cfg.IdleTimeout.D(),
+		Concurrency:                   cfg.MaxConns,
+		MaxConnsPerIP:                 cfg.MaxConnsPerIP,
+		DisableHeaderNamesNormalizing: true,
+		DisablePreParseMultipartForm:  true,
+		NoDefaultServerHeader:         true,
+		NoDefaultContentType:          true,
+		CloseOnShutdown:               true,
+		TLSConfig:                     o.TLS,
+		Logger:                        fasthttpLogger{o.Logger},
+	}
+	return s
+}
+
+// Serve accepts connections on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	s.serving.Store(true)
+	if s.o.TLS != nil {
+		ln = tls.NewListener(ln, s.o.TLS)
+	}
+	return s.srv.Serve(ln)
+}
+
+// Shutdown stops accepting, waits for in-flight requests (up to ctx), then returns.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.srv.ShutdownWithContext(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("server: shutdown: in-flight requests did not finish: %w", err)
+	}
+	return err
+}
+
+type fasthttpLogger struct{ l *slog.Logger }
+
+func (f fasthttpLogger) Printf(format string, args ...any) {
+	f.l.Debug(fmt.Sprintf(format, args...), "component", "fasthttp")
+}

@@ -1,0 +1,319 @@
+package snapshot
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/hookwall/hookwall/engine/config"
+	"github.com/hookwall/hookwall/engine/filter"
+	"github.com/hookwall/hookwall/engine/policy"
+)
+
+// Filter is a loaded filter as a route uses it.
+type Filter struct {
+	*filter.Filter
+	OnError string // "deny" | "skip"
+	// SpecHash identifies the module bytes, config and limits: an unchanged filter is reused
+	// by the next snapshot instead of recompiled.
+	SpecHash string
+}
+
+func specHash(sp *filter.Spec, onError string) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%d\x00%d\x00%d\x00%d\x00%s\x00", sp.Name, sp.Timeout, sp.Memory, sp.Pool, sp.MaxUses, onError)
+	h.Write(sp.Config)
+	h.Write([]byte{0})
+	h.Write(sp.Module)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Route is a configured route, ready to serve.
+type Route struct {
+	Name     string
+	Config   *config.Route
+	Query    *policy.Query
+	Filters  []*Filter
+	Client   *fasthttp.HostClient
+	Timeout  time.Duration
+	BasePath string // upstream URL path, prepended to the request path
+	Scheme   string // upstream scheme
+	Host     string // upstream host[:port]
+	methods  map[string]bool
+}
+
+// AllowsMethod reports whether the route accepts method; a route without methods accepts all.
+func (r *Route) AllowsMethod(m []byte) bool {
+	if r.methods == nil {
+		return true
+	}
+	return r.methods[string(m)]
+}
+
+// Methods returns the allowed methods joined for an Allow header.
+func (r *Route) Methods() string { return strings.Join(r.Config.Methods, ", ") }
+
+// Snapshot is one immutable configuration, ready to serve.
+type Snapshot struct {
+	Config   *config.Config
+	Policies *policy.Set
+	Routes   []*Route
+	Secrets  *config.Secrets
+	Filters  map[string]*Filter
+	// Revision names this snapshot: policy revision + config hash.
+	Revision string
+	LoadedAt time.Time
+
+	router    router
+	refs      atomic.Int64
+	closeOnce sync.Once
+	log       *slog.Logger
+	// ownFilters are closed with the snapshot; filters shared with a newer snapshot are not.
+	ownFilters map[string]bool
+}
+
+// Options are what Build needs beyond the config.
+type Options struct {
+	Host   *filter.Host
+	Getenv func(string) (string, bool)
+	Logger *slog.Logger
+	// Reuse offers loaded filters from the live snapshot; one whose hash matches is shared
+	// instead of recompiled.
+	Reuse map[string]*Filter
+	// PolicyOverride, when set, replaces the policy directory (bundles).
+	PolicyOverride *policy.Set
+	// Now is the clock of timestamp checks (tests); nil means time.Now.
+	Now func() time.Time
+}
+
+// Build loads everything cfg names. On error nothing is left open.
+func Build(ctx context.Context, cfg *config.Config, o Options) (_ *Snapshot, err error) {
+	if o.Getenv == nil {
+		o.Getenv = os.LookupEnv
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	secrets, err := cfg.ResolveSecrets(o.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	s := &Snapshot{Config: cfg, Secrets: secrets, LoadedAt: time.Now(), Filters: map[string]*Filter{}, log: o.Logger, ownFilters: map[string]bool{}}
+	s.refs.Store(1)
+	defer func() {
+		if err != nil {
+			s.closeResources(ctx)
+		}
+	}()
+	pset := o.PolicyOverride
+	if pset == nil {
+		pset, err = policy.Load(ctx, cfg.Policies.Dir, policy.Options{AllowBuiltins: cfg.Policies.AllowBuiltins, Secrets: secrets, Now: o.Now})
+		if err != nil {
+			return nil, err
+		}
+	}
+	s.Policies = pset
+	for i := range cfg.Filters {
+		fc := &cfg.Filters[i]
+		f, reused, ferr := loadFilter(ctx, o, fc)
+		if ferr != nil {
+			return nil, fmt.Errorf("%s: filter[%d] %q: %w", cfg.File, i+1, fc.Name, ferr)
+		}
+		s.Filters[fc.Name] = f
+		if !reused {
+			s.ownFilters[fc.Name] = true
+		}
+	}
+	var errs []error
+	for i := range cfg.Routes {
+		rc := &cfg.Routes[i]
+		r, rerr := s.buildRoute(ctx, rc)
+		if rerr != nil {
+			errs = append(errs, fmt.Errorf("%s: route[%d] %q: %w", cfg.File, i+1, rc.Name, rerr))
+			continue
+		}
+		s.Routes = append(s.Routes, r)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	s.router = newRouter(s.Routes)
+	h := sha256.New()
+	h.Write([]byte(pset.Revision()))
+	if raw, rerr := os.ReadFile(cfg.File); rerr == nil {
+		h.Write(raw)
+	}
+	names := make([]string, 0, len(s.Filters))
+	for n := range s.Filters {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		h.Write([]byte(s.Filters[n].SpecHash))
+	}
+	s.Revision = hex.EncodeToString(h.Sum(nil))[:12]
+	return s, nil
+}
+
+func loadFilter(ctx context.Context, o Options, fc *config.Filter) (*Filter, bool, error) {
+	if o.Host == nil {
+		return nil, false, errors.New("no wasm host")
+	}
+	mod, err := os.ReadFile(fc.Module)
+	if err != nil {
+		return nil, false, err
+	}
+	timeout := fc.Timeout.D()
+	if fc.NoDeadline {
+		timeout = filter.NoDeadline
+	}
+	spec := filter.Spec{
+		Name: fc.Name, Module: mod, Config: []byte(fc.Config), Timeout: timeout,
+		Memory: uint64(fc.Memory), Pool: fc.Pool, MaxUses: fc.MaxUses, Logger: o.Logger.With("filter", fc.Name),
+	}
+	hash := specHash(&spec, fc.OnError)
+	if prev, ok := o.Reuse[fc.Name]; ok && prev.SpecHash == hash {
+		return prev, true, nil
+	}
+	f, err := o.Host.Load(ctx, spec)
+	if err != nil {
+		return nil, false, err
+	}
+	return &Filter{Filter: f, OnError: fc.OnError, SpecHash: hash}, false, nil
+}
+
+func (s *Snapshot) buildRoute(ctx context.Context, rc *config.Route) (*Route, error) {
+	q, err := s.Policies.Prepare(ctx, rc.PolicyPackage())
+	if err != nil {
+		return nil, err
+	}
+	u := rc.UpstreamURL()
+	r := &Route{
+		Name: rc.Name, Config: rc, Query: q, Timeout: rc.Timeout.D(),
+		BasePath: strings.TrimSuffix(u.EscapedPath(), "/"), Scheme: u.Scheme, Host: u.Host,
+	}
+	if len(rc.Methods) > 0 {
+		r.methods = map[string]bool{}
+		for _, m := range rc.Methods {
+			r.methods[m] = true
+		}
+	}
+	for _, name := range rc.Filters {
+		r.Filters = append(r.Filters, s.Filters[name])
+	}
+	addr := u.Host
+	if u.Port() == "" {
+		if u.Scheme == "https" {
+			addr += ":443"
+		} else {
+			addr += ":80"
+		}
+	}
+	r.Client = &fasthttp.HostClient{
+		Addr:                          addr,
+		Name:                          "hookwall",
+		IsTLS:                         u.Scheme == "https",
+		TLSConfig:                     &tls.Config{MinVersion: tls.VersionTLS12, ServerName: u.Hostname()},
+		MaxConns:                      1024,
+		MaxIdleConnDuration:           30 * time.Second,
+		ReadTimeout:                   r.Timeout,
+		WriteTimeout:                  r.Timeout,
+		MaxResponseBodySize:           64 << 20,
+		DisableHeaderNamesNormalizing: true,
+		DisablePathNormalizing:        true,
+		NoDefaultUserAgentHeader:      true,
+		RetryIfErr:                    func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
+	}
+	return r, nil
+}
+
+// Match finds the route for host and path. ok is false when no route matches.
+func (s *Snapshot) Match(host, path []byte) (*Route, bool) { return s.router.match(host, path) }
+
+// Acquire takes a reference for one request. It returns false when s was closed in between
+// (the caller loads the new live snapshot and tries again).
+func (s *Snapshot) acquire() bool {
+	if s.refs.Add(1) <= 1 {
+		s.refs.Add(-1)
+		return false
+	}
+	return true
+}
+
+// Release drops a reference taken by Holder.Acquire.
+func (s *Snapshot) Release() {
+	if s.refs.Add(-1) == 0 {
+		s.closeOnce.Do(func() { s.closeResources(context.Background()) })
+	}
+}
+
+func (s *Snapshot) closeResources(ctx context.Context) {
+	for name, f := range s.Filters {
+		if s.ownFilters[name] {
+			if err := f.Close(ctx); err != nil {
+				s.log.Warn("closing filter", "filter", name, "err", err)
+			}
+		}
+	}
+	for _, r := range s.Routes {
+		r.Client.CloseIdleConnections()
+	}
+}
+
+// Handover marks which of s's filters the next snapshot shares, so closing s keeps them open.
+func (s *Snapshot) Handover(next *Snapshot) {
+	for name, f := range next.Filters {
+		if old, ok := s.Filters[name]; ok && old == f {
+			delete(s.ownFilters, name)
+			next.ownFilters[name] = true
+		}
+	}
+}
+
+// Holder holds the live snapshot. Safe for concurrent use.
+type Holder struct {
+	p atomic.Pointer[Snapshot]
+}
+
+// Load returns the live snapshot without a reference (status pages); nil before the first.
+func (h *Holder) Load() *Snapshot { return h.p.Load() }
+
+// Acquire returns the live snapshot with a reference the caller must Release; nil before the
+// first snapshot is stored.
+func (h *Holder) Acquire() *Snapshot {
+	for {
+		s := h.p.Load()
+		if s == nil || s.acquire() {
+			return s
+		}
+	}
+}
+
+// Swap makes next live and releases the previous one, which closes once idle.
+func (h *Holder) Swap(next *Snapshot) *Snapshot {
+	prev := h.p.Swap(next)
+	if prev != nil {
+		prev.Handover(next)
+		prev.Release()
+	}
+	return prev
+}
+
+// Close releases the live snapshot.
+func (h *Holder) Close() {
+	if s := h.p.Swap(nil); s != nil {
+		s.Release()
+	}
+}
