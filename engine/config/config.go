@@ -9,7 +9,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -45,6 +47,12 @@ type Server struct {
 	// MaxConns bounds concurrent connections; MaxConnsPerIP bounds them per client IP.
 	MaxConns      int `toml:"max_conns"`
 	MaxConnsPerIP int `toml:"max_conns_per_ip"`
+	// TLSCert and TLSKey (PEM files) turn the listener into HTTPS (TLS 1.2 minimum). ClientCA
+	// (a PEM bundle) also requires every client to present a certificate signed by one of its
+	// CAs (mTLS). Changing them needs a restart.
+	TLSCert  string `toml:"tls_cert"`
+	TLSKey   string `toml:"tls_key"`
+	ClientCA string `toml:"client_ca"`
 
 	trusted []netip.Prefix
 }
@@ -59,11 +67,36 @@ type Admin struct {
 	Token string `toml:"token"`
 }
 
-// Policies says where Rego comes from.
+// Policies says where Rego comes from and how changes are picked up.
 type Policies struct {
 	Dir           string   `toml:"dir"`
 	AllowBuiltins []string `toml:"allow_builtins"`
+	// Watch reloads the gateway when a watched file changes: the policy dir (with its
+	// subdirectories), gateway.toml, every filter module and secret file. Default true.
+	Watch bool `toml:"watch"`
+	// TestOnReload runs the *_test.rego files before a change is applied and refuses the
+	// change when a test fails or errors.
+	TestOnReload bool `toml:"test_on_reload"`
+	// BundleURL, when set, makes an OPA bundle (.tar.gz) fetched over HTTP(S) the policy
+	// source instead of Dir. It is polled every PollInterval (default 30s) with ETags.
+	BundleURL    string   `toml:"bundle_url"`
+	PollInterval Duration `toml:"poll_interval"`
+	// BundleVerificationKey is a file holding the key that signed bundles must verify with
+	// (a PEM public key, or the shared secret for HS256/384/512); when set, unsigned bundles
+	// are refused. BundleVerificationAlg is its algorithm (default RS256, as in OPA).
+	BundleVerificationKey string `toml:"bundle_verification_key"`
+	BundleVerificationAlg string `toml:"bundle_verification_alg"`
 }
+
+// Policy source defaults and bounds.
+const (
+	DefaultPollInterval = 30 * time.Second
+	MinPollInterval     = 100 * time.Millisecond
+	DefaultBundleAlg    = "RS256"
+)
+
+// bundleAlgs are the signature algorithms OPA verifies bundles with.
+var bundleAlgs = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "HS256", "HS384", "HS512"}
 
 // Log configures the decision log and the process log.
 type Log struct {
@@ -122,6 +155,9 @@ type Route struct {
 	Policy   string   `toml:"policy"`
 	Filters  []string `toml:"filters"`
 	Timeout  Duration `toml:"timeout"`
+	// UpstreamCA is a PEM bundle of the CAs an https upstream's certificate must chain to,
+	// instead of the system pool.
+	UpstreamCA string `toml:"upstream_ca"`
 
 	upstream *url.URL
 }
@@ -176,11 +212,18 @@ func Parse(path string, raw []byte) (*Config, error) {
 			}
 			return nil, &Error{File: path, Line: pe.Position.Line, Msg: msg}
 		}
+		if m := typeErrRe.FindStringSubmatch(err.Error()); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			return nil, &Error{File: path, Line: line, Key: m[2], Msg: m[3]}
+		}
 		return nil, &Error{File: path, Msg: err.Error()}
 	}
 	v := validator{file: path, loc: newLocator(raw)}
 	for _, k := range md.Undecoded() {
 		v.errAt(locKey(k), "unknown key")
+	}
+	if !md.IsDefined("policies", "watch") {
+		c.Policies.Watch = true
 	}
 	c.applyDefaults()
 	c.validate(&v)
@@ -189,6 +232,9 @@ func Parse(path string, raw []byte) (*Config, error) {
 	}
 	return c, nil
 }
+
+// typeErrRe reads BurntSushi/toml's type errors ("toml: line 2 (last key "a.b"): msg").
+var typeErrRe = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
 
 func locKey(k toml.Key) []any {
 	out := make([]any, 0, len(k))
@@ -224,6 +270,7 @@ func (c *Config) applyDefaults() {
 	if s.MaxConnsPerIP == 0 {
 		s.MaxConnsPerIP = DefaultMaxConnsPerIP
 	}
+	s.TLSCert, s.TLSKey, s.ClientCA = c.Abs(s.TLSCert), c.Abs(s.TLSKey), c.Abs(s.ClientCA)
 	if c.Admin.Listen == "" {
 		c.Admin.Listen = DefaultAdminListen
 	}
@@ -231,6 +278,15 @@ func (c *Config) applyDefaults() {
 		c.Policies.Dir = "policies"
 	}
 	c.Policies.Dir = c.Abs(c.Policies.Dir)
+	if c.Policies.BundleURL != "" && c.Policies.PollInterval == 0 {
+		c.Policies.PollInterval = Duration(DefaultPollInterval)
+	}
+	if c.Policies.BundleVerificationKey != "" {
+		c.Policies.BundleVerificationKey = c.Abs(c.Policies.BundleVerificationKey)
+		if c.Policies.BundleVerificationAlg == "" {
+			c.Policies.BundleVerificationAlg = DefaultBundleAlg
+		}
+	}
 	if c.Log.Decisions == "" {
 		c.Log.Decisions = "stdout"
 	}
@@ -271,6 +327,7 @@ func (c *Config) applyDefaults() {
 		if c.Routes[i].Timeout == 0 {
 			c.Routes[i].Timeout = Duration(DefaultRouteTimeout)
 		}
+		c.Routes[i].UpstreamCA = c.Abs(c.Routes[i].UpstreamCA)
 	}
 }
 
@@ -304,6 +361,12 @@ func (c *Config) validate(v *validator) {
 			continue
 		}
 		c.Server.trusted = append(c.Server.trusted, pfx)
+	}
+	if (c.Server.TLSCert == "") != (c.Server.TLSKey == "") {
+		v.errAt([]any{"server", "tls_key"}, "tls_cert and tls_key go together: set both or neither")
+	}
+	if c.Server.ClientCA != "" && c.Server.TLSCert == "" {
+		v.errAt([]any{"server", "client_ca"}, "needs tls_cert and tls_key: client certificates are only asked for over TLS")
 	}
 	if host, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {
 		v.errAt([]any{"admin", "listen"}, "invalid address %q: %v", c.Admin.Listen, err)
@@ -343,6 +406,7 @@ func (c *Config) validate(v *validator) {
 			v.errAt([]any{"secrets", name}, "set exactly one of env or file")
 		}
 	}
+	c.validatePolicies(v)
 	filters := map[string]bool{}
 	for i := range c.Filters {
 		f := &c.Filters[i]
@@ -420,6 +484,9 @@ func (c *Config) validate(v *validator) {
 		default:
 			r.upstream = u
 		}
+		if r.UpstreamCA != "" && r.upstream != nil && r.upstream.Scheme != "https" {
+			v.errAt(at("upstream_ca"), "only applies to an https upstream, not %q", r.Upstream)
+		}
 		if r.Policy == "" {
 			v.errAt(at("policy"), "required (a Rego package such as \"routes.github\"); requests are denied without one")
 		} else if !validPackagePath(r.Policy) {
@@ -429,6 +496,45 @@ func (c *Config) validate(v *validator) {
 			if !filters[f] {
 				v.errAt(at("filters"), "unknown filter %q (no [[filter]] with that name)", f)
 			}
+		}
+	}
+}
+
+func (c *Config) validatePolicies(v *validator) {
+	p := &c.Policies
+	at := func(k string) []any { return []any{"policies", k} }
+	if p.BundleURL == "" {
+		for _, k := range []string{"poll_interval", "bundle_verification_key", "bundle_verification_alg"} {
+			if v.loc.has("policies", k) {
+				v.errAt(at(k), "only applies with bundle_url")
+			}
+		}
+		return
+	}
+	u, err := url.Parse(p.BundleURL)
+	switch {
+	case err != nil:
+		v.errAt(at("bundle_url"), "invalid URL: %v", err)
+	case u.Scheme != "http" && u.Scheme != "https":
+		v.errAt(at("bundle_url"), "scheme must be http or https, not %q", u.Scheme)
+	case u.Host == "":
+		v.errAt(at("bundle_url"), "missing host in %q", p.BundleURL)
+	case u.User != nil:
+		v.errAt(at("bundle_url"), "must not carry credentials")
+	}
+	if p.PollInterval.D() < MinPollInterval {
+		v.errAt(at("poll_interval"), "must be at least %v", MinPollInterval)
+	}
+	if p.BundleVerificationAlg != "" {
+		if p.BundleVerificationKey == "" {
+			v.errAt(at("bundle_verification_alg"), "needs bundle_verification_key")
+		}
+		known := false
+		for _, a := range bundleAlgs {
+			known = known || a == p.BundleVerificationAlg
+		}
+		if !known {
+			v.errAt(at("bundle_verification_alg"), "must be one of %s, not %q", strings.Join(bundleAlgs, ", "), p.BundleVerificationAlg)
 		}
 	}
 }

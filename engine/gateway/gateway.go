@@ -74,6 +74,10 @@ func New(ctx context.Context, path string, o Options) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
+	tlsCfg, err := serverTLS(cfg)
+	if err != nil {
+		return nil, err
+	}
 	g := &Gateway{path: path, o: o, log: o.Logger}
 	g.host, err = filter.NewHost(ctx, o.CacheDir)
 	if err != nil {
@@ -102,7 +106,7 @@ func New(ctx context.Context, path string, o Options) (*Gateway, error) {
 	g.status = Status{Revision: snap.Revision, LoadedAt: now, LastAttempt: now, LastResult: "ok"}
 	g.srv = server.New(&cfg.Server, server.Options{
 		Snapshots: &g.snaps, Store: g.store, FailOpen: cfg.State.FailMode == "open",
-		Log: g.dlog, Logger: g.log,
+		Log: g.dlog, Logger: g.log, TLS: tlsCfg,
 	})
 	return g, nil
 }
@@ -271,6 +275,9 @@ func Check(ctx context.Context, path string, o Options) (string, error) {
 	}
 	cfg, err := config.Load(path)
 	if err != nil {
+		return "", err
+	}
+	if _, err := serverTLS(cfg); err != nil {
 		return "", err
 	}
 	host, err := filter.NewHost(ctx, o.CacheDir)

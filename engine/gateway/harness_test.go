@@ -23,7 +23,7 @@ import (
 
 // upstream is a real fasthttp server on loopback that records what reached it.
 type upstream struct {
-	t    *testing.T
+	t    testing.TB
 	ln   net.Listener
 	srv  *fasthttp.Server
 	mu   sync.Mutex
@@ -38,7 +38,7 @@ type recorded struct {
 	Body        []byte
 }
 
-func startUpstream(t *testing.T) *upstream {
+func startUpstream(t testing.TB) *upstream {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -82,7 +82,7 @@ func (u *upstream) setHandler(h func(ctx *fasthttp.RequestCtx)) {
 
 // env is a running gateway built from a config written into a temp dir.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	g      *Gateway
 	base   string // http://public
@@ -112,7 +112,7 @@ func (s *syncBuffer) String() string {
 
 // startEnv writes files (relative path → content) and gateway.toml, then runs a gateway.
 // In the config, {{UPSTREAM}} and {{DIR}} are replaced.
-func startEnv(t *testing.T, cfg string, files map[string]string, o Options) *env {
+func startEnv(t testing.TB, cfg string, files map[string]string, o Options) *env {
 	t.Helper()
 	dir := t.TempDir()
 	for name, content := range files {
@@ -213,4 +213,10 @@ func nextDelivery() string {
 	defer deliverySeq.Unlock()
 	deliverySeq.n++
 	return fmt.Sprintf("delivery-%d-%d", time.Now().UnixNano(), deliverySeq.n)
+}
+
+func startUpstreamB(b *testing.B) string { return startUpstream(b).URL() }
+
+func startEnvB(b *testing.B, cfg string, files map[string]string) *env {
+	return startEnv(b, cfg, files, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 }

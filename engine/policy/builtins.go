@@ -29,8 +29,8 @@ var verifyDecl = &rego.Function{
 		),
 		types.Named("result", types.NewObject(nil, types.NewDynamicProperty(types.S, types.A))).Description("{\"valid\": bool, \"reason\": string}"),
 	),
-	// Not memoized across calls with different opts, but a verify is pure for one evaluation.
-	Memoize:          true,
+	// Not memoized: OPA's memo key renders every argument as text, which for a request with
+	// a body costs more than the HMAC it would save. Policies bind the result once instead.
 	Nondeterministic: true, // depends on the clock (timestamp tolerance)
 }
 

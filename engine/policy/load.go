@@ -51,6 +51,8 @@ type Set struct {
 	files    []string
 	packages map[string][]string // package path (no "data.") → rule names
 	opts     Options
+	// needJSON: some module may read input.request.json, so the body is parsed for it.
+	needJSON bool
 }
 
 // Revision is a content hash of every file that was loaded.
@@ -116,7 +118,7 @@ func Load(ctx context.Context, dir string, opts Options) (*Set, error) {
 	if err != nil {
 		return nil, fmt.Errorf("policy: %w", describe(err))
 	}
-	return compile(ctx, res.ParsedModules(), res.Documents, revisionOf(res), opts)
+	return compile(res.ParsedModules(), res.Documents, revisionOf(res), opts)
 }
 
 // LoadModules compiles in-memory modules (path → source) and data; used by tests and bundles.
@@ -149,7 +151,7 @@ func LoadModules(ctx context.Context, sources map[string]string, data map[string
 	if data == nil {
 		data = map[string]any{}
 	}
-	return compile(ctx, mods, data, hex.EncodeToString(h.Sum(nil))[:12], opts)
+	return compile(mods, data, hex.EncodeToString(h.Sum(nil))[:12], opts)
 }
 
 func revisionOf(res *loader.Result) string {
@@ -194,7 +196,7 @@ func capabilities(allow []string) (*ast.Capabilities, error) {
 	return caps, nil
 }
 
-func compile(ctx context.Context, mods map[string]*ast.Module, data map[string]any, rev string, opts Options) (*Set, error) {
+func compile(mods map[string]*ast.Module, data map[string]any, rev string, opts Options) (*Set, error) {
 	caps, err := capabilities(opts.AllowBuiltins)
 	if err != nil {
 		return nil, err
@@ -205,12 +207,13 @@ func compile(ctx context.Context, mods map[string]*ast.Module, data map[string]a
 		WithStrict(true).
 		WithDefaultRegoVersion(ast.RegoV1).
 		WithUseTypeCheckAnnotations(true)
+	needJSON := readsJSON(mods)
 	c.Compile(mods)
 	if c.Failed() {
 		return nil, fmt.Errorf("policy: %w", describe(c.Errors))
 	}
 	store := inmem.NewFromObjectWithOpts(data, inmem.OptRoundTripOnWrite(false))
-	s := &Set{compiler: c, store: store, revision: rev, packages: map[string][]string{}, opts: opts}
+	s := &Set{compiler: c, store: store, revision: rev, packages: map[string][]string{}, opts: opts, needJSON: needJSON}
 	for name, m := range c.Modules {
 		s.files = append(s.files, name)
 		pkg := strings.TrimPrefix(m.Package.Path.String(), "data.")
@@ -225,7 +228,6 @@ func compile(ctx context.Context, mods map[string]*ast.Module, data map[string]a
 		}
 	}
 	sort.Strings(s.files)
-	_ = ctx
 	return s, nil
 }
 

@@ -49,7 +49,7 @@ func (s *Set) Prepare(ctx context.Context, pkg string) (*Query, error) {
 	if err != nil {
 		return nil, fmt.Errorf("policy: prepare %s: %w", pkg, describe(err))
 	}
-	return &Query{pkg: pkg, prepared: pq, needJSON: s.readsJSON(pkg)}, nil
+	return &Query{pkg: pkg, prepared: pq, needJSON: s.needJSON}, nil
 }
 
 // Decision is what a route's package decided (design §3.3).
@@ -239,27 +239,28 @@ func asDuration(v any) (time.Duration, error) {
 	return time.ParseDuration(s)
 }
 
-// readsJSON reports whether pkg (or anything it depends on) may observe input.request.json:
-// a reference to input.request.json, or to input / input.request as a whole (which could be
-// indexed later), other than as the request argument of hookwall.webhook.verify.
-func (s *Set) readsJSON(pkg string) bool {
+// readsJSON reports whether the modules may observe input.request.json: a reference to
+// input.request.json, or to input / input.request as a whole (which could be indexed later),
+// other than as the request argument of hookwall.webhook.verify. It reads the modules as
+// parsed: the compiler rewrites call arguments into local variables.
+func readsJSON(mods map[string]*ast.Module) bool {
 	verifyArgs := map[*ast.Term]bool{}
-	for _, m := range s.compiler.Modules {
+	for _, m := range mods {
 		ast.WalkTerms(m, func(t *ast.Term) bool {
-			if call, ok := t.Value.(ast.Call); ok && len(call) == 4 && call[0].Value.Compare(verifyRef) == 0 {
+			if call, ok := t.Value.(ast.Call); ok && len(call) >= 4 && call[0].Value.Compare(verifyRef) == 0 {
 				verifyArgs[call[2]] = true
 			}
 			return false
 		})
 		ast.WalkExprs(m, func(e *ast.Expr) bool {
-			if terms, ok := e.Terms.([]*ast.Term); ok && len(terms) == 4 && terms[0].Value.Compare(verifyRef) == 0 {
+			if terms, ok := e.Terms.([]*ast.Term); ok && len(terms) >= 4 && terms[0].Value.Compare(verifyRef) == 0 {
 				verifyArgs[terms[2]] = true
 			}
 			return false
 		})
 	}
 	found := false
-	for _, m := range s.compiler.Modules {
+	for _, m := range mods {
 		ast.WalkTerms(m, func(t *ast.Term) bool {
 			if found {
 				return true
@@ -282,7 +283,6 @@ func (s *Set) readsJSON(pkg string) bool {
 			return false
 		})
 	}
-	_ = pkg
 	return found
 }
 

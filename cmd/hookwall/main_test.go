@@ -1,0 +1,244 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestVersion(t *testing.T) {
+	var out bytes.Buffer
+	if code := run(context.Background(), []string{"version"}, &out, io.Discard); code != 0 || !strings.HasPrefix(out.String(), "hookwall ") {
+		t.Fatalf("version: exit %d, %q", code, out.String())
+	}
+	if code := run(context.Background(), []string{"frobnicate"}, io.Discard, io.Discard); code != 2 {
+		t.Fatalf("unknown command: exit %d, want 2", code)
+	}
+}
+
+func TestCheckDefaultConfig(t *testing.T) {
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"check", "-c", "../../gateway.toml"}, &out, &errb)
+	if code != 0 {
+		t.Fatalf("check of the shipped gateway.toml: exit %d\n%s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "ok (revision ") {
+		t.Fatalf("output %q", out.String())
+	}
+}
+
+func writeTree(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+const checkConfig = `
+[[route]]
+name = "a"
+path = "/a"
+upstream = "http://127.0.0.1:1"
+policy = "routes.a"
+`
+
+func TestCheckReportsFileAndLine(t *testing.T) {
+	cases := []struct {
+		name  string
+		files map[string]string
+		want  *regexp.Regexp
+	}{
+		{"rego syntax error", map[string]string{
+			"gateway.toml":         checkConfig,
+			"policies/routes.rego": "package routes.a\n\nallow if {\n\tinput.x = = 1\n}\n",
+		}, regexp.MustCompile(`routes\.rego:4: rego_parse_error`)},
+		{"rego type error", map[string]string{
+			"gateway.toml":         checkConfig,
+			"policies/routes.rego": "package routes.a\n\nallow if {\n\tupper(1) == \"1\"\n}\n",
+		}, regexp.MustCompile(`routes\.rego:4: rego_type_error`)},
+		{"unsafe builtin", map[string]string{
+			"gateway.toml":         checkConfig,
+			"policies/routes.rego": "package routes.a\n\nallow if {\n\thttp.send({\"method\": \"GET\", \"url\": \"http://127.0.0.1:1\"}).status_code == 200\n}\n",
+		}, regexp.MustCompile(`routes\.rego:4: .*http\.send`)},
+		{"config key", map[string]string{
+			"gateway.toml":         "[server]\nlisten = \"127.0.0.1:1\"\nmax_bdy = \"1MiB\"\n" + checkConfig,
+			"policies/routes.rego": "package routes.a\nallow := true\n",
+		}, regexp.MustCompile(`gateway\.toml:3: server\.max_bdy: unknown key`)},
+		{"missing package", map[string]string{
+			"gateway.toml":         checkConfig,
+			"policies/routes.rego": "package routes.b\nallow := true\n",
+		}, regexp.MustCompile(`gateway\.toml: route\[1\] "a": policy: package "routes.a" is not defined`)},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := writeTree(t, c.files)
+			var errb bytes.Buffer
+			code := run(context.Background(), []string{"check", "-c", filepath.Join(dir, "gateway.toml")}, io.Discard, &errb)
+			if code != 1 {
+				t.Fatalf("exit %d, want 1; stderr:\n%s", code, errb.String())
+			}
+			if !c.want.MatchString(errb.String()) {
+				t.Fatalf("stderr does not match %s:\n%s", c.want, errb.String())
+			}
+		})
+	}
+}
+
+// TestSIGTERMDrainsInFlight runs the real binary, holds a request in flight at a slow
+// upstream, sends SIGTERM, and checks that the request completes and the process exits 0.
+func TestSIGTERMDrainsInFlight(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "hookwall")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	// A slow upstream.
+	uln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reached := make(chan struct{}, 1)
+	usrv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached <- struct{}{}
+		time.Sleep(1500 * time.Millisecond)
+		io.WriteString(w, "slow ok")
+	})}
+	go usrv.Serve(uln)
+	defer usrv.Close()
+
+	pub, adm := freePort(t), freePort(t)
+	dir := writeTree(t, map[string]string{
+		"gateway.toml": fmt.Sprintf(`
+[server]
+listen = %q
+[admin]
+listen = %q
+[log]
+decisions = "off"
+[secrets]
+gh = {env = "HW_TEST_SECRET"}
+[[route]]
+name = "gh"
+path = "/hooks/github"
+upstream = "http://%s"
+policy = "routes.gh"
+`, pub, adm, uln.Addr()),
+		"policies/gh.rego": "package routes.gh\nallow if hookwall.webhook.verify(\"github\", input.request, {\"secret\": \"gh\"}).valid\n",
+	})
+	cmd := exec.Command(bin, "-c", filepath.Join(dir, "gateway.toml"))
+	cmd.Env = append(os.Environ(), "HW_TEST_SECRET=s3cret")
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	logs := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			logs <- sc.Text()
+		}
+		close(logs)
+	}()
+	waitReady(t, "http://"+adm+"/readyz")
+
+	body := []byte(`{"in":"flight"}`)
+	m := hmac.New(sha256.New, []byte("s3cret"))
+	m.Write(body)
+	req, _ := http.NewRequest("POST", "http://"+pub+"/hooks/github", bytes.NewReader(body))
+	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(m.Sum(nil)))
+	type result struct {
+		status int
+		body   string
+		err    error
+	}
+	done := make(chan result, 1)
+	go func() {
+		r, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		done <- result{status: r.StatusCode, body: string(b)}
+	}()
+	select {
+	case <-reached:
+	case <-time.After(5 * time.Second):
+		t.Fatal("request never reached the upstream")
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	res := <-done
+	if res.err != nil || res.status != 200 || res.body != "slow ok" {
+		t.Fatalf("in-flight request: %+v, want 200 \"slow ok\"", res)
+	}
+	waitErr := make(chan error, 1)
+	go func() { waitErr <- cmd.Wait() }()
+	select {
+	case err := <-waitErr:
+		if err != nil {
+			var all []string
+			for l := range logs {
+				all = append(all, l)
+			}
+			t.Fatalf("exit: %v\n%s", err, strings.Join(all, "\n"))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("process did not exit after SIGTERM")
+	}
+	// New connections are refused once it stopped.
+	if _, err := net.DialTimeout("tcp", pub, time.Second); err == nil {
+		t.Error("listener still accepts after exit")
+	}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func waitReady(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if r, err := http.Get(url); err == nil {
+			r.Body.Close()
+			if r.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s never became ready", url)
+}

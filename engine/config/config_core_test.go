@@ -1,0 +1,133 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const minimal = `
+[[route]]
+name = "gh"
+path = "/hooks/github"
+upstream = "http://127.0.0.1:9000"
+policy = "routes.github"
+`
+
+func TestParseDefaults(t *testing.T) {
+	c, err := Parse("/etc/hookwall/gateway.toml", []byte(minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Server.Listen != DefaultListen || c.Admin.Listen != DefaultAdminListen || c.Server.MaxBody != DefaultMaxBody {
+		t.Errorf("defaults: %+v %+v", c.Server, c.Admin)
+	}
+	if c.Policies.Dir != "/etc/hookwall/policies" {
+		t.Errorf("policy dir resolved against the config file: %q", c.Policies.Dir)
+	}
+	if c.Routes[0].Timeout.D() != DefaultRouteTimeout || c.Routes[0].UpstreamURL().Host != "127.0.0.1:9000" {
+		t.Errorf("route: %+v", c.Routes[0])
+	}
+	if c.Log.Decisions != "stdout" || c.State.Backend != "memory" || c.State.FailMode != "closed" {
+		t.Errorf("log/state defaults: %+v %+v", c.Log, c.State)
+	}
+}
+
+func TestParseValues(t *testing.T) {
+	c, err := Parse("g.toml", []byte(`
+[server]
+max_body = "64KiB"
+read_timeout = "250ms"
+trusted_proxies = ["10.0.0.0/8", "192.168.1.1"]
+[[filter]]
+name = "f"
+module = "f.wasm"
+timeout = "0"
+memory = "2MiB"
+[[filter]]
+name = "g"
+module = "g.wasm"
+`+minimal+`filters = ["f", "g"]
+methods = ["POST"]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Server.MaxBody != 64<<10 || c.Server.ReadTimeout.D() != 250*time.Millisecond || len(c.Server.Trusted()) != 2 {
+		t.Errorf("server: %+v", c.Server)
+	}
+	if !c.Filters[0].NoDeadline || c.Filters[0].Memory != 2<<20 {
+		t.Errorf(`timeout = "0" means no deadline: %+v`, c.Filters[0])
+	}
+	if c.Filters[1].NoDeadline || c.Filters[1].Timeout.D() != DefaultFilterTimeout || c.Filters[1].OnError != "deny" {
+		t.Errorf("absent timeout means the default: %+v", c.Filters[1])
+	}
+}
+
+func TestParseErrorsNameFileLineAndKey(t *testing.T) {
+	cases := []struct {
+		name, src, want string
+	}{
+		{"unknown key", "[server]\nlisten = \"127.0.0.1:1\"\nlistne = \"x\"\n" + minimal, "g.toml:3: server.listne: unknown key"},
+		{"bad duration", "[server]\nread_timeout = \"5 parsecs\"\n" + minimal, "g.toml:2: server.read_timeout: invalid duration"},
+		{"bad size", "[server]\nmax_body = \"lots\"\n" + minimal, "g.toml:2: server.max_body: invalid size"},
+		{"wrong type", "[server]\nmax_conns = \"many\"\n" + minimal, "g.toml:2: server.max_conns: incompatible types"},
+		{"route without upstream", "[[route]]\nname = \"a\"\npath = \"/a\"\npolicy = \"p\"\n", "route[1].upstream: required"},
+		{"second route bad scheme", minimal + "\n[[route]]\nname = \"b\"\npath = \"/b\"\nupstream = \"ftp://x\"\npolicy = \"p\"\n", "g.toml:11: route[2].upstream: scheme must be http or https"},
+		{"path and prefix", "[[route]]\nname = \"a\"\npath = \"/a\"\nprefix = \"/b\"\nupstream = \"http://x:1\"\npolicy = \"p\"\n", "g.toml:4: route[1].prefix: set path or prefix, not both"},
+		{"unknown filter", minimal + "filters = [\"nope\"]\n", "g.toml:7: route[1].filters: unknown filter \"nope\""},
+		{"bad method", minimal + "methods = [\"post\"]\n", "route[1].methods: unknown method \"post\""},
+		{"duplicate route", minimal + minimal, "route[2].name: duplicate route name \"gh\""},
+		{"secret with neither", "[secrets]\ngh = {}\n" + minimal, "g.toml:2: secrets.gh: set exactly one of env or file"},
+		{"admin off loopback without token", "[admin]\nlisten = \"0.0.0.0:9090\"\n" + minimal, "admin.token: required when admin.listen"},
+		{"bad policy path", "[[route]]\nname = \"a\"\npath = \"/a\"\nupstream = \"http://x:1\"\npolicy = \"routes/github\"\n", "route[1].policy"},
+		{"no routes", "[server]\n", "at least one [[route]]"},
+		{"syntax", "a = 1\n[server\n", "g.toml:3"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse("g.toml", []byte(c.src))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v\nwant it to contain %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestSecrets(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "s.txt"), []byte("from-file\n"), 0o600)
+	c, err := Parse(filepath.Join(dir, "g.toml"), []byte("[secrets]\na = {env = \"HW_A\"}\nb = {file = \"s.txt\"}\n"+minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"HW_A": "from-env"}
+	s, err := c.ResolveSecrets(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := s.Get("a"); string(a) != "from-env" {
+		t.Errorf("a = %q", a)
+	}
+	if b, _ := s.Get("b"); string(b) != "from-file" {
+		t.Errorf("b = %q (one trailing newline trimmed)", b)
+	}
+	for _, f := range []string{"%v", "%+v", "%#v", "%s"} {
+		if out := strings.ReplaceAll(sprintf(f, s), " ", ""); strings.Contains(out, "from-") {
+			t.Errorf("%s prints a secret: %s", f, out)
+		}
+	}
+	delete(env, "HW_A")
+	_, err = c.ResolveSecrets(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err == nil || !strings.Contains(err.Error(), "secrets.a") || !strings.Contains(err.Error(), "HW_A") {
+		t.Fatalf("missing env: %v", err)
+	}
+	os.Remove(filepath.Join(dir, "s.txt"))
+	env["HW_A"] = "x"
+	_, err = c.ResolveSecrets(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err == nil || !strings.Contains(err.Error(), "secrets.b") {
+		t.Fatalf("missing file: %v", err)
+	}
+}

@@ -1,0 +1,90 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+const policiesRoute = `
+[[route]]
+name = "gh"
+path = "/hooks/github"
+upstream = "http://127.0.0.1:9000"
+policy = "routes.github"
+`
+
+func TestPoliciesReloadKeys(t *testing.T) {
+	cases := []struct {
+		name  string
+		toml  string
+		check func(t *testing.T, p Policies)
+	}{
+		{"defaults", ``, func(t *testing.T, p Policies) {
+			if !p.Watch || p.TestOnReload || p.BundleURL != "" || p.PollInterval != 0 || p.BundleVerificationAlg != "" {
+				t.Errorf("defaults: %+v", p)
+			}
+		}},
+		{"watch off", "[policies]\nwatch = false\n", func(t *testing.T, p Policies) {
+			if p.Watch {
+				t.Error("watch = false was not kept")
+			}
+		}},
+		{"bundle defaults", "[policies]\nbundle_url = \"https://bundles.example/b.tar.gz\"\nbundle_verification_key = \"keys/pub.pem\"\ntest_on_reload = true\n", func(t *testing.T, p Policies) {
+			if p.PollInterval.D() != DefaultPollInterval || p.BundleVerificationAlg != DefaultBundleAlg || !p.TestOnReload {
+				t.Errorf("bundle defaults: %+v", p)
+			}
+			if p.BundleVerificationKey != "/etc/hookwall/keys/pub.pem" {
+				t.Errorf("key path not resolved against the config dir: %q", p.BundleVerificationKey)
+			}
+		}},
+		{"bundle values", "[policies]\nbundle_url = \"http://127.0.0.1:8181/b.tar.gz\"\npoll_interval = \"250ms\"\nbundle_verification_key = \"/k.pem\"\nbundle_verification_alg = \"ES256\"\n", func(t *testing.T, p Policies) {
+			if p.PollInterval.D() != 250*time.Millisecond || p.BundleVerificationAlg != "ES256" || p.BundleVerificationKey != "/k.pem" {
+				t.Errorf("values: %+v", p)
+			}
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse("/etc/hookwall/gateway.toml", []byte(tc.toml+policiesRoute))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, c.Policies)
+		})
+	}
+}
+
+func TestPoliciesReloadKeysInvalid(t *testing.T) {
+	cases := []struct {
+		name, toml string
+		line       int
+		key, msg   string
+	}{
+		{"poll without bundle", "[policies]\npoll_interval = \"1s\"\n", 2, "policies.poll_interval", "only applies with bundle_url"},
+		{"key without bundle", "[policies]\ndir = \"p\"\nbundle_verification_key = \"k.pem\"\n", 3, "policies.bundle_verification_key", "only applies with bundle_url"},
+		{"bad scheme", "[policies]\nbundle_url = \"ftp://x/b.tar.gz\"\n", 2, "policies.bundle_url", "scheme must be http or https"},
+		{"no host", "[policies]\nbundle_url = \"http:///b.tar.gz\"\n", 2, "policies.bundle_url", "missing host"},
+		{"credentials", "[policies]\nbundle_url = \"https://u:p@x/b.tar.gz\"\n", 2, "policies.bundle_url", "must not carry credentials"},
+		{"poll too fast", "[policies]\nbundle_url = \"https://x/b.tar.gz\"\npoll_interval = \"10ms\"\n", 3, "policies.poll_interval", "at least 100ms"},
+		{"alg without key", "[policies]\nbundle_url = \"https://x/b.tar.gz\"\nbundle_verification_alg = \"RS256\"\n", 3, "policies.bundle_verification_alg", "needs bundle_verification_key"},
+		{"unknown alg", "[policies]\nbundle_url = \"https://x/b.tar.gz\"\nbundle_verification_key = \"k\"\nbundle_verification_alg = \"none\"\n", 4, "policies.bundle_verification_alg", "must be one of"},
+		{"watch not bool", "[policies]\nwatch = \"yes\"\n", 2, "policies.watch", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("g.toml", []byte(tc.toml+policiesRoute))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("%T %v, want *Error", err, err)
+			}
+			if ce.File != "g.toml" || ce.Line != tc.line || ce.Key != tc.key || !strings.Contains(ce.Msg, tc.msg) {
+				t.Errorf("got %q (line %d key %q), want line %d key %q containing %q", err, ce.Line, ce.Key, tc.line, tc.key, tc.msg)
+			}
+		})
+	}
+}

@@ -1,0 +1,408 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/bundle"
+	"github.com/open-policy-agent/opa/v1/download"
+	"github.com/open-policy-agent/opa/v1/logging"
+	"github.com/open-policy-agent/opa/v1/plugins"
+	"github.com/open-policy-agent/opa/v1/plugins/rest"
+
+	"github.com/hookwall/hookwall/engine/config"
+	"github.com/hookwall/hookwall/engine/policy"
+)
+
+const (
+	// maxBundleBytes bounds a downloaded bundle file; OPA's reader stops at the limit.
+	maxBundleBytes = 64 << 20
+	// bundleFetchTimeout bounds one download, headers and body.
+	bundleFetchTimeout = 60 * time.Second
+	// bundleKeyID is the key id the verification key is registered under. With one configured
+	// key the id only has to agree with itself: it is also set as the VerificationConfig's
+	// KeyID, which OPA prefers over the token's "kid".
+	bundleKeyID = "default"
+)
+
+// bundleSource polls one OPA bundle URL with OPA's own downloader (ETag / If-None-Match,
+// signature verification, tarball format). Its fields are fixed at creation; a config change
+// to the URL, interval or key makes a new source.
+type bundleSource struct {
+	id       string // URL, interval, algorithm and key digest: a config reload compares it
+	url      string // without query (it may carry a token): for messages
+	name     string // last URL path segment, prefixes module names in messages
+	interval time.Duration
+	hc       *http.Client
+	dl       *download.Downloader
+
+	mu      sync.Mutex
+	update  *download.Update // what the downloader's callback delivered
+	current *bundleRev       // the bundle the live snapshot was built from
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+// bundleIdentity returns the source identity cfg asks for, reading the verification key.
+func bundleIdentity(cfg *config.Config) (id string, key []byte, err error) {
+	p := &cfg.Policies
+	if p.BundleVerificationKey != "" {
+		key, err = os.ReadFile(p.BundleVerificationKey)
+		if err != nil {
+			return "", nil, fmt.Errorf("%s: policies.bundle_verification_key: %w", cfg.File, err)
+		}
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%d\x00%s\x00", p.BundleURL, p.PollInterval, p.BundleVerificationAlg)
+	h.Write(key)
+	return hex.EncodeToString(h.Sum(nil)), key, nil
+}
+
+// newBundleSource prepares a source; nothing is fetched and no goroutine starts.
+func newBundleSource(cfg *config.Config) (*bundleSource, error) {
+	p := &cfg.Policies
+	id, key, err := bundleIdentity(cfg)
+	if err != nil {
+		return nil, err
+	}
+	// rest.Client joins its base URL and the path with "/": split before the file name.
+	u, err := url.Parse(p.BundleURL)
+	if err != nil {
+		return nil, fmt.Errorf("%s: policies.bundle_url: %w", cfg.File, err)
+	}
+	dir, name := path.Split(u.EscapedPath())
+	if name == "" {
+		return nil, fmt.Errorf("%s: policies.bundle_url %q must name a file (…/bundle.tar.gz)", cfg.File, redactURL(p.BundleURL))
+	}
+	base, file := u.Scheme+"://"+u.Host+strings.TrimSuffix(dir, "/"), name
+	if u.RawQuery != "" {
+		file += "?" + u.RawQuery
+	}
+	s := &bundleSource{id: id, url: redactURL(p.BundleURL), name: name, interval: p.PollInterval.D(), hc: newBundleHTTPClient()}
+	restCfg, err := json.Marshal(map[string]any{"url": base, "credentials": map[string]any{"plugin": "hookwall"}})
+	if err != nil {
+		return nil, fmt.Errorf("bundle: %w", err)
+	}
+	client, err := rest.New(restCfg, nil,
+		rest.AuthPluginLookup(func(string) rest.HTTPAuthPlugin { return httpPlugin{s.hc} }),
+		rest.Logger(logging.NewNoOpLogger()))
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", s.url, err)
+	}
+	trigger := plugins.TriggerManual
+	dcfg := download.Config{Trigger: &trigger}
+	if err := dcfg.ValidateAndInjectDefaults(); err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", s.url, err)
+	}
+	s.dl = download.New(dcfg, client, file).
+		WithSizeLimitBytes(maxBundleBytes).
+		WithBundleParserOpts(ast.ParserOptions{RegoVersion: ast.RegoV1, ProcessAnnotation: true}).
+		WithCallback(func(_ context.Context, u download.Update) error {
+			s.mu.Lock()
+			s.update = &u
+			s.mu.Unlock()
+			return nil
+		})
+	if key != nil {
+		kc := &bundle.KeyConfig{Key: string(key), Algorithm: p.BundleVerificationAlg}
+		s.dl.WithBundleVerificationConfig(bundle.NewVerificationConfig(map[string]*bundle.KeyConfig{bundleKeyID: kc}, bundleKeyID, "", nil))
+	}
+	return s, nil
+}
+
+func newBundleHTTPClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns, t.MaxIdleConnsPerHost = 2, 1
+	t.ResponseHeaderTimeout = 30 * time.Second
+	t.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	return &http.Client{Timeout: bundleFetchTimeout, Transport: t}
+}
+
+// httpPlugin hands OPA's rest client our http.Client, so the gateway owns its timeouts and
+// can drop its idle connections when the source stops.
+type httpPlugin struct{ hc *http.Client }
+
+func (p httpPlugin) NewClient(rest.Config) (*http.Client, error) { return p.hc, nil }
+func (httpPlugin) Prepare(*http.Request) error                    { return nil }
+
+// fetch asks for the bundle once. It returns nil and no error when the server answered 304
+// (the ETag matched): nothing to rebuild. It must not run concurrently with itself.
+func (s *bundleSource) fetch(ctx context.Context) (*bundleRev, error) {
+	ctx, cancel := context.WithTimeout(ctx, bundleFetchTimeout)
+	defer cancel()
+	s.mu.Lock()
+	s.update = nil
+	s.mu.Unlock()
+	err := s.dl.Trigger(ctx)
+	s.mu.Lock()
+	u := s.update
+	s.mu.Unlock()
+	if err == nil && u != nil && u.Error != nil {
+		err = u.Error
+	}
+	if err != nil {
+		var he download.HTTPError
+		if errors.As(err, &he) {
+			return nil, fmt.Errorf("bundle %s: server answered %d", s.url, he.StatusCode)
+		}
+		// net/http's errors quote the whole request URL; keep only the cause.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("bundle %s: %w", s.url, err)
+	}
+	if u == nil || u.Bundle == nil {
+		return nil, nil
+	}
+	return newBundleRev(s.name, u.Bundle, u.ETag)
+}
+
+// first fetches the bundle a new source starts from; a 304 or empty answer is an error.
+func (s *bundleSource) first(ctx context.Context) (*bundleRev, error) {
+	rev, err := s.fetch(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if rev == nil {
+		return nil, fmt.Errorf("bundle %s: the server sent no bundle", s.url)
+	}
+	return rev, nil
+}
+
+func (s *bundleSource) setCurrent(r *bundleRev) {
+	s.mu.Lock()
+	s.current = r
+	s.mu.Unlock()
+}
+
+func (s *bundleSource) currentRev() *bundleRev {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.current
+}
+
+// start polls every interval until stop or ctx ends; each new bundle goes to apply, each
+// failed download to failed. A 304 calls neither.
+func (s *bundleSource) start(ctx context.Context, apply func(context.Context, *bundleSource, *bundleRev), failed func(*bundleSource, error)) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	s.mu.Lock()
+	s.cancel, s.done = cancel, done
+	s.mu.Unlock()
+	go func() {
+		defer close(done)
+		defer s.hc.CloseIdleConnections()
+		t := time.NewTicker(s.interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			rev, err := s.fetch(ctx)
+			switch {
+			case ctx.Err() != nil:
+				return
+			case err != nil:
+				failed(s, err)
+			case rev != nil:
+				apply(ctx, s, rev)
+			}
+		}
+	}()
+}
+
+// stop ends polling without waiting (the poller may be waiting for the lock its caller
+// holds); wait waits for it.
+func (s *bundleSource) stop() {
+	s.mu.Lock()
+	cancel := s.cancel
+	s.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	} else {
+		s.hc.CloseIdleConnections()
+	}
+}
+
+func (s *bundleSource) wait() {
+	s.mu.Lock()
+	done := s.done
+	s.mu.Unlock()
+	if done != nil {
+		<-done
+	}
+}
+
+// bundleRev is one downloaded bundle, ready to compile into a snapshot. Immutable.
+type bundleRev struct {
+	etag     string
+	revision string // manifest revision, as the bundle author set it
+	digest   string // of every module and the data
+	serve    map[string]string // module name → source, without *_test.rego
+	all      map[string]string // with tests
+	data     map[string]any
+}
+
+func newBundleRev(name string, b *bundle.Bundle, etag string) (*bundleRev, error) {
+	r := &bundleRev{etag: etag, revision: b.Manifest.Revision, serve: map[string]string{}, all: map[string]string{}, data: b.Data}
+	if r.data == nil {
+		r.data = map[string]any{}
+	}
+	names := make([]string, 0, len(b.Modules))
+	for _, m := range b.Modules {
+		n := path.Join(name, strings.TrimPrefix(m.Path, "/"))
+		r.all[n] = string(m.Raw)
+		if !strings.HasSuffix(n, "_test.rego") {
+			r.serve[n] = string(m.Raw)
+		}
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	for _, n := range names {
+		fmt.Fprintf(h, "%s\x00%d\x00", n, len(r.all[n]))
+		h.Write([]byte(r.all[n]))
+	}
+	// encoding/json sorts map keys, so equal data hashes equally.
+	raw, err := json.Marshal(r.data)
+	if err != nil {
+		return nil, fmt.Errorf("bundle: data: %w", err)
+	}
+	h.Write(raw)
+	fmt.Fprintf(h, "\x00%s", r.revision)
+	r.digest = hex.EncodeToString(h.Sum(nil))[:12]
+	return r, nil
+}
+
+// Load implements snapshot.PolicySource.
+func (r *bundleRev) Load(ctx context.Context, o policy.Options) (*policy.Set, error) {
+	return policy.LoadModules(ctx, r.serve, r.data, o)
+}
+
+// Revision implements snapshot.PolicySource.
+func (r *bundleRev) Revision() string { return r.digest }
+
+// testModules parses every module, tests included, for the test runner.
+func (r *bundleRev) testModules() (map[string]*ast.Module, map[string]any, error) {
+	mods := make(map[string]*ast.Module, len(r.all))
+	for n, src := range r.all {
+		m, err := ast.ParseModuleWithOpts(n, src, ast.ParserOptions{RegoVersion: ast.RegoV1, ProcessAnnotation: true})
+		if err != nil {
+			return nil, nil, err
+		}
+		mods[n] = m
+	}
+	return mods, r.data, nil
+}
+
+// BundleStatus is what /-/status reports about the bundle source.
+type BundleStatus struct {
+	URL      string `json:"url"`
+	ETag     string `json:"etag,omitempty"`
+	Revision string `json:"revision,omitempty"` // the manifest's revision
+	Digest   string `json:"digest"`
+}
+
+func (s *bundleSource) status() *BundleStatus {
+	st := &BundleStatus{URL: s.url}
+	if r := s.currentRev(); r != nil {
+		st.ETag, st.Revision, st.Digest = r.etag, r.revision, r.digest
+	}
+	return st
+}
+
+// startBundleLocked polls src for the running gateway. g.mu is held.
+func (g *Gateway) startBundleLocked(src *bundleSource) {
+	if g.bg == nil || src == nil {
+		return
+	}
+	g.bgWG.Add(1)
+	src.start(g.bg.ctx, g.applyBundle, g.bundleFailed)
+	go func() {
+		defer g.bgWG.Done()
+		src.wait()
+	}()
+}
+
+// applyBundle builds a snapshot from a new bundle and the live config and swaps it in when
+// it is valid. A refused bundle is not fetched again until the server's ETag changes.
+func (g *Gateway) applyBundle(ctx context.Context, src *bundleSource, rev *bundleRev) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.bundle != src {
+		return // a config reload replaced the source meanwhile
+	}
+	start := time.Now()
+	live := g.snaps.Load()
+	next, err := g.build(ctx, live.Config, live, rev)
+	if err != nil {
+		_, _ = g.recordLocked("bundle", start, "", fmt.Errorf("bundle %s: %w", src.url, err))
+		return
+	}
+	g.snaps.Swap(next)
+	src.setCurrent(rev)
+	_, _ = g.recordLocked("bundle", start, next.Revision, nil)
+}
+
+func (g *Gateway) bundleFailed(src *bundleSource, err error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.bundle != src {
+		return
+	}
+	_, _ = g.recordLocked("bundle", time.Now(), "", err)
+}
+
+// bundleForLocked returns the bundle source cfg asks for: the running one when nothing about
+// it changed, or a new one with its first bundle fetched (fresh; not polling yet). It returns
+// nil when cfg reads policies from the directory.
+func (g *Gateway) bundleForLocked(ctx context.Context, cfg *config.Config) (src *bundleSource, rev *bundleRev, fresh bool, err error) {
+	if cfg.Policies.BundleURL == "" {
+		return nil, nil, false, nil
+	}
+	if g.bundle != nil {
+		id, _, err := bundleIdentity(cfg)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		if id == g.bundle.id {
+			return g.bundle, g.bundle.currentRev(), false, nil
+		}
+	}
+	src, err = newBundleSource(cfg)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	rev, err = src.first(ctx)
+	if err != nil {
+		src.stop()
+		return nil, nil, false, err
+	}
+	return src, rev, true, nil
+}
+
+// redactURL drops a URL's query and fragment, which may carry an access token, from what
+// the gateway logs and reports.
+func redactURL(u string) string {
+	if i := strings.IndexAny(u, "?#"); i >= 0 {
+		return u[:i]
+	}
+	return u
+}
