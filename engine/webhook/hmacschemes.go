@@ -1,0 +1,467 @@
+package webhook
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"hash"
+	"strings"
+	"time"
+)
+
+// Header names, lower-case as Header.Get expects.
+const (
+	hdrGitHub    = "x-hub-signature-256"
+	hdrStripe    = "stripe-signature"
+	hdrSlackSig  = "x-slack-signature"
+	hdrSlackTS   = "x-slack-request-timestamp"
+	hdrZoomSig   = "x-zm-signature"
+	hdrZoomTS    = "x-zm-request-timestamp"
+	hdrShopify   = "x-shopify-hmac-sha256"
+	hdrSquare    = "x-square-hmacsha256-signature"
+	hdrPaddle    = "paddle-signature"
+	hdrPagerDuty = "x-pagerduty-signature"
+	hdrLinear    = "linear-signature"
+)
+
+const paddleTolerance = 5 * time.Second
+
+// single is the usual outcome of one signature checked against every key.
+func single(keys [][]byte, newHash func() hash.Hash, sig []byte, write func(hash.Hash)) Result {
+	if macs(keys, newHash, write, func(sum []byte) bool { return hmac.Equal(sum, sig) }) {
+		return validResult()
+	}
+	return invalid(reasonMismatch)
+}
+
+// prepare returns the raw HMAC keys or the Result/error that ends the call.
+func (v *verifier) prepare() (keys [][]byte, res Result, ok bool, err error) {
+	keys, ok, err = v.hmacKeys()
+	if err != nil {
+		return nil, Result{}, false, err
+	}
+	if !ok {
+		return nil, invalid(reasonNoSecret), false, nil
+	}
+	return keys, Result{}, true, nil
+}
+
+// github: X-Hub-Signature-256 = "sha256=" hex(HMAC-SHA256(secret, body)).
+func (v *verifier) github() (Result, error) {
+	keys, res, ok, err := v.prepare()
+	if !ok {
+		return res, err
+	}
+	h := v.h.Get(hdrGitHub)
+	if h == "" {
+		return missing(hdrGitHub), nil
+	}
+	var buf [maxSigLen]byte
+	hexSig, found := strings.CutPrefix(h, "sha256=")
+	sig, okHex := decodeHexSig(&buf, hexSig)
+	if !found || !okHex || len(sig) != sha256.Size {
+		return malformed(hdrGitHub), nil
+	}
+	body := v.r.Body
+	return single(keys, sha256.New, sig, func(m hash.Hash) { _, _ = m.Write(body) }), nil
+}
+
+// shopify: X-Shopify-Hmac-Sha256 = base64(HMAC-SHA256(secret, body)).
+func (v *verifier) shopify() (Result, error) {
+	keys, res, ok, err := v.prepare()
+	if !ok {
+		return res, err
+	}
+	h := v.h.Get(hdrShopify)
+	if h == "" {
+		return missing(hdrShopify), nil
+	}
+	var buf [maxSigLen]byte
+	sig, okB64 := decodeB64Sig(&buf, h)
+	if !okB64 || len(sig) != sha256.Size {
+		return malformed(hdrShopify), nil
+	}
+	body := v.r.Body
+	return single(keys, sha256.New, sig, func(m hash.Hash) { _, _ = m.Write(body) }), nil
+}
+
+// slackLike covers Slack and Zoom: sig = "v0=" hex(HMAC-SHA256(secret,
+// "v0:" ts ":" body)), ts in Unix seconds in its own header.
+func (v *verifier) slackLike(sigHeader, tsHeader string) (Result, error) {
+	keys, res, ok, err := v.prepare()
+	if !ok {
+		return res, err
+	}
+	sv := v.h.Get(sigHeader)
+	if sv == "" {
+		return missing(sigHeader), nil
+	}
+	ts := v.h.Get(tsHeader)
+	if ts == "" {
+		return missing(tsHeader), nil
+	}
+	var buf [maxSigLen]byte
+	hexSig, found := strings.CutPrefix(sv, "v0=")
+	sig, okHex := decodeHexSig(&buf, hexSig)
+	if !found || !okHex || len(sig) != sha256.Size {
+		return malformed(sigHeader), nil
+	}
+	if res, ok := v.checkUnixSeconds(ts, tsHeader, defaultTolerance); !ok {
+		return res, nil
+	}
+	body := v.r.Body
+	return single(keys, sha256.New, sig, func(m hash.Hash) {
+		writeString(m, "v0:")
+		writeString(m, ts)
+		writeString(m, ":")
+		_, _ = m.Write(body)
+	}), nil
+}
+
+// stripe: Stripe-Signature = "t=<unix>,v1=<hex>[,v1=<hex>…][,v0=…]", the v1
+// values being HMAC-SHA256(secret, t "." body). Any v1 may match (Stripe sends
+// several while a secret rolls); v0 and unknown schemes are never accepted.
+func (v *verifier) stripe() (Result, error) {
+	keys, res, ok, err := v.prepare()
+	if !ok {
+		return res, err
+	}
+	h := v.h.Get(hdrStripe)
+	if h == "" {
+		return missing(hdrStripe), nil
+	}
+	ts, nV1, okParse := parseStripeHeader(h)
+	if !okParse {
+		return malformed(hdrStripe), nil
+	}
+	if ts == "" {
+		return malformed(hdrStripe + " (no t=)"), nil
+	}
+	if res, ok := v.checkUnixSeconds(ts, hdrStripe+" timestamp", defaultTolerance); !ok {
+		return res, nil
+	}
+	if nV1 == 0 {
+		return invalid(reasonMismatch + " (no v1 signature)"), nil
+	}
+	body := v.r.Body
+	matched := macs(keys, sha256.New, func(m hash.Hash) {
+		writeString(m, ts)
+		writeString(m, ".")
+		_, _ = m.Write(body)
+	}, func(sum []byte) bool { return anyListed(h, ',', '=', "v1", sum, decodeHexSig) })
+	if matched {
+		return validResult(), nil
+	}
+	return invalid(reasonMismatch), nil
+}
+
+// parseStripeHeader returns the t= value and the number of v1 entries. ok is
+// false for an item without "=" or a repeated t=.
+func parseStripeHeader(h string) (ts string, nV1 int, ok bool) {
+	for rest := h; rest != ""; {
+		var item string
+		item, rest, _ = strings.Cut(rest, ",")
+		item = trimSpace(item)
+		if item == "" {
+			continue
+		}
+		k, val, found := strings.Cut(item, "=")
+		if !found {
+			return "", 0, false
+		}
+		switch k {
+		case "t":
+			if ts != "" {
+				return "", 0, false
+			}
+			ts = val
+		case "v1":
+			nV1++
+		}
+	}
+	return ts, nV1, true
+}
+
+// anyListed walks a sep-separated list of key<kv>value items and reports
+// whether any item named key decodes (by decode) to sum. Undecodable values are
+// skipped: they cannot match, and a sender may list schemes we do not know.
+func anyListed(list string, sep, kv byte, key string, sum []byte, decode func(*[maxSigLen]byte, string) ([]byte, bool)) bool {
+	var buf [maxSigLen]byte
+	for rest := list; rest != ""; {
+		var item string
+		if i := strings.IndexByte(rest, sep); i >= 0 {
+			item, rest = rest[:i], rest[i+1:]
+		} else {
+			item, rest = rest, ""
+		}
+		item = trimSpace(item)
+		i := strings.IndexByte(item, kv)
+		if i < 0 || item[:i] != key {
+			continue
+		}
+		if sig, ok := decode(&buf, item[i+1:]); ok && hmac.Equal(sig, sum) {
+			return true
+		}
+	}
+	return false
+}
+
+// countListed counts the items named key in a sep-separated key<kv>value list.
+func countListed(list string, sep, kv byte, key string) int {
+	n := 0
+	for rest := list; rest != ""; {
+		var item string
+		if i := strings.IndexByte(rest, sep); i >= 0 {
+			item, rest = rest[:i], rest[i+1:]
+		} else {
+			item, rest = rest, ""
+		}
+		item = trimSpace(item)
+		if i := strings.IndexByte(item, kv); i >= 0 && item[:i] == key {
+			n++
+		}
+	}
+	return n
+}
+
+// paddle: Paddle-Signature = "ts=<unix>;h1=<hex>[;h1=…]", h1 being
+// HMAC-SHA256(secret, ts ":" body). The default window is Paddle's own 5 s.
+func (v *verifier) paddle() (Result, error) {
+	keys, res, ok, err := v.prepare()
+	if !ok {
+		return res, err
+	}
+	h := v.h.Get(hdrPaddle)
+	if h == "" {
+		return missing(hdrPaddle), nil
+	}
+	ts, okParse := parsePaddleHeader(h)
+	if !okParse {
+		return malformed(hdrPaddle), nil
+	}
+	if ts == "" {
+		return malformed(hdrPaddle + " (no ts=)"), nil
+	}
+	if res, ok := v.checkUnixSeconds(ts, hdrPaddle+" timestamp", paddleTolerance); !ok {
+		return res, nil
+	}
+	if countListed(h, ';', '=', "h1") == 0 {
+		return invalid(reasonMismatch + " (no h1 signature)"), nil
+	}
+	body := v.r.Body
+	matched := macs(keys, sha256.New, func(m hash.Hash) {
+		writeString(m, ts)
+		writeString(m, ":")
+		_, _ = m.Write(body)
+	}, func(sum []byte) bool { return anyListed(h, ';', '=', "h1", sum, decodeHexSig) })
+	if matched {
+		return validResult(), nil
+	}
+	return invalid(reasonMismatch), nil
+}
+
+// parsePaddleHeader returns the ts= value; ok is false for an item without "="
+// or a repeated ts=.
+func parsePaddleHeader(h string) (ts string, ok bool) {
+	for rest := h; rest != ""; {
+		var item string
+		item, rest, _ = strings.Cut(rest, ";")
+		item = trimSpace(item)
+		if item == "" {
+			continue
+		}
+		k, val, found := strings.Cut(item, "=")
+		if !found {
+			return "", false
+		}
+		if k == "ts" {
+			if ts != "" {
+				return "", false
+			}
+			ts = val
+		}
+	}
+	return ts, true
+}
+
+// pagerduty: X-PagerDuty-Signature = "v1=<hex>[,v1=<hex>…]" over the body;
+// one match suffices (PagerDuty lists one per active secret).
+func (v *verifier) pagerduty() (Result, error) {
+	keys, res, ok, err := v.prepare()
+	if !ok {
+		return res, err
+	}
+	h := v.h.Get(hdrPagerDuty)
+	if h == "" {
+		return missing(hdrPagerDuty), nil
+	}
+	if countListed(h, ',', '=', "v1") == 0 {
+		return invalid(reasonMismatch + " (no v1 signature)"), nil
+	}
+	body := v.r.Body
+	matched := macs(keys, sha256.New, func(m hash.Hash) { _, _ = m.Write(body) },
+		func(sum []byte) bool { return anyListed(h, ',', '=', "v1", sum, decodeHexSig) })
+	if matched {
+		return validResult(), nil
+	}
+	return invalid(reasonMismatch), nil
+}
+
+// Standard Webhooks header names for the two prefixes in the wild.
+const (
+	hdrStdID     = "webhook-id"
+	hdrStdTS     = "webhook-timestamp"
+	hdrStdSig    = "webhook-signature"
+	hdrSvixID    = "svix-id"
+	hdrSvixTS    = "svix-timestamp"
+	hdrSvixSig   = "svix-signature"
+	stdKeyPrefix = "whsec_"
+)
+
+// standard: Standard Webhooks (and Svix). sig header = space-separated
+// "v1,<base64>" entries over HMAC-SHA256(key, id "." ts "." body) with key the
+// base64 after "whsec_". Unknown versions (v1a, v2 …) are ignored.
+func (v *verifier) standard() (Result, error) {
+	keys, err := standardKeys(v.o.Secrets)
+	if err != nil {
+		return Result{}, err
+	}
+	if len(keys) == 0 {
+		return invalid(reasonNoSecret), nil
+	}
+	idH, tsH, sigH := v.standardHeaders()
+	id := v.h.Get(idH)
+	if id == "" {
+		return missing(idH), nil
+	}
+	ts := v.h.Get(tsH)
+	if ts == "" {
+		return missing(tsH), nil
+	}
+	sv := v.h.Get(sigH)
+	if sv == "" {
+		return missing(sigH), nil
+	}
+	if res, ok := v.checkUnixSeconds(ts, tsH, defaultTolerance); !ok {
+		return res, nil
+	}
+	if countListed(sv, ' ', ',', "v1") == 0 {
+		return invalid(reasonMismatch + " (no v1 signature)"), nil
+	}
+	body := v.r.Body
+	matched := macs(keys, sha256.New, func(m hash.Hash) {
+		writeString(m, id)
+		writeString(m, ".")
+		writeString(m, ts)
+		writeString(m, ".")
+		_, _ = m.Write(body)
+	}, func(sum []byte) bool { return anyListed(sv, ' ', ',', "v1", sum, decodeB64Sig) })
+	if matched {
+		return validResult(), nil
+	}
+	return invalid(reasonMismatch), nil
+}
+
+// standardHeaders picks the header names: Options.Prefix when set, else
+// "webhook-" unless only "svix-" headers are present. The three names always
+// share one prefix, so a request cannot mix them.
+func (v *verifier) standardHeaders() (id, ts, sig string) {
+	if p := v.o.Prefix; p != "" {
+		p = strings.ToLower(p)
+		return p + "id", p + "timestamp", p + "signature"
+	}
+	if v.h.Get(hdrStdID) == "" && v.h.Get(hdrStdTS) == "" && v.h.Get(hdrStdSig) == "" &&
+		(v.h.Get(hdrSvixID) != "" || v.h.Get(hdrSvixTS) != "" || v.h.Get(hdrSvixSig) != "") {
+		return hdrSvixID, hdrSvixTS, hdrSvixSig
+	}
+	return hdrStdID, hdrStdTS, hdrStdSig
+}
+
+var errStdKey = errors.New("not a Standard Webhooks key (whsec_ followed by base64)")
+
+// standardKeys decodes "whsec_<base64>" secrets (the prefix is optional, as in
+// the reference libraries).
+func standardKeys(secrets [][]byte) ([][]byte, error) {
+	keys := make([][]byte, 0, len(secrets))
+	for i, s := range secrets {
+		s = bytes.TrimPrefix(s, []byte(stdKeyPrefix))
+		k := make([]byte, base64.StdEncoding.DecodedLen(len(s)))
+		n, err := base64.StdEncoding.Decode(k, s)
+		if err != nil || n == 0 {
+			return nil, fmt.Errorf("secret %d: %w", i, errStdKey)
+		}
+		keys = append(keys, k[:n])
+	}
+	return keys, nil
+}
+
+// square: x-square-hmacsha256-signature = base64(HMAC-SHA256(key, url body)),
+// url being the notification URL Square was given.
+func (v *verifier) square() (Result, error) {
+	base, res, ok, err := v.requestURL()
+	if !ok {
+		return res, err
+	}
+	keys, res, ok, err := v.prepare()
+	if !ok {
+		return res, err
+	}
+	h := v.h.Get(hdrSquare)
+	if h == "" {
+		return missing(hdrSquare), nil
+	}
+	var buf [maxSigLen]byte
+	sig, okB64 := decodeB64Sig(&buf, h)
+	if !okB64 || len(sig) != sha256.Size {
+		return malformed(hdrSquare), nil
+	}
+	uri, body := v.r.RequestURI, v.r.Body
+	return single(keys, sha256.New, sig, func(m hash.Hash) {
+		writeString(m, base)
+		writeString(m, uri)
+		_, _ = m.Write(body)
+	}), nil
+}
+
+const linearTSField = "webhookTimestamp"
+
+// linear: Linear-Signature = hex(HMAC-SHA256(secret, body)); the timestamp is
+// the body's top-level "webhookTimestamp" (Unix ms), checked once the body is
+// known to be authentic.
+func (v *verifier) linear() (Result, error) {
+	keys, res, ok, err := v.prepare()
+	if !ok {
+		return res, err
+	}
+	h := v.h.Get(hdrLinear)
+	if h == "" {
+		return missing(hdrLinear), nil
+	}
+	var buf [maxSigLen]byte
+	sig, okHex := decodeHexSig(&buf, h)
+	if !okHex || len(sig) != sha256.Size {
+		return malformed(hdrLinear), nil
+	}
+	body := v.r.Body
+	if res := single(keys, sha256.New, sig, func(m hash.Hash) { _, _ = m.Write(body) }); !res.Valid {
+		return res, nil
+	}
+	raw, found, okJSON := topLevelField(body, linearTSField)
+	if !okJSON {
+		return malformed("body (not a JSON object)"), nil
+	}
+	if !found {
+		return malformed("body (no " + linearTSField + ")"), nil
+	}
+	ms, okNum := parseUnix(string(raw))
+	if !okNum {
+		return malformed("body " + linearTSField), nil
+	}
+	if !v.fresh(time.UnixMilli(ms), defaultTolerance) {
+		return invalid(reasonStale), nil
+	}
+	return validResult(), nil
+}

@@ -1,0 +1,170 @@
+package webhook
+
+import (
+	"crypto/hmac"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"strings"
+	"time"
+)
+
+func missing(header string) Result { return Result{Reason: "missing header " + header} }
+
+func malformed(what string) Result { return Result{Reason: "malformed " + what} }
+
+// maxSigLen bounds the decoded size of every MAC signature (SHA-512).
+const maxSigLen = 64
+
+// errEmptySecret keeps a misconfigured empty secret from becoming an HMAC key
+// that anybody can sign with.
+var errEmptySecret = errors.New("empty secret")
+
+// hmacKeys returns the configured secrets used as raw HMAC keys. ok is false
+// when none are configured.
+func (v *verifier) hmacKeys() (keys [][]byte, ok bool, err error) {
+	for i, k := range v.o.Secrets {
+		if len(k) == 0 {
+			return nil, false, fmt.Errorf("secret %d: %w", i, errEmptySecret)
+		}
+	}
+	return v.o.Secrets, len(v.o.Secrets) > 0, nil
+}
+
+// macs computes the MAC of the message that write produces under every key and
+// reports whether match accepts any of them. sum is only valid during match.
+func macs(keys [][]byte, newHash func() hash.Hash, write func(hash.Hash), match func(sum []byte) bool) bool {
+	var buf [maxSigLen]byte
+	for _, k := range keys {
+		m := hmac.New(newHash, k)
+		write(m)
+		if match(m.Sum(buf[:0])) {
+			return true
+		}
+	}
+	return false
+}
+
+// writeString feeds s to h; hash writes never fail.
+func writeString(h hash.Hash, s string) { _, _ = io.WriteString(h, s) }
+
+// parseUnix parses a non-negative decimal integer of at most 18 digits, the
+// only timestamp syntax the providers send.
+func parseUnix(s string) (int64, bool) {
+	if len(s) == 0 || len(s) > 18 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
+// checkUnixSeconds parses ts (Unix seconds) and checks it against the tolerance.
+// what names the header for the malformed reason.
+func (v *verifier) checkUnixSeconds(ts, what string, def time.Duration) (Result, bool) {
+	n, ok := parseUnix(ts)
+	if !ok {
+		return malformed(what), false
+	}
+	if !v.fresh(time.Unix(n, 0), def) {
+		return invalid(reasonStale), false
+	}
+	return Result{}, true
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// decodeHex decodes s into dst, which must be exactly len(s)/2 long.
+func decodeHex(dst []byte, s string) bool {
+	if len(s) != 2*len(dst) {
+		return false
+	}
+	for i := range dst {
+		hi, ok1 := unhex(s[2*i])
+		lo, ok2 := unhex(s[2*i+1])
+		if !ok1 || !ok2 {
+			return false
+		}
+		dst[i] = hi<<4 | lo
+	}
+	return true
+}
+
+// decodeHexSig decodes a hex signature of at most maxSigLen bytes into buf.
+func decodeHexSig(buf *[maxSigLen]byte, s string) ([]byte, bool) {
+	if len(s)%2 != 0 || len(s) > 2*maxSigLen || len(s) == 0 {
+		return nil, false
+	}
+	dst := buf[:len(s)/2]
+	return dst, decodeHex(dst, s)
+}
+
+// decodeB64Sig decodes a standard base64 signature (padded or not) of at most
+// maxSigLen bytes into buf, copying through a stack array so the string is not
+// converted on the heap.
+func decodeB64Sig(buf *[maxSigLen]byte, s string) ([]byte, bool) {
+	const maxEnc = (maxSigLen + 2) / 3 * 4
+	if len(s) == 0 || len(s) > maxEnc {
+		return nil, false
+	}
+	var src [maxEnc]byte
+	n := copy(src[:], s)
+	enc := base64.StdEncoding
+	if n%4 != 0 {
+		enc = base64.RawStdEncoding
+	}
+	// DecodedLen counts padding as data, so decode with that much room.
+	var dst [maxEnc / 4 * 3]byte
+	m, err := enc.Decode(dst[:], src[:n])
+	if err != nil || m > maxSigLen {
+		return nil, false
+	}
+	return buf[:copy(buf[:], dst[:m])], true
+}
+
+// trimSpace trims ASCII spaces and tabs, which some senders put after list
+// separators.
+func trimSpace(s string) string {
+	return strings.Trim(s, " \t")
+}
+
+// requestURL returns the base ("scheme://host[:port]", no trailing slash) and
+// the path+query that URL-signed schemes sign. A bad Options.URL is an error; a
+// request without a Host header (and no Options.URL) is a Result.
+func (v *verifier) requestURL() (base string, res Result, ok bool, err error) {
+	if u := v.o.URL; u != "" {
+		if !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
+			return "", Result{}, false, errors.New("url option must start with http:// or https://")
+		}
+		u = strings.TrimSuffix(u, "/")
+		if strings.IndexByte(u[strings.Index(u, "//")+2:], '/') >= 0 || strings.ContainsAny(u, "?#") {
+			return "", Result{}, false, errors.New("url option must be scheme://host[:port] without a path")
+		}
+		return u, Result{}, true, nil
+	}
+	if v.r.Scheme != "http" && v.r.Scheme != "https" {
+		return "", Result{}, false, errors.New("request scheme unknown and no url option")
+	}
+	if v.r.Host == "" {
+		return "", missing("host"), false, nil
+	}
+	return v.r.Scheme + "://" + v.r.Host, Result{}, true, nil
+}
