@@ -260,10 +260,10 @@ labels := {"l": "v"}`, func(t *testing.T, d Decision, err error) {
 
 func TestNeedsJSON(t *testing.T) {
 	cases := map[string]bool{
-		"package p\nallow if input.request.json.a == 1":                                          true,
+		"package p\nallow if input.request.json.a == 1":                                                     true,
 		"package p\nallow if hookwall.webhook.verify(\"github\", input.request, {\"secret\": \"s\"}).valid": false,
-		"package p\nallow if input.request.headers.x == \"1\"":                                    false,
-		"package p\nallow if { r := input.request; r.json.a == 1 }":                               true,
+		"package p\nallow if input.request.headers.x == \"1\"":                                              false,
+		"package p\nallow if { r := input.request; r.json.a == 1 }":                                         true,
 	}
 	for src, want := range cases {
 		set, err := LoadModules(context.Background(), map[string]string{"p.rego": src}, nil, Options{Secrets: secretMap{"s": []byte("x")}})

@@ -125,7 +125,7 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, snap *snapshot.Snapshot, x *exc
 	meta := input.Meta{
 		ID: rec.DecisionID, Scheme: "http", ReceivedAt: rec.Time, RouteName: route.Name,
 		RoutePath: route.Config.Path + route.Config.Prefix, ParseJSON: route.Query.NeedsJSON(),
-		RemoteIP: input.ClientIP(ctx.RemoteAddr(), ctx.Request.Header.Peek("X-Forwarded-For"), snap.Config.Server.Trusted()),
+		RemoteIP: input.ClientIP(ctx.RemoteAddr(), forwardedFor(&ctx.Request.Header), snap.Config.Server.Trusted()),
 	}
 	rec.RemoteIP = meta.RemoteIP
 	if ctx.IsTLS() {
@@ -191,7 +191,7 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, snap *snapshot.Snapshot, x *exc
 		ctx.Request.Header.Set(h.Name, h.Value)
 	}
 	ustart := time.Now()
-	status, uerr := s.forward(ctx, route, &meta)
+	status, uerr := s.forward(ctx, route, &meta, len(x.instances) > 0)
 	ud := time.Since(ustart)
 	rec.UpstreamMicros = ud.Microseconds()
 	if s.o.Observer != nil {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/hookwall/hookwall/engine/filter"
 	"github.com/hookwall/hookwall/engine/input"
 	"github.com/hookwall/hookwall/engine/snapshot"
 )
@@ -18,15 +19,20 @@ var hopHeaders = []string{
 // forward sends ctx.Request (as the filters left it) to the route's upstream and leaves the
 // upstream's answer in ctx.Response. It returns the upstream status, or an error when no
 // answer came (refused, reset, timeout).
-func (s *Server) forward(ctx *fasthttp.RequestCtx, route *snapshot.Route, meta *input.Meta) (int, error) {
+//
+// When filters ran, they may already have written response headers or body (http-wasm's
+// middleware model): the upstream's answer is then merged into that response instead of
+// replacing it.
+func (s *Server) forward(ctx *fasthttp.RequestCtx, route *snapshot.Route, meta *input.Meta, merge bool) (int, error) {
 	req := &ctx.Request
 	stripHop(&req.Header)
 
 	// X-Forwarded-For gets the immediate peer appended; the policy's remote_ip is separate.
 	peer := ctx.RemoteIP().String()
-	if prior := req.Header.Peek("X-Forwarded-For"); len(prior) > 0 {
+	if prior := forwardedFor(&req.Header); len(prior) > 0 {
 		buf := make([]byte, 0, len(prior)+2+len(peer))
 		buf = append(append(append(buf, prior...), ", "...), peer...)
+		delForwardedFor(&req.Header)
 		req.Header.SetBytesV("X-Forwarded-For", buf)
 	} else {
 		req.Header.Set("X-Forwarded-For", peer)
@@ -44,15 +50,67 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, route *snapshot.Route, meta *
 	req.SetRequestURIBytes(uri)
 	req.Header.SetHost(route.Host)
 	req.UseHostHeader = true
+	// The request keeps the scheme it arrived with; the HostClient refuses one that differs
+	// from the upstream's (https listener → http upstream, or the reverse).
+	req.URI().SetScheme(route.Scheme)
 	req.SetTimeout(route.Timeout)
 
 	resp := &ctx.Response
-	err := route.Client.Do(req, resp)
-	if err != nil {
+	if merge {
+		resp = fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseResponse(resp)
+	}
+	if err := route.Client.Do(req, resp); err != nil {
 		return 0, err
 	}
 	stripHopResp(&resp.Header)
+	if merge {
+		filter.MergeResponse(&ctx.Response, resp)
+	}
 	return resp.StatusCode(), nil
+}
+
+var xffName = []byte("X-Forwarded-For")
+
+// forwardedFor returns every X-Forwarded-For line, joined with ", " in arrival order, whatever
+// the case of its name: header names are not normalised, and a proxy may add its own line
+// after the one the client sent, so the first exact-case line is not the proxy's word. A
+// single line is returned as is (valid until the handler returns); several are copied.
+func forwardedFor(h *fasthttp.RequestHeader) []byte {
+	var out []byte
+	n := 0
+	for k, v := range h.All() {
+		if !bytes.EqualFold(k, xffName) {
+			continue
+		}
+		switch n++; n {
+		case 1:
+			out = v
+		case 2:
+			out = append(append(append([]byte(nil), out...), ", "...), v...)
+		default:
+			out = append(append(out, ", "...), v...)
+		}
+	}
+	return out
+}
+
+// delForwardedFor removes every X-Forwarded-For line, in any spelling of the name (bounded:
+// each pass removes one spelling, and a name has at most 2^15 spellings in principle).
+func delForwardedFor(h *fasthttp.RequestHeader) {
+	for range 64 {
+		name := ""
+		for k := range h.All() {
+			if bytes.EqualFold(k, xffName) {
+				name = string(k)
+				break
+			}
+		}
+		if name == "" {
+			return
+		}
+		h.Del(name)
+	}
 }
 
 func stripHop(h *fasthttp.RequestHeader) {
