@@ -1,0 +1,65 @@
+package filter
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error kinds, the values of [Error.Kind].
+const (
+	// KindTrap: the guest trapped (unreachable, out-of-bounds access, a Go
+	// panic that exited the guest, a failed start function).
+	KindTrap = "trap"
+	// KindTimeout: the call passed its deadline, or the caller's context was
+	// canceled, and wazero closed the instance.
+	KindTimeout = "timeout"
+	// KindOOM: the guest failed while its memory was at the filter's cap.
+	KindOOM = "oom"
+	// KindPool: no instance became free within the wait, or the filter is
+	// closed. The server answers 503.
+	KindPool = "pool"
+	// KindABI: the guest broke the ABI (bad pointer or length, unknown
+	// kind, invalid header or URI, a call outside its phase).
+	KindABI = "abi"
+)
+
+var (
+	// ErrPoolExhausted is the cause of a KindPool error when every instance
+	// stayed busy for the whole wait.
+	ErrPoolExhausted = errors.New("pool exhausted")
+	// ErrClosed is the cause of a KindPool error when the filter or host is
+	// closed.
+	ErrClosed = errors.New("closed")
+)
+
+// Error is what the filter calls return. The server maps Kind to a status
+// (pool → 503, others → 500 or skip per on_error) and logs Error(), which
+// may hold a wasm stack trace; it never sends it to the client.
+type Error struct {
+	Filter string
+	Kind   string
+	Err    error
+}
+
+// Error implements error.
+func (e *Error) Error() string {
+	return fmt.Sprintf("filter/%s: %s: %v", e.Filter, e.Kind, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// abiError is what host functions panic with when the guest breaks the ABI.
+// wazero turns the panic into a trap of the guest and wraps the value with
+// %w, so the call's error unwraps to it and is classified as KindABI.
+type abiError struct {
+	fn  string
+	msg string
+}
+
+func (e *abiError) Error() string { return e.fn + ": " + e.msg }
+
+// abiPanic traps the calling guest.
+func abiPanic(fn, msg string) {
+	panic(&abiError{fn: fn, msg: msg})
+}

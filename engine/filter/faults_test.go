@@ -1,0 +1,562 @@
+package filter
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestTestdataCurrent rebuilds every testdata/*.wat with wat2wasm (apt
+// package wabt) and checks the committed .wasm is its output.
+func TestTestdataCurrent(t *testing.T) {
+	wat2wasm, err := exec.LookPath("wat2wasm")
+	if err != nil {
+		t.Skip("wat2wasm not installed (apt install wabt)")
+	}
+	wats, _ := filepath.Glob("testdata/*.wat")
+	if len(wats) == 0 {
+		t.Fatal("no testdata/*.wat")
+	}
+	for _, wat := range wats {
+		out := filepath.Join(t.TempDir(), "out.wasm")
+		if b, err := exec.Command(wat2wasm, wat, "-o", out).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", wat, err, b)
+		}
+		want, _ := os.ReadFile(out)
+		got, err := os.ReadFile(strings.TrimSuffix(wat, ".wat") + ".wasm")
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s.wasm is stale: run wat2wasm %s -o %s.wasm", strings.TrimSuffix(wat, ".wat"), wat, strings.TrimSuffix(wat, ".wat"))
+		}
+	}
+}
+
+func call(t testing.TB, f *Filter, raw string) (bool, error, *Exchange) {
+	t.Helper()
+	ex, _, _ := newExchange(t, raw)
+	inst, err := f.Acquire(testCtx)
+	if err != nil {
+		return false, err, ex
+	}
+	defer inst.Release()
+	next, err := inst.HandleRequest(testCtx, ex)
+	return next, err, ex
+}
+
+const getReq = "GET /hooks/x?a=1 HTTP/1.1\r\nHost: example.com\r\nX-Test: 1\r\n\r\n"
+
+func wantKind(t testing.TB, err error, kind string) *Error {
+	t.Helper()
+	var fe *Error
+	if !errors.As(err, &fe) || fe.Kind != kind {
+		t.Fatalf("error %v, want kind %s", err, kind)
+	}
+	if !strings.HasPrefix(fe.Error(), "filter/"+fe.Filter+": "+kind+": ") {
+		t.Errorf("error text %q lacks the component prefix", fe.Error())
+	}
+	return fe
+}
+
+func TestInfiniteLoopTimesOut(t *testing.T) {
+	h := newHost(t)
+	const timeout = 50 * time.Millisecond
+	loop := load(t, h, Spec{Name: "loop", Module: testdata(t, "loop.wasm"), Timeout: timeout, Pool: 1})
+	tiny := load(t, h, Spec{Name: "tiny", Module: testdata(t, "tiny.wasm"), Pool: 1})
+
+	// Another filter keeps answering while the loop spins.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var served int
+	var otherErr error
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err, _ := call(t, tiny, getReq); err != nil {
+				otherErr = err
+				return
+			}
+			served++
+		}
+	})
+
+	// The bound is checked on the best of three tries: the machine may be
+	// busy, and a timer that fires late is not the host's fault.
+	var tries []time.Duration
+	var err error
+	for range 3 {
+		start := time.Now()
+		_, err, _ = call(t, loop, getReq)
+		tries = append(tries, time.Since(start))
+		wantKind(t, err, KindTimeout)
+		if tries[len(tries)-1] <= timeout+50*time.Millisecond {
+			break
+		}
+	}
+	took := tries[len(tries)-1]
+	close(stop)
+	wg.Wait()
+
+	if took > timeout+50*time.Millisecond {
+		t.Errorf("loop stopped after %v, want within %v", tries, timeout+50*time.Millisecond)
+	}
+	if took < timeout {
+		t.Errorf("loop stopped after %v, before its %v deadline", took, timeout)
+	}
+	if otherErr != nil || served == 0 {
+		t.Errorf("other filter served %d calls meanwhile, err %v", served, otherErr)
+	}
+	if st := loop.Stats(); st.Discarded != uint64(len(tries)) || st.Errors.Timeout != uint64(len(tries)) {
+		t.Errorf("stats %+v, want %d discarded and timeouts", st, len(tries))
+	}
+	t.Logf("timeout after %v; other filter served %d calls meanwhile", took, served)
+}
+
+func TestMemoryGrowIsCapped(t *testing.T) {
+	h := newHost(t)
+	const capBytes = 1 << 20 // 16 pages
+	f := load(t, h, Spec{Name: "grow", Module: testdata(t, "grow.wasm"), Memory: capBytes, Pool: 1})
+
+	// Observe the guest's memory at the moment it traps.
+	ex, _, _ := newExchange(t, getReq)
+	inst, err := f.Acquire(testCtx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = inst.HandleRequest(testCtx, ex)
+	pages, _ := inst.mod.Memory().Grow(0)
+	inst.Release()
+	wantKind(t, err, KindOOM)
+	if pages != capBytes/pageSize {
+		t.Errorf("guest reached %d pages, cap is %d", pages, capBytes/pageSize)
+	}
+	// Again on a fresh instance: same answer, host unharmed.
+	_, err, _ = call(t, f, getReq)
+	wantKind(t, err, KindOOM)
+	if st := f.Stats(); st.Errors.OOM != 2 || st.Discarded != 2 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestMemoryCapRejectsLargerModule(t *testing.T) {
+	// tiny declares a fixed 1-page memory; a 0-byte cap rounds up to 1 page
+	// and loads, while the grow guest's 1-page minimum fits as well. A
+	// module declaring more than the cap must fail at load.
+	wat := filepath.Join(t.TempDir(), "big.wat")
+	if err := os.WriteFile(wat, []byte(`(module (memory (export "memory") 32)
+  (func (export "handle_request") (result i64) (i64.const 1)))`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wat2wasm, err := exec.LookPath("wat2wasm")
+	if err != nil {
+		t.Skip("wat2wasm not installed")
+	}
+	out := strings.TrimSuffix(wat, ".wat") + ".wasm"
+	if b, err := exec.Command(wat2wasm, wat, "-o", out).CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	mod, _ := os.ReadFile(out)
+	h := newHost(t)
+	if _, err := h.Load(testCtx, Spec{Name: "big", Module: mod, Memory: 1 << 20}); err == nil || !strings.Contains(err.Error(), "over limit") {
+		t.Errorf("load error %v, want memory over limit", err)
+	}
+	f := load(t, h, Spec{Name: "big", Module: mod, Memory: 4 << 20, Pool: 1})
+	if next, err, _ := call(t, f, getReq); err != nil || !next {
+		t.Errorf("within the cap: next=%v err=%v", next, err)
+	}
+}
+
+func TestUnreachableDiscardsInstance(t *testing.T) {
+	up := startUpstream(t)
+	f := load(t, newHost(t), Spec{Name: "unreachable", Module: testdata(t, "unreachable.wasm"), Pool: 1})
+	g := startGateway(t, f, up.addr)
+
+	for i, want := range []string{"1", "2"} {
+		if resp, _ := get(t, g.url, nil, "GET", ""); resp.StatusCode != 200 {
+			t.Fatalf("request %d: status %d", i, resp.StatusCode)
+		}
+		if got := string(up.lastRequest().Header.Peek("X-Count")); got != want {
+			t.Fatalf("request %d: x-count %q, want %q", i, got, want)
+		}
+	}
+	resp, body := get(t, g.url, http.Header{"X-Trap": {"1"}}, "GET", "")
+	if resp.StatusCode != 500 || strings.Contains(body, "wasm") {
+		t.Fatalf("trap: status %d body %q, want a generic 500", resp.StatusCode, body)
+	}
+	wantKind(t, g.errors()[0], KindTrap)
+	// The next request is fine and served by a fresh instance: its counter
+	// starts again at 1.
+	up.set(200, "", false)
+	if resp, _ := get(t, g.url, nil, "GET", ""); resp.StatusCode != 200 {
+		t.Fatalf("after trap: status %d", resp.StatusCode)
+	}
+	if got := string(up.lastRequest().Header.Peek("X-Count")); got != "1" {
+		t.Errorf("after trap: x-count %q, want 1 from a fresh instance", got)
+	}
+	if st := f.Stats(); st.Discarded != 1 || st.Errors.Trap != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestPoolExhaustion(t *testing.T) {
+	const wait = 30 * time.Millisecond
+	f := load(t, newHost(t), Spec{Name: "tiny", Module: testdata(t, "tiny.wasm"), Pool: 2, Timeout: wait})
+	if st := f.Stats(); st.Live != 2 || st.Idle != 2 || st.Created != 2 {
+		t.Fatalf("pool not pre-warmed: %+v", st)
+	}
+	a, err := f.Acquire(testCtx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := f.Acquire(testCtx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = f.Acquire(testCtx)
+	took := time.Since(start)
+	fe := wantKind(t, err, KindPool)
+	if !errors.Is(fe, ErrPoolExhausted) {
+		t.Errorf("cause %v, want ErrPoolExhausted", fe.Err)
+	}
+	if took < wait || took > wait+time.Second {
+		t.Errorf("waited %v, want %v", took, wait)
+	}
+
+	// Through HTTP: a full pool is a 503.
+	g := startGateway(t, f, "")
+	if resp, _ := get(t, g.url, nil, "GET", ""); resp.StatusCode != 503 {
+		t.Errorf("status %d, want 503", resp.StatusCode)
+	}
+
+	a.Release()
+	b.Release()
+	st := f.Stats()
+	if st.Waits != 2 || st.Errors.Pool != 2 || st.InUse != 0 || st.Idle != 2 || st.Created != 2 {
+		t.Errorf("stats %+v", st)
+	}
+
+	// A waiter gets the instance released meanwhile (long wait: the
+	// release must win, however busy the machine).
+	w := load(t, newHost(t), Spec{Name: "tiny", Module: testdata(t, "tiny.wasm"), Pool: 1, Timeout: 10 * time.Second})
+	held, err := w.Acquire(testCtx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		inst, err := w.Acquire(testCtx)
+		if err == nil {
+			inst.Release()
+		}
+		done <- err
+	}()
+	waitFor(t, func() bool { return w.Stats().Waits == 1 })
+	held.Release()
+	if err := <-done; err != nil {
+		t.Errorf("waiter: %v", err)
+	}
+	if st := w.Stats(); st.Created != 1 || st.Idle != 1 {
+		t.Errorf("waiter stats %+v", st)
+	}
+
+	// A canceled context ends the wait early.
+	a, _ = f.Acquire(testCtx)
+	b, _ = f.Acquire(testCtx)
+	ctx, cancel := context.WithCancel(testCtx)
+	cancel()
+	if _, err := f.Acquire(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("canceled acquire: %v", err)
+	}
+	a.Release()
+	b.Release()
+}
+
+// TestBadGuestInputTraps calls every host function with a bad pointer,
+// length, kind or value; each must trap the guest with KindABI and leave the
+// host working.
+func TestBadGuestInputTraps(t *testing.T) {
+	h := newHost(t)
+	mod := testdata(t, "badptr.wasm")
+	cases := []string{
+		0: "get_config bad buf", 1: "log bad message", 2: "get_method bad buf", 3: "set_method bad ptr",
+		4: "get_uri bad buf", 5: "set_uri bad ptr", 6: "get_protocol_version bad buf",
+		7: "get_header_names bad buf", 8: "get_header_values bad name", 9: "get_header_values bad buf",
+		10: "set_header_value bad name", 11: "set_header_value bad value", 12: "add_header_value bad name",
+		13: "remove_header bad name", 14: "read_body bad buf", 15: "write_body bad buf",
+		16: "get_source_addr bad buf", 17: "set_label bad key", 18: "get_route bad buf",
+		19: "log offset+len wraps", 20: "read_body zero limit", 21: "get_header_names unknown kind",
+		22: "set_status_code 1000", 23: "set_method with CRLF", 24: "set_header_value value with CRLF",
+		25: "set_header_value trailer", 26: "write_body unknown kind", 27: "set_uri absolute",
+		28: "get_uri region crosses memory end",
+	}
+	for n, name := range cases {
+		t.Run(fmt.Sprintf("%02d %s", n, name), func(t *testing.T) {
+			f := load(t, h, Spec{Name: "badptr", Module: mod, Config: []byte{byte(n)}, Pool: 1})
+			_, err, ex := call(t, f, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi")
+			wantKind(t, err, KindABI)
+			if string(ex.Req.Header.Method()) != "POST" || string(ex.Req.RequestURI()) != "/" {
+				t.Errorf("request changed by a trapped call: %s %s", ex.Req.Header.Method(), ex.Req.RequestURI())
+			}
+			if st := f.Stats(); st.Discarded != 1 {
+				t.Errorf("instance not discarded: %+v", st)
+			}
+		})
+	}
+	// The same guest with no bad case runs fine: the traps above came from
+	// the bad inputs.
+	f := load(t, h, Spec{Name: "badptr", Module: mod, Config: []byte{99}, Pool: 1})
+	if next, err, _ := call(t, f, getReq); err != nil || !next {
+		t.Fatalf("control case: next=%v err=%v", next, err)
+	}
+}
+
+func TestHookwallModule(t *testing.T) {
+	f := load(t, newHost(t), Spec{Name: "hookwall", Module: testdata(t, "hookwall.wasm"), Pool: 1})
+	ex, _, _ := newExchange(t, getReq)
+	ex.Route = "github"
+	labels := map[string]string{}
+	ex.SetLabel = func(k, v string) { labels[k] = v }
+	inst, err := f.Acquire(testCtx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inst.Release()
+	next, err := inst.HandleRequest(testCtx, ex)
+	if err != nil || !next {
+		t.Fatalf("next=%v err=%v", next, err)
+	}
+	if labels["route"] != "github" || labels["verdict"] != "ok" || len(labels) != 2 {
+		t.Errorf("labels %v", labels)
+	}
+	if f.HasResponsePhase() {
+		t.Error("guest exports no handle_response")
+	}
+	if err := inst.HandleResponse(testCtx, ex, false); err != nil {
+		t.Errorf("HandleResponse without export: %v", err)
+	}
+}
+
+func TestLoadRejects(t *testing.T) {
+	h := newHost(t)
+	tiny := testdata(t, "tiny.wasm")
+	cases := []struct {
+		name string
+		spec Spec
+		want string
+	}{
+		{"no name", Spec{Module: tiny}, "no name"},
+		{"no module", Spec{Name: "x"}, "empty module"},
+		{"bad timeout", Spec{Name: "x", Module: tiny, Timeout: -5}, "negative"},
+		{"bad pool", Spec{Name: "x", Module: tiny, Pool: -1}, "negative"},
+		{"not wasm", Spec{Name: "x", Module: []byte("hello")}, "compile"},
+		{"no handle_request", Spec{Name: "x", Module: refGuestOrSkip(t, "tck/tck.wasm", func(b []byte) []byte {
+			return bytes.Replace(b, []byte("handle_request"), []byte("handle_requesX"), 1)
+		})}, "does not export handle_request"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := h.Load(testCtx, c.spec)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v, want %q", err, c.want)
+			}
+		})
+	}
+}
+
+func refGuestOrSkip(t *testing.T, rel string, edit func([]byte) []byte) []byte {
+	t.Helper()
+	return edit(bytes.Clone(refGuest(t, rel)))
+}
+
+func TestCloseLifecycle(t *testing.T) {
+	h := newHost(t)
+	f := load(t, h, Spec{Name: "tiny", Module: testdata(t, "tiny.wasm"), Pool: 2})
+	inst, err := f.Acquire(testCtx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(testCtx); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(testCtx); err != nil {
+		t.Errorf("second close: %v", err)
+	}
+	// The instance in use still finishes its request, then is closed.
+	ex, _, _ := newExchange(t, getReq)
+	if next, err := inst.HandleRequest(testCtx, ex); err != nil || !next {
+		t.Errorf("in-flight call after Close: next=%v err=%v", next, err)
+	}
+	inst.Release()
+	if st := f.Stats(); st.Live != 0 || st.Idle != 0 || st.InUse != 0 {
+		t.Errorf("after close and release: %+v", st)
+	}
+	if _, err := f.Acquire(testCtx); !errors.Is(err, ErrClosed) {
+		t.Errorf("acquire after close: %v", err)
+	}
+	if err := h.Close(testCtx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Load(testCtx, Spec{Name: "tiny", Module: testdata(t, "tiny.wasm")}); !errors.Is(err, ErrClosed) {
+		t.Errorf("load after host close: %v", err)
+	}
+
+	// Host closed first, under a filter with an instance in use: the call
+	// fails cleanly, Release and Close still work.
+	h2, err := NewHost(testCtx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f2, err := h2.Load(testCtx, Spec{Name: "tiny", Module: testdata(t, "tiny.wasm"), Pool: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, err = f2.Acquire(testCtx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h2.Close(testCtx); err != nil {
+		t.Fatal(err)
+	}
+	if err := h2.Close(testCtx); err != nil {
+		t.Errorf("second host close: %v", err)
+	}
+	ex, _, _ = newExchange(t, getReq)
+	if _, err := inst.HandleRequest(testCtx, ex); err == nil {
+		t.Error("call on a closed host succeeded")
+	}
+	inst.Release()
+	if err := f2.Close(testCtx); err != nil {
+		t.Errorf("filter close after host close: %v", err)
+	}
+}
+
+func TestRecycleAfterMaxUses(t *testing.T) {
+	f := load(t, newHost(t), Spec{Name: "unreachable", Module: testdata(t, "unreachable.wasm"), Pool: 1, MaxUses: 3})
+	var counts []string
+	for range 7 {
+		next, err, ex := call(t, f, getReq)
+		if err != nil || !next {
+			t.Fatalf("next=%v err=%v", next, err)
+		}
+		counts = append(counts, string(ex.Req.Header.Peek("X-Count")))
+	}
+	// Guest globals restart with every new instance.
+	if got := strings.Join(counts, ""); got != "1231231" {
+		t.Errorf("per-instance counters %s, want 1231231", got)
+	}
+	waitFor(t, func() bool { return f.Stats().Idle == 1 })
+	if st := f.Stats(); st.Recycled != 2 || st.Discarded != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestHashAndDiskCache(t *testing.T) {
+	tiny := testdata(t, "tiny.wasm")
+	a := Spec{Name: "tiny", Module: tiny}
+	b := Spec{Name: "tiny", Module: tiny, Timeout: DefaultTimeout, Memory: DefaultMemory}
+	if a.Hash() == "" || a.Hash() != b.Hash() {
+		t.Errorf("defaults change the hash: %q vs %q", a.Hash(), b.Hash())
+	}
+	for _, c := range []Spec{
+		{Name: "other", Module: tiny},
+		{Name: "tiny", Module: tiny, Config: []byte("x")},
+		{Name: "tiny", Module: tiny, Timeout: NoDeadline},
+		{Name: "tiny", Module: tiny, Memory: 1 << 20},
+		{Name: "tiny", Module: tiny, Pool: 99},
+		{Name: "tiny", Module: tiny, MaxUses: 5},
+		{Name: "tiny", Module: testdata(t, "loop.wasm")},
+	} {
+		if c.Hash() == a.Hash() {
+			t.Errorf("%+v hashes like the default spec", c)
+		}
+	}
+
+	dir := t.TempDir()
+	for i := range 2 {
+		h, err := NewHost(testCtx, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := h.Load(testCtx, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Hash() != a.Hash() {
+			t.Errorf("filter hash %q, spec hash %q", f.Hash(), a.Hash())
+		}
+		if next, err, _ := call(t, f, getReq); err != nil || !next {
+			t.Errorf("run %d: next=%v err=%v", i, next, err)
+		}
+		_ = h.Close(testCtx)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) == 0 {
+		t.Error("compilation cache directory is empty")
+	}
+}
+
+func TestNoDeadline(t *testing.T) {
+	h := newHost(t)
+	f := load(t, h, Spec{Name: "tiny", Module: testdata(t, "tiny.wasm"), Timeout: NoDeadline, Pool: 1})
+	if next, err, _ := call(t, f, getReq); err != nil || !next {
+		t.Fatalf("next=%v err=%v", next, err)
+	}
+	// Trusted filters still trap normally.
+	g := load(t, h, Spec{Name: "unreachable", Module: testdata(t, "unreachable.wasm"), Timeout: NoDeadline, Pool: 1})
+	_, err, _ := call(t, g, "GET / HTTP/1.1\r\nHost: x\r\nX-Trap: 1\r\n\r\n")
+	wantKind(t, err, KindTrap)
+}
+
+func waitFor(t testing.TB, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached within 5s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestResponsePhaseNeedsBufferFeature checks the ABI's phase rules: after
+// next, the response may only be changed with buffer_response, here
+// enabled from handle_request for the current request.
+func TestResponsePhaseNeedsBufferFeature(t *testing.T) {
+	h := newHost(t)
+	run := func(f *Filter) (string, error) {
+		ex, _, resp := newExchange(t, getReq)
+		inst, err := f.Acquire(testCtx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer inst.Release()
+		if next, err := inst.HandleRequest(testCtx, ex); err != nil || !next {
+			t.Fatalf("next=%v err=%v", next, err)
+		}
+		resp.SetBodyString("from upstream")
+		err = inst.HandleResponse(testCtx, ex, false)
+		return string(resp.Body()), err
+	}
+	with := load(t, h, Spec{Name: "with", Module: testdata(t, "respbody.wasm"), Config: []byte{1}, Pool: 1})
+	if body, err := run(with); err != nil || body != "replaced!" {
+		t.Errorf("with buffer_response: body %q err %v", body, err)
+	}
+	without := load(t, h, Spec{Name: "without", Module: testdata(t, "respbody.wasm"), Config: []byte{0}, Pool: 1})
+	body, err := run(without)
+	wantKind(t, err, KindABI)
+	if body != "from upstream" {
+		t.Errorf("trapped guest changed the body to %q", body)
+	}
+}

@@ -1,0 +1,609 @@
+package filter
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"log/slog"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+)
+
+// instanceKey carries the calling *Instance in the context of every guest
+// call. Host modules are shared by all guests of a runtime, so the context
+// is how a host function finds its request; it also works while the start
+// function runs, before the instance is registered anywhere.
+type instanceKey struct{}
+
+const (
+	i32 = api.ValueTypeI32
+	i64 = api.ValueTypeI64
+)
+
+// instantiateHostModules defines the http_handler and hookwall modules in rt.
+// Functions use WithGoFunction/WithGoModuleFunction: no reflection, the
+// stack is read and written in place.
+func instantiateHostModules(ctx context.Context, rt wazero.Runtime) error {
+	type def struct {
+		name    string
+		fn      any
+		params  []api.ValueType
+		results []api.ValueType
+		names   []string
+	}
+	p := func(t ...api.ValueType) []api.ValueType { return t }
+	build := func(module string, defs []def) error {
+		b := rt.NewHostModuleBuilder(module)
+		for _, d := range defs {
+			fb := b.NewFunctionBuilder()
+			switch fn := d.fn.(type) {
+			case api.GoFunc:
+				fb = fb.WithGoFunction(fn, d.params, d.results)
+			case api.GoModuleFunc:
+				fb = fb.WithGoModuleFunction(fn, d.params, d.results)
+			default:
+				panic(fmt.Sprintf("filter: host function %s has type %T", d.name, d.fn))
+			}
+			fb.WithParameterNames(d.names...).Export(d.name)
+		}
+		if _, err := b.Instantiate(ctx); err != nil {
+			return fmt.Errorf("filter: instantiate host module %s: %w", module, err)
+		}
+		return nil
+	}
+	err := build(moduleHTTPHandler, []def{
+		{fnEnableFeatures, api.GoFunc(hostEnableFeatures), p(i32), p(i32), []string{"features"}},
+		{fnGetConfig, api.GoModuleFunc(hostGetConfig), p(i32, i32), p(i32), []string{"buf", "buf_limit"}},
+		{fnLogEnabled, api.GoFunc(hostLogEnabled), p(i32), p(i32), []string{"level"}},
+		{fnLog, api.GoModuleFunc(hostLog), p(i32, i32, i32), nil, []string{"level", "message", "message_len"}},
+		{fnGetMethod, api.GoModuleFunc(hostGetMethod), p(i32, i32), p(i32), []string{"buf", "buf_limit"}},
+		{fnSetMethod, api.GoModuleFunc(hostSetMethod), p(i32, i32), nil, []string{"method", "method_len"}},
+		{fnGetURI, api.GoModuleFunc(hostGetURI), p(i32, i32), p(i32), []string{"buf", "buf_limit"}},
+		{fnSetURI, api.GoModuleFunc(hostSetURI), p(i32, i32), nil, []string{"uri", "uri_len"}},
+		{fnGetProtocolVersion, api.GoModuleFunc(hostGetProtocolVersion), p(i32, i32), p(i32), []string{"buf", "buf_limit"}},
+		{fnGetHeaderNames, api.GoModuleFunc(hostGetHeaderNames), p(i32, i32, i32), p(i64), []string{"kind", "buf", "buf_limit"}},
+		{fnGetHeaderValues, api.GoModuleFunc(hostGetHeaderValues), p(i32, i32, i32, i32, i32), p(i64), []string{"kind", "name", "name_len", "buf", "buf_limit"}},
+		{fnSetHeaderValue, api.GoModuleFunc(hostSetHeaderValue), p(i32, i32, i32, i32, i32), nil, []string{"kind", "name", "name_len", "value", "value_len"}},
+		{fnAddHeaderValue, api.GoModuleFunc(hostAddHeaderValue), p(i32, i32, i32, i32, i32), nil, []string{"kind", "name", "name_len", "value", "value_len"}},
+		{fnRemoveHeader, api.GoModuleFunc(hostRemoveHeader), p(i32, i32, i32), nil, []string{"kind", "name", "name_len"}},
+		{fnReadBody, api.GoModuleFunc(hostReadBody), p(i32, i32, i32), p(i64), []string{"kind", "buf", "buf_limit"}},
+		{fnWriteBody, api.GoModuleFunc(hostWriteBody), p(i32, i32, i32), nil, []string{"kind", "body", "body_len"}},
+		{fnGetStatusCode, api.GoFunc(hostGetStatusCode), nil, p(i32), nil},
+		{fnSetStatusCode, api.GoFunc(hostSetStatusCode), p(i32), nil, []string{"status_code"}},
+		{fnGetSourceAddr, api.GoModuleFunc(hostGetSourceAddr), p(i32, i32), p(i32), []string{"buf", "buf_limit"}},
+	})
+	if err != nil {
+		return err
+	}
+	return build(moduleHookwall, []def{
+		{fnSetLabel, api.GoModuleFunc(hostSetLabel), p(i32, i32, i32, i32), nil, []string{"key", "key_len", "value", "value_len"}},
+		{fnGetRoute, api.GoModuleFunc(hostGetRoute), p(i32, i32), p(i32), []string{"buf", "buf_limit"}},
+	})
+}
+
+// --- helpers -----------------------------------------------------------------
+
+func callingInstance(ctx context.Context, fn string) *Instance {
+	i, _ := ctx.Value(instanceKey{}).(*Instance)
+	if i == nil {
+		abiPanic(fn, "called outside a filter call")
+	}
+	return i
+}
+
+// exchange returns the request being handled, trapping when the guest calls a
+// request function from its start function.
+func (i *Instance) exchange(fn string) *Exchange {
+	if i.ex == nil {
+		abiPanic(fn, "called outside a request")
+	}
+	return i.ex
+}
+
+// mustBeforeNext traps unless the guest is still in handle_request.
+func (i *Instance) mustBeforeNext(fn string) {
+	if i.afterNext {
+		abiPanic(fn, "not allowed after next")
+	}
+}
+
+// mustBeforeNextOr traps after next unless the guest enabled feature.
+func (i *Instance) mustBeforeNextOr(fn string, feature uint32) {
+	if i.afterNext && i.features&feature == 0 {
+		abiPanic(fn, "not allowed after next without the buffer feature")
+	}
+}
+
+// region returns guest memory [off, off+n) or traps the guest. The slice is
+// a view: valid only until the guest runs again (memory.grow may move it).
+func region(mod api.Module, fn string, off, n uint32) []byte {
+	if n == 0 {
+		return nil
+	}
+	mem := mod.Memory()
+	if mem == nil {
+		abiPanic(fn, "guest has no memory")
+	}
+	b, ok := mem.Read(off, n)
+	if !ok {
+		abiPanic(fn, "memory region out of range")
+	}
+	return b
+}
+
+// writeLimited implements (buf, buf_limit) → len: the whole declared buffer
+// must lie in guest memory; v is written only when it fits, and its length
+// is returned either way so the guest can retry with a larger buffer.
+func writeLimited[T string | []byte](mod api.Module, fn string, buf, limit uint32, v T) uint32 {
+	dst := region(mod, fn, buf, limit)
+	n := uint64(len(v))
+	if n > 0xffffffff {
+		abiPanic(fn, "value longer than 4 GiB")
+	}
+	if n <= uint64(limit) {
+		copy(dst, v)
+	}
+	return uint32(n)
+}
+
+// isToken reports whether b is a non-empty RFC 9110 token (method, header
+// name). Anything else could split the forwarded request.
+func isToken(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if c >= 0x80 || !tokenChars[c] {
+			return false
+		}
+	}
+	return true
+}
+
+var tokenChars = func() (t [128]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+		t[c-'a'+'A'] = true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
+
+// isFieldValue reports whether b may be sent as a header value: no control
+// characters except HTAB, so no CR/LF header injection and no NUL.
+func isFieldValue(b []byte) bool {
+	for _, c := range b {
+		if (c < 0x20 && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// isOriginForm reports whether b is an origin-form request target: starts
+// with '/', no whitespace or control characters.
+func isOriginForm(b []byte) bool {
+	if len(b) == 0 || b[0] != '/' {
+		return false
+	}
+	for _, c := range b {
+		if c <= 0x20 || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func equalFoldASCII(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for j := range a {
+		x, y := a[j], b[j]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// appendNames appends the distinct header names of seq, lower-cased and
+// NUL-terminated, to dst, and returns how many it appended.
+func appendNames(dst []byte, seq iter.Seq2[[]byte, []byte]) ([]byte, uint32) {
+	start := len(dst)
+	var count uint32
+	for k := range seq {
+		if hasName(dst[start:], k) {
+			continue
+		}
+		for _, c := range k {
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			dst = append(dst, c)
+		}
+		dst = append(dst, 0)
+		count++
+	}
+	return dst, count
+}
+
+// hasName reports whether the NUL-terminated lower-case list holds name.
+func hasName(list, name []byte) bool {
+	for len(list) > 0 {
+		end := 0
+		for list[end] != 0 {
+			end++
+		}
+		if equalFoldASCII(list[:end], name) {
+			return true
+		}
+		list = list[end+1:]
+	}
+	return false
+}
+
+// appendValues appends every value of name in seq, NUL-terminated, to dst.
+func appendValues(dst []byte, seq iter.Seq2[[]byte, []byte], name []byte) ([]byte, uint32) {
+	var count uint32
+	for k, v := range seq {
+		if equalFoldASCII(k, name) {
+			dst = append(dst, v...)
+			dst = append(dst, 0)
+			count++
+		}
+	}
+	return dst, count
+}
+
+func (i *Instance) headers(fn string, kind uint32) iter.Seq2[[]byte, []byte] {
+	ex := i.exchange(fn)
+	switch kind {
+	case headerKindRequest:
+		return ex.Req.Header.All()
+	case headerKindResponse:
+		return ex.Resp.Header.All()
+	case headerKindRequestTrailers, headerKindResponseTrailers:
+		return nil
+	}
+	abiPanic(fn, "unknown header kind")
+	return nil
+}
+
+// mutableHeaders checks that the guest may change headers of kind now.
+func (i *Instance) mutableHeaders(fn string, kind uint32) {
+	switch kind {
+	case headerKindRequest:
+		i.mustBeforeNext(fn)
+	case headerKindResponse:
+		i.mustBeforeNextOr(fn, featureBufferResponse)
+	case headerKindRequestTrailers, headerKindResponseTrailers:
+		abiPanic(fn, "trailers are not supported")
+	default:
+		abiPanic(fn, "unknown header kind")
+	}
+}
+
+func slogLevel(level int32) slog.Level {
+	switch {
+	case level <= logLevelDebug:
+		return slog.LevelDebug
+	case level == logLevelInfo:
+		return slog.LevelInfo
+	case level == logLevelWarn:
+		return slog.LevelWarn
+	default:
+		return slog.LevelError
+	}
+}
+
+// --- http_handler -------------------------------------------------------------
+
+func hostEnableFeatures(ctx context.Context, stack []uint64) {
+	i := callingInstance(ctx, fnEnableFeatures)
+	want := uint32(stack[0]) & supportedFeatures
+	if i.ex == nil {
+		// From the start function: applies to every request of the instance.
+		i.baseFeatures |= want
+		stack[0] = uint64(i.baseFeatures)
+		return
+	}
+	i.features |= want
+	stack[0] = uint64(i.features)
+}
+
+func hostGetConfig(ctx context.Context, mod api.Module, stack []uint64) {
+	i := callingInstance(ctx, fnGetConfig)
+	stack[0] = uint64(writeLimited(mod, fnGetConfig, uint32(stack[0]), uint32(stack[1]), i.f.config))
+}
+
+func hostLogEnabled(ctx context.Context, stack []uint64) {
+	i := callingInstance(ctx, fnLogEnabled)
+	level := int32(uint32(stack[0]))
+	if level >= logLevelNone || !i.f.logger.Enabled(ctx, slogLevel(level)) {
+		stack[0] = 0
+		return
+	}
+	stack[0] = 1
+}
+
+func hostLog(ctx context.Context, mod api.Module, stack []uint64) {
+	i := callingInstance(ctx, fnLog)
+	level := int32(uint32(stack[0]))
+	msg := region(mod, fnLog, uint32(stack[1]), uint32(stack[2]))
+	if level >= logLevelNone || !i.f.logger.Enabled(ctx, slogLevel(level)) {
+		return
+	}
+	cut := false
+	if len(msg) > logMessageLimit {
+		msg, cut = msg[:logMessageLimit], true
+	}
+	if cut {
+		i.f.logger.Log(ctx, slogLevel(level), string(msg), "source", "guest", "truncated", true)
+		return
+	}
+	i.f.logger.Log(ctx, slogLevel(level), string(msg), "source", "guest")
+}
+
+func hostGetMethod(ctx context.Context, mod api.Module, stack []uint64) {
+	ex := callingInstance(ctx, fnGetMethod).exchange(fnGetMethod)
+	stack[0] = uint64(writeLimited(mod, fnGetMethod, uint32(stack[0]), uint32(stack[1]), ex.Req.Header.Method()))
+}
+
+func hostSetMethod(ctx context.Context, mod api.Module, stack []uint64) {
+	i := callingInstance(ctx, fnSetMethod)
+	ex := i.exchange(fnSetMethod)
+	i.mustBeforeNext(fnSetMethod)
+	m := region(mod, fnSetMethod, uint32(stack[0]), uint32(stack[1]))
+	if !isToken(m) {
+		abiPanic(fnSetMethod, "method is not an HTTP token")
+	}
+	ex.Req.Header.SetMethodBytes(m)
+}
+
+func hostGetURI(ctx context.Context, mod api.Module, stack []uint64) {
+	ex := callingInstance(ctx, fnGetURI).exchange(fnGetURI)
+	uri := ex.Req.Header.RequestURI()
+	if len(uri) == 0 || uri[0] != '/' {
+		// Absolute-form or "*": the ABI's URI is path and query only.
+		uri = ex.Req.URI().RequestURI()
+	}
+	stack[0] = uint64(writeLimited(mod, fnGetURI, uint32(stack[0]), uint32(stack[1]), uri))
+}
+
+func hostSetURI(ctx context.Context, mod api.Module, stack []uint64) {
+	i := callingInstance(ctx, fnSetURI)
+	ex := i.exchange(fnSetURI)
+	i.mustBeforeNext(fnSetURI)
+	uri := region(mod, fnSetURI, uint32(stack[0]), uint32(stack[1]))
+	if len(uri) == 0 {
+		ex.Req.SetRequestURI("/")
+		return
+	}
+	if !isOriginForm(uri) {
+		abiPanic(fnSetURI, "uri must be a path starting with '/' without spaces or control characters")
+	}
+	ex.Req.SetRequestURIBytes(uri)
+}
+
+func hostGetProtocolVersion(ctx context.Context, mod api.Module, stack []uint64) {
+	ex := callingInstance(ctx, fnGetProtocolVersion).exchange(fnGetProtocolVersion)
+	stack[0] = uint64(writeLimited(mod, fnGetProtocolVersion, uint32(stack[0]), uint32(stack[1]), ex.Req.Header.Protocol()))
+}
+
+func hostGetHeaderNames(ctx context.Context, mod api.Module, stack []uint64) {
+	i := callingInstance(ctx, fnGetHeaderNames)
+	seq := i.headers(fnGetHeaderNames, uint32(stack[0]))
+	buf, limit := uint32(stack[1]), uint32(stack[2])
+	var count uint32
+	list := i.scratch[:0]
+	if seq != nil {
+		list, count = appendNames(list, seq)
+	}
+	i.scratch = list
+	stack[0] = writeList(mod, fnGetHeaderNames, buf, limit, list, count)
+}
+
+func hostGetHeaderValues(ctx context.Context, mod api.Module, stack []uint64) {
+	i := callingInstance(ctx, fnGetHeaderValues)
+	seq := i.headers(fnGetHeaderValues, uint32(stack[0]))
+	name := region(mod, fnGetHeaderValues, uint32(stack[1]), uint32(stack[2]))
+	if len(name) == 0 {
+		abiPanic(fnGetHeaderValues, "empty header name")
+	}
+	buf, limit := uint32(stack[3]), uint32(stack[4])
+	var count uint32
+	list := i.scratch[:0]
+	if seq != nil {
+		list, count = appendValues(list, seq, name)
+	}
+	i.scratch = list
+	stack[0] = writeList(mod, fnGetHeaderValues, buf, limit, list, count)
+}
+
+// writeList writes a NUL-terminated list when it fits and returns
+// count<<32 | len, which the guest gets whether or not it was written.
+func writeList(mod api.Module, fn string, buf, limit uint32, list []byte, count uint32) uint64 {
+	n := writeLimited(mod, fn, buf, limit, list)
+	if count == 0 {
+		return 0
+	}
+	return uint64(count)<<32 | uint64(n)
+}
+
+// headerArgs reads and checks the name and value of a header mutation.
+func headerArgs(mod api.Module, fn string, stack []uint64, withValue bool) (name, value []byte) {
+	name = region(mod, fn, uint32(stack[1]), uint32(stack[2]))
+	if !isToken(name) {
+		abiPanic(fn, "header name is not an HTTP token")
+	}
+	if withValue {
+		value = region(mod, fn, uint32(stack[3]), uint32(stack[4]))
+		if !isFieldValue(value) {
+			abiPanic(fn, "header value has control characters")
+		}
+	}
+	return name, value
+}
+
+func hostSetHeaderValue(ctx context.Context, mod api.Module, stack []uint64) {
+	i := callingInstance(ctx, fnSetHeaderValue)
+	ex := i.exchange(fnSetHeaderValue)
+	kind := uint32(stack[0])
+	i.mutableHeaders(fnSetHeaderValue, kind)
+	name, value := headerArgs(mod, fnSetHeaderValue, stack, true)
+	if kind == headerKindRequest {
+		ex.Req.Header.SetBytesKV(name, value)
+		return
+	}
+	ex.Resp.Header.SetBytesKV(name, value)
+}
+
+func hostAddHeaderValue(ctx context.Context, mod api.Module, stack []uint64) {
+	i := callingInstance(ctx, fnAddHeaderValue)
+	ex := i.exchange(fnAddHeaderValue)
+	kind := uint32(stack[0])
+	i.mutableHeaders(fnAddHeaderValue, kind)
+	name, value := headerArgs(mod, fnAddHeaderValue, stack, true)
+	if kind == headerKindRequest {
+		ex.Req.Header.AddBytesKV(name, value)
+		return
+	}
+	ex.Resp.Header.AddBytesKV(name, value)
+}
+
+func hostRemoveHeader(ctx context.Context, mod api.Module, stack []uint64) {
+	i := callingInstance(ctx, fnRemoveHeader)
+	ex := i.exchange(fnRemoveHeader)
+	kind := uint32(stack[0])
+	i.mutableHeaders(fnRemoveHeader, kind)
+	name, _ := headerArgs(mod, fnRemoveHeader, stack, false)
+	if kind == headerKindRequest {
+		ex.Req.Header.DelBytes(name)
+		return
+	}
+	ex.Resp.Header.DelBytes(name)
+}
+
+func hostReadBody(ctx context.Context, mod api.Module, stack []uint64) {
+	i := callingInstance(ctx, fnReadBody)
+	ex := i.exchange(fnReadBody)
+	kind, buf, limit := uint32(stack[0]), uint32(stack[1]), uint32(stack[2])
+	var body []byte
+	var off *int
+	switch kind {
+	case bodyKindRequest:
+		i.mustBeforeNextOr(fnReadBody, featureBufferRequest)
+		body, off = ex.Req.Body(), &i.reqReadOff
+	case bodyKindResponse:
+		i.mustBeforeNextOr(fnReadBody, featureBufferResponse)
+		body, off = ex.Resp.Body(), &i.respReadOff
+	default:
+		abiPanic(fnReadBody, "unknown body kind")
+	}
+	if limit == 0 {
+		abiPanic(fnReadBody, "buf_limit is zero")
+	}
+	dst := region(mod, fnReadBody, buf, limit)
+	if *off > len(body) {
+		// The body was rewritten shorter since the last read.
+		*off = len(body)
+	}
+	n := copy(dst, body[*off:])
+	*off += n
+	var eof uint64
+	if *off == len(body) {
+		eof = 1 << 32
+	}
+	stack[0] = eof | uint64(n)
+}
+
+func hostWriteBody(ctx context.Context, mod api.Module, stack []uint64) {
+	i := callingInstance(ctx, fnWriteBody)
+	ex := i.exchange(fnWriteBody)
+	kind := uint32(stack[0])
+	switch kind {
+	case bodyKindRequest:
+		i.mustBeforeNext(fnWriteBody)
+	case bodyKindResponse:
+		i.mustBeforeNextOr(fnWriteBody, featureBufferResponse)
+	default:
+		abiPanic(fnWriteBody, "unknown body kind")
+	}
+	b := region(mod, fnWriteBody, uint32(stack[1]), uint32(stack[2]))
+	// The first write of a phase replaces the body, later ones append.
+	if kind == bodyKindRequest {
+		if !i.reqWritten {
+			i.reqWritten = true
+			ex.Req.ResetBody()
+		}
+		ex.Req.AppendBody(b)
+		return
+	}
+	if !i.respWritten {
+		i.respWritten = true
+		ex.Resp.ResetBody()
+	}
+	ex.Resp.AppendBody(b)
+}
+
+func hostGetStatusCode(ctx context.Context, stack []uint64) {
+	ex := callingInstance(ctx, fnGetStatusCode).exchange(fnGetStatusCode)
+	stack[0] = uint64(uint32(ex.Resp.StatusCode()))
+}
+
+func hostSetStatusCode(ctx context.Context, stack []uint64) {
+	i := callingInstance(ctx, fnSetStatusCode)
+	ex := i.exchange(fnSetStatusCode)
+	i.mustBeforeNextOr(fnSetStatusCode, featureBufferResponse)
+	code := uint32(stack[0])
+	if code < 100 || code > 599 {
+		abiPanic(fnSetStatusCode, "status code outside 100-599")
+	}
+	ex.Resp.SetStatusCode(int(code))
+}
+
+func hostGetSourceAddr(ctx context.Context, mod api.Module, stack []uint64) {
+	ex := callingInstance(ctx, fnGetSourceAddr).exchange(fnGetSourceAddr)
+	stack[0] = uint64(writeLimited(mod, fnGetSourceAddr, uint32(stack[0]), uint32(stack[1]), ex.RemoteAddr))
+}
+
+// --- hookwall -----------------------------------------------------------------
+
+func hostSetLabel(ctx context.Context, mod api.Module, stack []uint64) {
+	i := callingInstance(ctx, fnSetLabel)
+	ex := i.exchange(fnSetLabel)
+	key := region(mod, fnSetLabel, uint32(stack[0]), uint32(stack[1]))
+	value := region(mod, fnSetLabel, uint32(stack[2]), uint32(stack[3]))
+	switch {
+	case len(key) == 0:
+		abiPanic(fnSetLabel, "empty label key")
+	case len(key) > labelKeyLimit:
+		abiPanic(fnSetLabel, "label key longer than 128 bytes")
+	case len(value) > labelValueLimit:
+		abiPanic(fnSetLabel, "label value longer than 1024 bytes")
+	case i.labels >= labelCountLimit:
+		abiPanic(fnSetLabel, "more than 64 labels in one request")
+	}
+	i.labels++
+	if ex.SetLabel != nil {
+		ex.SetLabel(string(key), string(value))
+	}
+}
+
+func hostGetRoute(ctx context.Context, mod api.Module, stack []uint64) {
+	ex := callingInstance(ctx, fnGetRoute).exchange(fnGetRoute)
+	stack[0] = uint64(writeLimited(mod, fnGetRoute, uint32(stack[0]), uint32(stack[1]), ex.Route))
+}

@@ -1,0 +1,326 @@
+package filter
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
+	"github.com/valyala/fasthttp"
+)
+
+// Exchange is what one request's filter calls see. It must not outlive the
+// fasthttp handler that owns Req and Resp; the instance drops its pointer
+// when each call returns.
+type Exchange struct {
+	// Req is the request that will be forwarded; guests change it in place
+	// (method, URI, headers, body). The server keeps its own copy of the
+	// request as received for the policy and signatures.
+	Req *fasthttp.Request
+	// Resp is the response: written by a guest that ends the request
+	// (next=false), or the upstream's response during HandleResponse.
+	// Headers a guest sets on it before next belong to the final response,
+	// so the server merges the upstream response into Resp (MergeResponse)
+	// rather than resetting it.
+	Resp *fasthttp.Response
+	// Route is the route name returned by hookwall.get_route.
+	Route string
+	// RemoteAddr ("ip:port") is returned by get_source_addr.
+	RemoteAddr string
+	// Scheme is "http" or "https". The http-wasm ABI has no call that
+	// returns it (get_uri is path and query, get_protocol_version comes
+	// from Req); it is carried for the server and future host functions.
+	Scheme string
+	// SetLabel receives hookwall.set_label calls; nil drops them.
+	SetLabel func(key, value string)
+}
+
+// Instance is one guest instance, held by one request from Acquire to
+// Release. It is not safe for concurrent use.
+type Instance struct {
+	f          *Filter
+	mod        api.Module
+	handleReq  api.Function
+	handleResp api.Function
+	stack      [2]uint64
+
+	// Per-request state, reset by HandleRequest.
+	ex           *Exchange
+	baseFeatures uint32 // enabled from the start function, for all requests
+	features     uint32
+	afterNext    bool
+	reqCtx       uint32
+	reqReadOff   int
+	respReadOff  int
+	reqWritten   bool
+	respWritten  bool
+	labels       int
+
+	cctx    callContext
+	uses    int
+	broken  bool
+	scratch []byte
+	stdout  boundedBuffer
+	stderr  boundedBuffer
+}
+
+// HandleRequest calls the guest's handle_request with ex. next reports
+// whether the request goes on; when false the guest has written the
+// response into ex.Resp (status 200 unless it set one). On error the
+// instance is spent (Release closes it) and ex.Req/ex.Resp may hold partial
+// changes: the server must answer with its own 5xx, or, for on_error =
+// "skip", forward a copy of the request it took before the call.
+func (i *Instance) HandleRequest(ctx context.Context, ex *Exchange) (next bool, err error) {
+	i.uses++
+	i.features = i.baseFeatures
+	i.afterNext = false
+	i.reqCtx = 0
+	i.reqReadOff, i.respReadOff = 0, 0
+	i.reqWritten, i.respWritten = false, false
+	i.labels = 0
+	if err := i.call(ctx, ex, i.handleReq, i.stack[:1]); err != nil {
+		return false, err
+	}
+	ctxNext := i.stack[0]
+	next = uint32(ctxNext) != 0
+	i.reqCtx = uint32(ctxNext >> 32)
+	return next, nil
+}
+
+// HandleResponse calls the guest's handle_response after the upstream
+// answered (or failed: isError) for a request whose HandleRequest returned
+// next=true, with the same instance. It is a no-op when the guest does not
+// export handle_response. The guest may read and, with buffer_response,
+// change ex.Resp.
+func (i *Instance) HandleResponse(ctx context.Context, ex *Exchange, isError bool) error {
+	if i.handleResp == nil {
+		return nil
+	}
+	i.afterNext = true
+	i.reqReadOff, i.respReadOff = 0, 0
+	i.respWritten = false
+	i.stack[0] = uint64(i.reqCtx)
+	i.stack[1] = 0
+	if isError {
+		i.stack[1] = 1
+	}
+	return i.call(ctx, ex, i.handleResp, i.stack[:2])
+}
+
+// Release returns the instance to its pool, or closes it when it failed or
+// reached MaxUses. Call it exactly once; the instance must not be used
+// after.
+func (i *Instance) Release() {
+	i.ex = nil
+	i.f.release(i)
+}
+
+// close closes the guest module and the call timer.
+func (i *Instance) close(ctx context.Context) error {
+	i.cctx.stop()
+	return i.mod.Close(ctx)
+}
+
+// call runs fn under the filter's deadline with ex visible to the host
+// functions.
+func (i *Instance) call(ctx context.Context, ex *Exchange, fn api.Function, stack []uint64) error {
+	if i.broken {
+		return i.f.fail(KindTrap, errors.New("instance already failed"))
+	}
+	if err := ctx.Err(); err != nil {
+		// Not the guest's fault: the instance stays usable.
+		return i.f.fail(KindTimeout, err)
+	}
+	i.f.stats.calls.Add(1)
+	i.ex = ex
+	c := &i.cctx
+	c.caller = ctx
+	var err error
+	if i.f.timeout > 0 {
+		d := time.Now().Add(i.f.timeout)
+		if cd, ok := ctx.Deadline(); ok && cd.Before(d) {
+			d = cd
+		}
+		c.arm(d)
+		err = fn.CallWithStack(c, stack)
+		c.disarm()
+	} else {
+		err = fn.CallWithStack(c, stack)
+	}
+	c.caller = nil
+	i.ex = nil
+	i.flushOutput(ctx)
+	if err != nil {
+		i.broken = true
+		return i.f.fail(i.classify(ctx, err), err)
+	}
+	return nil
+}
+
+// callContext is the context.Context of an instance's guest calls: one per
+// instance, reused by every call, so a call allocates no context, timer or
+// channel of its own.
+//
+// wazero (WithCloseOnContextDone) watches Done for the length of each call
+// and closes the module when it is closed. The per-instance timer closes it
+// at the deadline. Done is closed at most once: a call that times out
+// breaks the instance, which then makes no further calls.
+//
+// Only the deadline of the caller's context is honoured during the call
+// (it can shorten the filter's); its cancellation is checked before each
+// call, and a call lasts at most the filter's timeout anyway. This also
+// keeps a fasthttp.RequestCtx, whose Done is the server's shutdown, from
+// costing a goroutine per call. Values come from the caller's context, so
+// log handlers see request-scoped values.
+type callContext struct {
+	inst   *Instance
+	caller context.Context // set only during a call, on the calling goroutine
+
+	done  chan struct{}
+	timer *time.Timer
+
+	mu       sync.Mutex
+	active   bool
+	deadline time.Time
+	err      error
+}
+
+func (c *callContext) init(inst *Instance) {
+	c.inst = inst
+	c.done = make(chan struct{})
+	if inst.f.timeout > 0 {
+		c.timer = time.AfterFunc(time.Hour, c.fire)
+		c.timer.Stop()
+	}
+}
+
+func (c *callContext) arm(deadline time.Time) {
+	c.mu.Lock()
+	c.active, c.deadline = true, deadline
+	c.mu.Unlock()
+	c.timer.Reset(time.Until(deadline))
+}
+
+func (c *callContext) disarm() {
+	c.timer.Stop()
+	c.mu.Lock()
+	c.active = false
+	c.mu.Unlock()
+}
+
+// fire runs on the timer's goroutine. A late fire from an earlier call sees
+// a later deadline (or no active call) and does nothing.
+func (c *callContext) fire() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.active || c.err != nil || time.Now().Before(c.deadline) {
+		return
+	}
+	c.err = context.DeadlineExceeded
+	close(c.done)
+}
+
+// stop releases the timer when the instance closes.
+func (c *callContext) stop() {
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+}
+
+func (c *callContext) Deadline() (time.Time, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.deadline, c.active
+}
+
+func (c *callContext) Done() <-chan struct{} { return c.done }
+
+func (c *callContext) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+func (c *callContext) Value(key any) any {
+	if key == (instanceKey{}) {
+		return c.inst
+	}
+	if caller := c.caller; caller != nil {
+		return caller.Value(key)
+	}
+	return nil
+}
+
+// classify maps a failed call to an error kind.
+func (i *Instance) classify(ctx context.Context, err error) string {
+	if timedOut(err) {
+		return KindTimeout
+	}
+	var abi *abiError
+	if errors.As(err, &abi) {
+		return KindABI
+	}
+	if ctx.Err() != nil {
+		return KindTimeout
+	}
+	if mem := i.mod.Memory(); mem != nil {
+		// Size overflows to 0 at 65536 pages; Grow(0) reports pages.
+		if pages, ok := mem.Grow(0); ok && uint64(pages)*pageSize >= i.f.memLimit {
+			return KindOOM
+		}
+	}
+	return KindTrap
+}
+
+// timedOut reports whether wazero closed the module because its context
+// ended.
+func timedOut(err error) bool {
+	var exit *sys.ExitError
+	if !errors.As(err, &exit) {
+		return false
+	}
+	code := exit.ExitCode()
+	return code == sys.ExitCodeDeadlineExceeded || code == sys.ExitCodeContextCanceled
+}
+
+// flushOutput logs what the guest wrote to stdout (Debug) and stderr (Warn)
+// during the last call, then empties the buffers.
+func (i *Instance) flushOutput(ctx context.Context) {
+	if len(i.stdout.buf) > 0 {
+		i.f.logger.Log(ctx, slog.LevelDebug, "guest stdout", "output", string(i.stdout.buf), "dropped", i.stdout.dropped)
+		i.stdout.reset()
+	}
+	if len(i.stderr.buf) > 0 {
+		i.f.logger.Log(ctx, slog.LevelWarn, "guest stderr", "output", string(i.stderr.buf), "dropped", i.stderr.dropped)
+		i.stderr.reset()
+	}
+}
+
+// boundedBuffer keeps the first limit bytes written and counts the rest.
+// Writes never fail, so a chatty guest is not broken by a full buffer.
+type boundedBuffer struct {
+	buf     []byte
+	limit   int
+	dropped int
+}
+
+func (b *boundedBuffer) Write(p []byte) (int, error) {
+	room := b.limit - len(b.buf)
+	if room >= len(p) {
+		b.buf = append(b.buf, p...)
+		return len(p), nil
+	}
+	if room > 0 {
+		b.buf = append(b.buf, p[:room]...)
+	}
+	b.dropped += len(p) - max(room, 0)
+	return len(p), nil
+}
+
+func (b *boundedBuffer) reset() {
+	b.buf = b.buf[:0]
+	b.dropped = 0
+}
