@@ -29,8 +29,26 @@ func (s *Server) runFilters(rctx context.Context, ctx *fasthttp.RequestCtx, rout
 		inst, err := f.Acquire(rctx)
 		next := false
 		if err == nil {
-			x.instances = append(x.instances, inst)
+			// A guest that fails half-way may leave a half-changed request; with on_error =
+			// "skip" the request goes on, so it goes on as it was before this filter.
+			var saved *fasthttp.Request
+			if f.OnError == "skip" {
+				saved = fasthttp.AcquireRequest()
+				ctx.Request.CopyTo(saved)
+			}
 			next, err = inst.HandleRequest(rctx, &x.fx)
+			if saved != nil {
+				if err != nil {
+					saved.CopyTo(&ctx.Request)
+					ctx.Response.Reset()
+				}
+				fasthttp.ReleaseRequest(saved)
+			}
+			if err == nil && next && !f.HasResponsePhase() {
+				inst.Release() // nothing left to call: free the instance before the upstream call
+			} else {
+				x.instances = append(x.instances, inst)
+			}
 		}
 		d := time.Since(t0)
 		fr := decisionlog.FilterResult{Name: f.Name(), Micros: d.Microseconds()}

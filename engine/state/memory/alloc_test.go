@@ -1,0 +1,41 @@
+//go:build !race
+
+package memory
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/hookwall/hookwall/engine/state"
+)
+
+// Admit with both obligations, then Commit, allocates nothing once the maps and the arena
+// have grown to the working set.
+func TestAdmitAllocations(t *testing.T) {
+	s := New(Options{MaxKeys: 4096, Now: tickClock()})
+	keys := make([]string, 8192)
+	for i := range keys {
+		keys[i] = "delivery-" + strconv.Itoa(i)
+	}
+	ctx := context.Background()
+	c := state.Check{RateKey: "sender", Limit: 1 << 30, Per: time.Second, DedupeTTL: time.Millisecond}
+	i := 0
+	step := func() {
+		c.DedupeKey = keys[i%len(keys)]
+		i++
+		if a, err := s.Admit(ctx, &c); err != nil || a.Dedupe != state.DedupeNew {
+			t.Fatalf("%+v %v", a, err)
+		}
+		if err := s.Commit(ctx, c.DedupeKey, time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 3 * len(keys) { // warm: maps, arenas and free lists at their working size
+		step()
+	}
+	if n := testing.AllocsPerRun(5000, step); n != 0 {
+		t.Fatalf("Admit+Commit: %v allocs per request, want 0", n)
+	}
+}

@@ -1,0 +1,19 @@
+// Package memory is the in-process state.Store: one gateway, no external service, the default
+// backend (design §6).
+//
+// Keys live in Shards shards (a mutex, two maps and a slot arena each), chosen by a per-store
+// maphash seed. Every entry has an expiry: a rate-limit entry expires when its GCRA state
+// equals a fresh key's, a dedupe entry after its TTL. Expired entries are dropped lazily (on
+// lookup, and up to two per write from the front of an expiry heap), so no goroutine runs in
+// the background.
+//
+// The store never holds more than MaxKeys entries (rate and dedupe keys together; each shard
+// holds at most MaxKeys/Shards). A write into a full shard first drops an expired entry,
+// otherwise evicts the live entry closest to its expiry and counts it in Stats().Evictions.
+// Evictions weaken the guarantees (an evicted delivered marker lets a replay through, an
+// evicted rate entry starts fresh), so the counter is exported as a metric and MaxKeys should
+// be sized above the working set.
+//
+// Admit with both obligations costs one or two uncontended lock sections, a map lookup or two
+// and a few integer operations; it allocates only when a map or the arena grows.
+package memory

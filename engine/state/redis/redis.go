@@ -1,0 +1,239 @@
+package redis
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/hookwall/hookwall/engine/state"
+	"github.com/hookwall/hookwall/engine/state/internal/gcra"
+)
+
+// DefaultTimeout bounds each call when Options.Timeout is 0.
+const DefaultTimeout = 50 * time.Millisecond
+
+// DefaultPrefix starts every key when Options.Prefix is empty.
+const DefaultPrefix = "hookwall:"
+
+// Operation names passed to Options.Observe.
+const (
+	OpAdmit   = "admit"
+	OpCommit  = "commit"
+	OpRelease = "release"
+	OpPing    = "ping"
+)
+
+// Options configures New.
+type Options struct {
+	// URL is redis://[[user]:password@]host:port[/db] or rediss:// for TLS (go-redis ParseURL
+	// syntax). Timeout settings in its query are overridden by Timeout.
+	URL string
+	// Timeout bounds every call: dial, pool wait, write and read. Default DefaultTimeout.
+	Timeout time.Duration
+	// Prefix starts every key, so several deployments can share one Redis. Default
+	// DefaultPrefix.
+	Prefix string
+	// TLSConfig, when set, replaces the TLS config of a rediss:// URL (a private CA, a client
+	// certificate). It is cloned; ServerName defaults to the URL's host.
+	TLSConfig *tls.Config
+	// Observe, when set, is called after every call with its operation (one of the Op
+	// constants), its duration and its error (nil on success). It runs on the request path,
+	// so it must be fast and safe for concurrent use.
+	Observe func(op string, d time.Duration, err error)
+}
+
+// Stats are cumulative counters since New.
+type Stats struct {
+	Calls   uint64        // calls made to Redis
+	Errors  uint64        // calls that failed (each wraps state.ErrUnavailable)
+	Latency time.Duration // total time spent in calls
+}
+
+// Store is the Redis state.Store. It is safe for concurrent use.
+type Store struct {
+	c       *goredis.Client
+	timeout time.Duration
+	prefix  string
+	observe func(string, time.Duration, error)
+	admit   *goredis.Script
+	release *goredis.Script
+
+	calls, errs atomic.Uint64
+	latency     atomic.Int64
+	closed      atomic.Bool
+}
+
+var _ state.Store = (*Store)(nil)
+
+var errClosed = fmt.Errorf("state/redis: store closed: %w", state.ErrUnavailable)
+
+// New parses the URL and builds the client. It does not contact Redis: a gateway can start
+// while Redis is down (calls then fail with state.ErrUnavailable until it is back). Use Ping
+// for a readiness check.
+func New(o Options) (*Store, error) {
+	opt, err := goredis.ParseURL(o.URL)
+	if err != nil {
+		// go-redis' message can quote the URL, password included: keep it out.
+		return nil, errors.New("state/redis: invalid url (want redis://[user:password@]host:port[/db] or rediss://…)")
+	}
+	timeout := o.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	if o.TLSConfig != nil && opt.TLSConfig != nil {
+		tc := o.TLSConfig.Clone()
+		if tc.ServerName == "" {
+			tc.ServerName = opt.TLSConfig.ServerName
+		}
+		if tc.MinVersion == 0 {
+			tc.MinVersion = tls.VersionTLS12
+		}
+		opt.TLSConfig = tc
+	}
+	opt.DialTimeout = timeout
+	opt.ReadTimeout = timeout
+	opt.WriteTimeout = timeout
+	opt.PoolTimeout = timeout
+	opt.ContextTimeoutEnabled = true
+	opt.MaxRetries = -1 // an Admit must run at most once (see the package comment)
+	opt.DialerRetries = 1
+	prefix := o.Prefix
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	return &Store{
+		c:       goredis.NewClient(opt),
+		timeout: timeout,
+		prefix:  prefix,
+		observe: o.Observe,
+		admit:   goredis.NewScript(admitLua),
+		release: goredis.NewScript(releaseLua),
+	}, nil
+}
+
+// Admit implements state.Store in one round trip (two the first time a Redis sees the script).
+func (s *Store) Admit(ctx context.Context, c *state.Check) (state.Admission, error) {
+	if s.closed.Load() {
+		return state.Admission{}, errClosed
+	}
+	if err := c.Validate(); err != nil {
+		return state.Admission{}, err
+	}
+	rateOn, dedupeOn := c.RateKey != "", c.DedupeKey != ""
+	if !rateOn && !dedupeOn {
+		return state.Admission{}, nil
+	}
+	var (
+		mode int
+		keys = make([]string, 0, 2)
+		lim  gcra.Limit
+		ttl  int64 = 1
+	)
+	if dedupeOn {
+		mode |= 1
+		keys = append(keys, s.prefix+"dd:"+c.DedupeKey)
+		ttl = min(c.DedupeTTL, state.InFlightTTL).Milliseconds()
+	}
+	if rateOn {
+		mode |= 2
+		keys = append(keys, s.prefix+"rl:"+c.RateKey)
+		lim, _ = gcra.New(c.Limit, int64(c.Per/time.Microsecond), c.Burst) // validated above
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	start := time.Now()
+	res, err := s.admit.Run(ctx, s.c, keys, mode, lim.L, lim.P, lim.B, ttl).Int64Slice()
+	if err == nil && len(res) != 4 {
+		err = errors.New("unexpected script reply of " + strconv.Itoa(len(res)) + " values")
+	}
+	if err = s.done(OpAdmit, start, err); err != nil {
+		return state.Admission{}, err
+	}
+	adm := state.Admission{Dedupe: state.DedupeStatus(res[0]), Remaining: res[3]}
+	if res[1] == 1 {
+		adm.Limited = true
+		adm.RetryAfter = time.Duration(res[2]) * time.Microsecond
+	}
+	return adm, nil
+}
+
+// Commit implements state.Store: SET key "d" PX ttl.
+func (s *Store) Commit(ctx context.Context, key string, ttl time.Duration) error {
+	if s.closed.Load() {
+		return errClosed
+	}
+	if err := state.ValidTTL(ttl); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	start := time.Now()
+	err := s.c.Set(ctx, s.prefix+"dd:"+key, "d", ttl).Err()
+	return s.done(OpCommit, start, err)
+}
+
+// Release implements state.Store: deletes the key only while it is in flight.
+func (s *Store) Release(ctx context.Context, key string) error {
+	if s.closed.Load() {
+		return errClosed
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	start := time.Now()
+	err := s.release.Run(ctx, s.c, []string{s.prefix + "dd:" + key}).Err()
+	return s.done(OpRelease, start, err)
+}
+
+// Ping checks that Redis answers within Timeout (for /readyz).
+func (s *Store) Ping(ctx context.Context) error {
+	if s.closed.Load() {
+		return errClosed
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	start := time.Now()
+	return s.done(OpPing, start, s.c.Ping(ctx).Err())
+}
+
+// Close closes the connection pool; later calls fail with state.ErrUnavailable. It is
+// idempotent.
+func (s *Store) Close() error {
+	if !s.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	if err := s.c.Close(); err != nil {
+		return fmt.Errorf("state/redis: close: %w", err)
+	}
+	return nil
+}
+
+// Stats returns the counters.
+func (s *Store) Stats() Stats {
+	return Stats{
+		Calls:   s.calls.Load(),
+		Errors:  s.errs.Load(),
+		Latency: time.Duration(s.latency.Load()),
+	}
+}
+
+// done records one call and wraps its error.
+func (s *Store) done(op string, start time.Time, err error) error {
+	d := time.Since(start)
+	s.calls.Add(1)
+	s.latency.Add(int64(d))
+	if err != nil {
+		s.errs.Add(1)
+		err = fmt.Errorf("state/redis: %s: %w: %w", op, state.ErrUnavailable, err)
+	}
+	if s.observe != nil {
+		s.observe(op, d, err)
+	}
+	return err
+}
