@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/hookwall/hookwall/engine/config"
 	"github.com/hookwall/hookwall/engine/gateway"
 )
@@ -49,6 +51,9 @@ func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) int {
 		level = cfg.Log.Level
 	}
 	logger := newLogger(stderr, level)
+	// go-redis logs every failed dial through a process-wide logger; route it to ours at debug
+	// so a Redis outage (already counted and logged once per decision) does not flood stderr.
+	goredis.SetLogger(redisLogger{logger})
 	cache, _ := os.UserCacheDir()
 	if cache != "" {
 		cache = filepath.Join(cache, "hookwall", "wasm")
@@ -94,4 +99,10 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	fmt.Fprintf(stdout, "%s: ok (revision %s)\n", *cfgPath, rev)
 	return 0
+}
+
+type redisLogger struct{ l *slog.Logger }
+
+func (r redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	r.l.DebugContext(ctx, fmt.Sprintf(format, v...), "component", "redis")
 }

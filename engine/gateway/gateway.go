@@ -19,7 +19,6 @@ import (
 	"github.com/hookwall/hookwall/engine/server"
 	"github.com/hookwall/hookwall/engine/snapshot"
 	"github.com/hookwall/hookwall/engine/state"
-	"github.com/hookwall/hookwall/engine/state/memory"
 )
 
 // Options tune a Gateway beyond its config file.
@@ -45,8 +44,17 @@ type Gateway struct {
 	dlog  *decisionlog.Logger
 	srv   *server.Server
 
-	mu     sync.Mutex // serialises reloads
+	mu     sync.Mutex // serialises reloads; guards the fields below
 	status Status
+	// bundle is the OPA bundle source when [policies] bundle_url is set.
+	bundle *bundleSource
+	// watchCfg is the newest config that parsed, applied or not: its files are watched, so a
+	// fix to a refused change is picked up too.
+	watchCfg *config.Config
+	watch    *watcher
+	// bgCtx is set while Run runs: file watches and bundle polls live under it.
+	bgCtx context.Context
+	bgWG  sync.WaitGroup
 
 	publicAddr, adminAddr, sinkAddr net.Addr
 }
@@ -58,8 +66,15 @@ type Status struct {
 	LastAttempt time.Time `json:"last_attempt"`
 	LastResult  string    `json:"last_result"` // "ok" | "error"
 	LastError   string    `json:"last_error,omitempty"`
-	Reloads     uint64    `json:"reloads"`
-	Failures    uint64    `json:"failures"`
+	// Reloads and Failures count reload attempts that applied and that were refused, from
+	// every trigger (file watch, SIGHUP, POST /-/reload, bundle poll).
+	Reloads  uint64 `json:"reloads"`
+	Failures uint64 `json:"failures"`
+	// Source is where policies come from: "dir" or "bundle".
+	Source string        `json:"source"`
+	Bundle *BundleStatus `json:"bundle,omitempty"`
+	// Watching is the number of directories watched for changes (0: watch is off).
+	Watching int `json:"watching"`
 }
 
 // New loads the config at path and builds the first snapshot. Nothing listens yet.
@@ -78,28 +93,45 @@ func New(ctx context.Context, path string, o Options) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Gateway{path: path, o: o, log: o.Logger}
+	g := &Gateway{path: path, o: o, log: o.Logger, watchCfg: cfg}
 	g.host, err = filter.NewHost(ctx, o.CacheDir)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	snap, err := g.build(ctx, cfg, nil)
+	// A gateway configured for a bundle starts only with one: it has no other policies.
+	bsrc, brev, _, err := g.bundleForLocked(ctx, cfg)
 	if err != nil {
 		_ = g.host.Close(ctx)
 		return nil, err
 	}
-	g.store, err = openStore(cfg)
-	if err != nil {
-		snap.Release()
+	fail := func(err error, snap *snapshot.Snapshot) (*Gateway, error) {
+		if snap != nil {
+			snap.Release()
+		}
+		if bsrc != nil {
+			bsrc.stop()
+		}
+		if g.store != nil {
+			_ = g.store.Close()
+		}
 		_ = g.host.Close(ctx)
 		return nil, err
+	}
+	snap, err := g.build(ctx, cfg, nil, brev)
+	if err != nil {
+		return fail(err, nil)
+	}
+	g.store, err = openStore(cfg, nil)
+	if err != nil {
+		return fail(err, snap)
 	}
 	g.dlog, err = decisionlog.Open(cfg.Log.Decisions)
 	if err != nil {
-		snap.Release()
-		_ = g.store.Close()
-		_ = g.host.Close(ctx)
-		return nil, err
+		return fail(err, snap)
+	}
+	if bsrc != nil {
+		bsrc.setCurrent(brev)
+		g.bundle = bsrc
 	}
 	g.snaps.Swap(snap)
 	now := time.Now()
@@ -111,18 +143,20 @@ func New(ctx context.Context, path string, o Options) (*Gateway, error) {
 	return g, nil
 }
 
-func openStore(cfg *config.Config) (state.Store, error) {
-	switch cfg.State.Backend {
-	case "memory":
-		return memory.New(memory.Options{MaxKeys: cfg.State.MaxKeys}), nil
+// build makes a snapshot of cfg, with policies from brev when set (else the policy dir),
+// sharing live's unchanged filters. With test_on_reload the policy tests run first.
+func (g *Gateway) build(ctx context.Context, cfg *config.Config, live *snapshot.Snapshot, brev *bundleRev) (*snapshot.Snapshot, error) {
+	if cfg.Policies.TestOnReload {
+		if err := g.runPolicyTests(ctx, cfg, brev); err != nil {
+			return nil, err
+		}
 	}
-	return nil, fmt.Errorf("%s: state.backend %q is not available in this build", cfg.File, cfg.State.Backend)
-}
-
-func (g *Gateway) build(ctx context.Context, cfg *config.Config, live *snapshot.Snapshot) (*snapshot.Snapshot, error) {
 	o := snapshot.Options{Host: g.host, Getenv: g.o.Getenv, Logger: g.log, Now: g.o.Now}
 	if live != nil {
-		o.Reuse = live.Filters
+		o.Previous = live
+	}
+	if brev != nil {
+		o.Policies = brev
 	}
 	return snapshot.Build(ctx, cfg, o)
 }
@@ -134,21 +168,43 @@ func (g *Gateway) Snapshot() *snapshot.Snapshot { return g.snaps.Load() }
 func (g *Gateway) Status() Status {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.status
+	st := g.status
+	st.Source = "dir"
+	if g.bundle != nil {
+		st.Source, st.Bundle = "bundle", g.bundle.status()
+	}
+	if g.watch != nil {
+		st.Watching = g.watch.watchCount()
+	}
+	return st
 }
 
 // Reload re-reads the config file and everything it names, and swaps the new snapshot in
 // when it is fully valid. It returns the new revision, or the error (the old snapshot keeps
 // serving).
-func (g *Gateway) Reload(ctx context.Context) (string, error) {
+func (g *Gateway) Reload(ctx context.Context) (string, error) { return g.reloadFrom(ctx, "reload") }
+
+// reloadFrom is Reload for one trigger ("reload" for SIGHUP and the admin API, "watch").
+func (g *Gateway) reloadFrom(ctx context.Context, trigger string) (string, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.status.LastAttempt = time.Now()
-	rev, err := g.reload(ctx)
+	start := time.Now()
+	rev, err := g.reloadLocked(ctx)
+	return g.recordLocked(trigger, start, rev, err)
+}
+
+// recordLocked notes the outcome of one reload attempt in the status and the log.
+func (g *Gateway) recordLocked(trigger string, start time.Time, rev string, err error) (string, error) {
+	g.status.LastAttempt = start
 	if err != nil {
+		// A bundle server that keeps failing the same way is logged once, then at debug.
+		level := slog.LevelError
+		if trigger == "bundle" && g.status.LastError == err.Error() {
+			level = slog.LevelDebug
+		}
 		g.status.LastResult, g.status.LastError = "error", err.Error()
 		g.status.Failures++
-		g.log.Error("reload failed; the previous snapshot keeps serving", "revision", g.status.Revision, "err", err)
+		g.log.Log(context.Background(), level, "reload failed; the previous snapshot keeps serving", "trigger", trigger, "revision", g.status.Revision, "err", err)
 		return "", err
 	}
 	g.status.Reloads++
@@ -156,25 +212,76 @@ func (g *Gateway) Reload(ctx context.Context) (string, error) {
 	if rev != g.status.Revision {
 		g.status.Revision, g.status.LoadedAt = rev, time.Now()
 	}
-	g.log.Info("reloaded", "revision", rev)
+	g.log.Info("reloaded", "trigger", trigger, "revision", rev, "took", time.Since(start).Round(time.Microsecond))
 	return rev, nil
 }
 
-func (g *Gateway) reload(ctx context.Context) (string, error) {
+func (g *Gateway) reloadLocked(ctx context.Context) (string, error) {
 	cfg, err := config.Load(g.path)
 	if err != nil {
 		return "", err
 	}
+	g.watchCfg = cfg
+	// Watches follow the newest parsed config even when it is refused: a filter module it
+	// names that does not exist yet reloads the gateway when it appears.
+	defer g.syncWatchLocked()
 	live := g.snaps.Load()
 	if err := restartOnly(live.Config, cfg); err != nil {
 		return "", err
 	}
-	next, err := g.build(ctx, cfg, live)
+	src, brev, fresh, err := g.bundleForLocked(ctx, cfg)
 	if err != nil {
 		return "", err
 	}
+	next, err := g.build(ctx, cfg, live, brev)
+	if err != nil {
+		if fresh {
+			src.stop()
+		}
+		return "", err
+	}
 	g.snaps.Swap(next)
+	if src != g.bundle {
+		if g.bundle != nil {
+			g.bundle.stop()
+		}
+		g.bundle = src
+		if src != nil {
+			src.setCurrent(brev)
+			g.startBundleLocked(src)
+		}
+	}
 	return next.Revision, nil
+}
+
+// syncWatchLocked starts, re-targets or stops the file watch after the config changed.
+func (g *Gateway) syncWatchLocked() {
+	cfg := g.watchCfg
+	if g.bgCtx == nil || cfg == nil {
+		return
+	}
+	if !cfg.Policies.Watch {
+		if w := g.watch; w != nil {
+			g.watch = nil
+			// The watcher's own reload may be what holds g.mu: close without waiting here.
+			g.bgWG.Add(1)
+			go func() {
+				defer g.bgWG.Done()
+				w.close()
+			}()
+			g.log.Info("file watch stopped ([policies] watch = false)")
+		}
+		return
+	}
+	if g.watch == nil {
+		w, err := newWatcher(g.bgCtx, g.log, func(ctx context.Context) { _, _ = g.reloadFrom(ctx, "watch") })
+		if err != nil {
+			g.log.Warn("file watch unavailable; reload with SIGHUP or POST /-/reload", "err", err)
+			return
+		}
+		g.watch = w
+	}
+	g.watch.sync(targetsFor(cfg, g.path))
 }
 
 // restartOnly refuses a change that a running gateway cannot apply.
@@ -232,6 +339,13 @@ func (g *Gateway) Run(ctx context.Context, drainTimeout time.Duration) error {
 	}
 	go func() { errc <- g.srv.Serve(pub) }()
 	go func() { errc <- admin.Serve(adm) }()
+	bgCtx, bgCancel := context.WithCancel(ctx)
+	defer bgCancel()
+	g.mu.Lock()
+	g.bgCtx = bgCtx
+	g.startBundleLocked(g.bundle)
+	g.syncWatchLocked()
+	g.mu.Unlock()
 	g.log.Info("hookwall is serving", "listen", pub.Addr().String(), "admin", adm.Addr().String(), "revision", g.snaps.Load().Revision, "routes", len(g.snaps.Load().Routes))
 	if g.o.Ready != nil {
 		g.o.Ready(g)
@@ -242,6 +356,7 @@ func (g *Gateway) Run(ctx context.Context, drainTimeout time.Duration) error {
 	case runErr = <-errc:
 	}
 	g.log.Info("shutting down: draining in-flight requests")
+	g.stopBackground(bgCancel)
 	dctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	defer cancel()
 	if err := g.srv.Shutdown(dctx); err != nil {
@@ -253,6 +368,24 @@ func (g *Gateway) Run(ctx context.Context, drainTimeout time.Duration) error {
 	}
 	g.close()
 	return runErr
+}
+
+// stopBackground ends the file watch and bundle polls and waits for them. g.mu must not be
+// held: a reload in progress finishes first.
+func (g *Gateway) stopBackground(cancel context.CancelFunc) {
+	cancel()
+	g.mu.Lock()
+	g.bgCtx = nil
+	w := g.watch
+	g.watch = nil
+	if g.bundle != nil {
+		g.bundle.stop()
+	}
+	g.mu.Unlock()
+	if w != nil {
+		w.close()
+	}
+	g.bgWG.Wait()
 }
 
 func (g *Gateway) close() {
@@ -286,7 +419,14 @@ func Check(ctx context.Context, path string, o Options) (string, error) {
 	}
 	defer host.Close(ctx)
 	g := &Gateway{o: o, log: o.Logger, host: host}
-	snap, err := g.build(ctx, cfg, nil)
+	src, brev, _, err := g.bundleForLocked(ctx, cfg)
+	if err != nil {
+		return "", err
+	}
+	if src != nil {
+		defer src.stop()
+	}
+	snap, err := g.build(ctx, cfg, nil, brev)
 	if err != nil {
 		return "", err
 	}

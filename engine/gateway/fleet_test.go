@@ -1,0 +1,133 @@
+package gateway
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hookwall/hookwall/engine/internal/redistest"
+)
+
+const fleetPolicy = `package routes.fleet
+
+allow := true
+
+rate_limit := {"key": "fleet", "limit": 10, "per": "1m"} if input.request.headers["x-limit"]
+
+dedupe := {"key": input.request.headers["x-delivery"], "ttl": "1h"} if input.request.headers["x-delivery"]
+`
+
+func fleetConfig(upstream, redisURL, failMode string) string {
+	return fmt.Sprintf(`
+[server]
+listen = "127.0.0.1:0"
+[admin]
+listen = "127.0.0.1:0"
+[log]
+decisions = "{{DIR}}/decisions.log"
+[state]
+backend = "redis"
+url = %q
+timeout = "50ms"
+fail_mode = %q
+prefix = "fleet-test:"
+[[route]]
+name = "fleet"
+path = "/hooks/fleet"
+upstream = %q
+policy = "routes.fleet"
+`, redisURL, failMode, upstream)
+}
+
+func startFleetMember(t *testing.T, up *upstream, rs *redistest.Server, failMode string) *env {
+	return startEnv(t, fleetConfig(up.URL(), rs.URL(), failMode), map[string]string{"policies/fleet.rego": fleetPolicy}, Options{})
+}
+
+// TestFleetSharesLimitsAndDuplicates runs two gateways on one real redis-server.
+func TestFleetSharesLimitsAndDuplicates(t *testing.T) {
+	rs := redistest.Start(t)
+	up := startUpstream(t)
+	a := startFleetMember(t, up, rs, "closed")
+	b := startFleetMember(t, up, rs, "closed")
+
+	counts := map[int]int{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i := 0; i < 30; i++ {
+		g := a
+		if i%2 == 1 {
+			g = b
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st := g.do("POST", "/hooks/fleet", nil, map[string]string{"X-Limit": "1"}).Status
+			mu.Lock()
+			counts[st]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if counts[200] != 10 || counts[429] != 20 {
+		t.Fatalf("30 requests over two gateways sharing 10/min: %v, want 10×200 and 20×429", counts)
+	}
+
+	h := map[string]string{"X-Delivery": "fleet-d1"}
+	if r := a.do("POST", "/hooks/fleet", nil, h); r.Status != 200 || r.Header.Get("Hookwall-Duplicate") != "" {
+		t.Fatalf("first delivery through A: %d", r.Status)
+	}
+	if r := b.do("POST", "/hooks/fleet", nil, h); r.Status != 200 || r.Header.Get("Hookwall-Duplicate") != "true" {
+		t.Fatalf("replay through B: %d dup=%q, want a duplicate", r.Status, r.Header.Get("Hookwall-Duplicate"))
+	}
+}
+
+// TestFleetRedisDownAndBack kills Redis under a fail-closed and a fail-open gateway, then
+// restarts it: traffic recovers without restarting either gateway.
+func TestFleetRedisDownAndBack(t *testing.T) {
+	rs := redistest.Start(t)
+	up := startUpstream(t)
+	closed := startFleetMember(t, up, rs, "closed")
+	open := startFleetMember(t, up, rs, "open")
+	h := func() map[string]string { return map[string]string{"X-Delivery": nextDelivery()} }
+	if r := closed.do("POST", "/hooks/fleet", nil, h()); r.Status != 200 {
+		t.Fatalf("with Redis up: %d", r.Status)
+	}
+
+	rs.Kill()
+	start := time.Now()
+	r := closed.do("POST", "/hooks/fleet", nil, h())
+	if el := time.Since(start); r.Status != 503 || r.Header.Get("Retry-After") == "" || el > 50*time.Millisecond+500*time.Millisecond {
+		t.Fatalf("fail_mode=closed with Redis down: %d Retry-After=%q in %v, want 503 within timeout+slack", r.Status, r.Header.Get("Retry-After"), el)
+	}
+	before := len(up.requests())
+	if r := open.do("POST", "/hooks/fleet", nil, h()); r.Status != 200 {
+		t.Fatalf("fail_mode=open with Redis down: %d, want forwarded", r.Status)
+	}
+	if len(up.requests()) != before+1 {
+		t.Fatal("fail_mode=open did not forward")
+	}
+
+	rs.Restart()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if r := closed.do("POST", "/hooks/fleet", nil, h()); r.Status == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("traffic did not recover within 10s of Redis returning")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	closed.stop()
+	raw, err := os.ReadFile(filepath.Join(closed.dir, "decisions.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(raw), `"state_error":`) || !strings.Contains(string(raw), `"outcome":"unavailable"`) {
+		t.Fatalf("the decision log must record the state backend failure:\n%s", raw)
+	}
+}
