@@ -35,11 +35,17 @@ var verifyDecl = &rego.Function{
 }
 
 func customBuiltinDecls() map[string]*ast.Builtin {
-	return map[string]*ast.Builtin{VerifyName: {Name: VerifyName, Decl: verifyDecl.Decl, Nondeterministic: true}}
+	return map[string]*ast.Builtin{
+		VerifyName: {Name: VerifyName, Decl: verifyDecl.Decl, Nondeterministic: true},
+		APIKeyName: apiKeyBuiltin(),
+	}
 }
 
 func (s *Set) builtinOptions() []func(*rego.Rego) {
-	return []func(*rego.Rego){rego.Function3(verifyDecl, verifier{secrets: s.opts.Secrets, now: s.opts.Now}.call)}
+	return []func(*rego.Rego){
+		rego.Function3(verifyDecl, verifier{secrets: s.opts.Secrets, now: s.opts.Now}.call),
+		newAPIKeys(s.opts.Secrets).option(),
+	}
 }
 
 // TesterBuiltins returns the hookwall builtins for OPA's test runner, so *_test.rego files run
@@ -49,7 +55,7 @@ func TesterBuiltins(secrets SecretSource, now func() time.Time) []*tester.Builti
 	return []*tester.Builtin{{
 		Decl: &ast.Builtin{Name: VerifyName, Decl: verifyDecl.Decl, Nondeterministic: true},
 		Func: rego.Function3(verifyDecl, v.call),
-	}}
+	}, newAPIKeys(secrets).testerBuiltin()}
 }
 
 type verifier struct {

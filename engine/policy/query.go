@@ -2,8 +2,6 @@ package policy
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -43,6 +41,7 @@ func (s *Set) Prepare(ctx context.Context, pkg string) (*Query, error) {
 		rego.Store(s.store),
 		rego.Query("data." + pkg),
 		rego.StrictBuiltinErrors(true),
+		rego.GenerateJSON(keepTerm),
 	}
 	opts = append(opts, s.builtinOptions()...)
 	pq, err := rego.New(opts...).PrepareForEval(ctx)
@@ -103,140 +102,176 @@ func (q *Query) Eval(ctx context.Context, input ast.Value, o *EvalOption) (Decis
 	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
 		return Decision{Status: 403}, nil
 	}
-	obj, ok := rs[0].Expressions[0].Value.(map[string]any)
+	t, ok := rs[0].Expressions[0].Value.(*ast.Term)
 	if !ok {
-		return Decision{}, fmt.Errorf("policy %s: package evaluated to %T, not an object", q.pkg, rs[0].Expressions[0].Value)
+		return Decision{}, fmt.Errorf("policy %s: unexpected result %T", q.pkg, rs[0].Expressions[0].Value)
+	}
+	obj, ok := t.Value.(ast.Object)
+	if !ok {
+		return Decision{}, fmt.Errorf("policy %s: package evaluated to %s, not an object", q.pkg, ast.ValueName(t.Value))
 	}
 	return decode(q.pkg, obj)
 }
 
-func decode(pkg string, obj map[string]any) (Decision, error) {
+// keepTerm hands evaluation results over as AST terms: the decision is read from them
+// directly, without converting the whole package document to Go values first.
+func keepTerm(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }
+
+var (
+	kAllow           = ast.InternedTerm("allow")
+	kDeny            = ast.InternedTerm("deny")
+	kStatus          = ast.InternedTerm("status")
+	kRateLimit       = ast.InternedTerm("rate_limit")
+	kDedupe          = ast.InternedTerm("dedupe")
+	kUpstreamHeaders = ast.InternedTerm("upstream_headers")
+	kLabels          = ast.InternedTerm("labels")
+	kKey             = ast.InternedTerm("key")
+	kLimit           = ast.InternedTerm("limit")
+	kPer             = ast.InternedTerm("per")
+	kBurst           = ast.InternedTerm("burst")
+	kTTL             = ast.InternedTerm("ttl")
+)
+
+// decode reads the decision rules. Strings it keeps are cloned: the input's strings may be
+// views of request buffers that do not outlive the request, while keys go to the state store.
+func decode(pkg string, obj ast.Object) (Decision, error) {
 	d := Decision{Status: 403}
-	bad := func(rule, want string, v any) error {
-		return fmt.Errorf("policy %s: rule %s must be %s, got %s", pkg, rule, want, typeName(v))
+	bad := func(rule, want string, v *ast.Term) error {
+		got := "undefined"
+		if v != nil {
+			got = ast.ValueName(v.Value)
+		}
+		return fmt.Errorf("policy %s: rule %s must be %s, got %s", pkg, rule, want, got)
 	}
-	if v, ok := obj["allow"]; ok {
-		b, ok := v.(bool)
+	if v := obj.Get(kAllow); v != nil {
+		b, ok := v.Value.(ast.Boolean)
 		if !ok {
 			return Decision{}, bad("allow", "a boolean", v)
 		}
-		d.Allow = b
+		d.Allow = bool(b)
 	}
-	if v, ok := obj["deny"]; ok {
-		arr, ok := v.([]any)
+	if v := obj.Get(kDeny); v != nil {
+		set, ok := v.Value.(ast.Set)
 		if !ok {
 			return Decision{}, bad("deny", "a set of strings", v)
 		}
-		for _, r := range arr {
-			s, ok := r.(string)
-			if !ok {
-				return Decision{}, bad("deny", "a set of strings", r)
+		var err error
+		set.Foreach(func(r *ast.Term) {
+			s, ok := r.Value.(ast.String)
+			if !ok && err == nil {
+				err = bad("deny", "a set of strings", r)
 			}
-			d.Deny = append(d.Deny, s)
+			d.Deny = append(d.Deny, strings.Clone(string(s)))
+		})
+		if err != nil {
+			return Decision{}, err
 		}
 		sort.Strings(d.Deny)
 	}
-	if v, ok := obj["status"]; ok {
-		n, err := asInt(v)
-		if err != nil || n < 400 || n > 599 {
+	if v := obj.Get(kStatus); v != nil {
+		n, ok := intOf(v)
+		if !ok || n < 400 || n > 599 {
 			return Decision{}, bad("status", "an HTTP error status (400-599)", v)
 		}
 		d.Status = int(n)
 	}
-	if v, ok := obj["rate_limit"]; ok {
-		m, ok := v.(map[string]any)
+	if v := obj.Get(kRateLimit); v != nil {
+		m, ok := v.Value.(ast.Object)
 		if !ok {
 			return Decision{}, bad("rate_limit", `an object {"key", "limit", "per"}`, v)
 		}
 		rl := &RateLimit{}
-		var err error
-		if rl.Key, ok = m["key"].(string); !ok || rl.Key == "" {
-			return Decision{}, bad("rate_limit.key", "a non-empty string", m["key"])
+		if rl.Key, ok = stringOf(m.Get(kKey)); !ok || rl.Key == "" {
+			return Decision{}, bad("rate_limit.key", "a non-empty string", m.Get(kKey))
 		}
-		if rl.Limit, err = asInt(m["limit"]); err != nil || rl.Limit < 1 {
-			return Decision{}, bad("rate_limit.limit", "an integer >= 1", m["limit"])
+		if rl.Limit, ok = intOf(m.Get(kLimit)); !ok || rl.Limit < 1 {
+			return Decision{}, bad("rate_limit.limit", "an integer >= 1", m.Get(kLimit))
 		}
-		if rl.Per, err = asDuration(m["per"]); err != nil || rl.Per <= 0 {
-			return Decision{}, bad("rate_limit.per", `a duration string such as "1m"`, m["per"])
+		if rl.Per, ok = durationOf(m.Get(kPer)); !ok || rl.Per <= 0 {
+			return Decision{}, bad("rate_limit.per", `a duration string such as "1m"`, m.Get(kPer))
 		}
-		if b, ok := m["burst"]; ok {
-			if rl.Burst, err = asInt(b); err != nil || rl.Burst < 1 {
+		if b := m.Get(kBurst); b != nil {
+			if rl.Burst, ok = intOf(b); !ok || rl.Burst < 1 {
 				return Decision{}, bad("rate_limit.burst", "an integer >= 1", b)
 			}
 		}
 		d.RateLimit = rl
 	}
-	if v, ok := obj["dedupe"]; ok {
-		m, ok := v.(map[string]any)
+	if v := obj.Get(kDedupe); v != nil {
+		m, ok := v.Value.(ast.Object)
 		if !ok {
 			return Decision{}, bad("dedupe", `an object {"key", "ttl"}`, v)
 		}
 		dd := &Dedupe{}
-		if dd.Key, ok = m["key"].(string); !ok || dd.Key == "" {
-			return Decision{}, bad("dedupe.key", "a non-empty string", m["key"])
+		if dd.Key, ok = stringOf(m.Get(kKey)); !ok || dd.Key == "" {
+			return Decision{}, bad("dedupe.key", "a non-empty string", m.Get(kKey))
 		}
-		var err error
-		if dd.TTL, err = asDuration(m["ttl"]); err != nil || dd.TTL <= 0 {
-			return Decision{}, bad("dedupe.ttl", `a duration string such as "24h"`, m["ttl"])
+		if dd.TTL, ok = durationOf(m.Get(kTTL)); !ok || dd.TTL <= 0 {
+			return Decision{}, bad("dedupe.ttl", `a duration string such as "24h"`, m.Get(kTTL))
 		}
 		d.Dedupe = dd
 	}
-	if v, ok := obj["upstream_headers"]; ok {
-		m, ok := v.(map[string]any)
+	if v := obj.Get(kUpstreamHeaders); v != nil {
+		m, ok := v.Value.(ast.Object)
 		if !ok {
 			return Decision{}, bad("upstream_headers", "an object of strings", v)
 		}
-		for k, hv := range m {
-			s, ok := hv.(string)
-			if !ok {
-				return Decision{}, bad("upstream_headers."+k, "a string", hv)
+		var err error
+		m.Foreach(func(k, hv *ast.Term) {
+			name, ok1 := stringOf(k)
+			val, ok2 := stringOf(hv)
+			if (!ok1 || !ok2) && err == nil {
+				err = bad("upstream_headers", "an object of strings", hv)
 			}
-			d.UpstreamHeaders = append(d.UpstreamHeaders, Header{Name: k, Value: s})
+			d.UpstreamHeaders = append(d.UpstreamHeaders, Header{Name: name, Value: val})
+		})
+		if err != nil {
+			return Decision{}, err
 		}
 		sort.Slice(d.UpstreamHeaders, func(i, j int) bool { return d.UpstreamHeaders[i].Name < d.UpstreamHeaders[j].Name })
 	}
-	if v, ok := obj["labels"]; ok {
-		m, ok := v.(map[string]any)
-		if !ok {
+	if v := obj.Get(kLabels); v != nil {
+		if _, ok := v.Value.(ast.Object); !ok {
 			return Decision{}, bad("labels", "an object", v)
 		}
-		d.Labels = m
+		x, err := ast.JSON(v.Value)
+		if err != nil {
+			return Decision{}, fmt.Errorf("policy %s: rule labels: %w", pkg, err)
+		}
+		d.Labels, _ = x.(map[string]any)
 	}
 	return d, nil
 }
 
-func typeName(v any) string {
-	switch v.(type) {
-	case nil:
-		return "undefined"
-	case bool:
-		return "a boolean"
-	case string:
-		return "a string"
-	case json.Number:
-		return "a number"
-	case []any:
-		return "an array or set"
-	case map[string]any:
-		return "an object"
+func stringOf(t *ast.Term) (string, bool) {
+	if t == nil {
+		return "", false
 	}
-	return fmt.Sprintf("%T", v)
+	s, ok := t.Value.(ast.String)
+	return strings.Clone(string(s)), ok
 }
 
-func asInt(v any) (int64, error) {
-	n, ok := v.(json.Number)
+func intOf(t *ast.Term) (int64, bool) {
+	if t == nil {
+		return 0, false
+	}
+	n, ok := t.Value.(ast.Number)
 	if !ok {
-		return 0, errors.New("not a number")
+		return 0, false
 	}
 	return n.Int64()
 }
 
-func asDuration(v any) (time.Duration, error) {
-	s, ok := v.(string)
-	if !ok {
-		return 0, errors.New("not a string")
+func durationOf(t *ast.Term) (time.Duration, bool) {
+	if t == nil {
+		return 0, false
 	}
-	return time.ParseDuration(s)
+	s, ok := t.Value.(ast.String)
+	if !ok {
+		return 0, false
+	}
+	d, err := time.ParseDuration(string(s))
+	return d, err == nil
 }
 
 // readsJSON reports whether the modules may observe input.request.json: a reference to

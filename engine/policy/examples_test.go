@@ -1,0 +1,93 @@
+package policy_test
+
+import (
+	"context"
+	"io/fs"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/storage"
+	"github.com/open-policy-agent/opa/v1/tester"
+
+	"github.com/hookwall/hookwall/engine/policy"
+)
+
+// policiesDir is the shipped Rego library and examples.
+const policiesDir = "../../policies"
+
+// TestShippedRegoTests runs every *_test.rego under policies/ with OPA's test runner and the
+// production builtins (TesterBuiltins), compiled the way the gateway compiles: Rego v1, strict,
+// unsafe builtins off, builtin errors raised. A failing or erroring Rego test fails this test.
+func TestShippedRegoTests(t *testing.T) {
+	ctx := context.Background()
+	// The tests must also compile the way `hookwall test` loads them.
+	if _, err := policy.Load(ctx, policiesDir, policy.Options{IncludeTests: true}); err != nil {
+		t.Fatalf("policies/ with tests does not compile: %v", err)
+	}
+	mods, store, err := tester.LoadWithRegoVersion([]string{policiesDir}, regoFilesAndData, ast.RegoV1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	builtins := policy.TesterBuiltins(nil, nil)
+	caps := ast.CapabilitiesForThisVersion()
+	caps.Builtins = slices.DeleteFunc(caps.Builtins, func(b *ast.Builtin) bool {
+		return slices.Contains(policy.UnsafeBuiltins(), b.Name)
+	})
+	decls := map[string]*ast.Builtin{}
+	for _, b := range builtins {
+		decls[b.Decl.Name] = b.Decl
+	}
+	comp := ast.NewCompiler().WithCapabilities(caps).WithBuiltins(decls).WithStrict(true).WithDefaultRegoVersion(ast.RegoV1)
+	r := tester.NewRunner().SetCompiler(comp).SetStore(store).SetModules(mods).
+		AddCustomBuiltins(builtins).RaiseBuiltinErrors(true).SetTimeout(time.Minute)
+	perFile := map[string]int{}
+	err = storage.Txn(ctx, store, storage.TransactionParams{}, func(txn storage.Transaction) error {
+		ch, err := r.RunTests(ctx, txn)
+		if err != nil {
+			return err
+		}
+		for res := range ch {
+			perFile[res.Location.File]++
+			switch {
+			case res.Error != nil:
+				t.Errorf("%s: %s.%s: error: %v", res.Location, res.Package, res.Name, res.Error)
+			case res.Fail:
+				t.Errorf("%s: %s.%s: FAIL", res.Location, res.Package, res.Name)
+			case res.Skip:
+				t.Logf("%s: %s.%s: skipped", res.Location, res.Package, res.Name)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every _test.rego file must have run at least one test.
+	_ = filepath.WalkDir(policiesDir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() && p != policiesDir && strings.HasPrefix(d.Name(), ".") {
+			return filepath.SkipDir // hidden, as the loader skips it
+		}
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, "_test.rego") && perFile[p] == 0 {
+			t.Errorf("%s: no test ran", p)
+		}
+		return nil
+	})
+	t.Logf("ran %d Rego test files", len(perFile))
+}
+
+// regoFilesAndData mirrors the gateway's loader: .rego files and data.json/yaml only, hidden
+// directories skipped (other JSON, such as fixtures, is not data).
+func regoFilesAndData(_ string, info fs.FileInfo, _ int) bool {
+	name := info.Name()
+	if info.IsDir() {
+		return strings.HasPrefix(name, ".") && name != "." && name != ".."
+	}
+	if strings.HasSuffix(name, ".rego") {
+		return false
+	}
+	return name != "data.json" && name != "data.yaml" && name != "data.yml"
+}
