@@ -83,12 +83,12 @@ func (v verifier) call(bctx rego.BuiltinContext, schemeT, reqT, optsT *ast.Term)
 		return nil, errors.New("opts must be an object")
 	}
 	req := webhook.Request{
-		Method:     objString(reqObj, "method"),
-		Scheme:     objString(reqObj, "scheme"),
-		Host:       objString(reqObj, "host"),
+		Method:     objString(reqObj, reqMethod),
+		Scheme:     objString(reqObj, reqScheme),
+		Host:       objString(reqObj, reqHost),
 		RequestURI: requestURI(reqObj),
-		Header:     headerView{obj: objObject(reqObj, "headers")},
-		Body:       unsafeBytes(objString(reqObj, "body")),
+		Header:     headerView{obj: objObject(reqObj, reqHeaders)},
+		Body:       unsafeBytes(objString(reqObj, reqBody)),
 	}
 	o, err := v.options(string(scheme), optObj, bctx)
 	if err != nil {
@@ -104,6 +104,21 @@ func (v verifier) call(bctx rego.BuiltinContext, schemeT, reqT, optsT *ast.Term)
 	return ast.ObjectTerm(ast.Item(keyValid, ast.BooleanTerm(false)), ast.Item(keyReason, ast.StringTerm(res.Reason))), nil
 }
 
+var (
+	optSecret          = ast.StringTerm("secret")
+	optTolerance       = ast.StringTerm("tolerance")
+	optURL             = ast.StringTerm("url")
+	optAlgorithm       = ast.StringTerm("algorithm")
+	optHeader          = ast.StringTerm("header")
+	optPrefix          = ast.StringTerm("prefix")
+	optEncoding        = ast.StringTerm("encoding")
+	optTemplate        = ast.StringTerm("template")
+	optTimestampHeader = ast.StringTerm("timestamp_header")
+	optIDHeader        = ast.StringTerm("id_header")
+	knownOpts          = "secret, tolerance, url, algorithm, header, prefix, encoding, template, timestamp_header, id_header"
+)
+
+// options reads opts with direct lookups (no iteration closure): this runs on every request.
 func (v verifier) options(scheme string, o ast.Object, bctx rego.BuiltinContext) (webhook.Options, error) {
 	var out webhook.Options
 	if v.now != nil {
@@ -115,55 +130,55 @@ func (v verifier) options(scheme string, o ast.Object, bctx rego.BuiltinContext)
 			}
 		}
 	}
-	var err error
-	o.Foreach(func(k, val *ast.Term) {
-		if err != nil {
-			return
+	wrap := func(err error) error { return fmt.Errorf("%s(%q): %w", VerifyName, scheme, err) }
+	found := 0
+	if t := o.Get(optSecret); t != nil {
+		found++
+		if err := v.addSecrets(&out, t); err != nil {
+			return out, wrap(err)
 		}
-		key, _ := k.Value.(ast.String)
-		switch key {
-		case "secret":
-			err = v.addSecrets(&out, val)
-		case "tolerance":
-			s, ok := val.Value.(ast.String)
-			if !ok {
-				err = errors.New("opts.tolerance must be a duration string such as \"5m\"")
-				return
-			}
-			out.Tolerance, err = time.ParseDuration(string(s))
-			if err != nil || out.Tolerance <= 0 {
-				err = fmt.Errorf("opts.tolerance: invalid duration %q", string(s))
-			}
-		case "url", "algorithm", "header", "prefix", "encoding", "template", "timestamp_header", "id_header":
-			s, ok := val.Value.(ast.String)
-			if !ok {
-				err = fmt.Errorf("opts.%s must be a string", key)
-				return
-			}
-			switch key {
-			case "url":
-				out.URL = string(s)
-			case "algorithm":
-				out.Algorithm = string(s)
-			case "header":
-				out.SigHeader = strings.ToLower(string(s))
-			case "prefix":
-				out.Prefix = string(s)
-			case "encoding":
-				out.Encoding = string(s)
-			case "template":
-				out.Template = string(s)
-			case "timestamp_header":
-				out.TimestampHeader = strings.ToLower(string(s))
-			case "id_header":
-				out.IDHeader = strings.ToLower(string(s))
-			}
-		default:
-			err = fmt.Errorf("opts: unknown key %s (known: secret, tolerance, url, algorithm, header, prefix, encoding, template, timestamp_header, id_header)", k)
+	}
+	if t := o.Get(optTolerance); t != nil {
+		found++
+		s, ok := t.Value.(ast.String)
+		if !ok {
+			return out, wrap(errors.New("opts.tolerance must be a duration string such as \"5m\""))
 		}
-	})
-	if err != nil {
-		return out, fmt.Errorf("%s(%q): %w", VerifyName, scheme, err)
+		d, err := time.ParseDuration(string(s))
+		if err != nil || d <= 0 {
+			return out, wrap(fmt.Errorf("opts.tolerance: invalid duration %q", string(s)))
+		}
+		out.Tolerance = d
+	}
+	for _, f := range []struct {
+		key   *ast.Term
+		dst   *string
+		lower bool
+	}{
+		{optURL, &out.URL, false}, {optAlgorithm, &out.Algorithm, false}, {optHeader, &out.SigHeader, true},
+		{optPrefix, &out.Prefix, false}, {optEncoding, &out.Encoding, false}, {optTemplate, &out.Template, false},
+		{optTimestampHeader, &out.TimestampHeader, true}, {optIDHeader, &out.IDHeader, true},
+	} {
+		t := o.Get(f.key)
+		if t == nil {
+			continue
+		}
+		found++
+		s, ok := t.Value.(ast.String)
+		if !ok {
+			return out, wrap(fmt.Errorf("opts.%s must be a string", string(f.key.Value.(ast.String))))
+		}
+		*f.dst = string(s)
+		if f.lower {
+			*f.dst = strings.ToLower(*f.dst)
+		}
+	}
+	if found != o.Len() {
+		for _, k := range o.Keys() {
+			if !strings.Contains(knownOpts, k.String()) || k.String() == "" {
+				return out, wrap(fmt.Errorf("opts: unknown key %s (known: %s)", k, knownOpts))
+			}
+		}
 	}
 	return out, nil
 }
@@ -214,7 +229,11 @@ func (h headerView) Get(name string) string {
 	if h.obj == nil {
 		return ""
 	}
-	t := h.obj.Get(ast.InternedTerm(name))
+	key, ok := headerTerms[name]
+	if !ok {
+		key = ast.StringTerm(name)
+	}
+	t := h.obj.Get(key)
 	if t == nil {
 		return ""
 	}
@@ -222,8 +241,35 @@ func (h headerView) Get(name string) string {
 	return string(s)
 }
 
-func objString(o ast.Object, key string) string {
-	t := o.Get(ast.InternedTerm(key))
+// headerTerms are prebuilt lookup keys for the headers the schemes read, so a lookup does not
+// allocate a term. Read-only after init.
+var headerTerms = func() map[string]*ast.Term {
+	m := map[string]*ast.Term{}
+	for _, h := range []string{
+		"x-hub-signature-256", "stripe-signature", "x-slack-signature", "x-slack-request-timestamp",
+		"x-shopify-hmac-sha256", "x-twilio-signature", "content-type", "webhook-id", "webhook-timestamp",
+		"webhook-signature", "svix-id", "svix-timestamp", "svix-signature", "x-square-hmacsha256-signature",
+		"paddle-signature", "x-pagerduty-signature", "x-twilio-email-event-webhook-signature",
+		"x-twilio-email-event-webhook-timestamp", "x-signature-ed25519", "x-signature-timestamp",
+		"x-zm-signature", "x-zm-request-timestamp", "linear-signature",
+	} {
+		m[h] = ast.StringTerm(h)
+	}
+	return m
+}()
+
+var (
+	reqMethod  = ast.StringTerm("method")
+	reqScheme  = ast.StringTerm("scheme")
+	reqHost    = ast.StringTerm("host")
+	reqURI     = ast.StringTerm("uri")
+	reqPath    = ast.StringTerm("path")
+	reqHeaders = ast.StringTerm("headers")
+	reqBody    = ast.StringTerm("body")
+)
+
+func objString(o ast.Object, key *ast.Term) string {
+	t := o.Get(key)
 	if t == nil {
 		return ""
 	}
@@ -231,8 +277,8 @@ func objString(o ast.Object, key string) string {
 	return string(s)
 }
 
-func objObject(o ast.Object, key string) ast.Object {
-	t := o.Get(ast.InternedTerm(key))
+func objObject(o ast.Object, key *ast.Term) ast.Object {
+	t := o.Get(key)
 	if t == nil {
 		return nil
 	}
@@ -243,10 +289,10 @@ func objObject(o ast.Object, key string) ast.Object {
 // requestURI prefers the raw request URI the input builder records, so the signed URL is the
 // one received (query order and escaping intact).
 func requestURI(o ast.Object) string {
-	if u := objString(o, "uri"); u != "" {
+	if u := objString(o, reqURI); u != "" {
 		return u
 	}
-	return objString(o, "path")
+	return objString(o, reqPath)
 }
 
 // unsafeBytes views s as bytes without copying; webhook.Verify only reads Body.
