@@ -3,6 +3,8 @@
 //	hookwall [run] [-c gateway.toml]   serve (the default)
 //	hookwall check -c gateway.toml     load the config and compile every policy and filter
 //	hookwall filter build DIR -o F     build a Go filter to WebAssembly
+//	hookwall ranges update             refresh the provider IP range data
+//	hookwall bench                     the reference load benchmark
 //	hookwall version
 package main
 
@@ -30,6 +32,8 @@ commands:
   run            serve webhooks (default when no command is given)
   check          validate the config and compile every policy and filter
   filter build   build a Go filter directory to WebAssembly
+  ranges update  refresh the provider IP range data (policies/ranges/data.json)
+  bench          the reference load benchmark against a bare fasthttp proxy
   version        print the version
 
 Run "hookwall <command> -h" for the flags of a command.
@@ -51,6 +55,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprint(stderr, "usage: hookwall filter build DIR -o FILE.wasm\n")
 		return 2
+	case "ranges":
+		return cmdRanges(ctx, args, stdout, stderr)
+	case "bench":
+		return cmdBench(ctx, args, stdout, stderr)
+	case "bench-node":
+		return cmdBenchNode(ctx, args, stdout, stderr)
 	case "version", "-v", "--version":
 		fmt.Fprintf(stdout, "hookwall %s\n", version)
 		return 0

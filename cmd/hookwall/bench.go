@@ -1,0 +1,470 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// The benchmark's fixed loopback ports; examples/bench/gateway.toml uses the same.
+const (
+	benchUpstream = "127.0.0.1:18081"
+	benchBare     = "127.0.0.1:18082"
+	benchGateway  = "127.0.0.1:18080"
+	benchAdmin    = "127.0.0.1:18090"
+)
+
+// benchSetup is one column of the report: where requests go and which process serves them.
+type benchSetup struct {
+	name, addr, path string
+	proc             func() int // PID whose CPU time is charged to the setup
+	mallocs          func() (uint64, bool)
+}
+
+type benchResult struct {
+	requests, non2xx, errors uint64
+	elapsed                  time.Duration
+	p50, p99                 time.Duration
+	cpu                      time.Duration
+	mallocs                  uint64
+	mallocsOK                bool
+}
+
+func (r benchResult) rps() float64 { return float64(r.requests) / r.elapsed.Seconds() }
+
+// cmdBench runs the reference load benchmark: a fasthttp upstream, a bare fasthttp reverse
+// proxy and hookwall (examples/bench/gateway.toml), driven A/B alternating in one run.
+func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("c", "examples/bench/gateway.toml", "hookwall config with the routes none, reference, reference-go")
+	dur := fs.Duration("d", 5*time.Second, "duration of each measured run")
+	conns := fs.Int("conns", 64, "concurrent keep-alive connections")
+	rounds := fs.Int("rounds", 3, "A/B rounds; the median run of each setup is reported")
+	driver := fs.String("driver", "auto", "load generator: wrk, go, or auto (wrk when installed)")
+	setupsFlag := fs.String("setups", "bare,none,reference,reference-go", "setups to run, in order")
+	bodySize := fs.Int("body", 2048, "request body size in bytes")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *dur > 2*time.Minute || *rounds > 10 {
+		fmt.Fprintln(stderr, "bench: runs are bounded: -d ≤ 2m, -rounds ≤ 10")
+		return 2
+	}
+	if *driver == "auto" {
+		*driver = "go"
+		if _, err := exec.LookPath("wrk"); err == nil {
+			*driver = "wrk"
+		}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return 1
+	}
+	pin := func(cpu string, cmd []string) []string {
+		if _, err := exec.LookPath("taskset"); err == nil && runtime.NumCPU() > 1 {
+			return append([]string{"taskset", "-c", cpu}, cmd...)
+		}
+		return cmd
+	}
+	pinned := pin("0", nil) != nil
+
+	var procs []*exec.Cmd
+	defer func() {
+		for _, p := range procs {
+			_ = p.Process.Signal(syscall.SIGTERM)
+		}
+		for _, p := range procs {
+			_ = p.Wait()
+		}
+	}()
+	start := func(name string, argv []string, ready string) (*exec.Cmd, error) {
+		argv = pin("0", argv)
+		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+		cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
+		cmd.Stderr = stderr
+		if err := cmd.Start(); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		procs = append(procs, cmd)
+		if err := waitTCP(ctx, ready, 60*time.Second); err != nil {
+			return nil, fmt.Errorf("%s did not start: %w", name, err)
+		}
+		return cmd, nil
+	}
+	if _, err := start("upstream", []string{self, "bench-node", "upstream", benchUpstream}, benchUpstream); err != nil {
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return 1
+	}
+	bare, err := start("bare proxy", []string{self, "bench-node", "bare", benchBare, benchUpstream}, benchBare)
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return 1
+	}
+	gw, err := start("hookwall", []string{self, "run", "-c", *cfgPath}, benchGateway)
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return 1
+	}
+	pidOf := func(c *exec.Cmd) func() int {
+		return func() int { return childPID(c) }
+	}
+	gwMallocs := func() (uint64, bool) { return scrapeMallocs("http://" + benchAdmin + "/metrics") }
+	bareMallocs := func() (uint64, bool) { return scrapeMallocs("http://" + benchBare + "/__mallocs") }
+	all := map[string]benchSetup{
+		"bare":         {name: "bare fasthttp proxy", addr: benchBare, path: "/reference", proc: pidOf(bare), mallocs: bareMallocs},
+		"none":         {name: "hookwall, allow := true", addr: benchGateway, path: "/none", proc: pidOf(gw), mallocs: gwMallocs},
+		"reference":    {name: "hookwall, reference", addr: benchGateway, path: "/reference", proc: pidOf(gw), mallocs: gwMallocs},
+		"reference-go": {name: "hookwall, reference + Go filter", addr: benchGateway, path: "/reference-go", proc: pidOf(gw), mallocs: gwMallocs},
+	}
+	var order []string
+	for _, s := range strings.Split(*setupsFlag, ",") {
+		if _, ok := all[s]; !ok {
+			fmt.Fprintf(stderr, "bench: unknown setup %q\n", s)
+			return 2
+		}
+		order = append(order, s)
+	}
+
+	body := benchBody(*bodySize)
+	sig := signGitHub([]byte("bench-secret"), body)
+	results := map[string][]benchResult{}
+	fmt.Fprintf(stdout, "hookwall bench: driver %s, %d connections, %v × %d rounds, %d-byte body, servers pinned to CPU 0 with GOMAXPROCS=1: %v\n",
+		*driver, *conns, *dur, *rounds, len(body), pinned)
+	// One short warm-up per setup: connections, pools and caches.
+	for _, name := range order {
+		if _, err := runLoad(ctx, *driver, all[name], body, sig, *conns, time.Second, self, pin); err != nil {
+			fmt.Fprintf(stderr, "bench: warm-up %s: %v\n", name, err)
+			return 1
+		}
+	}
+	for r := 0; r < *rounds; r++ {
+		for _, name := range order {
+			res, err := runLoad(ctx, *driver, all[name], body, sig, *conns, *dur, self, pin)
+			if err != nil {
+				fmt.Fprintf(stderr, "bench: %s: %v\n", name, err)
+				return 1
+			}
+			results[name] = append(results[name], res)
+			fmt.Fprintf(stderr, "  round %d %-13s %8.0f rps  p99 %v  non-2xx %d\n", r+1, name, res.rps(), res.p99, res.non2xx+res.errors)
+		}
+	}
+	printBenchReport(stdout, order, all, results)
+	for _, name := range order {
+		for _, res := range results[name] {
+			if res.non2xx+res.errors > 0 {
+				fmt.Fprintf(stderr, "bench: %s had %d non-2xx answers or errors\n", name, res.non2xx+res.errors)
+				return 1
+			}
+		}
+	}
+	return 0
+}
+
+func printBenchReport(w io.Writer, order []string, all map[string]benchSetup, results map[string][]benchResult) {
+	median := func(rs []benchResult) benchResult {
+		s := append([]benchResult(nil), rs...)
+		sort.Slice(s, func(i, j int) bool { return s[i].rps() < s[j].rps() })
+		return s[len(s)/2]
+	}
+	base := 0.0
+	var baseP99 time.Duration
+	if rs, ok := results["bare"]; ok {
+		m := median(rs)
+		base, baseP99 = m.rps(), m.p99
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "setup\trps\tratio\tp50\tp99\tp99 ratio\tCPU µs/req\tallocs/req\t")
+	for _, name := range order {
+		m := median(results[name])
+		ratio, p99r := "-", "-"
+		if base > 0 {
+			ratio = fmt.Sprintf("%.2f×", m.rps()/base)
+			p99r = fmt.Sprintf("%.2f×", float64(m.p99)/float64(baseP99))
+		}
+		allocs := "n/a"
+		if m.mallocsOK && m.requests > 0 {
+			allocs = fmt.Sprintf("%.0f", float64(m.mallocs)/float64(m.requests))
+		}
+		cpu := "n/a"
+		if m.cpu > 0 {
+			cpu = fmt.Sprintf("%.1f", float64(m.cpu.Microseconds())/float64(m.requests))
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%v\t%v\t%s\t%s\t%s\t\n", all[name].name, m.rps(), ratio,
+			m.p50.Round(time.Microsecond), m.p99.Round(time.Microsecond), p99r, cpu, allocs)
+	}
+	tw.Flush()
+}
+
+func benchBody(n int) []byte {
+	head := `{"ref":"refs/heads/main","repository":{"full_name":"octo/bench"},"pad":"`
+	tail := `"}`
+	pad := n - len(head) - len(tail)
+	if pad < 0 {
+		pad = 0
+	}
+	return []byte(head + strings.Repeat("x", pad) + tail)
+}
+
+func signGitHub(secret, body []byte) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write(body)
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
+
+// runLoad drives one setup for d and measures the serving process around it.
+func runLoad(ctx context.Context, driver string, s benchSetup, body []byte, sig string, conns int, d time.Duration, self string, pin func(string, []string) []string) (benchResult, error) {
+	cpu0 := procCPU(s.proc())
+	m0, ok0 := s.mallocs()
+	var res benchResult
+	var err error
+	if driver == "wrk" {
+		res, err = runWrk(ctx, s, body, sig, conns, d, pin)
+	} else {
+		res, err = runGoLoad(ctx, s, body, sig, conns, d)
+	}
+	if err != nil {
+		return res, err
+	}
+	if cpu1 := procCPU(s.proc()); cpu0 >= 0 && cpu1 >= cpu0 {
+		res.cpu = cpu1 - cpu0
+	}
+	if m1, ok1 := s.mallocs(); ok0 && ok1 && m1 >= m0 {
+		res.mallocs, res.mallocsOK = m1-m0, true
+	}
+	return res, nil
+}
+
+// runGoLoad is the built-in load generator: conns keep-alive connections, each sending
+// signed POSTs back to back, every request with a fresh delivery id.
+func runGoLoad(ctx context.Context, s benchSetup, body []byte, sig string, conns int, d time.Duration) (benchResult, error) {
+	hc := &fasthttp.HostClient{Addr: s.addr, MaxConns: conns, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
+	var reqs, non2xx, errs atomic.Uint64
+	var seq atomic.Uint64
+	lats := make([][]time.Duration, conns)
+	deadline := time.Now().Add(d)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for c := 0; c < conns; c++ {
+		wg.Add(1)
+		go func(c int) {
+			defer wg.Done()
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseRequest(req)
+			defer fasthttp.ReleaseResponse(resp)
+			local := make([]time.Duration, 0, 1<<16)
+			var id [20]byte
+			for time.Now().Before(deadline) && ctx.Err() == nil {
+				req.Reset()
+				req.SetRequestURI("http://" + s.addr + s.path)
+				req.Header.SetMethod("POST")
+				req.Header.SetContentType("application/json")
+				req.Header.Set("X-GitHub-Event", "push")
+				req.Header.Set("X-Hub-Signature-256", sig)
+				req.Header.SetBytesV("X-GitHub-Delivery", strconv.AppendUint(id[:0], seq.Add(1), 10))
+				req.SetBodyRaw(body)
+				t0 := time.Now()
+				err := hc.Do(req, resp)
+				local = append(local, time.Since(t0))
+				reqs.Add(1)
+				switch {
+				case err != nil:
+					errs.Add(1)
+				case resp.StatusCode() < 200 || resp.StatusCode() > 299:
+					non2xx.Add(1)
+				}
+			}
+			lats[c] = local
+		}(c)
+	}
+	wg.Wait()
+	res := benchResult{requests: reqs.Load(), non2xx: non2xx.Load(), errors: errs.Load(), elapsed: time.Since(start)}
+	var all []time.Duration
+	for _, l := range lats {
+		all = append(all, l...)
+	}
+	res.p50, res.p99 = percentiles(all)
+	return res, nil
+}
+
+func percentiles(all []time.Duration) (p50, p99 time.Duration) {
+	if len(all) == 0 {
+		return 0, 0
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+	return all[len(all)*50/100], all[len(all)*99/100]
+}
+
+const wrkScript = `
+wrk.method = "POST"
+wrk.body = %q
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["X-GitHub-Event"] = "push"
+wrk.headers["X-Hub-Signature-256"] = %q
+local n = 0
+request = function()
+  n = n + 1
+  wrk.headers["X-GitHub-Delivery"] = tostring(n) .. "-" .. tostring(math.random(1, 1000000000))
+  return wrk.format(nil, %q)
+end
+done = function(summary, latency, requests)
+  io.write(string.format("HW_RESULT %%d %%d %%d %%d %%d %%d %%d\n", summary.requests, summary.duration,
+    summary.errors.status, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    latency:percentile(50), latency:percentile(99), 0))
+end
+`
+
+var wrkResult = regexp.MustCompile(`HW_RESULT (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)`)
+
+func runWrk(ctx context.Context, s benchSetup, body []byte, sig string, conns int, d time.Duration, pin func(string, []string) []string) (benchResult, error) {
+	dir, err := os.MkdirTemp("", "hookwall-bench")
+	if err != nil {
+		return benchResult{}, err
+	}
+	defer os.RemoveAll(dir)
+	script := filepath.Join(dir, "post.lua")
+	if err := os.WriteFile(script, []byte(fmt.Sprintf(wrkScript, body, sig, s.path)), 0o600); err != nil {
+		return benchResult{}, err
+	}
+	argv := pin("1", []string{"wrk", "-t1", "-c" + strconv.Itoa(conns), "-d" + strconv.Itoa(int(d.Seconds())) + "s", "-s", script, "http://" + s.addr + s.path})
+	out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
+	if err != nil {
+		return benchResult{}, fmt.Errorf("wrk: %w\n%s", err, out)
+	}
+	m := wrkResult.FindSubmatch(out)
+	if m == nil {
+		return benchResult{}, fmt.Errorf("wrk: no result in output:\n%s", out)
+	}
+	n := func(i int) uint64 { v, _ := strconv.ParseUint(string(m[i]), 10, 64); return v }
+	return benchResult{
+		requests: n(1), elapsed: time.Duration(n(2)) * time.Microsecond,
+		non2xx: n(3), errors: n(4),
+		p50: time.Duration(n(5)) * time.Microsecond, p99: time.Duration(n(6)) * time.Microsecond,
+	}, nil
+}
+
+// childPID is the PID of the serving process: taskset execs the program, so it is the child.
+func childPID(c *exec.Cmd) int { return c.Process.Pid }
+
+// procCPU returns the user+system CPU time of pid from /proc, or -1.
+func procCPU(pid int) time.Duration {
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return -1
+	}
+	// Fields after the command name, which is in parentheses and may contain spaces.
+	i := bytes.LastIndexByte(raw, ')')
+	if i < 0 {
+		return -1
+	}
+	f := strings.Fields(string(raw[i+1:]))
+	if len(f) < 13 {
+		return -1
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	const ticksPerSecond = 100 // USER_HZ on Linux
+	return time.Duration(ut+st) * time.Second / ticksPerSecond
+}
+
+// scrapeMallocs reads go_memstats_mallocs_total from a Prometheus text endpoint.
+func scrapeMallocs(url string) (uint64, bool) {
+	var req fasthttp.Request
+	var resp fasthttp.Response
+	req.SetRequestURI(url)
+	if err := fasthttp.DoTimeout(&req, &resp, 2*time.Second); err != nil || resp.StatusCode() != 200 {
+		return 0, false
+	}
+	sc := bufio.NewScanner(bytes.NewReader(resp.Body()))
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "go_memstats_mallocs_total ") {
+			v, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimPrefix(line, "go_memstats_mallocs_total ")), 64)
+			return uint64(v), err == nil
+		}
+	}
+	return 0, false
+}
+
+func waitTCP(ctx context.Context, addr string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return errors.Join(err, ctx.Err())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// cmdBenchNode runs one of the benchmark's helper servers (hidden subcommand):
+//
+//	bench-node upstream ADDR        answers 200 "ok" to everything
+//	bench-node bare ADDR UPSTREAM   a bare fasthttp reverse proxy, the baseline
+func cmdBenchNode(ctx context.Context, args []string, _, stderr io.Writer) int {
+	if len(args) < 2 {
+		fmt.Fprintln(stderr, "usage: hookwall bench-node upstream ADDR | bare ADDR UPSTREAM")
+		return 2
+	}
+	var h fasthttp.RequestHandler
+	switch args[0] {
+	case "upstream":
+		h = func(c *fasthttp.RequestCtx) { c.SetBodyString("ok") }
+	case "bare":
+		if len(args) < 3 {
+			fmt.Fprintln(stderr, "usage: hookwall bench-node bare ADDR UPSTREAM")
+			return 2
+		}
+		hc := &fasthttp.HostClient{Addr: args[2], MaxConns: 4096}
+		h = func(c *fasthttp.RequestCtx) {
+			if string(c.Path()) == "/__mallocs" {
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				fmt.Fprintf(c, "go_memstats_mallocs_total %d\n", ms.Mallocs)
+				return
+			}
+			c.Request.Header.Del("Connection")
+			if err := hc.Do(&c.Request, &c.Response); err != nil {
+				c.Error("bad gateway", fasthttp.StatusBadGateway)
+			}
+		}
+	default:
+		fmt.Fprintf(stderr, "bench-node: unknown role %q\n", args[0])
+		return 2
+	}
+	srv := &fasthttp.Server{Handler: h, Name: "bench-" + args[0]}
+	go func() { <-ctx.Done(); _ = srv.Shutdown() }()
+	if err := srv.ListenAndServe(args[1]); err != nil {
+		fmt.Fprintf(stderr, "bench-node: %v\n", err)
+		return 1
+	}
+	return 0
+}
