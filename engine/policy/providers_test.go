@@ -196,6 +196,37 @@ func TestProviderFilesComplete(t *testing.T) {
 	}
 }
 
+// TestProviderVectorTestsCiteEveryVector: each published vector is exercised by a Rego test in
+// .vectors/, which names it in a "# Vector <name>" comment; and every name cited exists.
+func TestProviderVectorTestsCiteEveryVector(t *testing.T) {
+	_, tests := provFiles(t, provVectorDir)
+	cited := map[string]bool{}
+	for _, p := range tests {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if rest, ok := strings.CutPrefix(line, "# Vector "); ok {
+				name, _, _ := strings.Cut(rest, " ")
+				cited[name] = true
+			}
+		}
+	}
+	known := map[string]bool{}
+	for _, v := range loadProvVectors(t) {
+		known[v.Name] = true
+		if !cited[v.Name] {
+			t.Errorf("vector %s has no Rego test in %s", v.Name, provVectorDir)
+		}
+	}
+	for name := range cited {
+		if !known[name] {
+			t.Errorf("a Rego test cites vector %q, which is not in %s", name, provVectorFile)
+		}
+	}
+}
+
 // TestProviderPoliciesFormatted: the files are `opa fmt` clean.
 func TestProviderPoliciesFormatted(t *testing.T) {
 	var all []string
