@@ -51,8 +51,10 @@ type Set struct {
 	files    []string
 	packages map[string][]string // package path (no "data.") → rule names
 	opts     Options
-	// needJSON: some module may read input.request.json, so the body is parsed for it.
-	needJSON bool
+	// jsonReaders are the packages whose rules may read input.request.json; deps maps each
+	// package to the packages it refers to (imports and data references).
+	jsonReaders map[string]bool
+	deps        map[string][]string
 }
 
 // Revision is a content hash of every file that was loaded.
@@ -207,13 +209,13 @@ func compile(mods map[string]*ast.Module, data map[string]any, rev string, opts 
 		WithStrict(true).
 		WithDefaultRegoVersion(ast.RegoV1).
 		WithUseTypeCheckAnnotations(true)
-	needJSON := readsJSON(mods)
+	jsonReaders, deps := packageGraph(mods)
 	c.Compile(mods)
 	if c.Failed() {
 		return nil, fmt.Errorf("policy: %w", describe(c.Errors))
 	}
 	store := inmem.NewFromObjectWithOpts(data, inmem.OptRoundTripOnWrite(false))
-	s := &Set{compiler: c, store: store, revision: rev, packages: map[string][]string{}, opts: opts, needJSON: needJSON}
+	s := &Set{compiler: c, store: store, revision: rev, packages: map[string][]string{}, opts: opts, jsonReaders: jsonReaders, deps: deps}
 	for name, m := range c.Modules {
 		s.files = append(s.files, name)
 		pkg := strings.TrimPrefix(m.Package.Path.String(), "data.")

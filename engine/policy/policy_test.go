@@ -279,3 +279,25 @@ func TestNeedsJSON(t *testing.T) {
 		}
 	}
 }
+
+func TestNeedsJSONIsPerRoute(t *testing.T) {
+	set, err := LoadModules(context.Background(), map[string]string{
+		"a.rego":   "package routes.a\nallow if input.request.headers.x == \"1\"\n",
+		"b.rego":   "package routes.b\nimport data.lib.body\nallow if body.ok\n",
+		"lib.rego": "package lib.body\nok if input.request.json.ok == true\n",
+		"c.rego":   "package routes.c\nallow if data.lib.body.ok\n",
+		"v.rego":   "package examples.validation\nallow if input.request.json.x\n",
+	}, nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for pkg, want := range map[string]bool{"routes.a": false, "routes.b": true, "routes.c": true, "examples.validation": true} {
+		q, err := set.Prepare(context.Background(), pkg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q.NeedsJSON() != want {
+			t.Errorf("%s: NeedsJSON = %v, want %v (another package reading JSON must not turn parsing on)", pkg, q.NeedsJSON(), want)
+		}
+	}
+}

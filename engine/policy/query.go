@@ -48,7 +48,7 @@ func (s *Set) Prepare(ctx context.Context, pkg string) (*Query, error) {
 	if err != nil {
 		return nil, fmt.Errorf("policy: prepare %s: %w", pkg, describe(err))
 	}
-	return &Query{pkg: pkg, prepared: pq, needJSON: s.needJSON}, nil
+	return &Query{pkg: pkg, prepared: pq, needJSON: s.needsJSON(pkg)}, nil
 }
 
 // Decision is what a route's package decided (design §3.3).
@@ -274,50 +274,110 @@ func durationOf(t *ast.Term) (time.Duration, bool) {
 	return d, err == nil
 }
 
-// readsJSON reports whether the modules may observe input.request.json: a reference to
-// input.request.json, or to input / input.request as a whole (which could be indexed later),
-// other than as the request argument of hookwall.webhook.verify. It reads the modules as
-// parsed: the compiler rewrites call arguments into local variables.
-func readsJSON(mods map[string]*ast.Module) bool {
+// packageGraph reads the modules as parsed (the compiler rewrites call arguments into local
+// variables) and returns which packages may observe input.request.json — a reference to it,
+// or to input / input.request as a whole other than as the request argument of
+// hookwall.webhook.verify — and which packages each package refers to.
+func packageGraph(mods map[string]*ast.Module) (readers map[string]bool, deps map[string][]string) {
+	readers, deps = map[string]bool{}, map[string][]string{}
+	for _, m := range mods {
+		pkg := strings.TrimPrefix(m.Package.Path.String(), "data.")
+		if readsJSON(m) {
+			readers[pkg] = true
+		}
+		for _, imp := range m.Imports {
+			if ref, ok := imp.Path.Value.(ast.Ref); ok && ref.HasPrefix(ast.DefaultRootRef) {
+				deps[pkg] = append(deps[pkg], refPath(ref))
+			}
+		}
+		ast.WalkRefs(m, func(r ast.Ref) bool {
+			if r.HasPrefix(ast.DefaultRootRef) {
+				deps[pkg] = append(deps[pkg], refPath(r))
+			}
+			return false
+		})
+	}
+	return readers, deps
+}
+
+// refPath renders the constant prefix of a data reference without "data.".
+func refPath(r ast.Ref) string {
+	parts := make([]string, 0, len(r))
+	for _, t := range r[1:] {
+		s, ok := t.Value.(ast.String)
+		if !ok {
+			break
+		}
+		parts = append(parts, string(s))
+	}
+	return strings.Join(parts, ".")
+}
+
+// related reports whether a reference to path can reach package pkg: one is a prefix of the
+// other (data.a refers to all of data.a.b; data.a.b.rule lives in package a.b).
+func related(path, pkg string) bool {
+	return path == "" || path == pkg || strings.HasPrefix(pkg, path+".") || strings.HasPrefix(path, pkg+".")
+}
+
+// needsJSON reports whether pkg, or any package it refers to transitively, reads the body as
+// JSON; routes whose policies never do are spared the parse.
+func (s *Set) needsJSON(pkg string) bool {
+	seen := map[string]bool{pkg: true}
+	queue := []string{pkg}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		if s.jsonReaders[p] {
+			return true
+		}
+		for _, path := range s.deps[p] {
+			for other := range s.packages {
+				if !seen[other] && related(path, other) {
+					seen[other] = true
+					queue = append(queue, other)
+				}
+			}
+		}
+	}
+	return false
+}
+
+func readsJSON(m *ast.Module) bool {
 	verifyArgs := map[*ast.Term]bool{}
-	for _, m := range mods {
-		ast.WalkTerms(m, func(t *ast.Term) bool {
-			if call, ok := t.Value.(ast.Call); ok && len(call) >= 4 && call[0].Value.Compare(verifyRef) == 0 {
-				verifyArgs[call[2]] = true
-			}
-			return false
-		})
-		ast.WalkExprs(m, func(e *ast.Expr) bool {
-			if terms, ok := e.Terms.([]*ast.Term); ok && len(terms) >= 4 && terms[0].Value.Compare(verifyRef) == 0 {
-				verifyArgs[terms[2]] = true
-			}
-			return false
-		})
-	}
+	ast.WalkTerms(m, func(t *ast.Term) bool {
+		if call, ok := t.Value.(ast.Call); ok && len(call) >= 4 && call[0].Value.Compare(verifyRef) == 0 {
+			verifyArgs[call[2]] = true
+		}
+		return false
+	})
+	ast.WalkExprs(m, func(e *ast.Expr) bool {
+		if terms, ok := e.Terms.([]*ast.Term); ok && len(terms) >= 4 && terms[0].Value.Compare(verifyRef) == 0 {
+			verifyArgs[terms[2]] = true
+		}
+		return false
+	})
 	found := false
-	for _, m := range mods {
-		ast.WalkTerms(m, func(t *ast.Term) bool {
-			if found {
-				return true
-			}
-			ref, ok := t.Value.(ast.Ref)
-			if !ok || len(ref) == 0 || !ref[0].Equal(ast.InputRootDocument) {
-				return false
-			}
-			switch {
-			case len(ref) == 1:
-				found = !verifyArgs[t]
-			case ref[1].Value.Compare(ast.String("request")) != 0:
-			case len(ref) == 2:
-				found = !verifyArgs[t]
-			case ref[2].Value.Compare(ast.String("json")) == 0:
-				found = true
-			case !isConstString(ref[2]):
-				found = true // input.request[x]: could be "json"
-			}
+	ast.WalkTerms(m, func(t *ast.Term) bool {
+		if found {
+			return true
+		}
+		ref, ok := t.Value.(ast.Ref)
+		if !ok || len(ref) == 0 || !ref[0].Equal(ast.InputRootDocument) {
 			return false
-		})
-	}
+		}
+		switch {
+		case len(ref) == 1:
+			found = !verifyArgs[t]
+		case ref[1].Value.Compare(ast.String("request")) != 0:
+		case len(ref) == 2:
+			found = !verifyArgs[t]
+		case ref[2].Value.Compare(ast.String("json")) == 0:
+			found = true
+		case !isConstString(ref[2]):
+			found = true // input.request[x]: could be "json"
+		}
+		return false
+	})
 	return found
 }
 
