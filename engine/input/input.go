@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"strconv"
 	"time"
+	"unsafe"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/valyala/fasthttp"
@@ -54,32 +55,95 @@ var (
 	kName       = ast.StringTerm("name")
 )
 
-// Request returns input.request for req.
-func Request(req *fasthttp.Request, m *Meta) ast.Object {
+// Builder builds input documents with few allocations: every string is copied into one
+// arena and every term comes from a slab, both reused across requests.
+//
+// # Notes
+//
+// Strings and terms in a value built by b are views of b's arena: they stay valid until the
+// next Reset. Anything kept longer (state-store keys, labels) must be copied. A Builder is
+// not safe for concurrent use; keep one per in-flight request (the server pools them).
+type Builder struct {
+	arena []byte
+	slab  []ast.Term
+	lower []byte
+}
+
+// Reset makes b reusable; values built before become invalid.
+func (b *Builder) Reset() {
+	b.arena = b.arena[:0]
+	b.slab = b.slab[:0]
+}
+
+const slabSize = 64
+
+// term returns a fresh term holding v.
+func (b *Builder) term(v ast.Value) *ast.Term {
+	if len(b.slab) == cap(b.slab) {
+		// A new slab: terms already handed out keep the old one alive.
+		b.slab = make([]ast.Term, 0, slabSize)
+	}
+	b.slab = append(b.slab, ast.Term{Value: v})
+	return &b.slab[len(b.slab)-1]
+}
+
+// str returns a string term whose bytes are a copy of p in the arena.
+func (b *Builder) str(p []byte) *ast.Term {
+	return b.term(ast.String(b.String(p)))
+}
+
+// String returns a copy of p in the arena, valid until the next Reset.
+func (b *Builder) String(p []byte) string {
+	if len(p) == 0 {
+		return ""
+	}
+	if cap(b.arena)-len(b.arena) < len(p) {
+		// A new arena: strings already handed out keep the old one alive.
+		n := 2 * cap(b.arena)
+		if n < len(p)+4096 {
+			n = len(p) + 4096
+		}
+		b.arena = make([]byte, 0, n)
+	}
+	start := len(b.arena)
+	b.arena = append(b.arena, p...)
+	return unsafe.String(&b.arena[start], len(p))
+}
+
+func (b *Builder) strString(s string) *ast.Term {
+	return b.str(unsafe.Slice(unsafe.StringData(s), len(s)))
+}
+
+// Request returns input.request for req, as received.
+func (b *Builder) Request(req *fasthttp.Request, m *Meta) ast.Object {
 	h := &req.Header
-	items := make([][2]*ast.Term, 0, 12)
-	items = append(items,
-		[2]*ast.Term{kID, ast.StringTerm(m.ID)},
-		[2]*ast.Term{kMethod, ast.StringTerm(string(h.Method()))},
-		[2]*ast.Term{kScheme, ast.StringTerm(m.Scheme)},
-		[2]*ast.Term{kHost, ast.StringTerm(string(h.Host()))},
-		[2]*ast.Term{kPath, ast.StringTerm(string(req.URI().PathOriginal()))},
-		[2]*ast.Term{kURI, ast.StringTerm(string(h.RequestURI()))},
-		[2]*ast.Term{kQuery, ast.NewTerm(query(req))},
-		[2]*ast.Term{kHeaders, ast.NewTerm(headers(h))},
-		[2]*ast.Term{kBody, ast.StringTerm(string(req.Body()))},
-		[2]*ast.Term{kRemoteIP, ast.StringTerm(m.RemoteIP)},
-		[2]*ast.Term{kReceivedAt, ast.IntNumberTerm(int(m.ReceivedAt.UnixNano()))},
-	)
+	obj := ast.NewObjectWithCapacity(14)
+	obj.Insert(kID, b.strString(m.ID))
+	obj.Insert(kMethod, b.str(h.Method()))
+	obj.Insert(kScheme, b.strString(m.Scheme))
+	obj.Insert(kHost, b.str(h.Host()))
+	obj.Insert(kPath, b.str(req.URI().PathOriginal()))
+	obj.Insert(kURI, b.str(h.RequestURI()))
+	obj.Insert(kQuery, b.term(b.query(req)))
+	obj.Insert(kHeaders, b.term(b.headers(h)))
+	obj.Insert(kBody, b.str(req.Body()))
+	obj.Insert(kRemoteIP, b.strString(m.RemoteIP))
+	obj.Insert(kReceivedAt, b.term(ast.Number(strconv.FormatInt(m.ReceivedAt.UnixNano(), 10))))
 	if m.ParseJSON {
 		if v, ok := parseJSON(req); ok {
-			items = append(items, [2]*ast.Term{kJSON, ast.NewTerm(v)})
+			obj.Insert(kJSON, ast.NewTerm(v))
 		}
 	}
 	if m.TLS != nil {
-		items = append(items, [2]*ast.Term{kTLS, ast.NewTerm(tlsInfo(m.TLS))})
+		obj.Insert(kTLS, ast.NewTerm(tlsInfo(m.TLS)))
 	}
-	return ast.NewObject(items...)
+	return obj
+}
+
+// Request returns input.request for req with a one-off Builder (tools and tests).
+func Request(req *fasthttp.Request, m *Meta) ast.Object {
+	var b Builder
+	return b.Request(req, m)
 }
 
 // Document returns the whole input: {"request": req, "route": {...}, "filters": filters}.
@@ -96,19 +160,18 @@ func Document(req ast.Object, m *Meta, filters ast.Object) ast.Object {
 }
 
 // headers lower-cases names and joins repeated values with ", " (RFC 9110 §5.3).
-func headers(h *fasthttp.RequestHeader) ast.Object {
+func (b *Builder) headers(h *fasthttp.RequestHeader) ast.Object {
 	obj := ast.NewObjectWithCapacity(h.Len())
-	var lower []byte
 	for k, v := range h.All() {
-		lower = append(lower[:0], k...)
-		toLower(lower)
-		key := ast.StringTerm(string(lower))
+		b.lower = append(b.lower[:0], k...)
+		toLower(b.lower)
+		key := b.str(b.lower)
 		if prev := obj.Get(key); prev != nil {
-			joined := string(prev.Value.(ast.String)) + ", " + string(v)
-			obj.Insert(key, ast.StringTerm(joined))
+			joined := append(append([]byte(string(prev.Value.(ast.String))), ", "...), v...)
+			obj.Insert(key, b.str(joined))
 			continue
 		}
-		obj.Insert(key, ast.StringTerm(string(v)))
+		obj.Insert(key, b.str(v))
 	}
 	return obj
 }
@@ -122,14 +185,15 @@ func toLower(b []byte) {
 }
 
 // query maps each parameter name to the list of its values, in order.
-func query(req *fasthttp.Request) ast.Object {
+func (b *Builder) query(req *fasthttp.Request) ast.Object {
 	args := req.URI().QueryArgs()
 	obj := ast.NewObjectWithCapacity(args.Len())
 	for k, v := range args.All() {
-		key := ast.StringTerm(string(k))
-		val := ast.StringTerm(string(v))
+		key := b.str(k)
+		val := b.str(v)
 		if prev := obj.Get(key); prev != nil {
-			prev.Value.(*ast.Array).Append(val)
+			// Append returns a new array; the old value stays in the object otherwise.
+			obj.Insert(key, ast.NewTerm(prev.Value.(*ast.Array).Append(val)))
 			continue
 		}
 		obj.Insert(key, ast.ArrayTerm(val))

@@ -238,9 +238,30 @@ func decode(pkg string, obj ast.Object) (Decision, error) {
 		if err != nil {
 			return Decision{}, fmt.Errorf("policy %s: rule labels: %w", pkg, err)
 		}
-		d.Labels, _ = x.(map[string]any)
+		d.Labels, _ = cloneJSON(x).(map[string]any)
 	}
 	return d, nil
+}
+
+// cloneJSON deep-copies the strings of a converted value: label values may be views of the
+// request's input, which does not outlive the request.
+func cloneJSON(v any) any {
+	switch x := v.(type) {
+	case string:
+		return strings.Clone(x)
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[strings.Clone(k)] = cloneJSON(e)
+		}
+		return out
+	case []any:
+		for i, e := range x {
+			x[i] = cloneJSON(e)
+		}
+		return x
+	}
+	return v
 }
 
 func stringOf(t *ast.Term) (string, bool) {

@@ -26,11 +26,13 @@ import (
 // exchange is one request's working state, pooled.
 type exchange struct {
 	rec       decisionlog.Record
+	in        input.Builder
 	instances []*filter.Instance
 	fx        filter.Exchange
 	labels    map[string]ast.Object // per filter
 	curFilter string
 	idBuf     [32]byte
+	dry       *dryRun // set by Evaluate only
 }
 
 var exchangePool = sync.Pool{New: func() any { return &exchange{labels: map[string]ast.Object{}} }}
@@ -46,6 +48,7 @@ func (x *exchange) setLabel(k, v string) {
 
 func (x *exchange) reset() {
 	x.rec.Reset()
+	x.in.Reset()
 	x.instances = x.instances[:0]
 	x.fx = filter.Exchange{}
 	clear(x.labels)
@@ -65,8 +68,8 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	rec := &x.rec
 	rec.Time = start
 	rec.DecisionID = newID(&x.idBuf)
-	rec.Method = string(ctx.Method())
-	rec.Path = string(ctx.Path())
+	rec.Method = x.in.String(ctx.Method())
+	rec.Path = x.in.String(ctx.Path())
 	rec.RemoteIP = ctx.RemoteIP().String()
 
 	snap := s.o.Snapshots.Acquire()
@@ -96,13 +99,20 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		rec.Outcome, rec.Status = decisionlog.OutcomeUnavailable, fasthttp.StatusServiceUnavailable
 		return
 	}
-	rec.Revision = snap.Revision
+	rec.Revision, rec.PolicyRevision = snap.Revision, snap.Policies.Revision()
 	s.serve(ctx, snap, x)
 }
 
 func (s *Server) serve(ctx *fasthttp.RequestCtx, snap *snapshot.Snapshot, x *exchange) {
 	rec := &x.rec
-	route, ok := snap.Match(ctx.Host(), ctx.Path())
+	if reason := badFraming(&ctx.Request.Header); reason != "" {
+		// The connection is closed too: what follows on it is not a request we can trust.
+		ctx.SetConnectionClose()
+		writeError(ctx, fasthttp.StatusBadRequest, "Bad Request")
+		rec.Outcome, rec.Status, rec.Error = decisionlog.OutcomeError, fasthttp.StatusBadRequest, reason
+		return
+	}
+	route, ok := x.dry.pick(snap.Match(ctx.Host(), ctx.Path()))
 	if !ok {
 		writeError(ctx, fasthttp.StatusNotFound, "no route")
 		rec.Outcome, rec.Status = decisionlog.OutcomeNoRoute, fasthttp.StatusNotFound
@@ -116,7 +126,8 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, snap *snapshot.Snapshot, x *exc
 		rec.Outcome, rec.Status = decisionlog.OutcomeBadMethod, fasthttp.StatusMethodNotAllowed
 		return
 	}
-	recordHeaders(rec, &ctx.Request.Header)
+	recordHeaders(rec, &ctx.Request.Header, &x.in)
+	rec.CaptureBody(ctx.Request.Body(), int(snap.Config.Log.Body))
 
 	// A per-request deadline: ctx.Done() only fires at shutdown.
 	rctx, cancel := context.WithTimeout(context.Background(), route.Timeout)
@@ -133,7 +144,7 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, snap *snapshot.Snapshot, x *exc
 		meta.TLS = ctx.TLSConnectionState()
 	}
 	// Built before the filters run: the policy sees the request as received.
-	reqInput := input.Request(&ctx.Request, &meta)
+	reqInput := x.in.Request(&ctx.Request, &meta)
 
 	if len(route.Filters) > 0 {
 		if done := s.runFilters(rctx, ctx, route, x, &meta); done {
@@ -150,11 +161,15 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, snap *snapshot.Snapshot, x *exc
 	}
 	doc := input.Document(reqInput, &meta, filters)
 	pstart := time.Now()
-	dec, err := route.Query.Eval(rctx, doc, nil)
+	dec, err := route.Query.Eval(rctx, doc, x.dry.evalOption())
 	pd := time.Since(pstart)
 	rec.PolicyMicros = pd.Microseconds()
 	if s.o.Observer != nil {
 		s.o.Observer.Policy(route.Name, pd)
+	}
+	if s.decided(route, doc, &dec, err, x) {
+		s.releaseInstances(x, true) // a dry run (Evaluate) stops before acting on the decision
+		return
 	}
 	if err != nil {
 		s.log.Error("policy evaluation failed", "route", route.Name, "decision_id", rec.DecisionID, "err", err)
@@ -322,9 +337,11 @@ func writeDenied(ctx *fasthttp.RequestCtx, status int, reasons []string) {
 	_, _ = b.Write(buf)
 }
 
-func recordHeaders(rec *decisionlog.Record, h *fasthttp.RequestHeader) {
+// recordHeaders keeps the headers as received for the log; the strings live in the request's
+// arena, which outlives the synchronous encoding in Log.
+func recordHeaders(rec *decisionlog.Record, h *fasthttp.RequestHeader, in *input.Builder) {
 	for k, v := range h.All() {
-		rec.Headers = append(rec.Headers, decisionlog.Header{Name: string(k), Value: string(v)})
+		rec.Headers = append(rec.Headers, decisionlog.Header{Name: in.String(k), Value: in.String(v)})
 	}
 }
 

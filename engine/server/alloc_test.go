@@ -1,0 +1,165 @@
+//go:build !race
+
+package server
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/hookwall/hookwall/engine/config"
+	"github.com/hookwall/hookwall/engine/decisionlog"
+	"github.com/hookwall/hookwall/engine/filter"
+	"github.com/hookwall/hookwall/engine/snapshot"
+	"github.com/hookwall/hookwall/engine/state/memory"
+)
+
+// Allocation budgets per request, measured over the whole process (gateway, in-memory client
+// and loopback upstream). They are regression guards, not goals: lower them when the hot
+// path gets cheaper, never raise them without a reason in the commit.
+const (
+	budgetNone      = 185 // allow := true, no filter
+	budgetReference = 530 // examples/bench reference policy + tiny wasm filter + decision log
+)
+
+func TestAllocationBudget(t *testing.T) {
+	h := newAllocHarness(t)
+	for _, c := range []struct {
+		path   string
+		budget float64
+	}{{"/none", budgetNone}, {"/reference", budgetReference}} {
+		t.Run(strings.TrimPrefix(c.path, "/"), func(t *testing.T) {
+			n := 0
+			allocs := testing.AllocsPerRun(300, func() {
+				n++
+				if st := h.do(c.path, n); st != 200 {
+					t.Fatalf("status %d", st)
+				}
+			})
+			t.Logf("%s: %.0f allocs/request (budget %.0f)", c.path, allocs, c.budget)
+			if allocs > c.budget {
+				t.Errorf("%s allocates %.0f per request, over the budget of %.0f", c.path, allocs, c.budget)
+			}
+		})
+	}
+}
+
+func BenchmarkPipeline(b *testing.B) {
+	h := newAllocHarness(b)
+	for _, path := range []string{"/none", "/reference"} {
+		b.Run(strings.TrimPrefix(path, "/"), func(b *testing.B) {
+			b.ReportAllocs()
+			n := 0
+			for b.Loop() {
+				n++
+				if st := h.do(path, n); st != 200 {
+					b.Fatalf("status %d", st)
+				}
+			}
+		})
+	}
+}
+
+type allocHarness struct {
+	client *fasthttp.HostClient
+	req    *fasthttp.Request
+	resp   *fasthttp.Response
+	body   []byte
+	sig    string
+	id     []byte
+}
+
+func newAllocHarness(tb testing.TB) *allocHarness {
+	tb.Helper()
+	up, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	upSrv := &fasthttp.Server{Handler: func(c *fasthttp.RequestCtx) { c.SetBodyString("ok") }}
+	go upSrv.Serve(up) //nolint:errcheck
+	tb.Cleanup(func() { _ = upSrv.Shutdown() })
+
+	bench, _ := filepath.Abs("../../examples/bench")
+	dir := tb.TempDir()
+	os.WriteFile(filepath.Join(dir, "github.secret"), []byte("bench-secret"), 0o600)
+	cfgText := `
+[policies]
+dir = "` + filepath.Join(bench, "policies") + `"
+[secrets]
+github = {file = "github.secret"}
+[[filter]]
+name = "tiny"
+module = "` + filepath.Join(bench, "../filters/tiny/tiny.wasm") + `"
+[[route]]
+name = "none"
+path = "/none"
+upstream = "http://` + up.Addr().String() + `"
+policy = "bench.none"
+[[route]]
+name = "reference"
+path = "/reference"
+upstream = "http://` + up.Addr().String() + `"
+policy = "bench.reference"
+filters = ["tiny"]
+`
+	cfg, err := config.Parse(filepath.Join(dir, "gateway.toml"), []byte(cfgText))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx := context.Background()
+	host, err := filter.NewHost(ctx, "")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { host.Close(ctx) })
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	snap, err := snapshot.Build(ctx, cfg, snapshot.Options{Host: host, Logger: quiet})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var holder snapshot.Holder
+	holder.Swap(snap)
+	tb.Cleanup(holder.Close)
+	dlog := decisionlog.New(io.Discard, nil, decisionlog.Options{})
+	tb.Cleanup(func() { dlog.Close() })
+	srv := New(&cfg.Server, Options{Snapshots: &holder, Store: memory.New(memory.Options{}), Log: dlog, Logger: quiet})
+	// Loopback TCP, not an in-memory pipe: the policy reads the client IP.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	go srv.Serve(ln) //nolint:errcheck
+	tb.Cleanup(func() { srv.Shutdown(context.Background()) })
+
+	h := &allocHarness{
+		client: &fasthttp.HostClient{Addr: ln.Addr().String()},
+		req:    fasthttp.AcquireRequest(), resp: fasthttp.AcquireResponse(),
+		body: []byte(`{"ref":"refs/heads/main","pad":"` + strings.Repeat("x", 2000) + `"}`),
+	}
+	h.sig = signGitHub("bench-secret", h.body)
+	return h
+}
+
+func (h *allocHarness) do(path string, n int) int {
+	h.req.Reset()
+	h.req.SetRequestURI("http://gateway" + path)
+	h.req.Header.SetMethod("POST")
+	h.req.Header.SetContentType("application/json")
+	h.req.Header.Set("X-GitHub-Event", "push")
+	h.req.Header.Set("X-Hub-Signature-256", h.sig)
+	h.id = strconv.AppendInt(h.id[:0], int64(n), 10)
+	h.req.Header.SetBytesV("X-GitHub-Delivery", h.id)
+	h.req.SetBodyRaw(h.body)
+	if err := h.client.Do(h.req, h.resp); err != nil {
+		return 0
+	}
+	return h.resp.StatusCode()
+}
