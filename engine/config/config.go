@@ -104,6 +104,14 @@ type Log struct {
 	Decisions string `toml:"decisions"`
 	// Level of the process log: debug, info, warn, error.
 	Level string `toml:"level"`
+	// Mask names request headers whose values the decision log writes as "***", on top of
+	// the ones always masked (Authorization, cookies, signature and token headers). A name
+	// ending in "*" masks every header with that prefix ("*" alone masks them all). Case does
+	// not matter.
+	Mask []string `toml:"mask"`
+	// Body is how many bytes of the request body each decision-log record carries (as
+	// received, truncated to Body). 0, the default, logs no body.
+	Body Size `toml:"body"`
 }
 
 // State selects the store for rate limits and duplicates.
@@ -158,6 +166,10 @@ type Route struct {
 	// UpstreamCA is a PEM bundle of the CAs an https upstream's certificate must chain to,
 	// instead of the system pool.
 	UpstreamCA string `toml:"upstream_ca"`
+	// ShadowPolicy is a Rego package evaluated beside Policy on the same input. Its decision
+	// never changes the answer: it is logged (the record's "shadow" field) and counted, so a
+	// stricter policy can be tried on live traffic before it replaces Policy.
+	ShadowPolicy string `toml:"shadow_policy"`
 
 	upstream *url.URL
 }
@@ -388,6 +400,14 @@ func (c *Config) validate(v *validator) {
 	default:
 		v.errAt([]any{"log", "level"}, "must be debug, info, warn or error, not %q", c.Log.Level)
 	}
+	for _, m := range c.Log.Mask {
+		if !validMask(m) {
+			v.errAt([]any{"log", "mask"}, "%q is not a header name (letters, digits, '-' and '_', optionally ending in '*')", m)
+		}
+	}
+	if c.Log.Body < 0 {
+		v.errAt([]any{"log", "body"}, "must be >= 0")
+	}
 	switch c.State.Backend {
 	case "memory", "redis":
 	default:
@@ -492,6 +512,14 @@ func (c *Config) validate(v *validator) {
 		} else if !validPackagePath(r.Policy) {
 			v.errAt(at("policy"), "%q is not a Rego package path like \"routes.github\"", r.Policy)
 		}
+		if r.ShadowPolicy != "" {
+			switch {
+			case !validPackagePath(r.ShadowPolicy):
+				v.errAt(at("shadow_policy"), "%q is not a Rego package path like \"routes.github_v2\"", r.ShadowPolicy)
+			case r.ShadowPackage() == r.PolicyPackage():
+				v.errAt(at("shadow_policy"), "is the live policy %q: a shadow must be a different package", r.Policy)
+			}
+		}
 		for _, f := range r.Filters {
 			if !filters[f] {
 				v.errAt(at("filters"), "unknown filter %q (no [[filter]] with that name)", f)
@@ -560,6 +588,28 @@ func validPackagePath(p string) bool {
 
 // PolicyPackage returns the route's package without a leading "data.".
 func (r *Route) PolicyPackage() string { return strings.TrimPrefix(r.Policy, "data.") }
+
+// ShadowPackage returns the route's shadow package without a leading "data."; "" when none.
+func (r *Route) ShadowPackage() string { return strings.TrimPrefix(r.ShadowPolicy, "data.") }
+
+// validMask accepts a header name (RFC 9110 token characters that names use in practice),
+// optionally ending in "*" for a prefix.
+func validMask(m string) bool {
+	if m == "*" {
+		return true // every header
+	}
+	m = strings.TrimSuffix(m, "*")
+	if m == "" {
+		return false
+	}
+	for _, r := range m {
+		ok := r == '-' || r == '_' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9')
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
 
 func parsePrefix(s string) (netip.Prefix, error) {
 	if strings.Contains(s, "/") {

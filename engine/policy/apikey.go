@@ -61,14 +61,15 @@ func (a *apiKeys) testerBuiltin() *tester.Builtin {
 	return &tester.Builtin{Decl: apiKeyBuiltin(), Func: a.option()}
 }
 
+// call is the builtin. OPA prefixes its errors with the builtin's name and location.
 func (a *apiKeys) call(_ rego.BuiltinContext, presentedT, nameT *ast.Term) (*ast.Term, error) {
 	presented, ok := presentedT.Value.(ast.String)
 	if !ok {
-		return nil, errors.New(APIKeyName + ": presented key must be a string")
+		return nil, errors.New("presented key must be a string")
 	}
 	name, ok := nameT.Value.(ast.String)
 	if !ok {
-		return nil, errors.New(APIKeyName + ": secret must be a secret name")
+		return nil, errors.New("secret must be a secret name")
 	}
 	hashes, err := a.hashes(string(name))
 	if err != nil {
@@ -87,11 +88,11 @@ func (a *apiKeys) hashes(name string) ([][sha256.Size]byte, error) {
 		raw, ok = a.secrets.Get(name)
 	}
 	if !ok {
-		return nil, fmt.Errorf("%s: no secret named %q in [secrets]", APIKeyName, name)
+		return nil, fmt.Errorf("no secret named %q in [secrets]", name)
 	}
 	hashes, err := parseKeyHashes(raw)
 	if err != nil {
-		return nil, fmt.Errorf("%s: secret %q: %w", APIKeyName, name, err)
+		return nil, fmt.Errorf("secret %q: %w", name, err)
 	}
 	a.parsed.Store(name, hashes)
 	return hashes, nil

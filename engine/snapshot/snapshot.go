@@ -3,7 +3,6 @@ package snapshot
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -20,6 +19,7 @@ import (
 	"github.com/hookwall/hookwall/engine/config"
 	"github.com/hookwall/hookwall/engine/filter"
 	"github.com/hookwall/hookwall/engine/policy"
+	"github.com/hookwall/hookwall/engine/tlsconf"
 )
 
 // Filter is a loaded filter as a route uses it.
@@ -52,6 +52,9 @@ type Route struct {
 	Scheme   string // upstream scheme
 	Host     string // upstream host[:port]
 	methods  map[string]bool
+
+	// Shadow is the prepared shadow_policy, nil when the route has none.
+	Shadow *policy.Query
 }
 
 // AllowsMethod reports whether the route accepts method; a route without methods accepts all.
@@ -82,6 +85,12 @@ type Snapshot struct {
 	log       *slog.Logger
 	// ownFilters are closed with the snapshot; filters shared with a newer snapshot are not.
 	ownFilters map[string]bool
+	// clients are the upstream connection pools by clientKey: routes with the same upstream
+	// share one, and so do consecutive snapshots, so a reload neither drops keep-alive
+	// connections nor leaves a retired pool's cleaner goroutine behind. ownClients are closed
+	// with the snapshot.
+	clients    map[string]*fasthttp.HostClient
+	ownClients map[string]bool
 }
 
 // Options are what Build needs beyond the config.
@@ -92,10 +101,27 @@ type Options struct {
 	// Reuse offers loaded filters from the live snapshot; one whose hash matches is shared
 	// instead of recompiled.
 	Reuse map[string]*Filter
-	// PolicyOverride, when set, replaces the policy directory (bundles).
+	// Previous is the live snapshot, if any: its upstream connection pools are shared when the
+	// upstream (scheme, address, TLS CA, timeout) is unchanged, and its filters are offered as
+	// Reuse when Reuse is nil.
+	Previous *Snapshot
+	// PolicyOverride, when set, replaces the policy directory with a compiled set.
 	PolicyOverride *policy.Set
+	// Policies, when set, loads the policies instead of the policy directory (an OPA bundle).
+	// It gets the options a directory load gets (secrets, allowed builtins, clock), so the
+	// verify builtin sees this snapshot's secrets.
+	Policies PolicySource
 	// Now is the clock of timestamp checks (tests); nil means time.Now.
 	Now func() time.Time
+}
+
+// PolicySource loads policies from somewhere other than the policy directory.
+type PolicySource interface {
+	// Load compiles the policies with o.
+	Load(ctx context.Context, o policy.Options) (*policy.Set, error)
+	// Revision is a digest of everything Load reads (modules and data); it is part of the
+	// snapshot revision.
+	Revision() string
 }
 
 // Build loads everything cfg names. On error nothing is left open.
@@ -110,7 +136,11 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (_ *Snapshot, err
 	if err != nil {
 		return nil, err
 	}
-	s := &Snapshot{Config: cfg, Secrets: secrets, LoadedAt: time.Now(), Filters: map[string]*Filter{}, log: o.Logger, ownFilters: map[string]bool{}}
+	s := &Snapshot{Config: cfg, Secrets: secrets, LoadedAt: time.Now(), Filters: map[string]*Filter{}, log: o.Logger, ownFilters: map[string]bool{},
+		clients: map[string]*fasthttp.HostClient{}, ownClients: map[string]bool{}}
+	if o.Reuse == nil && o.Previous != nil {
+		o.Reuse = o.Previous.Filters
+	}
 	s.refs.Store(1)
 	defer func() {
 		if err != nil {
@@ -118,11 +148,16 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (_ *Snapshot, err
 		}
 	}()
 	pset := o.PolicyOverride
-	if pset == nil {
-		pset, err = policy.Load(ctx, cfg.Policies.Dir, policy.Options{AllowBuiltins: cfg.Policies.AllowBuiltins, Secrets: secrets, Now: o.Now})
-		if err != nil {
-			return nil, err
-		}
+	popts := policy.Options{AllowBuiltins: cfg.Policies.AllowBuiltins, Secrets: secrets, Now: o.Now}
+	switch {
+	case pset != nil:
+	case o.Policies != nil:
+		pset, err = o.Policies.Load(ctx, popts)
+	default:
+		pset, err = policy.Load(ctx, cfg.Policies.Dir, popts)
+	}
+	if err != nil {
+		return nil, err
 	}
 	s.Policies = pset
 	for i := range cfg.Filters {
@@ -139,7 +174,7 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (_ *Snapshot, err
 	var errs []error
 	for i := range cfg.Routes {
 		rc := &cfg.Routes[i]
-		r, rerr := s.buildRoute(ctx, rc)
+		r, rerr := s.buildRoute(ctx, rc, o.Previous)
 		if rerr != nil {
 			errs = append(errs, fmt.Errorf("%s: route[%d] %q: %w", cfg.File, i+1, rc.Name, rerr))
 			continue
@@ -152,6 +187,9 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (_ *Snapshot, err
 	s.router = newRouter(s.Routes)
 	h := sha256.New()
 	h.Write([]byte(pset.Revision()))
+	if o.Policies != nil && o.PolicyOverride == nil {
+		h.Write([]byte(o.Policies.Revision()))
+	}
 	if raw, rerr := os.ReadFile(cfg.File); rerr == nil {
 		h.Write(raw)
 	}
@@ -194,14 +232,20 @@ func loadFilter(ctx context.Context, o Options, fc *config.Filter) (*Filter, boo
 	return &Filter{Filter: f, OnError: fc.OnError, SpecHash: hash}, false, nil
 }
 
-func (s *Snapshot) buildRoute(ctx context.Context, rc *config.Route) (*Route, error) {
+func (s *Snapshot) buildRoute(ctx context.Context, rc *config.Route, prev *Snapshot) (*Route, error) {
 	q, err := s.Policies.Prepare(ctx, rc.PolicyPackage())
 	if err != nil {
 		return nil, err
 	}
+	var shadow *policy.Query
+	if rc.ShadowPolicy != "" {
+		if shadow, err = s.Policies.Prepare(ctx, rc.ShadowPackage()); err != nil {
+			return nil, fmt.Errorf("shadow_policy: %w", err)
+		}
+	}
 	u := rc.UpstreamURL()
 	r := &Route{
-		Name: rc.Name, Config: rc, Query: q, Timeout: rc.Timeout.D(),
+		Name: rc.Name, Config: rc, Query: q, Shadow: shadow, Timeout: rc.Timeout.D(),
 		BasePath: strings.TrimSuffix(u.EscapedPath(), "/"), Scheme: u.Scheme, Host: u.Host,
 	}
 	if len(rc.Methods) > 0 {
@@ -221,22 +265,64 @@ func (s *Snapshot) buildRoute(ctx context.Context, rc *config.Route) (*Route, er
 			addr += ":80"
 		}
 	}
-	r.Client = &fasthttp.HostClient{
-		Addr:                          addr,
-		Name:                          "hookwall",
-		IsTLS:                         u.Scheme == "https",
-		TLSConfig:                     &tls.Config{MinVersion: tls.VersionTLS12, ServerName: u.Hostname()},
-		MaxConns:                      1024,
-		MaxIdleConnDuration:           30 * time.Second,
-		ReadTimeout:                   r.Timeout,
-		WriteTimeout:                  r.Timeout,
-		MaxResponseBodySize:           64 << 20,
-		DisableHeaderNamesNormalizing: true,
-		DisablePathNormalizing:        true,
-		NoDefaultUserAgentHeader:      true,
-		RetryIfErr:                    func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
+	key, err := clientKey(u.Scheme, addr, u.Hostname(), r.Timeout, rc.UpstreamCA)
+	if err != nil {
+		return nil, err
 	}
+	if c := s.clients[key]; c != nil {
+		r.Client = c
+		return r, nil
+	}
+	if c := prev.client(key); c != nil {
+		r.Client = c
+		s.clients[key] = c
+		return r, nil
+	}
+	// The CA bundle is read at every build, so a reload picks up a rotated upstream CA.
+	tc, err := tlsconf.Upstream(u.Hostname(), rc.UpstreamCA)
+	if err != nil {
+		return nil, err
+	}
+	r.Client = &fasthttp.HostClient{
+		Addr:                     addr,
+		Name:                     "hookwall",
+		IsTLS:                    u.Scheme == "https",
+		TLSConfig:                tc,
+		MaxConns:                 1024,
+		MaxIdleConnDuration:      30 * time.Second,
+		ReadTimeout:              r.Timeout,
+		WriteTimeout:             r.Timeout,
+		MaxResponseBodySize:      64 << 20,
+		DisablePathNormalizing:   true,
+		NoDefaultUserAgentHeader: true,
+		RetryIfErr:               func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
+	}
+	s.clients[key] = r.Client
+	s.ownClients[key] = true
 	return r, nil
+}
+
+// clientKey identifies an upstream connection pool: two routes (or snapshots) with equal keys
+// can share one. The CA file's content is part of it, so a rotated CA gets a new pool.
+func clientKey(scheme, addr, serverName string, timeout time.Duration, caFile string) (string, error) {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%d\x00", scheme, addr, serverName, timeout)
+	if caFile != "" {
+		ca, err := os.ReadFile(caFile)
+		if err != nil {
+			return "", fmt.Errorf("upstream_ca: %w", err)
+		}
+		h.Write(ca)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// client returns s's pool for key; nil when s is nil or has none.
+func (s *Snapshot) client(key string) *fasthttp.HostClient {
+	if s == nil {
+		return nil
+	}
+	return s.clients[key]
 }
 
 // Match finds the route for host and path. ok is false when no route matches.
@@ -267,17 +353,26 @@ func (s *Snapshot) closeResources(ctx context.Context) {
 			}
 		}
 	}
-	for _, r := range s.Routes {
-		r.Client.CloseIdleConnections()
+	for key, c := range s.clients {
+		if s.ownClients[key] {
+			c.CloseIdleConnections()
+		}
 	}
 }
 
-// Handover marks which of s's filters the next snapshot shares, so closing s keeps them open.
+// Handover marks which of s's filters and upstream pools the next snapshot shares, so
+// closing s keeps them open.
 func (s *Snapshot) Handover(next *Snapshot) {
 	for name, f := range next.Filters {
 		if old, ok := s.Filters[name]; ok && old == f {
 			delete(s.ownFilters, name)
 			next.ownFilters[name] = true
+		}
+	}
+	for key, c := range next.clients {
+		if s.clients[key] == c {
+			delete(s.ownClients, key)
+			next.ownClients[key] = true
 		}
 	}
 }

@@ -1,0 +1,64 @@
+package gateway
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func secWriteFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func secReadFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func secSprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
+
+// shipped reads a file of the shipped policy library (policies/ at the repo root), so the
+// gateway tests run the very files users get.
+func secShipped(t *testing.T, rel string) string {
+	t.Helper()
+	return secReadFile(t, filepath.Join("..", "..", "policies", rel))
+}
+
+// secRawRequest writes raw HTTP/1.1 bytes to the public listener and reads the answer, for
+// requests net/http will not produce (repeated headers in a chosen order).
+func secRawRequest(t *testing.T, e *env, raw string) (int, string) {
+	t.Helper()
+	pub, _ := e.g.Addrs()
+	c, err := net.DialTimeout("tcp", pub.String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	r, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	b, _ := io.ReadAll(r.Body)
+	return r.StatusCode, string(b)
+}
