@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// cmdFilterBuild implements `hookwall filter build DIR [-o FILE.wasm]`: it
+// builds the Go filter package in DIR as a WASI reactor with the flags the
+// gateway needs (GOOS=wasip1 GOARCH=wasm, -buildmode=c-shared, -trimpath),
+// checks that the result is a module exporting the http-wasm handler, and
+// reports its size and the build time. Flags may come before or after DIR.
+// It needs the Go toolchain on PATH. Exit codes: 0 built, 1 build or check
+// failed, 2 usage.
+func cmdFilterBuild(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("filter build", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("o", "", "output `file` (default: DIR/<name of DIR>.wasm)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: hookwall filter build DIR [-o FILE.wasm]")
+		fs.PrintDefaults()
+	}
+	var dirs []string
+	for rest := args; ; {
+		if err := fs.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return 0
+			}
+			return 2
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		dirs = append(dirs, fs.Arg(0))
+		rest = fs.Args()[1:]
+	}
+	if len(dirs) != 1 {
+		fs.Usage()
+		return 2
+	}
+	dir := dirs[0]
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		fmt.Fprintf(stderr, "hookwall filter build: %s is not a directory\n", dir)
+		return 2
+	}
+	absDir, err := filepath.Abs(dir)
+	if err != nil {
+		fmt.Fprintf(stderr, "hookwall filter build: %v\n", err)
+		return 1
+	}
+	target := *out
+	if target == "" {
+		target = filepath.Join(dir, filepath.Base(absDir)+".wasm")
+	}
+	// go build runs in DIR, so -o must not be relative to it.
+	absOut, err := filepath.Abs(target)
+	if err != nil {
+		fmt.Fprintf(stderr, "hookwall filter build: %v\n", err)
+		return 1
+	}
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		fmt.Fprintln(stderr, "hookwall filter build: the Go toolchain (go) is not on PATH")
+		return 1
+	}
+
+	cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-buildmode=c-shared", "-o", absOut, ".")
+	cmd.Dir = absDir
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+	cmd.Stdout, cmd.Stderr = stderr, stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		fmt.Fprintf(stderr, "hookwall filter build: go build in %s: %v\n", dir, err)
+		return 1
+	}
+	took := time.Since(start)
+
+	mod, err := os.ReadFile(absOut)
+	if err != nil {
+		fmt.Fprintf(stderr, "hookwall filter build: %v\n", err)
+		return 1
+	}
+	exports, err := filterBuildExports(mod)
+	if err != nil {
+		fmt.Fprintf(stderr, "hookwall filter build: %s: %v\n", target, err)
+		return 1
+	}
+	for _, need := range []string{"handle_request", "memory"} {
+		if !slices.Contains(exports, need) {
+			fmt.Fprintf(stderr, "hookwall filter build: %s does not export %s: does package main import github.com/hookwall/hookwall/sdk and register a handler from init?\n", target, need)
+			return 1
+		}
+	}
+	fmt.Fprintf(stdout, "built %s: %s in %s (exports %s)\n", target, filterBuildSize(len(mod)), took.Round(time.Millisecond), strings.Join(exports, ", "))
+	return 0
+}
+
+func filterBuildSize(n int) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// filterBuildExports returns the names of a wasm module's exports, reading
+// only the section headers and the export section.
+func filterBuildExports(mod []byte) ([]string, error) {
+	if len(mod) < 8 || string(mod[:4]) != "\x00asm" || string(mod[4:8]) != "\x01\x00\x00\x00" {
+		return nil, errors.New("not a WebAssembly 1.0 binary module")
+	}
+	r := filterBuildReader{b: mod[8:]}
+	for len(r.b) > 0 {
+		id := r.byte()
+		size := r.uleb()
+		if r.err != nil || uint64(len(r.b)) < size {
+			return nil, errors.New("truncated module")
+		}
+		sec := filterBuildReader{b: r.b[:size]}
+		r.b = r.b[size:]
+		if id != 7 { // export section
+			continue
+		}
+		n := sec.uleb()
+		var names []string
+		for i := uint64(0); i < n && sec.err == nil; i++ {
+			l := sec.uleb()
+			if uint64(len(sec.b)) < l {
+				return nil, errors.New("truncated export section")
+			}
+			names = append(names, string(sec.b[:l]))
+			sec.b = sec.b[l:]
+			sec.byte() // kind
+			sec.uleb() // index
+		}
+		if sec.err != nil {
+			return nil, errors.New("truncated export section")
+		}
+		return names, nil
+	}
+	return nil, nil
+}
+
+type filterBuildReader struct {
+	b   []byte
+	err error
+}
+
+func (r *filterBuildReader) byte() byte {
+	if len(r.b) == 0 {
+		r.err = io.ErrUnexpectedEOF
+		return 0
+	}
+	c := r.b[0]
+	r.b = r.b[1:]
+	return c
+}
+
+func (r *filterBuildReader) uleb() uint64 {
+	var v uint64
+	for shift := 0; shift < 64; shift += 7 {
+		c := r.byte()
+		if r.err != nil {
+			return 0
+		}
+		v |= uint64(c&0x7f) << shift
+		if c&0x80 == 0 {
+			return v
+		}
+	}
+	r.err = errors.New("bad LEB128")
+	return 0
+}

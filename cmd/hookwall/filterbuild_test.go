@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+)
+
+func TestFilterBuildEventAllow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the Go toolchain")
+	}
+	ctx := context.Background()
+	src := filepath.Join("..", "..", "examples", "filters", "eventallow")
+	out := filepath.Join(t.TempDir(), "ea.wasm")
+	var stdout, stderr bytes.Buffer
+	// The flag after DIR, as the usage line shows it.
+	if code := cmdFilterBuild(ctx, []string{src, "-o", out}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, &stdout, &stderr)
+	}
+	if !regexp.MustCompile(`^built .*ea\.wasm: \d+\.\d MiB in \d.*\(exports .*handle_request.*\)\n$`).Match(stdout.Bytes()) {
+		t.Errorf("report = %q; want size, time and exports", stdout.String())
+	}
+	mod, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// An independent check of the output: wazero compiles it, and it has
+	// the http-wasm guest exports with their ABI signatures.
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter())
+	defer rt.Close(ctx)
+	cm, err := rt.CompileModule(ctx, mod)
+	if err != nil {
+		t.Fatalf("output is not a valid module: %v", err)
+	}
+	fns := cm.ExportedFunctions()
+	req, ok := fns["handle_request"]
+	if !ok || len(req.ParamTypes()) != 0 || !bytes.Equal(req.ResultTypes(), []api.ValueType{api.ValueTypeI64}) {
+		t.Errorf("handle_request missing or not () -> i64: %v", ok)
+	}
+	resp, ok := fns["handle_response"]
+	if !ok || !bytes.Equal(resp.ParamTypes(), []api.ValueType{api.ValueTypeI32, api.ValueTypeI32}) || len(resp.ResultTypes()) != 0 {
+		t.Errorf("handle_response missing or not (i32, i32) -> ()")
+	}
+	if _, ok := fns["_initialize"]; !ok {
+		t.Error("not a reactor: no _initialize export")
+	}
+	if _, ok := cm.ExportedMemories()["memory"]; !ok {
+		t.Error("no memory export")
+	}
+
+	// Same flags as go:generate: the committed module is what it builds.
+	committed, err := os.ReadFile(filepath.Join(src, "eventallow.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(mod, committed) {
+		t.Error("filter build output differs from the committed eventallow.wasm (stale module, or different flags)")
+	}
+}
+
+func TestFilterBuildErrors(t *testing.T) {
+	ctx := context.Background()
+	notSDK := t.TempDir()
+	write(t, filepath.Join(notSDK, "go.mod"), "module example.com/plain\n\ngo 1.24\n")
+	write(t, filepath.Join(notSDK, "main.go"), "package main\n\nfunc main() {}\n")
+	broken := t.TempDir()
+	write(t, filepath.Join(broken, "go.mod"), "module example.com/broken\n\ngo 1.24\n")
+	write(t, filepath.Join(broken, "main.go"), "package main\n\nfunc main() { undefined() }\n")
+	file := filepath.Join(notSDK, "main.go")
+
+	cases := []struct {
+		name   string
+		args   []string
+		code   int
+		stderr string
+	}{
+		{"no dir", nil, 2, "usage:"},
+		{"two dirs", []string{notSDK, broken}, 2, "usage:"},
+		{"not a dir", []string{file}, 2, "is not a directory"},
+		{"unknown flag", []string{"-x", notSDK}, 2, "flag provided but not defined"},
+		{"compile error", []string{broken, "-o", filepath.Join(t.TempDir(), "b.wasm")}, 1, "undefined"},
+		{"no handler exported", []string{"-o", filepath.Join(t.TempDir(), "p.wasm"), notSDK}, 1, "does not export handle_request"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if testing.Short() && c.code == 1 {
+				t.Skip("runs the Go toolchain")
+			}
+			var stdout, stderr bytes.Buffer
+			code := cmdFilterBuild(ctx, c.args, &stdout, &stderr)
+			if code != c.code || !strings.Contains(stderr.String(), c.stderr) {
+				t.Errorf("exit %d, stderr %q; want exit %d with %q", code, stderr.String(), c.code, c.stderr)
+			}
+			if stdout.Len() != 0 {
+				t.Errorf("stdout on failure: %q", stdout.String())
+			}
+		})
+	}
+}
+
+func TestFilterBuildExports(t *testing.T) {
+	// (module (memory (export "memory") 1) (func (export "f")))
+	mod := []byte("\x00asm\x01\x00\x00\x00" +
+		"\x01\x04\x01\x60\x00\x00" + // type: () -> ()
+		"\x03\x02\x01\x00" + // func 0: type 0
+		"\x05\x03\x01\x00\x01" + // memory: min 1
+		"\x07\x0e\x02\x06memory\x02\x00\x01f\x00\x00" + // exports
+		"\x0a\x04\x01\x02\x00\x0b") // code
+	got, err := filterBuildExports(mod)
+	if err != nil || strings.Join(got, ",") != "memory,f" {
+		t.Errorf("exports = %q, %v; want memory,f", got, err)
+	}
+	for _, bad := range [][]byte{nil, []byte("\x00asm"), []byte("\x00asm\x02\x00\x00\x00"), mod[:len(mod)-8], []byte("\x00asm\x01\x00\x00\x00\x07\xff")} {
+		if _, err := filterBuildExports(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func write(t *testing.T, path, s string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,326 @@
+// Package harness is the in-memory stand-in for the http-wasm host that the
+// native (!wasip1) build of package sdk talks to, and that package sdktest
+// drives. It mirrors the host semantics the SDK relies on: stateful body
+// streams, "first write in a phase replaces, later writes append", and
+// case-insensitive header names.
+//
+// # Notes
+//
+// A wasm module has exactly one handler and one set of globals, so the guest
+// model is process-wide by nature. This package keeps that model: the
+// registered handlers and the exchange being run are package state, guarded by
+// one mutex that serialises every run (see Run).
+package harness
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+)
+
+// Field is one header line.
+type Field struct {
+	Name  string
+	Value string
+}
+
+// Fields is an ordered header list with case-insensitive names.
+type Fields []Field
+
+// Get returns the first value of name, and whether it exists.
+func (f Fields) Get(name string) (string, bool) {
+	for _, fl := range f {
+		if strings.EqualFold(fl.Name, name) {
+			return fl.Value, true
+		}
+	}
+	return "", false
+}
+
+// Values returns every value of name in order, or nil.
+func (f Fields) Values(name string) []string {
+	var out []string
+	for _, fl := range f {
+		if strings.EqualFold(fl.Name, name) {
+			out = append(out, fl.Value)
+		}
+	}
+	return out
+}
+
+// Names returns each distinct name once, lower-cased as the hookwall host
+// reports them, in first-seen order.
+func (f Fields) Names() []string {
+	var out []string
+next:
+	for _, fl := range f {
+		for _, n := range out {
+			if strings.EqualFold(n, fl.Name) {
+				continue next
+			}
+		}
+		out = append(out, strings.ToLower(fl.Name))
+	}
+	return out
+}
+
+// Del removes every value of name.
+func (f Fields) Del(name string) Fields {
+	out := f[:0]
+	for _, fl := range f {
+		if !strings.EqualFold(fl.Name, name) {
+			out = append(out, fl)
+		}
+	}
+	// Clear the tail so removed strings are not kept alive by the backing array.
+	for i := len(out); i < len(f); i++ {
+		f[i] = Field{}
+	}
+	return out
+}
+
+// Set replaces every value of name with value.
+func (f Fields) Set(name, value string) Fields {
+	return append(f.Del(name), Field{Name: name, Value: value})
+}
+
+// Add appends one value of name.
+func (f Fields) Add(name, value string) Fields {
+	return append(f, Field{Name: name, Value: value})
+}
+
+// Clone returns an independent copy.
+func (f Fields) Clone() Fields {
+	if f == nil {
+		return nil
+	}
+	return append(Fields(nil), f...)
+}
+
+// Log is one message a guest logged.
+type Log struct {
+	Level int32
+	Msg   string
+}
+
+// Body is a body as the ABI sees it: a stream read once per phase, and a
+// pending write where the first write of a phase replaces and later ones
+// append.
+type Body struct {
+	Data    []byte
+	read    int
+	written bool
+}
+
+// Read copies the unread part of the body into p.
+func (b *Body) Read(p []byte) (n int, eof bool) {
+	n = copy(p, b.Data[b.read:])
+	b.read += n
+	return n, b.read >= len(b.Data)
+}
+
+// Write applies one write_body call.
+func (b *Body) Write(p []byte) {
+	if !b.written {
+		b.Data = b.Data[:0:0]
+		b.written = true
+	}
+	b.Data = append(b.Data, p...)
+}
+
+// startPhase resets the per-phase stream state.
+func (b *Body) startPhase() {
+	b.read = 0
+	b.written = false
+}
+
+// Exchange is one request (and possibly its response) as the guest sees it.
+type Exchange struct {
+	Method     string
+	URI        string
+	Proto      string
+	ReqHeader  Fields
+	ReqBody    Body
+	SourceAddr string
+	Route      string
+
+	Status     int
+	RespHeader Fields
+	RespBody   Body
+
+	Features   uint32
+	Labels     map[string]string
+	LabelCalls int
+	Logs       []Log
+}
+
+// Phase says which guest export is running.
+type Phase int
+
+// The phases of an exchange.
+const (
+	PhaseNone Phase = iota
+	PhaseRequest
+	PhaseResponse
+)
+
+var (
+	mu      sync.Mutex // serialises runs; see the package notes
+	cur     *Exchange
+	phase   Phase
+	config  []byte
+	onReq   func() bool
+	onResp  func(isError bool)
+	configs []func([]byte) error
+)
+
+// SetRequestHandler registers the handle_request callback.
+func SetRequestHandler(h func() bool) { onReq = h }
+
+// SetResponseHandler registers the handle_response callback.
+func SetResponseHandler(h func(isError bool)) { onResp = h }
+
+// AddConfigure registers a config parser run by Configure.
+func AddConfigure(fn func([]byte) error) { configs = append(configs, fn) }
+
+// Config returns the configuration of the simulated instance.
+func Config() []byte { return config }
+
+// Current returns the exchange being run, panicking outside a run as a real
+// host would trap on a request function called outside a request.
+func Current() *Exchange {
+	if cur == nil {
+		panic("sdk: request function called outside a handler")
+	}
+	return cur
+}
+
+// Peek returns the exchange being run, or nil outside a run.
+func Peek() *Exchange { return cur }
+
+// CurrentPhase returns the running phase.
+func CurrentPhase() Phase { return phase }
+
+// Session holds the harness lock; every harness operation happens inside one
+// so that concurrent tests cannot interleave on the process-wide guest state.
+type Session struct{ done bool }
+
+// Lock starts a session.
+func Lock() *Session {
+	mu.Lock()
+	return &Session{}
+}
+
+// Unlock ends the session.
+func (s *Session) Unlock() {
+	if !s.done {
+		s.done = true
+		cur, phase = nil, PhaseNone
+		mu.Unlock()
+	}
+}
+
+// Configure sets the instance configuration and runs every registered config
+// parser with it, as instantiating a wasm module would.
+func (s *Session) Configure(cfg []byte) (err error) {
+	config = cfg
+	defer recoverTo(&err, "configure")
+	for _, fn := range configs {
+		if err := fn(cfg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// HandleRequest runs the request handler on x. Without a handler the guest
+// proceeds, like the SDK's handle_request export does.
+func (s *Session) HandleRequest(x *Exchange) (next bool, err error) {
+	cur, phase = x, PhaseRequest
+	defer func() { cur, phase = nil, PhaseNone }()
+	x.ReqBody.startPhase()
+	x.RespBody.startPhase()
+	if onReq == nil {
+		return true, nil
+	}
+	defer recoverTo(&err, "handle_request")
+	return onReq(), nil
+}
+
+// HandleResponse runs the response handler, if any, on x.
+func (s *Session) HandleResponse(x *Exchange, isError bool) (err error) {
+	cur, phase = x, PhaseResponse
+	defer func() { cur, phase = nil, PhaseNone }()
+	x.ReqBody.startPhase()
+	x.RespBody.startPhase()
+	if onResp == nil {
+		return nil
+	}
+	defer recoverTo(&err, "handle_response")
+	onResp(isError)
+	return nil
+}
+
+// recoverTo turns a guest panic into an error, as a trap would end a wasm call.
+func recoverTo(err *error, what string) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("sdktest: %s panicked: %v", what, r)
+	}
+}
+
+// Limits and checks of the hookwall host (engine/filter), mirrored so that a
+// guest the harness accepts is one the gateway accepts. A violation traps the
+// guest there; here it panics, which the session reports as an error.
+const (
+	LabelKeyLimit   = 128
+	LabelValueLimit = 1024
+	LabelCountLimit = 64
+)
+
+// Trap panics like a host function trapping the guest.
+func Trap(fn, msg string) {
+	panic("sdk: " + fn + ": " + msg)
+}
+
+// IsToken reports whether s is a non-empty RFC 9110 token (method, header
+// name).
+func IsToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// IsFieldValue reports whether s may be a header value: no control
+// characters except HTAB.
+func IsFieldValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 0x20 && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// IsOriginForm reports whether s is a path (and query) starting with '/'
+// without whitespace or control characters.
+func IsOriginForm(s string) bool {
+	if s == "" || s[0] != '/' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= 0x20 || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
