@@ -301,3 +301,26 @@ func TestNeedsJSONIsPerRoute(t *testing.T) {
 		}
 	}
 }
+
+func TestEvalHonoursDeadline(t *testing.T) {
+	// A policy that would run for a long time: the request deadline stops it with an error.
+	src := "package p\nallow if { count([x | some x in numbers.range(1, 100000000); x % 7 == 0]) > 0 }\n"
+	set, err := LoadModules(context.Background(), map[string]string{"p.rego": src}, nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := set.Prepare(context.Background(), "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = q.Eval(ctx, doc(requestValue("POST", "/", nil, "")), nil)
+	if err == nil {
+		t.Fatal("a policy past its deadline must fail (fail closed), not decide")
+	}
+	if el := time.Since(start); el > 2*time.Second {
+		t.Fatalf("evaluation stopped after %v; the deadline was 100ms", el)
+	}
+}

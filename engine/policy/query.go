@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -91,7 +92,13 @@ type EvalOption struct {
 // Eval evaluates the package on input. An error means the decision is unknown: the caller
 // answers 500 and denies.
 func (q *Query) Eval(ctx context.Context, input ast.Value, o *EvalOption) (Decision, error) {
-	eo := []rego.EvalOption{rego.EvalParsedInput(input), rego.EvalMetrics(metrics.NoOp())}
+	// OPA watches ctx with a goroutine per evaluation unless it is given a Cancel; a polled
+	// deadline does the same job without one.
+	dl := &deadline{ctx: ctx}
+	if t, ok := ctx.Deadline(); ok {
+		dl.at = t.UnixNano()
+	}
+	eo := []rego.EvalOption{rego.EvalParsedInput(input), rego.EvalMetrics(metrics.NoOp()), rego.EvalExternalCancel(dl)}
 	if o != nil && o.Tracer != nil {
 		eo = append(eo, rego.EvalQueryTracer(o.Tracer))
 	}
@@ -111,6 +118,31 @@ func (q *Query) Eval(ctx context.Context, input ast.Value, o *EvalOption) (Decis
 		return Decision{}, fmt.Errorf("policy %s: package evaluated to %s, not an object", q.pkg, ast.ValueName(t.Value))
 	}
 	return decode(q.pkg, obj)
+}
+
+// deadline implements topdown.Cancel by polling: OPA asks before every expression, and every
+// 16th ask looks at the clock and the context.
+type deadline struct {
+	ctx  context.Context
+	at   int64 // unix nanoseconds; 0 means none
+	n    atomic.Uint32
+	done atomic.Bool
+}
+
+func (d *deadline) Cancel() { d.done.Store(true) }
+
+func (d *deadline) Cancelled() bool {
+	if d.done.Load() {
+		return true
+	}
+	if d.n.Add(1)&15 != 0 {
+		return false
+	}
+	if (d.at != 0 && time.Now().UnixNano() > d.at) || d.ctx.Err() != nil {
+		d.done.Store(true)
+		return true
+	}
+	return false
 }
 
 // keepTerm hands evaluation results over as AST terms: the decision is read from them
