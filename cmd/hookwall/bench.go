@@ -95,11 +95,10 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 	var procs []*exec.Cmd
 	defer func() {
-		for _, p := range procs {
-			_ = p.Process.Signal(syscall.SIGTERM)
-		}
-		for _, p := range procs {
-			_ = p.Wait()
+		// Newest first: hookwall drains before its upstream goes away.
+		for i := len(procs) - 1; i >= 0; i-- {
+			_ = procs[i].Process.Signal(syscall.SIGTERM)
+			_ = procs[i].Wait()
 		}
 	}()
 	start := func(name string, argv []string, ready string) (*exec.Cmd, error) {

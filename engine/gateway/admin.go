@@ -23,6 +23,8 @@ func newAdmin(g *Gateway, token string) *admin {
 	a.mux.HandleFunc("GET /readyz", a.readyz)
 	a.mux.HandleFunc("GET /-/status", a.auth(a.statusz))
 	a.mux.HandleFunc("POST /-/reload", a.auth(a.reload))
+	a.mountPprof()
+	a.mountObservability() // /metrics, the status page at /, /-/recent (statuspage.go)
 	a.srv = &http.Server{Handler: a.mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
 	return a
 }
@@ -69,6 +71,7 @@ type routeStatus struct {
 	Methods  []string `json:"methods,omitempty"`
 	Upstream string   `json:"upstream"`
 	Policy   string   `json:"policy"`
+	Shadow   string   `json:"shadow_policy,omitempty"`
 	Filters  []string `json:"filters"`
 }
 
@@ -100,7 +103,7 @@ func (g *Gateway) statusDoc() statusDoc {
 	}
 	defer snap.Release()
 	for _, r := range snap.Routes {
-		rs := routeStatus{Name: r.Name, Host: r.Config.Host, Path: r.Config.Path, Prefix: r.Config.Prefix, Methods: r.Config.Methods, Upstream: r.Config.Upstream, Policy: r.Config.Policy, Filters: r.Config.Filters}
+		rs := routeStatus{Name: r.Name, Host: r.Config.Host, Path: r.Config.Path, Prefix: r.Config.Prefix, Methods: r.Config.Methods, Upstream: r.Config.Upstream, Policy: r.Config.Policy, Shadow: r.Config.ShadowPolicy, Filters: r.Config.Filters}
 		if rs.Filters == nil {
 			rs.Filters = []string{}
 		}
