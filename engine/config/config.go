@@ -166,6 +166,9 @@ type Route struct {
 	// UpstreamCA is a PEM bundle of the CAs an https upstream's certificate must chain to,
 	// instead of the system pool.
 	UpstreamCA string `toml:"upstream_ca"`
+	// MaxResponseBody bounds the body of the upstream's answer (default 64MiB). A larger one
+	// is not read to its end: the client gets 502 and the connection is dropped.
+	MaxResponseBody Size `toml:"max_response_body"`
 	// ShadowPolicy is a Rego package evaluated beside Policy on the same input. Its decision
 	// never changes the answer: it is logged (the record's "shadow" field) and counted, so a
 	// stricter policy can be tried on live traffic before it replaces Policy.
@@ -194,6 +197,8 @@ const (
 	DefaultMaxConns      = 10000
 	DefaultMaxConnsPerIP = 1000
 	DefaultStateMaxKeys  = 1 << 20
+	// DefaultMaxResponseBody bounds an upstream answer's body.
+	DefaultMaxResponseBody = 64 << 20
 )
 
 // Load reads, decodes and validates the config file at path. Every problem found is reported,
@@ -338,6 +343,9 @@ func (c *Config) applyDefaults() {
 	for i := range c.Routes {
 		if c.Routes[i].Timeout == 0 {
 			c.Routes[i].Timeout = Duration(DefaultRouteTimeout)
+		}
+		if c.Routes[i].MaxResponseBody == 0 {
+			c.Routes[i].MaxResponseBody = DefaultMaxResponseBody
 		}
 		c.Routes[i].UpstreamCA = c.Abs(c.Routes[i].UpstreamCA)
 	}

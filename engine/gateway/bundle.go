@@ -54,7 +54,6 @@ type bundleSource struct {
 	update  *download.Update // what the downloader's callback delivered
 	current *bundleRev       // the bundle the live snapshot was built from
 	cancel  context.CancelFunc
-	done    chan struct{}
 }
 
 // bundleIdentity returns the source identity cfg asks for, reading the verification key.
@@ -64,6 +63,13 @@ func bundleIdentity(cfg *config.Config) (id string, key []byte, err error) {
 		key, err = os.ReadFile(p.BundleVerificationKey)
 		if err != nil {
 			return "", nil, fmt.Errorf("%s: policies.bundle_verification_key: %w", cfg.File, err)
+		}
+		if strings.HasPrefix(p.BundleVerificationAlg, "HS") {
+			// A shared secret in a file: drop the newline an editor adds, as [secrets] does.
+			key = []byte(strings.TrimSuffix(strings.TrimSuffix(string(key), "\n"), "\r"))
+		}
+		if len(key) == 0 {
+			return "", nil, fmt.Errorf("%s: policies.bundle_verification_key: %s is empty", cfg.File, p.BundleVerificationKey)
 		}
 	}
 	h := sha256.New()
@@ -137,7 +143,7 @@ func newBundleHTTPClient() *http.Client {
 type httpPlugin struct{ hc *http.Client }
 
 func (p httpPlugin) NewClient(rest.Config) (*http.Client, error) { return p.hc, nil }
-func (httpPlugin) Prepare(*http.Request) error                    { return nil }
+func (httpPlugin) Prepare(*http.Request) error                   { return nil }
 
 // fetch asks for the bundle once. It returns nil and no error when the server answered 304
 // (the ETag matched): nothing to rebuild. It must not run concurrently with itself.
@@ -197,15 +203,15 @@ func (s *bundleSource) currentRev() *bundleRev {
 }
 
 // start polls every interval until stop or ctx ends; each new bundle goes to apply, each
-// failed download to failed. A 304 calls neither.
-func (s *bundleSource) start(ctx context.Context, apply func(context.Context, *bundleSource, *bundleRev), failed func(*bundleSource, error)) {
+// failed download to failed. A 304 calls neither. wg counts the polling goroutine.
+func (s *bundleSource) start(ctx context.Context, wg *sync.WaitGroup, apply func(context.Context, *bundleSource, *bundleRev), failed func(*bundleSource, error)) {
 	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
 	s.mu.Lock()
-	s.cancel, s.done = cancel, done
+	s.cancel = cancel
 	s.mu.Unlock()
+	wg.Add(1)
 	go func() {
-		defer close(done)
+		defer wg.Done()
 		defer s.hc.CloseIdleConnections()
 		t := time.NewTicker(s.interval)
 		defer t.Stop()
@@ -228,8 +234,7 @@ func (s *bundleSource) start(ctx context.Context, apply func(context.Context, *b
 	}()
 }
 
-// stop ends polling without waiting (the poller may be waiting for the lock its caller
-// holds); wait waits for it.
+// stop ends polling without waiting: the poller may be waiting for the lock the caller holds.
 func (s *bundleSource) stop() {
 	s.mu.Lock()
 	cancel := s.cancel
@@ -241,20 +246,11 @@ func (s *bundleSource) stop() {
 	}
 }
 
-func (s *bundleSource) wait() {
-	s.mu.Lock()
-	done := s.done
-	s.mu.Unlock()
-	if done != nil {
-		<-done
-	}
-}
-
 // bundleRev is one downloaded bundle, ready to compile into a snapshot. Immutable.
 type bundleRev struct {
 	etag     string
-	revision string // manifest revision, as the bundle author set it
-	digest   string // of every module and the data
+	revision string            // manifest revision, as the bundle author set it
+	digest   string            // of every module and the data
 	serve    map[string]string // module name → source, without *_test.rego
 	all      map[string]string // with tests
 	data     map[string]any
@@ -330,15 +326,10 @@ func (s *bundleSource) status() *BundleStatus {
 
 // startBundleLocked polls src for the running gateway. g.mu is held.
 func (g *Gateway) startBundleLocked(src *bundleSource) {
-	if g.bg == nil || src == nil {
+	if g.bgCtx == nil || src == nil {
 		return
 	}
-	g.bgWG.Add(1)
-	src.start(g.bg.ctx, g.applyBundle, g.bundleFailed)
-	go func() {
-		defer g.bgWG.Done()
-		src.wait()
-	}()
+	src.start(g.bgCtx, &g.bgWG, g.applyBundle, g.bundleFailed)
 }
 
 // applyBundle builds a snapshot from a new bundle and the live config and swaps it in when

@@ -7,4 +7,22 @@
 // log and in Status. Listener addresses and limits ([server], [admin]) and the state backend
 // need a restart: a reload that changes them is refused as a whole, with a message saying so,
 // so the running gateway never serves a config it only half applied.
+//
+// A reload is triggered by SIGHUP (cmd/hookwall), POST /-/reload (which answers the new
+// revision, or 422 with the error), a file change, or a new OPA bundle. Reloads are serialised;
+// each is counted in Status (Reloads, Failures) and logged with its trigger.
+//
+// File watch ([policies] watch, default true) watches directories, never files: the policy
+// dir with every subdirectory (new ones included), and the directories of gateway.toml, the
+// filter modules, the secret files and the bundle verification key. Editors' rename-over-write
+// and Kubernetes' "..data" symlink swaps are seen. Events are debounced (100 ms, at most 1 s)
+// into one reload. After every reload attempt the watches are re-targeted to the newest config
+// that parsed, so a moved filter module is followed and nothing accumulates.
+//
+// With [policies] bundle_url the policies come from an OPA bundle instead of the dir. The
+// gateway starts only once it has fetched a valid bundle; then it polls every poll_interval
+// with If-None-Match, and a 304 costs nothing. A bundle that fails verification
+// (bundle_verification_key), compilation or, with test_on_reload, its *_test.rego tests is
+// refused and the previous one keeps serving; a refused bundle is not downloaded again until
+// the server's ETag changes.
 package gateway

@@ -43,6 +43,7 @@ type Gateway struct {
 	store state.Store
 	dlog  *decisionlog.Logger
 	srv   *server.Server
+	obs   *observability // metrics, recent decisions, request rates (metrics.go)
 
 	mu     sync.Mutex // serialises reloads; guards the fields below
 	status Status
@@ -121,14 +122,16 @@ func New(ctx context.Context, path string, o Options) (*Gateway, error) {
 	if err != nil {
 		return fail(err, nil)
 	}
-	g.store, err = openStore(cfg, nil)
+	g.obs = newObservability(g)
+	g.store, err = openStore(cfg, g.obs.stateObserver())
 	if err != nil {
 		return fail(err, snap)
 	}
-	g.dlog, err = decisionlog.Open(cfg.Log.Decisions)
+	g.dlog, err = decisionlog.Open(cfg.Log.Decisions, decisionlog.Options{Mask: cfg.Log.Mask})
 	if err != nil {
 		return fail(err, snap)
 	}
+	g.obs.attach(g.dlog)
 	if bsrc != nil {
 		bsrc.setCurrent(brev)
 		g.bundle = bsrc
@@ -138,7 +141,7 @@ func New(ctx context.Context, path string, o Options) (*Gateway, error) {
 	g.status = Status{Revision: snap.Revision, LoadedAt: now, LastAttempt: now, LastResult: "ok"}
 	g.srv = server.New(&cfg.Server, server.Options{
 		Snapshots: &g.snaps, Store: g.store, FailOpen: cfg.State.FailMode == "open",
-		Log: g.dlog, Logger: g.log, TLS: tlsCfg,
+		Log: g.dlog, Logger: g.log, TLS: tlsCfg, Observer: g.obs.metrics,
 	})
 	return g, nil
 }
@@ -296,7 +299,7 @@ func restartOnly(old, cur *config.Config) error {
 	if !reflect.DeepEqual(old.State, cur.State) {
 		keys = append(keys, "[state]")
 	}
-	if old.Log != cur.Log {
+	if !reflect.DeepEqual(old.Log, cur.Log) {
 		keys = append(keys, "[log]")
 	}
 	if len(keys) > 0 {
@@ -346,6 +349,8 @@ func (g *Gateway) Run(ctx context.Context, drainTimeout time.Duration) error {
 	g.startBundleLocked(g.bundle)
 	g.syncWatchLocked()
 	g.mu.Unlock()
+	g.bgWG.Add(1)
+	go func() { defer g.bgWG.Done(); g.obs.runSampler(bgCtx) }()
 	g.log.Info("hookwall is serving", "listen", pub.Addr().String(), "admin", adm.Addr().String(), "revision", g.snaps.Load().Revision, "routes", len(g.snaps.Load().Routes))
 	if g.o.Ready != nil {
 		g.o.Ready(g)
@@ -389,6 +394,11 @@ func (g *Gateway) stopBackground(cancel context.CancelFunc) {
 }
 
 func (g *Gateway) close() {
+	g.mu.Lock()
+	if g.bundle != nil {
+		g.bundle.stop()
+	}
+	g.mu.Unlock()
 	g.snaps.Close()
 	if g.store != nil {
 		_ = g.store.Close()
@@ -403,33 +413,49 @@ func (g *Gateway) Addrs() (public, admin net.Addr) { return g.publicAddr, g.admi
 // Check loads the config and builds a snapshot exactly as a start or reload would, then
 // releases it. It returns the revision, or every error found.
 func Check(ctx context.Context, path string, o Options) (string, error) {
+	snap, release, err := Load(ctx, path, o)
+	if err != nil {
+		return "", err
+	}
+	defer release()
+	return snap.Revision, nil
+}
+
+// Load builds the snapshot of the config at path exactly as a start would (policies from the
+// dir or the bundle, filters compiled and pooled, secrets resolved) without listening, for
+// tools that evaluate requests offline (hookwall eval). release frees the snapshot and its
+// filters; call it once.
+func Load(ctx context.Context, path string, o Options) (snap *snapshot.Snapshot, release func(), err error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
 	cfg, err := config.Load(path)
 	if err != nil {
-		return "", err
+		return nil, nil, err
 	}
 	if _, err := serverTLS(cfg); err != nil {
-		return "", err
+		return nil, nil, err
 	}
 	host, err := filter.NewHost(ctx, o.CacheDir)
 	if err != nil {
-		return "", fmt.Errorf("gateway: %w", err)
+		return nil, nil, fmt.Errorf("gateway: %w", err)
 	}
-	defer host.Close(ctx)
 	g := &Gateway{o: o, log: o.Logger, host: host}
 	src, brev, _, err := g.bundleForLocked(ctx, cfg)
 	if err != nil {
-		return "", err
+		_ = host.Close(ctx)
+		return nil, nil, err
 	}
+	snap, err = g.build(ctx, cfg, nil, brev)
 	if src != nil {
-		defer src.stop()
+		src.stop() // the revision is built; nothing polls for a newer one
 	}
-	snap, err := g.build(ctx, cfg, nil, brev)
 	if err != nil {
-		return "", err
+		_ = host.Close(ctx)
+		return nil, nil, err
 	}
-	defer snap.Release()
-	return snap.Revision, nil
+	return snap, func() {
+		snap.Release()
+		_ = host.Close(context.Background())
+	}, nil
 }

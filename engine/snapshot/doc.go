@@ -5,4 +5,10 @@
 // (an atomic pointer); each request Acquires it once, uses it throughout, and Releases it.
 // A replaced snapshot is closed (its filter pools and idle upstream connections) only after
 // its last in-flight request has released it.
+//
+// Consecutive snapshots share what did not change: a filter whose module bytes, config and
+// limits hash the same (no recompile, same pool), and an upstream connection pool whose
+// scheme, address, CA and timeout are the same (keep-alive connections survive a reload).
+// Swap hands ownership of shared parts to the new snapshot, so closing the old one leaves
+// them open.
 package snapshot

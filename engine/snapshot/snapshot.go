@@ -265,7 +265,7 @@ func (s *Snapshot) buildRoute(ctx context.Context, rc *config.Route, prev *Snaps
 			addr += ":80"
 		}
 	}
-	key, err := clientKey(u.Scheme, addr, u.Hostname(), r.Timeout, rc.UpstreamCA)
+	key, err := clientKey(u.Scheme, addr, u.Hostname(), r.Timeout, int64(rc.MaxResponseBody), rc.UpstreamCA)
 	if err != nil {
 		return nil, err
 	}
@@ -284,15 +284,18 @@ func (s *Snapshot) buildRoute(ctx context.Context, rc *config.Route, prev *Snaps
 		return nil, err
 	}
 	r.Client = &fasthttp.HostClient{
-		Addr:                     addr,
-		Name:                     "hookwall",
-		IsTLS:                    u.Scheme == "https",
-		TLSConfig:                tc,
-		MaxConns:                 1024,
-		MaxIdleConnDuration:      30 * time.Second,
-		ReadTimeout:              r.Timeout,
-		WriteTimeout:             r.Timeout,
-		MaxResponseBodySize:      64 << 20,
+		Addr:                addr,
+		Name:                "hookwall",
+		IsTLS:               u.Scheme == "https",
+		TLSConfig:           tc,
+		MaxConns:            1024,
+		MaxIdleConnDuration: 30 * time.Second,
+		ReadTimeout:         r.Timeout,
+		WriteTimeout:        r.Timeout,
+		MaxResponseBodySize: int(rc.MaxResponseBody),
+		// The read buffer bounds the answer's header block; fasthttp's 4KiB default refuses
+		// common answers (large cookies, CSP headers). A larger block is a 502.
+		ReadBufferSize:           upstreamHeaderLimit,
 		DisablePathNormalizing:   true,
 		NoDefaultUserAgentHeader: true,
 		RetryIfErr:               func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
@@ -302,11 +305,14 @@ func (s *Snapshot) buildRoute(ctx context.Context, rc *config.Route, prev *Snaps
 	return r, nil
 }
 
+// upstreamHeaderLimit bounds the header block of an upstream's answer.
+const upstreamHeaderLimit = 64 << 10
+
 // clientKey identifies an upstream connection pool: two routes (or snapshots) with equal keys
 // can share one. The CA file's content is part of it, so a rotated CA gets a new pool.
-func clientKey(scheme, addr, serverName string, timeout time.Duration, caFile string) (string, error) {
+func clientKey(scheme, addr, serverName string, timeout time.Duration, maxBody int64, caFile string) (string, error) {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%d\x00", scheme, addr, serverName, timeout)
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%d\x00%d\x00", scheme, addr, serverName, timeout, maxBody)
 	if caFile != "" {
 		ca, err := os.ReadFile(caFile)
 		if err != nil {

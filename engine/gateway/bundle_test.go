@@ -1,0 +1,376 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/bundle"
+)
+
+// bundleServer is a real HTTP server on loopback that serves one bundle with an ETag and
+// answers 304 to a matching If-None-Match, as bundle servers (nginx, S3, OPA's) do.
+type bundleServer struct {
+	srv *httptest.Server
+
+	mu          sync.Mutex
+	body        []byte
+	etag        string
+	fail        int // when set, every answer has this status
+	full, not   int // 200s and 304s sent
+	conditional int // requests that carried If-None-Match
+}
+
+func startBundleServer(t testing.TB, body []byte) *bundleServer {
+	t.Helper()
+	s := &bundleServer{}
+	s.set(body)
+	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/bundles/hookwall.tar.gz" {
+			http.NotFound(w, r)
+			return
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.fail != 0 {
+			w.WriteHeader(s.fail)
+			return
+		}
+		inm := r.Header.Get("If-None-Match")
+		if inm != "" {
+			s.conditional++
+		}
+		w.Header().Set("ETag", s.etag)
+		for _, tag := range strings.Split(inm, ",") {
+			if strings.TrimSpace(tag) == s.etag {
+				s.not++
+				w.WriteHeader(http.StatusNotModified)
+				return
+			}
+		}
+		s.full++
+		w.Header().Set("Content-Type", "application/gzip")
+		_, _ = w.Write(s.body)
+	}))
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+func (s *bundleServer) URL() string { return s.srv.URL + "/bundles/hookwall.tar.gz" }
+
+func (s *bundleServer) set(body []byte) {
+	sum := sha256.Sum256(body)
+	s.mu.Lock()
+	s.body, s.etag, s.fail = body, `"`+hex.EncodeToString(sum[:8])+`"`, 0
+	s.mu.Unlock()
+}
+
+func (s *bundleServer) counts() (full, notModified, conditional int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.full, s.not, s.conditional
+}
+
+// signer signs bundles the way `opa build --signing-key` does.
+type signer struct {
+	privPEM, pubPEM string
+}
+
+func newSigner(t testing.TB) *signer {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &signer{
+		privPEM: string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: priv})),
+		pubPEM:  string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub})),
+	}
+}
+
+// makeBundle writes an OPA bundle (.tar.gz) with OPA's own writer, signed when s is set.
+func makeBundle(t testing.TB, modules map[string]string, s *signer) []byte {
+	t.Helper()
+	b := bundle.Bundle{Data: map[string]any{}, Manifest: bundle.Manifest{Revision: "test"}}
+	for p, src := range modules {
+		b.Modules = append(b.Modules, bundle.ModuleFile{URL: p, Path: p, Raw: []byte(src)})
+	}
+	if s != nil {
+		if err := b.GenerateSignature(bundle.NewSigningConfig(s.privPEM, "RS256", ""), bundleKeyID, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var buf bytes.Buffer
+	if err := bundle.NewWriter(&buf).UseModulePath(true).DisableFormat(true).Write(b); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// startBundleEnv runs a gateway whose policies come from srv. The policy dir holds a
+// denying flip policy, so a 200 proves the bundle is the source.
+func startBundleEnv(t testing.TB, srv *bundleServer, policies string, files map[string]string) *env {
+	t.Helper()
+	if files == nil {
+		files = map[string]string{}
+	}
+	files["policies/routes/flip.rego"] = flipDeny
+	keys := "bundle_url = \"" + srv.URL() + "\"\npoll_interval = \"100ms\"\n" + policies
+	e, _ := startReload(t, keys, "", files, Options{})
+	return e
+}
+
+func flipBundle(src string) map[string]string { return map[string]string{"/routes/flip.rego": src} }
+
+func TestBundleServesAndUpdates(t *testing.T) {
+	srv := startBundleServer(t, makeBundle(t, flipBundle(flipAllow), nil))
+	e := startBundleEnv(t, srv, "", nil)
+	if st := e.mustPost("/hooks/flip"); st != 200 {
+		t.Fatalf("status %d: the bundle's policy is not the one serving", st)
+	}
+	st := e.adminStatus()
+	if st.Source != "bundle" || st.Bundle == nil || st.Bundle.URL != srv.URL() || st.Bundle.ETag == "" || st.Bundle.Revision != "test" {
+		t.Fatalf("/-/status: %+v bundle %+v", st.Status, st.Bundle)
+	}
+	srv.set(makeBundle(t, flipBundle(flipDeny), nil))
+	took := waitUntil(t, 2*time.Second, "the changed bundle is not live", func() bool { return e.mustPost("/hooks/flip") == 451 })
+	t.Logf("new bundle live after %v (poll interval 100ms)", took)
+	st2 := e.adminStatus()
+	if st2.Revision == st.Revision || st2.Bundle.ETag == st.Bundle.ETag || st2.LastResult != "ok" {
+		t.Errorf("after the update: %+v bundle %+v", st2.Status, st2.Bundle)
+	}
+	// The policy dir is not the source: editing it changes nothing.
+	replaceFile(t, e.path("policies/routes/flip.rego"), flipAllow)
+	time.Sleep(300 * time.Millisecond)
+	if got := e.mustPost("/hooks/flip"); got != 451 {
+		t.Errorf("status %d: the policy dir was read while a bundle is configured", got)
+	}
+}
+
+func TestBundleNotModifiedCostsNoRebuild(t *testing.T) {
+	srv := startBundleServer(t, makeBundle(t, flipBundle(flipAllow), nil))
+	e := startBundleEnv(t, srv, "", nil)
+	before := e.g.Status()
+	full0, _, _ := srv.counts()
+	waitUntil(t, 3*time.Second, "the poller sent no conditional requests", func() bool {
+		_, not, _ := srv.counts()
+		return not >= 5
+	})
+	full, not, cond := srv.counts()
+	after := e.g.Status()
+	t.Logf("%d full downloads, %d answered 304 of %d conditional requests", full, not, cond)
+	if full != full0 {
+		t.Errorf("%d full downloads after the first, want none", full-full0)
+	}
+	if after.Reloads != before.Reloads || after.Failures != before.Failures || !after.LastAttempt.Equal(before.LastAttempt) || after.Revision != before.Revision {
+		t.Errorf("a 304 rebuilt: before %+v, after %+v", before, after)
+	}
+}
+
+func TestBundleSignatureVerified(t *testing.T) {
+	good, other := newSigner(t), newSigner(t)
+	srv := startBundleServer(t, makeBundle(t, flipBundle(flipAllow), good))
+	e := startBundleEnv(t, srv, "bundle_verification_key = \"keys/bundle.pem\"\n", map[string]string{"keys/bundle.pem": good.pubPEM})
+	if st := e.mustPost("/hooks/flip"); st != 200 {
+		t.Fatalf("status %d with a well-signed bundle", st)
+	}
+	cases := []struct {
+		name string
+		body []byte
+		want string
+	}{
+		{"signed with another key", makeBundle(t, flipBundle(flipDeny), other), "verify"},
+		{"unsigned", makeBundle(t, flipBundle(flipDeny), nil), "signatures"},
+		{"tampered after signing", tampered(t, good), "digest mismatch"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := e.g.Status()
+			srv.set(tc.body)
+			waitUntil(t, 2*time.Second, "the bad bundle was not refused", func() bool { return e.g.Status().Failures > before.Failures })
+			st := e.g.Status()
+			t.Logf("refused: %s", st.LastError)
+			if !strings.Contains(st.LastError, "bundle "+srv.URL()) || !strings.Contains(st.LastError, tc.want) || st.Revision != before.Revision {
+				t.Errorf("status %+v, want an error about %q and the old revision", st, tc.want)
+			}
+			if got := e.mustPost("/hooks/flip"); got != 200 {
+				t.Errorf("status %d: a badly signed bundle replaced the good one", got)
+			}
+		})
+	}
+	srv.set(makeBundle(t, flipBundle(flipDeny), good))
+	waitUntil(t, 2*time.Second, "a well-signed update is not live", func() bool { return e.mustPost("/hooks/flip") == 451 })
+}
+
+// tampered signs a bundle that allows, then changes its policy to deny and keeps the
+// signature, as an attacker on the way to the gateway would.
+func tampered(t testing.TB, s *signer) []byte {
+	t.Helper()
+	b := bundle.Bundle{Data: map[string]any{}, Manifest: bundle.Manifest{Revision: "test"}}
+	b.Modules = []bundle.ModuleFile{{URL: "/routes/flip.rego", Path: "/routes/flip.rego", Raw: []byte(flipAllow)}}
+	if err := b.GenerateSignature(bundle.NewSigningConfig(s.privPEM, "RS256", ""), bundleKeyID, true); err != nil {
+		t.Fatal(err)
+	}
+	b.Modules[0].Raw = []byte(flipDeny)
+	var buf bytes.Buffer
+	if err := bundle.NewWriter(&buf).UseModulePath(true).DisableFormat(true).Write(b); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func first(a, _, _ int) int { return a }
+
+func TestBundleBadPolicyRefused(t *testing.T) {
+	srv := startBundleServer(t, makeBundle(t, flipBundle(flipAllow), nil))
+	e := startBundleEnv(t, srv, "", nil)
+	cases := []struct{ name, src, want string }{
+		{"type error", "package routes.flip\n\nallow if count(5) > 0\n", "hookwall.tar.gz/routes/flip.rego:3: count: invalid argument"},
+		{"syntax error", "package routes.flip\n\nallow if {\n", "/routes/flip.rego:4: rego_parse_error"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := e.g.Status()
+			srv.set(makeBundle(t, flipBundle(tc.src), nil))
+			waitUntil(t, 2*time.Second, "the bad bundle was not refused", func() bool { return e.g.Status().Failures > before.Failures })
+			doc := e.adminStatus()
+			t.Logf("refused: %s", doc.LastError)
+			if !strings.Contains(doc.LastError, tc.want) || doc.Revision != before.Revision || doc.LastResult != "error" {
+				t.Errorf("/-/status %+v, want last_error naming %q", doc.Status, tc.want)
+			}
+			if got := e.mustPost("/hooks/flip"); got != 200 {
+				t.Errorf("status %d: a broken bundle replaced the good one", got)
+			}
+		})
+	}
+	// A refused bundle whose ETag does not change is not downloaded and rebuilt again.
+	before := e.g.Status()
+	srv.set(makeBundle(t, flipBundle("package routes.flip\n\n# again\nallow if count(5) > 0\n"), nil))
+	waitUntil(t, 2*time.Second, "not refused", func() bool { return e.g.Status().Failures > before.Failures })
+	failures := e.g.Status().Failures
+	full0, not0, _ := srv.counts()
+	waitUntil(t, 2*time.Second, "no 304s", func() bool { _, not, _ := srv.counts(); return not >= not0+3 })
+	if f, full := e.g.Status().Failures, first(srv.counts()); f != failures || full != full0 {
+		t.Errorf("the refused bundle was downloaded %d and rebuilt %d more times", full-full0, f-failures)
+	}
+}
+
+func TestBundleTestOnReload(t *testing.T) {
+	mods := func(policy string) map[string]string {
+		return map[string]string{"/routes/flip.rego": policy, "/routes/flip_test.rego": flipTest}
+	}
+	srv := startBundleServer(t, makeBundle(t, mods(flipAllow), nil))
+	e := startBundleEnv(t, srv, "test_on_reload = true\n", nil)
+	if st := e.mustPost("/hooks/flip"); st != 200 {
+		t.Fatalf("status %d", st)
+	}
+	before := e.g.Status()
+	srv.set(makeBundle(t, mods(flipDeny), nil))
+	waitUntil(t, 2*time.Second, "a bundle with failing tests was not refused", func() bool { return e.g.Status().Failures > before.Failures })
+	if st := e.g.Status(); !strings.Contains(st.LastError, "hookwall.tar.gz/routes/flip_test.rego:5: test_allows: failed") {
+		t.Errorf("last_error %q", st.LastError)
+	}
+	if got := e.mustPost("/hooks/flip"); got != 200 {
+		t.Errorf("status %d", got)
+	}
+}
+
+func TestBundleRequiredAtStart(t *testing.T) {
+	srv := startBundleServer(t, nil)
+	srv.mu.Lock()
+	srv.fail = http.StatusServiceUnavailable
+	srv.mu.Unlock()
+	dir := t.TempDir()
+	cfg := "[policies]\nbundle_url = \"" + srv.URL() + "\"\n\n[[route]]\nname = \"r\"\npath = \"/r\"\nupstream = \"http://127.0.0.1:1\"\npolicy = \"routes.flip\"\n"
+	if err := os.WriteFile(dir+"/gateway.toml", []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := New(context.Background(), dir+"/gateway.toml", Options{Logger: discardLogger()})
+	if err == nil || !strings.Contains(err.Error(), "server answered 503") {
+		t.Fatalf("New: %v, want the bundle server's 503", err)
+	}
+}
+
+// TestBundleSourceSwitch moves a running gateway from its policy dir to a bundle and back by
+// editing gateway.toml.
+func TestBundleSourceSwitch(t *testing.T) {
+	srv := startBundleServer(t, makeBundle(t, flipBundle(flipDeny), nil))
+	e, _ := startReload(t, "", "", nil, Options{})
+	if st := e.mustPost("/hooks/flip"); st != 200 {
+		t.Fatalf("status %d", st)
+	}
+	raw, err := os.ReadFile(e.path("gateway.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirCfg := string(raw)
+	bundleCfg := strings.Replace(dirCfg, "dir = \"policies\"\n", "dir = \"policies\"\nbundle_url = \""+srv.URL()+"\"\npoll_interval = \"100ms\"\n", 1)
+	replaceFile(t, e.path("gateway.toml"), bundleCfg)
+	waitUntil(t, 2*time.Second, "the bundle did not become the source", func() bool { return e.mustPost("/hooks/flip") == 451 })
+	if st := e.g.Status(); st.Source != "bundle" {
+		t.Errorf("source %q", st.Source)
+	}
+	// The new source polls: an update goes live.
+	srv.set(makeBundle(t, flipBundle(flipAllow), nil))
+	waitUntil(t, 2*time.Second, "the bundle update is not live", func() bool { return e.mustPost("/hooks/flip") == 200 })
+	// Back to the directory, whose policy now denies.
+	writeInPlace(t, e.path("policies/routes/flip.rego"), flipDeny)
+	replaceFile(t, e.path("gateway.toml"), dirCfg)
+	waitUntil(t, 2*time.Second, "the policy dir did not become the source again", func() bool { return e.mustPost("/hooks/flip") == 451 })
+	full, _, _ := srv.counts()
+	time.Sleep(300 * time.Millisecond)
+	if f, _, _ := srv.counts(); f != full || e.g.Status().Source != "dir" {
+		t.Errorf("the old bundle source still polls or status says %q", e.g.Status().Source)
+	}
+	_, _, cond0 := srv.counts()
+	time.Sleep(300 * time.Millisecond)
+	if _, _, cond := srv.counts(); cond != cond0 {
+		t.Errorf("the retired bundle poller sent %d more requests", cond-cond0)
+	}
+}
+
+func TestBundleHMACSignature(t *testing.T) {
+	const secret = "bundle-shared-secret"
+	sign := func(src string) []byte {
+		b := bundle.Bundle{Data: map[string]any{}, Modules: []bundle.ModuleFile{{URL: "/routes/flip.rego", Path: "/routes/flip.rego", Raw: []byte(src)}}}
+		if err := b.GenerateSignature(bundle.NewSigningConfig(secret, "HS256", ""), bundleKeyID, true); err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		if err := bundle.NewWriter(&buf).UseModulePath(true).DisableFormat(true).Write(b); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	srv := startBundleServer(t, sign(flipAllow))
+	// The key file ends in a newline, as editors save it; it is not part of the secret.
+	e := startBundleEnv(t, srv, "bundle_verification_key = \"bundle.key\"\nbundle_verification_alg = \"HS256\"\n", map[string]string{"bundle.key": secret + "\n"})
+	if st := e.mustPost("/hooks/flip"); st != 200 {
+		t.Fatalf("status %d", st)
+	}
+	before := e.g.Status()
+	srv.set(makeBundle(t, flipBundle(flipDeny), newSigner(t)))
+	waitUntil(t, 2*time.Second, "an RSA-signed bundle passed HS256 verification", func() bool { return e.g.Status().Failures > before.Failures })
+	srv.set(sign(flipDeny))
+	waitUntil(t, 2*time.Second, "an HS256-signed update is not live", func() bool { return e.mustPost("/hooks/flip") == 451 })
+}

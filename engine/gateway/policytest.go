@@ -1,0 +1,131 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/loader"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+	"github.com/open-policy-agent/opa/v1/tester"
+
+	"github.com/hookwall/hookwall/engine/config"
+	"github.com/hookwall/hookwall/engine/policy"
+)
+
+// runPolicyTests runs the *_test.rego files of the policy source ([policies] dir, or the
+// bundle when brev is set) with the production builtins and the config's secrets. It fails
+// when a test fails or errors, naming each by file:line. No test files is a pass.
+func (g *Gateway) runPolicyTests(ctx context.Context, cfg *config.Config, brev *bundleRev) error {
+	secrets, err := cfg.ResolveSecrets(g.o.Getenv)
+	if err != nil {
+		return err
+	}
+	var (
+		mods map[string]*ast.Module
+		data map[string]any
+	)
+	if brev != nil {
+		mods, data, err = brev.testModules()
+	} else {
+		mods, data, err = loadWithTests(cfg.Policies.Dir)
+	}
+	if err != nil {
+		return fmt.Errorf("policy tests: %w", err)
+	}
+	hasTests := false
+	for name := range mods {
+		hasTests = hasTests || strings.HasSuffix(name, "_test.rego")
+	}
+	if !hasTests {
+		return nil
+	}
+	builtins := policy.TesterBuiltins(secrets, g.o.Now)
+	caps := testCapabilities(cfg.Policies.AllowBuiltins, builtins)
+	runner := tester.NewRunner().
+		SetCompiler(ast.NewCompiler().WithCapabilities(caps).WithDefaultRegoVersion(ast.RegoV1)).
+		SetStore(inmem.NewFromObjectWithOpts(data, inmem.OptRoundTripOnWrite(false))).
+		AddCustomBuiltins(builtins).
+		RaiseBuiltinErrors(true).
+		SetParallel(2)
+	ch, err := runner.Run(ctx, mods)
+	if err != nil {
+		return fmt.Errorf("policy tests: %w", err)
+	}
+	var failed []string
+	total := 0
+	for r := range ch {
+		total++
+		if !r.Fail && r.Error == nil {
+			continue
+		}
+		at := r.Package + "." + r.Name
+		if r.Location != nil {
+			at = fmt.Sprintf("%s:%d: %s", r.Location.File, r.Location.Row, r.Name)
+		}
+		if r.Error != nil {
+			failed = append(failed, fmt.Sprintf("%s: error: %v", at, r.Error))
+		} else {
+			failed = append(failed, at+": failed")
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("policy tests: %w", err)
+	}
+	if len(failed) > 0 {
+		sort.Strings(failed)
+		return fmt.Errorf("policy tests: %d of %d failed (test_on_reload refuses the change):\n  %s", len(failed), total, strings.Join(failed, "\n  "))
+	}
+	g.log.Debug("policy tests passed", "tests", total)
+	return nil
+}
+
+// loadWithTests reads dir the way policy.Load does, *_test.rego files included.
+func loadWithTests(dir string) (map[string]*ast.Module, map[string]any, error) {
+	res, err := loader.NewFileLoader().
+		WithRegoVersion(ast.RegoV1).
+		WithProcessAnnotation(true).
+		Filtered([]string{dir}, func(_ string, info fs.FileInfo, _ int) bool {
+			name := info.Name()
+			if info.IsDir() {
+				return strings.HasPrefix(name, ".") && name != "." && name != ".."
+			}
+			return !strings.HasSuffix(name, ".rego") && !isPolicyDataFile(name)
+		})
+	if err != nil {
+		return nil, nil, err
+	}
+	return res.ParsedModules(), res.Documents, nil
+}
+
+// isPolicyDataFile matches policy.Load's data documents.
+func isPolicyDataFile(name string) bool {
+	return name == "data.json" || name == "data.yaml" || name == "data.yml"
+}
+
+// testCapabilities are the serving capabilities (unsafe builtins off unless allowed) plus the
+// hookwall builtins, so a test cannot reach the network a policy could not.
+func testCapabilities(allow []string, builtins []*tester.Builtin) *ast.Capabilities {
+	caps := ast.CapabilitiesForThisVersion()
+	off := map[string]bool{}
+	for _, u := range policy.UnsafeBuiltins() {
+		off[u] = true
+	}
+	for _, a := range allow {
+		delete(off, a)
+	}
+	kept := caps.Builtins[:0]
+	for _, b := range caps.Builtins {
+		if !off[b.Name] {
+			kept = append(kept, b)
+		}
+	}
+	caps.Builtins = kept
+	for _, b := range builtins {
+		caps.Builtins = append(caps.Builtins, b.Decl)
+	}
+	return caps
+}

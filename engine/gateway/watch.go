@@ -1,0 +1,287 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/hookwall/hookwall/engine/config"
+)
+
+const (
+	// watchDebounce waits for a burst of writes (an editor's save, a git checkout, a
+	// ConfigMap swap) to settle before reloading once.
+	watchDebounce = 100 * time.Millisecond
+	// watchMaxDelay bounds the debounce when changes never settle.
+	watchMaxDelay = time.Second
+)
+
+// watchTargets is what one config asks to watch. Directories are watched, never files:
+// editors replace a file by renaming another over it, and Kubernetes swaps a ConfigMap by
+// renaming its "..data" symlink, and a watch on the old file would see neither.
+type watchTargets struct {
+	// trees are watched with every subdirectory, present and future (the policy dir).
+	trees []string
+	// files maps a directory to the names in it that matter (gateway.toml, filter modules,
+	// secret files, the bundle verification key).
+	files map[string]map[string]bool
+}
+
+func targetsFor(cfg *config.Config, configPath string) watchTargets {
+	t := watchTargets{files: map[string]map[string]bool{}}
+	add := func(p string) {
+		if p == "" {
+			return
+		}
+		paths := []string{p}
+		// A symlinked file changes where it points to: watch there too, except inside a
+		// ConfigMap's timestamped directory, which is replaced whole (its "..data" rename in
+		// the directory above is what signals the change).
+		if real, err := filepath.EvalSymlinks(p); err == nil && real != p && !strings.Contains(real, string(filepath.Separator)+"..") {
+			paths = append(paths, real)
+		}
+		for _, q := range paths {
+			abs, err := filepath.Abs(q)
+			if err != nil {
+				continue
+			}
+			dir, name := filepath.Split(abs)
+			dir = filepath.Clean(dir)
+			if t.files[dir] == nil {
+				t.files[dir] = map[string]bool{}
+			}
+			t.files[dir][name] = true
+		}
+	}
+	add(configPath)
+	if cfg.Policies.BundleURL == "" {
+		t.trees = append(t.trees, filepath.Clean(cfg.Policies.Dir))
+	}
+	add(cfg.Policies.BundleVerificationKey)
+	for i := range cfg.Filters {
+		add(cfg.Filters[i].Module)
+	}
+	for _, ref := range cfg.Secrets {
+		if ref.File != "" {
+			add(cfg.Abs(ref.File))
+		}
+	}
+	return t
+}
+
+// watcher turns file changes into reloads: fsnotify events pass a relevance filter, a
+// debounce coalesces them, and one reload runs at a time on its own goroutine so events keep
+// draining while a snapshot builds.
+type watcher struct {
+	log    *slog.Logger
+	fw     *fsnotify.Watcher
+	reload func(ctx context.Context)
+	kick   chan struct{}
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	targets watchTargets
+}
+
+func newWatcher(ctx context.Context, log *slog.Logger, reload func(context.Context)) (*watcher, error) {
+	fw, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	w := &watcher{log: log, fw: fw, reload: reload, kick: make(chan struct{}, 1), cancel: cancel}
+	w.wg.Add(2)
+	go w.events(ctx)
+	go w.reloads(ctx)
+	return w, nil
+}
+
+// close stops both goroutines and removes every watch. Idempotent.
+func (w *watcher) close() {
+	w.cancel()
+	_ = w.fw.Close()
+	w.wg.Wait()
+}
+
+// watchCount returns the number of directories watched.
+func (w *watcher) watchCount() int { return len(w.fw.WatchList()) }
+
+// sync makes the watched directories exactly those t needs: new ones are added, ones no
+// longer needed (a filter moved, a policy subdir deleted) removed, so reloads never pile up
+// watches.
+func (w *watcher) sync(t watchTargets) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.targets = t
+	want := map[string]bool{}
+	for dir := range t.files {
+		want[dir] = true
+	}
+	for _, root := range t.trees {
+		_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || !d.IsDir() {
+				return nil
+			}
+			if p != root && strings.HasPrefix(d.Name(), ".") {
+				return filepath.SkipDir // policy.Load skips hidden dirs too
+			}
+			want[p] = true
+			return nil
+		})
+	}
+	have := map[string]bool{}
+	for _, p := range w.fw.WatchList() {
+		have[p] = true
+		if !want[p] {
+			_ = w.fw.Remove(p)
+		}
+	}
+	var missing []string
+	for p := range want {
+		if have[p] {
+			continue
+		}
+		if err := w.fw.Add(p); err != nil {
+			missing = append(missing, p)
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		w.log.Warn("cannot watch; changes there need SIGHUP or POST /-/reload", "dirs", missing)
+	}
+}
+
+// relevant reports whether ev may change what the gateway serves. It adds watches for
+// directories created inside a watched tree.
+func (w *watcher) relevant(ev fsnotify.Event) bool {
+	if ev.Op == fsnotify.Chmod || ev.Name == "" {
+		return false
+	}
+	dir, name := filepath.Split(ev.Name)
+	dir = filepath.Clean(dir)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if strings.HasPrefix(name, "..") {
+		return true // a Kubernetes ConfigMap or Secret volume swapped its "..data" link
+	}
+	if w.targets.files[dir][name] {
+		return true
+	}
+	for _, root := range w.targets.trees {
+		if ev.Name != root && !strings.HasPrefix(ev.Name, root+string(filepath.Separator)) {
+			continue
+		}
+		if strings.HasPrefix(name, ".") {
+			return false
+		}
+		if strings.HasSuffix(name, ".rego") || isPolicyDataFile(name) {
+			return true
+		}
+		if ev.Has(fsnotify.Create) {
+			if st, err := os.Stat(ev.Name); err == nil && st.IsDir() {
+				w.addTree(ev.Name)
+				return true
+			}
+		}
+		// A removed or renamed directory takes its files with it.
+		return ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename)
+	}
+	return false
+}
+
+// addTree watches a new directory and those already inside it (mkdir -p, cp -r). w.mu is held.
+func (w *watcher) addTree(root string) {
+	_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil
+		}
+		if p != root && strings.HasPrefix(d.Name(), ".") {
+			return filepath.SkipDir
+		}
+		if err := w.fw.Add(p); err != nil {
+			w.log.Warn("cannot watch new policy directory", "dir", p, "err", err)
+		}
+		return nil
+	})
+}
+
+func (w *watcher) events(ctx context.Context) {
+	defer w.wg.Done()
+	var (
+		timer *time.Timer
+		fire  <-chan time.Time
+		first time.Time
+	)
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	schedule := func() {
+		now := time.Now()
+		if fire == nil {
+			first = now
+		}
+		wait := watchDebounce
+		if left := watchMaxDelay - now.Sub(first); left < wait {
+			wait = max(left, 0)
+		}
+		if timer == nil {
+			timer = time.NewTimer(wait)
+		} else {
+			timer.Reset(wait)
+		}
+		fire = timer.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-w.fw.Events:
+			if !ok {
+				return
+			}
+			if w.relevant(ev) {
+				w.log.Debug("watched file changed", "path", ev.Name, "op", ev.Op.String())
+				schedule()
+			}
+		case err, ok := <-w.fw.Errors:
+			if !ok {
+				return
+			}
+			if errors.Is(err, fsnotify.ErrEventOverflow) {
+				// Events were lost: one of them may have mattered.
+				schedule()
+			}
+			w.log.Warn("file watch", "err", err)
+		case <-fire:
+			fire = nil
+			select {
+			case w.kick <- struct{}{}:
+			default: // a reload is already pending; it will read the newest files
+			}
+		}
+	}
+}
+
+func (w *watcher) reloads(ctx context.Context) {
+	defer w.wg.Done()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.kick:
+			w.reload(ctx)
+		}
+	}
+}

@@ -1,0 +1,123 @@
+package snapshot
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hookwall/hookwall/engine/config"
+	"github.com/hookwall/hookwall/engine/filter"
+)
+
+const reuseConfig = `
+[[filter]]
+name = "f"
+module = "f.wasm"
+pool = 1
+
+[[route]]
+name = "a"
+path = "/a"
+upstream = "http://127.0.0.1:9"
+policy = "routes.p"
+filters = ["f"]
+timeout = "{{TIMEOUT}}"
+
+[[route]]
+name = "b"
+path = "/b"
+upstream = "http://127.0.0.1:9"
+policy = "routes.p"
+timeout = "{{TIMEOUT}}"
+`
+
+// buildIn writes the policy, the guest and a config into dir and builds it on prev.
+func buildIn(t *testing.T, host *filter.Host, dir, timeout, guest string, prev *Snapshot) *Snapshot {
+	t.Helper()
+	files := map[string]string{
+		"policies/p.rego": "package routes.p\n\nallow := true\n",
+		"f.wasm":          guest,
+		"gateway.toml":    strings.ReplaceAll(reuseConfig, "{{TIMEOUT}}", timeout),
+	}
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, err := config.Load(filepath.Join(dir, "gateway.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Build(context.Background(), cfg, Options{Host: host, Previous: prev})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func guest(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "filter", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestSnapshotsShareUnchangedParts(t *testing.T) {
+	ctx := context.Background()
+	host, err := filter.NewHost(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer host.Close(ctx)
+	dir := t.TempDir()
+	var h Holder
+	defer h.Close()
+
+	s1 := buildIn(t, host, dir, "2s", guest(t, "tiny.wasm"), nil)
+	h.Swap(s1)
+	if s1.Routes[0].Client != s1.Routes[1].Client {
+		t.Error("two routes to the same upstream have separate pools")
+	}
+
+	// Unchanged: the next snapshot shares the pool and the filter, and retiring s1 closes neither.
+	s2 := buildIn(t, host, dir, "2s", guest(t, "tiny.wasm"), s1)
+	if s2.Routes[0].Client != s1.Routes[0].Client || s2.Filters["f"] != s1.Filters["f"] {
+		t.Fatal("an unchanged upstream or filter was rebuilt")
+	}
+	held := h.Acquire() // a request in flight on s1
+	h.Swap(s2)
+	held.Release() // s1 closes now
+	inst, err := s2.Filters["f"].Acquire(ctx)
+	if err != nil {
+		t.Fatalf("closing the retired snapshot closed a filter the live one shares: %v", err)
+	}
+	inst.Release()
+
+	// Changed: another timeout is another pool; another module is another filter, and the
+	// retired one closes after its last request.
+	s3 := buildIn(t, host, dir, "3s", guest(t, "hookwall.wasm"), s2)
+	if s3.Routes[0].Client == s2.Routes[0].Client || s3.Filters["f"] == s2.Filters["f"] {
+		t.Fatal("a changed upstream timeout or module was shared")
+	}
+	old := s2.Filters["f"]
+	held = h.Acquire()
+	h.Swap(s3)
+	if inst, err := old.Acquire(ctx); err != nil {
+		t.Fatalf("the retired filter closed while a request still held its snapshot: %v", err)
+	} else {
+		inst.Release()
+	}
+	held.Release()
+	if _, err := old.Acquire(ctx); !errors.Is(err, filter.ErrClosed) {
+		t.Fatalf("retired filter after its last request: %v, want ErrClosed", err)
+	}
+}
