@@ -24,7 +24,9 @@ type Meta struct {
 	ReceivedAt time.Time
 	RouteName  string
 	RoutePath  string
-	TLS        *tls.ConnectionState
+	// Route, when set, is input.route prebuilt by RouteObject (once per route, not per request).
+	Route ast.Object
+	TLS   *tls.ConnectionState
 	// ParseJSON parses the body into input.request.json when it is JSON; set it only when the
 	// policy reads it (parsing costs more than the rest of the document).
 	ParseJSON bool
@@ -146,12 +148,25 @@ func Request(req *fasthttp.Request, m *Meta) ast.Object {
 	return b.Request(req, m)
 }
 
+// RouteObject returns input.route for a route; build it once per route and share it (it is
+// never modified).
+func RouteObject(name, path string) ast.Object {
+	return ast.NewObject([2]*ast.Term{kName, ast.StringTerm(name)}, [2]*ast.Term{kPath, ast.StringTerm(path)})
+}
+
+// emptyObject stands for every empty input.filters and input.request.query. OPA never
+// modifies an input value, and neither does this package once it is built.
+var emptyObject = ast.NewObject()
+
 // Document returns the whole input: {"request": req, "route": {...}, "filters": filters}.
 func Document(req ast.Object, m *Meta, filters ast.Object) ast.Object {
 	if filters == nil {
-		filters = ast.NewObject()
+		filters = emptyObject
 	}
-	route := ast.NewObject([2]*ast.Term{kName, ast.StringTerm(m.RouteName)}, [2]*ast.Term{kPath, ast.StringTerm(m.RoutePath)})
+	route := m.Route
+	if route == nil {
+		route = RouteObject(m.RouteName, m.RoutePath)
+	}
 	return ast.NewObject(
 		[2]*ast.Term{kRequest, ast.NewTerm(req)},
 		[2]*ast.Term{kRoute, ast.NewTerm(route)},
@@ -187,6 +202,9 @@ func toLower(b []byte) {
 // query maps each parameter name to the list of its values, in order.
 func (b *Builder) query(req *fasthttp.Request) ast.Object {
 	args := req.URI().QueryArgs()
+	if args.Len() == 0 {
+		return emptyObject
+	}
 	obj := ast.NewObjectWithCapacity(args.Len())
 	for k, v := range args.All() {
 		key := b.str(k)

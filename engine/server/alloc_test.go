@@ -26,8 +26,8 @@ import (
 // and loopback upstream). They are regression guards, not goals: lower them when the hot
 // path gets cheaper, never raise them without a reason in the commit.
 const (
-	budgetNone      = 185 // allow := true, no filter
-	budgetReference = 530 // examples/bench reference policy + tiny wasm filter + decision log
+	budgetNone      = 165 // allow := true, no filter
+	budgetReference = 510 // examples/bench reference policy + tiny wasm filter + decision log
 )
 
 func TestAllocationBudget(t *testing.T) {

@@ -55,6 +55,21 @@ func (x *exchange) reset() {
 	x.curFilter = ""
 }
 
+// newID returns a unique request id: the server's random prefix and a counter, 32 hex digits.
+// It is an identifier, not a secret, so it need not cost a random read per request.
+func (s *Server) newID(buf *[32]byte) string {
+	hex.Encode(buf[:16], s.idPrefix[:])
+	n := s.idSeq.Add(1)
+	for i := 31; i >= 16; i-- {
+		buf[i] = hexDigits[n&0xf]
+		n >>= 4
+	}
+	return string(buf[:])
+}
+
+const hexDigits = "0123456789abcdef"
+
+// newID returns a random request id, for evaluations outside a Server (hookwall eval).
 func newID(buf *[32]byte) string {
 	var raw [16]byte
 	_, _ = rand.Read(raw[:])
@@ -67,7 +82,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	x := exchangePool.Get().(*exchange)
 	rec := &x.rec
 	rec.Time = start
-	rec.DecisionID = newID(&x.idBuf)
+	rec.DecisionID = s.newID(&x.idBuf)
 	rec.Method = x.in.String(ctx.Method())
 	rec.Path = x.in.String(ctx.Path())
 	rec.RemoteIP = ctx.RemoteIP().String()
@@ -135,7 +150,7 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, snap *snapshot.Snapshot, x *exc
 
 	meta := input.Meta{
 		ID: rec.DecisionID, Scheme: "http", ReceivedAt: rec.Time, RouteName: route.Name,
-		RoutePath: route.Config.Path + route.Config.Prefix, ParseJSON: route.Query.NeedsJSON(),
+		RoutePath: route.Config.Path + route.Config.Prefix, Route: route.Input, ParseJSON: route.Query.NeedsJSON(),
 		RemoteIP: input.ClientIP(ctx.RemoteAddr(), forwardedFor(&ctx.Request.Header), snap.Config.Server.Trusted()),
 	}
 	rec.RemoteIP = meta.RemoteIP
@@ -363,7 +378,7 @@ func (s *Server) handleError(ctx *fasthttp.RequestCtx, err error) {
 	ctx.SetConnectionClose()
 	writeError(ctx, status, fasthttp.StatusMessage(status))
 	var id [32]byte
-	rec := decisionlog.Record{DecisionID: newID(&id), Time: time.Now(), Method: string(ctx.Method()), Path: string(ctx.Path()), RemoteIP: ctx.RemoteIP().String(), Outcome: outcome, Status: status, Error: err.Error()}
+	rec := decisionlog.Record{DecisionID: s.newID(&id), Time: time.Now(), Method: string(ctx.Method()), Path: string(ctx.Path()), RemoteIP: ctx.RemoteIP().String(), Outcome: outcome, Status: status, Error: err.Error()}
 	if s.o.Observer != nil {
 		s.o.Observer.Request("", outcome, status, 0)
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -47,6 +48,8 @@ type Server struct {
 	log      *slog.Logger
 	inflight sync.WaitGroup
 	serving  atomic.Bool
+	idPrefix [8]byte // random per server: ids from different gateways never collide
+	idSeq    atomic.Uint64
 }
 
 // New builds a server with the listener limits of cfg.Server (they need a restart to change).
@@ -55,6 +58,7 @@ func New(cfg *config.Server, o Options) *Server {
 		o.Logger = slog.Default()
 	}
 	s := &Server{o: o, log: o.Logger}
+	_, _ = rand.Read(s.idPrefix[:])
 	s.srv = &fasthttp.Server{
 		Handler:                      s.handle,
 		ErrorHandler:                 s.handleError,
@@ -70,8 +74,11 @@ func New(cfg *config.Server, o Options) *Server {
 		NoDefaultServerHeader:        true,
 		NoDefaultContentType:         true,
 		CloseOnShutdown:              true,
-		TLSConfig:                    o.TLS,
-		Logger:                       fasthttpLogger{o.Logger},
+		// fasthttp's parse errors otherwise quote the raw header block (Authorization and
+		// signature headers included) and they reach the decision log and the process log.
+		SecureErrorLogMessage: true,
+		TLSConfig:             o.TLS,
+		Logger:                fasthttpLogger{o.Logger},
 	}
 	return s
 }

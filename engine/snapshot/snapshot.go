@@ -14,10 +14,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/valyala/fasthttp"
 
 	"github.com/hookwall/hookwall/engine/config"
 	"github.com/hookwall/hookwall/engine/filter"
+	"github.com/hookwall/hookwall/engine/input"
 	"github.com/hookwall/hookwall/engine/policy"
 	"github.com/hookwall/hookwall/engine/tlsconf"
 )
@@ -51,7 +53,9 @@ type Route struct {
 	BasePath string // upstream URL path, prepended to the request path
 	Scheme   string // upstream scheme
 	Host     string // upstream host[:port]
-	methods  map[string]bool
+	// Input is input.route, built once: it never changes for the route.
+	Input   ast.Object
+	methods map[string]bool
 
 	// Shadow is the prepared shadow_policy, nil when the route has none.
 	Shadow *policy.Query
@@ -247,6 +251,7 @@ func (s *Snapshot) buildRoute(ctx context.Context, rc *config.Route, prev *Snaps
 	r := &Route{
 		Name: rc.Name, Config: rc, Query: q, Shadow: shadow, Timeout: rc.Timeout.D(),
 		BasePath: strings.TrimSuffix(u.EscapedPath(), "/"), Scheme: u.Scheme, Host: u.Host,
+		Input: input.RouteObject(rc.Name, rc.Path+rc.Prefix),
 	}
 	if len(rc.Methods) > 0 {
 		r.methods = map[string]bool{}
