@@ -249,9 +249,9 @@ func describe(err error) error {
 		msgs := make([]string, 0, len(ae))
 		for _, e := range ae {
 			if e.Location != nil {
-				msgs = append(msgs, fmt.Sprintf("%s:%d: %s", relPath(e.Location.File), e.Location.Row, e.Message))
+				msgs = append(msgs, fmt.Sprintf("%s:%d: %s: %s", relPath(e.Location.File), e.Location.Row, e.Code, e.Message))
 			} else {
-				msgs = append(msgs, e.Message)
+				msgs = append(msgs, e.Code+": "+e.Message)
 			}
 		}
 		return &CompileError{Msgs: msgs, err: err}
