@@ -1,0 +1,241 @@
+package input
+
+import (
+	"bufio"
+	"bytes"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/valyala/fasthttp"
+)
+
+// The seed corpora are in testdata/fuzz/<target>.
+
+func fuzzMeta() *Meta {
+	return &Meta{
+		ID: "0123456789abcdef0123456789abcdef", Scheme: "http", RemoteIP: "127.0.0.1",
+		ReceivedAt: time.Unix(1_700_000_000, 0), RouteName: "r", RoutePath: "/hooks/", ParseJSON: true,
+	}
+}
+
+// FuzzRequest parses arbitrary bytes as an HTTP/1.1 request, as the listener would, and builds
+// input.request from whatever parsed: no panic, the body is the request's body byte for byte
+// and stays so when fasthttp reuses its buffers, and the headers are the request's, lower-cased
+// and joined.
+func FuzzRequest(f *testing.F) {
+	f.Add([]byte("POST /hooks/a?x=1&x=2 HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n{\"a\":1}"))
+	f.Add([]byte("POST / HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var req fasthttp.Request
+		if err := req.Read(bufio.NewReader(bytes.NewReader(raw))); err != nil {
+			return
+		}
+		m := fuzzMeta()
+		obj := Request(&req, m)
+		body := append([]byte(nil), req.Body()...)
+		if got := str(t, obj, "body"); got != string(body) {
+			t.Fatalf("input.request.body %q, request body %q", got, body)
+		}
+		if got := str(t, obj, "method"); got != string(req.Header.Method()) {
+			t.Fatalf("method %q, want %q", got, req.Header.Method())
+		}
+		if got := str(t, obj, "path"); got != string(req.URI().PathOriginal()) {
+			t.Fatalf("path %q, want %q", got, req.URI().PathOriginal())
+		}
+		checkHeaders(t, obj, &req.Header)
+		checkQuery(t, obj, &req)
+		if j := obj.Get(ast.StringTerm("json")); j != nil {
+			if _, err := ast.JSON(j.Value); err != nil {
+				t.Fatalf("input.request.json is not JSON-representable: %v", err)
+			}
+		}
+		doc := Document(obj, m, nil)
+		if doc.Get(ast.StringTerm("request")) == nil || doc.Get(ast.StringTerm("route")) == nil {
+			t.Fatal("document without request or route")
+		}
+
+		// The value owns its bytes: fasthttp reuses the request's buffers after the handler.
+		b := req.Body()
+		for i := range b {
+			b[i] ^= 0xff
+		}
+		req.Header.SetMethod("SCRIBBLED")
+		if got := str(t, obj, "body"); got != string(body) {
+			t.Fatalf("input.request.body changed with the request's buffer: %q, want %q", got, body)
+		}
+	})
+}
+
+// FuzzRequestBody frames an arbitrary body (Content-Length or chunked, cut into chunks at
+// arbitrary points) and checks input.request.body is exactly the bytes sent.
+func FuzzRequestBody(f *testing.F) {
+	f.Add([]byte(`{"zen":"Design for failure."}`), "application/json", false, uint8(0))
+	f.Add([]byte{0x00, 0xff, 0x0d, 0x0a, 0x0d, 0x0a, 0x30, 0x0d, 0x0a}, "application/octet-stream", true, uint8(3))
+	f.Add([]byte{}, "", true, uint8(1))
+	f.Fuzz(func(t *testing.T, body []byte, contentType string, chunked bool, cut uint8) {
+		for _, c := range []byte(contentType) {
+			if c < 0x20 || c > 0x7e {
+				contentType = "" // a header value must be visible ASCII here: the body is under test
+				break
+			}
+		}
+		var raw bytes.Buffer
+		raw.WriteString("POST /hooks/x HTTP/1.1\r\nHost: gw\r\n")
+		if contentType != "" {
+			raw.WriteString("Content-Type: " + contentType + "\r\n")
+		}
+		if chunked {
+			raw.WriteString("Transfer-Encoding: chunked\r\n\r\n")
+			step := int(cut) + 1
+			for i := 0; i < len(body); i += step {
+				end := min(i+step, len(body))
+				raw.WriteString(strconv.FormatInt(int64(end-i), 16) + "\r\n")
+				raw.Write(body[i:end])
+				raw.WriteString("\r\n")
+			}
+			raw.WriteString("0\r\n\r\n")
+		} else {
+			raw.WriteString("Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n")
+			raw.Write(body)
+		}
+		var req fasthttp.Request
+		if err := req.Read(bufio.NewReader(&raw)); err != nil {
+			t.Fatalf("well-formed request refused: %v\n%q", err, raw.Bytes())
+		}
+		obj := Request(&req, fuzzMeta())
+		if got := str(t, obj, "body"); got != string(body) {
+			t.Fatalf("input.request.body %x, sent %x", got, body)
+		}
+	})
+}
+
+// FuzzClientIP checks the X-Forwarded-For walk: the answer is always an address, and it is
+// the peer itself unless the peer is a trusted proxy, in which case it is an address the
+// header carries.
+func FuzzClientIP(f *testing.F) {
+	f.Add("10.0.0.7", "203.0.113.9, 10.0.0.3", true)
+	f.Add("198.51.100.1", "1.2.3.4", true)
+	f.Add("10.0.0.7", "::ffff:10.0.0.2, garbage, 2001:db8::1", true)
+	f.Add("10.0.0.7", "", false)
+	f.Fuzz(func(t *testing.T, peer, xff string, trust bool) {
+		pa, err := netip.ParseAddr(peer)
+		if err != nil {
+			return
+		}
+		pa = pa.WithZone("") // a TCP peer address carries no zone
+		addr := &net.TCPAddr{IP: pa.AsSlice(), Port: 1234}
+		var trusted []netip.Prefix
+		if trust {
+			trusted = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::ffff:10.0.0.0/104")}
+		}
+		got := ClientIP(addr, []byte(xff), trusted)
+		ip, err := netip.ParseAddr(got)
+		if err != nil {
+			t.Fatalf("ClientIP(%s, %q) = %q, not an address", peer, xff, got)
+		}
+		if ip == pa.Unmap() {
+			return
+		}
+		if !trust || !inAny(pa.Unmap(), trusted) {
+			t.Fatalf("untrusted peer %s: ClientIP took %q from X-Forwarded-For %q", peer, got, xff)
+		}
+		found := false
+		for _, p := range strings.Split(xff, ",") {
+			if a, err := netip.ParseAddr(strings.TrimSpace(p)); err == nil && a.Unmap() == ip {
+				found = true
+			}
+		}
+		if !found {
+			t.Fatalf("ClientIP = %q is neither the peer %s nor in %q", got, peer, xff)
+		}
+	})
+}
+
+func str(t *testing.T, obj ast.Object, key string) string {
+	t.Helper()
+	v := obj.Get(ast.StringTerm(key))
+	if v == nil {
+		t.Fatalf("input.request.%s missing", key)
+	}
+	s, ok := v.Value.(ast.String)
+	if !ok {
+		t.Fatalf("input.request.%s is %T, not a string", key, v.Value)
+	}
+	return string(s)
+}
+
+func checkHeaders(t *testing.T, obj ast.Object, h *fasthttp.RequestHeader) {
+	t.Helper()
+	want := map[string]string{}
+	for k, v := range h.All() {
+		name := asciiLower(string(k))
+		if prev, ok := want[name]; ok {
+			want[name] = prev + ", " + string(v)
+			continue
+		}
+		want[name] = string(v)
+	}
+	got, ok := obj.Get(ast.StringTerm("headers")).Value.(ast.Object)
+	if !ok {
+		t.Fatal("input.request.headers is not an object")
+	}
+	if got.Len() != len(want) {
+		t.Fatalf("headers: %d names, want %d (%v)", got.Len(), len(want), want)
+	}
+	for name, v := range want {
+		term := got.Get(ast.StringTerm(name))
+		if term == nil {
+			t.Fatalf("header %q missing from input.request.headers", name)
+		}
+		if s, _ := term.Value.(ast.String); string(s) != v {
+			t.Fatalf("header %q = %q, want %q", name, s, v)
+		}
+	}
+}
+
+func checkQuery(t *testing.T, obj ast.Object, req *fasthttp.Request) {
+	t.Helper()
+	want := map[string][]string{}
+	for k, v := range req.URI().QueryArgs().All() {
+		want[string(k)] = append(want[string(k)], string(v))
+	}
+	got, ok := obj.Get(ast.StringTerm("query")).Value.(ast.Object)
+	if !ok {
+		t.Fatal("input.request.query is not an object")
+	}
+	if got.Len() != len(want) {
+		t.Fatalf("query: %d names, want %d", got.Len(), len(want))
+	}
+	for k, vs := range want {
+		term := got.Get(ast.StringTerm(k))
+		if term == nil {
+			t.Fatalf("query %q missing", k)
+		}
+		arr, ok := term.Value.(*ast.Array)
+		if !ok || arr.Len() != len(vs) {
+			t.Fatalf("query %q = %v, want %q", k, term, vs)
+		}
+		for i, v := range vs {
+			if s, _ := arr.Elem(i).Value.(ast.String); string(s) != v {
+				t.Fatalf("query %q[%d] = %q, want %q", k, i, s, v)
+			}
+		}
+	}
+}
+
+// asciiLower lower-cases A-Z only: header names are ASCII tokens, and the gateway must not
+// fold other bytes (strings.ToLower would turn "İ" into "i̇").
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
