@@ -245,7 +245,7 @@ func TestBundleBadPolicyRefused(t *testing.T) {
 	srv := startBundleServer(t, makeBundle(t, flipBundle(flipAllow), nil))
 	e := startBundleEnv(t, srv, "", nil)
 	cases := []struct{ name, src, want string }{
-		{"type error", "package routes.flip\n\nallow if count(5) > 0\n", "hookwall.tar.gz/routes/flip.rego:3: count: invalid argument"},
+		{"type error", "package routes.flip\n\nallow if count(5) > 0\n", "hookwall.tar.gz/routes/flip.rego:3: rego_type_error: count: invalid argument"},
 		{"syntax error", "package routes.flip\n\nallow if {\n", "/routes/flip.rego:4: rego_parse_error"},
 	}
 	for _, tc := range cases {

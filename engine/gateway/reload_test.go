@@ -275,7 +275,7 @@ func TestReloadBadPolicyKeepsServing(t *testing.T) {
 		name, src, kind string
 	}{
 		{"syntax error", "package routes.flip\n\nallow if {\n", "flip.rego:4: rego_parse_error: unexpected eof"},
-		{"type error", "package routes.flip\n\nallow if count(5) > 0\n", "flip.rego:3: count: invalid argument"},
+		{"type error", "package routes.flip\n\nallow if count(5) > 0\n", "flip.rego:3: rego_type_error: count: invalid argument"},
 	}
 	e, _ := startReload(t, "", "", nil, Options{})
 	policy := e.path("policies/routes/flip.rego")
