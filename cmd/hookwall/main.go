@@ -2,6 +2,8 @@
 //
 //	hookwall [run] [-c gateway.toml]   serve (the default)
 //	hookwall check -c gateway.toml     load the config and compile every policy and filter
+//	hookwall test [-v] [PATH…]         run the Rego tests with the hookwall builtins
+//	hookwall eval --route R FILE       evaluate a recorded request, without forwarding it
 //	hookwall filter build DIR -o F     build a Go filter to WebAssembly
 //	hookwall ranges update             refresh the provider IP range data
 //	hookwall bench                     the reference load benchmark
@@ -31,6 +33,8 @@ const usage = `usage: hookwall <command> [flags]
 commands:
   run            serve webhooks (default when no command is given)
   check          validate the config and compile every policy and filter
+  test           run the Rego tests (*_test.rego) with the hookwall builtins
+  eval           evaluate a recorded request against a route, without forwarding it
   filter build   build a Go filter directory to WebAssembly
   ranges update  refresh the provider IP range data (policies/ranges/data.json)
   bench          the reference load benchmark against a bare fasthttp proxy
@@ -49,6 +53,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdRun(ctx, args, stdout, stderr)
 	case "check":
 		return cmdCheck(ctx, args, stdout, stderr)
+	case "test":
+		return cmdTest(ctx, args, stdout, stderr)
+	case "eval":
+		return cmdEval(ctx, args, stdout, stderr)
 	case "filter":
 		if len(args) > 0 && args[0] == "build" {
 			return cmdFilterBuild(ctx, args[1:], stdout, stderr)

@@ -66,6 +66,10 @@ func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) int {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	// SIGUSR1 reopens the decision-log file, after logrotate moved it.
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
 	go func() {
 		for {
 			select {
@@ -74,6 +78,12 @@ func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) int {
 			case <-hup:
 				logger.Info("SIGHUP: reloading")
 				_, _ = g.Reload(ctx)
+			case <-usr1:
+				if err := g.ReopenLog(); err != nil {
+					logger.Error("SIGUSR1: reopening the decision log failed; still writing to the old file", "err", err)
+				} else {
+					logger.Info("SIGUSR1: decision log reopened")
+				}
 			}
 		}
 	}()

@@ -1,12 +1,25 @@
 // Package decisionlog writes one JSON line per request: what was decided, why, and how long
 // each stage took.
 //
+// Field names follow OPA's decision log where they map: decision_id, timestamp, path (the
+// queried package, "routes/github"), result (the live decision: allow, deny and, when it
+// refused, status), labels (the policy's labels rule), metrics (timer_rego_query_eval_ns,
+// timer_server_handler_ns), bundles ({"policies": {"revision": …}}) and masked (JSON pointers
+// of the masked values). hookwall's own fields are route, policy, revision (the snapshot),
+// remote_ip, outcome, status, reasons, error, state_error, request (method, path, headers
+// and, when captured, body), filters, shadow and timings_us.
+//
 // Log never blocks and never fails a request: records are encoded on the caller's goroutine
 // into pooled buffers and handed to one writer goroutine through a bounded queue; when the
-// queue is full or the disk fails, the record is dropped and counted (Stats). The writer
-// batches lines and flushes at least every FlushInterval.
+// queue is full or the disk fails (a full disk included), the record is dropped and counted
+// (Stats). The writer batches lines and flushes at least every FlushInterval.
 //
 // Header values that carry credentials (Authorization, cookies, every known signature header,
-// and any name containing "signature", "secret", "token" or "api-key") are masked before
-// encoding; the body is never logged.
+// and any name containing "signature", "secret", "token", "api-key", "apikey", "password" or
+// "hmac") are always masked, plus the names in Options.Mask. The body is logged only when the
+// caller captured it (Record.CaptureBody, [log] body), truncated to the configured size.
+//
+// Reopen supports logrotate's "move the file, then signal" (SIGUSR1 in cmd/hookwall); the
+// log does not rotate by itself. Subscribe feeds live views (the admin status page) from the
+// writer goroutine, never from the request path.
 package decisionlog

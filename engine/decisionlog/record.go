@@ -35,43 +35,108 @@ type FilterResult struct {
 	Micros  int64
 }
 
+// Result is the live policy's decision, logged as OPA's "result" field.
+type Result struct {
+	// Evaluated is false when the policy did not run (no route, a filter ended the request,
+	// an evaluation error): the record then has no "result".
+	Evaluated bool
+	Allow     bool
+	// Deny is the policy's deny set; Status is its status, logged only when it denied.
+	Deny   []string
+	Status int
+}
+
+// Shadow is a shadow policy's decision on the same input (the "shadow" field).
+type Shadow struct {
+	// Policy is the shadow package; "" means no shadow ran and the field is left out.
+	Policy string
+	Allow  bool
+	Deny   []string
+	Status int
+	// Error is the shadow's evaluation error; Agree is then false.
+	Error string
+	// Agree reports whether the shadow would have answered as the live policy did: both
+	// forward, or both refuse with the same status.
+	Agree bool
+}
+
 // Record is one decision-log line. Strings are copied by the caller; a Record may be reused
 // once Log returns.
 type Record struct {
 	DecisionID string
 	Time       time.Time
 	Route      string
-	Policy     string
-	Revision   string
-	RemoteIP   string
-	Method     string
-	Path       string
-	Outcome    string
-	Status     int
-	Reasons    []string
-	Error      string
-	Labels     map[string]any
-	Filters    []FilterResult
-	Headers    []Header
-	State      string // state-backend failure, when one happened
+	Policy     string // the route's package, "routes.github"
+	Revision   string // the snapshot's revision (config, policies and filters)
+	// PolicyRevision is the revision of the policy set, logged as OPA's bundles field.
+	PolicyRevision string
+	RemoteIP       string
+	Method         string
+	Path           string
+	Outcome        string
+	Status         int
+	Reasons        []string
+	Error          string
+	Labels         map[string]any
+	Filters        []FilterResult
+	Headers        []Header
+	// Body is the start of the request body as received ([log] body bytes at most) and
+	// BodySize its full length; Body is nil when body capture is off.
+	Body     []byte
+	BodySize int
+	bodyBuf  []byte
+	State    string // state-backend failure, when one happened
+	Result   Result
+	Shadow   Shadow
 
 	PolicyMicros, FilterMicros, UpstreamMicros, TotalMicros int64
 }
 
 // Reset clears r for reuse, keeping slice capacity.
 func (r *Record) Reset() {
-	*r = Record{Reasons: r.Reasons[:0], Filters: r.Filters[:0], Headers: r.Headers[:0]}
+	buf := r.bodyBuf[:0]
+	if cap(buf) > 64<<10 {
+		buf = nil // one large capture must not pin its buffer in a pool
+	}
+	*r = Record{Reasons: r.Reasons[:0], Filters: r.Filters[:0], Headers: r.Headers[:0], bodyBuf: buf}
 }
 
-// AppendJSON appends r as one JSON object and a newline.
-func (r *Record) AppendJSON(b []byte) []byte {
+// CaptureBody copies up to limit bytes of body into r.Body, reusing r's buffer, and notes
+// the full length. A limit <= 0 captures nothing.
+func (r *Record) CaptureBody(body []byte, limit int) {
+	if limit <= 0 {
+		return
+	}
+	n := min(len(body), limit)
+	r.bodyBuf = append(r.bodyBuf[:0], body[:n]...)
+	if r.bodyBuf == nil {
+		r.bodyBuf = []byte{}
+	}
+	r.Body, r.BodySize = r.bodyBuf, len(body)
+}
+
+// AppendJSON appends r as one JSON object and a newline, masking with the default mask.
+func (r *Record) AppendJSON(b []byte) []byte { return r.appendJSON(b, defaultMask) }
+
+// appendJSON encodes r. Field names follow OPA's decision log where they map (decision_id,
+// timestamp, path, result, labels, metrics, bundles, masked); the rest are hookwall's.
+func (r *Record) appendJSON(b []byte, m *Mask) []byte {
 	b = append(b, `{"decision_id":`...)
 	b = appendString(b, r.DecisionID)
 	b = append(b, `,"timestamp":"`...)
 	b = r.Time.UTC().AppendFormat(b, time.RFC3339Nano)
-	b = append(b, `","route":`...)
-	b = appendString(b, r.Route)
+	b = append(b, '"')
 	if r.Policy != "" {
+		// OPA's path is the queried document, slash-separated: "routes/github".
+		b = append(b, `,"path":"`...)
+		for i := 0; i < len(r.Policy); i++ {
+			if c := r.Policy[i]; c == '.' {
+				b = append(b, '/')
+			} else if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+				b = append(b, c)
+			}
+		}
+		b = append(b, '"')
 		b = append(b, `,"policy":`...)
 		b = appendString(b, r.Policy)
 	}
@@ -79,24 +144,32 @@ func (r *Record) AppendJSON(b []byte) []byte {
 		b = append(b, `,"revision":`...)
 		b = appendString(b, r.Revision)
 	}
+	if r.PolicyRevision != "" {
+		b = append(b, `,"bundles":{"policies":{"revision":`...)
+		b = appendString(b, r.PolicyRevision)
+		b = append(b, "}}"...)
+	}
+	b = append(b, `,"route":`...)
+	b = appendString(b, r.Route)
 	b = append(b, `,"remote_ip":`...)
 	b = appendString(b, r.RemoteIP)
-	b = append(b, `,"method":`...)
-	b = appendString(b, r.Method)
-	b = append(b, `,"path":`...)
-	b = appendString(b, r.Path)
 	b = append(b, `,"outcome":`...)
 	b = appendString(b, r.Outcome)
 	b = append(b, `,"status":`...)
 	b = strconv.AppendInt(b, int64(r.Status), 10)
-	b = append(b, `,"reasons":[`...)
-	for i, s := range r.Reasons {
-		if i > 0 {
-			b = append(b, ',')
+	b = append(b, `,"reasons":`...)
+	b = appendStrings(b, r.Reasons)
+	if r.Result.Evaluated {
+		b = append(b, `,"result":{"allow":`...)
+		b = strconv.AppendBool(b, r.Result.Allow)
+		b = append(b, `,"deny":`...)
+		b = appendStrings(b, r.Result.Deny)
+		if !r.Result.Allow || len(r.Result.Deny) > 0 {
+			b = append(b, `,"status":`...)
+			b = strconv.AppendInt(b, int64(r.Result.Status), 10)
 		}
-		b = appendString(b, s)
+		b = append(b, '}')
 	}
-	b = append(b, ']')
 	if r.Error != "" {
 		b = append(b, `,"error":`...)
 		b = appendString(b, r.Error)
@@ -113,6 +186,42 @@ func (r *Record) AppendJSON(b []byte) []byte {
 	} else {
 		b = append(b, "{}"...)
 	}
+	b = append(b, `,"request":{"method":`...)
+	b = appendString(b, r.Method)
+	b = append(b, `,"path":`...)
+	b = appendString(b, r.Path)
+	masked := 0
+	var maskedBits uint64 // which of the first 64 headers were masked, for "masked" below
+	if len(r.Headers) > 0 {
+		b = append(b, `,"headers":{`...)
+		for i, h := range r.Headers {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, h.Name)
+			b = append(b, ':')
+			if m.Masks(h.Name) {
+				b = append(b, `"***"`...)
+				masked++
+				if i < 64 {
+					maskedBits |= 1 << i
+				}
+			} else {
+				b = appendString(b, h.Value)
+			}
+		}
+		b = append(b, '}')
+	}
+	if r.Body != nil {
+		b = append(b, `,"body":`...)
+		b = appendString(b, r.Body)
+		b = append(b, `,"body_bytes":`...)
+		b = strconv.AppendInt(b, int64(r.BodySize), 10)
+		if r.BodySize > len(r.Body) {
+			b = append(b, `,"body_truncated":true`...)
+		}
+	}
+	b = append(b, '}')
 	if len(r.Filters) > 0 {
 		b = append(b, `,"filters":[`...)
 		for i, f := range r.Filters {
@@ -133,23 +242,49 @@ func (r *Record) AppendJSON(b []byte) []byte {
 		}
 		b = append(b, ']')
 	}
-	if len(r.Headers) > 0 {
-		b = append(b, `,"headers":{`...)
-		for i, h := range r.Headers {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendString(b, h.Name)
-			b = append(b, ':')
-			if Sensitive(h.Name) {
-				b = append(b, `"***"`...)
-			} else {
-				b = appendString(b, h.Value)
+	if s := &r.Shadow; s.Policy != "" {
+		b = append(b, `,"shadow":{"policy":`...)
+		b = appendString(b, s.Policy)
+		if s.Error != "" {
+			b = append(b, `,"error":`...)
+			b = appendString(b, s.Error)
+		} else {
+			b = append(b, `,"allow":`...)
+			b = strconv.AppendBool(b, s.Allow)
+			b = append(b, `,"deny":`...)
+			b = appendStrings(b, s.Deny)
+			if !s.Allow || len(s.Deny) > 0 {
+				b = append(b, `,"status":`...)
+				b = strconv.AppendInt(b, int64(s.Status), 10)
 			}
 		}
+		b = append(b, `,"agree":`...)
+		b = strconv.AppendBool(b, s.Agree)
 		b = append(b, '}')
 	}
-	b = append(b, `,"timings_us":{"policy":`...)
+	if masked > 0 {
+		// OPA lists what it masked as JSON pointers into the logged document.
+		b = append(b, `,"masked":[`...)
+		n := 0
+		for i, h := range r.Headers {
+			if i < 64 && maskedBits&(1<<i) == 0 || i >= 64 && !m.Masks(h.Name) {
+				continue
+			}
+			if n > 0 {
+				b = append(b, ',')
+			}
+			n++
+			b = append(b, `"/request/headers/`...)
+			b = appendStringBody(b, pointerEscape(h.Name))
+			b = append(b, '"')
+		}
+		b = append(b, ']')
+	}
+	b = append(b, `,"metrics":{"timer_rego_query_eval_ns":`...)
+	b = strconv.AppendInt(b, r.PolicyMicros*1000, 10)
+	b = append(b, `,"timer_server_handler_ns":`...)
+	b = strconv.AppendInt(b, r.TotalMicros*1000, 10)
+	b = append(b, `},"timings_us":{"policy":`...)
 	b = strconv.AppendInt(b, r.PolicyMicros, 10)
 	b = append(b, `,"filters":`...)
 	b = strconv.AppendInt(b, r.FilterMicros, 10)
@@ -161,37 +296,50 @@ func (r *Record) AppendJSON(b []byte) []byte {
 	return b
 }
 
-var sensitiveExact = map[string]bool{
-	"authorization": true, "proxy-authorization": true, "cookie": true, "set-cookie": true,
-	"x-hub-signature": true, "x-hub-signature-256": true, "x-shopify-hmac-sha256": true,
-	"x-twilio-email-event-webhook-signature": true, "x-signature-ed25519": true,
-	"x-zm-signature": true, "x-api-key": true,
+// pointerEscape escapes a JSON-pointer reference token (RFC 6901).
+func pointerEscape(s string) string {
+	if !strings.ContainsAny(s, "~/") {
+		return s
+	}
+	return strings.NewReplacer("~", "~0", "/", "~1").Replace(s)
 }
 
-// Sensitive reports whether a header's value is masked in the log. name is lower-case.
-func Sensitive(name string) bool {
-	name = strings.ToLower(name)
-	if sensitiveExact[name] {
-		return true
-	}
-	for _, s := range []string{"signature", "secret", "token", "api-key", "apikey", "password", "hmac"} {
-		if strings.Contains(name, s) {
-			return true
+func appendStrings(b []byte, ss []string) []byte {
+	b = append(b, '[')
+	for i, s := range ss {
+		if i > 0 {
+			b = append(b, ',')
 		}
+		b = appendString(b, s)
 	}
-	return false
+	return append(b, ']')
 }
 
 const hexDigits = "0123456789abcdef"
 
 // appendString appends s as a JSON string; invalid UTF-8 becomes U+FFFD.
-func appendString(b []byte, s string) []byte {
+func appendString[T string | []byte](b []byte, s T) []byte {
 	b = append(b, '"')
+	b = appendStringBody(b, s)
+	return append(b, '"')
+}
+
+// plainASCII marks the ASCII bytes a JSON string holds as they are (encoding/json's HTML-safe
+// set: '<', '>' and '&' are escaped too).
+var plainASCII = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
+// appendStringBody appends s JSON-escaped, without the quotes.
+func appendStringBody[T string | []byte](b []byte, s T) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if plainASCII[c] {
 				i++
 				continue
 			}
@@ -212,7 +360,7 @@ func appendString(b []byte, s string) []byte {
 			start = i
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
+		r, size := decodeRune(s[i:])
 		if r == utf8.RuneError && size == 1 {
 			b = append(b, s[start:i]...)
 			b = append(b, `\ufffd`...)
@@ -220,8 +368,22 @@ func appendString(b []byte, s string) []byte {
 			start = i
 			continue
 		}
+		if r == '\u2028' || r == '\u2029' {
+			// Valid JSON, but they end lines in JavaScript: escape them like encoding/json.
+			b = append(b, s[start:i]...)
+			b = append(b, `\u202`...)
+			b = append(b, hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
 		i += size
 	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
+	return append(b, s[start:]...)
+}
+
+func decodeRune[T string | []byte](s T) (rune, int) {
+	var buf [utf8.UTFMax]byte
+	n := copy(buf[:], s)
+	return utf8.DecodeRune(buf[:n])
 }

@@ -2,6 +2,7 @@ package decisionlog
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -17,45 +18,88 @@ const queueLen = 8192
 
 // Stats counts what the log did.
 type Stats struct {
+	// Written records reached the file; Dropped ones did not (the queue was full, so the
+	// disk was slower than the traffic); WriteErrors counts failed writes and flushes (a full
+	// disk, an I/O error), each of which loses what was buffered.
 	Written, Dropped, WriteErrors uint64
+	// Reopens counts successful Reopen calls.
+	Reopens uint64
+}
+
+// Options tune a Logger.
+type Options struct {
+	// Mask names extra headers to mask (see NewMask); the default ones are always masked.
+	Mask []string
 }
 
 // Logger is a decision-log sink. A nil *Logger discards. Safe for concurrent use.
 type Logger struct {
 	ch      chan *[]byte
+	path    string // the file Open opened; "" for other writers (Reopen is a no-op)
 	out     io.Writer
 	closer  io.Closer
+	mask    *Mask
 	pool    sync.Pool
 	written atomic.Uint64
 	dropped atomic.Uint64
 	errs    atomic.Uint64
+	reopens atomic.Uint64
+	reopen  chan reopenReq
 	stop    chan struct{}
 	done    chan struct{}
 	once    sync.Once
 	closed  atomic.Bool
-	// onWrite is called after each record reached the writer (tests, status page).
-	onWrite func([]byte)
+
+	subMu  sync.Mutex
+	subs   atomic.Pointer[[]*subscriber] // copied on write: the writer reads it without a lock
+	subSeq int
+}
+
+type subscriber struct {
+	id int
+	fn func([]byte)
+}
+
+type reopenReq struct {
+	f    *os.File
+	done chan struct{}
 }
 
 // Open returns a Logger for spec: "off" (nil, discards), "stdout", or a file path (appended,
 // created 0600).
-func Open(spec string) (*Logger, error) {
+func Open(spec string, o Options) (*Logger, error) {
 	switch spec {
 	case "off", "":
 		return nil, nil
 	case "stdout":
-		return New(os.Stdout, nil), nil
+		return New(os.Stdout, nil, o), nil
 	}
-	f, err := os.OpenFile(spec, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	f, err := openFile(spec)
+	if err != nil {
+		return nil, err
+	}
+	l := New(f, f, o)
+	l.path = spec
+	return l, nil
+}
+
+func openFile(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("decisionlog: %w", err)
 	}
-	return New(f, f), nil
+	return f, nil
 }
 
 // New returns a Logger writing to w; closer (may be nil) is closed by Close.
-func New(w io.Writer, closer io.Closer) *Logger {
-	l := &Logger{ch: make(chan *[]byte, queueLen), out: w, closer: closer, stop: make(chan struct{}), done: make(chan struct{})}
+func New(w io.Writer, closer io.Closer, o Options) *Logger {
+	l := &Logger{
+		ch: make(chan *[]byte, queueLen), out: w, closer: closer, mask: defaultMask,
+		reopen: make(chan reopenReq), stop: make(chan struct{}), done: make(chan struct{}),
+	}
+	if len(o.Mask) > 0 {
+		l.mask = NewMask(o.Mask)
+	}
 	l.pool.New = func() any { b := make([]byte, 0, 1024); return &b }
 	go l.run()
 	return l
@@ -67,7 +111,7 @@ func (l *Logger) Log(r *Record) {
 		return
 	}
 	bp := l.pool.Get().(*[]byte)
-	*bp = r.AppendJSON((*bp)[:0])
+	*bp = r.appendJSON((*bp)[:0], l.mask)
 	select {
 	case l.ch <- bp:
 	default:
@@ -81,7 +125,73 @@ func (l *Logger) Stats() Stats {
 	if l == nil {
 		return Stats{}
 	}
-	return Stats{Written: l.written.Load(), Dropped: l.dropped.Load(), WriteErrors: l.errs.Load()}
+	return Stats{Written: l.written.Load(), Dropped: l.dropped.Load(), WriteErrors: l.errs.Load(), Reopens: l.reopens.Load()}
+}
+
+// Subscribe calls fn with every record the writer takes from the queue (one JSON line, with
+// its newline), whether or not the write then succeeded, so a live view keeps working on a
+// full disk. fn runs on the writer goroutine: it must be quick, must not call the Logger, and
+// must copy line, which is reused after fn returns. Dropped records are not seen. cancel
+// removes fn; it is idempotent. On a nil Logger, Subscribe does nothing.
+func (l *Logger) Subscribe(fn func(line []byte)) (cancel func()) {
+	if l == nil {
+		return func() {}
+	}
+	l.subMu.Lock()
+	defer l.subMu.Unlock()
+	l.subSeq++
+	id := l.subSeq
+	var next []*subscriber
+	if cur := l.subs.Load(); cur != nil {
+		next = append(next, *cur...)
+	}
+	next = append(next, &subscriber{id: id, fn: fn})
+	l.subs.Store(&next)
+	return func() {
+		l.subMu.Lock()
+		defer l.subMu.Unlock()
+		cur := l.subs.Load()
+		if cur == nil {
+			return
+		}
+		kept := make([]*subscriber, 0, len(*cur))
+		for _, s := range *cur {
+			if s.id != id {
+				kept = append(kept, s)
+			}
+		}
+		l.subs.Store(&kept)
+	}
+}
+
+// ErrClosed is returned by Reopen after Close.
+var ErrClosed = errors.New("decisionlog: closed")
+
+// Reopen closes the log file and opens its path again, for logrotate's "move, then signal"
+// (cmd/hookwall calls it on SIGUSR1). Everything queued before the call goes to the old file.
+// A Logger writing to stdout or another writer is left as it is. When the path cannot be
+// opened, the old file stays in use and the error is returned.
+func (l *Logger) Reopen() error {
+	if l == nil || l.path == "" {
+		return nil
+	}
+	if l.closed.Load() {
+		return ErrClosed
+	}
+	f, err := openFile(l.path)
+	if err != nil {
+		return err
+	}
+	req := reopenReq{f: f, done: make(chan struct{})}
+	select {
+	case l.reopen <- req:
+		<-req.done
+		l.reopens.Add(1)
+		return nil
+	case <-l.done:
+		f.Close()
+		return ErrClosed
+	}
 }
 
 func (l *Logger) run() {
@@ -95,8 +205,10 @@ func (l *Logger) run() {
 			bw.Reset(l.out) // drop what is buffered; a failing disk must not wedge the log
 		} else {
 			l.written.Add(1)
-			if l.onWrite != nil {
-				l.onWrite(*bp)
+		}
+		if subs := l.subs.Load(); subs != nil {
+			for _, s := range *subs {
+				s.fn(*bp)
 			}
 		}
 		if cap(*bp) <= 64<<10 {
@@ -132,6 +244,17 @@ func (l *Logger) run() {
 			}
 		case <-t.C:
 			flush()
+		case req := <-l.reopen:
+			drain()
+			flush()
+			if l.closer != nil {
+				if err := l.closer.Close(); err != nil {
+					l.errs.Add(1)
+				}
+			}
+			l.out, l.closer = req.f, req.f
+			bw.Reset(l.out)
+			close(req.done)
 		case <-l.stop:
 			drain()
 			flush()

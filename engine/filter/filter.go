@@ -119,6 +119,13 @@ func (s Spec) Hash() string {
 	if err != nil {
 		return ""
 	}
+	return d.hash(sha256.Sum256(d.Module))
+}
+
+// hash is Hash for s, whose defaults are applied, given its module's SHA-256
+// (Load needs that digest for the compiled-module cache too, and hashing a
+// standard-Go guest costs milliseconds).
+func (s Spec) hash(module [sha256.Size]byte) string {
 	h := sha256.New()
 	var n [8]byte
 	field := func(b []byte) {
@@ -130,14 +137,14 @@ func (s Spec) Hash() string {
 		binary.BigEndian.PutUint64(n[:], uint64(v))
 		h.Write(n[:])
 	}
-	field([]byte("hookwall-filter-v1"))
-	field([]byte(d.Name))
-	field(d.Module)
-	field(d.Config)
-	num(int64(d.Timeout))
-	num(int64(d.pages()))
-	num(int64(d.Pool))
-	num(int64(d.MaxUses))
+	field([]byte("hookwall-filter-v2")) // v2: the module enters as its SHA-256
+	field([]byte(s.Name))
+	field(module[:])
+	field(s.Config)
+	num(int64(s.Timeout))
+	num(int64(s.pages()))
+	num(int64(s.Pool))
+	num(int64(s.MaxUses))
 	return hex.EncodeToString(h.Sum(nil))
 }
 
@@ -155,8 +162,10 @@ type Filter struct {
 	hasResponse bool
 	logger      *slog.Logger
 
+	host     *Host
 	rt       *hostRuntime
-	compiled wazero.CompiledModule
+	shared   *compiledModule       // one reference, released after the last instance
+	compiled wazero.CompiledModule // shared.mod
 	modCfg   wazero.ModuleConfig
 
 	// sem holds one token per instance in use; its capacity is the bound.
@@ -195,8 +204,8 @@ type ErrorCounts struct {
 	Trap, Timeout, OOM, Pool, ABI uint64
 }
 
-// Load compiles spec.Module (from the cache when it was compiled before),
-// checks it, instantiates the first instance (a start function that traps
+// Load compiles spec.Module (or reuses the Host's compiled module for the
+// same bytes, see Host, or wazero's compilation cache), checks it, instantiates the first instance (a start function that traps
 // fails here) and then fills the pool to spec.Pool instances.
 //
 // A guest must export memory "memory" and handle_request() -> i64; it may
@@ -209,31 +218,30 @@ func (h *Host) Load(ctx context.Context, spec Spec) (*Filter, error) {
 		return nil, err
 	}
 	deadline := s.Timeout != NoDeadline
-	rt, err := h.runtime(ctx, runtimeKey{pages: s.pages(), deadline: deadline})
+	key := runtimeKey{pages: s.pages(), deadline: deadline}
+	rt, err := h.runtime(ctx, key)
 	if err != nil {
 		return nil, fmt.Errorf("filter/%s: %w", s.Name, err)
 	}
-	compiled, err := rt.rt.CompileModule(ctx, s.Module)
+	sum := sha256.Sum256(s.Module)
+	compiled, err := h.acquireCompiled(ctx, rt, compiledKey{sum: sum, rt: key}, s.Module)
 	if err != nil {
-		return nil, fmt.Errorf("filter/%s: compile: %w", s.Name, err)
-	}
-	hasResponse, err := checkModule(compiled)
-	if err != nil {
-		_ = compiled.Close(ctx)
 		return nil, fmt.Errorf("filter/%s: %w", s.Name, err)
 	}
 
 	f := &Filter{
 		name:        s.Name,
-		hash:        s.Hash(),
+		hash:        s.hash(sum),
 		config:      bytes.Clone(s.Config),
 		memLimit:    uint64(s.pages()) * pageSize,
 		maxUses:     s.MaxUses,
 		pool:        s.Pool,
-		hasResponse: hasResponse,
+		hasResponse: compiled.hasResponse,
 		logger:      s.Logger.With("filter", s.Name),
+		host:        h,
 		rt:          rt,
-		compiled:    compiled,
+		shared:      compiled,
+		compiled:    compiled.mod,
 		sem:         make(chan struct{}, s.Pool),
 		idle:        make([]*Instance, 0, s.Pool),
 	}
@@ -341,7 +349,8 @@ func (f *Filter) Stats() Stats {
 }
 
 // Close stops the filter: idle instances are closed now, instances in use
-// when they are released, and the compiled module after the last instance.
+// when they are released, and the filter's hold on its compiled module
+// after the last instance (other Filters of the same module keep it).
 // It waits for no one and is idempotent. Acquire fails with ErrClosed after.
 func (f *Filter) Close(ctx context.Context) error {
 	if !f.closed.CompareAndSwap(false, true) {
@@ -365,8 +374,10 @@ func (f *Filter) Close(ctx context.Context) error {
 	return nil
 }
 
-// closeCompiledIfDone closes the compiled module once the filter is closed
-// and no instance exists or is being created from it.
+// closeCompiledIfDone releases the filter's reference to its compiled
+// module once the filter is closed and no instance exists or is being
+// created from it. The Host closes the module when no other Filter holds it
+// and it has left the Host's recent list.
 func (f *Filter) closeCompiledIfDone(ctx context.Context) {
 	if !f.closed.Load() {
 		return
@@ -375,7 +386,7 @@ func (f *Filter) closeCompiledIfDone(ctx context.Context) {
 	done := f.live == 0
 	f.mu.Unlock()
 	if done {
-		f.closeOnce.Do(func() { _ = f.compiled.Close(ctx) })
+		f.closeOnce.Do(func() { f.host.releaseCompiled(ctx, f.shared) })
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
@@ -18,12 +19,22 @@ import (
 // (memory cap, deadline or not) pair among the loaded filters, created on
 // first use. They share the compilation cache, so a module is compiled once
 // per wazero build no matter how many runtimes or reloads use it.
+//
+// Above that cache, the Host shares one compiled module among all Filters
+// loaded from the same bytes into the same runtime, and keeps the last 8
+// modules it loaded after their Filters closed, so reloading an unchanged
+// or recently seen module (a config change, a rollback) neither compiles
+// nor decodes it again.
 type Host struct {
 	cache wazero.CompilationCache
 
 	mu       sync.Mutex
 	runtimes map[runtimeKey]*hostRuntime
+	compiled map[compiledKey]*compiledModule // held by a Filter or recent
+	recent   []*compiledModule               // most recently loaded first, ≤ compiledCacheSize
 	closed   bool
+
+	compiles atomic.Uint64 // wazero CompileModule calls, for tests
 }
 
 type runtimeKey struct {
@@ -50,11 +61,15 @@ func NewHost(_ context.Context, cacheDir string) (*Host, error) {
 		}
 		cache = c
 	}
-	return &Host{cache: cache, runtimes: make(map[runtimeKey]*hostRuntime)}, nil
+	return &Host{
+		cache:    cache,
+		runtimes: make(map[runtimeKey]*hostRuntime),
+		compiled: make(map[compiledKey]*compiledModule),
+	}, nil
 }
 
-// Close closes every runtime, and with them every filter and instance the
-// Host created, then the compilation cache. Later calls on those filters
+// Close closes every compiled module and runtime, and with them every
+// filter and instance the Host created, then the compilation cache. Later calls on those filters
 // fail with ErrClosed or a closed-module error. Close is idempotent.
 func (h *Host) Close(ctx context.Context) error {
 	h.mu.Lock()
@@ -65,6 +80,7 @@ func (h *Host) Close(ctx context.Context) error {
 	h.closed = true
 	rts := h.runtimes
 	h.runtimes = nil
+	h.closeCompiledLocked(ctx)
 	h.mu.Unlock()
 
 	var errs []error

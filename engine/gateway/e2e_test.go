@@ -246,18 +246,21 @@ func TestE2EDecisionLog(t *testing.T) {
 		t.Fatalf("got %d decision-log lines, want 3:\n%s", len(lines), raw)
 	}
 	type rec struct {
-		DecisionID string            `json:"decision_id"`
-		Timestamp  time.Time         `json:"timestamp"`
-		Route      string            `json:"route"`
-		RemoteIP   string            `json:"remote_ip"`
-		Method     string            `json:"method"`
-		Path       string            `json:"path"`
-		Outcome    string            `json:"outcome"`
-		Status     int               `json:"status"`
-		Reasons    []string          `json:"reasons"`
-		Labels     map[string]any    `json:"labels"`
-		Headers    map[string]string `json:"headers"`
-		Timings    map[string]int64  `json:"timings_us"`
+		DecisionID string           `json:"decision_id"`
+		Timestamp  time.Time        `json:"timestamp"`
+		Route      string           `json:"route"`
+		RemoteIP   string           `json:"remote_ip"`
+		Path       string           `json:"path"` // OPA's: the queried package
+		Outcome    string           `json:"outcome"`
+		Status     int              `json:"status"`
+		Reasons    []string         `json:"reasons"`
+		Labels     map[string]any   `json:"labels"`
+		Timings    map[string]int64 `json:"timings_us"`
+		Request    struct {
+			Method  string            `json:"method"`
+			Path    string            `json:"path"`
+			Headers map[string]string `json:"headers"`
+		} `json:"request"`
 	}
 	var recs []rec
 	for _, l := range lines {
@@ -276,16 +279,16 @@ func TestE2EDecisionLog(t *testing.T) {
 		recs = append(recs, r)
 	}
 	ok, denied, none := recs[0], recs[1], recs[2]
-	if ok.Outcome != "allowed" || ok.Status != 200 || ok.Route != "github" || ok.Method != "POST" || ok.Path != "/hooks/github" || ok.Labels["event"] != "push" {
+	if ok.Outcome != "allowed" || ok.Status != 200 || ok.Route != "github" || ok.Path != "routes/github" || ok.Request.Method != "POST" || ok.Request.Path != "/hooks/github" || ok.Labels["event"] != "push" {
 		t.Errorf("allowed record: %+v", ok)
 	}
-	if ok.Headers["Authorization"] != "***" || ok.Headers["Cookie"] != "***" || ok.Headers["X-Hub-Signature-256"] != "***" || ok.Headers["X-Github-Event"] != "push" {
-		t.Errorf("masking: %v", ok.Headers)
+	if h := ok.Request.Headers; h["Authorization"] != "***" || h["Cookie"] != "***" || h["X-Hub-Signature-256"] != "***" || h["X-Github-Event"] != "push" {
+		t.Errorf("masking: %v", h)
 	}
 	if denied.Outcome != "denied" || denied.Status != 401 || len(denied.Reasons) != 1 || !strings.HasPrefix(denied.Reasons[0], "signature: ") {
 		t.Errorf("denied record: %+v", denied)
 	}
-	if none.Outcome != "no_route" || none.Status != 404 {
+	if none.Outcome != "no_route" || none.Status != 404 || none.Path != "" || none.Request.Path != "/nope" {
 		t.Errorf("no-route record: %+v", none)
 	}
 }

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// webhookPolicy verifies a signature with the hookwall builtin.
+const webhookPolicy = `package routes.hook
+
+sig := hookwall.webhook.verify("github", input.request, {"secret": "hook"})
+
+default allow := false
+
+allow if sig.valid
+
+deny contains sprintf("signature: %s", [sig.reason]) if not sig.valid
+
+status := 401 if not sig.valid
+`
+
+// webhookTests mock the builtin (as a function) and also call the real one: signed with the
+// secret the config names, through Rego's own HMAC.
+const webhookTests = `package routes.hook_test
+
+import data.routes.hook
+
+valid(_, _, _) := {"valid": true, "reason": ""}
+
+mismatch(_, _, _) := {"valid": false, "reason": "signature mismatch"}
+
+test_mocked_valid_allows if {
+	hook.allow with hookwall.webhook.verify as valid with input as {"request": {}}
+}
+
+test_mocked_mismatch_denies_401 if {
+	not hook.allow with hookwall.webhook.verify as mismatch with input as {"request": {}}
+	hook.status == 401 with hookwall.webhook.verify as mismatch with input as {"request": {}}
+	hook.deny == {"signature: signature mismatch"} with hookwall.webhook.verify as mismatch with input as {"request": {}}
+}
+
+test_real_builtin_with_the_config_secret if {
+	body := "{\"zen\":\"ok\"}"
+	sig := concat("", ["sha256=", crypto.hmac.sha256(body, "test-secret")])
+	hook.allow with input as {"request": {"method": "POST", "headers": {"x-hub-signature-256": sig}, "body": body}}
+}
+`
+
+const failingTests = `package routes.hook_test
+
+import data.routes.hook
+
+test_passes if {
+	not hook.allow with hookwall.webhook.verify as {"valid": false, "reason": "x"} with input as {"request": {}}
+}
+
+test_fails_on_purpose if {
+	hook.allow with hookwall.webhook.verify as {"valid": false, "reason": "x"} with input as {"request": {}}
+}
+`
+
+const testConfig = `
+[secrets]
+hook = {file = "hook.secret"}
+
+[[route]]
+name = "hook"
+path = "/hooks/hook"
+upstream = "http://127.0.0.1:1"
+policy = "routes.hook"
+`
+
+func runCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestHookwallTestPasses(t *testing.T) {
+	dir := writeTree(t, map[string]string{
+		"gateway.toml":              testConfig,
+		"hook.secret":               "test-secret\n",
+		"policies/hook.rego":        webhookPolicy,
+		"policies/hook_test.rego":   webhookTests,
+		"policies/other/notes.json": `{"not": "data"}`,
+	})
+	code, out, errs := runCLI(t, "test", "-c", filepath.Join(dir, "gateway.toml"))
+	if code != 0 || strings.TrimSpace(out) != "PASS: 3/3" {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	// -v lists each test as opa test does, and flags may follow the path.
+	code, out, _ = runCLI(t, "test", filepath.Join(dir, "policies"), "-c", filepath.Join(dir, "gateway.toml"), "-v")
+	for _, name := range []string{"test_mocked_valid_allows", "test_mocked_mismatch_denies_401", "test_real_builtin_with_the_config_secret"} {
+		if !regexp.MustCompile(`data\.routes\.hook_test\.` + name + `: PASS \(`).MatchString(out) {
+			t.Errorf("-v output lacks %s: PASS:\n%s", name, out)
+		}
+	}
+	if code != 0 {
+		t.Errorf("-v: exit %d", code)
+	}
+	// --run picks tests by name.
+	if code, out, _ := runCLI(t, "test", "--run", "mocked", "-c", filepath.Join(dir, "gateway.toml")); code != 0 || strings.TrimSpace(out) != "PASS: 2/2" {
+		t.Errorf("--run: exit %d, %q", code, out)
+	}
+}
+
+func TestHookwallTestWithoutTheSecretFailsTheUnmockedTest(t *testing.T) {
+	// Without a config the real builtin has no secret: the mocked tests pass, the real one
+	// does not, and it is named.
+	dir := writeTree(t, map[string]string{
+		"policies/hook.rego":      webhookPolicy,
+		"policies/hook_test.rego": webhookTests,
+	})
+	code, out, errs := runCLI(t, "test", "-c", filepath.Join(dir, "missing.toml"), filepath.Join(dir, "policies"))
+	if code != 1 || !strings.Contains(errs, "missing.toml") {
+		t.Fatalf("an explicit config that does not load: exit %d, stderr %q", code, errs)
+	}
+	code, out, _ = runCLI(t, "test", filepath.Join(dir, "policies"))
+	if code != 1 || !strings.Contains(out, "test_real_builtin_with_the_config_secret") || !strings.Contains(out, "PASS: 2/3") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+}
+
+func TestHookwallTestFails(t *testing.T) {
+	dir := writeTree(t, map[string]string{
+		"policies/hook.rego":      webhookPolicy,
+		"policies/hook_test.rego": failingTests,
+	})
+	code, out, _ := runCLI(t, "test", filepath.Join(dir, "policies"))
+	if code != 1 {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	for _, want := range []string{
+		"data.routes.hook_test.test_fails_on_purpose: FAIL",
+		"hook_test.rego:10", // the failing expression's line
+		"PASS: 1/2", "FAIL: 1/2",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "test_passes: PASS") {
+		t.Errorf("without -v a passing test is not listed:\n%s", out)
+	}
+}
+
+func TestHookwallTestCoverage(t *testing.T) {
+	dir := writeTree(t, map[string]string{
+		"policies/hook.rego": webhookPolicy,
+		"policies/hook_test.rego": `package routes.hook_test
+
+import data.routes.hook
+
+test_valid if {
+	hook.allow with hookwall.webhook.verify as {"valid": true, "reason": ""} with input as {"request": {}}
+}
+`,
+	})
+	code, out, _ := runCLI(t, "test", "--coverage", filepath.Join(dir, "policies"))
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	// The default, deny and status (lines 5, 9 and 11) never run: the test only exercises a
+	// valid signature.
+	m := regexp.MustCompile(`(?m)^COVERAGE: (\d+\.\d+)% \((\d+) of (\d+) lines\)$`).FindStringSubmatch(out)
+	if m == nil || m[1] == "100.00" {
+		t.Fatalf("coverage summary:\n%s", out)
+	}
+	if !regexp.MustCompile(`(?m)hook\.rego\s+\d+\.\d+%\s+not covered: 5, 9, 11$`).MatchString(out) {
+		t.Errorf("per-file line:\n%s", out)
+	}
+	if strings.Contains(out, "hook_test.rego") {
+		t.Errorf("test files are not part of the coverage:\n%s", out)
+	}
+	code, _, errs := runCLI(t, "test", "--coverage", "--threshold", "99", filepath.Join(dir, "policies"))
+	if code != 1 || !strings.Contains(errs, "below the threshold") {
+		t.Fatalf("threshold: exit %d, %q", code, errs)
+	}
+}
+
+func TestHookwallTestUsage(t *testing.T) {
+	dir := writeTree(t, map[string]string{"policies/hook.rego": webhookPolicy})
+	if code, _, errs := runCLI(t, "test", filepath.Join(dir, "policies")); code != 1 || !strings.Contains(errs, "no *_test.rego") {
+		t.Errorf("no tests: exit %d %q", code, errs)
+	}
+	if code, _, _ := runCLI(t, "test", "--format", "xml", filepath.Join(dir, "policies")); code != 2 {
+		t.Errorf("bad format: exit %d", code)
+	}
+	if code, _, errs := runCLI(t, "test", filepath.Join(dir, "nowhere")); code != 1 || !strings.Contains(errs, "nowhere") {
+		t.Errorf("missing path: exit %d %q", code, errs)
+	}
+	broken := writeTree(t, map[string]string{"p/x_test.rego": "package x_test\n\ntest_a if {\n\tinput.x = = 1\n}\n"})
+	if code, _, errs := runCLI(t, "test", filepath.Join(broken, "p")); code != 1 || !strings.Contains(errs, "x_test.rego:4") {
+		t.Errorf("parse error: exit %d %q", code, errs)
+	}
+}
+
+func TestHookwallTestShippedPolicies(t *testing.T) {
+	// The policies that ship pass their own tests through the command.
+	code, out, errs := runCLI(t, "test", "-c", "../../gateway.toml")
+	if code != 0 || !strings.HasPrefix(strings.TrimSpace(out), "PASS: ") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+}

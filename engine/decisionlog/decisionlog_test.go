@@ -1,0 +1,422 @@
+package decisionlog
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func sampleRecord() *Record {
+	r := &Record{
+		DecisionID: "0123456789abcdef0123456789abcdef", Time: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC),
+		Route: "github", Policy: "routes.github", Revision: "rev1", PolicyRevision: "prev1", RemoteIP: "198.51.100.7",
+		Method: "POST", Path: "/hooks/github", Outcome: OutcomeDenied, Status: 401,
+		Reasons: []string{"signature: signature mismatch"},
+		Labels:  map[string]any{"event": "push"},
+		Filters: []FilterResult{{Name: "guard", Outcome: "next", Micros: 12}},
+		Headers: []Header{
+			{"Authorization", "Bearer top-secret"}, {"Cookie", "session=abc"}, {"X-Hub-Signature-256", "sha256=feed"},
+			{"Stripe-Signature", "t=1,v1=beef"}, {"X-Internal-Trace", "trace-me"}, {"X-Tenant", "acme"}, {"X-GitHub-Event", "push"},
+		},
+		Result:       Result{Evaluated: true, Allow: false, Deny: []string{"signature: signature mismatch"}, Status: 401},
+		Shadow:       Shadow{Policy: "routes.github_v2", Allow: false, Deny: []string{"stricter"}, Status: 403},
+		PolicyMicros: 40, FilterMicros: 12, TotalMicros: 90,
+	}
+	r.CaptureBody([]byte(`{"zen":"Design for failure."}`), 8)
+	return r
+}
+
+type logged struct {
+	DecisionID string         `json:"decision_id"`
+	Timestamp  time.Time      `json:"timestamp"`
+	Path       string         `json:"path"`
+	Policy     string         `json:"policy"`
+	Revision   string         `json:"revision"`
+	Bundles    map[string]any `json:"bundles"`
+	Route      string         `json:"route"`
+	RemoteIP   string         `json:"remote_ip"`
+	Outcome    string         `json:"outcome"`
+	Status     int            `json:"status"`
+	Reasons    []string       `json:"reasons"`
+	Result     *struct {
+		Allow  bool     `json:"allow"`
+		Deny   []string `json:"deny"`
+		Status int      `json:"status"`
+	} `json:"result"`
+	Labels  map[string]any `json:"labels"`
+	Request struct {
+		Method        string            `json:"method"`
+		Path          string            `json:"path"`
+		Headers       map[string]string `json:"headers"`
+		Body          *string           `json:"body"`
+		BodyBytes     int               `json:"body_bytes"`
+		BodyTruncated bool              `json:"body_truncated"`
+	} `json:"request"`
+	Filters []map[string]any `json:"filters"`
+	Shadow  *struct {
+		Policy string   `json:"policy"`
+		Allow  bool     `json:"allow"`
+		Deny   []string `json:"deny"`
+		Status int      `json:"status"`
+		Agree  bool     `json:"agree"`
+		Error  string   `json:"error"`
+	} `json:"shadow"`
+	Masked  []string         `json:"masked"`
+	Metrics map[string]int64 `json:"metrics"`
+	Timings map[string]int64 `json:"timings_us"`
+}
+
+func decode(t *testing.T, line []byte) logged {
+	t.Helper()
+	if !bytes.HasSuffix(line, []byte("\n")) || bytes.Count(line, []byte("\n")) != 1 {
+		t.Fatalf("not one line: %q", line)
+	}
+	var l logged
+	dec := json.NewDecoder(bytes.NewReader(line))
+	if err := dec.Decode(&l); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, line)
+	}
+	return l
+}
+
+func TestRecordFields(t *testing.T) {
+	r := sampleRecord()
+	line := r.appendJSON(nil, NewMask([]string{"X-Internal-*"}))
+	l := decode(t, line)
+	if l.DecisionID != r.DecisionID || !l.Timestamp.Equal(r.Time) || l.Route != "github" || l.RemoteIP != "198.51.100.7" {
+		t.Errorf("identity fields: %+v", l)
+	}
+	// OPA's names: path is the queried document, bundles the policy revision.
+	if l.Path != "routes/github" || l.Policy != "routes.github" || l.Revision != "rev1" {
+		t.Errorf("path/policy/revision: %q %q %q", l.Path, l.Policy, l.Revision)
+	}
+	if b, _ := json.Marshal(l.Bundles); string(b) != `{"policies":{"revision":"prev1"}}` {
+		t.Errorf("bundles: %s", b)
+	}
+	if l.Result == nil || l.Result.Allow || l.Result.Status != 401 || len(l.Result.Deny) != 1 {
+		t.Errorf("result: %+v", l.Result)
+	}
+	if l.Outcome != OutcomeDenied || l.Status != 401 || len(l.Reasons) != 1 || l.Labels["event"] != "push" {
+		t.Errorf("decision: %+v", l)
+	}
+	if l.Request.Method != "POST" || l.Request.Path != "/hooks/github" {
+		t.Errorf("request: %+v", l.Request)
+	}
+	if l.Request.Body == nil || *l.Request.Body != `{"zen":"` || l.Request.BodyBytes != 29 || !l.Request.BodyTruncated {
+		t.Errorf("body capture: %+v", l.Request)
+	}
+	if l.Shadow == nil || l.Shadow.Policy != "routes.github_v2" || l.Shadow.Agree || l.Shadow.Status != 403 || l.Shadow.Deny[0] != "stricter" {
+		t.Errorf("shadow: %+v", l.Shadow)
+	}
+	if l.Metrics["timer_rego_query_eval_ns"] != 40000 || l.Metrics["timer_server_handler_ns"] != 90000 {
+		t.Errorf("metrics: %v", l.Metrics)
+	}
+	if l.Timings["policy"] != 40 || l.Timings["filters"] != 12 || l.Timings["total"] != 90 {
+		t.Errorf("timings: %v", l.Timings)
+	}
+	if len(l.Filters) != 1 || l.Filters[0]["name"] != "guard" || l.Filters[0]["outcome"] != "next" {
+		t.Errorf("filters: %v", l.Filters)
+	}
+}
+
+func TestMasking(t *testing.T) {
+	r := sampleRecord()
+	cases := []struct {
+		name      string
+		mask      *Mask
+		masked    []string
+		clear     []string
+		maskedPtr int
+	}{
+		{"defaults", defaultMask, []string{"Authorization", "Cookie", "X-Hub-Signature-256", "Stripe-Signature"}, []string{"X-Internal-Trace", "X-Tenant", "X-GitHub-Event"}, 4},
+		{"prefix and exact, any case", NewMask([]string{"x-internal-*", "X-TENANT"}), []string{"Authorization", "X-Internal-Trace", "X-Tenant"}, []string{"X-GitHub-Event"}, 6},
+		{"everything", NewMask([]string{"*"}), []string{"Authorization", "X-Tenant", "X-GitHub-Event"}, nil, 7},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			line := r.appendJSON(nil, c.mask)
+			l := decode(t, line)
+			for _, h := range c.masked {
+				if l.Request.Headers[h] != "***" {
+					t.Errorf("%s = %q, want masked", h, l.Request.Headers[h])
+				}
+			}
+			for _, h := range c.clear {
+				if l.Request.Headers[h] == "***" || l.Request.Headers[h] == "" {
+					t.Errorf("%s = %q, want its value", h, l.Request.Headers[h])
+				}
+			}
+			for _, secret := range []string{"top-secret", "session=abc", "feed", "beef"} {
+				if bytes.Contains(line, []byte(secret)) {
+					t.Errorf("line leaks %q: %s", secret, line)
+				}
+			}
+			if len(l.Masked) != c.maskedPtr || l.Masked[0] != "/request/headers/Authorization" {
+				t.Errorf("masked pointers: %v", l.Masked)
+			}
+		})
+	}
+}
+
+func TestRecordOmitsWhatDidNotHappen(t *testing.T) {
+	r := &Record{DecisionID: "x", Time: time.Now(), Method: "GET", Path: "/nope", Outcome: OutcomeNoRoute, Status: 404}
+	line := r.AppendJSON(nil)
+	l := decode(t, line)
+	for _, k := range []string{`"path":"`, `"result"`, `"shadow"`, `"body"`, `"masked"`, `"bundles"`} {
+		if k == `"path":"` {
+			if l.Path != "" {
+				t.Errorf("path %q for a request without a route", l.Path)
+			}
+			continue
+		}
+		if bytes.Contains(line, []byte(k)) {
+			t.Errorf("%s present: %s", k, line)
+		}
+	}
+	if l.Request.Path != "/nope" {
+		t.Errorf("request path %q", l.Request.Path)
+	}
+}
+
+func TestAppendStringEscapes(t *testing.T) {
+	in := "a\"b\\c\n\r\t\x00<>&\u2028\xff" + "é"
+	b := appendString(nil, in)
+	var out string
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatalf("%s: %v", b, err)
+	}
+	if want := strings.ToValidUTF8(in, "\ufffd"); out != want {
+		t.Fatalf("round trip %q, want %q", out, want)
+	}
+	if bytes.ContainsAny(b, "<>&\n") || bytes.Contains(b, []byte("\u2028")) {
+		t.Fatalf("unescaped: %s", b)
+	}
+	if bb := appendString(nil, []byte(in)); !bytes.Equal(bb, b) {
+		t.Fatalf("[]byte form differs: %s vs %s", bb, b)
+	}
+}
+
+func TestRecordReset(t *testing.T) {
+	r := sampleRecord()
+	r.Reset()
+	if r.Body != nil || r.Shadow.Policy != "" || r.Result.Evaluated || len(r.Headers) != 0 {
+		t.Fatalf("reset left state: %+v", r)
+	}
+	r.CaptureBody(nil, 16)
+	if r.Body == nil || len(r.Body) != 0 {
+		t.Fatalf("an empty captured body must be logged as \"\": %#v", r.Body)
+	}
+	if l := decode(t, r.AppendJSON(nil)); l.Request.Body == nil || *l.Request.Body != "" {
+		t.Fatalf("empty body: %+v", l.Request)
+	}
+}
+
+func TestLoggerWritesAndSubscribers(t *testing.T) {
+	var buf syncBuf
+	l := New(&buf, nil, Options{Mask: []string{"X-Tenant"}})
+	var mu sync.Mutex
+	var seen [][]byte
+	cancel := l.Subscribe(func(line []byte) {
+		mu.Lock()
+		seen = append(seen, append([]byte(nil), line...))
+		mu.Unlock()
+	})
+	for range 3 {
+		l.Log(sampleRecord())
+	}
+	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) == 3 })
+	cancel()
+	cancel() // idempotent
+	l.Log(sampleRecord())
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st := l.Stats()
+	if st.Written != 4 || st.Dropped != 0 || st.WriteErrors != 0 {
+		t.Fatalf("stats %+v, want 4 written", st)
+	}
+	lines := bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n"))
+	if len(lines) != 4 {
+		t.Fatalf("%d lines, want 4", len(lines))
+	}
+	if l := decode(t, append(lines[0], '\n')); l.Request.Headers["X-Tenant"] != "***" {
+		t.Fatalf("Options.Mask not applied: %v", l.Request.Headers)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 3 || !bytes.Equal(seen[0], append(lines[0], '\n')) {
+		t.Fatalf("subscriber saw %d lines after cancel, want 3; first %q", len(seen), seen[0])
+	}
+	l.Log(sampleRecord()) // after Close: dropped silently, no panic
+}
+
+func TestReopenFollowsLogrotate(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "decisions.log")
+	l, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	l.Log(sampleRecord())
+	waitFor(t, func() bool { return l.Stats().Written == 1 })
+	// logrotate: move the file, then signal.
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	l.Log(sampleRecord()) // queued before Reopen: still goes to the moved file
+	if err := l.Reopen(); err != nil {
+		t.Fatal(err)
+	}
+	l.Log(sampleRecord())
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	old, _ := os.ReadFile(path + ".1")
+	cur, _ := os.ReadFile(path)
+	if n := bytes.Count(old, []byte("\n")); n != 2 {
+		t.Errorf("rotated file has %d records, want 2", n)
+	}
+	if n := bytes.Count(cur, []byte("\n")); n != 1 {
+		t.Errorf("reopened file has %d records, want 1", n)
+	}
+	if st, _ := os.Stat(path); st.Mode().Perm() != 0o600 {
+		t.Errorf("reopened file mode %v, want 0600", st.Mode().Perm())
+	}
+	if st := l.Stats(); st.Reopens != 1 {
+		t.Errorf("reopens %d", st.Reopens)
+	}
+	if err := l.Reopen(); err != ErrClosed {
+		t.Errorf("Reopen after Close: %v", err)
+	}
+	// A log on stdout or another writer has nothing to reopen.
+	w := New(io.Discard, nil, Options{})
+	defer w.Close()
+	if err := w.Reopen(); err != nil {
+		t.Errorf("Reopen of a writer log: %v", err)
+	}
+}
+
+func TestReopenFailureKeepsTheOldFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sub", "decisions.log")
+	if err := os.Mkdir(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	l, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Dir(path), filepath.Join(dir, "moved")); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Reopen(); err == nil {
+		t.Fatal("Reopen into a missing directory succeeded")
+	}
+	l.Log(sampleRecord())
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "moved", "decisions.log")); bytes.Count(b, []byte("\n")) != 1 {
+		t.Fatalf("the old file did not keep receiving records: %q", b)
+	}
+}
+
+// TestFullDiskIsCountedNotBlocking writes to /dev/full, where every write fails with ENOSPC.
+func TestFullDiskIsCountedNotBlocking(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full")
+	}
+	l, err := Open("/dev/full", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for range 1000 {
+		l.Log(sampleRecord())
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("1000 Log calls on a full disk took %v", d)
+	}
+	_ = l.Close()
+	st := l.Stats()
+	if st.WriteErrors == 0 {
+		t.Fatalf("no write errors counted on a full disk: %+v", st)
+	}
+}
+
+// blockedWriter never returns from Write until released: a hung disk (NFS, a stalled pipe).
+type blockedWriter struct{ release chan struct{} }
+
+func (b blockedWriter) Write(p []byte) (int, error) { <-b.release; return len(p), nil }
+
+func TestHungDiskDropsAndCounts(t *testing.T) {
+	bw := blockedWriter{release: make(chan struct{})}
+	l := New(bw, nil, Options{})
+	// Enough records to fill the 64KiB buffer (so the writer blocks) and the queue behind it.
+	n := queueLen + 2000
+	r := sampleRecord()
+	start := time.Now()
+	for range n {
+		l.Log(r)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("Log blocked behind a hung writer: %v", d)
+	}
+	waitFor(t, func() bool { return l.Stats().Dropped > 0 })
+	close(bw.release)
+	_ = l.Close()
+	st := l.Stats()
+	if st.Dropped == 0 || st.Written+st.Dropped != uint64(n) {
+		t.Fatalf("stats %+v: written+dropped must be %d with drops", st, n)
+	}
+}
+
+func TestNilLogger(t *testing.T) {
+	var l *Logger
+	l.Log(sampleRecord())
+	l.Subscribe(func([]byte) {})()
+	if err := l.Reopen(); err != nil {
+		t.Fatal(err)
+	}
+	if l.Stats() != (Stats{}) || l.Close() != nil {
+		t.Fatal("nil logger must be inert")
+	}
+	if l, err := Open("off", Options{}); l != nil || err != nil {
+		t.Fatalf("off: %v %v", l, err)
+	}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) Bytes() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]byte(nil), s.b.Bytes()...)
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,89 @@
+package decisionlog
+
+import (
+	"bytes"
+	"strings"
+)
+
+// Mask decides which request-header values the log writes as "***". It always masks the
+// credentials every gateway sees (Authorization, cookies, every known signature header, and
+// any name containing "signature", "secret", "token", "api-key", "apikey", "password" or
+// "hmac"), plus the names it was built with. A Mask is immutable and safe for concurrent use.
+type Mask struct {
+	exact    map[string]bool // lower-case names
+	prefixes [][]byte        // lower-case, from names ending in "*"
+	all      bool
+}
+
+// sensitiveExact and sensitiveParts are the default mask. Every provider's signature header
+// (X-Hub-Signature-256, Stripe-Signature, X-Shopify-Hmac-Sha256, Svix-Signature, X-Api-Key, …)
+// contains one of the parts.
+var sensitiveExact = []string{"authorization", "proxy-authorization", "cookie", "set-cookie"}
+
+var sensitiveParts = [][]byte{
+	[]byte("signature"), []byte("secret"), []byte("token"), []byte("api-key"), []byte("apikey"),
+	[]byte("password"), []byte("hmac"),
+}
+
+// defaultMask masks what every gateway masks. It is never modified.
+var defaultMask = NewMask(nil)
+
+// NewMask returns a Mask that also masks the headers named in extra (any case); a name
+// ending in "*" masks every header starting with it, and "*" alone masks every header.
+func NewMask(extra []string) *Mask {
+	m := &Mask{exact: make(map[string]bool, len(sensitiveExact)+len(extra))}
+	for _, n := range sensitiveExact {
+		m.exact[n] = true
+	}
+	for _, n := range extra {
+		n = strings.ToLower(strings.TrimSpace(n))
+		switch {
+		case n == "*":
+			m.all = true
+		case strings.HasSuffix(n, "*"):
+			m.prefixes = append(m.prefixes, []byte(strings.TrimSuffix(n, "*")))
+		case n != "":
+			m.exact[n] = true
+		}
+	}
+	return m
+}
+
+// Masks reports whether the value of the header name is masked. It does not allocate for
+// names up to 128 bytes.
+func (m *Mask) Masks(name string) bool {
+	if m.all {
+		return true
+	}
+	var buf [128]byte
+	var lower []byte
+	if len(name) <= len(buf) {
+		lower = buf[:len(name)]
+		for i := 0; i < len(name); i++ {
+			c := name[i]
+			if c >= 'A' && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			lower[i] = c
+		}
+	} else {
+		lower = []byte(strings.ToLower(name))
+	}
+	if m.exact[string(lower)] {
+		return true
+	}
+	for _, p := range sensitiveParts {
+		if bytes.Contains(lower, p) {
+			return true
+		}
+	}
+	for _, p := range m.prefixes {
+		if bytes.HasPrefix(lower, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// Sensitive reports whether the default mask masks the header name (any case).
+func Sensitive(name string) bool { return defaultMask.Masks(name) }

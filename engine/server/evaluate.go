@@ -1,0 +1,234 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/topdown"
+	"github.com/valyala/fasthttp"
+
+	"github.com/hookwall/hookwall/engine/decisionlog"
+	"github.com/hookwall/hookwall/engine/policy"
+	"github.com/hookwall/hookwall/engine/snapshot"
+)
+
+// DryRun tunes Evaluate.
+type DryRun struct {
+	// Route names the route to evaluate; "" routes the request as the gateway would.
+	Route string
+	// RemoteAddr is the client's address (X-Forwarded-For is then honoured from
+	// [server] trusted_proxies as live); nil means 127.0.0.1.
+	RemoteAddr net.Addr
+	// Tracer, when set, receives the live policy's evaluation trace.
+	Tracer topdown.QueryTracer
+}
+
+// FilterOutcome is what one filter did in a dry run.
+type FilterOutcome struct {
+	Name    string            `json:"name"`
+	Outcome string            `json:"outcome"` // "next", "denied", "error", "skipped"
+	Error   string            `json:"error,omitempty"`
+	Labels  map[string]string `json:"labels,omitempty"`
+	Micros  int64             `json:"us"`
+}
+
+// Evaluation is what the gateway would do with a request, short of acting on it.
+type Evaluation struct {
+	Route    string `json:"route"`
+	Policy   string `json:"policy,omitempty"`
+	Revision string `json:"revision"`
+	// Outcome is a decision-log outcome: "allowed" (the request would be forwarded, after the
+	// rate_limit and dedupe checks, which a dry run does not make), "denied", "filtered",
+	// "error", "method_not_allowed" or "no_route".
+	Outcome string `json:"outcome"`
+	// Status is the gateway's answer; 0 when the request would be forwarded (the upstream
+	// answers).
+	Status int `json:"status,omitempty"`
+	// Allow and Deny are the policy's rules (Allow false and Deny empty when it did not run).
+	Allow   bool     `json:"allow"`
+	Deny    []string `json:"deny"`
+	Reasons []string `json:"reasons"`
+	Error   string   `json:"error,omitempty"`
+	// Evaluated reports whether the policy ran (a filter or the router may end a request
+	// first).
+	Evaluated       bool                `json:"evaluated"`
+	Labels          map[string]any      `json:"labels"`
+	Filters         []FilterOutcome     `json:"filters"`
+	RateLimit       *RateLimit          `json:"rate_limit,omitempty"`
+	Dedupe          *Dedupe             `json:"dedupe,omitempty"`
+	UpstreamHeaders map[string]string   `json:"upstream_headers,omitempty"`
+	Shadow          *decisionlog.Shadow `json:"shadow,omitempty"`
+	// Input is the document the policy was evaluated on (nil when it did not run).
+	Input ast.Value `json:"-"`
+}
+
+// RateLimit is the rate_limit obligation a forwarded request would be checked against.
+type RateLimit struct {
+	Key   string `json:"key"`
+	Limit int64  `json:"limit"`
+	Per   string `json:"per"`
+	Burst int64  `json:"burst,omitempty"`
+}
+
+// Dedupe is the dedupe obligation a forwarded request would be checked against.
+type Dedupe struct {
+	Key string `json:"key"`
+	TTL string `json:"ttl"`
+}
+
+// dryRun is an exchange's dry-run state: serve uses its route instead of the router's,
+// passes its tracer to the policy, and stops once the policy decided (decided).
+type dryRun struct {
+	route     *snapshot.Route
+	opt       *policy.EvalOption
+	dec       policy.Decision
+	err       error
+	evaluated bool
+	doc       ast.Value
+}
+
+// pick returns the dry run's route when it names one, else the router's match. d may be nil.
+func (d *dryRun) pick(r *snapshot.Route, ok bool) (*snapshot.Route, bool) {
+	if d == nil || d.route == nil {
+		return r, ok
+	}
+	return d.route, true
+}
+
+// evalOption returns the policy options of the dry run; nil (live requests) when d is nil.
+func (d *dryRun) evalOption() *policy.EvalOption {
+	if d == nil {
+		return nil
+	}
+	return d.opt
+}
+
+// ErrNoRoute is returned by Evaluate when DryRun.Route names no route.
+var ErrNoRoute = errors.New("server: no such route")
+
+// Evaluate runs req through the live snapshot's pipeline exactly as a request on the
+// listener would go (route, method check, filters in order with their on_error, the policy
+// on the request as received, the shadow policy) and returns the decision, without checking
+// rate limits or duplicates, forwarding, or writing a decision-log record or metrics. Filters
+// run for real: a filter with side effects outside the sandbox has none, by design. req is
+// not modified. Safe for concurrent use.
+func (s *Server) Evaluate(req *fasthttp.Request, o DryRun) (ev *Evaluation, err error) {
+	snap := s.o.Snapshots.Acquire()
+	if snap == nil {
+		return nil, errors.New("server: no snapshot loaded")
+	}
+	defer snap.Release()
+	d := &dryRun{}
+	if o.Tracer != nil {
+		d.opt = &policy.EvalOption{Tracer: o.Tracer}
+	}
+	if o.Route != "" {
+		for _, r := range snap.Routes {
+			if r.Name == o.Route {
+				d.route = r
+			}
+		}
+		if d.route == nil {
+			names := make([]string, 0, len(snap.Routes))
+			for _, r := range snap.Routes {
+				names = append(names, r.Name)
+			}
+			return nil, fmt.Errorf("%w %q (routes: %s)", ErrNoRoute, o.Route, strings.Join(names, ", "))
+		}
+	}
+	remote := o.RemoteAddr
+	if remote == nil {
+		remote = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}
+	}
+	var ctx fasthttp.RequestCtx
+	ctx.Init(req, remote, fasthttpLogger{s.log})
+	x := &exchange{labels: map[string]ast.Object{}, dry: d}
+	rec := &x.rec
+	rec.Time = time.Now()
+	rec.DecisionID = newID(&x.idBuf)
+	rec.Method = string(ctx.Method())
+	rec.Path = string(ctx.Path())
+	rec.Revision = snap.Revision
+	defer func() {
+		if p := recover(); p != nil {
+			s.releaseInstances(x, true)
+			ev, err = nil, fmt.Errorf("server: panic in evaluation: %v", p)
+		}
+	}()
+	s.serve(&ctx, snap, x)
+	return d.evaluation(x, &ctx), nil
+}
+
+// evaluation reads what serve left in the exchange.
+func (d *dryRun) evaluation(x *exchange, ctx *fasthttp.RequestCtx) *Evaluation {
+	rec := &x.rec
+	ev := &Evaluation{
+		Route: rec.Route, Policy: rec.Policy, Revision: rec.Revision, Outcome: rec.Outcome, Status: rec.Status,
+		Deny: []string{}, Reasons: append([]string{}, rec.Reasons...), Error: rec.Error, Labels: map[string]any{},
+		Filters: []FilterOutcome{},
+	}
+	for _, f := range rec.Filters {
+		fo := FilterOutcome{Name: f.Name, Outcome: f.Outcome, Error: f.Error, Micros: f.Micros}
+		if obj := x.labels[f.Name]; obj != nil {
+			fo.Labels = map[string]string{}
+			_ = obj.Iter(func(k, v *ast.Term) error {
+				ks, _ := k.Value.(ast.String)
+				vs, _ := v.Value.(ast.String)
+				fo.Labels[string(ks)] = string(vs)
+				return nil
+			})
+		}
+		ev.Filters = append(ev.Filters, fo)
+	}
+	if rec.Shadow.Policy != "" {
+		sh := rec.Shadow
+		ev.Shadow = &sh
+	}
+	if !d.evaluated {
+		// The router, the method check or a filter answered: serve recorded it.
+		if ev.Outcome == "" {
+			ev.Outcome, ev.Status = decisionlog.OutcomeError, ctx.Response.StatusCode()
+		}
+		return ev
+	}
+	ev.Evaluated, ev.Input = true, d.doc
+	if d.err != nil {
+		ev.Outcome, ev.Status, ev.Error = decisionlog.OutcomeError, fasthttp.StatusInternalServerError, d.err.Error()
+		return ev
+	}
+	dec := &d.dec
+	ev.Allow = dec.Allow
+	if dec.Deny != nil {
+		ev.Deny = dec.Deny
+	}
+	if dec.Labels != nil {
+		ev.Labels = dec.Labels
+	}
+	if dec.Denied() {
+		reasons := dec.Deny
+		if len(reasons) == 0 {
+			reasons = []string{"not allowed"}
+		}
+		ev.Reasons = append(ev.Reasons, reasons...)
+		ev.Outcome, ev.Status = decisionlog.OutcomeDenied, dec.Status
+		return ev
+	}
+	ev.Outcome, ev.Status = decisionlog.OutcomeAllowed, 0
+	if rl := dec.RateLimit; rl != nil {
+		ev.RateLimit = &RateLimit{Key: rl.Key, Limit: rl.Limit, Per: rl.Per.String(), Burst: rl.Burst}
+	}
+	if dd := dec.Dedupe; dd != nil {
+		ev.Dedupe = &Dedupe{Key: dd.Key, TTL: dd.TTL.String()}
+	}
+	if len(dec.UpstreamHeaders) > 0 {
+		ev.UpstreamHeaders = make(map[string]string, len(dec.UpstreamHeaders))
+		for _, h := range dec.UpstreamHeaders {
+			ev.UpstreamHeaders[h.Name] = h.Value
+		}
+	}
+	return ev
+}

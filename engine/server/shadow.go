@@ -1,0 +1,75 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+
+	"github.com/hookwall/hookwall/engine/decisionlog"
+	"github.com/hookwall/hookwall/engine/policy"
+	"github.com/hookwall/hookwall/engine/snapshot"
+)
+
+// ShadowObserver is implemented by an Observer that also counts shadow-policy evaluations.
+// agree reports whether the shadow would have answered as the live policy did; failed that
+// the shadow's evaluation returned an error (agree is then false).
+type ShadowObserver interface {
+	Shadow(route string, agree, failed bool)
+}
+
+// maxShadowTime bounds a shadow evaluation (and the route timeout bounds it too): a slow
+// shadow policy under trial delays requests by at most this much and never fails them.
+const maxShadowTime = time.Second
+
+// decided runs once the live policy was evaluated and before its decision is acted on: it
+// notes the decision in the record, evaluates the route's shadow policy on the same input,
+// and reports whether serve stops here (a dry run from Evaluate). It never changes dec.
+func (s *Server) decided(route *snapshot.Route, doc ast.Value, dec *policy.Decision, err error, x *exchange) (stop bool) {
+	if err == nil {
+		x.rec.Result = decisionlog.Result{Evaluated: true, Allow: dec.Allow, Deny: dec.Deny, Status: dec.Status}
+	}
+	if route.Shadow != nil {
+		s.shadow(route, doc, dec, err, x)
+	}
+	if x.dry != nil {
+		x.dry.dec, x.dry.err, x.dry.evaluated, x.dry.doc = *dec, err, true, doc
+		return true
+	}
+	return false
+}
+
+// shadow evaluates route.Shadow on doc with its own deadline, so it cannot use up the live
+// request's, and records the outcome. Errors are recorded, never returned.
+func (s *Server) shadow(route *snapshot.Route, doc ast.Value, live *policy.Decision, liveErr error, x *exchange) {
+	ctx, cancel := context.WithTimeout(context.Background(), min(route.Timeout, maxShadowTime))
+	defer cancel()
+	sd, err := route.Shadow.Eval(ctx, doc, nil)
+	sh := &x.rec.Shadow
+	sh.Policy = route.Shadow.Package()
+	if err != nil {
+		sh.Error = err.Error()
+	} else {
+		sh.Allow, sh.Deny, sh.Status = sd.Allow, sd.Deny, sd.Status
+	}
+	lf, ls := verdict(live, liveErr)
+	sf, ss := verdict(&sd, err)
+	sh.Agree = err == nil && lf == sf && ls == ss
+	if so, ok := s.o.Observer.(ShadowObserver); ok {
+		so.Shadow(route.Name, sh.Agree, err != nil)
+	}
+	if !sh.Agree {
+		s.log.Debug("shadow policy disagrees", "route", route.Name, "shadow", sh.Policy, "decision_id", x.rec.DecisionID, "live_forward", lf, "shadow_forward", sf, "err", err)
+	}
+}
+
+// verdict is what a decision does to the request: forward, or refuse with a status.
+func verdict(d *policy.Decision, err error) (forward bool, status int) {
+	switch {
+	case err != nil:
+		return false, 500
+	case d.Denied():
+		return false, d.Status
+	}
+	return true, 0
+}
