@@ -32,7 +32,7 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, route *snapshot.Route, meta *
 	if prior := forwardedFor(&req.Header); len(prior) > 0 {
 		buf := make([]byte, 0, len(prior)+2+len(peer))
 		buf = append(append(append(buf, prior...), ", "...), peer...)
-		delForwardedFor(&req.Header)
+		req.Header.Del("X-Forwarded-For") // every line: Set alone replaces only the first
 		req.Header.SetBytesV("X-Forwarded-For", buf)
 	} else {
 		req.Header.Set("X-Forwarded-For", peer)
@@ -72,15 +72,15 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, route *snapshot.Route, meta *
 
 var xffName = []byte("X-Forwarded-For")
 
-// forwardedFor returns every X-Forwarded-For line, joined with ", " in arrival order, whatever
-// the case of its name: header names are not normalised, and a proxy may add its own line
-// after the one the client sent, so the first exact-case line is not the proxy's word. A
-// single line is returned as is (valid until the handler returns); several are copied.
+// forwardedFor returns every X-Forwarded-For line joined with ", " in arrival order: a proxy
+// may add its own line after the one the client sent, so the first line alone is not the
+// proxy's word. Header names are normalised by the server, so one spelling covers them all.
+// A single line is returned as is (valid until the handler returns); several are copied.
 func forwardedFor(h *fasthttp.RequestHeader) []byte {
 	var out []byte
 	n := 0
 	for k, v := range h.All() {
-		if !bytes.EqualFold(k, xffName) {
+		if !bytes.Equal(k, xffName) {
 			continue
 		}
 		switch n++; n {
@@ -93,24 +93,6 @@ func forwardedFor(h *fasthttp.RequestHeader) []byte {
 		}
 	}
 	return out
-}
-
-// delForwardedFor removes every X-Forwarded-For line, in any spelling of the name (bounded:
-// each pass removes one spelling, and a name has at most 2^15 spellings in principle).
-func delForwardedFor(h *fasthttp.RequestHeader) {
-	for range 64 {
-		name := ""
-		for k := range h.All() {
-			if bytes.EqualFold(k, xffName) {
-				name = string(k)
-				break
-			}
-		}
-		if name == "" {
-			return
-		}
-		h.Del(name)
-	}
 }
 
 func stripHop(h *fasthttp.RequestHeader) {
