@@ -94,9 +94,14 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	builtins := policy.TesterBuiltins(secrets, nil)
+	caps, err := policy.TestCapabilities(allow, builtins)
+	if err != nil {
+		fmt.Fprintf(stderr, "hookwall test: %v\n", err)
+		return 1
+	}
 	var cov *cover.Cover
 	runner := tester.NewRunner().
-		SetCompiler(ast.NewCompiler().WithCapabilities(testCapabilities(allow, builtins)).WithDefaultRegoVersion(ast.RegoV1)).
+		SetCompiler(ast.NewCompiler().WithCapabilities(caps).WithDefaultRegoVersion(ast.RegoV1)).
 		SetStore(inmem.NewFromObjectWithOpts(data, inmem.OptRoundTripOnWrite(false))).
 		AddCustomBuiltins(builtins).
 		RaiseBuiltinErrors(true). // as served: a builtin error is an error, never "undefined"
@@ -269,30 +274,6 @@ func hasTests(mods map[string]*ast.Module) bool {
 		}
 	}
 	return false
-}
-
-// testCapabilities are the serving capabilities (unsafe builtins off unless allowed) plus
-// the hookwall builtins: a test cannot reach the network a policy could not.
-func testCapabilities(allow []string, builtins []*tester.Builtin) *ast.Capabilities {
-	caps := ast.CapabilitiesForThisVersion()
-	off := map[string]bool{}
-	for _, u := range policy.UnsafeBuiltins() {
-		off[u] = true
-	}
-	for _, a := range allow {
-		delete(off, a)
-	}
-	kept := caps.Builtins[:0]
-	for _, b := range caps.Builtins {
-		if !off[b.Name] {
-			kept = append(kept, b)
-		}
-	}
-	caps.Builtins = kept
-	for _, b := range builtins {
-		caps.Builtins = append(caps.Builtins, b.Decl)
-	}
-	return caps
 }
 
 // parseInterspersed parses flags that may come before, between or after the positional

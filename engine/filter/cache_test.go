@@ -49,15 +49,11 @@ func TestCompiledModuleShared(t *testing.T) {
 	if n := h.compiles.Load(); n != 1 {
 		t.Fatalf("%d compilations for two loads of the same bytes, want 1", n)
 	}
-	if m, refs := cachedModules(h); m != 1 || refs != 2 {
-		t.Fatalf("host holds %d modules with %d refs, want 1 and 2", m, refs)
-	}
+	wantCompiled(t, h, 1, 2)
 	if err := a.Close(testCtx); err != nil {
 		t.Fatal(err)
 	}
-	if m, refs := cachedModules(h); m != 1 || refs != 1 {
-		t.Fatalf("after closing a: %d modules with %d refs, want 1 and 1", m, refs)
-	}
+	wantCompiled(t, h, 1, 1)
 	created := b.Stats().Created
 	for i := range 3 {
 		waitFor(t, func() bool { return b.Stats().Idle == 1 })
@@ -111,6 +107,7 @@ func TestCompiledModuleKeys(t *testing.T) {
 		if n := h.compiles.Load(); n != s.compiles {
 			t.Errorf("step %d: %d compilations, want %d", i, n, s.compiles)
 		}
+		wantCompiled(t, h, int(s.compiles), i+1)
 	}
 }
 
@@ -127,39 +124,63 @@ func TestCompiledModuleEviction(t *testing.T) {
 		mods[i] = withCustomSection(tiny, fmt.Sprint("v", i))
 		open[i] = load(t, h, Spec{Name: "f", Module: mods[i], Pool: 1})
 	}
-	if m, refs := cachedModules(h); m != n || refs != n {
-		t.Fatalf("%d open filters: host holds %d modules with %d refs", n, m, refs)
-	}
+	wantCompiled(t, h, n, n)
 	// Every open filter still works, including those out of the recent list.
 	for i, f := range open {
 		if next, err, _ := call(t, f, getReq); err != nil || !next {
 			t.Fatalf("filter %d: next=%v err=%v", i, next, err)
 		}
 	}
-	for _, f := range open {
+	// Close all but the oldest: the two next-oldest are neither held nor
+	// recent any more, so they go; the oldest stays while held.
+	for _, f := range open[1:] {
 		if err := f.Close(testCtx); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if m, refs := cachedModules(h); m != compiledCacheSize || refs != 0 {
-		t.Fatalf("all closed: host holds %d modules with %d refs, want %d and 0", m, refs, compiledCacheSize)
+	wantCompiled(t, h, compiledCacheSize+1, 1)
+	// Loading the held module again compiles nothing, makes it recent
+	// again, and pushes the oldest recent unused module out.
+	compiles := h.compiles.Load()
+	again := load(t, h, Spec{Name: "f", Module: mods[0], Pool: 1})
+	if got := h.compiles.Load() - compiles; got != 0 {
+		t.Errorf("loading a held module compiled %d times, want 0", got)
 	}
-	before := h.compiles.Load()
+	wantCompiled(t, h, compiledCacheSize, 2)
+	for _, f := range []*Filter{open[0], again} {
+		if err := f.Close(testCtx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantCompiled(t, h, compiledCacheSize, 0)
+
 	newest := load(t, h, Spec{Name: "f", Module: mods[n-1], Pool: 1})
-	if got := h.compiles.Load() - before; got != 0 {
+	if got := h.compiles.Load() - compiles; got != 0 {
 		t.Errorf("reloading the newest module compiled %d times, want 0", got)
 	}
-	oldest := load(t, h, Spec{Name: "f", Module: mods[0], Pool: 1})
-	if got := h.compiles.Load() - before; got != 1 {
+	evicted := load(t, h, Spec{Name: "f", Module: mods[3], Pool: 1})
+	if got := h.compiles.Load() - compiles; got != 1 {
 		t.Errorf("reloading an evicted module compiled %d times, want 1", got)
 	}
-	for _, f := range []*Filter{newest, oldest} {
+	for _, f := range []*Filter{newest, evicted} {
 		if next, err, _ := call(t, f, getReq); err != nil || !next {
 			t.Fatalf("reloaded: next=%v err=%v", next, err)
 		}
 	}
-	if m, _ := cachedModules(h); m != compiledCacheSize {
-		t.Errorf("host holds %d modules, want %d", m, compiledCacheSize)
+	wantCompiled(t, h, compiledCacheSize, 2)
+}
+
+// wantCompiled checks how many compiled modules the Host holds and how many
+// Filter references they have, and that every module compiled and not
+// held was closed.
+func wantCompiled(t *testing.T, h *Host, modules, refs int) {
+	t.Helper()
+	m, r := cachedModules(h)
+	if m != modules || r != refs {
+		t.Errorf("host holds %d modules with %d refs, want %d and %d", m, r, modules, refs)
+	}
+	if compiled, closed := h.compiles.Load(), h.closedModules.Load(); compiled-closed != uint64(m) {
+		t.Errorf("%d modules compiled, %d closed, %d held: a module leaked or closed twice", compiled, closed, m)
 	}
 }
 
@@ -176,9 +197,7 @@ func TestCompiledModuleRejectsAreNotCached(t *testing.T) {
 	if n := h.compiles.Load(); n != 2 {
 		t.Errorf("%d compilations, want 2", n)
 	}
-	if m, _ := cachedModules(h); m != 0 {
-		t.Errorf("host holds %d modules after failed loads", m)
-	}
+	wantCompiled(t, h, 0, 0)
 }
 
 // TestHostCloseReleasesCompiled closes the Host under open Filters that
@@ -205,9 +224,7 @@ func TestHostCloseReleasesCompiled(t *testing.T) {
 	if err := h.Close(testCtx); err != nil {
 		t.Fatal(err)
 	}
-	if m, _ := cachedModules(h); m != 0 {
-		t.Errorf("closed host holds %d modules", m)
-	}
+	wantCompiled(t, h, 0, 0)
 	h.mu.Lock()
 	recent := len(h.recent)
 	h.mu.Unlock()
@@ -272,10 +289,7 @@ func TestCompiledModuleHammer(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	m, refs := cachedModules(h)
-	if m != 2 || refs != 0 {
-		t.Errorf("after the hammer: %d modules with %d refs, want 2 and 0", m, refs)
-	}
+	wantCompiled(t, h, 2, 0)
 	// Racing first loads may each compile; after that, none may.
 	if n := h.compiles.Load(); n > 2*P {
 		t.Errorf("%d compilations for %d loads of 2 modules", n, P*N)

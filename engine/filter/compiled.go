@@ -50,8 +50,11 @@ func (h *Host) acquireCompiled(ctx context.Context, rt *hostRuntime, key compile
 	}
 	if c, ok := h.compiled[key]; ok {
 		c.refs++
-		h.touchLocked(c)
+		evicted := h.touchLocked(c)
 		h.mu.Unlock()
+		if evicted != nil {
+			h.closeModule(ctx, evicted)
+		}
 		return c, nil
 	}
 	h.mu.Unlock()
@@ -64,22 +67,25 @@ func (h *Host) acquireCompiled(ctx context.Context, rt *hostRuntime, key compile
 	}
 	hasResponse, err := checkModule(mod)
 	if err != nil {
-		_ = mod.Close(ctx)
+		h.closeModule(ctx, mod)
 		return nil, err
 	}
 
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
-		_ = mod.Close(ctx)
+		h.closeModule(ctx, mod)
 		return nil, ErrClosed
 	}
 	if c, ok := h.compiled[key]; ok {
 		// A concurrent Load of the same bytes won the race: share its module.
 		c.refs++
-		h.touchLocked(c)
+		evicted := h.touchLocked(c)
 		h.mu.Unlock()
-		_ = mod.Close(ctx)
+		h.closeModule(ctx, mod)
+		if evicted != nil {
+			h.closeModule(ctx, evicted)
+		}
 		return c, nil
 	}
 	c := &compiledModule{key: key, mod: mod, hasResponse: hasResponse, refs: 1}
@@ -87,7 +93,7 @@ func (h *Host) acquireCompiled(ctx context.Context, rt *hostRuntime, key compile
 	evicted := h.touchLocked(c)
 	h.mu.Unlock()
 	if evicted != nil {
-		_ = evicted.Close(ctx)
+		h.closeModule(ctx, evicted)
 	}
 	return c, nil
 }
@@ -100,7 +106,7 @@ func (h *Host) releaseCompiled(ctx context.Context, c *compiledModule) {
 	closeIt := h.dropIfUnusedLocked(c)
 	h.mu.Unlock()
 	if closeIt {
-		_ = c.mod.Close(ctx)
+		h.closeModule(ctx, c.mod)
 	}
 }
 
@@ -153,10 +159,16 @@ func (h *Host) closeCompiledLocked(ctx context.Context) {
 	for _, c := range h.compiled {
 		if !c.closed {
 			c.closed = true
-			_ = c.mod.Close(ctx)
+			h.closeModule(ctx, c.mod)
 		}
 	}
 	h.compiled = nil
 	clear(h.recent)
 	h.recent = nil
+}
+
+// closeModule closes a module compiled by acquireCompiled, once.
+func (h *Host) closeModule(ctx context.Context, m wazero.CompiledModule) {
+	h.closedModules.Add(1)
+	_ = m.Close(ctx)
 }

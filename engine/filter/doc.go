@@ -5,7 +5,11 @@
 // # Contract
 //
 // A [Host] owns the wazero runtimes and one compilation cache (on disk when a
-// directory is given). [Host.Load] compiles a guest once, checks its exports,
+// directory is given). Filters loaded from the same module bytes into the
+// same runtime share one compiled module, and the Host keeps the 8 most
+// recently loaded ones after their Filters close, so reloading an unchanged
+// or recent module neither compiles nor decodes it. [Host.Load] compiles a
+// guest once, checks its exports,
 // imports and memory, instantiates one instance at once (a bad module fails at
 // load, never at the first request) and pre-warms a bounded pool of
 // instances. A [Filter] is immutable after Load and safe for concurrent use.

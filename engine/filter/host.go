@@ -34,7 +34,8 @@ type Host struct {
 	recent   []*compiledModule               // most recently loaded first, ≤ compiledCacheSize
 	closed   bool
 
-	compiles atomic.Uint64 // wazero CompileModule calls, for tests
+	// For tests: wazero CompileModule calls, and closes of their modules.
+	compiles, closedModules atomic.Uint64
 }
 
 type runtimeKey struct {

@@ -569,8 +569,11 @@ func hostSetStatusCode(ctx context.Context, stack []uint64) {
 	ex := i.exchange(fnSetStatusCode)
 	i.mustBeforeNextOr(fnSetStatusCode, featureBufferResponse)
 	code := uint32(stack[0])
-	if code < 100 || code > 599 {
-		abiPanic(fnSetStatusCode, "status code outside 100-599")
+	// The status is the final one: a 1xx would reach the client as an
+	// interim response (100, 103) with no final response after it, or as
+	// 101 Switching Protocols, and the connection would hang or be misread.
+	if code < 200 || code > 599 {
+		abiPanic(fnSetStatusCode, "status code outside 200-599")
 	}
 	ex.Resp.SetStatusCode(int(code))
 }

@@ -44,7 +44,10 @@ func (g *Gateway) runPolicyTests(ctx context.Context, cfg *config.Config, brev *
 		return nil
 	}
 	builtins := policy.TesterBuiltins(secrets, g.o.Now)
-	caps := testCapabilities(cfg.Policies.AllowBuiltins, builtins)
+	caps, err := policy.TestCapabilities(cfg.Policies.AllowBuiltins, builtins)
+	if err != nil {
+		return err
+	}
 	runner := tester.NewRunner().
 		SetCompiler(ast.NewCompiler().WithCapabilities(caps).WithDefaultRegoVersion(ast.RegoV1)).
 		SetStore(inmem.NewFromObjectWithOpts(data, inmem.OptRoundTripOnWrite(false))).
@@ -93,39 +96,10 @@ func loadWithTests(dir string) (map[string]*ast.Module, map[string]any, error) {
 			if info.IsDir() {
 				return strings.HasPrefix(name, ".") && name != "." && name != ".."
 			}
-			return !strings.HasSuffix(name, ".rego") && !isPolicyDataFile(name)
+			return !strings.HasSuffix(name, ".rego") && !policy.IsDataFile(name)
 		})
 	if err != nil {
 		return nil, nil, err
 	}
 	return res.ParsedModules(), res.Documents, nil
-}
-
-// isPolicyDataFile matches policy.Load's data documents.
-func isPolicyDataFile(name string) bool {
-	return name == "data.json" || name == "data.yaml" || name == "data.yml"
-}
-
-// testCapabilities are the serving capabilities (unsafe builtins off unless allowed) plus the
-// hookwall builtins, so a test cannot reach the network a policy could not.
-func testCapabilities(allow []string, builtins []*tester.Builtin) *ast.Capabilities {
-	caps := ast.CapabilitiesForThisVersion()
-	off := map[string]bool{}
-	for _, u := range policy.UnsafeBuiltins() {
-		off[u] = true
-	}
-	for _, a := range allow {
-		delete(off, a)
-	}
-	kept := caps.Builtins[:0]
-	for _, b := range caps.Builtins {
-		if !off[b.Name] {
-			kept = append(kept, b)
-		}
-	}
-	caps.Builtins = kept
-	for _, b := range builtins {
-		caps.Builtins = append(caps.Builtins, b.Decl)
-	}
-	return caps
 }

@@ -14,6 +14,8 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/hookwall/hookwall/engine/policy"
+
 	"github.com/hookwall/hookwall/engine/config"
 )
 
@@ -184,7 +186,7 @@ func (w *watcher) relevant(ev fsnotify.Event) bool {
 		if strings.HasPrefix(name, ".") {
 			return false
 		}
-		if strings.HasSuffix(name, ".rego") || isPolicyDataFile(name) {
+		if strings.HasSuffix(name, ".rego") || policy.IsDataFile(name) {
 			return true
 		}
 		if ev.Has(fsnotify.Create) {

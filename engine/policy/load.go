@@ -17,6 +17,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/loader"
 	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
+	"github.com/open-policy-agent/opa/v1/tester"
 )
 
 // UnsafeBuiltins are removed from the capabilities unless explicitly allowed: they reach the
@@ -87,9 +88,9 @@ func (s *Set) HasPackage(pkg string) bool {
 // Rules returns the rule names pkg defines.
 func (s *Set) Rules(pkg string) []string { return s.packages[strings.TrimPrefix(pkg, "data.")] }
 
-// isDataFile picks the data documents: only data.json / data.yaml / data.yml, so other JSON
-// (schemas, fixtures) under the policy dir is not merged into data by accident.
-func isDataFile(name string) bool {
+// IsDataFile reports whether a file name is a data document of a policy dir: only data.json,
+// data.yaml and data.yml, so other JSON (schemas, fixtures) is not merged into data by accident.
+func IsDataFile(name string) bool {
 	return name == "data.json" || name == "data.yaml" || name == "data.yml"
 }
 
@@ -114,7 +115,7 @@ func Load(ctx context.Context, dir string, opts Options) (*Set, error) {
 			case strings.HasSuffix(name, ".rego"):
 				return false
 			default:
-				return !isDataFile(name)
+				return !IsDataFile(name)
 			}
 		})
 	if err != nil {
@@ -195,6 +196,19 @@ func capabilities(allow []string) (*ast.Capabilities, error) {
 		}
 	}
 	caps.Builtins = kept
+	return caps, nil
+}
+
+// TestCapabilities are the serving capabilities plus the given test builtins: a Rego test
+// cannot reach the network or environment that a served policy could not.
+func TestCapabilities(allow []string, builtins []*tester.Builtin) (*ast.Capabilities, error) {
+	caps, err := capabilities(allow)
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range builtins {
+		caps.Builtins = append(caps.Builtins, b.Decl)
+	}
 	return caps, nil
 }
 
