@@ -14,9 +14,8 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
-	"github.com/hookwall/hookwall/engine/policy"
-
 	"github.com/hookwall/hookwall/engine/config"
+	"github.com/hookwall/hookwall/engine/policy"
 )
 
 const (
