@@ -218,8 +218,8 @@ func abiGetStatusCode() uint32 { return uint32(harness.Current().Status) }
 
 func abiSetStatusCode(code uint32) {
 	x := beforeNextOr("set_status_code", FeatureBufferResponse)
-	if code < 100 || code > 599 {
-		harness.Trap("set_status_code", "status code outside 100-599")
+	if code < 200 || code > 599 {
+		harness.Trap("set_status_code", "status code outside 200-599")
 	}
 	x.Status = int(code)
 }

@@ -560,3 +560,20 @@ func TestResponsePhaseNeedsBufferFeature(t *testing.T) {
 		t.Errorf("trapped guest changed the body to %q", body)
 	}
 }
+
+// TestGuestCannotFloodHostMemory: header bytes a guest adds live in host memory, outside the
+// guest's own cap, so the host bounds them per request and traps the guest past the bound.
+func TestGuestCannotFloodHostMemory(t *testing.T) {
+	f := load(t, newHost(t), Spec{Name: "flood", Module: testdata(t, "flood.wasm"), Pool: 1, Timeout: NoDeadline})
+	ex, req, _ := newExchange(t, "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n")
+	inst, err := f.Acquire(testCtx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = inst.HandleRequest(testCtx, ex)
+	inst.Release()
+	wantKind(t, err, KindABI)
+	if n := len(req.Header.PeekAll("X-Flood")); n > maxAddedHeaderBytes/1024+1 {
+		t.Fatalf("%d header lines were added; the host must stop the guest at 1 MiB", n)
+	}
+}

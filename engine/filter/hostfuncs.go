@@ -464,11 +464,24 @@ func hostSetHeaderValue(ctx context.Context, mod api.Module, stack []uint64) {
 	kind := uint32(stack[0])
 	i.mutableHeaders(fnSetHeaderValue, kind)
 	name, value := headerArgs(mod, fnSetHeaderValue, stack, true)
+	i.chargeHeader(fnSetHeaderValue, name, value)
 	if kind == headerKindRequest {
 		ex.Req.Header.SetBytesKV(name, value)
 		return
 	}
 	ex.Resp.Header.SetBytesKV(name, value)
+}
+
+// maxAddedHeaderBytes bounds the header bytes one request's guest may add: the host's memory
+// is not the guest's, and a loop of add_header_value calls would otherwise grow it within a
+// single call deadline (or without bound under NoDeadline).
+const maxAddedHeaderBytes = 1 << 20
+
+func (i *Instance) chargeHeader(fn string, name, value []byte) {
+	i.addedHeaders += len(name) + len(value)
+	if i.addedHeaders > maxAddedHeaderBytes {
+		abiPanic(fn, "guest added more than 1 MiB of headers to one request")
+	}
 }
 
 func hostAddHeaderValue(ctx context.Context, mod api.Module, stack []uint64) {
@@ -477,6 +490,7 @@ func hostAddHeaderValue(ctx context.Context, mod api.Module, stack []uint64) {
 	kind := uint32(stack[0])
 	i.mutableHeaders(fnAddHeaderValue, kind)
 	name, value := headerArgs(mod, fnAddHeaderValue, stack, true)
+	i.chargeHeader(fnAddHeaderValue, name, value)
 	if kind == headerKindRequest {
 		ex.Req.Header.AddBytesKV(name, value)
 		return
@@ -543,11 +557,16 @@ func hostWriteBody(ctx context.Context, mod api.Module, stack []uint64) {
 		abiPanic(fnWriteBody, "unknown body kind")
 	}
 	b := region(mod, fnWriteBody, uint32(stack[1]), uint32(stack[2]))
+	// A body the guest writes lives in host memory: it may not outgrow the guest's own cap.
+	limit := int(i.f.memLimit)
 	// The first write of a phase replaces the body, later ones append.
 	if kind == bodyKindRequest {
 		if !i.reqWritten {
 			i.reqWritten = true
 			ex.Req.ResetBody()
+		}
+		if len(ex.Req.Body())+len(b) > limit {
+			abiPanic(fnWriteBody, "body would exceed the filter's memory cap")
 		}
 		ex.Req.AppendBody(b)
 		return
@@ -555,6 +574,9 @@ func hostWriteBody(ctx context.Context, mod api.Module, stack []uint64) {
 	if !i.respWritten {
 		i.respWritten = true
 		ex.Resp.ResetBody()
+	}
+	if len(ex.Resp.Body())+len(b) > limit {
+		abiPanic(fnWriteBody, "body would exceed the filter's memory cap")
 	}
 	ex.Resp.AppendBody(b)
 }

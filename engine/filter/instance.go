@@ -58,6 +58,7 @@ type Instance struct {
 	reqWritten   bool
 	respWritten  bool
 	labels       int
+	addedHeaders int // bytes of header names and values the guest set or added this request
 
 	cctx    callContext
 	uses    int
@@ -81,6 +82,7 @@ func (i *Instance) HandleRequest(ctx context.Context, ex *Exchange) (next bool, 
 	i.reqReadOff, i.respReadOff = 0, 0
 	i.reqWritten, i.respWritten = false, false
 	i.labels = 0
+	i.addedHeaders = 0
 	if err := i.call(ctx, ex, i.handleReq, i.stack[:1]); err != nil {
 		return false, err
 	}
