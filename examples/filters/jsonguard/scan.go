@@ -90,7 +90,7 @@ const (
 	sAfter    = sColon + 1                // + ctx: after a value
 	sString   = sAfter + numCtx           // + kind: inside a string
 	sEscape   = sString + numKinds        // + kind: after '\'
-	sHex      = sEscape + numKinds        // + kind*4 + (digits left - 1): in \uXXXX
+	sHex      = sEscape + numKinds        // + kind*4 + (digits left - 1): in the four hex digits of a \u escape
 	sNumber   = sHex + numKinds*4         // + ctx*numberStates + n
 	sLiteral  = sNumber + numCtx*nStates  // + ctx*literalStates + n
 	numStates = sLiteral + numCtx*lStates // 88
