@@ -324,3 +324,40 @@ func TestEvalHonoursDeadline(t *testing.T) {
 		t.Fatalf("evaluation stopped after %v; the deadline was 100ms", el)
 	}
 }
+
+// TestAllowOnlyPackages: a package whose only decision rule is allow is queried for allow
+// alone; its helper rules still work, and the answers are those of the whole package.
+func TestAllowOnlyPackages(t *testing.T) {
+	cases := []struct {
+		src       string
+		allow     bool
+		allowOnly bool
+		wantErr   bool
+	}{
+		{"package p\nok := true\nallow if ok\n", true, true, false},
+		{"package p\nok := false\nallow if ok\n", false, true, false},
+		{"package p\nallow := \"yes\"\n", false, true, true},
+		{"package p\nallow := true\ndeny contains \"no\"\n", false, false, false},
+		{"package p\nallow := true\nlabels := {\"a\": \"b\"}\n", true, false, false},
+	}
+	for _, c := range cases {
+		set, err := LoadModules(context.Background(), map[string]string{"p.rego": c.src}, nil, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := set.Prepare(context.Background(), "p")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q.allowOnly != c.allowOnly {
+			t.Errorf("%q: allowOnly = %v, want %v", c.src, q.allowOnly, c.allowOnly)
+		}
+		d, err := q.Eval(context.Background(), doc(requestValue("POST", "/", nil, "")), nil)
+		if (err != nil) != c.wantErr {
+			t.Fatalf("%q: err = %v, want error %v", c.src, err, c.wantErr)
+		}
+		if err == nil && (d.Allow && !d.Denied()) != c.allow {
+			t.Errorf("%q: allowed = %v, want %v (%+v)", c.src, d.Allow && !d.Denied(), c.allow, d)
+		}
+	}
+}

@@ -19,6 +19,14 @@ type Query struct {
 	pkg      string
 	prepared rego.PreparedEvalQuery
 	needJSON bool
+	// allowOnly: the query is data.<pkg>.allow, not the package document.
+	allowOnly bool
+}
+
+// decisionRules are the rules a decision is read from (design §3.3); others are helpers.
+var decisionRules = map[string]bool{
+	"allow": true, "deny": true, "status": true, "rate_limit": true, "dedupe": true,
+	"upstream_headers": true, "labels": true,
 }
 
 // Package returns the queried package ("routes.github").
@@ -37,10 +45,22 @@ func (s *Set) Prepare(ctx context.Context, pkg string) (*Query, error) {
 	if !contains(s.packages[pkg], "allow") {
 		return nil, fmt.Errorf("policy: package %q has no allow rule; every request would be denied", pkg)
 	}
+	// A package whose only decision rule is allow is asked for allow alone: evaluating the
+	// whole package also evaluates its helper rules and builds an object of all of them.
+	allowOnly := true
+	for _, r := range s.packages[pkg] {
+		if r != "allow" && decisionRules[r] {
+			allowOnly = false
+		}
+	}
+	query := "data." + pkg
+	if allowOnly {
+		query += ".allow"
+	}
 	opts := []func(*rego.Rego){
 		rego.Compiler(s.compiler),
 		rego.Store(s.store),
-		rego.Query("data." + pkg),
+		rego.Query(query),
 		rego.StrictBuiltinErrors(true),
 		rego.GenerateJSON(keepTerm),
 	}
@@ -49,7 +69,7 @@ func (s *Set) Prepare(ctx context.Context, pkg string) (*Query, error) {
 	if err != nil {
 		return nil, fmt.Errorf("policy: prepare %s: %w", pkg, describe(err))
 	}
-	return &Query{pkg: pkg, prepared: pq, needJSON: s.needsJSON(pkg)}, nil
+	return &Query{pkg: pkg, prepared: pq, needJSON: s.needsJSON(pkg), allowOnly: allowOnly}, nil
 }
 
 // Decision is what a route's package decided (design §3.3).
@@ -112,6 +132,13 @@ func (q *Query) Eval(ctx context.Context, input ast.Value, o *EvalOption) (Decis
 	t, ok := rs[0].Expressions[0].Value.(*ast.Term)
 	if !ok {
 		return Decision{}, fmt.Errorf("policy %s: unexpected result %T", q.pkg, rs[0].Expressions[0].Value)
+	}
+	if q.allowOnly {
+		b, ok := t.Value.(ast.Boolean)
+		if !ok {
+			return Decision{}, fmt.Errorf("policy %s: rule allow must be a boolean, got %s", q.pkg, ast.ValueName(t.Value))
+		}
+		return Decision{Allow: bool(b), Status: 403}, nil
 	}
 	obj, ok := t.Value.(ast.Object)
 	if !ok {
