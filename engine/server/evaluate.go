@@ -155,7 +155,7 @@ func (s *Server) Evaluate(req *fasthttp.Request, o DryRun) (ev *Evaluation, err 
 	rec.Revision = snap.Revision
 	defer func() {
 		if p := recover(); p != nil {
-			s.releaseInstances(x, true)
+			s.releaseInstances(x)
 			ev, err = nil, fmt.Errorf("server: panic in evaluation: %v", p)
 		}
 	}()

@@ -70,7 +70,7 @@ func (s *Server) runFilters(rctx context.Context, ctx *fasthttp.RequestCtx, rout
 			fr.Outcome = "error"
 			rec.Filters = append(rec.Filters, fr)
 			s.log.Error("filter failed; on_error=deny refuses", "filter", f.Name(), "route", route.Name, "decision_id", rec.DecisionID, "err", err)
-			s.releaseInstances(x, true)
+			s.releaseInstances(x)
 			st := fasthttp.StatusInternalServerError
 			if kind == filter.KindTimeout || kind == filter.KindPool {
 				st = fasthttp.StatusServiceUnavailable
@@ -115,7 +115,7 @@ func (s *Server) finishFilters(rctx context.Context, x *exchange, route *snapsho
 }
 
 // releaseInstances returns the instances without a response phase.
-func (s *Server) releaseInstances(x *exchange, _ bool) {
+func (s *Server) releaseInstances(x *exchange) {
 	for _, inst := range x.instances {
 		inst.Release()
 	}

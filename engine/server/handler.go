@@ -91,7 +91,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("panic in request", "decision_id", rec.DecisionID, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-			s.releaseInstances(x, true)
+			s.releaseInstances(x)
 			ctx.Response.Reset()
 			writeError(ctx, fasthttp.StatusInternalServerError, "internal error")
 			rec.Outcome, rec.Status, rec.Error = decisionlog.OutcomeError, fasthttp.StatusInternalServerError, "panic: "+fmt.Sprint(p)
@@ -141,8 +141,10 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, snap *snapshot.Snapshot, x *exc
 		rec.Outcome, rec.Status = decisionlog.OutcomeBadMethod, fasthttp.StatusMethodNotAllowed
 		return
 	}
-	recordHeaders(rec, &ctx.Request.Header, &x.in)
-	rec.CaptureBody(ctx.Request.Body(), int(snap.Config.Log.Body))
+	if s.o.Log != nil { // the copies only serve the decision log
+		recordHeaders(rec, &ctx.Request.Header, &x.in)
+		rec.CaptureBody(ctx.Request.Body(), int(snap.Config.Log.Body))
+	}
 
 	// A per-request deadline: ctx.Done() only fires at shutdown.
 	rctx, cancel := context.WithTimeout(context.Background(), route.Timeout)
@@ -183,7 +185,7 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, snap *snapshot.Snapshot, x *exc
 		s.o.Observer.Policy(route.Name, pd)
 	}
 	if s.decided(route, doc, &dec, err, x) {
-		s.releaseInstances(x, true) // a dry run (Evaluate) stops before acting on the decision
+		s.releaseInstances(x) // a dry run (Evaluate) stops before acting on the decision
 		return
 	}
 	if err != nil {
