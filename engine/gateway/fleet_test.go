@@ -25,6 +25,7 @@ func fleetConfig(upstream, redisURL, failMode, timeout string) string {
 	return fmt.Sprintf(`
 [server]
 listen = "127.0.0.1:0"
+read_timeout = "2s" # see obligations_test.go: drains must not wait on never-used connections
 [admin]
 listen = "127.0.0.1:0"
 [log]

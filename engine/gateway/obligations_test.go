@@ -25,6 +25,9 @@ func startObligations(t *testing.T) (*env, *upstream) {
 	e := startEnv(t, strings.ReplaceAll(`
 [server]
 listen = "127.0.0.1:0"
+# Concurrent clients can leave a dialled, never-used connection: fasthttp waits read_timeout
+# for its first request before a drain completes, so keep that shorter than the test's drain.
+read_timeout = "2s"
 [admin]
 listen = "127.0.0.1:0"
 [log]
