@@ -128,7 +128,7 @@ func (v *verifier) stripe() (Result, error) {
 	if h == "" {
 		return missing(hdrStripe), nil
 	}
-	ts, nV1, okParse := parseStripeHeader(h)
+	ts, okParse := parseStripeHeader(h)
 	if !okParse {
 		return malformed(hdrStripe), nil
 	}
@@ -138,24 +138,17 @@ func (v *verifier) stripe() (Result, error) {
 	if res, ok := v.checkUnixSeconds(ts, hdrStripe+" timestamp", defaultTolerance); !ok {
 		return res, nil
 	}
-	if nV1 == 0 {
-		return invalid(reasonMismatch + " (no v1 signature)"), nil
-	}
 	body := v.r.Body
-	matched := macs(keys, sha256.New, func(m hash.Hash) {
+	return listedMAC(keys, h, ',', '=', "v1", decodeHexSig, func(m hash.Hash) {
 		writeString(m, ts)
 		writeString(m, ".")
 		_, _ = m.Write(body)
-	}, func(sum []byte) bool { return anyListed(h, ',', '=', "v1", sum, decodeHexSig) })
-	if matched {
-		return validResult(), nil
-	}
-	return invalid(reasonMismatch), nil
+	}), nil
 }
 
-// parseStripeHeader returns the t= value and the number of v1 entries. ok is
-// false for an item without "=" or a repeated t=.
-func parseStripeHeader(h string) (ts string, nV1 int, ok bool) {
+// parseStripeHeader returns the t= value. ok is false for an item without "=" or a
+// repeated t=; the v1 signatures are read by listedMAC.
+func parseStripeHeader(h string) (ts string, ok bool) {
 	for rest := h; rest != ""; {
 		var item string
 		item, rest, _ = strings.Cut(rest, ",")
@@ -165,19 +158,16 @@ func parseStripeHeader(h string) (ts string, nV1 int, ok bool) {
 		}
 		k, val, found := strings.Cut(item, "=")
 		if !found {
-			return "", 0, false
+			return "", false
 		}
-		switch k {
-		case "t":
+		if k == "t" {
 			if ts != "" {
-				return "", 0, false
+				return "", false
 			}
 			ts = val
-		case "v1":
-			nV1++
 		}
 	}
-	return ts, nV1, true
+	return ts, true
 }
 
 // anyListed walks a sep-separated list of key<kv>value items and reports
@@ -202,6 +192,19 @@ func anyListed(list string, sep, kv byte, key string, sum []byte, decode func(*[
 		}
 	}
 	return false
+}
+
+// listedMAC checks a header listing signatures as sep-separated version<kv>sig items (Stripe,
+// Paddle, PagerDuty, Standard Webhooks): any item of that version matching the HMAC-SHA256 of
+// what write feeds is enough; items of other versions are ignored, never accepted.
+func listedMAC(keys [][]byte, list string, sep, kv byte, version string, decode func(*[maxSigLen]byte, string) ([]byte, bool), write func(hash.Hash)) Result {
+	if countListed(list, sep, kv, version) == 0 {
+		return invalid(reasonMismatch + " (no " + version + " signature)")
+	}
+	if macs(keys, sha256.New, write, func(sum []byte) bool { return anyListed(list, sep, kv, version, sum, decode) }) {
+		return validResult()
+	}
+	return invalid(reasonMismatch)
 }
 
 // countListed counts the items named key in a sep-separated key<kv>value list.
@@ -243,19 +246,12 @@ func (v *verifier) paddle() (Result, error) {
 	if res, ok := v.checkUnixSeconds(ts, hdrPaddle+" timestamp", paddleTolerance); !ok {
 		return res, nil
 	}
-	if countListed(h, ';', '=', "h1") == 0 {
-		return invalid(reasonMismatch + " (no h1 signature)"), nil
-	}
 	body := v.r.Body
-	matched := macs(keys, sha256.New, func(m hash.Hash) {
+	return listedMAC(keys, h, ';', '=', "h1", decodeHexSig, func(m hash.Hash) {
 		writeString(m, ts)
 		writeString(m, ":")
 		_, _ = m.Write(body)
-	}, func(sum []byte) bool { return anyListed(h, ';', '=', "h1", sum, decodeHexSig) })
-	if matched {
-		return validResult(), nil
-	}
-	return invalid(reasonMismatch), nil
+	}), nil
 }
 
 // parsePaddleHeader returns the ts= value; ok is false for an item without "="
@@ -293,16 +289,8 @@ func (v *verifier) pagerduty() (Result, error) {
 	if h == "" {
 		return missing(hdrPagerDuty), nil
 	}
-	if countListed(h, ',', '=', "v1") == 0 {
-		return invalid(reasonMismatch + " (no v1 signature)"), nil
-	}
 	body := v.r.Body
-	matched := macs(keys, sha256.New, func(m hash.Hash) { _, _ = m.Write(body) },
-		func(sum []byte) bool { return anyListed(h, ',', '=', "v1", sum, decodeHexSig) })
-	if matched {
-		return validResult(), nil
-	}
-	return invalid(reasonMismatch), nil
+	return listedMAC(keys, h, ',', '=', "v1", decodeHexSig, func(m hash.Hash) { _, _ = m.Write(body) }), nil
 }
 
 // Standard Webhooks header names for the two prefixes in the wild.
@@ -343,21 +331,14 @@ func (v *verifier) standard() (Result, error) {
 	if res, ok := v.checkUnixSeconds(ts, tsH, defaultTolerance); !ok {
 		return res, nil
 	}
-	if countListed(sv, ' ', ',', "v1") == 0 {
-		return invalid(reasonMismatch + " (no v1 signature)"), nil
-	}
 	body := v.r.Body
-	matched := macs(keys, sha256.New, func(m hash.Hash) {
+	return listedMAC(keys, sv, ' ', ',', "v1", decodeB64Sig, func(m hash.Hash) {
 		writeString(m, id)
 		writeString(m, ".")
 		writeString(m, ts)
 		writeString(m, ".")
 		_, _ = m.Write(body)
-	}, func(sum []byte) bool { return anyListed(sv, ' ', ',', "v1", sum, decodeB64Sig) })
-	if matched {
-		return validResult(), nil
-	}
-	return invalid(reasonMismatch), nil
+	}), nil
 }
 
 // standardHeaders picks the header names: Options.Prefix when set, else
