@@ -1,41 +1,22 @@
 package main
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/hookwall/hookwall/examples/filters/internal/filtertest"
 	"github.com/hookwall/hookwall/sdk/sdktest"
 )
 
-// both returns the filter configured with config twice: in the native
-// harness and as the committed eventallow.wasm loaded by the gateway's host.
+// both returns the filter configured with config in the native harness and as the
+// committed eventallow.wasm.
 func both(t *testing.T, config string) map[string]filtertest.Runner {
-	t.Helper()
-	native, err := sdktest.New(config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return map[string]filtertest.Runner{
-		"harness": native,
-		"wasm":    filtertest.Load(t, filtertest.NewHost(t), "eventallow.wasm", config),
-	}
+	return filtertest.Both(t, "eventallow.wasm", config)
 }
 
 // TestWasmRejectsBadConfigAtLoad: the gateway refuses the filter when its
 // config is bad, with the filter's own message, before any request.
 func TestWasmRejectsBadConfigAtLoad(t *testing.T) {
-	h := filtertest.NewHost(t)
-	for _, cfg := range badConfigs {
-		_, err := filtertest.TryLoad(h, "eventallow.wasm", cfg)
-		if err == nil {
-			t.Errorf("config %q loaded", cfg)
-			continue
-		}
-		if !strings.Contains(err.Error(), "eventallow: config") {
-			t.Errorf("config %q: error does not carry the filter's message: %v", cfg, err)
-		}
-	}
+	filtertest.RejectsBadConfigs(t, "eventallow.wasm", "eventallow: config", badConfigs)
 }
 
 // BenchmarkWasm is the per-request cost of the standard-Go guest through

@@ -335,3 +335,35 @@ func PushPayload() []byte {
 	b.WriteString(`],"head_commit":null,"compare":"https://github.com/octo/hello-world/compare/6113728f27ae...000000000000"}`)
 	return []byte(b.String())
 }
+
+// Both returns the filter in module configured with config twice: in the native harness
+// (sdktest) and as the committed module loaded by the gateway's host, so one table of cases
+// runs against both and shows they give the same answers.
+func Both(t *testing.T, module, config string) map[string]Runner {
+	t.Helper()
+	native, err := sdktest.New(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]Runner{
+		"harness": native,
+		"wasm":    Load(t, NewHost(t), module, config),
+	}
+}
+
+// RejectsBadConfigs checks that the gateway refuses module at load for every config in bad,
+// with the filter's own message (want) in the error, before any request.
+func RejectsBadConfigs(t *testing.T, module, want string, bad []string) {
+	t.Helper()
+	h := NewHost(t)
+	for _, cfg := range bad {
+		_, err := TryLoad(h, module, cfg)
+		if err == nil {
+			t.Errorf("config %q loaded", cfg)
+			continue
+		}
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("config %q: error does not carry the filter's message: %v", cfg, err)
+		}
+	}
+}
