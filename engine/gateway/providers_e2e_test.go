@@ -2,30 +2,19 @@ package gateway
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hookwall/hookwall/engine/internal/vectors"
 )
 
 // The shipped provider library and ready route policies, copied into each test gateway's
 // policy dir as they are (tests excluded).
 var providerPolicyDirs = []string{"../../policies/hookwall/providers", "../../policies/providers"}
-
-type providerVector struct {
-	Provider  string            `json:"provider"`
-	Name      string            `json:"name"`
-	Expect    string            `json:"expect"`
-	Secret    *string           `json:"secret"`
-	PublicKey *string           `json:"public_key"`
-	Body      string            `json:"body"`
-	Now       int64             `json:"now"`
-	URL       string            `json:"url"`
-	Headers   map[string]string `json:"headers"`
-}
 
 // providerDedupedOnReplay are the valid vectors that carry their provider's natural delivery
 // key: replayed, they are answered as duplicates. The other valid vectors carry none (GitHub's
@@ -41,26 +30,6 @@ var providerDedupedOnReplay = map[string]bool{
 	"sendgrid-eventwebhook-single":         true, // body hash
 	"zoom-self-generated":                  true, // body hash
 	"linear-self-generated":                true, // Linear-Delivery
-}
-
-func (v *providerVector) route() string {
-	switch v.Provider {
-	case "standard-webhooks":
-		return "standard"
-	case "ed25519-rfc8032":
-		return "discord"
-	}
-	return v.Provider
-}
-
-func (v *providerVector) key() string {
-	if v.Secret != nil {
-		return *v.Secret
-	}
-	if v.PublicKey != nil {
-		return *v.PublicKey
-	}
-	return ""
 }
 
 func providerPolicyFiles(t *testing.T) map[string]string {
@@ -124,26 +93,16 @@ policy = "providers.%[1]s"
 // URL-signed vectors (Twilio, Square) arrive at the vector's path and query; the public base
 // the provider signed is policy data (hookwall/config/data.json), as behind TLS termination.
 func TestE2EProviderVectors(t *testing.T) {
-	raw, err := os.ReadFile("../../../shared/testdata/webhook-vectors.json")
-	if err != nil {
-		t.Fatalf("the published vectors must be beside the repo: %v", err)
-	}
-	var vs []providerVector
-	if err := json.Unmarshal(raw, &vs); err != nil {
-		t.Fatal(err)
-	}
-	if len(vs) == 0 {
-		t.Fatal("no vectors")
-	}
+	vs := vectors.Load(t)
 	policies := providerPolicyFiles(t)
 	for i := range vs {
 		v := &vs[i]
 		t.Run(v.Name, func(t *testing.T) {
-			files := map[string]string{v.route() + ".secret": v.key()}
+			files := map[string]string{v.Scheme() + ".secret": v.Key()}
 			for k, src := range policies {
 				files[k] = src
 			}
-			path := "/hooks/" + v.route()
+			path := "/hooks/" + v.Scheme()
 			if v.URL != "" {
 				scheme, rest, ok := strings.Cut(v.URL, "://")
 				j := strings.IndexAny(rest, "/?")
@@ -156,7 +115,7 @@ func TestE2EProviderVectors(t *testing.T) {
 			}
 			up := startUpstream(t)
 			now := time.Unix(v.Now, 0)
-			e := startEnv(t, fmt.Sprintf(providerE2EConfig, v.route(), up.URL()), files, Options{Now: func() time.Time { return now }})
+			e := startEnv(t, fmt.Sprintf(providerE2EConfig, v.Scheme(), up.URL()), files, Options{Now: func() time.Time { return now }})
 
 			r := e.do("POST", path, []byte(v.Body), v.Headers)
 			got := up.requests()

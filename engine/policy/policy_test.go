@@ -2,42 +2,19 @@ package policy
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+
+	"github.com/hookwall/hookwall/engine/internal/vectors"
 )
 
 type secretMap map[string][]byte
 
 func (m secretMap) Get(n string) ([]byte, bool) { v, ok := m[n]; return v, ok }
-
-type vector struct {
-	Provider  string            `json:"provider"`
-	Name      string            `json:"name"`
-	Secret    string            `json:"secret"`
-	Body      string            `json:"body"`
-	Now       int64             `json:"now"`
-	Headers   map[string]string `json:"headers"`
-	Expect    string            `json:"expect"`
-	Tolerance int               `json:"tolerance_s"`
-}
-
-func loadVectors(t testing.TB) []vector {
-	t.Helper()
-	raw, err := os.ReadFile("../../../shared/testdata/webhook-vectors.json")
-	if err != nil {
-		t.Fatalf("the published vectors must be beside the repo: %v", err)
-	}
-	var vs []vector
-	if err := json.Unmarshal(raw, &vs); err != nil {
-		t.Fatal(err)
-	}
-	return vs
-}
 
 // requestValue builds input.request the way engine/input does: lower-case header names.
 func requestValue(method, path string, headers map[string]string, body string) ast.Object {
@@ -66,7 +43,7 @@ deny contains v.reason if not v.valid
 // TestGitHubVectorsThroughBuiltin runs the published GitHub vectors through the Rego builtin.
 func TestGitHubVectorsThroughBuiltin(t *testing.T) {
 	n := 0
-	for _, v := range loadVectors(t) {
+	for _, v := range vectors.Load(t) {
 		if v.Provider != "github" {
 			continue
 		}
@@ -74,7 +51,7 @@ func TestGitHubVectorsThroughBuiltin(t *testing.T) {
 		t.Run(v.Name, func(t *testing.T) {
 			now := time.Unix(v.Now, 0)
 			set, err := LoadModules(context.Background(), map[string]string{"gh.rego": verifyPolicy}, nil,
-				Options{Secrets: secretMap{"gh": []byte(v.Secret)}, Now: func() time.Time { return now }})
+				Options{Secrets: secretMap{"gh": []byte(v.Key())}, Now: func() time.Time { return now }})
 			if err != nil {
 				t.Fatal(err)
 			}

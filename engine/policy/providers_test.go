@@ -3,7 +3,7 @@ package policy_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
+	"github.com/hookwall/hookwall/engine/internal/vectors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -28,10 +28,9 @@ import (
 // tests sit in a hidden directory, which policy loaders skip: they need the secrets and clock
 // this file supplies, so `hookwall test` on a user's policy dir must not pick them up.
 const (
-	provLibDir     = "../../policies/hookwall/providers"
-	provRouteDir   = "../../policies/providers"
-	provVectorDir  = "../../policies/providers/.vectors"
-	provVectorFile = "../../../shared/testdata/webhook-vectors.json"
+	provLibDir    = "../../policies/hookwall/providers"
+	provRouteDir  = "../../policies/providers"
+	provVectorDir = "../../policies/providers/.vectors"
 )
 
 // provSchemes are the provider packages: data.hookwall.providers.<p> and data.providers.<p>.
@@ -61,55 +60,9 @@ var provSecretVectors = map[string]string{
 	"linear":         "linear-self-generated",
 }
 
-type provVector struct {
-	Provider  string            `json:"provider"`
-	Name      string            `json:"name"`
-	Expect    string            `json:"expect"`
-	Secret    *string           `json:"secret"`
-	PublicKey *string           `json:"public_key"`
-	Body      string            `json:"body"`
-	Now       int64             `json:"now"`
-	URL       string            `json:"url"`
-	Headers   map[string]string `json:"headers"`
-}
+type provVector = vectors.Vector
 
-// key is the secret value the vector was signed with (or the public key it verifies with).
-func (v *provVector) key() string {
-	if v.Secret != nil {
-		return *v.Secret
-	}
-	if v.PublicKey != nil {
-		return *v.PublicKey
-	}
-	return ""
-}
-
-// route is the ready policy that verifies the vector.
-func (v *provVector) route() string {
-	switch v.Provider {
-	case "standard-webhooks":
-		return "standard"
-	case "ed25519-rfc8032":
-		return "discord"
-	}
-	return v.Provider
-}
-
-func loadProvVectors(t testing.TB) []provVector {
-	t.Helper()
-	raw, err := os.ReadFile(provVectorFile)
-	if err != nil {
-		t.Fatalf("the published vectors must be beside the repo: %v", err)
-	}
-	var vs []provVector
-	if err := json.Unmarshal(raw, &vs); err != nil {
-		t.Fatal(err)
-	}
-	if len(vs) == 0 {
-		t.Fatal("no vectors")
-	}
-	return vs
-}
+func loadProvVectors(t testing.TB) []provVector { return vectors.Load(t) }
 
 // provSecrets is a SecretSource that counts lookups: the verify builtin looks each secret name
 // up once per call, so the count is the number of signature checks an evaluation made.
@@ -133,10 +86,10 @@ func vectorSecrets(t testing.TB, vs []provVector) *provSecrets {
 	s := &provSecrets{m: map[string][]byte{}}
 	for name, vec := range provSecretVectors {
 		v, ok := byName[vec]
-		if !ok || v.key() == "" {
+		if !ok || v.Key() == "" {
 			t.Fatalf("secret %q: vector %q not found or without a key", name, vec)
 		}
-		s.m[name] = []byte(v.key())
+		s.m[name] = []byte(v.Key())
 	}
 	return s
 }
@@ -222,7 +175,7 @@ func TestProviderVectorTestsCiteEveryVector(t *testing.T) {
 	}
 	for name := range cited {
 		if !known[name] {
-			t.Errorf("a Rego test cites vector %q, which is not in %s", name, provVectorFile)
+			t.Errorf("a Rego test cites vector %q, which is not in %s", name, vectors.Path())
 		}
 	}
 }
@@ -401,7 +354,7 @@ func TestProviderRegoTests(t *testing.T) {
 // internal host, as behind a proxy; the public URL is policy data.
 func provInput(t testing.TB, v *provVector, parseJSON bool) ast.Value {
 	t.Helper()
-	uri := "/hooks/" + v.route()
+	uri := "/hooks/" + v.Scheme()
 	if v.URL != "" {
 		_, uri = splitVectorURL(t, v.URL)
 	}
@@ -415,7 +368,7 @@ func provInput(t testing.TB, v *provVector, parseJSON bool) ast.Value {
 	}
 	req.SetBodyString(v.Body)
 	meta := &input.Meta{ID: "t", Scheme: "http", RemoteIP: "192.0.2.10", ReceivedAt: time.Unix(v.Now, 0),
-		RouteName: v.route(), RoutePath: "/hooks/" + v.route(), ParseJSON: parseJSON}
+		RouteName: v.Scheme(), RoutePath: "/hooks/" + v.Scheme(), ParseJSON: parseJSON}
 	return input.Document(input.Request(req, meta), meta, nil)
 }
 
@@ -444,9 +397,9 @@ func TestProviderVectorDecisions(t *testing.T) {
 	routes := map[string]bool{}
 	for i := range vs {
 		v := &vs[i]
-		routes[v.route()] = true
+		routes[v.Scheme()] = true
 		t.Run(v.Name, func(t *testing.T) {
-			secrets := &provSecrets{m: map[string][]byte{v.route(): []byte(v.key())}}
+			secrets := &provSecrets{m: map[string][]byte{v.Scheme(): []byte(v.Key())}}
 			var data map[string]any
 			if v.URL != "" {
 				base, _ := splitVectorURL(t, v.URL)
@@ -457,7 +410,7 @@ func TestProviderVectorDecisions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			q, err := set.Prepare(ctx, "providers."+v.route())
+			q, err := set.Prepare(ctx, "providers."+v.Scheme())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -469,7 +422,7 @@ func TestProviderVectorDecisions(t *testing.T) {
 			if n := secrets.reads.Load(); n != 1 {
 				t.Errorf("the signature was checked %d times in one evaluation, want 1", n)
 			}
-			if d.RateLimit == nil || d.RateLimit.Key != v.route()+":192.0.2.10" {
+			if d.RateLimit == nil || d.RateLimit.Key != v.Scheme()+":192.0.2.10" {
 				t.Errorf("rate_limit = %+v", d.RateLimit)
 			}
 			switch v.Expect {
@@ -528,14 +481,14 @@ func BenchmarkProviderPolicy(b *testing.B) {
 			b.Fatalf("vector %s not found", name)
 		}
 		v := &vs[i]
-		b.Run(v.route(), func(b *testing.B) {
+		b.Run(v.Scheme(), func(b *testing.B) {
 			now := time.Unix(v.Now, 0)
 			set, err := policy.LoadModules(ctx, provSources(b), nil, policy.Options{
-				Secrets: &provSecrets{m: map[string][]byte{v.route(): []byte(v.key())}}, Now: func() time.Time { return now }})
+				Secrets: &provSecrets{m: map[string][]byte{v.Scheme(): []byte(v.Key())}}, Now: func() time.Time { return now }})
 			if err != nil {
 				b.Fatal(err)
 			}
-			q, err := set.Prepare(ctx, "providers."+v.route())
+			q, err := set.Prepare(ctx, "providers."+v.Scheme())
 			if err != nil {
 				b.Fatal(err)
 			}
