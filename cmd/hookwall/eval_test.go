@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -339,19 +338,7 @@ policy = "routes.r"
 	logPath := filepath.Join(dir, "decisions.log")
 	cmd := exec.Command(bin, "-c", filepath.Join(dir, "gateway.toml"))
 	cmd.Dir = dir
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	logs := make(chan string, 100)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			logs <- sc.Text()
-		}
-		close(logs)
-	}()
+	logs := startProcess(t, cmd)
 	waitReady(t, "http://"+adm+"/readyz")
 	hit := func() {
 		r, err := http.Post("http://"+pub+"/r", "text/plain", nil)

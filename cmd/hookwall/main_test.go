@@ -150,19 +150,7 @@ policy = "routes.gh"
 	})
 	cmd := exec.Command(bin, "-c", filepath.Join(dir, "gateway.toml"))
 	cmd.Env = append(os.Environ(), "HW_TEST_SECRET=s3cret")
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	logs := make(chan string, 100)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			logs <- sc.Text()
-		}
-		close(logs)
-	}()
+	logs := startProcess(t, cmd)
 	waitReady(t, "http://"+adm+"/readyz")
 
 	body := []byte(`{"in":"flight"}`)
@@ -216,6 +204,28 @@ policy = "routes.gh"
 	if _, err := net.DialTimeout("tcp", pub, time.Second); err == nil {
 		t.Error("listener still accepts after exit")
 	}
+}
+
+// startProcess starts cmd, kills it when the test ends, and returns its stderr lines.
+func startProcess(t *testing.T, cmd *exec.Cmd) <-chan string {
+	t.Helper()
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	logs := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			logs <- sc.Text()
+		}
+		close(logs)
+	}()
+	return logs
 }
 
 func freePort(t *testing.T) string {
