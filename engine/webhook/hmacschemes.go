@@ -128,7 +128,7 @@ func (v *verifier) stripe() (Result, error) {
 	if h == "" {
 		return missing(hdrStripe), nil
 	}
-	ts, okParse := parseStripeHeader(h)
+	ts, okParse := listedTimestamp(h, ",", "t")
 	if !okParse {
 		return malformed(hdrStripe), nil
 	}
@@ -146,12 +146,13 @@ func (v *verifier) stripe() (Result, error) {
 	}), nil
 }
 
-// parseStripeHeader returns the t= value. ok is false for an item without "=" or a
-// repeated t=; the v1 signatures are read by listedMAC.
-func parseStripeHeader(h string) (ts string, ok bool) {
+// listedTimestamp returns the value of the tsKey item of a sep-separated key=value list
+// (Stripe's "t=…,v1=…", Paddle's "ts=…;h1=…"). ok is false for an item without "=" or a
+// repeated tsKey; the signatures are read by listedMAC.
+func listedTimestamp(h string, sep, tsKey string) (ts string, ok bool) {
 	for rest := h; rest != ""; {
 		var item string
-		item, rest, _ = strings.Cut(rest, ",")
+		item, rest, _ = strings.Cut(rest, sep)
 		item = trimSpace(item)
 		if item == "" {
 			continue
@@ -160,7 +161,7 @@ func parseStripeHeader(h string) (ts string, ok bool) {
 		if !found {
 			return "", false
 		}
-		if k == "t" {
+		if k == tsKey {
 			if ts != "" {
 				return "", false
 			}
@@ -236,7 +237,7 @@ func (v *verifier) paddle() (Result, error) {
 	if h == "" {
 		return missing(hdrPaddle), nil
 	}
-	ts, okParse := parsePaddleHeader(h)
+	ts, okParse := listedTimestamp(h, ";", "ts")
 	if !okParse {
 		return malformed(hdrPaddle), nil
 	}
@@ -252,30 +253,6 @@ func (v *verifier) paddle() (Result, error) {
 		writeString(m, ":")
 		_, _ = m.Write(body)
 	}), nil
-}
-
-// parsePaddleHeader returns the ts= value; ok is false for an item without "="
-// or a repeated ts=.
-func parsePaddleHeader(h string) (ts string, ok bool) {
-	for rest := h; rest != ""; {
-		var item string
-		item, rest, _ = strings.Cut(rest, ";")
-		item = trimSpace(item)
-		if item == "" {
-			continue
-		}
-		k, val, found := strings.Cut(item, "=")
-		if !found {
-			return "", false
-		}
-		if k == "ts" {
-			if ts != "" {
-				return "", false
-			}
-			ts = val
-		}
-	}
-	return ts, true
 }
 
 // pagerduty: X-PagerDuty-Signature = "v1=<hex>[,v1=<hex>…]" over the body;
