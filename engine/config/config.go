@@ -86,6 +86,9 @@ type Policies struct {
 	// are refused. BundleVerificationAlg is its algorithm (default RS256, as in OPA).
 	BundleVerificationKey string `toml:"bundle_verification_key"`
 	BundleVerificationAlg string `toml:"bundle_verification_alg"`
+	// Evaluator is "auto" (default): a package inside the compiled fast path's subset of
+	// Rego is evaluated by it, any other by OPA's topdown; or "opa": topdown for every package.
+	Evaluator string `toml:"evaluator"`
 }
 
 // Policy source defaults and bounds.
@@ -295,6 +298,9 @@ func (c *Config) applyDefaults() {
 		c.Policies.Dir = "policies"
 	}
 	c.Policies.Dir = c.Abs(c.Policies.Dir)
+	if c.Policies.Evaluator == "" {
+		c.Policies.Evaluator = "auto"
+	}
 	if c.Policies.BundleURL != "" && c.Policies.PollInterval == 0 {
 		c.Policies.PollInterval = Duration(DefaultPollInterval)
 	}
@@ -539,6 +545,9 @@ func (c *Config) validate(v *validator) {
 func (c *Config) validatePolicies(v *validator) {
 	p := &c.Policies
 	at := func(k string) []any { return []any{"policies", k} }
+	if p.Evaluator != "auto" && p.Evaluator != "opa" {
+		v.errAt(at("evaluator"), "must be \"auto\" or \"opa\", not %q", p.Evaluator)
+	}
 	if p.BundleURL == "" {
 		for _, k := range []string{"poll_interval", "bundle_verification_key", "bundle_verification_alg"} {
 			if v.loc.has("policies", k) {

@@ -41,6 +41,45 @@ func customBuiltinDecls() map[string]*ast.Builtin {
 	}
 }
 
+// builtinDecls declares every builtin the policies compile against, by name.
+func (s *Set) builtinDecls() map[string]*ast.Builtin {
+	decls := make(map[string]*ast.Builtin, len(ast.BuiltinMap)+2)
+	for name, b := range ast.BuiltinMap {
+		decls[name] = b
+	}
+	for name, b := range customBuiltinDecls() {
+		decls[name] = b
+	}
+	return decls
+}
+
+// fastBuiltins are hookwall's builtins for the fast path, with the errors topdown's wrapper
+// would give them (rego.Function wraps its functions the same way).
+func (s *Set) fastBuiltins() map[string]topdown.BuiltinFunc {
+	v := verifier{secrets: s.opts.Secrets, now: s.opts.Now}
+	keys := newAPIKeys(s.opts.Secrets)
+	wrap := func(name string, f func(bctx topdown.BuiltinContext, args []*ast.Term) (*ast.Term, error)) topdown.BuiltinFunc {
+		return func(bctx topdown.BuiltinContext, args []*ast.Term, iter func(*ast.Term) error) error {
+			t, err := f(bctx, args)
+			if err != nil {
+				return &topdown.Error{Code: topdown.BuiltinErr, Message: name + ": " + err.Error(), Location: bctx.Location}
+			}
+			if t == nil {
+				return nil
+			}
+			return iter(t)
+		}
+	}
+	return map[string]topdown.BuiltinFunc{
+		VerifyName: wrap(VerifyName, func(bctx topdown.BuiltinContext, a []*ast.Term) (*ast.Term, error) {
+			return v.call(bctx, a[0], a[1], a[2])
+		}),
+		APIKeyName: wrap(APIKeyName, func(bctx topdown.BuiltinContext, a []*ast.Term) (*ast.Term, error) {
+			return keys.call(bctx, a[0], a[1])
+		}),
+	}
+}
+
 func (s *Set) builtinOptions() []func(*rego.Rego) {
 	return []func(*rego.Rego){
 		rego.Function3(verifyDecl, verifier{secrets: s.opts.Secrets, now: s.opts.Now}.call),

@@ -36,6 +36,9 @@ type SecretSource interface {
 type Options struct {
 	// AllowBuiltins re-enables unsafe builtins by name.
 	AllowBuiltins []string
+	// OPAOnly evaluates every package with OPA's topdown, never the compiled fast path
+	// ([policies] evaluator = "opa").
+	OPAOnly bool
 	// Secrets backs opts.secret of hookwall.webhook.verify. Nil means no secrets.
 	Secrets SecretSource
 	// Now is the clock for timestamp checks; nil means time.Now.
@@ -56,6 +59,8 @@ type Set struct {
 	// package to the packages it refers to (imports and data references).
 	jsonReaders map[string]bool
 	deps        map[string][]string
+	// data is the base document (data files), which the fast path does not read.
+	data map[string]any
 }
 
 // Revision is a content hash of every file that was loaded.
@@ -229,7 +234,7 @@ func compile(mods map[string]*ast.Module, data map[string]any, rev string, opts 
 		return nil, fmt.Errorf("policy: %w", describe(c.Errors))
 	}
 	store := inmem.NewFromObjectWithOpts(data, inmem.OptRoundTripOnWrite(false))
-	s := &Set{compiler: c, store: store, revision: rev, packages: map[string][]string{}, opts: opts, jsonReaders: jsonReaders, deps: deps}
+	s := &Set{compiler: c, store: store, revision: rev, packages: map[string][]string{}, opts: opts, jsonReaders: jsonReaders, deps: deps, data: data}
 	for name, m := range c.Modules {
 		s.files = append(s.files, name)
 		pkg := strings.TrimPrefix(m.Package.Path.String(), "data.")

@@ -12,6 +12,8 @@ import (
 	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/topdown"
+
+	"github.com/hookwall/hookwall/engine/policy/internal/fastpath"
 )
 
 // Query is one route's prepared decision query. Safe for concurrent use.
@@ -21,6 +23,10 @@ type Query struct {
 	needJSON bool
 	// allowOnly: the query is data.<pkg>.allow, not the package document.
 	allowOnly bool
+	// fast evaluates the same query without topdown when the package is in its subset;
+	// slowWhy says why it is not.
+	fast    *fastpath.Program
+	slowWhy string
 }
 
 // decisionRules are the rules a decision is read from (design §3.3); others are helpers.
@@ -69,7 +75,53 @@ func (s *Set) Prepare(ctx context.Context, pkg string) (*Query, error) {
 	if err != nil {
 		return nil, fmt.Errorf("policy: prepare %s: %w", pkg, describe(err))
 	}
-	return &Query{pkg: pkg, prepared: pq, needJSON: s.needsJSON(pkg), allowOnly: allowOnly}, nil
+	q := &Query{pkg: pkg, prepared: pq, needJSON: s.needsJSON(pkg), allowOnly: allowOnly}
+	q.fast, q.slowWhy = s.compileFast(pkg, allowOnly)
+	return q, nil
+}
+
+// Evaluator names what evaluates the query: "compiled" (the fast path) or "opa", with the
+// reason the package is outside the fast path's subset.
+func (q *Query) Evaluator() (name, reason string) {
+	if q.fast != nil {
+		return "compiled", ""
+	}
+	return "opa", q.slowWhy
+}
+
+// compileFast compiles pkg for the fast path, or says why it stays with topdown.
+func (s *Set) compileFast(pkg string, allowOnly bool) (*fastpath.Program, string) {
+	if s.opts.OPAOnly {
+		return nil, "evaluator = \"opa\""
+	}
+	if under(s.data, strings.Split(pkg, ".")) {
+		return nil, "the package reads data files"
+	}
+	o := fastpath.Options{Decls: s.builtinDecls(), Builtins: s.fastBuiltins()}
+	if allowOnly {
+		o.Only = "allow"
+	}
+	p, err := fastpath.Compile(s.compiler, pkg, o)
+	if err != nil {
+		return nil, err.Error()
+	}
+	return p, ""
+}
+
+// under reports whether the data document has a value at or below path, or a value that a
+// prefix of path names (which the package's document would merge with).
+func under(data map[string]any, path []string) bool {
+	cur := any(data)
+	for _, k := range path {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return cur != nil && cur != any(data)
+		}
+		if cur, ok = m[k]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // Decision is what a route's package decided (design §3.3).
@@ -105,8 +157,10 @@ type Dedupe struct {
 
 // EvalOption tunes one evaluation.
 type EvalOption struct {
-	// Tracer, when set, receives the rule trace (eval --explain).
+	// Tracer, when set, receives the rule trace (eval --explain); tracing needs topdown.
 	Tracer topdown.QueryTracer
+	// OPA evaluates with topdown even when the fast path covers the package.
+	OPA bool
 }
 
 // Eval evaluates the package on input. An error means the decision is unknown: the caller
@@ -117,6 +171,13 @@ func (q *Query) Eval(ctx context.Context, input ast.Value, o *EvalOption) (Decis
 	dl := &deadline{ctx: ctx}
 	if t, ok := ctx.Deadline(); ok {
 		dl.at = t.UnixNano()
+	}
+	if q.fast != nil && (o == nil || (o.Tracer == nil && !o.OPA)) {
+		t, err := q.fast.Eval(ctx, input, dl)
+		if err != nil {
+			return Decision{}, fmt.Errorf("policy %s: %w", q.pkg, err)
+		}
+		return q.decide(t)
 	}
 	eo := []rego.EvalOption{rego.EvalParsedInput(input), rego.EvalMetrics(metrics.NoOp()), rego.EvalExternalCancel(dl)}
 	if o != nil && o.Tracer != nil {
@@ -132,6 +193,14 @@ func (q *Query) Eval(ctx context.Context, input ast.Value, o *EvalOption) (Decis
 	t, ok := rs[0].Expressions[0].Value.(*ast.Term)
 	if !ok {
 		return Decision{}, fmt.Errorf("policy %s: unexpected result %T", q.pkg, rs[0].Expressions[0].Value)
+	}
+	return q.decide(t)
+}
+
+// decide reads a Decision from the query's result term (nil: undefined).
+func (q *Query) decide(t *ast.Term) (Decision, error) {
+	if t == nil {
+		return Decision{Status: 403}, nil
 	}
 	if q.allowOnly {
 		b, ok := t.Value.(ast.Boolean)

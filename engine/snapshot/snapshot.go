@@ -152,7 +152,7 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (_ *Snapshot, err
 		}
 	}()
 	pset := o.PolicyOverride
-	popts := policy.Options{AllowBuiltins: cfg.Policies.AllowBuiltins, Secrets: secrets, Now: o.Now}
+	popts := policy.Options{AllowBuiltins: cfg.Policies.AllowBuiltins, Secrets: secrets, Now: o.Now, OPAOnly: cfg.Policies.Evaluator == "opa"}
 	switch {
 	case pset != nil:
 	case o.Policies != nil:
