@@ -40,6 +40,10 @@ func TestCheckDefaultConfig(t *testing.T) {
 	if !strings.Contains(out.String(), "ok (revision ") {
 		t.Fatalf("output %q", out.String())
 	}
+	// The demo policy is in the compiled fast path's subset, and check says so.
+	if !strings.Contains(out.String(), "route github: policy routes.github, evaluator compiled\n") {
+		t.Fatalf("check does not report the demo route's evaluator: %q", out.String())
+	}
 }
 
 func writeTree(t *testing.T, files map[string]string) string {

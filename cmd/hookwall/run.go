@@ -102,12 +102,22 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	rev, err := gateway.Check(ctx, *cfgPath, gateway.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	snap, release, err := gateway.Load(ctx, *cfgPath, gateway.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		fmt.Fprintf(stderr, "%v\n", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "%s: ok (revision %s)\n", *cfgPath, rev)
+	defer release()
+	fmt.Fprintf(stdout, "%s: ok (revision %s)\n", *cfgPath, snap.Revision)
+	// Which evaluator decides each route: a policy outside the compiled subset still works,
+	// at topdown's cost, and the reason names the construct to change.
+	for _, r := range snap.Routes {
+		ev, why := r.Query.Evaluator()
+		if why != "" {
+			ev += " (" + why + ")"
+		}
+		fmt.Fprintf(stdout, "  route %s: policy %s, evaluator %s\n", r.Name, r.Query.Package(), ev)
+	}
 	return 0
 }
 

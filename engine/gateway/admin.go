@@ -73,6 +73,10 @@ type routeStatus struct {
 	Policy   string   `json:"policy"`
 	Shadow   string   `json:"shadow_policy,omitempty"`
 	Filters  []string `json:"filters"`
+	// Evaluator is "compiled" (the fast path) or "opa" (topdown); EvaluatorReason says why a
+	// policy is not compiled, with its file and line.
+	Evaluator       string `json:"evaluator"`
+	EvaluatorReason string `json:"evaluator_reason,omitempty"`
 }
 
 type filterStatus struct {
@@ -106,6 +110,9 @@ func (g *Gateway) statusDoc() statusDoc {
 		rs := routeStatus{Name: r.Name, Host: r.Config.Host, Path: r.Config.Path, Prefix: r.Config.Prefix, Methods: r.Config.Methods, Upstream: r.Config.Upstream, Policy: r.Config.Policy, Shadow: r.Config.ShadowPolicy, Filters: r.Config.Filters}
 		if rs.Filters == nil {
 			rs.Filters = []string{}
+		}
+		if r.Query != nil {
+			rs.Evaluator, rs.EvaluatorReason = r.Query.Evaluator()
 		}
 		doc.Routes = append(doc.Routes, rs)
 	}

@@ -10,6 +10,10 @@
 // closed: an undefined allow denies, a malformed decision rule is an evaluation error, and
 // builtin errors are strict (an error never silently makes a deny rule undefined).
 //
+// A package inside the subset of internal/fastpath is evaluated by it instead of OPA's
+// topdown, to the same decisions and errors (Query.Evaluator says which, and why not);
+// Options.OPAOnly, a tracer or EvalOption.OPA keep topdown.
+//
 // The hookwall.webhook.verify builtin is registered per query with the secrets of the
 // snapshot that prepared it; secret values never become Rego values.
 package policy
