@@ -37,11 +37,12 @@ const (
 	benchAdmin    = "127.0.0.1:18090"
 )
 
-// benchSetup is one column of the report: where requests go and which process serves them.
+// benchSetup is one row of the report: where requests go and which processes serve them.
 type benchSetup struct {
 	name, addr, path string
-	proc             func() int // PID whose CPU time is charged to the setup
+	pids             func() []int // processes whose CPU time (with their children's) is charged to the setup
 	mallocs          func() (uint64, bool)
+	status           string // why the setup was not measured ("not installed"), or ""
 }
 
 type benchResult struct {
@@ -65,7 +66,9 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	conns := fs.Int("conns", 64, "concurrent keep-alive connections")
 	rounds := fs.Int("rounds", 3, "A/B rounds; the median run of each setup is reported")
 	driver := fs.String("driver", "auto", "load generator: wrk, go, or auto (wrk when installed)")
-	setupsFlag := fs.String("setups", "bare,none,reference,reference-go", "setups to run, in order")
+	setupsFlag := fs.String("setups", "bare,none,reference,reference-go",
+		"setups to run, in order: bare, none, reference, reference-go, and the peers "+strings.Join(peerSetups, ", ")+
+			" (nginx-opa: nginx auth_request to an OPA server), each run when its binaries are on PATH")
 	bodySize := fs.Int("body", 2048, "request body size in bytes")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -93,19 +96,35 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	pinned := pin("0", nil) != nil
 
+	var peerDir string // the peers' configs and temp dirs, removed once they have stopped
+	defer func() {
+		if peerDir != "" {
+			_ = os.RemoveAll(peerDir)
+		}
+	}()
 	var procs []*exec.Cmd
 	defer func() {
 		// Newest first: hookwall drains before its upstream goes away.
 		for i := len(procs) - 1; i >= 0; i-- {
-			_ = procs[i].Process.Signal(syscall.SIGTERM)
+			_ = signalBenchProc(procs[i], syscall.SIGTERM)
 			_ = procs[i].Wait()
 		}
 	}()
-	start := func(name string, argv []string, ready string) (*exec.Cmd, error) {
+	// start runs one server pinned to CPU 0. A peer (group) gets a process group of its own,
+	// stopped as a whole: nginx's worker goes with its master.
+	start := func(name string, argv []string, ready string, env []string, group bool) (*exec.Cmd, error) {
+		if c, err := net.DialTimeout("tcp", ready, 200*time.Millisecond); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("%s: %s is already in use by another process", name, ready)
+		}
 		argv = pin("0", argv)
 		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-		cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
+		cmd.Env = append(append(os.Environ(), "GOMAXPROCS=1"), env...)
 		cmd.Stderr = stderr
+		if group {
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+			cmd.Cancel = func() error { return signalBenchProc(cmd, syscall.SIGKILL) }
+		}
 		if err := cmd.Start(); err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
@@ -115,30 +134,39 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		return cmd, nil
 	}
-	if _, err := start("upstream", []string{self, "bench-node", "upstream", benchUpstream}, benchUpstream); err != nil {
+	if _, err := start("upstream", []string{self, "bench-node", "upstream", benchUpstream}, benchUpstream, nil, false); err != nil {
 		fmt.Fprintf(stderr, "bench: %v\n", err)
 		return 1
 	}
-	bare, err := start("bare proxy", []string{self, "bench-node", "bare", benchBare, benchUpstream}, benchBare)
+	bare, err := start("bare proxy", []string{self, "bench-node", "bare", benchBare, benchUpstream}, benchBare, nil, false)
 	if err != nil {
 		fmt.Fprintf(stderr, "bench: %v\n", err)
 		return 1
 	}
-	gw, err := start("hookwall", []string{self, "run", "-c", *cfgPath}, benchGateway)
+	gw, err := start("hookwall", []string{self, "run", "-c", *cfgPath}, benchGateway, nil, false)
 	if err != nil {
 		fmt.Fprintf(stderr, "bench: %v\n", err)
 		return 1
 	}
-	pidOf := func(c *exec.Cmd) func() int {
-		return func() int { return childPID(c) }
+	pidOf := func(cs ...*exec.Cmd) func() []int {
+		return func() []int {
+			pids := make([]int, len(cs))
+			for i, c := range cs {
+				pids[i] = childPID(c)
+			}
+			return pids
+		}
 	}
 	gwMallocs := func() (uint64, bool) { return scrapeMallocs("http://" + benchAdmin + "/metrics") }
 	bareMallocs := func() (uint64, bool) { return scrapeMallocs("http://" + benchBare + "/__mallocs") }
 	all := map[string]benchSetup{
-		"bare":         {name: "bare fasthttp proxy", addr: benchBare, path: "/reference", proc: pidOf(bare), mallocs: bareMallocs},
-		"none":         {name: "hookwall, allow := true", addr: benchGateway, path: "/none", proc: pidOf(gw), mallocs: gwMallocs},
-		"reference":    {name: "hookwall, reference", addr: benchGateway, path: "/reference", proc: pidOf(gw), mallocs: gwMallocs},
-		"reference-go": {name: "hookwall, reference + Go filter", addr: benchGateway, path: "/reference-go", proc: pidOf(gw), mallocs: gwMallocs},
+		"bare":         {name: "bare fasthttp proxy", addr: benchBare, path: "/reference", pids: pidOf(bare), mallocs: bareMallocs},
+		"none":         {name: "hookwall, allow := true", addr: benchGateway, path: "/none", pids: pidOf(gw), mallocs: gwMallocs},
+		"reference":    {name: "hookwall, reference", addr: benchGateway, path: "/reference", pids: pidOf(gw), mallocs: gwMallocs},
+		"reference-go": {name: "hookwall, reference + Go filter", addr: benchGateway, path: "/reference-go", pids: pidOf(gw), mallocs: gwMallocs},
+	}
+	for _, p := range peerSetups {
+		all[p] = benchSetup{name: peerRowNames[p], path: "/reference"}
 	}
 	var order []string
 	for _, s := range strings.Split(*setupsFlag, ",") {
@@ -148,6 +176,75 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		order = append(order, s)
 	}
+	// The peers that were asked for: each runs when its binaries are installed.
+	peerFailed := false
+	for _, name := range order {
+		need, ok := peerBinaries[name]
+		if !ok || all[name].addr != "" || all[name].status != "" {
+			continue
+		}
+		s := all[name]
+		var missing []string
+		for _, b := range need {
+			if _, err := exec.LookPath(b); err != nil {
+				missing = append(missing, b)
+			}
+		}
+		if len(missing) > 0 {
+			s.status = "not installed"
+			fmt.Fprintf(stderr, "bench: %s: %s not on PATH, skipped\n", name, strings.Join(missing, ", "))
+			all[name] = s
+			continue
+		}
+		if peerDir == "" {
+			if peerDir, err = os.MkdirTemp("", "hookwall-bench-peers"); err == nil {
+				err = os.Chmod(peerDir, 0o755) // nginx's worker is unprivileged when its master is root
+			}
+			if err != nil {
+				fmt.Fprintf(stderr, "bench: %v\n", err)
+				return 1
+			}
+		}
+		a := peerAddrs{Upstream: benchUpstream, Conns: *conns, Dir: filepath.Join(peerDir, name)}
+		switch name {
+		case "nginx":
+			a.Listen = benchNginx
+		case "caddy":
+			a.Listen, a.Metrics = benchCaddy, benchCaddyMetrics
+		case "nginx-opa":
+			a.Listen, a.OPA = benchNginxOPA, benchOPA
+		}
+		plan, err := peerPlan(name, a)
+		if err != nil {
+			fmt.Fprintf(stderr, "bench: %s: %v\n", name, err)
+			return 1
+		}
+		var cmds []*exec.Cmd
+		for _, p := range plan {
+			var c *exec.Cmd
+			if c, err = start(p.name, p.argv, p.ready, p.env, true); err != nil {
+				break
+			}
+			cmds = append(cmds, c)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "bench: %s: %v\n", name, err)
+			s.status, peerFailed = "failed to start", true
+			all[name] = s
+			continue
+		}
+		s.addr, s.pids = a.Listen, pidOf(cmds...)
+		if a.Metrics != "" {
+			s.mallocs = func() (uint64, bool) { return scrapeMallocs("http://" + a.Metrics + "/metrics") }
+		}
+		all[name] = s
+	}
+	var measured []string
+	for _, name := range order {
+		if all[name].status == "" {
+			measured = append(measured, name)
+		}
+	}
 
 	body := benchBody(*bodySize)
 	sig := signGitHub([]byte("bench-secret"), body)
@@ -155,14 +252,14 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fmt.Fprintf(stdout, "hookwall bench: driver %s, %d connections, %v × %d rounds, %d-byte body, servers pinned to CPU 0 with GOMAXPROCS=1: %v\n",
 		*driver, *conns, *dur, *rounds, len(body), pinned)
 	// One short warm-up per setup: connections, pools and caches.
-	for _, name := range order {
+	for _, name := range measured {
 		if _, err := runLoad(ctx, *driver, all[name], body, sig, *conns, time.Second, self, pin); err != nil {
 			fmt.Fprintf(stderr, "bench: warm-up %s: %v\n", name, err)
 			return 1
 		}
 	}
 	for r := 0; r < *rounds; r++ {
-		for _, name := range order {
+		for _, name := range measured {
 			res, err := runLoad(ctx, *driver, all[name], body, sig, *conns, *dur, self, pin)
 			if err != nil {
 				fmt.Fprintf(stderr, "bench: %s: %v\n", name, err)
@@ -173,13 +270,16 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 	}
 	printBenchReport(stdout, order, all, results)
-	for _, name := range order {
+	for _, name := range measured {
 		for _, res := range results[name] {
 			if res.non2xx+res.errors > 0 {
 				fmt.Fprintf(stderr, "bench: %s had %d non-2xx answers or errors\n", name, res.non2xx+res.errors)
 				return 1
 			}
 		}
+	}
+	if peerFailed {
+		return 1
 	}
 	return 0
 }
@@ -192,13 +292,20 @@ func printBenchReport(w io.Writer, order []string, all map[string]benchSetup, re
 	}
 	base := 0.0
 	var baseP99 time.Duration
-	if rs, ok := results["bare"]; ok {
+	if rs := results["bare"]; len(rs) > 0 {
 		m := median(rs)
 		base, baseP99 = m.rps(), m.p99
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "setup\trps\tratio\tp50\tp99\tp99 ratio\tCPU µs/req\tallocs/req\t")
 	for _, name := range order {
+		if st := all[name].status; st != "" || len(results[name]) == 0 {
+			if st == "" {
+				st = "not measured"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t\n", all[name].name, st)
+			continue
+		}
 		m := median(results[name])
 		ratio, p99r := "-", "-"
 		if base > 0 {
@@ -206,7 +313,9 @@ func printBenchReport(w io.Writer, order []string, all map[string]benchSetup, re
 			p99r = fmt.Sprintf("%.2f×", float64(m.p99)/float64(baseP99))
 		}
 		allocs := "n/a"
-		if m.mallocsOK && m.requests > 0 {
+		if all[name].mallocs == nil {
+			allocs = "-" // not a Go program, or no malloc count to read
+		} else if m.mallocsOK && m.requests > 0 {
 			allocs = fmt.Sprintf("%.0f", float64(m.mallocs)/float64(m.requests))
 		}
 		cpu := "n/a"
@@ -237,8 +346,12 @@ func signGitHub(secret, body []byte) string {
 
 // runLoad drives one setup for d and measures the serving process around it.
 func runLoad(ctx context.Context, driver string, s benchSetup, body []byte, sig string, conns int, d time.Duration, self string, pin func(string, []string) []string) (benchResult, error) {
-	cpu0 := procCPU(s.proc())
-	m0, ok0 := s.mallocs()
+	cpu0 := setupCPU(s.pids())
+	var m0 uint64
+	var ok0 bool
+	if s.mallocs != nil {
+		m0, ok0 = s.mallocs()
+	}
 	var res benchResult
 	var err error
 	if driver == "wrk" {
@@ -249,11 +362,13 @@ func runLoad(ctx context.Context, driver string, s benchSetup, body []byte, sig 
 	if err != nil {
 		return res, err
 	}
-	if cpu1 := procCPU(s.proc()); cpu0 >= 0 && cpu1 >= cpu0 {
+	if cpu1 := setupCPU(s.pids()); cpu0 >= 0 && cpu1 >= cpu0 {
 		res.cpu = cpu1 - cpu0
 	}
-	if m1, ok1 := s.mallocs(); ok0 && ok1 && m1 >= m0 {
-		res.mallocs, res.mallocsOK = m1-m0, true
+	if ok0 {
+		if m1, ok1 := s.mallocs(); ok1 && m1 >= m0 {
+			res.mallocs, res.mallocsOK = m1-m0, true
+		}
 	}
 	return res, nil
 }
@@ -368,6 +483,30 @@ func runWrk(ctx context.Context, s benchSetup, body []byte, sig string, conns in
 
 // childPID is the PID of the serving process: taskset execs the program, so it is the child.
 func childPID(c *exec.Cmd) int { return c.Process.Pid }
+
+// setupCPU is the CPU time of the setup's processes and their children, or -1 when one is gone.
+func setupCPU(pids []int) time.Duration {
+	var total time.Duration
+	for _, pid := range pids {
+		c := treeCPU(pid)
+		if c < 0 {
+			return -1
+		}
+		total += c
+	}
+	return total
+}
+
+// signalBenchProc signals a started server, or its whole process group when it has one.
+func signalBenchProc(c *exec.Cmd, sig syscall.Signal) error {
+	if c.Process == nil {
+		return nil
+	}
+	if c.SysProcAttr != nil && c.SysProcAttr.Setpgid {
+		return syscall.Kill(-c.Process.Pid, sig)
+	}
+	return c.Process.Signal(sig)
+}
 
 // procCPU returns the user+system CPU time of pid from /proc, or -1.
 func procCPU(pid int) time.Duration {

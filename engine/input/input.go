@@ -130,7 +130,8 @@ func (b *Builder) Request(req *fasthttp.Request, m *Meta) ast.Object {
 	obj.Insert(kHeaders, b.term(b.headers(h)))
 	obj.Insert(kBody, b.str(req.Body()))
 	obj.Insert(kRemoteIP, b.strString(m.RemoteIP))
-	obj.Insert(kReceivedAt, b.term(ast.Number(strconv.FormatInt(m.ReceivedAt.UnixNano(), 10))))
+	var num [20]byte
+	obj.Insert(kReceivedAt, b.term(ast.Number(b.String(strconv.AppendInt(num[:0], m.ReceivedAt.UnixNano(), 10)))))
 	if m.ParseJSON {
 		if v, ok := parseJSON(req); ok {
 			obj.Insert(kJSON, ast.NewTerm(v))

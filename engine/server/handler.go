@@ -32,6 +32,7 @@ type exchange struct {
 	labels    map[string]ast.Object // per filter
 	curFilter string
 	idBuf     [32]byte
+	peer      string  // the connection's peer address, formatted once per request
 	dry       *dryRun // set by Evaluate only
 }
 
@@ -53,6 +54,7 @@ func (x *exchange) reset() {
 	x.fx = filter.Exchange{}
 	clear(x.labels)
 	x.curFilter = ""
+	x.peer = ""
 }
 
 // newID returns a unique request id: the server's random prefix and a counter, 32 hex digits.
@@ -85,7 +87,8 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	rec.DecisionID = s.newID(&x.idBuf)
 	rec.Method = x.in.String(ctx.Method())
 	rec.Path = x.in.String(ctx.Path())
-	rec.RemoteIP = ctx.RemoteIP().String()
+	x.peer = ctx.RemoteIP().String()
+	rec.RemoteIP = x.peer
 
 	snap := s.o.Snapshots.Acquire()
 	defer func() {
@@ -223,7 +226,7 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, snap *snapshot.Snapshot, x *exc
 		ctx.Request.Header.Set(h.Name, h.Value)
 	}
 	ustart := time.Now()
-	status, uerr := s.forward(ctx, route, &meta, len(x.instances) > 0)
+	status, uerr := s.forward(ctx, route, &meta, x.peer, len(x.instances) > 0)
 	ud := time.Since(ustart)
 	rec.UpstreamMicros = ud.Microseconds()
 	if s.o.Observer != nil {

@@ -23,12 +23,11 @@ var hopHeaders = []string{
 // When filters ran, they may already have written response headers or body (http-wasm's
 // middleware model): the upstream's answer is then merged into that response instead of
 // replacing it.
-func (s *Server) forward(ctx *fasthttp.RequestCtx, route *snapshot.Route, meta *input.Meta, merge bool) (int, error) {
+func (s *Server) forward(ctx *fasthttp.RequestCtx, route *snapshot.Route, meta *input.Meta, peer string, merge bool) (int, error) {
 	req := &ctx.Request
 	stripHop(&req.Header)
 
 	// X-Forwarded-For gets the immediate peer appended; the policy's remote_ip is separate.
-	peer := ctx.RemoteIP().String()
 	if prior := forwardedFor(&req.Header); len(prior) > 0 {
 		buf := make([]byte, 0, len(prior)+2+len(peer))
 		buf = append(append(append(buf, prior...), ", "...), peer...)
