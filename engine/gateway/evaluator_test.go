@@ -9,13 +9,13 @@ import (
 )
 
 // Two routes decide alike, one in the compiled fast path's subset of Rego and one outside
-// it (a comprehension): both serve the same answers, /-/status names each route's evaluator
+// it (`every`): both serve the same answers, /-/status names each route's evaluator
 // and why the second is not compiled, and [policies] evaluator = "opa" moves both to topdown
 // on reload.
 func TestEvaluatorPerRoute(t *testing.T) {
 	files := map[string]string{
 		"policies/routes/fast.rego": "package routes.fast\n\nallow if input.request.headers[\"x-ok\"] == \"1\"\n\nstatus := 451\n",
-		"policies/routes/slow.rego": "package routes.slow\n\nallow if count([v | v := input.request.headers[\"x-ok\"]; v == \"1\"]) == 1\n\nstatus := 451\n",
+		"policies/routes/slow.rego": "package routes.slow\n\nallow if every v in [input.request.headers[\"x-ok\"]] { v == \"1\" }\n\nstatus := 451\n",
 	}
 	extra := "\n[[route]]\nname = \"fast\"\npath = \"/hooks/fast\"\nupstream = \"{{U}}\"\npolicy = \"routes.fast\"\n" +
 		"\n[[route]]\nname = \"slow\"\npath = \"/hooks/slow\"\nupstream = \"{{U}}\"\npolicy = \"routes.slow\"\n"

@@ -97,7 +97,7 @@ func (s *Set) compileFast(pkg string, allowOnly bool) (*fastpath.Program, string
 	if under(s.data, strings.Split(pkg, ".")) {
 		return nil, "the package reads data files"
 	}
-	o := fastpath.Options{Decls: s.builtinDecls(), Builtins: s.fastBuiltins()}
+	o := fastpath.Options{Decls: s.builtinDecls(), Builtins: s.fastBuiltins(), Data: s.data}
 	if allowOnly {
 		o.Only = "allow"
 	}

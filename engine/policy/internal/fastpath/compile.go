@@ -2,8 +2,6 @@ package fastpath
 
 import (
 	"fmt"
-	"sort"
-	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/topdown"
@@ -35,99 +33,72 @@ type Options struct {
 	Builtins map[string]topdown.BuiltinFunc
 	// Decls declares every built-in the compiler knows, standard and custom, by name.
 	Decls map[string]*ast.Builtin
+	// Data is the base document: the data files, as the store topdown reads holds them. A
+	// reference into data that names no rule is read from it once, when compiling (a policy
+	// set's data does not change). Nil means the base document is unknown: such references
+	// are then refused.
+	Data map[string]any
 }
 
-// Compile compiles the rules of package pkg ("routes.github") from c, which must have
-// compiled without errors.
+// Compile compiles package pkg ("routes.github") from c, which must have compiled without
+// errors: the rules of its document (or, with Only, that one rule), and whatever rules and
+// functions of any package they refer to.
 func Compile(c *ast.Compiler, pkg string, o Options) (*Program, error) {
 	path := ast.MustParseRef("data." + pkg)
-	cc := &compiler{pkg: path, opts: o, byName: map[string]int{}}
-	var mods []*ast.Module
-	for _, m := range c.Modules {
-		switch {
-		case m.Package.Path.Equal(path):
-			mods = append(mods, m)
-		case m.Package.Path.HasPrefix(path):
-			return nil, unsupported(m.Package.Location, "package %s has the nested package %s", pkg, m.Package.Path)
+	cc := &compiler{c: c, opts: o, pkgs: newPackages(c)}
+	for _, p := range cc.pkgs.paths {
+		if p.HasPrefix(path) && !p.Equal(path) {
+			return nil, unsupported(cc.pkgs.mods[p.String()][0].Package.Location, "package %s has the nested package %s", pkg, p)
 		}
 	}
-	sort.Slice(mods, func(i, j int) bool { return mods[i].Package.Location.File < mods[j].Package.Location.File })
-	for _, m := range mods {
-		for _, rule := range m.Rules {
-			if err := cc.declare(rule); err != nil {
-				return nil, err
-			}
-		}
+	pk := cc.pkg(path)
+	if pk == nil {
+		return nil, unsupported(nil, "package %s has no rules", pkg)
 	}
-	p := &Program{only: -1}
-	cc.p = p
-	p.rules = make([]*ruleSet, len(cc.sets))
-	copy(p.rules, cc.sets)
-	for i, rs := range cc.sets {
-		for _, rule := range cc.defs[i] {
-			d, err := cc.definition(rule)
-			if err != nil {
-				return nil, err
-			}
-			rs.defs = append(rs.defs, d)
-		}
-	}
+	p := &Program{only: -1, caps: c.Capabilities()}
 	if o.Only != "" {
-		i, ok := cc.byName[o.Only]
-		if !ok {
+		i, ok := pk.rules[o.Only]
+		if !ok || cc.sets[i].kind == kindFunc {
 			return nil, unsupported(nil, "package %s has no rule %s", pkg, o.Only)
 		}
+		if err := cc.ensure(i); err != nil {
+			return nil, err
+		}
 		p.only = i
+	} else {
+		for _, name := range pk.names { // sorted: the result document's order
+			i := pk.rules[name]
+			if cc.sets[i].kind == kindFunc {
+				continue // a function is no part of the package document
+			}
+			if err := cc.ensure(i); err != nil {
+				return nil, err
+			}
+			p.report = append(p.report, i)
+		}
 	}
-	for i := range p.rules {
-		p.report = append(p.report, i)
+	if cc.readsData {
+		// For the rule index, which may ask about the base document (see retry).
+		v, err := ast.InterfaceToValue(o.Data)
+		if err != nil {
+			return nil, unsupported(nil, "base document: %v", err)
+		}
+		p.data = v
 	}
-	sort.Slice(p.report, func(a, b int) bool { return p.rules[p.report[a]].name < p.rules[p.report[b]].name })
+	for _, rs := range cc.sets {
+		rs.raw = nil // the rules never referred to
+	}
+	p.rules = cc.sets
 	return p, nil
 }
 
 type compiler struct {
-	p      *Program
-	pkg    ast.Ref
-	opts   Options
-	sets   []*ruleSet
-	defs   [][]*ast.Rule
-	byName map[string]int
-}
-
-// declare files a rule under its name; definitions are compiled once every name is known.
-func (cc *compiler) declare(rule *ast.Rule) error {
-	if len(rule.Head.Args) > 0 {
-		return nil // a function is no part of the package document; a call of one is refused
-	}
-	if len(rule.Head.Ref()) != 1 {
-		return unsupported(rule.Location, "rule %s has a reference head", rule.Head.Ref())
-	}
-	if rule.Else != nil {
-		return unsupported(rule.Location, "rule %s uses else", rule.Head.Name)
-	}
-	name := string(rule.Head.Name)
-	multi := rule.Head.RuleKind() == ast.MultiValue
-	i, ok := cc.byName[name]
-	if !ok {
-		i = len(cc.sets)
-		cc.byName[name] = i
-		cc.sets = append(cc.sets, &ruleSet{name: name, key: ast.StringTerm(name), multi: multi, loc: rule.Location})
-		cc.defs = append(cc.defs, nil)
-	}
-	rs := cc.sets[i]
-	if rs.multi != multi {
-		return unsupported(rule.Location, "rule %s is both a set and a single value", name)
-	}
-	if rule.Default {
-		if !rule.Head.Value.IsGround() {
-			return unsupported(rule.Location, "default value of %s is not a constant", name)
-		}
-		rs.dflt = rule.Head.Value
-		return nil
-	}
-	cc.defs[i] = append(cc.defs[i], rule)
-	return nil
+	c    *ast.Compiler
+	opts Options
+	pkgs *packages
+	sets []*ruleSet // every rule set declared so far, of every package
+	// readsData: some reference reads the base document.
+	readsData bool
 }
 
 // scope numbers a definition's variables and tracks which are bound at each point.
@@ -153,24 +124,51 @@ func (s *scope) clone() *scope {
 	return &scope{slots: s.slots, bound: b}
 }
 
-func (cc *compiler) definition(rule *ast.Rule) (*definition, error) {
+// definition compiles one definition of rule set rs (an else branch is one too).
+func (cc *compiler) definition(rs *ruleSet, rule *ast.Rule) (*definition, error) {
 	sc := &scope{slots: map[ast.Var]int{}, bound: map[ast.Var]bool{}}
+	d := &definition{loc: rule.Location, det: true}
+	for _, a := range rule.Head.Args {
+		spec := argSpec{slot: -1, same: -1}
+		switch v := a.Value.(type) {
+		case ast.Var:
+			if sc.bound[v] {
+				spec.same = sc.slot(v)
+			} else {
+				spec.slot = sc.slot(v)
+				sc.bound[v] = true
+			}
+		default:
+			if !a.IsGround() {
+				return nil, unsupported(rule.Location, "function %s has the argument pattern %s", rs.name, a)
+			}
+			spec.want = a
+		}
+		d.args = append(d.args, spec)
+	}
 	body, err := cc.body(rule.Body, sc)
 	if err != nil {
 		return nil, err
 	}
+	d.body = body
 	headTerm := rule.Head.Value
-	if rule.Head.RuleKind() == ast.MultiValue {
+	switch rs.kind {
+	case kindSet:
 		headTerm = rule.Head.Key
+	case kindObject:
+		k, err := cc.term(rule.Head.Ref()[1], sc, rule.Location)
+		if err != nil {
+			return nil, err
+		}
+		d.key = k
 	}
 	if headTerm == nil {
-		return nil, unsupported(rule.Location, "rule %s has no value", rule.Head.Name)
+		return nil, unsupported(rule.Location, "rule %s has no value", rs.name)
 	}
-	head, err := cc.term(headTerm, sc, rule.Location)
-	if err != nil {
+	if d.head, err = cc.term(headTerm, sc, rule.Location); err != nil {
 		return nil, err
 	}
-	d := &definition{body: body, nvars: len(sc.slots), head: head, constHead: headTerm.IsGround(), det: true}
+	d.nvars = len(sc.slots)
 	for _, s := range body {
 		if s.iter != nil {
 			d.det = false
@@ -196,21 +194,30 @@ func (cc *compiler) expr(e *ast.Expr, sc *scope) (step, error) {
 		return step{}, unsupported(e.Location, "with")
 	}
 	if e.Negated {
-		inner := e.Copy()
+		inner := *e // shallow: the terms stay the compiler's (comprehension indices are by term)
 		inner.Negated = false
 		isc := sc.clone() // what the negated expression binds stays inside it
-		s, err := cc.expr(inner, isc)
+		s, err := cc.expr(&inner, isc)
 		if err != nil {
 			return step{}, err
 		}
-		body := []step{s}
+		if s.det != nil {
+			return step{det: func(r *run, f frame) (bool, error) {
+				ok, err := s.det(r, f)
+				return !ok && err == nil, err
+			}}, nil
+		}
+		// The first solution settles it; nested evaluations stop their own enumerations, so
+		// an errStop that gets here is this one's.
 		return step{det: func(r *run, f frame) (bool, error) {
-			found := false
-			err := evalBody(r, f, body, func() error { found = true; return errStop })
-			if err != nil && err != errStop {
+			switch err := s.iter(r, f, stopAtFirst); err {
+			case nil:
+				return true, nil
+			case errStop:
+				return false, nil
+			default:
 				return false, err
 			}
-			return !found, nil
 		}}, nil
 	}
 	switch t := e.Terms.(type) {
@@ -228,6 +235,9 @@ func (cc *compiler) expr(e *ast.Expr, sc *scope) (step, error) {
 			}
 			return cc.unify(t[1], t[2], sc, e.Location)
 		default:
+			if op[0].Equal(ast.DefaultRootDocument) {
+				return cc.callFunction(op, t[1:], sc, e.Location)
+			}
 			return cc.call(name, t[1:], sc, e.Location)
 		}
 	case *ast.SomeDecl:
@@ -241,6 +251,9 @@ func (cc *compiler) expr(e *ast.Expr, sc *scope) (step, error) {
 		return step{}, unsupported(e.Location, "expression %s", e)
 	}
 }
+
+// stopAtFirst ends an enumeration at its first solution.
+func stopAtFirst() error { return errStop }
 
 // truth compiles an expression that is a single term: true when defined and not false, once
 // per value the term enumerates.
@@ -357,9 +370,6 @@ func (cc *compiler) unify(a, b *ast.Term, sc *scope, loc *ast.Location) (step, e
 func (cc *compiler) call(name string, args []*ast.Term, sc *scope, loc *ast.Location) (step, error) {
 	decl := cc.opts.Decls[name]
 	if decl == nil {
-		if strings.HasPrefix(name, "data.") {
-			return step{}, unsupported(loc, "call of the function %s", name)
-		}
 		return step{}, unsupported(loc, "call of %s", name)
 	}
 	impl := cc.opts.Builtins[name]
@@ -443,6 +453,157 @@ func (cc *compiler) call(name string, args []*ast.Term, sc *scope, loc *ast.Loca
 		}
 		return !isFalse(res), nil
 	}}, nil
+}
+
+// callFunction compiles a call of a function (a rule with arguments) of any package: the
+// operands, then an optional output operand, which must be an unbound variable.
+func (cc *compiler) callFunction(op ast.Ref, args []*ast.Term, sc *scope, loc *ast.Location) (step, error) {
+	tg, err := cc.resolve(op, loc)
+	if err != nil {
+		return step{}, err
+	}
+	if tg.rule < 0 || tg.rest != len(op) || cc.sets[tg.rule].kind != kindFunc {
+		return step{}, unsupported(loc, "call of %s, which is not a function", op)
+	}
+	fi := tg.rule
+	arity := cc.sets[fi].arity
+	if len(args) != arity && len(args) != arity+1 {
+		return step{}, unsupported(loc, "%s with %d operands", op, len(args))
+	}
+	ops := make([]termFn, arity)
+	for i := range ops {
+		fn, err := cc.term(args[i], sc, loc)
+		if err != nil {
+			return step{}, err
+		}
+		ops[i] = fn
+	}
+	out := -1
+	if len(args) == arity+1 {
+		// Topdown unifies a bound output with each definition's value before its body, which
+		// is not the same as comparing it with the function's value; the compiler's rewriting
+		// always leaves a fresh variable.
+		v, fresh := cc.freshVar(args[arity], sc)
+		if !fresh {
+			return step{}, unsupported(loc, "call of %s with a bound output operand", op)
+		}
+		out = sc.slot(v)
+		sc.bound[v] = true
+	}
+	return step{det: func(r *run, f frame) (bool, error) {
+		var buf [4]*ast.Term
+		vals := buf[:0]
+		if len(ops) > len(buf) {
+			vals = make([]*ast.Term, 0, len(ops))
+		}
+		for _, fn := range ops {
+			v, err := fn(r, f)
+			if v == nil || err != nil {
+				return false, err
+			}
+			vals = append(vals, v)
+		}
+		res, err := r.call(fi, vals)
+		if res == nil || err != nil {
+			return false, err
+		}
+		if out >= 0 {
+			f[out] = res
+			return true, nil
+		}
+		return !isFalse(res), nil
+	}}, nil
+}
+
+// comprehension compiles an array, set or object comprehension: its body sees the enclosing
+// variables bound so far; what it binds stays inside it.
+func (cc *compiler) comprehension(t *ast.Term, sc *scope, loc *ast.Location) (termFn, error) {
+	if cc.c.ComprehensionIndex(t) != nil {
+		// Topdown evaluates an indexed comprehension once for every value of the enclosing
+		// variables it is keyed by, which may raise errors a single evaluation would not.
+		return nil, unsupported(loc, "comprehension %s is indexed by topdown", t)
+	}
+	isc := sc.clone()
+	var body ast.Body
+	var heads []*ast.Term
+	switch v := t.Value.(type) {
+	case *ast.ArrayComprehension:
+		body, heads = v.Body, []*ast.Term{v.Term}
+	case *ast.SetComprehension:
+		body, heads = v.Body, []*ast.Term{v.Term}
+	case *ast.ObjectComprehension:
+		body, heads = v.Body, []*ast.Term{v.Key, v.Value}
+	}
+	steps, err := cc.body(body, isc)
+	if err != nil {
+		return nil, err
+	}
+	fns := make([]termFn, len(heads))
+	for i, h := range heads {
+		if fns[i], err = cc.term(h, isc, loc); err != nil {
+			return nil, err
+		}
+	}
+	head := fns[0]
+	switch v := t.Value.(type) {
+	case *ast.ArrayComprehension:
+		return func(r *run, f frame) (*ast.Term, error) {
+			var elems []*ast.Term
+			err := evalBody(r, f, steps, func() error {
+				e, err := head(r, f)
+				if e != nil {
+					elems = append(elems, e)
+				}
+				return err
+			})
+			if err != nil {
+				return nil, err
+			}
+			return ast.ArrayTerm(elems...), nil
+		}, nil
+	case *ast.SetComprehension:
+		return func(r *run, f frame) (*ast.Term, error) {
+			set := ast.NewSet()
+			err := evalBody(r, f, steps, func() error {
+				e, err := head(r, f)
+				if e != nil {
+					set.Add(e)
+				}
+				return err
+			})
+			if err != nil {
+				return nil, err
+			}
+			return ast.NewTerm(set), nil
+		}, nil
+	default:
+		value, keyLoc := fns[1], v.(*ast.ObjectComprehension).Key.Location
+		return func(r *run, f frame) (*ast.Term, error) {
+			obj := ast.NewObject()
+			err := evalBody(r, f, steps, func() error {
+				k, err := head(r, f)
+				if k == nil || err != nil {
+					return err
+				}
+				val, err := value(r, f)
+				if val == nil || err != nil {
+					return err
+				}
+				if cur := obj.Get(k); cur != nil {
+					if !cur.Equal(val) {
+						return keyConflict(keyLoc)
+					}
+					return nil
+				}
+				obj.Insert(k, val)
+				return nil
+			})
+			if err != nil {
+				return nil, err
+			}
+			return ast.NewTerm(obj), nil
+		}, nil
+	}
 }
 
 // freshVar reports whether t is a variable not bound at this point.
@@ -533,6 +694,8 @@ func (cc *compiler) term(t *ast.Term, sc *scope, loc *ast.Location) (termFn, err
 			}
 			return ast.NewTerm(set), nil
 		}, nil
+	case *ast.ArrayComprehension, *ast.SetComprehension, *ast.ObjectComprehension:
+		return cc.comprehension(t, sc, loc)
 	case ast.Object:
 		if t.IsGround() {
 			return func(*run, frame) (*ast.Term, error) { return t, nil }, nil
@@ -640,19 +803,31 @@ func (cc *compiler) ref(ref ast.Ref, sc *scope, loc *ast.Location) (*compiledRef
 	case head.Equal(ast.InputRootDocument.Value):
 		c.base = func(r *run, _ frame) (*ast.Term, error) { return r.input, nil }
 	case head.Equal(ast.DefaultRootDocument.Value):
-		if len(ref) <= len(cc.pkg) || !ref.HasPrefix(cc.pkg) {
-			return nil, unsupported(loc, "reference %s is outside the package", ref)
+		tg, err := cc.resolve(ref, loc)
+		if err != nil {
+			return nil, err
 		}
-		name, ok := ref[len(cc.pkg)].Value.(ast.String)
-		if !ok {
-			return nil, unsupported(loc, "reference %s selects a rule by a variable", ref)
+		if tg.rule >= 0 {
+			rs := cc.sets[tg.rule]
+			switch rs.kind {
+			case kindFunc:
+				return nil, unsupported(loc, "reference %s to a function is not a call", ref)
+			case kindSet, kindObject, kindGroup:
+				// Topdown evaluates such a rule for one key alone when the key is known,
+				// which may skip errors that evaluating the whole rule raises.
+				if tg.rest < len(ref) {
+					if _, fresh := cc.freshVar(ref[tg.rest], sc); !fresh {
+						return nil, unsupported(loc, "reference %s looks up one key of %s", ref, rs.name)
+					}
+				}
+			}
+			i := tg.rule
+			c.base = func(r *run, _ frame) (*ast.Term, error) { return r.rule(i) }
+		} else {
+			k := tg.konst
+			c.base = func(*run, frame) (*ast.Term, error) { return k, nil }
 		}
-		i, ok := cc.byName[string(name)]
-		if !ok {
-			return nil, unsupported(loc, "reference %s names no rule of the package", ref)
-		}
-		c.base = func(r *run, _ frame) (*ast.Term, error) { return r.rule(i) }
-		rest = ref[len(cc.pkg)+1:]
+		rest = ref[tg.rest:]
 	default:
 		if !sc.bound[head] {
 			return nil, unsupported(loc, "reference %s starts at an unbound variable", ref)
@@ -677,8 +852,8 @@ func (cc *compiler) ref(ref ast.Ref, sc *scope, loc *ast.Location) (*compiledRef
 }
 
 // pureBuiltins are the standard built-ins the fast path calls: deterministic, one result
-// per call, and needing nothing from the built-in context but its Context, Location and
-// Cancel.
+// per call, and needing nothing from the built-in context but its Context, Location, Cancel
+// and Capabilities (json.match_schema's network allowance for remote references).
 var pureBuiltins = map[string]bool{
 	"internal.member_2": true, "internal.member_3": true,
 	"equal": true, "neq": true, "lt": true, "lte": true, "gt": true, "gte": true,
@@ -692,12 +867,13 @@ var pureBuiltins = map[string]bool{
 	"format_int": true, "to_number": true,
 	"is_string": true, "is_number": true, "is_boolean": true, "is_array": true,
 	"is_object": true, "is_set": true, "is_null": true, "type_name": true,
-	"object.get": true, "object.keys": true, "array.concat": true, "array.slice": true,
+	"object.get": true, "object.keys": true, "object.union": true, "object.union_n": true, "array.concat": true, "array.slice": true,
 	"and": true, "or": true, "union": true, "intersection": true,
 	"net.cidr_contains": true,
 	"base64.decode":     true, "base64.encode": true, "base64url.decode": true,
 	"base64url.encode": true, "base64url.encode_no_pad": true, "hex.decode": true, "hex.encode": true,
 	"json.marshal": true, "json.unmarshal": true, "json.is_valid": true,
+	"json.match_schema": true, "json.verify_schema": true,
 	"units.parse_bytes": true, "time.parse_rfc3339_ns": true, "time.parse_duration_ns": true,
 	"crypto.hmac.equal": true, "crypto.sha256": true, "crypto.hmac.sha256": true,
 }

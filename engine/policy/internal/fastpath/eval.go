@@ -12,28 +12,80 @@ import (
 // Program is one package's compiled decision. Safe for concurrent use: all per-evaluation
 // state lives in a run.
 type Program struct {
-	rules  []*ruleSet
-	report []int // the rules that make up the result document, in name order
-	only   int   // ≥ 0: the result is this rule's value alone
+	rules  []*ruleSet // every rule set the program may evaluate, of any package
+	report []int      // the queried package's rules that make up the result document, by name
+	only   int        // ≥ 0: the result is this rule's value alone
+	caps   *ast.Capabilities
+	data   ast.Value // the base document, when the caller gave it
 }
 
-// ruleSet is every definition of one rule of the package.
+// ruleSet is every definition of one rule (or function) of some package.
 type ruleSet struct {
-	name  string
-	key   *ast.Term
-	multi bool // partial set rule: the value is the set of every definition's keys
-	defs  []*definition
-	dflt  *ast.Term
-	loc   *ast.Location
+	path     ast.Ref   // data.pkg.rule
+	name     string    // path as a string
+	key      *ast.Term // the rule's key in its package's document
+	kind     ruleKind
+	defs     []*definition // in topdown's order; else branches hang off their definition
+	dflt     *ast.Term
+	loc      *ast.Location
+	early    bool        // stop at the first definition that yields a value (see earlyExit)
+	arity    int         // functions: the number of arguments
+	children []childRule // kindGroup: a complete rule per constant key, by key
+	// index is topdown's rule index for the rule; byRule finds a definition (else branches
+	// included) by the rule it was compiled from. They serve only to redo an evaluation
+	// that failed the way topdown does it (see retry).
+	index  ast.RuleIndex
+	byRule map[*ast.Rule]*definition
+
+	// Compilation state.
+	raw      []*ast.Rule
+	compiled bool
+	bad      error
+}
+
+// childRule is one constant key of a rule made of constant keys (labels.event := …).
+type childRule struct {
+	key *ast.Term
+	idx int
 }
 
 // definition is one rule definition: a body and the head term read after each solution.
 type definition struct {
-	body      []step
-	nvars     int
-	head      termFn
-	constHead bool // one solution settles the definition's value
-	det       bool // no step enumerates: at most one solution, found without continuations
+	body  []step
+	nvars int
+	head  termFn // the value; a set rule's member
+	key   termFn // partial object rules: the key
+	args  []argSpec
+	elses []*definition
+	det   bool // no step enumerates: at most one solution, found without continuations
+	loc   *ast.Location
+}
+
+// argSpec is how one argument of a function definition meets the call's operand: bound to a
+// variable's slot, compared with a variable bound by an earlier argument, or compared with a
+// constant.
+type argSpec struct {
+	slot, same int
+	want       *ast.Term
+}
+
+// bind binds a call's operands to the definition's arguments; false when they do not match.
+func (d *definition) bind(f frame, args []*ast.Term) bool {
+	for i, a := range d.args {
+		switch {
+		case a.slot >= 0:
+			f[a.slot] = args[i]
+		case a.same >= 0:
+			if !f[a.same].Equal(args[i]) {
+				return false
+			}
+		default:
+			if !a.want.Equal(args[i]) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // step is one compiled expression. Exactly one of det and iter is set: det for expressions
@@ -58,14 +110,17 @@ type ruleState struct {
 // run is one evaluation's state. Runs are pooled: their slabs make an evaluation cost few
 // allocations beyond the values it builds.
 type run struct {
-	p      *Program
-	input  *ast.Term
-	bctx   topdown.BuiltinContext
-	state  []ruleState
-	slab   []*ast.Term // variable slots; frames are carved from it and live until the run ends
-	args   []*ast.Term // a built-in's operands; built-ins do not call back into the run
-	res    *ast.Term   // a built-in's result
-	setRes func(*ast.Term) error
+	p     *Program
+	input *ast.Term
+	bctx  topdown.BuiltinContext
+	state []ruleState
+	memo  []memoEntry // the function calls made so far
+	// memoIdx finds memo entries by memoHash once there are more than memoScan.
+	memoIdx map[int][]int32
+	slab    []*ast.Term // variable slots; frames are carved from it and live until the run ends
+	args    []*ast.Term // a built-in's operands; built-ins do not call back into the run
+	res     *ast.Term   // a built-in's result
+	setRes  func(*ast.Term) error
 }
 
 var runPool = sync.Pool{New: func() any {
@@ -74,14 +129,27 @@ var runPool = sync.Pool{New: func() any {
 	return r
 }}
 
+// maxPooledSlab bounds the slab a pooled run keeps (in slots).
+const maxPooledSlab = 4096
+
 // frame returns n fresh variable slots.
 func (r *run) frame(n int) frame {
 	if len(r.slab)+n > cap(r.slab) {
-		r.slab = make([]*ast.Term, 0, max(64, n))
+		// The frames carved so far keep the old slab. Doubling makes the pooled run's slab,
+		// after a few evaluations, one that fits a whole evaluation.
+		r.slab = make([]*ast.Term, 0, max(64, n, 2*cap(r.slab)))
 	}
 	f := r.slab[len(r.slab) : len(r.slab)+n : len(r.slab)+n]
 	r.slab = r.slab[:len(r.slab)+n]
 	return frame(f)
+}
+
+// memoEntry is one function call's result (nil: undefined). Its arguments live in the slab.
+type memoEntry struct {
+	fn   int
+	args []*ast.Term
+	val  *ast.Term
+	err  error
 }
 
 // errStop ends an enumeration early once its result is settled.
@@ -104,20 +172,20 @@ func (p *Program) Eval(ctx context.Context, input ast.Value, cancel topdown.Canc
 	if input != nil {
 		r.input = ast.NewTerm(input)
 	}
-	r.bctx = topdown.BuiltinContext{Context: ctx, Cancel: cancel}
+	r.bctx = topdown.BuiltinContext{Context: ctx, Cancel: cancel, Capabilities: p.caps}
 	if p.only >= 0 {
 		return r.rule(p.only)
 	}
-	// Every rule is evaluated, as topdown does for the package document: an error in a
-	// helper rule fails the evaluation even when no decision rule reads it.
-	for i := range p.rules {
-		if _, err := r.rule(i); err != nil {
-			return nil, err
-		}
-	}
+	// Every rule of the package is evaluated, as topdown does for the package document: an
+	// error in a helper rule fails the evaluation even when no decision rule reads it. Rules
+	// of other packages are evaluated only as far as these refer to them.
 	obj := ast.NewObjectWithCapacity(len(p.report))
 	for _, i := range p.report {
-		if v := r.state[i].val; v != nil {
+		v, err := r.rule(i)
+		if err != nil {
+			return nil, err
+		}
+		if v != nil {
 			obj.Insert(p.rules[i].key, v)
 		}
 	}
@@ -130,11 +198,19 @@ func (r *run) release() {
 	clear(r.slab[:cap(r.slab)])
 	r.slab = r.slab[:0]
 	clear(r.args[:cap(r.args)])
+	clear(r.memo)
+	r.memo, r.memoIdx = r.memo[:0], nil
+	if cap(r.slab) > maxPooledSlab { // one evaluation's outsized needs stay with it
+		r.slab = nil
+	}
+	if cap(r.memo) > 4*memoScan {
+		r.memo = nil
+	}
 	r.p, r.input, r.res, r.bctx = nil, nil, nil, topdown.BuiltinContext{}
 	runPool.Put(r)
 }
 
-// rule returns the value of rule i, evaluating it once per run.
+// rule returns the value of rule set i, evaluating it once per run.
 func (r *run) rule(i int) (*ast.Term, error) {
 	st := &r.state[i]
 	if st.done {
@@ -147,71 +223,291 @@ func (r *run) rule(i int) (*ast.Term, error) {
 	rs := r.p.rules[i]
 	var v *ast.Term
 	var err error
-	if rs.multi {
-		v, err = r.evalSet(rs)
-	} else {
-		v, err = r.evalComplete(rs)
+	switch rs.kind {
+	case kindSet:
+		v, err = r.evalSet(rs, rs.defs)
+	case kindObject:
+		v, err = r.evalObject(rs, rs.defs)
+	case kindGroup:
+		v, err = r.evalGroup(rs)
+	default:
+		v, err = r.evalValue(rs, nil)
+	}
+	if err != nil && rs.index != nil {
+		v, err = r.retry(rs, nil)
 	}
 	*st = ruleState{done: true, val: v, err: err}
 	return v, err
 }
 
-func (r *run) evalComplete(rs *ruleSet) (*ast.Term, error) {
-	var result *ast.Term
-	for _, d := range rs.defs {
-		f := r.frame(d.nvars)
-		if d.det {
-			ok, err := evalDet(r, f, d.body)
-			if err != nil {
-				return nil, err
+// memoScan is how many calls the memo scans; past it, calls are found by hash. A handful of
+// distinct calls is typical, and a scan beats a map there; a function called once per
+// element of a large input must not cost a scan per call.
+const memoScan = 16
+
+// call returns the value of function fi for args (nil: undefined), evaluating it once per
+// run and arguments, as topdown caches it.
+func (r *run) call(fi int, args []*ast.Term) (*ast.Term, error) {
+	if len(r.memo) <= memoScan {
+		for i := range r.memo {
+			if m := &r.memo[i]; m.fn == fi && termsEqual(m.args, args) {
+				return m.val, m.err
 			}
-			if !ok {
-				continue
-			}
-			v, err := d.head(r, f)
-			if err != nil {
-				return nil, err
-			}
-			if v == nil {
-				continue
-			}
-			if result != nil && !result.Equal(v) {
-				return nil, conflict(rs)
-			}
-			result = v
-			continue
 		}
-		err := evalBody(r, f, d.body, func() error {
-			v, err := d.head(r, f)
-			if err != nil || v == nil {
-				return err
+	} else {
+		if r.memoIdx == nil {
+			r.memoIdx = make(map[int][]int32, 2*len(r.memo))
+			for i := range r.memo {
+				k := memoHash(r.memo[i].fn, r.memo[i].args)
+				r.memoIdx[k] = append(r.memoIdx[k], int32(i))
 			}
-			if result != nil && !result.Equal(v) {
-				return conflict(rs)
+		}
+		for _, i := range r.memoIdx[memoHash(fi, args)] {
+			if m := &r.memo[i]; m.fn == fi && termsEqual(m.args, args) {
+				return m.val, m.err
 			}
-			result = v
-			if d.constHead {
-				return errStop
-			}
-			return nil
-		})
-		if err != nil && err != errStop {
+		}
+	}
+	rs := r.p.rules[fi]
+	v, err := r.evalValue(rs, args)
+	kept := r.frame(len(args)) // args may be the caller's stack buffer: keep a copy
+	copy(kept, args)
+	if err != nil && rs.index != nil {
+		v, err = r.retry(rs, kept)
+	}
+	r.memo = append(r.memo, memoEntry{fn: fi, args: kept, val: v, err: err})
+	if r.memoIdx != nil {
+		h := memoHash(fi, kept)
+		r.memoIdx[h] = append(r.memoIdx[h], int32(len(r.memo)-1))
+	}
+	return v, err
+}
+
+func memoHash(fi int, args []*ast.Term) int {
+	h := fi
+	for _, a := range args {
+		h = h*31 + a.Hash()
+	}
+	return h
+}
+
+func termsEqual(a, b []*ast.Term) bool {
+	for i := range a {
+		if a[i] != b[i] && !a[i].Equal(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// evalValue evaluates a complete rule, or a function for args, as topdown does
+// (evalVirtualComplete.evalValue, evalFunc.evalValue): each definition in order, its else
+// branches in order when it yields nothing, every value compared with the first; the default
+// when none yields one. With early exit, the first value settles it.
+func (r *run) evalValue(rs *ruleSet, args []*ast.Term) (*ast.Term, error) {
+	var prev *ast.Term
+	for _, d := range rs.defs {
+		v, err := r.evalDef(rs, d, args, prev, rs.early)
+		if err != nil {
 			return nil, err
 		}
+		for _, e := range d.elses {
+			if v != nil {
+				break
+			}
+			if v, err = r.evalDef(rs, e, args, prev, rs.early); err != nil {
+				return nil, err
+			}
+		}
+		if v != nil {
+			prev = v
+			if rs.early {
+				break
+			}
+		}
 	}
-	if result == nil {
-		result = rs.dflt
+	if prev == nil {
+		return rs.dflt, nil
 	}
-	return result, nil
+	return prev, nil
 }
 
-func conflict(rs *ruleSet) error {
-	return &topdown.Error{Code: topdown.ConflictErr, Location: rs.loc, Message: "complete rules must not produce multiple outputs"}
+// evalDef evaluates one definition: the value it yields (nil: none), an error when one of its
+// values differs from prev or another of its own.
+func (r *run) evalDef(rs *ruleSet, d *definition, args []*ast.Term, prev *ast.Term, early bool) (*ast.Term, error) {
+	if !d.det {
+		return r.evalDefIter(rs, d, args, prev, early)
+	}
+	f := r.frame(d.nvars)
+	if !d.bind(f, args) {
+		return nil, nil
+	}
+	ok, err := evalDet(r, f, d.body)
+	if err != nil || !ok {
+		return nil, err
+	}
+	v, err := d.head(r, f)
+	if v == nil || err != nil {
+		return nil, err
+	}
+	if prev != nil && !prev.Equal(v) {
+		return nil, conflict(rs, d)
+	}
+	return v, nil
 }
 
-func (r *run) evalSet(rs *ruleSet) (*ast.Term, error) {
+// evalDefIter is evalDef for a body that enumerates. The values seen so far live in two slots
+// past the definition's variables, so that the continuation modifies no variable of this
+// function (which would move it to the heap).
+func (r *run) evalDefIter(rs *ruleSet, d *definition, args []*ast.Term, prev *ast.Term, early bool) (*ast.Term, error) {
+	f := r.frame(d.nvars + 2)
+	if !d.bind(f, args) {
+		return nil, nil
+	}
+	seen := f[d.nvars:] // the first value, this definition's last
+	seen[0] = prev
+	err := evalBody(r, f, d.body, func() error {
+		v, err := d.head(r, f)
+		if v == nil || err != nil {
+			return err
+		}
+		if seen[0] != nil && !seen[0].Equal(v) {
+			return conflict(rs, d)
+		}
+		seen[0], seen[1] = v, v
+		if early {
+			return errStop
+		}
+		return nil
+	})
+	if err != nil && err != errStop {
+		return nil, err
+	}
+	return seen[1], nil
+}
+
+// retry evaluates a rule (or a function for args) whose evaluation failed again, the way
+// topdown does: only the definitions its rule index returns as candidates for this input
+// (and arguments), with early exit as the index decides over those candidates.
+//
+// The compiled evaluation considers every definition, with early exit only where all of them
+// agree on one constant. That gives topdown's value whenever it succeeds: a definition that
+// is no candidate cannot yield a value, and stopping early among candidates that agree
+// changes no value. What it can change is whether an error is raised, by a definition that
+// is no candidate before it fails, or by one past the point where topdown stops; so an error
+// is checked here, at no cost to evaluations that succeed.
+func (r *run) retry(rs *ruleSet, args []*ast.Term) (*ast.Term, error) {
+	ir, err := rs.index.Lookup(&resolver{r: r, args: args})
+	if err != nil {
+		return nil, err
+	}
+	defer ast.IndexResultPool.Put(ir)
+	if ir.Empty() {
+		return nil, nil
+	}
+	defs := make([]*definition, 0, len(ir.Rules))
+	for _, rule := range ir.Rules {
+		d := rs.byRule[rule]
+		if d == nil {
+			return nil, errors.New("fastpath: rule index of " + rs.name + " returned an unknown rule")
+		}
+		defs = append(defs, d)
+	}
+	switch rs.kind {
+	case kindSet:
+		return r.evalSet(rs, defs)
+	case kindObject:
+		return r.evalObject(rs, defs)
+	}
+	var prev *ast.Term
+	for i, d := range defs {
+		v, err := r.evalDef(rs, d, args, prev, ir.EarlyExit)
+		if err != nil {
+			return nil, err
+		}
+		for _, erule := range ir.Else[ir.Rules[i]] {
+			if v != nil {
+				break
+			}
+			e := rs.byRule[erule]
+			if e == nil {
+				return nil, errors.New("fastpath: rule index of " + rs.name + " returned an unknown rule")
+			}
+			if v, err = r.evalDef(rs, e, args, prev, ir.EarlyExit); err != nil {
+				return nil, err
+			}
+		}
+		if v != nil {
+			prev = v
+			if ir.EarlyExit {
+				break
+			}
+		}
+	}
+	if prev == nil && ir.Default != nil {
+		return rs.dflt, nil
+	}
+	return prev, nil
+}
+
+// resolver answers the rule index's questions as topdown's does (evalResolver): the values of
+// input, of a function's arguments, and of the base document.
+type resolver struct {
+	r    *run
+	args []*ast.Term
+}
+
+func (x *resolver) Resolve(ref ast.Ref) (ast.Value, error) {
+	switch {
+	case ref[0].Equal(ast.FunctionArgRootDocument):
+		if n, ok := ref[1].Value.(ast.Number); ok {
+			if i, ok := n.Int(); ok && i >= 0 && i < len(x.args) {
+				return x.args[i].Value, nil
+			}
+		}
+		return nil, ast.UnknownValueErr{}
+	case ref[0].Equal(ast.InputRootDocument):
+		if x.r.input == nil {
+			return nil, nil
+		}
+		v, err := x.r.input.Value.Find(ref[1:])
+		if err != nil {
+			return nil, nil
+		}
+		return v, nil
+	case ref[0].Equal(ast.DefaultRootDocument):
+		if x.r.p.data == nil {
+			// The program reads no base document (or the package was refused): whatever the
+			// index asks about is kept as a candidate.
+			return nil, ast.UnknownValueErr{}
+		}
+		v, err := x.r.p.data.Find(ref[1:])
+		if err != nil {
+			return nil, nil
+		}
+		return v, nil
+	}
+	return nil, errors.New("fastpath: illegal reference " + ref.String())
+}
+
+// conflict is topdown's error for two values of one complete rule or function call (without
+// the list of values topdown appends to the message).
+func conflict(rs *ruleSet, d *definition) error {
+	msg := "rule " + rs.name + " produced conflicting values"
+	if rs.kind == kindFunc {
+		msg = "function " + rs.name + " produced conflicting values for the same inputs"
+	}
+	return &topdown.Error{Code: topdown.ConflictErr, Location: d.loc, Message: msg}
+}
+
+// keyConflict is topdown's error for two values of one key of an object.
+func keyConflict(loc *ast.Location) error {
+	return &topdown.Error{Code: topdown.ConflictErr, Location: loc, Message: "object keys must be unique"}
+}
+
+func (r *run) evalSet(rs *ruleSet, defs []*definition) (*ast.Term, error) {
 	set := ast.NewSet()
-	for _, d := range rs.defs {
+	for _, d := range defs {
 		f := r.frame(d.nvars)
 		err := evalBody(r, f, d.body, func() error {
 			v, err := d.head(r, f)
@@ -226,6 +522,53 @@ func (r *run) evalSet(rs *ruleSet) (*ast.Term, error) {
 		}
 	}
 	return ast.NewTerm(set), nil
+}
+
+// evalObject evaluates a partial object rule: every definition's keys and values; one key
+// with two values is an error.
+func (r *run) evalObject(rs *ruleSet, defs []*definition) (*ast.Term, error) {
+	obj := ast.NewObject()
+	for _, d := range defs {
+		f := r.frame(d.nvars)
+		err := evalBody(r, f, d.body, func() error {
+			k, err := d.key(r, f)
+			if k == nil || err != nil {
+				return err
+			}
+			v, err := d.head(r, f)
+			if v == nil || err != nil {
+				return err
+			}
+			if cur := obj.Get(k); cur != nil {
+				if !cur.Equal(v) {
+					return keyConflict(d.loc)
+				}
+				return nil
+			}
+			obj.Insert(k, v)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return ast.NewTerm(obj), nil
+}
+
+// evalGroup evaluates a rule made of constant keys: the object of those whose rule is
+// defined, empty when none is.
+func (r *run) evalGroup(rs *ruleSet) (*ast.Term, error) {
+	obj := ast.NewObjectWithCapacity(len(rs.children))
+	for _, c := range rs.children {
+		v, err := r.rule(c.idx)
+		if err != nil {
+			return nil, err
+		}
+		if v != nil {
+			obj.Insert(c.key, v)
+		}
+	}
+	return ast.NewTerm(obj), nil
 }
 
 // evalBody runs body and calls k once per solution. Deterministic steps run in a loop; only
