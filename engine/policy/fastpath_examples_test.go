@@ -12,8 +12,8 @@ import (
 
 // TestFastPathExamples holds the example packages the fast path covers to topdown's
 // decisions: examples.apikey (the API-key built-in), examples.validation (else, JSON schema
-// validation) and examples.ip_allowlist (ranges from the base document, which needs
-// fastpath.Options.Data; see prepareFast). Each must be allowed and denied by some input.
+// validation) and examples.ip_allowlist (ranges from the base document). Each must be
+// allowed and denied by some input.
 func TestFastPathExamples(t *testing.T) {
 	sum := sha256.Sum256([]byte("k-live-1"))
 	secrets := secretMap{"partner_keys": []byte("sha256:" + hex.EncodeToString(sum[:]) + "\n")}
@@ -32,7 +32,7 @@ func TestFastPathExamples(t *testing.T) {
 	}
 	ips := []string{"192.0.2.1", "140.82.112.9", "3.18.12.63", "2606:50c0::1", "not-an-ip"}
 	for _, pkg := range []string{"examples.apikey", "examples.validation", "examples.ip_allowlist"} {
-		q := prepareFast(t, set, pkg)
+		q := prepareCompiled(t, set, pkg)
 		var allowed, denied, failed int
 		for _, body := range bodies {
 			for _, h := range headers {

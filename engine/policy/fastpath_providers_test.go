@@ -14,7 +14,6 @@ import (
 
 	"github.com/hookwall/hookwall/engine/input"
 	"github.com/hookwall/hookwall/engine/internal/vectors"
-	"github.com/hookwall/hookwall/engine/policy/internal/fastpath"
 )
 
 // timestampSchemes are the schemes whose signature covers a timestamp checked against the
@@ -22,37 +21,6 @@ import (
 var timestampSchemes = map[string]bool{
 	"stripe": true, "slack": true, "standard": true, "svix": true, "paddle": true,
 	"sendgrid": true, "discord": true, "zoom": true, "linear": true,
-}
-
-// prepareFast prepares pkg and fails unless the fast path evaluates it.
-//
-// The ready policies of URL-signing providers (twilio, square) read the base document
-// (data.hookwall.config.public_url, through providers.public_url), which the fast path reads
-// from fastpath.Options.Data. Until Set.compileFast (query.go) passes its data files there,
-// such a package is compiled here the way compileFast will then, so that the comparison with
-// topdown covers it already; the log says so.
-func prepareFast(t testing.TB, set *Set, pkg string) *Query {
-	t.Helper()
-	q, err := set.Prepare(context.Background(), pkg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if q.fast == nil && strings.Contains(q.slowWhy, "reads the base document") && !under(set.data, strings.Split(pkg, ".")) {
-		o := fastpath.Options{Decls: set.builtinDecls(), Builtins: set.fastBuiltins(), Data: set.data}
-		if q.allowOnly {
-			o.Only = "allow"
-		}
-		p, err := fastpath.Compile(set.compiler, pkg, o)
-		if err != nil {
-			t.Fatalf("%s: with the base document: %v", pkg, err)
-		}
-		t.Logf("%s reads the base document: compiled with fastpath.Options.Data, which query.go does not pass yet (%s)", pkg, q.slowWhy)
-		q.fast, q.slowWhy = p, ""
-	}
-	if name, why := q.Evaluator(); name != "compiled" {
-		t.Fatalf("%s is evaluated by %s (%s); the fast path must cover it", pkg, name, why)
-	}
-	return q
 }
 
 // vectorRequest builds the input document for a vector with the gateway's input builder, from
@@ -122,7 +90,7 @@ func TestFastPathProviderVectors(t *testing.T) {
 		pkg := "providers." + v.Scheme()
 		q := queries[pkg]
 		if q == nil {
-			q = prepareFast(t, set, pkg)
+			q = prepareCompiled(t, set, pkg)
 			queries[pkg] = q
 		}
 		covered[v.Scheme()] = true
@@ -221,7 +189,7 @@ func TestFastPathProviderPublicURL(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				q := prepareFast(t, set, "providers."+v.Scheme())
+				q := prepareCompiled(t, set, "providers."+v.Scheme())
 				d, err := evalBoth(t, q, vectorRequest(t, &v, v.Body, v.Headers, true, q.NeedsJSON()))
 				if err != nil {
 					t.Fatal(err)
@@ -287,7 +255,7 @@ func TestFastPathConcurrent(t *testing.T) {
 		if string(secrets[v.Scheme()]) != v.Key() || v.Now != vs[0].Now && timestampSchemes[v.Scheme()] {
 			continue // one clock for all: only vectors it does not make stale
 		}
-		q := prepareFast(t, set, "providers."+v.Scheme())
+		q := prepareCompiled(t, set, "providers."+v.Scheme())
 		for _, body := range []string{v.Body, v.Body + "x"} {
 			in := vectorRequest(t, v, body, v.Headers, false, q.NeedsJSON())
 			d, err := q.Eval(context.Background(), in, nil)
