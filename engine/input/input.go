@@ -160,9 +160,13 @@ func RouteObject(name, path string) ast.Object {
 var emptyObject = ast.NewObject()
 
 // Document returns the whole input: {"request": req, "route": {...}, "filters": filters}.
+// A nil req or filters is an empty object.
 func Document(req ast.Object, m *Meta, filters ast.Object) ast.Object {
 	if filters == nil {
 		filters = emptyObject
+	}
+	if req == nil {
+		req = emptyObject
 	}
 	route := m.Route
 	if route == nil {

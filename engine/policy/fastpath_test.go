@@ -551,3 +551,43 @@ func FuzzFastPathMatchesTopdown(f *testing.F) {
 		}
 	})
 }
+
+// TestNeedsRequest: a compiled package that cannot read input.request says so, so the server
+// skips building it; and such a package decides the same with the request left out.
+func TestNeedsRequest(t *testing.T) {
+	cases := map[string]bool{
+		"allow := true": false,
+		"allow if input.filters.guard.labels.verdict == \"ok\"":                                   false,
+		"allow if input.route.name == \"r\"":                                                      false,
+		"allow if input.request.method == \"POST\"":                                               true,
+		"allow if count(input) > 0":                                                               true,
+		"x := input\nallow if x.request.method == \"POST\"":                                       true,
+		"allow if data.lib.post":                                                                  true,
+		"allow if { some k, _ in input; k == \"request\" }":                                       true,
+		"allow if hookwall.webhook.verify(\"github\", input.request, {\"secret\": \"gh\"}).valid": true,
+	}
+	lib := "package lib\npost if input.request.method == \"POST\"\n"
+	for rules, want := range cases {
+		set, err := LoadModules(context.Background(), map[string]string{"p.rego": "package p\n" + rules + "\n", "lib.rego": lib}, nil, Options{Secrets: secretMap{"gh": []byte("s")}})
+		if err != nil {
+			t.Fatalf("%q: %v", rules, err)
+		}
+		q := prepareCompiled(t, set, "p")
+		if got := q.NeedsRequest(); got != want {
+			t.Errorf("%q: NeedsRequest = %v, want %v", rules, got, want)
+		}
+		if want {
+			continue
+		}
+		for _, filters := range []string{`{}`, `{"guard": {"labels": {"verdict": "ok"}}}`} {
+			req := requestValue("POST", "/", map[string]string{"X-A": "1"}, "{}")
+			full := ast.NewObject(ast.Item(ast.StringTerm("request"), ast.NewTerm(req)), ast.Item(ast.StringTerm("filters"), ast.MustParseTerm(filters)), ast.Item(ast.StringTerm("route"), ast.MustParseTerm(`{"name": "r"}`)))
+			bare := ast.NewObject(ast.Item(ast.StringTerm("request"), ast.ObjectTerm()), ast.Item(ast.StringTerm("filters"), ast.MustParseTerm(filters)), ast.Item(ast.StringTerm("route"), ast.MustParseTerm(`{"name": "r"}`)))
+			d1, err1 := evalBoth(t, q, full)
+			d2, err2 := evalBoth(t, q, bare)
+			if !reflect.DeepEqual(d1, d2) || (err1 == nil) != (err2 == nil) {
+				t.Errorf("%q: without the request decided %+v (%v), with it %+v (%v)", rules, d2, err2, d1, err1)
+			}
+		}
+	}
+}

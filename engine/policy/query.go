@@ -89,6 +89,10 @@ func (q *Query) Evaluator() (name, reason string) {
 	return "opa", q.slowWhy
 }
 
+// NeedsRequest reports whether an evaluation may read input.request. Only a compiled
+// package can say it does not: the caller may then leave the request out of the input.
+func (q *Query) NeedsRequest() bool { return q.fast == nil || q.fast.ReadsRequest() }
+
 // compileFast compiles pkg for the fast path, or says why it stays with topdown.
 func (s *Set) compileFast(pkg string, allowOnly bool) (*fastpath.Program, string) {
 	if s.opts.OPAOnly {

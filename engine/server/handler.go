@@ -163,8 +163,13 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, snap *snapshot.Snapshot, x *exc
 		meta.Scheme = "https"
 		meta.TLS = ctx.TLSConnectionState()
 	}
-	// Built before the filters run: the policy sees the request as received.
-	reqInput := x.in.Request(&ctx.Request, &meta)
+	// Built before the filters run: the policy sees the request as received. A compiled
+	// policy that never reads input.request (allow := true, or a verdict of the filters) does
+	// not pay for it, unless a shadow policy or a dry run may.
+	var reqInput ast.Object
+	if route.Query.NeedsRequest() || route.Shadow != nil || x.dry != nil {
+		reqInput = x.in.Request(&ctx.Request, &meta)
+	}
 
 	if len(route.Filters) > 0 {
 		if done := s.runFilters(rctx, ctx, route, x, &meta); done {

@@ -89,6 +89,7 @@ func Compile(c *ast.Compiler, pkg string, o Options) (*Program, error) {
 		rs.raw = nil // the rules never referred to
 	}
 	p.rules = cc.sets
+	p.readsRequest = cc.readsRequest
 	return p, nil
 }
 
@@ -99,6 +100,8 @@ type compiler struct {
 	sets []*ruleSet // every rule set declared so far, of every package
 	// readsData: some reference reads the base document.
 	readsData bool
+	// readsRequest: some term may read input.request (or the whole input).
+	readsRequest bool
 }
 
 // scope numbers a definition's variables and tracks which are bound at each point.
@@ -632,6 +635,7 @@ func (cc *compiler) term(t *ast.Term, sc *scope, loc *ast.Location) (termFn, err
 		return func(*run, frame) (*ast.Term, error) { return t, nil }, nil
 	case ast.Var:
 		if v.Equal(ast.InputRootDocument.Value) {
+			cc.readsRequest = true
 			return func(r *run, _ frame) (*ast.Term, error) { return r.input, nil }, nil
 		}
 		if !sc.bound[v] {
@@ -801,6 +805,9 @@ func (cc *compiler) ref(ref ast.Ref, sc *scope, loc *ast.Location) (*compiledRef
 	rest := ref[1:]
 	switch {
 	case head.Equal(ast.InputRootDocument.Value):
+		if k, ok := keyAt(ref, 1); !ok || k == "request" {
+			cc.readsRequest = true
+		}
 		c.base = func(r *run, _ frame) (*ast.Term, error) { return r.input, nil }
 	case head.Equal(ast.DefaultRootDocument.Value):
 		tg, err := cc.resolve(ref, loc)

@@ -17,7 +17,15 @@ type Program struct {
 	only   int        // ≥ 0: the result is this rule's value alone
 	caps   *ast.Capabilities
 	data   ast.Value // the base document, when the caller gave it
+	// readsRequest: some rule may read input.request; when none does, the caller need not
+	// build it.
+	readsRequest bool
 }
+
+// ReadsRequest reports whether an evaluation may read input.request. When it is false the
+// program's result does not depend on the request document, and an input without it (or
+// with an empty one) decides the same.
+func (p *Program) ReadsRequest() bool { return p.readsRequest }
 
 // ruleSet is every definition of one rule (or function) of some package.
 type ruleSet struct {
