@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -56,7 +57,7 @@ func (s *Set) builtinDecls() map[string]*ast.Builtin {
 // fastBuiltins are hookwall's builtins for the fast path, with the errors topdown's wrapper
 // would give them (rego.Function wraps its functions the same way).
 func (s *Set) fastBuiltins() map[string]topdown.BuiltinFunc {
-	v := verifier{secrets: s.opts.Secrets, now: s.opts.Now}
+	v := verifier{secrets: s.opts.Secrets, now: s.opts.Now, cache: &optsCache{}}
 	keys := newAPIKeys(s.opts.Secrets)
 	wrap := func(name string, f func(bctx topdown.BuiltinContext, args []*ast.Term) (*ast.Term, error)) topdown.BuiltinFunc {
 		return func(bctx topdown.BuiltinContext, args []*ast.Term, iter func(*ast.Term) error) error {
@@ -82,7 +83,7 @@ func (s *Set) fastBuiltins() map[string]topdown.BuiltinFunc {
 
 func (s *Set) builtinOptions() []func(*rego.Rego) {
 	return []func(*rego.Rego){
-		rego.Function3(verifyDecl, verifier{secrets: s.opts.Secrets, now: s.opts.Now}.call),
+		rego.Function3(verifyDecl, verifier{secrets: s.opts.Secrets, now: s.opts.Now, cache: &optsCache{}}.call),
 		newAPIKeys(s.opts.Secrets).option(),
 	}
 }
@@ -100,6 +101,85 @@ func TesterBuiltins(secrets SecretSource, now func() time.Time) []*tester.Builti
 type verifier struct {
 	secrets SecretSource
 	now     func() time.Time
+	// cache keeps parsed opts objects (nil: none). A verifier lives as long as its policy
+	// set, whose secrets do not change, and a policy passes the same few opts on every request.
+	cache *optsCache
+}
+
+// optsCache maps opts objects, by value, to their parsed options (without Now). It holds at
+// most optsCacheSize entries; past that, opts are parsed on every call.
+type optsCache struct {
+	mu sync.RWMutex
+	m  map[int][]optsEntry
+	n  int
+}
+
+type optsEntry struct {
+	scheme string
+	key    ast.Value // a copy: the caller's term may be a view of a request buffer
+	opts   webhook.Options
+	names  []string // opts.secret
+}
+
+const optsCacheSize = 64
+
+// cloneValue deep-copies v, strings included.
+func cloneValue(v ast.Value) ast.Value {
+	switch x := v.(type) {
+	case ast.String:
+		return ast.String(strings.Clone(string(x)))
+	case ast.Number:
+		return ast.Number(strings.Clone(string(x)))
+	case *ast.Array:
+		out := make([]*ast.Term, x.Len())
+		for i := range out {
+			out[i] = ast.NewTerm(cloneValue(x.Elem(i).Value))
+		}
+		return ast.NewArray(out...)
+	case ast.Set:
+		out := ast.NewSet()
+		x.Foreach(func(e *ast.Term) { out.Add(ast.NewTerm(cloneValue(e.Value))) })
+		return out
+	case ast.Object:
+		out := ast.NewObject()
+		x.Foreach(func(k, e *ast.Term) { out.Insert(ast.NewTerm(cloneValue(k.Value)), ast.NewTerm(cloneValue(e.Value))) })
+		return out
+	}
+	return v // null, booleans; refs and the like do not occur in a value
+}
+
+func (c *optsCache) get(scheme string, t *ast.Term) (webhook.Options, []string, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for _, e := range c.m[t.Hash()] {
+		if e.scheme == scheme && e.key.Compare(t.Value) == 0 {
+			return e.opts, e.names, true
+		}
+	}
+	return webhook.Options{}, nil, false
+}
+
+func (c *optsCache) put(scheme string, t *ast.Term, o webhook.Options, names []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n >= optsCacheSize {
+		return
+	}
+	if c.m == nil {
+		c.m = map[int][]optsEntry{}
+	}
+	// Strings are cloned: an opts object built from the request holds views of its buffers.
+	o.Now, o.Secrets = time.Time{}, nil
+	for _, p := range []*string{&o.URL, &o.Algorithm, &o.SigHeader, &o.Prefix, &o.Encoding, &o.Template, &o.TimestampHeader, &o.IDHeader} {
+		*p = strings.Clone(*p)
+	}
+	names = append([]string(nil), names...)
+	for i := range names {
+		names[i] = strings.Clone(names[i])
+	}
+	h := t.Hash()
+	c.m[h] = append(c.m[h], optsEntry{scheme: strings.Clone(scheme), key: cloneValue(t.Value), opts: o, names: names})
+	c.n++
 }
 
 var (
@@ -129,7 +209,7 @@ func (v verifier) call(bctx rego.BuiltinContext, schemeT, reqT, optsT *ast.Term)
 		Header:     headerView{obj: objObject(reqObj, reqHeaders)},
 		Body:       unsafeBytes(objString(reqObj, reqBody)),
 	}
-	o, err := v.options(string(scheme), optObj, bctx)
+	o, err := v.cachedOptions(string(scheme), optsT, optObj, bctx)
 	if err != nil {
 		return nil, err
 	}
@@ -157,35 +237,64 @@ var (
 	knownOpts          = "secret, tolerance, url, algorithm, header, prefix, encoding, template, timestamp_header, id_header"
 )
 
-// options reads opts with direct lookups (no iteration closure): this runs on every request.
-func (v verifier) options(scheme string, o ast.Object, bctx rego.BuiltinContext) (webhook.Options, error) {
-	var out webhook.Options
+// cachedOptions is options, parsed once per distinct opts object; the secrets are looked up
+// by name on every call all the same.
+func (v verifier) cachedOptions(scheme string, optsT *ast.Term, optObj ast.Object, bctx rego.BuiltinContext) (webhook.Options, error) {
+	if v.cache != nil {
+		if o, names, ok := v.cache.get(scheme, optsT); ok {
+			var err error
+			if o.Secrets, err = v.resolve(names); err != nil {
+				return o, fmt.Errorf("%s(%q): %w", VerifyName, scheme, err)
+			}
+			o.Now = v.clock(bctx)
+			return o, nil
+		}
+	}
+	o, names, err := v.options(scheme, optObj, bctx)
+	if err == nil && v.cache != nil {
+		v.cache.put(scheme, optsT, o, names)
+	}
+	return o, err
+}
+
+// clock is the verification time: the configured clock, else the evaluation's time.
+func (v verifier) clock(bctx rego.BuiltinContext) time.Time {
 	if v.now != nil {
-		out.Now = v.now()
-	} else if bctx.Time != nil {
+		return v.now()
+	}
+	if bctx.Time != nil {
 		if n, ok := bctx.Time.Value.(ast.Number); ok {
 			if ns, ok := n.Int64(); ok {
-				out.Now = time.Unix(0, ns)
+				return time.Unix(0, ns)
 			}
 		}
 	}
+	return time.Time{}
+}
+
+// options reads opts with direct lookups (no iteration closure): this runs on every request.
+func (v verifier) options(scheme string, o ast.Object, bctx rego.BuiltinContext) (out webhook.Options, names []string, err error) {
+	out.Now = v.clock(bctx)
 	wrap := func(err error) error { return fmt.Errorf("%s(%q): %w", VerifyName, scheme, err) }
 	found := 0
 	if t := o.Get(optSecret); t != nil {
 		found++
-		if err := v.addSecrets(&out, t); err != nil {
-			return out, wrap(err)
+		if names, err = secretNames(t); err != nil {
+			return out, nil, wrap(err)
+		}
+		if out.Secrets, err = v.resolve(names); err != nil {
+			return out, nil, wrap(err)
 		}
 	}
 	if t := o.Get(optTolerance); t != nil {
 		found++
 		s, ok := t.Value.(ast.String)
 		if !ok {
-			return out, wrap(errors.New("opts.tolerance must be a duration string such as \"5m\""))
+			return out, nil, wrap(errors.New("opts.tolerance must be a duration string such as \"5m\""))
 		}
 		d, err := time.ParseDuration(string(s))
 		if err != nil || d <= 0 {
-			return out, wrap(fmt.Errorf("opts.tolerance: invalid duration %q", string(s)))
+			return out, nil, wrap(fmt.Errorf("opts.tolerance: invalid duration %q", string(s)))
 		}
 		out.Tolerance = d
 	}
@@ -205,7 +314,7 @@ func (v verifier) options(scheme string, o ast.Object, bctx rego.BuiltinContext)
 		found++
 		s, ok := t.Value.(ast.String)
 		if !ok {
-			return out, wrap(fmt.Errorf("opts.%s must be a string", string(f.key.Value.(ast.String))))
+			return out, nil, wrap(fmt.Errorf("opts.%s must be a string", string(f.key.Value.(ast.String))))
 		}
 		*f.dst = string(s)
 		if f.lower {
@@ -215,50 +324,61 @@ func (v verifier) options(scheme string, o ast.Object, bctx rego.BuiltinContext)
 	if found != o.Len() {
 		for _, k := range o.Keys() {
 			if !strings.Contains(knownOpts, k.String()) || k.String() == "" {
-				return out, wrap(fmt.Errorf("opts: unknown key %s (known: %s)", k, knownOpts))
+				return out, nil, wrap(fmt.Errorf("opts: unknown key %s (known: %s)", k, knownOpts))
 			}
 		}
 	}
-	return out, nil
+	return out, names, nil
 }
 
-func (v verifier) addSecrets(out *webhook.Options, val *ast.Term) error {
+// secretNames reads opts.secret: one name or a list of names.
+func secretNames(val *ast.Term) ([]string, error) {
+	var names []string
 	add := func(t *ast.Term) error {
 		name, ok := t.Value.(ast.String)
 		if !ok {
 			return errors.New("opts.secret must be a secret name or a list of names")
 		}
-		if v.secrets == nil {
-			return fmt.Errorf("opts.secret: no secret named %q in [secrets]", string(name))
-		}
-		b, ok := v.secrets.Get(string(name))
-		if !ok {
-			return fmt.Errorf("opts.secret: no secret named %q in [secrets]", string(name))
-		}
-		out.Secrets = append(out.Secrets, b)
+		names = append(names, string(name))
 		return nil
 	}
+	var err error
 	switch x := val.Value.(type) {
 	case ast.String:
-		return add(val)
+		err = add(val)
 	case *ast.Array:
-		var err error
 		x.Foreach(func(t *ast.Term) {
 			if err == nil {
 				err = add(t)
 			}
 		})
-		return err
 	case ast.Set:
-		var err error
 		x.Foreach(func(t *ast.Term) {
 			if err == nil {
 				err = add(t)
 			}
 		})
-		return err
+	default:
+		err = errors.New("opts.secret must be a secret name or a list of names")
 	}
-	return errors.New("opts.secret must be a secret name or a list of names")
+	return names, err
+}
+
+// resolve looks the named secrets up, on every call: the source decides what they are now.
+func (v verifier) resolve(names []string) ([][]byte, error) {
+	out := make([][]byte, 0, len(names))
+	for _, name := range names {
+		var b []byte
+		ok := false
+		if v.secrets != nil {
+			b, ok = v.secrets.Get(name)
+		}
+		if !ok {
+			return nil, fmt.Errorf("opts.secret: no secret named %q in [secrets]", name)
+		}
+		out = append(out, b)
+	}
+	return out, nil
 }
 
 // headerView reads headers from input.request.headers without copying them into a map.

@@ -1,0 +1,64 @@
+package policy
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/hookwall/hookwall/engine/input"
+)
+
+// TestVerifyOptsFromTheRequest: opts built from the request (here the secret's name comes
+// from a header) are parsed per value, never served stale from the parsed-opts cache, even
+// though the request's strings live in a buffer the next request reuses; and past the
+// cache's bound every opts still verifies.
+func TestVerifyOptsFromTheRequest(t *testing.T) {
+	secrets := secretMap{}
+	for i := range optsCacheSize + 10 {
+		secrets[fmt.Sprintf("s%d", i)] = []byte(fmt.Sprintf("secret-%d", i))
+	}
+	src := `package p
+sig := hookwall.webhook.verify("github", input.request, {"secret": input.request.headers["x-secret-name"]})
+allow if sig.valid
+deny contains sig.reason if not sig.valid
+`
+	set, err := LoadModules(context.Background(), map[string]string{"p.rego": src}, nil, Options{Secrets: secrets})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := prepareCompiled(t, set, "p")
+	var b input.Builder // one builder, reset between requests, as the server pools them
+	body := `{"a":1}`
+	check := func(name, signedWith string, want bool) {
+		t.Helper()
+		b.Reset()
+		var req fasthttp.Request
+		req.Header.SetMethod("POST")
+		req.SetRequestURI("/")
+		req.Header.Set("X-Secret-Name", name)
+		req.Header.Set("X-Hub-Signature-256", "sha256="+hmacHex(signedWith, body))
+		req.SetBodyString(body)
+		m := input.Meta{ID: "id", Scheme: "http", RemoteIP: "192.0.2.1", ReceivedAt: time.Now()}
+		doc := input.Document(b.Request(&req, &m), &m, nil)
+		d, err := evalBoth(t, q, doc)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got := d.Allow && !d.Denied(); got != want {
+			t.Fatalf("secret %s, signed with %q: allowed %v, want %v (%+v)", name, signedWith, got, want, d)
+		}
+	}
+	for round := range 2 {
+		for i := range optsCacheSize + 10 {
+			name := fmt.Sprintf("s%d", i)
+			check(name, fmt.Sprintf("secret-%d", i), true)
+			// The same buffers now name another secret: the request signed for s<i> fails.
+			other := fmt.Sprintf("s%d", (i+1)%(optsCacheSize+10))
+			check(other, fmt.Sprintf("secret-%d", i), false)
+		}
+		_ = round
+	}
+}
