@@ -591,3 +591,31 @@ func TestNeedsRequest(t *testing.T) {
 		}
 	}
 }
+
+// TestLabelValueMatchesJSON: labels are converted in one pass, to what OPA's ast.JSON gives,
+// and an object key that is not a string takes OPA's conversion.
+func TestLabelValueMatchesJSON(t *testing.T) {
+	for _, src := range []string{
+		`{"s": "x", "n": 1.5, "i": 42, "b": true, "z": null}`,
+		`{"a": [1, "two", {"three": [3]}], "set": {"b", "a", "c"}, "o": {"k": {"k2": false}}}`,
+		`{}`,
+	} {
+		v := ast.MustParseTerm(src).Value
+		got, ok := labelValue(v)
+		want, err := ast.JSON(v)
+		if !ok || err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: labelValue %#v (%v), ast.JSON %#v (%v)", src, got, ok, want, err)
+		}
+	}
+	if _, ok := labelValue(ast.MustParseTerm(`{1: "one"}`).Value); ok {
+		t.Error("a number key must take OPA's conversion")
+	}
+	set, err := LoadModules(context.Background(), map[string]string{"p.rego": "package p\nallow := true\nlabels := {1: \"one\", \"n\": 2}\n"}, nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := evalBoth(t, prepareCompiled(t, set, "p"), doc(requestValue("POST", "/", nil, "")))
+	if err != nil || d.Labels["1"] != "one" || d.Labels["n"] != json.Number("2") {
+		t.Fatalf("labels %#v, %v", d.Labels, err)
+	}
+}

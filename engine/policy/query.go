@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -177,11 +178,19 @@ func (q *Query) Eval(ctx context.Context, input ast.Value, o *EvalOption) (Decis
 		dl.at = t.UnixNano()
 	}
 	if q.fast != nil && (o == nil || (o.Tracer == nil && !o.OPA)) {
-		t, err := q.fast.Eval(ctx, input, dl)
-		if err != nil {
+		if q.fast.Only() {
+			t, err := q.fast.Eval(ctx, input, dl)
+			if err != nil {
+				return Decision{}, fmt.Errorf("policy %s: %w", q.pkg, err)
+			}
+			return q.decide(t)
+		}
+		// The rules are read where they are, not from a package object built for the purpose.
+		var rules fastpath.Rules
+		if err := q.fast.EvalRules(ctx, input, dl, &rules); err != nil {
 			return Decision{}, fmt.Errorf("policy %s: %w", q.pkg, err)
 		}
-		return q.decide(t)
+		return decode(q.pkg, &rules)
 	}
 	eo := []rego.EvalOption{rego.EvalParsedInput(input), rego.EvalMetrics(metrics.NoOp()), rego.EvalExternalCancel(dl)}
 	if o != nil && o.Tracer != nil {
@@ -264,9 +273,13 @@ var (
 	kTTL             = ast.InternedTerm("ttl")
 )
 
+// ruleGetter reads a rule's value by name: the package object topdown returns, or the
+// rules the fast path found.
+type ruleGetter interface{ Get(*ast.Term) *ast.Term }
+
 // decode reads the decision rules. Strings it keeps are cloned: the input's strings may be
 // views of request buffers that do not outlive the request, while keys go to the state store.
-func decode(pkg string, obj ast.Object) (Decision, error) {
+func decode(pkg string, obj ruleGetter) (Decision, error) {
 	d := Decision{Status: 403}
 	bad := func(rule, want string, v *ast.Term) error {
 		got := "undefined"
@@ -366,13 +379,62 @@ func decode(pkg string, obj ast.Object) (Decision, error) {
 		if _, ok := v.Value.(ast.Object); !ok {
 			return Decision{}, bad("labels", "an object", v)
 		}
-		x, err := ast.JSON(v.Value)
-		if err != nil {
-			return Decision{}, fmt.Errorf("policy %s: rule labels: %w", pkg, err)
+		if x, ok := labelValue(v.Value); ok {
+			d.Labels, _ = x.(map[string]any)
+		} else { // keys that are not strings: OPA's conversion encodes them as JSON
+			x, err := ast.JSON(v.Value)
+			if err != nil {
+				return Decision{}, fmt.Errorf("policy %s: rule labels: %w", pkg, err)
+			}
+			d.Labels, _ = cloneJSON(x).(map[string]any)
 		}
-		d.Labels, _ = cloneJSON(x).(map[string]any)
 	}
 	return d, nil
+}
+
+// labelValue converts a label value to Go values as ast.JSON does, with every string cloned, in
+// one pass; ok is false for an object key that is not a string.
+func labelValue(v ast.Value) (any, bool) {
+	switch x := v.(type) {
+	case ast.Null:
+		return nil, true
+	case ast.Boolean:
+		return bool(x), true
+	case ast.Number:
+		return json.Number(strings.Clone(string(x))), true
+	case ast.String:
+		return strings.Clone(string(x)), true
+	case *ast.Array:
+		out := make([]any, 0, x.Len())
+		for i := range x.Len() {
+			e, ok := labelValue(x.Elem(i).Value)
+			if !ok {
+				return nil, false
+			}
+			out = append(out, e)
+		}
+		return out, true
+	case ast.Set:
+		out := make([]any, 0, x.Len())
+		ok := true
+		x.Foreach(func(t *ast.Term) {
+			e, eok := labelValue(t.Value)
+			ok = ok && eok
+			out = append(out, e)
+		})
+		return out, ok
+	case ast.Object:
+		out := make(map[string]any, x.Len())
+		ok := true
+		x.Foreach(func(k, t *ast.Term) {
+			ks, kok := k.Value.(ast.String)
+			e, eok := labelValue(t.Value)
+			ok = ok && kok && eok
+			out[strings.Clone(string(ks))] = e
+		})
+		return out, ok
+	}
+	return nil, false
 }
 
 // cloneJSON deep-copies the strings of a converted value: label values may be views of the

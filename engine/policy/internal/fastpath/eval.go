@@ -118,11 +118,12 @@ type ruleState struct {
 // run is one evaluation's state. Runs are pooled: their slabs make an evaluation cost few
 // allocations beyond the values it builds.
 type run struct {
-	p     *Program
-	input *ast.Term
-	bctx  topdown.BuiltinContext
-	state []ruleState
-	memo  []memoEntry // the function calls made so far
+	p         *Program
+	input     *ast.Term
+	inputTerm ast.Term // input's term, so wrapping the input costs no allocation
+	bctx      topdown.BuiltinContext
+	state     []ruleState
+	memo      []memoEntry // the function calls made so far
 	// memoIdx finds memo entries by memoHash once there are more than memoScan.
 	memoIdx map[int][]int32
 	slab    []*ast.Term // variable slots; frames are carved from it and live until the run ends
@@ -167,38 +168,95 @@ var errStop = errors.New("fastpath: stop")
 // the program's only rule (nil when it is undefined), or else an object of every rule of
 // the package that is defined. cancel, when not nil, is handed to the built-ins that poll.
 func (p *Program) Eval(ctx context.Context, input ast.Value, cancel topdown.Cancel) (*ast.Term, error) {
+	if p.only >= 0 {
+		r, err := p.start(ctx, input, cancel)
+		if err != nil {
+			return nil, err
+		}
+		defer r.release()
+		return r.rule(p.only)
+	}
+	var rules Rules
+	if err := p.EvalRules(ctx, input, cancel, &rules); err != nil {
+		return nil, err
+	}
+	obj := ast.NewObjectWithCapacity(len(rules.keys))
+	for i, k := range rules.keys {
+		obj.Insert(k, rules.vals[i])
+	}
+	return ast.NewTerm(obj), nil
+}
+
+// Rules is what EvalRules found: the value of every defined rule of the queried package, by
+// key. The zero value is ready to use; reusing one keeps its storage.
+type Rules struct {
+	keys, vals []*ast.Term
+}
+
+// Get returns the value of the rule named by the string term k, nil when it is undefined.
+func (rs *Rules) Get(k *ast.Term) *ast.Term {
+	name, ok := k.Value.(ast.String)
+	if !ok {
+		return nil
+	}
+	for i, key := range rs.keys {
+		if key.Value.(ast.String) == name {
+			return rs.vals[i]
+		}
+	}
+	return nil
+}
+
+// EvalRules evaluates the program's package document into out, without building it as an
+// object: Eval's result, for callers that read a few rules by name. The program must not
+// have been compiled with Only.
+func (p *Program) EvalRules(ctx context.Context, input ast.Value, cancel topdown.Cancel, out *Rules) error {
+	out.keys, out.vals = out.keys[:0], out.vals[:0]
+	if p.only >= 0 {
+		return errors.New("fastpath: EvalRules on a program compiled for one rule")
+	}
+	r, err := p.start(ctx, input, cancel)
+	if err != nil {
+		return err
+	}
+	defer r.release()
+	// Every rule of the package is evaluated, as topdown does for the package document: an
+	// error in a helper rule fails the evaluation even when no decision rule reads it. Rules
+	// of other packages are evaluated only as far as these refer to them.
+	for _, i := range p.report {
+		v, err := r.rule(i)
+		if err != nil {
+			return err
+		}
+		if v != nil {
+			out.keys = append(out.keys, p.rules[i].key)
+			out.vals = append(out.vals, v)
+		}
+	}
+	return nil
+}
+
+// start readies a pooled run for one evaluation.
+func (p *Program) start(ctx context.Context, input ast.Value, cancel topdown.Cancel) (*run, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	r := runPool.Get().(*run)
-	defer r.release()
 	r.p = p
 	if cap(r.state) < len(p.rules) {
 		r.state = make([]ruleState, len(p.rules))
 	}
 	r.state = r.state[:len(p.rules)]
 	if input != nil {
-		r.input = ast.NewTerm(input)
+		r.inputTerm.Value = input
+		r.input = &r.inputTerm
 	}
 	r.bctx = topdown.BuiltinContext{Context: ctx, Cancel: cancel, Capabilities: p.caps}
-	if p.only >= 0 {
-		return r.rule(p.only)
-	}
-	// Every rule of the package is evaluated, as topdown does for the package document: an
-	// error in a helper rule fails the evaluation even when no decision rule reads it. Rules
-	// of other packages are evaluated only as far as these refer to them.
-	obj := ast.NewObjectWithCapacity(len(p.report))
-	for _, i := range p.report {
-		v, err := r.rule(i)
-		if err != nil {
-			return nil, err
-		}
-		if v != nil {
-			obj.Insert(p.rules[i].key, v)
-		}
-	}
-	return ast.NewTerm(obj), nil
+	return r, nil
 }
+
+// Only reports whether the program's result is one rule's value (compiled with Only).
+func (p *Program) Only() bool { return p.only >= 0 }
 
 // release returns the run to the pool, holding no value of this evaluation.
 func (r *run) release() {
@@ -215,6 +273,7 @@ func (r *run) release() {
 		r.memo = nil
 	}
 	r.p, r.input, r.res, r.bctx = nil, nil, nil, topdown.BuiltinContext{}
+	r.inputTerm = ast.Term{}
 	runPool.Put(r)
 }
 
