@@ -57,7 +57,7 @@ func (s *Set) builtinDecls() map[string]*ast.Builtin {
 // fastBuiltins are hookwall's builtins for the fast path, with the errors topdown's wrapper
 // would give them (rego.Function wraps its functions the same way).
 func (s *Set) fastBuiltins() map[string]topdown.BuiltinFunc {
-	v := verifier{secrets: s.opts.Secrets, now: s.opts.Now, cache: &optsCache{}}
+	v := verifier{secrets: s.opts.Secrets, now: s.opts.Now, cache: &optsCache{}, macs: &webhook.MACs{}}
 	keys := newAPIKeys(s.opts.Secrets)
 	wrap := func(name string, f func(bctx topdown.BuiltinContext, args []*ast.Term) (*ast.Term, error)) topdown.BuiltinFunc {
 		return func(bctx topdown.BuiltinContext, args []*ast.Term, iter func(*ast.Term) error) error {
@@ -83,7 +83,7 @@ func (s *Set) fastBuiltins() map[string]topdown.BuiltinFunc {
 
 func (s *Set) builtinOptions() []func(*rego.Rego) {
 	return []func(*rego.Rego){
-		rego.Function3(verifyDecl, verifier{secrets: s.opts.Secrets, now: s.opts.Now, cache: &optsCache{}}.call),
+		rego.Function3(verifyDecl, verifier{secrets: s.opts.Secrets, now: s.opts.Now, cache: &optsCache{}, macs: &webhook.MACs{}}.call),
 		newAPIKeys(s.opts.Secrets).option(),
 	}
 }
@@ -101,9 +101,10 @@ func TesterBuiltins(secrets SecretSource, now func() time.Time) []*tester.Builti
 type verifier struct {
 	secrets SecretSource
 	now     func() time.Time
-	// cache keeps parsed opts objects (nil: none). A verifier lives as long as its policy
-	// set, whose secrets do not change, and a policy passes the same few opts on every request.
+	// cache keeps parsed opts objects (nil: none): a policy passes the same few opts on every
+	// request. macs keeps keyed HMAC states (nil: none). Both live as long as the policy set.
 	cache *optsCache
+	macs  *webhook.MACs
 }
 
 // optsCache maps opts objects, by value, to their parsed options (without Now). It holds at
@@ -213,6 +214,7 @@ func (v verifier) call(bctx rego.BuiltinContext, schemeT, reqT, optsT *ast.Term)
 	if err != nil {
 		return nil, err
 	}
+	o.MACs = v.macs
 	res, err := webhook.Verify(string(scheme), &req, &o)
 	if err != nil {
 		return nil, err

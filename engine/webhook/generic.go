@@ -38,16 +38,16 @@ var (
 func (v *verifier) generic() (Result, error) {
 	o := v.o
 	var (
-		newHash func() hash.Hash
-		size    int
+		alg  *hashAlg
+		size int
 	)
 	switch o.Algorithm {
 	case "sha256", "":
-		newHash, size = sha256.New, sha256.Size
+		alg, size = algSHA256, sha256.Size
 	case "sha1":
-		newHash, size = sha1.New, sha1.Size
+		alg, size = algSHA1, sha1.Size
 	case "sha512":
-		newHash, size = sha512.New, sha512.Size
+		alg, size = algSHA512, sha512.Size
 	default:
 		return Result{}, errAlgorithm
 	}
@@ -135,7 +135,7 @@ func (v *verifier) generic() (Result, error) {
 		}
 	}
 	uri, body := v.r.RequestURI, v.r.Body
-	return single(keys, newHash, sig, func(m hash.Hash) {
+	return single(v.o.MACs, keys, alg, sig, func(m hash.Hash) {
 		// The template was validated above, so the walk cannot fail here.
 		_ = walkTemplate(tmpl, func(lit string) { writeString(m, lit) }, func(name string) {
 			switch name {

@@ -30,8 +30,8 @@ const (
 const paddleTolerance = 5 * time.Second
 
 // single is the usual outcome of one signature checked against every key.
-func single(keys [][]byte, newHash func() hash.Hash, sig []byte, write func(hash.Hash)) Result {
-	if macs(keys, newHash, write, func(sum []byte) bool { return hmac.Equal(sum, sig) }) {
+func single(p *MACs, keys [][]byte, alg *hashAlg, sig []byte, write func(hash.Hash)) Result {
+	if macs(p, keys, alg, write, func(sum []byte) bool { return hmac.Equal(sum, sig) }) {
 		return validResult()
 	}
 	return invalid(reasonMismatch)
@@ -74,7 +74,7 @@ func (v *verifier) bodyMAC(header, prefix string, hexEnc bool) (Result, error) {
 		return malformed(header), nil
 	}
 	body := v.r.Body
-	return single(keys, sha256.New, sig, func(m hash.Hash) { _, _ = m.Write(body) }), nil
+	return single(v.o.MACs, keys, algSHA256, sig, func(m hash.Hash) { _, _ = m.Write(body) }), nil
 }
 
 // github: X-Hub-Signature-256 = "sha256=" hex(HMAC-SHA256(secret, body)).
@@ -108,7 +108,7 @@ func (v *verifier) slackLike(sigHeader, tsHeader string) (Result, error) {
 		return res, nil
 	}
 	body := v.r.Body
-	return single(keys, sha256.New, sig, func(m hash.Hash) {
+	return single(v.o.MACs, keys, algSHA256, sig, func(m hash.Hash) {
 		writeString(m, "v0:")
 		writeString(m, ts)
 		writeString(m, ":")
@@ -139,7 +139,7 @@ func (v *verifier) stripe() (Result, error) {
 		return res, nil
 	}
 	body := v.r.Body
-	return listedMAC(keys, h, ',', '=', "v1", decodeHexSig, func(m hash.Hash) {
+	return listedMAC(v.o.MACs, keys, h, ',', '=', "v1", decodeHexSig, func(m hash.Hash) {
 		writeString(m, ts)
 		writeString(m, ".")
 		_, _ = m.Write(body)
@@ -198,11 +198,11 @@ func anyListed(list string, sep, kv byte, key string, sum []byte, decode func(*[
 // listedMAC checks a header listing signatures as sep-separated version<kv>sig items (Stripe,
 // Paddle, PagerDuty, Standard Webhooks): any item of that version matching the HMAC-SHA256 of
 // what write feeds is enough; items of other versions are ignored, never accepted.
-func listedMAC(keys [][]byte, list string, sep, kv byte, version string, decode func(*[maxSigLen]byte, string) ([]byte, bool), write func(hash.Hash)) Result {
+func listedMAC(p *MACs, keys [][]byte, list string, sep, kv byte, version string, decode func(*[maxSigLen]byte, string) ([]byte, bool), write func(hash.Hash)) Result {
 	if countListed(list, sep, kv, version) == 0 {
 		return invalid(reasonMismatch + " (no " + version + " signature)")
 	}
-	if macs(keys, sha256.New, write, func(sum []byte) bool { return anyListed(list, sep, kv, version, sum, decode) }) {
+	if macs(p, keys, algSHA256, write, func(sum []byte) bool { return anyListed(list, sep, kv, version, sum, decode) }) {
 		return validResult()
 	}
 	return invalid(reasonMismatch)
@@ -248,7 +248,7 @@ func (v *verifier) paddle() (Result, error) {
 		return res, nil
 	}
 	body := v.r.Body
-	return listedMAC(keys, h, ';', '=', "h1", decodeHexSig, func(m hash.Hash) {
+	return listedMAC(v.o.MACs, keys, h, ';', '=', "h1", decodeHexSig, func(m hash.Hash) {
 		writeString(m, ts)
 		writeString(m, ":")
 		_, _ = m.Write(body)
@@ -267,7 +267,7 @@ func (v *verifier) pagerduty() (Result, error) {
 		return missing(hdrPagerDuty), nil
 	}
 	body := v.r.Body
-	return listedMAC(keys, h, ',', '=', "v1", decodeHexSig, func(m hash.Hash) { _, _ = m.Write(body) }), nil
+	return listedMAC(v.o.MACs, keys, h, ',', '=', "v1", decodeHexSig, func(m hash.Hash) { _, _ = m.Write(body) }), nil
 }
 
 // Standard Webhooks header names for the two prefixes in the wild.
@@ -309,7 +309,7 @@ func (v *verifier) standard() (Result, error) {
 		return res, nil
 	}
 	body := v.r.Body
-	return listedMAC(keys, sv, ' ', ',', "v1", decodeB64Sig, func(m hash.Hash) {
+	return listedMAC(v.o.MACs, keys, sv, ' ', ',', "v1", decodeB64Sig, func(m hash.Hash) {
 		writeString(m, id)
 		writeString(m, ".")
 		writeString(m, ts)
@@ -372,7 +372,7 @@ func (v *verifier) square() (Result, error) {
 		return malformed(hdrSquare), nil
 	}
 	uri, body := v.r.RequestURI, v.r.Body
-	return single(keys, sha256.New, sig, func(m hash.Hash) {
+	return single(v.o.MACs, keys, algSHA256, sig, func(m hash.Hash) {
 		writeString(m, base)
 		writeString(m, uri)
 		_, _ = m.Write(body)

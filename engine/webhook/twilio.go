@@ -76,10 +76,10 @@ func (v *verifier) twilio() (Result, error) {
 		}
 	}
 	eq := func(sum []byte) bool { return hmac.Equal(sum, sig) }
-	if macs(keys, sha1.New, write(base), eq) {
+	if macs(v.o.MACs, keys, algSHA1, write(base), eq) {
 		return validResult(), nil
 	}
-	if alt, ok := togglePort(base); ok && macs(keys, sha1.New, write(alt), eq) {
+	if alt, ok := togglePort(base); ok && macs(v.o.MACs, keys, algSHA1, write(alt), eq) {
 		return validResult(), nil
 	}
 	return invalid(reasonMismatch), nil

@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"crypto/hmac"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -35,12 +34,16 @@ func (v *verifier) hmacKeys() (keys [][]byte, ok bool, err error) {
 
 // macs computes the MAC of the message that write produces under every key and
 // reports whether match accepts any of them. sum is only valid during match.
-func macs(keys [][]byte, newHash func() hash.Hash, write func(hash.Hash), match func(sum []byte) bool) bool {
+func macs(p *MACs, keys [][]byte, alg *hashAlg, write func(hash.Hash), match func(sum []byte) bool) bool {
 	var buf [maxSigLen]byte
 	for _, k := range keys {
-		m := hmac.New(newHash, k)
+		m, pool := p.get(alg, k)
 		write(m)
-		if match(m.Sum(buf[:0])) {
+		ok := match(m.Sum(buf[:0]))
+		if pool != nil {
+			pool.Put(m)
+		}
+		if ok {
 			return true
 		}
 	}

@@ -55,6 +55,9 @@ type Options struct {
 	// {id} ("hmac"). A TimestampHeader is checked against Tolerance (Unix
 	// seconds) and must appear in the Template.
 	TimestampHeader, IDHeader string
+
+	// MACs, when set, keeps keyed HMAC states for the next verification with the same key.
+	MACs *MACs
 }
 
 // Result is the outcome for a well-formed call. Reason is empty when Valid.
