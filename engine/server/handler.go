@@ -149,9 +149,11 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, snap *snapshot.Snapshot, x *exc
 		rec.CaptureBody(ctx.Request.Body(), int(snap.Config.Log.Body))
 	}
 
-	// A per-request deadline: ctx.Done() only fires at shutdown.
-	rctx, cancel := context.WithTimeout(context.Background(), route.Timeout)
-	defer cancel()
+	// A per-request deadline: ctx.Done() only fires at shutdown. Its timer is made only if
+	// something waits on Done (deadlineCtx).
+	dc := newDeadlineCtx(route.Timeout)
+	defer dc.cancel()
+	var rctx context.Context = dc
 
 	meta := input.Meta{
 		ID: rec.DecisionID, Scheme: "http", ReceivedAt: rec.Time, RouteName: route.Name,
@@ -325,8 +327,9 @@ var errNoStore = errors.New("no state store configured")
 // settle commits a delivered dedupe key or releases it so the provider's retry goes through.
 // It uses its own deadline: the request's may have expired with the upstream.
 func (s *Server) settle(key string, ttl time.Duration, delivered bool, rec *decisionlog.Record) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
+	dc := newDeadlineCtx(2 * time.Second)
+	defer dc.cancel()
+	var ctx context.Context = dc
 	var err error
 	if delivered {
 		err = s.o.Store.Commit(ctx, key, ttl)

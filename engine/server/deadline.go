@@ -1,0 +1,85 @@
+package server
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// deadlineCtx is a request's context: a deadline and a cancel, as context.WithTimeout gives,
+// except that its channel and timer are made only when something asks for Done. The policy,
+// the filters and the memory state store only read Deadline and Err, so most requests never
+// pay for a timer; a Redis call that selects on Done gets a correct one.
+//
+// Contract (context.Context): Err is nil until the deadline passes or cancel is called, then
+// DeadlineExceeded or Canceled for good; Done, once asked for, is closed at that moment, and
+// if asked for later it is already closed.
+type deadlineCtx struct {
+	deadline time.Time
+
+	mu    sync.Mutex
+	done  chan struct{}
+	timer *time.Timer
+	err   error
+}
+
+func newDeadlineCtx(d time.Duration) *deadlineCtx {
+	return &deadlineCtx{deadline: time.Now().Add(d)}
+}
+
+func (c *deadlineCtx) Deadline() (time.Time, bool) { return c.deadline, true }
+
+func (c *deadlineCtx) Value(any) any { return nil }
+
+func (c *deadlineCtx) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err == nil && !time.Now().Before(c.deadline) {
+		c.finishLocked(context.DeadlineExceeded)
+	}
+	return c.err
+}
+
+func (c *deadlineCtx) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done == nil {
+		c.done = make(chan struct{})
+		switch {
+		case c.err != nil:
+			close(c.done)
+		case !time.Now().Before(c.deadline):
+			c.finishLocked(context.DeadlineExceeded)
+		default:
+			c.timer = time.AfterFunc(time.Until(c.deadline), c.expire)
+		}
+	}
+	return c.done
+}
+
+func (c *deadlineCtx) expire() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err == nil {
+		c.finishLocked(context.DeadlineExceeded)
+	}
+}
+
+// cancel ends the context early (the request is over); it is idempotent.
+func (c *deadlineCtx) cancel() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err == nil {
+		c.finishLocked(context.Canceled)
+	}
+}
+
+func (c *deadlineCtx) finishLocked(err error) {
+	c.err = err
+	if c.done != nil {
+		close(c.done)
+	}
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+}

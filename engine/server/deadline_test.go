@@ -1,0 +1,81 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+// The request context keeps context.WithTimeout's contract without its timer up front.
+func TestDeadlineCtx(t *testing.T) {
+	t.Run("expires", func(t *testing.T) {
+		c := newDeadlineCtx(30 * time.Millisecond)
+		if d, ok := c.Deadline(); !ok || time.Until(d) > 30*time.Millisecond {
+			t.Fatalf("deadline %v %v", d, ok)
+		}
+		if c.Err() != nil {
+			t.Fatal("err before the deadline")
+		}
+		done := c.Done()
+		select {
+		case <-done:
+			t.Fatal("done before the deadline")
+		default:
+		}
+		select {
+		case <-done:
+		case <-time.After(2 * time.Second):
+			t.Fatal("done not closed at the deadline")
+		}
+		if !errors.Is(c.Err(), context.DeadlineExceeded) {
+			t.Fatalf("err %v after the deadline", c.Err())
+		}
+	})
+	t.Run("expired without Done", func(t *testing.T) {
+		c := newDeadlineCtx(time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
+		if !errors.Is(c.Err(), context.DeadlineExceeded) {
+			t.Fatalf("err %v", c.Err())
+		}
+		select {
+		case <-c.Done():
+		default:
+			t.Fatal("Done asked for after the deadline is not closed")
+		}
+	})
+	t.Run("cancel", func(t *testing.T) {
+		c := newDeadlineCtx(time.Hour)
+		done := c.Done()
+		c.cancel()
+		c.cancel()
+		select {
+		case <-done:
+		default:
+			t.Fatal("done not closed by cancel")
+		}
+		if !errors.Is(c.Err(), context.Canceled) {
+			t.Fatalf("err %v", c.Err())
+		}
+	})
+	t.Run("children", func(t *testing.T) {
+		// A call bounded by its own shorter timeout, and one bounded by the request's.
+		c := newDeadlineCtx(40 * time.Millisecond)
+		short, cancel := context.WithTimeout(c, 5*time.Millisecond)
+		defer cancel()
+		<-short.Done()
+		if c.Err() != nil {
+			t.Fatal("a child's timeout ended the parent")
+		}
+		long, cancel2 := context.WithTimeout(c, time.Hour)
+		defer cancel2()
+		select {
+		case <-long.Done():
+		case <-time.After(2 * time.Second):
+			t.Fatal("a child did not end with the request's deadline")
+		}
+		if !errors.Is(long.Err(), context.DeadlineExceeded) {
+			t.Fatalf("child err %v", long.Err())
+		}
+	})
+}
