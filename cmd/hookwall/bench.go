@@ -64,7 +64,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	cfgPath := fs.String("c", "examples/bench/gateway.toml", "hookwall config with the routes none, reference, reference-go")
 	dur := fs.Duration("d", 5*time.Second, "duration of each measured run")
 	conns := fs.Int("conns", 64, "concurrent keep-alive connections")
-	rounds := fs.Int("rounds", 3, "A/B rounds; the median run of each setup is reported")
+	rounds := fs.Int("rounds", 3, "A/B rounds; the median run of each setup is reported, and ratios paired by round")
 	driver := fs.String("driver", "auto", "load generator: wrk, go, or auto (wrk when installed)")
 	setupsFlag := fs.String("setups", "bare,none,reference,reference-go",
 		"setups to run, in order: bare, none, reference, reference-go, and the peers "+strings.Join(peerSetups, ", ")+
@@ -290,27 +290,41 @@ func printBenchReport(w io.Writer, order []string, all map[string]benchSetup, re
 		sort.Slice(s, func(i, j int) bool { return s[i].rps() < s[j].rps() })
 		return s[len(s)/2]
 	}
-	base := 0.0
-	var baseP99 time.Duration
-	if rs := results["bare"]; len(rs) > 0 {
-		m := median(rs)
-		base, baseP99 = m.rps(), m.p99
+	// Ratios are paired: each round runs every setup back to back, so a setup's rps and p99
+	// are divided by the bare proxy's of the same round, and the median of those is reported
+	// with their range. On a shared machine the load moves between rounds far more than
+	// within one.
+	bare := results["bare"]
+	paired := func(rs []benchResult, f func(r, b benchResult) float64) (med, lo, hi float64, ok bool) {
+		var xs []float64
+		for i, r := range rs {
+			if i < len(bare) && bare[i].rps() > 0 && bare[i].p99 > 0 {
+				xs = append(xs, f(r, bare[i]))
+			}
+		}
+		if len(xs) == 0 {
+			return 0, 0, 0, false
+		}
+		sort.Float64s(xs)
+		return xs[len(xs)/2], xs[0], xs[len(xs)-1], true
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "setup\trps\tratio\tp50\tp99\tp99 ratio\tCPU µs/req\tallocs/req\t")
+	fmt.Fprintln(tw, "setup\trps\tratio\tratio range\tp50\tp99\tp99 ratio\tCPU µs/req\tallocs/req\t")
 	for _, name := range order {
 		if st := all[name].status; st != "" || len(results[name]) == 0 {
 			if st == "" {
 				st = "not measured"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t\n", all[name].name, st)
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t-\t\n", all[name].name, st)
 			continue
 		}
 		m := median(results[name])
-		ratio, p99r := "-", "-"
-		if base > 0 {
-			ratio = fmt.Sprintf("%.2f×", m.rps()/base)
-			p99r = fmt.Sprintf("%.2f×", float64(m.p99)/float64(baseP99))
+		ratio, span, p99r := "-", "-", "-"
+		if med, lo, hi, ok := paired(results[name], func(r, b benchResult) float64 { return r.rps() / b.rps() }); ok {
+			ratio, span = fmt.Sprintf("%.2f×", med), fmt.Sprintf("%.2f–%.2f", lo, hi)
+		}
+		if med, _, _, ok := paired(results[name], func(r, b benchResult) float64 { return float64(r.p99) / float64(b.p99) }); ok {
+			p99r = fmt.Sprintf("%.2f×", med)
 		}
 		allocs := "n/a"
 		if all[name].mallocs == nil {
@@ -322,7 +336,7 @@ func printBenchReport(w io.Writer, order []string, all map[string]benchSetup, re
 		if m.cpu > 0 {
 			cpu = fmt.Sprintf("%.1f", float64(m.cpu.Microseconds())/float64(m.requests))
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%v\t%v\t%s\t%s\t%s\t\n", all[name].name, m.rps(), ratio,
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%v\t%v\t%s\t%s\t%s\t\n", all[name].name, m.rps(), ratio, span,
 			m.p50.Round(time.Microsecond), m.p99.Round(time.Microsecond), p99r, cpu, allocs)
 	}
 	tw.Flush()

@@ -1,0 +1,36 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The report's ratio pairs each round's run with the bare proxy's run of the same round: on
+// a machine whose load moves between rounds, the ratio of the two medians would mix rounds.
+func TestBenchReportPairsRounds(t *testing.T) {
+	run := func(rps int, p99 time.Duration) benchResult {
+		return benchResult{requests: uint64(rps), elapsed: time.Second, p50: p99 / 2, p99: p99, cpu: time.Duration(rps) * 100 * time.Microsecond}
+	}
+	results := map[string][]benchResult{
+		"bare":      {run(10, 2*time.Millisecond), run(40, 2*time.Millisecond), run(20, 4*time.Millisecond)},
+		"reference": {run(9, 4*time.Millisecond), run(30, 6*time.Millisecond), run(10, 4*time.Millisecond)},
+	}
+	all := map[string]benchSetup{"bare": {name: "bare fasthttp proxy"}, "reference": {name: "hookwall, reference"}}
+	var out bytes.Buffer
+	printBenchReport(&out, []string{"bare", "reference"}, all, results)
+	var line string
+	for _, l := range strings.Split(out.String(), "\n") {
+		if strings.Contains(l, "hookwall, reference") {
+			line = l
+		}
+	}
+	// Paired: 0.9, 0.75, 0.5 → median 0.75 (the medians' ratio would say 10/20 = 0.50);
+	// p99: 2, 3, 1 → 2.
+	for _, want := range []string{" 0.75× ", " 0.50–0.90 ", " 2.00× "} {
+		if !strings.Contains(line, want) {
+			t.Errorf("report line %q lacks %q\n%s", line, want, out.String())
+		}
+	}
+}
