@@ -61,13 +61,13 @@ func (r benchResult) rps() float64 { return float64(r.requests) / r.elapsed.Seco
 func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfgPath := fs.String("c", "examples/bench/gateway.toml", "hookwall config with the routes none, reference, reference-go")
+	cfgPath := fs.String("c", "examples/bench/gateway.toml", "hookwall config with the routes none, verify, reference, reference-go")
 	dur := fs.Duration("d", 5*time.Second, "duration of each measured run")
 	conns := fs.Int("conns", 64, "concurrent keep-alive connections")
 	rounds := fs.Int("rounds", 3, "A/B rounds; the median run of each setup is reported, and ratios paired by round")
 	driver := fs.String("driver", "auto", "load generator: wrk, go, or auto (wrk when installed)")
 	setupsFlag := fs.String("setups", "bare,none,reference,reference-go",
-		"setups to run, in order: bare, none, reference, reference-go, and the peers "+strings.Join(peerSetups, ", ")+
+		"setups to run, in order: bare, none, verify, reference, reference-go, and the peers "+strings.Join(peerSetups, ", ")+
 			" (nginx-opa: nginx auth_request to an OPA server), each run when its binaries are on PATH")
 	bodySize := fs.Int("body", 2048, "request body size in bytes")
 	if err := fs.Parse(args); err != nil {
@@ -162,6 +162,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	all := map[string]benchSetup{
 		"bare":         {name: "bare fasthttp proxy", addr: benchBare, path: "/reference", pids: pidOf(bare), mallocs: bareMallocs},
 		"none":         {name: "hookwall, allow := true", addr: benchGateway, path: "/none", pids: pidOf(gw), mallocs: gwMallocs},
+		"verify":       {name: "hookwall, verify + allow", addr: benchGateway, path: "/verify", pids: pidOf(gw), mallocs: gwMallocs},
 		"reference":    {name: "hookwall, reference", addr: benchGateway, path: "/reference", pids: pidOf(gw), mallocs: gwMallocs},
 		"reference-go": {name: "hookwall, reference + Go filter", addr: benchGateway, path: "/reference-go", pids: pidOf(gw), mallocs: gwMallocs},
 	}
