@@ -419,22 +419,15 @@ func (cc *compiler) call(name string, args []*ast.Term, sc *scope, loc *ast.Loca
 		// Operands are evaluated before r.args is claimed: an operand may be a rule whose
 		// evaluation calls built-ins of its own.
 		var buf [4]*ast.Term
-		vals := buf[:0]
-		if len(ops) > len(buf) {
-			vals = make([]*ast.Term, 0, len(ops))
-		}
-		for _, fn := range ops {
-			v, err := fn(r, f)
-			if v == nil || err != nil {
-				return false, err
-			}
-			vals = append(vals, v)
+		vals, err := operands(r, f, ops, buf[:0])
+		if vals == nil || err != nil {
+			return false, err
 		}
 		r.args = append(r.args[:0], vals...)
 		r.res = nil
 		bctx := r.bctx
 		bctx.Location = loc
-		err := impl(bctx, r.args, r.setRes)
+		err = impl(bctx, r.args, r.setRes)
 		res := r.res
 		clear(r.args)
 		if err != nil {
@@ -495,16 +488,9 @@ func (cc *compiler) callFunction(op ast.Ref, args []*ast.Term, sc *scope, loc *a
 	}
 	return step{det: func(r *run, f frame) (bool, error) {
 		var buf [4]*ast.Term
-		vals := buf[:0]
-		if len(ops) > len(buf) {
-			vals = make([]*ast.Term, 0, len(ops))
-		}
-		for _, fn := range ops {
-			v, err := fn(r, f)
-			if v == nil || err != nil {
-				return false, err
-			}
-			vals = append(vals, v)
+		vals, err := operands(r, f, ops, buf[:0])
+		if vals == nil || err != nil {
+			return false, err
 		}
 		res, err := r.call(fi, vals)
 		if res == nil || err != nil {
@@ -607,6 +593,22 @@ func (cc *compiler) comprehension(t *ast.Term, sc *scope, loc *ast.Location) (te
 			return ast.NewTerm(obj), nil
 		}, nil
 	}
+}
+
+// operands evaluates a call's operands into vals (grown past its capacity when need be); nil
+// when one is undefined.
+func operands(r *run, f frame, ops []termFn, vals []*ast.Term) ([]*ast.Term, error) {
+	for _, fn := range ops {
+		v, err := fn(r, f)
+		if v == nil || err != nil {
+			return nil, err
+		}
+		vals = append(vals, v)
+	}
+	if vals == nil { // no operands: defined all the same
+		vals = []*ast.Term{}
+	}
+	return vals, nil
 }
 
 // freshVar reports whether t is a variable not bound at this point.
