@@ -389,16 +389,9 @@ func (cc *compiler) call(name string, args []*ast.Term, sc *scope, loc *ast.Loca
 		return step{}, unsupported(loc, "void built-in %s", name)
 	}
 	arity := decl.Decl.Arity()
-	if len(args) != arity && len(args) != arity+1 {
-		return step{}, unsupported(loc, "%s with %d operands", name, len(args))
-	}
-	ops := make([]termFn, arity)
-	for i := range ops {
-		fn, err := cc.term(args[i], sc, loc)
-		if err != nil {
-			return step{}, err
-		}
-		ops[i] = fn
+	ops, err := cc.operandTerms(name, arity, args, sc, loc)
+	if err != nil {
+		return step{}, err
 	}
 	// out: 0 none (the result must not be false), 1 bind a fresh variable, 2 compare.
 	out, slot := 0, 0
@@ -463,16 +456,9 @@ func (cc *compiler) callFunction(op ast.Ref, args []*ast.Term, sc *scope, loc *a
 	}
 	fi := tg.rule
 	arity := cc.sets[fi].arity
-	if len(args) != arity && len(args) != arity+1 {
-		return step{}, unsupported(loc, "%s with %d operands", op, len(args))
-	}
-	ops := make([]termFn, arity)
-	for i := range ops {
-		fn, err := cc.term(args[i], sc, loc)
-		if err != nil {
-			return step{}, err
-		}
-		ops[i] = fn
+	ops, err := cc.operandTerms(op.String(), arity, args, sc, loc)
+	if err != nil {
+		return step{}, err
 	}
 	out := -1
 	if len(args) == arity+1 {
@@ -593,6 +579,23 @@ func (cc *compiler) comprehension(t *ast.Term, sc *scope, loc *ast.Location) (te
 			return ast.NewTerm(obj), nil
 		}, nil
 	}
+}
+
+// operandTerms compiles the arity input operands of a call to name; args may hold one more,
+// the output operand, which the caller compiles.
+func (cc *compiler) operandTerms(name string, arity int, args []*ast.Term, sc *scope, loc *ast.Location) ([]termFn, error) {
+	if len(args) != arity && len(args) != arity+1 {
+		return nil, unsupported(loc, "%s with %d operands", name, len(args))
+	}
+	ops := make([]termFn, arity)
+	for i := range ops {
+		fn, err := cc.term(args[i], sc, loc)
+		if err != nil {
+			return nil, err
+		}
+		ops[i] = fn
+	}
+	return ops, nil
 }
 
 // operands evaluates a call's operands into vals (grown past its capacity when need be); nil
