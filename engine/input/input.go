@@ -69,6 +69,7 @@ type Builder struct {
 	arena []byte
 	slab  []ast.Term
 	lower []byte
+	seen  []*ast.Term // header names of the request being built
 }
 
 // Reset makes b reusable; values built before become invalid.
@@ -182,19 +183,55 @@ func Document(req ast.Object, m *Meta, filters ast.Object) ast.Object {
 // headers lower-cases names and joins repeated values with ", " (RFC 9110 §5.3).
 func (b *Builder) headers(h *fasthttp.RequestHeader) ast.Object {
 	obj := ast.NewObjectWithCapacity(h.Len())
+	b.seen = b.seen[:0]
 	for k, v := range h.All() {
 		b.lower = append(b.lower[:0], k...)
 		toLower(b.lower)
-		key := b.str(b.lower)
-		if prev := obj.Get(key); prev != nil {
+		key := commonHeaders[string(b.lower)] // no allocation for the lookup
+		if key == nil {
+			key = b.str(b.lower)
+		}
+		// A repeated name is rare: a scan of the names so far finds it without hashing.
+		if b.seenHeader(key.Value.(ast.String)) {
+			prev := obj.Get(key)
 			joined := append(append([]byte(string(prev.Value.(ast.String))), ", "...), v...)
 			obj.Insert(key, b.str(joined))
 			continue
 		}
+		b.seen = append(b.seen, key)
 		obj.Insert(key, b.str(v))
 	}
+	clear(b.seen)
 	return obj
 }
+
+func (b *Builder) seenHeader(name ast.String) bool {
+	for _, t := range b.seen {
+		if t.Value.(ast.String) == name {
+			return true
+		}
+	}
+	return false
+}
+
+// commonHeaders are the lower-case names most webhooks carry, as shared terms: a request's
+// names cost no copy when they are among them. Read-only.
+var commonHeaders = func() map[string]*ast.Term {
+	m := map[string]*ast.Term{}
+	for _, n := range []string{
+		"accept", "accept-encoding", "authorization", "content-length", "content-type", "host", "user-agent",
+		"x-forwarded-for", "x-forwarded-proto", "x-request-id",
+		"x-github-delivery", "x-github-event", "x-github-hook-id", "x-github-hook-installation-target-id",
+		"x-github-hook-installation-target-type", "x-hub-signature", "x-hub-signature-256",
+		"stripe-signature", "x-slack-request-timestamp", "x-slack-signature",
+		"x-shopify-hmac-sha256", "x-shopify-topic", "x-shopify-webhook-id", "x-shopify-shop-domain",
+		"x-twilio-signature", "webhook-id", "webhook-timestamp", "webhook-signature",
+		"svix-id", "svix-timestamp", "svix-signature",
+	} {
+		m[n] = ast.StringTerm(n)
+	}
+	return m
+}()
 
 func toLower(b []byte) {
 	for i, c := range b {

@@ -27,7 +27,7 @@ import (
 // path gets cheaper, never raise them without a reason in the commit.
 const (
 	budgetNone      = 25  // allow := true, no filter (measured 13: the request is not built)
-	budgetReference = 180 // examples/bench reference policy + tiny wasm filter + decision log (measured 158)
+	budgetReference = 180 // examples/bench reference policy + tiny wasm filter + decision log (measured 151)
 )
 
 func TestAllocationBudget(t *testing.T) {
