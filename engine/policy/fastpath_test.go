@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 )
@@ -618,4 +619,33 @@ func TestLabelValueMatchesJSON(t *testing.T) {
 	if err != nil || d.Labels["1"] != "one" || d.Labels["n"] != json.Number("2") {
 		t.Fatalf("labels %#v, %v", d.Labels, err)
 	}
+}
+
+// TestFastPathHonoursDeadline: a compiled policy whose work grows with its input (a
+// quadratic scan of a JSON array) is stopped by the request's deadline, as topdown would be,
+// and fails closed.
+func TestFastPathHonoursDeadline(t *testing.T) {
+	src := "package p\nallow if { some x in input.request.json.a; some y in input.request.json.a; x + y < 0 }\n"
+	set, err := LoadModules(context.Background(), map[string]string{"p.rego": src}, nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := prepareCompiled(t, set, "p")
+	items := make([]any, 20000) // 4×10⁸ pairs: minutes of work without a deadline
+	for i := range items {
+		items[i] = i
+	}
+	req := requestValue("POST", "/", nil, "")
+	req.Insert(ast.StringTerm("json"), ast.NewTerm(ast.MustInterfaceToValue(map[string]any{"a": items})))
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = q.Eval(ctx, doc(req), nil)
+	if err == nil {
+		t.Fatal("a policy past its deadline must fail (fail closed), not decide")
+	}
+	if el := time.Since(start); el > 2*time.Second {
+		t.Fatalf("evaluation stopped after %v; the deadline was 100ms", el)
+	}
+	t.Logf("stopped after %v: %v", time.Since(start).Round(time.Millisecond), err)
 }

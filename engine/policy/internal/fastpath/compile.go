@@ -783,6 +783,9 @@ func (c *compiledRef) walkFrom(r *run, f frame, cur *ast.Term, i int, k func(*as
 		if c.keys[i].bind >= 0 {
 			slot, next := c.keys[i].bind, i+1
 			return each(cur, func(kk, vv *ast.Term) error {
+				if err := r.tick(); err != nil {
+					return err
+				}
 				f[slot] = kk
 				return c.walkFrom(r, f, vv, next, k)
 			})

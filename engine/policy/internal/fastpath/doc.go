@@ -35,6 +35,10 @@
 // agree: that changes no value, only whether an error is raised, so a rule whose compiled
 // evaluation fails is evaluated again the way topdown does, from the index's candidates.
 //
+// Work that grows with the input grows by iteration, and every 256 steps of iteration poll
+// the caller's topdown.Cancel (or, without one, its context): past the deadline the
+// evaluation fails with topdown's cancel error, so a slow policy fails closed.
+//
 // Contract: within the subset a Program's result is the document topdown computes for the
 // same query and input: the same values, undefined where topdown is undefined, and an error
 // where topdown in strict built-in error mode fails (a built-in's error, or conflicting

@@ -130,6 +130,30 @@ type run struct {
 	args    []*ast.Term // a built-in's operands; built-ins do not call back into the run
 	res     *ast.Term   // a built-in's result
 	setRes  func(*ast.Term) error
+	ticks   uint32 // iteration steps, for polling the deadline
+}
+
+// tickPoll is how many iteration steps pass between two looks at the deadline.
+const tickPoll = 256
+
+// tick counts one step of an enumeration and, every tickPoll steps, fails the evaluation
+// once the caller's deadline has passed or it was cancelled, as topdown does: iteration is
+// the only way a compiled policy's work grows with its input.
+func (r *run) tick() error {
+	r.ticks++
+	if r.ticks%tickPoll != 0 {
+		return nil
+	}
+	cancelled := false
+	if c := r.bctx.Cancel; c != nil {
+		cancelled = c.Cancelled()
+	} else if ctx := r.bctx.Context; ctx != nil {
+		cancelled = ctx.Err() != nil
+	}
+	if cancelled {
+		return &topdown.Error{Code: topdown.CancelErr, Message: "caller cancelled query execution"}
+	}
+	return nil
 }
 
 var runPool = sync.Pool{New: func() any {
@@ -272,7 +296,7 @@ func (r *run) release() {
 	if cap(r.memo) > 4*memoScan {
 		r.memo = nil
 	}
-	r.p, r.input, r.res, r.bctx = nil, nil, nil, topdown.BuiltinContext{}
+	r.p, r.input, r.res, r.bctx, r.ticks = nil, nil, nil, topdown.BuiltinContext{}, 0
 	r.inputTerm = ast.Term{}
 	runPool.Put(r)
 }
