@@ -120,28 +120,35 @@ func (v *verifier) slackLike(sigHeader, tsHeader string) (Result, error) {
 // values being HMAC-SHA256(secret, t "." body). Any v1 may match (Stripe sends
 // several while a secret rolls); v0 and unknown schemes are never accepted.
 func (v *verifier) stripe() (Result, error) {
+	return v.timestampedList(hdrStripe, ',', "t", "v1", ".", defaultTolerance)
+}
+
+// timestampedList verifies a header listing a timestamp and signatures as sep-separated
+// key=value items (Stripe's "t=…,v1=…", Paddle's "ts=…;h1=…"): any item of version must be
+// the HMAC-SHA256 of the timestamp, join and the body, and the timestamp within tolerance.
+func (v *verifier) timestampedList(header string, sep byte, tsKey, version, join string, tolerance time.Duration) (Result, error) {
 	keys, res, ok, err := v.prepare()
 	if !ok {
 		return res, err
 	}
-	h := v.h.Get(hdrStripe)
+	h := v.h.Get(header)
 	if h == "" {
-		return missing(hdrStripe), nil
+		return missing(header), nil
 	}
-	ts, okParse := listedTimestamp(h, ",", "t")
+	ts, okParse := listedTimestamp(h, string(sep), tsKey)
 	if !okParse {
-		return malformed(hdrStripe), nil
+		return malformed(header), nil
 	}
 	if ts == "" {
-		return malformed(hdrStripe + " (no t=)"), nil
+		return malformed(header + " (no " + tsKey + "=)"), nil
 	}
-	if res, ok := v.checkUnixSeconds(ts, hdrStripe+" timestamp", defaultTolerance); !ok {
+	if res, ok := v.checkUnixSeconds(ts, header+" timestamp", tolerance); !ok {
 		return res, nil
 	}
 	body := v.r.Body
-	return listedMAC(v.o.MACs, keys, h, ',', '=', "v1", decodeHexSig, func(m hash.Hash) {
+	return listedMAC(v.o.MACs, keys, h, sep, '=', version, decodeHexSig, func(m hash.Hash) {
 		writeString(m, ts)
-		writeString(m, ".")
+		writeString(m, join)
 		_, _ = m.Write(body)
 	}), nil
 }
@@ -229,30 +236,7 @@ func countListed(list string, sep, kv byte, key string) int {
 // paddle: Paddle-Signature = "ts=<unix>;h1=<hex>[;h1=…]", h1 being
 // HMAC-SHA256(secret, ts ":" body). The default window is Paddle's own 5 s.
 func (v *verifier) paddle() (Result, error) {
-	keys, res, ok, err := v.prepare()
-	if !ok {
-		return res, err
-	}
-	h := v.h.Get(hdrPaddle)
-	if h == "" {
-		return missing(hdrPaddle), nil
-	}
-	ts, okParse := listedTimestamp(h, ";", "ts")
-	if !okParse {
-		return malformed(hdrPaddle), nil
-	}
-	if ts == "" {
-		return malformed(hdrPaddle + " (no ts=)"), nil
-	}
-	if res, ok := v.checkUnixSeconds(ts, hdrPaddle+" timestamp", paddleTolerance); !ok {
-		return res, nil
-	}
-	body := v.r.Body
-	return listedMAC(v.o.MACs, keys, h, ';', '=', "h1", decodeHexSig, func(m hash.Hash) {
-		writeString(m, ts)
-		writeString(m, ":")
-		_, _ = m.Write(body)
-	}), nil
+	return v.timestampedList(hdrPaddle, ';', "ts", "h1", ":", paddleTolerance)
 }
 
 // pagerduty: X-PagerDuty-Signature = "v1=<hex>[,v1=<hex>…]" over the body;
@@ -351,6 +335,20 @@ func standardKeys(secrets [][]byte) ([][]byte, error) {
 	return keys, nil
 }
 
+// b64Sig reads a header holding one base64 signature of size bytes into buf: ok is false with
+// the Result to answer when it is missing or malformed (URL-signed schemes).
+func (v *verifier) b64Sig(buf *[maxSigLen]byte, header string, size int) (sig []byte, res Result, ok bool) {
+	sv := v.h.Get(header)
+	if sv == "" {
+		return nil, missing(header), false
+	}
+	sig, ok = decodeB64Sig(buf, sv)
+	if !ok || len(sig) != size {
+		return nil, malformed(header), false
+	}
+	return sig, Result{}, true
+}
+
 // square: x-square-hmacsha256-signature = base64(HMAC-SHA256(key, url body)),
 // url being the notification URL Square was given.
 func (v *verifier) square() (Result, error) {
@@ -362,14 +360,10 @@ func (v *verifier) square() (Result, error) {
 	if !ok {
 		return res, err
 	}
-	h := v.h.Get(hdrSquare)
-	if h == "" {
-		return missing(hdrSquare), nil
-	}
 	var buf [maxSigLen]byte
-	sig, okB64 := decodeB64Sig(&buf, h)
-	if !okB64 || len(sig) != sha256.Size {
-		return malformed(hdrSquare), nil
+	sig, res, ok := v.b64Sig(&buf, hdrSquare, sha256.Size)
+	if !ok {
+		return res, nil
 	}
 	uri, body := v.r.RequestURI, v.r.Body
 	return single(v.o.MACs, keys, algSHA256, sig, func(m hash.Hash) {

@@ -33,14 +33,10 @@ func (v *verifier) twilio() (Result, error) {
 	if !ok {
 		return res, err
 	}
-	sv := v.h.Get(hdrTwilio)
-	if sv == "" {
-		return missing(hdrTwilio), nil
-	}
 	var buf [maxSigLen]byte
-	sig, okB64 := decodeB64Sig(&buf, sv)
-	if !okB64 || len(sig) != sha1.Size {
-		return malformed(hdrTwilio), nil
+	sig, res, ok := v.b64Sig(&buf, hdrTwilio, sha1.Size)
+	if !ok {
+		return res, nil
 	}
 	uri, body := v.r.RequestURI, v.r.Body
 	_, query, _ := strings.Cut(uri, "?")
