@@ -459,17 +459,31 @@ func headerArgs(mod api.Module, fn string, stack []uint64, withValue bool) (name
 }
 
 func hostSetHeaderValue(ctx context.Context, mod api.Module, stack []uint64) {
-	i := callingInstance(ctx, fnSetHeaderValue)
-	ex := i.exchange(fnSetHeaderValue)
+	writeHeader(ctx, mod, stack, fnSetHeaderValue, false)
+}
+
+func hostAddHeaderValue(ctx context.Context, mod api.Module, stack []uint64) {
+	writeHeader(ctx, mod, stack, fnAddHeaderValue, true)
+}
+
+// writeHeader sets (or, with add, adds) the guest's header on the request or the response.
+func writeHeader(ctx context.Context, mod api.Module, stack []uint64, fn string, add bool) {
+	i := callingInstance(ctx, fn)
+	ex := i.exchange(fn)
 	kind := uint32(stack[0])
-	i.mutableHeaders(fnSetHeaderValue, kind)
-	name, value := headerArgs(mod, fnSetHeaderValue, stack, true)
-	i.chargeHeader(fnSetHeaderValue, name, value)
-	if kind == headerKindRequest {
+	i.mutableHeaders(fn, kind)
+	name, value := headerArgs(mod, fn, stack, true)
+	i.chargeHeader(fn, name, value)
+	switch {
+	case kind == headerKindRequest && add:
+		ex.Req.Header.AddBytesKV(name, value)
+	case kind == headerKindRequest:
 		ex.Req.Header.SetBytesKV(name, value)
-		return
+	case add:
+		ex.Resp.Header.AddBytesKV(name, value)
+	default:
+		ex.Resp.Header.SetBytesKV(name, value)
 	}
-	ex.Resp.Header.SetBytesKV(name, value)
 }
 
 // maxAddedHeaderBytes bounds the header bytes one request's guest may add: the host's memory
@@ -482,20 +496,6 @@ func (i *Instance) chargeHeader(fn string, name, value []byte) {
 	if i.addedHeaders > maxAddedHeaderBytes {
 		abiPanic(fn, "guest added more than 1 MiB of headers to one request")
 	}
-}
-
-func hostAddHeaderValue(ctx context.Context, mod api.Module, stack []uint64) {
-	i := callingInstance(ctx, fnAddHeaderValue)
-	ex := i.exchange(fnAddHeaderValue)
-	kind := uint32(stack[0])
-	i.mutableHeaders(fnAddHeaderValue, kind)
-	name, value := headerArgs(mod, fnAddHeaderValue, stack, true)
-	i.chargeHeader(fnAddHeaderValue, name, value)
-	if kind == headerKindRequest {
-		ex.Req.Header.AddBytesKV(name, value)
-		return
-	}
-	ex.Resp.Header.AddBytesKV(name, value)
 }
 
 func hostRemoveHeader(ctx context.Context, mod api.Module, stack []uint64) {
