@@ -12,9 +12,10 @@ import (
 )
 
 // TestVerifyOptsFromTheRequest: opts built from the request (here the secret's name comes
-// from a header) are parsed per value, never served stale from the parsed-opts cache, even
-// though the request's strings live in a buffer the next request reuses; and past the
-// cache's bound every opts still verifies.
+// from a header, in a buffer the next request reuses) are looked up by value in the
+// parsed-opts cache: each request verifies with the secret its own header names, never the
+// one a previous request put in the cache, and past the cache's bound every opts still
+// verifies.
 func TestVerifyOptsFromTheRequest(t *testing.T) {
 	secrets := secretMap{}
 	for i := range optsCacheSize + 10 {
@@ -51,7 +52,7 @@ deny contains sig.reason if not sig.valid
 			t.Fatalf("secret %s, signed with %q: allowed %v, want %v (%+v)", name, signedWith, got, want, d)
 		}
 	}
-	for round := range 2 {
+	for range 2 {
 		for i := range optsCacheSize + 10 {
 			name := fmt.Sprintf("s%d", i)
 			check(name, fmt.Sprintf("secret-%d", i), true)
@@ -59,6 +60,5 @@ deny contains sig.reason if not sig.valid
 			other := fmt.Sprintf("s%d", (i+1)%(optsCacheSize+10))
 			check(other, fmt.Sprintf("secret-%d", i), false)
 		}
-		_ = round
 	}
 }

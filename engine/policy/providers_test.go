@@ -493,12 +493,19 @@ func BenchmarkProviderPolicy(b *testing.B) {
 				b.Fatal(err)
 			}
 			in := provInput(b, v, q.NeedsJSON())
-			b.ReportAllocs()
-			for b.Loop() {
-				d, err := q.Eval(ctx, in, nil)
-				if err != nil || !d.Allow {
-					b.Fatalf("allow=%v err=%v", d.Allow, err)
-				}
+			for _, c := range []struct {
+				name string
+				o    *policy.EvalOption
+			}{{"compiled", nil}, {"opa", &policy.EvalOption{OPA: true}}} {
+				b.Run(c.name, func(b *testing.B) {
+					b.ReportAllocs()
+					for b.Loop() {
+						d, err := q.Eval(ctx, in, c.o)
+						if err != nil || !d.Allow {
+							b.Fatalf("allow=%v err=%v", d.Allow, err)
+						}
+					}
+				})
 			}
 		})
 	}
