@@ -100,7 +100,7 @@ func (s *Set) compileFast(pkg string, allowOnly bool) (*fastpath.Program, string
 		return nil, "evaluator = \"opa\""
 	}
 	if under(s.data, strings.Split(pkg, ".")) {
-		return nil, "the package reads data files"
+		return nil, "data files put values in the package's own document, which topdown merges into it"
 	}
 	o := fastpath.Options{Decls: s.builtinDecls(), Builtins: s.fastBuiltins(), Data: s.data}
 	if allowOnly {
