@@ -1,7 +1,10 @@
 // Package input builds the Rego input document (design §3.2) straight from a fasthttp request
 // as an ast.Value, with no JSON round trip and no intermediate Go maps.
 //
-// The document is built from the request as received, before any filter runs, so
-// input.request.body is the exact raw bytes that signatures cover. Every string in it is a
-// copy: the value stays valid after the fasthttp handler returns and may be logged or kept.
+// input.request is captured when the request arrives, before any filter runs, so
+// input.request.body is the exact raw bytes that signatures cover. A capture (Captured)
+// copies the request's fields flat into its Builder's arena; the OPA object is built from
+// it only when asked for, and single fields and headers can be read without it. Every
+// string is a copy: it stays valid when fasthttp reuses the request's buffers, until the
+// Builder's next Reset.
 package input

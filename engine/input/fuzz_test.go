@@ -39,6 +39,9 @@ func FuzzRequest(f *testing.F) {
 		}
 		m := fuzzMeta()
 		obj := Request(&req, m)
+		var cb Builder
+		c := cb.Capture(&req, m)
+		checkCaptured(t, c, obj) // before c built an object: the flat answers
 		body := append([]byte(nil), req.Body()...)
 		if got := str(t, obj, "body"); got != string(body) {
 			t.Fatalf("input.request.body %q, request body %q", got, body)
@@ -70,7 +73,42 @@ func FuzzRequest(f *testing.F) {
 		if got := str(t, obj, "body"); got != string(body) {
 			t.Fatalf("input.request.body changed with the request's buffer: %q, want %q", got, body)
 		}
+		// The capture too: filters run after it, and may change the request.
+		if c.Object().Compare(obj) != 0 {
+			t.Fatalf("the capture's object changed with the request: %v, want %v", c.Object(), obj)
+		}
+		checkCaptured(t, c, obj)
 	})
+}
+
+// checkCaptured holds c's answers to obj, the input.request built for the same request:
+// every field, every header, and nothing where obj holds nothing.
+func checkCaptured(t *testing.T, c *Captured, obj ast.Object) {
+	t.Helper()
+	for _, k := range []string{"id", "method", "scheme", "host", "path", "uri", "query", "headers", "body", "json", "remote_ip", "received_at", "tls", "nope", ""} {
+		want := obj.Get(ast.StringTerm(k))
+		got := c.Field(k)
+		if (got == nil) != (want == nil) || got != nil && !got.Equal(want) {
+			t.Fatalf("Field(%q) = %v, input.request has %v", k, got, want)
+		}
+		if want == nil {
+			continue
+		}
+		if s, ok := want.Value.(ast.String); ok && k != "json" && c.Text(k) != string(s) {
+			t.Fatalf("Text(%q) = %q, input.request has %q", k, c.Text(k), s)
+		}
+	}
+	headers := obj.Get(ast.StringTerm("headers")).Value.(ast.Object)
+	for _, k := range append(headers.Keys(), ast.StringTerm("x-not-sent"), ast.StringTerm("")) {
+		name := string(k.Value.(ast.String))
+		want, got := headers.Get(k), c.Header(name)
+		if (got == nil) != (want == nil) || got != nil && !got.Equal(want) {
+			t.Fatalf("Header(%q) = %v, input.request.headers has %v", name, got, want)
+		}
+		if want != nil && c.Get(name) != string(want.Value.(ast.String)) {
+			t.Fatalf("Get(%q) = %q, input.request.headers has %v", name, c.Get(name), want)
+		}
+	}
 }
 
 // FuzzRequestBody frames an arbitrary body (Content-Length or chunked, cut into chunks at

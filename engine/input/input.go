@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -69,13 +70,14 @@ type Builder struct {
 	arena []byte
 	slab  []ast.Term
 	lower []byte
-	seen  []*ast.Term // header names of the request being built
+	req   Captured // the request captured last (Capture)
 }
 
 // Reset makes b reusable; values built before become invalid.
 func (b *Builder) Reset() {
 	b.arena = b.arena[:0]
 	b.slab = b.slab[:0]
+	b.req.reset()
 }
 
 const slabSize = 64
@@ -111,37 +113,6 @@ func (b *Builder) String(p []byte) string {
 	start := len(b.arena)
 	b.arena = append(b.arena, p...)
 	return unsafe.String(&b.arena[start], len(p))
-}
-
-func (b *Builder) strString(s string) *ast.Term {
-	return b.str(unsafe.Slice(unsafe.StringData(s), len(s)))
-}
-
-// Request returns input.request for req, as received.
-func (b *Builder) Request(req *fasthttp.Request, m *Meta) ast.Object {
-	h := &req.Header
-	obj := ast.NewObjectWithCapacity(14)
-	obj.Insert(kID, b.strString(m.ID))
-	obj.Insert(kMethod, b.str(h.Method()))
-	obj.Insert(kScheme, b.strString(m.Scheme))
-	obj.Insert(kHost, b.str(h.Host()))
-	obj.Insert(kPath, b.str(req.URI().PathOriginal()))
-	obj.Insert(kURI, b.str(h.RequestURI()))
-	obj.Insert(kQuery, b.term(b.query(req)))
-	obj.Insert(kHeaders, b.term(b.headers(h)))
-	obj.Insert(kBody, b.str(req.Body()))
-	obj.Insert(kRemoteIP, b.strString(m.RemoteIP))
-	var num [20]byte
-	obj.Insert(kReceivedAt, b.term(ast.Number(b.String(strconv.AppendInt(num[:0], m.ReceivedAt.UnixNano(), 10)))))
-	if m.ParseJSON {
-		if v, ok := parseJSON(req); ok {
-			obj.Insert(kJSON, ast.NewTerm(v))
-		}
-	}
-	if m.TLS != nil {
-		obj.Insert(kTLS, ast.NewTerm(tlsInfo(m.TLS)))
-	}
-	return obj
 }
 
 // Request returns input.request for req with a one-off Builder (tools and tests).
@@ -180,40 +151,6 @@ func Document(req ast.Object, m *Meta, filters ast.Object) ast.Object {
 	)
 }
 
-// headers lower-cases names and joins repeated values with ", " (RFC 9110 §5.3).
-func (b *Builder) headers(h *fasthttp.RequestHeader) ast.Object {
-	obj := ast.NewObjectWithCapacity(h.Len())
-	b.seen = b.seen[:0]
-	for k, v := range h.All() {
-		b.lower = append(b.lower[:0], k...)
-		toLower(b.lower)
-		key := commonHeaders[string(b.lower)] // no allocation for the lookup
-		if key == nil {
-			key = b.str(b.lower)
-		}
-		// A repeated name is rare: a scan of the names so far finds it without hashing.
-		if b.seenHeader(key.Value.(ast.String)) {
-			prev := obj.Get(key)
-			joined := append(append([]byte(string(prev.Value.(ast.String))), ", "...), v...)
-			obj.Insert(key, b.str(joined))
-			continue
-		}
-		b.seen = append(b.seen, key)
-		obj.Insert(key, b.str(v))
-	}
-	clear(b.seen)
-	return obj
-}
-
-func (b *Builder) seenHeader(name ast.String) bool {
-	for _, t := range b.seen {
-		if t.Value.(ast.String) == name {
-			return true
-		}
-	}
-	return false
-}
-
 // commonHeaders are the lower-case names most webhooks carry, as shared terms: a request's
 // names cost no copy when they are among them. Read-only.
 var commonHeaders = func() map[string]*ast.Term {
@@ -241,36 +178,15 @@ func toLower(b []byte) {
 	}
 }
 
-// query maps each parameter name to the list of its values, in order.
-func (b *Builder) query(req *fasthttp.Request) ast.Object {
-	args := req.URI().QueryArgs()
-	if args.Len() == 0 {
-		return emptyObject
-	}
-	obj := ast.NewObjectWithCapacity(args.Len())
-	for k, v := range args.All() {
-		key := b.str(k)
-		val := b.str(v)
-		if prev := obj.Get(key); prev != nil {
-			// Append returns a new array; the old value stays in the object otherwise.
-			obj.Insert(key, ast.NewTerm(prev.Value.(*ast.Array).Append(val)))
-			continue
-		}
-		obj.Insert(key, ast.ArrayTerm(val))
-	}
-	return obj
-}
-
-func parseJSON(req *fasthttp.Request) (ast.Value, bool) {
-	ct := req.Header.ContentType()
-	body := req.Body()
+// parseJSON parses a body the content type ct declares as JSON (or does not declare).
+func parseJSON(ct, body string) (ast.Value, bool) {
 	if len(body) == 0 {
 		return nil, false
 	}
-	if len(ct) > 0 && !bytes.Contains(ct, []byte("json")) {
+	if len(ct) > 0 && !strings.Contains(ct, "json") {
 		return nil, false
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
+	dec := json.NewDecoder(strings.NewReader(body))
 	dec.UseNumber()
 	var x any
 	if err := dec.Decode(&x); err != nil || dec.More() {

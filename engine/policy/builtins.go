@@ -14,6 +14,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/topdown"
 	"github.com/open-policy-agent/opa/v1/types"
 
+	"github.com/hookwall/hookwall/engine/policy/internal/fastpath"
 	"github.com/hookwall/hookwall/engine/webhook"
 )
 
@@ -56,29 +57,33 @@ func (s *Set) builtinDecls() map[string]*ast.Builtin {
 
 // fastBuiltins are hookwall's builtins for the fast path, with the errors topdown's wrapper
 // would give them (rego.Function wraps its functions the same way).
-func (s *Set) fastBuiltins() map[string]topdown.BuiltinFunc {
+func (s *Set) fastBuiltins() (map[string]topdown.BuiltinFunc, map[string]fastpath.RequestBuiltin) {
 	v := verifier{secrets: s.opts.Secrets, now: s.opts.Now, cache: &optsCache{}, macs: &webhook.MACs{}}
 	keys := newAPIKeys(s.opts.Secrets)
-	wrap := func(name string, f func(bctx topdown.BuiltinContext, args []*ast.Term) (*ast.Term, error)) topdown.BuiltinFunc {
-		return func(bctx topdown.BuiltinContext, args []*ast.Term, iter func(*ast.Term) error) error {
-			t, err := f(bctx, args)
-			if err != nil {
-				return &topdown.Error{Code: topdown.BuiltinErr, Message: name + ": " + err.Error(), Location: bctx.Location}
-			}
-			if t == nil {
-				return nil
-			}
-			return iter(t)
+	answer := func(name string, bctx topdown.BuiltinContext, t *ast.Term, err error, iter func(*ast.Term) error) error {
+		if err != nil {
+			return &topdown.Error{Code: topdown.BuiltinErr, Message: name + ": " + err.Error(), Location: bctx.Location}
 		}
+		if t == nil {
+			return nil
+		}
+		return iter(t)
 	}
 	return map[string]topdown.BuiltinFunc{
-		VerifyName: wrap(VerifyName, func(bctx topdown.BuiltinContext, a []*ast.Term) (*ast.Term, error) {
-			return v.call(bctx, a[0], a[1], a[2])
-		}),
-		APIKeyName: wrap(APIKeyName, func(bctx topdown.BuiltinContext, a []*ast.Term) (*ast.Term, error) {
-			return keys.call(bctx, a[0], a[1])
-		}),
-	}
+			VerifyName: func(bctx topdown.BuiltinContext, a []*ast.Term, iter func(*ast.Term) error) error {
+				t, err := v.call(bctx, a[0], a[1], a[2])
+				return answer(VerifyName, bctx, t, err, iter)
+			},
+			APIKeyName: func(bctx topdown.BuiltinContext, a []*ast.Term, iter func(*ast.Term) error) error {
+				t, err := keys.call(bctx, a[0], a[1])
+				return answer(APIKeyName, bctx, t, err, iter)
+			},
+		}, map[string]fastpath.RequestBuiltin{
+			VerifyName: {Arg: 1, Func: func(bctx topdown.BuiltinContext, req fastpath.Request, a []*ast.Term, iter func(*ast.Term) error) error {
+				t, err := v.callCaptured(bctx, a[0], req, a[2])
+				return answer(VerifyName, bctx, t, err, iter)
+			}},
+		}
 }
 
 func (s *Set) builtinOptions() []func(*rego.Rego) {
@@ -198,10 +203,6 @@ func (v verifier) call(bctx rego.BuiltinContext, schemeT, reqT, optsT *ast.Term)
 	if !ok {
 		return nil, errors.New("request must be an object (pass input.request)")
 	}
-	optObj, ok := optsT.Value.(ast.Object)
-	if !ok {
-		return nil, errors.New("opts must be an object")
-	}
 	req := webhook.Request{
 		Method:     objString(reqObj, reqMethod),
 		Scheme:     objString(reqObj, reqScheme),
@@ -210,12 +211,49 @@ func (v verifier) call(bctx rego.BuiltinContext, schemeT, reqT, optsT *ast.Term)
 		Header:     headerView{obj: objObject(reqObj, reqHeaders)},
 		Body:       unsafeBytes(objString(reqObj, reqBody)),
 	}
-	o, err := v.cachedOptions(string(scheme), optsT, optObj, bctx)
+	return v.verify(bctx, string(scheme), &req, optsT)
+}
+
+// capturedRequest is input.request as the gateway captured it (engine/input's Captured):
+// verify reads its fields there, and no request object is built for it.
+type capturedRequest interface {
+	Text(key string) string
+	Get(lowerName string) string
+}
+
+// callCaptured is call with input.request read from the request the gateway captured; a
+// Request without the fields view is read from its object.
+func (v verifier) callCaptured(bctx rego.BuiltinContext, schemeT *ast.Term, r Request, optsT *ast.Term) (*ast.Term, error) {
+	c, ok := r.(capturedRequest)
+	if !ok {
+		return v.call(bctx, schemeT, ast.NewTerm(r.Object()), optsT)
+	}
+	scheme, ok := schemeT.Value.(ast.String)
+	if !ok {
+		return nil, errors.New("scheme must be a string")
+	}
+	uri := c.Text("uri")
+	if uri == "" {
+		uri = c.Text("path")
+	}
+	req := webhook.Request{
+		Method: c.Text("method"), Scheme: c.Text("scheme"), Host: c.Text("host"), RequestURI: uri,
+		Header: c, Body: unsafeBytes(c.Text("body")),
+	}
+	return v.verify(bctx, string(scheme), &req, optsT)
+}
+
+func (v verifier) verify(bctx rego.BuiltinContext, scheme string, req *webhook.Request, optsT *ast.Term) (*ast.Term, error) {
+	optObj, ok := optsT.Value.(ast.Object)
+	if !ok {
+		return nil, errors.New("opts must be an object")
+	}
+	o, err := v.cachedOptions(scheme, optsT, optObj, bctx)
 	if err != nil {
 		return nil, err
 	}
 	o.MACs = v.macs
-	res, err := webhook.Verify(string(scheme), &req, &o)
+	res, err := webhook.Verify(scheme, req, &o)
 	if err != nil {
 		return nil, err
 	}

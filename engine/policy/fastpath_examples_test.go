@@ -43,7 +43,7 @@ func TestFastPathExamples(t *testing.T) {
 					if q.NeedsJSON() && json.Unmarshal([]byte(body), &v) == nil {
 						req.Insert(ast.StringTerm("json"), ast.NewTerm(ast.MustInterfaceToValue(v)))
 					}
-					d, err := evalBoth(t, q, doc(req))
+					d, err := evalBoth(t, q, doc(req), nil)
 					switch {
 					case err != nil: // as topdown (evalBoth): net.cidr_contains on "not-an-ip"
 						failed++

@@ -26,8 +26,9 @@ var timestampSchemes = map[string]bool{
 // vectorRequest builds the input document for a vector with the gateway's input builder, from
 // a real fasthttp request. A URL-signed vector arrives at its URL's host and scheme (so the
 // request's own origin is the signed one), unless internal is set: then at an internal host,
-// as behind a proxy, the public URL being policy data.
-func vectorRequest(t testing.TB, v *vectors.Vector, body string, headers map[string]string, internal, parseJSON bool) ast.Value {
+// as behind a proxy, the public URL being policy data. It returns the document and the
+// request as the gateway captures it, for EvalRequest.
+func vectorRequest(t testing.TB, v *vectors.Vector, body string, headers map[string]string, internal, parseJSON bool) (ast.Value, *input.Captured) {
 	t.Helper()
 	scheme, host, uri := "http", "gateway.internal:8080", "/hooks/"+v.Scheme()
 	if v.URL != "" {
@@ -55,7 +56,9 @@ func vectorRequest(t testing.TB, v *vectors.Vector, body string, headers map[str
 	req.SetBodyString(body)
 	meta := &input.Meta{ID: "t", Scheme: scheme, RemoteIP: "192.0.2.10", ReceivedAt: time.Unix(v.Now, 0),
 		RouteName: v.Scheme(), RoutePath: "/hooks/" + v.Scheme(), ParseJSON: parseJSON}
-	return input.Document(input.Request(req, meta), meta, nil)
+	var b input.Builder
+	c := b.Capture(req, meta)
+	return input.Document(c.Object(), meta, nil), c
 }
 
 // vectorBase returns a URL-signed vector's public origin.
@@ -100,12 +103,13 @@ func TestFastPathProviderVectors(t *testing.T) {
 				t.Helper()
 				clock = now
 				secrets.reads = 0
-				d, err := evalBoth(t, q, vectorRequest(t, v, body, headers, false, q.NeedsJSON()))
+				in, c := vectorRequest(t, v, body, headers, false, q.NeedsJSON())
+				d, err := evalBoth(t, q, in, c)
 				if err != nil {
 					t.Fatalf("%s: %v", what, err)
 				}
-				if secrets.reads != 2 {
-					t.Errorf("%s: the secret was read %d times by the two evaluations, want once each", what, secrets.reads)
+				if secrets.reads != 3 {
+					t.Errorf("%s: the secret was read %d times by the three evaluations, want once each", what, secrets.reads)
 				}
 				return d
 			}
@@ -190,7 +194,8 @@ func TestFastPathProviderPublicURL(t *testing.T) {
 					t.Fatal(err)
 				}
 				q := prepareCompiled(t, set, "providers."+v.Scheme())
-				d, err := evalBoth(t, q, vectorRequest(t, &v, v.Body, v.Headers, true, q.NeedsJSON()))
+				in, c := vectorRequest(t, &v, v.Body, v.Headers, true, q.NeedsJSON())
+				d, err := evalBoth(t, q, in, c)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -257,7 +262,7 @@ func TestFastPathConcurrent(t *testing.T) {
 		}
 		q := prepareCompiled(t, set, "providers."+v.Scheme())
 		for _, body := range []string{v.Body, v.Body + "x"} {
-			in := vectorRequest(t, v, body, v.Headers, false, q.NeedsJSON())
+			in, _ := vectorRequest(t, v, body, v.Headers, false, q.NeedsJSON())
 			d, err := q.Eval(context.Background(), in, nil)
 			if err != nil {
 				t.Fatal(err)

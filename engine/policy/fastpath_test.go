@@ -229,7 +229,11 @@ func loadCorpus(t testing.TB) *Set {
 
 // evalBoth evaluates in with the fast path and with topdown and fails the test on any
 // difference in the decision, in whether it failed, or in the error's message.
-func evalBoth(t testing.TB, q *Query, in ast.Value) (Decision, error) {
+// evalBoth evaluates in with the fast path and with topdown, which must decide alike, and
+// with the fast path again given input.request apart (EvalRequest): req when it is not nil,
+// else a view of in's own request. The document then holds a decoy request that must not
+// be read.
+func evalBoth(t testing.TB, q *Query, in ast.Value, req Request) (Decision, error) {
 	t.Helper()
 	fd, ferr := q.Eval(context.Background(), in, nil)
 	od, oerr := q.Eval(context.Background(), in, &EvalOption{OPA: true})
@@ -243,7 +247,51 @@ func evalBoth(t testing.TB, q *Query, in ast.Value) (Decision, error) {
 	if !reflect.DeepEqual(fd, od) {
 		t.Fatalf("%s: fast path decided %+v, topdown %+v\ninput %v", q.pkg, fd, od, in)
 	}
+	if req == nil {
+		t := in.(ast.Object).Get(ast.StringTerm("request"))
+		if t == nil {
+			return fd, ferr // nothing to hold apart
+		}
+		req = objRequest{t.Value.(ast.Object)}
+	}
+	rd, rerr := q.EvalRequest(context.Background(), withRequest(in, decoyRequest), req, nil)
+	if (rerr != nil) != (ferr != nil) || (rerr != nil && rerr.Error() != ferr.Error()) {
+		t.Fatalf("%s: with the request apart, error %v; with it in the document, %v\ninput %v", q.pkg, rerr, ferr, in)
+	}
+	if !reflect.DeepEqual(rd, fd) {
+		t.Fatalf("%s: with the request apart, decided %+v; with it in the document, %+v\ninput %v", q.pkg, rd, fd, in)
+	}
 	return fd, ferr
+}
+
+// decoyRequest stands where EvalRequest must not look: any read of it changes decisions.
+var decoyRequest = requestValue("DECOY", "/decoy", map[string]string{"x-a": "yes", "x-block": "yes", "x-n": "9"}, "decoy")
+
+// objRequest is a Request read from an input.request object, with the fields view verify
+// reads a captured request through.
+type objRequest struct{ obj ast.Object }
+
+func (o objRequest) Object() ast.Object         { return o.obj }
+func (o objRequest) Field(key string) *ast.Term { return o.obj.Get(ast.StringTerm(key)) }
+func (o objRequest) Header(name string) *ast.Term {
+	if h := o.Field("headers"); h != nil {
+		return h.Value.(ast.Object).Get(ast.StringTerm(name))
+	}
+	return nil
+}
+func (o objRequest) Text(key string) string {
+	if t := o.Field(key); t != nil {
+		s, _ := t.Value.(ast.String)
+		return string(s)
+	}
+	return ""
+}
+func (o objRequest) Get(name string) string {
+	if t := o.Header(name); t != nil {
+		s, _ := t.Value.(ast.String)
+		return string(s)
+	}
+	return ""
 }
 
 func prepareCompiled(t testing.TB, set *Set, pkg string) *Query {
@@ -312,7 +360,7 @@ func TestFastPathMatchesTopdown(t *testing.T) {
 		q := prepareCompiled(t, set, pkg)
 		var allowed, denied, failed int
 		for _, in := range ins {
-			d, err := evalBoth(t, q, in)
+			d, err := evalBoth(t, q, in, nil)
 			switch {
 			case err != nil:
 				failed++
@@ -383,7 +431,7 @@ func TestFastPathSemantics(t *testing.T) {
 			req.Insert(tags, ast.MustParseTerm(c.json))
 		}
 		q := prepareCompiled(t, set, c.pkg)
-		d, err := evalBoth(t, q, doc(req))
+		d, err := evalBoth(t, q, doc(req), nil)
 		_, oerr := q.Eval(context.Background(), doc(req), &EvalOption{OPA: true})
 		switch {
 		case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err) || !strings.Contains(oerr.Error(), c.err)):
@@ -458,7 +506,7 @@ func TestFastPathShippedPolicies(t *testing.T) {
 						}
 						req := requestValue("POST", "/hooks/github", h, body)
 						req.Insert(ast_remote_ip, ast.StringTerm(ip))
-						d, err := evalBoth(t, q, doc(req))
+						d, err := evalBoth(t, q, doc(req), nil)
 						if err == nil && !d.Denied() {
 							allowed++
 						}
@@ -548,7 +596,7 @@ func FuzzFastPathMatchesTopdown(f *testing.F) {
 		}
 		in := doc(req)
 		for _, q := range qs {
-			evalBoth(t, q, in)
+			evalBoth(t, q, in, nil)
 		}
 	})
 }
@@ -584,8 +632,8 @@ func TestNeedsRequest(t *testing.T) {
 			req := requestValue("POST", "/", map[string]string{"X-A": "1"}, "{}")
 			full := ast.NewObject(ast.Item(ast.StringTerm("request"), ast.NewTerm(req)), ast.Item(ast.StringTerm("filters"), ast.MustParseTerm(filters)), ast.Item(ast.StringTerm("route"), ast.MustParseTerm(`{"name": "r"}`)))
 			bare := ast.NewObject(ast.Item(ast.StringTerm("request"), ast.ObjectTerm()), ast.Item(ast.StringTerm("filters"), ast.MustParseTerm(filters)), ast.Item(ast.StringTerm("route"), ast.MustParseTerm(`{"name": "r"}`)))
-			d1, err1 := evalBoth(t, q, full)
-			d2, err2 := evalBoth(t, q, bare)
+			d1, err1 := evalBoth(t, q, full, nil)
+			d2, err2 := evalBoth(t, q, bare, nil)
 			if !reflect.DeepEqual(d1, d2) || (err1 == nil) != (err2 == nil) {
 				t.Errorf("%q: without the request decided %+v (%v), with it %+v (%v)", rules, d2, err2, d1, err1)
 			}
@@ -615,7 +663,7 @@ func TestLabelValueMatchesJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := evalBoth(t, prepareCompiled(t, set, "p"), doc(requestValue("POST", "/", nil, "")))
+	d, err := evalBoth(t, prepareCompiled(t, set, "p"), doc(requestValue("POST", "/", nil, "")), nil)
 	if err != nil || d.Labels["1"] != "one" || d.Labels["n"] != json.Number("2") {
 		t.Fatalf("labels %#v, %v", d.Labels, err)
 	}

@@ -44,7 +44,7 @@ deny contains sig.reason if not sig.valid
 		req.SetBodyString(body)
 		m := input.Meta{ID: "id", Scheme: "http", RemoteIP: "192.0.2.1", ReceivedAt: time.Now()}
 		doc := input.Document(b.Request(&req, &m), &m, nil)
-		d, err := evalBoth(t, q, doc)
+		d, err := evalBoth(t, q, doc, nil)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}

@@ -102,7 +102,8 @@ func (s *Set) compileFast(pkg string, allowOnly bool) (*fastpath.Program, string
 	if under(s.data, strings.Split(pkg, ".")) {
 		return nil, "data files put values in the package's own document, which topdown merges into it"
 	}
-	o := fastpath.Options{Decls: s.builtinDecls(), Builtins: s.fastBuiltins(), Data: s.data}
+	o := fastpath.Options{Decls: s.builtinDecls(), Data: s.data}
+	o.Builtins, o.RequestBuiltins = s.fastBuiltins()
 	if allowOnly {
 		o.Only = "allow"
 	}
@@ -168,9 +169,29 @@ type EvalOption struct {
 	OPA bool
 }
 
+// Request is input.request held apart from the input document (EvalRequest), so that an
+// evaluation that reads a few of its fields need not build it. Each method answers what
+// Object holds at that place: Field(k) is Object()[k], Header(n) is
+// Object()["headers"][n], nil where the object holds nothing. Object is built on its first
+// call, once. engine/input's Captured implements it, and the webhook view verify reads:
+// Text(k) for the string field k and Get(n) for the header n.
+type Request interface {
+	Object() ast.Object
+	Field(key string) *ast.Term
+	Header(name string) *ast.Term
+}
+
 // Eval evaluates the package on input. An error means the decision is unknown: the caller
 // answers 500 and denies.
 func (q *Query) Eval(ctx context.Context, input ast.Value, o *EvalOption) (Decision, error) {
+	return q.EvalRequest(ctx, input, nil, o)
+}
+
+// EvalRequest is Eval on the input document doc with input.request req (doc's own
+// "request" is then ignored); req nil is Eval. The compiled evaluator reads from req only
+// what the policy reads; topdown gets the document with req's object.
+func (q *Query) EvalRequest(ctx context.Context, doc ast.Value, req Request, o *EvalOption) (Decision, error) {
+	input := doc
 	// OPA watches ctx with a goroutine per evaluation unless it is given a Cancel; a polled
 	// deadline does the same job without one.
 	dl := &deadline{ctx: ctx}
@@ -178,8 +199,12 @@ func (q *Query) Eval(ctx context.Context, input ast.Value, o *EvalOption) (Decis
 		dl.at = t.UnixNano()
 	}
 	if q.fast != nil && (o == nil || (o.Tracer == nil && !o.OPA)) {
+		var fr fastpath.Request
+		if req != nil {
+			fr = req
+		}
 		if q.fast.Only() {
-			t, err := q.fast.Eval(ctx, input, dl)
+			t, err := q.fast.Eval(ctx, input, fr, dl)
 			if err != nil {
 				return Decision{}, fmt.Errorf("policy %s: %w", q.pkg, err)
 			}
@@ -187,10 +212,13 @@ func (q *Query) Eval(ctx context.Context, input ast.Value, o *EvalOption) (Decis
 		}
 		// The rules are read where they are, not from a package object built for the purpose.
 		var rules fastpath.Rules
-		if err := q.fast.EvalRules(ctx, input, dl, &rules); err != nil {
+		if err := q.fast.EvalRules(ctx, input, fr, dl, &rules); err != nil {
 			return Decision{}, fmt.Errorf("policy %s: %w", q.pkg, err)
 		}
 		return decode(q.pkg, &rules)
+	}
+	if req != nil {
+		input = withRequest(doc, req.Object())
 	}
 	eo := []rego.EvalOption{rego.EvalParsedInput(input), rego.EvalMetrics(metrics.NoOp()), rego.EvalExternalCancel(dl)}
 	if o != nil && o.Tracer != nil {
@@ -209,6 +237,21 @@ func (q *Query) Eval(ctx context.Context, input ast.Value, o *EvalOption) (Decis
 	}
 	return q.decide(t)
 }
+
+// withRequest returns doc with req as its "request".
+func withRequest(doc ast.Value, req ast.Object) ast.Value {
+	out := ast.NewObject([2]*ast.Term{requestKey, ast.NewTerm(req)})
+	if obj, ok := doc.(ast.Object); ok {
+		obj.Foreach(func(k, v *ast.Term) {
+			if !k.Equal(requestKey) {
+				out.Insert(k, v)
+			}
+		})
+	}
+	return out
+}
+
+var requestKey = ast.StringTerm("request")
 
 // decide reads a Decision from the query's result term (nil: undefined).
 func (q *Query) decide(t *ast.Term) (Decision, error) {

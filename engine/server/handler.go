@@ -165,12 +165,13 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, snap *snapshot.Snapshot, x *exc
 		meta.Scheme = "https"
 		meta.TLS = ctx.TLSConnectionState()
 	}
-	// Built before the filters run: the policy sees the request as received. A compiled
+	// Captured before the filters run: the policy sees the request as received. A compiled
 	// policy that never reads input.request (allow := true, or a verdict of the filters) does
-	// not pay for it, unless a shadow policy or a dry run may.
-	var reqInput ast.Object
+	// not pay for it, unless a shadow policy or a dry run may. One that does reads the fields
+	// it needs from the capture; the request object is built only if something needs it whole.
+	var captured *input.Captured
 	if route.Query.NeedsRequest() || route.Shadow != nil || x.dry != nil {
-		reqInput = x.in.Request(&ctx.Request, &meta)
+		captured = x.in.Capture(&ctx.Request, &meta)
 	}
 
 	if len(route.Filters) > 0 {
@@ -186,9 +187,20 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, snap *snapshot.Snapshot, x *exc
 			filters.Insert(ast.StringTerm(name), ast.ObjectTerm(ast.Item(ast.StringTerm("labels"), ast.NewTerm(labels))))
 		}
 	}
-	doc := input.Document(reqInput, &meta, filters)
+	// The shadow policy and a dry run see the whole document; the live policy alone reads
+	// input.request from the capture.
+	var req policy.Request
+	var doc ast.Value
+	switch {
+	case captured != nil && route.Shadow == nil && x.dry == nil:
+		req, doc = captured, input.Document(nil, &meta, filters)
+	case captured != nil:
+		doc = input.Document(captured.Object(), &meta, filters)
+	default:
+		doc = input.Document(nil, &meta, filters)
+	}
 	pstart := time.Now()
-	dec, err := route.Query.Eval(rctx, doc, x.dry.evalOption())
+	dec, err := route.Query.EvalRequest(rctx, doc, req, x.dry.evalOption())
 	pd := time.Since(pstart)
 	rec.PolicyMicros = pd.Microseconds()
 	if s.o.Observer != nil {

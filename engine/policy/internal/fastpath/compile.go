@@ -2,6 +2,7 @@ package fastpath
 
 import (
 	"fmt"
+	"maps"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/topdown"
@@ -31,6 +32,9 @@ type Options struct {
 	Only string
 	// Builtins are the implementations of non-standard built-ins (hookwall's), by name.
 	Builtins map[string]topdown.BuiltinFunc
+	// RequestBuiltins stand in for some of Builtins, by name, where they read input.request
+	// and the evaluation has a Request.
+	RequestBuiltins map[string]RequestBuiltin
 	// Decls declares every built-in the compiler knows, standard and custom, by name.
 	Decls map[string]*ast.Builtin
 	// Data is the base document: the data files, as the store topdown reads holds them. A
@@ -108,6 +112,9 @@ type compiler struct {
 type scope struct {
 	slots map[ast.Var]int
 	bound map[ast.Var]bool
+	// request holds the variables bound to input.request itself (OPA rewrites a call's
+	// input.request operand into one): with a Request they read it from there.
+	request map[ast.Var]bool
 }
 
 func (s *scope) slot(v ast.Var) int {
@@ -124,7 +131,7 @@ func (s *scope) clone() *scope {
 	for k, v := range s.bound {
 		b[k] = v
 	}
-	return &scope{slots: s.slots, bound: b}
+	return &scope{slots: s.slots, bound: b, request: maps.Clone(s.request)}
 }
 
 // definition compiles one definition of rule set rs (an else branch is one too).
@@ -298,6 +305,9 @@ func (cc *compiler) unify(a, b *ast.Term, sc *scope, loc *ast.Location) (step, e
 		fallthrough
 	case aFresh:
 		slot := sc.slot(av)
+		if isInputRequest(b) {
+			return cc.bindRequest(av, sc), nil
+		}
 		if ref, ok := b.Value.(ast.Ref); ok && cc.hasFresh(ref, sc) {
 			c, err := cc.ref(ref, sc, loc)
 			if err != nil {
@@ -393,6 +403,15 @@ func (cc *compiler) call(name string, args []*ast.Term, sc *scope, loc *ast.Loca
 	if err != nil {
 		return step{}, err
 	}
+	// With a Request, a built-in that reads input.request may read it from there: its
+	// operand is then not evaluated (reqOps) and is nil among the arguments.
+	native, reqArg := RequestFunc(nil), -1
+	var reqOps []termFn
+	if rb, ok := cc.opts.RequestBuiltins[name]; ok && rb.Arg < arity && (isInputRequest(args[rb.Arg]) || sc.isRequest(args[rb.Arg])) {
+		native, reqArg = rb.Func, rb.Arg
+		reqOps = append([]termFn(nil), ops...)
+		reqOps[reqArg] = func(*run, frame) (*ast.Term, error) { return ast.NullTerm(), nil }
+	}
 	// out: 0 none (the result must not be false), 1 bind a fresh variable, 2 compare.
 	out, slot := 0, 0
 	var want termFn
@@ -412,7 +431,12 @@ func (cc *compiler) call(name string, args []*ast.Term, sc *scope, loc *ast.Loca
 		// Operands are evaluated before r.args is claimed: an operand may be a rule whose
 		// evaluation calls built-ins of its own.
 		var buf [4]*ast.Term
-		vals, err := operands(r, f, ops, buf[:0])
+		useReq := native != nil && r.req != nil
+		o := ops
+		if useReq {
+			o = reqOps
+		}
+		vals, err := operands(r, f, o, buf[:0])
 		if vals == nil || err != nil {
 			return false, err
 		}
@@ -420,7 +444,12 @@ func (cc *compiler) call(name string, args []*ast.Term, sc *scope, loc *ast.Loca
 		r.res = nil
 		bctx := r.bctx
 		bctx.Location = loc
-		err = impl(bctx, r.args, r.setRes)
+		if useReq {
+			r.args[reqArg] = nil
+			err = native(bctx, r.req, r.args, r.setRes)
+		} else {
+			err = impl(bctx, r.args, r.setRes)
+		}
 		res := r.res
 		clear(r.args)
 		if err != nil {
@@ -641,12 +670,15 @@ func (cc *compiler) term(t *ast.Term, sc *scope, loc *ast.Location) (termFn, err
 	case ast.Var:
 		if v.Equal(ast.InputRootDocument.Value) {
 			cc.readsRequest = true
-			return func(r *run, _ frame) (*ast.Term, error) { return r.input, nil }, nil
+			return func(r *run, _ frame) (*ast.Term, error) { return r.inputDoc(), nil }, nil
 		}
 		if !sc.bound[v] {
 			return nil, unsupported(loc, "variable %s is not bound where it is read", v)
 		}
 		slot := sc.slot(v)
+		if sc.request[v] {
+			return func(r *run, f frame) (*ast.Term, error) { return r.requestVar(f[slot]), nil }, nil
+		}
 		return func(_ *run, f frame) (*ast.Term, error) { return f[slot], nil }, nil
 	case ast.Ref:
 		if cc.hasFresh(v, sc) {
@@ -813,10 +845,9 @@ func (cc *compiler) ref(ref ast.Ref, sc *scope, loc *ast.Location) (*compiledRef
 	rest := ref[1:]
 	switch {
 	case head.Equal(ast.InputRootDocument.Value):
-		if k, ok := keyAt(ref, 1); !ok || k == "request" {
-			cc.readsRequest = true
-		}
-		c.base = func(r *run, _ frame) (*ast.Term, error) { return r.input, nil }
+		var n int
+		c.base, n = cc.inputBase(ref)
+		rest = ref[n:]
 	case head.Equal(ast.DefaultRootDocument.Value):
 		tg, err := cc.resolve(ref, loc)
 		if err != nil {
@@ -843,6 +874,11 @@ func (cc *compiler) ref(ref ast.Ref, sc *scope, loc *ast.Location) (*compiledRef
 			c.base = func(*run, frame) (*ast.Term, error) { return k, nil }
 		}
 		rest = ref[tg.rest:]
+	case sc.request[head]:
+		// The same reference from input.request.
+		var n int
+		c.base, n = cc.inputBase(append(ast.Ref{ast.InputRootDocument, requestKey}, ref[1:]...))
+		rest = ref[n-1:]
 	default:
 		if !sc.bound[head] {
 			return nil, unsupported(loc, "reference %s starts at an unbound variable", ref)

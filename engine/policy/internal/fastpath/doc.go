@@ -35,6 +35,12 @@
 // agree: that changes no value, only whether an error is raised, so a rule whose compiled
 // evaluation fails is evaluated again the way topdown does, from the index's candidates.
 //
+// The caller may hold input.request apart from the input document (a Request): then a
+// reference to one of its fields or one named header reads that alone, a built-in of
+// Options.RequestBuiltins whose operand is input.request (or a variable OPA bound to it)
+// reads the request as the caller holds it, and the request object is asked for only where
+// a rule uses the request, its headers or the whole input as a value.
+//
 // Work that grows with the input grows by iteration, and every 256 steps of iteration poll
 // the caller's topdown.Cancel (or, without one, its context): past the deadline the
 // evaluation fails with topdown's cancel error, so a slow policy fails closed.

@@ -121,9 +121,13 @@ type run struct {
 	p         *Program
 	input     *ast.Term
 	inputTerm ast.Term // input's term, so wrapping the input costs no allocation
-	bctx      topdown.BuiltinContext
-	state     []ruleState
-	memo      []memoEntry // the function calls made so far
+	// req is input.request when the caller gave it apart (EvalRules); reqTerm and whole are
+	// its object and the whole input with it, once something needed them.
+	req            Request
+	reqTerm, whole *ast.Term
+	bctx           topdown.BuiltinContext
+	state          []ruleState
+	memo           []memoEntry // the function calls made so far
 	// memoIdx finds memo entries by memoHash once there are more than memoScan.
 	memoIdx map[int][]int32
 	slab    []*ast.Term // variable slots; frames are carved from it and live until the run ends
@@ -190,10 +194,11 @@ var errStop = errors.New("fastpath: stop")
 
 // Eval evaluates the program on input (nil when there is none). The result is the value of
 // the program's only rule (nil when it is undefined), or else an object of every rule of
-// the package that is defined. cancel, when not nil, is handed to the built-ins that poll.
-func (p *Program) Eval(ctx context.Context, input ast.Value, cancel topdown.Cancel) (*ast.Term, error) {
+// the package that is defined. req, when not nil, is input.request (input's own is then
+// ignored; see EvalRules). cancel, when not nil, is handed to the built-ins that poll.
+func (p *Program) Eval(ctx context.Context, input ast.Value, req Request, cancel topdown.Cancel) (*ast.Term, error) {
 	if p.only >= 0 {
-		r, err := p.start(ctx, input, cancel)
+		r, err := p.start(ctx, input, req, cancel)
 		if err != nil {
 			return nil, err
 		}
@@ -201,7 +206,7 @@ func (p *Program) Eval(ctx context.Context, input ast.Value, cancel topdown.Canc
 		return r.rule(p.only)
 	}
 	var rules Rules
-	if err := p.EvalRules(ctx, input, cancel, &rules); err != nil {
+	if err := p.EvalRules(ctx, input, req, cancel, &rules); err != nil {
 		return nil, err
 	}
 	obj := ast.NewObjectWithCapacity(len(rules.keys))
@@ -233,13 +238,14 @@ func (rs *Rules) Get(k *ast.Term) *ast.Term {
 
 // EvalRules evaluates the program's package document into out, without building it as an
 // object: Eval's result, for callers that read a few rules by name. The program must not
-// have been compiled with Only.
-func (p *Program) EvalRules(ctx context.Context, input ast.Value, cancel topdown.Cancel, out *Rules) error {
+// have been compiled with Only. When req is not nil it is input.request, and input's own
+// "request" (if any) is ignored.
+func (p *Program) EvalRules(ctx context.Context, input ast.Value, req Request, cancel topdown.Cancel, out *Rules) error {
 	out.keys, out.vals = out.keys[:0], out.vals[:0]
 	if p.only >= 0 {
 		return errors.New("fastpath: EvalRules on a program compiled for one rule")
 	}
-	r, err := p.start(ctx, input, cancel)
+	r, err := p.start(ctx, input, req, cancel)
 	if err != nil {
 		return err
 	}
@@ -261,7 +267,7 @@ func (p *Program) EvalRules(ctx context.Context, input ast.Value, cancel topdown
 }
 
 // start readies a pooled run for one evaluation.
-func (p *Program) start(ctx context.Context, input ast.Value, cancel topdown.Cancel) (*run, error) {
+func (p *Program) start(ctx context.Context, input ast.Value, req Request, cancel topdown.Cancel) (*run, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -275,6 +281,7 @@ func (p *Program) start(ctx context.Context, input ast.Value, cancel topdown.Can
 		r.inputTerm.Value = input
 		r.input = &r.inputTerm
 	}
+	r.req = req
 	r.bctx = topdown.BuiltinContext{Context: ctx, Cancel: cancel, Capabilities: p.caps}
 	return r, nil
 }
@@ -298,6 +305,7 @@ func (r *run) release() {
 	}
 	r.p, r.input, r.res, r.bctx, r.ticks = nil, nil, nil, topdown.BuiltinContext{}, 0
 	r.inputTerm = ast.Term{}
+	r.req, r.reqTerm, r.whole = nil, nil, nil
 	runPool.Put(r)
 }
 
@@ -558,10 +566,11 @@ func (x *resolver) Resolve(ref ast.Ref) (ast.Value, error) {
 		}
 		return nil, ast.UnknownValueErr{}
 	case ref[0].Equal(ast.InputRootDocument):
-		if x.r.input == nil {
+		in := x.r.inputDoc()
+		if in == nil {
 			return nil, nil
 		}
-		v, err := x.r.input.Value.Find(ref[1:])
+		v, err := in.Value.Find(ref[1:])
 		if err != nil {
 			return nil, nil
 		}

@@ -61,7 +61,7 @@ s := [f(x) | some x in input.xs]
 		in := ast.NewObject(ast.Item(ast.StringTerm("xs"), ast.ArrayTerm(xs...)))
 		for range 2 {
 			calls = 0
-			v, err := p.Eval(context.Background(), in, nil)
+			v, err := p.Eval(context.Background(), in, nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -94,7 +94,7 @@ x := 1
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := p.Eval(context.Background(), nil, nil)
+	v, err := p.Eval(context.Background(), nil, nil, nil)
 	want := ast.MustParseTerm(`{"url": "https://example.com", "hosts": {"a", "b"}}`)
 	if err != nil || !v.Equal(want) {
 		t.Errorf("got %v, %v; want %v", v, err, want)

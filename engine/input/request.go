@@ -1,0 +1,231 @@
+package input
+
+import (
+	"crypto/tls"
+	"strconv"
+	"unsafe"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/valyala/fasthttp"
+)
+
+// Captured is input.request captured when the request arrived: every field copied flat into
+// its Builder's arena, before any filter may change the request. The OPA object is built
+// from the copy only when something asks for it (Object); Field and Header answer a single
+// field or header from the copy, as the object would, without building it. A compiled
+// policy that reads a few headers and passes the request to verify never builds it.
+//
+// A Captured belongs to its Builder: it is valid until the Builder's next Capture or Reset,
+// and not safe for concurrent use.
+type Captured struct {
+	b   *Builder
+	str [nStrFields]string
+	ct  string // the Content-Type, for the JSON parse
+	// headers are the lower-case names with their values, repeated names joined with ", "
+	// (RFC 9110 §5.3), in the order first seen.
+	headers []field
+	query   []field // in order, repeated names repeated
+	tls     *tls.ConnectionState
+	json    bool // parse the body into input.request.json (Meta.ParseJSON)
+
+	obj, hdrObj ast.Object // built on first use
+}
+
+// field is one header or query parameter: its name as a term, its value, and the value's
+// term once one was made.
+type field struct {
+	key  *ast.Term
+	val  string
+	term *ast.Term
+}
+
+// The string fields of input.request, by index into Captured.str.
+const (
+	fID = iota
+	fMethod
+	fScheme
+	fHost
+	fPath
+	fURI
+	fBody
+	fRemoteIP
+	fReceivedAt // a number's digits
+	nStrFields
+)
+
+// strKeys are the keys of the string fields, in Captured.str's order.
+var strKeys = [nStrFields]*ast.Term{kID, kMethod, kScheme, kHost, kPath, kURI, kBody, kRemoteIP, kReceivedAt}
+
+func (r *Captured) reset() {
+	b := r.b
+	clear(r.headers)
+	clear(r.query)
+	*r = Captured{b: b, headers: r.headers[:0], query: r.query[:0]}
+}
+
+// Capture copies what input.request holds of req into the Builder and returns it; the
+// Builder's previous capture becomes invalid.
+func (b *Builder) Capture(req *fasthttp.Request, m *Meta) *Captured {
+	r := &b.req
+	r.b = b
+	r.reset()
+	h := &req.Header
+	r.str = [nStrFields]string{
+		fID: b.String(unsafeBytes(m.ID)), fMethod: b.String(h.Method()), fScheme: b.String(unsafeBytes(m.Scheme)),
+		fHost: b.String(h.Host()), fPath: b.String(req.URI().PathOriginal()), fURI: b.String(h.RequestURI()),
+		fBody: b.String(req.Body()), fRemoteIP: b.String(unsafeBytes(m.RemoteIP)),
+	}
+	var num [20]byte
+	r.str[fReceivedAt] = b.String(strconv.AppendInt(num[:0], m.ReceivedAt.UnixNano(), 10))
+	r.ct = b.String(h.ContentType())
+	r.tls, r.json = m.TLS, m.ParseJSON
+	for k, v := range h.All() {
+		b.lower = append(b.lower[:0], k...)
+		toLower(b.lower)
+		// A repeated name is rare: a scan of the names so far finds it without hashing.
+		if i := r.header(unsafe.String(unsafe.SliceData(b.lower), len(b.lower))); i >= 0 {
+			joined := append(append(append(b.lower[:0], r.headers[i].val...), ", "...), v...)
+			r.headers[i].val = b.String(joined)
+			continue
+		}
+		key := commonHeaders[string(b.lower)] // no allocation for the lookup
+		if key == nil {
+			key = b.str(b.lower)
+		}
+		r.headers = append(r.headers, field{key: key, val: b.String(v)})
+	}
+	for k, v := range req.URI().QueryArgs().All() {
+		r.query = append(r.query, field{key: b.str(k), val: b.String(v)})
+	}
+	return r
+}
+
+// header returns the index of the header named name (lower-case), -1 when there is none.
+func (r *Captured) header(name string) int {
+	for i := range r.headers {
+		if string(r.headers[i].key.Value.(ast.String)) == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// Object returns input.request. It is built once per capture; OPA never modifies an input
+// value, and neither may the caller.
+func (r *Captured) Object() ast.Object {
+	if r.obj != nil {
+		return r.obj
+	}
+	b := r.b
+	obj := ast.NewObjectWithCapacity(14)
+	for i, k := range strKeys {
+		if i == fReceivedAt {
+			obj.Insert(k, b.term(ast.Number(r.str[i])))
+			continue
+		}
+		obj.Insert(k, b.term(ast.String(r.str[i])))
+	}
+	obj.Insert(kQuery, b.term(r.queryObject()))
+	obj.Insert(kHeaders, b.term(r.headersObject()))
+	if r.json {
+		if v, ok := parseJSON(r.ct, r.str[fBody]); ok {
+			obj.Insert(kJSON, ast.NewTerm(v))
+		}
+	}
+	if r.tls != nil {
+		obj.Insert(kTLS, ast.NewTerm(tlsInfo(r.tls)))
+	}
+	r.obj = obj
+	return obj
+}
+
+func (r *Captured) headersObject() ast.Object {
+	if r.hdrObj != nil {
+		return r.hdrObj
+	}
+	obj := ast.NewObjectWithCapacity(len(r.headers))
+	for i := range r.headers {
+		obj.Insert(r.headers[i].key, r.valueTerm(&r.headers[i]))
+	}
+	r.hdrObj = obj
+	return obj
+}
+
+// queryObject maps each parameter name to the list of its values, in order.
+func (r *Captured) queryObject() ast.Object {
+	if len(r.query) == 0 {
+		return emptyObject
+	}
+	obj := ast.NewObjectWithCapacity(len(r.query))
+	for i := range r.query {
+		key, val := r.query[i].key, r.valueTerm(&r.query[i])
+		if prev := obj.Get(key); prev != nil {
+			// Append returns a new array; the old value stays in the object otherwise.
+			obj.Insert(key, ast.NewTerm(prev.Value.(*ast.Array).Append(val)))
+			continue
+		}
+		obj.Insert(key, ast.ArrayTerm(val))
+	}
+	return obj
+}
+
+func (r *Captured) valueTerm(f *field) *ast.Term {
+	if f.term == nil {
+		f.term = r.b.term(ast.String(f.val))
+	}
+	return f.term
+}
+
+// Field returns input.request[key]: what Object holds there, nil when it holds nothing.
+func (r *Captured) Field(key string) *ast.Term {
+	for i, k := range strKeys {
+		if string(k.Value.(ast.String)) == key {
+			if i == fReceivedAt {
+				return r.b.term(ast.Number(r.str[i]))
+			}
+			return r.b.term(ast.String(r.str[i]))
+		}
+	}
+	switch key {
+	case "headers":
+		return r.b.term(r.headersObject())
+	case "query", "json", "tls":
+		return r.Object().Get(ast.StringTerm(key))
+	}
+	return nil
+}
+
+// Header returns input.request.headers[name]: nil when the request has no header of that
+// (lower-case) name.
+func (r *Captured) Header(name string) *ast.Term {
+	if i := r.header(name); i >= 0 {
+		return r.valueTerm(&r.headers[i])
+	}
+	return nil
+}
+
+// Text returns the string field key of input.request ("method", "host", "uri", "body"…),
+// "" when there is none. The string is a view of the arena: copy it to keep it.
+func (r *Captured) Text(key string) string {
+	for i, k := range strKeys {
+		if i != fReceivedAt && string(k.Value.(ast.String)) == key {
+			return r.str[i]
+		}
+	}
+	return ""
+}
+
+// Get returns the value of the header named lowerName, "" when there is none.
+func (r *Captured) Get(lowerName string) string {
+	if i := r.header(lowerName); i >= 0 {
+		return r.headers[i].val
+	}
+	return ""
+}
+
+// Request returns input.request for req, as received.
+func (b *Builder) Request(req *fasthttp.Request, m *Meta) ast.Object {
+	return b.Capture(req, m).Object()
+}
+
+func unsafeBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
