@@ -28,7 +28,8 @@ type Captured struct {
 	tls     *tls.ConnectionState
 	json    bool // parse the body into input.request.json (Meta.ParseJSON)
 
-	obj, hdrObj ast.Object // built on first use
+	obj, hdrObj ast.Object            // built on first use
+	terms       [nStrFields]*ast.Term // the string fields' terms, once made
 }
 
 // field is one header or query parameter: its name as a term, its value, and the value's
@@ -119,11 +120,7 @@ func (r *Captured) Object() ast.Object {
 	b := r.b
 	obj := ast.NewObjectWithCapacity(14)
 	for i, k := range strKeys {
-		if i == fReceivedAt {
-			obj.Insert(k, b.term(ast.Number(r.str[i])))
-			continue
-		}
-		obj.Insert(k, b.term(ast.String(r.str[i])))
+		obj.Insert(k, r.strTerm(i))
 	}
 	obj.Insert(kQuery, b.term(r.queryObject()))
 	obj.Insert(kHeaders, b.term(r.headersObject()))
@@ -176,14 +173,23 @@ func (r *Captured) valueTerm(f *field) *ast.Term {
 	return f.term
 }
 
+// strTerm returns the term of string field i, made once.
+func (r *Captured) strTerm(i int) *ast.Term {
+	if r.terms[i] == nil {
+		if i == fReceivedAt {
+			r.terms[i] = r.b.term(ast.Number(r.str[i]))
+		} else {
+			r.terms[i] = r.b.term(ast.String(r.str[i]))
+		}
+	}
+	return r.terms[i]
+}
+
 // Field returns input.request[key]: what Object holds there, nil when it holds nothing.
 func (r *Captured) Field(key string) *ast.Term {
 	for i, k := range strKeys {
 		if string(k.Value.(ast.String)) == key {
-			if i == fReceivedAt {
-				return r.b.term(ast.Number(r.str[i]))
-			}
-			return r.b.term(ast.String(r.str[i]))
+			return r.strTerm(i)
 		}
 	}
 	switch key {

@@ -2,10 +2,14 @@ package policy
 
 import (
 	"context"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/valyala/fasthttp"
+
+	"github.com/hookwall/hookwall/engine/input"
 )
 
 // BenchmarkDefaultGitHubPolicy evaluates the shipped routes.github policy on a signed 2 KB push,
@@ -22,7 +26,9 @@ func BenchmarkReferencePolicy(b *testing.B) {
 }
 
 // benchSignedPush evaluates pkg on a GitHub push signed with secret (the "github" secret),
-// which must be allowed with dedupe and rate_limit, compiled and with topdown.
+// which must be allowed with dedupe and rate_limit: compiled and with topdown on a built
+// document, and compiled on the request as the gateway captures it ("captured": the capture
+// of a fasthttp request is part of each iteration, as it is of each request).
 func benchSignedPush(b *testing.B, dir, pkg, secret, path, ip string) {
 	set, err := Load(context.Background(), dir, Options{Secrets: secretMap{"github": []byte(secret)}})
 	if err != nil {
@@ -45,6 +51,30 @@ func benchSignedPush(b *testing.B, dir, pkg, secret, path, ip string) {
 	if err != nil || !d.Allow || d.Denied() || d.Dedupe == nil || d.RateLimit == nil {
 		b.Fatalf("the benchmark request must be allowed with obligations: %+v %v", d, err)
 	}
+	var fr fasthttp.Request
+	fr.Header.SetMethod("POST")
+	fr.SetRequestURI(path)
+	req.Get(ast.StringTerm("headers")).Value.(ast.Object).Foreach(func(k, v *ast.Term) {
+		fr.Header.Set(string(k.Value.(ast.String)), string(v.Value.(ast.String)))
+	})
+	fr.SetBodyString(body)
+	meta := &input.Meta{ID: "bench", Scheme: "http", RemoteIP: ip, RouteName: "bench", RoutePath: path}
+	var ib input.Builder
+	captured := func() (Decision, error) {
+		ib.Reset()
+		return q.EvalRequest(context.Background(), input.Document(nil, meta, nil), ib.Capture(&fr, meta), nil)
+	}
+	if cd, err := captured(); err != nil || !reflect.DeepEqual(cd, d) {
+		b.Fatalf("on the captured request: %+v %v; on the document: %+v", cd, err, d)
+	}
+	b.Run("captured", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := captured(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	for _, c := range []struct {
 		name string
 		o    *EvalOption

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -28,6 +29,7 @@ type Query struct {
 	// slowWhy says why it is not.
 	fast    *fastpath.Program
 	slowWhy string
+	rules   sync.Pool // *fastpath.Rules, for fast
 }
 
 // decisionRules are the rules a decision is read from (design §3.3); others are helpers.
@@ -211,11 +213,18 @@ func (q *Query) EvalRequest(ctx context.Context, doc ast.Value, req Request, o *
 			return q.decide(t)
 		}
 		// The rules are read where they are, not from a package object built for the purpose.
-		var rules fastpath.Rules
-		if err := q.fast.EvalRules(ctx, input, fr, dl, &rules); err != nil {
+		rules, _ := q.rules.Get().(*fastpath.Rules)
+		if rules == nil {
+			rules = &fastpath.Rules{}
+		}
+		defer func() { // decode copies what it keeps
+			rules.Clear()
+			q.rules.Put(rules)
+		}()
+		if err := q.fast.EvalRules(ctx, input, fr, dl, rules); err != nil {
 			return Decision{}, fmt.Errorf("policy %s: %w", q.pkg, err)
 		}
-		return decode(q.pkg, &rules)
+		return decode(q.pkg, rules)
 	}
 	if req != nil {
 		input = withRequest(doc, req.Object())

@@ -27,7 +27,7 @@ import (
 // path gets cheaper, never raise them without a reason in the commit.
 const (
 	budgetNone      = 25  // allow := true, no filter (measured 13: the request is not built)
-	budgetReference = 135 // examples/bench reference policy + tiny wasm filter + decision log (measured 113: the policy reads the request from its capture)
+	budgetReference = 105 // examples/bench reference policy + tiny wasm filter + decision log (measured 88)
 )
 
 func TestAllocationBudget(t *testing.T) {

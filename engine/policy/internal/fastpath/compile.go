@@ -49,7 +49,7 @@ type Options struct {
 // functions of any package they refer to.
 func Compile(c *ast.Compiler, pkg string, o Options) (*Program, error) {
 	path := ast.MustParseRef("data." + pkg)
-	cc := &compiler{c: c, opts: o, pkgs: newPackages(c)}
+	cc := &compiler{c: c, opts: o, pkgs: newPackages(c), cidrs: &cidrCache{}}
 	for _, p := range cc.pkgs.paths {
 		if p.HasPrefix(path) && !p.Equal(path) {
 			return nil, unsupported(cc.pkgs.mods[p.String()][0].Package.Location, "package %s has the nested package %s", pkg, p)
@@ -106,6 +106,7 @@ type compiler struct {
 	readsData bool
 	// readsRequest: some term may read input.request (or the whole input).
 	readsRequest bool
+	cidrs        *cidrCache // the program's, for net.cidr_contains
 }
 
 // scope numbers a definition's variables and tracks which are bound at each point.
@@ -394,6 +395,9 @@ func (cc *compiler) call(name string, args []*ast.Term, sc *scope, loc *ast.Loca
 		if impl == nil {
 			return step{}, unsupported(loc, "built-in %s has no implementation", name)
 		}
+		if name == "net.cidr_contains" {
+			impl = cc.cidrs.contains(impl)
+		}
 	}
 	if decl.Decl.Result() == nil {
 		return step{}, unsupported(loc, "void built-in %s", name)
@@ -410,7 +414,7 @@ func (cc *compiler) call(name string, args []*ast.Term, sc *scope, loc *ast.Loca
 	if rb, ok := cc.opts.RequestBuiltins[name]; ok && rb.Arg < arity && (isInputRequest(args[rb.Arg]) || sc.isRequest(args[rb.Arg])) {
 		native, reqArg = rb.Func, rb.Arg
 		reqOps = append([]termFn(nil), ops...)
-		reqOps[reqArg] = func(*run, frame) (*ast.Term, error) { return ast.NullTerm(), nil }
+		reqOps[reqArg] = func(*run, frame) (*ast.Term, error) { return nullTerm, nil }
 	}
 	// out: 0 none (the result must not be false), 1 bind a fresh variable, 2 compare.
 	out, slot := 0, 0

@@ -222,6 +222,14 @@ type Rules struct {
 	keys, vals []*ast.Term
 }
 
+// Clear drops the values found, keeping the storage: a pooled Rules then holds none of an
+// evaluation's values.
+func (rs *Rules) Clear() {
+	clear(rs.keys)
+	clear(rs.vals)
+	rs.keys, rs.vals = rs.keys[:0], rs.vals[:0]
+}
+
 // Get returns the value of the rule named by the string term k, nil when it is undefined.
 func (rs *Rules) Get(k *ast.Term) *ast.Term {
 	name, ok := k.Value.(ast.String)

@@ -32,6 +32,7 @@ type RequestBuiltin struct {
 var (
 	requestKey = ast.StringTerm("request")
 	headersKey = ast.StringTerm("headers")
+	nullTerm   = ast.NullTerm() // stands for an operand not evaluated; never read
 )
 
 // inputDoc returns the whole input document: the caller's, with input.request the

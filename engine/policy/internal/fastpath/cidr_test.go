@@ -1,0 +1,72 @@
+package fastpath
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/topdown"
+)
+
+// TestCIDRContainsMatchesTopdown calls the cached net.cidr_contains and topdown's on every
+// pair of networks and addresses, IPv4, IPv6, IPv4-mapped, zoned, CIDRs as the second
+// operand, malformed strings and non-strings, each pair twice (the second from the cache):
+// the answers and the errors must be topdown's.
+func TestCIDRContainsMatchesTopdown(t *testing.T) {
+	impl := topdown.GetBuiltin("net.cidr_contains")
+	c := &cidrCache{}
+	cached := c.contains(impl)
+	nets := []*ast.Term{
+		ast.StringTerm("10.0.0.0/8"), ast.StringTerm("127.0.0.0/8"), ast.StringTerm("10.0.0.1/32"),
+		ast.StringTerm("0.0.0.0/0"), ast.StringTerm("::/0"), ast.StringTerm("::1/128"),
+		ast.StringTerm("2001:db8::/32"), ast.StringTerm("::ffff:10.0.0.0/104"), ast.StringTerm("10.0.0.0/33"),
+		ast.StringTerm("10.0.0.1"), ast.StringTerm("bad"), ast.StringTerm(""), ast.IntNumberTerm(10),
+	}
+	addrs := []*ast.Term{
+		ast.StringTerm("10.1.2.3"), ast.StringTerm("127.0.0.1"), ast.StringTerm("11.0.0.1"), ast.StringTerm("::1"),
+		ast.StringTerm("::ffff:10.1.2.3"), ast.StringTerm("2001:db8::1"), ast.StringTerm("fe80::1%eth0"),
+		ast.StringTerm("10.0.0.0/24"), ast.StringTerm("2001:db8::/48"), ast.StringTerm("0.0.0.0/0"),
+		ast.StringTerm("nonsense"), ast.StringTerm(""), ast.IntNumberTerm(1), ast.NullTerm(),
+	}
+	call := func(f topdown.BuiltinFunc, a, b *ast.Term) string {
+		var out *ast.Term
+		err := f(topdown.BuiltinContext{}, []*ast.Term{a, b}, func(t *ast.Term) error { out = t; return nil })
+		return fmt.Sprintf("%v %v", out, err)
+	}
+	hits := 0
+	for round := range 2 {
+		for _, a := range nets {
+			for _, b := range addrs {
+				want, got := call(impl, a, b), call(cached, a, b)
+				if got != want {
+					t.Errorf("round %d: net.cidr_contains(%v, %v) = %s, topdown %s", round, a, b, got, want)
+				}
+				if want == "true <nil>" {
+					hits++
+				}
+			}
+		}
+	}
+	if hits == 0 || len(c.nets) == 0 {
+		t.Fatalf("no pair was contained (%d) or nothing was cached (%d): the table tests nothing", hits, len(c.nets))
+	}
+}
+
+// TestCIDRCacheIsBounded: networks from requests do not grow the cache past maxCIDRs, and
+// past it every network is still parsed and answered.
+func TestCIDRCacheIsBounded(t *testing.T) {
+	c := &cidrCache{}
+	cached := c.contains(topdown.GetBuiltin("net.cidr_contains"))
+	for i := range maxCIDRs + 100 {
+		cidr := fmt.Sprintf("10.%d.%d.0/24", i/256, i%256)
+		addr := fmt.Sprintf("10.%d.%d.7", i/256, i%256)
+		var out *ast.Term
+		if err := cached(topdown.BuiltinContext{}, []*ast.Term{ast.StringTerm(cidr), ast.StringTerm(addr)},
+			func(t *ast.Term) error { out = t; return nil }); err != nil || out == nil || !out.Equal(ast.BooleanTerm(true)) {
+			t.Fatalf("net.cidr_contains(%q, %q) = %v, %v; want true", cidr, addr, out, err)
+		}
+	}
+	if len(c.nets) != maxCIDRs {
+		t.Fatalf("the cache holds %d networks, want the bound %d", len(c.nets), maxCIDRs)
+	}
+}
