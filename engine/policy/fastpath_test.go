@@ -261,6 +261,12 @@ func evalBoth(t testing.TB, q *Query, in ast.Value, req Request) (Decision, erro
 	if !reflect.DeepEqual(rd, fd) {
 		t.Fatalf("%s: with the request apart, decided %+v; with it in the document, %+v\ninput %v", q.pkg, rd, fd, in)
 	}
+	if !q.NeedsDocument() {
+		nd, nerr := q.EvalRequest(context.Background(), nil, req, nil)
+		if (nerr != nil) != (ferr != nil) || (nerr != nil && nerr.Error() != ferr.Error()) || !reflect.DeepEqual(nd, fd) {
+			t.Fatalf("%s: with the request alone decided %+v (%v); with the document, %+v (%v)\ninput %v", q.pkg, nd, nerr, fd, ferr, in)
+		}
+	}
 	return fd, ferr
 }
 
@@ -604,16 +610,17 @@ func FuzzFastPathMatchesTopdown(f *testing.F) {
 // TestNeedsRequest: a compiled package that cannot read input.request says so, so the server
 // skips building it; and such a package decides the same with the request left out.
 func TestNeedsRequest(t *testing.T) {
-	cases := map[string]bool{
-		"allow := true": false,
-		"allow if input.filters.guard.labels.verdict == \"ok\"":                                   false,
-		"allow if input.route.name == \"r\"":                                                      false,
-		"allow if input.request.method == \"POST\"":                                               true,
-		"allow if count(input) > 0":                                                               true,
-		"x := input\nallow if x.request.method == \"POST\"":                                       true,
-		"allow if data.lib.post":                                                                  true,
-		"allow if { some k, _ in input; k == \"request\" }":                                       true,
-		"allow if hookwall.webhook.verify(\"github\", input.request, {\"secret\": \"gh\"}).valid": true,
+	cases := map[string]struct{ request, document bool }{
+		"allow := true": {false, false},
+		"allow if input.filters.guard.labels.verdict == \"ok\"":                                   {false, true},
+		"allow if input.route.name == \"r\"":                                                      {false, true},
+		"allow if input.request.method == \"POST\"":                                               {true, false},
+		"allow if count(input) > 0":                                                               {true, true},
+		"x := input\nallow if x.request.method == \"POST\"":                                       {true, true},
+		"allow if data.lib.post":                                                                  {true, false},
+		"allow if { some k, _ in input; k == \"request\" }":                                       {true, true},
+		"allow if hookwall.webhook.verify(\"github\", input.request, {\"secret\": \"gh\"}).valid": {true, false},
+		"r := input.request\nallow if r.headers[\"x-a\"] == \"1\"":                                {true, false},
 	}
 	lib := "package lib\npost if input.request.method == \"POST\"\n"
 	for rules, want := range cases {
@@ -622,10 +629,13 @@ func TestNeedsRequest(t *testing.T) {
 			t.Fatalf("%q: %v", rules, err)
 		}
 		q := prepareCompiled(t, set, "p")
-		if got := q.NeedsRequest(); got != want {
-			t.Errorf("%q: NeedsRequest = %v, want %v", rules, got, want)
+		if got := q.NeedsRequest(); got != want.request {
+			t.Errorf("%q: NeedsRequest = %v, want %v", rules, got, want.request)
 		}
-		if want {
+		if got := q.NeedsDocument(); got != want.document {
+			t.Errorf("%q: NeedsDocument = %v, want %v", rules, got, want.document)
+		}
+		if want.request {
 			continue
 		}
 		for _, filters := range []string{`{}`, `{"guard": {"labels": {"verdict": "ok"}}}`} {

@@ -96,6 +96,11 @@ func (q *Query) Evaluator() (name, reason string) {
 // package can say it does not: the caller may then leave the request out of the input.
 func (q *Query) NeedsRequest() bool { return q.fast == nil || q.fast.ReadsRequest() }
 
+// NeedsDocument reports whether EvalRequest given the request needs the rest of the input
+// document (input.route, input.filters, or the whole input). When it is false the document
+// may be nil.
+func (q *Query) NeedsDocument() bool { return q.fast == nil || q.fast.ReadsDocument() }
+
 // compileFast compiles pkg for the fast path, or says why it stays with topdown.
 func (s *Set) compileFast(pkg string, allowOnly bool) (*fastpath.Program, string) {
 	if s.opts.OPAOnly {

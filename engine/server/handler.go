@@ -180,24 +180,27 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, snap *snapshot.Snapshot, x *exc
 		}
 	}
 
-	var filters ast.Object
-	if len(x.labels) > 0 {
-		filters = ast.NewObject()
-		for name, labels := range x.labels {
-			filters.Insert(ast.StringTerm(name), ast.ObjectTerm(ast.Item(ast.StringTerm("labels"), ast.NewTerm(labels))))
-		}
-	}
 	// The shadow policy and a dry run see the whole document; the live policy alone reads
-	// input.request from the capture.
+	// input.request from the capture, and the rest of the document only if it reads it.
+	whole := route.Shadow != nil || x.dry != nil
 	var req policy.Request
 	var doc ast.Value
-	switch {
-	case captured != nil && route.Shadow == nil && x.dry == nil:
-		req, doc = captured, input.Document(nil, &meta, filters)
-	case captured != nil:
-		doc = input.Document(captured.Object(), &meta, filters)
-	default:
-		doc = input.Document(nil, &meta, filters)
+	if whole || route.Query.NeedsDocument() {
+		var filters ast.Object
+		if len(x.labels) > 0 {
+			filters = ast.NewObject()
+			for name, labels := range x.labels {
+				filters.Insert(ast.StringTerm(name), ast.ObjectTerm(ast.Item(ast.StringTerm("labels"), ast.NewTerm(labels))))
+			}
+		}
+		var reqObj ast.Object
+		if whole && captured != nil {
+			reqObj = captured.Object()
+		}
+		doc = input.Document(reqObj, &meta, filters)
+	}
+	if captured != nil && !whole {
+		req = captured
 	}
 	pstart := time.Now()
 	dec, err := route.Query.EvalRequest(rctx, doc, req, x.dry.evalOption())

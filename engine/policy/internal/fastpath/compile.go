@@ -93,7 +93,7 @@ func Compile(c *ast.Compiler, pkg string, o Options) (*Program, error) {
 		rs.raw = nil // the rules never referred to
 	}
 	p.rules = cc.sets
-	p.readsRequest = cc.readsRequest
+	p.readsRequest, p.readsDocument = cc.readsRequest, cc.readsDocument
 	return p, nil
 }
 
@@ -104,9 +104,10 @@ type compiler struct {
 	sets []*ruleSet // every rule set declared so far, of every package
 	// readsData: some reference reads the base document.
 	readsData bool
-	// readsRequest: some term may read input.request (or the whole input).
-	readsRequest bool
-	cidrs        *cidrCache // the program's, for net.cidr_contains
+	// readsRequest: some term may read input.request (or the whole input). readsDocument:
+	// some term may read input other than through input.request.
+	readsRequest, readsDocument bool
+	cidrs                       *cidrCache // the program's, for net.cidr_contains
 }
 
 // scope numbers a definition's variables and tracks which are bound at each point.
@@ -673,7 +674,7 @@ func (cc *compiler) term(t *ast.Term, sc *scope, loc *ast.Location) (termFn, err
 		return func(*run, frame) (*ast.Term, error) { return t, nil }, nil
 	case ast.Var:
 		if v.Equal(ast.InputRootDocument.Value) {
-			cc.readsRequest = true
+			cc.readsRequest, cc.readsDocument = true, true
 			return func(r *run, _ frame) (*ast.Term, error) { return r.inputDoc(), nil }, nil
 		}
 		if !sc.bound[v] {

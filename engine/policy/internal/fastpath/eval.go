@@ -18,14 +18,19 @@ type Program struct {
 	caps   *ast.Capabilities
 	data   ast.Value // the base document, when the caller gave it
 	// readsRequest: some rule may read input.request; when none does, the caller need not
-	// build it.
-	readsRequest bool
+	// build it. readsDocument: some rule may read input other than input.request.
+	readsRequest, readsDocument bool
 }
 
 // ReadsRequest reports whether an evaluation may read input.request. When it is false the
 // program's result does not depend on the request document, and an input without it (or
 // with an empty one) decides the same.
 func (p *Program) ReadsRequest() bool { return p.readsRequest }
+
+// ReadsDocument reports whether an evaluation given a Request may read anything of the
+// input document. When it is false the document may be nil: the program reads input
+// through input.request alone.
+func (p *Program) ReadsDocument() bool { return p.readsDocument }
 
 // ruleSet is every definition of one rule (or function) of some package.
 type ruleSet struct {

@@ -38,20 +38,25 @@ var (
 // inputDoc returns the whole input document: the caller's, with input.request the
 // Request's object when the evaluation has one. Built once per run.
 func (r *run) inputDoc() *ast.Term {
-	if r.req == nil || r.input == nil {
+	if r.req == nil {
 		return r.input
 	}
 	if r.whole == nil {
-		doc, ok := r.input.Value.(ast.Object)
-		if !ok {
-			return r.input
-		}
-		out := ast.NewObjectWithCapacity(doc.Len() + 1)
-		doc.Foreach(func(k, v *ast.Term) {
-			if !k.Equal(requestKey) {
-				out.Insert(k, v)
+		var doc ast.Object
+		if r.input != nil {
+			var ok bool
+			if doc, ok = r.input.Value.(ast.Object); !ok {
+				return r.input
 			}
-		})
+		}
+		out := ast.NewObjectWithCapacity(4)
+		if doc != nil {
+			doc.Foreach(func(k, v *ast.Term) {
+				if !k.Equal(requestKey) {
+					out.Insert(k, v)
+				}
+			})
+		}
 		out.Insert(requestKey, r.request())
 		r.whole = ast.NewTerm(out)
 	}
@@ -101,6 +106,7 @@ func isInputRequest(t *ast.Term) bool {
 func (cc *compiler) inputBase(ref ast.Ref) (termFn, int) {
 	k1, ok := keyAt(ref, 1)
 	if !ok || k1 != "request" {
+		cc.readsDocument = true
 		if !ok {
 			cc.readsRequest = true
 			return func(r *run, _ frame) (*ast.Term, error) { return r.inputDoc(), nil }, 1
