@@ -26,8 +26,8 @@ import (
 // and loopback upstream). They are regression guards, not goals: lower them when the hot
 // path gets cheaper, never raise them without a reason in the commit.
 const (
-	budgetNone      = 12  // allow := true, no filter (measured 5: neither the request nor the document is built)
-	budgetReference = 80  // examples/bench reference policy + tiny wasm filter + decision log (measured 65)
+	budgetNone      = 12 // allow := true, no filter (measured 5: neither the request nor the document is built)
+	budgetReference = 80 // examples/bench reference policy + tiny wasm filter + decision log (measured 65)
 )
 
 func TestAllocationBudget(t *testing.T) {
