@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -419,4 +420,47 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// countingWriter counts Write calls.
+type countingWriter struct {
+	mu     sync.Mutex
+	writes int
+	b      bytes.Buffer
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.writes++
+	return c.b.Write(p)
+}
+
+// TestWritesInBatches: records reach the writer in batches of about flushAt bytes, one Write
+// each, in the order they were logged.
+func TestWritesInBatches(t *testing.T) {
+	w := &countingWriter{}
+	l := New(w, nil, Options{})
+	const n = 2000
+	r := sampleRecord()
+	for i := range n {
+		r.DecisionID = strconv.Itoa(i)
+		l.Log(r)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.Split(bytes.TrimSpace(w.b.Bytes()), []byte("\n"))
+	if len(lines) != n {
+		t.Fatalf("%d lines, want %d", len(lines), n)
+	}
+	for i, line := range lines {
+		if got := decode(t, append(line, '\n')).DecisionID; got != strconv.Itoa(i) {
+			t.Fatalf("line %d is record %s: out of order", i, got)
+		}
+	}
+	if most := w.b.Len()/flushAt + 2; w.writes > most {
+		t.Fatalf("%d records took %d writes; batches of %d bytes allow %d", n, w.writes, flushAt, most)
+	}
+	t.Logf("%d records (%d bytes) in %d writes", n, w.b.Len(), w.writes)
 }

@@ -9,10 +9,12 @@
 // remote_ip, outcome, status, reasons, error, state_error, request (method, path, headers
 // and, when captured, body), filters, shadow and timings_us.
 //
-// Log never blocks and never fails a request: records are encoded on the caller's goroutine
-// into pooled buffers and handed to one writer goroutine through a bounded queue; when the
-// queue is full or the disk fails (a full disk included), the record is dropped and counted
-// (Stats). The writer batches lines and flushes at least every FlushInterval.
+// Log never blocks and never fails a request: a record is encoded on the caller's goroutine
+// and appended to a batch of at most 8192 records, which one writer goroutine takes whole
+// and writes in one call, when it passes 32 KiB and at least every FlushInterval; a request
+// wakes the writer once a batch, not once a record. When the batch is full the record is
+// dropped and counted; when a write fails (a full disk included), its batch is lost and the
+// failure counted (Stats).
 //
 // Header values that carry credentials (Authorization, cookies, every known signature header,
 // and any name containing "signature", "secret", "token", "api-key", "apikey", "password" or

@@ -1,7 +1,7 @@
 package decisionlog
 
 import (
-	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -14,7 +14,14 @@ import (
 // FlushInterval bounds how long a record waits in the buffer.
 const FlushInterval = 200 * time.Millisecond
 
+// queueLen bounds the records waiting for the writer; past it, records are dropped.
 const queueLen = 8192
+
+// flushAt is how many bytes of waiting records wake the writer before FlushInterval.
+const flushAt = 32 << 10
+
+// keepCap bounds the batch buffer the writer keeps for reuse after a burst.
+const keepCap = 1 << 20
 
 // Stats counts what the log did.
 type Stats struct {
@@ -34,12 +41,19 @@ type Options struct {
 
 // Logger is a decision-log sink. A nil *Logger discards. Safe for concurrent use.
 type Logger struct {
-	ch      chan *[]byte
+	// mu guards the batch the requests append to; the writer takes it whole. A request
+	// wakes the writer only when the batch passes flushAt, not per record.
+	mu      sync.Mutex
+	batch   []byte
+	pending int  // records in batch
+	kicked  bool // a wake-up is on its way
+	kick    chan struct{}
+
 	path    string // the file Open opened; "" for other writers (Reopen is a no-op)
 	out     io.Writer
 	closer  io.Closer
 	mask    *Mask
-	pool    sync.Pool
+	pool    sync.Pool // encoding scratch
 	written atomic.Uint64
 	dropped atomic.Uint64
 	errs    atomic.Uint64
@@ -94,7 +108,7 @@ func openFile(path string) (*os.File, error) {
 // New returns a Logger writing to w; closer (may be nil) is closed by Close.
 func New(w io.Writer, closer io.Closer, o Options) *Logger {
 	l := &Logger{
-		ch: make(chan *[]byte, queueLen), out: w, closer: closer, mask: defaultMask,
+		kick: make(chan struct{}, 1), out: w, closer: closer, mask: defaultMask,
 		reopen: make(chan reopenReq), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	if len(o.Mask) > 0 {
@@ -112,11 +126,28 @@ func (l *Logger) Log(r *Record) {
 	}
 	bp := l.pool.Get().(*[]byte)
 	*bp = r.appendJSON((*bp)[:0], l.mask)
-	select {
-	case l.ch <- bp:
-	default:
+	l.mu.Lock()
+	if l.pending >= queueLen {
+		l.mu.Unlock()
 		l.dropped.Add(1)
 		l.pool.Put(bp)
+		return
+	}
+	l.batch = append(l.batch, *bp...)
+	l.pending++
+	wake := len(l.batch) >= flushAt && !l.kicked
+	if wake {
+		l.kicked = true
+	}
+	l.mu.Unlock()
+	if cap(*bp) <= 64<<10 {
+		l.pool.Put(bp)
+	}
+	if wake {
+		select {
+		case l.kick <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -196,56 +227,46 @@ func (l *Logger) Reopen() error {
 
 func (l *Logger) run() {
 	defer close(l.done)
-	bw := bufio.NewWriterSize(l.out, 64<<10)
 	t := time.NewTicker(FlushInterval)
 	defer t.Stop()
-	write := func(bp *[]byte) {
-		if _, err := bw.Write(*bp); err != nil {
-			l.errs.Add(1)
-			bw.Reset(l.out) // drop what is buffered; a failing disk must not wedge the log
-		} else {
-			l.written.Add(1)
-		}
-		if subs := l.subs.Load(); subs != nil {
-			for _, s := range *subs {
-				s.fn(*bp)
-			}
-		}
-		if cap(*bp) <= 64<<10 {
-			l.pool.Put(bp)
-		}
-	}
+	var spare []byte
+	// flush writes the batch in one call: one syscall per batch, not per line.
 	flush := func() {
-		if bw.Buffered() > 0 {
-			if err := bw.Flush(); err != nil {
-				l.errs.Add(1)
-				bw.Reset(l.out)
+		l.mu.Lock()
+		b, n := l.batch, l.pending
+		l.batch, l.pending, l.kicked = spare[:0], 0, false
+		l.mu.Unlock()
+		if n > 0 {
+			if subs := l.subs.Load(); subs != nil {
+				for rest := b; len(rest) > 0; {
+					i := bytes.IndexByte(rest, '\n') + 1 // every record ends with one; no string holds one
+					if i == 0 {
+						i = len(rest)
+					}
+					for _, s := range *subs {
+						s.fn(rest[:i])
+					}
+					rest = rest[i:]
+				}
+			}
+			if _, err := l.out.Write(b); err != nil {
+				l.errs.Add(1) // the batch is lost; a failing disk must not wedge the log
+			} else {
+				l.written.Add(uint64(n))
 			}
 		}
-	}
-	drain := func() {
-		for n := 0; n < queueLen; n++ {
-			select {
-			case bp := <-l.ch:
-				write(bp)
-			default:
-				return
-			}
+		spare = nil
+		if cap(b) <= keepCap {
+			spare = b
 		}
 	}
 	for {
 		select {
-		case bp := <-l.ch:
-			write(bp)
-			// Take what is queued before flushing: one syscall per batch, not per line.
-			drain()
-			if bw.Buffered() > 32<<10 {
-				flush()
-			}
+		case <-l.kick:
+			flush()
 		case <-t.C:
 			flush()
 		case req := <-l.reopen:
-			drain()
 			flush()
 			if l.closer != nil {
 				if err := l.closer.Close(); err != nil {
@@ -253,10 +274,8 @@ func (l *Logger) run() {
 				}
 			}
 			l.out, l.closer = req.f, req.f
-			bw.Reset(l.out)
 			close(req.done)
 		case <-l.stop:
-			drain()
 			flush()
 			return
 		}
