@@ -3,6 +3,7 @@ package decisionlog
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -463,4 +464,29 @@ func TestWritesInBatches(t *testing.T) {
 		t.Fatalf("%d records took %d writes; batches of %d bytes allow %d", n, w.writes, flushAt, most)
 	}
 	t.Logf("%d records (%d bytes) in %d writes", n, w.b.Len(), w.writes)
+}
+
+// TestMaskCacheAnswersAsComputed: a Mask's remembered answers are the computed ones, for
+// names asked once and again in any case, and names past the cache's bound are still
+// answered.
+func TestMaskCacheAnswersAsComputed(t *testing.T) {
+	m := NewMask([]string{"X-Tenant", "X-Internal-*"})
+	names := []string{"X-Hub-Signature-256", "x-hub-signature-256", "Content-Type", "X-Tenant", "x-tenant",
+		"X-Internal-Key", "X-Internalx", "Authorization", "Cookie", "X-Api-Key", "X-Github-Event", ""}
+	for i := range maxSeen + 50 {
+		names = append(names, fmt.Sprintf("X-Made-Up-%d", i), fmt.Sprintf("X-Secret-%d", i))
+	}
+	for round := range 2 {
+		for _, n := range names {
+			if got, want := m.Masks(n), m.masks(n); got != want {
+				t.Fatalf("round %d: Masks(%q) = %v, computed %v", round, n, got, want)
+			}
+		}
+	}
+	if seen := m.seen.Load(); seen == nil || len(*seen) != maxSeen {
+		t.Fatalf("the cache holds %v names, want the bound %d", seen, maxSeen)
+	}
+	if !m.Masks("X-Tenant") || m.Masks("Content-Type") || !m.Masks("X-Secret-1000") {
+		t.Fatal("wrong answers past the bound")
+	}
 }

@@ -2,7 +2,9 @@ package decisionlog
 
 import (
 	"bytes"
+	"maps"
 	"strings"
+	"sync/atomic"
 )
 
 // Mask decides which request-header values the log writes as "***". It always masks the
@@ -13,7 +15,14 @@ type Mask struct {
 	exact    map[string]bool // lower-case names
 	prefixes [][]byte        // lower-case, from names ending in "*"
 	all      bool
+	// seen remembers the answer for names as they were asked (requests repeat the same
+	// few): an immutable map, replaced by a copy with one more name, up to maxSeen names.
+	seen    atomic.Pointer[map[string]bool]
+	nocache bool
 }
+
+// maxSeen bounds Mask.seen: names made up per request must not grow it without end.
+const maxSeen = 512
 
 // sensitiveExact and sensitiveParts are the default mask. Every provider's signature header
 // (X-Hub-Signature-256, Stripe-Signature, X-Shopify-Hmac-Sha256, Svix-Signature, X-Api-Key, …)
@@ -25,8 +34,9 @@ var sensitiveParts = [][]byte{
 	[]byte("password"), []byte("hmac"),
 }
 
-// defaultMask masks what every gateway masks. It is never modified.
-var defaultMask = NewMask(nil)
+// defaultMask masks what every gateway masks. It keeps no cache (nocache), so it is never
+// modified: each Logger has a Mask of its own.
+var defaultMask = func() *Mask { m := NewMask(nil); m.nocache = true; return m }()
 
 // NewMask returns a Mask that also masks the headers named in extra (any case); a name
 // ending in "*" masks every header starting with it, and "*" alone masks every header.
@@ -50,11 +60,34 @@ func NewMask(extra []string) *Mask {
 }
 
 // Masks reports whether the value of the header name is masked. It does not allocate for
-// names up to 128 bytes.
+// a name it was asked about before.
 func (m *Mask) Masks(name string) bool {
 	if m.all {
 		return true
 	}
+	if m.nocache {
+		return m.masks(name)
+	}
+	seen := m.seen.Load()
+	var prev map[string]bool
+	if seen != nil {
+		prev = *seen
+	}
+	if v, ok := prev[name]; ok {
+		return v
+	}
+	v := m.masks(name)
+	if len(prev) < maxSeen {
+		next := make(map[string]bool, len(prev)+1)
+		maps.Copy(next, prev)
+		next[strings.Clone(name)] = v
+		m.seen.CompareAndSwap(seen, &next) // a lost race loses one entry, asked again later
+	}
+	return v
+}
+
+// masks is Masks without the cache. It does not allocate for names up to 128 bytes.
+func (m *Mask) masks(name string) bool {
 	var buf [128]byte
 	var lower []byte
 	if len(name) <= len(buf) {

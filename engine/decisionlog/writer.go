@@ -108,11 +108,8 @@ func openFile(path string) (*os.File, error) {
 // New returns a Logger writing to w; closer (may be nil) is closed by Close.
 func New(w io.Writer, closer io.Closer, o Options) *Logger {
 	l := &Logger{
-		kick: make(chan struct{}, 1), out: w, closer: closer, mask: defaultMask,
+		kick: make(chan struct{}, 1), out: w, closer: closer, mask: NewMask(o.Mask),
 		reopen: make(chan reopenReq), stop: make(chan struct{}), done: make(chan struct{}),
-	}
-	if len(o.Mask) > 0 {
-		l.mask = NewMask(o.Mask)
 	}
 	l.pool.New = func() any { b := make([]byte, 0, 1024); return &b }
 	go l.run()

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"iter"
 
 	"github.com/valyala/fasthttp"
 
@@ -94,7 +95,18 @@ func forwardedFor(h *fasthttp.RequestHeader) []byte {
 	return out
 }
 
+// stripHop removes the hop-by-hop headers. Most requests carry none: one pass over the
+// names finds that, where deleting each name would scan the headers once per name. A
+// chunked body may carry trailers, which the pass does not see: those take the long way.
 func stripHop(h *fasthttp.RequestHeader) {
+	if h.ContentLength() >= 0 && !anyHop(h.All()) {
+		return
+	}
+	stripHopAll(h)
+}
+
+// stripHopAll removes the hop-by-hop headers, and those the Connection header names.
+func stripHopAll(h *fasthttp.RequestHeader) {
 	if c := h.Peek("Connection"); len(c) > 0 {
 		for _, name := range bytes.Split(c, []byte(",")) {
 			if name = bytes.TrimSpace(name); len(name) > 0 {
@@ -107,7 +119,15 @@ func stripHop(h *fasthttp.RequestHeader) {
 	}
 }
 
+// stripHopResp is stripHop for the upstream's response; it keeps Connection: close.
 func stripHopResp(h *fasthttp.ResponseHeader) {
+	if h.ContentLength() >= 0 && !anyHop(h.All()) {
+		return
+	}
+	stripHopRespAll(h)
+}
+
+func stripHopRespAll(h *fasthttp.ResponseHeader) {
 	if c := h.Peek("Connection"); len(c) > 0 {
 		for _, name := range bytes.Split(c, []byte(",")) {
 			if name = bytes.TrimSpace(name); len(name) > 0 && !bytes.EqualFold(name, []byte("close")) {
@@ -120,4 +140,19 @@ func stripHopResp(h *fasthttp.ResponseHeader) {
 			h.Del(k)
 		}
 	}
+}
+
+// anyHop reports whether a header name among all is a hop-by-hop one (any case).
+func anyHop(all iter.Seq2[[]byte, []byte]) bool {
+	for k := range all {
+		switch len(k) { // the lengths of hopHeaders' names
+		case 2, 7, 10, 16, 17, 18, 19:
+			for _, hop := range hopHeaders {
+				if len(k) == len(hop) && bytes.EqualFold(k, []byte(hop)) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
