@@ -146,7 +146,7 @@ func (s *Server) Evaluate(req *fasthttp.Request, o DryRun) (ev *Evaluation, err 
 	}
 	var ctx fasthttp.RequestCtx
 	ctx.Init(req, remote, fasthttpLogger{s.log})
-	x := &exchange{labels: map[string]ast.Object{}, dry: d}
+	x := &exchange{dry: d}
 	rec := &x.rec
 	rec.Time = time.Now()
 	rec.DecisionID = newID(&x.idBuf)
@@ -173,15 +173,7 @@ func (d *dryRun) evaluation(x *exchange, ctx *fasthttp.RequestCtx) *Evaluation {
 	}
 	for _, f := range rec.Filters {
 		fo := FilterOutcome{Name: f.Name, Outcome: f.Outcome, Error: f.Error, Micros: f.Micros}
-		if obj := x.labels[f.Name]; obj != nil {
-			fo.Labels = map[string]string{}
-			_ = obj.Iter(func(k, v *ast.Term) error {
-				ks, _ := k.Value.(ast.String)
-				vs, _ := v.Value.(ast.String)
-				fo.Labels[string(ks)] = string(vs)
-				return nil
-			})
-		}
+		fo.Labels = x.filterLabels(f.Name)
 		ev.Filters = append(ev.Filters, fo)
 	}
 	if rec.Shadow.Policy != "" {

@@ -29,22 +29,57 @@ type exchange struct {
 	in        input.Builder
 	instances []*filter.Instance
 	fx        filter.Exchange
-	labels    map[string]ast.Object // per filter
+	labels    []label // in the order the filters set them
 	curFilter string
 	idBuf     [32]byte
 	peer      string  // the connection's peer address, formatted once per request
 	dry       *dryRun // set by Evaluate only
 }
 
-var exchangePool = sync.Pool{New: func() any { return &exchange{labels: map[string]ast.Object{}} }}
+var exchangePool = sync.Pool{New: func() any { return &exchange{} }}
+
+// label is one hookwall.set_label call. Labels are kept flat: input.filters is built from
+// them only for a policy that reads it.
+type label struct{ filter, key, value string }
 
 func (x *exchange) setLabel(k, v string) {
-	obj := x.labels[x.curFilter]
-	if obj == nil {
-		obj = ast.NewObject()
-		x.labels[x.curFilter] = obj
+	x.labels = append(x.labels, label{x.curFilter, k, v})
+}
+
+// filtersInput returns input.filters: {"<filter>": {"labels": {key: value}}}, a later label
+// of one key replacing an earlier one; nil when no filter set a label.
+func (x *exchange) filtersInput() ast.Object {
+	if len(x.labels) == 0 {
+		return nil
 	}
-	obj.Insert(ast.StringTerm(k), ast.StringTerm(v))
+	byFilter := map[string]ast.Object{}
+	for _, l := range x.labels {
+		obj := byFilter[l.filter]
+		if obj == nil {
+			obj = ast.NewObject()
+			byFilter[l.filter] = obj
+		}
+		obj.Insert(ast.StringTerm(l.key), ast.StringTerm(l.value))
+	}
+	filters := ast.NewObject()
+	for name, labels := range byFilter {
+		filters.Insert(ast.StringTerm(name), ast.ObjectTerm(ast.Item(ast.StringTerm("labels"), ast.NewTerm(labels))))
+	}
+	return filters
+}
+
+// filterLabels returns the labels filter name set, nil when it set none.
+func (x *exchange) filterLabels(name string) map[string]string {
+	var out map[string]string
+	for _, l := range x.labels {
+		if l.filter == name {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[l.key] = l.value
+		}
+	}
+	return out
 }
 
 func (x *exchange) reset() {
@@ -53,6 +88,7 @@ func (x *exchange) reset() {
 	x.instances = x.instances[:0]
 	x.fx = filter.Exchange{}
 	clear(x.labels)
+	x.labels = x.labels[:0]
 	x.curFilter = ""
 	x.peer = ""
 }
@@ -186,13 +222,7 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, snap *snapshot.Snapshot, x *exc
 	var req policy.Request
 	var doc ast.Value
 	if whole || route.Query.NeedsDocument() {
-		var filters ast.Object
-		if len(x.labels) > 0 {
-			filters = ast.NewObject()
-			for name, labels := range x.labels {
-				filters.Insert(ast.StringTerm(name), ast.ObjectTerm(ast.Item(ast.StringTerm("labels"), ast.NewTerm(labels))))
-			}
-		}
+		filters := x.filtersInput()
 		var reqObj ast.Object
 		if whole && captured != nil {
 			reqObj = captured.Object()
