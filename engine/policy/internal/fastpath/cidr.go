@@ -2,6 +2,7 @@ package fastpath
 
 import (
 	"net"
+	"net/netip"
 	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -42,16 +43,18 @@ func (c *cidrCache) get(s string) (*net.IPNet, bool) {
 
 // contains is net.cidr_contains (impl) with its first operand's network from the cache. It
 // answers itself only where both operands are strings, the first a CIDR and the second an
-// IP address, with topdown's own test (IPNet.Contains of net.ParseIP); anything else,
-// errors included, is impl's to answer.
+// IP address, with topdown's own test (IPNet.Contains of the address net.ParseIP gives);
+// anything else, errors included, is impl's to answer.
 func (c *cidrCache) contains(impl topdown.BuiltinFunc) topdown.BuiltinFunc {
 	return func(bctx topdown.BuiltinContext, ops []*ast.Term, iter func(*ast.Term) error) error {
 		a, okA := ops[0].Value.(ast.String)
 		b, okB := ops[1].Value.(ast.String)
 		if okA && okB {
-			if ip := net.ParseIP(string(b)); ip != nil {
+			// net.ParseIP is netip.ParseAddr refusing zones, without the allocation.
+			if addr, err := netip.ParseAddr(string(b)); err == nil && addr.Zone() == "" {
 				if n, ok := c.get(string(a)); ok {
-					return iter(ast.InternedTerm(n.Contains(ip)))
+					ip := addr.As16()
+					return iter(ast.InternedTerm(n.Contains(net.IP(ip[:]))))
 				}
 			}
 		}

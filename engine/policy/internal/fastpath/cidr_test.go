@@ -27,6 +27,8 @@ func TestCIDRContainsMatchesTopdown(t *testing.T) {
 		ast.StringTerm("::ffff:10.1.2.3"), ast.StringTerm("2001:db8::1"), ast.StringTerm("fe80::1%eth0"),
 		ast.StringTerm("10.0.0.0/24"), ast.StringTerm("2001:db8::/48"), ast.StringTerm("0.0.0.0/0"),
 		ast.StringTerm("nonsense"), ast.StringTerm(""), ast.IntNumberTerm(1), ast.NullTerm(),
+		ast.StringTerm("::ffff:127.0.0.1"), ast.StringTerm("::1.2.3.4"), ast.StringTerm("010.1.2.3"),
+		ast.StringTerm("10.1.2.3%eth0"), ast.StringTerm("[::1]"), ast.StringTerm(" 10.1.2.3"), ast.StringTerm("2001:DB8::1"),
 	}
 	call := func(f topdown.BuiltinFunc, a, b *ast.Term) string {
 		var out *ast.Term
