@@ -27,6 +27,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/hookwall/hookwall/engine/config"
 )
 
 // The benchmark's fixed loopback ports; examples/bench/gateway.toml uses the same.
@@ -87,6 +89,19 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err != nil {
 		fmt.Fprintf(stderr, "bench: %v\n", err)
 		return 1
+	}
+	// The decision log is part of the workload; emptied first, so repeated runs do not
+	// fill the disk (about a kilobyte a request).
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return 1
+	}
+	if p := cfg.Log.Decisions; p != "stdout" && p != "off" {
+		if err := os.Truncate(p, 0); err != nil && !errors.Is(err, os.ErrNotExist) {
+			fmt.Fprintf(stderr, "bench: decision log: %v\n", err)
+			return 1
+		}
 	}
 	pin := func(cpu string, cmd []string) []string {
 		if _, err := exec.LookPath("taskset"); err == nil && runtime.NumCPU() > 1 {

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMain lets the benchmark run in this test binary: cmdBench starts its servers (the
+// upstream, the bare proxy, hookwall) as copies of its own executable, which here is the
+// test binary; with HOOKWALL_TEST_AS_MAIN set, a copy is the hookwall command.
+func TestMain(m *testing.M) {
+	if os.Getenv("HOOKWALL_TEST_AS_MAIN") == "1" {
+		main()
+	}
+	os.Exit(m.Run())
+}
+
+// TestBenchRunsTheReferenceWorkload runs `hookwall bench` for one short round of the bare
+// proxy and the reference route, on a copy of examples/bench/gateway.toml whose decision log
+// starts with junk: every request must be answered 2xx (the command fails otherwise), the
+// report must have both rows, and the decision log must have been emptied first and then
+// hold the reference route's allowed decisions.
+func TestBenchRunsTheReferenceWorkload(t *testing.T) {
+	if testing.Short() {
+		t.Skip("load benchmark")
+	}
+	t.Setenv("HOOKWALL_TEST_AS_MAIN", "1")
+	bench, err := filepath.Abs("../../examples/bench")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(bench, "gateway.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	dlog := filepath.Join(dir, "decisions.log")
+	if err := os.WriteFile(dlog, []byte("junk from an earlier run\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.NewReplacer(
+		`decisions = "/tmp/hookwall-bench-decisions.log"`, `decisions = "`+dlog+`"`,
+		`dir = "policies"`, `dir = "`+filepath.Join(bench, "policies")+`"`,
+		`file = "secrets/github.secret"`, `file = "`+filepath.Join(bench, "secrets", "github.secret")+`"`,
+		`module = "../filters/`, `module = "`+filepath.Join(bench, "..", "filters")+`/`,
+	).Replace(string(raw))
+	if cfg == string(raw) || strings.Contains(cfg, "/tmp/hookwall-bench") {
+		t.Fatal("the config copy did not take the test's paths: examples/bench/gateway.toml changed")
+	}
+	cfgPath := filepath.Join(dir, "gateway.toml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	code := cmdBench(ctx, []string{"-c", cfgPath, "-setups", "bare,reference", "-d", "1s", "-rounds", "1", "-driver", "go"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("bench exited %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	}
+	for _, row := range []string{"bare fasthttp proxy", "hookwall, reference"} {
+		if !strings.Contains(stdout.String(), row) {
+			t.Errorf("no %q row in the report:\n%s", row, stdout.String())
+		}
+	}
+	log, err := os.ReadFile(dlog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(log, []byte("junk")) {
+		t.Error("the decision log was not emptied before the run")
+	}
+	if n := bytes.Count(log, []byte(`"route":"reference","remote_ip":"127.0.0.1","outcome":"allowed","status":200`)); n < 100 {
+		t.Errorf("the decision log holds %d allowed reference decisions, want at least 100:\n%.600s", n, log)
+	}
+	t.Logf("%s", stdout.String())
+}
