@@ -216,6 +216,37 @@ allow if count(big) > 0
 deny contains sprintf("%d headers", [count(names)]) if count(names) > 1
 labels := {"big": big, "n": count(by_val)}
 `,
+	// input.request read in every way: through a rule and a local bound to it, one header,
+	// headers by a bound key and by iteration, a missing field, whole as a function's
+	// argument and as verify's operand (directly and through the local).
+	"request_views.rego": `package t.request_views
+req := input.request
+h := req.headers
+allow if {
+	r := input.request
+	not r.headers["x-block"]
+	hookwall.webhook.verify("github", r, {"secret": "gh"}).valid
+}
+allow if {
+	req.method == "POST"
+	h["x-a"] == "1"
+}
+deny contains k if { some k, v in input.request.headers; v == "yes" }
+deny contains "absent" if { not input.request.nothere; input.request.headers["x-n"] == "abc" }
+deny contains "bad signature" if {
+	input.request.headers["x-hub-signature-256"]
+	not hookwall.webhook.verify("github", input.request, {"secret": "gh"}).valid
+}
+status := 418 if { some k in ["x-v", "x-n"]; input.request.headers[k] == "b" }
+labels := {"h": count(input.request.headers), "m": req.method, "v": v_of(input.request), "j": object.get(input.request, "json", null)}
+v_of(r) := r.headers["x-v"]
+`,
+	// The whole input read beside input.request.
+	"request_whole.rego": `package t.request_whole
+allow if { x := input; x.request.headers["x-a"] == "1" }
+allow if count(input) > 2
+labels := {"keys": [k | some k, _ in input], "route": object.get(input, "route", "none")}
+`,
 }
 
 func loadCorpus(t testing.TB) *Set {
@@ -227,8 +258,6 @@ func loadCorpus(t testing.TB) *Set {
 	return set
 }
 
-// evalBoth evaluates in with the fast path and with topdown and fails the test on any
-// difference in the decision, in whether it failed, or in the error's message.
 // evalBoth evaluates in with the fast path and with topdown, which must decide alike, and
 // with the fast path again given input.request apart (EvalRequest): req when it is not nil,
 // else a view of in's own request. The document then holds a decoy request that must not
