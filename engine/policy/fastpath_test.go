@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+
+	"github.com/hookwall/hookwall/engine/policy/internal/fastpath"
 )
 
 // fastCorpus exercises every construct of the compiled fast path. Each package must compile
@@ -283,7 +285,7 @@ func evalBoth(t testing.TB, q *Query, in ast.Value, req Request) (Decision, erro
 		}
 		req = objRequest{t.Value.(ast.Object)}
 	}
-	rd, rerr := q.EvalRequest(context.Background(), withRequest(in, decoyRequest), req, nil)
+	rd, rerr := q.EvalRequest(context.Background(), fastpath.WithRequest(in, ast.NewTerm(decoyRequest)), req, nil)
 	if (rerr != nil) != (ferr != nil) || (rerr != nil && rerr.Error() != ferr.Error()) {
 		t.Fatalf("%s: with the request apart, error %v; with it in the document, %v\ninput %v", q.pkg, rerr, ferr, in)
 	}

@@ -232,7 +232,7 @@ func (q *Query) EvalRequest(ctx context.Context, doc ast.Value, req Request, o *
 		return decode(q.pkg, rules)
 	}
 	if req != nil {
-		input = withRequest(doc, req.Object())
+		input = fastpath.WithRequest(doc, ast.NewTerm(req.Object()))
 	}
 	eo := []rego.EvalOption{rego.EvalParsedInput(input), rego.EvalMetrics(metrics.NoOp()), rego.EvalExternalCancel(dl)}
 	if o != nil && o.Tracer != nil {
@@ -251,21 +251,6 @@ func (q *Query) EvalRequest(ctx context.Context, doc ast.Value, req Request, o *
 	}
 	return q.decide(t)
 }
-
-// withRequest returns doc with req as its "request".
-func withRequest(doc ast.Value, req ast.Object) ast.Value {
-	out := ast.NewObject([2]*ast.Term{requestKey, ast.NewTerm(req)})
-	if obj, ok := doc.(ast.Object); ok {
-		obj.Foreach(func(k, v *ast.Term) {
-			if !k.Equal(requestKey) {
-				out.Insert(k, v)
-			}
-		})
-	}
-	return out
-}
-
-var requestKey = ast.StringTerm("request")
 
 // decide reads a Decision from the query's result term (nil: undefined).
 func (q *Query) decide(t *ast.Term) (Decision, error) {

@@ -9,6 +9,8 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 
+	"github.com/hookwall/hookwall/engine/policy/internal/fastpath"
+
 	"github.com/hookwall/hookwall/engine/input"
 	"github.com/hookwall/hookwall/engine/internal/vectors"
 )
@@ -49,7 +51,7 @@ func TestVerifyReadsTheCapturedRequest(t *testing.T) {
 			for _, body := range []string{v.Body, v.Body + "x"} {
 				doc, c := vectorRequest(t, &v, body, v.Headers, false, false)
 				cc := &countingCapture{Captured: c}
-				d, err := q.EvalRequest(ctx, withRequest(doc, decoyRequest), cc, nil)
+				d, err := q.EvalRequest(ctx, fastpath.WithRequest(doc, ast.NewTerm(decoyRequest)), cc, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -92,7 +94,7 @@ func TestReferencePolicyReadsNoRequestObject(t *testing.T) {
 		}
 		doc, c := vectorRequest(t, &v, v.Body, headers, false, false)
 		cc := &countingCapture{Captured: c}
-		d, err := q.EvalRequest(ctx, withRequest(doc, decoyRequest), cc, nil)
+		d, err := q.EvalRequest(ctx, fastpath.WithRequest(doc, ast.NewTerm(decoyRequest)), cc, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

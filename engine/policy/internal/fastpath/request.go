@@ -42,25 +42,28 @@ func (r *run) inputDoc() *ast.Term {
 		return r.input
 	}
 	if r.whole == nil {
-		var doc ast.Object
+		var doc ast.Value
 		if r.input != nil {
-			var ok bool
-			if doc, ok = r.input.Value.(ast.Object); !ok {
-				return r.input
-			}
+			doc = r.input.Value
 		}
-		out := ast.NewObjectWithCapacity(4)
-		if doc != nil {
-			doc.Foreach(func(k, v *ast.Term) {
-				if !k.Equal(requestKey) {
-					out.Insert(k, v)
-				}
-			})
-		}
-		out.Insert(requestKey, r.request())
-		r.whole = ast.NewTerm(out)
+		r.whole = ast.NewTerm(WithRequest(doc, r.request()))
 	}
 	return r.whole
+}
+
+// WithRequest returns the input document doc (an object, or nil for none) with req as its
+// "request", replacing doc's own. doc is not modified.
+func WithRequest(doc ast.Value, req *ast.Term) ast.Object {
+	out := ast.NewObjectWithCapacity(4)
+	if obj, ok := doc.(ast.Object); ok {
+		obj.Foreach(func(k, v *ast.Term) {
+			if !k.Equal(requestKey) {
+				out.Insert(k, v)
+			}
+		})
+	}
+	out.Insert(requestKey, req)
+	return out
 }
 
 // request returns input.request.
