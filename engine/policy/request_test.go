@@ -9,10 +9,9 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 
-	"github.com/hookwall/hookwall/engine/policy/internal/fastpath"
-
 	"github.com/hookwall/hookwall/engine/input"
 	"github.com/hookwall/hookwall/engine/internal/vectors"
+	"github.com/hookwall/hookwall/engine/policy/internal/fastpath"
 )
 
 // countingCapture counts the request objects an evaluation asks the capture for.
