@@ -27,7 +27,7 @@ import (
 // path gets cheaper, never raise them without a reason in the commit.
 const (
 	budgetNone      = 12 // allow := true, no filter (measured 5: neither the request nor the document is built)
-	budgetReference = 80 // examples/bench reference policy + tiny wasm filter + decision log (measured 65)
+	budgetReference = 65 // examples/bench reference policy + tiny wasm filter + decision log (measured 52)
 )
 
 func TestAllocationBudget(t *testing.T) {
