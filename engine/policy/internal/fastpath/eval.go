@@ -417,29 +417,42 @@ func termsEqual(a, b []*ast.Term) bool {
 // branches in order when it yields nothing, every value compared with the first; the default
 // when none yields one. With early exit, the first value settles it.
 func (r *run) evalValue(rs *ruleSet, args []*ast.Term) (*ast.Term, error) {
+	v, err := r.values(rs, rs.defs, nil, args, rs.early)
+	if v == nil && err == nil {
+		return rs.dflt, nil
+	}
+	return v, err
+}
+
+// values evaluates defs in order, each followed by its else branches while it yields
+// nothing (elses[i], or the definition's own when elses is nil), every value compared with
+// the first; it returns that value, nil when none yields one. With early, the first value
+// settles it.
+func (r *run) values(rs *ruleSet, defs []*definition, elses [][]*definition, args []*ast.Term, early bool) (*ast.Term, error) {
 	var prev *ast.Term
-	for _, d := range rs.defs {
-		v, err := r.evalDef(rs, d, args, prev, rs.early)
+	for i, d := range defs {
+		es := d.elses
+		if elses != nil {
+			es = elses[i]
+		}
+		v, err := r.evalDef(rs, d, args, prev, early)
 		if err != nil {
 			return nil, err
 		}
-		for _, e := range d.elses {
+		for _, e := range es {
 			if v != nil {
 				break
 			}
-			if v, err = r.evalDef(rs, e, args, prev, rs.early); err != nil {
+			if v, err = r.evalDef(rs, e, args, prev, early); err != nil {
 				return nil, err
 			}
 		}
 		if v != nil {
 			prev = v
-			if rs.early {
+			if early {
 				break
 			}
 		}
-	}
-	if prev == nil {
-		return rs.dflt, nil
 	}
 	return prev, nil
 }
@@ -517,13 +530,9 @@ func (r *run) retry(rs *ruleSet, args []*ast.Term) (*ast.Term, error) {
 	if ir.Empty() {
 		return nil, nil
 	}
-	defs := make([]*definition, 0, len(ir.Rules))
-	for _, rule := range ir.Rules {
-		d := rs.byRule[rule]
-		if d == nil {
-			return nil, errors.New("fastpath: rule index of " + rs.name + " returned an unknown rule")
-		}
-		defs = append(defs, d)
+	defs, err := rs.definitions(ir.Rules)
+	if err != nil {
+		return nil, err
 	}
 	switch rs.kind {
 	case kindSet:
@@ -531,35 +540,30 @@ func (r *run) retry(rs *ruleSet, args []*ast.Term) (*ast.Term, error) {
 	case kindObject:
 		return r.evalObject(rs, defs)
 	}
-	var prev *ast.Term
-	for i, d := range defs {
-		v, err := r.evalDef(rs, d, args, prev, ir.EarlyExit)
-		if err != nil {
+	elses := make([][]*definition, len(defs))
+	for i, rule := range ir.Rules {
+		if elses[i], err = rs.definitions(ir.Else[rule]); err != nil {
 			return nil, err
 		}
-		for _, erule := range ir.Else[ir.Rules[i]] {
-			if v != nil {
-				break
-			}
-			e := rs.byRule[erule]
-			if e == nil {
-				return nil, errors.New("fastpath: rule index of " + rs.name + " returned an unknown rule")
-			}
-			if v, err = r.evalDef(rs, e, args, prev, ir.EarlyExit); err != nil {
-				return nil, err
-			}
-		}
-		if v != nil {
-			prev = v
-			if ir.EarlyExit {
-				break
-			}
-		}
 	}
-	if prev == nil && ir.Default != nil {
+	v, err := r.values(rs, defs, elses, args, ir.EarlyExit)
+	if v == nil && err == nil && ir.Default != nil {
 		return rs.dflt, nil
 	}
-	return prev, nil
+	return v, err
+}
+
+// definitions returns the definitions compiled from rules (the rule index's answer).
+func (rs *ruleSet) definitions(rules []*ast.Rule) ([]*definition, error) {
+	defs := make([]*definition, 0, len(rules))
+	for _, rule := range rules {
+		d := rs.byRule[rule]
+		if d == nil {
+			return nil, errors.New("fastpath: rule index of " + rs.name + " returned an unknown rule")
+		}
+		defs = append(defs, d)
+	}
+	return defs, nil
 }
 
 // resolver answers the rule index's questions as topdown's does (evalResolver): the values of
