@@ -214,6 +214,14 @@ func peerPlan(setup string, a peerAddrs) ([]peerProc, error) {
 		p := filepath.Join(a.Dir, name)
 		return p, os.WriteFile(p, []byte(content), 0o644)
 	}
+	// writeConf renders the setup's config from tmpl into the file name.
+	writeConf := func(tmpl *template.Template, name string) (string, error) {
+		conf, err := renderPeer(tmpl, setup, a)
+		if err != nil {
+			return "", err
+		}
+		return write(name, conf)
+	}
 	switch setup {
 	case "nginx", "nginx-opa":
 		var procs []peerProc
@@ -231,21 +239,13 @@ func peerPlan(setup string, a peerAddrs) ([]peerProc, error) {
 		} else {
 			a.OPA = ""
 		}
-		conf, err := renderPeer(nginxTmpl, setup, a)
-		if err != nil {
-			return nil, err
-		}
-		path, err := write("nginx.conf", conf)
+		path, err := writeConf(nginxTmpl, "nginx.conf")
 		if err != nil {
 			return nil, err
 		}
 		return append(procs, peerProc{name: setup, argv: nginxArgv(a.Dir, path), ready: a.Listen}), nil
 	case "caddy":
-		conf, err := renderPeer(caddyTmpl, setup, a)
-		if err != nil {
-			return nil, err
-		}
-		path, err := write("Caddyfile", conf)
+		path, err := writeConf(caddyTmpl, "Caddyfile")
 		if err != nil {
 			return nil, err
 		}
