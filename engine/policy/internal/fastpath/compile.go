@@ -598,14 +598,7 @@ func (cc *compiler) comprehension(t *ast.Term, sc *scope, loc *ast.Location) (te
 				if val == nil || err != nil {
 					return err
 				}
-				if cur := obj.Get(k); cur != nil {
-					if !cur.Equal(val) {
-						return keyConflict(keyLoc)
-					}
-					return nil
-				}
-				obj.Insert(k, val)
-				return nil
+				return insertOnce(obj, k, val, keyLoc)
 			})
 			if err != nil {
 				return nil, err

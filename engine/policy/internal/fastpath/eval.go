@@ -617,6 +617,19 @@ func conflict(rs *ruleSet, d *definition) error {
 	return &topdown.Error{Code: topdown.ConflictErr, Location: d.loc, Message: msg}
 }
 
+// insertOnce adds k: v to obj; a key already there with another value is topdown's
+// conflict error.
+func insertOnce(obj ast.Object, k, v *ast.Term, loc *ast.Location) error {
+	if cur := obj.Get(k); cur != nil {
+		if !cur.Equal(v) {
+			return keyConflict(loc)
+		}
+		return nil
+	}
+	obj.Insert(k, v)
+	return nil
+}
+
 // keyConflict is topdown's error for two values of one key of an object.
 func keyConflict(loc *ast.Location) error {
 	return &topdown.Error{Code: topdown.ConflictErr, Location: loc, Message: "object keys must be unique"}
@@ -656,14 +669,7 @@ func (r *run) evalObject(rs *ruleSet, defs []*definition) (*ast.Term, error) {
 			if v == nil || err != nil {
 				return err
 			}
-			if cur := obj.Get(k); cur != nil {
-				if !cur.Equal(v) {
-					return keyConflict(d.loc)
-				}
-				return nil
-			}
-			obj.Insert(k, v)
-			return nil
+			return insertOnce(obj, k, v, d.loc)
 		})
 		if err != nil {
 			return nil, err
