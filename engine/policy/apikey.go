@@ -82,13 +82,9 @@ func (a *apiKeys) hashes(name string) ([][sha256.Size]byte, error) {
 	if v, ok := a.parsed.Load(name); ok {
 		return v.([][sha256.Size]byte), nil
 	}
-	var raw []byte
-	ok := false
-	if a.secrets != nil {
-		raw, ok = a.secrets.Get(name)
-	}
-	if !ok {
-		return nil, fmt.Errorf("no secret named %q in [secrets]", name)
+	raw, err := secret(a.secrets, name)
+	if err != nil {
+		return nil, err
 	}
 	hashes, err := parseKeyHashes(raw)
 	if err != nil {

@@ -404,17 +404,23 @@ func secretNames(val *ast.Term) ([]string, error) {
 	return names, err
 }
 
+// secret returns the secret name of src (nil: none), or an error naming it.
+func secret(src SecretSource, name string) ([]byte, error) {
+	if src != nil {
+		if b, ok := src.Get(name); ok {
+			return b, nil
+		}
+	}
+	return nil, fmt.Errorf("no secret named %q in [secrets]", name)
+}
+
 // resolve looks the named secrets up, on every call: the source decides what they are now.
 func (v verifier) resolve(names []string) ([][]byte, error) {
 	out := make([][]byte, 0, len(names))
 	for _, name := range names {
-		var b []byte
-		ok := false
-		if v.secrets != nil {
-			b, ok = v.secrets.Get(name)
-		}
-		if !ok {
-			return nil, fmt.Errorf("opts.secret: no secret named %q in [secrets]", name)
+		b, err := secret(v.secrets, name)
+		if err != nil {
+			return nil, fmt.Errorf("opts.secret: %w", err)
 		}
 		out = append(out, b)
 	}
