@@ -195,8 +195,12 @@ func (r *Captured) Field(key string) *ast.Term {
 	switch key {
 	case "headers":
 		return r.b.term(r.headersObject())
-	case "query", "json", "tls":
-		return r.Object().Get(ast.StringTerm(key))
+	case "query":
+		return r.Object().Get(kQuery)
+	case "json":
+		return r.Object().Get(kJSON)
+	case "tls":
+		return r.Object().Get(kTLS)
 	}
 	return nil
 }
