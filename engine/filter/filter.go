@@ -28,7 +28,7 @@ const (
 	// NoDeadline as Spec.Timeout runs the filter without a per-call deadline.
 	//
 	// The filter is compiled without wazero's interrupt checks, so tight guest
-	// loops run 20–60× faster (wazero issue 2466) and a call costs no timer
+	// loops run 20–60× faster (a known wazero interpreter cost) and a call costs no timer
 	// and no watcher goroutine. The price: nothing can stop a guest that
 	// loops forever; it holds its request and its pool slot until the
 	// process exits. Use it only for trusted, tested filters. The config

@@ -101,7 +101,7 @@ func TestAllocsPerRequest(t *testing.T) {
 }
 
 // TestGoGuestPoolRSS measures what 8 pooled standard-Go instances, each
-// having served a request, add to the process RSS. Issue 3's target is a
+// having served a request, add to the process RSS. The target is a
 // gateway RSS ≤ 150 MB with 8 of them; a bare gateway process is well under
 // 50 MiB, so the instances may add at most 100 MiB. Not under -race, which
 // inflates memory.

@@ -29,7 +29,7 @@ type malformedCase struct {
 	mayDrop   bool // no answer is fine: the client half-closed mid-body, the gateway reads a clean EOF
 }
 
-// malformedCases are the requests of design §7's first row, and the smuggling tricks a
+// malformedCases are the requests of the first row of the bad-input table in SECURITY.md, and the smuggling tricks a
 // lenient parser lets through. The marker path /smuggled must never reach the upstream.
 func malformedCases() []malformedCase {
 	const host = "Host: gw\r\n"

@@ -1,4 +1,4 @@
-// Package input builds the Rego input document (design §3.2) straight from a fasthttp request
+// Package input builds the Rego input document straight from a fasthttp request
 // as an ast.Value, with no JSON round trip and no intermediate Go maps.
 //
 // input.request is captured when the request arrives, before any filter runs, so

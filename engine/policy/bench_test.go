@@ -20,7 +20,7 @@ func BenchmarkDefaultGitHubPolicy(b *testing.B) {
 
 // BenchmarkReferencePolicy evaluates the benchmark's reference policy (examples/bench:
 // verify, event allowlist, 4 CIDRs, dedupe, rate limit) on a signed 2 KB push, the policy
-// part of issue 8's "policy + filter CPU per request".
+// part of the reference workload's CPU per request.
 func BenchmarkReferencePolicy(b *testing.B) {
 	benchSignedPush(b, "../../examples/bench/policies", "bench.reference", "bench-secret", "/reference", "127.0.0.1")
 }

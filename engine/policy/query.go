@@ -32,7 +32,7 @@ type Query struct {
 	rules   sync.Pool // *fastpath.Rules, for fast
 }
 
-// decisionRules are the rules a decision is read from (design §3.3); others are helpers.
+// decisionRules are the rules a decision is read from; others are helpers.
 var decisionRules = map[string]bool{
 	"allow": true, "deny": true, "status": true, "rate_limit": true, "dedupe": true,
 	"upstream_headers": true, "labels": true,
@@ -137,7 +137,7 @@ func under(data map[string]any, path []string) bool {
 	return true
 }
 
-// Decision is what a route's package decided (design §3.3).
+// Decision is what a route's package decided.
 type Decision struct {
 	Allow           bool
 	Deny            []string

@@ -2,7 +2,7 @@
 // (filters → policy → obligations → upstream → filters' response phase) on the live snapshot,
 // and writes one decision-log record.
 //
-// The stage order is fixed in code (design §1); configuration only picks what runs inside a
+// The stage order is fixed in code; configuration only picks what runs inside a
 // stage. Every failure is answered, never propagated: a panic in a request becomes a 500 and
 // a log line with its stack, and the process lives. Nothing that refers to fasthttp's request
 // buffers outlives the handler: the Rego input and the log record hold copies.

@@ -1,5 +1,5 @@
 // Package state is the contract between the gateway and its shared-state backends: the rate
-// limits and duplicate (replay) detection a policy asks for (design §3.3, §3.4, §6).
+// limits and duplicate (replay) detection a policy asks for .
 //
 // A request's obligations travel as one Check. Store.Admit decides both in a single atomic step
 // (one lock section in memory, one script round trip in Redis), in this order:

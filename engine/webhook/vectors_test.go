@@ -11,9 +11,8 @@ import (
 	"time"
 )
 
-// vectorsPath is relative to the package dir: the repo and shared/ sit side by
-// side (/work/main and /work/shared here, the same in CI).
-const vectorsPath = "../../../shared/testdata/webhook-vectors.json"
+// vectorsPath is the repository's copy of the published vectors.
+const vectorsPath = "testdata/webhook-vectors.json"
 
 // vector mirrors one entry of webhook-vectors.json. Decoding rejects unknown
 // fields, so a key added to the file fails the test until it is looked at.

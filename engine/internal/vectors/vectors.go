@@ -1,8 +1,9 @@
 // Package vectors loads the published webhook signature test vectors for tests.
 //
-// The file is ../shared/testdata/webhook-vectors.json beside the repository (CI lays shared/
-// out the same way). Load fails the test when it is missing: the vectors are the external
-// check of the signature schemes, never something to skip.
+// The file is engine/webhook/testdata/webhook-vectors.json inside the repository, a copy of
+// the providers' published vectors (CI checks it against the canonical file when one is at
+// hand). Load fails the test when it is missing: the vectors are the external check of the
+// signature schemes, never something to skip.
 package vectors
 
 import (
@@ -48,7 +49,7 @@ func (v *Vector) Scheme() string {
 	return v.Provider
 }
 
-// Path returns the vectors file's path: beside the module root (the directory with go.mod
+// Path returns the vectors file's path under the module root (the directory with go.mod
 // above the test's working directory), so any package's test finds it whatever its depth.
 func Path() string {
 	dir, err := os.Getwd()
@@ -57,7 +58,7 @@ func Path() string {
 	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared", "testdata", "webhook-vectors.json")
+			return filepath.Join(dir, "engine", "webhook", "testdata", "webhook-vectors.json")
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
@@ -72,7 +73,7 @@ func Load(tb testing.TB) []Vector {
 	tb.Helper()
 	raw, err := os.ReadFile(Path())
 	if err != nil {
-		tb.Fatalf("the published vectors must be beside the repo: %v", err)
+		tb.Fatalf("the published vectors must be in the repo: %v", err)
 	}
 	var vs []Vector
 	if err := json.Unmarshal(raw, &vs); err != nil {

@@ -1,5 +1,5 @@
 // Package memory is the in-process state.Store: one gateway, no external service, the default
-// backend (design §6).
+// backend.
 //
 // Keys live in Shards shards (a mutex, two maps and a slot arena each), chosen by a per-store
 // maphash seed. Every entry has an expiry: a rate-limit entry expires when its GCRA state

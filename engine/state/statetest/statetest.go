@@ -1,5 +1,5 @@
 // Package statetest is the conformance suite every state.Store passes: the memory and the
-// Redis backends run the very same cases with the same numbers (issue 6: the two must never
+// Redis backends run the very same cases with the same numbers (the two must never
 // disagree). It uses real time with short periods and bounded sleeps, and tolerates a slow
 // machine: a timing assertion that depends on "not too much time has passed" is checked only
 // when the measured time says it applies.

@@ -1,4 +1,4 @@
-# The reference webhook workload (issue 8, README "Performance"): a GitHub route with
+# The reference webhook workload (README "Performance"): a GitHub route with
 # signature verification, an event allowlist, a 4-CIDR source allowlist, dedupe on the
 # delivery id and a rate limit keyed by source IP.
 package bench.reference

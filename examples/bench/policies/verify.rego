@@ -1,4 +1,4 @@
-# The GitHub route of issue 2: a delivery is forwarded when its signature verifies.
+# The smallest GitHub route: a delivery is forwarded when its signature verifies.
 package bench.verify
 
 allow if hookwall.webhook.verify("github", input.request, {"secret": "github"}).valid

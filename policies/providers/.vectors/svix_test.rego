@@ -1,4 +1,4 @@
-# Real signed requests from /work/shared/testdata/webhook-vectors.json (each test names its
+# Real signed requests from engine/webhook/testdata/webhook-vectors.json (each test names its
 # vector) through the ready policy data.providers.svix and the production builtin.
 #
 # This directory is hidden from policy loaders on purpose: these tests need the vectors'
