@@ -1,5 +1,5 @@
-// Package redis is the state.Store shared by a fleet of gateways through one Redis server
-//, built on github.com/redis/go-redis/v9.
+// Package redis is the state.Store shared by a fleet of gateways through one Redis server,
+// built on github.com/redis/go-redis/v9.
 //
 // Admit is one Lua script (EVALSHA, falling back to EVAL when Redis answers NOSCRIPT, e.g.
 // after a restart) that does the dedupe check, the GCRA rate limit and the claim atomically,
