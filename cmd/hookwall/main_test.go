@@ -89,6 +89,24 @@ func TestCheckReportsFileAndLine(t *testing.T) {
 			"gateway.toml":         "[server]\nlisten = \"127.0.0.1:1\"\nmax_bdy = \"1MiB\"\n" + checkConfig,
 			"policies/routes.rego": "package routes.a\nallow := true\n",
 		}, regexp.MustCompile(`gateway\.toml:3: server\.max_bdy: unknown key`)},
+		// Builtin arguments that would fail every request (or verify less than meant).
+		{"scheme name", map[string]string{
+			"gateway.toml":         checkConfig,
+			"policies/routes.rego": "package routes.a\n\nallow if hookwall.webhook.verify(\"githb\", input.request, {}).valid\n",
+		}, regexp.MustCompile(`routes\.rego:3: hookwall\.webhook\.verify: unknown scheme "githb" \(did you mean "github"\?\)`)},
+		{"option name", map[string]string{
+			"gateway.toml":         checkConfig,
+			"policies/routes.rego": "package routes.a\n\nallow if hookwall.webhook.verify(\"github\", input.request, {\"tolerence\": \"5m\"}).valid\n",
+		}, regexp.MustCompile(`routes\.rego:3: .*unknown opts key "tolerence" \(did you mean "tolerance"\?\)`)},
+		{"secret name", map[string]string{
+			"gateway.toml":         "[secrets]\ngithub = {file = \"gh.secret\"}\n" + checkConfig,
+			"gh.secret":            "s3cret\n",
+			"policies/routes.rego": "package routes.a\n\nallow if hookwall.webhook.verify(\"github\", input.request, {\"secret\": \"githib\"}).valid\n",
+		}, regexp.MustCompile(`routes\.rego:3: .*no secret named "githib" in \[secrets\] \(did you mean "github"\?\)`)},
+		{"hmac template without the body", map[string]string{
+			"gateway.toml":         checkConfig,
+			"policies/routes.rego": "package routes.a\n\nallow if hookwall.webhook.verify(\"hmac\", input.request, {\"header\": \"x-sig\", \"template\": \"{id}\", \"id_header\": \"x-id\"}).valid\n",
+		}, regexp.MustCompile(`routes\.rego:3: .*template must sign \{body\}`)},
 		{"missing package", map[string]string{
 			"gateway.toml":         checkConfig,
 			"policies/routes.rego": "package routes.b\nallow := true\n",

@@ -274,7 +274,6 @@ var (
 	optTemplate        = ast.StringTerm("template")
 	optTimestampHeader = ast.StringTerm("timestamp_header")
 	optIDHeader        = ast.StringTerm("id_header")
-	knownOpts          = "secret, tolerance, url, algorithm, header, prefix, encoding, template, timestamp_header, id_header"
 )
 
 // cachedOptions is options, parsed once per distinct opts object; the secrets are looked up
@@ -332,11 +331,9 @@ func (v verifier) options(scheme string, o ast.Object, bctx rego.BuiltinContext)
 		if !ok {
 			return out, nil, wrap(errors.New("opts.tolerance must be a duration string such as \"5m\""))
 		}
-		d, err := time.ParseDuration(string(s))
-		if err != nil || d <= 0 {
-			return out, nil, wrap(fmt.Errorf("opts.tolerance: invalid duration %q", string(s)))
+		if out.Tolerance, err = parseTolerance(string(s)); err != nil {
+			return out, nil, wrap(err)
 		}
-		out.Tolerance = d
 	}
 	for _, f := range []struct {
 		key   *ast.Term
@@ -363,8 +360,12 @@ func (v verifier) options(scheme string, o ast.Object, bctx rego.BuiltinContext)
 	}
 	if found != o.Len() {
 		for _, k := range o.Keys() {
-			if !strings.Contains(knownOpts, k.String()) || k.String() == "" {
-				return out, nil, wrap(fmt.Errorf("opts: unknown key %s (known: %s)", k, knownOpts))
+			ks, ok := k.Value.(ast.String)
+			if !ok {
+				return out, nil, wrap(fmt.Errorf("opts: key %v must be a string", k))
+			}
+			if err := knownName("opts key", string(ks), verifyOpts); err != nil {
+				return out, nil, wrap(err)
 			}
 		}
 	}

@@ -61,6 +61,8 @@ type Set struct {
 	deps        map[string][]string
 	// data is the base document (data files), which the fast path does not read.
 	data map[string]any
+	// secretRefs are the secret names each package passes to a builtin as constants.
+	secretRefs map[string][]secretRef
 }
 
 // Revision is a content hash of every file that was loaded.
@@ -233,8 +235,12 @@ func compile(mods map[string]*ast.Module, data map[string]any, rev string, opts 
 	if c.Failed() {
 		return nil, fmt.Errorf("policy: %w", describe(c.Errors))
 	}
+	secretRefs, err := checkCalls(mods)
+	if err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
 	store := inmem.NewFromObjectWithOpts(data, inmem.OptRoundTripOnWrite(false))
-	s := &Set{compiler: c, store: store, revision: rev, packages: map[string][]string{}, opts: opts, jsonReaders: jsonReaders, deps: deps, data: data}
+	s := &Set{compiler: c, store: store, revision: rev, packages: map[string][]string{}, opts: opts, jsonReaders: jsonReaders, deps: deps, data: data, secretRefs: secretRefs}
 	for name, m := range c.Modules {
 		s.files = append(s.files, name)
 		pkg := strings.TrimPrefix(m.Package.Path.String(), "data.")

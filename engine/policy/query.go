@@ -54,6 +54,9 @@ func (s *Set) Prepare(ctx context.Context, pkg string) (*Query, error) {
 	if !contains(s.packages[pkg], "allow") {
 		return nil, fmt.Errorf("policy: package %q has no allow rule; every request would be denied", pkg)
 	}
+	if err := s.checkSecrets(pkg); err != nil {
+		return nil, fmt.Errorf("policy: %s: %w", pkg, err)
+	}
 	// A package whose only decision rule is allow is asked for allow alone: evaluating the
 	// whole package also evaluates its helper rules and builds an object of all of them.
 	allowOnly := true

@@ -64,6 +64,7 @@ func TestVerifyErrors(t *testing.T) {
 		{"hmac timestamp without header", "hmac", req(), &Options{Secrets: secret, SigHeader: "x-sig", Template: "{timestamp}.{body}"}, errNoTSHeader},
 		{"hmac unsigned timestamp header", "hmac", req(), &Options{Secrets: secret, SigHeader: "x-sig", TimestampHeader: "x-ts"}, errUnsignedTS},
 		{"hmac id without header", "hmac", req(), &Options{Secrets: secret, SigHeader: "x-sig", Template: "{id}{body}"}, errNoIDHeader},
+		{"hmac template without the body", "hmac", req(), &Options{Secrets: secret, SigHeader: "x-sig", Template: "{id}", IDHeader: "x-id"}, errUnsignedBody},
 		{"url with path", "square", req(), &Options{Secrets: secret, URL: "https://a.example/hooks"}, nil},
 		{"url without scheme", "twilio", req(), &Options{Secrets: secret, URL: "a.example"}, nil},
 		{"url with query", "square", req(), &Options{Secrets: secret, URL: "https://a.example?x=1"}, nil},
@@ -86,6 +87,12 @@ func TestVerifyErrors(t *testing.T) {
 			}
 			if tc.opts != nil {
 				assertNoLeak(t, res, err, tc.opts.Secrets, nil)
+			}
+			// What CheckOptions can see without a request (hookwall check) it reports the same.
+			if tc.scheme == "hmac" && tc.is != nil {
+				if cerr := CheckOptions(tc.scheme, tc.opts); !errors.Is(cerr, tc.is) {
+					t.Errorf("CheckOptions = %v, want %q as Verify gives", cerr, tc.is)
+				}
 			}
 		})
 	}

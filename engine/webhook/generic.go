@@ -21,8 +21,9 @@ const (
 )
 
 var (
-	errNoSigHeader  = errors.New("sig_header option is required")
+	errNoSigHeader  = errors.New("the header option (the header that carries the signature) is required")
 	errTemplate     = errors.New("bad template")
+	errUnsignedBody = errors.New("template must sign {body}: a signature that does not cover the body lets anyone change it")
 	errUnsignedTS   = errors.New("timestamp header is set but the template does not sign {timestamp}")
 	errNoTSHeader   = errors.New("template uses {timestamp} but no timestamp header is set")
 	errNoIDHeader   = errors.New("template uses {id} but no id header is set")
@@ -32,65 +33,87 @@ var (
 	errTemplateName = fmt.Errorf("%w: unknown placeholder (want {timestamp}, {id}, {body} or {url})", errTemplate)
 )
 
-// generic is the "hmac" scheme: a signature header (optional prefix, hex or
-// base64) over HMAC-<algorithm>(secret, template), the template filled from
-// the body, the URL and two named headers.
-func (v *verifier) generic() (Result, error) {
-	o := v.o
-	var (
-		alg  *hashAlg
-		size int
-	)
+// genericParams are the "hmac" options, checked and resolved.
+type genericParams struct {
+	alg            *hashAlg
+	size           int
+	decode         func(*[maxSigLen]byte, string) ([]byte, bool)
+	sigH, tsH, idH string
+	tmpl           string
+	usesURL        bool
+}
+
+// genericParamsOf checks o for the "hmac" scheme: everything that can be wrong before a
+// request is seen. Verify and CheckOptions both call it, so a policy that passes
+// `hookwall check` cannot fail on these at request time.
+func genericParamsOf(o *Options) (genericParams, error) {
+	var p genericParams
 	switch o.Algorithm {
 	case "sha256", "":
-		alg, size = algSHA256, sha256.Size
+		p.alg, p.size = algSHA256, sha256.Size
 	case "sha1":
-		alg, size = algSHA1, sha1.Size
+		p.alg, p.size = algSHA1, sha1.Size
 	case "sha512":
-		alg, size = algSHA512, sha512.Size
+		p.alg, p.size = algSHA512, sha512.Size
 	default:
-		return Result{}, errAlgorithm
+		return p, fmt.Errorf("%w, not %q", errAlgorithm, o.Algorithm)
 	}
-	decode := decodeHexSig
+	p.decode = decodeHexSig
 	switch o.Encoding {
 	case "hex", "":
 	case "base64":
-		decode = decodeB64Sig
+		p.decode = decodeB64Sig
 	default:
-		return Result{}, errSigEncoding
+		return p, fmt.Errorf("%w, not %q", errSigEncoding, o.Encoding)
 	}
-	sigH := strings.ToLower(o.SigHeader)
-	if sigH == "" {
-		return Result{}, errNoSigHeader
+	p.sigH = strings.ToLower(o.SigHeader)
+	if p.sigH == "" {
+		return p, errNoSigHeader
 	}
-	tsH, idH := strings.ToLower(o.TimestampHeader), strings.ToLower(o.IDHeader)
-	tmpl := o.Template
-	if tmpl == "" {
-		tmpl = defaultTemplate
+	p.tsH, p.idH = strings.ToLower(o.TimestampHeader), strings.ToLower(o.IDHeader)
+	p.tmpl = o.Template
+	if p.tmpl == "" {
+		p.tmpl = defaultTemplate
 	}
-	var uses struct{ ts, id, url bool }
-	if err := walkTemplate(tmpl, func(string) {}, func(name string) {
+	var uses struct{ ts, id, body bool }
+	if err := walkTemplate(p.tmpl, func(string) {}, func(name string) {
 		switch name {
 		case phTimestamp:
 			uses.ts = true
 		case phID:
 			uses.id = true
 		case phURL:
-			uses.url = true
+			p.usesURL = true
+		case phBody:
+			uses.body = true
 		}
 	}); err != nil {
-		return Result{}, err
+		return p, err
 	}
 	switch {
-	case uses.ts && tsH == "":
-		return Result{}, errNoTSHeader
-	case !uses.ts && tsH != "":
-		return Result{}, errUnsignedTS
-	case uses.id && idH == "":
-		return Result{}, errNoIDHeader
+	case !uses.body:
+		return p, errUnsignedBody
+	case uses.ts && p.tsH == "":
+		return p, errNoTSHeader
+	case !uses.ts && p.tsH != "":
+		return p, errUnsignedTS
+	case uses.id && p.idH == "":
+		return p, errNoIDHeader
 	}
+	return p, nil
+}
+
+// generic is the "hmac" scheme: a signature header (optional prefix, hex or
+// base64) over HMAC-<algorithm>(secret, template), the template filled from
+// the body, the URL and two named headers.
+func (v *verifier) generic() (Result, error) {
+	p, err := genericParamsOf(v.o)
+	if err != nil {
+		return Result{}, err
+	}
+	alg, size, decode, sigH, tsH, idH, tmpl := p.alg, p.size, p.decode, p.sigH, p.tsH, p.idH, p.tmpl
 	var base string
-	if uses.url {
+	if p.usesURL {
 		var (
 			res Result
 			ok  bool
@@ -109,9 +132,9 @@ func (v *verifier) generic() (Result, error) {
 	if sv == "" {
 		return missing(sigH), nil
 	}
-	if o.Prefix != "" {
+	if v.o.Prefix != "" {
 		var found bool
-		if sv, found = strings.CutPrefix(sv, o.Prefix); !found {
+		if sv, found = strings.CutPrefix(sv, v.o.Prefix); !found {
 			return malformed(sigH), nil
 		}
 	}

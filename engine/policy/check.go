@@ -1,0 +1,284 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/agnivade/levenshtein"
+	"github.com/open-policy-agent/opa/v1/ast"
+
+	"github.com/hookwall/hookwall/engine/webhook"
+)
+
+// secretRef is a secret named by a constant in a builtin call, and where.
+type secretRef struct {
+	name string
+	at   string // "file:line: builtin: opts.secret: "
+}
+
+// checkCalls validates, before a policy set goes live, the arguments of hookwall's builtins
+// that are written as constants: the scheme of hookwall.webhook.verify, its option names,
+// durations, algorithm, encoding, and for "hmac" the header and template. Each of these would
+// otherwise fail every request with 500, or verify less than its author thinks. Arguments
+// computed at evaluation time (a function's parameter, a value from input) are checked when
+// the call runs, as before.
+//
+// The secret names such calls use (opts.secret, hookwall.apikey.verify's second argument) are
+// returned by package: whether [secrets] defines them matters only for a package a route
+// serves, which Prepare checks (checkSecrets). Every problem is reported as
+// "file:line: message", all at once.
+func checkCalls(mods map[string]*ast.Module) (map[string][]secretRef, error) {
+	refs := map[string][]secretRef{}
+	names := make([]string, 0, len(mods))
+	for name := range mods {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var msgs []string
+	for _, name := range names {
+		mod := mods[name]
+		pkg := strings.TrimPrefix(mod.Package.Path.String(), "data.")
+		// A test names what its mocks provide: only a served module's secrets must exist.
+		test := strings.HasSuffix(name, "_test.rego")
+		visit := func(op *ast.Term, args []*ast.Term, loc *ast.Location) {
+			var (
+				err     error
+				secrets []string
+			)
+			switch op.String() {
+			case VerifyName:
+				secrets, err = checkVerifyCall(args)
+			case APIKeyName:
+				secrets = apiKeySecret(args)
+			default:
+				return
+			}
+			where := at(loc, name) + op.String() + ": "
+			if err != nil {
+				msgs = append(msgs, where+err.Error())
+			}
+			arg := "opts.secret: "
+			if op.String() == APIKeyName {
+				arg = "secret: "
+			}
+			if !test {
+				for _, s := range secrets {
+					refs[pkg] = append(refs[pkg], secretRef{name: s, at: where + arg})
+				}
+			}
+		}
+		ast.WalkTerms(mod, func(t *ast.Term) bool {
+			if c, ok := t.Value.(ast.Call); ok && len(c) > 0 {
+				loc := t.Location
+				if loc == nil {
+					loc = c[0].Location
+				}
+				visit(c[0], c[1:], loc)
+			}
+			return false
+		})
+		ast.WalkExprs(mod, func(e *ast.Expr) bool {
+			if e.IsCall() {
+				visit(e.OperatorTerm(), e.Operands(), e.Location)
+			}
+			return false
+		})
+	}
+	return refs, compileErrors(msgs)
+}
+
+// compileErrors is nil for no messages, else a CompileError listing them.
+func compileErrors(msgs []string) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	return &CompileError{Msgs: msgs, err: errors.New(strings.Join(msgs, "; "))}
+}
+
+// checkSecrets reports the secret names that pkg, or a package it refers to, passes to a
+// builtin as constants and that the set's secret source does not define. A set without a
+// secret source is not checked.
+func (s *Set) checkSecrets(pkg string) error {
+	if s.opts.Secrets == nil {
+		return nil
+	}
+	var msgs []string
+	seen := map[string]bool{}
+	queue := []string{pkg}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		for _, r := range s.secretRefs[p] {
+			if err := knownSecret(s.opts.Secrets, r.name); err != nil {
+				msgs = append(msgs, r.at+err.Error())
+			}
+		}
+		for _, path := range s.deps[p] {
+			for other := range s.packages {
+				if !seen[other] && related(path, other) {
+					queue = append(queue, other)
+				}
+			}
+		}
+	}
+	sort.Strings(msgs)
+	return compileErrors(msgs)
+}
+
+// at renders a call's position as "file:line: ".
+func at(loc *ast.Location, file string) string {
+	if loc != nil && loc.File != "" {
+		file = loc.File
+	}
+	if loc == nil {
+		return relPath(file) + ": "
+	}
+	return fmt.Sprintf("%s:%d: ", relPath(file), loc.Row)
+}
+
+// verifyOpts are the opts keys of hookwall.webhook.verify, in the order messages list them.
+var verifyOpts = []string{"secret", "tolerance", "url", "algorithm", "header", "prefix", "encoding", "template", "timestamp_header", "id_header"}
+
+// checkVerifyCall checks hookwall.webhook.verify(scheme, request, opts) as far as its
+// arguments are constants, and returns the secret names it passes as constants.
+func checkVerifyCall(args []*ast.Term) (secrets []string, err error) {
+	if len(args) < 3 {
+		return nil, nil // the type checker has reported it
+	}
+	scheme, ok := args[0].Value.(ast.String)
+	if ok {
+		if err := knownName("scheme", string(scheme), webhook.Schemes()); err != nil {
+			return nil, err
+		}
+	}
+	obj, ok := args[2].Value.(ast.Object)
+	if !ok {
+		return nil, nil
+	}
+	var o webhook.Options
+	ground := true // every option is a constant: the scheme's own checks can run
+	obj.Foreach(func(k, v *ast.Term) {
+		if err != nil {
+			return
+		}
+		ks, isStr := k.Value.(ast.String)
+		if !isStr {
+			if ast.IsConstant(k.Value) {
+				err = fmt.Errorf("opts: key %v must be a string", k)
+			}
+			ground = false
+			return
+		}
+		key := string(ks)
+		if err = knownName("opts key", key, verifyOpts); err != nil {
+			return
+		}
+		if !ast.IsConstant(v.Value) {
+			ground = false
+			return
+		}
+		if key == "secret" {
+			secrets, err = secretNames(v)
+			return
+		}
+		s, isStr := v.Value.(ast.String)
+		if !isStr {
+			err = fmt.Errorf("opts.%s must be a string", key)
+			return
+		}
+		switch key {
+		case "tolerance":
+			o.Tolerance, err = parseTolerance(string(s))
+		case "url":
+			o.URL = string(s)
+		case "algorithm":
+			o.Algorithm = string(s)
+		case "header":
+			o.SigHeader = string(s)
+		case "prefix":
+			o.Prefix = string(s)
+		case "encoding":
+			o.Encoding = string(s)
+		case "template":
+			o.Template = string(s)
+		case "timestamp_header":
+			o.TimestampHeader = string(s)
+		case "id_header":
+			o.IDHeader = string(s)
+		}
+	})
+	if err != nil || !ground || scheme == "" {
+		return secrets, err
+	}
+	return secrets, webhook.CheckOptions(string(scheme), &o)
+}
+
+// apiKeySecret is the secret name hookwall.apikey.verify(presented, secret) passes as a
+// constant, if any.
+func apiKeySecret(args []*ast.Term) []string {
+	if len(args) >= 2 {
+		if name, ok := args[1].Value.(ast.String); ok {
+			return []string{string(name)}
+		}
+	}
+	return nil
+}
+
+// parseTolerance reads opts.tolerance, a positive Go duration.
+func parseTolerance(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("opts.tolerance: invalid duration %q (a positive duration such as \"5m\" or \"300s\")", s)
+	}
+	return d, nil
+}
+
+// knownSecret reports a secret name that [secrets] does not define; nil source: not checked.
+func knownSecret(secrets SecretSource, name string) error {
+	if secrets == nil {
+		return nil
+	}
+	if _, ok := secrets.Get(name); ok {
+		return nil
+	}
+	msg := fmt.Sprintf("no secret named %q in [secrets]", name)
+	if l, ok := secrets.(interface{ Names() []string }); ok {
+		if near := nearest(name, l.Names()); near != "" {
+			msg += fmt.Sprintf(" (did you mean %q?)", near)
+		}
+	}
+	return errors.New(msg)
+}
+
+// knownName reports a name that is not one of known, with the nearest known name.
+func knownName(what, name string, known []string) error {
+	for _, k := range known {
+		if k == name {
+			return nil
+		}
+	}
+	msg := fmt.Sprintf("unknown %s %q", what, name)
+	if near := nearest(name, known); near != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", near)
+	}
+	return fmt.Errorf("%s; known: %s", msg, strings.Join(known, ", "))
+}
+
+// nearest is the known name closest to name by edit distance, ignoring case, when it is close
+// enough to be a likely typo.
+func nearest(name string, known []string) string {
+	best, bestD := "", len(name)/2+2
+	for _, k := range known {
+		if d := levenshtein.ComputeDistance(strings.ToLower(name), strings.ToLower(k)); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
