@@ -6,6 +6,7 @@
 //	hookwall eval --route R FILE       evaluate a recorded request, without forwarding it
 //	hookwall filter build DIR -o F     build a Go filter to WebAssembly
 //	hookwall ranges update             refresh the provider IP range data
+//	hookwall capabilities [-o F]       write an OPA capabilities file with the hookwall builtins
 //	hookwall bench                     the reference load benchmark
 //	hookwall version
 package main
@@ -37,6 +38,7 @@ commands:
   eval           evaluate a recorded request against a route, without forwarding it
   filter build   build a Go filter directory to WebAssembly
   ranges update  refresh the provider IP range data (policies/ranges/data.json)
+  capabilities   write an OPA capabilities file with the hookwall builtins (for opa, Regal, editors)
   bench          the reference load benchmark against a bare fasthttp proxy
   version        print the version
 
@@ -65,6 +67,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	case "ranges":
 		return cmdRanges(ctx, args, stdout, stderr)
+	case "capabilities":
+		return cmdCapabilities(args, stdout, stderr)
 	case "bench":
 		return cmdBench(ctx, args, stdout, stderr)
 	case "bench-node":

@@ -206,6 +206,27 @@ func capabilities(allow []string) (*ast.Capabilities, error) {
 	return caps, nil
 }
 
+// Capabilities are what a served policy may use, as an OPA capabilities document: OPA's
+// builtins less the unsafe ones that allow does not re-enable, plus hookwall's own builtins with
+// their types. Written to a file, it lets OPA's tools (opa check/fmt --capabilities, Regal, the
+// Rego language server) accept hookwall policies and refuse what hookwall refuses.
+func Capabilities(allow []string) (*ast.Capabilities, error) {
+	caps, err := capabilities(allow)
+	if err != nil {
+		return nil, err
+	}
+	decls := customBuiltinDecls()
+	names := make([]string, 0, len(decls))
+	for name := range decls {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		caps.Builtins = append(caps.Builtins, decls[name])
+	}
+	return caps, nil
+}
+
 // TestCapabilities are the serving capabilities plus the given test builtins: a Rego test
 // cannot reach the network or environment that a served policy could not.
 func TestCapabilities(allow []string, builtins []*tester.Builtin) (*ast.Capabilities, error) {
