@@ -12,7 +12,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/topdown"
@@ -26,12 +28,17 @@ import (
 	"github.com/hookwall/hookwall/engine/snapshot"
 )
 
-const evalUsage = `usage: hookwall eval -c gateway.toml --route NAME --request FILE [--explain[=MODE]] [--input]
+const evalUsage = `usage: hookwall eval -c gateway.toml --route NAME --request FILE [--now TIME] [--explain[=MODE]] [--format pretty|json] [--input]
 
 Runs the route's filters and policy on the request in FILE exactly as the gateway would,
 without forwarding it, checking rate limits or duplicates, or logging it, and prints the
 decision as JSON. FILE ("-" for stdin) is a raw HTTP/1.1 request (request line, headers, a
 blank line, the body) or the output of curl --trace.
+
+A recorded request's signature timestamp ages: --now sets the clock the signature checks use
+(RFC 3339, e.g. 2026-11-28T23:04:21Z, or Unix seconds), so a request recorded yesterday
+evaluates as it did when it arrived. --explain adds the policy's trace: by default as text after
+the decision, as opa eval --explain prints it; with --format json inside the JSON document.
 
 Exit status: 0 when the request was evaluated, whatever the decision; 1 when it could not be
 (config, file, route); 2 on bad usage.
@@ -81,6 +88,8 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	reqFile := fset.String("request", "", "the request: a raw HTTP/1.1 request or curl --trace output (\"-\": stdin)")
 	remoteIP := fset.String("remote-ip", "127.0.0.1", "the client address the request came from")
 	showInput := fset.Bool("input", false, "also print the Rego input document the policy saw")
+	nowFlag := fset.String("now", "", "the clock of signature timestamp checks: RFC 3339 or Unix seconds (default: now)")
+	format := fset.String("format", "pretty", "pretty: the decision as JSON, then the trace as text; json: one JSON document")
 	var explain explainMode
 	fset.Var(&explain, "explain", "add the policy's evaluation trace: full (the default), notes, fails or debug")
 	rest, err := parseInterspersed(fset, args)
@@ -93,6 +102,19 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *reqFile == "" || len(rest) > 0 {
 		fset.Usage()
 		return 2
+	}
+	if *format != "pretty" && *format != "json" {
+		fmt.Fprintf(stderr, "hookwall eval: --format %q: want pretty or json\n", *format)
+		return 2
+	}
+	var now func() time.Time
+	if *nowFlag != "" {
+		t, err := parseNow(*nowFlag)
+		if err != nil {
+			fmt.Fprintf(stderr, "hookwall eval: --now: %v\n", err)
+			return 2
+		}
+		now = func() time.Time { return t }
 	}
 	ip := net.ParseIP(*remoteIP)
 	if ip == nil {
@@ -111,7 +133,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	snap, release, err := gateway.Load(ctx, *cfgPath, gateway.Options{Logger: logger})
+	snap, release, err := gateway.Load(ctx, *cfgPath, gateway.Options{Logger: logger, Now: now})
 	if err != nil {
 		fmt.Fprintf(stderr, "hookwall eval: %v\n", err)
 		return 1
@@ -153,10 +175,33 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
-	if tracer != nil {
-		out.Explain = explainLines(*tracer, explain.mode)
+	if tracer == nil {
+		return printEval(stdout, stderr, &out)
 	}
-	return printEval(stdout, stderr, &out)
+	lines := explainLines(*tracer, explain.mode)
+	if *format == "json" {
+		out.Explain = lines
+		return printEval(stdout, stderr, &out)
+	}
+	if code := printEval(stdout, stderr, &out); code != 0 {
+		return code
+	}
+	fmt.Fprintf(stdout, "\nexplain (%s):\n", explain.mode)
+	for _, l := range lines {
+		fmt.Fprintln(stdout, l)
+	}
+	return 0
+}
+
+// parseNow reads --now: an RFC 3339 time or Unix seconds.
+func parseNow(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return time.Unix(n, 0), nil
+	}
+	return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time (2026-11-28T23:04:21Z) nor Unix seconds", s)
 }
 
 // refused is the evaluation of a request the listener does not accept.

@@ -262,7 +262,7 @@ func TestEvalAllowAndDenyWithReasons(t *testing.T) {
 
 func TestEvalExplainAndInput(t *testing.T) {
 	dir, _ := startEvalConfig(t)
-	code, r, errs := evalCLI(t, "-c", filepath.Join(dir, "gateway.toml"), "--route", "hook", "--request", filepath.Join(dir, "forged.http"), "--explain", "--input")
+	code, r, errs := evalCLI(t, "-c", filepath.Join(dir, "gateway.toml"), "--route", "hook", "--request", filepath.Join(dir, "forged.http"), "--explain", "--input", "--format", "json")
 	if code != 0 {
 		t.Fatalf("exit %d %s", code, errs)
 	}
@@ -276,12 +276,69 @@ func TestEvalExplainAndInput(t *testing.T) {
 	if req == nil || req["body"] != `{"a":2}` || req["path"] != "/hooks/hook" {
 		t.Errorf("--input: %v", r.Input)
 	}
-	code, r, _ = evalCLI(t, "-c", filepath.Join(dir, "gateway.toml"), "--route", "hook", "--request", filepath.Join(dir, "forged.http"), "--explain=fails")
+	code, r, _ = evalCLI(t, "-c", filepath.Join(dir, "gateway.toml"), "--route", "hook", "--request", filepath.Join(dir, "forged.http"), "--explain=fails", "--format=json")
 	if code != 0 || len(r.Explain) == 0 || strings.Contains(strings.Join(r.Explain, "\n"), "| Eval ") {
 		t.Errorf("--explain=fails keeps only the failures: %v", r.Explain)
 	}
 	if code, _, _ := runCLI(t, "eval", "-c", filepath.Join(dir, "gateway.toml"), "--request", filepath.Join(dir, "ok.http"), "--explain=loud"); code != 2 {
 		t.Errorf("bad --explain mode: exit %d", code)
+	}
+}
+
+// TestEvalExplainReadable: by default the trace follows the decision as text, as opa eval
+// --explain prints it, not as a JSON array of escaped strings.
+func TestEvalExplainReadable(t *testing.T) {
+	dir, _ := startEvalConfig(t)
+	code, out, errs := runCLI(t, "eval", "-c", filepath.Join(dir, "gateway.toml"), "--route", "hook", "--request", filepath.Join(dir, "forged.http"), "--explain")
+	if code != 0 {
+		t.Fatalf("exit %d %s", code, errs)
+	}
+	decision, trace, ok := strings.Cut(out, "\nexplain (full):\n")
+	if !ok {
+		t.Fatalf("no explain section after the decision:\n%s", out)
+	}
+	var r evalResult
+	if err := json.Unmarshal([]byte(decision), &r); err != nil || r.Outcome != "denied" || r.Explain != nil {
+		t.Fatalf("the decision comes first, as JSON without the trace: %v %+v", err, r)
+	}
+	for _, want := range []string{"Enter data.routes.hook.allow", `hookwall.webhook.verify("github"`, "Fail data.routes.hook.sig.valid"} {
+		if !strings.Contains(trace, want) {
+			t.Errorf("trace lacks %q:\n%s", want, trace)
+		}
+	}
+	if lines := strings.Split(strings.TrimSpace(trace), "\n"); len(lines) < 5 || strings.HasPrefix(lines[0], "[") || strings.HasPrefix(lines[0], `"`) {
+		t.Errorf("the trace is not one text line per event:\n%s", trace)
+	}
+}
+
+// TestEvalNowReplaysATimestampedRequest: a Stripe delivery recorded an hour ago is stale now,
+// and allowed with the clock set to when it arrived.
+func TestEvalNowReplaysATimestampedRequest(t *testing.T) {
+	const secret = "whsec_replay"
+	body := `{"id":"evt_1","type":"invoice.paid"}`
+	signed := time.Now().Add(-time.Hour).Unix()
+	mac := hmac.New(sha256.New, []byte(secret))
+	fmt.Fprintf(mac, "%d.%s", signed, body)
+	sig := fmt.Sprintf("t=%d,v1=%s", signed, hex.EncodeToString(mac.Sum(nil)))
+	dir := writeTree(t, map[string]string{
+		"gateway.toml":        "[secrets]\nstripe = {file = \"stripe.secret\"}\n\n[[route]]\nname = \"stripe\"\npath = \"/hooks/stripe\"\nupstream = \"http://127.0.0.1:1\"\npolicy = \"routes.stripe\"\n",
+		"stripe.secret":       secret + "\n",
+		"policies/route.rego": "package routes.stripe\n\nsig := hookwall.webhook.verify(\"stripe\", input.request, {\"secret\": \"stripe\"})\n\nallow if sig.valid\n\ndeny contains sig.reason if not sig.valid\n",
+		"stripe.http":         fmt.Sprintf("POST /hooks/stripe HTTP/1.1\nHost: h\nContent-Type: application/json\nStripe-Signature: %s\nContent-Length: %d\n\n%s", sig, len(body), body),
+	})
+	cfg, req := filepath.Join(dir, "gateway.toml"), filepath.Join(dir, "stripe.http")
+	code, r, errs := evalCLI(t, "-c", cfg, "--request", req)
+	if code != 0 || r.Outcome != "denied" || len(r.Reasons) != 1 || !strings.Contains(r.Reasons[0], "timestamp outside tolerance") {
+		t.Fatalf("an hour later the delivery is stale: exit %d %+v %s", code, r, errs)
+	}
+	for _, now := range []string{fmt.Sprint(signed + 10), time.Unix(signed+10, 0).UTC().Format(time.RFC3339)} {
+		code, r, errs = evalCLI(t, "-c", cfg, "--request", req, "--now", now)
+		if code != 0 || r.Outcome != "allowed" || !r.Allow {
+			t.Fatalf("--now %s: exit %d %+v %s", now, code, r, errs)
+		}
+	}
+	if code, _, errs := runCLI(t, "eval", "-c", cfg, "--request", req, "--now", "yesterday"); code != 2 || !strings.Contains(errs, "RFC 3339") {
+		t.Fatalf("--now yesterday: exit %d %s", code, errs)
 	}
 }
 
