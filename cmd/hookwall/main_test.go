@@ -274,3 +274,22 @@ func waitReady(t *testing.T, url string) {
 	}
 	t.Fatalf("%s never became ready", url)
 }
+
+// TestCheckQuotesTheFilter: a filter that refuses its config fails check with its own words.
+func TestCheckQuotesTheFilter(t *testing.T) {
+	guard, err := filepath.Abs("../../examples/filters/jsonguard/jsonguard.wasm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := writeTree(t, map[string]string{
+		"gateway.toml":         fmt.Sprintf("[[filter]]\nname = \"guard\"\nmodule = %q\nconfig = '{\"max_depth\": 0}'\n", guard) + checkConfig,
+		"policies/routes.rego": "package routes.a\nallow := true\n",
+	})
+	var errb bytes.Buffer
+	if code := run(context.Background(), []string{"check", "-c", filepath.Join(dir, "gateway.toml")}, io.Discard, &errb); code != 1 {
+		t.Fatalf("exit %d, want 1:\n%s", code, errb.String())
+	}
+	if !strings.Contains(errb.String(), `filter[1] "guard"`) || !strings.Contains(errb.String(), "jsonguard: config: limits out of range") {
+		t.Fatalf("check does not quote the filter's message:\n%s", errb.String())
+	}
+}

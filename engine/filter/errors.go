@@ -3,6 +3,7 @@ package filter
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Error kinds, the values of [Error.Kind].
@@ -62,4 +63,43 @@ func (e *abiError) Error() string { return e.fn + ": " + e.msg }
 // abiPanic traps the calling guest.
 func abiPanic(fn, msg string) {
 	panic(&abiError{fn: fn, msg: msg})
+}
+
+// guestError is a failed start function (_initialize, _start) that said why on stderr.
+type guestError struct {
+	msg string // the guest's own message
+	err error  // the trap or exit, for errors.Is/As
+}
+
+func (e *guestError) Error() string {
+	first, _, _ := strings.Cut(e.err.Error(), "\n")
+	return fmt.Sprintf("instantiate: the guest failed: %s (%s)", e.msg, first)
+}
+
+func (e *guestError) Unwrap() error { return e.err }
+
+// maxGuestMessage bounds the guest's words quoted in an error.
+const maxGuestMessage = 512
+
+// guestMessage is what a guest that failed to start wrote on stderr, reduced to its message:
+// a Go panic's "panic: …" line (without the goroutine dump that follows), else the last
+// non-empty line. "" when it wrote nothing.
+func guestMessage(stderr []byte) string {
+	var last string
+	for _, line := range strings.Split(string(stderr), "\n") {
+		line = strings.TrimSpace(line)
+		if msg, ok := strings.CutPrefix(line, "panic: "); ok {
+			last = msg
+			break
+		}
+		if line != "" {
+			last = line
+		}
+	}
+	// Go's panic of an error value adds " [recovered]" or a type; the message is what a user reads.
+	last = strings.TrimSuffix(last, " [recovered]")
+	if len(last) > maxGuestMessage {
+		last = last[:maxGuestMessage] + "…"
+	}
+	return strings.ToValidUTF8(last, "?")
 }

@@ -459,6 +459,7 @@ func (f *Filter) newInstance(ctx context.Context) (*Instance, error) {
 		defer cancel()
 	}
 	mod, err := f.rt.rt.InstantiateModule(ictx, f.compiled, cfg)
+	said := guestMessage(inst.stderr.buf)
 	inst.flushOutput(ctx)
 	if err != nil {
 		inst.cctx.stop()
@@ -468,6 +469,11 @@ func (f *Filter) newInstance(ctx context.Context) (*Instance, error) {
 		kind := KindTrap
 		if timedOut(err) || ctx.Err() != nil {
 			kind = KindTimeout
+		}
+		if said != "" {
+			// A guest that refuses its config says why on stderr and then traps: its own words
+			// are the error, the trap's stack trace is noise to whoever wrote the config.
+			return nil, f.fail(kind, &guestError{msg: said, err: err})
 		}
 		return nil, f.fail(kind, fmt.Errorf("instantiate: %w", err))
 	}
