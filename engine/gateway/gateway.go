@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"reflect"
+	"strings"
 	"sync"
 	"time"
 
@@ -187,17 +188,22 @@ func (g *Gateway) Status() Status {
 // serving).
 func (g *Gateway) Reload(ctx context.Context) (string, error) { return g.reloadFrom(ctx, "reload") }
 
-// reloadFrom is Reload for one trigger ("reload" for SIGHUP and the admin API, "watch").
-func (g *Gateway) reloadFrom(ctx context.Context, trigger string) (string, error) {
+// reloadFrom is Reload for one trigger ("reload" for SIGHUP and the admin API, "watch" with
+// the files that changed).
+func (g *Gateway) reloadFrom(ctx context.Context, trigger string, files ...string) (string, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	start := time.Now()
 	rev, err := g.reloadLocked(ctx)
-	return g.recordLocked(trigger, start, rev, err)
+	return g.recordLocked(trigger, start, rev, err, files...)
 }
 
 // recordLocked notes the outcome of one reload attempt in the status and the log.
-func (g *Gateway) recordLocked(trigger string, start time.Time, rev string, err error) (string, error) {
+func (g *Gateway) recordLocked(trigger string, start time.Time, rev string, err error, files ...string) (string, error) {
+	attrs := []any{"trigger", trigger}
+	if len(files) > 0 {
+		attrs = append(attrs, "files", files)
+	}
 	g.status.LastAttempt = start
 	if err != nil {
 		// A bundle server that keeps failing the same way is logged once, then at debug.
@@ -207,7 +213,7 @@ func (g *Gateway) recordLocked(trigger string, start time.Time, rev string, err 
 		}
 		g.status.LastResult, g.status.LastError = "error", err.Error()
 		g.status.Failures++
-		g.log.Log(context.Background(), level, "reload failed; the previous snapshot keeps serving", "trigger", trigger, "revision", g.status.Revision, "err", err)
+		g.log.Log(context.Background(), level, "reload failed; the previous snapshot keeps serving", append(attrs, "revision", g.status.Revision, "err", err)...)
 		return "", err
 	}
 	g.status.Reloads++
@@ -215,7 +221,7 @@ func (g *Gateway) recordLocked(trigger string, start time.Time, rev string, err 
 	if rev != g.status.Revision {
 		g.status.Revision, g.status.LoadedAt = rev, time.Now()
 	}
-	g.log.Info("reloaded", "trigger", trigger, "revision", rev, "took", time.Since(start).Round(time.Microsecond))
+	g.log.Info("reloaded", append(attrs, "revision", rev, "took", time.Since(start).Round(time.Microsecond))...)
 	return rev, nil
 }
 
@@ -277,7 +283,7 @@ func (g *Gateway) syncWatchLocked() {
 		return
 	}
 	if g.watch == nil {
-		w, err := newWatcher(g.bgCtx, g.log, func(ctx context.Context) { _, _ = g.reloadFrom(ctx, "watch") })
+		w, err := newWatcher(g.bgCtx, g.log, func(ctx context.Context, changed []string) { _, _ = g.reloadFrom(ctx, "watch", changed...) })
 		if err != nil {
 			g.log.Warn("file watch unavailable; reload with SIGHUP or POST /-/reload", "err", err)
 			return
@@ -287,25 +293,34 @@ func (g *Gateway) syncWatchLocked() {
 	g.watch.sync(targetsFor(cfg, g.path))
 }
 
-// restartOnly refuses a change that a running gateway cannot apply.
+// restartOnly refuses a change that a running gateway cannot apply, naming every key that
+// changed (never its value: [admin] token and [state] url carry secrets).
 func restartOnly(old, cur *config.Config) error {
 	var keys []string
-	if !reflect.DeepEqual(old.Server, cur.Server) {
-		keys = append(keys, "[server]")
-	}
-	if old.Admin != cur.Admin {
-		keys = append(keys, "[admin]")
-	}
-	if !reflect.DeepEqual(old.State, cur.State) {
-		keys = append(keys, "[state]")
-	}
-	if !reflect.DeepEqual(old.Log, cur.Log) {
-		keys = append(keys, "[log]")
-	}
+	keys = changedKeys(keys, "server", old.Server, cur.Server)
+	keys = changedKeys(keys, "admin", old.Admin, cur.Admin)
+	keys = changedKeys(keys, "state", old.State, cur.State)
+	keys = changedKeys(keys, "log", old.Log, cur.Log)
 	if len(keys) > 0 {
-		return fmt.Errorf("%s: %v changed: these need a restart; nothing of this change was applied", cur.File, keys)
+		return fmt.Errorf("%s: %s changed: these need a restart; nothing of this change was applied", cur.File, strings.Join(keys, ", "))
 	}
 	return nil
+}
+
+// changedKeys appends "section.key" for each field of the section struct whose value differs,
+// named by its toml tag; fields without one (derived state) are not compared.
+func changedKeys(keys []string, section string, old, cur any) []string {
+	ov, cv := reflect.ValueOf(old), reflect.ValueOf(cur)
+	for i := range ov.NumField() {
+		name, _, _ := strings.Cut(ov.Type().Field(i).Tag.Get("toml"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		if !reflect.DeepEqual(ov.Field(i).Interface(), cv.Field(i).Interface()) {
+			keys = append(keys, section+"."+name)
+		}
+	}
+	return keys
 }
 
 // Run serves until ctx ends, then stops accepting, drains in-flight requests (up to

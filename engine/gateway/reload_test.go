@@ -364,6 +364,9 @@ func TestReloadRouteAddedWithoutRestart(t *testing.T) {
 	waitUntil(t, 2*time.Second, "the listener change was not refused", func() bool {
 		return strings.Contains(e.g.Status().LastError, "need a restart")
 	})
+	if le := e.g.Status().LastError; !strings.Contains(le, ": server.listen changed: these need a restart") {
+		t.Errorf("the refusal does not name the key: %s", le)
+	}
 	if st := e.mustPost("/hooks/later"); st != 404 || e.g.Status().Revision != rev {
 		t.Errorf("a change with a listener edit applied partly: /hooks/later %d", st)
 	}
@@ -815,4 +818,20 @@ func appendULEB(b []byte, v uint64) []byte {
 		}
 		return append(b, c)
 	}
+}
+
+// TestReloadLogNamesTheChangedFile: a reload the file watch started says which file changed.
+func TestReloadLogNamesTheChangedFile(t *testing.T) {
+	var logs syncBuffer
+	e, _ := startReload(t, "", "", nil, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	replaceFile(t, e.path("policies/routes/flip.rego"), flipDeny)
+	waitUntil(t, 2*time.Second, "the policy change is not live", func() bool { return e.mustPost("/hooks/flip") == 451 })
+	waitUntil(t, time.Second, "no reload log line names the file:\n"+logs.String(), func() bool {
+		for _, line := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(line, "msg=reloaded") && strings.Contains(line, "trigger=watch") && strings.Contains(line, "flip.rego") {
+				return true
+			}
+		}
+		return false
+	})
 }

@@ -85,16 +85,20 @@ func targetsFor(cfg *config.Config, configPath string) watchTargets {
 type watcher struct {
 	log    *slog.Logger
 	fw     *fsnotify.Watcher
-	reload func(ctx context.Context)
+	reload func(ctx context.Context, changed []string)
 	kick   chan struct{}
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
 	mu      sync.Mutex
 	targets watchTargets
+	changed []string // files changed since the last reload started, for its log line (bounded)
 }
 
-func newWatcher(ctx context.Context, log *slog.Logger, reload func(context.Context)) (*watcher, error) {
+// maxChangedNamed bounds the files a reload's log line names; more are counted as "+N more".
+const maxChangedNamed = 8
+
+func newWatcher(ctx context.Context, log *slog.Logger, reload func(ctx context.Context, changed []string)) (*watcher, error) {
 	fw, err := fsnotify.NewWatcher()
 	if err != nil {
 		return nil, err
@@ -254,6 +258,7 @@ func (w *watcher) events(ctx context.Context) {
 			}
 			if w.relevant(ev) {
 				w.log.Debug("watched file changed", "path", ev.Name, "op", ev.Op.String())
+				w.note(ev.Name)
 				schedule()
 			}
 		case err, ok := <-w.fw.Errors:
@@ -282,7 +287,27 @@ func (w *watcher) reloads(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-w.kick:
-			w.reload(ctx)
+			w.mu.Lock()
+			changed := w.changed
+			w.changed = nil
+			w.mu.Unlock()
+			w.reload(ctx, changed)
 		}
+	}
+}
+
+// note remembers a changed file for the next reload's log line.
+func (w *watcher) note(name string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, c := range w.changed {
+		if c == name {
+			return
+		}
+	}
+	if len(w.changed) < maxChangedNamed {
+		w.changed = append(w.changed, name)
+	} else if len(w.changed) == maxChangedNamed {
+		w.changed = append(w.changed, "…")
 	}
 }
