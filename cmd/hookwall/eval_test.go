@@ -368,13 +368,7 @@ func TestEvalErrors(t *testing.T) {
 // TestSIGUSR1ReopensTheDecisionLog runs the real binary, moves its decision log away as
 // logrotate does, sends SIGUSR1, and checks that the next records go to a new file.
 func TestSIGUSR1ReopensTheDecisionLog(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
-	bin := filepath.Join(t.TempDir(), "hookwall")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := hookwallBinary(t)
 	pub, adm := freePort(t), freePort(t)
 	dir := writeTree(t, map[string]string{
 		"gateway.toml": fmt.Sprintf(`

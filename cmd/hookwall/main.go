@@ -5,6 +5,8 @@
 //	hookwall test [-v] [PATH…]         run the Rego tests with the hookwall builtins
 //	hookwall eval --route R FILE       evaluate a recorded request, without forwarding it
 //	hookwall filter build DIR -o F     build a Go filter to WebAssembly
+//	hookwall filter init DIR           write a starter filter (Go, C, WAT, AssemblyScript)
+//	hookwall filter test F.wasm        run one filter alone on a recorded request
 //	hookwall ranges update             refresh the provider IP range data
 //	hookwall capabilities [-o F]       write an OPA capabilities file with the hookwall builtins
 //	hookwall bench                     the reference load benchmark
@@ -37,6 +39,8 @@ commands:
   test           run the Rego tests (*_test.rego) with the hookwall builtins
   eval           evaluate a recorded request against a route, without forwarding it
   filter build   build a Go filter directory to WebAssembly
+  filter init    write a starter filter with its test (--lang go|c|wat|assemblyscript)
+  filter test    run one filter alone on a recorded request and print what it did
   ranges update  refresh the provider IP range data (policies/ranges/data.json)
   capabilities   write an OPA capabilities file with the hookwall builtins (for opa, Regal, editors)
   bench          the reference load benchmark against a bare fasthttp proxy
@@ -60,10 +64,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "eval":
 		return cmdEval(ctx, args, stdout, stderr)
 	case "filter":
-		if len(args) > 0 && args[0] == "build" {
-			return cmdFilterBuild(ctx, args[1:], stdout, stderr)
+		if len(args) > 0 {
+			switch args[0] {
+			case "build":
+				return cmdFilterBuild(ctx, args[1:], stdout, stderr)
+			case "test":
+				return cmdFilterTest(ctx, args[1:], stdout, stderr)
+			case "init":
+				return cmdFilterInit(args[1:], stdout, stderr)
+			}
 		}
-		fmt.Fprint(stderr, "usage: hookwall filter build DIR -o FILE.wasm\n")
+		fmt.Fprint(stderr, "usage: hookwall filter build|test|init …\n")
 		return 2
 	case "ranges":
 		return cmdRanges(ctx, args, stdout, stderr)

@@ -130,13 +130,7 @@ func TestCheckReportsFileAndLine(t *testing.T) {
 // TestSIGTERMDrainsInFlight runs the real binary, holds a request in flight at a slow
 // upstream, sends SIGTERM, and checks that the request completes and the process exits 0.
 func TestSIGTERMDrainsInFlight(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
-	bin := filepath.Join(t.TempDir(), "hookwall")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := hookwallBinary(t)
 	// A slow upstream.
 	uln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
