@@ -211,7 +211,7 @@ func TestUnreachableDiscardsInstance(t *testing.T) {
 
 func TestPoolExhaustion(t *testing.T) {
 	const wait = 30 * time.Millisecond
-	f := load(t, newHost(t), Spec{Name: "tiny", Module: testdata(t, "tiny.wasm"), Pool: 2, Timeout: wait})
+	f := load(t, newHost(t), Spec{Name: "tiny", Module: testdata(t, "tiny.wasm"), Pool: 2, PoolMax: 2, Timeout: wait})
 	if st := f.Stats(); st.Live != 2 || st.Idle != 2 || st.Created != 2 {
 		t.Fatalf("pool not pre-warmed: %+v", st)
 	}
@@ -249,7 +249,7 @@ func TestPoolExhaustion(t *testing.T) {
 
 	// A waiter gets the instance released meanwhile (long wait: the
 	// release must win, however busy the machine).
-	w := load(t, newHost(t), Spec{Name: "tiny", Module: testdata(t, "tiny.wasm"), Pool: 1, Timeout: 10 * time.Second})
+	w := load(t, newHost(t), Spec{Name: "tiny", Module: testdata(t, "tiny.wasm"), Pool: 1, PoolMax: 1, Timeout: 10 * time.Second})
 	held, err := w.Acquire(testCtx)
 	if err != nil {
 		t.Fatal(err)
@@ -303,7 +303,8 @@ func TestBadGuestInputTraps(t *testing.T) {
 	}
 	for n, name := range cases {
 		t.Run(fmt.Sprintf("%02d %s", n, name), func(t *testing.T) {
-			f := load(t, h, Spec{Name: "badptr", Module: mod, Config: []byte{byte(n)}, Pool: 1})
+			// A name of its own: a name's counters add up over every filter loaded under it.
+			f := load(t, h, Spec{Name: fmt.Sprintf("badptr%d", n), Module: mod, Config: []byte{byte(n)}, Pool: 1})
 			_, err, ex := call(t, f, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi")
 			wantKind(t, err, KindABI)
 			if string(ex.Req.Header.Method()) != "POST" || string(ex.Req.RequestURI()) != "/" {

@@ -24,6 +24,10 @@ const (
 	DefaultTimeout = 50 * time.Millisecond
 	DefaultMemory  = 32 << 20
 	DefaultMaxUses = 10000
+	// DefaultPoolMax is Spec.PoolMax's default.
+	DefaultPoolMax = 64
+	// DefaultIdleTimeout is Spec.IdleTimeout's default.
+	DefaultIdleTimeout = 30 * time.Second
 
 	// NoDeadline as Spec.Timeout runs the filter without a per-call deadline.
 	//
@@ -54,9 +58,17 @@ type Spec struct {
 	// KiB pages; 0 means DefaultMemory. A module that declares more fails
 	// at load.
 	Memory uint64
-	// Pool bounds the instances of this filter, all created by Load; 0
+	// Pool is how many instances Load creates and the pool keeps warm; 0
 	// means 2×GOMAXPROCS.
 	Pool int
+	// PoolMax bounds the instances: past Pool, Acquire creates more on
+	// demand (a request that holds its instance across the upstream call
+	// would otherwise wait), and those idle for IdleTimeout are closed
+	// again. 0 means max(DefaultPoolMax, Pool).
+	PoolMax int
+	// IdleTimeout is how long an instance above Pool may stay idle; 0 means
+	// DefaultIdleTimeout.
+	IdleTimeout time.Duration
 	// MaxUses recycles an instance after this many requests, because guest
 	// globals persist between requests; 0 means DefaultMaxUses.
 	MaxUses int
@@ -76,6 +88,8 @@ func (s Spec) withDefaults() (Spec, error) {
 		return s, fmt.Errorf("filter/%s: timeout %v is negative", s.Name, s.Timeout)
 	case s.Pool < 0:
 		return s, fmt.Errorf("filter/%s: pool %d is negative", s.Name, s.Pool)
+	case s.PoolMax < 0 || (s.PoolMax > 0 && s.PoolMax < s.Pool):
+		return s, fmt.Errorf("filter/%s: pool max %d is below the pool %d", s.Name, s.PoolMax, s.Pool)
 	case s.MaxUses < 0:
 		return s, fmt.Errorf("filter/%s: max uses %d is negative", s.Name, s.MaxUses)
 	}
@@ -87,6 +101,12 @@ func (s Spec) withDefaults() (Spec, error) {
 	}
 	if s.Pool == 0 {
 		s.Pool = 2 * runtime.GOMAXPROCS(0)
+	}
+	if s.PoolMax == 0 {
+		s.PoolMax = max(DefaultPoolMax, s.Pool)
+	}
+	if s.IdleTimeout <= 0 {
+		s.IdleTimeout = DefaultIdleTimeout
 	}
 	if s.MaxUses == 0 {
 		s.MaxUses = DefaultMaxUses
@@ -144,6 +164,8 @@ func (s Spec) hash(module [sha256.Size]byte) string {
 	num(int64(s.Timeout))
 	num(int64(s.pages()))
 	num(int64(s.Pool))
+	num(int64(s.PoolMax))
+	num(int64(s.IdleTimeout))
 	num(int64(s.MaxUses))
 	return hex.EncodeToString(h.Sum(nil))
 }
@@ -158,7 +180,9 @@ type Filter struct {
 	poolWait    time.Duration
 	memLimit    uint64 // bytes
 	maxUses     int
-	pool        int
+	pool        int // kept warm
+	poolMax     int // the bound: cap(sem)
+	idleTimeout time.Duration
 	hasResponse bool
 	logger      *slog.Logger
 
@@ -172,21 +196,29 @@ type Filter struct {
 	sem chan struct{}
 
 	mu        sync.Mutex
-	idle      []*Instance
-	live      int // idle + in use + being created
+	idle      []*Instance // oldest first: Acquire takes the newest, the reaper the oldest
+	live      int         // idle + in use + being created
 	closed    atomic.Bool
 	refilling atomic.Bool
+	reaping   atomic.Bool
 	closeOnce sync.Once
 
-	stats struct {
-		created, discarded, recycled, waits, calls atomic.Uint64
-		trap, timeout, oom, pool, abi              atomic.Uint64
-	}
+	// stats are the Host's counters for this filter's name: they add up across the Filters
+	// that replace one another (a reload with a new module), as Prometheus counters must.
+	stats *counters
 }
 
-// Stats is a snapshot of a filter's pool and error counters.
+// counters are a filter name's cumulative counters.
+type counters struct {
+	created, discarded, recycled, shrunk, waits, calls atomic.Uint64
+	trap, timeout, oom, pool, abi                      atomic.Uint64
+}
+
+// Stats is a snapshot of a filter's pool and of the counters of its name (which add up over
+// every Filter of that name the Host loaded).
 type Stats struct {
-	Pool  int // bound on instances
+	Pool  int // instances kept warm
+	Max   int // bound on instances
 	Live  int // instances that exist (idle, in use or being created)
 	Idle  int
 	InUse int // pool tokens held: by requests, or by a background refill
@@ -194,6 +226,7 @@ type Stats struct {
 	Created   uint64 // instances instantiated, including Load's
 	Discarded uint64 // closed after a trap, timeout or error
 	Recycled  uint64 // closed after MaxUses requests
+	Shrunk    uint64 // closed after IdleTimeout idle above Pool
 	Waits     uint64 // Acquire calls that found the pool full and waited
 	Calls     uint64 // guest calls (handle_request and handle_response)
 	Errors    ErrorCounts
@@ -236,13 +269,16 @@ func (h *Host) Load(ctx context.Context, spec Spec) (*Filter, error) {
 		memLimit:    uint64(s.pages()) * pageSize,
 		maxUses:     s.MaxUses,
 		pool:        s.Pool,
+		poolMax:     s.PoolMax,
+		idleTimeout: s.IdleTimeout,
+		stats:       h.countersFor(s.Name),
 		hasResponse: compiled.hasResponse,
 		logger:      s.Logger.With("filter", s.Name),
 		host:        h,
 		rt:          rt,
 		shared:      compiled,
 		compiled:    compiled.mod,
-		sem:         make(chan struct{}, s.Pool),
+		sem:         make(chan struct{}, s.PoolMax),
 		idle:        make([]*Instance, 0, s.Pool),
 	}
 	if deadline {
@@ -330,12 +366,14 @@ func (f *Filter) Stats() Stats {
 	f.mu.Unlock()
 	return Stats{
 		Pool:      f.pool,
+		Max:       f.poolMax,
 		Live:      live,
 		Idle:      idle,
 		InUse:     len(f.sem),
 		Created:   f.stats.created.Load(),
 		Discarded: f.stats.discarded.Load(),
 		Recycled:  f.stats.recycled.Load(),
+		Shrunk:    f.stats.shrunk.Load(),
 		Waits:     f.stats.waits.Load(),
 		Calls:     f.stats.calls.Load(),
 		Errors: ErrorCounts{
@@ -447,7 +485,7 @@ func (f *Filter) poolError(err error) error {
 // newInstance instantiates the module and runs its start functions. The
 // caller has reserved the slot in f.live.
 func (f *Filter) newInstance(ctx context.Context) (*Instance, error) {
-	inst := &Instance{f: f, scratch: make([]byte, 0, 256)}
+	inst := &Instance{f: f, scratch: make([]byte, 0, 256), idleSince: time.Now()}
 	inst.cctx.init(inst)
 	inst.stdout.limit, inst.stderr.limit = outputLimit, outputLimit
 	cfg := f.modCfg.WithStdout(&inst.stdout).WithStderr(&inst.stderr)
@@ -518,16 +556,20 @@ func (f *Filter) release(inst *Instance) {
 		reason = "recycle"
 	}
 	if reason == "" {
+		inst.idleSince = time.Now()
 		f.mu.Lock()
 		if !f.closed.Load() {
 			f.idle = append(f.idle, inst)
 			// A refill that found every token busy stopped short; resume
 			// it now that one is free.
-			short := f.live < f.pool
+			short, over := f.live < f.pool, f.live > f.pool
 			f.mu.Unlock()
 			<-f.sem
 			if short {
 				f.startRefill()
+			}
+			if over {
+				f.startReaper()
 			}
 			return
 		}
@@ -550,6 +592,48 @@ func (f *Filter) release(inst *Instance) {
 		return
 	}
 	f.startRefill()
+}
+
+// startReaper closes, in the background, the instances above Pool that stay idle for
+// IdleTimeout, oldest first, so a burst's instances do not hold memory forever. At most one
+// reaper runs per filter; it ends when the pool is back to Pool or the filter closes.
+func (f *Filter) startReaper() {
+	if !f.reaping.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer f.reaping.Store(false)
+		t := time.NewTimer(f.idleTimeout)
+		defer t.Stop()
+		for range t.C {
+			var stale []*Instance
+			f.mu.Lock()
+			now := time.Now()
+			next := f.idleTimeout
+			for len(f.idle) > 0 && f.live > f.pool {
+				age := now.Sub(f.idle[0].idleSince)
+				if age < f.idleTimeout {
+					next = f.idleTimeout - age
+					break
+				}
+				stale = append(stale, f.idle[0])
+				f.idle[0] = nil
+				f.idle = f.idle[1:]
+				f.live--
+			}
+			done := f.closed.Load() || f.live <= f.pool
+			f.mu.Unlock()
+			for _, inst := range stale {
+				_ = inst.close(context.Background())
+				f.stats.shrunk.Add(1)
+			}
+			if done {
+				f.closeCompiledIfDone(context.Background())
+				return
+			}
+			t.Reset(next)
+		}
+	}()
 }
 
 // startRefill tops the pool back up in the background after an instance

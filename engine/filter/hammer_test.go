@@ -15,7 +15,7 @@ func TestHammerPool(t *testing.T) {
 		N    = 200
 		pool = 3
 	)
-	f := load(t, newHost(t), Spec{Name: "unreachable", Module: testdata(t, "unreachable.wasm"), Pool: pool, MaxUses: 7})
+	f := load(t, newHost(t), Spec{Name: "unreachable", Module: testdata(t, "unreachable.wasm"), Pool: pool, PoolMax: pool, MaxUses: 7})
 	var traps, ok, overBound atomic.Int64
 	start := make(chan struct{})
 	var wg sync.WaitGroup

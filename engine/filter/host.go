@@ -32,6 +32,7 @@ type Host struct {
 	runtimes map[runtimeKey]*hostRuntime
 	compiled map[compiledKey]*compiledModule // held by a Filter or recent
 	recent   []*compiledModule               // most recently loaded first, ≤ compiledCacheSize
+	counters map[string]*counters            // by filter name: they outlive a replaced Filter
 	closed   bool
 
 	// For tests: wazero CompileModule calls, and closes of their modules.
@@ -66,7 +67,20 @@ func NewHost(_ context.Context, cacheDir string) (*Host, error) {
 		cache:    cache,
 		runtimes: make(map[runtimeKey]*hostRuntime),
 		compiled: make(map[compiledKey]*compiledModule),
+		counters: make(map[string]*counters),
 	}, nil
+}
+
+// countersFor returns the cumulative counters of the filters named name.
+func (h *Host) countersFor(name string) *counters {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c, ok := h.counters[name]
+	if !ok {
+		c = &counters{}
+		h.counters[name] = c
+	}
+	return c
 }
 
 // Close closes every compiled module and runtime, and with them every

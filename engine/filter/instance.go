@@ -60,12 +60,13 @@ type Instance struct {
 	labels       int
 	addedHeaders int // bytes of header names and values the guest set or added this request
 
-	cctx    callContext
-	uses    int
-	broken  bool
-	scratch []byte
-	stdout  boundedBuffer
-	stderr  boundedBuffer
+	cctx      callContext
+	uses      int
+	idleSince time.Time // when it was last released to the idle list
+	broken    bool
+	scratch   []byte
+	stdout    boundedBuffer
+	stderr    boundedBuffer
 }
 
 // HandleRequest calls the guest's handle_request with ex. next reports

@@ -11,7 +11,7 @@ import (
 type sourceCollector struct {
 	src Sources
 
-	poolSize, poolInstances, poolWaits, created, discarded *prometheus.Desc
+	poolSize, poolMax, poolInstances, poolWaits, created, discarded, shrunk *prometheus.Desc
 	stateKeys, stateEvictions                              *prometheus.Desc
 	logWritten, logDropped, logErrors                      *prometheus.Desc
 	reloads, lastOK, lastSuccess, revision                 *prometheus.Desc
@@ -21,11 +21,13 @@ func newSourceCollector(src Sources) *sourceCollector {
 	d := prometheus.NewDesc
 	return &sourceCollector{
 		src:            src,
-		poolSize:       d("hookwall_filter_pool_size", "Bound on a filter's pooled instances.", []string{"filter"}, nil),
+		poolSize:       d("hookwall_filter_pool_size", "Instances a filter keeps warm ([[filter]] pool).", []string{"filter"}, nil),
+		poolMax:        d("hookwall_filter_pool_max", "Bound on a filter's instances ([[filter]] pool_max); past pool they are created on demand.", []string{"filter"}, nil),
 		poolInstances:  d("hookwall_filter_pool_instances", "A filter's instances: live (existing), idle (pooled) and in_use.", []string{"filter", "state"}, nil),
-		poolWaits:      d("hookwall_filter_pool_waits_total", "Acquisitions that found the pool busy and waited (since the filter was loaded).", []string{"filter"}, nil),
-		created:        d("hookwall_filter_instances_created_total", "Instances instantiated (since the filter was loaded).", []string{"filter"}, nil),
-		discarded:      d("hookwall_filter_instances_discarded_total", "Instances closed after a trap, timeout or error (since the filter was loaded).", []string{"filter"}, nil),
+		poolWaits:      d("hookwall_filter_pool_waits_total", "Acquisitions that found every instance busy and waited (every module the name had since start).", []string{"filter"}, nil),
+		created:        d("hookwall_filter_instances_created_total", "Instances instantiated (every module the name had since start).", []string{"filter"}, nil),
+		discarded:      d("hookwall_filter_instances_discarded_total", "Instances closed after a trap, timeout or error (every module the name had since start).", []string{"filter"}, nil),
+		shrunk:         d("hookwall_filter_instances_shrunk_total", "Instances above pool closed after staying idle (every module the name had since start).", []string{"filter"}, nil),
 		stateKeys:      d("hookwall_state_keys", "Keys held by the in-memory state store.", nil, nil),
 		stateEvictions: d("hookwall_state_evictions_total", "Live keys the in-memory state store dropped because it was full.", nil, nil),
 		logWritten:     d("hookwall_decision_log_written_total", "Decision-log records written.", nil, nil),
@@ -40,7 +42,7 @@ func newSourceCollector(src Sources) *sourceCollector {
 
 func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		c.poolSize, c.poolInstances, c.poolWaits, c.created, c.discarded, c.stateKeys, c.stateEvictions,
+		c.poolSize, c.poolMax, c.poolInstances, c.poolWaits, c.created, c.discarded, c.shrunk, c.stateKeys, c.stateEvictions,
 		c.logWritten, c.logDropped, c.logErrors, c.reloads, c.lastOK, c.lastSuccess, c.revision,
 	} {
 		ch <- d
@@ -53,12 +55,14 @@ func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
 	if c.src.Filters != nil {
 		c.src.Filters(func(name string, st filter.Stats) {
 			ch <- m(c.poolSize, gauge, float64(st.Pool), name)
+			ch <- m(c.poolMax, gauge, float64(st.Max), name)
 			ch <- m(c.poolInstances, gauge, float64(st.Live), name, "live")
 			ch <- m(c.poolInstances, gauge, float64(st.Idle), name, "idle")
 			ch <- m(c.poolInstances, gauge, float64(st.InUse), name, "in_use")
 			ch <- m(c.poolWaits, counter, float64(st.Waits), name)
 			ch <- m(c.created, counter, float64(st.Created), name)
 			ch <- m(c.discarded, counter, float64(st.Discarded), name)
+			ch <- m(c.shrunk, counter, float64(st.Shrunk), name)
 		})
 	}
 	if c.src.State != nil {

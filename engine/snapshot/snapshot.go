@@ -33,13 +33,9 @@ type Filter struct {
 	SpecHash string
 }
 
+// specHash is the filter's own hash (module, config, limits) with what the snapshot adds to it.
 func specHash(sp *filter.Spec, onError string) string {
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%d\x00%d\x00%d\x00%d\x00%s\x00", sp.Name, sp.Timeout, sp.Memory, sp.Pool, sp.MaxUses, onError)
-	h.Write(sp.Config)
-	h.Write([]byte{0})
-	h.Write(sp.Module)
-	return hex.EncodeToString(h.Sum(nil))
+	return sp.Hash() + ":" + onError
 }
 
 // Route is a configured route, ready to serve.
@@ -223,7 +219,7 @@ func loadFilter(ctx context.Context, o Options, fc *config.Filter) (*Filter, boo
 	}
 	spec := filter.Spec{
 		Name: fc.Name, Module: mod, Config: []byte(fc.Config), Timeout: timeout,
-		Memory: uint64(fc.Memory), Pool: fc.Pool, MaxUses: fc.MaxUses, Logger: o.Logger.With("filter", fc.Name),
+		Memory: uint64(fc.Memory), Pool: fc.Pool, PoolMax: fc.PoolMax, MaxUses: fc.MaxUses, Logger: o.Logger.With("filter", fc.Name),
 	}
 	hash := specHash(&spec, fc.OnError)
 	if prev, ok := o.Reuse[fc.Name]; ok && prev.SpecHash == hash {

@@ -1,0 +1,103 @@
+package gateway
+
+import (
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/hookwall/hookwall/engine/filter"
+)
+
+// TestPoolFitsUpstreamLatency: a standard-Go filter (which exports a response phase, so each
+// request holds its instance across the upstream call) in front of a slow upstream, under
+// concurrent load. With the default pool_max the pool grows and no request waits or is
+// refused; with the pool held to its warm size (pool_max = pool) the same load waits and is
+// refused, which is what the default is for.
+func TestPoolFitsUpstreamLatency(t *testing.T) {
+	guest, err := filepath.Abs(filepath.Join("..", "..", "examples", "filters", "eventallow", "eventallow.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(t *testing.T, poolMax string) (ok, refused int64, st filter.Stats) {
+		up := startUpstream(t)
+		up.setHandler(func(ctx *fasthttp.RequestCtx) {
+			time.Sleep(100 * time.Millisecond)
+			ctx.SetStatusCode(200)
+		})
+		cfg := fmt.Sprintf(`
+[server]
+listen = "127.0.0.1:0"
+[admin]
+listen = "127.0.0.1:0"
+[policies]
+dir = "{{DIR}}/policies"
+[log]
+decisions = "off"
+
+[[filter]]
+name = "events"
+module = %q
+config = '{"allow": ["push"]}'
+pool = 2
+%s
+
+[[route]]
+name = "hook"
+path = "/hooks/x"
+upstream = %q
+policy = "routes.hook"
+filters = ["events"]
+`, guest, poolMax, up.URL())
+		e := startEnv(t, cfg, map[string]string{"policies/hook.rego": "package routes.hook\n\nallow := true\n"}, Options{Logger: discardLogger()})
+		const clients, each = 24, 4
+		var okN, refusedN atomic.Int64
+		var wg sync.WaitGroup
+		for range clients {
+			wg.Go(func() {
+				for range each {
+					req, _ := http.NewRequest("POST", e.base+"/hooks/x", strings.NewReader(`{}`))
+					req.Header.Set("X-GitHub-Event", "push")
+					resp, err := client.Do(req)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					resp.Body.Close()
+					switch resp.StatusCode {
+					case 200:
+						okN.Add(1)
+					case 503:
+						refusedN.Add(1)
+					default:
+						t.Errorf("status %d", resp.StatusCode)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		e.g.filterStats(func(name string, s filter.Stats) {
+			if name == "events" {
+				st = s
+			}
+		})
+		return okN.Load(), refusedN.Load(), st
+	}
+
+	ok, refused, st := run(t, "")
+	t.Logf("default pool_max: %d ok, %d refused, %+v", ok, refused, st)
+	if refused != 0 || ok != 24*4 || st.Waits != 0 || st.Live <= 2 {
+		t.Fatalf("the pool did not grow to fit 24 concurrent requests: %d ok, %d refused, %+v", ok, refused, st)
+	}
+	ok, refused, st = run(t, "pool_max = 2")
+	t.Logf("pool_max = 2: %d ok, %d refused, %+v", ok, refused, st)
+	if st.Waits == 0 || refused == 0 {
+		t.Fatalf("with the pool held at 2 the same load neither waited nor was refused: %+v", st)
+	}
+}
