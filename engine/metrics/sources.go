@@ -12,9 +12,9 @@ type sourceCollector struct {
 	src Sources
 
 	poolSize, poolMax, poolInstances, poolWaits, created, discarded, shrunk *prometheus.Desc
-	stateKeys, stateEvictions                              *prometheus.Desc
-	logWritten, logDropped, logErrors                      *prometheus.Desc
-	reloads, lastOK, lastSuccess, revision                 *prometheus.Desc
+	stateKeys, stateEvictions                                               *prometheus.Desc
+	logWritten, logDropped, logErrors                                       *prometheus.Desc
+	reloads, lastOK, lastSuccess, revision                                  *prometheus.Desc
 }
 
 func newSourceCollector(src Sources) *sourceCollector {
