@@ -37,7 +37,10 @@ type evalResult struct {
 		Per   string
 	} `json:"rate_limit"`
 	UpstreamHeaders map[string]string `json:"upstream_headers"`
-	Shadow          *struct {
+	Forwarded       *struct {
+		Set map[string]string `json:"headers_set"`
+	} `json:"forwarded"`
+	Shadow *struct {
 		Policy string `json:"policy"`
 		Agree  bool   `json:"agree"`
 		Status int    `json:"status"`
@@ -93,6 +96,12 @@ func TestEvalShippedConfig(t *testing.T) {
 				if r.Labels["event"] != "push" || r.Dedupe == nil || !strings.HasPrefix(r.Dedupe.Key, "github:72d3162e") || r.RateLimit == nil || r.RateLimit.Limit != 600 {
 					t.Fatalf("allowed decision: %+v", r)
 				}
+				// The tiny filter tags what is forwarded with the route name.
+				if r.Forwarded == nil || r.Forwarded.Set["X-Hookwall-Route"] != "github" {
+					t.Fatalf("eval does not show what the filters changed in the forwarded request: %+v", r.Forwarded)
+				}
+			} else if r.Forwarded != nil {
+				t.Fatalf("a refused request is not forwarded: %+v", r.Forwarded)
 			}
 			for _, f := range r.Filters {
 				if f["outcome"] != "next" {

@@ -8,11 +8,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"iter"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -47,7 +45,7 @@ type filterTestOutput struct {
 	Error   string            `json:"error,omitempty"`
 	Labels  map[string]string `json:"labels"`
 	// Forwarded lists what the filter changed in the request the upstream would get.
-	Forwarded *messageChanges `json:"forwarded,omitempty"`
+	Forwarded *filter.Changes `json:"forwarded,omitempty"`
 	// Response is the answer the filter wrote when it denied.
 	Response *message `json:"response,omitempty"`
 	// ResponsePhase is what the filter changed in the upstream's answer.
@@ -58,7 +56,7 @@ type filterTestOutput struct {
 type responsePhase struct {
 	Outcome string          `json:"outcome"` // ran, error
 	Error   string          `json:"error,omitempty"`
-	Changes *messageChanges `json:"changes"`
+	Changes *filter.Changes `json:"changes"`
 }
 
 // message is a response as the client would get it.
@@ -66,21 +64,6 @@ type message struct {
 	Status  int               `json:"status"`
 	Headers map[string]string `json:"headers"`
 	Body    string            `json:"body"`
-}
-
-// messageChanges is the difference between a message before and after a filter ran.
-type messageChanges struct {
-	Method  *change           `json:"method,omitempty"`
-	URI     *change           `json:"uri,omitempty"`
-	Status  *change           `json:"status,omitempty"`
-	Set     map[string]string `json:"headers_set,omitempty"`
-	Removed []string          `json:"headers_removed,omitempty"`
-	Body    *change           `json:"body,omitempty"`
-}
-
-type change struct {
-	From any `json:"from"`
-	To   any `json:"to"`
 }
 
 func cmdFilterTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -153,7 +136,7 @@ func cmdFilterTest(ctx context.Context, args []string, stdout, stderr io.Writer)
 	out := filterTestOutput{Filter: name, Labels: map[string]string{}}
 	ex := &filter.Exchange{Req: req, Resp: resp, Route: *route, RemoteAddr: "127.0.0.1:40000", Scheme: "http",
 		SetLabel: func(k, v string) { out.Labels[k] = v }}
-	before := snapshotRequest(req)
+	before := filter.RequestMessage(req)
 	start := time.Now()
 	next, err := inst.HandleRequest(ctx, ex)
 	out.Micros = time.Since(start).Microseconds()
@@ -162,21 +145,22 @@ func cmdFilterTest(ctx context.Context, args []string, stdout, stderr io.Writer)
 		out.Outcome, out.Error = "error", err.Error()
 	case next:
 		out.Outcome = "next"
-		out.Forwarded = diffMessages(before, snapshotRequest(req))
+		out.Forwarded = filter.Diff(before, filter.RequestMessage(req))
 	default:
 		out.Outcome = "deny"
-		out.Response = &message{Status: resp.StatusCode(), Headers: headerMap(&resp.Header), Body: string(resp.Body())}
+		m := filter.ResponseMessage(resp)
+		out.Response = &message{Status: m.Status, Headers: m.Headers, Body: m.Body}
 	}
 	if next && f.HasResponsePhase() {
 		if err := upstreamAnswer(resp, *respFile); err != nil {
 			return fail("%v", err)
 		}
-		before := snapshotResponse(resp)
+		before := filter.ResponseMessage(resp)
 		ph := &responsePhase{Outcome: "ran"}
 		if err := inst.HandleResponse(ctx, ex, false); err != nil {
 			ph.Outcome, ph.Error = "error", err.Error()
 		}
-		ph.Changes = diffMessages(before, snapshotResponse(resp))
+		ph.Changes = filter.Diff(before, filter.ResponseMessage(resp))
 		out.ResponsePhase = ph
 	}
 	if code := printJSON(stdout, stderr, &out); code != 0 {
@@ -217,69 +201,6 @@ func upstreamAnswer(resp *fasthttp.Response, file string) error {
 		return errors.New(file + ": the response has no Content-Length")
 	}
 	return nil
-}
-
-// messageState is what a filter may change in a request or a response.
-type messageState struct {
-	method, uri string
-	status      int
-	headers     map[string]string
-	body        string
-}
-
-func snapshotRequest(r *fasthttp.Request) messageState {
-	return messageState{method: string(r.Header.Method()), uri: string(r.Header.RequestURI()), headers: headerMap(&r.Header), body: string(r.Body())}
-}
-
-func snapshotResponse(r *fasthttp.Response) messageState {
-	return messageState{status: r.StatusCode(), headers: headerMap(&r.Header), body: string(r.Body())}
-}
-
-// headerMap is every header by canonical name, repeated values joined with ", ".
-func headerMap(h interface {
-	All() iter.Seq2[[]byte, []byte]
-}) map[string]string {
-	m := map[string]string{}
-	for k, v := range h.All() {
-		name := string(k)
-		if prev, ok := m[name]; ok {
-			m[name] = prev + ", " + string(v)
-		} else {
-			m[name] = string(v)
-		}
-	}
-	return m
-}
-
-func diffMessages(a, b messageState) *messageChanges {
-	c := &messageChanges{}
-	if a.method != b.method {
-		c.Method = &change{a.method, b.method}
-	}
-	if a.uri != b.uri {
-		c.URI = &change{a.uri, b.uri}
-	}
-	if a.status != b.status {
-		c.Status = &change{a.status, b.status}
-	}
-	for k, v := range b.headers {
-		if a.headers[k] != v {
-			if c.Set == nil {
-				c.Set = map[string]string{}
-			}
-			c.Set[k] = v
-		}
-	}
-	for k := range a.headers {
-		if _, ok := b.headers[k]; !ok {
-			c.Removed = append(c.Removed, k)
-		}
-	}
-	sort.Strings(c.Removed)
-	if a.body != b.body {
-		c.Body = &change{a.body, b.body}
-	}
-	return c
 }
 
 func printJSON(stdout, stderr io.Writer, v any) int {

@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/hookwall/hookwall/engine/decisionlog"
+	"github.com/hookwall/hookwall/engine/filter"
 	"github.com/hookwall/hookwall/engine/policy"
 	"github.com/hookwall/hookwall/engine/snapshot"
 )
@@ -55,13 +56,16 @@ type Evaluation struct {
 	Error   string   `json:"error,omitempty"`
 	// Evaluated reports whether the policy ran (a filter or the router may end a request
 	// first).
-	Evaluated       bool                `json:"evaluated"`
-	Labels          map[string]any      `json:"labels"`
-	Filters         []FilterOutcome     `json:"filters"`
-	RateLimit       *RateLimit          `json:"rate_limit,omitempty"`
-	Dedupe          *Dedupe             `json:"dedupe,omitempty"`
-	UpstreamHeaders map[string]string   `json:"upstream_headers,omitempty"`
-	Shadow          *decisionlog.Shadow `json:"shadow,omitempty"`
+	Evaluated       bool              `json:"evaluated"`
+	Labels          map[string]any    `json:"labels"`
+	Filters         []FilterOutcome   `json:"filters"`
+	RateLimit       *RateLimit        `json:"rate_limit,omitempty"`
+	Dedupe          *Dedupe           `json:"dedupe,omitempty"`
+	UpstreamHeaders map[string]string `json:"upstream_headers,omitempty"`
+	// Forwarded is what the filters changed in the request the upstream would get (the policy
+	// judged the request as received); nil when it would not be forwarded.
+	Forwarded *filter.Changes     `json:"forwarded,omitempty"`
+	Shadow    *decisionlog.Shadow `json:"shadow,omitempty"`
 	// Input is the document the policy was evaluated on (nil when it did not run).
 	Input ast.Value `json:"-"`
 }
@@ -159,8 +163,13 @@ func (s *Server) Evaluate(req *fasthttp.Request, o DryRun) (ev *Evaluation, err 
 			ev, err = nil, fmt.Errorf("server: panic in evaluation: %v", p)
 		}
 	}()
+	received := filter.RequestMessage(req)
 	s.serve(&ctx, snap, x)
-	return d.evaluation(x, &ctx), nil
+	ev = d.evaluation(x, &ctx)
+	if ev.Outcome == decisionlog.OutcomeAllowed {
+		ev.Forwarded = filter.Diff(received, filter.RequestMessage(&ctx.Request))
+	}
+	return ev, nil
 }
 
 // evaluation reads what serve left in the exchange.
