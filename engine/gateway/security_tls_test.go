@@ -377,9 +377,15 @@ func secDecisionsNow(t *testing.T, path string) []map[string]any {
 	if err != nil && !os.IsNotExist(err) {
 		t.Fatal(err)
 	}
+	// A record being written may be read half-way: only complete lines count.
 	raw := string(b)
+	if i := strings.LastIndexByte(raw, '\n'); i >= 0 {
+		raw = raw[:i]
+	} else {
+		raw = ""
+	}
 	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(raw), "\n") {
+	for _, line := range strings.Split(raw, "\n") {
 		if line == "" {
 			continue
 		}
