@@ -113,6 +113,9 @@ func (i *Instance) HandleResponse(ctx context.Context, ex *Exchange, isError boo
 	return i.call(ctx, ex, i.handleResp, i.stack[:2])
 }
 
+// Filter returns the filter the instance belongs to.
+func (i *Instance) Filter() *Filter { return i.f }
+
 // Release returns the instance to its pool, or closes it when it failed or
 // reached MaxUses. Call it exactly once; the instance must not be used
 // after.

@@ -44,8 +44,10 @@ func (s *Server) runFilters(rctx context.Context, ctx *fasthttp.RequestCtx, rout
 				}
 				fasthttp.ReleaseRequest(saved)
 			}
-			if err == nil && next && !f.HasResponsePhase() {
-				inst.Release() // nothing left to call: free the instance before the upstream call
+			if err != nil || (next && !f.HasResponsePhase()) {
+				// Failed (it is spent), or nothing left to call: free the instance before the
+				// upstream call.
+				inst.Release()
 			} else {
 				x.instances = append(x.instances, inst)
 			}
@@ -86,7 +88,9 @@ func (s *Server) runFilters(rctx context.Context, ctx *fasthttp.RequestCtx, rout
 			// The guest wrote the response; the response phase of the filters before it runs.
 			x.instances = x.instances[:len(x.instances)-1]
 			inst.Release()
-			s.finishFilters(rctx, x, route, false)
+			if s.finishFilters(rctx, x, route, false) {
+				return true
+			}
 			if ctx.Response.StatusCode() == fasthttp.StatusOK && len(ctx.Response.Body()) == 0 {
 				// A guest that ended the request without a status must not look like success.
 				ctx.SetStatusCode(fasthttp.StatusForbidden)
@@ -103,15 +107,81 @@ func (s *Server) runFilters(rctx context.Context, ctx *fasthttp.RequestCtx, rout
 
 // finishFilters runs handle_response in reverse order and returns the instances to their
 // pools. isError tells the guests that the response is the gateway's, not the upstream's.
-func (s *Server) finishFilters(rctx context.Context, x *exchange, route *snapshot.Route, isError bool) {
+//
+// A guest that fails half-way may leave a half-changed response: a redaction filter that
+// traps before it writes would let the upstream's answer through as it came. So when the
+// response is the upstream's (or a filter's own, !isError), a failure with on_error = "deny"
+// replaces it with the gateway's 502, which the earlier filters then see as an error response,
+// and replaced reports it (the record says so too). With on_error = "skip", or when the
+// response is already the gateway's own error answer, the response goes on as it was before
+// the failing call.
+func (s *Server) finishFilters(rctx context.Context, x *exchange, route *snapshot.Route, isError bool) (replaced bool) {
+	var saved *fasthttp.Response
 	for i := len(x.instances) - 1; i >= 0; i-- {
 		inst := x.instances[i]
-		if err := inst.HandleResponse(rctx, &x.fx, isError); err != nil {
-			s.log.Warn("filter response phase failed", "route", route.Name, "decision_id", x.rec.DecisionID, "err", err)
+		f := inst.Filter()
+		if !f.HasResponsePhase() {
+			inst.Release()
+			continue
 		}
+		restore := isError || onError(route, f) == "skip"
+		if restore {
+			if saved == nil {
+				saved = fasthttp.AcquireResponse()
+			}
+			x.fx.Resp.CopyTo(saved)
+		}
+		t0 := time.Now()
+		err := inst.HandleResponse(rctx, &x.fx, isError)
 		inst.Release()
+		if err == nil {
+			continue
+		}
+		kind := errKind(err)
+		if s.o.Observer != nil {
+			s.o.Observer.Filter(route.Name, f.Name(), time.Since(t0), kind)
+		}
+		if restore {
+			saved.CopyTo(x.fx.Resp)
+			x.noteResponseFailure(f.Name(), "skipped", err)
+			s.log.Warn("filter response phase failed; the response goes on as it was before the filter", "filter", f.Name(), "route", route.Name, "decision_id", x.rec.DecisionID, "err", err)
+			continue
+		}
+		x.noteResponseFailure(f.Name(), "error", err)
+		s.log.Error("filter response phase failed; on_error=deny replaces the response", "filter", f.Name(), "route", route.Name, "decision_id", x.rec.DecisionID, "err", err)
+		x.fx.Resp.Reset()
+		writeErrorTo(x.fx.Resp, fasthttp.StatusBadGateway, "filter error")
+		rec := &x.rec
+		rec.Outcome, rec.Status, rec.Error = decisionlog.OutcomeError, fasthttp.StatusBadGateway, err.Error()
+		isError, replaced = true, true
 	}
 	x.instances = x.instances[:0]
+	if saved != nil {
+		fasthttp.ReleaseResponse(saved)
+	}
+	return replaced
+}
+
+// onError returns the route's on_error for filter f: "deny" unless the route says "skip".
+func onError(route *snapshot.Route, f *filter.Filter) string {
+	for _, rf := range route.Filters {
+		if rf.Filter == f {
+			return rf.OnError
+		}
+	}
+	return "deny"
+}
+
+// noteResponseFailure marks the filter's entry in the decision log with its response phase's
+// failure.
+func (x *exchange) noteResponseFailure(name, outcome string, err error) {
+	fs := x.rec.Filters
+	for i := len(fs) - 1; i >= 0; i-- {
+		if fs[i].Name == name {
+			fs[i].Outcome, fs[i].Error = outcome, err.Error()
+			return
+		}
+	}
 }
 
 // releaseInstances returns the instances without a response phase.

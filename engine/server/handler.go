@@ -299,7 +299,9 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, snap *snapshot.Snapshot, x *exc
 		rec.Outcome, rec.Status, rec.Error = decisionlog.OutcomeUpstream, st, uerr.Error()
 		return
 	}
-	s.finishFilters(rctx, x, route, false)
+	if s.finishFilters(rctx, x, route, false) {
+		return // a response phase failed with on_error = "deny": the answer is the gateway's 502
+	}
 	rec.Outcome, rec.Status = decisionlog.OutcomeAllowed, ctx.Response.StatusCode()
 }
 
@@ -388,9 +390,13 @@ func (s *Server) settle(key string, ttl time.Duration, delivered bool, rec *deci
 }
 
 func writeError(ctx *fasthttp.RequestCtx, status int, msg string) {
-	ctx.SetStatusCode(status)
-	ctx.SetContentType("application/json")
-	ctx.SetBodyString(`{"error":"` + msg + `"}`)
+	writeErrorTo(&ctx.Response, status, msg)
+}
+
+func writeErrorTo(resp *fasthttp.Response, status int, msg string) {
+	resp.SetStatusCode(status)
+	resp.Header.SetContentType("application/json")
+	resp.SetBodyString(`{"error":"` + msg + `"}`)
 }
 
 // writeDenied answers a policy denial: the status and the reasons as JSON.
