@@ -79,6 +79,13 @@ const (
 	outputLimit = 4 << 10
 	// logMessageLimit bounds one guest log message; the rest is cut.
 	logMessageLimit = 4 << 10
+	// logCallLimit bounds the guest output logged per guest call (log
+	// messages, stdout and stderr together), and logSecondLimit the output
+	// logged per filter per second, across its instances: a guest that logs
+	// in a loop costs the log at most this much. The rest is dropped and
+	// counted (Stats.LogDropped).
+	logCallLimit   = 16 << 10
+	logSecondLimit = 256 << 10
 	// labelKeyLimit and labelValueLimit bound one set_label call, and
 	// labelCountLimit the calls per request, so a guest cannot flood the
 	// policy input or the decision log.

@@ -32,7 +32,10 @@
 // arguments and no sockets; crypto/rand is the random source; wall and
 // monotonic clocks are real; sleeping returns at once. Guest stdout and
 // stderr go to 4 KiB buffers per instance that are logged (Debug and Warn)
-// after each call. Linear memory is capped by [Spec.Memory]. Every call runs
+// after each call. Guest log output (log calls, stdout and stderr together)
+// is capped per call (16 KiB) and per filter per second (256 KiB): a guest
+// that logs in a loop costs the log no more; what is dropped is counted in
+// Stats().LogDropped. Linear memory is capped by [Spec.Memory]. Every call runs
 // under a deadline ([Spec.Timeout]) enforced by wazero's
 // WithCloseOnContextDone, unless the filter opts out with [NoDeadline].
 //

@@ -206,12 +206,15 @@ type Filter struct {
 	// stats are the Host's counters for this filter's name: they add up across the Filters
 	// that replace one another (a reload with a new module), as Prometheus counters must.
 	stats *counters
+	// logs is this filter's guest-output budget for the current second.
+	logs logBudget
 }
 
 // counters are a filter name's cumulative counters.
 type counters struct {
 	created, discarded, recycled, shrunk, waits, calls atomic.Uint64
 	trap, timeout, oom, pool, abi                      atomic.Uint64
+	logDropped                                         atomic.Uint64 // bytes
 }
 
 // Stats is a snapshot of a filter's pool and of the counters of its name (which add up over
@@ -230,6 +233,9 @@ type Stats struct {
 	Waits     uint64 // Acquire calls that found the pool full and waited
 	Calls     uint64 // guest calls (handle_request and handle_response)
 	Errors    ErrorCounts
+	// LogDropped counts bytes of guest output (log messages, stdout, stderr) that were not
+	// logged: over the per-call or per-second budget, or cut from an over-long message.
+	LogDropped uint64
 }
 
 // ErrorCounts counts failed calls by Kind.
@@ -365,17 +371,18 @@ func (f *Filter) Stats() Stats {
 	live, idle := f.live, len(f.idle)
 	f.mu.Unlock()
 	return Stats{
-		Pool:      f.pool,
-		Max:       f.poolMax,
-		Live:      live,
-		Idle:      idle,
-		InUse:     len(f.sem),
-		Created:   f.stats.created.Load(),
-		Discarded: f.stats.discarded.Load(),
-		Recycled:  f.stats.recycled.Load(),
-		Shrunk:    f.stats.shrunk.Load(),
-		Waits:     f.stats.waits.Load(),
-		Calls:     f.stats.calls.Load(),
+		Pool:       f.pool,
+		Max:        f.poolMax,
+		Live:       live,
+		Idle:       idle,
+		InUse:      len(f.sem),
+		Created:    f.stats.created.Load(),
+		Discarded:  f.stats.discarded.Load(),
+		Recycled:   f.stats.recycled.Load(),
+		Shrunk:     f.stats.shrunk.Load(),
+		Waits:      f.stats.waits.Load(),
+		Calls:      f.stats.calls.Load(),
+		LogDropped: f.stats.logDropped.Load(),
 		Errors: ErrorCounts{
 			Trap:    f.stats.trap.Load(),
 			Timeout: f.stats.timeout.Load(),
@@ -485,7 +492,7 @@ func (f *Filter) poolError(err error) error {
 // newInstance instantiates the module and runs its start functions. The
 // caller has reserved the slot in f.live.
 func (f *Filter) newInstance(ctx context.Context) (*Instance, error) {
-	inst := &Instance{f: f, scratch: make([]byte, 0, 256), idleSince: time.Now()}
+	inst := &Instance{f: f, scratch: make([]byte, 0, 256), idleSince: time.Now(), logLeft: logCallLimit}
 	inst.cctx.init(inst)
 	inst.stdout.limit, inst.stderr.limit = outputLimit, outputLimit
 	cfg := f.modCfg.WithStdout(&inst.stdout).WithStderr(&inst.stderr)

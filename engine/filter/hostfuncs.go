@@ -346,11 +346,16 @@ func hostLog(ctx context.Context, mod api.Module, stack []uint64) {
 	if level >= logLevelNone || !i.f.logger.Enabled(ctx, slogLevel(level)) {
 		return
 	}
-	cut := false
+	cut := 0
 	if len(msg) > logMessageLimit {
-		msg, cut = msg[:logMessageLimit], true
+		msg, cut = msg[:logMessageLimit], len(msg)-logMessageLimit
 	}
-	if cut {
+	if !i.admitLog(ctx, len(msg)) {
+		i.f.dropLog(ctx, cut)
+		return
+	}
+	if cut > 0 {
+		i.f.dropLog(ctx, cut)
 		i.f.logger.Log(ctx, slogLevel(level), string(msg), "source", "guest", "truncated", true)
 		return
 	}

@@ -60,6 +60,9 @@ type Instance struct {
 	labels       int
 	addedHeaders int // bytes of header names and values the guest set or added this request
 
+	// logLeft is the output the guest may still have logged in this call (logCallLimit).
+	logLeft int
+
 	cctx      callContext
 	uses      int
 	idleSince time.Time // when it was last released to the idle list
@@ -142,6 +145,7 @@ func (i *Instance) call(ctx context.Context, ex *Exchange, fn api.Function, stac
 	}
 	i.f.stats.calls.Add(1)
 	i.ex = ex
+	i.logLeft = logCallLimit
 	c := &i.cctx
 	c.caller = ctx
 	var err error
@@ -293,16 +297,84 @@ func timedOut(err error) bool {
 }
 
 // flushOutput logs what the guest wrote to stdout (Debug) and stderr (Warn)
-// during the last call, then empties the buffers.
+// during the last call, within the log budgets, then empties the buffers.
 func (i *Instance) flushOutput(ctx context.Context) {
-	if len(i.stdout.buf) > 0 {
-		i.f.logger.Log(ctx, slog.LevelDebug, "guest stdout", "output", string(i.stdout.buf), "dropped", i.stdout.dropped)
-		i.stdout.reset()
+	i.flushStream(ctx, &i.stdout, slog.LevelDebug, "guest stdout")
+	i.flushStream(ctx, &i.stderr, slog.LevelWarn, "guest stderr")
+}
+
+func (i *Instance) flushStream(ctx context.Context, b *boundedBuffer, level slog.Level, msg string) {
+	if len(b.buf) == 0 {
+		return
 	}
-	if len(i.stderr.buf) > 0 {
-		i.f.logger.Log(ctx, slog.LevelWarn, "guest stderr", "output", string(i.stderr.buf), "dropped", i.stderr.dropped)
-		i.stderr.reset()
+	defer b.reset()
+	if !i.f.logger.Enabled(ctx, level) {
+		return
 	}
+	i.f.dropLog(ctx, b.dropped)
+	if i.admitLog(ctx, len(b.buf)) {
+		i.f.logger.Log(ctx, level, msg, "output", string(b.buf), "dropped", b.dropped)
+	}
+}
+
+// admitLog reports whether n more bytes of guest output may be logged now: within what is
+// left of this call's budget and of the filter's budget for this second. Refused bytes are
+// counted as dropped.
+func (i *Instance) admitLog(ctx context.Context, n int) bool {
+	if n <= i.logLeft && i.f.logs.take(n) {
+		i.logLeft -= n
+		return true
+	}
+	i.f.dropLog(ctx, n)
+	return false
+}
+
+// dropLog counts n bytes of guest output that were not logged, and says so in the log at
+// most once a second per filter.
+func (f *Filter) dropLog(ctx context.Context, n int) {
+	if n <= 0 {
+		return
+	}
+	f.stats.logDropped.Add(uint64(n))
+	if f.logs.report() {
+		f.logger.Log(ctx, slog.LevelWarn, "guest log output dropped: over its budget", "per_call_bytes", logCallLimit, "per_second_bytes", logSecondLimit)
+	}
+}
+
+// logBudget is a filter's guest-output budget per second, shared by its instances. It is
+// safe for concurrent use.
+type logBudget struct {
+	mu       sync.Mutex
+	second   int64 // unix second of used
+	used     int
+	reported int64 // unix second of the last "dropped" warning
+}
+
+// take reserves n bytes of this second's budget.
+func (b *logBudget) take(n int) bool {
+	now := time.Now().Unix()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.second != now {
+		b.second, b.used = now, 0
+	}
+	if b.used+n > logSecondLimit {
+		return false
+	}
+	b.used += n
+	return true
+}
+
+// report reports whether no "dropped" warning was logged this second, and marks one.
+func (b *logBudget) report() bool {
+	now := time.Now().Unix()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.reported == now {
+		return false
+	}
+	b.reported = now
+	return true
 }
 
 // boundedBuffer keeps the first limit bytes written and counts the rest.

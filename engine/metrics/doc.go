@@ -22,6 +22,7 @@
 //	hookwall_filter_pool_waits_total{filter}                    counter*
 //	hookwall_filter_instances_created_total{filter}             counter*
 //	hookwall_filter_instances_discarded_total{filter}           counter*
+//	hookwall_filter_log_dropped_bytes_total{filter}             counter* (guest log bytes over budget)
 //	hookwall_upstream_duration_seconds{route}                   histogram
 //	hookwall_upstream_errors_total{route}                       counter
 //	hookwall_rate_limited_total{route}                          counter

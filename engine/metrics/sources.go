@@ -12,6 +12,7 @@ type sourceCollector struct {
 	src Sources
 
 	poolSize, poolMax, poolInstances, poolWaits, created, discarded, shrunk *prometheus.Desc
+	guestLogDropped                                                         *prometheus.Desc
 	stateKeys, stateEvictions                                               *prometheus.Desc
 	logWritten, logDropped, logErrors                                       *prometheus.Desc
 	reloads, lastOK, lastSuccess, revision                                  *prometheus.Desc
@@ -20,29 +21,30 @@ type sourceCollector struct {
 func newSourceCollector(src Sources) *sourceCollector {
 	d := prometheus.NewDesc
 	return &sourceCollector{
-		src:            src,
-		poolSize:       d("hookwall_filter_pool_size", "Instances a filter keeps warm ([[filter]] pool).", []string{"filter"}, nil),
-		poolMax:        d("hookwall_filter_pool_max", "Bound on a filter's instances ([[filter]] pool_max); past pool they are created on demand.", []string{"filter"}, nil),
-		poolInstances:  d("hookwall_filter_pool_instances", "A filter's instances: live (existing), idle (pooled) and in_use.", []string{"filter", "state"}, nil),
-		poolWaits:      d("hookwall_filter_pool_waits_total", "Acquisitions that found every instance busy and waited (every module the name had since start).", []string{"filter"}, nil),
-		created:        d("hookwall_filter_instances_created_total", "Instances instantiated (every module the name had since start).", []string{"filter"}, nil),
-		discarded:      d("hookwall_filter_instances_discarded_total", "Instances closed after a trap, timeout or error (every module the name had since start).", []string{"filter"}, nil),
-		shrunk:         d("hookwall_filter_instances_shrunk_total", "Instances above pool closed after staying idle (every module the name had since start).", []string{"filter"}, nil),
-		stateKeys:      d("hookwall_state_keys", "Keys held by the in-memory state store.", nil, nil),
-		stateEvictions: d("hookwall_state_evictions_total", "Live keys the in-memory state store dropped because it was full.", nil, nil),
-		logWritten:     d("hookwall_decision_log_written_total", "Decision-log records written.", nil, nil),
-		logDropped:     d("hookwall_decision_log_dropped_total", "Decision-log records dropped because the writer fell behind.", nil, nil),
-		logErrors:      d("hookwall_decision_log_write_errors_total", "Failed decision-log writes (full disk, I/O error); each loses the buffered records.", nil, nil),
-		reloads:        d("hookwall_reloads_total", "Reload attempts by result (ok: applied; error: refused, the previous snapshot kept serving).", []string{"result"}, nil),
-		lastOK:         d("hookwall_config_last_reload_successful", "Whether the last reload attempt applied (1) or was refused (0).", nil, nil),
-		lastSuccess:    d("hookwall_config_last_reload_success_timestamp_seconds", "When the serving snapshot was loaded.", nil, nil),
-		revision:       d("hookwall_revision_info", "The serving snapshot's revision, as a label (always 1).", []string{"revision"}, nil),
+		src:             src,
+		poolSize:        d("hookwall_filter_pool_size", "Instances a filter keeps warm ([[filter]] pool).", []string{"filter"}, nil),
+		poolMax:         d("hookwall_filter_pool_max", "Bound on a filter's instances ([[filter]] pool_max); past pool they are created on demand.", []string{"filter"}, nil),
+		poolInstances:   d("hookwall_filter_pool_instances", "A filter's instances: live (existing), idle (pooled) and in_use.", []string{"filter", "state"}, nil),
+		poolWaits:       d("hookwall_filter_pool_waits_total", "Acquisitions that found every instance busy and waited (every module the name had since start).", []string{"filter"}, nil),
+		created:         d("hookwall_filter_instances_created_total", "Instances instantiated (every module the name had since start).", []string{"filter"}, nil),
+		discarded:       d("hookwall_filter_instances_discarded_total", "Instances closed after a trap, timeout or error (every module the name had since start).", []string{"filter"}, nil),
+		shrunk:          d("hookwall_filter_instances_shrunk_total", "Instances above pool closed after staying idle (every module the name had since start).", []string{"filter"}, nil),
+		guestLogDropped: d("hookwall_filter_log_dropped_bytes_total", "Bytes of guest log output (log calls, stdout, stderr) dropped over the per-call or per-second budget, or cut from over-long messages (every module the name had since start).", []string{"filter"}, nil),
+		stateKeys:       d("hookwall_state_keys", "Keys held by the in-memory state store.", nil, nil),
+		stateEvictions:  d("hookwall_state_evictions_total", "Live keys the in-memory state store dropped because it was full.", nil, nil),
+		logWritten:      d("hookwall_decision_log_written_total", "Decision-log records written.", nil, nil),
+		logDropped:      d("hookwall_decision_log_dropped_total", "Decision-log records dropped because the writer fell behind.", nil, nil),
+		logErrors:       d("hookwall_decision_log_write_errors_total", "Failed decision-log writes (full disk, I/O error); each loses the buffered records.", nil, nil),
+		reloads:         d("hookwall_reloads_total", "Reload attempts by result (ok: applied; error: refused, the previous snapshot kept serving).", []string{"result"}, nil),
+		lastOK:          d("hookwall_config_last_reload_successful", "Whether the last reload attempt applied (1) or was refused (0).", nil, nil),
+		lastSuccess:     d("hookwall_config_last_reload_success_timestamp_seconds", "When the serving snapshot was loaded.", nil, nil),
+		revision:        d("hookwall_revision_info", "The serving snapshot's revision, as a label (always 1).", []string{"revision"}, nil),
 	}
 }
 
 func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		c.poolSize, c.poolMax, c.poolInstances, c.poolWaits, c.created, c.discarded, c.shrunk, c.stateKeys, c.stateEvictions,
+		c.poolSize, c.poolMax, c.poolInstances, c.poolWaits, c.created, c.discarded, c.shrunk, c.guestLogDropped, c.stateKeys, c.stateEvictions,
 		c.logWritten, c.logDropped, c.logErrors, c.reloads, c.lastOK, c.lastSuccess, c.revision,
 	} {
 		ch <- d
@@ -63,6 +65,7 @@ func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- m(c.created, counter, float64(st.Created), name)
 			ch <- m(c.discarded, counter, float64(st.Discarded), name)
 			ch <- m(c.shrunk, counter, float64(st.Shrunk), name)
+			ch <- m(c.guestLogDropped, counter, float64(st.LogDropped), name)
 		})
 	}
 	if c.src.State != nil {
