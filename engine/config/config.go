@@ -125,6 +125,7 @@ type State struct {
 	FailMode string   `toml:"fail_mode"`
 	Prefix   string   `toml:"prefix"`
 	MaxKeys  int      `toml:"max_keys"`
+	MaxBytes Size     `toml:"max_bytes"`
 }
 
 // Demo runs a built-in upstream for trying hookwall without a backend.
@@ -204,6 +205,9 @@ const (
 	DefaultMaxConns      = 10000
 	DefaultMaxConnsPerIP = 1000
 	DefaultStateMaxKeys  = 1 << 20
+	// DefaultStateMaxBytes bounds the memory store's entries in bytes: DefaultStateMaxKeys
+	// keys of up to 64 bytes fit (longer keys are stored as 71-byte digests).
+	DefaultStateMaxBytes = 256 << 20
 	// DefaultMaxResponseBody bounds an upstream answer's body.
 	DefaultMaxResponseBody = 64 << 20
 )
@@ -332,6 +336,9 @@ func (c *Config) applyDefaults() {
 	if c.State.MaxKeys == 0 {
 		c.State.MaxKeys = DefaultStateMaxKeys
 	}
+	if c.State.MaxBytes == 0 {
+		c.State.MaxBytes = DefaultStateMaxBytes
+	}
 	for i := range c.Filters {
 		f := &c.Filters[i]
 		if f.Module != "" {
@@ -433,6 +440,9 @@ func (c *Config) validate(v *validator) {
 	case "memory", "redis":
 	default:
 		v.errAt([]any{"state", "backend"}, "must be \"memory\" or \"redis\", not %q", c.State.Backend)
+	}
+	if c.State.MaxKeys < 0 {
+		v.errAt([]any{"state", "max_keys"}, "must be > 0")
 	}
 	if c.State.Backend == "redis" && c.State.URL == "" {
 		v.errAt([]any{"state", "url"}, "required when backend = \"redis\"")

@@ -24,6 +24,9 @@ func TestParseDefaults(t *testing.T) {
 	if c.Server.Listen != DefaultListen || c.Admin.Listen != DefaultAdminListen || c.Server.MaxBody != DefaultMaxBody {
 		t.Errorf("defaults: %+v %+v", c.Server, c.Admin)
 	}
+	if c.State.MaxKeys != DefaultStateMaxKeys || c.State.MaxBytes != DefaultStateMaxBytes {
+		t.Errorf("state defaults: %+v", c.State)
+	}
 	if c.Policies.Dir != "/etc/hookwall/policies" {
 		t.Errorf("policy dir resolved against the config file: %q", c.Policies.Dir)
 	}
@@ -73,6 +76,9 @@ func TestParseErrorsNameFileLineAndKey(t *testing.T) {
 		{"unknown key", "[server]\nlisten = \"127.0.0.1:1\"\nlistne = \"x\"\n" + minimal, "g.toml:3: server.listne: unknown key"},
 		{"bad duration", "[server]\nread_timeout = \"5 parsecs\"\n" + minimal, "g.toml:2: server.read_timeout: invalid duration"},
 		{"bad size", "[server]\nmax_body = \"lots\"\n" + minimal, "g.toml:2: server.max_body: invalid size"},
+		{"bad state bytes", "[state]\nmax_bytes = \"lots\"\n" + minimal, "g.toml:2: state.max_bytes: invalid size"},
+		{"negative state bytes", "[state]\nmax_bytes = -1\n" + minimal, "g.toml:2: state.max_bytes: invalid size"},
+		{"negative state keys", "[state]\nmax_keys = -1\n" + minimal, "g.toml:2: state.max_keys: must be > 0"},
 		{"wrong type", "[server]\nmax_conns = \"many\"\n" + minimal, "g.toml:2: server.max_conns: incompatible types"},
 		{"route without upstream", "[[route]]\nname = \"a\"\npath = \"/a\"\npolicy = \"p\"\n", "route[1].upstream: required"},
 		{"second route bad scheme", minimal + "\n[[route]]\nname = \"b\"\npath = \"/b\"\nupstream = \"ftp://x\"\npolicy = \"p\"\n", "g.toml:11: route[2].upstream: scheme must be http or https"},

@@ -41,7 +41,7 @@ type Gateway struct {
 	log   *slog.Logger
 	host  *filter.Host
 	snaps snapshot.Holder
-	store state.Store
+	store *state.Bounded // the [state] backend, keys bounded (state.go)
 	dlog  *decisionlog.Logger
 	srv   *server.Server
 	obs   *observability // metrics, recent decisions, request rates (metrics.go)

@@ -97,9 +97,12 @@ func (g *Gateway) filterStats(yield func(name string, st filter.Stats)) {
 }
 
 func (g *Gateway) stateStats() metrics.StateStats {
-	if ms, ok := g.store.(*memory.Store); ok {
+	if g.store == nil {
+		return metrics.StateStats{}
+	}
+	if ms, ok := g.store.Backend().(*memory.Store); ok {
 		st := ms.Stats()
-		return metrics.StateStats{Memory: true, Keys: st.Keys, Evictions: st.Evictions}
+		return metrics.StateStats{Memory: true, Keys: st.Keys, Bytes: st.Bytes, Evictions: st.Evictions}
 	}
 	return metrics.StateStats{}
 }

@@ -32,6 +32,7 @@
 //	hookwall_state_backend_duration_seconds{op}                 histogram (Redis: admit, commit, release, ping)
 //	hookwall_state_backend_errors_total{op}                     counter (Redis)
 //	hookwall_state_keys                                         gauge (memory)
+//	hookwall_state_bytes                                        gauge (memory)
 //	hookwall_state_evictions_total                              counter (memory)
 //	hookwall_decision_log_written_total                         counter
 //	hookwall_decision_log_dropped_total                         counter

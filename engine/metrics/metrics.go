@@ -38,8 +38,9 @@ type Sources struct {
 
 // StateStats are the state store's own counters; which apply depends on the backend.
 type StateStats struct {
-	Memory    bool // Keys and Evictions apply
+	Memory    bool // Keys, Bytes and Evictions apply
 	Keys      int
+	Bytes     int64
 	Evictions uint64
 }
 

@@ -13,7 +13,7 @@ type sourceCollector struct {
 
 	poolSize, poolMax, poolInstances, poolWaits, created, discarded, shrunk *prometheus.Desc
 	guestLogDropped                                                         *prometheus.Desc
-	stateKeys, stateEvictions                                               *prometheus.Desc
+	stateKeys, stateBytes, stateEvictions                                   *prometheus.Desc
 	logWritten, logDropped, logErrors                                       *prometheus.Desc
 	reloads, lastOK, lastSuccess, revision                                  *prometheus.Desc
 }
@@ -31,7 +31,8 @@ func newSourceCollector(src Sources) *sourceCollector {
 		shrunk:          d("hookwall_filter_instances_shrunk_total", "Instances above pool closed after staying idle (every module the name had since start).", []string{"filter"}, nil),
 		guestLogDropped: d("hookwall_filter_log_dropped_bytes_total", "Bytes of guest log output (log calls, stdout, stderr) dropped over the per-call or per-second budget, or cut from over-long messages (every module the name had since start).", []string{"filter"}, nil),
 		stateKeys:       d("hookwall_state_keys", "Keys held by the in-memory state store.", nil, nil),
-		stateEvictions:  d("hookwall_state_evictions_total", "Live keys the in-memory state store dropped because it was full.", nil, nil),
+		stateBytes:      d("hookwall_state_bytes", "Bytes the in-memory state store counts for its keys (key lengths plus a fixed overhead per entry), bounded by [state] max_bytes.", nil, nil),
+		stateEvictions:  d("hookwall_state_evictions_total", "Live keys the in-memory state store dropped because it was full (max_keys or max_bytes).", nil, nil),
 		logWritten:      d("hookwall_decision_log_written_total", "Decision-log records written.", nil, nil),
 		logDropped:      d("hookwall_decision_log_dropped_total", "Decision-log records dropped because the writer fell behind.", nil, nil),
 		logErrors:       d("hookwall_decision_log_write_errors_total", "Failed decision-log writes (full disk, I/O error); each loses the buffered records.", nil, nil),
@@ -44,7 +45,7 @@ func newSourceCollector(src Sources) *sourceCollector {
 
 func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		c.poolSize, c.poolMax, c.poolInstances, c.poolWaits, c.created, c.discarded, c.shrunk, c.guestLogDropped, c.stateKeys, c.stateEvictions,
+		c.poolSize, c.poolMax, c.poolInstances, c.poolWaits, c.created, c.discarded, c.shrunk, c.guestLogDropped, c.stateKeys, c.stateBytes, c.stateEvictions,
 		c.logWritten, c.logDropped, c.logErrors, c.reloads, c.lastOK, c.lastSuccess, c.revision,
 	} {
 		ch <- d
@@ -71,6 +72,7 @@ func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
 	if c.src.State != nil {
 		if st := c.src.State(); st.Memory {
 			ch <- m(c.stateKeys, gauge, float64(st.Keys))
+			ch <- m(c.stateBytes, gauge, float64(st.Bytes))
 			ch <- m(c.stateEvictions, counter, float64(st.Evictions))
 		}
 	}

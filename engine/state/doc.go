@@ -28,6 +28,14 @@
 // in-flight claim, never a delivered marker, and Commit marks a key delivered whatever its
 // state. A claim that outlives InFlightTTL (a gateway crashed mid-request) expires by itself.
 //
+// # Keys
+//
+// Bound puts a backend behind StoreKey, the one place keys are bounded: a key of at most
+// MaxKeyLen bytes passes unchanged (no allocation), a longer one becomes "sha256:" and its hex
+// digest (71 bytes, longer than MaxKeyLen, so it never equals a key passed as it is). The
+// gateway runs every backend behind Bound, so no store holds more than 71 bytes of key per
+// entry whatever a policy builds its keys from.
+//
 // # Errors
 //
 // Backend failures (timeouts, refused connections, a closed store) wrap ErrUnavailable; the

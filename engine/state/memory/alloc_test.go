@@ -12,9 +12,18 @@ import (
 )
 
 // Admit with both obligations, then Commit, allocates nothing once the maps and the arena
-// have grown to the working set.
+// have grown to the working set, on the store and behind state.Bound (short keys pass it
+// unchanged).
 func TestAdmitAllocations(t *testing.T) {
-	s := New(Options{MaxKeys: 4096, Now: tickClock()})
+	for name, s := range map[string]state.Store{
+		"store": New(Options{MaxKeys: 4096, Now: tickClock()}),
+		"bound": state.Bound(New(Options{MaxKeys: 4096, Now: tickClock()})),
+	} {
+		t.Run(name, func(t *testing.T) { testAdmitAllocations(t, s) })
+	}
+}
+
+func testAdmitAllocations(t *testing.T, s state.Store) {
 	keys := make([]string, 8192)
 	for i := range keys {
 		keys[i] = "delivery-" + strconv.Itoa(i)

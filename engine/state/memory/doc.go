@@ -8,8 +8,11 @@
 // the background.
 //
 // The store never holds more than MaxKeys entries (rate and dedupe keys together; each shard
-// holds at most MaxKeys/Shards). A write into a full shard first drops an expired entry,
-// otherwise evicts the live entry closest to its expiry and counts it in Stats().Evictions.
+// holds at most MaxKeys/Shards), nor more than MaxBytes, counted as each key's length plus
+// EntryOverhead (each shard holds at most MaxBytes/Shards; Stats().Bytes). A write into a
+// full shard first drops expired entries, otherwise evicts the live entries closest to
+// their expiry until the new one fits, and counts them in Stats().Evictions. The gateway
+// hands the store keys bounded by state.Bound, so an entry is at most 71 bytes of key.
 // Evictions weaken the guarantees (an evicted delivered marker lets a replay through, an
 // evicted rate entry starts fresh), so the counter is exported as a metric and MaxKeys should
 // be sized above the working set.

@@ -15,16 +15,33 @@ import (
 // DefaultMaxKeys is the bound used when Options.MaxKeys is 0; it matches the config default.
 const DefaultMaxKeys = 1 << 20
 
+// DefaultMaxBytes is the bound used when Options.MaxBytes is 0; it matches the config
+// default. It is sized so that DefaultMaxKeys keys of up to state.MaxKeyLen bytes fit.
+const DefaultMaxBytes = 256 << 20
+
 // DefaultShards is the shard count used when Options.Shards is 0.
 const DefaultShards = 64
+
+// EntryOverhead is what the store counts for one entry besides its key's bytes: the arena
+// slot, the map slot, the heap node and the free-list slot (about 100–125 bytes measured at
+// 0.1–1M entries), with some of the slack of their growth.
+const EntryOverhead = 128
+
+// minShardBytes keeps shards from being so small that one long key evicts a whole shard:
+// a small MaxBytes means fewer shards.
+const minShardBytes = 16 << 10
 
 // Options configures New. The zero value is usable.
 type Options struct {
 	// MaxKeys bounds the number of entries (rate and dedupe keys together). Default
 	// DefaultMaxKeys.
 	MaxKeys int
-	// Shards is rounded up to a power of two, and down to at most MaxKeys. Default
-	// DefaultShards.
+	// MaxBytes bounds the bytes the entries take, counted as each key's length plus
+	// EntryOverhead. Default DefaultMaxBytes. Keys are expected to be bounded by
+	// state.Bound (at most 71 bytes); a single larger entry still fits an empty shard.
+	MaxBytes int64
+	// Shards is rounded up to a power of two, and down to at most MaxKeys (and to shards of
+	// at least 16 KiB of MaxBytes). Default DefaultShards.
 	Shards int
 	// Now is the clock; tests inject one. Default time.Now. It must be safe for concurrent use.
 	Now func() time.Time
@@ -33,7 +50,8 @@ type Options struct {
 // Stats is a snapshot of the store's size and evictions.
 type Stats struct {
 	Keys      int    // entries held now, expired-but-not-yet-dropped ones included
-	Evictions uint64 // live entries dropped because a shard was full
+	Bytes     int64  // bytes counted for them (key lengths plus EntryOverhead each)
+	Evictions uint64 // live entries dropped because a shard was full (keys or bytes)
 }
 
 // Store is the in-memory state.Store. It is safe for concurrent use; the zero value is not
@@ -56,6 +74,10 @@ func New(o Options) *Store {
 	if maxKeys <= 0 {
 		maxKeys = DefaultMaxKeys
 	}
+	maxBytes := o.MaxBytes
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxBytes
+	}
 	n := o.Shards
 	if n <= 0 {
 		n = DefaultShards
@@ -64,7 +86,7 @@ func New(o Options) *Store {
 		n = maxKeys
 	}
 	n = 1 << bits.Len(uint(n-1)) // round up to a power of two
-	for n > maxKeys {
+	for n > maxKeys || (n > 1 && maxBytes/int64(n) < minShardBytes) {
 		n >>= 1
 	}
 	now := o.Now
@@ -78,7 +100,7 @@ func New(o Options) *Store {
 		now:    now,
 	}
 	for i := range s.shards {
-		s.shards[i].init(maxKeys / n)
+		s.shards[i].init(maxKeys/n, maxBytes/int64(n))
 	}
 	return s
 }
@@ -213,7 +235,7 @@ func (s *Store) Close() error {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
-		sh.init(sh.limit)
+		sh.init(sh.limit, sh.byteLimit)
 		sh.mu.Unlock()
 	}
 	return nil
@@ -227,6 +249,7 @@ func (s *Store) Stats() Stats {
 		sh := &s.shards[i]
 		sh.mu.Lock()
 		st.Keys += len(sh.rate) + len(sh.dedupe)
+		st.Bytes += sh.bytes
 		st.Evictions += sh.evictions
 		sh.mu.Unlock()
 	}

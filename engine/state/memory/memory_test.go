@@ -3,6 +3,7 @@ package memory
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,7 +13,7 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	statetest.Run(t, func(t *testing.T) state.Store { return New(Options{}) })
+	statetest.Run(t, func(t *testing.T) state.Store { return state.Bound(New(Options{})) })
 }
 
 // fakeClock is a settable clock for exact arithmetic checks.
@@ -252,5 +253,44 @@ func TestHeapInvariant(t *testing.T) {
 				t.Fatalf("step %d: heap order broken at %d", i, j)
 			}
 		}
+	}
+}
+
+// The store is bounded in bytes too: a flood of long keys never takes more than MaxBytes as
+// the store counts it, the entries nearest to expiry go first, and they are counted. Behind
+// state.Bound the same flood of 14 KB keys costs 71 bytes of key each.
+func TestBoundedBytes(t *testing.T) {
+	const maxBytes = 1 << 20
+	s, clk := newFake(t, Options{MaxBytes: maxBytes})
+	long := strings.Repeat("k", 1000)
+	for i := range 20_000 {
+		clk.Add(time.Millisecond)
+		mustAdmit(t, s, state.Check{DedupeKey: fmt.Sprint(long, i), DedupeTTL: time.Hour})
+		if st := s.Stats(); st.Bytes > maxBytes {
+			t.Fatalf("after %d keys: %d bytes counted, MaxBytes %d", i+1, st.Bytes, maxBytes)
+		}
+	}
+	st := s.Stats()
+	per := int64(1000+5) + EntryOverhead
+	if st.Bytes < maxBytes*8/10 || int64(st.Keys) > maxBytes/per {
+		t.Fatalf("Stats = %+v, want about %d bytes in at most %d keys", st, maxBytes, maxBytes/per)
+	}
+	if want := uint64(20_000 - st.Keys); st.Evictions != want {
+		t.Fatalf("Evictions = %d, want %d", st.Evictions, want)
+	}
+	if a := mustAdmit(t, s, state.Check{DedupeKey: fmt.Sprint(long, 19_999), DedupeTTL: time.Hour}); a.Dedupe != state.DedupeInFlight {
+		t.Fatalf("newest key evicted: %+v", a)
+	}
+
+	b := state.Bound(New(Options{MaxBytes: maxBytes}))
+	huge := strings.Repeat("h", 14<<10)
+	for i := range 2000 {
+		c := state.Check{DedupeKey: fmt.Sprint(huge, i), DedupeTTL: time.Hour}
+		if _, err := b.Admit(context.Background(), &c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := b.Backend().(*Store).Stats(); st.Keys != 2000 || st.Bytes != 2000*(71+EntryOverhead) || st.Evictions != 0 {
+		t.Fatalf("behind Bound: %+v, want 2000 keys of 71 bytes and no evictions", st)
 	}
 }

@@ -36,16 +36,18 @@ type shard struct {
 	ents      []entry
 	free      []int32
 	heap      []hnode
-	limit     int
+	limit     int   // entries
+	byteLimit int64 // bytes, as entryBytes counts them
+	bytes     int64
 	evictions uint64
 	_         [64]byte // keep neighbouring shards' locks off one cache line
 }
 
-func (sh *shard) init(limit int) {
+func (sh *shard) init(limit int, byteLimit int64) {
 	if limit < 1 {
 		limit = 1
 	}
-	sh.limit = limit
+	sh.limit, sh.byteLimit, sh.bytes = limit, byteLimit, 0
 	sh.rate = make(map[string]int32)
 	sh.dedupe = make(map[string]int32)
 	sh.ents, sh.free, sh.heap = nil, nil, nil
@@ -75,16 +77,22 @@ func (sh *shard) sweep(now int64) {
 	}
 }
 
-// insert adds key (absent from m) and returns its slot. A full shard first gives up its entry
-// closest to expiry: an expired one if there is any, else a live one, counted as an eviction.
+// entryBytes is what the byte bound counts for an entry with key.
+func entryBytes(key string) int64 { return int64(len(key)) + EntryOverhead }
+
+// insert adds key (absent from m) and returns its slot. A shard that is full (by entries, or
+// by bytes with the new entry) first gives up its entries closest to expiry until it has
+// room: expired ones if there are any, else live ones, counted as evictions.
 func (sh *shard) insert(m map[string]int32, key string, k kind, exp, now int64) int32 {
-	if len(sh.rate)+len(sh.dedupe) >= sh.limit && len(sh.heap) > 0 {
+	cost := entryBytes(key)
+	for len(sh.heap) > 0 && (len(sh.rate)+len(sh.dedupe) >= sh.limit || sh.bytes+cost > sh.byteLimit) {
 		victim := sh.heap[0]
 		if victim.exp > now {
 			sh.evictions++
 		}
 		sh.remove(victim.slot)
 	}
+	sh.bytes += cost
 	var i int32
 	if n := len(sh.free); n > 0 {
 		i = sh.free[n-1]
@@ -102,6 +110,7 @@ func (sh *shard) insert(m map[string]int32, key string, k kind, exp, now int64) 
 
 func (sh *shard) remove(i int32) {
 	e := &sh.ents[i]
+	sh.bytes -= entryBytes(e.key)
 	if e.kind == kindRate {
 		delete(sh.rate, e.key)
 	} else {

@@ -46,7 +46,7 @@ func TestConformance(t *testing.T) {
 	statetest.Run(t, func(t *testing.T) state.Store {
 		// One server, a key prefix per subtest; a generous timeout so the hammer subtests
 		// measure semantics, not the machine's load.
-		return newStore(t, Options{URL: srv.URL(), Prefix: fmt.Sprintf("conf%d:", n.Add(1)), Timeout: 2 * time.Second})
+		return state.Bound(newStore(t, Options{URL: srv.URL(), Prefix: fmt.Sprintf("conf%d:", n.Add(1)), Timeout: 2 * time.Second}))
 	})
 }
 
@@ -494,5 +494,38 @@ func TestURLOptions(t *testing.T) {
 	d := newStore(t, Options{URL: "redis://127.0.0.1:1"})
 	if d.timeout != DefaultTimeout || d.prefix != DefaultPrefix {
 		t.Fatalf("defaults: timeout %v prefix %q", d.timeout, d.prefix)
+	}
+}
+
+// Behind state.Bound, a 14 KB key reaches Redis as its 71-byte digest: memory in Redis per
+// key is bounded whatever a policy builds its keys from, and the digest is the one
+// state.StoreKey names.
+func TestLongKeysStoredAsDigests(t *testing.T) {
+	srv := redistest.Start(t)
+	rc := rawClient(t, srv)
+	ctx := context.Background()
+	s := state.Bound(newStore(t, Options{URL: srv.URL(), Timeout: time.Second, Prefix: "gw:"}))
+	long := strings.Repeat("x", 14<<10)
+	if _, err := s.Admit(ctx, &state.Check{RateKey: "r" + long, Limit: 10, Per: time.Minute, DedupeKey: "d" + long, DedupeTTL: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(ctx, "d"+long, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := rc.Keys(ctx, "gw:*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"gw:rl:" + state.StoreKey("r"+long): true, "gw:dd:" + state.StoreKey("d"+long): true}
+	if len(keys) != 2 || !want[keys[0]] || !want[keys[1]] {
+		t.Fatalf("Redis keys %q, want the two digests %v", keys, want)
+	}
+	for _, k := range keys {
+		if len(k) > len("gw:dd:")+71 {
+			t.Fatalf("key of %d bytes in Redis", len(k))
+		}
+	}
+	if v, _ := rc.Get(ctx, "gw:dd:"+state.StoreKey("d"+long)).Result(); v != "d" {
+		t.Fatalf("delivered marker %q, want d", v)
 	}
 }

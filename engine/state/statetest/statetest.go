@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -23,7 +24,8 @@ import (
 const slack = 5 * time.Millisecond
 
 // Run runs the suite. newStore returns a fresh, empty store for one subtest (a Redis store may
-// share the server, with its own key prefix); the suite closes it.
+// share the server, with its own key prefix), as the gateway runs it: the backend behind
+// state.Bound; the suite closes it.
 func Run(t *testing.T, newStore func(t *testing.T) state.Store) {
 	cases := []struct {
 		name string
@@ -37,6 +39,7 @@ func Run(t *testing.T, newStore func(t *testing.T) state.Store) {
 		{"Refill", testRefill},
 		{"FullRefill", testFullRefill},
 		{"SeparateKeys", testSeparateKeys},
+		{"LongKeys", testLongKeys},
 		{"DedupeLifecycle", testDedupeLifecycle},
 		{"ReleaseThenRetry", testReleaseThenRetry},
 		{"CommitWithoutClaim", testCommitWithoutClaim},
@@ -224,6 +227,37 @@ func testSeparateKeys(t *testing.T, s state.Store) {
 	wantDedupe(t, s, "same", state.DedupeInFlight)
 	if got := admit(t, s, state.Check{RateKey: "fresh", Limit: 1, Per: time.Minute}); got.Limited {
 		t.Fatal("a fresh rate key started limited")
+	}
+}
+
+// Keys longer than state.MaxKeyLen reach the backend as digests: 14 KB keys that differ in
+// their last byte stay apart, keys on either side of the length bound behave alike, and a
+// key that spells out another key's digest is a key of its own.
+func testLongKeys(t *testing.T, s state.Store) {
+	long := strings.Repeat("k", 14<<10)
+	a, b := long+"a", long+"b"
+	wantDedupe(t, s, a, state.DedupeNew)
+	wantDedupe(t, s, b, state.DedupeNew)
+	wantDedupe(t, s, a, state.DedupeInFlight)
+	commit(t, s, a, time.Minute)
+	wantDedupe(t, s, a, state.DedupeDelivered)
+	wantDedupe(t, s, b, state.DedupeInFlight)
+	release(t, s, b)
+	wantDedupe(t, s, b, state.DedupeNew)
+	wantDedupe(t, s, state.StoreKey(a), state.DedupeNew)
+	for _, n := range []int{state.MaxKeyLen, state.MaxKeyLen + 1} {
+		k := strings.Repeat("e", n)
+		wantDedupe(t, s, k, state.DedupeNew)
+		wantDedupe(t, s, k, state.DedupeInFlight)
+		commit(t, s, k, time.Minute)
+		wantDedupe(t, s, k, state.DedupeDelivered)
+	}
+	ra := state.Check{RateKey: a, Limit: 1, Per: time.Minute}
+	rb := state.Check{RateKey: b, Limit: 1, Per: time.Minute}
+	passN(t, s, ra, 1)
+	passN(t, s, rb, 1)
+	if !admit(t, s, ra).Limited || !admit(t, s, rb).Limited {
+		t.Fatal("a second request passed a 1/min limit on a long key")
 	}
 }
 

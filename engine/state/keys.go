@@ -1,0 +1,69 @@
+package state
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"time"
+)
+
+// MaxKeyLen is the longest key a backend is handed as it is. A longer one reaches the
+// backend as its digest (see StoreKey), so what a store holds per key is bounded in bytes
+// whatever a policy builds its keys from (a 14 KB header included).
+const MaxKeyLen = 64
+
+// digestPrefix starts a digest key. With the 64 hex digits a digest key is 71 bytes, longer
+// than MaxKeyLen, so it never equals a key that is passed as it is: a client that sends the
+// digest of another key as its own key gets that digest's digest, not the other key's entry.
+const digestPrefix = "sha256:"
+
+// StoreKey returns the key the backend stores for key: key itself when it is at most
+// MaxKeyLen bytes (no allocation), else "sha256:" and the hex SHA-256 of key.
+func StoreKey(key string) string {
+	if len(key) <= MaxKeyLen {
+		return key
+	}
+	sum := sha256.Sum256([]byte(key))
+	var b [len(digestPrefix) + 2*sha256.Size]byte
+	copy(b[:], digestPrefix)
+	hex.Encode(b[len(digestPrefix):], sum[:])
+	return string(b[:])
+}
+
+// Bounded is a Store whose keys pass through StoreKey before they reach the backend: the
+// one place every backend sits behind. It is safe for concurrent use as far as the backend
+// is.
+type Bounded struct {
+	backend Store
+}
+
+var _ Store = (*Bounded)(nil)
+
+// Bound returns backend behind StoreKey.
+func Bound(backend Store) *Bounded { return &Bounded{backend: backend} }
+
+// Backend returns the store behind b (for its own statistics).
+func (b *Bounded) Backend() Store { return b.backend }
+
+// Admit implements Store. With keys of at most MaxKeyLen bytes it passes c on unchanged.
+func (b *Bounded) Admit(ctx context.Context, c *Check) (Admission, error) {
+	if len(c.RateKey) <= MaxKeyLen && len(c.DedupeKey) <= MaxKeyLen {
+		return b.backend.Admit(ctx, c)
+	}
+	bc := *c
+	bc.RateKey, bc.DedupeKey = StoreKey(c.RateKey), StoreKey(c.DedupeKey)
+	return b.backend.Admit(ctx, &bc)
+}
+
+// Commit implements Store.
+func (b *Bounded) Commit(ctx context.Context, key string, ttl time.Duration) error {
+	return b.backend.Commit(ctx, StoreKey(key), ttl)
+}
+
+// Release implements Store.
+func (b *Bounded) Release(ctx context.Context, key string) error {
+	return b.backend.Release(ctx, StoreKey(key))
+}
+
+// Close implements Store: it closes the backend.
+func (b *Bounded) Close() error { return b.backend.Close() }
