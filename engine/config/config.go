@@ -527,18 +527,18 @@ func (c *Config) validate(v *validator) {
 		case r.Upstream == "":
 			v.errAt(at("upstream"), "required")
 		case err != nil:
-			v.errAt(at("upstream"), "invalid URL: %v", err)
+			v.errAt(at("upstream"), "invalid URL: %v", urlErrorCause(err))
 		case u.Scheme != "http" && u.Scheme != "https":
 			v.errAt(at("upstream"), "scheme must be http or https, not %q", u.Scheme)
 		case u.Host == "":
-			v.errAt(at("upstream"), "missing host in %q", r.Upstream)
+			v.errAt(at("upstream"), "missing host in %q", RedactURL(r.Upstream))
 		case u.RawQuery != "" || u.Fragment != "":
 			v.errAt(at("upstream"), "must not carry a query or fragment")
 		default:
 			r.upstream = u
 		}
 		if r.UpstreamCA != "" && r.upstream != nil && r.upstream.Scheme != "https" {
-			v.errAt(at("upstream_ca"), "only applies to an https upstream, not %q", r.Upstream)
+			v.errAt(at("upstream_ca"), "only applies to an https upstream, not %q", RedactURL(r.Upstream))
 		}
 		if r.Policy == "" {
 			v.errAt(at("policy"), "required (a Rego package such as \"routes.github\"); requests are denied without one")
@@ -578,11 +578,11 @@ func (c *Config) validatePolicies(v *validator) {
 	u, err := url.Parse(p.BundleURL)
 	switch {
 	case err != nil:
-		v.errAt(at("bundle_url"), "invalid URL: %v", err)
+		v.errAt(at("bundle_url"), "invalid URL: %v", urlErrorCause(err))
 	case u.Scheme != "http" && u.Scheme != "https":
 		v.errAt(at("bundle_url"), "scheme must be http or https, not %q", u.Scheme)
 	case u.Host == "":
-		v.errAt(at("bundle_url"), "missing host in %q", p.BundleURL)
+		v.errAt(at("bundle_url"), "missing host in %q", RedactURL(p.BundleURL))
 	case u.User != nil:
 		v.errAt(at("bundle_url"), "must not carry credentials")
 	}
@@ -665,4 +665,29 @@ func isLoopback(host string) bool {
 	}
 	a, err := netip.ParseAddr(host)
 	return err == nil && a.IsLoopback()
+}
+
+// RedactURL returns raw for display (status, logs, errors) with its userinfo, user and
+// password alike, replaced by "xxxxx": "http://xxxxx@10.0.0.5:8080/hooks". A URL that does
+// not parse is not shown at all.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(invalid URL)"
+	}
+	if u.User == nil {
+		return raw
+	}
+	u.User = url.User("xxxxx")
+	return u.String()
+}
+
+// urlErrorCause drops the URL from url.Parse's error, which quotes it whole (password
+// included), and keeps what went wrong.
+func urlErrorCause(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }

@@ -137,3 +137,38 @@ func TestSecrets(t *testing.T) {
 		t.Fatalf("missing file: %v", err)
 	}
 }
+
+// A URL's user and password never reach an error (which `hookwall check`, the log and the
+// status show): url.Parse quotes the whole URL in its errors, so they are reworded, and a
+// URL that is quoted has its userinfo masked.
+func TestURLErrorsMaskCredentials(t *testing.T) {
+	const pw = "s3cr3t-pw"
+	route := func(upstream, extra string) string {
+		return "[[route]]\nname = \"a\"\npath = \"/a\"\nupstream = \"" + upstream + "\"\npolicy = \"p\"\n" + extra
+	}
+	cases := []struct{ name, src, want string }{
+		{"bad port", route("http://u:"+pw+"@127.0.0.1:port", ""), "route[1].upstream: invalid URL"},
+		{"missing host", route("http://u:"+pw+"@", ""), `missing host in "http://xxxxx@"`},
+		{"ca on http", route("http://u:"+pw+"@127.0.0.1:1", "upstream_ca = \"ca.pem\"\n"), `not "http://xxxxx@127.0.0.1:1"`},
+		{"bundle bad port", "[policies]\nbundle_url = \"https://u:" + pw + "@h:port/b.tar.gz\"\n" + minimal, "policies.bundle_url: invalid URL"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse("g.toml", []byte(c.src))
+			if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), pw) {
+				t.Fatalf("err = %v, want it to contain %q and not the password", err, c.want)
+			}
+		})
+	}
+	for raw, want := range map[string]string{
+		"http://127.0.0.1:9000/x":           "http://127.0.0.1:9000/x",
+		"http://user@h:1":                   "http://xxxxx@h:1",
+		"https://user:" + pw + "@h/p?q=1":   "https://xxxxx@h/p?q=1",
+		"http://u:" + pw + "@h:port":        "(invalid URL)",
+		"redis://:" + pw + "@10.0.0.5:6379": "redis://xxxxx@10.0.0.5:6379",
+	} {
+		if got := RedactURL(raw); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", raw, got, want)
+		}
+	}
+}

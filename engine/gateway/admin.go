@@ -4,10 +4,15 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
+	"mime"
 	"net"
 	"net/http"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
+
+	"github.com/hookwall/hookwall/engine/config"
 )
 
 type admin struct {
@@ -15,17 +20,30 @@ type admin struct {
 	token string
 	srv   *http.Server
 	mux   *http.ServeMux
+	// loopback is set when the listener is bound to a loopback address: the Host header must
+	// then name loopback with port.
+	loopback bool
+	port     string
 }
 
-func newAdmin(g *Gateway, token string) *admin {
+// AdminHeader is the header that makes an admin POST a request no web page can send
+// without the browser asking the admin listener first (which it never allows): curl -X POST
+// -H 'Hookwall-Admin: 1' http://127.0.0.1:9090/-/reload.
+const AdminHeader = "Hookwall-Admin"
+
+// newAdmin builds the admin handler for the listener bound at addr.
+func newAdmin(g *Gateway, token string, addr net.Addr) *admin {
 	a := &admin{g: g, token: token, mux: http.NewServeMux()}
+	if ta, ok := addr.(*net.TCPAddr); ok {
+		a.loopback, a.port = ta.IP.IsLoopback(), strconv.Itoa(ta.Port)
+	}
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	a.mux.HandleFunc("GET /readyz", a.readyz)
 	a.mux.HandleFunc("GET /-/status", a.auth(a.statusz))
 	a.mux.HandleFunc("POST /-/reload", a.auth(a.reload))
 	a.mountPprof()
 	a.mountObservability() // /metrics, the status page at /, /-/recent (statuspage.go)
-	a.srv = &http.Server{Handler: a.mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
+	a.srv = &http.Server{Handler: a.guard(a.mux), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
 	return a
 }
 
@@ -38,6 +56,58 @@ func (a *admin) Serve(ln net.Listener) error {
 }
 
 func (a *admin) Shutdown(ctx context.Context) error { return a.srv.Shutdown(ctx) }
+
+// guard keeps web pages out of the admin listener, which by default is loopback without a
+// token, so anything running in a local browser can reach it:
+//
+//   - DNS rebinding: a page on attacker.example whose name is re-pointed at 127.0.0.1 reads
+//     the admin's answers as same-origin. On a loopback listener the Host header must be a
+//     loopback name or address with the listener's port, or the answer is 421. (A listener
+//     that is not loopback requires a token, which such a page does not have.)
+//   - Cross-site requests: a page can POST a form or a text/plain fetch anywhere without the
+//     browser asking first. Every request other than GET and HEAD must carry what only a
+//     preflighted request can: the Hookwall-Admin header, Content-Type: application/json,
+//     or an Authorization header (checked by auth where a token is set). Otherwise 403.
+func (a *admin) guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.loopback && !loopbackHost(r.Host, a.port) {
+			writeJSON(w, http.StatusMisdirectedRequest, map[string]string{"error": "the admin listener answers only to a loopback Host with its port (localhost:" + a.port + ", 127.0.0.1:" + a.port + ", [::1]:" + a.port + ")"})
+			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && !preflighted(r) {
+			writeJSON(w, http.StatusForbidden, map[string]string{"error": "admin " + r.Method + " needs the header " + AdminHeader + ": 1 (or Content-Type: application/json, or the bearer token)"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// loopbackHost reports whether host (a Host header) is localhost or a loopback IP, with port.
+// A Host without a port names port 80.
+func loopbackHost(host, port string) bool {
+	name, p, err := net.SplitHostPort(host)
+	if err != nil {
+		name, p = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"), "80"
+	}
+	if p != port {
+		return false
+	}
+	if strings.EqualFold(name, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(name)
+	return ip != nil && ip.IsLoopback()
+}
+
+// preflighted reports whether r carries something a browser sends cross-origin only after a
+// CORS preflight, which the admin listener never answers.
+func preflighted(r *http.Request) bool {
+	if r.Header.Get(AdminHeader) != "" || r.Header.Get("Authorization") != "" {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err == nil && mt == "application/json"
+}
 
 // auth requires "Authorization: Bearer <token>" when a token is configured.
 func (a *admin) auth(h http.HandlerFunc) http.HandlerFunc {
@@ -69,7 +139,7 @@ type routeStatus struct {
 	Path     string   `json:"path,omitempty"`
 	Prefix   string   `json:"prefix,omitempty"`
 	Methods  []string `json:"methods,omitempty"`
-	Upstream string   `json:"upstream"`
+	Upstream string   `json:"upstream"` // userinfo masked
 	Policy   string   `json:"policy"`
 	Shadow   string   `json:"shadow_policy,omitempty"`
 	Filters  []string `json:"filters"`
@@ -107,7 +177,7 @@ func (g *Gateway) statusDoc() statusDoc {
 	}
 	defer snap.Release()
 	for _, r := range snap.Routes {
-		rs := routeStatus{Name: r.Name, Host: r.Config.Host, Path: r.Config.Path, Prefix: r.Config.Prefix, Methods: r.Config.Methods, Upstream: r.Config.Upstream, Policy: r.Config.Policy, Shadow: r.Config.ShadowPolicy, Filters: r.Config.Filters}
+		rs := routeStatus{Name: r.Name, Host: r.Config.Host, Path: r.Config.Path, Prefix: r.Config.Prefix, Methods: r.Config.Methods, Upstream: config.RedactURL(r.Config.Upstream), Policy: r.Config.Policy, Shadow: r.Config.ShadowPolicy, Filters: r.Config.Filters}
 		if rs.Filters == nil {
 			rs.Filters = []string{}
 		}

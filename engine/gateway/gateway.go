@@ -340,7 +340,7 @@ func (g *Gateway) Run(ctx context.Context, drainTimeout time.Duration) error {
 		return fmt.Errorf("admin.listen: %w", err)
 	}
 	g.publicAddr, g.adminAddr = pub.Addr(), adm.Addr()
-	admin := newAdmin(g, cfg.Admin.Token)
+	admin := newAdmin(g, cfg.Admin.Token, adm.Addr())
 	errc := make(chan error, 3)
 	var sink *fasthttp.Server
 	if cfg.Demo.Sink != "" {

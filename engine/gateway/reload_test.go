@@ -135,10 +135,16 @@ func (e *env) adminStatus() statusDoc {
 	return doc
 }
 
-// adminReload is POST /-/reload: the HTTP status and the JSON answer.
+// adminReload is POST /-/reload, as the README's curl command sends it: the HTTP status and
+// the JSON answer.
 func (e *env) adminReload() (int, map[string]string) {
 	e.t.Helper()
-	r, err := client.Post(e.admin+"/-/reload", "", nil)
+	req, err := http.NewRequest("POST", e.admin+"/-/reload", nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.Header.Set(AdminHeader, "1")
+	r, err := client.Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}
