@@ -109,9 +109,6 @@ func (s *Set) compileFast(pkg string, allowOnly bool) (*fastpath.Program, string
 	if s.opts.OPAOnly {
 		return nil, "evaluator = \"opa\""
 	}
-	if under(s.data, strings.Split(pkg, ".")) {
-		return nil, "data files put values in the package's own document, which topdown merges into it"
-	}
 	o := fastpath.Options{Decls: s.builtinDecls(), Data: s.data}
 	o.Builtins, o.RequestBuiltins = s.fastBuiltins()
 	if allowOnly {
@@ -122,22 +119,6 @@ func (s *Set) compileFast(pkg string, allowOnly bool) (*fastpath.Program, string
 		return nil, err.Error()
 	}
 	return p, ""
-}
-
-// under reports whether the data document has a value at or below path, or a value that a
-// prefix of path names (which the package's document would merge with).
-func under(data map[string]any, path []string) bool {
-	cur := any(data)
-	for _, k := range path {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return cur != nil && cur != any(data)
-		}
-		if cur, ok = m[k]; !ok {
-			return false
-		}
-	}
-	return true
 }
 
 // Decision is what a route's package decided.

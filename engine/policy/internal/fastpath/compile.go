@@ -55,6 +55,9 @@ func Compile(c *ast.Compiler, pkg string, o Options) (*Program, error) {
 			return nil, unsupported(cc.pkgs.mods[p.String()][0].Package.Location, "package %s has the nested package %s", pkg, p)
 		}
 	}
+	if cc.overlapsData(path) {
+		return nil, unsupported(nil, "data files put values in the package's own document, which topdown merges into it")
+	}
 	pk := cc.pkg(path)
 	if pk == nil {
 		return nil, unsupported(nil, "package %s has no rules", pkg)
@@ -306,6 +309,11 @@ func (cc *compiler) unify(a, b *ast.Term, sc *scope, loc *ast.Location) (step, e
 		a, b, av = b, a, bv
 		fallthrough
 	case aFresh:
+		if ref, ok := b.Value.(ast.Ref); ok && refHasVar(ref, av) {
+			// some k; input.m[k] == k: the reference binds k itself, so this is a comparison
+			// of its value with the key it was reached by, not a binding.
+			break
+		}
 		slot := sc.slot(av)
 		if isInputRequest(b) {
 			return cc.bindRequest(av, sc), nil
@@ -334,9 +342,10 @@ func (cc *compiler) unify(a, b *ast.Term, sc *scope, loc *ast.Location) (step, e
 			return true, nil
 		}}, nil
 	}
-	// Neither side is a fresh variable.
+	// Neither side is a fresh variable (or the one that is, the other side binds).
 	for _, pair := range [2][2]*ast.Term{{a, b}, {b, a}} {
 		if ref, ok := pair[0].Value.(ast.Ref); ok && cc.hasFresh(ref, sc) {
+			binds := cc.freshVars(ref, sc)
 			c, err := cc.ref(ref, sc, loc)
 			if err != nil {
 				return step{}, err
@@ -344,6 +353,19 @@ func (cc *compiler) unify(a, b *ast.Term, sc *scope, loc *ast.Location) (step, e
 			other, err := cc.term(pair[1], sc, loc)
 			if err != nil {
 				return step{}, err
+			}
+			if termHasVar(pair[1], binds) {
+				// The other side reads what the enumeration binds (input.m[k] == {"by": k},
+				// input.a[i] == input.b[i]): it is evaluated for each binding.
+				return step{iter: func(r *run, f frame, k func() error) error {
+					return c.walk(r, f, func(v *ast.Term) error {
+						o, err := other(r, f)
+						if o == nil || err != nil || !v.Equal(o) {
+							return err
+						}
+						return k()
+					})
+				}}, nil
 			}
 			return step{iter: func(r *run, f frame, k func() error) error {
 				o, err := other(r, f)
@@ -650,6 +672,32 @@ func (cc *compiler) freshVar(t *ast.Term, sc *scope) (ast.Var, bool) {
 	return v, !sc.bound[v]
 }
 
+// freshVars returns the unbound variables among a reference's keys: those it binds.
+func (cc *compiler) freshVars(ref ast.Ref, sc *scope) ast.VarSet {
+	vs := ast.NewVarSet()
+	for _, k := range ref[1:] {
+		if v, fresh := cc.freshVar(k, sc); fresh {
+			vs.Add(v)
+		}
+	}
+	return vs
+}
+
+// refHasVar reports whether v is one of a reference's keys (or inside one).
+func refHasVar(ref ast.Ref, v ast.Var) bool {
+	return termHasVar(ast.NewTerm(ref[1:]), ast.NewVarSet(v))
+}
+
+// termHasVar reports whether t mentions any of vs.
+func termHasVar(t *ast.Term, vs ast.VarSet) bool {
+	found := false
+	ast.WalkVars(t, func(v ast.Var) bool {
+		found = found || vs.Contains(v)
+		return found
+	})
+	return found
+}
+
 // hasFresh reports whether a reference has an unbound variable among its keys.
 func (cc *compiler) hasFresh(ref ast.Ref, sc *scope) bool {
 	for _, k := range ref[1:] {
@@ -668,7 +716,7 @@ func (cc *compiler) term(t *ast.Term, sc *scope, loc *ast.Location) (termFn, err
 	case ast.Var:
 		if v.Equal(ast.InputRootDocument.Value) {
 			cc.readsRequest, cc.readsDocument = true, true
-			return func(r *run, _ frame) (*ast.Term, error) { return r.inputDoc(), nil }, nil
+			return func(r *run, _ frame) (*ast.Term, error) { return r.inputValue(), nil }, nil
 		}
 		if !sc.bound[v] {
 			return nil, unsupported(loc, "variable %s is not bound where it is read", v)
@@ -780,6 +828,17 @@ type refKey struct {
 type compiledRef struct {
 	base termFn
 	keys []refKey
+	// stored: the base is a value of the base document, whose keys are read as topdown
+	// reads storage (storageIndex), not compared as values.
+	stored bool
+}
+
+// at looks one key of the reference up.
+func (c *compiledRef) at(coll, key *ast.Term) *ast.Term {
+	if c.stored {
+		return storageIndex(coll, key)
+	}
+	return index(coll, key)
 }
 
 // get returns the one value of a reference none of whose keys enumerates.
@@ -788,7 +847,7 @@ func (c *compiledRef) get(r *run, f frame) (*ast.Term, error) {
 	for i := 0; cur != nil && err == nil && i < len(c.keys); i++ {
 		var kv *ast.Term
 		kv, err = c.keys[i].fn(r, f)
-		cur = index(cur, kv)
+		cur = c.at(cur, kv)
 	}
 	if err != nil {
 		return nil, err
@@ -824,7 +883,7 @@ func (c *compiledRef) walkFrom(r *run, f frame, cur *ast.Term, i int, k func(*as
 		if err != nil {
 			return err
 		}
-		cur = index(cur, kv)
+		cur = c.at(cur, kv)
 	}
 	if cur == nil {
 		return nil
@@ -870,6 +929,7 @@ func (cc *compiler) ref(ref ast.Ref, sc *scope, loc *ast.Location) (*compiledRef
 		} else {
 			k := tg.konst
 			c.base = func(*run, frame) (*ast.Term, error) { return k, nil }
+			c.stored = true
 		}
 		rest = ref[tg.rest:]
 	case sc.request[head]:

@@ -130,6 +130,7 @@ type run struct {
 	// its object and the whole input with it, once something needed them.
 	req            Request
 	reqTerm, whole *ast.Term
+	inputOwn       *ast.Term // the input as a value that escapes the run (inputValue)
 	bctx           topdown.BuiltinContext
 	state          []ruleState
 	memo           []memoEntry // the function calls made so far
@@ -318,7 +319,7 @@ func (r *run) release() {
 	}
 	r.p, r.input, r.res, r.bctx, r.ticks = nil, nil, nil, topdown.BuiltinContext{}, 0
 	r.inputTerm = ast.Term{}
-	r.req, r.reqTerm, r.whole = nil, nil, nil
+	r.req, r.reqTerm, r.whole, r.inputOwn = nil, nil, nil, nil
 	runPool.Put(r)
 }
 
@@ -598,11 +599,13 @@ func (x *resolver) Resolve(ref ast.Ref) (ast.Value, error) {
 			// index asks about is kept as a candidate.
 			return nil, ast.UnknownValueErr{}
 		}
-		v, err := x.r.p.data.Find(ref[1:])
-		if err != nil {
-			return nil, nil
+		v := ast.NewTerm(x.r.p.data)
+		for _, k := range ref[1:] {
+			if v = storageIndex(v, k); v == nil {
+				return nil, nil
+			}
 		}
-		return v, nil
+		return v.Value, nil
 	}
 	return nil, errors.New("fastpath: illegal reference " + ref.String())
 }

@@ -51,6 +51,22 @@ func (r *run) inputDoc() *ast.Term {
 	return r.whole
 }
 
+// inputValue returns the whole input document as a value that may outlive the run (a rule's
+// value, or part of one: loopback := input). The run's own term for the input is reused
+// once the run is released, so the value gets a term of its own, once per run.
+func (r *run) inputValue() *ast.Term {
+	if r.req != nil {
+		return r.inputDoc() // built for this run alone
+	}
+	if r.input == nil {
+		return nil
+	}
+	if r.inputOwn == nil {
+		r.inputOwn = ast.NewTerm(r.input.Value)
+	}
+	return r.inputOwn
+}
+
 // WithRequest returns the input document doc (an object, or nil for none) with req as its
 // "request", replacing doc's own. doc is not modified.
 func WithRequest(doc ast.Value, req *ast.Term) ast.Object {
@@ -112,6 +128,9 @@ func (cc *compiler) inputBase(ref ast.Ref) (termFn, int) {
 		cc.readsDocument = true
 		if !ok {
 			cc.readsRequest = true
+			if len(ref) == 1 { // the whole input, as a value
+				return func(r *run, _ frame) (*ast.Term, error) { return r.inputValue(), nil }, 1
+			}
 			return func(r *run, _ frame) (*ast.Term, error) { return r.inputDoc(), nil }, 1
 		}
 		// Another key of input: the caller's document holds it either way.

@@ -4,6 +4,7 @@ import (
 	"sort"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/util"
 )
 
 // ruleKind is what a rule set's value is made of.
@@ -93,8 +94,12 @@ func (cc *compiler) declare(pk *pkgInfo, rule *ast.Rule) {
 	kind := kindComplete
 	var child *ast.Term
 	switch {
-	case len(rule.Head.Args) > 0:
+	case len(rule.Head.Args) > 0 && len(ref) == 1:
 		kind = kindFunc
+	case len(rule.Head.Args) > 0:
+		// A function under a reference head (p.q.f(x)) makes its first key an object in the
+		// package document (p: {"q": {}}), beside any rule sharing that key: not a function.
+		kind = kindGroup
 	case len(ref) == 1 && rule.Head.RuleKind() == ast.MultiValue:
 		kind = kindSet
 	case len(ref) == 1:
@@ -120,7 +125,10 @@ func (cc *compiler) declare(pk *pkgInfo, rule *ast.Rule) {
 	case len(ref) > 1 && rule.Head.RuleKind() != ast.SingleValue:
 		bad("partial set rule %s has a reference head", ref)
 		return
-	case len(ref) > 2 || (len(ref) == 2 && len(rule.Head.Args) > 0):
+	case len(ref) > 1 && len(rule.Head.Args) > 0:
+		bad("function %s has a reference head", ref)
+		return
+	case len(ref) > 2:
 		bad("rule %s has a reference head deeper than one key", ref)
 		return
 	case len(ref) == 2 && kind == kindComplete:
@@ -322,12 +330,9 @@ func (cc *compiler) resolve(ref ast.Ref, loc *ast.Location) (target, error) {
 	cc.readsData = true
 	var cur any = cc.opts.Data
 	for _, k := range ref[1:n] {
-		m, ok := cur.(map[string]any)
-		if !ok {
+		var ok bool
+		if cur, ok = storageChild(cur, string(k.Value.(ast.String))); !ok {
 			return target{rule: -1, rest: len(ref)}, nil // undefined
-		}
-		if cur, ok = m[string(k.Value.(ast.String))]; !ok {
-			return target{rule: -1, rest: len(ref)}, nil
 		}
 	}
 	v, err := ast.InterfaceToValue(cur)
@@ -364,4 +369,54 @@ func (cc *compiler) overlapsData(path ast.Ref) bool {
 		}
 	}
 	return true
+}
+
+// storageChild reads one step of a storage path in the base document as the store does:
+// an object's key, or an array's index parsed from the key (util.Atoi: "1", "+1", "1.0").
+func storageChild(cur any, key string) (any, bool) {
+	switch c := cur.(type) {
+	case map[string]any:
+		v, ok := c[key]
+		return v, ok
+	case []any:
+		i, ok := util.Atoi(key)
+		if !ok || i < 0 || i >= len(c) {
+			return nil, false
+		}
+		return c[i], true
+	}
+	return nil, false
+}
+
+// storageIndex looks key up in a value of the base document the way topdown reads it: a
+// reference into data becomes a storage path, whose keys are strings (a number is its text;
+// a boolean, null or composite key reaches nothing), and an array's index is parsed from the
+// string. A value's own comparison does not apply: data.m[2] reads the key "2".
+func storageIndex(coll, key *ast.Term) *ast.Term {
+	if coll == nil || key == nil {
+		return nil
+	}
+	var s string
+	switch k := key.Value.(type) {
+	case ast.String:
+		s = string(k)
+	case ast.Number:
+		s = string(k)
+	default:
+		return nil
+	}
+	switch c := coll.Value.(type) {
+	case ast.Object:
+		if _, ok := key.Value.(ast.String); ok {
+			return c.Get(key)
+		}
+		return c.Get(ast.StringTerm(s))
+	case *ast.Array:
+		i, ok := util.Atoi(s)
+		if !ok || i < 0 || i >= c.Len() {
+			return nil
+		}
+		return c.Elem(i)
+	}
+	return nil
 }
