@@ -579,10 +579,10 @@ func TestFastPathShippedPolicies(t *testing.T) {
 // topdown, and say why, with the file and line.
 func TestFastPathRefusesOutsideItsSubset(t *testing.T) {
 	cases := map[string]string{
-		"with":                    "allow if { x with input as {} }\nx := true",
-		"every":                   "allow if every x in input.xs { x > 1 }",
-		"nondeterministic":        "allow if time.now_ns() > 0",
-		"deep reference head":     "allow := true\nlabels.a.b := 1",
+		"with":                "allow if { x with input as {} }\nx := true",
+		"every":               "allow if every x in input.xs { x > 1 }",
+		"nondeterministic":    "allow if time.now_ns() > 0",
+		"deep reference head": "allow := true\nlabels.a.b := 1",
 		// A function under a reference head makes its first key an object of the package
 		// document, beside any rule under the same key, in either order.
 		"function reference head":        "allow := true\nlabels.fmt(x) := x",
@@ -592,13 +592,13 @@ func TestFastPathRefusesOutsideItsSubset(t *testing.T) {
 		"set beside a function":          "allow := true\ndeny.check(x) := x\ndeny contains \"x\" if input.a",
 		"function beside a rule":         "allow := true\ndeny := {\"x\"} if input.a\ndeny.check(x) := x",
 		"function under deny":            "allow := true\ndeny.check(x) := x",
-		"variable reference head": "allow := true\nlabels.a[x] := 1 if some x in input.xs",
-		"argument pattern":        "f([x]) := x\nallow if f([1]) == 1",
-		"set with reference head": "allow := true\nlabels.a contains 1",
-		"package document":        "allow if count(data.q) == 1",
-		"one member of a set":     "allow if deny.x\ndeny contains \"x\" if input.a",
-		"one key of an object":    "allow if input.k in {\"a\"}\nlabels := o\no[k] := 1 if some k in input.ks\nx := o[input.k]",
-		"indexed comprehension":   "allow if { some y in input.ys; count([x | some x in input.xs; x == y]) > 0 }",
+		"variable reference head":        "allow := true\nlabels.a[x] := 1 if some x in input.xs",
+		"argument pattern":               "f([x]) := x\nallow if f([1]) == 1",
+		"set with reference head":        "allow := true\nlabels.a contains 1",
+		"package document":               "allow if count(data.q) == 1",
+		"one member of a set":            "allow if deny.x\ndeny contains \"x\" if input.a",
+		"one key of an object":           "allow if input.k in {\"a\"}\nlabels := o\no[k] := 1 if some k in input.ks\nx := o[input.k]",
+		"indexed comprehension":          "allow if { some y in input.ys; count([x | some x in input.xs; x == y]) > 0 }",
 	}
 	for name, rules := range cases {
 		set, err := LoadModules(context.Background(), map[string]string{"p.rego": "package p\n" + rules + "\n", "q.rego": "package q\nx := 1\n"}, nil, Options{})
