@@ -89,7 +89,16 @@ type Policies struct {
 	// Evaluator is "auto" (default): a package inside the compiled fast path's subset of
 	// Rego is evaluated by it, any other by OPA's topdown; or "opa": topdown for every package.
 	Evaluator string `toml:"evaluator"`
+	// CrossCheck is the share (0..1, default 0.01) of compiled decisions evaluated again
+	// with topdown off the request path; 0 turns it off. OnDivergence is what a difference
+	// does: "opa" (default) logs it, counts it and moves the route to topdown until the next
+	// reload; "log" only logs and counts it.
+	CrossCheck   float64 `toml:"cross_check"`
+	OnDivergence string  `toml:"on_divergence"`
 }
+
+// DefaultCrossCheck is the share of compiled decisions cross-checked with topdown.
+const DefaultCrossCheck = 0.01
 
 // Policy source defaults and bounds.
 const (
@@ -253,6 +262,9 @@ func Parse(path string, raw []byte) (*Config, error) {
 	if !md.IsDefined("policies", "watch") {
 		c.Policies.Watch = true
 	}
+	if !md.IsDefined("policies", "cross_check") {
+		c.Policies.CrossCheck = DefaultCrossCheck
+	}
 	c.applyDefaults()
 	c.validate(&v)
 	if len(v.errs) > 0 {
@@ -306,6 +318,9 @@ func (c *Config) applyDefaults() {
 		c.Policies.Dir = "policies"
 	}
 	c.Policies.Dir = c.Abs(c.Policies.Dir)
+	if c.Policies.OnDivergence == "" {
+		c.Policies.OnDivergence = "opa"
+	}
 	if c.Policies.Evaluator == "" {
 		c.Policies.Evaluator = "auto"
 	}
@@ -566,6 +581,12 @@ func (c *Config) validatePolicies(v *validator) {
 	at := func(k string) []any { return []any{"policies", k} }
 	if p.Evaluator != "auto" && p.Evaluator != "opa" {
 		v.errAt(at("evaluator"), "must be \"auto\" or \"opa\", not %q", p.Evaluator)
+	}
+	if !(p.CrossCheck >= 0 && p.CrossCheck <= 1) { // NaN too
+		v.errAt(at("cross_check"), "must be a share between 0 and 1, not %v", p.CrossCheck)
+	}
+	if p.OnDivergence != "opa" && p.OnDivergence != "log" {
+		v.errAt(at("on_divergence"), "must be \"opa\" or \"log\", not %q", p.OnDivergence)
 	}
 	if p.BundleURL == "" {
 		for _, k := range []string{"poll_interval", "bundle_verification_key", "bundle_verification_alg"} {

@@ -25,6 +25,19 @@ func TestPoliciesReloadKeys(t *testing.T) {
 			if !p.Watch || p.TestOnReload || p.BundleURL != "" || p.PollInterval != 0 || p.BundleVerificationAlg != "" {
 				t.Errorf("defaults: %+v", p)
 			}
+			if p.CrossCheck != DefaultCrossCheck || p.OnDivergence != "opa" {
+				t.Errorf("cross-check defaults: %v %q, want %v \"opa\"", p.CrossCheck, p.OnDivergence, DefaultCrossCheck)
+			}
+		}},
+		{"cross-check off", "[policies]\ncross_check = 0\non_divergence = \"log\"\n", func(t *testing.T, p Policies) {
+			if p.CrossCheck != 0 || p.OnDivergence != "log" {
+				t.Errorf("cross_check = 0, on_divergence = \"log\": %v %q", p.CrossCheck, p.OnDivergence)
+			}
+		}},
+		{"cross-check all", "[policies]\ncross_check = 1.0\n", func(t *testing.T, p Policies) {
+			if p.CrossCheck != 1 {
+				t.Errorf("cross_check = 1.0: %v", p.CrossCheck)
+			}
 		}},
 		{"watch off", "[policies]\nwatch = false\n", func(t *testing.T, p Policies) {
 			if p.Watch {
@@ -71,6 +84,10 @@ func TestPoliciesReloadKeysInvalid(t *testing.T) {
 		{"alg without key", "[policies]\nbundle_url = \"https://x/b.tar.gz\"\nbundle_verification_alg = \"RS256\"\n", 3, "policies.bundle_verification_alg", "needs bundle_verification_key"},
 		{"unknown alg", "[policies]\nbundle_url = \"https://x/b.tar.gz\"\nbundle_verification_key = \"k\"\nbundle_verification_alg = \"none\"\n", 4, "policies.bundle_verification_alg", "must be one of"},
 		{"watch not bool", "[policies]\nwatch = \"yes\"\n", 2, "policies.watch", ""},
+		{"cross-check above 1", "[policies]\ncross_check = 1.5\n", 2, "policies.cross_check", "between 0 and 1"},
+		{"cross-check negative", "[policies]\ndir = \"p\"\ncross_check = -0.1\n", 3, "policies.cross_check", "between 0 and 1"},
+		{"cross-check not a number", "[policies]\ncross_check = \"1%\"\n", 2, "policies.cross_check", ""},
+		{"unknown on_divergence", "[policies]\non_divergence = \"panic\"\n", 2, "policies.on_divergence", "must be \"opa\" or \"log\""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

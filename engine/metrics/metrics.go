@@ -67,6 +67,7 @@ type Metrics struct {
 	rateLimited  *prometheus.CounterVec
 	duplicates   *prometheus.CounterVec
 	shadow       *prometheus.CounterVec
+	divergence   *prometheus.CounterVec
 	stateChecks  *prometheus.CounterVec
 	stateOpDur   *prometheus.HistogramVec
 	stateOpErrs  *prometheus.CounterVec
@@ -111,6 +112,7 @@ func New(src Sources) *Metrics {
 	m.rateLimited = f.counter("hookwall_rate_limited_total", "Requests refused by the policy's rate_limit (429).", "route")
 	m.duplicates = f.counter("hookwall_duplicates_total", "Requests whose dedupe key was already delivered (200) or in flight (409).", "route", "state")
 	m.shadow = f.counter("hookwall_shadow_evaluations_total", "Shadow-policy evaluations by result: agree, disagree (the shadow would have answered differently) or error.", "route", "result")
+	m.divergence = f.counter("hookwall_evaluator_divergence_total", "Cross-checked compiled decisions that topdown answered differently, by route.", "route")
 	m.stateChecks = f.counter("hookwall_state_checks_total", "Rate-limit and dedupe checks made against the state store, by result.", "result")
 	m.stateOpDur = f.histogram("hookwall_state_backend_duration_seconds", "Time of one Redis call, by operation.", stageBuckets, "op")
 	m.stateOpErrs = f.counter("hookwall_state_backend_errors_total", "Failed Redis calls, by operation.", "op")

@@ -89,6 +89,7 @@ func TestObserverCounts(t *testing.T) {
 				m.Shadow("a", true, false)
 				m.Shadow("a", false, false)
 				m.Shadow("a", false, true)
+				m.Divergence("a")
 				m.StateOp("admit", time.Millisecond, nil)
 				m.StateOp("admit", time.Millisecond, errors.New("down"))
 			}
@@ -118,6 +119,7 @@ func TestObserverCounts(t *testing.T) {
 		{"hookwall_shadow_evaluations_total", []string{"route", "a", "result", "agree"}, 1000},
 		{"hookwall_shadow_evaluations_total", []string{"route", "a", "result", "disagree"}, 1000},
 		{"hookwall_shadow_evaluations_total", []string{"route", "a", "result", "error"}, 1000},
+		{"hookwall_evaluator_divergence_total", []string{"route", "a"}, 1000},
 		{"hookwall_state_backend_duration_seconds", []string{"op", "admit"}, 2000},
 		{"hookwall_state_backend_errors_total", []string{"op", "admit"}, 1000},
 	}

@@ -30,6 +30,9 @@ type Query struct {
 	fast    *fastpath.Program
 	slowWhy string
 	rules   sync.Pool // *fastpath.Rules, for fast
+	// demoted, once set, is why the compiled evaluator no longer decides this query (it
+	// diverged from topdown): topdown does until the query is prepared again (a reload).
+	demoted atomic.Pointer[string]
 }
 
 // decisionRules are the rules a decision is read from; others are helpers.
@@ -89,20 +92,32 @@ func (s *Set) Prepare(ctx context.Context, pkg string) (*Query, error) {
 // Evaluator names what evaluates the query: "compiled" (the fast path) or "opa", with the
 // reason the package is outside the fast path's subset.
 func (q *Query) Evaluator() (name, reason string) {
+	if why := q.demoted.Load(); why != nil {
+		return "opa", *why
+	}
 	if q.fast != nil {
 		return "compiled", ""
 	}
 	return "opa", q.slowWhy
 }
 
+// Compiled reports whether the compiled evaluator decides the query now.
+func (q *Query) Compiled() bool { return q.fast != nil && q.demoted.Load() == nil }
+
+// demote hands the query to topdown for good (the query's lifetime: until a reload
+// prepares it again), giving the reason Evaluator reports. The first reason stays.
+func (q *Query) demote(reason string) bool {
+	return q.fast != nil && q.demoted.CompareAndSwap(nil, &reason)
+}
+
 // NeedsRequest reports whether an evaluation may read input.request. Only a compiled
 // package can say it does not: the caller may then leave the request out of the input.
-func (q *Query) NeedsRequest() bool { return q.fast == nil || q.fast.ReadsRequest() }
+func (q *Query) NeedsRequest() bool { return !q.Compiled() || q.fast.ReadsRequest() }
 
 // NeedsDocument reports whether EvalRequest given the request needs the rest of the input
 // document (input.route, input.filters, or the whole input). When it is false the document
 // may be nil.
-func (q *Query) NeedsDocument() bool { return q.fast == nil || q.fast.ReadsDocument() }
+func (q *Query) NeedsDocument() bool { return !q.Compiled() || q.fast.ReadsDocument() }
 
 // compileFast compiles pkg for the fast path, or says why it stays with topdown.
 func (s *Set) compileFast(pkg string, allowOnly bool) (*fastpath.Program, string) {
@@ -189,7 +204,7 @@ func (q *Query) EvalRequest(ctx context.Context, doc ast.Value, req Request, o *
 	if t, ok := ctx.Deadline(); ok {
 		dl.at = t.UnixNano()
 	}
-	if q.fast != nil && (o == nil || (o.Tracer == nil && !o.OPA)) {
+	if q.Compiled() && (o == nil || (o.Tracer == nil && !o.OPA)) {
 		var fr fastpath.Request
 		if req != nil {
 			fr = req

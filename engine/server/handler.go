@@ -239,6 +239,7 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, snap *snapshot.Snapshot, x *exc
 	if s.o.Observer != nil {
 		s.o.Observer.Policy(route.Name, pd)
 	}
+	s.crossCheck(ctx, snap, route, captured, &meta, x, &dec, err)
 	if s.decided(route, doc, &dec, err, x) {
 		s.releaseInstances(x) // a dry run (Evaluate) stops before acting on the decision
 		return

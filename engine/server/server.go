@@ -16,6 +16,7 @@ import (
 
 	"github.com/hookwall/hookwall/engine/config"
 	"github.com/hookwall/hookwall/engine/decisionlog"
+	"github.com/hookwall/hookwall/engine/policy"
 	"github.com/hookwall/hookwall/engine/snapshot"
 	"github.com/hookwall/hookwall/engine/state"
 )
@@ -50,6 +51,7 @@ type Server struct {
 	serving  atomic.Bool
 	idPrefix [8]byte // random per server: ids from different gateways never collide
 	idSeq    atomic.Uint64
+	xc       *policy.CrossCheck // [policies] cross_check
 }
 
 // New builds a server with the listener limits of cfg.Server (they need a restart to change).
@@ -57,7 +59,7 @@ func New(cfg *config.Server, o Options) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	s := &Server{o: o, log: o.Logger}
+	s := &Server{o: o, log: o.Logger, xc: newCrossCheck(o)}
 	_, _ = rand.Read(s.idPrefix[:])
 	s.srv = &fasthttp.Server{
 		Handler:                      s.handle,

@@ -1,0 +1,143 @@
+package policy
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"reflect"
+	"sync/atomic"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+// Sample reports whether one decision is picked for the cross-check at rate (0..1): a
+// draw from the runtime's per-thread generator, without a lock or an allocation.
+func Sample(rate float64) bool {
+	return rate > 0 && rand.Float64() < rate
+}
+
+// CrossCheckJob is one compiled decision to evaluate again with topdown.
+type CrossCheckJob struct {
+	Route      string
+	DecisionID string
+	Query      *Query
+	// Input is the whole input document the decision was made on (input.request included).
+	// Offer copies it: the caller's may hold views of request buffers.
+	Input    ast.Value
+	Decision Decision // the compiled evaluator's, when Err is nil
+	Err      error
+	// Timeout bounds the topdown evaluation (the route's timeout).
+	Timeout time.Duration
+	// Demote hands the route's query to topdown when the answers differ (on_divergence =
+	// "opa"); otherwise the difference is only logged and counted.
+	Demote bool
+}
+
+// CrossCheck re-evaluates a sample of compiled decisions with topdown, off the request
+// path: Offer queues a job on a bounded queue and never waits (a full queue drops the job),
+// and a worker that exists only while the queue has jobs evaluates them one at a time. A
+// decision topdown answers differently (a different decision, or an error on one side
+// only) is logged with both answers and the decision id, reported to Diverged, and, with
+// Demote, moves the query to topdown. Safe for concurrent use.
+type CrossCheck struct {
+	queue    chan CrossCheckJob
+	running  atomic.Bool
+	log      *slog.Logger
+	diverged func(route string)
+	dropped  atomic.Uint64
+	checked  atomic.Uint64
+}
+
+// NewCrossCheck returns a cross-check with a queue of n jobs. diverged, when not nil, is
+// called once per divergence with the route's name (the metric).
+func NewCrossCheck(n int, log *slog.Logger, diverged func(route string)) *CrossCheck {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &CrossCheck{queue: make(chan CrossCheckJob, n), log: log, diverged: diverged}
+}
+
+// Offer queues j, copying its input; false when the queue is full and j was dropped.
+func (c *CrossCheck) Offer(j CrossCheckJob) bool {
+	if len(c.queue) == cap(c.queue) {
+		c.dropped.Add(1)
+		return false
+	}
+	if j.Input != nil {
+		j.Input = cloneValue(j.Input)
+	}
+	select {
+	case c.queue <- j:
+	default:
+		c.dropped.Add(1)
+		return false
+	}
+	if c.running.CompareAndSwap(false, true) {
+		go c.work()
+	}
+	return true
+}
+
+// Checked and Dropped count the jobs evaluated and the jobs a full queue dropped.
+func (c *CrossCheck) Checked() uint64 { return c.checked.Load() }
+func (c *CrossCheck) Dropped() uint64 { return c.dropped.Load() }
+
+// work drains the queue and ends; a job queued as it ends starts another worker.
+func (c *CrossCheck) work() {
+	for {
+		select {
+		case j := <-c.queue:
+			c.check(j)
+			continue
+		default:
+		}
+		c.running.Store(false)
+		// A job offered after the last receive but before the flag was cleared found the
+		// worker running and started none: take it here.
+		if len(c.queue) == 0 || !c.running.CompareAndSwap(false, true) {
+			return
+		}
+	}
+}
+
+// check evaluates one job with topdown and acts on a difference.
+func (c *CrossCheck) check(j CrossCheckJob) {
+	defer func() {
+		// Nothing a policy does may take the gateway down from here.
+		if x := recover(); x != nil {
+			c.log.Error("cross-check: topdown evaluation panicked", "route", j.Route, "decision_id", j.DecisionID, "panic", fmt.Sprint(x))
+		}
+	}()
+	if j.Timeout <= 0 {
+		j.Timeout = time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), j.Timeout)
+	defer cancel()
+	td, terr := j.Query.Eval(ctx, j.Input, &EvalOption{OPA: true})
+	c.checked.Add(1)
+	if ctx.Err() != nil && terr != nil {
+		return // topdown ran out of time: no answer to compare
+	}
+	if (terr != nil) == (j.Err != nil) && (terr != nil || reflect.DeepEqual(td, j.Decision)) {
+		return
+	}
+	if c.diverged != nil {
+		c.diverged(j.Route)
+	}
+	demoted := j.Demote && j.Query.demote(fmt.Sprintf("the compiled evaluator diverged from topdown on decision %s; topdown decides until the next reload", j.DecisionID))
+	c.log.Error("compiled evaluator diverged from topdown", "route", j.Route, "policy", j.Query.Package(), "decision_id", j.DecisionID,
+		"compiled", describeDecision(j.Decision, j.Err), "topdown", describeDecision(td, terr), "moved_to_topdown", demoted)
+}
+
+// describeDecision renders a decision (or its error) for the process log: the verdict and
+// which obligations it carries, not their values (labels, headers and keys may hold request
+// data, which the decision log records under its own rules).
+func describeDecision(d Decision, err error) string {
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	return fmt.Sprintf("allow=%t status=%d deny=%d rate_limit=%t dedupe=%t upstream_headers=%d labels=%d",
+		d.Allow, d.Status, len(d.Deny), d.RateLimit != nil, d.Dedupe != nil, len(d.UpstreamHeaders), len(d.Labels))
+}

@@ -1,0 +1,50 @@
+package server
+
+import (
+	"github.com/valyala/fasthttp"
+
+	"github.com/hookwall/hookwall/engine/input"
+	"github.com/hookwall/hookwall/engine/policy"
+	"github.com/hookwall/hookwall/engine/snapshot"
+)
+
+// DivergenceObserver is implemented by an Observer that also counts cross-checked compiled
+// decisions that topdown answered differently.
+type DivergenceObserver interface {
+	Divergence(route string)
+}
+
+// crossCheckQueue bounds the decisions waiting for their topdown evaluation; past it a
+// sampled decision is dropped, never waited for.
+const crossCheckQueue = 64
+
+// newCrossCheck makes the server's cross-check, reporting divergences to the observer.
+func newCrossCheck(o Options) *policy.CrossCheck {
+	var diverged func(string)
+	if d, ok := o.Observer.(DivergenceObserver); ok {
+		diverged = d.Divergence
+	}
+	return policy.NewCrossCheck(crossCheckQueue, o.Logger, diverged)
+}
+
+// crossCheck offers a sample ([policies] cross_check) of the compiled evaluator's decisions
+// to be evaluated again with topdown, off the request path. An unsampled request costs a
+// random draw; a sampled one, the whole input document, built and copied for the worker.
+func (s *Server) crossCheck(ctx *fasthttp.RequestCtx, snap *snapshot.Snapshot, route *snapshot.Route, captured *input.Captured, meta *input.Meta, x *exchange, dec *policy.Decision, err error) {
+	pc := &snap.Config.Policies
+	if x.dry != nil || !policy.Sample(pc.CrossCheck) || !route.Query.Compiled() {
+		return
+	}
+	// Topdown reads the whole document, request included, which the compiled evaluator may
+	// have been spared. A compiled policy that reads no request was given none: topdown gets
+	// the request as it is now, and answers alike unless the policy does read it after all.
+	if captured == nil {
+		captured = x.in.Capture(&ctx.Request, meta)
+	}
+	reqObj := captured.Object()
+	s.xc.Offer(policy.CrossCheckJob{
+		Route: route.Name, DecisionID: x.rec.DecisionID, Query: route.Query,
+		Input:    input.Document(reqObj, meta, x.filtersInput()),
+		Decision: *dec, Err: err, Timeout: min(route.Timeout, maxShadowTime), Demote: pc.OnDivergence == "opa",
+	})
+}
