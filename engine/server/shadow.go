@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -44,7 +45,7 @@ func (s *Server) decided(route *snapshot.Route, doc ast.Value, dec *policy.Decis
 func (s *Server) shadow(route *snapshot.Route, doc ast.Value, live *policy.Decision, liveErr error, x *exchange) {
 	ctx, cancel := context.WithTimeout(context.Background(), min(route.Timeout, maxShadowTime))
 	defer cancel()
-	sd, err := route.Shadow.Eval(ctx, doc, nil)
+	sd, err := evalShadow(ctx, route.Shadow, doc)
 	sh := &x.rec.Shadow
 	sh.Policy = route.Shadow.Package()
 	if err != nil {
@@ -61,6 +62,17 @@ func (s *Server) shadow(route *snapshot.Route, doc ast.Value, live *policy.Decis
 	if !sh.Agree {
 		s.log.Debug("shadow policy disagrees", "route", route.Name, "shadow", sh.Policy, "decision_id", x.rec.DecisionID, "live_forward", lf, "shadow_forward", sf, "err", err)
 	}
+}
+
+// evalShadow evaluates the shadow policy; a panic in its evaluation is its error, never the
+// live request's.
+func evalShadow(ctx context.Context, q *policy.Query, doc ast.Value) (d policy.Decision, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			d, err = policy.Decision{}, fmt.Errorf("shadow policy %s: evaluation panicked: %v", q.Package(), p)
+		}
+	}()
+	return q.Eval(ctx, doc, nil)
 }
 
 // verdict is what a decision does to the request: forward, or refuse with a status.
