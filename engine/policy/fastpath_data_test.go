@@ -20,6 +20,8 @@ deny contains "float" if data.nested[2.5]
 labels := {"arr": data.arr[input.request.json.idx]} if input.request.json.idx != null
 upstream_headers[k] := "1" if { some k in input.request.json.keys; data.blocked[k] }
 status := 400 + count([i | some i in input.request.json.keys; data.arr[i]]) if input.request.json.keys
+tier := "listed" if { data.blocked[input.request.json.account] } else := "open"
+deny contains "listed" if tier == "listed"
 `,
 	"data_iter.rego": `package t.data_iter
 allow if { some i; data.arr[i] == input.request.json.account }

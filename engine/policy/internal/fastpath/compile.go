@@ -111,6 +111,8 @@ type compiler struct {
 	// some term may read input other than through input.request.
 	readsRequest, readsDocument bool
 	cidrs                       *cidrCache // the program's, for net.cidr_contains
+	// cur is the rule set whose definitions are being compiled.
+	cur *ruleSet
 }
 
 // scope numbers a definition's variables and tracks which are bound at each point.
@@ -943,6 +945,17 @@ func (cc *compiler) ref(ref ast.Ref, sc *scope, loc *ast.Location) (*compiledRef
 		}
 		slot := sc.slot(head)
 		c.base = func(_ *run, f frame) (*ast.Term, error) { return f[slot], nil }
+	}
+	if c.stored && cc.cur != nil {
+		for _, k := range rest {
+			switch k.Value.(type) {
+			case ast.Var, ast.Ref:
+				// Topdown's rule index decides whether data.m[input.k] can hold by comparing
+				// keys as values, while evaluation reads storage: its candidates are asked
+				// for on every evaluation of this rule (see retry).
+				cc.cur.indexAlways = true
+			}
+		}
 	}
 	c.keys = make([]refKey, len(rest))
 	for i, k := range rest {

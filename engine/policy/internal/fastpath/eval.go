@@ -49,6 +49,9 @@ type ruleSet struct {
 	// that failed the way topdown does it (see retry).
 	index  ast.RuleIndex
 	byRule map[*ast.Rule]*definition
+	// indexAlways: the rule index may rule out a definition that would hold (it compares
+	// the keys of base document references as values), so every evaluation asks it.
+	indexAlways bool
 
 	// Compilation state.
 	raw      []*ast.Rule
@@ -334,6 +337,11 @@ func (r *run) rule(i int) (*ast.Term, error) {
 	}
 	st.busy = true
 	rs := r.p.rules[i]
+	if rs.indexAlways && rs.index != nil {
+		v, err := r.retry(rs, nil)
+		*st = ruleState{done: true, val: v, err: err}
+		return v, err
+	}
 	var v *ast.Term
 	var err error
 	switch rs.kind {
@@ -382,10 +390,13 @@ func (r *run) call(fi int, args []*ast.Term) (*ast.Term, error) {
 		}
 	}
 	rs := r.p.rules[fi]
-	v, err := r.evalValue(rs, args)
 	kept := r.frame(len(args)) // args may be the caller's stack buffer: keep a copy
 	copy(kept, args)
-	if err != nil && rs.index != nil {
+	var v *ast.Term
+	var err error
+	if rs.indexAlways && rs.index != nil {
+		v, err = r.retry(rs, kept)
+	} else if v, err = r.evalValue(rs, args); err != nil && rs.index != nil {
 		v, err = r.retry(rs, kept)
 	}
 	r.memo = append(r.memo, memoEntry{fn: fi, args: kept, val: v, err: err})
@@ -529,6 +540,12 @@ func (r *run) retry(rs *ruleSet, args []*ast.Term) (*ast.Term, error) {
 	}
 	defer ast.IndexResultPool.Put(ir)
 	if ir.Empty() {
+		switch rs.kind { // a partial rule with no candidate is empty, not undefined
+		case kindSet:
+			return ast.NewTerm(ast.NewSet()), nil
+		case kindObject:
+			return ast.NewTerm(ast.NewObject()), nil
+		}
 		return nil, nil
 	}
 	defs, err := rs.definitions(ir.Rules)

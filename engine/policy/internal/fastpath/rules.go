@@ -215,6 +215,9 @@ func (cc *compiler) ensure(i int) error {
 		rs.index = cc.c.RuleIndex(rs.path)
 		rs.byRule = map[*ast.Rule]*definition{}
 	}
+	prev := cc.cur
+	cc.cur = rs
+	defer func() { cc.cur = prev }()
 	for _, rule := range rs.raw {
 		d, err := cc.definition(rs, rule)
 		if err != nil {
@@ -332,7 +335,9 @@ func (cc *compiler) resolve(ref ast.Ref, loc *ast.Location) (target, error) {
 	for _, k := range ref[1:n] {
 		var ok bool
 		if cur, ok = storageChild(cur, string(k.Value.(ast.String))); !ok {
-			return target{rule: -1, rest: len(ref)}, nil // undefined
+			// Undefined; the keys past the prefix are compiled all the same, binding
+			// their variables (to nothing).
+			return target{rule: -1, rest: n}, nil
 		}
 	}
 	v, err := ast.InterfaceToValue(cur)
