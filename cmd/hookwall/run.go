@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -118,7 +119,21 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		fmt.Fprintf(stdout, "  route %s: policy %s, evaluator %s\n", r.Name, r.Query.Package(), ev)
 	}
+	fmt.Fprintln(stdout, crossCheckLine(snap.Config.Policies))
 	return 0
+}
+
+// crossCheckLine says what the live cross-check of compiled decisions does.
+func crossCheckLine(p config.Policies) string {
+	if p.CrossCheck == 0 {
+		return "  cross-check: off (cross_check = 0)"
+	}
+	then := "moves the route to opa until the next reload"
+	if p.OnDivergence == "log" {
+		then = "is logged and counted"
+	}
+	return fmt.Sprintf("  cross-check: %s%% of compiled decisions evaluated again with topdown; a divergence %s",
+		strconv.FormatFloat(p.CrossCheck*100, 'g', 4, 64), then)
 }
 
 type redisLogger struct{ l *slog.Logger }

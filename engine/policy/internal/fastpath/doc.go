@@ -19,10 +19,14 @@
 // deterministic built-ins, to the hookwall built-ins and to functions; references to input,
 // to local variables, to rules of any package, and to the base document when Options.Data
 // gives it. Refused: `with`, `every`, comprehensions that topdown indexes, deeper reference
-// heads, a package that has nested packages, references to a whole package (or a document
-// holding packages), to one key of a partial rule whose key is bound (topdown evaluates the
-// rule for that key alone), to a function other than in a call, and to the base document
-// when Options.Data is nil or overlaps the rule referred to.
+// heads, functions under a reference head (p.q.f(x): topdown makes p an object of the
+// package document), a package that has nested packages or whose own document the base
+// document holds values in, references to a whole package (or a document holding packages),
+// to one key of a partial rule whose key is bound (topdown evaluates the rule for that key
+// alone), to a function other than in a call, and to the base document when Options.Data is
+// nil or overlaps the rule referred to. A reference into the base document reads its keys as
+// topdown reads storage: a number by its text, an array index parsed from a string, any other
+// key reaching nothing.
 //
 // Evaluation follows topdown's: every rule of the package's document is evaluated (with
 // Only, that rule alone), other rules when first referred to, each at most once per
@@ -33,7 +37,13 @@
 // of values topdown appends), and so are two values of one object key. Topdown's rule index
 // skips definitions that cannot hold for the input, and stops early among candidates that
 // agree: that changes no value, only whether an error is raised, so a rule whose compiled
-// evaluation fails is evaluated again the way topdown does, from the index's candidates.
+// evaluation fails is evaluated again the way topdown does, from the index's candidates. The
+// one exception is a base document read by a variable key (data.m[input.k]): the index
+// compares such keys as values, evaluation reads storage, so the index can rule out a
+// definition that would hold; such rules take the index's candidates on every evaluation.
+//
+// A value an evaluation returns never points into the run, which is pooled: the whole input
+// as a value (loopback := input) gets a term of its own.
 //
 // The caller may hold input.request apart from the input document (a Request): then a
 // reference to one of its fields or one named header reads that alone, a built-in of
