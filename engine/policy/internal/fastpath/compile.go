@@ -835,21 +835,17 @@ type compiledRef struct {
 	stored bool
 }
 
-// at looks one key of the reference up.
-func (c *compiledRef) at(coll, key *ast.Term) *ast.Term {
-	if c.stored {
-		return storageIndex(coll, key)
-	}
-	return index(coll, key)
-}
-
 // get returns the one value of a reference none of whose keys enumerates.
 func (c *compiledRef) get(r *run, f frame) (*ast.Term, error) {
 	cur, err := c.base(r, f)
 	for i := 0; cur != nil && err == nil && i < len(c.keys); i++ {
 		var kv *ast.Term
 		kv, err = c.keys[i].fn(r, f)
-		cur = c.at(cur, kv)
+		if c.stored {
+			cur = storageIndex(cur, kv)
+		} else {
+			cur = index(cur, kv)
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -885,7 +881,11 @@ func (c *compiledRef) walkFrom(r *run, f frame, cur *ast.Term, i int, k func(*as
 		if err != nil {
 			return err
 		}
-		cur = c.at(cur, kv)
+		if c.stored {
+			cur = storageIndex(cur, kv)
+		} else {
+			cur = index(cur, kv)
+		}
 	}
 	if cur == nil {
 		return nil
