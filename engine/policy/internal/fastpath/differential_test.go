@@ -39,6 +39,23 @@ const (
 // with topdown in strict built-in error mode, on the same compiler, data and input. detail
 // says how they differ (or why the case is unmapped or refused).
 func compareBoth(c diffCase) (diffOutcome, string) {
+	comp, p, data, out, detail := compileCase(c)
+	if p == nil {
+		return out, detail
+	}
+	var in ast.Value
+	if c.input != nil {
+		in = c.input.Value
+	}
+	fv, ferr := evalCompiled(p, in)
+	tv, terr := evalTopdown(comp, c.query, data, c.input)
+	return compareResults(fv, ferr, tv, terr)
+}
+
+// compileCase compiles c's modules and, when the compiled evaluator accepts the queried
+// package, the program (else nil, with the outcome and why), and the base document both
+// evaluators read.
+func compileCase(c diffCase) (*ast.Compiler, *Program, map[string]any, diffOutcome, string) {
 	mods := make(map[string]*ast.Module, len(c.modules))
 	names := make([]string, 0, len(c.modules))
 	for name := range c.modules {
@@ -49,7 +66,7 @@ func compareBoth(c diffCase) (diffOutcome, string) {
 	for _, name := range names {
 		m, err := ast.ParseModuleWithOpts(name, c.modules[name], po)
 		if err != nil {
-			return diffUnmapped, err.Error()
+			return nil, nil, nil, diffUnmapped, err.Error()
 		}
 		mods[name] = m
 	}
@@ -59,11 +76,11 @@ func compareBoth(c diffCase) (diffOutcome, string) {
 	}
 	comp.Compile(mods)
 	if comp.Failed() {
-		return diffUnmapped, comp.Errors.Error()
+		return nil, nil, nil, diffUnmapped, comp.Errors.Error()
 	}
 	pkg, only, ok := splitQuery(comp, c.query)
 	if !ok {
-		return diffUnmapped, "the query names no package document or rule"
+		return nil, nil, nil, diffUnmapped, "the query names no package document or rule"
 	}
 	caps := c.caps
 	if caps == nil {
@@ -78,15 +95,9 @@ func compareBoth(c diffCase) (diffOutcome, string) {
 	}
 	p, err := Compile(comp, pkg, o)
 	if err != nil {
-		return diffRefused, err.Error()
+		return nil, nil, nil, diffRefused, err.Error()
 	}
-	var in ast.Value
-	if c.input != nil {
-		in = c.input.Value
-	}
-	fv, ferr := evalCompiled(p, in)
-	tv, terr := evalTopdown(comp, c.query, o.Data, c.input)
-	return compareResults(fv, ferr, tv, terr)
+	return comp, p, o.Data, diffAgree, ""
 }
 
 // compareResults compares the two evaluators' answers.

@@ -102,8 +102,8 @@ func addConformanceSeeds(f *testing.F) {
 		if !ok || c.caps != nil {
 			continue
 		}
-		if out, _ := compareBoth(c); out != diffAgree {
-			continue
+		if _, p, _, _, _ := compileCase(c); p == nil {
+			continue // the compiled evaluator refuses it: nothing to compare
 		}
 		data, input := "", ""
 		if c.data != nil {
