@@ -1,0 +1,77 @@
+package policy
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestCrossCheckQueue: every offered job is checked once; agreeing decisions are not
+// reported; a difference is reported, and moves the query to topdown only with Demote; a
+// full queue drops instead of waiting.
+func TestCrossCheckQueue(t *testing.T) {
+	src := map[string]string{"p.rego": "package p\nallow if input.request.method == \"POST\"\n"}
+	set, err := LoadModules(context.Background(), src, nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := set.Prepare(context.Background(), "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var mu sync.Mutex
+	var diverged []string
+	c := NewCrossCheck(16, quiet, func(route string) { mu.Lock(); diverged = append(diverged, route); mu.Unlock() })
+	post, get := doc(requestValue("POST", "/", nil, "")), doc(requestValue("GET", "/", nil, ""))
+	for i := range 10 {
+		in, d := post, Decision{Allow: true, Status: 403}
+		if i%2 == 1 {
+			in, d = get, Decision{Status: 403}
+		}
+		if !c.Offer(CrossCheckJob{Route: "agree", Query: q, Input: in, Decision: d, Timeout: time.Second}) {
+			t.Fatal("a job was dropped with room in the queue")
+		}
+	}
+	// The compiled evaluator (wrongly) allowed a GET: reported, not moved.
+	c.Offer(CrossCheckJob{Route: "log", DecisionID: "d-1", Query: q, Input: get, Decision: Decision{Allow: true, Status: 403}, Timeout: time.Second})
+	waitFor(t, func() bool { return c.Checked() == 11 })
+	mu.Lock()
+	if len(diverged) != 1 || diverged[0] != "log" {
+		t.Errorf("divergences reported %v, want [log]", diverged)
+	}
+	mu.Unlock()
+	if !q.Compiled() {
+		t.Fatal("a divergence without Demote moved the query")
+	}
+	// An error on one side only is a divergence too; with Demote the query moves.
+	c.Offer(CrossCheckJob{Route: "opa", DecisionID: "d-2", Query: q, Input: post, Err: context.Canceled, Timeout: time.Second, Demote: true})
+	waitFor(t, func() bool { return c.Checked() == 12 })
+	if q.Compiled() {
+		t.Fatal("a divergence with Demote left the query compiled")
+	}
+	if ev, why := q.Evaluator(); ev != "opa" || !strings.Contains(why, "decision d-2") {
+		t.Errorf("evaluator %s (%s), want opa naming the decision", ev, why)
+	}
+	if !q.NeedsRequest() || !q.NeedsDocument() {
+		t.Error("a query moved to topdown must be given the whole input")
+	}
+
+	full := NewCrossCheck(0, quiet, nil)
+	if full.Offer(CrossCheckJob{Route: "r", Query: q, Input: post, Timeout: time.Second}) || full.Dropped() != 1 {
+		t.Errorf("a full queue took the job (dropped %d)", full.Dropped())
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for start := time.Now(); !cond(); time.Sleep(time.Millisecond) {
+		if time.Since(start) > 5*time.Second {
+			t.Fatal("timed out")
+		}
+	}
+}
