@@ -14,7 +14,7 @@ import (
 
 // The shipped provider library and ready route policies, copied into each test gateway's
 // policy dir as they are (tests excluded).
-var providerPolicyDirs = []string{"../../policies/hookwall/providers", "../../policies/providers"}
+var providerPolicyDirs = []string{"../../policies/hookwall/lib/providers", "../../policies/routes/providers"}
 
 // providerDedupedOnReplay are the valid vectors that carry their provider's natural delivery
 // key: replayed, they are answered as duplicates. The other valid vectors carry none (GitHub's
@@ -80,11 +80,11 @@ name = "%[1]s"
 prefix = "/"
 methods = ["POST"]
 upstream = "%[2]s"
-policy = "providers.%[1]s"
+policy = "routes.providers.%[1]s"
 `
 
 // TestE2EProviderVectors sends every published vector through a real gateway route running the
-// provider's ready policy (policies/providers/<provider>.rego, unmodified), with the vector's
+// provider's ready policy (policies/routes/providers/<provider>.rego, unmodified), with the vector's
 // secret under the provider's name and the signature clock at the vector's time. A valid
 // vector is forwarded with its exact bytes and a 2xx; an invalid one gets 401 and never
 // reaches the upstream. A valid vector is then replayed: with a natural delivery key it is
