@@ -26,9 +26,9 @@ test_forwards_a_verified_request if {
 	d.allow == true
 	d.deny == set()
 	not d.status
-	d.dedupe == {"key": "github:72d3162e-cc78-11e3-81ab-4c9367dc0958", "ttl": "24h"}
+	d.dedupe == {"key": "github:0252d04b81792d637d82235c2e3f2f5a1aef4939830565eee2aec25d37681212", "ttl": "24h"}
 	d.rate_limit == {"key": "github:198.51.100.7", "limit": 600, "per": "1m"}
-	d.labels == {"event": "push", "delivery": "github:72d3162e-cc78-11e3-81ab-4c9367dc0958"}
+	d.labels == {"event": "push", "delivery": "github:0252d04b81792d637d82235c2e3f2f5a1aef4939830565eee2aec25d37681212"}
 }
 
 test_denies_a_bad_signature_with_401 if {

@@ -26,9 +26,9 @@ test_forwards_a_verified_request if {
 	d.allow == true
 	d.deny == set()
 	not d.status
-	d.dedupe == {"key": "linear:234d1a4e-b617-4388-90fe-adc3633d6b72", "ttl": "24h"}
+	d.dedupe == {"key": "linear:710faa25c59548f1b4249b46710d34ca28a3fb0cbc171b7bb07f84c87f63c82f", "ttl": "24h"}
 	d.rate_limit == {"key": "linear:198.51.100.7", "limit": 600, "per": "1m"}
-	d.labels == {"event": "Issue", "delivery": "linear:234d1a4e-b617-4388-90fe-adc3633d6b72"}
+	d.labels == {"event": "Issue", "delivery": "linear:710faa25c59548f1b4249b46710d34ca28a3fb0cbc171b7bb07f84c87f63c82f"}
 }
 
 test_denies_a_bad_signature_with_401 if {

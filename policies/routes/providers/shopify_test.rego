@@ -26,9 +26,9 @@ test_forwards_a_verified_request if {
 	d.allow == true
 	d.deny == set()
 	not d.status
-	d.dedupe == {"key": "shopify:98880550-7158-44d4-b7cd-2c97c8a091b5:orders/create", "ttl": "48h"}
+	d.dedupe == {"key": "shopify:5ca2f5d25a24d2fa02aea8d8d1bdc421ebd0ff1a00b4b7a7e517eb198b0d2015", "ttl": "48h"}
 	d.rate_limit == {"key": "shopify:198.51.100.7", "limit": 600, "per": "1m"}
-	d.labels == {"event": "orders/create", "delivery": "shopify:98880550-7158-44d4-b7cd-2c97c8a091b5:orders/create"}
+	d.labels == {"event": "orders/create", "delivery": "shopify:5ca2f5d25a24d2fa02aea8d8d1bdc421ebd0ff1a00b4b7a7e517eb198b0d2015"}
 }
 
 test_denies_a_bad_signature_with_401 if {

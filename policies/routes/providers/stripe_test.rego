@@ -75,9 +75,9 @@ not_json := {"request": {
 	"remote_ip": "198.51.100.7",
 }}
 
-# A verified body that is not JSON is forwarded without a key, never an evaluation error.
-test_non_json_body_has_no_key if {
+# A verified body that is not JSON is forwarded, keyed on its digest, never an evaluation error.
+test_non_json_body_is_keyed_on_its_digest if {
 	d := data.routes.providers.stripe with input as not_json with hookwall.webhook.verify as valid_for
 	d.allow == true
-	not d.dedupe
+	d.dedupe == {"key": "stripe:7ccfa1fbf3940e6f0c0375d87c0f9235a50514e14cb427bdfaf5077987b26ccf", "ttl": "72h"}
 }

@@ -25,8 +25,9 @@ allow(secret) if {
 
 status(secret) := providers.status(verify(secret), methods)
 
-# dedupe_key is the interaction id in the body.
-dedupe_key := providers.key("discord", providers.body.id)
+# dedupe_key is the interaction id in the body, signed with it. A body without it
+# is keyed on its digest (id_key).
+dedupe_key := providers.id_key("discord", ["id"])
 
 # dedupe_ttl: Discord does not retry interactions; this stops replays.
 dedupe_ttl := "1h"

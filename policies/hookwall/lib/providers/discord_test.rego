@@ -86,10 +86,10 @@ unkeyed := {"request": {
 	"remote_ip": "198.51.100.7",
 }}
 
-# Without the natural id there is no key (and no error): the request is simply not deduplicated.
-test_no_dedupe_key_without_id if {
-	not discord.dedupe_key with input as unkeyed
-	not discord.dedupe with input as unkeyed
+# Without the id, the digest of the signed body keys the request: every verified delivery
+# has a key, and no unsigned header chooses it.
+test_dedupe_key_without_the_id_is_the_body_digest if {
+	discord.dedupe_key == "discord:e126f1dec85e7de6b6f24432180a115a86bdcbcbdbcc9a422a44fc913ad4cde8" with input as unkeyed
 }
 
 test_event if {

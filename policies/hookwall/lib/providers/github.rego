@@ -25,8 +25,10 @@ allow(secret) if {
 
 status(secret) := providers.status(verify(secret), methods)
 
-# dedupe_key is X-GitHub-Delivery: a redelivery keeps its GUID.
-dedupe_key := providers.key("github", input.request.headers["x-github-delivery"])
+# dedupe_key is the SHA-256 of the body, all that GitHub signs. X-GitHub-Delivery is not
+# signed: keyed on it, a captured delivery replayed with a fresh GUID would be new. A
+# redelivery resends the same bytes, and distinct events differ in their payloads.
+dedupe_key := providers.key("github", providers.body_sha256)
 
 # dedupe_ttl: GitHub never retries on its own; redeliveries are manual.
 dedupe_ttl := "24h"

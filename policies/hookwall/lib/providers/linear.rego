@@ -29,8 +29,10 @@ allow(secret) if {
 
 status(secret) := providers.status(verify(secret), methods)
 
-# dedupe_key is Linear-Delivery, the same on every retry.
-dedupe_key := providers.key("linear", input.request.headers["linear-delivery"])
+# dedupe_key is the SHA-256 of the body, all that Linear signs (its webhookTimestamp
+# included). Linear-Delivery is not signed: keyed on it, a captured delivery replayed within
+# the tolerance with a fresh id would be new.
+dedupe_key := providers.key("linear", providers.body_sha256)
 
 # dedupe_ttl: Linear retries after a minute, an hour and six hours.
 dedupe_ttl := "24h"

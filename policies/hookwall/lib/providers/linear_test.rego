@@ -70,9 +70,13 @@ test_refuses_another_method if {
 	linear.status("s") == 401 with input as put with hookwall.webhook.verify as mismatch
 }
 
+# The key is a digest of what Linear signs. Linear-Delivery is not signed,
+# so a captured delivery replayed with a fresh one (or none) has the same key.
 test_dedupe_key if {
-	linear.dedupe_key == "linear:234d1a4e-b617-4388-90fe-adc3633d6b72" with input as signed
-	linear.dedupe == {"key": "linear:234d1a4e-b617-4388-90fe-adc3633d6b72", "ttl": "24h"} with input as signed
+	linear.dedupe_key == "linear:710faa25c59548f1b4249b46710d34ca28a3fb0cbc171b7bb07f84c87f63c82f" with input as signed
+	linear.dedupe == {"key": "linear:710faa25c59548f1b4249b46710d34ca28a3fb0cbc171b7bb07f84c87f63c82f", "ttl": "24h"} with input as signed
+	linear.dedupe_key == "linear:710faa25c59548f1b4249b46710d34ca28a3fb0cbc171b7bb07f84c87f63c82f" with input as json.patch(signed, [{"op": "replace", "path": "/request/headers/linear-delivery", "value": "fresh"}])
+	linear.dedupe_key == "linear:710faa25c59548f1b4249b46710d34ca28a3fb0cbc171b7bb07f84c87f63c82f" with input as json.patch(signed, [{"op": "remove", "path": "/request/headers/linear-delivery"}])
 }
 
 unkeyed := {"request": {
@@ -86,10 +90,9 @@ unkeyed := {"request": {
 	"remote_ip": "198.51.100.7",
 }}
 
-# Without the natural id there is no key (and no error): the request is simply not deduplicated.
-test_no_dedupe_key_without_id if {
-	not linear.dedupe_key with input as unkeyed
-	not linear.dedupe with input as unkeyed
+# Other signed bytes are another delivery.
+test_other_bytes_are_another_key if {
+	linear.dedupe_key == "linear:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a" with input as unkeyed
 }
 
 test_event if {

@@ -25,8 +25,10 @@ allow(secret) if {
 
 status(secret) := providers.status(verify(secret), methods)
 
-# dedupe_key is the body's notification_id ("ntf_…"), the same on every retry.
-dedupe_key := providers.key("paddle", providers.body.notification_id)
+# dedupe_key is the body's notification_id ("ntf_…"), signed with the body, the same on every
+# retry. A body without it
+# is keyed on its digest (id_key).
+dedupe_key := providers.id_key("paddle", ["notification_id"])
 
 # dedupe_ttl: Paddle retries for up to three days.
 dedupe_ttl := "72h"

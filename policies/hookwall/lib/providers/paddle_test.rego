@@ -86,10 +86,10 @@ unkeyed := {"request": {
 	"remote_ip": "198.51.100.7",
 }}
 
-# Without the natural id there is no key (and no error): the request is simply not deduplicated.
-test_no_dedupe_key_without_id if {
-	not paddle.dedupe_key with input as unkeyed
-	not paddle.dedupe with input as unkeyed
+# Without the id, the digest of the signed body keys the request: every verified delivery
+# has a key, and no unsigned header chooses it.
+test_dedupe_key_without_the_id_is_the_body_digest if {
+	paddle.dedupe_key == "paddle:9c79119f0b59458154aa5396c776242db2ac5d26fd41d5d93290731f86d5e769" with input as unkeyed
 }
 
 test_event if {

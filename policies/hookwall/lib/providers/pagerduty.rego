@@ -25,8 +25,9 @@ allow(secret) if {
 
 status(secret) := providers.status(verify(secret), methods)
 
-# dedupe_key is the body's event.id, the same on every retry.
-dedupe_key := providers.key("pagerduty", providers.body.event.id)
+# dedupe_key is the body's event.id, signed with the body, the same on every retry. A body without it
+# is keyed on its digest (id_key).
+dedupe_key := providers.id_key("pagerduty", ["event", "id"])
 
 # dedupe_ttl: it covers PagerDuty's retries.
 dedupe_ttl := "24h"

@@ -86,10 +86,10 @@ unkeyed := {"request": {
 	"remote_ip": "198.51.100.7",
 }}
 
-# Without the natural id there is no key (and no error): the request is simply not deduplicated.
-test_no_dedupe_key_without_id if {
-	not pagerduty.dedupe_key with input as unkeyed
-	not pagerduty.dedupe with input as unkeyed
+# Without the id, the digest of the signed body keys the request: every verified delivery
+# has a key, and no unsigned header chooses it.
+test_dedupe_key_without_the_id_is_the_body_digest if {
+	pagerduty.dedupe_key == "pagerduty:1face795aa72da7c2953de2607cdaf314c0ec26d36ced15422c7a7582b85cb2a" with input as unkeyed
 }
 
 test_event if {

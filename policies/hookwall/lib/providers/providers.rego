@@ -8,7 +8,7 @@
 #	reasons(secret)            deny reasons: the failed check, a method the provider never uses
 #	allow(secret)              verified and no reason: `allow if stripe.allow("stripe")`
 #	status(secret)             401 for a bad signature, 405 for a wrong method, else undefined
-#	dedupe_key                 the provider's natural idempotency key "<provider>:<id>", if any
+#	dedupe_key                 "<provider>:<id or sha256>", from what the provider signs only
 #	dedupe                     {"key": dedupe_key, "ttl": …}, ready for a route's dedupe rule
 #	event                      the event name, where the provider sends one
 #	labels                     {"event": event, "delivery": dedupe_key}, the keys defined
@@ -50,8 +50,28 @@ key(provider, id) := concat(":", [provider, id]) if {
 # body is the request body parsed as JSON; undefined when it is not JSON.
 body := json.unmarshal(input.request.body) if json.is_valid(input.request.body)
 
-# body_sha256 keys providers without an id: a retry resends the same bytes.
+# body_object is the body when it is a JSON object, else {}.
+body_object := b if {
+	b := body
+	is_object(b)
+} else := {}
+
+# id_key(provider, path) keys a delivery on the id at path in the body, which the provider signs,
+# or on the body's digest when the body has no such string: every verified delivery has a key,
+# and every key is signed.
+id_key(provider, path) := key(provider, id) if {
+	id := object.get(body_object, path, "")
+	is_string(id)
+	id != ""
+} else := key(provider, body_sha256)
+
+# body_sha256 keys providers that sign the body but no id: a replay resends the same bytes,
+# whatever unsigned id it carries, and so does a retry.
 body_sha256 := crypto.sha256(input.request.body)
+
+# uri_body_sha256 keys providers that sign the URL and the body (Twilio): the path and query
+# as received, a newline (which neither holds raw), and the body.
+uri_body_sha256 := crypto.sha256(concat("\n", [input.request.uri, input.request.body]))
 
 # public_url is the scheme://host[:port] that URL-signing providers (Twilio, Square) signed:
 # data.hookwall.config.public_url behind TLS termination or a proxy, else the request's own.

@@ -25,14 +25,10 @@ allow(secret) if {
 
 status(secret) := providers.status(verify(secret), methods)
 
-# dedupe_key is X-Shopify-Event-Id, which Shopify's guide names for spotting duplicates, with
-# the topic so that one merchant action seen under two topics stays two deliveries; or, from
-# senders without it, X-Shopify-Webhook-Id.
-dedupe_key := providers.key("shopify", concat(":", [event_id, topic])) if {
-	event_id := input.request.headers["x-shopify-event-id"]
-	event_id != ""
-	topic := input.request.headers["x-shopify-topic"]
-} else := providers.key("shopify", input.request.headers["x-shopify-webhook-id"])
+# dedupe_key is the SHA-256 of the body, all that Shopify signs. X-Shopify-Event-Id (and
+# X-Shopify-Webhook-Id, X-Shopify-Topic) are not signed: keyed on them, a captured delivery
+# replayed with a fresh id would be new. A retry resends the same bytes.
+dedupe_key := providers.key("shopify", providers.body_sha256)
 
 # dedupe_ttl: Shopify retries for hours (8 times over 4 hours since 2024).
 dedupe_ttl := "48h"

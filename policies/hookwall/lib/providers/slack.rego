@@ -25,9 +25,10 @@ allow(secret) if {
 
 status(secret) := providers.status(verify(secret), methods)
 
-# dedupe_key is the Events API event_id, which Slack keeps on its retries. Slash commands and
-# interactivity payloads are form-encoded and carry none.
-dedupe_key := providers.key("slack", providers.body.event_id)
+# dedupe_key is the Events API event_id, signed with the body, which Slack keeps on its
+# retries. Slash commands and interactivity payloads are form-encoded and carry none: they are
+# keyed on the SHA-256 of the body, so one replayed within the tolerance is a duplicate.
+dedupe_key := providers.id_key("slack", ["event_id"])
 
 # dedupe_ttl: Slack retries three times within minutes.
 dedupe_ttl := "1h"

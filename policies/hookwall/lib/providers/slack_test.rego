@@ -86,10 +86,10 @@ unkeyed := {"request": {
 	"remote_ip": "198.51.100.7",
 }}
 
-# Without the natural id there is no key (and no error): the request is simply not deduplicated.
-test_no_dedupe_key_without_id if {
-	not slack.dedupe_key with input as unkeyed
-	not slack.dedupe with input as unkeyed
+# A slash command carries no event_id: the key is the digest of its signed body, so one
+# replayed within the tolerance is a duplicate.
+test_dedupe_key_without_an_event_id_is_the_body_digest if {
+	slack.dedupe_key == "slack:a054b48b6c646d30364ca159a1d73888c815402fe41bd01f219a67e881132674" with input as unkeyed
 }
 
 test_event if {

@@ -29,8 +29,9 @@ allow(secret) if {
 
 status(secret) := providers.status(verify(secret), methods)
 
-# dedupe_key is the body's event_id, the same on every retry.
-dedupe_key := providers.key("square", providers.body.event_id)
+# dedupe_key is the body's event_id, signed with the body, the same on every retry. A body without it
+# is keyed on its digest (id_key).
+dedupe_key := providers.id_key("square", ["event_id"])
 
 # dedupe_ttl: Square retries for up to 72 hours after the event.
 dedupe_ttl := "72h"

@@ -86,10 +86,10 @@ unkeyed := {"request": {
 	"remote_ip": "198.51.100.7",
 }}
 
-# Without the natural id there is no key (and no error): the request is simply not deduplicated.
-test_no_dedupe_key_without_id if {
-	not square.dedupe_key with input as unkeyed
-	not square.dedupe with input as unkeyed
+# Without the id, the digest of the signed body keys the request: every verified delivery
+# has a key, and no unsigned header chooses it.
+test_dedupe_key_without_the_id_is_the_body_digest if {
+	square.dedupe_key == "square:967d51c27482d973e5dd06894378e3af1ecbbf53a0ebf9eae2368cfab4432ee7" with input as unkeyed
 }
 
 test_event if {

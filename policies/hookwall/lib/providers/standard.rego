@@ -26,7 +26,8 @@ allow(secret) if {
 
 status(secret) := providers.status(verify(secret), methods)
 
-# dedupe_key is the message id (webhook-id, or svix-id), the same on every retry.
+# dedupe_key is the message id (webhook-id, or svix-id), the same on every retry and signed
+# with the timestamp and the body.
 dedupe_key := providers.key("standard", message_id)
 
 # dedupe_ttl: senders retry for a day or more (Svix: about 28 hours).
@@ -37,10 +38,13 @@ dedupe := {"key": dedupe_key, "ttl": dedupe_ttl}
 # event is the payload's "type", as the specification recommends.
 event := providers.body.type
 
-# message_id is webhook-id, or svix-id from a Svix sender.
-message_id := input.request.headers["webhook-id"]
-
-message_id := input.request.headers["svix-id"] if not input.request.headers["webhook-id"]
+# message_id is the id the signature covers: webhook-id when it is not empty, else svix-id.
+# verify reads the svix- headers only when the webhook- ones are empty, so a svix-signed
+# request with an empty webhook-id added still has its signed svix-id as key.
+message_id := id if {
+	id := input.request.headers["webhook-id"]
+	id != ""
+} else := input.request.headers["svix-id"]
 
 # labels are what the decision log records of a delivery: its event and its dedupe key.
 labels["event"] := event

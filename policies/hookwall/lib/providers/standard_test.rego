@@ -86,7 +86,7 @@ unkeyed := {"request": {
 	"remote_ip": "198.51.100.7",
 }}
 
-# Without the natural id there is no key (and no error): the request is simply not deduplicated.
+# Without a message id there is no key (and no error); verify fails such a request anyway.
 test_no_dedupe_key_without_id if {
 	not standard.dedupe_key with input as unkeyed
 	not standard.dedupe with input as unkeyed
@@ -106,6 +106,12 @@ svix_sender := {"request": {
 # A Svix sender names the id svix-id.
 test_dedupe_key_from_svix_id if {
 	standard.dedupe_key == "standard:msg_svix" with input as svix_sender
+}
+
+# verify reads the svix- headers while the webhook- ones are empty, so an empty webhook-id added
+# to a captured Svix delivery leaves the signed svix-id as the key.
+test_an_empty_webhook_id_does_not_replace_the_signed_svix_id if {
+	standard.dedupe_key == "standard:msg_svix" with input as json.patch(svix_sender, [{"op": "add", "path": "/request/headers/webhook-id", "value": ""}])
 }
 
 test_event if {

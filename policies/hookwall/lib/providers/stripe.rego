@@ -25,8 +25,10 @@ allow(secret) if {
 
 status(secret) := providers.status(verify(secret), methods)
 
-# dedupe_key is the event id in the body ("evt_…"), the same on every retry.
-dedupe_key := providers.key("stripe", providers.body.id)
+# dedupe_key is the event id in the body ("evt_…"), signed with the body, the same on every
+# retry. A body without it
+# is keyed on its digest (id_key).
+dedupe_key := providers.id_key("stripe", ["id"])
 
 # dedupe_ttl: Stripe retries for up to three days.
 dedupe_ttl := "72h"

@@ -97,11 +97,10 @@ unkeyed_number := {"request": {
 	"remote_ip": "198.51.100.7",
 }}
 
-# Without the natural id there is no key (and no error): the request is simply not deduplicated.
-test_no_dedupe_key_without_id if {
-	not stripe.dedupe_key with input as unkeyed
-	not stripe.dedupe with input as unkeyed
-	not stripe.dedupe_key with input as unkeyed_number
+# Without the id, the digest of the signed body keys the request: every verified delivery
+# has a key, and no unsigned header chooses it.
+test_dedupe_key_without_the_id_is_the_body_digest if {
+	stripe.dedupe_key == "stripe:7ccfa1fbf3940e6f0c0375d87c0f9235a50514e14cb427bdfaf5077987b26ccf" with input as unkeyed
 }
 
 test_event if {

@@ -20,7 +20,8 @@ allow(secret) if standard.allow(secret)
 
 status(secret) := standard.status(secret)
 
-# dedupe_key is the message id (svix-id, or webhook-id), the same on every retry.
+# dedupe_key is the message id the signature covers (svix-id, or webhook-id), the same on
+# every retry.
 dedupe_key := providers.key("svix", standard.message_id)
 
 dedupe_ttl := standard.dedupe_ttl

@@ -86,7 +86,7 @@ unkeyed := {"request": {
 	"remote_ip": "198.51.100.7",
 }}
 
-# Without the natural id there is no key (and no error): the request is simply not deduplicated.
+# Without a message id there is no key (and no error); verify fails such a request anyway.
 test_no_dedupe_key_without_id if {
 	not svix.dedupe_key with input as unkeyed
 	not svix.dedupe with input as unkeyed

@@ -29,8 +29,10 @@ allow(secret) if {
 
 status(secret) := providers.status(verify(secret), methods)
 
-# dedupe_key is I-Twilio-Idempotency-Token, which Twilio repeats when it retries.
-dedupe_key := providers.key("twilio", input.request.headers["i-twilio-idempotency-token"])
+# dedupe_key is the SHA-256 of the URI and the body, what Twilio signs (with the public
+# URL's base). I-Twilio-Idempotency-Token is not signed: keyed on it, a captured request
+# replayed with a fresh token would be new. A retry resends the same URL and parameters.
+dedupe_key := providers.key("twilio", providers.uri_body_sha256)
 
 # dedupe_ttl: it covers Twilio's retries.
 dedupe_ttl := "24h"

@@ -86,9 +86,13 @@ test_accepts_get if {
 	twilio.allow("s") with input as get with hookwall.webhook.verify as valid
 }
 
+# The key is a digest of what Twilio signs. I-Twilio-Idempotency-Token is not signed,
+# so a captured delivery replayed with a fresh one (or none) has the same key.
 test_dedupe_key if {
-	twilio.dedupe_key == "twilio:ab12cd34-0000-4000-8000-000000000001" with input as signed
-	twilio.dedupe == {"key": "twilio:ab12cd34-0000-4000-8000-000000000001", "ttl": "24h"} with input as signed
+	twilio.dedupe_key == "twilio:67c3542190ed73e563ab09a28832b96d78c5c3bc5784be5a0cf46807375a3f54" with input as signed
+	twilio.dedupe == {"key": "twilio:67c3542190ed73e563ab09a28832b96d78c5c3bc5784be5a0cf46807375a3f54", "ttl": "24h"} with input as signed
+	twilio.dedupe_key == "twilio:67c3542190ed73e563ab09a28832b96d78c5c3bc5784be5a0cf46807375a3f54" with input as json.patch(signed, [{"op": "replace", "path": "/request/headers/i-twilio-idempotency-token", "value": "fresh"}])
+	twilio.dedupe_key == "twilio:67c3542190ed73e563ab09a28832b96d78c5c3bc5784be5a0cf46807375a3f54" with input as json.patch(signed, [{"op": "remove", "path": "/request/headers/i-twilio-idempotency-token"}])
 }
 
 unkeyed := {"request": {
@@ -102,10 +106,10 @@ unkeyed := {"request": {
 	"remote_ip": "198.51.100.7",
 }}
 
-# Without the natural id there is no key (and no error): the request is simply not deduplicated.
-test_no_dedupe_key_without_id if {
-	not twilio.dedupe_key with input as unkeyed
-	not twilio.dedupe with input as unkeyed
+# Other signed bytes are another delivery: the URI and the body are keyed.
+test_other_bytes_are_another_key if {
+	twilio.dedupe_key == "twilio:da58cfa1d759b702373f3bfb4e23e296c1081111b5903d84851eaf343cf22ae4" with input as json.patch(signed, [{"op": "replace", "path": "/request/uri", "value": "/hooks/y?a=1"}])
+	twilio.dedupe_key == "twilio:015d44844d5569db546166f5d0f2a2a9692e8786d8d80c530c055f641d18481a" with input as unkeyed
 }
 
 checked_url(_, _, opts) := {"valid": true, "reason": ""} if opts.url == "https://hooks.example.com"

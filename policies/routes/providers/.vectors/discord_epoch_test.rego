@@ -16,8 +16,8 @@ test_rfc8032_test1_empty_message if {
 	d.deny == set()
 	not d.status
 	d.rate_limit == {"key": "discord:192.0.2.10", "limit": 600, "per": "1m"}
-	not d.dedupe
-	not d.labels.delivery
+	d.dedupe == {"key": "discord:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "ttl": "1h"}
+	d.labels.delivery == "discord:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 }
 
 req_rfc8032_test1_empty_message := {

@@ -16,8 +16,8 @@ test_discord_ed25519_rfc8032_key if {
 	d.deny == set()
 	not d.status
 	d.rate_limit == {"key": "discord:192.0.2.10", "limit": 600, "per": "1m"}
-	not d.dedupe
-	not d.labels.delivery
+	d.dedupe == {"key": "discord:e126f1dec85e7de6b6f24432180a115a86bdcbcbdbcc9a422a44fc913ad4cde8", "ttl": "1h"}
+	d.labels.delivery == "discord:e126f1dec85e7de6b6f24432180a115a86bdcbcbdbcc9a422a44fc913ad4cde8"
 	d.labels.event == 1
 }
 

@@ -18,8 +18,8 @@ test_github_docs_hello_world if {
 	d.deny == set()
 	not d.status
 	d.rate_limit == {"key": "github:192.0.2.10", "limit": 600, "per": "1m"}
-	not d.dedupe
-	not d.labels.delivery
+	d.dedupe == {"key": "github:dffd6021bb2bd5b0af676290809ec3a53191dd81c7f70a4b28688a362182986f", "ttl": "24h"}
+	d.labels.delivery == "github:dffd6021bb2bd5b0af676290809ec3a53191dd81c7f70a4b28688a362182986f"
 }
 
 req_github_docs_hello_world := {
@@ -60,17 +60,20 @@ req_github_docs_tampered_body := {
 	"remote_ip": "192.0.2.10",
 }
 
-# Vector github-docs-hello-world again, with the delivery id GitHub sends: the header is not
-# signed, so the signature still verifies and the id becomes the dedupe key.
-test_github_delivery_id_is_the_dedupe_key if {
-	d := data.routes.providers.github with input as {"request": object.union(req_github_docs_hello_world, {"headers": {
-		"x-hub-signature-256": req_github_docs_hello_world.headers["x-hub-signature-256"],
-		"x-github-delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958",
-		"x-github-event": "push",
-	}})}
-	d.allow == true
-	d.dedupe == {"key": "github:72d3162e-cc78-11e3-81ab-4c9367dc0958", "ttl": "24h"}
-	d.labels == {"event": "push", "delivery": "github:72d3162e-cc78-11e3-81ab-4c9367dc0958"}
+# Vector github-docs-hello-world again, with a delivery id: the header is not signed, so the
+# signature still verifies, and the key stays the digest of the signed body. A captured
+# delivery replayed with a fresh X-GitHub-Delivery is the same delivery.
+test_github_delivery_id_is_not_the_dedupe_key if {
+	every id in ["72d3162e-cc78-11e3-81ab-4c9367dc0958", "fresh"] {
+		d := data.routes.providers.github with input as {"request": object.union(req_github_docs_hello_world, {"headers": {
+			"x-hub-signature-256": req_github_docs_hello_world.headers["x-hub-signature-256"],
+			"x-github-delivery": id,
+			"x-github-event": "push",
+		}})}
+		d.allow == true
+		d.dedupe == {"key": "github:dffd6021bb2bd5b0af676290809ec3a53191dd81c7f70a4b28688a362182986f", "ttl": "24h"}
+		d.labels == {"event": "push", "delivery": "github:dffd6021bb2bd5b0af676290809ec3a53191dd81c7f70a4b28688a362182986f"}
+	}
 }
 
 # Vector github-docs-wrong-secret (expect invalid): the signed request checked with another secret.

@@ -16,8 +16,8 @@ test_linear_self_generated if {
 	d.deny == set()
 	not d.status
 	d.rate_limit == {"key": "linear:192.0.2.10", "limit": 600, "per": "1m"}
-	d.dedupe == {"key": "linear:d1", "ttl": "24h"}
-	d.labels.delivery == "linear:d1"
+	d.dedupe == {"key": "linear:40f049c3426d59f31bc5580f7635f84c7b87d596f2d0a78aacee91ea1e594f69", "ttl": "24h"}
+	d.labels.delivery == "linear:40f049c3426d59f31bc5580f7635f84c7b87d596f2d0a78aacee91ea1e594f69"
 }
 
 req_linear_self_generated := {

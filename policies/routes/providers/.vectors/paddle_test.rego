@@ -16,8 +16,8 @@ test_paddle_sdk_valid if {
 	d.deny == set()
 	not d.status
 	d.rate_limit == {"key": "paddle:192.0.2.10", "limit": 600, "per": "1m"}
-	not d.dedupe
-	not d.labels.delivery
+	d.dedupe == {"key": "paddle:5bb574418aa06ef7a5184b0fe2989b4fee1c23bb8d96d4527678e8f52387ac0e", "ttl": "72h"}
+	d.labels.delivery == "paddle:5bb574418aa06ef7a5184b0fe2989b4fee1c23bb8d96d4527678e8f52387ac0e"
 }
 
 req_paddle_sdk_valid := {
@@ -40,8 +40,8 @@ test_paddle_sdk_multi_h1 if {
 	d.deny == set()
 	not d.status
 	d.rate_limit == {"key": "paddle:192.0.2.10", "limit": 600, "per": "1m"}
-	not d.dedupe
-	not d.labels.delivery
+	d.dedupe == {"key": "paddle:36e7cbecd5e88c7e07e112c60bd544ac9f445ea72f76a4d9db8418c079b2736c", "ttl": "72h"}
+	d.labels.delivery == "paddle:36e7cbecd5e88c7e07e112c60bd544ac9f445ea72f76a4d9db8418c079b2736c"
 }
 
 req_paddle_sdk_multi_h1 := {

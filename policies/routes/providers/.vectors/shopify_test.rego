@@ -16,8 +16,8 @@ test_go_shopify_my_secret_message if {
 	d.deny == set()
 	not d.status
 	d.rate_limit == {"key": "shopify:192.0.2.10", "limit": 600, "per": "1m"}
-	not d.dedupe
-	not d.labels.delivery
+	d.dedupe == {"key": "shopify:3ee7741e69e470e2cce4c19658a179a61dd9d73ed83b746347fc3a99774e0ce3", "ttl": "48h"}
+	d.labels.delivery == "shopify:3ee7741e69e470e2cce4c19658a179a61dd9d73ed83b746347fc3a99774e0ce3"
 }
 
 req_go_shopify_my_secret_message := {

@@ -16,8 +16,8 @@ test_slack_docs_slash_command if {
 	d.deny == set()
 	not d.status
 	d.rate_limit == {"key": "slack:192.0.2.10", "limit": 600, "per": "1m"}
-	not d.dedupe
-	not d.labels.delivery
+	d.dedupe == {"key": "slack:390eeeff8d0cb7c9f6ecf8a88c3df6452fea0914eb02f64844369f3758d8d330", "ttl": "1h"}
+	d.labels.delivery == "slack:390eeeff8d0cb7c9f6ecf8a88c3df6452fea0914eb02f64844369f3758d8d330"
 }
 
 req_slack_docs_slash_command := {

@@ -17,8 +17,8 @@ test_twilio_python_form if {
 	d.deny == set()
 	not d.status
 	d.rate_limit == {"key": "twilio:192.0.2.10", "limit": 600, "per": "1m"}
-	not d.dedupe
-	not d.labels.delivery
+	d.dedupe == {"key": "twilio:b079f4e18d3cfc78c5da2d95ce87b82f5ee0385264897df22f293a6de9788b54", "ttl": "24h"}
+	d.labels.delivery == "twilio:b079f4e18d3cfc78c5da2d95ce87b82f5ee0385264897df22f293a6de9788b54"
 }
 
 req_twilio_python_form := {
@@ -43,8 +43,8 @@ test_twilio_python_form_port_443 if {
 	d.deny == set()
 	not d.status
 	d.rate_limit == {"key": "twilio:192.0.2.10", "limit": 600, "per": "1m"}
-	not d.dedupe
-	not d.labels.delivery
+	d.dedupe == {"key": "twilio:b079f4e18d3cfc78c5da2d95ce87b82f5ee0385264897df22f293a6de9788b54", "ttl": "24h"}
+	d.labels.delivery == "twilio:b079f4e18d3cfc78c5da2d95ce87b82f5ee0385264897df22f293a6de9788b54"
 }
 
 req_twilio_python_form_port_443 := {
@@ -69,8 +69,8 @@ test_twilio_python_json_bodysha256 if {
 	d.deny == set()
 	not d.status
 	d.rate_limit == {"key": "twilio:192.0.2.10", "limit": 600, "per": "1m"}
-	not d.dedupe
-	not d.labels.delivery
+	d.dedupe == {"key": "twilio:41b0a32706e64642a186a80636950840a540e4aa15a31ac2743f6abe3c0dc513", "ttl": "24h"}
+	d.labels.delivery == "twilio:41b0a32706e64642a186a80636950840a540e4aa15a31ac2743f6abe3c0dc513"
 }
 
 req_twilio_python_json_bodysha256 := {
