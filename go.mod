@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/BurntSushi/toml v1.6.0
 	github.com/fsnotify/fsnotify v1.10.1
+	github.com/hookwall/hookwall/sdk v0.0.0
 	github.com/http-wasm/http-wasm-host-go v0.7.0
 	github.com/open-policy-agent/opa v1.22.3
 	github.com/prometheus/client_golang v1.25.0
@@ -60,3 +61,7 @@ require (
 	gopkg.in/ini.v1 v1.67.3 // indirect
 	oras.land/oras-go/v2 v2.7.0 // indirect
 )
+
+// The filter SDK is its own module (standard library only), so a filter's module does not
+// require what the gateway does; the examples build against this checkout's copy.
+replace github.com/hookwall/hookwall/sdk => ./sdk

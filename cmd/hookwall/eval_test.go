@@ -93,7 +93,7 @@ func TestEvalShippedConfig(t *testing.T) {
 				t.Fatalf("reasons %q allow %v, want [%q]", r.Reasons, r.Allow, c.reason)
 			}
 			if c.outcome == "allowed" {
-				if r.Labels["event"] != "push" || r.Dedupe == nil || !strings.HasPrefix(r.Dedupe.Key, "github:72d3162e") || r.RateLimit == nil || r.RateLimit.Limit != 600 {
+				if r.Labels["event"] != "push" || r.Dedupe == nil || r.Dedupe.Key != "github:5d67c559d639b2ea0d9d44a2b0137e0d8fa5268eb3f5b07786a91efd25a46dae" || r.RateLimit == nil || r.RateLimit.Limit != 600 {
 					t.Fatalf("allowed decision: %+v", r)
 				}
 				// The tiny filter tags what is forwarded with the route name.

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -73,15 +75,26 @@ func cmdFilterBuild(ctx context.Context, args []string, stdout, stderr io.Writer
 		return 1
 	}
 
+	var goOut bytes.Buffer
 	cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-buildmode=c-shared", "-o", absOut, ".")
 	cmd.Dir = absDir
 	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
-	cmd.Stdout, cmd.Stderr = stderr, stderr
+	cmd.Stdout, cmd.Stderr = &goOut, &goOut
 	start := time.Now()
 	if err := cmd.Run(); err != nil {
+		if !sdkUnresolved(goOut.String()) {
+			stderr.Write(goOut.Bytes())
+			fmt.Fprintf(stderr, "hookwall filter build: go build in %s: %v\n", dir, err)
+			return 1
+		}
+		// The go command's advice (`go get` the SDK) cannot work: the SDK is not published
+		// on a module proxy. Say what the filter's go.mod needs instead.
+		stderr.Write(withoutGoGet(goOut.Bytes()))
 		fmt.Fprintf(stderr, "hookwall filter build: go build in %s: %v\n", dir, err)
+		fmt.Fprint(stderr, sdkAdvice(ctx, goBin, absDir))
 		return 1
 	}
+	stderr.Write(goOut.Bytes())
 	took := time.Since(start)
 
 	mod, err := os.ReadFile(absOut)
@@ -102,6 +115,76 @@ func cmdFilterBuild(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	fmt.Fprintf(stdout, "built %s: %s in %s (exports %s)\n", target, filterBuildSize(len(mod)), took.Round(time.Millisecond), strings.Join(exports, ", "))
 	return 0
+}
+
+// sdkUnresolved reports whether go build failed because the filter's module
+// cannot resolve the SDK: no go.mod, no require, or a require the go command
+// tried to fetch.
+func sdkUnresolved(goOut string) bool {
+	if strings.Contains(goOut, "go.mod file not found") {
+		return true
+	}
+	if !strings.Contains(goOut, sdkModule) {
+		return false
+	}
+	for _, sign := range []string{"no required module provides package", "missing go.sum entry", "reading http", "cannot find module", "replacement directory", "GOPROXY=off", "unrecognized import path"} {
+		if strings.Contains(goOut, sign) {
+			return true
+		}
+	}
+	return false
+}
+
+// withoutGoGet drops the go command's "to add it: go get …" advice.
+func withoutGoGet(goOut []byte) []byte {
+	var b bytes.Buffer
+	sc := bufio.NewScanner(bytes.NewReader(goOut))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(strings.TrimSpace(line), "go get ") {
+			continue
+		}
+		for _, tail := range []string{"; to add it:", "; to add:"} {
+			line = strings.TrimSuffix(line, tail)
+		}
+		b.WriteString(line)
+		b.WriteByte('\n')
+	}
+	return b.Bytes()
+}
+
+// sdkAdvice tells how the filter's module gets the SDK: the require and
+// replace lines, with the path of a local hookwall checkout's sdk directory
+// when one is found.
+func sdkAdvice(ctx context.Context, goBin, dir string) string {
+	sdkDir := findSDK(dir)
+	if sdkDir == "" {
+		sdkDir = "/path/to/hookwall/sdk"
+	}
+	lines := fmt.Sprintf("\trequire %s v0.0.0\n\treplace %s => %s\n", sdkModule, sdkModule, sdkDir)
+	const why = "hookwall filter build: the filter SDK %s is not on a module proxy, so go get cannot fetch it; "
+	const where = "(the replace names the sdk directory of a local hookwall checkout):\n"
+	if gomod := filterGoMod(ctx, goBin, dir); gomod != "" {
+		return fmt.Sprintf(why+"add these lines to %s "+where+"%s", sdkModule, gomod, lines)
+	}
+	return fmt.Sprintf(why+"%s is not in a Go module: create %s "+where+"\tmodule example.com/myfilter\n\tgo 1.24\n%s",
+		sdkModule, dir, filepath.Join(dir, "go.mod"), lines)
+}
+
+// filterGoMod returns the go.mod file governing dir, or "" outside a module.
+func filterGoMod(ctx context.Context, goBin, dir string) string {
+	cmd := exec.CommandContext(ctx, goBin, "env", "GOMOD")
+	cmd.Dir = dir
+	out, err := cmd.Output()
+	if err != nil {
+		return ""
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == os.DevNull {
+		return ""
+	}
+	return gomod
 }
 
 func filterBuildSize(n int) string {

@@ -132,3 +132,130 @@ func write(t *testing.T, path, s string) {
 		t.Fatal(err)
 	}
 }
+
+// ownModuleFilter is a filter as an author writes it in a module of its own:
+// it refuses a request without X-Tenant and reports the tenant to the policy.
+const ownModuleFilter = `package main
+
+import "github.com/hookwall/hookwall/sdk"
+
+func init() {
+	sdk.Handle(func(req sdk.Request, resp sdk.Response) bool {
+		tenant := req.Header("X-Tenant")
+		if tenant == "" {
+			return sdk.Deny(451, "no tenant")
+		}
+		sdk.SetLabel("tenant", tenant)
+		return true
+	})
+}
+
+func main() {}
+`
+
+const ownModuleConfig = `
+[[filter]]
+name = "own"
+module = "own.wasm"
+
+[[route]]
+name = "hook"
+path = "/hooks/hook"
+upstream = "http://127.0.0.1:1"
+policy = "routes.hook"
+filters = ["own"]
+`
+
+const ownModulePolicy = `package routes.hook
+
+default allow := false
+
+allow if input.filters.own.labels.tenant == "acme"
+`
+
+// TestFilterBuildOwnModule builds a filter that lives outside the repository,
+// in its own module requiring the SDK through a replace to this checkout, and
+// runs the module it gets in the gateway's filter host (hookwall eval).
+func TestFilterBuildOwnModule(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the Go toolchain")
+	}
+	sdkDir := offlineSDK(t)
+	dir := writeTree(t, map[string]string{
+		"filter/go.mod":      "module example.com/own\n\ngo 1.24\n\nrequire " + sdkModule + " v0.0.0\n\nreplace " + sdkModule + " => " + sdkDir + "\n",
+		"filter/main.go":     ownModuleFilter,
+		"gateway.toml":       ownModuleConfig,
+		"policies/hook.rego": ownModulePolicy,
+		"acme.http":          "POST /hooks/hook HTTP/1.1\nHost: h\nX-Tenant: acme\nContent-Length: 2\n\n{}",
+		"anonymous.http":     "POST /hooks/hook HTTP/1.1\nHost: h\nContent-Length: 2\n\n{}",
+	})
+	var stdout, stderr bytes.Buffer
+	if code := cmdFilterBuild(context.Background(), []string{filepath.Join(dir, "filter"), "-o", filepath.Join(dir, "own.wasm")}, &stdout, &stderr); code != 0 {
+		t.Fatalf("filter build: exit %d\n%s", code, &stderr)
+	}
+
+	cfg := filepath.Join(dir, "gateway.toml")
+	code, r, errs := evalCLI(t, "-c", cfg, "--request", filepath.Join(dir, "acme.http"))
+	if code != 0 || r.Outcome != "allowed" || len(r.Filters) != 1 || r.Filters[0]["outcome"] != "next" {
+		t.Fatalf("acme: exit %d %+v %s", code, r, errs)
+	}
+	if labels, _ := r.Filters[0]["labels"].(map[string]any); labels["tenant"] != "acme" {
+		t.Fatalf("the filter's label did not reach the policy: %v", r.Filters)
+	}
+	code, r, errs = evalCLI(t, "-c", cfg, "--request", filepath.Join(dir, "anonymous.http"))
+	if code != 0 || r.Outcome != "filtered" || r.Status != 451 || r.Evaluated {
+		t.Fatalf("anonymous: exit %d %+v %s", code, r, errs)
+	}
+}
+
+// TestFilterBuildSDKUnresolved: a filter module that cannot resolve the SDK
+// is told the require and replace lines to add, with this checkout's sdk
+// directory, and never the go command's `go get`, which cannot fetch it.
+func TestFilterBuildSDKUnresolved(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the Go toolchain")
+	}
+	sdkDir := offlineSDK(t)
+	root := writeTree(t, map[string]string{
+		"norequire/go.mod":  "module example.com/norequire\n\ngo 1.24\n",
+		"norequire/main.go": ownModuleFilter,
+		"noreplace/go.mod":  "module example.com/noreplace\n\ngo 1.24\n\nrequire " + sdkModule + " v0.0.0\n",
+		"noreplace/main.go": ownModuleFilter,
+		"nomodule/main.go":  ownModuleFilter,
+	})
+	want := "\trequire " + sdkModule + " v0.0.0\n\treplace " + sdkModule + " => " + sdkDir + "\n"
+	for _, name := range []string{"norequire", "noreplace", "nomodule"} {
+		t.Run(name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			dir := filepath.Join(root, name)
+			if code := cmdFilterBuild(context.Background(), []string{dir, "-o", filepath.Join(t.TempDir(), "f.wasm")}, &stdout, &stderr); code != 1 {
+				t.Fatalf("exit %d; want 1\n%s", code, &stderr)
+			}
+			got := stderr.String()
+			if !strings.Contains(got, want) || strings.Contains(got, "\tgo get") || strings.Contains(got, "to add it") {
+				t.Errorf("stderr lacks the go.mod lines %q, or suggests go get:\n%s", want, got)
+			}
+			gomod := filepath.Join(dir, "go.mod")
+			if name == "nomodule" && !strings.Contains(got, "create "+gomod) {
+				t.Errorf("stderr does not say to create %s:\n%s", gomod, got)
+			}
+			if name != "nomodule" && !strings.Contains(got, "add these lines to "+gomod) {
+				t.Errorf("stderr does not name %s:\n%s", gomod, got)
+			}
+		})
+	}
+}
+
+// offlineSDK keeps the go command off module proxies for the test (the SDK is
+// a filter module's only requirement) and returns this checkout's sdk directory.
+func offlineSDK(t *testing.T) string {
+	t.Helper()
+	t.Setenv("GOPROXY", "off")
+	t.Setenv("GOFLAGS", "")
+	t.Setenv("GOWORK", "off")
+	dir, err := filepath.Abs(filepath.Join("..", "..", "sdk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}

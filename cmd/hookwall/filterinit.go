@@ -12,6 +12,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 )
 
@@ -185,10 +186,16 @@ func goStarterMod(dir, name, sdkDir string) ([]byte, error) {
 	return fmt.Appendf(nil, "module %s\n\ngo 1.26\n\nrequire %s v0.0.0\n\n// The SDK from a local hookwall checkout; drop this line once you require a published version.\nreplace %s => %s\n", name, sdkModule, sdkModule, replace), nil
 }
 
-// findSDK looks for the SDK of a hookwall checkout above dir, then above the working directory.
+// findSDK looks for the SDK of a hookwall checkout above dir, then above the working directory,
+// then above this source file when the binary was built without -trimpath (go run, go build
+// in a checkout).
 func findSDK(dir string) string {
 	wd, _ := os.Getwd()
-	for _, start := range []string{dir, wd} {
+	starts := []string{dir, wd}
+	if _, file, _, ok := runtime.Caller(0); ok && filepath.IsAbs(file) {
+		starts = append(starts, filepath.Dir(file))
+	}
+	for _, start := range starts {
 		d, err := filepath.Abs(start)
 		if err != nil {
 			continue

@@ -59,8 +59,9 @@ func TestFilterKitStarters(t *testing.T) {
 		"wat":            {"make", "wat2wasm"},
 		"c":              {"make", "clang", "wasm-ld"},
 		"assemblyscript": {"make", "npm", "node"},
+		"go":             {"make", "go"},
 	}
-	for _, lang := range []string{"wat", "c", "assemblyscript"} {
+	for _, lang := range []string{"wat", "c", "assemblyscript", "go"} {
 		t.Run(lang, func(t *testing.T) {
 			needTools(t, tools[lang]...)
 			bin := hookwallBinary(t)

@@ -199,7 +199,7 @@ func evalAllowlist(t *testing.T, rangesDir, ip string) bool {
 	root := t.TempDir()
 	for name, content := range map[string][]byte{
 		"ranges/data.json":           mustRead(t, filepath.Join(rangesDir, "data.json")),
-		"examples/ip_allowlist.rego": mustRead(t, filepath.Join("..", "..", "policies", "examples", "ip_allowlist.rego")),
+		"examples/ip_allowlist.rego": mustRead(t, filepath.Join("..", "..", "examples", "policies", "ip_allowlist.rego")),
 	} {
 		p := filepath.Join(root, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {

@@ -206,4 +206,10 @@ func TestHookwallTestShippedPolicies(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(strings.TrimSpace(out), "PASS: ") {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
 	}
+	// The example policies are not served; their tests run beside the served directory,
+	// whose sender ranges ip_allowlist reads.
+	code, out, errs = runCLI(t, "test", "../../policies", "../../examples/policies", "-v")
+	if code != 0 || !strings.Contains(out, "data.examples.jwt_test.test_missing_scope: PASS") || !strings.Contains(out, "\nPASS: ") {
+		t.Fatalf("examples: exit %d\n%s\n%s", code, out, errs)
+	}
 }

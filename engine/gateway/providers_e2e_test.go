@@ -3,8 +3,10 @@ package gateway
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,23 +16,7 @@ import (
 
 // The shipped provider library and ready route policies, copied into each test gateway's
 // policy dir as they are (tests excluded).
-var providerPolicyDirs = []string{"../../policies/hookwall/providers", "../../policies/providers"}
-
-// providerDedupedOnReplay are the valid vectors that carry their provider's natural delivery
-// key: replayed, they are answered as duplicates. The other valid vectors carry none (GitHub's
-// without X-GitHub-Delivery, a Slack slash command, …), so a replay is forwarded again.
-var providerDedupedOnReplay = map[string]bool{
-	"stripe-dotnet-event_test_signature":   true, // body id
-	"standard-webhooks-sign-vector":        true, // webhook-id
-	"standard-webhooks-multi-sig-rotation": true,
-	"svix-headers-sign-vector":             true, // svix-id
-	"square-sdk-test-notification":         true, // body event_id
-	"go-pagerduty-valid":                   true, // body event.id
-	"go-pagerduty-rotation-list":           true,
-	"sendgrid-eventwebhook-single":         true, // body hash
-	"zoom-self-generated":                  true, // body hash
-	"linear-self-generated":                true, // Linear-Delivery
-}
+var providerPolicyDirs = []string{"../../policies/hookwall/lib/providers", "../../policies/routes/providers"}
 
 func providerPolicyFiles(t *testing.T) map[string]string {
 	t.Helper()
@@ -80,15 +66,16 @@ name = "%[1]s"
 prefix = "/"
 methods = ["POST"]
 upstream = "%[2]s"
-policy = "providers.%[1]s"
+policy = "%[3]s"
 `
 
 // TestE2EProviderVectors sends every published vector through a real gateway route running the
-// provider's ready policy (policies/providers/<provider>.rego, unmodified), with the vector's
+// provider's ready policy (policies/routes/providers/<provider>.rego, unmodified), with the vector's
 // secret under the provider's name and the signature clock at the vector's time. A valid
 // vector is forwarded with its exact bytes and a 2xx; an invalid one gets 401 and never
-// reaches the upstream. A valid vector is then replayed: with a natural delivery key it is
-// answered as a duplicate and not forwarded, without one it is forwarded again.
+// reaches the upstream. A valid vector is then replayed: every ready policy keys a verified
+// delivery on what its provider signs, so the replay is answered as a duplicate and not
+// forwarded.
 //
 // URL-signed vectors (Twilio, Square) arrive at the vector's path and query; the public base
 // the provider signed is policy data (hookwall/config/data.json), as behind TLS termination.
@@ -98,25 +85,7 @@ func TestE2EProviderVectors(t *testing.T) {
 	for i := range vs {
 		v := &vs[i]
 		t.Run(v.Name, func(t *testing.T) {
-			files := map[string]string{v.Scheme() + ".secret": v.Key()}
-			for k, src := range policies {
-				files[k] = src
-			}
-			path := "/hooks/" + v.Scheme()
-			if v.URL != "" {
-				scheme, rest, ok := strings.Cut(v.URL, "://")
-				j := strings.IndexAny(rest, "/?")
-				if !ok || j < 0 {
-					t.Fatalf("vector url %q", v.URL)
-				}
-				base, uri := scheme+"://"+rest[:j], rest[j:]
-				path = uri
-				files["policies/hookwall/config/data.json"] = fmt.Sprintf(`{"public_url": %q}`, base)
-			}
-			up := startUpstream(t)
-			now := time.Unix(v.Now, 0)
-			e := startEnv(t, fmt.Sprintf(providerE2EConfig, v.Scheme(), up.URL()), files, Options{Now: func() time.Time { return now }})
-
+			e, up, path := startProviderRoute(t, v, policies)
 			r := e.do("POST", path, []byte(v.Body), v.Headers)
 			got := up.requests()
 			switch v.Expect {
@@ -139,16 +108,130 @@ func TestE2EProviderVectors(t *testing.T) {
 				t.Fatalf("unknown expect %q", v.Expect)
 			}
 
-			replay := e.do("POST", path, []byte(v.Body), v.Headers)
-			n := len(up.requests())
-			if providerDedupedOnReplay[v.Name] {
-				if replay.Status != 200 || replay.Header.Get("Hookwall-Duplicate") != "true" || n != 1 {
-					t.Fatalf("replay: status %d duplicate=%q, upstream saw %d; want 200 duplicate, not forwarded",
-						replay.Status, replay.Header.Get("Hookwall-Duplicate"), n)
-				}
-			} else if replay.Status < 200 || replay.Status > 299 || replay.Header.Get("Hookwall-Duplicate") != "" || n != 2 {
-				t.Fatalf("replay without a delivery key: status %d, upstream saw %d; want forwarded again", replay.Status, n)
-			}
+			wantDuplicate(t, e.do("POST", path, []byte(v.Body), v.Headers), up)
 		})
 	}
+}
+
+// startProviderRoute starts a gateway with the shipped provider policies and one route for
+// v's provider running its ready policy, with v's secret and the signature clock at v's time,
+// and returns it, its upstream and the path to post v to.
+func startProviderRoute(t *testing.T, v *vectors.Vector, policies map[string]string) (*env, *upstream, string) {
+	t.Helper()
+	files := map[string]string{v.Scheme() + ".secret": v.Key()}
+	for k, src := range policies {
+		files[k] = src
+	}
+	path := "/hooks/" + v.Scheme()
+	if v.URL != "" {
+		scheme, rest, ok := strings.Cut(v.URL, "://")
+		j := strings.IndexAny(rest, "/?")
+		if !ok || j < 0 {
+			t.Fatalf("vector url %q", v.URL)
+		}
+		base, uri := scheme+"://"+rest[:j], rest[j:]
+		path = uri
+		files["policies/hookwall/config/data.json"] = fmt.Sprintf(`{"public_url": %q}`, base)
+	}
+	up := startUpstream(t)
+	now := time.Unix(v.Now, 0)
+	e := startEnv(t, fmt.Sprintf(providerE2EConfig, v.Scheme(), up.URL(), "routes.providers."+v.Scheme()), files, Options{Now: func() time.Time { return now }})
+	return e, up, path
+}
+
+// wantDuplicate checks that a replay of the one delivery the upstream received is answered
+// as a duplicate (200, Hookwall-Duplicate: true) and not forwarded.
+func wantDuplicate(t *testing.T, replay resp, up *upstream) {
+	t.Helper()
+	if n := len(up.requests()); replay.Status != 200 || replay.Header.Get("Hookwall-Duplicate") != "true" || n != 1 {
+		t.Fatalf("replay: status %d duplicate=%q, upstream saw %d; want 200 duplicate, not forwarded",
+			replay.Status, replay.Header.Get("Hookwall-Duplicate"), n)
+	}
+}
+
+// TestE2EReplayWithAFreshUnsignedID: a captured delivery replayed with a fresh value in a
+// header its provider does not sign (a new X-GitHub-Delivery, a new X-Shopify-Event-Id, an
+// empty webhook-id beside Svix's signed svix-id, …) still verifies, and is answered as a
+// duplicate, not forwarded: the ready policies key deliveries on what the provider signs.
+func TestE2EReplayWithAFreshUnsignedID(t *testing.T) {
+	byName := map[string]*vectors.Vector{}
+	vs := vectors.Load(t)
+	for i := range vs {
+		byName[vs[i].Name] = &vs[i]
+	}
+	policies := providerPolicyFiles(t)
+	for _, c := range []struct {
+		vector, header string
+		first, replay  string
+	}{
+		{"github-docs-hello-world", "X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958", "a-fresh-guid"},
+		{"go-shopify-my-secret-message", "X-Shopify-Event-Id", "98880550-7158-44d4-b7cd-2c97c8a091b5", "a-fresh-id"},
+		{"linear-self-generated", "Linear-Delivery", "d1", "a-fresh-id"},
+		{"twilio-python-form", "I-Twilio-Idempotency-Token", "ab12cd34", "a-fresh-token"},
+		// Svix signs svix-id; verify reads the svix- headers while the webhook- ones are empty,
+		// so an empty webhook-id must not become the key (or leave the delivery unkeyed).
+		{"svix-headers-sign-vector", "Webhook-Id", "", ""},
+	} {
+		t.Run(c.vector, func(t *testing.T) {
+			v, ok := byName[c.vector]
+			if !ok {
+				t.Fatalf("vector %s not found", c.vector)
+			}
+			e, up, path := startProviderRoute(t, v, policies)
+			send := func(id string) resp {
+				h := maps.Clone(v.Headers)
+				h[c.header] = id
+				return e.do("POST", path, []byte(v.Body), h)
+			}
+			if r := send(c.first); r.Status < 200 || r.Status > 299 || len(up.requests()) != 1 {
+				t.Fatalf("first delivery: status %d %s, upstream saw %d", r.Status, r.Body, len(up.requests()))
+			}
+			wantDuplicate(t, send(c.replay), up)
+		})
+	}
+}
+
+// TestE2EReplayOfASignedID: Standard Webhooks signs its message id, which keys the delivery. A
+// captured delivery replayed with a fresh webhook-id no longer verifies (401); replayed as
+// captured, it is a duplicate. Neither reaches the upstream.
+func TestE2EReplayOfASignedID(t *testing.T) {
+	vs := vectors.Load(t)
+	i := slices.IndexFunc(vs, func(v vectors.Vector) bool { return v.Name == "standard-webhooks-sign-vector" })
+	if i < 0 {
+		t.Fatal("vector standard-webhooks-sign-vector not found")
+	}
+	v := &vs[i]
+	e, up, path := startProviderRoute(t, v, providerPolicyFiles(t))
+	if r := e.do("POST", path, []byte(v.Body), v.Headers); r.Status < 200 || r.Status > 299 {
+		t.Fatalf("first delivery: status %d %s", r.Status, r.Body)
+	}
+	fresh := maps.Clone(v.Headers)
+	fresh["webhook-id"] = "msg_fresh"
+	if r := e.do("POST", path, []byte(v.Body), fresh); r.Status != 401 || !strings.Contains(r.Body, "signature mismatch") {
+		t.Fatalf("replay with a fresh webhook-id: status %d %s; want 401 signature mismatch", r.Status, r.Body)
+	}
+	wantDuplicate(t, e.do("POST", path, []byte(v.Body), v.Headers), up)
+}
+
+// TestE2EDemoRouteReplayWithAFreshDelivery: the default gateway's demo policy, as shipped, keys
+// deliveries on the signed body too, so a captured push replayed with a fresh
+// X-GitHub-Delivery is a duplicate and not forwarded.
+func TestE2EDemoRouteReplayWithAFreshDelivery(t *testing.T) {
+	up := startUpstream(t)
+	e := startEnv(t, fmt.Sprintf(providerE2EConfig, "github", up.URL(), "routes.github"), map[string]string{
+		"github.secret":               "demo-secret",
+		"policies/routes/github.rego": secShipped(t, "policies/routes/github.rego"),
+	}, Options{})
+	body := []byte(`{"ref":"refs/heads/main"}`)
+	send := func(delivery string) resp {
+		return e.do("POST", "/hooks/github", body, map[string]string{
+			"X-Hub-Signature-256": githubSig("demo-secret", body),
+			"X-GitHub-Event":      "push",
+			"X-GitHub-Delivery":   delivery,
+		})
+	}
+	if r := send("72d3162e-cc78-11e3-81ab-4c9367dc0958"); r.Status != 200 || len(up.requests()) != 1 {
+		t.Fatalf("first delivery: status %d %s, upstream saw %d", r.Status, r.Body, len(up.requests()))
+	}
+	wantDuplicate(t, send("a-fresh-guid"), up)
 }

@@ -97,10 +97,10 @@ func secStartAuth(t *testing.T, keys []string, jwks string) (*env, *upstream) {
 		list.WriteString("sha256:" + hex.EncodeToString(sum[:]) + "\n")
 	}
 	e := startEnv(t, strings.ReplaceAll(secAuthConfig, "{{UPSTREAM}}", up.URL()), map[string]string{
-		"policies/examples/apikey.rego":     secShipped(t, "examples/apikey.rego"),
-		"policies/examples/jwt.rego":        secShipped(t, "examples/jwt.rego"),
-		"policies/examples/jwks/data.json":  jwks,
-		"policies/examples/validation.rego": secShipped(t, "examples/validation.rego"),
+		"policies/examples/apikey.rego":     secShipped(t, "examples/policies/apikey.rego"),
+		"policies/examples/jwt.rego":        secShipped(t, "examples/policies/jwt.rego"),
+		"policies/jwks/data.json":           jwks,
+		"policies/examples/validation.rego": secShipped(t, "examples/policies/validation.rego"),
 		"partner-keys":                      list.String(),
 	}, Options{})
 	return e, up
@@ -108,7 +108,7 @@ func secStartAuth(t *testing.T, keys []string, jwks string) (*env, *upstream) {
 
 func TestSecurityAPIKeys(t *testing.T) {
 	const k1, k2 = "hk_4f0c5e1a9b2d7c3e8f6a1b4d9c2e7f05", "hk_second_6a1b4d9c2e7f054f0c5e1a9b2d7c3e8f"
-	e, up := secStartAuth(t, []string{k1, k2}, secShipped(t, "examples/jwks/data.json"))
+	e, up := secStartAuth(t, []string{k1, k2}, secShipped(t, "examples/policies/jwks/data.json"))
 	cases := []struct {
 		name    string
 		headers map[string]string
@@ -192,7 +192,7 @@ func TestSecurityJWT(t *testing.T) {
 }
 
 func TestSecurityValidation(t *testing.T) {
-	e, up := secStartAuth(t, nil, secShipped(t, "examples/jwks/data.json"))
+	e, up := secStartAuth(t, nil, secShipped(t, "examples/policies/jwks/data.json"))
 	good := `{"id":"evt_1a2b3c4d5e6f","type":"order.paid","created":1800000000,"data":{"order_id":"ord_42","amount":1999,"currency":"EUR"}}`
 	cases := []struct {
 		name, ct, body string

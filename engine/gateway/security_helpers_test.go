@@ -33,11 +33,11 @@ func secReadFile(t *testing.T, path string) string {
 
 func secSprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
 
-// shipped reads a file of the shipped policy library (policies/ at the repo root), so the
-// gateway tests run the very files users get.
+// secShipped reads a shipped file by its path in the repository (policies/, examples/policies/),
+// so the gateway tests run the very files users get.
 func secShipped(t *testing.T, rel string) string {
 	t.Helper()
-	return secReadFile(t, filepath.Join("..", "..", "policies", rel))
+	return secReadFile(t, filepath.Join("..", "..", rel))
 }
 
 // secRawRequest writes raw HTTP/1.1 bytes to the public listener and reads the answer, for

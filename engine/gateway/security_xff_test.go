@@ -49,8 +49,8 @@ func secStartXFF(t *testing.T, trusted string) (*env, *upstream) {
 	cfg := strings.NewReplacer("{{TRUSTED}}", trusted, "{{UPSTREAM}}", up.URL()).Replace(secXFFConfig)
 	e := startEnv(t, cfg, map[string]string{
 		"policies/routes/xff.rego":              secXFFPolicy,
-		"policies/examples/ip_allowlist.rego":   secShipped(t, "examples/ip_allowlist.rego"),
-		"policies/ranges/data.json":             secShipped(t, "ranges/data.json"),
+		"policies/examples/ip_allowlist.rego":   secShipped(t, "examples/policies/ip_allowlist.rego"),
+		"policies/ranges/data.json":             secShipped(t, "policies/ranges/data.json"),
 		"policies/examples/ip_allowlist_x.json": `{"not": "data: only data.json files are"}`,
 	}, Options{})
 	return e, up
@@ -132,7 +132,7 @@ func TestSecurityXFFFromTrustedProxy(t *testing.T) {
 		GitHub struct{ Hooks []string }    `json:"github"`
 		Stripe struct{ Webhooks []string } `json:"stripe"`
 	}
-	if err := json.Unmarshal([]byte(secShipped(t, "ranges/data.json")), &ranges); err != nil {
+	if err := json.Unmarshal([]byte(secShipped(t, "policies/ranges/data.json")), &ranges); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range append(ranges.GitHub.Hooks, ranges.Stripe.Webhooks...) {

@@ -16,19 +16,25 @@ import (
 	"github.com/hookwall/hookwall/engine/policy"
 )
 
-// policiesDir is the shipped Rego library and examples.
-const policiesDir = "../../policies"
+// shippedPolicyDirs are the policy directories that ship: the served one (the provider
+// library, the ready route policies, the demo route, the sender ranges) and the examples,
+// which are not served; a user copies one into theirs. `hookwall test policies
+// examples/policies` runs their tests together, as this test does.
+var shippedPolicyDirs = []string{"../../policies", "../../examples/policies"}
 
-// TestShippedRegoTests runs every *_test.rego under policies/ with OPA's test runner and the
-// production builtins (TesterBuiltins), compiled the way the gateway compiles: Rego v1, strict,
-// unsafe builtins off, builtin errors raised. A failing or erroring Rego test fails this test.
+// TestShippedRegoTests runs every *_test.rego under the shipped policy directories with OPA's
+// test runner and the production builtins (TesterBuiltins), compiled the way the gateway
+// compiles: Rego v1, strict, unsafe builtins off, builtin errors raised. A failing or erroring
+// Rego test fails this test.
 func TestShippedRegoTests(t *testing.T) {
 	ctx := context.Background()
-	// The tests must also compile the way `hookwall test` loads them.
-	if _, err := policy.Load(ctx, policiesDir, policy.Options{IncludeTests: true}); err != nil {
-		t.Fatalf("policies/ with tests does not compile: %v", err)
+	// Each directory must also compile on its own the way `hookwall test` loads it.
+	for _, dir := range shippedPolicyDirs {
+		if _, err := policy.Load(ctx, dir, policy.Options{IncludeTests: true}); err != nil {
+			t.Fatalf("%s with tests does not compile: %v", dir, err)
+		}
 	}
-	mods, store, err := tester.LoadWithRegoVersion([]string{policiesDir}, regoFilesAndData, ast.RegoV1)
+	mods, store, err := tester.LoadWithRegoVersion(shippedPolicyDirs, regoFilesAndData, ast.RegoV1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,15 +73,17 @@ func TestShippedRegoTests(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Every _test.rego file must have run at least one test.
-	_ = filepath.WalkDir(policiesDir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.IsDir() && p != policiesDir && strings.HasPrefix(d.Name(), ".") {
-			return filepath.SkipDir // hidden, as the loader skips it
-		}
-		if err == nil && !d.IsDir() && strings.HasSuffix(p, "_test.rego") && perFile[p] == 0 {
-			t.Errorf("%s: no test ran", p)
-		}
-		return nil
-	})
+	for _, dir := range shippedPolicyDirs {
+		_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.IsDir() && p != dir && strings.HasPrefix(d.Name(), ".") {
+				return filepath.SkipDir // hidden, as the loader skips it
+			}
+			if err == nil && !d.IsDir() && strings.HasSuffix(p, "_test.rego") && perFile[p] == 0 {
+				t.Errorf("%s: no test ran", p)
+			}
+			return nil
+		})
+	}
 	t.Logf("ran %d Rego test files", len(perFile))
 }
 

@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -17,7 +19,7 @@ import (
 func TestFastPathExamples(t *testing.T) {
 	sum := sha256.Sum256([]byte("k-live-1"))
 	secrets := secretMap{"partner_keys": []byte("sha256:" + hex.EncodeToString(sum[:]) + "\n")}
-	set, err := Load(context.Background(), "../../policies", Options{Secrets: secrets})
+	set, err := Load(context.Background(), examplesServed(t), Options{Secrets: secrets})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,4 +62,18 @@ func TestFastPathExamples(t *testing.T) {
 			t.Errorf("%s: the inputs never reach both outcomes (%d allowed, %d denied)", pkg, allowed, denied)
 		}
 	}
+}
+
+// examplesServed lays the example policies out as a user serves them: copied into a policies
+// directory beside the shipped sender ranges (data.ranges) that ip_allowlist reads.
+func examplesServed(t *testing.T) string {
+	t.Helper()
+	root := t.TempDir()
+	if err := os.CopyFS(root, os.DirFS("../../examples/policies")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.CopyFS(filepath.Join(root, "ranges"), os.DirFS("../../policies/ranges")); err != nil {
+		t.Fatal(err)
+	}
+	return root
 }

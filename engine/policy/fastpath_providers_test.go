@@ -71,7 +71,7 @@ func vectorBase(v *vectors.Vector) string {
 }
 
 // TestFastPathProviderVectors evaluates every published vector with its provider's ready
-// policy (../../policies/providers) on the fast path and with topdown, which must decide the
+// policy (../../policies/routes/providers) on the fast path and with topdown, which must decide the
 // same, errors included; the fast path must evaluate every ready policy, check the signature
 // once per evaluation, allow the valid vectors and deny the invalid ones. Each vector is then
 // tampered with (body changed, signature headers removed, clock an hour later) and compared
@@ -90,7 +90,7 @@ func TestFastPathProviderVectors(t *testing.T) {
 	covered := map[string]bool{}
 	for i := range vs {
 		v := &vs[i]
-		pkg := "providers." + v.Scheme()
+		pkg := "routes.providers." + v.Scheme()
 		q := queries[pkg]
 		if q == nil {
 			q = prepareCompiled(t, set, pkg)
@@ -164,7 +164,7 @@ func TestFastPathProviderVectors(t *testing.T) {
 	for _, p := range []string{"github", "stripe", "slack", "shopify", "twilio", "standard", "svix", "square",
 		"paddle", "pagerduty", "sendgrid", "discord", "zoom", "linear"} {
 		if !covered[p] {
-			t.Errorf("no vector exercises providers.%s", p)
+			t.Errorf("no vector exercises routes.providers.%s", p)
 		}
 	}
 }
@@ -175,7 +175,7 @@ func TestFastPathProviderVectors(t *testing.T) {
 func TestFastPathProviderPublicURL(t *testing.T) {
 	ctx := context.Background()
 	src := map[string]string{}
-	for _, dir := range []string{"../../policies/hookwall/providers", "../../policies/providers"} {
+	for _, dir := range []string{"../../policies/hookwall/lib/providers", "../../policies/routes/providers"} {
 		for name, text := range fastpathRegoFiles(t, dir) {
 			src[name] = text
 		}
@@ -197,7 +197,7 @@ func TestFastPathProviderPublicURL(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				q := prepareCompiled(t, set, "providers."+v.Scheme())
+				q := prepareCompiled(t, set, "routes.providers."+v.Scheme())
 				in, c := vectorRequest(t, &v, v.Body, v.Headers, true, q.NeedsJSON())
 				d, err := evalBoth(t, q, in, c)
 				if err != nil {
@@ -264,7 +264,7 @@ func TestFastPathConcurrent(t *testing.T) {
 		if string(secrets[v.Scheme()]) != v.Key() || v.Now != vs[0].Now && timestampSchemes[v.Scheme()] {
 			continue // one clock for all: only vectors it does not make stale
 		}
-		q := prepareCompiled(t, set, "providers."+v.Scheme())
+		q := prepareCompiled(t, set, "routes.providers."+v.Scheme())
 		for _, body := range []string{v.Body, v.Body + "x"} {
 			in, _ := vectorRequest(t, v, body, v.Headers, false, q.NeedsJSON())
 			d, err := q.Eval(context.Background(), in, nil)

@@ -28,12 +28,12 @@ import (
 // tests sit in a hidden directory, which policy loaders skip: they need the secrets and clock
 // this file supplies, so `hookwall test` on a user's policy dir must not pick them up.
 const (
-	provLibDir    = "../../policies/hookwall/providers"
-	provRouteDir  = "../../policies/providers"
-	provVectorDir = "../../policies/providers/.vectors"
+	provLibDir    = "../../policies/hookwall/lib/providers"
+	provRouteDir  = "../../policies/routes/providers"
+	provVectorDir = "../../policies/routes/providers/.vectors"
 )
 
-// provSchemes are the provider packages: data.hookwall.providers.<p> and data.providers.<p>.
+// provSchemes are the provider packages: data.hookwall.lib.providers.<p> and data.routes.providers.<p>.
 var provSchemes = []string{"github", "stripe", "slack", "shopify", "twilio", "standard", "svix", "square",
 	"paddle", "pagerduty", "sendgrid", "discord", "zoom", "linear"}
 
@@ -214,22 +214,22 @@ func TestProviderPoliciesCompile(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range provSchemes {
-		q, err := set.Prepare(ctx, "providers."+p)
+		q, err := set.Prepare(ctx, "routes.providers."+p)
 		if err != nil {
 			t.Errorf("%s: %v", p, err)
 			continue
 		}
 		if q.NeedsJSON() {
-			t.Errorf("providers.%s reads input.request.json: every route would parse every body", p)
+			t.Errorf("routes.providers.%s reads input.request.json: every route would parse every body", p)
 		}
 		for _, rule := range []string{"allow", "deny", "status", "dedupe", "rate_limit", "labels"} {
-			if !slices.Contains(set.Rules("providers."+p), rule) {
-				t.Errorf("providers.%s has no %s rule", p, rule)
+			if !slices.Contains(set.Rules("routes.providers."+p), rule) {
+				t.Errorf("routes.providers.%s has no %s rule", p, rule)
 			}
 		}
-		for _, fn := range []string{"verify", "verify_with", "verified", "reasons", "allow", "status", "dedupe_key", "dedupe_ttl", "dedupe", "methods"} {
-			if !slices.Contains(set.Rules("hookwall.providers."+p), fn) {
-				t.Errorf("hookwall.providers.%s has no %s", p, fn)
+		for _, fn := range []string{"verify", "verify_with", "verified", "reasons", "allow", "status", "dedupe_key", "dedupe_ttl", "dedupe", "methods", "labels", "rate_limit"} {
+			if !slices.Contains(set.Rules("hookwall.lib.providers."+p), fn) {
+				t.Errorf("hookwall.lib.providers.%s has no %s", p, fn)
 			}
 		}
 	}
@@ -410,7 +410,7 @@ func TestProviderVectorDecisions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			q, err := set.Prepare(ctx, "providers."+v.Scheme())
+			q, err := set.Prepare(ctx, "routes.providers."+v.Scheme())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -444,7 +444,7 @@ func TestProviderVectorDecisions(t *testing.T) {
 	}
 	for _, p := range provSchemes {
 		if !routes[p] {
-			t.Errorf("no vector exercises providers.%s", p)
+			t.Errorf("no vector exercises routes.providers.%s", p)
 		}
 	}
 }
@@ -459,13 +459,13 @@ func TestProviderMissingSecretFailsClosed(t *testing.T) {
 	}
 	v := loadProvVectors(t)[0]
 	for _, p := range provSchemes {
-		q, err := set.Prepare(ctx, "providers."+p)
+		q, err := set.Prepare(ctx, "routes.providers."+p)
 		if err != nil {
 			t.Fatal(err)
 		}
 		d, err := q.Eval(ctx, provInput(t, &v, false), nil)
 		if err == nil || !strings.Contains(err.Error(), `no secret named "`+p+`"`) {
-			t.Errorf("providers.%s without its secret: decision %+v, err %v; want an evaluation error", p, d, err)
+			t.Errorf("routes.providers.%s without its secret: decision %+v, err %v; want an evaluation error", p, d, err)
 		}
 	}
 }
@@ -488,7 +488,7 @@ func BenchmarkProviderPolicy(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			q, err := set.Prepare(ctx, "providers."+v.Scheme())
+			q, err := set.Prepare(ctx, "routes.providers."+v.Scheme())
 			if err != nil {
 				b.Fatal(err)
 			}

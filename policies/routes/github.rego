@@ -1,7 +1,7 @@
 # The demo route of the default gateway.toml: GitHub webhooks.
 #
 # A delivery is forwarded when its X-Hub-Signature-256 matches the "github" secret, its event
-# is one the backend handles, and its delivery id was not delivered before.
+# is one the backend handles, and the same signed body was not delivered before.
 package routes.github
 
 events := {"ping", "push", "pull_request", "issues", "release"}
@@ -32,10 +32,10 @@ status := 422 if {
 	not event in events
 }
 
-# GitHub retries with the same delivery id: forward each delivery once.
-dedupe := {"key": concat(":", ["github", delivery]), "ttl": "24h"} if {
-	delivery := input.request.headers["x-github-delivery"]
-}
+# Forward each delivery once, keyed on the SHA-256 of the body, all that GitHub signs: a
+# redelivery resends the same bytes, and a captured delivery replayed with a fresh
+# X-GitHub-Delivery (not signed) is still the same key.
+dedupe := {"key": concat(":", ["github", crypto.sha256(input.request.body)]), "ttl": "24h"} if sig.valid
 
 rate_limit := {"key": concat(":", ["github", input.request.remote_ip]), "limit": 600, "per": "1m"}
 

@@ -1,0 +1,65 @@
+package routes.providers.github_test
+
+# valid_for checks the ready policy reads the secret named after the provider.
+valid_for(scheme, _, opts) := {"valid": true, "reason": ""} if {
+	scheme == "github"
+	opts.secret == "github"
+}
+
+mismatch(_, _, _) := {"valid": false, "reason": "signature mismatch"}
+
+missing(_, _, _) := {"valid": false, "reason": "missing header x-signature"}
+
+signed := {"request": {
+	"method": "POST",
+	"scheme": "https",
+	"host": "hooks.example.com",
+	"path": "/hooks/x",
+	"uri": "/hooks/x",
+	"headers": {"x-github-delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958", "x-github-event": "push"},
+	"body": "{\"zen\":\"Keep it logically awesome.\"}",
+	"remote_ip": "198.51.100.7",
+}}
+
+test_forwards_a_verified_request if {
+	d := data.routes.providers.github with input as signed with hookwall.webhook.verify as valid_for
+	d.allow == true
+	d.deny == set()
+	not d.status
+	d.dedupe == {"key": "github:0252d04b81792d637d82235c2e3f2f5a1aef4939830565eee2aec25d37681212", "ttl": "24h"}
+	d.rate_limit == {"key": "github:198.51.100.7", "limit": 600, "per": "1m"}
+	d.labels == {"event": "push", "delivery": "github:0252d04b81792d637d82235c2e3f2f5a1aef4939830565eee2aec25d37681212"}
+}
+
+test_denies_a_bad_signature_with_401 if {
+	d := data.routes.providers.github with input as signed with hookwall.webhook.verify as mismatch
+	d.allow == false
+	d.deny == {"signature: signature mismatch"}
+	d.status == 401
+	not d.dedupe
+	not d.labels
+}
+
+test_reason_names_the_failed_check if {
+	d := data.routes.providers.github with input as signed with hookwall.webhook.verify as missing
+	d.deny == {"signature: missing header x-signature"}
+	d.status == 401
+}
+
+put := {"request": {
+	"method": "PUT",
+	"scheme": "https",
+	"host": "hooks.example.com",
+	"path": "/hooks/x",
+	"uri": "/hooks/x",
+	"headers": {"x-github-delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958", "x-github-event": "push"},
+	"body": "{\"zen\":\"Keep it logically awesome.\"}",
+	"remote_ip": "198.51.100.7",
+}}
+
+test_denies_another_method_with_405 if {
+	d := data.routes.providers.github with input as put with hookwall.webhook.verify as valid_for
+	d.allow == false
+	d.deny == {"method PUT is not accepted"}
+	d.status == 405
+}

@@ -1,0 +1,3 @@
+module github.com/hookwall/hookwall/sdk
+
+go 1.24
