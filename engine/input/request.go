@@ -2,6 +2,7 @@ package input
 
 import (
 	"crypto/tls"
+	"hash/maphash"
 	"strconv"
 	"unsafe"
 
@@ -27,6 +28,12 @@ type Captured struct {
 	query   []field // in order, repeated names repeated
 	tls     *tls.ConnectionState
 	json    bool // parse the body into input.request.json (Meta.ParseJSON)
+	jsonLim JSONLimits
+	// The parse's result, once ParseJSON ran: the value (nil when the body is not JSON) or
+	// why it is refused.
+	jsonDone bool
+	jsonVal  ast.Value
+	jsonErr  error
 
 	obj, hdrObj ast.Object            // built on first use
 	terms       [nStrFields]*ast.Term // the string fields' terms, once made
@@ -38,6 +45,9 @@ type field struct {
 	key  *ast.Term
 	val  string
 	term *ast.Term
+	// first and last are the later values of a repeated header name (1-based indexes
+	// into Builder.dups, 0 for none), joined once the capture has seen them all.
+	first, last int32
 }
 
 // The string fields of input.request, by index into Captured.str.
@@ -79,14 +89,25 @@ func (b *Builder) Capture(req *fasthttp.Request, m *Meta) *Captured {
 	var num [20]byte
 	r.str[fReceivedAt] = b.String(strconv.AppendInt(num[:0], m.ReceivedAt.UnixNano(), 10))
 	r.ct = b.String(h.ContentType())
-	r.tls, r.json = m.TLS, m.ParseJSON
+	r.tls, r.json, r.jsonLim = m.TLS, m.ParseJSON, m.JSON
+	b.clearIndex()
 	for k, v := range h.All() {
 		b.lower = append(b.lower[:0], k...)
 		toLower(b.lower)
-		// A repeated name is rare: a scan of the names so far finds it without hashing.
-		if i := r.header(unsafe.String(unsafe.SliceData(b.lower), len(b.lower))); i >= 0 {
-			joined := append(append(append(b.lower[:0], r.headers[i].val...), ", "...), v...)
-			r.headers[i].val = b.String(joined)
+		slot, i := r.find(maphash.Bytes(hashSeed, b.lower), unsafe.String(unsafe.SliceData(b.lower), len(b.lower)))
+		if i >= 0 {
+			// A repeated name: its value is kept aside and joined once, after the loop,
+			// so the cost is linear in the header block however often a name repeats.
+			start := len(b.dupVals)
+			b.dupVals = append(b.dupVals, v...)
+			b.dups = append(b.dups, dupValue{start: int32(start), end: int32(len(b.dupVals))})
+			f, d := &r.headers[i], int32(len(b.dups))
+			if f.last == 0 {
+				f.first = d
+			} else {
+				b.dups[f.last-1].next = d
+			}
+			f.last = d
 			continue
 		}
 		key := commonHeaders[string(b.lower)] // no allocation for the lookup
@@ -94,6 +115,10 @@ func (b *Builder) Capture(req *fasthttp.Request, m *Meta) *Captured {
 			key = b.str(b.lower)
 		}
 		r.headers = append(r.headers, field{key: key, val: b.String(v)})
+		r.index(slot, len(r.headers)-1)
+	}
+	if len(b.dups) > 0 {
+		r.joinRepeats()
 	}
 	for k, v := range req.URI().QueryArgs().All() {
 		r.query = append(r.query, field{key: b.str(k), val: b.String(v)})
@@ -103,12 +128,103 @@ func (b *Builder) Capture(req *fasthttp.Request, m *Meta) *Captured {
 
 // header returns the index of the header named name (lower-case), -1 when there is none.
 func (r *Captured) header(name string) int {
-	for i := range r.headers {
-		if string(r.headers[i].key.Value.(ast.String)) == name {
-			return i
+	_, i := r.find(maphash.String(hashSeed, name), name)
+	return i
+}
+
+// hashSeed seeds the header index: names are the sender's, so their slots must not be
+// predictable (a sender choosing colliding names would make every lookup a scan).
+var hashSeed = maphash.MakeSeed()
+
+// dupValue is a later value of a repeated header name: dupVals[start:end], and the 1-based
+// index of the next one (0 for none).
+type dupValue struct{ start, end, next int32 }
+
+// minIndex is the header index's size for a capture's first header; it doubles whenever
+// it is half full.
+const minIndex = 32
+
+// clearIndex empties the header index and the repeated values for a new capture.
+func (b *Builder) clearIndex() {
+	if len(b.index) == 0 {
+		b.index = make([]int32, minIndex)
+	}
+	clear(b.index)
+	b.dupVals, b.dups = b.dupVals[:0], b.dups[:0]
+}
+
+// find looks name (lower-case, hashed to h) up in the header index (open addressing, linear
+// probing): it returns the header's position, or -1 and the free slot where it would go.
+func (r *Captured) find(h uint64, name string) (slot, i int) {
+	idx := r.b.index
+	if len(idx) == 0 {
+		return 0, -1
+	}
+	mask := uint64(len(idx) - 1)
+	for s := h & mask; ; s = (s + 1) & mask {
+		x := idx[s]
+		if x == 0 {
+			return int(s), -1
+		}
+		if string(r.headers[x-1].key.Value.(ast.String)) == name {
+			return int(s), int(x - 1)
 		}
 	}
-	return -1
+}
+
+// index records header i at slot (from find), growing the index when it is half full.
+func (r *Captured) index(slot, i int) {
+	b := r.b
+	b.index[slot] = int32(i + 1)
+	if 2*len(r.headers) < len(b.index) {
+		return
+	}
+	b.index = make([]int32, 2*len(b.index))
+	mask := uint64(len(b.index) - 1)
+	for j := range r.headers {
+		s := maphash.String(hashSeed, string(r.headers[j].key.Value.(ast.String))) & mask
+		for b.index[s] != 0 {
+			s = (s + 1) & mask
+		}
+		b.index[s] = int32(j + 1)
+	}
+}
+
+// joinRepeats joins each repeated name's values with ", " (RFC 9110 §5.3), in arrival
+// order, each in one copy.
+func (r *Captured) joinRepeats() {
+	b := r.b
+	for i := range r.headers {
+		f := &r.headers[i]
+		if f.first == 0 {
+			continue
+		}
+		buf := append(b.lower[:0], f.val...)
+		for d := f.first; d != 0; d = b.dups[d-1].next {
+			v := b.dups[d-1]
+			buf = append(append(buf, ", "...), b.dupVals[v.start:v.end]...)
+		}
+		f.val = b.String(buf)
+		b.lower = buf[:0]
+	}
+}
+
+// ParseJSON parses the body into input.request.json, once, when Meta.ParseJSON asked for
+// it. It returns a *JSONError when the body is JSON over a limit (Meta.JSON): the request
+// is then refused with its status, and input.request.json is absent. A body that is not
+// JSON is no error: input.request.json is absent. Object calls it; a caller that must
+// refuse before any rule runs calls it first.
+func (r *Captured) ParseJSON() error {
+	if !r.json || r.jsonDone {
+		return r.jsonErr
+	}
+	r.jsonDone = true
+	v, ok, err := r.b.parseJSON(r.ct, r.str[fBody], r.jsonLim)
+	if ok {
+		r.jsonVal = v
+	}
+	r.jsonErr = err
+	return err
 }
 
 // Object returns input.request. It is built once per capture; OPA never modifies an input
@@ -124,10 +240,8 @@ func (r *Captured) Object() ast.Object {
 	}
 	obj.Insert(kQuery, b.term(r.queryObject()))
 	obj.Insert(kHeaders, b.term(r.headersObject()))
-	if r.json {
-		if v, ok := parseJSON(r.ct, r.str[fBody]); ok {
-			obj.Insert(kJSON, ast.NewTerm(v))
-		}
+	if r.ParseJSON() == nil && r.jsonVal != nil {
+		obj.Insert(kJSON, b.term(r.jsonVal))
 	}
 	if r.tls != nil {
 		obj.Insert(kTLS, ast.NewTerm(tlsInfo(r.tls)))
