@@ -194,7 +194,7 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, snap *snapshot.Snapshot, x *exc
 	meta := input.Meta{
 		ID: rec.DecisionID, Scheme: "http", ReceivedAt: rec.Time, RouteName: route.Name,
 		RoutePath: route.Config.Path + route.Config.Prefix, Route: route.Input, ParseJSON: route.Query.NeedsJSON(),
-		JSON:      input.JSONLimits{MaxDepth: snap.Config.Server.MaxJSONDepth, MaxElements: snap.Config.Server.MaxJSONElements},
+		JSON:     input.JSONLimits{MaxDepth: snap.Config.Server.MaxJSONDepth, MaxElements: snap.Config.Server.MaxJSONElements},
 		RemoteIP: input.ClientIP(ctx.RemoteAddr(), forwardedFor(&ctx.Request.Header), snap.Config.Server.Trusted()),
 	}
 	rec.RemoteIP = meta.RemoteIP
