@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -62,6 +63,13 @@ func wireErrorKind(err error) string {
 		return kindCoding
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return kindIncomplete
+	}
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if msg := e.Error(); strings.HasPrefix(msg, "tls: ") {
+			// A refused handshake: crypto/tls's own text, from before any request byte was
+			// read (no error of the HTTP parser starts so).
+			return msg
+		}
 	}
 	return kindMalformed
 }
