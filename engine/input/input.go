@@ -86,7 +86,6 @@ func (b *Builder) Reset() {
 	b.arena = b.arena[:0]
 	b.slab = b.slab[:0]
 	b.req.reset()
-	clear(b.index)
 }
 
 const slabSize = 64

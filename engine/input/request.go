@@ -28,6 +28,7 @@ type Captured struct {
 	query   []field // in order, repeated names repeated
 	tls     *tls.ConnectionState
 	json    bool // parse the body into input.request.json (Meta.ParseJSON)
+	indexed bool // the headers are in the Builder's index (past linearHeaders names)
 	jsonLim JSONLimits
 	// The parse's result, once ParseJSON ran: the value (nil when the body is not JSON) or
 	// why it is refused.
@@ -94,7 +95,7 @@ func (b *Builder) Capture(req *fasthttp.Request, m *Meta) *Captured {
 	for k, v := range h.All() {
 		b.lower = append(b.lower[:0], k...)
 		toLower(b.lower)
-		slot, i := r.find(maphash.Bytes(hashSeed, b.lower), unsafe.String(unsafe.SliceData(b.lower), len(b.lower)))
+		slot, i := r.find(unsafe.String(unsafe.SliceData(b.lower), len(b.lower)))
 		if i >= 0 {
 			// A repeated name: its value is kept aside and joined once, after the loop,
 			// so the cost is linear in the header block however often a name repeats.
@@ -115,7 +116,7 @@ func (b *Builder) Capture(req *fasthttp.Request, m *Meta) *Captured {
 			key = b.str(b.lower)
 		}
 		r.headers = append(r.headers, field{key: key, val: b.String(v)})
-		r.index(slot, len(r.headers)-1)
+		r.added(slot)
 	}
 	if len(b.dups) > 0 {
 		r.joinRepeats()
@@ -128,7 +129,7 @@ func (b *Builder) Capture(req *fasthttp.Request, m *Meta) *Captured {
 
 // header returns the index of the header named name (lower-case), -1 when there is none.
 func (r *Captured) header(name string) int {
-	_, i := r.find(maphash.String(hashSeed, name), name)
+	_, i := r.find(name)
 	return i
 }
 
@@ -140,28 +141,31 @@ var hashSeed = maphash.MakeSeed()
 // index of the next one (0 for none).
 type dupValue struct{ start, end, next int32 }
 
-// minIndex is the header index's size for a capture's first header; it doubles whenever
-// it is half full.
-const minIndex = 32
+// linearHeaders is how many names are looked up by a scan: for the dozen headers a webhook
+// carries a scan is cheaper than hashing. Past it the names go into the index, so a lookup
+// costs at most this many comparisons, or a hash and a probe.
+const linearHeaders = 16
 
-// clearIndex empties the header index and the repeated values for a new capture.
+// clearIndex readies the Builder's repeated values for a new capture (Captured.indexed,
+// zero, says the index is not in use yet).
 func (b *Builder) clearIndex() {
-	if len(b.index) == 0 {
-		b.index = make([]int32, minIndex)
-	}
-	clear(b.index)
 	b.dupVals, b.dups = b.dupVals[:0], b.dups[:0]
 }
 
-// find looks name (lower-case, hashed to h) up in the header index (open addressing, linear
-// probing): it returns the header's position, or -1 and the free slot where it would go.
-func (r *Captured) find(h uint64, name string) (slot, i int) {
-	idx := r.b.index
-	if len(idx) == 0 {
+// find looks name (lower-case) up: it returns the header's position, or -1 and, when the
+// index is in use, the free slot where it would go (open addressing, linear probing).
+func (r *Captured) find(name string) (slot, i int) {
+	if !r.indexed {
+		for j := range r.headers {
+			if string(r.headers[j].key.Value.(ast.String)) == name {
+				return 0, j
+			}
+		}
 		return 0, -1
 	}
+	idx := r.b.index
 	mask := uint64(len(idx) - 1)
-	for s := h & mask; ; s = (s + 1) & mask {
+	for s := maphash.String(hashSeed, name) & mask; ; s = (s + 1) & mask {
 		x := idx[s]
 		if x == 0 {
 			return int(s), -1
@@ -172,15 +176,33 @@ func (r *Captured) find(h uint64, name string) (slot, i int) {
 	}
 }
 
-// index records header i at slot (from find), growing the index when it is half full.
-func (r *Captured) index(slot, i int) {
-	b := r.b
-	b.index[slot] = int32(i + 1)
-	if 2*len(r.headers) < len(b.index) {
+// added records the header just appended, at slot (from find); past linearHeaders names
+// the index is built, and it doubles whenever it is half full.
+func (r *Captured) added(slot int) {
+	n := len(r.headers)
+	switch {
+	case !r.indexed && n <= linearHeaders:
 		return
+	case !r.indexed:
+		r.indexed = true
+		r.rebuild(4 * linearHeaders)
+	case 2*n >= len(r.b.index):
+		r.rebuild(2 * len(r.b.index))
+	default:
+		r.b.index[slot] = int32(n)
 	}
-	b.index = make([]int32, 2*len(b.index))
-	mask := uint64(len(b.index) - 1)
+}
+
+// rebuild makes an empty index of size slots (a power of two) and puts every header in it.
+func (r *Captured) rebuild(size int) {
+	b := r.b
+	if cap(b.index) >= size {
+		b.index = b.index[:size]
+		clear(b.index)
+	} else {
+		b.index = make([]int32, size)
+	}
+	mask := uint64(size - 1)
 	for j := range r.headers {
 		s := maphash.String(hashSeed, string(r.headers[j].key.Value.(ast.String))) & mask
 		for b.index[s] != 0 {

@@ -17,8 +17,12 @@ import (
 // answers a body over the JSON limits (413 or 422) before any filter or rule runs. It
 // reports whether it answered.
 func refuseJSON(ctx *fasthttp.RequestCtx, c *input.Captured, rec *decisionlog.Record) bool {
+	err := c.ParseJSON()
+	if err == nil {
+		return false // before errors.As: its target would escape, an allocation per request
+	}
 	var je *input.JSONError
-	if err := c.ParseJSON(); !errors.As(err, &je) {
+	if !errors.As(err, &je) {
 		return false
 	}
 	writeError(ctx, je.Status, je.Reason)
