@@ -227,3 +227,37 @@ func TestHardeningJSONRefusals(t *testing.T) {
 		t.Errorf("upstream saw %d requests, want 1", n)
 	}
 }
+
+// TestHardeningPolicyErrorsLeakNothing makes the policy fail on the value of a masked header
+// (a builtin error quotes its operand): the request gets 500, and the value is in neither the
+// answer, the decision log (which masks the header) nor the process log, which still name the
+// failing builtin.
+func TestHardeningPolicyErrorsLeakNothing(t *testing.T) {
+	up := startUpstream(t)
+	cfg := strings.NewReplacer("{{UPSTREAM}}", up.URL(), "{{EXTRA}}", "").Replace(wireConfig)
+	e := startEnv(t, cfg, map[string]string{
+		"policies/wire.rego": `package routes.wire
+
+allow if time.parse_rfc3339_ns(input.request.headers["x-webhook-token"]) > 0
+`,
+		"policies/wirejson.rego": wirePolicies["policies/wirejson.rego"],
+	}, Options{})
+	const secret = "hw-credential-77ab"
+	r := e.do("POST", "/hooks/a", []byte("{}"), map[string]string{"X-Webhook-Token": "Bearer " + secret})
+	if r.Status != 500 || strings.Contains(r.Body, secret) {
+		t.Fatalf("policy error: %d %q, want 500 without the value", r.Status, r.Body)
+	}
+	e.stop()
+	decisions, err := os.ReadFile(filepath.Join(e.dir, "decisions.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, text := range map[string]string{"decision log": string(decisions), "process log": e.logBuf.String()} {
+		if strings.Contains(text, secret) {
+			t.Errorf("the %s carries the header value the policy failed on:\n%s", name, text)
+		}
+		if !strings.Contains(text, "time.parse_rfc3339_ns") {
+			t.Errorf("the %s does not name the failing builtin:\n%s", name, text)
+		}
+	}
+}

@@ -248,10 +248,11 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, snap *snapshot.Snapshot, x *exc
 		return
 	}
 	if err != nil {
-		s.log.Error("policy evaluation failed", "route", route.Name, "decision_id", rec.DecisionID, "err", err)
+		text := redactQuoted(err.Error())
+		s.log.Error("policy evaluation failed", "route", route.Name, "decision_id", rec.DecisionID, "err", text)
 		s.finishFilters(rctx, x, route, true)
 		writeError(ctx, fasthttp.StatusInternalServerError, "policy error")
-		rec.Outcome, rec.Status, rec.Error = decisionlog.OutcomeError, fasthttp.StatusInternalServerError, err.Error()
+		rec.Outcome, rec.Status, rec.Error = decisionlog.OutcomeError, fasthttp.StatusInternalServerError, text
 		return
 	}
 	rec.Labels = dec.Labels
