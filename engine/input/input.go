@@ -71,8 +71,9 @@ type Builder struct {
 	slab  []ast.Term
 	lower []byte
 	req   Captured // the request captured last (Capture)
-	// index maps a header name to its position in req.headers (Captured.find); dupVals
-	// and dups hold the later values of repeated names until they are joined.
+	// index maps a header name to its position in req.headers once a capture has more
+	// than linearHeaders names (Captured.find); dupVals and dups hold the later values of
+	// repeated names until they are joined.
 	index   []int32
 	dupVals []byte
 	dups    []dupValue
