@@ -9,7 +9,7 @@
 // Builder's next Reset.
 //
 // The capture is linear in the header block: repeated names are joined once, after it, and
-// past a dozen names they are found through a hash index. input.request.json is parsed from
+// past 16 names they are found through a hash index. input.request.json is parsed from
 // the body straight into the Rego value, within limits (JSONLimits, and a heap budget
 // relative to the body); a body over them is a *JSONError carrying the status to refuse it
 // with (Captured.ParseJSON).
