@@ -37,13 +37,19 @@ type Config struct {
 
 // Server is the public listener.
 type Server struct {
-	Listen         string   `toml:"listen"`
-	MaxBody        Size     `toml:"max_body"`
-	MaxHeader      Size     `toml:"max_header"`
-	ReadTimeout    Duration `toml:"read_timeout"`
-	WriteTimeout   Duration `toml:"write_timeout"`
-	IdleTimeout    Duration `toml:"idle_timeout"`
-	TrustedProxies []string `toml:"trusted_proxies"`
+	Listen    string `toml:"listen"`
+	MaxBody   Size   `toml:"max_body"`
+	MaxHeader Size   `toml:"max_header"`
+	// MaxHeaders bounds the fields of a request's header block (431 past it).
+	MaxHeaders int `toml:"max_headers"`
+	// MaxJSONDepth and MaxJSONElements bound the parse of a body into input.request.json
+	// (422 and 413 past them).
+	MaxJSONDepth    int      `toml:"max_json_depth"`
+	MaxJSONElements int      `toml:"max_json_elements"`
+	ReadTimeout     Duration `toml:"read_timeout"`
+	WriteTimeout    Duration `toml:"write_timeout"`
+	IdleTimeout     Duration `toml:"idle_timeout"`
+	TrustedProxies  []string `toml:"trusted_proxies"`
 	// MaxConns bounds concurrent connections; MaxConnsPerIP bounds them per client IP.
 	MaxConns      int `toml:"max_conns"`
 	MaxConnsPerIP int `toml:"max_conns_per_ip"`
@@ -196,10 +202,17 @@ func (r *Route) UpstreamURL() *url.URL { return r.upstream }
 
 // Defaults applied by Load when a key is absent.
 const (
-	DefaultListen        = "127.0.0.1:8080"
-	DefaultAdminListen   = "127.0.0.1:9090"
-	DefaultMaxBody       = 1 << 20
-	DefaultMaxHeader     = 16 << 10
+	DefaultListen      = "127.0.0.1:8080"
+	DefaultAdminListen = "127.0.0.1:9090"
+	DefaultMaxBody     = 1 << 20
+	DefaultMaxHeader   = 16 << 10
+	DefaultMaxHeaders  = 100
+	// DefaultMaxJSONDepth and DefaultMaxJSONElements bound input.request.json: nesting levels,
+	// and values (objects, arrays, strings, numbers, literals) in all.
+	DefaultMaxJSONDepth    = 64
+	DefaultMaxJSONElements = 100_000
+	// LimitMaxJSONDepth is the largest max_json_depth accepted: the parse holds a frame per level.
+	LimitMaxJSONDepth    = 10_000
 	DefaultReadTimeout   = 10 * time.Second
 	DefaultWriteTimeout  = 10 * time.Second
 	DefaultIdleTimeout   = 60 * time.Second
@@ -294,6 +307,15 @@ func (c *Config) applyDefaults() {
 	}
 	if s.MaxHeader == 0 {
 		s.MaxHeader = DefaultMaxHeader
+	}
+	if s.MaxHeaders == 0 {
+		s.MaxHeaders = DefaultMaxHeaders
+	}
+	if s.MaxJSONDepth == 0 {
+		s.MaxJSONDepth = DefaultMaxJSONDepth
+	}
+	if s.MaxJSONElements == 0 {
+		s.MaxJSONElements = DefaultMaxJSONElements
 	}
 	if s.ReadTimeout == 0 {
 		s.ReadTimeout = Duration(DefaultReadTimeout)
@@ -405,6 +427,15 @@ func (c *Config) validate(v *validator) {
 	}
 	if c.Server.MaxBody <= 0 {
 		v.errAt([]any{"server", "max_body"}, "must be > 0")
+	}
+	if c.Server.MaxHeaders < 0 {
+		v.errAt([]any{"server", "max_headers"}, "must be > 0")
+	}
+	if c.Server.MaxJSONDepth < 0 || c.Server.MaxJSONDepth > LimitMaxJSONDepth {
+		v.errAt([]any{"server", "max_json_depth"}, "must be between 1 and %d", LimitMaxJSONDepth)
+	}
+	if c.Server.MaxJSONElements < 0 {
+		v.errAt([]any{"server", "max_json_elements"}, "must be > 0")
 	}
 	if c.Server.MaxConns < 0 || c.Server.MaxConnsPerIP < 0 {
 		v.errAt([]any{"server", "max_conns"}, "must be >= 0")

@@ -21,7 +21,8 @@ func TestParseDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Server.Listen != DefaultListen || c.Admin.Listen != DefaultAdminListen || c.Server.MaxBody != DefaultMaxBody {
+	if c.Server.Listen != DefaultListen || c.Admin.Listen != DefaultAdminListen || c.Server.MaxBody != DefaultMaxBody ||
+		c.Server.MaxHeaders != 100 || c.Server.MaxJSONDepth != 64 || c.Server.MaxJSONElements != 100_000 {
 		t.Errorf("defaults: %+v %+v", c.Server, c.Admin)
 	}
 	if c.State.MaxKeys != DefaultStateMaxKeys || c.State.MaxBytes != DefaultStateMaxBytes {
@@ -80,6 +81,9 @@ func TestParseErrorsNameFileLineAndKey(t *testing.T) {
 		{"negative state bytes", "[state]\nmax_bytes = -1\n" + minimal, "g.toml:2: state.max_bytes: invalid size"},
 		{"negative state keys", "[state]\nmax_keys = -1\n" + minimal, "g.toml:2: state.max_keys: must be > 0"},
 		{"wrong type", "[server]\nmax_conns = \"many\"\n" + minimal, "g.toml:2: server.max_conns: incompatible types"},
+		{"negative max_headers", "[server]\nmax_headers = -1\n" + minimal, "g.toml:2: server.max_headers: must be > 0"},
+		{"json depth too deep", "[server]\nmax_json_depth = 20000\n" + minimal, "g.toml:2: server.max_json_depth: must be between 1 and 10000"},
+		{"negative json elements", "[server]\nmax_json_elements = -5\n" + minimal, "g.toml:2: server.max_json_elements: must be > 0"},
 		{"route without upstream", "[[route]]\nname = \"a\"\npath = \"/a\"\npolicy = \"p\"\n", "route[1].upstream: required"},
 		{"second route bad scheme", minimal + "\n[[route]]\nname = \"b\"\npath = \"/b\"\nupstream = \"ftp://x\"\npolicy = \"p\"\n", "g.toml:11: route[2].upstream: scheme must be http or https"},
 		{"path and prefix", "[[route]]\nname = \"a\"\npath = \"/a\"\nprefix = \"/b\"\nupstream = \"http://x:1\"\npolicy = \"p\"\n", "g.toml:4: route[1].prefix: set path or prefix, not both"},

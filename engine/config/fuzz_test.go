@@ -71,6 +71,9 @@ func checkInvariants(t *testing.T, c *Config) {
 	if s.MaxConns < 0 || s.MaxConnsPerIP < 0 {
 		t.Fatalf("negative connection limits: %+v", s)
 	}
+	if s.MaxHeaders <= 0 || s.MaxJSONElements <= 0 || s.MaxJSONDepth <= 0 || s.MaxJSONDepth > LimitMaxJSONDepth {
+		t.Fatalf("request limits must be set and positive: %+v", s)
+	}
 	if len(s.Trusted()) != len(s.TrustedProxies) {
 		t.Fatalf("trusted_proxies %v parsed to %v", s.TrustedProxies, s.Trusted())
 	}

@@ -60,6 +60,23 @@ func malformedCases() []malformedCase {
 		{"smuggle/TE-http10", "POST /hooks/a HTTP/1.0\r\n" + host + "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n" + smuggled, false, 400, false},
 		{"smuggle/obs-fold", "POST /hooks/a HTTP/1.1\r\n" + host + "X-A: 1\r\n Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n" + smuggled, false, 400, false},
 
+		// A Transfer-Encoding other than chunked leaves the body's length unknown: fasthttp reads
+		// "identity" as no body, so the body would be the next request.
+		{"smuggle/TE-identity", "POST /hooks/a HTTP/1.1\r\n" + host + "Transfer-Encoding: identity\r\n\r\n" + smuggled, false, 400, false},
+		{"smuggle/TE-identity-upper", "POST /hooks/a HTTP/1.1\r\n" + host + "Transfer-Encoding: IDENTITY\r\n\r\n" + smuggled, false, 400, false},
+		{"smuggle/TE-empty", "POST /hooks/a HTTP/1.1\r\n" + host + "Transfer-Encoding:\r\n\r\n" + smuggled, false, 400, false},
+
+		// Trailer fields: the policy would not see them, the upstream would.
+		{"trailer/field", "POST /hooks/a HTTP/1.1\r\n" + host + "Transfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\nX-Internal-User: admin\r\n\r\n", false, 400, false},
+		{"trailer/announced", "POST /hooks/a HTTP/1.1\r\n" + host + "Trailer: X-Internal-User\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-Internal-User: admin\r\n\r\n", false, 400, false},
+		{"trailer/repeats-a-header", "POST /hooks/a HTTP/1.1\r\n" + host + "X-Tenant: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-Tenant: b\r\n\r\n", false, 400, false},
+		{"trailer/forbidden-name", "POST /hooks/a HTTP/1.1\r\n" + host + "Transfer-Encoding: chunked\r\n\r\n0\r\nHost: evil\r\n\r\n", false, 400, false},
+		{"trailer/ctl-value", "POST /hooks/a HTTP/1.1\r\n" + host + "Transfer-Encoding: chunked\r\n\r\n0\r\nX-A: a\x01b\r\n\r\n", false, 400, false},
+
+		// Header names that are not tokens.
+		{"name/inner-space", "POST /hooks/a HTTP/1.1\r\n" + host + "X Internal User: admin\r\nContent-Length: 0\r\n\r\n", false, 400, false},
+		{"name/inner-space-te", "POST /hooks/a HTTP/1.1\r\n" + host + "Transfer Encoding: chunked\r\nContent-Length: 0\r\n\r\n", false, 400, false},
+
 		// Duplicate or bad Content-Length.
 		{"cl/duplicate-same", "POST /hooks/a HTTP/1.1\r\n" + host + "Content-Length: 5\r\nContent-Length: 5\r\n\r\nhello", false, 400, false},
 		{"cl/duplicate-diff", "POST /hooks/a HTTP/1.1\r\n" + host + "Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", false, 400, false},
@@ -81,6 +98,8 @@ func malformedCases() []malformedCase {
 		// Headers over max_header (8KiB), one long line or many.
 		{"header/one-long", "POST /hooks/a HTTP/1.1\r\n" + host + "X-Long: " + long + "\r\nContent-Length: 0\r\n\r\n", false, 431, false},
 		{"header/many", "POST /hooks/a HTTP/1.1\r\n" + host + manyHeaders + "Content-Length: 0\r\n\r\n", false, 431, false},
+		// More fields than max_headers (100), in few bytes: every later stage is linear in them.
+		{"header/over-max_headers", "POST /hooks/a HTTP/1.1\r\n" + host + strings.Repeat("X-F: 1\r\n", 100) + "Content-Length: 0\r\n\r\n", false, 431, false},
 
 		// NUL and control bytes in header names and values.
 		{"ctl/nul-value", "POST /hooks/a HTTP/1.1\r\n" + host + "X-A: a\x00b\r\nContent-Length: 0\r\n\r\n", false, 400, false},

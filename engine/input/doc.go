@@ -7,4 +7,10 @@
 // it only when asked for, and single fields and headers can be read without it. Every
 // string is a copy: it stays valid when fasthttp reuses the request's buffers, until the
 // Builder's next Reset.
+//
+// The capture is linear in the header block: repeated names are joined once, after it, and
+// past 16 names they are found through a hash index. input.request.json is parsed from
+// the body straight into the Rego value, within limits (JSONLimits, and a heap budget
+// relative to the body); a body over them is a *JSONError carrying the status to refuse it
+// with (Captured.ParseJSON).
 package input

@@ -3,6 +3,7 @@ package input
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"net"
 	"net/netip"
 	"strconv"
@@ -32,6 +33,18 @@ func FuzzRequest(f *testing.F) {
 	f.Add([]byte("POST / HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"))
 	// Names shared with commonHeaders, repeated in other cases, beside names that are not.
 	f.Add([]byte("POST / HTTP/1.1\r\nHost: gw\r\nX-Hub-Signature-256: a\r\nX-Custom: 1\r\nx-hub-signature-256: b\r\nX-CUSTOM: 2\r\nContent-Length: 0\r\n\r\n"))
+	// What the wire-level review found: trailers (kept apart from the headers), one name
+	// repeated many times, many names (past the header index's first growth), JSON bombs.
+	f.Add([]byte("POST / HTTP/1.1\r\nHost: gw\r\nX-Tenant: a\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\nX-Tenant: b\r\nX-Internal-User: admin\r\n\r\n"))
+	f.Add([]byte("POST / HTTP/1.1\r\nHost: gw\r\n" + strings.Repeat("X-Same: v\r\nx-same: w\r\n", 40) + "Content-Length: 0\r\n\r\n"))
+	var names strings.Builder
+	for i := range 40 {
+		names.WriteString("X-N" + strconv.Itoa(i) + ": " + strconv.Itoa(i) + "\r\n")
+	}
+	f.Add([]byte("POST / HTTP/1.1\r\nHost: gw\r\n" + names.String() + "Content-Length: 0\r\n\r\n"))
+	for _, bomb := range []string{strings.Repeat("[", 100) + strings.Repeat("]", 100), "[" + strings.Repeat("{},", 300) + "{}]", `{"a":1,"a":{"b":"\ud800"}}`} {
+		f.Add([]byte("POST / HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\nContent-Length: " + strconv.Itoa(len(bomb)) + "\r\n\r\n" + bomb))
+	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		var req fasthttp.Request
 		if err := req.Read(bufio.NewReader(bytes.NewReader(raw))); err != nil {
@@ -54,10 +67,30 @@ func FuzzRequest(f *testing.F) {
 		}
 		checkHeaders(t, obj, &req.Header)
 		checkQuery(t, obj, &req)
-		if j := obj.Get(ast.StringTerm("json")); j != nil {
+		j := obj.Get(ast.StringTerm("json"))
+		if j != nil {
 			if _, err := ast.JSON(j.Value); err != nil {
 				t.Fatalf("input.request.json is not JSON-representable: %v", err)
 			}
+		}
+		// input.request.json is what encoding/json makes of the body, unless the body is over
+		// a limit (then it is absent, and the gateway refuses the request).
+		want, isJSON := referenceJSON(string(body))
+		if ct := string(req.Header.ContentType()); len(ct) > 0 && !strings.Contains(ct, "json") {
+			isJSON = false
+		}
+		var je *JSONError
+		switch err := c.ParseJSON(); {
+		case errors.As(err, &je):
+			if j != nil {
+				t.Fatalf("input.request.json present although the parse was refused: %v", err)
+			}
+		case err != nil:
+			t.Fatalf("ParseJSON: %v is not a JSONError", err)
+		case isJSON != (j != nil):
+			t.Fatalf("input.request.json present %v, encoding/json reads the body: %v", j != nil, isJSON)
+		case isJSON && j.Value.Compare(want) != 0:
+			t.Fatalf("input.request.json = %v, encoding/json: %v", j, want)
 		}
 		doc := Document(obj, m, nil)
 		if doc.Get(ast.StringTerm("request")) == nil || doc.Get(ast.StringTerm("route")) == nil {
@@ -117,6 +150,9 @@ func FuzzRequestBody(f *testing.F) {
 	f.Add([]byte(`{"zen":"Design for failure."}`), "application/json", false, uint8(0))
 	f.Add([]byte{0x00, 0xff, 0x0d, 0x0a, 0x0d, 0x0a, 0x30, 0x0d, 0x0a}, "application/octet-stream", true, uint8(3))
 	f.Add([]byte{}, "", true, uint8(1))
+	// JSON bombs, chunked: the parse refuses them (413/422) whatever the framing.
+	f.Add([]byte(strings.Repeat("[", 200)+strings.Repeat("]", 200)), "application/json", true, uint8(9))
+	f.Add([]byte("["+strings.Repeat(`{"":0},`, 500)+"0]"), "", false, uint8(0))
 	f.Fuzz(func(t *testing.T, body []byte, contentType string, chunked bool, cut uint8) {
 		for _, c := range []byte(contentType) {
 			if c < 0x20 || c > 0x7e {
@@ -150,6 +186,11 @@ func FuzzRequestBody(f *testing.F) {
 		obj := Request(&req, fuzzMeta())
 		if got := str(t, obj, "body"); got != string(body) {
 			t.Fatalf("input.request.body %x, sent %x", got, body)
+		}
+		var b Builder
+		var je *JSONError
+		if err := b.Capture(&req, fuzzMeta()).ParseJSON(); err != nil && !errors.As(err, &je) {
+			t.Fatalf("ParseJSON: %v is not a JSONError", err)
 		}
 	})
 }

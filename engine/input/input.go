@@ -5,11 +5,9 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
-	"encoding/json"
 	"net"
 	"net/netip"
 	"strconv"
-	"strings"
 	"time"
 	"unsafe"
 
@@ -31,6 +29,8 @@ type Meta struct {
 	// ParseJSON parses the body into input.request.json when it is JSON; set it only when the
 	// policy reads it (parsing costs more than the rest of the document).
 	ParseJSON bool
+	// JSON bounds that parse (zero fields: the config defaults).
+	JSON JSONLimits
 }
 
 var (
@@ -71,6 +71,15 @@ type Builder struct {
 	slab  []ast.Term
 	lower []byte
 	req   Captured // the request captured last (Capture)
+	// index maps a header name to its position in req.headers once a capture has more
+	// than linearHeaders names (Captured.find); dupVals and dups hold the later values of
+	// repeated names until they are joined.
+	index   []int32
+	dupVals []byte
+	dups    []dupValue
+	// jsonTerms and jsonPairs are the JSON parse's stacks, reused.
+	jsonTerms []*ast.Term
+	jsonPairs [][2]*ast.Term
 }
 
 // Reset makes b reusable; values built before become invalid.
@@ -176,27 +185,6 @@ func toLower(b []byte) {
 			b[i] = c + ('a' - 'A')
 		}
 	}
-}
-
-// parseJSON parses a body the content type ct declares as JSON (or does not declare).
-func parseJSON(ct, body string) (ast.Value, bool) {
-	if len(body) == 0 {
-		return nil, false
-	}
-	if len(ct) > 0 && !strings.Contains(ct, "json") {
-		return nil, false
-	}
-	dec := json.NewDecoder(strings.NewReader(body))
-	dec.UseNumber()
-	var x any
-	if err := dec.Decode(&x); err != nil || dec.More() {
-		return nil, false
-	}
-	v, err := ast.InterfaceToValue(x)
-	if err != nil {
-		return nil, false
-	}
-	return v, true
 }
 
 func tlsInfo(cs *tls.ConnectionState) ast.Object {

@@ -2,6 +2,7 @@ package input
 
 import (
 	"crypto/tls"
+	"hash/maphash"
 	"strconv"
 	"unsafe"
 
@@ -27,6 +28,13 @@ type Captured struct {
 	query   []field // in order, repeated names repeated
 	tls     *tls.ConnectionState
 	json    bool // parse the body into input.request.json (Meta.ParseJSON)
+	indexed bool // the headers are in the Builder's index (past linearHeaders names)
+	jsonLim JSONLimits
+	// The parse's result, once ParseJSON ran: the value (nil when the body is not JSON) or
+	// why it is refused.
+	jsonDone bool
+	jsonVal  ast.Value
+	jsonErr  error
 
 	obj, hdrObj ast.Object            // built on first use
 	terms       [nStrFields]*ast.Term // the string fields' terms, once made
@@ -38,6 +46,9 @@ type field struct {
 	key  *ast.Term
 	val  string
 	term *ast.Term
+	// first and last are the later values of a repeated header name (1-based indexes
+	// into Builder.dups, 0 for none), joined once the capture has seen them all.
+	first, last int32
 }
 
 // The string fields of input.request, by index into Captured.str.
@@ -79,14 +90,25 @@ func (b *Builder) Capture(req *fasthttp.Request, m *Meta) *Captured {
 	var num [20]byte
 	r.str[fReceivedAt] = b.String(strconv.AppendInt(num[:0], m.ReceivedAt.UnixNano(), 10))
 	r.ct = b.String(h.ContentType())
-	r.tls, r.json = m.TLS, m.ParseJSON
+	r.tls, r.json, r.jsonLim = m.TLS, m.ParseJSON, m.JSON
+	b.clearIndex()
 	for k, v := range h.All() {
 		b.lower = append(b.lower[:0], k...)
 		toLower(b.lower)
-		// A repeated name is rare: a scan of the names so far finds it without hashing.
-		if i := r.header(unsafe.String(unsafe.SliceData(b.lower), len(b.lower))); i >= 0 {
-			joined := append(append(append(b.lower[:0], r.headers[i].val...), ", "...), v...)
-			r.headers[i].val = b.String(joined)
+		slot, i := r.find(unsafe.String(unsafe.SliceData(b.lower), len(b.lower)))
+		if i >= 0 {
+			// A repeated name: its value is kept aside and joined once, after the loop,
+			// so the cost is linear in the header block however often a name repeats.
+			start := len(b.dupVals)
+			b.dupVals = append(b.dupVals, v...)
+			b.dups = append(b.dups, dupValue{start: int32(start), end: int32(len(b.dupVals))})
+			f, d := &r.headers[i], int32(len(b.dups))
+			if f.last == 0 {
+				f.first = d
+			} else {
+				b.dups[f.last-1].next = d
+			}
+			f.last = d
 			continue
 		}
 		key := commonHeaders[string(b.lower)] // no allocation for the lookup
@@ -94,6 +116,10 @@ func (b *Builder) Capture(req *fasthttp.Request, m *Meta) *Captured {
 			key = b.str(b.lower)
 		}
 		r.headers = append(r.headers, field{key: key, val: b.String(v)})
+		r.added(slot)
+	}
+	if len(b.dups) > 0 {
+		r.joinRepeats()
 	}
 	for k, v := range req.URI().QueryArgs().All() {
 		r.query = append(r.query, field{key: b.str(k), val: b.String(v)})
@@ -103,12 +129,124 @@ func (b *Builder) Capture(req *fasthttp.Request, m *Meta) *Captured {
 
 // header returns the index of the header named name (lower-case), -1 when there is none.
 func (r *Captured) header(name string) int {
-	for i := range r.headers {
-		if string(r.headers[i].key.Value.(ast.String)) == name {
-			return i
+	_, i := r.find(name)
+	return i
+}
+
+// hashSeed seeds the header index: names are the sender's, so their slots must not be
+// predictable (a sender choosing colliding names would make every lookup a scan).
+var hashSeed = maphash.MakeSeed()
+
+// dupValue is a later value of a repeated header name: dupVals[start:end], and the 1-based
+// index of the next one (0 for none).
+type dupValue struct{ start, end, next int32 }
+
+// linearHeaders is how many names are looked up by a scan: for the dozen headers a webhook
+// carries a scan is cheaper than hashing. Past it the names go into the index, so a lookup
+// costs at most this many comparisons, or a hash and a probe.
+const linearHeaders = 16
+
+// clearIndex readies the Builder's repeated values for a new capture (Captured.indexed,
+// zero, says the index is not in use yet).
+func (b *Builder) clearIndex() {
+	b.dupVals, b.dups = b.dupVals[:0], b.dups[:0]
+}
+
+// find looks name (lower-case) up: it returns the header's position, or -1 and, when the
+// index is in use, the free slot where it would go (open addressing, linear probing).
+func (r *Captured) find(name string) (slot, i int) {
+	if !r.indexed {
+		for j := range r.headers {
+			if string(r.headers[j].key.Value.(ast.String)) == name {
+				return 0, j
+			}
+		}
+		return 0, -1
+	}
+	idx := r.b.index
+	mask := uint64(len(idx) - 1)
+	for s := maphash.String(hashSeed, name) & mask; ; s = (s + 1) & mask {
+		x := idx[s]
+		if x == 0 {
+			return int(s), -1
+		}
+		if string(r.headers[x-1].key.Value.(ast.String)) == name {
+			return int(s), int(x - 1)
 		}
 	}
-	return -1
+}
+
+// added records the header just appended, at slot (from find); past linearHeaders names
+// the index is built, and it doubles whenever it is half full.
+func (r *Captured) added(slot int) {
+	n := len(r.headers)
+	switch {
+	case !r.indexed && n <= linearHeaders:
+		return
+	case !r.indexed:
+		r.indexed = true
+		r.rebuild(4 * linearHeaders)
+	case 2*n >= len(r.b.index):
+		r.rebuild(2 * len(r.b.index))
+	default:
+		r.b.index[slot] = int32(n)
+	}
+}
+
+// rebuild makes an empty index of size slots (a power of two) and puts every header in it.
+func (r *Captured) rebuild(size int) {
+	b := r.b
+	if cap(b.index) >= size {
+		b.index = b.index[:size]
+		clear(b.index)
+	} else {
+		b.index = make([]int32, size)
+	}
+	mask := uint64(size - 1)
+	for j := range r.headers {
+		s := maphash.String(hashSeed, string(r.headers[j].key.Value.(ast.String))) & mask
+		for b.index[s] != 0 {
+			s = (s + 1) & mask
+		}
+		b.index[s] = int32(j + 1)
+	}
+}
+
+// joinRepeats joins each repeated name's values with ", " (RFC 9110 §5.3), in arrival
+// order, each in one copy.
+func (r *Captured) joinRepeats() {
+	b := r.b
+	for i := range r.headers {
+		f := &r.headers[i]
+		if f.first == 0 {
+			continue
+		}
+		buf := append(b.lower[:0], f.val...)
+		for d := f.first; d != 0; d = b.dups[d-1].next {
+			v := b.dups[d-1]
+			buf = append(append(buf, ", "...), b.dupVals[v.start:v.end]...)
+		}
+		f.val = b.String(buf)
+		b.lower = buf[:0]
+	}
+}
+
+// ParseJSON parses the body into input.request.json, once, when Meta.ParseJSON asked for
+// it. It returns a *JSONError when the body is JSON over a limit (Meta.JSON): the request
+// is then refused with its status, and input.request.json is absent. A body that is not
+// JSON is no error: input.request.json is absent. Object calls it; a caller that must
+// refuse before any rule runs calls it first.
+func (r *Captured) ParseJSON() error {
+	if !r.json || r.jsonDone {
+		return r.jsonErr
+	}
+	r.jsonDone = true
+	v, ok, err := r.b.parseJSON(r.ct, r.str[fBody], r.jsonLim)
+	if ok {
+		r.jsonVal = v
+	}
+	r.jsonErr = err
+	return err
 }
 
 // Object returns input.request. It is built once per capture; OPA never modifies an input
@@ -124,10 +262,8 @@ func (r *Captured) Object() ast.Object {
 	}
 	obj.Insert(kQuery, b.term(r.queryObject()))
 	obj.Insert(kHeaders, b.term(r.headersObject()))
-	if r.json {
-		if v, ok := parseJSON(r.ct, r.str[fBody]); ok {
-			obj.Insert(kJSON, ast.NewTerm(v))
-		}
+	if r.ParseJSON() == nil && r.jsonVal != nil {
+		obj.Insert(kJSON, b.term(r.jsonVal))
 	}
 	if r.tls != nil {
 		obj.Insert(kTLS, ast.NewTerm(tlsInfo(r.tls)))

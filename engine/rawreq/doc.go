@@ -8,7 +8,7 @@
 //     its exact bytes): Content-Length bytes when the header is present (a trailing newline an
 //     editor added after them is ignored, anything else is an error), the chunked body when
 //     Transfer-Encoding is chunked, else the rest of the file (a rest made only of CR and LF is
-//     no body).
+//     no body). Trailer fields after a chunked body are an error: the gateway refuses them.
 //   - The output of `curl --trace FILE` (hex dump): the first request's "Send header" section
 //     and the "Send data" sections after it. `--trace-ascii` output is refused: it replaces
 //     bytes and drops line ends, so it cannot reproduce what was signed.

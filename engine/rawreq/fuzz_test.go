@@ -19,6 +19,11 @@ func FuzzParse(f *testing.F) {
 		"GET / HTTP/1.0\r\n\r\n",
 		"=> Send header, 18 bytes (0x12)\n0000: 47 45 54 20 2f 20 48 54 54 50 2f 31 2e 31 0d 0a GET / HTTP/1.1..\n0010: 0d 0a                                           ..\n",
 		"POST / HTTP/1.1\nA: 1\n  folded\n\n",
+		// What the gateway's wire-level review found: trailers, other codings, odd names.
+		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\nX-Internal-User: admin\r\n\r\n",
+		"POST / HTTP/1.1\r\nTransfer-Encoding: identity\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n",
+		"POST / HTTP/1.1\r\nX Internal User: admin\r\nContent-Length: 0\r\n\r\n",
+		"POST /x?access_token=secret HTTP/1.1\r\nX-A: 1\r\nX-A: 2\r\nX-A: 3\r\nContent-Type: application/json\r\nContent-Length: 9\r\n\r\n[[[[]]]]\n",
 	} {
 		f.Add([]byte(s))
 	}

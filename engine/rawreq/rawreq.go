@@ -295,16 +295,16 @@ func dechunk(b []byte) (body []byte, n int, err error) {
 			return nil, 0, fmt.Errorf("bad chunk size %q", clip(line))
 		}
 		if size == 0 {
-			// Trailer fields, then the blank line.
-			for {
-				t, ok := lr.next()
-				if len(t) == 0 {
-					return body, lr.pos, nil
-				}
-				if !ok {
-					return nil, 0, errors.New("truncated trailer")
-				}
+			// The blank line: the gateway refuses a request with trailer fields (400), which
+			// the policy would not see, so a capture with them is not one it would evaluate.
+			t, ok := lr.next()
+			if len(t) != 0 {
+				return nil, 0, errors.New("trailer fields after the last chunk: the gateway refuses them (400)")
 			}
+			if !ok {
+				return nil, 0, errors.New("truncated trailer section")
+			}
+			return body, lr.pos, nil
 		}
 		if uint64(len(b)-lr.pos) < size {
 			return nil, 0, fmt.Errorf("chunk of %d bytes, %d left", size, len(b)-lr.pos)

@@ -26,7 +26,7 @@ func TestParseRaw(t *testing.T) {
 		{"no body", "GET /health HTTP/1.1\r\nHost: a\r\n\r\n", "GET", "/health", 1, "", false},
 		{"file ends after the head", "GET / HTTP/1.1\nHost: a", "GET", "/", 1, "", false},
 		{"leading blank lines", "\r\n\nGET / HTTP/1.0\r\n\r\n", "GET", "/", 0, "", false},
-		{"chunked", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: 1\r\n\r\n", "POST", "/", 2, "hello world", true},
+		{"chunked", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", "POST", "/", 2, "hello world", true},
 		{"http/2 capture reads as 1.1", "POST /h HTTP/2\nhost: a\ncontent-length: 2\n\nok", "POST", "/h", 2, "ok", false},
 		{"absolute form", "POST http://example.com/h HTTP/1.1\r\nHost: example.com\r\n\r\n", "POST", "http://example.com/h", 1, "", false},
 	}
@@ -80,6 +80,8 @@ func TestParseErrors(t *testing.T) {
 		"cl and te":            {"POST / HTTP/1.1\nContent-Length: 1\nTransfer-Encoding: chunked\n\n0\n\n", "smuggling"},
 		"gzip te":              {"POST / HTTP/1.1\nTransfer-Encoding: gzip, chunked\n\n0\n\n", "only \"chunked\""},
 		"bad chunk":            {"POST / HTTP/1.1\nTransfer-Encoding: chunked\n\nzz\r\n", "bad chunk size"},
+		"trailer":              {"POST / HTTP/1.1\nTransfer-Encoding: chunked\n\n0\r\nX-Internal-User: admin\r\n\r\n", "trailer fields"},
+		"identity te":          {"POST / HTTP/1.1\nTransfer-Encoding: identity\n\nGET /smuggled HTTP/1.1\n\n", "only \"chunked\""},
 		"trace without header": {"== Info: nothing\n", "no \"=> Send header\""},
 		"trace-ascii":          {"=> Send header, 18 bytes (0x12)\n0000: POST / HTTP/1.1\n", "--trace-ascii"},
 	}

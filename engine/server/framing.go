@@ -11,27 +11,57 @@ var (
 	http11           = []byte("HTTP/1.1")
 	contentLength    = []byte("content-length")
 	transferEncoding = []byte("transfer-encoding")
+	chunked          = []byte("chunked")
 )
 
-// badFraming returns why a request that fasthttp parsed is still refused, or "" when it is
-// fine. fasthttp is lenient where a gateway in front of other parsers must not be (request
-// smuggling, RFC 9112 §6.3 and §5.2): it lets Transfer-Encoding win over a Content-Length in
-// the same request, unfolds obs-fold lines, reads any HTTP/x.y version as HTTP/1.0 and takes
-// absolute-form targets. A proxy before the gateway may read such a request differently, so
-// it is answered 400 and its connection closed. It allocates nothing.
-func badFraming(h *fasthttp.RequestHeader) string {
+// Reasons badFraming gives, as the decision log's error. They are fixed texts: nothing of
+// the request (a header value, the query) is ever part of them.
+const (
+	reasonVersion      = "unsupported http version"
+	reasonTarget       = "request target is not origin-form"
+	reasonTrailers     = "trailer fields"
+	reasonFolding      = "obsolete line folding in a header"
+	reasonName         = "header name is not a token"
+	reasonTooMany      = "too many header fields"
+	reasonCLAndTE      = "both content-length and transfer-encoding"
+	reasonTransferCode = "transfer-encoding other than chunked"
+)
+
+// badFraming returns the status and reason a request that fasthttp parsed is still refused
+// with, or 0 and "" when it is fine. fasthttp is lenient where a gateway in front of other
+// parsers must not be (request smuggling, RFC 9112 §6.3 and §5.2): it lets
+// Transfer-Encoding win over a Content-Length in the same request, unfolds obs-fold lines,
+// reads any HTTP/x.y version as HTTP/1.0, takes absolute-form targets, reads
+// "Transfer-Encoding: identity" as no body at all (so the body is read as the next request),
+// keeps header names with spaces in them, and keeps a chunked body's trailer fields apart
+// from the header fields, where the policy input does not see them but the proxy forwards
+// them as headers. A proxy before the gateway may read such a request differently, so it is
+// answered 400 and its connection closed.
+//
+// Trailers are refused, not dropped: a request that announces trailer fields (a Trailer
+// header) or sends any gets 400 here, before any filter or rule runs, so every field the
+// upstream receives is one the policy saw. Filters cannot add trailers (the host traps).
+//
+// A header block with more than maxHeaders fields (maxHeaders > 0) gets 431: every later
+// stage is linear in the fields, and this bounds them. It allocates nothing.
+func badFraming(h *fasthttp.RequestHeader, maxHeaders int) (int, string) {
 	if p := h.Protocol(); !bytes.Equal(p, http11) && !bytes.Equal(p, http10) {
-		return "unsupported http version"
+		return fasthttp.StatusBadRequest, reasonVersion
 	}
 	if uri := h.RequestURI(); len(uri) == 0 || uri[0] != '/' {
 		// Absolute-form ("http://host/path") and asterisk-form are for proxies and OPTIONS;
 		// a webhook sender uses origin-form. Accepting absolute-form would let the routing
 		// host (from the target) differ from input.request.host (the Host header).
-		return "request target is not origin-form"
+		return fasthttp.StatusBadRequest, reasonTarget
+	}
+	if len(h.PeekTrailerKeys()) > 0 {
+		return fasthttp.StatusBadRequest, reasonTrailers
 	}
 	// The parsed header no longer says whether a chunked body came with a Content-Length
-	// (fasthttp sets the length it read), so the header block as received is scanned.
+	// (fasthttp sets the length it read), what Transfer-Encoding said, or how many fields
+	// there were, so the header block as received is scanned.
 	var cl, te bool
+	n := 0
 	for raw := h.RawHeaders(); len(raw) > 0; {
 		line := raw
 		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
@@ -39,20 +69,59 @@ func badFraming(h *fasthttp.RequestHeader) string {
 		} else {
 			raw = nil
 		}
-		if len(line) > 0 && (line[0] == ' ' || line[0] == '\t') {
-			return "obsolete line folding in a header"
+		line = bytes.TrimSuffix(line, cr)
+		if len(line) == 0 {
+			continue // the blank line that ends the block
 		}
-		cl = cl || isField(line, contentLength)
-		te = te || isField(line, transferEncoding)
+		if line[0] == ' ' || line[0] == '\t' {
+			return fasthttp.StatusBadRequest, reasonFolding
+		}
+		if n++; maxHeaders > 0 && n > maxHeaders {
+			return fasthttp.StatusRequestHeaderFieldsTooLarge, reasonTooMany
+		}
+		colon := bytes.IndexByte(line, ':')
+		if colon <= 0 || !isToken(line[:colon]) {
+			return fasthttp.StatusBadRequest, reasonName
+		}
+		name := line[:colon]
+		cl = cl || bytes.EqualFold(name, contentLength)
+		if bytes.EqualFold(name, transferEncoding) {
+			te = true
+			// RFC 9112 §6.3: a coding other than chunked last leaves the body's length
+			// unknown; only "chunked" alone is read here (coding names are case-insensitive).
+			if !bytes.EqualFold(bytes.Trim(line[colon+1:], " \t"), chunked) {
+				return fasthttp.StatusBadRequest, reasonTransferCode
+			}
+		}
 	}
 	if cl && te {
-		return "both content-length and transfer-encoding"
+		return fasthttp.StatusBadRequest, reasonCLAndTE
 	}
-	return ""
+	return 0, ""
 }
 
-// isField reports whether line is a header field named name (lower-case). fasthttp has
-// already refused whitespace between a name and its colon.
-func isField(line, name []byte) bool {
-	return len(line) > len(name) && line[len(name)] == ':' && bytes.EqualFold(line[:len(name)], name)
+var cr = []byte("\r")
+
+// isToken reports whether name is an RFC 9110 token, as a field name must be.
+func isToken(name []byte) bool {
+	for _, c := range name {
+		if !tchar[c] {
+			return false
+		}
+	}
+	return true
 }
+
+// tchar marks the bytes of an RFC 9110 token. Read-only.
+var tchar = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	for _, c := range []byte("!#$%&'*+-.^_`|~") {
+		t[c] = true
+	}
+	return t
+}()

@@ -159,11 +159,11 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 
 func (s *Server) serve(ctx *fasthttp.RequestCtx, snap *snapshot.Snapshot, x *exchange) {
 	rec := &x.rec
-	if reason := badFraming(&ctx.Request.Header); reason != "" {
+	if status, reason := badFraming(&ctx.Request.Header, snap.Config.Server.MaxHeaders); status != 0 {
 		// The connection is closed too: what follows on it is not a request we can trust.
 		ctx.SetConnectionClose()
-		writeError(ctx, fasthttp.StatusBadRequest, "Bad Request")
-		rec.Outcome, rec.Status, rec.Error = decisionlog.OutcomeError, fasthttp.StatusBadRequest, reason
+		writeError(ctx, status, fasthttp.StatusMessage(status))
+		rec.Outcome, rec.Status, rec.Error = decisionlog.OutcomeError, status, reason
 		return
 	}
 	route, ok := x.dry.pick(snap.Match(ctx.Host(), ctx.Path()))
@@ -194,6 +194,7 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, snap *snapshot.Snapshot, x *exc
 	meta := input.Meta{
 		ID: rec.DecisionID, Scheme: "http", ReceivedAt: rec.Time, RouteName: route.Name,
 		RoutePath: route.Config.Path + route.Config.Prefix, Route: route.Input, ParseJSON: route.Query.NeedsJSON(),
+		JSON:     input.JSONLimits{MaxDepth: snap.Config.Server.MaxJSONDepth, MaxElements: snap.Config.Server.MaxJSONElements},
 		RemoteIP: input.ClientIP(ctx.RemoteAddr(), forwardedFor(&ctx.Request.Header), snap.Config.Server.Trusted()),
 	}
 	rec.RemoteIP = meta.RemoteIP
@@ -208,6 +209,9 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, snap *snapshot.Snapshot, x *exc
 	var captured *input.Captured
 	if route.Query.NeedsRequest() || route.Shadow != nil || x.dry != nil {
 		captured = x.in.Capture(&ctx.Request, &meta)
+		if refuseJSON(ctx, captured, rec) {
+			return
+		}
 	}
 
 	if len(route.Filters) > 0 {
@@ -245,10 +249,11 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, snap *snapshot.Snapshot, x *exc
 		return
 	}
 	if err != nil {
-		s.log.Error("policy evaluation failed", "route", route.Name, "decision_id", rec.DecisionID, "err", err)
+		text := redactQuoted(err.Error())
+		s.log.Error("policy evaluation failed", "route", route.Name, "decision_id", rec.DecisionID, "err", text)
 		s.finishFilters(rctx, x, route, true)
 		writeError(ctx, fasthttp.StatusInternalServerError, "policy error")
-		rec.Outcome, rec.Status, rec.Error = decisionlog.OutcomeError, fasthttp.StatusInternalServerError, err.Error()
+		rec.Outcome, rec.Status, rec.Error = decisionlog.OutcomeError, fasthttp.StatusInternalServerError, text
 		return
 	}
 	rec.Labels = dec.Labels
@@ -443,7 +448,7 @@ func (s *Server) handleError(ctx *fasthttp.RequestCtx, err error) {
 	ctx.SetConnectionClose()
 	writeError(ctx, status, fasthttp.StatusMessage(status))
 	var id [32]byte
-	rec := decisionlog.Record{DecisionID: s.newID(&id), Time: time.Now(), Method: string(ctx.Method()), Path: string(ctx.Path()), RemoteIP: ctx.RemoteIP().String(), Outcome: outcome, Status: status, Error: err.Error()}
+	rec := decisionlog.Record{DecisionID: s.newID(&id), Time: time.Now(), Method: string(ctx.Method()), Path: string(ctx.Path()), RemoteIP: ctx.RemoteIP().String(), Outcome: outcome, Status: status, Error: wireErrorKind(err)}
 	if s.o.Observer != nil {
 		s.o.Observer.Request("", outcome, status, 0)
 	}

@@ -12,21 +12,33 @@ import (
 // well-formed neighbours it must keep accepting.
 var framingCases = []struct {
 	name, raw, want string
+	status          int
 }{
-	{"content-length", "POST /a HTTP/1.1\r\nHost: gw\r\nContent-Length: 2\r\n\r\nhi", ""},
-	{"chunked", "POST /a HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n", ""},
-	{"http/1.0", "POST /a HTTP/1.0\r\nContent-Length: 2\r\n\r\nhi", ""},
-	{"query", "POST /a?b=c HTTP/1.1\r\nHost: gw\r\nContent-Length: 0\r\n\r\n", ""},
-	{"content-length-like name", "POST /a HTTP/1.1\r\nHost: gw\r\nContent-Length-X: 1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", ""},
-	{"CL then TE", "POST /a HTTP/1.1\r\nHost: gw\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "both content-length and transfer-encoding"},
-	{"TE then CL, any case", "POST /a HTTP/1.1\r\nHost: gw\r\ntransfer-encoding: chunked\r\nCONTENT-LENGTH: 3\r\n\r\n0\r\n\r\n", "both content-length and transfer-encoding"},
-	{"TE identity with CL", "POST /a HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: identity\r\nContent-Length: 2\r\n\r\nhi", "both content-length and transfer-encoding"},
-	{"obs-fold", "POST /a HTTP/1.1\r\nHost: gw\r\nX-A: 1\r\n folded\r\nContent-Length: 0\r\n\r\n", "obsolete line folding in a header"},
-	{"obs-fold tab", "POST /a HTTP/1.1\r\nHost: gw\r\nX-A: 1\r\n\tfolded\r\nContent-Length: 0\r\n\r\n", "obsolete line folding in a header"},
-	{"version", "POST /a HTTP/1.2\r\nHost: gw\r\nContent-Length: 0\r\n\r\n", "unsupported http version"},
-	{"absolute-form", "POST http://other.example/a HTTP/1.1\r\nHost: gw\r\nContent-Length: 0\r\n\r\n", "request target is not origin-form"},
-	{"asterisk-form", "OPTIONS * HTTP/1.1\r\nHost: gw\r\nContent-Length: 0\r\n\r\n", "request target is not origin-form"},
+	{"content-length", "POST /a HTTP/1.1\r\nHost: gw\r\nContent-Length: 2\r\n\r\nhi", "", 0},
+	{"chunked", "POST /a HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n", "", 0},
+	{"http/1.0", "POST /a HTTP/1.0\r\nContent-Length: 2\r\n\r\nhi", "", 0},
+	{"query", "POST /a?b=c HTTP/1.1\r\nHost: gw\r\nContent-Length: 0\r\n\r\n", "", 0},
+	{"content-length-like name", "POST /a HTTP/1.1\r\nHost: gw\r\nContent-Length-X: 1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "", 0},
+	{"CL then TE", "POST /a HTTP/1.1\r\nHost: gw\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "both content-length and transfer-encoding", 400},
+	{"TE then CL, any case", "POST /a HTTP/1.1\r\nHost: gw\r\ntransfer-encoding: chunked\r\nCONTENT-LENGTH: 3\r\n\r\n0\r\n\r\n", "both content-length and transfer-encoding", 400},
+	{"TE identity with CL", "POST /a HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: identity\r\nContent-Length: 2\r\n\r\nhi", reasonTransferCode, 400},
+	{"TE identity", "POST /a HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: identity\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n", reasonTransferCode, 400},
+	{"TE Chunked any case", "POST /a HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding:  CHUNKED \r\n\r\n0\r\n\r\n", "", 0},
+	{"space in a name", "POST /a HTTP/1.1\r\nHost: gw\r\nX Internal User: admin\r\nContent-Length: 0\r\n\r\n", reasonName, 400},
+	{"trailer field", "POST /a HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\nX-Internal-User: admin\r\n\r\n", reasonTrailers, 400},
+	{"trailer announced", "POST /a HTTP/1.1\r\nHost: gw\r\nTrailer: X-Internal-User\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", reasonTrailers, 400},
+	{"empty trailer section", "POST /a HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n", "", 0},
+	{"max headers", "POST /a HTTP/1.1\r\nHost: gw\r\n" + strings.Repeat("X-A: 1\r\n", testMaxHeaders-2) + "Content-Length: 0\r\n\r\n", "", 0},
+	{"one header too many", "POST /a HTTP/1.1\r\nHost: gw\r\n" + strings.Repeat("X-A: 1\r\n", testMaxHeaders-1) + "Content-Length: 0\r\n\r\n", reasonTooMany, 431},
+	{"obs-fold", "POST /a HTTP/1.1\r\nHost: gw\r\nX-A: 1\r\n folded\r\nContent-Length: 0\r\n\r\n", "obsolete line folding in a header", 400},
+	{"obs-fold tab", "POST /a HTTP/1.1\r\nHost: gw\r\nX-A: 1\r\n\tfolded\r\nContent-Length: 0\r\n\r\n", "obsolete line folding in a header", 400},
+	{"version", "POST /a HTTP/1.2\r\nHost: gw\r\nContent-Length: 0\r\n\r\n", "unsupported http version", 400},
+	{"absolute-form", "POST http://other.example/a HTTP/1.1\r\nHost: gw\r\nContent-Length: 0\r\n\r\n", "request target is not origin-form", 400},
+	{"asterisk-form", "OPTIONS * HTTP/1.1\r\nHost: gw\r\nContent-Length: 0\r\n\r\n", "request target is not origin-form", 400},
 }
+
+// testMaxHeaders is the max_headers the framing cases run with.
+const testMaxHeaders = 10
 
 func readRequest(t testing.TB, raw string) *fasthttp.Request {
 	t.Helper()
@@ -40,8 +52,8 @@ func readRequest(t testing.TB, raw string) *fasthttp.Request {
 func TestBadFraming(t *testing.T) {
 	for _, c := range framingCases {
 		t.Run(c.name, func(t *testing.T) {
-			if got := badFraming(&readRequest(t, c.raw).Header); got != c.want {
-				t.Fatalf("badFraming = %q, want %q", got, c.want)
+			if status, got := badFraming(&readRequest(t, c.raw).Header, testMaxHeaders); got != c.want || status != c.status {
+				t.Fatalf("badFraming = %d %q, want %d %q", status, got, c.status, c.want)
 			}
 		})
 	}
@@ -56,7 +68,7 @@ func BenchmarkBadFraming(b *testing.B) {
 		"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}").Header
 	b.ReportAllocs()
 	for b.Loop() {
-		if badFraming(h) != "" {
+		if st, _ := badFraming(h, 100); st != 0 {
 			b.Fatal("refused a well-formed request")
 		}
 	}

@@ -105,6 +105,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 type fasthttpLogger struct{ l *slog.Logger }
 
+// Printf logs fasthttp's message with its arguments redacted (redactArgs): its errors quote
+// the request bytes they refused.
 func (f fasthttpLogger) Printf(format string, args ...any) {
-	f.l.Debug(fmt.Sprintf(format, args...), "component", "fasthttp")
+	f.l.Debug(fmt.Sprintf(format, redactArgs(args)...), "component", "fasthttp")
 }

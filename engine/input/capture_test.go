@@ -1,0 +1,116 @@
+package input
+
+import (
+	"bufio"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+func headerFlood(tb testing.TB, n int, distinct bool) *fasthttp.Request {
+	tb.Helper()
+	var b strings.Builder
+	b.WriteString("POST / HTTP/1.1\r\nHost: gw\r\n")
+	for i := range n {
+		if distinct {
+			b.WriteString("X-Name-" + strconv.Itoa(i) + ": v\r\n")
+		} else {
+			b.WriteString("X-Same: v" + strconv.Itoa(i%10) + "\r\n")
+		}
+	}
+	b.WriteString("Content-Length: 0\r\n\r\n")
+	var req fasthttp.Request
+	r := bufio.NewReaderSize(strings.NewReader(b.String()), 1<<20)
+	if err := req.Read(r); err != nil {
+		tb.Fatal(err)
+	}
+	return &req
+}
+
+// captureBytes returns the heap bytes a capture of req allocates, averaged.
+func captureBytes(req *fasthttp.Request) float64 {
+	var bd Builder
+	m := fuzzMeta()
+	bd.Capture(req, m) // the Builder's buffers grow once
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range 20 {
+		bd.Reset()
+		bd.Capture(req, m).Get("x-same")
+	}
+	runtime.ReadMemStats(&after)
+	return float64(after.TotalAlloc-before.TotalAlloc) / 20
+}
+
+// captureTimes returns the fastest of many timed rounds of captures of one and of two,
+// interleaved so that a busy machine slows both alike.
+func captureTimes(one, two *fasthttp.Request) (time.Duration, time.Duration) {
+	defer debug.SetGCPercent(debug.SetGCPercent(-1)) // a collection in one round only is noise
+	var bd Builder
+	m := fuzzMeta()
+	round := func(req *fasthttp.Request) time.Duration {
+		start := time.Now()
+		for range 10 {
+			bd.Reset()
+			bd.Capture(req, m).Get("x-same")
+		}
+		return time.Since(start) / 10
+	}
+	b1, b2 := time.Duration(1<<62), time.Duration(1<<62)
+	for range 30 {
+		b1, b2 = min(b1, round(one)), min(b2, round(two))
+	}
+	return b1, b2
+}
+
+// TestCaptureLinear checks that the capture's cost is linear in the header block: twice the
+// fields (all distinct names, or one name repeated) take at most 2.5× the time and the
+// bytes, where a scan of the names per field and a copy of the joined value per repeat grew
+// quadratically.
+func TestCaptureLinear(t *testing.T) {
+	for _, distinct := range []bool{true, false} {
+		one, two := headerFlood(t, 1500, distinct), headerFlood(t, 3000, distinct)
+		t1, t2 := captureTimes(one, two)
+		b1, b2 := captureBytes(one), captureBytes(two)
+		t.Logf("distinct %v: 1,500 fields %v / %.0f B, 3,000 fields %v / %.0f B", distinct, t1, b1, t2, b2)
+		if float64(t2) > 2.5*float64(t1) {
+			t.Errorf("distinct %v: twice the fields take %.1f× the time, want ≤ 2.5×", distinct, float64(t2)/float64(t1))
+		}
+		if b2 > 2.5*b1+4096 {
+			t.Errorf("distinct %v: twice the fields take %.1f× the bytes, want ≤ 2.5×", distinct, b2/b1)
+		}
+	}
+}
+
+// TestCaptureJoinsRepeats checks the joined values and the lookups through the index, past
+// the index's first growth.
+func TestCaptureJoinsRepeats(t *testing.T) {
+	req := headerFlood(t, 100, false)
+	req.Header.Add("X-Other", "o")
+	for i := range 40 {
+		req.Header.Add("X-K"+strconv.Itoa(i), strconv.Itoa(i))
+	}
+	var bd Builder
+	c := bd.Capture(req, fuzzMeta())
+	want := make([]string, 100)
+	for i := range want {
+		want[i] = "v" + strconv.Itoa(i%10)
+	}
+	if got := c.Get("x-same"); got != strings.Join(want, ", ") {
+		t.Fatalf("x-same = %q", got)
+	}
+	for i := range 40 {
+		if got := c.Get("x-k" + strconv.Itoa(i)); got != strconv.Itoa(i) {
+			t.Fatalf("x-k%d = %q", i, got)
+		}
+	}
+	if c.Get("x-other") != "o" || c.Get("x-none") != "" || c.Header("x-none") != nil {
+		t.Fatal("lookups of x-other and x-none")
+	}
+	checkCaptured(t, c, Request(req, fuzzMeta()))
+}
