@@ -59,12 +59,44 @@ type Server struct {
 	TLSCert  string `toml:"tls_cert"`
 	TLSKey   string `toml:"tls_key"`
 	ClientCA string `toml:"client_ca"`
+	// PathNormalization says what becomes of a request whose path an upstream could read as
+	// another path than its canonical form (dot segments, encoded dots, slashes or
+	// backslashes, double encoding, bytes that are not UTF-8): "reject" (the default) answers
+	// 400; "forward_canonical" routes, shows the policy and forwards the canonical form.
+	PathNormalization string `toml:"path_normalization"`
+	// ForwardClientHeaders names client headers the gateway strips by default (see
+	// ClientHeaders) that this gateway forwards all the same.
+	ForwardClientHeaders []string `toml:"forward_client_headers"`
 
 	trusted []netip.Prefix
+	strip   []string
 }
+
+// Path normalisation modes ([server] path_normalization).
+const (
+	PathReject           = "reject"
+	PathForwardCanonical = "forward_canonical"
+)
 
 // Trusted returns the parsed trusted_proxies prefixes. The slice is shared: do not modify it.
 func (s *Server) Trusted() []netip.Prefix { return s.trusted }
+
+// StripHeaders returns the client headers stripped before forwarding: ClientHeaders but those
+// forward_client_headers keeps. The slice is shared: do not modify it.
+func (s *Server) StripHeaders() []string { return s.strip }
+
+// clientHeaders tell a backend framework that the client's address, scheme, URL or method is
+// other than the request's own; a client sets them to be trusted where it must not be.
+var clientHeaders = []string{
+	"Forwarded", "X-Real-Ip", "X-Client-Ip", "True-Client-Ip", "X-Cluster-Client-Ip",
+	"X-Original-Url", "X-Rewrite-Url", "X-Forwarded-Prefix", "X-Forwarded-Port", "X-Forwarded-Server",
+	"X-Forwarded-Scheme", "X-Forwarded-Ssl", "Front-End-Https",
+	"X-Http-Method-Override", "X-Http-Method", "X-Method-Override",
+}
+
+// ClientHeaders returns the client headers the gateway strips unless
+// [server] forward_client_headers names them, in a new slice.
+func ClientHeaders() []string { return append([]string(nil), clientHeaders...) }
 
 // Admin is the admin listener (health, status, reload, metrics).
 type Admin struct {
@@ -332,6 +364,9 @@ func (c *Config) applyDefaults() {
 	if s.MaxConnsPerIP == 0 {
 		s.MaxConnsPerIP = DefaultMaxConnsPerIP
 	}
+	if s.PathNormalization == "" {
+		s.PathNormalization = PathReject
+	}
 	s.TLSCert, s.TLSKey, s.ClientCA = c.Abs(s.TLSCert), c.Abs(s.TLSKey), c.Abs(s.ClientCA)
 	if c.Admin.Listen == "" {
 		c.Admin.Listen = DefaultAdminListen
@@ -448,6 +483,7 @@ func (c *Config) validate(v *validator) {
 		}
 		c.Server.trusted = append(c.Server.trusted, pfx)
 	}
+	c.validateForwarding(v)
 	if (c.Server.TLSCert == "") != (c.Server.TLSKey == "") {
 		v.errAt([]any{"server", "tls_key"}, "tls_cert and tls_key go together: set both or neither")
 	}
@@ -603,6 +639,35 @@ func (c *Config) validate(v *validator) {
 			if !filters[f] {
 				v.errAt(at("filters"), "unknown filter %q (no [[filter]] with that name)", f)
 			}
+		}
+	}
+}
+
+// validateForwarding checks path_normalization and forward_client_headers, and sets the
+// headers to strip.
+func (c *Config) validateForwarding(v *validator) {
+	s := &c.Server
+	switch s.PathNormalization {
+	case PathReject, PathForwardCanonical:
+	default:
+		v.errAt([]any{"server", "path_normalization"}, "must be %q or %q, not %q", PathReject, PathForwardCanonical, s.PathNormalization)
+	}
+	keep := map[string]bool{}
+	for _, name := range s.ForwardClientHeaders {
+		known := false
+		for _, h := range clientHeaders {
+			if strings.EqualFold(h, name) {
+				keep[h], known = true, true
+			}
+		}
+		if !known {
+			v.errAt([]any{"server", "forward_client_headers"}, "%q is not a header the gateway strips (%s)", name, strings.Join(clientHeaders, ", "))
+		}
+	}
+	s.strip = nil
+	for _, h := range clientHeaders {
+		if !keep[h] {
+			s.strip = append(s.strip, h)
 		}
 	}
 }

@@ -23,6 +23,10 @@ type Meta struct {
 	ReceivedAt time.Time
 	RouteName  string
 	RoutePath  string
+	// Path is input.request.path: the canonical path the request was routed on
+	// (engine/internal/urlpath). Empty means the request's own path made canonical, or kept
+	// raw when it has no canonical form (tools and tests; the gateway always sets it).
+	Path string
 	// Route, when set, is input.route prebuilt by RouteObject (once per route, not per request).
 	Route ast.Object
 	TLS   *tls.ConnectionState
@@ -70,6 +74,7 @@ type Builder struct {
 	arena []byte
 	slab  []ast.Term
 	lower []byte
+	path  []byte   // a canonical path when Meta.Path is empty
 	req   Captured // the request captured last (Capture)
 	// index maps a header name to its position in req.headers once a capture has more
 	// than linearHeaders names (Captured.find); dupVals and dups hold the later values of
@@ -213,6 +218,13 @@ func tlsVersion(v uint16) string {
 		return "1.3"
 	}
 	return strconv.Itoa(int(v))
+}
+
+// TrustedPeer reports whether the connection's peer is in trusted ([server] trusted_proxies):
+// only then is the X-Forwarded-For it sent believed.
+func TrustedPeer(peer net.Addr, trusted []netip.Prefix) bool {
+	ip := peerAddr(peer)
+	return ip.IsValid() && inAny(ip, trusted)
 }
 
 // ClientIP returns the client address: the peer, unless the peer is a trusted proxy, in which

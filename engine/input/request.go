@@ -8,6 +8,8 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/valyala/fasthttp"
+
+	"github.com/hookwall/hookwall/engine/internal/urlpath"
 )
 
 // Captured is input.request captured when the request arrived: every field copied flat into
@@ -84,7 +86,7 @@ func (b *Builder) Capture(req *fasthttp.Request, m *Meta) *Captured {
 	h := &req.Header
 	r.str = [nStrFields]string{
 		fID: b.String(unsafeBytes(m.ID)), fMethod: b.String(h.Method()), fScheme: b.String(unsafeBytes(m.Scheme)),
-		fHost: b.String(h.Host()), fPath: b.String(req.URI().PathOriginal()), fURI: b.String(h.RequestURI()),
+		fHost: b.String(h.Host()), fPath: b.String(b.canonicalPath(req, m)), fURI: b.String(h.RequestURI()),
 		fBody: b.String(req.Body()), fRemoteIP: b.String(unsafeBytes(m.RemoteIP)),
 	}
 	var num [20]byte
@@ -125,6 +127,23 @@ func (b *Builder) Capture(req *fasthttp.Request, m *Meta) *Captured {
 		r.query = append(r.query, field{key: b.str(k), val: b.String(v)})
 	}
 	return r
+}
+
+// canonicalPath returns m.Path, or else req's path made canonical (raw when it has no
+// canonical form). The bytes are valid until the next call.
+func (b *Builder) canonicalPath(req *fasthttp.Request, m *Meta) []byte {
+	if m.Path != "" {
+		return unsafeBytes(m.Path)
+	}
+	raw := req.URI().PathOriginal()
+	r := urlpath.Clean(b.path, raw)
+	if r.Class == urlpath.Invalid {
+		return raw
+	}
+	if r.Class != urlpath.Canonical {
+		b.path = r.Path
+	}
+	return r.Path
 }
 
 // header returns the index of the header named name (lower-case), -1 when there is none.

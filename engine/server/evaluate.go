@@ -155,7 +155,7 @@ func (s *Server) Evaluate(req *fasthttp.Request, o DryRun) (ev *Evaluation, err 
 	rec.Time = time.Now()
 	rec.DecisionID = newID(&x.idBuf)
 	rec.Method = string(ctx.Method())
-	rec.Path = string(ctx.Path())
+	rec.Path = rawPath(&ctx, &x.in)
 	rec.Revision = snap.Revision
 	defer func() {
 		if p := recover(); p != nil {

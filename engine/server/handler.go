@@ -31,6 +31,9 @@ type exchange struct {
 	fx        filter.Exchange
 	labels    []label // in the order the filters set them
 	curFilter string
+	pathBuf   []byte     // the canonical path, when it is not the raw one (routePath)
+	rewrite   bool       // the canonical path differs from the raw one
+	fwd       forwarding // what the gateway sets on the forwarded request
 	idBuf     [32]byte
 	peer      string  // the connection's peer address, formatted once per request
 	dry       *dryRun // set by Evaluate only
@@ -91,6 +94,8 @@ func (x *exchange) reset() {
 	x.labels = x.labels[:0]
 	x.curFilter = ""
 	x.peer = ""
+	x.rewrite = false
+	x.fwd.reset()
 }
 
 // newID returns a unique request id: the server's random prefix and a counter, 32 hex digits.
@@ -122,7 +127,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	rec.Time = start
 	rec.DecisionID = s.newID(&x.idBuf)
 	rec.Method = x.in.String(ctx.Method())
-	rec.Path = x.in.String(ctx.Path())
+	rec.Path = rawPath(ctx, &x.in) // routePath puts the canonical path in its place
 	x.peer = ctx.RemoteIP().String()
 	rec.RemoteIP = x.peer
 
@@ -166,7 +171,11 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, snap *snapshot.Snapshot, x *exc
 		rec.Outcome, rec.Status, rec.Error = decisionlog.OutcomeError, status, reason
 		return
 	}
-	route, ok := x.dry.pick(snap.Match(ctx.Host(), ctx.Path()))
+	path, ok := routePath(ctx, snap.Config.Server.PathNormalization, x)
+	if !ok {
+		return
+	}
+	route, ok := x.dry.pick(snap.Match(ctx.Host(), path))
 	if !ok {
 		writeError(ctx, fasthttp.StatusNotFound, "no route")
 		rec.Outcome, rec.Status = decisionlog.OutcomeNoRoute, fasthttp.StatusNotFound
@@ -193,7 +202,7 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, snap *snapshot.Snapshot, x *exc
 
 	meta := input.Meta{
 		ID: rec.DecisionID, Scheme: "http", ReceivedAt: rec.Time, RouteName: route.Name,
-		RoutePath: route.Config.Path + route.Config.Prefix, Route: route.Input, ParseJSON: route.Query.NeedsJSON(),
+		RoutePath: route.Config.Path + route.Config.Prefix, Route: route.Input, ParseJSON: route.Query.NeedsJSON(), Path: rec.Path,
 		JSON:     input.JSONLimits{MaxDepth: snap.Config.Server.MaxJSONDepth, MaxElements: snap.Config.Server.MaxJSONElements},
 		RemoteIP: input.ClientIP(ctx.RemoteAddr(), forwardedFor(&ctx.Request.Header), snap.Config.Server.Trusted()),
 	}
@@ -212,6 +221,9 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, snap *snapshot.Snapshot, x *exc
 		if refuseJSON(ctx, captured, rec) {
 			return
 		}
+	}
+	if x.rewrite { // after the capture: input.request.uri is the target as received
+		useCanonicalPath(&ctx.Request, path, &x.fwd)
 	}
 
 	if len(route.Filters) > 0 {
@@ -280,11 +292,11 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, snap *snapshot.Snapshot, x *exc
 		claimed, claimTTL = key, ttl
 	}
 
-	for _, h := range dec.UpstreamHeaders {
-		ctx.Request.Header.Set(h.Name, h.Value)
-	}
+	fw := &x.fwd
+	fw.peer, fw.remote, fw.trusted = x.peer, ctx.RemoteAddr(), snap.Config.Server.Trusted()
+	fw.strip, fw.headers = snap.Config.Server.StripHeaders(), dec.UpstreamHeaders
 	ustart := time.Now()
-	status, uerr := s.forward(ctx, route, &meta, x.peer, len(x.instances) > 0)
+	status, uerr := s.forward(ctx, route, &meta, fw, len(x.instances) > 0)
 	ud := time.Since(ustart)
 	rec.UpstreamMicros = ud.Microseconds()
 	if s.o.Observer != nil {

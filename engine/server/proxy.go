@@ -24,30 +24,11 @@ var hopHeaders = []string{
 // When filters ran, they may already have written response headers or body (http-wasm's
 // middleware model): the upstream's answer is then merged into that response instead of
 // replacing it.
-func (s *Server) forward(ctx *fasthttp.RequestCtx, route *snapshot.Route, meta *input.Meta, peer string, merge bool) (int, error) {
+func (s *Server) forward(ctx *fasthttp.RequestCtx, route *snapshot.Route, meta *input.Meta, fw *forwarding, merge bool) (int, error) {
 	req := &ctx.Request
-	stripHop(&req.Header)
-
-	// X-Forwarded-For gets the immediate peer appended; the policy's remote_ip is separate.
-	if prior := forwardedFor(&req.Header); len(prior) > 0 {
-		buf := make([]byte, 0, len(prior)+2+len(peer))
-		buf = append(append(append(buf, prior...), ", "...), peer...)
-		req.Header.Del("X-Forwarded-For") // every line: Set alone replaces only the first
-		req.Header.SetBytesV("X-Forwarded-For", buf)
-	} else {
-		req.Header.Set("X-Forwarded-For", peer)
+	if err := fw.prepare(req, route, meta); err != nil {
+		return 0, err
 	}
-	req.Header.SetBytesV("X-Forwarded-Host", req.Header.Host())
-	req.Header.Set("X-Forwarded-Proto", meta.Scheme)
-	req.Header.Set("X-Request-Id", meta.ID)
-
-	uri := req.Header.RequestURI()
-	if route.BasePath != "" {
-		b := make([]byte, 0, len(route.BasePath)+len(uri))
-		b = append(append(b, route.BasePath...), uri...)
-		uri = b
-	}
-	req.SetRequestURIBytes(uri)
 	req.Header.SetHost(route.Host)
 	req.UseHostHeader = true
 	// The request keeps the scheme it arrived with; the HostClient refuses one that differs

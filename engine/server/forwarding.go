@@ -1,0 +1,164 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"net/netip"
+	"unsafe"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/hookwall/hookwall/engine/config"
+	"github.com/hookwall/hookwall/engine/decisionlog"
+	"github.com/hookwall/hookwall/engine/input"
+	"github.com/hookwall/hookwall/engine/internal/urlpath"
+	"github.com/hookwall/hookwall/engine/policy"
+	"github.com/hookwall/hookwall/engine/snapshot"
+)
+
+// splitTarget splits an origin-form request-target into its path and the rest ("?" and the
+// query as received; empty when there is none).
+func splitTarget(uri []byte) (path, rest []byte) {
+	if i := bytes.IndexByte(uri, '?'); i >= 0 {
+		return uri[:i], uri[i:]
+	}
+	return uri, nil
+}
+
+// routePath makes the request's path canonical (engine/internal/urlpath): the path the route
+// is matched on, input.request.path, the logged path and the path forwarded. A path with no
+// canonical form, a fragment, or (under path_normalization = "reject") a path an upstream
+// could read as another, is answered 400; ok is then false. The returned path is valid until
+// x is reset.
+func routePath(ctx *fasthttp.RequestCtx, mode string, x *exchange) (path []byte, ok bool) {
+	rec := &x.rec
+	raw, rest := splitTarget(ctx.Request.Header.RequestURI())
+	r := urlpath.Clean(x.pathBuf, raw)
+	if r.Class != urlpath.Canonical && r.Path != nil {
+		x.pathBuf = r.Path[:0]
+	}
+	reason := ""
+	switch {
+	case r.Class == urlpath.Invalid, r.Class == urlpath.Ambiguous && mode != config.PathForwardCanonical:
+		reason = r.Reason
+	case bytes.IndexByte(rest, '#') >= 0:
+		reason = urlpath.ReasonFragment
+	}
+	if reason != "" {
+		writeError(ctx, fasthttp.StatusBadRequest, "Bad Request")
+		rec.Outcome, rec.Status, rec.Error = decisionlog.OutcomeError, fasthttp.StatusBadRequest, reason
+		return nil, false
+	}
+	if r.Class != urlpath.Canonical {
+		rec.Path = x.in.String(r.Path)
+		x.rewrite = true
+	}
+	return r.Path, true
+}
+
+// rawPath returns the request's path as received, for the decision log of a request that
+// is refused before routePath.
+func rawPath(ctx *fasthttp.RequestCtx, in *input.Builder) string {
+	raw, _ := splitTarget(ctx.Request.Header.RequestURI())
+	return in.String(raw)
+}
+
+// useCanonicalPath puts the canonical path in the request's target, the query kept as
+// received, so the filters see the path the route and the policy judged.
+func useCanonicalPath(req *fasthttp.Request, path []byte, fw *forwarding) {
+	_, rest := splitTarget(req.Header.RequestURI())
+	fw.buf = append(append(fw.buf[:0], path...), rest...)
+	req.SetRequestURIBytes(fw.buf)
+}
+
+// forwarding is what the gateway sets on the forwarded request, beside what the filters
+// left: it owns the X-Forwarded-* and X-Request-Id headers and applies the policy's
+// upstream_headers, each replacing every copy the client sent, after hop-by-hop stripping
+// (so a client's Connection header cannot remove them). Its buffers are reused.
+type forwarding struct {
+	peer    string          // the connection's peer address
+	remote  net.Addr        // the same, for the trusted_proxies check
+	trusted []netip.Prefix  // [server] trusted_proxies
+	strip   []string        // client headers stripped ([server] forward_client_headers)
+	headers []policy.Header // the policy's upstream_headers
+	buf     []byte          // the upstream target, X-Forwarded-For
+	path    []byte          // the canonical path of the upstream target
+}
+
+func (fw *forwarding) reset() {
+	*fw = forwarding{buf: fw.buf[:0], path: fw.path[:0]}
+}
+
+var errFilterPath = errors.New("a filter set a request path that has no canonical form")
+
+// prepare readies req's header and target for the upstream of route.
+func (fw *forwarding) prepare(req *fasthttp.Request, route *snapshot.Route, meta *input.Meta) error {
+	h := &req.Header
+	stripHop(h)
+	stripClientHeaders(h, fw.strip)
+
+	// X-Forwarded-For: the client's list only when the peer is a trusted proxy, then the peer.
+	fw.buf = fw.buf[:0]
+	if prior := forwardedFor(h); len(prior) > 0 && input.TrustedPeer(fw.remote, fw.trusted) {
+		fw.buf = append(append(fw.buf, prior...), ", "...)
+	}
+	fw.buf = append(fw.buf, fw.peer...)
+	replaceHeader(h, "X-Forwarded-For", fw.buf)
+	h.Del("X-Forwarded-Host")
+	h.SetBytesV("X-Forwarded-Host", h.Host())
+	replaceHeader(h, "X-Forwarded-Proto", unsafeBytes(meta.Scheme))
+	replaceHeader(h, "X-Request-Id", unsafeBytes(meta.ID))
+	for _, ph := range fw.headers {
+		h.Del(ph.Name)
+		h.Set(ph.Name, ph.Value)
+	}
+
+	// The target is made canonical again: a filter may have set another. The route's base
+	// path is joined to a canonical path, which has no dot segment to climb out of it with.
+	path, rest := splitTarget(h.RequestURI())
+	r := urlpath.Clean(fw.path, path)
+	switch r.Class {
+	case urlpath.Invalid:
+		return errFilterPath
+	case urlpath.Canonical:
+	default:
+		fw.path = r.Path[:0]
+	}
+	fw.buf = append(append(append(fw.buf[:0], route.BasePath...), r.Path...), rest...)
+	req.SetRequestURIBytes(fw.buf)
+	return nil
+}
+
+// replaceHeader sets name to value, removing every copy the request carried.
+func replaceHeader(h *fasthttp.RequestHeader, name string, value []byte) {
+	h.Del(name)
+	h.SetBytesV(name, value)
+}
+
+// stripClientHeaders removes the client headers named in strip (any case). Most requests
+// carry none: one pass over the names finds that, where deleting each name would scan the
+// headers once per name.
+func stripClientHeaders(h *fasthttp.RequestHeader, strip []string) {
+	if len(strip) == 0 {
+		return
+	}
+	found := false
+	for k := range h.All() {
+		for _, name := range strip {
+			if len(k) == len(name) && bytes.EqualFold(k, unsafeBytes(name)) {
+				found = true
+				break
+			}
+		}
+	}
+	if !found {
+		return
+	}
+	for _, name := range strip {
+		h.Del(name)
+	}
+}
+
+// unsafeBytes views s as bytes for fasthttp's []byte setters, which copy them.
+func unsafeBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
