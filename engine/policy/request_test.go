@@ -4,12 +4,16 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/valyala/fasthttp"
 
 	"github.com/hookwall/hookwall/engine/input"
+	"github.com/hookwall/hookwall/engine/internal/urlpath"
 	"github.com/hookwall/hookwall/engine/internal/vectors"
 	"github.com/hookwall/hookwall/engine/policy/internal/fastpath"
 )
@@ -106,4 +110,71 @@ func TestReferencePolicyReadsNoRequestObject(t *testing.T) {
 		}
 		evalBoth(t, q, doc, c)
 	}
+}
+
+// TestCapturedPathAndURI: input.request.path is the canonical path the gateway routed on
+// (Meta.Path, or the request's own made canonical) and input.request.uri the target as
+// received; the compiled evaluator reading them from the capture, the compiled evaluator on
+// the document and topdown decide alike (evalBoth), for targets whose two forms disagree.
+func TestCapturedPathAndURI(t *testing.T) {
+	ctx := context.Background()
+	mod := `package t.paths
+
+default allow := false
+
+allow if startswith(input.request.path, "/app/")
+
+deny contains "admin area" if startswith(input.request.path, "/app/admin")
+
+deny contains "dots in the target" if contains(input.request.uri, "..")
+
+labels := {"path": input.request.path, "uri": input.request.uri}
+`
+	set, err := LoadModules(ctx, map[string]string{"p.rego": mod}, nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := prepareCompiled(t, set, "t.paths")
+	for _, c := range []struct {
+		target, path string
+		deny         []string
+	}{
+		{"/app/x", "/app/x", nil},
+		{"/app/x/../admin?q=1", "/app/admin", []string{"admin area", "dots in the target"}},
+		{"/app/%61dmin", "/app/admin", []string{"admin area"}},
+		{"/app//admin/", "/app/admin/", []string{"admin area"}},
+		{"/app/./x?next=/../y", "/app/x", []string{"dots in the target"}},
+		{"/hooks/%2e%2e/app/x", "/app/x", nil},
+	} {
+		for _, routed := range []bool{true, false} {
+			req := fasthttp.AcquireRequest()
+			req.Header.SetMethod("POST")
+			req.SetRequestURI(c.target)
+			req.Header.SetHost("gw")
+			meta := &input.Meta{ID: "t", Scheme: "http", RemoteIP: "192.0.2.1", ReceivedAt: time.Unix(1, 0), RouteName: "app", RoutePath: "/app/"}
+			if routed {
+				meta.Path = urlpathOf(t, c.target)
+			}
+			var b input.Builder
+			captured := b.Capture(req, meta)
+			fasthttp.ReleaseRequest(req)
+			d, err := evalBoth(t, q, input.Document(captured.Object(), meta, nil), captured)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Labels["path"] != c.path || d.Labels["uri"] != c.target || !slices.Equal(d.Deny, c.deny) {
+				t.Errorf("%q (routed %v): path %v, uri %v, deny %v; want %q, %q, %v", c.target, routed, d.Labels["path"], d.Labels["uri"], d.Deny, c.path, c.target, c.deny)
+			}
+		}
+	}
+}
+
+// urlpathOf returns the canonical path of target as the gateway computes it.
+func urlpathOf(t *testing.T, target string) string {
+	raw, _, _ := strings.Cut(target, "?")
+	r := urlpath.Clean(nil, []byte(raw))
+	if r.Class == urlpath.Invalid {
+		t.Fatalf("%q has no canonical path", target)
+	}
+	return string(r.Path)
 }
