@@ -44,6 +44,13 @@ func secShipped(t *testing.T, rel string) string {
 // requests net/http will not produce (repeated headers in a chosen order).
 func secRawRequest(t *testing.T, e *env, raw string) (int, string) {
 	t.Helper()
+	status, _, body := secRawAnswer(t, e, raw)
+	return status, body
+}
+
+// secRawAnswer is secRawRequest with the answer's header.
+func secRawAnswer(t *testing.T, e *env, raw string) (int, http.Header, string) {
+	t.Helper()
 	pub, _ := e.g.Addrs()
 	c, err := net.DialTimeout("tcp", pub.String(), 5*time.Second)
 	if err != nil {
@@ -60,5 +67,5 @@ func secRawRequest(t *testing.T, e *env, raw string) (int, string) {
 	}
 	defer r.Body.Close()
 	b, _ := io.ReadAll(r.Body)
-	return r.StatusCode, string(b)
+	return r.StatusCode, r.Header, string(b)
 }

@@ -1,14 +1,10 @@
 package gateway
 
 import (
-	"bufio"
-	"io"
-	"net"
 	"net/http"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 )
 
 // secRoutePolicies: the "github" routes deny everything, "app" denies the admin area by
@@ -84,28 +80,12 @@ func secStartRoute(t *testing.T, extra string) (*env, *upstream) {
 // (net/http would clean the target) and returns the answer's status and header.
 func secRawExchange(t *testing.T, e *env, target string, lines ...string) (int, http.Header) {
 	t.Helper()
-	pub, _ := e.g.Addrs()
-	c, err := net.DialTimeout("tcp", pub.String(), 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 	raw := "POST " + target + " HTTP/1.1\r\nHost: gw.example\r\n"
 	for _, l := range lines {
 		raw += l + "\r\n"
 	}
-	raw += "Content-Length: 2\r\nConnection: close\r\n\r\n{}"
-	if _, err := io.WriteString(c, raw); err != nil {
-		t.Fatal(err)
-	}
-	r, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatalf("%s: %v", target, err)
-	}
-	defer r.Body.Close()
-	_, _ = io.Copy(io.Discard, r.Body)
-	return r.StatusCode, r.Header
+	status, h, _ := secRawAnswer(t, e, raw+"Content-Length: 2\r\nConnection: close\r\n\r\n{}")
+	return status, h
 }
 
 // routeCase is one path attack: the answer and, when forwarded, the route that judged it and

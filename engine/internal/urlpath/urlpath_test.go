@@ -226,3 +226,18 @@ func doubleEscape(lower string) bool {
 }
 
 func utf8Valid(s string) bool { return strings.ToValidUTF8(s, "\ufffd") == s }
+
+// BenchmarkClean: the fast scan of a canonical path (every request's cost) and the slow path
+// of a normalised one.
+func BenchmarkClean(b *testing.B) {
+	buf := make([]byte, 0, 256)
+	for _, raw := range []string{"/hooks/github", "/hooks/github//x/%61"} {
+		p := []byte(raw)
+		b.Run(raw, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_ = Clean(buf, p)
+			}
+		})
+	}
+}
