@@ -13,4 +13,7 @@
 // the body straight into the Rego value, within limits (JSONLimits, and a heap budget
 // relative to the body); a body over them is a *JSONError carrying the status to refuse it
 // with (Captured.ParseJSON).
+//
+// input.request.path is the canonical path the gateway routed on (Meta.Path; see
+// engine/internal/urlpath), input.request.uri the request-target exactly as received.
 package input

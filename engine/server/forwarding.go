@@ -60,8 +60,14 @@ func routePath(ctx *fasthttp.RequestCtx, mode string, x *exchange) (path []byte,
 // rawPath returns the request's path as received, for the decision log of a request that
 // is refused before routePath.
 func rawPath(ctx *fasthttp.RequestCtx, in *input.Builder) string {
+	return in.String(rawTarget(ctx))
+}
+
+// rawTarget returns the path of the request-target as received (valid until the handler
+// returns).
+func rawTarget(ctx *fasthttp.RequestCtx) []byte {
 	raw, _ := splitTarget(ctx.Request.Header.RequestURI())
-	return in.String(raw)
+	return raw
 }
 
 // useCanonicalPath puts the canonical path in the request's target, the query kept as

@@ -460,7 +460,7 @@ func (s *Server) handleError(ctx *fasthttp.RequestCtx, err error) {
 	ctx.SetConnectionClose()
 	writeError(ctx, status, fasthttp.StatusMessage(status))
 	var id [32]byte
-	rec := decisionlog.Record{DecisionID: s.newID(&id), Time: time.Now(), Method: string(ctx.Method()), Path: string(ctx.Path()), RemoteIP: ctx.RemoteIP().String(), Outcome: outcome, Status: status, Error: wireErrorKind(err)}
+	rec := decisionlog.Record{DecisionID: s.newID(&id), Time: time.Now(), Method: string(ctx.Method()), Path: string(rawTarget(ctx)), RemoteIP: ctx.RemoteIP().String(), Outcome: outcome, Status: status, Error: wireErrorKind(err)}
 	if s.o.Observer != nil {
 		s.o.Observer.Request("", outcome, status, 0)
 	}
