@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"net/http"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -274,4 +276,34 @@ func TestSecurityRouteClientHeadersStripped(t *testing.T) {
 			t.Errorf("X-Forwarded-For %q from a trusted proxy, want its list and the peer", v)
 		}
 	})
+}
+
+// TestSecurityRouteFiltersSeeTheCanonicalPath: a filter reads the target with the path the
+// route matched and the policy judged, and what it sets is forwarded canonical. The filter
+// is http-wasm-host-go's reference router (from the module cache): it strips a "/host"
+// prefix from the URI (and answers any other request itself).
+func TestSecurityRouteFiltersSeeTheCanonicalPath(t *testing.T) {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/http-wasm/http-wasm-host-go").Output()
+	if err != nil {
+		t.Fatalf("locate http-wasm-host-go: %v", err)
+	}
+	router := filepath.Join(strings.TrimSpace(string(out)), "examples", "router.wasm")
+	up := startUpstream(t)
+	cfg := strings.NewReplacer("{{UPSTREAM}}", up.URL(), "{{EXTRA}}", "").Replace(secRouteConfig)
+	cfg = strings.Replace(cfg, "[[route]]", "[[filter]]\nname = \"router\"\nmodule = \""+router+"\"\n\n[[route]]", 1)
+	cfg = strings.Replace(cfg, "policy = \"routes.echo\"\n", "policy = \"routes.echo\"\nfilters = [\"router\"]\n", 2)
+	e := startEnv(t, cfg, secRoutePolicies, Options{})
+	for _, c := range []struct{ target, uri, policyPath string }{
+		{"/host//x/%61?q=%2e%2e", "/inner/x/a?q=%2e%2e", "/host/x/a"},
+		{"/host/%7Ex", "/inner/~x", "/host/~x"},
+	} {
+		before := len(up.requests())
+		if status, _ := secRawExchange(t, e, c.target); status != 200 {
+			t.Fatalf("%q: status %d", c.target, status)
+		}
+		got := up.requests()[before:]
+		if len(got) != 1 || got[0].URI != c.uri || got[0].Header.Get("X-Policy-Path") != c.policyPath {
+			t.Fatalf("%q: upstream got %+v, want %q with policy path %q", c.target, got, c.uri, c.policyPath)
+		}
+	}
 }
