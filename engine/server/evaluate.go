@@ -62,8 +62,9 @@ type Evaluation struct {
 	RateLimit       *RateLimit        `json:"rate_limit,omitempty"`
 	Dedupe          *Dedupe           `json:"dedupe,omitempty"`
 	UpstreamHeaders map[string]string `json:"upstream_headers,omitempty"`
-	// Forwarded is what the filters changed in the request the upstream would get (the policy
-	// judged the request as received); nil when it would not be forwarded.
+	// Forwarded is what the filters changed in the request the upstream would get, a path
+	// made canonical included (the policy judged the request as received, its path
+	// canonical); nil when it would not be forwarded.
 	Forwarded *filter.Changes     `json:"forwarded,omitempty"`
 	Shadow    *decisionlog.Shadow `json:"shadow,omitempty"`
 	// Input is the document the policy was evaluated on (nil when it did not run).
