@@ -146,11 +146,15 @@ func replaceHeader(h *fasthttp.RequestHeader, name string, value []byte) {
 // carry none: one pass over the names finds that, where deleting each name would scan the
 // headers once per name.
 func stripClientHeaders(h *fasthttp.RequestHeader, strip []string) {
-	if len(strip) == 0 {
-		return
+	var lengths uint64 // the names' lengths, to pass over most headers without comparing
+	for _, name := range strip {
+		lengths |= 1 << (len(name) & 63)
 	}
 	found := false
 	for k := range h.All() {
+		if lengths&(1<<(len(k)&63)) == 0 {
+			continue
+		}
 		for _, name := range strip {
 			if len(k) == len(name) && bytes.EqualFold(k, unsafeBytes(name)) {
 				found = true
