@@ -1,0 +1,444 @@
+package oauth
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v3/jwa"
+	"github.com/lestrrat-go/jwx/v3/jws"
+)
+
+const audience = "https://api.example.test"
+
+// startIssuer starts an issuer of p with cfg's fields filled in where empty, and waits for
+// its first key set.
+func startIssuer(t *testing.T, p *idp, cfg Config) *Issuer {
+	t.Helper()
+	if cfg.Name == "" {
+		cfg.Name = "test"
+	}
+	if cfg.Issuer == "" && cfg.JWKSURL == "" && cfg.IntrospectionURL == "" {
+		cfg.Issuer = p.issuer()
+	}
+	if cfg.Audiences == nil {
+		cfg.Audiences = []string{audience}
+	}
+	is, err := NewIssuer(cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	is.Start()
+	t.Cleanup(is.Close)
+	if cfg.Issuer != "" || cfg.JWKSURL != "" {
+		waitFor(t, "the first key set", func() bool { return is.Stats().Keys > 0 || is.Stats().Failures > 0 })
+	}
+	return is
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func claims(iss string, extra map[string]any) map[string]any {
+	now := time.Now().Unix()
+	c := map[string]any{"iss": iss, "aud": audience, "sub": "svc-42", "exp": now + 300, "iat": now - 5, "scope": "hooks:write"}
+	for k, v := range extra {
+		if v == nil {
+			delete(c, k)
+		} else {
+			c[k] = v
+		}
+	}
+	return c
+}
+
+// rawToken assembles a compact JWS from a header and claims, signed with sig: attacks that
+// no honest library produces.
+func rawToken(t *testing.T, hdr, cl map[string]any, sig []byte) string {
+	t.Helper()
+	h, _ := json.Marshal(hdr)
+	c, _ := json.Marshal(cl)
+	e := base64.RawURLEncoding
+	return e.EncodeToString(h) + "." + e.EncodeToString(c) + "." + e.EncodeToString(sig)
+}
+
+func TestVerifyTokens(t *testing.T) {
+	rs, es, ed := rsaSigner(t, 0, "rsa-1"), ecSigner(t, "ec-1"), edSigner(t, "ed-1")
+	p := newIDP(t, rs, es, ed)
+	is := startIssuer(t, p, Config{Algorithms: []string{"RS256", "PS256", "ES256", "EdDSA"}})
+	iss := p.issuer()
+	now := time.Now()
+	ok := mint(t, rs, claims(iss, nil))
+	pubDER, _ := x509.MarshalPKIXPublicKey(rsaKeys[0].Public())
+	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})
+	hsWithPublic, err := jws.Sign(mustJSON(claims(iss, nil)), jws.WithKey(jwa.HS256(), pubPEM, jws.WithProtectedHeaders(kidHeader("rsa-1"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An ES256 token that names the RSA key's kid.
+	esAsRSA := mint(t, signer{kid: "rsa-1", alg: jwa.ES256(), priv: ecKey}, claims(iss, nil))
+	parts := strings.Split(ok, ".")
+	tampered := parts[0] + "." + base64.RawURLEncoding.EncodeToString(mustJSON(claims(iss, map[string]any{"sub": "admin"}))) + "." + parts[2]
+	cases := []struct {
+		name, token, reason string
+	}{
+		{"RS256", ok, ""},
+		{"authorization header", "Bearer " + ok, ""},
+		{"scheme in lower case", "bearer " + ok, ""},
+		{"ES256", mint(t, es, claims(iss, nil)), ""},
+		{"EdDSA", mint(t, ed, claims(iss, nil)), ""},
+		{"PS256", mint(t, signer{kid: "rsa-1", alg: jwa.PS256(), priv: rsaKeys[0]}, claims(iss, nil)), ""},
+		{"no kid, one key fits", mint(t, signer{alg: jwa.ES256(), priv: ecKey}, claims(iss, nil)), ""},
+		{"aud list naming ours", mint(t, rs, claims(iss, map[string]any{"aud": []string{"other", audience}})), ""},
+		{"expired within leeway", mint(t, rs, claims(iss, map[string]any{"exp": now.Unix() - 10})), ""},
+		{"basic scheme", "Basic " + base64.StdEncoding.EncodeToString([]byte("u:p")), ReasonNotBearer},
+		{"token scheme", "Token " + ok, ReasonNotBearer},
+		{"bearer without token", "Bearer ", ReasonNoToken},
+		{"empty", "", ReasonNoToken},
+		{"two tokens", "Bearer " + ok + " " + ok, ReasonMalformed},
+		{"two parts", parts[0] + "." + parts[1], ReasonMalformed},
+		{"not base64", "a!b.c.d", ReasonMalformed},
+		{"alg none", rawToken(t, map[string]any{"alg": "none", "kid": "rsa-1"}, claims(iss, nil), nil), ReasonAlgorithm},
+		{"alg None", rawToken(t, map[string]any{"alg": "None", "kid": "rsa-1"}, claims(iss, nil), nil), ReasonAlgorithm},
+		{"HS256 signed with the public key", string(hsWithPublic), ReasonAlgorithm},
+		{"kid of another key type", esAsRSA, ReasonKeyType},
+		{"not allowed: ES384", rawToken(t, map[string]any{"alg": "ES384", "kid": "ec-1"}, claims(iss, nil), make([]byte, 96)), ReasonAlgorithm},
+		{"crit header", rawToken(t, map[string]any{"alg": "RS256", "kid": "rsa-1", "crit": []string{"exp"}}, claims(iss, nil), make([]byte, 256)), ReasonCrit},
+		{"tampered claims", tampered, ReasonSignature},
+		{"signed by an unpublished key", mint(t, rsaSigner(t, 1, "rsa-1"), claims(iss, nil)), ReasonSignature},
+		{"expired", mint(t, rs, claims(iss, map[string]any{"exp": now.Unix() - 60})), ReasonExpired},
+		{"no exp", mint(t, rs, claims(iss, map[string]any{"exp": nil})), ReasonNoExp},
+		{"exp not a number", mint(t, rs, claims(iss, map[string]any{"exp": "tomorrow"})), ReasonClaims},
+		{"not yet valid", mint(t, rs, claims(iss, map[string]any{"nbf": now.Unix() + 120})), ReasonNotYetValid},
+		{"issued in the future", mint(t, rs, claims(iss, map[string]any{"iat": now.Unix() + 120})), ReasonIssuedFuture},
+		{"wrong audience", mint(t, rs, claims(iss, map[string]any{"aud": "https://other.example.test"})), ReasonAudience},
+		{"no audience", mint(t, rs, claims(iss, map[string]any{"aud": nil})), ReasonAudience},
+		{"wrong issuer", mint(t, rs, claims("https://evil.example.test", nil)), ReasonIssuer},
+		{"opaque without introspection", "2YotnFZFEjr1zCsicMWpAA", ReasonOpaque},
+		{"too large", "Bearer " + strings.Repeat("a", MaxTokenSize+1), ReasonTooLarge},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			res := is.Verify(context.Background(), c.token, time.Now())
+			if res.Valid != (c.reason == "") || res.Reason != c.reason {
+				t.Fatalf("Verify = valid %v reason %q; want reason %q", res.Valid, res.Reason, c.reason)
+			}
+			if res.Valid {
+				if res.Claims["sub"] != "svc-42" || res.Claims["scope"] != "hooks:write" {
+					t.Fatalf("claims = %v", res.Claims)
+				}
+			} else if res.Claims != nil {
+				t.Fatalf("a refused token has claims %v", res.Claims)
+			}
+		})
+	}
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func kidHeader(kid string) jws.Headers {
+	h := jws.NewHeaders()
+	_ = h.Set(jws.KeyIDKey, kid)
+	return h
+}
+
+// An HMAC algorithm is checked with the configured shared secret only: a token HS256-signed
+// with the published RSA key's PEM, naming its kid, fails.
+func TestHMACOnlyWithSharedSecret(t *testing.T) {
+	rs := rsaSigner(t, 0, "rsa-1")
+	p := newIDP(t, rs)
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	is := startIssuer(t, p, Config{Algorithms: []string{"RS256", "HS256"}, HMACSecrets: [][]byte{[]byte("old-secret-old-secret-old-secret"), secret}})
+	iss := p.issuer()
+	good, err := jws.Sign(mustJSON(claims(iss, nil)), jws.WithKey(jwa.HS256(), secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := is.Verify(context.Background(), string(good), time.Now()); !r.Valid {
+		t.Fatalf("HS256 with the shared secret: %q", r.Reason)
+	}
+	pubDER, _ := x509.MarshalPKIXPublicKey(rsaKeys[0].Public())
+	for _, k := range [][]byte{pubDER, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})} {
+		forged, err := jws.Sign(mustJSON(claims(iss, nil)), jws.WithKey(jwa.HS256(), k, jws.WithProtectedHeaders(kidHeader("rsa-1"))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := is.Verify(context.Background(), string(forged), time.Now()); r.Valid || r.Reason != ReasonSignature {
+			t.Fatalf("HS256 signed with the public key = %+v, want %q", r, ReasonSignature)
+		}
+	}
+}
+
+func TestConfigRefusals(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"none", Config{Name: "a", Issuer: "https://idp.test", Algorithms: []string{"none"}}, "never accepted"},
+		{"HS256 without secret", Config{Name: "a", Issuer: "https://idp.test", Algorithms: []string{"HS256"}}, "needs a shared secret"},
+		{"short secret", Config{Name: "a", Issuer: "https://idp.test", Algorithms: []string{"HS256"}, HMACSecrets: [][]byte{[]byte("short")}}, "at least 32"},
+		{"plain http", Config{Name: "a", Issuer: "http://idp.example.com"}, "loopback host only"},
+		{"introspection without client", Config{Name: "a", IntrospectionURL: "https://idp.test/i"}, "client_id"},
+		{"nothing", Config{Name: "a"}, "set issuer"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := NewIssuer(c.cfg, nil, nil)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("NewIssuer = %v, want an error with %q", err, c.want)
+			}
+		})
+	}
+}
+
+// Rotation: a token with a new kid makes the refresher fetch once, early; a removed key's
+// tokens then fail; a burst of unknown kids costs one fetch per MinRefresh.
+func TestKeyRotation(t *testing.T) {
+	k1, k2 := rsaSigner(t, 0, "k1"), rsaSigner(t, 1, "k2")
+	p := newIDP(t, k1)
+	is := startIssuer(t, p, Config{MinRefresh: 300 * time.Millisecond})
+	iss := p.issuer()
+	ctx := context.Background()
+	if r := is.Verify(ctx, mint(t, k1, claims(iss, nil)), time.Now()); !r.Valid {
+		t.Fatalf("k1 before rotation: %q", r.Reason)
+	}
+	time.Sleep(350 * time.Millisecond) // past MinRefresh since the start
+	p.setKeys(t, k2)
+	before := p.jwksHits.Load()
+	if r := is.Verify(ctx, mint(t, k2, claims(iss, nil)), time.Now()); !r.Valid {
+		t.Fatalf("k2 after rotation: %q", r.Reason)
+	}
+	if got := p.jwksHits.Load() - before; got != 1 {
+		t.Fatalf("the new kid caused %d fetches, want 1", got)
+	}
+	if r := is.Verify(ctx, mint(t, k1, claims(iss, nil)), time.Now()); r.Valid || r.Reason != ReasonUnknownKey {
+		t.Fatalf("k1 after it was removed = %+v, want %q", r, ReasonUnknownKey)
+	}
+	before = p.jwksHits.Load()
+	for i := range 50 {
+		tok := mint(t, signer{kid: fmt.Sprintf("bogus-%d", i), alg: jwa.RS256(), priv: rsaKeys[0]}, claims(iss, nil))
+		if r := is.Verify(ctx, tok, time.Now()); r.Valid {
+			t.Fatal("a token with an unknown kid was accepted")
+		}
+	}
+	if got := p.jwksHits.Load() - before; got > 1 {
+		t.Fatalf("50 unknown kids within MinRefresh caused %d fetches, want at most 1", got)
+	}
+	if st := is.Stats(); st.Keys != 1 || st.Stale || st.Refreshes < 2 {
+		t.Fatalf("stats = %+v", st)
+	}
+}
+
+// Issuer down: the last good key set serves through MaxStale past CacheTTL, then every token
+// fails; when the issuer is back, tokens pass again.
+func TestIssuerDown(t *testing.T) {
+	k1 := rsaSigner(t, 0, "k1")
+	p := newIDP(t, k1)
+	is := startIssuer(t, p, Config{CacheTTL: 200 * time.Millisecond, MaxStale: 400 * time.Millisecond})
+	tok := mint(t, k1, claims(p.issuer(), nil))
+	fetched := is.Stats().LastRefresh
+	p.setDown(true)
+	waitFor(t, "a failed refresh", func() bool { return is.Stats().Failures > 0 })
+	if time.Since(fetched) < 600*time.Millisecond {
+		if r := is.Verify(context.Background(), tok, time.Now()); !r.Valid {
+			t.Fatalf("within staleness, with the issuer down: %q", r.Reason)
+		}
+	}
+	time.Sleep(time.Until(fetched.Add(650 * time.Millisecond)))
+	if r := is.Verify(context.Background(), tok, time.Now()); r.Valid || r.Reason != ReasonKeysStale {
+		t.Fatalf("past staleness = %+v, want %q", r, ReasonKeysStale)
+	}
+	if st := is.Stats(); !st.Stale || st.LastError == "" || st.Keys != 1 {
+		t.Fatalf("stats = %+v", st)
+	}
+	p.setDown(false)
+	waitFor(t, "recovery", func() bool { return !is.Stats().Stale })
+	if r := is.Verify(context.Background(), tok, time.Now()); !r.Valid {
+		t.Fatalf("after recovery: %q", r.Reason)
+	}
+}
+
+// Discovery must name the configured issuer; and a request before any key set waits for the
+// first fetch, then fails closed when there is none.
+func TestDiscoveryIssuerMismatch(t *testing.T) {
+	k1 := rsaSigner(t, 0, "k1")
+	p := newIDP(t, k1)
+	p.discIssuer = "https://impostor.example.test"
+	is := startIssuer(t, p, Config{Timeout: 300 * time.Millisecond})
+	if r := is.Verify(context.Background(), mint(t, k1, claims(p.issuer(), nil)), time.Now()); r.Valid || r.Reason != ReasonKeysStale {
+		t.Fatalf("Verify = %+v, want %q", r, ReasonKeysStale)
+	}
+	if st := is.Stats(); !strings.Contains(st.LastError, "not the configured") {
+		t.Fatalf("last error = %q", st.LastError)
+	}
+}
+
+// jwks_url without discovery; bounded documents and key counts.
+func TestKeySetBounds(t *testing.T) {
+	k1, k2 := rsaSigner(t, 0, "k1"), rsaSigner(t, 1, "k2")
+	p := newIDP(t, k1, k2)
+	is := startIssuer(t, p, Config{JWKSURL: p.srv.URL + "/keys", MaxKeys: 1})
+	if st := is.Stats(); st.Keys != 0 || !strings.Contains(st.LastError, "max_keys") {
+		t.Fatalf("two keys with max_keys = 1: %+v", st)
+	}
+	p.mu.Lock()
+	p.jwks = []byte(`{"keys":[` + strings.Repeat(" ", maxDocument) + `]}`)
+	p.mu.Unlock()
+	is2 := startIssuer(t, p, Config{JWKSURL: p.srv.URL + "/keys"})
+	if st := is2.Stats(); st.Keys != 0 || !strings.Contains(st.LastError, "larger than") {
+		t.Fatalf("oversized key set: %+v", st)
+	}
+}
+
+// Keys a resource server must not use are left out when the set is loaded.
+func TestKeySetFiltering(t *testing.T) {
+	testKeys(t)
+	good := publicSet(t, rsaSigner(t, 0, "good"))
+	var doc struct {
+		Keys []map[string]any `json:"keys"`
+	}
+	_ = json.Unmarshal(good, &doc)
+	g := doc.Keys[0]
+	with := func(k, v string) map[string]any {
+		m := map[string]any{}
+		for a, b := range g {
+			m[a] = b
+		}
+		m["kid"] = k + "=" + v
+		m[k] = v
+		return m
+	}
+	doc.Keys = append(doc.Keys, with("use", "enc"), with("alg", "HS256"), with("d", "AQAB"), with("kty", "oct"),
+		map[string]any{"kty": "RSA", "kid": "small", "n": base64.RawURLEncoding.EncodeToString(make([]byte, 128)), "e": "AQAB"},
+		map[string]any{"kty": "EC", "kid": "off-curve", "crv": "P-256", "x": base64.RawURLEncoding.EncodeToString(make([]byte, 32)), "y": base64.RawURLEncoding.EncodeToString(make([]byte, 32))})
+	keys, skipped, err := parseKeySet(mustJSON(doc), 10)
+	if err != nil || len(keys) != 1 || keys[0].kid != "good" || skipped != 6 {
+		t.Fatalf("parseKeySet = %d keys (%v), %d skipped, %v; want only \"good\"", len(keys), keys, skipped, err)
+	}
+}
+
+func TestIntrospection(t *testing.T) {
+	p := newIDP(t)
+	exp := time.Now().Add(time.Hour).Unix()
+	var gotAuth, gotToken string
+	p.setIntrospect(func(r *http.Request) (int, string) {
+		_ = r.ParseForm()
+		gotToken = r.PostForm.Get("token")
+		u, pw, _ := r.BasicAuth()
+		gotAuth = u + ":" + pw
+		switch gotToken {
+		case "active-token":
+			return 200, fmt.Sprintf(`{"active":true,"sub":"svc-42","scope":"hooks:write","aud":%q,"exp":%d}`, audience, exp)
+		case "other-aud":
+			return 200, fmt.Sprintf(`{"active":true,"aud":"someone-else","exp":%d}`, exp)
+		case "broken":
+			return 500, `{"error":"server_error"}`
+		}
+		return 200, `{"active":false}`
+	})
+	is := startIssuer(t, p, Config{JWKSURL: "", Issuer: "", IntrospectionURL: p.srv.URL + "/introspect",
+		ClientID: "gateway", ClientSecret: []byte("s3cr:et"), Audiences: []string{audience}})
+	ctx := context.Background()
+	check := func(tok, reason string, hits int64) {
+		t.Helper()
+		r := is.Verify(ctx, "Bearer "+tok, time.Now())
+		if r.Valid != (reason == "") || r.Reason != reason {
+			t.Fatalf("%s: %+v, want reason %q", tok, r, reason)
+		}
+		if got := p.introHits.Load(); got != hits {
+			t.Fatalf("%s: %d introspection calls so far, want %d", tok, got, hits)
+		}
+	}
+	check("active-token", "", 1)
+	if gotToken != "active-token" || gotAuth != "gateway:s3cr%3Aet" {
+		t.Fatalf("the endpoint got token %q, credentials %q", gotToken, gotAuth)
+	}
+	check("active-token", "", 1) // cached for its lifetime
+	check("revoked-token", ReasonInactive, 2)
+	check("revoked-token", ReasonInactive, 2) // negative answers cached briefly
+	check("other-aud", ReasonAudience, 3)
+	check("broken", ReasonIntrospectFail, 4)
+	check("broken", ReasonIntrospectFail, 5) // errors are not cached
+	// A JWT-shaped token is introspected too when no key set is configured.
+	check("a.b.c", ReasonInactive, 6)
+	if st := is.Stats(); st.Introspections != 6 || st.IntrospectionErrors != 2 || st.Stale {
+		t.Fatalf("stats = %+v", st)
+	}
+	// The endpoint answering an active token whose exp has passed since: refused from cache.
+	r := is.Verify(ctx, "active-token", time.Unix(exp+60, 0))
+	if r.Valid || r.Reason != ReasonExpired {
+		t.Fatalf("cached answer after exp = %+v", r)
+	}
+}
+
+func TestNegativeCacheExpires(t *testing.T) {
+	p := newIDP(t)
+	p.setIntrospect(func(*http.Request) (int, string) { return 200, `{"active":false}` })
+	is := startIssuer(t, p, Config{IntrospectionURL: p.srv.URL + "/introspect", ClientID: "c", ClientSecret: []byte("s"), NegativeTTL: 50 * time.Millisecond})
+	is.Verify(context.Background(), "tok", time.Now())
+	time.Sleep(80 * time.Millisecond)
+	is.Verify(context.Background(), "tok", time.Now())
+	if got := p.introHits.Load(); got != 2 {
+		t.Fatalf("%d calls, want 2: the negative answer should have expired", got)
+	}
+}
+
+// A reload with an unchanged issuer shares it (keys kept, no fetch); a changed one is new.
+func TestSetReuse(t *testing.T) {
+	k1 := rsaSigner(t, 0, "k1")
+	p := newIDP(t, k1)
+	cfg := Config{Name: "idp", Issuer: p.issuer(), Audiences: []string{audience}}
+	s1, err := NewSet([]Config{cfg}, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "keys", func() bool { return s1.Issuer("idp").Stats().Keys == 1 })
+	hits := p.jwksHits.Load()
+	s2, err := NewSet([]Config{cfg}, s1, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1.Handover(s2)
+	s1.Close()
+	if s2.Issuer("idp") != s1.Issuer("idp") || p.jwksHits.Load() != hits {
+		t.Fatal("an unchanged issuer was not shared across the reload")
+	}
+	if r, err := s2.Verify(context.Background(), "idp", mint(t, k1, claims(p.issuer(), nil)), time.Now()); err != nil || !r.Valid {
+		t.Fatalf("after the reload: %+v %v", r, err)
+	}
+	cfg.Leeway = time.Minute
+	s3, err := NewSet([]Config{cfg}, s2, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s3.Issuer("idp") == s2.Issuer("idp") {
+		t.Fatal("a changed issuer was shared")
+	}
+	s2.Handover(s3)
+	s2.Close()
+	s3.Close()
+	if _, err := s3.Verify(context.Background(), "nope", "x", time.Now()); err == nil {
+		t.Fatal("an unknown issuer name is not an error")
+	}
+}

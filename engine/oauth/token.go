@@ -1,0 +1,247 @@
+package oauth
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"math"
+	"strings"
+	"time"
+)
+
+// Result is what Verify found. Claims is nil unless Valid; its numbers are json.Number.
+type Result struct {
+	Valid  bool
+	Reason string
+	Claims map[string]any
+}
+
+// Reasons Verify gives for a refused token. They name what failed, never the token.
+const (
+	ReasonNoToken        = "no token"
+	ReasonNotBearer      = "authorization scheme is not Bearer"
+	ReasonMalformed      = "malformed token"
+	ReasonTooLarge       = "token too large"
+	ReasonAlgorithm      = "algorithm not allowed"
+	ReasonCrit           = "token has critical header parameters"
+	ReasonUnknownKey     = "no key for the token's kid"
+	ReasonKeyType        = "key type does not match the algorithm"
+	ReasonSignature      = "bad signature"
+	ReasonExpired        = "token expired"
+	ReasonNoExp          = "token has no exp"
+	ReasonNotYetValid    = "token not yet valid"
+	ReasonIssuedFuture   = "token issued in the future"
+	ReasonIssuer         = "wrong issuer"
+	ReasonAudience       = "wrong audience"
+	ReasonClaims         = "malformed claims"
+	ReasonKeysStale      = "issuer keys unavailable"
+	ReasonOpaque         = "opaque token and no introspection_url"
+	ReasonInactive       = "token inactive"
+	ReasonIntrospectFail = "introspection failed"
+)
+
+// MaxTokenSize bounds a token's length; a longer one is refused before it is decoded.
+const MaxTokenSize = 16 << 10
+
+// bearer extracts the token from a bare token or an Authorization header value
+// ("Bearer <token>", scheme case-insensitive as RFC 7235 says). It returns a reason when
+// the value is in another form.
+func bearer(v string) (string, string) {
+	v = strings.TrimSpace(v)
+	if v == "" || strings.EqualFold(v, "bearer") {
+		return "", ReasonNoToken
+	}
+	if i := strings.IndexByte(v, ' '); i >= 0 {
+		if !strings.EqualFold(v[:i], "bearer") {
+			return "", ReasonNotBearer
+		}
+		v = strings.TrimLeft(v[i+1:], " ")
+		if v == "" {
+			return "", ReasonNoToken
+		}
+		if strings.ContainsAny(v, " \t,") {
+			return "", ReasonMalformed
+		}
+	}
+	if len(v) > MaxTokenSize {
+		return "", ReasonTooLarge
+	}
+	return v, ""
+}
+
+// header is the JOSE header fields read. Crit is kept raw: any value refuses the token.
+type header struct {
+	Alg  string          `json:"alg"`
+	Kid  *string         `json:"kid"`
+	Crit json.RawMessage `json:"crit"`
+}
+
+// verifyJWT checks a compact JWS's signature with the issuer's keys and its claims. parts
+// are the indexes of the two dots.
+func (is *Issuer) verifyJWT(ctx context.Context, tok string, dot1, dot2 int, now time.Time) Result {
+	// One buffer holds the decoded header, claims and signature.
+	hdrB64, claimsB64, sigB64 := tok[:dot1], tok[dot1+1:dot2], tok[dot2+1:]
+	buf := make([]byte, b64.DecodedLen(len(hdrB64))+b64.DecodedLen(len(claimsB64))+b64.DecodedLen(len(sigB64)))
+	n1, err := b64.Decode(buf, []byte(hdrB64))
+	if err != nil {
+		return refuse(ReasonMalformed)
+	}
+	hb := buf[:n1]
+	n2, err := b64.Decode(buf[n1:], []byte(claimsB64))
+	if err != nil {
+		return refuse(ReasonMalformed)
+	}
+	cb := buf[n1 : n1+n2]
+	n3, err := b64.Decode(buf[n1+n2:], []byte(sigB64))
+	if err != nil {
+		return refuse(ReasonMalformed)
+	}
+	sig := buf[n1+n2 : n1+n2+n3]
+	var h header
+	if json.Unmarshal(hb, &h) != nil {
+		return refuse(ReasonMalformed)
+	}
+	if h.Crit != nil {
+		return refuse(ReasonCrit)
+	}
+	a := is.algs[h.Alg]
+	if a == nil {
+		return refuse(ReasonAlgorithm)
+	}
+	signed := []byte(tok[:dot2])
+	if a.kind == kindHMAC {
+		// is.algs holds an HMAC algorithm only when a shared secret is configured; the key
+		// set is never consulted for it, so a public key cannot serve as an HMAC secret.
+		if !verifyHMAC(a, is.hmacSecrets, signed, sig) {
+			return refuse(ReasonSignature)
+		}
+	} else if r := is.verifySignature(ctx, a, &h, signed, sig, now); r != "" {
+		return refuse(r)
+	}
+	return is.checkClaims(cb, now)
+}
+
+// verifySignature finds the token's key in the current set (asking for one early refresh
+// when its kid is unknown) and checks the signature. It returns "" when it holds.
+func (is *Issuer) verifySignature(ctx context.Context, a *algorithm, h *header, signed, sig []byte, now time.Time) string {
+	kid, hasKid := "", h.Kid != nil
+	if hasKid {
+		kid = *h.Kid
+	}
+	set := is.keys.Load()
+	if set == nil || (hasKid && set.byKid[kid] == nil) {
+		set = is.awaitRefresh(ctx)
+	}
+	if set == nil || now.UnixNano() > set.fetched+int64(is.cfg.CacheTTL+is.cfg.MaxStale) {
+		return ReasonKeysStale
+	}
+	cands := set.candidates(kid, hasKid)
+	if len(cands) == 0 {
+		return ReasonUnknownKey
+	}
+	fit := false
+	for _, k := range cands {
+		if !k.fits(a) {
+			continue
+		}
+		fit = true
+		if k.verify(a, signed, sig) {
+			return ""
+		}
+	}
+	if !fit {
+		return ReasonKeyType
+	}
+	return ReasonSignature
+}
+
+// checkClaims parses the claims and checks iss, aud, exp, nbf and iat.
+func (is *Issuer) checkClaims(raw []byte, now time.Time) Result {
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	var claims map[string]any
+	if d.Decode(&claims) != nil || claims == nil || d.More() {
+		return refuse(ReasonClaims)
+	}
+	if r := is.checkStandard(claims, now, true); r != "" {
+		return refuse(r)
+	}
+	return Result{Valid: true, Claims: claims}
+}
+
+// checkStandard checks the registered claims of a JWT or an introspection answer. jwt: a
+// token without exp or iss is refused; an introspection answer may omit them (RFC 7662 §2.2).
+func (is *Issuer) checkStandard(claims map[string]any, now time.Time, jwt bool) string {
+	if iss, present := claims["iss"]; is.cfg.Issuer != "" && (jwt || present) {
+		if s, _ := iss.(string); s != is.cfg.Issuer {
+			return ReasonIssuer
+		}
+	}
+	if len(is.cfg.Audiences) > 0 && !is.audienceOK(claims["aud"]) {
+		return ReasonAudience
+	}
+	leeway := is.cfg.Leeway.Seconds()
+	t := float64(now.UnixNano()) / 1e9
+	exp, ok, bad := numericDate(claims, "exp")
+	switch {
+	case bad:
+		return ReasonClaims
+	case !ok && jwt:
+		return ReasonNoExp
+	case ok && t >= exp+leeway:
+		return ReasonExpired
+	}
+	if nbf, ok, bad := numericDate(claims, "nbf"); bad {
+		return ReasonClaims
+	} else if ok && t+leeway < nbf {
+		return ReasonNotYetValid
+	}
+	if iat, ok, bad := numericDate(claims, "iat"); bad {
+		return ReasonClaims
+	} else if ok && t+leeway < iat {
+		return ReasonIssuedFuture
+	}
+	return ""
+}
+
+func (is *Issuer) audienceOK(v any) bool {
+	match := func(s string) bool {
+		for _, a := range is.cfg.Audiences {
+			if a == s {
+				return true
+			}
+		}
+		return false
+	}
+	switch x := v.(type) {
+	case string:
+		return match(x)
+	case []any:
+		for _, e := range x {
+			if s, ok := e.(string); ok && match(s) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// numericDate reads a NumericDate claim: ok when present, bad when present but not a finite
+// number.
+func numericDate(claims map[string]any, name string) (v float64, ok, bad bool) {
+	raw, present := claims[name]
+	if !present {
+		return 0, false, false
+	}
+	n, isNum := raw.(json.Number)
+	if !isNum {
+		return 0, false, true
+	}
+	f, err := n.Float64()
+	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+		return 0, false, true
+	}
+	return f, true, false
+}
+
+func refuse(reason string) Result { return Result{Reason: reason} }
