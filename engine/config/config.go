@@ -33,6 +33,7 @@ type Config struct {
 	Secrets  map[string]SecretRef `toml:"secrets"`
 	Filters  []Filter             `toml:"filter"`
 	Routes   []Route              `toml:"route"`
+	OAuth    []OAuth              `toml:"oauth"`
 }
 
 // Server is the public listener.
@@ -540,6 +541,7 @@ func (c *Config) validate(v *validator) {
 		}
 	}
 	c.validatePolicies(v)
+	c.validateOAuth(v)
 	filters := map[string]bool{}
 	for i := range c.Filters {
 		f := &c.Filters[i]
