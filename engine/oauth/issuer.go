@@ -64,6 +64,8 @@ const (
 	DefaultTimeout     = 5 * time.Second
 	DefaultMinRefresh  = 10 * time.Second
 	DefaultNegativeTTL = 10 * time.Second
+	// MinCacheTTL is the shortest refresh interval gateway.toml may set.
+	MinCacheTTL = time.Second
 	// maxDocument bounds a discovery document, key set or introspection answer.
 	maxDocument = 512 << 10
 	// maxIntrospectCache bounds the cached introspection answers per issuer.

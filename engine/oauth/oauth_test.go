@@ -14,19 +14,21 @@ import (
 
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jws"
+
+	"github.com/hookwall/hookwall/engine/oauth/oauthtest"
 )
 
 const audience = "https://api.example.test"
 
 // startIssuer starts an issuer of p with cfg's fields filled in where empty, and waits for
 // its first key set.
-func startIssuer(t *testing.T, p *idp, cfg Config) *Issuer {
+func startIssuer(t *testing.T, p *oauthtest.IDP, cfg Config) *Issuer {
 	t.Helper()
 	if cfg.Name == "" {
 		cfg.Name = "test"
 	}
 	if cfg.Issuer == "" && cfg.JWKSURL == "" && cfg.IntrospectionURL == "" {
-		cfg.Issuer = p.issuer()
+		cfg.Issuer = p.Issuer()
 	}
 	if cfg.Audiences == nil {
 		cfg.Audiences = []string{audience}
@@ -78,20 +80,20 @@ func rawToken(t *testing.T, hdr, cl map[string]any, sig []byte) string {
 }
 
 func TestVerifyTokens(t *testing.T) {
-	rs, es, ed := rsaSigner(t, 0, "rsa-1"), ecSigner(t, "ec-1"), edSigner(t, "ed-1")
-	p := newIDP(t, rs, es, ed)
+	rs, es, ed := oauthtest.RSA(t, 0, "rsa-1"), oauthtest.EC(t, "ec-1"), oauthtest.Ed(t, "ed-1")
+	p := oauthtest.NewIDP(t, rs, es, ed)
 	is := startIssuer(t, p, Config{Algorithms: []string{"RS256", "PS256", "ES256", "EdDSA"}})
-	iss := p.issuer()
+	iss := p.Issuer()
 	now := time.Now()
-	ok := mint(t, rs, claims(iss, nil))
-	pubDER, _ := x509.MarshalPKIXPublicKey(rsaKeys[0].Public())
+	ok := oauthtest.Mint(t, rs, claims(iss, nil))
+	pubDER, _ := x509.MarshalPKIXPublicKey(oauthtest.RSA(t, 0, "").Key.Public())
 	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})
 	hsWithPublic, err := jws.Sign(mustJSON(claims(iss, nil)), jws.WithKey(jwa.HS256(), pubPEM, jws.WithProtectedHeaders(kidHeader("rsa-1"))))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// An ES256 token that names the RSA key's kid.
-	esAsRSA := mint(t, signer{kid: "rsa-1", alg: jwa.ES256(), priv: ecKey}, claims(iss, nil))
+	esAsRSA := oauthtest.Mint(t, oauthtest.Signer{Kid: "rsa-1", Alg: jwa.ES256(), Key: oauthtest.EC(t, "").Key}, claims(iss, nil))
 	parts := strings.Split(ok, ".")
 	tampered := parts[0] + "." + base64.RawURLEncoding.EncodeToString(mustJSON(claims(iss, map[string]any{"sub": "admin"}))) + "." + parts[2]
 	cases := []struct {
@@ -100,12 +102,12 @@ func TestVerifyTokens(t *testing.T) {
 		{"RS256", ok, ""},
 		{"authorization header", "Bearer " + ok, ""},
 		{"scheme in lower case", "bearer " + ok, ""},
-		{"ES256", mint(t, es, claims(iss, nil)), ""},
-		{"EdDSA", mint(t, ed, claims(iss, nil)), ""},
-		{"PS256", mint(t, signer{kid: "rsa-1", alg: jwa.PS256(), priv: rsaKeys[0]}, claims(iss, nil)), ""},
-		{"no kid, one key fits", mint(t, signer{alg: jwa.ES256(), priv: ecKey}, claims(iss, nil)), ""},
-		{"aud list naming ours", mint(t, rs, claims(iss, map[string]any{"aud": []string{"other", audience}})), ""},
-		{"expired within leeway", mint(t, rs, claims(iss, map[string]any{"exp": now.Unix() - 10})), ""},
+		{"ES256", oauthtest.Mint(t, es, claims(iss, nil)), ""},
+		{"EdDSA", oauthtest.Mint(t, ed, claims(iss, nil)), ""},
+		{"PS256", oauthtest.Mint(t, oauthtest.Signer{Kid: "rsa-1", Alg: jwa.PS256(), Key: oauthtest.RSA(t, 0, "").Key}, claims(iss, nil)), ""},
+		{"no kid, one key fits", oauthtest.Mint(t, oauthtest.Signer{Alg: jwa.ES256(), Key: oauthtest.EC(t, "").Key}, claims(iss, nil)), ""},
+		{"aud list naming ours", oauthtest.Mint(t, rs, claims(iss, map[string]any{"aud": []string{"other", audience}})), ""},
+		{"expired within leeway", oauthtest.Mint(t, rs, claims(iss, map[string]any{"exp": now.Unix() - 10})), ""},
 		{"basic scheme", "Basic " + base64.StdEncoding.EncodeToString([]byte("u:p")), ReasonNotBearer},
 		{"token scheme", "Token " + ok, ReasonNotBearer},
 		{"bearer without token", "Bearer ", ReasonNoToken},
@@ -120,15 +122,15 @@ func TestVerifyTokens(t *testing.T) {
 		{"not allowed: ES384", rawToken(t, map[string]any{"alg": "ES384", "kid": "ec-1"}, claims(iss, nil), make([]byte, 96)), ReasonAlgorithm},
 		{"crit header", rawToken(t, map[string]any{"alg": "RS256", "kid": "rsa-1", "crit": []string{"exp"}}, claims(iss, nil), make([]byte, 256)), ReasonCrit},
 		{"tampered claims", tampered, ReasonSignature},
-		{"signed by an unpublished key", mint(t, rsaSigner(t, 1, "rsa-1"), claims(iss, nil)), ReasonSignature},
-		{"expired", mint(t, rs, claims(iss, map[string]any{"exp": now.Unix() - 60})), ReasonExpired},
-		{"no exp", mint(t, rs, claims(iss, map[string]any{"exp": nil})), ReasonNoExp},
-		{"exp not a number", mint(t, rs, claims(iss, map[string]any{"exp": "tomorrow"})), ReasonClaims},
-		{"not yet valid", mint(t, rs, claims(iss, map[string]any{"nbf": now.Unix() + 120})), ReasonNotYetValid},
-		{"issued in the future", mint(t, rs, claims(iss, map[string]any{"iat": now.Unix() + 120})), ReasonIssuedFuture},
-		{"wrong audience", mint(t, rs, claims(iss, map[string]any{"aud": "https://other.example.test"})), ReasonAudience},
-		{"no audience", mint(t, rs, claims(iss, map[string]any{"aud": nil})), ReasonAudience},
-		{"wrong issuer", mint(t, rs, claims("https://evil.example.test", nil)), ReasonIssuer},
+		{"signed by an unpublished key", oauthtest.Mint(t, oauthtest.RSA(t, 1, "rsa-1"), claims(iss, nil)), ReasonSignature},
+		{"expired", oauthtest.Mint(t, rs, claims(iss, map[string]any{"exp": now.Unix() - 60})), ReasonExpired},
+		{"no exp", oauthtest.Mint(t, rs, claims(iss, map[string]any{"exp": nil})), ReasonNoExp},
+		{"exp not a number", oauthtest.Mint(t, rs, claims(iss, map[string]any{"exp": "tomorrow"})), ReasonClaims},
+		{"not yet valid", oauthtest.Mint(t, rs, claims(iss, map[string]any{"nbf": now.Unix() + 120})), ReasonNotYetValid},
+		{"issued in the future", oauthtest.Mint(t, rs, claims(iss, map[string]any{"iat": now.Unix() + 120})), ReasonIssuedFuture},
+		{"wrong audience", oauthtest.Mint(t, rs, claims(iss, map[string]any{"aud": "https://other.example.test"})), ReasonAudience},
+		{"no audience", oauthtest.Mint(t, rs, claims(iss, map[string]any{"aud": nil})), ReasonAudience},
+		{"wrong issuer", oauthtest.Mint(t, rs, claims("https://evil.example.test", nil)), ReasonIssuer},
 		{"opaque without introspection", "2YotnFZFEjr1zCsicMWpAA", ReasonOpaque},
 		{"too large", "Bearer " + strings.Repeat("a", MaxTokenSize+1), ReasonTooLarge},
 	}
@@ -166,11 +168,11 @@ func kidHeader(kid string) jws.Headers {
 // An HMAC algorithm is checked with the configured shared secret only: a token HS256-signed
 // with the published RSA key's PEM, naming its kid, fails.
 func TestHMACOnlyWithSharedSecret(t *testing.T) {
-	rs := rsaSigner(t, 0, "rsa-1")
-	p := newIDP(t, rs)
+	rs := oauthtest.RSA(t, 0, "rsa-1")
+	p := oauthtest.NewIDP(t, rs)
 	secret := []byte("0123456789abcdef0123456789abcdef")
 	is := startIssuer(t, p, Config{Algorithms: []string{"RS256", "HS256"}, HMACSecrets: [][]byte{[]byte("old-secret-old-secret-old-secret"), secret}})
-	iss := p.issuer()
+	iss := p.Issuer()
 	good, err := jws.Sign(mustJSON(claims(iss, nil)), jws.WithKey(jwa.HS256(), secret))
 	if err != nil {
 		t.Fatal(err)
@@ -178,7 +180,7 @@ func TestHMACOnlyWithSharedSecret(t *testing.T) {
 	if r := is.Verify(context.Background(), string(good), time.Now()); !r.Valid {
 		t.Fatalf("HS256 with the shared secret: %q", r.Reason)
 	}
-	pubDER, _ := x509.MarshalPKIXPublicKey(rsaKeys[0].Public())
+	pubDER, _ := x509.MarshalPKIXPublicKey(oauthtest.RSA(t, 0, "").Key.Public())
 	for _, k := range [][]byte{pubDER, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})} {
 		forged, err := jws.Sign(mustJSON(claims(iss, nil)), jws.WithKey(jwa.HS256(), k, jws.WithProtectedHeaders(kidHeader("rsa-1"))))
 		if err != nil {
@@ -215,34 +217,34 @@ func TestConfigRefusals(t *testing.T) {
 // Rotation: a token with a new kid makes the refresher fetch once, early; a removed key's
 // tokens then fail; a burst of unknown kids costs one fetch per MinRefresh.
 func TestKeyRotation(t *testing.T) {
-	k1, k2 := rsaSigner(t, 0, "k1"), rsaSigner(t, 1, "k2")
-	p := newIDP(t, k1)
+	k1, k2 := oauthtest.RSA(t, 0, "k1"), oauthtest.RSA(t, 1, "k2")
+	p := oauthtest.NewIDP(t, k1)
 	is := startIssuer(t, p, Config{MinRefresh: 300 * time.Millisecond})
-	iss := p.issuer()
+	iss := p.Issuer()
 	ctx := context.Background()
-	if r := is.Verify(ctx, mint(t, k1, claims(iss, nil)), time.Now()); !r.Valid {
+	if r := is.Verify(ctx, oauthtest.Mint(t, k1, claims(iss, nil)), time.Now()); !r.Valid {
 		t.Fatalf("k1 before rotation: %q", r.Reason)
 	}
 	time.Sleep(350 * time.Millisecond) // past MinRefresh since the start
-	p.setKeys(t, k2)
-	before := p.jwksHits.Load()
-	if r := is.Verify(ctx, mint(t, k2, claims(iss, nil)), time.Now()); !r.Valid {
+	p.SetKeys(t, k2)
+	before := p.JWKSHits.Load()
+	if r := is.Verify(ctx, oauthtest.Mint(t, k2, claims(iss, nil)), time.Now()); !r.Valid {
 		t.Fatalf("k2 after rotation: %q", r.Reason)
 	}
-	if got := p.jwksHits.Load() - before; got != 1 {
+	if got := p.JWKSHits.Load() - before; got != 1 {
 		t.Fatalf("the new kid caused %d fetches, want 1", got)
 	}
-	if r := is.Verify(ctx, mint(t, k1, claims(iss, nil)), time.Now()); r.Valid || r.Reason != ReasonUnknownKey {
+	if r := is.Verify(ctx, oauthtest.Mint(t, k1, claims(iss, nil)), time.Now()); r.Valid || r.Reason != ReasonUnknownKey {
 		t.Fatalf("k1 after it was removed = %+v, want %q", r, ReasonUnknownKey)
 	}
-	before = p.jwksHits.Load()
+	before = p.JWKSHits.Load()
 	for i := range 50 {
-		tok := mint(t, signer{kid: fmt.Sprintf("bogus-%d", i), alg: jwa.RS256(), priv: rsaKeys[0]}, claims(iss, nil))
+		tok := oauthtest.Mint(t, oauthtest.Signer{Kid: fmt.Sprintf("bogus-%d", i), Alg: jwa.RS256(), Key: oauthtest.RSA(t, 0, "").Key}, claims(iss, nil))
 		if r := is.Verify(ctx, tok, time.Now()); r.Valid {
 			t.Fatal("a token with an unknown kid was accepted")
 		}
 	}
-	if got := p.jwksHits.Load() - before; got > 1 {
+	if got := p.JWKSHits.Load() - before; got > 1 {
 		t.Fatalf("50 unknown kids within MinRefresh caused %d fetches, want at most 1", got)
 	}
 	if st := is.Stats(); st.Keys != 1 || st.Stale || st.Refreshes < 2 {
@@ -253,12 +255,12 @@ func TestKeyRotation(t *testing.T) {
 // Issuer down: the last good key set serves through MaxStale past CacheTTL, then every token
 // fails; when the issuer is back, tokens pass again.
 func TestIssuerDown(t *testing.T) {
-	k1 := rsaSigner(t, 0, "k1")
-	p := newIDP(t, k1)
+	k1 := oauthtest.RSA(t, 0, "k1")
+	p := oauthtest.NewIDP(t, k1)
 	is := startIssuer(t, p, Config{CacheTTL: 200 * time.Millisecond, MaxStale: 400 * time.Millisecond})
-	tok := mint(t, k1, claims(p.issuer(), nil))
+	tok := oauthtest.Mint(t, k1, claims(p.Issuer(), nil))
 	fetched := is.Stats().LastRefresh
-	p.setDown(true)
+	p.SetDown(true)
 	waitFor(t, "a failed refresh", func() bool { return is.Stats().Failures > 0 })
 	if time.Since(fetched) < 600*time.Millisecond {
 		if r := is.Verify(context.Background(), tok, time.Now()); !r.Valid {
@@ -272,7 +274,7 @@ func TestIssuerDown(t *testing.T) {
 	if st := is.Stats(); !st.Stale || st.LastError == "" || st.Keys != 1 {
 		t.Fatalf("stats = %+v", st)
 	}
-	p.setDown(false)
+	p.SetDown(false)
 	waitFor(t, "recovery", func() bool { return !is.Stats().Stale })
 	if r := is.Verify(context.Background(), tok, time.Now()); !r.Valid {
 		t.Fatalf("after recovery: %q", r.Reason)
@@ -282,11 +284,11 @@ func TestIssuerDown(t *testing.T) {
 // Discovery must name the configured issuer; and a request before any key set waits for the
 // first fetch, then fails closed when there is none.
 func TestDiscoveryIssuerMismatch(t *testing.T) {
-	k1 := rsaSigner(t, 0, "k1")
-	p := newIDP(t, k1)
-	p.discIssuer = "https://impostor.example.test"
+	k1 := oauthtest.RSA(t, 0, "k1")
+	p := oauthtest.NewIDP(t, k1)
+	p.SetDiscoveryIssuer("https://impostor.example.test")
 	is := startIssuer(t, p, Config{Timeout: 300 * time.Millisecond})
-	if r := is.Verify(context.Background(), mint(t, k1, claims(p.issuer(), nil)), time.Now()); r.Valid || r.Reason != ReasonKeysStale {
+	if r := is.Verify(context.Background(), oauthtest.Mint(t, k1, claims(p.Issuer(), nil)), time.Now()); r.Valid || r.Reason != ReasonKeysStale {
 		t.Fatalf("Verify = %+v, want %q", r, ReasonKeysStale)
 	}
 	if st := is.Stats(); !strings.Contains(st.LastError, "not the configured") {
@@ -296,16 +298,14 @@ func TestDiscoveryIssuerMismatch(t *testing.T) {
 
 // jwks_url without discovery; bounded documents and key counts.
 func TestKeySetBounds(t *testing.T) {
-	k1, k2 := rsaSigner(t, 0, "k1"), rsaSigner(t, 1, "k2")
-	p := newIDP(t, k1, k2)
-	is := startIssuer(t, p, Config{JWKSURL: p.srv.URL + "/keys", MaxKeys: 1})
+	k1, k2 := oauthtest.RSA(t, 0, "k1"), oauthtest.RSA(t, 1, "k2")
+	p := oauthtest.NewIDP(t, k1, k2)
+	is := startIssuer(t, p, Config{JWKSURL: p.Server.URL + "/keys", MaxKeys: 1})
 	if st := is.Stats(); st.Keys != 0 || !strings.Contains(st.LastError, "max_keys") {
 		t.Fatalf("two keys with max_keys = 1: %+v", st)
 	}
-	p.mu.Lock()
-	p.jwks = []byte(`{"keys":[` + strings.Repeat(" ", maxDocument) + `]}`)
-	p.mu.Unlock()
-	is2 := startIssuer(t, p, Config{JWKSURL: p.srv.URL + "/keys"})
+	p.SetKeySet([]byte(`{"keys":[` + strings.Repeat(" ", maxDocument) + `]}`))
+	is2 := startIssuer(t, p, Config{JWKSURL: p.Server.URL + "/keys"})
 	if st := is2.Stats(); st.Keys != 0 || !strings.Contains(st.LastError, "larger than") {
 		t.Fatalf("oversized key set: %+v", st)
 	}
@@ -313,8 +313,7 @@ func TestKeySetBounds(t *testing.T) {
 
 // Keys a resource server must not use are left out when the set is loaded.
 func TestKeySetFiltering(t *testing.T) {
-	testKeys(t)
-	good := publicSet(t, rsaSigner(t, 0, "good"))
+	good := oauthtest.PublicSet(t, oauthtest.RSA(t, 0, "good"))
 	var doc struct {
 		Keys []map[string]any `json:"keys"`
 	}
@@ -339,10 +338,10 @@ func TestKeySetFiltering(t *testing.T) {
 }
 
 func TestIntrospection(t *testing.T) {
-	p := newIDP(t)
+	p := oauthtest.NewIDP(t)
 	exp := time.Now().Add(time.Hour).Unix()
 	var gotAuth, gotToken string
-	p.setIntrospect(func(r *http.Request) (int, string) {
+	p.SetIntrospect(func(r *http.Request) (int, string) {
 		_ = r.ParseForm()
 		gotToken = r.PostForm.Get("token")
 		u, pw, _ := r.BasicAuth()
@@ -357,7 +356,7 @@ func TestIntrospection(t *testing.T) {
 		}
 		return 200, `{"active":false}`
 	})
-	is := startIssuer(t, p, Config{JWKSURL: "", Issuer: "", IntrospectionURL: p.srv.URL + "/introspect",
+	is := startIssuer(t, p, Config{JWKSURL: "", Issuer: "", IntrospectionURL: p.Server.URL + "/introspect",
 		ClientID: "gateway", ClientSecret: []byte("s3cr:et"), Audiences: []string{audience}})
 	ctx := context.Background()
 	check := func(tok, reason string, hits int64) {
@@ -366,7 +365,7 @@ func TestIntrospection(t *testing.T) {
 		if r.Valid != (reason == "") || r.Reason != reason {
 			t.Fatalf("%s: %+v, want reason %q", tok, r, reason)
 		}
-		if got := p.introHits.Load(); got != hits {
+		if got := p.IntroHits.Load(); got != hits {
 			t.Fatalf("%s: %d introspection calls so far, want %d", tok, got, hits)
 		}
 	}
@@ -393,38 +392,38 @@ func TestIntrospection(t *testing.T) {
 }
 
 func TestNegativeCacheExpires(t *testing.T) {
-	p := newIDP(t)
-	p.setIntrospect(func(*http.Request) (int, string) { return 200, `{"active":false}` })
-	is := startIssuer(t, p, Config{IntrospectionURL: p.srv.URL + "/introspect", ClientID: "c", ClientSecret: []byte("s"), NegativeTTL: 50 * time.Millisecond})
+	p := oauthtest.NewIDP(t)
+	p.SetIntrospect(func(*http.Request) (int, string) { return 200, `{"active":false}` })
+	is := startIssuer(t, p, Config{IntrospectionURL: p.Server.URL + "/introspect", ClientID: "c", ClientSecret: []byte("s"), NegativeTTL: 50 * time.Millisecond})
 	is.Verify(context.Background(), "tok", time.Now())
 	time.Sleep(80 * time.Millisecond)
 	is.Verify(context.Background(), "tok", time.Now())
-	if got := p.introHits.Load(); got != 2 {
+	if got := p.IntroHits.Load(); got != 2 {
 		t.Fatalf("%d calls, want 2: the negative answer should have expired", got)
 	}
 }
 
 // A reload with an unchanged issuer shares it (keys kept, no fetch); a changed one is new.
 func TestSetReuse(t *testing.T) {
-	k1 := rsaSigner(t, 0, "k1")
-	p := newIDP(t, k1)
-	cfg := Config{Name: "idp", Issuer: p.issuer(), Audiences: []string{audience}}
+	k1 := oauthtest.RSA(t, 0, "k1")
+	p := oauthtest.NewIDP(t, k1)
+	cfg := Config{Name: "idp", Issuer: p.Issuer(), Audiences: []string{audience}}
 	s1, err := NewSet([]Config{cfg}, nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "keys", func() bool { return s1.Issuer("idp").Stats().Keys == 1 })
-	hits := p.jwksHits.Load()
+	hits := p.JWKSHits.Load()
 	s2, err := NewSet([]Config{cfg}, s1, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s1.Handover(s2)
 	s1.Close()
-	if s2.Issuer("idp") != s1.Issuer("idp") || p.jwksHits.Load() != hits {
+	if s2.Issuer("idp") != s1.Issuer("idp") || p.JWKSHits.Load() != hits {
 		t.Fatal("an unchanged issuer was not shared across the reload")
 	}
-	if r, err := s2.Verify(context.Background(), "idp", mint(t, k1, claims(p.issuer(), nil)), time.Now()); err != nil || !r.Valid {
+	if r, err := s2.Verify(context.Background(), "idp", oauthtest.Mint(t, k1, claims(p.Issuer(), nil)), time.Now()); err != nil || !r.Valid {
 		t.Fatalf("after the reload: %+v %v", r, err)
 	}
 	cfg.Leeway = time.Minute

@@ -40,6 +40,7 @@ func customBuiltinDecls() map[string]*ast.Builtin {
 	return map[string]*ast.Builtin{
 		VerifyName: {Name: VerifyName, Decl: verifyDecl.Decl, Nondeterministic: true},
 		APIKeyName: apiKeyBuiltin(),
+		OAuthName:  oauthBuiltin(),
 	}
 }
 
@@ -60,6 +61,7 @@ func (s *Set) builtinDecls() map[string]*ast.Builtin {
 func (s *Set) fastBuiltins() (map[string]topdown.BuiltinFunc, map[string]fastpath.RequestBuiltin) {
 	v := verifier{secrets: s.opts.Secrets, now: s.opts.Now, cache: &optsCache{}, macs: &webhook.MACs{}}
 	keys := newAPIKeys(s.opts.Secrets)
+	oc := oauthCall{v: s.opts.OAuth, now: s.opts.Now}
 	answer := func(name string, bctx topdown.BuiltinContext, t *ast.Term, err error, iter func(*ast.Term) error) error {
 		if err != nil {
 			return &topdown.Error{Code: topdown.BuiltinErr, Message: name + ": " + err.Error(), Location: bctx.Location}
@@ -78,6 +80,10 @@ func (s *Set) fastBuiltins() (map[string]topdown.BuiltinFunc, map[string]fastpat
 				t, err := keys.call(bctx, a[0], a[1])
 				return answer(APIKeyName, bctx, t, err, iter)
 			},
+			OAuthName: func(bctx topdown.BuiltinContext, a []*ast.Term, iter func(*ast.Term) error) error {
+				t, err := oc.call(bctx, a[0], a[1])
+				return answer(OAuthName, bctx, t, err, iter)
+			},
 		}, map[string]fastpath.RequestBuiltin{
 			VerifyName: {Arg: 1, Func: func(bctx topdown.BuiltinContext, req fastpath.Request, a []*ast.Term, iter func(*ast.Term) error) error {
 				t, err := v.callCaptured(bctx, a[0], req, a[2])
@@ -90,17 +96,19 @@ func (s *Set) builtinOptions() []func(*rego.Rego) {
 	return []func(*rego.Rego){
 		rego.Function3(verifyDecl, verifier{secrets: s.opts.Secrets, now: s.opts.Now, cache: &optsCache{}, macs: &webhook.MACs{}}.call),
 		newAPIKeys(s.opts.Secrets).option(),
+		oauthCall{v: s.opts.OAuth, now: s.opts.Now}.option(),
 	}
 }
 
 // TesterBuiltins returns the hookwall builtins for OPA's test runner, so *_test.rego files run
-// with the production implementation (and can still mock it with `with`).
+// with the production implementation (and can still mock it with `with`). hookwall.oauth.verify
+// has no issuers there: a test mocks it.
 func TesterBuiltins(secrets SecretSource, now func() time.Time) []*tester.Builtin {
 	v := verifier{secrets: secrets, now: now}
 	return []*tester.Builtin{{
 		Decl: &ast.Builtin{Name: VerifyName, Decl: verifyDecl.Decl, Nondeterministic: true},
 		Func: rego.Function3(verifyDecl, v.call),
-	}, newAPIKeys(secrets).testerBuiltin()}
+	}, newAPIKeys(secrets).testerBuiltin(), oauthCall{now: now}.testerBuiltin()}
 }
 
 type verifier struct {

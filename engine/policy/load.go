@@ -41,6 +41,8 @@ type Options struct {
 	OPAOnly bool
 	// Secrets backs opts.secret of hookwall.webhook.verify. Nil means no secrets.
 	Secrets SecretSource
+	// OAuth backs hookwall.oauth.verify (engine/oauth's Set). Nil means no issuers.
+	OAuth OAuthVerifier
 	// Now is the clock for timestamp checks; nil means time.Now.
 	Now func() time.Time
 	// IncludeTests also loads *_test.rego files (for `hookwall test`).
