@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hookwall/hookwall/engine/config"
+	"github.com/hookwall/hookwall/engine/oauth"
 )
 
 type admin struct {
@@ -163,6 +164,8 @@ type statusDoc struct {
 	Files    []string       `json:"policy_files"`
 	Filters  []filterStatus `json:"filters"`
 	Secrets  []string       `json:"secrets"`
+	// OAuth is each [[oauth]] issuer's key set and introspection state.
+	OAuth []oauth.Stats `json:"oauth"`
 }
 
 func (a *admin) statusz(w http.ResponseWriter, _ *http.Request) {
@@ -201,6 +204,9 @@ func (g *Gateway) statusDoc() statusDoc {
 		doc.Filters = []filterStatus{}
 	}
 	doc.Secrets = snap.Secrets.Names() // names only, never values
+	if doc.OAuth = snap.OAuth.Stats(); doc.OAuth == nil {
+		doc.OAuth = []oauth.Stats{}
+	}
 	return doc
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/hookwall/hookwall/engine/decisionlog"
 	"github.com/hookwall/hookwall/engine/filter"
 	"github.com/hookwall/hookwall/engine/metrics"
+	"github.com/hookwall/hookwall/engine/oauth"
 	"github.com/hookwall/hookwall/engine/state/memory"
 )
 
@@ -40,6 +41,7 @@ func newObservability(g *Gateway) *observability {
 		DecisionLog: func() decisionlog.Stats { return g.dlog.Stats() },
 		Reload:      g.reloadStats,
 	})
+	o.metrics.Registry().MustRegister(metrics.NewOAuthCollector(g.oauthStats))
 	return o
 }
 
@@ -94,6 +96,16 @@ func (g *Gateway) filterStats(yield func(name string, st filter.Stats)) {
 	for _, n := range names {
 		yield(n, snap.Filters[n].Stats())
 	}
+}
+
+// oauthStats are the live snapshot's [[oauth]] issuers' stats.
+func (g *Gateway) oauthStats() []oauth.Stats {
+	snap := g.snaps.Acquire()
+	if snap == nil {
+		return nil
+	}
+	defer snap.Release()
+	return snap.OAuth.Stats()
 }
 
 func (g *Gateway) stateStats() metrics.StateStats {

@@ -20,6 +20,7 @@ import (
 	"github.com/hookwall/hookwall/engine/config"
 	"github.com/hookwall/hookwall/engine/filter"
 	"github.com/hookwall/hookwall/engine/input"
+	"github.com/hookwall/hookwall/engine/oauth"
 	"github.com/hookwall/hookwall/engine/policy"
 	"github.com/hookwall/hookwall/engine/tlsconf"
 )
@@ -75,6 +76,8 @@ type Snapshot struct {
 	Routes   []*Route
 	Secrets  *config.Secrets
 	Filters  map[string]*Filter
+	// OAuth is the [[oauth]] issuers hookwall.oauth.verify checks tokens with; nil when none.
+	OAuth *oauth.Set
 	// Revision names this snapshot: policy revision + config hash.
 	Revision string
 	LoadedAt time.Time
@@ -147,8 +150,14 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (_ *Snapshot, err
 			s.closeResources(ctx)
 		}
 	}()
+	if s.OAuth, err = buildOAuth(cfg, secrets, o.Previous, o.Logger, o.Now); err != nil {
+		return nil, err
+	}
 	pset := o.PolicyOverride
 	popts := policy.Options{AllowBuiltins: cfg.Policies.AllowBuiltins, Secrets: secrets, Now: o.Now, OPAOnly: cfg.Policies.Evaluator == "opa"}
+	if s.OAuth != nil {
+		popts.OAuth = s.OAuth
+	}
 	switch {
 	case pset != nil:
 	case o.Policies != nil:
@@ -353,6 +362,7 @@ func (s *Snapshot) Release() {
 }
 
 func (s *Snapshot) closeResources(ctx context.Context) {
+	s.OAuth.Close()
 	for name, f := range s.Filters {
 		if s.ownFilters[name] {
 			if err := f.Close(ctx); err != nil {
@@ -367,9 +377,10 @@ func (s *Snapshot) closeResources(ctx context.Context) {
 	}
 }
 
-// Handover marks which of s's filters and upstream pools the next snapshot shares, so
-// closing s keeps them open.
+// Handover marks which of s's filters, upstream pools and [[oauth]] issuers the next
+// snapshot shares, so closing s keeps them open.
 func (s *Snapshot) Handover(next *Snapshot) {
+	s.OAuth.Handover(next.OAuth)
 	for name, f := range next.Filters {
 		if old, ok := s.Filters[name]; ok && old == f {
 			delete(s.ownFilters, name)
