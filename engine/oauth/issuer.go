@@ -151,6 +151,7 @@ type Issuer struct {
 	now         func() time.Time
 
 	keys    atomic.Pointer[keySet]
+	headers headerCache
 	fetched atomic.Pointer[chan struct{}] // closed when the fetch under way ends
 	kick    chan struct{}
 	// lastKick is when a token last asked for an early fetch (unix nanoseconds).

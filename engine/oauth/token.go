@@ -1,11 +1,11 @@
 package oauth
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"math"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -76,58 +76,105 @@ type header struct {
 	Crit json.RawMessage `json:"crit"`
 }
 
-// verifyJWT checks a compact JWS's signature with the issuer's keys and its claims. parts
-// are the indexes of the two dots.
+// verifyJWT checks a compact JWS's signature with the issuer's keys and its claims. dot1
+// and dot2 are the indexes of the two dots.
 func (is *Issuer) verifyJWT(ctx context.Context, tok string, dot1, dot2 int, now time.Time) Result {
-	// One buffer holds the decoded header, claims and signature.
-	hdrB64, claimsB64, sigB64 := tok[:dot1], tok[dot1+1:dot2], tok[dot2+1:]
-	buf := make([]byte, b64.DecodedLen(len(hdrB64))+b64.DecodedLen(len(claimsB64))+b64.DecodedLen(len(sigB64)))
-	n1, err := b64.Decode(buf, []byte(hdrB64))
+	h, ok := is.headers.get(tok[:dot1])
+	if !ok {
+		var r string
+		if h, r = parseHeader(tok[:dot1], is.algs); r != "" {
+			return refuse(r)
+		}
+		is.headers.put(tok[:dot1], h)
+	}
+	// One buffer holds the signing input, then the decoded claims and signature.
+	claimsB64, sigB64 := tok[dot1+1:dot2], tok[dot2+1:]
+	buf := make([]byte, dot2, dot2+b64.DecodedLen(len(claimsB64))+b64.DecodedLen(len(sigB64)))
+	copy(buf, tok[:dot2])
+	signed := buf[:dot2]
+	cb, err := b64.AppendDecode(buf[dot2:dot2], signed[dot1+1:])
 	if err != nil {
 		return refuse(ReasonMalformed)
 	}
-	hb := buf[:n1]
-	n2, err := b64.Decode(buf[n1:], []byte(claimsB64))
+	sig, err := b64.AppendDecode(cb[len(cb):len(cb)], []byte(sigB64))
 	if err != nil {
 		return refuse(ReasonMalformed)
 	}
-	cb := buf[n1 : n1+n2]
-	n3, err := b64.Decode(buf[n1+n2:], []byte(sigB64))
-	if err != nil {
-		return refuse(ReasonMalformed)
-	}
-	sig := buf[n1+n2 : n1+n2+n3]
-	var h header
-	if json.Unmarshal(hb, &h) != nil {
-		return refuse(ReasonMalformed)
-	}
-	if h.Crit != nil {
-		return refuse(ReasonCrit)
-	}
-	a := is.algs[h.Alg]
-	if a == nil {
-		return refuse(ReasonAlgorithm)
-	}
-	signed := []byte(tok[:dot2])
-	if a.kind == kindHMAC {
+	if h.alg.kind == kindHMAC {
 		// is.algs holds an HMAC algorithm only when a shared secret is configured; the key
 		// set is never consulted for it, so a public key cannot serve as an HMAC secret.
-		if !verifyHMAC(a, is.hmacSecrets, signed, sig) {
+		if !verifyHMAC(h.alg, is.hmacSecrets, signed, sig) {
 			return refuse(ReasonSignature)
 		}
-	} else if r := is.verifySignature(ctx, a, &h, signed, sig, now); r != "" {
+	} else if r := is.verifySignature(ctx, h, signed, sig, now); r != "" {
 		return refuse(r)
 	}
 	return is.checkClaims(cb, now)
 }
 
+// jwsHeader is a parsed, accepted JOSE header. Immutable: it is cached by its text.
+type jwsHeader struct {
+	alg    *algorithm
+	kid    string
+	hasKid bool
+}
+
+// parseHeader decodes and checks a header segment: JSON, no "crit", an accepted alg.
+func parseHeader(seg string, algs map[string]*algorithm) (*jwsHeader, string) {
+	raw, err := b64.DecodeString(seg)
+	if err != nil {
+		return nil, ReasonMalformed
+	}
+	var h header
+	if json.Unmarshal(raw, &h) != nil {
+		return nil, ReasonMalformed
+	}
+	if h.Crit != nil {
+		return nil, ReasonCrit
+	}
+	a := algs[h.Alg]
+	if a == nil {
+		return nil, ReasonAlgorithm
+	}
+	out := &jwsHeader{alg: a, hasKid: h.Kid != nil}
+	if h.Kid != nil {
+		out.kid = *h.Kid
+	}
+	return out, ""
+}
+
+// headerCache maps header segments to their parsed form: an issuer's tokens share a few
+// headers (one per key and algorithm), so most tokens skip the header's JSON. Bounded; only
+// accepted headers are kept.
+type headerCache struct {
+	mu sync.RWMutex
+	m  map[string]*jwsHeader
+}
+
+const maxCachedHeaders = 64
+
+func (c *headerCache) get(seg string) (*jwsHeader, bool) {
+	c.mu.RLock()
+	h, ok := c.m[seg]
+	c.mu.RUnlock()
+	return h, ok
+}
+
+func (c *headerCache) put(seg string, h *jwsHeader) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]*jwsHeader{}
+	}
+	if len(c.m) < maxCachedHeaders && len(seg) <= 512 {
+		c.m[strings.Clone(seg)] = h // seg may be a view of a request buffer
+	}
+}
+
 // verifySignature finds the token's key in the current set (asking for one early refresh
 // when its kid is unknown) and checks the signature. It returns "" when it holds.
-func (is *Issuer) verifySignature(ctx context.Context, a *algorithm, h *header, signed, sig []byte, now time.Time) string {
-	kid, hasKid := "", h.Kid != nil
-	if hasKid {
-		kid = *h.Kid
-	}
+func (is *Issuer) verifySignature(ctx context.Context, h *jwsHeader, signed, sig []byte, now time.Time) string {
+	a, kid, hasKid := h.alg, h.kid, h.hasKid
 	set := is.keys.Load()
 	if set == nil || (hasKid && set.byKid[kid] == nil) {
 		set = is.awaitRefresh(ctx)
@@ -157,10 +204,8 @@ func (is *Issuer) verifySignature(ctx context.Context, a *algorithm, h *header, 
 
 // checkClaims parses the claims and checks iss, aud, exp, nbf and iat.
 func (is *Issuer) checkClaims(raw []byte, now time.Time) Result {
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.UseNumber()
-	var claims map[string]any
-	if d.Decode(&claims) != nil || claims == nil || d.More() {
+	claims, err := parseClaims(raw)
+	if err != nil {
 		return refuse(ReasonClaims)
 	}
 	if r := is.checkStandard(claims, now, true); r != "" {
