@@ -69,8 +69,15 @@ func (is *Issuer) introspect(ctx context.Context, tok string, now time.Time) Res
 		}
 		return res
 	}
+	select {
+	case is.introSlots <- struct{}{}:
+	case <-ctx.Done():
+		is.introErrs.Add(1)
+		return refuse(ReasonIntrospectFail)
+	}
 	is.intro.Add(1)
 	claims, err := is.callIntrospection(ctx, tok)
+	<-is.introSlots
 	if err != nil {
 		is.introErrs.Add(1)
 		is.log.Warn("oauth: introspection failed", "err", err) // err never holds the token

@@ -68,6 +68,9 @@ const (
 	MinCacheTTL = time.Second
 	// maxDocument bounds a discovery document, key set or introspection answer.
 	maxDocument = 512 << 10
+	// maxIntrospectInFlight bounds concurrent introspection calls per issuer, so a flood of
+	// made-up opaque tokens cannot turn into as many calls to the issuer.
+	maxIntrospectInFlight = 16
 	// maxIntrospectCache bounds the cached introspection answers per issuer.
 	maxIntrospectCache = 10000
 )
@@ -150,10 +153,11 @@ type Issuer struct {
 	log         *slog.Logger
 	now         func() time.Time
 
-	keys    atomic.Pointer[keySet]
-	headers headerCache
-	fetched atomic.Pointer[chan struct{}] // closed when the fetch under way ends
-	kick    chan struct{}
+	keys     atomic.Pointer[keySet]
+	headers  headerCache
+	fetched  atomic.Pointer[chan struct{}] // closed when the fetch under way (or the next) ends
+	fetching atomic.Bool                   // a fetch is under way
+	kick     chan struct{}
 	// lastKick is when a token last asked for an early fetch (unix nanoseconds).
 	lastKick atomic.Int64
 
@@ -161,6 +165,7 @@ type Issuer struct {
 	intro, introErrs     atomic.Uint64
 	lastErr              atomic.Pointer[string]
 	introCache           introCache
+	introSlots           chan struct{} // bounds concurrent introspection calls
 	startOnce, closeOnce sync.Once
 	cancel               context.CancelFunc
 	done                 chan struct{}
@@ -196,7 +201,7 @@ func NewIssuer(cfg Config, logger *slog.Logger, now func() time.Time) (*Issuer, 
 		return fail("introspection_url needs client_id and client_secret")
 	}
 	is := &Issuer{cfg: cfg, algs: map[string]*algorithm{}, log: logger.With("oauth", cfg.Name), now: now,
-		kick: make(chan struct{}, 1), done: make(chan struct{})}
+		kick: make(chan struct{}, 1), done: make(chan struct{}), introSlots: make(chan struct{}, maxIntrospectInFlight)}
 	for _, name := range cfg.Algorithms {
 		isHMAC, err := CheckAlgorithm(name)
 		if err != nil {
@@ -304,7 +309,9 @@ func (is *Issuer) run(ctx context.Context) {
 
 // refresh fetches and installs the key set once, and wakes whoever waits for it.
 func (is *Issuer) refresh(ctx context.Context) error {
+	is.fetching.Store(true)
 	defer func() {
+		is.fetching.Store(false)
 		next := make(chan struct{})
 		close(*is.fetched.Swap(&next))
 	}()
@@ -396,9 +403,9 @@ func (is *Issuer) do(req *http.Request) ([]byte, error) {
 	return body, nil
 }
 
-// awaitRefresh asks the refresher for an early fetch (unless one was asked for within
-// MinRefresh, or none is running) and waits for the fetch under way to end, bounded by ctx
-// and Timeout. It returns the key set then serving.
+// awaitRefresh waits for a fetch of the key set, bounded by ctx and Timeout, and returns
+// the set then serving. When no fetch is under way it asks the refresher for one, unless a
+// token asked within MinRefresh: then it returns at once with the set it has.
 func (is *Issuer) awaitRefresh(ctx context.Context) *keySet {
 	select {
 	case <-is.done:
@@ -406,10 +413,9 @@ func (is *Issuer) awaitRefresh(ctx context.Context) *keySet {
 	default:
 	}
 	ch := *is.fetched.Load()
-	now := is.now().UnixNano()
-	last := is.lastKick.Load()
-	first := is.keys.Load() == nil // the first fetch is under way: wait for it
-	if !first {
+	if !is.fetching.Load() {
+		now := is.now().UnixNano()
+		last := is.lastKick.Load()
 		if now-last < int64(is.cfg.MinRefresh) || !is.lastKick.CompareAndSwap(last, now) {
 			return is.keys.Load()
 		}

@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -439,5 +441,93 @@ func TestSetReuse(t *testing.T) {
 	s3.Close()
 	if _, err := s3.Verify(context.Background(), "nope", "x", time.Now()); err == nil {
 		t.Fatal("an unknown issuer name is not an error")
+	}
+}
+
+// An issuer that never answers: the first token waits for the first fetch (bounded by
+// Timeout); of the next ones, at most one asks for (and waits for) another fetch within
+// MinRefresh, the others are refused at once.
+func TestIssuerUnreachableAtStart(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() { // accept and hold connections without answering
+		var held []net.Conn
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				for _, c := range held {
+					c.Close()
+				}
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	k := oauthtest.RSA(t, 0, "k1")
+	is, err := NewIssuer(Config{Name: "down", Issuer: "http://" + ln.Addr().String(), Audiences: []string{audience}, Timeout: 300 * time.Millisecond}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	is.Start()
+	t.Cleanup(is.Close)
+	tok := oauthtest.Mint(t, k, claims("http://"+ln.Addr().String(), nil))
+	start := time.Now()
+	if r := is.Verify(context.Background(), tok, time.Now()); r.Reason != ReasonKeysStale {
+		t.Fatalf("first token: %+v", r)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("the first token waited %v, past the fetch timeout", d)
+	}
+	waitFor(t, "the failed first fetch", func() bool { return is.Stats().Failures > 0 })
+	slow := 0
+	for range 20 {
+		start = time.Now()
+		if r := is.Verify(context.Background(), tok, time.Now()); r.Reason != ReasonKeysStale {
+			t.Fatalf("later token: %+v", r)
+		}
+		if time.Since(start) > 100*time.Millisecond {
+			slow++
+		}
+	}
+	if slow > 1 {
+		t.Fatalf("%d of 20 tokens waited for a fetch; at most one may ask for one per MinRefresh", slow)
+	}
+}
+
+// A flood of made-up opaque tokens makes at most maxIntrospectInFlight concurrent calls.
+func TestIntrospectionConcurrencyBound(t *testing.T) {
+	p := oauthtest.NewIDP(t)
+	var mu sync.Mutex
+	cur, peak := 0, 0
+	release := make(chan struct{})
+	p.SetIntrospect(func(*http.Request) (int, string) {
+		mu.Lock()
+		cur++
+		peak = max(peak, cur)
+		mu.Unlock()
+		<-release
+		mu.Lock()
+		cur--
+		mu.Unlock()
+		return 200, `{"active":false}`
+	})
+	is := startIssuer(t, p, Config{IntrospectionURL: p.Server.URL + "/introspect", ClientID: "c", ClientSecret: []byte("s")})
+	var wg sync.WaitGroup
+	for i := range 3 * maxIntrospectInFlight {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			is.Verify(context.Background(), fmt.Sprintf("made-up-%d", i), time.Now())
+		}()
+	}
+	waitFor(t, "calls in flight", func() bool { return p.IntroHits.Load() >= maxIntrospectInFlight })
+	time.Sleep(50 * time.Millisecond)
+	close(release)
+	wg.Wait()
+	if peak > maxIntrospectInFlight || peak == 0 {
+		t.Fatalf("peak concurrent introspection calls %d, bound %d", peak, maxIntrospectInFlight)
 	}
 }
