@@ -48,6 +48,9 @@ func (s *Set) get(name string) *Issuer {
 	return s.issuers[name]
 }
 
+// Has reports whether s has an issuer named name.
+func (s *Set) Has(name string) bool { return s.get(name) != nil }
+
 // Issuer returns the issuer named name, nil when there is none.
 func (s *Set) Issuer(name string) *Issuer { return s.get(name) }
 

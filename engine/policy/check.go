@@ -13,10 +13,12 @@ import (
 	"github.com/hookwall/hookwall/engine/webhook"
 )
 
-// secretRef is a secret named by a constant in a builtin call, and where.
+// secretRef is a secret (or, with issuer set, an [[oauth]] issuer) named by a constant in a
+// builtin call, and where.
 type secretRef struct {
-	name string
-	at   string // "file:line: builtin: opts.secret: "
+	name   string
+	at     string // "file:line: builtin: opts.secret: "
+	issuer bool
 }
 
 // checkCalls validates, before a policy set goes live, the arguments of hookwall's builtins
@@ -51,7 +53,7 @@ func checkCalls(mods map[string]*ast.Module) (map[string][]secretRef, error) {
 			switch op.String() {
 			case VerifyName:
 				secrets, err = checkVerifyCall(args)
-			case APIKeyName:
+			case APIKeyName, OAuthName:
 				secrets = apiKeySecret(args)
 			default:
 				return
@@ -61,12 +63,15 @@ func checkCalls(mods map[string]*ast.Module) (map[string][]secretRef, error) {
 				msgs = append(msgs, where+err.Error())
 			}
 			arg := "opts.secret: "
-			if op.String() == APIKeyName {
+			switch op.String() {
+			case APIKeyName:
 				arg = "secret: "
+			case OAuthName:
+				arg = "issuer: "
 			}
 			if !test {
 				for _, s := range secrets {
-					refs[pkg] = append(refs[pkg], secretRef{name: s, at: where + arg})
+					refs[pkg] = append(refs[pkg], secretRef{name: s, at: where + arg, issuer: op.String() == OAuthName})
 				}
 			}
 		}
@@ -116,7 +121,11 @@ func (s *Set) checkSecrets(pkg string) error {
 		}
 		seen[p] = true
 		for _, r := range s.secretRefs[p] {
-			if err := knownSecret(s.opts.Secrets, r.name); err != nil {
+			check := knownSecret
+			if r.issuer {
+				check = s.knownIssuer
+			}
+			if err := check(s.opts.Secrets, r.name); err != nil {
 				msgs = append(msgs, r.at+err.Error())
 			}
 		}
@@ -220,8 +229,17 @@ func checkVerifyCall(args []*ast.Term) (secrets []string, err error) {
 	return secrets, webhook.CheckOptions(string(scheme), &o)
 }
 
-// apiKeySecret is the secret name hookwall.apikey.verify(presented, secret) passes as a
-// constant, if any.
+// knownIssuer reports an [[oauth]] issuer name the set's issuers lack (its first argument
+// makes it a drop-in for knownSecret).
+func (s *Set) knownIssuer(_ SecretSource, name string) error {
+	if s.opts.OAuth != nil && s.opts.OAuth.Has(name) {
+		return nil
+	}
+	return fmt.Errorf("no [[oauth]] issuer named %q in the config", name)
+}
+
+// apiKeySecret is the secret name hookwall.apikey.verify(presented, secret) (or the issuer
+// name hookwall.oauth.verify(token, issuer)) passes as a constant, if any.
 func apiKeySecret(args []*ast.Term) []string {
 	if len(args) >= 2 {
 		if name, ok := args[1].Value.(ast.String); ok {

@@ -19,8 +19,9 @@ import (
 //
 // token is a bare token or an Authorization header value ("Bearer …"); issuer names an
 // [[oauth]] entry. A refused token gives valid false, a reason (never the token) and empty
-// claims. An issuer that gateway.toml does not configure, or a token that is not a string,
-// is an evaluation error (the request fails closed with 500). Topdown memoizes the call per
+// claims. An issuer that gateway.toml does not configure is refused at load when a served
+// policy names it as a constant, and is an evaluation error (the request fails closed with
+// 500) when computed; so is a token that is not a string. Topdown memoizes the call per
 // evaluation; the compiled evaluator evaluates a rule once per evaluation, so bind the
 // result to a rule (`token := hookwall.oauth.verify(…)`) and read it from there.
 const OAuthName = "hookwall.oauth.verify"
@@ -28,6 +29,9 @@ const OAuthName = "hookwall.oauth.verify"
 // OAuthVerifier checks bearer tokens for OAuthName; engine/oauth's Set is one.
 type OAuthVerifier interface {
 	Verify(ctx context.Context, issuer, token string, now time.Time) (oauth.Result, error)
+	// Has reports whether issuer is configured: a served policy naming another as a constant
+	// is refused at load.
+	Has(issuer string) bool
 }
 
 var oauthDecl = &rego.Function{

@@ -135,3 +135,31 @@ func BenchmarkOAuthPolicy(b *testing.B) {
 		}
 	}
 }
+
+// A served policy that names an issuer the config lacks, as a constant, is refused at load
+// with its file and line; one the config has is accepted.
+func TestOAuthIssuerCheckedAtLoad(t *testing.T) {
+	set, _ := oauthSet(t, oauthtest.RSA(t, 0, "k1"))
+	ctx := context.Background()
+	src := func(issuer string) map[string]string {
+		return map[string]string{"p.rego": "package routes.api\n\nallow if hookwall.oauth.verify(input.request.headers.authorization, \"" + issuer + "\").valid\n"}
+	}
+	for _, c := range []struct {
+		issuer string
+		oauth  policy.OAuthVerifier
+		want   string
+	}{
+		{"idp", set, ""},
+		{"nope", set, `p.rego:3: hookwall.oauth.verify: issuer: no [[oauth]] issuer named "nope"`},
+		{"idp", nil, `no [[oauth]] issuer named "idp"`},
+	} {
+		ps, err := policy.LoadModules(ctx, src(c.issuer), nil, policy.Options{OAuth: c.oauth, Secrets: keySecrets{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = ps.Prepare(ctx, "routes.api")
+		if (c.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("issuer %q: Prepare = %v, want %q", c.issuer, err, c.want)
+		}
+	}
+}
