@@ -463,7 +463,23 @@ func (is *Issuer) Verify(ctx context.Context, token string, now time.Time) Resul
 		}
 		return is.introspect(ctx, tok, now)
 	}
+	if !jwsChars(tok) {
+		// base64url and dots only: the decoder would skip CR and LF, letting one signed
+		// token be presented in many spellings.
+		return refuse(ReasonMalformed)
+	}
 	return is.verifyJWT(ctx, tok, dot1, dot2, now)
+}
+
+// jwsChars reports whether tok holds only base64url characters and dots.
+func jwsChars(tok string) bool {
+	for i := 0; i < len(tok); i++ {
+		c := tok[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // Stats reports the issuer's state at now.

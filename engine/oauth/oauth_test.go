@@ -116,6 +116,7 @@ func TestVerifyTokens(t *testing.T) {
 		{"empty", "", ReasonNoToken},
 		{"two tokens", "Bearer " + ok + " " + ok, ReasonMalformed},
 		{"two parts", parts[0] + "." + parts[1], ReasonMalformed},
+		{"newline in the signature", ok[:len(ok)-4] + "\n" + ok[len(ok)-4:], ReasonMalformed},
 		{"not base64", "a!b.c.d", ReasonMalformed},
 		{"alg none", rawToken(t, map[string]any{"alg": "none", "kid": "rsa-1"}, claims(iss, nil), nil), ReasonAlgorithm},
 		{"alg None", rawToken(t, map[string]any{"alg": "None", "kid": "rsa-1"}, claims(iss, nil), nil), ReasonAlgorithm},
@@ -533,4 +534,38 @@ func TestIntrospectionConcurrencyBound(t *testing.T) {
 	if peak > maxIntrospectInFlight || peak == 0 {
 		t.Fatalf("peak concurrent introspection calls %d, bound %d", peak, maxIntrospectInFlight)
 	}
+}
+
+// FuzzVerify: whatever is presented, Verify does not panic, and accepts nothing but the one
+// genuine token (bare, or in a Bearer header).
+func FuzzVerify(f *testing.F) {
+	k := oauthtest.RSA(f, 0, "k1")
+	p := oauthtest.NewIDP(f, k)
+	is, err := NewIssuer(Config{Name: "fuzz", Issuer: p.Issuer(), Audiences: []string{audience}, Timeout: 200 * time.Millisecond}, nil, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	is.Start()
+	f.Cleanup(is.Close)
+	genuine := oauthtest.Mint(f, k, claims(p.Issuer(), map[string]any{"exp": time.Now().Add(24 * time.Hour).Unix()}))
+	if r := is.Verify(context.Background(), genuine, time.Now()); !r.Valid {
+		f.Fatalf("the genuine token: %q", r.Reason)
+	}
+	f.Add("Bearer " + genuine)
+	f.Add(genuine[:len(genuine)-2] + "\n" + genuine[len(genuine)-2:])
+	f.Add(rawTokenF(map[string]any{"alg": "none", "kid": "k1"}, claims(p.Issuer(), nil)))
+	f.Fuzz(func(t *testing.T, tok string) {
+		r := is.Verify(context.Background(), tok, time.Now())
+		if !r.Valid {
+			return
+		}
+		if bare, _ := bearer(tok); bare != genuine {
+			t.Fatalf("accepted %q", tok)
+		}
+	})
+}
+
+func rawTokenF(hdr, cl map[string]any) string {
+	e := base64.RawURLEncoding
+	return e.EncodeToString(mustJSON(hdr)) + "." + e.EncodeToString(mustJSON(cl)) + "."
 }
