@@ -122,10 +122,11 @@ func TestVerifyCostNearSignature(t *testing.T) {
 		}
 		return float64(time.Since(start).Nanoseconds()) / per
 	}
-	for _, c := range cases[:3] {
+	for i, c := range cases {
+		hmacCase := i == 3 // logged beside the others, not held to the ratio
 		// Up to three attempts: a burst of other work on a shared machine can spoil one.
 		ratio := 0.0
-		for attempt := 0; attempt < 3 && (attempt == 0 || ratio > 1.2); attempt++ {
+		for attempt := 0; attempt < 3 && (attempt == 0 || (ratio > 1.2 && !hmacCase)); attempt++ {
 			bare, full := 0.0, 0.0
 			for range rounds {
 				if ns := round(func() { c.bare() }); bare == 0 || ns < bare {
@@ -138,7 +139,7 @@ func TestVerifyCostNearSignature(t *testing.T) {
 			ratio = full / bare
 			t.Logf("%s: bare %.1fµs, Verify %.1fµs, ratio %.3f", c.name, bare/1e3, full/1e3, ratio)
 		}
-		if ratio > 1.2 {
+		if ratio > 1.2 && !hmacCase {
 			t.Errorf("%s: Verify costs %.2f× the bare signature check, over 1.2×", c.name, ratio)
 		}
 	}

@@ -474,13 +474,20 @@ func (is *Issuer) Verify(ctx context.Context, token string, now time.Time) Resul
 // jwsChars reports whether tok holds only base64url characters and dots.
 func jwsChars(tok string) bool {
 	for i := 0; i < len(tok); i++ {
-		c := tok[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+		if !jwsAlphabet[tok[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+// jwsAlphabet marks the bytes of base64url and the dot. Read-only.
+var jwsAlphabet = func() (t [256]bool) {
+	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.") {
+		t[c] = true
+	}
+	return t
+}()
 
 // Stats reports the issuer's state at now.
 func (is *Issuer) Stats() Stats {
