@@ -137,8 +137,33 @@ func testE2EOAuth(t *testing.T, evaluator string) {
 		t.Fatalf("after a reload: %d %s, %d key set fetches (want none)", r.Status, r.Body, idp.JWKSHits.Load()-hits)
 	}
 
+	// A reload that changes the issuer builds a new one: it fetches the keys, and the new
+	// audience applies.
+	cfgPath := filepath.Join(e.dir, "gateway.toml")
+	raw, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfgPath, []byte(strings.Replace(string(raw), `audiences = ["https://hooks.example.test"]`, `audiences = ["https://hooks2.example.test"]`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hits = idp.JWKSHits.Load()
+	if rr, err = http.Post(e.admin+"/-/reload", "", nil); err != nil || rr.StatusCode != 200 {
+		t.Fatalf("reload with a changed issuer: %v %v", rr, err)
+	}
+	rr.Body.Close()
+	if r := send("Bearer " + oauthtest.Mint(t, k2, claims(map[string]any{"aud": "https://hooks2.example.test"}))); r.Status != 200 {
+		t.Fatalf("the new audience after the reload: %d %s", r.Status, r.Body)
+	}
+	if r := send("Bearer " + oauthtest.Mint(t, k2, claims(nil))); r.Status != 401 || !strings.Contains(r.Body, "wrong audience") {
+		t.Fatalf("the old audience after the reload: %d %s", r.Status, r.Body)
+	}
+	if idp.JWKSHits.Load() == hits {
+		t.Fatal("the changed issuer fetched no keys")
+	}
+
 	st = adminStatus(t, e)
-	if len(st.OAuth) != 1 || st.OAuth[0].Name != "oauth" || st.OAuth[0].Keys != 1 || st.OAuth[0].Refreshes < 2 || st.OAuth[0].Stale || st.OAuth[0].LastRefresh.IsZero() {
+	if len(st.OAuth) != 1 || st.OAuth[0].Name != "oauth" || st.OAuth[0].Keys != 1 || st.OAuth[0].Refreshes < 1 || st.OAuth[0].Stale || st.OAuth[0].LastRefresh.IsZero() {
 		t.Fatalf("/-/status oauth = %+v", st.OAuth)
 	}
 	mr, err := http.Get(e.admin + "/metrics")
