@@ -3,6 +3,7 @@ package policy_test
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -160,6 +161,63 @@ func TestOAuthIssuerCheckedAtLoad(t *testing.T) {
 		_, err = ps.Prepare(ctx, "routes.api")
 		if (c.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), c.want)) {
 			t.Errorf("issuer %q: Prepare = %v, want %q", c.issuer, err, c.want)
+		}
+	}
+}
+
+// countingVerifier counts the calls that reach the issuers.
+type countingVerifier struct {
+	*oauth.Set
+	n atomic.Int64
+}
+
+func (c *countingVerifier) Verify(ctx context.Context, issuer, token string, now time.Time) (oauth.Result, error) {
+	c.n.Add(1)
+	return c.Set.Verify(ctx, issuer, token, now)
+}
+
+// One verification per evaluation: the result bound to a rule is evaluated once by either
+// evaluator, and topdown memoizes repeated calls with the same arguments as well.
+func TestOAuthOncePerEvaluation(t *testing.T) {
+	k := oauthtest.RSA(t, 0, "k1")
+	set, p := oauthSet(t, k)
+	cv := &countingVerifier{Set: set}
+	ctx := context.Background()
+	tok := oauthtest.Mint(t, k, map[string]any{"iss": p.Issuer(), "aud": "api", "sub": "svc-1", "scope": "hooks:write", "exp": time.Now().Unix() + 60})
+	in := authInput("Bearer "+tok, "idp")
+	for _, c := range []struct {
+		name, src string
+		opa       bool
+	}{
+		{"rule, compiled", oauthPolicy, false},
+		{"rule, topdown", oauthPolicy, true},
+		{"two call sites, topdown", `package routes.api
+
+a := hookwall.oauth.verify(input.request.headers.authorization, "idp")
+
+b := hookwall.oauth.verify(input.request.headers.authorization, "idp")
+
+allow if {
+	a.valid
+	b.valid
+}
+`, true},
+	} {
+		ps, err := policy.LoadModules(ctx, map[string]string{"p.rego": c.src}, nil, policy.Options{OAuth: cv})
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := ps.Prepare(ctx, "routes.api")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cv.n.Store(0)
+		d, err := q.Eval(ctx, in, &policy.EvalOption{OPA: c.opa})
+		if err != nil || !d.Allow {
+			t.Fatalf("%s: %+v %v", c.name, d, err)
+		}
+		if n := cv.n.Load(); n != 1 {
+			t.Errorf("%s: %d verifications in one evaluation, want 1", c.name, n)
 		}
 	}
 }
