@@ -22,5 +22,6 @@
 // query to topdown for the rest of its life (Query.Compiled then reports false).
 //
 // The hookwall.webhook.verify builtin is registered per query with the secrets of the
-// snapshot that prepared it; secret values never become Rego values.
+// snapshot that prepared it; secret values never become Rego values. hookwall.oauth.verify
+// is registered the same way with the snapshot's [[oauth]] issuers (Options.OAuth).
 package policy
