@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -134,7 +135,7 @@ idp_client = {file = "idp.secret"}
 [[oauth]]
 name = "oidc"
 issuer = "%[2]s"
-audiences = ["https://hooks.example.test", "https://opaque.example.test"]
+audiences = ["https://hooks.example.test", "https://es.example.test", "https://opaque.example.test"]
 introspection_url = "%[2]s/token/introspection"
 client_id = "gateway"
 client_secret = "idp_client"
@@ -148,8 +149,8 @@ policy = "providers.oauth"
 `
 
 // TestE2EOIDCProvider runs the gateway against a real OpenID Provider: the issuer is found
-// by discovery, its JWT access tokens verify with its published keys (RSA and EC in one
-// set), its opaque tokens go to its introspection endpoint with the gateway's client
+// by discovery, its JWT access tokens (RS256 and ES256) verify with its published keys (RSA
+// and EC in one set), its opaque tokens go to its introspection endpoint with the gateway's client
 // credentials, a token for another resource and a revoked one are refused.
 func TestE2EOIDCProvider(t *testing.T) {
 	sender, gw := randomSecret(t), randomSecret(t)
@@ -168,7 +169,14 @@ func TestE2EOIDCProvider(t *testing.T) {
 		t.Fatalf("the provider gave no JWT for the JWT resource")
 	}
 	if r := send(jwt); r.Status != 200 {
-		t.Fatalf("the provider's JWT: %d %s", r.Status, r.Body)
+		t.Fatalf("the provider's RS256 JWT: %d %s", r.Status, r.Body)
+	}
+	es := oidcToken(t, iss, sender, "https://es.example.test")
+	if h, _ := base64.RawURLEncoding.DecodeString(strings.Split(es, ".")[0]); !strings.Contains(string(h), `"ES256"`) {
+		t.Fatalf("the provider's token for the ES256 resource has header %s", h)
+	}
+	if r := send(es); r.Status != 200 {
+		t.Fatalf("the provider's ES256 JWT: %d %s", r.Status, r.Body)
 	}
 	opaque := oidcToken(t, iss, sender, "https://opaque.example.test")
 	if strings.Contains(opaque, ".") {
@@ -177,8 +185,8 @@ func TestE2EOIDCProvider(t *testing.T) {
 	if r := send(opaque); r.Status != 200 {
 		t.Fatalf("the provider's opaque token: %d %s", r.Status, r.Body)
 	}
-	if n := len(up.requests()); n != 2 {
-		t.Fatalf("upstream got %d requests, want 2", n)
+	if n := len(up.requests()); n != 3 {
+		t.Fatalf("upstream got %d requests, want 3", n)
 	}
 
 	other := oidcToken(t, iss, sender, "https://other.example.test")
@@ -203,7 +211,7 @@ func TestE2EOIDCProvider(t *testing.T) {
 	if r := send(revoked); r.Status != 401 || !strings.Contains(r.Body, "token inactive") {
 		t.Fatalf("a revoked token: %d %s", r.Status, r.Body)
 	}
-	if n := len(up.requests()); n != 2 {
+	if n := len(up.requests()); n != 3 {
 		t.Fatalf("refused tokens reached the upstream: %d requests", n)
 	}
 	st := adminStatus(t, e)

@@ -3,7 +3,8 @@
 // "READY <issuer>" once it listens and runs until stdin closes (the Go test ends it so).
 //
 // Clients: "hooks-sender" (client_credentials, scope hooks:write) gets JWT access tokens for
-// the resource https://hooks.example.test and opaque ones for https://opaque.example.test;
+// the resource https://hooks.example.test (RS256) and https://es.example.test (ES256), and
+// opaque ones for https://opaque.example.test;
 // "gateway" may call the introspection endpoint. Tokens can be revoked (RFC 7009). Secrets come from the environment.
 import { generateKeyPairSync } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -55,7 +56,7 @@ server.listen(0, '127.0.0.1', () => {
           audience: resource,
           accessTokenTTL: 300,
           accessTokenFormat: resource === 'https://opaque.example.test' ? 'opaque' : 'jwt',
-          jwt: { sign: { alg: process.env.TOKEN_ALG || 'RS256' } },
+          jwt: { sign: { alg: resource === 'https://es.example.test' ? 'ES256' : 'RS256' } },
         }),
       },
     },
