@@ -214,3 +214,29 @@ func adminStatus(t *testing.T, e *env) adminStatusDoc {
 	}
 	return doc
 }
+
+// The status page lists the [[oauth]] issuers with their key count and state.
+func TestStatusPageShowsOAuthIssuers(t *testing.T) {
+	bin := chromium(t)
+	idp := oauthtest.NewIDP(t, oauthtest.RSA(t, 0, "k1"))
+	cfg := strings.Replace(fmt.Sprintf(oauthE2EConfig, startUpstream(t).URL(), idp.Issuer(), "auto"), `name = "oauth"`, `name = "corp-idp"`, 1)
+	files := providerPolicyFiles(t)
+	files["policies/hookwall/config/data.json"] = `{"oauth": {"issuer": "corp-idp"}}`
+	e := startEnv(t, cfg, files, Options{})
+	deadline := time.Now().Add(5 * time.Second)
+	for st := adminStatus(t, e); len(st.OAuth) != 1 || st.OAuth[0].Keys != 1; st = adminStatus(t, e) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the issuer has no keys: %+v", st.OAuth)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	dom := string(runChromium(t, bin, e.admin+"/", "--dump-dom"))
+	for _, want := range []string{`id="oauth-s" style="display: block;"`, `<b>corp-idp</b></td><td class="num">1</td>`} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("rendered page lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("DOM:\n%s", dom)
+	}
+}
