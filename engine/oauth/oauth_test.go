@@ -123,6 +123,9 @@ func TestVerifyTokens(t *testing.T) {
 		{"HS256 signed with the public key", string(hsWithPublic), ReasonAlgorithm},
 		{"kid of another key type", esAsRSA, ReasonKeyType},
 		{"not allowed: ES384", rawToken(t, map[string]any{"alg": "ES384", "kid": "ec-1"}, claims(iss, nil), make([]byte, 96)), ReasonAlgorithm},
+		{"alg twice", dupAlg(t, parts[1], parts[2]), ReasonMalformed},
+		{"ALG in capitals", rawToken(t, map[string]any{"ALG": "RS256", "kid": "rsa-1"}, claims(iss, nil), make([]byte, 256)), ReasonAlgorithm},
+		{"kid not a string", rawToken(t, map[string]any{"alg": "RS256", "kid": 7}, claims(iss, nil), make([]byte, 256)), ReasonMalformed},
 		{"crit header", rawToken(t, map[string]any{"alg": "RS256", "kid": "rsa-1", "crit": []string{"exp"}}, claims(iss, nil), make([]byte, 256)), ReasonCrit},
 		{"tampered claims", tampered, ReasonSignature},
 		{"signed by an unpublished key", oauthtest.Mint(t, oauthtest.RSA(t, 1, "rsa-1"), claims(iss, nil)), ReasonSignature},
@@ -152,6 +155,13 @@ func TestVerifyTokens(t *testing.T) {
 			}
 		})
 	}
+}
+
+// dupAlg is a token whose header names alg twice (RS256, then none), with the given claims
+// and signature segments.
+func dupAlg(t *testing.T, claimsSeg, sigSeg string) string {
+	t.Helper()
+	return base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"RS256","kid":"rsa-1","alg":"none"}`)) + "." + claimsSeg + "." + sigSeg
 }
 
 func mustJSON(v any) []byte {

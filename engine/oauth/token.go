@@ -69,13 +69,6 @@ func bearer(v string) (string, string) {
 	return v, ""
 }
 
-// header is the JOSE header fields read. Crit is kept raw: any value refuses the token.
-type header struct {
-	Alg  string          `json:"alg"`
-	Kid  *string         `json:"kid"`
-	Crit json.RawMessage `json:"crit"`
-}
-
 // verifyJWT checks a compact JWS's signature with the issuer's keys and its claims. dot1
 // and dot2 are the indexes of the two dots.
 func (is *Issuer) verifyJWT(ctx context.Context, tok string, dot1, dot2 int, now time.Time) Result {
@@ -119,26 +112,32 @@ type jwsHeader struct {
 	hasKid bool
 }
 
-// parseHeader decodes and checks a header segment: JSON, no "crit", an accepted alg.
+// parseHeader decodes and checks a header segment: a JSON object with exact, unique member
+// names (the strict parser the claims use: no case-folded or repeated "alg"), no "crit", an
+// accepted alg, and a kid that is a string when present.
 func parseHeader(seg string, algs map[string]*algorithm) (*jwsHeader, string) {
 	raw, err := b64.DecodeString(seg)
 	if err != nil {
 		return nil, ReasonMalformed
 	}
-	var h header
-	if json.Unmarshal(raw, &h) != nil {
+	h, err := parseClaims(raw)
+	if err != nil {
 		return nil, ReasonMalformed
 	}
-	if h.Crit != nil {
+	if _, ok := h["crit"]; ok {
 		return nil, ReasonCrit
 	}
-	a := algs[h.Alg]
+	name, _ := h["alg"].(string)
+	a := algs[name]
 	if a == nil {
 		return nil, ReasonAlgorithm
 	}
-	out := &jwsHeader{alg: a, hasKid: h.Kid != nil}
-	if h.Kid != nil {
-		out.kid = *h.Kid
+	out := &jwsHeader{alg: a}
+	if kid, ok := h["kid"]; ok {
+		if out.kid, ok = kid.(string); !ok {
+			return nil, ReasonMalformed
+		}
+		out.hasKid = true
 	}
 	return out, ""
 }
