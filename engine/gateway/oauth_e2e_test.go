@@ -40,10 +40,10 @@ name = "events"
 path = "/hooks/events"
 methods = ["POST"]
 upstream = "%[1]s"
-policy = "providers.oauth"
+policy = "routes.providers.oauth"
 `
 
-// TestE2EOAuth runs the ready policy providers.oauth through a real gateway, with the
+// TestE2EOAuth runs the ready policy routes.providers.oauth through a real gateway, with the
 // production builtin, an OIDC provider on loopback (discovery and JWKS), tokens minted by
 // jwx and a real upstream, on both evaluators: a verified token with the scope is
 // forwarded and names its sender in the decision log; a refused one gets 401 (403 without

@@ -145,7 +145,7 @@ name = "events"
 path = "/hooks/events"
 methods = ["POST"]
 upstream = "%[1]s"
-policy = "providers.oauth"
+policy = "routes.providers.oauth"
 `
 
 // TestE2EOIDCProvider runs the gateway against a real OpenID Provider: the issuer is found
