@@ -579,3 +579,57 @@ func rawTokenF(hdr, cl map[string]any) string {
 	e := base64.RawURLEncoding
 	return e.EncodeToString(mustJSON(hdr)) + "." + e.EncodeToString(mustJSON(cl)) + "."
 }
+
+// TestVerifyHammer: goroutines verify tokens of a rotating key set, with unknown kids asking
+// for fetches, released together; run under -race in CI. Every answer is one of the two a
+// token can get while its key comes and goes.
+func TestVerifyHammer(t *testing.T) {
+	k1, k2 := oauthtest.RSA(t, 0, "k1"), oauthtest.EC(t, "k2")
+	p := oauthtest.NewIDP(t, k1, k2)
+	is := startIssuer(t, p, Config{MinRefresh: time.Millisecond, CacheTTL: 20 * time.Millisecond, Algorithms: []string{"RS256", "ES256"}})
+	toks := []string{oauthtest.Mint(t, k1, claims(p.Issuer(), nil)), oauthtest.Mint(t, k2, claims(p.Issuer(), nil)),
+		oauthtest.Mint(t, oauthtest.Signer{Kid: "nope", Alg: jwa.RS256(), Key: k1.Key}, claims(p.Issuer(), nil))}
+	const P, N = 8, 150
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan string, P*N)
+	for g := range P {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			for i := range N {
+				r := is.Verify(context.Background(), toks[(g+i)%len(toks)], time.Now())
+				if !r.Valid && r.Reason != ReasonUnknownKey && r.Reason != ReasonKeysStale {
+					errs <- r.Reason
+				}
+				if (g+i)%len(toks) == 2 && r.Valid {
+					errs <- "a token of an unknown kid was accepted"
+				}
+			}
+		}()
+	}
+	stop := make(chan struct{})
+	go func() { // rotate while they verify
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if i%2 == 0 {
+				p.SetKeys(t, k1)
+			} else {
+				p.SetKeys(t, k1, k2)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	close(start)
+	wg.Wait()
+	close(stop)
+	close(errs)
+	for e := range errs {
+		t.Fatalf("unexpected answer: %s", e)
+	}
+}
