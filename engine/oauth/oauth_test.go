@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -22,6 +24,9 @@ import (
 
 const audience = "https://api.example.test"
 
+// quiet drops the issuers' log lines: the tests provoke failed fetches on purpose.
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
 // startIssuer starts an issuer of p with cfg's fields filled in where empty, and waits for
 // its first key set.
 func startIssuer(t *testing.T, p *oauthtest.IDP, cfg Config) *Issuer {
@@ -35,7 +40,7 @@ func startIssuer(t *testing.T, p *oauthtest.IDP, cfg Config) *Issuer {
 	if cfg.Audiences == nil {
 		cfg.Audiences = []string{audience}
 	}
-	is, err := NewIssuer(cfg, nil, nil)
+	is, err := NewIssuer(cfg, quiet, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -481,7 +486,7 @@ func TestIssuerUnreachableAtStart(t *testing.T) {
 		}
 	}()
 	k := oauthtest.RSA(t, 0, "k1")
-	is, err := NewIssuer(Config{Name: "down", Issuer: "http://" + ln.Addr().String(), Audiences: []string{audience}, Timeout: 300 * time.Millisecond}, nil, nil)
+	is, err := NewIssuer(Config{Name: "down", Issuer: "http://" + ln.Addr().String(), Audiences: []string{audience}, Timeout: 300 * time.Millisecond}, quiet, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -551,7 +556,7 @@ func TestIntrospectionConcurrencyBound(t *testing.T) {
 func FuzzVerify(f *testing.F) {
 	k := oauthtest.RSA(f, 0, "k1")
 	p := oauthtest.NewIDP(f, k)
-	is, err := NewIssuer(Config{Name: "fuzz", Issuer: p.Issuer(), Audiences: []string{audience}, Timeout: 200 * time.Millisecond}, nil, nil)
+	is, err := NewIssuer(Config{Name: "fuzz", Issuer: p.Issuer(), Audiences: []string{audience}, Timeout: 200 * time.Millisecond}, quiet, nil)
 	if err != nil {
 		f.Fatal(err)
 	}
