@@ -112,6 +112,7 @@ func TestReadmeBlocks(t *testing.T) {
 	blocks := readmeBlocks(t)
 	var gw *readmeGateway
 	ran := 0
+	goExample := ""
 	for _, b := range blocks {
 		where := fmt.Sprintf("README.md:%d", b.line)
 		switch {
@@ -122,17 +123,23 @@ func TestReadmeBlocks(t *testing.T) {
 			if _, err := policy.LoadModules(context.Background(), map[string]string{"readme.rego": b.text}, nil, policy.Options{}); err != nil {
 				t.Errorf("%s: the Rego example does not compile: %v", where, err)
 			}
+		case b.lang == "go":
+			goExample = b.text // the filter the next shell block builds as ./myfilter
 		case b.lang == "json":
 			var v any
 			if err := json.Unmarshal([]byte(b.text), &v); err != nil {
 				t.Errorf("%s: the JSON example does not parse: %v", where, err)
 			}
 		case b.lang == "sh":
+			dir := "../.."
+			if strings.Contains(b.text, "./myfilter") {
+				dir = myFilterModule(t, goExample)
+			}
 			for _, c := range commands(b.text) {
 				if gw == nil && strings.Contains(c, "127.0.0.1:8080") {
 					gw = startReadmeGateway(t, bin)
 				}
-				runReadmeCommand(t, where, bin, gw, c, b.output)
+				runReadmeCommand(t, where, dir, bin, gw, c, b.output)
 			}
 		default:
 			continue
@@ -145,12 +152,14 @@ func TestReadmeBlocks(t *testing.T) {
 }
 
 // runReadmeCommand runs one README command and checks it.
-func runReadmeCommand(t *testing.T, where, bin string, gw *readmeGateway, c, output string) {
+func runReadmeCommand(t *testing.T, where, dir, bin string, gw *readmeGateway, c, output string) {
 	t.Helper()
 	fields := strings.Fields(c)
 	switch {
 	case c == "go test ./...":
 		return // this very suite
+	case fields[0] == "go" && len(fields) > 1 && (fields[1] == "test" || fields[1] == "build"):
+		// As written: a package's tests, or a build.
 	case c == "go run ./cmd/hookwall":
 		// The gateway on the shipped config: the curl examples below run against it.
 		return
@@ -169,7 +178,7 @@ func runReadmeCommand(t *testing.T, where, bin string, gw *readmeGateway, c, out
 		return
 	}
 	cmd := exec.Command("bash", "-c", c)
-	cmd.Dir = "../.."
+	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Errorf("%s: %s: %v\n%s", where, c, err, out)
@@ -212,6 +221,31 @@ func compareHTTP(t *testing.T, where, got, want string) {
 func lastLine(s string) string {
 	s = strings.TrimSpace(strings.ReplaceAll(s, "\r", ""))
 	return s[strings.LastIndexByte(s, '\n')+1:]
+}
+
+// myFilterModule lays out the README's Go filter as a user would: ./myfilter in a module of
+// the user's own, which takes the SDK from this checkout with the two lines the README gives.
+func myFilterModule(t *testing.T, src string) string {
+	t.Helper()
+	if !strings.HasPrefix(src, "package main") {
+		t.Fatalf("README.md: the Go filter example is not a whole file (package main first):\n%s", src)
+	}
+	sdk, err := filepath.Abs("../../sdk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	mod := "module example.com/filters\n\ngo 1.24\n\nrequire github.com/hookwall/hookwall/sdk v0.0.0\n\nreplace github.com/hookwall/hookwall/sdk => " + sdk + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte(mod), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "myfilter"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "myfilter", "main.go"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 // readmeGateway is the binary serving a copy of the shipped gateway.toml on free ports.
