@@ -29,6 +29,7 @@ type Config struct {
 	Policies Policies             `toml:"policies"`
 	Log      Log                  `toml:"log"`
 	State    State                `toml:"state"`
+	Watch    Watch                `toml:"watch"`
 	Demo     Demo                 `toml:"demo"`
 	Secrets  map[string]SecretRef `toml:"secrets"`
 	Filters  []Filter             `toml:"filter"`
@@ -311,8 +312,16 @@ func Parse(path string, raw []byte) (*Config, error) {
 	if !md.IsDefined("policies", "cross_check") {
 		c.Policies.CrossCheck = DefaultCrossCheck
 	}
+	// The [watch] table turns watching on unless it says enabled = false.
+	if md.IsDefined("watch") && !md.IsDefined("watch", "enabled") {
+		c.Watch.Enabled = true
+	}
 	c.applyDefaults()
+	c.Watch.applyDefaults(func(k ...string) bool { return md.IsDefined(append([]string{"watch"}, k...)...) })
 	c.validate(&v)
+	if md.IsDefined("watch") {
+		c.validateWatch(&v)
+	}
 	if len(v.errs) > 0 {
 		return nil, v.join()
 	}

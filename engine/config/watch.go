@@ -1,0 +1,220 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"net/url"
+	"sort"
+	"time"
+)
+
+// Watch is the [watch] table: anomaly detection per source and route, alerts and blocks.
+// It is on when the table is present (Enabled defaults to true there) and off without it.
+type Watch struct {
+	Enabled bool `toml:"enabled"`
+	// Window is the sliding window refusals are counted over; Baseline the time constant of
+	// the slow average each window is compared with.
+	Window   Duration `toml:"window"`
+	Baseline Duration `toml:"baseline"`
+	// WatchRule holds the thresholds of every reason class; Class overrides them per class
+	// (signature, timestamp, replay, rate_limit, token, policy).
+	WatchRule
+	Class map[string]WatchRule `toml:"class"`
+	// Block is false (report only), true (refuse the source with 429 for BlockFor, doubling on
+	// each repeat up to MaxBlockFor) or "policy" (mark it: input.source.blocked).
+	Block       BlockMode `toml:"block"`
+	BlockFor    Duration  `toml:"block_for"`
+	MaxBlockFor Duration  `toml:"max_block_for"`
+	// NeverBlock lists addresses and CIDRs that are watched and reported but never blocked.
+	NeverBlock []string `toml:"never_block"`
+	// AlertURL receives each anomaly as a POST signed with the Standard Webhooks scheme under
+	// the [secrets] entry AlertSecret ("whsec_" followed by base64).
+	AlertURL    string `toml:"alert_url"`
+	AlertSecret string `toml:"alert_secret"`
+	// MaxSources bounds the sources (client IPs and senders) tracked at once; the least
+	// recently seen is evicted, and counted, when a new one needs room.
+	MaxSources int `toml:"max_sources"`
+
+	neverBlock []netip.Prefix
+	rules      [len(WatchClasses)]WatchRule
+}
+
+// WatchRule is one set of anomaly thresholds. A zero field takes the [watch] value.
+type WatchRule struct {
+	// MinEvents is the fewest refusals in a window that can raise an anomaly.
+	MinEvents int `toml:"min_events"`
+	// Ratio raises an anomaly when a window holds Ratio times the baseline's refusals.
+	Ratio float64 `toml:"ratio"`
+	// MaxDenyRate raises an anomaly, whatever the baseline, when the window's refusals
+	// average more than this many a second; 0 turns the rule off. Absent, a class takes the
+	// [watch] value (default 5).
+	MaxDenyRate float64 `toml:"max_deny_rate"`
+}
+
+// WatchClasses are the reason classes refusals are counted by, in a fixed order.
+var WatchClasses = [...]string{"signature", "timestamp", "replay", "rate_limit", "token", "policy"}
+
+// BlockMode is [watch] block: a boolean or "policy".
+type BlockMode string
+
+// Block modes.
+const (
+	BlockOff    BlockMode = ""
+	BlockOn     BlockMode = "true"
+	BlockPolicy BlockMode = "policy"
+)
+
+// UnmarshalTOML implements toml.Unmarshaler.
+func (b *BlockMode) UnmarshalTOML(v any) error {
+	switch v := v.(type) {
+	case bool:
+		*b = BlockOff
+		if v {
+			*b = BlockOn
+		}
+		return nil
+	case string:
+		if v == "policy" {
+			*b = BlockPolicy
+			return nil
+		}
+	}
+	return fmt.Errorf("must be true, false or \"policy\", not %v", v)
+}
+
+// [watch] defaults.
+const (
+	DefaultWatchWindow      = time.Minute
+	DefaultWatchBaseline    = time.Hour
+	DefaultWatchMinEvents   = 20
+	DefaultWatchRatio       = 10
+	DefaultWatchMaxDenyRate = 5
+	DefaultWatchBlockFor    = 10 * time.Minute
+	DefaultWatchMaxBlockFor = 24 * time.Hour
+	DefaultWatchMaxSources  = 1 << 16
+)
+
+// NeverBlockPrefixes returns the parsed never_block list. The slice is shared: do not modify it.
+func (w *Watch) NeverBlockPrefixes() []netip.Prefix { return w.neverBlock }
+
+// Rule returns the thresholds of the reason class at index i of WatchClasses.
+func (w *Watch) Rule(i int) WatchRule { return w.rules[i] }
+
+// applyDefaults fills absent keys; defined reports whether a key under [watch] was set, so
+// that an explicit max_deny_rate = 0 turns the rule off rather than taking the default.
+func (w *Watch) applyDefaults(defined func(k ...string) bool) {
+	if w.Window == 0 {
+		w.Window = Duration(DefaultWatchWindow)
+	}
+	if w.Baseline == 0 {
+		w.Baseline = Duration(DefaultWatchBaseline)
+	}
+	if w.MinEvents == 0 {
+		w.MinEvents = DefaultWatchMinEvents
+	}
+	if w.Ratio == 0 {
+		w.Ratio = DefaultWatchRatio
+	}
+	if w.BlockFor == 0 {
+		w.BlockFor = Duration(DefaultWatchBlockFor)
+	}
+	if w.MaxBlockFor == 0 {
+		w.MaxBlockFor = Duration(DefaultWatchMaxBlockFor)
+	}
+	if w.MaxSources == 0 {
+		w.MaxSources = DefaultWatchMaxSources
+	}
+	if !defined("max_deny_rate") {
+		w.MaxDenyRate = DefaultWatchMaxDenyRate
+	}
+	for i, name := range WatchClasses {
+		r := w.Class[name]
+		if r.MinEvents == 0 {
+			r.MinEvents = w.MinEvents
+		}
+		if r.Ratio == 0 {
+			r.Ratio = w.Ratio
+		}
+		if !defined("class", name, "max_deny_rate") {
+			r.MaxDenyRate = w.MaxDenyRate
+		}
+		w.rules[i] = r
+	}
+}
+
+func (c *Config) validateWatch(v *validator) {
+	w := &c.Watch
+	at := func(k ...any) []any { return append([]any{"watch"}, k...) }
+	if w.Window.D() < time.Second {
+		v.errAt(at("window"), "must be at least 1s")
+	}
+	if w.Baseline < w.Window {
+		v.errAt(at("baseline"), "must be at least the window (%v)", w.Window.D())
+	}
+	checkRule := func(r WatchRule, k ...any) {
+		if r.MinEvents < 0 {
+			v.errAt(append(at(k...), "min_events"), "must be >= 1")
+		}
+		if r.Ratio < 0 || (r.Ratio > 0 && r.Ratio < 1) {
+			v.errAt(append(at(k...), "ratio"), "must be >= 1 (a window this many times its baseline)")
+		}
+		if r.MaxDenyRate < 0 {
+			v.errAt(append(at(k...), "max_deny_rate"), "must be >= 0 (refusals a second; 0 is off)")
+		}
+	}
+	checkRule(w.WatchRule)
+	names := make([]string, 0, len(w.Class))
+	for name := range w.Class {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		known := false
+		for _, c := range WatchClasses {
+			known = known || c == name
+		}
+		if !known {
+			v.errAt(at("class", name), "unknown reason class %q (one of signature, timestamp, replay, rate_limit, token, policy)", name)
+			continue
+		}
+		checkRule(w.Class[name], "class", name)
+	}
+	if w.MaxBlockFor < w.BlockFor {
+		v.errAt(at("max_block_for"), "must be at least block_for (%v)", w.BlockFor.D())
+	}
+	if w.MaxSources < 1024 {
+		v.errAt(at("max_sources"), "must be at least 1024")
+	}
+	for _, p := range w.NeverBlock {
+		pfx, err := parsePrefix(p)
+		if err != nil {
+			v.errAt(at("never_block"), "%q is not an IP or CIDR", p)
+			continue
+		}
+		w.neverBlock = append(w.neverBlock, pfx)
+	}
+	if w.AlertURL != "" {
+		u, err := url.Parse(w.AlertURL)
+		switch {
+		case err != nil:
+			v.errAt(at("alert_url"), "invalid URL: %v", err)
+		case u.Scheme != "http" && u.Scheme != "https":
+			v.errAt(at("alert_url"), "scheme must be http or https, not %q", u.Scheme)
+		case u.Host == "":
+			v.errAt(at("alert_url"), "missing host in %q", w.AlertURL)
+		case u.User != nil:
+			v.errAt(at("alert_url"), "must not carry credentials")
+		}
+		if w.AlertSecret == "" {
+			v.errAt(at("alert_secret"), "required with alert_url: alerts are signed (a [secrets] name)")
+		}
+	}
+	if w.AlertSecret != "" {
+		if _, ok := c.Secrets[w.AlertSecret]; !ok {
+			v.errAt(at("alert_secret"), "no [secrets] entry named %q", w.AlertSecret)
+		}
+		if w.AlertURL == "" {
+			v.errAt(at("alert_secret"), "only applies with alert_url")
+		}
+	}
+}

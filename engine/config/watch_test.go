@@ -1,0 +1,82 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestWatchKeys(t *testing.T) {
+	parse := func(t *testing.T, body string) (*Config, error) {
+		t.Helper()
+		return Parse("/etc/hookwall/gateway.toml", []byte(body+policiesRoute))
+	}
+	t.Run("absent is off", func(t *testing.T) {
+		c, err := parse(t, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Watch.Enabled {
+			t.Fatal("watching is on without a [watch] table")
+		}
+	})
+	t.Run("table alone is on with defaults", func(t *testing.T) {
+		c, err := parse(t, "[watch]\n")
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := &c.Watch
+		if !w.Enabled || w.Window.D() != time.Minute || w.Baseline.D() != time.Hour || w.MinEvents != 20 || w.Ratio != 10 ||
+			w.MaxDenyRate != 5 || w.Block != BlockOff || w.BlockFor.D() != 10*time.Minute || w.MaxSources != 1<<16 {
+			t.Fatalf("defaults: %+v", w)
+		}
+	})
+	t.Run("per class overrides and block modes", func(t *testing.T) {
+		c, err := parse(t, `
+[secrets]
+alerts = {env = "ALERTS"}
+[watch]
+min_events = 30
+block = "policy"
+never_block = ["10.0.0.0/8", "192.0.2.7"]
+alert_url = "https://alerts.example/hook"
+alert_secret = "alerts"
+[watch.class.signature]
+min_events = 5
+ratio = 4
+`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := &c.Watch
+		sig, replay := w.Rule(0), w.Rule(2)
+		if sig.MinEvents != 5 || sig.Ratio != 4 || sig.MaxDenyRate != 5 || replay.MinEvents != 30 || replay.Ratio != 10 {
+			t.Fatalf("rules: signature %+v replay %+v", sig, replay)
+		}
+		if w.Block != BlockPolicy || len(w.NeverBlockPrefixes()) != 2 {
+			t.Fatalf("block %q never_block %v", w.Block, w.NeverBlockPrefixes())
+		}
+		c, err = parse(t, "[watch]\nblock = true\nenabled = false\n")
+		if err != nil || c.Watch.Block != BlockOn || c.Watch.Enabled {
+			t.Fatalf("block = true, enabled = false: %+v %v", c.Watch, err)
+		}
+	})
+	for _, c := range []struct{ name, body, want string }{
+		{"bad block", "[watch]\nblock = \"yes\"\n", `must be true, false or "policy"`},
+		{"unknown class", "[watch.class.sig]\nratio = 3\n", `gateway.toml:1: watch.class.sig: unknown reason class`},
+		{"unknown key", "[watch]\nwindoww = \"1m\"\n", `gateway.toml:2: watch.windoww: unknown key`},
+		{"short window", "[watch]\nwindow = \"100ms\"\n", `watch.window: must be at least 1s`},
+		{"ratio below 1", "[watch]\nratio = 0.5\n", `watch.ratio: must be >= 1`},
+		{"bad cidr", "[watch]\nnever_block = [\"10.0.0.0/33\"]\n", `watch.never_block: "10.0.0.0/33" is not an IP or CIDR`},
+		{"unsigned alerts", "[watch]\nalert_url = \"https://a.example/x\"\n", `watch.alert_secret: required with alert_url`},
+		{"unknown secret", "[watch]\nalert_url = \"https://a.example/x\"\nalert_secret = \"nope\"\n", `no [secrets] entry named "nope"`},
+		{"block_for over max", "[watch]\nblock_for = \"2h\"\nmax_block_for = \"1h\"\n", `watch.max_block_for: must be at least block_for`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := parse(t, c.body)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got %v, want an error containing %q", err, c.want)
+			}
+		})
+	}
+}

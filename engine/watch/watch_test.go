@@ -1,0 +1,266 @@
+package watch
+
+import (
+	"io"
+	"log/slog"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/hookwall/hookwall/engine/config"
+)
+
+// watchConfig parses a [watch] table the way the gateway does.
+func watchConfig(t testing.TB, body string) config.Watch {
+	t.Helper()
+	cfg, err := config.Parse("gateway.toml", []byte("[watch]\n"+body+`
+[[route]]
+name = "r"
+path = "/r"
+upstream = "http://127.0.0.1:1"
+policy = "routes.r"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg.Watch
+}
+
+func newTestWatcher(t testing.TB, body string) *Watcher {
+	t.Helper()
+	w, err := New(Options{Config: watchConfig(t, body), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+var forged = []string{"signature: signature mismatch"}
+
+func TestClassify(t *testing.T) {
+	for _, c := range []struct {
+		outcome string
+		reasons []string
+		want    string
+	}{
+		{"allowed", nil, "allowed"},
+		{"denied", forged, "signature"},
+		{"denied", []string{"signature: timestamp outside tolerance"}, "timestamp"},
+		{"denied", []string{"signature: missing header webhook-timestamp"}, "signature"},
+		{"denied", []string{"method GET is not accepted", "signature: signature mismatch"}, "signature"},
+		{"denied", []string{"invalid token: signature, issuer, audience or lifetime"}, "token"},
+		{"denied", []string{"missing bearer token"}, "token"},
+		{"denied", []string{"invalid API key"}, "token"},
+		{"denied", []string{`event "fork" is not accepted`}, "policy"},
+		{"denied", nil, "policy"},
+		{"filtered", nil, "policy"},
+		{"rate_limited", nil, "rate_limit"},
+		{"duplicate", nil, "replay"},
+		{"in_flight", nil, "replay"},
+	} {
+		got, ok := Classify(c.outcome, c.reasons)
+		if !ok || got.String() != c.want {
+			t.Errorf("Classify(%q, %q) = %v %v, want %s", c.outcome, c.reasons, got, ok, c.want)
+		}
+	}
+	for _, o := range []string{"error", "no_route", "upstream_error", "blocked", "unavailable"} {
+		if _, ok := Classify(o, nil); ok {
+			t.Errorf("Classify(%q) counts, want ignored", o)
+		}
+	}
+}
+
+// TestBurstAgainstBaseline: a source refused a few times a window for hours builds a
+// baseline and raises nothing; the same source refused ten times as often raises at once.
+// The clock is the requests' own receive time, so hours pass in milliseconds.
+func TestBurstAgainstBaseline(t *testing.T) {
+	w := newTestWatcher(t, "window = \"1m\"\nbaseline = \"1h\"\nmin_events = 5\nratio = 4\nmax_deny_rate = 0\n")
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := t0
+	// Warm up below min_events (3 a minute: nothing can be raised), then 8 a minute.
+	step := func(perMin int, minutes int) {
+		for m := 0; m < minutes; m++ {
+			for i := 0; i < perMin; i++ {
+				w.Observe("r", "192.0.2.10", "denied", forged, nil, now.Add(time.Duration(i)*time.Minute/time.Duration(perMin)))
+				w.Observe("r", "192.0.2.11", "allowed", nil, nil, now)
+			}
+			now = now.Add(time.Minute)
+		}
+	}
+	step(3, 60)
+	if n := w.Stats().Anomalies; n != 0 {
+		t.Fatalf("3 refusals a minute, under min_events: %d anomalies", n)
+	}
+	// A rate that rises slowly, as a baseline follows it, then stays for hours.
+	for r := 4; r <= 8; r++ {
+		step(r, 60)
+	}
+	step(8, 180)
+	if n := w.Stats().Anomalies; n != 0 {
+		t.Fatalf("a steady 8 refusals a minute matching its baseline raised %d anomalies: %+v", n, w.Status(now).Recent)
+	}
+	// Now 40 a minute from the same source: past ratio × baseline (about 8) within the window.
+	step(40, 1)
+	st := w.Status(now)
+	got := byScope(st.Recent)
+	if len(st.Recent) != 2 || len(got[ScopeIP]) != 1 || len(got[ScopeRoute]) != 1 {
+		t.Fatalf("burst: want one anomaly of the source and one of its route, got %+v", st.Recent)
+	}
+	a := got[ScopeIP][0]
+	if a.Scope != ScopeIP || a.Source != "192.0.2.10" || a.Kind != "signature" || a.Rule != "ratio" || a.Baseline < 6 || a.Baseline > 10 || a.Count < 4*a.Baseline {
+		t.Fatalf("anomaly %+v", a)
+	}
+	if st.Blocks == nil || len(st.Blocks) != 0 {
+		t.Fatalf("block = false placed blocks: %+v", st.Blocks)
+	}
+}
+
+// TestMaxDenyRate: a source whose baseline has learned a high rate still raises once it
+// passes the absolute ceiling.
+func TestMaxDenyRate(t *testing.T) {
+	w := newTestWatcher(t, "window = \"10s\"\nbaseline = \"1m\"\nmin_events = 5\nratio = 100\nmax_deny_rate = 2\n")
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for range 100 { // a baseline of 2 a window (under min_events, the previous window's share included)
+		for i := 0; i < 2; i++ {
+			w.Observe("r", "198.51.100.1", "rate_limited", nil, nil, now.Add(time.Duration(i)*time.Second))
+		}
+		now = now.Add(10 * time.Second)
+	}
+	for i := 0; i < 15; i++ { // 15 in 10s: 1.5 a second, under the ceiling
+		w.Observe("r", "198.51.100.1", "rate_limited", nil, nil, now.Add(time.Duration(i)*600*time.Millisecond))
+	}
+	if n := w.Stats().Anomalies; n != 0 {
+		t.Fatalf("1.5/s under max_deny_rate 2 and under ratio 100: %d anomalies", n)
+	}
+	now = now.Add(10 * time.Second)
+	for i := 0; i < 25; i++ {
+		w.Observe("r", "198.51.100.1", "rate_limited", nil, nil, now.Add(time.Duration(i)*300*time.Millisecond))
+	}
+	st := w.Status(now.Add(8 * time.Second))
+	ip := byScope(st.Recent)[ScopeIP]
+	if len(ip) != 1 || ip[0].Rule != "max_deny_rate" || ip[0].Kind != "rate_limit" {
+		t.Fatalf("over the ceiling: %+v", st.Recent)
+	}
+}
+
+// TestRouteScopeCatchesDistributedAttack: a thousand IPs, each refused twice, raise nothing
+// alone; the route's window does.
+func TestRouteScopeCatchesDistributedAttack(t *testing.T) {
+	w := newTestWatcher(t, "min_events = 20\nratio = 10\n")
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := 0; i < 1000; i++ {
+		ip := "10.1." + strconv.Itoa(i/250) + "." + strconv.Itoa(i%250)
+		w.Observe("r", ip, "denied", forged, nil, now)
+		w.Observe("r", ip, "denied", forged, nil, now)
+	}
+	st := w.Status(now)
+	if len(st.Recent) != 1 || st.Recent[0].Scope != ScopeRoute || st.Recent[0].Source != "r" {
+		t.Fatalf("want one route anomaly, got %+v", st.Recent)
+	}
+}
+
+func byScope(as []Anomaly) map[string][]Anomaly {
+	m := map[string][]Anomaly{}
+	for _, a := range as {
+		m[a.Scope] = append(m[a.Scope], a)
+	}
+	return m
+}
+
+func TestSenderScope(t *testing.T) {
+	w := newTestWatcher(t, "min_events = 5\nblock = true\n")
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	labels := map[string]any{"sender": "acme"}
+	for i := 0; i < 5; i++ {
+		// Five addresses, one verified sender replaying: only the sender stands out.
+		w.Observe("r", "203.0.113."+strconv.Itoa(i), "duplicate", nil, labels, now)
+	}
+	st := w.Status(now)
+	var scopes []string
+	for _, a := range st.Recent {
+		scopes = append(scopes, a.Scope+":"+a.Source+":"+a.Kind)
+	}
+	if strings.Join(scopes, ",") != "route:r:replay,sender:acme:replay" {
+		t.Fatalf("anomalies %v, want the sender's and the route's, no address's", scopes)
+	}
+	if len(st.Blocks) != 0 {
+		t.Fatalf("a sender is reported, never blocked: %+v", st.Blocks)
+	}
+}
+
+// TestBlocksEscalateAndExpire uses the watcher's own clock for block ends.
+func TestBlocksEscalateAndExpire(t *testing.T) {
+	w := newTestWatcher(t, "window = \"1s\"\nbaseline = \"1m\"\nmin_events = 3\nblock = true\nblock_for = \"10s\"\nmax_block_for = \"25s\"\nnever_block = [\"192.0.2.0/24\"]\n")
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	burst := func(ip string) {
+		for i := 0; i < 3; i++ {
+			w.Observe("r", ip, "denied", forged, nil, now)
+		}
+	}
+	burst("198.51.100.7")
+	if secs, refuse, marked := w.Blocked("198.51.100.7", now); !refuse || !marked || secs != 10 {
+		t.Fatalf("after the burst: retry %d refuse %v marked %v, want 10s refused", secs, refuse, marked)
+	}
+	if _, refuse, _ := w.Blocked("198.51.100.8", now); refuse {
+		t.Fatal("another address is blocked")
+	}
+	burst("192.0.2.9")
+	if _, refuse, marked := w.Blocked("192.0.2.9", now); refuse || marked {
+		t.Fatal("never_block address was blocked")
+	}
+	if ip := byScope(w.Status(now).Recent)[ScopeIP]; len(ip) != 2 || ip[0].Source != "192.0.2.9" || ip[0].Blocked {
+		t.Fatalf("never_block still reports, unblocked: %+v", ip)
+	}
+	if _, refuse, _ := w.Blocked("198.51.100.7", now.Add(10*time.Second)); refuse {
+		t.Fatal("block did not end after block_for")
+	}
+	// A repeat doubles block_for; a third is capped at max_block_for.
+	for i, want := range []int64{20, 25} {
+		now = now.Add(30 * time.Second)
+		burst("198.51.100.7")
+		if secs, refuse, _ := w.Blocked("198.51.100.7", now); !refuse || secs != want {
+			t.Fatalf("repeat %d: retry %d refuse %v, want %ds", i+2, secs, refuse, want)
+		}
+	}
+	if bl := w.Blocks(now); len(bl) != 1 || bl[0].Strikes != 3 {
+		t.Fatalf("blocks %+v", bl)
+	}
+	if found, err := w.Lift(t.Context(), "198.51.100.7"); !found || err != nil {
+		t.Fatalf("lift: %v %v", found, err)
+	}
+	if _, refuse, _ := w.Blocked("198.51.100.7", now); refuse {
+		t.Fatal("lifted block still refuses")
+	}
+}
+
+// TestMemoryCap: a million distinct sources fit in the table sized at New; the ones that
+// did not fit are counted as evictions.
+func TestMemoryCap(t *testing.T) {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	w := newTestWatcher(t, "max_sources = 65536\n")
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	buf := make([]byte, 0, 16)
+	const n = 1_000_000
+	for i := 0; i < n; i++ {
+		buf = strconv.AppendInt(append(buf[:0], "s-"...), int64(i), 10)
+		w.Observe("r", string(buf), "denied", forged, nil, now.Add(time.Duration(i)*time.Millisecond))
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	st := w.Stats()
+	if st.Capacity != 65536 || st.Sources != 65536 || st.Evictions != n-65536 {
+		t.Fatalf("stats %+v: want 65536 tracked and %d evicted", st, n-65536)
+	}
+	grown := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	table := int64(unsafe.Sizeof(slot{})) * int64(st.Capacity+routeSlots)
+	t.Logf("heap grew %d bytes over %d sources (tables: %d bytes, %d slots of %d bytes)", grown, n, table, st.Capacity, unsafe.Sizeof(slot{}))
+	if grown > table+1<<20 {
+		t.Fatalf("heap grew %d bytes: the watcher must stay within its tables (%d bytes) and a little", grown, table)
+	}
+	runtime.KeepAlive(w)
+}
