@@ -9,6 +9,7 @@
 //	hookwall filter test F.wasm        run one filter alone on a recorded request
 //	hookwall ranges update             refresh the provider IP range data
 //	hookwall capabilities [-o F]       write an OPA capabilities file with the hookwall builtins
+//	hookwall blocks list|lift          list or lift the watcher's blocks of a running gateway
 //	hookwall bench                     the reference load benchmark
 //	hookwall version
 package main
@@ -43,6 +44,7 @@ commands:
   filter test    run one filter alone on a recorded request and print what it did
   ranges update  refresh the provider IP range data (policies/ranges/data.json)
   capabilities   write an OPA capabilities file with the hookwall builtins (for opa, Regal, editors)
+  blocks         list or lift the sources a running gateway blocks ([watch])
   bench          the reference load benchmark against a bare fasthttp proxy
   version        print the version
 
@@ -80,6 +82,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdRanges(ctx, args, stdout, stderr)
 	case "capabilities":
 		return cmdCapabilities(args, stdout, stderr)
+	case "blocks":
+		return cmdBlocks(ctx, args, stdout, stderr)
 	case "bench":
 		return cmdBench(ctx, args, stdout, stderr)
 	case "bench-node":

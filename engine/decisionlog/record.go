@@ -22,6 +22,7 @@ const (
 	OutcomeTooLarge    = "too_large"
 	OutcomeUpstream    = "upstream_error"
 	OutcomeUnavailable = "unavailable"
+	OutcomeBlocked     = "blocked" // the watcher blocked the client (429 before any rule)
 )
 
 // Header is one request header as logged.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hookwall/hookwall/engine/config"
 	"github.com/hookwall/hookwall/engine/oauth"
+	"github.com/hookwall/hookwall/engine/watch"
 )
 
 type admin struct {
@@ -43,6 +44,7 @@ func newAdmin(g *Gateway, token string, addr net.Addr) *admin {
 	a.mux.HandleFunc("GET /-/status", a.auth(a.statusz))
 	a.mux.HandleFunc("POST /-/reload", a.auth(a.reload))
 	a.mountPprof()
+	a.mountBlocks()
 	a.mountObservability() // /metrics, the status page at /, /-/recent (statuspage.go)
 	a.srv = &http.Server{Handler: a.guard(a.mux), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
 	return a
@@ -166,6 +168,8 @@ type statusDoc struct {
 	Secrets  []string       `json:"secrets"`
 	// OAuth is each [[oauth]] issuer's key set and introspection state.
 	OAuth []oauth.Stats `json:"oauth"`
+	// Watch is the watcher's anomalies, blocks and counters; absent when watching is off.
+	Watch *watch.Status `json:"watch,omitempty"`
 }
 
 func (a *admin) statusz(w http.ResponseWriter, _ *http.Request) {
@@ -174,6 +178,10 @@ func (a *admin) statusz(w http.ResponseWriter, _ *http.Request) {
 
 func (g *Gateway) statusDoc() statusDoc {
 	doc := statusDoc{Status: g.Status()}
+	if g.sources != nil {
+		ws := g.sources.Status(time.Now())
+		doc.Watch = &ws
+	}
 	snap := g.snaps.Acquire()
 	if snap == nil {
 		return doc

@@ -20,6 +20,7 @@ import (
 	"github.com/hookwall/hookwall/engine/server"
 	"github.com/hookwall/hookwall/engine/snapshot"
 	"github.com/hookwall/hookwall/engine/state"
+	"github.com/hookwall/hookwall/engine/watch"
 )
 
 // Options tune a Gateway beyond its config file.
@@ -45,6 +46,8 @@ type Gateway struct {
 	dlog  *decisionlog.Logger
 	srv   *server.Server
 	obs   *observability // metrics, recent decisions, request rates (metrics.go)
+	// sources is the [watch] watcher (sources.go), nil when watching is off.
+	sources *watch.Watcher
 
 	mu     sync.Mutex // serialises reloads; guards the fields below
 	status Status
@@ -138,12 +141,21 @@ func New(ctx context.Context, path string, o Options) (*Gateway, error) {
 		g.bundle = bsrc
 	}
 	g.snaps.Swap(snap)
+	if g.sources, err = g.newSourceWatcher(cfg); err != nil {
+		g.snaps.Close()
+		return fail(err, nil)
+	}
 	now := time.Now()
 	g.status = Status{Revision: snap.Revision, LoadedAt: now, LastAttempt: now, LastResult: "ok"}
-	g.srv = server.New(&cfg.Server, server.Options{
+	so := server.Options{
 		Snapshots: &g.snaps, Store: g.store, FailOpen: cfg.State.FailMode == "open",
 		Log: g.dlog, Logger: g.log, TLS: tlsCfg, Observer: g.obs.metrics,
-	})
+	}
+	if g.sources != nil {
+		so.Watch = g.sources
+		g.obs.metrics.Registry().MustRegister(newWatchCollector(g.sources))
+	}
+	g.srv = server.New(&cfg.Server, so)
 	return g, nil
 }
 
@@ -301,6 +313,9 @@ func restartOnly(old, cur *config.Config) error {
 	keys = changedKeys(keys, "admin", old.Admin, cur.Admin)
 	keys = changedKeys(keys, "state", old.State, cur.State)
 	keys = changedKeys(keys, "log", old.Log, cur.Log)
+	keys = changedKeys(keys, "watch", old.Watch, cur.Watch)
+	// The thresholds of every class are [watch]'s own keys, embedded without a table.
+	keys = changedKeys(keys, "watch", old.Watch.WatchRule, cur.Watch.WatchRule)
 	if len(keys) > 0 {
 		return fmt.Errorf("%s: %s changed: these need a restart; nothing of this change was applied", cur.File, strings.Join(keys, ", "))
 	}
@@ -366,6 +381,10 @@ func (g *Gateway) Run(ctx context.Context, drainTimeout time.Duration) error {
 	g.mu.Unlock()
 	g.bgWG.Add(1)
 	go func() { defer g.bgWG.Done(); g.obs.runSampler(bgCtx) }()
+	if g.sources != nil {
+		g.bgWG.Add(1)
+		go func() { defer g.bgWG.Done(); g.sources.Run(bgCtx) }()
+	}
 	g.log.Info("hookwall is serving", "listen", pub.Addr().String(), "admin", adm.Addr().String(), "revision", g.snaps.Load().Revision, "routes", len(g.snaps.Load().Routes))
 	if g.o.Ready != nil {
 		g.o.Ready(g)

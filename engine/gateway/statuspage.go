@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hookwall/hookwall/engine/filter"
+	"github.com/hookwall/hookwall/engine/watch"
 )
 
 // statusPage is the admin listener's "/": one static page, no build step. It holds no data:
@@ -82,6 +83,8 @@ type recentDoc struct {
 	Rates     []rateSample      `json:"rates"`
 	Filters   []filterPool      `json:"filters"`
 	Decisions []decisionSummary `json:"decisions"`
+	// Watch is the watcher's anomalies and blocks; absent when watching is off.
+	Watch *watch.Status `json:"watch,omitempty"`
 }
 
 type filterPool struct {
@@ -131,6 +134,10 @@ func (g *Gateway) recentDoc() *recentDoc {
 	}
 	if doc.Rates == nil {
 		doc.Rates = []rateSample{}
+	}
+	if g.sources != nil {
+		ws := g.sources.Status(time.Now())
+		doc.Watch = &ws
 	}
 	g.filterStats(func(name string, fs filter.Stats) {
 		doc.Filters = append(doc.Filters, filterPool{Name: name, Pool: fs.Pool, Live: fs.Live, Idle: fs.Idle, InUse: fs.InUse, Waits: fs.Waits, Discarded: fs.Discarded})

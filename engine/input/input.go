@@ -35,6 +35,9 @@ type Meta struct {
 	ParseJSON bool
 	// JSON bounds that parse (zero fields: the config defaults).
 	JSON JSONLimits
+	// Source, when set, is input.source: what the gateway's watcher knows of the client
+	// (SourceObject). Absent when watching is off.
+	Source ast.Object
 }
 
 var (
@@ -60,7 +63,24 @@ var (
 	kSHA256     = ast.StringTerm("sha256")
 	kReceivedAt = ast.StringTerm("received_at")
 	kName       = ast.StringTerm("name")
+	kSource     = ast.StringTerm("source")
+	kBlocked    = ast.StringTerm("blocked")
 )
+
+// sourceBlocked and sourceClear are the two input.source values, shared and never modified.
+var (
+	sourceBlocked = ast.NewObject([2]*ast.Term{kBlocked, ast.BooleanTerm(true)})
+	sourceClear   = ast.NewObject([2]*ast.Term{kBlocked, ast.BooleanTerm(false)})
+)
+
+// SourceObject returns input.source: {"blocked": blocked}. The object is shared: do not
+// modify it.
+func SourceObject(blocked bool) ast.Object {
+	if blocked {
+		return sourceBlocked
+	}
+	return sourceClear
+}
 
 // Builder builds input documents with few allocations: every string is copied into one
 // arena and every term comes from a slab, both reused across requests.
@@ -145,8 +165,8 @@ func RouteObject(name, path string) ast.Object {
 // modifies an input value, and neither does this package once it is built.
 var emptyObject = ast.NewObject()
 
-// Document returns the whole input: {"request": req, "route": {...}, "filters": filters}.
-// A nil req or filters is an empty object.
+// Document returns the whole input: {"request": req, "route": {...}, "filters": filters},
+// with "source": m.Source when set. A nil req or filters is an empty object.
 func Document(req ast.Object, m *Meta, filters ast.Object) ast.Object {
 	if filters == nil {
 		filters = emptyObject
@@ -157,6 +177,14 @@ func Document(req ast.Object, m *Meta, filters ast.Object) ast.Object {
 	route := m.Route
 	if route == nil {
 		route = RouteObject(m.RouteName, m.RoutePath)
+	}
+	if m.Source != nil {
+		return ast.NewObject(
+			[2]*ast.Term{kRequest, ast.NewTerm(req)},
+			[2]*ast.Term{kRoute, ast.NewTerm(route)},
+			[2]*ast.Term{kFilters, ast.NewTerm(filters)},
+			[2]*ast.Term{kSource, ast.NewTerm(m.Source)},
+		)
 	}
 	return ast.NewObject(
 		[2]*ast.Term{kRequest, ast.NewTerm(req)},

@@ -135,7 +135,7 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 // Totals returns how many requests were allowed, refused (denied by the policy or a filter,
-// rate-limited, duplicate, no route, bad method, too large) and failed (errors, upstream
+// rate-limited, duplicate, no route, bad method, too large, blocked) and failed (errors, upstream
 // failures, unavailable) since New. The status page derives its per-second chart from them.
 func (m *Metrics) Totals() (allowed, denied, failed uint64) {
 	return m.allowed.Load(), m.denied.Load(), m.failed.Load()
@@ -161,7 +161,7 @@ func (m *Metrics) Request(route, outcome string, status int, total time.Duration
 		rs.dupNow.Inc()
 		m.denied.Add(1)
 	case decisionlog.OutcomeDenied, decisionlog.OutcomeFiltered, decisionlog.OutcomeNoRoute,
-		decisionlog.OutcomeBadMethod, decisionlog.OutcomeTooLarge:
+		decisionlog.OutcomeBadMethod, decisionlog.OutcomeTooLarge, decisionlog.OutcomeBlocked:
 		m.denied.Add(1)
 	default:
 		m.failed.Add(1)

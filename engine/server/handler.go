@@ -146,6 +146,9 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		if s.o.Observer != nil {
 			s.o.Observer.Request(rec.Route, rec.Outcome, rec.Status, time.Since(start))
 		}
+		if s.o.Watch != nil {
+			s.o.Watch.Observe(rec.Route, rec.RemoteIP, rec.Outcome, rec.Reasons, rec.Labels, start)
+		}
 		s.o.Log.Log(rec)
 		if snap != nil {
 			snap.Release()
@@ -207,6 +210,9 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, snap *snapshot.Snapshot, x *exc
 		RemoteIP: input.ClientIP(ctx.RemoteAddr(), forwardedFor(&ctx.Request.Header), snap.Config.Server.Trusted()),
 	}
 	rec.RemoteIP = meta.RemoteIP
+	if s.o.Watch != nil && x.dry == nil && s.refuseBlocked(ctx, &meta, rec) {
+		return
+	}
 	if ctx.IsTLS() {
 		meta.Scheme = "https"
 		meta.TLS = ctx.TLSConnectionState()
@@ -321,6 +327,20 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, snap *snapshot.Snapshot, x *exc
 		return // a response phase failed with on_error = "deny": the answer is the gateway's 502
 	}
 	rec.Outcome, rec.Status = decisionlog.OutcomeAllowed, ctx.Response.StatusCode()
+}
+
+// refuseBlocked answers 429 to a client the watcher blocked, before any filter or policy;
+// otherwise it tells the policy what the watcher knows (input.source).
+func (s *Server) refuseBlocked(ctx *fasthttp.RequestCtx, meta *input.Meta, rec *decisionlog.Record) bool {
+	secs, refuse, marked := s.o.Watch.Blocked(meta.RemoteIP, rec.Time)
+	if refuse {
+		ctx.Response.Header.Set("Retry-After", strconv.FormatInt(secs, 10))
+		writeError(ctx, fasthttp.StatusTooManyRequests, "source blocked")
+		rec.Outcome, rec.Status = decisionlog.OutcomeBlocked, fasthttp.StatusTooManyRequests
+		return true
+	}
+	meta.Source = input.SourceObject(marked)
+	return false
 }
 
 // admit enforces rate_limit and dedupe. stop means the response is written.

@@ -31,6 +31,17 @@ type Observer interface {
 	State(failed bool)
 }
 
+// Watcher watches decided requests and refuses blocked sources (engine/watch). Both calls
+// run on every request: they must be cheap, not allocate, and be safe for concurrent use.
+type Watcher interface {
+	// Blocked reports whether the client ip is blocked at now: refuse means answer 429 with
+	// Retry-After retryAfter seconds before any filter or policy; marked sets
+	// input.source.blocked for the policy.
+	Blocked(ip string, now time.Time) (retryAfter int64, refuse, marked bool)
+	// Observe counts a decided request (outcome and reasons as in the decision log).
+	Observe(route, ip, outcome string, reasons []string, labels map[string]any, now time.Time)
+}
+
 // Options configure a Server.
 type Options struct {
 	Snapshots *snapshot.Holder
@@ -40,6 +51,7 @@ type Options struct {
 	Logger    *slog.Logger
 	Observer  Observer
 	TLS       *tls.Config // nil: plain HTTP
+	Watch     Watcher     // nil: no watching, no blocks
 }
 
 // Server is the public listener. Create with New; Serve then Shutdown.

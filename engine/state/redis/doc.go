@@ -14,7 +14,11 @@
 // timeouts and retries, which Timeout and the rule above govern.
 //
 // Keys: Prefix + "rl:" + rate key holds "tat frac" (GCRA state, PX = time until it is back to
-// fresh); Prefix + "dd:" + dedupe key holds "f" (in flight) or "d" (delivered).
+// fresh); Prefix + "dd:" + dedupe key holds "f" (in flight) or "d" (delivered). The watcher's
+// shared blocks (PutBlock, DeleteBlock, Blocks) are one hash, Prefix + "watch:blocks" (field:
+// the source; value: its JSON record, which carries its own end), and a counter,
+// Prefix + "watch:blocks:v", bumped in the same transaction by every change, which gateways
+// poll to learn of one.
 //
 // # Failures
 //
@@ -27,6 +31,6 @@
 // # Metrics
 //
 // Stats returns call, error and latency counters; Options.Observe, when set, is called after
-// every call with the operation name (a constant: "admit", "commit", "release", "ping"), so
-// the server can feed a histogram. This package imports no metrics library.
+// every call with the operation name (a constant: "admit", "commit", "release", "ping", or
+// a block_* one), so the server can feed a histogram. This package imports no metrics library.
 package redis

@@ -1,0 +1,415 @@
+package gateway
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Sources in these tests are loopback addresses other than 127.0.0.1 (all of 127/8 is
+// loopback on Linux): each client binds its own local address.
+
+// sourceClient returns a client whose connections come from ip.
+func sourceClient(ip string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: d.DialContext, MaxIdleConnsPerHost: 4}}
+}
+
+const watchPushBody = `{"ref":"refs/heads/main","repository":{"full_name":"octo/repo"}}`
+
+// pushFrom sends a GitHub push from c, validly signed with "github-secret" or forged.
+func pushFrom(t testing.TB, c *http.Client, base string, forged bool) resp {
+	t.Helper()
+	body := []byte(watchPushBody)
+	sig := githubSig("github-secret", body)
+	if forged {
+		sig = "sha256=" + strings.Repeat("0", 64)
+	}
+	req, _ := http.NewRequest("POST", base+"/hooks/github", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-GitHub-Event", "push")
+	req.Header.Set("X-GitHub-Delivery", nextDelivery())
+	req.Header.Set("X-Hub-Signature-256", sig)
+	r, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("push: %v", err)
+	}
+	defer r.Body.Close()
+	b, _ := io.ReadAll(r.Body)
+	return resp{Status: r.StatusCode, Header: r.Header, Body: string(b)}
+}
+
+// alertSink is a real HTTP receiver recording the alerts POSTed to it.
+type alertSink struct {
+	srv  *http.Server
+	url  string
+	mu   sync.Mutex
+	got  []receivedAlert
+	fail int // answer 503 to this many requests first
+}
+
+type receivedAlert struct {
+	Header http.Header
+	Body   []byte
+}
+
+func startAlertSink(t *testing.T) *alertSink {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &alertSink{url: "http://" + ln.Addr().String() + "/alerts"}
+	s.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.fail > 0 {
+			s.fail--
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		s.got = append(s.got, receivedAlert{Header: r.Header.Clone(), Body: b})
+		w.WriteHeader(http.StatusNoContent)
+	})}
+	go s.srv.Serve(ln) //nolint:errcheck
+	t.Cleanup(func() { _ = s.srv.Close() })
+	return s
+}
+
+// find returns the first alert about source.
+func (s *alertSink) find(source string) (receivedAlert, map[string]any, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range s.got {
+		var doc struct {
+			Type string         `json:"type"`
+			Data map[string]any `json:"data"`
+		}
+		if json.Unmarshal(a.Body, &doc) == nil && doc.Type == "hookwall.anomaly" && doc.Data["source"] == source {
+			return a, doc.Data, true
+		}
+	}
+	return receivedAlert{}, nil, false
+}
+
+const standardWebhooksVerifier = `const { Webhook } = require("standardwebhooks");
+let input = "";
+process.stdin.on("data", (d) => (input += d));
+process.stdin.on("end", () => {
+  const { secret, headers, body } = JSON.parse(input);
+  try {
+    new Webhook(secret).verify(body, headers);
+    process.stdout.write("verified");
+  } catch (e) {
+    process.stderr.write(String(e));
+    process.exit(1);
+  }
+});
+`
+
+// standardWebhooksNode installs the npm package standardwebhooks (the Standard Webhooks
+// project's own JavaScript library) into a test-local directory and returns a function that
+// verifies a received webhook with it. Without node or npm the test is skipped, unless CI is
+// set: then it fails.
+func standardWebhooksNode(t *testing.T) func(secret string, h http.Header, body []byte) error {
+	t.Helper()
+	unavailable := func(format string, args ...any) {
+		t.Helper()
+		if os.Getenv("CI") != "" {
+			t.Fatalf("CI is set and the Standard Webhooks check cannot run: "+format, args...)
+		}
+		t.Skipf("the Standard Webhooks check cannot run: "+format, args...)
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		unavailable("node is not in PATH (install Node.js 18 or later)")
+	}
+	npm, err := exec.LookPath("npm")
+	if err != nil {
+		unavailable("npm is not in PATH")
+	}
+	dir := t.TempDir()
+	install := exec.Command(npm, "install", "--no-audit", "--no-fund", "--prefer-offline", "--prefix", dir, "standardwebhooks@1")
+	if out, err := install.CombinedOutput(); err != nil {
+		unavailable("npm install standardwebhooks: %v\n%s", err, out)
+	}
+	script := filepath.Join(dir, "verify.js")
+	if err := os.WriteFile(script, []byte(standardWebhooksVerifier), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return func(secret string, h http.Header, body []byte) error {
+		headers := map[string]string{}
+		for _, k := range []string{"webhook-id", "webhook-timestamp", "webhook-signature"} {
+			headers[k] = h.Get(k)
+		}
+		in, _ := json.Marshal(map[string]any{"secret": secret, "headers": headers, "body": string(body)})
+		cmd := exec.Command(node, script)
+		cmd.Dir = dir
+		cmd.Stdin = bytes.NewReader(in)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil || string(out) != "verified" {
+			return fmt.Errorf("standardwebhooks refused it: %v: %s", err, stderr.String())
+		}
+		return nil
+	}
+}
+
+func newStandardSecret(t *testing.T) string {
+	var k [24]byte
+	if _, err := rand.Read(k[:]); err != nil {
+		t.Fatal(err)
+	}
+	return "whsec_" + base64.StdEncoding.EncodeToString(k[:])
+}
+
+const watchConfig = `
+[server]
+listen = "127.0.0.1:0"
+[admin]
+listen = "127.0.0.1:0"
+[policies]
+dir = "policies"
+[log]
+decisions = "{{DIR}}/decisions.log"
+[secrets]
+github = {file = "github.secret"}
+alerts = {file = "alerts.secret"}
+[[filter]]
+name = "tiny"
+module = "{{TINY}}"
+[[route]]
+name = "github"
+path = "/hooks/github"
+upstream = "{{UPSTREAM}}"
+policy = "providers.github"
+filters = ["tiny"]
+[watch]
+window = "2s"
+baseline = "1m"
+min_events = 10
+ratio = 5
+never_block = ["127.0.0.5"]
+`
+
+// startWatchEnv runs a gateway with the shipped GitHub policy and the tiny filter on one
+// route, [watch] as in watchConfig plus watchKeys, and the files given.
+func startWatchEnv(t *testing.T, watchKeys string, files map[string]string) (*env, *upstream) {
+	t.Helper()
+	up := startUpstream(t)
+	tiny, err := filepath.Abs("../../examples/filters/tiny/tiny.wasm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.NewReplacer("{{TINY}}", tiny, "{{UPSTREAM}}", up.URL()).Replace(watchConfig) + watchKeys
+	all := providerPolicyFiles(t)
+	all["github.secret"] = "github-secret"
+	all["alerts.secret"] = "whsec_c2VjcmV0LWZvci1hbGVydHM="
+	for k, v := range files {
+		all[k] = v
+	}
+	return startEnv(t, cfg, all, Options{}), up
+}
+
+func getJSON(t *testing.T, url string, v any) int {
+	t.Helper()
+	r, err := client.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	return r.StatusCode
+}
+
+// TestWatchBlocksForgedBurst: a burst of forged GitHub signatures from one address among
+// valid traffic from others is detected within the window, alerted (the alert verified by
+// the Standard Webhooks library), and blocked before any filter or policy; the others are
+// untouched, never_block holds, and the block ends after block_for.
+func TestWatchBlocksForgedBurst(t *testing.T) {
+	verify := standardWebhooksNode(t)
+	sink := startAlertSink(t)
+	sink.fail = 1 // the first alert attempt meets a 503 and is retried
+	secret := newStandardSecret(t)
+	e, up := startWatchEnv(t, fmt.Sprintf("block = true\nblock_for = \"3s\"\nalert_url = %q\nalert_secret = \"alerts\"\n", sink.url),
+		map[string]string{"alerts.secret": secret})
+
+	attacker, monitor := sourceClient("127.0.0.2"), sourceClient("127.0.0.5")
+	good := []*http.Client{sourceClient("127.0.0.3"), sourceClient("127.0.0.4")}
+
+	// Valid traffic from two other addresses throughout.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	goodStatus := map[int]int{}
+	for _, c := range good {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				st := pushFrom(t, c, e.base, false).Status
+				mu.Lock()
+				goodStatus[st]++
+				mu.Unlock()
+				time.Sleep(10 * time.Millisecond)
+			}
+		}()
+	}
+
+	var attackerStatus []int
+	for i := 0; i < 15; i++ {
+		r := pushFrom(t, attacker, e.base, true)
+		attackerStatus = append(attackerStatus, r.Status)
+		if r.Status == 429 && r.Header.Get("Retry-After") != "3" {
+			t.Errorf("blocked answer: Retry-After %q, want 3 (block_for)", r.Header.Get("Retry-After"))
+		}
+		if pushFrom(t, monitor, e.base, true).Status != 401 {
+			t.Fatal("a never_block address's forgeries must still be refused by the policy (401)")
+		}
+	}
+	blockedAt := time.Now()
+	want := "[401 401 401 401 401 401 401 401 401 401 429 429 429 429 429]"
+	if got := fmt.Sprint(attackerStatus); got != want {
+		t.Fatalf("attacker's answers %s, want %s (blocked once min_events forgeries were seen)", got, want)
+	}
+	// A validly signed request from the blocked address is refused too: the block is about
+	// the source, before any rule runs.
+	if r := pushFrom(t, attacker, e.base, false); r.Status != 429 {
+		t.Fatalf("blocked address, valid signature: %d, want 429", r.Status)
+	}
+	if r := pushFrom(t, monitor, e.base, false); r.Status != 200 {
+		t.Fatalf("never_block address, valid signature: %d, want 200", r.Status)
+	}
+	time.Sleep(100 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if len(goodStatus) != 1 || goodStatus[200] == 0 {
+		t.Fatalf("the other sources must be untouched: %v", goodStatus)
+	}
+
+	// The status page's data, the blocks API and the metrics.
+	var status statusDoc
+	getJSON(t, e.admin+"/-/status", &status)
+	if status.Watch == nil {
+		t.Fatal("/-/status has no watch section")
+	}
+	active := map[string]bool{}
+	for _, a := range status.Watch.Active {
+		active[a.Scope+" "+a.Source+" "+a.Kind+" "+strconv.FormatBool(a.Blocked)] = true
+	}
+	for _, k := range []string{"ip 127.0.0.2 signature true", "ip 127.0.0.5 signature false", "route github signature false"} {
+		if !active[k] {
+			t.Errorf("active anomalies lack %q: %v", k, active)
+		}
+	}
+	for k := range active {
+		if strings.Contains(k, "127.0.0.3") || strings.Contains(k, "127.0.0.4") {
+			t.Errorf("a source sending valid requests raised %q", k)
+		}
+	}
+	var blocks struct {
+		Blocks []struct {
+			Source  string `json:"source"`
+			Strikes int    `json:"strikes"`
+			Kind    string `json:"kind"`
+		} `json:"blocks"`
+	}
+	getJSON(t, e.admin+"/-/blocks", &blocks)
+	if len(blocks.Blocks) != 1 || blocks.Blocks[0].Source != "127.0.0.2" || blocks.Blocks[0].Strikes != 1 || blocks.Blocks[0].Kind != "signature" {
+		t.Fatalf("/-/blocks: %+v", blocks)
+	}
+	r, err := client.Get(e.admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	for _, line := range []string{`hookwall_anomalies_total{kind="signature",route="github"} 3`, `hookwall_watch_blocks 1`, `hookwall_requests_total{code="429",outcome="blocked",route="github"} 6`} {
+		if !strings.Contains(string(metrics), line) {
+			t.Errorf("metrics lack %q", line)
+		}
+	}
+	if log := e.logBuf.String(); !strings.Contains(log, `msg=anomaly anomaly="{\"id\":`) || !strings.Contains(log, `\"source\":\"127.0.0.2\"`) || !strings.Contains(log, `\"baseline\":0`) {
+		t.Errorf("no anomaly log line for the attacker:\n%s", log)
+	}
+
+	// The alert, verified by the Standard Webhooks library; a changed body is refused by it.
+	var alert receivedAlert
+	var data map[string]any
+	waitFor(t, func() bool {
+		var ok bool
+		alert, data, ok = sink.find("127.0.0.2")
+		return ok
+	})
+	if err := verify(secret, alert.Header, alert.Body); err != nil {
+		t.Fatalf("alert signature: %v", err)
+	}
+	if err := verify(secret, alert.Header, bytes.Replace(alert.Body, []byte("127.0.0.2"), []byte("127.0.0.9"), 1)); err == nil {
+		t.Fatal("the verifier accepted a changed alert body: the check cannot fail")
+	}
+	if data["scope"] != "ip" || data["kind"] != "signature" || data["route"] != "github" || data["blocked"] != true || data["rule"] != "ratio" {
+		t.Fatalf("alert data %v", data)
+	}
+
+	// The block ends after block_for.
+	time.Sleep(time.Until(blockedAt.Add(3 * time.Second)))
+	waitFor(t, func() bool { return pushFrom(t, attacker, e.base, false).Status == 200 })
+	if time.Since(blockedAt) > 4*time.Second {
+		t.Fatalf("the block lasted %v, want block_for (3s)", time.Since(blockedAt))
+	}
+	getJSON(t, e.admin+"/-/blocks", &blocks)
+	if len(blocks.Blocks) != 0 {
+		t.Fatalf("/-/blocks after the block ended: %+v", blocks)
+	}
+
+	// The decision log: blocked requests never reached the filter (no "filters") or the
+	// upstream.
+	e.stop()
+	raw, err := os.ReadFile(filepath.Join(e.dir, "decisions.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blockedLines := 0
+	for _, line := range strings.Split(string(raw), "\n") {
+		if !strings.Contains(line, `"outcome":"blocked"`) {
+			continue
+		}
+		blockedLines++
+		if strings.Contains(line, `"filters":[`) || !strings.Contains(line, `"remote_ip":"127.0.0.2"`) || !strings.Contains(line, `"status":429`) {
+			t.Errorf("blocked record: %s", line)
+		}
+	}
+	if blockedLines != 6 {
+		t.Errorf("%d blocked records, want 6", blockedLines)
+	}
+	fromAttacker := 0
+	for _, rq := range up.requests() {
+		if rq.Header.Get("X-Forwarded-For") == "127.0.0.2" {
+			fromAttacker++
+		}
+	}
+	if fromAttacker != 1 {
+		t.Fatalf("%d requests from the attacker reached the upstream, want 1 (the valid one after the block ended)", fromAttacker)
+	}
+}
