@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hookwall/hookwall/engine/internal/redistest"
 )
 
 // Sources in these tests are loopback addresses other than 127.0.0.1 (all of 127/8 is
@@ -411,5 +413,163 @@ func TestWatchBlocksForgedBurst(t *testing.T) {
 	}
 	if fromAttacker != 1 {
 		t.Fatalf("%d requests from the attacker reached the upstream, want 1 (the valid one after the block ended)", fromAttacker)
+	}
+}
+
+const markedPolicy = `package routes.marked
+
+default allow := false
+
+allow if not input.request.headers["x-forged"]
+
+deny contains "signature: signature mismatch" if input.request.headers["x-forged"]
+
+deny contains "source: marked by the watcher" if input.source.blocked
+
+status := 403
+`
+
+// TestWatchBlockPolicyMode: with block = "policy" the gateway refuses nothing itself; the
+// policy reads input.source.blocked and decides, under either evaluator.
+func TestWatchBlockPolicyMode(t *testing.T) {
+	for _, evaluator := range []string{"auto", "opa"} {
+		t.Run(evaluator, func(t *testing.T) {
+			up := startUpstream(t)
+			e := startEnv(t, fmt.Sprintf(`
+[server]
+listen = "127.0.0.1:0"
+[admin]
+listen = "127.0.0.1:0"
+[policies]
+dir = "policies"
+evaluator = %q
+[log]
+decisions = "off"
+[watch]
+min_events = 5
+block = "policy"
+[[route]]
+name = "marked"
+path = "/hooks/marked"
+upstream = %q
+policy = "routes.marked"
+`, evaluator, up.URL()), map[string]string{"policies/marked.rego": markedPolicy}, Options{})
+			if ev, _ := e.g.Snapshot().Routes[0].Query.Evaluator(); evaluator == "auto" && ev != "compiled" {
+				t.Fatalf("the policy is evaluated by %s; this case is for the compiled evaluator", ev)
+			}
+			c, other := sourceClient("127.0.0.2"), sourceClient("127.0.0.3")
+			send := func(c *http.Client, forged bool) resp {
+				req, _ := http.NewRequest("POST", e.base+"/hooks/marked", strings.NewReader("{}"))
+				if forged {
+					req.Header.Set("X-Forged", "1")
+				}
+				r, err := c.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer r.Body.Close()
+				b, _ := io.ReadAll(r.Body)
+				return resp{Status: r.StatusCode, Body: string(b)}
+			}
+			for i := 0; i < 5; i++ {
+				if r := send(c, true); r.Status != 403 || strings.Contains(r.Body, "marked") {
+					t.Fatalf("forgery %d: %d %s, want 403 for the signature alone", i, r.Status, r.Body)
+				}
+			}
+			// Marked now: the gateway does not answer 429; the policy refuses with its reason.
+			r := send(c, false)
+			if r.Status != 403 || r.Body != `{"error":"denied","reasons":["source: marked by the watcher"]}` {
+				t.Fatalf("marked source: %d %s, want the policy's refusal", r.Status, r.Body)
+			}
+			if r := send(other, false); r.Status != 200 {
+				t.Fatalf("another source: %d %s", r.Status, r.Body)
+			}
+		})
+	}
+}
+
+// TestWatchSteadySlowDenialsRaiseNothing: a source refused at a slow, steady rate, under
+// min_events in every window, raises nothing and is never blocked.
+func TestWatchSteadySlowDenialsRaiseNothing(t *testing.T) {
+	e, _ := startWatchEnv(t, "block = true\n", nil)
+	c := sourceClient("127.0.0.6")
+	// Two a second for six seconds (three 2s windows): the sliding window (this window and
+	// the share of the last still inside it) never holds min_events (10).
+	for i := 0; i < 12; i++ {
+		if r := pushFrom(t, c, e.base, true); r.Status != 401 {
+			t.Fatalf("refusal %d: %d, want 401 (never blocked)", i, r.Status)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	var status statusDoc
+	getJSON(t, e.admin+"/-/status", &status)
+	if n := status.Watch.Stats.Anomalies; n != 0 || len(status.Watch.Recent) != 0 {
+		t.Fatalf("steady slow refusals raised %d anomalies: %+v", n, status.Watch.Recent)
+	}
+}
+
+// TestWatchFleetSharesBlocks: two gateways on one real redis-server. A source blocked at A
+// is refused at B within a second; lifted at B (admin API), it is let through at A within a
+// second.
+func TestWatchFleetSharesBlocks(t *testing.T) {
+	rs := redistest.Start(t)
+	state := fmt.Sprintf("block = true\nblock_for = \"1m\"\n[state]\nbackend = \"redis\"\nurl = %q\ntimeout = \"2s\"\nprefix = \"watch-fleet:\"\n", rs.URL())
+	a, _ := startWatchEnv(t, state, nil)
+	b, _ := startWatchEnv(t, state, nil)
+	attacker := sourceClient("127.0.0.2")
+	for i := 0; i < 10; i++ {
+		if r := pushFrom(t, attacker, a.base, true); r.Status != 401 {
+			t.Fatalf("forgery %d at A: %d", i, r.Status)
+		}
+	}
+	blocked := time.Now()
+	if r := pushFrom(t, attacker, a.base, false); r.Status != 429 {
+		t.Fatalf("at A after the burst: %d, want 429", r.Status)
+	}
+	for pushFrom(t, attacker, b.base, false).Status != 429 {
+		if time.Since(blocked) > time.Second {
+			t.Fatal("B did not refuse the source blocked at A within a second")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("B refused the source %v after A blocked it", time.Since(blocked).Round(time.Millisecond))
+	var list struct {
+		Blocks []struct{ Source, Gateway string } `json:"blocks"`
+	}
+	getJSON(t, b.admin+"/-/blocks", &list)
+	if len(list.Blocks) != 1 || list.Blocks[0].Source != "127.0.0.2" || list.Blocks[0].Gateway == "" {
+		t.Fatalf("B's blocks: %+v", list)
+	}
+	// Other sources pass at both.
+	if pushFrom(t, sourceClient("127.0.0.3"), b.base, false).Status != 200 || pushFrom(t, sourceClient("127.0.0.3"), a.base, false).Status != 200 {
+		t.Fatal("another source is refused")
+	}
+
+	req, _ := http.NewRequest(http.MethodDelete, b.admin+"/-/blocks/127.0.0.2", nil)
+	r, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode != 200 {
+		t.Fatalf("lift at B: %d", r.StatusCode)
+	}
+	lifted := time.Now()
+	if st := pushFrom(t, attacker, b.base, false).Status; st != 200 {
+		t.Fatalf("at B right after its lift: %d", st)
+	}
+	for pushFrom(t, attacker, a.base, false).Status != 200 {
+		if time.Since(lifted) > time.Second {
+			t.Fatal("A kept the block lifted at B for more than a second")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	req, _ = http.NewRequest(http.MethodDelete, a.admin+"/-/blocks/127.0.0.2", nil)
+	if r, err = client.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode != 404 {
+		t.Fatalf("lifting a lifted block: %d, want 404", r.StatusCode)
 	}
 }

@@ -18,8 +18,8 @@ import (
 type Fleet interface {
 	// PutBlock stores record under source until it is lifted; records carry their own end.
 	PutBlock(ctx context.Context, source string, record []byte) error
-	// DeleteBlock removes source's record.
-	DeleteBlock(ctx context.Context, source string) error
+	// DeleteBlock removes source's record and reports whether there was one.
+	DeleteBlock(ctx context.Context, source string) (bool, error)
 	// BlocksVersion returns a number that changes whenever a record is put or deleted.
 	BlocksVersion(ctx context.Context) (int64, error)
 	// Blocks returns every record by source.
@@ -181,14 +181,16 @@ func (b *blocks) lift(ctx context.Context, source string) (bool, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, fleetCall)
 	defer cancel()
-	if err := b.fleet.DeleteBlock(ctx, source); err != nil {
+	shared, err := b.fleet.DeleteBlock(ctx, source)
+	if err != nil {
 		b.fleetErrs.Add(1)
 		return found, errorf("lifting %s in the fleet (lifted here; other gateways keep it until it ends): %w", source, err)
 	}
+	found = found || shared
 	if found {
 		b.log.Info("block lifted", "source", source)
 	}
-	return true, nil
+	return found, nil
 }
 
 // expire drops ended blocks.
@@ -331,7 +333,7 @@ func (b *blocks) pull(ctx context.Context, now time.Time) bool {
 	b.mu.Unlock()
 	for _, s := range ended {
 		cctx, cancel := context.WithTimeout(ctx, fleetCall)
-		_ = b.fleet.DeleteBlock(cctx, s)
+		_, _ = b.fleet.DeleteBlock(cctx, s)
 		cancel()
 	}
 	return true

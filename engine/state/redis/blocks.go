@@ -24,9 +24,12 @@ func (s *Store) PutBlock(ctx context.Context, source string, record []byte) erro
 	return s.blockTx(ctx, OpBlockPut, func(p goredis.Pipeliner) { p.HSet(ctx, s.blocksKey(), source, record) })
 }
 
-// DeleteBlock removes source's block record and bumps the version, in one transaction.
-func (s *Store) DeleteBlock(ctx context.Context, source string) error {
-	return s.blockTx(ctx, OpBlockDelete, func(p goredis.Pipeliner) { p.HDel(ctx, s.blocksKey(), source) })
+// DeleteBlock removes source's block record and bumps the version, in one transaction. It
+// reports whether there was a record.
+func (s *Store) DeleteBlock(ctx context.Context, source string) (bool, error) {
+	var del *goredis.IntCmd
+	err := s.blockTx(ctx, OpBlockDelete, func(p goredis.Pipeliner) { del = p.HDel(ctx, s.blocksKey(), source) })
+	return err == nil && del.Val() > 0, err
 }
 
 func (s *Store) blockTx(ctx context.Context, op string, change func(goredis.Pipeliner)) error {

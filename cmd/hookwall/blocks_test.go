@@ -1,0 +1,101 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hookwall/hookwall/engine/gateway"
+)
+
+// TestBlocksListAndLift runs a gateway with [watch] block = true and an admin token, gets a
+// loopback address blocked with forged requests, and lists and lifts the block with the CLI,
+// which finds the admin address and token in the config.
+func TestBlocksListAndLift(t *testing.T) {
+	pub, adm := freePort(t), freePort(t)
+	dir := writeTree(t, map[string]string{
+		"gateway.toml": fmt.Sprintf(`
+[server]
+listen = %q
+[admin]
+listen = %q
+token = "admin-token"
+[log]
+decisions = "off"
+[watch]
+min_events = 3
+block = true
+[[route]]
+name = "a"
+path = "/a"
+upstream = "http://127.0.0.1:1"
+policy = "routes.a"
+`, pub, adm),
+		"policies/a.rego": "package routes.a\nallow := true\ndeny contains \"signature: signature mismatch\"\n",
+	})
+	cfgPath := filepath.Join(dir, "gateway.toml")
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	g, err := gateway.New(ctx, cfgPath, gateway.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Ready: func(*gateway.Gateway) { close(ready) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx, time.Second) }()
+	t.Cleanup(func() { cancel(); <-done })
+	<-ready
+
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
+	c := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}, Timeout: 5 * time.Second}
+	for i, want := range []int{403, 403, 403, 429} {
+		r, err := c.Post("http://"+pub+"/a", "application/json", strings.NewReader("{}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		if r.StatusCode != want {
+			t.Fatalf("request %d: %d, want %d", i, r.StatusCode, want)
+		}
+	}
+
+	blocks := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := run(context.Background(), append([]string{"blocks"}, args...), &out, &errb)
+		return code, out.String(), errb.String()
+	}
+	code, out, errOut := blocks("list", "-c", cfgPath)
+	if code != 0 || !strings.Contains(out, "SOURCE") || !strings.Contains(out, "127.0.0.2") || !strings.Contains(out, "signature") {
+		t.Fatalf("blocks list: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, _, errOut := blocks("list", "-c", cfgPath, "--token", "wrong"); code != 1 || !strings.Contains(errOut, "401") {
+		t.Fatalf("blocks list with a wrong token: exit %d %s", code, errOut)
+	}
+	if code, out, errOut := blocks("lift", "-c", cfgPath, "127.0.0.2"); code != 0 || out != "lifted 127.0.0.2\n" {
+		t.Fatalf("blocks lift: exit %d %q %s", code, out, errOut)
+	}
+	if code, out, _ := blocks("list", "-c", cfgPath, "--json"); code != 0 || strings.TrimSpace(out) != "{\n  \"blocks\": []\n}" {
+		t.Fatalf("blocks list after the lift: exit %d %q", code, out)
+	}
+	if code, _, errOut := blocks("lift", "-c", cfgPath, "127.0.0.2"); code != 1 || !strings.Contains(errOut, "404") {
+		t.Fatalf("lifting again: exit %d %s", code, errOut)
+	}
+	r, err := c.Post("http://"+pub+"/a", "application/json", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode != 403 {
+		t.Fatalf("after the lift: %d, want the policy's 403", r.StatusCode)
+	}
+	if code, _, _ := blocks("frob"); code != 2 {
+		t.Fatalf("unknown subcommand: exit %d, want 2", code)
+	}
+}
