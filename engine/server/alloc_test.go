@@ -82,6 +82,11 @@ type allocHarness struct {
 
 // newAllocHarness serves the bench policies; policies are extra [policies] lines.
 func newAllocHarness(tb testing.TB, policies ...string) *allocHarness {
+	return newAllocHarnessWith(tb, nil, policies...)
+}
+
+// newAllocHarnessWith is newAllocHarness with the server options changed by opt (nil: none).
+func newAllocHarnessWith(tb testing.TB, opt func(cfg *config.Config, o *Options), policies ...string) *allocHarness {
 	tb.Helper()
 	up, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -135,7 +140,11 @@ filters = ["tiny"]
 	tb.Cleanup(holder.Close)
 	dlog := decisionlog.New(io.Discard, nil, decisionlog.Options{})
 	tb.Cleanup(func() { dlog.Close() })
-	srv := New(&cfg.Server, Options{Snapshots: &holder, Store: memory.New(memory.Options{}), Log: dlog, Logger: quiet})
+	o := Options{Snapshots: &holder, Store: memory.New(memory.Options{}), Log: dlog, Logger: quiet}
+	if opt != nil {
+		opt(cfg, &o)
+	}
+	srv := New(&cfg.Server, o)
 	// Loopback TCP, not an in-memory pipe: the policy reads the client IP.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

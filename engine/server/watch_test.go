@@ -1,0 +1,119 @@
+//go:build !race
+
+package server
+
+import (
+	"io"
+	"log/slog"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/hookwall/hookwall/engine/config"
+	"github.com/hookwall/hookwall/engine/watch"
+)
+
+// withWatch turns the [watch] defaults on for an alloc harness.
+func withWatch(tb testing.TB) func(cfg *config.Config, o *Options) {
+	return func(_ *config.Config, o *Options) {
+		cfg, err := config.Parse("gateway.toml", []byte("[watch]\n[[route]]\nname = \"r\"\npath = \"/r\"\nupstream = \"http://127.0.0.1:1\"\npolicy = \"routes.r\"\n"))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		w, err := watch.New(watch.Options{Config: cfg.Watch, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		o.Watch = w
+	}
+}
+
+// TestWatchAddsNoAllocation: the reference request allocates as much with [watch] on as
+// with it off (the block check and the observation allocate nothing).
+func TestWatchAddsNoAllocation(t *testing.T) {
+	// No cross-check sampling: its allocations come and go with the sample.
+	off, on := newAllocHarness(t, "cross_check = 0"), newAllocHarnessWith(t, withWatch(t), "cross_check = 0")
+	measure := func(h *allocHarness) float64 {
+		n := 0
+		return testing.AllocsPerRun(500, func() {
+			n++
+			if st := h.do("/reference", n); st != 200 {
+				t.Fatalf("status %d", st)
+			}
+		})
+	}
+	// Alternate, so both see the same machine.
+	var a, b float64
+	for range 3 {
+		a += measure(off)
+		b += measure(on)
+	}
+	t.Logf("reference request: %.1f allocs with [watch] off, %.1f with it on", a/3, b/3)
+	if b > a {
+		t.Errorf("[watch] adds %.1f allocations per request, want 0", (b-a)/3)
+	}
+}
+
+// BenchmarkWatch runs the reference workload with [watch] off and on in one run.
+func BenchmarkWatch(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		h    *allocHarness
+	}{{"off", newAllocHarness(b)}, {"on", newAllocHarnessWith(b, withWatch(b))}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			n := 0
+			for b.Loop() {
+				n++
+				if st := c.h.do("/reference", n); st != 200 {
+					b.Fatalf("status %d", st)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkWatchPaired sends each iteration's reference request to a server with [watch]
+// off and to one with it on, in alternating order, and reports the median latency of each
+// and the overhead of the medians: on a shared, noisy machine, paired samples and medians
+// compare what separate runs cannot.
+func BenchmarkWatchPaired(b *testing.B) {
+	off, on := newAllocHarness(b), newAllocHarnessWith(b, withWatch(b))
+	n := 0
+	// Warm both up: the filter pools fill on first use, which a loaded machine can make
+	// slow enough for the pool's wait to answer 503.
+	for _, h := range []*allocHarness{off, on} {
+		for i := 0; i < 100; i++ {
+			n++
+			if h.do("/reference", n) == 200 {
+				break
+			}
+		}
+	}
+	var offNs, onNs []int64
+	timed := func(h *allocHarness, acc *[]int64) {
+		start := time.Now()
+		if st := h.do("/reference", n); st != 200 {
+			b.Fatalf("status %d", st)
+		}
+		*acc = append(*acc, int64(time.Since(start)))
+	}
+	for b.Loop() {
+		n++
+		if n%2 == 0 {
+			timed(off, &offNs)
+			timed(on, &onNs)
+		} else {
+			timed(on, &onNs)
+			timed(off, &offNs)
+		}
+	}
+	median := func(v []int64) float64 {
+		slices.Sort(v)
+		return float64(v[len(v)/2])
+	}
+	mOff, mOn := median(offNs), median(onNs)
+	b.ReportMetric(mOff, "off-ns/req")
+	b.ReportMetric(mOn, "on-ns/req")
+	b.ReportMetric(100*(mOn-mOff)/mOff, "overhead-%")
+}
