@@ -78,6 +78,12 @@ policy = "routes.a"
 	if code, _, errOut := blocks("list", "-c", cfgPath, "--token", "wrong"); code != 1 || !strings.Contains(errOut, "401") {
 		t.Fatalf("blocks list with a wrong token: exit %d %s", code, errOut)
 	}
+	req, _ := http.NewRequest(http.MethodDelete, "http://"+adm+"/-/blocks/127.0.0.2", nil)
+	if r, err := http.DefaultClient.Do(req); err != nil || r.StatusCode != 401 {
+		t.Fatalf("DELETE /-/blocks without the admin token: %v %v, want 401", r, err)
+	} else {
+		r.Body.Close()
+	}
 	if code, out, errOut := blocks("lift", "-c", cfgPath, "127.0.0.2"); code != 0 || out != "lifted 127.0.0.2\n" {
 		t.Fatalf("blocks lift: exit %d %q %s", code, out, errOut)
 	}

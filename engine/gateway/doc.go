@@ -4,9 +4,10 @@
 //
 // Reload builds a complete new snapshot off the hot path and swaps it in only when every
 // part of it is valid; a failed reload leaves the live snapshot serving and is reported in the
-// log and in Status. Listener addresses and limits ([server], [admin]) and the state backend
-// need a restart: a reload that changes them is refused as a whole, with a message saying so,
-// so the running gateway never serves a config it only half applied.
+// log and in Status. Listener addresses and limits ([server], [admin]), the state backend and
+// the traffic watcher ([watch]) need a restart: a reload that changes them is refused as a
+// whole, with a message saying so, so the running gateway never serves a config it only half
+// applied. The watcher lives as long as the gateway: its windows and blocks survive reloads.
 //
 // A reload is triggered by SIGHUP (cmd/hookwall), POST /-/reload (which answers the new
 // revision, or 422 with the error), a file change, or a new OPA bundle. Reloads are serialised;

@@ -573,3 +573,42 @@ func TestWatchFleetSharesBlocks(t *testing.T) {
 		t.Fatalf("lifting a lifted block: %d, want 404", r.StatusCode)
 	}
 }
+
+// TestWatchSurvivesReload: windows live outside the snapshot, so refusals counted before a
+// reload still count after it; a change to [watch] itself is refused until a restart.
+func TestWatchSurvivesReload(t *testing.T) {
+	e, _ := startWatchEnv(t, "block = true\n", map[string]string{"policies/extra.rego": "package extra\n\nx := 1\n"})
+	attacker := sourceClient("127.0.0.2")
+	for i := 0; i < 6; i++ {
+		if st := pushFrom(t, attacker, e.base, true).Status; st != 401 {
+			t.Fatalf("forgery %d: %d", i, st)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(e.dir, "policies/extra.rego"), []byte("package extra\n\nx := 2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rev := e.g.Status().Revision
+	if code, ans := e.adminReload(); code != 200 || ans["revision"] == rev {
+		t.Fatalf("reload: %d %v, want a new revision", code, ans)
+	}
+	for i := 6; i < 10; i++ {
+		if st := pushFrom(t, attacker, e.base, true).Status; st != 401 {
+			t.Fatalf("forgery %d: %d", i, st)
+		}
+	}
+	if st := pushFrom(t, attacker, e.base, false).Status; st != 429 {
+		t.Fatalf("after ten forgeries across a reload: %d, want 429", st)
+	}
+
+	cfgPath := filepath.Join(e.dir, "gateway.toml")
+	raw, _ := os.ReadFile(cfgPath)
+	if err := os.WriteFile(cfgPath, bytes.Replace(raw, []byte("min_events = 10"), []byte("min_events = 50"), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, ans := e.adminReload(); code != 422 || !strings.Contains(ans["error"], "[watch]") {
+		t.Fatalf("reload of a [watch] change: %d %v, want 422 naming [watch]", code, ans)
+	}
+	if st := pushFrom(t, attacker, e.base, false).Status; st != 429 {
+		t.Fatalf("the block must survive a refused reload: %d", st)
+	}
+}

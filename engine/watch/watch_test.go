@@ -264,3 +264,28 @@ func TestMemoryCap(t *testing.T) {
 	}
 	runtime.KeepAlive(w)
 }
+
+// TestSteadyRateFromColdStart: at the defaults, a source refused 30 times a minute from its
+// first request is reported while the baseline learns its rate (every other window), then
+// never again.
+func TestSteadyRateFromColdStart(t *testing.T) {
+	w := newTestWatcher(t, "")
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := 0; i < 30*120; i++ { // two hours
+		w.Observe("r", "192.0.2.20", "denied", forged, nil, start.Add(time.Duration(i)*2*time.Second))
+	}
+	var last time.Time
+	n := 0
+	for _, a := range w.Status(start).Recent {
+		if a.Scope == ScopeIP {
+			n++
+			if a.At.After(last) {
+				last = a.At
+			}
+		}
+	}
+	t.Logf("%d anomalies, the last %v after the first request", n, last.Sub(start))
+	if n == 0 || n > 5 || last.Sub(start) > 10*time.Minute {
+		t.Fatalf("%d anomalies, the last at %v: want a few, all within the first ten minutes", n, last.Sub(start))
+	}
+}
