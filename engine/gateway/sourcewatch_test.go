@@ -620,8 +620,8 @@ func TestWatchSurvivesReload(t *testing.T) {
 	if err := os.WriteFile(cfgPath, bytes.Replace(raw, []byte("min_events = 10"), []byte("min_events = 50"), 1), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if code, ans := e.adminReload(); code != 422 || !strings.Contains(ans["error"], "[watch]") {
-		t.Fatalf("reload of a [watch] change: %d %v, want 422 naming [watch]", code, ans)
+	if code, ans := e.adminReload(); code != 422 || !strings.Contains(ans["error"], "watch.min_events") {
+		t.Fatalf("reload of a [watch] change: %d %v, want 422 naming watch.min_events", code, ans)
 	}
 	if st := pushFrom(t, attacker, e.base, false).Status; st != 429 {
 		t.Fatalf("the block must survive a refused reload: %d", st)
