@@ -54,6 +54,22 @@ func TestWatchAddsNoAllocation(t *testing.T) {
 	}
 }
 
+// warm sends reference requests to each harness until one is answered 200 (at most 100
+// each): filter pools fill on first use, which a loaded machine can make slow enough for the
+// pool's wait to answer 503. It returns the number of requests sent (the next delivery id).
+func warm(hs ...*allocHarness) int {
+	n := 0
+	for _, h := range hs {
+		for i := 0; i < 100; i++ {
+			n++
+			if h.do("/reference", n) == 200 {
+				break
+			}
+		}
+	}
+	return n
+}
+
 // BenchmarkWatch runs the reference workload with [watch] off and on in one run.
 func BenchmarkWatch(b *testing.B) {
 	for _, c := range []struct {
@@ -61,8 +77,8 @@ func BenchmarkWatch(b *testing.B) {
 		h    *allocHarness
 	}{{"off", newAllocHarness(b)}, {"on", newAllocHarnessWith(b, withWatch(b))}} {
 		b.Run(c.name, func(b *testing.B) {
+			n := warm(c.h)
 			b.ReportAllocs()
-			n := 0
 			for b.Loop() {
 				n++
 				if st := c.h.do("/reference", n); st != 200 {
@@ -79,17 +95,7 @@ func BenchmarkWatch(b *testing.B) {
 // compare what separate runs cannot.
 func BenchmarkWatchPaired(b *testing.B) {
 	off, on := newAllocHarness(b), newAllocHarnessWith(b, withWatch(b))
-	n := 0
-	// Warm both up: the filter pools fill on first use, which a loaded machine can make
-	// slow enough for the pool's wait to answer 503.
-	for _, h := range []*allocHarness{off, on} {
-		for i := 0; i < 100; i++ {
-			n++
-			if h.do("/reference", n) == 200 {
-				break
-			}
-		}
-	}
+	n := warm(off, on)
 	var offNs, onNs []int64
 	timed := func(h *allocHarness, acc *[]int64) {
 		start := time.Now()
