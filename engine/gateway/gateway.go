@@ -484,6 +484,13 @@ func Load(ctx context.Context, path string, o Options) (snap *snapshot.Snapshot,
 	if src != nil {
 		src.stop() // the revision is built; nothing polls for a newer one
 	}
+	if err == nil && cfg.Watch.Enabled && cfg.Watch.AlertURL != "" {
+		// A start would refuse an alert key that is not a Standard Webhooks key: so does check.
+		if err = watch.CheckAlertSecret(cfg.Watch.AlertSecret, snap.Secrets.Get); err != nil {
+			snap.Release()
+			err = errors.New(cfg.File + ": " + err.Error())
+		}
+	}
 	if err != nil {
 		_ = host.Close(ctx)
 		return nil, nil, err

@@ -345,6 +345,11 @@ func TestWatchBlocksForgedBurst(t *testing.T) {
 			t.Errorf("a source sending valid requests raised %q", k)
 		}
 	}
+	var recent recentDoc // what the status page polls
+	getJSON(t, e.admin+"/-/recent", &recent)
+	if recent.Watch == nil || len(recent.Watch.Active) != len(status.Watch.Active) || len(recent.Watch.Blocks) != 1 {
+		t.Errorf("/-/recent watch section: %+v", recent.Watch)
+	}
 	var blocks struct {
 		Blocks []struct {
 			Source  string `json:"source"`
@@ -625,5 +630,45 @@ func TestWatchSurvivesReload(t *testing.T) {
 	}
 	if st := pushFrom(t, attacker, e.base, false).Status; st != 429 {
 		t.Fatalf("the block must survive a refused reload: %d", st)
+	}
+}
+
+// TestWatchCheckAlertSecret: hookwall check refuses an alert key that is not a Standard
+// Webhooks key, as a start would, without quoting it.
+func TestWatchCheckAlertSecret(t *testing.T) {
+	for _, c := range []struct{ name, secret, want string }{
+		{"standard key", "whsec_c2VjcmV0LWZvci1hbGVydHM=", ""},
+		{"not base64", "hunter2!", `gateway.toml: watch: alert_secret "alerts": not a Standard Webhooks key`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := `
+[secrets]
+alerts = {file = "alerts.secret"}
+[watch]
+alert_url = "https://alerts.example/hook"
+alert_secret = "alerts"
+[[route]]
+name = "a"
+path = "/a"
+upstream = "http://127.0.0.1:1"
+policy = "routes.a"
+`
+			for name, body := range map[string]string{"gateway.toml": cfg, "alerts.secret": c.secret, "policies/a.rego": "package routes.a\nallow := true\n"} {
+				os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755)
+				if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err := Check(t.Context(), filepath.Join(dir, "gateway.toml"), Options{})
+			switch {
+			case c.want == "" && err != nil:
+				t.Fatalf("check: %v", err)
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+				t.Fatalf("check: %v, want an error containing %q", err, c.want)
+			case err != nil && strings.Contains(err.Error(), c.secret):
+				t.Fatalf("the error quotes the secret: %v", err)
+			}
+		})
 	}
 }

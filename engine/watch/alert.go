@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -41,16 +42,25 @@ type alerter struct {
 	sent, failed, dropped atomic.Uint64
 }
 
-func newAlerter(url, secretName string, secret func(string) ([]byte, bool), client *http.Client, log *slog.Logger) (*alerter, error) {
+// CheckAlertSecret reports whether the [secrets] entry name, read with secret, is a
+// Standard Webhooks key, as New requires of alert_secret. The error never quotes the value.
+func CheckAlertSecret(name string, secret func(string) ([]byte, bool)) error {
 	if secret == nil {
-		return nil, errorf("alert_secret %q: no secrets to read it from", secretName)
+		return errorf("alert_secret %q: no secrets to read it from", name)
 	}
-	raw, ok := secret(secretName)
+	raw, ok := secret(name)
 	if !ok {
-		return nil, errorf("alert_secret %q: no such [secrets] entry", secretName)
+		return errorf("alert_secret %q: no such [secrets] entry", name)
 	}
 	if _, err := signingKey(raw); err != nil {
-		return nil, errorf("alert_secret %q: %w", secretName, err)
+		return errorf("alert_secret %q: %w", name, err)
+	}
+	return nil
+}
+
+func newAlerter(url, secretName string, secret func(string) ([]byte, bool), client *http.Client, log *slog.Logger) (*alerter, error) {
+	if err := CheckAlertSecret(secretName, secret); err != nil {
+		return nil, err
 	}
 	if client == nil {
 		client = &http.Client{Timeout: alertTimeout}
@@ -63,7 +73,7 @@ func signingKey(raw []byte) ([]byte, error) {
 	s := strings.TrimPrefix(strings.TrimSpace(string(raw)), "whsec_")
 	key, err := base64.StdEncoding.DecodeString(s)
 	if err != nil || len(key) == 0 {
-		return nil, errorf("not a Standard Webhooks key (whsec_ followed by base64)")
+		return nil, errors.New("not a Standard Webhooks key (whsec_ followed by base64)")
 	}
 	return key, nil
 }
