@@ -1,8 +1,11 @@
 package watch
 
 import (
+	"context"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -256,5 +259,36 @@ func TestSteadyRateFromColdStart(t *testing.T) {
 	t.Logf("%d anomalies, the last %v after the first request", n, last.Sub(start))
 	if n == 0 || n > 5 || last.Sub(start) > 10*time.Minute {
 		t.Fatalf("%d anomalies, the last at %v: want a few, all within the first ten minutes", n, last.Sub(start))
+	}
+}
+
+// TestAlertsNeverBlockRequests: a receiver that never answers holds one alert; the others
+// wait in the bounded queue or are dropped (counted), and no Observe waits for any of it.
+func TestAlertsNeverBlockRequests(t *testing.T) {
+	hang := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-hang }))
+	defer srv.Close()
+	defer close(hang)
+	cfg := watchConfig(t, "min_events = 1\nalert_url = \""+srv.URL+"\"\nalert_secret = \"alerts\"\n[secrets]\nalerts = {env = \"X\"}\n")
+	w, err := New(Options{Config: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Secret: func(string) ([]byte, bool) { return []byte("whsec_c2VjcmV0"), true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { w.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	start := time.Now()
+	now := time.Now()
+	for i := 0; i < 400; i++ {
+		w.Observe("", "198.51.100."+strconv.Itoa(i%250)+"-"+strconv.Itoa(i), "denied", forged, nil, now)
+	}
+	if el := time.Since(start); el > time.Second {
+		t.Fatalf("400 anomalies took %v to observe with a hanging receiver", el)
+	}
+	st := w.Stats()
+	if st.Anomalies != 400 || st.AlertsDropped < 400-alertQueue-1 || st.AlertsSent != 0 {
+		t.Fatalf("stats %+v: want 400 anomalies, at least %d alerts dropped, none sent", st, 400-alertQueue-1)
 	}
 }
