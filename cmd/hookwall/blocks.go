@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hookwall/hookwall/engine/config"
+	"github.com/hookwall/hookwall/engine/gateway"
 )
 
 const blocksUsage = "usage: hookwall blocks list|lift [-c gateway.toml] [--admin URL] [--token T] [SOURCE]\n"
@@ -59,6 +60,8 @@ func cmdBlocks(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		if tok != "" {
 			req.Header.Set("Authorization", "Bearer "+tok)
 		}
+		// What a web page cannot send: the admin listener refuses a DELETE without it.
+		req.Header.Set(gateway.AdminHeader, "1")
 		resp, err := client.Do(req)
 		if err != nil {
 			return 0, nil, err

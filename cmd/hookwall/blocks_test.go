@@ -78,11 +78,24 @@ policy = "routes.a"
 	if code, _, errOut := blocks("list", "-c", cfgPath, "--token", "wrong"); code != 1 || !strings.Contains(errOut, "401") {
 		t.Fatalf("blocks list with a wrong token: exit %d %s", code, errOut)
 	}
-	req, _ := http.NewRequest(http.MethodDelete, "http://"+adm+"/-/blocks/127.0.0.2", nil)
-	if r, err := http.DefaultClient.Do(req); err != nil || r.StatusCode != 401 {
-		t.Fatalf("DELETE /-/blocks without the admin token: %v %v, want 401", r, err)
-	} else {
+	for _, c := range []struct {
+		header bool
+		want   int
+	}{{false, 403}, {true, 401}} {
+		// A web page can send neither the token nor Hookwall-Admin: 403; a tool without the
+		// token: 401.
+		req, _ := http.NewRequest(http.MethodDelete, "http://"+adm+"/-/blocks/127.0.0.2", nil)
+		if c.header {
+			req.Header.Set(gateway.AdminHeader, "1")
+		}
+		r, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
 		r.Body.Close()
+		if r.StatusCode != c.want {
+			t.Fatalf("DELETE /-/blocks without the token (Hookwall-Admin %v): %d, want %d", c.header, r.StatusCode, c.want)
+		}
 	}
 	if code, out, errOut := blocks("lift", "-c", cfgPath, "127.0.0.2"); code != 0 || out != "lifted 127.0.0.2\n" {
 		t.Fatalf("blocks lift: exit %d %q %s", code, out, errOut)

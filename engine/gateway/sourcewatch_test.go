@@ -566,6 +566,7 @@ func TestWatchFleetSharesBlocks(t *testing.T) {
 	}
 
 	req, _ := http.NewRequest(http.MethodDelete, b.admin+"/-/blocks/127.0.0.2", nil)
+	req.Header.Set(AdminHeader, "1")
 	r, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -585,6 +586,7 @@ func TestWatchFleetSharesBlocks(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	req, _ = http.NewRequest(http.MethodDelete, a.admin+"/-/blocks/127.0.0.2", nil)
+	req.Header.Set(AdminHeader, "1")
 	if r, err = client.Do(req); err != nil {
 		t.Fatal(err)
 	}
