@@ -30,7 +30,9 @@ func sourceClient(ip string) *http.Client {
 	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: d.DialContext, MaxIdleConnsPerHost: 4}}
 }
 
-const watchPushBody = `{"ref":"refs/heads/main","repository":{"full_name":"octo/repo"}}`
+// watchPush is a GitHub push body; each carries its own delivery id, so no two are duplicates
+// (the ready GitHub policy dedupes on the body's hash).
+const watchPush = `{"ref":"refs/heads/main","repository":{"full_name":"octo/repo"},"delivery":%q}`
 
 // pushFrom sends a GitHub push from c, validly signed with "github-secret" or forged.
 func pushFrom(t testing.TB, c *http.Client, base string, forged bool) resp {
@@ -44,7 +46,8 @@ func pushFrom(t testing.TB, c *http.Client, base string, forged bool) resp {
 
 // tryPushFrom is pushFrom for goroutines other than the test's: it returns the error.
 func tryPushFrom(c *http.Client, base string, forged bool) (resp, error) {
-	body := []byte(watchPushBody)
+	delivery := nextDelivery()
+	body := []byte(fmt.Sprintf(watchPush, delivery))
 	sig := githubSig("github-secret", body)
 	if forged {
 		sig = "sha256=" + strings.Repeat("0", 64)
@@ -52,7 +55,7 @@ func tryPushFrom(c *http.Client, base string, forged bool) (resp, error) {
 	req, _ := http.NewRequest("POST", base+"/hooks/github", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-GitHub-Event", "push")
-	req.Header.Set("X-GitHub-Delivery", nextDelivery())
+	req.Header.Set("X-GitHub-Delivery", delivery)
 	req.Header.Set("X-Hub-Signature-256", sig)
 	r, err := c.Do(req)
 	if err != nil {
@@ -207,7 +210,7 @@ module = "{{TINY}}"
 name = "github"
 path = "/hooks/github"
 upstream = "{{UPSTREAM}}"
-policy = "providers.github"
+policy = "routes.providers.github"
 filters = ["tiny"]
 [watch]
 window = "2s"
