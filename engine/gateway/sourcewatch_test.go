@@ -677,3 +677,23 @@ policy = "routes.a"
 		})
 	}
 }
+
+// TestStatusPageShowsAnomalies: the status page, rendered by headless Chromium under its CSP,
+// shows the anomalies and the blocks.
+func TestStatusPageShowsAnomalies(t *testing.T) {
+	bin := chromium(t)
+	e, _ := startWatchEnv(t, "block = true\n", nil)
+	attacker := sourceClient("127.0.0.2")
+	for i := 0; i < 10; i++ {
+		pushFrom(t, attacker, e.base, true)
+	}
+	dom := string(runChromium(t, bin, e.admin+"/", "--dump-dom"))
+	for _, want := range []string{`id="watch-s" style="display: block;"`, `<code>127.0.0.2</code>`, `<td>signature</td><td>ratio</td>`, `<td class="num">1</td><td>github</td><td>signature</td>`} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("rendered page lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("DOM:\n%s", dom)
+	}
+}
