@@ -31,6 +31,7 @@ token = "admin-token"
 [log]
 decisions = "off"
 [watch]
+window = "2s"
 min_events = 3
 block = true
 [[route]]
@@ -55,6 +56,10 @@ policy = "routes.a"
 
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
 	c := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}, Timeout: 5 * time.Second}
+	// Start with a window (multiples of 2s since the epoch), so the three refusals are
+	// counted in one: a burst across a boundary could fall a fraction short of min_events.
+	now := time.Now().UnixNano()
+	time.Sleep(time.Duration((now/int64(2*time.Second)+1)*int64(2*time.Second)-now) + 10*time.Millisecond)
 	for i, want := range []int{403, 403, 403, 429} {
 		r, err := c.Post("http://"+pub+"/a", "application/json", strings.NewReader("{}"))
 		if err != nil {

@@ -66,6 +66,16 @@ func tryPushFrom(c *http.Client, base string, forged bool) (resp, error) {
 	return resp{Status: r.StatusCode, Header: r.Header, Body: string(b)}, nil
 }
 
+// alignToWindow waits for the start of the next watch window (windows are multiples of w
+// since the Unix epoch), so that a burst sent next is counted in one window: the sliding
+// count weighs the previous window by the part of it still inside, and a burst straddling a
+// boundary could fall a fraction short of min_events at its last request.
+func alignToWindow(w time.Duration) {
+	now := time.Now().UnixNano()
+	next := (now/int64(w) + 1) * int64(w)
+	time.Sleep(time.Duration(next-now) + 10*time.Millisecond)
+}
+
 // alertSink is a real HTTP receiver recording the alerts POSTed to it.
 type alertSink struct {
 	srv  *http.Server
@@ -156,8 +166,18 @@ func standardWebhooksNode(t *testing.T) func(secret string, h http.Header, body 
 		unavailable("npm is not in PATH")
 	}
 	dir := t.TempDir()
-	install := exec.Command(npm, "install", "--no-audit", "--no-fund", "--prefer-offline", "--prefix", dir, "standardwebhooks@1")
-	if out, err := install.CombinedOutput(); err != nil {
+	// The registry can fail a request now and then: three attempts before giving up.
+	var out []byte
+	for attempt := 0; attempt < 3; attempt++ {
+		if attempt > 0 {
+			time.Sleep(time.Second)
+		}
+		install := exec.Command(npm, "install", "--no-audit", "--no-fund", "--prefer-offline", "--prefix", dir, "standardwebhooks@1")
+		if out, err = install.CombinedOutput(); err == nil {
+			break
+		}
+	}
+	if err != nil {
 		unavailable("npm install standardwebhooks: %v\n%s", err, out)
 	}
 	script := filepath.Join(dir, "verify.js")
@@ -299,6 +319,7 @@ func TestWatchBlocksForgedBurst(t *testing.T) {
 	}
 
 	var attackerStatus []int
+	alignToWindow(2 * time.Second)
 	for i := 0; i < 15; i++ {
 		r := pushFrom(t, attacker, e.base, true)
 		attackerStatus = append(attackerStatus, r.Status)
@@ -469,6 +490,7 @@ evaluator = %q
 [log]
 decisions = "off"
 [watch]
+window = "2s"
 min_events = 5
 block = "policy"
 [[route]]
@@ -494,6 +516,7 @@ policy = "routes.marked"
 				b, _ := io.ReadAll(r.Body)
 				return resp{Status: r.StatusCode, Body: string(b)}
 			}
+			alignToWindow(2 * time.Second)
 			for i := 0; i < 5; i++ {
 				if r := send(c, true); r.Status != 403 || strings.Contains(r.Body, "marked") {
 					t.Fatalf("forgery %d: %d %s, want 403 for the signature alone", i, r.Status, r.Body)
@@ -540,6 +563,7 @@ func TestWatchFleetSharesBlocks(t *testing.T) {
 	a, _ := startWatchEnv(t, state, nil)
 	b, _ := startWatchEnv(t, state, nil)
 	attacker := sourceClient("127.0.0.2")
+	alignToWindow(2 * time.Second)
 	for i := 0; i < 10; i++ {
 		if r := pushFrom(t, attacker, a.base, true); r.Status != 401 {
 			t.Fatalf("forgery %d at A: %d", i, r.Status)
@@ -604,6 +628,7 @@ func TestWatchFleetSharesBlocks(t *testing.T) {
 func TestWatchSurvivesReload(t *testing.T) {
 	e, _ := startWatchEnv(t, "block = true\n", map[string]string{"policies/extra.rego": "package extra\n\nx := 1\n"})
 	attacker := sourceClient("127.0.0.2")
+	alignToWindow(2 * time.Second)
 	for i := 0; i < 6; i++ {
 		if st := pushFrom(t, attacker, e.base, true).Status; st != 401 {
 			t.Fatalf("forgery %d: %d", i, st)
@@ -684,6 +709,7 @@ func TestStatusPageShowsAnomalies(t *testing.T) {
 	bin := chromium(t)
 	e, _ := startWatchEnv(t, "block = true\n", nil)
 	attacker := sourceClient("127.0.0.2")
+	alignToWindow(2 * time.Second)
 	for i := 0; i < 10; i++ {
 		pushFrom(t, attacker, e.base, true)
 	}
