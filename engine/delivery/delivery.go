@@ -1,0 +1,146 @@
+// Package delivery keeps the webhooks of queued routes: a request the gateway answered with
+// 202 is a Record in a durable Store, and a Dispatcher delivers it to the route's upstream
+// at least once, retrying on a schedule, until it is delivered or dead.
+//
+// The Store is the durability boundary: Enqueue returns only once the record is on disk
+// (or committed by the database), so nothing is acknowledged that a crash could lose.
+// Every delivery has one owner at a time: a worker claims it with a lease, and a lease
+// that expires (its gateway died) lets another worker take it over. A Store is safe for
+// concurrent use. Backends live in subpackages (sqlite, postgres); deliverytest is the
+// conformance suite they all pass.
+package delivery
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"time"
+)
+
+// State is where a delivery stands.
+type State string
+
+// States of a delivery.
+const (
+	StatePending   State = "pending"   // waiting for its next attempt (or in one)
+	StateDelivered State = "delivered" // the upstream answered 2xx
+	StateDead      State = "dead"      // a final failure, or the schedule ran out
+)
+
+// Valid reports whether s is a known state.
+func (s State) Valid() bool {
+	return s == StatePending || s == StateDelivered || s == StateDead
+}
+
+// Header is one request header as it will be forwarded.
+type Header struct{ Name, Value string }
+
+// Record is one stored delivery: the request as it would have been forwarded, and where its
+// delivery stands. Records a Store returns are the caller's.
+type Record struct {
+	ID         string
+	Route      string
+	DecisionID string // the decision-log id of the request that was queued
+	ReceivedAt time.Time
+	Method     string
+	URI        string // path and query as received; the route's upstream path is prefixed at delivery
+	Headers    []Header
+	Body       []byte
+
+	State State
+	// Attempts counts every attempt made, across replays; Base is its value when the
+	// delivery was last (re)queued: the retry schedule restarts there.
+	Attempts   int
+	Base       int
+	NextAt     time.Time
+	UpdatedAt  time.Time
+	LastStatus int
+	LastError  string
+}
+
+// Attempt is one try at delivering.
+type Attempt struct {
+	N       int // 1 for the first attempt
+	At      time.Time
+	Status  int // 0 when no answer came
+	Latency time.Duration
+	Error   string
+}
+
+// Result is what a worker reports after an attempt: the attempt and the state it leads to
+// (pending with NextAt for a retry).
+type Result struct {
+	Attempt Attempt
+	State   State
+	NextAt  time.Time
+}
+
+// Query selects deliveries. Zero fields match everything; Limit 0 means the store's default.
+type Query struct {
+	Route        string
+	State        State
+	Since, Until time.Time // on ReceivedAt: Since <= t < Until
+	Limit        int
+}
+
+// Depth is how many deliveries of one route are in one state, and the oldest of them.
+type Depth struct {
+	Route  string
+	State  State
+	Count  int
+	Oldest time.Time // ReceivedAt of the oldest
+}
+
+// Errors of a Store.
+var (
+	// ErrFull is Enqueue's answer when max_pending deliveries are pending.
+	ErrFull = errors.New("delivery: store full (max_pending deliveries pending)")
+	// ErrNotFound means no delivery has that id.
+	ErrNotFound = errors.New("delivery: no such delivery")
+	// ErrLeaseLost means the worker no longer holds the delivery: its lease expired and
+	// another took it over, or it was released or purged. The attempt is not recorded.
+	ErrLeaseLost = errors.New("delivery: lease lost")
+	// ErrClosed means the store was closed.
+	ErrClosed = errors.New("delivery: store closed")
+)
+
+// Store keeps deliveries durably. Implementations are safe for concurrent use.
+type Store interface {
+	// Enqueue stores r as pending (due at r.NextAt) and returns once it is durable. It fails
+	// with ErrFull when the store holds maxPending pending deliveries.
+	Enqueue(ctx context.Context, r *Record) error
+	// Claim leases up to limit pending deliveries due at now, unleased or with an expired
+	// lease, to owner until now+lease, oldest due first.
+	Claim(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]*Record, error)
+	// Finish records an attempt on a delivery owner holds and moves it to res.State,
+	// releasing the lease; ErrLeaseLost when owner does not hold it.
+	Finish(ctx context.Context, id, owner string, res Result) error
+	// Release gives back the leases owner holds on ids, unchanged, due at once.
+	Release(ctx context.Context, owner string, ids []string) error
+	// Get returns one delivery with its attempts, oldest first.
+	Get(ctx context.Context, id string) (*Record, []Attempt, error)
+	// List returns the deliveries q selects, newest first, without headers and body.
+	List(ctx context.Context, q Query) ([]*Record, error)
+	// Replay queues the delivery again, due at now, its schedule restarted; ErrNotFound
+	// when there is none.
+	Replay(ctx context.Context, id string, now time.Time) error
+	// ReplayMatching replays every delivery q selects that is not pending (Limit ignored),
+	// and returns how many.
+	ReplayMatching(ctx context.Context, q Query, now time.Time) (int, error)
+	// Purge deletes a delivery and its attempts; ErrNotFound when there is none.
+	Purge(ctx context.Context, id string) error
+	// Depth counts deliveries by route and state.
+	Depth(ctx context.Context) ([]Depth, error)
+	// Prune deletes delivered deliveries last updated before delivered and dead ones
+	// before dead, and returns how many.
+	Prune(ctx context.Context, delivered, dead time.Time) (int, error)
+	Close() error
+}
+
+// NewID returns a new delivery id: 32 random hex digits.
+func NewID() string {
+	var raw [16]byte
+	_, _ = rand.Read(raw[:])
+	return hex.EncodeToString(raw[:])
+}

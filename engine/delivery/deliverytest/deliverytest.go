@@ -1,0 +1,448 @@
+// Package deliverytest is the conformance suite every delivery.Store passes: the SQLite and
+// the PostgreSQL backends run the very same cases. A case gets a fresh, empty location; the
+// opener it is given opens that location, so a case can close a store and open it again.
+package deliverytest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hookwall/hookwall/engine/delivery"
+)
+
+// Opener opens the case's store with maxPending (0: no bound). Opening it again after
+// Close opens the same data.
+type Opener func(maxPending int) delivery.Store
+
+// Run runs the suite; fresh returns an Opener over a new, empty location for one case.
+func Run(t *testing.T, fresh func(t *testing.T) Opener) {
+	cases := []struct {
+		name string
+		fn   func(t *testing.T, open Opener)
+	}{
+		{"RoundTrip", testRoundTrip},
+		{"Durable", testDurable},
+		{"ClaimDueOnly", testClaimDueOnly},
+		{"LeaseExclusive", testLeaseExclusive},
+		{"LeaseExpires", testLeaseExpires},
+		{"FinishStates", testFinishStates},
+		{"Release", testRelease},
+		{"Full", testFull},
+		{"ListFilters", testListFilters},
+		{"Replay", testReplay},
+		{"ReplayMatching", testReplayMatching},
+		{"Purge", testPurge},
+		{"Depth", testDepth},
+		{"Prune", testPrune},
+		{"ConcurrentEnqueue", testConcurrentEnqueue},
+		{"ConcurrentClaim", testConcurrentClaim},
+		{"Closed", testClosed},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { c.fn(t, fresh(t)) })
+	}
+}
+
+var t0 = time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC)
+
+func rec(id, route string, received time.Time) *delivery.Record {
+	return &delivery.Record{
+		ID: id, Route: route, DecisionID: "dec-" + id, ReceivedAt: received, NextAt: received,
+		Method: "POST", URI: "/hooks/" + id + "?a=1&b=%20",
+		Headers: []delivery.Header{{Name: "Content-Type", Value: "application/json"}, {Name: "X-Hub-Signature-256", Value: "sha256=ab"}, {Name: "X-Multi", Value: "1"}, {Name: "X-Multi", Value: "2"}, {Name: "X-Empty", Value: ""}},
+		Body:    append([]byte(`{"id":"`+id+`","bin":"`), 0, 0xff, '"', '}'),
+	}
+}
+
+func open(t *testing.T, o Opener, maxPending int) delivery.Store {
+	t.Helper()
+	s := o(maxPending)
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func enqueue(t *testing.T, s delivery.Store, rs ...*delivery.Record) {
+	t.Helper()
+	for _, r := range rs {
+		must(t, s.Enqueue(context.Background(), r))
+	}
+}
+
+func claim(t *testing.T, s delivery.Store, owner string, now time.Time, lease time.Duration, limit int) []*delivery.Record {
+	t.Helper()
+	rs, err := s.Claim(context.Background(), owner, now, lease, limit)
+	must(t, err)
+	return rs
+}
+
+func ids(rs []*delivery.Record) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.ID
+	}
+	return out
+}
+
+func sameRequest(t *testing.T, got, want *delivery.Record) {
+	t.Helper()
+	if got.ID != want.ID || got.Route != want.Route || got.DecisionID != want.DecisionID || got.Method != want.Method || got.URI != want.URI {
+		t.Fatalf("record = %+v, want %+v", got, want)
+	}
+	if !got.ReceivedAt.Equal(want.ReceivedAt) {
+		t.Fatalf("received_at = %v, want %v", got.ReceivedAt, want.ReceivedAt)
+	}
+	if !bytes.Equal(got.Body, want.Body) {
+		t.Fatalf("body = %q, want %q", got.Body, want.Body)
+	}
+	if fmt.Sprint(got.Headers) != fmt.Sprint(want.Headers) {
+		t.Fatalf("headers = %v, want %v", got.Headers, want.Headers)
+	}
+}
+
+func testRoundTrip(t *testing.T, o Opener) {
+	s := open(t, o, 0)
+	want := rec("a1", "github", t0)
+	enqueue(t, s, want)
+	got, attempts, err := s.Get(context.Background(), "a1")
+	must(t, err)
+	sameRequest(t, got, want)
+	if got.State != delivery.StatePending || got.Attempts != 0 || len(attempts) != 0 {
+		t.Fatalf("new record: state %s attempts %d/%d", got.State, got.Attempts, len(attempts))
+	}
+	cl := claim(t, s, "w1", t0, time.Minute, 10)
+	if len(cl) != 1 {
+		t.Fatalf("claimed %d, want 1", len(cl))
+	}
+	sameRequest(t, cl[0], want)
+	if _, _, err := s.Get(context.Background(), "nope"); !errors.Is(err, delivery.ErrNotFound) {
+		t.Fatalf("Get(unknown) = %v, want ErrNotFound", err)
+	}
+	if err := s.Enqueue(context.Background(), rec("a1", "github", t0)); err == nil {
+		t.Fatal("a second record with the same id was accepted")
+	}
+}
+
+func testDurable(t *testing.T, o Opener) {
+	s := o(0)
+	want := rec("d1", "github", t0)
+	enqueue(t, s, want)
+	must(t, s.Close())
+	s = open(t, o, 0)
+	got, _, err := s.Get(context.Background(), "d1")
+	must(t, err)
+	sameRequest(t, got, want)
+}
+
+func testClaimDueOnly(t *testing.T, o Opener) {
+	s := open(t, o, 0)
+	early, late := rec("e", "r", t0), rec("l", "r", t0)
+	late.NextAt = t0.Add(time.Hour)
+	enqueue(t, s, late, early)
+	if got := ids(claim(t, s, "w", t0, 2*time.Hour, 10)); fmt.Sprint(got) != "[e]" {
+		t.Fatalf("claimed %v, want [e]", got)
+	}
+	if got := ids(claim(t, s, "w", t0.Add(time.Hour), time.Minute, 10)); fmt.Sprint(got) != "[l]" {
+		t.Fatalf("claimed %v an hour later, want [l]", got)
+	}
+}
+
+func testLeaseExclusive(t *testing.T, o Opener) {
+	s := open(t, o, 0)
+	enqueue(t, s, rec("x", "r", t0))
+	if got := claim(t, s, "w1", t0, time.Minute, 10); len(got) != 1 {
+		t.Fatalf("w1 claimed %d", len(got))
+	}
+	if got := claim(t, s, "w2", t0.Add(59*time.Second), time.Minute, 10); len(got) != 0 {
+		t.Fatalf("w2 claimed %v under w1's lease", ids(got))
+	}
+	err := s.Finish(context.Background(), "x", "w2", delivery.Result{Attempt: delivery.Attempt{N: 1, At: t0}, State: delivery.StateDelivered})
+	if !errors.Is(err, delivery.ErrLeaseLost) {
+		t.Fatalf("Finish by a non-owner = %v, want ErrLeaseLost", err)
+	}
+}
+
+func testLeaseExpires(t *testing.T, o Opener) {
+	s := open(t, o, 0)
+	enqueue(t, s, rec("x", "r", t0))
+	claim(t, s, "w1", t0, time.Minute, 10)
+	if got := claim(t, s, "w2", t0.Add(61*time.Second), time.Minute, 10); len(got) != 1 {
+		t.Fatalf("w2 claimed %d after w1's lease expired, want 1", len(got))
+	}
+	err := s.Finish(context.Background(), "x", "w1", delivery.Result{Attempt: delivery.Attempt{N: 1, At: t0}, State: delivery.StateDelivered})
+	if !errors.Is(err, delivery.ErrLeaseLost) {
+		t.Fatalf("Finish by the expired owner = %v, want ErrLeaseLost", err)
+	}
+	must(t, s.Finish(context.Background(), "x", "w2", delivery.Result{Attempt: delivery.Attempt{N: 1, At: t0, Status: 200}, State: delivery.StateDelivered}))
+}
+
+func testFinishStates(t *testing.T, o Opener) {
+	s := open(t, o, 0)
+	ctx := context.Background()
+	enqueue(t, s, rec("x", "r", t0))
+	claim(t, s, "w", t0, time.Minute, 1)
+	retryAt := t0.Add(5 * time.Second)
+	must(t, s.Finish(ctx, "x", "w", delivery.Result{Attempt: delivery.Attempt{N: 1, At: t0, Status: 503, Latency: 1500 * time.Microsecond, Error: "upstream answered 503"}, State: delivery.StatePending, NextAt: retryAt}))
+	if got := claim(t, s, "w", retryAt.Add(-time.Millisecond), time.Minute, 1); len(got) != 0 {
+		t.Fatal("a retry was claimed before its time")
+	}
+	if got := claim(t, s, "w", retryAt, time.Minute, 1); len(got) != 1 || got[0].Attempts != 1 {
+		t.Fatalf("retry claim = %v", got)
+	}
+	must(t, s.Finish(ctx, "x", "w", delivery.Result{Attempt: delivery.Attempt{N: 2, At: retryAt, Status: 204}, State: delivery.StateDelivered}))
+	r, as, err := s.Get(ctx, "x")
+	must(t, err)
+	if r.State != delivery.StateDelivered || r.Attempts != 2 || r.LastStatus != 204 {
+		t.Fatalf("after delivery: %+v", r)
+	}
+	if len(as) != 2 || as[0].N != 1 || as[0].Status != 503 || as[0].Error != "upstream answered 503" || as[0].Latency != 1500*time.Microsecond || as[1].Status != 204 {
+		t.Fatalf("attempts = %+v", as)
+	}
+	if got := claim(t, s, "w", retryAt.Add(time.Hour), time.Minute, 1); len(got) != 0 {
+		t.Fatal("a delivered record was claimed")
+	}
+	if err := s.Finish(ctx, "x", "w", delivery.Result{Attempt: delivery.Attempt{N: 3, At: retryAt}, State: delivery.StateDead}); !errors.Is(err, delivery.ErrLeaseLost) {
+		t.Fatalf("Finish of a finished record = %v, want ErrLeaseLost", err)
+	}
+}
+
+func testRelease(t *testing.T, o Opener) {
+	s := open(t, o, 0)
+	enqueue(t, s, rec("x", "r", t0))
+	claim(t, s, "w1", t0, time.Hour, 1)
+	must(t, s.Release(context.Background(), "w2", []string{"x"})) // not w2's: no effect
+	if got := claim(t, s, "w2", t0, time.Hour, 1); len(got) != 0 {
+		t.Fatal("another owner's Release freed the lease")
+	}
+	must(t, s.Release(context.Background(), "w1", []string{"x"}))
+	if got := claim(t, s, "w2", t0, time.Hour, 1); len(got) != 1 {
+		t.Fatal("a released delivery was not claimable")
+	}
+}
+
+func testFull(t *testing.T, o Opener) {
+	s := open(t, o, 2)
+	ctx := context.Background()
+	enqueue(t, s, rec("a", "r", t0), rec("b", "r", t0))
+	if err := s.Enqueue(ctx, rec("c", "r", t0)); !errors.Is(err, delivery.ErrFull) {
+		t.Fatalf("third Enqueue with max_pending 2 = %v, want ErrFull", err)
+	}
+	if _, _, err := s.Get(ctx, "c"); !errors.Is(err, delivery.ErrNotFound) {
+		t.Fatalf("a refused record was stored: %v", err)
+	}
+	cl := claim(t, s, "w", t0, time.Minute, 1)
+	if len(cl) != 1 {
+		t.Fatalf("claimed %d", len(cl))
+	}
+	// A delivery in an attempt is still pending: the store stays full until it is finished.
+	if err := s.Enqueue(ctx, rec("c", "r", t0)); !errors.Is(err, delivery.ErrFull) {
+		t.Fatalf("Enqueue while full = %v, want ErrFull", err)
+	}
+	must(t, s.Finish(ctx, cl[0].ID, "w", delivery.Result{Attempt: delivery.Attempt{N: 1, At: t0, Status: 200}, State: delivery.StateDelivered}))
+	enqueue(t, s, rec("c", "r", t0))
+}
+
+func testListFilters(t *testing.T, o Opener) {
+	s := open(t, o, 0)
+	ctx := context.Background()
+	enqueue(t, s, rec("g1", "github", t0), rec("g2", "github", t0.Add(time.Minute)), rec("s1", "stripe", t0.Add(2*time.Minute)))
+	claim(t, s, "w", t0, time.Minute, 10)
+	must(t, s.Finish(ctx, "g1", "w", delivery.Result{Attempt: delivery.Attempt{N: 1, At: t0, Status: 410}, State: delivery.StateDead}))
+	check := func(q delivery.Query, want string) {
+		t.Helper()
+		got, err := s.List(ctx, q)
+		must(t, err)
+		if fmt.Sprint(ids(got)) != want {
+			t.Fatalf("List(%+v) = %v, want %v", q, ids(got), want)
+		}
+		for _, r := range got {
+			if len(r.Body) != 0 {
+				t.Fatalf("List returned a body")
+			}
+		}
+	}
+	check(delivery.Query{}, "[s1 g2 g1]")
+	check(delivery.Query{Route: "github"}, "[g2 g1]")
+	check(delivery.Query{State: delivery.StateDead}, "[g1]")
+	check(delivery.Query{State: delivery.StatePending, Route: "github"}, "[g2]")
+	check(delivery.Query{Since: t0.Add(time.Minute)}, "[s1 g2]")
+	check(delivery.Query{Until: t0.Add(time.Minute)}, "[g1]")
+	check(delivery.Query{Limit: 1}, "[s1]")
+}
+
+func testReplay(t *testing.T, o Opener) {
+	s := open(t, o, 0)
+	ctx := context.Background()
+	enqueue(t, s, rec("x", "r", t0))
+	claim(t, s, "w", t0, time.Minute, 1)
+	must(t, s.Finish(ctx, "x", "w", delivery.Result{Attempt: delivery.Attempt{N: 1, At: t0, Status: 400}, State: delivery.StateDead}))
+	later := t0.Add(time.Hour)
+	must(t, s.Replay(ctx, "x", later))
+	got := claim(t, s, "w", later, time.Minute, 1)
+	if len(got) != 1 || got[0].Attempts != 1 || got[0].Base != 1 || got[0].State != delivery.StatePending {
+		t.Fatalf("replayed claim = %+v", got)
+	}
+	if err := s.Replay(ctx, "nope", later); !errors.Is(err, delivery.ErrNotFound) {
+		t.Fatalf("Replay(unknown) = %v", err)
+	}
+	// A pending delivery in an attempt keeps its single owner.
+	must(t, s.Replay(ctx, "x", later))
+	if got := claim(t, s, "w2", later, time.Minute, 1); len(got) != 0 {
+		t.Fatal("replaying a delivery in an attempt gave it a second owner")
+	}
+}
+
+func testReplayMatching(t *testing.T, o Opener) {
+	s := open(t, o, 0)
+	ctx := context.Background()
+	enqueue(t, s, rec("a", "github", t0), rec("b", "github", t0.Add(time.Minute)), rec("c", "stripe", t0))
+	claim(t, s, "w", t0.Add(time.Minute), time.Minute, 10)
+	for _, id := range []string{"a", "b", "c"} {
+		must(t, s.Finish(ctx, id, "w", delivery.Result{Attempt: delivery.Attempt{N: 1, At: t0, Status: 500}, State: delivery.StateDead}))
+	}
+	n, err := s.ReplayMatching(ctx, delivery.Query{Route: "github", State: delivery.StateDead, Until: t0.Add(time.Minute)}, t0.Add(time.Hour))
+	must(t, err)
+	if n != 1 {
+		t.Fatalf("replayed %d, want 1", n)
+	}
+	if got := ids(claim(t, s, "w", t0.Add(time.Hour), time.Minute, 10)); fmt.Sprint(got) != "[a]" {
+		t.Fatalf("claimable after bulk replay: %v, want [a]", got)
+	}
+}
+
+func testPurge(t *testing.T, o Opener) {
+	s := open(t, o, 0)
+	ctx := context.Background()
+	enqueue(t, s, rec("x", "r", t0))
+	claim(t, s, "w", t0, time.Minute, 1)
+	must(t, s.Finish(ctx, "x", "w", delivery.Result{Attempt: delivery.Attempt{N: 1, At: t0, Status: 200}, State: delivery.StateDelivered}))
+	must(t, s.Purge(ctx, "x"))
+	if _, _, err := s.Get(ctx, "x"); !errors.Is(err, delivery.ErrNotFound) {
+		t.Fatalf("Get after Purge = %v", err)
+	}
+	if err := s.Purge(ctx, "x"); !errors.Is(err, delivery.ErrNotFound) {
+		t.Fatalf("second Purge = %v", err)
+	}
+}
+
+func testDepth(t *testing.T, o Opener) {
+	s := open(t, o, 0)
+	ctx := context.Background()
+	enqueue(t, s, rec("a", "github", t0.Add(time.Second)), rec("b", "github", t0), rec("c", "stripe", t0))
+	claim(t, s, "w", t0.Add(time.Hour), time.Minute, 10)
+	must(t, s.Finish(ctx, "c", "w", delivery.Result{Attempt: delivery.Attempt{N: 1, At: t0, Status: 200}, State: delivery.StateDelivered}))
+	ds, err := s.Depth(ctx)
+	must(t, err)
+	got := map[string]delivery.Depth{}
+	for _, d := range ds {
+		got[d.Route+"/"+string(d.State)] = d
+	}
+	if d := got["github/pending"]; d.Count != 2 || !d.Oldest.Equal(t0) {
+		t.Fatalf("github/pending = %+v", d)
+	}
+	if d := got["stripe/delivered"]; d.Count != 1 || len(got) != 2 {
+		t.Fatalf("depth = %+v", ds)
+	}
+}
+
+func testPrune(t *testing.T, o Opener) {
+	s := open(t, o, 0)
+	ctx := context.Background()
+	enqueue(t, s, rec("old", "r", t0), rec("new", "r", t0), rec("dead", "r", t0), rec("pend", "r", t0.Add(time.Hour)))
+	claim(t, s, "w", t0, time.Minute, 10)
+	fin := func(id string, at time.Time, st delivery.State) {
+		must(t, s.Finish(ctx, id, "w", delivery.Result{Attempt: delivery.Attempt{N: 1, At: at, Status: 200}, State: st}))
+	}
+	fin("old", t0, delivery.StateDelivered)
+	fin("new", t0.Add(2*time.Hour), delivery.StateDelivered)
+	fin("dead", t0, delivery.StateDead)
+	n, err := s.Prune(ctx, t0.Add(time.Hour), t0)
+	must(t, err)
+	if n != 1 {
+		t.Fatalf("pruned %d, want 1 (old)", n)
+	}
+	for id, want := range map[string]bool{"old": false, "new": true, "dead": true, "pend": true} {
+		_, _, err := s.Get(ctx, id)
+		if (err == nil) != want {
+			t.Fatalf("%s present = %v after prune", id, err == nil)
+		}
+	}
+}
+
+func testConcurrentEnqueue(t *testing.T, o Opener) {
+	s := open(t, o, 0)
+	const n = 400
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() { errs <- s.Enqueue(context.Background(), rec(fmt.Sprint("c", i), "r", t0)) })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		must(t, err)
+	}
+	ds, err := s.Depth(context.Background())
+	must(t, err)
+	if len(ds) != 1 || ds[0].Count != n {
+		t.Fatalf("depth after %d concurrent enqueues = %+v", n, ds)
+	}
+}
+
+func testConcurrentClaim(t *testing.T, o Opener) {
+	s := open(t, o, 0)
+	const n = 300
+	for i := range n {
+		enqueue(t, s, rec(fmt.Sprint("c", i), "r", t0))
+	}
+	var mu sync.Mutex
+	owners := map[string]string{}
+	var wg sync.WaitGroup
+	for w := range 6 {
+		wg.Go(func() {
+			owner := fmt.Sprint("w", w)
+			for {
+				rs, err := s.Claim(context.Background(), owner, t0, time.Hour, 7)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(rs) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, r := range rs {
+					if prev, ok := owners[r.ID]; ok {
+						t.Errorf("%s claimed by %s and %s", r.ID, prev, owner)
+					}
+					owners[r.ID] = owner
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(owners) != n {
+		t.Fatalf("claimed %d of %d", len(owners), n)
+	}
+}
+
+func testClosed(t *testing.T, o Opener) {
+	s := o(0)
+	must(t, s.Close())
+	if err := s.Enqueue(context.Background(), rec("x", "r", t0)); err == nil {
+		t.Fatal("Enqueue on a closed store succeeded")
+	}
+	must(t, s.Close())
+}

@@ -1,0 +1,37 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hookwall/hookwall/engine/delivery"
+)
+
+// Concurrent enqueues share transactions: far fewer commits (fsyncs) than writes.
+func TestGroupCommit(t *testing.T) {
+	s, err := Open(Options{Path: filepath.Join(t.TempDir(), "d.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const n = 1000
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			r := &delivery.Record{ID: fmt.Sprint(i), Route: "r", Method: "POST", URI: "/", ReceivedAt: time.Now(), NextAt: time.Now()}
+			if err := s.Enqueue(context.Background(), r); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	c := s.commits.Load()
+	t.Logf("%d enqueues in %d commits", n, c)
+	if c == 0 || c > n/4 {
+		t.Fatalf("%d enqueues took %d commits: not grouped", n, c)
+	}
+}
