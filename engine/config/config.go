@@ -30,6 +30,7 @@ type Config struct {
 	Log      Log                  `toml:"log"`
 	State    State                `toml:"state"`
 	Watch    Watch                `toml:"watch"`
+	Delivery Delivery             `toml:"delivery"`
 	Demo     Demo                 `toml:"demo"`
 	Secrets  map[string]SecretRef `toml:"secrets"`
 	Filters  []Filter             `toml:"filter"`
@@ -177,6 +178,36 @@ type State struct {
 	MaxBytes Size     `toml:"max_bytes"`
 }
 
+// Delivery configures the store of queued routes' deliveries. It is opened only when some
+// route has delivery = "queued".
+type Delivery struct {
+	// Store is "sqlite" (default): a file at Path, beside the config unless absolute.
+	Store string `toml:"store"`
+	Path  string `toml:"path"`
+	// KeepDelivered and KeepDead: how long finished deliveries stay (replayable); "0"
+	// keeps them until purged.
+	KeepDelivered Duration `toml:"keep_delivered"`
+	KeepDead      Duration `toml:"keep_dead"`
+	// MaxPending bounds the deliveries waiting; beyond it a queued route answers 503.
+	MaxPending int `toml:"max_pending"`
+}
+
+// Delivery modes of a route.
+const (
+	DeliveryDirect = "direct"
+	DeliveryQueued = "queued"
+)
+
+// Delivery defaults.
+const (
+	DefaultDeliveryPath  = "hookwall-deliveries.db"
+	DefaultKeepDelivered = 24 * time.Hour
+	DefaultKeepDead      = 7 * 24 * time.Hour
+	DefaultMaxPending    = 1000000
+	// MaxRetries bounds a route's retry schedule.
+	MaxRetries = 100
+)
+
 // Demo runs a built-in upstream for trying hookwall without a backend.
 type Demo struct {
 	// Sink is a loopback address where a sink answers every request with a JSON summary of
@@ -227,8 +258,27 @@ type Route struct {
 	// never changes the answer: it is logged (the record's "shadow" field) and counted, so a
 	// stricter policy can be tried on live traffic before it replaces Policy.
 	ShadowPolicy string `toml:"shadow_policy"`
+	// Delivery is "direct" (default: forwarded while the client waits) or "queued" (stored,
+	// answered 202, delivered by workers with retries).
+	Delivery string `toml:"delivery"`
+	// Retry is a queued route's schedule: the delays before the second, third, … attempt.
+	// Absent: 5s, 5m, 30m, 2h, 5h, 10h, 10h.
+	Retry []Duration `toml:"retry"`
 
 	upstream *url.URL
+}
+
+// Queued reports whether the route delivers through the delivery store.
+func (r *Route) Queued() bool { return r.Delivery == DeliveryQueued }
+
+// AnyQueued reports whether some route is queued: only then is a delivery store opened.
+func (c *Config) AnyQueued() bool {
+	for i := range c.Routes {
+		if c.Routes[i].Queued() {
+			return true
+		}
+	}
+	return false
 }
 
 // UpstreamURL returns the parsed upstream URL. Do not modify it.
@@ -421,6 +471,17 @@ func (c *Config) applyDefaults() {
 	if c.State.MaxBytes == 0 {
 		c.State.MaxBytes = DefaultStateMaxBytes
 	}
+	d := &c.Delivery
+	if d.Store == "" {
+		d.Store = "sqlite"
+	}
+	if d.Path == "" {
+		d.Path = DefaultDeliveryPath
+	}
+	d.Path = c.Abs(d.Path)
+	if d.MaxPending == 0 {
+		d.MaxPending = DefaultMaxPending
+	}
 	for i := range c.Filters {
 		f := &c.Filters[i]
 		if f.Module != "" {
@@ -450,6 +511,9 @@ func (c *Config) applyDefaults() {
 			c.Routes[i].MaxResponseBody = DefaultMaxResponseBody
 		}
 		c.Routes[i].UpstreamCA = c.Abs(c.Routes[i].UpstreamCA)
+		if c.Routes[i].Delivery == "" {
+			c.Routes[i].Delivery = DeliveryDirect
+		}
 	}
 }
 
@@ -651,6 +715,36 @@ func (c *Config) validate(v *validator) {
 				v.errAt(at("filters"), "unknown filter %q (no [[filter]] with that name)", f)
 			}
 		}
+		switch r.Delivery {
+		case DeliveryDirect:
+			if v.loc.has("route", i, "retry") {
+				v.errAt(at("retry"), "only applies with delivery = \"queued\"")
+			}
+		case DeliveryQueued:
+			if len(r.Retry) > MaxRetries {
+				v.errAt(at("retry"), "at most %d retries, not %d", MaxRetries, len(r.Retry))
+			}
+		default:
+			v.errAt(at("delivery"), "must be \"direct\" or \"queued\", not %q", r.Delivery)
+		}
+	}
+	c.validateDelivery(v)
+}
+
+func (c *Config) validateDelivery(v *validator) {
+	d := &c.Delivery
+	at := func(k string) []any { return []any{"delivery", k} }
+	if d.Store != "sqlite" {
+		v.errAt(at("store"), "must be \"sqlite\", not %q", d.Store)
+	}
+	if d.MaxPending < 0 {
+		v.errAt(at("max_pending"), "must be > 0")
+	}
+	if !v.loc.has("delivery", "keep_delivered") {
+		d.KeepDelivered = Duration(DefaultKeepDelivered)
+	}
+	if !v.loc.has("delivery", "keep_dead") {
+		d.KeepDead = Duration(DefaultKeepDead)
 	}
 }
 

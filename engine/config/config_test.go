@@ -90,18 +90,22 @@ func TestPoliciesReloadKeysInvalid(t *testing.T) {
 		{"unknown on_divergence", "[policies]\non_divergence = \"panic\"\n", 2, "policies.on_divergence", "must be \"opa\" or \"log\""},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse("g.toml", []byte(tc.toml+policiesRoute))
-			if err == nil {
-				t.Fatal("accepted")
-			}
-			var ce *Error
-			if !errors.As(err, &ce) {
-				t.Fatalf("%T %v, want *Error", err, err)
-			}
-			if ce.File != "g.toml" || ce.Line != tc.line || ce.Key != tc.key || !strings.Contains(ce.Msg, tc.msg) {
-				t.Errorf("got %q (line %d key %q), want line %d key %q containing %q", err, ce.Line, ce.Key, tc.line, tc.key, tc.msg)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { wantError(t, tc.toml+policiesRoute, tc.line, tc.key, tc.msg) })
+	}
+}
+
+// wantError parses src as g.toml and wants one *Error at line and key with msg in it.
+func wantError(t *testing.T, src string, line int, key, msg string) {
+	t.Helper()
+	_, err := Parse("g.toml", []byte(src))
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	var ce *Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("%T %v, want *Error", err, err)
+	}
+	if ce.File != "g.toml" || ce.Line != line || ce.Key != key || !strings.Contains(ce.Msg, msg) {
+		t.Errorf("got %q (line %d key %q), want line %d key %q containing %q", err, ce.Line, ce.Key, line, key, msg)
 	}
 }

@@ -23,6 +23,11 @@ const (
 	OutcomeUpstream    = "upstream_error"
 	OutcomeUnavailable = "unavailable"
 	OutcomeBlocked     = "blocked" // the watcher blocked the client (429 before any rule)
+	// A queued route's request stored for delivery (202), and the delivery's final outcome
+	// (a later record with the same decision_id and its delivery_id).
+	OutcomeQueued    = "queued"
+	OutcomeDelivered = "delivered"
+	OutcomeDead      = "dead"
 )
 
 // Header is one request header as logged.
@@ -87,8 +92,11 @@ type Record struct {
 	BodySize int
 	bodyBuf  []byte
 	State    string // state-backend failure, when one happened
-	Result   Result
-	Shadow   Shadow
+	// DeliveryID is a queued delivery's id; Attempts its attempts so far (final outcomes).
+	DeliveryID string
+	Attempts   int
+	Result     Result
+	Shadow     Shadow
 
 	PolicyMicros, FilterMicros, UpstreamMicros, TotalMicros int64
 }
@@ -178,6 +186,14 @@ func (r *Record) appendJSON(b []byte, m *Mask) []byte {
 	if r.State != "" {
 		b = append(b, `,"state_error":`...)
 		b = appendString(b, r.State)
+	}
+	if r.DeliveryID != "" {
+		b = append(b, `,"delivery_id":`...)
+		b = appendString(b, r.DeliveryID)
+		if r.Attempts > 0 {
+			b = append(b, `,"attempts":`...)
+			b = strconv.AppendInt(b, int64(r.Attempts), 10)
+		}
 	}
 	b = append(b, `,"labels":`...)
 	if len(r.Labels) == 0 {

@@ -44,7 +44,7 @@ type Record struct {
 	DecisionID string // the decision-log id of the request that was queued
 	ReceivedAt time.Time
 	Method     string
-	URI        string // path and query as received; the route's upstream path is prefixed at delivery
+	URI        string // the request target as forwarded: the route's upstream path, the canonical path, the query
 	Headers    []Header
 	Body       []byte
 

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/hookwall/hookwall/engine/config"
 	"github.com/hookwall/hookwall/engine/decisionlog"
+	"github.com/hookwall/hookwall/engine/delivery"
 	"github.com/hookwall/hookwall/engine/filter"
 	"github.com/hookwall/hookwall/engine/server"
 	"github.com/hookwall/hookwall/engine/snapshot"
@@ -33,6 +35,9 @@ type Options struct {
 	Ready func(g *Gateway)
 	// Now is the clock of signature timestamp checks (tests); nil means time.Now.
 	Now func() time.Time
+	// DeliveryLease is how long a claimed delivery stays this gateway's (default 1m): a
+	// gateway that died is taken over after it. Tests shorten it.
+	DeliveryLease time.Duration
 }
 
 // Gateway is a running hookwall.
@@ -48,6 +53,8 @@ type Gateway struct {
 	obs   *observability // metrics, recent decisions, request rates (metrics.go)
 	// sources is the [watch] watcher (sources.go), nil when watching is off.
 	sources *watch.Watcher
+	// deliveries stores and delivers queued routes' requests; nil when no route is queued.
+	deliveries *delivery.Dispatcher
 
 	mu     sync.Mutex // serialises reloads; guards the fields below
 	status Status
@@ -119,6 +126,9 @@ func New(ctx context.Context, path string, o Options) (*Gateway, error) {
 		if g.store != nil {
 			_ = g.store.Close()
 		}
+		if g.deliveries != nil {
+			_ = g.deliveries.Store().Close()
+		}
 		_ = g.host.Close(ctx)
 		return nil, err
 	}
@@ -133,6 +143,10 @@ func New(ctx context.Context, path string, o Options) (*Gateway, error) {
 	}
 	g.dlog, err = decisionlog.Open(cfg.Log.Decisions, decisionlog.Options{Mask: cfg.Log.Mask})
 	if err != nil {
+		return fail(err, snap)
+	}
+	if g.deliveries, err = g.openDelivery(cfg); err != nil {
+		_ = g.dlog.Close()
 		return fail(err, snap)
 	}
 	g.obs.attach(g.dlog)
@@ -154,6 +168,9 @@ func New(ctx context.Context, path string, o Options) (*Gateway, error) {
 	if g.sources != nil {
 		so.Watch = g.sources
 		g.obs.metrics.Registry().MustRegister(newWatchCollector(g.sources))
+	}
+	if g.deliveries != nil { // a nil *Dispatcher would be a non-nil Queue
+		so.Queue = g.deliveries
 	}
 	g.srv = server.New(&cfg.Server, so)
 	return g, nil
@@ -316,6 +333,15 @@ func restartOnly(old, cur *config.Config) error {
 	keys = changedKeys(keys, "watch", old.Watch, cur.Watch)
 	// The thresholds of every class are [watch]'s own keys, embedded without a table.
 	keys = changedKeys(keys, "watch", old.Watch.WatchRule, cur.Watch.WatchRule)
+	keys = changedKeys(keys, "delivery", old.Delivery, cur.Delivery)
+	if !old.AnyQueued() {
+		for i := range cur.Routes {
+			if cur.Routes[i].Queued() {
+				// No delivery store was opened at start.
+				keys = append(keys, "route["+strconv.Itoa(i+1)+"].delivery")
+			}
+		}
+	}
 	if len(keys) > 0 {
 		return fmt.Errorf("%s: %s changed: these need a restart; nothing of this change was applied", cur.File, strings.Join(keys, ", "))
 	}
@@ -385,6 +411,11 @@ func (g *Gateway) Run(ctx context.Context, drainTimeout time.Duration) error {
 		g.bgWG.Add(1)
 		go func() { defer g.bgWG.Done(); g.sources.Run(bgCtx) }()
 	}
+	dispCtx, dispCancel := context.WithCancel(context.Background())
+	defer dispCancel()
+	if g.deliveries != nil {
+		go g.deliveries.Run(dispCtx)
+	}
 	g.log.Info("hookwall is serving", "listen", pub.Addr().String(), "admin", adm.Addr().String(), "revision", g.snaps.Load().Revision, "routes", len(g.snaps.Load().Routes))
 	if g.o.Ready != nil {
 		g.o.Ready(g)
@@ -400,6 +431,14 @@ func (g *Gateway) Run(ctx context.Context, drainTimeout time.Duration) error {
 	defer cancel()
 	if err := g.srv.Shutdown(dctx); err != nil {
 		runErr = errors.Join(runErr, err)
+	}
+	if g.deliveries != nil {
+		// After the listener: nothing is enqueued any more. Attempts in flight finish, or
+		// give their leases back when the drain time is up.
+		dispCancel()
+		if err := g.deliveries.Shutdown(dctx); err != nil {
+			runErr = errors.Join(runErr, err)
+		}
 	}
 	_ = admin.Shutdown(dctx)
 	if sink != nil {
@@ -436,6 +475,9 @@ func (g *Gateway) close() {
 	g.snaps.Close()
 	if g.store != nil {
 		_ = g.store.Close()
+	}
+	if g.deliveries != nil {
+		_ = g.deliveries.Store().Close()
 	}
 	_ = g.dlog.Close()
 	_ = g.host.Close(context.Background())

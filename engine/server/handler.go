@@ -301,6 +301,10 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, snap *snapshot.Snapshot, x *exc
 	fw := &x.fwd
 	fw.peer, fw.remote, fw.trusted = x.peer, ctx.RemoteAddr(), snap.Config.Server.Trusted()
 	fw.strip, fw.headers = snap.Config.Server.StripHeaders(), dec.UpstreamHeaders
+	if route.Config.Queued() {
+		s.enqueue(rctx, ctx, route, &meta, x, claimed, claimTTL)
+		return
+	}
 	ustart := time.Now()
 	status, uerr := s.forward(ctx, route, &meta, fw, len(x.instances) > 0)
 	ud := time.Since(ustart)

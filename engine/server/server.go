@@ -52,6 +52,8 @@ type Options struct {
 	Observer  Observer
 	TLS       *tls.Config // nil: plain HTTP
 	Watch     Watcher     // nil: no watching, no blocks
+	// Queue stores the requests of queued routes; nil answers them 503.
+	Queue Queue
 }
 
 // Server is the public listener. Create with New; Serve then Shutdown.

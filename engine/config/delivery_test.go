@@ -1,0 +1,59 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDeliveryKeys(t *testing.T) {
+	c, err := Parse("/etc/hookwall/gateway.toml", []byte(policiesRoute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := c.Delivery
+	if d.Store != "sqlite" || d.Path != "/etc/hookwall/hookwall-deliveries.db" || d.KeepDelivered.D() != DefaultKeepDelivered || d.KeepDead.D() != DefaultKeepDead || d.MaxPending != DefaultMaxPending {
+		t.Fatalf("defaults: %+v", d)
+	}
+	if c.Routes[0].Delivery != DeliveryDirect || c.AnyQueued() {
+		t.Fatal("a route is direct by default")
+	}
+	c, err = Parse("/etc/hookwall/gateway.toml", []byte(`
+[delivery]
+path = "/var/lib/hookwall/d.db"
+keep_delivered = "0"
+keep_dead = "1h"
+max_pending = 10
+`+policiesRoute+`delivery = "queued"
+retry = ["1s", "0", "10m"]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d = c.Delivery
+	if d.Path != "/var/lib/hookwall/d.db" || d.KeepDelivered != 0 || d.KeepDead.D() != time.Hour || d.MaxPending != 10 {
+		t.Fatalf("values: %+v", d)
+	}
+	if r := c.Routes[0]; !r.Queued() || !c.AnyQueued() || len(r.Retry) != 3 || r.Retry[2].D() != 10*time.Minute || r.Retry[1] != 0 {
+		t.Fatalf("route: %+v", r)
+	}
+}
+
+func TestDeliveryKeysInvalid(t *testing.T) {
+	cases := []struct {
+		name, toml string
+		line       int
+		key, msg   string
+	}{
+		{"store", "[delivery]\nstore = \"mysql\"\n" + policiesRoute, 2, "delivery.store", `must be "sqlite"`},
+		{"max_pending", "[delivery]\nmax_pending = -1\n" + policiesRoute, 2, "delivery.max_pending", "must be > 0"},
+		{"unknown key", "[delivery]\nretries = 3\n" + policiesRoute, 2, "delivery.retries", "unknown key"},
+		{"mode", policiesRoute + "delivery = \"later\"\n", 7, "route[1].delivery", `must be "direct" or "queued"`},
+		{"retry on direct", policiesRoute + "retry = [\"1s\"]\n", 7, "route[1].retry", `only applies with delivery = "queued"`},
+		{"retry duration", policiesRoute + "delivery = \"queued\"\nretry = [\"soon\"]\n", 8, "route.retry", "invalid duration"},
+		{"retry too long", policiesRoute + "delivery = \"queued\"\nretry = [" + strings.Repeat(`"1s",`, MaxRetries+1) + "]\n", 8, "route[1].retry", "at most 100 retries"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) { wantError(t, tc.toml, tc.line, tc.key, tc.msg) })
+	}
+}

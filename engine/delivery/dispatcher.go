@@ -1,0 +1,357 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// DefaultRetry is the schedule of a route without retry: the delays before the second,
+// third, … attempt (the first is immediate). After the last, a delivery is dead.
+var defaultRetry = [...]time.Duration{5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour}
+
+// DefaultRetry returns a copy of the default schedule.
+func DefaultRetry() []time.Duration { return append([]time.Duration(nil), defaultRetry[:]...) }
+
+// MaxRetryAfter caps the wait an upstream's Retry-After asks for.
+const MaxRetryAfter = time.Hour
+
+// Header names set on every attempt.
+const (
+	HeaderID      = "Hookwall-Delivery-Id"
+	HeaderAttempt = "Hookwall-Attempt"
+)
+
+// Target is where one route's deliveries go.
+type Target struct {
+	Client  *fasthttp.HostClient
+	Scheme  string // upstream scheme
+	Host    string // upstream host[:port]
+	Timeout time.Duration
+	// Retry is the route's schedule (delays before each retry); nil means DefaultRetry.
+	Retry []time.Duration
+}
+
+// Options configure a Dispatcher. Store and Target are required.
+type Options struct {
+	Store Store
+	// Target resolves a route to its upstream; release is called once the attempt is done
+	// with it. ok false (the route is gone) fails the attempt, which is retried.
+	Target func(route string) (t Target, release func(), ok bool)
+	// Owner names this dispatcher's leases; default a random id.
+	Owner string
+	// Lease is how long a claimed delivery is this dispatcher's alone: a dispatcher that
+	// died is taken over after it. It must exceed the longest attempt. Default 1m.
+	Lease time.Duration
+	// Workers bounds the attempts in flight. Default 64.
+	Workers int
+	// Poll is how often the store is asked for due deliveries when no enqueue woke the
+	// dispatcher. Default 250ms.
+	Poll time.Duration
+	// KeepDelivered and KeepDead: finished deliveries are pruned after them; 0 keeps them.
+	KeepDelivered, KeepDead time.Duration
+	// Final is called after a delivery is delivered or dead (the decision-log line).
+	Final func(r *Record, res Result)
+	// Attempted is called after each attempt with its outcome: "delivered", "retry",
+	// "dead" or "lost" (the lease was lost: the attempt is not recorded).
+	Attempted func(route, outcome string)
+	Logger    *slog.Logger
+}
+
+// Dispatcher delivers what a Store holds. Create with NewDispatcher; Run, then Shutdown.
+type Dispatcher struct {
+	o    Options
+	wake chan struct{}
+	sem  chan struct{}
+
+	mu       sync.Mutex
+	inflight map[string]struct{}
+	wg       sync.WaitGroup
+	stopped  chan struct{}
+}
+
+// NewDispatcher applies o's defaults; nothing runs until Run.
+func NewDispatcher(o Options) *Dispatcher {
+	if o.Owner == "" {
+		o.Owner = NewID()
+	}
+	if o.Lease <= 0 {
+		o.Lease = time.Minute
+	}
+	if o.Workers <= 0 {
+		o.Workers = 64
+	}
+	if o.Poll <= 0 {
+		o.Poll = 250 * time.Millisecond
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return &Dispatcher{o: o, wake: make(chan struct{}, 1), sem: make(chan struct{}, o.Workers), inflight: map[string]struct{}{}, stopped: make(chan struct{})}
+}
+
+// Owner returns the name of this dispatcher's leases.
+func (d *Dispatcher) Owner() string { return d.o.Owner }
+
+// Store returns the dispatcher's store.
+func (d *Dispatcher) Store() Store { return d.o.Store }
+
+// Enqueue stores r durably (see Store.Enqueue) and wakes the workers.
+func (d *Dispatcher) Enqueue(ctx context.Context, r *Record) error {
+	if err := d.o.Store.Enqueue(ctx, r); err != nil {
+		return err
+	}
+	d.Wake()
+	return nil
+}
+
+// Wake makes the dispatcher look for due deliveries now (after an enqueue or a replay).
+func (d *Dispatcher) Wake() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run claims and delivers until ctx ends. Attempts in flight then go on: Shutdown waits
+// for them.
+func (d *Dispatcher) Run(ctx context.Context) {
+	defer close(d.stopped)
+	poll := time.NewTimer(0)
+	defer poll.Stop()
+	lastPrune := time.Time{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.wake:
+		case <-poll.C:
+		}
+		if now := time.Now(); now.Sub(lastPrune) > time.Minute {
+			lastPrune = now
+			d.prune(ctx, now)
+		}
+		for d.claimOnce(ctx) {
+		}
+		poll.Reset(d.o.Poll)
+	}
+}
+
+// claimOnce claims as many deliveries as there are free workers and starts them; it
+// reports whether it should be called again at once (it filled every free worker).
+func (d *Dispatcher) claimOnce(ctx context.Context) bool {
+	free := d.o.Workers - len(d.sem)
+	if free <= 0 {
+		// Every worker is busy: wait for one, or for the end.
+		select {
+		case d.sem <- struct{}{}:
+			<-d.sem
+			return ctx.Err() == nil
+		case <-ctx.Done():
+			return false
+		}
+	}
+	rs, err := d.o.Store.Claim(ctx, d.o.Owner, time.Now(), d.o.Lease, free)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.o.Logger.Warn("delivery store: claim failed", "err", err)
+		}
+		return false
+	}
+	for _, r := range rs {
+		d.sem <- struct{}{}
+		d.mu.Lock()
+		d.inflight[r.ID] = struct{}{}
+		d.mu.Unlock()
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			d.attempt(r)
+			d.mu.Lock()
+			delete(d.inflight, r.ID)
+			d.mu.Unlock()
+			<-d.sem
+		}()
+	}
+	return len(rs) == free
+}
+
+// Shutdown waits for Run to return (cancel its ctx first) and for the attempts in flight,
+// until ctx ends; the leases of attempts still running then are released, so another
+// worker (or the next start) takes them over without waiting for the lease to expire.
+func (d *Dispatcher) Shutdown(ctx context.Context) error {
+	select {
+	case <-d.stopped:
+	case <-ctx.Done():
+	}
+	done := make(chan struct{})
+	go func() { d.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	d.mu.Lock()
+	ids := make([]string, 0, len(d.inflight))
+	for id := range d.inflight {
+		ids = append(ids, id)
+	}
+	d.mu.Unlock()
+	rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := d.o.Store.Release(rctx, d.o.Owner, ids); err != nil {
+		return fmt.Errorf("delivery: release %d leases at shutdown: %w", len(ids), err)
+	}
+	return nil
+}
+
+func (d *Dispatcher) prune(ctx context.Context, now time.Time) {
+	if d.o.KeepDelivered <= 0 && d.o.KeepDead <= 0 {
+		return
+	}
+	// A zero keep is "forever": a cut-off before any record.
+	cut := func(keep time.Duration) time.Time {
+		if keep <= 0 {
+			return time.Unix(0, 0)
+		}
+		return now.Add(-keep)
+	}
+	n, err := d.o.Store.Prune(ctx, cut(d.o.KeepDelivered), cut(d.o.KeepDead))
+	if err != nil && ctx.Err() == nil {
+		d.o.Logger.Warn("delivery store: prune failed", "err", err)
+	} else if n > 0 {
+		d.o.Logger.Debug("delivery store: pruned finished deliveries", "count", n)
+	}
+}
+
+var errNoTarget = errors.New("the route is not configured (any more) for queued delivery")
+
+// attempt makes one attempt at r and records its result.
+func (d *Dispatcher) attempt(r *Record) {
+	n := r.Attempts + 1
+	start := time.Now()
+	var status int
+	var retryAfter time.Duration
+	var err error
+	t, release, ok := d.o.Target(r.Route)
+	if ok {
+		status, retryAfter, err = send(&t, r, n)
+		release()
+	} else {
+		err = errNoTarget
+	}
+	res := Result{Attempt: Attempt{N: n, At: start, Status: status, Latency: time.Since(start)}}
+	delivered := err == nil && status >= 200 && status < 300
+	switch {
+	case err != nil:
+		res.Attempt.Error = err.Error()
+	case !delivered:
+		res.Attempt.Error = "upstream answered " + strconv.Itoa(status)
+	}
+	res.State = StateDelivered
+	if !delivered {
+		res.State = StateDead
+		if retryable(status, err) {
+			if delay, ok := nextDelay(t.Retry, n-r.Base); ok {
+				res.State, res.NextAt = StatePending, time.Now().Add(max(delay, min(retryAfter, MaxRetryAfter)))
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	outcome := string(res.State)
+	if res.State == StatePending {
+		outcome = "retry"
+	}
+	if ferr := d.o.Store.Finish(ctx, r.ID, d.o.Owner, res); ferr != nil {
+		if errors.Is(ferr, ErrLeaseLost) {
+			outcome = "lost"
+			d.o.Logger.Warn("delivery: lease lost during an attempt; another worker owns it", "delivery_id", r.ID, "route", r.Route)
+		} else {
+			// The lease expires and the delivery is tried again: at least once holds.
+			d.o.Logger.Error("delivery store: recording an attempt failed", "delivery_id", r.ID, "route", r.Route, "err", ferr)
+			return
+		}
+	}
+	if d.o.Attempted != nil {
+		d.o.Attempted(r.Route, outcome)
+	}
+	if outcome == "lost" || res.State == StatePending {
+		return
+	}
+	r.State, r.Attempts, r.LastStatus, r.LastError, r.UpdatedAt = res.State, n, status, res.Attempt.Error, time.Now()
+	if d.o.Final != nil {
+		d.o.Final(r, res)
+	}
+}
+
+// retryable: no answer (refused, reset, timeout), 408, 429 and 5xx are tried again; any
+// other answer is final.
+func retryable(status int, err error) bool {
+	return err != nil || status == 408 || status == 429 || status >= 500
+}
+
+// nextDelay returns the wait before the next attempt after the k-th attempt of this round
+// (k >= 1), with up to 20% jitter so that retries of one outage spread out; ok false when
+// the schedule has run out.
+func nextDelay(schedule []time.Duration, k int) (time.Duration, bool) {
+	if schedule == nil {
+		schedule = defaultRetry[:]
+	}
+	if k < 1 || k > len(schedule) {
+		return 0, false
+	}
+	base := schedule[k-1]
+	if base <= 0 {
+		return 0, true
+	}
+	return base + rand.N(base/5+1), true
+}
+
+// send makes one HTTP attempt and returns the status and the Retry-After the upstream
+// asked for, or the error when no answer came.
+func send(t *Target, r *Record, n int) (status int, retryAfter time.Duration, err error) {
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.Header.SetMethod(r.Method)
+	req.SetRequestURI(r.URI)
+	for _, h := range r.Headers {
+		req.Header.Add(h.Name, h.Value)
+	}
+	req.Header.SetHost(t.Host)
+	req.UseHostHeader = true
+	req.URI().SetScheme(t.Scheme)
+	req.Header.Set(HeaderID, r.ID)
+	req.Header.Set(HeaderAttempt, strconv.Itoa(n))
+	req.SetBodyRaw(r.Body)
+	if err := t.Client.DoTimeout(req, resp, t.Timeout); err != nil {
+		return 0, 0, err
+	}
+	return resp.StatusCode(), parseRetryAfter(resp.Header.Peek("Retry-After"), time.Now()), nil
+}
+
+// parseRetryAfter reads delay-seconds or an HTTP date; 0 when absent or unreadable.
+func parseRetryAfter(v []byte, now time.Time) time.Duration {
+	if len(v) == 0 {
+		return 0
+	}
+	if secs, err := strconv.ParseInt(string(v), 10, 64); err == nil {
+		if secs <= 0 {
+			return 0
+		}
+		return time.Duration(min(secs, int64(MaxRetryAfter/time.Second))) * time.Second
+	}
+	if at, err := fasthttp.ParseHTTPDate(v); err == nil && at.After(now) {
+		return at.Sub(now)
+	}
+	return 0
+}

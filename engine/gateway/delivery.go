@@ -1,0 +1,123 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hookwall/hookwall/engine/config"
+	"github.com/hookwall/hookwall/engine/decisionlog"
+	"github.com/hookwall/hookwall/engine/delivery"
+	"github.com/hookwall/hookwall/engine/delivery/sqlite"
+)
+
+// openDelivery opens the [delivery] store and its dispatcher when some route is queued; a
+// gateway without one opens nothing (nil, nil).
+func (g *Gateway) openDelivery(cfg *config.Config) (*delivery.Dispatcher, error) {
+	if !cfg.AnyQueued() {
+		return nil, nil
+	}
+	store, err := sqlite.Open(sqlite.Options{Path: cfg.Delivery.Path, MaxPending: cfg.Delivery.MaxPending})
+	if err != nil {
+		return nil, fmt.Errorf("%s: delivery.path: %w", cfg.File, err)
+	}
+	attempts := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hookwall_delivery_attempts_total",
+		Help: "Delivery attempts of queued routes by outcome: delivered, retry, dead, lost (another worker owned it).",
+	}, []string{"route", "outcome"})
+	d := delivery.NewDispatcher(delivery.Options{
+		Store:         store,
+		Target:        g.deliveryTarget,
+		Lease:         g.o.DeliveryLease,
+		KeepDelivered: cfg.Delivery.KeepDelivered.D(),
+		KeepDead:      cfg.Delivery.KeepDead.D(),
+		Final:         g.logDelivery,
+		Attempted:     func(route, outcome string) { attempts.WithLabelValues(route, outcome).Inc() },
+		Logger:        g.log,
+	})
+	reg := g.obs.metrics.Registry()
+	if err := reg.Register(attempts); err != nil {
+		_ = store.Close()
+		return nil, fmt.Errorf("gateway: delivery metrics: %w", err)
+	}
+	if err := reg.Register(depthCollector{store}); err != nil {
+		_ = store.Close()
+		return nil, fmt.Errorf("gateway: delivery metrics: %w", err)
+	}
+	return d, nil
+}
+
+// deliveryTarget resolves a route of the live snapshot, holding the snapshot (and so the
+// route's upstream pool) until release.
+func (g *Gateway) deliveryTarget(name string) (delivery.Target, func(), bool) {
+	snap := g.snaps.Acquire()
+	if snap == nil {
+		return delivery.Target{}, nil, false
+	}
+	for _, r := range snap.Routes {
+		if r.Name != name || !r.Config.Queued() {
+			continue
+		}
+		t := delivery.Target{Client: r.Client, Scheme: r.Scheme, Host: r.Host, Timeout: r.Timeout}
+		if r.Config.Retry != nil {
+			t.Retry = make([]time.Duration, len(r.Config.Retry))
+			for i, d := range r.Config.Retry {
+				t.Retry[i] = d.D()
+			}
+		}
+		return t, snap.Release, true
+	}
+	snap.Release()
+	return delivery.Target{}, nil, false
+}
+
+// logDelivery writes a delivery's final outcome to the decision log, under the decision
+// id of the request that was queued.
+func (g *Gateway) logDelivery(r *delivery.Record, res delivery.Result) {
+	path, _, _ := strings.Cut(r.URI, "?") // the log never carries a query string
+	rec := decisionlog.Record{
+		DecisionID: r.DecisionID, Time: time.Now(), Route: r.Route, Method: r.Method, Path: path,
+		Outcome: decisionlog.OutcomeDelivered, Status: res.Attempt.Status, Error: res.Attempt.Error,
+		DeliveryID: r.ID, Attempts: res.Attempt.N, UpstreamMicros: res.Attempt.Latency.Microseconds(),
+	}
+	if res.State == delivery.StateDead {
+		rec.Outcome = decisionlog.OutcomeDead
+	}
+	g.dlog.Log(&rec)
+}
+
+// depthCollector reports the store's depth at each scrape.
+type depthCollector struct{ s delivery.Store }
+
+var (
+	depthDesc  = prometheus.NewDesc("hookwall_delivery_depth", "Deliveries in the store, by route and state (pending, delivered, dead).", []string{"route", "state"}, nil)
+	oldestDesc = prometheus.NewDesc("hookwall_delivery_oldest_pending_age_seconds", "Age of the oldest pending delivery, by route.", []string{"route"}, nil)
+	storeUp    = prometheus.NewDesc("hookwall_delivery_store_up", "1 when the delivery store answered the last scrape.", nil, nil)
+)
+
+func (depthCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- depthDesc
+	ch <- oldestDesc
+	ch <- storeUp
+}
+
+func (c depthCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	ds, err := c.s.Depth(ctx)
+	if err != nil {
+		ch <- prometheus.MustNewConstMetric(storeUp, prometheus.GaugeValue, 0)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(storeUp, prometheus.GaugeValue, 1)
+	now := time.Now()
+	for _, d := range ds {
+		ch <- prometheus.MustNewConstMetric(depthDesc, prometheus.GaugeValue, float64(d.Count), d.Route, string(d.State))
+		if d.State == delivery.StatePending {
+			ch <- prometheus.MustNewConstMetric(oldestDesc, prometheus.GaugeValue, now.Sub(d.Oldest).Seconds(), d.Route)
+		}
+	}
+}

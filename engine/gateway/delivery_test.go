@@ -1,0 +1,254 @@
+package gateway
+
+import (
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+)
+
+const queuedPolicy = githubPolicy + `
+dedupe := {"key": input.request.headers["x-github-delivery"], "ttl": "1h"} if input.request.headers["x-github-delivery"]
+`
+
+const queuedConfig = `
+[server]
+listen = "127.0.0.1:0"
+
+[admin]
+listen = "127.0.0.1:0"
+
+[policies]
+dir = "policies"
+
+[log]
+decisions = "{{DIR}}/decisions.log"
+
+[secrets]
+github = {file = "github.secret"}
+
+[delivery]
+max_pending = {{MAX}}
+
+[[route]]
+name = "github"
+path = "/hooks/github"
+upstream = "{{UPSTREAM}}/base"
+policy = "routes.github"
+timeout = "1s"
+delivery = "queued"
+retry = ["50ms", "50ms", "50ms"]
+
+[[route]]
+name = "direct"
+path = "/hooks/direct"
+upstream = "{{UPSTREAM}}"
+policy = "routes.github"
+`
+
+func startQueued(t *testing.T, upstreamURL string, maxPending int) *env {
+	t.Helper()
+	cfg := strings.ReplaceAll(queuedConfig, "{{UPSTREAM}}", upstreamURL)
+	cfg = strings.ReplaceAll(cfg, "{{MAX}}", strconv.Itoa(maxPending))
+	return startEnv(t, cfg, map[string]string{"policies/github.rego": queuedPolicy, "github.secret": "s3cret"}, Options{})
+}
+
+func signed(body string, delivery string) map[string]string {
+	h := map[string]string{"X-Hub-Signature-256": githubSig("s3cret", []byte(body)), "X-GitHub-Event": "push", "Content-Type": "application/json", "Connection": "keep-alive, X-Drop", "X-Drop": "1"}
+	if delivery != "" {
+		h["X-GitHub-Delivery"] = delivery
+	}
+	return h
+}
+
+// decisionLines returns the decision-log records with the given outcome.
+func decisionLines(t *testing.T, e *env, outcome string) []map[string]any {
+	t.Helper()
+	raw, _ := os.ReadFile(filepath.Join(e.dir, "decisions.log"))
+	var out []map[string]any
+	for _, line := range strings.Split(string(raw), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil && m["outcome"] == outcome {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// A queued route answers 202 with the delivery id once the request is stored, and workers
+// deliver it as it would have been forwarded, with the delivery headers.
+func TestQueuedDelivers(t *testing.T) {
+	up := startUpstream(t)
+	e := startQueued(t, up.URL(), 100)
+	body := `{"zen":"queued"}`
+	r := e.do("POST", "/hooks/github?x=1", []byte(body), signed(body, "d-1"))
+	if r.Status != 202 {
+		t.Fatalf("status %d %s, want 202", r.Status, r.Body)
+	}
+	id := r.Header.Get("Hookwall-Delivery-Id")
+	var got struct {
+		DeliveryID string `json:"delivery_id"`
+	}
+	if err := json.Unmarshal([]byte(r.Body), &got); err != nil || got.DeliveryID != id || len(id) != 32 {
+		t.Fatalf("body %q, header id %q", r.Body, id)
+	}
+	waitFor(t, func() bool { return len(up.requests()) == 1 })
+	req := up.requests()[0]
+	if req.URI != "/base/hooks/github?x=1" || string(req.Body) != body || req.Method != "POST" {
+		t.Fatalf("delivered %s %s %q", req.Method, req.URI, req.Body)
+	}
+	for k, want := range map[string]string{"Hookwall-Delivery-Id": id, "Hookwall-Attempt": "1", "X-Hookwall-Verified": "github", "X-Forwarded-For": "127.0.0.1", "X-Hub-Signature-256": githubSig("s3cret", []byte(body))} {
+		if v := req.Header.Get(k); v != want {
+			t.Errorf("%s = %q, want %q", k, v, want)
+		}
+	}
+	if req.Header.Get("X-Drop") != "" || req.Header.Get("Connection") == "keep-alive, X-Drop" {
+		t.Errorf("hop-by-hop headers were delivered: %v", req.Header)
+	}
+	// The dedupe key was marked delivered when stored.
+	if r := e.do("POST", "/hooks/github", []byte(body), signed(body, "d-1")); r.Status != 200 || r.Header.Get("Hookwall-Duplicate") != "true" {
+		t.Fatalf("replayed delivery id: %d %v", r.Status, r.Header)
+	}
+	// A bad signature is refused before anything is stored.
+	if r := e.do("POST", "/hooks/github", []byte(body), map[string]string{"X-Hub-Signature-256": "sha256=00"}); r.Status != 401 || r.Header.Get("Hookwall-Delivery-Id") != "" {
+		t.Fatalf("bad signature: %d", r.Status)
+	}
+	waitFor(t, func() bool { return len(decisionLines(t, e, "delivered")) == 1 })
+	line := decisionLines(t, e, "delivered")[0]
+	if line["delivery_id"] != id || line["attempts"] != float64(1) || line["status"] != float64(200) {
+		t.Fatalf("delivered line: %v", line)
+	}
+	if q := decisionLines(t, e, "queued"); len(q) != 1 || q[0]["delivery_id"] != id || q[0]["status"] != float64(202) || q[0]["decision_id"] != line["decision_id"] {
+		t.Fatalf("queued lines: %v", q)
+	}
+	if len(up.requests()) != 1 {
+		t.Fatalf("%d deliveries, want 1", len(up.requests()))
+	}
+}
+
+// Connection errors, 408, 429 and 5xx are retried on the route's schedule; other 4xx is
+// final; the schedule's end makes a delivery dead.
+func TestQueuedRetries(t *testing.T) {
+	up := startUpstream(t)
+	var calls atomic.Int32
+	up.setHandler(func(ctx *fasthttp.RequestCtx) {
+		switch n := calls.Add(1); string(ctx.Request.Header.Peek("X-Case")) {
+		case "flaky": // 503, 429, 408, then 200
+			if n <= 3 {
+				ctx.SetStatusCode([]int{503, 429, 408}[n-1])
+				return
+			}
+			ctx.SetStatusCode(200)
+		case "gone":
+			ctx.SetStatusCode(410)
+		default:
+			ctx.SetStatusCode(500)
+		}
+	})
+	e := startQueued(t, up.URL(), 100)
+	send := func(c string) string {
+		body := `{"case":"` + c + `"}`
+		h := signed(body, "")
+		h["X-Case"] = c
+		r := e.do("POST", "/hooks/github", []byte(body), h)
+		if r.Status != 202 {
+			t.Fatalf("%s: %d", c, r.Status)
+		}
+		return r.Header.Get("Hookwall-Delivery-Id")
+	}
+	flaky := send("flaky")
+	waitFor(t, func() bool { return len(decisionLines(t, e, "delivered")) == 1 })
+	if l := decisionLines(t, e, "delivered")[0]; l["delivery_id"] != flaky || l["attempts"] != float64(4) {
+		t.Fatalf("flaky: %v", l)
+	}
+	var attempts []string
+	for _, r := range up.requests() {
+		attempts = append(attempts, r.Header.Get("Hookwall-Attempt"))
+	}
+	if strings.Join(attempts, ",") != "1,2,3,4" {
+		t.Fatalf("attempt headers %v", attempts)
+	}
+	gone := send("gone")
+	broken := send("broken")
+	waitFor(t, func() bool { return len(decisionLines(t, e, "dead")) == 2 })
+	for _, l := range decisionLines(t, e, "dead") {
+		switch l["delivery_id"] {
+		case gone:
+			if l["attempts"] != float64(1) || l["status"] != float64(410) {
+				t.Errorf("410 is final: %v", l)
+			}
+		case broken:
+			if l["attempts"] != float64(4) || l["status"] != float64(500) {
+				t.Errorf("500 is retried 3 times then dead: %v", l)
+			}
+		default:
+			t.Errorf("unexpected dead line %v", l)
+		}
+	}
+	metrics := httpGet(t, e.admin+"/metrics")
+	for _, want := range []string{
+		`hookwall_delivery_attempts_total{outcome="retry",route="github"} 6`,
+		`hookwall_delivery_attempts_total{outcome="dead",route="github"} 2`,
+		`hookwall_delivery_depth{route="github",state="dead"} 2`,
+		`hookwall_delivery_depth{route="github",state="delivered"} 1`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+// A full store answers 503 with Retry-After and acknowledges nothing; the dedupe key is
+// released so the provider's retry goes through.
+func TestQueuedFull(t *testing.T) {
+	e := startQueued(t, "http://127.0.0.1:1", 2) // upstream down: everything stays pending
+	for i := range 2 {
+		body := `{"n":` + strconv.Itoa(i) + `}`
+		if r := e.do("POST", "/hooks/github", []byte(body), signed(body, "")); r.Status != 202 {
+			t.Fatalf("%d: %d", i, r.Status)
+		}
+	}
+	body := `{"n":3}`
+	r := e.do("POST", "/hooks/github", []byte(body), signed(body, "d-full"))
+	if r.Status != 503 || r.Header.Get("Retry-After") == "" || r.Header.Get("Hookwall-Delivery-Id") != "" {
+		t.Fatalf("full store: %d %v %s", r.Status, r.Header, r.Body)
+	}
+	if r := e.do("POST", "/hooks/github", []byte(body), signed(body, "d-full")); r.Status != 503 {
+		t.Fatalf("retry of a refused request: %d (the dedupe key must have been released)", r.Status)
+	}
+	if got := httpGet(t, e.admin+"/metrics"); !strings.Contains(got, `hookwall_delivery_depth{route="github",state="pending"} 2`) {
+		t.Fatal("depth metric does not show 2 pending")
+	}
+}
+
+// A gateway without a queued route opens no store.
+func TestNoQueuedRouteOpensNoStore(t *testing.T) {
+	up := startUpstream(t)
+	cfg := strings.ReplaceAll(queuedConfig, `delivery = "queued"`+"\n"+`retry = ["50ms", "50ms", "50ms"]`, "")
+	cfg = strings.ReplaceAll(strings.ReplaceAll(cfg, "{{UPSTREAM}}", up.URL()), "{{MAX}}", "5")
+	e := startEnv(t, cfg, map[string]string{"policies/github.rego": queuedPolicy, "github.secret": "s3cret"}, Options{})
+	body := `{}`
+	if r := e.do("POST", "/hooks/github", []byte(body), signed(body, "")); r.Status != 200 {
+		t.Fatalf("direct: %d", r.Status)
+	}
+	if _, err := os.Stat(filepath.Join(e.dir, "hookwall-deliveries.db")); !os.IsNotExist(err) {
+		t.Fatalf("a store was created without a queued route: %v", err)
+	}
+}
+
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	r, err := client.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	b, _ := io.ReadAll(r.Body)
+	return string(b)
+}
