@@ -35,3 +35,30 @@ func TestGroupCommit(t *testing.T) {
 		t.Fatalf("%d enqueues took %d commits: not grouped", n, c)
 	}
 }
+
+// Opening the file voids the leases of the process that had it: the deliveries it was
+// attempting when it died are claimable at once, not after their lease.
+func TestOpenVoidsOldLeases(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "d.db")
+	s, err := Open(Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	r := &delivery.Record{ID: "x", Route: "r", Method: "POST", URI: "/", ReceivedAt: now, NextAt: now}
+	if err := s.Enqueue(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Claim(context.Background(), "dead-process", now, time.Hour, 1); err != nil || len(got) != 1 {
+		t.Fatalf("claim: %v %v", got, err)
+	}
+	s.Close()
+	s, err = Open(Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got, err := s.Claim(context.Background(), "next", now, time.Hour, 1); err != nil || len(got) != 1 {
+		t.Fatalf("after reopen: %v %v, want the delivery claimable", got, err)
+	}
+}

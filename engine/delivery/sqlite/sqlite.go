@@ -115,6 +115,12 @@ func Open(o Options) (*Store, error) {
 		_ = w.Close()
 		return nil, fmt.Errorf("delivery/sqlite: %s: journal mode is %q, not wal: %v", o.Path, mode, err)
 	}
+	// The file is one gateway's: leases left by a previous process (killed, or its drain
+	// cut short) are void, and its deliveries are due again at once.
+	if _, err := w.Exec(`UPDATE deliveries SET claimed_by = NULL, lease_until = NULL WHERE claimed_by IS NOT NULL`); err != nil {
+		_ = w.Close()
+		return nil, fmt.Errorf("delivery/sqlite: %s: release old leases: %w", o.Path, err)
+	}
 	r, err := sql.Open("sqlite", dsn("&_pragma=query_only(1)"))
 	if err != nil {
 		_ = w.Close()
