@@ -1,0 +1,141 @@
+package delivery_test
+
+import (
+	"context"
+	"net"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/hookwall/hookwall/engine/delivery"
+	"github.com/hookwall/hookwall/engine/delivery/sqlite"
+)
+
+// slowUpstream answers after hold; it counts the requests that reached it.
+func slowUpstream(t *testing.T, hold time.Duration, status int, header map[string]string) (addr string, reached *atomic.Int32) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reached = &atomic.Int32{}
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		reached.Add(1)
+		time.Sleep(hold)
+		for k, v := range header {
+			ctx.Response.Header.Set(k, v)
+		}
+		ctx.SetStatusCode(status)
+	}}
+	go srv.Serve(ln) //nolint:errcheck
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	return ln.Addr().String(), reached
+}
+
+func setup(t *testing.T, addr string, timeout time.Duration) (*delivery.Dispatcher, delivery.Store) {
+	t.Helper()
+	store, err := sqlite.Open(sqlite.Options{Path: filepath.Join(t.TempDir(), "d.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	client := &fasthttp.HostClient{Addr: addr}
+	d := delivery.NewDispatcher(delivery.Options{
+		Store: store,
+		Target: func(string) (delivery.Target, func(), bool) {
+			return delivery.Target{Client: client, Scheme: "http", Host: addr, Timeout: timeout, Retry: []time.Duration{time.Second}}, func() {}, true
+		},
+		Owner: "gw1", Lease: time.Hour, Poll: 20 * time.Millisecond,
+	})
+	return d, store
+}
+
+func enqueueOne(t *testing.T, d *delivery.Dispatcher) {
+	t.Helper()
+	now := time.Now()
+	if err := d.Enqueue(context.Background(), &delivery.Record{ID: "x", Route: "r", Method: "POST", URI: "/", ReceivedAt: now, NextAt: now}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitReached(t *testing.T, reached *atomic.Int32) {
+	t.Helper()
+	for end := time.Now().Add(5 * time.Second); reached.Load() == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("the attempt never reached the upstream")
+		}
+	}
+}
+
+// A graceful shutdown lets an attempt in flight finish and records it.
+func TestShutdownFinishesInFlight(t *testing.T) {
+	addr, reached := slowUpstream(t, 300*time.Millisecond, 200, nil)
+	d, store := setup(t, addr, 5*time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
+	go d.Run(ctx)
+	enqueueOne(t, d)
+	waitReached(t, reached)
+	cancel()
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer scancel()
+	if err := d.Shutdown(sctx); err != nil {
+		t.Fatal(err)
+	}
+	r, as, err := store.Get(context.Background(), "x")
+	if err != nil || r.State != delivery.StateDelivered || len(as) != 1 {
+		t.Fatalf("after shutdown: %+v %+v %v", r, as, err)
+	}
+}
+
+// A shutdown whose drain time runs out releases the lease of the attempt still running,
+// so another worker can take the delivery over at once.
+func TestShutdownReleasesLeases(t *testing.T) {
+	addr, reached := slowUpstream(t, 3*time.Second, 200, nil)
+	d, store := setup(t, addr, 10*time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
+	go d.Run(ctx)
+	enqueueOne(t, d)
+	waitReached(t, reached)
+	cancel()
+	sctx, scancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer scancel()
+	if err := d.Shutdown(sctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := store.Claim(context.Background(), "gw2", time.Now(), time.Minute, 10)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("after a cut-short shutdown another worker claimed %v (%v), want the delivery", got, err)
+	}
+}
+
+// A Retry-After from the upstream postpones the next attempt past the schedule's delay.
+func TestRetryAfterHonoured(t *testing.T) {
+	addr, _ := slowUpstream(t, 0, 503, map[string]string{"Retry-After": "7200"})
+	d, store := setup(t, addr, time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go d.Run(ctx)
+	enqueueOne(t, d)
+	var r *delivery.Record
+	for end := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		var err error
+		r, _, err = store.Get(context.Background(), "x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Attempts == 1 {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatal("no attempt recorded")
+		}
+	}
+	// The schedule says 1s; Retry-After asks 2h, capped at MaxRetryAfter (1h).
+	wait := time.Until(r.NextAt)
+	if r.State != delivery.StatePending || wait < 59*time.Minute || wait > time.Hour || r.LastStatus != 503 {
+		t.Fatalf("after a 503 with Retry-After: state %s, next in %v, status %d", r.State, wait, r.LastStatus)
+	}
+}
