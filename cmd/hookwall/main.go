@@ -8,6 +8,7 @@
 //	hookwall filter init DIR           write a starter filter (Go, C, WAT, AssemblyScript)
 //	hookwall filter test F.wasm        run one filter alone on a recorded request
 //	hookwall ranges update             refresh the provider IP range data
+//	hookwall deliveries list|show|replay|purge   queued deliveries of a running gateway
 //	hookwall capabilities [-o F]       write an OPA capabilities file with the hookwall builtins
 //	hookwall blocks list|lift          list or lift the watcher's blocks of a running gateway
 //	hookwall bench                     the reference load benchmark
@@ -43,6 +44,7 @@ commands:
   filter init    write a starter filter with its test (--lang go|c|wat|assemblyscript)
   filter test    run one filter alone on a recorded request and print what it did
   ranges update  refresh the provider IP range data (policies/ranges/data.json)
+  deliveries     list, show, replay or purge queued deliveries of a running gateway
   capabilities   write an OPA capabilities file with the hookwall builtins (for opa, Regal, editors)
   blocks         list or lift the sources a running gateway blocks ([watch])
   bench          the reference load benchmark against a bare fasthttp proxy
@@ -80,6 +82,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	case "ranges":
 		return cmdRanges(ctx, args, stdout, stderr)
+	case "deliveries":
+		return cmdDeliveries(ctx, args, stdout, stderr)
 	case "capabilities":
 		return cmdCapabilities(args, stdout, stderr)
 	case "blocks":

@@ -190,6 +190,9 @@ type Delivery struct {
 	KeepDead      Duration `toml:"keep_dead"`
 	// MaxPending bounds the deliveries waiting; beyond it a queued route answers 503.
 	MaxPending int `toml:"max_pending"`
+	// InspectBodies lets GET /-/deliveries/{id} show a delivery's headers and body, when
+	// the admin API has a token.
+	InspectBodies bool `toml:"inspect_bodies"`
 }
 
 // Delivery modes of a route.
@@ -739,6 +742,9 @@ func (c *Config) validateDelivery(v *validator) {
 	}
 	if d.MaxPending < 0 {
 		v.errAt(at("max_pending"), "must be > 0")
+	}
+	if d.InspectBodies && c.Admin.Token == "" {
+		v.errAt(at("inspect_bodies"), "needs [admin] token: bodies are shown only to a caller with the token")
 	}
 	if !v.loc.has("delivery", "keep_delivered") {
 		d.KeepDelivered = Duration(DefaultKeepDelivered)

@@ -43,6 +43,7 @@ func newAdmin(g *Gateway, token string, addr net.Addr) *admin {
 	a.mux.HandleFunc("GET /readyz", a.readyz)
 	a.mux.HandleFunc("GET /-/status", a.auth(a.statusz))
 	a.mux.HandleFunc("POST /-/reload", a.auth(a.reload))
+	a.mountDeliveries() // /-/deliveries (admin_deliveries.go)
 	a.mountPprof()
 	a.mountBlocks()
 	a.mountObservability() // /metrics, the status page at /, /-/recent (statuspage.go)

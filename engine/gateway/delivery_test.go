@@ -3,6 +3,7 @@ package gateway
 import (
 	"encoding/json"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -56,6 +57,14 @@ func startQueued(t *testing.T, upstreamURL string, maxPending int) *env {
 	t.Helper()
 	cfg := strings.ReplaceAll(queuedConfig, "{{UPSTREAM}}", upstreamURL)
 	cfg = strings.ReplaceAll(cfg, "{{MAX}}", strconv.Itoa(maxPending))
+	return startEnv(t, cfg, map[string]string{"policies/github.rego": queuedPolicy, "github.secret": "s3cret"}, Options{})
+}
+
+// startDirect runs queuedConfig with the github route direct: no route is queued.
+func startDirect(t *testing.T, upstreamURL string) *env {
+	t.Helper()
+	cfg := strings.ReplaceAll(queuedConfig, `delivery = "queued"`+"\n"+`retry = ["50ms", "50ms", "50ms"]`, "")
+	cfg = strings.ReplaceAll(strings.ReplaceAll(cfg, "{{UPSTREAM}}", upstreamURL), "{{MAX}}", "5")
 	return startEnv(t, cfg, map[string]string{"policies/github.rego": queuedPolicy, "github.secret": "s3cret"}, Options{})
 }
 
@@ -230,9 +239,7 @@ func TestQueuedFull(t *testing.T) {
 // A gateway without a queued route opens no store.
 func TestNoQueuedRouteOpensNoStore(t *testing.T) {
 	up := startUpstream(t)
-	cfg := strings.ReplaceAll(queuedConfig, `delivery = "queued"`+"\n"+`retry = ["50ms", "50ms", "50ms"]`, "")
-	cfg = strings.ReplaceAll(strings.ReplaceAll(cfg, "{{UPSTREAM}}", up.URL()), "{{MAX}}", "5")
-	e := startEnv(t, cfg, map[string]string{"policies/github.rego": queuedPolicy, "github.secret": "s3cret"}, Options{})
+	e := startDirect(t, up.URL())
 	body := `{}`
 	if r := e.do("POST", "/hooks/github", []byte(body), signed(body, "")); r.Status != 200 {
 		t.Fatalf("direct: %d", r.Status)
@@ -251,4 +258,53 @@ func httpGet(t *testing.T, url string) string {
 	defer r.Body.Close()
 	b, _ := io.ReadAll(r.Body)
 	return string(b)
+}
+
+// The delivery API: bodies stay hidden without inspect_bodies and a token, a POST needs
+// the admin header, and a gateway without a queued route has no store to show.
+func TestDeliveriesAdminAPI(t *testing.T) {
+	up := startUpstream(t)
+	e := startQueued(t, up.URL(), 100)
+	body := `{"secret":"payload"}`
+	id := e.do("POST", "/hooks/github", []byte(body), signed(body, "")).Header.Get("Hookwall-Delivery-Id")
+	waitFor(t, func() bool { return len(up.requests()) == 1 })
+	doc := httpGet(t, e.admin+"/-/deliveries/"+id)
+	if !strings.Contains(doc, `"state": "delivered"`) || !strings.Contains(doc, `"body_bytes": 20`) || strings.Contains(doc, "payload") || strings.Contains(doc, "sha256=") {
+		t.Fatalf("show without inspect_bodies:\n%s", doc)
+	}
+	if list := httpGet(t, e.admin+"/-/deliveries?route=github&since=1h"); !strings.Contains(list, id) {
+		t.Fatalf("list:\n%s", list)
+	}
+	if list := httpGet(t, e.admin+"/-/deliveries?route=other"); strings.Contains(list, id) {
+		t.Fatalf("list of another route shows it:\n%s", list)
+	}
+	r, err := client.Post(e.admin+"/-/deliveries/"+id+"/replay", "text/plain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode != 403 {
+		t.Fatalf("a simple cross-site POST got %d, want 403", r.StatusCode)
+	}
+	req, _ := http.NewRequest("DELETE", e.admin+"/-/deliveries/"+id, nil)
+	if r, err = client.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode != 403 {
+		t.Fatalf("a DELETE without the admin header got %d, want 403", r.StatusCode)
+	}
+	req.Header.Set("Hookwall-Admin", "1")
+	if r, err = client.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode != 200 {
+		t.Fatalf("purge: %d", r.StatusCode)
+	}
+
+	direct := startDirect(t, up.URL())
+	if got := httpGet(t, direct.admin+"/-/deliveries"); !strings.Contains(got, "no delivery store") {
+		t.Fatalf("no store: %s", got)
+	}
 }

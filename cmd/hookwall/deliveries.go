@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hookwall/hookwall/engine/config"
+	"github.com/hookwall/hookwall/engine/gateway"
+)
+
+const deliveriesUsage = `usage: hookwall deliveries <list|show|replay|purge> [flags] [ID]
+
+  list                         the newest deliveries (--route, --state, --since, --until, --limit)
+  show ID                      one delivery with its attempts
+  replay ID                    deliver it again, its retry schedule restarted
+  replay --route R --state S   replay every delivery the filter selects (--since, --until too)
+  purge ID                     delete it
+
+The admin API of the running gateway is found from -c gateway.toml ([admin] listen and
+token), or given with --admin http://127.0.0.1:9090.
+`
+
+// cmdDeliveries talks to the admin API of a running gateway.
+func cmdDeliveries(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		fmt.Fprint(stderr, deliveriesUsage)
+		return 2
+	}
+	sub, args := args[0], args[1:]
+	fs := flag.NewFlagSet("deliveries "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := configFlags(fs)
+	adminURL := fs.String("admin", "", "admin API base URL (default: from [admin] listen)")
+	route := fs.String("route", "", "only this route")
+	state := fs.String("state", "", "only this state: pending, delivered, dead")
+	since := fs.String("since", "", "received at or after: RFC 3339, or a duration ago (1h)")
+	until := fs.String("until", "", "received before: RFC 3339, or a duration ago")
+	limit := fs.Int("limit", 0, "at most this many (list; default 100)")
+	format := fs.String("format", "text", "list output: text or json")
+	// Flags may come before or after the id.
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return 2
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos, args = append(pos, fs.Arg(0)), fs.Args()[1:]
+	}
+	base, token, err := adminTarget(*cfgPath, *adminURL)
+	if err != nil {
+		fmt.Fprintf(stderr, "hookwall deliveries: %v\n", err)
+		return 1
+	}
+	q := url.Values{}
+	for k, v := range map[string]string{"route": *route, "state": *state, "since": *since, "until": *until} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if *limit > 0 {
+		q.Set("limit", fmt.Sprint(*limit))
+	}
+	c := adminClient{base: base, token: token}
+	needID := func() (string, bool) {
+		if len(pos) != 1 {
+			fmt.Fprintf(stderr, "hookwall deliveries %s: one delivery id, please\n", sub)
+			return "", false
+		}
+		return url.PathEscape(pos[0]), true
+	}
+	var status int
+	var body []byte
+	switch sub {
+	case "list":
+		status, body, err = c.do(ctx, "GET", "/-/deliveries?"+q.Encode())
+		if err == nil && status == 200 && *format == "text" {
+			return printDeliveries(stdout, stderr, body)
+		}
+	case "show":
+		id, ok := needID()
+		if !ok {
+			return 2
+		}
+		status, body, err = c.do(ctx, "GET", "/-/deliveries/"+id)
+	case "replay":
+		if len(pos) == 0 {
+			status, body, err = c.do(ctx, "POST", "/-/deliveries/replay?"+q.Encode())
+			break
+		}
+		id, ok := needID()
+		if !ok {
+			return 2
+		}
+		status, body, err = c.do(ctx, "POST", "/-/deliveries/"+id+"/replay")
+	case "purge":
+		id, ok := needID()
+		if !ok {
+			return 2
+		}
+		status, body, err = c.do(ctx, "DELETE", "/-/deliveries/"+id)
+	default:
+		fmt.Fprint(stderr, deliveriesUsage)
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "hookwall deliveries %s: %v\n", sub, err)
+		return 1
+	}
+	if status != 200 {
+		fmt.Fprintf(stderr, "hookwall deliveries %s: %d %s", sub, status, body)
+		return 1
+	}
+	_, _ = stdout.Write(body)
+	return 0
+}
+
+// adminTarget returns the admin API's base URL and token: explicit, or from the config.
+func adminTarget(cfgPath, explicit string) (base, token string, err error) {
+	cfg, cerr := config.Load(cfgPath)
+	if cerr == nil {
+		token = cfg.Admin.Token
+	}
+	if explicit != "" {
+		return strings.TrimSuffix(explicit, "/"), token, nil
+	}
+	if cerr != nil {
+		return "", "", fmt.Errorf("no --admin, and the config does not load: %w", cerr)
+	}
+	host, port, err := net.SplitHostPort(cfg.Admin.Listen)
+	if err != nil {
+		return "", "", fmt.Errorf("%s: admin.listen: %w", cfgPath, err)
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port), token, nil
+}
+
+type adminClient struct{ base, token string }
+
+func (c adminClient) do(ctx context.Context, method, path string) (int, []byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set(gateway.AdminHeader, "1")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	r, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer r.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(r.Body, 64<<20))
+	return r.StatusCode, b, err
+}
+
+func printDeliveries(stdout, stderr io.Writer, body []byte) int {
+	var doc struct {
+		Deliveries []struct {
+			ID         string    `json:"id"`
+			Route      string    `json:"route"`
+			State      string    `json:"state"`
+			Attempts   int       `json:"attempts"`
+			ReceivedAt time.Time `json:"received_at"`
+			LastStatus int       `json:"last_status"`
+			LastError  string    `json:"last_error"`
+		} `json:"deliveries"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil {
+		fmt.Fprintf(stderr, "hookwall deliveries list: %v\n", err)
+		return 1
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tROUTE\tSTATE\tATTEMPTS\tRECEIVED\tLAST")
+	for _, d := range doc.Deliveries {
+		last := d.LastError
+		if last == "" && d.LastStatus != 0 {
+			last = fmt.Sprint(d.LastStatus)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", d.ID, d.Route, d.State, d.Attempts, d.ReceivedAt.Format(time.RFC3339), last)
+	}
+	_ = tw.Flush()
+	return 0
+}
