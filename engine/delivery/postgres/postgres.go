@@ -1,0 +1,364 @@
+// Package postgres is the delivery.Store of a fleet: every gateway enqueues into one
+// PostgreSQL database and any gateway's workers deliver. A claim takes due deliveries with
+// FOR UPDATE SKIP LOCKED, so concurrent claimers never wait on or take the same rows, and
+// sets a lease (claimed_by, lease_until): a gateway that dies holding leases loses them when
+// they expire, and another gateway's workers take its work over.
+//
+// Times are the callers' clocks (the gateways'): keep them synchronised (NTP); a lease is
+// long against any sane skew. max_pending is checked by each insert against the count of
+// pending rows, so concurrent enqueues may pass it by at most their number. Enqueue
+// returns once PostgreSQL committed (durable under the server's synchronous_commit = on).
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/hookwall/hookwall/engine/delivery"
+)
+
+// Options configure a Store.
+type Options struct {
+	// URL is a PostgreSQL connection URL (postgres://user:pass@host:5432/db?sslmode=…).
+	URL string
+	// MaxPending bounds the pending deliveries (see the package doc); 0 means no bound.
+	MaxPending int
+}
+
+// Store is a delivery.Store in PostgreSQL. Create with Open.
+type Store struct {
+	pool       *pgxpool.Pool
+	maxPending int
+}
+
+const schema = `
+CREATE TABLE IF NOT EXISTS hookwall_deliveries (
+	id          TEXT PRIMARY KEY,
+	route       TEXT NOT NULL,
+	decision_id TEXT NOT NULL,
+	received_at BIGINT NOT NULL,
+	method      TEXT NOT NULL,
+	uri         TEXT NOT NULL,
+	headers     BYTEA NOT NULL,
+	body        BYTEA NOT NULL,
+	state       TEXT NOT NULL,
+	attempts    INTEGER NOT NULL DEFAULT 0,
+	base        INTEGER NOT NULL DEFAULT 0,
+	next_at     BIGINT NOT NULL,
+	updated_at  BIGINT NOT NULL,
+	last_status INTEGER NOT NULL DEFAULT 0,
+	last_error  TEXT NOT NULL DEFAULT '',
+	claimed_by  TEXT,
+	lease_until BIGINT
+);
+CREATE INDEX IF NOT EXISTS hookwall_deliveries_due ON hookwall_deliveries (state, next_at);
+CREATE INDEX IF NOT EXISTS hookwall_deliveries_route ON hookwall_deliveries (route, received_at);
+CREATE INDEX IF NOT EXISTS hookwall_deliveries_updated ON hookwall_deliveries (state, updated_at);
+CREATE TABLE IF NOT EXISTS hookwall_delivery_attempts (
+	delivery_id TEXT NOT NULL,
+	n           INTEGER NOT NULL,
+	at          BIGINT NOT NULL,
+	status      INTEGER NOT NULL,
+	latency_us  BIGINT NOT NULL,
+	error       TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS hookwall_delivery_attempts_id ON hookwall_delivery_attempts (delivery_id, n);
+`
+
+// schemaLock serialises schema creation among gateways starting together.
+const schemaLock = 0x686f6f6b77616c6c // "hookwall"
+
+// Open connects, creates the schema if missing, and returns the store. The error never
+// quotes the URL (it carries the password).
+func Open(ctx context.Context, o Options) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(o.URL)
+	if err != nil {
+		return nil, errors.New("delivery/postgres: the url does not parse as a PostgreSQL connection URL")
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("delivery/postgres: %w", err)
+	}
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("delivery/postgres: connect: %w", err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, int64(schemaLock)); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("delivery/postgres: %w", err)
+	}
+	_, err = conn.Exec(ctx, schema)
+	_, _ = conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, int64(schemaLock))
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("delivery/postgres: create schema: %w", err)
+	}
+	return &Store{pool: pool, maxPending: o.MaxPending}, nil
+}
+
+// Enqueue implements delivery.Store.
+func (s *Store) Enqueue(ctx context.Context, r *delivery.Record) error {
+	max := int64(math.MaxInt64)
+	if s.maxPending > 0 {
+		max = int64(s.maxPending)
+	}
+	tag, err := s.pool.Exec(ctx, `INSERT INTO hookwall_deliveries
+		(id, route, decision_id, received_at, method, uri, headers, body, state, attempts, base, next_at, updated_at)
+		SELECT $1, $2, $3, $4, $5, $6, $7, $8, 'pending', 0, 0, $9, $4
+		WHERE $10::bigint = 9223372036854775807 OR (SELECT count(*) FROM hookwall_deliveries WHERE state = 'pending') < $10::bigint`,
+		r.ID, r.Route, r.DecisionID, r.ReceivedAt.UnixNano(), r.Method, r.URI,
+		delivery.EncodeHeaders(r.Headers), nonNil(r.Body), r.NextAt.UnixNano(), max)
+	if err != nil {
+		return fmt.Errorf("delivery/postgres: insert: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return delivery.ErrFull
+	}
+	return nil
+}
+
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+const fullCols = `id, route, decision_id, received_at, method, uri, headers, body, state, attempts, base, next_at, updated_at, last_status, last_error`
+const listCols = `id, route, decision_id, received_at, method, uri, ''::bytea, ''::bytea, state, attempts, base, next_at, updated_at, last_status, last_error`
+
+func scan(row pgx.Row) (*delivery.Record, error) {
+	var r delivery.Record
+	var recv, next, upd int64
+	var headers []byte
+	var state string
+	var attempts, base, status int32
+	if err := row.Scan(&r.ID, &r.Route, &r.DecisionID, &recv, &r.Method, &r.URI, &headers, &r.Body, &state,
+		&attempts, &base, &next, &upd, &status, &r.LastError); err != nil {
+		return nil, err
+	}
+	hs, err := delivery.DecodeHeaders(headers)
+	if err != nil {
+		return nil, fmt.Errorf("delivery/postgres: %s: %w", r.ID, err)
+	}
+	r.Headers, r.State = hs, delivery.State(state)
+	r.Attempts, r.Base, r.LastStatus = int(attempts), int(base), int(status)
+	r.ReceivedAt, r.NextAt, r.UpdatedAt = time.Unix(0, recv), time.Unix(0, next), time.Unix(0, upd)
+	return &r, nil
+}
+
+func collect(rows pgx.Rows, err error) ([]*delivery.Record, error) {
+	if err != nil {
+		return nil, fmt.Errorf("delivery/postgres: %w", err)
+	}
+	defer rows.Close()
+	var out []*delivery.Record
+	for rows.Next() {
+		r, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("delivery/postgres: read: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("delivery/postgres: %w", err)
+	}
+	return out, nil
+}
+
+// Claim implements delivery.Store.
+func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]*delivery.Record, error) {
+	return collect(s.pool.Query(ctx, `UPDATE hookwall_deliveries SET claimed_by = $1, lease_until = $2
+		WHERE id IN (SELECT id FROM hookwall_deliveries WHERE state = 'pending' AND next_at <= $3
+			AND (claimed_by IS NULL OR lease_until < $3) ORDER BY next_at LIMIT $4 FOR UPDATE SKIP LOCKED)
+		RETURNING `+fullCols, owner, now.Add(lease).UnixNano(), now.UnixNano(), limit))
+}
+
+// Finish implements delivery.Store.
+func (s *Store) Finish(ctx context.Context, id, owner string, res delivery.Result) error {
+	a := res.Attempt
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE hookwall_deliveries SET state = $1, attempts = $2, next_at = $3, updated_at = $4,
+			last_status = $5, last_error = $6, claimed_by = NULL, lease_until = NULL
+			WHERE id = $7 AND claimed_by = $8 AND state = 'pending'`,
+			string(res.State), a.N, res.NextAt.UnixNano(), a.At.Add(a.Latency).UnixNano(), a.Status, a.Error, id, owner)
+		if err != nil {
+			return fmt.Errorf("delivery/postgres: finish: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return delivery.ErrLeaseLost
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO hookwall_delivery_attempts (delivery_id, n, at, status, latency_us, error) VALUES ($1, $2, $3, $4, $5, $6)`,
+			id, a.N, a.At.UnixNano(), a.Status, a.Latency.Microseconds(), a.Error); err != nil {
+			return fmt.Errorf("delivery/postgres: record attempt: %w", err)
+		}
+		return nil
+	})
+}
+
+// Release implements delivery.Store.
+func (s *Store) Release(ctx context.Context, owner string, ids []string) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE hookwall_deliveries SET claimed_by = NULL, lease_until = NULL WHERE id = ANY($1) AND claimed_by = $2`, ids, owner); err != nil {
+		return fmt.Errorf("delivery/postgres: release: %w", err)
+	}
+	return nil
+}
+
+// Get implements delivery.Store.
+func (s *Store) Get(ctx context.Context, id string) (*delivery.Record, []delivery.Attempt, error) {
+	r, err := scan(s.pool.QueryRow(ctx, `SELECT `+fullCols+` FROM hookwall_deliveries WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil, delivery.ErrNotFound
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("delivery/postgres: get: %w", err)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT n, at, status, latency_us, error FROM hookwall_delivery_attempts WHERE delivery_id = $1 ORDER BY n`, id)
+	if err != nil {
+		return nil, nil, fmt.Errorf("delivery/postgres: attempts: %w", err)
+	}
+	defer rows.Close()
+	var as []delivery.Attempt
+	for rows.Next() {
+		var a delivery.Attempt
+		var n, status int32
+		var at, us int64
+		if err := rows.Scan(&n, &at, &status, &us, &a.Error); err != nil {
+			return nil, nil, fmt.Errorf("delivery/postgres: attempts: %w", err)
+		}
+		a.N, a.Status, a.At, a.Latency = int(n), int(status), time.Unix(0, at), time.Duration(us)*time.Microsecond
+		as = append(as, a)
+	}
+	return r, as, rows.Err()
+}
+
+// where renders q's filters as $1..$4.
+func where(q delivery.Query) (string, []any) {
+	until := int64(math.MaxInt64)
+	if !q.Until.IsZero() {
+		until = q.Until.UnixNano()
+	}
+	since := int64(math.MinInt64)
+	if !q.Since.IsZero() {
+		since = q.Since.UnixNano()
+	}
+	return `($1 = '' OR route = $1) AND ($2 = '' OR state = $2) AND received_at >= $3 AND received_at < $4`,
+		[]any{q.Route, string(q.State), since, until}
+}
+
+// DefaultLimit is List's limit when the query sets none.
+const DefaultLimit = 100
+
+// List implements delivery.Store.
+func (s *Store) List(ctx context.Context, q delivery.Query) ([]*delivery.Record, error) {
+	cond, args := where(q)
+	limit := q.Limit
+	if limit <= 0 {
+		limit = DefaultLimit
+	}
+	rs, err := collect(s.pool.Query(ctx, `SELECT `+listCols+` FROM hookwall_deliveries WHERE `+cond+` ORDER BY received_at DESC, id LIMIT $5`, append(args, limit)...))
+	for _, r := range rs {
+		r.Body = nil
+	}
+	return rs, err
+}
+
+// Replay implements delivery.Store.
+func (s *Store) Replay(ctx context.Context, id string, now time.Time) error {
+	// A pending delivery in an attempt keeps its lease: clearing it would give it a second
+	// owner.
+	if _, err := s.pool.Exec(ctx, `UPDATE hookwall_deliveries SET state = 'pending', base = attempts, next_at = $2, updated_at = $2
+		WHERE id = $1 AND (state <> 'pending' OR claimed_by IS NULL)`, id, now.UnixNano()); err != nil {
+		return fmt.Errorf("delivery/postgres: replay: %w", err)
+	}
+	var one int
+	if err := s.pool.QueryRow(ctx, `SELECT 1 FROM hookwall_deliveries WHERE id = $1`, id).Scan(&one); errors.Is(err, pgx.ErrNoRows) {
+		return delivery.ErrNotFound
+	} else if err != nil {
+		return fmt.Errorf("delivery/postgres: replay: %w", err)
+	}
+	return nil
+}
+
+// ReplayMatching implements delivery.Store.
+func (s *Store) ReplayMatching(ctx context.Context, q delivery.Query, now time.Time) (int, error) {
+	cond, args := where(q)
+	tag, err := s.pool.Exec(ctx, `UPDATE hookwall_deliveries SET state = 'pending', base = attempts, next_at = $5, updated_at = $5
+		WHERE state <> 'pending' AND `+cond, append(args, now.UnixNano())...)
+	if err != nil {
+		return 0, fmt.Errorf("delivery/postgres: replay: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// Purge implements delivery.Store.
+func (s *Store) Purge(ctx context.Context, id string) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM hookwall_deliveries WHERE id = $1`, id)
+		if err != nil {
+			return fmt.Errorf("delivery/postgres: purge: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return delivery.ErrNotFound
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM hookwall_delivery_attempts WHERE delivery_id = $1`, id); err != nil {
+			return fmt.Errorf("delivery/postgres: purge: %w", err)
+		}
+		return nil
+	})
+}
+
+// Depth implements delivery.Store.
+func (s *Store) Depth(ctx context.Context) ([]delivery.Depth, error) {
+	rows, err := s.pool.Query(ctx, `SELECT route, state, count(*), min(received_at) FROM hookwall_deliveries GROUP BY route, state ORDER BY route, state`)
+	if err != nil {
+		return nil, fmt.Errorf("delivery/postgres: depth: %w", err)
+	}
+	defer rows.Close()
+	var out []delivery.Depth
+	for rows.Next() {
+		var d delivery.Depth
+		var state string
+		var count, oldest int64
+		if err := rows.Scan(&d.Route, &state, &count, &oldest); err != nil {
+			return nil, fmt.Errorf("delivery/postgres: depth: %w", err)
+		}
+		d.State, d.Count, d.Oldest = delivery.State(state), int(count), time.Unix(0, oldest)
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// Prune implements delivery.Store.
+func (s *Store) Prune(ctx context.Context, delivered, dead time.Time) (int, error) {
+	var n int64
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		const sel = `SELECT id FROM hookwall_deliveries WHERE (state = 'delivered' AND updated_at < $1) OR (state = 'dead' AND updated_at < $2)`
+		if _, err := tx.Exec(ctx, `DELETE FROM hookwall_delivery_attempts WHERE delivery_id IN (`+sel+`)`, delivered.UnixNano(), dead.UnixNano()); err != nil {
+			return fmt.Errorf("delivery/postgres: prune: %w", err)
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM hookwall_deliveries WHERE id IN (`+sel+`)`, delivered.UnixNano(), dead.UnixNano())
+		if err != nil {
+			return fmt.Errorf("delivery/postgres: prune: %w", err)
+		}
+		n = tag.RowsAffected()
+		return nil
+	})
+	return int(n), err
+}
+
+// Close closes the pool. It is idempotent.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+var _ delivery.Store = (*Store)(nil)
