@@ -3,9 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -81,11 +78,7 @@ delivery = "queued"
 	pub, _ := g.Addrs()
 
 	post := func(body string) string {
-		m := hmac.New(sha256.New, []byte("s3cret"))
-		m.Write([]byte(body))
-		req, _ := http.NewRequest("POST", "http://"+pub.String()+"/hooks/github", strings.NewReader(body))
-		req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(m.Sum(nil)))
-		r, err := http.DefaultClient.Do(req)
+		r, err := http.DefaultClient.Do(githubWebhook("http://"+pub.String()+"/hooks/github", []byte(body)))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -18,6 +18,15 @@ import (
 	"time"
 )
 
+// githubWebhook is a POST of body to url signed as GitHub does with the secret "s3cret".
+func githubWebhook(url string, body []byte) *http.Request {
+	m := hmac.New(sha256.New, []byte("s3cret"))
+	m.Write(body)
+	req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
+	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(m.Sum(nil)))
+	return req
+}
+
 // TestQueuedSurvivesKill runs the real binary with a queued, GitHub-verified route whose
 // upstream is down, sends N signed webhooks from concurrent clients, kill -9s the gateway
 // half-way, restarts it on the same store, then brings the upstream up. Every request
@@ -67,10 +76,7 @@ retry = [%s]
 	var once sync.Once
 	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
 	send := func(body []byte) string {
-		m := hmac.New(sha256.New, []byte("s3cret"))
-		m.Write(body)
-		req, _ := http.NewRequest("POST", "http://"+pub+"/hooks/github", bytes.NewReader(body))
-		req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(m.Sum(nil)))
+		req := githubWebhook("http://"+pub+"/hooks/github", body)
 		req.Header.Set("Content-Type", "application/json")
 		r, err := hc.Do(req)
 		if err != nil {

@@ -181,9 +181,11 @@ type State struct {
 // Delivery configures the store of queued routes' deliveries. It is opened only when some
 // route has delivery = "queued".
 type Delivery struct {
-	// Store is "sqlite" (default): a file at Path, beside the config unless absolute.
+	// Store is "sqlite" (default: a file at Path, beside the config unless absolute; one
+	// gateway) or "postgres" (the database at URL, shared by a fleet).
 	Store string `toml:"store"`
 	Path  string `toml:"path"`
+	URL   string `toml:"url"`
 	// KeepDelivered and KeepDead: how long finished deliveries stay (replayable); "0"
 	// keeps them until purged.
 	KeepDelivered Duration `toml:"keep_delivered"`
@@ -737,8 +739,26 @@ func (c *Config) validate(v *validator) {
 func (c *Config) validateDelivery(v *validator) {
 	d := &c.Delivery
 	at := func(k string) []any { return []any{"delivery", k} }
-	if d.Store != "sqlite" {
-		v.errAt(at("store"), "must be \"sqlite\", not %q", d.Store)
+	switch d.Store {
+	case "sqlite":
+		if d.URL != "" {
+			v.errAt(at("url"), "only applies with store = \"postgres\"")
+		}
+	case "postgres":
+		if v.loc.has("delivery", "path") {
+			v.errAt(at("path"), "only applies with store = \"sqlite\"")
+		}
+		u, err := url.Parse(d.URL)
+		switch {
+		case d.URL == "":
+			v.errAt(at("url"), "required when store = \"postgres\"")
+		case err != nil:
+			v.errAt(at("url"), "invalid URL: %v", urlErrorCause(err))
+		case u.Scheme != "postgres" && u.Scheme != "postgresql":
+			v.errAt(at("url"), "scheme must be postgres or postgresql, not %q", u.Scheme)
+		}
+	default:
+		v.errAt(at("store"), "must be \"sqlite\" or \"postgres\", not %q", d.Store)
 	}
 	if d.MaxPending < 0 {
 		v.errAt(at("max_pending"), "must be > 0")

@@ -45,7 +45,11 @@ func TestDeliveryKeysInvalid(t *testing.T) {
 		line       int
 		key, msg   string
 	}{
-		{"store", "[delivery]\nstore = \"mysql\"\n" + policiesRoute, 2, "delivery.store", `must be "sqlite"`},
+		{"store", "[delivery]\nstore = \"mysql\"\n" + policiesRoute, 2, "delivery.store", `must be "sqlite" or "postgres"`},
+		{"postgres without url", "[delivery]\nstore = \"postgres\"\n" + policiesRoute, 1, "delivery.url", `required when store = "postgres"`},
+		{"postgres url scheme", "[delivery]\nstore = \"postgres\"\nurl = \"mysql://u:p@h/db\"\n" + policiesRoute, 3, "delivery.url", "scheme must be postgres or postgresql"},
+		{"postgres with path", "[delivery]\nstore = \"postgres\"\nurl = \"postgres://h/db\"\npath = \"d.db\"\n" + policiesRoute, 4, "delivery.path", `only applies with store = "sqlite"`},
+		{"sqlite with url", "[delivery]\nurl = \"postgres://h/db\"\n" + policiesRoute, 2, "delivery.url", `only applies with store = "postgres"`},
 		{"max_pending", "[delivery]\nmax_pending = -1\n" + policiesRoute, 2, "delivery.max_pending", "must be > 0"},
 		{"inspect_bodies without token", "[delivery]\ninspect_bodies = true\n" + policiesRoute, 2, "delivery.inspect_bodies", "needs [admin] token"},
 		{"unknown key", "[delivery]\nretries = 3\n" + policiesRoute, 2, "delivery.retries", "unknown key"},

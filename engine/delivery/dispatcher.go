@@ -242,6 +242,8 @@ func (d *Dispatcher) attempt(r *Record) {
 	var err error
 	t, release, ok := d.o.Target(r.Route)
 	if ok {
+		// An attempt ends well within its lease, so the delivery never has two live owners.
+		t.Timeout = min(t.Timeout, d.o.Lease/2)
 		status, retryAfter, err = send(&t, r, n)
 		release()
 	} else {

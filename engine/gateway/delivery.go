@@ -11,6 +11,7 @@ import (
 	"github.com/hookwall/hookwall/engine/config"
 	"github.com/hookwall/hookwall/engine/decisionlog"
 	"github.com/hookwall/hookwall/engine/delivery"
+	"github.com/hookwall/hookwall/engine/delivery/postgres"
 	"github.com/hookwall/hookwall/engine/delivery/sqlite"
 )
 
@@ -20,9 +21,22 @@ func (g *Gateway) openDelivery(cfg *config.Config) (*delivery.Dispatcher, error)
 	if !cfg.AnyQueued() {
 		return nil, nil
 	}
-	store, err := sqlite.Open(sqlite.Options{Path: cfg.Delivery.Path, MaxPending: cfg.Delivery.MaxPending})
-	if err != nil {
-		return nil, fmt.Errorf("%s: delivery.path: %w", cfg.File, err)
+	var store delivery.Store
+	switch cfg.Delivery.Store {
+	case "postgres":
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		s, err := postgres.Open(ctx, postgres.Options{URL: cfg.Delivery.URL, MaxPending: cfg.Delivery.MaxPending})
+		if err != nil {
+			return nil, fmt.Errorf("%s: delivery.url: %w", cfg.File, err)
+		}
+		store = s
+	default:
+		s, err := sqlite.Open(sqlite.Options{Path: cfg.Delivery.Path, MaxPending: cfg.Delivery.MaxPending})
+		if err != nil {
+			return nil, fmt.Errorf("%s: delivery.path: %w", cfg.File, err)
+		}
+		store = s
 	}
 	attempts := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "hookwall_delivery_attempts_total",
@@ -31,7 +45,7 @@ func (g *Gateway) openDelivery(cfg *config.Config) (*delivery.Dispatcher, error)
 	d := delivery.NewDispatcher(delivery.Options{
 		Store:         store,
 		Target:        g.deliveryTarget,
-		Lease:         g.o.DeliveryLease,
+		Lease:         deliveryLease(cfg),
 		KeepDelivered: cfg.Delivery.KeepDelivered.D(),
 		KeepDead:      cfg.Delivery.KeepDead.D(),
 		Final:         g.logDelivery,
@@ -48,6 +62,20 @@ func (g *Gateway) openDelivery(cfg *config.Config) (*delivery.Dispatcher, error)
 		return nil, fmt.Errorf("gateway: delivery metrics: %w", err)
 	}
 	return d, nil
+}
+
+// deliveryLease is how long a claimed delivery is one worker's: twice the longest queued
+// route timeout and 5s more. The dispatcher bounds every attempt to half of it, so an
+// attempt ends before its lease does even when a reload raised a timeout: a delivery never
+// has two live owners, and a dead gateway's work waits no longer than this.
+func deliveryLease(cfg *config.Config) time.Duration {
+	longest := time.Duration(0)
+	for i := range cfg.Routes {
+		if r := &cfg.Routes[i]; r.Queued() {
+			longest = max(longest, r.Timeout.D())
+		}
+	}
+	return 2*longest + 5*time.Second
 }
 
 // deliveryTarget resolves a route of the live snapshot, holding the snapshot (and so the

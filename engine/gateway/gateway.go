@@ -35,9 +35,6 @@ type Options struct {
 	Ready func(g *Gateway)
 	// Now is the clock of signature timestamp checks (tests); nil means time.Now.
 	Now func() time.Time
-	// DeliveryLease is how long a claimed delivery stays this gateway's (default 1m): a
-	// gateway that died is taken over after it. Tests shorten it.
-	DeliveryLease time.Duration
 }
 
 // Gateway is a running hookwall.
