@@ -192,6 +192,9 @@ type Delivery struct {
 	KeepDead      Duration `toml:"keep_dead"`
 	// MaxPending bounds the deliveries waiting; beyond it a queued route answers 503.
 	MaxPending int `toml:"max_pending"`
+	// EncryptionKeys names [secrets] holding AES-256 keys (32 bytes, base64 or hex), newest
+	// first: stored headers and bodies are sealed with the first, and open with any.
+	EncryptionKeys []string `toml:"encryption_keys"`
 	// InspectBodies lets GET /-/deliveries/{id} show a delivery's headers and body, when
 	// the admin API has a token.
 	InspectBodies bool `toml:"inspect_bodies"`
@@ -762,6 +765,11 @@ func (c *Config) validateDelivery(v *validator) {
 	}
 	if d.MaxPending < 0 {
 		v.errAt(at("max_pending"), "must be > 0")
+	}
+	for _, k := range d.EncryptionKeys {
+		if _, ok := c.Secrets[k]; !ok {
+			v.errAt(at("encryption_keys"), "unknown secret %q (no [secrets] entry with that name)", k)
+		}
 	}
 	if d.InspectBodies && c.Admin.Token == "" {
 		v.errAt(at("inspect_bodies"), "needs [admin] token: bodies are shown only to a caller with the token")

@@ -17,9 +17,21 @@ import (
 
 // openDelivery opens the [delivery] store and its dispatcher when some route is queued; a
 // gateway without one opens nothing (nil, nil).
-func (g *Gateway) openDelivery(cfg *config.Config) (*delivery.Dispatcher, error) {
+func (g *Gateway) openDelivery(cfg *config.Config, secrets *config.Secrets) (*delivery.Dispatcher, error) {
 	if !cfg.AnyQueued() {
 		return nil, nil
+	}
+	var kr *delivery.Keyring
+	if names := cfg.Delivery.EncryptionKeys; len(names) > 0 {
+		keys := make([]delivery.Key, len(names))
+		for i, name := range names {
+			v, _ := secrets.Get(name) // config validation made sure the secret is declared
+			keys[i] = delivery.Key{ID: name, Value: v}
+		}
+		var err error
+		if kr, err = delivery.NewKeyring(keys); err != nil {
+			return nil, fmt.Errorf("%s: delivery.encryption_keys: %w", cfg.File, err)
+		}
 	}
 	var store delivery.Store
 	switch cfg.Delivery.Store {
@@ -37,6 +49,9 @@ func (g *Gateway) openDelivery(cfg *config.Config) (*delivery.Dispatcher, error)
 			return nil, fmt.Errorf("%s: delivery.path: %w", cfg.File, err)
 		}
 		store = s
+	}
+	if kr != nil {
+		store = delivery.Sealed(store, kr)
 	}
 	attempts := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "hookwall_delivery_attempts_total",

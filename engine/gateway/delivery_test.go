@@ -308,3 +308,30 @@ func TestDeliveriesAdminAPI(t *testing.T) {
 		t.Fatalf("no store: %s", got)
 	}
 }
+
+// With encryption_keys the SQLite file holds no request body or header in the clear, and
+// the upstream still gets the request byte for byte.
+func TestQueuedSealedAtRest(t *testing.T) {
+	up := startUpstream(t)
+	up.setHandler(func(ctx *fasthttp.RequestCtx) { ctx.SetStatusCode(503) }) // kept pending
+	cfg := strings.ReplaceAll(queuedConfig, "max_pending = {{MAX}}", "max_pending = 100\nencryption_keys = [\"dkey\"]")
+	cfg = strings.ReplaceAll(cfg, `github = {file = "github.secret"}`, "github = {file = \"github.secret\"}\ndkey = {file = \"d.key\"}")
+	cfg = strings.ReplaceAll(cfg, "{{UPSTREAM}}", up.URL())
+	e := startEnv(t, cfg, map[string]string{"policies/github.rego": queuedPolicy, "github.secret": "s3cret", "d.key": strings.Repeat("ab", 32)}, Options{})
+	body := `{"account":"TOP-SECRET-PAYLOAD"}`
+	if r := e.do("POST", "/hooks/github", []byte(body), signed(body, "")); r.Status != 202 {
+		t.Fatalf("status %d", r.Status)
+	}
+	waitFor(t, func() bool { return len(up.requests()) >= 1 })
+	var raw []byte
+	for _, name := range []string{"hookwall-deliveries.db", "hookwall-deliveries.db-wal"} {
+		b, _ := os.ReadFile(filepath.Join(e.dir, name))
+		raw = append(raw, b...)
+	}
+	if len(raw) == 0 || strings.Contains(string(raw), "TOP-SECRET-PAYLOAD") || strings.Contains(string(raw), githubSig("s3cret", []byte(body))) {
+		t.Fatalf("the store file holds the body or its signature in the clear (%d bytes read)", len(raw))
+	}
+	if got := up.requests()[0]; string(got.Body) != body || got.Header.Get("X-Hub-Signature-256") != githubSig("s3cret", []byte(body)) {
+		t.Fatalf("delivered %q %v", got.Body, got.Header)
+	}
+}

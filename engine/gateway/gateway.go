@@ -142,7 +142,7 @@ func New(ctx context.Context, path string, o Options) (*Gateway, error) {
 	if err != nil {
 		return fail(err, snap)
 	}
-	if g.deliveries, err = g.openDelivery(cfg); err != nil {
+	if g.deliveries, err = g.openDelivery(cfg, snap.Secrets); err != nil {
 		_ = g.dlog.Close()
 		return fail(err, snap)
 	}

@@ -21,3 +21,21 @@ func TestConformance(t *testing.T) {
 		}
 	})
 }
+
+// The suite passes through the sealing wrapper too: sealing changes nothing a caller sees.
+func TestConformanceSealed(t *testing.T) {
+	kr, err := delivery.NewKeyring([]delivery.Key{{ID: "k1", Value: []byte("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deliverytest.Run(t, func(t *testing.T) deliverytest.Opener {
+		path := filepath.Join(t.TempDir(), "deliveries.db")
+		return func(maxPending int) delivery.Store {
+			s, err := sqlite.Open(sqlite.Options{Path: path, MaxPending: maxPending})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return delivery.Sealed(s, kr)
+		}
+	})
+}

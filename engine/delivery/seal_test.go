@@ -1,0 +1,112 @@
+package delivery_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hookwall/hookwall/engine/delivery"
+	"github.com/hookwall/hookwall/engine/delivery/sqlite"
+)
+
+func keyring(t *testing.T, keys ...delivery.Key) *delivery.Keyring {
+	t.Helper()
+	kr, err := delivery.NewKeyring(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kr
+}
+
+var (
+	oldKey = delivery.Key{ID: "old", Value: []byte(hex.EncodeToString(bytes.Repeat([]byte{1}, 32)))}
+	newKey = delivery.Key{ID: "new", Value: []byte("AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=")} // 32 × 0x02
+)
+
+// rawFiles returns the database file and its WAL, as on disk.
+func rawFiles(t *testing.T, path string) []byte {
+	t.Helper()
+	var all []byte
+	for _, p := range []string{path, path + "-wal"} {
+		b, err := os.ReadFile(p)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		all = append(all, b...)
+	}
+	return all
+}
+
+// Sealed records leave no plaintext on disk; a rotated keyring (new key first) opens the
+// old records and seals new ones with the new key; a record whose key is gone is not
+// delivered but made dead, naming the key.
+func TestSealedAtRest(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "d.db")
+	open := func(kr *delivery.Keyring) (delivery.Store, func()) {
+		s, err := sqlite.Open(sqlite.Options{Path: path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return delivery.Sealed(s, kr), func() { _ = s.Close() }
+	}
+	now := time.Now()
+	rec := func(id string) *delivery.Record {
+		return &delivery.Record{ID: id, Route: "r", Method: "POST", URI: "/hooks", ReceivedAt: now, NextAt: now,
+			Headers: []delivery.Header{{Name: "X-Hub-Signature-256", Value: "sha256=SIGNATURE-PLAINTEXT"}},
+			Body:    []byte(`{"card":"BODY-PLAINTEXT-` + id + `"}`)}
+	}
+
+	s, closeS := open(keyring(t, oldKey))
+	if err := s.Enqueue(ctx, rec("a")); err != nil {
+		t.Fatal(err)
+	}
+	closeS()
+	raw := rawFiles(t, path)
+	if bytes.Contains(raw, []byte("BODY-PLAINTEXT")) || bytes.Contains(raw, []byte("SIGNATURE-PLAINTEXT")) {
+		t.Fatal("the database file holds the body or a header in the clear")
+	}
+
+	s, closeS = open(keyring(t, newKey, oldKey))
+	if err := s.Enqueue(ctx, rec("b")); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"a", "b"} {
+		got, _, err := s.Get(ctx, id)
+		if err != nil {
+			t.Fatalf("%s after rotation: %v", id, err)
+		}
+		if want := rec(id); !bytes.Equal(got.Body, want.Body) || len(got.Headers) != 1 || got.Headers[0] != want.Headers[0] {
+			t.Fatalf("%s opened as %q %v", id, got.Body, got.Headers)
+		}
+	}
+	closeS()
+
+	s, closeS = open(keyring(t, newKey)) // the old key retired too early
+	defer closeS()
+	if _, _, err := s.Get(ctx, "a"); err == nil || !strings.Contains(err.Error(), `key "old"`) {
+		t.Fatalf("Get of a record sealed with a retired key: %v", err)
+	}
+	rs, err := s.Claim(ctx, "w", now, time.Minute, 10)
+	if err != nil || len(rs) != 1 || rs[0].ID != "b" {
+		t.Fatalf("claim: %v %v, want only b", rs, err)
+	}
+	list, _ := s.List(ctx, delivery.Query{State: delivery.StateDead})
+	if len(list) != 1 || list[0].ID != "a" || !strings.Contains(list[0].LastError, `key "old"`) {
+		t.Fatalf("dead list: %+v", list)
+	}
+}
+
+func TestKeyringRejectsBadKeys(t *testing.T) {
+	for _, v := range []string{"short", hex.EncodeToString(make([]byte, 16)), ""} {
+		_, err := delivery.NewKeyring([]delivery.Key{{ID: "k", Value: []byte(v)}})
+		if err == nil || (v != "" && strings.Contains(err.Error(), v)) {
+			t.Fatalf("key %q: %v", v, err)
+		}
+	}
+}
