@@ -272,6 +272,10 @@ type Route struct {
 	// Retry is a queued route's schedule: the delays before the second, third, … attempt.
 	// Absent: 5s, 5m, 30m, 2h, 5h, 10h, 10h.
 	Retry []Duration `toml:"retry"`
+	// Sign names a [secrets] entry (whsec_… or base64, as Standard Webhooks issues them):
+	// each delivery is signed with the Standard Webhooks scheme (webhook-id,
+	// webhook-timestamp, webhook-signature).
+	Sign string `toml:"sign"`
 
 	upstream *url.URL
 }
@@ -725,12 +729,17 @@ func (c *Config) validate(v *validator) {
 		}
 		switch r.Delivery {
 		case DeliveryDirect:
-			if v.loc.has("route", i, "retry") {
-				v.errAt(at("retry"), "only applies with delivery = \"queued\"")
+			for _, k := range []string{"retry", "sign"} {
+				if v.loc.has("route", i, k) {
+					v.errAt(at(k), "only applies with delivery = \"queued\"")
+				}
 			}
 		case DeliveryQueued:
 			if len(r.Retry) > MaxRetries {
 				v.errAt(at("retry"), "at most %d retries, not %d", MaxRetries, len(r.Retry))
+			}
+			if _, ok := c.Secrets[r.Sign]; r.Sign != "" && !ok {
+				v.errAt(at("sign"), "unknown secret %q (no [secrets] entry with that name)", r.Sign)
 			}
 		default:
 			v.errAt(at("delivery"), "must be \"direct\" or \"queued\", not %q", r.Delivery)

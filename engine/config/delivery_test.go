@@ -53,6 +53,8 @@ func TestDeliveryKeysInvalid(t *testing.T) {
 		{"max_pending", "[delivery]\nmax_pending = -1\n" + policiesRoute, 2, "delivery.max_pending", "must be > 0"},
 		{"inspect_bodies without token", "[delivery]\ninspect_bodies = true\n" + policiesRoute, 2, "delivery.inspect_bodies", "needs [admin] token"},
 		{"unknown encryption key", "[delivery]\nencryption_keys = [\"k2026\"]\n" + policiesRoute, 2, "delivery.encryption_keys", `unknown secret "k2026"`},
+		{"sign unknown secret", policiesRoute + "delivery = \"queued\"\nsign = \"nope\"\n", 8, "route[1].sign", `unknown secret "nope"`},
+		{"sign on direct", "[secrets]\nwh = {env = \"WH\"}\n" + policiesRoute + "sign = \"wh\"\n", 9, "route[1].sign", `only applies with delivery = "queued"`},
 		{"unknown key", "[delivery]\nretries = 3\n" + policiesRoute, 2, "delivery.retries", "unknown key"},
 		{"mode", policiesRoute + "delivery = \"later\"\n", 7, "route[1].delivery", `must be "direct" or "queued"`},
 		{"retry on direct", policiesRoute + "retry = [\"1s\"]\n", 7, "route[1].retry", `only applies with delivery = "queued"`},

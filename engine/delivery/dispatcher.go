@@ -37,6 +37,8 @@ type Target struct {
 	Timeout time.Duration
 	// Retry is the route's schedule (delays before each retry); nil means DefaultRetry.
 	Retry []time.Duration
+	// SignKey, when set, signs each attempt with the Standard Webhooks scheme.
+	SignKey []byte
 }
 
 // Options configure a Dispatcher. Store and Target are required.
@@ -335,6 +337,9 @@ func send(t *Target, r *Record, n int) (status int, retryAfter time.Duration, er
 	req.Header.Set(HeaderID, r.ID)
 	req.Header.Set(HeaderAttempt, strconv.Itoa(n))
 	req.SetBodyRaw(r.Body)
+	if t.SignKey != nil {
+		signStandard(&req.Header, t.SignKey, r.ID, time.Now(), r.Body)
+	}
 	if err := t.Client.DoTimeout(req, resp, t.Timeout); err != nil {
 		return 0, 0, err
 	}

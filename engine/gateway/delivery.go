@@ -13,6 +13,7 @@ import (
 	"github.com/hookwall/hookwall/engine/delivery"
 	"github.com/hookwall/hookwall/engine/delivery/postgres"
 	"github.com/hookwall/hookwall/engine/delivery/sqlite"
+	"github.com/hookwall/hookwall/engine/snapshot"
 )
 
 // openDelivery opens the [delivery] store and its dispatcher when some route is queued; a
@@ -111,10 +112,28 @@ func (g *Gateway) deliveryTarget(name string) (delivery.Target, func(), bool) {
 				t.Retry[i] = d.D()
 			}
 		}
+		if r.Config.Sign != "" {
+			v, _ := snap.Secrets.Get(r.Config.Sign)
+			t.SignKey, _ = delivery.DecodeSignKey(v) // checked when the snapshot was built
+		}
 		return t, snap.Release, true
 	}
 	snap.Release()
 	return delivery.Target{}, nil, false
+}
+
+// checkSignKeys refuses a snapshot whose queued route signs with a secret that is not a
+// Standard Webhooks key.
+func checkSignKeys(snap *snapshot.Snapshot) error {
+	for _, r := range snap.Routes {
+		if r.Config.Queued() && r.Config.Sign != "" {
+			v, _ := snap.Secrets.Get(r.Config.Sign)
+			if _, err := delivery.DecodeSignKey(v); err != nil {
+				return fmt.Errorf("%s: route %q: sign: secret %q: %w", snap.Config.File, r.Name, r.Config.Sign, err)
+			}
+		}
+	}
+	return nil
 }
 
 // logDelivery writes a delivery's final outcome to the decision log, under the decision

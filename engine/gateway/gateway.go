@@ -188,7 +188,15 @@ func (g *Gateway) build(ctx context.Context, cfg *config.Config, live *snapshot.
 	if brev != nil {
 		o.Policies = brev
 	}
-	return snapshot.Build(ctx, cfg, o)
+	snap, err := snapshot.Build(ctx, cfg, o)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkSignKeys(snap); err != nil {
+		snap.Release()
+		return nil, err
+	}
+	return snap, nil
 }
 
 // Snapshot returns the live snapshot (no reference; read-only use).
