@@ -276,6 +276,10 @@ type Route struct {
 	// each delivery is signed with the Standard Webhooks scheme (webhook-id,
 	// webhook-timestamp, webhook-signature).
 	Sign string `toml:"sign"`
+	// MaxInFlight and MaxRate bound a queued route's attempts per gateway: at once, and
+	// per second. 0 (default): no bound.
+	MaxInFlight int     `toml:"max_in_flight"`
+	MaxRate     float64 `toml:"max_rate"`
 
 	upstream *url.URL
 }
@@ -729,7 +733,7 @@ func (c *Config) validate(v *validator) {
 		}
 		switch r.Delivery {
 		case DeliveryDirect:
-			for _, k := range []string{"retry", "sign"} {
+			for _, k := range []string{"retry", "sign", "max_in_flight", "max_rate"} {
 				if v.loc.has("route", i, k) {
 					v.errAt(at(k), "only applies with delivery = \"queued\"")
 				}
@@ -737,6 +741,12 @@ func (c *Config) validate(v *validator) {
 		case DeliveryQueued:
 			if len(r.Retry) > MaxRetries {
 				v.errAt(at("retry"), "at most %d retries, not %d", MaxRetries, len(r.Retry))
+			}
+			if r.MaxInFlight < 0 {
+				v.errAt(at("max_in_flight"), "must be >= 0")
+			}
+			if r.MaxRate < 0 {
+				v.errAt(at("max_rate"), "must be >= 0 (attempts per second)")
 			}
 			if _, ok := c.Secrets[r.Sign]; r.Sign != "" && !ok {
 				v.errAt(at("sign"), "unknown secret %q (no [secrets] entry with that name)", r.Sign)

@@ -26,6 +26,8 @@ keep_dead = "1h"
 max_pending = 10
 `+policiesRoute+`delivery = "queued"
 retry = ["1s", "0", "10m"]
+max_in_flight = 4
+max_rate = 2.5
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -34,7 +36,7 @@ retry = ["1s", "0", "10m"]
 	if d.Path != "/var/lib/hookwall/d.db" || d.KeepDelivered != 0 || d.KeepDead.D() != time.Hour || d.MaxPending != 10 {
 		t.Fatalf("values: %+v", d)
 	}
-	if r := c.Routes[0]; !r.Queued() || !c.AnyQueued() || len(r.Retry) != 3 || r.Retry[2].D() != 10*time.Minute || r.Retry[1] != 0 {
+	if r := c.Routes[0]; !r.Queued() || !c.AnyQueued() || len(r.Retry) != 3 || r.Retry[2].D() != 10*time.Minute || r.Retry[1] != 0 || r.MaxInFlight != 4 || r.MaxRate != 2.5 {
 		t.Fatalf("route: %+v", r)
 	}
 }
@@ -55,6 +57,9 @@ func TestDeliveryKeysInvalid(t *testing.T) {
 		{"unknown encryption key", "[delivery]\nencryption_keys = [\"k2026\"]\n" + policiesRoute, 2, "delivery.encryption_keys", `unknown secret "k2026"`},
 		{"sign unknown secret", policiesRoute + "delivery = \"queued\"\nsign = \"nope\"\n", 8, "route[1].sign", `unknown secret "nope"`},
 		{"sign on direct", "[secrets]\nwh = {env = \"WH\"}\n" + policiesRoute + "sign = \"wh\"\n", 9, "route[1].sign", `only applies with delivery = "queued"`},
+		{"max_in_flight", policiesRoute + "delivery = \"queued\"\nmax_in_flight = -1\n", 8, "route[1].max_in_flight", "must be >= 0"},
+		{"max_rate", policiesRoute + "delivery = \"queued\"\nmax_rate = -0.5\n", 8, "route[1].max_rate", "must be >= 0"},
+		{"max_rate on direct", policiesRoute + "max_rate = 5\n", 7, "route[1].max_rate", `only applies with delivery = "queued"`},
 		{"unknown key", "[delivery]\nretries = 3\n" + policiesRoute, 2, "delivery.retries", "unknown key"},
 		{"mode", policiesRoute + "delivery = \"later\"\n", 7, "route[1].delivery", `must be "direct" or "queued"`},
 		{"retry on direct", policiesRoute + "retry = [\"1s\"]\n", 7, "route[1].retry", `only applies with delivery = "queued"`},

@@ -111,8 +111,8 @@ type Store interface {
 	// with ErrFull when the store holds maxPending pending deliveries.
 	Enqueue(ctx context.Context, r *Record) error
 	// Claim leases up to limit pending deliveries due at now, unleased or with an expired
-	// lease, to owner until now+lease, oldest due first.
-	Claim(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]*Record, error)
+	// lease, of routes not in skip, to owner until now+lease, oldest due first.
+	Claim(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int, skip []string) ([]*Record, error)
 	// Finish records an attempt on a delivery owner holds and moves it to res.State,
 	// releasing the lease; ErrLeaseLost when owner does not hold it.
 	Finish(ctx context.Context, id, owner string, res Result) error

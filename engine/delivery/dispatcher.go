@@ -37,6 +37,11 @@ type Target struct {
 	Timeout time.Duration
 	// Retry is the route's schedule (delays before each retry); nil means DefaultRetry.
 	Retry []time.Duration
+	// MaxInFlight bounds this dispatcher's attempts to the route at once; 0: no bound.
+	MaxInFlight int
+	// MaxRate bounds this dispatcher's attempts to the route per second (a token bucket
+	// holding one second's worth); 0: no bound.
+	MaxRate float64
 	// SignKey, when set, signs each attempt with the Standard Webhooks scheme.
 	SignKey []byte
 }
@@ -65,6 +70,9 @@ type Options struct {
 	// "dead" or "lost" (the lease was lost: the attempt is not recorded).
 	Attempted func(route, outcome string)
 	Logger    *slog.Logger
+	// BreakerCooldown is how long a route's circuit breaker stays open before it lets one
+	// probe attempt through. Default 30s.
+	BreakerCooldown time.Duration
 }
 
 // Dispatcher delivers what a Store holds. Create with NewDispatcher; Run, then Shutdown.
@@ -72,6 +80,8 @@ type Dispatcher struct {
 	o    Options
 	wake chan struct{}
 	sem  chan struct{}
+
+	gates gates // per route: max_in_flight, max_rate, circuit breaker
 
 	mu       sync.Mutex
 	inflight map[string]struct{}
@@ -96,7 +106,10 @@ func NewDispatcher(o Options) *Dispatcher {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Dispatcher{o: o, wake: make(chan struct{}, 1), sem: make(chan struct{}, o.Workers), inflight: map[string]struct{}{}, stopped: make(chan struct{})}
+	if o.BreakerCooldown <= 0 {
+		o.BreakerCooldown = 30 * time.Second
+	}
+	return &Dispatcher{gates: gates{m: map[string]*gate{}, cooldown: o.BreakerCooldown}, o: o, wake: make(chan struct{}, 1), sem: make(chan struct{}, o.Workers), inflight: map[string]struct{}{}, stopped: make(chan struct{})}
 }
 
 // Owner returns the name of this dispatcher's leases.
@@ -160,14 +173,24 @@ func (d *Dispatcher) claimOnce(ctx context.Context) bool {
 			return false
 		}
 	}
-	rs, err := d.o.Store.Claim(ctx, d.o.Owner, time.Now(), d.o.Lease, free)
+	now := time.Now()
+	rs, err := d.o.Store.Claim(ctx, d.o.Owner, now, d.o.Lease, free, d.gates.closed(now))
 	if err != nil {
 		if ctx.Err() == nil {
 			d.o.Logger.Warn("delivery store: claim failed", "err", err)
 		}
 		return false
 	}
+	var back []string
 	for _, r := range rs {
+		t, release, ok := d.o.Target(r.Route)
+		if ok && !d.gates.admit(r.Route, &t, now) {
+			// The route is at max_in_flight or max_rate, or its breaker is open: give the
+			// delivery back untouched; the next claims skip the route until it opens.
+			release()
+			back = append(back, r.ID)
+			continue
+		}
 		d.sem <- struct{}{}
 		d.mu.Lock()
 		d.inflight[r.ID] = struct{}{}
@@ -175,14 +198,23 @@ func (d *Dispatcher) claimOnce(ctx context.Context) bool {
 		d.wg.Add(1)
 		go func() {
 			defer d.wg.Done()
-			d.attempt(r)
+			failed := d.attempt(r, t, release, ok)
+			if ok {
+				d.gates.done(r.Route, failed, time.Now(), d.o.Logger)
+			}
 			d.mu.Lock()
 			delete(d.inflight, r.ID)
 			d.mu.Unlock()
 			<-d.sem
+			d.Wake() // the route may have room again
 		}()
 	}
-	return len(rs) == free
+	if len(back) > 0 {
+		if err := d.o.Store.Release(ctx, d.o.Owner, back); err != nil && ctx.Err() == nil {
+			d.o.Logger.Warn("delivery store: release failed", "err", err)
+		}
+	}
+	return len(rs) == free && len(back) == 0
 }
 
 // Shutdown waits for Run to return (cancel its ctx first) and for the attempts in flight,
@@ -235,14 +267,15 @@ func (d *Dispatcher) prune(ctx context.Context, now time.Time) {
 
 var errNoTarget = errors.New("the route is not configured (any more) for queued delivery")
 
-// attempt makes one attempt at r and records its result.
-func (d *Dispatcher) attempt(r *Record) {
+// attempt makes one attempt at r to t (ok false: the route is gone) and records its
+// result. It reports whether the upstream failed (no answer, 408, 429, 5xx), for the
+// route's circuit breaker.
+func (d *Dispatcher) attempt(r *Record, t Target, release func(), ok bool) (failed bool) {
 	n := r.Attempts + 1
 	start := time.Now()
 	var status int
 	var retryAfter time.Duration
 	var err error
-	t, release, ok := d.o.Target(r.Route)
 	if ok {
 		// An attempt ends well within its lease, so the delivery never has two live owners.
 		t.Timeout = min(t.Timeout, d.o.Lease/2)
@@ -281,19 +314,21 @@ func (d *Dispatcher) attempt(r *Record) {
 		} else {
 			// The lease expires and the delivery is tried again: at least once holds.
 			d.o.Logger.Error("delivery store: recording an attempt failed", "delivery_id", r.ID, "route", r.Route, "err", ferr)
-			return
+			return !delivered && retryable(status, err)
 		}
 	}
 	if d.o.Attempted != nil {
 		d.o.Attempted(r.Route, outcome)
 	}
+	failed = !delivered && retryable(status, err)
 	if outcome == "lost" || res.State == StatePending {
-		return
+		return failed
 	}
 	r.State, r.Attempts, r.LastStatus, r.LastError, r.UpdatedAt = res.State, n, status, res.Attempt.Error, time.Now()
 	if d.o.Final != nil {
 		d.o.Final(r, res)
 	}
+	return failed
 }
 
 // retryable: no answer (refused, reset, timeout), 408, 429 and 5xx are tried again; any

@@ -105,7 +105,7 @@ func TestShutdownReleasesLeases(t *testing.T) {
 	if err := d.Shutdown(sctx); err != nil {
 		t.Fatal(err)
 	}
-	got, err := store.Claim(context.Background(), "gw2", time.Now(), time.Minute, 10)
+	got, err := store.Claim(context.Background(), "gw2", time.Now(), time.Minute, 10, nil)
 	if err != nil || len(got) != 1 {
 		t.Fatalf("after a cut-short shutdown another worker claimed %v (%v), want the delivery", got, err)
 	}
@@ -137,5 +137,67 @@ func TestRetryAfterHonoured(t *testing.T) {
 	wait := time.Until(r.NextAt)
 	if r.State != delivery.StatePending || wait < 59*time.Minute || wait > time.Hour || r.LastStatus != 503 {
 		t.Fatalf("after a 503 with Retry-After: state %s, next in %v, status %d", r.State, wait, r.LastStatus)
+	}
+}
+
+// A route whose upstream keeps failing opens its circuit breaker: attempts pause (the
+// deliveries' schedules are not spent), one probe goes out per cool-down, and the first
+// answer closes it again.
+func TestCircuitBreaker(t *testing.T) {
+	var status atomic.Int32
+	status.Store(503)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hits atomic.Int32
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { hits.Add(1); ctx.SetStatusCode(int(status.Load())) }}
+	go srv.Serve(ln) //nolint:errcheck
+	defer srv.Shutdown()
+	store, err := sqlite.Open(sqlite.Options{Path: filepath.Join(t.TempDir(), "d.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	client := &fasthttp.HostClient{Addr: ln.Addr().String()}
+	retry := make([]time.Duration, 100)
+	for i := range retry {
+		retry[i] = 10 * time.Millisecond
+	}
+	d := delivery.NewDispatcher(delivery.Options{
+		Store: store, Owner: "gw", Lease: time.Minute, Poll: 10 * time.Millisecond, BreakerCooldown: 300 * time.Millisecond,
+		Target: func(string) (delivery.Target, func(), bool) {
+			return delivery.Target{Client: client, Scheme: "http", Host: ln.Addr().String(), Timeout: time.Second, Retry: retry}, func() {}, true
+		},
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go d.Run(ctx)
+	now := time.Now()
+	for i := range 10 {
+		if err := d.Enqueue(ctx, &delivery.Record{ID: string(rune('a' + i)), Route: "r", Method: "POST", URI: "/", ReceivedAt: now, NextAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(time.Second)
+	// Without the breaker ten deliveries retried every 10ms make hundreds of attempts.
+	if n := hits.Load(); n > 25 {
+		t.Fatalf("%d attempts in a second against a failing upstream: the breaker did not pause them", n)
+	}
+	if got := d.BreakersOpen(); len(got) != 1 || got[0] != "r" {
+		t.Fatalf("open breakers: %v", got)
+	}
+	status.Store(200)
+	for end := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		ds, _ := store.Depth(ctx)
+		if len(ds) == 1 && ds[0].State == delivery.StateDelivered && ds[0].Count == 10 {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("after the upstream recovered: %+v", ds)
+		}
+	}
+	if got := d.BreakersOpen(); len(got) != 0 {
+		t.Fatalf("breaker still open after a delivery: %v", got)
 	}
 }

@@ -126,8 +126,8 @@ func (s *sealed) open(r *Record) error {
 	return nil
 }
 
-func (s *sealed) Claim(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]*Record, error) {
-	rs, err := s.Store.Claim(ctx, owner, now, lease, limit)
+func (s *sealed) Claim(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int, skip []string) ([]*Record, error) {
+	rs, err := s.Store.Claim(ctx, owner, now, lease, limit, skip)
 	if err != nil {
 		return nil, err
 	}

@@ -73,7 +73,7 @@ func (g *Gateway) openDelivery(cfg *config.Config, secrets *config.Secrets) (*de
 		_ = store.Close()
 		return nil, fmt.Errorf("gateway: delivery metrics: %w", err)
 	}
-	if err := reg.Register(depthCollector{store}); err != nil {
+	if err := reg.Register(depthCollector{store, d}); err != nil {
 		_ = store.Close()
 		return nil, fmt.Errorf("gateway: delivery metrics: %w", err)
 	}
@@ -105,7 +105,7 @@ func (g *Gateway) deliveryTarget(name string) (delivery.Target, func(), bool) {
 		if r.Name != name || !r.Config.Queued() {
 			continue
 		}
-		t := delivery.Target{Client: r.Client, Scheme: r.Scheme, Host: r.Host, Timeout: r.Timeout}
+		t := delivery.Target{Client: r.Client, Scheme: r.Scheme, Host: r.Host, Timeout: r.Timeout, MaxInFlight: r.Config.MaxInFlight, MaxRate: r.Config.MaxRate}
 		if r.Config.Retry != nil {
 			t.Retry = make([]time.Duration, len(r.Config.Retry))
 			for i, d := range r.Config.Retry {
@@ -151,24 +151,32 @@ func (g *Gateway) logDelivery(r *delivery.Record, res delivery.Result) {
 	g.dlog.Log(&rec)
 }
 
-// depthCollector reports the store's depth at each scrape.
-type depthCollector struct{ s delivery.Store }
+// depthCollector reports the store's depth and the open circuit breakers at each scrape.
+type depthCollector struct {
+	s delivery.Store
+	d *delivery.Dispatcher
+}
 
 var (
 	depthDesc  = prometheus.NewDesc("hookwall_delivery_depth", "Deliveries in the store, by route and state (pending, delivered, dead).", []string{"route", "state"}, nil)
 	oldestDesc = prometheus.NewDesc("hookwall_delivery_oldest_pending_age_seconds", "Age of the oldest pending delivery, by route.", []string{"route"}, nil)
 	storeUp    = prometheus.NewDesc("hookwall_delivery_store_up", "1 when the delivery store answered the last scrape.", nil, nil)
+	breakerOn  = prometheus.NewDesc("hookwall_delivery_breaker_open", "1 for a route whose circuit breaker is open: its upstream kept failing and attempts pause.", []string{"route"}, nil)
 )
 
 func (depthCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- depthDesc
 	ch <- oldestDesc
 	ch <- storeUp
+	ch <- breakerOn
 }
 
 func (c depthCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
+	for _, route := range c.d.BreakersOpen() {
+		ch <- prometheus.MustNewConstMetric(breakerOn, prometheus.GaugeValue, 1, route)
+	}
 	ds, err := c.s.Depth(ctx)
 	if err != nil {
 		ch <- prometheus.MustNewConstMetric(storeUp, prometheus.GaugeValue, 0)

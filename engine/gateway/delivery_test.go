@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -334,4 +335,45 @@ func TestQueuedSealedAtRest(t *testing.T) {
 	if got := up.requests()[0]; string(got.Body) != body || got.Header.Get("X-Hub-Signature-256") != githubSig("s3cret", []byte(body)) {
 		t.Fatalf("delivered %q %v", got.Body, got.Header)
 	}
+}
+
+// max_in_flight bounds the attempts to a route at once; max_rate bounds them per second.
+func TestQueuedUpstreamProtection(t *testing.T) {
+	var cur, peak atomic.Int32
+	up := startUpstream(t)
+	up.setHandler(func(ctx *fasthttp.RequestCtx) {
+		n := cur.Add(1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+		time.Sleep(50 * time.Millisecond)
+		cur.Add(-1)
+	})
+	run := func(t *testing.T, keys string, n int) time.Duration {
+		cfg := strings.ReplaceAll(queuedConfig, `retry = ["50ms", "50ms", "50ms"]`, keys)
+		cfg = strings.ReplaceAll(strings.ReplaceAll(cfg, "{{UPSTREAM}}", up.URL()), "{{MAX}}", "1000")
+		e := startEnv(t, cfg, map[string]string{"policies/github.rego": queuedPolicy, "github.secret": "s3cret"}, Options{})
+		before := len(up.requests())
+		start := time.Now()
+		for i := range n {
+			body := `{"n":` + strconv.Itoa(i) + `}`
+			if r := e.do("POST", "/hooks/github", []byte(body), signed(body, "")); r.Status != 202 {
+				t.Fatalf("%d", r.Status)
+			}
+		}
+		waitFor(t, func() bool { return len(up.requests())-before == n })
+		return time.Since(start)
+	}
+	t.Run("max_in_flight", func(t *testing.T) {
+		peak.Store(0)
+		run(t, "max_in_flight = 2", 16)
+		if p := peak.Load(); p != 2 {
+			t.Fatalf("peak concurrency %d, want 2", p)
+		}
+	})
+	t.Run("max_rate", func(t *testing.T) {
+		// A bucket of 10 and 10 a second: 25 deliveries take at least 1.5s.
+		if d := run(t, "max_rate = 10", 25); d < 1400*time.Millisecond {
+			t.Fatalf("25 deliveries at max_rate 10 took %v", d)
+		}
+	})
 }

@@ -28,6 +28,7 @@ func Run(t *testing.T, fresh func(t *testing.T) Opener) {
 		{"RoundTrip", testRoundTrip},
 		{"Durable", testDurable},
 		{"ClaimDueOnly", testClaimDueOnly},
+		{"ClaimSkip", testClaimSkip},
 		{"LeaseExclusive", testLeaseExclusive},
 		{"LeaseExpires", testLeaseExpires},
 		{"FinishStates", testFinishStates},
@@ -82,7 +83,7 @@ func enqueue(t *testing.T, s delivery.Store, rs ...*delivery.Record) {
 
 func claim(t *testing.T, s delivery.Store, owner string, now time.Time, lease time.Duration, limit int) []*delivery.Record {
 	t.Helper()
-	rs, err := s.Claim(context.Background(), owner, now, lease, limit)
+	rs, err := s.Claim(context.Background(), owner, now, lease, limit, nil)
 	must(t, err)
 	return rs
 }
@@ -155,6 +156,16 @@ func testClaimDueOnly(t *testing.T, o Opener) {
 	}
 	if got := ids(claim(t, s, "w", t0.Add(time.Hour), time.Minute, 10)); fmt.Sprint(got) != "[l]" {
 		t.Fatalf("claimed %v an hour later, want [l]", got)
+	}
+}
+
+func testClaimSkip(t *testing.T, o Opener) {
+	s := open(t, o, 0)
+	enqueue(t, s, rec("g", "github", t0), rec("s", "stripe", t0), rec("l", "linear", t0))
+	got, err := s.Claim(context.Background(), "w", t0, time.Minute, 10, []string{"github", "linear"})
+	must(t, err)
+	if fmt.Sprint(ids(got)) != "[s]" {
+		t.Fatalf("claimed %v skipping github and linear, want [s]", ids(got))
 	}
 }
 
@@ -413,7 +424,7 @@ func testConcurrentClaim(t *testing.T, o Opener) {
 		wg.Go(func() {
 			owner := fmt.Sprint("w", w)
 			for {
-				rs, err := s.Claim(context.Background(), owner, t0, time.Hour, 7)
+				rs, err := s.Claim(context.Background(), owner, t0, time.Hour, 7, nil)
 				if err != nil {
 					t.Error(err)
 					return

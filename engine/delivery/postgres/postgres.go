@@ -175,11 +175,15 @@ func collect(rows pgx.Rows, err error) ([]*delivery.Record, error) {
 }
 
 // Claim implements delivery.Store.
-func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]*delivery.Record, error) {
+func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int, skip []string) ([]*delivery.Record, error) {
+	if skip == nil {
+		skip = []string{}
+	}
 	return collect(s.pool.Query(ctx, `UPDATE hookwall_deliveries SET claimed_by = $1, lease_until = $2
 		WHERE id IN (SELECT id FROM hookwall_deliveries WHERE state = 'pending' AND next_at <= $3
-			AND (claimed_by IS NULL OR lease_until < $3) ORDER BY next_at LIMIT $4 FOR UPDATE SKIP LOCKED)
-		RETURNING `+fullCols, owner, now.Add(lease).UnixNano(), now.UnixNano(), limit))
+			AND (claimed_by IS NULL OR lease_until < $3) AND NOT (route = ANY($5))
+			ORDER BY next_at LIMIT $4 FOR UPDATE SKIP LOCKED)
+		RETURNING `+fullCols, owner, now.Add(lease).UnixNano(), now.UnixNano(), limit, skip))
 }
 
 // Finish implements delivery.Store.

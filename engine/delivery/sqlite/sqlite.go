@@ -12,6 +12,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -296,14 +297,22 @@ func scan(sc scanner) (*delivery.Record, error) {
 }
 
 // Claim implements delivery.Store.
-func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]*delivery.Record, error) {
+func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int, skip []string) ([]*delivery.Record, error) {
+	if skip == nil {
+		skip = []string{}
+	}
+	skipJSON, err := json.Marshal(skip)
+	if err != nil {
+		return nil, fmt.Errorf("delivery/sqlite: claim: %w", err)
+	}
 	var out []*delivery.Record
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(tx *sql.Tx) error {
 		out = out[:0]
 		rows, err := tx.QueryContext(ctx, `UPDATE deliveries SET claimed_by = ?1, lease_until = ?2
 			WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' AND next_at <= ?3
-				AND (claimed_by IS NULL OR lease_until < ?3) ORDER BY next_at LIMIT ?4)
-			RETURNING `+fullCols, owner, now.Add(lease).UnixNano(), now.UnixNano(), limit)
+				AND (claimed_by IS NULL OR lease_until < ?3) AND route NOT IN (SELECT value FROM json_each(?5))
+				ORDER BY next_at LIMIT ?4)
+			RETURNING `+fullCols, owner, now.Add(lease).UnixNano(), now.UnixNano(), limit, string(skipJSON))
 		if err != nil {
 			return fmt.Errorf("delivery/sqlite: claim: %w", err)
 		}
