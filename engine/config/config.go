@@ -280,6 +280,9 @@ type Route struct {
 	// per second. 0 (default): no bound.
 	MaxInFlight int     `toml:"max_in_flight"`
 	MaxRate     float64 `toml:"max_rate"`
+	// Ordered delivers a queued route's requests one at a time in arrival order; a failing
+	// head holds the route back until it is delivered or dead.
+	Ordered bool `toml:"ordered"`
 
 	upstream *url.URL
 }
@@ -733,7 +736,7 @@ func (c *Config) validate(v *validator) {
 		}
 		switch r.Delivery {
 		case DeliveryDirect:
-			for _, k := range []string{"retry", "sign", "max_in_flight", "max_rate"} {
+			for _, k := range []string{"retry", "sign", "max_in_flight", "max_rate", "ordered"} {
 				if v.loc.has("route", i, k) {
 					v.errAt(at(k), "only applies with delivery = \"queued\"")
 				}

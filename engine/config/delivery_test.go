@@ -28,6 +28,7 @@ max_pending = 10
 retry = ["1s", "0", "10m"]
 max_in_flight = 4
 max_rate = 2.5
+ordered = true
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -36,7 +37,7 @@ max_rate = 2.5
 	if d.Path != "/var/lib/hookwall/d.db" || d.KeepDelivered != 0 || d.KeepDead.D() != time.Hour || d.MaxPending != 10 {
 		t.Fatalf("values: %+v", d)
 	}
-	if r := c.Routes[0]; !r.Queued() || !c.AnyQueued() || len(r.Retry) != 3 || r.Retry[2].D() != 10*time.Minute || r.Retry[1] != 0 || r.MaxInFlight != 4 || r.MaxRate != 2.5 {
+	if r := c.Routes[0]; !r.Queued() || !c.AnyQueued() || len(r.Retry) != 3 || r.Retry[2].D() != 10*time.Minute || r.Retry[1] != 0 || r.MaxInFlight != 4 || r.MaxRate != 2.5 || !r.Ordered {
 		t.Fatalf("route: %+v", r)
 	}
 }

@@ -84,6 +84,14 @@ type Query struct {
 	Limit        int
 }
 
+// Routes narrows a claim. Skip: routes none of whose deliveries are claimed. Ordered:
+// routes delivered one at a time in arrival order: only a route's oldest pending delivery
+// (by ReceivedAt, then ID) is claimable, and only when it is due and unleased, so a head
+// that waits for a retry holds the route back.
+type Routes struct {
+	Skip, Ordered []string
+}
+
 // Depth is how many deliveries of one route are in one state, and the oldest of them.
 type Depth struct {
 	Route  string
@@ -111,8 +119,8 @@ type Store interface {
 	// with ErrFull when the store holds maxPending pending deliveries.
 	Enqueue(ctx context.Context, r *Record) error
 	// Claim leases up to limit pending deliveries due at now, unleased or with an expired
-	// lease, of routes not in skip, to owner until now+lease, oldest due first.
-	Claim(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int, skip []string) ([]*Record, error)
+	// lease, to owner until now+lease, oldest due first; routes filters which (see Routes).
+	Claim(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int, routes Routes) ([]*Record, error)
 	// Finish records an attempt on a delivery owner holds and moves it to res.State,
 	// releasing the lease; ErrLeaseLost when owner does not hold it.
 	Finish(ctx context.Context, id, owner string, res Result) error

@@ -70,6 +70,8 @@ type Options struct {
 	// "dead" or "lost" (the lease was lost: the attempt is not recorded).
 	Attempted func(route, outcome string)
 	Logger    *slog.Logger
+	// Ordered returns the routes delivered one at a time in arrival order.
+	Ordered func() []string
 	// BreakerCooldown is how long a route's circuit breaker stays open before it lets one
 	// probe attempt through. Default 30s.
 	BreakerCooldown time.Duration
@@ -174,7 +176,11 @@ func (d *Dispatcher) claimOnce(ctx context.Context) bool {
 		}
 	}
 	now := time.Now()
-	rs, err := d.o.Store.Claim(ctx, d.o.Owner, now, d.o.Lease, free, d.gates.closed(now))
+	routes := Routes{Skip: d.gates.closed(now)}
+	if d.o.Ordered != nil {
+		routes.Ordered = d.o.Ordered()
+	}
+	rs, err := d.o.Store.Claim(ctx, d.o.Owner, now, d.o.Lease, free, routes)
 	if err != nil {
 		if ctx.Err() == nil {
 			d.o.Logger.Warn("delivery store: claim failed", "err", err)

@@ -105,7 +105,7 @@ func TestShutdownReleasesLeases(t *testing.T) {
 	if err := d.Shutdown(sctx); err != nil {
 		t.Fatal(err)
 	}
-	got, err := store.Claim(context.Background(), "gw2", time.Now(), time.Minute, 10, nil)
+	got, err := store.Claim(context.Background(), "gw2", time.Now(), time.Minute, 10, delivery.Routes{})
 	if err != nil || len(got) != 1 {
 		t.Fatalf("after a cut-short shutdown another worker claimed %v (%v), want the delivery", got, err)
 	}

@@ -126,8 +126,8 @@ func (s *sealed) open(r *Record) error {
 	return nil
 }
 
-func (s *sealed) Claim(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int, skip []string) ([]*Record, error) {
-	rs, err := s.Store.Claim(ctx, owner, now, lease, limit, skip)
+func (s *sealed) Claim(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int, routes Routes) ([]*Record, error) {
+	rs, err := s.Store.Claim(ctx, owner, now, lease, limit, routes)
 	if err != nil {
 		return nil, err
 	}

@@ -92,7 +92,7 @@ func TestSealedAtRest(t *testing.T) {
 	if _, _, err := s.Get(ctx, "a"); err == nil || !strings.Contains(err.Error(), `key "old"`) {
 		t.Fatalf("Get of a record sealed with a retired key: %v", err)
 	}
-	rs, err := s.Claim(ctx, "w", now, time.Minute, 10, nil)
+	rs, err := s.Claim(ctx, "w", now, time.Minute, 10, delivery.Routes{})
 	if err != nil || len(rs) != 1 || rs[0].ID != "b" {
 		t.Fatalf("claim: %v %v, want only b", rs, err)
 	}

@@ -65,6 +65,7 @@ func (g *Gateway) openDelivery(cfg *config.Config, secrets *config.Secrets) (*de
 		KeepDelivered: cfg.Delivery.KeepDelivered.D(),
 		KeepDead:      cfg.Delivery.KeepDead.D(),
 		Final:         g.logDelivery,
+		Ordered:       g.orderedRoutes,
 		Attempted:     func(route, outcome string) { attempts.WithLabelValues(route, outcome).Inc() },
 		Logger:        g.log,
 	})
@@ -120,6 +121,22 @@ func (g *Gateway) deliveryTarget(name string) (delivery.Target, func(), bool) {
 	}
 	snap.Release()
 	return delivery.Target{}, nil, false
+}
+
+// orderedRoutes returns the live snapshot's queued routes with ordered = true.
+func (g *Gateway) orderedRoutes() []string {
+	snap := g.snaps.Acquire()
+	if snap == nil {
+		return nil
+	}
+	defer snap.Release()
+	var out []string
+	for _, r := range snap.Routes {
+		if r.Config.Queued() && r.Config.Ordered {
+			out = append(out, r.Name)
+		}
+	}
+	return out
 }
 
 // checkSignKeys refuses a snapshot whose queued route signs with a secret that is not a

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -376,4 +377,42 @@ func TestQueuedUpstreamProtection(t *testing.T) {
 			t.Fatalf("25 deliveries at max_rate 10 took %v", d)
 		}
 	})
+}
+
+// ordered = true delivers one at a time in arrival order; a failing head holds the rest.
+func TestQueuedOrdered(t *testing.T) {
+	up := startUpstream(t)
+	var mu sync.Mutex
+	var seen []string
+	var cur, peak atomic.Int32
+	up.setHandler(func(ctx *fasthttp.RequestCtx) {
+		n := cur.Add(1)
+		defer cur.Add(-1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+		time.Sleep(5 * time.Millisecond)
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, string(ctx.PostBody()))
+		if string(ctx.PostBody()) == `{"n":0}` && len(seen) < 3 {
+			ctx.SetStatusCode(503) // the head fails twice
+		}
+	})
+	cfg := strings.ReplaceAll(queuedConfig, `retry = ["50ms", "50ms", "50ms"]`, `retry = ["50ms", "50ms", "50ms"]`+"\nordered = true")
+	cfg = strings.ReplaceAll(strings.ReplaceAll(cfg, "{{UPSTREAM}}", up.URL()), "{{MAX}}", "100")
+	e := startEnv(t, cfg, map[string]string{"policies/github.rego": queuedPolicy, "github.secret": "s3cret"}, Options{})
+	for i := range 6 {
+		body := `{"n":` + strconv.Itoa(i) + `}`
+		if r := e.do("POST", "/hooks/github", []byte(body), signed(body, "")); r.Status != 202 {
+			t.Fatalf("%d", r.Status)
+		}
+	}
+	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) == 8 })
+	time.Sleep(100 * time.Millisecond) // nothing more arrives
+	mu.Lock()
+	defer mu.Unlock()
+	want := `{"n":0} {"n":0} {"n":0} {"n":1} {"n":2} {"n":3} {"n":4} {"n":5}`
+	if got := strings.Join(seen, " "); got != want || peak.Load() != 1 {
+		t.Fatalf("arrivals %s (peak %d at once), want %s one at a time", got, peak.Load(), want)
+	}
 }

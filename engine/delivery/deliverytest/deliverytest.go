@@ -29,6 +29,7 @@ func Run(t *testing.T, fresh func(t *testing.T) Opener) {
 		{"Durable", testDurable},
 		{"ClaimDueOnly", testClaimDueOnly},
 		{"ClaimSkip", testClaimSkip},
+		{"ClaimOrdered", testClaimOrdered},
 		{"LeaseExclusive", testLeaseExclusive},
 		{"LeaseExpires", testLeaseExpires},
 		{"FinishStates", testFinishStates},
@@ -83,7 +84,7 @@ func enqueue(t *testing.T, s delivery.Store, rs ...*delivery.Record) {
 
 func claim(t *testing.T, s delivery.Store, owner string, now time.Time, lease time.Duration, limit int) []*delivery.Record {
 	t.Helper()
-	rs, err := s.Claim(context.Background(), owner, now, lease, limit, nil)
+	rs, err := s.Claim(context.Background(), owner, now, lease, limit, delivery.Routes{})
 	must(t, err)
 	return rs
 }
@@ -162,10 +163,42 @@ func testClaimDueOnly(t *testing.T, o Opener) {
 func testClaimSkip(t *testing.T, o Opener) {
 	s := open(t, o, 0)
 	enqueue(t, s, rec("g", "github", t0), rec("s", "stripe", t0), rec("l", "linear", t0))
-	got, err := s.Claim(context.Background(), "w", t0, time.Minute, 10, []string{"github", "linear"})
+	got, err := s.Claim(context.Background(), "w", t0, time.Minute, 10, delivery.Routes{Skip: []string{"github", "linear"}})
 	must(t, err)
 	if fmt.Sprint(ids(got)) != "[s]" {
 		t.Fatalf("claimed %v skipping github and linear, want [s]", ids(got))
+	}
+}
+
+func testClaimOrdered(t *testing.T, o Opener) {
+	s := open(t, o, 0)
+	ctx := context.Background()
+	enqueue(t, s, rec("b", "o", t0.Add(time.Second)), rec("a", "o", t0), rec("c", "o", t0.Add(2*time.Second)), rec("x", "u", t0))
+	ord := delivery.Routes{Ordered: []string{"o"}}
+	claimOrd := func(now time.Time) string {
+		t.Helper()
+		got, err := s.Claim(ctx, "w", now, time.Minute, 10, ord)
+		must(t, err)
+		return fmt.Sprint(ids(got))
+	}
+	now := t0.Add(3 * time.Second)
+	if got := claimOrd(now); got != "[a x]" && got != "[x a]" {
+		t.Fatalf("first claim %s, want the head a and the unordered x", got)
+	}
+	must(t, s.Finish(ctx, "x", "w", delivery.Result{Attempt: delivery.Attempt{N: 1, At: now, Status: 200}, State: delivery.StateDelivered}))
+	if got := claimOrd(now); got != "[]" {
+		t.Fatalf("claimed %s while the head is in an attempt", got)
+	}
+	must(t, s.Finish(ctx, "a", "w", delivery.Result{Attempt: delivery.Attempt{N: 1, At: now, Status: 200}, State: delivery.StateDelivered}))
+	if got := claimOrd(now); got != "[b]" {
+		t.Fatalf("after the head was delivered: %s, want [b]", got)
+	}
+	must(t, s.Finish(ctx, "b", "w", delivery.Result{Attempt: delivery.Attempt{N: 1, At: now, Status: 503}, State: delivery.StatePending, NextAt: now.Add(time.Hour)}))
+	if got := claimOrd(now); got != "[]" {
+		t.Fatalf("claimed %s while the head waits for its retry: a failing head holds the route", got)
+	}
+	if got := claimOrd(now.Add(time.Hour)); got != "[b]" {
+		t.Fatalf("when the head's retry is due: %s, want [b]", got)
 	}
 }
 
@@ -424,7 +457,7 @@ func testConcurrentClaim(t *testing.T, o Opener) {
 		wg.Go(func() {
 			owner := fmt.Sprint("w", w)
 			for {
-				rs, err := s.Claim(context.Background(), owner, t0, time.Hour, 7, nil)
+				rs, err := s.Claim(context.Background(), owner, t0, time.Hour, 7, delivery.Routes{})
 				if err != nil {
 					t.Error(err)
 					return

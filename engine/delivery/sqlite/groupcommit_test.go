@@ -49,7 +49,7 @@ func TestOpenVoidsOldLeases(t *testing.T) {
 	if err := s.Enqueue(context.Background(), r); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := s.Claim(context.Background(), "dead-process", now, time.Hour, 1, nil); err != nil || len(got) != 1 {
+	if got, err := s.Claim(context.Background(), "dead-process", now, time.Hour, 1, delivery.Routes{}); err != nil || len(got) != 1 {
 		t.Fatalf("claim: %v %v", got, err)
 	}
 	s.Close()
@@ -58,7 +58,7 @@ func TestOpenVoidsOldLeases(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if got, err := s.Claim(context.Background(), "next", now, time.Hour, 1, nil); err != nil || len(got) != 1 {
+	if got, err := s.Claim(context.Background(), "next", now, time.Hour, 1, delivery.Routes{}); err != nil || len(got) != 1 {
 		t.Fatalf("after reopen: %v %v, want the delivery claimable", got, err)
 	}
 }

@@ -297,11 +297,12 @@ func scan(sc scanner) (*delivery.Record, error) {
 }
 
 // Claim implements delivery.Store.
-func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int, skip []string) ([]*delivery.Record, error) {
-	if skip == nil {
-		skip = []string{}
+func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int, routes delivery.Routes) ([]*delivery.Record, error) {
+	skipJSON, err := json.Marshal(append([]string{}, routes.Skip...))
+	if err != nil {
+		return nil, fmt.Errorf("delivery/sqlite: claim: %w", err)
 	}
-	skipJSON, err := json.Marshal(skip)
+	orderedJSON, err := json.Marshal(append([]string{}, routes.Ordered...))
 	if err != nil {
 		return nil, fmt.Errorf("delivery/sqlite: claim: %w", err)
 	}
@@ -309,10 +310,12 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease ti
 	err = s.write(ctx, func(tx *sql.Tx) error {
 		out = out[:0]
 		rows, err := tx.QueryContext(ctx, `UPDATE deliveries SET claimed_by = ?1, lease_until = ?2
-			WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' AND next_at <= ?3
+			WHERE id IN (SELECT id FROM deliveries d WHERE state = 'pending' AND next_at <= ?3
 				AND (claimed_by IS NULL OR lease_until < ?3) AND route NOT IN (SELECT value FROM json_each(?5))
+				AND (route NOT IN (SELECT value FROM json_each(?6)) OR id = (SELECT h.id FROM deliveries h
+					WHERE h.route = d.route AND h.state = 'pending' ORDER BY h.received_at, h.id LIMIT 1))
 				ORDER BY next_at LIMIT ?4)
-			RETURNING `+fullCols, owner, now.Add(lease).UnixNano(), now.UnixNano(), limit, string(skipJSON))
+			RETURNING `+fullCols, owner, now.Add(lease).UnixNano(), now.UnixNano(), limit, string(skipJSON), string(orderedJSON))
 		if err != nil {
 			return fmt.Errorf("delivery/sqlite: claim: %w", err)
 		}
