@@ -168,6 +168,56 @@ func (g *Gateway) logDelivery(r *delivery.Record, res delivery.Result) {
 	g.dlog.Log(&rec)
 }
 
+// routeDepth is one queued route's line on the status page.
+type routeDepth struct {
+	Route            string  `json:"route"`
+	Pending          int     `json:"pending"`
+	Delivered        int     `json:"delivered"`
+	Dead             int     `json:"dead"`
+	OldestPendingSec float64 `json:"oldest_pending_s"`
+	BreakerOpen      bool    `json:"breaker_open"`
+}
+
+// deliveryDepth returns the store's depth per route for the status page: nil without a
+// store, and one line saying the store failed (route "") when it does not answer.
+func (g *Gateway) deliveryDepth() []routeDepth {
+	d := g.deliveries
+	if d == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	ds, err := d.Store().Depth(ctx)
+	if err != nil {
+		return []routeDepth{{Route: ""}}
+	}
+	byRoute := map[string]*routeDepth{}
+	var out []routeDepth
+	line := func(route string) *routeDepth {
+		if byRoute[route] == nil {
+			out = append(out, routeDepth{Route: route})
+			byRoute[route] = &out[len(out)-1]
+		}
+		return byRoute[route]
+	}
+	now := time.Now()
+	for _, x := range ds {
+		l := line(x.Route)
+		switch x.State {
+		case delivery.StatePending:
+			l.Pending, l.OldestPendingSec = x.Count, now.Sub(x.Oldest).Seconds()
+		case delivery.StateDelivered:
+			l.Delivered = x.Count
+		case delivery.StateDead:
+			l.Dead = x.Count
+		}
+	}
+	for _, route := range d.BreakersOpen() {
+		line(route).BreakerOpen = true
+	}
+	return out
+}
+
 // depthCollector reports the store's depth and the open circuit breakers at each scrape.
 type depthCollector struct {
 	s delivery.Store

@@ -416,3 +416,32 @@ func TestQueuedOrdered(t *testing.T) {
 		t.Fatalf("arrivals %s (peak %d at once), want %s one at a time", got, peak.Load(), want)
 	}
 }
+
+// The status page shows the store's depth per queued route, rendered by the page itself.
+func TestStatusPageDeliveries(t *testing.T) {
+	up := startUpstream(t)
+	up.setHandler(func(ctx *fasthttp.RequestCtx) {
+		if strings.Contains(string(ctx.PostBody()), "gone") {
+			ctx.SetStatusCode(410)
+		}
+	})
+	e := startQueued(t, up.URL(), 100)
+	for _, body := range []string{`{"a":1}`, `{"a":"gone"}`} {
+		if r := e.do("POST", "/hooks/github", []byte(body), signed(body, "")); r.Status != 202 {
+			t.Fatal(r.Status)
+		}
+	}
+	waitFor(t, func() bool {
+		return strings.Contains(httpGet(t, e.admin+"/-/recent"), `"dead": 1`) && strings.Contains(httpGet(t, e.admin+"/-/recent"), `"delivered": 1`)
+	})
+	var doc struct {
+		Deliveries []routeDepth `json:"deliveries"`
+	}
+	if err := json.Unmarshal([]byte(httpGet(t, e.admin+"/-/recent")), &doc); err != nil || len(doc.Deliveries) != 1 || doc.Deliveries[0] != (routeDepth{Route: "github", Delivered: 1, Dead: 1}) {
+		t.Fatalf("/-/recent deliveries: %+v %v", doc.Deliveries, err)
+	}
+	dom := string(runChromium(t, chromium(t), e.admin+"/", "--dump-dom"))
+	if !strings.Contains(dom, `<table id="deliveries">`) || !strings.Contains(dom, `<td><b>github</b></td><td class="num">0</td><td class="num">–</td><td class="num">1</td><td class="num">1</td>`) {
+		t.Fatalf("the page does not show the depth:\n%s", dom)
+	}
+}

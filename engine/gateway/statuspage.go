@@ -85,6 +85,8 @@ type recentDoc struct {
 	Decisions []decisionSummary `json:"decisions"`
 	// Watch is the watcher's anomalies and blocks; absent when watching is off.
 	Watch *watch.Status `json:"watch,omitempty"`
+	// Deliveries is the delivery store's depth per queued route; absent without a store.
+	Deliveries []routeDepth `json:"deliveries,omitempty"`
 }
 
 type filterPool struct {
@@ -155,5 +157,6 @@ func (g *Gateway) recentDoc() *recentDoc {
 		rec.decisionSummary.TotalUS = rec.Timings.Total
 		doc.Decisions = append(doc.Decisions, rec.decisionSummary)
 	}
+	doc.Deliveries = g.deliveryDepth()
 	return doc
 }
