@@ -39,8 +39,11 @@ type Header struct{ Name, Value string }
 // Record is one stored delivery: the request as it would have been forwarded, and where its
 // delivery stands. Records a Store returns are the caller's.
 type Record struct {
-	ID         string
-	Route      string
+	ID    string
+	Route string
+	// Dest is where the record goes: 0 the route's upstream, n its n-th destination. A
+	// fan-out request is one record per destination, enqueued together.
+	Dest       int
 	DecisionID string // the decision-log id of the request that was queued
 	ReceivedAt time.Time
 	Method     string
@@ -115,9 +118,10 @@ var (
 
 // Store keeps deliveries durably. Implementations are safe for concurrent use.
 type Store interface {
-	// Enqueue stores r as pending (due at r.NextAt) and returns once it is durable. It fails
-	// with ErrFull when the store holds maxPending pending deliveries.
-	Enqueue(ctx context.Context, r *Record) error
+	// Enqueue stores rs as pending (each due at its NextAt), all or none, and returns once
+	// they are durable. It fails with ErrFull when they would take the store past its
+	// maxPending pending deliveries.
+	Enqueue(ctx context.Context, rs ...*Record) error
 	// Claim leases up to limit pending deliveries due at now, unleased or with an expired
 	// lease, to owner until now+lease, oldest due first; routes filters which (see Routes).
 	Claim(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int, routes Routes) ([]*Record, error)

@@ -80,19 +80,31 @@ type sealed struct {
 	kr *Keyring
 }
 
-func (s *sealed) Enqueue(ctx context.Context, r *Record) error {
+func (s *sealed) Enqueue(ctx context.Context, rs ...*Record) error {
+	sealed := make([]*Record, len(rs))
+	for i, r := range rs {
+		c, err := s.seal(r)
+		if err != nil {
+			return err
+		}
+		sealed[i] = c
+	}
+	return s.Store.Enqueue(ctx, sealed...)
+}
+
+func (s *sealed) seal(r *Record) (*Record, error) {
 	hs := EncodeHeaders(r.Headers)
 	plain := binary.AppendUvarint(make([]byte, 0, 10+len(hs)+len(r.Body)), uint64(len(hs)))
 	plain = append(append(plain, hs...), r.Body...)
 	aead := s.kr.aeads[s.kr.seal]
 	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plain)+aead.Overhead())
 	if _, err := rand.Read(nonce); err != nil {
-		return fmt.Errorf("delivery: seal: %w", err)
+		return nil, fmt.Errorf("delivery: seal: %w", err)
 	}
 	c := *r
 	c.Headers = []Header{{Name: sealedMark, Value: s.kr.seal}}
 	c.Body = aead.Seal(nonce, nonce, plain, aad(r.ID, s.kr.seal))
-	return s.Store.Enqueue(ctx, &c)
+	return &c, nil
 }
 
 func aad(id, keyID string) []byte { return []byte(id + "\x00" + keyID) }

@@ -27,6 +27,7 @@ func Run(t *testing.T, fresh func(t *testing.T) Opener) {
 	}{
 		{"RoundTrip", testRoundTrip},
 		{"Durable", testDurable},
+		{"EnqueueAllOrNone", testEnqueueAllOrNone},
 		{"ClaimDueOnly", testClaimDueOnly},
 		{"ClaimSkip", testClaimSkip},
 		{"ClaimOrdered", testClaimOrdered},
@@ -99,7 +100,7 @@ func ids(rs []*delivery.Record) []string {
 
 func sameRequest(t *testing.T, got, want *delivery.Record) {
 	t.Helper()
-	if got.ID != want.ID || got.Route != want.Route || got.DecisionID != want.DecisionID || got.Method != want.Method || got.URI != want.URI {
+	if got.ID != want.ID || got.Route != want.Route || got.Dest != want.Dest || got.DecisionID != want.DecisionID || got.Method != want.Method || got.URI != want.URI {
 		t.Fatalf("record = %+v, want %+v", got, want)
 	}
 	if !got.ReceivedAt.Equal(want.ReceivedAt) {
@@ -134,6 +135,32 @@ func testRoundTrip(t *testing.T, o Opener) {
 	if err := s.Enqueue(context.Background(), rec("a1", "github", t0)); err == nil {
 		t.Fatal("a second record with the same id was accepted")
 	}
+}
+
+func testEnqueueAllOrNone(t *testing.T, o Opener) {
+	s := open(t, o, 3)
+	ctx := context.Background()
+	a, b := rec("x", "r", t0), rec("x-1", "r", t0)
+	b.Dest = 1
+	must(t, s.Enqueue(ctx, a, b))
+	got, _, err := s.Get(ctx, "x-1")
+	must(t, err)
+	sameRequest(t, got, b)
+	// A batch with a duplicate id stores none of it.
+	if err := s.Enqueue(ctx, rec("y", "r", t0), rec("x", "r", t0)); err == nil {
+		t.Fatal("a batch with a duplicate id was accepted")
+	}
+	if _, _, err := s.Get(ctx, "y"); !errors.Is(err, delivery.ErrNotFound) {
+		t.Fatalf("half a failed batch was stored: %v", err)
+	}
+	// Two more would pass max_pending 3: neither is stored.
+	if err := s.Enqueue(ctx, rec("z", "r", t0), rec("z-1", "r", t0)); !errors.Is(err, delivery.ErrFull) {
+		t.Fatalf("a batch past max_pending: %v, want ErrFull", err)
+	}
+	if _, _, err := s.Get(ctx, "z"); !errors.Is(err, delivery.ErrNotFound) {
+		t.Fatalf("part of a refused batch was stored: %v", err)
+	}
+	must(t, s.Enqueue(ctx, rec("z", "r", t0)))
 }
 
 func testDurable(t *testing.T, o Opener) {

@@ -41,6 +41,7 @@ const schema = `
 CREATE TABLE IF NOT EXISTS hookwall_deliveries (
 	id          TEXT PRIMARY KEY,
 	route       TEXT NOT NULL,
+	dest        INTEGER NOT NULL DEFAULT 0,
 	decision_id TEXT NOT NULL,
 	received_at BIGINT NOT NULL,
 	method      TEXT NOT NULL,
@@ -105,24 +106,31 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 }
 
 // Enqueue implements delivery.Store.
-func (s *Store) Enqueue(ctx context.Context, r *delivery.Record) error {
-	max := int64(math.MaxInt64)
-	if s.maxPending > 0 {
-		max = int64(s.maxPending)
+func (s *Store) Enqueue(ctx context.Context, rs ...*delivery.Record) error {
+	if len(rs) == 0 {
+		return nil
 	}
-	tag, err := s.pool.Exec(ctx, `INSERT INTO hookwall_deliveries
-		(id, route, decision_id, received_at, method, uri, headers, body, state, attempts, base, next_at, updated_at)
-		SELECT $1, $2, $3, $4, $5, $6, $7, $8, 'pending', 0, 0, $9, $4
-		WHERE $10::bigint = 9223372036854775807 OR (SELECT count(*) FROM hookwall_deliveries WHERE state = 'pending') < $10::bigint`,
-		r.ID, r.Route, r.DecisionID, r.ReceivedAt.UnixNano(), r.Method, r.URI,
-		delivery.EncodeHeaders(r.Headers), nonNil(r.Body), r.NextAt.UnixNano(), max)
-	if err != nil {
-		return fmt.Errorf("delivery/postgres: insert: %w", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return delivery.ErrFull
-	}
-	return nil
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if s.maxPending > 0 {
+			var pending int
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM hookwall_deliveries WHERE state = 'pending'`).Scan(&pending); err != nil {
+				return fmt.Errorf("delivery/postgres: count pending: %w", err)
+			}
+			if pending+len(rs) > s.maxPending {
+				return delivery.ErrFull
+			}
+		}
+		for _, r := range rs {
+			if _, err := tx.Exec(ctx, `INSERT INTO hookwall_deliveries
+				(id, route, dest, decision_id, received_at, method, uri, headers, body, state, attempts, base, next_at, updated_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', 0, 0, $10, $5)`,
+				r.ID, r.Route, r.Dest, r.DecisionID, r.ReceivedAt.UnixNano(), r.Method, r.URI,
+				delivery.EncodeHeaders(r.Headers), nonNil(r.Body), r.NextAt.UnixNano()); err != nil {
+				return fmt.Errorf("delivery/postgres: insert: %w", err)
+			}
+		}
+		return nil
+	})
 }
 
 func nonNil(b []byte) []byte {
@@ -132,16 +140,16 @@ func nonNil(b []byte) []byte {
 	return b
 }
 
-const fullCols = `id, route, decision_id, received_at, method, uri, headers, body, state, attempts, base, next_at, updated_at, last_status, last_error`
-const listCols = `id, route, decision_id, received_at, method, uri, ''::bytea, ''::bytea, state, attempts, base, next_at, updated_at, last_status, last_error`
+const fullCols = `id, route, dest, decision_id, received_at, method, uri, headers, body, state, attempts, base, next_at, updated_at, last_status, last_error`
+const listCols = `id, route, dest, decision_id, received_at, method, uri, ''::bytea, ''::bytea, state, attempts, base, next_at, updated_at, last_status, last_error`
 
 func scan(row pgx.Row) (*delivery.Record, error) {
 	var r delivery.Record
 	var recv, next, upd int64
 	var headers []byte
 	var state string
-	var attempts, base, status int32
-	if err := row.Scan(&r.ID, &r.Route, &r.DecisionID, &recv, &r.Method, &r.URI, &headers, &r.Body, &state,
+	var attempts, base, status, dest int32
+	if err := row.Scan(&r.ID, &r.Route, &dest, &r.DecisionID, &recv, &r.Method, &r.URI, &headers, &r.Body, &state,
 		&attempts, &base, &next, &upd, &status, &r.LastError); err != nil {
 		return nil, err
 	}
@@ -150,7 +158,7 @@ func scan(row pgx.Row) (*delivery.Record, error) {
 		return nil, fmt.Errorf("delivery/postgres: %s: %w", r.ID, err)
 	}
 	r.Headers, r.State = hs, delivery.State(state)
-	r.Attempts, r.Base, r.LastStatus = int(attempts), int(base), int(status)
+	r.Attempts, r.Base, r.LastStatus, r.Dest = int(attempts), int(base), int(status), int(dest)
 	r.ReceivedAt, r.NextAt, r.UpdatedAt = time.Unix(0, recv), time.Unix(0, next), time.Unix(0, upd)
 	return &r, nil
 }

@@ -51,7 +51,7 @@ type Store struct {
 // op is one write: an enqueue (rec) or a function run in the batch's transaction.
 type op struct {
 	ctx  context.Context
-	rec  *delivery.Record
+	recs []*delivery.Record // an enqueue
 	fn   func(tx *sql.Tx) error
 	errc chan error
 }
@@ -63,6 +63,7 @@ const schema = `
 CREATE TABLE IF NOT EXISTS deliveries (
 	id          TEXT PRIMARY KEY,
 	route       TEXT NOT NULL,
+	dest        INTEGER NOT NULL DEFAULT 0,
 	decision_id TEXT NOT NULL,
 	received_at INTEGER NOT NULL,
 	method      TEXT NOT NULL,
@@ -204,14 +205,14 @@ func (s *Store) commit(batch []*op) {
 		if errs[i] != nil {
 			continue
 		}
-		if o.rec != nil && s.maxPending > 0 {
+		if o.recs != nil && s.maxPending > 0 {
 			if pending < 0 {
 				if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM deliveries WHERE state = 'pending'`).Scan(&pending); err != nil {
 					errs[i] = fmt.Errorf("delivery/sqlite: count pending: %w", err)
 					continue
 				}
 			}
-			if pending >= s.maxPending {
+			if pending+len(o.recs) > s.maxPending {
 				errs[i] = delivery.ErrFull
 				continue
 			}
@@ -220,15 +221,19 @@ func (s *Store) commit(batch []*op) {
 			errs[i] = fmt.Errorf("delivery/sqlite: savepoint: %w", err)
 			continue
 		}
-		if o.rec != nil {
-			errs[i] = insert(ctx, tx, o.rec)
+		if o.recs != nil {
+			for _, r := range o.recs {
+				if errs[i] = insert(ctx, tx, r); errs[i] != nil {
+					break
+				}
+			}
 		} else {
 			errs[i] = o.fn(tx)
 		}
 		if errs[i] != nil {
 			_, _ = tx.ExecContext(ctx, `ROLLBACK TO w`)
-		} else if o.rec != nil && pending >= 0 {
-			pending++
+		} else if o.recs != nil && pending >= 0 {
+			pending += len(o.recs)
 		}
 		_, _ = tx.ExecContext(ctx, `RELEASE w`)
 	}
@@ -246,9 +251,9 @@ func (s *Store) commit(batch []*op) {
 
 func insert(ctx context.Context, tx *sql.Tx, r *delivery.Record) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO deliveries
-		(id, route, decision_id, received_at, method, uri, headers, body, state, attempts, base, next_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, 0, ?, ?)`,
-		r.ID, r.Route, r.DecisionID, r.ReceivedAt.UnixNano(), r.Method, r.URI,
+		(id, route, dest, decision_id, received_at, method, uri, headers, body, state, attempts, base, next_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, 0, ?, ?)`,
+		r.ID, r.Route, r.Dest, r.DecisionID, r.ReceivedAt.UnixNano(), r.Method, r.URI,
 		delivery.EncodeHeaders(r.Headers), nonNil(r.Body), r.NextAt.UnixNano(), r.ReceivedAt.UnixNano())
 	if err != nil {
 		return fmt.Errorf("delivery/sqlite: insert: %w", err)
@@ -264,8 +269,11 @@ func nonNil(b []byte) []byte {
 }
 
 // Enqueue implements delivery.Store.
-func (s *Store) Enqueue(ctx context.Context, r *delivery.Record) error {
-	return s.submit(&op{ctx: ctx, rec: r})
+func (s *Store) Enqueue(ctx context.Context, rs ...*delivery.Record) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	return s.submit(&op{ctx: ctx, recs: rs})
 }
 
 // write runs fn in the next batch's transaction.
@@ -273,8 +281,8 @@ func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return s.submit(&op{ctx: ctx, fn: fn})
 }
 
-const fullCols = `id, route, decision_id, received_at, method, uri, headers, body, state, attempts, base, next_at, updated_at, last_status, last_error`
-const listCols = `id, route, decision_id, received_at, method, uri, x'', x'', state, attempts, base, next_at, updated_at, last_status, last_error`
+const fullCols = `id, route, dest, decision_id, received_at, method, uri, headers, body, state, attempts, base, next_at, updated_at, last_status, last_error`
+const listCols = `id, route, dest, decision_id, received_at, method, uri, x'', x'', state, attempts, base, next_at, updated_at, last_status, last_error`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -283,7 +291,7 @@ func scan(sc scanner) (*delivery.Record, error) {
 	var recv, next, upd int64
 	var headers []byte
 	var state string
-	if err := sc.Scan(&r.ID, &r.Route, &r.DecisionID, &recv, &r.Method, &r.URI, &headers, &r.Body, &state,
+	if err := sc.Scan(&r.ID, &r.Route, &r.Dest, &r.DecisionID, &recv, &r.Method, &r.URI, &headers, &r.Body, &state,
 		&r.Attempts, &r.Base, &next, &upd, &r.LastStatus, &r.LastError); err != nil {
 		return nil, fmt.Errorf("delivery/sqlite: read: %w", err)
 	}
