@@ -276,10 +276,13 @@ type Route struct {
 	// each delivery is signed with the Standard Webhooks scheme (webhook-id,
 	// webhook-timestamp, webhook-signature).
 	Sign string `toml:"sign"`
-	// MaxInFlight and MaxRate bound a queued route's attempts per gateway: at once, and
-	// per second. 0 (default): no bound.
+	// MaxInFlight and MaxRate bound a queued route's attempts to each of its destinations
+	// per gateway: at once, and per second. 0 (default): no bound.
 	MaxInFlight int     `toml:"max_in_flight"`
 	MaxRate     float64 `toml:"max_rate"`
+	// Destinations are more upstreams a queued route delivers each request to, beside
+	// Upstream, each with its own attempts (fan-out).
+	Destinations []string `toml:"destinations"`
 	// Ordered delivers a queued route's requests one at a time in arrival order; a failing
 	// head holds the route back until it is delivered or dead.
 	Ordered bool `toml:"ordered"`
@@ -736,7 +739,7 @@ func (c *Config) validate(v *validator) {
 		}
 		switch r.Delivery {
 		case DeliveryDirect:
-			for _, k := range []string{"retry", "sign", "max_in_flight", "max_rate", "ordered"} {
+			for _, k := range []string{"retry", "sign", "max_in_flight", "max_rate", "ordered", "destinations"} {
 				if v.loc.has("route", i, k) {
 					v.errAt(at(k), "only applies with delivery = \"queued\"")
 				}
@@ -744,6 +747,11 @@ func (c *Config) validate(v *validator) {
 		case DeliveryQueued:
 			if len(r.Retry) > MaxRetries {
 				v.errAt(at("retry"), "at most %d retries, not %d", MaxRetries, len(r.Retry))
+			}
+			for _, d := range r.Destinations {
+				if msg := checkUpstreamURL(d); msg != "" {
+					v.errAt(at("destinations"), "%s", msg)
+				}
 			}
 			if r.MaxInFlight < 0 {
 				v.errAt(at("max_in_flight"), "must be >= 0")
@@ -759,6 +767,25 @@ func (c *Config) validate(v *validator) {
 		}
 	}
 	c.validateDelivery(v)
+}
+
+// checkUpstreamURL returns what is wrong with an upstream URL, "" when nothing; the URL is
+// shown with its credentials masked.
+func checkUpstreamURL(raw string) string {
+	u, err := url.Parse(raw)
+	switch {
+	case raw == "":
+		return "an empty URL"
+	case err != nil:
+		return "invalid URL: " + urlErrorCause(err).Error()
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Sprintf("scheme must be http or https, not %q", u.Scheme)
+	case u.Host == "":
+		return fmt.Sprintf("missing host in %q", RedactURL(raw))
+	case u.RawQuery != "" || u.Fragment != "":
+		return fmt.Sprintf("%q must not carry a query or fragment", RedactURL(raw))
+	}
+	return ""
 }
 
 func (c *Config) validateDelivery(v *validator) {

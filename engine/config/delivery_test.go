@@ -29,6 +29,7 @@ retry = ["1s", "0", "10m"]
 max_in_flight = 4
 max_rate = 2.5
 ordered = true
+destinations = ["https://audit.example/in", "http://127.0.0.1:9001"]
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +38,7 @@ ordered = true
 	if d.Path != "/var/lib/hookwall/d.db" || d.KeepDelivered != 0 || d.KeepDead.D() != time.Hour || d.MaxPending != 10 {
 		t.Fatalf("values: %+v", d)
 	}
-	if r := c.Routes[0]; !r.Queued() || !c.AnyQueued() || len(r.Retry) != 3 || r.Retry[2].D() != 10*time.Minute || r.Retry[1] != 0 || r.MaxInFlight != 4 || r.MaxRate != 2.5 || !r.Ordered {
+	if r := c.Routes[0]; !r.Queued() || !c.AnyQueued() || len(r.Retry) != 3 || r.Retry[2].D() != 10*time.Minute || r.Retry[1] != 0 || r.MaxInFlight != 4 || r.MaxRate != 2.5 || !r.Ordered || len(r.Destinations) != 2 {
 		t.Fatalf("route: %+v", r)
 	}
 }
@@ -61,6 +62,9 @@ func TestDeliveryKeysInvalid(t *testing.T) {
 		{"max_in_flight", policiesRoute + "delivery = \"queued\"\nmax_in_flight = -1\n", 8, "route[1].max_in_flight", "must be >= 0"},
 		{"max_rate", policiesRoute + "delivery = \"queued\"\nmax_rate = -0.5\n", 8, "route[1].max_rate", "must be >= 0"},
 		{"max_rate on direct", policiesRoute + "max_rate = 5\n", 7, "route[1].max_rate", `only applies with delivery = "queued"`},
+		{"destination scheme", policiesRoute + "delivery = \"queued\"\ndestinations = [\"ftp://u:pw@x/\"]\n", 8, "route[1].destinations", "scheme must be http or https"},
+		{"destination query", policiesRoute + "delivery = \"queued\"\ndestinations = [\"http://u:pw@x/a?b\"]\n", 8, "route[1].destinations", `"http://xxxxx@x/a?b" must not carry a query`},
+		{"destinations on direct", policiesRoute + "destinations = [\"http://x\"]\n", 7, "route[1].destinations", `only applies with delivery = "queued"`},
 		{"unknown key", "[delivery]\nretries = 3\n" + policiesRoute, 2, "delivery.retries", "unknown key"},
 		{"mode", policiesRoute + "delivery = \"later\"\n", 7, "route[1].delivery", `must be "direct" or "queued"`},
 		{"retry on direct", policiesRoute + "retry = [\"1s\"]\n", 7, "route[1].retry", `only applies with delivery = "queued"`},

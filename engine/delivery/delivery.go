@@ -47,7 +47,7 @@ type Record struct {
 	DecisionID string // the decision-log id of the request that was queued
 	ReceivedAt time.Time
 	Method     string
-	URI        string // the request target as forwarded: the route's upstream path, the canonical path, the query
+	URI        string // the request target as forwarded (canonical path, query), without the upstream's path: each destination's is prefixed at delivery
 	Headers    []Header
 	Body       []byte
 
@@ -87,12 +87,20 @@ type Query struct {
 	Limit        int
 }
 
-// Routes narrows a claim. Skip: routes none of whose deliveries are claimed. Ordered:
-// routes delivered one at a time in arrival order: only a route's oldest pending delivery
-// (by ReceivedAt, then ID) is claimable, and only when it is due and unleased, so a head
-// that waits for a retry holds the route back.
+// Routes narrows a claim. Skip: destinations none of whose deliveries are claimed.
+// Ordered: routes delivered one at a time in arrival order, to each destination: only the
+// oldest pending delivery (by ReceivedAt, then ID) of a route and destination is
+// claimable, and only when it is due and unleased, so a head that waits for a retry holds
+// the rest back.
 type Routes struct {
-	Skip, Ordered []string
+	Skip    []Destination
+	Ordered []string
+}
+
+// Destination is one destination of a route (Dest as in Record).
+type Destination struct {
+	Route string
+	Dest  int
 }
 
 // Depth is how many deliveries of one route are in one state, and the oldest of them.

@@ -31,10 +31,11 @@ const (
 
 // Target is where one route's deliveries go.
 type Target struct {
-	Client  *fasthttp.HostClient
-	Scheme  string // upstream scheme
-	Host    string // upstream host[:port]
-	Timeout time.Duration
+	Client   *fasthttp.HostClient
+	Scheme   string // upstream scheme
+	Host     string // upstream host[:port]
+	BasePath string // the upstream URL's path, prefixed to the record's URI
+	Timeout  time.Duration
 	// Retry is the route's schedule (delays before each retry); nil means DefaultRetry.
 	Retry []time.Duration
 	// MaxInFlight bounds this dispatcher's attempts to the route at once; 0: no bound.
@@ -49,9 +50,13 @@ type Target struct {
 // Options configure a Dispatcher. Store and Target are required.
 type Options struct {
 	Store Store
-	// Target resolves a route to its upstream; release is called once the attempt is done
-	// with it. ok false (the route is gone) fails the attempt, which is retried.
-	Target func(route string) (t Target, release func(), ok bool)
+	// Target resolves a route's destination (0: its upstream) to where it is delivered;
+	// release is called once the attempt is done with it. ok false (the route or the
+	// destination is gone) fails the attempt, which is retried.
+	Target func(route string, dest int) (t Target, release func(), ok bool)
+	// Fanout returns how many destinations a route has beside its upstream: Enqueue
+	// stores one record per destination, all or none. Nil means none.
+	Fanout func(route string) int
 	// Owner names this dispatcher's leases; default a random id.
 	Owner string
 	// Lease is how long a claimed delivery is this dispatcher's alone: a dispatcher that
@@ -111,7 +116,7 @@ func NewDispatcher(o Options) *Dispatcher {
 	if o.BreakerCooldown <= 0 {
 		o.BreakerCooldown = 30 * time.Second
 	}
-	return &Dispatcher{gates: gates{m: map[string]*gate{}, cooldown: o.BreakerCooldown}, o: o, wake: make(chan struct{}, 1), sem: make(chan struct{}, o.Workers), inflight: map[string]struct{}{}, stopped: make(chan struct{})}
+	return &Dispatcher{gates: gates{m: map[Destination]*gate{}, cooldown: o.BreakerCooldown}, o: o, wake: make(chan struct{}, 1), sem: make(chan struct{}, o.Workers), inflight: map[string]struct{}{}, stopped: make(chan struct{})}
 }
 
 // Owner returns the name of this dispatcher's leases.
@@ -120,9 +125,18 @@ func (d *Dispatcher) Owner() string { return d.o.Owner }
 // Store returns the dispatcher's store.
 func (d *Dispatcher) Store() Store { return d.o.Store }
 
-// Enqueue stores r durably (see Store.Enqueue) and wakes the workers.
+// Enqueue stores r durably (see Store.Enqueue), with one copy per destination of its
+// route (ID "<r.ID>-<n>", Dest n), and wakes the workers.
 func (d *Dispatcher) Enqueue(ctx context.Context, r *Record) error {
-	if err := d.o.Store.Enqueue(ctx, r); err != nil {
+	rs := []*Record{r}
+	if d.o.Fanout != nil {
+		for n := 1; n <= d.o.Fanout(r.Route); n++ {
+			c := *r
+			c.ID, c.Dest = r.ID+"-"+strconv.Itoa(n), n
+			rs = append(rs, &c)
+		}
+	}
+	if err := d.o.Store.Enqueue(ctx, rs...); err != nil {
 		return err
 	}
 	d.Wake()
@@ -189,8 +203,9 @@ func (d *Dispatcher) claimOnce(ctx context.Context) bool {
 	}
 	var back []string
 	for _, r := range rs {
-		t, release, ok := d.o.Target(r.Route)
-		if ok && !d.gates.admit(r.Route, &t, now) {
+		dest := Destination{r.Route, r.Dest}
+		t, release, ok := d.o.Target(r.Route, r.Dest)
+		if ok && !d.gates.admit(dest, &t, now) {
 			// The route is at max_in_flight or max_rate, or its breaker is open: give the
 			// delivery back untouched; the next claims skip the route until it opens.
 			release()
@@ -206,7 +221,7 @@ func (d *Dispatcher) claimOnce(ctx context.Context) bool {
 			defer d.wg.Done()
 			failed := d.attempt(r, t, release, ok)
 			if ok {
-				d.gates.done(r.Route, failed, time.Now(), d.o.Logger)
+				d.gates.done(dest, failed, time.Now(), d.o.Logger)
 			}
 			d.mu.Lock()
 			delete(d.inflight, r.ID)
@@ -368,7 +383,7 @@ func send(t *Target, r *Record, n int) (status int, retryAfter time.Duration, er
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
 	req.Header.SetMethod(r.Method)
-	req.SetRequestURI(r.URI)
+	req.SetRequestURI(t.BasePath + r.URI)
 	for _, h := range r.Headers {
 		req.Header.Add(h.Name, h.Value)
 	}

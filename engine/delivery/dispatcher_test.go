@@ -45,7 +45,7 @@ func setup(t *testing.T, addr string, timeout time.Duration) (*delivery.Dispatch
 	client := &fasthttp.HostClient{Addr: addr}
 	d := delivery.NewDispatcher(delivery.Options{
 		Store: store,
-		Target: func(string) (delivery.Target, func(), bool) {
+		Target: func(string, int) (delivery.Target, func(), bool) {
 			return delivery.Target{Client: client, Scheme: "http", Host: addr, Timeout: timeout, Retry: []time.Duration{time.Second}}, func() {}, true
 		},
 		Owner: "gw1", Lease: time.Hour, Poll: 20 * time.Millisecond,
@@ -166,7 +166,7 @@ func TestCircuitBreaker(t *testing.T) {
 	}
 	d := delivery.NewDispatcher(delivery.Options{
 		Store: store, Owner: "gw", Lease: time.Minute, Poll: 10 * time.Millisecond, BreakerCooldown: 300 * time.Millisecond,
-		Target: func(string) (delivery.Target, func(), bool) {
+		Target: func(string, int) (delivery.Target, func(), bool) {
 			return delivery.Target{Client: client, Scheme: "http", Host: ln.Addr().String(), Timeout: time.Second, Retry: retry}, func() {}, true
 		},
 	})
@@ -184,7 +184,7 @@ func TestCircuitBreaker(t *testing.T) {
 	if n := hits.Load(); n > 25 {
 		t.Fatalf("%d attempts in a second against a failing upstream: the breaker did not pause them", n)
 	}
-	if got := d.BreakersOpen(); len(got) != 1 || got[0] != "r" {
+	if got := d.BreakersOpen(); len(got) != 1 || got[0] != (delivery.Destination{Route: "r"}) {
 		t.Fatalf("open breakers: %v", got)
 	}
 	status.Store(200)

@@ -7,14 +7,14 @@ import (
 )
 
 // BreakerThreshold is how many failed attempts in a row (no answer, 408, 429, 5xx) open a
-// route's circuit breaker.
+// destination's circuit breaker.
 const BreakerThreshold = 5
 
-// gates holds each route's admission state in one dispatcher: attempts in flight, the
+// gates holds each destination's admission state in one dispatcher: attempts in flight, the
 // max_rate token bucket and the circuit breaker. Safe for concurrent use.
 type gates struct {
 	mu       sync.Mutex
-	m        map[string]*gate
+	m        map[Destination]*gate
 	cooldown time.Duration
 }
 
@@ -48,27 +48,27 @@ func (g *gate) shut(now time.Time) bool {
 	return g.rate > 0 && g.tokens < 1
 }
 
-// closed returns the routes that admit no attempt now (for Claim's skip).
-func (gs *gates) closed(now time.Time) []string {
+// closed returns the destinations that admit no attempt now (for Claim's skip).
+func (gs *gates) closed(now time.Time) []Destination {
 	gs.mu.Lock()
 	defer gs.mu.Unlock()
-	var out []string
-	for route, g := range gs.m {
+	var out []Destination
+	for dest, g := range gs.m {
 		if g.shut(now) {
-			out = append(out, route)
+			out = append(out, dest)
 		}
 	}
 	return out
 }
 
-// admit takes a place for one attempt to route under t's limits, or reports false.
-func (gs *gates) admit(route string, t *Target, now time.Time) bool {
+// admit takes a place for one attempt to dest under t's limits, or reports false.
+func (gs *gates) admit(dest Destination, t *Target, now time.Time) bool {
 	gs.mu.Lock()
 	defer gs.mu.Unlock()
-	g := gs.m[route]
+	g := gs.m[dest]
 	if g == nil {
 		g = &gate{tokens: max(1, t.MaxRate), refilled: now}
-		gs.m[route] = g
+		gs.m[dest] = g
 	}
 	g.maxInFlight, g.rate = t.MaxInFlight, t.MaxRate
 	if g.shut(now) {
@@ -86,14 +86,14 @@ func (gs *gates) admit(route string, t *Target, now time.Time) bool {
 
 // done ends an admitted attempt; failed opens the breaker after BreakerThreshold in a row
 // (or at once after a failed probe), an answered attempt closes it.
-func (gs *gates) done(route string, failed bool, now time.Time, log *slog.Logger) {
+func (gs *gates) done(dest Destination, failed bool, now time.Time, log *slog.Logger) {
 	gs.mu.Lock()
 	defer gs.mu.Unlock()
-	g := gs.m[route]
+	g := gs.m[dest]
 	g.inflight--
 	if !failed {
 		if g.open {
-			log.Info("delivery: circuit breaker closed: the upstream answers again", "route", route)
+			log.Info("delivery: circuit breaker closed: the upstream answers again", "route", dest.Route, "destination", dest.Dest)
 		}
 		g.fails, g.open, g.probing = 0, false, false
 		return
@@ -101,24 +101,24 @@ func (gs *gates) done(route string, failed bool, now time.Time, log *slog.Logger
 	g.fails++
 	if g.probing || (!g.open && g.fails >= BreakerThreshold) {
 		if !g.open {
-			log.Warn("delivery: circuit breaker open: the upstream keeps failing; attempts pause", "route", route, "failures", g.fails, "for", gs.cooldown)
+			log.Warn("delivery: circuit breaker open: the upstream keeps failing; attempts pause", "route", dest.Route, "destination", dest.Dest, "failures", g.fails, "for", gs.cooldown)
 		}
 		g.open, g.probing, g.openUntil = true, false, now.Add(gs.cooldown)
 	}
 }
 
-// open reports the routes whose breaker is open, for the metrics.
-func (gs *gates) openRoutes() []string {
+// openDests reports the destinations whose breaker is open, for the metrics.
+func (gs *gates) openDests() []Destination {
 	gs.mu.Lock()
 	defer gs.mu.Unlock()
-	var out []string
-	for route, g := range gs.m {
+	var out []Destination
+	for dest, g := range gs.m {
 		if g.open {
-			out = append(out, route)
+			out = append(out, dest)
 		}
 	}
 	return out
 }
 
-// BreakersOpen returns the routes whose circuit breaker is open now.
-func (d *Dispatcher) BreakersOpen() []string { return d.gates.openRoutes() }
+// BreakersOpen returns the destinations whose circuit breaker is open now.
+func (d *Dispatcher) BreakersOpen() []Destination { return d.gates.openDests() }

@@ -2,9 +2,15 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
+	"net/url"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/valyala/fasthttp"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -14,6 +20,7 @@ import (
 	"github.com/hookwall/hookwall/engine/delivery/postgres"
 	"github.com/hookwall/hookwall/engine/delivery/sqlite"
 	"github.com/hookwall/hookwall/engine/snapshot"
+	"github.com/hookwall/hookwall/engine/tlsconf"
 )
 
 // openDelivery opens the [delivery] store and its dispatcher when some route is queued; a
@@ -61,6 +68,7 @@ func (g *Gateway) openDelivery(cfg *config.Config, secrets *config.Secrets) (*de
 	d := delivery.NewDispatcher(delivery.Options{
 		Store:         store,
 		Target:        g.deliveryTarget,
+		Fanout:        g.fanout,
 		Lease:         deliveryLease(cfg),
 		KeepDelivered: cfg.Delivery.KeepDelivered.D(),
 		KeepDead:      cfg.Delivery.KeepDead.D(),
@@ -95,18 +103,40 @@ func deliveryLease(cfg *config.Config) time.Duration {
 	return 2*longest + 5*time.Second
 }
 
-// deliveryTarget resolves a route of the live snapshot, holding the snapshot (and so the
-// route's upstream pool) until release.
-func (g *Gateway) deliveryTarget(name string) (delivery.Target, func(), bool) {
+// fanout returns how many destinations the live snapshot's route has beside its upstream.
+func (g *Gateway) fanout(name string) int {
+	snap := g.snaps.Acquire()
+	if snap == nil {
+		return 0
+	}
+	defer snap.Release()
+	for _, r := range snap.Routes {
+		if r.Name == name {
+			return len(r.Config.Destinations)
+		}
+	}
+	return 0
+}
+
+// deliveryTarget resolves a destination of a route of the live snapshot (0: its upstream),
+// holding the snapshot (and so the route's upstream pool) until release.
+func (g *Gateway) deliveryTarget(name string, dest int) (delivery.Target, func(), bool) {
 	snap := g.snaps.Acquire()
 	if snap == nil {
 		return delivery.Target{}, nil, false
 	}
 	for _, r := range snap.Routes {
-		if r.Name != name || !r.Config.Queued() {
+		if r.Name != name || !r.Config.Queued() || dest > len(r.Config.Destinations) {
 			continue
 		}
-		t := delivery.Target{Client: r.Client, Scheme: r.Scheme, Host: r.Host, Timeout: r.Timeout, MaxInFlight: r.Config.MaxInFlight, MaxRate: r.Config.MaxRate}
+		t := delivery.Target{Client: r.Client, Scheme: r.Scheme, Host: r.Host, BasePath: r.BasePath, Timeout: r.Timeout, MaxInFlight: r.Config.MaxInFlight, MaxRate: r.Config.MaxRate}
+		if dest > 0 {
+			var err error
+			if t.Client, t.Scheme, t.Host, t.BasePath, err = g.destClients.get(r.Config.Destinations[dest-1], r.Timeout, int(r.Config.MaxResponseBody)); err != nil {
+				g.log.Warn("delivery: destination unusable", "route", name, "destination", dest, "err", err)
+				break
+			}
+		}
 		if r.Config.Retry != nil {
 			t.Retry = make([]time.Duration, len(r.Config.Retry))
 			for i, d := range r.Config.Retry {
@@ -121,6 +151,54 @@ func (g *Gateway) deliveryTarget(name string) (delivery.Target, func(), bool) {
 	}
 	snap.Release()
 	return delivery.Target{}, nil, false
+}
+
+// destClients holds the connection pools of queued routes' destinations, one per URL and
+// limits, for the gateway's life (destinations change rarely; a pool idle is cheap).
+type destClients struct {
+	mu sync.Mutex
+	m  map[string]*destClient
+}
+
+type destClient struct {
+	c                  *fasthttp.HostClient
+	scheme, host, base string
+}
+
+// get returns the pool for raw (a destination URL) with the route's timeout and answer
+// bound, and the URL's scheme, host and path.
+func (dc *destClients) get(raw string, timeout time.Duration, maxBody int) (*fasthttp.HostClient, string, string, string, error) {
+	key := raw + "\x00" + timeout.String() + "\x00" + strconv.Itoa(maxBody)
+	dc.mu.Lock()
+	defer dc.mu.Unlock()
+	if c := dc.m[key]; c != nil {
+		return c.c, c.scheme, c.host, c.base, nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, "", "", "", fmt.Errorf("destination %s: %w", config.RedactURL(raw), err)
+	}
+	addr := u.Host
+	if u.Port() == "" {
+		addr += map[string]string{"https": ":443", "http": ":80"}[u.Scheme]
+	}
+	var tc *tls.Config
+	if u.Scheme == "https" {
+		if tc, err = tlsconf.Upstream(u.Hostname(), ""); err != nil {
+			return nil, "", "", "", fmt.Errorf("destination %s: %w", config.RedactURL(raw), err)
+		}
+	}
+	c := &destClient{scheme: u.Scheme, host: u.Host, base: strings.TrimSuffix(u.EscapedPath(), "/"), c: &fasthttp.HostClient{
+		Addr: addr, Name: "hookwall", IsTLS: u.Scheme == "https", TLSConfig: tc, MaxConns: 1024,
+		MaxIdleConnDuration: 30 * time.Second, ReadTimeout: timeout, WriteTimeout: timeout,
+		MaxResponseBodySize: maxBody, ReadBufferSize: 64 << 10, DisablePathNormalizing: true,
+		NoDefaultUserAgentHeader: true, RetryIfErr: func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
+	}}
+	if dc.m == nil {
+		dc.m = map[string]*destClient{}
+	}
+	dc.m[key] = c
+	return c.c, c.scheme, c.host, c.base, nil
 }
 
 // orderedRoutes returns the live snapshot's queued routes with ordered = true.
@@ -212,8 +290,8 @@ func (g *Gateway) deliveryDepth() []routeDepth {
 			l.Dead = x.Count
 		}
 	}
-	for _, route := range d.BreakersOpen() {
-		line(route).BreakerOpen = true
+	for _, dest := range d.BreakersOpen() {
+		line(dest.Route).BreakerOpen = true
 	}
 	return out
 }
@@ -228,7 +306,7 @@ var (
 	depthDesc  = prometheus.NewDesc("hookwall_delivery_depth", "Deliveries in the store, by route and state (pending, delivered, dead).", []string{"route", "state"}, nil)
 	oldestDesc = prometheus.NewDesc("hookwall_delivery_oldest_pending_age_seconds", "Age of the oldest pending delivery, by route.", []string{"route"}, nil)
 	storeUp    = prometheus.NewDesc("hookwall_delivery_store_up", "1 when the delivery store answered the last scrape.", nil, nil)
-	breakerOn  = prometheus.NewDesc("hookwall_delivery_breaker_open", "1 for a route whose circuit breaker is open: its upstream kept failing and attempts pause.", []string{"route"}, nil)
+	breakerOn  = prometheus.NewDesc("hookwall_delivery_breaker_open", "1 for a destination (0: the route's upstream, n: its n-th destination) whose circuit breaker is open: it kept failing and attempts pause.", []string{"route", "destination"}, nil)
 )
 
 func (depthCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -241,8 +319,8 @@ func (depthCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c depthCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	for _, route := range c.d.BreakersOpen() {
-		ch <- prometheus.MustNewConstMetric(breakerOn, prometheus.GaugeValue, 1, route)
+	for _, dest := range c.d.BreakersOpen() {
+		ch <- prometheus.MustNewConstMetric(breakerOn, prometheus.GaugeValue, 1, dest.Route, strconv.Itoa(dest.Dest))
 	}
 	ds, err := c.s.Depth(ctx)
 	if err != nil {

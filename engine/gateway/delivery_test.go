@@ -445,3 +445,38 @@ func TestStatusPageDeliveries(t *testing.T) {
 		t.Fatalf("the page does not show the depth:\n%s", dom)
 	}
 }
+
+// destinations fan a queued request out: each destination gets it under its own path,
+// with its own id and its own attempts.
+func TestQueuedFanOut(t *testing.T) {
+	up, d1, d2 := startUpstream(t), startUpstream(t), startUpstream(t)
+	var d2calls atomic.Int32
+	d2.setHandler(func(ctx *fasthttp.RequestCtx) {
+		if d2calls.Add(1) == 1 {
+			ctx.SetStatusCode(503) // the second destination fails once
+		}
+	})
+	cfg := strings.ReplaceAll(queuedConfig, `retry = ["50ms", "50ms", "50ms"]`, `retry = ["50ms", "50ms", "50ms"]`+"\n"+`destinations = ["`+d1.URL()+`/d1/", "`+d2.URL()+`"]`)
+	cfg = strings.ReplaceAll(strings.ReplaceAll(cfg, "{{UPSTREAM}}", up.URL()), "{{MAX}}", "100")
+	e := startEnv(t, cfg, map[string]string{"policies/github.rego": queuedPolicy, "github.secret": "s3cret"}, Options{})
+	body := `{"fan":"out"}`
+	r := e.do("POST", "/hooks/github?q=1", []byte(body), signed(body, ""))
+	if r.Status != 202 {
+		t.Fatalf("status %d", r.Status)
+	}
+	id := r.Header.Get("Hookwall-Delivery-Id")
+	waitFor(t, func() bool { return len(up.requests()) == 1 && len(d1.requests()) == 1 && len(d2.requests()) == 2 })
+	for _, c := range []struct {
+		got            recorded
+		uri, id, tries string
+	}{
+		{up.requests()[0], "/base/hooks/github?q=1", id, "1"},
+		{d1.requests()[0], "/d1/hooks/github?q=1", id + "-1", "1"},
+		{d2.requests()[1], "/hooks/github?q=1", id + "-2", "2"},
+	} {
+		if c.got.URI != c.uri || string(c.got.Body) != body || c.got.Header.Get("Hookwall-Delivery-Id") != c.id || c.got.Header.Get("Hookwall-Attempt") != c.tries {
+			t.Errorf("got %s %q id %s attempt %s, want %s id %s attempt %s", c.got.URI, c.got.Body, c.got.Header.Get("Hookwall-Delivery-Id"), c.got.Header.Get("Hookwall-Attempt"), c.uri, c.id, c.tries)
+		}
+	}
+	waitFor(t, func() bool { return len(decisionLines(t, e, "delivered")) == 3 })
+}

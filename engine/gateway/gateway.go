@@ -52,6 +52,8 @@ type Gateway struct {
 	sources *watch.Watcher
 	// deliveries stores and delivers queued routes' requests; nil when no route is queued.
 	deliveries *delivery.Dispatcher
+	// destClients are the pools of queued routes' destinations (delivery.go).
+	destClients destClients
 
 	mu     sync.Mutex // serialises reloads; guards the fields below
 	status Status

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -43,7 +44,7 @@ func (s *Server) enqueue(rctx context.Context, ctx *fasthttp.RequestCtx, route *
 	}
 	r := &delivery.Record{
 		ID: delivery.NewID(), Route: rec.Route, DecisionID: rec.DecisionID, ReceivedAt: rec.Time, NextAt: time.Now(),
-		Method: string(req.Header.Method()), URI: string(req.Header.RequestURI()),
+		Method: string(req.Header.Method()), URI: strings.TrimPrefix(string(req.Header.RequestURI()), route.BasePath),
 		Body: append([]byte(nil), req.Body()...),
 	}
 	for k, v := range req.Header.All() {

@@ -184,15 +184,20 @@ func collect(rows pgx.Rows, err error) ([]*delivery.Record, error) {
 
 // Claim implements delivery.Store.
 func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int, routes delivery.Routes) ([]*delivery.Record, error) {
+	skipRoutes, skipDests := make([]string, len(routes.Skip)), make([]int32, len(routes.Skip))
+	for i, d := range routes.Skip {
+		skipRoutes[i], skipDests[i] = d.Route, int32(d.Dest)
+	}
 	// A locked head (another claimer is taking it) is skipped like any locked row; the head
 	// subquery does not lock, so an ordered route's head is claimed by one claimer only.
 	return collect(s.pool.Query(ctx, `UPDATE hookwall_deliveries SET claimed_by = $1, lease_until = $2
 		WHERE id IN (SELECT id FROM hookwall_deliveries d WHERE state = 'pending' AND next_at <= $3
-			AND (claimed_by IS NULL OR lease_until < $3) AND NOT (route = ANY($5))
+			AND (claimed_by IS NULL OR lease_until < $3)
+			AND NOT EXISTS (SELECT 1 FROM unnest($5::text[], $7::int[]) AS s(r, n) WHERE s.r = d.route AND s.n = d.dest)
 			AND (NOT (route = ANY($6)) OR id = (SELECT h.id FROM hookwall_deliveries h
-				WHERE h.route = d.route AND h.state = 'pending' ORDER BY h.received_at, h.id LIMIT 1))
+				WHERE h.route = d.route AND h.dest = d.dest AND h.state = 'pending' ORDER BY h.received_at, h.id LIMIT 1))
 			ORDER BY next_at LIMIT $4 FOR UPDATE SKIP LOCKED)
-		RETURNING `+fullCols, owner, now.Add(lease).UnixNano(), now.UnixNano(), limit, append([]string{}, routes.Skip...), append([]string{}, routes.Ordered...)))
+		RETURNING `+fullCols, owner, now.Add(lease).UnixNano(), now.UnixNano(), limit, skipRoutes, append([]string{}, routes.Ordered...), skipDests))
 }
 
 // Finish implements delivery.Store.

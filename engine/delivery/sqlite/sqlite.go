@@ -306,7 +306,11 @@ func scan(sc scanner) (*delivery.Record, error) {
 
 // Claim implements delivery.Store.
 func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int, routes delivery.Routes) ([]*delivery.Record, error) {
-	skipJSON, err := json.Marshal(append([]string{}, routes.Skip...))
+	pairs := make([][2]any, len(routes.Skip))
+	for i, d := range routes.Skip {
+		pairs[i] = [2]any{d.Route, d.Dest}
+	}
+	skipJSON, err := json.Marshal(pairs)
 	if err != nil {
 		return nil, fmt.Errorf("delivery/sqlite: claim: %w", err)
 	}
@@ -319,9 +323,10 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease ti
 		out = out[:0]
 		rows, err := tx.QueryContext(ctx, `UPDATE deliveries SET claimed_by = ?1, lease_until = ?2
 			WHERE id IN (SELECT id FROM deliveries d WHERE state = 'pending' AND next_at <= ?3
-				AND (claimed_by IS NULL OR lease_until < ?3) AND route NOT IN (SELECT value FROM json_each(?5))
+				AND (claimed_by IS NULL OR lease_until < ?3)
+				AND NOT EXISTS (SELECT 1 FROM json_each(?5) j WHERE j.value ->> 0 = d.route AND j.value ->> 1 = d.dest)
 				AND (route NOT IN (SELECT value FROM json_each(?6)) OR id = (SELECT h.id FROM deliveries h
-					WHERE h.route = d.route AND h.state = 'pending' ORDER BY h.received_at, h.id LIMIT 1))
+					WHERE h.route = d.route AND h.dest = d.dest AND h.state = 'pending' ORDER BY h.received_at, h.id LIMIT 1))
 				ORDER BY next_at LIMIT ?4)
 			RETURNING `+fullCols, owner, now.Add(lease).UnixNano(), now.UnixNano(), limit, string(skipJSON), string(orderedJSON))
 		if err != nil {
