@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,6 +45,7 @@ type Store struct {
 	closed bool
 	ops    chan *op
 	done   chan struct{}
+	stmts  map[string]*sql.Stmt // hotWrites, prepared at Open; read-only after
 
 	commits atomic.Uint64 // transactions committed: group commit makes it < the writes
 }
@@ -129,7 +131,16 @@ func Open(o Options) (*Store, error) {
 		return nil, fmt.Errorf("delivery/sqlite: %s: %w", o.Path, err)
 	}
 	r.SetMaxOpenConns(4)
-	s := &Store{w: w, r: r, maxPending: o.MaxPending, ops: make(chan *op, maxBatch), done: make(chan struct{})}
+	s := &Store{w: w, r: r, maxPending: o.MaxPending, ops: make(chan *op, maxBatch), done: make(chan struct{}), stmts: map[string]*sql.Stmt{}}
+	for _, q := range hotWrites {
+		st, err := w.Prepare(q)
+		if err != nil {
+			_ = r.Close()
+			_ = w.Close()
+			return nil, fmt.Errorf("delivery/sqlite: %s: prepare: %w", o.Path, err)
+		}
+		s.stmts[q] = st
+	}
 	go s.writer()
 	return s, nil
 }
@@ -154,20 +165,38 @@ func (s *Store) writer() {
 	batch := make([]*op, 0, maxBatch)
 	for first := range s.ops {
 		batch = append(batch[:0], first)
-	fill:
+		// Take what is waiting; while more keeps arriving, let the writers that are about
+		// to submit run first (one yield per round), so a burst shares one commit.
 		for len(batch) < maxBatch {
-			select {
-			case o, ok := <-s.ops:
-				if !ok {
+			n := len(batch)
+		fill:
+			for len(batch) < maxBatch {
+				select {
+				case o, ok := <-s.ops:
+					if !ok {
+						break fill
+					}
+					batch = append(batch, o)
+				default:
 					break fill
 				}
-				batch = append(batch, o)
-			default:
-				break fill
 			}
+			if len(batch) == n {
+				break
+			}
+			runtime.Gosched()
 		}
 		s.commit(batch)
 	}
+}
+
+// exec runs a write in tx through the statement prepared at Open for query (parsing the
+// same SQL for every write costs more than the write), or as is for another query.
+func (s *Store) exec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+	if st := s.stmts[query]; st != nil {
+		return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	}
+	return tx.ExecContext(ctx, query, args...)
 }
 
 // commit runs batch in one transaction, each write under its own savepoint so that one
@@ -217,13 +246,13 @@ func (s *Store) commit(batch []*op) {
 				continue
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `SAVEPOINT w`); err != nil {
+		if _, err := s.exec(ctx, tx, `SAVEPOINT w`); err != nil {
 			errs[i] = fmt.Errorf("delivery/sqlite: savepoint: %w", err)
 			continue
 		}
 		if o.recs != nil {
 			for _, r := range o.recs {
-				if errs[i] = insert(ctx, tx, r); errs[i] != nil {
+				if errs[i] = s.insert(ctx, tx, r); errs[i] != nil {
 					break
 				}
 			}
@@ -231,11 +260,11 @@ func (s *Store) commit(batch []*op) {
 			errs[i] = o.fn(tx)
 		}
 		if errs[i] != nil {
-			_, _ = tx.ExecContext(ctx, `ROLLBACK TO w`)
+			_, _ = s.exec(ctx, tx, `ROLLBACK TO w`)
 		} else if o.recs != nil && pending >= 0 {
 			pending += len(o.recs)
 		}
-		_, _ = tx.ExecContext(ctx, `RELEASE w`)
+		_, _ = s.exec(ctx, tx, `RELEASE w`)
 	}
 	if err := tx.Commit(); err != nil {
 		_ = tx.Rollback()
@@ -249,10 +278,21 @@ func (s *Store) commit(batch []*op) {
 	answer(nil)
 }
 
-func insert(ctx context.Context, tx *sql.Tx, r *delivery.Record) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO deliveries
+// The writes of every delivery, prepared once at Open.
+const (
+	insertSQL = `INSERT INTO deliveries
 		(id, route, dest, decision_id, received_at, method, uri, headers, body, state, attempts, base, next_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, 0, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, 0, ?, ?)`
+	finishSQL = `UPDATE deliveries SET state = ?, attempts = ?, next_at = ?, updated_at = ?,
+			last_status = ?, last_error = ?, claimed_by = NULL, lease_until = NULL
+			WHERE id = ? AND claimed_by = ? AND state = 'pending'`
+	attemptSQL = `INSERT INTO delivery_attempts (delivery_id, n, at, status, latency_us, error) VALUES (?, ?, ?, ?, ?, ?)`
+)
+
+var hotWrites = []string{insertSQL, finishSQL, attemptSQL, `SAVEPOINT w`, `ROLLBACK TO w`, `RELEASE w`}
+
+func (s *Store) insert(ctx context.Context, tx *sql.Tx, r *delivery.Record) error {
+	_, err := s.exec(ctx, tx, insertSQL,
 		r.ID, r.Route, r.Dest, r.DecisionID, r.ReceivedAt.UnixNano(), r.Method, r.URI,
 		delivery.EncodeHeaders(r.Headers), nonNil(r.Body), r.NextAt.UnixNano(), r.ReceivedAt.UnixNano())
 	if err != nil {
@@ -352,9 +392,7 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease ti
 func (s *Store) Finish(ctx context.Context, id, owner string, res delivery.Result) error {
 	a := res.Attempt
 	return s.write(ctx, func(tx *sql.Tx) error {
-		r, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = ?, attempts = ?, next_at = ?, updated_at = ?,
-			last_status = ?, last_error = ?, claimed_by = NULL, lease_until = NULL
-			WHERE id = ? AND claimed_by = ? AND state = 'pending'`,
+		r, err := s.exec(ctx, tx, finishSQL,
 			string(res.State), a.N, res.NextAt.UnixNano(), a.At.Add(a.Latency).UnixNano(), a.Status, a.Error, id, owner)
 		if err != nil {
 			return fmt.Errorf("delivery/sqlite: finish: %w", err)
@@ -362,7 +400,7 @@ func (s *Store) Finish(ctx context.Context, id, owner string, res delivery.Resul
 		if n, _ := r.RowsAffected(); n == 0 {
 			return delivery.ErrLeaseLost
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO delivery_attempts (delivery_id, n, at, status, latency_us, error) VALUES (?, ?, ?, ?, ?, ?)`,
+		if _, err := s.exec(ctx, tx, attemptSQL,
 			id, a.N, a.At.UnixNano(), a.Status, a.Latency.Microseconds(), a.Error); err != nil {
 			return fmt.Errorf("delivery/sqlite: record attempt: %w", err)
 		}
@@ -553,6 +591,9 @@ func (s *Store) Close() error {
 	close(s.ops)
 	s.mu.Unlock()
 	<-s.done
+	for _, st := range s.stmts {
+		_ = st.Close()
+	}
 	return errors.Join(s.r.Close(), s.w.Close())
 }
 
