@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/hookwall/hookwall/engine/delivery/postgres/pgtest"
 )
 
 const queuedPolicy = githubPolicy + `
@@ -479,4 +481,34 @@ func TestQueuedFanOut(t *testing.T) {
 		}
 	}
 	waitFor(t, func() bool { return len(decisionLines(t, e, "delivered")) == 3 })
+}
+
+// A store that is down answers 503 + Retry-After and acknowledges nothing; the dedupe key
+// is released, so the provider's retry is not taken for a duplicate.
+func TestQueuedStoreDown(t *testing.T) {
+	pg := pgtest.Start(t)
+	dbURL := pg.NewDatabase(t)
+	up := startUpstream(t)
+	cfg := strings.ReplaceAll(queuedConfig, "max_pending = {{MAX}}", "store = \"postgres\"\nurl = \""+dbURL+"\"")
+	cfg = strings.ReplaceAll(cfg, "{{UPSTREAM}}", up.URL())
+	e := startEnv(t, cfg, map[string]string{"policies/github.rego": queuedPolicy, "github.secret": "s3cret"}, Options{})
+	body := `{"store":"up"}`
+	if r := e.do("POST", "/hooks/github", []byte(body), signed(body, "d-up")); r.Status != 202 {
+		t.Fatalf("store up: %d %s", r.Status, r.Body)
+	}
+	waitFor(t, func() bool { return len(up.requests()) == 1 })
+	pg.Stop(t)
+	body = `{"store":"down"}`
+	for i := range 2 {
+		r := e.do("POST", "/hooks/github", []byte(body), signed(body, "d-down"))
+		if r.Status != 503 || r.Header.Get("Retry-After") == "" || r.Header.Get("Hookwall-Delivery-Id") != "" || strings.Contains(r.Body, "delivery_id") {
+			t.Fatalf("try %d with the store down: %d %v %s", i+1, r.Status, r.Header, r.Body)
+		}
+	}
+	if m := httpGet(t, e.admin+"/metrics"); !strings.Contains(m, "hookwall_delivery_store_up 0") {
+		t.Fatal("hookwall_delivery_store_up is not 0 with the store down")
+	}
+	if n := len(up.requests()); n != 1 {
+		t.Fatalf("the upstream got %d requests, want only the one stored before the outage", n)
+	}
 }

@@ -19,6 +19,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -33,6 +34,17 @@ const EnvURL = "HOOKWALL_TEST_POSTGRES_URL"
 type Server struct {
 	t     testing.TB
 	admin string // a superuser URL
+	stop  func() // stops a private cluster; nil for EnvURL's server
+}
+
+// Stop stops a private cluster now (an outage); with EnvURL the test is skipped, since
+// that server is not the test's to stop. Calling it again does nothing.
+func (s *Server) Stop(t testing.TB) {
+	t.Helper()
+	if s.stop == nil {
+		t.Skipf("pgtest: %s names a shared server, which this test would have to stop", EnvURL)
+	}
+	s.stop()
 }
 
 // Start returns a server: the one EnvURL names, or a private cluster.
@@ -91,17 +103,21 @@ func Start(t testing.TB) *Server {
 	}
 	done := make(chan struct{})
 	go func() { _ = pg.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = pg.Process.Signal(syscall.SIGINT) // fast shutdown
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = pg.Process.Kill()
-			<-done
-		}
-		logf.Close()
-	})
-	s := &Server{t: t, admin: fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			_ = pg.Process.Signal(syscall.SIGINT) // fast shutdown
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				_ = pg.Process.Kill()
+				<-done
+			}
+			logf.Close()
+		})
+	}
+	t.Cleanup(stop)
+	s := &Server{t: t, admin: fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port), stop: stop}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		conn, err := pgx.Connect(context.Background(), s.admin)
