@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// Peers: other proxies measured by `hookwall bench` with the same upstream, load generator
+// Peers: other proxies measured by the benchmark with the same upstream, load generator
 // and pinning, when their binaries are installed. Fixed loopback ports like the others.
 const (
 	benchNginx        = "127.0.0.1:18083"
@@ -60,7 +60,7 @@ type peerProc struct {
 // 1 MiB stay in memory, like hookwall's max_body in examples/bench/gateway.toml. nginx
 // closes a client connection after keepalive_requests (default 1000); fasthttp and
 // hookwall do not, so the limit is lifted for both sides.
-const nginxConf = `# nginx as a peer of hookwall bench ({{.Setup}}); rendered by hookwall bench.
+const nginxConf = `# nginx as a peer of hookwall bench ({{.Setup}}); rendered by examples/bench.
 worker_processes 1;
 daemon off;
 pid {{.Dir}}/nginx.pid;

@@ -72,6 +72,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		"setups to run, in order: bare, none, verify, reference, reference-go, and the peers "+strings.Join(peerSetups, ", ")+
 			" (nginx-opa: nginx auth_request to an OPA server), each run when its binaries are on PATH")
 	bodySize := fs.Int("body", 2048, "request body size in bytes")
+	hookwallBin := fs.String("hookwall", "", "the hookwall binary to measure; empty: built from ./cmd/hookwall of this module")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -89,6 +90,19 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err != nil {
 		fmt.Fprintf(stderr, "bench: %v\n", err)
 		return 1
+	}
+	hookwall := *hookwallBin
+	if hookwall == "" {
+		dir, err := os.MkdirTemp("", "hookwall-bench-bin")
+		if err != nil {
+			fmt.Fprintf(stderr, "bench: %v\n", err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		if hookwall, err = buildHookwall(ctx, dir); err != nil {
+			fmt.Fprintf(stderr, "bench: %v\n", err)
+			return 1
+		}
 	}
 	// The decision log is part of the workload; emptied first, so repeated runs do not
 	// fill the disk (about a kilobyte a request).
@@ -149,16 +163,16 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		return cmd, nil
 	}
-	if _, err := start("upstream", []string{self, "bench-node", "upstream", benchUpstream}, benchUpstream, nil, false); err != nil {
+	if _, err := start("upstream", []string{self, "node", "upstream", benchUpstream}, benchUpstream, nil, false); err != nil {
 		fmt.Fprintf(stderr, "bench: %v\n", err)
 		return 1
 	}
-	bare, err := start("bare proxy", []string{self, "bench-node", "bare", benchBare, benchUpstream}, benchBare, nil, false)
+	bare, err := start("bare proxy", []string{self, "node", "bare", benchBare, benchUpstream}, benchBare, nil, false)
 	if err != nil {
 		fmt.Fprintf(stderr, "bench: %v\n", err)
 		return 1
 	}
-	gw, err := start("hookwall", []string{self, "run", "-c", *cfgPath}, benchGateway, nil, false)
+	gw, err := start("hookwall", []string{hookwall, "run", "-c", *cfgPath}, benchGateway, nil, false)
 	if err != nil {
 		fmt.Fprintf(stderr, "bench: %v\n", err)
 		return 1
@@ -593,13 +607,24 @@ func waitTCP(ctx context.Context, addr string, limit time.Duration) error {
 	}
 }
 
-// cmdBenchNode runs one of the benchmark's helper servers (hidden subcommand):
+// buildHookwall builds the product binary into dir: the benchmark measures the command users
+// run, with its own runtime settings (GOGC), not a copy of its setup.
+func buildHookwall(ctx context.Context, dir string) (string, error) {
+	bin := filepath.Join(dir, "hookwall")
+	out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/hookwall/hookwall/cmd/hookwall").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("building hookwall (run from inside the module, or pass -hookwall): %w\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// cmdNode runs one of the benchmark's helper servers, started by the benchmark itself:
 //
-//	bench-node upstream ADDR        answers 200 "ok" to everything
-//	bench-node bare ADDR UPSTREAM   a bare fasthttp reverse proxy, the baseline
-func cmdBenchNode(ctx context.Context, args []string, _, stderr io.Writer) int {
+//	node upstream ADDR        answers 200 "ok" to everything
+//	node bare ADDR UPSTREAM   a bare fasthttp reverse proxy, the baseline
+func cmdNode(ctx context.Context, args []string, _, stderr io.Writer) int {
 	if len(args) < 2 {
-		fmt.Fprintln(stderr, "usage: hookwall bench-node upstream ADDR | bare ADDR UPSTREAM")
+		fmt.Fprintln(stderr, "usage: bench node upstream ADDR | bare ADDR UPSTREAM")
 		return 2
 	}
 	var h fasthttp.RequestHandler
@@ -608,7 +633,7 @@ func cmdBenchNode(ctx context.Context, args []string, _, stderr io.Writer) int {
 		h = func(c *fasthttp.RequestCtx) { c.SetBodyString("ok") }
 	case "bare":
 		if len(args) < 3 {
-			fmt.Fprintln(stderr, "usage: hookwall bench-node bare ADDR UPSTREAM")
+			fmt.Fprintln(stderr, "usage: bench node bare ADDR UPSTREAM")
 			return 2
 		}
 		hc := &fasthttp.HostClient{Addr: args[2], MaxConns: 4096}
@@ -625,13 +650,13 @@ func cmdBenchNode(ctx context.Context, args []string, _, stderr io.Writer) int {
 			}
 		}
 	default:
-		fmt.Fprintf(stderr, "bench-node: unknown role %q\n", args[0])
+		fmt.Fprintf(stderr, "node: unknown role %q\n", args[0])
 		return 2
 	}
 	srv := &fasthttp.Server{Handler: h, Name: "bench-" + args[0]}
 	go func() { <-ctx.Done(); _ = srv.Shutdown() }()
 	if err := srv.ListenAndServe(args[1]); err != nil {
-		fmt.Fprintf(stderr, "bench-node: %v\n", err)
+		fmt.Fprintf(stderr, "node: %v\n", err)
 		return 1
 	}
 	return 0

@@ -10,17 +10,17 @@ import (
 	"time"
 )
 
-// TestMain lets the benchmark run in this test binary: cmdBench starts its servers (the
-// upstream, the bare proxy, hookwall) as copies of its own executable, which here is the
-// test binary; with HOOKWALL_TEST_AS_MAIN set, a copy is the hookwall command.
+// TestMain lets the benchmark run in this test binary: cmdBench starts its helper servers
+// (the upstream, the bare proxy) as copies of its own executable, which here is the test
+// binary; with BENCH_TEST_AS_MAIN set, a copy is the bench command.
 func TestMain(m *testing.M) {
-	if os.Getenv("HOOKWALL_TEST_AS_MAIN") == "1" {
+	if os.Getenv("BENCH_TEST_AS_MAIN") == "1" {
 		main()
 	}
 	os.Exit(m.Run())
 }
 
-// TestBenchRunsTheReferenceWorkload runs `hookwall bench` for one short round of the bare
+// TestBenchRunsTheReferenceWorkload runs the benchmark for one short round of the bare
 // proxy and the reference route, on a copy of examples/bench/gateway.toml whose decision log
 // starts with junk: every request must be answered 2xx (the command fails otherwise), the
 // report must have both rows, and the decision log must have been emptied first and then
@@ -29,7 +29,7 @@ func TestBenchRunsTheReferenceWorkload(t *testing.T) {
 	if testing.Short() {
 		t.Skip("load benchmark")
 	}
-	t.Setenv("HOOKWALL_TEST_AS_MAIN", "1")
+	t.Setenv("BENCH_TEST_AS_MAIN", "1")
 	bench, err := filepath.Abs("../../examples/bench")
 	if err != nil {
 		t.Fatal(err)
