@@ -31,6 +31,9 @@ import (
 	"github.com/hookwall/hookwall/engine/config"
 )
 
+// hitsPath on the upstream answers how many requests it has served.
+const hitsPath = "/__hits"
+
 // The benchmark's fixed loopback ports; examples/bench/gateway.toml uses the same.
 const (
 	benchUpstream = "127.0.0.1:18081"
@@ -42,6 +45,7 @@ const (
 // benchSetup is one row of the report: where requests go and which processes serve them.
 type benchSetup struct {
 	name, addr, path string
+	route            string       // hookwall's route, whose decisions the log must show allowed; "" for the others
 	pids             func() []int // processes whose CPU time (with their children's) is charged to the setup
 	mallocs          func() (uint64, bool)
 	status           string // why the setup was not measured ("not installed"), or ""
@@ -54,6 +58,8 @@ type benchResult struct {
 	cpu                      time.Duration
 	mallocs                  uint64
 	mallocsOK                bool
+	tally                    tally
+	void                     string // why the run does not count, or ""
 }
 
 func (r benchResult) rps() float64 { return float64(r.requests) / r.elapsed.Seconds() }
@@ -111,12 +117,16 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "bench: %v\n", err)
 		return 1
 	}
-	if p := cfg.Log.Decisions; p != "stdout" && p != "off" {
-		if err := os.Truncate(p, 0); err != nil && !errors.Is(err, os.ErrNotExist) {
-			fmt.Fprintf(stderr, "bench: decision log: %v\n", err)
-			return 1
-		}
+	// Every run is audited against it, so it must be a file.
+	if p := cfg.Log.Decisions; p == "stdout" || p == "off" || p == "" {
+		fmt.Fprintf(stderr, "bench: %s: log.decisions must be a file: every run is checked against the decision log\n", *cfgPath)
+		return 2
 	}
+	if err := os.Truncate(cfg.Log.Decisions, 0); err != nil && !errors.Is(err, os.ErrNotExist) {
+		fmt.Fprintf(stderr, "bench: decision log: %v\n", err)
+		return 1
+	}
+	dlog := &decisionLog{path: cfg.Log.Decisions}
 	pin := func(cpu string, cmd []string) []string {
 		if _, err := exec.LookPath("taskset"); err == nil && runtime.NumCPU() > 1 {
 			return append([]string{"taskset", "-c", cpu}, cmd...)
@@ -190,10 +200,10 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	bareMallocs := func() (uint64, bool) { return scrapeMallocs("http://" + benchBare + "/__mallocs") }
 	all := map[string]benchSetup{
 		"bare":         {name: "bare fasthttp proxy", addr: benchBare, path: "/reference", pids: pidOf(bare), mallocs: bareMallocs},
-		"none":         {name: "hookwall, allow := true", addr: benchGateway, path: "/none", pids: pidOf(gw), mallocs: gwMallocs},
-		"verify":       {name: "hookwall, verify + allow", addr: benchGateway, path: "/verify", pids: pidOf(gw), mallocs: gwMallocs},
-		"reference":    {name: "hookwall, reference", addr: benchGateway, path: "/reference", pids: pidOf(gw), mallocs: gwMallocs},
-		"reference-go": {name: "hookwall, reference + Go filter", addr: benchGateway, path: "/reference-go", pids: pidOf(gw), mallocs: gwMallocs},
+		"none":         {name: "hookwall, allow := true", addr: benchGateway, path: "/none", route: "none", pids: pidOf(gw), mallocs: gwMallocs},
+		"verify":       {name: "hookwall, verify + allow", addr: benchGateway, path: "/verify", route: "verify", pids: pidOf(gw), mallocs: gwMallocs},
+		"reference":    {name: "hookwall, reference", addr: benchGateway, path: "/reference", route: "reference", pids: pidOf(gw), mallocs: gwMallocs},
+		"reference-go": {name: "hookwall, reference + Go filter", addr: benchGateway, path: "/reference-go", route: "reference-go", pids: pidOf(gw), mallocs: gwMallocs},
 	}
 	for _, p := range peerSetups {
 		all[p] = benchSetup{name: peerRowNames[p], path: "/reference"}
@@ -281,32 +291,35 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	results := map[string][]benchResult{}
 	fmt.Fprintf(stdout, "hookwall bench: driver %s, %d connections, %v × %d rounds, %d-byte body, servers pinned to CPU 0 with GOMAXPROCS=1: %v\n",
 		*driver, *conns, *dur, *rounds, len(body), pinned)
-	// One short warm-up per setup: connections, pools and caches.
-	for _, name := range measured {
-		if _, err := runLoad(ctx, *driver, all[name], body, sig, *conns, time.Second, self, pin); err != nil {
-			fmt.Fprintf(stderr, "bench: warm-up %s: %v\n", name, err)
-			return 1
+	// One short warm-up per setup (round 0): connections, pools and caches. It is audited
+	// like the rounds, not reported.
+	voids := 0
+	for r := 0; r <= *rounds; r++ {
+		d := *dur
+		if r == 0 {
+			d = time.Second
 		}
-	}
-	for r := 0; r < *rounds; r++ {
 		for _, name := range measured {
-			res, err := runLoad(ctx, *driver, all[name], body, sig, *conns, *dur, self, pin)
+			res, err := runLoad(ctx, *driver, all[name], loadSpec{round: r, setup: name, body: body, sig: sig, conns: *conns, d: d}, dlog, pin)
 			if err != nil {
-				fmt.Fprintf(stderr, "bench: %s: %v\n", name, err)
+				fmt.Fprintf(stderr, "bench: round %d %s: %v\n", r, name, err)
 				return 1
 			}
-			results[name] = append(results[name], res)
-			fmt.Fprintf(stderr, "  round %d %-13s %8.0f rps  p99 %v  non-2xx %d\n", r+1, name, res.rps(), res.p99, res.non2xx+res.errors)
+			verdict := "ok"
+			if res.void != "" {
+				verdict, voids = "VOID: "+res.void, voids+1
+			}
+			fmt.Fprintf(stderr, "  round %d %-13s %8.0f rps  p99 %-10v non-2xx %d  %s: %s\n", r, name, res.rps(), res.p99, res.non2xx+res.errors, res.tally, verdict)
+			if r > 0 && res.void == "" {
+				results[name] = append(results[name], res)
+			}
 		}
 	}
 	printBenchReport(stdout, order, all, results)
-	for _, name := range measured {
-		for _, res := range results[name] {
-			if res.non2xx+res.errors > 0 {
-				fmt.Fprintf(stderr, "bench: %s had %d non-2xx answers or errors\n", name, res.non2xx+res.errors)
-				return 1
-			}
-		}
+	if voids > 0 {
+		fmt.Fprintf(stdout, "%d run(s) VOID and left out of the report: see the audit lines above\n", voids)
+		fmt.Fprintf(stderr, "bench: %d run(s) void\n", voids)
+		return 1
 	}
 	if peerFailed {
 		return 1
@@ -388,8 +401,31 @@ func signGitHub(secret, body []byte) string {
 	return "sha256=" + hex.EncodeToString(m.Sum(nil))
 }
 
-// runLoad drives one setup for d and measures the serving process around it.
-func runLoad(ctx context.Context, driver string, s benchSetup, body []byte, sig string, conns int, d time.Duration, self string, pin func(string, []string) []string) (benchResult, error) {
+// loadSpec is one run of the load generator against one setup.
+type loadSpec struct {
+	round  int
+	setup  string
+	prefix string // of every delivery id in the run (deliveryPrefix)
+	body   []byte
+	sig    string
+	conns  int
+	d      time.Duration
+}
+
+// runLoad drives one setup for d, measures the serving process around it, and audits the
+// run: the upstream's count and the decision log must match the requests sent.
+func runLoad(ctx context.Context, driver string, s benchSetup, spec loadSpec, dlog *decisionLog, pin func(string, []string) []string) (benchResult, error) {
+	var err error
+	if spec.prefix, err = deliveryPrefix(spec.round, spec.setup); err != nil {
+		return benchResult{}, err
+	}
+	hits0, err := upstreamHits(benchUpstream)
+	if err != nil {
+		return benchResult{}, err
+	}
+	if _, err := dlog.since(s.route); err != nil { // skip what earlier runs logged
+		return benchResult{}, err
+	}
 	cpu0 := setupCPU(s.pids())
 	var m0 uint64
 	var ok0 bool
@@ -397,11 +433,10 @@ func runLoad(ctx context.Context, driver string, s benchSetup, body []byte, sig 
 		m0, ok0 = s.mallocs()
 	}
 	var res benchResult
-	var err error
 	if driver == "wrk" {
-		res, err = runWrk(ctx, s, body, sig, conns, d, pin)
+		res, err = runWrk(ctx, s, spec, pin)
 	} else {
-		res, err = runGoLoad(ctx, s, body, sig, conns, d)
+		res, err = runGoLoad(ctx, s, spec)
 	}
 	if err != nil {
 		return res, err
@@ -414,12 +449,25 @@ func runLoad(ctx context.Context, driver string, s benchSetup, body []byte, sig 
 			res.mallocs, res.mallocsOK = m1-m0, true
 		}
 	}
+	var log *decisionLog
+	if s.route != "" {
+		log, res.tally.logged = dlog, true
+	}
+	res.tally.decisions = map[string]uint64{}
+	if err := settle(ctx, benchUpstream, hits0, log, s.route, &res.tally); err != nil {
+		return res, err
+	}
+	res.void = res.tally.void()
+	if res.void == "" && res.non2xx+res.errors > 0 {
+		res.void = fmt.Sprintf("%d non-2xx answers or errors", res.non2xx+res.errors)
+	}
 	return res, nil
 }
 
 // runGoLoad is the built-in load generator: conns keep-alive connections, each sending
 // signed POSTs back to back, every request with a fresh delivery id.
-func runGoLoad(ctx context.Context, s benchSetup, body []byte, sig string, conns int, d time.Duration) (benchResult, error) {
+func runGoLoad(ctx context.Context, s benchSetup, spec loadSpec) (benchResult, error) {
+	conns, d, body, sig := spec.conns, spec.d, spec.body, spec.sig
 	hc := &fasthttp.HostClient{Addr: s.addr, MaxConns: conns, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
 	var reqs, non2xx, errs atomic.Uint64
 	var seq atomic.Uint64
@@ -435,7 +483,7 @@ func runGoLoad(ctx context.Context, s benchSetup, body []byte, sig string, conns
 			defer fasthttp.ReleaseRequest(req)
 			defer fasthttp.ReleaseResponse(resp)
 			local := make([]time.Duration, 0, 1<<16)
-			var id [20]byte
+			id := make([]byte, 0, len(spec.prefix)+24)
 			for time.Now().Before(deadline) && ctx.Err() == nil {
 				req.Reset()
 				req.SetRequestURI("http://" + s.addr + s.path)
@@ -443,7 +491,8 @@ func runGoLoad(ctx context.Context, s benchSetup, body []byte, sig string, conns
 				req.Header.SetContentType("application/json")
 				req.Header.Set("X-GitHub-Event", "push")
 				req.Header.Set("X-Hub-Signature-256", sig)
-				req.Header.SetBytesV("X-GitHub-Delivery", strconv.AppendUint(id[:0], seq.Add(1), 10))
+				id = strconv.AppendUint(append(append(id[:0], spec.prefix...), '-'), seq.Add(1), 10)
+				req.Header.SetBytesV("X-GitHub-Delivery", id)
 				req.SetBodyRaw(body)
 				t0 := time.Now()
 				err := hc.Do(req, resp)
@@ -461,6 +510,7 @@ func runGoLoad(ctx context.Context, s benchSetup, body []byte, sig string, conns
 	}
 	wg.Wait()
 	res := benchResult{requests: reqs.Load(), non2xx: non2xx.Load(), errors: errs.Load(), elapsed: time.Since(start)}
+	res.tally.sent = seq.Load()
 	var all []time.Duration
 	for _, l := range lats {
 		all = append(all, l...)
@@ -477,35 +527,52 @@ func percentiles(all []time.Duration) (p50, p99 time.Duration) {
 	return all[len(all)*50/100], all[len(all)*99/100]
 }
 
+// wrkScript: every thread numbers its requests after the run's prefix and its own index
+// (wrk's Lua never seeds math.random, so random ids repeat from one process to the next);
+// done() sums what the threads sent, for the audit.
 const wrkScript = `
 wrk.method = "POST"
 wrk.body = %q
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["X-GitHub-Event"] = "push"
 wrk.headers["X-Hub-Signature-256"] = %q
-local n = 0
+local prefix = %q
+local path = %q
+local threads = {}
+setup = function(thread)
+  table.insert(threads, thread)
+  thread:set("tid", #threads)
+end
+sent = 0
 request = function()
-  n = n + 1
-  wrk.headers["X-GitHub-Delivery"] = tostring(n) .. "-" .. tostring(math.random(1, 1000000000))
-  return wrk.format(nil, %q)
+  sent = sent + 1
+  wrk.headers["X-GitHub-Delivery"] = prefix .. "-t" .. tostring(tid) .. "-" .. tostring(sent)
+  return wrk.format(nil, path)
 end
 done = function(summary, latency, requests)
+  -- wrk calls the first thread's request() once before the run, to check the script,
+  -- and never sends what it returns.
+  local total = -1
+  for _, t in ipairs(threads) do
+    total = total + t:get("sent")
+  end
   io.write(string.format("HW_RESULT %%d %%d %%d %%d %%d %%d %%d\n", summary.requests, summary.duration,
     summary.errors.status, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-    latency:percentile(50), latency:percentile(99), 0))
+    latency:percentile(50), latency:percentile(99), total))
 end
 `
 
-var wrkResult = regexp.MustCompile(`HW_RESULT (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)`)
+var wrkResult = regexp.MustCompile(`HW_RESULT (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)`)
 
-func runWrk(ctx context.Context, s benchSetup, body []byte, sig string, conns int, d time.Duration, pin func(string, []string) []string) (benchResult, error) {
+func runWrk(ctx context.Context, s benchSetup, spec loadSpec, pin func(string, []string) []string) (benchResult, error) {
+	conns, d := spec.conns, spec.d
 	dir, err := os.MkdirTemp("", "hookwall-bench")
 	if err != nil {
 		return benchResult{}, err
 	}
 	defer os.RemoveAll(dir)
 	script := filepath.Join(dir, "post.lua")
-	if err := os.WriteFile(script, []byte(fmt.Sprintf(wrkScript, body, sig, s.path)), 0o600); err != nil {
+	if err := os.WriteFile(script, []byte(fmt.Sprintf(wrkScript, spec.body, spec.sig, spec.prefix, s.path)), 0o600); err != nil {
 		return benchResult{}, err
 	}
 	argv := pin("1", []string{"wrk", "-t1", "-c" + strconv.Itoa(conns), "-d" + strconv.Itoa(int(d.Seconds())) + "s", "-s", script, "http://" + s.addr + s.path})
@@ -522,6 +589,7 @@ func runWrk(ctx context.Context, s benchSetup, body []byte, sig string, conns in
 		requests: n(1), elapsed: time.Duration(n(2)) * time.Microsecond,
 		non2xx: n(3), errors: n(4),
 		p50: time.Duration(n(5)) * time.Microsecond, p99: time.Duration(n(6)) * time.Microsecond,
+		tally: tally{sent: n(7)},
 	}, nil
 }
 
@@ -630,7 +698,16 @@ func cmdNode(ctx context.Context, args []string, _, stderr io.Writer) int {
 	var h fasthttp.RequestHandler
 	switch args[0] {
 	case "upstream":
-		h = func(c *fasthttp.RequestCtx) { c.SetBodyString("ok") }
+		// It counts what it served, for the audit of every run (hitsPath reads the count).
+		var hits atomic.Uint64
+		h = func(c *fasthttp.RequestCtx) {
+			if string(c.Path()) == hitsPath {
+				c.SetBodyString(strconv.FormatUint(hits.Load(), 10))
+				return
+			}
+			hits.Add(1)
+			c.SetBodyString("ok")
+		}
 	case "bare":
 		if len(args) < 3 {
 			fmt.Fprintln(stderr, "usage: bench node bare ADDR UPSTREAM")

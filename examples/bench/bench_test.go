@@ -20,17 +20,63 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// TestBenchRunsTheReferenceWorkload runs the benchmark for one short round of the bare
-// proxy and the reference route, on a copy of examples/bench/gateway.toml whose decision log
-// starts with junk: every request must be answered 2xx (the command fails otherwise), the
-// report must have both rows, and the decision log must have been emptied first and then
-// hold the reference route's allowed decisions.
+// TestBenchRunsTheReferenceWorkload runs the benchmark for two short rounds of the bare
+// proxy and the reference route, with each load generator, on a copy of
+// examples/bench/gateway.toml whose decision log starts with junk. Every run must pass the
+// audit (the command fails otherwise): every request sent was forwarded once and logged
+// allowed, none a duplicate, in the second round as in the first. The decision log must have
+// been emptied first and hold no duplicate decision.
 func TestBenchRunsTheReferenceWorkload(t *testing.T) {
 	if testing.Short() {
 		t.Skip("load benchmark")
 	}
 	t.Setenv("BENCH_TEST_AS_MAIN", "1")
-	bench, err := filepath.Abs("../../examples/bench")
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	hookwall, err := buildHookwall(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, driver := range []string{"go", "wrk"} {
+		t.Run(driver, func(t *testing.T) {
+			if driver == "wrk" {
+				needPeer(t, "wrk")
+			}
+			cfgPath, dlog := benchConfigCopy(t)
+			var stdout, stderr bytes.Buffer
+			code := cmdBench(ctx, []string{"-c", cfgPath, "-hookwall", hookwall, "-setups", "bare,reference",
+				"-d", "1s", "-rounds", "2", "-driver", driver}, &stdout, &stderr)
+			if code != 0 {
+				t.Fatalf("bench exited %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+			}
+			for _, row := range []string{"bare fasthttp proxy", "hookwall, reference"} {
+				if !strings.Contains(stdout.String(), row) {
+					t.Errorf("no %q row in the report:\n%s", row, stdout.String())
+				}
+			}
+			log, err := os.ReadFile(dlog)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bytes.Contains(log, []byte("junk")) {
+				t.Error("the decision log was not emptied before the run")
+			}
+			if n := bytes.Count(log, []byte(`"outcome":"duplicate"`)); n > 0 {
+				t.Errorf("the decision log holds %d duplicate decisions", n)
+			}
+			if n := bytes.Count(log, []byte(`"route":"reference","remote_ip":"127.0.0.1","outcome":"allowed","status":200`)); n < 100 {
+				t.Errorf("the decision log holds %d allowed reference decisions, want at least 100:\n%.600s", n, log)
+			}
+			t.Logf("%s\n%s", stdout.String(), stderr.String())
+		})
+	}
+}
+
+// benchConfigCopy writes a copy of examples/bench/gateway.toml whose paths point into the
+// repository and whose decision log, in a temp dir, starts with junk.
+func benchConfigCopy(t *testing.T) (cfgPath, dlog string) {
+	t.Helper()
+	bench, err := filepath.Abs(".")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +85,7 @@ func TestBenchRunsTheReferenceWorkload(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	dlog := filepath.Join(dir, "decisions.log")
+	dlog = filepath.Join(dir, "decisions.log")
 	if err := os.WriteFile(dlog, []byte("junk from an earlier run\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -52,31 +98,9 @@ func TestBenchRunsTheReferenceWorkload(t *testing.T) {
 	if cfg == string(raw) || strings.Contains(cfg, "/tmp/hookwall-bench") {
 		t.Fatal("the config copy did not take the test's paths: examples/bench/gateway.toml changed")
 	}
-	cfgPath := filepath.Join(dir, "gateway.toml")
+	cfgPath = filepath.Join(dir, "gateway.toml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var stdout, stderr bytes.Buffer
-	code := cmdBench(ctx, []string{"-c", cfgPath, "-setups", "bare,reference", "-d", "1s", "-rounds", "1", "-driver", "go"}, &stdout, &stderr)
-	if code != 0 {
-		t.Fatalf("bench exited %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
-	}
-	for _, row := range []string{"bare fasthttp proxy", "hookwall, reference"} {
-		if !strings.Contains(stdout.String(), row) {
-			t.Errorf("no %q row in the report:\n%s", row, stdout.String())
-		}
-	}
-	log, err := os.ReadFile(dlog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if bytes.Contains(log, []byte("junk")) {
-		t.Error("the decision log was not emptied before the run")
-	}
-	if n := bytes.Count(log, []byte(`"route":"reference","remote_ip":"127.0.0.1","outcome":"allowed","status":200`)); n < 100 {
-		t.Errorf("the decision log holds %d allowed reference decisions, want at least 100:\n%.600s", n, log)
-	}
-	t.Logf("%s", stdout.String())
+	return cfgPath, dlog
 }
