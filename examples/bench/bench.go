@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,14 +34,6 @@ import (
 
 // hitsPath on the upstream answers how many requests it has served.
 const hitsPath = "/__hits"
-
-// The benchmark's fixed loopback ports; examples/bench/gateway.toml uses the same.
-const (
-	benchUpstream = "127.0.0.1:18081"
-	benchBare     = "127.0.0.1:18082"
-	benchGateway  = "127.0.0.1:18080"
-	benchAdmin    = "127.0.0.1:18090"
-)
 
 // benchSetup is one row of the report: where requests go and which processes serve them.
 type benchSetup struct {
@@ -79,8 +72,19 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			" (nginx-opa: nginx auth_request to an OPA server), each run when its binaries are on PATH")
 	bodySize := fs.Int("body", 2048, "request body size in bytes")
 	hookwallBin := fs.String("hookwall", "", "the hookwall binary to measure; empty: built from ./cmd/hookwall of this module")
+	bareAddr := fs.String("bare", "127.0.0.1:18082", "the bare proxy's listen address (hookwall's and the upstream's come from the config)")
+	procsFlag := fs.String("procs", "1,2", "GOMAXPROCS values (and cores) of the servers; each gets fresh servers and its own report")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	var procsList []int
+	for _, f := range strings.Split(*procsFlag, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > 256 {
+			fmt.Fprintf(stderr, "bench: -procs: %q is not a GOMAXPROCS value\n", f)
+			return 2
+		}
+		procsList = append(procsList, n)
 	}
 	if *dur > 2*time.Minute || *rounds > 10 {
 		fmt.Fprintln(stderr, "bench: runs are bounded: -d ≤ 2m, -rounds ≤ 10")
@@ -110,30 +114,105 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return 1
 		}
 	}
-	// The decision log is part of the workload; emptied first, so repeated runs do not
-	// fill the disk (about a kilobyte a request).
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "bench: %v\n", err)
 		return 1
 	}
-	// Every run is audited against it, so it must be a file.
+	// Every run is audited against the decision log, so it must be a file.
 	if p := cfg.Log.Decisions; p == "stdout" || p == "off" || p == "" {
 		fmt.Fprintf(stderr, "bench: %s: log.decisions must be a file: every run is checked against the decision log\n", *cfgPath)
 		return 2
 	}
-	if err := os.Truncate(cfg.Log.Decisions, 0); err != nil && !errors.Is(err, os.ErrNotExist) {
+	upstream, err := benchUpstreamOf(cfg.Routes)
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: %s: %v\n", *cfgPath, err)
+		return 2
+	}
+	o := benchOpts{cfgPath: *cfgPath, decisions: cfg.Log.Decisions, self: self, hookwall: hookwall, driver: *driver,
+		setups: *setupsFlag, conns: *conns, rounds: *rounds, d: *dur, body: *bodySize,
+		gateway: cfg.Server.Listen, admin: cfg.Admin.Listen, upstream: upstream, bare: *bareAddr}
+	code := 0
+	for _, procs := range procsList {
+		if c := benchAt(ctx, o, procs, stdout, stderr); c != 0 {
+			if code == 0 || c == 2 {
+				code = c
+			}
+			if c == 2 || ctx.Err() != nil {
+				break
+			}
+		}
+	}
+	return code
+}
+
+// benchOpts are the flags of one benchmark, shared by its GOMAXPROCS settings.
+type benchOpts struct {
+	cfgPath, decisions     string
+	self, hookwall, driver string
+	setups                 string
+	gateway, admin         string // hookwall's listeners, from the config
+	upstream, bare         string // the upstream (the routes' one) and the bare proxy
+	conns, rounds, body    int
+	d                      time.Duration
+}
+
+// benchUpstreamOf is the one upstream the benchmark routes share: the benchmark serves it.
+func benchUpstreamOf(routes []config.Route) (string, error) {
+	var addr string
+	for _, r := range routes {
+		u, err := url.Parse(r.Upstream)
+		if err != nil || u.Scheme != "http" || u.Host == "" {
+			return "", fmt.Errorf("route %s: upstream %q: the benchmark serves a plain http upstream", r.Name, r.Upstream)
+		}
+		if addr != "" && u.Host != addr {
+			return "", fmt.Errorf("route %s: upstream %s: every route must use the same upstream (%s)", r.Name, u.Host, addr)
+		}
+		addr = u.Host
+	}
+	if addr == "" {
+		return "", errors.New("no route")
+	}
+	return addr, nil
+}
+
+// cpuPlan is where the servers and the load generator run for a GOMAXPROCS value: the
+// servers on the first procs cores and the load generator on the next one, when the machine
+// has that many; otherwise nothing is pinned and they share the cores. "" means unpinned.
+func cpuPlan(procs, ncpu int) (servers, load string) {
+	if ncpu <= procs {
+		return "", ""
+	}
+	servers = "0"
+	if procs > 1 {
+		servers = "0-" + strconv.Itoa(procs-1)
+	}
+	return servers, strconv.Itoa(procs)
+}
+
+// benchAt starts fresh servers with GOMAXPROCS=procs, runs the rounds and prints the report.
+func benchAt(ctx context.Context, o benchOpts, procs int, stdout, stderr io.Writer) int {
+	// The decision log is part of the workload; emptied first, so repeated runs do not
+	// fill the disk (about a kilobyte a request).
+	if err := os.Truncate(o.decisions, 0); err != nil && !errors.Is(err, os.ErrNotExist) {
 		fmt.Fprintf(stderr, "bench: decision log: %v\n", err)
 		return 1
 	}
-	dlog := &decisionLog{path: cfg.Log.Decisions}
-	pin := func(cpu string, cmd []string) []string {
-		if _, err := exec.LookPath("taskset"); err == nil && runtime.NumCPU() > 1 {
-			return append([]string{"taskset", "-c", cpu}, cmd...)
-		}
-		return cmd
+	dlog := &decisionLog{path: o.decisions}
+	serverCPUs, loadCPUs := cpuPlan(procs, runtime.NumCPU())
+	if _, err := exec.LookPath("taskset"); err != nil {
+		serverCPUs, loadCPUs = "", ""
 	}
-	pinned := pin("0", nil) != nil
+	pin := func(cpus string, cmd []string) []string {
+		if cpus == "" {
+			return cmd
+		}
+		return append([]string{"taskset", "-c", cpus}, cmd...)
+	}
+	placement := "servers and load generator unpinned, sharing the cores"
+	if serverCPUs != "" {
+		placement = "servers on CPU " + serverCPUs + ", load generator on CPU " + loadCPUs
+	}
 
 	var peerDir string // the peers' configs and temp dirs, removed once they have stopped
 	defer func() {
@@ -141,24 +220,24 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			_ = os.RemoveAll(peerDir)
 		}
 	}()
-	var procs []*exec.Cmd
+	var running []*exec.Cmd
 	defer func() {
 		// Newest first: hookwall drains before its upstream goes away.
-		for i := len(procs) - 1; i >= 0; i-- {
-			_ = signalBenchProc(procs[i], syscall.SIGTERM)
-			_ = procs[i].Wait()
+		for i := len(running) - 1; i >= 0; i-- {
+			_ = signalBenchProc(running[i], syscall.SIGTERM)
+			_ = running[i].Wait()
 		}
 	}()
-	// start runs one server pinned to CPU 0. A peer (group) gets a process group of its own,
+	// start runs one server on the servers' cores. A peer (group) gets a process group of its own,
 	// stopped as a whole: nginx's worker goes with its master.
 	start := func(name string, argv []string, ready string, env []string, group bool) (*exec.Cmd, error) {
 		if c, err := net.DialTimeout("tcp", ready, 200*time.Millisecond); err == nil {
 			c.Close()
 			return nil, fmt.Errorf("%s: %s is already in use by another process", name, ready)
 		}
-		argv = pin("0", argv)
+		argv = pin(serverCPUs, argv)
 		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-		cmd.Env = append(append(os.Environ(), "GOMAXPROCS=1"), env...)
+		cmd.Env = append(append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(procs)), env...)
 		cmd.Stderr = stderr
 		if group {
 			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -167,22 +246,22 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		if err := cmd.Start(); err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
-		procs = append(procs, cmd)
+		running = append(running, cmd)
 		if err := waitTCP(ctx, ready, 60*time.Second); err != nil {
 			return nil, fmt.Errorf("%s did not start: %w", name, err)
 		}
 		return cmd, nil
 	}
-	if _, err := start("upstream", []string{self, "node", "upstream", benchUpstream}, benchUpstream, nil, false); err != nil {
+	if _, err := start("upstream", []string{o.self, "node", "upstream", o.upstream}, o.upstream, nil, false); err != nil {
 		fmt.Fprintf(stderr, "bench: %v\n", err)
 		return 1
 	}
-	bare, err := start("bare proxy", []string{self, "node", "bare", benchBare, benchUpstream}, benchBare, nil, false)
+	bare, err := start("bare proxy", []string{o.self, "node", "bare", o.bare, o.upstream}, o.bare, nil, false)
 	if err != nil {
 		fmt.Fprintf(stderr, "bench: %v\n", err)
 		return 1
 	}
-	gw, err := start("hookwall", []string{hookwall, "run", "-c", *cfgPath}, benchGateway, nil, false)
+	gw, err := start("hookwall", []string{o.hookwall, "run", "-c", o.cfgPath}, o.gateway, nil, false)
 	if err != nil {
 		fmt.Fprintf(stderr, "bench: %v\n", err)
 		return 1
@@ -196,20 +275,20 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return pids
 		}
 	}
-	gwMallocs := func() (uint64, bool) { return scrapeMallocs("http://" + benchAdmin + "/metrics") }
-	bareMallocs := func() (uint64, bool) { return scrapeMallocs("http://" + benchBare + "/__mallocs") }
+	gwMallocs := func() (uint64, bool) { return scrapeMallocs("http://" + o.admin + "/metrics") }
+	bareMallocs := func() (uint64, bool) { return scrapeMallocs("http://" + o.bare + "/__mallocs") }
 	all := map[string]benchSetup{
-		"bare":         {name: "bare fasthttp proxy", addr: benchBare, path: "/reference", pids: pidOf(bare), mallocs: bareMallocs},
-		"none":         {name: "hookwall, allow := true", addr: benchGateway, path: "/none", route: "none", pids: pidOf(gw), mallocs: gwMallocs},
-		"verify":       {name: "hookwall, verify + allow", addr: benchGateway, path: "/verify", route: "verify", pids: pidOf(gw), mallocs: gwMallocs},
-		"reference":    {name: "hookwall, reference", addr: benchGateway, path: "/reference", route: "reference", pids: pidOf(gw), mallocs: gwMallocs},
-		"reference-go": {name: "hookwall, reference + Go filter", addr: benchGateway, path: "/reference-go", route: "reference-go", pids: pidOf(gw), mallocs: gwMallocs},
+		"bare":         {name: "bare fasthttp proxy", addr: o.bare, path: "/reference", pids: pidOf(bare), mallocs: bareMallocs},
+		"none":         {name: "hookwall, allow := true", addr: o.gateway, path: "/none", route: "none", pids: pidOf(gw), mallocs: gwMallocs},
+		"verify":       {name: "hookwall, verify + allow", addr: o.gateway, path: "/verify", route: "verify", pids: pidOf(gw), mallocs: gwMallocs},
+		"reference":    {name: "hookwall, reference", addr: o.gateway, path: "/reference", route: "reference", pids: pidOf(gw), mallocs: gwMallocs},
+		"reference-go": {name: "hookwall, reference + Go filter", addr: o.gateway, path: "/reference-go", route: "reference-go", pids: pidOf(gw), mallocs: gwMallocs},
 	}
 	for _, p := range peerSetups {
 		all[p] = benchSetup{name: peerRowNames[p], path: "/reference"}
 	}
 	var order []string
-	for _, s := range strings.Split(*setupsFlag, ",") {
+	for _, s := range strings.Split(o.setups, ",") {
 		if _, ok := all[s]; !ok {
 			fmt.Fprintf(stderr, "bench: unknown setup %q\n", s)
 			return 2
@@ -245,7 +324,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 				return 1
 			}
 		}
-		a := peerAddrs{Upstream: benchUpstream, Conns: *conns, Dir: filepath.Join(peerDir, name)}
+		a := peerAddrs{Upstream: o.upstream, Conns: o.conns, Procs: procs, Dir: filepath.Join(peerDir, name)}
 		switch name {
 		case "nginx":
 			a.Listen = benchNginx
@@ -286,21 +365,21 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 	}
 
-	body := benchBody(*bodySize)
+	body := benchBody(o.body)
 	sig := signGitHub([]byte("bench-secret"), body)
 	results := map[string][]benchResult{}
-	fmt.Fprintf(stdout, "hookwall bench: driver %s, %d connections, %v × %d rounds, %d-byte body, servers pinned to CPU 0 with GOMAXPROCS=1: %v\n",
-		*driver, *conns, *dur, *rounds, len(body), pinned)
+	fmt.Fprintf(stdout, "\nGOMAXPROCS=%d: driver %s, %d connections, %v × %d rounds, %d-byte body, %s\n",
+		procs, o.driver, o.conns, o.d, o.rounds, len(body), placement)
 	// One short warm-up per setup (round 0): connections, pools and caches. It is audited
 	// like the rounds, not reported.
 	voids := 0
-	for r := 0; r <= *rounds; r++ {
-		d := *dur
+	for r := 0; r <= o.rounds; r++ {
+		d := o.d
 		if r == 0 {
 			d = time.Second
 		}
 		for _, name := range measured {
-			res, err := runLoad(ctx, *driver, all[name], loadSpec{round: r, setup: name, body: body, sig: sig, conns: *conns, d: d}, dlog, pin)
+			res, err := runLoad(ctx, o.driver, all[name], loadSpec{round: r, setup: name, body: body, sig: sig, conns: o.conns, d: d, cpus: loadCPUs, upstream: o.upstream}, dlog, pin)
 			if err != nil {
 				fmt.Fprintf(stderr, "bench: round %d %s: %v\n", r, name, err)
 				return 1
@@ -403,13 +482,15 @@ func signGitHub(secret, body []byte) string {
 
 // loadSpec is one run of the load generator against one setup.
 type loadSpec struct {
-	round  int
-	setup  string
-	prefix string // of every delivery id in the run (deliveryPrefix)
-	body   []byte
-	sig    string
-	conns  int
-	d      time.Duration
+	round    int
+	setup    string
+	prefix   string // of every delivery id in the run (deliveryPrefix)
+	cpus     string // the load generator's cores, "" for any
+	upstream string // whose count of served requests audits the run
+	body     []byte
+	sig      string
+	conns    int
+	d        time.Duration
 }
 
 // runLoad drives one setup for d, measures the serving process around it, and audits the
@@ -419,7 +500,7 @@ func runLoad(ctx context.Context, driver string, s benchSetup, spec loadSpec, dl
 	if spec.prefix, err = deliveryPrefix(spec.round, spec.setup); err != nil {
 		return benchResult{}, err
 	}
-	hits0, err := upstreamHits(benchUpstream)
+	hits0, err := upstreamHits(spec.upstream)
 	if err != nil {
 		return benchResult{}, err
 	}
@@ -454,7 +535,7 @@ func runLoad(ctx context.Context, driver string, s benchSetup, spec loadSpec, dl
 		log, res.tally.logged = dlog, true
 	}
 	res.tally.decisions = map[string]uint64{}
-	if err := settle(ctx, benchUpstream, hits0, log, s.route, &res.tally); err != nil {
+	if err := settle(ctx, spec.upstream, hits0, log, s.route, &res.tally); err != nil {
 		return res, err
 	}
 	res.void = res.tally.void()
@@ -575,7 +656,7 @@ func runWrk(ctx context.Context, s benchSetup, spec loadSpec, pin func(string, [
 	if err := os.WriteFile(script, []byte(fmt.Sprintf(wrkScript, spec.body, spec.sig, spec.prefix, s.path)), 0o600); err != nil {
 		return benchResult{}, err
 	}
-	argv := pin("1", []string{"wrk", "-t1", "-c" + strconv.Itoa(conns), "-d" + strconv.Itoa(int(d.Seconds())) + "s", "-s", script, "http://" + s.addr + s.path})
+	argv := pin(spec.cpus, []string{"wrk", "-t1", "-c" + strconv.Itoa(conns), "-d" + strconv.Itoa(int(d.Seconds())) + "s", "-s", script, "http://" + s.addr + s.path})
 	out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
 	if err != nil {
 		return benchResult{}, fmt.Errorf("wrk: %w\n%s", err, out)

@@ -44,8 +44,8 @@ func TestBenchRunsTheReferenceWorkload(t *testing.T) {
 			}
 			cfgPath, dlog := benchConfigCopy(t)
 			var stdout, stderr bytes.Buffer
-			code := cmdBench(ctx, []string{"-c", cfgPath, "-hookwall", hookwall, "-setups", "bare,reference",
-				"-d", "1s", "-rounds", "2", "-driver", driver}, &stdout, &stderr)
+			code := cmdBench(ctx, []string{"-c", cfgPath, "-hookwall", hookwall, "-bare", freeAddr(t), "-setups", "bare,reference",
+				"-d", "1s", "-rounds", "2", "-procs", "1", "-driver", driver}, &stdout, &stderr)
 			if code != 0 {
 				t.Fatalf("bench exited %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
 			}
@@ -73,7 +73,8 @@ func TestBenchRunsTheReferenceWorkload(t *testing.T) {
 }
 
 // benchConfigCopy writes a copy of examples/bench/gateway.toml whose paths point into the
-// repository and whose decision log, in a temp dir, starts with junk.
+// repository, whose listeners and upstream are on free loopback ports, and whose decision log,
+// in a temp dir, starts with junk.
 func benchConfigCopy(t *testing.T) (cfgPath, dlog string) {
 	t.Helper()
 	bench, err := filepath.Abs(".")
@@ -94,8 +95,11 @@ func benchConfigCopy(t *testing.T) (cfgPath, dlog string) {
 		`dir = "policies"`, `dir = "`+filepath.Join(bench, "policies")+`"`,
 		`file = "secrets/github.secret"`, `file = "`+filepath.Join(bench, "secrets", "github.secret")+`"`,
 		`module = "../filters/`, `module = "`+filepath.Join(bench, "..", "filters")+`/`,
+		`"127.0.0.1:18080"`, `"`+freeAddr(t)+`"`,
+		`"127.0.0.1:18090"`, `"`+freeAddr(t)+`"`,
+		`"http://127.0.0.1:18081"`, `"http://`+freeAddr(t)+`"`,
 	).Replace(string(raw))
-	if cfg == string(raw) || strings.Contains(cfg, "/tmp/hookwall-bench") {
+	if cfg == string(raw) || strings.Contains(cfg, "/tmp/hookwall-bench") || strings.Contains(cfg, ":180") {
 		t.Fatal("the config copy did not take the test's paths: examples/bench/gateway.toml changed")
 	}
 	cfgPath = filepath.Join(dir, "gateway.toml")
