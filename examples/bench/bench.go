@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -39,6 +40,7 @@ const hitsPath = "/__hits"
 type benchSetup struct {
 	name, addr, path string
 	route            string       // hookwall's route, whose decisions the log must show allowed; "" for the others
+	dlog             *decisionLog // hookwall's decision log; nil for the others
 	pids             func() []int // processes whose CPU time (with their children's) is charged to the setup
 	mallocs          func() (uint64, bool)
 	status           string // why the setup was not measured ("not installed"), or ""
@@ -73,6 +75,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	bodySize := fs.Int("body", 2048, "request body size in bytes")
 	hookwallBin := fs.String("hookwall", "", "the hookwall binary to measure; empty: built from ./cmd/hookwall of this module")
 	bareAddr := fs.String("bare", "127.0.0.1:18082", "the bare proxy's listen address (hookwall's and the upstream's come from the config)")
+	baseline := fs.String("baseline", "", "a second hookwall binary (say, built from main) measured beside -hookwall in every round; its setups are named SETUP@baseline")
 	procsFlag := fs.String("procs", "1,2", "GOMAXPROCS values (and cores) of the servers; each gets fresh servers and its own report")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -132,6 +135,14 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	o := benchOpts{cfgPath: *cfgPath, decisions: cfg.Log.Decisions, self: self, hookwall: hookwall, driver: *driver,
 		setups: *setupsFlag, conns: *conns, rounds: *rounds, d: *dur, body: *bodySize,
 		gateway: cfg.Server.Listen, admin: cfg.Admin.Listen, upstream: upstream, bare: *bareAddr}
+	if *baseline != "" {
+		cleanup, err := o.addBaseline(*baseline)
+		if err != nil {
+			fmt.Fprintf(stderr, "bench: -baseline: %v\n", err)
+			return 1
+		}
+		defer cleanup()
+	}
 	code := 0
 	for _, procs := range procsList {
 		if c := benchAt(ctx, o, procs, stdout, stderr); c != 0 {
@@ -155,6 +166,56 @@ type benchOpts struct {
 	upstream, bare         string // the upstream (the routes' one) and the bare proxy
 	conns, rounds, body    int
 	d                      time.Duration
+	// The baseline hookwall, when there is one: its binary, config copy, listeners and log.
+	baseHookwall, baseCfgPath, baseGateway, baseAdmin, baseDecisions string
+}
+
+// addBaseline prepares a second gateway: a copy of the config beside it (so its relative
+// paths mean the same), on free loopback ports, with a decision log of its own. cleanup
+// removes the copy and its log.
+func (o *benchOpts) addBaseline(bin string) (cleanup func(), err error) {
+	raw, err := os.ReadFile(o.cfgPath)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.CreateTemp(filepath.Dir(o.cfgPath), ".bench-baseline-*.toml")
+	if err != nil {
+		return nil, err
+	}
+	f.Close()
+	logf, err := os.CreateTemp("", "hookwall-bench-baseline-*.log")
+	if err != nil {
+		os.Remove(f.Name())
+		return nil, err
+	}
+	logf.Close()
+	cleanup = func() { os.Remove(f.Name()); os.Remove(logf.Name()) }
+	var addrs [2]string
+	for i := range addrs {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			cleanup()
+			return nil, err
+		}
+		addrs[i] = l.Addr().String()
+		l.Close()
+	}
+	text := strings.NewReplacer(
+		strconv.Quote(o.gateway), strconv.Quote(addrs[0]),
+		strconv.Quote(o.admin), strconv.Quote(addrs[1]),
+		strconv.Quote(o.decisions), strconv.Quote(logf.Name()),
+	).Replace(string(raw))
+	if err := os.WriteFile(f.Name(), []byte(text), 0o600); err != nil {
+		cleanup()
+		return nil, err
+	}
+	cfg, err := config.Load(f.Name())
+	if err != nil || cfg.Server.Listen != addrs[0] || cfg.Admin.Listen != addrs[1] || cfg.Log.Decisions != logf.Name() {
+		cleanup()
+		return nil, fmt.Errorf("the config copy did not take its own listeners and log (write them as plain quoted strings): %v", err)
+	}
+	o.baseHookwall, o.baseCfgPath, o.baseGateway, o.baseAdmin, o.baseDecisions = bin, f.Name(), addrs[0], addrs[1], logf.Name()
+	return cleanup, nil
 }
 
 // benchUpstreamOf is the one upstream the benchmark routes share: the benchmark serves it.
@@ -194,9 +255,14 @@ func cpuPlan(procs, ncpu int) (servers, load string) {
 func benchAt(ctx context.Context, o benchOpts, procs int, stdout, stderr io.Writer) int {
 	// The decision log is part of the workload; emptied first, so repeated runs do not
 	// fill the disk (about a kilobyte a request).
-	if err := os.Truncate(o.decisions, 0); err != nil && !errors.Is(err, os.ErrNotExist) {
-		fmt.Fprintf(stderr, "bench: decision log: %v\n", err)
-		return 1
+	for _, p := range []string{o.decisions, o.baseDecisions} {
+		if p == "" {
+			continue
+		}
+		if err := os.Truncate(p, 0); err != nil && !errors.Is(err, os.ErrNotExist) {
+			fmt.Fprintf(stderr, "bench: decision log: %v\n", err)
+			return 1
+		}
 	}
 	dlog := &decisionLog{path: o.decisions}
 	serverCPUs, loadCPUs := cpuPlan(procs, runtime.NumCPU())
@@ -275,6 +341,13 @@ func benchAt(ctx context.Context, o benchOpts, procs int, stdout, stderr io.Writ
 			return pids
 		}
 	}
+	var baseGW *exec.Cmd
+	if o.baseHookwall != "" {
+		if baseGW, err = start("baseline hookwall", []string{o.baseHookwall, "run", "-c", o.baseCfgPath}, o.baseGateway, nil, false); err != nil {
+			fmt.Fprintf(stderr, "bench: %v\n", err)
+			return 1
+		}
+	}
 	gwMallocs := func() (uint64, bool) { return scrapeMallocs("http://" + o.admin + "/metrics") }
 	bareMallocs := func() (uint64, bool) { return scrapeMallocs("http://" + o.bare + "/__mallocs") }
 	all := map[string]benchSetup{
@@ -283,6 +356,12 @@ func benchAt(ctx context.Context, o benchOpts, procs int, stdout, stderr io.Writ
 		"verify":       {name: "hookwall, verify + allow", addr: o.gateway, path: "/verify", route: "verify", pids: pidOf(gw), mallocs: gwMallocs},
 		"reference":    {name: "hookwall, reference", addr: o.gateway, path: "/reference", route: "reference", pids: pidOf(gw), mallocs: gwMallocs},
 		"reference-go": {name: "hookwall, reference + Go filter", addr: o.gateway, path: "/reference-go", route: "reference-go", pids: pidOf(gw), mallocs: gwMallocs},
+	}
+	for name, s := range all {
+		if s.route != "" {
+			s.dlog = dlog
+			all[name] = s
+		}
 	}
 	for _, p := range peerSetups {
 		all[p] = benchSetup{name: peerRowNames[p], path: "/reference"}
@@ -294,6 +373,15 @@ func benchAt(ctx context.Context, o benchOpts, procs int, stdout, stderr io.Writ
 			return 2
 		}
 		order = append(order, s)
+		// The baseline right after: the pair runs back to back in every round.
+		if hw := all[s]; hw.route != "" && baseGW != nil {
+			b := hw
+			b.name += " (baseline)"
+			b.addr, b.pids, b.dlog = o.baseGateway, pidOf(baseGW), &decisionLog{path: o.baseDecisions}
+			b.mallocs = func() (uint64, bool) { return scrapeMallocs("http://" + o.baseAdmin + "/metrics") }
+			all[s+"@baseline"] = b
+			order = append(order, s+"@baseline")
+		}
 	}
 	// The peers that were asked for: each runs when its binaries are installed.
 	peerFailed := false
@@ -379,7 +467,7 @@ func benchAt(ctx context.Context, o benchOpts, procs int, stdout, stderr io.Writ
 			d = time.Second
 		}
 		for _, name := range measured {
-			res, err := runLoad(ctx, o.driver, all[name], loadSpec{round: r, setup: name, body: body, sig: sig, conns: o.conns, d: d, cpus: loadCPUs, upstream: o.upstream}, dlog, pin)
+			res, err := runLoad(ctx, o.driver, all[name], loadSpec{round: r, setup: name, body: body, sig: sig, conns: o.conns, d: d, cpus: loadCPUs, upstream: o.upstream}, pin)
 			if err != nil {
 				fmt.Fprintf(stderr, "bench: round %d %s: %v\n", r, name, err)
 				return 1
@@ -462,6 +550,33 @@ func printBenchReport(w io.Writer, order []string, all map[string]benchSetup, re
 			m.p50.Round(time.Microsecond), m.p99.Round(time.Microsecond), p99r, cpu, allocs)
 	}
 	tw.Flush()
+	// A cut measured in one run: each setup against its baseline of the same round.
+	for _, name := range order {
+		base, ok := results[name+"@baseline"]
+		if !ok || len(results[name]) == 0 {
+			continue
+		}
+		var rps, cpu []float64
+		for i, r := range results[name] {
+			if i < len(base) && base[i].rps() > 0 {
+				rps = append(rps, r.rps()/base[i].rps())
+				if r.cpu > 0 && base[i].cpu > 0 && r.requests > 0 && base[i].requests > 0 {
+					cpu = append(cpu, (float64(r.cpu)/float64(r.requests))/(float64(base[i].cpu)/float64(base[i].requests)))
+				}
+			}
+		}
+		fmt.Fprintf(w, "%s against its baseline, paired by round: throughput %s, CPU per request %s\n", all[name].name, medianRange(rps), medianRange(cpu))
+	}
+}
+
+// medianRange formats the median of xs and their range, or "n/a".
+func medianRange(xs []float64) string {
+	if len(xs) == 0 {
+		return "n/a"
+	}
+	xs = append([]float64(nil), xs...)
+	sort.Float64s(xs)
+	return fmt.Sprintf("%.3f× (%.3f–%.3f)", xs[len(xs)/2], xs[0], xs[len(xs)-1])
 }
 
 func benchBody(n int) []byte {
@@ -495,7 +610,7 @@ type loadSpec struct {
 
 // runLoad drives one setup for d, measures the serving process around it, and audits the
 // run: the upstream's count and the decision log must match the requests sent.
-func runLoad(ctx context.Context, driver string, s benchSetup, spec loadSpec, dlog *decisionLog, pin func(string, []string) []string) (benchResult, error) {
+func runLoad(ctx context.Context, driver string, s benchSetup, spec loadSpec, pin func(string, []string) []string) (benchResult, error) {
 	var err error
 	if spec.prefix, err = deliveryPrefix(spec.round, spec.setup); err != nil {
 		return benchResult{}, err
@@ -504,8 +619,10 @@ func runLoad(ctx context.Context, driver string, s benchSetup, spec loadSpec, dl
 	if err != nil {
 		return benchResult{}, err
 	}
-	if _, err := dlog.since(s.route); err != nil { // skip what earlier runs logged
-		return benchResult{}, err
+	if s.dlog != nil {
+		if _, err := s.dlog.since(s.route); err != nil { // skip what earlier runs logged
+			return benchResult{}, err
+		}
 	}
 	cpu0 := setupCPU(s.pids())
 	var m0 uint64
@@ -530,12 +647,9 @@ func runLoad(ctx context.Context, driver string, s benchSetup, spec loadSpec, dl
 			res.mallocs, res.mallocsOK = m1-m0, true
 		}
 	}
-	var log *decisionLog
-	if s.route != "" {
-		log, res.tally.logged = dlog, true
-	}
+	res.tally.logged = s.dlog != nil
 	res.tally.decisions = map[string]uint64{}
-	if err := settle(ctx, spec.upstream, hits0, log, s.route, &res.tally); err != nil {
+	if err := settle(ctx, spec.upstream, hits0, s.dlog, s.route, &res.tally); err != nil {
 		return res, err
 	}
 	res.void = res.tally.void()
@@ -796,10 +910,25 @@ func cmdNode(ctx context.Context, args []string, _, stderr io.Writer) int {
 		}
 		hc := &fasthttp.HostClient{Addr: args[2], MaxConns: 4096}
 		h = func(c *fasthttp.RequestCtx) {
-			if string(c.Path()) == "/__mallocs" {
+			switch string(c.Path()) {
+			case "/__mallocs":
 				var ms runtime.MemStats
 				runtime.ReadMemStats(&ms)
 				fmt.Fprintf(c, "go_memstats_mallocs_total %d\n", ms.Mallocs)
+				return
+			case "/__profile":
+				// A CPU profile of the baseline under load, to set beside hookwall's
+				// (/debug/pprof/profile on its admin listener): ?seconds=N, default 5.
+				secs, err := strconv.Atoi(string(c.QueryArgs().Peek("seconds")))
+				if err != nil || secs < 1 || secs > 60 {
+					secs = 5
+				}
+				if err := pprof.StartCPUProfile(c); err != nil {
+					c.Error(err.Error(), fasthttp.StatusConflict)
+					return
+				}
+				time.Sleep(time.Duration(secs) * time.Second)
+				pprof.StopCPUProfile()
 				return
 			}
 			c.Request.Header.Del("Connection")

@@ -44,12 +44,21 @@ func TestBenchRunsTheReferenceWorkload(t *testing.T) {
 			}
 			cfgPath, dlog := benchConfigCopy(t)
 			var stdout, stderr bytes.Buffer
-			code := cmdBench(ctx, []string{"-c", cfgPath, "-hookwall", hookwall, "-bare", freeAddr(t), "-setups", "bare,reference",
-				"-d", "1s", "-rounds", "2", "-procs", "1", "-driver", driver}, &stdout, &stderr)
+			args := []string{"-c", cfgPath, "-hookwall", hookwall, "-bare", freeAddr(t), "-setups", "bare,reference",
+				"-d", "1s", "-rounds", "2", "-procs", "1", "-driver", driver}
+			if driver == "go" {
+				// The same binary as its own baseline: a second gateway, audited on its own log.
+				args = append(args, "-baseline", hookwall)
+			}
+			code := cmdBench(ctx, args, &stdout, &stderr)
 			if code != 0 {
 				t.Fatalf("bench exited %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
 			}
-			for _, row := range []string{"bare fasthttp proxy", "hookwall, reference"} {
+			rows := []string{"bare fasthttp proxy", "hookwall, reference"}
+			if driver == "go" {
+				rows = append(rows, "hookwall, reference (baseline)", "hookwall, reference against its baseline, paired by round")
+			}
+			for _, row := range rows {
 				if !strings.Contains(stdout.String(), row) {
 					t.Errorf("no %q row in the report:\n%s", row, stdout.String())
 				}
