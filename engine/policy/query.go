@@ -320,15 +320,12 @@ type ruleGetter interface{ Get(*ast.Term) *ast.Term }
 
 // decode reads the decision rules. Strings it keeps are cloned: the input's strings may be
 // views of request buffers that do not outlive the request, while keys go to the state store.
+//
+// It is on every request's path: no closure captures d (it would move d to the heap), and
+// the rule errors are built by a plain function.
 func decode(pkg string, obj ruleGetter) (Decision, error) {
 	d := Decision{Status: 403}
-	bad := func(rule, want string, v *ast.Term) error {
-		got := "undefined"
-		if v != nil {
-			got = ast.ValueName(v.Value)
-		}
-		return fmt.Errorf("policy %s: rule %s must be %s, got %s", pkg, rule, want, got)
-	}
+	bad := func(rule, want string, v *ast.Term) error { return badRule(pkg, rule, want, v) }
 	if v := obj.Get(kAllow); v != nil {
 		b, ok := v.Value.(ast.Boolean)
 		if !ok {
@@ -342,17 +339,9 @@ func decode(pkg string, obj ruleGetter) (Decision, error) {
 			return Decision{}, bad("deny", "a set of strings", v)
 		}
 		var err error
-		set.Foreach(func(r *ast.Term) {
-			s, ok := r.Value.(ast.String)
-			if !ok && err == nil {
-				err = bad("deny", "a set of strings", r)
-			}
-			d.Deny = append(d.Deny, strings.Clone(string(s)))
-		})
-		if err != nil {
+		if d.Deny, err = decodeDeny(pkg, set); err != nil {
 			return Decision{}, err
 		}
-		sort.Strings(d.Deny)
 	}
 	if v := obj.Get(kStatus); v != nil {
 		n, ok := intOf(v)
@@ -403,18 +392,9 @@ func decode(pkg string, obj ruleGetter) (Decision, error) {
 			return Decision{}, bad("upstream_headers", "an object of strings", v)
 		}
 		var err error
-		m.Foreach(func(k, hv *ast.Term) {
-			name, ok1 := stringOf(k)
-			val, ok2 := stringOf(hv)
-			if (!ok1 || !ok2) && err == nil {
-				err = bad("upstream_headers", "an object of strings", hv)
-			}
-			d.UpstreamHeaders = append(d.UpstreamHeaders, Header{Name: name, Value: val})
-		})
-		if err != nil {
+		if d.UpstreamHeaders, err = decodeHeaders(pkg, m); err != nil {
 			return Decision{}, err
 		}
-		sort.Slice(d.UpstreamHeaders, func(i, j int) bool { return d.UpstreamHeaders[i].Name < d.UpstreamHeaders[j].Name })
 	}
 	if v := obj.Get(kLabels); v != nil {
 		if _, ok := v.Value.(ast.Object); !ok {
@@ -431,6 +411,52 @@ func decode(pkg string, obj ruleGetter) (Decision, error) {
 		}
 	}
 	return d, nil
+}
+
+// badRule is the error of a decision rule whose value is not what it must be.
+func badRule(pkg, rule, want string, v *ast.Term) error {
+	got := "undefined"
+	if v != nil {
+		got = ast.ValueName(v.Value)
+	}
+	return fmt.Errorf("policy %s: rule %s must be %s, got %s", pkg, rule, want, got)
+}
+
+// decodeDeny reads the deny set: its strings, cloned and sorted.
+func decodeDeny(pkg string, set ast.Set) ([]string, error) {
+	var deny []string
+	var err error
+	set.Foreach(func(r *ast.Term) {
+		s, ok := r.Value.(ast.String)
+		if !ok && err == nil {
+			err = badRule(pkg, "deny", "a set of strings", r)
+		}
+		deny = append(deny, strings.Clone(string(s)))
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(deny)
+	return deny, nil
+}
+
+// decodeHeaders reads upstream_headers, sorted by name.
+func decodeHeaders(pkg string, m ast.Object) ([]Header, error) {
+	var hs []Header
+	var err error
+	m.Foreach(func(k, hv *ast.Term) {
+		name, ok1 := stringOf(k)
+		val, ok2 := stringOf(hv)
+		if (!ok1 || !ok2) && err == nil {
+			err = badRule(pkg, "upstream_headers", "an object of strings", hv)
+		}
+		hs = append(hs, Header{Name: name, Value: val})
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(hs, func(i, j int) bool { return hs[i].Name < hs[j].Name })
+	return hs, nil
 }
 
 // labelValue converts a label value to Go values as ast.JSON does, with every string cloned, in
