@@ -350,11 +350,11 @@ func decode(pkg string, obj ruleGetter) (Decision, error) {
 		}
 		d.Status = int(n)
 	}
-	if v := obj.Get(kRateLimit); v != nil {
-		m, ok := v.Value.(ast.Object)
-		if !ok {
+	if m, v, defined := ruleObject(obj, kRateLimit); defined {
+		if m == nil {
 			return Decision{}, bad("rate_limit", `an object {"key", "limit", "per"}`, v)
 		}
+		var ok bool
 		rl := &RateLimit{}
 		if rl.Key, ok = stringOf(m.Get(kKey)); !ok || rl.Key == "" {
 			return Decision{}, bad("rate_limit.key", "a non-empty string", m.Get(kKey))
@@ -372,11 +372,11 @@ func decode(pkg string, obj ruleGetter) (Decision, error) {
 		}
 		d.RateLimit = rl
 	}
-	if v := obj.Get(kDedupe); v != nil {
-		m, ok := v.Value.(ast.Object)
-		if !ok {
+	if m, v, defined := ruleObject(obj, kDedupe); defined {
+		if m == nil {
 			return Decision{}, bad("dedupe", `an object {"key", "ttl"}`, v)
 		}
+		var ok bool
 		dd := &Dedupe{}
 		if dd.Key, ok = stringOf(m.Get(kKey)); !ok || dd.Key == "" {
 			return Decision{}, bad("dedupe.key", "a non-empty string", m.Get(kKey))
@@ -411,6 +411,27 @@ func decode(pkg string, obj ruleGetter) (Decision, error) {
 		}
 	}
 	return d, nil
+}
+
+// fieldGetter reads an object's fields: an ast.Object, or one the compiled evaluator kept
+// unbuilt (fastpath.Fields).
+type fieldGetter interface{ Get(*ast.Term) *ast.Term }
+
+// ruleObject returns the rule named k as an object to read fields from. defined is false when
+// the rule is undefined; m is nil when its value v is not an object.
+func ruleObject(obj ruleGetter, k *ast.Term) (m fieldGetter, v *ast.Term, defined bool) {
+	if rs, ok := obj.(*fastpath.Rules); ok {
+		if f := rs.Fields(k); f != nil {
+			return f, nil, true
+		}
+	}
+	if v = obj.Get(k); v == nil {
+		return nil, nil, false
+	}
+	if o, ok := v.Value.(ast.Object); ok {
+		return o, v, true
+	}
+	return nil, v, true
 }
 
 // badRule is the error of a decision rule whose value is not what it must be.
