@@ -4,17 +4,17 @@ import (
 	"bytes"
 	"compress/gzip"
 	"io"
-	"net/http"
 	"runtime"
 	"testing"
 	"time"
 )
 
 // A timed mutex or block profile from the admin listener samples contention for its window
-// only: the profile is one, and sampling is off again afterwards, so the request path pays
-// nothing for it the rest of the time.
+// only: the profile is one, sampling was on during the window, and it is off again after,
+// so the request path pays nothing for it the rest of the time.
 func TestContentionProfilesSampleOnlyWhenAsked(t *testing.T) {
-	e, _ := startE2E(t)
+	e := startAdminEnv(t, startUpstream(t).URL(), `token = "contention-token"`)
+	auth := map[string]string{"Authorization": "Bearer contention-token"}
 	for _, name := range []string{"mutex", "block"} {
 		during := make(chan int, 1)
 		if name == "mutex" {
@@ -23,22 +23,17 @@ func TestContentionProfilesSampleOnlyWhenAsked(t *testing.T) {
 				during <- runtime.SetMutexProfileFraction(-1)
 			}()
 		}
-		r, err := http.Get(e.admin + "/debug/pprof/" + name + "?seconds=1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw, err := io.ReadAll(r.Body)
-		r.Body.Close()
-		if err != nil || r.StatusCode != 200 {
-			t.Fatalf("%s: status %d, %v: %s", name, r.StatusCode, err, raw)
+		st, body := adminDo(t, e, "GET", "/debug/pprof/"+name+"?seconds=1", "", auth, "")
+		if st != 200 {
+			t.Fatalf("%s: status %d: %.200q", name, st, body)
 		}
 		// A profile is a gzipped protocol buffer.
-		zr, err := gzip.NewReader(bytes.NewReader(raw))
+		zr, err := gzip.NewReader(bytes.NewReader([]byte(body)))
 		if err == nil {
 			_, err = io.ReadAll(zr)
 		}
 		if err != nil {
-			t.Errorf("%s: not a profile: %v: %.200q", name, err, raw)
+			t.Errorf("%s: not a profile: %v: %.200q", name, err, body)
 		}
 		if name == "mutex" {
 			if f := <-during; f <= 0 {
