@@ -519,13 +519,13 @@ func printBenchReport(w io.Writer, order []string, all map[string]benchSetup, re
 		return xs[len(xs)/2], xs[0], xs[len(xs)-1], true
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "setup\trps\tratio\tratio range\tp50\tp99\tp99 ratio\tCPU µs/req\tallocs/req\t")
+	fmt.Fprintln(tw, "setup\trps\tratio\tratio range\tp50\tp99\tp99 ratio\tCPU µs/req\tCPU ratio\tallocs/req\t")
 	for _, name := range order {
 		if st := all[name].status; st != "" || len(results[name]) == 0 {
 			if st == "" {
 				st = "not measured"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t-\t\n", all[name].name, st)
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t\n", all[name].name, st)
 			continue
 		}
 		m := median(results[name])
@@ -546,8 +546,22 @@ func printBenchReport(w io.Writer, order []string, all map[string]benchSetup, re
 		if m.cpu > 0 {
 			cpu = fmt.Sprintf("%.1f", float64(m.cpu.Microseconds())/float64(m.requests))
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%v\t%v\t%s\t%s\t%s\t\n", all[name].name, m.rps(), ratio, span,
-			m.p50.Round(time.Microsecond), m.p99.Round(time.Microsecond), p99r, cpu, allocs)
+		// The bare proxy's CPU per request over the setup's, paired by round: the throughput
+		// ratio of the two proxies alone, each bound by its own CPU (the upstream's and the load
+		// generator's are not charged).
+		var cpuRatios []float64
+		for i, r := range results[name] {
+			if i < len(bare) && r.cpu > 0 && bare[i].cpu > 0 && r.requests > 0 && bare[i].requests > 0 {
+				cpuRatios = append(cpuRatios, (float64(bare[i].cpu)/float64(bare[i].requests))/(float64(r.cpu)/float64(r.requests)))
+			}
+		}
+		cpuRatio := "n/a"
+		if len(cpuRatios) > 0 {
+			sort.Float64s(cpuRatios)
+			cpuRatio = fmt.Sprintf("%.2f×", cpuRatios[len(cpuRatios)/2])
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%v\t%v\t%s\t%s\t%s\t%s\t\n", all[name].name, m.rps(), ratio, span,
+			m.p50.Round(time.Microsecond), m.p99.Round(time.Microsecond), p99r, cpu, cpuRatio, allocs)
 	}
 	tw.Flush()
 	// A cut measured in one run: each setup against its baseline of the same round.
