@@ -11,7 +11,6 @@
 //	hookwall deliveries list|show|replay|purge   queued deliveries of a running gateway
 //	hookwall capabilities [-o F]       write an OPA capabilities file with the hookwall builtins
 //	hookwall blocks list|lift          list or lift the watcher's blocks of a running gateway
-//	hookwall bench                     the reference load benchmark
 //	hookwall version
 package main
 
@@ -47,7 +46,6 @@ commands:
   deliveries     list, show, replay or purge queued deliveries of a running gateway
   capabilities   write an OPA capabilities file with the hookwall builtins (for opa, Regal, editors)
   blocks         list or lift the sources a running gateway blocks ([watch])
-  bench          the reference load benchmark against a bare fasthttp proxy
   version        print the version
 
 Run "hookwall <command> -h" for the flags of a command.
@@ -88,10 +86,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdCapabilities(args, stdout, stderr)
 	case "blocks":
 		return cmdBlocks(ctx, args, stdout, stderr)
-	case "bench":
-		return cmdBench(ctx, args, stdout, stderr)
-	case "bench-node":
-		return cmdBenchNode(ctx, args, stdout, stderr)
 	case "version", "-v", "--version":
 		fmt.Fprintf(stdout, "hookwall %s\n", version)
 		return 0

@@ -31,6 +31,20 @@ func TestVersion(t *testing.T) {
 	}
 }
 
+// The load benchmark lives in examples/bench; the product binary has no bench commands.
+func TestNoBenchCommands(t *testing.T) {
+	var help bytes.Buffer
+	run(context.Background(), []string{"help"}, &help, io.Discard)
+	if strings.Contains(help.String(), "bench") {
+		t.Errorf("the usage names a bench command:\n%s", help.String())
+	}
+	for _, cmd := range []string{"bench", "bench-node"} {
+		if code := run(context.Background(), []string{cmd}, io.Discard, io.Discard); code != 2 {
+			t.Errorf("hookwall %s: exit %d, want 2 (unknown command)", cmd, code)
+		}
+	}
+}
+
 func TestCheckDefaultConfig(t *testing.T) {
 	var out, errb bytes.Buffer
 	code := run(context.Background(), []string{"check", "-c", "../../gateway.toml"}, &out, &errb)

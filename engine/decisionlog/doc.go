@@ -11,7 +11,7 @@
 //
 // Log never blocks and never fails a request: a record is encoded on the caller's goroutine
 // and appended to a batch of at most 8192 records, which one writer goroutine takes whole
-// and writes in one call, when it passes 32 KiB and at least every FlushInterval; a request
+// and writes in one call, when it passes 256 KiB and at least every FlushInterval; a request
 // wakes the writer once a batch, not once a record. When the batch is full the record is
 // dropped and counted; when a write fails (a full disk included), its batch is lost and the
 // failure counted (Stats).

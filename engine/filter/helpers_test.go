@@ -192,11 +192,11 @@ func (g *gateway) handle(rc *fasthttp.RequestCtx) {
 	}
 	defer inst.Release()
 	ex := &Exchange{
-		Req:        &rc.Request,
-		Resp:       &rc.Response,
-		Route:      "tck",
-		RemoteAddr: rc.RemoteAddr().String(),
-		Scheme:     "http",
+		Req:    &rc.Request,
+		Resp:   &rc.Response,
+		Route:  "tck",
+		Source: rc.RemoteAddr(), // formatted only if the guest asks (get_source_addr)
+		Scheme: "http",
 		SetLabel: func(k, v string) {
 			g.mu.Lock()
 			g.labels[k] = v

@@ -607,6 +607,9 @@ func hostSetStatusCode(ctx context.Context, stack []uint64) {
 
 func hostGetSourceAddr(ctx context.Context, mod api.Module, stack []uint64) {
 	ex := callingInstance(ctx, fnGetSourceAddr).exchange(fnGetSourceAddr)
+	if ex.RemoteAddr == "" && ex.Source != nil {
+		ex.RemoteAddr = ex.Source.String()
+	}
 	stack[0] = uint64(writeLimited(mod, fnGetSourceAddr, uint32(stack[0]), uint32(stack[1]), ex.RemoteAddr))
 }
 

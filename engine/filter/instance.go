@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -28,8 +29,11 @@ type Exchange struct {
 	Resp *fasthttp.Response
 	// Route is the route name returned by hookwall.get_route.
 	Route string
-	// RemoteAddr ("ip:port") is returned by get_source_addr.
+	// RemoteAddr ("ip:port") is returned by get_source_addr. When it is empty, Source is
+	// formatted on the first get_source_addr of the request: most filters never ask, and
+	// formatting costs two allocations a request.
 	RemoteAddr string
+	Source     net.Addr
 	// Scheme is "http" or "https". The http-wasm ABI has no call that
 	// returns it (get_uri is path and query, get_protocol_version comes
 	// from Req); it is carried for the server and future host functions.

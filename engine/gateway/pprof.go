@@ -3,6 +3,7 @@ package gateway
 import (
 	"net/http"
 	"net/http/pprof"
+	"runtime"
 )
 
 // mountPprof serves Go's profiler on the admin listener, behind the admin token: operators
@@ -23,6 +24,30 @@ func (a *admin) mountPprof() {
 	a.mux.HandleFunc("GET /debug/pprof/symbol", a.auth(pprof.Symbol))
 	a.mux.HandleFunc("GET /debug/pprof/trace", a.auth(pprof.Trace))
 	a.mux.Handle("GET /debug/pprof/{name}", a.auth(func(w http.ResponseWriter, r *http.Request) {
-		pprof.Handler(r.PathValue("name")).ServeHTTP(w, r)
+		name := r.PathValue("name")
+		if r.FormValue("seconds") != "" {
+			defer sampleContention(name)()
+		}
+		pprof.Handler(name).ServeHTTP(w, r)
 	}))
 }
+
+// sampleContention turns the runtime's mutex or block sampling on for one timed profile
+// (/debug/pprof/mutex?seconds=N): it costs the hot path nothing the rest of the time. The
+// returned function turns it off again.
+func sampleContention(name string) (stop func()) {
+	switch name {
+	case "mutex":
+		prev := runtime.SetMutexProfileFraction(contentionFraction)
+		return func() { runtime.SetMutexProfileFraction(prev) }
+	case "block":
+		runtime.SetBlockProfileRate(blockRateNanos)
+		return func() { runtime.SetBlockProfileRate(0) }
+	}
+	return func() {}
+}
+
+const (
+	contentionFraction = 5     // one mutex contention event in 5 sampled
+	blockRateNanos     = 10000 // one blocking event per 10 µs blocked, on average
+)

@@ -320,15 +320,12 @@ type ruleGetter interface{ Get(*ast.Term) *ast.Term }
 
 // decode reads the decision rules. Strings it keeps are cloned: the input's strings may be
 // views of request buffers that do not outlive the request, while keys go to the state store.
+//
+// It is on every request's path: no closure captures d (it would move d to the heap), and
+// the rule errors are built by a plain function.
 func decode(pkg string, obj ruleGetter) (Decision, error) {
 	d := Decision{Status: 403}
-	bad := func(rule, want string, v *ast.Term) error {
-		got := "undefined"
-		if v != nil {
-			got = ast.ValueName(v.Value)
-		}
-		return fmt.Errorf("policy %s: rule %s must be %s, got %s", pkg, rule, want, got)
-	}
+	bad := func(rule, want string, v *ast.Term) error { return badRule(pkg, rule, want, v) }
 	if v := obj.Get(kAllow); v != nil {
 		b, ok := v.Value.(ast.Boolean)
 		if !ok {
@@ -342,17 +339,9 @@ func decode(pkg string, obj ruleGetter) (Decision, error) {
 			return Decision{}, bad("deny", "a set of strings", v)
 		}
 		var err error
-		set.Foreach(func(r *ast.Term) {
-			s, ok := r.Value.(ast.String)
-			if !ok && err == nil {
-				err = bad("deny", "a set of strings", r)
-			}
-			d.Deny = append(d.Deny, strings.Clone(string(s)))
-		})
-		if err != nil {
+		if d.Deny, err = decodeDeny(pkg, set); err != nil {
 			return Decision{}, err
 		}
-		sort.Strings(d.Deny)
 	}
 	if v := obj.Get(kStatus); v != nil {
 		n, ok := intOf(v)
@@ -361,11 +350,11 @@ func decode(pkg string, obj ruleGetter) (Decision, error) {
 		}
 		d.Status = int(n)
 	}
-	if v := obj.Get(kRateLimit); v != nil {
-		m, ok := v.Value.(ast.Object)
-		if !ok {
+	if m, v, defined := ruleObject(obj, kRateLimit); defined {
+		if m == nil {
 			return Decision{}, bad("rate_limit", `an object {"key", "limit", "per"}`, v)
 		}
+		var ok bool
 		rl := &RateLimit{}
 		if rl.Key, ok = stringOf(m.Get(kKey)); !ok || rl.Key == "" {
 			return Decision{}, bad("rate_limit.key", "a non-empty string", m.Get(kKey))
@@ -383,11 +372,11 @@ func decode(pkg string, obj ruleGetter) (Decision, error) {
 		}
 		d.RateLimit = rl
 	}
-	if v := obj.Get(kDedupe); v != nil {
-		m, ok := v.Value.(ast.Object)
-		if !ok {
+	if m, v, defined := ruleObject(obj, kDedupe); defined {
+		if m == nil {
 			return Decision{}, bad("dedupe", `an object {"key", "ttl"}`, v)
 		}
+		var ok bool
 		dd := &Dedupe{}
 		if dd.Key, ok = stringOf(m.Get(kKey)); !ok || dd.Key == "" {
 			return Decision{}, bad("dedupe.key", "a non-empty string", m.Get(kKey))
@@ -403,18 +392,9 @@ func decode(pkg string, obj ruleGetter) (Decision, error) {
 			return Decision{}, bad("upstream_headers", "an object of strings", v)
 		}
 		var err error
-		m.Foreach(func(k, hv *ast.Term) {
-			name, ok1 := stringOf(k)
-			val, ok2 := stringOf(hv)
-			if (!ok1 || !ok2) && err == nil {
-				err = bad("upstream_headers", "an object of strings", hv)
-			}
-			d.UpstreamHeaders = append(d.UpstreamHeaders, Header{Name: name, Value: val})
-		})
-		if err != nil {
+		if d.UpstreamHeaders, err = decodeHeaders(pkg, m); err != nil {
 			return Decision{}, err
 		}
-		sort.Slice(d.UpstreamHeaders, func(i, j int) bool { return d.UpstreamHeaders[i].Name < d.UpstreamHeaders[j].Name })
 	}
 	if v := obj.Get(kLabels); v != nil {
 		if _, ok := v.Value.(ast.Object); !ok {
@@ -431,6 +411,73 @@ func decode(pkg string, obj ruleGetter) (Decision, error) {
 		}
 	}
 	return d, nil
+}
+
+// fieldGetter reads an object's fields: an ast.Object, or one the compiled evaluator kept
+// unbuilt (fastpath.Fields).
+type fieldGetter interface{ Get(*ast.Term) *ast.Term }
+
+// ruleObject returns the rule named k as an object to read fields from. defined is false when
+// the rule is undefined; m is nil when its value v is not an object.
+func ruleObject(obj ruleGetter, k *ast.Term) (m fieldGetter, v *ast.Term, defined bool) {
+	if rs, ok := obj.(*fastpath.Rules); ok {
+		if f := rs.Fields(k); f != nil {
+			return f, nil, true
+		}
+	}
+	if v = obj.Get(k); v == nil {
+		return nil, nil, false
+	}
+	if o, ok := v.Value.(ast.Object); ok {
+		return o, v, true
+	}
+	return nil, v, true
+}
+
+// badRule is the error of a decision rule whose value is not what it must be.
+func badRule(pkg, rule, want string, v *ast.Term) error {
+	got := "undefined"
+	if v != nil {
+		got = ast.ValueName(v.Value)
+	}
+	return fmt.Errorf("policy %s: rule %s must be %s, got %s", pkg, rule, want, got)
+}
+
+// decodeDeny reads the deny set: its strings, cloned and sorted.
+func decodeDeny(pkg string, set ast.Set) ([]string, error) {
+	var deny []string
+	var err error
+	set.Foreach(func(r *ast.Term) {
+		s, ok := r.Value.(ast.String)
+		if !ok && err == nil {
+			err = badRule(pkg, "deny", "a set of strings", r)
+		}
+		deny = append(deny, strings.Clone(string(s)))
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(deny)
+	return deny, nil
+}
+
+// decodeHeaders reads upstream_headers, sorted by name.
+func decodeHeaders(pkg string, m ast.Object) ([]Header, error) {
+	var hs []Header
+	var err error
+	m.Foreach(func(k, hv *ast.Term) {
+		name, ok1 := stringOf(k)
+		val, ok2 := stringOf(hv)
+		if (!ok1 || !ok2) && err == nil {
+			err = badRule(pkg, "upstream_headers", "an object of strings", hv)
+		}
+		hs = append(hs, Header{Name: name, Value: val})
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(hs, func(i, j int) bool { return hs[i].Name < hs[j].Name })
+	return hs, nil
 }
 
 // labelValue converts a label value to Go values as ast.JSON does, with every string cloned, in

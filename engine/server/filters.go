@@ -19,7 +19,7 @@ func (s *Server) runFilters(rctx context.Context, ctx *fasthttp.RequestCtx, rout
 	rec := &x.rec
 	x.fx = filter.Exchange{
 		Req: &ctx.Request, Resp: &ctx.Response, Route: route.Name,
-		RemoteAddr: ctx.RemoteAddr().String(), Scheme: meta.Scheme, SetLabel: x.setLabel,
+		Source: ctx.RemoteAddr(), Scheme: meta.Scheme, SetLabel: x.setLabel,
 	}
 	fstart := time.Now()
 	defer func() { rec.FilterMicros = time.Since(fstart).Microseconds() }()

@@ -185,6 +185,9 @@ func (cc *compiler) definition(rs *ruleSet, rule *ast.Rule) (*definition, error)
 	if d.head, err = cc.term(headTerm, sc, rule.Location); err != nil {
 		return nil, err
 	}
+	if rs.kind == kindComplete && len(rule.Head.Args) == 0 {
+		d.fields = cc.objectFields(rule)
+	}
 	d.nvars = len(sc.slots)
 	for _, s := range body {
 		if s.iter != nil {
@@ -192,6 +195,67 @@ func (cc *compiler) definition(rs *ruleSet, rule *ast.Rule) (*definition, error)
 		}
 	}
 	return d, nil
+}
+
+// objectFields compiles a complete rule whose value is an object literal with constant keys
+// a second way: its body, then each value on its own (see definition.fields); nil for any
+// other rule. OPA's compiler has moved such a literal into the body by now when it holds a
+// reference: the head is a variable the body's last expression unifies with the literal
+// (dedupe := __local0__ if { …; __local0__ = {"key": __local1__, "ttl": "1h"} }).
+func (cc *compiler) objectFields(rule *ast.Rule) *objectFields {
+	head := rule.Head.Value
+	body := rule.Body
+	var obj ast.Object
+	switch v := head.Value.(type) {
+	case ast.Object:
+		obj = v
+	case ast.Var:
+		if len(body) == 0 {
+			return nil
+		}
+		last := body[len(body)-1]
+		if !last.IsEquality() || last.Negated || len(last.With) > 0 {
+			return nil
+		}
+		ops := last.Operands()
+		for i, other := range []int{1, 0} {
+			if ops[i].Value.Compare(v) == 0 {
+				obj, _ = ops[other].Value.(ast.Object)
+			}
+		}
+		body = body[:len(body)-1]
+		if obj == nil || body.Vars(ast.VarVisitorParams{}).Contains(v) {
+			return nil
+		}
+	default:
+		return nil
+	}
+	if ast.IsConstant(obj) {
+		return nil
+	}
+	sc := &scope{slots: map[ast.Var]int{}, bound: map[ast.Var]bool{}}
+	steps, err := cc.body(body, sc)
+	if err != nil {
+		return nil
+	}
+	f := &objectFields{body: steps, det: true}
+	for _, s := range steps {
+		if s.iter != nil {
+			f.det = false
+		}
+	}
+	for _, k := range obj.Keys() {
+		if !k.IsGround() {
+			return nil
+		}
+		vf, err := cc.term(obj.Get(k), sc, rule.Location)
+		if err != nil {
+			return nil
+		}
+		f.keys, f.vals = append(f.keys, k), append(f.vals, vf)
+	}
+	f.nvars = len(sc.slots)
+	return f
 }
 
 func (cc *compiler) body(b ast.Body, sc *scope) ([]step, error) {

@@ -75,6 +75,20 @@ type definition struct {
 	elses []*definition
 	det   bool // no step enumerates: at most one solution, found without continuations
 	loc   *ast.Location
+	// fields: a complete rule whose value is an object literal with constant keys
+	// (dedupe := {"key": …, "ttl": "1h"}) also has its values compiled one by one, so that
+	// EvalRules can hand the object over unbuilt (Rules.Fields).
+	fields *objectFields
+}
+
+// objectFields are such a rule's body without the literal, and the literal's constant keys
+// and its values' functions.
+type objectFields struct {
+	body  []step
+	nvars int
+	det   bool
+	keys  []*ast.Term
+	vals  []termFn
 }
 
 // argSpec is how one argument of a function definition meets the call's operand: bound to a
@@ -220,15 +234,38 @@ func (p *Program) Eval(ctx context.Context, input ast.Value, req Request, cancel
 	}
 	obj := ast.NewObjectWithCapacity(len(rules.keys))
 	for i, k := range rules.keys {
-		obj.Insert(k, rules.vals[i])
+		obj.Insert(k, rules.value(i))
 	}
 	return ast.NewTerm(obj), nil
 }
 
 // Rules is what EvalRules found: the value of every defined rule of the queried package, by
 // key. The zero value is ready to use; reusing one keeps its storage.
+//
+// A rule whose value is an object literal with constant keys is kept unbuilt: its fields
+// are read with Fields, and Get builds the object only when asked for the value whole. A
+// decision rule such as dedupe := {"key": …, "ttl": "1h"} would otherwise cost an object,
+// its map and an element per key on every evaluation, to be read field by field.
 type Rules struct {
 	keys, vals []*ast.Term
+	unbuilt    []int    // per rule: index+1 into objs, 0 when vals holds the value
+	objs       []Fields // the unbuilt objects
+	fieldVals  []*ast.Term
+}
+
+// Fields are the keys and values of an object rule kept unbuilt, valid until Clear.
+type Fields struct {
+	keys, vals []*ast.Term
+}
+
+// Get returns the value of key k, nil when the object has none.
+func (f *Fields) Get(k *ast.Term) *ast.Term {
+	for i, key := range f.keys {
+		if key.Value.Compare(k.Value) == 0 {
+			return f.vals[i]
+		}
+	}
+	return nil
 }
 
 // Clear drops the values found, keeping the storage: a pooled Rules then holds none of an
@@ -236,21 +273,88 @@ type Rules struct {
 func (rs *Rules) Clear() {
 	clear(rs.keys)
 	clear(rs.vals)
-	rs.keys, rs.vals = rs.keys[:0], rs.vals[:0]
+	clear(rs.objs)
+	clear(rs.fieldVals)
+	rs.keys, rs.vals, rs.unbuilt = rs.keys[:0], rs.vals[:0], rs.unbuilt[:0]
+	rs.objs, rs.fieldVals = rs.objs[:0], rs.fieldVals[:0]
 }
 
 // Get returns the value of the rule named by the string term k, nil when it is undefined.
 func (rs *Rules) Get(k *ast.Term) *ast.Term {
+	if i := rs.find(k); i >= 0 {
+		return rs.value(i)
+	}
+	return nil
+}
+
+// Fields returns the fields of the rule named by k when it is an object kept unbuilt, nil
+// otherwise (undefined, another value, or an object built already: read it with Get).
+func (rs *Rules) Fields(k *ast.Term) *Fields {
+	if i := rs.find(k); i >= 0 && rs.unbuilt[i] > 0 && rs.vals[i] == nil {
+		return &rs.objs[rs.unbuilt[i]-1]
+	}
+	return nil
+}
+
+func (rs *Rules) find(k *ast.Term) int {
 	name, ok := k.Value.(ast.String)
 	if !ok {
-		return nil
+		return -1
 	}
 	for i, key := range rs.keys {
 		if key.Value.(ast.String) == name {
-			return rs.vals[i]
+			return i
 		}
 	}
-	return nil
+	return -1
+}
+
+// value is rule i's value, building an unbuilt object (once).
+func (rs *Rules) value(i int) *ast.Term {
+	if rs.vals[i] == nil && rs.unbuilt[i] > 0 {
+		f := &rs.objs[rs.unbuilt[i]-1]
+		obj := ast.NewObjectWithCapacity(len(f.keys))
+		for j, k := range f.keys {
+			obj.Insert(k, f.vals[j])
+		}
+		rs.vals[i] = ast.NewTerm(obj)
+	}
+	return rs.vals[i]
+}
+
+// evalFields evaluates rule set rs, when it is an object literal with constant keys, into
+// out unbuilt. ok false means it did not: the rule is not of that shape, already evaluated,
+// or undefined or failing here; the caller then evaluates it the ordinary way, which gives
+// the same value or error (evaluation has no side effects).
+func (r *run) evalFields(i int, out *Rules) bool {
+	rs := r.p.rules[i]
+	if rs.kind != kindComplete || len(rs.defs) != 1 || r.state[i].done {
+		return false
+	}
+	d := rs.defs[0]
+	of := d.fields
+	if of == nil || !of.det || len(d.elses) > 0 || len(d.args) > 0 {
+		return false
+	}
+	f := r.frame(of.nvars)
+	if ok, err := evalDet(r, f, of.body); err != nil || !ok {
+		return false
+	}
+	start := len(out.fieldVals)
+	for _, fn := range of.vals {
+		v, err := fn(r, f)
+		if v == nil || err != nil {
+			clear(out.fieldVals[start:])
+			out.fieldVals = out.fieldVals[:start]
+			return false
+		}
+		out.fieldVals = append(out.fieldVals, v)
+	}
+	out.objs = append(out.objs, Fields{keys: of.keys, vals: out.fieldVals[start:len(out.fieldVals):len(out.fieldVals)]})
+	out.keys = append(out.keys, rs.key)
+	out.vals = append(out.vals, nil)
+	out.unbuilt = append(out.unbuilt, len(out.objs))
+	return true
 }
 
 // EvalRules evaluates the program's package document into out, without building it as an
@@ -258,7 +362,7 @@ func (rs *Rules) Get(k *ast.Term) *ast.Term {
 // have been compiled with Only. When req is not nil it is input.request, and input's own
 // "request" (if any) is ignored.
 func (p *Program) EvalRules(ctx context.Context, input ast.Value, req Request, cancel topdown.Cancel, out *Rules) error {
-	out.keys, out.vals = out.keys[:0], out.vals[:0]
+	out.Clear()
 	if p.only >= 0 {
 		return errors.New("fastpath: EvalRules on a program compiled for one rule")
 	}
@@ -271,6 +375,9 @@ func (p *Program) EvalRules(ctx context.Context, input ast.Value, req Request, c
 	// error in a helper rule fails the evaluation even when no decision rule reads it. Rules
 	// of other packages are evaluated only as far as these refer to them.
 	for _, i := range p.report {
+		if r.evalFields(i, out) {
+			continue
+		}
 		v, err := r.rule(i)
 		if err != nil {
 			return err
@@ -278,6 +385,7 @@ func (p *Program) EvalRules(ctx context.Context, input ast.Value, req Request, c
 		if v != nil {
 			out.keys = append(out.keys, p.rules[i].key)
 			out.vals = append(out.vals, v)
+			out.unbuilt = append(out.unbuilt, 0)
 		}
 	}
 	return nil

@@ -34,3 +34,23 @@ func TestBenchReportPairsRounds(t *testing.T) {
 		}
 	}
 }
+
+// The CPU ratio is the bare proxy's CPU per request over the setup's, paired by round.
+func TestBenchReportCPURatio(t *testing.T) {
+	run := func(reqs int, cpuPerReq time.Duration) benchResult {
+		return benchResult{requests: uint64(reqs), elapsed: time.Second, p50: time.Millisecond, p99: 2 * time.Millisecond, cpu: time.Duration(reqs) * cpuPerReq}
+	}
+	results := map[string][]benchResult{
+		"bare":      {run(10, 20*time.Microsecond), run(40, 30*time.Microsecond), run(20, 20*time.Microsecond)},
+		"reference": {run(9, 40*time.Microsecond), run(30, 50*time.Microsecond), run(10, 80*time.Microsecond)},
+	}
+	all := map[string]benchSetup{"bare": {name: "bare fasthttp proxy"}, "reference": {name: "hookwall, reference"}}
+	var out bytes.Buffer
+	printBenchReport(&out, []string{"bare", "reference"}, all, results)
+	// Paired: 20/40, 30/50, 20/80 → 0.50, 0.60, 0.25: median 0.50.
+	for _, l := range strings.Split(out.String(), "\n") {
+		if strings.Contains(l, "hookwall, reference") && !strings.Contains(l, " 0.50× ") {
+			t.Errorf("report line %q lacks the CPU ratio 0.50×\n%s", l, out.String())
+		}
+	}
+}

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// Peers: other proxies measured by `hookwall bench` with the same upstream, load generator
+// Peers: other proxies measured by the benchmark with the same upstream, load generator
 // and pinning, when their binaries are installed. Fixed loopback ports like the others.
 const (
 	benchNginx        = "127.0.0.1:18083"
@@ -44,6 +44,7 @@ type peerAddrs struct {
 	OPA      string // nginx-opa: the OPA server
 	Metrics  string // caddy: its Prometheus endpoint, for the Go runtime's malloc count
 	Conns    int    // the load generator's connections: the size of the upstream keep-alive pools
+	Procs    int    // the cores the servers get: nginx's workers
 	Dir      string // the peer's own directory: config, pid file, temp dirs
 }
 
@@ -55,13 +56,13 @@ type peerProc struct {
 	ready string // the address it listens on once started
 }
 
-// nginxConf: one worker (the master only supervises it), no access log, keep-alive to the
+// nginxConf: one worker per server core (the master only supervises them), no access log, keep-alive to the
 // upstream, every path under Dir so it runs without root's paths. Request bodies up to
 // 1 MiB stay in memory, like hookwall's max_body in examples/bench/gateway.toml. nginx
 // closes a client connection after keepalive_requests (default 1000); fasthttp and
 // hookwall do not, so the limit is lifted for both sides.
-const nginxConf = `# nginx as a peer of hookwall bench ({{.Setup}}); rendered by hookwall bench.
-worker_processes 1;
+const nginxConf = `# nginx as a peer of hookwall bench ({{.Setup}}); rendered by examples/bench.
+worker_processes {{.Procs}};
 daemon off;
 pid {{.Dir}}/nginx.pid;
 error_log stderr warn;
@@ -184,6 +185,9 @@ func renderPeer(tmpl *template.Template, setup string, a peerAddrs) (string, err
 	d := peerTmplData{peerAddrs: a, Setup: setup, WorkerConns: max(1024, 4*a.Conns)}
 	if d.Conns < 1 {
 		d.Conns = 1
+	}
+	if d.Procs < 1 {
+		d.Procs = 1
 	}
 	if a.Listen != "" {
 		i := strings.LastIndexByte(a.Listen, ':')

@@ -1,0 +1,93 @@
+package fastpath
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+// TestObjectRulesUnbuilt: a complete rule whose value is an object literal with constant keys
+// is handed over unbuilt (Rules.Fields), with the values the built object has; Get builds the
+// same object; a literal that is undefined, falls back to its default, enumerates or fails
+// takes the ordinary way, with the ordinary result.
+func TestObjectRulesUnbuilt(t *testing.T) {
+	p, err := compileModules(t, map[string]string{"p.rego": `package p
+a := {"key": input.k, "ttl": "1h"}
+b := {"key": input.missing, "ttl": "1h"}
+default c := {"d": 1}
+c := {"key": input.missing}
+d := {"x": input.k} if input.flag
+e := {"x": input.k} if not input.flag
+f := {"k": input.k, "again": a.key}
+g := {"k": x} if { some x in input.xs; x > 1 }
+h := {"ground": 1}
+`}, "p", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := ast.MustParseTerm(`{"k": "abc", "flag": true, "xs": [1, 2]}`).Value
+	var rules Rules
+	if err := p.EvalRules(context.Background(), in, nil, nil, &rules); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"a": `{"key": "abc", "ttl": "1h"}`,
+		"c": `{"d": 1}`,
+		"d": `{"x": "abc"}`,
+		"f": `{"k": "abc", "again": "abc"}`,
+		"g": `{"k": 2}`,
+		"h": `{"ground": 1}`,
+	}
+	unbuilt := map[string]bool{"a": true, "d": true, "f": true}
+	for _, name := range []string{"a", "b", "c", "d", "e", "f", "g", "h"} {
+		k := ast.StringTerm(name)
+		f := rules.Fields(k)
+		if (f != nil) != unbuilt[name] {
+			t.Errorf("%s: unbuilt %v, want %v", name, f != nil, unbuilt[name])
+		}
+		w, defined := want[name]
+		if f != nil {
+			obj := ast.MustParseTerm(w).Value.(ast.Object)
+			for _, key := range obj.Keys() {
+				if got := f.Get(key); got == nil || !got.Equal(obj.Get(key)) {
+					t.Errorf("%s: field %v = %v, want %v", name, key, got, obj.Get(key))
+				}
+			}
+			if f.Get(ast.StringTerm("nope")) != nil {
+				t.Errorf("%s: a key the literal lacks has a value", name)
+			}
+		}
+		got := rules.Get(k)
+		switch {
+		case !defined && got != nil:
+			t.Errorf("%s = %v, want undefined", name, got)
+		case defined && (got == nil || !got.Equal(ast.MustParseTerm(w))):
+			t.Errorf("%s = %v, want %s", name, got, w)
+		}
+		if f != nil && rules.Fields(k) != nil {
+			t.Errorf("%s: still unbuilt after Get built it", name)
+		}
+	}
+	// The whole document (Eval) holds the built objects.
+	doc, err := p.Eval(context.Background(), in, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := doc.Value.(ast.Object).Get(ast.StringTerm("a")); v == nil || !v.Equal(ast.MustParseTerm(want["a"])) {
+		t.Errorf("Eval: a = %v", v)
+	}
+
+	// A value that fails fails the evaluation, as it does built.
+	p, err = compileModules(t, map[string]string{"p.rego": `package p
+a := {"n": 1 / input.zero}
+`}, "p", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = p.EvalRules(context.Background(), ast.MustParseTerm(`{"zero": 0}`).Value, nil, nil, &rules)
+	if err == nil || !strings.Contains(err.Error(), "divide by zero") {
+		t.Errorf("a failing value: err = %v, want divide by zero", err)
+	}
+}

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// A run counts only when every request sent reached the upstream once and was logged allowed.
+func TestAuditVoidsRuns(t *testing.T) {
+	ok := tally{sent: 10, forwarded: 10, logged: true, decisions: map[string]uint64{"allowed": 10}}
+	if v := ok.void(); v != "" {
+		t.Errorf("a clean run is void: %s", v)
+	}
+	if v := (tally{sent: 10, forwarded: 10}).void(); v != "" {
+		t.Errorf("a clean run of a proxy without a decision log is void: %s", v)
+	}
+	for name, c := range map[string]struct {
+		t    tally
+		want string
+	}{
+		"duplicates":       {tally{sent: 10, forwarded: 6, logged: true, decisions: map[string]uint64{"allowed": 6, "duplicate": 4}}, "forwarded"},
+		"duplicates alone": {tally{sent: 10, forwarded: 10, logged: true, decisions: map[string]uint64{"allowed": 10, "duplicate": 4}}, "4 duplicate deliveries"},
+		"denied":           {tally{sent: 10, forwarded: 10, logged: true, decisions: map[string]uint64{"allowed": 10, "denied": 1}}, "other than allowed"},
+		"lost records":     {tally{sent: 10, forwarded: 10, logged: true, decisions: map[string]uint64{"allowed": 9}}, "9 allowed"},
+		"lost requests":    {tally{sent: 10, forwarded: 9}, "10 requests sent, 9 forwarded"},
+		"nothing":          {tally{}, "no requests"},
+	} {
+		if v := c.t.void(); !strings.Contains(v, c.want) {
+			t.Errorf("%s: void() = %q, want it to say %q", name, v, c.want)
+		}
+	}
+}
+
+// The audit reads what the gateway appended since its last read, for one route, and leaves a
+// record the writer has not finished for the next read.
+func TestDecisionLogSince(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "decisions.log")
+	rec := func(route, outcome string) string {
+		return `{"time":"x","route":"` + route + `","remote_ip":"127.0.0.1","outcome":"` + outcome + `","status":200,"filters":[{"name":"f","outcome":"next"}]}` + "\n"
+	}
+	write := func(s string) {
+		f, err := os.OpenFile(p, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.WriteString(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(rec("reference", "allowed") + rec("none", "allowed") + rec("reference", "duplicate"))
+	l := &decisionLog{path: p}
+	got, err := l.since("reference")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["allowed"] != 1 || got["duplicate"] != 1 || len(got) != 2 {
+		t.Errorf("first read: %v", got)
+	}
+	half := rec("reference", "allowed")
+	write(rec("reference", "allowed") + half[:20])
+	if got, _ = l.since("reference"); got["allowed"] != 1 || len(got) != 1 {
+		t.Errorf("second read, a record cut off at the end: %v", got)
+	}
+	write(half[20:])
+	if got, _ = l.since("reference"); got["allowed"] != 1 || len(got) != 1 {
+		t.Errorf("third read, the record completed: %v", got)
+	}
+}

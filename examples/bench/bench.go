@@ -1,0 +1,964 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"runtime/pprof"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/hookwall/hookwall/engine/config"
+)
+
+// hitsPath on the upstream answers how many requests it has served.
+const hitsPath = "/__hits"
+
+// benchSetup is one row of the report: where requests go and which processes serve them.
+type benchSetup struct {
+	name, addr, path string
+	route            string       // hookwall's route, whose decisions the log must show allowed; "" for the others
+	dlog             *decisionLog // hookwall's decision log; nil for the others
+	pids             func() []int // processes whose CPU time (with their children's) is charged to the setup
+	mallocs          func() (uint64, bool)
+	status           string // why the setup was not measured ("not installed"), or ""
+}
+
+type benchResult struct {
+	requests, non2xx, errors uint64
+	elapsed                  time.Duration
+	p50, p99                 time.Duration
+	cpu                      time.Duration
+	mallocs                  uint64
+	mallocsOK                bool
+	tally                    tally
+	void                     string // why the run does not count, or ""
+}
+
+func (r benchResult) rps() float64 { return float64(r.requests) / r.elapsed.Seconds() }
+
+// cmdBench runs the reference load benchmark: a fasthttp upstream, a bare fasthttp reverse
+// proxy and hookwall (examples/bench/gateway.toml), driven A/B alternating in one run.
+func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("c", "examples/bench/gateway.toml", "hookwall config with the routes none, verify, reference, reference-go")
+	dur := fs.Duration("d", 5*time.Second, "duration of each measured run")
+	conns := fs.Int("conns", 64, "concurrent keep-alive connections")
+	rounds := fs.Int("rounds", 3, "A/B rounds; the median run of each setup is reported, and ratios paired by round")
+	driver := fs.String("driver", "auto", "load generator: wrk, go, or auto (wrk when installed)")
+	setupsFlag := fs.String("setups", "bare,none,reference,reference-go",
+		"setups to run, in order: bare, none, verify, reference, reference-go, and the peers "+strings.Join(peerSetups, ", ")+
+			" (nginx-opa: nginx auth_request to an OPA server), each run when its binaries are on PATH")
+	bodySize := fs.Int("body", 2048, "request body size in bytes")
+	hookwallBin := fs.String("hookwall", "", "the hookwall binary to measure; empty: built from ./cmd/hookwall of this module")
+	bareAddr := fs.String("bare", "127.0.0.1:18082", "the bare proxy's listen address (hookwall's and the upstream's come from the config)")
+	baseline := fs.String("baseline", "", "a second hookwall binary (say, built from main) measured beside -hookwall in every round; its setups are named SETUP@baseline")
+	procsFlag := fs.String("procs", "1,2", "GOMAXPROCS values (and cores) of the servers; each gets fresh servers and its own report")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	var procsList []int
+	for _, f := range strings.Split(*procsFlag, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > 256 {
+			fmt.Fprintf(stderr, "bench: -procs: %q is not a GOMAXPROCS value\n", f)
+			return 2
+		}
+		procsList = append(procsList, n)
+	}
+	if *dur > 2*time.Minute || *rounds > 10 {
+		fmt.Fprintln(stderr, "bench: runs are bounded: -d ≤ 2m, -rounds ≤ 10")
+		return 2
+	}
+	if *driver == "auto" {
+		*driver = "go"
+		if _, err := exec.LookPath("wrk"); err == nil {
+			*driver = "wrk"
+		}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return 1
+	}
+	hookwall := *hookwallBin
+	if hookwall == "" {
+		dir, err := os.MkdirTemp("", "hookwall-bench-bin")
+		if err != nil {
+			fmt.Fprintf(stderr, "bench: %v\n", err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		if hookwall, err = buildHookwall(ctx, dir); err != nil {
+			fmt.Fprintf(stderr, "bench: %v\n", err)
+			return 1
+		}
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return 1
+	}
+	// Every run is audited against the decision log, so it must be a file.
+	if p := cfg.Log.Decisions; p == "stdout" || p == "off" || p == "" {
+		fmt.Fprintf(stderr, "bench: %s: log.decisions must be a file: every run is checked against the decision log\n", *cfgPath)
+		return 2
+	}
+	upstream, err := benchUpstreamOf(cfg.Routes)
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: %s: %v\n", *cfgPath, err)
+		return 2
+	}
+	o := benchOpts{cfgPath: *cfgPath, decisions: cfg.Log.Decisions, self: self, hookwall: hookwall, driver: *driver,
+		setups: *setupsFlag, conns: *conns, rounds: *rounds, d: *dur, body: *bodySize,
+		gateway: cfg.Server.Listen, admin: cfg.Admin.Listen, upstream: upstream, bare: *bareAddr}
+	if *baseline != "" {
+		cleanup, err := o.addBaseline(*baseline)
+		if err != nil {
+			fmt.Fprintf(stderr, "bench: -baseline: %v\n", err)
+			return 1
+		}
+		defer cleanup()
+	}
+	code := 0
+	for _, procs := range procsList {
+		if c := benchAt(ctx, o, procs, stdout, stderr); c != 0 {
+			if code == 0 || c == 2 {
+				code = c
+			}
+			if c == 2 || ctx.Err() != nil {
+				break
+			}
+		}
+	}
+	return code
+}
+
+// benchOpts are the flags of one benchmark, shared by its GOMAXPROCS settings.
+type benchOpts struct {
+	cfgPath, decisions     string
+	self, hookwall, driver string
+	setups                 string
+	gateway, admin         string // hookwall's listeners, from the config
+	upstream, bare         string // the upstream (the routes' one) and the bare proxy
+	conns, rounds, body    int
+	d                      time.Duration
+	// The baseline hookwall, when there is one: its binary, config copy, listeners and log.
+	baseHookwall, baseCfgPath, baseGateway, baseAdmin, baseDecisions string
+}
+
+// addBaseline prepares a second gateway: a copy of the config beside it (so its relative
+// paths mean the same), on free loopback ports, with a decision log of its own. cleanup
+// removes the copy and its log.
+func (o *benchOpts) addBaseline(bin string) (cleanup func(), err error) {
+	raw, err := os.ReadFile(o.cfgPath)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.CreateTemp(filepath.Dir(o.cfgPath), ".bench-baseline-*.toml")
+	if err != nil {
+		return nil, err
+	}
+	f.Close()
+	logf, err := os.CreateTemp("", "hookwall-bench-baseline-*.log")
+	if err != nil {
+		os.Remove(f.Name())
+		return nil, err
+	}
+	logf.Close()
+	cleanup = func() { os.Remove(f.Name()); os.Remove(logf.Name()) }
+	var addrs [2]string
+	for i := range addrs {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			cleanup()
+			return nil, err
+		}
+		addrs[i] = l.Addr().String()
+		l.Close()
+	}
+	text := strings.NewReplacer(
+		strconv.Quote(o.gateway), strconv.Quote(addrs[0]),
+		strconv.Quote(o.admin), strconv.Quote(addrs[1]),
+		strconv.Quote(o.decisions), strconv.Quote(logf.Name()),
+	).Replace(string(raw))
+	if err := os.WriteFile(f.Name(), []byte(text), 0o600); err != nil {
+		cleanup()
+		return nil, err
+	}
+	cfg, err := config.Load(f.Name())
+	if err != nil || cfg.Server.Listen != addrs[0] || cfg.Admin.Listen != addrs[1] || cfg.Log.Decisions != logf.Name() {
+		cleanup()
+		return nil, fmt.Errorf("the config copy did not take its own listeners and log (write them as plain quoted strings): %v", err)
+	}
+	o.baseHookwall, o.baseCfgPath, o.baseGateway, o.baseAdmin, o.baseDecisions = bin, f.Name(), addrs[0], addrs[1], logf.Name()
+	return cleanup, nil
+}
+
+// benchUpstreamOf is the one upstream the benchmark routes share: the benchmark serves it.
+func benchUpstreamOf(routes []config.Route) (string, error) {
+	var addr string
+	for _, r := range routes {
+		u, err := url.Parse(r.Upstream)
+		if err != nil || u.Scheme != "http" || u.Host == "" {
+			return "", fmt.Errorf("route %s: upstream %q: the benchmark serves a plain http upstream", r.Name, r.Upstream)
+		}
+		if addr != "" && u.Host != addr {
+			return "", fmt.Errorf("route %s: upstream %s: every route must use the same upstream (%s)", r.Name, u.Host, addr)
+		}
+		addr = u.Host
+	}
+	if addr == "" {
+		return "", errors.New("no route")
+	}
+	return addr, nil
+}
+
+// cpuPlan is where the servers and the load generator run for a GOMAXPROCS value: the
+// servers on the first procs cores and the load generator on the next one, when the machine
+// has that many; otherwise nothing is pinned and they share the cores. "" means unpinned.
+func cpuPlan(procs, ncpu int) (servers, load string) {
+	if ncpu <= procs {
+		return "", ""
+	}
+	servers = "0"
+	if procs > 1 {
+		servers = "0-" + strconv.Itoa(procs-1)
+	}
+	return servers, strconv.Itoa(procs)
+}
+
+// benchAt starts fresh servers with GOMAXPROCS=procs, runs the rounds and prints the report.
+func benchAt(ctx context.Context, o benchOpts, procs int, stdout, stderr io.Writer) int {
+	// The decision log is part of the workload; emptied first, so repeated runs do not
+	// fill the disk (about a kilobyte a request).
+	for _, p := range []string{o.decisions, o.baseDecisions} {
+		if p == "" {
+			continue
+		}
+		if err := os.Truncate(p, 0); err != nil && !errors.Is(err, os.ErrNotExist) {
+			fmt.Fprintf(stderr, "bench: decision log: %v\n", err)
+			return 1
+		}
+	}
+	dlog := &decisionLog{path: o.decisions}
+	serverCPUs, loadCPUs := cpuPlan(procs, runtime.NumCPU())
+	if _, err := exec.LookPath("taskset"); err != nil {
+		serverCPUs, loadCPUs = "", ""
+	}
+	pin := func(cpus string, cmd []string) []string {
+		if cpus == "" {
+			return cmd
+		}
+		return append([]string{"taskset", "-c", cpus}, cmd...)
+	}
+	placement := "servers and load generator unpinned, sharing the cores"
+	if serverCPUs != "" {
+		placement = "servers on CPU " + serverCPUs + ", load generator on CPU " + loadCPUs
+	}
+
+	var peerDir string // the peers' configs and temp dirs, removed once they have stopped
+	defer func() {
+		if peerDir != "" {
+			_ = os.RemoveAll(peerDir)
+		}
+	}()
+	var running []*exec.Cmd
+	defer func() {
+		// Newest first: hookwall drains before its upstream goes away.
+		for i := len(running) - 1; i >= 0; i-- {
+			_ = signalBenchProc(running[i], syscall.SIGTERM)
+			_ = running[i].Wait()
+		}
+	}()
+	// start runs one server on the servers' cores. A peer (group) gets a process group of its own,
+	// stopped as a whole: nginx's worker goes with its master.
+	start := func(name string, argv []string, ready string, env []string, group bool) (*exec.Cmd, error) {
+		if c, err := net.DialTimeout("tcp", ready, 200*time.Millisecond); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("%s: %s is already in use by another process", name, ready)
+		}
+		argv = pin(serverCPUs, argv)
+		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+		cmd.Env = append(append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(procs)), env...)
+		cmd.Stderr = stderr
+		if group {
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+			cmd.Cancel = func() error { return signalBenchProc(cmd, syscall.SIGKILL) }
+		}
+		if err := cmd.Start(); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		running = append(running, cmd)
+		if err := waitTCP(ctx, ready, 60*time.Second); err != nil {
+			return nil, fmt.Errorf("%s did not start: %w", name, err)
+		}
+		return cmd, nil
+	}
+	if _, err := start("upstream", []string{o.self, "node", "upstream", o.upstream}, o.upstream, nil, false); err != nil {
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return 1
+	}
+	bare, err := start("bare proxy", []string{o.self, "node", "bare", o.bare, o.upstream}, o.bare, nil, false)
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return 1
+	}
+	gw, err := start("hookwall", []string{o.hookwall, "run", "-c", o.cfgPath}, o.gateway, nil, false)
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return 1
+	}
+	pidOf := func(cs ...*exec.Cmd) func() []int {
+		return func() []int {
+			pids := make([]int, len(cs))
+			for i, c := range cs {
+				pids[i] = childPID(c)
+			}
+			return pids
+		}
+	}
+	var baseGW *exec.Cmd
+	if o.baseHookwall != "" {
+		if baseGW, err = start("baseline hookwall", []string{o.baseHookwall, "run", "-c", o.baseCfgPath}, o.baseGateway, nil, false); err != nil {
+			fmt.Fprintf(stderr, "bench: %v\n", err)
+			return 1
+		}
+	}
+	gwMallocs := func() (uint64, bool) { return scrapeMallocs("http://" + o.admin + "/metrics") }
+	bareMallocs := func() (uint64, bool) { return scrapeMallocs("http://" + o.bare + "/__mallocs") }
+	all := map[string]benchSetup{
+		"bare":         {name: "bare fasthttp proxy", addr: o.bare, path: "/reference", pids: pidOf(bare), mallocs: bareMallocs},
+		"none":         {name: "hookwall, allow := true", addr: o.gateway, path: "/none", route: "none", pids: pidOf(gw), mallocs: gwMallocs},
+		"verify":       {name: "hookwall, verify + allow", addr: o.gateway, path: "/verify", route: "verify", pids: pidOf(gw), mallocs: gwMallocs},
+		"reference":    {name: "hookwall, reference", addr: o.gateway, path: "/reference", route: "reference", pids: pidOf(gw), mallocs: gwMallocs},
+		"reference-go": {name: "hookwall, reference + Go filter", addr: o.gateway, path: "/reference-go", route: "reference-go", pids: pidOf(gw), mallocs: gwMallocs},
+	}
+	for name, s := range all {
+		if s.route != "" {
+			s.dlog = dlog
+			all[name] = s
+		}
+	}
+	for _, p := range peerSetups {
+		all[p] = benchSetup{name: peerRowNames[p], path: "/reference"}
+	}
+	var order []string
+	for _, s := range strings.Split(o.setups, ",") {
+		if _, ok := all[s]; !ok {
+			fmt.Fprintf(stderr, "bench: unknown setup %q\n", s)
+			return 2
+		}
+		order = append(order, s)
+		// The baseline right after: the pair runs back to back in every round.
+		if hw := all[s]; hw.route != "" && baseGW != nil {
+			b := hw
+			b.name += " (baseline)"
+			b.addr, b.pids, b.dlog = o.baseGateway, pidOf(baseGW), &decisionLog{path: o.baseDecisions}
+			b.mallocs = func() (uint64, bool) { return scrapeMallocs("http://" + o.baseAdmin + "/metrics") }
+			all[s+"@baseline"] = b
+			order = append(order, s+"@baseline")
+		}
+	}
+	// The peers that were asked for: each runs when its binaries are installed.
+	peerFailed := false
+	for _, name := range order {
+		need, ok := peerBinaries[name]
+		if !ok || all[name].addr != "" || all[name].status != "" {
+			continue
+		}
+		s := all[name]
+		var missing []string
+		for _, b := range need {
+			if _, err := exec.LookPath(b); err != nil {
+				missing = append(missing, b)
+			}
+		}
+		if len(missing) > 0 {
+			s.status = "not installed"
+			fmt.Fprintf(stderr, "bench: %s: %s not on PATH, skipped\n", name, strings.Join(missing, ", "))
+			all[name] = s
+			continue
+		}
+		if peerDir == "" {
+			if peerDir, err = os.MkdirTemp("", "hookwall-bench-peers"); err == nil {
+				err = os.Chmod(peerDir, 0o755) // nginx's worker is unprivileged when its master is root
+			}
+			if err != nil {
+				fmt.Fprintf(stderr, "bench: %v\n", err)
+				return 1
+			}
+		}
+		a := peerAddrs{Upstream: o.upstream, Conns: o.conns, Procs: procs, Dir: filepath.Join(peerDir, name)}
+		switch name {
+		case "nginx":
+			a.Listen = benchNginx
+		case "caddy":
+			a.Listen, a.Metrics = benchCaddy, benchCaddyMetrics
+		case "nginx-opa":
+			a.Listen, a.OPA = benchNginxOPA, benchOPA
+		}
+		plan, err := peerPlan(name, a)
+		if err != nil {
+			fmt.Fprintf(stderr, "bench: %s: %v\n", name, err)
+			return 1
+		}
+		var cmds []*exec.Cmd
+		for _, p := range plan {
+			var c *exec.Cmd
+			if c, err = start(p.name, p.argv, p.ready, p.env, true); err != nil {
+				break
+			}
+			cmds = append(cmds, c)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "bench: %s: %v\n", name, err)
+			s.status, peerFailed = "failed to start", true
+			all[name] = s
+			continue
+		}
+		s.addr, s.pids = a.Listen, pidOf(cmds...)
+		if a.Metrics != "" {
+			s.mallocs = func() (uint64, bool) { return scrapeMallocs("http://" + a.Metrics + "/metrics") }
+		}
+		all[name] = s
+	}
+	var measured []string
+	for _, name := range order {
+		if all[name].status == "" {
+			measured = append(measured, name)
+		}
+	}
+
+	body := benchBody(o.body)
+	sig := signGitHub([]byte("bench-secret"), body)
+	results := map[string][]benchResult{}
+	fmt.Fprintf(stdout, "\nGOMAXPROCS=%d: driver %s, %d connections, %v × %d rounds, %d-byte body, %s\n",
+		procs, o.driver, o.conns, o.d, o.rounds, len(body), placement)
+	// One short warm-up per setup (round 0): connections, pools and caches. It is audited
+	// like the rounds, not reported.
+	voids := 0
+	for r := 0; r <= o.rounds; r++ {
+		d := o.d
+		if r == 0 {
+			d = time.Second
+		}
+		for _, name := range measured {
+			res, err := runLoad(ctx, o.driver, all[name], loadSpec{round: r, setup: name, body: body, sig: sig, conns: o.conns, d: d, cpus: loadCPUs, upstream: o.upstream}, pin)
+			if err != nil {
+				fmt.Fprintf(stderr, "bench: round %d %s: %v\n", r, name, err)
+				return 1
+			}
+			verdict := "ok"
+			if res.void != "" {
+				verdict, voids = "VOID: "+res.void, voids+1
+			}
+			fmt.Fprintf(stderr, "  round %d %-13s %8.0f rps  p99 %-10v non-2xx %d  %s: %s\n", r, name, res.rps(), res.p99, res.non2xx+res.errors, res.tally, verdict)
+			if r > 0 && res.void == "" {
+				results[name] = append(results[name], res)
+			}
+		}
+	}
+	printBenchReport(stdout, order, all, results)
+	if voids > 0 {
+		fmt.Fprintf(stdout, "%d run(s) VOID and left out of the report: see the audit lines above\n", voids)
+		fmt.Fprintf(stderr, "bench: %d run(s) void\n", voids)
+		return 1
+	}
+	if peerFailed {
+		return 1
+	}
+	return 0
+}
+
+func printBenchReport(w io.Writer, order []string, all map[string]benchSetup, results map[string][]benchResult) {
+	median := func(rs []benchResult) benchResult {
+		s := append([]benchResult(nil), rs...)
+		sort.Slice(s, func(i, j int) bool { return s[i].rps() < s[j].rps() })
+		return s[len(s)/2]
+	}
+	// Ratios are paired: each round runs every setup back to back, so a setup's rps and p99
+	// are divided by the bare proxy's of the same round, and the median of those is reported
+	// with their range. On a shared machine the load moves between rounds far more than
+	// within one.
+	bare := results["bare"]
+	paired := func(rs []benchResult, f func(r, b benchResult) float64) (med, lo, hi float64, ok bool) {
+		var xs []float64
+		for i, r := range rs {
+			if i < len(bare) && bare[i].rps() > 0 && bare[i].p99 > 0 {
+				xs = append(xs, f(r, bare[i]))
+			}
+		}
+		if len(xs) == 0 {
+			return 0, 0, 0, false
+		}
+		sort.Float64s(xs)
+		return xs[len(xs)/2], xs[0], xs[len(xs)-1], true
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "setup\trps\tratio\tratio range\tp50\tp99\tp99 ratio\tCPU µs/req\tCPU ratio\tallocs/req\t")
+	for _, name := range order {
+		if st := all[name].status; st != "" || len(results[name]) == 0 {
+			if st == "" {
+				st = "not measured"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t\n", all[name].name, st)
+			continue
+		}
+		m := median(results[name])
+		ratio, span, p99r := "-", "-", "-"
+		if med, lo, hi, ok := paired(results[name], func(r, b benchResult) float64 { return r.rps() / b.rps() }); ok {
+			ratio, span = fmt.Sprintf("%.2f×", med), fmt.Sprintf("%.2f–%.2f", lo, hi)
+		}
+		if med, _, _, ok := paired(results[name], func(r, b benchResult) float64 { return float64(r.p99) / float64(b.p99) }); ok {
+			p99r = fmt.Sprintf("%.2f×", med)
+		}
+		allocs := "n/a"
+		if all[name].mallocs == nil {
+			allocs = "-" // not a Go program, or no malloc count to read
+		} else if m.mallocsOK && m.requests > 0 {
+			allocs = fmt.Sprintf("%.0f", float64(m.mallocs)/float64(m.requests))
+		}
+		cpu := "n/a"
+		if m.cpu > 0 {
+			cpu = fmt.Sprintf("%.1f", float64(m.cpu.Microseconds())/float64(m.requests))
+		}
+		// The bare proxy's CPU per request over the setup's, paired by round: the throughput
+		// ratio of the two proxies alone, each bound by its own CPU (the upstream's and the load
+		// generator's are not charged).
+		var cpuRatios []float64
+		for i, r := range results[name] {
+			if i < len(bare) && r.cpu > 0 && bare[i].cpu > 0 && r.requests > 0 && bare[i].requests > 0 {
+				cpuRatios = append(cpuRatios, (float64(bare[i].cpu)/float64(bare[i].requests))/(float64(r.cpu)/float64(r.requests)))
+			}
+		}
+		cpuRatio := "n/a"
+		if len(cpuRatios) > 0 {
+			sort.Float64s(cpuRatios)
+			cpuRatio = fmt.Sprintf("%.2f×", cpuRatios[len(cpuRatios)/2])
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%v\t%v\t%s\t%s\t%s\t%s\t\n", all[name].name, m.rps(), ratio, span,
+			m.p50.Round(time.Microsecond), m.p99.Round(time.Microsecond), p99r, cpu, cpuRatio, allocs)
+	}
+	tw.Flush()
+	// A cut measured in one run: each setup against its baseline of the same round.
+	for _, name := range order {
+		base, ok := results[name+"@baseline"]
+		if !ok || len(results[name]) == 0 {
+			continue
+		}
+		var rps, cpu []float64
+		for i, r := range results[name] {
+			if i < len(base) && base[i].rps() > 0 {
+				rps = append(rps, r.rps()/base[i].rps())
+				if r.cpu > 0 && base[i].cpu > 0 && r.requests > 0 && base[i].requests > 0 {
+					cpu = append(cpu, (float64(r.cpu)/float64(r.requests))/(float64(base[i].cpu)/float64(base[i].requests)))
+				}
+			}
+		}
+		fmt.Fprintf(w, "%s against its baseline, paired by round: throughput %s, CPU per request %s\n", all[name].name, medianRange(rps), medianRange(cpu))
+	}
+}
+
+// medianRange formats the median of xs and their range, or "n/a".
+func medianRange(xs []float64) string {
+	if len(xs) == 0 {
+		return "n/a"
+	}
+	xs = append([]float64(nil), xs...)
+	sort.Float64s(xs)
+	return fmt.Sprintf("%.3f× (%.3f–%.3f)", xs[len(xs)/2], xs[0], xs[len(xs)-1])
+}
+
+func benchBody(n int) []byte {
+	head := `{"ref":"refs/heads/main","repository":{"full_name":"octo/bench"},"pad":"`
+	tail := `"}`
+	pad := n - len(head) - len(tail)
+	if pad < 0 {
+		pad = 0
+	}
+	return []byte(head + strings.Repeat("x", pad) + tail)
+}
+
+func signGitHub(secret, body []byte) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write(body)
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
+
+// loadSpec is one run of the load generator against one setup.
+type loadSpec struct {
+	round    int
+	setup    string
+	prefix   string // of every delivery id in the run (deliveryPrefix)
+	cpus     string // the load generator's cores, "" for any
+	upstream string // whose count of served requests audits the run
+	body     []byte
+	sig      string
+	conns    int
+	d        time.Duration
+}
+
+// runLoad drives one setup for d, measures the serving process around it, and audits the
+// run: the upstream's count and the decision log must match the requests sent.
+func runLoad(ctx context.Context, driver string, s benchSetup, spec loadSpec, pin func(string, []string) []string) (benchResult, error) {
+	var err error
+	if spec.prefix, err = deliveryPrefix(spec.round, spec.setup); err != nil {
+		return benchResult{}, err
+	}
+	hits0, err := upstreamHits(spec.upstream)
+	if err != nil {
+		return benchResult{}, err
+	}
+	if s.dlog != nil {
+		if _, err := s.dlog.since(s.route); err != nil { // skip what earlier runs logged
+			return benchResult{}, err
+		}
+	}
+	cpu0 := setupCPU(s.pids())
+	var m0 uint64
+	var ok0 bool
+	if s.mallocs != nil {
+		m0, ok0 = s.mallocs()
+	}
+	var res benchResult
+	if driver == "wrk" {
+		res, err = runWrk(ctx, s, spec, pin)
+	} else {
+		res, err = runGoLoad(ctx, s, spec)
+	}
+	if err != nil {
+		return res, err
+	}
+	if cpu1 := setupCPU(s.pids()); cpu0 >= 0 && cpu1 >= cpu0 {
+		res.cpu = cpu1 - cpu0
+	}
+	if ok0 {
+		if m1, ok1 := s.mallocs(); ok1 && m1 >= m0 {
+			res.mallocs, res.mallocsOK = m1-m0, true
+		}
+	}
+	res.tally.logged = s.dlog != nil
+	res.tally.decisions = map[string]uint64{}
+	if err := settle(ctx, spec.upstream, hits0, s.dlog, s.route, &res.tally); err != nil {
+		return res, err
+	}
+	res.void = res.tally.void()
+	if res.void == "" && res.non2xx+res.errors > 0 {
+		res.void = fmt.Sprintf("%d non-2xx answers or errors", res.non2xx+res.errors)
+	}
+	return res, nil
+}
+
+// runGoLoad is the built-in load generator: conns keep-alive connections, each sending
+// signed POSTs back to back, every request with a fresh delivery id.
+func runGoLoad(ctx context.Context, s benchSetup, spec loadSpec) (benchResult, error) {
+	conns, d, body, sig := spec.conns, spec.d, spec.body, spec.sig
+	hc := &fasthttp.HostClient{Addr: s.addr, MaxConns: conns, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
+	var reqs, non2xx, errs atomic.Uint64
+	var seq atomic.Uint64
+	lats := make([][]time.Duration, conns)
+	deadline := time.Now().Add(d)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for c := 0; c < conns; c++ {
+		wg.Add(1)
+		go func(c int) {
+			defer wg.Done()
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseRequest(req)
+			defer fasthttp.ReleaseResponse(resp)
+			local := make([]time.Duration, 0, 1<<16)
+			id := make([]byte, 0, len(spec.prefix)+24)
+			for time.Now().Before(deadline) && ctx.Err() == nil {
+				req.Reset()
+				req.SetRequestURI("http://" + s.addr + s.path)
+				req.Header.SetMethod("POST")
+				req.Header.SetContentType("application/json")
+				req.Header.Set("X-GitHub-Event", "push")
+				req.Header.Set("X-Hub-Signature-256", sig)
+				id = strconv.AppendUint(append(append(id[:0], spec.prefix...), '-'), seq.Add(1), 10)
+				req.Header.SetBytesV("X-GitHub-Delivery", id)
+				req.SetBodyRaw(body)
+				t0 := time.Now()
+				err := hc.Do(req, resp)
+				local = append(local, time.Since(t0))
+				reqs.Add(1)
+				switch {
+				case err != nil:
+					errs.Add(1)
+				case resp.StatusCode() < 200 || resp.StatusCode() > 299:
+					non2xx.Add(1)
+				}
+			}
+			lats[c] = local
+		}(c)
+	}
+	wg.Wait()
+	res := benchResult{requests: reqs.Load(), non2xx: non2xx.Load(), errors: errs.Load(), elapsed: time.Since(start)}
+	res.tally.sent = seq.Load()
+	var all []time.Duration
+	for _, l := range lats {
+		all = append(all, l...)
+	}
+	res.p50, res.p99 = percentiles(all)
+	return res, nil
+}
+
+func percentiles(all []time.Duration) (p50, p99 time.Duration) {
+	if len(all) == 0 {
+		return 0, 0
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+	return all[len(all)*50/100], all[len(all)*99/100]
+}
+
+// wrkScript: every thread numbers its requests after the run's prefix and its own index
+// (wrk's Lua never seeds math.random, so random ids repeat from one process to the next);
+// done() sums what the threads sent, for the audit.
+const wrkScript = `
+wrk.method = "POST"
+wrk.body = %q
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["X-GitHub-Event"] = "push"
+wrk.headers["X-Hub-Signature-256"] = %q
+local prefix = %q
+local path = %q
+local threads = {}
+setup = function(thread)
+  table.insert(threads, thread)
+  thread:set("tid", #threads)
+end
+sent = 0
+request = function()
+  sent = sent + 1
+  wrk.headers["X-GitHub-Delivery"] = prefix .. "-t" .. tostring(tid) .. "-" .. tostring(sent)
+  return wrk.format(nil, path)
+end
+done = function(summary, latency, requests)
+  -- wrk calls the first thread's request() once before the run, to check the script,
+  -- and never sends what it returns.
+  local total = -1
+  for _, t in ipairs(threads) do
+    total = total + t:get("sent")
+  end
+  io.write(string.format("HW_RESULT %%d %%d %%d %%d %%d %%d %%d\n", summary.requests, summary.duration,
+    summary.errors.status, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    latency:percentile(50), latency:percentile(99), total))
+end
+`
+
+var wrkResult = regexp.MustCompile(`HW_RESULT (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)`)
+
+func runWrk(ctx context.Context, s benchSetup, spec loadSpec, pin func(string, []string) []string) (benchResult, error) {
+	conns, d := spec.conns, spec.d
+	dir, err := os.MkdirTemp("", "hookwall-bench")
+	if err != nil {
+		return benchResult{}, err
+	}
+	defer os.RemoveAll(dir)
+	script := filepath.Join(dir, "post.lua")
+	if err := os.WriteFile(script, []byte(fmt.Sprintf(wrkScript, spec.body, spec.sig, spec.prefix, s.path)), 0o600); err != nil {
+		return benchResult{}, err
+	}
+	argv := pin(spec.cpus, []string{"wrk", "-t1", "-c" + strconv.Itoa(conns), "-d" + strconv.Itoa(int(d.Seconds())) + "s", "-s", script, "http://" + s.addr + s.path})
+	out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
+	if err != nil {
+		return benchResult{}, fmt.Errorf("wrk: %w\n%s", err, out)
+	}
+	m := wrkResult.FindSubmatch(out)
+	if m == nil {
+		return benchResult{}, fmt.Errorf("wrk: no result in output:\n%s", out)
+	}
+	n := func(i int) uint64 { v, _ := strconv.ParseUint(string(m[i]), 10, 64); return v }
+	return benchResult{
+		requests: n(1), elapsed: time.Duration(n(2)) * time.Microsecond,
+		non2xx: n(3), errors: n(4),
+		p50: time.Duration(n(5)) * time.Microsecond, p99: time.Duration(n(6)) * time.Microsecond,
+		tally: tally{sent: n(7)},
+	}, nil
+}
+
+// childPID is the PID of the serving process: taskset execs the program, so it is the child.
+func childPID(c *exec.Cmd) int { return c.Process.Pid }
+
+// setupCPU is the CPU time of the setup's processes and their children, or -1 when one is gone.
+func setupCPU(pids []int) time.Duration {
+	var total time.Duration
+	for _, pid := range pids {
+		c := treeCPU(pid)
+		if c < 0 {
+			return -1
+		}
+		total += c
+	}
+	return total
+}
+
+// signalBenchProc signals a started server, or its whole process group when it has one.
+func signalBenchProc(c *exec.Cmd, sig syscall.Signal) error {
+	if c.Process == nil {
+		return nil
+	}
+	if c.SysProcAttr != nil && c.SysProcAttr.Setpgid {
+		return syscall.Kill(-c.Process.Pid, sig)
+	}
+	return c.Process.Signal(sig)
+}
+
+// procCPU returns the user+system CPU time of pid from /proc, or -1.
+func procCPU(pid int) time.Duration {
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return -1
+	}
+	// Fields after the command name, which is in parentheses and may contain spaces.
+	i := bytes.LastIndexByte(raw, ')')
+	if i < 0 {
+		return -1
+	}
+	f := strings.Fields(string(raw[i+1:]))
+	if len(f) < 13 {
+		return -1
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	const ticksPerSecond = 100 // USER_HZ on Linux
+	return time.Duration(ut+st) * time.Second / ticksPerSecond
+}
+
+// scrapeMallocs reads go_memstats_mallocs_total from a Prometheus text endpoint.
+func scrapeMallocs(url string) (uint64, bool) {
+	var req fasthttp.Request
+	var resp fasthttp.Response
+	req.SetRequestURI(url)
+	if err := fasthttp.DoTimeout(&req, &resp, 2*time.Second); err != nil || resp.StatusCode() != 200 {
+		return 0, false
+	}
+	sc := bufio.NewScanner(bytes.NewReader(resp.Body()))
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "go_memstats_mallocs_total ") {
+			v, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimPrefix(line, "go_memstats_mallocs_total ")), 64)
+			return uint64(v), err == nil
+		}
+	}
+	return 0, false
+}
+
+func waitTCP(ctx context.Context, addr string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return errors.Join(err, ctx.Err())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// buildHookwall builds the product binary into dir: the benchmark measures the command users
+// run, with its own runtime settings (GOGC), not a copy of its setup.
+func buildHookwall(ctx context.Context, dir string) (string, error) {
+	bin := filepath.Join(dir, "hookwall")
+	out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/hookwall/hookwall/cmd/hookwall").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("building hookwall (run from inside the module, or pass -hookwall): %w\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// cmdNode runs one of the benchmark's helper servers, started by the benchmark itself:
+//
+//	node upstream ADDR        answers 200 "ok" to everything
+//	node bare ADDR UPSTREAM   a bare fasthttp reverse proxy, the baseline
+func cmdNode(ctx context.Context, args []string, _, stderr io.Writer) int {
+	if len(args) < 2 {
+		fmt.Fprintln(stderr, "usage: bench node upstream ADDR | bare ADDR UPSTREAM")
+		return 2
+	}
+	var h fasthttp.RequestHandler
+	switch args[0] {
+	case "upstream":
+		// It counts what it served, for the audit of every run (hitsPath reads the count).
+		var hits atomic.Uint64
+		h = func(c *fasthttp.RequestCtx) {
+			if string(c.Path()) == hitsPath {
+				c.SetBodyString(strconv.FormatUint(hits.Load(), 10))
+				return
+			}
+			hits.Add(1)
+			c.SetBodyString("ok")
+		}
+	case "bare":
+		if len(args) < 3 {
+			fmt.Fprintln(stderr, "usage: bench node bare ADDR UPSTREAM")
+			return 2
+		}
+		hc := &fasthttp.HostClient{Addr: args[2], MaxConns: 4096}
+		h = func(c *fasthttp.RequestCtx) {
+			switch string(c.Path()) {
+			case "/__mallocs":
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				fmt.Fprintf(c, "go_memstats_mallocs_total %d\n", ms.Mallocs)
+				return
+			case "/__profile":
+				// A CPU profile of the baseline under load, to set beside hookwall's
+				// (/debug/pprof/profile on its admin listener): ?seconds=N, default 5.
+				secs, err := strconv.Atoi(string(c.QueryArgs().Peek("seconds")))
+				if err != nil || secs < 1 || secs > 60 {
+					secs = 5
+				}
+				if err := pprof.StartCPUProfile(c); err != nil {
+					c.Error(err.Error(), fasthttp.StatusConflict)
+					return
+				}
+				time.Sleep(time.Duration(secs) * time.Second)
+				pprof.StopCPUProfile()
+				return
+			}
+			c.Request.Header.Del("Connection")
+			if err := hc.Do(&c.Request, &c.Response); err != nil {
+				c.Error("bad gateway", fasthttp.StatusBadGateway)
+			}
+		}
+	default:
+		fmt.Fprintf(stderr, "node: unknown role %q\n", args[0])
+		return 2
+	}
+	srv := &fasthttp.Server{Handler: h, Name: "bench-" + args[0]}
+	go func() { <-ctx.Done(); _ = srv.Shutdown() }()
+	if err := srv.ListenAndServe(args[1]); err != nil {
+		fmt.Fprintf(stderr, "node: %v\n", err)
+		return 1
+	}
+	return 0
+}

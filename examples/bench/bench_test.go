@@ -1,0 +1,119 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMain lets the benchmark run in this test binary: cmdBench starts its helper servers
+// (the upstream, the bare proxy) as copies of its own executable, which here is the test
+// binary; with BENCH_TEST_AS_MAIN set, a copy is the bench command.
+func TestMain(m *testing.M) {
+	if os.Getenv("BENCH_TEST_AS_MAIN") == "1" {
+		main()
+	}
+	os.Exit(m.Run())
+}
+
+// TestBenchRunsTheReferenceWorkload runs the benchmark for two short rounds of the bare
+// proxy and the reference route, with each load generator, on a copy of
+// examples/bench/gateway.toml whose decision log starts with junk. Every run must pass the
+// audit (the command fails otherwise): every request sent was forwarded once and logged
+// allowed, none a duplicate, in the second round as in the first. The decision log must have
+// been emptied first and hold no duplicate decision.
+func TestBenchRunsTheReferenceWorkload(t *testing.T) {
+	if testing.Short() {
+		t.Skip("load benchmark")
+	}
+	t.Setenv("BENCH_TEST_AS_MAIN", "1")
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	hookwall, err := buildHookwall(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, driver := range []string{"go", "wrk"} {
+		t.Run(driver, func(t *testing.T) {
+			if driver == "wrk" {
+				needPeer(t, "wrk")
+			}
+			cfgPath, dlog := benchConfigCopy(t)
+			var stdout, stderr bytes.Buffer
+			args := []string{"-c", cfgPath, "-hookwall", hookwall, "-bare", freeAddr(t), "-setups", "bare,reference",
+				"-d", "1s", "-rounds", "2", "-procs", "1", "-driver", driver}
+			if driver == "go" {
+				// The same binary as its own baseline: a second gateway, audited on its own log.
+				args = append(args, "-baseline", hookwall)
+			}
+			code := cmdBench(ctx, args, &stdout, &stderr)
+			if code != 0 {
+				t.Fatalf("bench exited %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+			}
+			rows := []string{"bare fasthttp proxy", "hookwall, reference"}
+			if driver == "go" {
+				rows = append(rows, "hookwall, reference (baseline)", "hookwall, reference against its baseline, paired by round")
+			}
+			for _, row := range rows {
+				if !strings.Contains(stdout.String(), row) {
+					t.Errorf("no %q row in the report:\n%s", row, stdout.String())
+				}
+			}
+			log, err := os.ReadFile(dlog)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bytes.Contains(log, []byte("junk")) {
+				t.Error("the decision log was not emptied before the run")
+			}
+			if n := bytes.Count(log, []byte(`"outcome":"duplicate"`)); n > 0 {
+				t.Errorf("the decision log holds %d duplicate decisions", n)
+			}
+			if n := bytes.Count(log, []byte(`"route":"reference","remote_ip":"127.0.0.1","outcome":"allowed","status":200`)); n < 100 {
+				t.Errorf("the decision log holds %d allowed reference decisions, want at least 100:\n%.600s", n, log)
+			}
+			t.Logf("%s\n%s", stdout.String(), stderr.String())
+		})
+	}
+}
+
+// benchConfigCopy writes a copy of examples/bench/gateway.toml whose paths point into the
+// repository, whose listeners and upstream are on free loopback ports, and whose decision log,
+// in a temp dir, starts with junk.
+func benchConfigCopy(t *testing.T) (cfgPath, dlog string) {
+	t.Helper()
+	bench, err := filepath.Abs(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(bench, "gateway.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	dlog = filepath.Join(dir, "decisions.log")
+	if err := os.WriteFile(dlog, []byte("junk from an earlier run\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.NewReplacer(
+		`decisions = "/tmp/hookwall-bench-decisions.log"`, `decisions = "`+dlog+`"`,
+		`dir = "policies"`, `dir = "`+filepath.Join(bench, "policies")+`"`,
+		`file = "secrets/github.secret"`, `file = "`+filepath.Join(bench, "secrets", "github.secret")+`"`,
+		`module = "../filters/`, `module = "`+filepath.Join(bench, "..", "filters")+`/`,
+		`"127.0.0.1:18080"`, `"`+freeAddr(t)+`"`,
+		`"127.0.0.1:18090"`, `"`+freeAddr(t)+`"`,
+		`"http://127.0.0.1:18081"`, `"http://`+freeAddr(t)+`"`,
+	).Replace(string(raw))
+	if cfg == string(raw) || strings.Contains(cfg, "/tmp/hookwall-bench") || strings.Contains(cfg, ":180") {
+		t.Fatal("the config copy did not take the test's paths: examples/bench/gateway.toml changed")
+	}
+	cfgPath = filepath.Join(dir, "gateway.toml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cfgPath, dlog
+}
