@@ -53,8 +53,10 @@ func TestHardeningHeaderRepeatsCost(t *testing.T) {
 		one := allocPerRequest(t, pub.String(), block(1000, distinct), 10, 403)
 		two := allocPerRequest(t, pub.String(), block(2000, distinct), 10, 403)
 		t.Logf("distinct names %v: 1,000 fields %d KiB per request, 2,000 fields %d KiB", distinct, one>>10, two>>10)
-		if float64(two) > 2.5*float64(one) {
-			t.Errorf("distinct names %v: twice the fields cost %.1f× the heap, want ≤ 2.5×", distinct, float64(two)/float64(one))
+		// Linear cost doubles; the quadratic join it replaced grew 4.5×. The bound leaves room
+		// for the process's other allocations (a sampled cross-check, the log) during a run.
+		if float64(two) > 3*float64(one) {
+			t.Errorf("distinct names %v: twice the fields cost %.1f× the heap, want ≤ 3×", distinct, float64(two)/float64(one))
 		}
 	}
 }
