@@ -448,3 +448,73 @@ policy = "routes.r"
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	_ = cmd.Wait()
 }
+
+// TestEvalShowsTheResponsePhase: eval runs an allowed request's response phase on a 200 answer
+// and shows what it changed: respbody replaces the body, redacttrap redacts it and marks it.
+func TestEvalShowsTheResponsePhase(t *testing.T) {
+	abs := func(p string) string {
+		a, err := filepath.Abs(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	dir := writeTree(t, map[string]string{
+		"gateway.toml": fmt.Sprintf(`
+[[filter]]
+name = "respbody"
+module = %q
+config = "\u0001"
+
+[[filter]]
+name = "trap"
+module = %q
+
+[[route]]
+name = "body"
+path = "/body"
+upstream = "http://127.0.0.1:1"
+policy = "routes.open"
+filters = ["respbody"]
+
+[[route]]
+name = "trap"
+path = "/deny/trap"
+upstream = "http://127.0.0.1:1"
+policy = "routes.open"
+filters = ["trap"]
+`, abs("../../engine/filter/testdata/respbody.wasm"), abs("../../engine/filter/testdata/redacttrap.wasm")),
+		"policies/open.rego": "package routes.open\n\nallow := true\n",
+		"body.http":          "POST /body HTTP/1.1\nHost: h\n\n{}",
+		"trap.http":          "POST /deny/trap HTTP/1.1\nHost: h\n\n{}",
+	})
+	cfg := filepath.Join(dir, "gateway.toml")
+	code, out, errs := runCLI(t, "eval", "-c", cfg, "--request", filepath.Join(dir, "body.http"))
+	if code != 0 {
+		t.Fatalf("exit %d %s", code, errs)
+	}
+	var r struct {
+		Outcome       string `json:"outcome"`
+		ResponsePhase *struct {
+			Upstream string `json:"upstream"`
+			Changes  struct {
+				Body *struct{ From, To string } `json:"body"`
+			} `json:"changes"`
+			Failed []map[string]any `json:"failed"`
+		} `json:"response_phase"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Outcome != "allowed" || r.ResponsePhase == nil || r.ResponsePhase.Changes.Body == nil || r.ResponsePhase.Changes.Body.To != "replaced!" || len(r.ResponsePhase.Failed) != 0 {
+		t.Fatalf("respbody's response phase: %s", out)
+	}
+	code, out, errs = runCLI(t, "eval", "-c", cfg, "--request", filepath.Join(dir, "trap.http"))
+	if code != 0 {
+		t.Fatalf("exit %d %s", code, errs)
+	}
+	// redacttrap redacts an answer without an x-trap header.
+	if !strings.Contains(out, `"to": "[redacted]"`) || !strings.Contains(out, `"X-Redacted": "done"`) {
+		t.Fatalf("redacttrap's response phase: %s", out)
+	}
+}

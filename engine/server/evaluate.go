@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -65,10 +66,68 @@ type Evaluation struct {
 	// Forwarded is what the filters changed in the request the upstream would get, a path
 	// made canonical included (the policy judged the request as received, its path
 	// canonical); nil when it would not be forwarded.
-	Forwarded *filter.Changes     `json:"forwarded,omitempty"`
-	Shadow    *decisionlog.Shadow `json:"shadow,omitempty"`
+	Forwarded *filter.Changes `json:"forwarded,omitempty"`
+	// ResponsePhase is what the filters' response phase did to an upstream answer of 200 with
+	// a short text body (nil when no filter of the route has a response phase, or the request
+	// would not be forwarded).
+	ResponsePhase *ResponsePhase      `json:"response_phase,omitempty"`
+	Shadow        *decisionlog.Shadow `json:"shadow,omitempty"`
 	// Input is the document the policy was evaluated on (nil when it did not run).
 	Input ast.Value `json:"-"`
+}
+
+// ResponsePhase is the filters' response phase in a dry run.
+type ResponsePhase struct {
+	// Upstream is the answer the phase ran on, as "status body".
+	Upstream string          `json:"upstream"`
+	Changes  *filter.Changes `json:"changes"`
+	// Failed names the filters that failed in it, with what became of the answer
+	// ("error": replaced by the gateway's 502; "skipped": kept as it was before the filter).
+	Failed []FilterOutcome `json:"failed,omitempty"`
+}
+
+// dryUpstream is the upstream answer a dry run's response phase runs on.
+const dryUpstreamBody = "ok\n"
+
+// keepsInstances reports whether the dry run keeps the request's filter instances for the
+// response phase: only for an allowed decision. d may be nil (a live request).
+func (d *dryRun) keepsInstances(route *snapshot.Route) bool {
+	if d == nil || d.err != nil || d.dec.Denied() {
+		return false
+	}
+	d.served = route
+	return true
+}
+
+// responsePhase runs the kept instances' response phase on a 200 answer, as the live gateway
+// runs it on the upstream's, and reports what it changed.
+func (s *Server) responsePhase(x *exchange, ctx *fasthttp.RequestCtx) *ResponsePhase {
+	route := x.dry.served
+	if route == nil || len(x.instances) == 0 {
+		s.releaseInstances(x)
+		return nil
+	}
+	ctx.Response.Reset()
+	ctx.Response.SetStatusCode(fasthttp.StatusOK)
+	ctx.Response.Header.SetContentType("text/plain; charset=utf-8")
+	ctx.Response.SetBodyString(dryUpstreamBody)
+	before := filter.ResponseMessage(&ctx.Response)
+	rctx, cancel := context.WithTimeout(context.Background(), route.Timeout)
+	defer cancel()
+	// A failure in the response phase marks the filter's entry (noteResponseFailure): the
+	// entries whose outcome it changed are the phase's failures.
+	outcomes := make([]string, len(x.rec.Filters))
+	for i, f := range x.rec.Filters {
+		outcomes[i] = f.Outcome
+	}
+	s.finishFilters(rctx, x, route, false)
+	ph := &ResponsePhase{Upstream: "200 " + strings.TrimSpace(dryUpstreamBody), Changes: filter.Diff(before, filter.ResponseMessage(&ctx.Response))}
+	for i, f := range x.rec.Filters {
+		if f.Outcome != outcomes[i] {
+			ph.Failed = append(ph.Failed, FilterOutcome{Name: f.Name, Outcome: f.Outcome, Error: f.Error})
+		}
+	}
+	return ph
 }
 
 // RateLimit is the rate_limit obligation a forwarded request would be checked against.
@@ -89,6 +148,7 @@ type Dedupe struct {
 // passes its tracer to the policy, and stops once the policy decided (decided).
 type dryRun struct {
 	route     *snapshot.Route
+	served    *snapshot.Route // the route that decided, when its instances were kept
 	opt       *policy.EvalOption
 	dec       policy.Decision
 	err       error
@@ -170,6 +230,7 @@ func (s *Server) Evaluate(req *fasthttp.Request, o DryRun) (ev *Evaluation, err 
 	if ev.Outcome == decisionlog.OutcomeAllowed {
 		ev.Forwarded = filter.Diff(received, filter.RequestMessage(&ctx.Request))
 	}
+	ev.ResponsePhase = s.responsePhase(x, &ctx)
 	return ev, nil
 }
 

@@ -263,7 +263,11 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, snap *snapshot.Snapshot, x *exc
 	}
 	s.crossCheck(ctx, snap, route, captured, &meta, x, &dec, err)
 	if s.decided(route, doc, &dec, err, x) {
-		s.releaseInstances(x) // a dry run (Evaluate) stops before acting on the decision
+		// A dry run (Evaluate) stops before acting on the decision; it keeps an allowed request's
+		// instances to show their response phase.
+		if !x.dry.keepsInstances(route) {
+			s.releaseInstances(x)
+		}
 		return
 	}
 	if err != nil {
