@@ -61,7 +61,6 @@ type Server struct {
 	o        Options
 	srv      *fasthttp.Server
 	log      *slog.Logger
-	inflight sync.WaitGroup
 	serving  atomic.Bool
 	idPrefix [8]byte // random per server: ids from different gateways never collide
 	idSeq    atomic.Uint64
