@@ -8,12 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"text/tabwriter"
 	"time"
-
-	"github.com/hookwall/hookwall/engine/config"
-	"github.com/hookwall/hookwall/engine/gateway"
 )
 
 const blocksUsage = "usage: hookwall blocks list|lift [-c gateway.toml] [--admin URL] [--token T] [SOURCE]\n"
@@ -34,42 +30,16 @@ func cmdBlocks(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
-	base, tok := *adminURL, *token
-	if base == "" || tok == "" {
-		cfg, err := config.Load(*cfgPath)
-		if err != nil && base == "" {
-			fmt.Fprintf(stderr, "hookwall blocks: %v (or pass --admin)\n", err)
-			return 1
-		}
-		if cfg != nil {
-			if base == "" {
-				base = "http://" + cfg.Admin.Listen
-			}
-			if tok == "" {
-				tok = cfg.Admin.Token
-			}
-		}
+	base, tok, err := adminTarget(*cfgPath, *adminURL)
+	if err != nil {
+		fmt.Fprintf(stderr, "hookwall blocks: %v\n", err)
+		return 1
 	}
-	base = strings.TrimSuffix(base, "/")
-	client := &http.Client{Timeout: 10 * time.Second}
-	call := func(method, path string) (int, []byte, error) {
-		req, err := http.NewRequestWithContext(ctx, method, base+path, nil)
-		if err != nil {
-			return 0, nil, err
-		}
-		if tok != "" {
-			req.Header.Set("Authorization", "Bearer "+tok)
-		}
-		// What a web page cannot send: the admin listener refuses a DELETE without it.
-		req.Header.Set(gateway.AdminHeader, "1")
-		resp, err := client.Do(req)
-		if err != nil {
-			return 0, nil, err
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-		return resp.StatusCode, b, err
+	if *token != "" {
+		tok = *token
 	}
+	client := adminClient{base: base, token: tok}
+	call := func(method, path string) (int, []byte, error) { return client.do(ctx, method, path) }
 	switch sub {
 	case "list":
 		if fs.NArg() != 0 {
