@@ -143,7 +143,10 @@ func startEnv(t testing.TB, cfg string, files map[string]string, o Options) *env
 	o.Ready = func(*Gateway) { close(ready) }
 	g.o.Ready = o.Ready
 	e := &env{t: t, dir: dir, g: g, logBuf: logBuf, cancel: cancel, done: make(chan error, 1)}
-	go func() { e.done <- g.Run(ctx, 5*time.Second) }()
+	// fasthttp counts a connection that has not sent a request yet as idle (closable on
+	// shutdown) only 5 s after it was accepted, and an HTTP client may open a spare one at
+	// any time: the drain must outlast that.
+	go func() { e.done <- g.Run(ctx, 10*time.Second) }()
 	select {
 	case <-ready:
 	case err := <-e.done:
@@ -165,7 +168,7 @@ func (e *env) stop() {
 			if err != nil {
 				e.t.Errorf("gateway.Run: %v", err)
 			}
-		case <-time.After(10 * time.Second):
+		case <-time.After(20 * time.Second):
 			e.t.Error("gateway did not stop")
 		}
 	})
