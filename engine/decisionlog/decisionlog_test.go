@@ -354,24 +354,55 @@ func TestFullDiskIsCountedNotBlocking(t *testing.T) {
 }
 
 // blockedWriter never returns from Write until released: a hung disk (NFS, a stalled pipe).
-type blockedWriter struct{ release chan struct{} }
+// blockedWriter is a hung disk: its first Write says so on started, and no Write returns
+// until release is closed.
+type blockedWriter struct {
+	started chan struct{}
+	once    *sync.Once
+	release chan struct{}
+}
 
-func (b blockedWriter) Write(p []byte) (int, error) { <-b.release; return len(p), nil }
+func (b blockedWriter) Write(p []byte) (int, error) {
+	b.once.Do(func() { close(b.started) })
+	<-b.release
+	return len(p), nil
+}
 
 func TestHungDiskDropsAndCounts(t *testing.T) {
-	bw := blockedWriter{release: make(chan struct{})}
+	bw := blockedWriter{started: make(chan struct{}), once: &sync.Once{}, release: make(chan struct{})}
 	l := New(bw, nil, Options{})
-	// Enough records to fill the 64KiB buffer (so the writer blocks) and the queue behind it.
-	n := queueLen + 2000
 	r := sampleRecord()
 	start := time.Now()
-	for range n {
+	// Log until the writer is stuck in its first Write (it wakes on a full batch or a timer)…
+	n := 0
+	for stuck := false; !stuck; {
 		l.Log(r)
+		n++
+		select {
+		case <-bw.started:
+			stuck = true
+		default:
+			if time.Since(start) > 10*time.Second {
+				t.Fatal("the writer never wrote")
+			}
+			if n%64 == 0 {
+				time.Sleep(time.Millisecond)
+			}
+		}
 	}
-	if d := time.Since(start); d > 5*time.Second {
+	// …then a queue's worth more: none can be taken, so the ones past the bound are dropped,
+	// and Log never waits for the disk.
+	more := time.Now()
+	for range queueLen + 1000 {
+		l.Log(r)
+		n++
+	}
+	if d := time.Since(more); d > 5*time.Second {
 		t.Fatalf("Log blocked behind a hung writer: %v", d)
 	}
-	waitFor(t, func() bool { return l.Stats().Dropped > 0 })
+	if l.Stats().Dropped == 0 {
+		t.Fatalf("nothing dropped with the writer hung: %+v", l.Stats())
+	}
 	close(bw.release)
 	_ = l.Close()
 	st := l.Stats()
