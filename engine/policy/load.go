@@ -73,12 +73,6 @@ func (s *Set) Revision() string { return s.revision }
 // Files returns the loaded file paths, sorted.
 func (s *Set) Files() []string { return s.files }
 
-// Compiler returns the compiled modules. Do not modify.
-func (s *Set) Compiler() *ast.Compiler { return s.compiler }
-
-// Store returns the data store. Do not write to it.
-func (s *Set) Store() storage.Store { return s.store }
-
 // Packages returns the compiled package paths, sorted.
 func (s *Set) Packages() []string {
 	out := make([]string, 0, len(s.packages))

@@ -101,15 +101,10 @@ type Options struct {
 	Host   *filter.Host
 	Getenv func(string) (string, bool)
 	Logger *slog.Logger
-	// Reuse offers loaded filters from the live snapshot; one whose hash matches is shared
-	// instead of recompiled.
-	Reuse map[string]*Filter
 	// Previous is the live snapshot, if any: its upstream connection pools are shared when the
-	// upstream (scheme, address, TLS CA, timeout) is unchanged, and its filters are offered as
-	// Reuse when Reuse is nil.
+	// upstream (scheme, address, TLS CA, timeout) is unchanged, and a filter whose hash matches
+	// one of its filters is shared instead of recompiled.
 	Previous *Snapshot
-	// PolicyOverride, when set, replaces the policy directory with a compiled set.
-	PolicyOverride *policy.Set
 	// Policies, when set, loads the policies instead of the policy directory (an OPA bundle).
 	// It gets the options a directory load gets (secrets, allowed builtins, clock), so the
 	// verify builtin sees this snapshot's secrets.
@@ -141,9 +136,6 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (_ *Snapshot, err
 	}
 	s := &Snapshot{Config: cfg, Secrets: secrets, LoadedAt: time.Now(), Filters: map[string]*Filter{}, log: o.Logger, ownFilters: map[string]bool{},
 		clients: map[string]*fasthttp.HostClient{}, ownClients: map[string]bool{}}
-	if o.Reuse == nil && o.Previous != nil {
-		o.Reuse = o.Previous.Filters
-	}
 	s.refs.Store(1)
 	defer func() {
 		if err != nil {
@@ -153,13 +145,12 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (_ *Snapshot, err
 	if s.OAuth, err = buildOAuth(cfg, secrets, o.Previous, o.Logger, o.Now); err != nil {
 		return nil, err
 	}
-	pset := o.PolicyOverride
+	var pset *policy.Set
 	popts := policy.Options{AllowBuiltins: cfg.Policies.AllowBuiltins, Secrets: secrets, Now: o.Now, OPAOnly: cfg.Policies.Evaluator == "opa"}
 	if s.OAuth != nil {
 		popts.OAuth = s.OAuth
 	}
 	switch {
-	case pset != nil:
 	case o.Policies != nil:
 		pset, err = o.Policies.Load(ctx, popts)
 	default:
@@ -196,7 +187,7 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (_ *Snapshot, err
 	s.router = newRouter(s.Routes)
 	h := sha256.New()
 	h.Write([]byte(pset.Revision()))
-	if o.Policies != nil && o.PolicyOverride == nil {
+	if o.Policies != nil {
 		h.Write([]byte(o.Policies.Revision()))
 	}
 	if raw, rerr := os.ReadFile(cfg.File); rerr == nil {
@@ -231,8 +222,10 @@ func loadFilter(ctx context.Context, o Options, fc *config.Filter) (*Filter, boo
 		Memory: uint64(fc.Memory), Pool: fc.Pool, PoolMax: fc.PoolMax, MaxUses: fc.MaxUses, Logger: o.Logger.With("filter", fc.Name),
 	}
 	hash := specHash(&spec, fc.OnError)
-	if prev, ok := o.Reuse[fc.Name]; ok && prev.SpecHash == hash {
-		return prev, true, nil
+	if o.Previous != nil {
+		if prev, ok := o.Previous.Filters[fc.Name]; ok && prev.SpecHash == hash {
+			return prev, true, nil
+		}
 	}
 	f, err := o.Host.Load(ctx, spec)
 	if err != nil {
