@@ -69,7 +69,7 @@ func secNewJWTKey(t *testing.T, kid string) *secJWTKey {
 	return &secJWTKey{key: k, jwks: string(jwks)}
 }
 
-// sign makes an ES256 compact JWS (RFC 7518 §3.4: the signature is R || S, 32 bytes each).
+// sign makes an ES256 compact JWS (RFC 7518 section 3.4: the signature is R || S, 32 bytes each).
 func (k *secJWTKey) sign(t *testing.T, claims map[string]any) string {
 	t.Helper()
 	b64 := base64.RawURLEncoding.EncodeToString

@@ -25,7 +25,7 @@ type Captured struct {
 	str [nStrFields]string
 	ct  string // the Content-Type, for the JSON parse
 	// headers are the lower-case names with their values, repeated names joined with ", "
-	// (RFC 9110 §5.3), in the order first seen.
+	// (RFC 9110 section 5.3), in the order first seen.
 	headers []field
 	query   []field // in order, repeated names repeated
 	tls     *tls.ConnectionState
@@ -231,7 +231,7 @@ func (r *Captured) rebuild(size int) {
 	}
 }
 
-// joinRepeats joins each repeated name's values with ", " (RFC 9110 §5.3), in arrival
+// joinRepeats joins each repeated name's values with ", " (RFC 9110 section 5.3), in arrival
 // order, each in one copy.
 func (r *Captured) joinRepeats() {
 	b := r.b

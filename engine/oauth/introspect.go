@@ -116,7 +116,7 @@ func (is *Issuer) callIntrospection(ctx context.Context, tok string) (map[string
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
-	// RFC 6749 §2.3.1: the client id and secret are form-encoded before HTTP Basic.
+	// RFC 6749 section 2.3.1: the client id and secret are form-encoded before HTTP Basic.
 	req.SetBasicAuth(url.QueryEscape(is.cfg.ClientID), url.QueryEscape(string(is.cfg.ClientSecret)))
 	body, err := is.do(req)
 	if err != nil {

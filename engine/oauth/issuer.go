@@ -351,7 +351,7 @@ func (is *Issuer) fetchKeys(ctx context.Context) ([]*key, int, error) {
 		if err := json.Unmarshal(doc, &disc); err != nil {
 			return nil, 0, fmt.Errorf("discovery %s: not JSON: %w", u, err)
 		}
-		// OpenID Connect Discovery 1.0 §4.3: the document's issuer must be the one asked.
+		// OpenID Connect Discovery 1.0 section 4.3: the document's issuer must be the one asked.
 		if disc.Issuer != is.cfg.Issuer {
 			return nil, 0, fmt.Errorf("discovery %s: issuer is %q, not the configured %q", u, disc.Issuer, is.cfg.Issuer)
 		}

@@ -10,7 +10,7 @@ import (
 // parseClaims parses a JSON object of claims into Go values (map[string]any, []any, string,
 // json.Number, bool, nil), as encoding/json with UseNumber would, but without reflection:
 // this runs on every token. It is stricter: invalid UTF-8, a duplicate member name in any
-// object (RFC 7519 §4 allows refusing them) and nesting deeper than maxClaimsDepth are errors.
+// object (RFC 7519 section 4 allows refusing them) and nesting deeper than maxClaimsDepth are errors.
 func parseClaims(b []byte) (map[string]any, error) {
 	if !utf8.Valid(b) {
 		return nil, errBadJSON

@@ -75,7 +75,7 @@ func CheckAlgorithm(name string) (hmac bool, err error) {
 	return a.kind == kindHMAC, nil
 }
 
-// MinHMACSecret is the shortest shared secret accepted for HS256 (RFC 7518 §3.2: a key at
+// MinHMACSecret is the shortest shared secret accepted for HS256 (RFC 7518 section 3.2: a key at
 // least as long as the hash output); HS384 and HS512 need 48 and 64 bytes.
 const MinHMACSecret = 32
 

@@ -214,7 +214,7 @@ func (is *Issuer) checkClaims(raw []byte, now time.Time) Result {
 }
 
 // checkStandard checks the registered claims of a JWT or an introspection answer. jwt: a
-// token without exp or iss is refused; an introspection answer may omit them (RFC 7662 §2.2).
+// token without exp or iss is refused; an introspection answer may omit them (RFC 7662 section 2.2).
 func (is *Issuer) checkStandard(claims map[string]any, now time.Time, jwt bool) string {
 	if iss, present := claims["iss"]; is.cfg.Issuer != "" && (jwt || present) {
 		if s, _ := iss.(string); s != is.cfg.Issuer {

@@ -148,7 +148,7 @@ func (l *lineReader) next() ([]byte, bool) {
 
 func parseRaw(b []byte) (*Request, error) {
 	lr := &lineReader{b: b}
-	// A client may send empty lines before the request line (RFC 9112 §2.2); skip a few.
+	// A client may send empty lines before the request line (RFC 9112 section 2.2); skip a few.
 	var line []byte
 	for range 8 {
 		var ok bool

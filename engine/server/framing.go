@@ -29,7 +29,7 @@ const (
 
 // badFraming returns the status and reason a request that fasthttp parsed is still refused
 // with, or 0 and "" when it is fine. fasthttp is lenient where a gateway in front of other
-// parsers must not be (request smuggling, RFC 9112 §6.3 and §5.2): it lets
+// parsers must not be (request smuggling, RFC 9112 section 6.3 and section 5.2): it lets
 // Transfer-Encoding win over a Content-Length in the same request, unfolds obs-fold lines,
 // reads any HTTP/x.y version as HTTP/1.0, takes absolute-form targets, reads
 // "Transfer-Encoding: identity" as no body at all (so the body is read as the next request),
@@ -87,7 +87,7 @@ func badFraming(h *fasthttp.RequestHeader, maxHeaders int) (int, string) {
 		cl = cl || bytes.EqualFold(name, contentLength)
 		if bytes.EqualFold(name, transferEncoding) {
 			te = true
-			// RFC 9112 §6.3: a coding other than chunked last leaves the body's length
+			// RFC 9112 section 6.3: a coding other than chunked last leaves the body's length
 			// unknown; only "chunked" alone is read here (coding names are case-insensitive).
 			if !bytes.EqualFold(bytes.Trim(line[colon+1:], " \t"), chunked) {
 				return fasthttp.StatusBadRequest, reasonTransferCode

@@ -11,7 +11,7 @@ import (
 	"github.com/hookwall/hookwall/engine/snapshot"
 )
 
-// hopHeaders are connection-level (RFC 9110 §7.6.1) and never forwarded.
+// hopHeaders are connection-level (RFC 9110 section 7.6.1) and never forwarded.
 var hopHeaders = []string{
 	"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization",
 	"Te", "Trailer", "Transfer-Encoding", "Upgrade",

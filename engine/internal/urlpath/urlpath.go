@@ -2,10 +2,10 @@
 // route is matched on, the path a policy reads, the path logged and the path an upstream
 // receives are one and the same.
 //
-// The canonical form (RFC 3986 §6.2.2, as Envoy's normalize_path and merge_slashes do it):
+// The canonical form (RFC 3986 section 6.2.2, as Envoy's normalize_path and merge_slashes do it):
 // percent-encodings of unreserved characters (ALPHA, DIGIT, "-", ".", "_", "~") are decoded,
 // the others are kept with upper-case hex, characters a path may not carry raw are
-// percent-encoded, "." and ".." segments are resolved (§5.2.4) and runs of "/" are merged.
+// percent-encoded, "." and ".." segments are resolved (section 5.2.4) and runs of "/" are merged.
 // An encoded "/" or "\" stays encoded: it is data inside a segment, not a separator.
 //
 // Each path gets a Class. Canonical and Normalized differ from the raw path in nothing an
