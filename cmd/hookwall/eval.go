@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -19,13 +18,8 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/topdown"
 	"github.com/open-policy-agent/opa/v1/topdown/lineage"
-	"github.com/valyala/fasthttp"
 
-	"github.com/hookwall/hookwall/engine/decisionlog"
 	"github.com/hookwall/hookwall/engine/gateway"
-	"github.com/hookwall/hookwall/engine/rawreq"
-	"github.com/hookwall/hookwall/engine/server"
-	"github.com/hookwall/hookwall/engine/snapshot"
 )
 
 const evalUsage = `usage: hookwall eval -c gateway.toml --route NAME --request FILE [--now TIME] [--explain[=MODE]] [--format pretty|json] [--input]
@@ -68,7 +62,7 @@ func (e *explainMode) Set(s string) error {
 
 // evalOutput is what eval prints.
 type evalOutput struct {
-	*server.Evaluation
+	*gateway.Evaluation
 	Request struct {
 		Method   string `json:"method"`
 		Path     string `json:"path"`
@@ -127,39 +121,28 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "hookwall eval: %v\n", err)
 		return 1
 	}
-	rr, err := rawreq.Parse(raw)
+	capture, err := gateway.ParseCapture(raw)
 	if err != nil {
 		fmt.Fprintf(stderr, "hookwall eval: %s: %v\n", *reqFile, err)
 		return 1
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	snap, release, err := gateway.Load(ctx, *cfgPath, gateway.Options{Logger: logger, Now: now})
+	checked, err := gateway.Check(ctx, *cfgPath, gateway.Options{Logger: logger, Now: now})
 	if err != nil {
 		fmt.Fprintf(stderr, "hookwall eval: %v\n", err)
 		return 1
 	}
-	defer release()
-	var holder snapshot.Holder
-	holder.Swap(snap) // no reference of its own: release frees the snapshot
-	cfg := snap.Config
-	srv := server.New(&cfg.Server, server.Options{Snapshots: &holder, Logger: logger, FailOpen: cfg.State.FailMode == "open"})
+	defer checked.Close()
 
 	out := evalOutput{}
-	out.Request.Method, out.Request.Path, out.Request.RemoteIP, out.Request.Bytes = rr.Method, rr.Target, ip.String(), len(rr.Body)
-	req := fasthttp.AcquireRequest()
-	defer fasthttp.ReleaseRequest(req)
-	if err := rr.Into(req, int(cfg.Server.MaxHeader), int(cfg.Server.MaxBody)); err != nil {
-		// The listener refuses it before any rule runs: say what it would answer.
-		out.Evaluation = refused(err, snap)
-		return printEval(stdout, stderr, &out)
-	}
+	out.Request.Method, out.Request.Path, out.Request.RemoteIP, out.Request.Bytes = capture.Method(), capture.Target(), ip.String(), len(capture.Body())
 	var tracer *topdown.BufferTracer
-	dry := server.DryRun{Route: *route, RemoteAddr: &net.TCPAddr{IP: ip, Port: 40000}}
+	dry := gateway.DryRun{Route: *route, RemoteIP: ip}
 	if explain.mode != "" {
 		tracer = topdown.NewBufferTracer()
 		dry.Tracer = tracer
 	}
-	ev, err := srv.Evaluate(req, dry)
+	ev, err := checked.Evaluate(capture, dry)
 	if err != nil {
 		fmt.Fprintf(stderr, "hookwall eval: %v\n", err)
 		return 1
@@ -202,20 +185,6 @@ func parseNow(s string) (time.Time, error) {
 		return time.Unix(n, 0), nil
 	}
 	return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time (2026-11-28T23:04:21Z) nor Unix seconds", s)
-}
-
-// refused is the evaluation of a request the listener does not accept.
-func refused(err error, snap *snapshot.Snapshot) *server.Evaluation {
-	ev := &server.Evaluation{Revision: snap.Revision, Outcome: decisionlog.OutcomeError, Status: fasthttp.StatusBadRequest,
-		Deny: []string{}, Reasons: []string{}, Labels: map[string]any{}, Filters: []server.FilterOutcome{}, Error: err.Error()}
-	var small *fasthttp.ErrSmallBuffer
-	switch {
-	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		ev.Outcome, ev.Status = decisionlog.OutcomeTooLarge, fasthttp.StatusRequestEntityTooLarge
-	case errors.As(err, &small):
-		ev.Status = fasthttp.StatusRequestHeaderFieldsTooLarge
-	}
-	return ev
 }
 
 func printEval(stdout, stderr io.Writer, out *evalOutput) int {
@@ -264,14 +233,14 @@ func explainLines(trace topdown.BufferTracer, mode string) []string {
 
 func readRequestFile(name string) ([]byte, error) {
 	if name == "-" {
-		return io.ReadAll(io.LimitReader(os.Stdin, rawreq.MaxSize+1))
+		return io.ReadAll(io.LimitReader(os.Stdin, gateway.MaxCaptureSize+1))
 	}
 	f, err := os.Open(name)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, rawreq.MaxSize+1))
+	return io.ReadAll(io.LimitReader(f, gateway.MaxCaptureSize+1))
 }
 
 func jsonEncoder(w io.Writer) *json.Encoder {

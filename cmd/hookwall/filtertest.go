@@ -17,7 +17,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/hookwall/hookwall/engine/filter"
-	"github.com/hookwall/hookwall/engine/rawreq"
+	"github.com/hookwall/hookwall/engine/gateway"
 )
 
 const filterTestUsage = `usage: hookwall filter test FILE.wasm --request FILE.http [--config STRING | --config-file FILE]
@@ -103,13 +103,13 @@ func cmdFilterTest(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return fail("%v", err)
 	}
-	rr, err := rawreq.Parse(raw)
+	capture, err := gateway.ParseCapture(raw)
 	if err != nil {
 		return fail("%s: %v", *reqFile, err)
 	}
 	req := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(req)
-	if err := rr.Into(req, 64<<10, 16<<20); err != nil {
+	if err := capture.Into(req, 64<<10, 16<<20); err != nil {
 		return fail("%s: %v", *reqFile, err)
 	}
 	resp := fasthttp.AcquireResponse()

@@ -103,23 +103,23 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	snap, release, err := gateway.Load(ctx, *cfgPath, gateway.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	checked, err := gateway.Check(ctx, *cfgPath, gateway.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		fmt.Fprintf(stderr, "%v\n", err)
 		return 1
 	}
-	defer release()
-	fmt.Fprintf(stdout, "%s: ok (revision %s)\n", *cfgPath, snap.Revision)
+	defer checked.Close()
+	fmt.Fprintf(stdout, "%s: ok (revision %s)\n", *cfgPath, checked.Revision())
 	// Which evaluator decides each route: a policy outside the compiled subset still works,
 	// at topdown's cost, and the reason names the construct to change.
-	for _, r := range snap.Routes {
-		ev, why := r.Query.Evaluator()
-		if why != "" {
-			ev += " (" + why + ")"
+	for _, r := range checked.Routes() {
+		ev := r.Evaluator
+		if r.Why != "" {
+			ev += " (" + r.Why + ")"
 		}
-		fmt.Fprintf(stdout, "  route %s: policy %s, evaluator %s\n", r.Name, r.Query.Package(), ev)
+		fmt.Fprintf(stdout, "  route %s: policy %s, evaluator %s\n", r.Name, r.Package, ev)
 	}
-	fmt.Fprintln(stdout, crossCheckLine(snap.Config.Policies))
+	fmt.Fprintln(stdout, crossCheckLine(checked.Policies()))
 	return 0
 }
 

@@ -386,7 +386,7 @@ func checkForwardable(t *testing.T, req *fasthttp.Request) {
 		}
 	}
 	body := bytes.Clone(req.Body())
-	// As the proxy does (engine/server): the target as the filters left
+	// As the proxy does (engine/internal/server): the target as the filters left
 	// it, the upstream's Host.
 	req.SetRequestURIBytes(uri)
 	req.Header.SetHost("upstream.test")

@@ -117,7 +117,7 @@ func newExchange(t testing.TB, raw string) (*Exchange, *fasthttp.Request, *fasth
 }
 
 // gateway is a minimal fasthttp gateway on 127.0.0.1 that runs one filter
-// the way engine/server will: acquire, handle_request, forward when the
+// the way engine/internal/server will: acquire, handle_request, forward when the
 // guest says next, handle_response, release.
 type gateway struct {
 	t        testing.TB

@@ -19,7 +19,7 @@ import (
 	"github.com/hookwall/hookwall/engine/delivery"
 	"github.com/hookwall/hookwall/engine/delivery/postgres"
 	"github.com/hookwall/hookwall/engine/delivery/sqlite"
-	"github.com/hookwall/hookwall/engine/snapshot"
+	"github.com/hookwall/hookwall/engine/internal/snapshot"
 	"github.com/hookwall/hookwall/engine/tlsconf"
 )
 

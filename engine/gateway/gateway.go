@@ -19,8 +19,8 @@ import (
 	"github.com/hookwall/hookwall/engine/decisionlog"
 	"github.com/hookwall/hookwall/engine/delivery"
 	"github.com/hookwall/hookwall/engine/filter"
-	"github.com/hookwall/hookwall/engine/server"
-	"github.com/hookwall/hookwall/engine/snapshot"
+	"github.com/hookwall/hookwall/engine/internal/server"
+	"github.com/hookwall/hookwall/engine/internal/snapshot"
 	"github.com/hookwall/hookwall/engine/state"
 	"github.com/hookwall/hookwall/engine/watch"
 )
@@ -162,7 +162,7 @@ func New(ctx context.Context, path string, o Options) (*Gateway, error) {
 	g.status = Status{Revision: snap.Revision, LoadedAt: now, LastAttempt: now, LastResult: "ok"}
 	so := server.Options{
 		Snapshots: &g.snaps, Store: g.store, FailOpen: cfg.State.FailMode == "open",
-		Log: g.dlog, Logger: g.log, TLS: tlsCfg, Observer: g.obs.metrics,
+		Log: g.dlog, Logger: g.log, TLS: tlsCfg, Observer: g.obs.metrics, Limits: serverLimits(&cfg.Server),
 	}
 	if g.sources != nil {
 		so.Watch = g.sources
@@ -171,7 +171,7 @@ func New(ctx context.Context, path string, o Options) (*Gateway, error) {
 	if g.deliveries != nil { // a nil *Dispatcher would be a non-nil Queue
 		so.Queue = g.deliveries
 	}
-	g.srv = server.New(&cfg.Server, so)
+	g.srv = server.New(so)
 	return g, nil
 }
 
@@ -493,22 +493,10 @@ func (g *Gateway) close() {
 // Addrs returns the bound public and admin addresses once Run has started.
 func (g *Gateway) Addrs() (public, admin net.Addr) { return g.publicAddr, g.adminAddr }
 
-// Check loads the config and builds a snapshot exactly as a start or reload would, then
-// releases it. It returns the revision, or every error found.
-func Check(ctx context.Context, path string, o Options) (string, error) {
-	snap, release, err := Load(ctx, path, o)
-	if err != nil {
-		return "", err
-	}
-	defer release()
-	return snap.Revision, nil
-}
-
-// Load builds the snapshot of the config at path exactly as a start would (policies from the
-// dir or the bundle, filters compiled and pooled, secrets resolved) without listening, for
-// tools that evaluate requests offline (hookwall eval). release frees the snapshot and its
-// filters; call it once.
-func Load(ctx context.Context, path string, o Options) (snap *snapshot.Snapshot, release func(), err error) {
+// load builds the snapshot of the config at path exactly as a start would (policies from the
+// dir or the bundle, filters compiled and pooled, secrets resolved) without listening.
+// release frees the snapshot and its filters; call it once.
+func load(ctx context.Context, path string, o Options) (snap *snapshot.Snapshot, release func(), err error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -548,4 +536,13 @@ func Load(ctx context.Context, path string, o Options) (snap *snapshot.Snapshot,
 		snap.Release()
 		_ = host.Close(context.Background())
 	}, nil
+}
+
+// serverLimits are the listener limits of [server]: they need a restart to change.
+func serverLimits(s *config.Server) server.Limits {
+	return server.Limits{
+		MaxBody: int(s.MaxBody), MaxHeader: int(s.MaxHeader),
+		ReadTimeout: s.ReadTimeout.D(), WriteTimeout: s.WriteTimeout.D(), IdleTimeout: s.IdleTimeout.D(),
+		MaxConns: s.MaxConns, MaxConnsPerIP: s.MaxConnsPerIP,
+	}
 }

@@ -11,7 +11,7 @@ import (
 
 	"github.com/hookwall/hookwall/engine/decisionlog"
 	"github.com/hookwall/hookwall/engine/filter"
-	"github.com/hookwall/hookwall/engine/server"
+	"github.com/hookwall/hookwall/engine/internal/server"
 )
 
 var (

@@ -9,7 +9,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/valyala/fasthttp"
 
-	"github.com/hookwall/hookwall/engine/input"
+	"github.com/hookwall/hookwall/engine/internal/input"
 )
 
 // BenchmarkDefaultGitHubPolicy evaluates the shipped routes.github policy on a signed 2 KB push,

@@ -222,7 +222,7 @@ func (v verifier) call(bctx rego.BuiltinContext, schemeT, reqT, optsT *ast.Term)
 	return v.verify(bctx, string(scheme), &req, optsT)
 }
 
-// capturedRequest is input.request as the gateway captured it (engine/input's Captured):
+// capturedRequest is input.request as the gateway captured it (engine/internal/input's Captured):
 // verify reads its fields there, and no request object is built for it.
 type capturedRequest interface {
 	Text(key string) string

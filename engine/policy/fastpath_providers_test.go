@@ -12,7 +12,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/valyala/fasthttp"
 
-	"github.com/hookwall/hookwall/engine/input"
+	"github.com/hookwall/hookwall/engine/internal/input"
 	"github.com/hookwall/hookwall/engine/internal/vectors"
 )
 

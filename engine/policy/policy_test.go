@@ -16,7 +16,7 @@ type secretMap map[string][]byte
 
 func (m secretMap) Get(n string) ([]byte, bool) { v, ok := m[n]; return v, ok }
 
-// requestValue builds input.request the way engine/input does: lower-case header names.
+// requestValue builds input.request the way engine/internal/input does: lower-case header names.
 func requestValue(method, path string, headers map[string]string, body string) ast.Object {
 	h := ast.NewObject()
 	for k, v := range headers {

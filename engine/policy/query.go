@@ -179,7 +179,7 @@ type EvalOption struct {
 // evaluation that reads a few of its fields need not build it. Each method answers what
 // Object holds at that place: Field(k) is Object()[k], Header(n) is
 // Object()["headers"][n], nil where the object holds nothing. Object is built on its first
-// call, once. engine/input's Captured implements it, and the webhook view verify reads:
+// call, once. engine/internal/input's Captured implements it, and the webhook view verify reads:
 // Text(k) for the string field k and Get(n) for the header n.
 type Request interface {
 	Object() ast.Object

@@ -11,8 +11,8 @@ import (
 
 	"github.com/hookwall/hookwall/engine/decisionlog"
 	"github.com/hookwall/hookwall/engine/delivery"
-	"github.com/hookwall/hookwall/engine/input"
-	"github.com/hookwall/hookwall/engine/snapshot"
+	"github.com/hookwall/hookwall/engine/internal/input"
+	"github.com/hookwall/hookwall/engine/internal/snapshot"
 )
 
 // Queue durably stores a queued route's request (delivery.Dispatcher implements it).

@@ -9,7 +9,7 @@ import (
 
 	"github.com/hookwall/hookwall/engine/decisionlog"
 	"github.com/hookwall/hookwall/engine/policy"
-	"github.com/hookwall/hookwall/engine/snapshot"
+	"github.com/hookwall/hookwall/engine/internal/snapshot"
 )
 
 // ShadowObserver is implemented by an Observer that also counts shadow-policy evaluations.

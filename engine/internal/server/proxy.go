@@ -7,8 +7,8 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/hookwall/hookwall/engine/filter"
-	"github.com/hookwall/hookwall/engine/input"
-	"github.com/hookwall/hookwall/engine/snapshot"
+	"github.com/hookwall/hookwall/engine/internal/input"
+	"github.com/hookwall/hookwall/engine/internal/snapshot"
 )
 
 // hopHeaders are connection-level (RFC 9110 section 7.6.1) and never forwarded.

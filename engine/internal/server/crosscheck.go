@@ -3,9 +3,9 @@ package server
 import (
 	"github.com/valyala/fasthttp"
 
-	"github.com/hookwall/hookwall/engine/input"
+	"github.com/hookwall/hookwall/engine/internal/input"
 	"github.com/hookwall/hookwall/engine/policy"
-	"github.com/hookwall/hookwall/engine/snapshot"
+	"github.com/hookwall/hookwall/engine/internal/snapshot"
 )
 
 // DivergenceObserver is implemented by an Observer that also counts cross-checked compiled

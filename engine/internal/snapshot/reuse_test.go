@@ -64,7 +64,7 @@ func buildIn(t *testing.T, host *filter.Host, dir, timeout, guest string, prev *
 
 func guest(t *testing.T, name string) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "filter", "testdata", name))
+	b, err := os.ReadFile(filepath.Join("..", "..", "filter", "testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ import (
 
 	"github.com/hookwall/hookwall/engine/config"
 	"github.com/hookwall/hookwall/engine/filter"
-	"github.com/hookwall/hookwall/engine/input"
+	"github.com/hookwall/hookwall/engine/internal/input"
 	"github.com/hookwall/hookwall/engine/oauth"
 	"github.com/hookwall/hookwall/engine/policy"
 	"github.com/hookwall/hookwall/engine/tlsconf"

@@ -13,10 +13,9 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/hookwall/hookwall/engine/config"
 	"github.com/hookwall/hookwall/engine/decisionlog"
 	"github.com/hookwall/hookwall/engine/policy"
-	"github.com/hookwall/hookwall/engine/snapshot"
+	"github.com/hookwall/hookwall/engine/internal/snapshot"
 	"github.com/hookwall/hookwall/engine/state"
 )
 
@@ -53,6 +52,15 @@ type Options struct {
 	Watch     Watcher     // nil: no watching, no blocks
 	// Queue stores the requests of queued routes; nil answers them 503.
 	Queue Queue
+	// Limits are the listener's; they need a restart to change.
+	Limits Limits
+}
+
+// Limits bound what the listener accepts. Zero means fasthttp's default.
+type Limits struct {
+	MaxBody, MaxHeader                     int
+	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	MaxConns, MaxConnsPerIP                int
 }
 
 // Server is the public listener. Create with New; Serve then Shutdown.
@@ -66,8 +74,8 @@ type Server struct {
 	xc       *policy.CrossCheck // [policies] cross_check
 }
 
-// New builds a server with the listener limits of cfg.Server (they need a restart to change).
-func New(cfg *config.Server, o Options) *Server {
+// New builds a server with the listener limits of o.Limits.
+func New(o Options) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -77,13 +85,13 @@ func New(cfg *config.Server, o Options) *Server {
 		Handler:                      s.handle,
 		ErrorHandler:                 s.handleError,
 		Name:                         "hookwall",
-		MaxRequestBodySize:           int(cfg.MaxBody),
-		ReadBufferSize:               int(cfg.MaxHeader),
-		ReadTimeout:                  cfg.ReadTimeout.D(),
-		WriteTimeout:                 cfg.WriteTimeout.D(),
-		IdleTimeout:                  cfg.IdleTimeout.D(),
-		Concurrency:                  cfg.MaxConns,
-		MaxConnsPerIP:                cfg.MaxConnsPerIP,
+		MaxRequestBodySize:           o.Limits.MaxBody,
+		ReadBufferSize:               o.Limits.MaxHeader,
+		ReadTimeout:                  o.Limits.ReadTimeout,
+		WriteTimeout:                 o.Limits.WriteTimeout,
+		IdleTimeout:                  o.Limits.IdleTimeout,
+		Concurrency:                  o.Limits.MaxConns,
+		MaxConnsPerIP:                o.Limits.MaxConnsPerIP,
 		DisablePreParseMultipartForm: true,
 		NoDefaultServerHeader:        true,
 		NoDefaultContentType:         true,

@@ -18,7 +18,7 @@ import (
 	"github.com/hookwall/hookwall/engine/config"
 	"github.com/hookwall/hookwall/engine/decisionlog"
 	"github.com/hookwall/hookwall/engine/filter"
-	"github.com/hookwall/hookwall/engine/snapshot"
+	"github.com/hookwall/hookwall/engine/internal/snapshot"
 	"github.com/hookwall/hookwall/engine/state/memory"
 )
 
@@ -93,7 +93,7 @@ func newAllocHarnessWith(tb testing.TB, opt func(cfg *config.Config, o *Options)
 	go upSrv.Serve(up) //nolint:errcheck
 	tb.Cleanup(func() { _ = upSrv.Shutdown() })
 
-	bench, _ := filepath.Abs("../../examples/bench")
+	bench, _ := filepath.Abs("../../../examples/bench")
 	dir := tb.TempDir()
 	os.WriteFile(filepath.Join(dir, "github.secret"), []byte("bench-secret"), 0o600)
 	cfgText := `
@@ -137,11 +137,12 @@ filters = ["tiny"]
 	tb.Cleanup(holder.Close)
 	dlog := decisionlog.New(io.Discard, nil, decisionlog.Options{})
 	tb.Cleanup(func() { dlog.Close() })
-	o := Options{Snapshots: &holder, Store: memory.New(memory.Options{}), Log: dlog, Logger: quiet}
+	o := Options{Snapshots: &holder, Store: memory.New(memory.Options{}), Log: dlog, Logger: quiet,
+		Limits: Limits{MaxBody: int(cfg.Server.MaxBody), MaxHeader: int(cfg.Server.MaxHeader)}}
 	if opt != nil {
 		opt(cfg, &o)
 	}
-	srv := New(&cfg.Server, o)
+	srv := New(o)
 	// Loopback TCP, not an in-memory pipe: the policy reads the client IP.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 	"github.com/hookwall/hookwall/engine/decisionlog"
 	"github.com/hookwall/hookwall/engine/filter"
 	"github.com/hookwall/hookwall/engine/policy"
-	"github.com/hookwall/hookwall/engine/snapshot"
+	"github.com/hookwall/hookwall/engine/internal/snapshot"
 )
 
 // DryRun tunes Evaluate.
