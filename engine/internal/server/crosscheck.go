@@ -4,8 +4,8 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/hookwall/hookwall/engine/internal/input"
-	"github.com/hookwall/hookwall/engine/policy"
 	"github.com/hookwall/hookwall/engine/internal/snapshot"
+	"github.com/hookwall/hookwall/engine/policy"
 )
 
 // DivergenceObserver is implemented by an Observer that also counts cross-checked compiled

@@ -12,9 +12,9 @@ import (
 	"github.com/hookwall/hookwall/engine/config"
 	"github.com/hookwall/hookwall/engine/decisionlog"
 	"github.com/hookwall/hookwall/engine/internal/input"
+	"github.com/hookwall/hookwall/engine/internal/snapshot"
 	"github.com/hookwall/hookwall/engine/internal/urlpath"
 	"github.com/hookwall/hookwall/engine/policy"
-	"github.com/hookwall/hookwall/engine/internal/snapshot"
 )
 
 // splitTarget splits an origin-form request-target into its path and the rest ("?" and the

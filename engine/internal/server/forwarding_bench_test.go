@@ -8,8 +8,8 @@ import (
 
 	"github.com/hookwall/hookwall/engine/config"
 	"github.com/hookwall/hookwall/engine/internal/input"
-	"github.com/hookwall/hookwall/engine/policy"
 	"github.com/hookwall/hookwall/engine/internal/snapshot"
+	"github.com/hookwall/hookwall/engine/policy"
 )
 
 // BenchmarkForwardingCost measures what the canonical path and the forwarded headers add to a

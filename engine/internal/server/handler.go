@@ -18,8 +18,8 @@ import (
 	"github.com/hookwall/hookwall/engine/decisionlog"
 	"github.com/hookwall/hookwall/engine/filter"
 	"github.com/hookwall/hookwall/engine/internal/input"
-	"github.com/hookwall/hookwall/engine/policy"
 	"github.com/hookwall/hookwall/engine/internal/snapshot"
+	"github.com/hookwall/hookwall/engine/policy"
 	"github.com/hookwall/hookwall/engine/state"
 )
 

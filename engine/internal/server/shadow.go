@@ -8,8 +8,8 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 
 	"github.com/hookwall/hookwall/engine/decisionlog"
-	"github.com/hookwall/hookwall/engine/policy"
 	"github.com/hookwall/hookwall/engine/internal/snapshot"
+	"github.com/hookwall/hookwall/engine/policy"
 )
 
 // ShadowObserver is implemented by an Observer that also counts shadow-policy evaluations.

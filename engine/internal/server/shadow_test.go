@@ -9,8 +9,8 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 
-	"github.com/hookwall/hookwall/engine/policy"
 	"github.com/hookwall/hookwall/engine/internal/snapshot"
+	"github.com/hookwall/hookwall/engine/policy"
 )
 
 // A shadow policy whose evaluation panics (here a query that was never prepared) is
