@@ -17,7 +17,7 @@ import (
 	"github.com/hookwall/hookwall/engine/internal/snapshot"
 )
 
-// Checked is a configuration loaded and compiled exactly as Start loads it (filters,
+// Checked is a configuration loaded and compiled exactly as New loads it (filters,
 // policies, secrets, bundles, test_on_reload), without a listener. It answers what the
 // gateway would do: the routes' evaluators and dry runs of requests. Close releases it.
 type Checked struct {
@@ -40,7 +40,7 @@ type RouteInfo struct {
 	Why string
 }
 
-// Check loads and compiles the configuration at path as Start would; it fails where Start
+// Check loads and compiles the configuration at path as New would; it fails where New
 // would fail, with the same errors.
 func Check(ctx context.Context, path string, o Options) (*Checked, error) {
 	snap, release, err := load(ctx, path, o)

@@ -2,6 +2,12 @@
 // and runs the public listener, the admin listener and the optional demo sink until its
 // context ends, then drains in-flight requests.
 //
+// It is the one way into the engine for a program: New and Run serve; Check loads and
+// compiles a configuration as New would, and its Evaluate dry-runs a captured request
+// (ParseCapture) through the same pipeline. The parts only the gateway puts together (the
+// listener and its request path, snapshots, the Rego input, capture parsing) live under
+// engine/internal, so a tool cannot assemble a gateway of its own that decides differently.
+//
 // Reload builds a complete new snapshot off the hot path and swaps it in only when every
 // part of it is valid; a failed reload leaves the live snapshot serving and is reported in the
 // log and in Status. Listener addresses and limits ([server], [admin]), the state backend and
