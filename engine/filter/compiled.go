@@ -70,6 +70,9 @@ func (h *Host) acquireCompiled(ctx context.Context, rt *hostRuntime, key compile
 		h.closeModule(ctx, mod)
 		return nil, err
 	}
+	// A handle_response that does nothing is never called: each guest call costs wazero a
+	// goroutine, and this one could change nothing.
+	hasResponse = hasResponse && !emptyExport(wasm, exportHandleResponse)
 
 	h.mu.Lock()
 	if h.closed {

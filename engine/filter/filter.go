@@ -360,9 +360,10 @@ func (f *Filter) Name() string { return f.name }
 // Hash returns Spec.Hash of the spec the filter was loaded from.
 func (f *Filter) Hash() string { return f.hash }
 
-// HasResponsePhase reports whether the guest exports handle_response. When
-// it does not, HandleResponse is a no-op and the server may release the
-// instance as soon as HandleRequest returns.
+// HasResponsePhase reports whether the guest exports a handle_response that
+// does something (one whose body is empty is never called). When it does
+// not, HandleResponse is a no-op and the server may release the instance as
+// soon as HandleRequest returns.
 func (f *Filter) HasResponsePhase() bool { return f.hasResponse }
 
 // Stats returns a snapshot of the pool and counters.
