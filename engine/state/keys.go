@@ -35,12 +35,23 @@ func StoreKey(key string) string {
 // is.
 type Bounded struct {
 	backend Store
+	claims  claimCommitter // backend, when it settles claims by Admission.Claim
+}
+
+// claimCommitter is a backend that can commit a claim by the Admission.Claim its Admit
+// returned, without finding the key again.
+type claimCommitter interface {
+	CommitClaim(ctx context.Context, key string, claim uint64, ttl time.Duration) error
 }
 
 var _ Store = (*Bounded)(nil)
 
 // Bound returns backend behind StoreKey.
-func Bound(backend Store) *Bounded { return &Bounded{backend: backend} }
+func Bound(backend Store) *Bounded {
+	b := &Bounded{backend: backend}
+	b.claims, _ = backend.(claimCommitter)
+	return b
+}
 
 // Backend returns the store behind b (for its own statistics).
 func (b *Bounded) Backend() Store { return b.backend }
@@ -58,6 +69,16 @@ func (b *Bounded) Admit(ctx context.Context, c *Check) (Admission, error) {
 // Commit implements Store.
 func (b *Bounded) Commit(ctx context.Context, key string, ttl time.Duration) error {
 	return b.backend.Commit(ctx, StoreKey(key), ttl)
+}
+
+// CommitClaim is Commit for the key of a DedupeNew, given the Admission.Claim of its Admit:
+// the same effect, but a backend that can find the claim without looking the key up again
+// does so. claim 0, or a claim that no longer holds key, commits as Commit does.
+func (b *Bounded) CommitClaim(ctx context.Context, key string, claim uint64, ttl time.Duration) error {
+	if b.claims == nil || claim == 0 {
+		return b.backend.Commit(ctx, StoreKey(key), ttl)
+	}
+	return b.claims.CommitClaim(ctx, StoreKey(key), claim, ttl)
 }
 
 // Release implements Store.

@@ -61,6 +61,10 @@ type Admission struct {
 	RetryAfter time.Duration // > 0 when Limited; the server sends it as ceil seconds
 	Remaining  int64         // requests that may follow at once; 0 when no token was taken
 	Dedupe     DedupeStatus
+	// Claim names the claim of a DedupeNew to the store that made it, for a backend that can
+	// settle it without looking its key up again (see Bounded.CommitClaim); 0 when there is
+	// none or the backend has no use for it.
+	Claim uint64
 }
 
 // Store decides rate limits and duplicates. It is safe for concurrent use.

@@ -291,22 +291,20 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, snap *snapshot.Snapshot, x *exc
 		return
 	}
 
-	var claimed string
-	var claimTTL time.Duration
+	var claimed claim
 	if dec.RateLimit != nil || dec.Dedupe != nil {
-		stop, key, ttl := s.admit(rctx, ctx, &dec, rec)
-		if stop {
+		var stop bool
+		if stop, claimed = s.admit(rctx, ctx, &dec, rec); stop {
 			s.finishFilters(rctx, x, route, true)
 			return
 		}
-		claimed, claimTTL = key, ttl
 	}
 
 	fw := &x.fwd
 	fw.peer, fw.remote, fw.trusted = x.peer, ctx.RemoteAddr(), snap.Config.Server.Trusted()
 	fw.strip, fw.headers = snap.Config.Server.StripHeaders(), dec.UpstreamHeaders
 	if route.Config.Queued() {
-		s.enqueue(rctx, ctx, route, &meta, x, claimed, claimTTL)
+		s.enqueue(rctx, ctx, route, &meta, x, claimed)
 		return
 	}
 	ustart := time.Now()
@@ -316,8 +314,8 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, snap *snapshot.Snapshot, x *exc
 	if s.o.Observer != nil {
 		s.o.Observer.Upstream(route.Name, ud, uerr != nil)
 	}
-	if claimed != "" {
-		s.settle(claimed, claimTTL, uerr == nil && status >= 200 && status < 300, rec)
+	if claimed.key != "" {
+		s.settle(claimed, uerr == nil && status >= 200 && status < 300, rec)
 	}
 	if uerr != nil {
 		s.log.Warn("upstream failed", "route", route.Name, "decision_id", rec.DecisionID, "err", uerr)
@@ -351,8 +349,16 @@ func (s *Server) refuseBlocked(ctx *fasthttp.RequestCtx, meta *input.Meta, rec *
 	return false
 }
 
+// claim is a dedupe key admit claimed, to be settled once the upstream answered: the key, the
+// TTL of its delivered marker, and the store's name for the claim (state.Admission.Claim).
+type claim struct {
+	key string
+	ttl time.Duration
+	id  uint64
+}
+
 // admit enforces rate_limit and dedupe. stop means the response is written.
-func (s *Server) admit(rctx context.Context, ctx *fasthttp.RequestCtx, dec *policy.Decision, rec *decisionlog.Record) (stop bool, claimed string, ttl time.Duration) {
+func (s *Server) admit(rctx context.Context, ctx *fasthttp.RequestCtx, dec *policy.Decision, rec *decisionlog.Record) (stop bool, claimed claim) {
 	var c state.Check
 	if rl := dec.RateLimit; rl != nil {
 		c.RateKey, c.Limit, c.Per, c.Burst = rl.Key, rl.Limit, rl.Per, rl.Burst
@@ -373,17 +379,17 @@ func (s *Server) admit(rctx context.Context, ctx *fasthttp.RequestCtx, dec *poli
 		if errors.Is(err, state.ErrInvalidCheck) {
 			writeError(ctx, fasthttp.StatusInternalServerError, "policy error")
 			rec.Outcome, rec.Status, rec.Error = decisionlog.OutcomeError, fasthttp.StatusInternalServerError, err.Error()
-			return true, "", 0
+			return true, claim{}
 		}
 		if s.o.FailOpen {
 			s.log.Warn("state backend failed; fail_mode=open forwards", "decision_id", rec.DecisionID, "err", err)
-			return false, "", 0
+			return false, claim{}
 		}
 		s.log.Warn("state backend failed; fail_mode=closed refuses", "decision_id", rec.DecisionID, "err", err)
 		ctx.Response.Header.Set("Retry-After", "1")
 		writeError(ctx, fasthttp.StatusServiceUnavailable, "state backend unavailable")
 		rec.Outcome, rec.Status = decisionlog.OutcomeUnavailable, fasthttp.StatusServiceUnavailable
-		return true, "", 0
+		return true, claim{}
 	}
 	switch adm.Dedupe {
 	case state.DedupeDelivered:
@@ -392,12 +398,12 @@ func (s *Server) admit(rctx context.Context, ctx *fasthttp.RequestCtx, dec *poli
 		ctx.SetContentType("application/json")
 		ctx.SetBodyString(`{"duplicate":true}`)
 		rec.Outcome, rec.Status = decisionlog.OutcomeDuplicate, fasthttp.StatusOK
-		return true, "", 0
+		return true, claim{}
 	case state.DedupeInFlight:
 		ctx.Response.Header.Set("Retry-After", "1")
 		writeError(ctx, fasthttp.StatusConflict, "duplicate in flight")
 		rec.Outcome, rec.Status = decisionlog.OutcomeInFlight, fasthttp.StatusConflict
-		return true, "", 0
+		return true, claim{}
 	}
 	if adm.Limited {
 		secs := int64((adm.RetryAfter + time.Second - 1) / time.Second)
@@ -407,27 +413,36 @@ func (s *Server) admit(rctx context.Context, ctx *fasthttp.RequestCtx, dec *poli
 		ctx.Response.Header.Set("Retry-After", strconv.FormatInt(secs, 10))
 		writeError(ctx, fasthttp.StatusTooManyRequests, "rate limited")
 		rec.Outcome, rec.Status = decisionlog.OutcomeRateLimited, fasthttp.StatusTooManyRequests
-		return true, "", 0
+		return true, claim{}
 	}
 	if adm.Dedupe == state.DedupeNew {
-		return false, c.DedupeKey, c.DedupeTTL
+		return false, claim{key: c.DedupeKey, ttl: c.DedupeTTL, id: adm.Claim}
 	}
-	return false, "", 0
+	return false, claim{}
 }
 
 var errNoStore = errors.New("no state store configured")
 
+// claimCommitter is a store that commits a claim by its state.Admission.Claim, without looking
+// its key up again (state.Bounded, in front of every backend).
+type claimCommitter interface {
+	CommitClaim(ctx context.Context, key string, claim uint64, ttl time.Duration) error
+}
+
 // settle commits a delivered dedupe key or releases it so the provider's retry goes through.
 // It uses its own deadline: the request's may have expired with the upstream.
-func (s *Server) settle(key string, ttl time.Duration, delivered bool, rec *decisionlog.Record) {
+func (s *Server) settle(c claim, delivered bool, rec *decisionlog.Record) {
 	dc := newDeadlineCtx(2 * time.Second)
 	defer dc.cancel()
 	var ctx context.Context = dc
 	var err error
-	if delivered {
-		err = s.o.Store.Commit(ctx, key, ttl)
-	} else {
-		err = s.o.Store.Release(ctx, key)
+	switch cc, ok := s.o.Store.(claimCommitter); {
+	case !delivered:
+		err = s.o.Store.Release(ctx, c.key)
+	case ok:
+		err = cc.CommitClaim(ctx, c.key, c.id, c.ttl)
+	default:
+		err = s.o.Store.Commit(ctx, c.key, c.ttl)
 	}
 	if err != nil {
 		rec.State = err.Error()

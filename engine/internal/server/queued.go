@@ -29,14 +29,14 @@ const queueRetryAfter = "5"
 // then answered 202 with its delivery id. Nothing is acknowledged that is not stored: a
 // store that fails or is full answers 503 + Retry-After. A dedupe key is delivered once
 // stored. Response-phase filters do not run: there is no upstream answer to show them.
-func (s *Server) enqueue(rctx context.Context, ctx *fasthttp.RequestCtx, route *snapshot.Route, meta *input.Meta, x *exchange, claimed string, claimTTL time.Duration) {
+func (s *Server) enqueue(rctx context.Context, ctx *fasthttp.RequestCtx, route *snapshot.Route, meta *input.Meta, x *exchange, claimed claim) {
 	rec := &x.rec
 	s.releaseInstances(x)
 	req := &ctx.Request
 	if err := x.fwd.prepare(req, route, meta); err != nil {
 		// As on a direct route: nothing can be forwarded, so nothing is stored.
-		if claimed != "" {
-			s.settle(claimed, claimTTL, false, rec)
+		if claimed.key != "" {
+			s.settle(claimed, false, rec)
 		}
 		writeError(ctx, fasthttp.StatusBadGateway, "upstream unavailable")
 		rec.Outcome, rec.Status, rec.Error = decisionlog.OutcomeUpstream, fasthttp.StatusBadGateway, err.Error()
@@ -59,8 +59,8 @@ func (s *Server) enqueue(rctx context.Context, ctx *fasthttp.RequestCtx, route *
 	if s.o.Queue != nil {
 		err = s.o.Queue.Enqueue(rctx, r)
 	}
-	if claimed != "" {
-		s.settle(claimed, claimTTL, err == nil, rec)
+	if claimed.key != "" {
+		s.settle(claimed, err == nil, rec)
 	}
 	if err != nil {
 		s.log.Warn("delivery store refused a queued request; answered 503", "route", rec.Route, "decision_id", rec.DecisionID, "err", err)

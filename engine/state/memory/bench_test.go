@@ -94,3 +94,37 @@ func BenchmarkAdmitParallel(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkAdmitCommitHour is the benchmark workload's request: a fresh delivery id kept for an
+// hour under one sender's rate limit, admitted then committed, in a store that holds every id
+// it saw (up to its default bound, then evicting).
+func BenchmarkAdmitCommitHour(b *testing.B) {
+	keys := benchKeys(1 << 20)
+	for _, byClaim := range []bool{false, true} {
+		name := "keyed"
+		if byClaim {
+			name = "claim"
+		}
+		b.Run(name, func(b *testing.B) {
+			s := New(Options{Now: tickClock()})
+			ctx := context.Background()
+			c := state.Check{RateKey: "127.0.0.1", Limit: 100_000_000, Per: time.Minute, DedupeTTL: time.Hour}
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				c.DedupeKey = keys[i&(1<<20-1)]
+				a, err := s.Admit(ctx, &c)
+				if err != nil || a.Limited {
+					b.Fatalf("%+v %v", a, err)
+				}
+				if byClaim {
+					err = s.CommitClaim(ctx, c.DedupeKey, a.Claim, time.Hour)
+				} else {
+					err = s.Commit(ctx, c.DedupeKey, time.Hour)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -4,19 +4,23 @@
 // Keys live in Shards shards (a mutex, two maps and a slot arena each), chosen by a per-store
 // maphash seed. Every entry has an expiry: a rate-limit entry expires when its GCRA state
 // equals a fresh key's, a dedupe entry after its TTL. Expired entries are dropped lazily (on
-// lookup, and up to two per write from the front of an expiry heap), so no goroutine runs in
-// the background.
+// lookup, and up to two per write from the earliest expiry bucket), so no goroutine runs in
+// the background. Entries are kept in expiry buckets about a second wide (2^20 µs), ordered
+// by bucket and, within one, by when they entered it: putting an entry in, moving it and
+// taking it out costs the same whatever the store holds.
 //
 // The store never holds more than MaxKeys entries (rate and dedupe keys together; each shard
 // holds at most MaxKeys/Shards), nor more than MaxBytes, counted as each key's length plus
 // EntryOverhead (each shard holds at most MaxBytes/Shards; Stats().Bytes). A write into a
 // full shard first drops expired entries, otherwise evicts the live entries closest to
-// their expiry until the new one fits, and counts them in Stats().Evictions. The gateway
+// their expiry (those of the earliest bucket) until the new one fits, and counts them in Stats().Evictions. The gateway
 // hands the store keys bounded by state.Bound, so an entry is at most 71 bytes of key.
 // Evictions weaken the guarantees (an evicted delivered marker lets a replay through, an
 // evicted rate entry starts fresh), so the counter is exported as a metric and MaxKeys should
 // be sized above the working set.
 //
 // Admit with both obligations costs one or two uncontended lock sections, a map lookup or two
-// and a few integer operations; it allocates only when a map or the arena grows.
+// and a few integer operations; it allocates only when a map or the arena grows. Its
+// Admission.Claim names the slot of a new claim, so CommitClaim settles it without hashing or
+// looking up the key again.
 package memory

@@ -23,8 +23,8 @@ const DefaultMaxBytes = 256 << 20
 const DefaultShards = 64
 
 // EntryOverhead is what the store counts for one entry besides its key's bytes: the arena
-// slot, the map slot, the heap node and the free-list slot (about 100–125 bytes measured at
-// 0.1–1M entries), with some of the slack of their growth.
+// slot (with its expiry-bucket links), the map slot and the free-list slot (about 100–125
+// bytes measured at 0.1–1M entries), with some of the slack of their growth.
 const EntryOverhead = 128
 
 // minShardBytes keeps shards from being so small that one long key evicts a whole shard:
@@ -162,9 +162,11 @@ func (s *Store) Admit(_ context.Context, c *state.Check) (state.Admission, error
 			rs.sweep(now)
 		}
 		lim, _ := gcra.New(c.Limit, int64(c.Per/time.Microsecond), c.Burst) // validated above
-		i, ok := rs.lookup(rs.rate, c.RateKey, now)
+		// An expired rate entry is a fresh key's state: it is reused in place, not dropped and
+		// made again.
+		i, ok := rs.rate[c.RateKey]
 		var tat, frac int64
-		if ok {
+		if ok && rs.ents[i].exp > now {
 			tat, frac = rs.ents[i].tat, rs.ents[i].frac
 		}
 		r := lim.Decide(now, tat, frac)
@@ -183,8 +185,8 @@ func (s *Store) Admit(_ context.Context, c *state.Check) (state.Admission, error
 	}
 	if dedupeOn {
 		ttl := min(c.DedupeTTL, state.InFlightTTL)
-		ds.insert(ds.dedupe, c.DedupeKey, kindInFlight, now+ttl.Microseconds(), now)
-		adm.Dedupe = state.DedupeNew
+		i := ds.insert(ds.dedupe, c.DedupeKey, kindInFlight, now+ttl.Microseconds(), now)
+		adm.Dedupe, adm.Claim = state.DedupeNew, uint64(di)<<32|uint64(i+1)
 	}
 	return adm, nil
 }
@@ -210,6 +212,32 @@ func (s *Store) Commit(_ context.Context, key string, ttl time.Duration) error {
 	}
 	sh.insert(sh.dedupe, key, kindDelivered, exp, now)
 	return nil
+}
+
+// CommitClaim is Commit for a key whose Admit answered DedupeNew with claim
+// (state.Admission.Claim): while the claim's slot still holds key's dedupe entry, it is marked
+// delivered there without hashing or looking up the key; otherwise, and for any other claim,
+// it commits as Commit does. The effect is Commit's either way.
+func (s *Store) CommitClaim(ctx context.Context, key string, claim uint64, ttl time.Duration) error {
+	si, slot := claim>>32, int64(claim&0xffffffff)-1
+	if s.closed.Load() || state.ValidTTL(ttl) != nil || si >= uint64(len(s.shards)) || slot < 0 {
+		return s.Commit(ctx, key, ttl)
+	}
+	now := s.now().UnixMicro()
+	sh := &s.shards[si]
+	sh.mu.Lock()
+	if slot < int64(len(sh.ents)) {
+		e := &sh.ents[slot]
+		if e.key == key && e.kind != kindRate && e.exp > now {
+			e.kind = kindDelivered
+			sh.setExp(int32(slot), now+ttl.Microseconds())
+			sh.sweep(now)
+			sh.mu.Unlock()
+			return nil
+		}
+	}
+	sh.mu.Unlock()
+	return s.Commit(ctx, key, ttl)
 }
 
 // Release implements state.Store.

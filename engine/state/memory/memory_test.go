@@ -223,15 +223,19 @@ func TestShardRounding(t *testing.T) {
 	}
 }
 
-// The expiry heap stays a heap through inserts, updates, removals and evictions.
-func TestHeapInvariant(t *testing.T) {
+// The expiry buckets stay consistent through inserts, updates, claim commits, removals and
+// evictions: every entry is on its bucket's list once, every bucket is non-empty and in the
+// order heap at its place, and the heap is ordered.
+func TestExpiryInvariant(t *testing.T) {
 	s, clk := newFake(t, Options{MaxKeys: 64, Shards: 1})
 	ctx := context.Background()
-	for i := range 2000 {
+	claims := map[string]uint64{}
+	for i := range 4000 {
 		key := fmt.Sprint(i % 97)
-		switch i % 5 {
+		switch i % 6 {
 		case 0:
-			mustAdmit(t, s, state.Check{DedupeKey: key, DedupeTTL: time.Duration(1+i%13) * time.Second})
+			a := mustAdmit(t, s, state.Check{DedupeKey: key, DedupeTTL: time.Duration(1+i%13) * time.Second})
+			claims[key] = a.Claim
 		case 1:
 			_ = s.Commit(ctx, key, time.Duration(1+i%7)*time.Second)
 		case 2:
@@ -240,19 +244,120 @@ func TestHeapInvariant(t *testing.T) {
 			mustAdmit(t, s, state.Check{RateKey: key, Limit: int64(1 + i%5), Per: time.Second})
 		case 4:
 			clk.Add(time.Duration(i%300) * time.Millisecond)
+		case 5:
+			_ = s.CommitClaim(ctx, key, claims[key], time.Duration(1+i%11)*time.Second)
 		}
-		sh := &s.shards[0]
-		if n := len(sh.rate) + len(sh.dedupe); n != len(sh.heap) || n > sh.limit {
-			t.Fatalf("step %d: %d map entries, %d heap entries, limit %d", i, n, len(sh.heap), sh.limit)
+		checkBuckets(t, i, &s.shards[0])
+	}
+}
+
+func checkBuckets(t *testing.T, step int, sh *shard) {
+	t.Helper()
+	n := len(sh.rate) + len(sh.dedupe)
+	if n > sh.limit {
+		t.Fatalf("step %d: %d entries, limit %d", step, n, sh.limit)
+	}
+	if len(sh.buckets) != len(sh.order) {
+		t.Fatalf("step %d: %d buckets, %d in the heap", step, len(sh.buckets), len(sh.order))
+	}
+	seen := 0
+	for j, b := range sh.order {
+		if int(b.pos) != j || sh.buckets[b.id] != b {
+			t.Fatalf("step %d: bucket %d out of sync with the heap", step, b.id)
 		}
-		for j := range sh.heap {
-			if e := sh.ents[sh.heap[j].slot]; int(e.pos) != j || e.exp != sh.heap[j].exp {
-				t.Fatalf("step %d: heap node %d out of sync with its entry", i, j)
+		if j > 0 && sh.order[(j-1)/2].id > b.id {
+			t.Fatalf("step %d: heap order broken at %d", step, j)
+		}
+		if b.head == nilSlot {
+			t.Fatalf("step %d: empty bucket %d kept", step, b.id)
+		}
+		prev := int32(nilSlot)
+		for i := b.head; i != nilSlot; i = sh.ents[i].next {
+			e := &sh.ents[i]
+			if e.prev != prev || e.exp>>bucketShift != b.id {
+				t.Fatalf("step %d: entry %d misplaced in bucket %d", step, i, b.id)
 			}
-			if j > 0 && sh.less(j, (j-1)/2) {
-				t.Fatalf("step %d: heap order broken at %d", i, j)
+			m := sh.dedupe
+			if e.kind == kindRate {
+				m = sh.rate
 			}
+			if m[e.key] != i {
+				t.Fatalf("step %d: entry %d not the map's entry for its key", step, i)
+			}
+			prev = i
+			seen++
 		}
+		if b.tail != prev {
+			t.Fatalf("step %d: bucket %d tail %d, want %d", step, b.id, b.tail, prev)
+		}
+	}
+	if seen != n {
+		t.Fatalf("step %d: %d entries on bucket lists, %d in the maps", step, seen, n)
+	}
+}
+
+// CommitClaim settles the claim Admit made exactly as Commit does: the key is delivered for
+// the TTL given. A claim that no longer holds the key (released and taken by another key, or
+// made up) still commits the key, never the slot's other occupant.
+func TestCommitClaim(t *testing.T) {
+	s, clk := newFake(t, Options{Shards: 1})
+	ctx := context.Background()
+	c := state.Check{DedupeKey: "a", DedupeTTL: time.Hour}
+	a := mustAdmit(t, s, c)
+	if a.Dedupe != state.DedupeNew || a.Claim == 0 {
+		t.Fatalf("claim: %+v", a)
+	}
+	if err := s.CommitClaim(ctx, "a", a.Claim, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(time.Minute - time.Microsecond)
+	if a := mustAdmit(t, s, c); a.Dedupe != state.DedupeDelivered {
+		t.Fatalf("committed by claim, before its TTL: %+v", a)
+	}
+	clk.Add(time.Microsecond)
+	if a := mustAdmit(t, s, c); a.Dedupe != state.DedupeNew {
+		t.Fatalf("after the TTL: %+v", a)
+	}
+
+	// A stale claim: "b" was claimed, released, and its slot given to "c".
+	b := mustAdmit(t, s, state.Check{DedupeKey: "b", DedupeTTL: time.Hour})
+	if err := s.Release(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	cc := mustAdmit(t, s, state.Check{DedupeKey: "c", DedupeTTL: time.Hour})
+	if cc.Claim != b.Claim {
+		t.Fatalf("the freed slot was not reused (%x, %x): the test does not test a stale claim", cc.Claim, b.Claim)
+	}
+	if err := s.CommitClaim(ctx, "b", b.Claim, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if a := mustAdmit(t, s, state.Check{DedupeKey: "b", DedupeTTL: time.Hour}); a.Dedupe != state.DedupeDelivered {
+		t.Fatalf("b after a stale-claim commit: %+v", a)
+	}
+	if a := mustAdmit(t, s, state.Check{DedupeKey: "c", DedupeTTL: time.Hour}); a.Dedupe != state.DedupeInFlight {
+		t.Fatalf("c must still be in flight: %+v", a)
+	}
+	// A rate entry with the claimed key's name is not a claim: claims naming every slot, and
+	// some naming none, commit the dedupe key d and leave the rate entry d alone.
+	mustAdmit(t, s, state.Check{RateKey: "d", Limit: 1, Per: time.Hour})
+	bogus := []uint64{0, 1 << 40, ^uint64(0)}
+	for slot := range len(s.shards[0].ents) + 1 {
+		bogus = append(bogus, uint64(slot+1))
+	}
+	for _, bogus := range bogus {
+		if err := s.CommitClaim(ctx, "d", bogus, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a := mustAdmit(t, s, state.Check{DedupeKey: "d", DedupeTTL: time.Hour}); a.Dedupe != state.DedupeDelivered {
+		t.Fatalf("d after bogus claims: %+v", a)
+	}
+	sh := &s.shards[0]
+	if e := sh.ents[sh.rate["d"]]; e.kind != kindRate || e.exp != clk.Now().Add(time.Hour).UnixMicro() {
+		t.Fatalf("the rate entry d was changed: %+v", e)
+	}
+	if a := mustAdmit(t, s, state.Check{RateKey: "d", Limit: 1, Per: time.Hour}); !a.Limited {
+		t.Fatalf("the rate entry d must be left alone: %+v", a)
 	}
 }
 

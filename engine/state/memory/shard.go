@@ -10,34 +10,49 @@ const (
 	kindDelivered
 )
 
+// bucketShift sets the width of an expiry bucket: 2^20 µs, about one second. Entries are
+// dropped and evicted a bucket at a time, oldest bucket first; within a bucket, in the order
+// they entered it.
+const bucketShift = 20
+
+// nilSlot ends a bucket's list.
+const nilSlot = -1
+
 // entry is one key's state. Entries live in the shard's arena and are referred to by index,
-// so a new key costs no allocation of its own.
+// so a new key costs no allocation of its own. Each live entry is on the list of the expiry
+// bucket exp>>bucketShift.
 type entry struct {
-	key       string
-	exp       int64 // unix µs; the entry is dead when exp <= now
-	tat, frac int64 // GCRA state, rate entries only
-	pos       int32 // index in the expiry heap
-	kind      kind
+	key        string
+	exp        int64 // unix µs; the entry is dead when exp <= now
+	tat, frac  int64 // GCRA state, rate entries only
+	prev, next int32 // neighbours in its expiry bucket's list
+	kind       kind
 }
 
-// hnode is one heap element. It repeats the entry's expiry so that sifting compares
-// neighbouring heap memory instead of chasing into the arena (the eviction path is the
-// store's hottest loop once it is full).
-type hnode struct {
-	exp  int64
-	slot int32
+// bucket is the list of the entries expiring in one bucketShift-wide span, and its place in
+// the shard's order heap. A bucket exists only while it holds entries.
+type bucket struct {
+	id         int64
+	head, tail int32
+	pos        int32 // index in shard.order
 }
 
-// shard is guarded by mu. Both maps index into ents; heap orders live slots by exp.
+// shard is guarded by mu. Both maps index into ents. buckets holds each expiry bucket's
+// list; order is a min-heap of the buckets by id, so the entries nearest expiry are found
+// without ordering the entries themselves: inserting, moving and removing an entry is a
+// constant number of steps whatever the shard holds, besides a heap step over the buckets
+// (about one a second of expiries) when a bucket is made or emptied.
 type shard struct {
 	mu        sync.Mutex
 	rate      map[string]int32
 	dedupe    map[string]int32
 	ents      []entry
 	free      []int32
-	heap      []hnode
-	limit     int   // entries
-	byteLimit int64 // bytes, as entryBytes counts them
+	buckets   map[int64]*bucket
+	order     []*bucket
+	spare     []*bucket // emptied buckets, reused
+	limit     int       // entries
+	byteLimit int64     // bytes, as entryBytes counts them
 	bytes     int64
 	evictions uint64
 	_         [64]byte // keep neighbouring shards' locks off one cache line
@@ -50,7 +65,8 @@ func (sh *shard) init(limit int, byteLimit int64) {
 	sh.limit, sh.byteLimit, sh.bytes = limit, byteLimit, 0
 	sh.rate = make(map[string]int32)
 	sh.dedupe = make(map[string]int32)
-	sh.ents, sh.free, sh.heap = nil, nil, nil
+	sh.buckets = make(map[int64]*bucket)
+	sh.ents, sh.free, sh.order, sh.spare = nil, nil, nil, nil
 }
 
 // lookup finds a live entry; an expired one is dropped and reported absent.
@@ -67,13 +83,14 @@ func (sh *shard) lookup(m map[string]int32, key string, now int64) (int32, bool)
 }
 
 // sweep drops up to two expired entries so memory is returned without a background goroutine:
-// every write removes more expired entries than it can add.
+// every write removes more expired entries than it can add, once their bucket has passed.
 func (sh *shard) sweep(now int64) {
 	for range 2 {
-		if len(sh.heap) == 0 || sh.heap[0].exp > now {
+		i := sh.front()
+		if i == nilSlot || sh.ents[i].exp > now {
 			return
 		}
-		sh.remove(sh.heap[0].slot)
+		sh.remove(i)
 	}
 }
 
@@ -81,16 +98,19 @@ func (sh *shard) sweep(now int64) {
 func entryBytes(key string) int64 { return int64(len(key)) + EntryOverhead }
 
 // insert adds key (absent from m) and returns its slot. A shard that is full (by entries, or
-// by bytes with the new entry) first gives up its entries closest to expiry until it has
-// room: expired ones if there are any, else live ones, counted as evictions.
+// by bytes with the new entry) first gives up the entries of its earliest expiry bucket until
+// it has room: expired ones if there are any, else live ones, counted as evictions.
 func (sh *shard) insert(m map[string]int32, key string, k kind, exp, now int64) int32 {
 	cost := entryBytes(key)
-	for len(sh.heap) > 0 && (len(sh.rate)+len(sh.dedupe) >= sh.limit || sh.bytes+cost > sh.byteLimit) {
-		victim := sh.heap[0]
-		if victim.exp > now {
+	for len(sh.rate)+len(sh.dedupe) >= sh.limit || sh.bytes+cost > sh.byteLimit {
+		victim := sh.front()
+		if victim == nilSlot {
+			break
+		}
+		if sh.ents[victim].exp > now {
 			sh.evictions++
 		}
-		sh.remove(victim.slot)
+		sh.remove(victim)
 	}
 	sh.bytes += cost
 	var i int32
@@ -101,10 +121,9 @@ func (sh *shard) insert(m map[string]int32, key string, k kind, exp, now int64) 
 		sh.ents = append(sh.ents, entry{})
 		i = int32(len(sh.ents) - 1)
 	}
-	sh.ents[i] = entry{key: key, exp: exp, kind: k, pos: int32(len(sh.heap))}
+	sh.ents[i] = entry{key: key, exp: exp, kind: k}
 	m[key] = i
-	sh.heap = append(sh.heap, hnode{exp: exp, slot: i})
-	sh.up(len(sh.heap) - 1)
+	sh.link(i)
 	return i
 }
 
@@ -116,48 +135,103 @@ func (sh *shard) remove(i int32) {
 	} else {
 		delete(sh.dedupe, e.key)
 	}
-	p := int(e.pos)
-	last := len(sh.heap) - 1
-	if p != last {
-		sh.swap(p, last)
-	}
-	sh.heap = sh.heap[:last]
-	if p != last {
-		if !sh.down(p) {
-			sh.up(p)
-		}
-	}
+	sh.unlink(i)
 	*e = entry{} // drop the key string so it can be collected
 	sh.free = append(sh.free, i)
 }
 
+// setExp moves entry i to expire at exp.
 func (sh *shard) setExp(i int32, exp int64) {
 	e := &sh.ents[i]
-	old := e.exp
+	if exp>>bucketShift == e.exp>>bucketShift {
+		e.exp = exp
+		return
+	}
+	sh.unlink(i)
 	e.exp = exp
-	sh.heap[e.pos].exp = exp
-	if exp < old {
-		sh.up(int(e.pos))
-	} else if exp > old {
-		sh.down(int(e.pos))
+	sh.link(i)
+}
+
+// link appends entry i to the list of its expiry bucket, making the bucket if need be.
+func (sh *shard) link(i int32) {
+	e := &sh.ents[i]
+	id := e.exp >> bucketShift
+	b := sh.buckets[id]
+	if b == nil {
+		if n := len(sh.spare); n > 0 {
+			b = sh.spare[n-1]
+			sh.spare = sh.spare[:n-1]
+		} else {
+			b = new(bucket)
+		}
+		*b = bucket{id: id, head: nilSlot, tail: nilSlot, pos: int32(len(sh.order))}
+		sh.buckets[id] = b
+		sh.order = append(sh.order, b)
+		sh.up(len(sh.order) - 1)
+	}
+	e.prev, e.next = b.tail, nilSlot
+	if b.tail != nilSlot {
+		sh.ents[b.tail].next = i
+	} else {
+		b.head = i
+	}
+	b.tail = i
+}
+
+// unlink takes entry i off its bucket's list, and drops the bucket when it empties.
+func (sh *shard) unlink(i int32) {
+	e := &sh.ents[i]
+	b := sh.buckets[e.exp>>bucketShift]
+	if e.prev != nilSlot {
+		sh.ents[e.prev].next = e.next
+	} else {
+		b.head = e.next
+	}
+	if e.next != nilSlot {
+		sh.ents[e.next].prev = e.prev
+	} else {
+		b.tail = e.prev
+	}
+	e.prev, e.next = nilSlot, nilSlot
+	if b.head == nilSlot {
+		sh.dropBucket(b)
 	}
 }
 
-func (sh *shard) less(a, b int) bool {
-	return sh.heap[a].exp < sh.heap[b].exp
+// dropBucket takes an empty bucket out of the map and the heap and keeps it for reuse.
+func (sh *shard) dropBucket(b *bucket) {
+	delete(sh.buckets, b.id)
+	p, last := int(b.pos), len(sh.order)-1
+	if p != last {
+		sh.swap(p, last)
+	}
+	sh.order[last] = nil
+	sh.order = sh.order[:last]
+	if p != last && !sh.down(p) {
+		sh.up(p)
+	}
+	sh.spare = append(sh.spare, b)
+}
+
+// front returns the first entry of the earliest bucket, or nilSlot when the shard is empty.
+func (sh *shard) front() int32 {
+	if len(sh.order) == 0 {
+		return nilSlot
+	}
+	return sh.order[0].head
 }
 
 func (sh *shard) swap(a, b int) {
-	h := sh.heap
+	h := sh.order
 	h[a], h[b] = h[b], h[a]
-	sh.ents[h[a].slot].pos = int32(a)
-	sh.ents[h[b].slot].pos = int32(b)
+	h[a].pos, h[b].pos = int32(a), int32(b)
 }
 
 func (sh *shard) up(j int) {
+	h := sh.order
 	for j > 0 {
 		p := (j - 1) / 2
-		if !sh.less(j, p) {
+		if h[p].id <= h[j].id {
 			return
 		}
 		sh.swap(j, p)
@@ -167,17 +241,17 @@ func (sh *shard) up(j int) {
 
 // down reports whether the element moved.
 func (sh *shard) down(j int) bool {
-	start, n := j, len(sh.heap)
+	h, start := sh.order, j
 	for {
 		l := 2*j + 1
-		if l >= n {
+		if l >= len(h) {
 			break
 		}
 		c := l
-		if r := l + 1; r < n && sh.less(r, l) {
+		if r := l + 1; r < len(h) && h[r].id < h[l].id {
 			c = r
 		}
-		if !sh.less(c, j) {
+		if h[j].id <= h[c].id {
 			break
 		}
 		sh.swap(j, c)
