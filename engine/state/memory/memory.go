@@ -122,15 +122,116 @@ func (s *Store) Admit(_ context.Context, c *state.Check) (state.Admission, error
 		return state.Admission{}, nil
 	}
 	now := s.now().UnixMicro()
-
-	// Both obligations are decided under the locks of both shards, taken in index order.
 	ri, di := -1, -1
+	var lim gcra.Limit
 	if rateOn {
 		ri = s.shardOf(c.RateKey)
+		lim, _ = gcra.New(c.Limit, int64(c.Per/time.Microsecond), c.Burst) // validated above
 	}
 	if dedupeOn {
 		di = s.shardOf(c.DedupeKey)
 	}
+	if adm, ok := s.admitShared(c, lim, now, ri, di); ok {
+		return adm, nil
+	}
+	return s.admitLocked(c, lim, now, ri, di), nil
+}
+
+// admitShared is Admit for a rate key that has its cell in the rate shard already (or no rate
+// key): the dedupe key's shard is locked, the rate shard only read-locked, and the rate cell
+// updated by compare-and-swap, so a hot rate key is decided by many requests at once. ok is
+// false, with nothing changed, when the cell must be made or rebased: admitLocked does it.
+func (s *Store) admitShared(c *state.Check, lim gcra.Limit, now int64, ri, di int) (adm state.Admission, ok bool) {
+	var ds *shard
+	if di >= 0 {
+		ds = &s.shards[di]
+		ds.mu.Lock()
+		defer ds.mu.Unlock()
+		if st, seen := ds.seen(c.DedupeKey, now); seen {
+			return state.Admission{Dedupe: st}, true
+		}
+	}
+	if ri >= 0 {
+		rs := &s.shards[ri]
+		rs.rmu.RLock()
+		cell := rs.cells[c.RateKey]
+		if cell == nil || cell.l != lim.L {
+			rs.rmu.RUnlock()
+			return adm, false
+		}
+		r, ok := cell.decide(lim, now)
+		rs.rmu.RUnlock()
+		if !ok {
+			return adm, false
+		}
+		if !r.Allowed {
+			return state.Admission{Limited: true, RetryAfter: time.Duration(r.RetryUS) * time.Microsecond}, true
+		}
+		adm.Remaining = r.Remaining
+	}
+	if ds != nil {
+		adm.Dedupe, adm.Claim = ds.claim(c, di, now)
+	}
+	return adm, true
+}
+
+// rateLocked decides one request under lim for key, with mu held: it makes the key's entry and
+// cell, or rebases the cell at now (counted in lim's units when the request passes), so that
+// the shared path can count the next requests.
+func (rs *shard) rateLocked(key string, lim gcra.Limit, now int64) gcra.Result {
+	cell := rs.cells[key] // cells changes only under mu, held
+	if cell == nil {
+		r := lim.Decide(now, 0, 0) // a fresh key always passes
+		cell = &rateCell{}
+		cell.set(lim.L, now, r.Tat, r.Frac)
+		cell.slot = rs.insert(nil, key, kindRate, now+r.TTL, now)
+		rs.rmu.Lock()
+		rs.cells[key] = cell
+		rs.rmu.Unlock()
+		return r
+	}
+	rs.rmu.Lock() // no compare-and-swap runs meanwhile
+	var tat, frac int64
+	if cell.exp() > now {
+		tat, frac = cell.state()
+	}
+	r := lim.Decide(now, tat, frac)
+	switch {
+	case r.Allowed:
+		cell.set(lim.L, now, r.Tat, r.Frac)
+	case tat-now <= maxScaled/cell.l:
+		cell.set(cell.l, now, tat, frac) // limited (so tat >= now): the same state from now
+	}
+	rs.rmu.Unlock()
+	if r.Allowed {
+		rs.setExp(cell.slot, now+r.TTL)
+	}
+	return r
+}
+
+// seen sweeps ds (locked) and reports whether key is there already: delivered or in flight.
+func (ds *shard) seen(key string, now int64) (state.DedupeStatus, bool) {
+	ds.sweep(now)
+	i, ok := ds.lookup(ds.dedupe, key, now)
+	switch {
+	case !ok:
+		return state.DedupeNone, false
+	case ds.ents[i].kind == kindDelivered:
+		return state.DedupeDelivered, true
+	}
+	return state.DedupeInFlight, true
+}
+
+// claim marks c's dedupe key in flight in ds, shard di (locked), and names the claim.
+func (ds *shard) claim(c *state.Check, di int, now int64) (state.DedupeStatus, uint64) {
+	ttl := min(c.DedupeTTL, state.InFlightTTL)
+	i := ds.insert(ds.dedupe, c.DedupeKey, kindInFlight, now+ttl.Microseconds(), now)
+	return state.DedupeNew, uint64(di)<<32 | uint64(i+1)
+}
+
+// admitLocked is Admit under the locks of both shards, taken in index order, and the rate
+// shard's write lock: it makes a rate key's cell, or rebases it.
+func (s *Store) admitLocked(c *state.Check, lim gcra.Limit, now int64, ri, di int) state.Admission {
 	lo, hi := ri, di
 	if lo > hi {
 		lo, hi = hi, lo
@@ -144,51 +245,29 @@ func (s *Store) Admit(_ context.Context, c *state.Check) (state.Admission, error
 		defer s.shards[hi].mu.Unlock()
 	}
 
-	var ds, rs *shard
-	if dedupeOn {
+	var ds *shard
+	if di >= 0 {
 		ds = &s.shards[di]
-		ds.sweep(now)
-		if i, ok := ds.lookup(ds.dedupe, c.DedupeKey, now); ok {
-			if ds.ents[i].kind == kindDelivered {
-				return state.Admission{Dedupe: state.DedupeDelivered}, nil
-			}
-			return state.Admission{Dedupe: state.DedupeInFlight}, nil
+		if st, seen := ds.seen(c.DedupeKey, now); seen {
+			return state.Admission{Dedupe: st}
 		}
 	}
 	var adm state.Admission
-	if rateOn {
-		rs = &s.shards[ri]
+	if ri >= 0 {
+		rs := &s.shards[ri]
 		if rs != ds {
 			rs.sweep(now)
 		}
-		lim, _ := gcra.New(c.Limit, int64(c.Per/time.Microsecond), c.Burst) // validated above
-		// An expired rate entry is a fresh key's state: it is reused in place, not dropped and
-		// made again.
-		i, ok := rs.rate[c.RateKey]
-		var tat, frac int64
-		if ok && rs.ents[i].exp > now {
-			tat, frac = rs.ents[i].tat, rs.ents[i].frac
-		}
-		r := lim.Decide(now, tat, frac)
+		r := rs.rateLocked(c.RateKey, lim, now)
 		if !r.Allowed {
-			return state.Admission{Limited: true, RetryAfter: time.Duration(r.RetryUS) * time.Microsecond}, nil
-		}
-		if ok {
-			e := &rs.ents[i]
-			e.tat, e.frac = r.Tat, r.Frac
-			rs.setExp(i, now+r.TTL)
-		} else {
-			i = rs.insert(rs.rate, c.RateKey, kindRate, now+r.TTL, now)
-			rs.ents[i].tat, rs.ents[i].frac = r.Tat, r.Frac
+			return state.Admission{Limited: true, RetryAfter: time.Duration(r.RetryUS) * time.Microsecond}
 		}
 		adm.Remaining = r.Remaining
 	}
-	if dedupeOn {
-		ttl := min(c.DedupeTTL, state.InFlightTTL)
-		i := ds.insert(ds.dedupe, c.DedupeKey, kindInFlight, now+ttl.Microseconds(), now)
-		adm.Dedupe, adm.Claim = state.DedupeNew, uint64(di)<<32|uint64(i+1)
+	if ds != nil {
+		adm.Dedupe, adm.Claim = ds.claim(c, di, now)
 	}
-	return adm, nil
+	return adm
 }
 
 // Commit implements state.Store.
@@ -276,7 +355,7 @@ func (s *Store) Stats() Stats {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
-		st.Keys += len(sh.rate) + len(sh.dedupe)
+		st.Keys += len(sh.cells) + len(sh.dedupe)
 		st.Bytes += sh.bytes
 		st.Evictions += sh.evictions
 		sh.mu.Unlock()

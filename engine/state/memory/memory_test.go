@@ -3,12 +3,14 @@ package memory
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/hookwall/hookwall/engine/state"
+	"github.com/hookwall/hookwall/engine/state/internal/gcra"
 	"github.com/hookwall/hookwall/engine/state/statetest"
 )
 
@@ -253,7 +255,7 @@ func TestExpiryInvariant(t *testing.T) {
 
 func checkBuckets(t *testing.T, step int, sh *shard) {
 	t.Helper()
-	n := len(sh.rate) + len(sh.dedupe)
+	n := len(sh.cells) + len(sh.dedupe)
 	if n > sh.limit {
 		t.Fatalf("step %d: %d entries, limit %d", step, n, sh.limit)
 	}
@@ -277,11 +279,11 @@ func checkBuckets(t *testing.T, step int, sh *shard) {
 			if e.prev != prev || e.exp>>bucketShift != b.id {
 				t.Fatalf("step %d: entry %d misplaced in bucket %d", step, i, b.id)
 			}
-			m := sh.dedupe
 			if e.kind == kindRate {
-				m = sh.rate
-			}
-			if m[e.key] != i {
+				if c := sh.cells[e.key]; c == nil || c.slot != i || c.exp() < e.exp {
+					t.Fatalf("step %d: rate entry %d not its cell's, or placed after its cell's expiry", step, i)
+				}
+			} else if sh.dedupe[e.key] != i {
 				t.Fatalf("step %d: entry %d not the map's entry for its key", step, i)
 			}
 			prev = i
@@ -353,7 +355,7 @@ func TestCommitClaim(t *testing.T) {
 		t.Fatalf("d after bogus claims: %+v", a)
 	}
 	sh := &s.shards[0]
-	if e := sh.ents[sh.rate["d"]]; e.kind != kindRate || e.exp != clk.Now().Add(time.Hour).UnixMicro() {
+	if e := sh.ents[sh.cells["d"].slot]; e.kind != kindRate || e.exp != clk.Now().Add(time.Hour).UnixMicro() {
 		t.Fatalf("the rate entry d was changed: %+v", e)
 	}
 	if a := mustAdmit(t, s, state.Check{RateKey: "d", Limit: 1, Per: time.Hour}); !a.Limited {
@@ -397,5 +399,71 @@ func TestBoundedBytes(t *testing.T) {
 	}
 	if st := b.Backend().(*Store).Stats(); st.Keys != 2000 || st.Bytes != 2000*(71+EntryOverhead) || st.Evictions != 0 {
 		t.Fatalf("behind Bound: %+v, want 2000 keys of 71 bytes and no evictions", st)
+	}
+}
+
+// The rate cells (compare-and-swap from a base, rebased when the clock runs before it or far
+// past it, recounted when a key's limit changes) decide exactly as GCRA on (tat, frac) does:
+// a random walk of clock moves, backwards and days-long jumps included, and of limits is
+// replayed on the store and on a plain model, and every answer must agree. The clock goes
+// back only where no key expired in between: an entry the store swept is gone for good,
+// which the model does not follow.
+func TestRateCellsMatchModel(t *testing.T) {
+	for seed := range uint64(16) {
+		rateCellsMatchModel(t, seed)
+	}
+}
+
+func rateCellsMatchModel(t *testing.T, seed uint64) {
+	s, clk := newFake(t, Options{Shards: 2})
+	type st struct{ tat, frac, exp int64 }
+	model := map[string]st{}
+	limits := []state.Check{
+		{Limit: 3, Per: time.Second},
+		{Limit: 7, Per: time.Minute, Burst: 2},
+		{Limit: 1 << 50, Per: time.Microsecond}, // L = 2^50: rebased 2^11 µs past its base
+		{Limit: 1 << 30, Per: time.Second},      // L = 2^24 after reduction: rebased past 2^37 µs
+		{Limit: 99999, Per: 24 * time.Hour},     // an interval of no whole µs
+		{Limit: 100_000_000, Per: time.Minute},  // the benchmark's
+	}
+	rng := rand.New(rand.NewPCG(seed, 2))
+	for step := range 5000 {
+		switch rng.IntN(10) {
+		case 0:
+			back := time.Duration(rng.IntN(2_000_000)) * time.Microsecond
+			from, to := clk.Now().UnixMicro(), clk.Now().Add(-back).UnixMicro()
+			for _, m := range model {
+				if m.exp > to && m.exp <= from {
+					back = 0
+				}
+			}
+			clk.Add(-back)
+		case 1:
+			clk.Add(time.Duration(rng.IntN(48)) * time.Hour)
+		default:
+			clk.Add(time.Duration(rng.IntN(300_000)) * time.Microsecond)
+		}
+		c := limits[rng.IntN(len(limits))]
+		if rng.IntN(8) != 0 {
+			c = limits[step%3] // mostly a steady limit per key, so the shared path runs
+		}
+		c.RateKey = fmt.Sprint("k", rng.IntN(3))
+		now := clk.Now().UnixMicro()
+		lim, _ := gcra.New(c.Limit, int64(c.Per/time.Microsecond), c.Burst)
+		m := model[c.RateKey]
+		if m.exp <= now {
+			m = st{}
+		}
+		r := lim.Decide(now, m.tat, m.frac)
+		if r.Allowed {
+			model[c.RateKey] = st{r.Tat, r.Frac, now + r.TTL}
+		}
+		want := state.Admission{Limited: !r.Allowed, Remaining: r.Remaining}
+		if !r.Allowed {
+			want.RetryAfter = time.Duration(r.RetryUS) * time.Microsecond
+		}
+		if got := mustAdmit(t, s, c); got != want {
+			t.Fatalf("seed %d step %d, %s %+v at %d: got %+v, want %+v", seed, step, c.RateKey, lim, now, got, want)
+		}
 	}
 }

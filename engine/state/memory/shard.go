@@ -1,6 +1,11 @@
 package memory
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/hookwall/hookwall/engine/state/internal/gcra"
+)
 
 type kind uint8
 
@@ -18,15 +23,64 @@ const bucketShift = 20
 // nilSlot ends a bucket's list.
 const nilSlot = -1
 
-// entry is one key's state. Entries live in the shard's arena and are referred to by index,
-// so a new key costs no allocation of its own. Each live entry is on the list of the expiry
-// bucket exp>>bucketShift.
+// entry is one key's place in the store. Entries live in the shard's arena and are referred to
+// by index, so a new dedupe key costs no allocation of its own. Each entry is on the list of the
+// expiry bucket exp>>bucketShift. A rate entry's GCRA state is in its rateCell, whose expiry
+// may be later than exp: compare-and-swap updates do not move the entry, which is moved when
+// it comes up for sweeping or eviction (syncRate).
 type entry struct {
 	key        string
 	exp        int64 // unix µs; the entry is dead when exp <= now
-	tat, frac  int64 // GCRA state, rate entries only
 	prev, next int32 // neighbours in its expiry bucket's list
 	kind       kind
+}
+
+// maxScaled bounds a rate cell's scaled time: (now-base)×l stays at most this, so a state
+// (at most 2^52 further, see gcra) never overflows.
+const maxScaled = 1 << 61
+
+// rateCell is a rate key's GCRA state, updated by compare-and-swap under the shard's read lock:
+// v is (tat-base)×l + frac, the theoretical arrival time in units of 1/l µs from base. base,
+// l and slot change only under the shard's write lock (rmu) and mu.
+type rateCell struct {
+	v    atomic.Int64
+	base int64 // unix µs
+	l    int64 // the gcra.Limit L the state is counted in
+	slot int32 // the key's entry
+}
+
+// state returns the stored (tat, frac).
+func (c *rateCell) state() (tat, frac int64) {
+	v := c.v.Load()
+	return c.base + v/c.l, v % c.l
+}
+
+// exp is when the state is back to a fresh key's: the ceiling of the arrival time, in µs.
+func (c *rateCell) exp() int64 {
+	return c.base + (c.v.Load()+c.l-1)/c.l
+}
+
+// set stores (tat, frac), counted in l, from base now. tat >= now.
+func (c *rateCell) set(l, now, tat, frac int64) {
+	c.base, c.l = now, l
+	c.v.Store((tat-now)*l + frac)
+}
+
+// decide applies one request under lim to the cell by compare-and-swap. ok is false when the
+// cell cannot count now exactly (now before its base, or too far after it): the caller then
+// rebases it under the write lock.
+func (c *rateCell) decide(lim gcra.Limit, now int64) (r gcra.Result, ok bool) {
+	rel := now - c.base
+	if rel < 0 || rel > maxScaled/c.l {
+		return r, false
+	}
+	for {
+		v := c.v.Load()
+		r = lim.Decide(now, c.base+v/c.l, v%c.l)
+		if !r.Allowed || c.v.CompareAndSwap(v, (r.Tat-c.base)*c.l+r.Frac) {
+			return r, true
+		}
+	}
 }
 
 // bucket is the list of the entries expiring in one bucketShift-wide span, and its place in
@@ -42,9 +96,14 @@ type bucket struct {
 // without ordering the entries themselves: inserting, moving and removing an entry is a
 // constant number of steps whatever the shard holds, besides a heap step over the buckets
 // (about one a second of expiries) when a bucket is made or emptied.
+//
+// rmu guards cells (and each cell's base and l) for the rate keys' shared path: it is
+// write-locked, always inside mu, only to add or remove a cell or rebase one, so requests under
+// one rate key read-lock it and update the cell at once.
 type shard struct {
 	mu        sync.Mutex
-	rate      map[string]int32
+	rmu       sync.RWMutex
+	cells     map[string]*rateCell
 	dedupe    map[string]int32
 	ents      []entry
 	free      []int32
@@ -63,7 +122,9 @@ func (sh *shard) init(limit int, byteLimit int64) {
 		limit = 1
 	}
 	sh.limit, sh.byteLimit, sh.bytes = limit, byteLimit, 0
-	sh.rate = make(map[string]int32)
+	sh.rmu.Lock()
+	sh.cells = make(map[string]*rateCell)
+	sh.rmu.Unlock()
 	sh.dedupe = make(map[string]int32)
 	sh.buckets = make(map[int64]*bucket)
 	sh.ents, sh.free, sh.order, sh.spare = nil, nil, nil, nil
@@ -83,34 +144,56 @@ func (sh *shard) lookup(m map[string]int32, key string, now int64) (int32, bool)
 }
 
 // sweep drops up to two expired entries so memory is returned without a background goroutine:
-// every write removes more expired entries than it can add, once their bucket has passed.
+// every write removes more expired entries than it can add, once their bucket has passed. A
+// rate entry whose cell was updated since it was placed is moved to its bucket instead.
 func (sh *shard) sweep(now int64) {
 	for range 2 {
 		i := sh.front()
 		if i == nilSlot || sh.ents[i].exp > now {
 			return
 		}
-		sh.remove(i)
+		sh.drop(i, now)
 	}
+}
+
+// drop removes entry i, unless it is a rate entry whose cell has moved on since the entry was
+// placed and is live at now: that one is moved to the bucket of the cell's expiry instead, and
+// drop reports false. Both are decided under rmu's write lock, so no update slips in between.
+func (sh *shard) drop(i int32, now int64) bool {
+	e := &sh.ents[i]
+	if e.kind != kindRate {
+		sh.remove(i)
+		return true
+	}
+	sh.rmu.Lock()
+	if exp := sh.cells[e.key].exp(); exp > e.exp && exp > now {
+		sh.rmu.Unlock()
+		sh.setExp(i, exp)
+		return false
+	}
+	delete(sh.cells, e.key)
+	sh.rmu.Unlock()
+	sh.remove(i)
+	return true
 }
 
 // entryBytes is what the byte bound counts for an entry with key.
 func entryBytes(key string) int64 { return int64(len(key)) + EntryOverhead }
 
-// insert adds key (absent from m) and returns its slot. A shard that is full (by entries, or
+// insert adds key (absent from m; m nil for a rate key, whose cell the caller adds) and returns
+// its slot. A shard that is full (by entries, or
 // by bytes with the new entry) first gives up the entries of its earliest expiry bucket until
 // it has room: expired ones if there are any, else live ones, counted as evictions.
 func (sh *shard) insert(m map[string]int32, key string, k kind, exp, now int64) int32 {
 	cost := entryBytes(key)
-	for len(sh.rate)+len(sh.dedupe) >= sh.limit || sh.bytes+cost > sh.byteLimit {
+	for len(sh.cells)+len(sh.dedupe) >= sh.limit || sh.bytes+cost > sh.byteLimit {
 		victim := sh.front()
 		if victim == nilSlot {
 			break
 		}
-		if sh.ents[victim].exp > now {
+		if exp := sh.ents[victim].exp; sh.drop(victim, now) && exp > now {
 			sh.evictions++
 		}
-		sh.remove(victim)
 	}
 	sh.bytes += cost
 	var i int32
@@ -122,17 +205,19 @@ func (sh *shard) insert(m map[string]int32, key string, k kind, exp, now int64) 
 		i = int32(len(sh.ents) - 1)
 	}
 	sh.ents[i] = entry{key: key, exp: exp, kind: k}
-	m[key] = i
+	if m != nil {
+		m[key] = i
+	}
 	sh.link(i)
 	return i
 }
 
+// remove takes entry i out of the arena, its bucket and the dedupe map; a rate entry's cell is
+// the caller's (drop) to delete.
 func (sh *shard) remove(i int32) {
 	e := &sh.ents[i]
 	sh.bytes -= entryBytes(e.key)
-	if e.kind == kindRate {
-		delete(sh.rate, e.key)
-	} else {
+	if e.kind != kindRate {
 		delete(sh.dedupe, e.key)
 	}
 	sh.unlink(i)
