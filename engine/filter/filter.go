@@ -564,7 +564,13 @@ func (f *Filter) release(inst *Instance) {
 		reason = "recycle"
 	}
 	if reason == "" {
-		inst.idleSince = time.Now()
+		// The start of this use's last call stands for the release (earlier by the call, or
+		// by the request's upstream call for an instance held across it): the idle clock
+		// counts tens of seconds, and the call read the clock already.
+		inst.idleSince, inst.calledAt = inst.calledAt, time.Time{}
+		if inst.idleSince.IsZero() {
+			inst.idleSince = time.Now()
+		}
 		f.mu.Lock()
 		if !f.closed.Load() {
 			f.idle = append(f.idle, inst)

@@ -70,6 +70,7 @@ type Instance struct {
 	cctx      callContext
 	uses      int
 	idleSince time.Time // when it was last released to the idle list
+	calledAt  time.Time // when its last call with a deadline started; zero if none did
 	broken    bool
 	scratch   []byte
 	stdout    boundedBuffer
@@ -156,11 +157,15 @@ func (i *Instance) call(ctx context.Context, ex *Exchange, fn api.Function, stac
 	c.caller = ctx
 	var err error
 	if i.f.timeout > 0 {
-		d := time.Now().Add(i.f.timeout)
+		// One clock reading: the deadline, the timer's delay, and the idle list's clock
+		// when the instance is released after this call.
+		now := time.Now()
+		i.calledAt = now
+		d, in := now.Add(i.f.timeout), i.f.timeout
 		if cd, ok := ctx.Deadline(); ok && cd.Before(d) {
-			d = cd
+			d, in = cd, cd.Sub(now)
 		}
-		c.arm(d)
+		c.arm(d, in)
 		err = fn.CallWithStack(c, stack)
 		c.disarm()
 	} else {
@@ -213,11 +218,12 @@ func (c *callContext) init(inst *Instance) {
 	}
 }
 
-func (c *callContext) arm(deadline time.Time) {
+// arm starts the deadline of a call: deadline, which is in from now.
+func (c *callContext) arm(deadline time.Time, in time.Duration) {
 	c.mu.Lock()
 	c.active, c.deadline = true, deadline
 	c.mu.Unlock()
-	c.timer.Reset(time.Until(deadline))
+	c.timer.Reset(in)
 }
 
 func (c *callContext) disarm() {

@@ -23,8 +23,10 @@ type deadlineCtx struct {
 	err   error
 }
 
-func newDeadlineCtx(d time.Duration) *deadlineCtx {
-	return &deadlineCtx{deadline: time.Now().Add(d)}
+// newDeadlineCtx returns a context ending at deadline, which the caller computes from a clock
+// reading it has already (the request's arrival, the upstream's answer).
+func newDeadlineCtx(deadline time.Time) *deadlineCtx {
+	return &deadlineCtx{deadline: deadline}
 }
 
 func (c *deadlineCtx) Deadline() (time.Time, bool) { return c.deadline, true }

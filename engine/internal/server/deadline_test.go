@@ -10,7 +10,7 @@ import (
 // The request context keeps context.WithTimeout's contract without its timer up front.
 func TestDeadlineCtx(t *testing.T) {
 	t.Run("expires", func(t *testing.T) {
-		c := newDeadlineCtx(30 * time.Millisecond)
+		c := newDeadlineCtx(time.Now().Add(30 * time.Millisecond))
 		if d, ok := c.Deadline(); !ok || time.Until(d) > 30*time.Millisecond {
 			t.Fatalf("deadline %v %v", d, ok)
 		}
@@ -33,7 +33,7 @@ func TestDeadlineCtx(t *testing.T) {
 		}
 	})
 	t.Run("expired without Done", func(t *testing.T) {
-		c := newDeadlineCtx(time.Millisecond)
+		c := newDeadlineCtx(time.Now().Add(time.Millisecond))
 		time.Sleep(5 * time.Millisecond)
 		if !errors.Is(c.Err(), context.DeadlineExceeded) {
 			t.Fatalf("err %v", c.Err())
@@ -45,7 +45,7 @@ func TestDeadlineCtx(t *testing.T) {
 		}
 	})
 	t.Run("cancel", func(t *testing.T) {
-		c := newDeadlineCtx(time.Hour)
+		c := newDeadlineCtx(time.Now().Add(time.Hour))
 		done := c.Done()
 		c.cancel()
 		c.cancel()
@@ -60,7 +60,7 @@ func TestDeadlineCtx(t *testing.T) {
 	})
 	t.Run("children", func(t *testing.T) {
 		// A call bounded by its own shorter timeout, and one bounded by the request's.
-		c := newDeadlineCtx(40 * time.Millisecond)
+		c := newDeadlineCtx(time.Now().Add(40 * time.Millisecond))
 		short, cancel := context.WithTimeout(c, 5*time.Millisecond)
 		defer cancel()
 		<-short.Done()

@@ -21,11 +21,19 @@ func (s *Server) runFilters(rctx context.Context, ctx *fasthttp.RequestCtx, rout
 		Req: &ctx.Request, Resp: &ctx.Response, Route: route.Name,
 		Source: ctx.RemoteAddr(), Scheme: meta.Scheme, SetLabel: x.setLabel,
 	}
-	fstart := time.Now()
-	defer func() { rec.FilterMicros = time.Since(fstart).Microseconds() }()
+	// One clock reading per filter and one more: each filter's end is the next one's start,
+	// and, when every filter passed, the end of the filters.
+	t0 := time.Now()
+	fstart := t0
+	defer func() {
+		end := t0
+		if done { // a refusal, and the response phases it ran, count too
+			end = time.Now()
+		}
+		rec.FilterMicros = end.Sub(fstart).Microseconds()
+	}()
 	for _, f := range route.Filters {
 		x.curFilter = f.Name()
-		t0 := time.Now()
 		inst, err := f.Acquire(rctx)
 		next := false
 		if err == nil {
@@ -52,7 +60,9 @@ func (s *Server) runFilters(rctx context.Context, ctx *fasthttp.RequestCtx, rout
 				x.instances = append(x.instances, inst)
 			}
 		}
-		d := time.Since(t0)
+		end := time.Now()
+		d := end.Sub(t0)
+		t0 = end
 		fr := decisionlog.FilterResult{Name: f.Name(), Micros: d.Microseconds()}
 		kind := ""
 		if err != nil {

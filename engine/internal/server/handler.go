@@ -142,9 +142,10 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		}
 		// Set last: the upstream's response replaced whatever was set before.
 		ctx.Response.Header.Set("X-Request-Id", rec.DecisionID)
-		rec.TotalMicros = time.Since(start).Microseconds()
+		total := time.Since(start)
+		rec.TotalMicros = total.Microseconds()
 		if s.o.Observer != nil {
-			s.o.Observer.Request(rec.Route, rec.Outcome, rec.Status, time.Since(start))
+			s.o.Observer.Request(rec.Route, rec.Outcome, rec.Status, total)
 		}
 		if s.o.Watch != nil {
 			s.o.Watch.Observe(rec.Route, rec.RemoteIP, rec.Outcome, rec.Reasons, rec.Labels, start)
@@ -199,7 +200,7 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, snap *snapshot.Snapshot, x *exc
 
 	// A per-request deadline: ctx.Done() only fires at shutdown. Its timer is made only if
 	// something waits on Done (deadlineCtx).
-	dc := newDeadlineCtx(route.Timeout)
+	dc := newDeadlineCtx(rec.Time.Add(route.Timeout)) // from the request's arrival: no clock read
 	defer dc.cancel()
 	var rctx context.Context = dc
 
@@ -309,13 +310,14 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, snap *snapshot.Snapshot, x *exc
 	}
 	ustart := time.Now()
 	status, uerr := s.forward(ctx, route, &meta, fw, len(x.instances) > 0)
-	ud := time.Since(ustart)
+	uend := time.Now()
+	ud := uend.Sub(ustart)
 	rec.UpstreamMicros = ud.Microseconds()
 	if s.o.Observer != nil {
 		s.o.Observer.Upstream(route.Name, ud, uerr != nil)
 	}
 	if claimed.key != "" {
-		s.settle(claimed, uerr == nil && status >= 200 && status < 300, rec)
+		s.settle(claimed, uend, uerr == nil && status >= 200 && status < 300, rec)
 	}
 	if uerr != nil {
 		s.log.Warn("upstream failed", "route", route.Name, "decision_id", rec.DecisionID, "err", uerr)
@@ -430,9 +432,10 @@ type claimCommitter interface {
 }
 
 // settle commits a delivered dedupe key or releases it so the provider's retry goes through.
-// It uses its own deadline: the request's may have expired with the upstream.
-func (s *Server) settle(c claim, delivered bool, rec *decisionlog.Record) {
-	dc := newDeadlineCtx(2 * time.Second)
+// It uses its own deadline, 2 s from now (a clock reading the caller has): the request's may
+// have expired with the upstream.
+func (s *Server) settle(c claim, now time.Time, delivered bool, rec *decisionlog.Record) {
+	dc := newDeadlineCtx(now.Add(2 * time.Second))
 	defer dc.cancel()
 	var ctx context.Context = dc
 	var err error

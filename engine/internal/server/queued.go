@@ -36,7 +36,7 @@ func (s *Server) enqueue(rctx context.Context, ctx *fasthttp.RequestCtx, route *
 	if err := x.fwd.prepare(req, route, meta); err != nil {
 		// As on a direct route: nothing can be forwarded, so nothing is stored.
 		if claimed.key != "" {
-			s.settle(claimed, false, rec)
+			s.settle(claimed, time.Now(), false, rec)
 		}
 		writeError(ctx, fasthttp.StatusBadGateway, "upstream unavailable")
 		rec.Outcome, rec.Status, rec.Error = decisionlog.OutcomeUpstream, fasthttp.StatusBadGateway, err.Error()
@@ -60,7 +60,7 @@ func (s *Server) enqueue(rctx context.Context, ctx *fasthttp.RequestCtx, route *
 		err = s.o.Queue.Enqueue(rctx, r)
 	}
 	if claimed.key != "" {
-		s.settle(claimed, err == nil, rec)
+		s.settle(claimed, time.Now(), err == nil, rec)
 	}
 	if err != nil {
 		s.log.Warn("delivery store refused a queued request; answered 503", "route", rec.Route, "decision_id", rec.DecisionID, "err", err)
