@@ -263,11 +263,15 @@ func checkBuckets(t *testing.T, step int, sh *shard) {
 		t.Fatalf("step %d: %d buckets, %d in the heap", step, len(sh.buckets), len(sh.order))
 	}
 	seen := 0
-	for j, b := range sh.order {
-		if int(b.pos) != j || sh.buckets[b.id] != b {
+	if len(sh.bks) != len(sh.order)+len(sh.bfree) {
+		t.Fatalf("step %d: %d buckets in the arena, %d in the heap, %d free", step, len(sh.bks), len(sh.order), len(sh.bfree))
+	}
+	for j, bi := range sh.order {
+		b := &sh.bks[bi]
+		if int(b.pos) != j || sh.buckets[b.id] != bi {
 			t.Fatalf("step %d: bucket %d out of sync with the heap", step, b.id)
 		}
-		if j > 0 && sh.order[(j-1)/2].id > b.id {
+		if j > 0 && sh.bks[sh.order[(j-1)/2]].id > b.id {
 			t.Fatalf("step %d: heap order broken at %d", step, j)
 		}
 		if b.head == nilSlot {

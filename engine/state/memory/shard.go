@@ -84,7 +84,8 @@ func (c *rateCell) decide(lim gcra.Limit, now int64) (r gcra.Result, ok bool) {
 }
 
 // bucket is the list of the entries expiring in one bucketShift-wide span, and its place in
-// the shard's order heap. A bucket exists only while it holds entries.
+// the shard's order heap. A bucket exists only while it holds entries; buckets live in the
+// shard's bucket arena and are referred to by index, so making one costs no allocation.
 type bucket struct {
 	id         int64
 	head, tail int32
@@ -107,11 +108,12 @@ type shard struct {
 	dedupe    map[string]int32
 	ents      []entry
 	free      []int32
-	buckets   map[int64]*bucket
-	order     []*bucket
-	spare     []*bucket // emptied buckets, reused
-	limit     int       // entries
-	byteLimit int64     // bytes, as entryBytes counts them
+	buckets   map[int64]int32 // bucket id → index in bks
+	bks       []bucket
+	bfree     []int32 // free indices in bks
+	order     []int32 // indices in bks, a min-heap by bucket id
+	limit     int     // entries
+	byteLimit int64   // bytes, as entryBytes counts them
 	bytes     int64
 	evictions uint64
 	_         [64]byte // keep neighbouring shards' locks off one cache line
@@ -126,8 +128,8 @@ func (sh *shard) init(limit int, byteLimit int64) {
 	sh.cells = make(map[string]*rateCell)
 	sh.rmu.Unlock()
 	sh.dedupe = make(map[string]int32)
-	sh.buckets = make(map[int64]*bucket)
-	sh.ents, sh.free, sh.order, sh.spare = nil, nil, nil, nil
+	sh.buckets = make(map[int64]int32)
+	sh.ents, sh.free, sh.bks, sh.bfree, sh.order = nil, nil, nil, nil, nil
 }
 
 // lookup finds a live entry; an expired one is dropped and reported absent.
@@ -241,19 +243,21 @@ func (sh *shard) setExp(i int32, exp int64) {
 func (sh *shard) link(i int32) {
 	e := &sh.ents[i]
 	id := e.exp >> bucketShift
-	b := sh.buckets[id]
-	if b == nil {
-		if n := len(sh.spare); n > 0 {
-			b = sh.spare[n-1]
-			sh.spare = sh.spare[:n-1]
+	bi, ok := sh.buckets[id]
+	if !ok {
+		if n := len(sh.bfree); n > 0 {
+			bi = sh.bfree[n-1]
+			sh.bfree = sh.bfree[:n-1]
 		} else {
-			b = new(bucket)
+			sh.bks = append(sh.bks, bucket{})
+			bi = int32(len(sh.bks) - 1)
 		}
-		*b = bucket{id: id, head: nilSlot, tail: nilSlot, pos: int32(len(sh.order))}
-		sh.buckets[id] = b
-		sh.order = append(sh.order, b)
+		sh.bks[bi] = bucket{id: id, head: nilSlot, tail: nilSlot, pos: int32(len(sh.order))}
+		sh.buckets[id] = bi
+		sh.order = append(sh.order, bi)
 		sh.up(len(sh.order) - 1)
 	}
+	b := &sh.bks[bi]
 	e.prev, e.next = b.tail, nilSlot
 	if b.tail != nilSlot {
 		sh.ents[b.tail].next = i
@@ -266,7 +270,8 @@ func (sh *shard) link(i int32) {
 // unlink takes entry i off its bucket's list, and drops the bucket when it empties.
 func (sh *shard) unlink(i int32) {
 	e := &sh.ents[i]
-	b := sh.buckets[e.exp>>bucketShift]
+	bi := sh.buckets[e.exp>>bucketShift]
+	b := &sh.bks[bi]
 	if e.prev != nilSlot {
 		sh.ents[e.prev].next = e.next
 	} else {
@@ -279,23 +284,22 @@ func (sh *shard) unlink(i int32) {
 	}
 	e.prev, e.next = nilSlot, nilSlot
 	if b.head == nilSlot {
-		sh.dropBucket(b)
+		sh.dropBucket(bi)
 	}
 }
 
-// dropBucket takes an empty bucket out of the map and the heap and keeps it for reuse.
-func (sh *shard) dropBucket(b *bucket) {
-	delete(sh.buckets, b.id)
-	p, last := int(b.pos), len(sh.order)-1
+// dropBucket takes an empty bucket out of the map and the heap and frees its index.
+func (sh *shard) dropBucket(bi int32) {
+	delete(sh.buckets, sh.bks[bi].id)
+	p, last := int(sh.bks[bi].pos), len(sh.order)-1
 	if p != last {
 		sh.swap(p, last)
 	}
-	sh.order[last] = nil
 	sh.order = sh.order[:last]
 	if p != last && !sh.down(p) {
 		sh.up(p)
 	}
-	sh.spare = append(sh.spare, b)
+	sh.bfree = append(sh.bfree, bi)
 }
 
 // front returns the first entry of the earliest bucket, or nilSlot when the shard is empty.
@@ -303,20 +307,24 @@ func (sh *shard) front() int32 {
 	if len(sh.order) == 0 {
 		return nilSlot
 	}
-	return sh.order[0].head
+	return sh.bks[sh.order[0]].head
+}
+
+// less compares the ids of the buckets at heap positions a and b.
+func (sh *shard) less(a, b int) bool {
+	return sh.bks[sh.order[a]].id < sh.bks[sh.order[b]].id
 }
 
 func (sh *shard) swap(a, b int) {
 	h := sh.order
 	h[a], h[b] = h[b], h[a]
-	h[a].pos, h[b].pos = int32(a), int32(b)
+	sh.bks[h[a]].pos, sh.bks[h[b]].pos = int32(a), int32(b)
 }
 
 func (sh *shard) up(j int) {
-	h := sh.order
 	for j > 0 {
 		p := (j - 1) / 2
-		if h[p].id <= h[j].id {
+		if !sh.less(j, p) {
 			return
 		}
 		sh.swap(j, p)
@@ -326,17 +334,17 @@ func (sh *shard) up(j int) {
 
 // down reports whether the element moved.
 func (sh *shard) down(j int) bool {
-	h, start := sh.order, j
+	start, n := j, len(sh.order)
 	for {
 		l := 2*j + 1
-		if l >= len(h) {
+		if l >= n {
 			break
 		}
 		c := l
-		if r := l + 1; r < len(h) && h[r].id < h[l].id {
+		if r := l + 1; r < n && sh.less(r, l) {
 			c = r
 		}
-		if h[j].id <= h[c].id {
+		if !sh.less(c, j) {
 			break
 		}
 		sh.swap(j, c)
