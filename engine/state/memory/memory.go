@@ -44,7 +44,9 @@ type Options struct {
 	// Shards is rounded up to a power of two, and down to at most MaxKeys (and to shards of
 	// at least 16 KiB of MaxBytes). Default DefaultShards.
 	Shards int
-	// Now is the clock; tests inject one. Default time.Now. It must be safe for concurrent use.
+	// Now is the clock; tests inject one. It must be safe for concurrent use. Default: the
+	// wall clock read at New, advanced by the monotonic clock, so that a step of the wall
+	// clock moves no expiry and a reading costs a monotonic read only.
 	Now func() time.Time
 }
 
@@ -61,7 +63,7 @@ type Store struct {
 	shards []shard
 	mask   uint64
 	seed   maphash.Seed
-	now    func() time.Time
+	now    func() int64 // unix µs
 	closed atomic.Bool
 }
 
@@ -90,9 +92,13 @@ func New(o Options) *Store {
 	for n > maxKeys || (n > 1 && maxBytes/int64(n) < minShardBytes) {
 		n >>= 1
 	}
-	now := o.Now
-	if now == nil {
-		now = time.Now
+	var now func() int64
+	if o.Now != nil {
+		now = func() int64 { return o.Now().UnixMicro() }
+	} else {
+		epoch := time.Now()
+		us := epoch.UnixMicro()
+		now = func() int64 { return us + int64(time.Since(epoch)/time.Microsecond) }
 	}
 	s := &Store{
 		shards: make([]shard, n),
@@ -122,7 +128,7 @@ func (s *Store) Admit(_ context.Context, c *state.Check) (state.Admission, error
 	if !rateOn && !dedupeOn {
 		return state.Admission{}, nil
 	}
-	now := s.now().UnixMicro()
+	now := s.now()
 	ri, di := -1, -1
 	var lim gcra.Limit
 	if rateOn {
@@ -279,7 +285,7 @@ func (s *Store) Commit(_ context.Context, key string, ttl time.Duration) error {
 	if err := state.ValidTTL(ttl); err != nil {
 		return err
 	}
-	now := s.now().UnixMicro()
+	now := s.now()
 	sh := &s.shards[s.shardOf(key)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -303,7 +309,7 @@ func (s *Store) CommitClaim(ctx context.Context, key string, claim uint64, ttl t
 	if s.closed.Load() || state.ValidTTL(ttl) != nil || si >= uint64(len(s.shards)) || slot < 0 {
 		return s.Commit(ctx, key, ttl)
 	}
-	now := s.now().UnixMicro()
+	now := s.now()
 	sh := &s.shards[si]
 	sh.mu.Lock()
 	if slot < int64(len(sh.ents)) {
@@ -325,7 +331,7 @@ func (s *Store) Release(_ context.Context, key string) error {
 	if s.closed.Load() {
 		return errClosed
 	}
-	now := s.now().UnixMicro()
+	now := s.now()
 	sh := &s.shards[s.shardOf(key)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
