@@ -486,8 +486,10 @@ func writeHeader(ctx context.Context, mod api.Module, stack []uint64, fn string,
 		ex.Req.Header.SetBytesKV(name, value)
 	case add:
 		ex.Resp.Header.AddBytesKV(name, value)
+		ex.RespChanged = true
 	default:
 		ex.Resp.Header.SetBytesKV(name, value)
+		ex.RespChanged = true
 	}
 }
 
@@ -514,6 +516,7 @@ func hostRemoveHeader(ctx context.Context, mod api.Module, stack []uint64) {
 		return
 	}
 	ex.Resp.Header.DelBytes(name)
+	ex.RespChanged = true
 }
 
 func hostReadBody(ctx context.Context, mod api.Module, stack []uint64) {
@@ -584,6 +587,7 @@ func hostWriteBody(ctx context.Context, mod api.Module, stack []uint64) {
 		abiPanic(fnWriteBody, "body would exceed the filter's memory cap")
 	}
 	ex.Resp.AppendBody(b)
+	ex.RespChanged = true
 }
 
 func hostGetStatusCode(ctx context.Context, stack []uint64) {
@@ -603,6 +607,7 @@ func hostSetStatusCode(ctx context.Context, stack []uint64) {
 		abiPanic(fnSetStatusCode, "status code outside 200-599")
 	}
 	ex.Resp.SetStatusCode(int(code))
+	ex.RespChanged = true
 }
 
 func hostGetSourceAddr(ctx context.Context, mod api.Module, stack []uint64) {

@@ -40,6 +40,10 @@ type Exchange struct {
 	Scheme string
 	// SetLabel receives hookwall.set_label calls; nil drops them.
 	SetLabel func(key, value string)
+	// RespChanged is set when a guest changed Resp (a header, the body or the status): the
+	// server must then merge the upstream's answer into Resp, even when no instance is held
+	// for a response phase.
+	RespChanged bool
 }
 
 // Instance is one guest instance, held by one request from Acquire to

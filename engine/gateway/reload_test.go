@@ -441,14 +441,14 @@ func TestReloadPolicyOnlyChangeKeepsCompiledFilter(t *testing.T) {
 }
 
 func TestReloadInFlightRequestFinishesOnItsSnapshot(t *testing.T) {
-	// tiny.wasm has a response phase: a request keeps its instance until the response is
-	// written, so the old pool has work in flight during the swap.
+	// respheader.wasm has a response phase: a request keeps its instance until the response
+	// is written, so the old pool has work in flight during the swap.
 	e, up := startReload(t, "", guardConfig, map[string]string{
-		"filters/guard.wasm":           testGuest(t, "tiny.wasm"),
+		"filters/guard.wasm":           testGuest(t, "respheader.wasm"),
 		"policies/routes/guarded.rego": "package routes.guarded\n\nallow := true\n",
 	}, Options{})
 	if !e.g.Snapshot().Filters["guard"].HasResponsePhase() {
-		t.Fatal("tiny.wasm lost its response phase")
+		t.Fatal("respheader.wasm lost its response phase")
 	}
 	release := make(chan struct{})
 	arrived := make(chan struct{}, 1)
@@ -464,6 +464,7 @@ func TestReloadInFlightRequestFinishesOnItsSnapshot(t *testing.T) {
 	type result struct {
 		status int
 		body   string
+		phase  string // X-Response-Phase: the old instance's response phase ran
 		err    error
 	}
 	done := make(chan result, 1)
@@ -477,7 +478,7 @@ func TestReloadInFlightRequestFinishesOnItsSnapshot(t *testing.T) {
 		}
 		b, _ := io.ReadAll(r.Body)
 		r.Body.Close()
-		done <- result{status: r.StatusCode, body: string(b)}
+		done <- result{status: r.StatusCode, body: string(b), phase: r.Header.Get("X-Response-Phase")}
 	}()
 	select {
 	case <-arrived:
@@ -493,8 +494,8 @@ func TestReloadInFlightRequestFinishesOnItsSnapshot(t *testing.T) {
 	}
 	close(release)
 	r := <-done
-	if r.err != nil || r.status != 200 || r.body != "upstream ok" {
-		t.Fatalf("held request: %d %q %v, want 200 on the snapshot it started with", r.status, r.body, r.err)
+	if r.err != nil || r.status != 200 || r.body != "upstream ok" || r.phase != "ran" {
+		t.Fatalf("held request: %d %q (response phase %q) %v, want 200 and the response phase on the snapshot it started with", r.status, r.body, r.phase, r.err)
 	}
 	waitUntil(t, 2*time.Second, "the retired pool did not close after its last request", func() bool { return oldFilter.Stats().Live == 0 })
 }

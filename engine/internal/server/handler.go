@@ -309,7 +309,7 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, snap *snapshot.Snapshot, x *exc
 		return
 	}
 	ustart := time.Now()
-	status, uerr := s.forward(ctx, route, &meta, fw, len(x.instances) > 0)
+	status, uerr := s.forward(ctx, route, &meta, fw, len(x.instances) > 0 || x.fx.RespChanged)
 	uend := time.Now()
 	ud := uend.Sub(ustart)
 	rec.UpstreamMicros = ud.Microseconds()
