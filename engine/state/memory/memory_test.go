@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -469,5 +470,44 @@ func rateCellsMatchModel(t *testing.T, seed uint64) {
 		if got := mustAdmit(t, s, c); got != want {
 			t.Fatalf("seed %d step %d, %s %+v at %d: got %+v, want %+v", seed, step, c.RateKey, lim, now, got, want)
 		}
+	}
+}
+
+// Many goroutines on one hot rate key, each request with its own short-lived delivery id (so
+// every write sweeps and the shards churn), and a few cold rate keys made and dropped beside
+// it: the hot key passes exactly its limit. Run with -race, it also checks the shared path's
+// locking.
+func TestHotRateKeyExact(t *testing.T) {
+	s := New(Options{Shards: 4})
+	t.Cleanup(func() { _ = s.Close() })
+	const limit, goroutines, each = 10000, 8, 4000
+	var passed atomic.Int64
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				c := state.Check{RateKey: "hot", Limit: limit, Per: time.Hour, DedupeKey: fmt.Sprint(g, "-", i), DedupeTTL: time.Millisecond}
+				if i%10 == 0 {
+					c.RateKey = fmt.Sprint("cold-", g, "-", i) // a new cell, write-locked, beside the hot one
+				}
+				a, err := s.Admit(context.Background(), &c)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if c.RateKey == "hot" && !a.Limited {
+					passed.Add(1)
+				}
+				if a.Dedupe == state.DedupeNew {
+					_ = s.CommitClaim(context.Background(), c.DedupeKey, a.Claim, time.Millisecond)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if got := passed.Load(); got != limit {
+		t.Fatalf("the hot key passed %d requests, want exactly %d", got, limit)
 	}
 }
