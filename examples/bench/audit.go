@@ -31,7 +31,8 @@ type tally struct {
 	sent      uint64 // requests the load generator wrote
 	forwarded uint64 // requests the upstream served
 	decisions map[string]uint64
-	logged    bool // the setup writes a decision log (hookwall)
+	logged    bool         // the setup writes a decision log (hookwall)
+	queued    *queuedTally // a queued route's store and deliveries; nil for a direct one
 }
 
 // void says why a run does not count, or "". Every request must have reached the upstream
@@ -40,6 +41,9 @@ type tally struct {
 func (t tally) void() string {
 	if t.sent == 0 {
 		return "no requests sent"
+	}
+	if t.queued != nil {
+		return t.queuedVoid()
 	}
 	if t.forwarded != t.sent {
 		return fmt.Sprintf("%d requests sent, %d forwarded", t.sent, t.forwarded)
@@ -65,8 +69,36 @@ func (t tally) void() string {
 	return ""
 }
 
+// queuedVoid audits a run on a queued route: every request sent was answered 202 and
+// logged queued, stored as one row, and delivered under a distinct id and logged
+// delivered; the upstream served those and the re-deliveries, nothing else.
+func (t tally) queuedVoid() string {
+	q := t.queued
+	if v := q.void(t.sent); v != "" {
+		return v
+	}
+	if t.forwarded != q.delivered+q.dups {
+		return fmt.Sprintf("the upstream served %d, %d distinct deliveries and %d re-deliveries", t.forwarded, q.delivered, q.dups)
+	}
+	for o, n := range t.decisions {
+		if o != "queued" && o != "delivered" {
+			return fmt.Sprintf("%d decisions %s: %v", n, o, t.decisions)
+		}
+	}
+	if a := t.decisions["queued"]; a != t.sent {
+		return fmt.Sprintf("%d requests sent, %d logged queued", t.sent, a)
+	}
+	if a := t.decisions["delivered"]; a != q.delivered {
+		return fmt.Sprintf("%d delivered, %d logged delivered", q.delivered, a)
+	}
+	return ""
+}
+
 func (t tally) String() string {
 	s := fmt.Sprintf("sent %d, forwarded %d", t.sent, t.forwarded)
+	if t.queued != nil {
+		s += ", " + t.queued.String()
+	}
 	if t.logged {
 		s += fmt.Sprintf(", decisions %v", t.decisions)
 	}

@@ -40,6 +40,8 @@ const hitsPath = "/__hits"
 type benchSetup struct {
 	name, addr, path string
 	route            string       // hookwall's route, whose decisions the log must show allowed; "" for the others
+	queued           bool         // route is queued: audited through the store's depth and the upstream's ids
+	admin            string       // hookwall's admin listener (the status page), for a queued route
 	dlog             *decisionLog // hookwall's decision log; nil for the others
 	pids             func() []int // processes whose CPU time (with their children's) is charged to the setup
 	mallocs          func() (uint64, bool)
@@ -132,7 +134,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "bench: %s: %v\n", *cfgPath, err)
 		return 2
 	}
-	o := benchOpts{cfgPath: *cfgPath, decisions: cfg.Log.Decisions, self: self, hookwall: hookwall, driver: *driver,
+	o := benchOpts{cfgPath: *cfgPath, decisions: cfg.Log.Decisions, deliveries: cfg.Delivery.Path, self: self, hookwall: hookwall, driver: *driver,
 		setups: *setupsFlag, conns: *conns, rounds: *rounds, d: *dur, body: *bodySize,
 		gateway: cfg.Server.Listen, admin: cfg.Admin.Listen, upstream: upstream, bare: *bareAddr}
 	if *baseline != "" {
@@ -160,14 +162,15 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 // benchOpts are the flags of one benchmark, shared by its GOMAXPROCS settings.
 type benchOpts struct {
 	cfgPath, decisions     string
+	deliveries             string // the SQLite delivery store of the config (removed before each start)
 	self, hookwall, driver string
 	setups                 string
 	gateway, admin         string // hookwall's listeners, from the config
 	upstream, bare         string // the upstream (the routes' one) and the bare proxy
 	conns, rounds, body    int
 	d                      time.Duration
-	// The baseline hookwall, when there is one: its binary, config copy, listeners and log.
-	baseHookwall, baseCfgPath, baseGateway, baseAdmin, baseDecisions string
+	// The baseline hookwall, when there is one: its binary, config copy, listeners, log and store.
+	baseHookwall, baseCfgPath, baseGateway, baseAdmin, baseDecisions, baseDeliveries string
 }
 
 // addBaseline prepares a second gateway: a copy of the config beside it (so its relative
@@ -189,7 +192,8 @@ func (o *benchOpts) addBaseline(bin string) (cleanup func(), err error) {
 		return nil, err
 	}
 	logf.Close()
-	cleanup = func() { os.Remove(f.Name()); os.Remove(logf.Name()) }
+	store := logf.Name() + ".db"
+	cleanup = func() { os.Remove(f.Name()); os.Remove(logf.Name()); removeSQLite(store) }
 	var addrs [2]string
 	for i := range addrs {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -204,17 +208,18 @@ func (o *benchOpts) addBaseline(bin string) (cleanup func(), err error) {
 		strconv.Quote(o.gateway), strconv.Quote(addrs[0]),
 		strconv.Quote(o.admin), strconv.Quote(addrs[1]),
 		strconv.Quote(o.decisions), strconv.Quote(logf.Name()),
+		strconv.Quote(o.deliveries), strconv.Quote(store),
 	).Replace(string(raw))
 	if err := os.WriteFile(f.Name(), []byte(text), 0o600); err != nil {
 		cleanup()
 		return nil, err
 	}
 	cfg, err := config.Load(f.Name())
-	if err != nil || cfg.Server.Listen != addrs[0] || cfg.Admin.Listen != addrs[1] || cfg.Log.Decisions != logf.Name() {
+	if err != nil || cfg.Server.Listen != addrs[0] || cfg.Admin.Listen != addrs[1] || cfg.Log.Decisions != logf.Name() || cfg.Delivery.Path != store {
 		cleanup()
 		return nil, fmt.Errorf("the config copy did not take its own listeners and log (write them as plain quoted strings): %v", err)
 	}
-	o.baseHookwall, o.baseCfgPath, o.baseGateway, o.baseAdmin, o.baseDecisions = bin, f.Name(), addrs[0], addrs[1], logf.Name()
+	o.baseHookwall, o.baseCfgPath, o.baseGateway, o.baseAdmin, o.baseDecisions, o.baseDeliveries = bin, f.Name(), addrs[0], addrs[1], logf.Name(), store
 	return cleanup, nil
 }
 
@@ -262,6 +267,12 @@ func benchAt(ctx context.Context, o benchOpts, procs int, stdout, stderr io.Writ
 		if err := os.Truncate(p, 0); err != nil && !errors.Is(err, os.ErrNotExist) {
 			fmt.Fprintf(stderr, "bench: decision log: %v\n", err)
 			return 1
+		}
+	}
+	// The delivery stores too: each start measures an empty store.
+	for _, p := range []string{o.deliveries, o.baseDeliveries} {
+		if p != "" {
+			removeSQLite(p)
 		}
 	}
 	dlog := &decisionLog{path: o.decisions}
@@ -356,6 +367,8 @@ func benchAt(ctx context.Context, o benchOpts, procs int, stdout, stderr io.Writ
 		"verify":       {name: "hookwall, verify + allow", addr: o.gateway, path: "/verify", route: "verify", pids: pidOf(gw), mallocs: gwMallocs},
 		"reference":    {name: "hookwall, reference", addr: o.gateway, path: "/reference", route: "reference", pids: pidOf(gw), mallocs: gwMallocs},
 		"reference-go": {name: "hookwall, reference + Go filter", addr: o.gateway, path: "/reference-go", route: "reference-go", pids: pidOf(gw), mallocs: gwMallocs},
+		"queued": {name: "hookwall, reference, queued (SQLite)", addr: o.gateway, path: "/reference-queued", route: "reference-queued",
+			queued: true, admin: o.admin, pids: pidOf(gw), mallocs: gwMallocs},
 	}
 	for name, s := range all {
 		if s.route != "" {
@@ -377,7 +390,7 @@ func benchAt(ctx context.Context, o benchOpts, procs int, stdout, stderr io.Writ
 		if hw := all[s]; hw.route != "" && baseGW != nil {
 			b := hw
 			b.name += " (baseline)"
-			b.addr, b.pids, b.dlog = o.baseGateway, pidOf(baseGW), &decisionLog{path: o.baseDecisions}
+			b.addr, b.pids, b.dlog, b.admin = o.baseGateway, pidOf(baseGW), &decisionLog{path: o.baseDecisions}, o.baseAdmin
 			b.mallocs = func() (uint64, bool) { return scrapeMallocs("http://" + o.baseAdmin + "/metrics") }
 			all[s+"@baseline"] = b
 			order = append(order, s+"@baseline")
@@ -581,6 +594,7 @@ func printBenchReport(w io.Writer, order []string, all map[string]benchSetup, re
 		}
 		fmt.Fprintf(w, "%s against its baseline, paired by round: throughput %s, CPU per request %s\n", all[name].name, medianRange(rps), medianRange(cpu))
 	}
+	printQueuedReport(w, all, results)
 }
 
 // medianRange formats the median of xs and their range, or "n/a".
@@ -638,6 +652,12 @@ func runLoad(ctx context.Context, driver string, s benchSetup, spec loadSpec, pi
 			return benchResult{}, err
 		}
 	}
+	var qb queuedBefore
+	if s.queued {
+		if qb, err = queuedStart(s.admin, s.route, spec.upstream); err != nil {
+			return benchResult{}, err
+		}
+	}
 	cpu0 := setupCPU(s.pids())
 	var m0 uint64
 	var ok0 bool
@@ -663,6 +683,13 @@ func runLoad(ctx context.Context, driver string, s benchSetup, spec loadSpec, pi
 	}
 	res.tally.logged = s.dlog != nil
 	res.tally.decisions = map[string]uint64{}
+	if s.queued {
+		res.tally.queued = &queuedTally{}
+		// The workers deliver what the run stored; the audit waits for them, a bounded time.
+		if err := queuedSettle(ctx, s.admin, s.route, spec.upstream, qb, 2*time.Minute, res.tally.queued); err != nil {
+			return res, err
+		}
+	}
 	if err := settle(ctx, spec.upstream, hits0, s.dlog, s.route, &res.tally); err != nil {
 		return res, err
 	}
@@ -908,13 +935,22 @@ func cmdNode(ctx context.Context, args []string, _, stderr io.Writer) int {
 	switch args[0] {
 	case "upstream":
 		// It counts what it served, for the audit of every run (hitsPath reads the count).
+		// Queued deliveries are counted by id as well (idsPath reads the ledger).
 		var hits atomic.Uint64
+		ids := &idLedger{seen: map[string]struct{}{}}
 		h = func(c *fasthttp.RequestCtx) {
-			if string(c.Path()) == hitsPath {
+			switch string(c.Path()) {
+			case hitsPath:
 				c.SetBodyString(strconv.FormatUint(hits.Load(), 10))
+				return
+			case idsPath:
+				c.SetBodyString(ids.String())
 				return
 			}
 			hits.Add(1)
+			if id := c.Request.Header.Peek("Hookwall-Delivery-Id"); len(id) > 0 {
+				ids.add(id, time.Now())
+			}
 			c.SetBodyString("ok")
 		}
 	case "bare":
