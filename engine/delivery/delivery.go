@@ -158,9 +158,16 @@ type Store interface {
 	Close() error
 }
 
-// NewID returns a new delivery id: 32 random hex digits.
+// NewID returns a new delivery id: 32 hex digits, the time in milliseconds (12) then 80
+// random bits (20), as UUIDv7 orders them. Ids made later sort later, so a store's index
+// on the id grows at its end instead of touching a random page for every insert (a page
+// written to the log at each commit); the random bits keep ids unguessable.
 func NewID() string {
 	var raw [16]byte
-	_, _ = rand.Read(raw[:])
+	ms := uint64(time.Now().UnixMilli())
+	for i := range 6 {
+		raw[i] = byte(ms >> (40 - 8*i))
+	}
+	_, _ = rand.Read(raw[6:])
 	return hex.EncodeToString(raw[:])
 }

@@ -90,6 +90,9 @@ type Dispatcher struct {
 
 	gates gates // per route: max_in_flight, max_rate, circuit breaker
 
+	// more: the last claim took all it asked for, so more is likely due (Run's alone).
+	more bool
+
 	mu       sync.Mutex
 	inflight map[string]struct{}
 	wg       sync.WaitGroup
@@ -189,6 +192,9 @@ func (d *Dispatcher) claimOnce(ctx context.Context) bool {
 			return false
 		}
 	}
+	if d.more && free < d.claimBatch() {
+		free = d.gather(ctx, free)
+	}
 	now := time.Now()
 	routes := Routes{Skip: d.gates.closed(now)}
 	if d.o.Ordered != nil {
@@ -235,7 +241,35 @@ func (d *Dispatcher) claimOnce(ctx context.Context) bool {
 			d.o.Logger.Warn("delivery store: release failed", "err", err)
 		}
 	}
-	return len(rs) == free && len(back) == 0
+	d.more = len(rs) == free
+	return d.more && len(back) == 0
+}
+
+// claimGather bounds how long a claim waits for more workers to free up while a backlog
+// is being delivered.
+const claimGather = 2 * time.Millisecond
+
+// claimBatch is how many free workers a claim gathers while a backlog is being delivered:
+// each claim is a read of the store, and claiming for one worker at a time, as each
+// attempt ends, would cost one read per delivery.
+func (d *Dispatcher) claimBatch() int { return max(1, d.o.Workers/8) }
+
+// gather waits, at most claimGather, until claimBatch workers are free, and returns how
+// many are.
+func (d *Dispatcher) gather(ctx context.Context, free int) int {
+	t := time.NewTimer(claimGather)
+	defer t.Stop()
+	for free < d.claimBatch() {
+		select {
+		case <-d.wake: // an attempt ended
+		case <-t.C:
+			return d.o.Workers - len(d.sem)
+		case <-ctx.Done():
+			return free
+		}
+		free = d.o.Workers - len(d.sem)
+	}
+	return free
 }
 
 // Shutdown waits for Run to return (cancel its ctx first) and for the attempts in flight,

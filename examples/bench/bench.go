@@ -41,7 +41,7 @@ type benchSetup struct {
 	name, addr, path string
 	route            string       // hookwall's route, whose decisions the log must show allowed; "" for the others
 	queued           bool         // route is queued: audited through the store's depth and the upstream's ids
-	admin            string       // hookwall's admin listener (the status page), for a queued route
+	admin            adminAPI     // hookwall's admin API (the status page), for a queued route
 	dlog             *decisionLog // hookwall's decision log; nil for the others
 	pids             func() []int // processes whose CPU time (with their children's) is charged to the setup
 	mallocs          func() (uint64, bool)
@@ -134,7 +134,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "bench: %s: %v\n", *cfgPath, err)
 		return 2
 	}
-	o := benchOpts{cfgPath: *cfgPath, decisions: cfg.Log.Decisions, deliveries: cfg.Delivery.Path, self: self, hookwall: hookwall, driver: *driver,
+	o := benchOpts{cfgPath: *cfgPath, decisions: cfg.Log.Decisions, deliveries: cfg.Delivery.Path, adminToken: cfg.Admin.Token, self: self, hookwall: hookwall, driver: *driver,
 		setups: *setupsFlag, conns: *conns, rounds: *rounds, d: *dur, body: *bodySize,
 		gateway: cfg.Server.Listen, admin: cfg.Admin.Listen, upstream: upstream, bare: *bareAddr}
 	if *baseline != "" {
@@ -166,6 +166,7 @@ type benchOpts struct {
 	self, hookwall, driver string
 	setups                 string
 	gateway, admin         string // hookwall's listeners, from the config
+	adminToken             string // the admin API's token, from the config
 	upstream, bare         string // the upstream (the routes' one) and the bare proxy
 	conns, rounds, body    int
 	d                      time.Duration
@@ -368,7 +369,7 @@ func benchAt(ctx context.Context, o benchOpts, procs int, stdout, stderr io.Writ
 		"reference":    {name: "hookwall, reference", addr: o.gateway, path: "/reference", route: "reference", pids: pidOf(gw), mallocs: gwMallocs},
 		"reference-go": {name: "hookwall, reference + Go filter", addr: o.gateway, path: "/reference-go", route: "reference-go", pids: pidOf(gw), mallocs: gwMallocs},
 		"queued": {name: "hookwall, reference, queued (SQLite)", addr: o.gateway, path: "/reference-queued", route: "reference-queued",
-			queued: true, admin: o.admin, pids: pidOf(gw), mallocs: gwMallocs},
+			queued: true, admin: adminAPI{o.admin, o.adminToken}, pids: pidOf(gw), mallocs: gwMallocs},
 	}
 	for name, s := range all {
 		if s.route != "" {
@@ -390,7 +391,7 @@ func benchAt(ctx context.Context, o benchOpts, procs int, stdout, stderr io.Writ
 		if hw := all[s]; hw.route != "" && baseGW != nil {
 			b := hw
 			b.name += " (baseline)"
-			b.addr, b.pids, b.dlog, b.admin = o.baseGateway, pidOf(baseGW), &decisionLog{path: o.baseDecisions}, o.baseAdmin
+			b.addr, b.pids, b.dlog, b.admin = o.baseGateway, pidOf(baseGW), &decisionLog{path: o.baseDecisions}, adminAPI{o.baseAdmin, o.adminToken}
 			b.mallocs = func() (uint64, bool) { return scrapeMallocs("http://" + o.baseAdmin + "/metrics") }
 			all[s+"@baseline"] = b
 			order = append(order, s+"@baseline")

@@ -80,6 +80,9 @@ func upstreamIDs(addr string) (received, error) {
 	return r, nil
 }
 
+// adminAPI is a gateway's admin listener and its token ("" when it has none).
+type adminAPI struct{ addr, token string }
+
 // routeDepth is one queued route's line of the gateway's status page (its /-/recent feed).
 type routeDepth struct {
 	Route     string `json:"route"`
@@ -91,10 +94,13 @@ type routeDepth struct {
 func (d routeDepth) rows() uint64 { return d.Pending + d.Delivered + d.Dead }
 
 // statusDepth reads a queued route's depth from the gateway's status page.
-func statusDepth(admin, route string) (routeDepth, error) {
+func statusDepth(admin adminAPI, route string) (routeDepth, error) {
 	var req fasthttp.Request
 	var resp fasthttp.Response
-	req.SetRequestURI("http://" + admin + "/-/recent")
+	req.SetRequestURI("http://" + admin.addr + "/-/recent")
+	if admin.token != "" {
+		req.Header.Set("Authorization", "Bearer "+admin.token)
+	}
 	if err := fasthttp.DoTimeout(&req, &resp, 5*time.Second); err != nil {
 		return routeDepth{}, fmt.Errorf("status page: %w", err)
 	}
@@ -130,7 +136,7 @@ type queuedBefore struct {
 	ids   received
 }
 
-func queuedStart(admin, route, upstream string) (queuedBefore, error) {
+func queuedStart(admin adminAPI, route, upstream string) (queuedBefore, error) {
 	d, err := statusDepth(admin, route)
 	if err != nil {
 		return queuedBefore{}, err
@@ -142,7 +148,7 @@ func queuedStart(admin, route, upstream string) (queuedBefore, error) {
 // queuedSettle waits until every row the run stored was delivered (or limit passed), and
 // fills q: the upstream's distinct new ids must equal the new rows, which must equal the
 // 202s, or the run is void.
-func queuedSettle(ctx context.Context, admin, route, upstream string, b queuedBefore, limit time.Duration, q *queuedTally) error {
+func queuedSettle(ctx context.Context, admin adminAPI, route, upstream string, b queuedBefore, limit time.Duration, q *queuedTally) error {
 	start := time.Now()
 	d, err := statusDepth(admin, route)
 	if err != nil {

@@ -6,10 +6,12 @@
 // transaction (group commit): N concurrent enqueues cost one fsync, not N. A write's
 // caller waits for the commit; a write whose context ended before its batch began is not
 // made. The file is opened by one gateway at a time: its leases guard against workers of
-// that gateway, not against a second process on the same file.
+// that gateway, not against a second process on the same file, so they are kept in
+// memory (a restart voids them anyway) and a claim is a read, not a write.
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -18,6 +20,8 @@ import (
 	"math"
 	"net/url"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,17 +50,52 @@ type Store struct {
 	ops    chan *op
 	done   chan struct{}
 	stmts  map[string]*sql.Stmt // hotWrites, prepared at Open; read-only after
+	insert map[int]*sql.Stmt    // multi-row inserts by row count (insertChunks), prepared at Open
+
+	// lmu guards leases: who holds which pending delivery, until when. A claim reads the
+	// due deliveries and leases them under lmu; a finish drops its lease only after its
+	// commit, so a claim never sees a finished delivery as pending and unleased.
+	lmu     sync.Mutex
+	leases  map[string]hold
+	claim   *sql.Stmt // claimSQL, prepared on a reader connection of its own; used under lmu
+	claimc  *sql.Conn
+	nextDue *sql.Stmt  // nextDueSQL, on claimc
+	fresh   freshQueue // under lmu
+	// stale (under lmu): the file may hold due, unleased deliveries that fresh does not
+	// (dropped from it, retried, released, replayed, or left by a previous process), so
+	// a claim that fresh does not fill reads the file; retryAt: the earliest next_at of
+	// a pending delivery that was not due at the last read (0: none known).
+	stale   bool
+	retryAt int64
 
 	commits atomic.Uint64 // transactions committed: group commit makes it < the writes
 }
 
-// op is one write: an enqueue (rec) or a function run in the batch's transaction.
+// hold is a claim's lease on one delivery.
+type hold struct {
+	owner string
+	until int64 // unix ns
+}
+
+// op is one write: an enqueue (recs), a finish (fin) or a function run in the batch's
+// transaction.
 type op struct {
 	ctx  context.Context
 	recs []*delivery.Record // an enqueue
+	fin  *finish
 	fn   func(tx *sql.Tx) error
 	errc chan error
 }
+
+// finish is a Finish's write.
+type finish struct {
+	id, owner string
+	res       delivery.Result
+}
+
+// insertChunks are the row counts of the prepared multi-row inserts: a batch's records go
+// in as few statements as its count's binary digits.
+var insertChunks = []int{64, 32, 16, 8, 4, 2, 1}
 
 // maxBatch bounds how many writes share one transaction.
 const maxBatch = 512
@@ -131,15 +170,52 @@ func Open(o Options) (*Store, error) {
 		return nil, fmt.Errorf("delivery/sqlite: %s: %w", o.Path, err)
 	}
 	r.SetMaxOpenConns(4)
-	s := &Store{w: w, r: r, maxPending: o.MaxPending, ops: make(chan *op, maxBatch), done: make(chan struct{}), stmts: map[string]*sql.Stmt{}}
-	for _, q := range hotWrites {
+	s := &Store{w: w, r: r, maxPending: o.MaxPending, ops: make(chan *op, maxBatch), done: make(chan struct{}),
+		stmts: map[string]*sql.Stmt{}, insert: map[int]*sql.Stmt{}, leases: map[string]hold{},
+		fresh: freshQueue{byID: map[string]*delivery.Record{}}, stale: true}
+	prepare := func(q string) (*sql.Stmt, error) {
 		st, err := w.Prepare(q)
 		if err != nil {
+			for _, st := range s.stmts {
+				_ = st.Close()
+			}
 			_ = r.Close()
 			_ = w.Close()
 			return nil, fmt.Errorf("delivery/sqlite: %s: prepare: %w", o.Path, err)
 		}
-		s.stmts[q] = st
+		return st, nil
+	}
+	for _, q := range hotWrites {
+		if s.stmts[q], err = prepare(q); err != nil {
+			return nil, err
+		}
+	}
+	for _, n := range insertChunks {
+		q := insertRows(n)
+		if s.stmts[q], err = prepare(q); err != nil {
+			return nil, err
+		}
+		s.insert[n] = s.stmts[q]
+	}
+	// Claims are serialized (lmu) and frequent: one reader connection keeps the claim's
+	// statement prepared, since parsing it costs more than running it.
+	if s.claimc, err = r.Conn(context.Background()); err == nil {
+		if s.claim, err = s.claimc.PrepareContext(context.Background(), claimSQL); err == nil {
+			if s.nextDue, err = s.claimc.PrepareContext(context.Background(), nextDueSQL); err != nil {
+				_ = s.claim.Close()
+			}
+		}
+		if err != nil {
+			_ = s.claimc.Close()
+		}
+	}
+	if err != nil {
+		for _, st := range s.stmts {
+			_ = st.Close()
+		}
+		_ = r.Close()
+		_ = w.Close()
+		return nil, fmt.Errorf("delivery/sqlite: %s: prepare the claim: %w", o.Path, err)
 	}
 	go s.writer()
 	return s, nil
@@ -199,8 +275,10 @@ func (s *Store) exec(ctx context.Context, tx *sql.Tx, query string, args ...any)
 	return tx.ExecContext(ctx, query, args...)
 }
 
-// commit runs batch in one transaction, each write under its own savepoint so that one
-// failing write leaves the others alone, and answers every op.
+// commit runs batch in one transaction and answers every op. One failing write leaves
+// the others alone: the enqueues go in as one multi-row insert and the finishes together,
+// each group under one savepoint; when a group fails, its writes are made again one by
+// one, each under its own savepoint, as every other write is.
 func (s *Store) commit(batch []*op) {
 	errs := make([]error, len(batch))
 	live := 0
@@ -229,42 +307,18 @@ func (s *Store) commit(batch []*op) {
 		answer(fmt.Errorf("delivery/sqlite: begin: %w", err))
 		return
 	}
-	pending := -1
+	done := make([]bool, len(batch)) // made (or refused) by a group
+	s.enqueueAll(ctx, tx, batch, errs, done)
+	s.finishAll(ctx, tx, batch, errs, done)
 	for i, o := range batch {
-		if errs[i] != nil {
+		if errs[i] != nil || done[i] {
 			continue
 		}
-		if o.recs != nil && s.maxPending > 0 {
-			if pending < 0 {
-				if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM deliveries WHERE state = 'pending'`).Scan(&pending); err != nil {
-					errs[i] = fmt.Errorf("delivery/sqlite: count pending: %w", err)
-					continue
-				}
-			}
-			if pending+len(o.recs) > s.maxPending {
-				errs[i] = delivery.ErrFull
-				continue
-			}
+		if o.fn != nil {
+			errs[i] = s.savepoint(ctx, tx, o.fn)
+		} else if o.fin != nil {
+			errs[i] = s.savepoint(ctx, tx, func(tx *sql.Tx) error { return s.finishOne(ctx, tx, o.fin) })
 		}
-		if _, err := s.exec(ctx, tx, `SAVEPOINT w`); err != nil {
-			errs[i] = fmt.Errorf("delivery/sqlite: savepoint: %w", err)
-			continue
-		}
-		if o.recs != nil {
-			for _, r := range o.recs {
-				if errs[i] = s.insert(ctx, tx, r); errs[i] != nil {
-					break
-				}
-			}
-		} else {
-			errs[i] = o.fn(tx)
-		}
-		if errs[i] != nil {
-			_, _ = s.exec(ctx, tx, `ROLLBACK TO w`)
-		} else if o.recs != nil && pending >= 0 {
-			pending += len(o.recs)
-		}
-		_, _ = s.exec(ctx, tx, `RELEASE w`)
 	}
 	if err := tx.Commit(); err != nil {
 		_ = tx.Rollback()
@@ -275,31 +329,232 @@ func (s *Store) commit(batch []*op) {
 		return
 	}
 	s.commits.Add(1)
+	s.committed(batch, errs)
 	answer(nil)
+}
+
+// committed updates the claims' memory after batch's commit. A finished delivery's lease
+// goes only now that its new state is committed, so a claim that reads it from now on
+// sees it finished (or due later); a retry makes the file due again at its next_at. The
+// enqueued records are handed to the claims from memory, unless a claim already read
+// them from the file (they are leased then).
+func (s *Store) committed(batch []*op, errs []error) {
+	s.lmu.Lock()
+	defer s.lmu.Unlock()
+	for i, o := range batch {
+		if errs[i] != nil {
+			continue
+		}
+		switch {
+		case o.fin != nil:
+			if s.leases[o.fin.id].owner == o.fin.owner {
+				delete(s.leases, o.fin.id)
+			}
+			if res := o.fin.res; res.State == delivery.StatePending {
+				if at := res.NextAt.UnixNano(); s.retryAt == 0 || at < s.retryAt {
+					s.retryAt = at
+				}
+			}
+		case o.recs != nil:
+			for _, r := range o.recs {
+				if _, leased := s.leases[r.ID]; leased || !s.fresh.push(r) {
+					s.stale = s.stale || !leased
+				}
+			}
+		}
+	}
+}
+
+// savepoint runs fn under its own savepoint: when it fails, what it wrote is undone and the
+// rest of the transaction stands.
+func (s *Store) savepoint(ctx context.Context, tx *sql.Tx, fn func(tx *sql.Tx) error) error {
+	if _, err := s.exec(ctx, tx, `SAVEPOINT w`); err != nil {
+		return fmt.Errorf("delivery/sqlite: savepoint: %w", err)
+	}
+	err := fn(tx)
+	if err != nil {
+		_, _ = s.exec(ctx, tx, `ROLLBACK TO w`)
+	}
+	_, _ = s.exec(ctx, tx, `RELEASE w`)
+	return err
+}
+
+// enqueueAll makes the batch's enqueues: within max_pending (counted once per batch, so
+// exact), in arrival order; the rest fail with delivery.ErrFull. Their records go in as
+// one group; when the group fails (a duplicate id, say), each enqueue is made alone, so
+// only the failing one fails.
+func (s *Store) enqueueAll(ctx context.Context, tx *sql.Tx, batch []*op, errs []error, done []bool) {
+	var idx []int
+	for i, o := range batch {
+		if o.recs != nil && errs[i] == nil {
+			idx = append(idx, i)
+		}
+	}
+	if len(idx) == 0 {
+		return
+	}
+	for _, i := range idx {
+		done[i] = true
+	}
+	pending0 := -1
+	if s.maxPending > 0 {
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM deliveries WHERE state = 'pending'`).Scan(&pending0); err != nil {
+			for _, i := range idx {
+				errs[i] = fmt.Errorf("delivery/sqlite: count pending: %w", err)
+			}
+			return
+		}
+	}
+	// fits reports whether n more records stay within max_pending, and counts them.
+	fits := func(pending *int, n int) bool {
+		if pending0 < 0 {
+			return true
+		}
+		if *pending+n > s.maxPending {
+			return false
+		}
+		*pending += n
+		return true
+	}
+	if len(idx) > 1 {
+		var recs []*delivery.Record
+		var full []int
+		pending := pending0
+		for _, i := range idx {
+			if fits(&pending, len(batch[i].recs)) {
+				recs = append(recs, batch[i].recs...)
+			} else {
+				full = append(full, i)
+			}
+		}
+		if s.savepoint(ctx, tx, func(tx *sql.Tx) error { return s.insertRecs(ctx, tx, recs) }) == nil {
+			for _, i := range full {
+				errs[i] = delivery.ErrFull
+			}
+			return
+		}
+	}
+	pending := pending0
+	for _, i := range idx {
+		recs := batch[i].recs
+		if !fits(&pending, len(recs)) {
+			errs[i] = delivery.ErrFull
+			continue
+		}
+		if errs[i] = s.savepoint(ctx, tx, func(tx *sql.Tx) error { return s.insertRecs(ctx, tx, recs) }); errs[i] != nil && pending0 >= 0 {
+			pending -= len(recs)
+		}
+	}
+}
+
+// insertRecs inserts rs with the prepared multi-row inserts.
+func (s *Store) insertRecs(ctx context.Context, tx *sql.Tx, rs []*delivery.Record) error {
+	args := make([]any, 0, min(len(rs), insertChunks[0])*insertCols)
+	for len(rs) > 0 {
+		n := insertChunks[len(insertChunks)-1]
+		for _, c := range insertChunks {
+			if c <= len(rs) {
+				n = c
+				break
+			}
+		}
+		args = args[:0]
+		for _, r := range rs[:n] {
+			args = append(args, r.ID, r.Route, r.Dest, r.DecisionID, r.ReceivedAt.UnixNano(), r.Method, r.URI,
+				delivery.EncodeHeaders(r.Headers), nonNil(r.Body), r.NextAt.UnixNano(), r.ReceivedAt.UnixNano())
+		}
+		if _, err := tx.StmtContext(ctx, s.insert[n]).ExecContext(ctx, args...); err != nil {
+			return fmt.Errorf("delivery/sqlite: insert: %w", err)
+		}
+		rs = rs[n:]
+	}
+	return nil
+}
+
+// finishAll makes the batch's finishes as one group, without a savepoint each (a lost
+// lease writes nothing); when a statement fails, the group is undone and each finish is
+// made alone.
+func (s *Store) finishAll(ctx context.Context, tx *sql.Tx, batch []*op, errs []error, done []bool) {
+	var idx []int
+	for i, o := range batch {
+		if o.fin != nil && errs[i] == nil {
+			idx = append(idx, i)
+		}
+	}
+	if len(idx) < 2 {
+		return
+	}
+	err := s.savepoint(ctx, tx, func(tx *sql.Tx) error {
+		for _, i := range idx {
+			err := s.finishOne(ctx, tx, batch[i].fin)
+			if err != nil && !errors.Is(err, delivery.ErrLeaseLost) {
+				return err
+			}
+			errs[i] = err
+		}
+		return nil
+	})
+	if err != nil {
+		for _, i := range idx {
+			errs[i] = nil
+		}
+		return
+	}
+	for _, i := range idx {
+		done[i] = true
+	}
+}
+
+// finishOne records f's attempt and moves its delivery to the new state, when f's owner
+// holds it (delivery.ErrLeaseLost otherwise, with nothing written).
+func (s *Store) finishOne(ctx context.Context, tx *sql.Tx, f *finish) error {
+	s.lmu.Lock()
+	held := s.leases[f.id].owner == f.owner
+	s.lmu.Unlock()
+	if !held {
+		return delivery.ErrLeaseLost
+	}
+	a := f.res.Attempt
+	r, err := s.exec(ctx, tx, finishSQL,
+		string(f.res.State), a.N, f.res.NextAt.UnixNano(), a.At.Add(a.Latency).UnixNano(), a.Status, a.Error, f.id)
+	if err != nil {
+		return fmt.Errorf("delivery/sqlite: finish: %w", err)
+	}
+	if n, _ := r.RowsAffected(); n == 0 {
+		return delivery.ErrLeaseLost
+	}
+	if _, err := s.exec(ctx, tx, attemptSQL,
+		f.id, a.N, a.At.UnixNano(), a.Status, a.Latency.Microseconds(), a.Error); err != nil {
+		return fmt.Errorf("delivery/sqlite: record attempt: %w", err)
+	}
+	return nil
 }
 
 // The writes of every delivery, prepared once at Open.
 const (
-	insertSQL = `INSERT INTO deliveries
-		(id, route, dest, decision_id, received_at, method, uri, headers, body, state, attempts, base, next_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, 0, ?, ?)`
-	finishSQL = `UPDATE deliveries SET state = ?, attempts = ?, next_at = ?, updated_at = ?,
+	insertCols = 11 // parameters per row of insertRows
+	finishSQL  = `UPDATE deliveries SET state = ?, attempts = ?, next_at = ?, updated_at = ?,
 			last_status = ?, last_error = ?, claimed_by = NULL, lease_until = NULL
-			WHERE id = ? AND claimed_by = ? AND state = 'pending'`
+			WHERE id = ? AND state = 'pending'`
 	attemptSQL = `INSERT INTO delivery_attempts (delivery_id, n, at, status, latency_us, error) VALUES (?, ?, ?, ?, ?, ?)`
 )
 
-var hotWrites = []string{insertSQL, finishSQL, attemptSQL, `SAVEPOINT w`, `ROLLBACK TO w`, `RELEASE w`}
-
-func (s *Store) insert(ctx context.Context, tx *sql.Tx, r *delivery.Record) error {
-	_, err := s.exec(ctx, tx, insertSQL,
-		r.ID, r.Route, r.Dest, r.DecisionID, r.ReceivedAt.UnixNano(), r.Method, r.URI,
-		delivery.EncodeHeaders(r.Headers), nonNil(r.Body), r.NextAt.UnixNano(), r.ReceivedAt.UnixNano())
-	if err != nil {
-		return fmt.Errorf("delivery/sqlite: insert: %w", err)
+// insertRows is the insert of n records.
+func insertRows(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO deliveries
+		(id, route, dest, decision_id, received_at, method, uri, headers, body, state, attempts, base, next_at, updated_at)
+		VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(`(?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, 0, ?, ?)`)
 	}
-	return nil
+	return b.String()
 }
+
+var hotWrites = []string{finishSQL, attemptSQL, `SAVEPOINT w`, `ROLLBACK TO w`, `RELEASE w`}
 
 func nonNil(b []byte) []byte {
 	if b == nil {
@@ -344,8 +599,70 @@ func scan(sc scanner) (*delivery.Record, error) {
 	return &r, nil
 }
 
-// Claim implements delivery.Store.
+// claimSQL reads the claimable deliveries: pending, due, not leased (?5: the ids leased
+// now, from Claim's memory), not of a skipped destination, and the head of an ordered
+// route.
+const claimSQL = `SELECT ` + fullCols + ` FROM deliveries d WHERE state = 'pending' AND next_at <= ?1
+	AND id NOT IN (SELECT value FROM json_each(?5))
+	AND NOT EXISTS (SELECT 1 FROM json_each(?3) j WHERE j.value ->> 0 = d.route AND j.value ->> 1 = d.dest)
+	AND (route NOT IN (SELECT value FROM json_each(?4)) OR id = (SELECT h.id FROM deliveries h
+		WHERE h.route = d.route AND h.dest = d.dest AND h.state = 'pending' ORDER BY h.received_at, h.id LIMIT 1))
+	ORDER BY next_at LIMIT ?2`
+
+// nextDueSQL is when the first pending delivery not due at ?1 is due (NULL: none).
+const nextDueSQL = `SELECT min(next_at) FROM deliveries WHERE state = 'pending' AND next_at > ?1`
+
+// Claim implements delivery.Store. The leases are the store's memory, and so are the
+// deliveries enqueued since the last claim (fresh): a claim takes those first, and reads
+// the file (one read on a reader connection, beside the writer) only when they do not
+// fill it and the file may hold more that are due. A claim costs no write.
 func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int, routes delivery.Routes) ([]*delivery.Record, error) {
+	if s.isClosed() {
+		return nil, delivery.ErrClosed
+	}
+	at := now.UnixNano()
+	s.lmu.Lock()
+	defer s.lmu.Unlock()
+	var out []*delivery.Record
+	for len(out) < limit {
+		r := s.fresh.pop(at)
+		if r == nil {
+			break
+		}
+		if slices.Contains(routes.Ordered, r.Route) || slices.Contains(routes.Skip, delivery.Destination{Route: r.Route, Dest: r.Dest}) {
+			s.stale = true // the file has it: a later read finds it when it may go
+			continue
+		}
+		out = append(out, r)
+	}
+	held := make([]string, 0, len(s.leases))
+	for id, l := range s.leases {
+		if l.until >= at {
+			held = append(held, id)
+		} else {
+			s.stale = true // an expired lease: its delivery is claimable again
+		}
+	}
+	if len(out) < limit && (s.stale || (s.retryAt != 0 && s.retryAt <= at)) {
+		for _, r := range out {
+			held = append(held, r.ID)
+		}
+		more, err := s.claimFile(ctx, at, limit-len(out), routes, held)
+		if err != nil {
+			s.stale = true // what was taken from fresh is in the file: a later read finds it
+			return nil, err
+		}
+		out = append(out, more...)
+	}
+	for _, r := range out {
+		s.leases[r.ID] = hold{owner: owner, until: at + lease.Nanoseconds()}
+	}
+	return out, nil
+}
+
+// claimFile reads up to limit claimable deliveries from the file, but for held, and
+// learns when the file next has a due one.
+func (s *Store) claimFile(ctx context.Context, at int64, limit int, routes delivery.Routes, held []string) ([]*delivery.Record, error) {
 	pairs := make([][2]any, len(routes.Skip))
 	for i, d := range routes.Skip {
 		pairs[i] = [2]any{d.Route, d.Dest}
@@ -358,19 +675,21 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease ti
 	if err != nil {
 		return nil, fmt.Errorf("delivery/sqlite: claim: %w", err)
 	}
+	heldJSON, err := json.Marshal(held)
+	if err != nil {
+		return nil, fmt.Errorf("delivery/sqlite: claim: %w", err)
+	}
 	var out []*delivery.Record
-	err = s.write(ctx, func(tx *sql.Tx) error {
-		out = out[:0]
-		rows, err := tx.QueryContext(ctx, `UPDATE deliveries SET claimed_by = ?1, lease_until = ?2
-			WHERE id IN (SELECT id FROM deliveries d WHERE state = 'pending' AND next_at <= ?3
-				AND (claimed_by IS NULL OR lease_until < ?3)
-				AND NOT EXISTS (SELECT 1 FROM json_each(?5) j WHERE j.value ->> 0 = d.route AND j.value ->> 1 = d.dest)
-				AND (route NOT IN (SELECT value FROM json_each(?6)) OR id = (SELECT h.id FROM deliveries h
-					WHERE h.route = d.route AND h.dest = d.dest AND h.state = 'pending' ORDER BY h.received_at, h.id LIMIT 1))
-				ORDER BY next_at LIMIT ?4)
-			RETURNING `+fullCols, owner, now.Add(lease).UnixNano(), now.UnixNano(), limit, string(skipJSON), string(orderedJSON))
+	var next sql.NullInt64
+	err = func() error {
+		tx, err := s.claimc.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 		if err != nil {
-			return fmt.Errorf("delivery/sqlite: claim: %w", err)
+			return err
+		}
+		defer tx.Rollback() //nolint:errcheck // read-only: nothing to undo
+		rows, err := tx.StmtContext(ctx, s.claim).QueryContext(ctx, at, limit, string(skipJSON), string(orderedJSON), string(heldJSON))
+		if err != nil {
+			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
@@ -380,44 +699,116 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease ti
 			}
 			out = append(out, r)
 		}
-		return rows.Err()
-	})
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		// In the same snapshot: the first delivery due after at.
+		return tx.StmtContext(ctx, s.nextDue).QueryRowContext(ctx, at).Scan(&next)
+	}()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("delivery/sqlite: claim: %w", err)
 	}
+	for _, r := range out {
+		s.fresh.remove(r.ID) // a record enqueued during the read may be in both
+	}
+	// The read saw every due delivery it may claim now: the file holds more only if it
+	// left some (the limit, or the routes held some back).
+	s.stale = len(out) == limit || len(routes.Skip) > 0 || len(routes.Ordered) > 0
+	s.retryAt = next.Int64
 	return out, nil
+}
+
+// maxFresh bounds the records a freshQueue holds; beyond, the claims read them from the
+// file.
+const maxFresh = 4096
+
+// freshQueue holds the store's own copies of committed, unclaimed records, by next_at,
+// for the claims to take without reading the file.
+type freshQueue struct {
+	q    []*delivery.Record // q[head:] by NextAt; an entry no longer in byID was removed
+	head int
+	byID map[string]*delivery.Record
+}
+
+// push adds a copy of r, as the file holds it; false when the queue is full.
+func (f *freshQueue) push(r *delivery.Record) bool {
+	if len(f.byID) >= maxFresh {
+		return false
+	}
+	hs, err := delivery.DecodeHeaders(delivery.EncodeHeaders(r.Headers))
+	if err != nil {
+		return false
+	}
+	recv := time.Unix(0, r.ReceivedAt.UnixNano())
+	c := &delivery.Record{ID: r.ID, Route: r.Route, Dest: r.Dest, DecisionID: r.DecisionID, ReceivedAt: recv,
+		Method: r.Method, URI: r.URI, Headers: hs, Body: bytes.Clone(nonNil(r.Body)),
+		State: delivery.StatePending, NextAt: time.Unix(0, r.NextAt.UnixNano()), UpdatedAt: recv}
+	if f.head == len(f.q) || len(f.q)-f.head > 2*maxFresh {
+		// Drained, or mostly removed entries: keep the live ones only.
+		live := f.q[:0]
+		for _, e := range f.q[f.head:] {
+			if f.byID[e.ID] == e {
+				live = append(live, e)
+			}
+		}
+		clear(f.q[len(live):])
+		f.q, f.head = live, 0
+	}
+	i := len(f.q) // records come due in the order they come, nearly always
+	for i > f.head && f.q[i-1].NextAt.After(c.NextAt) {
+		i--
+	}
+	f.q = slices.Insert(f.q, i, c)
+	f.byID[c.ID] = c
+	return true
+}
+
+// pop takes the first record due at at, or nil.
+func (f *freshQueue) pop(at int64) *delivery.Record {
+	for f.head < len(f.q) {
+		r := f.q[f.head]
+		if r.NextAt.UnixNano() > at {
+			return nil
+		}
+		f.q[f.head] = nil
+		f.head++
+		if f.byID[r.ID] == r {
+			delete(f.byID, r.ID)
+			return r
+		}
+	}
+	return nil
+}
+
+// remove drops id's record, if the queue has it.
+func (f *freshQueue) remove(id string) { delete(f.byID, id) }
+
+func (s *Store) isClosed() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.closed
 }
 
 // Finish implements delivery.Store.
 func (s *Store) Finish(ctx context.Context, id, owner string, res delivery.Result) error {
-	a := res.Attempt
-	return s.write(ctx, func(tx *sql.Tx) error {
-		r, err := s.exec(ctx, tx, finishSQL,
-			string(res.State), a.N, res.NextAt.UnixNano(), a.At.Add(a.Latency).UnixNano(), a.Status, a.Error, id, owner)
-		if err != nil {
-			return fmt.Errorf("delivery/sqlite: finish: %w", err)
-		}
-		if n, _ := r.RowsAffected(); n == 0 {
-			return delivery.ErrLeaseLost
-		}
-		if _, err := s.exec(ctx, tx, attemptSQL,
-			id, a.N, a.At.UnixNano(), a.Status, a.Latency.Microseconds(), a.Error); err != nil {
-			return fmt.Errorf("delivery/sqlite: record attempt: %w", err)
-		}
-		return nil
-	})
+	return s.submit(&op{ctx: ctx, fin: &finish{id: id, owner: owner, res: res}})
 }
 
-// Release implements delivery.Store.
-func (s *Store) Release(ctx context.Context, owner string, ids []string) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
-		for _, id := range ids {
-			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET claimed_by = NULL, lease_until = NULL WHERE id = ? AND claimed_by = ?`, id, owner); err != nil {
-				return fmt.Errorf("delivery/sqlite: release: %w", err)
-			}
+// Release implements delivery.Store: the leases are in memory, and a released delivery's
+// row never changed.
+func (s *Store) Release(_ context.Context, owner string, ids []string) error {
+	if s.isClosed() {
+		return delivery.ErrClosed
+	}
+	s.lmu.Lock()
+	defer s.lmu.Unlock()
+	for _, id := range ids {
+		if s.leases[id].owner == owner {
+			delete(s.leases, id)
+			s.stale = true
 		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // Get implements delivery.Store.
@@ -490,11 +881,14 @@ func (s *Store) List(ctx context.Context, q delivery.Query) ([]*delivery.Record,
 
 // Replay implements delivery.Store.
 func (s *Store) Replay(ctx context.Context, id string, now time.Time) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
 		// A pending delivery in an attempt keeps its lease: clearing it would give the
 		// delivery a second owner.
+		s.lmu.Lock()
+		_, leased := s.leases[id]
+		s.lmu.Unlock()
 		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 'pending', base = attempts, next_at = ?2, updated_at = ?2
-			WHERE id = ?1 AND (state <> 'pending' OR claimed_by IS NULL)`, id, now.UnixNano()); err != nil {
+			WHERE id = ?1 AND (state <> 'pending' OR NOT ?3)`, id, now.UnixNano(), leased); err != nil {
 			return fmt.Errorf("delivery/sqlite: replay: %w", err)
 		}
 		var one int
@@ -505,6 +899,17 @@ func (s *Store) Replay(ctx context.Context, id string, now time.Time) error {
 		}
 		return nil
 	})
+	if err == nil {
+		s.markStale()
+	}
+	return err
+}
+
+// markStale tells the claims that the file holds due deliveries they have not read.
+func (s *Store) markStale() {
+	s.lmu.Lock()
+	s.stale = true
+	s.lmu.Unlock()
 }
 
 // ReplayMatching implements delivery.Store.
@@ -520,12 +925,15 @@ func (s *Store) ReplayMatching(ctx context.Context, q delivery.Query, now time.T
 		n, _ = r.RowsAffected()
 		return nil
 	})
+	if n > 0 {
+		s.markStale()
+	}
 	return int(n), err
 }
 
 // Purge implements delivery.Store.
 func (s *Store) Purge(ctx context.Context, id string) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
 		r, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE id = ?`, id)
 		if err != nil {
 			return fmt.Errorf("delivery/sqlite: purge: %w", err)
@@ -538,6 +946,13 @@ func (s *Store) Purge(ctx context.Context, id string) error {
 		}
 		return nil
 	})
+	if err == nil {
+		s.lmu.Lock()
+		delete(s.leases, id)
+		s.fresh.remove(id)
+		s.lmu.Unlock()
+	}
+	return err
 }
 
 // Depth implements delivery.Store.
@@ -594,6 +1009,11 @@ func (s *Store) Close() error {
 	for _, st := range s.stmts {
 		_ = st.Close()
 	}
+	s.lmu.Lock() // a claim under way finishes first
+	_ = s.claim.Close()
+	_ = s.nextDue.Close()
+	_ = s.claimc.Close()
+	s.lmu.Unlock()
 	return errors.Join(s.r.Close(), s.w.Close())
 }
 
