@@ -67,8 +67,43 @@ type Store struct {
 	// a pending delivery that was not due at the last read (0: none known).
 	stale   bool
 	retryAt int64
+	// lastRoutes: the routes filter (skip and ordered, as claimFile renders them) of the
+	// last read. A read under another filter may find what that one held back.
+	lastRoutes string
+	ordered    bool // the last read's filter had ordered routes: a finish may free a head
 
 	commits atomic.Uint64 // transactions committed: group commit makes it < the writes
+
+	ck     *sql.DB       // the checkpointer's connection
+	ckStop chan struct{} // closed by Close: the checkpointer stops
+	ckDone chan struct{} // closed by the checkpointer when it has stopped
+}
+
+// checkpointEvery is how often the checkpointer copies the log's committed pages into
+// the database file (when there were commits): a page written several times meanwhile
+// (an enqueue, then its finish) is copied once, and the log stays small.
+const checkpointEvery = 500 * time.Millisecond
+
+// checkpointer checkpoints the log beside the writer until Close. A PASSIVE checkpoint
+// never waits for the writer or readers; it copies what they leave it, and the log
+// restarts from its beginning once a checkpoint has copied all of it. With synchronous
+// FULL the database file is fsynced before the log is reused, so a commit stays durable.
+func (s *Store) checkpointer() {
+	defer close(s.ckDone)
+	t := time.NewTicker(checkpointEvery)
+	defer t.Stop()
+	last := s.commits.Load()
+	for {
+		select {
+		case <-s.ckStop:
+			return
+		case <-t.C:
+		}
+		if c := s.commits.Load(); c != last {
+			last = c
+			_, _ = s.ck.Exec(`PRAGMA wal_checkpoint(PASSIVE)`) // a failed one is retried next tick
+		}
+	}
 }
 
 // hold is a claim's lease on one delivery.
@@ -144,7 +179,9 @@ func Open(o Options) (*Store, error) {
 		return "file:" + (&url.URL{Path: o.Path}).EscapedPath() +
 			"?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)" + extra
 	}
-	w, err := sql.Open("sqlite", dsn("&_txlock=immediate"))
+	// The writer does not checkpoint (wal_autocheckpoint 0): a checkpointer beside it does,
+	// off the path a commit's callers wait on.
+	w, err := sql.Open("sqlite", dsn("&_txlock=immediate&_pragma=wal_autocheckpoint(0)"))
 	if err != nil {
 		return nil, fmt.Errorf("delivery/sqlite: %s: %w", o.Path, err)
 	}
@@ -170,8 +207,16 @@ func Open(o Options) (*Store, error) {
 		return nil, fmt.Errorf("delivery/sqlite: %s: %w", o.Path, err)
 	}
 	r.SetMaxOpenConns(4)
+	ck, err := sql.Open("sqlite", dsn(""))
+	if err != nil {
+		_ = r.Close()
+		_ = w.Close()
+		return nil, fmt.Errorf("delivery/sqlite: %s: %w", o.Path, err)
+	}
+	ck.SetMaxOpenConns(1)
 	s := &Store{w: w, r: r, maxPending: o.MaxPending, ops: make(chan *op, maxBatch), done: make(chan struct{}),
 		stmts: map[string]*sql.Stmt{}, insert: map[int]*sql.Stmt{}, leases: map[string]hold{},
+		ck: ck, ckStop: make(chan struct{}), ckDone: make(chan struct{}),
 		fresh: freshQueue{byID: map[string]*delivery.Record{}}, stale: true}
 	prepare := func(q string) (*sql.Stmt, error) {
 		st, err := w.Prepare(q)
@@ -179,6 +224,7 @@ func Open(o Options) (*Store, error) {
 			for _, st := range s.stmts {
 				_ = st.Close()
 			}
+			_ = ck.Close()
 			_ = r.Close()
 			_ = w.Close()
 			return nil, fmt.Errorf("delivery/sqlite: %s: prepare: %w", o.Path, err)
@@ -213,11 +259,13 @@ func Open(o Options) (*Store, error) {
 		for _, st := range s.stmts {
 			_ = st.Close()
 		}
+		_ = ck.Close()
 		_ = r.Close()
 		_ = w.Close()
 		return nil, fmt.Errorf("delivery/sqlite: %s: prepare the claim: %w", o.Path, err)
 	}
 	go s.writer()
+	go s.checkpointer()
 	return s, nil
 }
 
@@ -350,6 +398,7 @@ func (s *Store) committed(batch []*op, errs []error) {
 			if s.leases[o.fin.id].owner == o.fin.owner {
 				delete(s.leases, o.fin.id)
 			}
+			s.stale = s.stale || s.ordered
 			if res := o.fin.res; res.State == delivery.StatePending {
 				if at := res.NextAt.UnixNano(); s.retryAt == 0 || at < s.retryAt {
 					s.retryAt = at
@@ -599,13 +648,13 @@ func scan(sc scanner) (*delivery.Record, error) {
 	return &r, nil
 }
 
-// claimSQL reads the claimable deliveries: pending, due, not leased (?5: the ids leased
+// claimSQL reads the claimable deliveries: pending, due, not leased (?4: the ids leased
 // now, from Claim's memory), not of a skipped destination, and the head of an ordered
-// route.
+// route (?3: routesFilter).
 const claimSQL = `SELECT ` + fullCols + ` FROM deliveries d WHERE state = 'pending' AND next_at <= ?1
-	AND id NOT IN (SELECT value FROM json_each(?5))
-	AND NOT EXISTS (SELECT 1 FROM json_each(?3) j WHERE j.value ->> 0 = d.route AND j.value ->> 1 = d.dest)
-	AND (route NOT IN (SELECT value FROM json_each(?4)) OR id = (SELECT h.id FROM deliveries h
+	AND id NOT IN (SELECT value FROM json_each(?4))
+	AND NOT EXISTS (SELECT 1 FROM json_each(?3, '$.skip') j WHERE j.value ->> 0 = d.route AND j.value ->> 1 = d.dest)
+	AND (route NOT IN (SELECT value FROM json_each(?3, '$.ordered')) OR id = (SELECT h.id FROM deliveries h
 		WHERE h.route = d.route AND h.dest = d.dest AND h.state = 'pending' ORDER BY h.received_at, h.id LIMIT 1))
 	ORDER BY next_at LIMIT ?2`
 
@@ -629,8 +678,13 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease ti
 		if r == nil {
 			break
 		}
-		if slices.Contains(routes.Ordered, r.Route) || slices.Contains(routes.Skip, delivery.Destination{Route: r.Route, Dest: r.Dest}) {
-			s.stale = true // the file has it: a later read finds it when it may go
+		// The file has these: a read finds them when they may go. A skipped destination's
+		// may go under another filter; an ordered route's when it is the route's head.
+		if slices.Contains(routes.Skip, delivery.Destination{Route: r.Route, Dest: r.Dest}) {
+			continue
+		}
+		if slices.Contains(routes.Ordered, r.Route) {
+			s.stale = true
 			continue
 		}
 		out = append(out, r)
@@ -643,16 +697,21 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease ti
 			s.stale = true // an expired lease: its delivery is claimable again
 		}
 	}
-	if len(out) < limit && (s.stale || (s.retryAt != 0 && s.retryAt <= at)) {
+	filter, err := routesFilter(routes)
+	if err != nil {
+		return nil, err
+	}
+	if len(out) < limit && (s.stale || filter != s.lastRoutes || (s.retryAt != 0 && s.retryAt <= at)) {
 		for _, r := range out {
 			held = append(held, r.ID)
 		}
-		more, err := s.claimFile(ctx, at, limit-len(out), routes, held)
+		more, err := s.claimFile(ctx, at, limit-len(out), filter, held)
 		if err != nil {
 			s.stale = true // what was taken from fresh is in the file: a later read finds it
 			return nil, err
 		}
 		out = append(out, more...)
+		s.ordered = len(routes.Ordered) > 0
 	}
 	for _, r := range out {
 		s.leases[r.ID] = hold{owner: owner, until: at + lease.Nanoseconds()}
@@ -662,19 +721,7 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease ti
 
 // claimFile reads up to limit claimable deliveries from the file, but for held, and
 // learns when the file next has a due one.
-func (s *Store) claimFile(ctx context.Context, at int64, limit int, routes delivery.Routes, held []string) ([]*delivery.Record, error) {
-	pairs := make([][2]any, len(routes.Skip))
-	for i, d := range routes.Skip {
-		pairs[i] = [2]any{d.Route, d.Dest}
-	}
-	skipJSON, err := json.Marshal(pairs)
-	if err != nil {
-		return nil, fmt.Errorf("delivery/sqlite: claim: %w", err)
-	}
-	orderedJSON, err := json.Marshal(append([]string{}, routes.Ordered...))
-	if err != nil {
-		return nil, fmt.Errorf("delivery/sqlite: claim: %w", err)
-	}
+func (s *Store) claimFile(ctx context.Context, at int64, limit int, filter string, held []string) ([]*delivery.Record, error) {
 	heldJSON, err := json.Marshal(held)
 	if err != nil {
 		return nil, fmt.Errorf("delivery/sqlite: claim: %w", err)
@@ -687,7 +734,7 @@ func (s *Store) claimFile(ctx context.Context, at int64, limit int, routes deliv
 			return err
 		}
 		defer tx.Rollback() //nolint:errcheck // read-only: nothing to undo
-		rows, err := tx.StmtContext(ctx, s.claim).QueryContext(ctx, at, limit, string(skipJSON), string(orderedJSON), string(heldJSON))
+		rows, err := tx.StmtContext(ctx, s.claim).QueryContext(ctx, at, limit, filter, string(heldJSON))
 		if err != nil {
 			return err
 		}
@@ -711,11 +758,30 @@ func (s *Store) claimFile(ctx context.Context, at int64, limit int, routes deliv
 	for _, r := range out {
 		s.fresh.remove(r.ID) // a record enqueued during the read may be in both
 	}
-	// The read saw every due delivery it may claim now: the file holds more only if it
-	// left some (the limit, or the routes held some back).
-	s.stale = len(out) == limit || len(routes.Skip) > 0 || len(routes.Ordered) > 0
+	// The read saw every due delivery it may claim now under this filter: the file holds
+	// more only when the read stopped at its limit, or when something changes (a retry
+	// comes due, a lease is released or expires, an ordered route's head finishes).
+	s.stale = len(out) == limit
+	s.lastRoutes = filter
 	s.retryAt = next.Int64
 	return out, nil
+}
+
+// routesFilter renders a claim's routes for claimSQL (?3): {"skip":[[route,dest],…],
+// "ordered":[route,…]}.
+func routesFilter(routes delivery.Routes) (string, error) {
+	f := struct {
+		Skip    [][2]any `json:"skip"`
+		Ordered []string `json:"ordered"`
+	}{Skip: make([][2]any, len(routes.Skip)), Ordered: append([]string{}, routes.Ordered...)}
+	for i, d := range routes.Skip {
+		f.Skip[i] = [2]any{d.Route, d.Dest}
+	}
+	b, err := json.Marshal(f)
+	if err != nil {
+		return "", fmt.Errorf("delivery/sqlite: claim: %w", err)
+	}
+	return string(b), nil
 }
 
 // maxFresh bounds the records a freshQueue holds; beyond, the claims read them from the
@@ -1006,6 +1072,8 @@ func (s *Store) Close() error {
 	close(s.ops)
 	s.mu.Unlock()
 	<-s.done
+	close(s.ckStop)
+	<-s.ckDone
 	for _, st := range s.stmts {
 		_ = st.Close()
 	}
@@ -1014,7 +1082,7 @@ func (s *Store) Close() error {
 	_ = s.nextDue.Close()
 	_ = s.claimc.Close()
 	s.lmu.Unlock()
-	return errors.Join(s.r.Close(), s.w.Close())
+	return errors.Join(s.ck.Close(), s.r.Close(), s.w.Close())
 }
 
 var _ delivery.Store = (*Store)(nil)
