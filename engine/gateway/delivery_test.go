@@ -271,8 +271,12 @@ func TestDeliveriesAdminAPI(t *testing.T) {
 	e := startQueued(t, up.URL(), 100)
 	body := `{"secret":"payload"}`
 	id := e.do("POST", "/hooks/github", []byte(body), signed(body, "")).Header.Get("Hookwall-Delivery-Id")
-	waitFor(t, func() bool { return len(up.requests()) == 1 })
-	doc := httpGet(t, e.admin+"/-/deliveries/"+id)
+	// The upstream answers before the attempt is recorded: wait for the record.
+	var doc string
+	waitFor(t, func() bool {
+		doc = httpGet(t, e.admin+"/-/deliveries/"+id)
+		return len(up.requests()) == 1 && strings.Contains(doc, `"state": "delivered"`)
+	})
 	if !strings.Contains(doc, `"state": "delivered"`) || !strings.Contains(doc, `"body_bytes": 20`) || strings.Contains(doc, "payload") || strings.Contains(doc, "sha256=") {
 		t.Fatalf("show without inspect_bodies:\n%s", doc)
 	}

@@ -79,6 +79,9 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	bareAddr := fs.String("bare", "127.0.0.1:18082", "the bare proxy's listen address (hookwall's and the upstream's come from the config)")
 	baseline := fs.String("baseline", "", "a second hookwall binary (say, built from main) measured beside -hookwall in every round; its setups are named SETUP@baseline")
 	procsFlag := fs.String("procs", "1,2", "GOMAXPROCS values (and cores) of the servers; each gets fresh servers and its own report")
+	drain := fs.Bool("drain", false, "instead of the setups: the upstream is down for -outage while -rate requests/s come to the queued route, then comes up; reports how fast the backlog is delivered (GOMAXPROCS: the first -procs value)")
+	outage := fs.Duration("outage", 60*time.Second, "with -drain: how long the upstream is down")
+	rate := fs.Int("rate", 1000, "with -drain: requests per second sent during the outage")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -144,6 +147,13 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return 1
 		}
 		defer cleanup()
+	}
+	if *drain {
+		if *outage <= 0 || *outage > 10*time.Minute || *rate < 1 || *rate > 100000 {
+			fmt.Fprintln(stderr, "bench: -drain: -outage must be in (0, 10m] and -rate in [1, 100000]")
+			return 2
+		}
+		return drainBench(ctx, o, drainOpts{outage: *outage, rate: *rate, procs: procsList[0]}, stdout, stderr)
 	}
 	code := 0
 	for _, procs := range procsList {
@@ -470,8 +480,8 @@ func benchAt(ctx context.Context, o benchOpts, procs int, stdout, stderr io.Writ
 	body := benchBody(o.body)
 	sig := signGitHub([]byte("bench-secret"), body)
 	results := map[string][]benchResult{}
-	fmt.Fprintf(stdout, "\nGOMAXPROCS=%d: driver %s, %d connections, %v × %d rounds, %d-byte body, %s\n",
-		procs, o.driver, o.conns, o.d, o.rounds, len(body), placement)
+	fmt.Fprintf(stdout, "\nGOMAXPROCS=%d: driver %s, %d connections, %v × %d rounds, %d-byte body, %s; load average %s\n",
+		procs, o.driver, o.conns, o.d, o.rounds, len(body), placement, loadAverage())
 	// One short warm-up per setup (round 0): connections, pools and caches. It is audited
 	// like the rounds, not reported.
 	voids := 0
