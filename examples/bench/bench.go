@@ -19,6 +19,7 @@ import (
 	"regexp"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -72,7 +73,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	rounds := fs.Int("rounds", 3, "A/B rounds; the median run of each setup is reported, and ratios paired by round")
 	driver := fs.String("driver", "auto", "load generator: wrk, go, or auto (wrk when installed)")
 	setupsFlag := fs.String("setups", "bare,none,reference,reference-go",
-		"setups to run, in order: bare, none, verify, reference, reference-go, and the peers "+strings.Join(peerSetups, ", ")+
+		"setups to run, in order: bare, none, verify, reference, reference-go, queued (the reference workload on a queued route, SQLite store), queued-pg (the same on a PostgreSQL server the benchmark starts, when initdb is installed), and the peers "+strings.Join(peerSetups, ", ")+
 			" (nginx-opa: nginx auth_request to an OPA server), each run when its binaries are on PATH")
 	bodySize := fs.Int("body", 2048, "request body size in bytes")
 	hookwallBin := fs.String("hookwall", "", "the hookwall binary to measure; empty: built from ./cmd/hookwall of this module")
@@ -184,54 +185,74 @@ type benchOpts struct {
 	baseHookwall, baseCfgPath, baseGateway, baseAdmin, baseDecisions, baseDeliveries string
 }
 
-// addBaseline prepares a second gateway: a copy of the config beside it (so its relative
-// paths mean the same), on free loopback ports, with a decision log of its own. cleanup
-// removes the copy and its log.
+// addBaseline prepares a second gateway: a copy of the config (configCopy).
 func (o *benchOpts) addBaseline(bin string) (cleanup func(), err error) {
+	c, err := o.configCopy("baseline", nil)
+	if err != nil {
+		return nil, err
+	}
+	o.baseHookwall, o.baseCfgPath, o.baseGateway, o.baseAdmin, o.baseDecisions, o.baseDeliveries = bin, c.path, c.gateway, c.admin, c.decisions, c.deliveries
+	return c.cleanup, nil
+}
+
+// gatewayCopy is a copy of the config for a second gateway.
+type gatewayCopy struct {
+	path, gateway, admin, decisions, deliveries string
+	cleanup                                     func()
+}
+
+// configCopy writes a copy of the config beside it (so its relative paths mean the same),
+// on free loopback ports, with a decision log and a SQLite store of its own; edit, when
+// set, changes the copy's text further. cleanup removes the copy, its log and its store.
+func (o *benchOpts) configCopy(name string, edit func(text string, c gatewayCopy) string) (gatewayCopy, error) {
 	raw, err := os.ReadFile(o.cfgPath)
 	if err != nil {
-		return nil, err
+		return gatewayCopy{}, err
 	}
-	f, err := os.CreateTemp(filepath.Dir(o.cfgPath), ".bench-baseline-*.toml")
+	f, err := os.CreateTemp(filepath.Dir(o.cfgPath), ".bench-"+name+"-*.toml")
 	if err != nil {
-		return nil, err
+		return gatewayCopy{}, err
 	}
 	f.Close()
-	logf, err := os.CreateTemp("", "hookwall-bench-baseline-*.log")
+	logf, err := os.CreateTemp("", "hookwall-bench-"+name+"-*.log")
 	if err != nil {
 		os.Remove(f.Name())
-		return nil, err
+		return gatewayCopy{}, err
 	}
 	logf.Close()
-	store := logf.Name() + ".db"
-	cleanup = func() { os.Remove(f.Name()); os.Remove(logf.Name()); removeSQLite(store) }
+	c := gatewayCopy{path: f.Name(), decisions: logf.Name(), deliveries: logf.Name() + ".db"}
+	c.cleanup = func() { os.Remove(c.path); os.Remove(c.decisions); removeSQLite(c.deliveries) }
 	var addrs [2]string
 	for i := range addrs {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			cleanup()
-			return nil, err
+			c.cleanup()
+			return gatewayCopy{}, err
 		}
 		addrs[i] = l.Addr().String()
 		l.Close()
 	}
+	c.gateway, c.admin = addrs[0], addrs[1]
 	text := strings.NewReplacer(
-		strconv.Quote(o.gateway), strconv.Quote(addrs[0]),
-		strconv.Quote(o.admin), strconv.Quote(addrs[1]),
-		strconv.Quote(o.decisions), strconv.Quote(logf.Name()),
-		strconv.Quote(o.deliveries), strconv.Quote(store),
+		strconv.Quote(o.gateway), strconv.Quote(c.gateway),
+		strconv.Quote(o.admin), strconv.Quote(c.admin),
+		strconv.Quote(o.decisions), strconv.Quote(c.decisions),
+		strconv.Quote(o.deliveries), strconv.Quote(c.deliveries),
 	).Replace(string(raw))
-	if err := os.WriteFile(f.Name(), []byte(text), 0o600); err != nil {
-		cleanup()
-		return nil, err
+	if edit != nil {
+		text = edit(text, c)
 	}
-	cfg, err := config.Load(f.Name())
-	if err != nil || cfg.Server.Listen != addrs[0] || cfg.Admin.Listen != addrs[1] || cfg.Log.Decisions != logf.Name() || cfg.Delivery.Path != store {
-		cleanup()
-		return nil, fmt.Errorf("the config copy did not take its own listeners and log (write them as plain quoted strings): %v", err)
+	if err := os.WriteFile(c.path, []byte(text), 0o600); err != nil {
+		c.cleanup()
+		return gatewayCopy{}, err
 	}
-	o.baseHookwall, o.baseCfgPath, o.baseGateway, o.baseAdmin, o.baseDecisions, o.baseDeliveries = bin, f.Name(), addrs[0], addrs[1], logf.Name(), store
-	return cleanup, nil
+	cfg, err := config.Load(c.path)
+	if err != nil || cfg.Server.Listen != c.gateway || cfg.Admin.Listen != c.admin || cfg.Log.Decisions != c.decisions ||
+		(cfg.Delivery.Store == "sqlite" && cfg.Delivery.Path != c.deliveries) {
+		c.cleanup()
+		return gatewayCopy{}, fmt.Errorf("the config copy did not take its own listeners, log and store (write them as plain quoted strings): %v", err)
+	}
+	return c, nil
 }
 
 // benchUpstreamOf is the one upstream the benchmark routes share: the benchmark serves it.
@@ -308,6 +329,12 @@ func benchAt(ctx context.Context, o benchOpts, procs int, stdout, stderr io.Writ
 			_ = os.RemoveAll(peerDir)
 		}
 	}()
+	var afterStop []func() // run once the servers have stopped: what they used goes
+	defer func() {
+		for _, f := range afterStop {
+			f()
+		}
+	}()
 	var running []*exec.Cmd
 	defer func() {
 		// Newest first: hookwall drains before its upstream goes away.
@@ -370,6 +397,41 @@ func benchAt(ctx context.Context, o benchOpts, procs int, stdout, stderr io.Writ
 			return 1
 		}
 	}
+	// The queued setup on PostgreSQL: a server of its own and a second gateway whose store
+	// it is, started only when asked for.
+	var pgSetup benchSetup
+	if slices.Contains(strings.Split(o.setups, ","), "queued-pg") {
+		pgSetup = benchSetup{name: "hookwall, reference, queued (PostgreSQL)", path: queuedPath, route: queuedRoute, queued: true}
+		pg, status, err := startBenchPostgres(ctx, pin(serverCPUs, nil), stderr)
+		if err != nil {
+			fmt.Fprintf(stderr, "bench: queued-pg: %v\n", err)
+			return 1
+		}
+		if pg != nil {
+			afterStop = append(afterStop, pg.stop)
+			c, err := o.configCopy("pg", func(text string, c0 gatewayCopy) string {
+				text = strings.Replace(text, "path = "+strconv.Quote(c0.deliveries)+"\n", "", 1)
+				return strings.Replace(text, `store = "sqlite"`, `store = "postgres"`+"\nurl = "+strconv.Quote(pg.url), 1)
+			})
+			if err != nil {
+				fmt.Fprintf(stderr, "bench: queued-pg: %v\n", err)
+				return 1
+			}
+			afterStop = append(afterStop, c.cleanup)
+			pgGW, err := start("hookwall (PostgreSQL store)", []string{o.hookwall, "run", "-c", c.path}, c.gateway, nil, false)
+			if err != nil {
+				fmt.Fprintf(stderr, "bench: %v\n", err)
+				return 1
+			}
+			gwPID := pidOf(pgGW)
+			pgSetup.addr, pgSetup.admin, pgSetup.dlog = c.gateway, adminAPI{c.admin, o.adminToken}, &decisionLog{path: c.decisions}
+			pgSetup.pids = func() []int { return append(gwPID(), pg.pid) }
+			pgSetup.mallocs = func() (uint64, bool) { return scrapeMallocs("http://" + c.admin + "/metrics") }
+		} else {
+			pgSetup.status = status
+			fmt.Fprintf(stderr, "bench: queued-pg: %s, skipped\n", status)
+		}
+	}
 	gwMallocs := func() (uint64, bool) { return scrapeMallocs("http://" + o.admin + "/metrics") }
 	bareMallocs := func() (uint64, bool) { return scrapeMallocs("http://" + o.bare + "/__mallocs") }
 	all := map[string]benchSetup{
@@ -381,8 +443,11 @@ func benchAt(ctx context.Context, o benchOpts, procs int, stdout, stderr io.Writ
 		"queued": {name: "hookwall, reference, queued (SQLite)", addr: o.gateway, path: "/reference-queued", route: "reference-queued",
 			queued: true, admin: adminAPI{o.admin, o.adminToken}, pids: pidOf(gw), mallocs: gwMallocs},
 	}
+	if pgSetup.name != "" {
+		all["queued-pg"] = pgSetup
+	}
 	for name, s := range all {
-		if s.route != "" {
+		if s.route != "" && s.dlog == nil {
 			s.dlog = dlog
 			all[name] = s
 		}
@@ -398,7 +463,7 @@ func benchAt(ctx context.Context, o benchOpts, procs int, stdout, stderr io.Writ
 		}
 		order = append(order, s)
 		// The baseline right after: the pair runs back to back in every round.
-		if hw := all[s]; hw.route != "" && baseGW != nil {
+		if hw := all[s]; hw.route != "" && baseGW != nil && s != "queued-pg" {
 			b := hw
 			b.name += " (baseline)"
 			b.addr, b.pids, b.dlog, b.admin = o.baseGateway, pidOf(baseGW), &decisionLog{path: o.baseDecisions}, adminAPI{o.baseAdmin, o.adminToken}
