@@ -69,3 +69,33 @@ func TestDecisionLogSince(t *testing.T) {
 		t.Errorf("third read, the record completed: %v", got)
 	}
 }
+
+// A queued run counts only when every request sent was stored once and delivered under a
+// distinct id: a lost row, a lost or dead delivery, or a log that disagrees voids it.
+func TestAuditVoidsQueuedRuns(t *testing.T) {
+	q := func(rows, delivered, dups, dead uint64) *queuedTally {
+		return &queuedTally{rows: rows, delivered: delivered, dups: dups, dead: dead}
+	}
+	logged := func(queued, delivered uint64) map[string]uint64 {
+		return map[string]uint64{"queued": queued, "delivered": delivered}
+	}
+	ok := tally{sent: 10, forwarded: 11, logged: true, decisions: logged(10, 10), queued: q(10, 10, 1, 0)}
+	if v := ok.void(); v != "" {
+		t.Errorf("a clean queued run (one re-delivery) is void: %s", v)
+	}
+	for name, c := range map[string]struct {
+		t    tally
+		want string
+	}{
+		"row lost":        {tally{sent: 10, forwarded: 9, logged: true, decisions: logged(10, 9), queued: q(9, 9, 0, 0)}, "10 accepted, 9 rows stored"},
+		"delivery lost":   {tally{sent: 10, forwarded: 9, logged: true, decisions: logged(10, 9), queued: q(10, 9, 0, 0)}, "10 rows stored, 9 delivered"},
+		"dead":            {tally{sent: 10, forwarded: 9, logged: true, decisions: logged(10, 9), queued: q(10, 9, 0, 1)}, "1 deliveries dead"},
+		"unaccounted hit": {tally{sent: 10, forwarded: 12, logged: true, decisions: logged(10, 10), queued: q(10, 10, 1, 0)}, "the upstream served 12"},
+		"not logged":      {tally{sent: 10, forwarded: 10, logged: true, decisions: logged(9, 10), queued: q(10, 10, 0, 0)}, "9 logged queued"},
+		"other outcome":   {tally{sent: 10, forwarded: 10, logged: true, decisions: map[string]uint64{"queued": 10, "delivered": 10, "unavailable": 1}, queued: q(10, 10, 0, 0)}, "unavailable"},
+	} {
+		if v := c.t.void(); !strings.Contains(v, c.want) {
+			t.Errorf("%s: void() = %q, want it to say %q", name, v, c.want)
+		}
+	}
+}

@@ -2,9 +2,11 @@ package sqlite
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -60,5 +62,36 @@ func TestOpenVoidsOldLeases(t *testing.T) {
 	defer s.Close()
 	if got, err := s.Claim(context.Background(), "next", now, time.Hour, 1, delivery.Routes{}); err != nil || len(got) != 1 {
 		t.Fatalf("after reopen: %v %v, want the delivery claimable", got, err)
+	}
+}
+
+// max_pending is exact under concurrent enqueues that share commits: it is counted once
+// per batch, in the writer's transaction.
+func TestMaxPendingExactUnderGroupCommit(t *testing.T) {
+	const maxPending = 50
+	s, err := Open(Options{Path: filepath.Join(t.TempDir(), "d.db"), MaxPending: maxPending})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var ok atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 300 {
+		wg.Go(func() {
+			r := &delivery.Record{ID: fmt.Sprint(i), Route: "r", Method: "POST", URI: "/", ReceivedAt: time.Now(), NextAt: time.Now()}
+			switch err := s.Enqueue(context.Background(), r); {
+			case err == nil:
+				ok.Add(1)
+			case !errors.Is(err, delivery.ErrFull):
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if ok.Load() != maxPending {
+		t.Fatalf("%d enqueues accepted with max_pending %d", ok.Load(), maxPending)
+	}
+	if c := s.commits.Load(); c >= 300/4 {
+		t.Fatalf("300 enqueues took %d commits: not grouped, so the exact count was not tested", c)
 	}
 }
