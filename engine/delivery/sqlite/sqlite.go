@@ -45,12 +45,13 @@ type Store struct {
 	w, r       *sql.DB // w: the writer's single connection; r: readers (WAL lets them run beside it)
 	maxPending int
 
-	mu     sync.RWMutex // guards closed against sends on ops
-	closed bool
-	ops    chan *op
-	done   chan struct{}
-	stmts  map[string]*sql.Stmt // hotWrites, prepared at Open; read-only after
-	insert map[int]*sql.Stmt    // multi-row inserts by row count (insertChunks), prepared at Open
+	mu         sync.RWMutex // guards closed against sends on ops
+	closed     bool
+	ops        chan *op
+	done       chan struct{}
+	stmts      map[string]*sql.Stmt // hotWrites, prepared at Open; read-only after
+	insert     map[int]*sql.Stmt    // multi-row inserts by row count (insertChunks), prepared at Open
+	insertBody map[int]*sql.Stmt    // and of their headers and bodies
 
 	// lmu guards leases: who holds which pending delivery, until when. A claim reads the
 	// due deliveries and leases them under lmu; a finish drops its lease only after its
@@ -135,6 +136,9 @@ var insertChunks = []int{64, 32, 16, 8, 4, 2, 1}
 // maxBatch bounds how many writes share one transaction.
 const maxBatch = 512
 
+// The schema keeps a delivery's headers and body (written once) apart from where it
+// stands (rewritten at each attempt): an attempt rewrites a row of a few hundred bytes,
+// many to a page, not the whole request. Files from before the split are migrated at Open.
 const schema = `
 CREATE TABLE IF NOT EXISTS deliveries (
 	id          TEXT PRIMARY KEY,
@@ -144,8 +148,6 @@ CREATE TABLE IF NOT EXISTS deliveries (
 	received_at INTEGER NOT NULL,
 	method      TEXT NOT NULL,
 	uri         TEXT NOT NULL,
-	headers     BLOB NOT NULL,
-	body        BLOB NOT NULL,
 	state       TEXT NOT NULL,
 	attempts    INTEGER NOT NULL DEFAULT 0,
 	base        INTEGER NOT NULL DEFAULT 0,
@@ -159,6 +161,11 @@ CREATE TABLE IF NOT EXISTS deliveries (
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, next_at);
 CREATE INDEX IF NOT EXISTS deliveries_route ON deliveries (route, received_at);
 CREATE INDEX IF NOT EXISTS deliveries_updated ON deliveries (state, updated_at);
+CREATE TABLE IF NOT EXISTS delivery_bodies (
+	id      TEXT PRIMARY KEY,
+	headers BLOB NOT NULL,
+	body    BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS delivery_attempts (
 	delivery_id TEXT NOT NULL,
 	n           INTEGER NOT NULL,
@@ -190,6 +197,10 @@ func Open(o Options) (*Store, error) {
 		_ = w.Close()
 		return nil, fmt.Errorf("delivery/sqlite: %s: create schema: %w", o.Path, err)
 	}
+	if err := splitBodies(w); err != nil {
+		_ = w.Close()
+		return nil, fmt.Errorf("delivery/sqlite: %s: move headers and bodies to their own table: %w", o.Path, err)
+	}
 	var mode string
 	if err := w.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
 		_ = w.Close()
@@ -215,7 +226,7 @@ func Open(o Options) (*Store, error) {
 	}
 	ck.SetMaxOpenConns(1)
 	s := &Store{w: w, r: r, maxPending: o.MaxPending, ops: make(chan *op, maxBatch), done: make(chan struct{}),
-		stmts: map[string]*sql.Stmt{}, insert: map[int]*sql.Stmt{}, leases: map[string]hold{},
+		stmts: map[string]*sql.Stmt{}, insert: map[int]*sql.Stmt{}, insertBody: map[int]*sql.Stmt{}, leases: map[string]hold{},
 		ck: ck, ckStop: make(chan struct{}), ckDone: make(chan struct{}),
 		fresh: freshQueue{byID: map[string]*delivery.Record{}}, stale: true}
 	prepare := func(q string) (*sql.Stmt, error) {
@@ -237,11 +248,12 @@ func Open(o Options) (*Store, error) {
 		}
 	}
 	for _, n := range insertChunks {
-		q := insertRows(n)
-		if s.stmts[q], err = prepare(q); err != nil {
-			return nil, err
+		for _, q := range []string{insertRows(n), insertBodies(n)} {
+			if s.stmts[q], err = prepare(q); err != nil {
+				return nil, err
+			}
 		}
-		s.insert[n] = s.stmts[q]
+		s.insert[n], s.insertBody[n] = s.stmts[insertRows(n)], s.stmts[insertBodies(n)]
 	}
 	// Claims are serialized (lmu) and frequent: one reader connection keeps the claim's
 	// statement prepared, since parsing it costs more than running it.
@@ -269,6 +281,30 @@ func Open(o Options) (*Store, error) {
 	return s, nil
 }
 
+// splitBodies migrates a file whose deliveries table still holds the headers and bodies:
+// they move to delivery_bodies, in one transaction.
+func splitBodies(w *sql.DB) error {
+	var n int
+	if err := w.QueryRow(`SELECT count(*) FROM pragma_table_info('deliveries') WHERE name = 'body'`).Scan(&n); err != nil || n == 0 {
+		return err
+	}
+	tx, err := w.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit, nothing to undo
+	for _, q := range []string{
+		`INSERT INTO delivery_bodies (id, headers, body) SELECT id, headers, body FROM deliveries`,
+		`ALTER TABLE deliveries DROP COLUMN headers`,
+		`ALTER TABLE deliveries DROP COLUMN body`,
+	} {
+		if _, err := tx.Exec(q); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
 // submit hands o to the writer and waits for its commit.
 func (s *Store) submit(o *op) error {
 	o.errc = make(chan error, 1)
@@ -287,6 +323,7 @@ func (s *Store) submit(o *op) error {
 func (s *Store) writer() {
 	defer close(s.done)
 	batch := make([]*op, 0, maxBatch)
+	busy := false
 	for first := range s.ops {
 		batch = append(batch[:0], first)
 		// Take what is waiting; while more keeps arriving, let the writers that are about
@@ -310,7 +347,45 @@ func (s *Store) writer() {
 			}
 			runtime.Gosched()
 		}
+		// Under load (the last batch shared its commit too), requests are on their way:
+		// wait a little for them, bounded, so that a commit (an fsync and the pages it
+		// writes) is shared by more.
+		if busy && len(batch) < maxBatch {
+			s.gather(&batch)
+		}
+		busy = len(batch) > 1
 		s.commit(batch)
+	}
+}
+
+// groupWindow bounds how long a batch under load waits for more writes; groupQuiet ends
+// the wait early when no write came for that long.
+const (
+	groupWindow = 2 * time.Millisecond
+	groupQuiet  = 300 * time.Microsecond
+)
+
+// gather adds to batch the writes that come within groupWindow, until none came for
+// groupQuiet or the batch is full.
+func (s *Store) gather(batch *[]*op) {
+	deadline := time.Now().Add(groupWindow)
+	quiet := time.NewTimer(groupQuiet)
+	defer quiet.Stop()
+	for len(*batch) < maxBatch {
+		select {
+		case o, ok := <-s.ops:
+			if !ok {
+				return
+			}
+			*batch = append(*batch, o)
+			left := time.Until(deadline)
+			if left <= 0 {
+				return
+			}
+			quiet.Reset(min(groupQuiet, left))
+		case <-quiet.C:
+			return
+		}
 	}
 }
 
@@ -510,9 +585,16 @@ func (s *Store) insertRecs(ctx context.Context, tx *sql.Tx, rs []*delivery.Recor
 		args = args[:0]
 		for _, r := range rs[:n] {
 			args = append(args, r.ID, r.Route, r.Dest, r.DecisionID, r.ReceivedAt.UnixNano(), r.Method, r.URI,
-				delivery.EncodeHeaders(r.Headers), nonNil(r.Body), r.NextAt.UnixNano(), r.ReceivedAt.UnixNano())
+				r.NextAt.UnixNano(), r.ReceivedAt.UnixNano())
 		}
 		if _, err := tx.StmtContext(ctx, s.insert[n]).ExecContext(ctx, args...); err != nil {
+			return fmt.Errorf("delivery/sqlite: insert: %w", err)
+		}
+		args = args[:0]
+		for _, r := range rs[:n] {
+			args = append(args, r.ID, delivery.EncodeHeaders(r.Headers), nonNil(r.Body))
+		}
+		if _, err := tx.StmtContext(ctx, s.insertBody[n]).ExecContext(ctx, args...); err != nil {
 			return fmt.Errorf("delivery/sqlite: insert: %w", err)
 		}
 		rs = rs[n:]
@@ -581,7 +663,7 @@ func (s *Store) finishOne(ctx context.Context, tx *sql.Tx, f *finish) error {
 
 // The writes of every delivery, prepared once at Open.
 const (
-	insertCols = 11 // parameters per row of insertRows
+	insertCols = 9 // parameters per row of insertRows (insertBodies has fewer)
 	finishSQL  = `UPDATE deliveries SET state = ?, attempts = ?, next_at = ?, updated_at = ?,
 			last_status = ?, last_error = ?, claimed_by = NULL, lease_until = NULL
 			WHERE id = ? AND state = 'pending'`
@@ -592,15 +674,20 @@ const (
 func insertRows(n int) string {
 	var b strings.Builder
 	b.WriteString(`INSERT INTO deliveries
-		(id, route, dest, decision_id, received_at, method, uri, headers, body, state, attempts, base, next_at, updated_at)
+		(id, route, dest, decision_id, received_at, method, uri, state, attempts, base, next_at, updated_at)
 		VALUES `)
 	for i := range n {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString(`(?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, 0, ?, ?)`)
+		b.WriteString(`(?, ?, ?, ?, ?, ?, ?, 'pending', 0, 0, ?, ?)`)
 	}
 	return b.String()
+}
+
+// insertBodies is the insert of n records' headers and bodies.
+func insertBodies(n int) string {
+	return `INSERT INTO delivery_bodies (id, headers, body) VALUES ` + strings.Repeat(`(?, ?, ?), `, n-1) + `(?, ?, ?)`
 }
 
 var hotWrites = []string{finishSQL, attemptSQL, `SAVEPOINT w`, `ROLLBACK TO w`, `RELEASE w`}
@@ -625,7 +712,11 @@ func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return s.submit(&op{ctx: ctx, fn: fn})
 }
 
-const fullCols = `id, route, dest, decision_id, received_at, method, uri, headers, body, state, attempts, base, next_at, updated_at, last_status, last_error`
+// fullCols reads a whole record FROM fullFrom.
+const (
+	fullCols = `d.id, d.route, d.dest, d.decision_id, d.received_at, d.method, d.uri, b.headers, b.body, d.state, d.attempts, d.base, d.next_at, d.updated_at, d.last_status, d.last_error`
+	fullFrom = `deliveries d JOIN delivery_bodies b ON b.id = d.id`
+)
 const listCols = `id, route, dest, decision_id, received_at, method, uri, x'', x'', state, attempts, base, next_at, updated_at, last_status, last_error`
 
 type scanner interface{ Scan(dest ...any) error }
@@ -651,12 +742,12 @@ func scan(sc scanner) (*delivery.Record, error) {
 // claimSQL reads the claimable deliveries: pending, due, not leased (?4: the ids leased
 // now, from Claim's memory), not of a skipped destination, and the head of an ordered
 // route (?3: routesFilter).
-const claimSQL = `SELECT ` + fullCols + ` FROM deliveries d WHERE state = 'pending' AND next_at <= ?1
-	AND id NOT IN (SELECT value FROM json_each(?4))
+const claimSQL = `SELECT ` + fullCols + ` FROM ` + fullFrom + ` WHERE d.state = 'pending' AND d.next_at <= ?1
+	AND d.id NOT IN (SELECT value FROM json_each(?4))
 	AND NOT EXISTS (SELECT 1 FROM json_each(?3, '$.skip') j WHERE j.value ->> 0 = d.route AND j.value ->> 1 = d.dest)
-	AND (route NOT IN (SELECT value FROM json_each(?3, '$.ordered')) OR id = (SELECT h.id FROM deliveries h
+	AND (d.route NOT IN (SELECT value FROM json_each(?3, '$.ordered')) OR d.id = (SELECT h.id FROM deliveries h
 		WHERE h.route = d.route AND h.dest = d.dest AND h.state = 'pending' ORDER BY h.received_at, h.id LIMIT 1))
-	ORDER BY next_at LIMIT ?2`
+	ORDER BY d.next_at LIMIT ?2`
 
 // nextDueSQL is when the first pending delivery not due at ?1 is due (NULL: none).
 const nextDueSQL = `SELECT min(next_at) FROM deliveries WHERE state = 'pending' AND next_at > ?1`
@@ -879,7 +970,7 @@ func (s *Store) Release(_ context.Context, owner string, ids []string) error {
 
 // Get implements delivery.Store.
 func (s *Store) Get(ctx context.Context, id string) (*delivery.Record, []delivery.Attempt, error) {
-	r, err := scan(s.r.QueryRowContext(ctx, `SELECT `+fullCols+` FROM deliveries WHERE id = ?`, id))
+	r, err := scan(s.r.QueryRowContext(ctx, `SELECT `+fullCols+` FROM `+fullFrom+` WHERE d.id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil, delivery.ErrNotFound
 	}
@@ -1007,8 +1098,10 @@ func (s *Store) Purge(ctx context.Context, id string) error {
 		if n, _ := r.RowsAffected(); n == 0 {
 			return delivery.ErrNotFound
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM delivery_attempts WHERE delivery_id = ?`, id); err != nil {
-			return fmt.Errorf("delivery/sqlite: purge: %w", err)
+		for _, q := range []string{`DELETE FROM delivery_attempts WHERE delivery_id = ?`, `DELETE FROM delivery_bodies WHERE id = ?`} {
+			if _, err := tx.ExecContext(ctx, q, id); err != nil {
+				return fmt.Errorf("delivery/sqlite: purge: %w", err)
+			}
 		}
 		return nil
 	})
@@ -1047,8 +1140,10 @@ func (s *Store) Prune(ctx context.Context, delivered, dead time.Time) (int, erro
 	var n int64
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		const sel = `SELECT id FROM deliveries WHERE (state = 'delivered' AND updated_at < ?1) OR (state = 'dead' AND updated_at < ?2)`
-		if _, err := tx.ExecContext(ctx, `DELETE FROM delivery_attempts WHERE delivery_id IN (`+sel+`)`, delivered.UnixNano(), dead.UnixNano()); err != nil {
-			return fmt.Errorf("delivery/sqlite: prune: %w", err)
+		for _, q := range []string{`DELETE FROM delivery_attempts WHERE delivery_id IN (` + sel + `)`, `DELETE FROM delivery_bodies WHERE id IN (` + sel + `)`} {
+			if _, err := tx.ExecContext(ctx, q, delivered.UnixNano(), dead.UnixNano()); err != nil {
+				return fmt.Errorf("delivery/sqlite: prune: %w", err)
+			}
 		}
 		r, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE id IN (`+sel+`)`, delivered.UnixNano(), dead.UnixNano())
 		if err != nil {
