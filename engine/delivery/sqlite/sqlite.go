@@ -361,8 +361,8 @@ func (s *Store) writer() {
 // groupWindow bounds how long a batch under load waits for more writes; groupQuiet ends
 // the wait early when no write came for that long.
 const (
-	groupWindow = 2 * time.Millisecond
-	groupQuiet  = 300 * time.Microsecond
+	groupWindow = 5 * time.Millisecond
+	groupQuiet  = time.Millisecond
 )
 
 // gather adds to batch the writes that come within groupWindow, until none came for
