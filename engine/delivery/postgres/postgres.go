@@ -110,27 +110,32 @@ func (s *Store) Enqueue(ctx context.Context, rs ...*delivery.Record) error {
 	if len(rs) == 0 {
 		return nil
 	}
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if s.maxPending > 0 {
-			var pending int
-			if err := tx.QueryRow(ctx, `SELECT count(*) FROM hookwall_deliveries WHERE state = 'pending'`).Scan(&pending); err != nil {
-				return fmt.Errorf("delivery/postgres: count pending: %w", err)
-			}
-			if pending+len(rs) > s.maxPending {
-				return delivery.ErrFull
-			}
-		}
-		for _, r := range rs {
-			if _, err := tx.Exec(ctx, `INSERT INTO hookwall_deliveries
-				(id, route, dest, decision_id, received_at, method, uri, headers, body, state, attempts, base, next_at, updated_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', 0, 0, $10, $5)`,
-				r.ID, r.Route, r.Dest, r.DecisionID, r.ReceivedAt.UnixNano(), r.Method, r.URI,
-				delivery.EncodeHeaders(r.Headers), nonNil(r.Body), r.NextAt.UnixNano()); err != nil {
-				return fmt.Errorf("delivery/postgres: insert: %w", err)
-			}
-		}
-		return nil
-	})
+	// One statement, one round trip: the records go in as arrays (unnest), all or none,
+	// and only while max_pending has room for all of them.
+	n := len(rs)
+	ids, routes, decisions, methods, uris := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	dests := make([]int32, n)
+	recv, next := make([]int64, n), make([]int64, n)
+	headers, bodies := make([][]byte, n), make([][]byte, n)
+	for i, r := range rs {
+		ids[i], routes[i], dests[i], decisions[i], methods[i], uris[i] = r.ID, r.Route, int32(r.Dest), r.DecisionID, r.Method, r.URI
+		recv[i], next[i] = r.ReceivedAt.UnixNano(), r.NextAt.UnixNano()
+		headers[i], bodies[i] = delivery.EncodeHeaders(r.Headers), nonNil(r.Body)
+	}
+	tag, err := s.pool.Exec(ctx, `INSERT INTO hookwall_deliveries
+		(id, route, dest, decision_id, received_at, method, uri, headers, body, state, attempts, base, next_at, updated_at)
+		SELECT id, route, dest, decision_id, received_at, method, uri, headers, body, 'pending', 0, 0, next_at, received_at
+		FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::bytea[], $9::bytea[], $10::bigint[])
+			AS r(id, route, dest, decision_id, received_at, method, uri, headers, body, next_at)
+		WHERE $11::int <= 0 OR (SELECT count(*) FROM hookwall_deliveries WHERE state = 'pending') + $12::int <= $11::int`,
+		ids, routes, dests, decisions, recv, methods, uris, headers, bodies, next, s.maxPending, n)
+	if err != nil {
+		return fmt.Errorf("delivery/postgres: insert: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return delivery.ErrFull
+	}
+	return nil
 }
 
 func nonNil(b []byte) []byte {
