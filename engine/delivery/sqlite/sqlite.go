@@ -292,7 +292,7 @@ func splitBodies(w *sql.DB) error {
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback() //nolint:errcheck // after Commit, nothing to undo
+	defer func() { _ = tx.Rollback() }() // after Commit, nothing to undo
 	for _, q := range []string{
 		`INSERT INTO delivery_bodies (id, headers, body) SELECT id, headers, body FROM deliveries`,
 		`ALTER TABLE deliveries DROP COLUMN headers`,
@@ -824,7 +824,7 @@ func (s *Store) claimFile(ctx context.Context, at int64, limit int, filter strin
 		if err != nil {
 			return err
 		}
-		defer tx.Rollback() //nolint:errcheck // read-only: nothing to undo
+		defer func() { _ = tx.Rollback() }() // read-only: nothing to undo
 		rows, err := tx.StmtContext(ctx, s.claim).QueryContext(ctx, at, limit, filter, string(heldJSON))
 		if err != nil {
 			return err
