@@ -5,9 +5,11 @@
 // they expire, and another gateway's workers take its work over.
 //
 // Times are the callers' clocks (the gateways'): keep them synchronised (NTP); a lease is
-// long against any sane skew. max_pending is checked by each insert against the count of
-// pending rows, so concurrent enqueues may pass it by at most their number. Enqueue
-// returns once PostgreSQL committed (durable under the server's synchronous_commit = on).
+// long against any sane skew. Concurrent enqueues of one gateway go in together, one
+// statement for all of them (each alone when that fails, so only the failing one fails).
+// max_pending is checked by each insert against the count of pending rows, so concurrent
+// enqueues may pass it by at most their number. Enqueue returns once PostgreSQL committed
+// (durable under the server's synchronous_commit = on).
 package postgres
 
 import (
@@ -15,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -35,7 +38,26 @@ type Options struct {
 type Store struct {
 	pool       *pgxpool.Pool
 	maxPending int
+
+	mu     sync.RWMutex // guards closed against sends on enqs
+	closed bool
+	enqs   chan *enq     // to the batcher
+	done   chan struct{} // closed when the batcher has stopped
 }
+
+// enq is one Enqueue waiting for the batcher.
+type enq struct {
+	ctx  context.Context
+	rs   []*delivery.Record
+	errc chan error
+}
+
+// maxEnqueueBatch bounds the records one statement inserts; groupTimeout bounds a
+// statement made for several requests (each alone runs under its request's context).
+const (
+	maxEnqueueBatch = 256
+	groupTimeout    = 30 * time.Second
+)
 
 const schema = `
 CREATE TABLE IF NOT EXISTS hookwall_deliveries (
@@ -102,7 +124,9 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("delivery/postgres: create schema: %w", err)
 	}
-	return &Store{pool: pool, maxPending: o.MaxPending}, nil
+	s := &Store{pool: pool, maxPending: o.MaxPending, enqs: make(chan *enq, maxEnqueueBatch), done: make(chan struct{})}
+	go s.batcher()
+	return s, nil
 }
 
 // Enqueue implements delivery.Store.
@@ -110,8 +134,72 @@ func (s *Store) Enqueue(ctx context.Context, rs ...*delivery.Record) error {
 	if len(rs) == 0 {
 		return nil
 	}
-	// One statement, one round trip: the records go in as arrays (unnest), all or none,
-	// and only while max_pending has room for all of them.
+	e := &enq{ctx: ctx, rs: rs, errc: make(chan error, 1)}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return delivery.ErrClosed
+	}
+	s.enqs <- e
+	s.mu.RUnlock()
+	// The batcher always answers: a statement already sent may store these records.
+	return <-e.errc
+}
+
+// batcher inserts the enqueues waiting together, in one statement: concurrent requests
+// share a round trip and a commit. When that statement fails (a duplicate id) or the
+// group would pass max_pending, each enqueue is made alone, so that only the failing or
+// refused one fails.
+func (s *Store) batcher() {
+	defer close(s.done)
+	var batch []*enq
+	for first := range s.enqs {
+		batch = append(batch[:0], first)
+		n := len(first.rs)
+	fill:
+		for n < maxEnqueueBatch {
+			select {
+			case e, ok := <-s.enqs:
+				if !ok {
+					break fill
+				}
+				batch, n = append(batch, e), n+len(e.rs)
+			default:
+				break fill
+			}
+		}
+		live := batch[:0]
+		for _, e := range batch {
+			if err := e.ctx.Err(); err != nil {
+				e.errc <- err
+				continue
+			}
+			live = append(live, e)
+		}
+		if len(live) > 1 {
+			var rs []*delivery.Record
+			for _, e := range live {
+				rs = append(rs, e.rs...)
+			}
+			gctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
+			err := s.insert(gctx, rs)
+			cancel()
+			if err == nil {
+				for _, e := range live {
+					e.errc <- nil
+				}
+				continue
+			}
+		}
+		for _, e := range live {
+			e.errc <- s.insert(e.ctx, e.rs)
+		}
+	}
+}
+
+// insert stores rs in one statement, one round trip: the records go in as arrays
+// (unnest), all or none, and only while max_pending has room for all of them.
+func (s *Store) insert(ctx context.Context, rs []*delivery.Record) error {
 	n := len(rs)
 	ids, routes, decisions, methods, uris := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	dests := make([]int32, n)
@@ -379,7 +467,18 @@ func (s *Store) Prune(ctx context.Context, delivered, dead time.Time) (int, erro
 }
 
 // Close closes the pool. It is idempotent.
+// Close stops the batcher after the enqueues already submitted, and closes the pool. It
+// is idempotent.
 func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.enqs)
+	s.mu.Unlock()
+	<-s.done
 	s.pool.Close()
 	return nil
 }
