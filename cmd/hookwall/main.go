@@ -9,6 +9,7 @@
 //	hookwall filter test F.wasm        run one filter alone on a recorded request
 //	hookwall ranges update             refresh the provider IP range data
 //	hookwall deliveries list|show|replay|purge   queued deliveries of a running gateway
+//	hookwall decisions open [FILE]     a decision log with its sealed bodies in the clear
 //	hookwall capabilities [-o F]       write an OPA capabilities file with the hookwall builtins
 //	hookwall blocks list|lift          list or lift the watcher's blocks of a running gateway
 //	hookwall version
@@ -44,6 +45,7 @@ commands:
   filter test    run one filter alone on a recorded request and print what it did
   ranges update  refresh the provider IP range data (policies/ranges/data.json)
   deliveries     list, show, replay or purge queued deliveries of a running gateway
+  decisions open print a decision log with its sealed bodies in the clear (encryption_keys)
   capabilities   write an OPA capabilities file with the hookwall builtins (for opa, Regal, editors)
   blocks         list or lift the sources a running gateway blocks ([watch])
   version        print the version
@@ -82,6 +84,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdRanges(ctx, args, stdout, stderr)
 	case "deliveries":
 		return cmdDeliveries(ctx, args, stdout, stderr)
+	case "decisions":
+		return cmdDecisions(args, stdout, stderr)
 	case "capabilities":
 		return cmdCapabilities(args, stdout, stderr)
 	case "blocks":

@@ -10,8 +10,8 @@ func TestEncodeAllocations(t *testing.T) {
 	r := sampleRecord()
 	r.Labels = nil
 	m := NewMask([]string{"X-Internal-*"})
-	buf := r.appendJSON(nil, m)
-	if n := testing.AllocsPerRun(200, func() { buf = r.appendJSON(buf[:0], m) }); n != 0 {
+	buf := r.appendJSON(nil, m, nil)
+	if n := testing.AllocsPerRun(200, func() { buf = r.appendJSON(buf[:0], m, nil) }); n != 0 {
 		t.Fatalf("appendJSON: %v allocs/op, want 0", n)
 	}
 	if n := testing.AllocsPerRun(200, func() { _ = m.Masks("X-Hub-Signature-256") }); n != 0 {

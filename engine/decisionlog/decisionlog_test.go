@@ -89,7 +89,7 @@ func decode(t *testing.T, line []byte) logged {
 
 func TestRecordFields(t *testing.T) {
 	r := sampleRecord()
-	line := r.appendJSON(nil, NewMask([]string{"X-Internal-*"}))
+	line := r.appendJSON(nil, NewMask([]string{"X-Internal-*"}), nil)
 	l := decode(t, line)
 	if l.DecisionID != r.DecisionID || !l.Timestamp.Equal(r.Time) || l.Route != "github" || l.RemoteIP != "198.51.100.7" {
 		t.Errorf("identity fields: %+v", l)
@@ -142,7 +142,7 @@ func TestMasking(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			line := r.appendJSON(nil, c.mask)
+			line := r.appendJSON(nil, c.mask, nil)
 			l := decode(t, line)
 			for _, h := range c.masked {
 				if l.Request.Headers[h] != "***" {

@@ -1,6 +1,7 @@
 package decisionlog
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -124,12 +125,14 @@ func (r *Record) CaptureBody(body []byte, limit int) {
 	r.Body, r.BodySize = r.bodyBuf, len(body)
 }
 
-// AppendJSON appends r as one JSON object and a newline, masking with the default mask.
-func (r *Record) AppendJSON(b []byte) []byte { return r.appendJSON(b, defaultMask) }
+// AppendJSON appends r as one JSON object and a newline, masking with the default mask; a
+// captured body is in the clear.
+func (r *Record) AppendJSON(b []byte) []byte { return r.appendJSON(b, defaultMask, nil) }
 
-// appendJSON encodes r. Field names follow OPA's decision log where they map (decision_id,
-// timestamp, path, result, labels, metrics, bundles, masked); the rest are hookwall's.
-func (r *Record) appendJSON(b []byte, m *Mask) []byte {
+// appendJSON encodes r, its captured body sealed with s when s is set. Field names follow
+// OPA's decision log where they map (decision_id, timestamp, path, result, labels, metrics,
+// bundles, masked); the rest are hookwall's.
+func (r *Record) appendJSON(b []byte, m *Mask, s Sealer) []byte {
 	b = append(b, `{"decision_id":`...)
 	b = appendString(b, r.DecisionID)
 	b = append(b, `,"timestamp":"`...)
@@ -230,8 +233,12 @@ func (r *Record) appendJSON(b []byte, m *Mask) []byte {
 		b = append(b, '}')
 	}
 	if r.Body != nil {
-		b = append(b, `,"body":`...)
-		b = appendString(b, r.Body)
+		if s != nil {
+			b = r.appendSealedBody(b, s)
+		} else {
+			b = append(b, `,"body":`...)
+			b = appendString(b, r.Body)
+		}
 		b = append(b, `,"body_bytes":`...)
 		b = strconv.AppendInt(b, int64(r.BodySize), 10)
 		if r.BodySize > len(r.Body) {
@@ -311,6 +318,29 @@ func (r *Record) appendJSON(b []byte, m *Mask) []byte {
 	b = strconv.AppendInt(b, r.TotalMicros, 10)
 	b = append(b, "}}\n"...)
 	return b
+}
+
+// sealedAAD prefixes the decision id in what a sealed body is bound to: a body sealed for
+// one decision does not open as another's, nor as a stored delivery (bound to its id).
+const sealedAAD = "hookwall decision log\x00"
+
+// appendSealedBody appends `,"body_sealed":"<base64>","body_key":"<id>"`: r.Body sealed
+// with s, bound to r's decision id. The tail of b is the scratch space (the bound data,
+// then the sealed bytes, then their base64, moved down over both), so a warm buffer
+// allocates nothing here.
+func (r *Record) appendSealedBody(b []byte, s Sealer) []byte {
+	start := len(b)
+	b = append(append(b, sealedAAD...), r.DecisionID...)
+	aadEnd := len(b)
+	b, keyID := s.AppendSeal(b, r.Body, b[start:aadEnd])
+	sealedEnd := len(b)
+	b = base64.StdEncoding.AppendEncode(b, b[aadEnd:sealedEnd])
+	n := len(b) - sealedEnd
+	const field = `,"body_sealed":"`
+	b = append(b[:start], field...) // the scratch before the base64 is longer than field
+	b = b[:start+len(field)+copy(b[start+len(field):start+len(field)+n], b[sealedEnd:sealedEnd+n])]
+	b = append(b, `","body_key":`...)
+	return appendString(b, keyID)
 }
 
 // pointerEscape escapes a JSON-pointer reference token (RFC 6901).

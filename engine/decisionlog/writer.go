@@ -40,6 +40,16 @@ type Stats struct {
 type Options struct {
 	// Mask names extra headers to mask (see NewMask); the default ones are always masked.
 	Mask []string
+	// Seal, when set, seals every captured body: the record carries it as body_sealed and
+	// body_key, never in the clear (see Unseal). Nil logs captured bodies in the clear.
+	Seal Sealer
+}
+
+// Sealer seals captured bodies; delivery.Keyring is one (the [delivery] encryption_keys).
+type Sealer interface {
+	// AppendSeal appends plain sealed, with aad bound in, to dst and returns it with the
+	// id of the key that sealed it. It must not fail, and must not keep dst or plain.
+	AppendSeal(dst, plain, aad []byte) ([]byte, string)
 }
 
 // Logger is a decision-log sink. A nil *Logger discards. Safe for concurrent use.
@@ -56,6 +66,7 @@ type Logger struct {
 	out     io.Writer
 	closer  io.Closer
 	mask    *Mask
+	seal    Sealer
 	pool    sync.Pool // encoding scratch
 	written atomic.Uint64
 	dropped atomic.Uint64
@@ -111,7 +122,7 @@ func openFile(path string) (*os.File, error) {
 // New returns a Logger writing to w; closer (may be nil) is closed by Close.
 func New(w io.Writer, closer io.Closer, o Options) *Logger {
 	l := &Logger{
-		kick: make(chan struct{}, 1), out: w, closer: closer, mask: NewMask(o.Mask),
+		kick: make(chan struct{}, 1), out: w, closer: closer, mask: NewMask(o.Mask), seal: o.Seal,
 		reopen: make(chan reopenReq), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	l.pool.New = func() any { b := make([]byte, 0, 1024); return &b }
@@ -125,7 +136,7 @@ func (l *Logger) Log(r *Record) {
 		return
 	}
 	bp := l.pool.Get().(*[]byte)
-	*bp = r.appendJSON((*bp)[:0], l.mask)
+	*bp = r.appendJSON((*bp)[:0], l.mask, l.seal)
 	l.mu.Lock()
 	if l.pending >= queueLen {
 		l.mu.Unlock()

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -50,6 +51,50 @@ func NewKeyring(keys []Key) (*Keyring, error) {
 	return kr, nil
 }
 
+// AppendSeal appends to dst the nonce and the AES-256-GCM sealing of plain under kr's first
+// key, with aad and that key's id bound in, and returns it with the key id. It does not
+// fail: the nonce comes from crypto/rand, which never returns an error.
+func (kr *Keyring) AppendSeal(dst, plain, aad []byte) ([]byte, string) {
+	aead := kr.aeads[kr.seal]
+	start := len(dst)
+	dst = slices.Grow(dst, aead.NonceSize()+len(plain)+aead.Overhead())
+	dst = dst[:start+aead.NonceSize()]
+	_, _ = rand.Read(dst[start:])
+	return aead.Seal(dst, dst[start:], plain, keyAAD(aad, kr.seal)), kr.seal
+}
+
+// Open opens what AppendSeal sealed under keyID with aad. It fails naming the key when kr
+// does not hold it, or when the key under that name does not open it (its value changed,
+// or the bytes or aad are not the ones sealed); the error never quotes the key or the bytes.
+func (kr *Keyring) Open(keyID string, sealed, aad []byte) ([]byte, error) {
+	aead, ok := kr.aeads[keyID]
+	if !ok {
+		return nil, &MissingKeyError{KeyID: keyID}
+	}
+	if len(sealed) < aead.NonceSize() {
+		return nil, fmt.Errorf("sealed with key %q: too short", keyID)
+	}
+	plain, err := aead.Open(nil, sealed[:aead.NonceSize()], sealed[aead.NonceSize():], keyAAD(aad, keyID))
+	if err != nil {
+		return nil, fmt.Errorf("sealed with key %q but does not open with it (was the secret's value changed?): %w", keyID, err)
+	}
+	return plain, nil
+}
+
+// MissingKeyError is Open's error when what it opens names a key the keyring does not hold
+// (it was retired from encryption_keys).
+type MissingKeyError struct{ KeyID string }
+
+func (e *MissingKeyError) Error() string {
+	return fmt.Sprintf("sealed with key %q, which is not in encryption_keys", e.KeyID)
+}
+
+// keyAAD binds the key id to aad: a record cannot be passed off as sealed by another key.
+func keyAAD(aad []byte, keyID string) []byte {
+	out := make([]byte, 0, len(aad)+1+len(keyID))
+	return append(append(append(out, aad...), 0), keyID...)
+}
+
 func decodeKey(v []byte) ([]byte, bool) {
 	s := string(v)
 	if len(s) == 64 {
@@ -72,59 +117,49 @@ const sealedMark = ":sealed"
 // Sealed wraps s so that every record's headers and body are stored sealed with AES-256-GCM
 // under kr's first key; the record id and key id are bound to the ciphertext. Records
 // stored in the clear before (no key then) still read. A claimed record sealed with a key
-// kr no longer has cannot be delivered: it is made dead with an error naming the key.
-func Sealed(s Store, kr *Keyring) Store { return &sealed{Store: s, kr: kr} }
+// kr no longer has cannot be delivered: it is made dead with an error naming the key and
+// saying what to do, and dead (may be nil) is called with it as the Dispatcher calls
+// Options.Final, so that this final outcome is logged and counted like the others.
+func Sealed(s Store, kr *Keyring, dead func(r *Record, res Result)) Store {
+	return &sealed{Store: s, kr: kr, dead: dead}
+}
 
 type sealed struct {
 	Store
-	kr *Keyring
+	kr   *Keyring
+	dead func(r *Record, res Result)
 }
 
 func (s *sealed) Enqueue(ctx context.Context, rs ...*Record) error {
 	sealed := make([]*Record, len(rs))
 	for i, r := range rs {
-		c, err := s.seal(r)
-		if err != nil {
-			return err
-		}
-		sealed[i] = c
+		sealed[i] = s.seal(r)
 	}
 	return s.Store.Enqueue(ctx, sealed...)
 }
 
-func (s *sealed) seal(r *Record) (*Record, error) {
+func (s *sealed) seal(r *Record) *Record {
 	hs := EncodeHeaders(r.Headers)
 	plain := binary.AppendUvarint(make([]byte, 0, 10+len(hs)+len(r.Body)), uint64(len(hs)))
 	plain = append(append(plain, hs...), r.Body...)
-	aead := s.kr.aeads[s.kr.seal]
-	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plain)+aead.Overhead())
-	if _, err := rand.Read(nonce); err != nil {
-		return nil, fmt.Errorf("delivery: seal: %w", err)
-	}
 	c := *r
-	c.Headers = []Header{{Name: sealedMark, Value: s.kr.seal}}
-	c.Body = aead.Seal(nonce, nonce, plain, aad(r.ID, s.kr.seal))
-	return &c, nil
+	var keyID string
+	c.Body, keyID = s.kr.AppendSeal(nil, plain, []byte(r.ID))
+	c.Headers = []Header{{Name: sealedMark, Value: keyID}}
+	return &c
 }
-
-func aad(id, keyID string) []byte { return []byte(id + "\x00" + keyID) }
 
 // open replaces r's sealed headers and body by the plain ones.
 func (s *sealed) open(r *Record) error {
 	if len(r.Headers) != 1 || r.Headers[0].Name != sealedMark {
 		return nil // stored in the clear
 	}
-	keyID := r.Headers[0].Value
-	aead, ok := s.kr.aeads[keyID]
-	if !ok {
-		return fmt.Errorf("delivery: %s is sealed with key %q, which is not in encryption_keys", r.ID, keyID)
+	plain, err := s.kr.Open(r.Headers[0].Value, r.Body, []byte(r.ID))
+	if mk := (*MissingKeyError)(nil); errors.As(err, &mk) {
+		return fmt.Errorf("delivery: %s: %w: put %q back in [delivery] encryption_keys (after the key that seals) and replay the delivery", r.ID, err, mk.KeyID)
 	}
-	if len(r.Body) < aead.NonceSize() {
-		return fmt.Errorf("delivery: %s: sealed body too short", r.ID)
-	}
-	plain, err := aead.Open(nil, r.Body[:aead.NonceSize()], r.Body[aead.NonceSize():], aad(r.ID, keyID))
 	if err != nil {
-		return fmt.Errorf("delivery: %s: sealed with key %q but does not open with it: %w", r.ID, keyID, err)
+		return fmt.Errorf("delivery: %s: %w", r.ID, err)
 	}
 	n, k := binary.Uvarint(plain)
 	if k <= 0 || uint64(len(plain)-k) < n {
@@ -150,6 +185,10 @@ func (s *sealed) Claim(ctx context.Context, owner string, now time.Time, lease t
 			res := Result{Attempt: Attempt{N: r.Attempts + 1, At: now, Error: oerr.Error()}, State: StateDead}
 			if ferr := s.Store.Finish(ctx, r.ID, owner, res); ferr != nil {
 				return nil, errors.Join(oerr, ferr)
+			}
+			if s.dead != nil {
+				r.State, r.Attempts, r.LastError, r.UpdatedAt = StateDead, res.Attempt.N, res.Attempt.Error, now
+				s.dead(r, res)
 			}
 			continue
 		}

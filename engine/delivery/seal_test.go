@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,12 +49,15 @@ func rawFiles(t *testing.T, path string) []byte {
 func TestSealedAtRest(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "d.db")
+	var dead []string // what the dead hook was told: id, attempts, error
 	open := func(kr *delivery.Keyring) (delivery.Store, func()) {
 		s, err := sqlite.Open(sqlite.Options{Path: path})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return delivery.Sealed(s, kr), func() { _ = s.Close() }
+		return delivery.Sealed(s, kr, func(r *delivery.Record, res delivery.Result) {
+			dead = append(dead, fmt.Sprintf("%s %d %s %s", r.ID, res.Attempt.N, r.State, res.Attempt.Error))
+		}), func() { _ = s.Close() }
 	}
 	now := time.Now()
 	rec := func(id string) *delivery.Record {
@@ -99,6 +103,9 @@ func TestSealedAtRest(t *testing.T) {
 	list, _ := s.List(ctx, delivery.Query{State: delivery.StateDead})
 	if len(list) != 1 || list[0].ID != "a" || !strings.Contains(list[0].LastError, `key "old"`) {
 		t.Fatalf("dead list: %+v", list)
+	}
+	if len(dead) != 1 || !strings.HasPrefix(dead[0], `a 1 dead delivery: a: sealed with key "old", which is not in encryption_keys: put "old" back in [delivery] encryption_keys`) {
+		t.Fatalf("dead hook calls: %q", dead)
 	}
 }
 

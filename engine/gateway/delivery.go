@@ -23,23 +23,30 @@ import (
 	"github.com/hookwall/hookwall/engine/tlsconf"
 )
 
-// openDelivery opens the [delivery] store and its dispatcher when some route is queued; a
-// gateway without one opens nothing (nil, nil).
-func (g *Gateway) openDelivery(cfg *config.Config, secrets *config.Secrets) (*delivery.Dispatcher, error) {
-	if !cfg.AnyQueued() {
+// deliveryKeyring returns the keyring of [delivery] encryption_keys, nil without keys. It
+// seals the stored deliveries and the decision log's captured bodies.
+func deliveryKeyring(cfg *config.Config, secrets *config.Secrets) (*delivery.Keyring, error) {
+	names := cfg.Delivery.EncryptionKeys
+	if len(names) == 0 {
 		return nil, nil
 	}
-	var kr *delivery.Keyring
-	if names := cfg.Delivery.EncryptionKeys; len(names) > 0 {
-		keys := make([]delivery.Key, len(names))
-		for i, name := range names {
-			v, _ := secrets.Get(name) // config validation made sure the secret is declared
-			keys[i] = delivery.Key{ID: name, Value: v}
-		}
-		var err error
-		if kr, err = delivery.NewKeyring(keys); err != nil {
-			return nil, fmt.Errorf("%s: delivery.encryption_keys: %w", cfg.File, err)
-		}
+	keys := make([]delivery.Key, len(names))
+	for i, name := range names {
+		v, _ := secrets.Get(name) // config validation made sure the secret is declared
+		keys[i] = delivery.Key{ID: name, Value: v}
+	}
+	kr, err := delivery.NewKeyring(keys)
+	if err != nil {
+		return nil, fmt.Errorf("%s: delivery.encryption_keys: %w", cfg.File, err)
+	}
+	return kr, nil
+}
+
+// openDelivery opens the [delivery] store (sealed with kr when set) and its dispatcher when
+// some route is queued; a gateway without one opens nothing (nil, nil).
+func (g *Gateway) openDelivery(cfg *config.Config, kr *delivery.Keyring) (*delivery.Dispatcher, error) {
+	if !cfg.AnyQueued() {
+		return nil, nil
 	}
 	var store delivery.Store
 	switch cfg.Delivery.Store {
@@ -58,13 +65,18 @@ func (g *Gateway) openDelivery(cfg *config.Config, secrets *config.Secrets) (*de
 		}
 		store = s
 	}
-	if kr != nil {
-		store = delivery.Sealed(store, kr)
-	}
 	attempts := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "hookwall_delivery_attempts_total",
 		Help: "Delivery attempts of queued routes by outcome: delivered, retry, dead, lost (another worker owned it).",
 	}, []string{"route", "outcome"})
+	if kr != nil {
+		// A delivery sealed with a retired key is made dead when claimed, before any
+		// attempt: its final outcome is logged and counted as the dispatcher's are.
+		store = delivery.Sealed(store, kr, func(r *delivery.Record, res delivery.Result) {
+			attempts.WithLabelValues(r.Route, string(delivery.StateDead)).Inc()
+			g.logDelivery(r, res)
+		})
+	}
 	d := delivery.NewDispatcher(delivery.Options{
 		Store:         store,
 		Target:        g.deliveryTarget,
@@ -335,4 +347,24 @@ func (c depthCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(oldestDesc, prometheus.GaugeValue, now.Sub(d.Oldest).Seconds(), d.Route)
 		}
 	}
+}
+
+// LogOpener loads the config at path and returns what opens its decision log's sealed
+// bodies: the keyring of its [delivery] encryption_keys, their secrets read with getenv
+// (os.LookupEnv in production). Without keys the log holds bodies in the clear: the opener
+// is nil, and so is the error.
+func LogOpener(path string, getenv func(string) (string, bool)) (decisionlog.Opener, *config.Config, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	secrets, err := cfg.ResolveSecrets(getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	kr, err := deliveryKeyring(cfg, secrets)
+	if err != nil || kr == nil {
+		return nil, cfg, err
+	}
+	return kr, cfg, nil
 }

@@ -140,11 +140,19 @@ func New(ctx context.Context, path string, o Options) (*Gateway, error) {
 	if err != nil {
 		return fail(err, snap)
 	}
-	g.dlog, err = decisionlog.Open(cfg.Log.Decisions, decisionlog.Options{Mask: cfg.Log.Mask})
+	kr, err := deliveryKeyring(cfg, snap.Secrets)
 	if err != nil {
 		return fail(err, snap)
 	}
-	if g.deliveries, err = g.openDelivery(cfg, snap.Secrets); err != nil {
+	lo := decisionlog.Options{Mask: cfg.Log.Mask}
+	if kr != nil { // a nil *Keyring would be a non-nil Sealer
+		lo.Seal = kr
+	}
+	g.dlog, err = decisionlog.Open(cfg.Log.Decisions, lo)
+	if err != nil {
+		return fail(err, snap)
+	}
+	if g.deliveries, err = g.openDelivery(cfg, kr); err != nil {
 		_ = g.dlog.Close()
 		return fail(err, snap)
 	}

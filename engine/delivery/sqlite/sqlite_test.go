@@ -35,7 +35,7 @@ func TestConformanceSealed(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			return delivery.Sealed(s, kr)
+			return delivery.Sealed(s, kr, nil)
 		}
 	})
 }

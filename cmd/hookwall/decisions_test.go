@@ -1,0 +1,284 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hookwall/hookwall/engine/gateway"
+)
+
+// sealConfig is a gateway with a GitHub-verified route, body capture and encryption keys;
+// {{KEYS}}, {{ROUTE}} (extra route keys) and {{UPSTREAM}} are replaced.
+const sealConfig = `
+[server]
+listen = "127.0.0.1:0"
+[admin]
+listen = "127.0.0.1:0"
+[log]
+decisions = "decisions.log"
+body = "64KiB"
+[delivery]
+encryption_keys = {{KEYS}}
+[secrets]
+gh = {file = "gh.secret"}
+k1 = {file = "k1.key"}
+k2 = {file = "k2.key"}
+[[route]]
+name = "gh"
+path = "/hooks/github"
+upstream = "{{UPSTREAM}}"
+policy = "routes.gh"
+{{ROUTE}}
+`
+
+// sealTree writes the gateway's files into a temp dir; the decision log path is relative,
+// so the test runs in that dir.
+func sealTree(t *testing.T) string {
+	t.Helper()
+	dir := writeTree(t, map[string]string{
+		"gh.secret":        "s3cret",
+		"k1.key":           strings.Repeat("1f", 32),
+		"k2.key":           strings.Repeat("2e", 32),
+		"policies/gh.rego": "package routes.gh\nallow if hookwall.webhook.verify(\"github\", input.request, {\"secret\": \"gh\"}).valid\n",
+	})
+	t.Chdir(dir)
+	return dir
+}
+
+// writeSealConfig writes gateway.toml (or name) from sealConfig and returns its path.
+func writeSealConfig(t *testing.T, dir, name, keys, route, upstream string) string {
+	t.Helper()
+	cfg := strings.NewReplacer("{{KEYS}}", keys, "{{ROUTE}}", route, "{{UPSTREAM}}", upstream).Replace(sealConfig)
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// runGateway runs the real gateway on cfg until the returned stop is called.
+func runGateway(t *testing.T, cfg string) (pub, admin string, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	g, err := gateway.New(ctx, cfg, gateway.Options{
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Ready:  func(*gateway.Gateway) { close(ready) },
+	})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx, 5*time.Second) }()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("gateway.Run: %v", err)
+	}
+	p, a := g.Addrs()
+	var once atomic.Bool
+	stop = func() {
+		if once.CompareAndSwap(false, true) {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("gateway.Run: %v", err)
+			}
+		}
+	}
+	t.Cleanup(stop)
+	return "http://" + p.String(), "http://" + a.String(), stop
+}
+
+// logLines waits until the decision log in dir has a line for which match is true, and
+// returns the file's bytes and that line.
+func logLines(t *testing.T, dir string, match func(m map[string]any) bool) ([]byte, map[string]any) {
+	t.Helper()
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		raw, _ := os.ReadFile(filepath.Join(dir, "decisions.log"))
+		for _, line := range bytes.Split(raw, []byte("\n")) {
+			var m map[string]any
+			if json.Unmarshal(line, &m) == nil && match(m) {
+				return raw, m
+			}
+		}
+	}
+	raw, _ := os.ReadFile(filepath.Join(dir, "decisions.log"))
+	t.Fatalf("no such decision-log line in:\n%s", raw)
+	return nil, nil
+}
+
+func hookwall(t *testing.T, want int, args ...string) (stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), args, &out, &errb); code != want {
+		t.Fatalf("hookwall %v: exit %d, want %d\n%s%s", args, code, want, out.String(), errb.String())
+	}
+	return out.String(), errb.String()
+}
+
+// With encryption_keys the decision log's captured body is sealed: the file holds no byte
+// of it in the clear, and `hookwall decisions open` gives it back byte for byte with the
+// config's keys; a retired or changed key fails, naming the key and what to do.
+func TestDecisionLogBodySealed(t *testing.T) {
+	up := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.Copy(io.Discard, r.Body) })}
+	uln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go up.Serve(uln) //nolint:errcheck
+	defer up.Close()
+	dir := sealTree(t)
+	cfg := writeSealConfig(t, dir, "gateway.toml", `["k1"]`, "", "http://"+uln.Addr().String())
+	pub, _, stop := runGateway(t, cfg)
+
+	// Not UTF-8 in the middle: a log in the clear could not give these bytes back.
+	body := []byte("{\"card\":\"PAN-4111-1111-1111-1111\",\"raw\":\"\xff\xfe\x00\x01\"}")
+	r, err := http.DefaultClient.Do(githubWebhook(pub+"/hooks/github", body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode != 200 {
+		t.Fatalf("webhook: %d", r.StatusCode)
+	}
+	stop() // the log is flushed and closed
+	raw, line := logLines(t, dir, func(m map[string]any) bool { return m["outcome"] == "allowed" })
+	if bytes.Contains(raw, []byte("PAN-4111")) || bytes.Contains(raw, []byte(`"body":`)) {
+		t.Fatalf("the decision log holds the body in the clear:\n%s", raw)
+	}
+	req := line["request"].(map[string]any)
+	if req["body_key"] != "k1" || req["body_sealed"] == nil || req["body_bytes"] != float64(len(body)) {
+		t.Fatalf("request: %v", req)
+	}
+	id := line["decision_id"].(string)
+
+	got, _ := hookwall(t, 0, "decisions", "open", "-c", cfg, "--id", id, "--raw")
+	if got != string(body) {
+		t.Fatalf("opened body %q, want %q", got, body)
+	}
+	got, _ = hookwall(t, 0, "decisions", "open", "-c", cfg, filepath.Join(dir, "decisions.log"))
+	var opened struct {
+		DecisionID string `json:"decision_id"`
+		Request    map[string]any
+	}
+	if err := json.Unmarshal([]byte(strings.TrimSpace(got)), &opened); err != nil || opened.DecisionID != id {
+		t.Fatalf("opened log: %v\n%s", err, got)
+	}
+	if b, _ := opened.Request["body"].(string); !strings.HasPrefix(b, `{"card":"PAN-4111-1111-1111-1111","raw":"`) || opened.Request["body_sealed"] != nil || opened.Request["body_key"] != nil {
+		t.Fatalf("opened line's request: %v", opened.Request)
+	}
+
+	// k1 retired: the line names it and says what to do.
+	retired := writeSealConfig(t, dir, "retired.toml", `["k2"]`, "", "http://"+uln.Addr().String())
+	_, msg := hookwall(t, 1, "decisions", "open", "-c", retired, "decisions.log")
+	for _, want := range []string{"decisions.log:1: decision " + id, `sealed with key "k1", which is not in encryption_keys`, `add the secret that was "k1" to [secrets] and to [delivery] encryption_keys of ` + retired} {
+		if !strings.Contains(msg, want) {
+			t.Fatalf("retired key: %q lacks %q", msg, want)
+		}
+	}
+	// k1 with another value: it does not open, and says so.
+	if err := os.WriteFile(filepath.Join(dir, "k1.key"), []byte(strings.Repeat("3d", 32)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, msg := hookwall(t, 1, "decisions", "open", "-c", cfg, "decisions.log")
+	if out != "" || !strings.Contains(msg, `sealed with key "k1" but does not open with it`) {
+		t.Fatalf("changed key: %q %q", out, msg)
+	}
+	// No keys at all: the command refuses the sealed line rather than printing it.
+	plain := writeSealConfig(t, dir, "plain.toml", `[]`, "", "http://"+uln.Addr().String())
+	if _, msg := hookwall(t, 1, "decisions", "open", "-c", plain, "decisions.log"); !strings.Contains(msg, `sealed with key "k1", but `+plain+` has no [delivery] encryption_keys`) {
+		t.Fatalf("no keys: %q", msg)
+	}
+}
+
+// A queued delivery sealed with a key that was then retired cannot be opened: it is made
+// dead at once, with a decision-log line (delivery id, attempts, the missing key and what
+// to do) and the dead metric; with the key back it replays and is delivered.
+func TestRetiredKeyDeliveryIsDeadAndReplays(t *testing.T) {
+	var accept atomic.Bool
+	var reached atomic.Int32
+	uln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached.Add(1)
+		if !accept.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})}
+	go up.Serve(uln) //nolint:errcheck
+	defer up.Close()
+	dir := sealTree(t)
+	const queued = "delivery = \"queued\"\nretry = [\"1500ms\", \"1h\"]"
+	upURL := "http://" + uln.Addr().String()
+	cfg1 := writeSealConfig(t, dir, "k1.toml", `["k1"]`, queued, upURL)
+	pub, _, stop := runGateway(t, cfg1)
+	r, err := http.DefaultClient.Do(githubWebhook(pub+"/hooks/github", []byte(`{"n":1}`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	id := r.Header.Get("Hookwall-Delivery-Id")
+	if r.StatusCode != 202 || id == "" {
+		t.Fatalf("webhook: %d %q", r.StatusCode, id)
+	}
+	for end := time.Now().Add(5 * time.Second); reached.Load() == 0 && time.Now().Before(end); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop() // pending, its second attempt due 1.5s after the first: under k1
+	if reached.Load() != 1 {
+		t.Fatalf("first attempt: %d requests reached the upstream", reached.Load())
+	}
+	time.Sleep(1600 * time.Millisecond)
+
+	cfg2 := writeSealConfig(t, dir, "k2.toml", `["k2"]`, queued, upURL)
+	_, admin, stop := runGateway(t, cfg2)
+	_, line := logLines(t, dir, func(m map[string]any) bool { return m["outcome"] == "dead" && m["delivery_id"] == id })
+	if line["attempts"] != float64(2) || line["route"] != "gh" ||
+		!strings.Contains(line["error"].(string), `sealed with key "k1", which is not in encryption_keys: put "k1" back in [delivery] encryption_keys`) {
+		t.Fatalf("dead line: %v", line)
+	}
+	metrics := httpBody(t, admin+"/metrics")
+	for _, want := range []string{`hookwall_delivery_attempts_total{outcome="dead",route="gh"} 1`, `hookwall_delivery_depth{route="gh",state="dead"} 1`} {
+		if !strings.Contains(metrics, want) {
+			t.Fatalf("metrics lack %s:\n%s", want, metrics)
+		}
+	}
+	if reached.Load() != 1 {
+		t.Fatalf("a delivery that does not open reached the upstream")
+	}
+	stop()
+
+	cfg3 := writeSealConfig(t, dir, "k21.toml", `["k2", "k1"]`, queued, upURL)
+	_, admin, _ = runGateway(t, cfg3)
+	accept.Store(true)
+	hookwall(t, 0, "deliveries", "replay", id, "-c", cfg3, "--admin", admin)
+	_, line = logLines(t, dir, func(m map[string]any) bool { return m["outcome"] == "delivered" && m["delivery_id"] == id })
+	if line["attempts"] != float64(3) || line["status"] != float64(200) {
+		t.Fatalf("delivered line: %v", line)
+	}
+}
+
+func httpBody(t *testing.T, url string) string {
+	t.Helper()
+	r, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	b, _ := io.ReadAll(r.Body)
+	return string(b)
+}
