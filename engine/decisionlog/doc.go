@@ -19,7 +19,8 @@
 // Header values that carry credentials (Authorization, cookies, every known signature header,
 // and any name containing "signature", "secret", "token", "api-key", "apikey", "password" or
 // "hmac") are always masked, plus the names in Options.Mask. The body is logged only when the
-// caller captured it (Record.CaptureBody, [log] body), truncated to the configured size.
+// caller captured it (Record.CaptureBody, [log] body), truncated to the configured size: in
+// the clear, or, with Options.Seal, sealed (body_sealed and body_key; Unseal opens a line).
 //
 // Reopen supports logrotate's "move the file, then signal" (SIGUSR1 in cmd/hookwall); the
 // log does not rotate by itself. Subscribe feeds live views (the admin status page) from the
