@@ -308,6 +308,40 @@ func (g *Gateway) deliveryDepth() []routeDepth {
 	return out
 }
 
+// deadLetter is one dead delivery on the status page.
+type deadLetter struct {
+	ID        string    `json:"id"`
+	Route     string    `json:"route"`
+	Attempts  int       `json:"attempts"`
+	Status    int       `json:"last_status"`
+	Error     string    `json:"last_error"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// deadLettersShown bounds the dead deliveries the status page lists; the rest are in
+// GET /-/deliveries?state=dead and replayable in bulk.
+const deadLettersShown = 20
+
+// deadLetters returns the newest dead deliveries for the status page: nil without a store
+// or when it does not answer (deliveryDepth says so).
+func (g *Gateway) deadLetters() []deadLetter {
+	d := g.deliveries
+	if d == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	rs, err := d.Store().List(ctx, delivery.Query{State: delivery.StateDead, Limit: deadLettersShown})
+	if err != nil {
+		return nil
+	}
+	out := make([]deadLetter, len(rs))
+	for i, r := range rs {
+		out[i] = deadLetter{ID: r.ID, Route: r.Route, Attempts: r.Attempts, Status: r.LastStatus, Error: r.LastError, UpdatedAt: r.UpdatedAt}
+	}
+	return out
+}
+
 // depthCollector reports the store's depth and the open circuit breakers at each scrape.
 type depthCollector struct {
 	s delivery.Store

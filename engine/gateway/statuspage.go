@@ -87,6 +87,9 @@ type recentDoc struct {
 	Watch *watch.Status `json:"watch,omitempty"`
 	// Deliveries is the delivery store's depth per queued route; absent without a store.
 	Deliveries []routeDepth `json:"deliveries,omitempty"`
+	// DeadLetters is the newest dead deliveries, for the page's replay buttons; absent
+	// without a store or a dead delivery.
+	DeadLetters []deadLetter `json:"dead_letters,omitempty"`
 }
 
 type filterPool struct {
@@ -158,5 +161,6 @@ func (g *Gateway) recentDoc() *recentDoc {
 		doc.Decisions = append(doc.Decisions, rec.decisionSummary)
 	}
 	doc.Deliveries = g.deliveryDepth()
+	doc.DeadLetters = g.deadLetters()
 	return doc
 }
