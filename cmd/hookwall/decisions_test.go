@@ -270,6 +270,14 @@ func TestRetiredKeyDeliveryIsDeadAndReplays(t *testing.T) {
 	if line["attempts"] != float64(3) || line["status"] != float64(200) {
 		t.Fatalf("delivered line: %v", line)
 	}
+	// A delivered delivery replays too: delivered again, same id, its attempts counted on.
+	hookwall(t, 0, "deliveries", "replay", id, "-c", cfg3, "--admin", admin)
+	logLines(t, dir, func(m map[string]any) bool {
+		return m["outcome"] == "delivered" && m["delivery_id"] == id && m["attempts"] == float64(4)
+	})
+	if reached.Load() != 3 {
+		t.Fatalf("the upstream got %d requests, want 3 (one refused, two delivered)", reached.Load())
+	}
 }
 
 func httpBody(t *testing.T, url string) string {
