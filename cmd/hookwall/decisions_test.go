@@ -119,6 +119,25 @@ func logLines(t *testing.T, dir string, match func(m map[string]any) bool) ([]by
 	return nil, nil
 }
 
+// startRefusingUpstream serves 503 until accept is set, then 200, counting the requests.
+func startRefusingUpstream(t *testing.T) (url string, accept *atomic.Bool, reached *atomic.Int32) {
+	t.Helper()
+	accept, reached = &atomic.Bool{}, &atomic.Int32{}
+	uln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached.Add(1)
+		if !accept.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})}
+	go up.Serve(uln) //nolint:errcheck
+	t.Cleanup(func() { _ = up.Close() })
+	return "http://" + uln.Addr().String(), accept, reached
+}
+
 func hookwall(t *testing.T, want int, args ...string) (stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
@@ -207,23 +226,9 @@ func TestDecisionLogBodySealed(t *testing.T) {
 // dead at once, with a decision-log line (delivery id, attempts, the missing key and what
 // to do) and the dead metric; with the key back it replays and is delivered.
 func TestRetiredKeyDeliveryIsDeadAndReplays(t *testing.T) {
-	var accept atomic.Bool
-	var reached atomic.Int32
-	uln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	up := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		reached.Add(1)
-		if !accept.Load() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-		}
-	})}
-	go up.Serve(uln) //nolint:errcheck
-	defer up.Close()
+	upURL, accept, reached := startRefusingUpstream(t)
 	dir := sealTree(t)
 	const queued = "delivery = \"queued\"\nretry = [\"1500ms\", \"1h\"]"
-	upURL := "http://" + uln.Addr().String()
 	cfg1 := writeSealConfig(t, dir, "k1.toml", `["k1"]`, queued, upURL)
 	pub, _, stop := runGateway(t, cfg1)
 	r, err := http.DefaultClient.Do(githubWebhook(pub+"/hooks/github", []byte(`{"n":1}`)))
@@ -289,4 +294,50 @@ func httpBody(t *testing.T, url string) string {
 	defer r.Body.Close()
 	b, _ := io.ReadAll(r.Body)
 	return string(b)
+}
+
+// `hookwall deliveries rekey` moves a waiting delivery from k1 to k2: with k1 then retired
+// it still opens and is delivered, where without the rekey it would be dead.
+func TestDeliveriesRekey(t *testing.T) {
+	upURL, accept, _ := startRefusingUpstream(t)
+	dir := sealTree(t)
+	const queued = "delivery = \"queued\"\nretry = [\"1h\"]"
+	pub, _, stop := runGateway(t, writeSealConfig(t, dir, "k1.toml", `["k1"]`, queued, upURL))
+	r, err := http.DefaultClient.Do(githubWebhook(pub+"/hooks/github", []byte(`{"n":"rekeyed"}`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	id := r.Header.Get("Hookwall-Delivery-Id")
+	logLines(t, dir, func(m map[string]any) bool { return m["outcome"] == "queued" && m["delivery_id"] == id })
+	stop()
+
+	both := writeSealConfig(t, dir, "k21.toml", `["k2", "k1"]`, queued, upURL)
+	_, admin, stop := runGateway(t, both)
+	if out, _ := hookwall(t, 0, "deliveries", "rekey", "-c", both, "--admin", admin); !strings.Contains(out, `"resealed": 1`) {
+		t.Fatalf("rekey: %s", out)
+	}
+	if out, _ := hookwall(t, 0, "deliveries", "rekey", "-c", both, "--admin", admin); !strings.Contains(out, `"resealed": 0`) {
+		t.Fatalf("second rekey: %s", out)
+	}
+	stop()
+
+	k2 := writeSealConfig(t, dir, "k2.toml", `["k2"]`, queued, upURL)
+	_, admin, stop = runGateway(t, k2)
+	accept.Store(true)
+	hookwall(t, 0, "deliveries", "replay", id, "-c", k2, "--admin", admin) // due now, not in an hour
+	_, line := logLines(t, dir, func(m map[string]any) bool {
+		return (m["outcome"] == "delivered" || m["outcome"] == "dead") && m["delivery_id"] == id
+	})
+	if line["outcome"] != "delivered" {
+		t.Fatalf("after rekey and retiring k1: %v", line)
+	}
+	stop() // the SQLite file belongs to one gateway at a time
+
+	// Without keys there is nothing to seal with: the command says so.
+	plain := writeSealConfig(t, dir, "plain.toml", `[]`, queued, upURL)
+	_, admin, _ = runGateway(t, plain)
+	if _, msg := hookwall(t, 1, "deliveries", "rekey", "-c", plain, "--admin", admin); !strings.Contains(msg, "409") || !strings.Contains(msg, "no [delivery] encryption_keys") {
+		t.Fatalf("rekey without keys: %s", msg)
+	}
 }

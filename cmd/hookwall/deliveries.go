@@ -17,13 +17,16 @@ import (
 	"github.com/hookwall/hookwall/engine/gateway"
 )
 
-const deliveriesUsage = `usage: hookwall deliveries <list|show|replay|purge> [flags] [ID]
+const deliveriesUsage = `usage: hookwall deliveries <list|show|replay|purge|rekey> [flags] [ID]
 
   list                         the newest deliveries (--route, --state, --since, --until, --limit)
   show ID                      one delivery with its attempts
   replay ID                    deliver it again, its retry schedule restarted
   replay --route R --state S   replay every delivery the filter selects (--since, --until too)
   purge ID                     delete it
+  rekey                        reseal every delivery under the first of [delivery]
+                               encryption_keys (and seal those stored in the clear), so
+                               the other keys can be retired
 
 The admin API of the running gateway is found from -c gateway.toml ([admin] listen and
 token), or given with --admin http://127.0.0.1:9090.
@@ -109,6 +112,8 @@ func cmdDeliveries(ctx context.Context, args []string, stdout, stderr io.Writer)
 			return 2
 		}
 		status, body, err = c.do(ctx, "DELETE", "/-/deliveries/"+id)
+	case "rekey":
+		status, body, err = c.do(ctx, "POST", "/-/deliveries/rekey")
 	default:
 		fmt.Fprint(stderr, deliveriesUsage)
 		return 2

@@ -8,7 +8,7 @@
 //	hookwall filter init DIR           write a starter filter (Go, C, WAT, AssemblyScript)
 //	hookwall filter test F.wasm        run one filter alone on a recorded request
 //	hookwall ranges update             refresh the provider IP range data
-//	hookwall deliveries list|show|replay|purge   queued deliveries of a running gateway
+//	hookwall deliveries list|show|replay|purge|rekey   queued deliveries of a running gateway
 //	hookwall decisions open [FILE]     a decision log with its sealed bodies in the clear
 //	hookwall capabilities [-o F]       write an OPA capabilities file with the hookwall builtins
 //	hookwall blocks list|lift          list or lift the watcher's blocks of a running gateway
@@ -44,7 +44,7 @@ commands:
   filter init    write a starter filter with its test (--lang go|c|wat|assemblyscript)
   filter test    run one filter alone on a recorded request and print what it did
   ranges update  refresh the provider IP range data (policies/ranges/data.json)
-  deliveries     list, show, replay or purge queued deliveries of a running gateway
+  deliveries     list, show, replay, purge or rekey queued deliveries of a running gateway
   decisions open print a decision log with its sealed bodies in the clear (encryption_keys)
   capabilities   write an OPA capabilities file with the hookwall builtins (for opa, Regal, editors)
   blocks         list or lift the sources a running gateway blocks ([watch])

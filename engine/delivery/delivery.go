@@ -155,7 +155,44 @@ type Store interface {
 	// Prune deletes delivered deliveries last updated before delivered and dead ones
 	// before dead, and returns how many.
 	Prune(ctx context.Context, delivered, dead time.Time) (int, error)
+	// Reseal walks every delivery in id order, in batches, with its headers and body as
+	// stored, and stores the headers and body fn leaves in each record it reports changed
+	// (nothing else of the record changes); it returns how many it stored. An error of fn
+	// stops the walk; the batches before it are kept. It is how a Sealed store rekeys.
+	Reseal(ctx context.Context, fn func(r *Record) (changed bool, err error)) (int, error)
 	Close() error
+}
+
+// WalkReseal is a Store's Reseal: page returns the deliveries after an id in id order,
+// with headers and body as stored (none: the walk is over), and write stores the headers
+// and body of a batch's changed ones and returns how many it stored.
+func WalkReseal(page func(after string) ([]*Record, error), write func(changed []*Record) (int, error), fn func(r *Record) (bool, error)) (int, error) {
+	n := 0
+	for after := ""; ; {
+		rs, err := page(after)
+		if err != nil || len(rs) == 0 {
+			return n, err
+		}
+		after = rs[len(rs)-1].ID
+		var changed []*Record
+		for _, r := range rs {
+			ok, err := fn(r)
+			if err != nil {
+				return n, err
+			}
+			if ok {
+				changed = append(changed, r)
+			}
+		}
+		if len(changed) == 0 {
+			continue
+		}
+		k, err := write(changed)
+		if err != nil {
+			return n, err
+		}
+		n += k
+	}
 }
 
 // NewID returns a new delivery id: 32 hex digits, the time in milliseconds (12) then 80

@@ -208,6 +208,40 @@ func (s *sealed) Get(ctx context.Context, id string) (*Record, []Attempt, error)
 	return r, as, nil
 }
 
+// Rekey seals under kr's first key every delivery that is not sealed with it: those sealed
+// with an older key kr still holds, and those stored in the clear before keys were set. It
+// returns how many it resealed. A delivery sealed with a key kr does not hold stops it,
+// naming the delivery and the key; what was resealed before stays so.
+func (s *sealed) Rekey(ctx context.Context) (int, error) {
+	return s.Store.Reseal(ctx, func(r *Record) (bool, error) {
+		if len(r.Headers) == 1 && r.Headers[0].Name == sealedMark && r.Headers[0].Value == s.kr.seal {
+			return false, nil
+		}
+		if err := s.open(r); err != nil {
+			return false, err
+		}
+		c := s.seal(r)
+		r.Headers, r.Body = c.Headers, c.Body
+		return true, nil
+	})
+}
+
+// Reseal shows fn each delivery opened, and seals what fn changed under kr's first key; a
+// delivery that does not open stops it.
+func (s *sealed) Reseal(ctx context.Context, fn func(r *Record) (bool, error)) (int, error) {
+	return s.Store.Reseal(ctx, func(r *Record) (bool, error) {
+		if err := s.open(r); err != nil {
+			return false, err
+		}
+		if changed, err := fn(r); !changed || err != nil {
+			return false, err
+		}
+		c := s.seal(r)
+		r.Headers, r.Body = c.Headers, c.Body
+		return true, nil
+	})
+}
+
 func (s *sealed) List(ctx context.Context, q Query) ([]*Record, error) {
 	rs, err := s.Store.List(ctx, q)
 	for _, r := range rs {

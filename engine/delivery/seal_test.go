@@ -117,3 +117,59 @@ func TestKeyringRejectsBadKeys(t *testing.T) {
 		}
 	}
 }
+
+// Rekey moves every delivery to the first key, sealing those stored in the clear too, so
+// the old key can be retired; one sealed with a key no longer held stops it, named.
+func TestRekey(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "d.db")
+	raw, err := sqlite.Open(sqlite.Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	now := time.Now()
+	rec := func(id string) *delivery.Record {
+		return &delivery.Record{ID: id, Route: "r", Method: "POST", URI: "/", ReceivedAt: now, NextAt: now.Add(time.Hour),
+			Headers: []delivery.Header{{Name: "X-Sig", Value: "SIG-" + id}}, Body: []byte("BODY-" + id)}
+	}
+	if err := raw.Enqueue(ctx, rec("clear")); err != nil { // before keys were set
+		t.Fatal(err)
+	}
+	if err := delivery.Sealed(raw, keyring(t, oldKey), nil).Enqueue(ctx, rec("old")); err != nil {
+		t.Fatal(err)
+	}
+	rotated := delivery.Sealed(raw, keyring(t, newKey, oldKey), nil).(interface {
+		delivery.Store
+		Rekey(context.Context) (int, error)
+	})
+	if err := rotated.Enqueue(ctx, rec("new")); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := rotated.Rekey(ctx); err != nil || n != 2 {
+		t.Fatalf("Rekey: %d %v, want 2 (clear and old)", n, err)
+	}
+	if n, err := rotated.Rekey(ctx); err != nil || n != 0 {
+		t.Fatalf("second Rekey: %d %v, want 0", n, err)
+	}
+	retired := delivery.Sealed(raw, keyring(t, newKey), nil)
+	for _, id := range []string{"clear", "old", "new"} {
+		got, _, err := retired.Get(ctx, id)
+		if err != nil || string(got.Body) != "BODY-"+id || got.Headers[0].Value != "SIG-"+id {
+			t.Fatalf("%s with the old key retired: %v %v", id, got, err)
+		}
+		r, _, _ := raw.Get(ctx, id)
+		if len(r.Headers) != 1 || r.Headers[0].Value != "new" || bytes.Contains(r.Body, []byte("BODY")) {
+			t.Fatalf("%s as stored: %v %q", id, r.Headers, r.Body)
+		}
+	}
+	if err := delivery.Sealed(raw, keyring(t, oldKey), nil).Enqueue(ctx, rec("stray")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = retired.(interface {
+		Rekey(context.Context) (int, error)
+	}).Rekey(ctx)
+	if err == nil || !strings.Contains(err.Error(), `delivery: stray: sealed with key "old", which is not in encryption_keys`) {
+		t.Fatalf("Rekey over a delivery whose key is gone: %v", err)
+	}
+}

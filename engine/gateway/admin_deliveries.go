@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ func (a *admin) mountDeliveries() {
 	a.mux.HandleFunc("POST /-/deliveries/{id}/replay", a.auth(a.withStore(a.replayDelivery)))
 	a.mux.HandleFunc("POST /-/deliveries/replay", a.auth(a.withStore(a.replayDeliveries)))
 	a.mux.HandleFunc("DELETE /-/deliveries/{id}", a.auth(a.withStore(a.purgeDelivery)))
+	a.mux.HandleFunc("POST /-/deliveries/rekey", a.auth(a.withStore(a.rekeyDeliveries)))
 }
 
 // withStore answers 404 when the gateway opened no delivery store (no queued route).
@@ -190,6 +192,33 @@ func (a *admin) purgeDelivery(w http.ResponseWriter, r *http.Request, d *deliver
 		return
 	}
 	writeJSON(w, 200, map[string]int{"purged": 1})
+}
+
+// rekeyer is a store that moves every delivery to its first encryption key
+// (delivery.Sealed's).
+type rekeyer interface {
+	Rekey(ctx context.Context) (int, error)
+}
+
+// rekeyDeliveries reseals every delivery under the first of encryption_keys, so that the
+// others can be retired.
+func (a *admin) rekeyDeliveries(w http.ResponseWriter, r *http.Request, d *delivery.Dispatcher) {
+	rk, ok := d.Store().(rekeyer)
+	if !ok {
+		writeJSON(w, http.StatusConflict, map[string]string{"error": "no [delivery] encryption_keys: there is no key to seal with"})
+		return
+	}
+	n, err := rk.Rekey(r.Context())
+	if mk := (*delivery.MissingKeyError)(nil); errors.As(err, &mk) {
+		// The error names the delivery and the key, never a value.
+		writeJSON(w, http.StatusConflict, map[string]any{"error": err.Error(), "resealed": n})
+		return
+	}
+	if err != nil {
+		a.storeError(w, err)
+		return
+	}
+	writeJSON(w, 200, map[string]int{"resealed": n})
 }
 
 func (a *admin) storeError(w http.ResponseWriter, err error) {

@@ -44,6 +44,7 @@ func Run(t *testing.T, fresh func(t *testing.T) Opener) {
 		{"Purge", testPurge},
 		{"Depth", testDepth},
 		{"Prune", testPrune},
+		{"Reseal", testReseal},
 		{"ConcurrentEnqueue", testConcurrentEnqueue},
 		{"ConcurrentClaim", testConcurrentClaim},
 		{"BatchOneEnqueueFails", testBatchOneEnqueueFails},
@@ -686,5 +687,54 @@ func testClaimOrderAndPurge(t *testing.T, o Opener) {
 	}
 	if got := ids(claim(t, s, "w", t0.Add(5*time.Second), time.Minute, 10)); strings.Join(got, ",") != "c" {
 		t.Fatalf("then claimed %v, want c", got)
+	}
+}
+
+// Reseal visits every delivery once, across batches, with its stored headers and body, and
+// stores what it changed and nothing else.
+func testReseal(t *testing.T, o Opener) {
+	s := open(t, o, 0)
+	ctx := context.Background()
+	const n = 300 // more than one batch
+	for i := range n {
+		enqueue(t, s, rec(fmt.Sprintf("r%03d", i), "r", t0))
+	}
+	dead := claim(t, s, "w", t0, time.Minute, 1)[0].ID
+	must(t, s.Finish(ctx, dead, "w", delivery.Result{Attempt: delivery.Attempt{N: 1, At: t0, Status: 410}, State: delivery.StateDead}))
+	seen := map[string]bool{}
+	got, err := s.Reseal(ctx, func(r *delivery.Record) (bool, error) {
+		if seen[r.ID] {
+			t.Fatalf("%s visited twice", r.ID)
+		}
+		seen[r.ID] = true
+		sameRequest(t, r, rec(r.ID, "r", t0))
+		if r.ID[len(r.ID)-1]%2 == 1 {
+			return false, nil
+		}
+		r.Headers, r.Body = []delivery.Header{{Name: ":mark", Value: "k"}}, []byte("sealed-"+r.ID)
+		return true, nil
+	})
+	must(t, err)
+	if len(seen) != n || got != n/2 {
+		t.Fatalf("Reseal visited %d, stored %d; want %d, %d", len(seen), got, n, n/2)
+	}
+	for _, id := range []string{"r000", "r001", "r298", "r299", dead} {
+		r, as, err := s.Get(ctx, id)
+		must(t, err)
+		if id == dead && (r.State != delivery.StateDead || r.Attempts != 1 || len(as) != 1) {
+			t.Fatalf("Reseal changed more than headers and body: %+v %v", r, as)
+		}
+		if id[len(id)-1]%2 == 1 {
+			sameRequest(t, r, rec(id, "r", t0))
+			continue
+		}
+		if string(r.Body) != "sealed-"+id || len(r.Headers) != 1 || r.Headers[0].Name != ":mark" || r.Method != "POST" || r.Route != "r" {
+			t.Fatalf("%s after Reseal: %+v", id, r)
+		}
+	}
+	stop := errors.New("stop")
+	calls := 0
+	if _, err := s.Reseal(ctx, func(*delivery.Record) (bool, error) { calls++; return false, stop }); !errors.Is(err, stop) || calls != 1 {
+		t.Fatalf("Reseal with a failing fn: %v after %d calls", err, calls)
 	}
 }

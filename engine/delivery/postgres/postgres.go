@@ -466,6 +466,34 @@ func (s *Store) Prune(ctx context.Context, delivered, dead time.Time) (int, erro
 	return int(n), err
 }
 
+// resealBatch is how many deliveries one step of Reseal reads and rewrites.
+const resealBatch = 256
+
+// Reseal implements delivery.Store.
+func (s *Store) Reseal(ctx context.Context, fn func(r *delivery.Record) (bool, error)) (int, error) {
+	page := func(after string) ([]*delivery.Record, error) {
+		return collect(s.pool.Query(ctx, `SELECT `+fullCols+` FROM hookwall_deliveries WHERE id > $1 ORDER BY id LIMIT $2`, after, resealBatch))
+	}
+	write := func(changed []*delivery.Record) (int, error) {
+		var n int64
+		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			for _, r := range changed {
+				tag, err := tx.Exec(ctx, `UPDATE hookwall_deliveries SET headers = $1, body = $2 WHERE id = $3`, delivery.EncodeHeaders(r.Headers), nonNil(r.Body), r.ID)
+				if err != nil {
+					return fmt.Errorf("delivery/postgres: reseal: %w", err)
+				}
+				n += tag.RowsAffected() // 0: purged or pruned meanwhile
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, err // rolled back: nothing of this batch stored
+		}
+		return int(n), nil
+	}
+	return delivery.WalkReseal(page, write, fn)
+}
+
 // Close closes the pool. It is idempotent.
 // Close stops the batcher after the enqueues already submitted, and closes the pool. It
 // is idempotent.

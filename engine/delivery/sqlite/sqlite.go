@@ -1155,6 +1155,51 @@ func (s *Store) Prune(ctx context.Context, delivered, dead time.Time) (int, erro
 	return int(n), err
 }
 
+// resealBatch is how many deliveries one step of Reseal reads and rewrites.
+const resealBatch = 256
+
+// Reseal implements delivery.Store.
+func (s *Store) Reseal(ctx context.Context, fn func(r *delivery.Record) (bool, error)) (int, error) {
+	page := func(after string) ([]*delivery.Record, error) {
+		rows, err := s.r.QueryContext(ctx, `SELECT `+fullCols+` FROM `+fullFrom+` WHERE d.id > ? ORDER BY d.id LIMIT ?`, after, resealBatch)
+		if err != nil {
+			return nil, fmt.Errorf("delivery/sqlite: reseal: %w", err)
+		}
+		defer rows.Close()
+		var rs []*delivery.Record
+		for rows.Next() {
+			r, err := scan(rows)
+			if err != nil {
+				return nil, err
+			}
+			rs = append(rs, r)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("delivery/sqlite: reseal: %w", err)
+		}
+		return rs, nil
+	}
+	write := func(changed []*delivery.Record) (int, error) {
+		var n int64
+		err := s.write(ctx, func(tx *sql.Tx) error {
+			for _, r := range changed {
+				res, err := tx.ExecContext(ctx, `UPDATE delivery_bodies SET headers = ?, body = ? WHERE id = ?`, delivery.EncodeHeaders(r.Headers), nonNil(r.Body), r.ID)
+				if err != nil {
+					return fmt.Errorf("delivery/sqlite: reseal: %w", err)
+				}
+				one, _ := res.RowsAffected() // 0: purged or pruned meanwhile
+				n += one
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, err // rolled back: nothing of this batch stored
+		}
+		return int(n), nil
+	}
+	return delivery.WalkReseal(page, write, fn)
+}
+
 // Close stops the writer after the writes already submitted, and closes the database.
 // It is idempotent.
 func (s *Store) Close() error {
