@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
@@ -46,5 +48,39 @@ func TestQueuedBreakerAndOldestPendingShown(t *testing.T) {
 	}
 	if d := doc.Deliveries[0]; d.Route != "github" || !d.BreakerOpen || d.Pending == 0 || d.OldestPendingSec <= 0 {
 		t.Fatalf("status page data: %+v", d)
+	}
+}
+
+// With inspect_bodies and the admin token, GET /-/deliveries/{id} shows the stored headers
+// and body to a caller with the token, and nothing to one without.
+func TestDeliveryBodiesNeedTheToken(t *testing.T) {
+	up := startUpstream(t)
+	cfg := strings.ReplaceAll(queuedConfig, "[admin]\nlisten = \"127.0.0.1:0\"", "[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"adm1n\"")
+	cfg = strings.ReplaceAll(cfg, "max_pending = {{MAX}}", "max_pending = 10\ninspect_bodies = true")
+	e := startEnv(t, strings.ReplaceAll(cfg, "{{UPSTREAM}}", up.URL()), map[string]string{"policies/github.rego": queuedPolicy, "github.secret": "s3cret"}, Options{})
+	body := `{"secret":"INSPECTED-PAYLOAD"}`
+	id := e.do("POST", "/hooks/github", []byte(body), signed(body, "")).Header.Get("Hookwall-Delivery-Id")
+	waitFor(t, func() bool { return len(up.requests()) == 1 })
+	get := func(token string) (int, string) {
+		req, _ := http.NewRequest("GET", e.admin+"/-/deliveries/"+id, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		r, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Body.Close()
+		b, _ := io.ReadAll(r.Body)
+		return r.StatusCode, string(b)
+	}
+	for _, token := range []string{"", "wrong"} {
+		if st, doc := get(token); st != 401 || strings.Contains(doc, "INSPECTED") {
+			t.Fatalf("token %q: %d %s", token, st, doc)
+		}
+	}
+	st, doc := get("adm1n")
+	if st != 200 || !strings.Contains(doc, `"body": "{\"secret\":\"INSPECTED-PAYLOAD\"}"`) || !strings.Contains(doc, githubSig("s3cret", []byte(body))) {
+		t.Fatalf("with the token: %d %s", st, doc)
 	}
 }
