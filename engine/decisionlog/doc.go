@@ -6,8 +6,9 @@
 // refused, status), labels (the policy's labels rule), metrics (timer_rego_query_eval_ns,
 // timer_server_handler_ns), bundles ({"policies": {"revision": …}}) and masked (JSON pointers
 // of the masked values). hookwall's own fields are route, policy, revision (the snapshot),
-// remote_ip, outcome, status, reasons, error, state_error, request (method, path, headers
-// and, when captured, body), filters, shadow and timings_us.
+// remote_ip, outcome, status, reasons, error, state_error, delivery_id and attempts (queued
+// routes), request (method, path, headers and, when captured, body or, sealed, body_sealed
+// and body_key), filters, shadow and timings_us.
 //
 // Log never blocks and never fails a request: a record is encoded on the caller's goroutine
 // and appended to a batch of at most 8192 records, which one writer goroutine takes whole
