@@ -156,7 +156,7 @@ func (s *sealed) open(r *Record) error {
 	}
 	plain, err := s.kr.Open(r.Headers[0].Value, r.Body, []byte(r.ID))
 	if mk := (*MissingKeyError)(nil); errors.As(err, &mk) {
-		return fmt.Errorf("delivery: %s: %w: put %q back in [delivery] encryption_keys (after the key that seals) and replay the delivery", r.ID, err, mk.KeyID)
+		return fmt.Errorf("delivery: %s: %w: put %q back in [delivery] encryption_keys (after the key that seals) and replay the delivery (run hookwall deliveries rekey before retiring a key)", r.ID, err, mk.KeyID)
 	}
 	if err != nil {
 		return fmt.Errorf("delivery: %s: %w", r.ID, err)
