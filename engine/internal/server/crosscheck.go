@@ -1,10 +1,7 @@
 package server
 
 import (
-	"github.com/valyala/fasthttp"
-
 	"github.com/hookwall/hookwall/engine/internal/input"
-	"github.com/hookwall/hookwall/engine/internal/snapshot"
 	"github.com/hookwall/hookwall/engine/policy"
 )
 
@@ -30,21 +27,25 @@ func newCrossCheck(o Options) *policy.CrossCheck {
 // crossCheck offers a sample ([policies] cross_check) of the compiled evaluator's decisions
 // to be evaluated again with topdown, off the request path. An unsampled request costs a
 // random draw; a sampled one, the whole input document, built and copied for the worker.
-func (s *Server) crossCheck(ctx *fasthttp.RequestCtx, snap *snapshot.Snapshot, route *snapshot.Route, captured *input.Captured, meta *input.Meta, x *exchange, dec *policy.Decision, err error) {
-	pc := &snap.Config.Policies
+// Reads x.dec, x.policyErr, x.captured (capturing the request now if nothing did); not in a
+// dry run; never ends the request.
+func (s *Server) crossCheck(x *exchange) (done bool) {
+	route, pc := x.route, &x.snap.Config.Policies
 	if x.dry != nil || !policy.Sample(pc.CrossCheck) || !route.Query.Compiled() {
-		return
+		return false
 	}
 	// Topdown reads the whole document, request included, which the compiled evaluator may
 	// have been spared. A compiled policy that reads no request was given none: topdown gets
 	// the request as it is now, and answers alike unless the policy does read it after all.
+	captured := x.captured
 	if captured == nil {
-		captured = x.in.Capture(&ctx.Request, meta)
+		captured = x.in.Capture(&x.ctx.Request, &x.meta)
 	}
 	reqObj := captured.Object()
 	s.xc.Offer(policy.CrossCheckJob{
 		Route: route.Name, DecisionID: x.rec.DecisionID, Query: route.Query,
-		Input:    input.Document(reqObj, meta, x.filtersInput()),
-		Decision: *dec, Err: err, Timeout: min(route.Timeout, maxShadowTime), Demote: pc.OnDivergence == "opa",
+		Input:    input.Document(reqObj, &x.meta, x.filtersInput()),
+		Decision: x.dec, Err: x.policyErr, Timeout: min(route.Timeout, maxShadowTime), Demote: pc.OnDivergence == "opa",
 	})
+	return false
 }

@@ -89,21 +89,29 @@ type ResponsePhase struct {
 // dryUpstream is the upstream answer a dry run's response phase runs on.
 const dryUpstreamBody = "ok\n"
 
-// keepsInstances reports whether the dry run keeps the request's filter instances for the
-// response phase: only for an allowed decision. d may be nil (a live request).
-func (d *dryRun) keepsInstances(route *snapshot.Route) bool {
-	if d == nil || d.err != nil || d.dec.Denied() {
+// endDryRun ends a dry run (Evaluate) once the live and the shadow policy decided, before
+// anything acts on the decision: no obligation is checked, nothing is stored or forwarded.
+// An allowed request keeps its filter instances, whose response phase Evaluate then shows;
+// otherwise they are released. Writes x.dry; on a live request it does nothing.
+func (s *Server) endDryRun(x *exchange) (done bool) {
+	d := x.dry
+	if d == nil {
 		return false
 	}
-	d.served = route
+	d.evaluated = true
+	if x.policyErr != nil || x.dec.Denied() {
+		s.releaseInstances(x)
+	} else {
+		d.kept = true
+	}
 	return true
 }
 
 // responsePhase runs the kept instances' response phase on a 200 answer, as the live gateway
 // runs it on the upstream's, and reports what it changed.
 func (s *Server) responsePhase(x *exchange, ctx *fasthttp.RequestCtx) *ResponsePhase {
-	route := x.dry.served
-	if route == nil || len(x.instances) == 0 {
+	route := x.route
+	if !x.dry.kept || len(x.instances) == 0 {
 		s.releaseInstances(x)
 		return nil
 	}
@@ -144,16 +152,14 @@ type Dedupe struct {
 	TTL string `json:"ttl"`
 }
 
-// dryRun is an exchange's dry-run state: serve uses its route instead of the router's,
-// passes its tracer to the policy, and stops once the policy decided (decided).
+// dryRun is an exchange's dry-run state (Evaluate): the stages that act on the world consult
+// it (pickRoute takes its route, evalPolicy its tracer, checkBlocked and crossCheck stand
+// aside), and endDryRun ends the request once the policies decided.
 type dryRun struct {
-	route     *snapshot.Route
-	served    *snapshot.Route // the route that decided, when its instances were kept
+	route     *snapshot.Route // the route named, nil to route as the gateway would
 	opt       *policy.EvalOption
-	dec       policy.Decision
-	err       error
-	evaluated bool
-	doc       ast.Value
+	evaluated bool // the policy ran (endDryRun was reached)
+	kept      bool // the filter instances were kept for the response phase
 }
 
 // pick returns the dry run's route when it names one, else the router's match. d may be nil.
@@ -221,12 +227,13 @@ func (s *Server) Evaluate(req *fasthttp.Request, o DryRun) (ev *Evaluation, err 
 	defer func() {
 		if p := recover(); p != nil {
 			s.releaseInstances(x)
-			ev, err = nil, fmt.Errorf("server: panic in evaluation: %v", p)
+			ev, err = nil, fmt.Errorf("server: panic in evaluation (stage %s): %v", x.stageName(), p)
 		}
 	}()
 	received := filter.RequestMessage(req)
-	s.serve(&ctx, snap, x)
-	ev = d.evaluation(x, &ctx)
+	x.ctx, x.snap = &ctx, snap
+	s.serve(x)
+	ev = x.evaluation()
 	if ev.Outcome == decisionlog.OutcomeAllowed {
 		ev.Forwarded = filter.Diff(received, filter.RequestMessage(&ctx.Request))
 	}
@@ -234,8 +241,8 @@ func (s *Server) Evaluate(req *fasthttp.Request, o DryRun) (ev *Evaluation, err 
 	return ev, nil
 }
 
-// evaluation reads what serve left in the exchange.
-func (d *dryRun) evaluation(x *exchange, ctx *fasthttp.RequestCtx) *Evaluation {
+// evaluation reads what the stages left in the exchange.
+func (x *exchange) evaluation() *Evaluation {
 	rec := &x.rec
 	ev := &Evaluation{
 		Route: rec.Route, Policy: rec.Policy, Revision: rec.Revision, Outcome: rec.Outcome, Status: rec.Status,
@@ -251,19 +258,19 @@ func (d *dryRun) evaluation(x *exchange, ctx *fasthttp.RequestCtx) *Evaluation {
 		sh := rec.Shadow
 		ev.Shadow = &sh
 	}
-	if !d.evaluated {
-		// The router, the method check or a filter answered: serve recorded it.
+	if !x.dry.evaluated {
+		// A stage before the policy answered, and recorded it.
 		if ev.Outcome == "" {
-			ev.Outcome, ev.Status = decisionlog.OutcomeError, ctx.Response.StatusCode()
+			ev.Outcome, ev.Status = decisionlog.OutcomeError, x.ctx.Response.StatusCode()
 		}
 		return ev
 	}
-	ev.Evaluated, ev.Input = true, d.doc
-	if d.err != nil {
-		ev.Outcome, ev.Status, ev.Error = decisionlog.OutcomeError, fasthttp.StatusInternalServerError, d.err.Error()
+	ev.Evaluated, ev.Input = true, x.doc
+	if x.policyErr != nil {
+		ev.Outcome, ev.Status, ev.Error = decisionlog.OutcomeError, fasthttp.StatusInternalServerError, x.policyErr.Error()
 		return ev
 	}
-	dec := &d.dec
+	dec := &x.dec
 	ev.Allow = dec.Allow
 	if dec.Deny != nil {
 		ev.Deny = dec.Deny

@@ -9,17 +9,24 @@ import (
 
 	"github.com/hookwall/hookwall/engine/decisionlog"
 	"github.com/hookwall/hookwall/engine/filter"
-	"github.com/hookwall/hookwall/engine/internal/input"
 	"github.com/hookwall/hookwall/engine/internal/snapshot"
 )
 
-// runFilters runs the route's filters in order on the request. done means the response is
-// written (a filter denied, or failed with on_error = "deny").
-func (s *Server) runFilters(rctx context.Context, ctx *fasthttp.RequestCtx, route *snapshot.Route, x *exchange, meta *input.Meta) (done bool) {
-	rec := &x.rec
+// runFilters runs the request phase of the route's filters, in order, on the request (which
+// they may change, and whose response they may write). Writes x.instances (those with a
+// response phase still to run), x.fx, x.labels, rec.Filters, rec.FilterMicros; ends the
+// request when a filter denies it (its answer stands, after the response phase of the
+// filters before it) or fails with on_error = "deny" (500, or 503 on a timeout or an
+// exhausted pool).
+func (s *Server) runFilters(x *exchange) (done bool) {
+	route := x.route
+	if len(route.Filters) == 0 {
+		return false
+	}
+	ctx, rec, rctx := x.ctx, &x.rec, x.dc
 	x.fx = filter.Exchange{
 		Req: &ctx.Request, Resp: &ctx.Response, Route: route.Name,
-		Source: ctx.RemoteAddr(), Scheme: meta.Scheme, SetLabel: x.setLabel,
+		Source: ctx.RemoteAddr(), Scheme: x.meta.Scheme, SetLabel: x.setLabel,
 	}
 	// One clock reading per filter and one more: each filter's end is the next one's start,
 	// and, when every filter passed, the end of the filters.

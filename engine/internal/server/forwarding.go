@@ -92,6 +92,13 @@ type forwarding struct {
 	path    []byte          // the canonical path of the upstream target
 }
 
+// setForwarding fills x.fwd for the stage that stores or forwards the request.
+func (x *exchange) setForwarding() {
+	fw, sc := &x.fwd, &x.snap.Config.Server
+	fw.peer, fw.remote, fw.trusted = x.peer, x.ctx.RemoteAddr(), sc.Trusted()
+	fw.strip, fw.headers = sc.StripHeaders(), x.dec.UpstreamHeaders
+}
+
 func (fw *forwarding) reset() {
 	*fw = forwarding{buf: fw.buf[:0], path: fw.path[:0]}
 }

@@ -2,10 +2,14 @@ package server
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"iter"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/hookwall/hookwall/engine/decisionlog"
 	"github.com/hookwall/hookwall/engine/filter"
 	"github.com/hookwall/hookwall/engine/internal/input"
 	"github.com/hookwall/hookwall/engine/internal/snapshot"
@@ -15,6 +19,42 @@ import (
 var hopHeaders = []string{
 	"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization",
 	"Te", "Trailer", "Transfer-Encoding", "Upgrade",
+}
+
+// forwardUpstream is a direct route's last stage: the request, as the filters left it, goes
+// to the route's upstream, and the upstream's answer, through the filters' response phase, is
+// the answer. A dedupe key is delivered when the upstream answers 2xx, released otherwise.
+// Reads x.dec (upstream_headers), x.claim, x.instances, x.fx; writes the request, the response,
+// rec; always ends the request (502, or 504 on a timeout, when no answer came).
+func (s *Server) forwardUpstream(x *exchange) (done bool) {
+	ctx, rec, route := x.ctx, &x.rec, x.route
+	x.setForwarding()
+	ustart := time.Now()
+	status, uerr := s.forward(ctx, route, &x.meta, &x.fwd, len(x.instances) > 0 || x.fx.RespChanged)
+	uend := time.Now()
+	ud := uend.Sub(ustart)
+	rec.UpstreamMicros = ud.Microseconds()
+	if s.o.Observer != nil {
+		s.o.Observer.Upstream(route.Name, ud, uerr != nil)
+	}
+	s.settle(x, uend, uerr == nil && status >= 200 && status < 300)
+	if uerr != nil {
+		s.log.Warn("upstream failed", "route", route.Name, "decision_id", rec.DecisionID, "err", uerr)
+		st := fasthttp.StatusBadGateway
+		if errors.Is(uerr, fasthttp.ErrTimeout) || errors.Is(uerr, context.DeadlineExceeded) {
+			st = fasthttp.StatusGatewayTimeout
+		}
+		ctx.Response.Reset()
+		writeError(ctx, st, "upstream unavailable")
+		s.finishFilters(x.dc, x, route, true)
+		rec.Outcome, rec.Status, rec.Error = decisionlog.OutcomeUpstream, st, uerr.Error()
+		return true
+	}
+	if s.finishFilters(x.dc, x, route, false) {
+		return true // a response phase failed with on_error = "deny": the answer is the gateway's 502
+	}
+	rec.Outcome, rec.Status = decisionlog.OutcomeAllowed, ctx.Response.StatusCode()
+	return true
 }
 
 // forward sends ctx.Request (as the filters left it) to the route's upstream and leaves the

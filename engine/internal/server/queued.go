@@ -11,8 +11,6 @@ import (
 
 	"github.com/hookwall/hookwall/engine/decisionlog"
 	"github.com/hookwall/hookwall/engine/delivery"
-	"github.com/hookwall/hookwall/engine/internal/input"
-	"github.com/hookwall/hookwall/engine/internal/snapshot"
 )
 
 // Queue durably stores a queued route's request (delivery.Dispatcher implements it).
@@ -29,18 +27,23 @@ const queueRetryAfter = "5"
 // then answered 202 with its delivery id. Nothing is acknowledged that is not stored: a
 // store that fails or is full answers 503 + Retry-After. A dedupe key is delivered once
 // stored. Response-phase filters do not run: there is no upstream answer to show them.
-func (s *Server) enqueue(rctx context.Context, ctx *fasthttp.RequestCtx, route *snapshot.Route, meta *input.Meta, x *exchange, claimed claim) {
-	rec := &x.rec
+// Reads x.dec (upstream_headers) and x.claim; writes the request (as forwarded), rec; on a
+// queued route it always ends the request, on any other it does nothing.
+func (s *Server) enqueue(x *exchange) (done bool) {
+	route := x.route
+	if !route.Config.Queued() {
+		return false
+	}
+	ctx, rec := x.ctx, &x.rec
 	s.releaseInstances(x)
 	req := &ctx.Request
-	if err := x.fwd.prepare(req, route, meta); err != nil {
+	x.setForwarding()
+	if err := x.fwd.prepare(req, route, &x.meta); err != nil {
 		// As on a direct route: nothing can be forwarded, so nothing is stored.
-		if claimed.key != "" {
-			s.settle(claimed, time.Now(), false, rec)
-		}
+		s.settle(x, time.Now(), false)
 		writeError(ctx, fasthttp.StatusBadGateway, "upstream unavailable")
 		rec.Outcome, rec.Status, rec.Error = decisionlog.OutcomeUpstream, fasthttp.StatusBadGateway, err.Error()
-		return
+		return true
 	}
 	r := &delivery.Record{
 		ID: delivery.NewID(), Route: rec.Route, DecisionID: rec.DecisionID, ReceivedAt: rec.Time, NextAt: time.Now(),
@@ -57,11 +60,9 @@ func (s *Server) enqueue(rctx context.Context, ctx *fasthttp.RequestCtx, route *
 	}
 	err := errNoQueue
 	if s.o.Queue != nil {
-		err = s.o.Queue.Enqueue(rctx, r)
+		err = s.o.Queue.Enqueue(x.dc, r)
 	}
-	if claimed.key != "" {
-		s.settle(claimed, time.Now(), err == nil, rec)
-	}
+	s.settle(x, time.Now(), err == nil)
 	if err != nil {
 		s.log.Warn("delivery store refused a queued request; answered 503", "route", rec.Route, "decision_id", rec.DecisionID, "err", err)
 		ctx.Response.Reset()
@@ -72,7 +73,7 @@ func (s *Server) enqueue(rctx context.Context, ctx *fasthttp.RequestCtx, route *
 		}
 		writeError(ctx, fasthttp.StatusServiceUnavailable, msg)
 		rec.Outcome, rec.Status, rec.Error = decisionlog.OutcomeUnavailable, fasthttp.StatusServiceUnavailable, err.Error()
-		return
+		return true
 	}
 	ctx.Response.Reset()
 	ctx.SetStatusCode(fasthttp.StatusAccepted)
@@ -80,6 +81,7 @@ func (s *Server) enqueue(rctx context.Context, ctx *fasthttp.RequestCtx, route *
 	ctx.SetContentType("application/json")
 	ctx.SetBodyString(`{"delivery_id":"` + r.ID + `"}`)
 	rec.Outcome, rec.Status, rec.DeliveryID = decisionlog.OutcomeQueued, fasthttp.StatusAccepted, r.ID
+	return true
 }
 
 var errNoQueue = errors.New("no delivery store is open")

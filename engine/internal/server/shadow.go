@@ -7,7 +7,6 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 
-	"github.com/hookwall/hookwall/engine/decisionlog"
 	"github.com/hookwall/hookwall/engine/internal/snapshot"
 	"github.com/hookwall/hookwall/engine/policy"
 )
@@ -23,19 +22,12 @@ type ShadowObserver interface {
 // shadow policy under trial delays requests by at most this much and never fails them.
 const maxShadowTime = time.Second
 
-// decided runs once the live policy was evaluated and before its decision is acted on: it
-// notes the decision in the record, evaluates the route's shadow policy on the same input,
-// and reports whether serve stops here (a dry run from Evaluate). It never changes dec.
-func (s *Server) decided(route *snapshot.Route, doc ast.Value, dec *policy.Decision, err error, x *exchange) (stop bool) {
-	if err == nil {
-		x.rec.Result = decisionlog.Result{Evaluated: true, Allow: dec.Allow, Deny: dec.Deny, Status: dec.Status}
-	}
-	if route.Shadow != nil {
-		s.shadow(route, doc, dec, err, x)
-	}
-	if x.dry != nil {
-		x.dry.dec, x.dry.err, x.dry.evaluated, x.dry.doc = *dec, err, true, doc
-		return true
+// evalShadowPolicy evaluates the route's shadow policy on the live policy's document, once
+// the live policy decided and before its decision is acted on. Reads x.doc, x.dec and
+// x.policyErr, which it never changes; writes rec.Shadow; never ends the request.
+func (s *Server) evalShadowPolicy(x *exchange) (done bool) {
+	if x.route.Shadow != nil {
+		s.shadow(x.route, x.doc, &x.dec, x.policyErr, x)
 	}
 	return false
 }
