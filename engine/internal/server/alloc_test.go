@@ -3,10 +3,6 @@
 package server
 
 import (
-	"context"
-	"io"
-	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,9 +12,6 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/hookwall/hookwall/engine/config"
-	"github.com/hookwall/hookwall/engine/decisionlog"
-	"github.com/hookwall/hookwall/engine/filter"
-	"github.com/hookwall/hookwall/engine/internal/snapshot"
 	"github.com/hookwall/hookwall/engine/state/memory"
 )
 
@@ -85,14 +78,7 @@ func newAllocHarness(tb testing.TB, policies ...string) *allocHarness {
 // newAllocHarnessWith is newAllocHarness with the server options changed by opt (nil: none).
 func newAllocHarnessWith(tb testing.TB, opt func(cfg *config.Config, o *Options), policies ...string) *allocHarness {
 	tb.Helper()
-	up, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	upSrv := &fasthttp.Server{Handler: func(c *fasthttp.RequestCtx) { c.SetBodyString("ok") }}
-	go upSrv.Serve(up) //nolint:errcheck
-	tb.Cleanup(func() { _ = upSrv.Shutdown() })
-
+	up := startUpstream(tb)
 	bench, _ := filepath.Abs("../../../examples/bench")
 	dir := tb.TempDir()
 	os.WriteFile(filepath.Join(dir, "github.secret"), []byte("bench-secret"), 0o600)
@@ -108,51 +94,23 @@ module = "` + filepath.Join(bench, "../filters/tiny/tiny.wasm") + `"
 [[route]]
 name = "none"
 path = "/none"
-upstream = "http://` + up.Addr().String() + `"
+upstream = "http://` + up + `"
 policy = "bench.none"
 [[route]]
 name = "reference"
 path = "/reference"
-upstream = "http://` + up.Addr().String() + `"
+upstream = "http://` + up + `"
 policy = "bench.reference"
 filters = ["tiny"]
 `
-	cfg, err := config.Parse(filepath.Join(dir, "gateway.toml"), []byte(cfgText))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ctx := context.Background()
-	host, err := filter.NewHost(ctx, "")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { host.Close(ctx) })
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	snap, err := snapshot.Build(ctx, cfg, snapshot.Options{Host: host, Logger: quiet})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var holder snapshot.Holder
-	holder.Swap(snap)
-	tb.Cleanup(holder.Close)
-	dlog := decisionlog.New(io.Discard, nil, decisionlog.Options{})
-	tb.Cleanup(func() { dlog.Close() })
-	o := Options{Snapshots: &holder, Store: memory.New(memory.Options{}), Log: dlog, Logger: quiet,
-		Limits: Limits{MaxBody: int(cfg.Server.MaxBody), MaxHeader: int(cfg.Server.MaxHeader)}}
-	if opt != nil {
-		opt(cfg, &o)
-	}
-	srv := New(o)
-	// Loopback TCP, not an in-memory pipe: the policy reads the client IP.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	go srv.Serve(ln) //nolint:errcheck
-	tb.Cleanup(func() { srv.Shutdown(context.Background()) })
-
+	addr := startServer(tb, filepath.Join(dir, "gateway.toml"), cfgText, func(cfg *config.Config, o *Options) {
+		o.Store = memory.New(memory.Options{})
+		if opt != nil {
+			opt(cfg, o)
+		}
+	})
 	h := &allocHarness{
-		client: &fasthttp.HostClient{Addr: ln.Addr().String()},
+		client: &fasthttp.HostClient{Addr: addr},
 		req:    fasthttp.AcquireRequest(), resp: fasthttp.AcquireResponse(),
 		body: []byte(`{"ref":"refs/heads/main","pad":"` + strings.Repeat("x", 2000) + `"}`),
 	}

@@ -1,13 +1,79 @@
 package server
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
+	"log/slog"
+	"net"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/hookwall/hookwall/engine/config"
+	"github.com/hookwall/hookwall/engine/decisionlog"
+	"github.com/hookwall/hookwall/engine/filter"
+	"github.com/hookwall/hookwall/engine/internal/snapshot"
 )
 
 func signGitHub(secret string, body []byte) string {
 	m := hmac.New(sha256.New, []byte(secret))
 	m.Write(body)
 	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
+
+// startUpstream serves "ok" to every request on a loopback listener and returns its address.
+func startUpstream(tb testing.TB) string {
+	tb.Helper()
+	up, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	upSrv := &fasthttp.Server{Handler: func(c *fasthttp.RequestCtx) { c.SetBodyString("ok") }}
+	go upSrv.Serve(up) //nolint:errcheck
+	tb.Cleanup(func() { _ = upSrv.Shutdown() })
+	return up.Addr().String()
+}
+
+// startServer serves the config cfgText (read as the file path) with a decision log and
+// quiet logs, the options changed by opt (nil: none), on a loopback listener, and returns
+// its address.
+func startServer(tb testing.TB, path, cfgText string, opt func(cfg *config.Config, o *Options)) string {
+	tb.Helper()
+	cfg, err := config.Parse(path, []byte(cfgText))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx := context.Background()
+	host, err := filter.NewHost(ctx, "")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { host.Close(ctx) })
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	snap, err := snapshot.Build(ctx, cfg, snapshot.Options{Host: host, Logger: quiet})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var holder snapshot.Holder
+	holder.Swap(snap)
+	tb.Cleanup(holder.Close)
+	dlog := decisionlog.New(io.Discard, nil, decisionlog.Options{})
+	tb.Cleanup(func() { dlog.Close() })
+	o := Options{Snapshots: &holder, Log: dlog, Logger: quiet,
+		Limits: Limits{MaxBody: int(cfg.Server.MaxBody), MaxHeader: int(cfg.Server.MaxHeader)}}
+	if opt != nil {
+		opt(cfg, &o)
+	}
+	srv := New(o)
+	// Loopback TCP, not an in-memory pipe: the policy reads the client IP.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	go srv.Serve(ln) //nolint:errcheck
+	tb.Cleanup(func() { srv.Shutdown(context.Background()) })
+	return ln.Addr().String()
 }
