@@ -16,6 +16,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/topdown"
 
 	"github.com/hookwall/hookwall/engine/policy/internal/fastpath"
+	"github.com/hookwall/hookwall/engine/state"
 )
 
 // Query is one route's prepared decision query. Safe for concurrent use.
@@ -141,8 +142,8 @@ type Decision struct {
 	Allow           bool
 	Deny            []string
 	Status          int
-	RateLimit       *RateLimit
-	Dedupe          *Dedupe
+	RateLimit       *state.RateLimit
+	Dedupe          *state.Dedupe
 	UpstreamHeaders []Header
 	Labels          map[string]any
 }
@@ -152,20 +153,6 @@ func (d *Decision) Denied() bool { return !d.Allow || len(d.Deny) > 0 }
 
 // Header is one header the policy sets on the forwarded request.
 type Header struct{ Name, Value string }
-
-// RateLimit is the rate_limit obligation.
-type RateLimit struct {
-	Key   string
-	Limit int64
-	Per   time.Duration
-	Burst int64
-}
-
-// Dedupe is the dedupe obligation.
-type Dedupe struct {
-	Key string
-	TTL time.Duration
-}
 
 // EvalOption tunes one evaluation.
 type EvalOption struct {
@@ -355,7 +342,7 @@ func decode(pkg string, obj ruleGetter) (Decision, error) {
 			return Decision{}, bad("rate_limit", `an object {"key", "limit", "per"}`, v)
 		}
 		var ok bool
-		rl := &RateLimit{}
+		rl := &state.RateLimit{}
 		if rl.Key, ok = stringOf(m.Get(kKey)); !ok || rl.Key == "" {
 			return Decision{}, bad("rate_limit.key", "a non-empty string", m.Get(kKey))
 		}
@@ -377,7 +364,7 @@ func decode(pkg string, obj ruleGetter) (Decision, error) {
 			return Decision{}, bad("dedupe", `an object {"key", "ttl"}`, v)
 		}
 		var ok bool
-		dd := &Dedupe{}
+		dd := &state.Dedupe{}
 		if dd.Key, ok = stringOf(m.Get(kKey)); !ok || dd.Key == "" {
 			return Decision{}, bad("dedupe.key", "a non-empty string", m.Get(kKey))
 		}

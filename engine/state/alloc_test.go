@@ -8,8 +8,8 @@ import (
 )
 
 func TestValidateDoesNotAllocate(t *testing.T) {
-	good := Check{RateKey: "k", Limit: 7, Per: time.Minute, DedupeKey: "d", DedupeTTL: time.Hour}
-	bad := Check{RateKey: "k", Limit: 100003, Per: 24 * time.Hour}
+	good := Check{RateLimit: RateLimit{Key: "k", Limit: 7, Per: time.Minute}, Dedupe: Dedupe{Key: "d", TTL: time.Hour}}
+	bad := Check{RateLimit: RateLimit{Key: "k", Limit: 100003, Per: 24 * time.Hour}}
 	if n := testing.AllocsPerRun(100, func() { _ = good.Validate(); _ = bad.Validate() }); n != 0 {
 		t.Fatalf("%v allocs", n)
 	}

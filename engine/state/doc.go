@@ -8,7 +8,7 @@
 //     DedupeInFlight; neither consumes a rate-limit token.
 //  2. Rate limit (GCRA). Over the limit answers Limited with RetryAfter, and leaves no dedupe
 //     claim behind (Dedupe is DedupeNone).
-//  3. Claim. The dedupe key is marked in flight for min(DedupeTTL, InFlightTTL) and Admit
+//  3. Claim. The dedupe key is marked in flight for min(Dedupe.TTL, InFlightTTL) and Admit
 //     answers DedupeNew: the caller must then Commit (upstream answered 2xx) or Release
 //     (upstream failed) the key.
 //

@@ -58,11 +58,11 @@ func (b *Bounded) Backend() Store { return b.backend }
 
 // Admit implements Store. With keys of at most MaxKeyLen bytes it passes c on unchanged.
 func (b *Bounded) Admit(ctx context.Context, c *Check) (Admission, error) {
-	if len(c.RateKey) <= MaxKeyLen && len(c.DedupeKey) <= MaxKeyLen {
+	if len(c.RateLimit.Key) <= MaxKeyLen && len(c.Dedupe.Key) <= MaxKeyLen {
 		return b.backend.Admit(ctx, c)
 	}
 	bc := *c
-	bc.RateKey, bc.DedupeKey = StoreKey(c.RateKey), StoreKey(c.DedupeKey)
+	bc.RateLimit.Key, bc.Dedupe.Key = StoreKey(c.RateLimit.Key), StoreKey(c.Dedupe.Key)
 	return b.backend.Admit(ctx, &bc)
 }
 

@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -39,20 +40,52 @@ func (s DedupeStatus) String() string {
 }
 
 // InFlightTTL caps how long an in-flight claim lives when nobody commits or releases it (a
-// gateway that crashed mid-request): the claim's TTL is min(Check.DedupeTTL, InFlightTTL).
+// gateway that crashed mid-request): the claim's TTL is min(Check.Dedupe.TTL, InFlightTTL).
 const InFlightTTL = 5 * time.Minute
 
-// Check is one request's obligations. A zero RateKey means no rate limit; a zero DedupeKey
-// means no dedupe. The store may keep the key strings, so they must not be changed afterwards
-// (never build them over a fasthttp buffer with unsafe).
-type Check struct {
-	RateKey string
-	Limit   int64         // requests per Per; > 0 when RateKey is set
-	Per     time.Duration // >= 1µs when RateKey is set; taken in whole microseconds
-	Burst   int64         // at most this many at once; 0 means Limit
+// RateLimit is the rate_limit obligation, as a policy decides it and the store enforces it:
+// at most Limit requests per Per under Key, Burst of them at once. The policy hands it over
+// (engine/policy's Decision) and the server checks it (Check).
+type RateLimit struct {
+	Key   string
+	Limit int64         // requests per Per; > 0 when Key is set
+	Per   time.Duration // >= 1µs when Key is set; taken in whole microseconds
+	Burst int64         // at most this many at once; 0 means Limit
+}
 
-	DedupeKey string
-	DedupeTTL time.Duration // > 0 when DedupeKey is set; how long the delivered marker lives
+// Dedupe is the dedupe obligation: a request with Key is forwarded once; the delivered marker
+// lives TTL.
+type Dedupe struct {
+	Key string
+	TTL time.Duration // > 0 when Key is set
+}
+
+// MarshalJSON writes the obligation as the policy wrote it, its period as a duration string:
+// {"key", "limit", "per", "burst"?}.
+func (r RateLimit) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Key   string `json:"key"`
+		Limit int64  `json:"limit"`
+		Per   string `json:"per"`
+		Burst int64  `json:"burst,omitempty"`
+	}{r.Key, r.Limit, r.Per.String(), r.Burst})
+}
+
+// MarshalJSON writes the obligation as the policy wrote it, its TTL as a duration string:
+// {"key", "ttl"}.
+func (d Dedupe) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Key string `json:"key"`
+		TTL string `json:"ttl"`
+	}{d.Key, d.TTL.String()})
+}
+
+// Check is one request's obligations. A zero RateLimit.Key means no rate limit; a zero
+// Dedupe.Key means no dedupe. The store may keep the key strings, so they must not be changed
+// afterwards (never build them over a fasthttp buffer with unsafe).
+type Check struct {
+	RateLimit RateLimit
+	Dedupe    Dedupe // Dedupe.TTL is how long the delivered marker lives
 }
 
 // Admission is the outcome of Admit.
@@ -109,20 +142,20 @@ var (
 // a whole number of microseconds passes, and so does nearly every other one ("99999 per day"
 // passes, "100003 per day" does not).
 func (c *Check) Validate() error {
-	if c.RateKey != "" {
+	if rl := &c.RateLimit; rl.Key != "" {
 		switch {
-		case c.Limit <= 0:
+		case rl.Limit <= 0:
 			return errLimit
-		case c.Per < time.Microsecond:
+		case rl.Per < time.Microsecond:
 			return errPer
-		case c.Burst < 0:
+		case rl.Burst < 0:
 			return errBurst
 		}
-		if _, ok := gcra.New(c.Limit, int64(c.Per/time.Microsecond), c.Burst); !ok {
+		if _, ok := gcra.New(rl.Limit, int64(rl.Per/time.Microsecond), rl.Burst); !ok {
 			return errWindow
 		}
 	}
-	if c.DedupeKey != "" && c.DedupeTTL < time.Millisecond {
+	if c.Dedupe.Key != "" && c.Dedupe.TTL < time.Millisecond {
 		return errTTL
 	}
 	return nil

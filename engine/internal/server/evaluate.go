@@ -16,6 +16,7 @@ import (
 	"github.com/hookwall/hookwall/engine/filter"
 	"github.com/hookwall/hookwall/engine/internal/snapshot"
 	"github.com/hookwall/hookwall/engine/policy"
+	"github.com/hookwall/hookwall/engine/state"
 )
 
 // DryRun tunes Evaluate.
@@ -60,8 +61,8 @@ type Evaluation struct {
 	Evaluated       bool              `json:"evaluated"`
 	Labels          map[string]any    `json:"labels"`
 	Filters         []FilterOutcome   `json:"filters"`
-	RateLimit       *RateLimit        `json:"rate_limit,omitempty"`
-	Dedupe          *Dedupe           `json:"dedupe,omitempty"`
+	RateLimit       *state.RateLimit  `json:"rate_limit,omitempty"`
+	Dedupe          *state.Dedupe     `json:"dedupe,omitempty"`
 	UpstreamHeaders map[string]string `json:"upstream_headers,omitempty"`
 	// Forwarded is what the filters changed in the request the upstream would get, a path
 	// made canonical included (the policy judged the request as received, its path
@@ -136,20 +137,6 @@ func (s *Server) responsePhase(x *exchange, ctx *fasthttp.RequestCtx) *ResponseP
 		}
 	}
 	return ph
-}
-
-// RateLimit is the rate_limit obligation a forwarded request would be checked against.
-type RateLimit struct {
-	Key   string `json:"key"`
-	Limit int64  `json:"limit"`
-	Per   string `json:"per"`
-	Burst int64  `json:"burst,omitempty"`
-}
-
-// Dedupe is the dedupe obligation a forwarded request would be checked against.
-type Dedupe struct {
-	Key string `json:"key"`
-	TTL string `json:"ttl"`
 }
 
 // dryRun is an exchange's dry-run state (Evaluate): the stages that act on the world consult
@@ -289,10 +276,10 @@ func (x *exchange) evaluation() *Evaluation {
 	}
 	ev.Outcome, ev.Status = decisionlog.OutcomeAllowed, 0
 	if rl := dec.RateLimit; rl != nil {
-		ev.RateLimit = &RateLimit{Key: rl.Key, Limit: rl.Limit, Per: rl.Per.String(), Burst: rl.Burst}
+		ev.RateLimit = rl
 	}
 	if dd := dec.Dedupe; dd != nil {
-		ev.Dedupe = &Dedupe{Key: dd.Key, TTL: dd.TTL.String()}
+		ev.Dedupe = dd
 	}
 	if len(dec.UpstreamHeaders) > 0 {
 		ev.UpstreamHeaders = make(map[string]string, len(dec.UpstreamHeaders))

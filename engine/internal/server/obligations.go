@@ -35,10 +35,10 @@ func (s *Server) admission(x *exchange) (stop bool) {
 	ctx, rec, dec := x.ctx, &x.rec, &x.dec
 	var c state.Check
 	if rl := dec.RateLimit; rl != nil {
-		c.RateKey, c.Limit, c.Per, c.Burst = rl.Key, rl.Limit, rl.Per, rl.Burst
+		c.RateLimit = *rl
 	}
 	if d := dec.Dedupe; d != nil {
-		c.DedupeKey, c.DedupeTTL = d.Key, d.TTL
+		c.Dedupe = *d
 	}
 	var adm state.Admission
 	err := errNoStore
@@ -90,7 +90,7 @@ func (s *Server) admission(x *exchange) (stop bool) {
 		return true
 	}
 	if adm.Dedupe == state.DedupeNew {
-		x.claim = claim{key: c.DedupeKey, ttl: c.DedupeTTL, id: adm.Claim}
+		x.claim = claim{key: c.Dedupe.Key, ttl: c.Dedupe.TTL, id: adm.Claim}
 	}
 	return false
 }

@@ -29,15 +29,15 @@ func testAdmitAllocations(t *testing.T, s state.Store) {
 		keys[i] = "delivery-" + strconv.Itoa(i)
 	}
 	ctx := context.Background()
-	c := state.Check{RateKey: "sender", Limit: 1 << 30, Per: time.Second, DedupeTTL: time.Millisecond}
+	c := state.Check{RateLimit: state.RateLimit{Key: "sender", Limit: 1 << 30, Per: time.Second}, Dedupe: state.Dedupe{TTL: time.Millisecond}}
 	i := 0
 	step := func() {
-		c.DedupeKey = keys[i%len(keys)]
+		c.Dedupe.Key = keys[i%len(keys)]
 		i++
 		if a, err := s.Admit(ctx, &c); err != nil || a.Dedupe != state.DedupeNew {
 			t.Fatalf("%+v %v", a, err)
 		}
-		if err := s.Commit(ctx, c.DedupeKey, time.Millisecond); err != nil {
+		if err := s.Commit(ctx, c.Dedupe.Key, time.Millisecond); err != nil {
 			t.Fatal(err)
 		}
 	}

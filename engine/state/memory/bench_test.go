@@ -45,10 +45,10 @@ func BenchmarkAdmit(b *testing.B) {
 func benchAdmit(b *testing.B, s *Store, ttl time.Duration) {
 	keys := benchKeys(benchKeyCount)
 	ctx := context.Background()
-	c := state.Check{RateKey: "sender", Limit: 1 << 30, Per: time.Second, DedupeTTL: ttl}
+	c := state.Check{RateLimit: state.RateLimit{Key: "sender", Limit: 1 << 30, Per: time.Second}, Dedupe: state.Dedupe{TTL: ttl}}
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		c.DedupeKey = keys[i&(benchKeyCount-1)]
+		c.Dedupe.Key = keys[i&(benchKeyCount-1)]
 		a, err := s.Admit(ctx, &c)
 		if err != nil || a.Limited || a.Dedupe != state.DedupeNew {
 			b.Fatalf("%+v %v", a, err)
@@ -61,15 +61,15 @@ func BenchmarkAdmitCommit(b *testing.B) {
 	s := New(Options{Now: tickClock()})
 	keys := benchKeys(benchKeyCount)
 	ctx := context.Background()
-	c := state.Check{RateKey: "sender", Limit: 1 << 30, Per: time.Second, DedupeTTL: time.Millisecond}
+	c := state.Check{RateLimit: state.RateLimit{Key: "sender", Limit: 1 << 30, Per: time.Second}, Dedupe: state.Dedupe{TTL: time.Millisecond}}
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		c.DedupeKey = keys[i&(benchKeyCount-1)]
+		c.Dedupe.Key = keys[i&(benchKeyCount-1)]
 		a, err := s.Admit(ctx, &c)
 		if err != nil || a.Dedupe != state.DedupeNew {
 			b.Fatalf("%+v %v", a, err)
 		}
-		if err := s.Commit(ctx, c.DedupeKey, time.Millisecond); err != nil {
+		if err := s.Commit(ctx, c.Dedupe.Key, time.Millisecond); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -85,9 +85,9 @@ func BenchmarkAdmitParallel(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		ctx := context.Background()
 		g := next.Add(1)
-		c := state.Check{RateKey: senders[g%64], Limit: 1 << 30, Per: time.Second, DedupeTTL: time.Millisecond}
+		c := state.Check{RateLimit: state.RateLimit{Key: senders[g%64], Limit: 1 << 30, Per: time.Second}, Dedupe: state.Dedupe{TTL: time.Millisecond}}
 		for i := g * 7919; pb.Next(); i++ {
-			c.DedupeKey = keys[i&(benchKeyCount-1)]
+			c.Dedupe.Key = keys[i&(benchKeyCount-1)]
 			if _, err := s.Admit(ctx, &c); err != nil {
 				b.Fatal(err)
 			}
@@ -109,19 +109,19 @@ func BenchmarkAdmitCommitHour(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			s := New(Options{Now: tickClock()})
 			ctx := context.Background()
-			c := state.Check{RateKey: "127.0.0.1", Limit: 100_000_000, Per: time.Minute, DedupeTTL: time.Hour}
+			c := state.Check{RateLimit: state.RateLimit{Key: "127.0.0.1", Limit: 100_000_000, Per: time.Minute}, Dedupe: state.Dedupe{TTL: time.Hour}}
 			i := 0
 			step := func() {
-				c.DedupeKey = keys[i&(n-1)]
+				c.Dedupe.Key = keys[i&(n-1)]
 				i++
 				a, err := s.Admit(ctx, &c)
 				if err != nil || a.Limited {
 					b.Fatalf("%+v %v", a, err)
 				}
 				if byClaim {
-					err = s.CommitClaim(ctx, c.DedupeKey, a.Claim, time.Hour)
+					err = s.CommitClaim(ctx, c.Dedupe.Key, a.Claim, time.Hour)
 				} else {
-					err = s.Commit(ctx, c.DedupeKey, time.Hour)
+					err = s.Commit(ctx, c.Dedupe.Key, time.Hour)
 				}
 				if err != nil {
 					b.Fatal(err)

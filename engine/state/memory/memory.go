@@ -124,7 +124,7 @@ func (s *Store) Admit(_ context.Context, c *state.Check) (state.Admission, error
 	if err := c.Validate(); err != nil {
 		return state.Admission{}, err
 	}
-	rateOn, dedupeOn := c.RateKey != "", c.DedupeKey != ""
+	rateOn, dedupeOn := c.RateLimit.Key != "", c.Dedupe.Key != ""
 	if !rateOn && !dedupeOn {
 		return state.Admission{}, nil
 	}
@@ -132,11 +132,11 @@ func (s *Store) Admit(_ context.Context, c *state.Check) (state.Admission, error
 	ri, di := -1, -1
 	var lim gcra.Limit
 	if rateOn {
-		ri = s.shardOf(c.RateKey)
-		lim, _ = gcra.New(c.Limit, int64(c.Per/time.Microsecond), c.Burst) // validated above
+		ri = s.shardOf(c.RateLimit.Key)
+		lim, _ = gcra.New(c.RateLimit.Limit, int64(c.RateLimit.Per/time.Microsecond), c.RateLimit.Burst) // validated above
 	}
 	if dedupeOn {
-		di = s.shardOf(c.DedupeKey)
+		di = s.shardOf(c.Dedupe.Key)
 	}
 	if adm, ok := s.admitShared(c, lim, now, ri, di); ok {
 		return adm, nil
@@ -154,14 +154,14 @@ func (s *Store) admitShared(c *state.Check, lim gcra.Limit, now int64, ri, di in
 		ds = &s.shards[di]
 		ds.mu.Lock()
 		defer ds.mu.Unlock()
-		if st, seen := ds.seen(c.DedupeKey, now); seen {
+		if st, seen := ds.seen(c.Dedupe.Key, now); seen {
 			return state.Admission{Dedupe: st}, true
 		}
 	}
 	if ri >= 0 {
 		rs := &s.shards[ri]
 		rs.rmu.RLock()
-		cell := rs.cells[c.RateKey]
+		cell := rs.cells[c.RateLimit.Key]
 		if cell == nil || cell.l != lim.L {
 			rs.rmu.RUnlock()
 			return adm, false
@@ -231,8 +231,8 @@ func (ds *shard) seen(key string, now int64) (state.DedupeStatus, bool) {
 
 // claim marks c's dedupe key in flight in ds, shard di (locked), and names the claim.
 func (ds *shard) claim(c *state.Check, di int, now int64) (state.DedupeStatus, uint64) {
-	ttl := min(c.DedupeTTL, state.InFlightTTL)
-	i := ds.insert(ds.dedupe, c.DedupeKey, kindInFlight, now+ttl.Microseconds(), now)
+	ttl := min(c.Dedupe.TTL, state.InFlightTTL)
+	i := ds.insert(ds.dedupe, c.Dedupe.Key, kindInFlight, now+ttl.Microseconds(), now)
 	return state.DedupeNew, uint64(di)<<32 | uint64(i+1)
 }
 
@@ -255,7 +255,7 @@ func (s *Store) admitLocked(c *state.Check, lim gcra.Limit, now int64, ri, di in
 	var ds *shard
 	if di >= 0 {
 		ds = &s.shards[di]
-		if st, seen := ds.seen(c.DedupeKey, now); seen {
+		if st, seen := ds.seen(c.Dedupe.Key, now); seen {
 			return state.Admission{Dedupe: st}
 		}
 	}
@@ -265,7 +265,7 @@ func (s *Store) admitLocked(c *state.Check, lim gcra.Limit, now int64, ri, di in
 		if rs != ds {
 			rs.sweep(now)
 		}
-		r := rs.rateLocked(c.RateKey, lim, now)
+		r := rs.rateLocked(c.RateLimit.Key, lim, now)
 		if !r.Allowed {
 			return state.Admission{Limited: true, RetryAfter: time.Duration(r.RetryUS) * time.Microsecond}
 		}

@@ -65,7 +65,7 @@ func mustAdmit(t *testing.T, s *Store, c state.Check) state.Admission {
 // 60/7 s, and RetryAfter counts down to the microsecond.
 func TestGCRAExactWithClock(t *testing.T) {
 	s, clk := newFake(t, Options{})
-	c := state.Check{RateKey: "k", Limit: 7, Per: time.Minute}
+	c := state.Check{RateLimit: state.RateLimit{Key: "k", Limit: 7, Per: time.Minute}}
 	for i := range 7 {
 		if a := mustAdmit(t, s, c); a.Limited || a.Remaining != int64(6-i) {
 			t.Fatalf("request %d: %+v", i+1, a)
@@ -100,7 +100,7 @@ func TestGCRAExactWithClock(t *testing.T) {
 
 func TestInFlightTTLCap(t *testing.T) {
 	s, clk := newFake(t, Options{})
-	c := state.Check{DedupeKey: "k", DedupeTTL: 24 * time.Hour}
+	c := state.Check{Dedupe: state.Dedupe{Key: "k", TTL: 24 * time.Hour}}
 	if a := mustAdmit(t, s, c); a.Dedupe != state.DedupeNew {
 		t.Fatalf("claim: %+v", a)
 	}
@@ -132,9 +132,9 @@ func TestBoundedFlood(t *testing.T) {
 	s, clk := newFake(t, Options{MaxKeys: maxKeys})
 	for i := range flood {
 		clk.Add(time.Millisecond) // later keys expire later: eviction order is well defined
-		c := state.Check{DedupeKey: fmt.Sprintf("flood-%d", i), DedupeTTL: time.Hour}
+		c := state.Check{Dedupe: state.Dedupe{Key: fmt.Sprintf("flood-%d", i), TTL: time.Hour}}
 		if i%2 == 1 {
-			c = state.Check{RateKey: fmt.Sprintf("flood-%d", i), Limit: 1, Per: time.Hour}
+			c = state.Check{RateLimit: state.RateLimit{Key: fmt.Sprintf("flood-%d", i), Limit: 1, Per: time.Hour}}
 		}
 		mustAdmit(t, s, c)
 		if i%1000 == 0 {
@@ -151,7 +151,7 @@ func TestBoundedFlood(t *testing.T) {
 		t.Fatalf("Evictions = %d, want %d (every key beyond the bound evicts one)", st.Evictions, want)
 	}
 	// The last key expires last, so it is never the one evicted: it still limits.
-	if a := mustAdmit(t, s, state.Check{RateKey: fmt.Sprintf("flood-%d", flood-1), Limit: 1, Per: time.Hour}); !a.Limited {
+	if a := mustAdmit(t, s, state.Check{RateLimit: state.RateLimit{Key: fmt.Sprintf("flood-%d", flood-1), Limit: 1, Per: time.Hour}}); !a.Limited {
 		t.Fatalf("newest key evicted: %+v", a)
 	}
 }
@@ -160,11 +160,11 @@ func TestBoundedFlood(t *testing.T) {
 func TestExpiredNotCountedAsEvictions(t *testing.T) {
 	s, clk := newFake(t, Options{MaxKeys: 100, Shards: 1})
 	for i := range 100 {
-		mustAdmit(t, s, state.Check{DedupeKey: fmt.Sprint("a", i), DedupeTTL: time.Second})
+		mustAdmit(t, s, state.Check{Dedupe: state.Dedupe{Key: fmt.Sprint("a", i), TTL: time.Second}})
 	}
 	clk.Add(2 * time.Second)
 	for i := range 100 {
-		mustAdmit(t, s, state.Check{DedupeKey: fmt.Sprint("b", i), DedupeTTL: time.Second})
+		mustAdmit(t, s, state.Check{Dedupe: state.Dedupe{Key: fmt.Sprint("b", i), TTL: time.Second}})
 	}
 	if st := s.Stats(); st.Evictions != 0 || st.Keys != 100 {
 		t.Fatalf("Stats = %+v, want 100 keys and no evictions", st)
@@ -172,11 +172,11 @@ func TestExpiredNotCountedAsEvictions(t *testing.T) {
 	// Sweeping: with time passed, writes drop expired entries though there is room.
 	s2, clk2 := newFake(t, Options{MaxKeys: 1000, Shards: 1})
 	for i := range 100 {
-		mustAdmit(t, s2, state.Check{DedupeKey: fmt.Sprint("a", i), DedupeTTL: time.Second})
+		mustAdmit(t, s2, state.Check{Dedupe: state.Dedupe{Key: fmt.Sprint("a", i), TTL: time.Second}})
 	}
 	clk2.Add(2 * time.Second)
 	for i := range 50 {
-		mustAdmit(t, s2, state.Check{DedupeKey: fmt.Sprint("b", i), DedupeTTL: time.Second})
+		mustAdmit(t, s2, state.Check{Dedupe: state.Dedupe{Key: fmt.Sprint("b", i), TTL: time.Second}})
 	}
 	if st := s2.Stats(); st.Keys != 50 || st.Evictions != 0 {
 		t.Fatalf("Stats = %+v, want the 100 expired entries swept and 50 live", st)
@@ -186,19 +186,19 @@ func TestExpiredNotCountedAsEvictions(t *testing.T) {
 // A limited rate entry expires when it is back to fresh: the store does not keep it longer.
 func TestRateEntryExpiry(t *testing.T) {
 	s, clk := newFake(t, Options{Shards: 1}) // one shard: the sweep below sees the rate entry
-	c := state.Check{RateKey: "r", Limit: 2, Per: time.Second}
+	c := state.Check{RateLimit: state.RateLimit{Key: "r", Limit: 2, Per: time.Second}}
 	mustAdmit(t, s, c)
 	mustAdmit(t, s, c)
 	if st := s.Stats(); st.Keys != 1 {
 		t.Fatalf("Keys = %d, want 1", st.Keys)
 	}
 	clk.Add(time.Second)
-	if a := mustAdmit(t, s, state.Check{RateKey: "r", Limit: 2, Per: time.Second}); a.Remaining != 1 {
+	if a := mustAdmit(t, s, state.Check{RateLimit: state.RateLimit{Key: "r", Limit: 2, Per: time.Second}}); a.Remaining != 1 {
 		t.Fatalf("after a full period: %+v", a)
 	}
 	clk.Add(time.Second)
 	// This write sweeps the now-fresh entry before re-adding.
-	mustAdmit(t, s, state.Check{DedupeKey: "x", DedupeTTL: time.Second})
+	mustAdmit(t, s, state.Check{Dedupe: state.Dedupe{Key: "x", TTL: time.Second}})
 	if st := s.Stats(); st.Keys != 1 {
 		t.Fatalf("Keys = %d, want only the dedupe key", st.Keys)
 	}
@@ -237,14 +237,14 @@ func TestExpiryInvariant(t *testing.T) {
 		key := fmt.Sprint(i % 97)
 		switch i % 6 {
 		case 0:
-			a := mustAdmit(t, s, state.Check{DedupeKey: key, DedupeTTL: time.Duration(1+i%13) * time.Second})
+			a := mustAdmit(t, s, state.Check{Dedupe: state.Dedupe{Key: key, TTL: time.Duration(1+i%13) * time.Second}})
 			claims[key] = a.Claim
 		case 1:
 			_ = s.Commit(ctx, key, time.Duration(1+i%7)*time.Second)
 		case 2:
 			_ = s.Release(ctx, key)
 		case 3:
-			mustAdmit(t, s, state.Check{RateKey: key, Limit: int64(1 + i%5), Per: time.Second})
+			mustAdmit(t, s, state.Check{RateLimit: state.RateLimit{Key: key, Limit: int64(1 + i%5), Per: time.Second}})
 		case 4:
 			clk.Add(time.Duration(i%300) * time.Millisecond)
 		case 5:
@@ -309,7 +309,7 @@ func checkBuckets(t *testing.T, step int, sh *shard) {
 func TestCommitClaim(t *testing.T) {
 	s, clk := newFake(t, Options{Shards: 1})
 	ctx := context.Background()
-	c := state.Check{DedupeKey: "a", DedupeTTL: time.Hour}
+	c := state.Check{Dedupe: state.Dedupe{Key: "a", TTL: time.Hour}}
 	a := mustAdmit(t, s, c)
 	if a.Dedupe != state.DedupeNew || a.Claim == 0 {
 		t.Fatalf("claim: %+v", a)
@@ -327,26 +327,26 @@ func TestCommitClaim(t *testing.T) {
 	}
 
 	// A stale claim: "b" was claimed, released, and its slot given to "c".
-	b := mustAdmit(t, s, state.Check{DedupeKey: "b", DedupeTTL: time.Hour})
+	b := mustAdmit(t, s, state.Check{Dedupe: state.Dedupe{Key: "b", TTL: time.Hour}})
 	if err := s.Release(ctx, "b"); err != nil {
 		t.Fatal(err)
 	}
-	cc := mustAdmit(t, s, state.Check{DedupeKey: "c", DedupeTTL: time.Hour})
+	cc := mustAdmit(t, s, state.Check{Dedupe: state.Dedupe{Key: "c", TTL: time.Hour}})
 	if cc.Claim != b.Claim {
 		t.Fatalf("the freed slot was not reused (%x, %x): the test does not test a stale claim", cc.Claim, b.Claim)
 	}
 	if err := s.CommitClaim(ctx, "b", b.Claim, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if a := mustAdmit(t, s, state.Check{DedupeKey: "b", DedupeTTL: time.Hour}); a.Dedupe != state.DedupeDelivered {
+	if a := mustAdmit(t, s, state.Check{Dedupe: state.Dedupe{Key: "b", TTL: time.Hour}}); a.Dedupe != state.DedupeDelivered {
 		t.Fatalf("b after a stale-claim commit: %+v", a)
 	}
-	if a := mustAdmit(t, s, state.Check{DedupeKey: "c", DedupeTTL: time.Hour}); a.Dedupe != state.DedupeInFlight {
+	if a := mustAdmit(t, s, state.Check{Dedupe: state.Dedupe{Key: "c", TTL: time.Hour}}); a.Dedupe != state.DedupeInFlight {
 		t.Fatalf("c must still be in flight: %+v", a)
 	}
 	// A rate entry with the claimed key's name is not a claim: claims naming every slot, and
 	// some naming none, commit the dedupe key d and leave the rate entry d alone.
-	mustAdmit(t, s, state.Check{RateKey: "d", Limit: 1, Per: time.Hour})
+	mustAdmit(t, s, state.Check{RateLimit: state.RateLimit{Key: "d", Limit: 1, Per: time.Hour}})
 	bogus := []uint64{0, 1 << 40, ^uint64(0)}
 	for slot := range len(s.shards[0].ents) + 1 {
 		bogus = append(bogus, uint64(slot+1))
@@ -356,14 +356,14 @@ func TestCommitClaim(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if a := mustAdmit(t, s, state.Check{DedupeKey: "d", DedupeTTL: time.Hour}); a.Dedupe != state.DedupeDelivered {
+	if a := mustAdmit(t, s, state.Check{Dedupe: state.Dedupe{Key: "d", TTL: time.Hour}}); a.Dedupe != state.DedupeDelivered {
 		t.Fatalf("d after bogus claims: %+v", a)
 	}
 	sh := &s.shards[0]
 	if e := sh.ents[sh.cells["d"].slot]; e.kind != kindRate || e.exp != clk.Now().Add(time.Hour).UnixMicro() {
 		t.Fatalf("the rate entry d was changed: %+v", e)
 	}
-	if a := mustAdmit(t, s, state.Check{RateKey: "d", Limit: 1, Per: time.Hour}); !a.Limited {
+	if a := mustAdmit(t, s, state.Check{RateLimit: state.RateLimit{Key: "d", Limit: 1, Per: time.Hour}}); !a.Limited {
 		t.Fatalf("the rate entry d must be left alone: %+v", a)
 	}
 }
@@ -377,7 +377,7 @@ func TestBoundedBytes(t *testing.T) {
 	long := strings.Repeat("k", 1000)
 	for i := range 20_000 {
 		clk.Add(time.Millisecond)
-		mustAdmit(t, s, state.Check{DedupeKey: fmt.Sprint(long, i), DedupeTTL: time.Hour})
+		mustAdmit(t, s, state.Check{Dedupe: state.Dedupe{Key: fmt.Sprint(long, i), TTL: time.Hour}})
 		if st := s.Stats(); st.Bytes > maxBytes {
 			t.Fatalf("after %d keys: %d bytes counted, MaxBytes %d", i+1, st.Bytes, maxBytes)
 		}
@@ -390,14 +390,14 @@ func TestBoundedBytes(t *testing.T) {
 	if want := uint64(20_000 - st.Keys); st.Evictions != want {
 		t.Fatalf("Evictions = %d, want %d", st.Evictions, want)
 	}
-	if a := mustAdmit(t, s, state.Check{DedupeKey: fmt.Sprint(long, 19_999), DedupeTTL: time.Hour}); a.Dedupe != state.DedupeInFlight {
+	if a := mustAdmit(t, s, state.Check{Dedupe: state.Dedupe{Key: fmt.Sprint(long, 19_999), TTL: time.Hour}}); a.Dedupe != state.DedupeInFlight {
 		t.Fatalf("newest key evicted: %+v", a)
 	}
 
 	b := state.Bound(New(Options{MaxBytes: maxBytes}))
 	huge := strings.Repeat("h", 14<<10)
 	for i := range 2000 {
-		c := state.Check{DedupeKey: fmt.Sprint(huge, i), DedupeTTL: time.Hour}
+		c := state.Check{Dedupe: state.Dedupe{Key: fmt.Sprint(huge, i), TTL: time.Hour}}
 		if _, err := b.Admit(context.Background(), &c); err != nil {
 			t.Fatal(err)
 		}
@@ -424,12 +424,12 @@ func rateCellsMatchModel(t *testing.T, seed uint64) {
 	type st struct{ tat, frac, exp int64 }
 	model := map[string]st{}
 	limits := []state.Check{
-		{Limit: 3, Per: time.Second},
-		{Limit: 7, Per: time.Minute, Burst: 2},
-		{Limit: 1 << 50, Per: time.Microsecond}, // L = 2^50: rebased 2^11 µs past its base
-		{Limit: 1 << 30, Per: time.Second},      // L = 2^24 after reduction: rebased past 2^37 µs
-		{Limit: 99999, Per: 24 * time.Hour},     // an interval of no whole µs
-		{Limit: 100_000_000, Per: time.Minute},  // the benchmark's
+		{RateLimit: state.RateLimit{Limit: 3, Per: time.Second}},
+		{RateLimit: state.RateLimit{Limit: 7, Per: time.Minute, Burst: 2}},
+		{RateLimit: state.RateLimit{Limit: 1 << 50, Per: time.Microsecond}}, // L = 2^50: rebased 2^11 µs past its base
+		{RateLimit: state.RateLimit{Limit: 1 << 30, Per: time.Second}},      // L = 2^24 after reduction: rebased past 2^37 µs
+		{RateLimit: state.RateLimit{Limit: 99999, Per: 24 * time.Hour}},     // an interval of no whole µs
+		{RateLimit: state.RateLimit{Limit: 100_000_000, Per: time.Minute}},  // the benchmark's
 	}
 	rng := rand.New(rand.NewPCG(seed, 2))
 	for step := range 5000 {
@@ -452,23 +452,23 @@ func rateCellsMatchModel(t *testing.T, seed uint64) {
 		if rng.IntN(8) != 0 {
 			c = limits[step%3] // mostly a steady limit per key, so the shared path runs
 		}
-		c.RateKey = fmt.Sprint("k", rng.IntN(3))
+		c.RateLimit.Key = fmt.Sprint("k", rng.IntN(3))
 		now := clk.Now().UnixMicro()
-		lim, _ := gcra.New(c.Limit, int64(c.Per/time.Microsecond), c.Burst)
-		m := model[c.RateKey]
+		lim, _ := gcra.New(c.RateLimit.Limit, int64(c.RateLimit.Per/time.Microsecond), c.RateLimit.Burst)
+		m := model[c.RateLimit.Key]
 		if m.exp <= now {
 			m = st{}
 		}
 		r := lim.Decide(now, m.tat, m.frac)
 		if r.Allowed {
-			model[c.RateKey] = st{r.Tat, r.Frac, now + r.TTL}
+			model[c.RateLimit.Key] = st{r.Tat, r.Frac, now + r.TTL}
 		}
 		want := state.Admission{Limited: !r.Allowed, Remaining: r.Remaining}
 		if !r.Allowed {
 			want.RetryAfter = time.Duration(r.RetryUS) * time.Microsecond
 		}
 		if got := mustAdmit(t, s, c); got != want {
-			t.Fatalf("seed %d step %d, %s %+v at %d: got %+v, want %+v", seed, step, c.RateKey, lim, now, got, want)
+			t.Fatalf("seed %d step %d, %s %+v at %d: got %+v, want %+v", seed, step, c.RateLimit.Key, lim, now, got, want)
 		}
 	}
 }
@@ -488,20 +488,20 @@ func TestHotRateKeyExact(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range each {
-				c := state.Check{RateKey: "hot", Limit: limit, Per: time.Hour, DedupeKey: fmt.Sprint(g, "-", i), DedupeTTL: time.Millisecond}
+				c := state.Check{RateLimit: state.RateLimit{Key: "hot", Limit: limit, Per: time.Hour}, Dedupe: state.Dedupe{Key: fmt.Sprint(g, "-", i), TTL: time.Millisecond}}
 				if i%10 == 0 {
-					c.RateKey = fmt.Sprint("cold-", g, "-", i) // a new cell, write-locked, beside the hot one
+					c.RateLimit.Key = fmt.Sprint("cold-", g, "-", i) // a new cell, write-locked, beside the hot one
 				}
 				a, err := s.Admit(context.Background(), &c)
 				if err != nil {
 					t.Error(err)
 					return
 				}
-				if c.RateKey == "hot" && !a.Limited {
+				if c.RateLimit.Key == "hot" && !a.Limited {
 					passed.Add(1)
 				}
 				if a.Dedupe == state.DedupeNew {
-					_ = s.CommitClaim(context.Background(), c.DedupeKey, a.Claim, time.Millisecond)
+					_ = s.CommitClaim(context.Background(), c.Dedupe.Key, a.Claim, time.Millisecond)
 				}
 			}
 		}()

@@ -32,14 +32,14 @@ func BenchmarkAdmit(b *testing.B) {
 	srv := redistest.Start(b)
 	s := newStore(b, Options{URL: srv.URL(), Timeout: time.Second})
 	ctx := context.Background()
-	c := state.Check{RateKey: "sender", Limit: 1 << 30, Per: time.Second, DedupeTTL: time.Minute}
-	if _, err := s.Admit(ctx, &state.Check{RateKey: "warm", Limit: 1, Per: time.Second}); err != nil {
+	c := state.Check{RateLimit: state.RateLimit{Key: "sender", Limit: 1 << 30, Per: time.Second}, Dedupe: state.Dedupe{TTL: time.Minute}}
+	if _, err := s.Admit(ctx, &state.Check{RateLimit: state.RateLimit{Key: "warm", Limit: 1, Per: time.Second}}); err != nil {
 		b.Fatal(err) // loads the script and opens a connection outside the measurement
 	}
 	samples := make([]time.Duration, 0, 1<<16)
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		c.DedupeKey = "delivery-" + strconv.Itoa(i)
+		c.Dedupe.Key = "delivery-" + strconv.Itoa(i)
 		start := time.Now()
 		a, err := s.Admit(ctx, &c)
 		samples = append(samples, time.Since(start))
@@ -62,10 +62,10 @@ func BenchmarkAdmitParallel(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		ctx := context.Background()
 		local := make([]time.Duration, 0, 1<<12)
-		c := state.Check{RateKey: "sender", Limit: 1 << 30, Per: time.Second, DedupeTTL: time.Minute}
+		c := state.Check{RateLimit: state.RateLimit{Key: "sender", Limit: 1 << 30, Per: time.Second}, Dedupe: state.Dedupe{TTL: time.Minute}}
 		id := "w" + strconv.FormatInt(workers.Add(1), 10)
 		for i := 0; pb.Next(); i++ {
-			c.DedupeKey = id + "-" + strconv.Itoa(i)
+			c.Dedupe.Key = id + "-" + strconv.Itoa(i)
 			start := time.Now()
 			a, err := s.Admit(ctx, &c)
 			local = append(local, time.Since(start))

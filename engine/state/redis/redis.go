@@ -125,7 +125,7 @@ func (s *Store) Admit(ctx context.Context, c *state.Check) (state.Admission, err
 	if err := c.Validate(); err != nil {
 		return state.Admission{}, err
 	}
-	rateOn, dedupeOn := c.RateKey != "", c.DedupeKey != ""
+	rateOn, dedupeOn := c.RateLimit.Key != "", c.Dedupe.Key != ""
 	if !rateOn && !dedupeOn {
 		return state.Admission{}, nil
 	}
@@ -137,13 +137,13 @@ func (s *Store) Admit(ctx context.Context, c *state.Check) (state.Admission, err
 	)
 	if dedupeOn {
 		mode |= 1
-		keys = append(keys, s.prefix+"dd:"+c.DedupeKey)
-		ttl = min(c.DedupeTTL, state.InFlightTTL).Milliseconds()
+		keys = append(keys, s.prefix+"dd:"+c.Dedupe.Key)
+		ttl = min(c.Dedupe.TTL, state.InFlightTTL).Milliseconds()
 	}
 	if rateOn {
 		mode |= 2
-		keys = append(keys, s.prefix+"rl:"+c.RateKey)
-		lim, _ = gcra.New(c.Limit, int64(c.Per/time.Microsecond), c.Burst) // validated above
+		keys = append(keys, s.prefix+"rl:"+c.RateLimit.Key)
+		lim, _ = gcra.New(c.RateLimit.Limit, int64(c.RateLimit.Per/time.Microsecond), c.RateLimit.Burst) // validated above
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)

@@ -136,7 +136,7 @@ func TestTwoGateways(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			adm, err := gw.Admit(ctx, &state.Check{RateKey: "fleet", Limit: 10, Per: time.Minute})
+			adm, err := gw.Admit(ctx, &state.Check{RateLimit: state.RateLimit{Key: "fleet", Limit: 10, Per: time.Minute}})
 			switch {
 			case err != nil:
 				errs <- err
@@ -159,7 +159,7 @@ func TestTwoGateways(t *testing.T) {
 		t.Fatalf("passed %d, limited %d; want 10 and 20", passed.Load(), limited.Load())
 	}
 
-	check := &state.Check{DedupeKey: "delivery-1", DedupeTTL: time.Hour}
+	check := &state.Check{Dedupe: state.Dedupe{Key: "delivery-1", TTL: time.Hour}}
 	if adm, err := a.Admit(ctx, check); err != nil || adm.Dedupe != state.DedupeNew {
 		t.Fatalf("A claims: %+v %v", adm, err)
 	}
@@ -173,7 +173,7 @@ func TestTwoGateways(t *testing.T) {
 		t.Fatalf("B after A delivered: %+v %v", adm, err)
 	}
 
-	check.DedupeKey = "delivery-2"
+	check.Dedupe.Key = "delivery-2"
 	if adm, err := b.Admit(ctx, check); err != nil || adm.Dedupe != state.DedupeNew {
 		t.Fatalf("B claims: %+v %v", adm, err)
 	}
@@ -205,7 +205,7 @@ func waitRecovered(t *testing.T, s *Store, limit time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
 	for {
-		_, err := s.Admit(context.Background(), &state.Check{RateKey: "recover", Limit: 1000, Per: time.Second})
+		_, err := s.Admit(context.Background(), &state.Check{RateLimit: state.RateLimit{Key: "recover", Limit: 1000, Per: time.Second}})
 		if err == nil {
 			return time.Since(start)
 		}
@@ -223,7 +223,7 @@ func TestKillAndRestart(t *testing.T) {
 	const timeout = 50 * time.Millisecond
 	s := newStore(t, Options{URL: srv.URL(), Timeout: timeout})
 	ctx := context.Background()
-	check := &state.Check{RateKey: "k", Limit: 100, Per: time.Second, DedupeKey: "d", DedupeTTL: time.Minute}
+	check := &state.Check{RateLimit: state.RateLimit{Key: "k", Limit: 100, Per: time.Second}, Dedupe: state.Dedupe{Key: "d", TTL: time.Minute}}
 	if _, err := s.Admit(ctx, check); err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +256,7 @@ func TestStalledServerTimesOut(t *testing.T) {
 	const timeout = 80 * time.Millisecond
 	s := newStore(t, Options{URL: srv.URL(), Timeout: timeout})
 	ctx := context.Background()
-	check := &state.Check{RateKey: "k", Limit: 100, Per: time.Second}
+	check := &state.Check{RateLimit: state.RateLimit{Key: "k", Limit: 100, Per: time.Second}}
 	if _, err := s.Admit(ctx, check); err != nil {
 		t.Fatal(err)
 	}
@@ -299,7 +299,7 @@ func TestStalledServerTimesOut(t *testing.T) {
 func TestCallerDeadline(t *testing.T) {
 	srv := redistest.Start(t)
 	s := newStore(t, Options{URL: srv.URL(), Timeout: 5 * time.Second})
-	if _, err := s.Admit(context.Background(), &state.Check{RateKey: "k", Limit: 1, Per: time.Second}); err != nil {
+	if _, err := s.Admit(context.Background(), &state.Check{RateLimit: state.RateLimit{Key: "k", Limit: 1, Per: time.Second}}); err != nil {
 		t.Fatal(err)
 	}
 	srv.Pause()
@@ -307,7 +307,7 @@ func TestCallerDeadline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	wantUnavailable(t, "admit", 50*time.Millisecond, func() error {
-		_, err := s.Admit(ctx, &state.Check{RateKey: "k", Limit: 1, Per: time.Second})
+		_, err := s.Admit(ctx, &state.Check{RateLimit: state.RateLimit{Key: "k", Limit: 1, Per: time.Second}})
 		return err
 	})
 }
@@ -319,7 +319,7 @@ func TestTLSAndPassword(t *testing.T) {
 		t.Fatalf("URL %q is not rediss://", srv.URL())
 	}
 	ctx := context.Background()
-	check := &state.Check{RateKey: "tls", Limit: 1, Per: time.Minute, DedupeKey: "tls", DedupeTTL: time.Minute}
+	check := &state.Check{RateLimit: state.RateLimit{Key: "tls", Limit: 1, Per: time.Minute}, Dedupe: state.Dedupe{Key: "tls", TTL: time.Minute}}
 
 	s := newStore(t, Options{URL: srv.URL(), TLSConfig: srv.ClientTLS(), Timeout: time.Second})
 	if adm, err := s.Admit(ctx, check); err != nil || adm.Dedupe != state.DedupeNew || adm.Limited {
@@ -377,7 +377,7 @@ func TestScriptFlushFallback(t *testing.T) {
 		if err := rc.ScriptFlush(ctx).Err(); err != nil {
 			t.Fatal(err)
 		}
-		adm, err := s.Admit(ctx, &state.Check{RateKey: "flush", Limit: 10, Per: time.Minute})
+		adm, err := s.Admit(ctx, &state.Check{RateLimit: state.RateLimit{Key: "flush", Limit: 10, Per: time.Minute}})
 		if err != nil || adm.Remaining != int64(9-i) {
 			t.Fatalf("after SCRIPT FLUSH %d: %+v %v", i, adm, err)
 		}
@@ -397,7 +397,7 @@ func TestKeysAndTTLs(t *testing.T) {
 	s := newStore(t, Options{URL: srv.URL(), Timeout: time.Second, Prefix: "gw1:"})
 	other := newStore(t, Options{URL: srv.URL(), Timeout: time.Second, Prefix: "gw2:"})
 
-	if _, err := s.Admit(ctx, &state.Check{RateKey: "r", Limit: 10, Per: time.Minute, DedupeKey: "d", DedupeTTL: 24 * time.Hour}); err != nil {
+	if _, err := s.Admit(ctx, &state.Check{RateLimit: state.RateLimit{Key: "r", Limit: 10, Per: time.Minute}, Dedupe: state.Dedupe{Key: "d", TTL: 24 * time.Hour}}); err != nil {
 		t.Fatal(err)
 	}
 	pttl := func(key string) time.Duration {
@@ -426,7 +426,7 @@ func TestKeysAndTTLs(t *testing.T) {
 	if d := pttl("gw1:dd:d"); d > 24*time.Hour || d < 24*time.Hour-10*time.Second {
 		t.Fatalf("delivered PTTL %v, want about 24h", d)
 	}
-	if adm, err := other.Admit(ctx, &state.Check{DedupeKey: "d", DedupeTTL: time.Minute}); err != nil || adm.Dedupe != state.DedupeNew {
+	if adm, err := other.Admit(ctx, &state.Check{Dedupe: state.Dedupe{Key: "d", TTL: time.Minute}}); err != nil || adm.Dedupe != state.DedupeNew {
 		t.Fatalf("another prefix sees the key: %+v %v", adm, err)
 	}
 }
@@ -448,7 +448,7 @@ func TestStatsAndObserve(t *testing.T) {
 		mu.Unlock()
 	}})
 	ctx := context.Background()
-	if _, err := s.Admit(ctx, &state.Check{DedupeKey: "x", DedupeTTL: time.Minute}); err != nil {
+	if _, err := s.Admit(ctx, &state.Check{Dedupe: state.Dedupe{Key: "x", TTL: time.Minute}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Commit(ctx, "x", time.Minute); err != nil {
@@ -461,7 +461,7 @@ func TestStatsAndObserve(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Invalid checks and empty checks never reach Redis.
-	_, _ = s.Admit(ctx, &state.Check{RateKey: "bad"})
+	_, _ = s.Admit(ctx, &state.Check{RateLimit: state.RateLimit{Key: "bad"}})
 	_, _ = s.Admit(ctx, &state.Check{})
 	srv.Kill()
 	_ = s.Ping(ctx)
@@ -506,7 +506,7 @@ func TestLongKeysStoredAsDigests(t *testing.T) {
 	ctx := context.Background()
 	s := state.Bound(newStore(t, Options{URL: srv.URL(), Timeout: time.Second, Prefix: "gw:"}))
 	long := strings.Repeat("x", 14<<10)
-	if _, err := s.Admit(ctx, &state.Check{RateKey: "r" + long, Limit: 10, Per: time.Minute, DedupeKey: "d" + long, DedupeTTL: time.Hour}); err != nil {
+	if _, err := s.Admit(ctx, &state.Check{RateLimit: state.RateLimit{Key: "r" + long, Limit: 10, Per: time.Minute}, Dedupe: state.Dedupe{Key: "d" + long, TTL: time.Hour}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Commit(ctx, "d"+long, time.Hour); err != nil {

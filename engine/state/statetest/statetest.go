@@ -87,7 +87,7 @@ func release(t *testing.T, s state.Store, key string) {
 
 func wantDedupe(t *testing.T, s state.Store, key string, want state.DedupeStatus) {
 	t.Helper()
-	a := admit(t, s, state.Check{DedupeKey: key, DedupeTTL: time.Minute})
+	a := admit(t, s, state.Check{Dedupe: state.Dedupe{Key: key, TTL: time.Minute}})
 	if a.Dedupe != want {
 		t.Fatalf("dedupe %q: got %v, want %v", key, a.Dedupe, want)
 	}
@@ -147,7 +147,7 @@ func testEmpty(t *testing.T, s state.Store) {
 
 // 10 per minute: 10 pass at once, the 11th and 12th wait the 6 s interval.
 func testExactCount(t *testing.T, s state.Store) {
-	c := state.Check{RateKey: "exact", Limit: 10, Per: time.Minute}
+	c := state.Check{RateLimit: state.RateLimit{Key: "exact", Limit: 10, Per: time.Minute}}
 	start := passN(t, s, c, 10)
 	a := wantLimited(t, s, c, 6*time.Second, start)
 	if time.Since(start) < time.Second {
@@ -164,26 +164,26 @@ func testExactCount(t *testing.T, s state.Store) {
 // 7 per minute: the interval 8.571428…s is not a whole number of microseconds; the count is
 // still exact and RetryAfter rounds the interval up to the next microsecond.
 func testFractionalInterval(t *testing.T, s state.Store) {
-	c := state.Check{RateKey: "frac", Limit: 7, Per: time.Minute}
+	c := state.Check{RateLimit: state.RateLimit{Key: "frac", Limit: 7, Per: time.Minute}}
 	start := passN(t, s, c, 7)
 	wantLimited(t, s, c, 8571429*time.Microsecond, start)
 }
 
 func testBurst(t *testing.T, s state.Store) {
-	c := state.Check{RateKey: "burst", Limit: 60, Per: time.Minute, Burst: 3}
+	c := state.Check{RateLimit: state.RateLimit{Key: "burst", Limit: 60, Per: time.Minute, Burst: 3}}
 	start := passN(t, s, c, 3)
 	wantLimited(t, s, c, time.Second, start)
 }
 
 func testBurstAboveLimit(t *testing.T, s state.Store) {
-	c := state.Check{RateKey: "burst-above", Limit: 1, Per: time.Minute, Burst: 5}
+	c := state.Check{RateLimit: state.RateLimit{Key: "burst-above", Limit: 1, Per: time.Minute, Burst: 5}}
 	start := passN(t, s, c, 5)
 	wantLimited(t, s, c, time.Minute, start)
 }
 
 // One per second: limited right after, still limited halfway, passes once RetryAfter is over.
 func testRefill(t *testing.T, s state.Store) {
-	c := state.Check{RateKey: "refill", Limit: 1, Per: time.Second}
+	c := state.Check{RateLimit: state.RateLimit{Key: "refill", Limit: 1, Per: time.Second}}
 	start := passN(t, s, c, 1)
 	a := wantLimited(t, s, c, time.Second, start)
 	limitedAt := time.Now()
@@ -203,7 +203,7 @@ func testRefill(t *testing.T, s state.Store) {
 
 // After a whole period of silence the full burst is back, and no more.
 func testFullRefill(t *testing.T, s state.Store) {
-	c := state.Check{RateKey: "full", Limit: 3, Per: 600 * time.Millisecond}
+	c := state.Check{RateLimit: state.RateLimit{Key: "full", Limit: 3, Per: 600 * time.Millisecond}}
 	start := passN(t, s, c, 3)
 	spent := time.Now() // the third request ran before this
 	wantLimited(t, s, c, 200*time.Millisecond, start)
@@ -216,8 +216,8 @@ func testFullRefill(t *testing.T, s state.Store) {
 
 // Rate keys are independent of each other and of dedupe keys with the same text.
 func testSeparateKeys(t *testing.T, s state.Store) {
-	a := state.Check{RateKey: "same", Limit: 1, Per: time.Minute}
-	b := state.Check{RateKey: "other", Limit: 1, Per: time.Minute}
+	a := state.Check{RateLimit: state.RateLimit{Key: "same", Limit: 1, Per: time.Minute}}
+	b := state.Check{RateLimit: state.RateLimit{Key: "other", Limit: 1, Per: time.Minute}}
 	passN(t, s, a, 1)
 	passN(t, s, b, 1)
 	if !admit(t, s, a).Limited || !admit(t, s, b).Limited {
@@ -225,7 +225,7 @@ func testSeparateKeys(t *testing.T, s state.Store) {
 	}
 	wantDedupe(t, s, "same", state.DedupeNew)
 	wantDedupe(t, s, "same", state.DedupeInFlight)
-	if got := admit(t, s, state.Check{RateKey: "fresh", Limit: 1, Per: time.Minute}); got.Limited {
+	if got := admit(t, s, state.Check{RateLimit: state.RateLimit{Key: "fresh", Limit: 1, Per: time.Minute}}); got.Limited {
 		t.Fatal("a fresh rate key started limited")
 	}
 }
@@ -252,8 +252,8 @@ func testLongKeys(t *testing.T, s state.Store) {
 		commit(t, s, k, time.Minute)
 		wantDedupe(t, s, k, state.DedupeDelivered)
 	}
-	ra := state.Check{RateKey: a, Limit: 1, Per: time.Minute}
-	rb := state.Check{RateKey: b, Limit: 1, Per: time.Minute}
+	ra := state.Check{RateLimit: state.RateLimit{Key: a, Limit: 1, Per: time.Minute}}
+	rb := state.Check{RateLimit: state.RateLimit{Key: b, Limit: 1, Per: time.Minute}}
 	passN(t, s, ra, 1)
 	passN(t, s, rb, 1)
 	if !admit(t, s, ra).Limited || !admit(t, s, rb).Limited {
@@ -289,7 +289,7 @@ func testCommitWithoutClaim(t *testing.T, s state.Store) {
 func testDedupeTTL(t *testing.T, s state.Store) {
 	const ttl = 300 * time.Millisecond
 	start := time.Now()
-	a := admit(t, s, state.Check{DedupeKey: "short-claim", DedupeTTL: ttl})
+	a := admit(t, s, state.Check{Dedupe: state.Dedupe{Key: "short-claim", TTL: ttl}})
 	if a.Dedupe != state.DedupeNew {
 		t.Fatalf("first claim: %v", a.Dedupe)
 	}
@@ -306,7 +306,7 @@ func testDedupeTTL(t *testing.T, s state.Store) {
 
 // InFlight and Delivered answers consume no rate token.
 func testDedupeBeforeRate(t *testing.T, s state.Store) {
-	c := state.Check{RateKey: "dfirst", Limit: 2, Per: time.Minute, DedupeKey: "dfirst-1", DedupeTTL: time.Minute}
+	c := state.Check{RateLimit: state.RateLimit{Key: "dfirst", Limit: 2, Per: time.Minute}, Dedupe: state.Dedupe{Key: "dfirst-1", TTL: time.Minute}}
 	if a := admit(t, s, c); a.Limited || a.Dedupe != state.DedupeNew || a.Remaining != 1 {
 		t.Fatalf("first: %+v", a)
 	}
@@ -321,18 +321,18 @@ func testDedupeBeforeRate(t *testing.T, s state.Store) {
 			t.Fatalf("delivered replay: %+v", a)
 		}
 	}
-	c.DedupeKey = "dfirst-2"
+	c.Dedupe.Key = "dfirst-2"
 	if a := admit(t, s, c); a.Limited || a.Dedupe != state.DedupeNew || a.Remaining != 0 {
 		t.Fatalf("second distinct key: %+v (replays must not have used tokens)", a)
 	}
 }
 
 func testLimitedLeavesNoClaim(t *testing.T, s state.Store) {
-	c := state.Check{RateKey: "noclaim", Limit: 1, Per: time.Minute, DedupeKey: "noclaim-1", DedupeTTL: time.Minute}
+	c := state.Check{RateLimit: state.RateLimit{Key: "noclaim", Limit: 1, Per: time.Minute}, Dedupe: state.Dedupe{Key: "noclaim-1", TTL: time.Minute}}
 	if a := admit(t, s, c); a.Limited || a.Dedupe != state.DedupeNew {
 		t.Fatalf("first: %+v", a)
 	}
-	c.DedupeKey = "noclaim-2"
+	c.Dedupe.Key = "noclaim-2"
 	a := admit(t, s, c)
 	if !a.Limited || a.Dedupe != state.DedupeNone || a.RetryAfter <= 0 {
 		t.Fatalf("second: %+v, want Limited with DedupeNone", a)
@@ -361,7 +361,7 @@ func hammer(n int, fn func(i int)) {
 
 func testConcurrentRate(t *testing.T, s state.Store) {
 	const goroutines, each, limit = 32, 4, 50
-	c := state.Check{RateKey: "hammer", Limit: limit, Per: time.Minute}
+	c := state.Check{RateLimit: state.RateLimit{Key: "hammer", Limit: limit, Per: time.Minute}}
 	var passed, limited atomic.Int64
 	errs := make(chan error, goroutines*each)
 	hammer(goroutines, func(int) {
@@ -391,7 +391,7 @@ func testConcurrentDedupe(t *testing.T, s state.Store) {
 	var counts [4]atomic.Int64
 	errs := make(chan error, goroutines)
 	hammer(goroutines, func(int) {
-		a, err := s.Admit(context.Background(), &state.Check{DedupeKey: "race", DedupeTTL: time.Minute})
+		a, err := s.Admit(context.Background(), &state.Check{Dedupe: state.Dedupe{Key: "race", TTL: time.Minute}})
 		if err != nil {
 			errs <- err
 			return
@@ -418,7 +418,7 @@ func testConcurrentBoth(t *testing.T, s state.Store) {
 	errs := make(chan error, goroutines)
 	hammer(goroutines, func(i int) {
 		key := fmt.Sprintf("both-%d", i)
-		a, err := s.Admit(context.Background(), &state.Check{RateKey: "both", Limit: limit, Per: time.Minute, DedupeKey: key, DedupeTTL: time.Minute})
+		a, err := s.Admit(context.Background(), &state.Check{RateLimit: state.RateLimit{Key: "both", Limit: limit, Per: time.Minute}, Dedupe: state.Dedupe{Key: key, TTL: time.Minute}})
 		switch {
 		case err != nil:
 			errs <- err
@@ -446,7 +446,7 @@ func testConcurrentBoth(t *testing.T, s state.Store) {
 
 	var news atomic.Int64
 	errs = make(chan error, goroutines)
-	c := state.Check{RateKey: "both-one", Limit: 5, Per: time.Minute, DedupeKey: "both-one", DedupeTTL: time.Minute}
+	c := state.Check{RateLimit: state.RateLimit{Key: "both-one", Limit: 5, Per: time.Minute}, Dedupe: state.Dedupe{Key: "both-one", TTL: time.Minute}}
 	hammer(goroutines, func(int) {
 		a, err := s.Admit(context.Background(), &c)
 		switch {
@@ -467,21 +467,21 @@ func testConcurrentBoth(t *testing.T, s state.Store) {
 	if news.Load() != 1 {
 		t.Fatalf("%d claims for one key, want 1", news.Load())
 	}
-	if a := admit(t, s, state.Check{RateKey: "both-one", Limit: 5, Per: time.Minute}); a.Remaining != 3 {
+	if a := admit(t, s, state.Check{RateLimit: state.RateLimit{Key: "both-one", Limit: 5, Per: time.Minute}}); a.Remaining != 3 {
 		t.Fatalf("Remaining = %d after one claim and this request, want 3", a.Remaining)
 	}
 }
 
 func testInvalid(t *testing.T, s state.Store) {
 	bad := []state.Check{
-		{RateKey: "k", Limit: 0, Per: time.Minute},
-		{RateKey: "k", Limit: -1, Per: time.Minute},
-		{RateKey: "k", Limit: 1, Per: 0},
-		{RateKey: "k", Limit: 1, Per: time.Nanosecond * 999},
-		{RateKey: "k", Limit: 1, Per: time.Minute, Burst: -1},
-		{DedupeKey: "k"},
-		{DedupeKey: "k", DedupeTTL: time.Microsecond},
-		{RateKey: "k", Limit: 100003, Per: 24 * time.Hour},
+		{RateLimit: state.RateLimit{Key: "k", Limit: 0, Per: time.Minute}},
+		{RateLimit: state.RateLimit{Key: "k", Limit: -1, Per: time.Minute}},
+		{RateLimit: state.RateLimit{Key: "k", Limit: 1, Per: 0}},
+		{RateLimit: state.RateLimit{Key: "k", Limit: 1, Per: time.Nanosecond * 999}},
+		{RateLimit: state.RateLimit{Key: "k", Limit: 1, Per: time.Minute, Burst: -1}},
+		{Dedupe: state.Dedupe{Key: "k"}},
+		{Dedupe: state.Dedupe{Key: "k", TTL: time.Microsecond}},
+		{RateLimit: state.RateLimit{Key: "k", Limit: 100003, Per: 24 * time.Hour}},
 	}
 	for _, c := range bad {
 		_, err := s.Admit(context.Background(), &c)
@@ -494,19 +494,19 @@ func testInvalid(t *testing.T, s state.Store) {
 	}
 	// Nothing was claimed or counted by the rejected checks.
 	wantDedupe(t, s, "k", state.DedupeNew)
-	passN(t, s, state.Check{RateKey: "k", Limit: 1, Per: time.Minute}, 1)
+	passN(t, s, state.Check{RateLimit: state.RateLimit{Key: "k", Limit: 1, Per: time.Minute}}, 1)
 }
 
 // Large but exact limits work; the reduction to lowest terms keeps 99999/day in range.
 func testLargeLimits(t *testing.T, s state.Store) {
-	c := state.Check{RateKey: "big", Limit: 99999, Per: 24 * time.Hour}
+	c := state.Check{RateLimit: state.RateLimit{Key: "big", Limit: 99999, Per: 24 * time.Hour}}
 	if a := admit(t, s, c); a.Limited || a.Remaining != 99998 {
 		t.Fatalf("first of 99999/day: %+v", a)
 	}
 	if a := admit(t, s, c); a.Limited || a.Remaining != 99997 {
 		t.Fatalf("second of 99999/day: %+v", a)
 	}
-	c = state.Check{RateKey: "big-burst", Limit: 1_000_000, Per: time.Hour}
+	c = state.Check{RateLimit: state.RateLimit{Key: "big-burst", Limit: 1_000_000, Per: time.Hour}}
 	if a := admit(t, s, c); a.Limited || a.Remaining != 999_999 {
 		t.Fatalf("1e6/hour: %+v", a)
 	}
@@ -521,7 +521,7 @@ func testClose(t *testing.T, s state.Store) {
 		t.Fatalf("second Close: %v", err)
 	}
 	ctx := context.Background()
-	if _, err := s.Admit(ctx, &state.Check{DedupeKey: "closing", DedupeTTL: time.Minute}); !errors.Is(err, state.ErrUnavailable) {
+	if _, err := s.Admit(ctx, &state.Check{Dedupe: state.Dedupe{Key: "closing", TTL: time.Minute}}); !errors.Is(err, state.ErrUnavailable) {
 		t.Fatalf("Admit after Close: %v, want ErrUnavailable", err)
 	}
 	if err := s.Commit(ctx, "closing", time.Minute); !errors.Is(err, state.ErrUnavailable) {
