@@ -76,6 +76,9 @@ func (c *deadlineCtx) cancel() {
 	}
 }
 
+// finishLocked ends the context with err: Err answers it from now on, Done's channel (if one
+// was made) is closed and its timer stopped. c.mu must be held, and c.err must be nil: every
+// caller (Err, Done, expire, cancel) locks and checks first.
 func (c *deadlineCtx) finishLocked(err error) {
 	c.err = err
 	if c.done != nil {
