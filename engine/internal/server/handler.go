@@ -34,7 +34,7 @@ type exchange struct {
 
 	stage    int             // the index of the running stage
 	pathBuf  []byte          // the canonical path, when it is not the raw one (routePath)
-	path     []byte          // path: the canonical path, valid until reset
+	path     []byte          // path: the canonical path (it may view the target the filters change)
 	rewrite  bool            // path: the canonical path differs from the raw one
 	route    *snapshot.Route // route
 	dc       *deadlineCtx    // input: the request's deadline
