@@ -19,6 +19,7 @@ import (
 	"github.com/hookwall/hookwall/engine/internal/input"
 	"github.com/hookwall/hookwall/engine/internal/snapshot"
 	"github.com/hookwall/hookwall/engine/policy"
+	"github.com/hookwall/hookwall/engine/state"
 )
 
 // exchange is one request's working state, pooled. The stages (stages.go) read and write it
@@ -51,7 +52,8 @@ type exchange struct {
 	dec       policy.Decision // policy
 	policyErr error           // policy
 
-	claim claim // obligations: the dedupe key claimed, to settle
+	check state.Check // obligations: what the state store is asked
+	claim claim       // obligations: the dedupe key claimed, to settle
 
 	fwd   forwarding // what the gateway sets on the forwarded request
 	idBuf [32]byte
@@ -116,7 +118,7 @@ func (x *exchange) reset() {
 	x.labels = x.labels[:0]
 	x.curFilter = ""
 	x.doc, x.dec, x.policyErr = nil, policy.Decision{}, nil
-	x.claim = claim{}
+	x.check, x.claim = state.Check{}, claim{}
 	x.fwd.reset()
 }
 

@@ -33,7 +33,8 @@ func (s *Server) admit(x *exchange) (done bool) {
 // admission is admit's state-store call and its answer.
 func (s *Server) admission(x *exchange) (stop bool) {
 	ctx, rec, dec := x.ctx, &x.rec, &x.dec
-	var c state.Check
+	c := &x.check // in the exchange: Admit takes a pointer through an interface, which escapes
+	*c = state.Check{}
 	if rl := dec.RateLimit; rl != nil {
 		c.RateLimit = *rl
 	}
@@ -43,7 +44,7 @@ func (s *Server) admission(x *exchange) (stop bool) {
 	var adm state.Admission
 	err := errNoStore
 	if s.o.Store != nil {
-		adm, err = s.o.Store.Admit(x.dc, &c)
+		adm, err = s.o.Store.Admit(x.dc, c)
 	}
 	if s.o.Observer != nil {
 		s.o.Observer.State(err != nil)
