@@ -103,7 +103,7 @@ upstream = "http://` + up + `"
 policy = "bench.reference"
 filters = ["tiny"]
 `
-	addr := startServer(tb, filepath.Join(dir, "gateway.toml"), cfgText, func(cfg *config.Config, o *Options) {
+	_, addr := startServer(tb, filepath.Join(dir, "gateway.toml"), cfgText, func(cfg *config.Config, o *Options) {
 		o.Store = memory.New(memory.Options{})
 		if opt != nil {
 			opt(cfg, o)

@@ -39,8 +39,8 @@ func startUpstream(tb testing.TB) string {
 
 // startServer serves the config cfgText (read as the file path) with a decision log and
 // quiet logs, the options changed by opt (nil: none), on a loopback listener, and returns
-// its address.
-func startServer(tb testing.TB, path, cfgText string, opt func(cfg *config.Config, o *Options)) string {
+// the server and its address.
+func startServer(tb testing.TB, path, cfgText string, opt func(cfg *config.Config, o *Options)) (*Server, string) {
 	tb.Helper()
 	cfg, err := config.Parse(path, []byte(cfgText))
 	if err != nil {
@@ -75,5 +75,5 @@ func startServer(tb testing.TB, path, cfgText string, opt func(cfg *config.Confi
 	}
 	go srv.Serve(ln) //nolint:errcheck
 	tb.Cleanup(func() { srv.Shutdown(context.Background()) })
-	return ln.Addr().String()
+	return srv, ln.Addr().String()
 }

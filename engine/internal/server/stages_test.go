@@ -102,7 +102,8 @@ dedupe := {"key": input.request.headers["x-delivery"], "ttl": "1h"} if input.req
 // TestStagesRunInOrder drives the real server (real wasm filters, the memory state store, the
 // watcher, a SQLite delivery store, a loopback upstream) and checks what each kind of request
 // reached, in order: a blocked source reaches no filter, a filter's denial no policy, a policy
-// denial no state store, and a queued request is stored only after its dedupe check.
+// denial no state store, a queued request is stored only after its dedupe check, and a dry
+// run stops at the decision.
 func TestStagesRunInOrder(t *testing.T) {
 	ev := &events{}
 	up := startUpstream(t)
@@ -149,7 +150,7 @@ delivery = "queued"
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	addr := startServer(t, filepath.Join(dir, "gateway.toml"), cfgText, func(cfg *config.Config, o *Options) {
+	srv, addr := startServer(t, filepath.Join(dir, "gateway.toml"), cfgText, func(cfg *config.Config, o *Options) {
 		w, err := watch.New(watch.Options{Config: cfg.Watch, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if err != nil {
 			t.Fatal(err)
@@ -203,6 +204,26 @@ delivery = "queued"
 			t.Errorf("%s: %d after %q, want %d after %q", c.name, status, got, c.status, c.events)
 		}
 	}
+
+	// A dry run runs the same stages up to the decision: no watcher (the blocked source is
+	// judged), no state store, no queue.
+	req := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(req)
+	req.SetRequestURI("/queued")
+	req.Header.SetHost("gateway")
+	req.Header.SetMethod("POST")
+	req.Header.Set("X-Forwarded-For", "192.0.2.2")
+	req.Header.Set("X-GitHub-Event", "push")
+	req.Header.Set("X-Delivery", "q-2")
+	req.SetBodyString(`{"zen":"order"}`)
+	dry, err := srv.Evaluate(req, DryRun{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ev.take(); dry.Outcome != "allowed" || dry.Dedupe == nil || got != "filter:tiny filter:events policy" {
+		t.Errorf("dry run: %s %d %q (dedupe %v) after %q, want allowed after %q", dry.Outcome, dry.Status, dry.Error, dry.Dedupe, got, "filter:tiny filter:events policy")
+	}
+
 	stored, err := store.List(context.Background(), delivery.Query{Route: "queued"})
 	if err != nil {
 		t.Fatal(err)
