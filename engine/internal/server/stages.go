@@ -14,9 +14,10 @@ import (
 
 // stage is one step of the request path. It reads and writes the request's exchange (what
 // each stage may touch is in its doc comment) and returns done when the request is over: the
-// answer is written in x.ctx.Response and x.rec says why. A stage that returns done has
-// released or finished the filter instances it was handed; one that does not leaves the
-// exchange for the next.
+// answer is written in x.ctx.Response and x.rec says why (a dry run's end leaves the answer
+// to Evaluate). A stage that returns done has released the filter instances or run their
+// response phase (dryrun keeps an allowed request's for Evaluate); one that does not leaves
+// the exchange to the next.
 type stage struct {
 	name string
 	run  func(s *Server, x *exchange) (done bool)
