@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -133,6 +134,9 @@ type optsEntry struct {
 	key    ast.Value // a copy: the caller's term may be a view of a request buffer
 	opts   webhook.Options
 	names  []string // opts.secret
+	// secrets are names' values as last resolved, handed out again while the source still
+	// returns the very same bytes (compared by address, not content: no secret is read).
+	secrets *atomic.Pointer[[][]byte]
 }
 
 const optsCacheSize = 64
@@ -162,15 +166,15 @@ func cloneValue(v ast.Value) ast.Value {
 	return v // null, booleans; refs and the like do not occur in a value
 }
 
-func (c *optsCache) get(scheme string, t *ast.Term) (webhook.Options, []string, bool) {
+func (c *optsCache) get(scheme string, t *ast.Term) (webhook.Options, []string, *atomic.Pointer[[][]byte], bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	for _, e := range c.m[t.Hash()] {
 		if e.scheme == scheme && e.key.Compare(t.Value) == 0 {
-			return e.opts, e.names, true
+			return e.opts, e.names, e.secrets, true
 		}
 	}
-	return webhook.Options{}, nil, false
+	return webhook.Options{}, nil, nil, false
 }
 
 func (c *optsCache) put(scheme string, t *ast.Term, o webhook.Options, names []string) {
@@ -192,7 +196,8 @@ func (c *optsCache) put(scheme string, t *ast.Term, o webhook.Options, names []s
 		names[i] = strings.Clone(names[i])
 	}
 	h := t.Hash()
-	c.m[h] = append(c.m[h], optsEntry{scheme: strings.Clone(scheme), key: cloneValue(t.Value), opts: o, names: names})
+	c.m[h] = append(c.m[h], optsEntry{scheme: strings.Clone(scheme), key: cloneValue(t.Value), opts: o, names: names,
+		secrets: new(atomic.Pointer[[][]byte])})
 	c.n++
 }
 
@@ -288,9 +293,9 @@ var (
 // by name on every call all the same.
 func (v verifier) cachedOptions(scheme string, optsT *ast.Term, optObj ast.Object, bctx rego.BuiltinContext) (webhook.Options, error) {
 	if v.cache != nil {
-		if o, names, ok := v.cache.get(scheme, optsT); ok {
+		if o, names, last, ok := v.cache.get(scheme, optsT); ok {
 			var err error
-			if o.Secrets, err = v.resolve(names); err != nil {
+			if o.Secrets, err = v.resolveAgain(names, last); err != nil {
 				return o, fmt.Errorf("%s(%q): %w", VerifyName, scheme, err)
 			}
 			o.Now = v.clock(bctx)
@@ -434,6 +439,46 @@ func (v verifier) resolve(names []string) ([][]byte, error) {
 		out = append(out, b)
 	}
 	return out, nil
+}
+
+// resolveAgain is resolve for names resolved before into last: while the source returns the
+// same bytes for every name, the slice made then is handed out again (read-only: nothing
+// writes to a verification's secrets) rather than made anew on every request. Each secret is
+// still looked up once a call: the source decides what it is now.
+func (v verifier) resolveAgain(names []string, last *atomic.Pointer[[][]byte]) ([][]byte, error) {
+	var prev [][]byte
+	if p := last.Load(); p != nil && len(*p) == len(names) && len(names) > 0 {
+		prev = *p
+	}
+	var out [][]byte
+	for i, name := range names {
+		b, err := secret(v.secrets, name)
+		if err != nil {
+			return nil, fmt.Errorf("opts.secret: %w", err)
+		}
+		if out == nil && prev != nil && sameBytes(b, prev[i]) {
+			continue
+		}
+		if out == nil {
+			out = append(make([][]byte, 0, len(names)), prev[:min(i, len(prev))]...)
+		}
+		out = append(out, b)
+	}
+	if out == nil && prev != nil {
+		return prev, nil
+	}
+	if out == nil {
+		out = [][]byte{}
+	}
+	keep := out // its own variable: storing &out would put out on the heap on every call
+	last.Store(&keep)
+	return out, nil
+}
+
+// sameBytes reports whether a and b are the very same bytes (address and length), not
+// whether they hold the same content: no secret is read to decide.
+func sameBytes(a, b []byte) bool {
+	return len(a) == len(b) && len(a) > 0 && &a[0] == &b[0]
 }
 
 // headerView reads headers from input.request.headers without copying them into a map.

@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -61,4 +62,57 @@ deny contains sig.reason if not sig.valid
 			check(other, fmt.Sprintf("secret-%d", i), false)
 		}
 	}
+}
+
+// rotatingSecrets is a secret source whose value can change between requests, as the
+// [secrets] store's does when a file is rewritten or a vault lease renews.
+type rotatingSecrets struct {
+	mu  sync.Mutex
+	val []byte
+}
+
+func (r *rotatingSecrets) Get(string) ([]byte, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.val, true
+}
+
+func (r *rotatingSecrets) set(b []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.val = b
+}
+
+// TestVerifySecretsFollowTheSource: the secrets resolved for a cached opts object are reused
+// only while the source hands out the same bytes: a rotated secret (a new slice, or the same
+// slice rewritten in place) takes effect on the next request, and the old one stops working.
+func TestVerifySecretsFollowTheSource(t *testing.T) {
+	src := &rotatingSecrets{val: []byte("first-secret")}
+	set, err := LoadModules(context.Background(), map[string]string{"p.rego": verifyPolicy}, nil, Options{Secrets: src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := prepareCompiled(t, set, "routes.gh")
+	body := `{"a":1}`
+	check := func(signedWith string, want bool) {
+		t.Helper()
+		req := requestValue("POST", "/", map[string]string{"X-Hub-Signature-256": "sha256=" + hmacHex(signedWith, body)}, body)
+		d, err := evalBoth(t, q, doc(req), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := d.Allow && !d.Denied(); got != want {
+			t.Fatalf("signed with %q: allowed %v, want %v (%+v)", signedWith, got, want, d)
+		}
+	}
+	check("first-secret", true)
+	check("first-secret", true) // now from the cache
+	src.set([]byte("second-secret"))
+	check("first-secret", false)
+	check("second-secret", true)
+	check("second-secret", true)
+	// Rewritten in place: same address, same length, other bytes.
+	copy(src.val, "third-secret!")
+	check("second-secret", false)
+	check("third-secret!", true)
 }

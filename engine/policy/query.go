@@ -30,7 +30,7 @@ type Query struct {
 	// slowWhy says why it is not.
 	fast    *fastpath.Program
 	slowWhy string
-	rules   sync.Pool // *fastpath.Rules, for fast
+	rules   sync.Pool // *evalScratch, for fast
 	// demoted, once set, is why the compiled evaluator no longer decides this query (it
 	// diverged from topdown): topdown does until the query is prepared again (a reload).
 	demoted atomic.Pointer[string]
@@ -185,38 +185,36 @@ func (q *Query) Eval(ctx context.Context, input ast.Value, o *EvalOption) (Decis
 // what the policy reads; topdown gets the document with req's object.
 func (q *Query) EvalRequest(ctx context.Context, doc ast.Value, req Request, o *EvalOption) (Decision, error) {
 	input := doc
-	// OPA watches ctx with a goroutine per evaluation unless it is given a Cancel; a polled
-	// deadline does the same job without one.
-	dl := &deadline{ctx: ctx}
-	if t, ok := ctx.Deadline(); ok {
-		dl.at = t.UnixNano()
-	}
 	if q.Compiled() && (o == nil || (o.Tracer == nil && !o.OPA)) {
 		var fr fastpath.Request
 		if req != nil {
 			fr = req
 		}
 		if q.fast.Only() {
-			t, err := q.fast.Eval(ctx, input, fr, dl)
+			t, err := q.fast.Eval(ctx, input, fr, newDeadline(ctx))
 			if err != nil {
 				return Decision{}, fmt.Errorf("policy %s: %w", q.pkg, err)
 			}
 			return q.decide(t)
 		}
 		// The rules are read where they are, not from a package object built for the purpose.
-		rules, _ := q.rules.Get().(*fastpath.Rules)
-		if rules == nil {
-			rules = &fastpath.Rules{}
+		// The evaluation's deadline is pooled with them: neither outlives the evaluation.
+		sc, _ := q.rules.Get().(*evalScratch)
+		if sc == nil {
+			sc = &evalScratch{}
 		}
+		sc.dl.reset(ctx)
 		defer func() { // decode copies what it keeps
-			rules.Clear()
-			q.rules.Put(rules)
+			sc.rules.Clear()
+			sc.dl.reset(nil)
+			q.rules.Put(sc)
 		}()
-		if err := q.fast.EvalRules(ctx, input, fr, dl, rules); err != nil {
+		if err := q.fast.EvalRules(ctx, input, fr, &sc.dl, &sc.rules); err != nil {
 			return Decision{}, fmt.Errorf("policy %s: %w", q.pkg, err)
 		}
-		return decode(q.pkg, rules)
+		return decode(q.pkg, &sc.rules)
 	}
+	dl := newDeadline(ctx)
 	if req != nil {
 		input = fastpath.WithRequest(doc, ast.NewTerm(req.Object()))
 	}
@@ -257,6 +255,12 @@ func (q *Query) decide(t *ast.Term) (Decision, error) {
 	return decode(q.pkg, obj)
 }
 
+// evalScratch is what one compiled evaluation of a package borrows from Query's pool.
+type evalScratch struct {
+	rules fastpath.Rules
+	dl    deadline
+}
+
 // deadline implements topdown.Cancel by polling: OPA asks before every expression, and every
 // 16th ask looks at the clock and the context.
 type deadline struct {
@@ -264,6 +268,27 @@ type deadline struct {
 	at   int64 // unix nanoseconds; 0 means none
 	n    atomic.Uint32
 	done atomic.Bool
+}
+
+// OPA watches ctx with a goroutine per evaluation unless it is given a Cancel; a polled
+// deadline does the same job without one.
+func newDeadline(ctx context.Context) *deadline {
+	d := &deadline{}
+	d.reset(ctx)
+	return d
+}
+
+// reset readies d for an evaluation under ctx (nil: holding none).
+func (d *deadline) reset(ctx context.Context) {
+	d.ctx, d.at = ctx, 0
+	d.n.Store(0)
+	d.done.Store(false)
+	if ctx == nil {
+		return
+	}
+	if t, ok := ctx.Deadline(); ok {
+		d.at = t.UnixNano()
+	}
 }
 
 func (d *deadline) Cancel() { d.done.Store(true) }
@@ -313,6 +338,19 @@ type ruleGetter interface{ Get(*ast.Term) *ast.Term }
 func decode(pkg string, obj ruleGetter) (Decision, error) {
 	d := Decision{Status: 403}
 	bad := func(rule, want string, v *ast.Term) error { return badRule(pkg, rule, want, v) }
+	// A decision with both obligations (the common webhook route) gets them in one allocation.
+	var ob *struct {
+		rl state.RateLimit
+		dd state.Dedupe
+	}
+	obligations := func() {
+		if ob == nil {
+			ob = &struct {
+				rl state.RateLimit
+				dd state.Dedupe
+			}{}
+		}
+	}
 	if v := obj.Get(kAllow); v != nil {
 		b, ok := v.Value.(ast.Boolean)
 		if !ok {
@@ -342,7 +380,8 @@ func decode(pkg string, obj ruleGetter) (Decision, error) {
 			return Decision{}, bad("rate_limit", `an object {"key", "limit", "per"}`, v)
 		}
 		var ok bool
-		rl := &state.RateLimit{}
+		obligations()
+		rl := &ob.rl
 		if rl.Key, ok = stringOf(m.Get(kKey)); !ok || rl.Key == "" {
 			return Decision{}, bad("rate_limit.key", "a non-empty string", m.Get(kKey))
 		}
@@ -364,7 +403,8 @@ func decode(pkg string, obj ruleGetter) (Decision, error) {
 			return Decision{}, bad("dedupe", `an object {"key", "ttl"}`, v)
 		}
 		var ok bool
-		dd := &state.Dedupe{}
+		obligations()
+		dd := &ob.dd
 		if dd.Key, ok = stringOf(m.Get(kKey)); !ok || dd.Key == "" {
 			return Decision{}, bad("dedupe.key", "a non-empty string", m.Get(kKey))
 		}

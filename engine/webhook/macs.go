@@ -36,11 +36,18 @@ type macID struct {
 
 const maxMACKeys = 256
 
+// macState is a keyed HMAC and the buffer its sum is written to: a buffer on the caller's
+// stack would escape through the hash.Hash interface, one allocation per verification.
+type macState struct {
+	h   hash.Hash
+	sum [maxSigLen]byte
+}
+
 // get returns an HMAC keyed with key, reset, and the pool to put it back to (nil when it is
 // not pooled). A nil *MACs pools nothing.
-func (p *MACs) get(alg *hashAlg, key []byte) (hash.Hash, *sync.Pool) {
+func (p *MACs) get(alg *hashAlg, key []byte) (*macState, *sync.Pool) {
 	if p == nil {
-		return hmac.New(alg.new, key), nil
+		return &macState{h: hmac.New(alg.new, key)}, nil
 	}
 	p.mu.RLock()
 	pool := p.pools[macID{alg, string(key)}]
@@ -49,7 +56,7 @@ func (p *MACs) get(alg *hashAlg, key []byte) (hash.Hash, *sync.Pool) {
 		p.mu.Lock()
 		if pool = p.pools[macID{alg, string(key)}]; pool == nil && len(p.pools) < maxMACKeys {
 			k := bytes.Clone(key)
-			pool = &sync.Pool{New: func() any { return hmac.New(alg.new, k) }}
+			pool = &sync.Pool{New: func() any { return &macState{h: hmac.New(alg.new, k)} }}
 			if p.pools == nil {
 				p.pools = map[macID]*sync.Pool{}
 			}
@@ -57,10 +64,10 @@ func (p *MACs) get(alg *hashAlg, key []byte) (hash.Hash, *sync.Pool) {
 		}
 		p.mu.Unlock()
 		if pool == nil {
-			return hmac.New(alg.new, key), nil
+			return &macState{h: hmac.New(alg.new, key)}, nil
 		}
 	}
-	m := pool.Get().(hash.Hash)
-	m.Reset()
+	m := pool.Get().(*macState)
+	m.h.Reset()
 	return m, pool
 }

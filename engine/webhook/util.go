@@ -35,11 +35,10 @@ func (v *verifier) hmacKeys() (keys [][]byte, ok bool, err error) {
 // macs computes the MAC of the message that write produces under every key and
 // reports whether match accepts any of them. sum is only valid during match.
 func macs(p *MACs, keys [][]byte, alg *hashAlg, write func(hash.Hash), match func(sum []byte) bool) bool {
-	var buf [maxSigLen]byte
 	for _, k := range keys {
 		m, pool := p.get(alg, k)
-		write(m)
-		ok := match(m.Sum(buf[:0]))
+		write(m.h)
+		ok := match(m.h.Sum(m.sum[:0]))
 		if pool != nil {
 			pool.Put(m)
 		}

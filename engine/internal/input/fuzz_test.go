@@ -226,6 +226,10 @@ func FuzzClientIP(f *testing.F) {
 			trusted = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::ffff:10.0.0.0/104")}
 		}
 		got := ClientIP(addr, []byte(xff), trusted)
+		// The server hands in the peer as net.IP formats it; the answer must not change.
+		if or := ClientIPOr(addr, addr.IP.String(), []byte(xff), trusted); or != got {
+			t.Fatalf("ClientIPOr(%s, %q) = %q, ClientIP = %q", peer, xff, or, got)
+		}
 		ip, err := netip.ParseAddr(got)
 		if err != nil {
 			t.Fatalf("ClientIP(%s, %q) = %q, not an address", peer, xff, got)

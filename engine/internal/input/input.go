@@ -259,11 +259,21 @@ func TrustedPeer(peer net.Addr, trusted []netip.Prefix) bool {
 // case the right-most X-Forwarded-For entry that is not itself trusted. A spoofed header from
 // an untrusted peer is ignored.
 func ClientIP(peer net.Addr, xff []byte, trusted []netip.Prefix) string {
+	return ClientIPOr(peer, "", xff, trusted)
+}
+
+// ClientIPOr is ClientIP, answering peerText (when not "") where the client is a TCP peer
+// itself: the caller formatted the peer's IP already (net.IP's String), and the common case
+// then costs no second string.
+func ClientIPOr(peer net.Addr, peerText string, xff []byte, trusted []netip.Prefix) string {
 	ip := peerAddr(peer)
 	if !ip.IsValid() {
 		return ""
 	}
 	if len(trusted) == 0 || !inAny(ip, trusted) || len(xff) == 0 {
+		if _, tcp := peer.(*net.TCPAddr); tcp && peerText != "" {
+			return peerText
+		}
 		return ip.String()
 	}
 	parts := bytes.Split(xff, []byte(","))

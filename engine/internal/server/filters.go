@@ -24,9 +24,12 @@ func (s *Server) runFilters(x *exchange) (done bool) {
 		return false
 	}
 	ctx, rec, rctx := x.ctx, &x.rec, x.dc
+	if x.setLabelFn == nil {
+		x.setLabelFn = x.setLabel
+	}
 	x.fx = filter.Exchange{
 		Req: &ctx.Request, Resp: &ctx.Response, Route: route.Name,
-		Source: ctx.RemoteAddr(), Scheme: x.meta.Scheme, SetLabel: x.setLabel,
+		Source: ctx.RemoteAddr(), Scheme: x.meta.Scheme, SetLabel: x.setLabelFn,
 	}
 	// One clock reading per filter and one more: each filter's end is the next one's start,
 	// and, when every filter passed, the end of the filters.

@@ -47,6 +47,9 @@ type exchange struct {
 	fx        filter.Exchange
 	labels    []label // in the order the filters set them
 	curFilter string
+	// setLabelFn is setLabel bound to this exchange, kept across requests (a method value
+	// allocates).
+	setLabelFn func(k, v string)
 
 	doc       ast.Value       // policy: the input document; nil when the policy needs none
 	dec       policy.Decision // policy

@@ -135,7 +135,7 @@ func (s *Server) buildMeta(x *exchange) (done bool) {
 		ID: rec.DecisionID, Scheme: "http", ReceivedAt: rec.Time, RouteName: route.Name,
 		RoutePath: route.Config.Path + route.Config.Prefix, Route: route.Input, ParseJSON: route.Query.NeedsJSON(), Path: rec.Path,
 		JSON:     input.JSONLimits{MaxDepth: sc.MaxJSONDepth, MaxElements: sc.MaxJSONElements},
-		RemoteIP: input.ClientIP(ctx.RemoteAddr(), forwardedFor(&ctx.Request.Header), sc.Trusted()),
+		RemoteIP: input.ClientIPOr(ctx.RemoteAddr(), x.peer, forwardedFor(&ctx.Request.Header), sc.Trusted()),
 	}
 	if ctx.IsTLS() {
 		x.meta.Scheme = "https"

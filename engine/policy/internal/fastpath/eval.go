@@ -417,7 +417,8 @@ func (p *Program) Only() bool { return p.only >= 0 }
 // release returns the run to the pool, holding no value of this evaluation.
 func (r *run) release() {
 	clear(r.state)
-	clear(r.slab[:cap(r.slab)])
+	// Frames are carved below len(r.slab) only: past it the slots are zero already.
+	clear(r.slab)
 	r.slab = r.slab[:0]
 	clear(r.args[:cap(r.args)])
 	clear(r.memo)
