@@ -3,8 +3,10 @@
 package decisionlog
 
 import (
+	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hookwall/hookwall/engine/delivery"
 )
@@ -52,5 +54,29 @@ func BenchmarkAppendJSON(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		buf = r.AppendJSON(buf[:0])
+	}
+}
+
+// BenchmarkLog is one request's decision-log cost on the benchmark's reference route (README
+// "Performance"): the record encoded with the Logger's mask and queued into the batch.
+func BenchmarkLog(b *testing.B) {
+	l := New(io.Discard, nil, Options{})
+	defer l.Close()
+	r := &Record{
+		DecisionID: "a7f194196d680824000000000001e040", Time: time.Date(2026, 12, 5, 2, 12, 4, 929974309, time.UTC),
+		Route: "reference", Policy: "bench.reference", Revision: "3111596f8a21", PolicyRevision: "7ea65f2e8539",
+		RemoteIP: "127.0.0.1", Method: "POST", Path: "/reference", Outcome: OutcomeAllowed, Status: 200,
+		Result:  Result{Evaluated: true, Allow: true},
+		Filters: []FilterResult{{Name: "tiny", Outcome: "next", Micros: 2}},
+		Headers: []Header{
+			{"Host", "127.0.0.1:18080"}, {"Content-Length", "2048"}, {"Content-Type", "application/json"},
+			{"X-Github-Event", "push"}, {"X-Hub-Signature-256", "sha256=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},
+			{"X-Github-Delivery", "051909f7141c927b-r2-reference-t1-49021"},
+		},
+		PolicyMicros: 5, FilterMicros: 3, UpstreamMicros: 225, TotalMicros: 242,
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		l.Log(r)
 	}
 }

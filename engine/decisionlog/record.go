@@ -345,7 +345,7 @@ func (r *Record) appendSealedBody(b []byte, s Sealer) []byte {
 
 // pointerEscape escapes a JSON-pointer reference token (RFC 6901).
 func pointerEscape(s string) string {
-	if !strings.ContainsAny(s, "~/") {
+	if strings.IndexByte(s, '~') < 0 && strings.IndexByte(s, '/') < 0 { // ContainsAny builds a set per call
 		return s
 	}
 	return strings.NewReplacer("~", "~0", "/", "~1").Replace(s)

@@ -37,7 +37,10 @@ type CrossCheckJob struct {
 
 // CrossCheck re-evaluates a sample of compiled decisions with topdown, off the request
 // path: Offer queues a job on a bounded queue and never waits (a full queue drops the job),
-// and a worker that exists only while the queue has jobs evaluates them one at a time. A
+// and a worker evaluates them one at a time. The worker exists while jobs keep coming: it
+// waits crossCheckLinger for the next one before it ends, so that under steady traffic one
+// goroutine, its stack grown to topdown's depth once, evaluates them all (a goroutine per
+// job grew a fresh stack by copying it several times, most of a check's CPU). A
 // decision topdown answers differently (a different decision, or an error on one side
 // only) is logged with both answers and the decision id, reported to Diverged, and, with
 // Demote, moves the query to topdown. Safe for concurrent use.
@@ -48,7 +51,13 @@ type CrossCheck struct {
 	diverged func(route string)
 	dropped  atomic.Uint64
 	checked  atomic.Uint64
+	workers  atomic.Uint64 // workers started
+	linger   time.Duration
 }
+
+// crossCheckLinger is how long an idle worker waits for the next job before it ends. At the
+// default sample of 1 % a gateway serving 100 requests a second or more keeps it.
+const crossCheckLinger = 2 * time.Second
 
 // NewCrossCheck returns a cross-check with a queue of n jobs. diverged, when not nil, is
 // called once per divergence with the route's name (the metric).
@@ -56,7 +65,7 @@ func NewCrossCheck(n int, log *slog.Logger, diverged func(route string)) *CrossC
 	if log == nil {
 		log = slog.Default()
 	}
-	return &CrossCheck{queue: make(chan CrossCheckJob, n), log: log, diverged: diverged}
+	return &CrossCheck{queue: make(chan CrossCheckJob, n), log: log, diverged: diverged, linger: crossCheckLinger}
 }
 
 // Offer queues j, copying its input; false when the queue is full and j was dropped.
@@ -75,6 +84,7 @@ func (c *CrossCheck) Offer(j CrossCheckJob) bool {
 		return false
 	}
 	if c.running.CompareAndSwap(false, true) {
+		c.workers.Add(1)
 		go c.work()
 	}
 	return true
@@ -84,14 +94,18 @@ func (c *CrossCheck) Offer(j CrossCheckJob) bool {
 func (c *CrossCheck) Checked() uint64 { return c.checked.Load() }
 func (c *CrossCheck) Dropped() uint64 { return c.dropped.Load() }
 
-// work drains the queue and ends; a job queued as it ends starts another worker.
+// work evaluates the queued jobs and ends when none came for c.linger; a job queued as it
+// ends starts another worker.
 func (c *CrossCheck) work() {
+	idle := time.NewTimer(c.linger)
+	defer idle.Stop()
 	for {
 		select {
 		case j := <-c.queue:
 			c.check(j)
+			idle.Reset(c.linger)
 			continue
-		default:
+		case <-idle.C:
 		}
 		c.running.Store(false)
 		// A job offered after the last receive but before the flag was cleared found the
@@ -99,6 +113,7 @@ func (c *CrossCheck) work() {
 		if len(c.queue) == 0 || !c.running.CompareAndSwap(false, true) {
 			return
 		}
+		idle.Reset(c.linger)
 	}
 }
 

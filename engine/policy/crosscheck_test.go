@@ -75,3 +75,37 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 	}
 }
+
+// TestCrossCheckWorkerLingers: jobs that come one at a time, each checked before the next
+// arrives, are evaluated by one worker (whose stack topdown grew once), not a goroutine per
+// job; once no job came for the linger, the worker ends, and the next job starts another.
+func TestCrossCheckWorkerLingers(t *testing.T) {
+	src := map[string]string{"p.rego": "package p\nallow if input.request.method == \"POST\"\n"}
+	set, err := LoadModules(context.Background(), src, nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := set.Prepare(context.Background(), "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewCrossCheck(4, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	c.linger = 300 * time.Millisecond
+	post := doc(requestValue("POST", "/", nil, ""))
+	for i := range 5 {
+		if !c.Offer(CrossCheckJob{Route: "r", Query: q, Input: post, Decision: Decision{Allow: true, Status: 403}, Timeout: time.Second}) {
+			t.Fatal("dropped")
+		}
+		waitFor(t, func() bool { return c.Checked() == uint64(i+1) })
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := c.workers.Load(); n != 1 {
+		t.Errorf("%d workers for five jobs a few milliseconds apart, want 1", n)
+	}
+	waitFor(t, func() bool { return !c.running.Load() })
+	c.Offer(CrossCheckJob{Route: "r", Query: q, Input: post, Decision: Decision{Allow: true, Status: 403}, Timeout: time.Second})
+	waitFor(t, func() bool { return c.Checked() == 6 })
+	if n := c.workers.Load(); n != 2 {
+		t.Errorf("%d workers after the first ended idle, want 2", n)
+	}
+}
