@@ -60,7 +60,7 @@ func (s *Set) builtinDecls() map[string]*ast.Builtin {
 // fastBuiltins are hookwall's builtins for the fast path, with the errors topdown's wrapper
 // would give them (rego.Function wraps its functions the same way).
 func (s *Set) fastBuiltins() (map[string]topdown.BuiltinFunc, map[string]fastpath.RequestBuiltin) {
-	v := verifier{secrets: s.opts.Secrets, now: s.opts.Now, cache: &optsCache{}, macs: &webhook.MACs{}}
+	v := verifier{secrets: s.opts.Secrets, now: s.opts.Now, cache: &optsCache{}, macs: &webhook.MACs{}, scratch: newScratchPool()}
 	keys := newAPIKeys(s.opts.Secrets)
 	oc := oauthCall{v: s.opts.OAuth, now: s.opts.Now}
 	answer := func(name string, bctx topdown.BuiltinContext, t *ast.Term, err error, iter func(*ast.Term) error) error {
@@ -95,7 +95,7 @@ func (s *Set) fastBuiltins() (map[string]topdown.BuiltinFunc, map[string]fastpat
 
 func (s *Set) builtinOptions() []func(*rego.Rego) {
 	return []func(*rego.Rego){
-		rego.Function3(verifyDecl, verifier{secrets: s.opts.Secrets, now: s.opts.Now, cache: &optsCache{}, macs: &webhook.MACs{}}.call),
+		rego.Function3(verifyDecl, verifier{secrets: s.opts.Secrets, now: s.opts.Now, cache: &optsCache{}, macs: &webhook.MACs{}, scratch: newScratchPool()}.call),
 		newAPIKeys(s.opts.Secrets).option(),
 		oauthCall{v: s.opts.OAuth, now: s.opts.Now}.option(),
 	}
@@ -119,6 +119,36 @@ type verifier struct {
 	// request. macs keeps keyed HMAC states (nil: none). Both live as long as the policy set.
 	cache *optsCache
 	macs  *webhook.MACs
+	// scratch pools verifyScratch (nil: none): the request view and the options escape into
+	// webhook.Verify, two allocations a call otherwise.
+	scratch *sync.Pool
+}
+
+// verifyScratch is one verification's request view and options.
+type verifyScratch struct {
+	req webhook.Request
+	o   webhook.Options
+}
+
+// borrow returns a cleared scratch; give it back with giveBack.
+func (v verifier) borrow() *verifyScratch {
+	if v.scratch == nil {
+		return &verifyScratch{}
+	}
+	return v.scratch.Get().(*verifyScratch)
+}
+
+// giveBack clears sc, so that no secret or request bytes stay reachable from the pool, and
+// pools it.
+func (v verifier) giveBack(sc *verifyScratch) {
+	if v.scratch != nil {
+		*sc = verifyScratch{}
+		v.scratch.Put(sc)
+	}
+}
+
+func newScratchPool() *sync.Pool {
+	return &sync.Pool{New: func() any { return &verifyScratch{} }}
 }
 
 // optsCache maps opts objects, by value, to their parsed options (without Now). It holds at
@@ -216,7 +246,9 @@ func (v verifier) call(bctx rego.BuiltinContext, schemeT, reqT, optsT *ast.Term)
 	if !ok {
 		return nil, errors.New("request must be an object (pass input.request)")
 	}
-	req := webhook.Request{
+	sc := v.borrow()
+	defer v.giveBack(sc)
+	sc.req = webhook.Request{
 		Method:     objString(reqObj, reqMethod),
 		Scheme:     objString(reqObj, reqScheme),
 		Host:       objString(reqObj, reqHost),
@@ -224,7 +256,7 @@ func (v verifier) call(bctx rego.BuiltinContext, schemeT, reqT, optsT *ast.Term)
 		Header:     headerView{obj: objObject(reqObj, reqHeaders)},
 		Body:       unsafeBytes(objString(reqObj, reqBody)),
 	}
-	return v.verify(bctx, string(scheme), &req, optsT)
+	return v.verify(bctx, string(scheme), sc, optsT)
 }
 
 // capturedRequest is input.request as the gateway captured it (engine/internal/input's Captured):
@@ -249,24 +281,27 @@ func (v verifier) callCaptured(bctx rego.BuiltinContext, schemeT *ast.Term, r Re
 	if uri == "" {
 		uri = c.Text("path")
 	}
-	req := webhook.Request{
+	sc := v.borrow()
+	defer v.giveBack(sc)
+	sc.req = webhook.Request{
 		Method: c.Text("method"), Scheme: c.Text("scheme"), Host: c.Text("host"), RequestURI: uri,
 		Header: c, Body: unsafeBytes(c.Text("body")),
 	}
-	return v.verify(bctx, string(scheme), &req, optsT)
+	return v.verify(bctx, string(scheme), sc, optsT)
 }
 
-func (v verifier) verify(bctx rego.BuiltinContext, scheme string, req *webhook.Request, optsT *ast.Term) (*ast.Term, error) {
+// verify checks sc.req with the options optsT names, parsed into sc.o.
+func (v verifier) verify(bctx rego.BuiltinContext, scheme string, sc *verifyScratch, optsT *ast.Term) (*ast.Term, error) {
 	optObj, ok := optsT.Value.(ast.Object)
 	if !ok {
 		return nil, errors.New("opts must be an object")
 	}
-	o, err := v.cachedOptions(scheme, optsT, optObj, bctx)
-	if err != nil {
+	var err error
+	if sc.o, err = v.cachedOptions(scheme, optsT, optObj, bctx); err != nil {
 		return nil, err
 	}
-	o.MACs = v.macs
-	res, err := webhook.Verify(scheme, req, &o)
+	sc.o.MACs = v.macs
+	res, err := webhook.Verify(scheme, &sc.req, &sc.o)
 	if err != nil {
 		return nil, err
 	}
