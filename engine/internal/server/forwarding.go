@@ -118,8 +118,7 @@ func (fw *forwarding) prepare(req *fasthttp.Request, route *snapshot.Route, meta
 	}
 	fw.buf = append(fw.buf, fw.peer...)
 	replaceHeader(h, "X-Forwarded-For", fw.buf)
-	h.Del("X-Forwarded-Host")
-	h.SetBytesV("X-Forwarded-Host", h.Host())
+	replaceHeader(h, "X-Forwarded-Host", h.Host())
 	replaceHeader(h, "X-Forwarded-Proto", unsafeBytes(meta.Scheme))
 	replaceHeader(h, "X-Request-Id", unsafeBytes(meta.ID))
 	for _, ph := range fw.headers {
@@ -143,10 +142,12 @@ func (fw *forwarding) prepare(req *fasthttp.Request, route *snapshot.Route, meta
 	return nil
 }
 
-// replaceHeader sets name to value, removing every copy the request carried.
+// replaceHeader sets name to value, removing every copy the request carried. Once they are
+// deleted, adding does what setting does without setting's second search of the headers.
+// name must not be one fasthttp keeps apart (Host, Content-Type, Cookie, …).
 func replaceHeader(h *fasthttp.RequestHeader, name string, value []byte) {
 	h.Del(name)
-	h.SetBytesV(name, value)
+	h.AddBytesV(name, value)
 }
 
 // stripClientHeaders removes the client headers named in strip (any case). Most requests
