@@ -3,6 +3,7 @@ package fastpath
 import (
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -35,7 +36,7 @@ func (c *cidrCache) get(s string) (*net.IPNet, bool) {
 		if c.nets == nil {
 			c.nets = map[string]*net.IPNet{}
 		}
-		c.nets[s] = n
+		c.nets[strings.Clone(s)] = n // s may be a view of a request's buffer, reused after it
 	}
 	c.mu.Unlock()
 	return n, true

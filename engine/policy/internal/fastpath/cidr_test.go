@@ -3,6 +3,7 @@ package fastpath
 import (
 	"fmt"
 	"testing"
+	"unsafe"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/topdown"
@@ -70,5 +71,26 @@ func TestCIDRCacheIsBounded(t *testing.T) {
 	}
 	if len(c.nets) != maxCIDRs {
 		t.Fatalf("the cache holds %d networks, want the bound %d", len(c.nets), maxCIDRs)
+	}
+}
+
+// TestCIDRCacheKeepsItsKeys: a network given as a view of a buffer that is then reused (as a
+// request's captured strings are, once the request ends) is cached under its own copy: the
+// cache's keys still read as the networks asked for.
+func TestCIDRCacheKeepsItsKeys(t *testing.T) {
+	c := &cidrCache{}
+	cached := c.contains(topdown.GetBuiltin("net.cidr_contains"))
+	buf := []byte("10.0.0.0/8")
+	view := unsafe.String(&buf[0], len(buf))
+	var out *ast.Term
+	if err := cached(topdown.BuiltinContext{}, []*ast.Term{ast.StringTerm(view), ast.StringTerm("10.1.2.3")},
+		func(t *ast.Term) error { out = t; return nil }); err != nil || out == nil || !out.Equal(ast.BooleanTerm(true)) {
+		t.Fatalf("net.cidr_contains(10.0.0.0/8, 10.1.2.3) = %v, %v; want true", out, err)
+	}
+	copy(buf, "11.0.0.0/8") // the next request's bytes
+	for k := range c.nets {
+		if k != "10.0.0.0/8" {
+			t.Fatalf("the cache's key now reads %q: it shares the caller's buffer", k)
+		}
 	}
 }
