@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/cover"
-	"github.com/open-policy-agent/opa/v1/loader"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/tester"
 	"github.com/open-policy-agent/opa/v1/topdown"
@@ -83,12 +81,12 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		paths = []string{"policies"}
 	}
 
-	mods, data, err := loadTests(paths)
+	mods, data, err := policy.LoadTests(paths...)
 	if err != nil {
 		fmt.Fprintf(stderr, "hookwall test: %v\n", err)
 		return 1
 	}
-	if !hasTests(mods) {
+	if !policy.HasTests(mods) {
 		fmt.Fprintf(stderr, "hookwall test: no *_test.rego files under %s\n", strings.Join(paths, ", "))
 		return 1
 	}
@@ -164,7 +162,7 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func reportCoverage(w io.Writer, cov *cover.Cover, mods map[string]*ast.Module, format string, threshold float64) string {
 	policies := map[string]*ast.Module{}
 	for name, m := range mods {
-		if !strings.HasSuffix(name, "_test.rego") {
+		if !policy.IsTestFile(name) {
 			policies[name] = m
 		}
 	}
@@ -241,39 +239,6 @@ func lineRanges(ranges []cover.Range) string {
 		i = j + 1
 	}
 	return strings.Join(parts, ", ")
-}
-
-// loadTests reads .rego files (tests included) and data.json/data.yaml files under paths the
-// way the gateway reads its policy dir.
-func loadTests(paths []string) (map[string]*ast.Module, map[string]any, error) {
-	for _, p := range paths {
-		if _, err := os.Stat(p); err != nil {
-			return nil, nil, err
-		}
-	}
-	res, err := loader.NewFileLoader().
-		WithRegoVersion(ast.RegoV1).
-		WithProcessAnnotation(true).
-		Filtered(paths, func(_ string, info fs.FileInfo, depth int) bool {
-			name := info.Name()
-			if info.IsDir() {
-				return depth > 0 && strings.HasPrefix(name, ".")
-			}
-			return !strings.HasSuffix(name, ".rego") && name != "data.json" && name != "data.yaml" && name != "data.yml"
-		})
-	if err != nil {
-		return nil, nil, err
-	}
-	return res.ParsedModules(), res.Documents, nil
-}
-
-func hasTests(mods map[string]*ast.Module) bool {
-	for name := range mods {
-		if strings.HasSuffix(name, "_test.rego") {
-			return true
-		}
-	}
-	return false
 }
 
 // parseInterspersed parses flags that may come before, between or after the positional

@@ -3,10 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"log/slog"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/hookwall/hookwall/engine/gateway"
+	"github.com/hookwall/hookwall/engine/policy"
 )
 
 // webhookPolicy verifies a signature with the hookwall builtin.
@@ -212,4 +217,68 @@ func TestHookwallTestShippedPolicies(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "data.examples.jwt_test.test_missing_scope: PASS") || !strings.Contains(out, "\nPASS: ") {
 		t.Fatalf("examples: exit %d\n%s\n%s", code, out, errs)
 	}
+}
+
+// TestPolicyLoadersAgree: serving (policy.Load), `hookwall test` and test_on_reload (here
+// through gateway.Check) read one tree by one rule. The root is a hidden directory, read
+// because it is named explicitly; below it, a hidden directory of failing tests, a hidden
+// file that does not parse and a JSON file that is not data are skipped by all three.
+func TestPolicyLoadersAgree(t *testing.T) {
+	const flipTest = "package routes.flip_test\n\nimport data.routes.flip\n\ntest_allows if flip.allow\n"
+	dir := writeTree(t, map[string]string{
+		"gateway.toml": `
+[log]
+decisions = "off"
+[policies]
+dir = ".policies"
+test_on_reload = true
+[[route]]
+name = "flip"
+path = "/flip"
+upstream = "http://127.0.0.1:1"
+policy = "routes.flip"
+`,
+		".policies/data.json":                  `{"config": {"open": true}}`,
+		".policies/fixture.json":               `{"config": {"open": false}}`,
+		".policies/routes/flip.rego":           "package routes.flip\n\nallow if data.config.open\n",
+		".policies/routes/flip_test.rego":      flipTest,
+		".policies/routes/.draft.rego":         "package routes.draft\n\nallow if {\n",
+		".policies/routes/.draft_test.rego":    "package routes.draft_test\n\ntest_hidden_file if false\n",
+		".policies/.vectors/vectors_test.rego": "package vectors_test\n\ntest_hidden_dir if false\n",
+	})
+	root := filepath.Join(dir, ".policies")
+	cfg := filepath.Join(dir, "gateway.toml")
+	check := func(wantTests string) {
+		t.Helper()
+		set, err := policy.Load(context.Background(), root, policy.Options{})
+		if err != nil {
+			t.Fatalf("policy.Load: %v", err)
+		}
+		if got := set.Files(); len(got) != 1 || got[0] != filepath.Join(root, "routes", "flip.rego") {
+			t.Errorf("policy.Load serves %v, want only routes/flip.rego", got)
+		}
+		code, out, errs := runCLI(t, "test", "-c", cfg)
+		if wantTests == "pass" && (code != 0 || strings.TrimSpace(out) != "PASS: 1/1") {
+			t.Errorf("hookwall test: exit %d\n%s\n%s", code, out, errs)
+		}
+		if wantTests == "fail" && (code != 1 || !strings.Contains(out, "test_allows: FAIL") || strings.Contains(out, "hidden")) {
+			t.Errorf("hookwall test: exit %d, want only test_allows failing\n%s\n%s", code, out, errs)
+		}
+		c, err := gateway.Check(context.Background(), cfg, gateway.Options{Logger: slog.New(slog.DiscardHandler)})
+		switch {
+		case wantTests == "pass" && err != nil:
+			t.Errorf("test_on_reload: %v", err)
+		case wantTests == "fail" && (err == nil || !strings.Contains(err.Error(), "1 of 1 failed") || !strings.Contains(err.Error(), "flip_test.rego:5: test_allows: failed")):
+			t.Errorf("test_on_reload: %v, want only test_allows failing", err)
+		}
+		if c != nil {
+			c.Close()
+		}
+	}
+	check("pass")
+	// The test beside the policy is read by both test runners: broken, both name it.
+	if err := os.WriteFile(filepath.Join(root, "routes", "flip_test.rego"), []byte(strings.Replace(flipTest, "if flip.allow", "if not flip.allow", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	check("fail")
 }

@@ -265,7 +265,7 @@ func newBundleRev(name string, b *bundle.Bundle, etag string) (*bundleRev, error
 	for _, m := range b.Modules {
 		n := path.Join(name, strings.TrimPrefix(m.Path, "/"))
 		r.all[n] = string(m.Raw)
-		if !strings.HasSuffix(n, "_test.rego") {
+		if !policy.IsTestFile(n) {
 			r.serve[n] = string(m.Raw)
 		}
 		names = append(names, n)

@@ -3,12 +3,10 @@ package gateway
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"sort"
 	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/open-policy-agent/opa/v1/loader"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/tester"
 
@@ -31,16 +29,12 @@ func (g *Gateway) runPolicyTests(ctx context.Context, cfg *config.Config, brev *
 	if brev != nil {
 		mods, data, err = brev.testModules()
 	} else {
-		mods, data, err = loadWithTests(cfg.Policies.Dir)
+		mods, data, err = policy.LoadTests(cfg.Policies.Dir)
 	}
 	if err != nil {
 		return fmt.Errorf("policy tests: %w", err)
 	}
-	hasTests := false
-	for name := range mods {
-		hasTests = hasTests || strings.HasSuffix(name, "_test.rego")
-	}
-	if !hasTests {
+	if !policy.HasTests(mods) {
 		return nil
 	}
 	builtins := policy.TesterBuiltins(secrets, g.o.Now)
@@ -84,22 +78,4 @@ func (g *Gateway) runPolicyTests(ctx context.Context, cfg *config.Config, brev *
 	}
 	g.log.Debug("policy tests passed", "tests", total)
 	return nil
-}
-
-// loadWithTests reads dir the way policy.Load does, *_test.rego files included.
-func loadWithTests(dir string) (map[string]*ast.Module, map[string]any, error) {
-	res, err := loader.NewFileLoader().
-		WithRegoVersion(ast.RegoV1).
-		WithProcessAnnotation(true).
-		Filtered([]string{dir}, func(_ string, info fs.FileInfo, _ int) bool {
-			name := info.Name()
-			if info.IsDir() {
-				return strings.HasPrefix(name, ".") && name != "." && name != ".."
-			}
-			return !strings.HasSuffix(name, ".rego") && !policy.IsDataFile(name)
-		})
-	if err != nil {
-		return nil, nil, err
-	}
-	return res.ParsedModules(), res.Documents, nil
 }

@@ -137,8 +137,8 @@ func (w *watcher) sync(t watchTargets) {
 			if err != nil || !d.IsDir() {
 				return nil
 			}
-			if p != root && strings.HasPrefix(d.Name(), ".") {
-				return filepath.SkipDir // policy.Load skips hidden dirs too
+			if p != root && policy.IsHidden(d.Name()) {
+				return filepath.SkipDir // as the policy loaders do
 			}
 			want[p] = true
 			return nil
@@ -186,10 +186,10 @@ func (w *watcher) relevant(ev fsnotify.Event) bool {
 		if ev.Name != root && !strings.HasPrefix(ev.Name, root+string(filepath.Separator)) {
 			continue
 		}
-		if strings.HasPrefix(name, ".") {
+		if policy.IsHidden(name) {
 			return false
 		}
-		if strings.HasSuffix(name, ".rego") || policy.IsDataFile(name) {
+		if policy.IsPolicyFile(name) {
 			return true
 		}
 		if ev.Has(fsnotify.Create) {
@@ -210,7 +210,7 @@ func (w *watcher) addTree(root string) {
 		if err != nil || !d.IsDir() {
 			return nil
 		}
-		if p != root && strings.HasPrefix(d.Name(), ".") {
+		if p != root && policy.IsHidden(d.Name()) {
 			return filepath.SkipDir
 		}
 		if err := w.fw.Add(p); err != nil {

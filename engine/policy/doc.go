@@ -1,7 +1,9 @@
 // Package policy compiles the Rego policies of a gateway and evaluates route decisions.
 //
 // Load compiles every .rego file under a directory together (Rego v1, strict mode), with
-// data.json / data.yaml files as data; *_test.rego files are left out of serving. Unsafe
+// data.json / data.yaml files as data; *_test.rego files are left out of serving, and hidden
+// files and directories below the root are skipped (files.go has the rule; LoadTests reads a
+// tree by it for OPA's test runner). Unsafe
 // builtins (http.send, net.lookup_ip_addr, opa.runtime) are removed from the capabilities
 // unless Options.AllowBuiltins names them, so a policy that calls one fails to compile.
 //

@@ -11,6 +11,7 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/storage"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/tester"
 
 	"github.com/hookwall/hookwall/engine/policy"
@@ -65,10 +66,11 @@ func TestShippedRegoTests(t *testing.T) {
 			t.Fatalf("%s with tests does not compile: %v", dir, err)
 		}
 	}
-	mods, store, err := tester.LoadWithRegoVersion(shippedPolicyDirs, regoFilesAndData, ast.RegoV1)
+	mods, data, err := policy.LoadTests(shippedPolicyDirs...)
 	if err != nil {
 		t.Fatal(err)
 	}
+	store := inmem.NewFromObject(data)
 	for name := range mods {
 		if strings.HasSuffix(name, "_test.rego") && !shipped(name) {
 			t.Logf("%s: a test this repository does not ship: run it with hookwall test", name)
@@ -112,27 +114,14 @@ func TestShippedRegoTests(t *testing.T) {
 	// Every _test.rego file must have run at least one test.
 	for _, dir := range shippedPolicyDirs {
 		_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-			if err == nil && d.IsDir() && p != dir && strings.HasPrefix(d.Name(), ".") {
+			if err == nil && d.IsDir() && p != dir && policy.IsHidden(d.Name()) {
 				return filepath.SkipDir // hidden, as the loader skips it
 			}
-			if err == nil && !d.IsDir() && strings.HasSuffix(p, "_test.rego") && shipped(p) && perFile[p] == 0 {
+			if err == nil && !d.IsDir() && policy.IsTestFile(p) && shipped(p) && perFile[p] == 0 {
 				t.Errorf("%s: no test ran", p)
 			}
 			return nil
 		})
 	}
 	t.Logf("ran %d Rego test files", len(perFile))
-}
-
-// regoFilesAndData mirrors the gateway's loader: .rego files and data.json/yaml only, hidden
-// directories skipped (other JSON, such as fixtures, is not data).
-func regoFilesAndData(_ string, info fs.FileInfo, _ int) bool {
-	name := info.Name()
-	if info.IsDir() {
-		return strings.HasPrefix(name, ".") && name != "." && name != ".."
-	}
-	if strings.HasSuffix(name, ".rego") {
-		return false
-	}
-	return name != "data.json" && name != "data.yaml" && name != "data.yml"
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -91,38 +90,16 @@ func (s *Set) HasPackage(pkg string) bool {
 // Rules returns the rule names pkg defines.
 func (s *Set) Rules(pkg string) []string { return s.packages[strings.TrimPrefix(pkg, "data.")] }
 
-// IsDataFile reports whether a file name is a data document of a policy dir: only data.json,
-// data.yaml and data.yml, so other JSON (schemas, fixtures) is not merged into data by accident.
-func IsDataFile(name string) bool {
-	return name == "data.json" || name == "data.yaml" || name == "data.yml"
-}
-
-// Load compiles the policies under dir.
+// Load compiles the policies under dir, by the rule of files.go.
 func Load(ctx context.Context, dir string, opts Options) (*Set, error) {
 	if st, err := os.Stat(dir); err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
 	} else if !st.IsDir() {
 		return nil, fmt.Errorf("policy: %s is not a directory", dir)
 	}
-	res, err := loader.NewFileLoader().
-		WithRegoVersion(ast.RegoV1).
-		WithProcessAnnotation(true).
-		Filtered([]string{dir}, func(_ string, info fs.FileInfo, _ int) bool {
-			if info.IsDir() {
-				return strings.HasPrefix(info.Name(), ".") && info.Name() != "." && info.Name() != ".."
-			}
-			name := info.Name()
-			switch {
-			case strings.HasSuffix(name, "_test.rego"):
-				return !opts.IncludeTests
-			case strings.HasSuffix(name, ".rego"):
-				return false
-			default:
-				return !IsDataFile(name)
-			}
-		})
+	res, err := readTree([]string{dir}, opts.IncludeTests)
 	if err != nil {
-		return nil, fmt.Errorf("policy: %w", describe(err))
+		return nil, err
 	}
 	return compile(res.ParsedModules(), res.Documents, revisionOf(res), opts)
 }
