@@ -323,12 +323,6 @@ const (
 	DefaultWriteTimeout  = 10 * time.Second
 	DefaultIdleTimeout   = 60 * time.Second
 	DefaultRouteTimeout  = 10 * time.Second
-	DefaultFilterTimeout = 50 * time.Millisecond
-	DefaultFilterMemory  = 32 << 20
-	DefaultFilterMaxUses = 10000
-	// DefaultFilterPoolMax bounds a filter's instances: enough that a Go filter holding its
-	// instance across a 100 ms upstream call serves ~600 requests a second without waiting.
-	DefaultFilterPoolMax = 64
 	DefaultStateTimeout  = 50 * time.Millisecond
 	DefaultMaxConns      = 10000
 	DefaultMaxConnsPerIP = 1000
@@ -339,6 +333,22 @@ const (
 	// DefaultMaxResponseBody bounds an upstream answer's body.
 	DefaultMaxResponseBody = 64 << 20
 )
+
+// The filter defaults. They live here, in the leaf both the config and the filter runtime
+// import: Load applies them to a [[filter]] table, engine/filter to a zero Spec field.
+const (
+	DefaultFilterTimeout = 50 * time.Millisecond
+	DefaultFilterMemory  = 32 << 20
+	DefaultFilterMaxUses = 10000
+	// DefaultFilterPoolMax bounds a filter's instances: enough that a Go filter holding its
+	// instance across a 100 ms upstream call serves ~600 requests a second without waiting.
+	DefaultFilterPoolMax = 64
+	// DefaultFilterIdleTimeout is how long an instance above the pool may stay idle.
+	DefaultFilterIdleTimeout = 30 * time.Second
+)
+
+// DefaultFilterPool is a filter's pool when none is set: 2×GOMAXPROCS instances kept warm.
+func DefaultFilterPool() int { return 2 * runtime.GOMAXPROCS(0) }
 
 // Load reads, decodes and validates the config file at path. Every problem found is reported,
 // joined, each naming the file, line and key.
@@ -513,7 +523,7 @@ func (c *Config) applyDefaults() {
 			f.Memory = DefaultFilterMemory
 		}
 		if f.Pool == 0 {
-			f.Pool = 2 * runtime.GOMAXPROCS(0)
+			f.Pool = DefaultFilterPool()
 		}
 		if f.PoolMax == 0 {
 			f.PoolMax = max(DefaultFilterPoolMax, f.Pool)

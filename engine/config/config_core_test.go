@@ -1,8 +1,10 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -174,5 +176,37 @@ func TestURLErrorsMaskCredentials(t *testing.T) {
 		if got := RedactURL(raw); got != want {
 			t.Errorf("RedactURL(%q) = %q, want %q", raw, got, want)
 		}
+	}
+}
+
+// TestReadmeFilterDefaults: the README's configuration table states the filter defaults this
+// package (their one source) applies.
+func TestReadmeFilterDefaults(t *testing.T) {
+	raw, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]string{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if cells := strings.Split(line, " | "); strings.HasPrefix(line, "| `[[filter]] ") && len(cells) >= 3 {
+			rows[strings.Trim(strings.TrimPrefix(cells[0], "| "), "`")] = cells[1] + " | " + cells[2]
+		}
+	}
+	for key, want := range map[string]string{
+		"[[filter]] timeout":  "`" + DefaultFilterTimeout.String() + "`",
+		"[[filter]] memory":   fmt.Sprintf("`%dMiB`", DefaultFilterMemory>>20),
+		"[[filter]] max_uses": fmt.Sprintf("`%d`", DefaultFilterMaxUses),
+		"[[filter]] pool":     "2 × GOMAXPROCS",
+		"[[filter]] pool_max": fmt.Sprintf("max(%d, `pool`)", DefaultFilterPoolMax),
+	} {
+		if !strings.HasPrefix(rows[key], want+" | ") {
+			t.Errorf("README row %s: %q, want the default %s", key, rows[key], want)
+		}
+	}
+	if idle := fmt.Sprintf("after %d s idle", int(DefaultFilterIdleTimeout.Seconds())); !strings.Contains(rows["[[filter]] pool_max"], idle) {
+		t.Errorf("README row [[filter]] pool_max does not say %q", idle)
+	}
+	if DefaultFilterPool() != 2*runtime.GOMAXPROCS(0) {
+		t.Errorf("DefaultFilterPool() = %d, want 2 × GOMAXPROCS", DefaultFilterPool())
 	}
 }

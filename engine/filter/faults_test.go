@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hookwall/hookwall/engine/config"
 )
 
 // TestTestdataCurrent rebuilds every testdata/*.wat with wat2wasm (apt
@@ -466,7 +468,7 @@ func TestRecycleAfterMaxUses(t *testing.T) {
 func TestHashAndDiskCache(t *testing.T) {
 	tiny := testdata(t, "tiny.wasm")
 	a := Spec{Name: "tiny", Module: tiny}
-	b := Spec{Name: "tiny", Module: tiny, Timeout: DefaultTimeout, Memory: DefaultMemory}
+	b := Spec{Name: "tiny", Module: tiny, Timeout: config.DefaultFilterTimeout, Memory: config.DefaultFilterMemory}
 	if a.Hash() == "" || a.Hash() != b.Hash() {
 		t.Errorf("defaults change the hash: %q vs %q", a.Hash(), b.Hash())
 	}

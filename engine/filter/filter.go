@@ -10,25 +10,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+
+	"github.com/hookwall/hookwall/engine/config"
 )
 
-// Defaults applied by Load to zero Spec fields.
 const (
-	DefaultTimeout = 50 * time.Millisecond
-	DefaultMemory  = 32 << 20
-	DefaultMaxUses = 10000
-	// DefaultPoolMax is Spec.PoolMax's default.
-	DefaultPoolMax = 64
-	// DefaultIdleTimeout is Spec.IdleTimeout's default.
-	DefaultIdleTimeout = 30 * time.Second
-
 	// NoDeadline as Spec.Timeout runs the filter without a per-call deadline.
 	//
 	// The filter is compiled without wazero's interrupt checks, so tight guest
@@ -50,34 +42,35 @@ type Spec struct {
 	Name   string
 	Module []byte // wasm bytes; Load hashes them and does not keep a reference
 	Config []byte // returned by get_config; copied by Load
-	// Timeout bounds each guest call: 0 means DefaultTimeout, NoDeadline
-	// means none (trusted guests only, see NoDeadline). It also bounds the
-	// wait in Acquire (DefaultTimeout for NoDeadline).
+	// Timeout bounds each guest call: 0 means config.DefaultFilterTimeout,
+	// NoDeadline means none (trusted guests only, see NoDeadline). It also
+	// bounds the wait in Acquire (config.DefaultFilterTimeout for NoDeadline).
 	Timeout time.Duration
 	// Memory caps each instance's linear memory in bytes, rounded up to 64
-	// KiB pages; 0 means DefaultMemory. A module that declares more fails
+	// KiB pages; 0 means config.DefaultFilterMemory. A module that declares more fails
 	// at load.
 	Memory uint64
 	// Pool is how many instances Load creates and the pool keeps warm; 0
-	// means 2×GOMAXPROCS.
+	// means config.DefaultFilterPool() (2×GOMAXPROCS).
 	Pool int
 	// PoolMax bounds the instances: past Pool, Acquire creates more on
 	// demand (a request that holds its instance across the upstream call
 	// would otherwise wait), and those idle for IdleTimeout are closed
-	// again. 0 means max(DefaultPoolMax, Pool).
+	// again. 0 means max(config.DefaultFilterPoolMax, Pool).
 	PoolMax int
 	// IdleTimeout is how long an instance above Pool may stay idle; 0 means
-	// DefaultIdleTimeout.
+	// config.DefaultFilterIdleTimeout.
 	IdleTimeout time.Duration
 	// MaxUses recycles an instance after this many requests, because guest
-	// globals persist between requests; 0 means DefaultMaxUses.
+	// globals persist between requests; 0 means config.DefaultFilterMaxUses.
 	MaxUses int
 	// Logger receives guest log calls and stdout/stderr; nil discards.
 	Logger *slog.Logger
 }
 
 // withDefaults returns s with defaults applied, or an error naming the bad
-// field.
+// field. The defaults are the config's (config.DefaultFilter*): a Spec field
+// left zero and a [[filter]] key left out mean the same.
 func (s Spec) withDefaults() (Spec, error) {
 	switch {
 	case s.Name == "":
@@ -94,22 +87,22 @@ func (s Spec) withDefaults() (Spec, error) {
 		return s, fmt.Errorf("filter/%s: max uses %d is negative", s.Name, s.MaxUses)
 	}
 	if s.Timeout == 0 {
-		s.Timeout = DefaultTimeout
+		s.Timeout = config.DefaultFilterTimeout
 	}
 	if s.Memory == 0 {
-		s.Memory = DefaultMemory
+		s.Memory = config.DefaultFilterMemory
 	}
 	if s.Pool == 0 {
-		s.Pool = 2 * runtime.GOMAXPROCS(0)
+		s.Pool = config.DefaultFilterPool()
 	}
 	if s.PoolMax == 0 {
-		s.PoolMax = max(DefaultPoolMax, s.Pool)
+		s.PoolMax = max(config.DefaultFilterPoolMax, s.Pool)
 	}
 	if s.IdleTimeout <= 0 {
-		s.IdleTimeout = DefaultIdleTimeout
+		s.IdleTimeout = config.DefaultFilterIdleTimeout
 	}
 	if s.MaxUses == 0 {
-		s.MaxUses = DefaultMaxUses
+		s.MaxUses = config.DefaultFilterMaxUses
 	}
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
@@ -290,7 +283,7 @@ func (h *Host) Load(ctx context.Context, spec Spec) (*Filter, error) {
 	if deadline {
 		f.timeout, f.poolWait = s.Timeout, s.Timeout
 	} else {
-		f.poolWait = DefaultTimeout
+		f.poolWait = config.DefaultFilterTimeout
 	}
 	// No mounts, env, args or sockets: wazero gives none unless asked.
 	// Clocks are real so guests can check timestamps; randomness is real so
