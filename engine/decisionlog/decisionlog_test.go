@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hookwall/hookwall/engine/internal/testutil"
 )
 
 func sampleRecord() *Record {
@@ -220,7 +222,7 @@ func TestRecordReset(t *testing.T) {
 }
 
 func TestLoggerWritesAndSubscribers(t *testing.T) {
-	var buf syncBuf
+	var buf testutil.Buffer
 	l := New(&buf, nil, Options{Mask: []string{"X-Tenant"}})
 	var mu sync.Mutex
 	var seen [][]byte
@@ -232,7 +234,7 @@ func TestLoggerWritesAndSubscribers(t *testing.T) {
 	for range 3 {
 		l.Log(sampleRecord())
 	}
-	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) == 3 })
+	testutil.WaitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) == 3 })
 	cancel()
 	cancel() // idempotent
 	l.Log(sampleRecord())
@@ -267,7 +269,7 @@ func TestReopenFollowsLogrotate(t *testing.T) {
 	}
 	defer l.Close()
 	l.Log(sampleRecord())
-	waitFor(t, func() bool { return l.Stats().Written == 1 })
+	testutil.WaitFor(t, func() bool { return l.Stats().Written == 1 })
 	// logrotate: move the file, then signal.
 	if err := os.Rename(path, path+".1"); err != nil {
 		t.Fatal(err)
@@ -423,34 +425,6 @@ func TestNilLogger(t *testing.T) {
 	}
 	if l, err := Open("off", Options{}); l != nil || err != nil {
 		t.Fatalf("off: %v %v", l, err)
-	}
-}
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) Bytes() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]byte(nil), s.b.Bytes()...)
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 

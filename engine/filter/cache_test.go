@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/hookwall/hookwall/engine/internal/testutil"
 )
 
 // withCustomSection returns mod with a custom section appended: different
@@ -56,7 +58,7 @@ func TestCompiledModuleShared(t *testing.T) {
 	wantCompiled(t, h, 1, 1)
 	created := b.Stats().Created
 	for i := range 3 {
-		waitFor(t, func() bool { return b.Stats().Idle == 1 })
+		testutil.WaitFor(t, func() bool { return b.Stats().Idle == 1 })
 		next, err, ex := call(t, b, getReq)
 		if err != nil || !next {
 			t.Fatalf("request %d on b after a closed: next=%v err=%v", i, next, err)
@@ -65,7 +67,7 @@ func TestCompiledModuleShared(t *testing.T) {
 			t.Errorf("request %d: x-count %q, want a fresh instance's 1", i, got)
 		}
 	}
-	waitFor(t, func() bool { return b.Stats().Idle == 1 })
+	testutil.WaitFor(t, func() bool { return b.Stats().Idle == 1 })
 	if got := b.Stats().Created - created; got < 3 {
 		t.Errorf("b created %d instances after a closed, want ≥ 3", got)
 	}

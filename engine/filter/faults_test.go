@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hookwall/hookwall/engine/config"
+	"github.com/hookwall/hookwall/engine/internal/testutil"
 )
 
 // TestTestdataCurrent rebuilds every testdata/*.wat with wat2wasm (apt
@@ -264,7 +265,7 @@ func TestPoolExhaustion(t *testing.T) {
 		}
 		done <- err
 	}()
-	waitFor(t, func() bool { return w.Stats().Waits == 1 })
+	testutil.WaitFor(t, func() bool { return w.Stats().Waits == 1 })
 	held.Release()
 	if err := <-done; err != nil {
 		t.Errorf("waiter: %v", err)
@@ -459,7 +460,7 @@ func TestRecycleAfterMaxUses(t *testing.T) {
 	if got := strings.Join(counts, ""); got != "1231231" {
 		t.Errorf("per-instance counters %s, want 1231231", got)
 	}
-	waitFor(t, func() bool { return f.Stats().Idle == 1 })
+	testutil.WaitFor(t, func() bool { return f.Stats().Idle == 1 })
 	if st := f.Stats(); st.Recycled != 2 || st.Discarded != 0 {
 		t.Errorf("stats %+v", st)
 	}
@@ -520,17 +521,6 @@ func TestNoDeadline(t *testing.T) {
 	g := load(t, h, Spec{Name: "unreachable", Module: testdata(t, "unreachable.wasm"), Timeout: NoDeadline, Pool: 1})
 	_, err, _ := call(t, g, "GET / HTTP/1.1\r\nHost: x\r\nX-Trap: 1\r\n\r\n")
 	wantKind(t, err, KindTrap)
-}
-
-func waitFor(t testing.TB, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached within 5s")
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 // TestResponsePhaseNeedsBufferFeature checks the ABI's phase rules: after

@@ -4,6 +4,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/hookwall/hookwall/engine/internal/testutil"
 )
 
 // TestHammerPool runs P goroutines × N requests, released together, against
@@ -46,7 +48,7 @@ func TestHammerPool(t *testing.T) {
 	}
 	close(start)
 	wg.Wait()
-	waitFor(t, func() bool { return !f.refilling.Load() && f.Stats().Live == pool })
+	testutil.WaitFor(t, func() bool { return !f.refilling.Load() && f.Stats().Live == pool })
 
 	st := f.Stats()
 	if traps.Load() != P*N/5 || ok.Load() != P*N-P*N/5 {

@@ -2,7 +2,6 @@ package filter
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -16,6 +15,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/hookwall/hookwall/engine/internal/testutil"
 )
 
 var testCtx = context.Background()
@@ -82,26 +83,8 @@ func load(t testing.TB, h *Host, spec Spec) *Filter {
 	return f
 }
 
-// logBuffer collects log output from concurrent writers.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func newLogger(level slog.Level) (*slog.Logger, *logBuffer) {
-	buf := &logBuffer{}
+func newLogger(level slog.Level) (*slog.Logger, *testutil.Buffer) {
+	buf := &testutil.Buffer{}
 	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: level})), buf
 }
 

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hookwall/hookwall/engine/internal/testutil"
 )
 
 // TestNoGrowthWithTrappingGuests runs 10,000 calls that trap, each one
@@ -27,7 +29,7 @@ func TestNoGrowthWithTrappingGuests(t *testing.T) {
 			wantKind(t, err, KindTrap)
 		}
 		// Let the background refill finish before measuring.
-		waitFor(t, func() bool { st := f.Stats(); return st.Live == 4 && st.Idle == 4 && !f.refilling.Load() })
+		testutil.WaitFor(t, func() bool { st := f.Stats(); return st.Live == 4 && st.Idle == 4 && !f.refilling.Load() })
 	}
 	measure := func() (int, uint64) {
 		var ms runtime.MemStats

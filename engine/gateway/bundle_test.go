@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/bundle"
+
+	"github.com/hookwall/hookwall/engine/internal/testutil"
 )
 
 // bundleServer is a real HTTP server on loopback that serves one bundle with an ETag and
@@ -153,14 +155,14 @@ func TestBundleServesAndUpdates(t *testing.T) {
 		t.Fatalf("/-/status: %+v bundle %+v", st.Status, st.Bundle)
 	}
 	srv.set(makeBundle(t, flipBundle(flipDeny), nil))
-	took := waitUntil(t, 2*time.Second, "the changed bundle is not live", func() bool { return e.mustPost("/hooks/flip") == 451 })
+	took := testutil.WaitUntil(t, 2*time.Second, "the changed bundle is not live", func() bool { return e.mustPost("/hooks/flip") == 451 })
 	t.Logf("new bundle live after %v (poll interval 100ms)", took)
 	st2 := e.adminStatus()
 	if st2.Revision == st.Revision || st2.Bundle.ETag == st.Bundle.ETag || st2.LastResult != "ok" {
 		t.Errorf("after the update: %+v bundle %+v", st2.Status, st2.Bundle)
 	}
 	// The policy dir is not the source: editing it changes nothing.
-	replaceFile(t, e.path("policies/routes/flip.rego"), flipAllow)
+	testutil.ReplaceFile(t, e.path("policies/routes/flip.rego"), flipAllow)
 	time.Sleep(300 * time.Millisecond)
 	if got := e.mustPost("/hooks/flip"); got != 451 {
 		t.Errorf("status %d: the policy dir was read while a bundle is configured", got)
@@ -172,7 +174,7 @@ func TestBundleNotModifiedCostsNoRebuild(t *testing.T) {
 	e := startBundleEnv(t, srv, "", nil)
 	before := e.g.Status()
 	full0, _, _ := srv.counts()
-	waitUntil(t, 3*time.Second, "the poller sent no conditional requests", func() bool {
+	testutil.WaitUntil(t, 3*time.Second, "the poller sent no conditional requests", func() bool {
 		_, not, _ := srv.counts()
 		return not >= 5
 	})
@@ -207,7 +209,7 @@ func TestBundleSignatureVerified(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			before := e.g.Status()
 			srv.set(tc.body)
-			waitUntil(t, 2*time.Second, "the bad bundle was not refused", func() bool { return e.g.Status().Failures > before.Failures })
+			testutil.WaitUntil(t, 2*time.Second, "the bad bundle was not refused", func() bool { return e.g.Status().Failures > before.Failures })
 			st := e.g.Status()
 			t.Logf("refused: %s", st.LastError)
 			if !strings.Contains(st.LastError, "bundle "+srv.URL()) || !strings.Contains(st.LastError, tc.want) || st.Revision != before.Revision {
@@ -219,7 +221,7 @@ func TestBundleSignatureVerified(t *testing.T) {
 		})
 	}
 	srv.set(makeBundle(t, flipBundle(flipDeny), good))
-	waitUntil(t, 2*time.Second, "a well-signed update is not live", func() bool { return e.mustPost("/hooks/flip") == 451 })
+	testutil.WaitUntil(t, 2*time.Second, "a well-signed update is not live", func() bool { return e.mustPost("/hooks/flip") == 451 })
 }
 
 // tampered signs a bundle that allows, then changes its policy to deny and keeps the
@@ -252,7 +254,7 @@ func TestBundleBadPolicyRefused(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			before := e.g.Status()
 			srv.set(makeBundle(t, flipBundle(tc.src), nil))
-			waitUntil(t, 2*time.Second, "the bad bundle was not refused", func() bool { return e.g.Status().Failures > before.Failures })
+			testutil.WaitUntil(t, 2*time.Second, "the bad bundle was not refused", func() bool { return e.g.Status().Failures > before.Failures })
 			doc := e.adminStatus()
 			t.Logf("refused: %s", doc.LastError)
 			if !strings.Contains(doc.LastError, tc.want) || doc.Revision != before.Revision || doc.LastResult != "error" {
@@ -266,10 +268,10 @@ func TestBundleBadPolicyRefused(t *testing.T) {
 	// A refused bundle whose ETag does not change is not downloaded and rebuilt again.
 	before := e.g.Status()
 	srv.set(makeBundle(t, flipBundle("package routes.flip\n\n# again\nallow if count(5) > 0\n"), nil))
-	waitUntil(t, 2*time.Second, "not refused", func() bool { return e.g.Status().Failures > before.Failures })
+	testutil.WaitUntil(t, 2*time.Second, "not refused", func() bool { return e.g.Status().Failures > before.Failures })
 	failures := e.g.Status().Failures
 	full0, not0, _ := srv.counts()
-	waitUntil(t, 2*time.Second, "no 304s", func() bool { _, not, _ := srv.counts(); return not >= not0+3 })
+	testutil.WaitUntil(t, 2*time.Second, "no 304s", func() bool { _, not, _ := srv.counts(); return not >= not0+3 })
 	if f, full := e.g.Status().Failures, first(srv.counts()); f != failures || full != full0 {
 		t.Errorf("the refused bundle was downloaded %d and rebuilt %d more times", full-full0, f-failures)
 	}
@@ -286,7 +288,7 @@ func TestBundleTestOnReload(t *testing.T) {
 	}
 	before := e.g.Status()
 	srv.set(makeBundle(t, mods(flipDeny), nil))
-	waitUntil(t, 2*time.Second, "a bundle with failing tests was not refused", func() bool { return e.g.Status().Failures > before.Failures })
+	testutil.WaitUntil(t, 2*time.Second, "a bundle with failing tests was not refused", func() bool { return e.g.Status().Failures > before.Failures })
 	if st := e.g.Status(); !strings.Contains(st.LastError, "hookwall.tar.gz/routes/flip_test.rego:5: test_allows: failed") {
 		t.Errorf("last_error %q", st.LastError)
 	}
@@ -325,18 +327,18 @@ func TestBundleSourceSwitch(t *testing.T) {
 	}
 	dirCfg := string(raw)
 	bundleCfg := strings.Replace(dirCfg, "dir = \"policies\"\n", "dir = \"policies\"\nbundle_url = \""+srv.URL()+"\"\npoll_interval = \"100ms\"\n", 1)
-	replaceFile(t, e.path("gateway.toml"), bundleCfg)
-	waitUntil(t, 2*time.Second, "the bundle did not become the source", func() bool { return e.mustPost("/hooks/flip") == 451 })
+	testutil.ReplaceFile(t, e.path("gateway.toml"), bundleCfg)
+	testutil.WaitUntil(t, 2*time.Second, "the bundle did not become the source", func() bool { return e.mustPost("/hooks/flip") == 451 })
 	if st := e.g.Status(); st.Source != "bundle" {
 		t.Errorf("source %q", st.Source)
 	}
 	// The new source polls: an update goes live.
 	srv.set(makeBundle(t, flipBundle(flipAllow), nil))
-	waitUntil(t, 2*time.Second, "the bundle update is not live", func() bool { return e.mustPost("/hooks/flip") == 200 })
+	testutil.WaitUntil(t, 2*time.Second, "the bundle update is not live", func() bool { return e.mustPost("/hooks/flip") == 200 })
 	// Back to the directory, whose policy now denies.
-	writeInPlace(t, e.path("policies/routes/flip.rego"), flipDeny)
-	replaceFile(t, e.path("gateway.toml"), dirCfg)
-	waitUntil(t, 2*time.Second, "the policy dir did not become the source again", func() bool { return e.mustPost("/hooks/flip") == 451 })
+	testutil.WriteFile(t, e.path("policies/routes/flip.rego"), flipDeny)
+	testutil.ReplaceFile(t, e.path("gateway.toml"), dirCfg)
+	testutil.WaitUntil(t, 2*time.Second, "the policy dir did not become the source again", func() bool { return e.mustPost("/hooks/flip") == 451 })
 	full, _, _ := srv.counts()
 	time.Sleep(300 * time.Millisecond)
 	if f, _, _ := srv.counts(); f != full || e.g.Status().Source != "dir" {
@@ -370,7 +372,7 @@ func TestBundleHMACSignature(t *testing.T) {
 	}
 	before := e.g.Status()
 	srv.set(makeBundle(t, flipBundle(flipDeny), newSigner(t)))
-	waitUntil(t, 2*time.Second, "an RSA-signed bundle passed HS256 verification", func() bool { return e.g.Status().Failures > before.Failures })
+	testutil.WaitUntil(t, 2*time.Second, "an RSA-signed bundle passed HS256 verification", func() bool { return e.g.Status().Failures > before.Failures })
 	srv.set(sign(flipDeny))
-	waitUntil(t, 2*time.Second, "an HS256-signed update is not live", func() bool { return e.mustPost("/hooks/flip") == 451 })
+	testutil.WaitUntil(t, 2*time.Second, "an HS256-signed update is not live", func() bool { return e.mustPost("/hooks/flip") == 451 })
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hookwall/hookwall/engine/internal/testutil"
 )
 
 // crossCheckPolicy denies unless x-ok is "1"; brokenCompiled is the same package compiled
@@ -69,7 +71,7 @@ func TestCrossCheckMovesDivergentRoute(t *testing.T) {
 	if got := sendFlip(t, e, ""); got != 200 {
 		t.Fatalf("no x-ok: %d, want the broken compiled evaluator's 200\n%s", got, e.logBuf.String())
 	}
-	waitUntil(t, 5*time.Second, "the route did not move to topdown", func() bool {
+	testutil.WaitUntil(t, 5*time.Second, "the route did not move to topdown", func() bool {
 		return e.adminStatus().Routes[0].Evaluator == "opa"
 	})
 	rs := e.adminStatus().Routes[0]
@@ -107,7 +109,7 @@ func TestCrossCheckLogOnlyAndOff(t *testing.T) {
 			t.Fatalf("no x-ok: %d, want the broken compiled evaluator's 200", got)
 		}
 	}
-	waitUntil(t, 5*time.Second, "the divergences were not counted", func() bool { return divergences(t, e) == 3 })
+	testutil.WaitUntil(t, 5*time.Second, "the divergences were not counted", func() bool { return divergences(t, e) == 3 })
 	if ev := e.adminStatus().Routes[0].Evaluator; ev != "compiled" {
 		t.Errorf("on_divergence = \"log\" moved the route to %s", ev)
 	}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/hookwall/hookwall/engine/internal/testutil"
 )
 
 // An upstream that keeps failing opens the route's circuit breaker: the metrics and the
@@ -25,7 +27,7 @@ func TestQueuedBreakerAndOldestPendingShown(t *testing.T) {
 			t.Fatalf("%d", r.Status)
 		}
 	}
-	waitFor(t, func() bool {
+	testutil.WaitFor(t, func() bool {
 		return strings.Contains(httpGet(t, e.admin+"/metrics"), `hookwall_delivery_breaker_open{destination="0",route="github"} 1`)
 	})
 	time.Sleep(50 * time.Millisecond) // the oldest pending ages
@@ -60,7 +62,7 @@ func TestDeliveryBodiesNeedTheToken(t *testing.T) {
 	e := startEnv(t, strings.ReplaceAll(cfg, "{{UPSTREAM}}", up.URL()), map[string]string{"policies/github.rego": queuedPolicy, "github.secret": "s3cret"}, Options{})
 	body := `{"secret":"INSPECTED-PAYLOAD"}`
 	id := e.do("POST", "/hooks/github", []byte(body), signed(body, "")).Header.Get("Hookwall-Delivery-Id")
-	waitFor(t, func() bool { return len(up.requests()) == 1 })
+	testutil.WaitFor(t, func() bool { return len(up.requests()) == 1 })
 	get := func(token string) (int, string) {
 		req, _ := http.NewRequest("GET", e.admin+"/-/deliveries/"+id, nil)
 		if token != "" {

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/hookwall/hookwall/engine/internal/testutil"
 )
 
 // A queued route's filters run their request phase, but never their response phase: the
@@ -30,7 +32,7 @@ func TestQueuedSkipsResponsePhase(t *testing.T) {
 	if r.Status != 202 || json.Unmarshal([]byte(r.Body), &ans) != nil || ans.DeliveryID == "" || r.Header.Get("X-Redacted") != "" {
 		t.Fatalf("queued route: %d %q X-Redacted=%q: the response phase ran on the 202", r.Status, r.Body, r.Header.Get("X-Redacted"))
 	}
-	waitFor(t, func() bool { return len(up.requests()) == 2 })
+	testutil.WaitFor(t, func() bool { return len(up.requests()) == 2 })
 	if got := up.requests()[1]; got.Header.Get("Hookwall-Delivery-Id") != ans.DeliveryID || string(got.Body) != `{"n":1}` {
 		t.Fatalf("delivered %q %v", got.Body, got.Header)
 	}

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hookwall/hookwall/engine/internal/testutil"
 )
 
 // verifyJS checks every delivery with the Standard Webhooks reference library, and that a
@@ -56,7 +58,7 @@ func TestQueuedSignStandardWebhooks(t *testing.T) {
 		}
 		ids = append(ids, r.Header.Get("Hookwall-Delivery-Id"))
 	}
-	waitFor(t, func() bool { return len(up.requests()) == 2 })
+	testutil.WaitFor(t, func() bool { return len(up.requests()) == 2 })
 	type item struct {
 		Body    string            `json:"body"`
 		Headers map[string]string `json:"headers"`

@@ -16,6 +16,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/hookwall/hookwall/engine/delivery/postgres/pgtest"
+	"github.com/hookwall/hookwall/engine/internal/testutil"
 )
 
 const queuedPolicy = githubPolicy + `
@@ -111,7 +112,7 @@ func TestQueuedDelivers(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.Body), &got); err != nil || got.DeliveryID != id || len(id) != 32 {
 		t.Fatalf("body %q, header id %q", r.Body, id)
 	}
-	waitFor(t, func() bool { return len(up.requests()) == 1 })
+	testutil.WaitFor(t, func() bool { return len(up.requests()) == 1 })
 	req := up.requests()[0]
 	if req.URI != "/base/hooks/github?x=1" || string(req.Body) != body || req.Method != "POST" {
 		t.Fatalf("delivered %s %s %q", req.Method, req.URI, req.Body)
@@ -132,7 +133,7 @@ func TestQueuedDelivers(t *testing.T) {
 	if r := e.do("POST", "/hooks/github", []byte(body), map[string]string{"X-Hub-Signature-256": "sha256=00"}); r.Status != 401 || r.Header.Get("Hookwall-Delivery-Id") != "" {
 		t.Fatalf("bad signature: %d", r.Status)
 	}
-	waitFor(t, func() bool { return len(decisionLines(t, e, "delivered")) == 1 })
+	testutil.WaitFor(t, func() bool { return len(decisionLines(t, e, "delivered")) == 1 })
 	line := decisionLines(t, e, "delivered")[0]
 	if line["delivery_id"] != id || line["attempts"] != float64(1) || line["status"] != float64(200) {
 		t.Fatalf("delivered line: %v", line)
@@ -176,7 +177,7 @@ func TestQueuedRetries(t *testing.T) {
 		return r.Header.Get("Hookwall-Delivery-Id")
 	}
 	flaky := send("flaky")
-	waitFor(t, func() bool { return len(decisionLines(t, e, "delivered")) == 1 })
+	testutil.WaitFor(t, func() bool { return len(decisionLines(t, e, "delivered")) == 1 })
 	if l := decisionLines(t, e, "delivered")[0]; l["delivery_id"] != flaky || l["attempts"] != float64(4) {
 		t.Fatalf("flaky: %v", l)
 	}
@@ -189,7 +190,7 @@ func TestQueuedRetries(t *testing.T) {
 	}
 	gone := send("gone")
 	broken := send("broken")
-	waitFor(t, func() bool { return len(decisionLines(t, e, "dead")) == 2 })
+	testutil.WaitFor(t, func() bool { return len(decisionLines(t, e, "dead")) == 2 })
 	for _, l := range decisionLines(t, e, "dead") {
 		switch l["delivery_id"] {
 		case gone:
@@ -273,7 +274,7 @@ func TestDeliveriesAdminAPI(t *testing.T) {
 	id := e.do("POST", "/hooks/github", []byte(body), signed(body, "")).Header.Get("Hookwall-Delivery-Id")
 	// The upstream answers before the attempt is recorded: wait for the record.
 	var doc string
-	waitFor(t, func() bool {
+	testutil.WaitFor(t, func() bool {
 		doc = httpGet(t, e.admin+"/-/deliveries/"+id)
 		return len(up.requests()) == 1 && strings.Contains(doc, `"state": "delivered"`)
 	})
@@ -330,7 +331,7 @@ func TestQueuedSealedAtRest(t *testing.T) {
 	if r := e.do("POST", "/hooks/github", []byte(body), signed(body, "")); r.Status != 202 {
 		t.Fatalf("status %d", r.Status)
 	}
-	waitFor(t, func() bool { return len(up.requests()) >= 1 })
+	testutil.WaitFor(t, func() bool { return len(up.requests()) >= 1 })
 	var raw []byte
 	for _, name := range []string{"hookwall-deliveries.db", "hookwall-deliveries.db-wal"} {
 		b, _ := os.ReadFile(filepath.Join(e.dir, name))
@@ -367,7 +368,7 @@ func TestQueuedUpstreamProtection(t *testing.T) {
 				t.Fatalf("%d", r.Status)
 			}
 		}
-		waitFor(t, func() bool { return len(up.requests())-before == n })
+		testutil.WaitFor(t, func() bool { return len(up.requests())-before == n })
 		return time.Since(start)
 	}
 	t.Run("max_in_flight", func(t *testing.T) {
@@ -413,7 +414,7 @@ func TestQueuedOrdered(t *testing.T) {
 			t.Fatalf("%d", r.Status)
 		}
 	}
-	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) == 8 })
+	testutil.WaitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) == 8 })
 	time.Sleep(100 * time.Millisecond) // nothing more arrives
 	mu.Lock()
 	defer mu.Unlock()
@@ -437,7 +438,7 @@ func TestStatusPageDeliveries(t *testing.T) {
 			t.Fatal(r.Status)
 		}
 	}
-	waitFor(t, func() bool {
+	testutil.WaitFor(t, func() bool {
 		return strings.Contains(httpGet(t, e.admin+"/-/recent"), `"dead": 1`) && strings.Contains(httpGet(t, e.admin+"/-/recent"), `"delivered": 1`)
 	})
 	var doc struct {
@@ -471,7 +472,7 @@ func TestQueuedFanOut(t *testing.T) {
 		t.Fatalf("status %d", r.Status)
 	}
 	id := r.Header.Get("Hookwall-Delivery-Id")
-	waitFor(t, func() bool { return len(up.requests()) == 1 && len(d1.requests()) == 1 && len(d2.requests()) == 2 })
+	testutil.WaitFor(t, func() bool { return len(up.requests()) == 1 && len(d1.requests()) == 1 && len(d2.requests()) == 2 })
 	for _, c := range []struct {
 		got            recorded
 		uri, id, tries string
@@ -484,7 +485,7 @@ func TestQueuedFanOut(t *testing.T) {
 			t.Errorf("got %s %q id %s attempt %s, want %s id %s attempt %s", c.got.URI, c.got.Body, c.got.Header.Get("Hookwall-Delivery-Id"), c.got.Header.Get("Hookwall-Attempt"), c.uri, c.id, c.tries)
 		}
 	}
-	waitFor(t, func() bool { return len(decisionLines(t, e, "delivered")) == 3 })
+	testutil.WaitFor(t, func() bool { return len(decisionLines(t, e, "delivered")) == 3 })
 }
 
 // A store that is down answers 503 + Retry-After and acknowledges nothing; the dedupe key
@@ -500,7 +501,7 @@ func TestQueuedStoreDown(t *testing.T) {
 	if r := e.do("POST", "/hooks/github", []byte(body), signed(body, "d-up")); r.Status != 202 {
 		t.Fatalf("store up: %d %s", r.Status, r.Body)
 	}
-	waitFor(t, func() bool { return len(up.requests()) == 1 })
+	testutil.WaitFor(t, func() bool { return len(up.requests()) == 1 })
 	pg.Stop(t)
 	body = `{"store":"down"}`
 	for i := range 2 {

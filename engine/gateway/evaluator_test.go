@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hookwall/hookwall/engine/internal/testutil"
 )
 
 // Two routes decide alike, one in the compiled fast path's subset of Rego and one outside
@@ -57,8 +59,8 @@ func TestEvaluatorPerRoute(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	replaceFile(t, e.path("gateway.toml"), strings.Replace(string(raw), "dir = \"policies\"", "dir = \"policies\"\nevaluator = \"opa\"", 1))
-	waitUntil(t, 2*time.Second, "evaluator = \"opa\" did not apply", func() bool { return evaluators()["fast"].Evaluator == "opa" })
+	testutil.ReplaceFile(t, e.path("gateway.toml"), strings.Replace(string(raw), "dir = \"policies\"", "dir = \"policies\"\nevaluator = \"opa\"", 1))
+	testutil.WaitUntil(t, 2*time.Second, "evaluator = \"opa\" did not apply", func() bool { return evaluators()["fast"].Evaluator == "opa" })
 	if a, d := send("/hooks/fast", "1"), send("/hooks/fast", "2"); a != 200 || d != 451 {
 		t.Errorf("topdown: allowed %d, denied %d; want 200 and 451", a, d)
 	}

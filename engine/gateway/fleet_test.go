@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hookwall/hookwall/engine/internal/redistest"
+	"github.com/hookwall/hookwall/engine/internal/testutil"
 )
 
 const fleetPolicy = `package routes.fleet
@@ -98,7 +99,7 @@ func TestFleetRedisDownAndBack(t *testing.T) {
 	open := startFleetMember(t, up, rs, "open", "50ms")
 	h := func() map[string]string { return map[string]string{"X-Delivery": nextDelivery()} }
 	// With a 50ms bound a loaded machine may miss the first call: wait for a 200.
-	waitFor(t, func() bool { return closed.do("POST", "/hooks/fleet", nil, h()).Status == 200 })
+	testutil.WaitFor(t, func() bool { return closed.do("POST", "/hooks/fleet", nil, h()).Status == 200 })
 
 	rs.Kill()
 	start := time.Now()

@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hookwall/hookwall/engine/internal/testutil"
 )
 
 // malformedCase is one request the gateway must refuse, as raw bytes.
@@ -696,7 +698,7 @@ func TestHardeningUpstreamFaults(t *testing.T) {
 				t.Errorf("502 after %v: a broken answer must not wait for the route timeout", took)
 			}
 			if c.bounded {
-				waitFor(t, func() bool { return fu.written.Load() > 0 }) // the gateway hung up
+				testutil.WaitFor(t, func() bool { return fu.written.Load() > 0 }) // the gateway hung up
 				if w := fu.written.Load(); w > 64<<20 {
 					t.Errorf("the upstream wrote %d MiB before the gateway hung up; the limit is 1MiB", w>>20)
 				}

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/hookwall/hookwall/engine/internal/testutil"
 )
 
 // upstream is a real fasthttp server on loopback that records what reached it.
@@ -87,27 +89,10 @@ type env struct {
 	g      *Gateway
 	base   string // http://public
 	admin  string // http://admin
-	logBuf *syncBuffer
+	logBuf *testutil.Buffer
 	cancel context.CancelFunc
 	done   chan error
 	once   sync.Once
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // startEnv writes files (relative path → content) and gateway.toml, then runs a gateway.
@@ -129,7 +114,7 @@ func startEnv(t testing.TB, cfg string, files map[string]string, o Options) *env
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	logBuf := &syncBuffer{}
+	logBuf := &testutil.Buffer{}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}

@@ -5,9 +5,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/hookwall/hookwall/engine/internal/testutil"
 )
 
 const obligationsPolicy = `package routes.obl
@@ -80,7 +81,7 @@ func TestE2EDedupe(t *testing.T) {
 		defer close(first)
 		statuses <- e.do("POST", "/hooks/obl", nil, map[string]string{"X-Delivery": "d-3"}).Status
 	}()
-	waitFor(t, func() bool { return len(up.requests()) == before+1 })
+	testutil.WaitFor(t, func() bool { return len(up.requests()) == before+1 })
 	for i := 0; i < 4; i++ {
 		wg.Add(1)
 		go func() {
@@ -123,16 +124,5 @@ func TestE2ERateLimit(t *testing.T) {
 	}
 	if n := len(up.requests()); n != 4 {
 		t.Fatalf("upstream saw %d, want 4 (the limited request is not forwarded)", n)
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -10,11 +10,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/hookwall/hookwall/engine/internal/testutil"
 )
 
 // oblPolicy allows what the guard filter passed, denies on request, errors on request, and
@@ -281,7 +282,7 @@ func TestMetricsAfterKnownTraffic(t *testing.T) {
 		t.Errorf("%d revision_info series, want exactly 1", n)
 	}
 	// The decision log counts every record (it flushes within 200ms).
-	obsWait(t, func() bool {
+	testutil.WaitFor(t, func() bool {
 		return metricValue(scrapeMetrics(t, e), "hookwall_decision_log_written_total", L{}) == 11
 	})
 }
@@ -409,7 +410,7 @@ func TestShadowNeverChangesTheAnswer(t *testing.T) {
 		t.Fatalf("upstream saw %d requests, want 5", n)
 	}
 	// Now a shadow that errors (to_number of a non-number): still forwarded.
-	obsWriteFile(t, filepath.Join(e.dir, "policies/strict.rego"), "package routes.strict\n\nallow if to_number(input.request.headers[\"x-tenant\"]) > 0\n")
+	testutil.WriteFile(t, filepath.Join(e.dir, "policies/strict.rego"), "package routes.strict\n\nallow if to_number(input.request.headers[\"x-tenant\"]) > 0\n")
 	if _, err := e.g.Reload(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -436,7 +437,7 @@ func TestReopenLogAfterRotation(t *testing.T) {
 	e, _ := startObservability(t)
 	path := filepath.Join(e.dir, "decisions.log")
 	e.do("POST", "/hooks/shadowed", nil, map[string]string{"X-Tenant": "acme"})
-	obsWait(t, func() bool { b, _ := os.ReadFile(path); return bytes.Count(b, []byte("\n")) == 1 })
+	testutil.WaitFor(t, func() bool { b, _ := os.ReadFile(path); return bytes.Count(b, []byte("\n")) == 1 })
 	if err := os.Rename(path, path+".1"); err != nil {
 		t.Fatal(err)
 	}
@@ -473,7 +474,7 @@ func TestRecentFeedsTheStatusPage(t *testing.T) {
 			} `json:"shadow"`
 		} `json:"decisions"`
 	}
-	obsWait(t, func() bool {
+	testutil.WaitFor(t, func() bool {
 		r, err := http.Get(e.admin + "/-/recent")
 		if err != nil {
 			t.Fatal(err)
@@ -505,7 +506,7 @@ func TestRecentFeedsTheStatusPage(t *testing.T) {
 		t.Errorf("log %v", doc.Log)
 	}
 	// The chart's samples arrive once a second and add up to the traffic.
-	obsWait(t, func() bool {
+	testutil.WaitFor(t, func() bool {
 		r, err := http.Get(e.admin + "/-/recent")
 		if err != nil {
 			t.Fatal(err)
@@ -563,27 +564,9 @@ func TestAdminTokenGuardsObservability(t *testing.T) {
 	}
 }
 
-func obsWriteFile(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func obsWait(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func TestShadowPolicyMustExist(t *testing.T) {
 	dir := t.TempDir()
-	obsWriteFile(t, filepath.Join(dir, "gateway.toml"), `
+	testutil.WriteFile(t, filepath.Join(dir, "gateway.toml"), `
 [[route]]
 name = "r"
 path = "/r"
@@ -594,7 +577,7 @@ shadow_policy = "routes.missing"
 	if err := os.MkdirAll(filepath.Join(dir, "policies"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	obsWriteFile(t, filepath.Join(dir, "policies", "live.rego"), liveShadowed)
+	testutil.WriteFile(t, filepath.Join(dir, "policies", "live.rego"), liveShadowed)
 	_, err := Check(t.Context(), filepath.Join(dir, "gateway.toml"), Options{})
 	if err == nil || !strings.Contains(err.Error(), `route[1] "r": shadow_policy: policy: package "routes.missing" is not defined`) {
 		t.Fatalf("err = %v", err)

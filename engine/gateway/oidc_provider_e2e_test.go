@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hookwall/hookwall/engine/internal/testutil"
 )
 
 // oidcProviderDir holds the OpenID Provider the test runs (panva/oidc-provider, a certified
@@ -51,7 +53,7 @@ func startOIDCProvider(t *testing.T, senderSecret, gatewaySecret string) string 
 	if err != nil {
 		t.Fatal(err)
 	}
-	stderr := &syncBuffer{}
+	stderr := &testutil.Buffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -22,6 +22,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/hookwall/hookwall/engine/filter"
+	"github.com/hookwall/hookwall/engine/internal/testutil"
 )
 
 const flipAllow = "package routes.flip\n\nallow := true\n"
@@ -158,40 +159,6 @@ func (e *env) adminReload() (int, map[string]string) {
 
 func (e *env) path(rel string) string { return filepath.Join(e.dir, rel) }
 
-// writeInPlace truncates and rewrites the file, as `echo > f` does.
-func writeInPlace(t testing.TB, p, content string) {
-	t.Helper()
-	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// replaceFile writes a temporary file beside p and renames it over p, as editors and
-// configuration tools save.
-func replaceFile(t testing.TB, p, content string) {
-	t.Helper()
-	tmp := p + ".tmp~"
-	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, p); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// waitUntil polls cond every 5ms for up to d and returns how long it took.
-func waitUntil(t testing.TB, d time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > d {
-			t.Fatalf("after %v: %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return time.Since(start)
-}
-
 func TestReloadUnderLoadFlipsPolicy(t *testing.T) {
 	e, _ := startReload(t, "", "", nil, Options{})
 	policy := e.path("policies/routes/flip.rego")
@@ -232,9 +199,9 @@ func TestReloadUnderLoadFlipsPolicy(t *testing.T) {
 		// Both ways a file gets written: in place (a reload may see it half written, and must
 		// refuse it) and renamed over.
 		if flips%4 < 2 {
-			writeInPlace(t, policy, content)
+			testutil.WriteFile(t, policy, content)
 		} else {
-			replaceFile(t, policy, content)
+			testutil.ReplaceFile(t, policy, content)
 		}
 		flips++
 		time.Sleep(150 * time.Millisecond)
@@ -263,7 +230,7 @@ func TestReloadPolicyLiveWithinOneSecond(t *testing.T) {
 		if i%2 == 1 {
 			content, want = flipAllow, 200
 		}
-		replaceFile(t, policy, content)
+		testutil.ReplaceFile(t, policy, content)
 		written := time.Now()
 		for e.mustPost("/hooks/flip") != want {
 			if time.Since(written) > time.Second {
@@ -293,9 +260,9 @@ func TestReloadBadPolicyKeepsServing(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			before := e.g.Status()
-			replaceFile(t, policy, tc.src)
+			testutil.ReplaceFile(t, policy, tc.src)
 			var doc statusDoc
-			waitUntil(t, 2*time.Second, "the refused change never showed in /-/status", func() bool {
+			testutil.WaitUntil(t, 2*time.Second, "the refused change never showed in /-/status", func() bool {
 				doc = e.adminStatus()
 				return doc.Failures > before.Failures
 			})
@@ -318,8 +285,8 @@ func TestReloadBadPolicyKeepsServing(t *testing.T) {
 			}
 		})
 	}
-	replaceFile(t, policy, flipDeny)
-	waitUntil(t, 2*time.Second, "the fixed policy never went live", func() bool { return e.mustPost("/hooks/flip") == 451 })
+	testutil.ReplaceFile(t, policy, flipDeny)
+	testutil.WaitUntil(t, 2*time.Second, "the fixed policy never went live", func() bool { return e.mustPost("/hooks/flip") == 451 })
 	doc := e.adminStatus()
 	if doc.LastResult != "ok" || doc.LastError != "" || doc.Revision == good.Revision {
 		t.Errorf("after the fix: %+v", doc.Status)
@@ -329,7 +296,7 @@ func TestReloadBadPolicyKeepsServing(t *testing.T) {
 func TestReloadAdminAnswersNewRevision(t *testing.T) {
 	e, _ := startReload(t, "watch = false", "", nil, Options{})
 	// With watch off, only the API applies the change.
-	replaceFile(t, e.path("policies/routes/flip.rego"), flipDeny)
+	testutil.ReplaceFile(t, e.path("policies/routes/flip.rego"), flipDeny)
 	time.Sleep(300 * time.Millisecond)
 	if st := e.mustPost("/hooks/flip"); st != 200 {
 		t.Fatalf("status %d before the reload; watch = false must not reload", st)
@@ -357,17 +324,17 @@ func TestReloadRouteAddedWithoutRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	added := string(raw) + "\n[[route]]\nname = \"added\"\npath = \"/hooks/added\"\nupstream = \"" + up.URL() + "\"\npolicy = \"routes.flip\"\n"
-	replaceFile(t, e.path("gateway.toml"), added)
-	took := waitUntil(t, 2*time.Second, "the added route is not served", func() bool { return e.mustPost("/hooks/added") == 200 })
+	testutil.ReplaceFile(t, e.path("gateway.toml"), added)
+	took := testutil.WaitUntil(t, 2*time.Second, "the added route is not served", func() bool { return e.mustPost("/hooks/added") == 200 })
 	t.Logf("route live after %v", took)
 	if reqs := up.requests(); reqs[len(reqs)-1].URI != "/hooks/added" {
 		t.Errorf("upstream got %q", reqs[len(reqs)-1].URI)
 	}
 	// A listener change is refused as a whole: the added route stays, nothing else applies.
 	rev := e.g.Status().Revision
-	replaceFile(t, e.path("gateway.toml"), strings.Replace(added, "[server]\nlisten = \"127.0.0.1:0\"", "[server]\nlisten = \"127.0.0.1:1\"", 1)+
+	testutil.ReplaceFile(t, e.path("gateway.toml"), strings.Replace(added, "[server]\nlisten = \"127.0.0.1:0\"", "[server]\nlisten = \"127.0.0.1:1\"", 1)+
 		"\n[[route]]\nname = \"later\"\npath = \"/hooks/later\"\nupstream = \""+up.URL()+"\"\npolicy = \"routes.flip\"\n")
-	waitUntil(t, 2*time.Second, "the listener change was not refused", func() bool {
+	testutil.WaitUntil(t, 2*time.Second, "the listener change was not refused", func() bool {
 		return strings.Contains(e.g.Status().LastError, "need a restart")
 	})
 	if le := e.g.Status().LastError; !strings.Contains(le, ": server.listen changed: these need a restart") {
@@ -394,14 +361,14 @@ func TestReloadFilterModuleReplaced(t *testing.T) {
 		t.Fatalf("status %d with tiny.wasm, want 451 (no label)", st)
 	}
 	old := e.g.Snapshot().Filters["guard"]
-	replaceFile(t, e.path("filters/guard.wasm"), testGuest(t, "hookwall.wasm"))
-	took := waitUntil(t, 2*time.Second, "the replaced module is not live", func() bool { return e.mustPost("/hooks/guarded") == 200 })
+	testutil.ReplaceFile(t, e.path("filters/guard.wasm"), testGuest(t, "hookwall.wasm"))
+	took := testutil.WaitUntil(t, 2*time.Second, "the replaced module is not live", func() bool { return e.mustPost("/hooks/guarded") == 200 })
 	t.Logf("module live after %v", took)
 	cur := e.g.Snapshot().Filters["guard"]
 	if cur == old || cur.SpecHash == old.SpecHash {
 		t.Fatal("the snapshot still holds the old filter")
 	}
-	waitUntil(t, 2*time.Second, "the old pool did not close", func() bool { return old.Stats().Live == 0 })
+	testutil.WaitUntil(t, 2*time.Second, "the old pool did not close", func() bool { return old.Stats().Live == 0 })
 	inst, err := old.Acquire(context.Background())
 	if err == nil {
 		inst.Release()
@@ -423,8 +390,8 @@ func TestReloadPolicyOnlyChangeKeepsCompiledFilter(t *testing.T) {
 	snap := e.g.Snapshot()
 	f := snap.Filters["guard"]
 	created := f.Stats().Created
-	replaceFile(t, e.path("policies/routes/guarded.rego"), strings.Replace(guardedPolicy, `== "ok"`, `== "never"`, 1))
-	waitUntil(t, 2*time.Second, "the policy change is not live", func() bool { return e.mustPost("/hooks/guarded") == 451 })
+	testutil.ReplaceFile(t, e.path("policies/routes/guarded.rego"), strings.Replace(guardedPolicy, `== "ok"`, `== "never"`, 1))
+	testutil.WaitUntil(t, 2*time.Second, "the policy change is not live", func() bool { return e.mustPost("/hooks/guarded") == 451 })
 	next := e.g.Snapshot()
 	if next == snap {
 		t.Fatal("no new snapshot")
@@ -486,9 +453,9 @@ func TestReloadInFlightRequestFinishesOnItsSnapshot(t *testing.T) {
 		t.Fatal("the held request never reached the upstream")
 	}
 	// Replace both the policy and the filter while the request is at the upstream.
-	replaceFile(t, e.path("filters/guard.wasm"), testGuest(t, "hookwall.wasm"))
-	replaceFile(t, e.path("policies/routes/guarded.rego"), "package routes.guarded\n\nallow := false\n\nstatus := 452\n")
-	waitUntil(t, 2*time.Second, "the new snapshot is not live", func() bool { return e.mustPost("/hooks/guarded") == 452 })
+	testutil.ReplaceFile(t, e.path("filters/guard.wasm"), testGuest(t, "hookwall.wasm"))
+	testutil.ReplaceFile(t, e.path("policies/routes/guarded.rego"), "package routes.guarded\n\nallow := false\n\nstatus := 452\n")
+	testutil.WaitUntil(t, 2*time.Second, "the new snapshot is not live", func() bool { return e.mustPost("/hooks/guarded") == 452 })
 	if st := oldFilter.Stats(); st.InUse != 1 || st.Live == 0 {
 		t.Errorf("old filter during the held request: %+v, want its instance still in use", st)
 	}
@@ -497,7 +464,7 @@ func TestReloadInFlightRequestFinishesOnItsSnapshot(t *testing.T) {
 	if r.err != nil || r.status != 200 || r.body != "upstream ok" || r.phase != "ran" {
 		t.Fatalf("held request: %d %q (response phase %q) %v, want 200 and the response phase on the snapshot it started with", r.status, r.body, r.phase, r.err)
 	}
-	waitUntil(t, 2*time.Second, "the retired pool did not close after its last request", func() bool { return oldFilter.Stats().Live == 0 })
+	testutil.WaitUntil(t, 2*time.Second, "the retired pool did not close after its last request", func() bool { return oldFilter.Stats().Live == 0 })
 }
 
 func TestReloadNewPolicySubdirectoryIsWatched(t *testing.T) {
@@ -511,18 +478,18 @@ func TestReloadNewPolicySubdirectoryIsWatched(t *testing.T) {
 	if err := os.MkdirAll(e.path("policies/gate/deep"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	writeInPlace(t, e.path("policies/gate/deep/data.json"), `{"open": true}`)
-	waitUntil(t, 2*time.Second, "data in a new subdirectory is not live", func() bool { return e.mustPost("/hooks/flip") == 200 })
+	testutil.WriteFile(t, e.path("policies/gate/deep/data.json"), `{"open": true}`)
+	testutil.WaitUntil(t, 2*time.Second, "data in a new subdirectory is not live", func() bool { return e.mustPost("/hooks/flip") == 200 })
 	if got := e.g.Status().Watching; got != watched+2 {
 		t.Errorf("watching %d directories, want %d (the two new ones)", got, watched+2)
 	}
 	// A change inside the new directory must be seen: its watch was added.
-	writeInPlace(t, e.path("policies/gate/deep/data.json"), `{"open": false}`)
-	waitUntil(t, 2*time.Second, "a change in the new subdirectory is not live", func() bool { return e.mustPost("/hooks/flip") == 451 })
+	testutil.WriteFile(t, e.path("policies/gate/deep/data.json"), `{"open": false}`)
+	testutil.WaitUntil(t, 2*time.Second, "a change in the new subdirectory is not live", func() bool { return e.mustPost("/hooks/flip") == 451 })
 	if err := os.RemoveAll(e.path("policies/gate")); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 2*time.Second, "the removed directories are still watched", func() bool { return e.g.Status().Watching == watched })
+	testutil.WaitUntil(t, 2*time.Second, "the removed directories are still watched", func() bool { return e.g.Status().Watching == watched })
 }
 
 // TestReloadConfigMapSwap swaps a policy dir the way the kubelet updates a ConfigMap volume:
@@ -534,7 +501,7 @@ func TestReloadConfigMapSwap(t *testing.T) {
 		if err := os.MkdirAll(filepath.Join(cm, name), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		writeInPlace(t, filepath.Join(cm, name, "flip.rego"), content)
+		testutil.WriteFile(t, filepath.Join(cm, name, "flip.rego"), content)
 	}
 	// Move flip.rego into the ConfigMap layout.
 	mkVersion("..2026_01", flipAllow)
@@ -547,7 +514,7 @@ func TestReloadConfigMapSwap(t *testing.T) {
 	if err := os.Remove(e.path("policies/routes/flip.rego")); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 2*time.Second, "the ConfigMap layout did not load", func() bool {
+	testutil.WaitUntil(t, 2*time.Second, "the ConfigMap layout did not load", func() bool {
 		return e.g.Status().LastResult == "ok" && strings.Contains(strings.Join(e.g.Snapshot().Policies.Files(), ","), "cm/flip.rego")
 	})
 	rev := e.g.Status().Revision
@@ -562,7 +529,7 @@ func TestReloadConfigMapSwap(t *testing.T) {
 	if err := os.RemoveAll(filepath.Join(cm, "..2026_01")); err != nil {
 		t.Fatal(err)
 	}
-	took := waitUntil(t, 2*time.Second, "the ConfigMap swap did not reload", func() bool { return e.mustPost("/hooks/flip") == 451 })
+	took := testutil.WaitUntil(t, 2*time.Second, "the ConfigMap swap did not reload", func() bool { return e.mustPost("/hooks/flip") == 451 })
 	t.Logf("swap live after %v", took)
 	if e.g.Status().Revision == rev {
 		t.Error("revision unchanged")
@@ -574,13 +541,13 @@ func TestReloadWatchFollowsFilterModulePath(t *testing.T) {
 	if err := os.MkdirAll(e.path("filters2"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	writeInPlace(t, e.path("filters2/guard.wasm"), testGuest(t, "tiny.wasm"))
+	testutil.WriteFile(t, e.path("filters2/guard.wasm"), testGuest(t, "tiny.wasm"))
 	raw, err := os.ReadFile(e.path("gateway.toml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	replaceFile(t, e.path("gateway.toml"), strings.Replace(string(raw), "filters/guard.wasm", "filters2/guard.wasm", 1))
-	waitUntil(t, 2*time.Second, "the moved module path was not applied", func() bool {
+	testutil.ReplaceFile(t, e.path("gateway.toml"), strings.Replace(string(raw), "filters/guard.wasm", "filters2/guard.wasm", 1))
+	testutil.WaitUntil(t, 2*time.Second, "the moved module path was not applied", func() bool {
 		return e.g.Snapshot().Config.Filters[0].Module == e.path("filters2/guard.wasm")
 	})
 	e.g.mu.Lock()
@@ -591,13 +558,13 @@ func TestReloadWatchFollowsFilterModulePath(t *testing.T) {
 		t.Fatalf("watch list after the move:\n%s", joined)
 	}
 	// The old path is not watched any more; the new one is.
-	replaceFile(t, e.path("filters/guard.wasm"), testGuest(t, "hookwall.wasm"))
+	testutil.ReplaceFile(t, e.path("filters/guard.wasm"), testGuest(t, "hookwall.wasm"))
 	time.Sleep(400 * time.Millisecond)
 	if st := e.mustPost("/hooks/guarded"); st != 451 {
 		t.Fatalf("status %d: the old module path still reloads", st)
 	}
-	replaceFile(t, e.path("filters2/guard.wasm"), testGuest(t, "hookwall.wasm"))
-	waitUntil(t, 2*time.Second, "a change at the new module path is not live", func() bool { return e.mustPost("/hooks/guarded") == 200 })
+	testutil.ReplaceFile(t, e.path("filters2/guard.wasm"), testGuest(t, "hookwall.wasm"))
+	testutil.WaitUntil(t, 2*time.Second, "a change at the new module path is not live", func() bool { return e.mustPost("/hooks/guarded") == 200 })
 }
 
 const flipTest = `package routes.flip_test
@@ -616,8 +583,8 @@ func TestReloadTestOnReloadRefusesFailingTests(t *testing.T) {
 	}
 	before := e.g.Status()
 	// Compiles, but breaks the test.
-	replaceFile(t, e.path("policies/routes/flip.rego"), flipDeny)
-	waitUntil(t, 2*time.Second, "the change was not refused", func() bool { return e.g.Status().Failures > before.Failures })
+	testutil.ReplaceFile(t, e.path("policies/routes/flip.rego"), flipDeny)
+	testutil.WaitUntil(t, 2*time.Second, "the change was not refused", func() bool { return e.g.Status().Failures > before.Failures })
 	st := e.g.Status()
 	if !regexp.MustCompile(`flip_test\.rego:5: test_allows: failed`).MatchString(st.LastError) || st.Revision != before.Revision {
 		t.Errorf("status %+v, want the failing test named by file:line and the old revision", st)
@@ -626,8 +593,8 @@ func TestReloadTestOnReloadRefusesFailingTests(t *testing.T) {
 		t.Errorf("status %d: a change with failing tests was applied", got)
 	}
 	// Fix the test with the policy: applied.
-	replaceFile(t, e.path("policies/routes/flip_test.rego"), strings.Replace(flipTest, "if flip.allow", "if not flip.allow", 1))
-	waitUntil(t, 2*time.Second, "the change with passing tests was not applied", func() bool { return e.mustPost("/hooks/flip") == 451 })
+	testutil.ReplaceFile(t, e.path("policies/routes/flip_test.rego"), strings.Replace(flipTest, "if flip.allow", "if not flip.allow", 1))
+	testutil.WaitUntil(t, 2*time.Second, "the change with passing tests was not applied", func() bool { return e.mustPost("/hooks/flip") == 451 })
 }
 
 // TestReloadNoLeaks reloads 200 times, changing the policy every time and the filter module
@@ -646,9 +613,9 @@ func TestReloadNoLeaks(t *testing.T) {
 		if i%2 == 1 {
 			src = flipDeny
 		}
-		writeInPlace(t, policy, src+fmt.Sprintf("\n# %d\n", i))
+		testutil.WriteFile(t, policy, src+fmt.Sprintf("\n# %d\n", i))
 		if i%10 == 0 {
-			writeInPlace(t, e.path("filters/guard.wasm"), guests[(i/10)%2])
+			testutil.WriteFile(t, e.path("filters/guard.wasm"), guests[(i/10)%2])
 		}
 		if _, err := e.g.Reload(ctx); err != nil {
 			t.Fatalf("reload %d: %v", i, err)
@@ -705,7 +672,7 @@ func BenchmarkReloadPolicyWatch(b *testing.B) {
 	policy := e.path("policies/routes/flip.rego")
 	for i := 0; b.Loop(); i++ {
 		prev := e.g.Snapshot()
-		replaceFile(b, policy, fmt.Sprintf("%s\n# %d\n", flipAllow, i))
+		testutil.ReplaceFile(b, policy, fmt.Sprintf("%s\n# %d\n", flipAllow, i))
 		for e.g.Snapshot() == prev {
 			time.Sleep(500 * time.Microsecond)
 		}
@@ -721,7 +688,7 @@ func BenchmarkReloadPolicyDirect(b *testing.B) {
 	policy := e.path("policies/routes/flip.rego")
 	ctx := context.Background()
 	for i := 0; b.Loop(); i++ {
-		writeInPlace(b, policy, fmt.Sprintf("%s\n# %d\n", flipAllow, i))
+		testutil.WriteFile(b, policy, fmt.Sprintf("%s\n# %d\n", flipAllow, i))
 		if _, err := e.g.Reload(ctx); err != nil {
 			b.Fatal(err)
 		}
@@ -748,7 +715,7 @@ func BenchmarkReloadFilterChange(b *testing.B) {
 			}, Options{Logger: discardLogger(), CacheDir: b.TempDir()})
 			ctx := context.Background()
 			swap := func(i int) {
-				writeInPlace(b, e.path("filters/guard.wasm"), string(versions[i%2]))
+				testutil.WriteFile(b, e.path("filters/guard.wasm"), string(versions[i%2]))
 				if _, err := e.g.Reload(ctx); err != nil {
 					b.Fatal(err)
 				}
@@ -829,11 +796,11 @@ func appendULEB(b []byte, v uint64) []byte {
 
 // TestReloadLogNamesTheChangedFile: a reload the file watch started says which file changed.
 func TestReloadLogNamesTheChangedFile(t *testing.T) {
-	var logs syncBuffer
+	var logs testutil.Buffer
 	e, _ := startReload(t, "", "", nil, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	replaceFile(t, e.path("policies/routes/flip.rego"), flipDeny)
-	waitUntil(t, 2*time.Second, "the policy change is not live", func() bool { return e.mustPost("/hooks/flip") == 451 })
-	waitUntil(t, time.Second, "no reload log line names the file:\n"+logs.String(), func() bool {
+	testutil.ReplaceFile(t, e.path("policies/routes/flip.rego"), flipDeny)
+	testutil.WaitUntil(t, 2*time.Second, "the policy change is not live", func() bool { return e.mustPost("/hooks/flip") == 451 })
+	testutil.WaitUntil(t, time.Second, "no reload log line names the file:\n"+logs.String(), func() bool {
 		for _, line := range strings.Split(logs.String(), "\n") {
 			if strings.Contains(line, "msg=reloaded") && strings.Contains(line, "trigger=watch") && strings.Contains(line, "flip.rego") {
 				return true

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/hookwall/hookwall/engine/internal/testutil"
 )
 
 // adminConfig is a gateway with a tokenless loopback admin listener (the default) and one
@@ -160,7 +162,7 @@ func TestAdminMasksUpstreamCredentials(t *testing.T) {
 	// A reload that the config refuses: a bad port, and a missing host, each with the password.
 	for _, bad := range []string{"http://" + user + ":" + pw + "@127.0.0.1:port", "http://" + user + ":" + pw + "@"} {
 		cfg := strings.NewReplacer("{{UPSTREAM}}", bad, "{{ADMIN}}", "").Replace(adminConfig)
-		replaceFile(t, e.path("gateway.toml"), cfg)
+		testutil.ReplaceFile(t, e.path("gateway.toml"), cfg)
 		st, ans := e.adminReload()
 		if st != http.StatusUnprocessableEntity || !strings.Contains(ans["error"], "upstream") {
 			t.Fatalf("reload with upstream %q: %d %v, want 422 naming the key", bad, st, ans)

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bufio"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -12,16 +11,6 @@ import (
 	"time"
 )
 
-func secWriteFile(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func secReadFile(t *testing.T, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -30,8 +19,6 @@ func secReadFile(t *testing.T, path string) string {
 	}
 	return string(b)
 }
-
-func secSprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
 
 // secShipped reads a shipped file by its path in the repository (policies/, examples/policies/),
 // so the gateway tests run the very files users get.

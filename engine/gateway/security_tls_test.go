@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookwall/hookwall/engine/internal/testutil"
 	"github.com/hookwall/hookwall/engine/tlsconf/tlstest"
 )
 
@@ -334,10 +336,10 @@ policy = "routes.open"
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			for name, content := range files {
-				secWriteFile(t, filepath.Join(dir, name), content)
+				testutil.WriteFile(t, filepath.Join(dir, name), content)
 			}
 			path := filepath.Join(dir, "gateway.toml")
-			secWriteFile(t, path, secSprintf(base, tc.server, tc.upstream, tc.route))
+			testutil.WriteFile(t, path, fmt.Sprintf(base, tc.server, tc.upstream, tc.route))
 			_, err := Check(context.Background(), path, Options{})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Check: err = %v, want one naming %q", err, tc.want)

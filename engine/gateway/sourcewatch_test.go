@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/hookwall/hookwall/engine/internal/redistest"
+	"github.com/hookwall/hookwall/engine/internal/testutil"
 )
 
 // Sources in these tests are loopback addresses other than 127.0.0.1 (all of 127/8 is
@@ -403,7 +404,7 @@ func TestWatchBlocksForgedBurst(t *testing.T) {
 	// The alert, verified by the Standard Webhooks library; a changed body is refused by it.
 	var alert receivedAlert
 	var data map[string]any
-	waitFor(t, func() bool {
+	testutil.WaitFor(t, func() bool {
 		var ok bool
 		alert, data, ok = sink.find("127.0.0.2")
 		return ok
@@ -420,7 +421,7 @@ func TestWatchBlocksForgedBurst(t *testing.T) {
 
 	// The block ends after block_for.
 	time.Sleep(time.Until(blockedAt.Add(3 * time.Second)))
-	waitFor(t, func() bool { return pushFrom(t, attacker, e.base, false).Status == 200 })
+	testutil.WaitFor(t, func() bool { return pushFrom(t, attacker, e.base, false).Status == 200 })
 	if time.Since(blockedAt) > 4*time.Second {
 		t.Fatalf("the block lasted %v, want block_for (3s)", time.Since(blockedAt))
 	}

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/hookwall/hookwall/engine/internal/testutil"
 )
 
 // cdp drives a headless Chromium over its DevTools pipe (--remote-debugging-pipe: it reads
@@ -143,7 +145,7 @@ func TestStatusPageReplaysDeadLetter(t *testing.T) {
 	if r.Status != 202 || id == "" {
 		t.Fatalf("webhook: %d", r.Status)
 	}
-	waitFor(t, func() bool { return strings.Contains(httpGet(t, e.admin+"/-/recent"), `"dead_letters"`) })
+	testutil.WaitFor(t, func() bool { return strings.Contains(httpGet(t, e.admin+"/-/recent"), `"dead_letters"`) })
 	accept.Store(true)
 
 	c := startCDP(t, bin, e.admin+"/")
@@ -157,7 +159,7 @@ func TestStatusPageReplaysDeadLetter(t *testing.T) {
 		t.Fatalf("dead-letter row: %q", row)
 	}
 	c.eval(button + `.click(), true`)
-	waitFor(t, func() bool { return len(decisionLines(t, e, "delivered")) == 1 })
+	testutil.WaitFor(t, func() bool { return len(decisionLines(t, e, "delivered")) == 1 })
 	if got := decisionLines(t, e, "delivered")[0]; got["delivery_id"] != id || got["attempts"] != float64(2) {
 		t.Fatalf("delivered line: %v", got)
 	}

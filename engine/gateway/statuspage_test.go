@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hookwall/hookwall/engine/internal/testutil"
 )
 
 // chromium returns the headless browser, or skips (fails when CI is set: .ci/run installs it).
@@ -61,7 +63,7 @@ func TestStatusPageRendersInChromium(t *testing.T) {
 	if st, _ := secRawRequest(t, e, "POST /<b/id=\"injected\">x</b>/..;/ HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"); st != 400 {
 		t.Fatalf("crafted path: %d", st)
 	}
-	obsWait(t, func() bool {
+	testutil.WaitFor(t, func() bool {
 		r, err := http.Get(e.admin + "/-/recent")
 		if err != nil {
 			t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jws"
 
+	"github.com/hookwall/hookwall/engine/internal/testutil"
 	"github.com/hookwall/hookwall/engine/oauth/oauthtest"
 )
 
@@ -47,20 +48,9 @@ func startIssuer(t *testing.T, p *oauthtest.IDP, cfg Config) *Issuer {
 	is.Start()
 	t.Cleanup(is.Close)
 	if cfg.Issuer != "" || cfg.JWKSURL != "" {
-		waitFor(t, "the first key set", func() bool { return is.Stats().Keys > 0 || is.Stats().Failures > 0 })
+		testutil.WaitUntil(t, 5*time.Second, "the first key set", func() bool { return is.Stats().Keys > 0 || is.Stats().Failures > 0 })
 	}
 	return is
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func claims(iss string, extra map[string]any) map[string]any {
@@ -282,7 +272,7 @@ func TestIssuerDown(t *testing.T) {
 	tok := oauthtest.Mint(t, k1, claims(p.Issuer(), nil))
 	fetched := is.Stats().LastRefresh
 	p.SetDown(true)
-	waitFor(t, "a failed refresh", func() bool { return is.Stats().Failures > 0 })
+	testutil.WaitUntil(t, 5*time.Second, "a failed refresh", func() bool { return is.Stats().Failures > 0 })
 	if time.Since(fetched) < 600*time.Millisecond {
 		if r := is.Verify(context.Background(), tok, time.Now()); !r.Valid {
 			t.Fatalf("within staleness, with the issuer down: %q", r.Reason)
@@ -296,7 +286,7 @@ func TestIssuerDown(t *testing.T) {
 		t.Fatalf("stats = %+v", st)
 	}
 	p.SetDown(false)
-	waitFor(t, "recovery", func() bool { return !is.Stats().Stale })
+	testutil.WaitUntil(t, 5*time.Second, "recovery", func() bool { return !is.Stats().Stale })
 	if r := is.Verify(context.Background(), tok, time.Now()); !r.Valid {
 		t.Fatalf("after recovery: %q", r.Reason)
 	}
@@ -433,7 +423,7 @@ func TestSetReuse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "keys", func() bool { return s1.Issuer("idp").Stats().Keys == 1 })
+	testutil.WaitUntil(t, 5*time.Second, "keys", func() bool { return s1.Issuer("idp").Stats().Keys == 1 })
 	hits := p.JWKSHits.Load()
 	s2, err := NewSet([]Config{cfg}, s1, nil, nil)
 	if err != nil {
@@ -500,7 +490,7 @@ func TestIssuerUnreachableAtStart(t *testing.T) {
 	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("the first token waited %v, past the fetch timeout", d)
 	}
-	waitFor(t, "the failed first fetch", func() bool { return is.Stats().Failures > 0 })
+	testutil.WaitUntil(t, 5*time.Second, "the failed first fetch", func() bool { return is.Stats().Failures > 0 })
 	slow := 0
 	for range 20 {
 		start = time.Now()
@@ -542,7 +532,7 @@ func TestIntrospectionConcurrencyBound(t *testing.T) {
 			is.Verify(context.Background(), fmt.Sprintf("made-up-%d", i), time.Now())
 		}()
 	}
-	waitFor(t, "calls in flight", func() bool { return p.IntroHits.Load() >= maxIntrospectInFlight })
+	testutil.WaitUntil(t, 5*time.Second, "calls in flight", func() bool { return p.IntroHits.Load() >= maxIntrospectInFlight })
 	time.Sleep(50 * time.Millisecond)
 	close(release)
 	wg.Wait()

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hookwall/hookwall/engine/internal/testutil"
 )
 
 // TestCrossCheckQueue: every offered job is checked once; agreeing decisions are not
@@ -39,7 +41,7 @@ func TestCrossCheckQueue(t *testing.T) {
 	}
 	// The compiled evaluator (wrongly) allowed a GET: reported, not moved.
 	c.Offer(CrossCheckJob{Route: "log", DecisionID: "d-1", Query: q, Input: get, Decision: Decision{Allow: true, Status: 403}, Timeout: time.Second})
-	waitFor(t, func() bool { return c.Checked() == 11 })
+	testutil.WaitFor(t, func() bool { return c.Checked() == 11 })
 	mu.Lock()
 	if len(diverged) != 1 || diverged[0] != "log" {
 		t.Errorf("divergences reported %v, want [log]", diverged)
@@ -50,7 +52,7 @@ func TestCrossCheckQueue(t *testing.T) {
 	}
 	// An error on one side only is a divergence too; with Demote the query moves.
 	c.Offer(CrossCheckJob{Route: "opa", DecisionID: "d-2", Query: q, Input: post, Err: context.Canceled, Timeout: time.Second, Demote: true})
-	waitFor(t, func() bool { return c.Checked() == 12 })
+	testutil.WaitFor(t, func() bool { return c.Checked() == 12 })
 	if q.Compiled() {
 		t.Fatal("a divergence with Demote left the query compiled")
 	}
@@ -64,15 +66,6 @@ func TestCrossCheckQueue(t *testing.T) {
 	full := NewCrossCheck(0, quiet, nil)
 	if full.Offer(CrossCheckJob{Route: "r", Query: q, Input: post, Timeout: time.Second}) || full.Dropped() != 1 {
 		t.Errorf("a full queue took the job (dropped %d)", full.Dropped())
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	for start := time.Now(); !cond(); time.Sleep(time.Millisecond) {
-		if time.Since(start) > 5*time.Second {
-			t.Fatal("timed out")
-		}
 	}
 }
 
@@ -96,15 +89,15 @@ func TestCrossCheckWorkerLingers(t *testing.T) {
 		if !c.Offer(CrossCheckJob{Route: "r", Query: q, Input: post, Decision: Decision{Allow: true, Status: 403}, Timeout: time.Second}) {
 			t.Fatal("dropped")
 		}
-		waitFor(t, func() bool { return c.Checked() == uint64(i+1) })
+		testutil.WaitFor(t, func() bool { return c.Checked() == uint64(i+1) })
 		time.Sleep(10 * time.Millisecond)
 	}
 	if n := c.workers.Load(); n != 1 {
 		t.Errorf("%d workers for five jobs a few milliseconds apart, want 1", n)
 	}
-	waitFor(t, func() bool { return !c.running.Load() })
+	testutil.WaitFor(t, func() bool { return !c.running.Load() })
 	c.Offer(CrossCheckJob{Route: "r", Query: q, Input: post, Decision: Decision{Allow: true, Status: 403}, Timeout: time.Second})
-	waitFor(t, func() bool { return c.Checked() == 6 })
+	testutil.WaitFor(t, func() bool { return c.Checked() == 6 })
 	if n := c.workers.Load(); n != 2 {
 		t.Errorf("%d workers after the first ended idle, want 2", n)
 	}
