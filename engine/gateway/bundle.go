@@ -361,20 +361,21 @@ func (g *Gateway) bundleFailed(src *bundleSource, err error) {
 	_, _ = g.recordLocked("bundle", time.Now(), "", err)
 }
 
-// bundleForLocked returns the bundle source cfg asks for: the running one when nothing about
-// it changed, or a new one with its first bundle fetched (fresh; not polling yet). It returns
-// nil when cfg reads policies from the directory.
-func (g *Gateway) bundleForLocked(ctx context.Context, cfg *config.Config) (src *bundleSource, rev *bundleRev, fresh bool, err error) {
+// bundleFor returns the bundle source cfg asks for: running (the gateway's source, read under
+// g.mu; nil for a gateway not yet built) when nothing about it changed, or a new one with its
+// first bundle fetched (fresh; not polling yet). It returns nil when cfg reads policies from
+// the directory.
+func bundleFor(ctx context.Context, cfg *config.Config, running *bundleSource) (src *bundleSource, rev *bundleRev, fresh bool, err error) {
 	if cfg.Policies.BundleURL == "" {
 		return nil, nil, false, nil
 	}
-	if g.bundle != nil {
+	if running != nil {
 		id, _, err := bundleIdentity(cfg)
 		if err != nil {
 			return nil, nil, false, err
 		}
-		if id == g.bundle.id {
-			return g.bundle, g.bundle.currentRev(), false, nil
+		if id == running.id {
+			return running, running.currentRev(), false, nil
 		}
 	}
 	src, err = newBundleSource(cfg)

@@ -110,7 +110,7 @@ func New(ctx context.Context, path string, o Options) (*Gateway, error) {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	// A gateway configured for a bundle starts only with one: it has no other policies.
-	bsrc, brev, _, err := g.bundleForLocked(ctx, cfg)
+	bsrc, brev, _, err := bundleFor(ctx, cfg, nil)
 	if err != nil {
 		_ = g.host.Close(ctx)
 		return nil, err
@@ -242,7 +242,7 @@ func (g *Gateway) reloadFrom(ctx context.Context, trigger string, files ...strin
 	return g.recordLocked(trigger, start, rev, err, files...)
 }
 
-// recordLocked notes the outcome of one reload attempt in the status and the log.
+// recordLocked notes the outcome of one reload attempt in the status and the log. g.mu is held.
 func (g *Gateway) recordLocked(trigger string, start time.Time, rev string, err error, files ...string) (string, error) {
 	attrs := []any{"trigger", trigger}
 	if len(files) > 0 {
@@ -269,6 +269,7 @@ func (g *Gateway) recordLocked(trigger string, start time.Time, rev string, err 
 	return rev, nil
 }
 
+// reloadLocked builds and swaps in a snapshot of the config file. g.mu is held.
 func (g *Gateway) reloadLocked(ctx context.Context) (string, error) {
 	cfg, err := config.Load(g.path)
 	if err != nil {
@@ -282,7 +283,7 @@ func (g *Gateway) reloadLocked(ctx context.Context) (string, error) {
 	if err := restartOnly(live.Config, cfg); err != nil {
 		return "", err
 	}
-	src, brev, fresh, err := g.bundleForLocked(ctx, cfg)
+	src, brev, fresh, err := bundleFor(ctx, cfg, g.bundle)
 	if err != nil {
 		return "", err
 	}
@@ -307,7 +308,8 @@ func (g *Gateway) reloadLocked(ctx context.Context) (string, error) {
 	return next.Revision, nil
 }
 
-// syncWatchLocked starts, re-targets or stops the file watch after the config changed.
+// syncWatchLocked starts, re-targets or stops the file watch after the config changed. g.mu
+// is held.
 func (g *Gateway) syncWatchLocked() {
 	cfg := g.watchCfg
 	if g.bgCtx == nil || cfg == nil {
@@ -520,7 +522,7 @@ func load(ctx context.Context, path string, o Options) (snap *snapshot.Snapshot,
 		return nil, nil, fmt.Errorf("gateway: %w", err)
 	}
 	g := &Gateway{o: o, log: o.Logger, host: host}
-	src, brev, _, err := g.bundleForLocked(ctx, cfg)
+	src, brev, _, err := bundleFor(ctx, cfg, nil)
 	if err != nil {
 		_ = host.Close(ctx)
 		return nil, nil, err

@@ -101,7 +101,7 @@ type routeSet struct {
 // process collectors, and a collector reading src at each scrape.
 func New(src Sources) *Metrics {
 	m := &Metrics{reg: prometheus.NewRegistry()}
-	f := promauto{m.reg}
+	f := registrar{m.reg}
 	m.requests = f.counter("hookwall_requests_total", "Requests answered, by route, outcome and status code.", "route", "outcome", "code")
 	m.requestDur = f.histogram("hookwall_request_duration_seconds", "Time from request read to answer, by route.", requestBuckets, "route")
 	m.policyDur = f.histogram("hookwall_policy_duration_seconds", "Rego evaluation time of the route's policy.", stageBuckets, "route")
@@ -274,16 +274,17 @@ func (c *cache[K, V]) get(k K, newV func() V) V {
 	return v
 }
 
-// promauto registers vectors on one registry.
-type promauto struct{ reg *prometheus.Registry }
+// registrar registers vectors on one registry (named apart from client_golang's promauto,
+// which registers on the global one).
+type registrar struct{ reg *prometheus.Registry }
 
-func (p promauto) counter(name, help string, labels ...string) *prometheus.CounterVec {
+func (p registrar) counter(name, help string, labels ...string) *prometheus.CounterVec {
 	v := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
 	p.reg.MustRegister(v)
 	return v
 }
 
-func (p promauto) histogram(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
+func (p registrar) histogram(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
 	v := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labels)
 	p.reg.MustRegister(v)
 	return v

@@ -81,8 +81,8 @@ func benchSignedPush(b *testing.B, dir, pkg, secret, path, ip string) {
 	})
 	for _, c := range []struct {
 		name string
-		o    *EvalOption
-	}{{"compiled", nil}, {"opa", &EvalOption{OPA: true}}} {
+		o    *EvalParams
+	}{{"compiled", nil}, {"opa", &EvalParams{OPA: true}}} {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {

@@ -597,4 +597,4 @@ func unsafeBytes(s string) []byte {
 	return unsafe.Slice(unsafe.StringData(s), len(s))
 }
 
-var _ topdown.QueryTracer // tracer type is part of EvalOption
+var _ topdown.QueryTracer // tracer type is part of EvalParams

@@ -130,7 +130,7 @@ func (c *CrossCheck) check(j CrossCheckJob) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), j.Timeout)
 	defer cancel()
-	td, terr := j.Query.Eval(ctx, j.Input, &EvalOption{OPA: true})
+	td, terr := j.Query.Eval(ctx, j.Input, &EvalParams{OPA: true})
 	c.checked.Add(1)
 	if ctx.Err() != nil && terr != nil {
 		return // topdown ran out of time: no answer to compare

@@ -14,7 +14,7 @@
 //
 // A package inside the subset of internal/fastpath is evaluated by it instead of OPA's
 // topdown, to the same decisions and errors (Query.Evaluator says which, and why not);
-// Options.OPAOnly, a tracer or EvalOption.OPA keep topdown. Query.EvalRequest takes
+// Options.OPAOnly, a tracer or EvalParams.OPA keep topdown. Query.EvalRequest takes
 // input.request apart from the document, as a Request the compiled evaluator reads fields
 // and headers from without building the object (verify included); NeedsRequest and
 // NeedsDocument say what a compiled package may read, so the caller can skip the rest.

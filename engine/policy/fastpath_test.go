@@ -284,7 +284,7 @@ func loadCorpus(t testing.TB) *Set {
 func evalBoth(t testing.TB, q *Query, in ast.Value, req Request) (Decision, error) {
 	t.Helper()
 	fd, ferr := q.Eval(context.Background(), in, nil)
-	od, oerr := q.Eval(context.Background(), in, &EvalOption{OPA: true})
+	od, oerr := q.Eval(context.Background(), in, &EvalParams{OPA: true})
 	if (ferr != nil) != (oerr != nil) {
 		t.Fatalf("%s: fast path error %v, topdown error %v\ninput %v", q.pkg, ferr, oerr, in)
 	}
@@ -487,7 +487,7 @@ func TestFastPathSemantics(t *testing.T) {
 		}
 		q := prepareCompiled(t, set, c.pkg)
 		d, err := evalBoth(t, q, doc(req), nil)
-		_, oerr := q.Eval(context.Background(), doc(req), &EvalOption{OPA: true})
+		_, oerr := q.Eval(context.Background(), doc(req), &EvalParams{OPA: true})
 		switch {
 		case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err) || !strings.Contains(oerr.Error(), c.err)):
 			t.Errorf("%s %v %s: fast path error %v, topdown %v; want both to mention %q", c.pkg, c.headers, c.json, err, oerr, c.err)
@@ -523,7 +523,7 @@ func TestFastPathMemoizesFunctions(t *testing.T) {
 	body := `{"a":1}`
 	for _, sig := range []string{hmacHex("s3cret", body), hmacHex("wrong", body)} {
 		in := doc(requestValue("POST", "/", map[string]string{"X-Hub-Signature-256": "sha256=" + sig}, body))
-		for _, o := range []*EvalOption{nil, {OPA: true}} {
+		for _, o := range []*EvalParams{nil, {OPA: true}} {
 			secrets.reads = 0
 			d, err := q.Eval(context.Background(), in, o)
 			if err != nil {

@@ -86,7 +86,7 @@ func TestOAuthBuiltin(t *testing.T) {
 		{"unknown issuer", "Bearer " + tok("hooks:write"), "nope", false, "", "", `no [[oauth]] issuer named "nope"`},
 	} {
 		for _, opa := range []bool{false, true} {
-			d, err := q.Eval(ctx, authInput(c.auth, c.issuer), &policy.EvalOption{OPA: opa})
+			d, err := q.Eval(ctx, authInput(c.auth, c.issuer), &policy.EvalParams{OPA: opa})
 			if c.err != "" {
 				if err == nil || !strings.Contains(err.Error(), c.err) || !strings.Contains(err.Error(), policy.OAuthName) {
 					t.Errorf("%s (opa %v): err %v, want one with %q", c.name, opa, err, c.err)
@@ -212,7 +212,7 @@ allow if {
 			t.Fatal(err)
 		}
 		cv.n.Store(0)
-		d, err := q.Eval(ctx, in, &policy.EvalOption{OPA: c.opa})
+		d, err := q.Eval(ctx, in, &policy.EvalParams{OPA: c.opa})
 		if err != nil || !d.Allow {
 			t.Fatalf("%s: %+v %v", c.name, d, err)
 		}

@@ -495,8 +495,8 @@ func BenchmarkProviderPolicy(b *testing.B) {
 			in := provInput(b, v, q.NeedsJSON())
 			for _, c := range []struct {
 				name string
-				o    *policy.EvalOption
-			}{{"compiled", nil}, {"opa", &policy.EvalOption{OPA: true}}} {
+				o    *policy.EvalParams
+			}{{"compiled", nil}, {"opa", &policy.EvalParams{OPA: true}}} {
 				b.Run(c.name, func(b *testing.B) {
 					b.ReportAllocs()
 					for b.Loop() {

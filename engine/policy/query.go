@@ -154,8 +154,9 @@ func (d *Decision) Denied() bool { return !d.Allow || len(d.Deny) > 0 }
 // Header is one header the policy sets on the forwarded request.
 type Header struct{ Name, Value string }
 
-// EvalOption tunes one evaluation.
-type EvalOption struct {
+// EvalParams tunes one evaluation: a struct of settings, not one of OPA's functional
+// rego.EvalOption values.
+type EvalParams struct {
 	// Tracer, when set, receives the rule trace (eval --explain); tracing needs topdown.
 	Tracer topdown.QueryTracer
 	// OPA evaluates with topdown even when the fast path covers the package.
@@ -176,14 +177,14 @@ type Request interface {
 
 // Eval evaluates the package on input. An error means the decision is unknown: the caller
 // answers 500 and denies.
-func (q *Query) Eval(ctx context.Context, input ast.Value, o *EvalOption) (Decision, error) {
+func (q *Query) Eval(ctx context.Context, input ast.Value, o *EvalParams) (Decision, error) {
 	return q.EvalRequest(ctx, input, nil, o)
 }
 
 // EvalRequest is Eval on the input document doc with input.request req (doc's own
 // "request" is then ignored); req nil is Eval. The compiled evaluator reads from req only
 // what the policy reads; topdown gets the document with req's object.
-func (q *Query) EvalRequest(ctx context.Context, doc ast.Value, req Request, o *EvalOption) (Decision, error) {
+func (q *Query) EvalRequest(ctx context.Context, doc ast.Value, req Request, o *EvalParams) (Decision, error) {
 	input := doc
 	if q.Compiled() && (o == nil || (o.Tracer == nil && !o.OPA)) {
 		var fr fastpath.Request

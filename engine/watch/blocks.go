@@ -88,7 +88,7 @@ func (b *blocks) lookup(source string, now int64) (until int64, ok bool) {
 	return until, ok && now < until
 }
 
-// publishLocked replaces the request path's view.
+// publishLocked replaces the request path's view. b.mu is held.
 func (b *blocks) publishLocked() {
 	if len(b.m) == 0 {
 		b.view.Store(nil)

@@ -144,7 +144,7 @@ func (s *Server) responsePhase(x *exchange, ctx *fasthttp.RequestCtx) *ResponseP
 // aside), and endDryRun ends the request once the policies decided.
 type dryRun struct {
 	route     *snapshot.Route // the route named, nil to route as the gateway would
-	opt       *policy.EvalOption
+	opt       *policy.EvalParams
 	evaluated bool // the policy ran (endDryRun was reached)
 	kept      bool // the filter instances were kept for the response phase
 }
@@ -157,8 +157,8 @@ func (d *dryRun) pick(r *snapshot.Route, ok bool) (*snapshot.Route, bool) {
 	return d.route, true
 }
 
-// evalOption returns the policy options of the dry run; nil (live requests) when d is nil.
-func (d *dryRun) evalOption() *policy.EvalOption {
+// evalParams returns the policy options of the dry run; nil (live requests) when d is nil.
+func (d *dryRun) evalParams() *policy.EvalParams {
 	if d == nil {
 		return nil
 	}
@@ -182,7 +182,7 @@ func (s *Server) Evaluate(req *fasthttp.Request, o DryRun) (ev *Evaluation, err 
 	defer snap.Release()
 	d := &dryRun{}
 	if o.Tracer != nil {
-		d.opt = &policy.EvalOption{Tracer: o.Tracer}
+		d.opt = &policy.EvalParams{Tracer: o.Tracer}
 	}
 	if o.Route != "" {
 		for _, r := range snap.Routes {
@@ -207,7 +207,7 @@ func (s *Server) Evaluate(req *fasthttp.Request, o DryRun) (ev *Evaluation, err 
 	x := &exchange{dry: d}
 	rec := &x.rec
 	rec.Time = time.Now()
-	rec.DecisionID = newID(&x.idBuf)
+	rec.DecisionID = randomDecisionID(&x.idBuf)
 	rec.Method = string(ctx.Method())
 	rec.Path = rawPath(&ctx, &x.in)
 	rec.Revision = snap.Revision

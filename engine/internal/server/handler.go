@@ -132,9 +132,9 @@ func (x *exchange) cancel() {
 	}
 }
 
-// newID returns a unique request id: the server's random prefix and a counter, 32 hex digits.
+// sequentialDecisionID returns a unique decision id: the server's random prefix and a counter, 32 hex digits.
 // It is an identifier, not a secret, so it need not cost a random read per request.
-func (s *Server) newID(buf *[32]byte) string {
+func (s *Server) sequentialDecisionID(buf *[32]byte) string {
 	hex.Encode(buf[:16], s.idPrefix[:])
 	n := s.idSeq.Add(1)
 	for i := 31; i >= 16; i-- {
@@ -146,8 +146,8 @@ func (s *Server) newID(buf *[32]byte) string {
 
 const hexDigits = "0123456789abcdef"
 
-// newID returns a random request id, for evaluations outside a Server (hookwall eval).
-func newID(buf *[32]byte) string {
+// randomDecisionID returns a random decision id, for evaluations outside a Server (hookwall eval).
+func randomDecisionID(buf *[32]byte) string {
 	var raw [16]byte
 	_, _ = rand.Read(raw[:])
 	hex.Encode(buf[:], raw[:])
@@ -159,7 +159,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	x := exchangePool.Get().(*exchange)
 	rec := &x.rec
 	rec.Time = start
-	rec.DecisionID = s.newID(&x.idBuf)
+	rec.DecisionID = s.sequentialDecisionID(&x.idBuf)
 	rec.Method = x.in.String(ctx.Method())
 	rec.Path = rawPath(ctx, &x.in) // routePath puts the canonical path in its place
 	x.peer = ctx.RemoteIP().String()
@@ -254,7 +254,7 @@ func (s *Server) handleError(ctx *fasthttp.RequestCtx, err error) {
 	ctx.SetConnectionClose()
 	writeError(ctx, status, fasthttp.StatusMessage(status))
 	var id [32]byte
-	rec := decisionlog.Record{DecisionID: s.newID(&id), Time: time.Now(), Method: string(ctx.Method()), Path: string(rawTarget(ctx)), RemoteIP: ctx.RemoteIP().String(), Outcome: outcome, Status: status, Error: wireErrorKind(err)}
+	rec := decisionlog.Record{DecisionID: s.sequentialDecisionID(&id), Time: time.Now(), Method: string(ctx.Method()), Path: string(rawTarget(ctx)), RemoteIP: ctx.RemoteIP().String(), Outcome: outcome, Status: status, Error: wireErrorKind(err)}
 	if s.o.Observer != nil {
 		s.o.Observer.Request("", outcome, status, 0)
 	}

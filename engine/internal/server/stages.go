@@ -209,7 +209,7 @@ func (s *Server) evalPolicy(x *exchange) (done bool) {
 		req = x.captured
 	}
 	pstart := time.Now()
-	x.dec, x.policyErr = route.Query.EvalRequest(x.dc, x.doc, req, x.dry.evalOption())
+	x.dec, x.policyErr = route.Query.EvalRequest(x.dc, x.doc, req, x.dry.evalParams())
 	pd := time.Since(pstart)
 	rec.PolicyMicros = pd.Microseconds()
 	if s.o.Observer != nil {
