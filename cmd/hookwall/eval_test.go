@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -516,5 +517,25 @@ filters = ["trap"]
 	// redacttrap redacts an answer without an x-trap header.
 	if !strings.Contains(out, `"to": "[redacted]"`) || !strings.Contains(out, `"X-Redacted": "done"`) {
 		t.Fatalf("redacttrap's response phase: %s", out)
+	}
+}
+
+// TestEvalOutputBytes pins `hookwall eval`'s JSON byte for byte (timings and the revision
+// hash aside) for each outcome a route gives: the typed outcomes print the strings they
+// always printed.
+func TestEvalOutputBytes(t *testing.T) {
+	dir, _ := startEvalConfig(t)
+	varying := regexp.MustCompile(`("us": )\d+|("revision": ")[0-9a-f]+`)
+	for _, c := range []struct{ request, want string }{
+		{"ok.http", "{\n  \"route\": \"hook\",\n  \"policy\": \"routes.hook\",\n  \"revision\": \"N\",\n  \"outcome\": \"allowed\",\n  \"allow\": true,\n  \"deny\": [],\n  \"reasons\": [],\n  \"evaluated\": true,\n  \"labels\": {},\n  \"filters\": [\n    {\n      \"name\": \"guard\",\n      \"outcome\": \"next\",\n      \"labels\": {\n        \"verdict\": \"ok\"\n      },\n      \"us\": N\n    }\n  ],\n  \"dedupe\": {\n    \"key\": \"d-1\",\n    \"ttl\": \"1h0m0s\"\n  },\n  \"upstream_headers\": {\n    \"X-Client\": \"127.0.0.1\"\n  },\n  \"forwarded\": {},\n  \"shadow\": {\n    \"Policy\": \"routes.hook_v2\",\n    \"Allow\": false,\n    \"Deny\": null,\n    \"Status\": 403,\n    \"Error\": \"\",\n    \"Agree\": false\n  },\n  \"request\": {\n    \"method\": \"POST\",\n    \"path\": \"/hooks/hook\",\n    \"remote_ip\": \"127.0.0.1\",\n    \"body_bytes\": 7\n  }\n}\n"},
+		{"forged.http", "{\n  \"route\": \"hook\",\n  \"policy\": \"routes.hook\",\n  \"revision\": \"N\",\n  \"outcome\": \"denied\",\n  \"status\": 401,\n  \"allow\": false,\n  \"deny\": [\n    \"signature: signature mismatch\"\n  ],\n  \"reasons\": [\n    \"signature: signature mismatch\"\n  ],\n  \"evaluated\": true,\n  \"labels\": {},\n  \"filters\": [\n    {\n      \"name\": \"guard\",\n      \"outcome\": \"next\",\n      \"labels\": {\n        \"verdict\": \"ok\"\n      },\n      \"us\": N\n    }\n  ],\n  \"shadow\": {\n    \"Policy\": \"routes.hook_v2\",\n    \"Allow\": false,\n    \"Deny\": null,\n    \"Status\": 403,\n    \"Error\": \"\",\n    \"Agree\": false\n  },\n  \"request\": {\n    \"method\": \"POST\",\n    \"path\": \"/hooks/hook\",\n    \"remote_ip\": \"127.0.0.1\",\n    \"body_bytes\": 7\n  }\n}\n"},
+		{"filtered.http", "{\n  \"route\": \"hook\",\n  \"policy\": \"routes.hook\",\n  \"revision\": \"N\",\n  \"outcome\": \"filtered\",\n  \"status\": 403,\n  \"allow\": false,\n  \"deny\": [],\n  \"reasons\": [\n    \"filter guard denied\"\n  ],\n  \"evaluated\": false,\n  \"labels\": {},\n  \"filters\": [\n    {\n      \"name\": \"guard\",\n      \"outcome\": \"denied\",\n      \"us\": N\n    }\n  ],\n  \"request\": {\n    \"method\": \"POST\",\n    \"path\": \"/hooks/hook\",\n    \"remote_ip\": \"127.0.0.1\",\n    \"body_bytes\": 7\n  }\n}\n"},
+		{"trap.http", "{\n  \"route\": \"hook\",\n  \"policy\": \"routes.hook\",\n  \"revision\": \"N\",\n  \"outcome\": \"error\",\n  \"status\": 500,\n  \"allow\": false,\n  \"deny\": [],\n  \"reasons\": [],\n  \"error\": \"filter/guard: trap: wasm error: unreachable\\nwasm stack trace:\\n\\t.$4() i64\",\n  \"evaluated\": false,\n  \"labels\": {},\n  \"filters\": [\n    {\n      \"name\": \"guard\",\n      \"outcome\": \"error\",\n      \"error\": \"filter/guard: trap: wasm error: unreachable\\nwasm stack trace:\\n\\t.$4() i64\",\n      \"us\": N\n    }\n  ],\n  \"request\": {\n    \"method\": \"POST\",\n    \"path\": \"/hooks/hook\",\n    \"remote_ip\": \"127.0.0.1\",\n    \"body_bytes\": 7\n  }\n}\n"},
+		{"get.http", "{\n  \"route\": \"hook\",\n  \"policy\": \"routes.hook\",\n  \"revision\": \"N\",\n  \"outcome\": \"method_not_allowed\",\n  \"status\": 405,\n  \"allow\": false,\n  \"deny\": [],\n  \"reasons\": [],\n  \"evaluated\": false,\n  \"labels\": {},\n  \"filters\": [],\n  \"request\": {\n    \"method\": \"GET\",\n    \"path\": \"/hooks/hook\",\n    \"remote_ip\": \"127.0.0.1\",\n    \"body_bytes\": 0\n  }\n}\n"},
+	} {
+		code, out, errs := runCLI(t, "eval", "-c", filepath.Join(dir, "gateway.toml"), "--route", "hook", "--request", filepath.Join(dir, c.request))
+		if got := varying.ReplaceAllString(out, "${1}${2}N"); code != 0 || got != c.want {
+			t.Errorf("%s: exit %d %s\n%s\nwant:\n%s", c.request, code, errs, got, c.want)
+		}
 	}
 }

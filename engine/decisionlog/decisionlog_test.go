@@ -23,7 +23,7 @@ func sampleRecord() *Record {
 		Method: "POST", Path: "/hooks/github", Outcome: OutcomeDenied, Status: 401,
 		Reasons: []string{"signature: signature mismatch"},
 		Labels:  map[string]any{"event": "push"},
-		Filters: []FilterResult{{Name: "guard", Outcome: "next", Micros: 12}},
+		Filters: []FilterResult{{Name: "guard", Outcome: FilterNext, Micros: 12}},
 		Headers: []Header{
 			{"Authorization", "Bearer top-secret"}, {"Cookie", "session=abc"}, {"X-Hub-Signature-256", "sha256=feed"},
 			{"Stripe-Signature", "t=1,v1=beef"}, {"X-Internal-Trace", "trace-me"}, {"X-Tenant", "acme"}, {"X-GitHub-Event", "push"},
@@ -106,7 +106,7 @@ func TestRecordFields(t *testing.T) {
 	if l.Result == nil || l.Result.Allow || l.Result.Status != 401 || len(l.Result.Deny) != 1 {
 		t.Errorf("result: %+v", l.Result)
 	}
-	if l.Outcome != OutcomeDenied || l.Status != 401 || len(l.Reasons) != 1 || l.Labels["event"] != "push" {
+	if l.Outcome != string(OutcomeDenied) || l.Status != 401 || len(l.Reasons) != 1 || l.Labels["event"] != "push" {
 		t.Errorf("decision: %+v", l)
 	}
 	if l.Request.Method != "POST" || l.Request.Path != "/hooks/github" {
@@ -493,5 +493,31 @@ func TestMaskCacheAnswersAsComputed(t *testing.T) {
 	}
 	if !m.Masks("X-Tenant") || m.Masks("Content-Type") || !m.Masks("X-Secret-1000") {
 		t.Fatal("wrong answers past the bound")
+	}
+}
+
+// TestRecordLineBytes pins a decision-log line byte for byte, with every filter outcome, and
+// each Outcome's wire string: the typed outcomes write the strings the log always had.
+func TestRecordLineBytes(t *testing.T) {
+	r := sampleRecord()
+	r.Filters = append(r.Filters,
+		FilterResult{Name: "deny", Outcome: FilterDenied, Micros: 3},
+		FilterResult{Name: "trap", Outcome: FilterError, Error: "trap", Micros: 4},
+		FilterResult{Name: "skip", Outcome: FilterSkipped, Error: "trap", Micros: 5})
+	const want = `{"decision_id":"0123456789abcdef0123456789abcdef","timestamp":"2026-01-02T03:04:05.000000006Z","path":"routes/github","policy":"routes.github","revision":"rev1","bundles":{"policies":{"revision":"prev1"}},"route":"github","remote_ip":"198.51.100.7","outcome":"denied","status":401,"reasons":["signature: signature mismatch"],"result":{"allow":false,"deny":["signature: signature mismatch"],"status":401},"labels":{"event":"push"},"request":{"method":"POST","path":"/hooks/github","headers":{"Authorization":"***","Cookie":"***","X-Hub-Signature-256":"***","Stripe-Signature":"***","X-Internal-Trace":"trace-me","X-Tenant":"acme","X-GitHub-Event":"push"},"body":"{\"zen\":\"","body_bytes":29,"body_truncated":true},"filters":[{"name":"guard","outcome":"next","us":12},{"name":"deny","outcome":"denied","us":3},{"name":"trap","outcome":"error","error":"trap","us":4},{"name":"skip","outcome":"skipped","error":"trap","us":5}],"shadow":{"policy":"routes.github_v2","allow":false,"deny":["stricter"],"status":403,"agree":false},"masked":["/request/headers/Authorization","/request/headers/Cookie","/request/headers/X-Hub-Signature-256","/request/headers/Stripe-Signature"],"metrics":{"timer_rego_query_eval_ns":40000,"timer_server_handler_ns":90000},"timings_us":{"policy":40,"filters":12,"upstream":0,"total":90}}`
+	if got := string(r.AppendJSON(nil)); got != want+"\n" {
+		t.Fatalf("line:\n%s\nwant:\n%s", got, want)
+	}
+	for o, wire := range map[Outcome]string{
+		OutcomeAllowed: "allowed", OutcomeDenied: "denied", OutcomeFiltered: "filtered", OutcomeDuplicate: "duplicate",
+		OutcomeInFlight: "in_flight", OutcomeRateLimited: "rate_limited", OutcomeError: "error", OutcomeNoRoute: "no_route",
+		OutcomeBadMethod: "method_not_allowed", OutcomeTooLarge: "too_large", OutcomeUpstream: "upstream_error",
+		OutcomeUnavailable: "unavailable", OutcomeBlocked: "blocked", OutcomeQueued: "queued", OutcomeDelivered: "delivered",
+		OutcomeDead: "dead",
+	} {
+		r.Outcome = o
+		if line := r.AppendJSON(nil); !bytes.Contains(line, []byte(`"outcome":"`+wire+`",`)) {
+			t.Errorf("outcome %s: %s", wire, line)
+		}
 	}
 }

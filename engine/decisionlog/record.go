@@ -9,35 +9,50 @@ import (
 	"unicode/utf8"
 )
 
+// Outcome is what became of a request: a Record's "outcome" field. A typed string, so a
+// misspelt outcome does not compile.
+type Outcome string
+
 // Outcome values of a Record.
 const (
-	OutcomeAllowed     = "allowed"
-	OutcomeDenied      = "denied"
-	OutcomeFiltered    = "filtered" // a filter ended the request
-	OutcomeDuplicate   = "duplicate"
-	OutcomeInFlight    = "in_flight"
-	OutcomeRateLimited = "rate_limited"
-	OutcomeError       = "error"
-	OutcomeNoRoute     = "no_route"
-	OutcomeBadMethod   = "method_not_allowed"
-	OutcomeTooLarge    = "too_large"
-	OutcomeUpstream    = "upstream_error"
-	OutcomeUnavailable = "unavailable"
-	OutcomeBlocked     = "blocked" // the watcher blocked the client (429 before any rule)
+	OutcomeAllowed     Outcome = "allowed"
+	OutcomeDenied      Outcome = "denied"
+	OutcomeFiltered    Outcome = "filtered" // a filter ended the request
+	OutcomeDuplicate   Outcome = "duplicate"
+	OutcomeInFlight    Outcome = "in_flight"
+	OutcomeRateLimited Outcome = "rate_limited"
+	OutcomeError       Outcome = "error"
+	OutcomeNoRoute     Outcome = "no_route"
+	OutcomeBadMethod   Outcome = "method_not_allowed"
+	OutcomeTooLarge    Outcome = "too_large"
+	OutcomeUpstream    Outcome = "upstream_error"
+	OutcomeUnavailable Outcome = "unavailable"
+	OutcomeBlocked     Outcome = "blocked" // the watcher blocked the client (429 before any rule)
 	// A queued route's request stored for delivery (202), and the delivery's final outcome
 	// (a later record with the same decision_id and its delivery_id).
-	OutcomeQueued    = "queued"
-	OutcomeDelivered = "delivered"
-	OutcomeDead      = "dead"
+	OutcomeQueued    Outcome = "queued"
+	OutcomeDelivered Outcome = "delivered"
+	OutcomeDead      Outcome = "dead"
 )
 
 // Header is one request header as logged.
 type Header struct{ Name, Value string }
 
+// FilterOutcome is what one filter did with a request: a FilterResult's "outcome" field.
+type FilterOutcome string
+
+// FilterOutcome values.
+const (
+	FilterNext    FilterOutcome = "next"    // passed the request on
+	FilterDenied  FilterOutcome = "denied"  // answered it, ending the request
+	FilterError   FilterOutcome = "error"   // failed (on_error decides what follows)
+	FilterSkipped FilterOutcome = "skipped" // failed with on_error = "skip": as if absent
+)
+
 // FilterResult is what one filter did.
 type FilterResult struct {
 	Name    string
-	Outcome string // "next", "denied", "error", "skipped"
+	Outcome FilterOutcome
 	Error   string
 	Micros  int64
 }
@@ -80,7 +95,7 @@ type Record struct {
 	RemoteIP       string
 	Method         string
 	Path           string
-	Outcome        string
+	Outcome        Outcome
 	Status         int
 	Reasons        []string
 	Error          string
@@ -166,7 +181,7 @@ func (r *Record) appendJSON(b []byte, m *Mask, s Sealer) []byte {
 	b = append(b, `,"remote_ip":`...)
 	b = appendString(b, r.RemoteIP)
 	b = append(b, `,"outcome":`...)
-	b = appendString(b, r.Outcome)
+	b = appendString(b, string(r.Outcome))
 	b = append(b, `,"status":`...)
 	b = strconv.AppendInt(b, int64(r.Status), 10)
 	b = append(b, `,"reasons":`...)
@@ -255,7 +270,7 @@ func (r *Record) appendJSON(b []byte, m *Mask, s Sealer) []byte {
 			b = append(b, `{"name":`...)
 			b = appendString(b, f.Name)
 			b = append(b, `,"outcome":`...)
-			b = appendString(b, f.Outcome)
+			b = appendString(b, string(f.Outcome))
 			if f.Error != "" {
 				b = append(b, `,"error":`...)
 				b = appendString(b, f.Error)

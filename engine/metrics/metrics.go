@@ -84,8 +84,9 @@ type Metrics struct {
 }
 
 type reqKey struct {
-	route, outcome string
-	code           int
+	route   string
+	outcome decisionlog.Outcome
+	code    int
 }
 
 // filterKey is a pair of label values (route and filter, filter and kind, route and result).
@@ -142,9 +143,9 @@ func (m *Metrics) Totals() (allowed, denied, failed uint64) {
 }
 
 // Request implements server.Observer.
-func (m *Metrics) Request(route, outcome string, status int, total time.Duration) {
+func (m *Metrics) Request(route string, outcome decisionlog.Outcome, status int, total time.Duration) {
 	m.reqC.get(reqKey{route, outcome, status}, func() prometheus.Counter {
-		return m.requests.WithLabelValues(route, outcome, strconv.Itoa(status))
+		return m.requests.WithLabelValues(route, string(outcome), strconv.Itoa(status))
 	}).Inc()
 	rs := m.route(route)
 	rs.dur.Observe(total.Seconds())

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/hookwall/hookwall/engine/decisionlog"
 )
 
 // The request path's two calls must not allocate: Observe for every outcome class (no
@@ -17,7 +19,7 @@ func TestRequestPathAllocatesNothing(t *testing.T) {
 	now := time.Now()
 	labels := map[string]any{"sender": "acme"}
 	for _, c := range []struct {
-		outcome string
+		outcome decisionlog.Outcome
 		reasons []string
 	}{{"allowed", nil}, {"denied", forged}, {"denied", []string{"invalid API key"}}, {"rate_limited", nil}, {"duplicate", nil}} {
 		if n := testing.AllocsPerRun(1000, func() { w.Observe("r", "192.0.2.1", c.outcome, c.reasons, labels, now) }); n != 0 {

@@ -1,6 +1,10 @@
 package watch
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/hookwall/hookwall/engine/decisionlog"
+)
 
 // Class is a reason class of an outcome.
 type Class uint8
@@ -32,30 +36,20 @@ func (c Class) String() string {
 	return "unknown"
 }
 
-// Decision-log outcomes the watcher reads (engine/decisionlog's values).
-const (
-	outcomeAllowed     = "allowed"
-	outcomeDenied      = "denied"
-	outcomeFiltered    = "filtered"
-	outcomeDuplicate   = "duplicate"
-	outcomeInFlight    = "in_flight"
-	outcomeRateLimited = "rate_limited"
-)
-
 // Classify returns the class of a decided request from its decision-log outcome and deny
 // reasons. ok is false for outcomes that say nothing about the source (errors, no route, a
 // request already refused as blocked). It does not allocate.
-func Classify(outcome string, reasons []string) (c Class, ok bool) {
+func Classify(outcome decisionlog.Outcome, reasons []string) (c Class, ok bool) {
 	switch outcome {
-	case outcomeAllowed:
+	case decisionlog.OutcomeAllowed:
 		return ClassAllowed, true
-	case outcomeRateLimited:
+	case decisionlog.OutcomeRateLimited:
 		return ClassRateLimit, true
-	case outcomeDuplicate, outcomeInFlight:
+	case decisionlog.OutcomeDuplicate, decisionlog.OutcomeInFlight:
 		return ClassReplay, true
-	case outcomeFiltered:
+	case decisionlog.OutcomeFiltered:
 		return ClassPolicy, true
-	case outcomeDenied:
+	case decisionlog.OutcomeDenied:
 		c = ClassPolicy
 		for _, r := range reasons {
 			c = min(c, reasonClass(r))

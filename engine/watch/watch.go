@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hookwall/hookwall/engine/config"
+	"github.com/hookwall/hookwall/engine/decisionlog"
 )
 
 // Scope says what an anomaly's Source is.
@@ -154,7 +155,7 @@ func (w *Watcher) Blocked(ip string, now time.Time) (retryAfter int64, refuse, m
 // reasons and the policy's labels (labels["sender"], a string, names a verified sender).
 // now is when the request was received. It neither locks nor allocates unless it raises an
 // anomaly.
-func (w *Watcher) Observe(route, ip, outcome string, reasons []string, labels map[string]any, now time.Time) {
+func (w *Watcher) Observe(route, ip string, outcome decisionlog.Outcome, reasons []string, labels map[string]any, now time.Time) {
 	c, ok := Classify(outcome, reasons)
 	if !ok {
 		return

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hookwall/hookwall/engine/config"
+	"github.com/hookwall/hookwall/engine/decisionlog"
 )
 
 // watchConfig parses a [watch] table the way the gateway does.
@@ -43,7 +44,7 @@ var forged = []string{"signature: signature mismatch"}
 
 func TestClassify(t *testing.T) {
 	for _, c := range []struct {
-		outcome string
+		outcome decisionlog.Outcome
 		reasons []string
 		want    string
 	}{
@@ -67,7 +68,7 @@ func TestClassify(t *testing.T) {
 			t.Errorf("Classify(%q, %q) = %v %v, want %s", c.outcome, c.reasons, got, ok, c.want)
 		}
 	}
-	for _, o := range []string{"error", "no_route", "upstream_error", "blocked", "unavailable"} {
+	for _, o := range []decisionlog.Outcome{"error", "no_route", "upstream_error", "blocked", "unavailable"} {
 		if _, ok := Classify(o, nil); ok {
 			t.Errorf("Classify(%q) counts, want ignored", o)
 		}

@@ -32,11 +32,11 @@ type DryRun struct {
 
 // FilterOutcome is what one filter did in a dry run.
 type FilterOutcome struct {
-	Name    string            `json:"name"`
-	Outcome string            `json:"outcome"` // "next", "denied", "error", "skipped"
-	Error   string            `json:"error,omitempty"`
-	Labels  map[string]string `json:"labels,omitempty"`
-	Micros  int64             `json:"us"`
+	Name    string                    `json:"name"`
+	Outcome decisionlog.FilterOutcome `json:"outcome"`
+	Error   string                    `json:"error,omitempty"`
+	Labels  map[string]string         `json:"labels,omitempty"`
+	Micros  int64                     `json:"us"`
 }
 
 // Evaluation is what the gateway would do with a request, short of acting on it.
@@ -47,7 +47,7 @@ type Evaluation struct {
 	// Outcome is a decision-log outcome: "allowed" (the request would be forwarded, after the
 	// rate_limit and dedupe checks, which a dry run does not make), "denied", "filtered",
 	// "error", "method_not_allowed" or "no_route".
-	Outcome string `json:"outcome"`
+	Outcome decisionlog.Outcome `json:"outcome"`
 	// Status is the gateway's answer; 0 when the request would be forwarded (the upstream
 	// answers).
 	Status int `json:"status,omitempty"`
@@ -125,7 +125,7 @@ func (s *Server) responsePhase(x *exchange, ctx *fasthttp.RequestCtx) *ResponseP
 	defer cancel()
 	// A failure in the response phase marks the filter's entry (noteResponseFailure): the
 	// entries whose outcome it changed are the phase's failures.
-	outcomes := make([]string, len(x.rec.Filters))
+	outcomes := make([]decisionlog.FilterOutcome, len(x.rec.Filters))
 	for i, f := range x.rec.Filters {
 		outcomes[i] = f.Outcome
 	}

@@ -84,12 +84,12 @@ func (s *Server) runFilters(x *exchange) (done bool) {
 		}
 		switch {
 		case err != nil && f.OnError == "skip":
-			fr.Outcome = "skipped"
+			fr.Outcome = decisionlog.FilterSkipped
 			rec.Filters = append(rec.Filters, fr)
 			s.log.Warn("filter failed; on_error=skip continues", "filter", f.Name(), "route", route.Name, "decision_id", rec.DecisionID, "err", err)
 			continue
 		case err != nil:
-			fr.Outcome = "error"
+			fr.Outcome = decisionlog.FilterError
 			rec.Filters = append(rec.Filters, fr)
 			s.log.Error("filter failed; on_error=deny refuses", "filter", f.Name(), "route", route.Name, "decision_id", rec.DecisionID, "err", err)
 			s.releaseInstances(x)
@@ -102,7 +102,7 @@ func (s *Server) runFilters(x *exchange) (done bool) {
 			rec.Outcome, rec.Status, rec.Error = decisionlog.OutcomeError, st, err.Error()
 			return true
 		case !next:
-			fr.Outcome = "denied"
+			fr.Outcome = decisionlog.FilterDenied
 			rec.Filters = append(rec.Filters, fr)
 			rec.Reasons = append(rec.Reasons, "filter "+f.Name()+" denied")
 			// The guest wrote the response; the response phase of the filters before it runs.
@@ -118,7 +118,7 @@ func (s *Server) runFilters(x *exchange) (done bool) {
 			rec.Outcome, rec.Status = decisionlog.OutcomeFiltered, ctx.Response.StatusCode()
 			return true
 		default:
-			fr.Outcome = "next"
+			fr.Outcome = decisionlog.FilterNext
 			rec.Filters = append(rec.Filters, fr)
 		}
 	}
@@ -163,11 +163,11 @@ func (s *Server) finishFilters(rctx context.Context, x *exchange, route *snapsho
 		}
 		if restore {
 			saved.CopyTo(x.fx.Resp)
-			x.noteResponseFailure(f.Name(), "skipped", err)
+			x.noteResponseFailure(f.Name(), decisionlog.FilterSkipped, err)
 			s.log.Warn("filter response phase failed; the response goes on as it was before the filter", "filter", f.Name(), "route", route.Name, "decision_id", x.rec.DecisionID, "err", err)
 			continue
 		}
-		x.noteResponseFailure(f.Name(), "error", err)
+		x.noteResponseFailure(f.Name(), decisionlog.FilterError, err)
 		s.log.Error("filter response phase failed; on_error=deny replaces the response", "filter", f.Name(), "route", route.Name, "decision_id", x.rec.DecisionID, "err", err)
 		x.fx.Resp.Reset()
 		writeErrorTo(x.fx.Resp, fasthttp.StatusBadGateway, "filter error")
@@ -194,7 +194,7 @@ func onError(route *snapshot.Route, f *filter.Filter) string {
 
 // noteResponseFailure marks the filter's entry in the decision log with its response phase's
 // failure.
-func (x *exchange) noteResponseFailure(name, outcome string, err error) {
+func (x *exchange) noteResponseFailure(name string, outcome decisionlog.FilterOutcome, err error) {
 	fs := x.rec.Filters
 	for i := len(fs) - 1; i >= 0; i-- {
 		if fs[i].Name == name {

@@ -22,7 +22,7 @@ import (
 // Observer receives per-request measurements (metrics). Implementations must be cheap and
 // safe for concurrent use; a nil Observer is allowed.
 type Observer interface {
-	Request(route, outcome string, status int, total time.Duration)
+	Request(route string, outcome decisionlog.Outcome, status int, total time.Duration)
 	Policy(route string, d time.Duration)
 	Filter(route, filter string, d time.Duration, errKind string)
 	Upstream(route string, d time.Duration, failed bool)
@@ -37,7 +37,7 @@ type Watcher interface {
 	// input.source.blocked for the policy.
 	Blocked(ip string, now time.Time) (retryAfter int64, refuse, marked bool)
 	// Observe counts a decided request (outcome and reasons as in the decision log).
-	Observe(route, ip, outcome string, reasons []string, labels map[string]any, now time.Time)
+	Observe(route, ip string, outcome decisionlog.Outcome, reasons []string, labels map[string]any, now time.Time)
 }
 
 // Options configure a Server.

@@ -15,6 +15,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/hookwall/hookwall/engine/config"
+	"github.com/hookwall/hookwall/engine/decisionlog"
 	"github.com/hookwall/hookwall/engine/delivery"
 	"github.com/hookwall/hookwall/engine/delivery/sqlite"
 	"github.com/hookwall/hookwall/engine/state/memory"
@@ -59,8 +60,8 @@ func (e *events) take() string {
 	return s
 }
 
-func (e *events) Request(string, string, int, time.Duration) {}
-func (e *events) Policy(string, time.Duration)               { e.add("policy") }
+func (e *events) Request(string, decisionlog.Outcome, int, time.Duration) {}
+func (e *events) Policy(string, time.Duration)                            { e.add("policy") }
 func (e *events) Filter(_, f string, _ time.Duration, _ string) {
 	e.add("filter:" + f)
 }
