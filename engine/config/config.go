@@ -229,6 +229,15 @@ type SecretRef struct {
 	File string `toml:"file"`
 }
 
+// OnError is what a route does when one of its filters fails: a [[filter]]'s on_error.
+type OnError string
+
+// OnError values.
+const (
+	OnErrorDeny OnError = "deny" // refuse the request (500, or 503 for a timeout or a full pool)
+	OnErrorSkip OnError = "skip" // go on as if the filter were absent
+)
+
 // Filter is a WASM filter ([[filter]]).
 type Filter struct {
 	Name    string   `toml:"name"`
@@ -239,7 +248,7 @@ type Filter struct {
 	Pool    int      `toml:"pool"`
 	PoolMax int      `toml:"pool_max"`
 	MaxUses int      `toml:"max_uses"`
-	OnError string   `toml:"on_error"`
+	OnError OnError  `toml:"on_error"`
 
 	// NoDeadline is set when timeout = "0": the filter is trusted to terminate.
 	NoDeadline bool `toml:"-"`
@@ -532,7 +541,7 @@ func (c *Config) applyDefaults() {
 			f.MaxUses = DefaultFilterMaxUses
 		}
 		if f.OnError == "" {
-			f.OnError = "deny"
+			f.OnError = OnErrorDeny
 		}
 	}
 	for i := range c.Routes {
@@ -677,7 +686,7 @@ func (c *Config) validate(v *validator) {
 			v.errAt(at("memory"), "must be at least 64KiB (one wasm page)")
 		}
 		switch f.OnError {
-		case "deny", "skip":
+		case OnErrorDeny, OnErrorSkip:
 		default:
 			v.errAt(at("on_error"), "must be \"deny\" or \"skip\", not %q", f.OnError)
 		}

@@ -6,22 +6,26 @@ import (
 	"strings"
 )
 
+// ErrorKind says how a filter call failed: an Error's Kind, and the kind label of
+// hookwall_filter_errors_total.
+type ErrorKind string
+
 // Error kinds, the values of [Error.Kind].
 const (
 	// KindTrap: the guest trapped (unreachable, out-of-bounds access, a Go
 	// panic that exited the guest, a failed start function).
-	KindTrap = "trap"
+	KindTrap ErrorKind = "trap"
 	// KindTimeout: the call passed its deadline, or the caller's context was
 	// canceled, and wazero closed the instance.
-	KindTimeout = "timeout"
+	KindTimeout ErrorKind = "timeout"
 	// KindOOM: the guest failed while its memory was at the filter's cap.
-	KindOOM = "oom"
+	KindOOM ErrorKind = "oom"
 	// KindPool: no instance became free within the wait, or the filter is
 	// closed. The server answers 503.
-	KindPool = "pool"
+	KindPool ErrorKind = "pool"
 	// KindABI: the guest broke the ABI (bad pointer or length, unknown
 	// kind, invalid header or URI, a call outside its phase).
-	KindABI = "abi"
+	KindABI ErrorKind = "abi"
 )
 
 var (
@@ -38,7 +42,7 @@ var (
 // may hold a wasm stack trace; it never sends it to the client.
 type Error struct {
 	Filter string
-	Kind   string
+	Kind   ErrorKind
 	Err    error
 }
 

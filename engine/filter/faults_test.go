@@ -56,13 +56,13 @@ func call(t testing.TB, f *Filter, raw string) (bool, error, *Exchange) {
 
 const getReq = "GET /hooks/x?a=1 HTTP/1.1\r\nHost: example.com\r\nX-Test: 1\r\n\r\n"
 
-func wantKind(t testing.TB, err error, kind string) *Error {
+func wantKind(t testing.TB, err error, kind ErrorKind) *Error {
 	t.Helper()
 	var fe *Error
 	if !errors.As(err, &fe) || fe.Kind != kind {
 		t.Fatalf("error %v, want kind %s", err, kind)
 	}
-	if !strings.HasPrefix(fe.Error(), "filter/"+fe.Filter+": "+kind+": ") {
+	if !strings.HasPrefix(fe.Error(), "filter/"+fe.Filter+": "+string(kind)+": ") {
 		t.Errorf("error text %q lacks the component prefix", fe.Error())
 	}
 	return fe

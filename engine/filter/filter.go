@@ -531,7 +531,7 @@ func (f *Filter) newInstance(ctx context.Context) (*Instance, error) {
 	return inst, nil
 }
 
-func (f *Filter) fail(kind string, err error) *Error {
+func (f *Filter) fail(kind ErrorKind, err error) *Error {
 	switch kind {
 	case KindTrap:
 		f.stats.trap.Add(1)

@@ -96,7 +96,7 @@ var fuzzControl = func() []byte {
 var fuzzSeeds = []struct {
 	name string
 	body []byte
-	kind string
+	kind ErrorKind
 	next bool
 }{
 	{"empty", nil, "", true},

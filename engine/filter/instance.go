@@ -281,7 +281,7 @@ func (c *callContext) Value(key any) any {
 }
 
 // classify maps a failed call to an error kind.
-func (i *Instance) classify(ctx context.Context, err error) string {
+func (i *Instance) classify(ctx context.Context, err error) ErrorKind {
 	if timedOut(err) {
 		return KindTimeout
 	}

@@ -284,7 +284,7 @@ func TestReferenceErrorGuests(t *testing.T) {
 	h := newHost(t)
 	cases := []struct {
 		name   string
-		kind   string
+		kind   ErrorKind
 		stdout bool
 	}{
 		{"panic_on_handle_request", KindTrap, true},

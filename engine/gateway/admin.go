@@ -154,10 +154,10 @@ type routeStatus struct {
 }
 
 type filterStatus struct {
-	Name    string `json:"name"`
-	Module  string `json:"module"`
-	OnError string `json:"on_error"`
-	Hash    string `json:"hash"`
+	Name    string         `json:"name"`
+	Module  string         `json:"module"`
+	OnError config.OnError `json:"on_error"`
+	Hash    string         `json:"hash"`
 }
 
 type statusDoc struct {

@@ -82,7 +82,7 @@ func TestObserverCounts(t *testing.T) {
 				m.Request("a", decisionlog.OutcomeUpstream, 502, time.Second)
 				m.Policy("a", 50*time.Microsecond)
 				m.Filter("a", "guard", 20*time.Microsecond, "")
-				m.Filter("a", "guard", 20*time.Microsecond, filter.KindTimeout)
+				m.Filter("a", "guard", 20*time.Microsecond, string(filter.KindTimeout))
 				m.Upstream("a", time.Millisecond, true)
 				m.State(false)
 				m.State(true)

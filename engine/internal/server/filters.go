@@ -7,6 +7,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/hookwall/hookwall/engine/config"
 	"github.com/hookwall/hookwall/engine/decisionlog"
 	"github.com/hookwall/hookwall/engine/filter"
 	"github.com/hookwall/hookwall/engine/internal/snapshot"
@@ -50,7 +51,7 @@ func (s *Server) runFilters(x *exchange) (done bool) {
 			// A guest that fails half-way may leave a half-changed request; with on_error =
 			// "skip" the request goes on, so it goes on as it was before this filter.
 			var saved *fasthttp.Request
-			if f.OnError == "skip" {
+			if f.OnError == config.OnErrorSkip {
 				saved = fasthttp.AcquireRequest()
 				ctx.Request.CopyTo(saved)
 			}
@@ -74,16 +75,16 @@ func (s *Server) runFilters(x *exchange) (done bool) {
 		d := end.Sub(t0)
 		t0 = end
 		fr := decisionlog.FilterResult{Name: f.Name(), Micros: d.Microseconds()}
-		kind := ""
+		var kind filter.ErrorKind
 		if err != nil {
 			kind = errKind(err)
 			fr.Error = err.Error()
 		}
 		if s.o.Observer != nil {
-			s.o.Observer.Filter(route.Name, f.Name(), d, kind)
+			s.o.Observer.Filter(route.Name, f.Name(), d, string(kind))
 		}
 		switch {
-		case err != nil && f.OnError == "skip":
+		case err != nil && f.OnError == config.OnErrorSkip:
 			fr.Outcome = decisionlog.FilterSkipped
 			rec.Filters = append(rec.Filters, fr)
 			s.log.Warn("filter failed; on_error=skip continues", "filter", f.Name(), "route", route.Name, "decision_id", rec.DecisionID, "err", err)
@@ -144,7 +145,7 @@ func (s *Server) finishFilters(rctx context.Context, x *exchange, route *snapsho
 			inst.Release()
 			continue
 		}
-		restore := isError || onError(route, f) == "skip"
+		restore := isError || onError(route, f) == config.OnErrorSkip
 		if restore {
 			if saved == nil {
 				saved = fasthttp.AcquireResponse()
@@ -159,7 +160,7 @@ func (s *Server) finishFilters(rctx context.Context, x *exchange, route *snapsho
 		}
 		kind := errKind(err)
 		if s.o.Observer != nil {
-			s.o.Observer.Filter(route.Name, f.Name(), time.Since(t0), kind)
+			s.o.Observer.Filter(route.Name, f.Name(), time.Since(t0), string(kind))
 		}
 		if restore {
 			saved.CopyTo(x.fx.Resp)
@@ -183,13 +184,13 @@ func (s *Server) finishFilters(rctx context.Context, x *exchange, route *snapsho
 }
 
 // onError returns the route's on_error for filter f: "deny" unless the route says "skip".
-func onError(route *snapshot.Route, f *filter.Filter) string {
+func onError(route *snapshot.Route, f *filter.Filter) config.OnError {
 	for _, rf := range route.Filters {
 		if rf.Filter == f {
 			return rf.OnError
 		}
 	}
-	return "deny"
+	return config.OnErrorDeny
 }
 
 // noteResponseFailure marks the filter's entry in the decision log with its response phase's
@@ -212,10 +213,13 @@ func (s *Server) releaseInstances(x *exchange) {
 	x.instances = x.instances[:0]
 }
 
-func errKind(err error) string {
+// kindOther is the kind of a filter call's failure that is not a *filter.Error.
+const kindOther filter.ErrorKind = "error"
+
+func errKind(err error) filter.ErrorKind {
 	var fe *filter.Error
 	if errors.As(err, &fe) {
 		return fe.Kind
 	}
-	return "error"
+	return kindOther
 }

@@ -28,15 +28,15 @@ import (
 // Filter is a loaded filter as a route uses it.
 type Filter struct {
 	*filter.Filter
-	OnError string // "deny" | "skip"
+	OnError config.OnError
 	// SpecHash identifies the module bytes, config and limits: an unchanged filter is reused
 	// by the next snapshot instead of recompiled.
 	SpecHash string
 }
 
 // specHash is the filter's own hash (module, config, limits) with what the snapshot adds to it.
-func specHash(sp *filter.Spec, onError string) string {
-	return sp.Hash() + ":" + onError
+func specHash(sp *filter.Spec, onError config.OnError) string {
+	return sp.Hash() + ":" + string(onError)
 }
 
 // Route is a configured route, ready to serve.
