@@ -36,7 +36,7 @@ type Watch struct {
 	MaxSources int `toml:"max_sources"`
 
 	neverBlock []netip.Prefix
-	rules      [len(WatchClasses)]WatchRule
+	rules      [len(watchClasses)]WatchRule
 }
 
 // WatchRule is one set of anomaly thresholds. A zero field takes the [watch] value.
@@ -51,8 +51,8 @@ type WatchRule struct {
 	MaxDenyRate float64 `toml:"max_deny_rate"`
 }
 
-// WatchClasses are the reason classes refusals are counted by, in a fixed order.
-var WatchClasses = [...]string{"signature", "timestamp", "replay", "rate_limit", "token", "policy"}
+// watchClasses are the reason classes refusals are counted by, in a fixed order.
+var watchClasses = [...]string{"signature", "timestamp", "replay", "rate_limit", "token", "policy"}
 
 // BlockMode is [watch] block: a boolean or "policy".
 type BlockMode string
@@ -97,7 +97,7 @@ const (
 // NeverBlockPrefixes returns the parsed never_block list. The slice is shared: do not modify it.
 func (w *Watch) NeverBlockPrefixes() []netip.Prefix { return w.neverBlock }
 
-// Rule returns the thresholds of the reason class at index i of WatchClasses.
+// Rule returns the thresholds of the reason class at index i of watchClasses.
 func (w *Watch) Rule(i int) WatchRule { return w.rules[i] }
 
 // applyDefaults fills absent keys; defined reports whether a key under [watch] was set, so
@@ -127,7 +127,7 @@ func (w *Watch) applyDefaults(defined func(k ...string) bool) {
 	if !defined("max_deny_rate") {
 		w.MaxDenyRate = DefaultWatchMaxDenyRate
 	}
-	for i, name := range WatchClasses {
+	for i, name := range watchClasses {
 		r := w.Class[name]
 		if r.MinEvents == 0 {
 			r.MinEvents = w.MinEvents
@@ -170,7 +170,7 @@ func (c *Config) validateWatch(v *validator) {
 	sort.Strings(names)
 	for _, name := range names {
 		known := false
-		for _, c := range WatchClasses {
+		for _, c := range watchClasses {
 			known = known || c == name
 		}
 		if !known {

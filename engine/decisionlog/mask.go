@@ -117,6 +117,3 @@ func (m *Mask) masks(name string) bool {
 	}
 	return false
 }
-
-// Sensitive reports whether the default mask masks the header name (any case).
-func Sensitive(name string) bool { return defaultMask.Masks(name) }

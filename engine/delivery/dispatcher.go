@@ -122,9 +122,6 @@ func NewDispatcher(o Options) *Dispatcher {
 	return &Dispatcher{gates: gates{m: map[Destination]*gate{}, cooldown: o.BreakerCooldown}, o: o, wake: make(chan struct{}, 1), sem: make(chan struct{}, o.Workers), inflight: map[string]struct{}{}, stopped: make(chan struct{})}
 }
 
-// Owner returns the name of this dispatcher's leases.
-func (d *Dispatcher) Owner() string { return d.o.Owner }
-
 // Store returns the dispatcher's store.
 func (d *Dispatcher) Store() Store { return d.o.Store }
 

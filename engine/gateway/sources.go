@@ -44,9 +44,6 @@ func (g *Gateway) liveSecret(name string) ([]byte, bool) {
 	return snap.Secrets.Get(name)
 }
 
-// Watcher returns the [watch] watcher, nil when watching is off.
-func (g *Gateway) Watcher() *watch.Watcher { return g.sources }
-
 // mountBlocks adds the blocks API to the admin mux.
 func (a *admin) mountBlocks() {
 	a.mux.HandleFunc("GET /-/blocks", a.auth(a.listBlocks))

@@ -31,7 +31,7 @@ func benchCases(tb testing.TB) (*Issuer, []benchCase) {
 	rs, es, ed := oauthtest.RSA(tb, 0, "rsa"), oauthtest.EC(tb, "ec"), oauthtest.Ed(tb, "ed")
 	p := oauthtest.NewIDP(tb, rs, es, ed)
 	secret := []byte("0123456789abcdef0123456789abcdef")
-	is, err := NewIssuer(Config{Name: "bench", Issuer: p.Issuer(), Audiences: []string{audience},
+	is, err := newIssuer(Config{Name: "bench", Issuer: p.Issuer(), Audiences: []string{audience},
 		Algorithms: []string{"RS256", "ES256", "EdDSA", "HS256"}, HMACSecrets: [][]byte{secret}}, nil, nil)
 	if err != nil {
 		tb.Fatal(err)

@@ -143,7 +143,7 @@ type Stats struct {
 	IntrospectionErrors uint64 `json:"introspection_errors"`
 }
 
-// Issuer verifies the tokens of one issuer. Create it with NewIssuer, Start it, Close it.
+// Issuer verifies the tokens of one issuer. Create it with newIssuer, Start it, Close it.
 type Issuer struct {
 	cfg         Config
 	algs        map[string]*algorithm
@@ -171,9 +171,9 @@ type Issuer struct {
 	done                 chan struct{}
 }
 
-// NewIssuer checks cfg and returns an Issuer that has fetched nothing yet. logger and now
+// newIssuer checks cfg and returns an Issuer that has fetched nothing yet. logger and now
 // may be nil (slog.Default, time.Now).
-func NewIssuer(cfg Config, logger *slog.Logger, now func() time.Time) (*Issuer, error) {
+func newIssuer(cfg Config, logger *slog.Logger, now func() time.Time) (*Issuer, error) {
 	cfg = cfg.withDefaults()
 	if logger == nil {
 		logger = slog.Default()

@@ -41,7 +41,7 @@ func startIssuer(t *testing.T, p *oauthtest.IDP, cfg Config) *Issuer {
 	if cfg.Audiences == nil {
 		cfg.Audiences = []string{audience}
 	}
-	is, err := NewIssuer(cfg, quiet, nil)
+	is, err := newIssuer(cfg, quiet, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,9 +214,9 @@ func TestConfigRefusals(t *testing.T) {
 		{"nothing", Config{Name: "a"}, "set issuer"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := NewIssuer(c.cfg, nil, nil)
+			_, err := newIssuer(c.cfg, nil, nil)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
-				t.Fatalf("NewIssuer = %v, want an error with %q", err, c.want)
+				t.Fatalf("newIssuer = %v, want an error with %q", err, c.want)
 			}
 		})
 	}
@@ -476,7 +476,7 @@ func TestIssuerUnreachableAtStart(t *testing.T) {
 		}
 	}()
 	k := oauthtest.RSA(t, 0, "k1")
-	is, err := NewIssuer(Config{Name: "down", Issuer: "http://" + ln.Addr().String(), Audiences: []string{audience}, Timeout: 300 * time.Millisecond}, quiet, nil)
+	is, err := newIssuer(Config{Name: "down", Issuer: "http://" + ln.Addr().String(), Audiences: []string{audience}, Timeout: 300 * time.Millisecond}, quiet, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -546,7 +546,7 @@ func TestIntrospectionConcurrencyBound(t *testing.T) {
 func FuzzVerify(f *testing.F) {
 	k := oauthtest.RSA(f, 0, "k1")
 	p := oauthtest.NewIDP(f, k)
-	is, err := NewIssuer(Config{Name: "fuzz", Issuer: p.Issuer(), Audiences: []string{audience}, Timeout: 200 * time.Millisecond}, quiet, nil)
+	is, err := newIssuer(Config{Name: "fuzz", Issuer: p.Issuer(), Audiences: []string{audience}, Timeout: 200 * time.Millisecond}, quiet, nil)
 	if err != nil {
 		f.Fatal(err)
 	}

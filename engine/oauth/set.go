@@ -23,7 +23,7 @@ func NewSet(cfgs []Config, prev *Set, logger *slog.Logger, now func() time.Time)
 		if _, dup := s.issuers[c.Name]; dup {
 			return nil, fmt.Errorf("oauth %q: duplicate issuer name", c.Name)
 		}
-		is, err := NewIssuer(c, logger, now)
+		is, err := newIssuer(c, logger, now)
 		if err != nil {
 			return nil, err
 		}

@@ -23,9 +23,9 @@ import (
 // IsTestFile reports whether a module (by file or module name) is a Rego test file.
 func IsTestFile(name string) bool { return strings.HasSuffix(name, "_test.rego") }
 
-// IsDataFile reports whether a file name is a data document of a policy dir: only data.json,
+// isDataFile reports whether a file name is a data document of a policy dir: only data.json,
 // data.yaml and data.yml, so other JSON (schemas, fixtures) is not merged into data by accident.
-func IsDataFile(name string) bool {
+func isDataFile(name string) bool {
 	return name == "data.json" || name == "data.yaml" || name == "data.yml"
 }
 
@@ -33,7 +33,7 @@ func IsDataFile(name string) bool {
 func IsHidden(name string) bool { return strings.HasPrefix(name, ".") }
 
 // IsPolicyFile reports whether a (not hidden) file name is read: a module or a data document.
-func IsPolicyFile(name string) bool { return strings.HasSuffix(name, ".rego") || IsDataFile(name) }
+func IsPolicyFile(name string) bool { return strings.HasSuffix(name, ".rego") || isDataFile(name) }
 
 // HasTests reports whether mods holds a test module.
 func HasTests(mods map[string]*ast.Module) bool {

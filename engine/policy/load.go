@@ -82,8 +82,8 @@ func (s *Set) Packages() []string {
 	return out
 }
 
-// HasPackage reports whether pkg ("routes.github") defines at least one rule.
-func (s *Set) HasPackage(pkg string) bool {
+// hasPackage reports whether pkg ("routes.github") defines at least one rule.
+func (s *Set) hasPackage(pkg string) bool {
 	return len(s.packages[strings.TrimPrefix(pkg, "data.")]) > 0
 }
 

@@ -52,7 +52,7 @@ func (q *Query) NeedsJSON() bool { return q.needJSON }
 // Prepare prepares the decision query for pkg. It fails when pkg defines no rule.
 func (s *Set) Prepare(ctx context.Context, pkg string) (*Query, error) {
 	pkg = strings.TrimPrefix(pkg, "data.")
-	if !s.HasPackage(pkg) {
+	if !s.hasPackage(pkg) {
 		return nil, fmt.Errorf("policy: package %q is not defined by any .rego file under the policy dir", pkg)
 	}
 	if !contains(s.packages[pkg], "allow") {

@@ -38,7 +38,7 @@ func Server(s *config.Server) (*tls.Config, error) {
 		NextProtos: []string{"http/1.1"},
 	}
 	if s.ClientCA != "" {
-		pool, err := CAPool(s.ClientCA)
+		pool, err := caPool(s.ClientCA)
 		if err != nil {
 			return nil, fmt.Errorf("tlsconf: server.client_ca: %w", err)
 		}
@@ -53,7 +53,7 @@ func Server(s *config.Server) (*tls.Config, error) {
 func Upstream(serverName, caFile string) (*tls.Config, error) {
 	c := &tls.Config{MinVersion: MinVersion, ServerName: serverName}
 	if caFile != "" {
-		pool, err := CAPool(caFile)
+		pool, err := caPool(caFile)
 		if err != nil {
 			return nil, fmt.Errorf("tlsconf: upstream_ca: %w", err)
 		}
@@ -62,9 +62,9 @@ func Upstream(serverName, caFile string) (*tls.Config, error) {
 	return c, nil
 }
 
-// CAPool reads a PEM file of CA certificates. A file without a single certificate, or with a
+// caPool reads a PEM file of CA certificates. A file without a single certificate, or with a
 // block that does not parse, is an error: a typo must not become an empty trust store.
-func CAPool(path string) (*x509.CertPool, error) {
+func caPool(path string) (*x509.CertPool, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err

@@ -78,8 +78,8 @@ func signingKey(raw []byte) ([]byte, error) {
 	return key, nil
 }
 
-// Sign returns the Standard Webhooks signature header value for body under key (decoded).
-func Sign(key []byte, id string, ts int64, body []byte) string {
+// sign returns the Standard Webhooks signature header value for body under key (decoded).
+func sign(key []byte, id string, ts int64, body []byte) string {
 	m := hmac.New(sha256.New, key)
 	m.Write([]byte(id))
 	m.Write([]byte{'.'})
@@ -168,7 +168,7 @@ func (a *alerter) post(ctx context.Context, id string, body []byte) (final bool,
 	req.Header.Set("User-Agent", "hookwall-alert")
 	req.Header.Set("webhook-id", id)
 	req.Header.Set("webhook-timestamp", strconv.FormatInt(ts, 10))
-	req.Header.Set("webhook-signature", Sign(key, id, ts, body))
+	req.Header.Set("webhook-signature", sign(key, id, ts, body))
 	resp, err := a.client.Do(req)
 	if err != nil {
 		return false, err.Error()

@@ -23,7 +23,7 @@ const (
 )
 
 // refusals is the number of refusal classes (every class but ClassAllowed), in the order of
-// config.WatchClasses.
+// engine/config's watch classes ([watch.class.<name>]).
 const refusals = int(ClassAllowed)
 
 var classNames = [numClasses]string{"signature", "timestamp", "replay", "rate_limit", "token", "policy", "allowed"}
@@ -36,10 +36,10 @@ func (c Class) String() string {
 	return "unknown"
 }
 
-// Classify returns the class of a decided request from its decision-log outcome and deny
+// classify returns the class of a decided request from its decision-log outcome and deny
 // reasons. ok is false for outcomes that say nothing about the source (errors, no route, a
 // request already refused as blocked). It does not allocate.
-func Classify(outcome decisionlog.Outcome, reasons []string) (c Class, ok bool) {
+func classify(outcome decisionlog.Outcome, reasons []string) (c Class, ok bool) {
 	switch outcome {
 	case decisionlog.OutcomeAllowed:
 		return ClassAllowed, true

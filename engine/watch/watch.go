@@ -156,7 +156,7 @@ func (w *Watcher) Blocked(ip string, now time.Time) (retryAfter int64, refuse, m
 // now is when the request was received. It neither locks nor allocates unless it raises an
 // anomaly.
 func (w *Watcher) Observe(route, ip string, outcome decisionlog.Outcome, reasons []string, labels map[string]any, now time.Time) {
-	c, ok := Classify(outcome, reasons)
+	c, ok := classify(outcome, reasons)
 	if !ok {
 		return
 	}

@@ -63,14 +63,14 @@ func TestClassify(t *testing.T) {
 		{"duplicate", nil, "replay"},
 		{"in_flight", nil, "replay"},
 	} {
-		got, ok := Classify(c.outcome, c.reasons)
+		got, ok := classify(c.outcome, c.reasons)
 		if !ok || got.String() != c.want {
-			t.Errorf("Classify(%q, %q) = %v %v, want %s", c.outcome, c.reasons, got, ok, c.want)
+			t.Errorf("classify(%q, %q) = %v %v, want %s", c.outcome, c.reasons, got, ok, c.want)
 		}
 	}
 	for _, o := range []decisionlog.Outcome{"error", "no_route", "upstream_error", "blocked", "unavailable"} {
-		if _, ok := Classify(o, nil); ok {
-			t.Errorf("Classify(%q) counts, want ignored", o)
+		if _, ok := classify(o, nil); ok {
+			t.Errorf("classify(%q) counts, want ignored", o)
 		}
 	}
 }

@@ -13,7 +13,7 @@ func CheckOptions(scheme string, o *Options) error {
 		known = known || s == scheme
 	}
 	if !known {
-		return fmt.Errorf("webhook/%s: %w", scheme, ErrUnknownScheme)
+		return fmt.Errorf("webhook/%s: %w", scheme, errUnknownScheme)
 	}
 	if o.Tolerance < 0 {
 		return fmt.Errorf("webhook/%s: negative tolerance", scheme)

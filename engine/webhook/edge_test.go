@@ -43,7 +43,7 @@ func TestVerifyErrors(t *testing.T) {
 		opts   *Options
 		is     error
 	}{
-		{"unknown scheme", "nope", req(), &Options{Secrets: secret}, ErrUnknownScheme},
+		{"unknown scheme", "nope", req(), &Options{Secrets: secret}, errUnknownScheme},
 		{"nil request", "github", nil, &Options{Secrets: secret}, nil},
 		{"nil options", "github", req(), nil, nil},
 		{"negative tolerance", "stripe", req(), &Options{Secrets: secret, Tolerance: -time.Second}, nil},

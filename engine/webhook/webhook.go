@@ -66,9 +66,9 @@ type Result struct {
 	Reason string
 }
 
-// ErrUnknownScheme is wrapped by the error Verify returns for a scheme name
+// errUnknownScheme is wrapped by the error Verify returns for a scheme name
 // that Schemes does not list.
-var ErrUnknownScheme = errors.New("unknown scheme")
+var errUnknownScheme = errors.New("unknown scheme")
 
 // Stable reason prefixes; a reason may add detail after them.
 const (
@@ -136,7 +136,7 @@ func Verify(scheme string, r *Request, o *Options) (Result, error) {
 	case "hmac":
 		res, err = v.generic()
 	default:
-		return Result{}, fmt.Errorf("webhook/%s: %w", scheme, ErrUnknownScheme)
+		return Result{}, fmt.Errorf("webhook/%s: %w", scheme, errUnknownScheme)
 	}
 	if err != nil {
 		return Result{}, fmt.Errorf("webhook/%s: %w", scheme, err)
