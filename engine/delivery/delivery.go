@@ -28,6 +28,18 @@ const (
 	StateDead      State = "dead"      // a final failure, or the schedule ran out
 )
 
+// AttemptOutcome is what became of one attempt: the outcome label of
+// hookwall_delivery_attempts_total.
+type AttemptOutcome string
+
+// AttemptOutcome values.
+const (
+	AttemptDelivered AttemptOutcome = "delivered" // the upstream answered 2xx
+	AttemptDead      AttemptOutcome = "dead"      // a final failure
+	AttemptRetry     AttemptOutcome = "retry"     // failed; tried again later
+	AttemptLost      AttemptOutcome = "lost"      // the lease was lost: the attempt is not recorded
+)
+
 // Valid reports whether s is a known state.
 func (s State) Valid() bool {
 	return s == StatePending || s == StateDelivered || s == StateDead

@@ -71,9 +71,8 @@ type Options struct {
 	KeepDelivered, KeepDead time.Duration
 	// Final is called after a delivery is delivered or dead (the decision-log line).
 	Final func(r *Record, res Result)
-	// Attempted is called after each attempt with its outcome: "delivered", "retry",
-	// "dead" or "lost" (the lease was lost: the attempt is not recorded).
-	Attempted func(route, outcome string)
+	// Attempted is called after each attempt with its outcome.
+	Attempted func(route string, outcome AttemptOutcome)
 	Logger    *slog.Logger
 	// Ordered returns the routes delivered one at a time in arrival order.
 	Ordered func() []string
@@ -355,13 +354,16 @@ func (d *Dispatcher) attempt(r *Record, t Target, release func(), ok bool) (fail
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	outcome := string(res.State)
-	if res.State == StatePending {
-		outcome = "retry"
+	outcome := AttemptDelivered
+	switch res.State {
+	case StatePending:
+		outcome = AttemptRetry
+	case StateDead:
+		outcome = AttemptDead
 	}
 	if ferr := d.o.Store.Finish(ctx, r.ID, d.o.Owner, res); ferr != nil {
 		if errors.Is(ferr, ErrLeaseLost) {
-			outcome = "lost"
+			outcome = AttemptLost
 			d.o.Logger.Warn("delivery: lease lost during an attempt; another worker owns it", "delivery_id", r.ID, "route", r.Route)
 		} else {
 			// The lease expires and the delivery is tried again: at least once holds.
@@ -373,7 +375,7 @@ func (d *Dispatcher) attempt(r *Record, t Target, release func(), ok bool) (fail
 		d.o.Attempted(r.Route, outcome)
 	}
 	failed = !delivered && retryable(status, err)
-	if outcome == "lost" || res.State == StatePending {
+	if outcome == AttemptLost || res.State == StatePending {
 		return failed
 	}
 	r.State, r.Attempts, r.LastStatus, r.LastError, r.UpdatedAt = res.State, n, status, res.Attempt.Error, time.Now()

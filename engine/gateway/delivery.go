@@ -86,8 +86,10 @@ func (g *Gateway) openDelivery(cfg *config.Config, kr *delivery.Keyring) (*deliv
 		KeepDead:      cfg.Delivery.KeepDead.D(),
 		Final:         g.logDelivery,
 		Ordered:       g.orderedRoutes,
-		Attempted:     func(route, outcome string) { attempts.WithLabelValues(route, outcome).Inc() },
-		Logger:        g.log,
+		Attempted: func(route string, outcome delivery.AttemptOutcome) {
+			attempts.WithLabelValues(route, string(outcome)).Inc()
+		},
+		Logger: g.log,
 	})
 	reg := g.obs.metrics.Registry()
 	if err := reg.Register(attempts); err != nil {
