@@ -44,7 +44,8 @@ type Options struct {
 	OAuth OAuthVerifier
 	// Now is the clock for timestamp checks; nil means time.Now.
 	Now func() time.Time
-	// IncludeTests also loads *_test.rego files (for `hookwall test`).
+	// IncludeTests makes Load compile the *_test.rego files with the policies, as strictly
+	// (test runners read a tree with LoadTests instead).
 	IncludeTests bool
 }
 
