@@ -2,9 +2,6 @@ package main
 
 import (
 	"bytes"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -20,10 +17,8 @@ import (
 
 // githubWebhook is a POST of body to url signed as GitHub does with the secret "s3cret".
 func githubWebhook(url string, body []byte) *http.Request {
-	m := hmac.New(sha256.New, []byte("s3cret"))
-	m.Write(body)
 	req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
-	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(m.Sum(nil)))
+	req.Header.Set("X-Hub-Signature-256", githubSignature("s3cret", string(body)))
 	return req
 }
 

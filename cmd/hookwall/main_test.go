@@ -4,9 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -187,10 +184,7 @@ policy = "routes.gh"
 	waitReady(t, "http://"+adm+"/readyz")
 
 	body := []byte(`{"in":"flight"}`)
-	m := hmac.New(sha256.New, []byte("s3cret"))
-	m.Write(body)
-	req, _ := http.NewRequest("POST", "http://"+pub+"/hooks/github", bytes.NewReader(body))
-	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(m.Sum(nil)))
+	req := githubWebhook("http://"+pub+"/hooks/github", body)
 	type result struct {
 		status int
 		body   string
