@@ -44,7 +44,7 @@ func checkCalls(mods map[string]*ast.Module) (map[string][]secretRef, error) {
 		mod := mods[name]
 		pkg := strings.TrimPrefix(mod.Package.Path.String(), "data.")
 		// A test names what its mocks provide: only a served module's secrets must exist.
-		test := strings.HasSuffix(name, "_test.rego")
+		test := IsTestFile(name)
 		visit := func(op *ast.Term, args []*ast.Term, loc *ast.Location) {
 			var (
 				err     error
