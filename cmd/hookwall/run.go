@@ -129,7 +129,7 @@ func crossCheckLine(p config.Policies) string {
 		return "  cross-check: off (cross_check = 0)"
 	}
 	then := "moves the route to opa until the next reload"
-	if p.OnDivergence == "log" {
+	if p.OnDivergence == config.DivergenceLog {
 		then = "is logged and counted"
 	}
 	return fmt.Sprintf("  cross-check: %s%% of compiled decisions evaluated again with topdown; a divergence %s",

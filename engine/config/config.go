@@ -129,14 +129,32 @@ type Policies struct {
 	BundleVerificationAlg string `toml:"bundle_verification_alg"`
 	// Evaluator is "auto" (default): a package inside the compiled fast path's subset of
 	// Rego is evaluated by it, any other by OPA's topdown; or "opa": topdown for every package.
-	Evaluator string `toml:"evaluator"`
+	Evaluator Evaluator `toml:"evaluator"`
 	// CrossCheck is the share (0..1, default 0.01) of compiled decisions evaluated again
 	// with topdown off the request path; 0 turns it off. OnDivergence is what a difference
 	// does: "opa" (default) logs it, counts it and moves the route to topdown until the next
 	// reload; "log" only logs and counts it.
-	CrossCheck   float64 `toml:"cross_check"`
-	OnDivergence string  `toml:"on_divergence"`
+	CrossCheck   float64      `toml:"cross_check"`
+	OnDivergence OnDivergence `toml:"on_divergence"`
 }
+
+// Evaluator is [policies] evaluator.
+type Evaluator string
+
+// Evaluator values.
+const (
+	EvaluatorAuto Evaluator = "auto" // the compiled fast path where it covers a package
+	EvaluatorOPA  Evaluator = "opa"  // OPA's topdown for every package
+)
+
+// OnDivergence is [policies] on_divergence: what a cross-check difference does.
+type OnDivergence string
+
+// OnDivergence values.
+const (
+	DivergenceOPA OnDivergence = "opa" // log, count and move the route to topdown
+	DivergenceLog OnDivergence = "log" // log and count only
+)
 
 // DefaultCrossCheck is the share of compiled decisions cross-checked with topdown.
 const DefaultCrossCheck = 0.01
@@ -169,23 +187,41 @@ type Log struct {
 
 // State selects the store for rate limits and duplicates.
 type State struct {
-	Backend  string   `toml:"backend"`
-	URL      string   `toml:"url"`
-	Timeout  Duration `toml:"timeout"`
-	FailMode string   `toml:"fail_mode"`
-	Prefix   string   `toml:"prefix"`
-	MaxKeys  int      `toml:"max_keys"`
-	MaxBytes Size     `toml:"max_bytes"`
+	Backend  StateBackend `toml:"backend"`
+	URL      string       `toml:"url"`
+	Timeout  Duration     `toml:"timeout"`
+	FailMode FailMode     `toml:"fail_mode"`
+	Prefix   string       `toml:"prefix"`
+	MaxKeys  int          `toml:"max_keys"`
+	MaxBytes Size         `toml:"max_bytes"`
 }
+
+// StateBackend is [state] backend.
+type StateBackend string
+
+// StateBackend values.
+const (
+	StateMemory StateBackend = "memory"
+	StateRedis  StateBackend = "redis"
+)
+
+// FailMode is [state] fail_mode: what a request gets when the state backend fails.
+type FailMode string
+
+// FailMode values.
+const (
+	FailClosed FailMode = "closed" // refused (503)
+	FailOpen   FailMode = "open"   // let through unchecked
+)
 
 // Delivery configures the store of queued routes' deliveries. It is opened only when some
 // route has delivery = "queued".
 type Delivery struct {
 	// Store is "sqlite" (default: a file at Path, beside the config unless absolute; one
 	// gateway) or "postgres" (the database at URL, shared by a fleet).
-	Store string `toml:"store"`
-	Path  string `toml:"path"`
-	URL   string `toml:"url"`
+	Store DeliveryStore `toml:"store"`
+	Path  string        `toml:"path"`
+	URL   string        `toml:"url"`
 	// KeepDelivered and KeepDead: how long finished deliveries stay (replayable); "0"
 	// keeps them until purged.
 	KeepDelivered Duration `toml:"keep_delivered"`
@@ -200,10 +236,22 @@ type Delivery struct {
 	InspectBodies bool `toml:"inspect_bodies"`
 }
 
+// DeliveryStore is [delivery] store.
+type DeliveryStore string
+
+// DeliveryStore values.
+const (
+	StoreSQLite   DeliveryStore = "sqlite"
+	StorePostgres DeliveryStore = "postgres"
+)
+
+// DeliveryMode is a route's delivery.
+type DeliveryMode string
+
 // Delivery modes of a route.
 const (
-	DeliveryDirect = "direct"
-	DeliveryQueued = "queued"
+	DeliveryDirect DeliveryMode = "direct"
+	DeliveryQueued DeliveryMode = "queued"
 )
 
 // Delivery defaults.
@@ -277,7 +325,7 @@ type Route struct {
 	ShadowPolicy string `toml:"shadow_policy"`
 	// Delivery is "direct" (default: forwarded while the client waits) or "queued" (stored,
 	// answered 202, delivered by workers with retries).
-	Delivery string `toml:"delivery"`
+	Delivery DeliveryMode `toml:"delivery"`
 	// Retry is a queued route's schedule: the delays before the second, third, … attempt.
 	// Absent: 5s, 5m, 30m, 2h, 5h, 10h, 10h.
 	Retry []Duration `toml:"retry"`
@@ -477,10 +525,10 @@ func (c *Config) applyDefaults() {
 	}
 	c.Policies.Dir = c.Abs(c.Policies.Dir)
 	if c.Policies.OnDivergence == "" {
-		c.Policies.OnDivergence = "opa"
+		c.Policies.OnDivergence = DivergenceOPA
 	}
 	if c.Policies.Evaluator == "" {
-		c.Policies.Evaluator = "auto"
+		c.Policies.Evaluator = EvaluatorAuto
 	}
 	if c.Policies.BundleURL != "" && c.Policies.PollInterval == 0 {
 		c.Policies.PollInterval = Duration(DefaultPollInterval)
@@ -498,13 +546,13 @@ func (c *Config) applyDefaults() {
 		c.Log.Level = "info"
 	}
 	if c.State.Backend == "" {
-		c.State.Backend = "memory"
+		c.State.Backend = StateMemory
 	}
 	if c.State.Timeout == 0 {
 		c.State.Timeout = Duration(DefaultStateTimeout)
 	}
 	if c.State.FailMode == "" {
-		c.State.FailMode = "closed"
+		c.State.FailMode = FailClosed
 	}
 	if c.State.MaxKeys == 0 {
 		c.State.MaxKeys = DefaultStateMaxKeys
@@ -514,7 +562,7 @@ func (c *Config) applyDefaults() {
 	}
 	d := &c.Delivery
 	if d.Store == "" {
-		d.Store = "sqlite"
+		d.Store = StoreSQLite
 	}
 	if d.Path == "" {
 		d.Path = DefaultDeliveryPath
@@ -634,18 +682,18 @@ func (c *Config) validate(v *validator) {
 		v.errAt([]any{"log", "body"}, "must be >= 0")
 	}
 	switch c.State.Backend {
-	case "memory", "redis":
+	case StateMemory, StateRedis:
 	default:
 		v.errAt([]any{"state", "backend"}, "must be \"memory\" or \"redis\", not %q", c.State.Backend)
 	}
 	if c.State.MaxKeys < 0 {
 		v.errAt([]any{"state", "max_keys"}, "must be > 0")
 	}
-	if c.State.Backend == "redis" && c.State.URL == "" {
+	if c.State.Backend == StateRedis && c.State.URL == "" {
 		v.errAt([]any{"state", "url"}, "required when backend = \"redis\"")
 	}
 	switch c.State.FailMode {
-	case "closed", "open":
+	case FailClosed, FailOpen:
 	default:
 		v.errAt([]any{"state", "fail_mode"}, "must be \"closed\" or \"open\", not %q", c.State.FailMode)
 	}
@@ -811,11 +859,11 @@ func (c *Config) validateDelivery(v *validator) {
 	d := &c.Delivery
 	at := func(k string) []any { return []any{"delivery", k} }
 	switch d.Store {
-	case "sqlite":
+	case StoreSQLite:
 		if d.URL != "" {
 			v.errAt(at("url"), "only applies with store = \"postgres\"")
 		}
-	case "postgres":
+	case StorePostgres:
 		if v.loc.has("delivery", "path") {
 			v.errAt(at("path"), "only applies with store = \"sqlite\"")
 		}
@@ -882,13 +930,13 @@ func (c *Config) validateForwarding(v *validator) {
 func (c *Config) validatePolicies(v *validator) {
 	p := &c.Policies
 	at := func(k string) []any { return []any{"policies", k} }
-	if p.Evaluator != "auto" && p.Evaluator != "opa" {
+	if p.Evaluator != EvaluatorAuto && p.Evaluator != EvaluatorOPA {
 		v.errAt(at("evaluator"), "must be \"auto\" or \"opa\", not %q", p.Evaluator)
 	}
 	if !(p.CrossCheck >= 0 && p.CrossCheck <= 1) { // NaN too
 		v.errAt(at("cross_check"), "must be a share between 0 and 1, not %v", p.CrossCheck)
 	}
-	if p.OnDivergence != "opa" && p.OnDivergence != "log" {
+	if p.OnDivergence != DivergenceOPA && p.OnDivergence != DivergenceLog {
 		v.errAt(at("on_divergence"), "must be \"opa\" or \"log\", not %q", p.OnDivergence)
 	}
 	if p.BundleURL == "" {

@@ -56,7 +56,7 @@ func Check(ctx context.Context, path string, o Options) (*Checked, error) {
 	}
 	// The live server's options but the listener, the state store, the log and the queue: a
 	// dry run makes no rate-limit or dedupe check and acts on nothing.
-	c.srv = server.New(server.Options{Snapshots: &c.holder, Logger: logger, FailOpen: cfg.State.FailMode == "open",
+	c.srv = server.New(server.Options{Snapshots: &c.holder, Logger: logger, FailOpen: cfg.State.FailMode == config.FailOpen,
 		Limits: serverLimits(&cfg.Server)})
 	return c, nil
 }

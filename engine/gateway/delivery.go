@@ -50,7 +50,7 @@ func (g *Gateway) openDelivery(cfg *config.Config, kr *delivery.Keyring) (*deliv
 	}
 	var store delivery.Store
 	switch cfg.Delivery.Store {
-	case "postgres":
+	case config.StorePostgres:
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
 		s, err := postgres.Open(ctx, postgres.Options{URL: cfg.Delivery.URL, MaxPending: cfg.Delivery.MaxPending})

@@ -169,7 +169,7 @@ func New(ctx context.Context, path string, o Options) (*Gateway, error) {
 	now := time.Now()
 	g.status = Status{Revision: snap.Revision, LoadedAt: now, LastAttempt: now, LastResult: "ok"}
 	so := server.Options{
-		Snapshots: &g.snaps, Store: g.store, FailOpen: cfg.State.FailMode == "open",
+		Snapshots: &g.snaps, Store: g.store, FailOpen: cfg.State.FailMode == config.FailOpen,
 		Log: g.dlog, Logger: g.log, TLS: tlsCfg, Observer: g.obs.metrics, Limits: serverLimits(&cfg.Server),
 	}
 	if g.sources != nil {

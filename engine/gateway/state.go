@@ -15,9 +15,9 @@ import (
 // Redis is down and applies fail_mode until it returns.
 func openStore(cfg *config.Config, observe func(op string, d time.Duration, err error)) (*state.Bounded, error) {
 	switch cfg.State.Backend {
-	case "memory":
+	case config.StateMemory:
 		return state.Bound(memory.New(memory.Options{MaxKeys: cfg.State.MaxKeys, MaxBytes: int64(cfg.State.MaxBytes)})), nil
-	case "redis":
+	case config.StateRedis:
 		s, err := redis.New(redis.Options{URL: cfg.State.URL, Timeout: cfg.State.Timeout.D(), Prefix: cfg.State.Prefix, Observe: observe})
 		if err != nil {
 			return nil, fmt.Errorf("%s: state.url: %w", cfg.File, err)

@@ -146,7 +146,7 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (_ *Snapshot, err
 		return nil, err
 	}
 	var pset *policy.Set
-	popts := policy.Options{AllowBuiltins: cfg.Policies.AllowBuiltins, Secrets: secrets, Now: o.Now, OPAOnly: cfg.Policies.Evaluator == "opa"}
+	popts := policy.Options{AllowBuiltins: cfg.Policies.AllowBuiltins, Secrets: secrets, Now: o.Now, OPAOnly: cfg.Policies.Evaluator == config.EvaluatorOPA}
 	if s.OAuth != nil {
 		popts.OAuth = s.OAuth
 	}
