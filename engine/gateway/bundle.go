@@ -344,12 +344,12 @@ func (g *Gateway) applyBundle(ctx context.Context, src *bundleSource, rev *bundl
 	live := g.snaps.Load()
 	next, err := g.build(ctx, live.Config, live, rev)
 	if err != nil {
-		_, _ = g.recordLocked("bundle", start, "", fmt.Errorf("bundle %s: %w", src.url, err))
+		_, _ = g.recordLocked(triggerBundle, start, "", fmt.Errorf("bundle %s: %w", src.url, err))
 		return
 	}
 	g.snaps.Swap(next)
 	src.setCurrent(rev)
-	_, _ = g.recordLocked("bundle", start, next.Revision, nil)
+	_, _ = g.recordLocked(triggerBundle, start, next.Revision, nil)
 }
 
 func (g *Gateway) bundleFailed(src *bundleSource, err error) {
@@ -358,7 +358,7 @@ func (g *Gateway) bundleFailed(src *bundleSource, err error) {
 	if g.bundle != src {
 		return
 	}
-	_, _ = g.recordLocked("bundle", time.Now(), "", err)
+	_, _ = g.recordLocked(triggerBundle, time.Now(), "", err)
 }
 
 // bundleFor returns the bundle source cfg asks for: running (the gateway's source, read under

@@ -230,11 +230,22 @@ func (g *Gateway) Status() Status {
 // Reload re-reads the config file and everything it names, and swaps the new snapshot in
 // when it is fully valid. It returns the new revision, or the error (the old snapshot keeps
 // serving).
-func (g *Gateway) Reload(ctx context.Context) (string, error) { return g.reloadFrom(ctx, "reload") }
+func (g *Gateway) Reload(ctx context.Context) (string, error) {
+	return g.reloadFrom(ctx, triggerReload)
+}
+
+// reloadTrigger is what started a reload attempt, logged with it.
+type reloadTrigger string
+
+const (
+	triggerReload reloadTrigger = "reload" // SIGHUP or POST /-/reload
+	triggerWatch  reloadTrigger = "watch"  // the file watch, with the files that changed
+	triggerBundle reloadTrigger = "bundle" // the bundle poll
+)
 
 // reloadFrom is Reload for one trigger ("reload" for SIGHUP and the admin API, "watch" with
 // the files that changed).
-func (g *Gateway) reloadFrom(ctx context.Context, trigger string, files ...string) (string, error) {
+func (g *Gateway) reloadFrom(ctx context.Context, trigger reloadTrigger, files ...string) (string, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	start := time.Now()
@@ -243,7 +254,7 @@ func (g *Gateway) reloadFrom(ctx context.Context, trigger string, files ...strin
 }
 
 // recordLocked notes the outcome of one reload attempt in the status and the log. g.mu is held.
-func (g *Gateway) recordLocked(trigger string, start time.Time, rev string, err error, files ...string) (string, error) {
+func (g *Gateway) recordLocked(trigger reloadTrigger, start time.Time, rev string, err error, files ...string) (string, error) {
 	attrs := []any{"trigger", trigger}
 	if len(files) > 0 {
 		attrs = append(attrs, "files", files)
@@ -252,7 +263,7 @@ func (g *Gateway) recordLocked(trigger string, start time.Time, rev string, err 
 	if err != nil {
 		// A bundle server that keeps failing the same way is logged once, then at debug.
 		level := slog.LevelError
-		if trigger == "bundle" && g.status.LastError == err.Error() {
+		if trigger == triggerBundle && g.status.LastError == err.Error() {
 			level = slog.LevelDebug
 		}
 		g.status.LastResult, g.status.LastError = "error", err.Error()
@@ -329,7 +340,7 @@ func (g *Gateway) syncWatchLocked() {
 		return
 	}
 	if g.watch == nil {
-		w, err := newWatcher(g.bgCtx, g.log, func(ctx context.Context, changed []string) { _, _ = g.reloadFrom(ctx, "watch", changed...) })
+		w, err := newWatcher(g.bgCtx, g.log, func(ctx context.Context, changed []string) { _, _ = g.reloadFrom(ctx, triggerWatch, changed...) })
 		if err != nil {
 			g.log.Warn("file watch unavailable; reload with SIGHUP or POST /-/reload", "err", err)
 			return
