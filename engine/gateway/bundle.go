@@ -297,15 +297,8 @@ func (r *bundleRev) Revision() string { return r.digest }
 
 // testModules parses every module, tests included, for the test runner.
 func (r *bundleRev) testModules() (map[string]*ast.Module, map[string]any, error) {
-	mods := make(map[string]*ast.Module, len(r.all))
-	for n, src := range r.all {
-		m, err := ast.ParseModuleWithOpts(n, src, ast.ParserOptions{RegoVersion: ast.RegoV1, ProcessAnnotation: true})
-		if err != nil {
-			return nil, nil, err
-		}
-		mods[n] = m
-	}
-	return mods, r.data, nil
+	mods, err := policy.ParseModules(r.all)
+	return mods, r.data, err
 }
 
 // BundleStatus is what /-/status reports about the bundle source.

@@ -3,6 +3,8 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -34,11 +36,7 @@ type secretRef struct {
 // "file:line: message", all at once.
 func checkCalls(mods map[string]*ast.Module) (map[string][]secretRef, error) {
 	refs := map[string][]secretRef{}
-	names := make([]string, 0, len(mods))
-	for name := range mods {
-		names = append(names, name)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(mods))
 	var msgs []string
 	for _, name := range names {
 		mod := mods[name]

@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -75,12 +77,7 @@ func (s *Set) Files() []string { return s.files }
 
 // Packages returns the compiled package paths, sorted.
 func (s *Set) Packages() []string {
-	out := make([]string, 0, len(s.packages))
-	for p := range s.packages {
-		out = append(out, p)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(s.packages))
 }
 
 // hasPackage reports whether pkg ("routes.github") defines at least one rule.
@@ -107,17 +104,27 @@ func Load(ctx context.Context, dir string, opts Options) (*Set, error) {
 
 // LoadModules compiles in-memory modules (path → source) and data; used by tests and bundles.
 func LoadModules(ctx context.Context, sources map[string]string, data map[string]any, opts Options) (*Set, error) {
-	mods := make(map[string]*ast.Module, len(sources))
-	h := sha256.New()
-	names := make([]string, 0, len(sources))
-	for n := range sources {
-		names = append(names, n)
+	mods, err := ParseModules(sources)
+	if err != nil {
+		return nil, err
 	}
-	sort.Strings(names)
-	var errs ast.Errors
-	for _, name := range names {
+	h := sha256.New()
+	for _, name := range slices.Sorted(maps.Keys(sources)) {
 		h.Write([]byte(name))
 		h.Write([]byte(sources[name]))
+	}
+	if data == nil {
+		data = map[string]any{}
+	}
+	return compile(mods, data, hex.EncodeToString(h.Sum(nil))[:12], opts)
+}
+
+// ParseModules parses in-memory modules (path → source) as Load parses files: Rego v1, with
+// annotations. Every parse error is reported, as "file:line: message".
+func ParseModules(sources map[string]string) (map[string]*ast.Module, error) {
+	mods := make(map[string]*ast.Module, len(sources))
+	var errs ast.Errors
+	for _, name := range slices.Sorted(maps.Keys(sources)) {
 		m, err := ast.ParseModuleWithOpts(name, sources[name], ast.ParserOptions{RegoVersion: ast.RegoV1, ProcessAnnotation: true})
 		if err != nil {
 			var ae ast.Errors
@@ -132,20 +139,12 @@ func LoadModules(ctx context.Context, sources map[string]string, data map[string
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("policy: %w", describe(errs))
 	}
-	if data == nil {
-		data = map[string]any{}
-	}
-	return compile(mods, data, hex.EncodeToString(h.Sum(nil))[:12], opts)
+	return mods, nil
 }
 
 func revisionOf(res *loader.Result) string {
 	h := sha256.New()
-	names := make([]string, 0, len(res.Modules))
-	for n := range res.Modules {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(res.Modules)) {
 		h.Write([]byte(n))
 		h.Write(res.Modules[n].Raw)
 	}
@@ -190,12 +189,7 @@ func Capabilities(allow []string) (*ast.Capabilities, error) {
 		return nil, err
 	}
 	decls := customBuiltinDecls()
-	names := make([]string, 0, len(decls))
-	for name := range decls {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(decls)) {
 		caps.Builtins = append(caps.Builtins, decls[name])
 	}
 	return caps, nil
