@@ -84,11 +84,9 @@ func signed(body string, delivery string) map[string]string {
 // decisionLines returns the decision-log records with the given outcome.
 func decisionLines(t *testing.T, e *env, outcome string) []map[string]any {
 	t.Helper()
-	raw, _ := os.ReadFile(filepath.Join(e.dir, "decisions.log"))
 	var out []map[string]any
-	for _, line := range strings.Split(string(raw), "\n") {
-		var m map[string]any
-		if json.Unmarshal([]byte(line), &m) == nil && m["outcome"] == outcome {
+	for _, m := range decisionRecords(t, filepath.Join(e.dir, "decisions.log")) {
+		if m["outcome"] == outcome {
 			out = append(out, m)
 		}
 	}

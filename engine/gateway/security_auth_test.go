@@ -136,7 +136,7 @@ func TestSecurityAPIKeys(t *testing.T) {
 		t.Fatalf("upstream got %d requests, want %d", n, forwarded)
 	}
 	// The presented keys appear in neither the decision log nor the process log.
-	secDecisions(t, e.dir+"/decisions.log", len(cases))
+	awaitDecisionRecords(t, e.dir+"/decisions.log", len(cases))
 	logs := secReadFile(t, e.dir+"/decisions.log") + e.logBuf.String()
 	for _, k := range []string{k1, k2, "hk_guess"} {
 		if strings.Contains(logs, k) {
@@ -184,7 +184,7 @@ func TestSecurityJWT(t *testing.T) {
 	if n := len(up.requests()); n != 1 {
 		t.Fatalf("upstream got %d requests, want 1", n)
 	}
-	for _, d := range secDecisions(t, e.dir+"/decisions.log", len(cases)) {
+	for _, d := range awaitDecisionRecords(t, e.dir+"/decisions.log", len(cases)) {
 		if d["status"] == float64(500) {
 			t.Fatalf("a token caused an evaluation error: %v", d)
 		}

@@ -155,7 +155,7 @@ func TestSecurityRoutePathAttacks(t *testing.T) {
 				}
 				before := len(up.requests())
 				status, _ := secRawExchange(t, e, c.target)
-				recs := secDecisions(t, logPath, i+1)
+				recs := awaitDecisionRecords(t, logPath, i+1)
 				rec := recs[len(recs)-1]
 				logged, _ := rec["request"].(map[string]any)["path"].(string)
 				if status != want.status {

@@ -188,7 +188,7 @@ func TestSecurityMTLS(t *testing.T) {
 	t.Run("refused handshakes are logged", func(t *testing.T) {
 		n := 0
 		// 3 requests answered, 3 handshakes refused.
-		for _, d := range secDecisions(t, m.dir+"/decisions.log", 3+len(refused)) {
+		for _, d := range awaitDecisionRecords(t, m.dir+"/decisions.log", 3+len(refused)) {
 			if e, _ := d["error"].(string); strings.Contains(e, "tls: ") {
 				n++
 			}
@@ -356,24 +356,20 @@ policy = "routes.open"
 	}
 }
 
-// secDecisions reads the decision log as JSON objects once it holds at least want records
-// (the log is written asynchronously, flushed every decisionlog.FlushInterval).
-func secDecisions(t *testing.T, path string, want int) []map[string]any {
+// awaitDecisionRecords reads the decision log as JSON objects once it holds at least want
+// records (the log is written asynchronously, flushed every decisionlog.FlushInterval).
+func awaitDecisionRecords(t *testing.T, path string, want int) []map[string]any {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		out := secDecisionsNow(t, path)
-		if len(out) >= want {
-			return out
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("decision log holds %d records, want at least %d", len(out), want)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	var out []map[string]any
+	testutil.WaitUntil(t, 5*time.Second, fmt.Sprintf("a decision log of at least %d records", want), func() bool {
+		out = decisionRecords(t, path)
+		return len(out) >= want
+	})
+	return out
 }
 
-func secDecisionsNow(t *testing.T, path string) []map[string]any {
+// decisionRecords reads the decision log's complete records as JSON objects.
+func decisionRecords(t *testing.T, path string) []map[string]any {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil && !os.IsNotExist(err) {

@@ -78,7 +78,7 @@ func TestSecurityXFFFromUntrustedPeer(t *testing.T) {
 	if n := len(up.requests()); n != 0 {
 		t.Fatalf("upstream got %d requests", n)
 	}
-	for _, d := range secDecisions(t, e.dir+"/decisions.log", 5) {
+	for _, d := range awaitDecisionRecords(t, e.dir+"/decisions.log", 5) {
 		if d["remote_ip"] != "127.0.0.1" {
 			t.Fatalf("decision log remote_ip %v, want 127.0.0.1: %v", d["remote_ip"], d)
 		}
