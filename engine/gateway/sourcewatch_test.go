@@ -358,7 +358,7 @@ func TestWatchBlocksForgedBurst(t *testing.T) {
 	}
 	active := map[string]bool{}
 	for _, a := range status.Watch.Active {
-		active[a.Scope+" "+a.Source+" "+a.Kind+" "+strconv.FormatBool(a.Blocked)] = true
+		active[string(a.Scope)+" "+a.Source+" "+a.Kind+" "+strconv.FormatBool(a.Blocked)] = true
 	}
 	for _, k := range []string{"ip 127.0.0.2 signature true", "ip 127.0.0.5 signature false", "route github signature false"} {
 		if !active[k] {

@@ -20,17 +20,20 @@ import (
 )
 
 // Scope says what an anomaly's Source is.
+type Scope string
+
+// Scope values.
 const (
-	ScopeIP     = "ip"
-	ScopeSender = "sender"
-	ScopeRoute  = "route"
+	ScopeIP     Scope = "ip"
+	ScopeSender Scope = "sender"
+	ScopeRoute  Scope = "route"
 )
 
 // Anomaly is one raised anomaly, as logged, listed on the status page and sent as an alert.
 type Anomaly struct {
 	ID     string    `json:"id"`
 	At     time.Time `json:"at"`
-	Scope  string    `json:"scope"`  // ScopeIP, ScopeSender or ScopeRoute
+	Scope  Scope     `json:"scope"`
 	Source string    `json:"source"` // the IP, the sender or the route name
 	Route  string    `json:"route"`  // the route of the request that raised it
 	Kind   string    `json:"kind"`   // the reason class
@@ -175,7 +178,7 @@ func (w *Watcher) Observe(route, ip string, outcome decisionlog.Outcome, reasons
 }
 
 // hash keys a source in its scope; never 0 (the empty slot).
-func (w *Watcher) hash(scope, key string) uint64 {
+func (w *Watcher) hash(scope Scope, key string) uint64 {
 	h := maphash.String(w.seed, key)
 	if scope == ScopeSender {
 		h = h*0x9e3779b97f4a7c15 + 1 // an IP and a sender of the same text are different keys
@@ -186,7 +189,7 @@ func (w *Watcher) hash(scope, key string) uint64 {
 	return h
 }
 
-func (w *Watcher) track(t *table, scope, key, route string, c Class, ep uint32, frac float32, now time.Time) {
+func (w *Watcher) track(t *table, scope Scope, key, route string, c Class, ep uint32, frac float32, now time.Time) {
 	s := t.get(w.hash(scope, key), ep)
 	s.roll(ep, w.alpha)
 	n := s.cur[c].Add(1)

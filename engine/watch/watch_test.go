@@ -164,8 +164,8 @@ func TestRouteScopeCatchesDistributedAttack(t *testing.T) {
 	}
 }
 
-func byScope(as []Anomaly) map[string][]Anomaly {
-	m := map[string][]Anomaly{}
+func byScope(as []Anomaly) map[Scope][]Anomaly {
+	m := map[Scope][]Anomaly{}
 	for _, a := range as {
 		m[a.Scope] = append(m[a.Scope], a)
 	}
@@ -183,7 +183,7 @@ func TestSenderScope(t *testing.T) {
 	st := w.Status(now)
 	var scopes []string
 	for _, a := range st.Recent {
-		scopes = append(scopes, a.Scope+":"+a.Source+":"+a.Kind)
+		scopes = append(scopes, string(a.Scope)+":"+a.Source+":"+a.Kind)
 	}
 	if strings.Join(scopes, ",") != "route:r:replay,sender:acme:replay" {
 		t.Fatalf("anomalies %v, want the sender's and the route's, no address's", scopes)
