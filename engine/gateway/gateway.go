@@ -70,13 +70,22 @@ type Gateway struct {
 	publicAddr, adminAddr, sinkAddr net.Addr
 }
 
+// ReloadResult is the outcome of the last reload attempt (Status.LastResult).
+type ReloadResult string
+
+// ReloadResult values.
+const (
+	ReloadOK    ReloadResult = "ok"
+	ReloadError ReloadResult = "error"
+)
+
 // Status is what /-/status reports about loading.
 type Status struct {
-	Revision    string    `json:"revision"`
-	LoadedAt    time.Time `json:"loaded_at"`
-	LastAttempt time.Time `json:"last_attempt"`
-	LastResult  string    `json:"last_result"` // "ok" | "error"
-	LastError   string    `json:"last_error,omitempty"`
+	Revision    string       `json:"revision"`
+	LoadedAt    time.Time    `json:"loaded_at"`
+	LastAttempt time.Time    `json:"last_attempt"`
+	LastResult  ReloadResult `json:"last_result"`
+	LastError   string       `json:"last_error,omitempty"`
 	// Reloads and Failures count reload attempts that applied and that were refused, from
 	// every trigger (file watch, SIGHUP, POST /-/reload, bundle poll).
 	Reloads  uint64 `json:"reloads"`
@@ -167,7 +176,7 @@ func New(ctx context.Context, path string, o Options) (*Gateway, error) {
 		return fail(err, nil)
 	}
 	now := time.Now()
-	g.status = Status{Revision: snap.Revision, LoadedAt: now, LastAttempt: now, LastResult: "ok"}
+	g.status = Status{Revision: snap.Revision, LoadedAt: now, LastAttempt: now, LastResult: ReloadOK}
 	so := server.Options{
 		Snapshots: &g.snaps, Store: g.store, FailOpen: cfg.State.FailMode == config.FailOpen,
 		Log: g.dlog, Logger: g.log, TLS: tlsCfg, Observer: g.obs.metrics, Limits: serverLimits(&cfg.Server),
@@ -266,13 +275,13 @@ func (g *Gateway) recordLocked(trigger reloadTrigger, start time.Time, rev strin
 		if trigger == triggerBundle && g.status.LastError == err.Error() {
 			level = slog.LevelDebug
 		}
-		g.status.LastResult, g.status.LastError = "error", err.Error()
+		g.status.LastResult, g.status.LastError = ReloadError, err.Error()
 		g.status.Failures++
 		g.log.Log(context.Background(), level, "reload failed; the previous snapshot keeps serving", append(attrs, "revision", g.status.Revision, "err", err)...)
 		return "", err
 	}
 	g.status.Reloads++
-	g.status.LastResult, g.status.LastError = "ok", ""
+	g.status.LastResult, g.status.LastError = ReloadOK, ""
 	if rev != g.status.Revision {
 		g.status.Revision, g.status.LoadedAt = rev, time.Now()
 	}

@@ -130,7 +130,7 @@ func (g *Gateway) reloadStats() (metrics.ReloadStats, bool) {
 	}
 	st := g.status
 	g.mu.Unlock()
-	rs := metrics.ReloadStats{Revision: st.Revision, Reloads: st.Reloads, Failures: st.Failures, LastOK: st.LastResult == "ok", LastSuccess: st.LoadedAt}
+	rs := metrics.ReloadStats{Revision: st.Revision, Reloads: st.Reloads, Failures: st.Failures, LastOK: st.LastResult == ReloadOK, LastSuccess: st.LoadedAt}
 	if rs.LastOK && st.LastAttempt.After(rs.LastSuccess) {
 		rs.LastSuccess = st.LastAttempt
 	}
