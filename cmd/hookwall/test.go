@@ -13,7 +13,6 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/cover"
-	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/tester"
 	"github.com/open-policy-agent/opa/v1/topdown"
 	"github.com/open-policy-agent/opa/v1/topdown/lineage"
@@ -91,18 +90,13 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 
-	builtins := policy.TesterBuiltins(secrets, nil)
-	caps, err := policy.TestCapabilities(allow, builtins)
+	runner, err := policy.NewTestRunner(allow, secrets, nil, data)
 	if err != nil {
 		fmt.Fprintf(stderr, "hookwall test: %v\n", err)
 		return 1
 	}
 	var cov *cover.Cover
-	runner := tester.NewRunner().
-		SetCompiler(ast.NewCompiler().WithCapabilities(caps).WithDefaultRegoVersion(ast.RegoV1)).
-		SetStore(inmem.NewFromObjectWithOpts(data, inmem.OptRoundTripOnWrite(false))).
-		AddCustomBuiltins(builtins).
-		RaiseBuiltinErrors(true). // as served: a builtin error is an error, never "undefined"
+	runner = runner.
 		CapturePrintOutput(true).
 		EnableTracing(true). // the failing expression's line is read from the trace
 		SetTimeout(*timeout).

@@ -7,8 +7,6 @@ import (
 	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/open-policy-agent/opa/v1/storage/inmem"
-	"github.com/open-policy-agent/opa/v1/tester"
 
 	"github.com/hookwall/hookwall/engine/config"
 	"github.com/hookwall/hookwall/engine/policy"
@@ -37,18 +35,11 @@ func (g *Gateway) runPolicyTests(ctx context.Context, cfg *config.Config, brev *
 	if !policy.HasTests(mods) {
 		return nil
 	}
-	builtins := policy.TesterBuiltins(secrets, g.o.Now)
-	caps, err := policy.TestCapabilities(cfg.Policies.AllowBuiltins, builtins)
+	runner, err := policy.NewTestRunner(cfg.Policies.AllowBuiltins, secrets, g.o.Now, data)
 	if err != nil {
 		return err
 	}
-	runner := tester.NewRunner().
-		SetCompiler(ast.NewCompiler().WithCapabilities(caps).WithDefaultRegoVersion(ast.RegoV1)).
-		SetStore(inmem.NewFromObjectWithOpts(data, inmem.OptRoundTripOnWrite(false))).
-		AddCustomBuiltins(builtins).
-		RaiseBuiltinErrors(true).
-		SetParallel(2)
-	ch, err := runner.Run(ctx, mods)
+	ch, err := runner.SetParallel(2).Run(ctx, mods)
 	if err != nil {
 		return fmt.Errorf("policy tests: %w", err)
 	}

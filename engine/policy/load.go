@@ -195,9 +195,13 @@ func Capabilities(allow []string) (*ast.Capabilities, error) {
 	return caps, nil
 }
 
-// TestCapabilities are the serving capabilities plus the given test builtins: a Rego test
-// cannot reach the network or environment that a served policy could not.
-func TestCapabilities(allow []string, builtins []*tester.Builtin) (*ast.Capabilities, error) {
+// NewTestRunner is OPA's test runner as hookwall runs Rego tests (`hookwall test`,
+// [policies] test_on_reload): the serving capabilities less what allow does not re-enable, so
+// a test cannot reach the network or environment a served policy could not; the hookwall
+// builtins (TesterBuiltins: tests can mock them) with secrets and the clock now; builtin
+// errors raised, as served; data as the store. Callers add their own reporting options.
+func NewTestRunner(allow []string, secrets SecretSource, now func() time.Time, data map[string]any) (*tester.Runner, error) {
+	builtins := TesterBuiltins(secrets, now)
 	caps, err := capabilities(allow)
 	if err != nil {
 		return nil, err
@@ -205,7 +209,11 @@ func TestCapabilities(allow []string, builtins []*tester.Builtin) (*ast.Capabili
 	for _, b := range builtins {
 		caps.Builtins = append(caps.Builtins, b.Decl)
 	}
-	return caps, nil
+	return tester.NewRunner().
+		SetCompiler(ast.NewCompiler().WithCapabilities(caps).WithDefaultRegoVersion(ast.RegoV1)).
+		SetStore(inmem.NewFromObjectWithOpts(data, inmem.OptRoundTripOnWrite(false))).
+		AddCustomBuiltins(builtins).
+		RaiseBuiltinErrors(true), nil
 }
 
 func compile(mods map[string]*ast.Module, data map[string]any, rev string, opts Options) (*Set, error) {
