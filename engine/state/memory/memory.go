@@ -141,13 +141,13 @@ func (s *Store) Admit(_ context.Context, c *state.Check) (state.Admission, error
 	if adm, ok := s.admitShared(c, lim, now, ri, di); ok {
 		return adm, nil
 	}
-	return s.admitLocked(c, lim, now, ri, di), nil
+	return s.admitExclusive(c, lim, now, ri, di), nil
 }
 
 // admitShared is Admit for a rate key that has its cell in the rate shard already (or no rate
 // key): the dedupe key's shard is locked, the rate shard only read-locked, and the rate cell
 // updated by compare-and-swap, so a hot rate key is decided by many requests at once. ok is
-// false, with nothing changed, when the cell must be made or rebased: admitLocked does it.
+// false, with nothing changed, when the cell must be made or rebased: admitExclusive does it.
 func (s *Store) admitShared(c *state.Check, lim gcra.Limit, now int64, ri, di int) (adm state.Admission, ok bool) {
 	var ds *shard
 	if di >= 0 {
@@ -236,9 +236,9 @@ func (ds *shard) claim(c *state.Check, di int, now int64) (state.DedupeStatus, u
 	return state.DedupeNew, uint64(di)<<32 | uint64(i+1)
 }
 
-// admitLocked is Admit under the locks of both shards, taken in index order, and the rate
-// shard's write lock: it makes a rate key's cell, or rebases it.
-func (s *Store) admitLocked(c *state.Check, lim gcra.Limit, now int64, ri, di int) state.Admission {
+// admitExclusive is Admit under the locks of both shards, which it takes in index order, and
+// the rate shard's write lock: it makes a rate key's cell, or rebases it.
+func (s *Store) admitExclusive(c *state.Check, lim gcra.Limit, now int64, ri, di int) state.Admission {
 	lo, hi := ri, di
 	if lo > hi {
 		lo, hi = hi, lo
