@@ -50,7 +50,7 @@ func sealTree(t *testing.T) string {
 		"gh.secret":        "s3cret",
 		"k1.key":           strings.Repeat("1f", 32),
 		"k2.key":           strings.Repeat("2e", 32),
-		"policies/gh.rego": "package routes.gh\nallow if hookwall.webhook.verify(\"github\", input.request, {\"secret\": \"gh\"}).valid\n",
+		"policies/gh.rego": ghPolicy,
 	})
 	t.Chdir(dir)
 	return dir

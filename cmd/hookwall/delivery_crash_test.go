@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,33 +31,12 @@ func TestQueuedSurvivesKill(t *testing.T) {
 	const n, clients = 5000, 32
 	bin := hookwallBinary(t)
 	pub, adm, upAddr := freePort(t), freePort(t), freePort(t)
-	dir := writeTree(t, map[string]string{
-		"gateway.toml": fmt.Sprintf(`
-[server]
-listen = %q
-[admin]
-listen = %q
-[log]
-decisions = "off"
-level = "error"
-[secrets]
-gh = {env = "HW_TEST_SECRET"}
-[[route]]
-name = "gh"
-path = "/hooks/github"
-upstream = "http://%s/in"
-policy = "routes.gh"
-timeout = "2s"
-delivery = "queued"
-retry = [%s]
-`, pub, adm, upAddr, strings.TrimSuffix(strings.Repeat(`"1s",`, 100), ",")),
-		"policies/gh.rego": "package routes.gh\nallow if hookwall.webhook.verify(\"github\", input.request, {\"secret\": \"gh\"}).valid\n",
-	})
+	dir := ghGateway{
+		Listen: pub, Admin: adm, LogKeys: `level = "error"`, Upstream: "http://" + upAddr + "/in",
+		RouteKeys: fmt.Sprintf("timeout = \"2s\"\ndelivery = \"queued\"\nretry = [%s]", strings.TrimSuffix(strings.Repeat(`"1s",`, 100), ",")),
+	}.tree(t)
 	start := func() *exec.Cmd {
-		cmd := exec.Command(bin, "-c", filepath.Join(dir, "gateway.toml"))
-		cmd.Env = append(cmd.Environ(), "HW_TEST_SECRET=s3cret")
-		startProcess(t, cmd)
-		waitReady(t, "http://"+adm+"/readyz")
+		cmd, _ := startHookwall(t, bin, dir, adm, "HW_TEST_SECRET=s3cret")
 		return cmd
 	}
 	gw := start()

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -79,35 +78,13 @@ func TestFleetTakesOverAKilledGateway(t *testing.T) {
 	}
 	start := func(name string) gw {
 		g := gw{pub: freePort(t), adm: freePort(t)}
-		dir := writeTree(t, map[string]string{
-			"gateway.toml": fmt.Sprintf(`
-[server]
-listen = %q
-[admin]
-listen = %q
-[log]
-decisions = "off"
-level = "error"
-[delivery]
-store = "postgres"
-url = %q
-[secrets]
-gh = {env = "HW_TEST_SECRET"}
-[[route]]
-name = "gh"
-path = "/hooks/github"
-upstream = "http://%s"
-policy = "routes.gh"
-timeout = "1s"
-delivery = "queued"
-retry = [%s]
-`, g.pub, g.adm, dbURL, uln.Addr(), strings.TrimSuffix(strings.Repeat(`"500ms",`, 50), ",")),
-			"policies/gh.rego": "package routes.gh\nallow if hookwall.webhook.verify(\"github\", input.request, {\"secret\": \"gh\"}).valid\n",
-		})
-		g.cmd = exec.Command(bin, "-c", filepath.Join(dir, "gateway.toml"))
-		g.cmd.Env = append(g.cmd.Environ(), "HW_TEST_SECRET=s3cret")
-		startProcess(t, g.cmd)
-		waitReady(t, "http://"+g.adm+"/readyz")
+		dir := ghGateway{
+			Listen: g.pub, Admin: g.adm, LogKeys: `level = "error"`,
+			Delivery:  fmt.Sprintf("store = \"postgres\"\nurl = %q", dbURL),
+			Upstream:  "http://" + uln.Addr().String(),
+			RouteKeys: fmt.Sprintf("timeout = \"1s\"\ndelivery = \"queued\"\nretry = [%s]", strings.TrimSuffix(strings.Repeat(`"500ms",`, 50), ",")),
+		}.tree(t)
+		g.cmd, _ = startHookwall(t, bin, dir, g.adm, "HW_TEST_SECRET=s3cret")
 		return g
 	}
 	a, b := start("a"), start("b")

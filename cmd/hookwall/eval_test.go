@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -397,10 +396,7 @@ policy = "routes.r"
 		"policies/r.rego": "package routes.r\n\nallow := false\n",
 	})
 	logPath := filepath.Join(dir, "decisions.log")
-	cmd := exec.Command(bin, "-c", filepath.Join(dir, "gateway.toml"))
-	cmd.Dir = dir
-	logs := startProcess(t, cmd)
-	waitReady(t, "http://"+adm+"/readyz")
+	cmd, logs := startHookwall(t, bin, dir, adm)
 	hit := func() {
 		r, err := http.Post("http://"+pub+"/r", "text/plain", nil)
 		if err != nil {

@@ -73,6 +73,50 @@ func writeTree(t *testing.T, files map[string]string) string {
 	return dir
 }
 
+// ghPolicy lets through what is signed as GitHub does with the secret gh.
+const ghPolicy = "package routes.gh\nallow if hookwall.webhook.verify(\"github\", input.request, {\"secret\": \"gh\"}).valid\n"
+
+// ghGateway is a gateway whose one route, gh at /hooks/github, sends to Upstream what
+// ghPolicy lets through, with the secret gh from HW_TEST_SECRET and no decision log.
+type ghGateway struct {
+	Listen, Admin string // the [server] and [admin] listen addresses
+	AdminKeys     string // more [admin] lines
+	LogKeys       string // more [log] lines
+	Delivery      string // [delivery] lines; none: no such table
+	Upstream      string // a URL
+	RouteKeys     string // more route lines
+}
+
+// tree writes the gateway's gateway.toml and policies/gh.rego into a temp dir and returns it.
+func (g ghGateway) tree(t *testing.T) string {
+	t.Helper()
+	delivery := ""
+	if g.Delivery != "" {
+		delivery = "[delivery]\n" + g.Delivery + "\n"
+	}
+	return writeTree(t, map[string]string{
+		"gateway.toml": fmt.Sprintf(`
+[server]
+listen = %q
+[admin]
+listen = %q
+%s
+[log]
+decisions = "off"
+%s
+%s[secrets]
+gh = {env = "HW_TEST_SECRET"}
+[[route]]
+name = "gh"
+path = "/hooks/github"
+upstream = %q
+policy = "routes.gh"
+%s
+`, g.Listen, g.Admin, g.AdminKeys, g.LogKeys, delivery, g.Upstream, g.RouteKeys),
+		"policies/gh.rego": ghPolicy,
+	})
+}
+
 const checkConfig = `
 [[route]]
 name = "a"
@@ -160,28 +204,8 @@ func TestSIGTERMDrainsInFlight(t *testing.T) {
 	defer usrv.Close()
 
 	pub, adm := freePort(t), freePort(t)
-	dir := writeTree(t, map[string]string{
-		"gateway.toml": fmt.Sprintf(`
-[server]
-listen = %q
-[admin]
-listen = %q
-[log]
-decisions = "off"
-[secrets]
-gh = {env = "HW_TEST_SECRET"}
-[[route]]
-name = "gh"
-path = "/hooks/github"
-upstream = "http://%s"
-policy = "routes.gh"
-`, pub, adm, uln.Addr()),
-		"policies/gh.rego": "package routes.gh\nallow if hookwall.webhook.verify(\"github\", input.request, {\"secret\": \"gh\"}).valid\n",
-	})
-	cmd := exec.Command(bin, "-c", filepath.Join(dir, "gateway.toml"))
-	cmd.Env = append(os.Environ(), "HW_TEST_SECRET=s3cret")
-	logs := startProcess(t, cmd)
-	waitReady(t, "http://"+adm+"/readyz")
+	dir := ghGateway{Listen: pub, Admin: adm, Upstream: "http://" + uln.Addr().String()}.tree(t)
+	cmd, logs := startHookwall(t, bin, dir, adm, "HW_TEST_SECRET=s3cret")
 
 	body := []byte(`{"in":"flight"}`)
 	req := githubWebhook("http://"+pub+"/hooks/github", body)
@@ -253,6 +277,19 @@ func startProcess(t *testing.T, cmd *exec.Cmd) <-chan string {
 		close(logs)
 	}()
 	return logs
+}
+
+// startHookwall runs the real binary on dir/gateway.toml, in dir, with env (KEY=value) added
+// to its environment, and waits until its admin listener adm is ready. It is killed when the
+// test ends; the channel carries its stderr lines.
+func startHookwall(t *testing.T, bin, dir, adm string, env ...string) (*exec.Cmd, <-chan string) {
+	t.Helper()
+	cmd := exec.Command(bin, "-c", filepath.Join(dir, "gateway.toml"))
+	cmd.Dir = dir
+	cmd.Env = append(cmd.Environ(), env...)
+	logs := startProcess(t, cmd)
+	waitReady(t, "http://"+adm+"/readyz")
+	return cmd, logs
 }
 
 func freePort(t *testing.T) string {
