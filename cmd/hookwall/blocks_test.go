@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -43,16 +41,7 @@ policy = "routes.a"
 		"policies/a.rego": "package routes.a\nallow := true\ndeny contains \"signature: signature mismatch\"\n",
 	})
 	cfgPath := filepath.Join(dir, "gateway.toml")
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan struct{})
-	g, err := gateway.New(ctx, cfgPath, gateway.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Ready: func(*gateway.Gateway) { close(ready) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- g.Run(ctx, time.Second) }()
-	t.Cleanup(func() { cancel(); <-done })
-	<-ready
+	runGateway(t, cfgPath)
 
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
 	c := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}, Timeout: 5 * time.Second}

@@ -119,8 +119,8 @@ func logLines(t *testing.T, dir string, match func(m map[string]any) bool) ([]by
 	return nil, nil
 }
 
-// startRefusingUpstream serves 503 until accept is set, then 200, counting the requests.
-func startRefusingUpstream(t *testing.T) (url string, accept *atomic.Bool, reached *atomic.Int32) {
+// startRefusingUpstream answers status until accept is set, then 200, counting the requests.
+func startRefusingUpstream(t *testing.T, status int) (url string, accept *atomic.Bool, reached *atomic.Int32) {
 	t.Helper()
 	accept, reached = &atomic.Bool{}, &atomic.Int32{}
 	uln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -130,7 +130,7 @@ func startRefusingUpstream(t *testing.T) (url string, accept *atomic.Bool, reach
 	up := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		reached.Add(1)
 		if !accept.Load() {
-			w.WriteHeader(http.StatusServiceUnavailable)
+			w.WriteHeader(status)
 		}
 	})}
 	go up.Serve(uln) //nolint:errcheck
@@ -226,7 +226,7 @@ func TestDecisionLogBodySealed(t *testing.T) {
 // dead at once, with a decision-log line (delivery id, attempts, the missing key and what
 // to do) and the dead metric; with the key back it replays and is delivered.
 func TestRetiredKeyDeliveryIsDeadAndReplays(t *testing.T) {
-	upURL, accept, reached := startRefusingUpstream(t)
+	upURL, accept, reached := startRefusingUpstream(t, http.StatusServiceUnavailable)
 	dir := sealTree(t)
 	const queued = "delivery = \"queued\"\nretry = [\"1500ms\", \"1h\"]"
 	cfg1 := writeSealConfig(t, dir, "k1.toml", `["k1"]`, queued, upURL)
@@ -299,7 +299,7 @@ func httpBody(t *testing.T, url string) string {
 // `hookwall deliveries rekey` moves a waiting delivery from k1 to k2: with k1 then retired
 // it still opens and is delivered, where without the rekey it would be dead.
 func TestDeliveriesRekey(t *testing.T) {
-	upURL, accept, _ := startRefusingUpstream(t)
+	upURL, accept, _ := startRefusingUpstream(t, http.StatusServiceUnavailable)
 	dir := sealTree(t)
 	const queued = "delivery = \"queued\"\nretry = [\"1h\"]"
 	pub, _, stop := runGateway(t, writeSealConfig(t, dir, "k1.toml", `["k1"]`, queued, upURL))

@@ -4,81 +4,29 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/hookwall/hookwall/engine/gateway"
 )
 
 // TestDeliveriesCLI drives a running gateway's delivery store through the CLI: a webhook
 // the upstream refuses for good is dead; list shows it, show shows its attempts and body,
 // replay delivers it once the upstream accepts, bulk replay and purge work by filter and id.
 func TestDeliveriesCLI(t *testing.T) {
-	var accept atomic.Bool
-	var reached atomic.Int32
-	uln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	usrv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		reached.Add(1)
-		if !accept.Load() {
-			w.WriteHeader(http.StatusGone)
-		}
-	})}
-	go usrv.Serve(uln) //nolint:errcheck
-	defer usrv.Close()
+	upURL, accept, _ := startRefusingUpstream(t, http.StatusGone)
 	adm := freePort(t)
-	dir := writeTree(t, map[string]string{
-		"gateway.toml": fmt.Sprintf(`
-[server]
-listen = "127.0.0.1:0"
-[admin]
-listen = %q
-token = "t0ken"
-[log]
-decisions = "off"
-[delivery]
-inspect_bodies = true
-[secrets]
-gh = {env = "HW_TEST_SECRET"}
-[[route]]
-name = "gh"
-path = "/hooks/github"
-upstream = "http://%s"
-policy = "routes.gh"
-delivery = "queued"
-`, adm, uln.Addr()),
-		"policies/gh.rego": "package routes.gh\nallow if hookwall.webhook.verify(\"github\", input.request, {\"secret\": \"gh\"}).valid\n",
-	})
+	dir := ghGateway{
+		Listen: "127.0.0.1:0", Admin: adm, AdminKeys: `token = "t0ken"`,
+		Delivery: "inspect_bodies = true", Upstream: upURL, RouteKeys: `delivery = "queued"`,
+	}.tree(t)
 	cfg := filepath.Join(dir, "gateway.toml")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ready := make(chan *gateway.Gateway, 1)
-	g, err := gateway.New(ctx, cfg, gateway.Options{
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Getenv: func(k string) (string, bool) { return "s3cret", k == "HW_TEST_SECRET" },
-		Ready:  func(g *gateway.Gateway) { ready <- g },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runDone := make(chan error, 1)
-	go func() { runDone <- g.Run(ctx, 5*time.Second) }()
-	defer func() { cancel(); <-runDone }()
-	<-ready
-	pub, _ := g.Addrs()
+	t.Setenv("HW_TEST_SECRET", "s3cret")
+	pub, _, _ := runGateway(t, cfg)
 
 	post := func(body string) string {
-		r, err := http.DefaultClient.Do(githubWebhook("http://"+pub.String()+"/hooks/github", []byte(body)))
+		r, err := http.DefaultClient.Do(githubWebhook(pub+"/hooks/github", []byte(body)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -91,7 +39,7 @@ delivery = "queued"
 	cli := func(want int, args ...string) string {
 		t.Helper()
 		var out, errb bytes.Buffer
-		if code := run(ctx, append([]string{"deliveries"}, append(args, "-c", cfg)...), &out, &errb); code != want {
+		if code := run(context.Background(), append([]string{"deliveries"}, append(args, "-c", cfg)...), &out, &errb); code != want {
 			t.Fatalf("hookwall deliveries %v: exit %d, want %d\n%s%s", args, code, want, out.String(), errb.String())
 		}
 		return out.String() + errb.String()
