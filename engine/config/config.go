@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -480,129 +481,59 @@ func locKey(k toml.Key) []any {
 
 func (c *Config) applyDefaults() {
 	s := &c.Server
-	if s.Listen == "" {
-		s.Listen = DefaultListen
-	}
-	if s.MaxBody == 0 {
-		s.MaxBody = DefaultMaxBody
-	}
-	if s.MaxHeader == 0 {
-		s.MaxHeader = DefaultMaxHeader
-	}
-	if s.MaxHeaders == 0 {
-		s.MaxHeaders = DefaultMaxHeaders
-	}
-	if s.MaxJSONDepth == 0 {
-		s.MaxJSONDepth = DefaultMaxJSONDepth
-	}
-	if s.MaxJSONElements == 0 {
-		s.MaxJSONElements = DefaultMaxJSONElements
-	}
-	if s.ReadTimeout == 0 {
-		s.ReadTimeout = Duration(DefaultReadTimeout)
-	}
-	if s.WriteTimeout == 0 {
-		s.WriteTimeout = Duration(DefaultWriteTimeout)
-	}
-	if s.IdleTimeout == 0 {
-		s.IdleTimeout = Duration(DefaultIdleTimeout)
-	}
-	if s.MaxConns == 0 {
-		s.MaxConns = DefaultMaxConns
-	}
-	if s.MaxConnsPerIP == 0 {
-		s.MaxConnsPerIP = DefaultMaxConnsPerIP
-	}
-	if s.PathNormalization == "" {
-		s.PathNormalization = PathReject
-	}
+	s.Listen = cmp.Or(s.Listen, DefaultListen)
+	s.MaxBody = cmp.Or(s.MaxBody, DefaultMaxBody)
+	s.MaxHeader = cmp.Or(s.MaxHeader, DefaultMaxHeader)
+	s.MaxHeaders = cmp.Or(s.MaxHeaders, DefaultMaxHeaders)
+	s.MaxJSONDepth = cmp.Or(s.MaxJSONDepth, DefaultMaxJSONDepth)
+	s.MaxJSONElements = cmp.Or(s.MaxJSONElements, DefaultMaxJSONElements)
+	s.ReadTimeout = cmp.Or(s.ReadTimeout, Duration(DefaultReadTimeout))
+	s.WriteTimeout = cmp.Or(s.WriteTimeout, Duration(DefaultWriteTimeout))
+	s.IdleTimeout = cmp.Or(s.IdleTimeout, Duration(DefaultIdleTimeout))
+	s.MaxConns = cmp.Or(s.MaxConns, DefaultMaxConns)
+	s.MaxConnsPerIP = cmp.Or(s.MaxConnsPerIP, DefaultMaxConnsPerIP)
+	s.PathNormalization = cmp.Or(s.PathNormalization, PathReject)
 	s.TLSCert, s.TLSKey, s.ClientCA = c.Abs(s.TLSCert), c.Abs(s.TLSKey), c.Abs(s.ClientCA)
-	if c.Admin.Listen == "" {
-		c.Admin.Listen = DefaultAdminListen
-	}
-	if c.Policies.Dir == "" {
-		c.Policies.Dir = "policies"
-	}
+	c.Admin.Listen = cmp.Or(c.Admin.Listen, DefaultAdminListen)
+	c.Policies.Dir = cmp.Or(c.Policies.Dir, "policies")
 	c.Policies.Dir = c.Abs(c.Policies.Dir)
-	if c.Policies.OnDivergence == "" {
-		c.Policies.OnDivergence = DivergenceOPA
-	}
-	if c.Policies.Evaluator == "" {
-		c.Policies.Evaluator = EvaluatorAuto
-	}
+	c.Policies.OnDivergence = cmp.Or(c.Policies.OnDivergence, DivergenceOPA)
+	c.Policies.Evaluator = cmp.Or(c.Policies.Evaluator, EvaluatorAuto)
 	if c.Policies.BundleURL != "" && c.Policies.PollInterval == 0 {
 		c.Policies.PollInterval = Duration(DefaultPollInterval)
 	}
 	if c.Policies.BundleVerificationKey != "" {
 		c.Policies.BundleVerificationKey = c.Abs(c.Policies.BundleVerificationKey)
-		if c.Policies.BundleVerificationAlg == "" {
-			c.Policies.BundleVerificationAlg = DefaultBundleAlg
-		}
+		c.Policies.BundleVerificationAlg = cmp.Or(c.Policies.BundleVerificationAlg, DefaultBundleAlg)
 	}
-	if c.Log.Decisions == "" {
-		c.Log.Decisions = "stdout"
-	}
-	if c.Log.Level == "" {
-		c.Log.Level = "info"
-	}
-	if c.State.Backend == "" {
-		c.State.Backend = StateMemory
-	}
-	if c.State.Timeout == 0 {
-		c.State.Timeout = Duration(DefaultStateTimeout)
-	}
-	if c.State.FailMode == "" {
-		c.State.FailMode = FailClosed
-	}
-	if c.State.MaxKeys == 0 {
-		c.State.MaxKeys = DefaultStateMaxKeys
-	}
-	if c.State.MaxBytes == 0 {
-		c.State.MaxBytes = DefaultStateMaxBytes
-	}
+	c.Log.Decisions = cmp.Or(c.Log.Decisions, "stdout")
+	c.Log.Level = cmp.Or(c.Log.Level, "info")
+	c.State.Backend = cmp.Or(c.State.Backend, StateMemory)
+	c.State.Timeout = cmp.Or(c.State.Timeout, Duration(DefaultStateTimeout))
+	c.State.FailMode = cmp.Or(c.State.FailMode, FailClosed)
+	c.State.MaxKeys = cmp.Or(c.State.MaxKeys, DefaultStateMaxKeys)
+	c.State.MaxBytes = cmp.Or(c.State.MaxBytes, DefaultStateMaxBytes)
 	d := &c.Delivery
-	if d.Store == "" {
-		d.Store = StoreSQLite
-	}
-	if d.Path == "" {
-		d.Path = DefaultDeliveryPath
-	}
+	d.Store = cmp.Or(d.Store, StoreSQLite)
+	d.Path = cmp.Or(d.Path, DefaultDeliveryPath)
 	d.Path = c.Abs(d.Path)
-	if d.MaxPending == 0 {
-		d.MaxPending = DefaultMaxPending
-	}
+	d.MaxPending = cmp.Or(d.MaxPending, DefaultMaxPending)
 	for i := range c.Filters {
 		f := &c.Filters[i]
 		if f.Module != "" {
 			f.Module = c.Abs(f.Module)
 		}
-		if f.Memory == 0 {
-			f.Memory = DefaultFilterMemory
-		}
-		if f.Pool == 0 {
-			f.Pool = DefaultFilterPool()
-		}
-		if f.PoolMax == 0 {
-			f.PoolMax = max(DefaultFilterPoolMax, f.Pool)
-		}
-		if f.MaxUses == 0 {
-			f.MaxUses = DefaultFilterMaxUses
-		}
-		if f.OnError == "" {
-			f.OnError = OnErrorDeny
-		}
+		f.Memory = cmp.Or(f.Memory, DefaultFilterMemory)
+		f.Pool = cmp.Or(f.Pool, DefaultFilterPool())
+		f.PoolMax = cmp.Or(f.PoolMax, max(DefaultFilterPoolMax, f.Pool))
+		f.MaxUses = cmp.Or(f.MaxUses, DefaultFilterMaxUses)
+		f.OnError = cmp.Or(f.OnError, OnErrorDeny)
 	}
 	for i := range c.Routes {
-		if c.Routes[i].Timeout == 0 {
-			c.Routes[i].Timeout = Duration(DefaultRouteTimeout)
-		}
-		if c.Routes[i].MaxResponseBody == 0 {
-			c.Routes[i].MaxResponseBody = DefaultMaxResponseBody
-		}
+		c.Routes[i].Timeout = cmp.Or(c.Routes[i].Timeout, Duration(DefaultRouteTimeout))
+		c.Routes[i].MaxResponseBody = cmp.Or(c.Routes[i].MaxResponseBody, DefaultMaxResponseBody)
 		c.Routes[i].UpstreamCA = c.Abs(c.Routes[i].UpstreamCA)
-		if c.Routes[i].Delivery == "" {
-			c.Routes[i].Delivery = DeliveryDirect
-		}
+		c.Routes[i].Delivery = cmp.Or(c.Routes[i].Delivery, DeliveryDirect)
 	}
 }
 

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"net/url"
@@ -103,38 +104,20 @@ func (w *Watch) Rule(i int) WatchRule { return w.rules[i] }
 // applyDefaults fills absent keys; defined reports whether a key under [watch] was set, so
 // that an explicit max_deny_rate = 0 turns the rule off rather than taking the default.
 func (w *Watch) applyDefaults(defined func(k ...string) bool) {
-	if w.Window == 0 {
-		w.Window = Duration(DefaultWatchWindow)
-	}
-	if w.Baseline == 0 {
-		w.Baseline = Duration(DefaultWatchBaseline)
-	}
-	if w.MinEvents == 0 {
-		w.MinEvents = DefaultWatchMinEvents
-	}
-	if w.Ratio == 0 {
-		w.Ratio = DefaultWatchRatio
-	}
-	if w.BlockFor == 0 {
-		w.BlockFor = Duration(DefaultWatchBlockFor)
-	}
-	if w.MaxBlockFor == 0 {
-		w.MaxBlockFor = Duration(DefaultWatchMaxBlockFor)
-	}
-	if w.MaxSources == 0 {
-		w.MaxSources = DefaultWatchMaxSources
-	}
+	w.Window = cmp.Or(w.Window, Duration(DefaultWatchWindow))
+	w.Baseline = cmp.Or(w.Baseline, Duration(DefaultWatchBaseline))
+	w.MinEvents = cmp.Or(w.MinEvents, DefaultWatchMinEvents)
+	w.Ratio = cmp.Or(w.Ratio, DefaultWatchRatio)
+	w.BlockFor = cmp.Or(w.BlockFor, Duration(DefaultWatchBlockFor))
+	w.MaxBlockFor = cmp.Or(w.MaxBlockFor, Duration(DefaultWatchMaxBlockFor))
+	w.MaxSources = cmp.Or(w.MaxSources, DefaultWatchMaxSources)
 	if !defined("max_deny_rate") {
 		w.MaxDenyRate = DefaultWatchMaxDenyRate
 	}
 	for i, name := range watchClasses {
 		r := w.Class[name]
-		if r.MinEvents == 0 {
-			r.MinEvents = w.MinEvents
-		}
-		if r.Ratio == 0 {
-			r.Ratio = w.Ratio
-		}
+		r.MinEvents = cmp.Or(r.MinEvents, w.MinEvents)
+		r.Ratio = cmp.Or(r.Ratio, w.Ratio)
 		if !defined("class", name, "max_deny_rate") {
 			r.MaxDenyRate = w.MaxDenyRate
 		}

@@ -21,8 +21,7 @@ import (
 // policies, secrets, bundles, test_on_reload), without a listener. It answers what the
 // gateway would do: the routes' evaluators and dry runs of requests. Close releases it.
 type Checked struct {
-	snap    *snapshot.Snapshot
-	holder  snapshot.Holder
+	holder  snapshot.Holder // the one snapshot, for the server and the accessors
 	srv     *server.Server
 	release func()
 }
@@ -47,7 +46,7 @@ func Check(ctx context.Context, path string, o Options) (*Checked, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Checked{snap: snap, release: release}
+	c := &Checked{release: release}
 	c.holder.Swap(snap) // no reference of its own: release frees the snapshot
 	cfg := snap.Config
 	logger := o.Logger
@@ -65,15 +64,16 @@ func Check(ctx context.Context, path string, o Options) (*Checked, error) {
 func (c *Checked) Close() { c.release() }
 
 // Revision names the configuration: policy revision and config hash.
-func (c *Checked) Revision() string { return c.snap.Revision }
+func (c *Checked) Revision() string { return c.holder.Load().Revision }
 
 // Policies is the configuration's [policies] table.
-func (c *Checked) Policies() config.Policies { return c.snap.Config.Policies }
+func (c *Checked) Policies() config.Policies { return c.holder.Load().Config.Policies }
 
 // Routes lists the routes in configuration order with their evaluators.
 func (c *Checked) Routes() []RouteInfo {
-	out := make([]RouteInfo, 0, len(c.snap.Routes))
-	for _, r := range c.snap.Routes {
+	routes := c.holder.Load().Routes
+	out := make([]RouteInfo, 0, len(routes))
+	for _, r := range routes {
 		ev, why := r.Query.Evaluator()
 		out = append(out, RouteInfo{Name: r.Name, Package: r.Query.Package(), Evaluator: ev, Why: why})
 	}
@@ -98,9 +98,9 @@ type DryRun struct {
 func (c *Checked) Evaluate(capture *Capture, o DryRun) (*Evaluation, error) {
 	req := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(req)
-	cfg := c.snap.Config
-	if err := capture.Into(req, int(cfg.Server.MaxHeader), int(cfg.Server.MaxBody)); err != nil {
-		return refused(err, c.snap.Revision), nil
+	snap := c.holder.Load()
+	if err := capture.Into(req, int(snap.Config.Server.MaxHeader), int(snap.Config.Server.MaxBody)); err != nil {
+		return refused(err, snap.Revision), nil
 	}
 	ip := o.RemoteIP
 	if ip == nil {

@@ -12,19 +12,23 @@ import (
 	"github.com/hookwall/hookwall/engine/internal/testutil"
 )
 
-// TestCrossCheckQueue: every offered job is checked once; agreeing decisions are not
-// reported; a difference is reported, and moves the query to topdown only with Demote; a
-// full queue drops instead of waiting.
-func TestCrossCheckQueue(t *testing.T) {
+// postOnlyQuery prepares a policy that allows POST only, on the compiled evaluator (the one
+// a cross-check compares against topdown).
+func postOnlyQuery(t *testing.T) *Query {
+	t.Helper()
 	src := map[string]string{"p.rego": "package p\nallow if input.request.method == \"POST\"\n"}
 	set, err := LoadModules(context.Background(), src, nil, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := set.Prepare(context.Background(), "p")
-	if err != nil {
-		t.Fatal(err)
-	}
+	return prepareCompiled(t, set, "p")
+}
+
+// TestCrossCheckQueue: every offered job is checked once; agreeing decisions are not
+// reported; a difference is reported, and moves the query to topdown only with Demote; a
+// full queue drops instead of waiting.
+func TestCrossCheckQueue(t *testing.T) {
+	q := postOnlyQuery(t)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var mu sync.Mutex
 	var diverged []string
@@ -73,15 +77,7 @@ func TestCrossCheckQueue(t *testing.T) {
 // arrives, are evaluated by one worker (whose stack topdown grew once), not a goroutine per
 // job; once no job came for the linger, the worker ends, and the next job starts another.
 func TestCrossCheckWorkerLingers(t *testing.T) {
-	src := map[string]string{"p.rego": "package p\nallow if input.request.method == \"POST\"\n"}
-	set, err := LoadModules(context.Background(), src, nil, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	q, err := set.Prepare(context.Background(), "p")
-	if err != nil {
-		t.Fatal(err)
-	}
+	q := postOnlyQuery(t)
 	c := NewCrossCheck(4, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	c.linger = 300 * time.Millisecond
 	post := doc(requestValue("POST", "/", nil, ""))

@@ -29,16 +29,7 @@ func TestMain(m *testing.M) {
 // allowed, none a duplicate, in the second round as in the first. The decision log must have
 // been emptied first and hold no duplicate decision.
 func TestBenchRunsTheReferenceWorkload(t *testing.T) {
-	if testing.Short() {
-		t.Skip("load benchmark")
-	}
-	t.Setenv("BENCH_TEST_AS_MAIN", "1")
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	hookwall, err := buildHookwall(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, hookwall := benchStart(t)
 	for _, driver := range []string{"go", "wrk"} {
 		t.Run(driver, func(t *testing.T) {
 			if driver == "wrk" {
@@ -81,6 +72,23 @@ func TestBenchRunsTheReferenceWorkload(t *testing.T) {
 			t.Logf("%s\n%s", stdout.String(), stderr.String())
 		})
 	}
+}
+
+// benchStart skips a short run; otherwise it gives the test a context of four minutes and
+// a hookwall binary built from this tree, with the bench command run as main.
+func benchStart(t *testing.T) (context.Context, string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("load benchmark")
+	}
+	t.Setenv("BENCH_TEST_AS_MAIN", "1")
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	t.Cleanup(cancel)
+	hookwall, err := buildHookwall(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ctx, hookwall
 }
 
 // benchConfigCopy writes a copy of examples/bench/gateway.toml whose paths point into the
@@ -126,16 +134,7 @@ func benchConfigCopy(t *testing.T) (cfgPath, dlog string) {
 // command, which fails on a lost delivery: every 202 must be a row in the store, and every
 // row delivered to the upstream under a distinct Hookwall-Delivery-Id and logged delivered.
 func TestBenchRunsTheQueuedSetup(t *testing.T) {
-	if testing.Short() {
-		t.Skip("load benchmark")
-	}
-	t.Setenv("BENCH_TEST_AS_MAIN", "1")
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	hookwall, err := buildHookwall(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, hookwall := benchStart(t)
 	t.Run("setup", func(t *testing.T) {
 		cfgPath, _ := benchConfigCopy(t)
 		// The servers' stderr is copied into stderr beside the command's own lines.

@@ -198,20 +198,26 @@ func (sh *shard) insert(m map[string]int32, key string, k kind, exp, now int64) 
 		}
 	}
 	sh.bytes += cost
-	var i int32
-	if n := len(sh.free); n > 0 {
-		i = sh.free[n-1]
-		sh.free = sh.free[:n-1]
-	} else {
-		sh.ents = append(sh.ents, entry{})
-		i = int32(len(sh.ents) - 1)
-	}
+	i := slot(&sh.ents, &sh.free)
 	sh.ents[i] = entry{key: key, exp: exp, kind: k}
 	if m != nil {
 		m[key] = i
 	}
 	sh.link(i)
 	return i
+}
+
+// slot returns an index of arena to fill: the last one freed (popped from free), or a new
+// element at the end. Entries and buckets share it.
+func slot[T any](arena *[]T, free *[]int32) int32 {
+	if n := len(*free); n > 0 {
+		i := (*free)[n-1]
+		*free = (*free)[:n-1]
+		return i
+	}
+	var zero T
+	*arena = append(*arena, zero)
+	return int32(len(*arena) - 1)
 }
 
 // remove takes entry i out of the arena, its bucket and the dedupe map; a rate entry's cell is
@@ -245,13 +251,7 @@ func (sh *shard) link(i int32) {
 	id := e.exp >> bucketShift
 	bi, ok := sh.buckets[id]
 	if !ok {
-		if n := len(sh.bfree); n > 0 {
-			bi = sh.bfree[n-1]
-			sh.bfree = sh.bfree[:n-1]
-		} else {
-			sh.bks = append(sh.bks, bucket{})
-			bi = int32(len(sh.bks) - 1)
-		}
+		bi = slot(&sh.bks, &sh.bfree)
 		sh.bks[bi] = bucket{id: id, head: nilSlot, tail: nilSlot, pos: int32(len(sh.order))}
 		sh.buckets[id] = bi
 		sh.order = append(sh.order, bi)
