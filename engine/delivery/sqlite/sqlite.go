@@ -503,17 +503,23 @@ func (s *Store) savepoint(ctx context.Context, tx *sql.Tx, fn func(tx *sql.Tx) e
 	return err
 }
 
+// unanswered returns the indexes of batch's ops of a kind (is) that no error answered yet.
+func unanswered(batch []*op, errs []error, is func(o *op) bool) []int {
+	var idx []int
+	for i, o := range batch {
+		if is(o) && errs[i] == nil {
+			idx = append(idx, i)
+		}
+	}
+	return idx
+}
+
 // enqueueAll makes the batch's enqueues: within max_pending (counted once per batch, so
 // exact), in arrival order; the rest fail with delivery.ErrFull. Their records go in as
 // one group; when the group fails (a duplicate id, say), each enqueue is made alone, so
 // only the failing one fails.
 func (s *Store) enqueueAll(ctx context.Context, tx *sql.Tx, batch []*op, errs []error, done []bool) {
-	var idx []int
-	for i, o := range batch {
-		if o.recs != nil && errs[i] == nil {
-			idx = append(idx, i)
-		}
-	}
+	idx := unanswered(batch, errs, func(o *op) bool { return o.recs != nil })
 	if len(idx) == 0 {
 		return
 	}
@@ -606,12 +612,7 @@ func (s *Store) insertRecs(ctx context.Context, tx *sql.Tx, rs []*delivery.Recor
 // lease writes nothing); when a statement fails, the group is undone and each finish is
 // made alone.
 func (s *Store) finishAll(ctx context.Context, tx *sql.Tx, batch []*op, errs []error, done []bool) {
-	var idx []int
-	for i, o := range batch {
-		if o.fin != nil && errs[i] == nil {
-			idx = append(idx, i)
-		}
-	}
+	idx := unanswered(batch, errs, func(o *op) bool { return o.fin != nil })
 	if len(idx) < 2 {
 		return
 	}
