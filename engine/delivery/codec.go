@@ -3,6 +3,9 @@ package delivery
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"math"
+	"time"
 )
 
 // EncodeHeaders packs headers for a store column: for each, the name's and the value's
@@ -48,4 +51,42 @@ func DecodeHeaders(b []byte) ([]Header, error) {
 		hs = append(hs, Header{name, value})
 	}
 	return hs, nil
+}
+
+// FilterArgs are q's filters as SQL arguments, in this order: the route and the state
+// ("" matches any), then Since and Until in Unix nanoseconds (an unset bound is open: the
+// int64 extremes). The stores' WHERE clauses take them as their first four parameters.
+func (q Query) FilterArgs() []any {
+	until := int64(math.MaxInt64)
+	if !q.Until.IsZero() {
+		until = q.Until.UnixNano()
+	}
+	since := int64(math.MinInt64)
+	if !q.Since.IsZero() {
+		since = q.Since.UnixNano()
+	}
+	return []any{q.Route, string(q.State), since, until}
+}
+
+// ScanRecord reads a record from a row of the stores' columns, in this order: id, route,
+// dest, decision_id, received_at, method, uri, headers (EncodeHeaders), body, state,
+// attempts, base, next_at, updated_at, last_status, last_error; times in Unix nanoseconds.
+// scan is the driver's Scan; its error is returned as it is.
+func ScanRecord(scan func(dest ...any) error) (*Record, error) {
+	var r Record
+	var recv, next, upd, dest, attempts, base, status int64
+	var headers []byte
+	var state string
+	if err := scan(&r.ID, &r.Route, &dest, &r.DecisionID, &recv, &r.Method, &r.URI, &headers, &r.Body, &state,
+		&attempts, &base, &next, &upd, &status, &r.LastError); err != nil {
+		return nil, err
+	}
+	hs, err := DecodeHeaders(headers)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", r.ID, err)
+	}
+	r.Headers, r.State = hs, State(state)
+	r.Dest, r.Attempts, r.Base, r.LastStatus = int(dest), int(attempts), int(base), int(status)
+	r.ReceivedAt, r.NextAt, r.UpdatedAt = time.Unix(0, recv), time.Unix(0, next), time.Unix(0, upd)
+	return &r, nil
 }

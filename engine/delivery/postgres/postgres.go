@@ -16,7 +16,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"sync"
 	"time"
 
@@ -236,26 +235,6 @@ func nonNil(b []byte) []byte {
 const fullCols = `id, route, dest, decision_id, received_at, method, uri, headers, body, state, attempts, base, next_at, updated_at, last_status, last_error`
 const listCols = `id, route, dest, decision_id, received_at, method, uri, ''::bytea, ''::bytea, state, attempts, base, next_at, updated_at, last_status, last_error`
 
-func scan(row pgx.Row) (*delivery.Record, error) {
-	var r delivery.Record
-	var recv, next, upd int64
-	var headers []byte
-	var state string
-	var attempts, base, status, dest int32
-	if err := row.Scan(&r.ID, &r.Route, &dest, &r.DecisionID, &recv, &r.Method, &r.URI, &headers, &r.Body, &state,
-		&attempts, &base, &next, &upd, &status, &r.LastError); err != nil {
-		return nil, err
-	}
-	hs, err := delivery.DecodeHeaders(headers)
-	if err != nil {
-		return nil, fmt.Errorf("delivery/postgres: %s: %w", r.ID, err)
-	}
-	r.Headers, r.State = hs, delivery.State(state)
-	r.Attempts, r.Base, r.LastStatus, r.Dest = int(attempts), int(base), int(status), int(dest)
-	r.ReceivedAt, r.NextAt, r.UpdatedAt = time.Unix(0, recv), time.Unix(0, next), time.Unix(0, upd)
-	return &r, nil
-}
-
 func collect(rows pgx.Rows, err error) ([]*delivery.Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("delivery/postgres: %w", err)
@@ -263,7 +242,7 @@ func collect(rows pgx.Rows, err error) ([]*delivery.Record, error) {
 	defer rows.Close()
 	var out []*delivery.Record
 	for rows.Next() {
-		r, err := scan(rows)
+		r, err := delivery.ScanRecord(rows.Scan)
 		if err != nil {
 			return nil, fmt.Errorf("delivery/postgres: read: %w", err)
 		}
@@ -325,7 +304,7 @@ func (s *Store) Release(ctx context.Context, owner string, ids []string) error {
 
 // Get implements delivery.Store.
 func (s *Store) Get(ctx context.Context, id string) (*delivery.Record, []delivery.Attempt, error) {
-	r, err := scan(s.pool.QueryRow(ctx, `SELECT `+fullCols+` FROM hookwall_deliveries WHERE id = $1`, id))
+	r, err := delivery.ScanRecord(s.pool.QueryRow(ctx, `SELECT `+fullCols+` FROM hookwall_deliveries WHERE id = $1`, id).Scan)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil, delivery.ErrNotFound
 	}
@@ -353,16 +332,7 @@ func (s *Store) Get(ctx context.Context, id string) (*delivery.Record, []deliver
 
 // where renders q's filters as $1..$4.
 func where(q delivery.Query) (string, []any) {
-	until := int64(math.MaxInt64)
-	if !q.Until.IsZero() {
-		until = q.Until.UnixNano()
-	}
-	since := int64(math.MinInt64)
-	if !q.Since.IsZero() {
-		since = q.Since.UnixNano()
-	}
-	return `($1 = '' OR route = $1) AND ($2 = '' OR state = $2) AND received_at >= $3 AND received_at < $4`,
-		[]any{q.Route, string(q.State), since, until}
+	return `($1 = '' OR route = $1) AND ($2 = '' OR state = $2) AND received_at >= $3 AND received_at < $4`, q.FilterArgs()
 }
 
 // DefaultLimit is List's limit when the query sets none.
@@ -494,7 +464,6 @@ func (s *Store) Reseal(ctx context.Context, fn func(r *delivery.Record) (bool, e
 	return delivery.WalkReseal(page, write, fn)
 }
 
-// Close closes the pool. It is idempotent.
 // Close stops the batcher after the enqueues already submitted, and closes the pool. It
 // is idempotent.
 func (s *Store) Close() error {

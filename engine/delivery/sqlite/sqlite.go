@@ -17,7 +17,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"net/url"
 	"runtime"
 	"slices"
@@ -723,21 +722,11 @@ const listCols = `id, route, dest, decision_id, received_at, method, uri, x'', x
 type scanner interface{ Scan(dest ...any) error }
 
 func scan(sc scanner) (*delivery.Record, error) {
-	var r delivery.Record
-	var recv, next, upd int64
-	var headers []byte
-	var state string
-	if err := sc.Scan(&r.ID, &r.Route, &r.Dest, &r.DecisionID, &recv, &r.Method, &r.URI, &headers, &r.Body, &state,
-		&r.Attempts, &r.Base, &next, &upd, &r.LastStatus, &r.LastError); err != nil {
+	r, err := delivery.ScanRecord(sc.Scan)
+	if err != nil {
 		return nil, fmt.Errorf("delivery/sqlite: read: %w", err)
 	}
-	hs, err := delivery.DecodeHeaders(headers)
-	if err != nil {
-		return nil, fmt.Errorf("delivery/sqlite: %s: %w", r.ID, err)
-	}
-	r.Headers, r.State = hs, delivery.State(state)
-	r.ReceivedAt, r.NextAt, r.UpdatedAt = time.Unix(0, recv), time.Unix(0, next), time.Unix(0, upd)
-	return &r, nil
+	return r, nil
 }
 
 // claimSQL reads the claimable deliveries: pending, due, not leased (?4: the ids leased
@@ -998,16 +987,7 @@ func (s *Store) Get(ctx context.Context, id string) (*delivery.Record, []deliver
 
 // where renders q's filters on columns; the args follow the SQL's order.
 func where(q delivery.Query) (string, []any) {
-	until := int64(math.MaxInt64)
-	if !q.Until.IsZero() {
-		until = q.Until.UnixNano()
-	}
-	since := int64(math.MinInt64)
-	if !q.Since.IsZero() {
-		since = q.Since.UnixNano()
-	}
-	return `(?1 = '' OR route = ?1) AND (?2 = '' OR state = ?2) AND received_at >= ?3 AND received_at < ?4`,
-		[]any{q.Route, string(q.State), since, until}
+	return `(?1 = '' OR route = ?1) AND (?2 = '' OR state = ?2) AND received_at >= ?3 AND received_at < ?4`, q.FilterArgs()
 }
 
 // DefaultLimit is List's limit when the query sets none.
