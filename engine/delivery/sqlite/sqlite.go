@@ -729,6 +729,20 @@ func scan(sc scanner) (*delivery.Record, error) {
 	return r, nil
 }
 
+// collect reads rows' records (scan) and closes rows.
+func collect(rows *sql.Rows) ([]*delivery.Record, error) {
+	defer rows.Close()
+	var out []*delivery.Record
+	for rows.Next() {
+		r, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
 // claimSQL reads the claimable deliveries: pending, due, not leased (?4: the ids leased
 // now, from Claim's memory), not of a skipped destination, and the head of an ordered
 // route (?3: routesFilter).
@@ -819,15 +833,7 @@ func (s *Store) claimFile(ctx context.Context, at int64, limit int, filter strin
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			r, err := scan(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, r)
-		}
-		if err := rows.Err(); err != nil {
+		if out, err = collect(rows); err != nil {
 			return err
 		}
 		// In the same snapshot: the first delivery due after at.
@@ -1004,17 +1010,11 @@ func (s *Store) List(ctx context.Context, q delivery.Query) ([]*delivery.Record,
 	if err != nil {
 		return nil, fmt.Errorf("delivery/sqlite: list: %w", err)
 	}
-	defer rows.Close()
-	var out []*delivery.Record
-	for rows.Next() {
-		r, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
+	rs, err := collect(rows)
+	for _, r := range rs {
 		r.Body = nil
-		out = append(out, r)
 	}
-	return out, rows.Err()
+	return rs, err
 }
 
 // Replay implements delivery.Store.
@@ -1146,16 +1146,8 @@ func (s *Store) Reseal(ctx context.Context, fn func(r *delivery.Record) (bool, e
 		if err != nil {
 			return nil, fmt.Errorf("delivery/sqlite: reseal: %w", err)
 		}
-		defer rows.Close()
-		var rs []*delivery.Record
-		for rows.Next() {
-			r, err := scan(rows)
-			if err != nil {
-				return nil, err
-			}
-			rs = append(rs, r)
-		}
-		if err := rows.Err(); err != nil {
+		rs, err := collect(rows)
+		if err != nil {
 			return nil, fmt.Errorf("delivery/sqlite: reseal: %w", err)
 		}
 		return rs, nil
