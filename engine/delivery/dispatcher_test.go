@@ -70,20 +70,29 @@ func waitReached(t *testing.T, reached *atomic.Int32) {
 	}
 }
 
-// A graceful shutdown lets an attempt in flight finish and records it.
-func TestShutdownFinishesInFlight(t *testing.T) {
-	addr, reached := slowUpstream(t, 300*time.Millisecond, 200, nil)
-	d, store := setup(t, addr, 5*time.Second)
+// shutDownMidAttempt runs a dispatcher (attempt timeout: timeout) on one delivery to an
+// upstream that answers after hold, and shuts it down, with drain to finish, once the
+// attempt reached the upstream. It returns the dispatcher's store.
+func shutDownMidAttempt(t *testing.T, hold, timeout, drain time.Duration) delivery.Store {
+	t.Helper()
+	addr, reached := slowUpstream(t, hold, 200, nil)
+	d, store := setup(t, addr, timeout)
 	ctx, cancel := context.WithCancel(context.Background())
 	go d.Run(ctx)
 	enqueueOne(t, d)
 	waitReached(t, reached)
 	cancel()
-	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	sctx, scancel := context.WithTimeout(context.Background(), drain)
 	defer scancel()
 	if err := d.Shutdown(sctx); err != nil {
 		t.Fatal(err)
 	}
+	return store
+}
+
+// A graceful shutdown lets an attempt in flight finish and records it.
+func TestShutdownFinishesInFlight(t *testing.T) {
+	store := shutDownMidAttempt(t, 300*time.Millisecond, 5*time.Second, 5*time.Second)
 	r, as, err := store.Get(context.Background(), "x")
 	if err != nil || r.State != delivery.StateDelivered || len(as) != 1 {
 		t.Fatalf("after shutdown: %+v %+v %v", r, as, err)
@@ -93,18 +102,7 @@ func TestShutdownFinishesInFlight(t *testing.T) {
 // A shutdown whose drain time runs out releases the lease of the attempt still running,
 // so another worker can take the delivery over at once.
 func TestShutdownReleasesLeases(t *testing.T) {
-	addr, reached := slowUpstream(t, 3*time.Second, 200, nil)
-	d, store := setup(t, addr, 10*time.Second)
-	ctx, cancel := context.WithCancel(context.Background())
-	go d.Run(ctx)
-	enqueueOne(t, d)
-	waitReached(t, reached)
-	cancel()
-	sctx, scancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer scancel()
-	if err := d.Shutdown(sctx); err != nil {
-		t.Fatal(err)
-	}
+	store := shutDownMidAttempt(t, 3*time.Second, 10*time.Second, 100*time.Millisecond)
 	got, err := store.Claim(context.Background(), "gw2", time.Now(), time.Minute, 10, delivery.Routes{})
 	if err != nil || len(got) != 1 {
 		t.Fatalf("after a cut-short shutdown another worker claimed %v (%v), want the delivery", got, err)
