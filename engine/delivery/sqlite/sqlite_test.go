@@ -10,16 +10,7 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	deliverytest.Run(t, func(t *testing.T) deliverytest.Opener {
-		path := filepath.Join(t.TempDir(), "deliveries.db")
-		return func(maxPending int) delivery.Store {
-			s, err := sqlite.Open(sqlite.Options{Path: path, MaxPending: maxPending})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
-		}
-	})
+	deliverytest.Run(t, opener(func(s delivery.Store) delivery.Store { return s }))
 }
 
 // The suite passes through the sealing wrapper too: sealing changes nothing a caller sees.
@@ -28,14 +19,19 @@ func TestConformanceSealed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deliverytest.Run(t, func(t *testing.T) deliverytest.Opener {
+	deliverytest.Run(t, opener(func(s delivery.Store) delivery.Store { return delivery.Sealed(s, kr, nil) }))
+}
+
+// opener opens each test's store in a file of its own, wrapped by wrap.
+func opener(wrap func(delivery.Store) delivery.Store) func(t *testing.T) deliverytest.Opener {
+	return func(t *testing.T) deliverytest.Opener {
 		path := filepath.Join(t.TempDir(), "deliveries.db")
 		return func(maxPending int) delivery.Store {
 			s, err := sqlite.Open(sqlite.Options{Path: path, MaxPending: maxPending})
 			if err != nil {
 				t.Fatal(err)
 			}
-			return delivery.Sealed(s, kr, nil)
+			return wrap(s)
 		}
-	})
+	}
 }
