@@ -90,6 +90,12 @@ func enqueue(t *testing.T, s delivery.Store, rs ...*delivery.Record) {
 	}
 }
 
+// finishFirst finishes owner's first attempt at id (at t0) with status, moving it to state.
+func finishFirst(t *testing.T, s delivery.Store, id, owner string, status int, state delivery.State) {
+	t.Helper()
+	must(t, s.Finish(context.Background(), id, owner, delivery.Result{Attempt: delivery.Attempt{N: 1, At: t0, Status: status}, State: state}))
+}
+
 func claim(t *testing.T, s delivery.Store, owner string, now time.Time, lease time.Duration, limit int) []*delivery.Record {
 	t.Helper()
 	rs, err := s.Claim(context.Background(), owner, now, lease, limit, delivery.Routes{})
@@ -264,7 +270,7 @@ func testLeaseExpires(t *testing.T, o Opener) {
 	if !errors.Is(err, delivery.ErrLeaseLost) {
 		t.Fatalf("Finish by the expired owner = %v, want ErrLeaseLost", err)
 	}
-	must(t, s.Finish(context.Background(), "x", "w2", delivery.Result{Attempt: delivery.Attempt{N: 1, At: t0, Status: 200}, State: delivery.StateDelivered}))
+	finishFirst(t, s, "x", "w2", 200, delivery.StateDelivered)
 }
 
 func testFinishStates(t *testing.T, o Opener) {
@@ -329,7 +335,7 @@ func testFull(t *testing.T, o Opener) {
 	if err := s.Enqueue(ctx, rec("c", "r", t0)); !errors.Is(err, delivery.ErrFull) {
 		t.Fatalf("Enqueue while full = %v, want ErrFull", err)
 	}
-	must(t, s.Finish(ctx, cl[0].ID, "w", delivery.Result{Attempt: delivery.Attempt{N: 1, At: t0, Status: 200}, State: delivery.StateDelivered}))
+	finishFirst(t, s, cl[0].ID, "w", 200, delivery.StateDelivered)
 	enqueue(t, s, rec("c", "r", t0))
 }
 
@@ -338,7 +344,7 @@ func testListFilters(t *testing.T, o Opener) {
 	ctx := context.Background()
 	enqueue(t, s, rec("g1", "github", t0), rec("g2", "github", t0.Add(time.Minute)), rec("s1", "stripe", t0.Add(2*time.Minute)))
 	claim(t, s, "w", t0, time.Minute, 10)
-	must(t, s.Finish(ctx, "g1", "w", delivery.Result{Attempt: delivery.Attempt{N: 1, At: t0, Status: 410}, State: delivery.StateDead}))
+	finishFirst(t, s, "g1", "w", 410, delivery.StateDead)
 	check := func(q delivery.Query, want string) {
 		t.Helper()
 		got, err := s.List(ctx, q)
@@ -366,7 +372,7 @@ func testReplay(t *testing.T, o Opener) {
 	ctx := context.Background()
 	enqueue(t, s, rec("x", "r", t0))
 	claim(t, s, "w", t0, time.Minute, 1)
-	must(t, s.Finish(ctx, "x", "w", delivery.Result{Attempt: delivery.Attempt{N: 1, At: t0, Status: 400}, State: delivery.StateDead}))
+	finishFirst(t, s, "x", "w", 400, delivery.StateDead)
 	later := t0.Add(time.Hour)
 	must(t, s.Replay(ctx, "x", later))
 	got := claim(t, s, "w", later, time.Minute, 1)
@@ -389,7 +395,7 @@ func testReplayMatching(t *testing.T, o Opener) {
 	enqueue(t, s, rec("a", "github", t0), rec("b", "github", t0.Add(time.Minute)), rec("c", "stripe", t0))
 	claim(t, s, "w", t0.Add(time.Minute), time.Minute, 10)
 	for _, id := range []string{"a", "b", "c"} {
-		must(t, s.Finish(ctx, id, "w", delivery.Result{Attempt: delivery.Attempt{N: 1, At: t0, Status: 500}, State: delivery.StateDead}))
+		finishFirst(t, s, id, "w", 500, delivery.StateDead)
 	}
 	n, err := s.ReplayMatching(ctx, delivery.Query{Route: "github", State: delivery.StateDead, Until: t0.Add(time.Minute)}, t0.Add(time.Hour))
 	must(t, err)
@@ -406,7 +412,7 @@ func testPurge(t *testing.T, o Opener) {
 	ctx := context.Background()
 	enqueue(t, s, rec("x", "r", t0))
 	claim(t, s, "w", t0, time.Minute, 1)
-	must(t, s.Finish(ctx, "x", "w", delivery.Result{Attempt: delivery.Attempt{N: 1, At: t0, Status: 200}, State: delivery.StateDelivered}))
+	finishFirst(t, s, "x", "w", 200, delivery.StateDelivered)
 	must(t, s.Purge(ctx, "x"))
 	if _, _, err := s.Get(ctx, "x"); !errors.Is(err, delivery.ErrNotFound) {
 		t.Fatalf("Get after Purge = %v", err)
@@ -421,7 +427,7 @@ func testDepth(t *testing.T, o Opener) {
 	ctx := context.Background()
 	enqueue(t, s, rec("a", "github", t0.Add(time.Second)), rec("b", "github", t0), rec("c", "stripe", t0))
 	claim(t, s, "w", t0.Add(time.Hour), time.Minute, 10)
-	must(t, s.Finish(ctx, "c", "w", delivery.Result{Attempt: delivery.Attempt{N: 1, At: t0, Status: 200}, State: delivery.StateDelivered}))
+	finishFirst(t, s, "c", "w", 200, delivery.StateDelivered)
 	ds, err := s.Depth(ctx)
 	must(t, err)
 	got := map[string]delivery.Depth{}
@@ -661,7 +667,7 @@ func testBatchOneFinishLost(t *testing.T, o Opener) {
 	if got := claim(t, s, "other", t0.Add(30*time.Second), time.Minute, n); len(got) != 0 {
 		t.Fatalf("claimed %v under w's leases", ids(got))
 	}
-	must(t, s.Finish(ctx, "l13", "w", delivery.Result{Attempt: delivery.Attempt{N: 1, At: t0, Status: 200}, State: delivery.StateDelivered}))
+	finishFirst(t, s, "l13", "w", 200, delivery.StateDelivered)
 	// The retries (the odd ones but l7, purged, and l13, delivered) come due at their time.
 	if got := claim(t, s, "w", t0.Add(time.Hour), time.Minute, n); len(got) != n/2-2 {
 		t.Fatalf("claimed %d retries at their time, want %d", len(got), n/2-2)
@@ -700,7 +706,7 @@ func testReseal(t *testing.T, o Opener) {
 		enqueue(t, s, rec(fmt.Sprintf("r%03d", i), "r", t0))
 	}
 	dead := claim(t, s, "w", t0, time.Minute, 1)[0].ID
-	must(t, s.Finish(ctx, dead, "w", delivery.Result{Attempt: delivery.Attempt{N: 1, At: t0, Status: 410}, State: delivery.StateDead}))
+	finishFirst(t, s, dead, "w", 410, delivery.StateDead)
 	seen := map[string]bool{}
 	got, err := s.Reseal(ctx, func(r *delivery.Record) (bool, error) {
 		if seen[r.ID] {
