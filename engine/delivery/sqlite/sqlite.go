@@ -228,15 +228,19 @@ func Open(o Options) (*Store, error) {
 		stmts: map[string]*sql.Stmt{}, insert: map[int]*sql.Stmt{}, insertBody: map[int]*sql.Stmt{}, leases: map[string]hold{},
 		ck: ck, ckStop: make(chan struct{}), ckDone: make(chan struct{}),
 		fresh: freshQueue{byID: map[string]*delivery.Record{}}, stale: true}
+	// unprepare closes what Open made when a statement fails to prepare.
+	unprepare := func() {
+		for _, st := range s.stmts {
+			_ = st.Close()
+		}
+		_ = ck.Close()
+		_ = r.Close()
+		_ = w.Close()
+	}
 	prepare := func(q string) (*sql.Stmt, error) {
 		st, err := w.Prepare(q)
 		if err != nil {
-			for _, st := range s.stmts {
-				_ = st.Close()
-			}
-			_ = ck.Close()
-			_ = r.Close()
-			_ = w.Close()
+			unprepare()
 			return nil, fmt.Errorf("delivery/sqlite: %s: prepare: %w", o.Path, err)
 		}
 		return st, nil
@@ -267,12 +271,7 @@ func Open(o Options) (*Store, error) {
 		}
 	}
 	if err != nil {
-		for _, st := range s.stmts {
-			_ = st.Close()
-		}
-		_ = ck.Close()
-		_ = r.Close()
-		_ = w.Close()
+		unprepare()
 		return nil, fmt.Errorf("delivery/sqlite: %s: prepare the claim: %w", o.Path, err)
 	}
 	go s.writer()
