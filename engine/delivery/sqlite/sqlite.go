@@ -43,6 +43,7 @@ type Options struct {
 type Store struct {
 	w, r       *sql.DB // w: the writer's single connection; r: readers (WAL lets them run beside it)
 	maxPending int
+	seq        int64 // the last row's seq; the writer's alone
 
 	mu         sync.RWMutex // guards closed against sends on ops
 	closed     bool
@@ -137,31 +138,42 @@ const maxBatch = 512
 
 // The schema keeps a delivery's headers and body (written once) apart from where it
 // stands (rewritten at each attempt): an attempt rewrites a row of a few hundred bytes,
-// many to a page, not the whole request. Files from before the split are migrated at Open.
+// many to a page, not the whole request.
+//
+// Every b-tree a webhook touches is a page written to the log at each commit, so the
+// schema keeps them few. Rows are keyed by seq (the rowid: no index of its own), which also
+// keys the row's headers and body; the id has a unique index for the lookups by id. The due
+// index holds only pending deliveries and the prune index only finished ones, so an
+// enqueue inserts into one of them and a finish moves the delivery from one to the other.
+// The first attempt is recorded in the row itself (first_*): most deliveries take one, and
+// delivery_attempts keeps the later ones. Files of an older schema are migrated at Open.
 const schema = `
 CREATE TABLE IF NOT EXISTS deliveries (
-	id          TEXT PRIMARY KEY,
-	route       TEXT NOT NULL,
-	dest        INTEGER NOT NULL DEFAULT 0,
-	decision_id TEXT NOT NULL,
-	received_at INTEGER NOT NULL,
-	method      TEXT NOT NULL,
-	uri         TEXT NOT NULL,
-	state       TEXT NOT NULL,
-	attempts    INTEGER NOT NULL DEFAULT 0,
-	base        INTEGER NOT NULL DEFAULT 0,
-	next_at     INTEGER NOT NULL,
-	updated_at  INTEGER NOT NULL,
-	last_status INTEGER NOT NULL DEFAULT 0,
-	last_error  TEXT NOT NULL DEFAULT '',
-	claimed_by  TEXT,
-	lease_until INTEGER
+	seq              INTEGER PRIMARY KEY,
+	id               TEXT NOT NULL UNIQUE,
+	route            TEXT NOT NULL,
+	dest             INTEGER NOT NULL DEFAULT 0,
+	decision_id      TEXT NOT NULL,
+	received_at      INTEGER NOT NULL,
+	method           TEXT NOT NULL,
+	uri              TEXT NOT NULL,
+	state            TEXT NOT NULL,
+	attempts         INTEGER NOT NULL DEFAULT 0,
+	base             INTEGER NOT NULL DEFAULT 0,
+	next_at          INTEGER NOT NULL,
+	updated_at       INTEGER NOT NULL,
+	last_status      INTEGER NOT NULL DEFAULT 0,
+	last_error       TEXT NOT NULL DEFAULT '',
+	first_at         INTEGER,
+	first_status     INTEGER,
+	first_latency_us INTEGER,
+	first_error      TEXT
 );
-CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, next_at);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (next_at) WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS deliveries_route ON deliveries (route, received_at);
-CREATE INDEX IF NOT EXISTS deliveries_updated ON deliveries (state, updated_at);
+CREATE INDEX IF NOT EXISTS deliveries_updated ON deliveries (state, updated_at) WHERE state <> 'pending';
 CREATE TABLE IF NOT EXISTS delivery_bodies (
-	id      TEXT PRIMARY KEY,
+	seq     INTEGER PRIMARY KEY,
 	headers BLOB NOT NULL,
 	body    BLOB NOT NULL
 );
@@ -192,24 +204,24 @@ func Open(o Options) (*Store, error) {
 		return nil, fmt.Errorf("delivery/sqlite: %s: %w", o.Path, err)
 	}
 	w.SetMaxOpenConns(1)
+	if err := migrate(w); err != nil {
+		_ = w.Close()
+		return nil, fmt.Errorf("delivery/sqlite: %s: migrate the deliveries to the current schema: %w", o.Path, err)
+	}
 	if _, err := w.Exec(schema); err != nil {
 		_ = w.Close()
 		return nil, fmt.Errorf("delivery/sqlite: %s: create schema: %w", o.Path, err)
-	}
-	if err := splitBodies(w); err != nil {
-		_ = w.Close()
-		return nil, fmt.Errorf("delivery/sqlite: %s: move headers and bodies to their own table: %w", o.Path, err)
 	}
 	var mode string
 	if err := w.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
 		_ = w.Close()
 		return nil, fmt.Errorf("delivery/sqlite: %s: journal mode is %q, not wal: %v", o.Path, mode, err)
 	}
-	// The file is one gateway's: leases left by a previous process (killed, or its drain
-	// cut short) are void, and its deliveries are due again at once.
-	if _, err := w.Exec(`UPDATE deliveries SET claimed_by = NULL, lease_until = NULL WHERE claimed_by IS NOT NULL`); err != nil {
+	// Seqs are the writer's to give: past every row's, and every body's.
+	var seq int64
+	if err := w.QueryRow(`SELECT max(coalesce((SELECT max(seq) FROM deliveries), 0), coalesce((SELECT max(seq) FROM delivery_bodies), 0))`).Scan(&seq); err != nil {
 		_ = w.Close()
-		return nil, fmt.Errorf("delivery/sqlite: %s: release old leases: %w", o.Path, err)
+		return nil, fmt.Errorf("delivery/sqlite: %s: read the last seq: %w", o.Path, err)
 	}
 	r, err := sql.Open("sqlite", dsn("&_pragma=query_only(1)"))
 	if err != nil {
@@ -224,7 +236,7 @@ func Open(o Options) (*Store, error) {
 		return nil, fmt.Errorf("delivery/sqlite: %s: %w", o.Path, err)
 	}
 	ck.SetMaxOpenConns(1)
-	s := &Store{w: w, r: r, maxPending: o.MaxPending, ops: make(chan *op, maxBatch), done: make(chan struct{}),
+	s := &Store{w: w, r: r, maxPending: o.MaxPending, seq: seq, ops: make(chan *op, maxBatch), done: make(chan struct{}),
 		stmts: map[string]*sql.Stmt{}, insert: map[int]*sql.Stmt{}, insertBody: map[int]*sql.Stmt{}, leases: map[string]hold{},
 		ck: ck, ckStop: make(chan struct{}), ckDone: make(chan struct{}),
 		fresh: freshQueue{byID: map[string]*delivery.Record{}}, stale: true}
@@ -279,23 +291,57 @@ func Open(o Options) (*Store, error) {
 	return s, nil
 }
 
-// splitBodies migrates a file whose deliveries table still holds the headers and bodies:
-// they move to delivery_bodies, in one transaction.
-func splitBodies(w *sql.DB) error {
-	var n int
-	if err := w.QueryRow(`SELECT count(*) FROM pragma_table_info('deliveries') WHERE name = 'body'`).Scan(&n); err != nil || n == 0 {
+// migrate rebuilds, in one transaction, a file of an older schema: one whose deliveries
+// are keyed by their text id, with headers and bodies in delivery_bodies by id or, older
+// still, in the deliveries rows themselves. The rows keep their ids, states and
+// attempts (their attempts stay in delivery_attempts); leases are not kept (the file is one
+// gateway's: a previous process's leases are void, and its deliveries due again at once).
+func migrate(w *sql.DB) error {
+	cols := map[string]bool{}
+	rows, err := w.Query(`SELECT name FROM pragma_table_info('deliveries')`)
+	if err != nil {
 		return err
+	}
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			rows.Close()
+			return err
+		}
+		cols[c] = true
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return err
+	}
+	if len(cols) == 0 || cols["seq"] {
+		return nil // a new file, or the current schema
+	}
+	bodies := `deliveries_old` // where the headers and bodies are, by id
+	if !cols["body"] {
+		bodies = `delivery_bodies_old`
 	}
 	tx, err := w.Begin()
 	if err != nil {
 		return err
 	}
 	defer func() { _ = tx.Rollback() }() // after Commit, nothing to undo
-	for _, q := range []string{
-		`INSERT INTO delivery_bodies (id, headers, body) SELECT id, headers, body FROM deliveries`,
-		`ALTER TABLE deliveries DROP COLUMN headers`,
-		`ALTER TABLE deliveries DROP COLUMN body`,
-	} {
+	steps := []string{
+		`DROP INDEX IF EXISTS deliveries_due`,
+		`DROP INDEX IF EXISTS deliveries_route`,
+		`DROP INDEX IF EXISTS deliveries_updated`,
+		`ALTER TABLE deliveries RENAME TO deliveries_old`,
+	}
+	if !cols["body"] {
+		steps = append(steps, `ALTER TABLE delivery_bodies RENAME TO delivery_bodies_old`)
+	}
+	steps = append(steps, schema,
+		`INSERT INTO deliveries (id, route, dest, decision_id, received_at, method, uri, state, attempts, base, next_at, updated_at, last_status, last_error)
+			SELECT id, route, dest, decision_id, received_at, method, uri, state, attempts, base, next_at, updated_at, last_status, last_error
+			FROM deliveries_old ORDER BY id`,
+		`INSERT INTO delivery_bodies (seq, headers, body) SELECT d.seq, b.headers, b.body FROM deliveries d JOIN `+bodies+` b ON b.id = d.id`,
+		`DROP TABLE deliveries_old`,
+		`DROP TABLE IF EXISTS delivery_bodies_old`)
+	for _, q := range steps {
 		if _, err := tx.Exec(q); err != nil {
 			return err
 		}
@@ -586,17 +632,19 @@ func (s *Store) insertRecs(ctx context.Context, tx *sql.Tx, rs []*delivery.Recor
 				break
 			}
 		}
+		seq0 := s.seq // a failed insert's seqs are not given again: the next is past them
+		s.seq += int64(n)
 		args = args[:0]
-		for _, r := range rs[:n] {
-			args = append(args, r.ID, r.Route, r.Dest, r.DecisionID, r.ReceivedAt.UnixNano(), r.Method, r.URI,
+		for i, r := range rs[:n] {
+			args = append(args, seq0+int64(i)+1, r.ID, r.Route, r.Dest, r.DecisionID, r.ReceivedAt.UnixNano(), r.Method, r.URI,
 				r.NextAt.UnixNano(), r.ReceivedAt.UnixNano())
 		}
 		if _, err := tx.StmtContext(ctx, s.insert[n]).ExecContext(ctx, args...); err != nil {
 			return fmt.Errorf("delivery/sqlite: insert: %w", err)
 		}
 		args = args[:0]
-		for _, r := range rs[:n] {
-			args = append(args, r.ID, delivery.EncodeHeaders(r.Headers), nonNil(r.Body))
+		for i, r := range rs[:n] {
+			args = append(args, seq0+int64(i)+1, delivery.EncodeHeaders(r.Headers), nonNil(r.Body))
 		}
 		if _, err := tx.StmtContext(ctx, s.insertBody[n]).ExecContext(ctx, args...); err != nil {
 			return fmt.Errorf("delivery/sqlite: insert: %w", err)
@@ -645,13 +693,19 @@ func (s *Store) finishOne(ctx context.Context, tx *sql.Tx, f *finish) error {
 		return delivery.ErrLeaseLost
 	}
 	a := f.res.Attempt
-	r, err := s.exec(ctx, tx, finishSQL,
-		string(f.res.State), a.N, f.res.NextAt.UnixNano(), a.At.Add(a.Latency).UnixNano(), a.Status, a.Error, f.id)
+	q, args := finishSQL, []any{string(f.res.State), a.N, f.res.NextAt.UnixNano(), a.At.Add(a.Latency).UnixNano(), a.Status, a.Error, f.id}
+	if a.N == 1 {
+		q, args = finishFirstSQL, append(args, a.At.UnixNano(), a.Latency.Microseconds())
+	}
+	r, err := s.exec(ctx, tx, q, args...)
 	if err != nil {
 		return fmt.Errorf("delivery/sqlite: finish: %w", err)
 	}
 	if n, _ := r.RowsAffected(); n == 0 {
 		return delivery.ErrLeaseLost
+	}
+	if a.N == 1 {
+		return nil // the row has it
 	}
 	if _, err := s.exec(ctx, tx, attemptSQL,
 		f.id, a.N, a.At.UnixNano(), a.Status, a.Latency.Microseconds(), a.Error); err != nil {
@@ -662,10 +716,14 @@ func (s *Store) finishOne(ctx context.Context, tx *sql.Tx, f *finish) error {
 
 // The writes of every delivery, prepared once at Open.
 const (
-	insertCols = 9 // parameters per row of insertRows (insertBodies has fewer)
-	finishSQL  = `UPDATE deliveries SET state = ?, attempts = ?, next_at = ?, updated_at = ?,
-			last_status = ?, last_error = ?, claimed_by = NULL, lease_until = NULL
-			WHERE id = ? AND state = 'pending'`
+	insertCols = 10 // parameters per row of insertRows (insertBodies has fewer)
+	finishSQL  = `UPDATE deliveries SET state = ?1, attempts = ?2, next_at = ?3, updated_at = ?4,
+			last_status = ?5, last_error = ?6 WHERE id = ?7 AND state = 'pending'`
+	// finishFirstSQL is finishSQL recording the first attempt in the row (?8 its start,
+	// ?9 its latency in µs).
+	finishFirstSQL = `UPDATE deliveries SET state = ?1, attempts = ?2, next_at = ?3, updated_at = ?4,
+			last_status = ?5, last_error = ?6, first_at = ?8, first_status = ?5, first_latency_us = ?9, first_error = ?6
+			WHERE id = ?7 AND state = 'pending'`
 	attemptSQL = `INSERT INTO delivery_attempts (delivery_id, n, at, status, latency_us, error) VALUES (?, ?, ?, ?, ?, ?)`
 )
 
@@ -673,23 +731,23 @@ const (
 func insertRows(n int) string {
 	var b strings.Builder
 	b.WriteString(`INSERT INTO deliveries
-		(id, route, dest, decision_id, received_at, method, uri, state, attempts, base, next_at, updated_at)
+		(seq, id, route, dest, decision_id, received_at, method, uri, state, attempts, base, next_at, updated_at)
 		VALUES `)
 	for i := range n {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString(`(?, ?, ?, ?, ?, ?, ?, 'pending', 0, 0, ?, ?)`)
+		b.WriteString(`(?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, 0, ?, ?)`)
 	}
 	return b.String()
 }
 
 // insertBodies is the insert of n records' headers and bodies.
 func insertBodies(n int) string {
-	return `INSERT INTO delivery_bodies (id, headers, body) VALUES ` + strings.Repeat(`(?, ?, ?), `, n-1) + `(?, ?, ?)`
+	return `INSERT INTO delivery_bodies (seq, headers, body) VALUES ` + strings.Repeat(`(?, ?, ?), `, n-1) + `(?, ?, ?)`
 }
 
-var hotWrites = []string{finishSQL, attemptSQL, `SAVEPOINT w`, `ROLLBACK TO w`, `RELEASE w`}
+var hotWrites = []string{finishSQL, finishFirstSQL, attemptSQL, `SAVEPOINT w`, `ROLLBACK TO w`, `RELEASE w`}
 
 func nonNil(b []byte) []byte {
 	if b == nil {
@@ -714,11 +772,16 @@ func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 // fullCols reads a whole record FROM fullFrom.
 const (
 	fullCols = `d.id, d.route, d.dest, d.decision_id, d.received_at, d.method, d.uri, b.headers, b.body, d.state, d.attempts, d.base, d.next_at, d.updated_at, d.last_status, d.last_error`
-	fullFrom = `deliveries d JOIN delivery_bodies b ON b.id = d.id`
+	fullFrom = `deliveries d JOIN delivery_bodies b ON b.seq = d.seq`
 )
 const listCols = `id, route, dest, decision_id, received_at, method, uri, x'', x'', state, attempts, base, next_at, updated_at, last_status, last_error`
 
 type scanner interface{ Scan(dest ...any) error }
+
+// scanFunc is a scanner of a function: a row's Scan with more columns after the record's.
+type scanFunc func(dest ...any) error
+
+func (f scanFunc) Scan(dest ...any) error { return f(dest...) }
 
 func scan(sc scanner) (*delivery.Record, error) {
 	r, err := delivery.ScanRecord(sc.Scan)
@@ -965,7 +1028,13 @@ func (s *Store) Release(_ context.Context, owner string, ids []string) error {
 
 // Get implements delivery.Store.
 func (s *Store) Get(ctx context.Context, id string) (*delivery.Record, []delivery.Attempt, error) {
-	r, err := scan(s.r.QueryRowContext(ctx, `SELECT `+fullCols+` FROM `+fullFrom+` WHERE d.id = ?`, id))
+	var firstAt, firstStatus, firstLatency sql.NullInt64
+	var firstError sql.NullString
+	row := s.r.QueryRowContext(ctx, `SELECT `+fullCols+`, d.first_at, d.first_status, d.first_latency_us, d.first_error
+		FROM `+fullFrom+` WHERE d.id = ?`, id)
+	r, err := scan(scanFunc(func(dest ...any) error {
+		return row.Scan(append(dest, &firstAt, &firstStatus, &firstLatency, &firstError)...)
+	}))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil, delivery.ErrNotFound
 	}
@@ -978,6 +1047,10 @@ func (s *Store) Get(ctx context.Context, id string) (*delivery.Record, []deliver
 	}
 	defer rows.Close()
 	var as []delivery.Attempt
+	if firstAt.Valid { // the first attempt, kept in the row
+		as = append(as, delivery.Attempt{N: 1, At: time.Unix(0, firstAt.Int64), Status: int(firstStatus.Int64),
+			Latency: time.Duration(firstLatency.Int64) * time.Microsecond, Error: firstError.String})
+	}
 	for rows.Next() {
 		var a delivery.Attempt
 		var at, us int64
@@ -1071,17 +1144,18 @@ func (s *Store) ReplayMatching(ctx context.Context, q delivery.Query, now time.T
 // Purge implements delivery.Store.
 func (s *Store) Purge(ctx context.Context, id string) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
+		for _, q := range []string{`DELETE FROM delivery_attempts WHERE delivery_id = ?`,
+			`DELETE FROM delivery_bodies WHERE seq = (SELECT seq FROM deliveries WHERE id = ?)`} {
+			if _, err := tx.ExecContext(ctx, q, id); err != nil {
+				return fmt.Errorf("delivery/sqlite: purge: %w", err)
+			}
+		}
 		r, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE id = ?`, id)
 		if err != nil {
 			return fmt.Errorf("delivery/sqlite: purge: %w", err)
 		}
 		if n, _ := r.RowsAffected(); n == 0 {
-			return delivery.ErrNotFound
-		}
-		for _, q := range []string{`DELETE FROM delivery_attempts WHERE delivery_id = ?`, `DELETE FROM delivery_bodies WHERE id = ?`} {
-			if _, err := tx.ExecContext(ctx, q, id); err != nil {
-				return fmt.Errorf("delivery/sqlite: purge: %w", err)
-			}
+			return delivery.ErrNotFound // its savepoint undoes nothing: nothing was there
 		}
 		return nil
 	})
@@ -1119,13 +1193,15 @@ func (s *Store) Depth(ctx context.Context) ([]delivery.Depth, error) {
 func (s *Store) Prune(ctx context.Context, delivered, dead time.Time) (int, error) {
 	var n int64
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		const sel = `SELECT id FROM deliveries WHERE (state = 'delivered' AND updated_at < ?1) OR (state = 'dead' AND updated_at < ?2)`
-		for _, q := range []string{`DELETE FROM delivery_attempts WHERE delivery_id IN (` + sel + `)`, `DELETE FROM delivery_bodies WHERE id IN (` + sel + `)`} {
+		// state <> 'pending' lets the prune index (finished deliveries only) serve it.
+		const where = ` FROM deliveries WHERE state <> 'pending' AND ((state = 'delivered' AND updated_at < ?1) OR (state = 'dead' AND updated_at < ?2))`
+		for _, q := range []string{`DELETE FROM delivery_attempts WHERE delivery_id IN (SELECT id` + where + `)`,
+			`DELETE FROM delivery_bodies WHERE seq IN (SELECT seq` + where + `)`} {
 			if _, err := tx.ExecContext(ctx, q, delivered.UnixNano(), dead.UnixNano()); err != nil {
 				return fmt.Errorf("delivery/sqlite: prune: %w", err)
 			}
 		}
-		r, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE id IN (`+sel+`)`, delivered.UnixNano(), dead.UnixNano())
+		r, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE seq IN (SELECT seq`+where+`)`, delivered.UnixNano(), dead.UnixNano())
 		if err != nil {
 			return fmt.Errorf("delivery/sqlite: prune: %w", err)
 		}
@@ -1155,7 +1231,7 @@ func (s *Store) Reseal(ctx context.Context, fn func(r *delivery.Record) (bool, e
 		var n int64
 		err := s.write(ctx, func(tx *sql.Tx) error {
 			for _, r := range changed {
-				res, err := tx.ExecContext(ctx, `UPDATE delivery_bodies SET headers = ?, body = ? WHERE id = ?`, delivery.EncodeHeaders(r.Headers), nonNil(r.Body), r.ID)
+				res, err := tx.ExecContext(ctx, `UPDATE delivery_bodies SET headers = ?, body = ? WHERE seq = (SELECT seq FROM deliveries WHERE id = ?)`, delivery.EncodeHeaders(r.Headers), nonNil(r.Body), r.ID)
 				if err != nil {
 					return fmt.Errorf("delivery/sqlite: reseal: %w", err)
 				}
