@@ -38,6 +38,7 @@ func Run(t *testing.T, fresh func(t *testing.T) Opener) {
 		{"FinishStates", testFinishStates},
 		{"Release", testRelease},
 		{"Full", testFull},
+		{"FullCountsEveryWrite", testFullCountsEveryWrite},
 		{"ListFilters", testListFilters},
 		{"Replay", testReplay},
 		{"ReplayMatching", testReplayMatching},
@@ -337,6 +338,38 @@ func testFull(t *testing.T, o Opener) {
 	}
 	finishFirst(t, s, cl[0].ID, "w", 200, delivery.StateDelivered)
 	enqueue(t, s, rec("c", "r", t0))
+}
+
+// max_pending follows every write that changes what is pending: a retry keeps its
+// delivery pending, a final finish frees its place, a replay takes one (past the bound:
+// replays are not refused), a purge of a pending delivery frees one.
+func testFullCountsEveryWrite(t *testing.T, o Opener) {
+	s := open(t, o, 2)
+	ctx := context.Background()
+	full := func(id, when string) {
+		t.Helper()
+		if err := s.Enqueue(ctx, rec(id, "r", t0)); !errors.Is(err, delivery.ErrFull) {
+			t.Fatalf("Enqueue %s %s = %v, want ErrFull", id, when, err)
+		}
+	}
+	enqueue(t, s, rec("a", "r", t0), rec("b", "r", t0))
+	full("c", "with a and b pending")
+	for _, r := range claim(t, s, "w", t0, time.Minute, 2) {
+		res := delivery.Result{Attempt: delivery.Attempt{N: 1, At: t0, Status: 503}, State: delivery.StatePending, NextAt: t0.Add(time.Hour)}
+		if r.ID == "b" {
+			res.State, res.NextAt = delivery.StateDead, time.Time{}
+		}
+		must(t, s.Finish(ctx, r.ID, "w", res))
+	}
+	enqueue(t, s, rec("c", "r", t0)) // b is dead: its place is free; a, retried, keeps its own
+	full("d", "with a and c pending")
+	must(t, s.Replay(ctx, "b", t0))
+	full("d", "with a, b (replayed) and c pending")
+	must(t, s.Purge(ctx, "a"))
+	full("d", "with b and c pending")
+	must(t, s.Purge(ctx, "c"))
+	enqueue(t, s, rec("d", "r", t0))
+	full("e", "with b and d pending")
 }
 
 func testListFilters(t *testing.T, o Opener) {

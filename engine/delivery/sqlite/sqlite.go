@@ -44,6 +44,11 @@ type Store struct {
 	w, r       *sql.DB // w: the writer's single connection; r: readers (WAL lets them run beside it)
 	maxPending int
 	seq        int64 // the last row's seq; the writer's alone
+	// pending counts the pending deliveries, for max_pending, when pendingKnown; the
+	// writer's alone. It follows the enqueues and finishes it commits, and is counted
+	// again (one read) after any other write.
+	pending      int
+	pendingKnown bool
 
 	mu         sync.RWMutex // guards closed against sends on ops
 	closed     bool
@@ -496,8 +501,30 @@ func (s *Store) commit(batch []*op) {
 		return
 	}
 	s.commits.Add(1)
+	s.countPending(batch, errs)
 	s.committed(batch, errs)
 	answer(nil)
+}
+
+// countPending keeps the pending count past batch's commit: a made enqueue adds its
+// records, a made finish out of pending takes its delivery away, and any other write
+// (replay, purge) leaves the count unknown until the next batch that needs it reads it.
+func (s *Store) countPending(batch []*op, errs []error) {
+	for i, o := range batch {
+		if errs[i] != nil {
+			continue // not made
+		}
+		switch {
+		case o.recs != nil:
+			s.pending += len(o.recs)
+		case o.fin != nil:
+			if o.fin.res.State != delivery.StatePending {
+				s.pending--
+			}
+		default:
+			s.pendingKnown = false
+		}
+	}
 }
 
 // committed updates the claims' memory after batch's commit. A finished delivery's lease
@@ -572,12 +599,17 @@ func (s *Store) enqueueAll(ctx context.Context, tx *sql.Tx, batch []*op, errs []
 	}
 	pending0 := -1
 	if s.maxPending > 0 {
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM deliveries WHERE state = 'pending'`).Scan(&pending0); err != nil {
-			for _, i := range idx {
-				errs[i] = fmt.Errorf("delivery/sqlite: count pending: %w", err)
+		if !s.pendingKnown {
+			// Before this batch's writes: what the last commit left.
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM deliveries WHERE state = 'pending'`).Scan(&s.pending); err != nil {
+				for _, i := range idx {
+					errs[i] = fmt.Errorf("delivery/sqlite: count pending: %w", err)
+				}
+				return
 			}
-			return
+			s.pendingKnown = true
 		}
+		pending0 = s.pending
 	}
 	// fits reports whether n more records stay within max_pending, and counts them.
 	fits := func(pending *int, n int) bool {
