@@ -156,3 +156,45 @@ func ids(rs []*delivery.Record) []string {
 	}
 	return out
 }
+
+// A new file has pages of pageSize (three stored requests of a couple of KB to a page); a
+// file made with another page size keeps it, and works.
+func TestPageSize(t *testing.T) {
+	pageOf := func(s *Store) int {
+		t.Helper()
+		var n int
+		if err := s.r.QueryRow(`PRAGMA page_size`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	s, err := Open(Options{Path: filepath.Join(t.TempDir(), "new.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := pageOf(s); got != pageSize {
+		t.Errorf("a new file's page size is %d, want %d", got, pageSize)
+	}
+	path := filepath.Join(t.TempDir(), "old.db")
+	old, err := sql.Open("sqlite", "file:"+path+"?_pragma=page_size(4096)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.Exec(oldSchema); err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+	s2, err := Open(Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if got := pageOf(s2); got != 4096 {
+		t.Errorf("a 4 KB-page file's page size is %d after Open, want it kept", got)
+	}
+	now := time.Now()
+	if err := s2.Enqueue(context.Background(), &delivery.Record{ID: "x", Route: "r", Method: "POST", URI: "/", ReceivedAt: now, NextAt: now}); err != nil {
+		t.Fatal(err)
+	}
+}
