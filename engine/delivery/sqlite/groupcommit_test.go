@@ -146,3 +146,17 @@ func TestOpenMigratesBodies(t *testing.T) {
 		}
 	}
 }
+
+// The writer's statement journals (a batch's savepoints) stay in memory: on a temporary
+// file, past 64 KB, a batch of webhooks wrote its pages a second time, to that file.
+func TestWriterJournalsInMemory(t *testing.T) {
+	s, err := Open(Options{Path: filepath.Join(t.TempDir(), "d.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var store int
+	if err := s.w.QueryRow(`PRAGMA temp_store`).Scan(&store); err != nil || store != 2 {
+		t.Fatalf("the writer's temp_store is %d (%v), want 2 (memory)", store, err)
+	}
+}

@@ -209,8 +209,11 @@ func Open(o Options) (*Store, error) {
 			"?_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)" + extra
 	}
 	// The writer does not checkpoint (wal_autocheckpoint 0): a checkpointer beside it does,
-	// off the path a commit's callers wait on.
-	w, err := sql.Open("sqlite", dsn("&_txlock=immediate&_pragma=wal_autocheckpoint(0)"))
+	// off the path a commit's callers wait on. Its statement journals (the undo of a
+	// savepoint, a batch's pages as they were) stay in memory (temp_store): past 64 KB, a
+	// batch's size, they would go to a temporary file, written for nothing when nothing
+	// fails.
+	w, err := sql.Open("sqlite", dsn("&_txlock=immediate&_pragma=wal_autocheckpoint(0)&_pragma=temp_store(MEMORY)"))
 	if err != nil {
 		return nil, fmt.Errorf("delivery/sqlite: %s: %w", o.Path, err)
 	}
