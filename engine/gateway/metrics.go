@@ -69,7 +69,10 @@ func (g *Gateway) Metrics() *metrics.Metrics { return g.obs.metrics }
 func (o *observability) runSampler(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
-	a, d, f := o.metrics.Totals()
+	// From zero, not from the totals when this goroutine first runs: requests served
+	// before it was scheduled belong in the first sample, or the chart never adds up to
+	// the traffic.
+	var a, d, f uint64
 	for {
 		select {
 		case <-ctx.Done():

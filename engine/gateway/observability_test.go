@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"math"
@@ -10,12 +11,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/hookwall/hookwall/engine/decisionlog"
 	"github.com/hookwall/hookwall/engine/internal/testutil"
+	"github.com/hookwall/hookwall/engine/metrics"
 )
 
 // oblPolicy allows what the guard filter passed, denies on request, errors on request, and
@@ -581,5 +585,27 @@ shadow_policy = "routes.missing"
 	_, err := Check(t.Context(), filepath.Join(dir, "gateway.toml"), Options{})
 	if err == nil || !strings.Contains(err.Error(), `route[1] "r": shadow_policy: policy: package "routes.missing" is not defined`) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// Requests counted before the sampler first runs (a gateway under load at start-up) are in
+// its first sample: the chart adds up to the traffic.
+func TestSamplerCountsRequestsBeforeItStarted(t *testing.T) {
+	o := &observability{rates: newRateRing(rateWindow), metrics: metrics.New(metrics.Sources{})}
+	for range 3 {
+		o.metrics.Request("r", decisionlog.OutcomeAllowed, 200, time.Millisecond)
+	}
+	o.metrics.Request("r", decisionlog.OutcomeDenied, 403, time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); o.runSampler(ctx) }()
+	defer func() { cancel(); <-done }()
+	testutil.WaitFor(t, func() bool { return len(o.rates.snapshot()) > 0 })
+	var a, d uint64
+	for _, s := range o.rates.snapshot() {
+		a, d = a+s.Allowed, d+s.Denied
+	}
+	if a != 3 || d != 1 {
+		t.Errorf("samples add up to allowed %d, denied %d; want 3 and 1", a, d)
 	}
 }
