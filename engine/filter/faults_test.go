@@ -570,3 +570,57 @@ func TestGuestCannotFloodHostMemory(t *testing.T) {
 		t.Fatalf("%d header lines were added; the host must stop the guest at 1 MiB", n)
 	}
 }
+
+// A deadline that fires just as the guest returns leaves the call's answer standing but the
+// instance's context done for good: the instance is discarded, not reused, or its next call
+// would fail as a timeout that was not its own.
+func TestLateDeadlineDiscardsTheInstance(t *testing.T) {
+	h := newHost(t)
+	tiny := load(t, h, Spec{Name: "tiny", Module: testdata(t, "tiny.wasm"), Pool: 1})
+	ex, _, _ := newExchange(t, getReq)
+	inst, err := tiny.Acquire(testCtx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The timer's fire as the guest returns: wazero has stopped watching Done, so only
+	// the context's error records it.
+	inst.cctx.mu.Lock()
+	inst.cctx.err = context.DeadlineExceeded
+	inst.cctx.mu.Unlock()
+	if _, err := inst.HandleRequest(testCtx, ex); err != nil {
+		t.Fatalf("the guest's answer, given before the deadline fired, is lost: %v", err)
+	}
+	inst.Release()
+	next, err := tiny.Acquire(testCtx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer next.Release()
+	if next == inst {
+		t.Fatal("the instance whose deadline fired was reused")
+	}
+	if _, err := next.HandleRequest(testCtx, ex); err != nil {
+		t.Fatalf("the fresh instance: %v", err)
+	}
+}
+
+func TestDisarmReportsAFiredDeadline(t *testing.T) {
+	h := newHost(t)
+	tiny := load(t, h, Spec{Name: "tiny", Module: testdata(t, "tiny.wasm"), Pool: 1})
+	inst, err := tiny.Acquire(testCtx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inst.Release()
+	c := &inst.cctx
+	c.arm(time.Now().Add(time.Hour), time.Hour)
+	if c.disarm() {
+		t.Fatal("disarm reports a fire an hour early")
+	}
+	c.arm(time.Now(), 0)
+	testutil.WaitFor(t, func() bool { return c.Err() != nil })
+	if !c.disarm() {
+		t.Fatal("disarm does not report the deadline that fired")
+	}
+	inst.broken = true // its Done is closed: not for the pool
+}

@@ -171,7 +171,12 @@ func (i *Instance) call(ctx context.Context, ex *Exchange, fn api.Function, stac
 		}
 		c.arm(d, in)
 		err = fn.CallWithStack(c, stack)
-		c.disarm()
+		if c.disarm() && err == nil {
+			// The deadline fired as the guest returned: the answer stands, but Done is
+			// closed for good (and wazero may have closed the module), so a reuse would
+			// fail its next call as a timeout that was not its own.
+			i.broken = true
+		}
 	} else {
 		err = fn.CallWithStack(c, stack)
 	}
@@ -230,11 +235,14 @@ func (c *callContext) arm(deadline time.Time, in time.Duration) {
 	c.timer.Reset(in)
 }
 
-func (c *callContext) disarm() {
+// disarm ends the deadline of a call and reports whether it fired.
+func (c *callContext) disarm() (fired bool) {
 	c.timer.Stop()
 	c.mu.Lock()
 	c.active = false
+	fired = c.err != nil
 	c.mu.Unlock()
+	return fired
 }
 
 // fire runs on the timer's goroutine. A late fire from an earlier call sees
