@@ -93,8 +93,28 @@ type routeDepth struct {
 
 func (d routeDepth) rows() uint64 { return d.Pending + d.Delivered + d.Dead }
 
-// statusDepth reads a queued route's depth from the gateway's status page.
+// statusDepth reads a queued route's depth from the gateway's status page. The page
+// says the store did not answer (a line without a route) when its depth query timed out,
+// which a gateway under load can: that is asked again, never read as an empty store.
 func statusDepth(admin adminAPI, route string) (routeDepth, error) {
+	for try := 1; ; try++ {
+		d, answered, err := statusDepthOnce(admin, route)
+		if err != nil || answered {
+			return d, err
+		}
+		if try == storeTries {
+			return routeDepth{}, fmt.Errorf("status page: the delivery store did not answer %d times", storeTries)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// storeTries is how many times statusDepth asks a store that does not answer.
+const storeTries = 10
+
+// statusDepthOnce reads the status page once; answered is false when the page says the
+// store did not answer.
+func statusDepthOnce(admin adminAPI, route string) (d routeDepth, answered bool, err error) {
 	var req fasthttp.Request
 	var resp fasthttp.Response
 	req.SetRequestURI("http://" + admin.addr + "/-/recent")
@@ -102,23 +122,28 @@ func statusDepth(admin adminAPI, route string) (routeDepth, error) {
 		req.Header.Set("Authorization", "Bearer "+admin.token)
 	}
 	if err := fasthttp.DoTimeout(&req, &resp, 5*time.Second); err != nil {
-		return routeDepth{}, fmt.Errorf("status page: %w", err)
+		return routeDepth{}, false, fmt.Errorf("status page: %w", err)
 	}
 	if resp.StatusCode() != 200 {
-		return routeDepth{}, fmt.Errorf("status page: %d", resp.StatusCode())
+		return routeDepth{}, false, fmt.Errorf("status page: %d", resp.StatusCode())
 	}
 	var doc struct {
 		Deliveries []routeDepth `json:"deliveries"`
 	}
 	if err := json.Unmarshal(resp.Body(), &doc); err != nil {
-		return routeDepth{}, fmt.Errorf("status page: %w", err)
+		return routeDepth{}, false, fmt.Errorf("status page: %w", err)
+	}
+	for _, d := range doc.Deliveries {
+		if d.Route == "" {
+			return routeDepth{}, false, nil
+		}
 	}
 	for _, d := range doc.Deliveries {
 		if d.Route == route {
-			return d, nil
+			return d, true, nil
 		}
 	}
-	return routeDepth{Route: route}, nil // nothing stored for the route yet
+	return routeDepth{Route: route}, true, nil // nothing stored for the route yet
 }
 
 // queuedTally is what a run on a queued route did beyond the direct audit: rows the store
