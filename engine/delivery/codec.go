@@ -27,28 +27,36 @@ func EncodeHeaders(hs []Header) []byte {
 
 var errBadHeaders = errors.New("delivery: stored headers are corrupt")
 
-// DecodeHeaders is EncodeHeaders' inverse.
+// DecodeHeaders is EncodeHeaders' inverse. The names and values share one string, a copy
+// of b: two allocations for the headers of a record, not one per name and value.
 func DecodeHeaders(b []byte) ([]Header, error) {
-	var hs []Header
-	next := func() (string, bool) {
-		l, n := binary.Uvarint(b)
-		if n <= 0 || uint64(len(b)-n) < l {
-			return "", false
+	// next returns the offsets of the field at off and the offset after it.
+	next := func(off int) (start, end int, ok bool) {
+		l, n := binary.Uvarint(b[off:])
+		if n <= 0 || uint64(len(b)-off-n) < l {
+			return 0, 0, false
 		}
-		s := string(b[n : n+int(l)])
-		b = b[n+int(l):]
-		return s, true
+		start = off + n
+		return start, start + int(l), true
 	}
-	for len(b) > 0 {
-		name, ok := next()
+	count := 0
+	for off := 0; off < len(b); count++ {
+		_, end, ok := next(off)
+		if ok {
+			_, off, ok = next(end)
+		}
 		if !ok {
 			return nil, errBadHeaders
 		}
-		value, ok := next()
-		if !ok {
-			return nil, errBadHeaders
-		}
-		hs = append(hs, Header{name, value})
+	}
+	if count == 0 {
+		return nil, nil
+	}
+	text, hs := string(b), make([]Header, count)
+	for i, off := 0, 0; i < count; i++ {
+		ns, ne, _ := next(off)
+		vs, ve, _ := next(ne)
+		hs[i], off = Header{Name: text[ns:ne], Value: text[vs:ve]}, ve
 	}
 	return hs, nil
 }

@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/valyala/fasthttp"
 
@@ -45,19 +45,8 @@ func (s *Server) enqueue(x *exchange) (done bool) {
 		rec.Outcome, rec.Status, rec.Error = decisionlog.OutcomeUpstream, fasthttp.StatusBadGateway, err.Error()
 		return true
 	}
-	r := &delivery.Record{
-		ID: delivery.NewID(), Route: rec.Route, DecisionID: rec.DecisionID, ReceivedAt: rec.Time, NextAt: time.Now(),
-		Method: string(req.Header.Method()), URI: strings.TrimPrefix(string(req.Header.RequestURI()), route.BasePath),
-		Body: append([]byte(nil), req.Body()...),
-	}
-	for k, v := range req.Header.All() {
-		// The target (route base path included) is the URI; the upstream's Host is set at
-		// delivery; Content-Length follows the body.
-		if bytes.EqualFold(k, []byte("Host")) || bytes.EqualFold(k, []byte("Content-Length")) {
-			continue
-		}
-		r.Headers = append(r.Headers, delivery.Header{Name: string(k), Value: string(v)})
-	}
+	r := &delivery.Record{ID: delivery.NewID(), Route: rec.Route, DecisionID: rec.DecisionID, ReceivedAt: rec.Time, NextAt: time.Now()}
+	copyRequest(r, req, route.BasePath)
 	err := errNoQueue
 	if s.o.Queue != nil {
 		err = s.o.Queue.Enqueue(x.dc, r)
@@ -79,9 +68,60 @@ func (s *Server) enqueue(x *exchange) (done bool) {
 	ctx.SetStatusCode(fasthttp.StatusAccepted)
 	ctx.Response.Header.Set(delivery.HeaderID, r.ID)
 	ctx.SetContentType("application/json")
-	ctx.SetBodyString(`{"delivery_id":"` + r.ID + `"}`)
+	ctx.Response.AppendBodyString(`{"delivery_id":"`)
+	ctx.Response.AppendBodyString(r.ID)
+	ctx.Response.AppendBodyString(`"}`)
 	rec.Outcome, rec.Status, rec.DeliveryID = decisionlog.OutcomeQueued, fasthttp.StatusAccepted, r.ID
 	return true
 }
 
 var errNoQueue = errors.New("no delivery store is open")
+
+// copyRequest copies req, as it is forwarded, into r: its method, its target without the
+// route's base path, its headers (but Host, set at delivery, and Content-Length, which
+// follows the body) and its body. They share one allocation: the strings view its head,
+// which nothing writes once they are made, and the body is its tail, r's to keep. A copy
+// per string and per header would be a dozen allocations more for every queued request.
+func copyRequest(r *delivery.Record, req *fasthttp.Request, basePath string) {
+	h := &req.Header
+	method, target, body := h.Method(), h.RequestURI(), req.Body()
+	if bytes.HasPrefix(target, unsafeBytes(basePath)) {
+		target = target[len(basePath):]
+	}
+	size := len(method) + len(target)
+	for k, v := range h.All() {
+		if stored(k) {
+			size += len(k) + len(v)
+		}
+	}
+	b := make([]byte, 0, size+len(body))
+	b = append(append(b, method...), target...)
+	// Offsets first: the strings are made once b is complete. Most requests carry fewer
+	// than 32 headers: their offsets stay on the stack.
+	type span struct{ k, v, end int }
+	var small [32]span
+	spans := small[:0]
+	for k, v := range h.All() {
+		if stored(k) {
+			start := len(b)
+			b = append(append(b, k...), v...)
+			spans = append(spans, span{start, start + len(k), len(b)})
+		}
+	}
+	text := unsafe.String(unsafe.SliceData(b), len(b))
+	r.Method, r.URI = text[:len(method)], text[len(method):len(method)+len(target)]
+	r.Headers = make([]delivery.Header, len(spans))
+	for i, sp := range spans {
+		r.Headers[i] = delivery.Header{Name: text[sp.k:sp.v], Value: text[sp.v:sp.end]}
+	}
+	if len(body) > 0 {
+		b = append(b, body...)
+		r.Body = b[len(text):len(b):len(b)]
+	}
+}
+
+// stored reports whether a header is kept in a queued request's record: the upstream's
+// Host is set at delivery, and Content-Length follows the body.
+func stored(name []byte) bool {
+	return !bytes.EqualFold(name, []byte("Host")) && !bytes.EqualFold(name, []byte("Content-Length"))
+}

@@ -1,0 +1,53 @@
+//go:build !race
+
+package server
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/hookwall/hookwall/engine/config"
+	"github.com/hookwall/hookwall/engine/delivery"
+	"github.com/hookwall/hookwall/engine/delivery/sqlite"
+	"github.com/hookwall/hookwall/engine/state/memory"
+)
+
+// budgetQueued is the allocation budget of a request to the reference workload on a queued
+// route, up to its 202: the request path, the record and the SQLite store's write (one
+// commit per request here: the requests come one at a time). A regression guard like the
+// budgets of alloc_test.go: lower it when the path gets cheaper.
+const budgetQueued = 98
+
+// queuedRouteTOML adds the reference workload on a queued route to the harness's config (it
+// goes after the [policies] lines). Its dispatcher does not run, so nothing is delivered
+// while the requests are counted and the upstream is never called.
+const queuedRouteTOML = `cross_check = 0
+[[route]]
+name = "reference-queued"
+path = "/reference-queued"
+upstream = "http://127.0.0.1:9"
+policy = "bench.reference"
+filters = ["tiny"]
+delivery = "queued"
+`
+
+func TestQueuedAllocationBudget(t *testing.T) {
+	store, err := sqlite.Open(sqlite.Options{Path: filepath.Join(t.TempDir(), "deliveries.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	h := newAllocHarnessWith(t, func(_ *config.Config, o *Options) {
+		o.Store = memory.New(memory.Options{})
+		o.Queue = delivery.NewDispatcher(delivery.Options{Store: store})
+	}, queuedRouteTOML)
+	allocs := testing.AllocsPerRun(300, func() {
+		if st := h.do("/reference-queued"); st != 202 {
+			t.Fatalf("status %d", st)
+		}
+	})
+	t.Logf("%.0f allocs/request (budget %d)", allocs, budgetQueued)
+	if allocs > budgetQueued {
+		t.Errorf("a queued request allocates %.0f, over the budget of %d", allocs, budgetQueued)
+	}
+}
