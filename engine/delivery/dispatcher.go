@@ -92,10 +92,22 @@ type Dispatcher struct {
 	// more: the last claim took all it asked for, so more is likely due (Run's alone).
 	more bool
 
+	// jobs hands claimed deliveries to the workers Run starts (sem bounds them to Workers).
+	jobs chan job
+
 	mu       sync.Mutex
 	inflight map[string]struct{}
 	wg       sync.WaitGroup
 	stopped  chan struct{}
+}
+
+// job is one claimed delivery for a worker: its target (ok false: the route is gone) and
+// what releases it.
+type job struct {
+	r       *Record
+	t       Target
+	release func()
+	ok      bool
 }
 
 // NewDispatcher applies o's defaults; nothing runs until Run.
@@ -118,7 +130,8 @@ func NewDispatcher(o Options) *Dispatcher {
 	if o.BreakerCooldown <= 0 {
 		o.BreakerCooldown = 30 * time.Second
 	}
-	return &Dispatcher{gates: gates{m: map[Destination]*gate{}, cooldown: o.BreakerCooldown}, o: o, wake: make(chan struct{}, 1), sem: make(chan struct{}, o.Workers), inflight: map[string]struct{}{}, stopped: make(chan struct{})}
+	return &Dispatcher{gates: gates{m: map[Destination]*gate{}, cooldown: o.BreakerCooldown}, o: o, wake: make(chan struct{}, 1), sem: make(chan struct{}, o.Workers),
+		jobs: make(chan job, o.Workers), inflight: map[string]struct{}{}, stopped: make(chan struct{})}
 }
 
 // Store returns the dispatcher's store.
@@ -154,6 +167,13 @@ func (d *Dispatcher) Wake() {
 // for them.
 func (d *Dispatcher) Run(ctx context.Context) {
 	defer close(d.stopped)
+	// Workers that live as long as Run, not a goroutine per attempt: an attempt's stack
+	// (the HTTP client, the decision-log line) is grown once per worker, not copied anew
+	// for every delivery. Closing jobs ends them once the attempts handed over are done.
+	for range d.o.Workers {
+		go d.work()
+	}
+	defer close(d.jobs)
 	poll := time.NewTimer(0)
 	defer poll.Stop()
 	lastPrune := time.Time{}
@@ -219,18 +239,7 @@ func (d *Dispatcher) claimOnce(ctx context.Context) bool {
 		d.inflight[r.ID] = struct{}{}
 		d.mu.Unlock()
 		d.wg.Add(1)
-		go func() {
-			defer d.wg.Done()
-			failed := d.attempt(r, t, release, ok)
-			if ok {
-				d.gates.done(dest, failed, time.Now(), d.o.Logger)
-			}
-			d.mu.Lock()
-			delete(d.inflight, r.ID)
-			d.mu.Unlock()
-			<-d.sem
-			d.Wake() // the route may have room again
-		}()
+		d.jobs <- job{r: r, t: t, release: release, ok: ok}
 	}
 	if len(back) > 0 {
 		if err := d.o.Store.Release(ctx, d.o.Owner, back); err != nil && ctx.Err() == nil {
@@ -239,6 +248,36 @@ func (d *Dispatcher) claimOnce(ctx context.Context) bool {
 	}
 	d.more = len(rs) == free
 	return d.more && len(back) == 0
+}
+
+// work makes the attempts handed to it until jobs is closed. Its request and response are
+// its own, reset after each attempt: their header buffers are kept from one attempt to the
+// next, where a pooled pair is lost at every garbage collection.
+func (d *Dispatcher) work() {
+	var w exchange
+	for j := range d.jobs {
+		d.run(j, &w)
+	}
+}
+
+// exchange is a worker's request and response.
+type exchange struct {
+	req  fasthttp.Request
+	resp fasthttp.Response
+}
+
+// run makes j's attempt, then frees its place among the workers and in its route's gate.
+func (d *Dispatcher) run(j job, w *exchange) {
+	defer d.wg.Done()
+	failed := d.attempt(j.r, j.t, j.release, j.ok, w)
+	if j.ok {
+		d.gates.done(Destination{j.r.Route, j.r.Dest}, failed, time.Now(), d.o.Logger)
+	}
+	d.mu.Lock()
+	delete(d.inflight, j.r.ID)
+	d.mu.Unlock()
+	<-d.sem
+	d.Wake() // the route may have room again
 }
 
 // claimGather bounds how long a claim waits for more workers to free up while a backlog
@@ -321,7 +360,7 @@ var errNoTarget = errors.New("the route is not configured (any more) for queued 
 // attempt makes one attempt at r to t (ok false: the route is gone) and records its
 // result. It reports whether the upstream failed (no answer, 408, 429, 5xx), for the
 // route's circuit breaker.
-func (d *Dispatcher) attempt(r *Record, t Target, release func(), ok bool) (failed bool) {
+func (d *Dispatcher) attempt(r *Record, t Target, release func(), ok bool, w *exchange) (failed bool) {
 	n := r.Attempts + 1
 	start := time.Now()
 	var status int
@@ -330,7 +369,7 @@ func (d *Dispatcher) attempt(r *Record, t Target, release func(), ok bool) (fail
 	if ok {
 		// An attempt ends well within its lease, so the delivery never has two live owners.
 		t.Timeout = min(t.Timeout, d.o.Lease/2)
-		status, retryAfter, err = send(&t, r, n)
+		status, retryAfter, err = send(&t, r, n, w)
 		release()
 	} else {
 		err = errNoTarget
@@ -408,13 +447,12 @@ func nextDelay(schedule []time.Duration, k int) (time.Duration, bool) {
 	return base + rand.N(base/5+1), true
 }
 
-// send makes one HTTP attempt and returns the status and the Retry-After the upstream
-// asked for, or the error when no answer came.
-func send(t *Target, r *Record, n int) (status int, retryAfter time.Duration, err error) {
-	req := fasthttp.AcquireRequest()
-	resp := fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(resp)
+// send makes one HTTP attempt with w and returns the status and the Retry-After the
+// upstream asked for, or the error when no answer came. It leaves w reset.
+func send(t *Target, r *Record, n int, w *exchange) (status int, retryAfter time.Duration, err error) {
+	req, resp := &w.req, &w.resp
+	defer req.Reset()
+	defer resp.Reset()
 	req.Header.SetMethod(r.Method)
 	req.SetRequestURI(t.BasePath + r.URI)
 	for _, h := range r.Headers {
