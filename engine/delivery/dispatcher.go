@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -91,6 +92,9 @@ type Dispatcher struct {
 
 	// more: the last claim took all it asked for, so more is likely due (Run's alone).
 	more bool
+	// gathering: Run waits for claimBatch free workers (gather); an attempt that ends
+	// meanwhile wakes it only once there are enough.
+	gathering atomic.Bool
 
 	// jobs hands claimed deliveries to the workers Run starts (sem bounds them to Workers).
 	jobs chan job
@@ -277,7 +281,11 @@ func (d *Dispatcher) run(j job, w *exchange) {
 	delete(d.inflight, j.r.ID)
 	d.mu.Unlock()
 	<-d.sem
-	d.Wake() // the route may have room again
+	// The route may have room again. A gathering Run needs no wake for each attempt that
+	// ends, only for the one that frees its batch.
+	if !d.gathering.Load() || d.o.Workers-len(d.sem) >= d.claimBatch() {
+		d.Wake()
+	}
 }
 
 // claimGather bounds how long a claim waits for more workers to free up while a backlog
@@ -292,17 +300,20 @@ func (d *Dispatcher) claimBatch() int { return max(1, d.o.Workers/8) }
 // gather waits, at most claimGather, until claimBatch workers are free, and returns how
 // many are.
 func (d *Dispatcher) gather(ctx context.Context, free int) int {
+	d.gathering.Store(true)
+	defer d.gathering.Store(false)
 	t := time.NewTimer(claimGather)
 	defer t.Stop()
-	for free < d.claimBatch() {
+	// free is read again once gathering is set: an attempt that ended before saw it unset
+	// and woke Run anyway.
+	for free = d.o.Workers - len(d.sem); free < d.claimBatch(); free = d.o.Workers - len(d.sem) {
 		select {
-		case <-d.wake: // an attempt ended
+		case <-d.wake: // enough attempts ended, or an enqueue
 		case <-t.C:
 			return d.o.Workers - len(d.sem)
 		case <-ctx.Done():
 			return free
 		}
-		free = d.o.Workers - len(d.sem)
 	}
 	return free
 }
