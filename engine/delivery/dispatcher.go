@@ -259,15 +259,45 @@ func (d *Dispatcher) claimOnce(ctx context.Context) bool {
 // next, where a pooled pair is lost at every garbage collection.
 func (d *Dispatcher) work() {
 	var w exchange
+	defer w.endRecord()
 	for j := range d.jobs {
 		d.run(j, &w)
 	}
 }
 
-// exchange is a worker's request and response.
+// finishTimeout bounds recording an attempt (Store.Finish): a store that has not answered
+// by then is given up on, and the lease's expiry has the delivery tried again.
+const finishTimeout = 10 * time.Second
+
+// exchange is a worker's request and response, and the context its attempts are recorded
+// under.
 type exchange struct {
 	req  fasthttp.Request
 	resp fasthttp.Response
+
+	// record serves the worker's attempts until half of finishTimeout is left, so a Finish
+	// is given between finishTimeout/2 and finishTimeout, without a context and a timer
+	// made for every attempt.
+	record       context.Context
+	cancelRecord context.CancelFunc
+	recordUntil  time.Time
+}
+
+// recordCtx returns the context to record an attempt under at now.
+func (w *exchange) recordCtx(now time.Time) context.Context {
+	if w.record == nil || now.After(w.recordUntil.Add(-finishTimeout/2)) {
+		w.endRecord()
+		w.recordUntil = now.Add(finishTimeout)
+		w.record, w.cancelRecord = context.WithDeadline(context.Background(), w.recordUntil)
+	}
+	return w.record
+}
+
+// endRecord releases the record context's timer.
+func (w *exchange) endRecord() {
+	if w.cancelRecord != nil {
+		w.cancelRecord()
+	}
 }
 
 // run makes j's attempt, then frees its place among the workers and in its route's gate.
@@ -402,8 +432,7 @@ func (d *Dispatcher) attempt(r *Record, t Target, release func(), ok bool, w *ex
 			}
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := w.recordCtx(time.Now())
 	outcome := AttemptDelivered
 	switch res.State {
 	case StatePending:
