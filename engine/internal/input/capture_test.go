@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/valyala/fasthttp"
 )
 
@@ -113,4 +114,39 @@ func TestCaptureJoinsRepeats(t *testing.T) {
 		t.Fatal("lookups of x-other and x-none")
 	}
 	checkCaptured(t, c, Request(req, fuzzMeta()))
+}
+
+// TestTextFieldsAreStrKeys keeps Text's switch in step with strKeys: every string field of
+// input.request is found by its key, at its own index, and Text returns what the captured
+// request's object holds there; received_at (a number) and other keys are not text.
+func TestTextFieldsAreStrKeys(t *testing.T) {
+	req := headerFlood(t, 2, true)
+	req.SetRequestURI("/p/a?q=1")
+	req.SetBodyString(`{"a":1}`)
+	var bd Builder
+	c := bd.Capture(req, fuzzMeta())
+	for i, k := range strKeys {
+		key := string(k.Value.(ast.String))
+		if i == fReceivedAt {
+			if got := textField(key); got != -1 {
+				t.Errorf("textField(%q) = %d, want -1: it is a number", key, got)
+			}
+			continue
+		}
+		if got := textField(key); got != i {
+			t.Errorf("textField(%q) = %d, want %d", key, got, i)
+		}
+		want, ok := c.Field(key).Value.(ast.String)
+		if !ok {
+			t.Fatalf("input.request[%q] is %v, not a string", key, c.Field(key))
+		}
+		if got := c.Text(key); got != string(want) {
+			t.Errorf("Text(%q) = %q, input.request holds %q", key, got, string(want))
+		}
+	}
+	for _, key := range []string{"headers", "query", "received_at", "", "Method"} {
+		if got := c.Text(key); got != "" {
+			t.Errorf("Text(%q) = %q, want \"\"", key, got)
+		}
+	}
 }

@@ -933,6 +933,20 @@ func (c *compiledRef) walkFrom(r *run, f frame, cur *ast.Term, i int, k func(*as
 		}
 		if c.keys[i].bind >= 0 {
 			slot, next := c.keys[i].bind, i+1
+			if arr, ok := cur.Value.(*ast.Array); ok {
+				// An array is enumerated here, as each would, without a closure to allocate
+				// for every enumeration (some x in ["a", "b"] is the common one).
+				for j := 0; j < arr.Len(); j++ {
+					if err := r.tick(); err != nil {
+						return err
+					}
+					f[slot] = ast.InternedTerm(j)
+					if err := c.walkFrom(r, f, arr.Elem(j), next, k); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
 			return each(cur, func(kk, vv *ast.Term) error {
 				if err := r.tick(); err != nil {
 					return err
