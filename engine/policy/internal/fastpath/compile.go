@@ -291,7 +291,7 @@ func (cc *compiler) expr(e *ast.Expr, sc *scope) (step, error) {
 		// The first solution settles it; nested evaluations stop their own enumerations, so
 		// an errStop that gets here is this one's.
 		return step{det: func(r *run, f frame) (bool, error) {
-			switch err := s.iter(r, f, stopAtFirst); err {
+			switch err := s.iter(r, f, nil, stopAtFirst); err {
 			case nil:
 				return true, nil
 			case errStop:
@@ -344,12 +344,12 @@ func (cc *compiler) truth(t *ast.Term, sc *scope, loc *ast.Location) (step, erro
 		if err != nil {
 			return step{}, err
 		}
-		return step{iter: func(r *run, f frame, k func() error) error {
+		return step{iter: func(r *run, f frame, rest []step, k func() error) error {
 			return c.walk(r, f, func(v *ast.Term) error {
 				if isFalse(v) {
 					return nil
 				}
-				return k()
+				return evalBody(r, f, rest, k)
 			})
 		}}, nil
 	}
@@ -390,8 +390,8 @@ func (cc *compiler) unify(a, b *ast.Term, sc *scope, loc *ast.Location) (step, e
 				return step{}, err
 			}
 			sc.bound[av] = true
-			return step{iter: func(r *run, f frame, k func() error) error {
-				return c.walk(r, f, func(v *ast.Term) error { f[slot] = v; return k() })
+			return step{iter: func(r *run, f frame, rest []step, k func() error) error {
+				return c.walk(r, f, func(v *ast.Term) error { f[slot] = v; return evalBody(r, f, rest, k) })
 			}}, nil
 		}
 		fn, err := cc.term(b, sc, loc)
@@ -423,17 +423,17 @@ func (cc *compiler) unify(a, b *ast.Term, sc *scope, loc *ast.Location) (step, e
 			if termHasVar(pair[1], binds) {
 				// The other side reads what the enumeration binds (input.m[k] == {"by": k},
 				// input.a[i] == input.b[i]): it is evaluated for each binding.
-				return step{iter: func(r *run, f frame, k func() error) error {
+				return step{iter: func(r *run, f frame, rest []step, k func() error) error {
 					return c.walk(r, f, func(v *ast.Term) error {
 						o, err := other(r, f)
 						if o == nil || err != nil || !v.Equal(o) {
 							return err
 						}
-						return k()
+						return evalBody(r, f, rest, k)
 					})
 				}}, nil
 			}
-			return step{iter: func(r *run, f frame, k func() error) error {
+			return step{iter: func(r *run, f frame, rest []step, k func() error) error {
 				o, err := other(r, f)
 				if o == nil || err != nil {
 					return err
@@ -442,7 +442,7 @@ func (cc *compiler) unify(a, b *ast.Term, sc *scope, loc *ast.Location) (step, e
 					if !v.Equal(o) {
 						return nil
 					}
-					return k()
+					return evalBody(r, f, rest, k)
 				})
 			}}, nil
 		}

@@ -119,10 +119,12 @@ func (d *definition) bind(f frame, args []*ast.Term) bool {
 }
 
 // step is one compiled expression. Exactly one of det and iter is set: det for expressions
-// with at most one solution, iter for those that enumerate.
+// with at most one solution, iter for those that enumerate. iter runs the rest of its body
+// (evalBody(r, f, rest, k)) once per value it binds: handed the rest, not a continuation
+// made for it, an enumeration allocates no closure to carry on.
 type step struct {
 	det  func(r *run, f frame) (bool, error)
-	iter func(r *run, f frame, k func() error) error
+	iter func(r *run, f frame, rest []step, k func() error) error
 }
 
 // termFn evaluates a term; nil with a nil error means undefined.
@@ -823,13 +825,12 @@ func (r *run) evalGroup(rs *ruleSet) (*ast.Term, error) {
 	return ast.NewTerm(obj), nil
 }
 
-// evalBody runs body and calls k once per solution. Deterministic steps run in a loop; only
-// an enumerating step costs a continuation.
+// evalBody runs body and calls k once per solution. Deterministic steps run in a loop; an
+// enumerating step runs the steps after it itself.
 func evalBody(r *run, f frame, body []step, k func() error) error {
 	for i, s := range body {
 		if s.iter != nil {
-			rest := body[i+1:]
-			return s.iter(r, f, func() error { return evalBody(r, f, rest, k) })
+			return s.iter(r, f, body[i+1:], k)
 		}
 		ok, err := s.det(r, f)
 		if err != nil || !ok {
