@@ -160,6 +160,10 @@ type run struct {
 	res     *ast.Term   // a built-in's result
 	setRes  func(*ast.Term) error
 	ticks   uint32 // iteration steps, for polling the deadline
+	// iters are the continuations of enumerating definitions (evalDefIter), by nesting
+	// depth; iterDepth of them are in use.
+	iters     []*defIter
+	iterDepth int
 }
 
 // tickPoll is how many iteration steps pass between two looks at the deadline.
@@ -433,6 +437,10 @@ func (r *run) release() {
 	}
 	r.p, r.input, r.res, r.bctx, r.ticks = nil, nil, nil, topdown.BuiltinContext{}, 0
 	r.inputTerm = ast.Term{}
+	for _, st := range r.iters[:r.iterDepth] { // an evaluation that panicked left them in use
+		*st = defIter{k: st.k}
+	}
+	r.iterDepth = 0
 	r.req, r.reqTerm, r.whole, r.inputOwn = nil, nil, nil, nil
 	runPool.Put(r)
 }
@@ -604,34 +612,59 @@ func (r *run) evalDef(rs *ruleSet, d *definition, args []*ast.Term, prev *ast.Te
 	return v, nil
 }
 
-// evalDefIter is evalDef for a body that enumerates. The values seen so far live in two slots
-// past the definition's variables, so that the continuation modifies no variable of this
-// function (which would move it to the heap).
+// evalDefIter is evalDef for a body that enumerates. Its continuation, which compares and
+// keeps each value the body yields, is a defIter of the run's, one per nesting depth, made
+// the first time a pooled run reaches that depth: not a closure per evaluation.
 func (r *run) evalDefIter(rs *ruleSet, d *definition, args []*ast.Term, prev *ast.Term, early bool) (*ast.Term, error) {
-	f := r.frame(d.nvars + 2)
+	f := r.frame(d.nvars)
 	if !d.bind(f, args) {
 		return nil, nil
 	}
-	seen := f[d.nvars:] // the first value, this definition's last
-	seen[0] = prev
-	err := evalBody(r, f, d.body, func() error {
-		v, err := d.head(r, f)
-		if v == nil || err != nil {
-			return err
-		}
-		if seen[0] != nil && !seen[0].Equal(v) {
-			return conflict(rs, d)
-		}
-		seen[0], seen[1] = v, v
-		if early {
-			return errStop
-		}
-		return nil
-	})
+	if r.iterDepth == len(r.iters) {
+		st := &defIter{}
+		st.k = st.next
+		r.iters = append(r.iters, st)
+	}
+	st := r.iters[r.iterDepth]
+	r.iterDepth++
+	st.r, st.f, st.rs, st.d, st.early = r, f, rs, d, early
+	st.first, st.last = prev, nil // the first value, this definition's last
+	err := evalBody(r, f, d.body, st.k)
+	r.iterDepth--
+	v := st.last
+	*st = defIter{k: st.k} // no value of this evaluation stays in the pooled run
 	if err != nil && err != errStop {
 		return nil, err
 	}
-	return seen[1], nil
+	return v, nil
+}
+
+// defIter is an enumerating definition's evaluation in progress (evalDefIter); k is its
+// next method, bound once.
+type defIter struct {
+	r           *run
+	f           frame
+	rs          *ruleSet
+	d           *definition
+	early       bool
+	first, last *ast.Term
+	k           func() error
+}
+
+// next takes the value of the definition's head for one solution of its body.
+func (st *defIter) next() error {
+	v, err := st.d.head(st.r, st.f)
+	if v == nil || err != nil {
+		return err
+	}
+	if st.first != nil && !st.first.Equal(v) {
+		return conflict(st.rs, st.d)
+	}
+	st.first, st.last = v, v
+	if st.early {
+		return errStop
+	}
+	return nil
 }
 
 // retry evaluates a rule (or a function for args) whose evaluation failed again, the way
