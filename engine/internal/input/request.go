@@ -342,12 +342,12 @@ func (r *Captured) strTerm(i int) *ast.Term {
 
 // Field returns input.request[key]: what Object holds there, nil when it holds nothing.
 func (r *Captured) Field(key string) *ast.Term {
-	for i, k := range strKeys {
-		if string(k.Value.(ast.String)) == key {
-			return r.strTerm(i)
-		}
+	if i := textField(key); i >= 0 {
+		return r.strTerm(i)
 	}
 	switch key {
+	case "received_at":
+		return r.strTerm(fReceivedAt)
 	case "headers":
 		return r.b.term(r.headersObject())
 	case "query":
@@ -379,8 +379,8 @@ func (r *Captured) Text(key string) string {
 }
 
 // textField is the index into Captured.str of the string field key, -1 for none (and for
-// received_at, a number). verify reads six fields a call: a switch, not a scan of strKeys
-// comparing each key (TestTextFieldsAreStrKeys keeps the two in step).
+// received_at, a number). verify reads six fields a call, a policy's rules more: a switch,
+// not a scan of strKeys comparing each key (TestTextFieldsAreStrKeys keeps the two in step).
 func textField(key string) int {
 	switch key {
 	case "id":
