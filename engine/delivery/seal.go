@@ -179,12 +179,14 @@ func (s *sealed) Claim(ctx context.Context, owner string, now time.Time, lease t
 		return nil, err
 	}
 	out := rs[:0]
-	for _, r := range rs {
+	for i, r := range rs {
 		if oerr := s.open(r); oerr != nil {
 			// Undeliverable until the key comes back: dead, and replayable then.
 			res := Result{Attempt: Attempt{N: r.Attempts + 1, At: now, Error: oerr.Error()}, State: StateDead}
 			if ferr := s.Store.Finish(ctx, r.ID, owner, res); ferr != nil {
-				return nil, errors.Join(oerr, ferr)
+				// The claim fails: every record of it goes back at once (this one too, to
+				// be made dead by a later claim), not when its lease expires.
+				return nil, errors.Join(oerr, ferr, s.release(ctx, owner, out, rs[i:]))
 			}
 			if s.dead != nil {
 				r.State, r.Attempts, r.LastError, r.UpdatedAt = StateDead, res.Attempt.N, res.Attempt.Error, now
@@ -195,6 +197,25 @@ func (s *sealed) Claim(ctx context.Context, owner string, now time.Time, lease t
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// releaseTimeout bounds giving back a failed claim's leases; ctx may be what failed it.
+const releaseTimeout = 5 * time.Second
+
+// release gives back owner's leases on the records of groups.
+func (s *sealed) release(ctx context.Context, owner string, groups ...[]*Record) error {
+	var ids []string
+	for _, g := range groups {
+		for _, r := range g {
+			ids = append(ids, r.ID)
+		}
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
+	if err := s.Store.Release(rctx, owner, ids); err != nil {
+		return fmt.Errorf("delivery: release the claim's %d leases: %w", len(ids), err)
+	}
+	return nil
 }
 
 func (s *sealed) Get(ctx context.Context, id string) (*Record, []Attempt, error) {

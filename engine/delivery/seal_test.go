@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -172,4 +173,56 @@ func TestRekey(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `delivery: stray: sealed with key "old", which is not in encryption_keys`) {
 		t.Fatalf("Rekey over a delivery whose key is gone: %v", err)
 	}
+}
+
+// A claim in which one record does not open (its key retired) and cannot be made dead (the
+// claim's context ended meanwhile: the gateway stopping) fails, and gives back every record
+// of it at once: the next claim has the others and makes that one dead, without waiting for
+// the leases to expire.
+func TestSealedFailedClaimReleasesTheOthers(t *testing.T) {
+	ctx := context.Background()
+	raw, err := sqlite.Open(sqlite.Options{Path: filepath.Join(t.TempDir(), "d.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	now := time.Now()
+	rec := func(id string, at time.Time) *delivery.Record {
+		return &delivery.Record{ID: id, Route: "r", Method: "POST", URI: "/", ReceivedAt: at, NextAt: at,
+			Headers: []delivery.Header{{Name: "X-Sig", Value: "SIG-" + id}}, Body: []byte("BODY-" + id)}
+	}
+	for i, k := range []delivery.Key{newKey, oldKey, newKey} { // b, in the middle, under the key retired next
+		id := string(rune('a' + i))
+		if err := delivery.Sealed(raw, keyring(t, k), nil).Enqueue(ctx, rec(id, now.Add(time.Duration(i)*time.Millisecond))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var dead []string
+	s := delivery.Sealed(raw, keyring(t, newKey), func(r *delivery.Record, _ delivery.Result) { dead = append(dead, r.ID) })
+
+	ended, cancel := context.WithCancel(ctx)
+	cancel()
+	if rs, err := s.Claim(ended, "w1", now.Add(time.Second), time.Minute, 3, delivery.Routes{}); err == nil || !strings.Contains(err.Error(), `key "old"`) || len(dead) != 0 {
+		t.Fatalf("claim whose dead record cannot be finished: %v %v, dead %v; want an error", ids(rs), err, dead)
+	}
+	rs, err := s.Claim(ctx, "w2", now.Add(time.Second), time.Minute, 3, delivery.Routes{})
+	if err != nil || !slices.Equal(ids(rs), []string{"a", "c"}) {
+		t.Fatalf("next claim: %v %v, want a and c (given back by the failed claim)", ids(rs), err)
+	}
+	for _, r := range rs {
+		if want := "BODY-" + r.ID; string(r.Body) != want {
+			t.Fatalf("%s opened as %q", r.ID, r.Body)
+		}
+	}
+	if got, _, _ := raw.Get(ctx, "b"); got.State != delivery.StateDead || !slices.Equal(dead, []string{"b"}) {
+		t.Fatalf("b: %s, dead hook %v; want dead once", got.State, dead)
+	}
+}
+
+func ids(rs []*delivery.Record) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.ID
+	}
+	return out
 }
