@@ -77,6 +77,10 @@ type Store struct {
 	// last read. A read under another filter may find what that one held back.
 	lastRoutes string
 	ordered    bool // the last read's filter had ordered routes: a finish may free a head
+	// expiry (under lmu): no lease expires before it (0: no lease); a claim looks for
+	// expired leases only from then on.
+	expiry int64
+	filter filterCache // under lmu
 
 	commits atomic.Uint64 // transactions committed: group commit makes it < the writes
 
@@ -896,19 +900,28 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease ti
 		}
 		out = append(out, r)
 	}
-	held := make([]string, 0, len(s.leases))
-	for id, l := range s.leases {
-		if l.until >= at {
-			held = append(held, id)
-		} else {
-			s.stale = true // an expired lease: its delivery is claimable again
+	if s.expiry != 0 && s.expiry < at {
+		// A lease may have expired: its delivery is claimable again.
+		s.expiry = 0
+		for _, l := range s.leases {
+			if l.until < at {
+				s.stale = true
+			} else if s.expiry == 0 || l.until < s.expiry {
+				s.expiry = l.until
+			}
 		}
 	}
-	filter, err := routesFilter(routes)
+	filter, err := s.filter.render(routes)
 	if err != nil {
 		return nil, err
 	}
 	if len(out) < limit && (s.stale || filter != s.lastRoutes || (s.retryAt != 0 && s.retryAt <= at)) {
+		held := make([]string, 0, len(s.leases)+len(out))
+		for id, l := range s.leases {
+			if l.until >= at {
+				held = append(held, id)
+			}
+		}
 		for _, r := range out {
 			held = append(held, r.ID)
 		}
@@ -920,8 +933,12 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease ti
 		out = append(out, more...)
 		s.ordered = len(routes.Ordered) > 0
 	}
+	until := at + lease.Nanoseconds()
 	for _, r := range out {
-		s.leases[r.ID] = hold{owner: owner, until: at + lease.Nanoseconds()}
+		s.leases[r.ID] = hold{owner: owner, until: until}
+	}
+	if len(out) > 0 && (s.expiry == 0 || until < s.expiry) {
+		s.expiry = until
 	}
 	return out, nil
 }
@@ -964,6 +981,27 @@ func (s *Store) claimFile(ctx context.Context, at int64, limit int, filter strin
 	s.lastRoutes = filter
 	s.retryAt = next.Int64
 	return out, nil
+}
+
+// filterCache keeps the last routes a claim rendered, and their rendering: a dispatcher's
+// claims mostly pass the same ones (none skipped, the same ordered routes).
+type filterCache struct {
+	skip    []delivery.Destination
+	ordered []string
+	json    string
+}
+
+// render returns routesFilter(routes), from the cache when routes are the last ones.
+func (c *filterCache) render(routes delivery.Routes) (string, error) {
+	if c.json != "" && slices.Equal(c.skip, routes.Skip) && slices.Equal(c.ordered, routes.Ordered) {
+		return c.json, nil
+	}
+	f, err := routesFilter(routes)
+	if err != nil {
+		return "", err
+	}
+	c.skip, c.ordered, c.json = slices.Clone(routes.Skip), slices.Clone(routes.Ordered), f
+	return f, nil
 }
 
 // routesFilter renders a claim's routes for claimSQL (?3): {"skip":[[route,dest],…],
