@@ -35,6 +35,7 @@ func Run(t *testing.T, fresh func(t *testing.T) Opener) {
 		{"ClaimOrdered", testClaimOrdered},
 		{"LeaseExclusive", testLeaseExclusive},
 		{"LeaseExpires", testLeaseExpires},
+		{"LeasesExpireEachAtItsTime", testLeasesExpireEachAtItsTime},
 		{"FinishStates", testFinishStates},
 		{"Release", testRelease},
 		{"Full", testFull},
@@ -272,6 +273,36 @@ func testLeaseExpires(t *testing.T, o Opener) {
 		t.Fatalf("Finish by the expired owner = %v, want ErrLeaseLost", err)
 	}
 	finishFirst(t, s, "x", "w2", 200, delivery.StateDelivered)
+}
+
+// Leases taken at different times, for different lengths, each expire at their own end:
+// the shortest, taken last, first; a claim between two ends takes only what expired.
+func testLeasesExpireEachAtItsTime(t *testing.T, o Opener) {
+	s := open(t, o, 0)
+	enqueue(t, s, rec("x", "r", t0), rec("y", "r", t0.Add(time.Second)), rec("z", "r", t0.Add(2*time.Second)))
+	for _, c := range []struct {
+		owner string
+		at    time.Duration // after t0
+		lease time.Duration
+		want  []string
+	}{
+		{"w1", 2 * time.Second, time.Minute, []string{"x"}},       // until 62 s
+		{"w2", 10 * time.Second, time.Minute, []string{"y"}},      // until 70 s
+		{"w3", 20 * time.Second, 10 * time.Second, []string{"z"}}, // until 30 s
+		{"w4", 29 * time.Second, time.Hour, nil},
+		{"w4", 31 * time.Second, time.Hour, []string{"z"}},
+		{"w5", 61 * time.Second, time.Hour, nil},
+		{"w5", 63 * time.Second, time.Hour, []string{"x"}},
+		{"w6", 71 * time.Second, time.Hour, []string{"y"}},
+	} {
+		limit := 10
+		if c.owner <= "w3" {
+			limit = 1
+		}
+		if got := ids(claim(t, s, c.owner, t0.Add(c.at), c.lease, limit)); !slices.Equal(got, c.want) {
+			t.Fatalf("%s's claim at %v: %v, want %v", c.owner, c.at, got, c.want)
+		}
+	}
 }
 
 func testFinishStates(t *testing.T, o Opener) {
