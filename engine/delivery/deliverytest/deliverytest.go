@@ -52,6 +52,7 @@ func Run(t *testing.T, fresh func(t *testing.T) Opener) {
 		{"BatchOneEnqueueFails", testBatchOneEnqueueFails},
 		{"BatchFull", testBatchFull},
 		{"BatchOneFinishLost", testBatchOneFinishLost},
+		{"BatchFinishesRecordEach", testBatchFinishesRecordEach},
 		{"ClaimOrderAndPurge", testClaimOrderAndPurge},
 		{"Closed", testClosed},
 	}
@@ -735,6 +736,67 @@ func testBatchOneFinishLost(t *testing.T, o Opener) {
 	// The retries (the odd ones but l7, purged, and l13, delivered) come due at their time.
 	if got := claim(t, s, "w", t0.Add(time.Hour), time.Minute, n); len(got) != n/2-2 {
 		t.Fatalf("claimed %d retries at their time, want %d", len(got), n/2-2)
+	}
+}
+
+// Concurrent finishes (sharing a batch where the store groups them) record each its own
+// attempt: state, status, error, latency, times; a delivery finished twice at once is
+// finished once, the other told its lease is lost.
+func testBatchFinishesRecordEach(t *testing.T, o Opener) {
+	s := open(t, o, 0)
+	ctx := context.Background()
+	const n = 50
+	for i := range n + 1 {
+		enqueue(t, s, rec(fmt.Sprint("f", i), "r", t0))
+	}
+	if got := claim(t, s, "w", t0, time.Minute, n+1); len(got) != n+1 {
+		t.Fatalf("claimed %d of %d", len(got), n+1)
+	}
+	result := func(i int) delivery.Result {
+		a := delivery.Attempt{N: 1, At: t0.Add(time.Duration(i) * time.Second), Status: 200 + i, Latency: time.Duration(i+1) * time.Millisecond}
+		res := delivery.Result{Attempt: a, State: delivery.StateDelivered}
+		if i%3 == 1 {
+			res.State, res.NextAt, res.Attempt.Error = delivery.StatePending, t0.Add(time.Hour+time.Duration(i)*time.Minute), fmt.Sprint("upstream answered ", 200+i)
+		}
+		return res
+	}
+	// finish finishes ids[i] with result(is[i]), all at once.
+	finish := func(ids []string, is []int) []error {
+		errs := make([]error, len(ids))
+		var wg sync.WaitGroup
+		for k := range ids {
+			wg.Go(func() { errs[k] = s.Finish(ctx, ids[k], "w", result(is[k])) })
+		}
+		wg.Wait()
+		return errs
+	}
+	var ids []string
+	var is []int
+	for i := range n {
+		ids, is = append(ids, fmt.Sprint("f", i)), append(is, i)
+	}
+	for i, err := range finish(ids, is) {
+		if err != nil {
+			t.Errorf("finish f%d: %v", i, err)
+		}
+	}
+	if errs := finish([]string{"f50", "f50"}, []int{n, n}); (errs[0] == nil) == (errs[1] == nil) || !errors.Is(errors.Join(errs...), delivery.ErrLeaseLost) {
+		t.Errorf("f50 finished twice at once: %v, want one nil and one ErrLeaseLost", errs)
+	}
+	for i := range n + 1 {
+		r, as, err := s.Get(ctx, fmt.Sprint("f", i))
+		must(t, err)
+		res := result(i)
+		a := res.Attempt
+		end := a.At.Add(a.Latency)
+		if r.State != res.State || r.Attempts != 1 || r.LastStatus != a.Status || r.LastError != a.Error || !r.UpdatedAt.Equal(end) ||
+			(res.State == delivery.StatePending && !r.NextAt.Equal(res.NextAt)) {
+			t.Errorf("f%d: %s, %d attempts, last %d %q, updated %v, next %v; want %s, 1, %d %q, %v, %v",
+				i, r.State, r.Attempts, r.LastStatus, r.LastError, r.UpdatedAt, r.NextAt, res.State, a.Status, a.Error, end, res.NextAt)
+		}
+		if len(as) != 1 || as[0].N != 1 || !as[0].At.Equal(a.At) || as[0].Status != a.Status || as[0].Latency != a.Latency || as[0].Error != a.Error {
+			t.Errorf("f%d attempts: %+v, want %+v", i, as, a)
+		}
 	}
 }
 

@@ -57,6 +57,7 @@ type Store struct {
 	stmts      map[string]*sql.Stmt // hotWrites, prepared at Open; read-only after
 	insert     map[int]*sql.Stmt    // multi-row inserts by row count (insertChunks), prepared at Open
 	insertBody map[int]*sql.Stmt    // and of their headers and bodies
+	finishRows map[int]*sql.Stmt    // first attempts finished by row count (insertChunks)
 
 	// lmu guards leases: who holds which pending delivery, until when. A claim reads the
 	// due deliveries and leases them under lmu; a finish drops its lease only after its
@@ -264,7 +265,7 @@ func Open(o Options) (*Store, error) {
 	}
 	ck.SetMaxOpenConns(1)
 	s := &Store{w: w, r: r, maxPending: o.MaxPending, seq: seq, ops: make(chan *op, maxBatch), done: make(chan struct{}),
-		stmts: map[string]*sql.Stmt{}, insert: map[int]*sql.Stmt{}, insertBody: map[int]*sql.Stmt{}, leases: map[string]hold{},
+		stmts: map[string]*sql.Stmt{}, insert: map[int]*sql.Stmt{}, insertBody: map[int]*sql.Stmt{}, finishRows: map[int]*sql.Stmt{}, leases: map[string]hold{},
 		ck: ck, ckStop: make(chan struct{}), ckDone: make(chan struct{}),
 		fresh: freshQueue{byID: map[string]*delivery.Record{}}, stale: true}
 	// unprepare closes what Open made when a statement fails to prepare.
@@ -290,12 +291,12 @@ func Open(o Options) (*Store, error) {
 		}
 	}
 	for _, n := range insertChunks {
-		for _, q := range []string{insertRows(n), insertBodies(n)} {
+		for _, q := range []string{insertRows(n), insertBodies(n), finishFirstRows(n)} {
 			if s.stmts[q], err = prepare(q); err != nil {
 				return nil, err
 			}
 		}
-		s.insert[n], s.insertBody[n] = s.stmts[insertRows(n)], s.stmts[insertBodies(n)]
+		s.insert[n], s.insertBody[n], s.finishRows[n] = s.stmts[insertRows(n)], s.stmts[insertBodies(n)], s.stmts[finishFirstRows(n)]
 	}
 	// Claims are serialized (lmu) and frequent: one reader connection keeps the claim's
 	// statement prepared, since parsing it costs more than running it.
@@ -675,17 +676,22 @@ func (s *Store) enqueueAll(ctx context.Context, tx *sql.Tx, batch []*op, errs []
 	}
 }
 
+// chunk is the largest of insertChunks that is at most n (n > 0): the rows of the next
+// multi-row statement.
+func chunk(n int) int {
+	for _, c := range insertChunks {
+		if c <= n {
+			return c
+		}
+	}
+	return insertChunks[len(insertChunks)-1]
+}
+
 // insertRecs inserts rs with the prepared multi-row inserts.
 func (s *Store) insertRecs(ctx context.Context, tx *sql.Tx, rs []*delivery.Record) error {
 	args := make([]any, 0, min(len(rs), insertChunks[0])*insertCols)
 	for len(rs) > 0 {
-		n := insertChunks[len(insertChunks)-1]
-		for _, c := range insertChunks {
-			if c <= len(rs) {
-				n = c
-				break
-			}
-		}
+		n := chunk(len(rs))
 		seq0 := s.seq // a failed insert's seqs are not given again: the next is past them
 		s.seq += int64(n)
 		args = args[:0]
@@ -709,15 +715,35 @@ func (s *Store) insertRecs(ctx context.Context, tx *sql.Tx, rs []*delivery.Recor
 }
 
 // finishAll makes the batch's finishes as one group, without a savepoint each (a lost
-// lease writes nothing); when a statement fails, the group is undone and each finish is
-// made alone.
+// lease writes nothing): the first attempts of deliveries held in as few multi-row
+// updates as their count's binary digits, the others one by one. When a statement fails,
+// or a multi-row update finds fewer pending deliveries than it names, the group is undone
+// and each finish is made alone.
 func (s *Store) finishAll(ctx context.Context, tx *sql.Tx, batch []*op, errs []error, done []bool) {
 	idx := unanswered(batch, errs, func(o *op) bool { return o.fin != nil })
 	if len(idx) < 2 {
 		return
 	}
+	var firsts []*finish
+	s.lmu.Lock()
+	for _, i := range idx {
+		f := batch[i].fin
+		switch {
+		case s.leases[f.id].owner != f.owner:
+			errs[i] = delivery.ErrLeaseLost
+		case f.res.Attempt.N == 1:
+			firsts = append(firsts, f)
+		}
+	}
+	s.lmu.Unlock()
 	err := s.savepoint(ctx, tx, func(tx *sql.Tx) error {
+		if err := s.finishFirsts(ctx, tx, firsts); err != nil {
+			return err
+		}
 		for _, i := range idx {
+			if f := batch[i].fin; errs[i] != nil || f.res.Attempt.N == 1 {
+				continue
+			}
 			err := s.finishOne(ctx, tx, batch[i].fin)
 			if err != nil && !errors.Is(err, delivery.ErrLeaseLost) {
 				return err
@@ -735,6 +761,34 @@ func (s *Store) finishAll(ctx context.Context, tx *sql.Tx, batch []*op, errs []e
 	for _, i := range idx {
 		done[i] = true
 	}
+}
+
+// errFinishedMeanwhile fails a multi-row finish that found fewer pending deliveries than
+// it names (one finished twice in the batch, or not pending): each is made alone then.
+var errFinishedMeanwhile = errors.New("delivery/sqlite: a grouped finish found a delivery not pending")
+
+// finishFirsts records the first attempts fs, whose leases are held, with the prepared
+// multi-row updates.
+func (s *Store) finishFirsts(ctx context.Context, tx *sql.Tx, fs []*finish) error {
+	args := make([]any, 0, min(len(fs), insertChunks[0])*finishCols)
+	for len(fs) > 0 {
+		n := chunk(len(fs))
+		args = args[:0]
+		for _, f := range fs[:n] {
+			a := f.res.Attempt
+			args = append(args, f.id, string(f.res.State), f.res.NextAt.UnixNano(), a.At.Add(a.Latency).UnixNano(), a.Status, a.Error,
+				a.At.UnixNano(), a.Latency.Microseconds())
+		}
+		r, err := tx.StmtContext(ctx, s.finishRows[n]).ExecContext(ctx, args...)
+		if err != nil {
+			return fmt.Errorf("delivery/sqlite: finish: %w", err)
+		}
+		if got, err := r.RowsAffected(); err != nil || got != int64(n) {
+			return errFinishedMeanwhile
+		}
+		fs = fs[n:]
+	}
+	return nil
 }
 
 // finishOne records f's attempt and moves its delivery to the new state, when f's owner
@@ -794,6 +848,19 @@ func insertRows(n int) string {
 		b.WriteString(`(?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, 0, ?, ?)`)
 	}
 	return b.String()
+}
+
+// finishCols are the parameters per row of finishFirstRows.
+const finishCols = 8
+
+// finishFirstRows is finishFirstSQL for n deliveries, each a row of (id, state, next_at,
+// updated_at, status, error, first_at, first_latency_us).
+func finishFirstRows(n int) string {
+	return `UPDATE deliveries SET state = v.column2, attempts = 1, next_at = v.column3, updated_at = v.column4,
+		last_status = v.column5, last_error = v.column6, first_at = v.column7, first_status = v.column5,
+		first_latency_us = v.column8, first_error = v.column6
+		FROM (VALUES ` + strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?), `, n-1) + `(?, ?, ?, ?, ?, ?, ?, ?)) AS v
+		WHERE deliveries.id = v.column1 AND deliveries.state = 'pending'`
 }
 
 // insertBodies is the insert of n records' headers and bodies.
