@@ -1105,13 +1105,9 @@ func (f *freshQueue) push(r *delivery.Record) bool {
 	if len(f.byID) >= maxFresh {
 		return false
 	}
-	hs, err := delivery.DecodeHeaders(delivery.EncodeHeaders(r.Headers))
-	if err != nil {
-		return false
-	}
 	recv := time.Unix(0, r.ReceivedAt.UnixNano())
 	c := &delivery.Record{ID: r.ID, Route: r.Route, Dest: r.Dest, DecisionID: r.DecisionID, ReceivedAt: recv,
-		Method: r.Method, URI: r.URI, Headers: hs, Body: bytes.Clone(nonNil(r.Body)),
+		Method: r.Method, URI: r.URI, Headers: cloneHeaders(r.Headers), Body: bytes.Clone(nonNil(r.Body)),
 		State: delivery.StatePending, NextAt: time.Unix(0, r.NextAt.UnixNano()), UpdatedAt: recv}
 	if f.head == len(f.q) || len(f.q)-f.head > 2*maxFresh {
 		// Drained, or mostly removed entries: keep the live ones only.
@@ -1131,6 +1127,31 @@ func (f *freshQueue) push(r *delivery.Record) bool {
 	f.q = slices.Insert(f.q, i, c)
 	f.byID[c.ID] = c
 	return true
+}
+
+// cloneHeaders copies hs as DecodeHeaders lays a stored record's headers out: the names
+// and values in one string, and the slice (nil when there are none).
+func cloneHeaders(hs []delivery.Header) []delivery.Header {
+	if len(hs) == 0 {
+		return nil
+	}
+	n := 0
+	for _, h := range hs {
+		n += len(h.Name) + len(h.Value)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, h := range hs {
+		b.WriteString(h.Name)
+		b.WriteString(h.Value)
+	}
+	text, out, off := b.String(), make([]delivery.Header, len(hs)), 0
+	for i, h := range hs {
+		ne := off + len(h.Name)
+		ve := ne + len(h.Value)
+		out[i], off = delivery.Header{Name: text[off:ne], Value: text[ne:ve]}, ve
+	}
+	return out
 }
 
 // pop takes the first record due at at, or nil.
