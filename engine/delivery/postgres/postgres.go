@@ -16,7 +16,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -38,10 +37,8 @@ type Store struct {
 	pool       *pgxpool.Pool
 	maxPending int
 
-	mu     sync.RWMutex // guards closed against sends on enqs
-	closed bool
-	enqs   chan *enq     // to the batcher
-	done   chan struct{} // closed when the batcher has stopped
+	enqs *delivery.Inbox[*enq] // to the batcher
+	done chan struct{}         // closed when the batcher has stopped
 }
 
 // enq is one Enqueue waiting for the batcher.
@@ -123,7 +120,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("delivery/postgres: create schema: %w", err)
 	}
-	s := &Store{pool: pool, maxPending: o.MaxPending, enqs: make(chan *enq, maxEnqueueBatch), done: make(chan struct{})}
+	s := &Store{pool: pool, maxPending: o.MaxPending, enqs: delivery.NewInbox[*enq](maxEnqueueBatch), done: make(chan struct{})}
 	go s.batcher()
 	return s, nil
 }
@@ -134,13 +131,9 @@ func (s *Store) Enqueue(ctx context.Context, rs ...*delivery.Record) error {
 		return nil
 	}
 	e := &enq{ctx: ctx, rs: rs, errc: make(chan error, 1)}
-	s.mu.RLock()
-	if s.closed {
-		s.mu.RUnlock()
-		return delivery.ErrClosed
+	if err := s.enqs.Send(e); err != nil {
+		return err
 	}
-	s.enqs <- e
-	s.mu.RUnlock()
 	// The batcher always answers: a statement already sent may store these records.
 	return <-e.errc
 }
@@ -152,13 +145,13 @@ func (s *Store) Enqueue(ctx context.Context, rs ...*delivery.Record) error {
 func (s *Store) batcher() {
 	defer close(s.done)
 	var batch []*enq
-	for first := range s.enqs {
+	for first := range s.enqs.C {
 		batch = append(batch[:0], first)
 		n := len(first.rs)
 	fill:
 		for n < maxEnqueueBatch {
 			select {
-			case e, ok := <-s.enqs:
+			case e, ok := <-s.enqs.C:
 				if !ok {
 					break fill
 				}
@@ -467,14 +460,9 @@ func (s *Store) Reseal(ctx context.Context, fn func(r *delivery.Record) (bool, e
 // Close stops the batcher after the enqueues already submitted, and closes the pool. It
 // is idempotent.
 func (s *Store) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	if !s.enqs.Close() {
 		return nil
 	}
-	s.closed = true
-	close(s.enqs)
-	s.mu.Unlock()
 	<-s.done
 	s.pool.Close()
 	return nil

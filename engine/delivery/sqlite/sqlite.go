@@ -50,9 +50,7 @@ type Store struct {
 	pending      int
 	pendingKnown bool
 
-	mu         sync.RWMutex // guards closed against sends on ops
-	closed     bool
-	ops        chan *op
+	ops        *delivery.Inbox[*op] // to the writer
 	done       chan struct{}
 	stmts      map[string]*sql.Stmt // hotWrites, prepared at Open; read-only after
 	insert     map[int]*sql.Stmt    // multi-row inserts by row count (insertChunks), prepared at Open
@@ -264,7 +262,7 @@ func Open(o Options) (*Store, error) {
 		return nil, fmt.Errorf("delivery/sqlite: %s: %w", o.Path, err)
 	}
 	ck.SetMaxOpenConns(1)
-	s := &Store{w: w, r: r, maxPending: o.MaxPending, seq: seq, ops: make(chan *op, maxBatch), done: make(chan struct{}),
+	s := &Store{w: w, r: r, maxPending: o.MaxPending, seq: seq, ops: delivery.NewInbox[*op](maxBatch), done: make(chan struct{}),
 		stmts: map[string]*sql.Stmt{}, insert: map[int]*sql.Stmt{}, insertBody: map[int]*sql.Stmt{}, finishRows: map[int]*sql.Stmt{}, leases: map[string]hold{},
 		ck: ck, ckStop: make(chan struct{}), ckDone: make(chan struct{}),
 		fresh: freshQueue{byID: map[string]*delivery.Record{}}, stale: true}
@@ -380,13 +378,9 @@ func migrate(w *sql.DB) error {
 // submit hands o to the writer and waits for its commit.
 func (s *Store) submit(o *op) error {
 	o.errc = make(chan error, 1)
-	s.mu.RLock()
-	if s.closed {
-		s.mu.RUnlock()
-		return delivery.ErrClosed
+	if err := s.ops.Send(o); err != nil {
+		return err
 	}
-	s.ops <- o
-	s.mu.RUnlock()
 	// The writer always answers: waiting past ctx would be needed anyway, since a batch
 	// already begun may commit this write.
 	return <-o.errc
@@ -396,7 +390,7 @@ func (s *Store) writer() {
 	defer close(s.done)
 	batch := make([]*op, 0, maxBatch)
 	busy := false
-	for first := range s.ops {
+	for first := range s.ops.C {
 		batch = append(batch[:0], first)
 		// Take what is waiting; while more keeps arriving, let the writers that are about
 		// to submit run first (one yield per round), so a burst shares one commit.
@@ -405,7 +399,7 @@ func (s *Store) writer() {
 		fill:
 			for len(batch) < maxBatch {
 				select {
-				case o, ok := <-s.ops:
+				case o, ok := <-s.ops.C:
 					if !ok {
 						break fill
 					}
@@ -445,7 +439,7 @@ func (s *Store) gather(batch *[]*op) {
 	defer quiet.Stop()
 	for len(*batch) < maxBatch {
 		select {
-		case o, ok := <-s.ops:
+		case o, ok := <-s.ops.C:
 			if !ok {
 				return
 			}
@@ -944,7 +938,7 @@ const nextDueSQL = `SELECT min(next_at) FROM deliveries WHERE state = 'pending' 
 // the file (one read on a reader connection, beside the writer) only when they do not
 // fill it and the file may hold more that are due. A claim costs no write.
 func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int, routes delivery.Routes) ([]*delivery.Record, error) {
-	if s.isClosed() {
+	if s.ops.Closed() {
 		return nil, delivery.ErrClosed
 	}
 	at := now.UnixNano()
@@ -1174,12 +1168,6 @@ func (f *freshQueue) pop(at int64) *delivery.Record {
 // remove drops id's record, if the queue has it.
 func (f *freshQueue) remove(id string) { delete(f.byID, id) }
 
-func (s *Store) isClosed() bool {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.closed
-}
-
 // Finish implements delivery.Store.
 func (s *Store) Finish(ctx context.Context, id, owner string, res delivery.Result) error {
 	return s.submit(&op{ctx: ctx, fin: &finish{id: id, owner: owner, res: res}})
@@ -1188,7 +1176,7 @@ func (s *Store) Finish(ctx context.Context, id, owner string, res delivery.Resul
 // Release implements delivery.Store: the leases are in memory, and a released delivery's
 // row never changed.
 func (s *Store) Release(_ context.Context, owner string, ids []string) error {
-	if s.isClosed() {
+	if s.ops.Closed() {
 		return delivery.ErrClosed
 	}
 	s.lmu.Lock()
@@ -1427,14 +1415,9 @@ func (s *Store) Reseal(ctx context.Context, fn func(r *delivery.Record) (bool, e
 // Close stops the writer after the writes already submitted, and closes the database.
 // It is idempotent.
 func (s *Store) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	if !s.ops.Close() {
 		return nil
 	}
-	s.closed = true
-	close(s.ops)
-	s.mu.Unlock()
 	<-s.done
 	close(s.ckStop)
 	<-s.ckDone
