@@ -891,15 +891,9 @@ const (
 )
 const listCols = `id, route, dest, decision_id, received_at, method, uri, x'', x'', state, attempts, base, next_at, updated_at, last_status, last_error`
 
-type scanner interface{ Scan(dest ...any) error }
-
-// scanFunc is a scanner of a function: a row's Scan with more columns after the record's.
-type scanFunc func(dest ...any) error
-
-func (f scanFunc) Scan(dest ...any) error { return f(dest...) }
-
-func scan(sc scanner) (*delivery.Record, error) {
-	r, err := delivery.ScanRecord(sc.Scan)
+// scan reads a record with a row's Scan (or one that scans more columns after the record's).
+func scan(rowScan func(dest ...any) error) (*delivery.Record, error) {
+	r, err := delivery.ScanRecord(rowScan)
 	if err != nil {
 		return nil, fmt.Errorf("delivery/sqlite: read: %w", err)
 	}
@@ -911,7 +905,7 @@ func collect(rows *sql.Rows) ([]*delivery.Record, error) {
 	defer rows.Close()
 	var out []*delivery.Record
 	for rows.Next() {
-		r, err := scan(rows)
+		r, err := scan(rows.Scan)
 		if err != nil {
 			return nil, err
 		}
@@ -1196,9 +1190,9 @@ func (s *Store) Get(ctx context.Context, id string) (*delivery.Record, []deliver
 	var firstError sql.NullString
 	row := s.r.QueryRowContext(ctx, `SELECT `+fullCols+`, d.first_at, d.first_status, d.first_latency_us, d.first_error
 		FROM `+fullFrom+` WHERE d.id = ?`, id)
-	r, err := scan(scanFunc(func(dest ...any) error {
+	r, err := scan(func(dest ...any) error {
 		return row.Scan(append(dest, &firstAt, &firstStatus, &firstLatency, &firstError)...)
-	}))
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil, delivery.ErrNotFound
 	}
