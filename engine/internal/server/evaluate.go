@@ -102,18 +102,17 @@ func (s *Server) endDryRun(x *exchange) (done bool) {
 	d.evaluated = true
 	if x.policyErr != nil || x.dec.Denied() {
 		s.releaseInstances(x)
-	} else {
-		d.kept = true
 	}
 	return true
 }
 
 // responsePhase runs the kept instances' response phase on a 200 answer, as the live gateway
-// runs it on the upstream's, and reports what it changed.
+// runs it on the upstream's, and reports what it changed. Instances are left only when
+// endDryRun kept them: every stage that ends a request releases them or runs their response
+// phase, and endDryRun releases a refused request's.
 func (s *Server) responsePhase(x *exchange, ctx *fasthttp.RequestCtx) *ResponsePhase {
 	route := x.route
-	if !x.dry.kept || len(x.instances) == 0 {
-		s.releaseInstances(x)
+	if len(x.instances) == 0 {
 		return nil
 	}
 	ctx.Response.Reset()
@@ -146,7 +145,6 @@ type dryRun struct {
 	route     *snapshot.Route // the route named, nil to route as the gateway would
 	opt       *policy.EvalParams
 	evaluated bool // the policy ran (endDryRun was reached)
-	kept      bool // the filter instances were kept for the response phase
 }
 
 // pick returns the dry run's route when it names one, else the router's match. d may be nil.
