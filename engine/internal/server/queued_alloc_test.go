@@ -9,7 +9,6 @@ import (
 	"github.com/hookwall/hookwall/engine/config"
 	"github.com/hookwall/hookwall/engine/delivery"
 	"github.com/hookwall/hookwall/engine/delivery/sqlite"
-	"github.com/hookwall/hookwall/engine/state/memory"
 )
 
 // budgetQueued is the allocation budget of a request to the reference workload on a queued
@@ -38,7 +37,6 @@ func TestQueuedAllocationBudget(t *testing.T) {
 	}
 	t.Cleanup(func() { store.Close() })
 	h := newAllocHarnessWith(t, func(_ *config.Config, o *Options) {
-		o.Store = memory.New(memory.Options{})
 		o.Queue = delivery.NewDispatcher(delivery.Options{Store: store})
 	}, queuedRouteTOML)
 	allocs := testing.AllocsPerRun(300, func() {

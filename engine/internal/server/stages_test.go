@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"github.com/hookwall/hookwall/engine/decisionlog"
 	"github.com/hookwall/hookwall/engine/delivery"
 	"github.com/hookwall/hookwall/engine/delivery/sqlite"
+	"github.com/hookwall/hookwall/engine/internal/testutil"
 	"github.com/hookwall/hookwall/engine/state/memory"
 	"github.com/hookwall/hookwall/engine/watch"
 )
@@ -109,12 +109,7 @@ func TestStagesRunInOrder(t *testing.T) {
 	ev := &events{}
 	up := startUpstream(t)
 	dir := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(dir, "policies"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "policies", "order.rego"), []byte(orderPolicy), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	testutil.WriteFile(t, filepath.Join(dir, "policies", "order.rego"), orderPolicy)
 	filters, _ := filepath.Abs("../../../examples/filters")
 	cfgText := `
 [server]
