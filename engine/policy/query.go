@@ -340,17 +340,16 @@ func decode(pkg string, obj ruleGetter) (Decision, error) {
 	d := Decision{Status: 403}
 	bad := func(rule, want string, v *ast.Term) error { return badRule(pkg, rule, want, v) }
 	// A decision with both obligations (the common webhook route) gets them in one allocation.
-	var ob *struct {
+	type obligations struct {
 		rl state.RateLimit
 		dd state.Dedupe
 	}
-	obligations := func() {
+	var ob *obligations
+	need := func() *obligations {
 		if ob == nil {
-			ob = &struct {
-				rl state.RateLimit
-				dd state.Dedupe
-			}{}
+			ob = new(obligations)
 		}
+		return ob
 	}
 	if v := obj.Get(kAllow); v != nil {
 		b, ok := v.Value.(ast.Boolean)
@@ -381,8 +380,7 @@ func decode(pkg string, obj ruleGetter) (Decision, error) {
 			return Decision{}, bad("rate_limit", `an object {"key", "limit", "per"}`, v)
 		}
 		var ok bool
-		obligations()
-		rl := &ob.rl
+		rl := &need().rl
 		if rl.Key, ok = stringOf(m.Get(kKey)); !ok || rl.Key == "" {
 			return Decision{}, bad("rate_limit.key", "a non-empty string", m.Get(kKey))
 		}
@@ -404,8 +402,7 @@ func decode(pkg string, obj ruleGetter) (Decision, error) {
 			return Decision{}, bad("dedupe", `an object {"key", "ttl"}`, v)
 		}
 		var ok bool
-		obligations()
-		dd := &ob.dd
+		dd := &need().dd
 		if dd.Key, ok = stringOf(m.Get(kKey)); !ok || dd.Key == "" {
 			return Decision{}, bad("dedupe.key", "a non-empty string", m.Get(kKey))
 		}
