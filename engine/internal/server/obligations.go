@@ -14,9 +14,10 @@ import (
 
 // admit enforces the allowed decision's rate_limit and dedupe in one step of the state
 // store; a decision with neither does nothing. Reads x.dec; writes x.claim (a dedupe key
-// claimed now, which the stage that stores or forwards the request must settle) and rec.State. It ends the request, after the filters' response phase, when the
-// request is rate limited (429), a duplicate (200, not forwarded) or in flight (409), when
-// the decision's obligations are out of range (500), and when the store fails under
+// claimed now, which the stage that stores or forwards the request must settle) and
+// rec.State. It ends the request, after the filters' response phase, when the request is
+// rate limited (429), a duplicate (200, not forwarded) or in flight (409), when the
+// decision's obligations are out of range (500), and when the store fails under
 // fail_mode = "closed" (503).
 func (s *Server) admit(x *exchange) (done bool) {
 	dec := &x.dec
