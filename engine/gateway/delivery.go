@@ -283,14 +283,17 @@ func (g *Gateway) deliveryDepth() []routeDepth {
 	if err != nil {
 		return []routeDepth{{Route: ""}}
 	}
-	byRoute := map[string]*routeDepth{}
+	// Lines are found by index: a pointer into out would be left behind when append moves it.
+	byRoute := map[string]int{}
 	var out []routeDepth
 	line := func(route string) *routeDepth {
-		if byRoute[route] == nil {
+		i, ok := byRoute[route]
+		if !ok {
+			i = len(out)
 			out = append(out, routeDepth{Route: route})
-			byRoute[route] = &out[len(out)-1]
+			byRoute[route] = i
 		}
-		return byRoute[route]
+		return &out[i]
 	}
 	now := time.Now()
 	for _, x := range ds {
