@@ -402,16 +402,16 @@ func benchAt(ctx context.Context, o benchOpts, procs int, stdout, stderr io.Writ
 	var pgSetup benchSetup
 	if slices.Contains(strings.Split(o.setups, ","), "queued-pg") {
 		pgSetup = benchSetup{name: "hookwall, reference, queued (PostgreSQL)", path: queuedPath, route: queuedRoute, queued: true}
-		pg, status, err := startBenchPostgres(ctx, pin(serverCPUs, nil), stderr)
+		pg, status, err := startBenchPostgres(ctx, pin(serverCPUs, nil))
 		if err != nil {
 			fmt.Fprintf(stderr, "bench: queued-pg: %v\n", err)
 			return 1
 		}
 		if pg != nil {
-			afterStop = append(afterStop, pg.stop)
+			afterStop = append(afterStop, pg.Stop)
 			c, err := o.configCopy("pg", func(text string, c0 gatewayCopy) string {
 				text = strings.Replace(text, "path = "+strconv.Quote(c0.deliveries)+"\n", "", 1)
-				return strings.Replace(text, `store = "sqlite"`, `store = "postgres"`+"\nurl = "+strconv.Quote(pg.url), 1)
+				return strings.Replace(text, `store = "sqlite"`, `store = "postgres"`+"\nurl = "+strconv.Quote(pg.URL), 1)
 			})
 			if err != nil {
 				fmt.Fprintf(stderr, "bench: queued-pg: %v\n", err)
@@ -425,7 +425,7 @@ func benchAt(ctx context.Context, o benchOpts, procs int, stdout, stderr io.Writ
 			}
 			gwPID := pidOf(pgGW)
 			pgSetup.addr, pgSetup.admin, pgSetup.dlog = c.gateway, adminAPI{c.admin, o.adminToken}, &decisionLog{path: c.decisions}
-			pgSetup.pids = func() []int { return append(gwPID(), pg.pid) }
+			pgSetup.pids = func() []int { return append(gwPID(), pg.PID) }
 			pgSetup.mallocs = func() (uint64, bool) { return scrapeMallocs("http://" + c.admin + "/metrics") }
 		} else {
 			pgSetup.status = status
