@@ -673,15 +673,8 @@ func printBenchReport(w io.Writer, order []string, all map[string]benchSetup, re
 	printQueuedReport(w, all, results)
 }
 
-// medianRange formats the median of xs and their range, or "n/a".
-func medianRange(xs []float64) string {
-	if len(xs) == 0 {
-		return "n/a"
-	}
-	xs = append([]float64(nil), xs...)
-	sort.Float64s(xs)
-	return fmt.Sprintf("%.3f× (%.3f–%.3f)", xs[len(xs)/2], xs[0], xs[len(xs)-1])
-}
+// medianRange formats the median of ratios xs and their range, or "n/a".
+func medianRange(xs []float64) string { return medianOf(xs, "%.3f", "×") }
 
 func benchBody(n int) []byte {
 	head := `{"ref":"refs/heads/main","repository":{"full_name":"octo/bench"},"pad":"`
