@@ -248,7 +248,7 @@ func (o *benchOpts) configCopy(name string, edit func(text string, c gatewayCopy
 	}
 	cfg, err := config.Load(c.path)
 	if err != nil || cfg.Server.Listen != c.gateway || cfg.Admin.Listen != c.admin || cfg.Log.Decisions != c.decisions ||
-		(cfg.Delivery.Store == "sqlite" && cfg.Delivery.Path != c.deliveries) {
+		(cfg.Delivery.Store == config.StoreSQLite && cfg.Delivery.Path != c.deliveries) {
 		c.cleanup()
 		return gatewayCopy{}, fmt.Errorf("the config copy did not take its own listeners, log and store (write them as plain quoted strings): %v", err)
 	}
@@ -440,7 +440,7 @@ func benchAt(ctx context.Context, o benchOpts, procs int, stdout, stderr io.Writ
 		"verify":       {name: "hookwall, verify + allow", addr: o.gateway, path: "/verify", route: "verify", pids: pidOf(gw), mallocs: gwMallocs},
 		"reference":    {name: "hookwall, reference", addr: o.gateway, path: "/reference", route: "reference", pids: pidOf(gw), mallocs: gwMallocs},
 		"reference-go": {name: "hookwall, reference + Go filter", addr: o.gateway, path: "/reference-go", route: "reference-go", pids: pidOf(gw), mallocs: gwMallocs},
-		"queued": {name: "hookwall, reference, queued (SQLite)", addr: o.gateway, path: "/reference-queued", route: "reference-queued",
+		"queued": {name: "hookwall, reference, queued (SQLite)", addr: o.gateway, path: queuedPath, route: queuedRoute,
 			queued: true, admin: adminAPI{o.admin, o.adminToken}, pids: pidOf(gw), mallocs: gwMallocs},
 	}
 	if pgSetup.name != "" {
