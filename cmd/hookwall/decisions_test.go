@@ -138,13 +138,14 @@ func startRefusingUpstream(t *testing.T, status int) (url string, accept *atomic
 	return "http://" + uln.Addr().String(), accept, reached
 }
 
+// hookwall is runCLI that fails the test unless the command exits want.
 func hookwall(t *testing.T, want int, args ...string) (stdout, stderr string) {
 	t.Helper()
-	var out, errb bytes.Buffer
-	if code := run(context.Background(), args, &out, &errb); code != want {
-		t.Fatalf("hookwall %v: exit %d, want %d\n%s%s", args, code, want, out.String(), errb.String())
+	code, stdout, stderr := runCLI(t, args...)
+	if code != want {
+		t.Fatalf("hookwall %v: exit %d, want %d\n%s%s", args, code, want, stdout, stderr)
 	}
-	return out.String(), errb.String()
+	return stdout, stderr
 }
 
 // With encryption_keys the decision log's captured body is sealed: the file holds no byte

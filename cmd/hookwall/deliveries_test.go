@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
 	"path/filepath"
@@ -38,11 +36,8 @@ func TestDeliveriesCLI(t *testing.T) {
 	}
 	cli := func(want int, args ...string) string {
 		t.Helper()
-		var out, errb bytes.Buffer
-		if code := run(context.Background(), append([]string{"deliveries"}, append(args, "-c", cfg)...), &out, &errb); code != want {
-			t.Fatalf("hookwall deliveries %v: exit %d, want %d\n%s%s", args, code, want, out.String(), errb.String())
-		}
-		return out.String() + errb.String()
+		out, errs := hookwall(t, want, append([]string{"deliveries"}, append(args, "-c", cfg)...)...)
+		return out + errs
 	}
 	type shown struct {
 		State      string `json:"state"`

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -283,14 +284,17 @@ func (g *Gateway) deliveryDepth() []routeDepth {
 	if err != nil {
 		return []routeDepth{{Route: ""}}
 	}
-	byRoute := map[string]*routeDepth{}
+	// Lines are found by index: a pointer into out would be left behind when append moves it.
+	byRoute := map[string]int{}
 	var out []routeDepth
 	line := func(route string) *routeDepth {
-		if byRoute[route] == nil {
+		i, ok := byRoute[route]
+		if !ok {
+			i = len(out)
 			out = append(out, routeDepth{Route: route})
-			byRoute[route] = &out[len(out)-1]
+			byRoute[route] = i
 		}
-		return byRoute[route]
+		return &out[i]
 	}
 	now := time.Now()
 	for _, x := range ds {
@@ -324,13 +328,14 @@ type deadLetter struct {
 // GET /-/deliveries?state=dead and replayable in bulk.
 const deadLettersShown = 20
 
-// deadLetters returns the newest dead deliveries for the status page: nil without a store
-// or when it does not answer (deliveryDepth says so).
-func (g *Gateway) deadLetters() []deadLetter {
-	d := g.deliveries
-	if d == nil {
+// deadLetters returns the newest dead deliveries for the status page, given the depth
+// deliveryDepth read: nil when it counted none (so also without a store, and when the store
+// did not answer it, which a second query would only wait on again) or the store fails now.
+func (g *Gateway) deadLetters(depth []routeDepth) []deadLetter {
+	if !slices.ContainsFunc(depth, func(l routeDepth) bool { return l.Dead > 0 }) {
 		return nil
 	}
+	d := g.deliveries
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	rs, err := d.Store().List(ctx, delivery.Query{State: delivery.StateDead, Limit: deadLettersShown})

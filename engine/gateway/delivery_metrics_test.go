@@ -86,3 +86,38 @@ func TestDeliveryBodiesNeedTheToken(t *testing.T) {
 		t.Fatalf("with the token: %d %s", st, doc)
 	}
 }
+
+// With two queued routes failing, the status page shows each route's breaker open, not
+// only the last route's: every route's line is updated where the page reads it.
+func TestQueuedBreakersOfEveryRouteShown(t *testing.T) {
+	up := startUpstream(t)
+	up.setHandler(func(ctx *fasthttp.RequestCtx) { ctx.SetStatusCode(503) })
+	// The "direct" route is queued too; it sorts before "github" in the store's depth.
+	cfg := queuedConfig + "delivery = \"queued\"\nretry = [\"50ms\", \"50ms\", \"50ms\"]\n"
+	cfg = strings.ReplaceAll(strings.ReplaceAll(cfg, "{{UPSTREAM}}", up.URL()), "{{MAX}}", "100")
+	e := startEnv(t, cfg, map[string]string{"policies/github.rego": queuedPolicy, "github.secret": "s3cret"}, Options{})
+	for _, path := range []string{"/hooks/direct", "/hooks/github"} {
+		for i := range 6 {
+			body := `{"n":` + strconv.Itoa(i) + `}`
+			if r := e.do("POST", path, []byte(body), signed(body, "")); r.Status != 202 {
+				t.Fatalf("%s: %d", path, r.Status)
+			}
+		}
+	}
+	testutil.WaitFor(t, func() bool {
+		m := httpGet(t, e.admin+"/metrics")
+		return strings.Contains(m, `hookwall_delivery_breaker_open{destination="0",route="direct"} 1`) &&
+			strings.Contains(m, `hookwall_delivery_breaker_open{destination="0",route="github"} 1`)
+	})
+	var doc struct {
+		Deliveries []routeDepth `json:"deliveries"`
+	}
+	if err := json.Unmarshal([]byte(httpGet(t, e.admin+"/-/recent")), &doc); err != nil || len(doc.Deliveries) != 2 {
+		t.Fatalf("/-/recent: %+v %v", doc.Deliveries, err)
+	}
+	for _, d := range doc.Deliveries {
+		if !d.BreakerOpen || d.Pending == 0 {
+			t.Errorf("status page data: %+v", d)
+		}
+	}
+}

@@ -161,6 +161,6 @@ func (g *Gateway) recentDoc() *recentDoc {
 		doc.Decisions = append(doc.Decisions, rec.decisionSummary)
 	}
 	doc.Deliveries = g.deliveryDepth()
-	doc.DeadLetters = g.deadLetters()
+	doc.DeadLetters = g.deadLetters(doc.Deliveries)
 	return doc
 }

@@ -248,7 +248,7 @@ func (o *benchOpts) configCopy(name string, edit func(text string, c gatewayCopy
 	}
 	cfg, err := config.Load(c.path)
 	if err != nil || cfg.Server.Listen != c.gateway || cfg.Admin.Listen != c.admin || cfg.Log.Decisions != c.decisions ||
-		(cfg.Delivery.Store == "sqlite" && cfg.Delivery.Path != c.deliveries) {
+		(cfg.Delivery.Store == config.StoreSQLite && cfg.Delivery.Path != c.deliveries) {
 		c.cleanup()
 		return gatewayCopy{}, fmt.Errorf("the config copy did not take its own listeners, log and store (write them as plain quoted strings): %v", err)
 	}
@@ -402,16 +402,16 @@ func benchAt(ctx context.Context, o benchOpts, procs int, stdout, stderr io.Writ
 	var pgSetup benchSetup
 	if slices.Contains(strings.Split(o.setups, ","), "queued-pg") {
 		pgSetup = benchSetup{name: "hookwall, reference, queued (PostgreSQL)", path: queuedPath, route: queuedRoute, queued: true}
-		pg, status, err := startBenchPostgres(ctx, pin(serverCPUs, nil), stderr)
+		pg, status, err := startBenchPostgres(ctx, pin(serverCPUs, nil))
 		if err != nil {
 			fmt.Fprintf(stderr, "bench: queued-pg: %v\n", err)
 			return 1
 		}
 		if pg != nil {
-			afterStop = append(afterStop, pg.stop)
+			afterStop = append(afterStop, pg.Stop)
 			c, err := o.configCopy("pg", func(text string, c0 gatewayCopy) string {
 				text = strings.Replace(text, "path = "+strconv.Quote(c0.deliveries)+"\n", "", 1)
-				return strings.Replace(text, `store = "sqlite"`, `store = "postgres"`+"\nurl = "+strconv.Quote(pg.url), 1)
+				return strings.Replace(text, `store = "sqlite"`, `store = "postgres"`+"\nurl = "+strconv.Quote(pg.URL), 1)
 			})
 			if err != nil {
 				fmt.Fprintf(stderr, "bench: queued-pg: %v\n", err)
@@ -425,7 +425,7 @@ func benchAt(ctx context.Context, o benchOpts, procs int, stdout, stderr io.Writ
 			}
 			gwPID := pidOf(pgGW)
 			pgSetup.addr, pgSetup.admin, pgSetup.dlog = c.gateway, adminAPI{c.admin, o.adminToken}, &decisionLog{path: c.decisions}
-			pgSetup.pids = func() []int { return append(gwPID(), pg.pid) }
+			pgSetup.pids = func() []int { return append(gwPID(), pg.PID) }
 			pgSetup.mallocs = func() (uint64, bool) { return scrapeMallocs("http://" + c.admin + "/metrics") }
 		} else {
 			pgSetup.status = status
@@ -440,7 +440,7 @@ func benchAt(ctx context.Context, o benchOpts, procs int, stdout, stderr io.Writ
 		"verify":       {name: "hookwall, verify + allow", addr: o.gateway, path: "/verify", route: "verify", pids: pidOf(gw), mallocs: gwMallocs},
 		"reference":    {name: "hookwall, reference", addr: o.gateway, path: "/reference", route: "reference", pids: pidOf(gw), mallocs: gwMallocs},
 		"reference-go": {name: "hookwall, reference + Go filter", addr: o.gateway, path: "/reference-go", route: "reference-go", pids: pidOf(gw), mallocs: gwMallocs},
-		"queued": {name: "hookwall, reference, queued (SQLite)", addr: o.gateway, path: "/reference-queued", route: "reference-queued",
+		"queued": {name: "hookwall, reference, queued (SQLite)", addr: o.gateway, path: queuedPath, route: queuedRoute,
 			queued: true, admin: adminAPI{o.admin, o.adminToken}, pids: pidOf(gw), mallocs: gwMallocs},
 	}
 	if pgSetup.name != "" {
@@ -673,15 +673,8 @@ func printBenchReport(w io.Writer, order []string, all map[string]benchSetup, re
 	printQueuedReport(w, all, results)
 }
 
-// medianRange formats the median of xs and their range, or "n/a".
-func medianRange(xs []float64) string {
-	if len(xs) == 0 {
-		return "n/a"
-	}
-	xs = append([]float64(nil), xs...)
-	sort.Float64s(xs)
-	return fmt.Sprintf("%.3f× (%.3f–%.3f)", xs[len(xs)/2], xs[0], xs[len(xs)-1])
-}
+// medianRange formats the median of ratios xs and their range, or "n/a".
+func medianRange(xs []float64) string { return medianOf(xs, "%.3f", "×") }
 
 func benchBody(n int) []byte {
 	head := `{"ref":"refs/heads/main","repository":{"full_name":"octo/bench"},"pad":"`

@@ -249,16 +249,16 @@ func printQueuedReport(w io.Writer, all map[string]benchSetup, results map[strin
 			}
 		}
 		fmt.Fprintf(w, "%s against the direct reference route, paired by round: ingest %s, p99 %s; backlog when the load stopped %s, delivered %s s later\n",
-			all[name].name, medianRange(rps), medianRange(p99), medianOf(backlog, "%.0f"), medianOf(drain, "%.1f"))
+			all[name].name, medianRange(rps), medianRange(p99), medianOf(backlog, "%.0f", ""), medianOf(drain, "%.1f", ""))
 	}
 }
 
-// medianOf formats the median of xs with its range, or "n/a".
-func medianOf(xs []float64, format string) string {
+// medianOf formats the median of xs, followed by unit, with their range, or "n/a".
+func medianOf(xs []float64, format, unit string) string {
 	if len(xs) == 0 {
 		return "n/a"
 	}
 	xs = append([]float64(nil), xs...)
 	sort.Float64s(xs)
-	return fmt.Sprintf(format+" ("+format+"–"+format+")", xs[len(xs)/2], xs[0], xs[len(xs)-1])
+	return fmt.Sprintf(format+unit+" ("+format+"–"+format+")", xs[len(xs)/2], xs[0], xs[len(xs)-1])
 }

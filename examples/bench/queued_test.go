@@ -44,3 +44,18 @@ func TestStatusDepthAsksAgainWhenTheStoreDidNotAnswer(t *testing.T) {
 		t.Errorf("a refused page: %v, want its status", err)
 	}
 }
+
+// The report's medians: a ratio carries × after the median only, a count or a duration
+// none; the range is the lowest and the highest; nothing measured is "n/a".
+func TestMedianFormats(t *testing.T) {
+	for _, c := range []struct{ got, want string }{
+		{medianRange([]float64{0.6, 0.4, 0.5}), "0.500× (0.400–0.600)"},
+		{medianOf([]float64{30, 10, 20}, "%.0f", ""), "20 (10–30)"},
+		{medianOf([]float64{1.25}, "%.1f", ""), "1.2 (1.2–1.2)"},
+		{medianRange(nil), "n/a"},
+	} {
+		if c.got != c.want {
+			t.Errorf("got %q, want %q", c.got, c.want)
+		}
+	}
+}
