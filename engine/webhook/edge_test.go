@@ -131,6 +131,8 @@ func TestStripeHeader(t *testing.T) {
 		{"t=" + ts + ",v1=" + wrong, reasonMismatch},
 		{"t=" + ts + ",v1=" + good[:62], reasonMismatch},
 		{"t=" + ts + ",t=" + ts + ",v1=" + good, "malformed stripe-signature"},
+		{"t=,t=" + ts + ",v1=" + good, "malformed stripe-signature"}, // an empty timestamp is still one
+		{"t=" + ts + ",t=,v1=" + good, "malformed stripe-signature"},
 		{"v1=" + good, "malformed stripe-signature (no t=)"},
 		{"t=" + ts + ",v1", "malformed stripe-signature"},
 		{"t=abc,v1=" + good, "malformed stripe-signature timestamp"},

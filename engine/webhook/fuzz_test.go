@@ -44,6 +44,7 @@ func FuzzStripeHeader(f *testing.F) {
 		"t=" + ts + ",v1=" + good + ",v0=" + good,
 		"t=" + ts + ",v0=" + good,
 		"t=" + ts + ",t=" + ts + ",v1=" + good,
+		"t=,t=" + ts + ",v1=" + good,
 		"v1=" + good,
 		"t=1533204620,v1=2220f87ef101a04665f11cdf770523143f875572008577fa0f20882ddb9cc3c7,v0=63f3a72374a733066c4be69ed7f8e5ac85c22c9f0a6a612ab9a025a9e4ee7eef",
 		"", ",", "=", "t=,v1=", "t=" + ts + ", v1 = " + good,

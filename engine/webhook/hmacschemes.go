@@ -157,6 +157,8 @@ func (v *verifier) timestampedList(header string, sep byte, tsKey, version, join
 // (Stripe's "t=…,v1=…", Paddle's "ts=…;h1=…"). ok is false for an item without "=" or a
 // repeated tsKey; the signatures are read by listedMAC.
 func listedTimestamp(h string, sep, tsKey string) (ts string, ok bool) {
+	// seen, not ts != "": an empty first item ("t=,t=…") is still a repeat.
+	seen := false
 	for rest := h; rest != ""; {
 		var item string
 		item, rest, _ = strings.Cut(rest, sep)
@@ -169,10 +171,10 @@ func listedTimestamp(h string, sep, tsKey string) (ts string, ok bool) {
 			return "", false
 		}
 		if k == tsKey {
-			if ts != "" {
+			if seen {
 				return "", false
 			}
-			ts = val
+			seen, ts = true, val
 		}
 	}
 	return ts, true
