@@ -140,7 +140,8 @@ var (
 type Store interface {
 	// Enqueue stores rs as pending (each due at its NextAt), all or none, and returns once
 	// they are durable. It fails with ErrFull when they would take the store past its
-	// maxPending pending deliveries.
+	// maxPending pending deliveries. The store may keep rs's headers and bodies (not the
+	// records) and hand them to a claim: the caller does not change them afterwards.
 	Enqueue(ctx context.Context, rs ...*Record) error
 	// Claim leases up to limit pending deliveries due at now, unleased or with an expired
 	// lease, to owner until now+lease, oldest due first; routes filters which (see Routes).

@@ -11,7 +11,6 @@
 package sqlite
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -1088,14 +1087,20 @@ type freshQueue struct {
 	byID map[string]*delivery.Record
 }
 
-// push adds a copy of r, as the file holds it; false when the queue is full.
+// push adds a record as the file holds r; false when the queue is full. It shares r's
+// headers and body, which the enqueue's caller no longer changes (delivery.Store), and
+// which no claim changes either: a copy of each would be a copy of every request's body.
 func (f *freshQueue) push(r *delivery.Record) bool {
 	if len(f.byID) >= maxFresh {
 		return false
 	}
 	recv := time.Unix(0, r.ReceivedAt.UnixNano())
+	hs := r.Headers
+	if len(hs) == 0 {
+		hs = nil
+	}
 	c := &delivery.Record{ID: r.ID, Route: r.Route, Dest: r.Dest, DecisionID: r.DecisionID, ReceivedAt: recv,
-		Method: r.Method, URI: r.URI, Headers: cloneHeaders(r.Headers), Body: bytes.Clone(nonNil(r.Body)),
+		Method: r.Method, URI: r.URI, Headers: hs, Body: nonNil(r.Body),
 		State: delivery.StatePending, NextAt: time.Unix(0, r.NextAt.UnixNano()), UpdatedAt: recv}
 	if f.head == len(f.q) || len(f.q)-f.head > 2*maxFresh {
 		// Drained, or mostly removed entries: keep the live ones only.
@@ -1115,31 +1120,6 @@ func (f *freshQueue) push(r *delivery.Record) bool {
 	f.q = slices.Insert(f.q, i, c)
 	f.byID[c.ID] = c
 	return true
-}
-
-// cloneHeaders copies hs as DecodeHeaders lays a stored record's headers out: the names
-// and values in one string, and the slice (nil when there are none).
-func cloneHeaders(hs []delivery.Header) []delivery.Header {
-	if len(hs) == 0 {
-		return nil
-	}
-	n := 0
-	for _, h := range hs {
-		n += len(h.Name) + len(h.Value)
-	}
-	var b strings.Builder
-	b.Grow(n)
-	for _, h := range hs {
-		b.WriteString(h.Name)
-		b.WriteString(h.Value)
-	}
-	text, out, off := b.String(), make([]delivery.Header, len(hs)), 0
-	for i, h := range hs {
-		ne := off + len(h.Name)
-		ve := ne + len(h.Value)
-		out[i], off = delivery.Header{Name: text[off:ne], Value: text[ne:ve]}, ve
-	}
-	return out
 }
 
 // pop takes the first record due at at, or nil.
