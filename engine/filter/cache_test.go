@@ -85,10 +85,13 @@ func TestCompiledModuleShared(t *testing.T) {
 }
 
 // TestCompiledModuleKeys checks what makes a different compiled module: the
-// bytes and the runtime (memory cap, deadline), not the name or config.
+// bytes and the runtime (memory cap, interrupts), not the name or config. A
+// bounded guest (tiny) runs without interrupts whether it has a deadline or
+// not; one with a loop (logloop) has them with a deadline only.
 func TestCompiledModuleKeys(t *testing.T) {
 	h := newHost(t)
 	tiny := testdata(t, "tiny.wasm")
+	loop := testdata(t, "logloop.wasm")
 	steps := []struct {
 		spec     Spec
 		compiles uint64
@@ -96,9 +99,11 @@ func TestCompiledModuleKeys(t *testing.T) {
 		{Spec{Name: "a", Module: tiny}, 1},
 		{Spec{Name: "b", Module: tiny, Config: []byte("x"), Pool: 3, MaxUses: 9}, 1},
 		{Spec{Name: "a", Module: tiny, Memory: 1 << 20}, 2},
-		{Spec{Name: "a", Module: tiny, Timeout: NoDeadline}, 3},
-		{Spec{Name: "a", Module: withCustomSection(tiny, "v2")}, 4},
-		{Spec{Name: "a", Module: withCustomSection(tiny, "v2"), Timeout: time.Second}, 4},
+		{Spec{Name: "a", Module: tiny, Timeout: NoDeadline}, 2},
+		{Spec{Name: "l", Module: loop}, 3},
+		{Spec{Name: "l", Module: loop, Timeout: NoDeadline}, 4},
+		{Spec{Name: "a", Module: withCustomSection(tiny, "v2")}, 5},
+		{Spec{Name: "a", Module: withCustomSection(tiny, "v2"), Timeout: time.Second}, 5},
 	}
 	for i, s := range steps {
 		s.spec.Pool = max(s.spec.Pool, 1)

@@ -37,7 +37,13 @@
 // that logs in a loop costs the log no more; what is dropped is counted in
 // Stats().LogDropped. Linear memory is capped by [Spec.Memory]. Every call runs
 // under a deadline ([Spec.Timeout]) enforced by wazero's
-// WithCloseOnContextDone, unless the filter opts out with [NoDeadline].
+// WithCloseOnContextDone, unless the filter opts out with [NoDeadline]. A
+// guest that provably ends every call within a bound of instructions (no loop,
+// no recursion, no indirect call, no memory.grow or bulk memory instruction,
+// imports from http_handler and hookwall only) is compiled without wazero's
+// interrupts, which cost a goroutine per call: its deadline is checked by every
+// host function instead, so a call overruns it by at most its bounded
+// instructions and the host call under way.
 //
 // # ABI notes
 //

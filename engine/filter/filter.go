@@ -250,7 +250,9 @@ func (h *Host) Load(ctx context.Context, spec Spec) (*Filter, error) {
 		return nil, err
 	}
 	deadline := s.Timeout != NoDeadline
-	key := runtimeKey{pages: s.pages(), deadline: deadline}
+	// A guest whose every call ends within boundedSteps keeps its deadline (the call's timer,
+	// checked by every host function) without wazero's interrupts.
+	key := runtimeKey{pages: s.pages(), interrupt: deadline && !boundedGuest(s.Module)}
 	rt, err := h.runtime(ctx, key)
 	if err != nil {
 		return nil, fmt.Errorf("filter/%s: %w", s.Name, err)

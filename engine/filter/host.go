@@ -16,9 +16,12 @@ import (
 //
 // A wazero runtime fixes the memory page limit and whether calls can be
 // interrupted for every module in it, so Host keeps one runtime per distinct
-// (memory cap, deadline or not) pair among the loaded filters, created on
-// first use. They share the compilation cache, so a module is compiled once
-// per wazero build no matter how many runtimes or reloads use it.
+// (memory cap, interruptible or not) pair among the loaded filters, created on
+// first use. A filter without a deadline, and one whose guest provably ends
+// every call within a bound (boundedGuest), run in a runtime without
+// interrupts: their calls cost no interrupt checks and no watcher goroutine.
+// The runtimes share the compilation cache, so a module is compiled once per
+// wazero build no matter how many runtimes or reloads use it.
 //
 // Above that cache, the Host shares one compiled module among all Filters
 // loaded from the same bytes into the same runtime, and keeps the last 8
@@ -40,8 +43,8 @@ type Host struct {
 }
 
 type runtimeKey struct {
-	pages    uint32
-	deadline bool
+	pages     uint32
+	interrupt bool // WithCloseOnContextDone: compiled with interrupt checks, a watcher per call
 }
 
 type hostRuntime struct {
@@ -127,7 +130,7 @@ func (h *Host) runtime(ctx context.Context, key runtimeKey) (*hostRuntime, error
 	cfg := wazero.NewRuntimeConfig().
 		WithCompilationCache(h.cache).
 		WithMemoryLimitPages(key.pages).
-		WithCloseOnContextDone(key.deadline)
+		WithCloseOnContextDone(key.interrupt)
 	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
 		_ = rt.Close(ctx)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
 )
 
 // instanceKey carries the calling *Instance in the context of every guest
@@ -84,10 +85,17 @@ func instantiateHostModules(ctx context.Context, rt wazero.Runtime) error {
 
 // --- helpers -----------------------------------------------------------------
 
+// callingInstance returns the instance whose call this is. Once the call's deadline has
+// passed it ends the call as wazero's interrupt would (a timeout): a guest compiled without
+// interrupt checks (boundedGuest) can outrun its deadline only by its bounded instructions and
+// the host call under way, and one with them is stopped here before its next host call's work.
 func callingInstance(ctx context.Context, fn string) *Instance {
 	i, _ := ctx.Value(instanceKey{}).(*Instance)
 	if i == nil {
 		abiPanic(fn, "called outside a filter call")
+	}
+	if i.cctx.expired.Load() {
+		panic(sys.NewExitError(sys.ExitCodeDeadlineExceeded))
 	}
 	return i
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero/api"
@@ -195,9 +196,10 @@ func (i *Instance) call(ctx context.Context, ex *Exchange, fn api.Function, stac
 // channel of its own.
 //
 // wazero (WithCloseOnContextDone) watches Done for the length of each call
-// and closes the module when it is closed. The per-instance timer closes it
-// at the deadline. Done is closed at most once: a call that times out
-// breaks the instance, which then makes no further calls.
+// and closes the module when it is closed; a bounded guest, compiled without
+// interrupts, is stopped by its next host call instead (callingInstance). The
+// per-instance timer closes it at the deadline. Done is closed at most once: a
+// call that times out breaks the instance, which then makes no further calls.
 //
 // Only the deadline of the caller's context is honoured during the call
 // (it can shorten the filter's); its cancellation is checked before each
@@ -216,6 +218,9 @@ type callContext struct {
 	active   bool
 	deadline time.Time
 	err      error
+
+	// expired is set with err, for the host functions to check without the lock.
+	expired atomic.Bool
 }
 
 func (c *callContext) init(inst *Instance) {
@@ -254,6 +259,7 @@ func (c *callContext) fire() {
 		return
 	}
 	c.err = context.DeadlineExceeded
+	c.expired.Store(true)
 	close(c.done)
 }
 
