@@ -391,7 +391,7 @@ func (cc *compiler) unify(a, b *ast.Term, sc *scope, loc *ast.Location) (step, e
 			}
 			sc.bound[av] = true
 			return step{iter: func(r *run, f frame, rest []step, k func() error) error {
-				return c.walk(r, f, func(v *ast.Term) error { f[slot] = v; return evalBody(r, f, rest, k) })
+				return r.bindEach(c, f, slot, rest, k)
 			}}, nil
 		}
 		fn, err := cc.term(b, sc, loc)

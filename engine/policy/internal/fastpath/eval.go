@@ -164,6 +164,10 @@ type run struct {
 	// depth; iterDepth of them are in use.
 	iters     []*defIter
 	iterDepth int
+	// binds are the continuations of enumerating bindings (bindEach), by nesting depth;
+	// bindDepth of them are in use.
+	binds     []*binder
+	bindDepth int
 }
 
 // tickPoll is how many iteration steps pass between two looks at the deadline.
@@ -441,6 +445,10 @@ func (r *run) release() {
 		*st = defIter{k: st.k}
 	}
 	r.iterDepth = 0
+	for _, b := range r.binds[:r.bindDepth] {
+		*b = binder{k: b.k}
+	}
+	r.bindDepth = 0
 	r.req, r.reqTerm, r.whole, r.inputOwn = nil, nil, nil, nil
 	runPool.Put(r)
 }
@@ -637,6 +645,41 @@ func (r *run) evalDefIter(rs *ruleSet, d *definition, args []*ast.Term, prev *as
 		return nil, err
 	}
 	return v, nil
+}
+
+// bindEach binds slot of f to each value the reference c reaches (x = input.m[_], some x in
+// xs) and evaluates the rest of the body with each. Its continuation is a binder of the
+// run's, one per nesting depth, made the first time a pooled run reaches that depth: not a
+// closure per evaluation.
+func (r *run) bindEach(c *compiledRef, f frame, slot int, rest []step, k func() error) error {
+	if r.bindDepth == len(r.binds) {
+		b := &binder{}
+		b.k = b.next
+		r.binds = append(r.binds, b)
+	}
+	b := r.binds[r.bindDepth]
+	r.bindDepth++
+	b.r, b.f, b.slot, b.rest, b.then = r, f, slot, rest, k
+	err := c.walk(r, f, b.k)
+	r.bindDepth--
+	*b = binder{k: b.k} // no value of this evaluation stays in the pooled run
+	return err
+}
+
+// binder is an enumerating binding in progress (bindEach); k is its next method, bound once.
+type binder struct {
+	r    *run
+	f    frame
+	slot int
+	rest []step
+	then func() error
+	k    func(*ast.Term) error
+}
+
+// next binds one value and evaluates the rest of the body with it.
+func (b *binder) next(v *ast.Term) error {
+	b.f[b.slot] = v
+	return evalBody(b.r, b.f, b.rest, b.then)
 }
 
 // defIter is an enumerating definition's evaluation in progress (evalDefIter); k is its
