@@ -160,14 +160,38 @@ type run struct {
 	res     *ast.Term   // a built-in's result
 	setRes  func(*ast.Term) error
 	ticks   uint32 // iteration steps, for polling the deadline
-	// iters are the continuations of enumerating definitions (evalDefIter), by nesting
-	// depth; iterDepth of them are in use.
-	iters     []*defIter
-	iterDepth int
-	// binds are the continuations of enumerating bindings (bindEach), by nesting depth;
-	// bindDepth of them are in use.
-	binds     []*binder
-	bindDepth int
+	// iters and binds are the continuations of enumerating definitions (evalDefIter) and
+	// bindings (bindEach).
+	iters depthPool[defIter]
+	binds depthPool[binder]
+}
+
+// depthPool holds a pooled run's continuations of one kind, one per nesting depth: made the
+// first time the run reaches a depth, reused by every later evaluation.
+type depthPool[T any] struct {
+	items []*T
+	depth int // in use
+}
+
+// push returns the continuation of the next depth, made by fresh the first time.
+func (p *depthPool[T]) push(fresh func() *T) *T {
+	if p.depth == len(p.items) {
+		p.items = append(p.items, fresh())
+	}
+	t := p.items[p.depth]
+	p.depth++
+	return t
+}
+
+// pop ends the deepest continuation's use.
+func (p *depthPool[T]) pop() { p.depth-- }
+
+// reset hands every continuation an evaluation that panicked left in use to clear.
+func (p *depthPool[T]) reset(clear func(*T)) {
+	for _, t := range p.items[:p.depth] {
+		clear(t)
+	}
+	p.depth = 0
 }
 
 // tickPoll is how many iteration steps pass between two looks at the deadline.
@@ -441,14 +465,8 @@ func (r *run) release() {
 	}
 	r.p, r.input, r.res, r.bctx, r.ticks = nil, nil, nil, topdown.BuiltinContext{}, 0
 	r.inputTerm = ast.Term{}
-	for _, st := range r.iters[:r.iterDepth] { // an evaluation that panicked left them in use
-		*st = defIter{k: st.k}
-	}
-	r.iterDepth = 0
-	for _, b := range r.binds[:r.bindDepth] {
-		*b = binder{k: b.k}
-	}
-	r.bindDepth = 0
+	r.iters.reset((*defIter).clear) // an evaluation that panicked left them in use
+	r.binds.reset((*binder).clear)
 	r.req, r.reqTerm, r.whole, r.inputOwn = nil, nil, nil, nil
 	runPool.Put(r)
 }
@@ -628,19 +646,13 @@ func (r *run) evalDefIter(rs *ruleSet, d *definition, args []*ast.Term, prev *as
 	if !d.bind(f, args) {
 		return nil, nil
 	}
-	if r.iterDepth == len(r.iters) {
-		st := &defIter{}
-		st.k = st.next
-		r.iters = append(r.iters, st)
-	}
-	st := r.iters[r.iterDepth]
-	r.iterDepth++
+	st := r.iters.push(newDefIter)
 	st.r, st.f, st.rs, st.d, st.early = r, f, rs, d, early
 	st.first, st.last = prev, nil // the first value, this definition's last
 	err := evalBody(r, f, d.body, st.k)
-	r.iterDepth--
+	r.iters.pop()
 	v := st.last
-	*st = defIter{k: st.k} // no value of this evaluation stays in the pooled run
+	st.clear() // no value of this evaluation stays in the pooled run
 	if err != nil && err != errStop {
 		return nil, err
 	}
@@ -652,19 +664,22 @@ func (r *run) evalDefIter(rs *ruleSet, d *definition, args []*ast.Term, prev *as
 // run's, one per nesting depth, made the first time a pooled run reaches that depth: not a
 // closure per evaluation.
 func (r *run) bindEach(c *compiledRef, f frame, slot int, rest []step, k func() error) error {
-	if r.bindDepth == len(r.binds) {
-		b := &binder{}
-		b.k = b.next
-		r.binds = append(r.binds, b)
-	}
-	b := r.binds[r.bindDepth]
-	r.bindDepth++
+	b := r.binds.push(newBinder)
 	b.r, b.f, b.slot, b.rest, b.then = r, f, slot, rest, k
 	err := c.walk(r, f, b.k)
-	r.bindDepth--
-	*b = binder{k: b.k} // no value of this evaluation stays in the pooled run
+	r.binds.pop()
+	b.clear() // no value of this evaluation stays in the pooled run
 	return err
 }
+
+func newBinder() *binder {
+	b := &binder{}
+	b.k = b.next
+	return b
+}
+
+// clear drops the evaluation's values, keeping k.
+func (b *binder) clear() { *b = binder{k: b.k} }
 
 // binder is an enumerating binding in progress (bindEach); k is its next method, bound once.
 type binder struct {
@@ -693,6 +708,15 @@ type defIter struct {
 	first, last *ast.Term
 	k           func() error
 }
+
+func newDefIter() *defIter {
+	st := &defIter{}
+	st.k = st.next
+	return st
+}
+
+// clear drops the evaluation's values, keeping k.
+func (st *defIter) clear() { *st = defIter{k: st.k} }
 
 // next takes the value of the definition's head for one solution of its body.
 func (st *defIter) next() error {
