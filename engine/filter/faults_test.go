@@ -352,6 +352,38 @@ func TestHookwallModule(t *testing.T) {
 	}
 }
 
+// An instance hands out again the label strings it made on an earlier request when the
+// guest sets the same bytes, and makes new ones when they change: the labels are right
+// either way, and the same labels on every request cost no allocation.
+func TestSetLabelReusesStrings(t *testing.T) {
+	f := load(t, newHost(t), Spec{Name: "hookwall", Module: testdata(t, "hookwall.wasm"), Pool: 1, MaxUses: 1 << 30})
+	ex, _, _ := newExchange(t, getReq)
+	labels := map[string]string{}
+	ex.SetLabel = func(k, v string) { labels[k] = v }
+	run := func(route string) {
+		t.Helper()
+		ex.Route = route
+		clear(labels)
+		inst, err := f.Acquire(testCtx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if next, err := inst.HandleRequest(testCtx, ex); err != nil || !next {
+			t.Fatalf("next=%v err=%v", next, err)
+		}
+		inst.Release()
+		if labels["route"] != route || labels["verdict"] != "ok" || len(labels) != 2 {
+			t.Fatalf("route %s: labels %v", route, labels)
+		}
+	}
+	for _, route := range []string{"github", "stripe", "stripe", "github", "", "github"} {
+		run(route)
+	}
+	if allocs := testing.AllocsPerRun(200, func() { run("github") }); allocs != 0 {
+		t.Errorf("the same labels again: %v allocations a request, want none", allocs)
+	}
+}
+
 func TestLoadRejects(t *testing.T) {
 	h := newHost(t)
 	tiny := testdata(t, "tiny.wasm")

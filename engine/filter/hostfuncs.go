@@ -643,10 +643,29 @@ func hostSetLabel(ctx context.Context, mod api.Module, stack []uint64) {
 	case i.labels >= labelCountLimit:
 		abiPanic(fnSetLabel, "more than 64 labels in one request")
 	}
+	n := i.labels
 	i.labels++
 	if ex.SetLabel != nil {
-		ex.SetLabel(string(key), string(value))
+		ex.SetLabel(i.labelText(n, 0, key), i.labelText(n, 1, value))
 	}
+}
+
+// keptLabels is how many of a request's first labels an instance remembers (labelText).
+const keptLabels = 4
+
+// labelText returns b as a string: the one the instance made for label n's key (side 0) or
+// value (side 1) on an earlier request when the bytes are the same, since a filter tends to
+// set the same labels on every request, else a new one, remembered for the next request.
+func (i *Instance) labelText(n, side int, b []byte) string {
+	if n >= keptLabels {
+		return string(b)
+	}
+	if s := i.labelTexts[n][side]; s == string(b) {
+		return s
+	}
+	s := string(b)
+	i.labelTexts[n][side] = s
+	return s
 }
 
 func hostGetRoute(ctx context.Context, mod api.Module, stack []uint64) {

@@ -67,7 +67,8 @@ type Instance struct {
 	reqWritten   bool
 	respWritten  bool
 	labels       int
-	addedHeaders int // bytes of header names and values the guest set or added this request
+	labelTexts   [keptLabels][2]string // the strings of the last labels set (labelText)
+	addedHeaders int                   // bytes of header names and values the guest set or added this request
 
 	// logLeft is the output the guest may still have logged in this call (logCallLimit).
 	logLeft int

@@ -20,7 +20,7 @@ import (
 // path gets cheaper, never raise them without a reason in the commit.
 const (
 	budgetNone      = 4  // allow := true, no filter: neither the request nor the document is built
-	budgetReference = 14 // examples/bench reference policy + tiny wasm filter + decision log
+	budgetReference = 12 // examples/bench reference policy + tiny wasm filter + decision log
 )
 
 func TestAllocationBudget(t *testing.T) {
