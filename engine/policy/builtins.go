@@ -89,6 +89,15 @@ func (s *Set) fastBuiltins() (map[string]topdown.BuiltinFunc, map[string]fastpat
 			VerifyName: {Arg: 1, Func: func(bctx topdown.BuiltinContext, req fastpath.Request, a []*ast.Term, iter func(*ast.Term) error) error {
 				t, err := v.callCaptured(bctx, a[0], req, a[2])
 				return answer(VerifyName, bctx, t, err, iter)
+			}, Prepare: func(consts []*ast.Term) fastpath.RequestFunc {
+				p := v.prepare(consts[0], consts[2])
+				if p == nil {
+					return nil
+				}
+				return func(bctx topdown.BuiltinContext, req fastpath.Request, a []*ast.Term, iter func(*ast.Term) error) error {
+					t, err := p.callCaptured(bctx, a[0], req, a[2])
+					return answer(VerifyName, bctx, t, err, iter)
+				}
 			}},
 		}
 }
@@ -277,17 +286,73 @@ func (v verifier) callCaptured(bctx rego.BuiltinContext, schemeT *ast.Term, r Re
 	if !ok {
 		return nil, errors.New("scheme must be a string")
 	}
+	sc := v.borrow()
+	defer v.giveBack(sc)
+	sc.req = capturedView(c)
+	return v.verify(bctx, string(scheme), sc, optsT)
+}
+
+// capturedView is the request verify reads, read from the captured request.
+func capturedView(c capturedRequest) webhook.Request {
 	uri := c.Text("uri")
 	if uri == "" {
 		uri = c.Text("path")
 	}
-	sc := v.borrow()
-	defer v.giveBack(sc)
-	sc.req = webhook.Request{
+	return webhook.Request{
 		Method: c.Text("method"), Scheme: c.Text("scheme"), Host: c.Text("host"), RequestURI: uri,
 		Header: c, Body: unsafeBytes(c.Text("body")),
 	}
-	return v.verify(bctx, string(scheme), sc, optsT)
+}
+
+// preparedVerify is verify at a call site whose scheme and opts are constants of the policy
+// (the common hookwall.webhook.verify("github", input.request, {"secret": "github"})): the
+// opts are parsed once, when the policy is compiled, and never looked up in the opts cache;
+// the secrets are still looked up on every call, as the source decides what they are now.
+type preparedVerify struct {
+	v       verifier
+	scheme  string
+	opts    webhook.Options // without Now and Secrets
+	names   []string
+	secrets *atomic.Pointer[[][]byte] // names' values as last resolved (resolveAgain)
+}
+
+// prepare returns verify made for the constant scheme and opts; nil when either is not a
+// constant, or the opts do not parse (the call then reports why, on every evaluation, as
+// before).
+func (v verifier) prepare(schemeT, optsT *ast.Term) *preparedVerify {
+	if schemeT == nil || optsT == nil {
+		return nil
+	}
+	scheme, ok := schemeT.Value.(ast.String)
+	optObj, isObj := optsT.Value.(ast.Object)
+	if !ok || !isObj {
+		return nil
+	}
+	o, names, err := v.options(string(scheme), optObj, rego.BuiltinContext{})
+	if err != nil {
+		return nil
+	}
+	o.Now, o.Secrets = time.Time{}, nil
+	return &preparedVerify{v: v, scheme: string(scheme), opts: o, names: names, secrets: new(atomic.Pointer[[][]byte])}
+}
+
+// callCaptured is verifier.callCaptured with the prepared scheme and opts (schemeT and optsT
+// are their terms, for a request that is not a captured one).
+func (p *preparedVerify) callCaptured(bctx rego.BuiltinContext, schemeT *ast.Term, r Request, optsT *ast.Term) (*ast.Term, error) {
+	c, ok := r.(capturedRequest)
+	if !ok {
+		return p.v.callCaptured(bctx, schemeT, r, optsT)
+	}
+	sc := p.v.borrow()
+	defer p.v.giveBack(sc)
+	sc.req = capturedView(c)
+	sc.o = p.opts
+	var err error
+	if sc.o.Secrets, err = p.v.resolveAgain(p.names, p.secrets); err != nil {
+		return nil, fmt.Errorf("%s(%q): %w", VerifyName, p.scheme, err)
+	}
+	sc.o.Now = p.v.clock(bctx)
+	return p.v.check(p.scheme, sc)
 }
 
 // verify checks sc.req with the options optsT names, parsed into sc.o.
@@ -300,6 +365,11 @@ func (v verifier) verify(bctx rego.BuiltinContext, scheme string, sc *verifyScra
 	if sc.o, err = v.cachedOptions(scheme, optsT, optObj, bctx); err != nil {
 		return nil, err
 	}
+	return v.check(scheme, sc)
+}
+
+// check verifies sc.req with sc.o, its secrets and clock set.
+func (v verifier) check(scheme string, sc *verifyScratch) (*ast.Term, error) {
 	sc.o.MACs = v.macs
 	res, err := webhook.Verify(scheme, &sc.req, &sc.o)
 	if err != nil {

@@ -77,6 +77,17 @@ func (r *rotatingSecrets) Get(string) ([]byte, bool) {
 	return r.val, true
 }
 
+// rotatingVerify prepares verifyPolicy with a rotating secret source holding "first-secret".
+func rotatingVerify(t *testing.T) (*rotatingSecrets, *Query) {
+	t.Helper()
+	src := &rotatingSecrets{val: []byte("first-secret")}
+	set, err := LoadModules(context.Background(), map[string]string{"p.rego": verifyPolicy}, nil, Options{Secrets: src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src, prepareCompiled(t, set, "routes.gh")
+}
+
 func (r *rotatingSecrets) set(b []byte) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -87,12 +98,7 @@ func (r *rotatingSecrets) set(b []byte) {
 // only while the source hands out the same bytes: a rotated secret (a new slice, or the same
 // slice rewritten in place) takes effect on the next request, and the old one stops working.
 func TestVerifySecretsFollowTheSource(t *testing.T) {
-	src := &rotatingSecrets{val: []byte("first-secret")}
-	set, err := LoadModules(context.Background(), map[string]string{"p.rego": verifyPolicy}, nil, Options{Secrets: src})
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := prepareCompiled(t, set, "routes.gh")
+	src, q := rotatingVerify(t)
 	body := `{"a":1}`
 	check := func(signedWith string, want bool) {
 		t.Helper()

@@ -502,6 +502,17 @@ func (cc *compiler) call(name string, args []*ast.Term, sc *scope, loc *ast.Loca
 	var reqOps []termFn
 	if rb, ok := cc.opts.RequestBuiltins[name]; ok && rb.Arg < arity && (isInputRequest(args[rb.Arg]) || sc.isRequest(args[rb.Arg])) {
 		native, reqArg = rb.Func, rb.Arg
+		if rb.Prepare != nil {
+			consts := make([]*ast.Term, arity)
+			for i, a := range args[:arity] {
+				if i != reqArg && ast.IsConstant(a.Value) {
+					consts[i] = a
+				}
+			}
+			if fn := rb.Prepare(consts); fn != nil {
+				native = fn
+			}
+		}
 		reqOps = append([]termFn(nil), ops...)
 		reqOps[reqArg] = func(*run, frame) (*ast.Term, error) { return nullTerm, nil }
 	}

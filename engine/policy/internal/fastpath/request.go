@@ -27,6 +27,11 @@ type RequestFunc func(bctx topdown.BuiltinContext, req Request, args []*ast.Term
 type RequestBuiltin struct {
 	Arg  int
 	Func RequestFunc
+	// Prepare, when set, is asked once per call site, as the policy is compiled, for a Func
+	// made for that site's constant operands: consts holds each operand that is a constant
+	// of the policy (nil for the others, Arg's included). It returns nil to keep Func. What
+	// it returns must answer as Func would with those operands.
+	Prepare func(consts []*ast.Term) RequestFunc
 }
 
 var (
