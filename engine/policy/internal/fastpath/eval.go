@@ -294,6 +294,14 @@ type Fields struct {
 
 // Get returns the value of key k, nil when the object has none.
 func (f *Fields) Get(k *ast.Term) *ast.Term {
+	if name, ok := k.Value.(ast.String); ok { // the decision's fields: no Compare per key
+		for i, key := range f.keys {
+			if s, ok := key.Value.(ast.String); ok && s == name {
+				return f.vals[i]
+			}
+		}
+		return nil
+	}
 	for i, key := range f.keys {
 		if key.Value.Compare(k.Value) == 0 {
 			return f.vals[i]
