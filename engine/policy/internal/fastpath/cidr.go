@@ -1,30 +1,32 @@
 package fastpath
 
 import (
+	"maps"
 	"net"
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/topdown"
 )
 
 // cidrCache remembers the networks net.cidr_contains parsed from its first operand: a
-// policy's allowlist is a few constant CIDRs, parsed on every call otherwise.
+// policy's allowlist is a few constant CIDRs, parsed on every call otherwise. The map is
+// copied on write and read without a lock: every request reads it once per CIDR it tries,
+// and a read lock's counter is written by every reader.
 type cidrCache struct {
-	mu   sync.RWMutex
-	nets map[string]*net.IPNet
+	mu   sync.Mutex // serializes the writers
+	nets atomic.Pointer[map[string]*net.IPNet]
 }
 
 // maxCIDRs bounds the cache: CIDRs that come from requests must not grow it without end.
 const maxCIDRs = 1024
 
 func (c *cidrCache) get(s string) (*net.IPNet, bool) {
-	c.mu.RLock()
-	n, ok := c.nets[s]
-	c.mu.RUnlock()
-	if ok {
+	nets := c.cached()
+	if n, ok := nets[s]; ok {
 		return n, true
 	}
 	_, n, err := net.ParseCIDR(s)
@@ -32,14 +34,22 @@ func (c *cidrCache) get(s string) (*net.IPNet, bool) {
 		return nil, false
 	}
 	c.mu.Lock()
-	if len(c.nets) < maxCIDRs {
-		if c.nets == nil {
-			c.nets = map[string]*net.IPNet{}
-		}
-		c.nets[strings.Clone(s)] = n // s may be a view of a request's buffer, reused after it
+	if nets = c.cached(); len(nets) < maxCIDRs {
+		m := make(map[string]*net.IPNet, len(nets)+1)
+		maps.Copy(m, nets)
+		m[strings.Clone(s)] = n // s may be a view of a request's buffer, reused after it
+		c.nets.Store(&m)
 	}
 	c.mu.Unlock()
 	return n, true
+}
+
+// cached returns the networks cached so far (nil: none). The map is never written.
+func (c *cidrCache) cached() map[string]*net.IPNet {
+	if m := c.nets.Load(); m != nil {
+		return *m
+	}
+	return nil
 }
 
 // contains is net.cidr_contains (impl) with its first operand's network from the cache. It
