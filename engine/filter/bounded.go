@@ -135,14 +135,16 @@ type boundedFunc struct {
 // read decodes body (locals, then instructions up to its final end) and reports whether
 // every instruction is one boundedGuest allows: the core instructions without loop,
 // call_indirect, tail calls, memory.grow and the bulk memory and table instructions, plus
-// the sign-extension and saturating conversions.
+// the sign-extension and saturating conversions. A declared local counts as a step.
 func (f *boundedFunc) read(body []byte) bool {
 	r := wasmReader{b: body}
 	for range r.u32() { // local declarations: a count and a type each
-		r.u32()
-		if !valType(r.byte()) {
+		// Each local costs a step: the interpreter sets every one to zero on each call.
+		n := r.u32()
+		if !valType(r.byte()) || uint64(f.steps)+uint64(n) > boundedSteps {
 			return false
 		}
+		f.steps += n
 	}
 	depth := 1 // the body is a block: its final end closes it
 	for r.err == nil && depth > 0 {
@@ -162,7 +164,7 @@ func (f *boundedFunc) read(body []byte) bool {
 		case op == 0x0c, op == 0x0d: // br, br_if
 			r.u32()
 		case op == 0x0e: // br_table
-			for range r.u32() {
+			for range r.count() {
 				r.u32()
 			}
 			r.u32()
@@ -219,6 +221,18 @@ func (r *wasmReader) blockType() bool {
 	}
 	r.skipLEB(5)
 	return r.err == nil
+}
+
+// count reads the number of items that follow: each takes a byte at least, so a number
+// larger than the bytes left is malformed. A loop whose body does not stop at the first
+// error (br_table's targets) would otherwise run four billion times over nothing.
+func (r *wasmReader) count() uint32 {
+	n := r.u32()
+	if r.err == nil && uint64(n) > uint64(len(r.b)-r.off) {
+		r.err = errWasmShort
+		return 0
+	}
+	return n
 }
 
 // skipLEB skips a LEB128 number of at most n bytes.

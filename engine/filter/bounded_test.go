@@ -79,6 +79,29 @@ func TestBoundedGuest(t *testing.T) {
 			}
 		})
 	}
+	// The interpreter (wazero's engine where it does not compile) sets every declared local
+	// to zero on each call: a local costs a step, or a function declaring thousands of them
+	// and called a thousand times would do millions of writes a call.
+	t.Run("many locals called often", func(t *testing.T) {
+		callee := `(func $many (local ` + strings.Repeat("i64 ", 20000) + `) (nop))`
+		mod := wat(t, head+callee+`(func $work`+strings.Repeat(" (call $many)", 1000)+`)`+request+")")
+		if boundedGuest(mod) {
+			t.Fatal("a function of 20,000 locals called 1,000 times reported bounded")
+		}
+	})
+	// br_table's count of targets is at most the bytes left to hold them: a malformed count
+	// of four billion must not keep the reader looping over nothing for seconds.
+	t.Run("huge br_table count", func(t *testing.T) {
+		body := []byte{0x00, 0x41, 0x00, 0x0e, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x0b}
+		t0 := time.Now()
+		var f boundedFunc
+		if f.read(body) {
+			t.Error("a br_table of 2^32-1 targets in ten bytes read as bounded")
+		}
+		if took := time.Since(t0); took > 100*time.Millisecond {
+			t.Errorf("reading took %v", took)
+		}
+	})
 	t.Run("WASI import", func(t *testing.T) {
 		mod := wat(t, `(module
   (import "wasi_snapshot_preview1" "random_get" (func $random (param i32 i32) (result i32)))
