@@ -19,20 +19,9 @@ const boundedSteps = 1 << 14
 // a malformed byte) answers false: the guest is then compiled with the interrupt checks, as
 // every other one.
 func boundedGuest(wasm []byte) bool {
-	if len(wasm) < 8 || string(wasm[:4]) != "\x00asm" {
-		return false
-	}
-	r := wasmReader{b: wasm, off: 8}
 	var imported uint32
 	var bodies [][]byte
-	for r.off < len(r.b) && r.err == nil {
-		id := r.byte()
-		size := r.u32()
-		if r.err != nil || uint64(r.off)+uint64(size) > uint64(len(r.b)) {
-			return false
-		}
-		sec := wasmReader{b: r.b[:r.off+int(size)], off: r.off}
-		r.off += int(size)
+	read := eachSection(wasm, func(id byte, sec *wasmReader) bool {
 		switch id {
 		case 0, 1, 3, 4, 5, 6, 7, 8, 9, 11, 12: // custom, type, function, table, memory, global, export, start, element, data, data count
 		case 2:
@@ -42,24 +31,16 @@ func boundedGuest(wasm []byte) bool {
 			}
 			imported = n
 		case 10:
-			count := sec.u32()
-			if sec.err != nil || uint64(count) > uint64(len(sec.b)) {
+			var ok bool
+			if bodies, ok = sec.funcBodies(); !ok {
 				return false
-			}
-			bodies = make([][]byte, 0, count)
-			for range count {
-				size := sec.u32()
-				if sec.err != nil || uint64(sec.off)+uint64(size) > uint64(len(sec.b)) {
-					return false
-				}
-				bodies = append(bodies, sec.b[sec.off:sec.off+int(size)])
-				sec.off += int(size)
 			}
 		default:
 			return false
 		}
-	}
-	if r.err != nil {
+		return true
+	})
+	if !read {
 		return false
 	}
 	fns := make([]boundedFunc, len(bodies))

@@ -11,22 +11,10 @@ import "errors"
 //
 // wasm is a module wazero compiled, so it is valid; the reader still checks every bound.
 func emptyExport(wasm []byte, name string) bool {
-	r := wasmReader{b: wasm}
-	if len(wasm) < 8 || string(wasm[:4]) != "\x00asm" {
-		return false
-	}
-	r.off = 8
 	var imported uint32 // functions imported: they come first in the function index space
 	var fnIndex uint32
-	found := false
-	for r.off < len(r.b) && r.err == nil {
-		id := r.byte()
-		size := r.u32()
-		if r.err != nil || uint64(r.off)+uint64(size) > uint64(len(r.b)) {
-			return false
-		}
-		sec := wasmReader{b: r.b[:r.off+int(size)], off: r.off}
-		r.off += int(size)
+	found, empty := false, false
+	eachSection(wasm, func(id byte, sec *wasmReader) bool {
 		switch id {
 		case 2: // imports
 			n, ok := sec.countFuncImports()
@@ -47,36 +35,68 @@ func emptyExport(wasm []byte, name string) bool {
 				}
 			}
 		case 10: // code: the export section (7) came before it
-			if !found || fnIndex < imported {
-				return false
-			}
-			want := fnIndex - imported
-			count := sec.u32()
-			if sec.err != nil || want >= count {
-				return false
-			}
-			for i := uint32(0); i < count; i++ {
-				size := sec.u32()
-				if sec.err != nil || uint64(sec.off)+uint64(size) > uint64(len(sec.b)) {
-					return false
-				}
-				if i != want {
-					sec.off += int(size)
-					continue
-				}
-				body := wasmReader{b: sec.b[:sec.off+int(size)], off: sec.off}
-				for range body.u32() { // local declarations: a count and a type each
-					body.u32()
-					if !valType(body.byte()) {
-						return false
-					}
-				}
-				return body.err == nil && body.off == len(body.b)-1 && body.b[body.off] == 0x0b
-			}
+			bodies, ok := sec.funcBodies()
+			empty = ok && found && fnIndex >= imported && uint64(fnIndex-imported) < uint64(len(bodies)) &&
+				emptyBody(bodies[fnIndex-imported])
+			return false
+		}
+		return true
+	})
+	return empty
+}
+
+// funcBodies reads the code section: the body of each function the module defines.
+func (r *wasmReader) funcBodies() ([][]byte, bool) {
+	count := r.u32()
+	if r.err != nil || uint64(count) > uint64(len(r.b)-r.off) {
+		return nil, false
+	}
+	bodies := make([][]byte, 0, count)
+	for range count {
+		size := r.u32()
+		if r.err != nil || uint64(r.off)+uint64(size) > uint64(len(r.b)) {
+			return nil, false
+		}
+		bodies = append(bodies, r.b[r.off:r.off+int(size)])
+		r.off += int(size)
+	}
+	return bodies, true
+}
+
+// emptyBody reports whether a function body has no instructions but its final end.
+func emptyBody(body []byte) bool {
+	r := wasmReader{b: body}
+	for range r.u32() { // local declarations: a count and a type each
+		r.u32()
+		if !valType(r.byte()) {
 			return false
 		}
 	}
-	return false
+	return r.err == nil && r.off == len(r.b)-1 && r.b[r.off] == 0x0b
+}
+
+// eachSection calls fn with each section of the module wasm (its id, and a reader over its
+// contents) in order, until fn returns false. It reports whether every section was read and
+// accepted: false when wasm is not a module, a section's size runs past the end, or fn said
+// no.
+func eachSection(wasm []byte, fn func(id byte, sec *wasmReader) bool) bool {
+	if len(wasm) < 8 || string(wasm[:4]) != "\x00asm" {
+		return false
+	}
+	r := wasmReader{b: wasm, off: 8}
+	for r.off < len(r.b) {
+		id := r.byte()
+		size := r.u32()
+		if r.err != nil || uint64(r.off)+uint64(size) > uint64(len(r.b)) {
+			return false
+		}
+		sec := wasmReader{b: r.b[:r.off+int(size)], off: r.off}
+		r.off += int(size)
+		if !fn(id, &sec) {
+			return false
+		}
+	}
+	return true
 }
 
 var errWasmShort = errors.New("wasm: truncated")
