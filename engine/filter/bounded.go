@@ -7,7 +7,7 @@ package filter
 const boundedSteps = 1 << 14
 
 // boundedGuest reports whether every call into the module provably ends within boundedSteps
-// instructions: no function has a loop (so every branch jumps forward and each instruction
+// instructions (a declared local counting as one): no function has a loop (so every branch jumps forward and each instruction
 // runs at most once a call of its function), no function reaches itself through direct calls,
 // none calls indirectly or by tail call, grows memory or runs a bulk memory or table
 // instruction (whose cost is the length it is given), and the module imports functions from
