@@ -54,23 +54,6 @@ func benchSignedPush(b *testing.B, dir, pkg, secret, path, ip string) {
 	}
 }
 
-// TestReferencePolicyAllocations holds the allocations of one compiled evaluation of the
-// benchmark's reference policy on a captured request, capture included: the obligations'
-// struct, their two keys copied out of the request, and the captured request's terms.
-func TestReferencePolicyAllocations(t *testing.T) {
-	_, _, captured := signedPush(t, "../../examples/bench/policies", "bench.reference", "bench-secret", "/reference", "127.0.0.1")
-	allocs := testing.AllocsPerRun(1000, func() {
-		if _, err := captured(); err != nil {
-			t.Fatal(err)
-		}
-	})
-	const budget = 6
-	if allocs > budget {
-		t.Errorf("%v allocations an evaluation, budget %d", allocs, budget)
-	}
-	t.Logf("%v allocations an evaluation", allocs)
-}
-
 // signedPush prepares pkg and a GitHub push signed with secret (the "github" secret), which
 // must be allowed with dedupe and rate_limit, and returns the query, the push as a built
 // input document, and an evaluation of the push as the gateway captures it (the capture of
