@@ -80,13 +80,17 @@ func TestBoundedGuest(t *testing.T) {
 		})
 	}
 	// The interpreter (wazero's engine where it does not compile) sets every declared local
-	// to zero on each call: a local costs a step, or a function declaring thousands of them
-	// and called a thousand times would do millions of writes a call.
-	t.Run("many locals called often", func(t *testing.T) {
-		callee := `(func $many (local ` + strings.Repeat("i64 ", 20000) + `) (nop))`
-		mod := wat(t, head+callee+`(func $work`+strings.Repeat(" (call $many)", 1000)+`)`+request+")")
+	// to zero on each call: a local costs a step, or a function declaring a hundred of them
+	// and called two hundred times would do 20,000 writes in a call counted as 601 steps.
+	t.Run("locals of a function called often", func(t *testing.T) {
+		callee := `(func $many (local ` + strings.Repeat("i64 ", 100) + `) (nop))`
+		mod := wat(t, head+callee+`(func $work`+strings.Repeat(" (call $many)", 200)+`)`+request+")")
 		if boundedGuest(mod) {
-			t.Fatal("a function of 20,000 locals called 1,000 times reported bounded")
+			t.Fatal("a function of 100 locals called 200 times reported bounded")
+		}
+		once := wat(t, head+callee+`(func $work (call $many))`+request+")")
+		if !boundedGuest(once) {
+			t.Fatal("a function of 100 locals called once reported unbounded")
 		}
 	})
 	// br_table's count of targets is at most the bytes left to hold them: a malformed count
