@@ -19,8 +19,8 @@ import (
 // and loopback upstream). They are regression guards, not goals: lower them when the hot
 // path gets cheaper, never raise them without a reason in the commit.
 const (
-	budgetNone      = 4  // allow := true, no filter: neither the request nor the document is built
-	budgetReference = 12 // examples/bench reference policy + tiny wasm filter + decision log
+	budgetNone      = 3  // allow := true, no filter: neither the request nor the document is built
+	budgetReference = 11 // examples/bench reference policy + tiny wasm filter + decision log
 )
 
 func TestAllocationBudget(t *testing.T) {

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"errors"
+	"iter"
 	"net"
 	"net/netip"
 	"unsafe"
@@ -113,14 +114,25 @@ func (fw *forwarding) prepare(req *fasthttp.Request, route *snapshot.Route, meta
 
 	// X-Forwarded-For: the client's list only when the peer is a trusted proxy, then the peer.
 	fw.buf = fw.buf[:0]
-	if prior := forwardedFor(h); len(prior) > 0 && input.TrustedPeer(fw.remote, fw.trusted) {
-		fw.buf = append(append(fw.buf, prior...), ", "...)
+	if len(fw.trusted) > 0 && input.TrustedPeer(fw.remote, fw.trusted) {
+		if prior := forwardedFor(h); len(prior) > 0 {
+			fw.buf = append(append(fw.buf, prior...), ", "...)
+		}
 	}
 	fw.buf = append(fw.buf, fw.peer...)
-	replaceHeader(h, "X-Forwarded-For", fw.buf)
-	replaceHeader(h, "X-Forwarded-Host", h.Host())
-	replaceHeader(h, "X-Forwarded-Proto", unsafeBytes(meta.Scheme))
-	replaceHeader(h, "X-Request-Id", unsafeBytes(meta.ID))
+	// The gateway's own headers replace every copy the client sent. Most requests carry
+	// none: one pass over the names finds that, where deleting each name would scan the
+	// headers once per name. The names are given in canonical form, so fasthttp does not
+	// normalise a copy of each; none is one it keeps apart (Host, Content-Type, …).
+	if anyNamed(h.All(), ownedHeaders[:], ownedLengths) {
+		for _, name := range ownedHeaders {
+			h.Del(name)
+		}
+	}
+	h.SetCanonical(unsafeBytes(ownedHeaders[0]), fw.buf)
+	h.SetCanonical(unsafeBytes(ownedHeaders[1]), h.Host())
+	h.SetCanonical(unsafeBytes(ownedHeaders[2]), unsafeBytes(meta.Scheme))
+	h.SetCanonical(unsafeBytes(ownedHeaders[3]), unsafeBytes(meta.ID))
 	for _, ph := range fw.headers {
 		h.Del(ph.Name)
 		h.Set(ph.Name, ph.Value)
@@ -142,35 +154,47 @@ func (fw *forwarding) prepare(req *fasthttp.Request, route *snapshot.Route, meta
 	return nil
 }
 
-// replaceHeader sets name to value, removing every copy the request carried. Once they are
-// deleted, adding does what setting does without setting's second search of the headers.
-// name must not be one fasthttp keeps apart (Host, Content-Type, Cookie, …).
-func replaceHeader(h *fasthttp.RequestHeader, name string, value []byte) {
-	h.Del(name)
-	h.AddBytesV(name, value)
+// ownedHeaders are the request headers the gateway sets on the forwarded request, in the
+// order prepare adds them: X-Forwarded-For, -Host, -Proto, X-Request-Id.
+var ownedHeaders = [...]string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", requestIDHeader}
+
+// requestIDHeader carries the decision id, to the upstream and in the answer, in canonical
+// form.
+const requestIDHeader = "X-Request-Id"
+
+var ownedLengths = nameLengths(ownedHeaders[:])
+
+// nameLengths returns the lengths of names as a set (bit n for length n mod 64), for
+// anyNamed to pass over most headers without comparing.
+func nameLengths(names []string) uint64 {
+	var lengths uint64
+	for _, name := range names {
+		lengths |= 1 << (len(name) & 63)
+	}
+	return lengths
+}
+
+// anyNamed reports whether a header name among all is one of names (any case); lengths is
+// nameLengths(names).
+func anyNamed(all iter.Seq2[[]byte, []byte], names []string, lengths uint64) bool {
+	for k := range all {
+		if lengths&(1<<(len(k)&63)) == 0 {
+			continue
+		}
+		for _, name := range names {
+			if len(k) == len(name) && bytes.EqualFold(k, unsafeBytes(name)) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // stripClientHeaders removes the client headers named in strip (any case). Most requests
 // carry none: one pass over the names finds that, where deleting each name would scan the
 // headers once per name.
 func stripClientHeaders(h *fasthttp.RequestHeader, strip []string) {
-	var lengths uint64 // the names' lengths, to pass over most headers without comparing
-	for _, name := range strip {
-		lengths |= 1 << (len(name) & 63)
-	}
-	found := false
-	for k := range h.All() {
-		if lengths&(1<<(len(k)&63)) == 0 {
-			continue
-		}
-		for _, name := range strip {
-			if len(k) == len(name) && bytes.EqualFold(k, unsafeBytes(name)) {
-				found = true
-				break
-			}
-		}
-	}
-	if !found {
+	if !anyNamed(h.All(), strip, nameLengths(strip)) {
 		return
 	}
 	for _, name := range strip {

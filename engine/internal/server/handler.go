@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"runtime/debug"
 	"strconv"
 	"sync"
@@ -135,13 +136,40 @@ func (x *exchange) cancel() {
 // sequentialDecisionID returns a unique decision id: the server's random prefix and a counter, 32 hex digits.
 // It is an identifier, not a secret, so it need not cost a random read per request.
 func (s *Server) sequentialDecisionID(buf *[32]byte) string {
+	s.fillDecisionID(buf)
+	return string(buf[:])
+}
+
+func (s *Server) fillDecisionID(buf *[32]byte) {
 	hex.Encode(buf[:16], s.idPrefix[:])
 	n := s.idSeq.Add(1)
 	for i := 31; i >= 16; i-- {
 		buf[i] = hexDigits[n&0xf]
 		n >>= 4
 	}
-	return string(buf[:])
+}
+
+// idAndPeer returns a new decision id (sequentialDecisionID) and the peer's address as
+// net.IP's String writes it, in one allocation. Both outlive the request (the decision log's
+// batch copies them, but the watcher and the cross-check may keep them), so they are not
+// in the exchange's arena, which the next request reuses.
+func (s *Server) idAndPeer(ctx *fasthttp.RequestCtx, buf *[32]byte) (id, peer string) {
+	s.fillDecisionID(buf)
+	var b [len(buf) + len("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")]byte
+	text := string(appendIP(append(b[:0], buf[:]...), ctx.RemoteIP()))
+	return text[:len(buf)], text[len(buf):]
+}
+
+// appendIP appends ip as ip.String() gives it, without String's allocation.
+func appendIP(b []byte, ip net.IP) []byte {
+	if len(ip) != net.IPv4len && len(ip) != net.IPv6len {
+		return append(b, ip.String()...)
+	}
+	if p4 := ip.To4(); p4 != nil {
+		ip = p4
+	}
+	addr, _ := netip.AddrFromSlice(ip)
+	return addr.AppendTo(b)
 }
 
 const hexDigits = "0123456789abcdef"
@@ -159,10 +187,9 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	x := exchangePool.Get().(*exchange)
 	rec := &x.rec
 	rec.Time = start
-	rec.DecisionID = s.sequentialDecisionID(&x.idBuf)
+	rec.DecisionID, x.peer = s.idAndPeer(ctx, &x.idBuf)
 	rec.Method = x.in.String(ctx.Method())
 	rec.Path = rawPath(ctx, &x.in) // routePath puts the canonical path in its place
-	x.peer = ctx.RemoteIP().String()
 	rec.RemoteIP = x.peer
 
 	snap := s.o.Snapshots.Acquire()
@@ -175,7 +202,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 			rec.Outcome, rec.Status, rec.Error = decisionlog.OutcomeError, fasthttp.StatusInternalServerError, "panic: "+fmt.Sprint(p)
 		}
 		// Set last: the upstream's response replaced whatever was set before.
-		ctx.Response.Header.Set("X-Request-Id", rec.DecisionID)
+		ctx.Response.Header.SetCanonical(unsafeBytes(requestIDHeader), unsafeBytes(rec.DecisionID))
 		total := time.Since(start)
 		rec.TotalMicros = total.Microseconds()
 		if s.o.Observer != nil {

@@ -128,6 +128,11 @@ func (s *Server) copyForLog(x *exchange) (done bool) {
 // scheme, the route. Writes x.dc, x.meta and rec.RemoteIP; never ends the request.
 func (s *Server) buildMeta(x *exchange) (done bool) {
 	ctx, rec, route, sc := x.ctx, &x.rec, x.route, &x.snap.Config.Server
+	trusted := sc.Trusted()
+	var xff []byte // read only from a trusted proxy: without one, no header is looked for
+	if len(trusted) > 0 {
+		xff = forwardedFor(&ctx.Request.Header)
+	}
 	// A per-request deadline: ctx.Done() only fires at shutdown. Its timer is made only if
 	// something waits on Done (deadlineCtx).
 	x.dc = newDeadlineCtx(rec.Time.Add(route.Timeout)) // from the request's arrival: no clock read
@@ -135,7 +140,7 @@ func (s *Server) buildMeta(x *exchange) (done bool) {
 		ID: rec.DecisionID, Scheme: "http", ReceivedAt: rec.Time, RouteName: route.Name,
 		RoutePath: route.Config.Path + route.Config.Prefix, Route: route.Input, ParseJSON: route.Query.NeedsJSON(), Path: rec.Path,
 		JSON:     input.JSONLimits{MaxDepth: sc.MaxJSONDepth, MaxElements: sc.MaxJSONElements},
-		RemoteIP: input.ClientIPOr(ctx.RemoteAddr(), x.peer, forwardedFor(&ctx.Request.Header), sc.Trusted()),
+		RemoteIP: input.ClientIPOr(ctx.RemoteAddr(), x.peer, xff, trusted),
 	}
 	if ctx.IsTLS() {
 		x.meta.Scheme = "https"
