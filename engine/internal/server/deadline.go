@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,6 +22,7 @@ type deadlineCtx struct {
 	done  chan struct{}
 	timer *time.Timer
 	err   error
+	ended atomic.Bool // err is set; read without mu by Err
 }
 
 // newDeadlineCtx returns a context ending at deadline, which the caller computes from a clock
@@ -33,10 +35,16 @@ func (c *deadlineCtx) Deadline() (time.Time, bool) { return c.deadline, true }
 
 func (c *deadlineCtx) Value(any) any { return nil }
 
+// Err is asked on the request path (the policy's evaluation, each guest call): while the
+// context has not ended and its deadline is ahead it answers without the lock, and
+// time.Until reads only the monotonic clock (the deadline carries a reading of it).
 func (c *deadlineCtx) Err() error {
+	if !c.ended.Load() && time.Until(c.deadline) > 0 {
+		return nil
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.err == nil && !time.Now().Before(c.deadline) {
+	if c.err == nil && time.Until(c.deadline) <= 0 {
 		c.finishLocked(context.DeadlineExceeded)
 	}
 	return c.err
@@ -50,7 +58,7 @@ func (c *deadlineCtx) Done() <-chan struct{} {
 		switch {
 		case c.err != nil:
 			close(c.done)
-		case !time.Now().Before(c.deadline):
+		case time.Until(c.deadline) <= 0:
 			c.finishLocked(context.DeadlineExceeded)
 		default:
 			c.timer = time.AfterFunc(time.Until(c.deadline), c.expire)
@@ -81,6 +89,7 @@ func (c *deadlineCtx) cancel() {
 // caller (Err, Done, expire, cancel) locks and checks first.
 func (c *deadlineCtx) finishLocked(err error) {
 	c.err = err
+	c.ended.Store(true)
 	if c.done != nil {
 		close(c.done)
 	}
