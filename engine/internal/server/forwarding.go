@@ -150,6 +150,14 @@ func (fw *forwarding) prepare(req *fasthttp.Request, route *snapshot.Route, meta
 		fw.path = r.Path[:0]
 	}
 	fw.buf = append(append(append(fw.buf[:0], route.BasePath...), r.Path...), rest...)
+	if len(rest) == 0 && bytes.Equal(fw.buf, h.RequestURI()) {
+		// The target stays as it is, and has no query: fasthttp's parse of it (made when the
+		// request was read) stays valid, and the client writes the path it parsed back as
+		// received, byte for byte. Setting it again would only make the client parse it
+		// again. A query is always set again: the client would rebuild it from the query
+		// arguments the capture parsed, not write it as received.
+		return nil
+	}
 	req.SetRequestURIBytes(fw.buf)
 	return nil
 }
