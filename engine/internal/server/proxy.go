@@ -15,8 +15,9 @@ import (
 	"github.com/hookwall/hookwall/engine/internal/snapshot"
 )
 
-// hopHeaders are connection-level (RFC 9110 section 7.6.1) and never forwarded.
-var hopHeaders = []string{
+// hopHeaders are connection-level (RFC 9110 section 7.6.1) and never forwarded. Connection
+// comes first (hopConnection).
+var hopHeaders = [...]string{
 	"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization",
 	"Te", "Trailer", "Transfer-Encoding", "Upgrade",
 }
@@ -117,63 +118,81 @@ func forwardedFor(h *fasthttp.RequestHeader) []byte {
 }
 
 // stripHop removes the hop-by-hop headers. Most requests carry none: one pass over the
-// names finds that, where deleting each name would scan the headers once per name. A
-// chunked body may carry trailers, which the pass does not see: those take the long way.
+// names finds that, and which ones a request carries, where deleting each name would scan
+// the headers once per name. A chunked body may carry trailers, which the pass does not
+// see: those take the long way.
 func stripHop(h *fasthttp.RequestHeader) {
-	if h.ContentLength() >= 0 && !anyHop(h.All()) {
+	if h.ContentLength() < 0 {
+		stripHopAll(h)
 		return
 	}
-	stripHopAll(h)
+	if present := hopsIn(h.All()); present != 0 {
+		stripHops(h, present, false)
+	}
 }
 
 // stripHopAll removes the hop-by-hop headers, and those the Connection header names.
-func stripHopAll(h *fasthttp.RequestHeader) {
-	if c := h.Peek("Connection"); len(c) > 0 {
-		for _, name := range bytes.Split(c, []byte(",")) {
-			if name = bytes.TrimSpace(name); len(name) > 0 {
-				h.DelBytes(name)
-			}
-		}
-	}
-	for _, k := range hopHeaders {
-		h.Del(k)
-	}
-}
+func stripHopAll(h *fasthttp.RequestHeader) { stripHops(h, allHops, false) }
 
 // stripHopResp is stripHop for the upstream's response; it keeps Connection: close.
 func stripHopResp(h *fasthttp.ResponseHeader) {
-	if h.ContentLength() >= 0 && !anyHop(h.All()) {
+	if h.ContentLength() < 0 {
+		stripHopRespAll(h)
 		return
 	}
-	stripHopRespAll(h)
+	if present := hopsIn(h.All()); present != 0 {
+		stripHops(h, present, true)
+	}
 }
 
-func stripHopRespAll(h *fasthttp.ResponseHeader) {
-	if c := h.Peek("Connection"); len(c) > 0 {
-		for _, name := range bytes.Split(c, []byte(",")) {
-			if name = bytes.TrimSpace(name); len(name) > 0 && !bytes.EqualFold(name, []byte("close")) {
-				h.DelBytes(name)
+func stripHopRespAll(h *fasthttp.ResponseHeader) { stripHops(h, allHops, true) }
+
+// hopHeader is what stripHops needs of a request's or a response's header.
+type hopHeader interface {
+	Peek(key string) []byte
+	DelBytes(key []byte)
+	Del(key string)
+}
+
+// stripHops removes the hop-by-hop headers present marks (hopsIn), and, when Connection is
+// among them, those it names. A response (resp) keeps its Connection and
+// Transfer-Encoding fields, and a "close" that Connection lists is not taken for a name.
+func stripHops(h hopHeader, present uint16, resp bool) {
+	if present&hopConnection != 0 {
+		if c := h.Peek("Connection"); len(c) > 0 {
+			for _, name := range bytes.Split(c, []byte(",")) {
+				if name = bytes.TrimSpace(name); len(name) > 0 && (!resp || !bytes.EqualFold(name, []byte("close"))) {
+					h.DelBytes(name)
+				}
 			}
 		}
 	}
-	for _, k := range hopHeaders {
-		if k != "Connection" && k != "Transfer-Encoding" {
+	for i, k := range hopHeaders {
+		if present&(1<<i) != 0 && (!resp || k != "Connection" && k != "Transfer-Encoding") {
 			h.Del(k)
 		}
 	}
 }
 
-// anyHop reports whether a header name among all is a hop-by-hop one (any case).
-func anyHop(all iter.Seq2[[]byte, []byte]) bool {
+// hopConnection and allHops are hopsIn's marks: Connection's (the first of hopHeaders) and
+// every name's.
+const (
+	hopConnection uint16 = 1
+	allHops       uint16 = 1<<len(hopHeaders) - 1
+)
+
+// hopsIn marks which hopHeaders are among the names of all (bit i for hopHeaders[i], any
+// case).
+func hopsIn(all iter.Seq2[[]byte, []byte]) (present uint16) {
 	for k := range all {
 		switch len(k) { // the lengths of hopHeaders' names
 		case 2, 7, 10, 16, 17, 18, 19:
-			for _, hop := range hopHeaders {
-				if len(k) == len(hop) && bytes.EqualFold(k, []byte(hop)) {
-					return true
+			for i, hop := range hopHeaders {
+				if len(k) == len(hop) && bytes.EqualFold(k, unsafeBytes(hop)) {
+					present |= 1 << i
 				}
 			}
 		}
 	}
-	return false
+	return present
 }

@@ -20,7 +20,7 @@ import (
 // listed in Connection, chunked bodies and none of these.
 func TestStripHopShortcut(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	names := append([]string{"X-A", "X-Listed", "Content-Type", "X-Hub-Signature-256", "Tee", "Upgrades"}, hopHeaders...)
+	names := append([]string{"X-A", "X-Listed", "Content-Type", "X-Hub-Signature-256", "Tee", "Upgrades"}, hopHeaders[:]...)
 	casing := func(s string) string {
 		switch r.IntN(3) {
 		case 0:
