@@ -286,6 +286,16 @@ func (s *Snapshot) buildRoute(ctx context.Context, rc *config.Route, prev *Snaps
 	if err != nil {
 		return nil, err
 	}
+	// The request's timeout (set on every forwarded request) bounds the dial, the write and
+	// the read of the answer: fasthttp arms both connection deadlines from it. A client-wide
+	// ReadTimeout or WriteTimeout equal to it would never come first, and would cost two clock
+	// reads a request. The one thing the request's timeout does not bound is the TLS
+	// handshake, which runs at the first write with only the write deadline armed: for an
+	// https upstream, WriteTimeout stays, since fasthttp bounds the handshake by it.
+	var handshake time.Duration
+	if u.Scheme == "https" {
+		handshake = r.Timeout
+	}
 	r.Client = &fasthttp.HostClient{
 		Addr:                addr,
 		Name:                "hookwall",
@@ -293,8 +303,7 @@ func (s *Snapshot) buildRoute(ctx context.Context, rc *config.Route, prev *Snaps
 		TLSConfig:           tc,
 		MaxConns:            1024,
 		MaxIdleConnDuration: 30 * time.Second,
-		ReadTimeout:         r.Timeout,
-		WriteTimeout:        r.Timeout,
+		WriteTimeout:        handshake,
 		MaxResponseBodySize: int(rc.MaxResponseBody),
 		// The read buffer bounds the answer's header block; fasthttp's 4KiB default refuses
 		// common answers (large cookies, CSP headers). A larger block is a 502.
