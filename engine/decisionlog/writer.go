@@ -18,9 +18,12 @@ const FlushInterval = 200 * time.Millisecond
 const queueLen = 8192
 
 // flushAt is how many bytes of waiting records wake the writer before FlushInterval. A file
-// write costs a system call of tens of microseconds, long enough that the Go scheduler hands
-// the request goroutines' processor to another thread meanwhile: fewer, larger writes (a
-// quarter of a megabyte is about 250 records) cost the requests less.
+// write is a blocking system call that, as a runtime trace under load shows, nearly always
+// keeps its processor (the scheduler's monitor takes it back only from a call that outlasts
+// one of its ticks, milliseconds apart under steady load): a 256 KiB write holds it about
+// 100 µs. Each write also has a fixed cost, so fewer, larger writes (a quarter of a
+// megabyte is about 250 records) cost the requests less in all: 32 KiB pieces, tried, took
+// about 17 µs each, 136 µs a quarter megabyte.
 const flushAt = 256 << 10
 
 // keepCap bounds the batch buffer the writer keeps for reuse after a burst.
