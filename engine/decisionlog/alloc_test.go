@@ -17,8 +17,9 @@ func TestEncodeAllocations(t *testing.T) {
 	r := sampleRecord()
 	r.Labels = nil
 	m := NewMask([]string{"X-Internal-*"})
-	buf := r.appendJSON(nil, m, nil)
-	if n := testing.AllocsPerRun(200, func() { buf = r.appendJSON(buf[:0], m, nil) }); n != 0 {
+	var st stamps
+	buf := r.appendJSON(nil, m, nil, &st)
+	if n := testing.AllocsPerRun(200, func() { buf = r.appendJSON(buf[:0], m, nil, &st) }); n != 0 {
 		t.Fatalf("appendJSON: %v allocs/op, want 0", n)
 	}
 	if n := testing.AllocsPerRun(200, func() { _ = m.Masks("X-Hub-Signature-256") }); n != 0 {
@@ -41,8 +42,8 @@ func TestSealedEncodeAllocations(t *testing.T) {
 	r := sampleRecord()
 	r.Labels = nil
 	m := NewMask(nil)
-	buf := r.appendJSON(nil, m, kr)
-	if n := testing.AllocsPerRun(200, func() { buf = r.appendJSON(buf[:0], m, kr) }); n > 1 {
+	buf := r.appendJSON(nil, m, kr, nil)
+	if n := testing.AllocsPerRun(200, func() { buf = r.appendJSON(buf[:0], m, kr, nil) }); n > 1 {
 		t.Fatalf("sealed appendJSON: %v allocs/op, want at most 1", n)
 	}
 }

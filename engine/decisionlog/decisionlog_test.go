@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -91,7 +92,7 @@ func decode(t *testing.T, line []byte) logged {
 
 func TestRecordFields(t *testing.T) {
 	r := sampleRecord()
-	line := r.appendJSON(nil, NewMask([]string{"X-Internal-*"}), nil)
+	line := r.appendJSON(nil, NewMask([]string{"X-Internal-*"}), nil, nil)
 	l := decode(t, line)
 	if l.DecisionID != r.DecisionID || !l.Timestamp.Equal(r.Time) || l.Route != "github" || l.RemoteIP != "198.51.100.7" {
 		t.Errorf("identity fields: %+v", l)
@@ -144,7 +145,7 @@ func TestMasking(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			line := r.appendJSON(nil, c.mask, nil)
+			line := r.appendJSON(nil, c.mask, nil, nil)
 			l := decode(t, line)
 			for _, h := range c.masked {
 				if l.Request.Headers[h] != "***" {
@@ -520,4 +521,40 @@ func TestRecordLineBytes(t *testing.T) {
 			t.Errorf("outcome %s: %s", wire, line)
 		}
 	}
+}
+
+// TestTimestampAsFormatted: a record's time, through the remembered second, is the text
+// time.RFC3339Nano gives in UTC, for times in the same second and the next, fractions with
+// and without trailing zeros, other zones, and years that are not four digits.
+func TestTimestampAsFormatted(t *testing.T) {
+	var st stamps
+	zone := time.FixedZone("X", -(7*3600 + 30*60))
+	rng := rand.New(rand.NewPCG(3, 4))
+	base := time.Date(2026, 12, 5, 8, 48, 16, 0, time.UTC)
+	check := func(tm time.Time) {
+		t.Helper()
+		want := tm.UTC().Format(time.RFC3339Nano)
+		if got := string(st.append(nil, tm)); got != want {
+			t.Fatalf("%v: %s, want %s", tm, got, want)
+		}
+	}
+	for _, ns := range []int{0, 1, 10, 100000000, 120000000, 123456789, 999999999, 500, 1000, 1000000} {
+		check(base.Add(time.Duration(ns)))
+		check(base.Add(time.Second + time.Duration(ns)).In(zone))
+		check(base.Add(time.Duration(ns))) // back to the earlier second
+	}
+	for range 20000 {
+		sec := rng.Int64N(400 * 365 * 86400)
+		tm := time.Unix(1600000000-200*365*86400+sec, rng.Int64N(1e9))
+		if rng.IntN(4) == 0 {
+			tm = tm.Truncate(time.Millisecond)
+		}
+		for range 3 { // the same second again, other fractions
+			check(tm)
+			tm = tm.Truncate(time.Second).Add(time.Duration(rng.Int64N(1e9)))
+		}
+	}
+	check(time.Date(10000, 1, 1, 0, 0, 0, 5, time.UTC))
+	check(time.Date(-1, 1, 1, 0, 0, 0, 5, time.UTC))
+	check(time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC))
 }

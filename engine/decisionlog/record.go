@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -142,16 +143,17 @@ func (r *Record) CaptureBody(body []byte, limit int) {
 
 // AppendJSON appends r as one JSON object and a newline, masking with the default mask; a
 // captured body is in the clear.
-func (r *Record) AppendJSON(b []byte) []byte { return r.appendJSON(b, defaultMask, nil) }
+func (r *Record) AppendJSON(b []byte) []byte { return r.appendJSON(b, defaultMask, nil, nil) }
 
-// appendJSON encodes r, its captured body sealed with s when s is set. Field names follow
-// OPA's decision log where they map (decision_id, timestamp, path, result, labels, metrics,
-// bundles, masked); the rest are hookwall's.
-func (r *Record) appendJSON(b []byte, m *Mask, s Sealer) []byte {
+// appendJSON encodes r, its captured body sealed with s when s is set, its time through st
+// (nil: formatted afresh). Field names follow OPA's decision log where they map
+// (decision_id, timestamp, path, result, labels, metrics, bundles, masked); the rest are
+// hookwall's.
+func (r *Record) appendJSON(b []byte, m *Mask, s Sealer, st *stamps) []byte {
 	b = append(b, `{"decision_id":`...)
 	b = appendString(b, r.DecisionID)
 	b = append(b, `,"timestamp":"`...)
-	b = r.Time.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = st.append(b, r.Time)
 	b = append(b, '"')
 	if r.Policy != "" {
 		// OPA's path is the queried document, slash-separated: "routes/github".
@@ -333,6 +335,51 @@ func (r *Record) appendJSON(b []byte, m *Mask, s Sealer) []byte {
 	b = strconv.AppendInt(b, r.TotalMicros, 10)
 	b = append(b, "}}\n"...)
 	return b
+}
+
+// stamps remembers the last formatted second of the records' times: a busy log writes
+// thousands of records a second, and formatting a time's date and clock is most of
+// what a record's time costs. Safe for concurrent use; the zero value is ready.
+type stamps struct{ last atomic.Pointer[stamp] }
+
+// stamp is one second, formatted as RFC 3339 up to the seconds: "2006-01-02T15:04:05".
+type stamp struct {
+	sec  int64
+	text [len("2006-01-02T15:04:05")]byte
+}
+
+// append appends t in UTC as time.RFC3339Nano formats it. A nil st formats afresh.
+func (st *stamps) append(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	if st == nil {
+		return t.AppendFormat(b, time.RFC3339Nano)
+	}
+	sec := t.Unix()
+	p := st.last.Load()
+	if p == nil || p.sec != sec {
+		if y := t.Year(); y < 0 || y > 9999 { // not four digits: the text has another length
+			return t.AppendFormat(b, time.RFC3339Nano)
+		}
+		p = &stamp{sec: sec}
+		t.AppendFormat(p.text[:0], "2006-01-02T15:04:05")
+		st.last.Store(p)
+	}
+	b = append(b, p.text[:]...)
+	if ns := t.Nanosecond(); ns != 0 {
+		// RFC3339Nano's fraction: nine digits without their trailing zeros.
+		var d [10]byte
+		d[0] = '.'
+		for i := 9; i > 0; i-- {
+			d[i] = byte('0' + ns%10)
+			ns /= 10
+		}
+		n := len(d)
+		for d[n-1] == '0' {
+			n--
+		}
+		b = append(b, d[:n]...)
+	}
+	return append(b, 'Z')
 }
 
 // sealedAAD prefixes the decision id in what a sealed body is bound to: a body sealed for

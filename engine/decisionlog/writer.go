@@ -71,6 +71,7 @@ type Logger struct {
 	mask    *Mask
 	seal    Sealer
 	pool    sync.Pool // encoding scratch
+	stamps  stamps    // the records' last formatted second
 	written atomic.Uint64
 	dropped atomic.Uint64
 	errs    atomic.Uint64
@@ -139,7 +140,7 @@ func (l *Logger) Log(r *Record) {
 		return
 	}
 	bp := l.pool.Get().(*[]byte)
-	*bp = r.appendJSON((*bp)[:0], l.mask, l.seal)
+	*bp = r.appendJSON((*bp)[:0], l.mask, l.seal, &l.stamps)
 	l.mu.Lock()
 	if l.pending >= queueLen {
 		l.mu.Unlock()
