@@ -142,23 +142,33 @@ var (
 // a whole number of microseconds passes, and so does nearly every other one ("99999 per day"
 // passes, "100003 per day" does not).
 func (c *Check) Validate() error {
+	_, err := c.ValidateLimit()
+	return err
+}
+
+// ValidateLimit is Validate that also returns the rate limit in the units the store counts it
+// in (the zero Limit when c has no rate key), so that a store validating and deciding one
+// check reduces the rate once.
+func (c *Check) ValidateLimit() (gcra.Limit, error) {
+	var lim gcra.Limit
 	if rl := &c.RateLimit; rl.Key != "" {
 		switch {
 		case rl.Limit <= 0:
-			return errLimit
+			return lim, errLimit
 		case rl.Per < time.Microsecond:
-			return errPer
+			return lim, errPer
 		case rl.Burst < 0:
-			return errBurst
+			return lim, errBurst
 		}
-		if _, ok := gcra.New(rl.Limit, int64(rl.Per/time.Microsecond), rl.Burst); !ok {
-			return errWindow
+		var ok bool
+		if lim, ok = gcra.New(rl.Limit, int64(rl.Per/time.Microsecond), rl.Burst); !ok {
+			return lim, errWindow
 		}
 	}
 	if c.Dedupe.Key != "" && c.Dedupe.TTL < time.Millisecond {
-		return errTTL
+		return lim, errTTL
 	}
-	return nil
+	return lim, nil
 }
 
 // ValidTTL reports whether ttl is acceptable for Commit.

@@ -121,7 +121,8 @@ func (s *Store) Admit(_ context.Context, c *state.Check) (state.Admission, error
 	if s.closed.Load() {
 		return state.Admission{}, errClosed
 	}
-	if err := c.Validate(); err != nil {
+	lim, err := c.ValidateLimit()
+	if err != nil {
 		return state.Admission{}, err
 	}
 	rateOn, dedupeOn := c.RateLimit.Key != "", c.Dedupe.Key != ""
@@ -130,10 +131,8 @@ func (s *Store) Admit(_ context.Context, c *state.Check) (state.Admission, error
 	}
 	now := s.now()
 	ri, di := -1, -1
-	var lim gcra.Limit
 	if rateOn {
 		ri = s.shardOf(c.RateLimit.Key)
-		lim, _ = gcra.New(c.RateLimit.Limit, int64(c.RateLimit.Per/time.Microsecond), c.RateLimit.Burst) // validated above
 	}
 	if dedupeOn {
 		di = s.shardOf(c.Dedupe.Key)

@@ -12,7 +12,6 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/hookwall/hookwall/engine/state"
-	"github.com/hookwall/hookwall/engine/state/internal/gcra"
 )
 
 // DefaultTimeout bounds each call when Options.Timeout is 0.
@@ -122,7 +121,8 @@ func (s *Store) Admit(ctx context.Context, c *state.Check) (state.Admission, err
 	if s.closed.Load() {
 		return state.Admission{}, errClosed
 	}
-	if err := c.Validate(); err != nil {
+	lim, err := c.ValidateLimit()
+	if err != nil {
 		return state.Admission{}, err
 	}
 	rateOn, dedupeOn := c.RateLimit.Key != "", c.Dedupe.Key != ""
@@ -131,8 +131,7 @@ func (s *Store) Admit(ctx context.Context, c *state.Check) (state.Admission, err
 	}
 	var (
 		mode int
-		keys = make([]string, 0, 2)
-		lim  gcra.Limit
+		keys       = make([]string, 0, 2)
 		ttl  int64 = 1
 	)
 	if dedupeOn {
@@ -143,7 +142,6 @@ func (s *Store) Admit(ctx context.Context, c *state.Check) (state.Admission, err
 	if rateOn {
 		mode |= 2
 		keys = append(keys, s.prefix+"rl:"+c.RateLimit.Key)
-		lim, _ = gcra.New(c.RateLimit.Limit, int64(c.RateLimit.Per/time.Microsecond), c.RateLimit.Burst) // validated above
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
