@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"net/http"
 	"strings"
@@ -123,5 +124,51 @@ func TestCrossCheckLogOnlyAndOff(t *testing.T) {
 	time.Sleep(100 * time.Millisecond) // a check would have been queued by now
 	if n := divergences(t, off); n != 0 || off.adminStatus().Routes[0].Evaluator != "compiled" {
 		t.Errorf("cross_check = 0: %v divergences, evaluator %s", n, off.adminStatus().Routes[0].Evaluator)
+	}
+}
+
+// Every request checked, eight at a time on pooled exchanges whose buffers the next request
+// reuses: topdown, building each request's input on the worker from what the request handed
+// over, answers every one as the compiled evaluator did (deny without x-ok, allow with it).
+func TestCrossCheckAgreesUnderReuse(t *testing.T) {
+	up := startUpstream(t)
+	cfg := strings.NewReplacer("{{UPSTREAM}}", up.URL(), "{{POLICIES}}", "cross_check = 1.0\non_divergence = \"log\"").Replace(reloadConfig)
+	e := startEnv(t, cfg, map[string]string{"policies/routes/flip.rego": crossCheckPolicy}, Options{})
+	const workers, each = 8, 40
+	errs := make(chan string, workers)
+	for w := range workers {
+		go func() {
+			for i := range each {
+				ok, want := "", 451
+				if (w+i)%2 == 0 {
+					ok, want = "1", 200
+				}
+				if got := sendFlip(t, e, ok); got != want {
+					errs <- fmt.Sprintf("x-ok %q: %d, want %d", ok, got, want)
+					return
+				}
+			}
+			errs <- ""
+		}()
+	}
+	for range workers {
+		if msg := <-errs; msg != "" {
+			t.Fatal(msg)
+		}
+	}
+	// One worker takes the jobs in order: once a last, divergent, decision is counted, every
+	// request before it was checked (or dropped by a full queue, never half checked).
+	snap := e.g.snaps.Acquire()
+	err := snap.Routes[0].Query.ReplaceCompiledForTest(context.Background(), map[string]string{"broken.rego": brokenCompiled})
+	snap.Release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sendFlip(t, e, ""); got != 200 {
+		t.Fatalf("no x-ok: %d, want the broken compiled evaluator's 200", got)
+	}
+	testutil.WaitUntil(t, 10*time.Second, "the last, divergent, decision was not counted", func() bool { return divergences(t, e) >= 1 })
+	if n := divergences(t, e); n != 1 {
+		t.Fatalf("%v divergences, want only the last request's:\n%s", n, e.logBuf.String())
 	}
 }

@@ -25,7 +25,11 @@ type CrossCheckJob struct {
 	Query      *Query
 	// Input is the whole input document the decision was made on (input.request included).
 	// Offer copies it: the caller's may hold views of request buffers.
-	Input    ast.Value
+	Input ast.Value
+	// Build, when set, makes Input on the worker instead, so a sampled request spends no
+	// time building or copying it: it must read only data it owns (nothing the request
+	// reuses after it ends), and give the very input the decision was made on.
+	Build    func() ast.Value
 	Decision Decision // the compiled evaluator's, when Err is nil
 	Err      error
 	// Timeout bounds the topdown evaluation (the route's timeout).
@@ -68,7 +72,7 @@ func NewCrossCheck(n int, log *slog.Logger, diverged func(route string)) *CrossC
 	return &CrossCheck{queue: make(chan CrossCheckJob, n), log: log, diverged: diverged, linger: crossCheckLinger}
 }
 
-// Offer queues j, copying its input; false when the queue is full and j was dropped.
+// Offer queues j, copying its Input (not what Build reads: that is owned already); false when the queue is full and j was dropped.
 func (c *CrossCheck) Offer(j CrossCheckJob) bool {
 	if len(c.queue) == cap(c.queue) {
 		c.dropped.Add(1)
@@ -127,6 +131,9 @@ func (c *CrossCheck) check(j CrossCheckJob) {
 	}()
 	if j.Timeout <= 0 {
 		j.Timeout = time.Second
+	}
+	if j.Build != nil {
+		j.Input = j.Build()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), j.Timeout)
 	defer cancel()

@@ -411,6 +411,35 @@ func (r *Captured) Get(lowerName string) string {
 	return ""
 }
 
+// Handover returns a copy of r that another goroutine may build input.request from (Object,
+// Field…) after r's request has ended, for the cross-check's worker: the copy has a Builder
+// of its own, and r's Builder gives up its arena and term slab, so nothing the copy points
+// to is written again (the Builder's next strings and terms go to fresh ones). It copies no
+// string: the cost on the request path is the header and query lists. r stays valid for
+// its request. The copy builds its own object rather than share r's, so the request path
+// and the worker never read one lazily built object at once; the JSON body value, when r
+// parsed it, is shared (built, never changed).
+func (r *Captured) Handover() *Captured {
+	old := r.b
+	c := &Captured{b: &Builder{}}
+	c.str, c.ct, c.tls, c.json, c.jsonLim = r.str, r.ct, r.tls, r.json, r.jsonLim
+	c.jsonDone, c.jsonVal, c.jsonErr = r.jsonDone, r.jsonVal, r.jsonErr
+	c.headers = make([]field, len(r.headers))
+	for i, f := range r.headers {
+		c.headers[i] = field{key: f.key, val: f.val}
+	}
+	c.query = make([]field, len(r.query))
+	for i, f := range r.query {
+		c.query[i] = field{key: f.key, val: f.val}
+	}
+	if r.indexed {
+		c.indexed = true
+		c.rebuild(len(old.index))
+	}
+	old.arena, old.slab = nil, nil
+	return c
+}
+
 // Request returns input.request for req, as received.
 func (b *Builder) Request(req *fasthttp.Request, m *Meta) ast.Object {
 	return b.Capture(req, m).Object()

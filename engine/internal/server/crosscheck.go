@@ -1,6 +1,10 @@
 package server
 
 import (
+	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+
 	"github.com/hookwall/hookwall/engine/internal/input"
 	"github.com/hookwall/hookwall/engine/policy"
 )
@@ -26,9 +30,10 @@ func newCrossCheck(o Options) *policy.CrossCheck {
 
 // crossCheck offers a sample ([policies] cross_check) of the compiled evaluator's decisions
 // to be evaluated again with topdown, off the request path. An unsampled request costs a
-// random draw; a sampled one, the whole input document, built and copied for the worker.
-// Reads x.dec, x.policyErr, x.captured (capturing the request now if nothing did); not in a
-// dry run; never ends the request.
+// random draw; a sampled one, handing its captured request and its labels over to the
+// worker, which builds the input document from them (input.Captured.Handover: no string is
+// copied). Reads x.dec, x.policyErr, x.captured (capturing the request now if nothing did);
+// not in a dry run; never ends the request.
 func (s *Server) crossCheck(x *exchange) (done bool) {
 	route, pc := x.route, &x.snap.Config.Policies
 	if x.dry != nil || !policy.Sample(pc.CrossCheck) || !route.Query.Compiled() {
@@ -41,11 +46,35 @@ func (s *Server) crossCheck(x *exchange) (done bool) {
 	if captured == nil {
 		captured = x.in.Capture(&x.ctx.Request, &x.meta)
 	}
-	reqObj := captured.Object()
+	h := crossCheckInput{req: captured.Handover(), meta: input.Meta{
+		RouteName: x.meta.RouteName, RoutePath: x.meta.RoutePath, Route: x.meta.Route, Source: x.meta.Source,
+	}}
+	if len(x.labels) > 0 {
+		// A filter's labels may be views of buffers the exchange reuses.
+		h.labels = make([]label, len(x.labels))
+		for i, l := range x.labels {
+			h.labels[i] = label{strings.Clone(l.filter), strings.Clone(l.key), strings.Clone(l.value)}
+		}
+	}
 	s.xc.Offer(policy.CrossCheckJob{
-		Route: route.Name, DecisionID: x.rec.DecisionID, Query: route.Query,
-		Input:    input.Document(reqObj, &x.meta, x.filtersInput()),
+		Route: route.Name, DecisionID: x.rec.DecisionID, Query: route.Query, Build: h.document,
 		Decision: x.dec, Err: x.policyErr, Timeout: min(route.Timeout, maxShadowTime), Demote: pc.OnDivergence == "opa",
 	})
 	return false
+}
+
+// crossCheckInput is what the cross-check's worker builds a sampled request's input document
+// from, owned by it: the captured request, what input.Document reads of the request's
+// metadata (the route's and the source's objects are shared and never changed), and the
+// filters' labels.
+type crossCheckInput struct {
+	req    *input.Captured
+	meta   input.Meta
+	labels []label
+}
+
+// document builds the input document as the request path would have: the request's object
+// from the same capture, and input.filters by the same function.
+func (h *crossCheckInput) document() ast.Value {
+	return input.Document(h.req.Object(), &h.meta, (&exchange{labels: h.labels}).filtersInput())
 }
