@@ -36,6 +36,7 @@ func StoreKey(key string) string {
 type Bounded struct {
 	backend Store
 	claims  claimCommitter // backend, when it settles claims by Admission.Claim
+	noCtx   bool           // the backend reads no context
 }
 
 // claimCommitter is a backend that can commit a claim by the Admission.Claim its Admit
@@ -50,6 +51,8 @@ var _ Store = (*Bounded)(nil)
 func Bound(backend Store) *Bounded {
 	b := &Bounded{backend: backend}
 	b.claims, _ = backend.(claimCommitter)
+	cf, ok := backend.(interface{ IgnoresContext() bool })
+	b.noCtx = ok && cf.IgnoresContext()
 	return b
 }
 
@@ -80,6 +83,10 @@ func (b *Bounded) CommitClaim(ctx context.Context, key string, claim uint64, ttl
 	}
 	return b.claims.CommitClaim(ctx, StoreKey(key), claim, ttl)
 }
+
+// IgnoresContext reports whether the backend reads no context (it says so with an
+// IgnoresContext method of its own): a caller may then skip making a deadline for a call.
+func (b *Bounded) IgnoresContext() bool { return b.noCtx }
 
 // Release implements Store.
 func (b *Bounded) Release(ctx context.Context, key string) error {

@@ -20,13 +20,13 @@ import (
 // path gets cheaper, never raise them without a reason in the commit.
 const (
 	budgetNone      = 3  // allow := true, no filter: neither the request nor the document is built
-	budgetReference = 11 // examples/bench reference policy + tiny wasm filter + decision log
+	budgetReference = 10 // examples/bench reference policy + tiny wasm filter + decision log
 )
 
 func TestAllocationBudget(t *testing.T) {
-	// The budget is the request path's: a request the cross-check samples also builds and
-	// copies the input for topdown, and its evaluation counts here too (BenchmarkCrossCheck
-	// measures that share).
+	// The budget is the request path's: a request the cross-check samples also hands its
+	// capture over, and the worker's building of the input and topdown evaluation count here
+	// too (BenchmarkCrossCheck measures that share).
 	h := newAllocHarness(t, "cross_check = 0")
 	for _, c := range []struct {
 		path   string

@@ -113,18 +113,28 @@ type claimCommitter interface {
 	CommitClaim(ctx context.Context, key string, claim uint64, ttl time.Duration) error
 }
 
+// contextFree is a store that reads no context (the memory store, behind state.Bounded):
+// settling a claim in it needs no deadline of its own, nor the allocation of one.
+type contextFree interface {
+	IgnoresContext() bool
+}
+
 // settle commits the dedupe key admit claimed (x.claim), when there is one, if delivered, or
 // releases it so the provider's retry goes through. It uses its own deadline, 2 s from now (a
-// clock reading the caller has): the request's may have expired with the upstream.
+// clock reading the caller has): the request's may have expired with the upstream; a store
+// that reads no context is given none.
 func (s *Server) settle(x *exchange, now time.Time, delivered bool) {
 	c := x.claim
 	if c.key == "" {
 		return
 	}
 	rec := &x.rec
-	dc := newDeadlineCtx(now.Add(2 * time.Second))
-	defer dc.cancel()
-	var ctx context.Context = dc
+	ctx := context.Background()
+	if cs, ok := s.o.Store.(contextFree); !ok || !cs.IgnoresContext() {
+		dc := newDeadlineCtx(now.Add(2 * time.Second))
+		defer dc.cancel()
+		ctx = dc
+	}
 	var err error
 	switch cc, ok := s.o.Store.(claimCommitter); {
 	case !delivered:

@@ -314,9 +314,9 @@ func (s *Store) CommitClaim(ctx context.Context, key string, claim uint64, ttl t
 	if slot < int64(len(sh.ents)) {
 		e := &sh.ents[slot]
 		if e.key == key && e.kind != kindRate && e.exp > now {
+			// No sweep: this adds no entry, and Admit, which added this one, swept.
 			e.kind = kindDelivered
 			sh.setExp(int32(slot), now+ttl.Microseconds())
-			sh.sweep(now)
 			sh.mu.Unlock()
 			return nil
 		}
@@ -339,6 +339,10 @@ func (s *Store) Release(_ context.Context, key string) error {
 	}
 	return nil
 }
+
+// IgnoresContext reports true: no call of the store waits on anything but its own short
+// locks, so none reads its context, and a caller need not make a deadline for one.
+func (s *Store) IgnoresContext() bool { return true }
 
 // Close drops every entry; later calls fail with an error wrapping state.ErrUnavailable.
 func (s *Store) Close() error {

@@ -511,3 +511,22 @@ func TestHotRateKeyExact(t *testing.T) {
 		t.Fatalf("the hot key passed %d requests, want exactly %d", got, limit)
 	}
 }
+
+// The memory store reads no context, and says so through state.Bound, so that the server
+// settles a claim without making a deadline for it.
+func TestIgnoresContext(t *testing.T) {
+	s := New(Options{})
+	c := &state.Check{Dedupe: state.Dedupe{Key: "k", TTL: time.Minute}}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	a, err := s.Admit(ctx, c)
+	if err != nil || a.Dedupe != state.DedupeNew {
+		t.Fatalf("Admit with an ended context: %+v %v", a, err)
+	}
+	if err := s.CommitClaim(ctx, "k", a.Claim, time.Minute); err != nil {
+		t.Fatalf("CommitClaim with an ended context: %v", err)
+	}
+	if !state.Bound(s).IgnoresContext() {
+		t.Error("state.Bound(memory).IgnoresContext() = false")
+	}
+}

@@ -310,6 +310,10 @@ func TestCallerDeadline(t *testing.T) {
 		_, err := s.Admit(ctx, &state.Check{RateLimit: state.RateLimit{Key: "k", Limit: 1, Per: time.Second}})
 		return err
 	})
+	// So the server must hand it one: behind state.Bound, the store does not claim to ignore it.
+	if state.Bound(s).IgnoresContext() {
+		t.Error("state.Bound(redis).IgnoresContext() = true: the server would settle claims without a deadline")
+	}
 }
 
 func TestTLSAndPassword(t *testing.T) {
