@@ -58,3 +58,29 @@ func BenchmarkCapture(b *testing.B) {
 	b.Run("distinct80", func(b *testing.B) { benchCapture(b, benchRequest(b, distinct.String()), false) })
 	b.Run("repeated80", func(b *testing.B) { benchCapture(b, benchRequest(b, repeated.String()), false) })
 }
+
+// BenchmarkHandover is a cross-checked request's capture handed to the cross-check's worker:
+// the request path's part (Handover, after the capture), and the worker's (the object built
+// from the copy).
+func BenchmarkHandover(b *testing.B) {
+	req := benchRequest(b, "")
+	m := fuzzMeta()
+	m.ParseJSON = false // as for the reference route, whose policy reads no JSON
+	for _, worker := range []bool{false, true} {
+		name := "request"
+		if worker {
+			name = "request+worker"
+		}
+		b.Run(name, func(b *testing.B) {
+			var bd Builder
+			b.ReportAllocs()
+			for b.Loop() {
+				bd.Reset()
+				h := bd.Capture(req, m).Handover()
+				if worker {
+					_ = Document(h.Object(), m, nil)
+				}
+			}
+		})
+	}
+}
