@@ -3,6 +3,7 @@ package memory
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -263,6 +264,9 @@ func checkBuckets(t *testing.T, step int, sh *shard) {
 	if len(sh.buckets) != len(sh.order) {
 		t.Fatalf("step %d: %d buckets, %d in the heap", step, len(sh.buckets), len(sh.order))
 	}
+	if want := int64(math.MaxInt64); len(sh.order) > 0 && sh.sweepAt != sh.bks[sh.order[0]].id<<bucketShift || len(sh.order) == 0 && sh.sweepAt != want {
+		t.Fatalf("step %d: sweepAt %d is not the earliest bucket's start", step, sh.sweepAt)
+	}
 	seen := 0
 	if len(sh.bks) != len(sh.order)+len(sh.bfree) {
 		t.Fatalf("step %d: %d buckets in the arena, %d in the heap, %d free", step, len(sh.bks), len(sh.order), len(sh.bfree))
@@ -281,7 +285,7 @@ func checkBuckets(t *testing.T, step int, sh *shard) {
 		prev := int32(nilSlot)
 		for i := b.head; i != nilSlot; i = sh.ents[i].next {
 			e := &sh.ents[i]
-			if e.prev != prev || e.exp>>bucketShift != b.id {
+			if e.prev != prev || e.exp>>bucketShift != b.id || e.bkt != bi {
 				t.Fatalf("step %d: entry %d misplaced in bucket %d", step, i, b.id)
 			}
 			if e.kind == kindRate {

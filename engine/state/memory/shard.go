@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"math"
 	"sync"
 	"sync/atomic"
 
@@ -32,6 +33,7 @@ type entry struct {
 	key        string
 	exp        int64 // unix µs; the entry is dead when exp <= now
 	prev, next int32 // neighbours in its expiry bucket's list
+	bkt        int32 // its expiry bucket's index in shard.bks
 	kind       kind
 }
 
@@ -116,7 +118,10 @@ type shard struct {
 	byteLimit int64   // bytes, as entryBytes counts them
 	bytes     int64
 	evictions uint64
-	_         [64]byte // keep neighbouring shards' locks off one cache line
+	// sweepAt is when the earliest bucket's span starts (math.MaxInt64 when there is none):
+	// before it nothing has expired, and sweep reads no bucket or entry to know it.
+	sweepAt int64
+	_       [64]byte // keep neighbouring shards' locks off one cache line
 }
 
 func (sh *shard) init(limit int, byteLimit int64) {
@@ -130,6 +135,7 @@ func (sh *shard) init(limit int, byteLimit int64) {
 	sh.dedupe = make(map[string]int32)
 	sh.buckets = make(map[int64]int32)
 	sh.ents, sh.free, sh.bks, sh.bfree, sh.order = nil, nil, nil, nil, nil
+	sh.sweepAt = math.MaxInt64
 }
 
 // lookup finds a live entry; an expired one is dropped and reported absent.
@@ -150,6 +156,9 @@ func (sh *shard) lookup(m map[string]int32, key string, now int64) (int32, bool)
 // rate entry whose cell was updated since it was placed is moved to its bucket instead.
 func (sh *shard) sweep(now int64) {
 	for range 2 {
+		if now < sh.sweepAt {
+			return
+		}
 		i := sh.front()
 		if i == nilSlot || sh.ents[i].exp > now {
 			return
@@ -256,9 +265,10 @@ func (sh *shard) link(i int32) {
 		sh.buckets[id] = bi
 		sh.order = append(sh.order, bi)
 		sh.up(len(sh.order) - 1)
+		sh.frontMoved()
 	}
 	b := &sh.bks[bi]
-	e.prev, e.next = b.tail, nilSlot
+	e.bkt, e.prev, e.next = bi, b.tail, nilSlot
 	if b.tail != nilSlot {
 		sh.ents[b.tail].next = i
 	} else {
@@ -270,7 +280,7 @@ func (sh *shard) link(i int32) {
 // unlink takes entry i off its bucket's list, and drops the bucket when it empties.
 func (sh *shard) unlink(i int32) {
 	e := &sh.ents[i]
-	bi := sh.buckets[e.exp>>bucketShift]
+	bi := e.bkt
 	b := &sh.bks[bi]
 	if e.prev != nilSlot {
 		sh.ents[e.prev].next = e.next
@@ -300,6 +310,16 @@ func (sh *shard) dropBucket(bi int32) {
 		sh.up(p)
 	}
 	sh.bfree = append(sh.bfree, bi)
+	sh.frontMoved()
+}
+
+// frontMoved sets sweepAt after the earliest bucket may have changed.
+func (sh *shard) frontMoved() {
+	if len(sh.order) == 0 {
+		sh.sweepAt = math.MaxInt64
+		return
+	}
+	sh.sweepAt = sh.bks[sh.order[0]].id << bucketShift
 }
 
 // front returns the first entry of the earliest bucket, or nilSlot when the shard is empty.
