@@ -479,7 +479,10 @@ func TestCloseLifecycle(t *testing.T) {
 }
 
 func TestRecycleAfterMaxUses(t *testing.T) {
-	f := load(t, newHost(t), Spec{Name: "unreachable", Module: testdata(t, "unreachable.wasm"), Pool: 1, MaxUses: 3})
+	// A recycled instance's refill runs in the background and may race the next call, which
+	// then makes an instance above Pool; the reaper closes that one once it idles for
+	// IdleTimeout, kept short here so that the pool is back to one instance promptly.
+	f := load(t, newHost(t), Spec{Name: "unreachable", Module: testdata(t, "unreachable.wasm"), Pool: 1, MaxUses: 3, IdleTimeout: 20 * time.Millisecond})
 	var counts []string
 	for range 7 {
 		next, err, ex := call(t, f, getReq)
@@ -492,7 +495,7 @@ func TestRecycleAfterMaxUses(t *testing.T) {
 	if got := strings.Join(counts, ""); got != "1231231" {
 		t.Errorf("per-instance counters %s, want 1231231", got)
 	}
-	testutil.WaitFor(t, func() bool { return f.Stats().Idle == 1 })
+	testutil.WaitFor(t, func() bool { st := f.Stats(); return st.Idle == 1 && st.Live == 1 })
 	if st := f.Stats(); st.Recycled != 2 || st.Discarded != 0 {
 		t.Errorf("stats %+v", st)
 	}
