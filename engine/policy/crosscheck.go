@@ -23,12 +23,9 @@ type CrossCheckJob struct {
 	Route      string
 	DecisionID string
 	Query      *Query
-	// Input is the whole input document the decision was made on (input.request included).
-	// Offer copies it: the caller's may hold views of request buffers.
-	Input ast.Value
-	// Build, when set, makes Input on the worker instead, so a sampled request spends no
-	// time building or copying it: it must read only data it owns (nothing the request
-	// reuses after it ends), and give the very input the decision was made on.
+	// Build makes, on the worker, the whole input document the decision was made on
+	// (input.request included), so a sampled request spends no time building or copying
+	// it: it must read only data it owns (nothing the request reuses after it ends).
 	Build    func() ast.Value
 	Decision Decision // the compiled evaluator's, when Err is nil
 	Err      error
@@ -72,15 +69,8 @@ func NewCrossCheck(n int, log *slog.Logger, diverged func(route string)) *CrossC
 	return &CrossCheck{queue: make(chan CrossCheckJob, n), log: log, diverged: diverged, linger: crossCheckLinger}
 }
 
-// Offer queues j, copying its Input (not what Build reads: that is owned already); false when the queue is full and j was dropped.
+// Offer queues j; false when the queue is full and j was dropped.
 func (c *CrossCheck) Offer(j CrossCheckJob) bool {
-	if len(c.queue) == cap(c.queue) {
-		c.dropped.Add(1)
-		return false
-	}
-	if j.Input != nil {
-		j.Input = cloneValue(j.Input)
-	}
 	select {
 	case c.queue <- j:
 	default:
@@ -132,12 +122,9 @@ func (c *CrossCheck) check(j CrossCheckJob) {
 	if j.Timeout <= 0 {
 		j.Timeout = time.Second
 	}
-	if j.Build != nil {
-		j.Input = j.Build()
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), j.Timeout)
 	defer cancel()
-	td, terr := j.Query.Eval(ctx, j.Input, &EvalParams{OPA: true})
+	td, terr := j.Query.Eval(ctx, j.Build(), &EvalParams{OPA: true})
 	c.checked.Add(1)
 	if ctx.Err() != nil && terr != nil {
 		return // topdown ran out of time: no answer to compare

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hookwall/hookwall/engine/internal/testutil"
+	"github.com/open-policy-agent/opa/v1/ast"
 )
 
 // postOnlyQuery prepares a policy that allows POST only, on the compiled evaluator (the one
@@ -39,12 +40,12 @@ func TestCrossCheckQueue(t *testing.T) {
 		if i%2 == 1 {
 			in, d = get, Decision{Status: 403}
 		}
-		if !c.Offer(CrossCheckJob{Route: "agree", Query: q, Input: in, Decision: d, Timeout: time.Second}) {
+		if !c.Offer(CrossCheckJob{Route: "agree", Query: q, Build: built(in), Decision: d, Timeout: time.Second}) {
 			t.Fatal("a job was dropped with room in the queue")
 		}
 	}
 	// The compiled evaluator (wrongly) allowed a GET: reported, not moved.
-	c.Offer(CrossCheckJob{Route: "log", DecisionID: "d-1", Query: q, Input: get, Decision: Decision{Allow: true, Status: 403}, Timeout: time.Second})
+	c.Offer(CrossCheckJob{Route: "log", DecisionID: "d-1", Query: q, Build: built(get), Decision: Decision{Allow: true, Status: 403}, Timeout: time.Second})
 	testutil.WaitFor(t, func() bool { return c.Checked() == 11 })
 	mu.Lock()
 	if len(diverged) != 1 || diverged[0] != "log" {
@@ -55,7 +56,7 @@ func TestCrossCheckQueue(t *testing.T) {
 		t.Fatal("a divergence without Demote moved the query")
 	}
 	// An error on one side only is a divergence too; with Demote the query moves.
-	c.Offer(CrossCheckJob{Route: "opa", DecisionID: "d-2", Query: q, Input: post, Err: context.Canceled, Timeout: time.Second, Demote: true})
+	c.Offer(CrossCheckJob{Route: "opa", DecisionID: "d-2", Query: q, Build: built(post), Err: context.Canceled, Timeout: time.Second, Demote: true})
 	testutil.WaitFor(t, func() bool { return c.Checked() == 12 })
 	if q.Compiled() {
 		t.Fatal("a divergence with Demote left the query compiled")
@@ -68,7 +69,7 @@ func TestCrossCheckQueue(t *testing.T) {
 	}
 
 	full := NewCrossCheck(0, quiet, nil)
-	if full.Offer(CrossCheckJob{Route: "r", Query: q, Input: post, Timeout: time.Second}) || full.Dropped() != 1 {
+	if full.Offer(CrossCheckJob{Route: "r", Query: q, Build: built(post), Timeout: time.Second}) || full.Dropped() != 1 {
 		t.Errorf("a full queue took the job (dropped %d)", full.Dropped())
 	}
 }
@@ -82,7 +83,7 @@ func TestCrossCheckWorkerLingers(t *testing.T) {
 	c.linger = 300 * time.Millisecond
 	post := doc(requestValue("POST", "/", nil, ""))
 	for i := range 5 {
-		if !c.Offer(CrossCheckJob{Route: "r", Query: q, Input: post, Decision: Decision{Allow: true, Status: 403}, Timeout: time.Second}) {
+		if !c.Offer(CrossCheckJob{Route: "r", Query: q, Build: built(post), Decision: Decision{Allow: true, Status: 403}, Timeout: time.Second}) {
 			t.Fatal("dropped")
 		}
 		testutil.WaitFor(t, func() bool { return c.Checked() == uint64(i+1) })
@@ -92,9 +93,12 @@ func TestCrossCheckWorkerLingers(t *testing.T) {
 		t.Errorf("%d workers for five jobs a few milliseconds apart, want 1", n)
 	}
 	testutil.WaitFor(t, func() bool { return !c.running.Load() })
-	c.Offer(CrossCheckJob{Route: "r", Query: q, Input: post, Decision: Decision{Allow: true, Status: 403}, Timeout: time.Second})
+	c.Offer(CrossCheckJob{Route: "r", Query: q, Build: built(post), Decision: Decision{Allow: true, Status: 403}, Timeout: time.Second})
 	testutil.WaitFor(t, func() bool { return c.Checked() == 6 })
 	if n := c.workers.Load(); n != 2 {
 		t.Errorf("%d workers after the first ended idle, want 2", n)
 	}
 }
+
+// built hands the cross-check an input document already made.
+func built(v ast.Value) func() ast.Value { return func() ast.Value { return v } }
