@@ -132,8 +132,12 @@ func crossCheckLine(p config.Policies) string {
 	if p.OnDivergence == config.DivergenceLog {
 		then = "is logged and counted"
 	}
-	return fmt.Sprintf("  cross-check: %s%% of compiled decisions evaluated again with topdown; a divergence %s",
-		strconv.FormatFloat(p.CrossCheck*100, 'g', 4, 64), then)
+	ceiling := "no ceiling (cross_check_max = 0)"
+	if p.CrossCheckMax > 0 {
+		ceiling = "at most " + strconv.Itoa(p.CrossCheckMax) + " a second"
+	}
+	return fmt.Sprintf("  cross-check: %s%% of compiled decisions, %s, evaluated again with topdown; a divergence %s",
+		strconv.FormatFloat(p.CrossCheck*100, 'g', 4, 64), ceiling, then)
 }
 
 type redisLogger struct{ l *slog.Logger }

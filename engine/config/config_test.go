@@ -25,8 +25,8 @@ func TestPoliciesReloadKeys(t *testing.T) {
 			if !p.Watch || p.TestOnReload || p.BundleURL != "" || p.PollInterval != 0 || p.BundleVerificationAlg != "" {
 				t.Errorf("defaults: %+v", p)
 			}
-			if p.CrossCheck != DefaultCrossCheck || p.OnDivergence != "opa" {
-				t.Errorf("cross-check defaults: %v %q, want %v \"opa\"", p.CrossCheck, p.OnDivergence, DefaultCrossCheck)
+			if p.CrossCheck != DefaultCrossCheck || p.OnDivergence != "opa" || p.CrossCheckMax != DefaultCrossCheckMax {
+				t.Errorf("cross-check defaults: %v %q %d, want %v \"opa\" %d", p.CrossCheck, p.OnDivergence, p.CrossCheckMax, DefaultCrossCheck, DefaultCrossCheckMax)
 			}
 		}},
 		{"cross-check off", "[policies]\ncross_check = 0\non_divergence = \"log\"\n", func(t *testing.T, p Policies) {
@@ -37,6 +37,16 @@ func TestPoliciesReloadKeys(t *testing.T) {
 		{"cross-check all", "[policies]\ncross_check = 1.0\n", func(t *testing.T, p Policies) {
 			if p.CrossCheck != 1 {
 				t.Errorf("cross_check = 1.0: %v", p.CrossCheck)
+			}
+		}},
+		{"cross-check ceiling off", "[policies]\ncross_check_max = 0\n", func(t *testing.T, p Policies) {
+			if p.CrossCheckMax != 0 {
+				t.Errorf("cross_check_max = 0: %d", p.CrossCheckMax)
+			}
+		}},
+		{"cross-check ceiling", "[policies]\ncross_check_max = 25\n", func(t *testing.T, p Policies) {
+			if p.CrossCheckMax != 25 {
+				t.Errorf("cross_check_max = 25: %d", p.CrossCheckMax)
 			}
 		}},
 		{"watch off", "[policies]\nwatch = false\n", func(t *testing.T, p Policies) {
@@ -87,6 +97,9 @@ func TestPoliciesReloadKeysInvalid(t *testing.T) {
 		{"cross-check above 1", "[policies]\ncross_check = 1.5\n", 2, "policies.cross_check", "between 0 and 1"},
 		{"cross-check negative", "[policies]\ndir = \"p\"\ncross_check = -0.1\n", 3, "policies.cross_check", "between 0 and 1"},
 		{"cross-check not a number", "[policies]\ncross_check = \"1%\"\n", 2, "policies.cross_check", ""},
+		{"cross-check ceiling negative", "[policies]\ndir = \"p\"\ncross_check_max = -1\n", 3, "policies.cross_check_max", "0 for no ceiling"},
+		{"cross-check ceiling not an integer", "[policies]\ncross_check_max = 2.5\n", 2, "policies.cross_check_max", ""},
+		{"cross-check ceiling a string", "[policies]\ncross_check_max = \"100/s\"\n", 2, "policies.cross_check_max", ""},
 		{"unknown on_divergence", "[policies]\non_divergence = \"panic\"\n", 2, "policies.on_divergence", "must be \"opa\" or \"log\""},
 	}
 	for _, tc := range cases {

@@ -65,7 +65,7 @@ func divergences(t *testing.T, e *env) float64 {
 // route to topdown, as /-/status shows; the route then answers as topdown does. A reload
 // compiles it again.
 func TestCrossCheckMovesDivergentRoute(t *testing.T) {
-	e := startCrossCheck(t, "cross_check = 1.0")
+	e := startCrossCheck(t, "cross_check = 1.0\ncross_check_max = 20") // under a ceiling: both requests fit in the bucket
 	if got := sendFlip(t, e, "1"); got != 200 {
 		t.Fatalf("x-ok 1: %d, want 200 (both evaluators allow)", got)
 	}
@@ -136,7 +136,7 @@ func TestCrossCheckAgreesUnderReuse(t *testing.T) {
 	// request, sent last, diverges, and since one worker takes the jobs in order, once that
 	// divergence is counted every request before it was checked (or dropped by a full
 	// queue, never half checked).
-	cfg := strings.NewReplacer("{{UPSTREAM}}", up.URL(), "{{POLICIES}}", "cross_check = 1.0\non_divergence = \"log\"").Replace(reloadConfig) +
+	cfg := strings.NewReplacer("{{UPSTREAM}}", up.URL(), "{{POLICIES}}", "cross_check = 1.0\non_divergence = \"log\"\ncross_check_max = 0").Replace(reloadConfig) +
 		"\n[[route]]\nname = \"flop\"\npath = \"/hooks/flop\"\nupstream = \"" + up.URL() + "\"\npolicy = \"routes.flop\"\n"
 	flop := strings.Replace(crossCheckPolicy, "routes.flip", "routes.flop", 1)
 	e := startEnv(t, cfg, map[string]string{"policies/routes/flip.rego": crossCheckPolicy, "policies/routes/flop.rego": flop}, Options{})
@@ -182,5 +182,127 @@ func TestCrossCheckAgreesUnderReuse(t *testing.T) {
 	})
 	if n := divergences(t, e); n != 0 {
 		t.Fatalf("%v divergences between topdown and the compiled evaluator that agree:\n%s", n, e.logBuf.String())
+	}
+}
+
+// ceilingConfig is a gateway that cross-checks every decision of one route, whose policy
+// verifies a GitHub signature, with {{CEILING}} in [policies].
+const ceilingConfig = `
+[server]
+listen = "127.0.0.1:0"
+
+[admin]
+listen = "127.0.0.1:0"
+
+[policies]
+dir = "policies"
+cross_check = 1.0
+on_divergence = "log"
+{{CEILING}}
+
+[log]
+decisions = "off"
+
+[secrets]
+github = {file = "github.secret"}
+
+[[route]]
+name = "signed"
+path = "/hooks/signed"
+upstream = "{{UPSTREAM}}"
+policy = "routes.signed"
+`
+
+// signedPolicy allows a delivery whose GitHub signature verifies; the route's compiled
+// evaluator is replaced by one that denies everything, so that every signed delivery the
+// cross-check evaluates again is a divergence, counted: the divergence counter counts the
+// checks.
+const signedPolicy = "package routes.signed\n\nallow if hookwall.webhook.verify(\"github\", input.request, {\"secret\": \"github\"}).valid\n"
+
+// floodSigned starts a gateway with ceiling in [policies], sends it n signed deliveries from 8
+// clients, each pausing pause between its requests, and returns how many were checked (once
+// the count has settled) and how long the sending took.
+func floodSigned(t *testing.T, ceiling string, n int, pause time.Duration) (checked int, took time.Duration) {
+	t.Helper()
+	up := startUpstream(t)
+	cfg := strings.NewReplacer("{{UPSTREAM}}", up.URL(), "{{CEILING}}", ceiling).Replace(ceilingConfig)
+	e := startEnv(t, cfg, map[string]string{"policies/routes/signed.rego": signedPolicy, "github.secret": "ceiling-secret"}, Options{})
+	snap := e.g.snaps.Acquire()
+	err := snap.Routes[0].Query.ReplaceCompiledForTest(context.Background(), map[string]string{"denyall.rego": "package routes.signed\n\nallow := false\n"})
+	snap.Release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(`{"ref":"refs/heads/main"}`)
+	headers := func() map[string]string {
+		return map[string]string{"X-Hub-Signature-256": githubSig("ceiling-secret", body), "X-GitHub-Event": "push",
+			"X-GitHub-Delivery": nextDelivery(), "Content-Type": "application/json"}
+	}
+	const senders = 8
+	errs := make(chan string, senders)
+	start := time.Now()
+	for w := range senders {
+		go func() {
+			for i := w; i < n; i += senders {
+				if r := e.do("POST", "/hooks/signed", body, headers()); r.Status != 403 {
+					errs <- fmt.Sprintf("status %d, want the broken compiled evaluator's 403", r.Status)
+					return
+				}
+				time.Sleep(pause)
+			}
+			errs <- ""
+		}()
+	}
+	for range senders {
+		if msg := <-errs; msg != "" {
+			t.Fatal(msg)
+		}
+	}
+	took = time.Since(start)
+	// The worker takes the queued checks one at a time: the count is final once it has
+	// stayed the same for a while.
+	last, still := -1.0, 0
+	testutil.WaitUntil(t, 20*time.Second, "the divergence count did not settle", func() bool {
+		v := metricValue(scrapeMetrics(t, e), "hookwall_evaluator_divergence_total", map[string]string{"route": "signed"})
+		if math.IsNaN(v) {
+			v = 0
+		}
+		if v == last {
+			still++
+		} else {
+			last, still = v, 0
+		}
+		if still < 5 {
+			time.Sleep(50 * time.Millisecond)
+		}
+		return still >= 5
+	})
+	return int(last), took
+}
+
+// TestCrossCheckCeiling: with every decision sampled (cross_check = 1) and a ceiling of 20
+// checks a second, 400 signed deliveries sent by eight clients over about a second are
+// checked at most 20 a second plus the bucket's two (a tenth of a second's); the rest are
+// skipped, and the checks that ran still catch the divergence. Without a ceiling
+// (cross_check_max = 0) the same deliveries are checked far beyond that.
+func TestCrossCheckCeiling(t *testing.T) {
+	const n, perSecond, burst = 400, 20, 2
+	pause := 20 * time.Millisecond // 50 requests a client: about a second
+	checked, took := floodSigned(t, "cross_check_max = 20", n, pause)
+	bound := int(perSecond*took.Seconds()) + burst + 1 // +1: a token accrued over the rounding
+	t.Logf("ceiling %d/s: %d of %d checked in %v (bound %d)", perSecond, checked, n, took, bound)
+	if checked > bound {
+		t.Errorf("%d of %d deliveries in %v were checked under a ceiling of %d a second, want at most %d", checked, n, took, perSecond, bound)
+	}
+	// The bucket refills while the deliveries come: more than its first two are checked,
+	// and each check still catches the divergence.
+	if checked <= burst {
+		t.Errorf("%d deliveries checked in %v under a ceiling of %d a second: the bucket did not refill", checked, took, perSecond)
+	}
+
+	unbounded, took := floodSigned(t, "cross_check_max = 0", n, pause)
+	t.Logf("no ceiling: %d of %d checked in %v", unbounded, n, took)
+	if limit := int(perSecond*took.Seconds()) + burst + 1; unbounded <= limit {
+		t.Errorf("without a ceiling only %d of %d deliveries in %v were checked, want more than %d", unbounded, n, took, limit)
 	}
 }

@@ -52,8 +52,13 @@ type CrossCheck struct {
 	diverged func(route string)
 	dropped  atomic.Uint64
 	checked  atomic.Uint64
+	skipped  atomic.Uint64 // samples over the ceiling (Admit)
 	workers  atomic.Uint64 // workers started
 	linger   time.Duration
+	// The ceiling's token bucket as one word (GCRA): when, in nanoseconds since epoch, the
+	// bucket is full again; it takes a compare-and-swap to admit and a load to refuse.
+	epoch time.Time
+	full  atomic.Int64
 }
 
 // crossCheckLinger is how long an idle worker waits for the next job before it ends. At the
@@ -66,7 +71,34 @@ func NewCrossCheck(n int, log *slog.Logger, diverged func(route string)) *CrossC
 	if log == nil {
 		log = slog.Default()
 	}
-	return &CrossCheck{queue: make(chan CrossCheckJob, n), log: log, diverged: diverged, linger: crossCheckLinger}
+	return &CrossCheck{queue: make(chan CrossCheckJob, n), log: log, diverged: diverged, linger: crossCheckLinger, epoch: time.Now()}
+}
+
+// Admit takes a token from the ceiling of perSecond checks a second (0: no ceiling) for a
+// sample taken at now (a reading the request already has: Admit reads no clock). The bucket
+// holds a tenth of a second's tokens, at least one, and starts full: over any span of d, at
+// most perSecond×d + perSecond/10 (at least 1) samples are admitted. A refused sample is
+// counted (Skipped) and must not be offered. Without a lock; safe for concurrent use.
+func (c *CrossCheck) Admit(now time.Time, perSecond int) bool {
+	if perSecond <= 0 {
+		return true
+	}
+	t := int64(now.Sub(c.epoch))
+	every := max(int64(time.Second)/int64(perSecond), 1)
+	depth := every * int64(max(perSecond/10, 1))
+	for {
+		full := c.full.Load()
+		// A token is there when the bucket, after giving it, is still due full no later
+		// than depth from now; a reading older than the last admitted one counts from it.
+		next := max(full, t) + every
+		if next-t > depth {
+			c.skipped.Add(1)
+			return false
+		}
+		if c.full.CompareAndSwap(full, next) {
+			return true
+		}
+	}
 }
 
 // Offer queues j; false when the queue is full and j was dropped.
@@ -84,9 +116,11 @@ func (c *CrossCheck) Offer(j CrossCheckJob) bool {
 	return true
 }
 
-// Checked and Dropped count the jobs evaluated and the jobs a full queue dropped.
+// Checked, Dropped and Skipped count the jobs evaluated, the jobs a full queue dropped and
+// the samples the ceiling refused (Admit).
 func (c *CrossCheck) Checked() uint64 { return c.checked.Load() }
 func (c *CrossCheck) Dropped() uint64 { return c.dropped.Load() }
+func (c *CrossCheck) Skipped() uint64 { return c.skipped.Load() }
 
 // work evaluates the queued jobs and ends when none came for c.linger; a job queued as it
 // ends starts another worker.

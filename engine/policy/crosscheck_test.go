@@ -102,3 +102,57 @@ func TestCrossCheckWorkerLingers(t *testing.T) {
 
 // built hands the cross-check an input document already made.
 func built(v ast.Value) func() ast.Value { return func() ast.Value { return v } }
+
+// TestCrossCheckCeiling: Admit at 50 a second holds five tokens (a tenth of a second's) and
+// starts full; then it admits one sample every 20 ms of the readings it is given, whatever
+// their order, and counts the refused; 0 is no ceiling.
+func TestCrossCheckCeiling(t *testing.T) {
+	c := NewCrossCheck(1, nil, nil)
+	at := func(d time.Duration) time.Time { return c.epoch.Add(time.Second + d) }
+	admitted := 0
+	for range 20 { // a burst at one instant: the bucket's five
+		if c.Admit(at(0), 50) {
+			admitted++
+		}
+	}
+	if admitted != 5 || c.Skipped() != 15 {
+		t.Fatalf("a burst of 20: %d admitted, %d skipped; want 5 and 15", admitted, c.Skipped())
+	}
+	// 1,000 samples over the next second, a millisecond apart: one token every 20 ms.
+	admitted = 0
+	for i := range 1000 {
+		if c.Admit(at(time.Duration(i+1)*time.Millisecond), 50) {
+			admitted++
+		}
+	}
+	if admitted != 50 {
+		t.Errorf("a second of samples a millisecond apart at 50 a second: %d admitted, want 50", admitted)
+	}
+	// A reading older than the last admitted sample's finds no token it has not paid for.
+	if c.Admit(at(500*time.Millisecond), 50) {
+		t.Error("an older reading was admitted with the bucket empty")
+	}
+	// After a quiet second the bucket is full again, and no fuller.
+	admitted = 0
+	for range 20 {
+		if c.Admit(at(3*time.Second), 50) {
+			admitted++
+		}
+	}
+	if admitted != 5 {
+		t.Errorf("after a quiet second: %d admitted, want the bucket's 5", admitted)
+	}
+	skipped := c.Skipped()
+	for range 100 {
+		if !c.Admit(at(3*time.Second), 0) {
+			t.Fatal("no ceiling refused a sample")
+		}
+	}
+	if c.Skipped() != skipped {
+		t.Error("no ceiling counted a skip")
+	}
+	// A ceiling above one a nanosecond admits what comes.
+	if !c.Admit(at(3*time.Second), 2_000_000_000) {
+		t.Error("a ceiling of 2e9 a second refused a sample")
+	}
+}

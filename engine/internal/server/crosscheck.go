@@ -28,15 +28,17 @@ func newCrossCheck(o Options) *policy.CrossCheck {
 	return policy.NewCrossCheck(crossCheckQueue, o.Logger, diverged)
 }
 
-// crossCheck offers a sample ([policies] cross_check) of the compiled evaluator's decisions
-// to be evaluated again with topdown, off the request path. An unsampled request costs a
-// random draw; a sampled one, handing its captured request and its labels over to the
-// worker, which builds the input document from them (input.Captured.Handover: no string is
-// copied). Reads x.dec, x.policyErr, x.captured (capturing the request now if nothing did);
-// not in a dry run; never ends the request.
+// crossCheck offers a sample ([policies] cross_check) of the compiled evaluator's decisions,
+// at most [policies] cross_check_max a second, to be evaluated again with topdown, off the
+// request path. An unsampled request costs a random draw; a sample over the ceiling, the
+// draw and the bucket's atomic (timed by the request's arrival, no clock read); an admitted
+// one, handing its captured request and its labels over to the worker, which builds the
+// input document from them (input.Captured.Handover: no string is copied). Reads x.dec,
+// x.policyErr, x.captured (capturing the request now if nothing did), x.rec.Time; not in a
+// dry run; never ends the request.
 func (s *Server) crossCheck(x *exchange) (done bool) {
 	route, pc := x.route, &x.snap.Config.Policies
-	if x.dry != nil || !policy.Sample(pc.CrossCheck) || !route.Query.Compiled() {
+	if x.dry != nil || !policy.Sample(pc.CrossCheck) || !route.Query.Compiled() || !s.xc.Admit(x.rec.Time, pc.CrossCheckMax) {
 		return false
 	}
 	// Topdown reads the whole document, request included, which the compiled evaluator may
