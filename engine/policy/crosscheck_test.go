@@ -156,3 +156,30 @@ func TestCrossCheckCeiling(t *testing.T) {
 		t.Error("a ceiling of 2e9 a second refused a sample")
 	}
 }
+
+// BenchmarkCrossCheckReference is the worker's cost of one cross-check of the benchmark's
+// reference decision ("check": the evaluation with topdown, its deadline and the comparison)
+// beside topdown's evaluation alone ("eval") on the same built document.
+func BenchmarkCrossCheckReference(b *testing.B) {
+	q, in, _ := signedPush(b, "../../examples/bench/policies", "bench.reference", "bench-secret", "/reference", "127.0.0.1")
+	d, err := q.Eval(context.Background(), in, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := NewCrossCheck(1, slog.New(slog.NewTextHandler(io.Discard, nil)), func(string) { b.Fatal("the reference decision diverged") })
+	b.Run("eval", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := q.Eval(context.Background(), in, &EvalParams{OPA: true}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("check", func(b *testing.B) {
+		b.ReportAllocs()
+		j := CrossCheckJob{Route: "reference", Query: q, Build: built(in), Decision: d, Timeout: time.Second}
+		for b.Loop() {
+			c.check(j)
+		}
+	})
+}
