@@ -2,14 +2,17 @@ package policy
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/hookwall/hookwall/engine/internal/testutil"
+	"github.com/hookwall/hookwall/engine/state"
 	"github.com/open-policy-agent/opa/v1/ast"
 )
 
@@ -182,4 +185,49 @@ func BenchmarkCrossCheckReference(b *testing.B) {
 			c.check(j)
 		}
 	})
+}
+
+// TestSameDecisionIsDeepEqual: the cross-check's comparison answers as reflect.DeepEqual on
+// every pair of decisions that differ in one field (nil against empty included), for every
+// field of Decision: a field added to Decision and not to sameDecision fails here.
+func TestSameDecisionIsDeepEqual(t *testing.T) {
+	candidates := map[string][]any{
+		"Allow":           {false, true},
+		"Status":          {0, 403, 451},
+		"Deny":            {[]string(nil), []string{}, []string{"a"}, []string{"b"}, []string{"a", "b"}},
+		"RateLimit":       {(*state.RateLimit)(nil), &state.RateLimit{}, &state.RateLimit{Key: "k", Limit: 10, Per: time.Minute}, &state.RateLimit{Key: "k", Limit: 10, Per: time.Minute, Burst: 2}},
+		"Dedupe":          {(*state.Dedupe)(nil), &state.Dedupe{}, &state.Dedupe{Key: "d", TTL: time.Hour}, &state.Dedupe{Key: "d", TTL: time.Minute}},
+		"UpstreamHeaders": {[]Header(nil), []Header{}, []Header{{"X-A", "1"}}, []Header{{"X-A", "2"}}, []Header{{"X-B", "1"}}},
+		"Labels": {map[string]any(nil), map[string]any{}, map[string]any{"a": "b"}, map[string]any{"a": json.Number("1")},
+			map[string]any{"a": []any{"x", true, nil}}, map[string]any{"a": []any{"x", false, nil}}, map[string]any{"a": map[string]any{"b": "c"}}},
+	}
+	typ := reflect.TypeFor[Decision]()
+	if typ.NumField() != len(candidates) {
+		t.Fatalf("Decision has %d fields, the test covers %d", typ.NumField(), len(candidates))
+	}
+	base := Decision{Allow: true, Status: 403, Deny: []string{"a"}, RateLimit: &state.RateLimit{Key: "k", Limit: 10, Per: time.Minute},
+		Dedupe: &state.Dedupe{Key: "d", TTL: time.Hour}, UpstreamHeaders: []Header{{"X-A", "1"}}, Labels: map[string]any{"a": "b"}}
+	for i := range typ.NumField() {
+		name := typ.Field(i).Name
+		vals, ok := candidates[name]
+		if !ok {
+			t.Fatalf("no candidates for Decision.%s", name)
+		}
+		for _, x := range vals {
+			for _, y := range vals {
+				a, b := base, base
+				reflect.ValueOf(&a).Elem().Field(i).Set(reflect.ValueOf(x))
+				reflect.ValueOf(&b).Elem().Field(i).Set(reflect.ValueOf(y))
+				if got, want := sameDecision(&a, &b), reflect.DeepEqual(a, b); got != want {
+					t.Errorf("%s: %#v against %#v: sameDecision %t, reflect.DeepEqual %t", name, x, y, got, want)
+				}
+			}
+		}
+	}
+	// Two decisions built apart, equal in every field, and the zero decisions.
+	c := base
+	c.Deny, c.Labels = []string{"a"}, map[string]any{"a": "b"}
+	if !sameDecision(&base, &c) || !sameDecision(&Decision{}, &Decision{}) {
+		t.Error("equal decisions compared unequal")
+	}
 }
