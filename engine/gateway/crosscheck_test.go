@@ -220,9 +220,11 @@ policy = "routes.signed"
 const signedPolicy = "package routes.signed\n\nallow if hookwall.webhook.verify(\"github\", input.request, {\"secret\": \"github\"}).valid\n"
 
 // floodSigned starts a gateway with ceiling in [policies], sends it n signed deliveries from 8
-// clients, each pausing pause between its requests, and returns how many were checked (once
-// the count has settled) and how long the sending took.
-func floodSigned(t *testing.T, ceiling string, n int, pause time.Duration) (checked int, took time.Duration) {
+// clients, each pausing pause between its requests, and returns how many were checked (the
+// divergences, once their count has settled) and how long the sending took. Every sampled
+// delivery must be accounted for in hookwall_cross_checks_total, whose checked must be the
+// divergences; skipped is returned.
+func floodSigned(t *testing.T, ceiling string, n int, pause time.Duration) (checked, skipped int, took time.Duration) {
 	t.Helper()
 	up := startUpstream(t)
 	cfg := strings.NewReplacer("{{UPSTREAM}}", up.URL(), "{{CEILING}}", ceiling).Replace(ceilingConfig)
@@ -277,22 +279,35 @@ func floodSigned(t *testing.T, ceiling string, n int, pause time.Duration) (chec
 		}
 		return still >= 5
 	})
-	return int(last), took
+	fams := scrapeMetrics(t, e)
+	count := func(result string) int {
+		v := metricValue(fams, "hookwall_cross_checks_total", map[string]string{"result": result})
+		if math.IsNaN(v) {
+			t.Fatalf("hookwall_cross_checks_total{result=%q} is not exposed", result)
+		}
+		return int(v)
+	}
+	c, d, sk := count("checked"), count("dropped"), count("skipped")
+	if c != int(last) || c+d+sk != n {
+		t.Errorf("hookwall_cross_checks_total: checked %d, dropped %d, skipped %d; want %d checked (the divergences) and %d in all", c, d, sk, int(last), n)
+	}
+	return int(last), sk, took
 }
 
 // TestCrossCheckCeiling: with every decision sampled (cross_check = 1) and a ceiling of 20
 // checks a second, 400 signed deliveries sent by eight clients over about a second are
 // checked at most 20 a second plus the bucket's two (a tenth of a second's); the rest are
-// skipped, and the checks that ran still catch the divergence. Without a ceiling
+// skipped, and counted so in hookwall_cross_checks_total, and the checks that ran still catch
+// the divergence. Without a ceiling
 // (cross_check_max = 0) the same deliveries are checked far beyond that.
 func TestCrossCheckCeiling(t *testing.T) {
 	const n, perSecond, burst = 400, 20, 2
 	pause := 20 * time.Millisecond // 50 requests a client: about a second
-	checked, took := floodSigned(t, "cross_check_max = 20", n, pause)
+	checked, skipped, took := floodSigned(t, "cross_check_max = 20", n, pause)
 	bound := int(perSecond*took.Seconds()) + burst + 1 // +1: a token accrued over the rounding
-	t.Logf("ceiling %d/s: %d of %d checked in %v (bound %d)", perSecond, checked, n, took, bound)
-	if checked > bound {
-		t.Errorf("%d of %d deliveries in %v were checked under a ceiling of %d a second, want at most %d", checked, n, took, perSecond, bound)
+	t.Logf("ceiling %d/s: %d of %d checked, %d skipped in %v (bound %d)", perSecond, checked, n, skipped, took, bound)
+	if checked > bound || skipped < n-bound {
+		t.Errorf("%d of %d deliveries in %v were checked (%d skipped) under a ceiling of %d a second, want at most %d (at least %d skipped)", checked, n, took, skipped, perSecond, bound, n-bound)
 	}
 	// The bucket refills while the deliveries come: more than its first two are checked,
 	// and each check still catches the divergence.
@@ -300,9 +315,9 @@ func TestCrossCheckCeiling(t *testing.T) {
 		t.Errorf("%d deliveries checked in %v under a ceiling of %d a second: the bucket did not refill", checked, took, perSecond)
 	}
 
-	unbounded, took := floodSigned(t, "cross_check_max = 0", n, pause)
-	t.Logf("no ceiling: %d of %d checked in %v", unbounded, n, took)
-	if limit := int(perSecond*took.Seconds()) + burst + 1; unbounded <= limit {
-		t.Errorf("without a ceiling only %d of %d deliveries in %v were checked, want more than %d", unbounded, n, took, limit)
+	unbounded, skipped, took := floodSigned(t, "cross_check_max = 0", n, pause)
+	t.Logf("no ceiling: %d of %d checked, %d skipped in %v", unbounded, n, skipped, took)
+	if limit := int(perSecond*took.Seconds()) + burst + 1; unbounded <= limit || skipped != 0 {
+		t.Errorf("without a ceiling %d of %d deliveries in %v were checked and %d skipped, want more than %d checked and none skipped", unbounded, n, took, skipped, limit)
 	}
 }

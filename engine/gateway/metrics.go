@@ -42,6 +42,7 @@ func newObservability(g *Gateway) *observability {
 		Reload:      g.reloadStats,
 	})
 	o.metrics.Registry().MustRegister(metrics.NewOAuthCollector(g.oauthStats))
+	o.metrics.Registry().MustRegister(metrics.NewCrossCheckCollector(g.crossCheckStats))
 	return o
 }
 
@@ -213,4 +214,12 @@ func (r *rateRing) snapshot() []rateSample {
 		return append([]rateSample(nil), r.samples[:r.next]...)
 	}
 	return append(append([]rateSample(nil), r.samples[r.next:]...), r.samples[:r.next]...)
+}
+
+// crossCheckStats reads the public server's cross-check counters (zero before it exists).
+func (g *Gateway) crossCheckStats() (st metrics.CrossCheckStats) {
+	if g.srv != nil {
+		st.Checked, st.Dropped, st.Skipped = g.srv.CrossCheckStats()
+	}
+	return st
 }

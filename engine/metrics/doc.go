@@ -29,6 +29,7 @@
 //	hookwall_duplicates_total{route,state}                      counter (delivered, in_flight)
 //	hookwall_shadow_evaluations_total{route,result}             counter (agree, disagree, error)
 //	hookwall_evaluator_divergence_total{route}                  counter (cross-check differences)
+//	hookwall_cross_checks_total{result}                         counter (checked, dropped, skipped)
 //	hookwall_state_checks_total{result}                         counter (ok, error)
 //	hookwall_state_backend_duration_seconds{op}                 histogram (Redis: admit, commit, release, ping)
 //	hookwall_state_backend_errors_total{op}                     counter (Redis)

@@ -28,6 +28,12 @@ func newCrossCheck(o Options) *policy.CrossCheck {
 	return policy.NewCrossCheck(crossCheckQueue, o.Logger, diverged)
 }
 
+// CrossCheckStats returns the cross-check's counters: the sampled decisions evaluated again,
+// dropped by its full queue, and skipped over [policies] cross_check_max.
+func (s *Server) CrossCheckStats() (checked, dropped, skipped uint64) {
+	return s.xc.Checked(), s.xc.Dropped(), s.xc.Skipped()
+}
+
 // crossCheck offers a sample ([policies] cross_check) of the compiled evaluator's decisions,
 // at most [policies] cross_check_max a second, to be evaluated again with topdown, off the
 // request path. An unsampled request costs a random draw; a sample over the ceiling, the
