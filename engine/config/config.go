@@ -165,8 +165,8 @@ const DefaultCrossCheck = 0.01
 
 // DefaultCrossCheckMax is the default ceiling of cross-checks a second, on the principle
 // that the cross-check takes at most about 1 % of a core in the background: a check of the
-// benchmark's reference policy cost 79–138 µs of CPU in a loaded gateway, so 50 a second is
-// 4–7 ms a second.
+// benchmark's reference policy cost 94–172 µs of CPU in a loaded gateway, so 50 a second is
+// 5–9 ms a second.
 const DefaultCrossCheckMax = 50
 
 // Policy source defaults and bounds.
