@@ -20,8 +20,9 @@
 // NeedsDocument say what a compiled package may read, so the caller can skip the rest.
 //
 // CrossCheck evaluates a sample of compiled decisions again with topdown, off the request
-// path (Sample picks them without a lock or an allocation); a difference can move the
-// query to topdown for the rest of its life (Query.Compiled then reports false).
+// path (Sample picks them without a lock or an allocation, Admit holds them under a
+// per-second ceiling with one atomic word); a difference can move the query to topdown for
+// the rest of its life (Query.Compiled then reports false).
 //
 // The hookwall.webhook.verify builtin is registered per query with the secrets of the
 // snapshot that prepared it; secret values never become Rego values. hookwall.oauth.verify
