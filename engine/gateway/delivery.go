@@ -134,12 +134,29 @@ func (g *Gateway) fanout(name string) int {
 }
 
 // deliveryTarget resolves a destination of a route of the live snapshot (0: its upstream),
-// holding the snapshot (and so the route's upstream pool) until release.
+// holding the snapshot (and so the route's upstream pool) until release. A destination's
+// target is the same for every delivery until the next snapshot: it is resolved once per
+// snapshot (targetCache), not for every delivery (its retry schedule made, its signing
+// key decoded, its release bound anew).
 func (g *Gateway) deliveryTarget(name string, dest int) (delivery.Target, func(), bool) {
 	snap := g.snaps.Acquire()
 	if snap == nil {
 		return delivery.Target{}, nil, false
 	}
+	if t, release, ok := g.targets.get(snap, name, dest); ok {
+		return t, release, true
+	}
+	t, ok := g.resolveTarget(snap, name, dest)
+	if !ok {
+		snap.Release()
+		return delivery.Target{}, nil, false
+	}
+	return t, g.targets.put(snap, name, dest, t), true
+}
+
+// resolveTarget makes the target of a route's destination (0: its upstream) from snap; ok
+// false when snap has no such queued route or destination.
+func (g *Gateway) resolveTarget(snap *snapshot.Snapshot, name string, dest int) (delivery.Target, bool) {
 	for _, r := range snap.Routes {
 		if r.Name != name || !r.Config.Queued() || dest > len(r.Config.Destinations) {
 			continue
@@ -149,7 +166,7 @@ func (g *Gateway) deliveryTarget(name string, dest int) (delivery.Target, func()
 			var err error
 			if t.Client, t.Scheme, t.Host, t.BasePath, err = g.destClients.get(r.Config.Destinations[dest-1], r.Timeout, int(r.Config.MaxResponseBody)); err != nil {
 				g.log.Warn("delivery: destination unusable", "route", name, "destination", dest, "err", err)
-				break
+				return delivery.Target{}, false
 			}
 		}
 		if r.Config.Retry != nil {
@@ -162,10 +179,42 @@ func (g *Gateway) deliveryTarget(name string, dest int) (delivery.Target, func()
 			v, _ := snap.Secrets.Get(r.Config.Sign)
 			t.SignKey, _ = delivery.DecodeSignKey(v) // checked when the snapshot was built
 		}
-		return t, snap.Release, true
+		return t, true
 	}
-	snap.Release()
-	return delivery.Target{}, nil, false
+	return delivery.Target{}, false
+}
+
+// targetCache keeps the targets resolved from one snapshot, and that snapshot's release.
+// A target's Retry and SignKey are shared by the attempts that get it: they only read them.
+type targetCache struct {
+	mu      sync.Mutex
+	snap    *snapshot.Snapshot // the snapshot the targets came from
+	release func()             // snap.Release, bound once
+	m       map[delivery.Destination]delivery.Target
+}
+
+// get returns the cached target of a route's destination when it was resolved from snap
+// (which the caller holds), with what releases snap.
+func (c *targetCache) get(snap *snapshot.Snapshot, name string, dest int) (delivery.Target, func(), bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.snap != snap {
+		return delivery.Target{}, nil, false
+	}
+	t, ok := c.m[delivery.Destination{Route: name, Dest: dest}]
+	return t, c.release, ok
+}
+
+// put keeps t as the target of a route's destination in snap, dropping the targets of an
+// older snapshot, and returns what releases snap.
+func (c *targetCache) put(snap *snapshot.Snapshot, name string, dest int, t delivery.Target) func() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.snap != snap {
+		c.snap, c.release, c.m = snap, snap.Release, map[delivery.Destination]delivery.Target{}
+	}
+	c.m[delivery.Destination{Route: name, Dest: dest}] = t
+	return c.release
 }
 
 // destClients holds the connection pools of queued routes' destinations, one per URL and

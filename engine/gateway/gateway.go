@@ -54,6 +54,8 @@ type Gateway struct {
 	deliveries *delivery.Dispatcher
 	// destClients are the pools of queued routes' destinations (delivery.go).
 	destClients destClients
+	// targets are the queued routes' delivery targets of the live snapshot (delivery.go).
+	targets targetCache
 
 	mu     sync.Mutex // serialises reloads; guards the fields below
 	status Status

@@ -50,6 +50,7 @@ type Store struct {
 	pendingKnown bool
 
 	ops        *delivery.Inbox[*op] // to the writer
+	spare      sync.Pool            // answered ops, kept with their answer channel (submit)
 	done       chan struct{}
 	stmts      map[string]*sql.Stmt // hotWrites, prepared at Open; read-only after
 	insert     map[int]*sql.Stmt    // multi-row inserts by row count (insertChunks), prepared at Open
@@ -128,6 +129,7 @@ type op struct {
 	fin  *finish
 	fn   func(tx *sql.Tx) error
 	errc chan error
+	f    finish // where fin points for a Finish: the op and its finish are one allocation
 }
 
 // finish is a Finish's write.
@@ -376,13 +378,34 @@ func migrate(w *sql.DB) error {
 
 // submit hands o to the writer and waits for its commit.
 func (s *Store) submit(o *op) error {
-	o.errc = make(chan error, 1)
 	if err := s.ops.Send(o); err != nil {
+		s.recycle(o)
 		return err
 	}
 	// The writer always answers: waiting past ctx would be needed anyway, since a batch
 	// already begun may commit this write.
-	return <-o.errc
+	err := <-o.errc
+	s.recycle(o)
+	return err
+}
+
+// newOp returns an op for a write under ctx: an answered one when there is one, so that a
+// write costs no allocation of an op and an answer channel (two for every webhook's
+// enqueue and two for its finish, beside a store's few per commit).
+func (s *Store) newOp(ctx context.Context) *op {
+	o, _ := s.spare.Get().(*op)
+	if o == nil {
+		o = &op{errc: make(chan error, 1)}
+	}
+	o.ctx = ctx
+	return o
+}
+
+// recycle keeps o for a later write once its answer was read (or it was never sent): the
+// writer answers an op once and touches it no more, and its channel is empty again.
+func (s *Store) recycle(o *op) {
+	*o = op{errc: o.errc}
+	s.spare.Put(o)
 }
 
 func (s *Store) writer() {
@@ -875,12 +898,16 @@ func (s *Store) Enqueue(ctx context.Context, rs ...*delivery.Record) error {
 	if len(rs) == 0 {
 		return nil
 	}
-	return s.submit(&op{ctx: ctx, recs: rs})
+	o := s.newOp(ctx)
+	o.recs = rs
+	return s.submit(o)
 }
 
 // write runs fn in the next batch's transaction.
 func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	return s.submit(&op{ctx: ctx, fn: fn})
+	o := s.newOp(ctx)
+	o.fn = fn
+	return s.submit(o)
 }
 
 // fullCols reads a whole record FROM fullFrom.
@@ -1144,7 +1171,10 @@ func (f *freshQueue) remove(id string) { delete(f.byID, id) }
 
 // Finish implements delivery.Store.
 func (s *Store) Finish(ctx context.Context, id, owner string, res delivery.Result) error {
-	return s.submit(&op{ctx: ctx, fin: &finish{id: id, owner: owner, res: res}})
+	o := s.newOp(ctx)
+	o.f = finish{id: id, owner: owner, res: res}
+	o.fin = &o.f
+	return s.submit(o)
 }
 
 // Release implements delivery.Store: the leases are in memory, and a released delivery's
