@@ -199,3 +199,86 @@ func TestCircuitBreaker(t *testing.T) {
 		t.Fatalf("breaker still open after a delivery: %v", got)
 	}
 }
+
+// slowCommits is a store whose Finish commits slowly (a busy disk): it waits hold before
+// recording.
+type slowCommits struct {
+	delivery.Store
+	hold time.Duration
+}
+
+func (s slowCommits) Finish(ctx context.Context, id, owner string, res delivery.Result) error {
+	time.Sleep(s.hold)
+	return s.Store.Finish(ctx, id, owner, res)
+}
+
+// A worker's place is the HTTP exchange: an attempt waiting for its record's commit does
+// not hold it, so deliveries are not bounded by Workers a commit time; the exchanges in
+// flight still are bounded by Workers, and every attempt is recorded.
+func TestRecordWaitFreesTheWorker(t *testing.T) {
+	const n, hold = 32, 100 * time.Millisecond
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inFlight, most atomic.Int32
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		now := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for m := most.Load(); now > m && !most.CompareAndSwap(m, now); m = most.Load() {
+		}
+		time.Sleep(time.Millisecond)
+	}}
+	go srv.Serve(ln) //nolint:errcheck
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	addr := ln.Addr().String()
+
+	file, err := sqlite.Open(sqlite.Options{Path: filepath.Join(t.TempDir(), "d.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = file.Close() })
+	client := &fasthttp.HostClient{Addr: addr}
+	var final atomic.Int32
+	d := delivery.NewDispatcher(delivery.Options{
+		Store: slowCommits{file, hold},
+		Target: func(string, int) (delivery.Target, func(), bool) {
+			return delivery.Target{Client: client, Scheme: "http", Host: addr, Timeout: 5 * time.Second}, func() {}, true
+		},
+		Final: func(*delivery.Record, delivery.Result) { final.Add(1) },
+		Owner: "gw1", Lease: time.Hour, Poll: 20 * time.Millisecond, Workers: 1,
+	})
+	now := time.Now()
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = delivery.NewID()
+		if err := d.Enqueue(context.Background(), &delivery.Record{ID: ids[i], Route: "r", Method: "POST", URI: "/", ReceivedAt: now, NextAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	start := time.Now()
+	go d.Run(ctx)
+	for end := start.Add(10 * time.Second); final.Load() < n; time.Sleep(time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("%d of %d delivered after 10s", final.Load(), n)
+		}
+	}
+	took := time.Since(start)
+	cancel()
+	if err := d.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// One goroutine a worker took n × hold (3.2 s), each attempt waiting for its record.
+	if took > n*hold/2 {
+		t.Errorf("%d deliveries with one worker and %v commits took %v, want under %v", n, hold, took, n*hold/2)
+	}
+	if m := most.Load(); m != 1 {
+		t.Errorf("the upstream had %d requests in flight at once, want at most Workers (1)", m)
+	}
+	for _, id := range ids {
+		if r, _, err := file.Get(context.Background(), id); err != nil || r.State != delivery.StateDelivered {
+			t.Fatalf("delivery %s: %+v, %v; want delivered", id, r, err)
+		}
+	}
+}
