@@ -63,8 +63,7 @@ type Options struct {
 	// Lease is how long a claimed delivery is this dispatcher's alone: a dispatcher that
 	// died is taken over after it. It must exceed the longest attempt. Default 1m.
 	Lease time.Duration
-	// Workers bounds the attempts in flight: the HTTP exchanges. An attempt's record (its
-	// Store.Finish, which waits for a commit) is waited for beside them. Default 64.
+	// Workers bounds the attempts in flight. Default 64.
 	Workers int
 	// Poll is how often the store is asked for due deliveries when no enqueue woke the
 	// dispatcher. Default 250ms.
@@ -97,8 +96,7 @@ type Dispatcher struct {
 	// meanwhile wakes it only once there are enough.
 	gathering atomic.Bool
 
-	// jobs hands claimed deliveries to the workers Run starts (sem bounds their exchanges
-	// to Workers; recorders × Workers goroutines make and record them).
+	// jobs hands claimed deliveries to the workers Run starts (sem bounds them to Workers).
 	jobs chan job
 
 	mu       sync.Mutex
@@ -176,7 +174,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	// Workers that live as long as Run, not a goroutine per attempt: an attempt's stack
 	// (the HTTP client, the decision-log line) is grown once per worker, not copied anew
 	// for every delivery. Closing jobs ends them once the attempts handed over are done.
-	for range recorders * d.o.Workers {
+	for range d.o.Workers {
 		go d.work()
 	}
 	defer close(d.jobs)
@@ -302,30 +300,16 @@ func (w *exchange) endRecord() {
 	}
 }
 
-// recorders is how many worker goroutines there are for each place among the Workers: a
-// worker holds its place for the HTTP exchange only, then waits for its attempt's record
-// (a group commit of the store: a few ms, where the exchange takes a fraction of one)
-// without it. With one goroutine a place, the wait for the commit bounded the deliveries
-// to Workers per commit time (about 6,400/s with SQLite), below the rate a queued route
-// ingests.
-const recorders = 4
-
-// run makes j's attempt; its place among the workers and in its route's gate is freed once
-// the exchange is over, before the attempt is recorded.
+// run makes j's attempt, then frees its place among the workers and in its route's gate.
 func (d *Dispatcher) run(j job, w *exchange) {
 	defer d.wg.Done()
-	d.attempt(j, w)
-	d.mu.Lock()
-	delete(d.inflight, j.r.ID)
-	d.mu.Unlock()
-}
-
-// exchanged frees the place of j's attempt, once its exchange is over (failed: the upstream
-// failed, for the route's circuit breaker).
-func (d *Dispatcher) exchanged(j job, failed bool) {
+	failed := d.attempt(j.r, j.t, j.release, j.ok, w)
 	if j.ok {
 		d.gates.done(Destination{j.r.Route, j.r.Dest}, failed, time.Now(), d.o.Logger)
 	}
+	d.mu.Lock()
+	delete(d.inflight, j.r.ID)
+	d.mu.Unlock()
 	<-d.sem
 	// The route may have room again. A gathering Run needs no wake for each attempt that
 	// ends, only for the one that frees its batch.
@@ -414,27 +398,25 @@ func (d *Dispatcher) prune(ctx context.Context, now time.Time) {
 
 var errNoTarget = errors.New("the route is not configured (any more) for queued delivery")
 
-// attempt makes one attempt at j's record to its target (none: the route is gone), frees
-// its place (exchanged) and records its result. The upstream failed, for the route's
-// circuit breaker, when it gave no answer, 408, 429 or 5xx.
-func (d *Dispatcher) attempt(j job, w *exchange) {
-	r, t := j.r, j.t
+// attempt makes one attempt at r to t (ok false: the route is gone) and records its
+// result. It reports whether the upstream failed (no answer, 408, 429, 5xx), for the
+// route's circuit breaker.
+func (d *Dispatcher) attempt(r *Record, t Target, release func(), ok bool, w *exchange) (failed bool) {
 	n := r.Attempts + 1
 	start := time.Now()
 	var status int
 	var retryAfter time.Duration
 	var err error
-	if j.ok {
+	if ok {
 		// An attempt ends well within its lease, so the delivery never has two live owners.
 		t.Timeout = min(t.Timeout, d.o.Lease/2)
 		status, retryAfter, err = send(&t, r, n, w)
-		j.release()
+		release()
 	} else {
 		err = errNoTarget
 	}
 	res := Result{Attempt: Attempt{N: n, At: start, Status: status, Latency: time.Since(start)}}
 	delivered := err == nil && status >= 200 && status < 300
-	d.exchanged(j, !delivered && retryable(status, err))
 	switch {
 	case err != nil:
 		res.Attempt.Error = err.Error()
@@ -465,19 +447,21 @@ func (d *Dispatcher) attempt(j job, w *exchange) {
 		} else {
 			// The lease expires and the delivery is tried again: at least once holds.
 			d.o.Logger.Error("delivery store: recording an attempt failed", "delivery_id", r.ID, "route", r.Route, "err", ferr)
-			return
+			return !delivered && retryable(status, err)
 		}
 	}
 	if d.o.Attempted != nil {
 		d.o.Attempted(r.Route, outcome)
 	}
+	failed = !delivered && retryable(status, err)
 	if outcome == AttemptLost || res.State == StatePending {
-		return
+		return failed
 	}
 	r.State, r.Attempts, r.LastStatus, r.LastError, r.UpdatedAt = res.State, n, status, res.Attempt.Error, time.Now()
 	if d.o.Final != nil {
 		d.o.Final(r, res)
 	}
+	return failed
 }
 
 // retryable: no answer (refused, reset, timeout), 408, 429 and 5xx are tried again; any
