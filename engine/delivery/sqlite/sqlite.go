@@ -706,21 +706,26 @@ func chunk(n int) int {
 // insertRecs inserts rs with the prepared multi-row inserts.
 func (s *Store) insertRecs(ctx context.Context, tx *sql.Tx, rs []*delivery.Record) error {
 	args := make([]any, 0, min(len(rs), insertChunks[0])*insertCols)
+	// A value is boxed once where two columns take it: each boxing of an int64 is an
+	// allocation.
+	seqs := make([]any, min(len(rs), insertChunks[0]))
 	for len(rs) > 0 {
 		n := chunk(len(rs))
 		seq0 := s.seq // a failed insert's seqs are not given again: the next is past them
 		s.seq += int64(n)
 		args = args[:0]
 		for i, r := range rs[:n] {
-			args = append(args, seq0+int64(i)+1, r.ID, r.Route, r.Dest, r.DecisionID, r.ReceivedAt.UnixNano(), r.Method, r.URI,
-				r.NextAt.UnixNano(), r.ReceivedAt.UnixNano())
+			seqs[i] = seq0 + int64(i) + 1
+			received := any(r.ReceivedAt.UnixNano())
+			args = append(args, seqs[i], r.ID, r.Route, r.Dest, r.DecisionID, received, r.Method, r.URI,
+				r.NextAt.UnixNano(), received)
 		}
 		if _, err := tx.StmtContext(ctx, s.insert[n]).ExecContext(ctx, args...); err != nil {
 			return fmt.Errorf("delivery/sqlite: insert: %w", err)
 		}
 		args = args[:0]
 		for i, r := range rs[:n] {
-			args = append(args, seq0+int64(i)+1, delivery.EncodeHeaders(r.Headers), nonNil(r.Body))
+			args = append(args, seqs[i], delivery.EncodeHeaders(r.Headers), nonNil(r.Body))
 		}
 		if _, err := tx.StmtContext(ctx, s.insertBody[n]).ExecContext(ctx, args...); err != nil {
 			return fmt.Errorf("delivery/sqlite: insert: %w", err)
@@ -792,7 +797,7 @@ func (s *Store) finishFirsts(ctx context.Context, tx *sql.Tx, fs []*finish) erro
 		args = args[:0]
 		for _, f := range fs[:n] {
 			a := f.res.Attempt
-			args = append(args, f.id, string(f.res.State), f.res.NextAt.UnixNano(), a.At.Add(a.Latency).UnixNano(), a.Status, a.Error,
+			args = append(args, f.id, stateArg(f.res.State), f.res.NextAt.UnixNano(), a.At.Add(a.Latency).UnixNano(), a.Status, a.Error,
 				a.At.UnixNano(), a.Latency.Microseconds())
 		}
 		r, err := tx.StmtContext(ctx, s.finishRows[n]).ExecContext(ctx, args...)
@@ -885,6 +890,23 @@ func insertBodies(n int) string {
 }
 
 var hotWrites = []string{finishSQL, finishFirstSQL, attemptSQL, `SAVEPOINT w`, `ROLLBACK TO w`, `RELEASE w`}
+
+// stateArg is a state as a statement's argument, boxed once for the known states: boxing
+// a string allocates, once for every finish.
+func stateArg(st delivery.State) any {
+	switch st {
+	case delivery.StatePending:
+		return pendingArg
+	case delivery.StateDelivered:
+		return deliveredArg
+	case delivery.StateDead:
+		return deadArg
+	}
+	return string(st)
+}
+
+// The known states, boxed (read-only).
+var pendingArg, deliveredArg, deadArg any = string(delivery.StatePending), string(delivery.StateDelivered), string(delivery.StateDead)
 
 func nonNil(b []byte) []byte {
 	if b == nil {
