@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"iter"
-	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -30,9 +29,9 @@ var hopHeaders = [...]string{
 func (s *Server) forwardUpstream(x *exchange) (done bool) {
 	ctx, rec, route := x.ctx, &x.rec, x.route
 	x.setForwarding()
-	ustart := time.Now()
+	ustart := x.clock()
 	status, uerr := s.forward(ctx, route, &x.meta, &x.fwd, len(x.instances) > 0 || x.fx.RespChanged)
-	uend := time.Now()
+	uend := x.clock()
 	ud := uend.Sub(ustart)
 	rec.UpstreamMicros = ud.Microseconds()
 	if s.o.Observer != nil {
