@@ -120,12 +120,14 @@ func forwardedFor(h *fasthttp.RequestHeader) []byte {
 // names finds that, and which ones a request carries, where deleting each name would scan
 // the headers once per name. A chunked body may carry trailers, which the pass does not
 // see: those take the long way.
-func stripHop(h *fasthttp.RequestHeader) {
+//
+// present is hopsIn's marks for h (prepare takes them from its one pass, forwardedNames).
+func stripHop(h *fasthttp.RequestHeader, present uint16) {
 	if h.ContentLength() < 0 {
 		stripHopAll(h)
 		return
 	}
-	if present := hopsIn(h.All()); present != 0 {
+	if present != 0 {
 		stripHops(h, present, false)
 	}
 }
@@ -184,14 +186,20 @@ const (
 // case).
 func hopsIn(all iter.Seq2[[]byte, []byte]) (present uint16) {
 	for k := range all {
-		switch len(k) { // the lengths of hopHeaders' names
-		case 2, 7, 10, 16, 17, 18, 19:
-			for i, hop := range hopHeaders {
-				if len(k) == len(hop) && bytes.EqualFold(k, unsafeBytes(hop)) {
-					present |= 1 << i
-				}
+		present |= hopMark(k)
+	}
+	return present
+}
+
+// hopMark is the mark of the hopHeaders name k is (any case), 0 for any other name.
+func hopMark(k []byte) (mark uint16) {
+	switch len(k) { // the lengths of hopHeaders' names
+	case 2, 7, 10, 16, 17, 18, 19:
+		for i, hop := range hopHeaders {
+			if len(k) == len(hop) && bytes.EqualFold(k, unsafeBytes(hop)) {
+				mark |= 1 << i
 			}
 		}
 	}
-	return present
+	return mark
 }
