@@ -150,18 +150,27 @@ func stripHopRespAll(h *fasthttp.ResponseHeader) { stripHops(h, allHops, true) }
 
 // hopHeader is what stripHops needs of a request's or a response's header.
 type hopHeader interface {
-	Peek(key string) []byte
 	DelBytes(key []byte)
 	Del(key string)
+	All() iter.Seq2[[]byte, []byte]
 }
 
 // stripHops removes the hop-by-hop headers present marks (hopsIn), and, when Connection is
 // among them, those it names. A response (resp) keeps its Connection and
 // Transfer-Encoding fields, and a "close" that Connection lists is not taken for a name.
+//
+// Every Connection field counts, not the first alone: several make one list (RFC 9110
+// section 5.3), and a name listed only in a later one is as much the sender's hop-by-hop.
 func stripHops(h hopHeader, present uint16, resp bool) {
 	if present&hopConnection != 0 {
-		if c := h.Peek("Connection"); len(c) > 0 {
-			for _, name := range bytes.Split(c, []byte(",")) {
+		var lists [][]byte // the values stay where they are: deleting only moves fields
+		for k, v := range h.All() {
+			if bytes.EqualFold(k, []byte("Connection")) {
+				lists = append(lists, v)
+			}
+		}
+		for _, c := range lists {
+			for name := range bytes.SplitSeq(c, []byte(",")) {
 				if name = bytes.TrimSpace(name); len(name) > 0 && (!resp || !bytes.EqualFold(name, []byte("close"))) {
 					h.DelBytes(name)
 				}
