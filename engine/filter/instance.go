@@ -164,11 +164,19 @@ func (i *Instance) call(ctx context.Context, ex *Exchange, fn api.Function, stac
 	var err error
 	if i.f.timeout > 0 {
 		// One clock reading: the deadline, the timer's delay, and the idle list's clock
-		// when the instance is released after this call.
-		now := time.Now()
+		// when the instance is released after this call. Under a caller's deadline (a
+		// request's, which carries a monotonic reading) it is of the monotonic clock alone,
+		// the time left before that deadline: about half of time.Now's cost.
+		var now time.Time
+		cd, ok := ctx.Deadline()
+		if ok {
+			now = cd.Add(-time.Until(cd))
+		} else {
+			now = time.Now()
+		}
 		i.calledAt = now
 		d, in := now.Add(i.f.timeout), i.f.timeout
-		if cd, ok := ctx.Deadline(); ok && cd.Before(d) {
+		if ok && cd.Before(d) {
 			d, in = cd, cd.Sub(now)
 		}
 		c.arm(d, in)

@@ -34,12 +34,14 @@ func (s *Server) runFilters(x *exchange) (done bool) {
 	}
 	// One clock reading per filter and one more: each filter's end is the next one's start,
 	// and, when every filter passed, the end of the filters.
-	t0 := time.Now()
+	t0 := x.clock()
 	fstart := t0
 	defer func() {
 		end := t0
 		if done { // a refusal, and the response phases it ran, count too
-			end = time.Now()
+			end = x.clock()
+		} else {
+			x.filtersEnd = end // the policy's start
 		}
 		rec.FilterMicros = end.Sub(fstart).Microseconds()
 	}()
@@ -71,7 +73,7 @@ func (s *Server) runFilters(x *exchange) (done bool) {
 				x.instances = append(x.instances, inst)
 			}
 		}
-		end := time.Now()
+		end := x.clock()
 		d := end.Sub(t0)
 		t0 = end
 		fr := decisionlog.FilterResult{Name: f.Name(), Micros: d.Microseconds()}

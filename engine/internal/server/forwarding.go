@@ -109,8 +109,13 @@ var errFilterPath = errors.New("a filter set a request path that has no canonica
 // prepare readies req's header and target for the upstream of route.
 func (fw *forwarding) prepare(req *fasthttp.Request, route *snapshot.Route, meta *input.Meta) error {
 	h := &req.Header
-	stripHop(h)
-	stripClientHeaders(h, fw.strip)
+	hops, anyStrip, anyOwned := forwardedNames(h.All(), fw.strip, nameLengths(fw.strip))
+	stripHop(h, hops)
+	if anyStrip {
+		for _, name := range fw.strip {
+			h.Del(name)
+		}
+	}
 
 	// X-Forwarded-For: the client's list only when the peer is a trusted proxy, then the peer.
 	fw.buf = fw.buf[:0]
@@ -120,11 +125,10 @@ func (fw *forwarding) prepare(req *fasthttp.Request, route *snapshot.Route, meta
 		}
 	}
 	fw.buf = append(fw.buf, fw.peer...)
-	// The gateway's own headers replace every copy the client sent. Most requests carry
-	// none: one pass over the names finds that, where deleting each name would scan the
-	// headers once per name. The names are given in canonical form, so fasthttp does not
-	// normalise a copy of each; none is one it keeps apart (Host, Content-Type, …).
-	if anyNamed(h.All(), ownedHeaders[:], ownedLengths) {
+	// The gateway's own headers replace every copy the client sent. The names are given in
+	// canonical form, so fasthttp does not normalise a copy of each; none is one it keeps
+	// apart (Host, Content-Type, …).
+	if anyOwned {
 		for _, name := range ownedHeaders {
 			h.Del(name)
 		}
@@ -173,7 +177,7 @@ const requestIDHeader = "X-Request-Id"
 var ownedLengths = nameLengths(ownedHeaders[:])
 
 // nameLengths returns the lengths of names as a set (bit n for length n mod 64), for
-// anyNamed to pass over most headers without comparing.
+// forwardedNames to pass over most headers without comparing.
 func nameLengths(names []string) uint64 {
 	var lengths uint64
 	for _, name := range names {
@@ -182,32 +186,30 @@ func nameLengths(names []string) uint64 {
 	return lengths
 }
 
-// anyNamed reports whether a header name among all is one of names (any case); lengths is
-// nameLengths(names).
-func anyNamed(all iter.Seq2[[]byte, []byte], names []string, lengths uint64) bool {
+// forwardedNames is prepare's one pass over the names of a request's header (all): the
+// marks of the hop-by-hop headers present (hopsIn), and whether any of strip (whose
+// nameLengths is stripLengths) or of the gateway's own headers is present (any case). Most
+// requests carry none of them, and deleting each name would scan the headers once per name;
+// one pass for the three sets, not one each. The answers are of the header as received:
+// stripping hop-by-hop headers first only removes names, so a set found absent stays absent.
+func forwardedNames(all iter.Seq2[[]byte, []byte], strip []string, stripLengths uint64) (hops uint16, anyStrip, anyOwned bool) {
 	for k := range all {
-		if lengths&(1<<(len(k)&63)) == 0 {
-			continue
-		}
-		for _, name := range names {
-			if len(k) == len(name) && bytes.EqualFold(k, unsafeBytes(name)) {
-				return true
-			}
+		hops |= hopMark(k)
+		bit := uint64(1) << (len(k) & 63)
+		anyStrip = anyStrip || stripLengths&bit != 0 && named(k, strip)
+		anyOwned = anyOwned || ownedLengths&bit != 0 && named(k, ownedHeaders[:])
+	}
+	return hops, anyStrip, anyOwned
+}
+
+// named reports whether k is one of names (any case).
+func named(k []byte, names []string) bool {
+	for _, name := range names {
+		if len(k) == len(name) && bytes.EqualFold(k, unsafeBytes(name)) {
+			return true
 		}
 	}
 	return false
-}
-
-// stripClientHeaders removes the client headers named in strip (any case). Most requests
-// carry none: one pass over the names finds that, where deleting each name would scan the
-// headers once per name.
-func stripClientHeaders(h *fasthttp.RequestHeader, strip []string) {
-	if !anyNamed(h.All(), strip, nameLengths(strip)) {
-		return
-	}
-	for _, name := range strip {
-		h.Del(name)
-	}
 }
 
 // unsafeBytes views s as bytes for fasthttp's []byte setters, which copy them.

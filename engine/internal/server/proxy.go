@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"iter"
-	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -30,9 +29,9 @@ var hopHeaders = [...]string{
 func (s *Server) forwardUpstream(x *exchange) (done bool) {
 	ctx, rec, route := x.ctx, &x.rec, x.route
 	x.setForwarding()
-	ustart := time.Now()
+	ustart := x.clock()
 	status, uerr := s.forward(ctx, route, &x.meta, &x.fwd, len(x.instances) > 0 || x.fx.RespChanged)
-	uend := time.Now()
+	uend := x.clock()
 	ud := uend.Sub(ustart)
 	rec.UpstreamMicros = ud.Microseconds()
 	if s.o.Observer != nil {
@@ -121,12 +120,14 @@ func forwardedFor(h *fasthttp.RequestHeader) []byte {
 // names finds that, and which ones a request carries, where deleting each name would scan
 // the headers once per name. A chunked body may carry trailers, which the pass does not
 // see: those take the long way.
-func stripHop(h *fasthttp.RequestHeader) {
+//
+// present is hopsIn's marks for h (prepare takes them from its one pass, forwardedNames).
+func stripHop(h *fasthttp.RequestHeader, present uint16) {
 	if h.ContentLength() < 0 {
 		stripHopAll(h)
 		return
 	}
-	if present := hopsIn(h.All()); present != 0 {
+	if present != 0 {
 		stripHops(h, present, false)
 	}
 }
@@ -149,18 +150,27 @@ func stripHopRespAll(h *fasthttp.ResponseHeader) { stripHops(h, allHops, true) }
 
 // hopHeader is what stripHops needs of a request's or a response's header.
 type hopHeader interface {
-	Peek(key string) []byte
 	DelBytes(key []byte)
 	Del(key string)
+	All() iter.Seq2[[]byte, []byte]
 }
 
 // stripHops removes the hop-by-hop headers present marks (hopsIn), and, when Connection is
 // among them, those it names. A response (resp) keeps its Connection and
 // Transfer-Encoding fields, and a "close" that Connection lists is not taken for a name.
+//
+// Every Connection field counts, not the first alone: several make one list (RFC 9110
+// section 5.3), and a name listed only in a later one is as much the sender's hop-by-hop.
 func stripHops(h hopHeader, present uint16, resp bool) {
 	if present&hopConnection != 0 {
-		if c := h.Peek("Connection"); len(c) > 0 {
-			for _, name := range bytes.Split(c, []byte(",")) {
+		var lists [][]byte // the values stay where they are: deleting only moves fields
+		for k, v := range h.All() {
+			if bytes.EqualFold(k, []byte("Connection")) {
+				lists = append(lists, v)
+			}
+		}
+		for _, c := range lists {
+			for name := range bytes.SplitSeq(c, []byte(",")) {
 				if name = bytes.TrimSpace(name); len(name) > 0 && (!resp || !bytes.EqualFold(name, []byte("close"))) {
 					h.DelBytes(name)
 				}
@@ -185,14 +195,20 @@ const (
 // case).
 func hopsIn(all iter.Seq2[[]byte, []byte]) (present uint16) {
 	for k := range all {
-		switch len(k) { // the lengths of hopHeaders' names
-		case 2, 7, 10, 16, 17, 18, 19:
-			for i, hop := range hopHeaders {
-				if len(k) == len(hop) && bytes.EqualFold(k, unsafeBytes(hop)) {
-					present |= 1 << i
-				}
+		present |= hopMark(k)
+	}
+	return present
+}
+
+// hopMark is the mark of the hopHeaders name k is (any case), 0 for any other name.
+func hopMark(k []byte) (mark uint16) {
+	switch len(k) { // the lengths of hopHeaders' names
+	case 2, 7, 10, 16, 17, 18, 19:
+		for i, hop := range hopHeaders {
+			if len(k) == len(hop) && bytes.EqualFold(k, unsafeBytes(hop)) {
+				mark |= 1 << i
 			}
 		}
 	}
-	return present
+	return mark
 }

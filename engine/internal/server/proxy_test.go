@@ -3,17 +3,35 @@ package server
 import (
 	"bufio"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/hookwall/hookwall/engine/config"
+	"github.com/hookwall/hookwall/engine/internal/input"
+	"github.com/hookwall/hookwall/engine/internal/snapshot"
+	"github.com/hookwall/hookwall/engine/internal/testutil"
 )
+
+// randomCase returns s in lower, upper or its own case, at random.
+func randomCase(r *rand.Rand, s string) string {
+	switch r.IntN(3) {
+	case 0:
+		return strings.ToLower(s)
+	case 1:
+		return strings.ToUpper(s)
+	}
+	return s
+}
 
 // TestStripHopShortcut: stripping with the one-pass shortcut leaves exactly the headers the
 // full strip leaves, for requests and responses with hop-by-hop headers in any case, names
@@ -21,15 +39,7 @@ import (
 func TestStripHopShortcut(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	names := append([]string{"X-A", "X-Listed", "Content-Type", "X-Hub-Signature-256", "Tee", "Upgrades"}, hopHeaders[:]...)
-	casing := func(s string) string {
-		switch r.IntN(3) {
-		case 0:
-			return strings.ToLower(s)
-		case 1:
-			return strings.ToUpper(s)
-		}
-		return s
-	}
+	casing := func(s string) string { return randomCase(r, s) }
 	stripped, kept := 0, 0
 	for i := range 3000 {
 		var raw strings.Builder
@@ -58,7 +68,8 @@ func TestStripHopShortcut(t *testing.T) {
 		}
 		_ = b.ReadLimitBody(bufioReader(raw.String()), 1<<20)
 		before := a.Header.String()
-		stripHop(&a.Header)
+		hops, _, _ := forwardedNames(a.Header.All(), nil, 0)
+		stripHop(&a.Header, hops)
 		stripHopAll(&b.Header)
 		if a.Header.String() != b.Header.String() {
 			t.Fatalf("request:\n%s\nshortcut left:\n%s\nfull strip left:\n%s", raw.String(), a.Header.String(), b.Header.String())
@@ -204,5 +215,159 @@ policy = "bench.verify"
 		case <-time.After(5 * time.Second):
 			t.Fatalf("%s: the upstream got nothing", c.target)
 		}
+	}
+}
+
+// TestPrepareStripsInOnePass: the forwarded request's header, after prepare's one pass over
+// the names, carries no hop-by-hop header, no name its Connection header listed, no client
+// header of [server]'s strip list, the gateway's own four headers once each with the
+// gateway's values, and every other field as received, for requests carrying any mix of
+// them in any case.
+func TestPrepareStripsInOnePass(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	cfg, err := config.Parse("g.toml", []byte("[[route]]\nname = \"r\"\npath = \"/\"\nupstream = \"http://127.0.0.1:1\"\npolicy = \"p\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	strip := cfg.Server.StripHeaders()
+	others := []string{"X-A", "X-Listed", "X-Hub-Signature-256", "X-Github-Event", "Tee", "Upgrades", "X-Forwarded", "X-Request"}
+	var names []string
+	names = append(append(append(append(names, others...), hopHeaders[:]...), strip...), ownedHeaders[:]...)
+	casing := func(s string) string { return randomCase(r, s) }
+	in := func(set []string, name string) bool {
+		return slices.ContainsFunc(set, func(s string) bool { return strings.EqualFold(s, name) })
+	}
+	route := &snapshot.Route{}
+	meta := &input.Meta{ID: "0123456789abcdef0123456789abcdef", Scheme: "http"}
+	remote := &net.TCPAddr{IP: net.IPv4(192, 0, 2, 7), Port: 4000}
+	found := map[bool]int{}
+	for range 3000 {
+		var hdr strings.Builder
+		var listed []string // names the Connection header lists
+		want := map[string][]string{}
+		for j, n := 0, r.IntN(8); j < n; j++ {
+			name := names[r.IntN(len(names))]
+			switch {
+			case strings.EqualFold(name, "Transfer-Encoding"):
+				continue // the framing is Content-Length's
+			case strings.EqualFold(name, "Connection"):
+				l := others[r.IntN(len(others))]
+				if r.IntN(2) == 0 {
+					l = names[r.IntN(len(names))]
+				}
+				listed = append(listed, l)
+				hdr.WriteString(casing(name) + ": keep-alive, " + casing(l) + "\r\n")
+				continue
+			}
+			v := "v" + strconv.Itoa(j)
+			hdr.WriteString(casing(name) + ": " + v + "\r\n")
+			if !in(hopHeaders[:], name) && !in(strip, name) && !in(ownedHeaders[:], name) {
+				want[strings.ToLower(name)] = append(want[strings.ToLower(name)], v)
+			}
+		}
+		for _, l := range listed {
+			delete(want, strings.ToLower(l))
+		}
+		raw := "POST /x HTTP/1.1\r\nHost: gw\r\n" + hdr.String() + "Content-Length: 2\r\n\r\nok"
+		var req fasthttp.Request
+		if err := req.ReadLimitBody(bufioReader(raw), 1<<20); err != nil {
+			t.Fatalf("%v\n%s", err, raw)
+		}
+		_, anyStrip, anyOwned := forwardedNames(req.Header.All(), strip, nameLengths(strip))
+		found[anyStrip || anyOwned]++
+		fw := forwarding{peer: "192.0.2.7", remote: remote, strip: strip}
+		if err := fw.prepare(&req, route, meta); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string][]string{}
+		for k, v := range req.Header.All() {
+			got[strings.ToLower(string(k))] = append(got[strings.ToLower(string(k))], string(v))
+		}
+		for k := range got {
+			if in(hopHeaders[:], k) || in(strip, k) {
+				t.Fatalf("%q forwarded:\n%s\nforwarded header:\n%s", k, raw, req.Header.String())
+			}
+		}
+		for k, v := range map[string]string{"x-forwarded-for": "192.0.2.7", "x-forwarded-host": "gw", "x-forwarded-proto": "http", "x-request-id": meta.ID} {
+			if !slices.Equal(got[k], []string{v}) {
+				t.Fatalf("%s is %q, want the gateway's %q:\n%s", k, got[k], v, raw)
+			}
+			delete(got, k)
+		}
+		for _, k := range []string{"host", "content-length", "user-agent", "content-type"} {
+			delete(got, k)
+		}
+		// Deleting a field may move the later fields of a repeated name (fasthttp's Del):
+		// the values are compared as sets.
+		for _, m := range []map[string][]string{got, want} {
+			for _, v := range m {
+				slices.Sort(v)
+			}
+		}
+		if !maps.EqualFunc(got, want, slices.Equal) {
+			t.Fatalf("forwarded %v, want %v:\n%s", got, want, raw)
+		}
+	}
+	if found[true] < 1000 || found[false] < 300 {
+		t.Fatalf("requests with and without a stripped or owned header: %v", found)
+	}
+}
+
+// TestEveryConnectionListIsStripped sends, on a raw connection to the real gateway, a
+// request with two Connection fields, each naming a header the request carries: the real
+// upstream receives neither named header, nor the Connection fields, and the request's other
+// headers as sent.
+func TestEveryConnectionListIsStripped(t *testing.T) {
+	got := make(chan map[string]string, 1)
+	up, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	upSrv := &fasthttp.Server{Handler: func(c *fasthttp.RequestCtx) {
+		h := map[string]string{}
+		for k, v := range c.Request.Header.All() {
+			h[string(k)] = string(v)
+		}
+		got <- h
+		c.SetBodyString("ok")
+	}}
+	go upSrv.Serve(up) //nolint:errcheck
+	t.Cleanup(func() { _ = upSrv.Shutdown() })
+	dir := t.TempDir()
+	testutil.WriteFile(t, filepath.Join(dir, "policies", "open.rego"), "package routes.open\n\nallow := true\n")
+	_, gw := startServer(t, filepath.Join(dir, "gateway.toml"), `
+[policies]
+dir = "policies"
+[[route]]
+name = "open"
+path = "/hook"
+upstream = "http://`+up.Addr().String()+`"
+policy = "routes.open"
+`, nil)
+	conn, err := net.Dial("tcp", gw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	raw := "POST /hook HTTP/1.1\r\nHost: gw\r\nConnection: keep-alive, X-First\r\nX-First: 1\r\n" +
+		"Connection: x-second\r\nX-Second: 2\r\nX-Kept: 3\r\nContent-Length: 2\r\n\r\nok"
+	if _, err := io.WriteString(conn, raw); err != nil {
+		t.Fatal(err)
+	}
+	var resp fasthttp.Response
+	if err := resp.Read(bufio.NewReader(conn)); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode() != 200 {
+		t.Fatalf("status %d: %s", resp.StatusCode(), resp.Body())
+	}
+	h := <-got
+	for _, name := range []string{"X-First", "X-Second", "Connection"} {
+		if v, ok := h[name]; ok {
+			t.Errorf("the upstream received %s: %q (all: %v)", name, v, h)
+		}
+	}
+	if h["X-Kept"] != "3" {
+		t.Errorf("X-Kept %q, want 3 (all: %v)", h["X-Kept"], h)
 	}
 }

@@ -213,7 +213,12 @@ func (s *Server) evalPolicy(x *exchange) (done bool) {
 	if x.captured != nil && !whole {
 		req = x.captured
 	}
-	pstart := time.Now()
+	// The filters' end, when they ran, is the policy's start: what lies between (the input
+	// document) is the policy's work.
+	pstart := x.filtersEnd
+	if pstart.IsZero() {
+		pstart = x.clock()
+	}
 	x.dec, x.policyErr = route.Query.EvalRequest(x.dc, x.doc, req, x.dry.evalParams())
 	pd := time.Since(pstart)
 	rec.PolicyMicros = pd.Microseconds()
