@@ -313,7 +313,7 @@ type preparedVerify struct {
 	scheme  string
 	opts    webhook.Options // without Now and Secrets
 	names   []string
-	secrets *atomic.Pointer[[][]byte] // names' values as last resolved (resolveAgain)
+	secrets atomic.Pointer[[][]byte] // names' values as last resolved (resolveAgain)
 }
 
 // prepare returns verify made for the constant scheme and opts; nil when either is not a
@@ -333,7 +333,7 @@ func (v verifier) prepare(schemeT, optsT *ast.Term) *preparedVerify {
 		return nil
 	}
 	o.Now, o.Secrets = time.Time{}, nil
-	return &preparedVerify{v: v, scheme: string(scheme), opts: o, names: names, secrets: new(atomic.Pointer[[][]byte])}
+	return &preparedVerify{v: v, scheme: string(scheme), opts: o, names: names}
 }
 
 // callCaptured is verifier.callCaptured with the prepared scheme and opts (schemeT and optsT
@@ -346,12 +346,10 @@ func (p *preparedVerify) callCaptured(bctx rego.BuiltinContext, schemeT *ast.Ter
 	sc := p.v.borrow()
 	defer p.v.giveBack(sc)
 	sc.req = capturedView(c)
-	sc.o = p.opts
 	var err error
-	if sc.o.Secrets, err = p.v.resolveAgain(p.names, p.secrets); err != nil {
-		return nil, fmt.Errorf("%s(%q): %w", VerifyName, p.scheme, err)
+	if sc.o, err = p.v.forCall(p.scheme, p.opts, p.names, &p.secrets, bctx); err != nil {
+		return nil, err
 	}
-	sc.o.Now = p.v.clock(bctx)
 	return p.v.check(p.scheme, sc)
 }
 
@@ -399,12 +397,7 @@ var (
 func (v verifier) cachedOptions(scheme string, optsT *ast.Term, optObj ast.Object, bctx rego.BuiltinContext) (webhook.Options, error) {
 	if v.cache != nil {
 		if o, names, last, ok := v.cache.get(scheme, optsT); ok {
-			var err error
-			if o.Secrets, err = v.resolveAgain(names, last); err != nil {
-				return o, fmt.Errorf("%s(%q): %w", VerifyName, scheme, err)
-			}
-			o.Now = v.clock(bctx)
-			return o, nil
+			return v.forCall(scheme, o, names, last, bctx)
 		}
 	}
 	o, names, err := v.options(scheme, optObj, bctx)
@@ -412,6 +405,18 @@ func (v verifier) cachedOptions(scheme string, optsT *ast.Term, optObj ast.Objec
 		v.cache.put(scheme, optsT, o, names)
 	}
 	return o, err
+}
+
+// forCall completes o, parsed once (without Now and Secrets) from opts naming the secrets
+// names, for one call: the secrets as the source has them now (last holds them as last
+// resolved) and the verification time.
+func (v verifier) forCall(scheme string, o webhook.Options, names []string, last *atomic.Pointer[[][]byte], bctx rego.BuiltinContext) (webhook.Options, error) {
+	var err error
+	if o.Secrets, err = v.resolveAgain(names, last); err != nil {
+		return o, fmt.Errorf("%s(%q): %w", VerifyName, scheme, err)
+	}
+	o.Now = v.clock(bctx)
+	return o, nil
 }
 
 // clock is the verification time: the configured clock, else the evaluation's time.
