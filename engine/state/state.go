@@ -125,7 +125,8 @@ var (
 	ErrInvalidCheck = errors.New("invalid state check")
 )
 
-// The validation errors are built once: Validate runs on every Admit and must not allocate.
+// The validation errors are built once: ValidateLimit runs on every Admit and must not
+// allocate.
 var (
 	errLimit  = fmt.Errorf("state: rate limit must be positive: %w", ErrInvalidCheck)
 	errPer    = fmt.Errorf("state: rate period must be at least 1µs: %w", ErrInvalidCheck)
@@ -134,8 +135,8 @@ var (
 	errTTL    = fmt.Errorf("state: dedupe ttl must be at least 1ms: %w", ErrInvalidCheck)
 )
 
-// Validate reports whether c is within the limits every backend accepts. Stores call it on
-// every Admit; the server may call it earlier to report a policy bug.
+// Validate reports whether c is within the limits every backend accepts. Stores check it on
+// every Admit, by ValidateLimit.
 //
 // Besides the signs, the rate must be exact in both backends: with L/P = Limit/Per (Per in
 // µs) in lowest terms, Burst×P + L must not exceed 2^52. Any limit whose interval Per/Limit is
