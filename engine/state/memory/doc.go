@@ -9,10 +9,10 @@
 //
 // Every entry has an expiry: a rate-limit entry expires when its GCRA state equals a fresh
 // key's, a dedupe entry after its TTL. Expired entries are dropped lazily (on lookup, and up to
-// two per write that may add an entry, from the earliest expiry bucket), so no goroutine runs in the background.
-// Entries are kept in expiry buckets about a second wide (2^20 µs), ordered by bucket and,
-// within one, by when they entered it: putting an entry in, moving it and taking it out costs
-// the same whatever the store holds.
+// two per write that may add an entry, from the earliest expiry bucket), so no goroutine runs
+// in the background. Entries are kept in expiry buckets about a second wide (2^20 µs), ordered
+// by bucket and, within one, by when they entered it: putting an entry in, moving it and
+// taking it out costs the same whatever the store holds.
 //
 // The store never holds more than MaxKeys entries (rate and dedupe keys together; each shard
 // holds at most MaxKeys/Shards), nor more than MaxBytes, counted as each key's length plus
