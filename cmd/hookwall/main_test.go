@@ -335,3 +335,27 @@ func TestCheckQuotesTheFilter(t *testing.T) {
 		t.Fatalf("check does not quote the filter's message:\n%s", errb.String())
 	}
 }
+
+// TestCheckReportsCrossCheck: check says what the cross-check does under each of its keys,
+// the ceiling off included, from a real config and policy.
+func TestCheckReportsCrossCheck(t *testing.T) {
+	for _, tc := range []struct{ policies, want string }{
+		{"cross_check_max = 0\non_divergence = \"log\"\n",
+			"  cross-check: 1% of compiled decisions, no ceiling (cross_check_max = 0), evaluated again with topdown; a divergence is logged and counted\n"},
+		{"cross_check = 0.25\ncross_check_max = 7\n",
+			"  cross-check: 25% of compiled decisions, at most 7 a second, evaluated again with topdown; a divergence moves the route to opa until the next reload\n"},
+		{"cross_check = 0\n", "  cross-check: off (cross_check = 0)\n"},
+	} {
+		dir := writeTree(t, map[string]string{
+			"gateway.toml":         "[policies]\n" + tc.policies + checkConfig,
+			"policies/routes.rego": "package routes.a\nallow := true\n",
+		})
+		var out, errb bytes.Buffer
+		if code := run(context.Background(), []string{"check", "-c", filepath.Join(dir, "gateway.toml")}, &out, &errb); code != 0 {
+			t.Fatalf("[policies] %q: exit %d\n%s", tc.policies, code, errb.String())
+		}
+		if !strings.Contains(out.String(), tc.want) {
+			t.Errorf("[policies] %q: check does not say %q:\n%s", tc.policies, tc.want, out.String())
+		}
+	}
+}
