@@ -40,9 +40,9 @@ func newObservability(g *Gateway) *observability {
 		State:       g.stateStats,
 		DecisionLog: func() decisionlog.Stats { return g.dlog.Stats() },
 		Reload:      g.reloadStats,
+		CrossCheck:  g.crossCheckStats,
 	})
 	o.metrics.Registry().MustRegister(metrics.NewOAuthCollector(g.oauthStats))
-	o.metrics.Registry().MustRegister(metrics.NewCrossCheckCollector(g.crossCheckStats))
 	return o
 }
 

@@ -34,6 +34,14 @@ type Sources struct {
 	DecisionLog func() decisionlog.Stats
 	// Reload reports the reload counters; ok false means no value (skip this scrape).
 	Reload func() (st ReloadStats, ok bool)
+	// CrossCheck reports the cross-check's counters.
+	CrossCheck func() CrossCheckStats
+}
+
+// CrossCheckStats are the cross-check's counters of sampled compiled decisions: evaluated
+// again with topdown, dropped by its full queue, skipped over [policies] cross_check_max.
+type CrossCheckStats struct {
+	Checked, Dropped, Skipped uint64
 }
 
 // StateStats are the state store's own counters; which apply depends on the backend.

@@ -16,6 +16,7 @@ type sourceCollector struct {
 	stateKeys, stateBytes, stateEvictions                                   *prometheus.Desc
 	logWritten, logDropped, logErrors                                       *prometheus.Desc
 	reloads, lastOK, lastSuccess, revision                                  *prometheus.Desc
+	crossChecks                                                             *prometheus.Desc
 }
 
 func newSourceCollector(src Sources) *sourceCollector {
@@ -40,13 +41,16 @@ func newSourceCollector(src Sources) *sourceCollector {
 		lastOK:          d("hookwall_config_last_reload_successful", "Whether the last reload attempt applied (1) or was refused (0).", nil, nil),
 		lastSuccess:     d("hookwall_config_last_reload_success_timestamp_seconds", "When the serving snapshot was loaded.", nil, nil),
 		revision:        d("hookwall_revision_info", "The serving snapshot's revision, as a label (always 1).", []string{"revision"}, nil),
+		crossChecks: d("hookwall_cross_checks_total",
+			"Compiled decisions sampled for the cross-check, by what became of them: checked (evaluated again with topdown), dropped (its queue was full), skipped (over [policies] cross_check_max).",
+			[]string{"result"}, nil),
 	}
 }
 
 func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.poolSize, c.poolMax, c.poolInstances, c.poolWaits, c.created, c.discarded, c.shrunk, c.guestLogDropped, c.stateKeys, c.stateBytes, c.stateEvictions,
-		c.logWritten, c.logDropped, c.logErrors, c.reloads, c.lastOK, c.lastSuccess, c.revision,
+		c.logWritten, c.logDropped, c.logErrors, c.reloads, c.lastOK, c.lastSuccess, c.revision, c.crossChecks,
 	} {
 		ch <- d
 	}
@@ -98,5 +102,11 @@ func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
 				ch <- m(c.revision, gauge, 1, st.Revision)
 			}
 		}
+	}
+	if c.src.CrossCheck != nil {
+		st := c.src.CrossCheck()
+		ch <- m(c.crossChecks, counter, float64(st.Checked), "checked")
+		ch <- m(c.crossChecks, counter, float64(st.Dropped), "dropped")
+		ch <- m(c.crossChecks, counter, float64(st.Skipped), "skipped")
 	}
 }
