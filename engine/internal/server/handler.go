@@ -77,13 +77,13 @@ func (x *exchange) setLabel(k, v string) {
 }
 
 // filtersInput returns input.filters: {"<filter>": {"labels": {key: value}}}, a later label
-// of one key replacing an earlier one; nil when no filter set a label.
-func (x *exchange) filtersInput() ast.Object {
-	if len(x.labels) == 0 {
+// of one key replacing an earlier one; nil when no filter set a label (none in labels).
+func filtersInput(labels []label) ast.Object {
+	if len(labels) == 0 {
 		return nil
 	}
 	byFilter := map[string]ast.Object{}
-	for _, l := range x.labels {
+	for _, l := range labels {
 		obj := byFilter[l.filter]
 		if obj == nil {
 			obj = ast.NewObject()
