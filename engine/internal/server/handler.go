@@ -151,6 +151,7 @@ func (s *Server) sequentialDecisionID(buf *[32]byte) string {
 	return string(buf[:])
 }
 
+// fillDecisionID writes the next decision id into buf (sequentialDecisionID, idAndPeer).
 func (s *Server) fillDecisionID(buf *[32]byte) {
 	hex.Encode(buf[:16], s.idPrefix[:])
 	n := s.idSeq.Add(1)
