@@ -3,7 +3,6 @@
 package server
 
 import (
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/hookwall/hookwall/engine/config"
+	"github.com/hookwall/hookwall/engine/internal/testutil"
 	"github.com/hookwall/hookwall/engine/state/memory"
 )
 
@@ -81,7 +81,7 @@ func newAllocHarnessWith(tb testing.TB, opt func(cfg *config.Config, o *Options)
 	up := startUpstream(tb)
 	bench, _ := filepath.Abs("../../../examples/bench")
 	dir := tb.TempDir()
-	os.WriteFile(filepath.Join(dir, "github.secret"), []byte("bench-secret"), 0o600)
+	testutil.WriteFile(tb, filepath.Join(dir, "github.secret"), "bench-secret")
 	cfgText := `
 [policies]
 dir = "` + filepath.Join(bench, "policies") + `"

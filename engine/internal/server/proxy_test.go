@@ -6,7 +6,6 @@ import (
 	"maps"
 	"math/rand/v2"
 	"net"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -151,7 +150,7 @@ func TestForwardedTargetAsReceived(t *testing.T) {
 	}()
 	bench, _ := filepath.Abs("../../../examples/bench")
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "github.secret"), []byte("bench-secret"), 0o600)
+	testutil.WriteFile(t, filepath.Join(dir, "github.secret"), "bench-secret")
 	addr := up.Addr().String()
 	cfgText := `
 [policies]
