@@ -151,23 +151,27 @@ func TestCrossCheckAgreesUnderReuse(t *testing.T) {
 	errs := make(chan string, workers)
 	for w := range workers {
 		go func() {
+			msg := ""
+			defer func() { errs <- msg }() // also after a t.Fatal in sendFlip, which ends only this goroutine
 			for i := range each {
 				ok, want := "", 451
 				if (w+i)%2 == 0 {
 					ok, want = "1", 200
 				}
 				if got := sendFlip(t, e, ok); got != want {
-					errs <- fmt.Sprintf("x-ok %q: %d, want %d", ok, got, want)
+					msg = fmt.Sprintf("x-ok %q: %d, want %d", ok, got, want)
 					return
 				}
 			}
-			errs <- ""
 		}()
 	}
 	for range workers {
 		if msg := <-errs; msg != "" {
 			t.Fatal(msg)
 		}
+	}
+	if t.Failed() { // a request failed in its goroutine
+		t.FailNow()
 	}
 	r, err := client.Post(e.base+"/hooks/flop", "application/json", strings.NewReader("{}"))
 	if err != nil {
@@ -245,20 +249,24 @@ func floodSigned(t *testing.T, ceiling string, n int, pause time.Duration) (chec
 	start := time.Now()
 	for w := range senders {
 		go func() {
+			msg := ""
+			defer func() { errs <- msg }() // also after a t.Fatal in e.do, which ends only this goroutine
 			for i := w; i < n; i += senders {
 				if r := e.do("POST", "/hooks/signed", body, headers()); r.Status != 403 {
-					errs <- fmt.Sprintf("status %d, want the broken compiled evaluator's 403", r.Status)
+					msg = fmt.Sprintf("status %d, want the broken compiled evaluator's 403", r.Status)
 					return
 				}
 				time.Sleep(pause)
 			}
-			errs <- ""
 		}()
 	}
 	for range senders {
 		if msg := <-errs; msg != "" {
 			t.Fatal(msg)
 		}
+	}
+	if t.Failed() { // a request failed in its goroutine
+		t.FailNow()
 	}
 	took = time.Since(start)
 	// The worker takes the queued checks one at a time: the count is final once it has

@@ -424,19 +424,22 @@ func (r *Captured) Handover() *Captured {
 	c := &Captured{b: &Builder{}}
 	c.str, c.ct, c.tls, c.json, c.jsonLim = r.str, r.ct, r.tls, r.json, r.jsonLim
 	c.jsonDone, c.jsonVal, c.jsonErr = r.jsonDone, r.jsonVal, r.jsonErr
-	c.headers = make([]field, len(r.headers))
-	for i, f := range r.headers {
-		c.headers[i] = field{key: f.key, val: f.val}
-	}
-	c.query = make([]field, len(r.query))
-	for i, f := range r.query {
-		c.query[i] = field{key: f.key, val: f.val}
-	}
+	c.headers, c.query = handedOver(r.headers), handedOver(r.query)
 	if r.indexed {
 		c.indexed = true
 		c.rebuild(len(old.index))
 	}
 	old.arena, old.slab = nil, nil
+	return c
+}
+
+// handedOver copies fs for Handover: the names and values, not the value terms (made by the
+// request's Builder) nor the repeats' marks (the values are joined by then).
+func handedOver(fs []field) []field {
+	c := make([]field, len(fs))
+	for i, f := range fs {
+		c[i] = field{key: f.key, val: f.val}
+	}
 	return c
 }
 

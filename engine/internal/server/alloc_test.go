@@ -3,7 +3,7 @@
 package server
 
 import (
-	"os"
+	"bufio"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/hookwall/hookwall/engine/config"
+	"github.com/hookwall/hookwall/engine/internal/testutil"
 	"github.com/hookwall/hookwall/engine/state/memory"
 )
 
@@ -81,7 +82,7 @@ func newAllocHarnessWith(tb testing.TB, opt func(cfg *config.Config, o *Options)
 	up := startUpstream(tb)
 	bench, _ := filepath.Abs("../../../examples/bench")
 	dir := tb.TempDir()
-	os.WriteFile(filepath.Join(dir, "github.secret"), []byte("bench-secret"), 0o600)
+	testutil.WriteFile(tb, filepath.Join(dir, "github.secret"), "bench-secret")
 	cfgText := `
 [policies]
 dir = "` + filepath.Join(bench, "policies") + `"
@@ -138,4 +139,50 @@ func (h *allocHarness) do(path string) int {
 		return -1
 	}
 	return h.resp.StatusCode()
+}
+
+// TestStripHopAllocatesNothing: stripping a request's and a response's hop-by-hop headers,
+// a Connection field listing a name among them (most clients send "Connection:
+// keep-alive"), costs no allocation, and strips them.
+func TestStripHopAllocatesNothing(t *testing.T) {
+	const raw = "POST /x HTTP/1.1\r\nHost: gw\r\nConnection: keep-alive, X-Listed\r\nX-Listed: 1\r\nKeep-Alive: timeout=5\r\nContent-Length: 2\r\n\r\nok"
+	const rawResp = "HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Listed\r\nX-Listed: 1\r\nKeep-Alive: timeout=5\r\nContent-Length: 2\r\n\r\nok"
+	var req fasthttp.Request
+	var resp fasthttp.Response
+	var sr strings.Reader
+	br := bufio.NewReader(&sr)
+	// read reads the request and the response afresh, into the same buffers.
+	read := func() {
+		sr.Reset(raw)
+		br.Reset(&sr)
+		if err := req.ReadLimitBody(br, 1<<20); err != nil {
+			t.Fatal(err)
+		}
+		sr.Reset(rawResp)
+		br.Reset(&sr)
+		if err := resp.Read(br); err != nil {
+			t.Fatal(err)
+		}
+	}
+	strip := func() {
+		hops, _, _ := forwardedNames(req.Header.All(), nil, 0)
+		stripHop(&req.Header, hops)
+		stripHopResp(&resp.Header)
+	}
+	read()
+	strip()
+	for _, name := range []string{"X-Listed", "Keep-Alive"} {
+		if v := req.Header.Peek(name); v != nil {
+			t.Errorf("request: %s: %q left", name, v)
+		}
+		if v := resp.Header.Peek(name); v != nil {
+			t.Errorf("response: %s: %q left", name, v)
+		}
+	}
+	if n := testing.AllocsPerRun(100, read); n != 0 {
+		t.Fatalf("reading allocates %.0f times: the stripping cannot be measured", n)
+	}
+	if n := testing.AllocsPerRun(100, func() { read(); strip() }); n != 0 {
+		t.Errorf("stripping a request and a response allocates %.0f times, want none", n)
+	}
 }

@@ -3,7 +3,6 @@ package server
 import (
 	"bufio"
 	"encoding/json"
-	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -59,18 +58,12 @@ func (o *timings) State(bool) {}
 // reused), measures its policy from its own start.
 func TestRequestTimesAreMeasured(t *testing.T) {
 	const wait = 40 * time.Millisecond
-	up, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	upSrv := &fasthttp.Server{Handler: func(c *fasthttp.RequestCtx) {
+	up := startUpstreamHandler(t, func(c *fasthttp.RequestCtx) {
 		if len(c.Request.Header.Peek("X-Slow")) > 0 {
 			time.Sleep(wait)
 		}
 		c.SetBodyString("ok")
-	}}
-	go upSrv.Serve(up) //nolint:errcheck
-	t.Cleanup(func() { _ = upSrv.Shutdown() })
+	})
 
 	dir := t.TempDir()
 	testutil.WriteFile(t, filepath.Join(dir, "policies", "open.rego"), "package routes.open\n\nallow := true\n")
@@ -85,13 +78,13 @@ module = "` + filepath.Join(filters, "tiny/tiny.wasm") + `"
 [[route]]
 name = "filtered"
 prefix = "/filtered/"
-upstream = "http://` + up.Addr().String() + `"
+upstream = "http://` + up + `"
 policy = "routes.open"
 filters = ["tiny"]
 [[route]]
 name = "plain"
 prefix = "/plain/"
-upstream = "http://` + up.Addr().String() + `"
+upstream = "http://` + up + `"
 policy = "routes.open"
 `
 	logPath := filepath.Join(dir, "decisions.log")

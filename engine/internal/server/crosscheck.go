@@ -84,5 +84,5 @@ type crossCheckInput struct {
 // document builds the input document as the request path would have: the request's object
 // from the same capture, and input.filters by the same function.
 func (h *crossCheckInput) document() ast.Value {
-	return input.Document(h.req.Object(), &h.meta, (&exchange{labels: h.labels}).filtersInput())
+	return input.Document(h.req.Object(), &h.meta, filtersInput(h.labels))
 }

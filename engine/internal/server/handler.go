@@ -77,13 +77,13 @@ func (x *exchange) setLabel(k, v string) {
 }
 
 // filtersInput returns input.filters: {"<filter>": {"labels": {key: value}}}, a later label
-// of one key replacing an earlier one; nil when no filter set a label.
-func (x *exchange) filtersInput() ast.Object {
-	if len(x.labels) == 0 {
+// of one key replacing an earlier one; nil when no filter set a label (none in labels).
+func filtersInput(labels []label) ast.Object {
+	if len(labels) == 0 {
 		return nil
 	}
 	byFilter := map[string]ast.Object{}
-	for _, l := range x.labels {
+	for _, l := range labels {
 		obj := byFilter[l.filter]
 		if obj == nil {
 			obj = ast.NewObject()
@@ -151,6 +151,7 @@ func (s *Server) sequentialDecisionID(buf *[32]byte) string {
 	return string(buf[:])
 }
 
+// fillDecisionID writes the next decision id into buf (sequentialDecisionID, idAndPeer).
 func (s *Server) fillDecisionID(buf *[32]byte) {
 	hex.Encode(buf[:16], s.idPrefix[:])
 	n := s.idSeq.Add(1)

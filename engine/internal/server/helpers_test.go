@@ -27,11 +27,18 @@ func signGitHub(secret string, body []byte) string {
 // startUpstream serves "ok" to every request on a loopback listener and returns its address.
 func startUpstream(tb testing.TB) string {
 	tb.Helper()
+	return startUpstreamHandler(tb, func(c *fasthttp.RequestCtx) { c.SetBodyString("ok") })
+}
+
+// startUpstreamHandler serves h on a loopback listener, until the test ends, and returns its
+// address.
+func startUpstreamHandler(tb testing.TB, h fasthttp.RequestHandler) string {
+	tb.Helper()
 	up, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	upSrv := &fasthttp.Server{Handler: func(c *fasthttp.RequestCtx) { c.SetBodyString("ok") }}
+	upSrv := &fasthttp.Server{Handler: h}
 	go upSrv.Serve(up) //nolint:errcheck
 	tb.Cleanup(func() { _ = upSrv.Shutdown() })
 	return up.Addr().String()

@@ -128,12 +128,21 @@ func stripHop(h *fasthttp.RequestHeader, present uint16) {
 		return
 	}
 	if present != 0 {
-		stripHops(h, present, false)
+		stripRequestHops(h, present)
 	}
 }
 
 // stripHopAll removes the hop-by-hop headers, and those the Connection header names.
-func stripHopAll(h *fasthttp.RequestHeader) { stripHops(h, allHops, false) }
+func stripHopAll(h *fasthttp.RequestHeader) { stripRequestHops(h, allHops) }
+
+// stripRequestHops is stripHops for a request. The Connection fields are gathered here, on
+// the concrete header, into a list on the stack: gathered through the interface, the
+// iteration's closure and the list went to the heap for every request with a Connection
+// field (most clients send "Connection: keep-alive").
+func stripRequestHops(h *fasthttp.RequestHeader, present uint16) {
+	var lists [2][]byte
+	stripHops(h, present, connectionLists(h.All(), present, lists[:0]), false)
+}
 
 // stripHopResp is stripHop for the upstream's response; it keeps Connection: close.
 func stripHopResp(h *fasthttp.ResponseHeader) {
@@ -142,38 +151,50 @@ func stripHopResp(h *fasthttp.ResponseHeader) {
 		return
 	}
 	if present := hopsIn(h.All()); present != 0 {
-		stripHops(h, present, true)
+		stripResponseHops(h, present)
 	}
 }
 
-func stripHopRespAll(h *fasthttp.ResponseHeader) { stripHops(h, allHops, true) }
+func stripHopRespAll(h *fasthttp.ResponseHeader) { stripResponseHops(h, allHops) }
+
+// stripResponseHops is stripRequestHops for a response.
+func stripResponseHops(h *fasthttp.ResponseHeader, present uint16) {
+	var lists [2][]byte
+	stripHops(h, present, connectionLists(h.All(), present, lists[:0]), true)
+}
+
+// connectionLists appends to dst the values of the Connection fields among all, when
+// present marks Connection (hopsIn). The values stay where they are: deleting a header
+// only moves fields.
+//
+// Every Connection field counts, not the first alone: several make one list (RFC 9110
+// section 5.3), and a name listed only in a later one is as much the sender's hop-by-hop.
+func connectionLists(all iter.Seq2[[]byte, []byte], present uint16, dst [][]byte) [][]byte {
+	if present&hopConnection != 0 {
+		for k, v := range all {
+			if bytes.EqualFold(k, []byte("Connection")) {
+				dst = append(dst, v)
+			}
+		}
+	}
+	return dst
+}
 
 // hopHeader is what stripHops needs of a request's or a response's header.
 type hopHeader interface {
 	DelBytes(key []byte)
 	Del(key string)
-	All() iter.Seq2[[]byte, []byte]
 }
 
-// stripHops removes the hop-by-hop headers present marks (hopsIn), and, when Connection is
-// among them, those it names. A response (resp) keeps its Connection and
-// Transfer-Encoding fields, and a "close" that Connection lists is not taken for a name.
-//
-// Every Connection field counts, not the first alone: several make one list (RFC 9110
-// section 5.3), and a name listed only in a later one is as much the sender's hop-by-hop.
-func stripHops(h hopHeader, present uint16, resp bool) {
-	if present&hopConnection != 0 {
-		var lists [][]byte // the values stay where they are: deleting only moves fields
-		for k, v := range h.All() {
-			if bytes.EqualFold(k, []byte("Connection")) {
-				lists = append(lists, v)
-			}
-		}
-		for _, c := range lists {
-			for name := range bytes.SplitSeq(c, []byte(",")) {
-				if name = bytes.TrimSpace(name); len(name) > 0 && (!resp || !bytes.EqualFold(name, []byte("close"))) {
-					h.DelBytes(name)
-				}
+// stripHops removes the hop-by-hop headers present marks (hopsIn), and the names the
+// Connection fields' values (lists, connectionLists) give. A response (resp) keeps its
+// Connection and Transfer-Encoding fields, and a "close" that Connection lists is not taken
+// for a name.
+func stripHops(h hopHeader, present uint16, lists [][]byte, resp bool) {
+	for _, c := range lists {
+		for name := range bytes.SplitSeq(c, []byte(",")) {
+			if name = bytes.TrimSpace(name); len(name) > 0 && (!resp || !bytes.EqualFold(name, []byte("close"))) {
+				h.DelBytes(name)
 			}
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"maps"
 	"math/rand/v2"
 	"net"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -151,7 +150,7 @@ func TestForwardedTargetAsReceived(t *testing.T) {
 	}()
 	bench, _ := filepath.Abs("../../../examples/bench")
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "github.secret"), []byte("bench-secret"), 0o600)
+	testutil.WriteFile(t, filepath.Join(dir, "github.secret"), "bench-secret")
 	addr := up.Addr().String()
 	cfgText := `
 [policies]
@@ -319,20 +318,14 @@ func TestPrepareStripsInOnePass(t *testing.T) {
 // headers as sent.
 func TestEveryConnectionListIsStripped(t *testing.T) {
 	got := make(chan map[string]string, 1)
-	up, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	upSrv := &fasthttp.Server{Handler: func(c *fasthttp.RequestCtx) {
+	up := startUpstreamHandler(t, func(c *fasthttp.RequestCtx) {
 		h := map[string]string{}
 		for k, v := range c.Request.Header.All() {
 			h[string(k)] = string(v)
 		}
 		got <- h
 		c.SetBodyString("ok")
-	}}
-	go upSrv.Serve(up) //nolint:errcheck
-	t.Cleanup(func() { _ = upSrv.Shutdown() })
+	})
 	dir := t.TempDir()
 	testutil.WriteFile(t, filepath.Join(dir, "policies", "open.rego"), "package routes.open\n\nallow := true\n")
 	_, gw := startServer(t, filepath.Join(dir, "gateway.toml"), `
@@ -341,7 +334,7 @@ dir = "policies"
 [[route]]
 name = "open"
 path = "/hook"
-upstream = "http://`+up.Addr().String()+`"
+upstream = "http://`+up+`"
 policy = "routes.open"
 `, nil)
 	conn, err := net.Dial("tcp", gw)

@@ -208,7 +208,7 @@ func (s *Server) evalPolicy(x *exchange) (done bool) {
 		if whole && x.captured != nil {
 			reqObj = x.captured.Object()
 		}
-		x.doc = input.Document(reqObj, &x.meta, x.filtersInput())
+		x.doc = input.Document(reqObj, &x.meta, filtersInput(x.labels))
 	}
 	if x.captured != nil && !whole {
 		req = x.captured
