@@ -100,14 +100,12 @@ type boundedFunc struct {
 // the sign-extension and saturating conversions. A declared local counts as a step.
 func (f *boundedFunc) read(body []byte) bool {
 	r := wasmReader{b: body}
-	for range r.u32() { // local declarations: a count and a type each
-		// Each local costs a step: the interpreter sets every one to zero on each call.
-		n := r.u32()
-		if !valType(r.byte()) || uint64(f.steps)+uint64(n) > boundedSteps {
-			return false
-		}
-		f.steps += n
+	// Each local costs a step: the interpreter sets every one to zero on each call.
+	locals, ok := r.locals()
+	if !ok || locals > boundedSteps {
+		return false
 	}
+	f.steps = uint32(locals)
 	depth := 1 // the body is a block: its final end closes it
 	for r.err == nil && depth > 0 {
 		op := r.byte()

@@ -66,13 +66,20 @@ func (r *wasmReader) funcBodies() ([][]byte, bool) {
 // emptyBody reports whether a function body has no instructions but its final end.
 func emptyBody(body []byte) bool {
 	r := wasmReader{b: body}
-	for range r.u32() { // local declarations: a count and a type each
-		r.u32()
+	_, ok := r.locals()
+	return ok && r.off == len(r.b)-1 && r.b[r.off] == 0x0b
+}
+
+// locals reads a function body's local declarations (a count and a type each) and returns
+// how many locals they declare.
+func (r *wasmReader) locals() (n uint64, ok bool) {
+	for range r.u32() {
+		n += uint64(r.u32())
 		if !valType(r.byte()) {
-			return false
+			return 0, false
 		}
 	}
-	return r.err == nil && r.off == len(r.b)-1 && r.b[r.off] == 0x0b
+	return n, r.err == nil
 }
 
 // eachSection calls fn with each section of the module wasm (its id, and a reader over its
