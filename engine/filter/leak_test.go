@@ -77,19 +77,7 @@ func TestAllocsPerRequest(t *testing.T) {
 		timeout time.Duration
 	}{{"deadline", time.Second}, {"no deadline", NoDeadline}} {
 		f := load(t, h, Spec{Name: "tiny", Module: testdata(t, "tiny.wasm"), Timeout: tc.timeout, Pool: 1, MaxUses: 1 << 30})
-		allocs := testing.AllocsPerRun(1000, func() {
-			inst, err := f.Acquire(testCtx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := inst.HandleRequest(testCtx, ex); err != nil {
-				t.Fatal(err)
-			}
-			if err := inst.HandleResponse(testCtx, ex, false); err != nil {
-				t.Fatal(err)
-			}
-			inst.Release()
-		})
+		allocs := testing.AllocsPerRun(1000, func() { serve(t, f, ex) })
 		if allocs > budget {
 			t.Errorf("%s: %v allocs per request, budget %d", tc.name, allocs, budget)
 		}
