@@ -29,17 +29,7 @@ func BenchmarkRequestTiny(b *testing.B) {
 			ex, _, _ := newExchange(b, getReq)
 			b.ReportAllocs()
 			for b.Loop() {
-				inst, err := f.Acquire(testCtx)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if _, err := inst.HandleRequest(testCtx, ex); err != nil {
-					b.Fatal(err)
-				}
-				if err := inst.HandleResponse(testCtx, ex, false); err != nil {
-					b.Fatal(err)
-				}
-				inst.Release()
+				serve(b, f, ex)
 			}
 		})
 	}

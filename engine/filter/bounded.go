@@ -25,8 +25,8 @@ func boundedGuest(wasm []byte) bool {
 		switch id {
 		case 0, 1, 3, 4, 5, 6, 7, 8, 9, 11, 12: // custom, type, function, table, memory, global, export, start, element, data, data count
 		case 2:
-			n, ok := sec.hostImportsOnly()
-			if !ok {
+			n, hostOnly, ok := sec.funcImports()
+			if !ok || !hostOnly {
 				return false
 			}
 			imported = n
@@ -87,25 +87,6 @@ func boundedGuest(wasm []byte) bool {
 	return true
 }
 
-// hostImportsOnly reads the import section: it holds only functions of the http_handler and
-// hookwall modules, whose number it returns.
-func (r *wasmReader) hostImportsOnly() (uint32, bool) {
-	var funcs uint32
-	for range r.u32() {
-		mod := r.name()
-		r.name()
-		if r.byte() != 0x00 || (mod != moduleHTTPHandler && mod != moduleHookwall) {
-			return 0, false
-		}
-		r.u32() // type index
-		if r.err != nil {
-			return 0, false
-		}
-		funcs++
-	}
-	return funcs, r.err == nil
-}
-
 // boundedFunc is one function body as boundedGuest reads it: how many instructions it has,
 // and the function indexes of its direct calls, one per call instruction.
 type boundedFunc struct {
@@ -119,14 +100,12 @@ type boundedFunc struct {
 // the sign-extension and saturating conversions. A declared local counts as a step.
 func (f *boundedFunc) read(body []byte) bool {
 	r := wasmReader{b: body}
-	for range r.u32() { // local declarations: a count and a type each
-		// Each local costs a step: the interpreter sets every one to zero on each call.
-		n := r.u32()
-		if !valType(r.byte()) || uint64(f.steps)+uint64(n) > boundedSteps {
-			return false
-		}
-		f.steps += n
+	// Each local costs a step: the interpreter sets every one to zero on each call.
+	locals, ok := r.locals()
+	if !ok || locals > boundedSteps {
+		return false
 	}
+	f.steps = uint32(locals)
 	depth := 1 // the body is a block: its final end closes it
 	for r.err == nil && depth > 0 {
 		op := r.byte()

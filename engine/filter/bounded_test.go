@@ -176,7 +176,8 @@ func TestBoundedGuestStopsAtHostCallAfterDeadline(t *testing.T) {
 	if st := f.Stats(); st.Discarded != 1 || st.Errors.Timeout != 1 {
 		t.Errorf("stats %+v, want the timed-out instance discarded and counted", st)
 	}
-	// The replacement instance answers within its deadline when the guest does.
+	// The check stops only a call past its deadline: a bounded guest that ends within the
+	// same deadline answers.
 	tiny := load(t, h, Spec{Name: "tiny", Module: testdata(t, "tiny.wasm"), Timeout: timeout, Pool: 1})
 	if next, err, _ := call(t, tiny, getReq); err != nil || !next {
 		t.Fatalf("tiny: next %v, err %v", next, err)

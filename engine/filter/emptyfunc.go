@@ -17,7 +17,7 @@ func emptyExport(wasm []byte, name string) bool {
 	eachSection(wasm, func(id byte, sec *wasmReader) bool {
 		switch id {
 		case 2: // imports
-			n, ok := sec.countFuncImports()
+			n, _, ok := sec.funcImports()
 			if !ok {
 				return false
 			}
@@ -66,13 +66,20 @@ func (r *wasmReader) funcBodies() ([][]byte, bool) {
 // emptyBody reports whether a function body has no instructions but its final end.
 func emptyBody(body []byte) bool {
 	r := wasmReader{b: body}
-	for range r.u32() { // local declarations: a count and a type each
-		r.u32()
+	_, ok := r.locals()
+	return ok && r.off == len(r.b)-1 && r.b[r.off] == 0x0b
+}
+
+// locals reads a function body's local declarations (a count and a type each) and returns
+// how many locals they declare.
+func (r *wasmReader) locals() (n uint64, ok bool) {
+	for range r.u32() {
+		n += uint64(r.u32())
 		if !valType(r.byte()) {
-			return false
+			return 0, false
 		}
 	}
-	return r.err == nil && r.off == len(r.b)-1 && r.b[r.off] == 0x0b
+	return n, r.err == nil
 }
 
 // eachSection calls fn with each section of the module wasm (its id, and a reader over its
@@ -159,38 +166,41 @@ func (r *wasmReader) limits() bool {
 	return r.err == nil
 }
 
-// countFuncImports reads the import section and counts its function imports.
-func (r *wasmReader) countFuncImports() (uint32, bool) {
-	var funcs uint32
+// funcImports reads the import section: how many functions it imports, and whether every
+// import is a function of the host's http_handler or hookwall module (boundedGuest).
+func (r *wasmReader) funcImports() (funcs uint32, hostOnly, ok bool) {
+	hostOnly = true
 	for range r.u32() {
+		mod := r.name()
 		r.name()
-		r.name()
-		switch r.byte() {
+		kind := r.byte()
+		hostOnly = hostOnly && kind == 0x00 && (mod == moduleHTTPHandler || mod == moduleHookwall)
+		switch kind {
 		case 0x00: // function: type index
 			r.u32()
 			funcs++
 		case 0x01: // table: reference type, limits
 			r.byte()
 			if !r.limits() {
-				return 0, false
+				return 0, false, false
 			}
 		case 0x02: // memory
 			if !r.limits() {
-				return 0, false
+				return 0, false, false
 			}
 		case 0x03: // global: value type, mutability
 			if !valType(r.byte()) {
-				return 0, false
+				return 0, false, false
 			}
 			r.byte()
 		default:
-			return 0, false
+			return 0, false, false
 		}
 		if r.err != nil {
-			return 0, false
+			return 0, false, false
 		}
 	}
-	return funcs, r.err == nil
+	return funcs, hostOnly, r.err == nil
 }
 
 // valType reports whether c is a value type of one byte: i32, i64, f32, f64, v128, funcref,

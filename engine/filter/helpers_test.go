@@ -83,6 +83,22 @@ func load(t testing.TB, h *Host, spec Spec) *Filter {
 	return f
 }
 
+// serve runs ex through f as one request does: handle_request, then handle_response, on an
+// instance acquired from the pool and released after.
+func serve(t testing.TB, f *Filter, ex *Exchange) {
+	inst, err := f.Acquire(testCtx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := inst.HandleRequest(testCtx, ex); err != nil {
+		t.Fatal(err)
+	}
+	if err := inst.HandleResponse(testCtx, ex, false); err != nil {
+		t.Fatal(err)
+	}
+	inst.Release()
+}
+
 func newLogger(level slog.Level) (*slog.Logger, *testutil.Buffer) {
 	buf := &testutil.Buffer{}
 	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: level})), buf

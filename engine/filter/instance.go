@@ -226,9 +226,9 @@ type callContext struct {
 	mu       sync.Mutex
 	active   bool
 	deadline time.Time
-	err      error
 
-	// expired is set with err, for the host functions to check without the lock.
+	// expired is set once, when the deadline fires: Err is context.DeadlineExceeded from
+	// then on. An atomic, so that every host function checks it without the lock.
 	expired atomic.Bool
 }
 
@@ -254,7 +254,7 @@ func (c *callContext) disarm() (fired bool) {
 	c.timer.Stop()
 	c.mu.Lock()
 	c.active = false
-	fired = c.err != nil
+	fired = c.expired.Load()
 	c.mu.Unlock()
 	return fired
 }
@@ -264,10 +264,9 @@ func (c *callContext) disarm() (fired bool) {
 func (c *callContext) fire() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.active || c.err != nil || time.Now().Before(c.deadline) {
+	if !c.active || c.expired.Load() || time.Now().Before(c.deadline) {
 		return
 	}
-	c.err = context.DeadlineExceeded
 	c.expired.Store(true)
 	close(c.done)
 }
@@ -288,9 +287,10 @@ func (c *callContext) Deadline() (time.Time, bool) {
 func (c *callContext) Done() <-chan struct{} { return c.done }
 
 func (c *callContext) Err() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.err
+	if c.expired.Load() {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 func (c *callContext) Value(key any) any {
