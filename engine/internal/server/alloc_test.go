@@ -165,7 +165,7 @@ func TestStripHopAllocatesNothing(t *testing.T) {
 		}
 	}
 	strip := func() {
-		hops, _, _ := forwardedNames(req.Header.All(), nil, 0)
+		hops, _, _ := forwardedNames(req.Header.All(), 0)
 		stripHop(&req.Header, hops)
 		stripHopResp(&resp.Header)
 	}
