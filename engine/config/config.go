@@ -74,6 +74,9 @@ type Server struct {
 
 	trusted []netip.Prefix
 	strip   []string
+	// stripMarks has bit i set when ClientHeaders()[i] is stripped: strip, resolved once per
+	// configuration for the request path.
+	stripMarks uint32
 }
 
 // Path normalisation modes ([server] path_normalization).
@@ -89,9 +92,14 @@ func (s *Server) Trusted() []netip.Prefix { return s.trusted }
 // forward_client_headers keeps. The slice is shared: do not modify it.
 func (s *Server) StripHeaders() []string { return s.strip }
 
+// StripMarks returns StripHeaders as a set of marks: bit i set when ClientHeaders()[i] is
+// stripped.
+func (s *Server) StripMarks() uint32 { return s.stripMarks }
+
 // clientHeaders tell a backend framework that the client's address, scheme, URL or method is
 // other than the request's own; a client sets them to be trusted where it must not be.
-var clientHeaders = []string{
+// There are at most 32 of them, one bit each of Server.StripMarks.
+var clientHeaders = [...]string{
 	"Forwarded", "X-Real-Ip", "X-Client-Ip", "True-Client-Ip", "X-Cluster-Client-Ip",
 	"X-Original-Url", "X-Rewrite-Url", "X-Forwarded-Prefix", "X-Forwarded-Port", "X-Forwarded-Server",
 	"X-Forwarded-Scheme", "X-Forwarded-Ssl", "Front-End-Https",
@@ -100,7 +108,10 @@ var clientHeaders = []string{
 
 // ClientHeaders returns the client headers the gateway strips unless
 // [server] forward_client_headers names them, in a new slice.
-func ClientHeaders() []string { return append([]string(nil), clientHeaders...) }
+func ClientHeaders() []string { return append([]string(nil), clientHeaders[:]...) }
+
+// A 33rd client header would not fit StripMarks.
+var _ [32 - len(clientHeaders)]struct{}
 
 // Admin is the admin listener (health, status, reload, metrics).
 type Admin struct {
@@ -859,13 +870,14 @@ func (c *Config) validateForwarding(v *validator) {
 			}
 		}
 		if !known {
-			v.errAt([]any{"server", "forward_client_headers"}, "%q is not a header the gateway strips (%s)", name, strings.Join(clientHeaders, ", "))
+			v.errAt([]any{"server", "forward_client_headers"}, "%q is not a header the gateway strips (%s)", name, strings.Join(clientHeaders[:], ", "))
 		}
 	}
-	s.strip = nil
-	for _, h := range clientHeaders {
+	s.strip, s.stripMarks = nil, 0
+	for i, h := range clientHeaders {
 		if !keep[h] {
 			s.strip = append(s.strip, h)
+			s.stripMarks |= 1 << i
 		}
 	}
 }

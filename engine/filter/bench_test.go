@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -47,5 +48,30 @@ func BenchmarkInstantiateTiny(b *testing.B) {
 			b.Fatal(err)
 		}
 		_ = inst.close(testCtx)
+	}
+}
+
+// BenchmarkCallingInstance is what every host function pays to find its instance: "direct"
+// on the guest call's own context, as wazero hands it over; "value" on a context that only
+// delegates to it, so the instance is found through Value (every host call's way before).
+func BenchmarkCallingInstance(b *testing.B) {
+	h := newHost(b)
+	f := load(b, h, Spec{Name: "tiny", Module: testdata(b, "tiny.wasm"), Pool: 1})
+	inst, err := f.newInstance(testCtx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = inst.close(testCtx) }()
+	for _, c := range []struct {
+		name string
+		ctx  context.Context
+	}{{"direct", &inst.cctx}, {"value", struct{ context.Context }{&inst.cctx}}} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				if callingInstance(c.ctx, fnGetRoute) != inst {
+					b.Fatal("another instance")
+				}
+			}
+		})
 	}
 }

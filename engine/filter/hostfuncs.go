@@ -90,7 +90,15 @@ func instantiateHostModules(ctx context.Context, rt wazero.Runtime) error {
 // interrupt checks (boundedGuest) can outrun its deadline only by its bounded instructions and
 // the host call under way, and one with them is stopped here before its next host call's work.
 func callingInstance(ctx context.Context, fn string) *Instance {
-	i, _ := ctx.Value(instanceKey{}).(*Instance)
+	var i *Instance
+	if c, ok := ctx.(*callContext); ok {
+		// A guest call's own context, as wazero hands it to the host function: read
+		// directly, not through Value (an interface call and a comparison of the key as an
+		// interface, on every host call).
+		i = c.inst
+	} else {
+		i, _ = ctx.Value(instanceKey{}).(*Instance)
+	}
 	if i == nil {
 		abiPanic(fn, "called outside a filter call")
 	}

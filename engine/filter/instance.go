@@ -294,7 +294,7 @@ func (c *callContext) Err() error {
 }
 
 func (c *callContext) Value(key any) any {
-	if key == (instanceKey{}) {
+	if _, ok := key.(instanceKey); ok { // a type check: comparing the interfaces costs a call
 		return c.inst
 	}
 	if caller := c.caller; caller != nil {

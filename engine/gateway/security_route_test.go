@@ -1,7 +1,9 @@
 package gateway
 
 import (
+	"bytes"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -274,6 +276,28 @@ func TestSecurityRouteClientHeadersStripped(t *testing.T) {
 		}
 		if v := h.Values("X-Forwarded-For"); len(v) != 1 || v[0] != "203.0.113.9, 127.0.0.1" {
 			t.Errorf("X-Forwarded-For %q from a trusted proxy, want its list and the peer", v)
+		}
+	})
+	// The set stripped is resolved once per configuration, and forward_client_headers needs
+	// a restart: a reload that changes it is refused whole, and the live set stays.
+	t.Run("a reload cannot opt in", func(t *testing.T) {
+		e, up := secStartRoute(t, "")
+		cfg, err := os.ReadFile(e.path("gateway.toml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg = bytes.Replace(cfg, []byte("[server]\n"), []byte("[server]\nforward_client_headers = [\"X-Real-IP\"]\n"), 1)
+		if err := os.WriteFile(e.path("gateway.toml"), cfg, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if st, out := e.adminReload(); st != 422 || !strings.Contains(out["error"], "server.forward_client_headers changed") {
+			t.Fatalf("reload: %d %v, want 422 naming the key", st, out)
+		}
+		h := send(t, e, up)
+		for _, n := range names {
+			if v := h.Values(n); len(v) != 0 {
+				t.Errorf("after the refused reload, upstream got %s: %q", n, v)
+			}
 		}
 	})
 }

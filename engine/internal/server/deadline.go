@@ -76,12 +76,28 @@ func (c *deadlineCtx) expire() {
 }
 
 // cancel ends the context early (the request is over); it is idempotent.
-func (c *deadlineCtx) cancel() {
+func (c *deadlineCtx) cancel() { c.end() }
+
+// end is cancel, and reports whether c may be renewed for another request: nothing asked it
+// for Done, so it has no timer that may yet fire and no channel a select may yet hold. The
+// request path hands its context only to calls that return before the request ends (the
+// filters, the policy, the state store); one that keeps waiting on it past its call does so
+// on Done.
+func (c *deadlineCtx) end() (renewable bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.err == nil {
 		c.finishLocked(context.Canceled)
 	}
+	return c.done == nil
+}
+
+// renew makes c, ended and renewable (end), a new context ending at deadline.
+func (c *deadlineCtx) renew(deadline time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.deadline, c.err = deadline, nil
+	c.ended.Store(false)
 }
 
 // finishLocked ends the context with err: Err answers it from now on, Done's channel (if one

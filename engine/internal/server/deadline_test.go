@@ -79,3 +79,55 @@ func TestDeadlineCtx(t *testing.T) {
 		}
 	})
 }
+
+// A pooled exchange renews its request context for the next request only when nothing asked
+// the context for Done: a renewed one answers as a new one, and one that was waited on is
+// left to its waiters, ended for good.
+func TestDeadlineCtxRenewed(t *testing.T) {
+	x := &exchange{}
+	first := x.deadline(time.Now().Add(time.Hour))
+	x.dc = first
+	x.cancel()
+	if !errors.Is(first.Err(), context.Canceled) || x.spareDC != first {
+		t.Fatalf("ended: err %v, kept %v", first.Err(), x.spareDC == first)
+	}
+
+	want := time.Now().Add(40 * time.Millisecond)
+	renewed := x.deadline(want)
+	if renewed != first {
+		t.Fatal("a context nothing waited on was not renewed")
+	}
+	if d, ok := renewed.Deadline(); !ok || !d.Equal(want) {
+		t.Fatalf("renewed deadline %v %v, want %v", d, ok, want)
+	}
+	if renewed.Err() != nil {
+		t.Fatalf("renewed context already ended: %v", renewed.Err())
+	}
+	done := renewed.Done()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		t.Fatal("the renewed context did not expire at its own deadline")
+	}
+	if !errors.Is(renewed.Err(), context.DeadlineExceeded) {
+		t.Fatalf("renewed context's err %v", renewed.Err())
+	}
+	x.dc = renewed
+	x.cancel()
+	if x.spareDC != nil {
+		t.Fatal("a context asked for Done was kept for the next request")
+	}
+
+	next := x.deadline(time.Now().Add(time.Hour))
+	if next == renewed || next.Err() != nil {
+		t.Fatalf("after a waited-on context: same %v, err %v", next == renewed, next.Err())
+	}
+	select {
+	case <-done:
+	default:
+		t.Fatal("the waited-on context's channel reopened")
+	}
+	if !errors.Is(renewed.Err(), context.DeadlineExceeded) {
+		t.Fatalf("the waited-on context's err became %v", renewed.Err())
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"iter"
 	"net"
 	"net/netip"
+	"strings"
 	"unsafe"
 
 	"github.com/valyala/fasthttp"
@@ -87,7 +88,7 @@ type forwarding struct {
 	peer    string          // the connection's peer address
 	remote  net.Addr        // the same, for the trusted_proxies check
 	trusted []netip.Prefix  // [server] trusted_proxies
-	strip   []string        // client headers stripped ([server] forward_client_headers)
+	strip   uint32          // client headers stripped ([server] forward_client_headers): config's StripMarks
 	headers []policy.Header // the policy's upstream_headers
 	buf     []byte          // the upstream target, X-Forwarded-For
 	path    []byte          // the canonical path of the upstream target
@@ -97,7 +98,7 @@ type forwarding struct {
 func (x *exchange) setForwarding() {
 	fw, sc := &x.fwd, &x.snap.Config.Server
 	fw.peer, fw.remote, fw.trusted = x.peer, x.ctx.RemoteAddr(), sc.Trusted()
-	fw.strip, fw.headers = sc.StripHeaders(), x.dec.UpstreamHeaders
+	fw.strip, fw.headers = sc.StripMarks(), x.dec.UpstreamHeaders
 }
 
 func (fw *forwarding) reset() {
@@ -109,10 +110,10 @@ var errFilterPath = errors.New("a filter set a request path that has no canonica
 // prepare readies req's header and target for the upstream of route.
 func (fw *forwarding) prepare(req *fasthttp.Request, route *snapshot.Route, meta *input.Meta) error {
 	h := &req.Header
-	hops, anyStrip, anyOwned := forwardedNames(h.All(), fw.strip, nameLengths(fw.strip))
+	hops, strip, anyOwned := forwardedNames(h.All(), fw.strip)
 	stripHop(h, hops)
-	if anyStrip {
-		for _, name := range fw.strip {
+	for i, name := range clientHeaders {
+		if strip&(1<<i) != 0 {
 			h.Del(name)
 		}
 	}
@@ -174,42 +175,69 @@ var ownedHeaders = [...]string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forward
 // form.
 const requestIDHeader = "X-Request-Id"
 
-var ownedLengths = nameLengths(ownedHeaders[:])
+// clientHeaders are the client headers a configuration may strip, in the order of its
+// StripMarks.
+var clientHeaders = config.ClientHeaders()
 
-// nameLengths returns the lengths of names as a set (bit n for length n mod 64), for
-// forwardedNames to pass over most headers without comparing.
-func nameLengths(names []string) uint64 {
-	var lengths uint64
-	for _, name := range names {
-		lengths |= 1 << (len(name) & 63)
-	}
-	return lengths
+// forwardedName is a name forwardedNames looks for: its marks in each set it belongs to.
+type forwardedName struct {
+	name   string
+	hop    uint16 // hopMark's
+	client uint32 // bit i for clientHeaders[i]
+	owned  bool   // one of ownedHeaders
 }
+
+// forwardedByLength lists the names of hopHeaders, clientHeaders and ownedHeaders by their
+// length, so that forwardedNames compares a header's name with those of its length alone.
+// Every one is shorter than the table.
+var forwardedByLength = func() (t [32][]forwardedName) {
+	add := func(name string, n forwardedName) {
+		row := t[len(name)]
+		for i := range row {
+			if strings.EqualFold(row[i].name, name) {
+				row[i].hop |= n.hop
+				row[i].client |= n.client
+				row[i].owned = row[i].owned || n.owned
+				return
+			}
+		}
+		n.name = name
+		t[len(name)] = append(row, n)
+	}
+	for i, name := range hopHeaders {
+		add(name, forwardedName{hop: 1 << i})
+	}
+	for i, name := range clientHeaders {
+		add(name, forwardedName{client: 1 << i})
+	}
+	for _, name := range ownedHeaders {
+		add(name, forwardedName{owned: true})
+	}
+	return t
+}()
 
 // forwardedNames is prepare's one pass over the names of a request's header (all): the
-// marks of the hop-by-hop headers present (hopsIn), and whether any of strip (whose
-// nameLengths is stripLengths) or of the gateway's own headers is present (any case). Most
-// requests carry none of them, and deleting each name would scan the headers once per name;
-// one pass for the three sets, not one each. The answers are of the header as received:
-// stripping hop-by-hop headers first only removes names, so a set found absent stays absent.
-func forwardedNames(all iter.Seq2[[]byte, []byte], strip []string, stripLengths uint64) (hops uint16, anyStrip, anyOwned bool) {
+// marks of the hop-by-hop headers present (hopMark's), the marks of the client headers
+// present that stripMarks strips (config's StripMarks), and whether any of the gateway's own
+// headers is present (any case). Most requests carry none of them, and deleting each name
+// would scan the headers once per name; one pass for the three sets, and a name is compared
+// only with the names of its length, resolved when the program starts. The answers are of
+// the header as received: stripping hop-by-hop headers first only removes names, so a name
+// found absent stays absent.
+func forwardedNames(all iter.Seq2[[]byte, []byte], stripMarks uint32) (hops uint16, strip uint32, anyOwned bool) {
 	for k := range all {
-		hops |= hopMark(k)
-		bit := uint64(1) << (len(k) & 63)
-		anyStrip = anyStrip || stripLengths&bit != 0 && named(k, strip)
-		anyOwned = anyOwned || ownedLengths&bit != 0 && named(k, ownedHeaders[:])
-	}
-	return hops, anyStrip, anyOwned
-}
-
-// named reports whether k is one of names (any case).
-func named(k []byte, names []string) bool {
-	for _, name := range names {
-		if len(k) == len(name) && bytes.EqualFold(k, unsafeBytes(name)) {
-			return true
+		if len(k) >= len(forwardedByLength) {
+			continue
+		}
+		for _, n := range forwardedByLength[len(k)] {
+			if bytes.EqualFold(k, unsafeBytes(n.name)) {
+				hops |= n.hop
+				strip |= n.client
+				anyOwned = anyOwned || n.owned
+			}
 		}
 	}
-	return false
+	return hops, strip & stripMarks, anyOwned
 }
 
 // unsafeBytes views s as bytes for fasthttp's []byte setters, which copy them.

@@ -23,7 +23,7 @@ func BenchmarkForwardingCost(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	strip := cfg.Server.StripHeaders()
+	strip := cfg.Server.StripMarks()
 	for _, target := range []string{"/hooks/github", "/hooks//github/%61"} {
 		var tmpl fasthttp.Request
 		tmpl.Header.SetMethod("POST")

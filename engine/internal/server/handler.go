@@ -34,12 +34,15 @@ type exchange struct {
 	in   input.Builder
 	peer string // the connection's peer address, formatted once per request
 
-	stage    int             // the index of the running stage
-	pathBuf  []byte          // the canonical path, when it is not the raw one (routePath)
-	path     []byte          // path: the canonical path (it may view the target the filters change)
-	rewrite  bool            // path: the canonical path differs from the raw one
-	route    *snapshot.Route // route
-	dc       *deadlineCtx    // input: the request's deadline
+	stage   int             // the index of the running stage
+	pathBuf []byte          // the canonical path, when it is not the raw one (routePath)
+	path    []byte          // path: the canonical path (it may view the target the filters change)
+	rewrite bool            // path: the canonical path differs from the raw one
+	route   *snapshot.Route // route
+	dc      *deadlineCtx    // input: the request's deadline
+	// spareDC is an earlier request's deadline context, ended and renewable (deadlineCtx.end):
+	// the next request's, without an allocation. Kept across requests.
+	spareDC  *deadlineCtx
 	meta     input.Meta      // input (watch: Source)
 	captured *input.Captured // capture: the request as received; nil when nothing reads it
 
@@ -137,11 +140,23 @@ func (x *exchange) clock() time.Time {
 	return x.rec.Time.Add(time.Since(x.rec.Time))
 }
 
-// cancel ends the request's deadline, once the stages are over.
+// cancel ends the request's deadline, once the stages are over, and keeps its context for
+// the next request when nothing asked it for Done.
 func (x *exchange) cancel() {
-	if x.dc != nil {
-		x.dc.cancel()
+	if x.dc != nil && x.dc.end() {
+		x.spareDC = x.dc
 	}
+}
+
+// deadline returns the request's context, ending at deadline: the spare one renewed, or a
+// new one.
+func (x *exchange) deadline(deadline time.Time) *deadlineCtx {
+	if c := x.spareDC; c != nil {
+		x.spareDC = nil
+		c.renew(deadline)
+		return c
+	}
+	return newDeadlineCtx(deadline)
 }
 
 // sequentialDecisionID returns a unique decision id: the server's random prefix and a counter, 32 hex digits.

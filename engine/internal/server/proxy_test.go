@@ -67,7 +67,7 @@ func TestStripHopShortcut(t *testing.T) {
 		}
 		_ = b.ReadLimitBody(bufioReader(raw.String()), 1<<20)
 		before := a.Header.String()
-		hops, _, _ := forwardedNames(a.Header.All(), nil, 0)
+		hops, _, _ := forwardedNames(a.Header.All(), 0)
 		stripHop(&a.Header, hops)
 		stripHopAll(&b.Header)
 		if a.Header.String() != b.Header.String() {
@@ -223,15 +223,26 @@ policy = "bench.verify"
 // gateway's values, and every other field as received, for requests carrying any mix of
 // them in any case.
 func TestPrepareStripsInOnePass(t *testing.T) {
-	r := rand.New(rand.NewPCG(3, 4))
-	cfg, err := config.Parse("g.toml", []byte("[[route]]\nname = \"r\"\npath = \"/\"\nupstream = \"http://127.0.0.1:1\"\npolicy = \"p\"\n"))
-	if err != nil {
-		t.Fatal(err)
+	const routeCfg = "[[route]]\nname = \"r\"\npath = \"/\"\nupstream = \"http://127.0.0.1:1\"\npolicy = \"p\"\n"
+	// The default strips every client header; the second forwards three of them, so the
+	// strip marks are tested with bits cleared.
+	for i, server := range []string{"", "[server]\nforward_client_headers = [\"X-Real-Ip\", \"forwarded\", \"X-Http-Method\"]\n"} {
+		cfg, err := config.Parse("g.toml", []byte(server+routeCfg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := len(config.ClientHeaders()) - 3*i; len(cfg.Server.StripHeaders()) != want {
+			t.Fatalf("%d client headers stripped, want %d", len(cfg.Server.StripHeaders()), want)
+		}
+		t.Run(strconv.Itoa(i), func(t *testing.T) { testPrepareStrips(t, cfg.Server.StripHeaders(), cfg.Server.StripMarks()) })
 	}
-	strip := cfg.Server.StripHeaders()
+}
+
+func testPrepareStrips(t *testing.T, strip []string, stripMarks uint32) {
+	r := rand.New(rand.NewPCG(3, 4))
 	others := []string{"X-A", "X-Listed", "X-Hub-Signature-256", "X-Github-Event", "Tee", "Upgrades", "X-Forwarded", "X-Request"}
 	var names []string
-	names = append(append(append(append(names, others...), hopHeaders[:]...), strip...), ownedHeaders[:]...)
+	names = append(append(append(append(names, others...), hopHeaders[:]...), config.ClientHeaders()...), ownedHeaders[:]...)
 	casing := func(s string) string { return randomCase(r, s) }
 	in := func(set []string, name string) bool {
 		return slices.ContainsFunc(set, func(s string) bool { return strings.EqualFold(s, name) })
@@ -272,9 +283,29 @@ func TestPrepareStripsInOnePass(t *testing.T) {
 		if err := req.ReadLimitBody(bufioReader(raw), 1<<20); err != nil {
 			t.Fatalf("%v\n%s", err, raw)
 		}
-		_, anyStrip, anyOwned := forwardedNames(req.Header.All(), strip, nameLengths(strip))
-		found[anyStrip || anyOwned]++
-		fw := forwarding{peer: "192.0.2.7", remote: remote, strip: strip}
+		// The marks, against a plain reading of the header as received.
+		var wantHops uint16
+		var wantStrip uint32
+		wantOwned := false
+		for k := range req.Header.All() {
+			for i, hop := range hopHeaders {
+				if strings.EqualFold(string(k), hop) {
+					wantHops |= 1 << i
+				}
+			}
+			for i, c := range config.ClientHeaders() {
+				if strings.EqualFold(string(k), c) && in(strip, c) {
+					wantStrip |= 1 << i
+				}
+			}
+			wantOwned = wantOwned || in(ownedHeaders[:], string(k))
+		}
+		hops, stripped, anyOwned := forwardedNames(req.Header.All(), stripMarks)
+		if hops != wantHops || stripped != wantStrip || anyOwned != wantOwned {
+			t.Fatalf("forwardedNames: hops %b, strip %b, owned %v; want %b, %b, %v:\n%s", hops, stripped, anyOwned, wantHops, wantStrip, wantOwned, raw)
+		}
+		found[stripped != 0 || anyOwned]++
+		fw := forwarding{peer: "192.0.2.7", remote: remote, strip: stripMarks}
 		if err := fw.prepare(&req, route, meta); err != nil {
 			t.Fatal(err)
 		}

@@ -134,8 +134,9 @@ func (s *Server) buildMeta(x *exchange) (done bool) {
 		xff = forwardedFor(&ctx.Request.Header)
 	}
 	// A per-request deadline: ctx.Done() only fires at shutdown. Its timer is made only if
-	// something waits on Done (deadlineCtx).
-	x.dc = newDeadlineCtx(rec.Time.Add(route.Timeout)) // from the request's arrival: no clock read
+	// something waits on Done (deadlineCtx), and its context is the pooled exchange's own
+	// unless one did.
+	x.dc = x.deadline(rec.Time.Add(route.Timeout)) // from the request's arrival: no clock read
 	x.meta = input.Meta{
 		ID: rec.DecisionID, Scheme: "http", ReceivedAt: rec.Time, RouteName: route.Name,
 		RoutePath: route.Config.Path + route.Config.Prefix, Route: route.Input, ParseJSON: route.Query.NeedsJSON(), Path: rec.Path,
