@@ -310,6 +310,12 @@ func (f *Fields) Get(k *ast.Term) *ast.Term {
 	return nil
 }
 
+// Len returns how many fields the object has.
+func (f *Fields) Len() int { return len(f.keys) }
+
+// At returns field i's key and value (0 <= i < Len).
+func (f *Fields) At(i int) (key, val *ast.Term) { return f.keys[i], f.vals[i] }
+
 // Clear drops the values found, keeping the storage: a pooled Rules then holds none of an
 // evaluation's values.
 func (rs *Rules) Clear() {
@@ -332,7 +338,25 @@ func (rs *Rules) Get(k *ast.Term) *ast.Term {
 // Fields returns the fields of the rule named by k when it is an object kept unbuilt, nil
 // otherwise (undefined, another value, or an object built already: read it with Get).
 func (rs *Rules) Fields(k *ast.Term) *Fields {
-	if i := rs.find(k); i >= 0 && rs.unbuilt[i] > 0 && rs.vals[i] == nil {
+	if i := rs.find(k); i >= 0 {
+		return rs.FieldsAt(i)
+	}
+	return nil
+}
+
+// Len returns how many rules are defined. Name, At and FieldsAt read rule i (0 <= i < Len)
+// by position: a caller after several rules reads each once, without a search by name.
+func (rs *Rules) Len() int { return len(rs.keys) }
+
+// Name returns the name of rule i.
+func (rs *Rules) Name(i int) string { return string(rs.keys[i].Value.(ast.String)) }
+
+// At returns the value of rule i, building it when it is an object kept unbuilt (once).
+func (rs *Rules) At(i int) *ast.Term { return rs.value(i) }
+
+// FieldsAt is Fields for rule i.
+func (rs *Rules) FieldsAt(i int) *Fields {
+	if rs.unbuilt[i] > 0 && rs.vals[i] == nil {
 		return &rs.objs[rs.unbuilt[i]-1]
 	}
 	return nil
