@@ -52,23 +52,44 @@ func (c *cidrCache) cached() map[string]*net.IPNet {
 	return nil
 }
 
-// contains is net.cidr_contains (impl) with its first operand's network from the cache. It
-// answers itself only where both operands are strings, the first a CIDR and the second an
-// IP address, with topdown's own test (IPNet.Contains of the address net.ParseIP gives);
-// anything else, errors included, is impl's to answer.
+// contains is net.cidr_contains (impl) with its first operand's network from the cache: quick
+// where it answers, impl otherwise.
 func (c *cidrCache) contains(impl topdown.BuiltinFunc) topdown.BuiltinFunc {
 	return func(bctx topdown.BuiltinContext, ops []*ast.Term, iter func(*ast.Term) error) error {
-		a, okA := ops[0].Value.(ast.String)
-		b, okB := ops[1].Value.(ast.String)
-		if okA && okB {
-			// net.ParseIP is netip.ParseAddr refusing zones, without the allocation.
-			if addr, err := netip.ParseAddr(string(b)); err == nil && addr.Zone() == "" {
-				if n, ok := c.get(string(a)); ok {
-					ip := addr.As16()
-					return iter(ast.InternedTerm(n.Contains(net.IP(ip[:]))))
-				}
-			}
+		if t := c.quick(nil, ops); t != nil {
+			return iter(t)
 		}
 		return impl(bctx, ops, iter)
 	}
+}
+
+// quick is net.cidr_contains where both operands are strings, the first a CIDR and the second
+// an IP address, with topdown's own test (IPNet.Contains of the address net.ParseIP gives);
+// nil for anything else, errors included, which is the built-in's to answer. A run (nil: none)
+// keeps the last address it parsed: an allowlist is tried against one address, CIDR by CIDR.
+func (c *cidrCache) quick(r *run, ops []*ast.Term) *ast.Term {
+	a, okA := ops[0].Value.(ast.String)
+	b, okB := ops[1].Value.(ast.String)
+	if !okA || !okB {
+		return nil
+	}
+	var addr netip.Addr
+	if r != nil && r.addrOK && r.addrText == string(b) {
+		addr = r.addr
+	} else {
+		var err error
+		// net.ParseIP is netip.ParseAddr refusing zones, without the allocation.
+		if addr, err = netip.ParseAddr(string(b)); err != nil || addr.Zone() != "" {
+			return nil
+		}
+		if r != nil {
+			r.addrText, r.addr, r.addrOK = string(b), addr, true
+		}
+	}
+	n, ok := c.get(string(a))
+	if !ok {
+		return nil
+	}
+	ip := addr.As16()
+	return ast.InternedTerm(n.Contains(net.IP(ip[:])))
 }

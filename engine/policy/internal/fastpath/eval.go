@@ -3,6 +3,7 @@ package fastpath
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -160,6 +161,11 @@ type run struct {
 	res     *ast.Term   // a built-in's result
 	setRes  func(*ast.Term) error
 	ticks   uint32 // iteration steps, for polling the deadline
+	// addrText and addr are the IP address net.cidr_contains parsed last (addrOK: one was),
+	// tried against the next CIDR of an allowlist without parsing it again.
+	addrText string
+	addr     netip.Addr
+	addrOK   bool
 	// iters and binds are the continuations of enumerating definitions (evalDefIter) and
 	// bindings (bindEach).
 	iters depthPool[defIter]
@@ -500,6 +506,7 @@ func (r *run) release() {
 	r.iters.reset((*defIter).clear) // an evaluation that panicked left them in use
 	r.binds.reset((*binder).clear)
 	r.req, r.reqTerm, r.whole, r.inputOwn = nil, nil, nil, nil
+	r.addrText, r.addr, r.addrOK = "", netip.Addr{}, false // the text may be a request's bytes
 	runPool.Put(r)
 }
 
