@@ -83,6 +83,9 @@ func Compile(c *ast.Compiler, pkg string, o Options) (*Program, error) {
 			}
 			p.report = append(p.report, i)
 		}
+		for _, i := range p.report {
+			p.fields = append(p.fields, fieldsDef(cc.sets[i]))
+		}
 	}
 	if cc.readsData {
 		// For the rule index, which may ask about the base document (see retry).
@@ -187,6 +190,9 @@ func (cc *compiler) definition(rs *ruleSet, rule *ast.Rule) (*definition, error)
 	}
 	if rs.kind == kindComplete && len(rule.Head.Args) == 0 {
 		d.fields = cc.objectFields(rule)
+		if headTerm.IsGround() && isTrueBody(rule.Body) {
+			d.konst = headTerm
+		}
 	}
 	d.nvars = len(sc.slots)
 	for _, s := range body {
@@ -256,6 +262,15 @@ func (cc *compiler) objectFields(rule *ast.Rule) *objectFields {
 	}
 	f.nvars = len(sc.slots)
 	return f
+}
+
+// isTrueBody reports whether b is the body OPA gives a rule without one: the term true.
+func isTrueBody(b ast.Body) bool {
+	if len(b) != 1 || b[0].Negated || len(b[0].With) > 0 {
+		return false
+	}
+	t, ok := b[0].Terms.(*ast.Term)
+	return ok && t.Equal(ast.BooleanTerm(true))
 }
 
 func (cc *compiler) body(b ast.Body, sc *scope) ([]step, error) {

@@ -15,7 +15,10 @@ import (
 type Program struct {
 	rules  []*ruleSet // every rule set the program may evaluate, of any package
 	report []int      // the queried package's rules that make up the result document, by name
-	only   int        // ≥ 0: the result is this rule's value alone
+	// fields holds, per rule of report, its definition when EvalRules may hand its value
+	// over unbuilt (see evalFields), nil otherwise: decided once, when compiling.
+	fields []*definition
+	only   int // ≥ 0: the result is this rule's value alone
 	caps   *ast.Capabilities
 	data   ast.Value // the base document, when the caller gave it
 	// readsRequest: some rule may read input.request; when none does, the caller need not
@@ -35,14 +38,17 @@ func (p *Program) ReadsDocument() bool { return p.readsDocument }
 
 // ruleSet is every definition of one rule (or function) of some package.
 type ruleSet struct {
-	path     ast.Ref   // data.pkg.rule
-	name     string    // path as a string
-	key      *ast.Term // the rule's key in its package's document
-	kind     ruleKind
-	defs     []*definition // in topdown's order; else branches hang off their definition
-	dflt     *ast.Term
-	loc      *ast.Location
-	early    bool        // stop at the first definition that yields a value (see earlyExit)
+	path  ast.Ref   // data.pkg.rule
+	name  string    // path as a string
+	key   *ast.Term // the rule's key in its package's document
+	kind  ruleKind
+	defs  []*definition // in topdown's order; else branches hang off their definition
+	dflt  *ast.Term
+	loc   *ast.Location
+	early bool // stop at the first definition that yields a value (see earlyExit)
+	// konst is the value of a complete rule whose one definition is a constant without a
+	// condition (events := {"push", "ping"}): its value, with nothing to evaluate.
+	konst    *ast.Term
 	arity    int         // functions: the number of arguments
 	children []childRule // kindGroup: a complete rule per constant key, by key
 	// index is topdown's rule index for the rule; byRule finds a definition (else branches
@@ -80,6 +86,9 @@ type definition struct {
 	// (dedupe := {"key": …, "ttl": "1h"}) also has its values compiled one by one, so that
 	// EvalRules can hand the object over unbuilt (Rules.Fields).
 	fields *objectFields
+	// konst: a complete rule's definition whose body is `true` and whose value is a
+	// constant, that value (see ruleSet.konst).
+	konst *ast.Term
 }
 
 // objectFields are such a rule's body without the literal, and the literal's constant keys
@@ -398,16 +407,11 @@ func (rs *Rules) value(i int) *ast.Term {
 // out unbuilt. ok false means it did not: the rule is not of that shape, already evaluated,
 // or undefined or failing here; the caller then evaluates it the ordinary way, which gives
 // the same value or error (evaluation has no side effects).
-func (r *run) evalFields(i int, out *Rules) bool {
-	rs := r.p.rules[i]
-	if rs.kind != kindComplete || len(rs.defs) != 1 || r.state[i].done {
+func (r *run) evalFields(i int, d *definition, out *Rules) bool {
+	if d == nil || r.state[i].done {
 		return false
 	}
-	d := rs.defs[0]
 	of := d.fields
-	if of == nil || !of.det || len(d.elses) > 0 || len(d.args) > 0 {
-		return false
-	}
 	f := r.frame(of.nvars)
 	if ok, err := evalDet(r, f, of.body); err != nil || !ok {
 		return false
@@ -423,10 +427,24 @@ func (r *run) evalFields(i int, out *Rules) bool {
 		out.fieldVals = append(out.fieldVals, v)
 	}
 	out.objs = append(out.objs, Fields{keys: of.keys, vals: out.fieldVals[start:len(out.fieldVals):len(out.fieldVals)]})
-	out.keys = append(out.keys, rs.key)
+	out.keys = append(out.keys, r.p.rules[i].key)
 	out.vals = append(out.vals, nil)
 	out.unbuilt = append(out.unbuilt, len(out.objs))
 	return true
+}
+
+// fieldsDef returns the definition of rule set rs whose value evalFields may hand over
+// unbuilt: the one definition of a complete rule, without else branches, whose value is an
+// object literal with constant keys and whose body does not enumerate; nil for any other.
+func fieldsDef(rs *ruleSet) *definition {
+	if rs.kind != kindComplete || len(rs.defs) != 1 {
+		return nil
+	}
+	d := rs.defs[0]
+	if of := d.fields; of == nil || !of.det || len(d.elses) > 0 || len(d.args) > 0 {
+		return nil
+	}
+	return d
 }
 
 // EvalRules evaluates the program's package document into out, without building it as an
@@ -446,8 +464,8 @@ func (p *Program) EvalRules(ctx context.Context, input ast.Value, req Request, c
 	// Every rule of the package is evaluated, as topdown does for the package document: an
 	// error in a helper rule fails the evaluation even when no decision rule reads it. Rules
 	// of other packages are evaluated only as far as these refer to them.
-	for _, i := range p.report {
-		if r.evalFields(i, out) {
+	for j, i := range p.report {
+		if r.evalFields(i, p.fields[j], out) {
 			continue
 		}
 		v, err := r.rule(i)
@@ -519,8 +537,12 @@ func (r *run) rule(i int) (*ast.Term, error) {
 	if st.busy { // the compiler rejects recursion; this guards the invariant
 		return nil, errors.New("fastpath: recursive rule " + r.p.rules[i].name)
 	}
-	st.busy = true
 	rs := r.p.rules[i]
+	if rs.konst != nil {
+		*st = ruleState{done: true, val: rs.konst}
+		return rs.konst, nil
+	}
+	st.busy = true
 	if rs.indexAlways && rs.index != nil {
 		v, err := r.retry(rs, nil)
 		*st = ruleState{done: true, val: v, err: err}
