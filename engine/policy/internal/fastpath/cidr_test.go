@@ -84,6 +84,21 @@ func TestCIDRCacheIsBounded(t *testing.T) {
 	if len(c.cached()) != maxCIDRs {
 		t.Fatalf("the cache holds %d networks, want the bound %d", len(c.cached()), maxCIDRs)
 	}
+	// Asked again, each network is found (the first ones by the scan, the rest in the map)
+	// and answers for its own addresses only.
+	for i := range maxCIDRs + 100 {
+		cidr := fmt.Sprintf("10.%d.%d.0/24", i/256, i%256)
+		for j, want := range []bool{true, false} {
+			addr := fmt.Sprintf("10.%d.%d.7", i/256, (i+j)%256)
+			got := c.quick(nil, []*ast.Term{ast.StringTerm(cidr), ast.StringTerm(addr)})
+			if got == nil || !got.Equal(ast.BooleanTerm(want)) {
+				t.Fatalf("again: net.cidr_contains(%q, %q) = %v; want %v", cidr, addr, got, want)
+			}
+		}
+	}
+	if n := len(c.nets.Load().first); n != cidrScan {
+		t.Errorf("%d networks found by the scan, want %d", n, cidrScan)
+	}
 }
 
 // TestCIDRCacheKeepsItsKeys: a network given as a view of a buffer that is then reused (as a
@@ -103,6 +118,11 @@ func TestCIDRCacheKeepsItsKeys(t *testing.T) {
 	for k := range c.cached() {
 		if k != "10.0.0.0/8" {
 			t.Fatalf("the cache's key now reads %q: it shares the caller's buffer", k)
+		}
+	}
+	for _, e := range c.nets.Load().first {
+		if e.s != "10.0.0.0/8" {
+			t.Fatalf("the scanned network's key now reads %q: it shares the caller's buffer", e.s)
 		}
 	}
 }
