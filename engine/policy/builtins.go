@@ -63,9 +63,9 @@ func (s *Set) fastBuiltins() (map[string]topdown.BuiltinFunc, map[string]fastpat
 	v := verifier{secrets: s.opts.Secrets, now: s.opts.Now, cache: &optsCache{}, macs: &webhook.MACs{}, scratch: newScratchPool()}
 	keys := newAPIKeys(s.opts.Secrets)
 	oc := oauthCall{v: s.opts.OAuth, now: s.opts.Now}
-	answer := func(name string, bctx topdown.BuiltinContext, t *ast.Term, err error, iter func(*ast.Term) error) error {
+	answer := func(name string, loc *ast.Location, t *ast.Term, err error, iter func(*ast.Term) error) error {
 		if err != nil {
-			return &topdown.Error{Code: topdown.BuiltinErr, Message: name + ": " + err.Error(), Location: bctx.Location}
+			return &topdown.Error{Code: topdown.BuiltinErr, Message: name + ": " + err.Error(), Location: loc}
 		}
 		if t == nil {
 			return nil
@@ -75,28 +75,28 @@ func (s *Set) fastBuiltins() (map[string]topdown.BuiltinFunc, map[string]fastpat
 	return map[string]topdown.BuiltinFunc{
 			VerifyName: func(bctx topdown.BuiltinContext, a []*ast.Term, iter func(*ast.Term) error) error {
 				t, err := v.call(bctx, a[0], a[1], a[2])
-				return answer(VerifyName, bctx, t, err, iter)
+				return answer(VerifyName, bctx.Location, t, err, iter)
 			},
 			APIKeyName: func(bctx topdown.BuiltinContext, a []*ast.Term, iter func(*ast.Term) error) error {
 				t, err := keys.call(bctx, a[0], a[1])
-				return answer(APIKeyName, bctx, t, err, iter)
+				return answer(APIKeyName, bctx.Location, t, err, iter)
 			},
 			OAuthName: func(bctx topdown.BuiltinContext, a []*ast.Term, iter func(*ast.Term) error) error {
 				t, err := oc.call(bctx, a[0], a[1])
-				return answer(OAuthName, bctx, t, err, iter)
+				return answer(OAuthName, bctx.Location, t, err, iter)
 			},
 		}, map[string]fastpath.RequestBuiltin{
-			VerifyName: {Arg: 1, Func: func(bctx topdown.BuiltinContext, req fastpath.Request, a []*ast.Term, iter func(*ast.Term) error) error {
+			VerifyName: {Arg: 1, Func: func(bctx *topdown.BuiltinContext, req fastpath.Request, a []*ast.Term, iter func(*ast.Term) error) error {
 				t, err := v.callCaptured(bctx, a[0], req, a[2])
-				return answer(VerifyName, bctx, t, err, iter)
+				return answer(VerifyName, bctx.Location, t, err, iter)
 			}, Prepare: func(consts []*ast.Term) fastpath.RequestFunc {
 				p := v.prepare(consts[0], consts[2])
 				if p == nil {
 					return nil
 				}
-				return func(bctx topdown.BuiltinContext, req fastpath.Request, a []*ast.Term, iter func(*ast.Term) error) error {
+				return func(bctx *topdown.BuiltinContext, req fastpath.Request, a []*ast.Term, iter func(*ast.Term) error) error {
 					t, err := p.callCaptured(bctx, a[0], req, a[2])
-					return answer(VerifyName, bctx, t, err, iter)
+					return answer(VerifyName, bctx.Location, t, err, iter)
 				}
 			}},
 		}
@@ -265,7 +265,7 @@ func (v verifier) call(bctx rego.BuiltinContext, schemeT, reqT, optsT *ast.Term)
 		Header:     headerView{obj: objObject(reqObj, reqHeaders)},
 		Body:       unsafeBytes(objString(reqObj, reqBody)),
 	}
-	return v.verify(bctx, string(scheme), sc, optsT)
+	return v.verify(&bctx, string(scheme), sc, optsT)
 }
 
 // capturedRequest is input.request as the gateway captured it (engine/internal/input's Captured):
@@ -276,11 +276,11 @@ type capturedRequest interface {
 }
 
 // callCaptured is call with input.request read from the request the gateway captured; a
-// Request without the fields view is read from its object.
-func (v verifier) callCaptured(bctx rego.BuiltinContext, schemeT *ast.Term, r Request, optsT *ast.Term) (*ast.Term, error) {
+// Request without the fields view is read from its object. bctx is read, never kept.
+func (v verifier) callCaptured(bctx *rego.BuiltinContext, schemeT *ast.Term, r Request, optsT *ast.Term) (*ast.Term, error) {
 	c, ok := r.(capturedRequest)
 	if !ok {
-		return v.call(bctx, schemeT, ast.NewTerm(r.Object()), optsT)
+		return v.call(*bctx, schemeT, ast.NewTerm(r.Object()), optsT)
 	}
 	scheme, ok := schemeT.Value.(ast.String)
 	if !ok {
@@ -328,7 +328,7 @@ func (v verifier) prepare(schemeT, optsT *ast.Term) *preparedVerify {
 	if !ok || !isObj {
 		return nil
 	}
-	o, names, err := v.options(string(scheme), optObj, rego.BuiltinContext{})
+	o, names, err := v.options(string(scheme), optObj, &rego.BuiltinContext{})
 	if err != nil {
 		return nil
 	}
@@ -338,7 +338,7 @@ func (v verifier) prepare(schemeT, optsT *ast.Term) *preparedVerify {
 
 // callCaptured is verifier.callCaptured with the prepared scheme and opts (schemeT and optsT
 // are their terms, for a request that is not a captured one).
-func (p *preparedVerify) callCaptured(bctx rego.BuiltinContext, schemeT *ast.Term, r Request, optsT *ast.Term) (*ast.Term, error) {
+func (p *preparedVerify) callCaptured(bctx *rego.BuiltinContext, schemeT *ast.Term, r Request, optsT *ast.Term) (*ast.Term, error) {
 	c, ok := r.(capturedRequest)
 	if !ok {
 		return p.v.callCaptured(bctx, schemeT, r, optsT)
@@ -354,7 +354,7 @@ func (p *preparedVerify) callCaptured(bctx rego.BuiltinContext, schemeT *ast.Ter
 }
 
 // verify checks sc.req with the options optsT names, parsed into sc.o.
-func (v verifier) verify(bctx rego.BuiltinContext, scheme string, sc *verifyScratch, optsT *ast.Term) (*ast.Term, error) {
+func (v verifier) verify(bctx *rego.BuiltinContext, scheme string, sc *verifyScratch, optsT *ast.Term) (*ast.Term, error) {
 	optObj, ok := optsT.Value.(ast.Object)
 	if !ok {
 		return nil, errors.New("opts must be an object")
@@ -394,7 +394,7 @@ var (
 
 // cachedOptions is options, parsed once per distinct opts object; the secrets are looked up
 // by name on every call all the same.
-func (v verifier) cachedOptions(scheme string, optsT *ast.Term, optObj ast.Object, bctx rego.BuiltinContext) (webhook.Options, error) {
+func (v verifier) cachedOptions(scheme string, optsT *ast.Term, optObj ast.Object, bctx *rego.BuiltinContext) (webhook.Options, error) {
 	if v.cache != nil {
 		if o, names, last, ok := v.cache.get(scheme, optsT); ok {
 			return v.forCall(scheme, o, names, last, bctx)
@@ -410,7 +410,7 @@ func (v verifier) cachedOptions(scheme string, optsT *ast.Term, optObj ast.Objec
 // forCall completes o, parsed once (without Now and Secrets) from opts naming the secrets
 // names, for one call: the secrets as the source has them now (last holds them as last
 // resolved) and the verification time.
-func (v verifier) forCall(scheme string, o webhook.Options, names []string, last *atomic.Pointer[[][]byte], bctx rego.BuiltinContext) (webhook.Options, error) {
+func (v verifier) forCall(scheme string, o webhook.Options, names []string, last *atomic.Pointer[[][]byte], bctx *rego.BuiltinContext) (webhook.Options, error) {
 	var err error
 	if o.Secrets, err = v.resolveAgain(names, last); err != nil {
 		return o, fmt.Errorf("%s(%q): %w", VerifyName, scheme, err)
@@ -420,7 +420,7 @@ func (v verifier) forCall(scheme string, o webhook.Options, names []string, last
 }
 
 // clock is the verification time: the configured clock, else the evaluation's time.
-func (v verifier) clock(bctx rego.BuiltinContext) time.Time {
+func (v verifier) clock(bctx *rego.BuiltinContext) time.Time {
 	if v.now != nil {
 		return v.now()
 	}
@@ -435,7 +435,7 @@ func (v verifier) clock(bctx rego.BuiltinContext) time.Time {
 }
 
 // options reads opts with direct lookups (no iteration closure): this runs on every request.
-func (v verifier) options(scheme string, o ast.Object, bctx rego.BuiltinContext) (out webhook.Options, names []string, err error) {
+func (v verifier) options(scheme string, o ast.Object, bctx *rego.BuiltinContext) (out webhook.Options, names []string, err error) {
 	out.Now = v.clock(bctx)
 	wrap := func(err error) error { return fmt.Errorf("%s(%q): %w", VerifyName, scheme, err) }
 	found := 0

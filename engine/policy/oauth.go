@@ -79,7 +79,7 @@ func (o oauthCall) call(bctx rego.BuiltinContext, tokT, issT *ast.Term) (*ast.Te
 	if o.v == nil {
 		return nil, errors.New("no [[oauth]] issuer is configured")
 	}
-	now := verifier{now: o.now}.clock(bctx)
+	now := verifier{now: o.now}.clock(&bctx)
 	if now.IsZero() {
 		now = time.Now()
 	}

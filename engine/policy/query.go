@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"sync"
@@ -213,7 +214,7 @@ func (q *Query) EvalRequest(ctx context.Context, doc ast.Value, req Request, o *
 		if err := q.fast.EvalRules(ctx, input, fr, &sc.dl, &sc.rules); err != nil {
 			return Decision{}, fmt.Errorf("policy %s: %w", q.pkg, err)
 		}
-		return decode(q.pkg, &sc.rules)
+		return decodeRules(q.pkg, &sc.rules)
 	}
 	dl := newDeadline(ctx)
 	if req != nil {
@@ -327,16 +328,60 @@ var (
 	kTTL             = ast.InternedTerm("ttl")
 )
 
-// ruleGetter reads a rule's value by name: the package object topdown returns, or the
-// rules the fast path found.
-type ruleGetter interface{ Get(*ast.Term) *ast.Term }
+// decisionTerms are a package's decision rules as found (nil: undefined), all read before
+// any is checked, so the checks run in one order whatever held the rules. A rule the compiled
+// evaluator kept unbuilt (an object literal) is in rateLimitF or dedupeF instead.
+type decisionTerms struct {
+	allow, deny, status, rateLimit, dedupe, upstreamHeaders, labels *ast.Term
+	rateLimitF, dedupeF                                             *fastpath.Fields
+}
 
-// decode reads the decision rules. Strings it keeps are cloned: the input's strings may be
-// views of request buffers that do not outlive the request, while keys go to the state store.
+// decode reads the decision from the package object topdown returned.
+func decode(pkg string, obj ast.Object) (Decision, error) {
+	dt := decisionTerms{
+		allow: obj.Get(kAllow), deny: obj.Get(kDeny), status: obj.Get(kStatus),
+		rateLimit: obj.Get(kRateLimit), dedupe: obj.Get(kDedupe),
+		upstreamHeaders: obj.Get(kUpstreamHeaders), labels: obj.Get(kLabels),
+	}
+	return dt.decode(pkg)
+}
+
+// decodeRules reads the decision from the rules the compiled evaluator found, in one pass
+// over them rather than a search by name per decision rule.
+func decodeRules(pkg string, rs *fastpath.Rules) (Decision, error) {
+	var dt decisionTerms
+	for i := range rs.Len() {
+		switch rs.Name(i) {
+		case "allow":
+			dt.allow = rs.At(i)
+		case "deny":
+			dt.deny = rs.At(i)
+		case "status":
+			dt.status = rs.At(i)
+		case "rate_limit":
+			if dt.rateLimitF = rs.FieldsAt(i); dt.rateLimitF == nil {
+				dt.rateLimit = rs.At(i)
+			}
+		case "dedupe":
+			if dt.dedupeF = rs.FieldsAt(i); dt.dedupeF == nil {
+				dt.dedupe = rs.At(i)
+			}
+		case "upstream_headers":
+			dt.upstreamHeaders = rs.At(i)
+		case "labels":
+			dt.labels = rs.At(i)
+		}
+	}
+	return dt.decode(pkg)
+}
+
+// decode checks the decision rules, in a fixed order (the first bad one is the error). Strings
+// it keeps are cloned: the input's strings may be views of request buffers that do not
+// outlive the request, while keys go to the state store.
 //
 // It is on every request's path: no closure captures d (it would move d to the heap), and
 // the rule errors are built by a plain function.
-func decode(pkg string, obj ruleGetter) (Decision, error) {
+func (dt *decisionTerms) decode(pkg string) (Decision, error) {
 	d := Decision{Status: 403}
 	bad := func(rule, want string, v *ast.Term) error { return badRule(pkg, rule, want, v) }
 	// A decision with both obligations (the common webhook route) gets them in one allocation.
@@ -351,14 +396,14 @@ func decode(pkg string, obj ruleGetter) (Decision, error) {
 		}
 		return ob
 	}
-	if v := obj.Get(kAllow); v != nil {
+	if v := dt.allow; v != nil {
 		b, ok := v.Value.(ast.Boolean)
 		if !ok {
 			return Decision{}, bad("allow", "a boolean", v)
 		}
 		d.Allow = bool(b)
 	}
-	if v := obj.Get(kDeny); v != nil {
+	if v := dt.deny; v != nil {
 		set, ok := v.Value.(ast.Set)
 		if !ok {
 			return Decision{}, bad("deny", "a set of strings", v)
@@ -368,50 +413,52 @@ func decode(pkg string, obj ruleGetter) (Decision, error) {
 			return Decision{}, err
 		}
 	}
-	if v := obj.Get(kStatus); v != nil {
+	if v := dt.status; v != nil {
 		n, ok := intOf(v)
 		if !ok || n < 400 || n > 599 {
 			return Decision{}, bad("status", "an HTTP error status (400-599)", v)
 		}
 		d.Status = int(n)
 	}
-	if m, v, defined := ruleObject(obj, kRateLimit); defined {
+	if m, v, defined := ruleObject(dt.rateLimitF, dt.rateLimit); defined {
 		if m == nil {
 			return Decision{}, bad("rate_limit", `an object {"key", "limit", "per"}`, v)
 		}
 		var ok bool
 		rl := &need().rl
-		if rl.Key, ok = stringOf(m.Get(kKey)); !ok || rl.Key == "" {
-			return Decision{}, bad("rate_limit.key", "a non-empty string", m.Get(kKey))
+		of := readObligation(m, true)
+		if rl.Key, ok = stringOf(of.key); !ok || rl.Key == "" {
+			return Decision{}, bad("rate_limit.key", "a non-empty string", of.key)
 		}
-		if rl.Limit, ok = intOf(m.Get(kLimit)); !ok || rl.Limit < 1 {
-			return Decision{}, bad("rate_limit.limit", "an integer >= 1", m.Get(kLimit))
+		if rl.Limit, ok = intOf(of.limit); !ok || rl.Limit < 1 {
+			return Decision{}, bad("rate_limit.limit", "an integer >= 1", of.limit)
 		}
-		if rl.Per, ok = durationOf(m.Get(kPer)); !ok || rl.Per <= 0 {
-			return Decision{}, bad("rate_limit.per", `a duration string such as "1m"`, m.Get(kPer))
+		if rl.Per, ok = durationOf(of.per); !ok || rl.Per <= 0 {
+			return Decision{}, bad("rate_limit.per", `a duration string such as "1m"`, of.per)
 		}
-		if b := m.Get(kBurst); b != nil {
+		if b := of.burst; b != nil {
 			if rl.Burst, ok = intOf(b); !ok || rl.Burst < 1 {
 				return Decision{}, bad("rate_limit.burst", "an integer >= 1", b)
 			}
 		}
 		d.RateLimit = rl
 	}
-	if m, v, defined := ruleObject(obj, kDedupe); defined {
+	if m, v, defined := ruleObject(dt.dedupeF, dt.dedupe); defined {
 		if m == nil {
 			return Decision{}, bad("dedupe", `an object {"key", "ttl"}`, v)
 		}
 		var ok bool
 		dd := &need().dd
-		if dd.Key, ok = stringOf(m.Get(kKey)); !ok || dd.Key == "" {
-			return Decision{}, bad("dedupe.key", "a non-empty string", m.Get(kKey))
+		of := readObligation(m, false)
+		if dd.Key, ok = stringOf(of.key); !ok || dd.Key == "" {
+			return Decision{}, bad("dedupe.key", "a non-empty string", of.key)
 		}
-		if dd.TTL, ok = durationOf(m.Get(kTTL)); !ok || dd.TTL <= 0 {
-			return Decision{}, bad("dedupe.ttl", `a duration string such as "24h"`, m.Get(kTTL))
+		if dd.TTL, ok = durationOf(of.ttl); !ok || dd.TTL <= 0 {
+			return Decision{}, bad("dedupe.ttl", `a duration string such as "24h"`, of.ttl)
 		}
 		d.Dedupe = dd
 	}
-	if v := obj.Get(kUpstreamHeaders); v != nil {
+	if v := dt.upstreamHeaders; v != nil {
 		m, ok := v.Value.(ast.Object)
 		if !ok {
 			return Decision{}, bad("upstream_headers", "an object of strings", v)
@@ -421,7 +468,7 @@ func decode(pkg string, obj ruleGetter) (Decision, error) {
 			return Decision{}, err
 		}
 	}
-	if v := obj.Get(kLabels); v != nil {
+	if v := dt.labels; v != nil {
 		if _, ok := v.Value.(ast.Object); !ok {
 			return Decision{}, bad("labels", "an object", v)
 		}
@@ -442,21 +489,55 @@ func decode(pkg string, obj ruleGetter) (Decision, error) {
 // unbuilt (fastpath.Fields).
 type fieldGetter interface{ Get(*ast.Term) *ast.Term }
 
-// ruleObject returns the rule named k as an object to read fields from. defined is false when
-// the rule is undefined; m is nil when its value v is not an object.
-func ruleObject(obj ruleGetter, k *ast.Term) (m fieldGetter, v *ast.Term, defined bool) {
-	if rs, ok := obj.(*fastpath.Rules); ok {
-		if f := rs.Fields(k); f != nil {
-			return f, nil, true
-		}
+// ruleObject returns an obligation rule as an object to read fields from: f when the
+// compiled evaluator kept it unbuilt, else its value v. defined is false when the rule is
+// undefined; m is nil when v is not an object.
+func ruleObject(f *fastpath.Fields, v *ast.Term) (m fieldGetter, _ *ast.Term, defined bool) {
+	if f != nil {
+		return f, nil, true
 	}
-	if v = obj.Get(k); v == nil {
+	if v == nil {
 		return nil, nil, false
 	}
 	if o, ok := v.Value.(ast.Object); ok {
 		return o, v, true
 	}
 	return nil, v, true
+}
+
+// obligationFields are the fields of a rate_limit or dedupe object that decode reads (nil:
+// absent).
+type obligationFields struct{ key, limit, per, burst, ttl *ast.Term }
+
+// readObligation reads m's fields: rate_limit's (key, limit, per, burst) when rate is set,
+// dedupe's (key, ttl) otherwise. An unbuilt object is read in one pass over its fields.
+func readObligation(m fieldGetter, rate bool) (o obligationFields) {
+	if f, ok := m.(*fastpath.Fields); ok {
+		for i := range f.Len() {
+			k, v := f.At(i)
+			name, _ := k.Value.(ast.String)
+			switch {
+			case name == "key":
+				o.key = v
+			case !rate && name == "ttl":
+				o.ttl = v
+			case rate && name == "limit":
+				o.limit = v
+			case rate && name == "per":
+				o.per = v
+			case rate && name == "burst":
+				o.burst = v
+			}
+		}
+		return o
+	}
+	o.key = m.Get(kKey)
+	if rate {
+		o.limit, o.per, o.burst = m.Get(kLimit), m.Get(kPer), m.Get(kBurst)
+	} else {
+		o.ttl = m.Get(kTTL)
+	}
+	return o
 }
 
 // badRule is the error of a decision rule whose value is not what it must be.
@@ -598,8 +679,47 @@ func durationOf(t *ast.Term) (time.Duration, bool) {
 	if !ok {
 		return 0, false
 	}
+	if d, ok := wholeUnits(string(s)); ok {
+		return d, true
+	}
 	d, err := time.ParseDuration(string(s))
 	return d, err == nil
+}
+
+// wholeUnits parses the form every duration of a decision rule has in practice, up to nine
+// digits and one unit ("1h", "24h", "1m"), to what time.ParseDuration gives for it, without
+// its look-up of the unit in a map: it runs for each obligation of every request. ok is false
+// for any other form, and for a value past time.Duration's range; ParseDuration decides those.
+func wholeUnits(s string) (time.Duration, bool) {
+	var n int64
+	i := 0
+	for ; i < len(s) && i < 10 && '0' <= s[i] && s[i] <= '9'; i++ {
+		n = n*10 + int64(s[i]-'0')
+	}
+	if i == 0 || i > 9 {
+		return 0, false
+	}
+	var unit int64
+	switch s[i:] {
+	case "h":
+		unit = int64(time.Hour)
+	case "m":
+		unit = int64(time.Minute)
+	case "s":
+		unit = int64(time.Second)
+	case "ms":
+		unit = int64(time.Millisecond)
+	case "us", "µs", "μs": // U+00B5 and U+03BC, as ParseDuration
+		unit = int64(time.Microsecond)
+	case "ns":
+		unit = 1
+	default:
+		return 0, false
+	}
+	if n > math.MaxInt64/unit {
+		return 0, false
+	}
+	return time.Duration(n * unit), true
 }
 
 // packageGraph reads the modules as parsed (the compiler rewrites call arguments into local

@@ -82,32 +82,35 @@ func (v *verifier) checkUnixSeconds(ts, what string, def time.Duration) (Result,
 	return Result{}, true
 }
 
-func unhex(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10, true
+// hexValue maps a byte to its value as a hex digit (0-9, a-f, A-F), 0xff for any other. A
+// table, not a comparison per range: the digits and letters of a signature come in random
+// order, and the branches of a comparison mispredict on about half of them.
+var hexValue = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
 	}
-	return 0, false
-}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = byte(c - '0')
+	}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] = byte(c-'a') + 10
+		t[c-'a'+'A'] = byte(c-'a') + 10
+	}
+	return t
+}()
 
 // decodeHex decodes s into dst, which must be exactly len(s)/2 long.
 func decodeHex(dst []byte, s string) bool {
 	if len(s) != 2*len(dst) {
 		return false
 	}
+	bad := byte(0)
 	for i := range dst {
-		hi, ok1 := unhex(s[2*i])
-		lo, ok2 := unhex(s[2*i+1])
-		if !ok1 || !ok2 {
-			return false
-		}
-		dst[i] = hi<<4 | lo
+		hi, lo := hexValue[s[2*i]], hexValue[s[2*i+1]]
+		bad |= hi | lo // 0xff has the high bit set, no digit's value has
+		dst[i] = hi<<4 | lo&0x0f
 	}
-	return true
+	return bad&0x80 == 0
 }
 
 // decodeHexSig decodes a hex signature of at most maxSigLen bytes into buf.

@@ -37,7 +37,10 @@ func TestCIDRContainsMatchesTopdown(t *testing.T) {
 		err := f(topdown.BuiltinContext{}, []*ast.Term{a, b}, func(t *ast.Term) error { out = t; return nil })
 		return fmt.Sprintf("%v %v", out, err)
 	}
-	hits := 0
+	// The compiled call's quick answer, with a run that keeps the last address parsed: each
+	// pair asked twice, so that the second finds the address kept and the next pair another.
+	r := &run{}
+	hits, quick := 0, 0
 	for round := range 2 {
 		for _, a := range nets {
 			for _, b := range addrs {
@@ -48,11 +51,19 @@ func TestCIDRContainsMatchesTopdown(t *testing.T) {
 				if want == "true <nil>" {
 					hits++
 				}
+				for range 2 {
+					if q := c.quick(r, []*ast.Term{a, b}); q != nil {
+						quick++
+						if got := fmt.Sprintf("%v <nil>", q); got != want {
+							t.Errorf("round %d: quick net.cidr_contains(%v, %v) = %s, topdown %s", round, a, b, got, want)
+						}
+					}
+				}
 			}
 		}
 	}
-	if hits == 0 || len(c.cached()) == 0 {
-		t.Fatalf("no pair was contained (%d) or nothing was cached (%d): the table tests nothing", hits, len(c.cached()))
+	if hits == 0 || len(c.cached()) == 0 || quick == 0 {
+		t.Fatalf("no pair was contained (%d), nothing was cached (%d) or answered quick (%d): the table tests nothing", hits, len(c.cached()), quick)
 	}
 }
 
@@ -73,6 +84,21 @@ func TestCIDRCacheIsBounded(t *testing.T) {
 	if len(c.cached()) != maxCIDRs {
 		t.Fatalf("the cache holds %d networks, want the bound %d", len(c.cached()), maxCIDRs)
 	}
+	// Asked again, each network is found (the first ones by the scan, the rest in the map)
+	// and answers for its own addresses only.
+	for i := range maxCIDRs + 100 {
+		cidr := fmt.Sprintf("10.%d.%d.0/24", i/256, i%256)
+		for j, want := range []bool{true, false} {
+			addr := fmt.Sprintf("10.%d.%d.7", i/256, (i+j)%256)
+			got := c.quick(nil, []*ast.Term{ast.StringTerm(cidr), ast.StringTerm(addr)})
+			if got == nil || !got.Equal(ast.BooleanTerm(want)) {
+				t.Fatalf("again: net.cidr_contains(%q, %q) = %v; want %v", cidr, addr, got, want)
+			}
+		}
+	}
+	if n := len(c.nets.Load().first); n != cidrScan {
+		t.Errorf("%d networks found by the scan, want %d", n, cidrScan)
+	}
 }
 
 // TestCIDRCacheKeepsItsKeys: a network given as a view of a buffer that is then reused (as a
@@ -92,6 +118,11 @@ func TestCIDRCacheKeepsItsKeys(t *testing.T) {
 	for k := range c.cached() {
 		if k != "10.0.0.0/8" {
 			t.Fatalf("the cache's key now reads %q: it shares the caller's buffer", k)
+		}
+	}
+	for _, e := range c.nets.Load().first {
+		if e.s != "10.0.0.0/8" {
+			t.Fatalf("the scanned network's key now reads %q: it shares the caller's buffer", e.s)
 		}
 	}
 }
@@ -125,5 +156,34 @@ func TestCIDRCacheConcurrent(t *testing.T) {
 	wg.Wait()
 	if n := len(c.cached()); n != 150 {
 		t.Errorf("%d networks cached, want the 150 asked for", n)
+	}
+}
+
+// TestMemberMatchesTopdown: the compiled call's quick x in xs answers as topdown's
+// internal.member_2 for members and non-members of sets, arrays and objects (1 and 1.0 among
+// them) and for collections that are none of those.
+func TestMemberMatchesTopdown(t *testing.T) {
+	impl := topdown.GetBuiltin("internal.member_2")
+	xs := []string{`"a"`, `1`, `1.0`, `2`, `null`, `true`, `[1]`, `{"k": "a"}`, `{"a"}`, `"k"`, `"abc"`}
+	colls := []string{`{"a", 1}`, `["a", 1, [1]]`, `{"k": "a", "n": null}`, `"abc"`, `1`, `null`, `set()`, `[]`, `{}`,
+		`{[1], {"k": "a"}, {"a"}}`, `[true, 1.0]`}
+	in := 0
+	for _, xsrc := range xs {
+		for _, csrc := range colls {
+			ops := []*ast.Term{ast.MustParseTerm(xsrc), ast.MustParseTerm(csrc)}
+			var want *ast.Term
+			if err := impl(topdown.BuiltinContext{}, ops, func(t *ast.Term) error { want = t; return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if got := member(nil, ops); got == nil || !got.Equal(want) {
+				t.Errorf("%s in %s = %v, topdown %v", xsrc, csrc, got, want)
+			}
+			if want.Equal(ast.BooleanTerm(true)) {
+				in++
+			}
+		}
+	}
+	if in < 8 {
+		t.Fatalf("only %d pairs are members: the table tests little", in)
 	}
 }

@@ -83,6 +83,9 @@ func Compile(c *ast.Compiler, pkg string, o Options) (*Program, error) {
 			}
 			p.report = append(p.report, i)
 		}
+		for _, i := range p.report {
+			p.fields = append(p.fields, fieldsDef(cc.sets[i]))
+		}
 	}
 	if cc.readsData {
 		// For the rule index, which may ask about the base document (see retry).
@@ -187,6 +190,9 @@ func (cc *compiler) definition(rs *ruleSet, rule *ast.Rule) (*definition, error)
 	}
 	if rs.kind == kindComplete && len(rule.Head.Args) == 0 {
 		d.fields = cc.objectFields(rule)
+		if headTerm.IsGround() && isTrueBody(rule.Body) {
+			d.konst = headTerm
+		}
 	}
 	d.nvars = len(sc.slots)
 	for _, s := range body {
@@ -256,6 +262,15 @@ func (cc *compiler) objectFields(rule *ast.Rule) *objectFields {
 	}
 	f.nvars = len(sc.slots)
 	return f
+}
+
+// isTrueBody reports whether b is the body OPA gives a rule without one: the term true.
+func isTrueBody(b ast.Body) bool {
+	if len(b) != 1 || b[0].Negated || len(b[0].With) > 0 {
+		return false
+	}
+	t, ok := b[0].Terms.(*ast.Term)
+	return ok && t.Equal(ast.BooleanTerm(true))
 }
 
 func (cc *compiler) body(b ast.Body, sc *scope) ([]step, error) {
@@ -484,10 +499,8 @@ func (cc *compiler) call(name string, args []*ast.Term, sc *scope, loc *ast.Loca
 		if impl == nil {
 			return step{}, unsupported(loc, "built-in %s has no implementation", name)
 		}
-		if name == "net.cidr_contains" {
-			impl = cc.cidrs.contains(impl)
-		}
 	}
+	quick := cc.quick(name)
 	if decl.Decl.Result() == nil {
 		return step{}, unsupported(loc, "void built-in %s", name)
 	}
@@ -545,16 +558,23 @@ func (cc *compiler) call(name string, args []*ast.Term, sc *scope, loc *ast.Loca
 			return false, err
 		}
 		r.args = append(r.args[:0], vals...)
-		r.res = nil
-		bctx := r.bctx
-		bctx.Location = loc
-		if useReq {
-			r.args[reqArg] = nil
-			err = native(bctx, r.req, r.args, r.setRes)
-		} else {
-			err = impl(bctx, r.args, r.setRes)
+		var res *ast.Term
+		if quick != nil && !useReq {
+			res = quick(r, r.args)
 		}
-		res := r.res
+		if res == nil {
+			// The run's own context, its location set: built-ins do not call back into the
+			// run, so no other call sees it meanwhile.
+			r.res = nil
+			r.bctx.Location = loc
+			if useReq {
+				r.args[reqArg] = nil
+				err = native(&r.bctx, r.req, r.args, r.setRes)
+			} else {
+				err = impl(r.bctx, r.args, r.setRes)
+			}
+			res = r.res
+		}
 		clear(r.args)
 		if err != nil {
 			return false, err
@@ -1060,6 +1080,45 @@ func (cc *compiler) ref(ref ast.Ref, sc *scope, loc *ast.Location) (*compiledRef
 		c.keys[i] = refKey{fn: fn, bind: -1}
 	}
 	return c, nil
+}
+
+// quickFunc answers a call of a standard built-in on its operands as the built-in would,
+// without a BuiltinContext to copy and hand over; nil means it leaves this call to the
+// built-in. ops is the run's r.args: it must not be kept.
+type quickFunc func(r *run, ops []*ast.Term) *ast.Term
+
+// quick returns the quickFunc of standard built-in name, nil when it has none: the calls a
+// webhook policy makes on every request (x in allowed, net.cidr_contains over an allowlist).
+func (cc *compiler) quick(name string) quickFunc {
+	if cc.opts.Builtins[name] != nil {
+		return nil // the caller's own, whatever its name
+	}
+	switch name {
+	case "internal.member_2":
+		return member
+	case "net.cidr_contains":
+		return cc.cidrs.quick
+	}
+	return nil
+}
+
+// member is internal.member_2 (x in xs) as topdown's builtinMember answers it: never an error.
+func member(_ *run, ops []*ast.Term) *ast.Term {
+	x := ops[0]
+	switch c := ops[1].Value.(type) {
+	case ast.Set:
+		return ast.InternedTerm(c.Contains(x))
+	case *ast.Array:
+		for i := range c.Len() {
+			if x.Equal(c.Elem(i)) {
+				return ast.InternedTerm(true)
+			}
+		}
+		return ast.InternedTerm(false)
+	case ast.Object:
+		return ast.InternedTerm(c.Until(func(_, v *ast.Term) bool { return x.Equal(v) }))
+	}
+	return ast.InternedTerm(false)
 }
 
 // pureBuiltins are the standard built-ins the fast path calls: deterministic, one result

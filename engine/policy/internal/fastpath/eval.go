@@ -3,6 +3,7 @@ package fastpath
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -14,7 +15,10 @@ import (
 type Program struct {
 	rules  []*ruleSet // every rule set the program may evaluate, of any package
 	report []int      // the queried package's rules that make up the result document, by name
-	only   int        // ≥ 0: the result is this rule's value alone
+	// fields holds, per rule of report, its definition when EvalRules may hand its value
+	// over unbuilt (see evalFields), nil otherwise: decided once, when compiling.
+	fields []*definition
+	only   int // ≥ 0: the result is this rule's value alone
 	caps   *ast.Capabilities
 	data   ast.Value // the base document, when the caller gave it
 	// readsRequest: some rule may read input.request; when none does, the caller need not
@@ -34,14 +38,17 @@ func (p *Program) ReadsDocument() bool { return p.readsDocument }
 
 // ruleSet is every definition of one rule (or function) of some package.
 type ruleSet struct {
-	path     ast.Ref   // data.pkg.rule
-	name     string    // path as a string
-	key      *ast.Term // the rule's key in its package's document
-	kind     ruleKind
-	defs     []*definition // in topdown's order; else branches hang off their definition
-	dflt     *ast.Term
-	loc      *ast.Location
-	early    bool        // stop at the first definition that yields a value (see earlyExit)
+	path  ast.Ref   // data.pkg.rule
+	name  string    // path as a string
+	key   *ast.Term // the rule's key in its package's document
+	kind  ruleKind
+	defs  []*definition // in topdown's order; else branches hang off their definition
+	dflt  *ast.Term
+	loc   *ast.Location
+	early bool // stop at the first definition that yields a value (see earlyExit)
+	// konst is the value of a complete rule whose one definition is a constant without a
+	// condition (events := {"push", "ping"}): its value, with nothing to evaluate.
+	konst    *ast.Term
 	arity    int         // functions: the number of arguments
 	children []childRule // kindGroup: a complete rule per constant key, by key
 	// index is topdown's rule index for the rule; byRule finds a definition (else branches
@@ -79,6 +86,9 @@ type definition struct {
 	// (dedupe := {"key": …, "ttl": "1h"}) also has its values compiled one by one, so that
 	// EvalRules can hand the object over unbuilt (Rules.Fields).
 	fields *objectFields
+	// konst: a complete rule's definition whose body is `true` and whose value is a
+	// constant, that value (see ruleSet.konst).
+	konst *ast.Term
 }
 
 // objectFields are such a rule's body without the literal, and the literal's constant keys
@@ -160,6 +170,11 @@ type run struct {
 	res     *ast.Term   // a built-in's result
 	setRes  func(*ast.Term) error
 	ticks   uint32 // iteration steps, for polling the deadline
+	// addrText and addr are the IP address net.cidr_contains parsed last (addrOK: one was),
+	// tried against the next CIDR of an allowlist without parsing it again.
+	addrText string
+	addr     netip.Addr
+	addrOK   bool
 	// iters and binds are the continuations of enumerating definitions (evalDefIter) and
 	// bindings (bindEach).
 	iters depthPool[defIter]
@@ -310,6 +325,12 @@ func (f *Fields) Get(k *ast.Term) *ast.Term {
 	return nil
 }
 
+// Len returns how many fields the object has.
+func (f *Fields) Len() int { return len(f.keys) }
+
+// At returns field i's key and value (0 <= i < Len).
+func (f *Fields) At(i int) (key, val *ast.Term) { return f.keys[i], f.vals[i] }
+
 // Clear drops the values found, keeping the storage: a pooled Rules then holds none of an
 // evaluation's values.
 func (rs *Rules) Clear() {
@@ -332,7 +353,25 @@ func (rs *Rules) Get(k *ast.Term) *ast.Term {
 // Fields returns the fields of the rule named by k when it is an object kept unbuilt, nil
 // otherwise (undefined, another value, or an object built already: read it with Get).
 func (rs *Rules) Fields(k *ast.Term) *Fields {
-	if i := rs.find(k); i >= 0 && rs.unbuilt[i] > 0 && rs.vals[i] == nil {
+	if i := rs.find(k); i >= 0 {
+		return rs.FieldsAt(i)
+	}
+	return nil
+}
+
+// Len returns how many rules are defined. Name, At and FieldsAt read rule i (0 <= i < Len)
+// by position: a caller after several rules reads each once, without a search by name.
+func (rs *Rules) Len() int { return len(rs.keys) }
+
+// Name returns the name of rule i.
+func (rs *Rules) Name(i int) string { return string(rs.keys[i].Value.(ast.String)) }
+
+// At returns the value of rule i, building it when it is an object kept unbuilt (once).
+func (rs *Rules) At(i int) *ast.Term { return rs.value(i) }
+
+// FieldsAt is Fields for rule i.
+func (rs *Rules) FieldsAt(i int) *Fields {
+	if rs.unbuilt[i] > 0 && rs.vals[i] == nil {
 		return &rs.objs[rs.unbuilt[i]-1]
 	}
 	return nil
@@ -368,16 +407,11 @@ func (rs *Rules) value(i int) *ast.Term {
 // out unbuilt. ok false means it did not: the rule is not of that shape, already evaluated,
 // or undefined or failing here; the caller then evaluates it the ordinary way, which gives
 // the same value or error (evaluation has no side effects).
-func (r *run) evalFields(i int, out *Rules) bool {
-	rs := r.p.rules[i]
-	if rs.kind != kindComplete || len(rs.defs) != 1 || r.state[i].done {
+func (r *run) evalFields(i int, d *definition, out *Rules) bool {
+	if d == nil || r.state[i].done {
 		return false
 	}
-	d := rs.defs[0]
 	of := d.fields
-	if of == nil || !of.det || len(d.elses) > 0 || len(d.args) > 0 {
-		return false
-	}
 	f := r.frame(of.nvars)
 	if ok, err := evalDet(r, f, of.body); err != nil || !ok {
 		return false
@@ -393,10 +427,24 @@ func (r *run) evalFields(i int, out *Rules) bool {
 		out.fieldVals = append(out.fieldVals, v)
 	}
 	out.objs = append(out.objs, Fields{keys: of.keys, vals: out.fieldVals[start:len(out.fieldVals):len(out.fieldVals)]})
-	out.keys = append(out.keys, rs.key)
+	out.keys = append(out.keys, r.p.rules[i].key)
 	out.vals = append(out.vals, nil)
 	out.unbuilt = append(out.unbuilt, len(out.objs))
 	return true
+}
+
+// fieldsDef returns the definition of rule set rs whose value evalFields may hand over
+// unbuilt: the one definition of a complete rule, without else branches, whose value is an
+// object literal with constant keys and whose body does not enumerate; nil for any other.
+func fieldsDef(rs *ruleSet) *definition {
+	if rs.kind != kindComplete || len(rs.defs) != 1 {
+		return nil
+	}
+	d := rs.defs[0]
+	if of := d.fields; of == nil || !of.det || len(d.elses) > 0 || len(d.args) > 0 {
+		return nil
+	}
+	return d
 }
 
 // EvalRules evaluates the program's package document into out, without building it as an
@@ -416,8 +464,8 @@ func (p *Program) EvalRules(ctx context.Context, input ast.Value, req Request, c
 	// Every rule of the package is evaluated, as topdown does for the package document: an
 	// error in a helper rule fails the evaluation even when no decision rule reads it. Rules
 	// of other packages are evaluated only as far as these refer to them.
-	for _, i := range p.report {
-		if r.evalFields(i, out) {
+	for j, i := range p.report {
+		if r.evalFields(i, p.fields[j], out) {
 			continue
 		}
 		v, err := r.rule(i)
@@ -476,6 +524,7 @@ func (r *run) release() {
 	r.iters.reset((*defIter).clear) // an evaluation that panicked left them in use
 	r.binds.reset((*binder).clear)
 	r.req, r.reqTerm, r.whole, r.inputOwn = nil, nil, nil, nil
+	r.addrText, r.addr, r.addrOK = "", netip.Addr{}, false // the text may be a request's bytes
 	runPool.Put(r)
 }
 
@@ -488,8 +537,12 @@ func (r *run) rule(i int) (*ast.Term, error) {
 	if st.busy { // the compiler rejects recursion; this guards the invariant
 		return nil, errors.New("fastpath: recursive rule " + r.p.rules[i].name)
 	}
-	st.busy = true
 	rs := r.p.rules[i]
+	if rs.konst != nil {
+		*st = ruleState{done: true, val: rs.konst}
+		return rs.konst, nil
+	}
+	st.busy = true
 	if rs.indexAlways && rs.index != nil {
 		v, err := r.retry(rs, nil)
 		*st = ruleState{done: true, val: v, err: err}

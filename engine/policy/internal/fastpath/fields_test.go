@@ -91,3 +91,44 @@ a := {"n": 1 / input.zero}
 		t.Errorf("a failing value: err = %v, want divide by zero", err)
 	}
 }
+
+// TestConstantRules: a complete rule whose one definition is a constant without a condition
+// is answered with that constant, nothing evaluated; a rule with a condition, a value read
+// from the input, two definitions, an else branch or arguments is evaluated as before. The
+// document is the one the rules define either way.
+func TestConstantRules(t *testing.T) {
+	p, err := compileModules(t, map[string]string{"a.rego": `package p
+events := {"push", "ping"}
+sources := ["10.0.0.0/8", "127.0.0.0/8"]
+n := 3
+obj := {"a": [1, {"b": null}]}
+default d := 1
+d := 2
+cond := 1 if input.x
+read := input.x
+two := 1
+elsed := 1 if input.y else := 2
+f(x) := 1
+`, "b.rego": `package p
+two := 1
+`}, "p", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	konst := map[string]bool{"events": true, "sources": true, "n": true, "obj": true, "d": true}
+	for _, rs := range p.rules {
+		name := string(rs.key.Value.(ast.String))
+		if (rs.konst != nil) != konst[name] {
+			t.Errorf("%s: constant %v, want %v", name, rs.konst != nil, konst[name])
+		}
+	}
+	doc, err := p.Eval(context.Background(), ast.MustParseTerm(`{"x": "v"}`).Value, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ast.MustParseTerm(`{"events": {"push", "ping"}, "sources": ["10.0.0.0/8", "127.0.0.0/8"], "n": 3,
+		"obj": {"a": [1, {"b": null}]}, "d": 2, "cond": 1, "read": "v", "two": 1, "elsed": 2}`)
+	if !doc.Equal(want) {
+		t.Errorf("document %v, want %v", doc, want)
+	}
+}

@@ -18,8 +18,9 @@ type Request interface {
 
 // RequestFunc is a built-in that reads input.request from the Request (args[i] is nil in
 // place of the operand it reads it from). It answers as the built-in it stands for would
-// answer on the document.
-type RequestFunc func(bctx topdown.BuiltinContext, req Request, args []*ast.Term, iter func(*ast.Term) error) error
+// answer on the document. bctx is the run's, lent for the call: it is read, never kept or
+// written (a pointer, so that a call does not copy its few hundred bytes down the chain).
+type RequestFunc func(bctx *topdown.BuiltinContext, req Request, args []*ast.Term, iter func(*ast.Term) error) error
 
 // RequestBuiltin stands in for a built-in of Options.Builtins where its operand Arg is the
 // reference input.request itself and the evaluation has a Request: the call then costs no

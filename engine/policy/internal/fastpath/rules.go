@@ -237,6 +237,9 @@ func (cc *compiler) ensure(i int) error {
 		rs.defs = append(rs.defs, d)
 	}
 	rs.early = earlyExit(rs.kind, rs.raw)
+	if len(rs.defs) == 1 && rs.defs[0].konst != nil && len(rs.defs[0].elses) == 0 && !rs.indexAlways {
+		rs.konst = rs.defs[0].konst
+	}
 	rs.raw = nil
 	return nil
 }
