@@ -257,7 +257,7 @@ func TestExpiryInvariant(t *testing.T) {
 
 func checkBuckets(t *testing.T, step int, sh *shard) {
 	t.Helper()
-	n := len(sh.cells) + len(sh.dedupe)
+	n := len(sh.cells) + sh.dedupe.n
 	if n > sh.limit {
 		t.Fatalf("step %d: %d entries, limit %d", step, n, sh.limit)
 	}
@@ -292,8 +292,8 @@ func checkBuckets(t *testing.T, step int, sh *shard) {
 				if c := sh.cells[e.key]; c == nil || c.slot != i || c.exp() < e.exp {
 					t.Fatalf("step %d: rate entry %d not its cell's, or placed after its cell's expiry", step, i)
 				}
-			} else if sh.dedupe[e.key] != i {
-				t.Fatalf("step %d: entry %d not the map's entry for its key", step, i)
+			} else if sh.dedupe.get(sh.ents, e.key, e.h) != i {
+				t.Fatalf("step %d: entry %d not the index's entry for its key", step, i)
 			}
 			prev = i
 			seen++

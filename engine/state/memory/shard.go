@@ -31,9 +31,10 @@ const nilSlot = -1
 // it comes up for sweeping or eviction (syncRate).
 type entry struct {
 	key        string
-	exp        int64 // unix µs; the entry is dead when exp <= now
-	prev, next int32 // neighbours in its expiry bucket's list
-	bkt        int32 // its expiry bucket's index in shard.bks
+	exp        int64  // unix µs; the entry is dead when exp <= now
+	prev, next int32  // neighbours in its expiry bucket's list
+	bkt        int32  // its expiry bucket's index in shard.bks
+	h          uint32 // a dedupe entry's hash in shard.dedupe
 	kind       kind
 }
 
@@ -94,7 +95,7 @@ type bucket struct {
 	pos        int32 // index in shard.order
 }
 
-// shard is guarded by mu. Both maps index into ents. buckets holds each expiry bucket's
+// shard is guarded by mu. cells and dedupe index into ents. buckets holds each expiry bucket's
 // list; order is a min-heap of the buckets by id, so the entries nearest expiry are found
 // without ordering the entries themselves: inserting, moving and removing an entry is a
 // constant number of steps whatever the shard holds, besides a heap step over the buckets
@@ -107,7 +108,7 @@ type shard struct {
 	mu        sync.Mutex
 	rmu       sync.RWMutex
 	cells     map[string]*rateCell
-	dedupe    map[string]int32
+	dedupe    index
 	ents      []entry
 	free      []int32
 	buckets   map[int64]int32 // bucket id → index in bks
@@ -132,16 +133,17 @@ func (sh *shard) init(limit int, byteLimit int64) {
 	sh.rmu.Lock()
 	sh.cells = make(map[string]*rateCell)
 	sh.rmu.Unlock()
-	sh.dedupe = make(map[string]int32)
+	sh.dedupe = index{}
 	sh.buckets = make(map[int64]int32)
 	sh.ents, sh.free, sh.bks, sh.bfree, sh.order = nil, nil, nil, nil, nil
 	sh.sweepAt = math.MaxInt64
 }
 
-// lookup finds a live entry; an expired one is dropped and reported absent.
-func (sh *shard) lookup(m map[string]int32, key string, now int64) (int32, bool) {
-	i, ok := m[key]
-	if !ok {
+// lookup finds key's live dedupe entry (h is its hash, Store.locate); an expired one is
+// dropped and reported absent.
+func (sh *shard) lookup(key string, h uint32, now int64) (int32, bool) {
+	i := sh.dedupe.get(sh.ents, key, h)
+	if i < 0 {
 		return 0, false
 	}
 	if sh.ents[i].exp <= now {
@@ -191,13 +193,13 @@ func (sh *shard) drop(i int32, now int64) bool {
 // entryBytes is what the byte bound counts for an entry with key.
 func entryBytes(key string) int64 { return int64(len(key)) + EntryOverhead }
 
-// insert adds key (absent from m; m nil for a rate key, whose cell the caller adds) and returns
-// its slot. A shard that is full (by entries, or
+// insert adds key (for a dedupe key, absent from dedupe and hashed to h; a rate key's cell
+// the caller adds) and returns its slot. A shard that is full (by entries, or
 // by bytes with the new entry) first gives up the entries of its earliest expiry bucket until
 // it has room: expired ones if there are any, else live ones, counted as evictions.
-func (sh *shard) insert(m map[string]int32, key string, k kind, exp, now int64) int32 {
+func (sh *shard) insert(key string, h uint32, k kind, exp, now int64) int32 {
 	cost := entryBytes(key)
-	for len(sh.cells)+len(sh.dedupe) >= sh.limit || sh.bytes+cost > sh.byteLimit {
+	for len(sh.cells)+sh.dedupe.n >= sh.limit || sh.bytes+cost > sh.byteLimit {
 		victim := sh.front()
 		if victim == nilSlot {
 			break
@@ -208,9 +210,9 @@ func (sh *shard) insert(m map[string]int32, key string, k kind, exp, now int64) 
 	}
 	sh.bytes += cost
 	i := slot(&sh.ents, &sh.free)
-	sh.ents[i] = entry{key: key, exp: exp, kind: k}
-	if m != nil {
-		m[key] = i
+	sh.ents[i] = entry{key: key, exp: exp, h: h, kind: k}
+	if k != kindRate {
+		sh.dedupe.put(h, i)
 	}
 	sh.link(i)
 	return i
@@ -229,13 +231,13 @@ func slot[T any](arena *[]T, free *[]int32) int32 {
 	return int32(len(*arena) - 1)
 }
 
-// remove takes entry i out of the arena, its bucket and the dedupe map; a rate entry's cell is
+// remove takes entry i out of the arena, its bucket and the dedupe index; a rate entry's cell is
 // the caller's (drop) to delete.
 func (sh *shard) remove(i int32) {
 	e := &sh.ents[i]
 	sh.bytes -= entryBytes(e.key)
 	if e.kind != kindRate {
-		delete(sh.dedupe, e.key)
+		sh.dedupe.del(e.h, i)
 	}
 	sh.unlink(i)
 	*e = entry{} // drop the key string so it can be collected
