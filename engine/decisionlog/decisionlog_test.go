@@ -492,6 +492,9 @@ func TestMaskCacheAnswersAsComputed(t *testing.T) {
 	if seen := m.seen.Load(); seen == nil || len(*seen) != maxSeen {
 		t.Fatalf("the cache holds %v names, want the bound %d", seen, maxSeen)
 	}
+	if v, ok := m.fast.Get(names[0]); !ok || !v {
+		t.Fatalf("the first name asked is not in the table without hashing: %v, %v", v, ok)
+	}
 	if !m.Masks("X-Tenant") || m.Masks("Content-Type") || !m.Masks("X-Secret-1000") {
 		t.Fatal("wrong answers past the bound")
 	}

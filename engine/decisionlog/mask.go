@@ -5,6 +5,8 @@ import (
 	"maps"
 	"strings"
 	"sync/atomic"
+
+	"github.com/hookwall/hookwall/engine/internal/nametab"
 )
 
 // Mask decides which request-header values the log writes as "***". It always masks the
@@ -15,8 +17,11 @@ type Mask struct {
 	exact    map[string]bool // lower-case names
 	prefixes [][]byte        // lower-case, from names ending in "*"
 	all      bool
-	// seen remembers the answer for names as they were asked (requests repeat the same
-	// few): an immutable map, replaced by a copy with one more name, up to maxSeen names.
+	// fast and seen remember the answer for names as they were asked (requests repeat the
+	// same few). fast answers a name with one comparison, no hash of the name; seen holds the
+	// names whose slot in fast another name took: an immutable map, replaced by a copy with
+	// one more name, up to maxSeen names.
+	fast    nametab.Table[bool]
 	seen    atomic.Pointer[map[string]bool]
 	nocache bool
 }
@@ -68,6 +73,9 @@ func (m *Mask) Masks(name string) bool {
 	if m.nocache {
 		return m.masks(name)
 	}
+	if v, ok := m.fast.Get(name); ok {
+		return v
+	}
 	seen := m.seen.Load()
 	var prev map[string]bool
 	if seen != nil {
@@ -77,7 +85,7 @@ func (m *Mask) Masks(name string) bool {
 		return v
 	}
 	v := m.masks(name)
-	if len(prev) < maxSeen {
+	if !m.fast.Put(name, v) && len(prev) < maxSeen {
 		next := make(map[string]bool, len(prev)+1)
 		maps.Copy(next, prev)
 		next[strings.Clone(name)] = v
