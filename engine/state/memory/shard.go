@@ -87,8 +87,12 @@ func (c *rateCell) decide(lim gcra.Limit, now int64) (r gcra.Result, ok bool) {
 }
 
 // bucket is the list of the entries expiring in one bucketShift-wide span, and its place in
-// the shard's order heap. A bucket exists only while it holds entries; buckets live in the
-// shard's bucket arena and are referred to by index, so making one costs no allocation.
+// the shard's order heap. A bucket that empties is kept until it reaches the front of the
+// heap, where front drops it: the bucket of a claim's in-flight expiry empties whenever the
+// shard's claims in flight are settled and fills again with the next claim, so dropping and
+// making it for every request would cost two map operations and two heap steps. Buckets live
+// in the shard's bucket arena and are referred to by index, so making one costs no
+// allocation.
 type bucket struct {
 	id         int64
 	head, tail int32
@@ -279,7 +283,7 @@ func (sh *shard) link(i int32) {
 	b.tail = i
 }
 
-// unlink takes entry i off its bucket's list, and drops the bucket when it empties.
+// unlink takes entry i off its bucket's list; an emptied bucket stays (see bucket).
 func (sh *shard) unlink(i int32) {
 	e := &sh.ents[i]
 	bi := e.bkt
@@ -295,9 +299,6 @@ func (sh *shard) unlink(i int32) {
 		b.tail = e.prev
 	}
 	e.prev, e.next = nilSlot, nilSlot
-	if b.head == nilSlot {
-		sh.dropBucket(bi)
-	}
 }
 
 // dropBucket takes an empty bucket out of the map and the heap and frees its index.
@@ -324,12 +325,17 @@ func (sh *shard) frontMoved() {
 	sh.sweepAt = sh.bks[sh.order[0]].id << bucketShift
 }
 
-// front returns the first entry of the earliest bucket, or nilSlot when the shard is empty.
+// front returns the first entry of the earliest bucket that holds one, or nilSlot when the
+// shard is empty; the empty buckets before it are dropped.
 func (sh *shard) front() int32 {
-	if len(sh.order) == 0 {
-		return nilSlot
+	for len(sh.order) > 0 {
+		bi := sh.order[0]
+		if h := sh.bks[bi].head; h != nilSlot {
+			return h
+		}
+		sh.dropBucket(bi)
 	}
-	return sh.bks[sh.order[0]].head
+	return nilSlot
 }
 
 // less compares the ids of the buckets at heap positions a and b.
