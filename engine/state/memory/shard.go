@@ -103,7 +103,7 @@ type bucket struct {
 // list; order is a min-heap of the buckets by id, so the entries nearest expiry are found
 // without ordering the entries themselves: inserting, moving and removing an entry is a
 // constant number of steps whatever the shard holds, besides a heap step over the buckets
-// (about one a second of expiries) when a bucket is made or emptied.
+// (about one a second of expiries) when a bucket is made or dropped.
 //
 // rmu guards cells (and each cell's base and l) for the rate keys' shared path: it is
 // write-locked, always inside mu, only to add or remove a cell or rebase one, so requests under
