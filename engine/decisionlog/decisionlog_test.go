@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookwall/hookwall/engine/internal/nametab"
 	"github.com/hookwall/hookwall/engine/internal/testutil"
 )
 
@@ -492,6 +493,9 @@ func TestMaskCacheAnswersAsComputed(t *testing.T) {
 	if seen := m.seen.Load(); seen == nil || len(*seen) != maxSeen {
 		t.Fatalf("the cache holds %v names, want the bound %d", seen, maxSeen)
 	}
+	if a, ok := m.fast.Get(names[0]); !ok || !a.masked || a.key != `"X-Hub-Signature-256":` {
+		t.Fatalf("the first name asked is not in the table without hashing: %+v, %v", a, ok)
+	}
 	if !m.Masks("X-Tenant") || m.Masks("Content-Type") || !m.Masks("X-Secret-1000") {
 		t.Fatal("wrong answers past the bound")
 	}
@@ -557,4 +561,36 @@ func TestTimestampAsFormatted(t *testing.T) {
 	check(time.Date(10000, 1, 1, 0, 0, 0, 5, time.UTC))
 	check(time.Date(-1, 1, 1, 0, 0, 0, 5, time.UTC))
 	check(time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC))
+}
+
+// A line is the same byte for byte whether its header names come from the mask's table (the
+// name written as it was encoded when first asked), from the map behind it or from neither
+// (past both bounds): names that need escaping, invalid UTF-8, masked and not, more than 64.
+func TestMaskTableKeepsLinesIdentical(t *testing.T) {
+	r := sampleRecord()
+	r.Headers = nil
+	for i := range 900 {
+		r.Headers = append(r.Headers, Header{Name: fmt.Sprintf("X-Name-%d", i), Value: "v"})
+		if i%7 == 0 {
+			r.Headers = append(r.Headers, Header{Name: fmt.Sprintf("X-Token-<%d>", i), Value: "secret"})
+		}
+	}
+	r.Headers = append(r.Headers, Header{`X-"Quoted"`, "a"}, Header{"X-\xff-Bad", "b"}, Header{"X-Ünïcode", "c"},
+		Header{"Authorization", "Bearer x"}, Header{"X-Tab\tName", "d"})
+	want := r.AppendJSON(nil) // the default mask, which remembers nothing
+	m := NewMask(nil)
+	for round := range 3 {
+		if got := r.appendJSON(nil, m, nil, nil); !bytes.Equal(got, want) {
+			t.Fatalf("round %d: the line differs from the uncached mask's:\n%s\nwant\n%s", round, got, want)
+		}
+	}
+	held := 0
+	for _, h := range r.Headers {
+		if _, ok := m.fast.Get(h.Name); ok {
+			held++
+		}
+	}
+	if held < nametab.Size/2 {
+		t.Fatalf("%d names in the table, want most of its %d slots used", held, nametab.Size)
+	}
 }

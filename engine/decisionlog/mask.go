@@ -5,6 +5,8 @@ import (
 	"maps"
 	"strings"
 	"sync/atomic"
+
+	"github.com/hookwall/hookwall/engine/internal/nametab"
 )
 
 // Mask decides which request-header values the log writes as "***". It always masks the
@@ -15,8 +17,11 @@ type Mask struct {
 	exact    map[string]bool // lower-case names
 	prefixes [][]byte        // lower-case, from names ending in "*"
 	all      bool
-	// seen remembers the answer for names as they were asked (requests repeat the same
-	// few): an immutable map, replaced by a copy with one more name, up to maxSeen names.
+	// fast and seen remember the answer for names as they were asked (requests repeat the
+	// same few). fast answers a name with one comparison, no hash of the name, and keeps the
+	// name encoded as the log writes it; seen holds the names whose slot in fast another name
+	// took: an immutable map, replaced by a copy with one more name, up to maxSeen names.
+	fast    nametab.Table[answer]
 	seen    atomic.Pointer[map[string]bool]
 	nocache bool
 }
@@ -59,14 +64,31 @@ func NewMask(extra []string) *Mask {
 	return m
 }
 
+// answer is a name's entry in Mask.fast: whether its value is masked, and the name as a
+// JSON object's key (`"Name":`).
+type answer struct {
+	masked bool
+	key    string
+}
+
 // Masks reports whether the value of the header name is masked. It does not allocate for
 // a name it was asked about before.
 func (m *Mask) Masks(name string) bool {
+	masked, _ := m.lookup(name)
+	return masked
+}
+
+// lookup answers Masks for name and, when name is in the table, gives it encoded as a JSON
+// object's key, its colon included; key is "" otherwise.
+func (m *Mask) lookup(name string) (masked bool, key string) {
 	if m.all {
-		return true
+		return true, ""
 	}
 	if m.nocache {
-		return m.masks(name)
+		return m.masks(name), ""
+	}
+	if a, ok := m.fast.Get(name); ok {
+		return a.masked, a.key
 	}
 	seen := m.seen.Load()
 	var prev map[string]bool
@@ -74,16 +96,19 @@ func (m *Mask) Masks(name string) bool {
 		prev = *seen
 	}
 	if v, ok := prev[name]; ok {
-		return v
+		return v, ""
 	}
 	v := m.masks(name)
+	if m.fast.Vacant(name) && m.fast.Put(name, answer{masked: v, key: string(append(appendString(nil, name), ':'))}) {
+		return v, ""
+	}
 	if len(prev) < maxSeen {
 		next := make(map[string]bool, len(prev)+1)
 		maps.Copy(next, prev)
 		next[strings.Clone(name)] = v
 		m.seen.CompareAndSwap(seen, &next) // a lost race loses one entry, asked again later
 	}
-	return v
+	return v, ""
 }
 
 // masks is Masks without the cache. It does not allocate for names up to 128 bytes.

@@ -235,9 +235,14 @@ func (r *Record) appendJSON(b []byte, m *Mask, s Sealer, st *stamps) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, h.Name)
-			b = append(b, ':')
-			if m.Masks(h.Name) {
+			hide, key := m.lookup(h.Name)
+			if key != "" {
+				b = append(b, key...)
+			} else {
+				b = appendString(b, h.Name)
+				b = append(b, ':')
+			}
+			if hide {
 				b = append(b, `"***"`...)
 				masked++
 				if i < 64 {

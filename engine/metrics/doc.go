@@ -8,7 +8,10 @@
 // client sends never become labels.
 //
 // The Observer methods are safe for concurrent use and do not allocate once a label
-// combination has been seen: the children of each vector are cached in copy-on-write maps.
+// combination has been seen: the children of each vector are cached in copy-on-write maps
+// and lists. A route's children are found by its name without hashing it (a fixed table of
+// names, the map behind it), and its requests counters and filter histograms by a scan of
+// the route's own short lists, so a request hashes no label value.
 //
 // # Series
 //

@@ -4,6 +4,7 @@ import (
 	"maps"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/hookwall/hookwall/engine/decisionlog"
 	"github.com/hookwall/hookwall/engine/filter"
+	"github.com/hookwall/hookwall/engine/internal/nametab"
 )
 
 // Buckets of the duration histograms, in seconds: a whole request spans 100µs (refused
@@ -80,9 +82,10 @@ type Metrics struct {
 	stateOpDur   *prometheus.HistogramVec
 	stateOpErrs  *prometheus.CounterVec
 
-	reqC              cache[reqKey, prometheus.Counter]
+	// routes answers a route's children with one comparison, no hash of the name; routeC
+	// holds every route's, for the names whose slot in routes another took.
+	routes            nametab.Table[*routeSet]
 	routeC            cache[string, *routeSet]
-	filterC           cache[filterKey, prometheus.Observer]
 	ferrC             cache[filterKey, prometheus.Counter]
 	shadowC           cache[filterKey, prometheus.Counter]
 	opC               cache[string, *opSet]
@@ -91,19 +94,83 @@ type Metrics struct {
 	allowed, denied, failed atomic.Uint64
 }
 
-type reqKey struct {
-	route   string
+// filterKey is a pair of label values (route and filter, filter and kind, route and result).
+type filterKey struct{ a, b string }
+
+// routeSet are one route's children. codes and filters hold the children of the requests
+// counter and the filter histogram labelled with the route, found by a scan of the few a
+// route has (outcome and code pairs, filter names).
+type routeSet struct {
+	name                                       string
+	dur, policy, upstream                      prometheus.Observer
+	upstreamErrs, rateLimited, dupDone, dupNow prometheus.Counter
+
+	mu      sync.Mutex // adds to codes and filters
+	codes   list[codeKey, prometheus.Counter]
+	filters list[string, prometheus.Observer]
+}
+
+type codeKey struct {
 	outcome decisionlog.Outcome
 	code    int
 }
 
-// filterKey is a pair of label values (route and filter, filter and kind, route and result).
-type filterKey struct{ a, b string }
+// requests returns the route's requests counter of outcome and code.
+func (rs *routeSet) requests(vec *prometheus.CounterVec, outcome decisionlog.Outcome, code int) prometheus.Counter {
+	return rs.codes.get(&rs.mu, codeKey{outcome, code}, func() prometheus.Counter {
+		return vec.WithLabelValues(rs.name, string(outcome), strconv.Itoa(code))
+	})
+}
 
-// routeSet are one route's children.
-type routeSet struct {
-	dur, policy, upstream                      prometheus.Observer
-	upstreamErrs, rateLimited, dupDone, dupNow prometheus.Counter
+// filter returns the route's filter-duration histogram of filter.
+func (rs *routeSet) filter(vec *prometheus.HistogramVec, filter string) prometheus.Observer {
+	return rs.filters.get(&rs.mu, filter, func() prometheus.Observer {
+		return vec.WithLabelValues(rs.name, filter)
+	})
+}
+
+// list is a short copy-on-write list from keys to children, read without locking and without
+// hashing the key (a scan with ==): the slice is replaced, never changed, by a copy with one
+// more pair when a new key appears (keys are bounded by the config and the code).
+type list[K comparable, V any] struct {
+	p atomic.Pointer[[]pair[K, V]]
+}
+
+type pair[K comparable, V any] struct {
+	k K
+	v V
+}
+
+func (l *list[K, V]) find(k K) (V, bool) {
+	if cur := l.p.Load(); cur != nil {
+		for _, e := range *cur {
+			if e.k == k {
+				return e.v, true
+			}
+		}
+	}
+	var zero V
+	return zero, false
+}
+
+// get returns k's value, made with newV under mu the first time.
+func (l *list[K, V]) get(mu *sync.Mutex, k K, newV func() V) V {
+	if v, ok := l.find(k); ok {
+		return v
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if v, ok := l.find(k); ok {
+		return v
+	}
+	var next []pair[K, V]
+	if cur := l.p.Load(); cur != nil {
+		next = append(next, *cur...)
+	}
+	v := newV()
+	next = append(next, pair[K, V]{k, v})
+	l.p.Store(&next)
+	return v
 }
 
 // New returns Metrics with a fresh registry holding the hookwall series, the Go runtime and
@@ -152,10 +219,8 @@ func (m *Metrics) Totals() (allowed, denied, failed uint64) {
 
 // Request implements server.Observer.
 func (m *Metrics) Request(route string, outcome decisionlog.Outcome, status int, total time.Duration) {
-	m.reqC.get(reqKey{route, outcome, status}, func() prometheus.Counter {
-		return m.requests.WithLabelValues(route, string(outcome), strconv.Itoa(status))
-	}).Inc()
 	rs := m.route(route)
+	rs.requests(m.requests, outcome, status).Inc()
 	rs.dur.Observe(total.Seconds())
 	switch outcome {
 	case decisionlog.OutcomeAllowed:
@@ -182,9 +247,7 @@ func (m *Metrics) Policy(route string, d time.Duration) { m.route(route).policy.
 
 // Filter implements server.Observer.
 func (m *Metrics) Filter(route, filter string, d time.Duration, errKind string) {
-	m.filterC.get(filterKey{route, filter}, func() prometheus.Observer {
-		return m.filterDur.WithLabelValues(route, filter)
-	}).Observe(d.Seconds())
+	m.route(route).filter(m.filterDur, filter).Observe(d.Seconds())
 	if errKind != "" {
 		m.ferrC.get(filterKey{filter, errKind}, func() prometheus.Counter {
 			return m.filterErrs.WithLabelValues(filter, errKind)
@@ -242,8 +305,12 @@ type opSet struct {
 }
 
 func (m *Metrics) route(name string) *routeSet {
-	return m.routeC.get(name, func() *routeSet {
+	if rs, ok := m.routes.Get(name); ok {
+		return rs
+	}
+	rs := m.routeC.get(name, func() *routeSet {
 		return &routeSet{
+			name:         strings.Clone(name),
 			dur:          m.requestDur.WithLabelValues(name),
 			policy:       m.policyDur.WithLabelValues(name),
 			upstream:     m.upstreamDur.WithLabelValues(name),
@@ -253,6 +320,8 @@ func (m *Metrics) route(name string) *routeSet {
 			dupNow:       m.duplicates.WithLabelValues(name, "in_flight"),
 		}
 	})
+	m.routes.Put(name, rs)
+	return rs
 }
 
 // cache maps label values to a vector's child without locking on the read path: the map is

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -135,6 +136,52 @@ func TestObserverCounts(t *testing.T) {
 	// Durations land in seconds: the upstream errors took 1s each.
 	if h := f["hookwall_request_duration_seconds"]; h == nil || !strings.Contains(h.String(), "sample_sum") {
 		t.Fatal("no request histogram")
+	}
+}
+
+// Each route's series count its own requests, filters and outcomes, for more routes than the
+// table that finds a route's children without hashing holds (the rest are found in the map
+// behind it), each with several outcomes, codes and filters.
+func TestObserverManyRoutes(t *testing.T) {
+	m := New(Sources{})
+	const routes = 600
+	for round := range 3 {
+		for r := range routes {
+			route := "route-" + strconv.Itoa(r)
+			for range r%3 + 1 {
+				m.Request(route, decisionlog.OutcomeAllowed, 200, time.Millisecond)
+			}
+			m.Request(route, decisionlog.OutcomeDenied, 403+r%2, time.Millisecond)
+			m.Request(route, decisionlog.OutcomeUpstream, 502, time.Millisecond)
+			m.Request(route, decisionlog.OutcomeDuplicate, 200, time.Millisecond) // allowed's code
+			m.Filter(route, "guard", time.Microsecond, "")
+			if round > 0 {
+				m.Filter(route, "tiny-"+strconv.Itoa(r%5), time.Microsecond, "")
+			}
+		}
+	}
+	f := gather(t, m)
+	for r := range routes {
+		route := "route-" + strconv.Itoa(r)
+		for _, w := range []struct {
+			name   string
+			labels []string
+			v      float64
+		}{
+			{"hookwall_requests_total", []string{"route", route, "outcome", "allowed", "code", "200"}, float64(3 * (r%3 + 1))},
+			{"hookwall_requests_total", []string{"route", route, "outcome", "denied", "code", strconv.Itoa(403 + r%2)}, 3},
+			{"hookwall_requests_total", []string{"route", route, "outcome", "denied", "code", strconv.Itoa(404 - r%2)}, -1},
+			{"hookwall_requests_total", []string{"route", route, "outcome", "upstream_error", "code", "502"}, 3},
+			{"hookwall_requests_total", []string{"route", route, "outcome", "duplicate", "code", "200"}, 3},
+			{"hookwall_request_duration_seconds", []string{"route", route}, float64(3 * (r%3 + 4))},
+			{"hookwall_filter_duration_seconds", []string{"route", route, "filter", "guard"}, 3},
+			{"hookwall_filter_duration_seconds", []string{"route", route, "filter", "tiny-" + strconv.Itoa(r%5)}, 2},
+			{"hookwall_filter_duration_seconds", []string{"route", route, "filter", "tiny-" + strconv.Itoa((r+1)%5)}, -1},
+		} {
+			if got := get(f, w.name, w.labels...); got != w.v {
+				t.Fatalf("%s%v = %v, want %v", w.name, w.labels, got, w.v)
+			}
+		}
 	}
 }
 

@@ -150,3 +150,37 @@ func TestTextFieldsAreStrKeys(t *testing.T) {
 		}
 	}
 }
+
+// The common names' table answers each common name with its own term and every other name,
+// however near (one byte changed, cut or added), with nil.
+func TestCommonHeaderTable(t *testing.T) {
+	common := map[string]bool{}
+	for _, n := range commonNames {
+		common[n] = true
+	}
+	check := func(name string) {
+		t.Helper()
+		got := commonHeaders.term([]byte(name))
+		switch {
+		case common[name] && (got == nil || string(got.Value.(ast.String)) != name):
+			t.Fatalf("term(%q) = %v, want the name's term", name, got)
+		case !common[name] && got != nil:
+			t.Fatalf("term(%q) = %v, want nil", name, got)
+		}
+	}
+	check("")
+	check("a")
+	for _, n := range commonNames {
+		check(n)
+		check(n[:len(n)-1])
+		check(n + "x")
+		check(strings.ToUpper(n))
+		for i := range len(n) {
+			for _, c := range []byte{'-', 'a', 'z', '0', n[i] ^ 1} {
+				b := []byte(n)
+				b[i] = c
+				check(string(b))
+			}
+		}
+	}
+}

@@ -193,24 +193,72 @@ func Document(req ast.Object, m *Meta, filters ast.Object) ast.Object {
 	)
 }
 
-// commonHeaders are the lower-case names most webhooks carry, as shared terms: a request's
-// names cost no copy when they are among them. Read-only.
-var commonHeaders = func() map[string]*ast.Term {
-	m := map[string]*ast.Term{}
-	for _, n := range []string{
-		"accept", "accept-encoding", "authorization", "content-length", "content-type", "host", "user-agent",
-		"x-forwarded-for", "x-forwarded-proto", "x-request-id",
-		"x-github-delivery", "x-github-event", "x-github-hook-id", "x-github-hook-installation-target-id",
-		"x-github-hook-installation-target-type", "x-hub-signature", "x-hub-signature-256",
-		"stripe-signature", "x-slack-request-timestamp", "x-slack-signature",
-		"x-shopify-hmac-sha256", "x-shopify-topic", "x-shopify-webhook-id", "x-shopify-shop-domain",
-		"x-twilio-signature", "webhook-id", "webhook-timestamp", "webhook-signature",
-		"svix-id", "svix-timestamp", "svix-signature",
-	} {
-		m[n] = ast.StringTerm(n)
+// commonNames are the lower-case names most webhooks carry.
+var commonNames = []string{
+	"accept", "accept-encoding", "authorization", "content-length", "content-type", "host", "user-agent",
+	"x-forwarded-for", "x-forwarded-proto", "x-request-id",
+	"x-github-delivery", "x-github-event", "x-github-hook-id", "x-github-hook-installation-target-id",
+	"x-github-hook-installation-target-type", "x-hub-signature", "x-hub-signature-256",
+	"stripe-signature", "x-slack-request-timestamp", "x-slack-signature",
+	"x-shopify-hmac-sha256", "x-shopify-topic", "x-shopify-webhook-id", "x-shopify-shop-domain",
+	"x-twilio-signature", "webhook-id", "webhook-timestamp", "webhook-signature",
+	"svix-id", "svix-timestamp", "svix-signature",
+}
+
+// commonHeaders holds commonNames as shared terms, so a request's names cost no copy when they
+// are among them. A name's slot is a function of its length and four of its bytes, with
+// multipliers chosen when the table is made so that no two names share a slot: finding a name
+// costs no hash of the whole name and one comparison. Read-only.
+var commonHeaders = newNameTable(commonNames)
+
+// nameTableSize is commonHeaders' slot count, a power of two.
+const nameTableSize = 256
+
+type nameTable struct {
+	k1, k2 uint32
+	slots  [nameTableSize]struct {
+		name string
+		term *ast.Term
 	}
-	return m
-}()
+}
+
+// newNameTable places names, trying multipliers in a fixed order until none collide.
+func newNameTable(names []string) *nameTable {
+	for k1 := uint32(1); k1 < 1<<12; k1 += 2 {
+		t := &nameTable{k1: k1, k2: k1*2654435761 | 1}
+		ok := true
+		for _, n := range names {
+			s := &t.slots[t.slot(n)]
+			if s.term != nil {
+				ok = false
+				break
+			}
+			s.name, s.term = n, ast.StringTerm(n)
+		}
+		if ok {
+			return t
+		}
+	}
+	panic("input: no collision-free table for the common header names")
+}
+
+func (t *nameTable) slot(name string) uint32 {
+	n := uint32(len(name))
+	if n < 2 {
+		return 0
+	}
+	x := n*t.k1 ^ uint32(name[n-1])*t.k2 ^ uint32(name[n/2])<<8 ^ uint32(name[n-2])<<3 ^ uint32(name[0])<<13
+	return (x ^ x>>11) & (nameTableSize - 1)
+}
+
+// term returns the shared term of name (lower-case), nil when it is not a common name.
+func (t *nameTable) term(name []byte) *ast.Term {
+	s := &t.slots[t.slot(unsafe.String(unsafe.SliceData(name), len(name)))]
+	if s.name == string(name) {
+		return s.term
+	}
+	return nil
+}
 
 func toLower(b []byte) {
 	for i, c := range b {

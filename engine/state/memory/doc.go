@@ -1,8 +1,9 @@
 // Package memory is the in-process state.Store: one gateway, no external service, the default
 // backend.
 //
-// Keys live in Shards shards (a mutex, a read-write lock, two maps and a slot arena each),
-// chosen by a per-store maphash seed. A rate key's GCRA state is a cell of one 64-bit word,
+// Keys live in Shards shards (a mutex, a read-write lock, a map of rate cells, an index of
+// dedupe keys and a slot arena each), chosen by a per-store maphash seed; the high half of the
+// same hash places a dedupe key in its shard's index, so a call hashes its key once. A rate key's GCRA state is a cell of one 64-bit word,
 // updated by compare-and-swap: Admit holds the dedupe key's shard lock and only read-locks the
 // rate key's shard, so the requests of one hot rate key (every request from one client) do not
 // queue on a lock; the write lock is taken to add, rebase or drop a cell.
@@ -25,7 +26,8 @@
 // be sized above the working set.
 //
 // Admit with both obligations costs one lock section and one read-locked one, a map lookup or
-// two and a few integer operations; it allocates only when a map or the arena grows, or for a
-// new rate key's cell. Its Admission.Claim names the slot of a new claim, so CommitClaim
+// two (a new delivery id's miss finds the slot its insert fills) and a few integer
+// operations; it allocates only when a map, the index or the arena grows, or for a new rate
+// key's cell. Its Admission.Claim names the slot of a new claim, so CommitClaim
 // settles it without hashing or looking up the key again.
 package memory

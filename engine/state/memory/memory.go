@@ -23,9 +23,9 @@ const DefaultMaxBytes = 256 << 20
 const DefaultShards = 64
 
 // EntryOverhead is what the store counts for one entry besides its key's bytes: the arena
-// slot (with its expiry-bucket links), the map slot, the free-list slot and a rate key's cell
-// (86 bytes a dedupe entry, 118 a rate entry, measured on the heap at 0.5M entries), with
-// some of the slack of their growth.
+// slot (with its expiry-bucket links), the index or map slot, the free-list slot and a rate
+// key's cell (75 bytes a dedupe entry measured on the heap at 0.5M entries; a rate entry adds
+// its cell and its map slot), with some of the slack of their growth.
 const EntryOverhead = 128
 
 // minShardBytes keeps shards from being so small that one long key evicts a whole shard:
@@ -112,8 +112,11 @@ func New(o Options) *Store {
 	return s
 }
 
-func (s *Store) shardOf(key string) int {
-	return int(maphash.String(s.seed, key) & s.mask)
+// locate returns key's shard and its hash within the shard (the dedupe index's): the low bits
+// of one hash choose the shard, the high half places the key in the shard's index.
+func (s *Store) locate(key string) (shard int, h uint32) {
+	x := maphash.String(s.seed, key)
+	return int(x & s.mask), uint32(x >> 32)
 }
 
 // Admit implements state.Store.
@@ -131,29 +134,31 @@ func (s *Store) Admit(_ context.Context, c *state.Check) (state.Admission, error
 	}
 	now := s.now()
 	ri, di := -1, -1
+	var dh uint32
 	if rateOn {
-		ri = s.shardOf(c.RateLimit.Key)
+		ri, _ = s.locate(c.RateLimit.Key)
 	}
 	if dedupeOn {
-		di = s.shardOf(c.Dedupe.Key)
+		di, dh = s.locate(c.Dedupe.Key)
 	}
-	if adm, ok := s.admitShared(c, lim, now, ri, di); ok {
+	if adm, ok := s.admitShared(c, lim, now, ri, di, dh); ok {
 		return adm, nil
 	}
-	return s.admitExclusive(c, lim, now, ri, di), nil
+	return s.admitExclusive(c, lim, now, ri, di, dh), nil
 }
 
 // admitShared is Admit for a rate key that has its cell in the rate shard already (or no rate
 // key): the dedupe key's shard is locked, the rate shard only read-locked, and the rate cell
 // updated by compare-and-swap, so a hot rate key is decided by many requests at once. ok is
 // false, with nothing changed, when the cell must be made or rebased: admitExclusive does it.
-func (s *Store) admitShared(c *state.Check, lim gcra.Limit, now int64, ri, di int) (adm state.Admission, ok bool) {
+// dh is the dedupe key's hash (locate).
+func (s *Store) admitShared(c *state.Check, lim gcra.Limit, now int64, ri, di int, dh uint32) (adm state.Admission, ok bool) {
 	var ds *shard
 	if di >= 0 {
 		ds = &s.shards[di]
 		ds.mu.Lock()
 		defer ds.mu.Unlock()
-		if st, seen := ds.seen(c.Dedupe.Key, now); seen {
+		if st, seen := ds.seen(c.Dedupe.Key, dh, now); seen {
 			return state.Admission{Dedupe: st}, true
 		}
 	}
@@ -176,7 +181,7 @@ func (s *Store) admitShared(c *state.Check, lim gcra.Limit, now int64, ri, di in
 		adm.Remaining = r.Remaining
 	}
 	if ds != nil {
-		adm.Dedupe, adm.Claim = ds.claim(c, di, now)
+		adm.Dedupe, adm.Claim = ds.claim(c, di, dh, now)
 	}
 	return adm, true
 }
@@ -190,7 +195,7 @@ func (rs *shard) rateLocked(key string, lim gcra.Limit, now int64) gcra.Result {
 		r := lim.Decide(now, 0, 0) // a fresh key always passes
 		cell = &rateCell{}
 		cell.set(lim.L, now, r.Tat, r.Frac)
-		cell.slot = rs.insert(nil, key, kindRate, now+r.TTL, now)
+		cell.slot = rs.insert(key, 0, kindRate, now+r.TTL, now)
 		rs.rmu.Lock()
 		rs.cells[key] = cell
 		rs.rmu.Unlock()
@@ -215,10 +220,11 @@ func (rs *shard) rateLocked(key string, lim gcra.Limit, now int64) gcra.Result {
 	return r
 }
 
-// seen sweeps ds (locked) and reports whether key is there already: delivered or in flight.
-func (ds *shard) seen(key string, now int64) (state.DedupeStatus, bool) {
+// seen sweeps ds (locked) and reports whether key (hashed to h) is there already: delivered
+// or in flight.
+func (ds *shard) seen(key string, h uint32, now int64) (state.DedupeStatus, bool) {
 	ds.sweep(now)
-	i, ok := ds.lookup(ds.dedupe, key, now)
+	i, ok := ds.lookup(key, h, now)
 	switch {
 	case !ok:
 		return state.DedupeNone, false
@@ -228,16 +234,17 @@ func (ds *shard) seen(key string, now int64) (state.DedupeStatus, bool) {
 	return state.DedupeInFlight, true
 }
 
-// claim marks c's dedupe key in flight in ds, shard di (locked), and names the claim.
-func (ds *shard) claim(c *state.Check, di int, now int64) (state.DedupeStatus, uint64) {
+// claim marks c's dedupe key (hashed to h) in flight in ds, shard di (locked), and names the
+// claim.
+func (ds *shard) claim(c *state.Check, di int, h uint32, now int64) (state.DedupeStatus, uint64) {
 	ttl := min(c.Dedupe.TTL, state.InFlightTTL)
-	i := ds.insert(ds.dedupe, c.Dedupe.Key, kindInFlight, now+ttl.Microseconds(), now)
+	i := ds.insert(c.Dedupe.Key, h, kindInFlight, now+ttl.Microseconds(), now)
 	return state.DedupeNew, uint64(di)<<32 | uint64(i+1)
 }
 
 // admitExclusive is Admit under the locks of both shards, which it takes in index order, and
 // the rate shard's write lock: it makes a rate key's cell, or rebases it.
-func (s *Store) admitExclusive(c *state.Check, lim gcra.Limit, now int64, ri, di int) state.Admission {
+func (s *Store) admitExclusive(c *state.Check, lim gcra.Limit, now int64, ri, di int, dh uint32) state.Admission {
 	lo, hi := ri, di
 	if lo > hi {
 		lo, hi = hi, lo
@@ -254,7 +261,7 @@ func (s *Store) admitExclusive(c *state.Check, lim gcra.Limit, now int64, ri, di
 	var ds *shard
 	if di >= 0 {
 		ds = &s.shards[di]
-		if st, seen := ds.seen(c.Dedupe.Key, now); seen {
+		if st, seen := ds.seen(c.Dedupe.Key, dh, now); seen {
 			return state.Admission{Dedupe: st}
 		}
 	}
@@ -271,7 +278,7 @@ func (s *Store) admitExclusive(c *state.Check, lim gcra.Limit, now int64, ri, di
 		adm.Remaining = r.Remaining
 	}
 	if ds != nil {
-		adm.Dedupe, adm.Claim = ds.claim(c, di, now)
+		adm.Dedupe, adm.Claim = ds.claim(c, di, dh, now)
 	}
 	return adm
 }
@@ -285,17 +292,18 @@ func (s *Store) Commit(_ context.Context, key string, ttl time.Duration) error {
 		return err
 	}
 	now := s.now()
-	sh := &s.shards[s.shardOf(key)]
+	si, h := s.locate(key)
+	sh := &s.shards[si]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	sh.sweep(now)
 	exp := now + ttl.Microseconds()
-	if i, ok := sh.lookup(sh.dedupe, key, now); ok {
+	if i, ok := sh.lookup(key, h, now); ok {
 		sh.ents[i].kind = kindDelivered
 		sh.setExp(i, exp)
 		return nil
 	}
-	sh.insert(sh.dedupe, key, kindDelivered, exp, now)
+	sh.insert(key, h, kindDelivered, exp, now)
 	return nil
 }
 
@@ -331,10 +339,11 @@ func (s *Store) Release(_ context.Context, key string) error {
 		return errClosed
 	}
 	now := s.now()
-	sh := &s.shards[s.shardOf(key)]
+	si, h := s.locate(key)
+	sh := &s.shards[si]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if i, ok := sh.lookup(sh.dedupe, key, now); ok && sh.ents[i].kind == kindInFlight {
+	if i, ok := sh.lookup(key, h, now); ok && sh.ents[i].kind == kindInFlight {
 		sh.remove(i)
 	}
 	return nil
@@ -365,7 +374,7 @@ func (s *Store) Stats() Stats {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
-		st.Keys += len(sh.cells) + len(sh.dedupe)
+		st.Keys += len(sh.cells) + sh.dedupe.n
 		st.Bytes += sh.bytes
 		st.Evictions += sh.evictions
 		sh.mu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -257,7 +258,7 @@ func TestExpiryInvariant(t *testing.T) {
 
 func checkBuckets(t *testing.T, step int, sh *shard) {
 	t.Helper()
-	n := len(sh.cells) + len(sh.dedupe)
+	n := len(sh.cells) + sh.dedupe.n
 	if n > sh.limit {
 		t.Fatalf("step %d: %d entries, limit %d", step, n, sh.limit)
 	}
@@ -279,9 +280,6 @@ func checkBuckets(t *testing.T, step int, sh *shard) {
 		if j > 0 && sh.bks[sh.order[(j-1)/2]].id > b.id {
 			t.Fatalf("step %d: heap order broken at %d", step, j)
 		}
-		if b.head == nilSlot {
-			t.Fatalf("step %d: empty bucket %d kept", step, b.id)
-		}
 		prev := int32(nilSlot)
 		for i := b.head; i != nilSlot; i = sh.ents[i].next {
 			e := &sh.ents[i]
@@ -292,8 +290,8 @@ func checkBuckets(t *testing.T, step int, sh *shard) {
 				if c := sh.cells[e.key]; c == nil || c.slot != i || c.exp() < e.exp {
 					t.Fatalf("step %d: rate entry %d not its cell's, or placed after its cell's expiry", step, i)
 				}
-			} else if sh.dedupe[e.key] != i {
-				t.Fatalf("step %d: entry %d not the map's entry for its key", step, i)
+			} else if sh.dedupe.get(sh.ents, e.key, e.h) != i {
+				t.Fatalf("step %d: entry %d not the index's entry for its key", step, i)
 			}
 			prev = i
 			seen++
@@ -304,6 +302,40 @@ func checkBuckets(t *testing.T, step int, sh *shard) {
 	}
 	if seen != n {
 		t.Fatalf("step %d: %d entries on bucket lists, %d in the maps", step, seen, n)
+	}
+}
+
+// A claim settled empties its in-flight bucket, which stays for the next claims of its
+// span (no bucket is made or dropped per request) and is dropped once it is the earliest.
+func TestEmptiedBucketKeptUntilFront(t *testing.T) {
+	s, clk := newFake(t, Options{Shards: 1})
+	ctx := context.Background()
+	sh := &s.shards[0]
+	for i := range 3 {
+		key := "d" + strconv.Itoa(i)
+		a := mustAdmit(t, s, state.Check{Dedupe: state.Dedupe{Key: key, TTL: time.Hour}})
+		if err := s.CommitClaim(ctx, key, a.Claim, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		// The in-flight bucket (now + 5 min, empty) and the delivered one.
+		if len(sh.order) != 2 || len(sh.bks) != 2 {
+			t.Fatalf("claim %d: %d buckets in the heap, %d in the arena; want the same 2", i, len(sh.order), len(sh.bks))
+		}
+		checkBuckets(t, i, sh)
+	}
+	if h := sh.bks[sh.order[0]]; h.head != nilSlot || h.id != (clk.Now().Add(state.InFlightTTL).UnixMicro())>>bucketShift {
+		t.Fatalf("the earliest bucket %+v is not the emptied in-flight one", h)
+	}
+	clk.Add(state.InFlightTTL + 2*time.Second) // past the in-flight bucket's span
+	mustAdmit(t, s, state.Check{Dedupe: state.Dedupe{Key: "later", TTL: time.Second}})
+	checkBuckets(t, 3, sh)
+	for _, bi := range sh.order {
+		if sh.bks[bi].head == nilSlot {
+			t.Fatalf("bucket %d still kept empty once it was the earliest", sh.bks[bi].id)
+		}
+	}
+	if want := sh.bks[sh.order[0]].id << bucketShift; sh.sweepAt != want {
+		t.Fatalf("sweepAt %d, want the earliest bucket's start %d", sh.sweepAt, want)
 	}
 }
 

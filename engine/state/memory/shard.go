@@ -31,9 +31,10 @@ const nilSlot = -1
 // it comes up for sweeping or eviction (syncRate).
 type entry struct {
 	key        string
-	exp        int64 // unix µs; the entry is dead when exp <= now
-	prev, next int32 // neighbours in its expiry bucket's list
-	bkt        int32 // its expiry bucket's index in shard.bks
+	exp        int64  // unix µs; the entry is dead when exp <= now
+	prev, next int32  // neighbours in its expiry bucket's list
+	bkt        int32  // its expiry bucket's index in shard.bks
+	h          uint32 // a dedupe entry's hash in shard.dedupe
 	kind       kind
 }
 
@@ -86,19 +87,23 @@ func (c *rateCell) decide(lim gcra.Limit, now int64) (r gcra.Result, ok bool) {
 }
 
 // bucket is the list of the entries expiring in one bucketShift-wide span, and its place in
-// the shard's order heap. A bucket exists only while it holds entries; buckets live in the
-// shard's bucket arena and are referred to by index, so making one costs no allocation.
+// the shard's order heap. A bucket that empties is kept until it reaches the front of the
+// heap, where front drops it: the bucket of a claim's in-flight expiry empties whenever the
+// shard's claims in flight are settled and fills again with the next claim, so dropping and
+// making it for every request would cost two map operations and two heap steps. Buckets live
+// in the shard's bucket arena and are referred to by index, so making one costs no
+// allocation.
 type bucket struct {
 	id         int64
 	head, tail int32
 	pos        int32 // index in shard.order
 }
 
-// shard is guarded by mu. Both maps index into ents. buckets holds each expiry bucket's
+// shard is guarded by mu. cells and dedupe index into ents. buckets holds each expiry bucket's
 // list; order is a min-heap of the buckets by id, so the entries nearest expiry are found
 // without ordering the entries themselves: inserting, moving and removing an entry is a
 // constant number of steps whatever the shard holds, besides a heap step over the buckets
-// (about one a second of expiries) when a bucket is made or emptied.
+// (about one a second of expiries) when a bucket is made or dropped.
 //
 // rmu guards cells (and each cell's base and l) for the rate keys' shared path: it is
 // write-locked, always inside mu, only to add or remove a cell or rebase one, so requests under
@@ -107,7 +112,7 @@ type shard struct {
 	mu        sync.Mutex
 	rmu       sync.RWMutex
 	cells     map[string]*rateCell
-	dedupe    map[string]int32
+	dedupe    index
 	ents      []entry
 	free      []int32
 	buckets   map[int64]int32 // bucket id → index in bks
@@ -132,16 +137,17 @@ func (sh *shard) init(limit int, byteLimit int64) {
 	sh.rmu.Lock()
 	sh.cells = make(map[string]*rateCell)
 	sh.rmu.Unlock()
-	sh.dedupe = make(map[string]int32)
+	sh.dedupe = index{}
 	sh.buckets = make(map[int64]int32)
 	sh.ents, sh.free, sh.bks, sh.bfree, sh.order = nil, nil, nil, nil, nil
 	sh.sweepAt = math.MaxInt64
 }
 
-// lookup finds a live entry; an expired one is dropped and reported absent.
-func (sh *shard) lookup(m map[string]int32, key string, now int64) (int32, bool) {
-	i, ok := m[key]
-	if !ok {
+// lookup finds key's live dedupe entry (h is its hash, Store.locate); an expired one is
+// dropped and reported absent.
+func (sh *shard) lookup(key string, h uint32, now int64) (int32, bool) {
+	i := sh.dedupe.get(sh.ents, key, h)
+	if i < 0 {
 		return 0, false
 	}
 	if sh.ents[i].exp <= now {
@@ -191,13 +197,13 @@ func (sh *shard) drop(i int32, now int64) bool {
 // entryBytes is what the byte bound counts for an entry with key.
 func entryBytes(key string) int64 { return int64(len(key)) + EntryOverhead }
 
-// insert adds key (absent from m; m nil for a rate key, whose cell the caller adds) and returns
-// its slot. A shard that is full (by entries, or
+// insert adds key (for a dedupe key, absent from dedupe and hashed to h; a rate key's cell
+// the caller adds) and returns its slot. A shard that is full (by entries, or
 // by bytes with the new entry) first gives up the entries of its earliest expiry bucket until
 // it has room: expired ones if there are any, else live ones, counted as evictions.
-func (sh *shard) insert(m map[string]int32, key string, k kind, exp, now int64) int32 {
+func (sh *shard) insert(key string, h uint32, k kind, exp, now int64) int32 {
 	cost := entryBytes(key)
-	for len(sh.cells)+len(sh.dedupe) >= sh.limit || sh.bytes+cost > sh.byteLimit {
+	for len(sh.cells)+sh.dedupe.n >= sh.limit || sh.bytes+cost > sh.byteLimit {
 		victim := sh.front()
 		if victim == nilSlot {
 			break
@@ -208,9 +214,9 @@ func (sh *shard) insert(m map[string]int32, key string, k kind, exp, now int64) 
 	}
 	sh.bytes += cost
 	i := slot(&sh.ents, &sh.free)
-	sh.ents[i] = entry{key: key, exp: exp, kind: k}
-	if m != nil {
-		m[key] = i
+	sh.ents[i] = entry{key: key, exp: exp, h: h, kind: k}
+	if k != kindRate {
+		sh.dedupe.put(h, i)
 	}
 	sh.link(i)
 	return i
@@ -229,13 +235,13 @@ func slot[T any](arena *[]T, free *[]int32) int32 {
 	return int32(len(*arena) - 1)
 }
 
-// remove takes entry i out of the arena, its bucket and the dedupe map; a rate entry's cell is
+// remove takes entry i out of the arena, its bucket and the dedupe index; a rate entry's cell is
 // the caller's (drop) to delete.
 func (sh *shard) remove(i int32) {
 	e := &sh.ents[i]
 	sh.bytes -= entryBytes(e.key)
 	if e.kind != kindRate {
-		delete(sh.dedupe, e.key)
+		sh.dedupe.del(e.h, i)
 	}
 	sh.unlink(i)
 	*e = entry{} // drop the key string so it can be collected
@@ -277,7 +283,7 @@ func (sh *shard) link(i int32) {
 	b.tail = i
 }
 
-// unlink takes entry i off its bucket's list, and drops the bucket when it empties.
+// unlink takes entry i off its bucket's list; an emptied bucket stays (see bucket).
 func (sh *shard) unlink(i int32) {
 	e := &sh.ents[i]
 	bi := e.bkt
@@ -293,9 +299,6 @@ func (sh *shard) unlink(i int32) {
 		b.tail = e.prev
 	}
 	e.prev, e.next = nilSlot, nilSlot
-	if b.head == nilSlot {
-		sh.dropBucket(bi)
-	}
 }
 
 // dropBucket takes an empty bucket out of the map and the heap and frees its index.
@@ -322,12 +325,17 @@ func (sh *shard) frontMoved() {
 	sh.sweepAt = sh.bks[sh.order[0]].id << bucketShift
 }
 
-// front returns the first entry of the earliest bucket, or nilSlot when the shard is empty.
+// front returns the first entry of the earliest bucket that holds one, or nilSlot when the
+// shard is empty; the empty buckets before it are dropped.
 func (sh *shard) front() int32 {
-	if len(sh.order) == 0 {
-		return nilSlot
+	for len(sh.order) > 0 {
+		bi := sh.order[0]
+		if h := sh.bks[bi].head; h != nilSlot {
+			return h
+		}
+		sh.dropBucket(bi)
 	}
-	return sh.bks[sh.order[0]].head
+	return nilSlot
 }
 
 // less compares the ids of the buckets at heap positions a and b.
