@@ -160,7 +160,7 @@ func TestCommonHeaderTable(t *testing.T) {
 	}
 	check := func(name string) {
 		t.Helper()
-		got := commonHeaders.term([]byte(name))
+		got := commonTerm([]byte(name))
 		switch {
 		case common[name] && (got == nil || string(got.Value.(ast.String)) != name):
 			t.Fatalf("term(%q) = %v, want the name's term", name, got)

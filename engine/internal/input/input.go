@@ -13,6 +13,8 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/valyala/fasthttp"
+
+	"github.com/hookwall/hookwall/engine/internal/nametab"
 )
 
 // Meta is what the gateway knows about a request beyond its bytes.
@@ -206,58 +208,22 @@ var commonNames = []string{
 }
 
 // commonHeaders holds commonNames as shared terms, so a request's names cost no copy when they
-// are among them. A name's slot is a function of its length and four of its bytes, with
-// multipliers chosen when the table is made so that no two names share a slot: finding a name
-// costs no hash of the whole name and one comparison. Read-only.
-var commonHeaders = newNameTable(commonNames)
-
-// nameTableSize is commonHeaders' slot count, a power of two.
-const nameTableSize = 256
-
-type nameTable struct {
-	k1, k2 uint32
-	slots  [nameTableSize]struct {
-		name string
-		term *ast.Term
-	}
-}
-
-// newNameTable places names, trying multipliers in a fixed order until none collide.
-func newNameTable(names []string) *nameTable {
-	for k1 := uint32(1); k1 < 1<<12; k1 += 2 {
-		t := &nameTable{k1: k1, k2: k1*2654435761 | 1}
-		ok := true
-		for _, n := range names {
-			s := &t.slots[t.slot(n)]
-			if s.term != nil {
-				ok = false
-				break
-			}
-			s.name, s.term = n, ast.StringTerm(n)
-		}
-		if ok {
-			return t
+// are among them: finding a name costs no hash of the whole name and one comparison
+// (nametab). Filled when the package loads, read-only after.
+var commonHeaders = func() *nametab.Table[*ast.Term] {
+	t := new(nametab.Table[*ast.Term])
+	for _, n := range commonNames {
+		if !t.Put(n, ast.StringTerm(n)) {
+			panic("input: the common header name " + n + " has no free slot in its table")
 		}
 	}
-	panic("input: no collision-free table for the common header names")
-}
+	return t
+}()
 
-func (t *nameTable) slot(name string) uint32 {
-	n := uint32(len(name))
-	if n < 2 {
-		return 0
-	}
-	x := n*t.k1 ^ uint32(name[n-1])*t.k2 ^ uint32(name[n/2])<<8 ^ uint32(name[n-2])<<3 ^ uint32(name[0])<<13
-	return (x ^ x>>11) & (nameTableSize - 1)
-}
-
-// term returns the shared term of name (lower-case), nil when it is not a common name.
-func (t *nameTable) term(name []byte) *ast.Term {
-	s := &t.slots[t.slot(unsafe.String(unsafe.SliceData(name), len(name)))]
-	if s.name == string(name) {
-		return s.term
-	}
-	return nil
+// commonTerm returns the shared term of name (lower-case), nil when it is not a common name.
+func commonTerm(name []byte) *ast.Term {
+	t, _ := commonHeaders.Get(unsafe.String(unsafe.SliceData(name), len(name)))
+	return t
 }
 
 func toLower(b []byte) {

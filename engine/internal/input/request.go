@@ -113,7 +113,7 @@ func (b *Builder) Capture(req *fasthttp.Request, m *Meta) *Captured {
 			f.last = d
 			continue
 		}
-		key := commonHeaders.term(b.lower)
+		key := commonTerm(b.lower)
 		if key == nil {
 			key = b.str(b.lower)
 		}
