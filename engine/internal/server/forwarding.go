@@ -182,7 +182,7 @@ var clientHeaders = config.ClientHeaders()
 // forwardedName is a name forwardedNames looks for: its marks in each set it belongs to.
 type forwardedName struct {
 	name   string
-	hop    uint16 // hopMark's
+	hop    uint16 // bit i for hopHeaders[i] (hopsIn's marks)
 	client uint32 // bit i for clientHeaders[i]
 	owned  bool   // one of ownedHeaders
 }
@@ -216,8 +216,21 @@ var forwardedByLength = func() (t [32][]forwardedName) {
 	return t
 }()
 
+// marksOf returns the entry of forwardedByLength that k is (any case), the zero entry for
+// any other name. The table merges a name listed in two sets, so one entry at most matches.
+func marksOf(k []byte) forwardedName {
+	if len(k) < len(forwardedByLength) {
+		for _, n := range forwardedByLength[len(k)] {
+			if bytes.EqualFold(k, unsafeBytes(n.name)) {
+				return n
+			}
+		}
+	}
+	return forwardedName{}
+}
+
 // forwardedNames is prepare's one pass over the names of a request's header (all): the
-// marks of the hop-by-hop headers present (hopMark's), the marks of the client headers
+// marks of the hop-by-hop headers present (hopsIn's), the marks of the client headers
 // present that stripMarks strips (config's StripMarks), and whether any of the gateway's own
 // headers is present (any case). Most requests carry none of them, and deleting each name
 // would scan the headers once per name; one pass for the three sets, and a name is compared
@@ -226,16 +239,10 @@ var forwardedByLength = func() (t [32][]forwardedName) {
 // found absent stays absent.
 func forwardedNames(all iter.Seq2[[]byte, []byte], stripMarks uint32) (hops uint16, strip uint32, anyOwned bool) {
 	for k := range all {
-		if len(k) >= len(forwardedByLength) {
-			continue
-		}
-		for _, n := range forwardedByLength[len(k)] {
-			if bytes.EqualFold(k, unsafeBytes(n.name)) {
-				hops |= n.hop
-				strip |= n.client
-				anyOwned = anyOwned || n.owned
-			}
-		}
+		n := marksOf(k)
+		hops |= n.hop
+		strip |= n.client
+		anyOwned = anyOwned || n.owned
 	}
 	return hops, strip & stripMarks, anyOwned
 }

@@ -216,20 +216,7 @@ const (
 // case).
 func hopsIn(all iter.Seq2[[]byte, []byte]) (present uint16) {
 	for k := range all {
-		present |= hopMark(k)
+		present |= marksOf(k).hop
 	}
 	return present
-}
-
-// hopMark is the mark of the hopHeaders name k is (any case), 0 for any other name.
-func hopMark(k []byte) (mark uint16) {
-	switch len(k) { // the lengths of hopHeaders' names
-	case 2, 7, 10, 16, 17, 18, 19:
-		for i, hop := range hopHeaders {
-			if len(k) == len(hop) && bytes.EqualFold(k, unsafeBytes(hop)) {
-				mark |= 1 << i
-			}
-		}
-	}
-	return mark
 }
