@@ -434,14 +434,16 @@ func (s *Store) writer() {
 	for first := range s.ops.C {
 		batch = append(batch[:0], first)
 		s.take(&batch)
+		// Under load (the last batch shared its commit too), requests are on their way:
+		// wait a little for them, bounded, so that a commit (an fsync and the pages it
+		// writes) is shared by more. A lone write with nothing coming commits at once.
 		switch {
 		case len(batch) >= maxBatch:
 		case s.arrivals != nil:
-			s.await(&batch, wait)
+			if busy || s.arrivals.Coming() > 0 {
+				s.await(&batch, wait)
+			}
 		case busy:
-			// Under load (the last batch shared its commit too), requests are on their
-			// way: wait a little for them, bounded, so that a commit (an fsync and the
-			// pages it writes) is shared by more.
 			s.gather(&batch, wait)
 		}
 		busy = len(batch) > 1
