@@ -80,10 +80,6 @@ type Options struct {
 	// BreakerCooldown is how long a route's circuit breaker stays open before it lets one
 	// probe attempt through. Default 30s.
 	BreakerCooldown time.Duration
-	// Arrivals is the gauge of the requests on their way to Enqueue, handed to the server
-	// that counts them (Arrivals) and read by a store given it too (sqlite.Options); nil:
-	// none counted.
-	Arrivals *Arrivals
 }
 
 // Dispatcher delivers what a Store holds. Create with NewDispatcher; Run, then Shutdown.
@@ -162,10 +158,6 @@ func (d *Dispatcher) Enqueue(ctx context.Context, r *Record) error {
 	d.Wake()
 	return nil
 }
-
-// Arrivals returns the gauge the server counts the requests on their way to Enqueue in
-// (Options.Arrivals); nil when the store does not read one.
-func (d *Dispatcher) Arrivals() *Arrivals { return d.o.Arrivals }
 
 // Wake makes the dispatcher look for due deliveries now (after an enqueue or a replay).
 func (d *Dispatcher) Wake() {

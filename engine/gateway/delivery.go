@@ -50,9 +50,6 @@ func (g *Gateway) openDelivery(cfg *config.Config, kr *delivery.Keyring) (*deliv
 		return nil, nil
 	}
 	var store delivery.Store
-	// The SQLite writer ends a group commit once no request is on its way to an enqueue:
-	// the server counts them in arrivals. PostgreSQL groups its commits itself.
-	var arrivals *delivery.Arrivals
 	switch cfg.Delivery.Store {
 	case config.StorePostgres:
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -63,8 +60,7 @@ func (g *Gateway) openDelivery(cfg *config.Config, kr *delivery.Keyring) (*deliv
 		}
 		store = s
 	default:
-		arrivals = new(delivery.Arrivals)
-		s, err := sqlite.Open(sqlite.Options{Path: cfg.Delivery.Path, MaxPending: cfg.Delivery.MaxPending, Arrivals: arrivals})
+		s, err := sqlite.Open(sqlite.Options{Path: cfg.Delivery.Path, MaxPending: cfg.Delivery.MaxPending})
 		if err != nil {
 			return nil, fmt.Errorf("%s: delivery.path: %w", cfg.File, err)
 		}
@@ -94,8 +90,7 @@ func (g *Gateway) openDelivery(cfg *config.Config, kr *delivery.Keyring) (*deliv
 		Attempted: func(route string, outcome delivery.AttemptOutcome) {
 			attempts.WithLabelValues(route, string(outcome)).Inc()
 		},
-		Logger:   g.log,
-		Arrivals: arrivals,
+		Logger: g.log,
 	})
 	reg := g.obs.metrics.Registry()
 	if err := reg.Register(attempts); err != nil {

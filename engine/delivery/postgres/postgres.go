@@ -10,9 +10,6 @@
 // max_pending is checked by each insert against the count of pending rows, so concurrent
 // enqueues may pass it by at most their number. Enqueue returns once PostgreSQL committed
 // (durable under the server's synchronous_commit = on).
-//
-// It reads no gauge of arrivals (delivery.Arrivals, which the SQLite writer reads to end its
-// group commit): PostgreSQL groups concurrent commits itself.
 package postgres
 
 import (

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/hookwall/hookwall/engine/delivery"
-	"github.com/hookwall/hookwall/engine/internal/testutil"
 )
 
 // Concurrent enqueues share transactions: far fewer commits (fsyncs) than writes.
@@ -160,104 +159,4 @@ func TestWriterJournalsInMemory(t *testing.T) {
 	if err := s.w.QueryRow(`PRAGMA temp_store`).Scan(&store); err != nil || store != 2 {
 		t.Fatalf("the writer's temp_store is %d (%v), want 2 (memory)", store, err)
 	}
-}
-
-// openWindowed opens a store that reads arrivals, with a group window and a quiet period of
-// an hour: a batch that waited for either would not commit within the test.
-func openWindowed(t *testing.T, arrivals *delivery.Arrivals) *Store {
-	t.Helper()
-	s, err := Open(Options{Path: filepath.Join(t.TempDir(), "d.db"), Arrivals: arrivals})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	s.window, s.quiet = time.Hour, time.Hour
-	return s
-}
-
-// enqueueAsync enqueues a record under id and reports its answer on the channel returned.
-func enqueueAsync(s *Store, id string) <-chan error {
-	done := make(chan error, 1)
-	go func() {
-		now := time.Now()
-		done <- s.Enqueue(context.Background(), &delivery.Record{ID: id, Route: "r", Method: "POST", URI: "/", ReceivedAt: now, NextAt: now})
-	}()
-	return done
-}
-
-// answered waits for an enqueue's answer; a write the writer holds back fails the test.
-func answered(t *testing.T, what string, done <-chan error) {
-	t.Helper()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("%s: not committed: the writer is waiting for writes nobody is sending", what)
-	}
-}
-
-// With no request on its way, a batch under load commits after its settle, without waiting
-// for a quiet period: the writer knows nothing more is coming.
-func TestWriterCommitsWhenNothingIsComing(t *testing.T) {
-	s := openWindowed(t, &delivery.Arrivals{})
-	// Load: three enqueues wait while the writer is held in a write, so they share the
-	// next commit, and the writer is then "busy" (its last batch was shared).
-	held, release := holdWriter(t, s)
-	<-held
-	var burst []<-chan error
-	for i := range 3 {
-		burst = append(burst, enqueueAsync(s, fmt.Sprint("burst-", i)))
-	}
-	testutil.WaitFor(t, func() bool { return len(s.ops.C) == 3 })
-	answered(t, "the held write", release())
-	for _, d := range burst {
-		answered(t, "a burst's enqueue", d)
-	}
-	before := s.commits.Load()
-	answered(t, "a lone enqueue after the burst", enqueueAsync(s, "lone"))
-	if got := s.commits.Load() - before; got != 1 {
-		t.Fatalf("the lone enqueue took %d commits, want 1", got)
-	}
-}
-
-// A request on its way holds the batch for its write: the write already waiting and the
-// one that comes share one commit.
-func TestWriterWaitsForAWriteThatIsComing(t *testing.T) {
-	arrivals := &delivery.Arrivals{}
-	s := openWindowed(t, arrivals)
-	// The writer is held in a write while the first enqueue comes, so the first is the
-	// next batch's first write, whatever the scheduling.
-	held, release := holdWriter(t, s)
-	<-held
-	arrivals.Begin() // a request is on its way
-	first := enqueueAsync(s, "first")
-	testutil.WaitFor(t, func() bool { return len(s.ops.C) == 1 })
-	answered(t, "the held write", release())
-	before := s.commits.Load()
-	time.Sleep(50 * time.Millisecond)
-	select {
-	case err := <-first:
-		t.Fatalf("the first enqueue was answered (%v) while a write was coming: %d commits", err, s.commits.Load()-before)
-	default:
-	}
-	arrivals.End() // it submits its enqueue
-	answered(t, "the coming enqueue", enqueueAsync(s, "second"))
-	answered(t, "the first enqueue", first)
-	if got := s.commits.Load() - before; got != 1 {
-		t.Fatalf("the two enqueues took %d commits, want 1 (the first waited for the second)", got)
-	}
-}
-
-// holdWriter sends a write that holds the writer in its transaction: held is closed once
-// it is there; release lets it commit and returns the write's answer.
-func holdWriter(t *testing.T, s *Store) (held <-chan struct{}, release func() <-chan error) {
-	t.Helper()
-	h, r := make(chan struct{}), make(chan struct{})
-	done := make(chan error, 1)
-	go func() {
-		done <- s.write(context.Background(), func(*sql.Tx) error { close(h); <-r; return nil })
-	}()
-	return h, func() <-chan error { close(r); return done }
 }

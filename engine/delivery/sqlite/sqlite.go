@@ -36,17 +36,6 @@ type Options struct {
 	// MaxPending bounds the pending deliveries: Enqueue fails with delivery.ErrFull beyond.
 	// 0 means no bound.
 	MaxPending int
-	// Arrivals, when set, tells the writer how many requests are on their way to an
-	// Enqueue (the server's gauge, delivery.Arrivals): a batch then waits for those and
-	// ends as soon as none is coming, instead of waiting for a quiet period (await). Nil
-	// keeps the quiet period (gather).
-	Arrivals Arrivals
-}
-
-// Arrivals reports how many writes are on their way to the store: requests the server is
-// processing for a queued route that have not yet submitted their enqueue.
-type Arrivals interface {
-	Coming() int64
 }
 
 // Store is a delivery.Store in one SQLite file. Create with Open.
@@ -93,11 +82,6 @@ type Store struct {
 	filter filterCache // under lmu
 
 	commits atomic.Uint64 // transactions committed: group commit makes it < the writes
-
-	// arrivals (Options.Arrivals) and the group window's bounds (groupWindow, groupQuiet,
-	// groupSettle), fields so that a test can widen them; set before the first write.
-	arrivals              Arrivals
-	window, quiet, settle time.Duration
 
 	ck     *sql.DB       // the checkpointer's connection
 	ckStop chan struct{} // closed by Close: the checkpointer stops
@@ -282,8 +266,7 @@ func Open(o Options) (*Store, error) {
 	s := &Store{w: w, r: r, maxPending: o.MaxPending, seq: seq, ops: delivery.NewInbox[*op](maxBatch), done: make(chan struct{}),
 		stmts: map[string]*sql.Stmt{}, insert: map[int]*sql.Stmt{}, insertBody: map[int]*sql.Stmt{}, finishRows: map[int]*sql.Stmt{}, leases: map[string]hold{},
 		ck: ck, ckStop: make(chan struct{}), ckDone: make(chan struct{}),
-		fresh: freshQueue{byID: map[string]*delivery.Record{}}, stale: true,
-		arrivals: o.Arrivals, window: groupWindow, quiet: groupQuiet, settle: groupSettle}
+		fresh: freshQueue{byID: map[string]*delivery.Record{}}, stale: true}
 	// unprepare closes what Open made when a statement fails to prepare.
 	unprepare := func() {
 		for _, st := range s.stmts {
@@ -429,70 +412,53 @@ func (s *Store) writer() {
 	defer close(s.done)
 	batch := make([]*op, 0, maxBatch)
 	busy := false
-	wait := time.NewTimer(time.Hour)
-	wait.Stop()
 	for first := range s.ops.C {
 		batch = append(batch[:0], first)
-		s.take(&batch)
+		// Take what is waiting; while more keeps arriving, let the writers that are about
+		// to submit run first (one yield per round), so a burst shares one commit.
+		for len(batch) < maxBatch {
+			n := len(batch)
+		fill:
+			for len(batch) < maxBatch {
+				select {
+				case o, ok := <-s.ops.C:
+					if !ok {
+						break fill
+					}
+					batch = append(batch, o)
+				default:
+					break fill
+				}
+			}
+			if len(batch) == n {
+				break
+			}
+			runtime.Gosched()
+		}
 		// Under load (the last batch shared its commit too), requests are on their way:
 		// wait a little for them, bounded, so that a commit (an fsync and the pages it
-		// writes) is shared by more. A lone write with nothing coming commits at once.
-		switch {
-		case len(batch) >= maxBatch:
-		case s.arrivals != nil:
-			if busy || s.arrivals.Coming() > 0 {
-				s.await(&batch, wait)
-			}
-		case busy:
-			s.gather(&batch, wait)
+		// writes) is shared by more.
+		if busy && len(batch) < maxBatch {
+			s.gather(&batch)
 		}
 		busy = len(batch) > 1
 		s.commit(batch)
 	}
 }
 
-// take adds what is waiting to batch; while more keeps arriving, it lets the writers that
-// are about to submit run first (one yield per round), so a burst shares one commit.
-func (s *Store) take(batch *[]*op) {
-	for len(*batch) < maxBatch {
-		n := len(*batch)
-	fill:
-		for len(*batch) < maxBatch {
-			select {
-			case o, ok := <-s.ops.C:
-				if !ok {
-					break fill
-				}
-				*batch = append(*batch, o)
-			default:
-				break fill
-			}
-		}
-		if len(*batch) == n {
-			return
-		}
-		runtime.Gosched()
-	}
-}
-
-// groupWindow bounds how long a batch waits for more writes. Without arrivals, groupQuiet
-// ends the wait early when no write came for that long; with them, the wait ends once no
-// request is coming and a settle of groupSettle (the writer parked, so the runtime polls
-// the network for requests not yet read) brought nothing more. While requests are coming
-// the writer looks at the gauge again every groupQuiet: one that ends without an enqueue
-// (denied, refused) sends nothing to wake it.
+// groupWindow bounds how long a batch under load waits for more writes; groupQuiet ends
+// the wait early when no write came for that long.
 const (
 	groupWindow = 5 * time.Millisecond
 	groupQuiet  = time.Millisecond
-	groupSettle = 200 * time.Microsecond
 )
 
-// gather adds to batch the writes that come within the window, until none came for the
-// quiet period or the batch is full. t is the writer's timer, stopped.
-func (s *Store) gather(batch *[]*op, t *time.Timer) {
-	deadline := time.Now().Add(s.window)
-	t.Reset(s.quiet)
-	defer t.Stop()
+// gather adds to batch the writes that come within groupWindow, until none came for
+// groupQuiet or the batch is full.
+func (s *Store) gather(batch *[]*op) {
+	deadline := time.Now().Add(groupWindow)
+	quiet := time.NewTimer(groupQuiet)
+	defer quiet.Stop()
 	for len(*batch) < maxBatch {
 		select {
 		case o, ok := <-s.ops.C:
@@ -504,43 +470,8 @@ func (s *Store) gather(batch *[]*op, t *time.Timer) {
 			if left <= 0 {
 				return
 			}
-			t.Reset(min(s.quiet, left))
-		case <-t.C:
-			return
-		}
-	}
-}
-
-// await adds to batch the writes of the requests on their way (s.arrivals), within the
-// window: while some are coming it waits for their writes; once none is, it settles, and
-// ends when the settle brought no write and no request. t is the writer's timer, stopped.
-func (s *Store) await(batch *[]*op, t *time.Timer) {
-	deadline := time.Now().Add(s.window)
-	defer t.Stop()
-	for len(*batch) < maxBatch {
-		n, coming := len(*batch), s.arrivals.Coming() > 0
-		left := time.Until(deadline)
-		if left <= 0 {
-			return
-		}
-		d := s.settle
-		if coming {
-			d = s.quiet
-		}
-		t.Reset(min(d, left))
-		select {
-		case o, ok := <-s.ops.C:
-			if !ok {
-				return
-			}
-			*batch = append(*batch, o)
-			t.Stop()
-		case <-t.C:
-		}
-		// The settle's timer readies the writer ahead of the requests the network poll
-		// woke: let them run up to their enqueue, or to their end, before looking.
-		s.take(batch)
-		if len(*batch) == n && !coming && s.arrivals.Coming() == 0 {
+			quiet.Reset(min(groupQuiet, left))
+		case <-quiet.C:
 			return
 		}
 	}

@@ -22,13 +22,12 @@ func TestConformanceSealed(t *testing.T) {
 	deliverytest.Run(t, opener(func(s delivery.Store) delivery.Store { return delivery.Sealed(s, kr, nil) }))
 }
 
-// opener opens each test's store in a file of its own, wrapped by wrap, reading a gauge of
-// arrivals as a gateway's store does (the suite's writes arrive with none counted).
+// opener opens each test's store in a file of its own, wrapped by wrap.
 func opener(wrap func(delivery.Store) delivery.Store) func(t *testing.T) deliverytest.Opener {
 	return func(t *testing.T) deliverytest.Opener {
 		path := filepath.Join(t.TempDir(), "deliveries.db")
 		return func(maxPending int) delivery.Store {
-			s, err := sqlite.Open(sqlite.Options{Path: path, MaxPending: maxPending, Arrivals: &delivery.Arrivals{}})
+			s, err := sqlite.Open(sqlite.Options{Path: path, MaxPending: maxPending})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -16,7 +16,6 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/hookwall/hookwall/engine/decisionlog"
-	"github.com/hookwall/hookwall/engine/delivery"
 	"github.com/hookwall/hookwall/engine/filter"
 	"github.com/hookwall/hookwall/engine/internal/input"
 	"github.com/hookwall/hookwall/engine/internal/snapshot"
@@ -65,8 +64,6 @@ type exchange struct {
 
 	check state.Check // obligations: what the state store is asked
 	claim claim       // obligations: the dedupe key claimed, to settle
-
-	arriving *delivery.Arrivals // route: counted in the queue's arrivals until arrived (queued.go)
 
 	fwd   forwarding // what the gateway sets on the forwarded request
 	idBuf [32]byte
@@ -119,7 +116,6 @@ func (x *exchange) filterLabels(name string) map[string]string {
 }
 
 func (x *exchange) reset() {
-	x.arrived()
 	x.ctx, x.snap = nil, nil
 	x.rec.Reset()
 	x.in.Reset()

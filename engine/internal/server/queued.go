@@ -15,32 +15,9 @@ import (
 
 // Queue durably stores a queued route's request (delivery.Dispatcher implements it).
 // Enqueue returns nil only once the record is durable; delivery.ErrFull when the store
-// is full. Arrivals is the gauge of the requests on their way to Enqueue, which the
-// store's writer reads to end a group commit once nothing more is coming; nil counts none.
+// is full.
 type Queue interface {
 	Enqueue(ctx context.Context, r *delivery.Record) error
-	Arrivals() *delivery.Arrivals
-}
-
-// expect counts a request in the queue's gauge of arrivals (Queue.Arrivals) as soon as its
-// route is known to be queued; arrived takes it away, once. A dry run stores nothing.
-func (s *Server) expect(x *exchange) {
-	if x.dry == nil && s.o.Queue != nil && x.route.Config.Queued() {
-		if a := s.o.Queue.Arrivals(); a != nil {
-			a.Begin()
-			x.arriving = a
-		}
-	}
-}
-
-// arrived takes the request out of the gauge of arrivals, if it is in it: when it submits
-// its enqueue, or in the exchange's teardown (reset) for one that ended any other way. The
-// flag makes it once whichever comes first.
-func (x *exchange) arrived() {
-	if a := x.arriving; a != nil {
-		x.arriving = nil
-		a.End()
-	}
 }
 
 // queueRetryAfter is the Retry-After of a 503 from a queued route whose store failed.
@@ -72,8 +49,6 @@ func (s *Server) enqueue(x *exchange) (done bool) {
 	copyRequest(r, req, route.BasePath)
 	err := errNoQueue
 	if s.o.Queue != nil {
-		// Submitted: the writer now waits for this write as a write, not as an arrival.
-		x.arrived()
 		err = s.o.Queue.Enqueue(x.dc, r)
 	}
 	s.settle(x, time.Now(), err == nil)

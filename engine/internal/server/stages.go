@@ -101,7 +101,6 @@ func (s *Server) pickRoute(x *exchange) (done bool) {
 		return true
 	}
 	x.route = route
-	s.expect(x)
 	rec.Route = route.Name
 	rec.Policy = route.Query.Package()
 	if !route.AllowsMethod(ctx.Method()) {
