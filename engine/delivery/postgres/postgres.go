@@ -6,7 +6,9 @@
 //
 // Times are the callers' clocks (the gateways'): keep them synchronised (NTP); a lease is
 // long against any sane skew. Concurrent enqueues of one gateway go in together, one
-// statement for all of them (each alone when that fails, so only the failing one fails).
+// statement for all of them (each alone when that fails, so only the failing one fails);
+// so do its concurrent finishes: one statement, one commit, updates the deliveries whose
+// leases are held and records their attempts.
 // max_pending is checked by each insert against the count of pending rows, so concurrent
 // enqueues may pass it by at most their number. Enqueue returns once PostgreSQL committed
 // (durable under the server's synchronous_commit = on).
@@ -16,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -39,6 +42,18 @@ type Store struct {
 
 	enqs *delivery.Inbox[*enq] // to the batcher
 	done chan struct{}         // closed when the batcher has stopped
+
+	fins     *delivery.Inbox[*fin] // to the finisher
+	finsDone chan struct{}         // closed when the finisher has stopped
+	commits  atomic.Int64          // finish statements made (each its own commit)
+}
+
+// fin is one Finish waiting for the finisher.
+type fin struct {
+	ctx       context.Context
+	id, owner string
+	res       delivery.Result
+	errc      chan error
 }
 
 // enq is one Enqueue waiting for the batcher.
@@ -48,10 +63,12 @@ type enq struct {
 	errc chan error
 }
 
-// maxEnqueueBatch bounds the records one statement inserts; groupTimeout bounds a
-// statement made for several requests (each alone runs under its request's context).
+// maxEnqueueBatch bounds the records one statement inserts, maxFinishBatch the finishes
+// one statement makes; groupTimeout bounds a statement made for several requests (each
+// alone runs under its request's context).
 const (
 	maxEnqueueBatch = 256
+	maxFinishBatch  = 256
 	groupTimeout    = 30 * time.Second
 )
 
@@ -120,8 +137,10 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("delivery/postgres: create schema: %w", err)
 	}
-	s := &Store{pool: pool, maxPending: o.MaxPending, enqs: delivery.NewInbox[*enq](maxEnqueueBatch), done: make(chan struct{})}
+	s := &Store{pool: pool, maxPending: o.MaxPending, enqs: delivery.NewInbox[*enq](maxEnqueueBatch), done: make(chan struct{}),
+		fins: delivery.NewInbox[*fin](maxFinishBatch), finsDone: make(chan struct{})}
 	go s.batcher()
+	go s.finisher()
 	return s, nil
 }
 
@@ -267,24 +286,124 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease ti
 
 // Finish implements delivery.Store.
 func (s *Store) Finish(ctx context.Context, id, owner string, res delivery.Result) error {
-	a := res.Attempt
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE hookwall_deliveries SET state = $1, attempts = $2, next_at = $3, updated_at = $4,
-			last_status = $5, last_error = $6, claimed_by = NULL, lease_until = NULL
-			WHERE id = $7 AND claimed_by = $8 AND state = 'pending'`,
-			string(res.State), a.N, res.NextAt.UnixNano(), a.At.Add(a.Latency).UnixNano(), a.Status, a.Error, id, owner)
-		if err != nil {
-			return fmt.Errorf("delivery/postgres: finish: %w", err)
+	f := &fin{ctx: ctx, id: id, owner: owner, res: res, errc: make(chan error, 1)}
+	if err := s.fins.Send(f); err != nil {
+		return err
+	}
+	// The finisher always answers: a statement already sent may make this finish.
+	return <-f.errc
+}
+
+// finisher makes the finishes waiting together in one statement: concurrent attempts
+// share a round trip and a commit. A delivery finished twice in one group is finished
+// once by the group and again alone after it (so the second finds its lease gone); when
+// the group's statement fails, each finish is made alone, so that only a failing one
+// fails.
+func (s *Store) finisher() {
+	defer close(s.finsDone)
+	var batch, group, again []*fin
+	seen := map[string]bool{}
+	for first := range s.fins.C {
+		batch = append(batch[:0], first)
+	fill:
+		for len(batch) < maxFinishBatch {
+			select {
+			case f, ok := <-s.fins.C:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, f)
+			default:
+				break fill
+			}
 		}
-		if tag.RowsAffected() == 0 {
-			return delivery.ErrLeaseLost
+		group, again = group[:0], again[:0]
+		clear(seen)
+		for _, f := range batch {
+			switch {
+			case f.ctx.Err() != nil:
+				f.errc <- f.ctx.Err()
+			case seen[f.id]:
+				again = append(again, f)
+			default:
+				seen[f.id] = true
+				group = append(group, f)
+			}
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO hookwall_delivery_attempts (delivery_id, n, at, status, latency_us, error) VALUES ($1, $2, $3, $4, $5, $6)`,
-			id, a.N, a.At.UnixNano(), a.Status, a.Latency.Microseconds(), a.Error); err != nil {
-			return fmt.Errorf("delivery/postgres: record attempt: %w", err)
+		if len(group) > 1 {
+			gctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
+			made, err := s.finish(gctx, group)
+			cancel()
+			if err == nil {
+				for _, f := range group {
+					f.errc <- leaseErr(made[f.id])
+				}
+				group = group[:0]
+			}
 		}
+		for _, f := range append(group, again...) {
+			made, err := s.finish(f.ctx, []*fin{f})
+			if err == nil {
+				err = leaseErr(made[f.id])
+			}
+			f.errc <- err
+		}
+	}
+}
+
+// leaseErr is the answer to a finish the statement made (nil) or did not (its lease was
+// lost).
+func leaseErr(made bool) error {
+	if made {
 		return nil
-	})
+	}
+	return delivery.ErrLeaseLost
+}
+
+// finish makes fs (distinct ids) in one statement, one round trip and one commit: each
+// delivery whose lease its finish's owner holds, pending, moves to its new state and has
+// its attempt recorded; the others are left as they are. It returns the ids it made.
+func (s *Store) finish(ctx context.Context, fs []*fin) (map[string]bool, error) {
+	n := len(fs)
+	ids, owners, states, errs := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	ns, statuses := make([]int32, n), make([]int32, n)
+	next, updated, at, latency := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+	for i, f := range fs {
+		a := f.res.Attempt
+		ids[i], owners[i], states[i], errs[i] = f.id, f.owner, string(f.res.State), a.Error
+		ns[i], statuses[i] = int32(a.N), int32(a.Status)
+		next[i], updated[i], at[i], latency[i] = f.res.NextAt.UnixNano(), a.At.Add(a.Latency).UnixNano(), a.At.UnixNano(), a.Latency.Microseconds()
+	}
+	// One statement is one transaction: the attempts are inserted for exactly the rows the
+	// update made, or nothing is written.
+	rows, err := s.pool.Query(ctx, `WITH v AS (
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::bigint[], $6::bigint[], $7::int[], $8::text[], $9::bigint[], $10::bigint[])
+				AS v(id, owner, state, n, next_at, updated_at, status, error, at, latency_us)),
+		u AS (UPDATE hookwall_deliveries d SET state = v.state, attempts = v.n, next_at = v.next_at, updated_at = v.updated_at,
+				last_status = v.status, last_error = v.error, claimed_by = NULL, lease_until = NULL
+			FROM v WHERE d.id = v.id AND d.claimed_by = v.owner AND d.state = 'pending'
+			RETURNING d.id),
+		a AS (INSERT INTO hookwall_delivery_attempts (delivery_id, n, at, status, latency_us, error)
+			SELECT v.id, v.n, v.at, v.status, v.latency_us, v.error FROM v JOIN u ON u.id = v.id)
+		SELECT id FROM u`,
+		ids, owners, states, ns, next, updated, statuses, errs, at, latency)
+	if err != nil {
+		return nil, fmt.Errorf("delivery/postgres: finish: %w", err)
+	}
+	defer rows.Close()
+	made := make(map[string]bool, n)
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("delivery/postgres: finish: %w", err)
+		}
+		made[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("delivery/postgres: finish: %w", err)
+	}
+	s.commits.Add(1)
+	return made, nil
 }
 
 // Release implements delivery.Store.
@@ -457,13 +576,15 @@ func (s *Store) Reseal(ctx context.Context, fn func(r *delivery.Record) (bool, e
 	return delivery.WalkReseal(page, write, fn)
 }
 
-// Close stops the batcher after the enqueues already submitted, and closes the pool. It
-// is idempotent.
+// Close stops the batcher and the finisher after the enqueues and finishes already
+// submitted, and closes the pool. It is idempotent.
 func (s *Store) Close() error {
 	if !s.enqs.Close() {
 		return nil
 	}
+	s.fins.Close()
 	<-s.done
+	<-s.finsDone
 	s.pool.Close()
 	return nil
 }
