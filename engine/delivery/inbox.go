@@ -26,6 +26,23 @@ func (b *Inbox[T]) Send(v T) error {
 	return nil
 }
 
+// Take appends to batch the values already waiting in C, without waiting for more, until C
+// is empty or closed or batch holds max values: a writer's group is what came together.
+func (b *Inbox[T]) Take(batch []T, max int) []T {
+	for len(batch) < max {
+		select {
+		case v, ok := <-b.C:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, v)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
 // Close closes C, the first time; it reports whether this call closed it.
 func (b *Inbox[T]) Close() bool {
 	b.mu.Lock()

@@ -2,6 +2,7 @@ package delivery_test
 
 import (
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 
@@ -51,5 +52,31 @@ func TestInboxSendAndClose(t *testing.T) {
 	}
 	if n := <-got; n != sent {
 		t.Errorf("the writer got %d values, %d were sent", n, sent)
+	}
+}
+
+// Take takes what is waiting, in order, up to its bound, and returns at once when nothing
+// is (or C is closed) instead of waiting for more.
+func TestInboxTake(t *testing.T) {
+	b := delivery.NewInbox[int](8)
+	for i := range 5 {
+		if err := b.Send(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := b.Take([]int{-1}, 4)
+	if want := []int{-1, 0, 1, 2}; !slices.Equal(got, want) {
+		t.Fatalf("Take(bound 4) = %v, want %v", got, want)
+	}
+	got = b.Take(got[:0], 4)
+	if want := []int{3, 4}; !slices.Equal(got, want) {
+		t.Fatalf("Take of the rest = %v, want %v", got, want)
+	}
+	if got = b.Take(got[:0], 4); len(got) != 0 {
+		t.Fatalf("Take of an empty inbox = %v, want nothing", got)
+	}
+	b.Close()
+	if got = b.Take(nil, 4); len(got) != 0 {
+		t.Fatalf("Take after Close = %v, want nothing", got)
 	}
 }

@@ -304,19 +304,7 @@ func (s *Store) finisher() {
 	var batch, group, again []*fin
 	seen := map[string]bool{}
 	for first := range s.fins.C {
-		batch = append(batch[:0], first)
-	fill:
-		for len(batch) < maxFinishBatch {
-			select {
-			case f, ok := <-s.fins.C:
-				if !ok {
-					break fill
-				}
-				batch = append(batch, f)
-			default:
-				break fill
-			}
-		}
+		batch = s.fins.Take(append(batch[:0], first), maxFinishBatch)
 		group, again = group[:0], again[:0]
 		clear(seen)
 		for _, f := range batch {

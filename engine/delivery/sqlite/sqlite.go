@@ -418,18 +418,7 @@ func (s *Store) writer() {
 		// to submit run first (one yield per round), so a burst shares one commit.
 		for len(batch) < maxBatch {
 			n := len(batch)
-		fill:
-			for len(batch) < maxBatch {
-				select {
-				case o, ok := <-s.ops.C:
-					if !ok {
-						break fill
-					}
-					batch = append(batch, o)
-				default:
-					break fill
-				}
-			}
+			batch = s.ops.Take(batch, maxBatch)
 			if len(batch) == n {
 				break
 			}
