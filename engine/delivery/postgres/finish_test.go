@@ -12,6 +12,7 @@ import (
 
 	"github.com/hookwall/hookwall/engine/delivery"
 	"github.com/hookwall/hookwall/engine/delivery/postgres/pgtest"
+	"github.com/hookwall/hookwall/engine/internal/testutil"
 )
 
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC)
@@ -66,7 +67,7 @@ func grouped(t *testing.T, s *Store, url string, fs []*fin) ([]error, int64) {
 	commits0 := s.commits.Load()
 	heldErr := make(chan error, 1)
 	go func() { heldErr <- s.Finish(ctx, "held", "w", delivered(0)) }()
-	waitFor(t, "the finish of held to wait on its row lock", func() bool {
+	testutil.WaitUntil(t, 10*time.Second, "the finish of held to wait on its row lock", func() bool {
 		var n int
 		err := locker.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n)
 		return err == nil && n == 1
@@ -76,7 +77,7 @@ func grouped(t *testing.T, s *Store, url string, fs []*fin) ([]error, int64) {
 	for i, f := range fs {
 		wg.Go(func() { errs[i] = s.Finish(f.ctx, f.id, f.owner, f.res) })
 	}
-	waitFor(t, "the finishes to queue", func() bool { return len(s.fins.C) == len(fs) })
+	testutil.WaitUntil(t, 10*time.Second, "the finishes to queue", func() bool { return len(s.fins.C) == len(fs) })
 	if err := tx.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -85,15 +86,6 @@ func grouped(t *testing.T, s *Store, url string, fs []*fin) ([]error, int64) {
 		t.Fatalf("finish of held: %v", err)
 	}
 	return errs, s.commits.Load() - commits0
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
 }
 
 // xacts counts the transactions that wrote the deliveries ids names and their attempts, as
