@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 
 	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/open-policy-agent/opa/v1/topdown"
 )
 
 // cidrCache remembers the networks net.cidr_contains parsed from its first operand: a
@@ -42,58 +41,57 @@ const (
 )
 
 func (c *cidrCache) get(s string) (*net.IPNet, bool) {
-	if set := c.nets.Load(); set != nil {
-		for i := range set.first {
-			if set.first[i].s == s {
-				return set.first[i].n, true
-			}
-		}
-		if len(set.m) > len(set.first) {
-			if n, ok := set.m[s]; ok {
-				return n, true
-			}
-		}
+	if n := c.nets.Load().lookup(s); n != nil {
+		return n, true
 	}
 	_, n, err := net.ParseCIDR(s)
 	if err != nil {
 		return nil, false
 	}
 	c.mu.Lock()
-	if nets := c.cached(); len(nets) < maxCIDRs {
-		m := make(map[string]*net.IPNet, len(nets)+1)
-		maps.Copy(m, nets)
-		k := strings.Clone(s) // s may be a view of a request's buffer, reused after it
-		m[k] = n
-		set := &cidrSet{m: m}
-		if old := c.nets.Load(); old != nil {
-			set.first = old.first
-		}
-		if len(set.first) < cidrScan {
-			set.first = append(set.first[:len(set.first):len(set.first)], cidrEntry{s: k, n: n})
-		}
-		c.nets.Store(set)
+	defer c.mu.Unlock()
+	// Looked up again under the lock: another request may have cached s meanwhile, and a
+	// second entry for it in first would leave a later CIDR out of the scan's reach.
+	old := c.nets.Load()
+	if cached := old.lookup(s); cached != nil {
+		return cached, true
 	}
-	c.mu.Unlock()
+	if old.len() >= maxCIDRs {
+		return n, true
+	}
+	k := strings.Clone(s) // s may be a view of a request's buffer, reused after it
+	next := &cidrSet{m: make(map[string]*net.IPNet, old.len()+1)}
+	if old != nil {
+		maps.Copy(next.m, old.m)
+		next.first = old.first[:len(old.first):len(old.first)]
+	}
+	next.m[k] = n
+	if len(next.first) < cidrScan {
+		next.first = append(next.first, cidrEntry{s: k, n: n})
+	}
+	c.nets.Store(next)
 	return n, true
 }
 
-// cached returns the networks cached so far (nil: none). The map is never written.
-func (c *cidrCache) cached() map[string]*net.IPNet {
-	if set := c.nets.Load(); set != nil {
-		return set.m
+// lookup returns the network cached for s, nil when set (nil: none yet) has none.
+func (set *cidrSet) lookup(s string) *net.IPNet {
+	if set == nil {
+		return nil
 	}
-	return nil
+	for i := range set.first {
+		if set.first[i].s == s {
+			return set.first[i].n
+		}
+	}
+	return set.m[s]
 }
 
-// contains is net.cidr_contains (impl) with its first operand's network from the cache: quick
-// where it answers, impl otherwise.
-func (c *cidrCache) contains(impl topdown.BuiltinFunc) topdown.BuiltinFunc {
-	return func(bctx topdown.BuiltinContext, ops []*ast.Term, iter func(*ast.Term) error) error {
-		if t := c.quick(nil, ops); t != nil {
-			return iter(t)
-		}
-		return impl(bctx, ops, iter)
+// len returns how many networks set (nil: none yet) holds.
+func (set *cidrSet) len() int {
+	if set == nil {
+		return 0
 	}
+	return len(set.m)
 }
 
 // quick is net.cidr_contains where both operands are strings, the first a CIDR and the second
