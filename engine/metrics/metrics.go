@@ -82,7 +82,7 @@ type Metrics struct {
 	stateOpDur   *prometheus.HistogramVec
 	stateOpErrs  *prometheus.CounterVec
 
-	// routes answers a route's children with one comparison, no hash of the name; routeC
+	// routes answers a route's children with one or two comparisons, no hash of the name; routeC
 	// holds every route's, for the names whose slot in routes another took.
 	routes            nametab.Table[*routeSet]
 	routeC            cache[string, *routeSet]
@@ -308,8 +308,8 @@ func (m *Metrics) route(name string) *routeSet {
 	if rs, ok := m.routes.Get(name); ok {
 		return rs
 	}
-	rs := m.routeC.get(name, func() *routeSet {
-		return &routeSet{
+	return m.routeC.get(name, func() *routeSet {
+		rs := &routeSet{
 			name:         strings.Clone(name),
 			dur:          m.requestDur.WithLabelValues(name),
 			policy:       m.policyDur.WithLabelValues(name),
@@ -319,9 +319,11 @@ func (m *Metrics) route(name string) *routeSet {
 			dupDone:      m.duplicates.WithLabelValues(name, "delivered"),
 			dupNow:       m.duplicates.WithLabelValues(name, "in_flight"),
 		}
+		// Put once, where the set is made: a route the table has no slot for would
+		// otherwise try again on every call.
+		m.routes.Put(rs.name, rs)
+		return rs
 	})
-	m.routes.Put(name, rs)
-	return rs
 }
 
 // cache maps label values to a vector's child without locking on the read path: the map is
