@@ -11,7 +11,8 @@
 // combination has been seen: the children of each vector are cached in copy-on-write maps
 // and lists. A route's children are found by its name without hashing it (a fixed table of
 // names, the map behind it), and its requests counters and filter histograms by a scan of
-// the route's own short lists, so a request hashes no label value.
+// the route's own short lists, so a request on a route the table holds hashes no label value
+// for them (the state operations, filter errors and shadow results are found in maps).
 //
 // # Series
 //

@@ -208,7 +208,7 @@ var commonNames = []string{
 }
 
 // commonHeaders holds commonNames as shared terms, so a request's names cost no copy when they
-// are among them: finding a name costs no hash of the whole name and one comparison
+// are among them: finding a name costs no hash of the whole name and one or two comparisons
 // (nametab). Filled when the package loads, read-only after.
 var commonHeaders = func() *nametab.Table[*ast.Term] {
 	t := new(nametab.Table[*ast.Term])
