@@ -73,8 +73,7 @@ type Server struct {
 	ForwardClientHeaders []string `toml:"forward_client_headers"`
 
 	trusted []netip.Prefix
-	strip   []string
-	// stripMarks has bit i set when ClientHeaders()[i] is stripped: strip, resolved once per
+	// stripMarks has bit i set when ClientHeaders()[i] is stripped, resolved once per
 	// configuration for the request path.
 	stripMarks uint32
 }
@@ -89,8 +88,16 @@ const (
 func (s *Server) Trusted() []netip.Prefix { return s.trusted }
 
 // StripHeaders returns the client headers stripped before forwarding: ClientHeaders but those
-// forward_client_headers keeps. The slice is shared: do not modify it.
-func (s *Server) StripHeaders() []string { return s.strip }
+// forward_client_headers keeps (StripMarks as names).
+func (s *Server) StripHeaders() []string {
+	var names []string
+	for i, h := range clientHeaders {
+		if s.stripMarks&(1<<i) != 0 {
+			names = append(names, h)
+		}
+	}
+	return names
+}
 
 // StripMarks returns StripHeaders as a set of marks: bit i set when ClientHeaders()[i] is
 // stripped.
@@ -873,10 +880,9 @@ func (c *Config) validateForwarding(v *validator) {
 			v.errAt([]any{"server", "forward_client_headers"}, "%q is not a header the gateway strips (%s)", name, strings.Join(clientHeaders[:], ", "))
 		}
 	}
-	s.strip, s.stripMarks = nil, 0
+	s.stripMarks = 0
 	for i, h := range clientHeaders {
 		if !keep[h] {
-			s.strip = append(s.strip, h)
 			s.stripMarks |= 1 << i
 		}
 	}
