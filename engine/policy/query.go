@@ -420,13 +420,13 @@ func (dt *decisionTerms) decode(pkg string) (Decision, error) {
 		}
 		d.Status = int(n)
 	}
-	if m, v, defined := ruleObject(dt.rateLimitF, dt.rateLimit); defined {
-		if m == nil {
-			return Decision{}, bad("rate_limit", `an object {"key", "limit", "per"}`, v)
+	if f, obj, defined := ruleObject(dt.rateLimitF, dt.rateLimit); defined {
+		if f == nil && obj == nil {
+			return Decision{}, bad("rate_limit", `an object {"key", "limit", "per"}`, dt.rateLimit)
 		}
 		var ok bool
 		rl := &need().rl
-		of := readObligation(m, true)
+		of := readObligation(f, obj, true)
 		if rl.Key, ok = stringOf(of.key); !ok || rl.Key == "" {
 			return Decision{}, bad("rate_limit.key", "a non-empty string", of.key)
 		}
@@ -443,13 +443,13 @@ func (dt *decisionTerms) decode(pkg string) (Decision, error) {
 		}
 		d.RateLimit = rl
 	}
-	if m, v, defined := ruleObject(dt.dedupeF, dt.dedupe); defined {
-		if m == nil {
-			return Decision{}, bad("dedupe", `an object {"key", "ttl"}`, v)
+	if f, obj, defined := ruleObject(dt.dedupeF, dt.dedupe); defined {
+		if f == nil && obj == nil {
+			return Decision{}, bad("dedupe", `an object {"key", "ttl"}`, dt.dedupe)
 		}
 		var ok bool
 		dd := &need().dd
-		of := readObligation(m, false)
+		of := readObligation(f, obj, false)
 		if dd.Key, ok = stringOf(of.key); !ok || dd.Key == "" {
 			return Decision{}, bad("dedupe.key", "a non-empty string", of.key)
 		}
@@ -485,34 +485,29 @@ func (dt *decisionTerms) decode(pkg string) (Decision, error) {
 	return d, nil
 }
 
-// fieldGetter reads an object's fields: an ast.Object, or one the compiled evaluator kept
-// unbuilt (fastpath.Fields).
-type fieldGetter interface{ Get(*ast.Term) *ast.Term }
-
 // ruleObject returns an obligation rule as an object to read fields from: f when the
-// compiled evaluator kept it unbuilt, else its value v. defined is false when the rule is
-// undefined; m is nil when v is not an object.
-func ruleObject(f *fastpath.Fields, v *ast.Term) (m fieldGetter, _ *ast.Term, defined bool) {
+// compiled evaluator kept it unbuilt, else its value v as an object. defined is false when
+// the rule is undefined; both are nil when v is not an object.
+func ruleObject(f *fastpath.Fields, v *ast.Term) (_ *fastpath.Fields, obj ast.Object, defined bool) {
 	if f != nil {
 		return f, nil, true
 	}
 	if v == nil {
 		return nil, nil, false
 	}
-	if o, ok := v.Value.(ast.Object); ok {
-		return o, v, true
-	}
-	return nil, v, true
+	obj, _ = v.Value.(ast.Object)
+	return nil, obj, true
 }
 
 // obligationFields are the fields of a rate_limit or dedupe object that decode reads (nil:
 // absent).
 type obligationFields struct{ key, limit, per, burst, ttl *ast.Term }
 
-// readObligation reads m's fields: rate_limit's (key, limit, per, burst) when rate is set,
-// dedupe's (key, ttl) otherwise. An unbuilt object is read in one pass over its fields.
-func readObligation(m fieldGetter, rate bool) (o obligationFields) {
-	if f, ok := m.(*fastpath.Fields); ok {
+// readObligation reads the fields of f, an unbuilt object (in one pass over its fields), or
+// else of obj: rate_limit's (key, limit, per, burst) when rate is set, dedupe's (key, ttl)
+// otherwise.
+func readObligation(f *fastpath.Fields, obj ast.Object, rate bool) (o obligationFields) {
+	if f != nil {
 		for i := range f.Len() {
 			k, v := f.At(i)
 			name, _ := k.Value.(ast.String)
@@ -531,11 +526,11 @@ func readObligation(m fieldGetter, rate bool) (o obligationFields) {
 		}
 		return o
 	}
-	o.key = m.Get(kKey)
+	o.key = obj.Get(kKey)
 	if rate {
-		o.limit, o.per, o.burst = m.Get(kLimit), m.Get(kPer), m.Get(kBurst)
+		o.limit, o.per, o.burst = obj.Get(kLimit), obj.Get(kPer), obj.Get(kBurst)
 	} else {
-		o.ttl = m.Get(kTTL)
+		o.ttl = obj.Get(kTTL)
 	}
 	return o
 }

@@ -307,24 +307,6 @@ type Fields struct {
 	keys, vals []*ast.Term
 }
 
-// Get returns the value of key k, nil when the object has none.
-func (f *Fields) Get(k *ast.Term) *ast.Term {
-	if name, ok := k.Value.(ast.String); ok { // the decision's fields: no Compare per key
-		for i, key := range f.keys {
-			if s, ok := key.Value.(ast.String); ok && s == name {
-				return f.vals[i]
-			}
-		}
-		return nil
-	}
-	for i, key := range f.keys {
-		if key.Value.Compare(k.Value) == 0 {
-			return f.vals[i]
-		}
-	}
-	return nil
-}
-
 // Len returns how many fields the object has.
 func (f *Fields) Len() int { return len(f.keys) }
 
@@ -342,23 +324,6 @@ func (rs *Rules) Clear() {
 	rs.objs, rs.fieldVals = rs.objs[:0], rs.fieldVals[:0]
 }
 
-// Get returns the value of the rule named by the string term k, nil when it is undefined.
-func (rs *Rules) Get(k *ast.Term) *ast.Term {
-	if i := rs.find(k); i >= 0 {
-		return rs.value(i)
-	}
-	return nil
-}
-
-// Fields returns the fields of the rule named by k when it is an object kept unbuilt, nil
-// otherwise (undefined, another value, or an object built already: read it with Get).
-func (rs *Rules) Fields(k *ast.Term) *Fields {
-	if i := rs.find(k); i >= 0 {
-		return rs.FieldsAt(i)
-	}
-	return nil
-}
-
 // Len returns how many rules are defined. Name, At and FieldsAt read rule i (0 <= i < Len)
 // by position: a caller after several rules reads each once, without a search by name.
 func (rs *Rules) Len() int { return len(rs.keys) }
@@ -369,25 +334,13 @@ func (rs *Rules) Name(i int) string { return string(rs.keys[i].Value.(ast.String
 // At returns the value of rule i, building it when it is an object kept unbuilt (once).
 func (rs *Rules) At(i int) *ast.Term { return rs.value(i) }
 
-// FieldsAt is Fields for rule i.
+// FieldsAt returns the fields of rule i when it is an object kept unbuilt, nil otherwise
+// (another value, or an object built already: read it with At).
 func (rs *Rules) FieldsAt(i int) *Fields {
 	if rs.unbuilt[i] > 0 && rs.vals[i] == nil {
 		return &rs.objs[rs.unbuilt[i]-1]
 	}
 	return nil
-}
-
-func (rs *Rules) find(k *ast.Term) int {
-	name, ok := k.Value.(ast.String)
-	if !ok {
-		return -1
-	}
-	for i, key := range rs.keys {
-		if key.Value.(ast.String) == name {
-			return i
-		}
-	}
-	return -1
 }
 
 // value is rule i's value, building an unbuilt object (once).
