@@ -491,6 +491,7 @@ func (cc *compiler) call(name string, args []*ast.Term, sc *scope, loc *ast.Loca
 		return step{}, unsupported(loc, "call of %s", name)
 	}
 	impl := cc.opts.Builtins[name]
+	var quick quickFunc // only for a standard built-in: the caller's own keep their names
 	if impl == nil {
 		if !pureBuiltins[name] {
 			return step{}, unsupported(loc, "built-in %s", name)
@@ -499,8 +500,8 @@ func (cc *compiler) call(name string, args []*ast.Term, sc *scope, loc *ast.Loca
 		if impl == nil {
 			return step{}, unsupported(loc, "built-in %s has no implementation", name)
 		}
+		quick = cc.quick(name)
 	}
-	quick := cc.quick(name)
 	if decl.Decl.Result() == nil {
 		return step{}, unsupported(loc, "void built-in %s", name)
 	}
@@ -1090,9 +1091,6 @@ type quickFunc func(r *run, ops []*ast.Term) *ast.Term
 // quick returns the quickFunc of standard built-in name, nil when it has none: the calls a
 // webhook policy makes on every request (x in allowed, net.cidr_contains over an allowlist).
 func (cc *compiler) quick(name string) quickFunc {
-	if cc.opts.Builtins[name] != nil {
-		return nil // the caller's own, whatever its name
-	}
 	switch name {
 	case "internal.member_2":
 		return member
