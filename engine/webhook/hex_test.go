@@ -6,22 +6,10 @@ import (
 	"testing"
 )
 
-// TestDecodeHexMatchesEncodingHex: decodeHex (a table look-up per character) accepts exactly
-// the strings encoding/hex accepts, every pair of bytes among them, and decodes them alike;
-// a signature-length string with one bad character anywhere is refused.
+// TestDecodeHexMatchesEncodingHex: decodeHex (encoding/hex's Decode on a view of the string)
+// decodes a signature as encoding/hex does, refuses one with a bad character anywhere, and
+// refuses a string whose length is not twice the destination's.
 func TestDecodeHexMatchesEncodingHex(t *testing.T) {
-	var pair [2]byte
-	for a := range 256 {
-		for b := range 256 {
-			pair[0], pair[1] = byte(a), byte(b)
-			s := string(pair[:])
-			want, err := hex.DecodeString(s)
-			var got [1]byte
-			if ok := decodeHex(got[:], s); ok != (err == nil) || (ok && got[0] != want[0]) {
-				t.Fatalf("decodeHex(%q) = %x, %v; encoding/hex: %x, %v", s, got, ok, want, err)
-			}
-		}
-	}
 	sig := "0123456789abcdefABCDEF0123456789abcdefABCDEF0123456789abcdef0a1B"
 	want, _ := hex.DecodeString(sig)
 	got := make([]byte, len(sig)/2)
