@@ -9,15 +9,23 @@
 // statement for all of them (each alone when that fails, so only the failing one fails);
 // so do its concurrent finishes: one statement, one commit, updates the deliveries whose
 // leases are held and records their attempts.
-// max_pending is checked by each insert against the count of pending rows, so concurrent
-// enqueues may pass it by at most their number. Enqueue returns once PostgreSQL committed
-// (durable under the server's synchronous_commit = on).
+// max_pending is checked against an estimate of the pending deliveries, so that an insert
+// far below the bound does not count a backlog of any size: the last count (taken in the
+// background, at most once a second, and less often when the count itself is slow, so it
+// takes at most about 2 % of the time) plus every delivery this gateway made pending since.
+// Where that estimate has no room, the insert counts the pending rows itself, so one
+// gateway never passes the bound; a fleet may pass it by what the other gateways made
+// pending since this one's last count, and concurrent enqueues by at most their number.
+// Enqueue returns once PostgreSQL committed (durable under the server's synchronous_commit
+// = on).
 package postgres
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -46,6 +54,79 @@ type Store struct {
 	fins     *delivery.Inbox[*fin] // to the finisher
 	finsDone chan struct{}         // closed when the finisher has stopped
 	commits  atomic.Int64          // finish statements made (each its own commit)
+
+	pending pendingCount
+	counts  sync.WaitGroup // the background counts of pending deliveries
+	counted atomic.Int64   // inserts that counted the pending rows themselves
+}
+
+// pendingCount is a gateway's estimate of how many deliveries are pending: an upper bound
+// of the truth as far as this gateway's own writes go (a finish or purge that frees a place
+// is not subtracted until the next count).
+type pendingCount struct {
+	mu       sync.Mutex
+	n        int64         // the last count
+	since    int64         // made pending by this gateway after that count began
+	at       time.Time     // when that count began; zero before the first
+	every    time.Duration // from one count's start to the next
+	counting bool
+	taken    int64 // counts taken, for tests
+}
+
+// countEvery is the shortest time between two counts; countShare the most of its time a
+// count may take (the next waits 1/countShare times as long as the last one took).
+const (
+	countEvery = time.Second
+	countShare = 50
+)
+
+// room reports whether n more deliveries certainly fit under max: false when no count was
+// taken yet.
+func (p *pendingCount) room(n, max int) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return !p.at.IsZero() && p.n+p.since+int64(n) <= int64(max)
+}
+
+// add records n deliveries made pending by this gateway.
+func (p *pendingCount) add(n int64) {
+	p.mu.Lock()
+	p.since += n
+	p.mu.Unlock()
+}
+
+// recount counts the pending deliveries in the background when the last count is older
+// than its interval and none is running.
+func (s *Store) recount() {
+	p := &s.pending
+	p.mu.Lock()
+	if p.counting || (!p.at.IsZero() && time.Since(p.at) < p.every) {
+		p.mu.Unlock()
+		return
+	}
+	p.counting = true
+	before := p.since
+	p.mu.Unlock()
+	s.counts.Add(1)
+	go func() {
+		defer s.counts.Done()
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
+		var n int64
+		err := s.pool.QueryRow(ctx, `SELECT count(*) FROM hookwall_deliveries WHERE state = 'pending'`).Scan(&n)
+		cancel()
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.counting = false
+		if err != nil {
+			return // the estimate stays as it was; the inserts count for themselves meanwhile
+		}
+		// What this gateway made pending while the count ran may or may not be in it: kept,
+		// so the estimate stays an upper bound.
+		p.n, p.since, p.at = n, p.since-before, start
+		p.every = max(countEvery, countShare*time.Since(start))
+		p.taken++
+	}()
 }
 
 // fin is one Finish waiting for the finisher.
@@ -212,6 +293,14 @@ func (s *Store) batcher() {
 // (unnest), all or none, and only while max_pending has room for all of them.
 func (s *Store) insert(ctx context.Context, rs []*delivery.Record) error {
 	n := len(rs)
+	// Counting the pending rows scans the backlog: only where the estimate has no room.
+	count := s.maxPending > 0 && !s.pending.room(n, s.maxPending)
+	if count {
+		s.counted.Add(1)
+	}
+	if s.maxPending > 0 {
+		s.recount()
+	}
 	ids, routes, decisions, methods, uris := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	dests := make([]int32, n)
 	recv, next := make([]int64, n), make([]int64, n)
@@ -226,14 +315,15 @@ func (s *Store) insert(ctx context.Context, rs []*delivery.Record) error {
 		SELECT id, route, dest, decision_id, received_at, method, uri, headers, body, 'pending', 0, 0, next_at, received_at
 		FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::bytea[], $9::bytea[], $10::bigint[])
 			AS r(id, route, dest, decision_id, received_at, method, uri, headers, body, next_at)
-		WHERE $11::int <= 0 OR (SELECT count(*) FROM hookwall_deliveries WHERE state = 'pending') + $12::int <= $11::int`,
-		ids, routes, dests, decisions, recv, methods, uris, headers, bodies, next, s.maxPending, n)
+		WHERE NOT $13::bool OR (SELECT count(*) FROM hookwall_deliveries WHERE state = 'pending') + $12::int <= $11::int`,
+		ids, routes, dests, decisions, recv, methods, uris, headers, bodies, next, s.maxPending, n, count)
 	if err != nil {
 		return fmt.Errorf("delivery/postgres: insert: %w", err)
 	}
 	if tag.RowsAffected() == 0 {
 		return delivery.ErrFull
 	}
+	s.pending.add(int64(n))
 	return nil
 }
 
@@ -268,20 +358,34 @@ func collect(rows pgx.Rows, err error) ([]*delivery.Record, error) {
 
 // Claim implements delivery.Store.
 func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int, routes delivery.Routes) ([]*delivery.Record, error) {
-	skipRoutes, skipDests := make([]string, len(routes.Skip)), make([]int32, len(routes.Skip))
+	skip := make([]string, len(routes.Skip))
 	for i, d := range routes.Skip {
-		skipRoutes[i], skipDests[i] = d.Route, int32(d.Dest)
+		skip[i] = destKey(d.Route, d.Dest)
 	}
-	// A locked head (another claimer is taking it) is skipped like any locked row; the head
-	// subquery does not lock, so an ordered route's head is claimed by one claimer only.
-	return collect(s.pool.Query(ctx, `UPDATE hookwall_deliveries SET claimed_by = $1, lease_until = $2
-		WHERE id IN (SELECT id FROM hookwall_deliveries d WHERE state = 'pending' AND next_at <= $3
-			AND (claimed_by IS NULL OR lease_until < $3)
-			AND NOT EXISTS (SELECT 1 FROM unnest($5::text[], $7::int[]) AS s(r, n) WHERE s.r = d.route AND s.n = d.dest)
-			AND (NOT (route = ANY($6)) OR id = (SELECT h.id FROM hookwall_deliveries h
-				WHERE h.route = d.route AND h.dest = d.dest AND h.state = 'pending' ORDER BY h.received_at, h.id LIMIT 1))
-			ORDER BY next_at LIMIT $4 FOR UPDATE SKIP LOCKED)
-		RETURNING `+fullCols, owner, now.Add(lease).UnixNano(), now.UnixNano(), limit, skipRoutes, append([]string{}, routes.Ordered...), skipDests))
+	return collect(s.pool.Query(ctx, claimSQL, owner, now.Add(lease).UnixNano(), now.UnixNano(), limit, skip, append([]string{}, routes.Ordered...)))
+}
+
+// claimSQL takes the due deliveries in next_at order from the due index, and stops at the
+// limit: every condition besides state and next_at is a filter on the row the index scan
+// reached (a skipped destination is a key compared with an array, not a join, which made
+// the planner read and sort every pending row at each claim). The ids taken are an array
+// the update looks up by primary key, not a join the planner may make with a scan of the
+// whole table, delivered rows and all. A locked head (another
+// claimer is taking it) is skipped like any locked row; the head subquery does not lock, so
+// an ordered route's head is claimed by one claimer only.
+const claimSQL = `UPDATE hookwall_deliveries SET claimed_by = $1, lease_until = $2
+	WHERE id = ANY (ARRAY(SELECT id FROM hookwall_deliveries d WHERE state = 'pending' AND next_at <= $3
+		AND (claimed_by IS NULL OR lease_until < $3)
+		AND d.dest::text || ':' || d.route <> ALL ($5::text[])
+		AND (NOT (route = ANY($6)) OR id = (SELECT h.id FROM hookwall_deliveries h
+			WHERE h.route = d.route AND h.dest = d.dest AND h.state = 'pending' ORDER BY h.received_at, h.id LIMIT 1))
+		ORDER BY next_at LIMIT $4 FOR UPDATE SKIP LOCKED))
+	RETURNING ` + fullCols
+
+// destKey is a destination as claimSQL compares it: the number first, so the first colon
+// ends it whatever the route's name holds.
+func destKey(route string, dest int) string {
+	return strconv.Itoa(dest) + ":" + route
 }
 
 // Finish implements delivery.Store.
@@ -456,10 +560,12 @@ func (s *Store) List(ctx context.Context, q delivery.Query) ([]*delivery.Record,
 func (s *Store) Replay(ctx context.Context, id string, now time.Time) error {
 	// A pending delivery in an attempt keeps its lease: clearing it would give it a second
 	// owner.
-	if _, err := s.pool.Exec(ctx, `UPDATE hookwall_deliveries SET state = 'pending', base = attempts, next_at = $2, updated_at = $2
-		WHERE id = $1 AND (state <> 'pending' OR claimed_by IS NULL)`, id, now.UnixNano()); err != nil {
+	tag, err := s.pool.Exec(ctx, `UPDATE hookwall_deliveries SET state = 'pending', base = attempts, next_at = $2, updated_at = $2
+		WHERE id = $1 AND (state <> 'pending' OR claimed_by IS NULL)`, id, now.UnixNano())
+	if err != nil {
 		return fmt.Errorf("delivery/postgres: replay: %w", err)
 	}
+	s.pending.add(tag.RowsAffected()) // at most one more pending: an upper bound
 	var one int
 	if err := s.pool.QueryRow(ctx, `SELECT 1 FROM hookwall_deliveries WHERE id = $1`, id).Scan(&one); errors.Is(err, pgx.ErrNoRows) {
 		return delivery.ErrNotFound
@@ -477,6 +583,7 @@ func (s *Store) ReplayMatching(ctx context.Context, q delivery.Query, now time.T
 	if err != nil {
 		return 0, fmt.Errorf("delivery/postgres: replay: %w", err)
 	}
+	s.pending.add(tag.RowsAffected())
 	return int(tag.RowsAffected()), nil
 }
 
@@ -573,6 +680,7 @@ func (s *Store) Close() error {
 	s.fins.Close()
 	<-s.done
 	<-s.finsDone
+	s.counts.Wait()
 	s.pool.Close()
 	return nil
 }
