@@ -16,14 +16,18 @@
 // Where that estimate has no room, the insert counts the pending rows itself, so one
 // gateway never passes the bound; a fleet may pass it by what the other gateways made
 // pending since this one's last count, and concurrent enqueues by at most their number.
-// Enqueue returns once PostgreSQL committed (durable under the server's synchronous_commit
-// = on).
+// Enqueue and Finish return once PostgreSQL committed (durable under the server's
+// synchronous_commit = on); a claim's or release's commit does not wait for the disk, so a
+// crash of the server can undo a lease (the delivery is then delivered again: at least
+// once). Every statement is planned for its values and the table as it is, so that a plan
+// made while the table was empty is not kept once it holds a backlog.
 package postgres
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -46,6 +50,7 @@ type Options struct {
 // Store is a delivery.Store in PostgreSQL. Create with Open.
 type Store struct {
 	pool       *pgxpool.Pool
+	leases     *pgxpool.Pool // claims and releases: commits that need not wait for the disk
 	maxPending int
 
 	enqs *delivery.Inbox[*enq] // to the batcher
@@ -147,7 +152,11 @@ type enq struct {
 // maxEnqueueBatch bounds the records one statement inserts, maxFinishBatch the finishes
 // one statement makes; groupTimeout bounds a statement made for several requests (each
 // alone runs under its request's context).
+//
+// leaseConns bounds the connections of claims and releases: a gateway's dispatcher claims
+// one batch at a time.
 const (
+	leaseConns      = 4
 	maxEnqueueBatch = 256
 	maxFinishBatch  = 256
 	groupTimeout    = 30 * time.Second
@@ -188,6 +197,26 @@ CREATE TABLE IF NOT EXISTS hookwall_delivery_attempts (
 CREATE INDEX IF NOT EXISTS hookwall_delivery_attempts_id ON hookwall_delivery_attempts (delivery_id, n);
 `
 
+// planParams are the settings of every connection: each statement is planned for its own
+// values and the table as it is. PostgreSQL otherwise moves a statement prepared and run
+// five times (pgx prepares every statement) to a generic plan, which it keeps: one made
+// while the table was nearly empty scans the whole table at every finish and claim once
+// the table holds a backlog.
+var planParams = map[string]string{"plan_cache_mode": "force_custom_plan"}
+
+// leaseParams are the settings of the claims' and releases' connections. Their commits do
+// not wait for the disk: a lease lost with a crash of the server makes the delivery
+// claimable again, and its worker's finish then fails with ErrLeaseLost, as with an
+// expired lease (at least once). And a claim reads the due index in order whatever the
+// statistics say: without statistics (a new table, or one that grew since its last
+// ANALYZE) the planner took a bitmap scan of every due row and a sort of them.
+var leaseParams = map[string]string{
+	"plan_cache_mode":    "force_custom_plan",
+	"synchronous_commit": "off",
+	"enable_seqscan":     "off",
+	"enable_bitmapscan":  "off",
+}
+
 // schemaLock serialises schema creation among gateways starting together.
 const schemaLock = 0x686f6f6b77616c6c // "hookwall"
 
@@ -198,6 +227,10 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err != nil {
 		return nil, errors.New("delivery/postgres: the url does not parse as a PostgreSQL connection URL")
 	}
+	lcfg := cfg.Copy()
+	maps.Copy(cfg.ConnConfig.RuntimeParams, planParams)
+	maps.Copy(lcfg.ConnConfig.RuntimeParams, leaseParams)
+	lcfg.MaxConns = leaseConns
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("delivery/postgres: %w", err)
@@ -218,7 +251,12 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("delivery/postgres: create schema: %w", err)
 	}
-	s := &Store{pool: pool, maxPending: o.MaxPending, enqs: delivery.NewInbox[*enq](maxEnqueueBatch), done: make(chan struct{}),
+	leases, err := pgxpool.NewWithConfig(ctx, lcfg)
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("delivery/postgres: %w", err)
+	}
+	s := &Store{pool: pool, leases: leases, maxPending: o.MaxPending, enqs: delivery.NewInbox[*enq](maxEnqueueBatch), done: make(chan struct{}),
 		fins: delivery.NewInbox[*fin](maxFinishBatch), finsDone: make(chan struct{})}
 	go s.batcher()
 	go s.finisher()
@@ -362,7 +400,7 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease ti
 	for i, d := range routes.Skip {
 		skip[i] = destKey(d.Route, d.Dest)
 	}
-	return collect(s.pool.Query(ctx, claimSQL, owner, now.Add(lease).UnixNano(), now.UnixNano(), limit, skip, append([]string{}, routes.Ordered...)))
+	return collect(s.leases.Query(ctx, claimSQL, owner, now.Add(lease).UnixNano(), now.UnixNano(), limit, skip, append([]string{}, routes.Ordered...)))
 }
 
 // claimSQL takes the due deliveries in next_at order from the due index, and stops at the
@@ -468,17 +506,7 @@ func (s *Store) finish(ctx context.Context, fs []*fin) (map[string]bool, error) 
 	}
 	// One statement is one transaction: the attempts are inserted for exactly the rows the
 	// update made, or nothing is written.
-	rows, err := s.pool.Query(ctx, `WITH v AS (
-			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::bigint[], $6::bigint[], $7::int[], $8::text[], $9::bigint[], $10::bigint[])
-				AS v(id, owner, state, n, next_at, updated_at, status, error, at, latency_us)),
-		u AS (UPDATE hookwall_deliveries d SET state = v.state, attempts = v.n, next_at = v.next_at, updated_at = v.updated_at,
-				last_status = v.status, last_error = v.error, claimed_by = NULL, lease_until = NULL
-			FROM v WHERE d.id = v.id AND d.claimed_by = v.owner AND d.state = 'pending'
-			RETURNING d.id),
-		a AS (INSERT INTO hookwall_delivery_attempts (delivery_id, n, at, status, latency_us, error)
-			SELECT v.id, v.n, v.at, v.status, v.latency_us, v.error FROM v JOIN u ON u.id = v.id)
-		SELECT id FROM u`,
-		ids, owners, states, ns, next, updated, statuses, errs, at, latency)
+	rows, err := s.pool.Query(ctx, finishSQL, ids, owners, states, ns, next, updated, statuses, errs, at, latency)
 	if err != nil {
 		return nil, fmt.Errorf("delivery/postgres: finish: %w", err)
 	}
@@ -498,9 +526,21 @@ func (s *Store) finish(ctx context.Context, fs []*fin) (map[string]bool, error) 
 	return made, nil
 }
 
+// finishSQL makes a group of finishes (arrays, one element a finish) in one statement.
+const finishSQL = `WITH v AS (
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::bigint[], $6::bigint[], $7::int[], $8::text[], $9::bigint[], $10::bigint[])
+			AS v(id, owner, state, n, next_at, updated_at, status, error, at, latency_us)),
+	u AS (UPDATE hookwall_deliveries d SET state = v.state, attempts = v.n, next_at = v.next_at, updated_at = v.updated_at,
+			last_status = v.status, last_error = v.error, claimed_by = NULL, lease_until = NULL
+		FROM v WHERE d.id = v.id AND d.claimed_by = v.owner AND d.state = 'pending'
+		RETURNING d.id),
+	a AS (INSERT INTO hookwall_delivery_attempts (delivery_id, n, at, status, latency_us, error)
+		SELECT v.id, v.n, v.at, v.status, v.latency_us, v.error FROM v JOIN u ON u.id = v.id)
+	SELECT id FROM u`
+
 // Release implements delivery.Store.
 func (s *Store) Release(ctx context.Context, owner string, ids []string) error {
-	if _, err := s.pool.Exec(ctx, `UPDATE hookwall_deliveries SET claimed_by = NULL, lease_until = NULL WHERE id = ANY($1) AND claimed_by = $2`, ids, owner); err != nil {
+	if _, err := s.leases.Exec(ctx, `UPDATE hookwall_deliveries SET claimed_by = NULL, lease_until = NULL WHERE id = ANY($1) AND claimed_by = $2`, ids, owner); err != nil {
 		return fmt.Errorf("delivery/postgres: release: %w", err)
 	}
 	return nil
@@ -681,6 +721,7 @@ func (s *Store) Close() error {
 	<-s.done
 	<-s.finsDone
 	s.counts.Wait()
+	s.leases.Close()
 	s.pool.Close()
 	return nil
 }
