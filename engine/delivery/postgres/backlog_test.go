@@ -208,3 +208,32 @@ func TestEnqueueCountsOnlyNearTheBound(t *testing.T) {
 		t.Fatalf("the second gateway stored %d, want the 40 left under max_pending", stored)
 	}
 }
+
+// The store's connections run with the settings it gives them: every statement planned
+// for its values without JIT compilation; the claims' commits, and only theirs, not
+// waiting for the disk, and their planner reading indexes.
+func TestConnectionsCarryTheirSettings(t *testing.T) {
+	s := backlog(t, pgtest.Start(t).NewDatabase(t), 0, 0)
+	ctx := context.Background()
+	type querier interface {
+		QueryRow(context.Context, string, ...any) pgx.Row
+	}
+	for _, c := range []struct {
+		name string
+		q    querier
+		want map[string]string
+	}{
+		{"pool", s.pool, map[string]string{"plan_cache_mode": "force_custom_plan", "jit": "off", "synchronous_commit": "on", "enable_seqscan": "on"}},
+		{"leases", s.leases, map[string]string{"plan_cache_mode": "force_custom_plan", "jit": "off", "synchronous_commit": "off", "enable_seqscan": "off", "enable_bitmapscan": "off"}},
+	} {
+		for k, want := range c.want {
+			var got string
+			if err := c.q.QueryRow(ctx, `SELECT current_setting($1)`, k).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got != want {
+				t.Errorf("%s: %s = %q, want %q", c.name, k, got, want)
+			}
+		}
+	}
+}

@@ -202,7 +202,10 @@ CREATE INDEX IF NOT EXISTS hookwall_delivery_attempts_id ON hookwall_delivery_at
 // five times (pgx prepares every statement) to a generic plan, which it keeps: one made
 // while the table was nearly empty scans the whole table at every finish and claim once
 // the table holds a backlog.
-var planParams = map[string]string{"plan_cache_mode": "force_custom_plan"}
+//
+// jit is off: the store's statements are short, and compiling one (the depth's count of
+// the whole table passes the server's default cost threshold) took longer than running it.
+var planParams = map[string]string{"plan_cache_mode": "force_custom_plan", "jit": "off"}
 
 // leaseParams are the settings of the claims' and releases' connections. Their commits do
 // not wait for the disk: a lease lost with a crash of the server makes the delivery
@@ -212,6 +215,7 @@ var planParams = map[string]string{"plan_cache_mode": "force_custom_plan"}
 // ANALYZE) the planner took a bitmap scan of every due row and a sort of them.
 var leaseParams = map[string]string{
 	"plan_cache_mode":    "force_custom_plan",
+	"jit":                "off",
 	"synchronous_commit": "off",
 	"enable_seqscan":     "off",
 	"enable_bitmapscan":  "off",
