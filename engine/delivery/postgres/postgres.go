@@ -9,15 +9,27 @@
 // statement for all of them (each alone when that fails, so only the failing one fails);
 // so do its concurrent finishes: one statement, one commit, updates the deliveries whose
 // leases are held and records their attempts.
-// max_pending is checked by each insert against the count of pending rows, so concurrent
-// enqueues may pass it by at most their number. Enqueue returns once PostgreSQL committed
-// (durable under the server's synchronous_commit = on).
+// max_pending is checked against an estimate of the pending deliveries, so that an insert
+// far below the bound does not count a backlog of any size: the last count (taken in the
+// background, at most once a second, and less often when the count itself is slow, so it
+// takes at most about 2 % of the time) plus every delivery this gateway made pending since.
+// Where that estimate has no room, the insert counts the pending rows itself, so one
+// gateway never passes the bound; a fleet may pass it by what the other gateways made
+// pending since this one's last count, and concurrent enqueues by at most their number.
+// Enqueue and Finish return once PostgreSQL committed (durable under the server's
+// synchronous_commit = on); a claim's or release's commit does not wait for the disk, so a
+// crash of the server can undo a lease (the delivery is then delivered again: at least
+// once). Every statement is planned for its values and the table as it is, so that a plan
+// made while the table was empty is not kept once it holds a backlog.
 package postgres
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -38,6 +50,7 @@ type Options struct {
 // Store is a delivery.Store in PostgreSQL. Create with Open.
 type Store struct {
 	pool       *pgxpool.Pool
+	leases     *pgxpool.Pool // claims and releases: commits that need not wait for the disk
 	maxPending int
 
 	enqs *delivery.Inbox[*enq] // to the batcher
@@ -46,6 +59,79 @@ type Store struct {
 	fins     *delivery.Inbox[*fin] // to the finisher
 	finsDone chan struct{}         // closed when the finisher has stopped
 	commits  atomic.Int64          // finish statements made (each its own commit)
+
+	pending pendingCount
+	counts  sync.WaitGroup // the background counts of pending deliveries
+	counted atomic.Int64   // inserts that counted the pending rows themselves
+}
+
+// pendingCount is a gateway's estimate of how many deliveries are pending: an upper bound
+// of the truth as far as this gateway's own writes go (a finish or purge that frees a place
+// is not subtracted until the next count).
+type pendingCount struct {
+	mu       sync.Mutex
+	n        int64         // the last count
+	since    int64         // made pending by this gateway after that count began
+	at       time.Time     // when that count began; zero before the first
+	every    time.Duration // from one count's start to the next
+	counting bool
+	taken    int64 // counts taken, for tests
+}
+
+// countEvery is the shortest time between two counts; countShare the most of its time a
+// count may take (the next waits 1/countShare times as long as the last one took).
+const (
+	countEvery = time.Second
+	countShare = 50
+)
+
+// room reports whether n more deliveries certainly fit under max: false when no count was
+// taken yet.
+func (p *pendingCount) room(n, max int) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return !p.at.IsZero() && p.n+p.since+int64(n) <= int64(max)
+}
+
+// add records n deliveries made pending by this gateway.
+func (p *pendingCount) add(n int64) {
+	p.mu.Lock()
+	p.since += n
+	p.mu.Unlock()
+}
+
+// recount counts the pending deliveries in the background when the last count is older
+// than its interval and none is running.
+func (s *Store) recount() {
+	p := &s.pending
+	p.mu.Lock()
+	if p.counting || (!p.at.IsZero() && time.Since(p.at) < p.every) {
+		p.mu.Unlock()
+		return
+	}
+	p.counting = true
+	before := p.since
+	p.mu.Unlock()
+	s.counts.Add(1)
+	go func() {
+		defer s.counts.Done()
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
+		var n int64
+		err := s.pool.QueryRow(ctx, `SELECT count(*) FROM hookwall_deliveries WHERE state = 'pending'`).Scan(&n)
+		cancel()
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.counting = false
+		if err != nil {
+			return // the estimate stays as it was; the inserts count for themselves meanwhile
+		}
+		// What this gateway made pending while the count ran may or may not be in it: kept,
+		// so the estimate stays an upper bound.
+		p.n, p.since, p.at = n, p.since-before, start
+		p.every = max(countEvery, countShare*time.Since(start))
+		p.taken++
+	}()
 }
 
 // fin is one Finish waiting for the finisher.
@@ -66,7 +152,11 @@ type enq struct {
 // maxEnqueueBatch bounds the records one statement inserts, maxFinishBatch the finishes
 // one statement makes; groupTimeout bounds a statement made for several requests (each
 // alone runs under its request's context).
+//
+// leaseConns bounds the connections of claims and releases: a gateway's dispatcher claims
+// one batch at a time.
 const (
+	leaseConns      = 4
 	maxEnqueueBatch = 256
 	maxFinishBatch  = 256
 	groupTimeout    = 30 * time.Second
@@ -107,6 +197,30 @@ CREATE TABLE IF NOT EXISTS hookwall_delivery_attempts (
 CREATE INDEX IF NOT EXISTS hookwall_delivery_attempts_id ON hookwall_delivery_attempts (delivery_id, n);
 `
 
+// planParams are the settings of every connection: each statement is planned for its own
+// values and the table as it is. PostgreSQL otherwise moves a statement prepared and run
+// five times (pgx prepares every statement) to a generic plan, which it keeps: one made
+// while the table was nearly empty scans the whole table at every finish and claim once
+// the table holds a backlog.
+//
+// jit is off: the store's statements are short, and compiling one (the depth's count of
+// the whole table passes the server's default cost threshold) took longer than running it.
+var planParams = map[string]string{"plan_cache_mode": "force_custom_plan", "jit": "off"}
+
+// leaseParams are the settings of the claims' and releases' connections. Their commits do
+// not wait for the disk: a lease lost with a crash of the server makes the delivery
+// claimable again, and its worker's finish then fails with ErrLeaseLost, as with an
+// expired lease (at least once). And a claim reads the due index in order whatever the
+// statistics say: without statistics (a new table, or one that grew since its last
+// ANALYZE) the planner took a bitmap scan of every due row and a sort of them.
+var leaseParams = map[string]string{
+	"plan_cache_mode":    "force_custom_plan",
+	"jit":                "off",
+	"synchronous_commit": "off",
+	"enable_seqscan":     "off",
+	"enable_bitmapscan":  "off",
+}
+
 // schemaLock serialises schema creation among gateways starting together.
 const schemaLock = 0x686f6f6b77616c6c // "hookwall"
 
@@ -117,6 +231,10 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err != nil {
 		return nil, errors.New("delivery/postgres: the url does not parse as a PostgreSQL connection URL")
 	}
+	lcfg := cfg.Copy()
+	maps.Copy(cfg.ConnConfig.RuntimeParams, planParams)
+	maps.Copy(lcfg.ConnConfig.RuntimeParams, leaseParams)
+	lcfg.MaxConns = leaseConns
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("delivery/postgres: %w", err)
@@ -137,7 +255,12 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("delivery/postgres: create schema: %w", err)
 	}
-	s := &Store{pool: pool, maxPending: o.MaxPending, enqs: delivery.NewInbox[*enq](maxEnqueueBatch), done: make(chan struct{}),
+	leases, err := pgxpool.NewWithConfig(ctx, lcfg)
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("delivery/postgres: %w", err)
+	}
+	s := &Store{pool: pool, leases: leases, maxPending: o.MaxPending, enqs: delivery.NewInbox[*enq](maxEnqueueBatch), done: make(chan struct{}),
 		fins: delivery.NewInbox[*fin](maxFinishBatch), finsDone: make(chan struct{})}
 	go s.batcher()
 	go s.finisher()
@@ -212,6 +335,14 @@ func (s *Store) batcher() {
 // (unnest), all or none, and only while max_pending has room for all of them.
 func (s *Store) insert(ctx context.Context, rs []*delivery.Record) error {
 	n := len(rs)
+	// Counting the pending rows scans the backlog: only where the estimate has no room.
+	count := s.maxPending > 0 && !s.pending.room(n, s.maxPending)
+	if count {
+		s.counted.Add(1)
+	}
+	if s.maxPending > 0 {
+		s.recount()
+	}
 	ids, routes, decisions, methods, uris := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	dests := make([]int32, n)
 	recv, next := make([]int64, n), make([]int64, n)
@@ -226,14 +357,15 @@ func (s *Store) insert(ctx context.Context, rs []*delivery.Record) error {
 		SELECT id, route, dest, decision_id, received_at, method, uri, headers, body, 'pending', 0, 0, next_at, received_at
 		FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::bytea[], $9::bytea[], $10::bigint[])
 			AS r(id, route, dest, decision_id, received_at, method, uri, headers, body, next_at)
-		WHERE $11::int <= 0 OR (SELECT count(*) FROM hookwall_deliveries WHERE state = 'pending') + $12::int <= $11::int`,
-		ids, routes, dests, decisions, recv, methods, uris, headers, bodies, next, s.maxPending, n)
+		WHERE NOT $13::bool OR (SELECT count(*) FROM hookwall_deliveries WHERE state = 'pending') + $12::int <= $11::int`,
+		ids, routes, dests, decisions, recv, methods, uris, headers, bodies, next, s.maxPending, n, count)
 	if err != nil {
 		return fmt.Errorf("delivery/postgres: insert: %w", err)
 	}
 	if tag.RowsAffected() == 0 {
 		return delivery.ErrFull
 	}
+	s.pending.add(int64(n))
 	return nil
 }
 
@@ -268,20 +400,34 @@ func collect(rows pgx.Rows, err error) ([]*delivery.Record, error) {
 
 // Claim implements delivery.Store.
 func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int, routes delivery.Routes) ([]*delivery.Record, error) {
-	skipRoutes, skipDests := make([]string, len(routes.Skip)), make([]int32, len(routes.Skip))
+	skip := make([]string, len(routes.Skip))
 	for i, d := range routes.Skip {
-		skipRoutes[i], skipDests[i] = d.Route, int32(d.Dest)
+		skip[i] = destKey(d.Route, d.Dest)
 	}
-	// A locked head (another claimer is taking it) is skipped like any locked row; the head
-	// subquery does not lock, so an ordered route's head is claimed by one claimer only.
-	return collect(s.pool.Query(ctx, `UPDATE hookwall_deliveries SET claimed_by = $1, lease_until = $2
-		WHERE id IN (SELECT id FROM hookwall_deliveries d WHERE state = 'pending' AND next_at <= $3
-			AND (claimed_by IS NULL OR lease_until < $3)
-			AND NOT EXISTS (SELECT 1 FROM unnest($5::text[], $7::int[]) AS s(r, n) WHERE s.r = d.route AND s.n = d.dest)
-			AND (NOT (route = ANY($6)) OR id = (SELECT h.id FROM hookwall_deliveries h
-				WHERE h.route = d.route AND h.dest = d.dest AND h.state = 'pending' ORDER BY h.received_at, h.id LIMIT 1))
-			ORDER BY next_at LIMIT $4 FOR UPDATE SKIP LOCKED)
-		RETURNING `+fullCols, owner, now.Add(lease).UnixNano(), now.UnixNano(), limit, skipRoutes, append([]string{}, routes.Ordered...), skipDests))
+	return collect(s.leases.Query(ctx, claimSQL, owner, now.Add(lease).UnixNano(), now.UnixNano(), limit, skip, append([]string{}, routes.Ordered...)))
+}
+
+// claimSQL takes the due deliveries in next_at order from the due index, and stops at the
+// limit: every condition besides state and next_at is a filter on the row the index scan
+// reached (a skipped destination is a key compared with an array, not a join, which made
+// the planner read and sort every pending row at each claim). The ids taken are an array
+// the update looks up by primary key, not a join the planner may make with a scan of the
+// whole table, delivered rows and all. A locked head (another
+// claimer is taking it) is skipped like any locked row; the head subquery does not lock, so
+// an ordered route's head is claimed by one claimer only.
+const claimSQL = `UPDATE hookwall_deliveries SET claimed_by = $1, lease_until = $2
+	WHERE id = ANY (ARRAY(SELECT id FROM hookwall_deliveries d WHERE state = 'pending' AND next_at <= $3
+		AND (claimed_by IS NULL OR lease_until < $3)
+		AND d.dest::text || ':' || d.route <> ALL ($5::text[])
+		AND (NOT (route = ANY($6)) OR id = (SELECT h.id FROM hookwall_deliveries h
+			WHERE h.route = d.route AND h.dest = d.dest AND h.state = 'pending' ORDER BY h.received_at, h.id LIMIT 1))
+		ORDER BY next_at LIMIT $4 FOR UPDATE SKIP LOCKED))
+	RETURNING ` + fullCols
+
+// destKey is a destination as claimSQL compares it: the number first, so the first colon
+// ends it whatever the route's name holds.
+func destKey(route string, dest int) string {
+	return strconv.Itoa(dest) + ":" + route
 }
 
 // Finish implements delivery.Store.
@@ -364,17 +510,7 @@ func (s *Store) finish(ctx context.Context, fs []*fin) (map[string]bool, error) 
 	}
 	// One statement is one transaction: the attempts are inserted for exactly the rows the
 	// update made, or nothing is written.
-	rows, err := s.pool.Query(ctx, `WITH v AS (
-			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::bigint[], $6::bigint[], $7::int[], $8::text[], $9::bigint[], $10::bigint[])
-				AS v(id, owner, state, n, next_at, updated_at, status, error, at, latency_us)),
-		u AS (UPDATE hookwall_deliveries d SET state = v.state, attempts = v.n, next_at = v.next_at, updated_at = v.updated_at,
-				last_status = v.status, last_error = v.error, claimed_by = NULL, lease_until = NULL
-			FROM v WHERE d.id = v.id AND d.claimed_by = v.owner AND d.state = 'pending'
-			RETURNING d.id),
-		a AS (INSERT INTO hookwall_delivery_attempts (delivery_id, n, at, status, latency_us, error)
-			SELECT v.id, v.n, v.at, v.status, v.latency_us, v.error FROM v JOIN u ON u.id = v.id)
-		SELECT id FROM u`,
-		ids, owners, states, ns, next, updated, statuses, errs, at, latency)
+	rows, err := s.pool.Query(ctx, finishSQL, ids, owners, states, ns, next, updated, statuses, errs, at, latency)
 	if err != nil {
 		return nil, fmt.Errorf("delivery/postgres: finish: %w", err)
 	}
@@ -394,9 +530,21 @@ func (s *Store) finish(ctx context.Context, fs []*fin) (map[string]bool, error) 
 	return made, nil
 }
 
+// finishSQL makes a group of finishes (arrays, one element a finish) in one statement.
+const finishSQL = `WITH v AS (
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::bigint[], $6::bigint[], $7::int[], $8::text[], $9::bigint[], $10::bigint[])
+			AS v(id, owner, state, n, next_at, updated_at, status, error, at, latency_us)),
+	u AS (UPDATE hookwall_deliveries d SET state = v.state, attempts = v.n, next_at = v.next_at, updated_at = v.updated_at,
+			last_status = v.status, last_error = v.error, claimed_by = NULL, lease_until = NULL
+		FROM v WHERE d.id = v.id AND d.claimed_by = v.owner AND d.state = 'pending'
+		RETURNING d.id),
+	a AS (INSERT INTO hookwall_delivery_attempts (delivery_id, n, at, status, latency_us, error)
+		SELECT v.id, v.n, v.at, v.status, v.latency_us, v.error FROM v JOIN u ON u.id = v.id)
+	SELECT id FROM u`
+
 // Release implements delivery.Store.
 func (s *Store) Release(ctx context.Context, owner string, ids []string) error {
-	if _, err := s.pool.Exec(ctx, `UPDATE hookwall_deliveries SET claimed_by = NULL, lease_until = NULL WHERE id = ANY($1) AND claimed_by = $2`, ids, owner); err != nil {
+	if _, err := s.leases.Exec(ctx, `UPDATE hookwall_deliveries SET claimed_by = NULL, lease_until = NULL WHERE id = ANY($1) AND claimed_by = $2`, ids, owner); err != nil {
 		return fmt.Errorf("delivery/postgres: release: %w", err)
 	}
 	return nil
@@ -456,10 +604,12 @@ func (s *Store) List(ctx context.Context, q delivery.Query) ([]*delivery.Record,
 func (s *Store) Replay(ctx context.Context, id string, now time.Time) error {
 	// A pending delivery in an attempt keeps its lease: clearing it would give it a second
 	// owner.
-	if _, err := s.pool.Exec(ctx, `UPDATE hookwall_deliveries SET state = 'pending', base = attempts, next_at = $2, updated_at = $2
-		WHERE id = $1 AND (state <> 'pending' OR claimed_by IS NULL)`, id, now.UnixNano()); err != nil {
+	tag, err := s.pool.Exec(ctx, `UPDATE hookwall_deliveries SET state = 'pending', base = attempts, next_at = $2, updated_at = $2
+		WHERE id = $1 AND (state <> 'pending' OR claimed_by IS NULL)`, id, now.UnixNano())
+	if err != nil {
 		return fmt.Errorf("delivery/postgres: replay: %w", err)
 	}
+	s.pending.add(tag.RowsAffected()) // at most one more pending: an upper bound
 	var one int
 	if err := s.pool.QueryRow(ctx, `SELECT 1 FROM hookwall_deliveries WHERE id = $1`, id).Scan(&one); errors.Is(err, pgx.ErrNoRows) {
 		return delivery.ErrNotFound
@@ -477,6 +627,7 @@ func (s *Store) ReplayMatching(ctx context.Context, q delivery.Query, now time.T
 	if err != nil {
 		return 0, fmt.Errorf("delivery/postgres: replay: %w", err)
 	}
+	s.pending.add(tag.RowsAffected())
 	return int(tag.RowsAffected()), nil
 }
 
@@ -573,6 +724,8 @@ func (s *Store) Close() error {
 	s.fins.Close()
 	<-s.done
 	<-s.finsDone
+	s.counts.Wait()
+	s.leases.Close()
 	s.pool.Close()
 	return nil
 }
