@@ -97,7 +97,8 @@ func (g *Gateway) openDelivery(cfg *config.Config, kr *delivery.Keyring) (*deliv
 		_ = store.Close()
 		return nil, fmt.Errorf("gateway: delivery metrics: %w", err)
 	}
-	if err := reg.Register(depthCollector{store, d}); err != nil {
+	g.depth = &depthCache{store: store}
+	if err := reg.Register(depthCollector{g.depth, d}); err != nil {
 		_ = store.Close()
 		return nil, fmt.Errorf("gateway: delivery metrics: %w", err)
 	}
@@ -329,7 +330,7 @@ func (g *Gateway) deliveryDepth() []routeDepth {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	ds, err := d.Store().Depth(ctx)
+	ds, err := g.depth.Depth(ctx)
 	if err != nil {
 		return []routeDepth{{Route: ""}}
 	}
@@ -400,8 +401,51 @@ func (g *Gateway) deadLetters(depth []routeDepth) []deadLetter {
 
 // depthCollector reports the store's depth and the open circuit breakers at each scrape.
 type depthCollector struct {
-	s delivery.Store
+	s depther
 	d *delivery.Dispatcher
+}
+
+// depther is what reads a store's depth.
+type depther interface {
+	Depth(ctx context.Context) ([]delivery.Depth, error)
+}
+
+// depthCache answers the store's depth to every reader: each open status page asks once a
+// second, and so may a metrics scrape. A depth is a count of the whole store, a scan of a
+// table that may hold millions of deliveries, so an answer that took at least depthSlow is
+// reused for depthReuse times as long as it took (at most depthMaxAge): reading the depth
+// then takes at most about 1/depthReuse of the store's time, however many read it. A
+// quicker answer is not reused; readers wait for one that is being read.
+type depthCache struct {
+	store depther
+	mu    sync.Mutex
+	ds    []delivery.Depth
+	until time.Time
+}
+
+const (
+	depthSlow   = 50 * time.Millisecond
+	depthReuse  = 20
+	depthMaxAge = 10 * time.Second
+)
+
+// Depth returns the store's depth, read again unless the last answer is still reused. The
+// answer is shared: callers must not change it.
+func (c *depthCache) Depth(ctx context.Context) ([]delivery.Depth, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if time.Now().Before(c.until) {
+		return c.ds, nil
+	}
+	start := time.Now()
+	ds, err := c.store.Depth(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if took := time.Since(start); took >= depthSlow {
+		c.ds, c.until = ds, time.Now().Add(min(depthReuse*took, depthMaxAge))
+	}
+	return ds, nil
 }
 
 var (

@@ -52,6 +52,8 @@ type Gateway struct {
 	sources *watch.Watcher
 	// deliveries stores and delivers queued routes' requests; nil when no route is queued.
 	deliveries *delivery.Dispatcher
+	// depth answers the store's depth to the status page and the metrics (delivery.go).
+	depth *depthCache
 	// destClients are the pools of queued routes' destinations (delivery.go).
 	destClients destClients
 	// targets are the queued routes' delivery targets of the live snapshot (delivery.go).
