@@ -18,9 +18,10 @@ type Mask struct {
 	prefixes [][]byte        // lower-case, from names ending in "*"
 	all      bool
 	// fast and seen remember the answer for names as they were asked (requests repeat the
-	// same few). fast answers a name with one or two comparisons, no hash of the name, and keeps the
-	// name encoded as the log writes it; seen holds the names whose slot in fast another name
-	// took: an immutable map, replaced by a copy with one more name, up to maxSeen names.
+	// same few). fast answers a name with one or two comparisons, no hash of the name, and
+	// keeps the name encoded as the log writes it; seen holds the names whose slot in fast
+	// another name took: an immutable map, replaced by a copy with one more name, up to
+	// maxSeen names.
 	fast    nametab.Table[answer]
 	seen    atomic.Pointer[map[string]bool]
 	nocache bool

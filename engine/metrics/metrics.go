@@ -82,8 +82,8 @@ type Metrics struct {
 	stateOpDur   *prometheus.HistogramVec
 	stateOpErrs  *prometheus.CounterVec
 
-	// routes answers a route's children with one or two comparisons, no hash of the name; routeC
-	// holds every route's, for the names whose slot in routes another took.
+	// routes answers a route's children with one or two comparisons, no hash of the name;
+	// routeC holds every route's, for the names whose slot in routes another took.
 	routes            nametab.Table[*routeSet]
 	routeC            cache[string, *routeSet]
 	ferrC             cache[filterKey, prometheus.Counter]

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -20,12 +19,19 @@ import (
 // backlog opens a store on url and enqueues n due deliveries of route r.
 func backlog(t *testing.T, url string, maxPending, n int) *Store {
 	t.Helper()
-	ctx := context.Background()
-	s, err := Open(ctx, Options{URL: url, MaxPending: maxPending})
+	s, err := Open(context.Background(), Options{URL: url, MaxPending: maxPending})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
+	fill(t, s, n)
+	return s
+}
+
+// fill enqueues n due deliveries of route r, 2 KB each, in groups.
+func fill(t *testing.T, s *Store, n int) {
+	t.Helper()
+	ctx := context.Background()
 	for i := 0; i < n; i += maxEnqueueBatch {
 		var rs []*delivery.Record
 		for j := i; j < min(n, i+maxEnqueueBatch); j++ {
@@ -35,7 +41,6 @@ func backlog(t *testing.T, url string, maxPending, n int) *Store {
 			t.Fatal(err)
 		}
 	}
-	return s
 }
 
 // rowsRead is the most rows any node of an EXPLAIN (ANALYZE, FORMAT JSON) plan produced.
@@ -82,20 +87,7 @@ func TestClaimAndFinishReadOnlyTheirRows(t *testing.T) {
 			url := srv.NewDatabase(t)
 			s := backlog(t, url, 0, 0)
 			ctx := context.Background()
-			connect := func(params map[string]string) *pgx.Conn {
-				cfg, err := pgx.ParseConfig(url)
-				if err != nil {
-					t.Fatal(err)
-				}
-				maps.Copy(cfg.RuntimeParams, params)
-				c, err := pgx.ConnectConfig(ctx, cfg)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { _ = c.Close(ctx) })
-				return c
-			}
-			lc, pc := connect(leaseParams), connect(planParams)
+			lc, pc := pgtest.Connect(t, url, planParams, leaseParams), pgtest.Connect(t, url, planParams)
 			exec := func(c *pgx.Conn, sql string) {
 				t.Helper()
 				if _, err := c.Exec(ctx, sql); err != nil {
@@ -120,8 +112,7 @@ func TestClaimAndFinishReadOnlyTheirRows(t *testing.T) {
 					exec(pc, finish("none"))
 				}
 			}
-			s.Close()
-			s = backlog(t, url, 0, n)
+			fill(t, s, n)
 			if analyzed {
 				exec(pc, `ANALYZE hookwall_deliveries`)
 			}

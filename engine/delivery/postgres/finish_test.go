@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/hookwall/hookwall/engine/delivery"
 	"github.com/hookwall/hookwall/engine/delivery/postgres/pgtest"
 	"github.com/hookwall/hookwall/engine/internal/testutil"
@@ -52,11 +50,7 @@ func delivered(i int) delivery.Result {
 func grouped(t *testing.T, s *Store, url string, fs []*fin) ([]error, int64) {
 	t.Helper()
 	ctx := context.Background()
-	locker, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer locker.Close(ctx)
+	locker := pgtest.Connect(t, url)
 	tx, err := locker.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -85,12 +85,28 @@ const (
 	countShare = 50
 )
 
-// room reports whether n more deliveries certainly fit under max: false when no count was
-// taken yet.
-func (p *pendingCount) room(n, max int) bool {
+// mustCount reports whether an insert of n deliveries must count the pending rows itself:
+// the estimate has no room for them, or there is none yet. It starts a count in the
+// background when the last one is due.
+func (s *Store) mustCount(n int) bool {
+	if s.maxPending <= 0 {
+		return false
+	}
+	p := &s.pending
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	return !p.at.IsZero() && p.n+p.since+int64(n) <= int64(max)
+	room := !p.at.IsZero() && p.n+p.since+int64(n) <= int64(s.maxPending)
+	due := !p.counting && (p.at.IsZero() || time.Since(p.at) >= p.every)
+	p.counting = p.counting || due
+	before := p.since
+	p.mu.Unlock()
+	if due {
+		s.counts.Add(1)
+		go s.recount(before)
+	}
+	if !room {
+		s.counted.Add(1)
+	}
+	return !room
 }
 
 // add records n deliveries made pending by this gateway.
@@ -100,38 +116,27 @@ func (p *pendingCount) add(n int64) {
 	p.mu.Unlock()
 }
 
-// recount counts the pending deliveries in the background when the last count is older
-// than its interval and none is running.
-func (s *Store) recount() {
+// recount counts the pending deliveries; before is what this gateway had made pending
+// since the last count when this one began.
+func (s *Store) recount(before int64) {
+	defer s.counts.Done()
 	p := &s.pending
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
+	var n int64
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM hookwall_deliveries WHERE state = 'pending'`).Scan(&n)
+	cancel()
 	p.mu.Lock()
-	if p.counting || (!p.at.IsZero() && time.Since(p.at) < p.every) {
-		p.mu.Unlock()
-		return
+	defer p.mu.Unlock()
+	p.counting = false
+	if err != nil {
+		return // the estimate stays as it was; the inserts count for themselves meanwhile
 	}
-	p.counting = true
-	before := p.since
-	p.mu.Unlock()
-	s.counts.Add(1)
-	go func() {
-		defer s.counts.Done()
-		start := time.Now()
-		ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
-		var n int64
-		err := s.pool.QueryRow(ctx, `SELECT count(*) FROM hookwall_deliveries WHERE state = 'pending'`).Scan(&n)
-		cancel()
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		p.counting = false
-		if err != nil {
-			return // the estimate stays as it was; the inserts count for themselves meanwhile
-		}
-		// What this gateway made pending while the count ran may or may not be in it: kept,
-		// so the estimate stays an upper bound.
-		p.n, p.since, p.at = n, p.since-before, start
-		p.every = max(countEvery, countShare*time.Since(start))
-		p.taken++
-	}()
+	// What this gateway made pending while the count ran may or may not be in it: kept,
+	// so the estimate stays an upper bound.
+	p.n, p.since, p.at = n, p.since-before, start
+	p.every = max(countEvery, countShare*time.Since(start))
+	p.taken++
 }
 
 // fin is one Finish waiting for the finisher.
@@ -203,19 +208,17 @@ CREATE INDEX IF NOT EXISTS hookwall_delivery_attempts_id ON hookwall_delivery_at
 // while the table was nearly empty scans the whole table at every finish and claim once
 // the table holds a backlog.
 //
-// jit is off: the store's statements are short, and compiling one (the depth's count of
-// the whole table passes the server's default cost threshold) took longer than running it.
+// jit is off: with it on, PostgreSQL spent two thirds of its time in LLVM under the
+// benchmark's load with a backlog, compiling statements that run in milliseconds.
 var planParams = map[string]string{"plan_cache_mode": "force_custom_plan", "jit": "off"}
 
-// leaseParams are the settings of the claims' and releases' connections. Their commits do
-// not wait for the disk: a lease lost with a crash of the server makes the delivery
-// claimable again, and its worker's finish then fails with ErrLeaseLost, as with an
-// expired lease (at least once). And a claim reads the due index in order whatever the
+// leaseParams are the settings the claims' and releases' connections add to planParams.
+// Their commits do not wait for the disk: a lease lost with a crash of the server makes the
+// delivery claimable again, and its worker's finish then fails with ErrLeaseLost, as with
+// an expired lease (at least once). And a claim reads the due index in order whatever the
 // statistics say: without statistics (a new table, or one that grew since its last
 // ANALYZE) the planner took a bitmap scan of every due row and a sort of them.
 var leaseParams = map[string]string{
-	"plan_cache_mode":    "force_custom_plan",
-	"jit":                "off",
 	"synchronous_commit": "off",
 	"enable_seqscan":     "off",
 	"enable_bitmapscan":  "off",
@@ -231,8 +234,8 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err != nil {
 		return nil, errors.New("delivery/postgres: the url does not parse as a PostgreSQL connection URL")
 	}
-	lcfg := cfg.Copy()
 	maps.Copy(cfg.ConnConfig.RuntimeParams, planParams)
+	lcfg := cfg.Copy()
 	maps.Copy(lcfg.ConnConfig.RuntimeParams, leaseParams)
 	lcfg.MaxConns = leaseConns
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
@@ -336,13 +339,7 @@ func (s *Store) batcher() {
 func (s *Store) insert(ctx context.Context, rs []*delivery.Record) error {
 	n := len(rs)
 	// Counting the pending rows scans the backlog: only where the estimate has no room.
-	count := s.maxPending > 0 && !s.pending.room(n, s.maxPending)
-	if count {
-		s.counted.Add(1)
-	}
-	if s.maxPending > 0 {
-		s.recount()
-	}
+	count := s.mustCount(n)
 	ids, routes, decisions, methods, uris := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	dests := make([]int32, n)
 	recv, next := make([]int64, n), make([]int64, n)

@@ -26,8 +26,8 @@
 // be sized above the working set.
 //
 // Admit with both obligations costs one lock section and one read-locked one, a map lookup or
-// two (the index probes the same few slots for a new delivery id's miss and its insert) and a few integer
-// operations; it allocates only when a map, the index or the arena grows, or for a new rate
-// key's cell. Its Admission.Claim names the slot of a new claim, so CommitClaim
-// settles it without hashing or looking up the key again.
+// two (the index probes the same few slots for a new delivery id's miss and its insert) and
+// a few integer operations; it allocates only when a map, the index or the arena grows, or
+// for a new rate key's cell. Its Admission.Claim names the slot of a new claim, so
+// CommitClaim settles it without hashing or looking up the key again.
 package memory

@@ -11,6 +11,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"maps"
 	"net/url"
 	"os"
 	"testing"
@@ -88,4 +89,24 @@ func (s *Server) NewDatabase(t testing.TB) string {
 	}
 	u.Path = "/" + name
 	return u.String()
+}
+
+// Connect opens a connection to url with the run-time settings params (later ones win),
+// closed when the test ends.
+func Connect(t testing.TB, url string, params ...map[string]string) *pgx.Conn {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	for _, p := range params {
+		maps.Copy(cfg.RuntimeParams, p)
+	}
+	ctx := context.Background()
+	c, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close(ctx) })
+	return c
 }
