@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hookwall/hookwall/engine/delivery/postgres/pgtest"
 )
 
 // githubWebhook is a POST of body to url signed as GitHub does with the secret "s3cret".
@@ -26,13 +28,37 @@ func githubWebhook(url string, body []byte) *http.Request {
 // half-way, restarts it on the same store, then brings the upstream up. Every request
 // that got 202 must reach the upstream byte for byte under its delivery id; a request that
 // got another answer must not reach it at all; one that got no answer (the kill cut it)
-// may, either way. A body delivered twice carries one delivery id.
+// may, either way. A body delivered twice carries one delivery id. For both stores.
 func TestQueuedSurvivesKill(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { queuedSurvives(t, "", nil) })
+	t.Run("postgres", func(t *testing.T) {
+		queuedSurvives(t, pgStore(pgtest.Start(t).NewDatabase(t)), nil)
+	})
+}
+
+// TestQueuedSurvivesAStoreCrash is TestQueuedSurvivesKill with the PostgreSQL server
+// crashed half-way (one of its processes killed with -9: it ends every connection and
+// recovers from its write-ahead log) under the running gateway. The crash may undo the
+// last leases, whose commits do not wait for the log: their deliveries are attempted
+// again. A request answered 503 meanwhile is sent again, as a provider does; its first
+// body may still be delivered, when the crash ended the connection between the insert's
+// commit and its answer.
+func TestQueuedSurvivesAStoreCrash(t *testing.T) {
+	srv := pgtest.Start(t)
+	queuedSurvives(t, pgStore(srv.NewDatabase(t)), func() { srv.Crash(t) })
+}
+
+// pgStore is the [delivery] keys of a PostgreSQL store.
+func pgStore(url string) string { return fmt.Sprintf("store = \"postgres\"\nurl = %q", url) }
+
+// queuedSurvives is TestQueuedSurvivesKill on the store the [delivery] keys store name
+// (none: SQLite). With crashStore, that is called half-way instead of the kill.
+func queuedSurvives(t *testing.T, store string, crashStore func()) {
 	const n, clients = 5000, 32
 	bin := hookwallBinary(t)
 	pub, adm, upAddr := freePort(t), freePort(t), freePort(t)
 	dir := ghGateway{
-		Listen: pub, Admin: adm, LogKeys: `level = "error"`, Upstream: "http://" + upAddr + "/in",
+		Listen: pub, Admin: adm, LogKeys: `level = "error"`, Upstream: "http://" + upAddr + "/in", Delivery: store,
 		RouteKeys: fmt.Sprintf("timeout = \"2s\"\ndelivery = \"queued\"\nretry = [%s]", strings.TrimSuffix(strings.Repeat(`"1s",`, 100), ",")),
 	}.tree(t)
 	start := func() *exec.Cmd {
@@ -75,7 +101,7 @@ func TestQueuedSurvivesKill(t *testing.T) {
 					mu.Lock()
 					answers[string(body)] = got
 					mu.Unlock()
-					if got != "" {
+					if got != "" && (crashStore == nil || got != "status 503") {
 						break
 					}
 					time.Sleep(20 * time.Millisecond)
@@ -87,13 +113,17 @@ func TestQueuedSurvivesKill(t *testing.T) {
 		})
 	}
 	<-killAt
-	if err := gw.Process.Kill(); err != nil { // SIGKILL: no drain, no release
-		t.Fatal(err)
-	}
-	_ = gw.Wait()
 	killedAt := done.Load()
-	time.Sleep(300 * time.Millisecond)
-	start()
+	if crashStore != nil {
+		crashStore()
+	} else {
+		if err := gw.Process.Kill(); err != nil { // SIGKILL: no drain, no release
+			t.Fatal(err)
+		}
+		_ = gw.Wait()
+		time.Sleep(300 * time.Millisecond)
+		start()
+	}
 	wg.Wait()
 
 	// The upstream comes up; it records every delivery.
@@ -116,18 +146,23 @@ func TestQueuedSurvivesKill(t *testing.T) {
 	go usrv.Serve(ln) //nolint:errcheck
 	defer usrv.Close()
 
-	var accepted, refused, unanswered int
+	var accepted, refused, unanswered, unavailable int
 	for _, a := range answers {
 		switch {
 		case strings.HasPrefix(a, "202 "):
 			accepted++
 		case a == "":
 			unanswered++
+		case a == "status 503":
+			unavailable++
 		default:
 			refused++
 		}
 	}
-	t.Logf("%d bodies sent (%d done when killed): %d accepted, %d refused, %d unanswered", len(answers), killedAt, accepted, refused, unanswered)
+	t.Logf("%d bodies sent (%d done at the fault): %d accepted, %d refused, %d answered 503, %d unanswered", len(answers), killedAt, accepted, refused, unavailable, unanswered)
+	if crashStore != nil && unavailable == 0 {
+		t.Errorf("no request was answered 503 around the store's crash: did it crash?")
+	}
 	if accepted < n*9/10 {
 		t.Fatalf("only %d of %d requests were accepted", accepted, n)
 	}
@@ -151,12 +186,14 @@ func TestQueuedSurvivesKill(t *testing.T) {
 	time.Sleep(500 * time.Millisecond) // late duplicates, if any, arrive too
 	umu.Lock()
 	defer umu.Unlock()
-	dups := 0
+	dups, stored503 := 0, 0
 	for body, ds := range delivered {
 		a, sent := answers[body]
 		switch {
 		case !sent:
 			t.Errorf("the upstream got a body nobody sent: %.60q", body)
+		case a == "status 503" && crashStore != nil:
+			stored503++
 		case strings.HasPrefix(a, "status "):
 			t.Errorf("a request answered %q was delivered", a)
 		case strings.HasPrefix(a, "202 ") && ds[0].id != strings.TrimPrefix(a, "202 "):
@@ -169,5 +206,5 @@ func TestQueuedSurvivesKill(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d distinct bodies delivered, %d duplicate deliveries", len(delivered), dups)
+	t.Logf("%d distinct bodies delivered, %d duplicate deliveries, %d bodies answered 503 delivered", len(delivered), dups, stored503)
 }

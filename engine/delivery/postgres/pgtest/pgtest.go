@@ -14,7 +14,10 @@ import (
 	"maps"
 	"net/url"
 	"os"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -38,6 +41,78 @@ func (s *Server) Stop(t testing.TB) {
 		t.Skipf("pgtest: %s names a shared server, which this test would have to stop", EnvURL)
 	}
 	s.stop()
+}
+
+// Set changes settings of the whole server (ALTER SYSTEM, then a reload of its
+// configuration). With EnvURL the test is skipped: that server is not the test's to change.
+func (s *Server) Set(t testing.TB, settings map[string]string) {
+	t.Helper()
+	if s.stop == nil {
+		t.Skipf("pgtest: %s names a shared server, whose settings this test would have to change", EnvURL)
+	}
+	c := Connect(t, s.admin)
+	ctx := context.Background()
+	for k, v := range settings {
+		if _, err := c.Exec(ctx, "ALTER SYSTEM SET "+pgx.Identifier{k}.Sanitize()+" = '"+strings.ReplaceAll(v, "'", "''")+"'"); err != nil {
+			t.Fatalf("pgtest: set %s: %v", k, err)
+		}
+	}
+	if _, err := c.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
+		t.Fatalf("pgtest: reload: %v", err)
+	}
+}
+
+// Crash kills one of the server's processes with SIGKILL. PostgreSQL then ends every
+// connection and recovers from its write-ahead log, which undoes the commits that did not
+// wait for it (synchronous_commit = off) and were not yet written. Crash returns once the
+// server accepts connections again. With EnvURL the test is skipped, as with Stop.
+func (s *Server) Crash(t testing.TB) {
+	t.Helper()
+	if s.stop == nil {
+		t.Skipf("pgtest: %s names a shared server, which this test would have to crash", EnvURL)
+	}
+	ctx := context.Background()
+	victim, err := pgx.Connect(ctx, s.admin)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	// The witness is ended by the server's reset after the crash, not by the kill itself:
+	// once its statement fails, the crash has been noticed.
+	witness, err := pgx.Connect(ctx, s.admin)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	var pid int
+	if err := victim.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatalf("pgtest: kill the server's process %d: %v", pid, err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for ; ; time.Sleep(10 * time.Millisecond) {
+		if _, err := witness.Exec(ctx, "SELECT 1"); err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pgtest: the server did not notice its process %d killed", pid)
+		}
+	}
+	_ = victim.Close(ctx)
+	_ = witness.Close(ctx)
+	for ; ; time.Sleep(20 * time.Millisecond) {
+		c, err := pgx.Connect(ctx, s.admin)
+		if err == nil {
+			_, err = c.Exec(ctx, "SELECT 1")
+			_ = c.Close(ctx)
+			if err == nil {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pgtest: the server did not recover from the crash: %v", err)
+		}
+	}
 }
 
 // Start returns a server: the one EnvURL names, or a private cluster.
