@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"sort"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/hookwall/hookwall/engine/config"
 	"github.com/hookwall/hookwall/engine/filter"
 	"github.com/hookwall/hookwall/engine/internal/input"
+	"github.com/hookwall/hookwall/engine/internal/lazyconn"
 	"github.com/hookwall/hookwall/engine/oauth"
 	"github.com/hookwall/hookwall/engine/policy"
 	"github.com/hookwall/hookwall/engine/tlsconf"
@@ -311,10 +313,28 @@ func (s *Snapshot) buildRoute(ctx context.Context, rc *config.Route, prev *Snaps
 		DisablePathNormalizing:   true,
 		NoDefaultUserAgentHeader: true,
 		RetryIfErr:               func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
+		// fasthttp arms both deadlines of the connection for every request (lazyconn).
+		DialTimeout: dialLazy,
 	}
 	s.clients[key] = r.Client
 	s.ownClients[key] = true
 	return r, nil
+}
+
+// dialLazy dials as fasthttp does by default, and hands over a connection whose deadlines
+// are armed lazily.
+func dialLazy(addr string, timeout time.Duration) (net.Conn, error) {
+	var c net.Conn
+	var err error
+	if timeout > 0 {
+		c, err = fasthttp.DialTimeout(addr, timeout)
+	} else {
+		c, err = fasthttp.Dial(addr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return lazyconn.Wrap(c), nil
 }
 
 // upstreamHeaderLimit bounds the header block of an upstream's answer.
