@@ -20,6 +20,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // Conn is a net.Conn with lazily armed deadlines. Create with Wrap.
@@ -141,6 +143,23 @@ func (c *Conn) SetReadDeadline(t time.Time) error { return c.read.set(t, c.Conn.
 
 // SetWriteDeadline implements net.Conn.
 func (c *Conn) SetWriteDeadline(t time.Time) error { return c.write.set(t, c.Conn.SetWriteDeadline) }
+
+// Dial dials as a fasthttp.HostClient does by default (fasthttp's TCP dialer, with its DNS
+// cache; no timeout: fasthttp's default), and returns a Conn: it is a HostClient's
+// DialTimeout.
+func Dial(addr string, timeout time.Duration) (net.Conn, error) {
+	var c net.Conn
+	var err error
+	if timeout > 0 {
+		c, err = fasthttp.DialTimeout(addr, timeout)
+	} else {
+		c, err = fasthttp.Dial(addr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return Wrap(c), nil
+}
 
 // Listener is a net.Listener whose connections are Conns.
 type Listener struct{ net.Listener }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"sort"
 	"strings"
@@ -313,28 +312,12 @@ func (s *Snapshot) buildRoute(ctx context.Context, rc *config.Route, prev *Snaps
 		DisablePathNormalizing:   true,
 		NoDefaultUserAgentHeader: true,
 		RetryIfErr:               func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
-		// fasthttp arms both deadlines of the connection for every request (lazyconn).
-		DialTimeout: dialLazy,
+		// fasthttp moves both deadlines of the connection later for every request (lazyconn).
+		DialTimeout: lazyconn.Dial,
 	}
 	s.clients[key] = r.Client
 	s.ownClients[key] = true
 	return r, nil
-}
-
-// dialLazy dials as fasthttp does by default, and hands over a connection whose deadlines
-// are armed lazily.
-func dialLazy(addr string, timeout time.Duration) (net.Conn, error) {
-	var c net.Conn
-	var err error
-	if timeout > 0 {
-		c, err = fasthttp.DialTimeout(addr, timeout)
-	} else {
-		c, err = fasthttp.Dial(addr)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return lazyconn.Wrap(c), nil
 }
 
 // upstreamHeaderLimit bounds the header block of an upstream's answer.
