@@ -20,6 +20,7 @@ import (
 	"github.com/hookwall/hookwall/engine/delivery"
 	"github.com/hookwall/hookwall/engine/delivery/postgres"
 	"github.com/hookwall/hookwall/engine/delivery/sqlite"
+	"github.com/hookwall/hookwall/engine/internal/lazyconn"
 	"github.com/hookwall/hookwall/engine/internal/snapshot"
 	"github.com/hookwall/hookwall/engine/tlsconf"
 )
@@ -258,6 +259,7 @@ func (dc *destClients) get(raw string, timeout time.Duration, maxBody int) (*fas
 		MaxIdleConnDuration: 30 * time.Second, ReadTimeout: timeout, WriteTimeout: timeout,
 		MaxResponseBodySize: maxBody, ReadBufferSize: 64 << 10, DisablePathNormalizing: true,
 		NoDefaultUserAgentHeader: true, RetryIfErr: func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
+		DialTimeout: lazyconn.Dial, // both deadlines move later at every attempt
 	}}
 	if dc.m == nil {
 		dc.m = map[string]*destClient{}

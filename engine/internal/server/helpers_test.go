@@ -49,6 +49,17 @@ func startUpstreamHandler(tb testing.TB, h fasthttp.RequestHandler) string {
 // the server and its address.
 func startServer(tb testing.TB, path, cfgText string, opt func(cfg *config.Config, o *Options)) (*Server, string) {
 	tb.Helper()
+	// Loopback TCP, not an in-memory pipe: the policy reads the client IP.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return startServerOn(tb, ln, path, cfgText, opt), ln.Addr().String()
+}
+
+// startServerOn is startServer on ln.
+func startServerOn(tb testing.TB, ln net.Listener, path, cfgText string, opt func(cfg *config.Config, o *Options)) *Server {
+	tb.Helper()
 	cfg, err := config.Parse(path, []byte(cfgText))
 	if err != nil {
 		tb.Fatal(err)
@@ -75,12 +86,7 @@ func startServer(tb testing.TB, path, cfgText string, opt func(cfg *config.Confi
 		opt(cfg, &o)
 	}
 	srv := New(o)
-	// Loopback TCP, not an in-memory pipe: the policy reads the client IP.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
 	go srv.Serve(ln) //nolint:errcheck
 	tb.Cleanup(func() { srv.Shutdown(context.Background()) })
-	return srv, ln.Addr().String()
+	return srv
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/hookwall/hookwall/engine/decisionlog"
+	"github.com/hookwall/hookwall/engine/internal/lazyconn"
 	"github.com/hookwall/hookwall/engine/internal/snapshot"
 	"github.com/hookwall/hookwall/engine/policy"
 	"github.com/hookwall/hookwall/engine/state"
@@ -108,6 +109,8 @@ func New(o Options) *Server {
 // Serve accepts connections on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
 	s.serving.Store(true)
+	// fasthttp moves a connection's deadlines later at every request (lazyconn).
+	ln = lazyconn.Listener{Listener: ln}
 	if s.o.TLS != nil {
 		ln = tls.NewListener(ln, s.o.TLS)
 	}

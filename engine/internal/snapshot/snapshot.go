@@ -20,6 +20,7 @@ import (
 	"github.com/hookwall/hookwall/engine/config"
 	"github.com/hookwall/hookwall/engine/filter"
 	"github.com/hookwall/hookwall/engine/internal/input"
+	"github.com/hookwall/hookwall/engine/internal/lazyconn"
 	"github.com/hookwall/hookwall/engine/oauth"
 	"github.com/hookwall/hookwall/engine/policy"
 	"github.com/hookwall/hookwall/engine/tlsconf"
@@ -311,6 +312,8 @@ func (s *Snapshot) buildRoute(ctx context.Context, rc *config.Route, prev *Snaps
 		DisablePathNormalizing:   true,
 		NoDefaultUserAgentHeader: true,
 		RetryIfErr:               func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
+		// fasthttp moves both deadlines of the connection later for every request (lazyconn).
+		DialTimeout: lazyconn.Dial,
 	}
 	s.clients[key] = r.Client
 	s.ownClients[key] = true

@@ -1,0 +1,174 @@
+// Package lazyconn wraps connections whose deadlines move later at every request.
+//
+// fasthttp sets three deadlines on a keep-alive connection for every request it serves
+// (the idle wait, the read, the write) and two on an upstream connection for every request
+// it forwards. Each re-arms the runtime poller's timer: two clock reads, the timer heap and
+// the poller's lock, about 0.2 µs, a microsecond of every proxied request. A Conn records the
+// deadline asked for and re-arms the poller only when that deadline is earlier than the one
+// armed (or none is armed). When the armed deadline fires before the one asked for, the
+// read or write resumes under the one asked for.
+//
+// The contract is net.Conn's: a Read or Write returns os.ErrDeadlineExceeded only once
+// the deadline last set for it has passed, and never later than the poller's timer allows
+// for it. A deadline in the past interrupts a blocked call at once, as it does on net.Conn.
+package lazyconn
+
+import (
+	"errors"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Conn is a net.Conn with lazily armed deadlines. Create with Wrap.
+type Conn struct {
+	net.Conn
+	read, write half
+}
+
+// Wrap returns c with lazily armed deadlines.
+func Wrap(c net.Conn) *Conn { return &Conn{Conn: c} }
+
+// half is the deadline of one direction. want and armed are Unix nanoseconds; 0: none.
+type half struct {
+	want  atomic.Int64 // the deadline asked for
+	armed atomic.Int64 // the deadline the poller holds
+	mu    sync.Mutex   // serialises arming
+}
+
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	if n := t.UnixNano(); n != 0 {
+		return n
+	}
+	return 1 // the epoch itself: long past, and not "none"
+}
+
+func instant(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+// set records t and arms it when it comes before the armed deadline.
+func (h *half) set(t time.Time, arm func(time.Time) error) error {
+	w := nanos(t)
+	h.want.Store(w)
+	// A later deadline, or none, needs no arming: the armed one fires first and the call
+	// resumes (resume). The store above and the load below pair with resume's, so that a
+	// deadline set while resume arms another is seen by one of them.
+	if a := h.armed.Load(); w == 0 || (a != 0 && w >= a) {
+		return nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for {
+		w := h.want.Load()
+		if a := h.armed.Load(); w == 0 || (a != 0 && w >= a) {
+			return nil
+		}
+		if err := arm(instant(w)); err != nil {
+			return err
+		}
+		h.armed.Store(w)
+		if h.want.Load() == w {
+			return nil
+		}
+	}
+}
+
+// resume reports whether err is the armed deadline firing before the one asked for; it
+// then arms the one asked for, and the call is made again.
+func (h *half) resume(err error, arm func(time.Time) error) bool {
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		return false
+	}
+	now := time.Now().UnixNano()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for {
+		w := h.want.Load()
+		if w != 0 && now >= w {
+			return false // the deadline asked for has passed
+		}
+		if arm(instant(w)) != nil {
+			return false
+		}
+		h.armed.Store(w)
+		if h.want.Load() == w {
+			return true
+		}
+	}
+}
+
+// Read implements net.Conn.
+func (c *Conn) Read(b []byte) (int, error) {
+	for {
+		n, err := c.Conn.Read(b)
+		if n > 0 || err == nil || !c.read.resume(err, c.Conn.SetReadDeadline) {
+			return n, err
+		}
+	}
+}
+
+// Write implements net.Conn.
+func (c *Conn) Write(b []byte) (int, error) {
+	written := 0
+	for {
+		n, err := c.Conn.Write(b[written:])
+		written += n
+		if err == nil || !c.write.resume(err, c.Conn.SetWriteDeadline) {
+			return written, err
+		}
+	}
+}
+
+// SetDeadline implements net.Conn.
+func (c *Conn) SetDeadline(t time.Time) error {
+	if err := c.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return c.SetWriteDeadline(t)
+}
+
+// SetReadDeadline implements net.Conn.
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.read.set(t, c.Conn.SetReadDeadline) }
+
+// SetWriteDeadline implements net.Conn.
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.write.set(t, c.Conn.SetWriteDeadline) }
+
+// Dial dials as a fasthttp.HostClient does by default (fasthttp's TCP dialer, with its DNS
+// cache; no timeout: fasthttp's default), and returns a Conn: it is a HostClient's
+// DialTimeout.
+func Dial(addr string, timeout time.Duration) (net.Conn, error) {
+	var c net.Conn
+	var err error
+	if timeout > 0 {
+		c, err = fasthttp.DialTimeout(addr, timeout)
+	} else {
+		c, err = fasthttp.Dial(addr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return Wrap(c), nil
+}
+
+// Listener is a net.Listener whose connections are Conns.
+type Listener struct{ net.Listener }
+
+// Accept implements net.Listener.
+func (l Listener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return Wrap(c), nil
+}
