@@ -630,11 +630,13 @@ func (f *Filter) startReaper() {
 				f.idle = f.idle[1:]
 				f.live--
 			}
+			// Counted with live's decrement, under the lock, so Stats never sees a shrunk pool
+			// with fewer closed than it lost.
+			f.stats.shrunk.Add(uint64(len(stale)))
 			done := f.closed.Load() || f.live <= f.pool
 			f.mu.Unlock()
 			for _, inst := range stale {
 				_ = inst.close(context.Background())
-				f.stats.shrunk.Add(1)
 			}
 			if done {
 				f.closeCompiledIfDone(context.Background())
