@@ -113,7 +113,7 @@ func queuedSurvives(t *testing.T, store string, crashStore func()) {
 		})
 	}
 	<-killAt
-	killedAt := done.Load()
+	faultAt := done.Load()
 	if crashStore != nil {
 		crashStore()
 	} else {
@@ -159,7 +159,7 @@ func queuedSurvives(t *testing.T, store string, crashStore func()) {
 			refused++
 		}
 	}
-	t.Logf("%d bodies sent (%d done at the fault): %d accepted, %d refused, %d answered 503, %d unanswered", len(answers), killedAt, accepted, refused, unavailable, unanswered)
+	t.Logf("%d bodies sent (%d done at the fault): %d accepted, %d refused, %d answered 503, %d unanswered", len(answers), faultAt, accepted, refused, unavailable, unanswered)
 	if crashStore != nil && unavailable == 0 {
 		t.Errorf("no request was answered 503 around the store's crash: did it crash?")
 	}

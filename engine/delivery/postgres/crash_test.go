@@ -46,7 +46,7 @@ func TestServerCrashKeepsWhatWasAnswered(t *testing.T) {
 		}
 		return got
 	}
-	first, second := claim("w", 2*n/3), []*delivery.Record(nil)
+	first := claim("w", 2*n/3)
 	if len(first) != 2*n/3 {
 		t.Fatalf("claimed %d, want %d", len(first), 2*n/3)
 	}
@@ -56,7 +56,7 @@ func TestServerCrashKeepsWhatWasAnswered(t *testing.T) {
 		}
 	}
 	// The finishes' commits wrote the first leases with them; nothing writes these.
-	second = claim("w", n)
+	second := claim("w", n)
 	if len(second) != n/3 {
 		t.Fatalf("claimed %d more, want %d", len(second), n/3)
 	}

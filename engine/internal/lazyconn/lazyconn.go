@@ -57,31 +57,22 @@ func instant(n int64) time.Time {
 	return time.Unix(0, n)
 }
 
+// later reports whether an armed deadline a may stay for the deadline w asked for: w is
+// none, or comes no earlier than a.
+func later(w, a int64) bool { return w == 0 || (a != 0 && w >= a) }
+
 // set records t and arms it when it comes before the armed deadline.
 func (h *half) set(t time.Time, arm func(time.Time) error) error {
 	w := nanos(t)
 	h.want.Store(w)
 	// A later deadline, or none, needs no arming: the armed one fires first and the call
-	// resumes (resume). The store above and the load below pair with resume's, so that a
-	// deadline set while resume arms another is seen by one of them.
-	if a := h.armed.Load(); w == 0 || (a != 0 && w >= a) {
+	// resumes (resume). The store above and the load below pair with rearm's, so that a
+	// deadline set while rearm arms another is seen by one of them.
+	if later(w, h.armed.Load()) {
 		return nil
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for {
-		w := h.want.Load()
-		if a := h.armed.Load(); w == 0 || (a != 0 && w >= a) {
-			return nil
-		}
-		if err := arm(instant(w)); err != nil {
-			return err
-		}
-		h.armed.Store(w)
-		if h.want.Load() == w {
-			return nil
-		}
-	}
+	_, err := h.rearm(arm, later)
+	return err
 }
 
 // resume reports whether err is the armed deadline firing before the one asked for; it
@@ -91,19 +82,26 @@ func (h *half) resume(err error, arm func(time.Time) error) bool {
 		return false
 	}
 	now := time.Now().UnixNano()
+	armed, err := h.rearm(arm, func(w, _ int64) bool { return w != 0 && now >= w })
+	return armed && err == nil
+}
+
+// rearm arms the deadline asked for, unless keep says the armed one stays, and again if
+// another was asked for meanwhile. It reports whether it armed.
+func (h *half) rearm(arm func(time.Time) error, keep func(want, armed int64) bool) (bool, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for {
 		w := h.want.Load()
-		if w != 0 && now >= w {
-			return false // the deadline asked for has passed
+		if keep(w, h.armed.Load()) {
+			return false, nil
 		}
-		if arm(instant(w)) != nil {
-			return false
+		if err := arm(instant(w)); err != nil {
+			return false, err
 		}
 		h.armed.Store(w)
 		if h.want.Load() == w {
-			return true
+			return true, nil
 		}
 	}
 }

@@ -62,6 +62,18 @@ func buildIn(t *testing.T, host *filter.Host, dir, timeout, guest string, prev *
 	return s
 }
 
+// newHost returns a filter host closed when the test ends.
+func newHost(t *testing.T) *filter.Host {
+	t.Helper()
+	ctx := context.Background()
+	host, err := filter.NewHost(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { host.Close(ctx) })
+	return host
+}
+
 func guest(t *testing.T, name string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "..", "filter", "testdata", name))
@@ -73,11 +85,7 @@ func guest(t *testing.T, name string) string {
 
 func TestSnapshotsShareUnchangedParts(t *testing.T) {
 	ctx := context.Background()
-	host, err := filter.NewHost(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer host.Close(ctx)
+	host := newHost(t)
 	dir := t.TempDir()
 	var h Holder
 	defer h.Close()

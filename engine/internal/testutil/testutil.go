@@ -1,14 +1,18 @@
 // Package testutil holds the test helpers several engine packages share: waiting for a
-// condition and writing files the way users and their tools do. Only tests import it.
+// condition, writing files the way users and their tools do, and checking how a client
+// dials. Only tests import it.
 package testutil
 
 import (
 	"bytes"
+	"net"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hookwall/hookwall/engine/internal/lazyconn"
 )
 
 // waitDeadline is how long WaitFor waits: long enough for a loaded CI machine, and only ever
@@ -85,4 +89,26 @@ func (s *Buffer) Bytes() []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return bytes.Clone(s.b.Bytes())
+}
+
+// DialsLazily fails the test unless dial (a fasthttp.HostClient's DialTimeout; nil: its
+// default dialer) hands over a lazyconn.Conn, dialling a loopback listener.
+func DialsLazily(tb testing.TB, dial func(addr string, timeout time.Duration) (net.Conn, error)) {
+	tb.Helper()
+	if dial == nil {
+		tb.Fatal("the client dials with fasthttp's default dialer")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := dial(ln.Addr().String(), time.Second)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer c.Close()
+	if _, ok := c.(*lazyconn.Conn); !ok {
+		tb.Fatalf("the client dials a %T, want a *lazyconn.Conn", c)
+	}
 }

@@ -133,16 +133,25 @@ func start(ctx context.Context, o Options, bin, dir string) (*Cluster, error) {
 			})
 		},
 	}
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		conn, err := pgx.Connect(ctx, c.URL)
+	if err := WaitReady(ctx, c.URL, 30*time.Second); err != nil {
+		log, _ := os.ReadFile(logPath)
+		c.Stop()
+		return nil, fmt.Errorf("postgres did not start: %w\n%s", err, log)
+	}
+	return c, nil
+}
+
+// WaitReady waits until the server at url accepts a connection (one that starts, or
+// recovers from a crash), for up to timeout, and returns the last error when it does not.
+func WaitReady(ctx context.Context, url string, timeout time.Duration) error {
+	for deadline := time.Now().Add(timeout); ; time.Sleep(50 * time.Millisecond) {
+		conn, err := pgx.Connect(ctx, url)
 		if err == nil {
 			conn.Close(ctx)
-			return c, nil
+			return nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			log, _ := os.ReadFile(logPath)
-			c.Stop()
-			return nil, fmt.Errorf("postgres did not start: %w\n%s", err, log)
+			return err
 		}
 	}
 }

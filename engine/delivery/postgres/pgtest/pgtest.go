@@ -72,16 +72,10 @@ func (s *Server) Crash(t testing.TB) {
 		t.Skipf("pgtest: %s names a shared server, which this test would have to crash", EnvURL)
 	}
 	ctx := context.Background()
-	victim, err := pgx.Connect(ctx, s.admin)
-	if err != nil {
-		t.Fatalf("pgtest: %v", err)
-	}
+	victim := Connect(t, s.admin)
 	// The witness is ended by the server's reset after the crash, not by the kill itself:
 	// once its statement fails, the crash has been noticed.
-	witness, err := pgx.Connect(ctx, s.admin)
-	if err != nil {
-		t.Fatalf("pgtest: %v", err)
-	}
+	witness := Connect(t, s.admin)
 	var pid int
 	if err := victim.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
 		t.Fatalf("pgtest: %v", err)
@@ -98,20 +92,8 @@ func (s *Server) Crash(t testing.TB) {
 			t.Fatalf("pgtest: the server did not notice its process %d killed", pid)
 		}
 	}
-	_ = victim.Close(ctx)
-	_ = witness.Close(ctx)
-	for ; ; time.Sleep(20 * time.Millisecond) {
-		c, err := pgx.Connect(ctx, s.admin)
-		if err == nil {
-			_, err = c.Exec(ctx, "SELECT 1")
-			_ = c.Close(ctx)
-			if err == nil {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pgtest: the server did not recover from the crash: %v", err)
-		}
+	if err := pgcluster.WaitReady(ctx, s.admin, time.Until(deadline)); err != nil {
+		t.Fatalf("pgtest: the server did not recover from the crash: %v", err)
 	}
 }
 
