@@ -81,6 +81,27 @@ func notPlain() []byte {
 	return out
 }
 
+// TestEscapeMaskMatchesTable: the word test flags a byte exactly when the table does not
+// call it plain, at every lane, and the lowest flag is the first such byte.
+func TestEscapeMaskMatchesTable(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		plain := c < utf8.RuneSelf && plainASCII[c]
+		for lane := 0; lane < 8; lane++ {
+			for _, fill := range []byte{'a', 0x20, 0x7f, '=', '%', '[', '?', '{'} {
+				w := bytes.Repeat([]byte{fill}, 8)
+				w[lane] = byte(c)
+				m := escapeMask(load64(w, 0))
+				if plain && m != 0 {
+					t.Fatalf("byte %#x in lane %d (fill %q): mask %#x, want 0", c, lane, fill, m)
+				}
+				if !plain && (m == 0 || firstFlagged(m) != lane) {
+					t.Fatalf("byte %#x in lane %d (fill %q): mask %#x, want lowest flag in lane %d", c, lane, fill, m, lane)
+				}
+			}
+		}
+	}
+}
+
 // TestEscapeEveryPosition puts each byte that needs escaping, and multi-byte runes, at every
 // position of plain strings of every length up to three words, so word boundaries and the
 // tail after the last whole word are all crossed.
