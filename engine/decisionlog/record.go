@@ -3,6 +3,7 @@ package decisionlog
 import (
 	"encoding/base64"
 	"encoding/json"
+	"math/bits"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -439,7 +440,7 @@ func appendString[T string | []byte](b []byte, s T) []byte {
 }
 
 // plainASCII marks the ASCII bytes a JSON string holds as they are (encoding/json's HTML-safe
-// set: '<', '>' and '&' are escaped too).
+// set: '<', '>' and '&' are escaped too). escapeMask tests the same set a word at a time.
 var plainASCII = func() (t [utf8.RuneSelf]bool) {
 	for c := 0x20; c < utf8.RuneSelf; c++ {
 		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
@@ -451,6 +452,27 @@ var plainASCII = func() (t [utf8.RuneSelf]bool) {
 func appendStringBody[T string | []byte](b []byte, s T) []byte {
 	start := 0
 	for i := 0; i < len(s); {
+		// Most strings logged need no escaping at all: skip them 8 bytes at a time, to the
+		// first byte that may need it.
+		if n := len(s) - i; n >= 8 {
+			// Not from a byte >= 0x80: text that is not ASCII would fail at every rune.
+			if w := load64(s, i); w&0x80 == 0 {
+				m := escapeMask(w)
+				if m == 0 {
+					i += 8
+					continue
+				}
+				i += firstFlagged(m)
+			}
+		} else if len(s) >= 8 {
+			// The tail: the string's last 8 bytes, less those before i. A borrow from those
+			// may flag a plain s[i]; the byte test below lets it through.
+			m := escapeMask(load64(s, len(s)-8)) >> (8 * (8 - n))
+			if m == 0 {
+				break
+			}
+			i += firstFlagged(m)
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if plainASCII[c] {
@@ -494,6 +516,35 @@ func appendStringBody[T string | []byte](b []byte, s T) []byte {
 		i += size
 	}
 	return append(b, s[start:]...)
+}
+
+// lanes1 and lanesHi repeat 0x01 and 0x80 in each byte of a word.
+const (
+	lanes1  = 0x0101010101010101
+	lanesHi = 0x8080808080808080
+)
+
+// escapeMask sets the high bit of each byte of w (little-endian: the lowest byte first) that
+// plainASCII does not call plain. A byte >= 0x80 flags itself; the others wrap their byte in
+// one of the subtractions below, whose borrow may flag bytes above too but never one below:
+// the lowest flag is the first byte to escape.
+func escapeMask(w uint64) uint64 {
+	ctl := w - 0x20*lanes1                            // < 0x20
+	bs := (w ^ '\\'*lanes1) - lanes1                  // '\\'
+	ltgt := ((w | 0x02*lanes1) ^ '>'*lanes1) - lanes1 // '<' 0x3c and '>' 0x3e differ in bit 1 only
+	qamp := ((w | 0x04*lanes1) ^ '&'*lanes1) - lanes1 // '"' 0x22 and '&' 0x26, in bit 2
+	return (w | ctl | bs | ltgt | qamp) & lanesHi
+}
+
+// firstFlagged is the byte index of escapeMask's lowest flagged lane.
+func firstFlagged(m uint64) int { return bits.TrailingZeros64(m) >> 3 }
+
+// load64 reads s[i:i+8] little-endian, as binary.LittleEndian.Uint64 would (the compiler
+// makes one load of it), for a string as for a []byte.
+func load64[T string | []byte](s T, i int) uint64 {
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
 func decodeRune[T string | []byte](s T) (rune, int) {

@@ -210,6 +210,14 @@ func (i *Instance) call(ctx context.Context, ex *Exchange, fn api.Function, stac
 // per-instance timer closes it at the deadline. Done is closed at most once: a
 // call that times out breaks the instance, which then makes no further calls.
 //
+// The timer is armed lazily, as lazyconn arms a connection's deadlines: resetting
+// a runtime timer for every call costs more than the rest of a tiny call's
+// overhead. A call re-arms it only when none is armed or the call's deadline
+// comes before the armed one; otherwise the timer fires early, and the fire
+// re-arms it for the rest of the active call's deadline (or, with no call
+// active, leaves it unarmed). So a call is stopped at its own deadline, never
+// at an earlier call's, and an idle instance's timer fires at most once more.
+//
 // Only the deadline of the caller's context is honoured during the call
 // (it can shorten the filter's); its cancellation is checked before each
 // call, and a call lasts at most the filter's timeout anyway. This also
@@ -226,6 +234,13 @@ type callContext struct {
 	mu       sync.Mutex
 	active   bool
 	deadline time.Time
+	// armedFor is the instant the timer is armed for; zero when it is not armed (never
+	// armed, or fired). A timer already due is still armed: its fire is on the way, and
+	// will see the active call's deadline.
+	armedFor time.Time
+	// resets counts the timer's arming, so that tests can tell a lazy timer from one
+	// reset by every call.
+	resets int
 
 	// expired is set once, when the deadline fires: Err is context.DeadlineExceeded from
 	// then on. An atomic, so that every host function checks it without the lock.
@@ -241,17 +256,24 @@ func (c *callContext) init(inst *Instance) {
 	}
 }
 
-// arm starts the deadline of a call: deadline, which is in from now.
+// arm starts the deadline of a call: deadline, which is in from now. It leaves an armed
+// timer alone unless deadline comes before it: the fire then re-arms for the rest.
 func (c *callContext) arm(deadline time.Time, in time.Duration) {
 	c.mu.Lock()
 	c.active, c.deadline = true, deadline
+	if c.armedFor.IsZero() || deadline.Before(c.armedFor) {
+		// Under the lock, so that a fire on the way cannot clear armedFor between the
+		// reset and its record. Reset does not wait for a running fire.
+		c.armedFor = deadline
+		c.resets++
+		c.timer.Reset(in)
+	}
 	c.mu.Unlock()
-	c.timer.Reset(in)
 }
 
-// disarm ends the deadline of a call and reports whether it fired.
+// disarm ends the deadline of a call and reports whether it fired. The timer stays
+// armed: the next call, likely soon and with a later deadline, keeps it.
 func (c *callContext) disarm() (fired bool) {
-	c.timer.Stop()
 	c.mu.Lock()
 	c.active = false
 	fired = c.expired.Load()
@@ -259,19 +281,28 @@ func (c *callContext) disarm() (fired bool) {
 	return fired
 }
 
-// fire runs on the timer's goroutine. A late fire from an earlier call sees
-// a later deadline (or no active call) and does nothing.
+// fire runs on the timer's goroutine. The timer may have been armed for an earlier
+// call's deadline, before the active call's: it then re-arms for the rest of the active
+// call's. A fire with no call active leaves the timer unarmed, for the next call to arm.
 func (c *callContext) fire() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.active || c.expired.Load() || time.Now().Before(c.deadline) {
+	c.armedFor = time.Time{}
+	if !c.active || c.expired.Load() {
+		return
+	}
+	if rest := time.Until(c.deadline); rest > 0 {
+		c.armedFor = c.deadline
+		c.resets++
+		c.timer.Reset(rest)
 		return
 	}
 	c.expired.Store(true)
 	close(c.done)
 }
 
-// stop releases the timer when the instance closes.
+// stop releases the timer when the instance closes (no call is active then, so no fire
+// re-arms it).
 func (c *callContext) stop() {
 	if c.timer != nil {
 		c.timer.Stop()

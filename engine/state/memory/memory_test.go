@@ -268,6 +268,11 @@ func checkBuckets(t *testing.T, step int, sh *shard) {
 	if want := int64(math.MaxInt64); len(sh.order) > 0 && sh.sweepAt != sh.bks[sh.order[0]].id<<bucketShift || len(sh.order) == 0 && sh.sweepAt != want {
 		t.Fatalf("step %d: sweepAt %d is not the earliest bucket's start", step, sh.sweepAt)
 	}
+	for _, bi := range sh.hot {
+		if bi != nilSlot && (int(bi) >= len(sh.bks) || sh.buckets[sh.bks[bi].id] != bi) {
+			t.Fatalf("step %d: link's recent bucket %d is not a live bucket", step, bi)
+		}
+	}
 	seen := 0
 	if len(sh.bks) != len(sh.order)+len(sh.bfree) {
 		t.Fatalf("step %d: %d buckets in the arena, %d in the heap, %d free", step, len(sh.bks), len(sh.order), len(sh.bfree))
