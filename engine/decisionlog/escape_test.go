@@ -128,6 +128,8 @@ func TestEscapeEveryPosition(t *testing.T) {
 	}
 }
 
+// TestEscapeCases: hand-picked strings at the edges of a word: runes and U+2028/9 across a
+// word's end, cut and invalid sequences, and specials right after a whole word.
 func TestEscapeCases(t *testing.T) {
 	for _, s := range []string{
 		"", "a", "abcdefg", "abcdefgh", "abcdefghi", "0123456789abcdef0123456789abcdef",
