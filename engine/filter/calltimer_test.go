@@ -19,6 +19,19 @@ const spinOnPostWAT = `(module
 
 const postReq = "POST /hooks/x HTTP/1.1\r\nHost: example.com\r\nContent-Length: 0\r\n\r\n"
 
+// spinInstance loads the spinOnPostWAT guest under timeout and acquires its one instance,
+// released when the test ends.
+func spinInstance(t *testing.T, timeout time.Duration) *Instance {
+	t.Helper()
+	f := load(t, newHost(t), Spec{Name: "spin", Module: wat(t, spinOnPostWAT), Timeout: timeout, Pool: 1})
+	inst, err := f.Acquire(testCtx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(inst.Release)
+	return inst
+}
+
 // resetCount is how many times c's timer has been armed.
 func (c *callContext) resetCount() int {
 	c.mu.Lock()
@@ -68,14 +81,8 @@ func TestCallTimerArmedOnceForLaterDeadlines(t *testing.T) {
 // earlier calls under the filter's long timeout, re-arms it: the guest is stopped at the
 // call's own deadline, not the armed one.
 func TestCallTimerArmsAnEarlierDeadline(t *testing.T) {
-	h := newHost(t)
 	const timeout = 10 * time.Second
-	f := load(t, h, Spec{Name: "spin", Module: wat(t, spinOnPostWAT), Timeout: timeout, Pool: 1})
-	inst, err := f.Acquire(testCtx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer inst.Release()
+	inst := spinInstance(t, timeout)
 	get, _, _ := newExchange(t, getReq)
 	for range 3 {
 		if next, err := inst.HandleRequest(testCtx, get); err != nil || !next {
@@ -90,7 +97,7 @@ func TestCallTimerArmsAnEarlierDeadline(t *testing.T) {
 	defer backstop(t, &inst.cctx, 2*time.Second).Stop()
 	post, _, _ := newExchange(t, postReq)
 	start := time.Now()
-	_, err = inst.HandleRequest(ctx, post)
+	_, err := inst.HandleRequest(ctx, post)
 	end := time.Now()
 	wantKind(t, err, KindTimeout)
 	// Not a tight bound: a busy machine may run the timer late, but a call that waited for
@@ -107,14 +114,8 @@ func TestCallTimerArmsAnEarlierDeadline(t *testing.T) {
 // call with a longer one, which did not re-arm it: the fire re-arms for the rest, and the
 // later call is stopped at its own deadline, not before and not never.
 func TestCallTimerRearmsAfterAnEarlyFire(t *testing.T) {
-	h := newHost(t)
 	const timeout = 300 * time.Millisecond
-	f := load(t, h, Spec{Name: "spin", Module: wat(t, spinOnPostWAT), Timeout: timeout, Pool: 1})
-	inst, err := f.Acquire(testCtx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer inst.Release()
+	inst := spinInstance(t, timeout)
 	c := &inst.cctx
 	get, _, _ := newExchange(t, getReq)
 
@@ -161,7 +162,7 @@ func TestCallTimerRearmsAfterAnEarlyFire(t *testing.T) {
 	defer backstop(t, c, 3*time.Second).Stop()
 	post, _, _ := newExchange(t, postReq)
 	start := time.Now()
-	_, err = inst.HandleRequest(testCtx, post)
+	_, err := inst.HandleRequest(testCtx, post)
 	took := time.Since(start)
 	wantKind(t, err, KindTimeout)
 	if took < timeout {
