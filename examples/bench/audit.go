@@ -32,6 +32,8 @@ type tally struct {
 	forwarded uint64 // requests the upstream served
 	decisions map[string]uint64
 	logged    bool         // the setup writes a decision log (hookwall)
+	hashes    int          // the control's sums a request; 0 for the other setups
+	hashed    uint64       // sums the control computed
 	queued    *queuedTally // a queued route's store and deliveries; nil for a direct one
 }
 
@@ -47,6 +49,9 @@ func (t tally) void() string {
 	}
 	if t.forwarded != t.sent {
 		return fmt.Sprintf("%d requests sent, %d forwarded", t.sent, t.forwarded)
+	}
+	if want := t.forwarded * uint64(t.hashes); t.hashed != want {
+		return fmt.Sprintf("the control computed %d sums for %d requests, want %d (%d a request)", t.hashed, t.forwarded, want, t.hashes)
 	}
 	if !t.logged {
 		return ""
@@ -101,6 +106,9 @@ func (t tally) String() string {
 	}
 	if t.logged {
 		s += fmt.Sprintf(", decisions %v", t.decisions)
+	}
+	if t.hashes > 0 {
+		s += fmt.Sprintf(", hashed %d", t.hashed)
 	}
 	return s
 }

@@ -16,6 +16,9 @@ func TestAuditVoidsRuns(t *testing.T) {
 	if v := (tally{sent: 10, forwarded: 10}).void(); v != "" {
 		t.Errorf("a clean run of a proxy without a decision log is void: %s", v)
 	}
+	if v := (tally{sent: 10, forwarded: 10, hashes: 3, hashed: 30}).void(); v != "" {
+		t.Errorf("a clean run of the control is void: %s", v)
+	}
 	for name, c := range map[string]struct {
 		t    tally
 		want string
@@ -26,6 +29,7 @@ func TestAuditVoidsRuns(t *testing.T) {
 		"lost records":     {tally{sent: 10, forwarded: 10, logged: true, decisions: map[string]uint64{"allowed": 9}}, "9 allowed"},
 		"lost requests":    {tally{sent: 10, forwarded: 9}, "10 requests sent, 9 forwarded"},
 		"nothing":          {tally{}, "no requests"},
+		"control idle":     {tally{sent: 10, forwarded: 10, hashes: 3, hashed: 27}, "computed 27 sums for 10 requests, want 30"},
 	} {
 		if v := c.t.void(); !strings.Contains(v, c.want) {
 			t.Errorf("%s: void() = %q, want it to say %q", name, v, c.want)

@@ -19,6 +19,7 @@ import (
 	"regexp"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"sort"
 	"strconv"
@@ -34,8 +35,13 @@ import (
 	"github.com/hookwall/hookwall/engine/config"
 )
 
-// hitsPath on the upstream answers how many requests it has served.
+// hitsPath on the upstream answers how many requests it has served; on the control, how many
+// hashes it has computed.
 const hitsPath = "/__hits"
+
+// maxControlHashes bounds -control-hashes: a thousand sums of a 2 KB body are over a
+// millisecond a request, far past any gateway the control stands for.
+const maxControlHashes = 1000
 
 // benchSetup is one row of the report: where requests go and which processes serve them.
 type benchSetup struct {
@@ -47,6 +53,7 @@ type benchSetup struct {
 	pids             func() []int // processes whose CPU time (with their children's) is charged to the setup
 	mallocs          func() (uint64, bool)
 	status           string // why the setup was not measured ("not installed"), or ""
+	hashes           int    // the control's sums a request, audited through its count; 0 for the others
 }
 
 type benchResult struct {
@@ -73,11 +80,13 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	rounds := fs.Int("rounds", 3, "A/B rounds; the median run of each setup is reported, and ratios paired by round")
 	driver := fs.String("driver", "auto", "load generator: wrk, go, or auto (wrk when installed)")
 	setupsFlag := fs.String("setups", "bare,none,reference,reference-go",
-		"setups to run, in order: bare, none, verify, reference, reference-go, queued (the reference workload on a queued route, SQLite store), queued-pg (the same on a PostgreSQL server the benchmark starts, when initdb is installed), and the peers "+strings.Join(peerSetups, ", ")+
+		"setups to run, in order: bare, control (the bare proxy computing SHA-256 of each body -control-hashes times: a proxy with no policy whose CPU a request is chosen, to set a gateway's tail beside that of its CPU), none, verify, reference, reference-go, queued (the reference workload on a queued route, SQLite store), queued-pg (the same on a PostgreSQL server the benchmark starts, when initdb is installed), and the peers "+strings.Join(peerSetups, ", ")+
 			" (nginx-opa: nginx auth_request to an OPA server), each run when its binaries are on PATH")
 	bodySize := fs.Int("body", 2048, "request body size in bytes")
 	hookwallBin := fs.String("hookwall", "", "the hookwall binary to measure; empty: built from ./cmd/hookwall of this module")
 	bareAddr := fs.String("bare", "127.0.0.1:18082", "the bare proxy's listen address (hookwall's and the upstream's come from the config)")
+	controlAddr := fs.String("control", "127.0.0.1:18083", "the control's listen address")
+	controlHashes := fs.Int("control-hashes", 10, "SHA-256 sums of the body the control computes for each request (0 to 1000)")
 	baseline := fs.String("baseline", "", "a second hookwall binary (say, built from main) measured beside -hookwall in every round; its setups are named SETUP@baseline")
 	procsFlag := fs.String("procs", "1,2", "GOMAXPROCS values (and cores) of the servers; each gets fresh servers and its own report")
 	drain := fs.Bool("drain", false, "instead of the setups: the upstream is down for -outage while -rate requests/s come to the queued route, then comes up; reports how fast the backlog is delivered (GOMAXPROCS: the first -procs value)")
@@ -94,6 +103,10 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return 2
 		}
 		procsList = append(procsList, n)
+	}
+	if *controlHashes < 0 || *controlHashes > maxControlHashes {
+		fmt.Fprintf(stderr, "bench: -control-hashes: want 0 to %d\n", maxControlHashes)
+		return 2
 	}
 	if *dur > 2*time.Minute || *rounds > 10 {
 		fmt.Fprintln(stderr, "bench: runs are bounded: -d ≤ 2m, -rounds ≤ 10")
@@ -140,7 +153,8 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	o := benchOpts{cfgPath: *cfgPath, decisions: cfg.Log.Decisions, deliveries: cfg.Delivery.Path, adminToken: cfg.Admin.Token, self: self, hookwall: hookwall, driver: *driver,
 		setups: *setupsFlag, conns: *conns, rounds: *rounds, d: *dur, body: *bodySize,
-		gateway: cfg.Server.Listen, admin: cfg.Admin.Listen, upstream: upstream, bare: *bareAddr}
+		gateway: cfg.Server.Listen, admin: cfg.Admin.Listen, upstream: upstream, bare: *bareAddr,
+		control: *controlAddr, controlHashes: *controlHashes}
 	if *baseline != "" {
 		cleanup, err := o.addBaseline(*baseline)
 		if err != nil {
@@ -179,6 +193,8 @@ type benchOpts struct {
 	gateway, admin         string // hookwall's listeners, from the config
 	adminToken             string // the admin API's token, from the config
 	upstream, bare         string // the upstream (the routes' one) and the bare proxy
+	control                string // the control's listen address
+	controlHashes          int    // the control's sums a request
 	conns, rounds, body    int
 	d                      time.Duration
 	// The baseline hookwall, when there is one: its binary, config copy, listeners, log and store.
@@ -376,6 +392,14 @@ func benchAt(ctx context.Context, o benchOpts, procs int, stdout, stderr io.Writ
 		fmt.Fprintf(stderr, "bench: %v\n", err)
 		return 1
 	}
+	var control *exec.Cmd
+	if slices.Contains(strings.Split(o.setups, ","), "control") {
+		argv := []string{o.self, "node", "bare", o.control, o.upstream, strconv.Itoa(o.controlHashes)}
+		if control, err = start("control", argv, o.control, nil, false); err != nil {
+			fmt.Fprintf(stderr, "bench: %v\n", err)
+			return 1
+		}
+	}
 	gw, err := start("hookwall", []string{o.hookwall, "run", "-c", o.cfgPath}, o.gateway, nil, false)
 	if err != nil {
 		fmt.Fprintf(stderr, "bench: %v\n", err)
@@ -434,8 +458,12 @@ func benchAt(ctx context.Context, o benchOpts, procs int, stdout, stderr io.Writ
 	}
 	gwMallocs := func() (uint64, bool) { return scrapeMallocs("http://" + o.admin + "/metrics") }
 	bareMallocs := func() (uint64, bool) { return scrapeMallocs("http://" + o.bare + "/__mallocs") }
+	controlSetup := benchSetup{name: fmt.Sprintf("bare proxy + %d × SHA-256 of the body", o.controlHashes), addr: o.control,
+		path: "/reference", pids: pidOf(control), hashes: o.controlHashes,
+		mallocs: func() (uint64, bool) { return scrapeMallocs("http://" + o.control + "/__mallocs") }}
 	all := map[string]benchSetup{
 		"bare":         {name: "bare fasthttp proxy", addr: o.bare, path: "/reference", pids: pidOf(bare), mallocs: bareMallocs},
+		"control":      controlSetup,
 		"none":         {name: "hookwall, allow := true", addr: o.gateway, path: "/none", route: "none", pids: pidOf(gw), mallocs: gwMallocs},
 		"verify":       {name: "hookwall, verify + allow", addr: o.gateway, path: "/verify", route: "verify", pids: pidOf(gw), mallocs: gwMallocs},
 		"reference":    {name: "hookwall, reference", addr: o.gateway, path: "/reference", route: "reference", pids: pidOf(gw), mallocs: gwMallocs},
@@ -716,6 +744,12 @@ func runLoad(ctx context.Context, driver string, s benchSetup, spec loadSpec, pi
 	if err != nil {
 		return benchResult{}, err
 	}
+	var hashed0 uint64
+	if s.hashes > 0 {
+		if hashed0, err = upstreamHits(s.addr); err != nil {
+			return benchResult{}, fmt.Errorf("control: %w", err)
+		}
+	}
 	if s.dlog != nil {
 		if _, err := s.dlog.since(s.route); err != nil { // skip what earlier runs logged
 			return benchResult{}, err
@@ -761,6 +795,14 @@ func runLoad(ctx context.Context, driver string, s benchSetup, spec loadSpec, pi
 	}
 	if err := settle(ctx, spec.upstream, hits0, s.dlog, s.route, &res.tally); err != nil {
 		return res, err
+	}
+	if s.hashes > 0 {
+		// Read once the upstream's count is settled: a request is hashed before it is forwarded.
+		hashed1, err := upstreamHits(s.addr)
+		if err != nil {
+			return res, fmt.Errorf("control: %w", err)
+		}
+		res.tally.hashes, res.tally.hashed = s.hashes, hashed1-hashed0
 	}
 	res.void = res.tally.void()
 	if res.void == "" && res.non2xx+res.errors > 0 {
@@ -993,11 +1035,13 @@ func buildHookwall(ctx context.Context, dir string) (string, error) {
 
 // cmdNode runs one of the benchmark's helper servers, started by the benchmark itself:
 //
-//	node upstream ADDR        answers 200 "ok" to everything
-//	node bare ADDR UPSTREAM   a bare fasthttp reverse proxy, the baseline
+//	node upstream ADDR               answers 200 "ok" to everything
+//	node bare ADDR UPSTREAM [HASHES] a bare fasthttp reverse proxy, the baseline; with HASHES,
+//	                                 the control: it computes SHA-256 of each request's body
+//	                                 HASHES times before forwarding it
 func cmdNode(ctx context.Context, args []string, _, stderr io.Writer) int {
 	if len(args) < 2 {
-		fmt.Fprintln(stderr, "usage: bench node upstream ADDR | bare ADDR UPSTREAM")
+		fmt.Fprintln(stderr, "usage: bench node upstream ADDR | bare ADDR UPSTREAM [HASHES]")
 		return 2
 	}
 	var h fasthttp.RequestHandler
@@ -1024,33 +1068,63 @@ func cmdNode(ctx context.Context, args []string, _, stderr io.Writer) int {
 		}
 	case "bare":
 		if len(args) < 3 {
-			fmt.Fprintln(stderr, "usage: bench node bare ADDR UPSTREAM")
+			fmt.Fprintln(stderr, "usage: bench node bare ADDR UPSTREAM [HASHES]")
 			return 2
 		}
+		hashes := 0
+		if len(args) > 3 {
+			n, err := strconv.Atoi(args[3])
+			if err != nil || n < 0 || n > maxControlHashes {
+				fmt.Fprintf(stderr, "node bare: HASHES %q: want 0 to %d\n", args[3], maxControlHashes)
+				return 2
+			}
+			hashes = n
+		}
+		// Every hash computed is counted, for the audit (hitsPath reads the count): a control
+		// that skipped its work would be void, not merely fast.
+		var hashed atomic.Uint64
+		var lastByte atomic.Uint32
 		hc := &fasthttp.HostClient{Addr: args[2], MaxConns: 4096}
 		h = func(c *fasthttp.RequestCtx) {
 			switch string(c.Path()) {
+			case hitsPath:
+				c.SetBodyString(strconv.FormatUint(hashed.Load(), 10))
+				return
 			case "/__mallocs":
 				var ms runtime.MemStats
 				runtime.ReadMemStats(&ms)
 				fmt.Fprintf(c, "go_memstats_mallocs_total %d\n", ms.Mallocs)
 				return
-			case "/__profile":
-				// A CPU profile of the baseline under load, to set beside hookwall's
-				// (/debug/pprof/profile on its admin listener): ?seconds=N, default 5.
+			case "/__profile", "/__trace":
+				// A CPU profile or a runtime trace of the baseline (or the control) under
+				// load, to set beside hookwall's (/debug/pprof/profile and /debug/pprof/trace
+				// on its admin listener): ?seconds=N, default 5.
 				secs, err := strconv.Atoi(string(c.QueryArgs().Peek("seconds")))
 				if err != nil || secs < 1 || secs > 60 {
 					secs = 5
 				}
-				if err := pprof.StartCPUProfile(c); err != nil {
+				start, stop := pprof.StartCPUProfile, pprof.StopCPUProfile
+				if string(c.Path()) == "/__trace" {
+					start, stop = trace.Start, trace.Stop
+				}
+				if err := start(c); err != nil {
 					c.Error(err.Error(), fasthttp.StatusConflict)
 					return
 				}
 				time.Sleep(time.Duration(secs) * time.Second)
-				pprof.StopCPUProfile()
+				stop()
 				return
 			}
 			c.Request.Header.Del("Connection")
+			if hashes > 0 {
+				body := c.Request.Body()
+				var last [sha256.Size]byte
+				for range hashes {
+					last = sha256.Sum256(body)
+					hashed.Add(1)
+				}
+				lastByte.Store(uint32(last[0])) // the sums are used: none is left out
+			}
 			if err := hc.Do(&c.Request, &c.Response); err != nil {
 				c.Error("bad gateway", fasthttp.StatusBadGateway)
 			}

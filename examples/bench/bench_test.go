@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -72,6 +73,36 @@ func TestBenchRunsTheReferenceWorkload(t *testing.T) {
 			}
 			t.Logf("%s\n%s", stdout.String(), stderr.String())
 		})
+	}
+}
+
+// TestBenchControlDoesItsWork runs the control, the bare proxy computing SHA-256 of each body
+// a set number of times, beside the bare proxy for a short round. The command fails unless
+// the control's count shows every sum computed for every request forwarded, and the report
+// names it.
+func TestBenchControlDoesItsWork(t *testing.T) {
+	ctx, hookwall := benchStart(t)
+	cfgPath, _ := benchConfigCopy(t)
+	var stdout, stderr lockedBuffer
+	code := cmdBench(ctx, []string{"-c", cfgPath, "-hookwall", hookwall, "-bare", freeAddr(t), "-control", freeAddr(t),
+		"-control-hashes", "3", "-setups", "bare,control", "-d", "1s", "-rounds", "1", "-procs", "1", "-driver", "go"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("bench exited %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "bare proxy + 3 × SHA-256 of the body") {
+		t.Errorf("no control row in the report:\n%s", stdout.String())
+	}
+	m := regexp.MustCompile(`round 1 control .* forwarded (\d+), hashed (\d+): ok`).FindStringSubmatch(stderr.String())
+	if m == nil {
+		t.Fatalf("no audited control round in the progress lines:\n%s", stderr.String())
+	}
+	forwarded, _ := strconv.Atoi(m[1])
+	hashed, _ := strconv.Atoi(m[2])
+	if forwarded < 100 || hashed != 3*forwarded {
+		t.Errorf("the control forwarded %d requests and computed %d sums, want at least 100 and 3 a request", forwarded, hashed)
+	}
+	if code := cmdBench(ctx, []string{"-c", cfgPath, "-hookwall", hookwall, "-control-hashes", "1001", "-setups", "control"}, &stdout, &stderr); code != 2 {
+		t.Errorf("-control-hashes 1001 exited %d, want 2", code)
 	}
 }
 
