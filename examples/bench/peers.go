@@ -10,9 +10,13 @@ import (
 	"time"
 )
 
-// Peers: other proxies measured by the benchmark with the same upstream, load generator
-// and pinning, when their binaries are installed. Fixed loopback ports like the others.
+// The bare proxy's and the control's default listen addresses (-bare, -control), and the
+// peers': other proxies measured by the benchmark with the same upstream, load generator and
+// pinning, when their binaries are installed. Fixed loopback ports like hookwall's and the
+// upstream's (examples/bench/gateway.toml), each its own.
 const (
+	benchBare         = "127.0.0.1:18082"
+	benchControl      = "127.0.0.1:18086"
 	benchNginx        = "127.0.0.1:18083"
 	benchCaddy        = "127.0.0.1:18084"
 	benchNginxOPA     = "127.0.0.1:18085"

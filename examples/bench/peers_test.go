@@ -17,6 +17,8 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/valyala/fasthttp"
+
+	"github.com/hookwall/hookwall/engine/config"
 )
 
 // needPeer returns the path of a peer's binary. Without it the test is skipped on a
@@ -343,5 +345,31 @@ func TestTreeCPU(t *testing.T) {
 	}
 	if got := setupCPU([]int{cmd.Process.Pid, 1 << 30}); got != -1 {
 		t.Errorf("setupCPU with a process gone: %v", got)
+	}
+}
+
+// TestBenchFixedPortsDistinct: every setup the benchmark can start at once listens on a port
+// of its own, its defaults and the reference configuration's listeners included; two on one
+// port would fail the start ("already in use") of any run asking for both.
+func TestBenchFixedPortsDistinct(t *testing.T) {
+	cfg, err := config.Load("gateway.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	upstream, err := benchUpstreamOf(cfg.Routes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrs := map[string]string{
+		"hookwall": cfg.Server.Listen, "admin": cfg.Admin.Listen, "upstream": upstream,
+		"bare": benchBare, "control": benchControl, "nginx": benchNginx, "caddy": benchCaddy,
+		"caddy metrics": benchCaddyMetrics, "nginx-opa": benchNginxOPA, "opa": benchOPA,
+	}
+	seen := map[string]string{}
+	for name, a := range addrs {
+		if other, ok := seen[a]; ok {
+			t.Errorf("%s and %s both listen on %s", name, other, a)
+		}
+		seen[a] = name
 	}
 }
