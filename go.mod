@@ -6,6 +6,7 @@ require (
 	github.com/BurntSushi/toml v1.6.0
 	github.com/agnivade/levenshtein v1.2.2
 	github.com/fsnotify/fsnotify v1.10.1
+	github.com/google/pprof v0.0.0-20261016150608-1facf8f91b50
 	github.com/hookwall/hookwall/sdk v0.0.0
 	github.com/http-wasm/http-wasm-host-go v0.7.0
 	github.com/jackc/pgx/v5 v5.13.0

@@ -92,6 +92,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	drain := fs.Bool("drain", false, "instead of the setups: the upstream is down for -outage while -rate requests/s come to the queued route, then comes up; reports how fast the backlog is delivered (GOMAXPROCS: the first -procs value)")
 	outage := fs.Duration("outage", 60*time.Second, "with -drain: how long the upstream is down")
 	rate := fs.Int("rate", 1000, "with -drain: requests per second sent during the outage")
+	pgoPath := fs.String("pgo", "", "write the gateway's CPU profile over the measured rounds of its setups to this file, merged: the profile of profile-guided optimisation (cmd/hookwall/default.pgo). The gateway gets an admin token for pprof when its config has none; the run's figures include the profiler's cost")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -155,6 +156,19 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		setups: *setupsFlag, conns: *conns, rounds: *rounds, d: *dur, body: *bodySize,
 		gateway: cfg.Server.Listen, admin: cfg.Admin.Listen, upstream: upstream, bare: *bareAddr,
 		control: *controlAddr, controlHashes: *controlHashes}
+	if *pgoPath != "" {
+		if *drain {
+			fmt.Fprintln(stderr, "bench: -pgo profiles the setups' rounds, not -drain")
+			return 2
+		}
+		cleanup, err := o.withAdminToken()
+		if err != nil {
+			fmt.Fprintf(stderr, "bench: -pgo: %v\n", err)
+			return 1
+		}
+		defer cleanup()
+		o.pgo = &pgoProfiles{admin: adminAPI{o.admin, o.adminToken}}
+	}
 	if *baseline != "" {
 		cleanup, err := o.addBaseline(*baseline)
 		if err != nil {
@@ -181,6 +195,18 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			}
 		}
 	}
+	if o.pgo != nil {
+		if code != 0 {
+			fmt.Fprintf(stderr, "bench: -pgo: %s not written: the run failed\n", *pgoPath)
+			return code
+		}
+		n, err := o.pgo.write(*pgoPath)
+		if err != nil {
+			fmt.Fprintf(stderr, "bench: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "wrote %s: the gateway's CPU profile, %d samples from %d profiled rounds\n", *pgoPath, n, len(o.pgo.profiles))
+	}
 	return code
 }
 
@@ -190,11 +216,12 @@ type benchOpts struct {
 	deliveries             string // the SQLite delivery store of the config (removed before each start)
 	self, hookwall, driver string
 	setups                 string
-	gateway, admin         string // hookwall's listeners, from the config
-	adminToken             string // the admin API's token, from the config
-	upstream, bare         string // the upstream (the routes' one) and the bare proxy
-	control                string // the control's listen address
-	controlHashes          int    // the control's sums a request
+	gateway, admin         string       // hookwall's listeners, from the config
+	adminToken             string       // the admin API's token, from the config
+	upstream, bare         string       // the upstream (the routes' one) and the bare proxy
+	control                string       // the control's listen address
+	controlHashes          int          // the control's sums a request
+	pgo                    *pgoProfiles // with -pgo: the gateway's profiles, gathered over the rounds
 	conns, rounds, body    int
 	d                      time.Duration
 	// The baseline hookwall, when there is one: its binary, config copy, listeners, log and store.
@@ -584,7 +611,17 @@ func benchAt(ctx context.Context, o benchOpts, procs int, stdout, stderr io.Writ
 			d = time.Second
 		}
 		for _, name := range measured {
-			res, err := runLoad(ctx, o.driver, all[name], loadSpec{round: r, setup: name, body: body, sig: sig, conns: o.conns, d: d, cpus: loadCPUs, upstream: o.upstream}, pin)
+			var res benchResult
+			load := func() (err error) {
+				res, err = runLoad(ctx, o.driver, all[name], loadSpec{round: r, setup: name, body: body, sig: sig, conns: o.conns, d: d, cpus: loadCPUs, upstream: o.upstream}, pin)
+				return err
+			}
+			var err error
+			if o.pgo != nil && r > 0 && all[name].addr == o.gateway {
+				err = o.pgo.during(ctx, d, load)
+			} else {
+				err = load()
+			}
 			if err != nil {
 				fmt.Fprintf(stderr, "bench: round %d %s: %v\n", r, name, err)
 				return 1

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/pprof/profile"
 )
 
 // TestMain lets the benchmark run in this test binary: cmdBench starts its helper servers
@@ -104,6 +106,65 @@ func TestBenchControlDoesItsWork(t *testing.T) {
 	if code := cmdBench(ctx, []string{"-c", cfgPath, "-hookwall", hookwall, "-control-hashes", "1001", "-setups", "control"}, &stdout, &stderr); code != 2 {
 		t.Errorf("-control-hashes 1001 exited %d, want 2", code)
 	}
+}
+
+// TestBenchWritesPGOProfile runs a short round of the reference route with -pgo, on a config
+// with no admin token (the command gives its gateway one): the file written must be a CPU
+// profile of the gateway serving that route, which go build -pgo reads.
+func TestBenchWritesPGOProfile(t *testing.T) {
+	ctx, hookwall := benchStart(t)
+	cfgPath, _ := benchConfigCopy(t)
+	if raw, err := os.ReadFile(cfgPath); err != nil || strings.Contains(string(raw), "token") {
+		t.Fatalf("the config copy must have no admin token (%v)", err)
+	}
+	out := filepath.Join(t.TempDir(), "default.pgo")
+	var stdout, stderr lockedBuffer
+	code := cmdBench(ctx, []string{"-c", cfgPath, "-hookwall", hookwall, "-bare", freeAddr(t), "-setups", "bare,reference",
+		"-d", "2s", "-rounds", "1", "-procs", "1", "-driver", "go", "-pgo", out}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("bench exited %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "wrote "+out+": the gateway's CPU profile, ") || !strings.Contains(stdout.String(), " samples from 1 profiled rounds") {
+		t.Errorf("the report does not say the profile was written:\n%s", stdout.String())
+	}
+	if leftovers, _ := filepath.Glob(filepath.Join(filepath.Dir(out), ".pgo-*")); len(leftovers) > 0 {
+		t.Errorf("the profile's temp file was left behind: %v", leftovers)
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	p, err := profile.Parse(f)
+	if err != nil {
+		t.Fatalf("%s is not a profile: %v", out, err)
+	}
+	if got := p.SampleType[len(p.SampleType)-1].Type; got != "cpu" {
+		t.Errorf("the profile's sample type is %q, want cpu", got)
+	}
+	if n := samplesUnder(p, "engine/internal/server.(*Server).handle"); n < 10 {
+		t.Errorf("%d samples of the profile are in the gateway's handler, want at least 10", n)
+	}
+	if code := cmdBench(ctx, []string{"-c", cfgPath, "-hookwall", hookwall, "-drain", "-pgo", out}, &stdout, &stderr); code != 2 {
+		t.Errorf("-pgo with -drain exited %d, want 2", code)
+	}
+}
+
+// samplesUnder counts p's samples with a frame of a function whose name ends with fn.
+func samplesUnder(p *profile.Profile, fn string) int {
+	n := 0
+	for _, s := range p.Sample {
+	frames:
+		for _, loc := range s.Location {
+			for _, l := range loc.Line {
+				if l.Function != nil && strings.HasSuffix(l.Function.Name, fn) {
+					n++
+					break frames
+				}
+			}
+		}
+	}
+	return n
 }
 
 // benchStart skips a short run; otherwise it gives the test a context of four minutes and
