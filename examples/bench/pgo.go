@@ -25,11 +25,15 @@ type pgoProfiles struct {
 	profiles []*profile.Profile
 }
 
+// maxProfileSecs bounds one profile: the admin listener's write timeout (30 s) refuses a
+// longer one. A longer round is profiled for its first maxProfileSecs seconds.
+const maxProfileSecs = 25
+
 // during runs load while the gateway's CPU profile is taken for d (in whole seconds, at least
-// one), and keeps the profile. A profile the gateway did not give is an error: a run meant to
-// write one must not write a part of one.
+// one, at most maxProfileSecs), and keeps the profile. A profile the gateway did not give is
+// an error: a run meant to write one must not write a part of one.
 func (g *pgoProfiles) during(ctx context.Context, d time.Duration, load func() error) error {
-	secs := max(1, int(d/time.Second))
+	secs := min(maxProfileSecs, max(1, int(d/time.Second)))
 	type fetched struct {
 		p   *profile.Profile
 		err error
