@@ -4,6 +4,7 @@ package server
 
 import (
 	"bufio"
+	"math"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -21,7 +22,7 @@ import (
 // path gets cheaper, never raise them without a reason in the commit.
 const (
 	budgetNone      = 2 // allow := true, no filter: neither the request nor the document is built
-	budgetReference = 8 // examples/bench reference policy + tiny wasm filter + decision log
+	budgetReference = 7 // examples/bench reference policy + tiny wasm filter + decision log
 )
 
 func TestAllocationBudget(t *testing.T) {
@@ -34,11 +35,24 @@ func TestAllocationBudget(t *testing.T) {
 		budget float64
 	}{{"/none", budgetNone}, {"/reference", budgetReference}} {
 		t.Run(strings.TrimPrefix(c.path, "/"), func(t *testing.T) {
-			allocs := testing.AllocsPerRun(300, func() {
+			do := func() {
 				if st := h.do(c.path); st != 200 {
 					t.Fatalf("status %d", st)
 				}
-			})
+			}
+			// Warmed first: the pools fill and the state store's first growth is over (the
+			// first 300 reference requests allocate about 10 each, the next 7.6, then 7.1–7.3
+			// as the store's growth is amortised). Then the least of three measurements: an
+			// allocation of the request path shows in each, while the process's background
+			// work on a loaded machine (a timer that fired late, a pool a collection emptied)
+			// lands in one now and then and is not the request's.
+			for range 300 {
+				do()
+			}
+			allocs := math.Inf(1)
+			for range 3 {
+				allocs = min(allocs, testing.AllocsPerRun(300, do))
+			}
 			t.Logf("%s: %.0f allocs/request (budget %.0f)", c.path, allocs, c.budget)
 			if allocs > c.budget {
 				t.Errorf("%s allocates %.0f per request, over the budget of %.0f", c.path, allocs, c.budget)
