@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/pprof/profile"
@@ -34,24 +35,21 @@ const maxProfileSecs = 25
 // an error: a run meant to write one must not write a part of one.
 func (g *pgoProfiles) during(ctx context.Context, d time.Duration, load func() error) error {
 	secs := min(maxProfileSecs, max(1, int(d/time.Second)))
-	type fetched struct {
-		p   *profile.Profile
-		err error
-	}
-	done := make(chan fetched, 1)
-	go func() {
-		p, err := g.fetch(ctx, secs)
-		done <- fetched{p, err}
-	}()
+	var (
+		p    *profile.Profile
+		perr error
+		wg   sync.WaitGroup
+	)
+	wg.Go(func() { p, perr = g.fetch(ctx, secs) })
 	lerr := load()
-	f := <-done
+	wg.Wait()
 	if lerr != nil {
 		return lerr
 	}
-	if f.err != nil {
-		return fmt.Errorf("-pgo: the gateway's CPU profile: %w", f.err)
+	if perr != nil {
+		return fmt.Errorf("-pgo: the gateway's CPU profile: %w", perr)
 	}
-	g.profiles = append(g.profiles, f.p)
+	g.profiles = append(g.profiles, p)
 	return nil
 }
 
