@@ -104,7 +104,7 @@ func TestCrossCheckMovesDivergentRoute(t *testing.T) {
 // With on_divergence = "log" the difference is counted and logged, and the route stays
 // with the compiled evaluator; with cross_check = 0 nothing is checked.
 func TestCrossCheckLogOnlyAndOff(t *testing.T) {
-	e := startCrossCheck(t, "cross_check = 1.0\non_divergence = \"log\"")
+	e := startCrossCheck(t, "cross_check = 1.0\non_divergence = \"log\"\ncross_check_max = 0") // no ceiling: all three are checked
 	for range 3 {
 		if got := sendFlip(t, e, ""); got != 200 {
 			t.Fatalf("no x-ok: %d, want the broken compiled evaluator's 200", got)
@@ -306,7 +306,8 @@ func floodSigned(t *testing.T, ceiling string, n int, pause time.Duration) (chec
 // checks a second, 400 signed deliveries sent by eight clients over about a second are
 // checked at most 20 a second plus the bucket's two (a tenth of a second's); the rest are
 // skipped, and counted so in hookwall_cross_checks_total, and the checks that ran still catch
-// the divergence. Without a ceiling
+// the divergence. With the key left out, the default ceiling (10 a second, a bucket of one)
+// bounds them the same way. Without a ceiling
 // (cross_check_max = 0) the same deliveries are checked far beyond that.
 func TestCrossCheckCeiling(t *testing.T) {
 	const n, perSecond, burst = 400, 20, 2
@@ -321,6 +322,15 @@ func TestCrossCheckCeiling(t *testing.T) {
 	// and each check still catches the divergence.
 	if checked <= burst {
 		t.Errorf("%d deliveries checked in %v under a ceiling of %d a second: the bucket did not refill", checked, took, perSecond)
+	}
+
+	// The default ceiling, 10 a second, and its bucket of one: the key left out.
+	const defaultPerSecond, defaultBurst = 10, 1
+	checked, skipped, took = floodSigned(t, "", n, pause)
+	bound = int(defaultPerSecond*took.Seconds()) + defaultBurst + 1
+	t.Logf("default ceiling: %d of %d checked, %d skipped in %v (bound %d)", checked, n, skipped, took, bound)
+	if checked > bound || checked <= defaultBurst || skipped < n-bound {
+		t.Errorf("with the default ceiling %d of %d deliveries in %v were checked (%d skipped), want more than %d and at most %d", checked, n, took, skipped, defaultBurst, bound)
 	}
 
 	unbounded, skipped, took := floodSigned(t, "cross_check_max = 0", n, pause)
