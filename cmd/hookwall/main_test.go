@@ -55,7 +55,7 @@ func TestCheckDefaultConfig(t *testing.T) {
 	if !strings.Contains(out.String(), "route github: policy routes.github, evaluator compiled\n") {
 		t.Fatalf("check does not report the demo route's evaluator: %q", out.String())
 	}
-	if !strings.Contains(out.String(), "cross-check: 1% of compiled decisions, at most 10 a second, evaluated again with topdown; a divergence moves the route to opa until the next reload\n") {
+	if !strings.Contains(out.String(), "cross-check: 1% of compiled decisions, at most 50 a second, evaluated again with topdown; a divergence moves the route to opa until the next reload\n") {
 		t.Fatalf("check does not report the cross-check: %q", out.String())
 	}
 }

@@ -306,8 +306,8 @@ func floodSigned(t *testing.T, ceiling string, n int, pause time.Duration) (chec
 // checks a second, 400 signed deliveries sent by eight clients over about a second are
 // checked at most 20 a second plus the bucket's two (a tenth of a second's); the rest are
 // skipped, and counted so in hookwall_cross_checks_total, and the checks that ran still catch
-// the divergence. With the key left out, the default ceiling (10 a second, a bucket of one)
-// bounds them the same way. Without a ceiling
+// the divergence. With the key left out, the default ceiling (50 a second, a bucket of
+// five) bounds them the same way. Without a ceiling
 // (cross_check_max = 0) the same deliveries are checked far beyond that.
 func TestCrossCheckCeiling(t *testing.T) {
 	const n, perSecond, burst = 400, 20, 2
@@ -324,8 +324,8 @@ func TestCrossCheckCeiling(t *testing.T) {
 		t.Errorf("%d deliveries checked in %v under a ceiling of %d a second: the bucket did not refill", checked, took, perSecond)
 	}
 
-	// The default ceiling, 10 a second, and its bucket of one: the key left out.
-	const defaultPerSecond, defaultBurst = 10, 1
+	// The default ceiling, 50 a second, and its bucket of five: the key left out.
+	const defaultPerSecond, defaultBurst = 50, 5
 	checked, skipped, took = floodSigned(t, "", n, pause)
 	bound = int(defaultPerSecond*took.Seconds()) + defaultBurst + 1
 	t.Logf("default ceiling: %d of %d checked, %d skipped in %v (bound %d)", checked, n, skipped, took, bound)
