@@ -310,32 +310,32 @@ func floodSigned(t *testing.T, ceiling string, n int, pause time.Duration) (chec
 // five) bounds them the same way. Without a ceiling
 // (cross_check_max = 0) the same deliveries are checked far beyond that.
 func TestCrossCheckCeiling(t *testing.T) {
-	const n, perSecond, burst = 400, 20, 2
+	const n = 400
 	pause := 20 * time.Millisecond // 50 requests a client: about a second
-	checked, skipped, took := floodSigned(t, "cross_check_max = 20", n, pause)
-	bound := int(perSecond*took.Seconds()) + burst + 1 // +1: a token accrued over the rounding
-	t.Logf("ceiling %d/s: %d of %d checked, %d skipped in %v (bound %d)", perSecond, checked, n, skipped, took, bound)
-	if checked > bound || skipped < n-bound {
-		t.Errorf("%d of %d deliveries in %v were checked (%d skipped) under a ceiling of %d a second, want at most %d (at least %d skipped)", checked, n, took, skipped, perSecond, bound, n-bound)
+	// bounded floods the gateway configured with ceiling (in [policies]) and holds the
+	// checks to perSecond a second plus the bucket (a tenth of a second's, at least one).
+	bounded := func(ceiling string, perSecond int) {
+		t.Helper()
+		burst := max(1, perSecond/10)
+		checked, skipped, took := floodSigned(t, ceiling, n, pause)
+		bound := int(float64(perSecond)*took.Seconds()) + burst + 1 // +1: a token accrued over the rounding
+		t.Logf("ceiling %d/s (%q): %d of %d checked, %d skipped in %v (bound %d)", perSecond, ceiling, checked, n, skipped, took, bound)
+		if checked > bound || skipped < n-bound {
+			t.Errorf("%d of %d deliveries in %v were checked (%d skipped) under a ceiling of %d a second, want at most %d (at least %d skipped)", checked, n, took, skipped, perSecond, bound, n-bound)
+		}
+		// The bucket refills while the deliveries come: more than its first tokens are
+		// checked, and each check still catches the divergence.
+		if checked <= burst {
+			t.Errorf("%d deliveries checked in %v under a ceiling of %d a second: the bucket did not refill", checked, took, perSecond)
+		}
 	}
-	// The bucket refills while the deliveries come: more than its first two are checked,
-	// and each check still catches the divergence.
-	if checked <= burst {
-		t.Errorf("%d deliveries checked in %v under a ceiling of %d a second: the bucket did not refill", checked, took, perSecond)
-	}
-
-	// The default ceiling, 50 a second, and its bucket of five: the key left out.
-	const defaultPerSecond, defaultBurst = 50, 5
-	checked, skipped, took = floodSigned(t, "", n, pause)
-	bound = int(defaultPerSecond*took.Seconds()) + defaultBurst + 1
-	t.Logf("default ceiling: %d of %d checked, %d skipped in %v (bound %d)", checked, n, skipped, took, bound)
-	if checked > bound || checked <= defaultBurst || skipped < n-bound {
-		t.Errorf("with the default ceiling %d of %d deliveries in %v were checked (%d skipped), want more than %d and at most %d", checked, n, took, skipped, defaultBurst, bound)
-	}
+	const perSecond = 20
+	bounded("cross_check_max = 20", perSecond)
+	bounded("", 50) // the key left out: the default ceiling
 
 	unbounded, skipped, took := floodSigned(t, "cross_check_max = 0", n, pause)
 	t.Logf("no ceiling: %d of %d checked, %d skipped in %v", unbounded, n, skipped, took)
-	if limit := int(perSecond*took.Seconds()) + burst + 1; unbounded <= limit || skipped != 0 {
+	if limit := int(perSecond*took.Seconds()) + perSecond/10 + 1; unbounded <= limit || skipped != 0 {
 		t.Errorf("without a ceiling %d of %d deliveries in %v were checked and %d skipped, want more than %d checked and none skipped", unbounded, n, took, skipped, limit)
 	}
 }
