@@ -61,6 +61,7 @@ type benchResult struct {
 	elapsed                  time.Duration
 	p50, p99                 time.Duration
 	cpu                      time.Duration
+	upCPU                    time.Duration // the upstream's CPU over the run; 0 when unread
 	mallocs                  uint64
 	mallocsOK                bool
 	tally                    tally
@@ -92,6 +93,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	drain := fs.Bool("drain", false, "instead of the setups: the upstream is down for -outage while -rate requests/s come to the queued route, then comes up; reports how fast the backlog is delivered (GOMAXPROCS: the first -procs value)")
 	outage := fs.Duration("outage", 60*time.Second, "with -drain: how long the upstream is down")
 	rate := fs.Int("rate", 1000, "with -drain: requests per second sent during the outage")
+	watch := fs.Duration("watch", 0, "print, every WATCH of a measured round, the requests a second and the CPU a request of the setup's processes and of the upstream: the upstream's work a request is the same in every setup, so when both move together the core got slower, not the setup (0: off; at least 1s: the kernel counts CPU time in 10 ms ticks)")
 	pgoPath := fs.String("pgo", "", "write the gateway's CPU profile over the measured rounds of its setups to this file, merged: the profile of profile-guided optimisation (cmd/hookwall/default.pgo). The gateway gets an admin token for pprof when its config has none; the run's figures include the profiler's cost")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -107,6 +109,10 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	if *controlHashes < 0 || *controlHashes > maxControlHashes {
 		fmt.Fprintf(stderr, "bench: -control-hashes: want 0 to %d\n", maxControlHashes)
+		return 2
+	}
+	if *watch != 0 && *watch < time.Second {
+		fmt.Fprintln(stderr, "bench: -watch: at least 1s (the kernel counts CPU time in 10 ms ticks), or 0 for off")
 		return 2
 	}
 	if *dur > 2*time.Minute || *rounds > 10 {
@@ -155,7 +161,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	o := benchOpts{cfgPath: *cfgPath, decisions: cfg.Log.Decisions, deliveries: cfg.Delivery.Path, adminToken: cfg.Admin.Token, self: self, hookwall: hookwall, driver: *driver,
 		setups: *setupsFlag, conns: *conns, rounds: *rounds, d: *dur, body: *bodySize,
 		gateway: cfg.Server.Listen, admin: cfg.Admin.Listen, upstream: upstream, bare: *bareAddr,
-		control: *controlAddr, controlHashes: *controlHashes}
+		control: *controlAddr, controlHashes: *controlHashes, watch: *watch}
 	if *pgoPath != "" {
 		if *drain {
 			fmt.Fprintln(stderr, "bench: -pgo profiles the setups' rounds, not -drain")
@@ -224,6 +230,7 @@ type benchOpts struct {
 	pgo                    *pgoProfiles // with -pgo: the gateway's profiles, gathered over the rounds
 	conns, rounds, body    int
 	d                      time.Duration
+	watch                  time.Duration // with -watch: the interval of the lines printed during a round
 	// The baseline hookwall, when there is one: its binary, config copy, listeners, log and store.
 	baseHookwall, baseCfgPath, baseGateway, baseAdmin, baseDecisions, baseDeliveries string
 }
@@ -410,10 +417,12 @@ func benchAt(ctx context.Context, o benchOpts, procs int, stdout, stderr io.Writ
 		}
 		return cmd, nil
 	}
-	if _, err := start("upstream", []string{o.self, "node", "upstream", o.upstream}, o.upstream, nil, false); err != nil {
+	up, err := start("upstream", []string{o.self, "node", "upstream", o.upstream}, o.upstream, nil, false)
+	if err != nil {
 		fmt.Fprintf(stderr, "bench: %v\n", err)
 		return 1
 	}
+	upPID := childPID(up)
 	bare, err := start("bare proxy", []string{o.self, "node", "bare", o.bare, o.upstream}, o.bare, nil, false)
 	if err != nil {
 		fmt.Fprintf(stderr, "bench: %v\n", err)
@@ -613,7 +622,11 @@ func benchAt(ctx context.Context, o benchOpts, procs int, stdout, stderr io.Writ
 		for _, name := range measured {
 			var res benchResult
 			load := func() (err error) {
-				res, err = runLoad(ctx, o.driver, all[name], loadSpec{round: r, setup: name, body: body, sig: sig, conns: o.conns, d: d, cpus: loadCPUs, upstream: o.upstream}, pin)
+				spec := loadSpec{round: r, setup: name, body: body, sig: sig, conns: o.conns, d: d, cpus: loadCPUs, upstream: o.upstream, upstreamPID: upPID}
+				if r > 0 {
+					spec.watch, spec.watchTo = o.watch, stderr
+				}
+				res, err = runLoad(ctx, o.driver, all[name], spec, pin)
 				return err
 			}
 			var err error
@@ -630,7 +643,7 @@ func benchAt(ctx context.Context, o benchOpts, procs int, stdout, stderr io.Writ
 			if res.void != "" {
 				verdict, voids = "VOID: "+res.void, voids+1
 			}
-			fmt.Fprintf(stderr, "  round %d %-13s %8.0f rps  p99 %-10v non-2xx %d  %s: %s\n", r, name, res.rps(), res.p99, res.non2xx+res.errors, res.tally, verdict)
+			fmt.Fprintf(stderr, "  round %d %-13s %8.0f rps  p99 %-10v non-2xx %d  upstream %s µs/req  %s: %s\n", r, name, res.rps(), res.p99, res.non2xx+res.errors, res.upstreamPerRequest(), res.tally, verdict)
 			if r > 0 && res.void == "" {
 				results[name] = append(results[name], res)
 			}
@@ -673,13 +686,13 @@ func printBenchReport(w io.Writer, order []string, all map[string]benchSetup, re
 		return xs[len(xs)/2], xs[0], xs[len(xs)-1], true
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "setup\trps\tratio\tratio range\tp50\tp99\tp99 ratio\tCPU µs/req\tCPU ratio\tallocs/req\t")
+	fmt.Fprintln(tw, "setup\trps\tratio\tratio range\tp50\tp99\tp99 ratio\tCPU µs/req\tCPU ratio\tallocs/req\tupstream µs/req\t")
 	for _, name := range order {
 		if st := all[name].status; st != "" || len(results[name]) == 0 {
 			if st == "" {
 				st = "not measured"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t\n", all[name].name, st)
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t\n", all[name].name, st)
 			continue
 		}
 		m := median(results[name])
@@ -714,8 +727,8 @@ func printBenchReport(w io.Writer, order []string, all map[string]benchSetup, re
 			sort.Float64s(cpuRatios)
 			cpuRatio = fmt.Sprintf("%.2f×", cpuRatios[len(cpuRatios)/2])
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%v\t%v\t%s\t%s\t%s\t%s\t\n", all[name].name, m.rps(), ratio, span,
-			m.p50.Round(time.Microsecond), m.p99.Round(time.Microsecond), p99r, cpu, cpuRatio, allocs)
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%v\t%v\t%s\t%s\t%s\t%s\t%s\t\n", all[name].name, m.rps(), ratio, span,
+			m.p50.Round(time.Microsecond), m.p99.Round(time.Microsecond), p99r, cpu, cpuRatio, allocs, m.upstreamPerRequest())
 	}
 	tw.Flush()
 	// A cut measured in one run: each setup against its baseline of the same round.
@@ -764,10 +777,16 @@ type loadSpec struct {
 	prefix   string // of every delivery id in the run (deliveryPrefix)
 	cpus     string // the load generator's cores, "" for any
 	upstream string // whose count of served requests audits the run
-	body     []byte
-	sig      string
-	conns    int
-	d        time.Duration
+	// upstreamPID is the upstream's process: its CPU over the run is reported beside the
+	// setup's. It serves every setup the same few lines of work a request, so its CPU a
+	// request follows the core's speed (and how it is woken), not the setup's work.
+	upstreamPID int
+	watch       time.Duration // with -watch: print a sample to watchTo this often during the run
+	watchTo     io.Writer
+	body        []byte
+	sig         string
+	conns       int
+	d           time.Duration
 }
 
 // runLoad drives one setup for d, measures the serving process around it, and audits the
@@ -798,7 +817,8 @@ func runLoad(ctx context.Context, driver string, s benchSetup, spec loadSpec, pi
 			return benchResult{}, err
 		}
 	}
-	cpu0 := setupCPU(s.pids())
+	cpu0, up0 := setupCPU(s.pids()), procCPU(spec.upstreamPID)
+	stopWatch := watchRun(spec, s)
 	var m0 uint64
 	var ok0 bool
 	if s.mallocs != nil {
@@ -810,11 +830,15 @@ func runLoad(ctx context.Context, driver string, s benchSetup, spec loadSpec, pi
 	} else {
 		res, err = runGoLoad(ctx, s, spec)
 	}
+	stopWatch()
 	if err != nil {
 		return res, err
 	}
 	if cpu1 := setupCPU(s.pids()); cpu0 >= 0 && cpu1 >= cpu0 {
 		res.cpu = cpu1 - cpu0
+	}
+	if up1 := procCPU(spec.upstreamPID); up0 >= 0 && up1 >= up0 {
+		res.upCPU = up1 - up0
 	}
 	if ok0 {
 		if m1, ok1 := s.mallocs(); ok1 && m1 >= m0 {

@@ -45,7 +45,8 @@ func TestBenchRunsTheReferenceWorkload(t *testing.T) {
 				"-d", "1s", "-rounds", "2", "-procs", "1", "-driver", driver}
 			if driver == "go" {
 				// The same binary as its own baseline: a second gateway, audited on its own log.
-				args = append(args, "-baseline", hookwall)
+				// Rounds of two seconds, watched every second.
+				args = append(args, "-baseline", hookwall, "-d", "2s", "-watch", "1s")
 			}
 			code := cmdBench(ctx, args, &stdout, &stderr)
 			if code != 0 {
@@ -60,6 +61,7 @@ func TestBenchRunsTheReferenceWorkload(t *testing.T) {
 					t.Errorf("no %q row in the report:\n%s", row, stdout.String())
 				}
 			}
+			checkUpstreamCPU(t, stdout.String(), stderr.String(), driver == "go")
 			log, err := os.ReadFile(dlog)
 			if err != nil {
 				t.Fatal(err)
@@ -291,4 +293,46 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// checkUpstreamCPU holds the benchmark's output to the upstream's CPU a request: every
+// measured round's progress line gives it, the report gives it for each setup, and, when the
+// rounds were watched, each setup's measured rounds printed samples whose requests a second and
+// CPU a request are read from the processes.
+func checkUpstreamCPU(t *testing.T, stdout, stderr string, watched bool) {
+	t.Helper()
+	rounds := regexp.MustCompile(`(?m)^  round ([12]) (\S+) .* upstream ([0-9.]+) µs/req  .*: ok$`).FindAllStringSubmatch(stderr, -1)
+	if len(rounds) < 4 {
+		t.Errorf("%d measured rounds give the upstream's CPU a request, want at least 4:\n%s", len(rounds), stderr)
+	}
+	for _, m := range rounds {
+		if us, _ := strconv.ParseFloat(m[3], 64); us <= 0 {
+			t.Errorf("round %s %s: the upstream's CPU a request is %s µs", m[1], m[2], m[3])
+		}
+	}
+	for _, row := range []string{"bare fasthttp proxy", "hookwall, reference"} {
+		m := regexp.MustCompile(`(?m)^\s*` + regexp.QuoteMeta(row) + `\s.*\s([0-9.]+|n/a)\s*$`).FindStringSubmatch(stdout)
+		if m == nil || m[1] == "n/a" {
+			t.Errorf("the report gives no upstream CPU a request for %q:\n%s", row, stdout)
+		}
+	}
+	samples := regexp.MustCompile(`(?m)^    round ([12]) (\S+)\s+([0-9.]+)s\s+(\d+) rps  setup\s+([0-9.]+) µs/req  upstream\s+([0-9.]+) µs/req$`).FindAllStringSubmatch(stderr, -1)
+	if !watched {
+		if len(samples) > 0 {
+			t.Errorf("%d samples printed without -watch:\n%s", len(samples), stderr)
+		}
+		return
+	}
+	seen := map[string]bool{}
+	for _, m := range samples {
+		seen[m[1]+" "+m[2]] = true
+		if rps, _ := strconv.Atoi(m[4]); rps <= 0 {
+			t.Errorf("sample %q: no requests", m[0])
+		}
+	}
+	for _, want := range []string{"1 bare", "1 reference", "2 bare", "2 reference"} {
+		if !seen[want] {
+			t.Errorf("no sample of round %s while it ran:\n%s", want, stderr)
+		}
+	}
 }

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"fmt"
+	"sync"
+	"time"
+)
+
+// upstreamPerRequest formats the upstream's CPU a request over the run, or "n/a".
+func (r benchResult) upstreamPerRequest() string {
+	if r.upCPU <= 0 || r.requests == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.1f", float64(r.upCPU.Microseconds())/float64(r.requests))
+}
+
+// watchRun prints, every spec.watch until the returned stop is called, the requests the
+// upstream served since the last line and the CPU a request of the setup's processes and of
+// the upstream over that time. A round's figures average over its whole duration; on a
+// shared virtual machine the core itself speeds up and slows down for seconds at a time, and
+// these lines show it: the upstream's work a request is the same in every setup, so when its
+// CPU a request moves with the setup's, the core moved. A sample that cannot be read (a
+// process gone, the upstream not answering) prints nothing.
+func watchRun(spec loadSpec, s benchSetup) (stop func()) {
+	if spec.watch <= 0 || spec.watchTo == nil {
+		return func() {}
+	}
+	type sample struct {
+		at       time.Time
+		cpu, up  time.Duration
+		served   uint64
+		readable bool
+	}
+	read := func() sample {
+		hits, err := upstreamHits(spec.upstream)
+		smp := sample{at: time.Now(), cpu: setupCPU(s.pids()), up: procCPU(spec.upstreamPID), served: hits}
+		smp.readable = err == nil && smp.cpu >= 0 && smp.up >= 0
+		return smp
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(spec.watch)
+		defer t.Stop()
+		last, start := read(), time.Now()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			now := read()
+			if now.readable && last.readable && now.served > last.served {
+				n := float64(now.served - last.served)
+				fmt.Fprintf(spec.watchTo, "    round %d %-13s %6.1fs %8.0f rps  setup %5.1f µs/req  upstream %5.1f µs/req\n",
+					spec.round, spec.setup, now.at.Sub(start).Seconds(), n/now.at.Sub(last.at).Seconds(),
+					float64((now.cpu-last.cpu).Microseconds())/n, float64((now.up-last.up).Microseconds())/n)
+			}
+			last = now
+		}
+	}()
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}
