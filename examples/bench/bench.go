@@ -737,16 +737,22 @@ func printBenchReport(w io.Writer, order []string, all map[string]benchSetup, re
 		if !ok || len(results[name]) == 0 {
 			continue
 		}
-		var rps, cpu []float64
+		var rps, cpu, inUp []float64
 		for i, r := range results[name] {
 			if i < len(base) && base[i].rps() > 0 {
 				rps = append(rps, r.rps()/base[i].rps())
 				if r.cpu > 0 && base[i].cpu > 0 && r.requests > 0 && base[i].requests > 0 {
 					cpu = append(cpu, (float64(r.cpu)/float64(r.requests))/(float64(base[i].cpu)/float64(base[i].requests)))
 				}
+				// The setup's CPU over the upstream's in the same run: the core's speed,
+				// which moves both, drops out.
+				if r.cpu > 0 && base[i].cpu > 0 && r.upCPU > 0 && base[i].upCPU > 0 {
+					inUp = append(inUp, (float64(r.cpu)/float64(r.upCPU))/(float64(base[i].cpu)/float64(base[i].upCPU)))
+				}
 			}
 		}
-		fmt.Fprintf(w, "%s against its baseline, paired by round: throughput %s, CPU per request %s\n", all[name].name, medianRange(rps), medianRange(cpu))
+		fmt.Fprintf(w, "%s against its baseline, paired by round: throughput %s, CPU per request %s, CPU over the upstream's %s\n",
+			all[name].name, medianRange(rps), medianRange(cpu), medianRange(inUp))
 	}
 	printQueuedReport(w, all, results)
 }

@@ -60,3 +60,30 @@ func TestBenchReportCPURatio(t *testing.T) {
 		}
 	}
 }
+
+// A setup against its baseline is also paired in the upstream's CPU: each run's CPU over the
+// upstream's in the same run, so a core that ran slower in one of the two runs (both
+// processes' CPU a request up alike) does not read as a change.
+func TestBenchReportBaselineInUpstreamCPU(t *testing.T) {
+	run := func(reqs int, cpuPerReq, upPerReq time.Duration) benchResult {
+		return benchResult{requests: uint64(reqs), elapsed: time.Second, p50: time.Millisecond, p99: 2 * time.Millisecond,
+			cpu: time.Duration(reqs) * cpuPerReq, upCPU: time.Duration(reqs) * upPerReq}
+	}
+	us := time.Microsecond
+	results := map[string][]benchResult{
+		"bare": {run(100, 10*us, 5*us), run(100, 10*us, 5*us), run(100, 10*us, 5*us)},
+		// The change at 30 µs against 7.5 of the upstream's (4.0); the baseline at 40 against
+		// 10 (4.0), 30 against 6 (5.0) and 36 against 9 (4.0) on a core that moved.
+		"reference":          {run(50, 30*us, 7500*time.Nanosecond), run(50, 30*us, 7500*time.Nanosecond), run(50, 30*us, 7500*time.Nanosecond)},
+		"reference@baseline": {run(50, 40*us, 10*us), run(50, 30*us, 6*us), run(50, 36*us, 9*us)},
+	}
+	all := map[string]benchSetup{"bare": {name: "bare fasthttp proxy"}, "reference": {name: "hookwall, reference"},
+		"reference@baseline": {name: "hookwall, reference (baseline)"}}
+	var out bytes.Buffer
+	printBenchReport(&out, []string{"bare", "reference", "reference@baseline"}, all, results)
+	// CPU per request: 0.75, 1.00, 0.833 → 0.833; over the upstream's: 1.00, 0.80, 1.00 → 1.00.
+	want := "hookwall, reference against its baseline, paired by round: throughput 1.000× (1.000–1.000), CPU per request 0.833× (0.750–1.000), CPU over the upstream's 1.000× (0.800–1.000)"
+	if !strings.Contains(out.String(), want) {
+		t.Errorf("the report lacks\n%s\n%s", want, out.String())
+	}
+}
