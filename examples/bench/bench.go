@@ -643,7 +643,7 @@ func benchAt(ctx context.Context, o benchOpts, procs int, stdout, stderr io.Writ
 			if res.void != "" {
 				verdict, voids = "VOID: "+res.void, voids+1
 			}
-			fmt.Fprintf(stderr, "  round %d %-13s %8.0f rps  p99 %-10v non-2xx %d  upstream %s µs/req  %s: %s\n", r, name, res.rps(), res.p99, res.non2xx+res.errors, res.upstreamPerRequest(), res.tally, verdict)
+			fmt.Fprintf(stderr, "  round %d %-13s %8.0f rps  p99 %-10v non-2xx %d  upstream %s µs/req  %s: %s\n", r, name, res.rps(), res.p99, res.non2xx+res.errors, perRequest(res.upCPU, res.requests), res.tally, verdict)
 			if r > 0 && res.void == "" {
 				results[name] = append(results[name], res)
 			}
@@ -709,10 +709,6 @@ func printBenchReport(w io.Writer, order []string, all map[string]benchSetup, re
 		} else if m.mallocsOK && m.requests > 0 {
 			allocs = fmt.Sprintf("%.0f", float64(m.mallocs)/float64(m.requests))
 		}
-		cpu := "n/a"
-		if m.cpu > 0 {
-			cpu = fmt.Sprintf("%.1f", float64(m.cpu.Microseconds())/float64(m.requests))
-		}
 		// The bare proxy's CPU per request over the setup's, paired by round: the throughput
 		// ratio of the two proxies alone, each bound by its own CPU (the upstream's and the load
 		// generator's are not charged).
@@ -728,7 +724,7 @@ func printBenchReport(w io.Writer, order []string, all map[string]benchSetup, re
 			cpuRatio = fmt.Sprintf("%.2f×", cpuRatios[len(cpuRatios)/2])
 		}
 		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%v\t%v\t%s\t%s\t%s\t%s\t%s\t\n", all[name].name, m.rps(), ratio, span,
-			m.p50.Round(time.Microsecond), m.p99.Round(time.Microsecond), p99r, cpu, cpuRatio, allocs, m.upstreamPerRequest())
+			m.p50.Round(time.Microsecond), m.p99.Round(time.Microsecond), p99r, perRequest(m.cpu, m.requests), cpuRatio, allocs, perRequest(m.upCPU, m.requests))
 	}
 	tw.Flush()
 	// A cut measured in one run: each setup against its baseline of the same round.

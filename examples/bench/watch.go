@@ -6,12 +6,13 @@ import (
 	"time"
 )
 
-// upstreamPerRequest formats the upstream's CPU a request over the run, or "n/a".
-func (r benchResult) upstreamPerRequest() string {
-	if r.upCPU <= 0 || r.requests == 0 {
+// perRequest formats CPU time over n requests in microseconds a request, or "n/a" when
+// either is unknown.
+func perRequest(cpu time.Duration, n uint64) string {
+	if cpu <= 0 || n == 0 {
 		return "n/a"
 	}
-	return fmt.Sprintf("%.1f", float64(r.upCPU.Microseconds())/float64(r.requests))
+	return fmt.Sprintf("%.1f", float64(cpu.Microseconds())/float64(n))
 }
 
 // watchRun prints, every spec.watch until the returned stop is called, the requests the
