@@ -312,13 +312,18 @@ func floodSigned(t *testing.T, ceiling string, n int, pause time.Duration) (chec
 func TestCrossCheckCeiling(t *testing.T) {
 	const n = 400
 	pause := 20 * time.Millisecond // 50 requests a client: about a second
+	// limit is what a ceiling of perSecond allows over took: perSecond a second plus the
+	// bucket (a tenth of a second's, at least one), and a token accrued over the rounding.
+	limit := func(perSecond int, took time.Duration) (checks, burst int) {
+		burst = max(1, perSecond/10)
+		return int(float64(perSecond)*took.Seconds()) + burst + 1, burst
+	}
 	// bounded floods the gateway configured with ceiling (in [policies]) and holds the
-	// checks to perSecond a second plus the bucket (a tenth of a second's, at least one).
+	// checks to the limit of perSecond.
 	bounded := func(ceiling string, perSecond int) {
 		t.Helper()
-		burst := max(1, perSecond/10)
 		checked, skipped, took := floodSigned(t, ceiling, n, pause)
-		bound := int(float64(perSecond)*took.Seconds()) + burst + 1 // +1: a token accrued over the rounding
+		bound, burst := limit(perSecond, took)
 		t.Logf("ceiling %d/s (%q): %d of %d checked, %d skipped in %v (bound %d)", perSecond, ceiling, checked, n, skipped, took, bound)
 		if checked > bound || skipped < n-bound {
 			t.Errorf("%d of %d deliveries in %v were checked (%d skipped) under a ceiling of %d a second, want at most %d (at least %d skipped)", checked, n, took, skipped, perSecond, bound, n-bound)
@@ -329,13 +334,12 @@ func TestCrossCheckCeiling(t *testing.T) {
 			t.Errorf("%d deliveries checked in %v under a ceiling of %d a second: the bucket did not refill", checked, took, perSecond)
 		}
 	}
-	const perSecond = 20
-	bounded("cross_check_max = 20", perSecond)
+	bounded("cross_check_max = 20", 20)
 	bounded("", 50) // the key left out: the default ceiling
 
 	unbounded, skipped, took := floodSigned(t, "cross_check_max = 0", n, pause)
 	t.Logf("no ceiling: %d of %d checked, %d skipped in %v", unbounded, n, skipped, took)
-	if limit := int(perSecond*took.Seconds()) + perSecond/10 + 1; unbounded <= limit || skipped != 0 {
-		t.Errorf("without a ceiling %d of %d deliveries in %v were checked and %d skipped, want more than %d checked and none skipped", unbounded, n, took, skipped, limit)
+	if over, _ := limit(20, took); unbounded <= over || skipped != 0 {
+		t.Errorf("without a ceiling %d of %d deliveries in %v were checked and %d skipped, want more than %d checked and none skipped", unbounded, n, took, skipped, over)
 	}
 }
