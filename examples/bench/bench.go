@@ -643,7 +643,7 @@ func benchAt(ctx context.Context, o benchOpts, procs int, stdout, stderr io.Writ
 			if res.void != "" {
 				verdict, voids = "VOID: "+res.void, voids+1
 			}
-			fmt.Fprintf(stderr, "  round %d %-13s %8.0f rps  p99 %-10v non-2xx %d  upstream %s µs/req  %s: %s\n", r, name, res.rps(), res.p99, res.non2xx+res.errors, perRequest(res.upCPU, res.requests), res.tally, verdict)
+			fmt.Fprintf(stderr, "  round %d %-13s %8.0f rps  p50 %-9v p99 %-10v non-2xx %d  upstream %s µs/req  %s: %s\n", r, name, res.rps(), res.p50.Round(time.Microsecond), res.p99, res.non2xx+res.errors, perRequest(res.upCPU, res.requests), res.tally, verdict)
 			if r > 0 && res.void == "" {
 				results[name] = append(results[name], res)
 			}
@@ -750,7 +750,39 @@ func printBenchReport(w io.Writer, order []string, all map[string]benchSetup, re
 		fmt.Fprintf(w, "%s against its baseline, paired by round: throughput %s, CPU per request %s, CPU over the upstream's %s\n",
 			all[name].name, medianRange(rps), medianRange(cpu), medianRange(inUp))
 	}
+	printTailAgainstControl(w, order, all, results)
 	printQueuedReport(w, all, results)
+}
+
+// printTailAgainstControl sets each gateway setup's tail beside the control's, paired by
+// round: the setup's p99 over its p50, divided by the control's. The control spends a chosen
+// CPU a request with no policy, so at 1 the setup's tail has the shape that its CPU a
+// request gives any proxy on the same cores, and above 1 the rest is the setup's own. The
+// throughput against the control's says how far apart their CPU a request was.
+func printTailAgainstControl(w io.Writer, order []string, all map[string]benchSetup, results map[string][]benchResult) {
+	control := results["control"]
+	if len(control) == 0 {
+		return
+	}
+	for _, name := range order {
+		if name == "bare" || name == "control" || all[name].status != "" {
+			continue
+		}
+		var shape, rps []float64
+		for i, r := range results[name] {
+			if i < len(control) {
+				c := control[i]
+				if r.p50 > 0 && c.p50 > 0 && c.p99 > 0 && c.rps() > 0 {
+					shape = append(shape, (float64(r.p99)/float64(r.p50))/(float64(c.p99)/float64(c.p50)))
+					rps = append(rps, r.rps()/c.rps())
+				}
+			}
+		}
+		if len(shape) > 0 {
+			fmt.Fprintf(w, "%s against the control, paired by round: p99 over p50 %s of the control's, at %s its throughput\n",
+				all[name].name, medianRange(shape), medianRange(rps))
+		}
+	}
 }
 
 // medianRange formats the median of ratios xs and their range, or "n/a".

@@ -87,3 +87,38 @@ func TestBenchReportBaselineInUpstreamCPU(t *testing.T) {
 		t.Errorf("the report lacks\n%s\n%s", want, out.String())
 	}
 }
+
+// A gateway's tail is set beside the control's, paired by round: its p99 over p50 divided by
+// the control's, so that a round where both ran slower does not read as a fatter tail, and
+// the median of the rounds' quotients is reported, not the quotient of the medians.
+func TestBenchReportTailAgainstControl(t *testing.T) {
+	run := func(rps int, p50, p99 time.Duration) benchResult {
+		return benchResult{requests: uint64(rps), elapsed: time.Second, p50: p50, p99: p99}
+	}
+	ms := time.Millisecond
+	results := map[string][]benchResult{
+		"bare": {run(100, ms, 2*ms), run(100, ms, 2*ms), run(100, ms, 2*ms)},
+		// The control's p99/p50: 2, 2, 3; the reference's: 2.4, 3, 3.
+		"control":   {run(50, 2*ms, 4*ms), run(40, 3*ms, 6*ms), run(60, 2*ms, 6*ms)},
+		"reference": {run(40, 2500*time.Microsecond, 6*ms), run(40, 2*ms, 6*ms), run(30, 3*ms, 9*ms)},
+	}
+	all := map[string]benchSetup{"bare": {name: "bare fasthttp proxy"}, "control": {name: "bare proxy + 10 × SHA-256 of the body"},
+		"reference": {name: "hookwall, reference"}}
+	var out bytes.Buffer
+	printBenchReport(&out, []string{"bare", "control", "reference"}, all, results)
+	// Shapes over the control's: 1.2, 1.5, 1.0 → 1.2; throughput: 0.8, 1.0, 0.5 → 0.8.
+	want := "hookwall, reference against the control, paired by round: p99 over p50 1.200× (1.000–1.500) of the control's, at 0.800× (0.500–1.000) its throughput"
+	if !strings.Contains(out.String(), want) {
+		t.Errorf("the report lacks\n%s\n%s", want, out.String())
+	}
+	if strings.Contains(out.String(), "control against the control") || strings.Contains(out.String(), "proxy against the control") {
+		t.Errorf("the bare proxy or the control is set beside the control:\n%s", out.String())
+	}
+	// Without a control in the run there is nothing to set the tail beside.
+	delete(results, "control")
+	out.Reset()
+	printBenchReport(&out, []string{"bare", "reference"}, all, results)
+	if strings.Contains(out.String(), "against the control") {
+		t.Errorf("a run without the control reports a tail against it:\n%s", out.String())
+	}
+}
