@@ -70,6 +70,14 @@ type benchResult struct {
 
 func (r benchResult) rps() float64 { return float64(r.requests) / r.elapsed.Seconds() }
 
+// cpuPerRequest is the setup's CPU over the run a request, 0 when either is unknown.
+func (r benchResult) cpuPerRequest() float64 {
+	if r.cpu <= 0 || r.requests == 0 {
+		return 0
+	}
+	return float64(r.cpu) / float64(r.requests)
+}
+
 // cmdBench runs the reference load benchmark: a fasthttp upstream, a bare fasthttp reverse
 // proxy and hookwall (examples/bench/gateway.toml), driven A/B alternating in one run.
 func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -672,18 +680,8 @@ func printBenchReport(w io.Writer, order []string, all map[string]benchSetup, re
 	// with their range. On a shared machine the load moves between rounds far more than
 	// within one.
 	bare := results["bare"]
-	paired := func(rs []benchResult, f func(r, b benchResult) float64) (med, lo, hi float64, ok bool) {
-		var xs []float64
-		for i, r := range rs {
-			if i < len(bare) && bare[i].rps() > 0 && bare[i].p99 > 0 {
-				xs = append(xs, f(r, bare[i]))
-			}
-		}
-		if len(xs) == 0 {
-			return 0, 0, 0, false
-		}
-		sort.Float64s(xs)
-		return xs[len(xs)/2], xs[0], xs[len(xs)-1], true
+	againstBare := func(rs []benchResult, f func(r, b benchResult) float64) []float64 {
+		return pairRounds(rs, bare, func(r, b benchResult) (float64, bool) { return f(r, b), b.rps() > 0 && b.p99 > 0 })
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "setup\trps\tratio\tratio range\tp50\tp99\tp99 ratio\tCPU µs/req\tCPU ratio\tallocs/req\tupstream µs/req\t")
@@ -697,10 +695,12 @@ func printBenchReport(w io.Writer, order []string, all map[string]benchSetup, re
 		}
 		m := median(results[name])
 		ratio, span, p99r := "-", "-", "-"
-		if med, lo, hi, ok := paired(results[name], func(r, b benchResult) float64 { return r.rps() / b.rps() }); ok {
+		if xs := againstBare(results[name], func(r, b benchResult) float64 { return r.rps() / b.rps() }); len(xs) > 0 {
+			med, lo, hi := spread(xs)
 			ratio, span = fmt.Sprintf("%.2f×", med), fmt.Sprintf("%.2f–%.2f", lo, hi)
 		}
-		if med, _, _, ok := paired(results[name], func(r, b benchResult) float64 { return float64(r.p99) / float64(b.p99) }); ok {
+		if xs := againstBare(results[name], func(r, b benchResult) float64 { return float64(r.p99) / float64(b.p99) }); len(xs) > 0 {
+			med, _, _ := spread(xs)
 			p99r = fmt.Sprintf("%.2f×", med)
 		}
 		allocs := "n/a"
@@ -712,16 +712,12 @@ func printBenchReport(w io.Writer, order []string, all map[string]benchSetup, re
 		// The bare proxy's CPU per request over the setup's, paired by round: the throughput
 		// ratio of the two proxies alone, each bound by its own CPU (the upstream's and the load
 		// generator's are not charged).
-		var cpuRatios []float64
-		for i, r := range results[name] {
-			if i < len(bare) && r.cpu > 0 && bare[i].cpu > 0 && r.requests > 0 && bare[i].requests > 0 {
-				cpuRatios = append(cpuRatios, (float64(bare[i].cpu)/float64(bare[i].requests))/(float64(r.cpu)/float64(r.requests)))
-			}
-		}
 		cpuRatio := "n/a"
-		if len(cpuRatios) > 0 {
-			sort.Float64s(cpuRatios)
-			cpuRatio = fmt.Sprintf("%.2f×", cpuRatios[len(cpuRatios)/2])
+		if xs := pairRounds(results[name], bare, func(r, b benchResult) (float64, bool) {
+			return b.cpuPerRequest() / r.cpuPerRequest(), r.cpuPerRequest() > 0 && b.cpuPerRequest() > 0
+		}); len(xs) > 0 {
+			med, _, _ := spread(xs)
+			cpuRatio = fmt.Sprintf("%.2f×", med)
 		}
 		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%v\t%v\t%s\t%s\t%s\t%s\t%s\t\n", all[name].name, m.rps(), ratio, span,
 			m.p50.Round(time.Microsecond), m.p99.Round(time.Microsecond), p99r, perRequest(m.cpu, m.requests), cpuRatio, allocs, perRequest(m.upCPU, m.requests))
@@ -733,56 +729,60 @@ func printBenchReport(w io.Writer, order []string, all map[string]benchSetup, re
 		if !ok || len(results[name]) == 0 {
 			continue
 		}
-		var rps, cpu, inUp []float64
-		for i, r := range results[name] {
-			if i < len(base) && base[i].rps() > 0 {
-				rps = append(rps, r.rps()/base[i].rps())
-				if r.cpu > 0 && base[i].cpu > 0 && r.requests > 0 && base[i].requests > 0 {
-					cpu = append(cpu, (float64(r.cpu)/float64(r.requests))/(float64(base[i].cpu)/float64(base[i].requests)))
-				}
-				// The setup's CPU over the upstream's in the same run: the core's speed,
-				// which moves both, drops out.
-				if r.cpu > 0 && base[i].cpu > 0 && r.upCPU > 0 && base[i].upCPU > 0 {
-					inUp = append(inUp, (float64(r.cpu)/float64(r.upCPU))/(float64(base[i].cpu)/float64(base[i].upCPU)))
-				}
-			}
-		}
+		rps := pairRounds(results[name], base, func(r, b benchResult) (float64, bool) { return r.rps() / b.rps(), b.rps() > 0 })
+		cpu := pairRounds(results[name], base, func(r, b benchResult) (float64, bool) {
+			return r.cpuPerRequest() / b.cpuPerRequest(), b.rps() > 0 && r.cpuPerRequest() > 0 && b.cpuPerRequest() > 0
+		})
+		// The setup's CPU over the upstream's in the same run: the core's speed, which moves
+		// both, drops out.
+		inUp := pairRounds(results[name], base, func(r, b benchResult) (float64, bool) {
+			return (float64(r.cpu) / float64(r.upCPU)) / (float64(b.cpu) / float64(b.upCPU)), b.rps() > 0 && r.cpu > 0 && b.cpu > 0 && r.upCPU > 0 && b.upCPU > 0
+		})
 		fmt.Fprintf(w, "%s against its baseline, paired by round: throughput %s, CPU per request %s, CPU over the upstream's %s\n",
 			all[name].name, medianRange(rps), medianRange(cpu), medianRange(inUp))
 	}
-	printTailAgainstControl(w, order, all, results)
+	// Each gateway setup's tail beside the control's of the same round: its p99 over its p50,
+	// divided by the control's. The control spends a chosen CPU a request with no policy, so
+	// at 1 the setup's tail has the shape that its CPU a request gives any proxy on the same
+	// cores, and above 1 the rest is the setup's own. The throughput against the control's
+	// says how far apart their CPU a request was.
+	if control := results["control"]; len(control) > 0 {
+		for _, name := range order {
+			if all[name].route == "" { // the bare proxy, the control, a peer
+				continue
+			}
+			shape := pairRounds(results[name], control, func(r, c benchResult) (float64, bool) {
+				return (float64(r.p99) / float64(r.p50)) / (float64(c.p99) / float64(c.p50)), r.p50 > 0 && c.p50 > 0 && c.p99 > 0 && c.rps() > 0
+			})
+			if len(shape) > 0 {
+				rps := pairRounds(results[name], control, func(r, c benchResult) (float64, bool) { return r.rps() / c.rps(), c.rps() > 0 })
+				fmt.Fprintf(w, "%s against the control, paired by round: p99 over p50 %s of the control's, at %s its throughput\n",
+					all[name].name, medianRange(shape), medianRange(rps))
+			}
+		}
+	}
 	printQueuedReport(w, all, results)
 }
 
-// printTailAgainstControl sets each gateway setup's tail beside the control's, paired by
-// round: the setup's p99 over its p50, divided by the control's. The control spends a chosen
-// CPU a request with no policy, so at 1 the setup's tail has the shape that its CPU a
-// request gives any proxy on the same cores, and above 1 the rest is the setup's own. The
-// throughput against the control's says how far apart their CPU a request was.
-func printTailAgainstControl(w io.Writer, order []string, all map[string]benchSetup, results map[string][]benchResult) {
-	control := results["control"]
-	if len(control) == 0 {
-		return
-	}
-	for _, name := range order {
-		if name == "bare" || name == "control" || all[name].status != "" {
-			continue
+// pairRounds pairs each run of rs with the run of the same round in with (rounds that with
+// lacks are left out) and returns f of the pairs for which f reports its value defined.
+func pairRounds(rs, with []benchResult, f func(r, w benchResult) (float64, bool)) []float64 {
+	var xs []float64
+	for i, r := range rs {
+		if i >= len(with) {
+			break
 		}
-		var shape, rps []float64
-		for i, r := range results[name] {
-			if i < len(control) {
-				c := control[i]
-				if r.p50 > 0 && c.p50 > 0 && c.p99 > 0 && c.rps() > 0 {
-					shape = append(shape, (float64(r.p99)/float64(r.p50))/(float64(c.p99)/float64(c.p50)))
-					rps = append(rps, r.rps()/c.rps())
-				}
-			}
-		}
-		if len(shape) > 0 {
-			fmt.Fprintf(w, "%s against the control, paired by round: p99 over p50 %s of the control's, at %s its throughput\n",
-				all[name].name, medianRange(shape), medianRange(rps))
+		if x, ok := f(r, with[i]); ok {
+			xs = append(xs, x)
 		}
 	}
+	return xs
+}
+
+// spread returns the median, least and greatest of xs, which must not be empty; xs is sorted.
+func spread(xs []float64) (med, lo, hi float64) {
+	sort.Float64s(xs)
+	return xs[len(xs)/2], xs[0], xs[len(xs)-1]
 }
 
 // medianRange formats the median of ratios xs and their range, or "n/a".

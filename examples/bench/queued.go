@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -236,18 +235,16 @@ func printQueuedReport(w io.Writer, all map[string]benchSetup, results map[strin
 		if len(qs) == 0 {
 			continue
 		}
-		var rps, p99 []float64
 		var backlog, drain []float64
-		for i, q := range qs {
+		for _, q := range qs {
 			if t := q.tally.queued; t != nil {
 				backlog = append(backlog, float64(t.backlog))
 				drain = append(drain, t.settle.Seconds())
 			}
-			if i < len(direct) && direct[i].rps() > 0 && direct[i].p99 > 0 {
-				rps = append(rps, q.rps()/direct[i].rps())
-				p99 = append(p99, float64(q.p99)/float64(direct[i].p99))
-			}
 		}
+		measured := func(d benchResult) bool { return d.rps() > 0 && d.p99 > 0 }
+		rps := pairRounds(qs, direct, func(q, d benchResult) (float64, bool) { return q.rps() / d.rps(), measured(d) })
+		p99 := pairRounds(qs, direct, func(q, d benchResult) (float64, bool) { return float64(q.p99) / float64(d.p99), measured(d) })
 		fmt.Fprintf(w, "%s against the direct reference route, paired by round: ingest %s, p99 %s; backlog when the load stopped %s, delivered %s s later\n",
 			all[name].name, medianRange(rps), medianRange(p99), medianOf(backlog, "%.0f", ""), medianOf(drain, "%.1f", ""))
 	}
@@ -258,7 +255,6 @@ func medianOf(xs []float64, format, unit string) string {
 	if len(xs) == 0 {
 		return "n/a"
 	}
-	xs = append([]float64(nil), xs...)
-	sort.Float64s(xs)
-	return fmt.Sprintf(format+unit+" ("+format+"–"+format+")", xs[len(xs)/2], xs[0], xs[len(xs)-1])
+	med, lo, hi := spread(append([]float64(nil), xs...))
+	return fmt.Sprintf(format+unit+" ("+format+"–"+format+")", med, lo, hi)
 }

@@ -101,18 +101,20 @@ func TestBenchReportTailAgainstControl(t *testing.T) {
 		// The control's p99/p50: 2, 2, 3; the reference's: 2.4, 3, 3.
 		"control":   {run(50, 2*ms, 4*ms), run(40, 3*ms, 6*ms), run(60, 2*ms, 6*ms)},
 		"reference": {run(40, 2500*time.Microsecond, 6*ms), run(40, 2*ms, 6*ms), run(30, 3*ms, 9*ms)},
+		"nginx":     {run(90, ms, 2*ms), run(90, ms, 2*ms), run(90, ms, 2*ms)},
 	}
 	all := map[string]benchSetup{"bare": {name: "bare fasthttp proxy"}, "control": {name: "bare proxy + 10 × SHA-256 of the body"},
-		"reference": {name: "hookwall, reference"}}
+		"reference": {name: "hookwall, reference", route: "reference"}, "nginx": {name: "nginx (no policy)"}}
 	var out bytes.Buffer
-	printBenchReport(&out, []string{"bare", "control", "reference"}, all, results)
+	printBenchReport(&out, []string{"bare", "control", "reference", "nginx"}, all, results)
 	// Shapes over the control's: 1.2, 1.5, 1.0 → 1.2; throughput: 0.8, 1.0, 0.5 → 0.8.
 	want := "hookwall, reference against the control, paired by round: p99 over p50 1.200× (1.000–1.500) of the control's, at 0.800× (0.500–1.000) its throughput"
 	if !strings.Contains(out.String(), want) {
 		t.Errorf("the report lacks\n%s\n%s", want, out.String())
 	}
-	if strings.Contains(out.String(), "control against the control") || strings.Contains(out.String(), "proxy against the control") {
-		t.Errorf("the bare proxy or the control is set beside the control:\n%s", out.String())
+	// Only hookwall's setups: not the bare proxy, the control itself or a peer.
+	if n := strings.Count(out.String(), "against the control"); n != 1 {
+		t.Errorf("%d setups are set beside the control, want hookwall's one:\n%s", n, out.String())
 	}
 	// Without a control in the run there is nothing to set the tail beside.
 	delete(results, "control")

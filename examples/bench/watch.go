@@ -54,10 +54,10 @@ func watchRun(spec loadSpec, s benchSetup) (stop func()) {
 			}
 			now := read()
 			if now.readable && last.readable && now.served > last.served {
-				n := float64(now.served - last.served)
-				fmt.Fprintf(spec.watchTo, "    round %d %-13s %6.1fs %8.0f rps  setup %5.1f µs/req  upstream %5.1f µs/req\n",
-					spec.round, spec.setup, now.at.Sub(start).Seconds(), n/now.at.Sub(last.at).Seconds(),
-					float64((now.cpu-last.cpu).Microseconds())/n, float64((now.up-last.up).Microseconds())/n)
+				n := now.served - last.served
+				fmt.Fprintf(spec.watchTo, "    round %d %-13s %6.1fs %8.0f rps  setup %5s µs/req  upstream %5s µs/req\n",
+					spec.round, spec.setup, now.at.Sub(start).Seconds(), float64(n)/now.at.Sub(last.at).Seconds(),
+					perRequest(now.cpu-last.cpu, n), perRequest(now.up-last.up, n))
 			}
 			last = now
 		}
