@@ -182,9 +182,10 @@ const (
 const DefaultCrossCheck = 0.01
 
 // DefaultCrossCheckMax is the default ceiling of cross-checks a second, on the principle
-// that the cross-check takes at most about 1 % of a core in the background: a check of the
-// benchmark's reference policy cost 94–172 µs of CPU in a loaded gateway, so 50 a second is
-// 5–9 ms a second.
+// that the cross-check's worker takes at most about 1 % of a core in the background: a check
+// of the benchmark's reference policy cost 94–172 µs of CPU in a loaded gateway, so 50 a
+// second is 5–9 ms a second. Its whole cost to a saturated gateway, measured as the
+// gateway's CPU a request, was up to about 4 % (README, "How policies are evaluated").
 const DefaultCrossCheckMax = 50
 
 // Policy source defaults and bounds.
