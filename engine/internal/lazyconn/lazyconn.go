@@ -11,10 +11,15 @@
 // The contract is net.Conn's: a Read or Write returns os.ErrDeadlineExceeded only once
 // the deadline last set for it has passed, and never later than the poller's timer allows
 // for it. A deadline in the past interrupts a blocked call at once, as it does on net.Conn.
+//
+// A Conn also closes gracefully when asked to (Linger): a server that answers a request it
+// did not read to the end, then closes, would otherwise have the client's answer lost to a
+// reset.
 package lazyconn
 
 import (
 	"errors"
+	"io"
 	"net"
 	"os"
 	"sync"
@@ -28,6 +33,40 @@ import (
 type Conn struct {
 	net.Conn
 	read, write half
+	linger      atomic.Bool // Close drains first (Linger)
+}
+
+// LingerTimeout and LingerMax bound how long and how much a lingering Close reads and
+// discards.
+const (
+	LingerTimeout = 500 * time.Millisecond
+	LingerMax     = 1 << 20
+)
+
+// Linger makes Close linger: it sends its end of the stream (FIN) first, then reads and
+// discards what the peer still sends, until the peer closes its end, LingerTimeout passes
+// or LingerMax bytes were read, and only then closes. A connection closed with bytes it
+// has not read (the rest of a body over the server's limit) is reset by the kernel, and the
+// client, still writing that body, gets "connection reset" in place of the answer it was
+// sent. A connection whose net.Conn cannot close its writing half alone closes at once.
+func (c *Conn) Linger() { c.linger.Store(true) }
+
+// Close implements net.Conn.
+func (c *Conn) Close() error {
+	if c.linger.Load() {
+		c.drain()
+	}
+	return c.Conn.Close()
+}
+
+// drain is a lingering Close's wait. It sets the read deadline on the net.Conn itself: the
+// one asked for through Conn no longer matters.
+func (c *Conn) drain() {
+	cw, ok := c.Conn.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil || c.Conn.SetReadDeadline(time.Now().Add(LingerTimeout)) != nil {
+		return
+	}
+	_, _ = io.CopyN(io.Discard, c.Conn, LingerMax)
 }
 
 // Wrap returns c with lazily armed deadlines.

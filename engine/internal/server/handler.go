@@ -295,6 +295,17 @@ func recordHeaders(rec *decisionlog.Record, h *fasthttp.RequestHeader, in *input
 	}
 }
 
+// lingerOnClose asks c (under TLS, the connection beneath it) to linger when it closes
+// (lazyconn.Conn.Linger); a connection that cannot is left as it is.
+func lingerOnClose(c net.Conn) {
+	if t, ok := c.(interface{ NetConn() net.Conn }); ok {
+		c = t.NetConn()
+	}
+	if l, ok := c.(interface{ Linger() }); ok {
+		l.Linger()
+	}
+}
+
 // handleError answers what fasthttp could not parse or accept, before any rule runs.
 func (s *Server) handleError(ctx *fasthttp.RequestCtx, err error) {
 	status := fasthttp.StatusBadRequest
@@ -312,6 +323,13 @@ func (s *Server) handleError(ctx *fasthttp.RequestCtx, err error) {
 	ctx.Response.Reset()
 	ctx.SetConnectionClose()
 	writeError(ctx, status, fasthttp.StatusMessage(status))
+	// The connection closes after this answer, maybe with the request's bytes unread (a body
+	// over max_body, a header block over max_header): it lingers, or the client, still
+	// sending them, gets a reset in place of the answer. A client that timed out is not
+	// waited for.
+	if status != fasthttp.StatusRequestTimeout {
+		lingerOnClose(ctx.Conn())
+	}
 	var id [32]byte
 	rec := decisionlog.Record{DecisionID: s.sequentialDecisionID(&id), Time: time.Now(), Method: string(ctx.Method()), Path: string(rawTarget(ctx)), RemoteIP: ctx.RemoteIP().String(), Outcome: outcome, Status: status, Error: wireErrorKind(err)}
 	if s.o.Observer != nil {
