@@ -86,7 +86,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	cfgPath := fs.String("c", "examples/bench/gateway.toml", "hookwall config with the routes none, verify, reference, reference-go")
 	dur := fs.Duration("d", 5*time.Second, "duration of each measured run")
 	conns := fs.Int("conns", 64, "concurrent keep-alive connections")
-	rounds := fs.Int("rounds", 3, "A/B rounds; the median run of each setup is reported, and ratios paired by round")
+	rounds := fs.Int("rounds", 3, "A/B rounds, the setups in the order given in odd rounds and reversed in even ones (an even count runs each pair as often in both orders); the median run of each setup is reported, and ratios paired by round")
 	driver := fs.String("driver", "auto", "load generator: wrk, go, or auto (wrk when installed)")
 	setupsFlag := fs.String("setups", "bare,none,reference,reference-go",
 		"setups to run, in order: bare, control (the bare proxy computing SHA-256 of each body -control-hashes times: a proxy with no policy whose CPU a request is chosen, to set a gateway's tail beside that of its CPU), none, verify, reference, reference-go, queued (the reference workload on a queued route, SQLite store), queued-pg (the same on a PostgreSQL server the benchmark starts, when initdb is installed), and the peers "+strings.Join(peerSetups, ", ")+
@@ -627,7 +627,7 @@ func benchAt(ctx context.Context, o benchOpts, procs int, stdout, stderr io.Writ
 		if r == 0 {
 			d = time.Second
 		}
-		for _, name := range measured {
+		for _, name := range roundOrder(measured, r) {
 			var res benchResult
 			load := func() (err error) {
 				spec := loadSpec{round: r, setup: name, body: body, sig: sig, conns: o.conns, d: d, cpus: loadCPUs, upstream: o.upstream, upstreamPID: upPID}
@@ -667,6 +667,19 @@ func benchAt(ctx context.Context, o benchOpts, procs int, stdout, stderr io.Writ
 		return 1
 	}
 	return 0
+}
+
+// roundOrder is the order the setups run in round r: as given in the warm-up and odd rounds,
+// reversed in even ones. Where a setup runs in its round bends its figures (of two gateways
+// paired with -baseline, the first read about 1 % more CPU over the upstream's, whichever
+// binary it was): over two rounds each pair runs in both orders.
+func roundOrder(setups []string, r int) []string {
+	if r == 0 || r%2 == 1 {
+		return setups
+	}
+	rev := slices.Clone(setups)
+	slices.Reverse(rev)
+	return rev
 }
 
 func printBenchReport(w io.Writer, order []string, all map[string]benchSetup, results map[string][]benchResult) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -122,5 +123,28 @@ func TestBenchReportTailAgainstControl(t *testing.T) {
 	printBenchReport(&out, []string{"bare", "reference"}, all, results)
 	if strings.Contains(out.String(), "against the control") {
 		t.Errorf("a run without the control reports a tail against it:\n%s", out.String())
+	}
+}
+
+// TestRoundOrder: the warm-up and odd rounds run the setups as given, even rounds reversed,
+// so that over rounds 1 and 2 every setup runs once before and once after every other.
+func TestRoundOrder(t *testing.T) {
+	setups := []string{"bare", "control", "reference", "reference@baseline"}
+	for _, r := range []int{0, 1, 3} {
+		if got := roundOrder(setups, r); !slices.Equal(got, setups) {
+			t.Errorf("round %d runs %v, want the order given", r, got)
+		}
+	}
+	before := func(order []string, a, b string) bool { return slices.Index(order, a) < slices.Index(order, b) }
+	one, two := roundOrder(setups, 1), roundOrder(setups, 2)
+	for _, a := range setups {
+		for _, b := range setups {
+			if a != b && before(one, a, b) == before(two, a, b) {
+				t.Errorf("%s runs %s %s in rounds 1 and 2 alike: %v, %v", a, map[bool]string{true: "before", false: "after"}[before(one, a, b)], b, one, two)
+			}
+		}
+	}
+	if !slices.Equal(setups, []string{"bare", "control", "reference", "reference@baseline"}) {
+		t.Errorf("roundOrder changed its argument: %v", setups)
 	}
 }
