@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"reflect"
+	"runtime"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -61,6 +62,12 @@ type CrossCheck struct {
 	epoch time.Time
 	full  atomic.Int64
 }
+
+// crossCheckQuantum is the longest the worker holds the processor at a time in an
+// evaluation: about one request's work, so that on one core the requests it shares the
+// processor with wait that long for it, not the whole check (a few hundred microseconds
+// with a signature to verify).
+const crossCheckQuantum = 20 * time.Microsecond
 
 // crossCheckLinger is how long a worker must have had no job before it ends. At the
 // default sample of 1 % a gateway serving 100 requests a second or more keeps it.
@@ -166,7 +173,9 @@ func (c *CrossCheck) check(j CrossCheckJob) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), j.Timeout)
 	defer cancel()
-	td, terr := j.Query.Eval(ctx, j.Build(), &EvalParams{OPA: true})
+	in := j.Build()
+	runtime.Gosched() // the document's building alone is about a quantum's work
+	td, terr := j.Query.Eval(ctx, in, &EvalParams{OPA: true, Yield: crossCheckQuantum})
 	c.checked.Add(1)
 	if ctx.Err() != nil && terr != nil {
 		return // topdown ran out of time: no answer to compare

@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"reflect"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -229,5 +231,77 @@ func TestSameDecisionIsDeepEqual(t *testing.T) {
 	c.Deny, c.Labels = []string{"a"}, map[string]any{"a": "b"}
 	if !sameDecision(&base, &c) || !sameDecision(&Decision{}, &Decision{}) {
 		t.Error("equal decisions compared unequal")
+	}
+}
+
+// TestCrossCheckYieldsTheProcessor: on one processor, a goroutine that sleeps 200 µs at a
+// time while a long topdown evaluation runs wakes about on time when the evaluation is a
+// cross-check (which yields every crossCheckQuantum), and late by milliseconds when it is the
+// same evaluation without yielding: Go lets it hold the processor until it has run 10 ms.
+// The second is the control that shows the first could fail.
+func TestCrossCheckYieldsTheProcessor(t *testing.T) {
+	src := map[string]string{"p.rego": "package p\nallow if count([x | some x in numbers.range(1, 300000); x % 7 == 0]) > 0\n"}
+	set, err := LoadModules(context.Background(), src, nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := set.Prepare(context.Background(), "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := doc(requestValue("POST", "/", nil, ""))
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+
+	// lateness sleeps 200 µs at a time until done is closed and returns how late it woke,
+	// sorted.
+	lateness := func(done <-chan struct{}) []time.Duration {
+		var late []time.Duration
+		for {
+			select {
+			case <-done:
+				slices.Sort(late)
+				return late
+			default:
+			}
+			t0 := time.Now()
+			time.Sleep(200 * time.Microsecond)
+			late = append(late, time.Since(t0)-200*time.Microsecond)
+		}
+	}
+	median := func(late []time.Duration) time.Duration {
+		if len(late) < 5 {
+			t.Fatalf("%d wake-ups during the evaluation; the test needs a longer one", len(late))
+		}
+		return late[len(late)/2]
+	}
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if _, err := q.Eval(context.Background(), in, &EvalParams{OPA: true}); err != nil {
+			t.Error(err)
+		}
+	}()
+	held := median(lateness(done))
+
+	c := NewCrossCheck(1, slog.New(slog.NewTextHandler(io.Discard, nil)), func(string) { t.Error("the decision diverged") })
+	checked := make(chan struct{})
+	go func() {
+		defer close(checked)
+		for c.Checked() == 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	if !c.Offer(CrossCheckJob{Route: "r", Query: q, Build: built(in), Decision: Decision{Allow: true, Status: 403}, Timeout: time.Minute}) {
+		t.Fatal("the job was dropped")
+	}
+	yielded := median(lateness(checked))
+
+	t.Logf("median lateness of a 200 µs sleep: %v beside a plain evaluation, %v beside the cross-check", held, yielded)
+	if held < 2*time.Millisecond {
+		t.Fatalf("the control: a plain evaluation delayed the sleeper by %v at the median; on one processor it should hold it for milliseconds", held)
+	}
+	if yielded > held/4 {
+		t.Errorf("the cross-check delayed the sleeper by %v at the median, the plain evaluation by %v: it does not yield the processor", yielded, held)
 	}
 }
