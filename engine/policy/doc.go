@@ -21,8 +21,10 @@
 //
 // CrossCheck evaluates a sample of compiled decisions again with topdown, off the request
 // path (Sample picks them without a lock or an allocation, Admit holds them under a
-// per-second ceiling with one atomic word); a difference can move the query to topdown for
-// the rest of its life (Query.Compiled then reports false).
+// per-second ceiling with one atomic word), yielding the processor every crossCheckQuantum
+// of an evaluation (EvalParams.Yield) so that a check delays requests sharing the processor
+// by that much, not by its whole length; a difference can move the query to topdown for the
+// rest of its life (Query.Compiled then reports false).
 //
 // The hookwall.webhook.verify builtin is registered per query with the secrets of the
 // snapshot that prepared it; secret values never become Rego values. hookwall.oauth.verify
