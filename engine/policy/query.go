@@ -164,7 +164,7 @@ type EvalParams struct {
 	// OPA evaluates with topdown even when the fast path covers the package.
 	OPA bool
 	// Yield, when positive, makes a topdown evaluation give up the processor each time it
-	// has run this long since it last did (checked every 16th expression): work off the
+	// has run this long since it last did (checked before every expression): work off the
 	// request path (the cross-check) then delays requests sharing the processor by about
 	// Yield, not by the whole evaluation. The compiled evaluator does not yield.
 	Yield time.Duration
@@ -225,7 +225,7 @@ func (q *Query) EvalRequest(ctx context.Context, doc ast.Value, req Request, o *
 	dl := newDeadline(ctx)
 	if o != nil && o.Yield > 0 {
 		dl.quantum = int64(o.Yield)
-		dl.slice.Store(time.Now().UnixNano())
+		dl.resumed.Store(time.Now().UnixNano())
 	}
 	if req != nil {
 		input = fastpath.WithRequest(doc, ast.NewTerm(req.Object()))
@@ -282,7 +282,7 @@ type deadline struct {
 	ctx     context.Context
 	at      int64        // unix nanoseconds; 0 means none
 	quantum int64        // nanoseconds; 0 means never yield
-	slice   atomic.Int64 // unix nanoseconds when the evaluation last got the processor back
+	resumed atomic.Int64 // unix nanoseconds when the evaluation last got the processor back
 	n       atomic.Uint32
 	done    atomic.Bool
 }
@@ -332,9 +332,9 @@ func (d *deadline) Cancelled() bool {
 		d.done.Store(true)
 		return true
 	}
-	if d.quantum != 0 && now-d.slice.Load() >= d.quantum {
+	if d.quantum != 0 && now-d.resumed.Load() >= d.quantum {
 		runtime.Gosched()
-		d.slice.Store(time.Now().UnixNano())
+		d.resumed.Store(time.Now().UnixNano())
 	}
 	return false
 }
