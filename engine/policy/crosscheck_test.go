@@ -10,12 +10,14 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hookwall/hookwall/engine/internal/testutil"
 	"github.com/hookwall/hookwall/engine/state"
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/topdown"
 )
 
 // postOnlyQuery prepares a policy that allows POST only, on the compiled evaluator (the one
@@ -303,5 +305,48 @@ func TestCrossCheckYieldsTheProcessor(t *testing.T) {
 	}
 	if yielded > held/4 {
 		t.Errorf("the cross-check delayed the sleeper by %v at the median, the plain evaluation by %v: it does not yield the processor", yielded, held)
+	}
+}
+
+// firstEvent is a tracer that notes, at the evaluation's first event, whether a goroutine
+// made runnable before the evaluation began had run by then.
+type firstEvent struct {
+	ran     *atomic.Bool
+	seen    bool
+	ranThen bool
+}
+
+func (f *firstEvent) Enabled() bool { return true }
+func (f *firstEvent) Config() topdown.TraceConfig {
+	return topdown.TraceConfig{}
+}
+func (f *firstEvent) TraceEvent(topdown.Event) {
+	if !f.seen {
+		f.seen, f.ranThen = true, f.ran.Load()
+	}
+}
+
+// TestYieldStartsByYielding: with Yield, the evaluation gives up the processor before its
+// first expression, so what its caller ran before it (the cross-check's building of the
+// document) and the evaluation's first quantum are two slices, not one. On one processor a
+// goroutine made runnable just before has run by the first trace event with Yield, and has
+// not without it.
+func TestYieldStartsByYielding(t *testing.T) {
+	q := postOnlyQuery(t)
+	in := doc(requestValue("POST", "/", nil, ""))
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	for _, yield := range []time.Duration{0, time.Hour} {
+		var ran atomic.Bool
+		tr := &firstEvent{ran: &ran}
+		go ran.Store(true)
+		if _, err := q.Eval(context.Background(), in, &EvalParams{Tracer: tr, Yield: yield}); err != nil {
+			t.Fatal(err)
+		}
+		if !tr.seen {
+			t.Fatal("the tracer saw no event")
+		}
+		if want := yield > 0; tr.ranThen != want {
+			t.Errorf("Yield %v: the goroutine made runnable before the evaluation had run by its first event: %t, want %t", yield, tr.ranThen, want)
+		}
 	}
 }

@@ -163,10 +163,11 @@ type EvalParams struct {
 	Tracer topdown.QueryTracer
 	// OPA evaluates with topdown even when the fast path covers the package.
 	OPA bool
-	// Yield, when positive, makes a topdown evaluation give up the processor each time it
-	// has run this long since it last did (checked before every expression): work off the
-	// request path (the cross-check) then delays requests sharing the processor by about
-	// Yield, not by the whole evaluation. The compiled evaluator does not yield.
+	// Yield, when positive, makes a topdown evaluation give up the processor as it starts
+	// (what its caller ran before it, building the input, say, is not counted) and each
+	// time it has run this long since it last did (checked before every expression): work
+	// off the request path (the cross-check) then delays requests sharing the processor by
+	// about Yield, not by the whole evaluation. The compiled evaluator does not yield.
 	Yield time.Duration
 }
 
@@ -225,7 +226,7 @@ func (q *Query) EvalRequest(ctx context.Context, doc ast.Value, req Request, o *
 	dl := newDeadline(ctx)
 	if o != nil && o.Yield > 0 {
 		dl.quantum = int64(o.Yield)
-		dl.resumed.Store(time.Now().UnixNano())
+		dl.yield()
 	}
 	if req != nil {
 		input = fastpath.WithRequest(doc, ast.NewTerm(req.Object()))
@@ -320,23 +321,24 @@ func (d *deadline) Cancelled() bool {
 	if d.quantum == 0 && d.n.Add(1)&15 != 0 {
 		return false
 	}
-	if d.at == 0 && d.quantum == 0 {
-		if d.ctx.Err() != nil {
-			d.done.Store(true)
-			return true
-		}
-		return false
+	var now int64 // read only when a deadline or a quantum needs it
+	if d.at != 0 || d.quantum != 0 {
+		now = time.Now().UnixNano()
 	}
-	now := time.Now().UnixNano()
 	if (d.at != 0 && now > d.at) || d.ctx.Err() != nil {
 		d.done.Store(true)
 		return true
 	}
 	if d.quantum != 0 && now-d.resumed.Load() >= d.quantum {
-		runtime.Gosched()
-		d.resumed.Store(time.Now().UnixNano())
+		d.yield()
 	}
 	return false
+}
+
+// yield gives up the processor and notes when it came back.
+func (d *deadline) yield() {
+	runtime.Gosched()
+	d.resumed.Store(time.Now().UnixNano())
 }
 
 // keepTerm hands evaluation results over as AST terms: the decision is read from them
