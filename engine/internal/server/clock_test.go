@@ -13,7 +13,6 @@ import (
 
 	"github.com/hookwall/hookwall/engine/config"
 	"github.com/hookwall/hookwall/engine/decisionlog"
-	"github.com/hookwall/hookwall/engine/internal/testutil"
 )
 
 // timings records what the server reports to its Observer.
@@ -65,8 +64,7 @@ func TestRequestTimesAreMeasured(t *testing.T) {
 		c.SetBodyString("ok")
 	})
 
-	dir := t.TempDir()
-	testutil.WriteFile(t, filepath.Join(dir, "policies", "open.rego"), "package routes.open\n\nallow := true\n")
+	dir := openPolicyDir(t)
 	filters, _ := filepath.Abs("../../../examples/filters")
 	cfgText := `
 [policies]

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"testing"
 
 	"github.com/valyala/fasthttp"
@@ -16,6 +17,7 @@ import (
 	"github.com/hookwall/hookwall/engine/decisionlog"
 	"github.com/hookwall/hookwall/engine/filter"
 	"github.com/hookwall/hookwall/engine/internal/snapshot"
+	"github.com/hookwall/hookwall/engine/internal/testutil"
 )
 
 func signGitHub(secret string, body []byte) string {
@@ -42,6 +44,15 @@ func startUpstreamHandler(tb testing.TB, h fasthttp.RequestHandler) string {
 	go upSrv.Serve(up) //nolint:errcheck
 	tb.Cleanup(func() { _ = upSrv.Shutdown() })
 	return up.Addr().String()
+}
+
+// openPolicyDir returns a fresh directory whose policies/ holds routes.open, a policy that
+// allows every request: the config beside it sets [policies] dir = "policies".
+func openPolicyDir(tb testing.TB) string {
+	tb.Helper()
+	dir := tb.TempDir()
+	testutil.WriteFile(tb, filepath.Join(dir, "policies", "open.rego"), "package routes.open\n\nallow := true\n")
+	return dir
 }
 
 // startServer serves the config cfgText (read as the file path) with a decision log and

@@ -10,7 +10,6 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/hookwall/hookwall/engine/config"
-	"github.com/hookwall/hookwall/engine/internal/testutil"
 )
 
 // armCounter counts the deadlines armed on the connections its listener accepts.
@@ -48,8 +47,7 @@ func (c *armCounted) SetWriteDeadline(t time.Time) error {
 // check that the deadlines still hold.
 func TestKeepAliveRequestsDoNotRearmDeadlines(t *testing.T) {
 	up := startUpstream(t)
-	dir := t.TempDir()
-	testutil.WriteFile(t, filepath.Join(dir, "policies", "open.rego"), "package routes.open\n\nallow := true\n")
+	dir := openPolicyDir(t)
 	cfgText := `
 [policies]
 dir = "policies"

@@ -14,7 +14,6 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/hookwall/hookwall/engine/config"
-	"github.com/hookwall/hookwall/engine/internal/testutil"
 	"github.com/hookwall/hookwall/engine/tlsconf/tlstest"
 )
 
@@ -26,8 +25,7 @@ import (
 // sending it and read the 413.
 func TestOversizedBodyGets413NotAReset(t *testing.T) {
 	up := startUpstream(t)
-	dir := t.TempDir()
-	testutil.WriteFile(t, filepath.Join(dir, "policies", "open.rego"), "package routes.open\n\nallow := true\n")
+	dir := openPolicyDir(t)
 	cfgText := `
 [server]
 max_body = "64KiB"

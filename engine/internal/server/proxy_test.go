@@ -357,8 +357,7 @@ func TestEveryConnectionListIsStripped(t *testing.T) {
 		got <- h
 		c.SetBodyString("ok")
 	})
-	dir := t.TempDir()
-	testutil.WriteFile(t, filepath.Join(dir, "policies", "open.rego"), "package routes.open\n\nallow := true\n")
+	dir := openPolicyDir(t)
 	_, gw := startServer(t, filepath.Join(dir, "gateway.toml"), `
 [policies]
 dir = "policies"
