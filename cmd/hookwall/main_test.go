@@ -80,6 +80,7 @@ const ghPolicy = "package routes.gh\nallow if hookwall.webhook.verify(\"github\"
 // ghPolicy lets through, with the secret gh from HW_TEST_SECRET and no decision log.
 type ghGateway struct {
 	Listen, Admin string // the [server] and [admin] listen addresses
+	ServerKeys    string // more [server] lines
 	AdminKeys     string // more [admin] lines
 	LogKeys       string // more [log] lines
 	Delivery      string // [delivery] lines; none: no such table
@@ -98,6 +99,7 @@ func (g ghGateway) tree(t *testing.T) string {
 		"gateway.toml": fmt.Sprintf(`
 [server]
 listen = %q
+%s
 [admin]
 listen = %q
 %s
@@ -112,7 +114,7 @@ path = "/hooks/github"
 upstream = %q
 policy = "routes.gh"
 %s
-`, g.Listen, g.Admin, g.AdminKeys, g.LogKeys, delivery, g.Upstream, g.RouteKeys),
+`, g.Listen, g.ServerKeys, g.Admin, g.AdminKeys, g.LogKeys, delivery, g.Upstream, g.RouteKeys),
 		"policies/gh.rego": ghPolicy,
 	})
 }

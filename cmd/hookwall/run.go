@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/hookwall/hookwall/engine/config"
 	"github.com/hookwall/hookwall/engine/gateway"
+	"github.com/hookwall/hookwall/engine/timerslack"
 )
 
 // defaultGOGC trades memory for throughput: the gateway's live heap is small, so the
@@ -47,11 +49,18 @@ func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) int {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(defaultGOGC)
 	}
-	level := "info"
+	level, slack := "info", time.Duration(0)
 	if cfg, err := config.Load(*cfgPath); err == nil {
-		level = cfg.Log.Level
+		level, slack = cfg.Log.Level, cfg.Server.TimerSlack.D()
 	}
 	logger := newLogger(stderr, level)
+	if slack > 0 {
+		// First, before the gateway opens a file or a listener: on success Ensure starts the
+		// binary again, with the same pid and arguments, and does not return.
+		if err := timerslack.Ensure(slack); err != nil && !errors.Is(err, timerslack.ErrUnsupported) {
+			logger.Warn("[server] timer_slack not applied: the gateway keeps the slack it was started with", "timer_slack", slack, "error", err)
+		}
+	}
 	// go-redis logs every failed dial through a process-wide logger; route it to ours at debug
 	// so a Redis outage (already counted and logged once per decision) does not flood stderr.
 	goredis.SetLogger(redisLogger{logger})

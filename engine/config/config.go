@@ -71,6 +71,10 @@ type Server struct {
 	// ForwardClientHeaders names client headers the gateway strips by default (see
 	// ClientHeaders) that this gateway forwards all the same.
 	ForwardClientHeaders []string `toml:"forward_client_headers"`
+	// TimerSlack is how late the kernel may fire the gateway's timers, in return for waking
+	// it less often (Linux; default DefaultTimerSlack, 0 keeps what the gateway was started
+	// with). See package timerslack. Changing it needs a restart.
+	TimerSlack Duration `toml:"timer_slack"`
 
 	trusted []netip.Prefix
 	// stripMarks has bit i set when ClientHeaders()[i] is stripped, resolved once per
@@ -480,6 +484,9 @@ func Parse(path string, raw []byte) (*Config, error) {
 	if !md.IsDefined("policies", "cross_check") {
 		c.Policies.CrossCheck = DefaultCrossCheck
 	}
+	if !md.IsDefined("server", "timer_slack") {
+		c.Server.TimerSlack = Duration(DefaultTimerSlack)
+	}
 	if !md.IsDefined("policies", "cross_check_max") {
 		c.Policies.CrossCheckMax = DefaultCrossCheckMax
 	}
@@ -509,6 +516,15 @@ func locKey(k toml.Key) []any {
 	}
 	return out
 }
+
+const (
+	// DefaultTimerSlack lets the kernel fold the Go runtime's 20 µs monitor wake-ups into
+	// others, a millisecond late at most: far below any timeout the gateway keeps.
+	DefaultTimerSlack = time.Millisecond
+	// LimitTimerSlack is the largest timer_slack accepted: the runtime's own checks (a
+	// goroutine running too long, a network poll missed) come every 10 ms.
+	LimitTimerSlack = 10 * time.Millisecond
+)
 
 func (c *Config) applyDefaults() {
 	s := &c.Server
@@ -596,6 +612,9 @@ func (c *Config) validate(v *validator) {
 	}
 	if c.Server.MaxJSONElements < 0 {
 		v.errAt([]any{"server", "max_json_elements"}, "must be > 0")
+	}
+	if c.Server.TimerSlack.D() > LimitTimerSlack {
+		v.errAt([]any{"server", "timer_slack"}, "must be at most %v, or 0 to keep the slack the gateway was started with, not %v", LimitTimerSlack, c.Server.TimerSlack.D())
 	}
 	if c.Server.MaxConns < 0 || c.Server.MaxConnsPerIP < 0 {
 		v.errAt([]any{"server", "max_conns"}, "must be >= 0")

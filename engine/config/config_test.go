@@ -122,3 +122,25 @@ func wantError(t *testing.T, src string, line int, key, msg string) {
 		t.Errorf("got %q (line %d key %q), want line %d key %q containing %q", err, ce.Line, ce.Key, line, key, msg)
 	}
 }
+
+func TestTimerSlackKey(t *testing.T) {
+	for _, tc := range []struct {
+		name, toml string
+		want       time.Duration
+	}{
+		{"default", "", DefaultTimerSlack},
+		{"off", "[server]\ntimer_slack = \"0\"\n", 0},
+		{"set", "[server]\ntimer_slack = \"250us\"\n", 250 * time.Microsecond},
+		{"at the limit", "[server]\ntimer_slack = \"10ms\"\n", LimitTimerSlack},
+	} {
+		c, err := Parse("g.toml", []byte(tc.toml+policiesRoute))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if got := c.Server.TimerSlack.D(); got != tc.want {
+			t.Errorf("%s: timer_slack %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	wantError(t, "[server]\ntimer_slack = \"11ms\"\n"+policiesRoute, 2, "server.timer_slack", "at most 10ms")
+	wantError(t, "[server]\ntimer_slack = \"-1ms\"\n"+policiesRoute, 2, "server.timer_slack", "negative")
+}

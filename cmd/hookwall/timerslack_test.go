@@ -1,0 +1,65 @@
+//go:build linux
+
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hookwall/hookwall/engine/timerslack"
+)
+
+// TestRunStartsWithTheTimerSlack runs the real binary and reads the timer slack of every one
+// of its threads from /proc. The Go runtime's monitor thread is made before main runs, from
+// the main thread: it has the [server] timer_slack only if the gateway started itself again
+// with it, in the process the test started.
+func TestRunStartsWithTheTimerSlack(t *testing.T) {
+	bin := hookwallBinary(t)
+	if _, err := os.ReadFile("/proc/1/timerslack_ns"); err != nil {
+		// Reading another process's slack takes CAP_SYS_NICE; CI runs as root.
+		if os.Getenv("CI") != "" {
+			t.Fatalf("CI cannot read a process's timer slack: %v", err)
+		}
+		t.Skipf("cannot read another process's timer slack here (CAP_SYS_NICE): %v", err)
+	}
+	own, err := timerslack.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, keys string
+		want       time.Duration
+	}{
+		{"default", "", time.Millisecond},
+		{"set", `timer_slack = "300us"`, 300 * time.Microsecond},
+		{"off", `timer_slack = "0"`, own}, // what the test's threads pass on
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pub, adm := freePort(t), freePort(t)
+			dir := ghGateway{Listen: pub, Admin: adm, ServerKeys: tc.keys, Upstream: "http://127.0.0.1:1"}.tree(t)
+			cmd, _ := startHookwall(t, bin, dir, adm, "HW_TEST_SECRET=s3cret")
+			pid := cmd.Process.Pid
+			tids, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(tids) < 2 {
+				t.Fatalf("the gateway runs %d threads: no monitor thread to check", len(tids))
+			}
+			for _, tid := range tids {
+				b, err := os.ReadFile("/proc/" + tid.Name() + "/timerslack_ns")
+				if err != nil {
+					t.Fatal(err)
+				}
+				n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+				if err != nil || time.Duration(n) != tc.want {
+					t.Errorf("thread %s of the gateway (pid %d): timer slack %q, want %v", tid.Name(), pid, strings.TrimSpace(string(b)), tc.want)
+				}
+			}
+		})
+	}
+}

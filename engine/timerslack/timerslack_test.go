@@ -1,0 +1,146 @@
+//go:build linux
+
+package timerslack
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// atInit is the main thread's slack while the package initialises: the runtime keeps the
+// main goroutine on the main thread until main starts, and the monitor thread was cloned
+// from it before.
+var atInit, _ = current()
+
+const helperEnv = "TIMERSLACK_TEST_HELPER" // the slack, in ns, the helper asks Ensure for
+
+func TestMain(m *testing.M) {
+	if v := os.Getenv(helperEnv); v != "" {
+		helper(v)
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// helper is the process under test: it calls Ensure and reports what it runs with.
+func helper(v string) {
+	ns, _ := strconv.ParseInt(v, 10, 64)
+	err := Ensure(time.Duration(ns))
+	_, marked := os.LookupEnv(reexecEnv)
+	checked, differ := threads(time.Duration(ns))
+	fmt.Printf("pid=%d init=%d marked=%t threads=%d differ=%d err=%v\n", os.Getpid(), atInit.Nanoseconds(), marked, checked, differ, err)
+}
+
+// threads reads every thread's slack from /proc, where it may (reading another thread's
+// needs CAP_SYS_NICE): how many it read, and how many of those differ from want.
+func threads(want time.Duration) (checked, differ int) {
+	tids, _ := os.ReadDir("/proc/self/task")
+	for _, t := range tids {
+		b, err := os.ReadFile(filepath.Join("/proc", t.Name(), "timerslack_ns"))
+		if err != nil {
+			continue
+		}
+		checked++
+		if n, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); time.Duration(n) != want {
+			differ++
+		}
+	}
+	return checked, differ
+}
+
+// runHelper starts the test binary as the helper, asking for want, with extra in its
+// environment, and returns its report and pid.
+func runHelper(t *testing.T, want time.Duration, extra ...string) (report string, pid int) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), append(extra, helperEnv+"="+strconv.FormatInt(want.Nanoseconds(), 10))...)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("helper: %v\n%s", err, out.String())
+	}
+	return strings.TrimSpace(out.String()), cmd.Process.Pid
+}
+
+// A slack no thread of this test has: the helper must execute itself to get it.
+func fresh(t *testing.T) time.Duration {
+	t.Helper()
+	had, err := Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return had + 737*time.Microsecond
+}
+
+func TestEnsureStartsEveryThreadWithTheSlack(t *testing.T) {
+	want := fresh(t)
+	report, pid := runHelper(t, want)
+	// The image that reports started with the slack on its main thread, before the runtime
+	// made its other threads: only an exec can do that. It kept the process id, and took the
+	// marker out of the environment its own children would get.
+	wantPrefix := fmt.Sprintf("pid=%d init=%d marked=false threads=", pid, want.Nanoseconds())
+	if !strings.HasPrefix(report, wantPrefix) || !strings.HasSuffix(report, "differ=0 err=<nil>") {
+		t.Fatalf("helper reported %q, want %q… differ=0 err=<nil>", report, wantPrefix)
+	}
+	if strings.Contains(report, "threads=0 ") {
+		t.Logf("no thread's slack was readable here (CAP_SYS_NICE): checked the main thread's only")
+	}
+}
+
+func TestEnsureKeepsASlackAlreadyThere(t *testing.T) {
+	had, err := Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Asking for what the process has, or less, executes nothing: the helper's main thread
+	// had the test's slack at init, and the process is the one the test started.
+	report, pid := runHelper(t, had)
+	if want := fmt.Sprintf("pid=%d init=%d marked=false", pid, had.Nanoseconds()); !strings.HasPrefix(report, want) || !strings.HasSuffix(report, "err=<nil>") {
+		t.Fatalf("helper reported %q, want %q… err=<nil>", report, want)
+	}
+}
+
+func TestEnsureDoesNotExecuteTwice(t *testing.T) {
+	// An image that finds the marker and still lacks the slack reports it, without another
+	// exec: a kernel that dropped the slack at exec cannot loop the process.
+	want := fresh(t)
+	report, pid := runHelper(t, want, reexecEnv+"=1")
+	had, _ := Current()
+	if want := fmt.Sprintf("pid=%d init=%d marked=false", pid, had.Nanoseconds()); !strings.HasPrefix(report, want) || !strings.Contains(report, "the kernel did not keep it") {
+		t.Fatalf("helper reported %q, want %q… the kernel did not keep it", report, want)
+	}
+}
+
+func TestEnsureRefusesNoSlack(t *testing.T) {
+	for _, d := range []time.Duration{0, -time.Millisecond} {
+		if err := Ensure(d); err == nil {
+			t.Errorf("Ensure(%v): no error", d)
+		}
+	}
+}
+
+func TestCurrentReadsWhatWasSet(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	had, err := Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := had + 123*time.Microsecond
+	if err := unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(set), 0, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	defer restore(had)
+	if got, err := Current(); err != nil || got != set {
+		t.Fatalf("Current() = %v, %v after setting %v", got, err, set)
+	}
+}
