@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,7 +17,7 @@ import (
 // TestRunStartsWithTheTimerSlack runs the real binary and reads the timer slack of every one
 // of its threads from /proc. The Go runtime's monitor thread is made before main runs, from
 // the main thread: it has the [server] timer_slack only if the gateway started itself again
-// with it, in the process the test started.
+// with it, in the process the test started, and under its own name.
 func TestRunStartsWithTheTimerSlack(t *testing.T) {
 	bin := hookwallBinary(t)
 	if _, err := os.ReadFile("/proc/1/timerslack_ns"); err != nil {
@@ -58,6 +59,11 @@ func TestRunStartsWithTheTimerSlack(t *testing.T) {
 				n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
 				if err != nil || time.Duration(n) != tc.want {
 					t.Errorf("thread %s of the gateway (pid %d): timer slack %q, want %v", tid.Name(), pid, strings.TrimSpace(string(b)), tc.want)
+				}
+				// Executed again through /proc/self/exe, it still goes by its name for ps,
+				// top and pkill.
+				if b, err := os.ReadFile("/proc/" + tid.Name() + "/comm"); err != nil || strings.TrimSpace(string(b)) != filepath.Base(bin) {
+					t.Errorf("thread %s of the gateway: named %q (%v), want %q", tid.Name(), strings.TrimSpace(string(b)), err, filepath.Base(bin))
 				}
 			}
 		})

@@ -22,5 +22,6 @@ import "errors"
 var ErrUnsupported = errors.New("timerslack: not supported on this system")
 
 // reexecEnv marks the image Ensure executed, so that a kernel which did not keep the slack
-// across exec cannot make it execute again and again. Ensure removes it from the environment.
+// across exec cannot make it execute again and again, and carries the process's name, which
+// the exec changed. Ensure removes it from the environment.
 const reexecEnv = "HOOKWALL_TIMER_SLACK_REEXEC"

@@ -3,7 +3,9 @@ package timerslack
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 
@@ -42,9 +44,10 @@ func Ensure(want time.Duration) error {
 	if want <= 0 {
 		return fmt.Errorf("timerslack: a slack of %v: want more than zero", want)
 	}
-	_, again := os.LookupEnv(reexecEnv)
+	name, again := os.LookupEnv(reexecEnv)
 	if again {
 		_ = os.Unsetenv(reexecEnv) // not for the program's children
+		rename(name)
 	}
 	// The slack to compare is the one every thread started with: the calling thread's
 	// is that one until something sets it, and only Ensure does here.
@@ -79,9 +82,31 @@ func Ensure(want time.Duration) error {
 			return fmt.Errorf("timerslack: finding the binary to execute again: %w", err)
 		}
 	}
-	err = syscall.Exec(exe, os.Args, append(os.Environ(), reexecEnv+"=1"))
+	// The kernel names the new image after the file it executes, "exe": the marker carries
+	// the name ps, top and pkill know the process by, for the image to take back.
+	b, _ := os.ReadFile("/proc/self/comm")
+	err = syscall.Exec(exe, os.Args, append(os.Environ(), reexecEnv+"="+strings.TrimSpace(string(b))))
 	restore(had)
 	return fmt.Errorf("timerslack: executing %s again with a slack of %v: %w", exe, want, err)
+}
+
+// rename gives every thread the name the process had before Ensure executed it again. The
+// runtime makes threads from threads, so the loop runs twice for one made during the first.
+func rename(name string) {
+	if name == "" {
+		return
+	}
+	for range 2 {
+		tids, _ := os.ReadDir("/proc/self/task")
+		for _, t := range tids {
+			f, err := os.OpenFile(filepath.Join("/proc/self/task", t.Name(), "comm"), os.O_WRONLY, 0)
+			if err != nil {
+				continue // a thread that ended
+			}
+			_, _ = f.WriteString(name)
+			_ = f.Close()
+		}
+	}
 }
 
 // restore puts back the calling thread's slack after a failed attempt; it cannot fail in a

@@ -37,7 +37,29 @@ func helper(v string) {
 	err := Ensure(time.Duration(ns))
 	_, marked := os.LookupEnv(reexecEnv)
 	checked, differ := threads(time.Duration(ns))
-	fmt.Printf("pid=%d init=%d marked=%t threads=%d differ=%d err=%v\n", os.Getpid(), atInit.Nanoseconds(), marked, checked, differ, err)
+	fmt.Printf("pid=%d init=%d marked=%t names=%s threads=%d differ=%d err=%v\n", os.Getpid(), atInit.Nanoseconds(), marked, names(), checked, differ, err)
+}
+
+// names lists the distinct names of the process's threads, as ps and top show them.
+func names() string {
+	seen := map[string]bool{}
+	var out []string
+	tids, _ := os.ReadDir("/proc/self/task")
+	for _, t := range tids {
+		b, err := os.ReadFile(filepath.Join("/proc/self/task", t.Name(), "comm"))
+		if n := strings.TrimSpace(string(b)); err == nil && !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return strings.Join(out, ",")
+}
+
+// processName is the name the kernel gave the helper when the test started it: its file's,
+// cut to 15 bytes.
+func processName() string {
+	n := filepath.Base(os.Args[0])
+	return n[:min(len(n), 15)]
 }
 
 // threads reads every thread's slack from /proc, where it may (reading another thread's
@@ -85,9 +107,10 @@ func TestEnsureStartsEveryThreadWithTheSlack(t *testing.T) {
 	want := fresh(t)
 	report, pid := runHelper(t, want)
 	// The image that reports started with the slack on its main thread, before the runtime
-	// made its other threads: only an exec can do that. It kept the process id, and took the
-	// marker out of the environment its own children would get.
-	wantPrefix := fmt.Sprintf("pid=%d init=%d marked=false threads=", pid, want.Nanoseconds())
+	// made its other threads: only an exec can do that. It kept the process id and, on every
+	// thread, the name (not /proc/self/exe's "exe"), and took the marker out of the
+	// environment its own children would get.
+	wantPrefix := fmt.Sprintf("pid=%d init=%d marked=false names=%s threads=", pid, want.Nanoseconds(), processName())
 	if !strings.HasPrefix(report, wantPrefix) || !strings.HasSuffix(report, "differ=0 err=<nil>") {
 		t.Fatalf("helper reported %q, want %q… differ=0 err=<nil>", report, wantPrefix)
 	}
@@ -113,9 +136,9 @@ func TestEnsureDoesNotExecuteTwice(t *testing.T) {
 	// An image that finds the marker and still lacks the slack reports it, without another
 	// exec: a kernel that dropped the slack at exec cannot loop the process.
 	want := fresh(t)
-	report, pid := runHelper(t, want, reexecEnv+"=1")
+	report, pid := runHelper(t, want, reexecEnv+"=hookwall-test")
 	had, _ := Current()
-	if want := fmt.Sprintf("pid=%d init=%d marked=false", pid, had.Nanoseconds()); !strings.HasPrefix(report, want) || !strings.Contains(report, "the kernel did not keep it") {
+	if want := fmt.Sprintf("pid=%d init=%d marked=false names=hookwall-test ", pid, had.Nanoseconds()); !strings.HasPrefix(report, want) || !strings.Contains(report, "the kernel did not keep it") {
 		t.Fatalf("helper reported %q, want %q… the kernel did not keep it", report, want)
 	}
 }
