@@ -18,7 +18,7 @@ package timerslack
 
 import "errors"
 
-// ErrUnsupported is what Ensure and Current report where there is no timer slack to set.
+// ErrUnsupported is what Ensure reports where there is no timer slack to set.
 var ErrUnsupported = errors.New("timerslack: not supported on this system")
 
 // reexecEnv marks the image Ensure executed, so that a kernel which did not keep the slack

@@ -12,14 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Current returns the calling thread's timer slack. In a process Ensure started, every
-// thread has the same.
-func Current() (time.Duration, error) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	return current()
-}
-
+// current returns the calling thread's timer slack; the caller keeps to its thread.
 func current() (time.Duration, error) {
 	ns, err := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0)
 	if err != nil {
@@ -74,14 +67,9 @@ func Ensure(want time.Duration) error {
 		return err
 	}
 	// /proc/self/exe names the running binary even when its file was replaced or removed
-	// since it started; the path os.Executable finds may be another file by now.
-	exe := "/proc/self/exe"
-	if _, err := os.Stat(exe); err != nil { // no /proc mounted
-		if exe, err = os.Executable(); err != nil {
-			restore(had)
-			return fmt.Errorf("timerslack: finding the binary to execute again: %w", err)
-		}
-	}
+	// since it started. Without /proc the exec fails and the process goes on as it is
+	// (os.Executable reads the same link).
+	const exe = "/proc/self/exe"
 	// The kernel names the new image after the file it executes, "exe": the marker carries
 	// the name ps, top and pkill know the process by, for the image to take back.
 	b, _ := os.ReadFile("/proc/self/comm")

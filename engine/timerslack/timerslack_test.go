@@ -93,15 +93,20 @@ func runHelper(t *testing.T, want time.Duration, extra ...string) (report string
 	return strings.TrimSpace(out.String()), cmd.Process.Pid
 }
 
-// A slack no thread of this test has: the helper must execute itself to get it.
-func fresh(t *testing.T) time.Duration {
+// own is the slack of the test's threads, which the helper starts with.
+func own(t *testing.T) time.Duration {
 	t.Helper()
-	had, err := Current()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	had, err := current()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return had + 737*time.Microsecond
+	return had
 }
+
+// A slack no thread of this test has: the helper must execute itself to get it.
+func fresh(t *testing.T) time.Duration { return own(t) + 737*time.Microsecond }
 
 func TestEnsureStartsEveryThreadWithTheSlack(t *testing.T) {
 	want := fresh(t)
@@ -120,13 +125,10 @@ func TestEnsureStartsEveryThreadWithTheSlack(t *testing.T) {
 }
 
 func TestEnsureKeepsASlackAlreadyThere(t *testing.T) {
-	had, err := Current()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Asking for what the process has, or less, executes nothing: the helper's main thread
-	// had the test's slack at init, and the process is the one the test started.
-	report, pid := runHelper(t, had)
+	had := own(t)
+	// Asking for less than the process has executes nothing: the image that reports had the
+	// test's slack at init, where one executed again would have started with the less.
+	report, pid := runHelper(t, had/2)
 	if want := fmt.Sprintf("pid=%d init=%d marked=false", pid, had.Nanoseconds()); !strings.HasPrefix(report, want) || !strings.HasSuffix(report, "err=<nil>") {
 		t.Fatalf("helper reported %q, want %q… err=<nil>", report, want)
 	}
@@ -137,7 +139,7 @@ func TestEnsureDoesNotExecuteTwice(t *testing.T) {
 	// exec: a kernel that dropped the slack at exec cannot loop the process.
 	want := fresh(t)
 	report, pid := runHelper(t, want, reexecEnv+"=hookwall-test")
-	had, _ := Current()
+	had := own(t)
 	if want := fmt.Sprintf("pid=%d init=%d marked=false names=hookwall-test ", pid, had.Nanoseconds()); !strings.HasPrefix(report, want) || !strings.Contains(report, "the kernel did not keep it") {
 		t.Fatalf("helper reported %q, want %q… the kernel did not keep it", report, want)
 	}
@@ -154,7 +156,7 @@ func TestEnsureRefusesNoSlack(t *testing.T) {
 func TestCurrentReadsWhatWasSet(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	had, err := Current()
+	had, err := current()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +165,7 @@ func TestCurrentReadsWhatWasSet(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer restore(had)
-	if got, err := Current(); err != nil || got != set {
-		t.Fatalf("Current() = %v, %v after setting %v", got, err, set)
+	if got, err := current(); err != nil || got != set {
+		t.Fatalf("current() = %v, %v after setting %v", got, err, set)
 	}
 }
