@@ -519,7 +519,8 @@ func locKey(k toml.Key) []any {
 
 const (
 	// DefaultTimerSlack lets the kernel fold the Go runtime's 20 µs monitor wake-ups into
-	// others, a millisecond late at most: far below any timeout the gateway keeps.
+	// others, each a millisecond late at most. The gateway's shortest default timer is the
+	// SQLite store's 1 ms wait for more writes to commit together.
 	DefaultTimerSlack = time.Millisecond
 	// LimitTimerSlack is the largest timer_slack accepted: the runtime's own checks (a
 	// goroutine running too long, a network poll missed) come every 10 ms.

@@ -3,9 +3,10 @@
 // The kernel may fire a thread's timers up to its timer slack late, and so wakes it less
 // often (prctl(2), PR_SET_TIMERSLACK; 50 µs unless the parent set another). The Go runtime's
 // monitor thread sleeps 20 µs at a time for a while after each time the program wakes from
-// idle; on a busy core every one of those wake-ups costs two context switches, and a gateway
-// that idles between bursts pays them over and over. A slack of a millisecond lets the
-// kernel fold most of them into wake-ups the core makes anyway.
+// idle; on a busy core each of those wake-ups switches the core to it and back, and a
+// gateway that idles between bursts pays them over and over. A slack of a millisecond lets
+// the kernel delay them and fold them into wake-ups the core makes anyway (under the
+// repository's benchmark the monitor slept less than half as often).
 //
 // A thread sets only its own slack, and a new thread inherits its creator's. The monitor
 // thread is created before main runs, so a slack set in main never reaches it: Ensure sets
