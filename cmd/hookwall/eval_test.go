@@ -427,14 +427,8 @@ policy = "routes.r"
 	if err := cmd.Process.Signal(syscall.SIGUSR1); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.After(5 * time.Second)
-	for reopened := false; !reopened; {
-		select {
-		case l := <-logs:
-			reopened = strings.Contains(l, "decision log reopened")
-		case <-deadline:
-			t.Fatal("no \"decision log reopened\" line after SIGUSR1")
-		}
+	if !waitLine(logs, "decision log reopened", 5*time.Second) {
+		t.Fatal("no \"decision log reopened\" line after SIGUSR1")
 	}
 	hit()
 	hit()

@@ -281,6 +281,25 @@ func startProcess(t *testing.T, cmd *exec.Cmd) <-chan string {
 	return logs
 }
 
+// waitLine reads the process's stderr lines until one contains want, for at most d; false
+// when none did before d passed or the process's stderr closed.
+func waitLine(logs <-chan string, want string, d time.Duration) bool {
+	timeout := time.After(d)
+	for {
+		select {
+		case l, ok := <-logs:
+			if !ok {
+				return false
+			}
+			if strings.Contains(l, want) {
+				return true
+			}
+		case <-timeout:
+			return false
+		}
+	}
+}
+
 // startHookwall runs the real binary on dir/gateway.toml, in dir, with env (KEY=value) added
 // to its environment, and waits until its admin listener adm is ready. It is killed when the
 // test ends; the channel carries its stderr lines.

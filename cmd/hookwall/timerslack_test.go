@@ -40,7 +40,7 @@ func TestRunStartsWithTheTimerSlack(t *testing.T) {
 			cmd, logs := startHookwall(t, bin, dir, adm, "HW_TEST_SECRET=s3cret")
 			pid := cmd.Process.Pid
 			// Its standard error, a pipe it was started with, still reaches the test.
-			if !serving(logs) {
+			if !waitLine(logs, "hookwall is serving", 10*time.Second) {
 				t.Fatal("no \"hookwall is serving\" line on the gateway's standard error")
 			}
 			tids, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
@@ -76,22 +76,4 @@ func slackOf(t *testing.T, tid string) time.Duration {
 		t.Fatalf("/proc/%s/timerslack_ns: %v", tid, err)
 	}
 	return time.Duration(n)
-}
-
-// serving waits for the gateway's "hookwall is serving" line among its logs.
-func serving(logs <-chan string) bool {
-	timeout := time.After(10 * time.Second)
-	for {
-		select {
-		case l, ok := <-logs:
-			if !ok {
-				return false
-			}
-			if strings.Contains(l, "hookwall is serving") {
-				return true
-			}
-		case <-timeout:
-			return false
-		}
-	}
 }
