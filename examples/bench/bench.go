@@ -1191,7 +1191,9 @@ func cmdNode(ctx context.Context, args []string, _, stderr io.Writer) int {
 		// Every hash computed is counted, for the audit (hitsPath reads the count): a control
 		// that skipped its work would be void, not merely fast.
 		var hashed atomic.Uint64
-		hc := &fasthttp.HostClient{Addr: args[2], MaxConns: 4096}
+		// Forwarded as received, as hookwall forwards it: no User-Agent of fasthttp's where
+		// the load generator sent none.
+		hc := &fasthttp.HostClient{Addr: args[2], MaxConns: 4096, NoDefaultUserAgentHeader: true}
 		h = func(c *fasthttp.RequestCtx) {
 			switch string(c.Path()) {
 			case hitsPath:

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"strconv"
 	"testing"
 	"time"
@@ -71,5 +72,51 @@ func TestNodeBareControlCountsAndProfiles(t *testing.T) {
 	}
 	if code := cmdNode(ctx, []string{"bare", freeAddr(t), upstream, "-1"}, io.Discard, io.Discard); code != 2 {
 		t.Errorf("a negative HASHES exited %d, want 2", code)
+	}
+}
+
+// TestNodeBareForwardsAsReceived: the bare proxy, the benchmark's baseline, forwards a
+// request's User-Agent as received, none when none was sent, as hookwall does: the baseline
+// must not forward a header more or less than the gateway it is set beside.
+func TestNodeBareForwardsAsReceived(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	agents := make(chan []string, 4)
+	up := &fasthttp.Server{Handler: func(c *fasthttp.RequestCtx) {
+		var got []string
+		for _, v := range c.Request.Header.PeekAll(fasthttp.HeaderUserAgent) {
+			got = append(got, string(v))
+		}
+		agents <- got
+	}}
+	go up.Serve(ln) //nolint:errcheck // ends with Shutdown
+	defer up.Shutdown()
+	bare := freeAddr(t)
+	done := make(chan int, 1)
+	go func() { done <- cmdNode(ctx, []string{"bare", bare, ln.Addr().String()}, io.Discard, io.Discard) }()
+	defer func() { cancel(); <-done }()
+	if err := waitTCP(ctx, bare, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	client := &fasthttp.HostClient{Addr: bare, NoDefaultUserAgentHeader: true}
+	for _, ua := range []string{"", "GitHub-Hookshot/abc"} {
+		var req fasthttp.Request
+		var resp fasthttp.Response
+		req.Header.SetMethod(fasthttp.MethodPost)
+		req.SetRequestURI("http://" + bare + "/reference")
+		if ua != "" {
+			req.Header.SetUserAgent(ua)
+		}
+		if err := client.DoTimeout(&req, &resp, 5*time.Second); err != nil || resp.StatusCode() != fasthttp.StatusOK {
+			t.Fatalf("through the bare proxy: %v %d", err, resp.StatusCode())
+		}
+		got := <-agents
+		if ua == "" && len(got) != 0 || ua != "" && (len(got) != 1 || got[0] != ua) {
+			t.Errorf("sent User-Agent %q, the upstream got %q", ua, got)
+		}
 	}
 }

@@ -299,7 +299,6 @@ func (s *Snapshot) buildRoute(ctx context.Context, rc *config.Route, prev *Snaps
 	}
 	r.Client = &fasthttp.HostClient{
 		Addr:                addr,
-		Name:                "hookwall",
 		IsTLS:               u.Scheme == "https",
 		TLSConfig:           tc,
 		MaxConns:            1024,
@@ -308,8 +307,10 @@ func (s *Snapshot) buildRoute(ctx context.Context, rc *config.Route, prev *Snaps
 		MaxResponseBodySize: int(rc.MaxResponseBody),
 		// The read buffer bounds the answer's header block; fasthttp's 4KiB default refuses
 		// common answers (large cookies, CSP headers). A larger block is a 502.
-		ReadBufferSize:           upstreamHeaderLimit,
-		DisablePathNormalizing:   true,
+		ReadBufferSize:         upstreamHeaderLimit,
+		DisablePathNormalizing: true,
+		// With no Name either, a request the provider sent without a User-Agent is forwarded
+		// without one: fasthttp puts a client's Name there, whatever this option says.
 		NoDefaultUserAgentHeader: true,
 		RetryIfErr:               func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
 		// fasthttp moves both deadlines of the connection later for every request (lazyconn).
