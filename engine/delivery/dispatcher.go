@@ -503,6 +503,7 @@ func send(t *Target, r *Record, n int, w *exchange) (status int, retryAfter time
 	req.URI().SetScheme(t.Scheme)
 	req.Header.Set(HeaderID, r.ID)
 	req.Header.Set(HeaderAttempt, strconv.Itoa(n))
+	req.Header.SetNoDefaultContentType(true) // none stored, none sent: fasthttp would invent one
 	req.SetBodyRaw(r.Body)
 	if t.SignKey != nil {
 		signStandard(&req.Header, t.SignKey, r.ID, time.Now(), r.Body)

@@ -259,9 +259,11 @@ func (dc *destClients) get(raw string, timeout time.Duration, maxBody int) (*fas
 		MaxIdleConnDuration: 30 * time.Second, ReadTimeout: timeout, WriteTimeout: timeout,
 		MaxResponseBodySize: maxBody, ReadBufferSize: 64 << 10, DisablePathNormalizing: true,
 		// No Name: fasthttp would put it in the User-Agent of a delivery stored without one.
-		NoDefaultUserAgentHeader: true, RetryIfErr: func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
-		DialTimeout: lazyconn.Dial, // both deadlines move later at every attempt
+		NoDefaultUserAgentHeader: true,
 	}}
+	// Both deadlines move later at every attempt; a connection is checked before it carries
+	// a delivery after idling, and a delivery is sent again at once only when none of it was.
+	lazyconn.Configure(c.c, timeout)
 	if dc.m == nil {
 		dc.m = map[string]*destClient{}
 	}

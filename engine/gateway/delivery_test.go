@@ -93,25 +93,28 @@ func decisionLines(t *testing.T, e *env, outcome string) []map[string]any {
 	return out
 }
 
-// Neither a direct route nor a queued one adds a User-Agent the provider did not send: the
-// upstream gets the client's, or none.
-func TestForwardsTheClientsUserAgentOnly(t *testing.T) {
+// Neither a direct route nor a queued one adds a User-Agent or a Content-Type the provider
+// did not send: the upstream gets the client's, or none.
+func TestForwardsTheClientsUserAgentAndContentTypeOnly(t *testing.T) {
 	up := startUpstream(t)
 	e := startQueued(t, up.URL(), 100)
-	for i, c := range []struct{ path, ua string }{
-		{"/hooks/direct", ""}, {"/hooks/github", ""},
-		{"/hooks/direct", "GitHub-Hookshot/abc"}, {"/hooks/github", "GitHub-Hookshot/abc"},
-	} {
-		body := `{"zen":"agent"}`
-		h := signed(body, nextDelivery())
-		h["User-Agent"] = c.ua // net/http sends no User-Agent for an empty one
-		if r := e.do("POST", c.path, []byte(body), h); r.Status != 200 && r.Status != 202 {
-			t.Fatalf("%s: status %d %s", c.path, r.Status, r.Body)
-		}
-		testutil.WaitFor(t, func() bool { return len(up.requests()) == i+1 })
-		got := up.requests()[i].Header.Values("User-Agent")
-		if c.ua == "" && len(got) != 0 || c.ua != "" && (len(got) != 1 || got[0] != c.ua) {
-			t.Errorf("%s with User-Agent %q: the upstream got %q", c.path, c.ua, got)
+	i := 0
+	for _, path := range []string{"/hooks/direct", "/hooks/github"} {
+		for _, name := range []string{"User-Agent", "Content-Type"} {
+			for _, value := range []string{"", map[string]string{"User-Agent": "GitHub-Hookshot/abc", "Content-Type": "application/json"}[name]} {
+				body := `{"zen":"agent"}`
+				h := signed(body, nextDelivery())
+				h[name] = value // net/http sends no User-Agent for an empty one, nor an empty Content-Type
+				if r := e.do("POST", path, []byte(body), h); r.Status != 200 && r.Status != 202 {
+					t.Fatalf("%s: status %d %s", path, r.Status, r.Body)
+				}
+				i++
+				testutil.WaitFor(t, func() bool { return len(up.requests()) == i })
+				got := up.requests()[i-1].Header.Values(name)
+				if value == "" && len(got) != 0 || value != "" && (len(got) != 1 || got[0] != value) {
+					t.Errorf("%s with %s %q: the upstream got %q", path, name, value, got)
+				}
+			}
 		}
 	}
 }

@@ -15,15 +15,22 @@
 // A Conn also closes gracefully when asked to (Linger): a server that answers a request it
 // did not read to the end, then closes, would otherwise have the client's answer lost to a
 // reset.
+//
+// A Conn that Dial made also checks, before it carries another request after sitting idle,
+// that the upstream has not closed it meanwhile (ErrStale): fasthttp's pool keeps such a
+// connection, and the next request on it would fail with nothing sent.
 package lazyconn
 
 import (
+	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -34,6 +41,7 @@ type Conn struct {
 	net.Conn
 	read, write half
 	linger      atomic.Bool // Close drains first (Linger)
+	idle        *idleCheck  // a dialed connection's; nil on one a Listener accepted
 }
 
 // LingerTimeout and LingerMax bound how long and how much a lingering Close reads and
@@ -149,6 +157,9 @@ func (h *half) rearm(arm func(time.Time) error, keep func(want, armed int64) boo
 func (c *Conn) Read(b []byte) (int, error) {
 	for {
 		n, err := c.Conn.Read(b)
+		if n > 0 && c.idle != nil {
+			c.idle.answered()
+		}
 		if n > 0 || err == nil || !c.read.resume(err, c.Conn.SetReadDeadline) {
 			return n, err
 		}
@@ -157,6 +168,11 @@ func (c *Conn) Read(b []byte) (int, error) {
 
 // Write implements net.Conn.
 func (c *Conn) Write(b []byte) (int, error) {
+	if c.idle != nil {
+		if err := c.idle.sending(); err != nil {
+			return 0, err
+		}
+	}
 	written := 0
 	for {
 		n, err := c.Conn.Write(b[written:])
@@ -182,9 +198,47 @@ func (c *Conn) SetReadDeadline(t time.Time) error { return c.read.set(t, c.Conn.
 func (c *Conn) SetWriteDeadline(t time.Time) error { return c.write.set(t, c.Conn.SetWriteDeadline) }
 
 // Dial dials as a fasthttp.HostClient does by default (fasthttp's TCP dialer, with its DNS
-// cache; no timeout: fasthttp's default), and returns a Conn: it is a HostClient's
-// DialTimeout.
+// cache; no timeout: fasthttp's default), and returns a Conn that checks itself after idling
+// (ErrStale): it is a plain-HTTP HostClient's DialTimeout.
 func Dial(addr string, timeout time.Duration) (net.Conn, error) {
+	lc, err := dial(addr, timeout)
+	if err != nil {
+		return nil, err
+	}
+	lc.checkIdle()
+	return lc, nil
+}
+
+// DialTLS returns an https HostClient's DialTimeout: it dials as Dial does and makes the
+// TLS handshake with cfg within handshake (no bound when 0), so fasthttp does not make it
+// again. The Conn under the TLS one checks itself after idling, from the end of the
+// handshake on: the handshake's own reads and writes are not requests.
+func DialTLS(cfg *tls.Config, handshake time.Duration) func(string, time.Duration) (net.Conn, error) {
+	return func(addr string, timeout time.Duration) (net.Conn, error) {
+		lc, err := dial(addr, timeout)
+		if err != nil {
+			return nil, err
+		}
+		tc := tls.Client(lc, cfg)
+		ctx := context.Background()
+		if handshake > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, handshake)
+			defer cancel()
+		}
+		if err := tc.HandshakeContext(ctx); err != nil {
+			lc.Close()
+			if errors.Is(err, context.DeadlineExceeded) {
+				return nil, fasthttp.ErrTLSHandshakeTimeout
+			}
+			return nil, err
+		}
+		lc.checkIdle()
+		return tc, nil
+	}
+}
+
+func dial(addr string, timeout time.Duration) (*Conn, error) {
 	var c net.Conn
 	var err error
 	if timeout > 0 {
@@ -196,6 +250,15 @@ func Dial(addr string, timeout time.Duration) (net.Conn, error) {
 		return nil, err
 	}
 	return Wrap(c), nil
+}
+
+// checkIdle turns the idle check on, where the connection can be peeked at.
+func (c *Conn) checkIdle() {
+	if sc, ok := c.Conn.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			c.idle = &idleCheck{raw: raw, peek: peerGone, born: time.Now()}
+		}
+	}
 }
 
 // Listener is a net.Listener whose connections are Conns.

@@ -75,6 +75,9 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, route *snapshot.Route, meta *
 	// from the upstream's (https listener → http upstream, or the reverse).
 	req.URI().SetScheme(route.Scheme)
 	req.SetTimeout(route.Timeout)
+	// A body sent without a Content-Type goes on without one: fasthttp would name it
+	// application/octet-stream.
+	req.Header.SetNoDefaultContentType(true)
 
 	resp := &ctx.Response
 	if merge {

@@ -291,19 +291,13 @@ func (s *Snapshot) buildRoute(ctx context.Context, rc *config.Route, prev *Snaps
 	// the read of the answer: fasthttp arms both connection deadlines from it. A client-wide
 	// ReadTimeout or WriteTimeout equal to it would never come first, and would cost two clock
 	// reads a request. The one thing the request's timeout does not bound is the TLS
-	// handshake, which runs at the first write with only the write deadline armed: for an
-	// https upstream, WriteTimeout stays, since fasthttp bounds the handshake by it.
-	var handshake time.Duration
-	if u.Scheme == "https" {
-		handshake = r.Timeout
-	}
+	// handshake, which the dialer makes, bounded by the same duration (lazyconn.Configure).
 	r.Client = &fasthttp.HostClient{
 		Addr:                addr,
 		IsTLS:               u.Scheme == "https",
 		TLSConfig:           tc,
 		MaxConns:            1024,
 		MaxIdleConnDuration: 30 * time.Second,
-		WriteTimeout:        handshake,
 		MaxResponseBodySize: int(rc.MaxResponseBody),
 		// The read buffer bounds the answer's header block; fasthttp's 4KiB default refuses
 		// common answers (large cookies, CSP headers). A larger block is a 502.
@@ -312,10 +306,11 @@ func (s *Snapshot) buildRoute(ctx context.Context, rc *config.Route, prev *Snaps
 		// With no Name either, a request the provider sent without a User-Agent is forwarded
 		// without one: fasthttp puts a client's Name there, whatever this option says.
 		NoDefaultUserAgentHeader: true,
-		RetryIfErr:               func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
-		// fasthttp moves both deadlines of the connection later for every request (lazyconn).
-		DialTimeout: lazyconn.Dial,
 	}
+	// Connections move both deadlines later for every request, and are checked before they
+	// carry one after idling. A request is sent again only when none of it was sent: never
+	// twice to the upstream.
+	lazyconn.Configure(r.Client, r.Timeout)
 	s.clients[key] = r.Client
 	s.ownClients[key] = true
 	return r, nil

@@ -1,0 +1,134 @@
+package gateway
+
+import (
+	"crypto/tls"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hookwall/hookwall/engine/internal/testutil"
+	"github.com/hookwall/hookwall/engine/tlsconf/tlstest"
+)
+
+// upstreamIdle is how long the upstreams below keep an idle keep-alive connection: far
+// below the gateway's 30 s, as Node's 5 s and gunicorn's 2 s are.
+const upstreamIdle = 100 * time.Millisecond
+
+// idleClosingUpstream is a net/http server that closes keep-alive connections idle for
+// upstreamIdle, and counts the requests it gets and the attempt numbers it is sent.
+type idleClosingUpstream struct {
+	srv      *httptest.Server
+	n        atomic.Int32
+	mu       sync.Mutex
+	attempts []string
+}
+
+func startIdleClosingUpstream(t *testing.T, ca *tlstest.CA) *idleClosingUpstream {
+	t.Helper()
+	u := &idleClosingUpstream{}
+	u.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		u.n.Add(1)
+		u.mu.Lock()
+		u.attempts = append(u.attempts, r.Header.Get("Hookwall-Attempt"))
+		u.mu.Unlock()
+		_, _ = io.WriteString(w, "ok")
+	}))
+	u.srv.Config.IdleTimeout = upstreamIdle
+	u.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	if ca != nil {
+		u.srv.TLS = &tls.Config{Certificates: []tls.Certificate{ca.Server(t, "127.0.0.1").TLS}}
+		u.srv.StartTLS()
+	} else {
+		u.srv.Start()
+	}
+	t.Cleanup(u.srv.Close)
+	return u
+}
+
+// An upstream that closes idle keep-alive connections sooner than the gateway drops them
+// gets every request that comes after such a close, once: the gateway finds the closed
+// connection before it writes, and sends the request on another. Before, each such request
+// was a 502 the upstream never saw.
+func TestUpstreamThatClosesIdleConnections(t *testing.T) {
+	t.Run("direct route", func(t *testing.T) {
+		up := startIdleClosingUpstream(t, nil)
+		e := startQueued(t, up.srv.URL, 100)
+		sent := 0
+		for round := range 3 {
+			// Several requests at once leave several connections in the pool, all of which
+			// the upstream then closes.
+			var wg sync.WaitGroup
+			for range 6 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					body := `{"zen":"idle"}`
+					if r := e.do("POST", "/hooks/direct", []byte(body), signed(body, nextDelivery())); r.Status != 200 {
+						t.Errorf("round %d: status %d %s", round, r.Status, r.Body)
+					}
+				}()
+			}
+			wg.Wait()
+			sent += 6
+			time.Sleep(3 * upstreamIdle)
+		}
+		if got := int(up.n.Load()); got != sent {
+			t.Fatalf("the upstream got %d requests, want %d", got, sent)
+		}
+	})
+	t.Run("queued route", func(t *testing.T) {
+		up := startIdleClosingUpstream(t, nil)
+		e := startQueued(t, up.srv.URL, 100)
+		for i := range 3 {
+			body := `{"zen":"idle queued"}`
+			if r := e.do("POST", "/hooks/github", []byte(body), signed(body, nextDelivery())); r.Status != 202 {
+				t.Fatalf("delivery %d: status %d %s", i, r.Status, r.Body)
+			}
+			testutil.WaitFor(t, func() bool { return int(up.n.Load()) == i+1 })
+			time.Sleep(3 * upstreamIdle)
+		}
+		up.mu.Lock()
+		defer up.mu.Unlock()
+		if strings.Join(up.attempts, ",") != "1,1,1" {
+			t.Fatalf("attempts %v, want each delivered at its first attempt", up.attempts)
+		}
+	})
+	t.Run("https upstream", func(t *testing.T) {
+		ca := tlstest.NewCA(t, "idle upstream CA")
+		up := startIdleClosingUpstream(t, ca)
+		cfg := `
+[server]
+listen = "127.0.0.1:0"
+
+[admin]
+listen = "127.0.0.1:0"
+
+[log]
+decisions = "off"
+
+[[route]]
+name = "open"
+path = "/open"
+upstream = "` + up.srv.URL + `"
+upstream_ca = "ca.pem"
+policy = "routes.open"
+`
+		e := startEnv(t, cfg, map[string]string{"policies/routes/open.rego": secAllowAll, "ca.pem": string(ca.CertPEM)}, Options{})
+		for i := range 3 {
+			if r := e.do("POST", "/open", []byte(`{}`), nil); r.Status != 200 || r.Body != "ok" {
+				t.Fatalf("request %d: status %d %q\n%s", i, r.Status, r.Body, e.logBuf.String())
+			}
+			time.Sleep(3 * upstreamIdle)
+		}
+		if got := up.n.Load(); got != 3 {
+			t.Fatalf("the upstream got %d requests, want 3", got)
+		}
+	})
+}

@@ -1,0 +1,90 @@
+package lazyconn
+
+import (
+	"errors"
+	"syscall"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// ErrStale is what a dialed Conn's Write returns, having sent nothing, when the request it
+// starts would go on a connection the peer closed, or sent bytes nobody asked for on, while
+// it sat idle. Since nothing reached the peer, the request may be sent again on another
+// connection, whatever its method: the route and delivery clients do that for this error
+// and no other.
+var ErrStale = errors.New("lazyconn: the upstream closed the idle connection")
+
+// IdleCheck is how long a dialed connection must have been idle for its next request to
+// check it first. Servers close idle keep-alive connections after a timeout of their own
+// (Node's default is 5 s, gunicorn's 2 s), and fasthttp's pool does not notice. Under load
+// connections come back within milliseconds and are not checked; the check is one
+// non-blocking peek at the socket.
+const IdleCheck = 10 * time.Millisecond
+
+// idleCheck follows a dialed connection's requests: a Write after the answer's first Read
+// starts the next request. The connection is used by one request at a time, so it needs no
+// lock.
+type idleCheck struct {
+	raw  syscall.RawConn
+	peek func(syscall.RawConn) bool // peerGone; a test counts the peeks
+	born time.Time                  // the monotonic base of sent
+	sent time.Duration              // when the last request's first byte was written, since born
+	// state: idleNew before the first request (a TLS handshake's reads and writes come
+	// first), idleSent once a request was written, idleAnswered once its answer is read.
+	state uint8
+}
+
+const (
+	idleNew = iota
+	idleSent
+	idleAnswered
+)
+
+func (k *idleCheck) answered() {
+	if k.state == idleSent {
+		k.state = idleAnswered
+	}
+}
+
+// sending is called before every Write; it checks the connection when the Write starts a
+// request after one was answered and the connection has been idle IdleCheck or longer.
+func (k *idleCheck) sending() error {
+	switch k.state {
+	case idleSent:
+		return nil
+	case idleNew:
+		k.state, k.sent = idleSent, time.Since(k.born)
+		return nil
+	}
+	now := time.Since(k.born)
+	// Measured from the last request's start, not its answer's end: an idle time the
+	// check takes as longer than it was costs one peek, never a missed check.
+	idle := now - k.sent
+	k.state, k.sent = idleSent, now
+	if idle >= IdleCheck && k.peek(k.raw) {
+		return ErrStale
+	}
+	return nil
+}
+
+// Configure sets how hc dials and when it sends a request again: its connections are Conns
+// (DialTLS's when hc.IsTLS, bounding the handshake by handshake; Dial's otherwise), and a
+// request is sent again only after ErrStale, that is only when nothing of it was sent. Each
+// such attempt closed one idle connection, so hc may try as many times as it holds
+// connections, and one more, before it gives up: by then it has dialed a new one.
+func Configure(hc *fasthttp.HostClient, handshake time.Duration) {
+	if hc.IsTLS {
+		hc.DialTimeout = DialTLS(hc.TLSConfig, handshake)
+	} else {
+		hc.DialTimeout = Dial
+	}
+	hc.RetryIfErr = func(_ *fasthttp.Request, _ int, err error) (resetTimeout, retry bool) {
+		return false, errors.Is(err, ErrStale)
+	}
+	n := hc.MaxConns
+	if n <= 0 {
+		n = fasthttp.DefaultMaxConnsPerHost
+	}
+	hc.MaxIdemponentCallAttempts = n + 1
+}
