@@ -132,3 +132,82 @@ policy = "routes.open"
 		}
 	})
 }
+
+// upstreamConns is the connections a route's client keeps to its upstream at most.
+const upstreamConns = 1024
+
+// A burst of more requests than the route's client keeps connections to a slow upstream
+// waits for a free connection, within the route's timeout, rather than getting a 502 at once
+// from an upstream that is merely busy; past the timeout, it is a 504.
+func TestBurstBeyondTheUpstreamConnectionsWaits(t *testing.T) {
+	t.Run("a connection comes free", func(t *testing.T) { burstBeyondUpstreamConns(t, "10s", 200) })
+	t.Run("none comes free in time", func(t *testing.T) { burstBeyondUpstreamConns(t, "300ms", 504) })
+}
+
+// burstBeyondUpstreamConns sends upstreamConns and 16 more requests at once to a route with
+// timeout to an upstream that answers none until all of the first upstreamConns are in
+// flight and 300 ms more have passed, and wants every answer to be want.
+func burstBeyondUpstreamConns(t *testing.T, timeout string, want int) {
+	const extra = 16
+	var inFlight atomic.Int32
+	release := make(chan struct{})
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		inFlight.Add(1)
+		<-release
+		_, _ = io.WriteString(w, "ok")
+	}))
+	up.Config.ErrorLog = log.New(io.Discard, "", 0)
+	up.Start()
+	t.Cleanup(up.Close)
+	cfg := `
+[server]
+listen = "127.0.0.1:0"
+max_conns_per_ip = 4000
+
+[admin]
+listen = "127.0.0.1:0"
+
+[log]
+decisions = "off"
+
+[[route]]
+name = "open"
+path = "/open"
+upstream = "` + up.URL + `"
+policy = "routes.open"
+timeout = "` + timeout + `"
+`
+	e := startEnv(t, cfg, map[string]string{"policies/routes/open.rego": secAllowAll}, Options{})
+	c := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: upstreamConns + extra}}
+	defer c.CloseIdleConnections()
+	statuses := make(chan int, upstreamConns+extra)
+	for range upstreamConns + extra {
+		go func() {
+			resp, err := c.Post(e.base+"/open", "application/json", strings.NewReader(`{}`))
+			if err != nil {
+				statuses <- 0
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			statuses <- resp.StatusCode
+		}()
+	}
+	testutil.WaitFor(t, func() bool { return inFlight.Load() == upstreamConns })
+	// The requests past the pool are at the gateway by now; an immediate refusal would have
+	// answered them already.
+	time.Sleep(300 * time.Millisecond)
+	early := len(statuses)
+	close(release)
+	got := map[int]int{}
+	for range upstreamConns + extra {
+		got[<-statuses]++
+	}
+	if got[want] != upstreamConns+extra || want == 200 && early != 0 {
+		t.Fatalf("statuses %v (%d answered before the upstream freed a connection), want all %d %d", got, early, upstreamConns+extra, want)
+	}
+	if n := inFlight.Load(); want == 200 && n != upstreamConns+extra {
+		t.Fatalf("the upstream got %d requests, want %d", n, upstreamConns+extra)
+	}
+}

@@ -293,10 +293,13 @@ func (s *Snapshot) buildRoute(ctx context.Context, rc *config.Route, prev *Snaps
 	// reads a request. The one thing the request's timeout does not bound is the TLS
 	// handshake, which the dialer makes, bounded by the same duration (lazyconn.Configure).
 	r.Client = &fasthttp.HostClient{
-		Addr:                addr,
-		IsTLS:               u.Scheme == "https",
-		TLSConfig:           tc,
-		MaxConns:            1024,
+		Addr:      addr,
+		IsTLS:     u.Scheme == "https",
+		TLSConfig: tc,
+		MaxConns:  1024,
+		// A request past MaxConns waits for a free connection, within its timeout: fasthttp
+		// would refuse it at once, a 502 from an upstream that is only busy.
+		MaxConnWaitTimeout:  r.Timeout,
 		MaxIdleConnDuration: 30 * time.Second,
 		MaxResponseBodySize: int(rc.MaxResponseBody),
 		// The read buffer bounds the answer's header block; fasthttp's 4KiB default refuses
