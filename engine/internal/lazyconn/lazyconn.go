@@ -197,9 +197,9 @@ func (c *Conn) SetReadDeadline(t time.Time) error { return c.read.set(t, c.Conn.
 // SetWriteDeadline implements net.Conn.
 func (c *Conn) SetWriteDeadline(t time.Time) error { return c.write.set(t, c.Conn.SetWriteDeadline) }
 
-// Dial dials as a fasthttp.HostClient does by default (fasthttp's TCP dialer, with its DNS
-// cache; no timeout: fasthttp's default), and returns a Conn that checks itself after idling
-// (ErrStale): it is a plain-HTTP HostClient's DialTimeout.
+// Dial dials with fasthttp's TCP dialer (its DNS cache; no timeout: fasthttp's default), over
+// IPv4 or IPv6, and returns a Conn that checks itself after idling (ErrStale): it is a
+// plain-HTTP HostClient's DialTimeout.
 func Dial(addr string, timeout time.Duration) (net.Conn, error) {
 	lc, err := dial(addr, timeout)
 	if err != nil {
@@ -238,13 +238,15 @@ func DialTLS(cfg *tls.Config, handshake time.Duration) func(string, time.Duratio
 	}
 }
 
+// dial dials both IPv4 and IPv6 addresses: fasthttp's Dial knows only IPv4, and an upstream
+// at [::1] or at a name with only AAAA records would never be reached.
 func dial(addr string, timeout time.Duration) (*Conn, error) {
 	var c net.Conn
 	var err error
 	if timeout > 0 {
-		c, err = fasthttp.DialTimeout(addr, timeout)
+		c, err = fasthttp.DialDualStackTimeout(addr, timeout)
 	} else {
-		c, err = fasthttp.Dial(addr)
+		c, err = fasthttp.DialDualStack(addr)
 	}
 	if err != nil {
 		return nil, err

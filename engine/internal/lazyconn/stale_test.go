@@ -185,3 +185,16 @@ func TestDialTLSChecksAfterTheHandshake(t *testing.T) {
 		t.Fatalf("write after the server's TLS close: %v; want ErrStale", err)
 	}
 }
+
+// An IPv6 address is dialed: fasthttp's own Dial, IPv4 only, gave up on "[::1]" without
+// trying it. Nothing listens on port 1, so a refusal proves the attempt was made.
+func TestDialIPv6(t *testing.T) {
+	_, err := Dial("[::1]:1", time.Second)
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+	case errors.Is(err, syscall.EADDRNOTAVAIL), errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.EAFNOSUPPORT):
+		t.Skipf("this machine has no IPv6 loopback: %v", err)
+	default:
+		t.Fatalf("dialing [::1]:1: %v; want connection refused", err)
+	}
+}
