@@ -147,7 +147,9 @@ func stripRequestHops(h *fasthttp.RequestHeader, present uint16) {
 	stripHops(h, present, connectionLists(h.All(), present, lists[:0]), false)
 }
 
-// stripHopResp is stripHop for the upstream's response; it keeps Connection: close.
+// stripHopResp is stripHop for the upstream's response. Its Connection: close ended the
+// upstream's connection, which fasthttp's client has closed by now; the client's connection
+// is the gateway's to keep, so it goes too.
 func stripHopResp(h *fasthttp.ResponseHeader) {
 	if h.ContentLength() < 0 {
 		stripHopRespAll(h)
@@ -191,8 +193,8 @@ type hopHeader interface {
 
 // stripHops removes the hop-by-hop headers present marks (hopsIn), and the names the
 // Connection fields' values (lists, connectionLists) give. A response (resp) keeps its
-// Connection and Transfer-Encoding fields, and a "close" that Connection lists is not taken
-// for a name.
+// Transfer-Encoding field (the framing the server writes the body with), and a "close"
+// that Connection lists is not taken for a name.
 func stripHops(h hopHeader, present uint16, lists [][]byte, resp bool) {
 	for _, c := range lists {
 		for name := range bytes.SplitSeq(c, []byte(",")) {
@@ -202,7 +204,7 @@ func stripHops(h hopHeader, present uint16, lists [][]byte, resp bool) {
 		}
 	}
 	for i, k := range hopHeaders {
-		if present&(1<<i) != 0 && (!resp || k != "Connection" && k != "Transfer-Encoding") {
+		if present&(1<<i) != 0 && (!resp || k != "Transfer-Encoding") {
 			h.Del(k)
 		}
 	}

@@ -1,9 +1,11 @@
 package gateway
 
 import (
+	"bufio"
 	"crypto/tls"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/valyala/fasthttp"
 
 	"github.com/hookwall/hookwall/engine/internal/testutil"
 	"github.com/hookwall/hookwall/engine/tlsconf/tlstest"
@@ -209,5 +213,49 @@ timeout = "` + timeout + `"
 	}
 	if n := inFlight.Load(); want == 200 && n != upstreamConns+extra {
 		t.Fatalf("the upstream got %d requests, want %d", n, upstreamConns+extra)
+	}
+}
+
+// An upstream that closes its connection after each answer (Connection: close) does not
+// close the client's: Connection is hop-by-hop, and the provider's connection to the
+// gateway carries its next delivery.
+func TestUpstreamConnectionCloseStaysOnItsHop(t *testing.T) {
+	up := startUpstream(t)
+	up.setHandler(func(ctx *fasthttp.RequestCtx) {
+		ctx.SetConnectionClose()
+		ctx.SetBodyString("upstream ok")
+	})
+	e := startQueued(t, up.URL(), 100)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	for i := range 3 {
+		body := `{"zen":"keep"}`
+		req, err := http.NewRequest("POST", e.base+"/hooks/direct", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range signed(body, nextDelivery()) {
+			req.Header.Set(k, v)
+		}
+		req.Header.Del("Connection") // signed's "keep-alive, X-Drop": HTTP/1.1 keeps alive anyway
+		if err := req.Write(conn); err != nil {
+			t.Fatalf("request %d on the same connection: %v", i, err)
+		}
+		resp, err := http.ReadResponse(br, req)
+		if err != nil {
+			t.Fatalf("answer %d on the same connection: %v", i, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(b) != "upstream ok" || resp.Close {
+			t.Fatalf("answer %d: %d %q, Connection %q: want 200 with the connection kept", i, resp.StatusCode, b, resp.Header.Get("Connection"))
+		}
+	}
+	if n := len(up.requests()); n != 3 {
+		t.Fatalf("the upstream got %d requests, want 3", n)
 	}
 }
