@@ -107,24 +107,7 @@ func TestUpstreamThatClosesIdleConnections(t *testing.T) {
 	t.Run("https upstream", func(t *testing.T) {
 		ca := tlstest.NewCA(t, "idle upstream CA")
 		up := startIdleClosingUpstream(t, ca)
-		cfg := `
-[server]
-listen = "127.0.0.1:0"
-
-[admin]
-listen = "127.0.0.1:0"
-
-[log]
-decisions = "off"
-
-[[route]]
-name = "open"
-path = "/open"
-upstream = "` + up.srv.URL + `"
-upstream_ca = "ca.pem"
-policy = "routes.open"
-`
-		e := startEnv(t, cfg, map[string]string{"policies/routes/open.rego": secAllowAll, "ca.pem": string(ca.CertPEM)}, Options{})
+		e := startOpenRoute(t, up.srv.URL, "", `upstream_ca = "ca.pem"`, map[string]string{"ca.pem": string(ca.CertPEM)})
 		for i := range 3 {
 			if r := e.do("POST", "/open", []byte(`{}`), nil); r.Status != 200 || r.Body != "ok" {
 				t.Fatalf("request %d: status %d %q\n%s", i, r.Status, r.Body, e.logBuf.String())
@@ -135,6 +118,35 @@ policy = "routes.open"
 			t.Fatalf("the upstream got %d requests, want 3", got)
 		}
 	})
+}
+
+// startOpenRoute runs a gateway with one route, "open" at /open, that allows every request
+// and forwards it to upstream. serverExtra and routeExtra are more lines of TOML for
+// [server] and for the route; files are written beside the configuration.
+func startOpenRoute(t *testing.T, upstream, serverExtra, routeExtra string, files map[string]string) *env {
+	t.Helper()
+	cfg := `
+[server]
+listen = "127.0.0.1:0"
+` + serverExtra + `
+
+[admin]
+listen = "127.0.0.1:0"
+
+[log]
+decisions = "off"
+
+[[route]]
+name = "open"
+path = "/open"
+upstream = "` + upstream + `"
+policy = "routes.open"
+` + routeExtra + "\n"
+	all := map[string]string{"policies/routes/open.rego": secAllowAll}
+	for k, v := range files {
+		all[k] = v
+	}
+	return startEnv(t, cfg, all, Options{})
 }
 
 // upstreamConns is the connections a route's client keeps to its upstream at most.
@@ -164,25 +176,7 @@ func burstBeyondUpstreamConns(t *testing.T, timeout string, want int) {
 	up.Config.ErrorLog = log.New(io.Discard, "", 0)
 	up.Start()
 	t.Cleanup(up.Close)
-	cfg := `
-[server]
-listen = "127.0.0.1:0"
-max_conns_per_ip = 4000
-
-[admin]
-listen = "127.0.0.1:0"
-
-[log]
-decisions = "off"
-
-[[route]]
-name = "open"
-path = "/open"
-upstream = "` + up.URL + `"
-policy = "routes.open"
-timeout = "` + timeout + `"
-`
-	e := startEnv(t, cfg, map[string]string{"policies/routes/open.rego": secAllowAll}, Options{})
+	e := startOpenRoute(t, up.URL, "max_conns_per_ip = 4000", `timeout = "`+timeout+`"`, nil)
 	c := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: upstreamConns + extra}}
 	defer c.CloseIdleConnections()
 	statuses := make(chan int, upstreamConns+extra)
