@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -165,6 +166,12 @@ func TestBurstBeyondTheUpstreamConnectionsWaits(t *testing.T) {
 // flight and 300 ms more have passed, and wants every answer to be want.
 func burstBeyondUpstreamConns(t *testing.T, timeout string, want int) {
 	const extra = 16
+	// Each request holds four descriptors in this process: the client's end, the gateway's,
+	// and both ends of an upstream connection.
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil && lim.Cur < 4*(upstreamConns+extra)+512 {
+		t.Skipf("the test needs %d open files, the process may have %d", 4*(upstreamConns+extra)+512, lim.Cur)
+	}
 	var inFlight atomic.Int32
 	release := make(chan struct{})
 	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
