@@ -13,7 +13,7 @@ import (
 // it sat idle. Since nothing reached the peer, the request may be sent again on another
 // connection, whatever its method: the route and delivery clients do that for this error
 // and no other.
-var ErrStale = errors.New("lazyconn: the upstream closed the idle connection")
+var ErrStale = errors.New("lazyconn: the idle connection was closed by its peer, or holds bytes no request asked for")
 
 // IdleCheck is how long a dialed connection must have been idle for its next request to
 // check it first. Servers close idle keep-alive connections after a timeout of their own
