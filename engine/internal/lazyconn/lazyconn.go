@@ -1,4 +1,7 @@
-// Package lazyconn wraps connections whose deadlines move later at every request.
+// Package lazyconn wraps the gateway's keep-alive connections, the listener's and the
+// upstreams', so that they cost fasthttp less and fail it less: deadlines armed only when
+// they come earlier, a graceful close, and for an upstream connection, the dialing (IPv4 or
+// IPv6, TLS) and a check before it carries a request after idling (Configure).
 //
 // fasthttp sets three deadlines on a keep-alive connection for every request it serves
 // (the idle wait, the read, the write) and two on an upstream connection for every request
@@ -16,9 +19,9 @@
 // did not read to the end, then closes, would otherwise have the client's answer lost to a
 // reset.
 //
-// A Conn that Dial made also checks, before it carries another request after sitting idle,
-// that the upstream has not closed it meanwhile (ErrStale): fasthttp's pool keeps such a
-// connection, and the next request on it would fail with nothing sent.
+// A Conn that Dial or DialTLS made also checks, before it carries another request after
+// sitting idle, that the upstream has not closed it meanwhile (ErrStale): fasthttp's pool
+// keeps such a connection, and the next request on it would fail with nothing sent.
 package lazyconn
 
 import (
