@@ -91,8 +91,8 @@ func TestUnaskedBytesMakeAnIdleConnectionStale(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	exchange(t, c, 1) // reads the answer's one byte; the rest stays in the socket
-	time.Sleep(3 * IdleCheck)
+	exchange(t, c, 1)          // reads the answer's one byte; the rest stays in the socket
+	time.Sleep(10 * IdleCheck) // time for the stray bytes to arrive, and to idle
 	if n, err := c.Write([]byte{2}); n != 0 || !errors.Is(err, ErrStale) {
 		t.Fatalf("write with unasked-for bytes waiting: %d, %v; want 0, ErrStale", n, err)
 	}
@@ -180,7 +180,7 @@ func TestDialTLSChecksAfterTheHandshake(t *testing.T) {
 	time.Sleep(3 * IdleCheck) // the tickets arrive and wait, unread
 	exchange(t, c, 1)
 	close(closeNow)
-	time.Sleep(3 * IdleCheck)
+	time.Sleep(10 * IdleCheck) // time for the server to close, and to idle
 	if _, err := c.Write([]byte{2}); !errors.Is(err, ErrStale) {
 		t.Fatalf("write after the server's TLS close: %v; want ErrStale", err)
 	}
