@@ -161,7 +161,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 	for {
 		n, err := c.Conn.Read(b)
 		if n > 0 && c.idle != nil {
-			c.idle.answered()
+			c.idle.answered = true
 		}
 		if n > 0 || err == nil || !c.read.resume(err, c.Conn.SetReadDeadline) {
 			return n, err

@@ -17,51 +17,34 @@ var ErrStale = errors.New("lazyconn: the idle connection was closed by its peer,
 
 // IdleCheck is how long a dialed connection must have been idle for its next request to
 // check it first. Servers close idle keep-alive connections after a timeout of their own
-// (Node's default is 5 s, gunicorn's 2 s), and fasthttp's pool does not notice. Under load
+// (Node's default is 5 s), and fasthttp's pool does not notice. Under load
 // connections come back within milliseconds and are not checked; the check is one
 // non-blocking peek at the socket.
 const IdleCheck = 10 * time.Millisecond
 
-// idleCheck follows a dialed connection's requests: a Write after the answer's first Read
-// starts the next request. The connection is used by one request at a time, so it needs no
-// lock.
+// idleCheck follows a dialed connection's requests: the first Write after a Read starts the
+// next request. It is made once the connection is ready for requests (after a TLS
+// handshake), and the connection carries one request at a time, so it needs no lock.
 type idleCheck struct {
-	raw  syscall.RawConn
-	peek func(syscall.RawConn) bool // peerGone; a test counts the peeks
-	born time.Time                  // the monotonic base of sent
-	sent time.Duration              // when the last request's first byte was written, since born
-	// state: idleNew before the first request (a TLS handshake's reads and writes come
-	// first), idleSent once a request was written, idleAnswered once its answer is read.
-	state uint8
-}
-
-const (
-	idleNew = iota
-	idleSent
-	idleAnswered
-)
-
-func (k *idleCheck) answered() {
-	if k.state == idleSent {
-		k.state = idleAnswered
-	}
+	raw      syscall.RawConn
+	peek     func(syscall.RawConn) bool // peerGone; a test counts the peeks
+	born     time.Time                  // the monotonic base of sent
+	sent     time.Duration              // since born, when the last request's first byte was written
+	answered bool                       // a Read since then: the next Write starts a request
 }
 
 // sending is called before every Write; it checks the connection when the Write starts a
-// request after one was answered and the connection has been idle IdleCheck or longer.
+// request after an answer and the connection has been idle IdleCheck or longer.
 func (k *idleCheck) sending() error {
-	switch k.state {
-	case idleSent:
-		return nil
-	case idleNew:
-		k.state, k.sent = idleSent, time.Since(k.born)
+	if !k.answered {
 		return nil
 	}
 	now := time.Since(k.born)
-	// Measured from the last request's start, not its answer's end: an idle time the
-	// check takes as longer than it was costs one peek, never a missed check.
+	// Measured from the last request's start (the connection's birth for its second), not
+	// its answer's end: an idle time taken as longer than it was costs one peek, never a
+	// missed check.
 	idle := now - k.sent
-	k.state, k.sent = idleSent, now
+	k.answered, k.sent = false, now
 	if idle >= IdleCheck && k.peek(k.raw) {
 		return ErrStale
 	}
