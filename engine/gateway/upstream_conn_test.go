@@ -22,7 +22,7 @@ import (
 )
 
 // upstreamIdle is how long the upstreams below keep an idle keep-alive connection: far
-// below the gateway's 30 s, as Node's 5 s and gunicorn's 2 s are.
+// below the gateway's 30 s, as Node's default of 5 s is.
 const upstreamIdle = 100 * time.Millisecond
 
 // idleClosingUpstream is a net/http server that closes keep-alive connections idle for
