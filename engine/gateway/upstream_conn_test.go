@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -258,5 +259,50 @@ func TestUpstreamConnectionCloseStaysOnItsHop(t *testing.T) {
 	}
 	if n := len(up.requests()); n != 3 {
 		t.Fatalf("the upstream got %d requests, want 3", n)
+	}
+}
+
+// An upstream that sends bytes after its answer, unasked, does not get them read as the
+// answer to the next request on that connection: each request gets its own answer. Before
+// the idle check, the second request was answered "stray" and the third with the second's
+// answer.
+func TestUpstreamStrayBytesAreNoOnesAnswer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var served atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					_, _ = io.Copy(io.Discard, req.Body)
+					body := fmt.Sprintf("ok%d", served.Add(1))
+					if _, err := fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body); err != nil {
+						return
+					}
+					time.Sleep(20 * time.Millisecond) // the answer has been read by now
+					_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray")
+				}
+			}()
+		}
+	}()
+	e := startOpenRoute(t, "http://"+ln.Addr().String(), "", "", nil)
+	for i := 1; i <= 3; i++ {
+		if r := e.do("POST", "/open", []byte(`{}`), nil); r.Status != 200 || r.Body != fmt.Sprintf("ok%d", i) {
+			t.Fatalf("request %d: %d %q, want its own answer %q", i, r.Status, r.Body, fmt.Sprintf("ok%d", i))
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
