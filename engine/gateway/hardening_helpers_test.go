@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -221,6 +222,7 @@ func (u *faultUpstream) serve(c net.Conn) {
 		_, _ = io.Copy(io.Discard, req.Body)
 		u.mu.Lock()
 		u.reqs = append(u.reqs, faultReq{Path: req.URL.Path, Delivery: req.Header.Get("X-Delivery")})
+		served := len(u.reqs)
 		u.mu.Unlock()
 		_ = c.SetWriteDeadline(time.Now().Add(10 * time.Second))
 		switch req.URL.Path {
@@ -239,6 +241,13 @@ func (u *faultUpstream) serve(c net.Conn) {
 		case "/garbage":
 			_, _ = io.WriteString(c, "SURPRISE\r\n\r\n")
 			return
+		case "/stray":
+			// An answer numbered by the requests served, then, once the gateway has read it, a
+			// second one that no request asked for.
+			body := fmt.Sprintf("ok%d", served)
+			_, _ = fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+			time.Sleep(20 * time.Millisecond)
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray")
 		case "/big-headers":
 			// 12KiB of headers: more than fasthttp's default buffer, well within the gateway's.
 			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nSet-Cookie: c="+strings.Repeat("c", 12<<10)+"\r\nContent-Length: 2\r\n\r\nok")
