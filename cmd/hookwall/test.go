@@ -106,7 +106,7 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		cov = cover.New()
 		runner.SetCoverageQueryTracer(cov)
 	}
-	ch, err := runner.Run(ctx, mods)
+	ch, err := runner.SetModules(mods).RunTests(ctx, nil)
 	if err != nil {
 		fmt.Fprintf(stderr, "hookwall test: %v\n", err)
 		return 1

@@ -121,11 +121,11 @@ func TestHookwallTestWithoutTheSecretFailsTheUnmockedTest(t *testing.T) {
 		"policies/hook.rego":      webhookPolicy,
 		"policies/hook_test.rego": webhookTests,
 	})
-	code, out, errs := runCLI(t, "test", "-c", filepath.Join(dir, "missing.toml"), filepath.Join(dir, "policies"))
+	code, _, errs := runCLI(t, "test", "-c", filepath.Join(dir, "missing.toml"), filepath.Join(dir, "policies"))
 	if code != 1 || !strings.Contains(errs, "missing.toml") {
 		t.Fatalf("an explicit config that does not load: exit %d, stderr %q", code, errs)
 	}
-	code, out, _ = runCLI(t, "test", filepath.Join(dir, "policies"))
+	code, out, _ := runCLI(t, "test", filepath.Join(dir, "policies"))
 	if code != 1 || !strings.Contains(out, "test_real_builtin_with_the_config_secret") || !strings.Contains(out, "PASS: 2/3") {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}

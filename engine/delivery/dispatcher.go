@@ -213,7 +213,7 @@ func (d *Dispatcher) claimOnce(ctx context.Context) bool {
 		}
 	}
 	if d.more && free < d.claimBatch() {
-		free = d.gather(ctx, free)
+		free = d.gather(ctx)
 	}
 	now := time.Now()
 	routes := Routes{Skip: d.gates.closed(now)}
@@ -329,14 +329,18 @@ func (d *Dispatcher) claimBatch() int { return max(1, d.o.Workers/8) }
 
 // gather waits, at most claimGather, until claimBatch workers are free, and returns how
 // many are.
-func (d *Dispatcher) gather(ctx context.Context, free int) int {
+func (d *Dispatcher) gather(ctx context.Context) int {
 	d.gathering.Store(true)
 	defer d.gathering.Store(false)
 	t := time.NewTimer(claimGather)
 	defer t.Stop()
-	// free is read again once gathering is set: an attempt that ended before saw it unset
-	// and woke Run anyway.
-	for free = d.o.Workers - len(d.sem); free < d.claimBatch(); free = d.o.Workers - len(d.sem) {
+	// The free workers are counted once gathering is set: an attempt that ended before saw
+	// it unset and woke Run anyway.
+	for {
+		free := d.o.Workers - len(d.sem)
+		if free >= d.claimBatch() {
+			return free
+		}
 		select {
 		case <-d.wake: // enough attempts ended, or an enqueue
 		case <-t.C:
@@ -345,7 +349,6 @@ func (d *Dispatcher) gather(ctx context.Context, free int) int {
 			return free
 		}
 	}
-	return free
 }
 
 // Shutdown waits for Run to return (cancel its ctx first) and for the attempts in flight,

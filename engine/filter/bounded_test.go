@@ -167,7 +167,7 @@ func TestBoundedGuestStopsAtHostCallAfterDeadline(t *testing.T) {
 		}
 	}
 	t0 := time.Now()
-	_, err, _ := call(t, f, getReq)
+	_, _, err := call(t, f, getReq)
 	took := time.Since(t0)
 	wantKind(t, err, KindTimeout)
 	if took >= 150*time.Millisecond {
@@ -179,7 +179,7 @@ func TestBoundedGuestStopsAtHostCallAfterDeadline(t *testing.T) {
 	// The check stops only a call past its deadline: a bounded guest that ends within the
 	// same deadline answers.
 	tiny := load(t, h, Spec{Name: "tiny", Module: testdata(t, "tiny.wasm"), Timeout: timeout, Pool: 1})
-	if next, err, _ := call(t, tiny, getReq); err != nil || !next {
+	if next, _, err := call(t, tiny, getReq); err != nil || !next {
 		t.Fatalf("tiny: next %v, err %v", next, err)
 	}
 }

@@ -59,7 +59,7 @@ func TestCompiledModuleShared(t *testing.T) {
 	created := b.Stats().Created
 	for i := range 3 {
 		testutil.WaitFor(t, func() bool { return b.Stats().Idle == 1 })
-		next, err, ex := call(t, b, getReq)
+		next, ex, err := call(t, b, getReq)
 		if err != nil || !next {
 			t.Fatalf("request %d on b after a closed: next=%v err=%v", i, next, err)
 		}
@@ -76,7 +76,7 @@ func TestCompiledModuleShared(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := load(t, h, Spec{Name: "c", Module: mod, Pool: 1})
-	if next, err, _ := call(t, c, getReq); err != nil || !next {
+	if next, _, err := call(t, c, getReq); err != nil || !next {
 		t.Fatalf("c: next=%v err=%v", next, err)
 	}
 	if n := h.compiles.Load(); n != 1 {
@@ -108,7 +108,7 @@ func TestCompiledModuleKeys(t *testing.T) {
 	for i, s := range steps {
 		s.spec.Pool = max(s.spec.Pool, 1)
 		f := load(t, h, s.spec)
-		if next, err, _ := call(t, f, getReq); err != nil || !next {
+		if next, _, err := call(t, f, getReq); err != nil || !next {
 			t.Fatalf("step %d: next=%v err=%v", i, next, err)
 		}
 		if n := h.compiles.Load(); n != s.compiles {
@@ -134,7 +134,7 @@ func TestCompiledModuleEviction(t *testing.T) {
 	wantCompiled(t, h, n, n)
 	// Every open filter still works, including those out of the recent list.
 	for i, f := range open {
-		if next, err, _ := call(t, f, getReq); err != nil || !next {
+		if next, _, err := call(t, f, getReq); err != nil || !next {
 			t.Fatalf("filter %d: next=%v err=%v", i, next, err)
 		}
 	}
@@ -170,7 +170,7 @@ func TestCompiledModuleEviction(t *testing.T) {
 		t.Errorf("reloading an evicted module compiled %d times, want 1", got)
 	}
 	for _, f := range []*Filter{newest, evicted} {
-		if next, err, _ := call(t, f, getReq); err != nil || !next {
+		if next, _, err := call(t, f, getReq); err != nil || !next {
 			t.Fatalf("reloaded: next=%v err=%v", next, err)
 		}
 	}

@@ -42,16 +42,16 @@ func TestTestdataCurrent(t *testing.T) {
 	}
 }
 
-func call(t testing.TB, f *Filter, raw string) (bool, error, *Exchange) {
+func call(t testing.TB, f *Filter, raw string) (bool, *Exchange, error) {
 	t.Helper()
 	ex, _, _ := newExchange(t, raw)
 	inst, err := f.Acquire(testCtx)
 	if err != nil {
-		return false, err, ex
+		return false, ex, err
 	}
 	defer inst.Release()
 	next, err := inst.HandleRequest(testCtx, ex)
-	return next, err, ex
+	return next, ex, err
 }
 
 const getReq = "GET /hooks/x?a=1 HTTP/1.1\r\nHost: example.com\r\nX-Test: 1\r\n\r\n"
@@ -86,7 +86,7 @@ func TestInfiniteLoopTimesOut(t *testing.T) {
 				return
 			default:
 			}
-			if _, err, _ := call(t, tiny, getReq); err != nil {
+			if _, _, err := call(t, tiny, getReq); err != nil {
 				otherErr = err
 				return
 			}
@@ -100,7 +100,7 @@ func TestInfiniteLoopTimesOut(t *testing.T) {
 	var err error
 	for range 3 {
 		start := time.Now()
-		_, err, _ = call(t, loop, getReq)
+		_, _, err = call(t, loop, getReq)
 		tries = append(tries, time.Since(start))
 		wantKind(t, err, KindTimeout)
 		if tries[len(tries)-1] <= timeout+50*time.Millisecond {
@@ -145,7 +145,7 @@ func TestMemoryGrowIsCapped(t *testing.T) {
 		t.Errorf("guest reached %d pages, cap is %d", pages, capBytes/pageSize)
 	}
 	// Again on a fresh instance: same answer, host unharmed.
-	_, err, _ = call(t, f, getReq)
+	_, _, err = call(t, f, getReq)
 	wantKind(t, err, KindOOM)
 	if st := f.Stats(); st.Errors.OOM != 2 || st.Discarded != 2 {
 		t.Errorf("stats %+v", st)
@@ -175,7 +175,7 @@ func TestMemoryCapRejectsLargerModule(t *testing.T) {
 		t.Errorf("load error %v, want memory over limit", err)
 	}
 	f := load(t, h, Spec{Name: "big", Module: mod, Memory: 4 << 20, Pool: 1})
-	if next, err, _ := call(t, f, getReq); err != nil || !next {
+	if next, _, err := call(t, f, getReq); err != nil || !next {
 		t.Errorf("within the cap: next=%v err=%v", next, err)
 	}
 }
@@ -308,7 +308,7 @@ func TestBadGuestInputTraps(t *testing.T) {
 		t.Run(fmt.Sprintf("%02d %s", n, name), func(t *testing.T) {
 			// A name of its own: a name's counters add up over every filter loaded under it.
 			f := load(t, h, Spec{Name: fmt.Sprintf("badptr%d", n), Module: mod, Config: []byte{byte(n)}, Pool: 1})
-			_, err, ex := call(t, f, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi")
+			_, ex, err := call(t, f, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi")
 			wantKind(t, err, KindABI)
 			if string(ex.Req.Header.Method()) != "POST" || string(ex.Req.RequestURI()) != "/" {
 				t.Errorf("request changed by a trapped call: %s %s", ex.Req.Header.Method(), ex.Req.RequestURI())
@@ -321,7 +321,7 @@ func TestBadGuestInputTraps(t *testing.T) {
 	// The same guest with no bad case runs fine: the traps above came from
 	// the bad inputs.
 	f := load(t, h, Spec{Name: "badptr", Module: mod, Config: []byte{99}, Pool: 1})
-	if next, err, _ := call(t, f, getReq); err != nil || !next {
+	if next, _, err := call(t, f, getReq); err != nil || !next {
 		t.Fatalf("control case: next=%v err=%v", next, err)
 	}
 }
@@ -485,7 +485,7 @@ func TestRecycleAfterMaxUses(t *testing.T) {
 	f := load(t, newHost(t), Spec{Name: "unreachable", Module: testdata(t, "unreachable.wasm"), Pool: 1, MaxUses: 3, IdleTimeout: 20 * time.Millisecond})
 	var counts []string
 	for range 7 {
-		next, err, ex := call(t, f, getReq)
+		next, ex, err := call(t, f, getReq)
 		if err != nil || !next {
 			t.Fatalf("next=%v err=%v", next, err)
 		}
@@ -535,7 +535,7 @@ func TestHashAndDiskCache(t *testing.T) {
 		if f.Hash() != a.Hash() {
 			t.Errorf("filter hash %q, spec hash %q", f.Hash(), a.Hash())
 		}
-		if next, err, _ := call(t, f, getReq); err != nil || !next {
+		if next, _, err := call(t, f, getReq); err != nil || !next {
 			t.Errorf("run %d: next=%v err=%v", i, next, err)
 		}
 		_ = h.Close(testCtx)
@@ -549,12 +549,12 @@ func TestHashAndDiskCache(t *testing.T) {
 func TestNoDeadline(t *testing.T) {
 	h := newHost(t)
 	f := load(t, h, Spec{Name: "tiny", Module: testdata(t, "tiny.wasm"), Timeout: NoDeadline, Pool: 1})
-	if next, err, _ := call(t, f, getReq); err != nil || !next {
+	if next, _, err := call(t, f, getReq); err != nil || !next {
 		t.Fatalf("next=%v err=%v", next, err)
 	}
 	// Trusted filters still trap normally.
 	g := load(t, h, Spec{Name: "unreachable", Module: testdata(t, "unreachable.wasm"), Timeout: NoDeadline, Pool: 1})
-	_, err, _ := call(t, g, "GET / HTTP/1.1\r\nHost: x\r\nX-Trap: 1\r\n\r\n")
+	_, _, err := call(t, g, "GET / HTTP/1.1\r\nHost: x\r\nX-Trap: 1\r\n\r\n")
 	wantKind(t, err, KindTrap)
 }
 

@@ -30,7 +30,7 @@ func TestHammerPool(t *testing.T) {
 				if trap {
 					raw = "GET / HTTP/1.1\r\nHost: x\r\nX-Trap: 1\r\n\r\n"
 				}
-				next, err, _ := call(t, f, raw)
+				next, _, err := call(t, f, raw)
 				switch {
 				case trap && err != nil:
 					wantKind(t, err, KindTrap)

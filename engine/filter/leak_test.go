@@ -25,7 +25,7 @@ func TestNoGrowthWithTrappingGuests(t *testing.T) {
 	const trapReq = "GET / HTTP/1.1\r\nHost: x\r\nX-Trap: 1\r\n\r\n"
 	run := func(n int) {
 		for range n {
-			_, err, _ := call(t, f, trapReq)
+			_, _, err := call(t, f, trapReq)
 			wantKind(t, err, KindTrap)
 		}
 		// Let the background refill finish before measuring.

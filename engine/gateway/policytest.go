@@ -39,7 +39,7 @@ func (g *Gateway) runPolicyTests(ctx context.Context, cfg *config.Config, brev *
 	if err != nil {
 		return err
 	}
-	ch, err := runner.SetParallel(2).Run(ctx, mods)
+	ch, err := runner.SetParallel(2).SetModules(mods).RunTests(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("policy tests: %w", err)
 	}

@@ -89,7 +89,7 @@ func (is *Issuer) verifyJWT(ctx context.Context, tok string, dot1, dot2 int, now
 	if err != nil {
 		return refuse(ReasonMalformed)
 	}
-	sig, err := b64.AppendDecode(cb[len(cb):len(cb)], []byte(sigB64))
+	sig, err := b64.AppendDecode(cb[len(cb):], []byte(sigB64))
 	if err != nil {
 		return refuse(ReasonMalformed)
 	}

@@ -221,9 +221,11 @@ func compile(mods map[string]*ast.Module, data map[string]any, rev string, opts 
 	if err != nil {
 		return nil, err
 	}
+	for _, b := range customBuiltinDecls() {
+		caps.Builtins = append(caps.Builtins, b)
+	}
 	c := ast.NewCompiler().
 		WithCapabilities(caps).
-		WithBuiltins(customBuiltinDecls()).
 		WithStrict(true).
 		WithDefaultRegoVersion(ast.RegoV1).
 		WithUseTypeCheckAnnotations(true)

@@ -306,12 +306,11 @@ func TestProviderRegoTests(t *testing.T) {
 			caps.Builtins = slices.DeleteFunc(caps.Builtins, func(b *ast.Builtin) bool {
 				return slices.Contains(policy.UnsafeBuiltins(), b.Name)
 			})
-			decls := map[string]*ast.Builtin{}
 			for _, b := range builtins {
-				decls[b.Decl.Name] = b.Decl
+				caps.Builtins = append(caps.Builtins, b.Decl)
 			}
 			store := inmem.New()
-			comp := ast.NewCompiler().WithCapabilities(caps).WithBuiltins(decls).WithStrict(true).WithDefaultRegoVersion(ast.RegoV1)
+			comp := ast.NewCompiler().WithCapabilities(caps).WithStrict(true).WithDefaultRegoVersion(ast.RegoV1)
 			r := tester.NewRunner().SetCompiler(comp).SetStore(store).SetModules(mods).
 				AddCustomBuiltins(builtins).RaiseBuiltinErrors(true).SetTimeout(time.Minute)
 			n := 0

@@ -215,7 +215,7 @@ func (q *Query) EvalRequest(ctx context.Context, doc ast.Value, req Request, o *
 		sc.dl.reset(ctx)
 		defer func() { // decode copies what it keeps
 			sc.rules.Clear()
-			sc.dl.reset(nil)
+			sc.dl.clear()
 			q.rules.Put(sc)
 		}()
 		if err := q.fast.EvalRules(ctx, input, fr, &sc.dl, &sc.rules); err != nil {
@@ -296,17 +296,20 @@ func newDeadline(ctx context.Context) *deadline {
 	return d
 }
 
-// reset readies d for an evaluation under ctx (nil: holding none).
+// reset readies d for an evaluation under ctx.
 func (d *deadline) reset(ctx context.Context) {
-	d.ctx, d.at, d.quantum = ctx, 0, 0
-	d.n.Store(0)
-	d.done.Store(false)
-	if ctx == nil {
-		return
-	}
+	d.clear()
+	d.ctx = ctx
 	if t, ok := ctx.Deadline(); ok {
 		d.at = t.UnixNano()
 	}
+}
+
+// clear drops the evaluation's context, so that a pooled deadline keeps no request's.
+func (d *deadline) clear() {
+	d.ctx, d.at, d.quantum = nil, 0, 0
+	d.n.Store(0)
+	d.done.Store(false)
 }
 
 func (d *deadline) Cancel() { d.done.Store(true) }

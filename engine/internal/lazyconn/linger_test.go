@@ -10,9 +10,9 @@ import (
 
 // answerUnread plays a server that reads the first bytes of a request, answers it and
 // closes, lingering when linger is set, while the client is still sending a body larger
-// than both sockets' buffers hold. It returns the client's write error and what the client
-// read back.
-func answerUnread(t *testing.T, linger bool) (writeErr error, got []byte) {
+// than both sockets' buffers hold. It returns what the client read back and its write's
+// error.
+func answerUnread(t *testing.T, linger bool) (got []byte, writeErr error) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -55,17 +55,17 @@ func answerUnread(t *testing.T, linger bool) (writeErr error, got []byte) {
 	if err := <-served; err != nil {
 		t.Fatalf("server: %v", err)
 	}
-	return writeErr, got
+	return got, writeErr
 }
 
 // A Conn asked to linger lets a client that is still sending a body it will not read finish
 // sending, and read the answer; closed at once, the same client is reset mid-body, which
 // is what lingering is for.
 func TestLingerLetsTheClientReadTheAnswer(t *testing.T) {
-	if werr, got := answerUnread(t, true); werr != nil || string(got) != "413 answer" {
+	if got, werr := answerUnread(t, true); werr != nil || string(got) != "413 answer" {
 		t.Errorf("lingering close: the client's write returned %v and it read %q, want no error and %q", werr, got, "413 answer")
 	}
-	if werr, _ := answerUnread(t, false); werr == nil {
+	if _, werr := answerUnread(t, false); werr == nil {
 		t.Errorf("closed at once with 768 KiB unread, the client's write succeeded: the test does not reach the reset it guards against")
 	}
 }

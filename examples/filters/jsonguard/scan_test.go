@@ -23,7 +23,7 @@ func TestScannerGrammar(t *testing.T) {
 		`{}`, `[]`, `0`, `-0`, `1.5e+10`, `-12.25E-3`, `"x"`, `true`, `false`, `null`,
 		` {"a" : [1, 2.0, {"b":null}], "c":"\u00e9\n\"q\""} `, `[[],{}]`, "\t[\r\n]\n",
 		`"é漢字"`, `{"":""}`, `[0,-1,2e3]`, `123`, `[1 ,2 ]`,
-		`"a\\b"`, `"\\"`, `"\"\\\/\b\f\n\r\t\u00e9\uABCD"`, `{"k\"":"v\\"}`, `"a b"`,
+		`"a\\b"`, `"\\"`, `"\"\\\/\b\f\n\r\t\u00e9\uABCD"`, `{"k\"":"v\\"}`, "\"a b\x7f\"",
 		`{"a":true,"b":false,"c":null,"d":[true,false,null]}`, `[-0.0e-0,1E+2,0.5]`,
 	}
 	invalid := []string{

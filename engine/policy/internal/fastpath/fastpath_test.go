@@ -24,7 +24,9 @@ func compileModules(t *testing.T, srcs map[string]string, pkg string, o Options)
 		mods[name] = m
 	}
 	decl := &ast.Builtin{Name: counted, Decl: types.NewFunction(types.Args(types.A), types.A)}
-	c := ast.NewCompiler().WithBuiltins(map[string]*ast.Builtin{counted: decl})
+	caps := ast.CapabilitiesForThisVersion()
+	caps.Builtins = append(caps.Builtins, decl)
+	c := ast.NewCompiler().WithCapabilities(caps)
 	c.Compile(mods)
 	if c.Failed() {
 		t.Fatal(c.Errors)
