@@ -16,16 +16,20 @@
 //
 // # Series
 //
+// The series this package defines:
+//
 //	hookwall_requests_total{route,outcome,code}                 counter
 //	hookwall_request_duration_seconds{route}                    histogram
 //	hookwall_policy_duration_seconds{route}                     histogram
 //	hookwall_filter_duration_seconds{route,filter}              histogram
 //	hookwall_filter_errors_total{filter,kind}                   counter (trap, timeout, oom, pool, abi, error)
 //	hookwall_filter_pool_size{filter}                           gauge
+//	hookwall_filter_pool_max{filter}                            gauge
 //	hookwall_filter_pool_instances{filter,state}                gauge (live, idle, in_use)
 //	hookwall_filter_pool_waits_total{filter}                    counter*
 //	hookwall_filter_instances_created_total{filter}             counter*
 //	hookwall_filter_instances_discarded_total{filter}           counter*
+//	hookwall_filter_instances_shrunk_total{filter}              counter*
 //	hookwall_filter_log_dropped_bytes_total{filter}             counter* (guest log bytes over budget)
 //	hookwall_upstream_duration_seconds{route}                   histogram
 //	hookwall_upstream_errors_total{route}                       counter
@@ -43,12 +47,22 @@
 //	hookwall_decision_log_written_total                         counter
 //	hookwall_decision_log_dropped_total                         counter
 //	hookwall_decision_log_write_errors_total                    counter
+//	hookwall_oauth_keys{issuer}                                 gauge (NewOAuthCollector; so are the next six)
+//	hookwall_oauth_last_refresh_timestamp_seconds{issuer}       gauge
+//	hookwall_oauth_key_fetches_total{issuer}                    counter
+//	hookwall_oauth_key_fetch_failures_total{issuer}             counter
+//	hookwall_oauth_keys_stale{issuer}                           gauge (1 or 0)
+//	hookwall_oauth_introspections_total{issuer}                 counter
+//	hookwall_oauth_introspection_errors_total{issuer}           counter
 //	hookwall_reloads_total{result}                              counter (ok, error)
 //	hookwall_config_last_reload_successful                      gauge (1 or 0)
 //	hookwall_config_last_reload_success_timestamp_seconds       gauge
 //	hookwall_revision_info{revision}                            gauge (always 1)
 //	go_*, process_*                                             Go runtime and process
 //
-// * belongs to one loaded filter: a reload that recompiles the filter starts it again at 0,
-// which Prometheus' rate() reads as a counter reset.
+// * adds up over every module a filter's name had since the gateway started: a reload that
+// replaces the module does not reset it.
+//
+// The gateway registers its own collectors on the same registry: the queued routes'
+// hookwall_delivery_* and, with [watch], hookwall_anomalies_total and hookwall_watch_*.
 package metrics
