@@ -57,6 +57,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmd := "run"
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
+	} else if len(args) == 1 {
+		// Alone, these are the gateway's own flags, not run's (whose flags a command-less
+		// invocation otherwise takes): "hookwall -h" lists the commands.
+		switch args[0] {
+		case "-v", "-version", "--version":
+			cmd = "version"
+		case "-h", "-help", "--help":
+			cmd = "help"
+		}
 	}
 	switch cmd {
 	case "run":
@@ -90,10 +99,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdCapabilities(args, stdout, stderr)
 	case "blocks":
 		return cmdBlocks(ctx, args, stdout, stderr)
-	case "version", "-v", "--version":
+	case "version":
 		fmt.Fprintf(stdout, "hookwall %s\n", version)
 		return 0
-	case "help", "-h", "--help":
+	case "help":
 		fmt.Fprint(stdout, usage)
 		return 0
 	}

@@ -19,9 +19,17 @@ import (
 )
 
 func TestVersion(t *testing.T) {
-	var out bytes.Buffer
-	if code := run(context.Background(), []string{"version"}, &out, io.Discard); code != 0 || !strings.HasPrefix(out.String(), "hookwall ") {
-		t.Fatalf("version: exit %d, %q", code, out.String())
+	for _, arg := range []string{"version", "-v", "-version", "--version"} {
+		var out, errs bytes.Buffer
+		if code := run(context.Background(), []string{arg}, &out, &errs); code != 0 || !strings.HasPrefix(out.String(), "hookwall ") {
+			t.Errorf("hookwall %s: exit %d, %q %q", arg, code, out.String(), errs.String())
+		}
+	}
+	for _, arg := range []string{"help", "-h", "-help", "--help"} {
+		var out, errs bytes.Buffer
+		if code := run(context.Background(), []string{arg}, &out, &errs); code != 0 || !strings.Contains(out.String(), "\ncommands:\n") {
+			t.Errorf("hookwall %s: exit %d, want the command list; got %q %q", arg, code, out.String(), errs.String())
+		}
 	}
 	if code := run(context.Background(), []string{"frobnicate"}, io.Discard, io.Discard); code != 2 {
 		t.Fatalf("unknown command: exit %d, want 2", code)
