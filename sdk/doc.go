@@ -35,7 +35,8 @@
 //     valid only while a handler runs; calling their methods elsewhere traps on
 //     the host (panics in the native build).
 //   - Byte slices returned by Body are owned by the SDK and reused: they are
-//     valid until the handler returns. Strings are copies.
+//     valid until the handler returns or SetBody is called on the same message,
+//     whichever comes first. Strings are copies.
 //   - A panic in a handler traps the instance: the host discards it and answers
 //     with its configured on_error behaviour.
 //   - Instances are single-threaded, and their globals persist across requests

@@ -180,8 +180,8 @@ func (Request) AddHeader(name, value string) { abiAddHeaderValue(kindRequest, na
 func (Request) RemoveHeader(name string) { abiRemoveHeader(kindRequest, name) }
 
 // Body returns the rest of the request body: all of it unless ReadBody
-// consumed a part. The slice is the SDK's and valid until the handler
-// returns; the guest may modify it (and pass it to SetBody).
+// consumed a part. The slice is the SDK's, valid until the handler returns or
+// SetBody reuses its array; the guest may modify it (and pass it to SetBody).
 func (Request) Body() []byte { return readAll(kindRequest) }
 
 // ReadBody reads the next part of the request body into p, for guests that

@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-const blocksUsage = "usage: hookwall blocks list|lift [-c gateway.toml] [--admin URL] [--token T] [SOURCE]\n"
+const blocksUsage = "usage: hookwall blocks list|lift [-c gateway.toml] [--admin URL] [--token T] [--json] [SOURCE]\n"
 
 // cmdBlocks lists or lifts the watcher's blocks through a running gateway's admin API.
 func cmdBlocks(ctx context.Context, args []string, stdout, stderr io.Writer) int {

@@ -19,7 +19,8 @@ import (
 
 const deliveriesUsage = `usage: hookwall deliveries <list|show|replay|purge|rekey> [flags] [ID]
 
-  list                         the newest deliveries (--route, --state, --since, --until, --limit)
+  list                         the newest deliveries (--route, --state, --since, --until, --limit,
+                               --format text|json)
   show ID                      one delivery with its attempts
   replay ID                    deliver it again, its retry schedule restarted
   replay --route R --state S   replay every delivery the filter selects (--since, --until too)

@@ -22,7 +22,7 @@ import (
 	"github.com/hookwall/hookwall/engine/gateway"
 )
 
-const evalUsage = `usage: hookwall eval -c gateway.toml --route NAME --request FILE [--now TIME] [--explain[=MODE]] [--format pretty|json] [--input]
+const evalUsage = `usage: hookwall eval -c gateway.toml --route NAME --request FILE [--remote-ip IP] [--now TIME] [--explain[=MODE]] [--format pretty|json] [--input]
 
 Runs the route's filters and policy on the request in FILE exactly as the gateway would,
 without forwarding it, checking rate limits or duplicates, or logging it, and prints the

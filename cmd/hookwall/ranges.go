@@ -47,7 +47,7 @@ type stripeData struct {
 	Webhooks []string `json:"webhooks"`
 }
 
-const rangesUsage = `usage: hookwall ranges update [-o FILE] [--github-url URL] [--stripe-url URL]
+const rangesUsage = `usage: hookwall ranges update [-o FILE] [--github-url URL] [--stripe-url URL] [--timeout D]
 
 Fetches GitHub's webhook ranges (the "hooks" field of /meta) and Stripe's webhook IPs
 (ips_webhooks.json), and rewrites FILE (default policies/ranges/data.json), the policy data

@@ -7,5 +7,5 @@
 // directory, so the gateway behaves the same whatever its working directory.
 //
 // A *Config is immutable once Load returns: callers share it read-only. Secrets are not part of
-// the Config; Resolve reads them into a Secrets value that never prints its contents.
+// the Config; ResolveSecrets reads them into a Secrets value that never prints its contents.
 package config

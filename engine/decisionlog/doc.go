@@ -8,7 +8,8 @@
 // of the masked values). hookwall's own fields are route, policy, revision (the snapshot),
 // remote_ip, outcome, status, reasons, error, state_error, delivery_id and attempts (queued
 // routes), request (method, path, headers and, when captured, body or, sealed, body_sealed
-// and body_key), filters, shadow and timings_us.
+// and body_key, then body_bytes, and body_truncated when the body was cut to the configured
+// size), filters, shadow and timings_us.
 //
 // Log never blocks and never fails a request: a record is encoded on the caller's goroutine
 // and appended to a batch of at most 8192 records, which one writer goroutine takes whole

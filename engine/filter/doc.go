@@ -23,7 +23,9 @@
 //
 // An Instance is not goroutine-safe. Calls that fail return an [*Error] whose
 // Kind is "trap", "timeout", "oom", "abi" or "pool"; the instance that failed
-// is closed on Release and never pooled again. Error strings may contain a
+// is closed on Release and never pooled again, but for a "timeout" returned
+// because the caller's context had ended before the call began, which is not
+// the guest's doing and leaves the instance usable. Error strings may contain a
 // wasm stack trace: log them, never send them to a client.
 //
 // # Sandbox

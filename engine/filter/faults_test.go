@@ -662,3 +662,35 @@ func TestDisarmReportsAFiredDeadline(t *testing.T) {
 	}
 	inst.broken = true // its Done is closed: not for the pool
 }
+
+// TestEndedContextLeavesTheInstanceUsable: a call made with a context that had already ended
+// fails as a timeout without running the guest, and the instance, which did nothing wrong,
+// goes back to the pool: the next request is served by it, and nothing was discarded.
+func TestEndedContextLeavesTheInstanceUsable(t *testing.T) {
+	h := newHost(t)
+	f := load(t, h, Spec{Name: "tiny", Module: testdata(t, "tiny.wasm"), Pool: 1})
+	before := f.Stats()
+
+	ctx, cancel := context.WithCancel(testCtx)
+	cancel()
+	ex, _, _ := newExchange(t, getReq)
+	inst, err := f.Acquire(testCtx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = inst.HandleRequest(ctx, ex)
+	wantKind(t, err, KindTimeout)
+	inst.Release()
+
+	if next, _, err := call(t, f, getReq); err != nil || !next {
+		t.Fatalf("the next call: next %v, err %v", next, err)
+	}
+	after := f.Stats()
+	if after.Discarded != before.Discarded || after.Created != before.Created {
+		t.Errorf("discarded %d → %d, created %d → %d: the instance was closed and replaced, want it pooled again",
+			before.Discarded, after.Discarded, before.Created, after.Created)
+	}
+	if after.Calls != before.Calls+1 {
+		t.Errorf("guest calls %d → %d, want one: the ended context's call must not run the guest", before.Calls, after.Calls)
+	}
+}

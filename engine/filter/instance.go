@@ -111,7 +111,8 @@ func (i *Instance) HandleRequest(ctx context.Context, ex *Exchange) (next bool, 
 // answered (or failed: isError) for a request whose HandleRequest returned
 // next=true, with the same instance. It is a no-op when the guest does not
 // export handle_response. The guest may read and, with buffer_response,
-// change ex.Resp. On error the instance is spent and ex.Resp may hold partial
+// change ex.Resp. On error the instance is spent (but see the package doc for a
+// context that ended before the call) and ex.Resp may hold partial
 // changes over the upstream's answer: the server must replace it with its own
 // 5xx, or, for on_error = "skip", send a copy it took before the call.
 func (i *Instance) HandleResponse(ctx context.Context, ex *Exchange, isError bool) error {

@@ -10,10 +10,11 @@
 //
 // Reload builds a complete new snapshot off the hot path and swaps it in only when every
 // part of it is valid; a failed reload leaves the live snapshot serving and is reported in the
-// log and in Status. Listener addresses and limits ([server], [admin]), the state backend and
-// the traffic watcher ([watch]) need a restart: a reload that changes them is refused as a
-// whole, with a message saying so, so the running gateway never serves a config it only half
-// applied. The watcher lives as long as the gateway: its windows and blocks survive reloads.
+// log and in Status. Listener addresses and limits ([server], [admin]), the state backend
+// ([state]), the decision log ([log]), the traffic watcher ([watch]), the delivery store
+// ([delivery]) and a gateway's first queued route, when it started with none, need a restart:
+// a reload that changes them is refused as a whole, with a message naming the keys, so the
+// running gateway never serves a config it only half applied. The watcher lives as long as the gateway: its windows and blocks survive reloads.
 //
 // A reload is triggered by SIGHUP (cmd/hookwall), POST /-/reload (which answers the new
 // revision, or 422 with the error), a file change, or a new OPA bundle. Reloads are serialised;
@@ -28,8 +29,9 @@
 //
 // With [policies] bundle_url the policies come from an OPA bundle instead of the dir. The
 // gateway starts only once it has fetched a valid bundle; then it polls every poll_interval
-// with If-None-Match, and a 304 costs nothing. A bundle that fails verification
-// (bundle_verification_key), compilation or, with test_on_reload, its *_test.rego tests is
-// refused and the previous one keeps serving; a refused bundle is not downloaded again until
-// the server's ETag changes.
+// with If-None-Match, and a 304 costs nothing. A bundle that fails compilation or, with
+// test_on_reload, its *_test.rego tests is refused and the previous one keeps serving; it is
+// not downloaded again until the server's ETag changes. One that fails verification
+// (bundle_verification_key) or cannot be read is refused as well, but OPA's downloader forgets
+// the ETag of a download that failed, so it is downloaded again at every poll.
 package gateway

@@ -1,7 +1,7 @@
 // Package policy compiles the Rego policies of a gateway and evaluates route decisions.
 //
 // Load compiles every .rego file under a directory together (Rego v1, strict mode), with
-// data.json / data.yaml files as data; *_test.rego files are left out of serving, and hidden
+// data.json / data.yaml / data.yml files as data; *_test.rego files are left out of serving, and hidden
 // files and directories below the root are skipped (files.go has the rule; LoadTests reads a
 // tree by it for OPA's test runner). Unsafe
 // builtins (http.send, net.lookup_ip_addr, opa.runtime) are removed from the capabilities
@@ -26,7 +26,8 @@
 // by that much, not by its whole length; a difference can move the query to topdown for the
 // rest of its life (Query.Compiled then reports false).
 //
-// The hookwall.webhook.verify builtin is registered per query with the secrets of the
-// snapshot that prepared it; secret values never become Rego values. hookwall.oauth.verify
-// is registered the same way with the snapshot's [[oauth]] issuers (Options.OAuth).
+// The hookwall.webhook.verify and hookwall.apikey.verify builtins are registered per query
+// with the secrets of the snapshot that prepared it; secret values never become Rego values.
+// hookwall.oauth.verify is registered the same way with the snapshot's [[oauth]] issuers
+// (Options.OAuth).
 package policy

@@ -1,5 +1,5 @@
-// Package nametab is a fixed-size, lock-free table from short names (header, route and
-// filter names) to values, for lookups on the request path where a Go map's hashing and
+// Package nametab is a fixed-size, lock-free table from short names (header and route
+// names) to values, for lookups on the request path where a Go map's hashing and
 // probing cost more than the name's comparison. A name has two neighbouring slots, from its
 // length and three eight-byte words of it; a slot is filled once, by the first name put
 // there, and never changed, so a lookup is an atomic load and a comparison, two at most. A

@@ -6,9 +6,11 @@
 // A replaced snapshot is closed (its filter pools and idle upstream connections) only after
 // its last in-flight request has released it.
 //
-// Consecutive snapshots share what did not change: a filter whose module bytes, config and
-// limits hash the same (no recompile, same pool), and an upstream connection pool whose
-// scheme, address, CA and timeout are the same (keep-alive connections survive a reload).
+// Consecutive snapshots share what did not change: a filter whose module bytes, config,
+// limits and on_error hash the same (no recompile, same pool), an upstream connection pool
+// whose scheme, address, TLS server name, CA, timeout and max_response_body are the same
+// (keep-alive connections survive a reload), and the [[oauth]] issuers whose settings are
+// (their key sets and caches).
 // Swap hands ownership of shared parts to the new snapshot, so closing the old one leaves
 // them open.
 package snapshot

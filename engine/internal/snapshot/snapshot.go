@@ -103,7 +103,7 @@ type Options struct {
 	Getenv func(string) (string, bool)
 	Logger *slog.Logger
 	// Previous is the live snapshot, if any: its upstream connection pools are shared when the
-	// upstream (scheme, address, TLS CA, timeout) is unchanged, and a filter whose hash matches
+	// upstream (scheme, address, TLS server name and CA, timeout, max_response_body) is unchanged, and a filter whose hash matches
 	// one of its filters is shared instead of recompiled.
 	Previous *Snapshot
 	// Policies, when set, loads the policies instead of the policy directory (an OPA bundle).

@@ -1,6 +1,6 @@
 // Package testutil holds the test helpers several engine packages share: waiting for a
-// condition, writing files the way users and their tools do, and checking how a client
-// dials. Only tests import it.
+// condition, writing files the way users and their tools do, checking how a client dials,
+// and a buffer concurrent writers may write to. Only tests import it.
 package testutil
 
 import (

@@ -12,11 +12,13 @@
 // upstream could read as another path. Ambiguous means they do: dot segments, encoded dots,
 // encoded slashes, backslashes, double percent-encoding, bytes that are not UTF-8 once
 // decoded; the gateway refuses these by default, or forwards the canonical form when told
-// to. Invalid paths have no canonical form a server could agree on (control bytes, malformed
-// escapes, ".." above the root, a fragment, "..;" segments) and are always refused.
+// to. Invalid paths have no canonical form a server could agree on (a path not starting with
+// "/", control bytes, malformed escapes, ".." above the root, a fragment, ".;" and "..;"
+// segments) and are always refused.
 //
-// Clean allocates nothing: a path that is already canonical (the common case, found by one
-// scan) is returned as is, any other is written into the caller's buffer. It is safe for
+// Clean allocates nothing while the caller's buffer has room: a path that is already
+// canonical (the common case, found by one scan) is returned as is, any other is written into
+// the buffer, which append grows when the path needs more. It is safe for
 // concurrent use.
 package urlpath
 

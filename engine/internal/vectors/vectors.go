@@ -38,7 +38,8 @@ func (v *Vector) Key() string {
 	return ""
 }
 
-// Scheme is the hookwall scheme (and ready policy) that verifies the vector.
+// Scheme is the ready policy that verifies the vector, and the hookwall scheme of that name,
+// but for svix: its policy verifies with the "standard" scheme.
 func (v *Vector) Scheme() string {
 	switch v.Provider {
 	case "standard-webhooks":

@@ -9,7 +9,7 @@
 // A wasm module has exactly one handler and one set of globals, so the guest
 // model is process-wide by nature. This package keeps that model: the
 // registered handlers and the exchange being run are package state, guarded by
-// one mutex that serialises every run (see Run).
+// one mutex that serialises every run (see Lock and Session).
 package harness
 
 import (
