@@ -12,7 +12,8 @@
 // part of it is valid; a failed reload leaves the live snapshot serving and is reported in the
 // log and in Status. Listener addresses and limits ([server], [admin]), the state backend
 // ([state]), the decision log ([log]), the traffic watcher ([watch]), the delivery store
-// ([delivery]) and a gateway's first queued route, when it started with none, need a restart:
+// ([delivery]), the demo sink ([demo]) and a gateway's first queued route, when it started
+// with none, need a restart:
 // a reload that changes them is refused as a whole, with a message naming the keys, so the
 // running gateway never serves a config it only half applied. The watcher lives as long as the gateway: its windows and blocks survive reloads.
 //

@@ -375,6 +375,7 @@ func restartOnly(old, cur *config.Config) error {
 	// The thresholds of every class are [watch]'s own keys, embedded without a table.
 	keys = changedKeys(keys, "watch", old.Watch.WatchRule, cur.Watch.WatchRule)
 	keys = changedKeys(keys, "delivery", old.Delivery, cur.Delivery)
+	keys = changedKeys(keys, "demo", old.Demo, cur.Demo) // the sink listens from Run on
 	if !old.AnyQueued() {
 		for i := range cur.Routes {
 			if cur.Routes[i].Queued() {
