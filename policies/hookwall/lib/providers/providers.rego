@@ -23,8 +23,8 @@
 # allow, deny and status calling verify("stripe") check the signature once.
 #
 # Keys read from the body use the raw body (json.unmarshal) instead of input.request.json:
-# a reference to input.request.json in any module makes the gateway parse every request's
-# body on every route. Route policies ask for body keys only once the signature verified.
+# a reference to input.request.json makes the gateway parse the body of every request on
+# every route whose package reads it, directly or through a package it uses. Route policies ask for body keys only once the signature verified.
 package hookwall.lib.providers
 
 # verify(scheme, secret, opts) checks input.request with opts plus the secret name(s).
