@@ -35,7 +35,10 @@ func TestCheckCallsAtLoad(t *testing.T) {
 		want         string // "" loads and prepares
 		atPrepare    bool
 	}{
-		{"valid github", "package p\n\nallow if hookwall.webhook.verify(\"github\", input.request, {\"secret\": \"github\", \"tolerance\": \"5m\"}).valid\n", "", false},
+		{"valid github", "package p\n\nallow if hookwall.webhook.verify(\"github\", input.request, {\"secret\": \"github\"}).valid\n", "", false},
+		{"valid stripe tolerance", "package p\n\nallow if hookwall.webhook.verify(\"stripe\", input.request, {\"secret\": \"github\", \"tolerance\": \"5m\"}).valid\n", "", false},
+		{"tolerance for a scheme that signs no time", "package p\n\nallow if hookwall.webhook.verify(\"github\", input.request, {\"secret\": \"github\", \"tolerance\": \"5m\"}).valid\n",
+			`p.rego:3: hookwall.webhook.verify: webhook/github: opts.tolerance bounds nothing: the scheme signs no time (a dedupe key stops its replays)`, false},
 		{"valid hmac", hmac(`{"secret": "github", "header": "X-Sig", "algorithm": "sha512", "encoding": "base64", "template": "{timestamp}.{body}", "timestamp_header": "X-Ts"}`), "", false},
 		{"wrong scheme name", "package p\n\nallow if hookwall.webhook.verify(\"githb\", input.request, {\"secret\": \"github\"}).valid\n",
 			`p.rego:3: hookwall.webhook.verify: unknown scheme "githb" (did you mean "github"?)`, false},

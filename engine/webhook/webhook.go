@@ -95,8 +95,8 @@ func Verify(scheme string, r *Request, o *Options) (Result, error) {
 	if r == nil || o == nil {
 		return Result{}, fmt.Errorf("webhook/%s: nil request or options", scheme)
 	}
-	if o.Tolerance < 0 {
-		return Result{}, fmt.Errorf("webhook/%s: negative tolerance", scheme)
+	if err := checkTolerance(scheme, o); err != nil {
+		return Result{}, err
 	}
 	v := verifier{r: r, o: o, h: r.Header}
 	if v.h == nil {
