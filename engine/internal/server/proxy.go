@@ -83,6 +83,9 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, route *snapshot.Route, meta *
 	if merge {
 		resp = fasthttp.AcquireResponse()
 		defer fasthttp.ReleaseResponse(resp)
+		// An answer without a Content-Type is merged without one: fasthttp would name it
+		// text/plain, and the client would get a header the upstream never sent.
+		resp.Header.SetNoDefaultContentType(true)
 	}
 	if err := route.Client.Do(req, resp); err != nil {
 		return 0, err
