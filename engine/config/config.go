@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -815,7 +816,49 @@ func (c *Config) validate(v *validator) {
 			v.errAt(at("delivery"), "must be \"direct\" or \"queued\", not %q", r.Delivery)
 		}
 	}
+	c.validateShadowedRoutes(v)
 	c.validateDelivery(v)
+}
+
+// validateShadowedRoutes refuses a route that an earlier one with the same host and path (or
+// prefix) hides: the router takes the first of such routes that accepts the method, so a
+// method both accept never reaches the later one.
+func (c *Config) validateShadowedRoutes(v *validator) {
+	for j := range c.Routes {
+		b := &c.Routes[j]
+		for i := range j {
+			a := &c.Routes[i]
+			if !strings.EqualFold(a.Host, b.Host) || a.Path != b.Path || a.Prefix != b.Prefix {
+				continue
+			}
+			if m, ok := sharedMethod(a.Methods, b.Methods); ok {
+				key := "path"
+				if b.Prefix != "" {
+					key = "prefix"
+				}
+				v.errAt([]any{"route", j, key}, "route %q already takes %s on this host and %s: this route would never get it (give each route its own methods)", a.Name, m, key)
+				break
+			}
+		}
+	}
+}
+
+// sharedMethod returns a method both lists accept (an empty list accepts all).
+func sharedMethod(a, b []string) (string, bool) {
+	switch {
+	case len(a) == 0 && len(b) == 0:
+		return "every method", true
+	case len(a) == 0:
+		return b[0], true
+	case len(b) == 0:
+		return a[0], true
+	}
+	for _, m := range b {
+		if slices.Contains(a, m) {
+			return m, true
+		}
+	}
+	return "", false
 }
 
 // checkUpstreamURL returns what is wrong with an upstream URL, "" when nothing; the URL is

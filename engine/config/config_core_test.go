@@ -92,6 +92,10 @@ func TestParseErrorsNameFileLineAndKey(t *testing.T) {
 		{"unknown filter", minimal + "filters = [\"nope\"]\n", "g.toml:7: route[1].filters: unknown filter \"nope\""},
 		{"bad method", minimal + "methods = [\"post\"]\n", "route[1].methods: unknown method \"post\""},
 		{"duplicate route", minimal + minimal, "route[2].name: duplicate route name \"gh\""},
+		{"route hidden by an earlier one", minimal + "methods = [\"POST\"]\n\n[[route]]\nname = \"gh2\"\npath = \"/hooks/github\"\nmethods = [\"GET\", \"POST\"]\nupstream = \"http://127.0.0.1:9001\"\npolicy = \"p\"\n",
+			"g.toml:11: route[2].path: route \"gh\" already takes POST on this host and path: this route would never get it"},
+		{"prefix route hidden by an earlier one", "[[route]]\nname = \"a\"\nprefix = \"/x/\"\nupstream = \"http://x:1\"\npolicy = \"p\"\n\n[[route]]\nname = \"b\"\nprefix = \"/x/\"\nupstream = \"http://x:2\"\npolicy = \"p\"\n",
+			"route[2].prefix: route \"a\" already takes every method on this host and prefix"},
 		{"secret with neither", "[secrets]\ngh = {}\n" + minimal, "g.toml:2: secrets.gh: set exactly one of env or file"},
 		{"admin off loopback without token", "[admin]\nlisten = \"0.0.0.0:9090\"\n" + minimal, "admin.token: required when admin.listen"},
 		{"bad policy path", "[[route]]\nname = \"a\"\npath = \"/a\"\nupstream = \"http://x:1\"\npolicy = \"routes/github\"\n", "route[1].policy"},
@@ -105,6 +109,17 @@ func TestParseErrorsNameFileLineAndKey(t *testing.T) {
 				t.Fatalf("err = %v\nwant it to contain %q", err, c.want)
 			}
 		})
+	}
+}
+
+// TestRoutesSplitByMethod: two routes may share a host and path when their methods do not
+// overlap (the router tells them apart); other hosts and paths never conflict.
+func TestRoutesSplitByMethod(t *testing.T) {
+	src := minimal + "methods = [\"POST\"]\n" +
+		"\n[[route]]\nname = \"gh-get\"\npath = \"/hooks/github\"\nmethods = [\"GET\", \"HEAD\"]\nupstream = \"http://127.0.0.1:9001\"\npolicy = \"p\"\n" +
+		"\n[[route]]\nname = \"gh-other-host\"\nhost = \"b.example\"\npath = \"/hooks/github\"\nupstream = \"http://127.0.0.1:9002\"\npolicy = \"p\"\n"
+	if _, err := Parse("g.toml", []byte(src)); err != nil {
+		t.Fatal(err)
 	}
 }
 

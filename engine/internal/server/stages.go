@@ -94,7 +94,7 @@ func (s *Server) canonicalPath(x *exchange) (done bool) {
 // take the method.
 func (s *Server) pickRoute(x *exchange) (done bool) {
 	ctx, rec := x.ctx, &x.rec
-	route, ok := x.dry.pick(x.snap.Match(ctx.Host(), x.path))
+	route, ok := x.dry.pick(x.snap.Match(ctx.Host(), x.path, ctx.Method()))
 	if !ok {
 		writeError(ctx, fasthttp.StatusNotFound, "no route")
 		rec.Outcome, rec.Status = decisionlog.OutcomeNoRoute, fasthttp.StatusNotFound

@@ -345,8 +345,12 @@ func (s *Snapshot) client(key string) *fasthttp.HostClient {
 	return s.clients[key]
 }
 
-// Match finds the route for host and path. ok is false when no route matches.
-func (s *Snapshot) Match(host, path []byte) (*Route, bool) { return s.router.match(host, path) }
+// Match finds the route for host, path and method (the router's precedence). ok is false when
+// no route matches the host and path; a route that matches them but not the method is
+// returned, for its 405.
+func (s *Snapshot) Match(host, path, method []byte) (*Route, bool) {
+	return s.router.match(host, path, method)
+}
 
 // Acquire takes a reference for one request. It returns false when s was closed in between
 // (the caller loads the new live snapshot and tries again).
