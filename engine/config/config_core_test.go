@@ -197,12 +197,8 @@ func TestURLErrorsMaskCredentials(t *testing.T) {
 // TestReadmeFilterDefaults: the README's configuration table states the filter defaults this
 // package (their one source) applies.
 func TestReadmeFilterDefaults(t *testing.T) {
-	raw, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
 	rows := map[string]string{}
-	for _, line := range strings.Split(string(raw), "\n") {
+	for _, line := range readmeConfigRows(t) {
 		if cells := strings.Split(line, " | "); strings.HasPrefix(line, "| `[[filter]] ") && len(cells) >= 3 {
 			rows[strings.Trim(strings.TrimPrefix(cells[0], "| "), "`")] = cells[1] + " | " + cells[2]
 		}

@@ -18,11 +18,7 @@ import (
 // keys are read from Config's toml tags, the loader's own source of them: a key added
 // without a row, or a row left behind by a key removed or renamed, fails here.
 func TestReadmeConfigurationTableNamesEveryKey(t *testing.T) {
-	raw, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	documented := readmeConfigKeys(t, string(raw))
+	documented := readmeConfigKeys(t, readmeConfigRows(t))
 	accepted := map[string]bool{}
 	tomlKeys(reflect.TypeFor[Config](), "", false, accepted)
 	for _, k := range slices.Sorted(maps.Keys(accepted)) {
@@ -40,23 +36,40 @@ func TestReadmeConfigurationTableNamesEveryKey(t *testing.T) {
 	}
 }
 
-// readmeConfigKeys reads the keys the configuration table's rows name, as "[server] listen",
-// "[[route]] path" or "[watch.class.NAME] ratio": a row's first cell names a table and a key,
-// then more keys of the same table ("`[server] read_timeout`, `write_timeout`", "`[[route]]
-// path` / `prefix`"); a cell naming a table alone ("`[watch]`") names no key.
-func readmeConfigKeys(t *testing.T, readme string) map[string]bool {
+// readmeConfigRows returns the rows of the README's configuration table that name a table
+// or key ("| `[server] listen` | … |"), as written.
+func readmeConfigRows(t *testing.T) []string {
 	t.Helper()
-	_, table, ok := strings.Cut(readme, "\n## Configuration (`gateway.toml`)\n")
+	raw, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(raw), "\n## Configuration (`gateway.toml`)\n")
 	if !ok {
 		t.Fatal("README.md has no section \"Configuration (`gateway.toml`)\"")
 	}
 	table, _, _ = strings.Cut(table, "\n## ")
+	var rows []string
+	for _, line := range strings.Split(table, "\n") {
+		if strings.HasPrefix(line, "| `[") {
+			rows = append(rows, line)
+		}
+	}
+	if len(rows) == 0 {
+		t.Fatal("no key rows in the README's configuration table")
+	}
+	return rows
+}
+
+// readmeConfigKeys reads the keys the configuration table's rows name, as "[server] listen",
+// "[[route]] path" or "[watch.class.NAME] ratio": a row's first cell names a table and a key,
+// then more keys of the same table ("`[server] read_timeout`, `write_timeout`", "`[[route]]
+// path` / `prefix`"); a cell naming a table alone ("`[watch]`") names no key.
+func readmeConfigKeys(t *testing.T, rows []string) map[string]bool {
+	t.Helper()
 	keys := map[string]bool{}
 	tick := regexp.MustCompile("`([^`]+)`")
-	for _, line := range strings.Split(table, "\n") {
-		if !strings.HasPrefix(line, "| `[") {
-			continue
-		}
+	for _, line := range rows {
 		first, _, _ := strings.Cut(strings.TrimPrefix(line, "| "), " | ")
 		section := ""
 		for i, m := range tick.FindAllStringSubmatch(first, -1) {
@@ -69,9 +82,6 @@ func readmeConfigKeys(t *testing.T, readme string) map[string]bool {
 				keys[section+" "+name] = true
 			}
 		}
-	}
-	if len(keys) == 0 {
-		t.Fatal("no key rows in the README's configuration table")
 	}
 	return keys
 }
