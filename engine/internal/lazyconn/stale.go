@@ -28,7 +28,7 @@ const IdleCheck = 10 * time.Millisecond
 type idleCheck struct {
 	raw      syscall.RawConn
 	peek     func(syscall.RawConn) bool // peerGone; a test counts the peeks
-	born     time.Time                  // the monotonic base of sent
+	born     time.Time                  // the monotonic base of sent: time.Since(born) reads one clock a request, time.Now two
 	sent     time.Duration              // since born, when the last request's first byte was written
 	answered bool                       // a Read since then: the next Write starts a request
 }
