@@ -35,7 +35,25 @@ func newRouter(routes []*Route) router {
 		}
 		return a.Host != "" && b.Host == ""
 	})
+	for _, rs := range rt.exact {
+		linkSiblings(rs)
+	}
+	linkSiblings(rt.prefixes)
 	return rt
+}
+
+// linkSiblings points each route of rs at the next one with the same host and path (or
+// prefix), which only its methods tell apart: matching follows the chain only where there
+// is one.
+func linkSiblings(rs []*Route) {
+	for i, r := range rs {
+		for _, s := range rs[i+1:] {
+			if sameMatcher(r, s) {
+				r.sibling = s
+				break
+			}
+		}
+	}
 }
 
 func hostMatches(want string, host []byte) bool {
@@ -59,24 +77,22 @@ func (rt *router) match(host, path, method []byte) (*Route, bool) {
 }
 
 // pick returns the first route of rs (in precedence order) that matches host and path, or,
-// when it does not take method, a later one with the same host and path (or prefix) that does.
+// when it does not take method, a sibling (same host and path or prefix) that does. A route
+// without siblings, the common case, is the match whatever the method: the server's method
+// check answers 405, and a request's method is looked up once.
 func pick(rs []*Route, host, path, method []byte) *Route {
-	var best *Route
 	for _, r := range rs {
-		if best == nil {
-			if !hostMatches(r.Config.Host, host) || !bytes.HasPrefix(path, []byte(r.Config.Prefix)) {
-				continue
-			}
-			if best = r; r.AllowsMethod(method) {
-				return r
-			}
+		if !hostMatches(r.Config.Host, host) || !bytes.HasPrefix(path, []byte(r.Config.Prefix)) {
 			continue
 		}
-		if sameMatcher(r, best) && r.AllowsMethod(method) {
-			return r
+		for s := r; r.sibling != nil && s != nil; s = s.sibling {
+			if s.AllowsMethod(method) {
+				return s
+			}
 		}
+		return r
 	}
-	return best
+	return nil
 }
 
 // sameMatcher reports whether a and b match the same requests but for their methods.

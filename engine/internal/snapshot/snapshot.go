@@ -54,6 +54,7 @@ type Route struct {
 	// Input is input.route, built once: it never changes for the route.
 	Input   ast.Object
 	methods map[string]bool
+	sibling *Route // the next route with the same host and path or prefix (router)
 
 	// Shadow is the prepared shadow_policy, nil when the route has none.
 	Shadow *policy.Query
