@@ -255,7 +255,7 @@ func (dc *destClients) get(raw string, timeout time.Duration, maxBody int) (*fas
 		}
 	}
 	c := &destClient{scheme: u.Scheme, host: u.Host, base: strings.TrimSuffix(u.EscapedPath(), "/"), c: &fasthttp.HostClient{
-		Addr: addr, IsTLS: u.Scheme == "https", TLSConfig: tc, MaxConns: 1024, MaxConnWaitTimeout: timeout,
+		Addr: addr, IsTLS: u.Scheme == "https", TLSConfig: tc, MaxConns: 1024,
 		MaxIdleConnDuration: 30 * time.Second, ReadTimeout: timeout, WriteTimeout: timeout,
 		MaxResponseBodySize: maxBody, ReadBufferSize: 64 << 10, DisablePathNormalizing: true,
 		// No Name: fasthttp would put it in the User-Agent of a delivery stored without one.

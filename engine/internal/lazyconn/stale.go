@@ -51,17 +51,20 @@ func (k *idleCheck) sending() error {
 	return nil
 }
 
-// Configure sets how hc dials and when it sends a request again: its connections are Conns
-// (DialTLS's when hc.IsTLS, bounding the handshake by handshake; Dial's otherwise), and a
-// request is sent again only after ErrStale, that is only when nothing of it was sent. Each
-// such attempt closed one idle connection, so hc may try as many times as it holds
-// connections, and one more, before it gives up: by then it has dialed a new one.
-func Configure(hc *fasthttp.HostClient, handshake time.Duration) {
+// Configure sets how hc gets a connection for a request and when it sends one again: its
+// connections are Conns (DialTLS's when hc.IsTLS, bounding the handshake by timeout; Dial's
+// otherwise); a request that finds all MaxConns busy waits for one up to timeout, where
+// fasthttp would refuse it at once (a 502 from an upstream that is only busy); and a request
+// is sent again only after ErrStale, that is only when nothing of it was sent. Each such
+// attempt closed one idle connection, so hc may try as many times as it holds connections,
+// and one more, before it gives up: by then it has dialed a new one.
+func Configure(hc *fasthttp.HostClient, timeout time.Duration) {
 	if hc.IsTLS {
-		hc.DialTimeout = DialTLS(hc.TLSConfig, handshake)
+		hc.DialTimeout = DialTLS(hc.TLSConfig, timeout)
 	} else {
 		hc.DialTimeout = Dial
 	}
+	hc.MaxConnWaitTimeout = timeout
 	hc.RetryIfErr = func(_ *fasthttp.Request, _ int, err error) (resetTimeout, retry bool) {
 		return false, errors.Is(err, ErrStale)
 	}

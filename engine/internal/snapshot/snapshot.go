@@ -294,13 +294,10 @@ func (s *Snapshot) buildRoute(ctx context.Context, rc *config.Route, prev *Snaps
 	// reads a request. The one thing the request's timeout does not bound is the TLS
 	// handshake, which the dialer makes, bounded by the same duration (lazyconn.Configure).
 	r.Client = &fasthttp.HostClient{
-		Addr:      addr,
-		IsTLS:     u.Scheme == "https",
-		TLSConfig: tc,
-		MaxConns:  1024,
-		// A request past MaxConns waits for a free connection, within its timeout: fasthttp
-		// would refuse it at once, a 502 from an upstream that is only busy.
-		MaxConnWaitTimeout:  r.Timeout,
+		Addr:                addr,
+		IsTLS:               u.Scheme == "https",
+		TLSConfig:           tc,
+		MaxConns:            1024,
 		MaxIdleConnDuration: 30 * time.Second,
 		MaxResponseBodySize: int(rc.MaxResponseBody),
 		// The read buffer bounds the answer's header block; fasthttp's 4KiB default refuses
@@ -312,8 +309,9 @@ func (s *Snapshot) buildRoute(ctx context.Context, rc *config.Route, prev *Snaps
 		NoDefaultUserAgentHeader: true,
 	}
 	// Connections move both deadlines later for every request, and are checked before they
-	// carry one after idling. A request is sent again only when none of it was sent: never
-	// twice to the upstream.
+	// carry one after idling; a request past MaxConns waits for a free one within the route's
+	// timeout. A request is sent again only when none of it was sent: never twice to the
+	// upstream.
 	lazyconn.Configure(r.Client, r.Timeout)
 	s.clients[key] = r.Client
 	s.ownClients[key] = true
