@@ -13,6 +13,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"hash"
 	"net/url"
 	"slices"
@@ -435,6 +436,17 @@ func TestSchemes(t *testing.T) {
 				wantInvalid(t, res, "missing header ")
 			})
 			if !c.stamped {
+				// Nothing signed carries a time: a tolerance would bound nothing, and is refused.
+				t.Run("tolerance-refused", func(t *testing.T) {
+					o := c.options(key)
+					o.Tolerance = time.Minute
+					if _, err := Verify(c.scheme, c.signed(t, key, testNow), o); !errors.Is(err, errNoTime) {
+						t.Errorf("Verify with a tolerance: %v, want %v", err, errNoTime)
+					}
+					if err := CheckOptions(c.scheme, o); !errors.Is(err, errNoTime) {
+						t.Errorf("CheckOptions with a tolerance: %v, want %v", err, errNoTime)
+					}
+				})
 				return
 			}
 			t.Run("stale", func(t *testing.T) {
