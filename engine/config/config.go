@@ -317,7 +317,7 @@ type OnError string
 // OnError values.
 const (
 	OnErrorDeny OnError = "deny" // refuse the request (500, or 503 for a timeout or a full pool)
-	OnErrorSkip OnError = "skip" // go on as if the filter were absent
+	OnErrorSkip OnError = "skip" // go on as if the filter were absent (a full pool still 503s)
 )
 
 // Filter is a WASM filter ([[filter]]).

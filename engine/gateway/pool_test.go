@@ -104,3 +104,92 @@ filters = ["events"]
 		t.Fatalf("with the pool held at 2 the same load never waited: %+v", st)
 	}
 }
+
+// TestFullPoolRefusesEvenWithSkip: on_error = "skip" lets a request past a filter that
+// failed, but a full pool is load, not the filter's failure: a flood that held every
+// instance would otherwise switch the filter off. The one instance is held across a stalled
+// upstream call by the first request; the second, past its wait, gets 503 and never reaches
+// the upstream.
+func TestFullPoolRefusesEvenWithSkip(t *testing.T) {
+	guest, err := filepath.Abs(filepath.Join("..", "..", "examples", "filters", "eventallow", "eventallow.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := startUpstream(t)
+	release := make(chan struct{})
+	arrived := make(chan struct{})
+	var n atomic.Int32
+	up.setHandler(func(ctx *fasthttp.RequestCtx) {
+		if n.Add(1) == 1 { // the first holds the instance until the test lets it go
+			close(arrived)
+			<-release
+		}
+		ctx.SetStatusCode(200)
+	})
+	cfg := fmt.Sprintf(`
+[server]
+listen = "127.0.0.1:0"
+[admin]
+listen = "127.0.0.1:0"
+[policies]
+dir = "{{DIR}}/policies"
+[log]
+decisions = "off"
+
+[[filter]]
+name = "events"
+module = %q
+config = '{"allow": ["push"]}'
+pool = 1
+pool_max = 1
+timeout = "300ms"
+on_error = "skip"
+
+[[route]]
+name = "hook"
+path = "/hooks/x"
+upstream = %q
+policy = "routes.hook"
+filters = ["events"]
+timeout = "10s"
+`, guest, up.URL())
+	e := startEnv(t, cfg, map[string]string{"policies/hook.rego": "package routes.hook\n\nallow := true\n"}, Options{Logger: discardLogger()})
+	post := func() (int, error) {
+		req, _ := http.NewRequest("POST", e.base+"/hooks/x", strings.NewReader(`{}`))
+		req.Header.Set("X-GitHub-Event", "push")
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	first := make(chan int, 1)
+	go func() {
+		st, err := post()
+		if err != nil {
+			t.Error(err)
+		}
+		first <- st
+	}()
+	select {
+	case <-arrived:
+	case <-time.After(10 * time.Second):
+		close(release)
+		t.Fatal("the first request never reached the upstream")
+	}
+	st, err := post()
+	close(release)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st != http.StatusServiceUnavailable {
+		t.Errorf("second request with the pool full: status %d, want 503 (on_error = \"skip\" must not bypass a full pool)", st)
+	}
+	if st := <-first; st != 200 {
+		t.Errorf("first request: status %d, want 200", st)
+	}
+	if n := len(up.requests()); n != 1 {
+		t.Errorf("the upstream got %d requests, want 1: the refused one went through", n)
+	}
+}

@@ -17,8 +17,8 @@ import (
 // they may change, and whose response they may write). Writes x.instances (those with a
 // response phase still to run), x.fx, x.labels, rec.Filters, rec.FilterMicros; ends the
 // request when a filter denies it (its answer stands, after the response phase of the
-// filters before it) or fails with on_error = "deny" (500, or 503 on a timeout or an
-// exhausted pool).
+// filters before it), fails with on_error = "deny" (500, or 503 on a timeout), or finds its
+// pool exhausted (503, whatever on_error says).
 func (s *Server) runFilters(x *exchange) (done bool) {
 	route := x.route
 	if len(route.Filters) == 0 {
@@ -86,7 +86,9 @@ func (s *Server) runFilters(x *exchange) (done bool) {
 			s.o.Observer.Filter(route.Name, f.Name(), d, string(kind))
 		}
 		switch {
-		case err != nil && f.OnError == config.OnErrorSkip:
+		case err != nil && f.OnError == config.OnErrorSkip && kind != filter.KindPool:
+			// A full pool is not the filter's failure but load: skipping the filter then
+			// would let a flood switch it off, so it is refused whatever on_error says.
 			fr.Outcome = decisionlog.FilterSkipped
 			rec.Filters = append(rec.Filters, fr)
 			s.log.Warn("filter failed; on_error=skip continues", "filter", f.Name(), "route", route.Name, "decision_id", rec.DecisionID, "err", err)
@@ -94,7 +96,11 @@ func (s *Server) runFilters(x *exchange) (done bool) {
 		case err != nil:
 			fr.Outcome = decisionlog.FilterError
 			rec.Filters = append(rec.Filters, fr)
-			s.log.Error("filter failed; on_error=deny refuses", "filter", f.Name(), "route", route.Name, "decision_id", rec.DecisionID, "err", err)
+			msg := "filter failed; on_error=deny refuses"
+			if kind == filter.KindPool {
+				msg = "filter pool exhausted; refused"
+			}
+			s.log.Error(msg, "filter", f.Name(), "route", route.Name, "decision_id", rec.DecisionID, "err", err)
 			s.releaseInstances(x)
 			st := fasthttp.StatusInternalServerError
 			if kind == filter.KindTimeout || kind == filter.KindPool {
