@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -167,6 +168,35 @@ func TestMasking(t *testing.T) {
 				t.Errorf("masked pointers: %v", l.Masked)
 			}
 		})
+	}
+}
+
+// TestSensitiveValuesAreMasked: a header that carries a value the policy's builtins were
+// handed as a credential is masked whatever its name: one that is the value, or contains
+// it, when the value is long enough to look for; a short value masks only a header that is
+// exactly it, so a one-letter "key" cannot hide the rest of the request from the log.
+func TestSensitiveValuesAreMasked(t *testing.T) {
+	r := &Record{DecisionID: "x", Time: time.Now(), Method: "POST", Path: "/k", Headers: []Header{
+		{"X-Acme-Client", "k3y-0f-the-client"}, {"X-Forwarded-Key", "Bearer k3y-0f-the-client"},
+		{"X-Short", "ab"}, {"X-Has-Short", "xabx"}, {"X-Event", "push"},
+	}, Sensitive: []string{"k3y-0f-the-client", "ab"}}
+	line := r.appendJSON(nil, defaultMask, nil, nil)
+	l := decode(t, line)
+	for _, h := range []string{"X-Acme-Client", "X-Forwarded-Key", "X-Short"} {
+		if l.Request.Headers[h] != "***" {
+			t.Errorf("%s = %q, want masked", h, l.Request.Headers[h])
+		}
+	}
+	for h, v := range map[string]string{"X-Has-Short": "xabx", "X-Event": "push"} {
+		if l.Request.Headers[h] != v {
+			t.Errorf("%s = %q, want %q", h, l.Request.Headers[h], v)
+		}
+	}
+	if want := []string{"/request/headers/X-Acme-Client", "/request/headers/X-Forwarded-Key", "/request/headers/X-Short"}; !slices.Equal(l.Masked, want) {
+		t.Errorf("masked %v, want %v", l.Masked, want)
+	}
+	if bytes.Contains(line, []byte("k3y-0f")) {
+		t.Errorf("line leaks the key: %s", line)
 	}
 }
 

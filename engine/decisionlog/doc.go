@@ -20,7 +20,9 @@
 //
 // Header values that carry credentials (Authorization, cookies, every known signature header,
 // and any name containing "signature", "secret", "token", "api-key", "apikey", "password" or
-// "hmac") are always masked, plus the names in Options.Mask. The body is logged only when the
+// "hmac") are always masked, plus the names in Options.Mask, and a header of any name whose
+// value carries one of the record's Sensitive values (the credentials the policy's builtins
+// were handed). The body is logged only when the
 // caller captured it (Record.CaptureBody, [log] body), truncated to the configured size: in
 // the clear, or, with Options.Seal, sealed (body_sealed and body_key; Unseal opens a line).
 //

@@ -104,6 +104,10 @@ type Record struct {
 	Labels         map[string]any
 	Filters        []FilterResult
 	Headers        []Header
+	// Sensitive are credentials the request carried under header names the mask may not
+	// know (the key a policy gave hookwall.apikey.verify, say): a header whose value is one
+	// of them, or holds one of at least minSensitive bytes, is masked whatever its name.
+	Sensitive []string
 	// Body is the start of the request body as received ([log] body bytes at most) and
 	// BodySize its full length; Body is nil when body capture is off.
 	Body     []byte
@@ -237,6 +241,7 @@ func (r *Record) appendJSON(b []byte, m *Mask, s Sealer, st *stamps) []byte {
 				b = append(b, ',')
 			}
 			hide, key := m.lookup(h.Name)
+			hide = hide || carriesSensitive(h.Value, r.Sensitive)
 			if key != "" {
 				b = append(b, key...)
 			} else {
@@ -314,7 +319,7 @@ func (r *Record) appendJSON(b []byte, m *Mask, s Sealer, st *stamps) []byte {
 		b = append(b, `,"masked":[`...)
 		n := 0
 		for i, h := range r.Headers {
-			if i < 64 && maskedBits&(1<<i) == 0 || i >= 64 && !m.Masks(h.Name) {
+			if i < 64 && maskedBits&(1<<i) == 0 || i >= 64 && !m.Masks(h.Name) && !carriesSensitive(h.Value, r.Sensitive) {
 				continue
 			}
 			if n > 0 {
@@ -551,4 +556,19 @@ func decodeRune[T string | []byte](s T) (rune, int) {
 	var buf [utf8.UTFMax]byte
 	n := copy(buf[:], s)
 	return utf8.DecodeRune(buf[:n])
+}
+
+// minSensitive is the shortest sensitive value looked for inside a longer header value
+// ("Bearer <key>"); a shorter one masks only a header that is exactly it, so that a client
+// that sends a one-letter key cannot hide every header from the log.
+const minSensitive = 8
+
+// carriesSensitive reports whether a header value v carries one of the sensitive values.
+func carriesSensitive(v string, sensitive []string) bool {
+	for _, s := range sensitive {
+		if v == s || len(s) >= minSensitive && strings.Contains(v, s) {
+			return true
+		}
+	}
+	return false
 }

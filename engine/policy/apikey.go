@@ -62,11 +62,12 @@ func (a *apiKeys) testerBuiltin() *tester.Builtin {
 }
 
 // call is the builtin. OPA prefixes its errors with the builtin's name and location.
-func (a *apiKeys) call(_ rego.BuiltinContext, presentedT, nameT *ast.Term) (*ast.Term, error) {
+func (a *apiKeys) call(bctx rego.BuiltinContext, presentedT, nameT *ast.Term) (*ast.Term, error) {
 	presented, ok := presentedT.Value.(ast.String)
 	if !ok {
 		return nil, errors.New("presented key must be a string")
 	}
+	noteSensitive(bctx.Context, string(presented)) // right or wrong, a key is not logged
 	name, ok := nameT.Value.(ast.String)
 	if !ok {
 		return nil, errors.New("secret must be a secret name")

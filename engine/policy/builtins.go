@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -350,7 +351,7 @@ func (p *preparedVerify) callCaptured(bctx *rego.BuiltinContext, schemeT *ast.Te
 	if sc.o, err = p.v.forCall(p.scheme, p.opts, p.names, &p.secrets, bctx); err != nil {
 		return nil, err
 	}
-	return p.v.check(p.scheme, sc)
+	return p.v.check(bctx.Context, p.scheme, sc)
 }
 
 // verify checks sc.req with the options optsT names, parsed into sc.o.
@@ -363,11 +364,16 @@ func (v verifier) verify(bctx *rego.BuiltinContext, scheme string, sc *verifyScr
 	if sc.o, err = v.cachedOptions(scheme, optsT, optObj, bctx); err != nil {
 		return nil, err
 	}
-	return v.check(scheme, sc)
+	return v.check(bctx.Context, scheme, sc)
 }
 
-// check verifies sc.req with sc.o, its secrets and clock set.
-func (v verifier) check(scheme string, sc *verifyScratch) (*ast.Term, error) {
+// check verifies sc.req with sc.o, its secrets and clock set. A generic "hmac" signature is
+// noted as sensitive in ctx: its header's name is the policy's own, which the decision log's
+// mask may not know (every named scheme's header is one it knows).
+func (v verifier) check(ctx context.Context, scheme string, sc *verifyScratch) (*ast.Term, error) {
+	if scheme == "hmac" && sc.o.SigHeader != "" {
+		noteSensitive(ctx, sc.req.Header.Get(strings.ToLower(sc.o.SigHeader)))
+	}
 	sc.o.MACs = v.macs
 	res, err := webhook.Verify(scheme, &sc.req, &sc.o)
 	if err != nil {

@@ -29,5 +29,8 @@
 // The hookwall.webhook.verify and hookwall.apikey.verify builtins are registered per query
 // with the secrets of the snapshot that prepared it; secret values never become Rego values.
 // hookwall.oauth.verify is registered the same way with the snapshot's [[oauth]] issuers
-// (Options.OAuth).
+// (Options.OAuth). A builtin handed a credential from the request (an API key, a bearer
+// token, a generic hmac signature) notes it in the *Sensitive the evaluation's context
+// carries under SensitiveKey, so that the caller can keep it out of its logs whatever header
+// it came in.
 package policy

@@ -72,6 +72,7 @@ func (o oauthCall) call(bctx rego.BuiltinContext, tokT, issT *ast.Term) (*ast.Te
 	if !ok {
 		return nil, errors.New("token must be a string")
 	}
+	noteSensitive(bctx.Context, string(tok))
 	iss, ok := issT.Value.(ast.String)
 	if !ok {
 		return nil, errors.New("issuer must be the name of an [[oauth]] issuer")

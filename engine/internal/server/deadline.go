@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/hookwall/hookwall/engine/policy"
 )
 
 // deadlineCtx is a request's context: a deadline and a cancel, as context.WithTimeout gives,
@@ -17,6 +19,9 @@ import (
 // if asked for later it is already closed.
 type deadlineCtx struct {
 	deadline time.Time
+	// sens is what Value answers for policy.SensitiveKey: the credentials the policy's
+	// builtins were handed, for the decision log's mask.
+	sens *policy.Sensitive
 
 	mu    sync.Mutex
 	done  chan struct{}
@@ -33,7 +38,12 @@ func newDeadlineCtx(deadline time.Time) *deadlineCtx {
 
 func (c *deadlineCtx) Deadline() (time.Time, bool) { return c.deadline, true }
 
-func (c *deadlineCtx) Value(any) any { return nil }
+func (c *deadlineCtx) Value(key any) any {
+	if _, ok := key.(policy.SensitiveKey); ok && c.sens != nil {
+		return c.sens
+	}
+	return nil
+}
 
 // Err is asked on the request path (the policy's evaluation, each guest call): while the
 // context has not ended and its deadline is ahead it answers without the lock, and

@@ -61,6 +61,9 @@ type exchange struct {
 	doc       ast.Value       // policy: the input document; nil when the policy needs none
 	dec       policy.Decision // policy
 	policyErr error           // policy
+	// sens is what the policy's builtins were handed as credentials (through dc), masked in
+	// the decision log wherever a header carries them.
+	sens policy.Sensitive
 
 	check state.Check // obligations: what the state store is asked
 	claim claim       // obligations: the dedupe key claimed, to settle
@@ -128,6 +131,7 @@ func (x *exchange) reset() {
 	x.labels = x.labels[:0]
 	x.curFilter, x.filtersEnd = "", time.Time{}
 	x.doc, x.dec, x.policyErr = nil, policy.Decision{}, nil
+	x.sens.Reset()
 	x.check, x.claim = state.Check{}, claim{}
 	x.fwd.reset()
 }
@@ -243,6 +247,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		if s.o.Watch != nil {
 			s.o.Watch.Observe(rec.Route, rec.RemoteIP, rec.Outcome, rec.Reasons, rec.Labels, start)
 		}
+		rec.Sensitive = x.sens.Values
 		s.o.Log.Log(rec)
 		if snap != nil {
 			snap.Release()

@@ -137,6 +137,7 @@ func (s *Server) buildMeta(x *exchange) (done bool) {
 	// something waits on Done (deadlineCtx), and its context is the pooled exchange's own
 	// unless one did.
 	x.dc = x.deadline(rec.Time.Add(route.Timeout)) // from the request's arrival: no clock read
+	x.dc.sens = &x.sens
 	x.meta = input.Meta{
 		ID: rec.DecisionID, Scheme: "http", ReceivedAt: rec.Time, RouteName: route.Name,
 		RoutePath: route.Config.Path + route.Config.Prefix, Route: route.Input, ParseJSON: route.Query.NeedsJSON(), Path: rec.Path,

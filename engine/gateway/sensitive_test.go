@@ -1,0 +1,152 @@
+package gateway
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestCredentialsUnderCustomNamesAreMasked: the decision log masks a header by its name
+// (Authorization, anything with "signature", "token", "api-key"…), but a policy may read its
+// credential from a header named anything. The key a policy hands to hookwall.apikey.verify
+// and the signature a generic "hmac" check reads are masked all the same, right or wrong, on
+// the compiled evaluator and on topdown, and a header that merely looks alike is not.
+func TestCredentialsUnderCustomNamesAreMasked(t *testing.T) {
+	const key = "k3y-0f-the-acme-c1ient-4ab9f0e2"
+	const hmacSecret = "acme-hmac-secret"
+	sum := sha256.Sum256([]byte(key))
+	for _, opaOnly := range []bool{false, true} {
+		name := "compiled"
+		if opaOnly {
+			name = "topdown"
+		}
+		t.Run(name, func(t *testing.T) {
+			up := startUpstream(t)
+			cfg := `
+[server]
+listen = "127.0.0.1:0"
+[admin]
+listen = "127.0.0.1:0"
+[policies]
+dir = "{{DIR}}/policies"
+evaluator = ` + map[bool]string{false: `"auto"`, true: `"opa"`}[opaOnly] + `
+[log]
+decisions = "{{DIR}}/decisions.log"
+[secrets]
+acme_keys = {file = "keys.secret"}
+acme_hmac = {file = "hmac.secret"}
+
+[[route]]
+name = "key"
+path = "/hooks/key"
+upstream = "{{UPSTREAM}}"
+policy = "routes.key"
+
+[[route]]
+name = "sig"
+path = "/hooks/sig"
+upstream = "{{UPSTREAM}}"
+policy = "routes.sig"
+`
+			cfg = strings.ReplaceAll(cfg, "{{UPSTREAM}}", up.URL())
+			files := map[string]string{
+				"keys.secret": "sha256:" + hex.EncodeToString(sum[:]) + "\n",
+				"hmac.secret": hmacSecret,
+				"policies/key.rego": `package routes.key
+
+allow if hookwall.apikey.verify(input.request.headers["x-acme-client"], "acme_keys")
+`,
+				"policies/sig.rego": `package routes.sig
+
+allow if hookwall.webhook.verify("hmac", input.request, {"secret": "acme_hmac", "header": "X-Acme-Mac"}).valid
+`,
+			}
+			e := startEnv(t, cfg, files, Options{Logger: discardLogger()})
+			post := func(path string, h map[string]string, body string) int {
+				t.Helper()
+				req, _ := http.NewRequest("POST", e.base+path, strings.NewReader(body))
+				for k, v := range h {
+					req.Header.Set(k, v)
+				}
+				resp, err := client.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				return resp.StatusCode
+			}
+			body := `{"event":"ping"}`
+			m := hmac.New(sha256.New, []byte(hmacSecret))
+			m.Write([]byte(body))
+			sig := hex.EncodeToString(m.Sum(nil))
+			wrongKey := "not-the-key-but-still-a-credential"
+			wrongSig := strings.Repeat("0", 64)
+			if st := post("/hooks/key", map[string]string{"X-Acme-Client": key, "X-Note": "plain"}, body); st != 200 {
+				t.Fatalf("right key: status %d", st)
+			}
+			if st := post("/hooks/key", map[string]string{"X-Acme-Client": wrongKey, "X-Copy": "Bearer " + wrongKey}, body); st != 403 {
+				t.Fatalf("wrong key: status %d", st)
+			}
+			if st := post("/hooks/sig", map[string]string{"X-Acme-Mac": sig, "X-Note": "plain"}, body); st != 200 {
+				t.Fatalf("right signature: status %d", st)
+			}
+			if st := post("/hooks/sig", map[string]string{"X-Acme-Mac": wrongSig}, body); st != 403 {
+				t.Fatalf("wrong signature: status %d", st)
+			}
+			e.stop() // flushes the log
+			raw, err := os.ReadFile(filepath.Join(e.dir, "decisions.log"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range []string{key, wrongKey, sig, wrongSig} {
+				if bytes.Contains(raw, []byte(v)) {
+					t.Errorf("the decision log holds the credential %q:\n%s", v, raw)
+				}
+			}
+			lines := bytes.Split(bytes.TrimSpace(raw), []byte("\n"))
+			if len(lines) != 4 {
+				t.Fatalf("%d records, want 4:\n%s", len(lines), raw)
+			}
+			for i, l := range lines {
+				var r struct {
+					Request struct {
+						Headers map[string]string `json:"headers"`
+					} `json:"request"`
+					Masked []string `json:"masked"`
+				}
+				if err := json.Unmarshal(l, &r); err != nil {
+					t.Fatalf("record %d: %v", i, err)
+				}
+				h := r.Request.Headers
+				want := map[int][]string{0: {"X-Acme-Client"}, 1: {"X-Acme-Client", "X-Copy"}, 2: {"X-Acme-Mac"}, 3: {"X-Acme-Mac"}}[i]
+				for _, n := range want {
+					if h[n] != "***" {
+						t.Errorf("record %d: %s = %q, want masked", i, n, h[n])
+					}
+					if !containsString(r.Masked, "/request/headers/"+n) {
+						t.Errorf("record %d: masked %v does not name %s", i, r.Masked, n)
+					}
+				}
+				if n, ok := h["X-Note"]; ok && n != "plain" {
+					t.Errorf("record %d: X-Note = %q, want its value", i, n)
+				}
+			}
+		})
+	}
+}
+
+func containsString(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
