@@ -495,6 +495,7 @@ func Parse(path string, raw []byte) (*Config, error) {
 	if md.IsDefined("watch") && !md.IsDefined("watch", "enabled") {
 		c.Watch.Enabled = true
 	}
+	c.refuseWrittenZeros(md, &v)
 	c.applyDefaults()
 	c.Watch.applyDefaults(func(k ...string) bool { return md.IsDefined(append([]string{"watch"}, k...)...) })
 	c.validate(&v)
