@@ -6,9 +6,11 @@ import (
 )
 
 // CheckOptions reports what is wrong with o for scheme before any request is seen: an unknown
-// scheme, a negative tolerance, a tolerance for a scheme that signs no time, and for "hmac"
-// an unknown algorithm or encoding, a missing signature header, a template that does not
-// parse, does not sign {body}, or uses a header it is not given. Verify fails on exactly these too, so a call that passes CheckOptions cannot
+// scheme, a negative tolerance, a tolerance for a scheme that signs no time, an option the
+// scheme never reads ("hmac"'s own for a named scheme, a url for a scheme that signs none),
+// and for "hmac" an unknown algorithm or encoding, a missing signature header, a template
+// that does not parse, does not sign {body} or {url} when given a url, or uses a header it
+// is not given. Verify fails on exactly these too, so a call that passes CheckOptions cannot
 // fail on them at request time. Secrets are not looked at.
 func CheckOptions(scheme string, o *Options) error {
 	known := false
@@ -19,6 +21,9 @@ func CheckOptions(scheme string, o *Options) error {
 		return fmt.Errorf("webhook/%s: %w", scheme, errUnknownScheme)
 	}
 	if err := checkTolerance(scheme, o); err != nil {
+		return err
+	}
+	if err := checkRead(scheme, o); err != nil {
 		return err
 	}
 	if scheme == "hmac" {
@@ -52,4 +57,30 @@ func checkTolerance(scheme string, o *Options) error {
 		return nil
 	}
 	return fmt.Errorf("webhook/%s: %w", scheme, errNoTime)
+}
+
+// errNotRead is an option given to a scheme that never reads it.
+var errNotRead = errors.New("not read by this scheme")
+
+// checkRead refuses an option the scheme never reads: a policy that sets one believes it has
+// an effect (its own signature header read, its public URL signed) that it has not. A named
+// scheme reads its provider's headers and format, never "hmac"'s options but for standard's
+// header-name prefix; only twilio and square sign a URL among them ("hmac" does when its
+// template has {url}: genericParamsOf).
+func checkRead(scheme string, o *Options) error {
+	if scheme == "hmac" {
+		return nil
+	}
+	for _, f := range [...]struct{ name, v string }{
+		{"algorithm", o.Algorithm}, {"header", o.SigHeader}, {"prefix", o.Prefix}, {"encoding", o.Encoding},
+		{"template", o.Template}, {"timestamp_header", o.TimestampHeader}, {"id_header", o.IDHeader},
+	} {
+		if f.v != "" && !(f.name == "prefix" && scheme == "standard") {
+			return fmt.Errorf("webhook/%s: opts.%s is %w: only \"hmac\" reads it (%s reads what its provider sends)", scheme, f.name, errNotRead, scheme)
+		}
+	}
+	if o.URL != "" && scheme != "twilio" && scheme != "square" {
+		return fmt.Errorf("webhook/%s: opts.url is %w: it signs no URL (twilio and square do)", scheme, errNotRead)
+	}
+	return nil
 }

@@ -22,7 +22,8 @@
 //     "no secret configured", "missing header ", "malformed ",
 //     "timestamp outside tolerance" or "signature mismatch".
 //   - An unknown scheme or unusable [Options] (undecodable key, bad algorithm,
-//     template or URL) is an error prefixed "webhook/<scheme>: ".
+//     template or URL, a tolerance for a scheme that signs no time, an option the
+//     scheme never reads) is an error prefixed "webhook/<scheme>: ".
 //   - Neither reasons nor errors ever contain secret bytes or signature values.
 //   - Digest comparisons are constant-time (crypto/hmac.Equal).
 //

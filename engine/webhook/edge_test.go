@@ -66,6 +66,12 @@ func TestVerifyErrors(t *testing.T) {
 		{"hmac unsigned timestamp header", "hmac", req(), &Options{Secrets: secret, SigHeader: "x-sig", TimestampHeader: "x-ts"}, errUnsignedTS},
 		{"hmac id without header", "hmac", req(), &Options{Secrets: secret, SigHeader: "x-sig", Template: "{id}{body}"}, errNoIDHeader},
 		{"hmac template without the body", "hmac", req(), &Options{Secrets: secret, SigHeader: "x-sig", Template: "{id}", IDHeader: "x-id"}, errUnsignedBody},
+		{"header, github reads its own", "github", req(), &Options{Secrets: secret, SigHeader: "x-sig"}, errNotRead},
+		{"algorithm, stripe's is fixed", "stripe", req(), &Options{Secrets: secret, Algorithm: "sha512"}, errNotRead},
+		{"prefix, slack's is fixed", "slack", req(), &Options{Secrets: secret, Prefix: "v0="}, errNotRead},
+		{"template, shopify signs the body", "shopify", req(), &Options{Secrets: secret, Template: "{body}"}, errNotRead},
+		{"url, stripe signs none", "stripe", req(), &Options{Secrets: secret, URL: "https://a.example"}, errNotRead},
+		{"hmac url without {url}", "hmac", req(), &Options{Secrets: secret, SigHeader: "x-sig", URL: "https://a.example"}, errUnsignedURL},
 		{"url with path", "square", req(), &Options{Secrets: secret, URL: "https://a.example/hooks"}, nil},
 		{"url without scheme", "twilio", req(), &Options{Secrets: secret, URL: "a.example"}, nil},
 		{"url with query", "square", req(), &Options{Secrets: secret, URL: "https://a.example?x=1"}, nil},
@@ -90,7 +96,7 @@ func TestVerifyErrors(t *testing.T) {
 				assertNoLeak(t, res, err, tc.opts.Secrets, nil)
 			}
 			// What CheckOptions can see without a request (hookwall check) it reports the same.
-			if tc.scheme == "hmac" && tc.is != nil {
+			if (tc.scheme == "hmac" || tc.is == errNotRead) && tc.is != nil {
 				if cerr := CheckOptions(tc.scheme, tc.opts); !errors.Is(cerr, tc.is) {
 					t.Errorf("CheckOptions = %v, want %q as Verify gives", cerr, tc.is)
 				}

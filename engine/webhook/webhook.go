@@ -98,6 +98,9 @@ func Verify(scheme string, r *Request, o *Options) (Result, error) {
 	if err := checkTolerance(scheme, o); err != nil {
 		return Result{}, err
 	}
+	if err := checkRead(scheme, o); err != nil {
+		return Result{}, err
+	}
 	v := verifier{r: r, o: o, h: r.Header}
 	if v.h == nil {
 		v.h = noHeader{}
