@@ -24,9 +24,15 @@ const (
 // evaluator of its route through the test-only hook.
 func startCrossCheck(t *testing.T, extra string) *env {
 	t.Helper()
+	return startCrossCheckOf(t, extra, crossCheckPolicy)
+}
+
+// startCrossCheckOf is startCrossCheck with topdown evaluating policy instead.
+func startCrossCheckOf(t *testing.T, extra, policy string) *env {
+	t.Helper()
 	up := startUpstream(t)
 	cfg := strings.NewReplacer("{{UPSTREAM}}", up.URL(), "{{POLICIES}}", extra).Replace(reloadConfig)
-	e := startEnv(t, cfg, map[string]string{"policies/routes/flip.rego": crossCheckPolicy}, Options{})
+	e := startEnv(t, cfg, map[string]string{"policies/routes/flip.rego": policy}, Options{})
 	// Acquiring and releasing the snapshot orders the replacement before the requests,
 	// which acquire it too.
 	snap := e.g.snaps.Acquire()
@@ -58,6 +64,35 @@ func divergences(t *testing.T, e *env) float64 {
 		return 0
 	}
 	return v
+}
+
+// A divergence where topdown failed is logged with topdown's error, whose quoted strings
+// (a builtin quotes its operand, here a request header's value) are replaced, as they are
+// when a request's own evaluation fails.
+func TestCrossCheckLogRedactsTheError(t *testing.T) {
+	const secret = "s3cr3t-header-value-42"
+	e := startCrossCheckOf(t, "cross_check = 1.0\ncross_check_max = 20",
+		"package routes.flip\n\nallow if time.parse_rfc3339_ns(input.request.headers[\"x-when\"]) > 0\n\nstatus := 451\n")
+	req, _ := http.NewRequest("POST", e.base+"/hooks/flip", strings.NewReader("{}"))
+	req.Header.Set("X-When", secret)
+	r, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode != 200 {
+		t.Fatalf("status %d, want the broken compiled evaluator's 200", r.StatusCode)
+	}
+	testutil.WaitUntil(t, 5*time.Second, "no divergence was logged", func() bool {
+		return strings.Contains(e.logBuf.String(), "compiled evaluator diverged from topdown")
+	})
+	logs := e.logBuf.String()
+	if !strings.Contains(logs, "topdown=\"error: ") || !strings.Contains(logs, "time.parse_rfc3339_ns") {
+		t.Errorf("the divergence does not name topdown's error:\n%s", logs)
+	}
+	if strings.Contains(logs, secret) {
+		t.Errorf("the process log holds the header's value:\n%s", logs)
+	}
 }
 
 // With on_divergence = "opa" (the default), a compiled decision that topdown answers

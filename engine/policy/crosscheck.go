@@ -208,7 +208,7 @@ func samePointee[T comparable](a, b *T) bool { return a == b || (a != nil && b !
 // data, which the decision log records under its own rules).
 func describeDecision(d Decision, err error) string {
 	if err != nil {
-		return "error: " + err.Error()
+		return "error: " + RedactQuoted(err.Error()) // its quotes may hold the request's values
 	}
 	return fmt.Sprintf("allow=%t status=%d deny=%d rate_limit=%t dedupe=%t upstream_headers=%d labels=%d",
 		d.Allow, d.Status, len(d.Deny), d.RateLimit != nil, d.Dedupe != nil, len(d.UpstreamHeaders), len(d.Labels))

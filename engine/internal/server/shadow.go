@@ -41,7 +41,7 @@ func (s *Server) shadow(route *snapshot.Route, doc ast.Value, live *policy.Decis
 	sh := &x.rec.Shadow
 	sh.Policy = route.Shadow.Package()
 	if err != nil {
-		sh.Error = redactQuoted(err.Error())
+		sh.Error = policy.RedactQuoted(err.Error())
 	} else {
 		sh.Allow, sh.Deny, sh.Status = sd.Allow, sd.Deny, sd.Status
 	}

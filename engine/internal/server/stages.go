@@ -239,7 +239,7 @@ func (s *Server) evalPolicy(x *exchange) (done bool) {
 func (s *Server) actOnDecision(x *exchange) (done bool) {
 	ctx, rec, route, dec := x.ctx, &x.rec, x.route, &x.dec
 	if err := x.policyErr; err != nil {
-		text := redactQuoted(err.Error())
+		text := policy.RedactQuoted(err.Error())
 		s.log.Error("policy evaluation failed", "route", route.Name, "decision_id", rec.DecisionID, "err", text)
 		s.finishFilters(x.dc, x, route, true)
 		writeError(ctx, fasthttp.StatusInternalServerError, "policy error")
