@@ -232,6 +232,9 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("panic in request", "decision_id", rec.DecisionID, "stage", x.stageName(), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			// The client gets a 500 and will send the delivery again: a dedupe key claimed
+			// and not yet settled is released, or the retry would get 409 until it expired.
+			s.settle(x, time.Now(), false)
 			s.releaseInstances(x)
 			ctx.Response.Reset()
 			writeError(ctx, fasthttp.StatusInternalServerError, "internal error")

@@ -120,7 +120,8 @@ type contextFree interface {
 }
 
 // settle commits the dedupe key admit claimed (x.claim), when there is one, if delivered, or
-// releases it so the provider's retry goes through. It uses its own deadline, 2 s from now (a
+// releases it so the provider's retry goes through; a claim is settled once (a panic after
+// it, which settles again, changes nothing). It uses its own deadline, 2 s from now (a
 // clock reading the caller has): the request's may have expired with the upstream; a store
 // that reads no context is given none.
 func (s *Server) settle(x *exchange, now time.Time, delivered bool) {
@@ -128,6 +129,7 @@ func (s *Server) settle(x *exchange, now time.Time, delivered bool) {
 	if c.key == "" {
 		return
 	}
+	x.claim = claim{} // settled once: a panic after this must not release a delivered key
 	rec := &x.rec
 	ctx := context.Background()
 	if cs, ok := s.o.Store.(contextFree); !ok || !cs.IgnoresContext() {
