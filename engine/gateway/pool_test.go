@@ -192,4 +192,7 @@ timeout = "10s"
 	if n := len(up.requests()); n != 1 {
 		t.Errorf("the upstream got %d requests, want 1: the refused one went through", n)
 	}
+	if v := metricValue(scrapeMetrics(t, e), "hookwall_filter_errors_total", map[string]string{"filter": "events", "kind": "pool"}); v != 1 {
+		t.Errorf(`hookwall_filter_errors_total{filter="events",kind="pool"} = %v, want 1`, v)
+	}
 }

@@ -1,0 +1,124 @@
+package gateway
+
+import (
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestFilterFaultsThroughTheGateway: a filter that traps, runs past its deadline or runs out
+// of memory in the request phase, through the real gateway. With on_error = "deny" a trap and
+// an out-of-memory answer 500 and a timeout 503, and nothing reaches the upstream; with
+// "skip" the request is forwarded as it was before the filter, without the header the guest
+// set before it failed. Each failure is counted by kind and its instance discarded.
+func TestFilterFaultsThroughTheGateway(t *testing.T) {
+	abs := func(p string) string {
+		a, err := filepath.Abs(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	touch, grow := abs("testdata/touchfail.wasm"), abs("../filter/testdata/grow.wasm")
+	up := startUpstream(t)
+	cfg := fmt.Sprintf(`
+[server]
+listen = "127.0.0.1:0"
+[admin]
+listen = "127.0.0.1:0"
+[policies]
+dir = "{{DIR}}/policies"
+[log]
+decisions = "off"
+
+[[filter]]
+name = "fail_deny"
+module = %[1]q
+timeout = "50ms"
+
+[[filter]]
+name = "fail_skip"
+module = %[1]q
+timeout = "50ms"
+on_error = "skip"
+
+[[filter]]
+name = "grow"
+module = %[2]q
+memory = "1MiB"
+
+[[route]]
+name = "deny"
+path = "/deny"
+upstream = %[3]q
+policy = "routes.open"
+filters = ["fail_deny"]
+
+[[route]]
+name = "skip"
+path = "/skip"
+upstream = %[3]q
+policy = "routes.open"
+filters = ["fail_skip"]
+
+[[route]]
+name = "oom"
+path = "/oom"
+upstream = %[3]q
+policy = "routes.open"
+filters = ["grow"]
+`, touch, grow, up.URL())
+	e := startEnv(t, cfg, map[string]string{"policies/open.rego": "package routes.open\n\nallow := true\n"}, Options{Logger: discardLogger()})
+	post := func(path string, loop bool) int {
+		t.Helper()
+		req, _ := http.NewRequest("POST", e.base+path, strings.NewReader("{}"))
+		if loop {
+			req.Header.Set("X-Loop", "1")
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, c := range []struct {
+		path string
+		loop bool
+		want int
+	}{
+		{"/deny", false, 500}, // trap
+		{"/deny", true, 503},  // timeout
+		{"/oom", false, 500},  // out of memory
+		{"/skip", false, 200}, // trap, skipped
+		{"/skip", true, 200},  // timeout, skipped
+	} {
+		if got := post(c.path, c.loop); got != c.want {
+			t.Errorf("%s (loop %v): status %d, want %d", c.path, c.loop, got, c.want)
+		}
+	}
+	reqs := up.requests()
+	if len(reqs) != 2 {
+		t.Fatalf("the upstream got %d requests, want the two skipped ones", len(reqs))
+	}
+	for i, r := range reqs {
+		if r.URI != "/skip" || r.Header.Get("X-Touched") != "" {
+			t.Errorf("forwarded request %d: %s with X-Touched %q, want /skip as it was before the filter", i, r.URI, r.Header.Get("X-Touched"))
+		}
+	}
+	fams := scrapeMetrics(t, e)
+	for _, m := range []struct {
+		filter, kind string
+	}{{"fail_deny", "trap"}, {"fail_deny", "timeout"}, {"fail_skip", "trap"}, {"fail_skip", "timeout"}, {"grow", "oom"}} {
+		if v := metricValue(fams, "hookwall_filter_errors_total", map[string]string{"filter": m.filter, "kind": m.kind}); v != 1 {
+			t.Errorf("hookwall_filter_errors_total{filter=%q,kind=%q} = %v, want 1", m.filter, m.kind, v)
+		}
+	}
+	for f, want := range map[string]float64{"fail_deny": 2, "fail_skip": 2, "grow": 1} {
+		if v := metricValue(fams, "hookwall_filter_instances_discarded_total", map[string]string{"filter": f}); v != want {
+			t.Errorf("hookwall_filter_instances_discarded_total{filter=%q} = %v, want %v", f, v, want)
+		}
+	}
+}
