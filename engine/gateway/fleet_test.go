@@ -114,6 +114,18 @@ func TestFleetRedisDownAndBack(t *testing.T) {
 	if len(up.requests()) != before+1 {
 		t.Fatal("fail_mode=open did not forward")
 	}
+	// Each side counts the failed check and warns, saying what its fail_mode did.
+	for _, m := range []struct {
+		e    *env
+		warn string
+	}{{closed, "state backend failed; fail_mode=closed refuses"}, {open, "state backend failed; fail_mode=open forwards"}} {
+		if v := metricValue(scrapeMetrics(t, m.e), "hookwall_state_checks_total", map[string]string{"result": "error"}); !(v >= 1) {
+			t.Errorf(`hookwall_state_checks_total{result="error"} = %v, want at least 1`, v)
+		}
+		if !strings.Contains(m.e.logBuf.String(), m.warn) {
+			t.Errorf("no warning %q in the log:\n%s", m.warn, m.e.logBuf.String())
+		}
+	}
 
 	rs.Restart()
 	deadline := time.Now().Add(10 * time.Second)
