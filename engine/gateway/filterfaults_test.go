@@ -3,7 +3,6 @@ package gateway
 import (
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -14,25 +13,9 @@ import (
 // "skip" the request is forwarded as it was before the filter, without the header the guest
 // set before it failed. Each failure is counted by kind and its instance discarded.
 func TestFilterFaultsThroughTheGateway(t *testing.T) {
-	abs := func(p string) string {
-		a, err := filepath.Abs(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return a
-	}
-	touch, grow := abs("testdata/touchfail.wasm"), abs("../filter/testdata/grow.wasm")
+	touch, grow := absPath(t, "testdata/touchfail.wasm"), absPath(t, "../filter/testdata/grow.wasm")
 	up := startUpstream(t)
-	cfg := fmt.Sprintf(`
-[server]
-listen = "127.0.0.1:0"
-[admin]
-listen = "127.0.0.1:0"
-[policies]
-dir = "{{DIR}}/policies"
-[log]
-decisions = "off"
-
+	cfg := fmt.Sprintf(quietHead+`
 [[filter]]
 name = "fail_deny"
 module = %[1]q

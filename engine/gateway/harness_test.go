@@ -208,3 +208,27 @@ func startUpstreamB(b *testing.B) string { return startUpstream(b).URL() }
 func startEnvB(b *testing.B, cfg string, files map[string]string) *env {
 	return startEnv(b, cfg, files, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 }
+
+// quietHead is the head of a test config: both listeners on free loopback ports, the
+// policies under {{DIR}}/policies, no decision log.
+const quietHead = `
+[server]
+listen = "127.0.0.1:0"
+[admin]
+listen = "127.0.0.1:0"
+[policies]
+dir = "{{DIR}}/policies"
+[log]
+decisions = "off"
+`
+
+// absPath is rel, relative to this package's directory, made absolute (a config is read
+// from a temporary directory).
+func absPath(t testing.TB, rel string) string {
+	t.Helper()
+	a, err := filepath.Abs(filepath.FromSlash(rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}

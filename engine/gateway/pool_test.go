@@ -3,7 +3,6 @@ package gateway
 import (
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,26 +20,14 @@ import (
 // refused; with the pool held to its warm size (pool_max = pool) the same load waits and is
 // waits (past its wait, refused), which is what the default is for.
 func TestPoolFitsUpstreamLatency(t *testing.T) {
-	guest, err := filepath.Abs(filepath.Join("..", "..", "examples", "filters", "eventallow", "eventallow.wasm"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	guest := absPath(t, "../../examples/filters/eventallow/eventallow.wasm")
 	run := func(t *testing.T, poolMax string) (ok, refused int64, st filter.Stats) {
 		up := startUpstream(t)
 		up.setHandler(func(ctx *fasthttp.RequestCtx) {
 			time.Sleep(100 * time.Millisecond)
 			ctx.SetStatusCode(200)
 		})
-		cfg := fmt.Sprintf(`
-[server]
-listen = "127.0.0.1:0"
-[admin]
-listen = "127.0.0.1:0"
-[policies]
-dir = "{{DIR}}/policies"
-[log]
-decisions = "off"
-
+		cfg := fmt.Sprintf(quietHead+`
 [[filter]]
 name = "events"
 module = %q
@@ -111,10 +98,7 @@ filters = ["events"]
 // upstream call by the first request; the second, past its wait, gets 503 and never reaches
 // the upstream.
 func TestFullPoolRefusesEvenWithSkip(t *testing.T) {
-	guest, err := filepath.Abs(filepath.Join("..", "..", "examples", "filters", "eventallow", "eventallow.wasm"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	guest := absPath(t, "../../examples/filters/eventallow/eventallow.wasm")
 	up := startUpstream(t)
 	release := make(chan struct{})
 	arrived := make(chan struct{})
@@ -126,16 +110,7 @@ func TestFullPoolRefusesEvenWithSkip(t *testing.T) {
 		}
 		ctx.SetStatusCode(200)
 	})
-	cfg := fmt.Sprintf(`
-[server]
-listen = "127.0.0.1:0"
-[admin]
-listen = "127.0.0.1:0"
-[policies]
-dir = "{{DIR}}/policies"
-[log]
-decisions = "off"
-
+	cfg := fmt.Sprintf(quietHead+`
 [[filter]]
 name = "events"
 module = %q

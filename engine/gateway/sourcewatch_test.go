@@ -246,10 +246,7 @@ never_block = ["127.0.0.5"]
 func startWatchEnv(t *testing.T, watchKeys string, files map[string]string) (*env, *upstream) {
 	t.Helper()
 	up := startUpstream(t)
-	tiny, err := filepath.Abs("../../examples/filters/tiny/tiny.wasm")
-	if err != nil {
-		t.Fatal(err)
-	}
+	tiny := absPath(t, "../../examples/filters/tiny/tiny.wasm")
 	cfg := strings.NewReplacer("{{TINY}}", tiny, "{{UPSTREAM}}", up.URL()).Replace(watchConfig) + watchKeys
 	all := providerPolicyFiles(t)
 	all["github.secret"] = "github-secret"
