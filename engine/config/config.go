@@ -69,6 +69,12 @@ type Server struct {
 	// backslashes, double encoding, bytes that are not UTF-8): "reject" (the default) answers
 	// 400; "forward_canonical" routes, shows the policy and forwards the canonical form.
 	PathNormalization string `toml:"path_normalization"`
+	// UnderscoreHeaders says what becomes of a request with an underscore in a header
+	// field's name: "reject" (the default) answers 400; "drop" removes those fields before
+	// any filter or rule sees the request. Many servers read X_Foo as X-Foo (CGI's
+	// HTTP_X_FOO), so such a field would reach the upstream under a name the policy, and
+	// the headers the gateway strips or sets, know under another.
+	UnderscoreHeaders string `toml:"underscore_headers"`
 	// ForwardClientHeaders names client headers the gateway strips by default (see
 	// ClientHeaders) that this gateway forwards all the same.
 	ForwardClientHeaders []string `toml:"forward_client_headers"`
@@ -87,6 +93,12 @@ type Server struct {
 const (
 	PathReject           = "reject"
 	PathForwardCanonical = "forward_canonical"
+)
+
+// What a header name with an underscore gets ([server] underscore_headers).
+const (
+	UnderscoreReject = "reject"
+	UnderscoreDrop   = "drop"
 )
 
 // Trusted returns the parsed trusted_proxies prefixes. The slice is shared: do not modify it.
@@ -543,6 +555,7 @@ func (c *Config) applyDefaults() {
 	s.MaxConns = cmp.Or(s.MaxConns, DefaultMaxConns)
 	s.MaxConnsPerIP = cmp.Or(s.MaxConnsPerIP, DefaultMaxConnsPerIP)
 	s.PathNormalization = cmp.Or(s.PathNormalization, PathReject)
+	s.UnderscoreHeaders = cmp.Or(s.UnderscoreHeaders, UnderscoreReject)
 	s.TLSCert, s.TLSKey, s.ClientCA = c.Abs(s.TLSCert), c.Abs(s.TLSKey), c.Abs(s.ClientCA)
 	c.Admin.Listen = cmp.Or(c.Admin.Listen, DefaultAdminListen)
 	c.Policies.Dir = cmp.Or(c.Policies.Dir, "policies")
@@ -924,14 +937,19 @@ func (c *Config) validateDelivery(v *validator) {
 	}
 }
 
-// validateForwarding checks path_normalization and forward_client_headers, and sets the
-// headers to strip.
+// validateForwarding checks path_normalization, underscore_headers and
+// forward_client_headers, and sets the headers to strip.
 func (c *Config) validateForwarding(v *validator) {
 	s := &c.Server
 	switch s.PathNormalization {
 	case PathReject, PathForwardCanonical:
 	default:
 		v.errAt([]any{"server", "path_normalization"}, "must be %q or %q, not %q", PathReject, PathForwardCanonical, s.PathNormalization)
+	}
+	switch s.UnderscoreHeaders {
+	case UnderscoreReject, UnderscoreDrop:
+	default:
+		v.errAt([]any{"server", "underscore_headers"}, "must be %q or %q, not %q", UnderscoreReject, UnderscoreDrop, s.UnderscoreHeaders)
 	}
 	keep := map[string]bool{}
 	for _, name := range s.ForwardClientHeaders {

@@ -83,6 +83,7 @@ func TestParseErrorsNameFileLineAndKey(t *testing.T) {
 		{"negative state bytes", "[state]\nmax_bytes = -1\n" + minimal, "g.toml:2: state.max_bytes: invalid size"},
 		{"negative state keys", "[state]\nmax_keys = -1\n" + minimal, "g.toml:2: state.max_keys: must be > 0"},
 		{"wrong type", "[server]\nmax_conns = \"many\"\n" + minimal, "g.toml:2: server.max_conns: incompatible types"},
+		{"unknown underscore mode", "[server]\nunderscore_headers = \"allow\"\n" + minimal, `g.toml:2: server.underscore_headers: must be "reject" or "drop", not "allow"`},
 		{"negative max_headers", "[server]\nmax_headers = -1\n" + minimal, "g.toml:2: server.max_headers: must be > 0"},
 		{"json depth too deep", "[server]\nmax_json_depth = 20000\n" + minimal, "g.toml:2: server.max_json_depth: must be between 1 and 10000"},
 		{"negative json elements", "[server]\nmax_json_elements = -5\n" + minimal, "g.toml:2: server.max_json_elements: must be > 0"},

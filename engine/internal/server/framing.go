@@ -25,6 +25,7 @@ const (
 	reasonTooMany      = "too many header fields"
 	reasonCLAndTE      = "both content-length and transfer-encoding"
 	reasonTransferCode = "transfer-encoding other than chunked"
+	reasonUnderscore   = "underscore in a header name"
 )
 
 // badFraming returns the status and reason a request that fasthttp parsed is still refused
@@ -42,20 +43,25 @@ const (
 // header) or sends any gets 400 here, before any filter or rule runs, so every field the
 // upstream receives is one the policy saw. Filters cannot add trailers (the host traps).
 //
+// A header name with an underscore gets 400 unless dropUnderscores is set, when underscores
+// reports it instead, for the caller to remove such fields: many servers read X_Foo as
+// X-Foo, so the upstream would get under one name a field the policy and the headers the
+// gateway strips know under another.
+//
 // A header block with more than maxHeaders fields (maxHeaders > 0) gets 431: every later
 // stage is linear in the fields, and this bounds them. It allocates nothing.
-func badFraming(h *fasthttp.RequestHeader, maxHeaders int) (int, string) {
+func badFraming(h *fasthttp.RequestHeader, maxHeaders int, dropUnderscores bool) (status int, reason string, underscores bool) {
 	if p := h.Protocol(); !bytes.Equal(p, http11) && !bytes.Equal(p, http10) {
-		return fasthttp.StatusBadRequest, reasonVersion
+		return fasthttp.StatusBadRequest, reasonVersion, false
 	}
 	if uri := h.RequestURI(); len(uri) == 0 || uri[0] != '/' {
 		// Absolute-form ("http://host/path") and asterisk-form are for proxies and OPTIONS;
 		// a webhook sender uses origin-form. Accepting absolute-form would let the routing
 		// host (from the target) differ from input.request.host (the Host header).
-		return fasthttp.StatusBadRequest, reasonTarget
+		return fasthttp.StatusBadRequest, reasonTarget, false
 	}
 	if len(h.PeekTrailerKeys()) > 0 {
-		return fasthttp.StatusBadRequest, reasonTrailers
+		return fasthttp.StatusBadRequest, reasonTrailers, false
 	}
 	// The parsed header no longer says whether a chunked body came with a Content-Length
 	// (fasthttp sets the length it read), what Transfer-Encoding said, or how many fields
@@ -74,30 +80,36 @@ func badFraming(h *fasthttp.RequestHeader, maxHeaders int) (int, string) {
 			continue // the blank line that ends the block
 		}
 		if line[0] == ' ' || line[0] == '\t' {
-			return fasthttp.StatusBadRequest, reasonFolding
+			return fasthttp.StatusBadRequest, reasonFolding, false
 		}
 		if n++; maxHeaders > 0 && n > maxHeaders {
-			return fasthttp.StatusRequestHeaderFieldsTooLarge, reasonTooMany
+			return fasthttp.StatusRequestHeaderFieldsTooLarge, reasonTooMany, false
 		}
 		colon := bytes.IndexByte(line, ':')
 		if colon <= 0 || !isToken(line[:colon]) {
-			return fasthttp.StatusBadRequest, reasonName
+			return fasthttp.StatusBadRequest, reasonName, false
 		}
 		name := line[:colon]
+		if bytes.IndexByte(name, '_') >= 0 {
+			if !dropUnderscores {
+				return fasthttp.StatusBadRequest, reasonUnderscore, false
+			}
+			underscores = true
+		}
 		cl = cl || bytes.EqualFold(name, contentLength)
 		if bytes.EqualFold(name, transferEncoding) {
 			te = true
 			// RFC 9112 section 6.3: a coding other than chunked last leaves the body's length
 			// unknown; only "chunked" alone is read here (coding names are case-insensitive).
 			if !bytes.EqualFold(bytes.Trim(line[colon+1:], " \t"), chunked) {
-				return fasthttp.StatusBadRequest, reasonTransferCode
+				return fasthttp.StatusBadRequest, reasonTransferCode, false
 			}
 		}
 	}
 	if cl && te {
-		return fasthttp.StatusBadRequest, reasonCLAndTE
+		return fasthttp.StatusBadRequest, reasonCLAndTE, false
 	}
-	return 0, ""
+	return 0, "", underscores
 }
 
 var cr = []byte("\r")
@@ -125,3 +137,17 @@ var tchar = func() (t [256]bool) {
 	}
 	return t
 }()
+
+// dropUnderscoreFields removes every header field whose name has an underscore
+// ([server] underscore_headers = "drop").
+func dropUnderscoreFields(h *fasthttp.RequestHeader) {
+	var names []string
+	for k := range h.All() {
+		if bytes.IndexByte(k, '_') >= 0 {
+			names = append(names, string(k))
+		}
+	}
+	for _, n := range names {
+		h.Del(n)
+	}
+}

@@ -35,6 +35,7 @@ var framingCases = []struct {
 	{"version", "POST /a HTTP/1.2\r\nHost: gw\r\nContent-Length: 0\r\n\r\n", "unsupported http version", 400},
 	{"absolute-form", "POST http://other.example/a HTTP/1.1\r\nHost: gw\r\nContent-Length: 0\r\n\r\n", "request target is not origin-form", 400},
 	{"asterisk-form", "OPTIONS * HTTP/1.1\r\nHost: gw\r\nContent-Length: 0\r\n\r\n", "request target is not origin-form", 400},
+	{"underscore in a name", "POST /a HTTP/1.1\r\nHost: gw\r\nX_Forwarded_For: 6.6.6.6\r\nContent-Length: 0\r\n\r\n", reasonUnderscore, 400},
 }
 
 // testMaxHeaders is the max_headers the framing cases run with.
@@ -52,7 +53,7 @@ func readRequest(t testing.TB, raw string) *fasthttp.Request {
 func TestBadFraming(t *testing.T) {
 	for _, c := range framingCases {
 		t.Run(c.name, func(t *testing.T) {
-			if status, got := badFraming(&readRequest(t, c.raw).Header, testMaxHeaders); got != c.want || status != c.status {
+			if status, got, _ := badFraming(&readRequest(t, c.raw).Header, testMaxHeaders, false); got != c.want || status != c.status {
 				t.Fatalf("badFraming = %d %q, want %d %q", status, got, c.status, c.want)
 			}
 		})
@@ -68,7 +69,7 @@ func BenchmarkBadFraming(b *testing.B) {
 		"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}").Header
 	b.ReportAllocs()
 	for b.Loop() {
-		if st, _ := badFraming(h, 100); st != 0 {
+		if st, _, _ := badFraming(h, 100, false); st != 0 {
 			b.Fatal("refused a well-formed request")
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/valyala/fasthttp"
 
+	"github.com/hookwall/hookwall/engine/config"
 	"github.com/hookwall/hookwall/engine/decisionlog"
 	"github.com/hookwall/hookwall/engine/internal/input"
 	"github.com/hookwall/hookwall/engine/policy"
@@ -69,8 +70,12 @@ func (x *exchange) stageName() string { return stages[x.stage].name }
 // the connection closed, when the framing is bad.
 func (s *Server) checkFraming(x *exchange) (done bool) {
 	ctx, rec := x.ctx, &x.rec
-	status, reason := badFraming(&ctx.Request.Header, x.snap.Config.Server.MaxHeaders)
+	srv := &x.snap.Config.Server
+	status, reason, underscores := badFraming(&ctx.Request.Header, srv.MaxHeaders, srv.UnderscoreHeaders == config.UnderscoreDrop)
 	if status == 0 {
+		if underscores {
+			dropUnderscoreFields(&ctx.Request.Header)
+		}
 		return false
 	}
 	// The connection is closed too: what follows on it is not a request we can trust.
