@@ -52,6 +52,9 @@ var (
 	errJSONDepth    = &JSONError{Status: fasthttp.StatusUnprocessableEntity, Reason: "json nested too deep"}
 	errJSONElements = &JSONError{Status: fasthttp.StatusRequestEntityTooLarge, Reason: "json has too many values"}
 	errJSONBudget   = &JSONError{Status: fasthttp.StatusRequestEntityTooLarge, Reason: "json too costly to build"}
+	// errJSONEncoded: a policy that reads input.request.json cannot judge a body sent with a
+	// Content-Encoding, whose JSON an upstream that decodes it would read.
+	errJSONEncoded = &JSONError{Status: fasthttp.StatusUnsupportedMediaType, Reason: "body has a content-encoding, and the policy reads its json"}
 	// errJSONSyntax is not refused: a body that is not JSON has no input.request.json.
 	errJSONSyntax = errors.New("input: not json")
 )
@@ -59,15 +62,16 @@ var (
 // jsonScratchMax bounds the parse's stacks kept by a pooled Builder between requests.
 const jsonScratchMax = 4096
 
-// parseJSON parses a body the content type ct declares as JSON (or does not declare) into
-// an ast.Value, with no intermediate Go values: strings without escapes are views of body
-// (an arena string), other strings are unescaped into the arena, and terms come from the
-// slab. It accepts what encoding/json accepts (exactly one value, surrounded by
+// parseJSON parses a body into an ast.Value, whatever its Content-Type says (an upstream
+// may read JSON without looking at it, and a policy rule on input.request.json must not be
+// passed over by a request that declares another type), with no intermediate Go values:
+// strings without escapes are views of body (an arena string), other strings are unescaped
+// into the arena, and terms come from the slab. It accepts what encoding/json accepts (exactly one value, surrounded by
 // whitespace) and builds what ast.InterfaceToValue builds from encoding/json's result
 // (FuzzJSON): invalid UTF-8 and lone surrogates become U+FFFD, a repeated key keeps its last
 // value. ok is false when the body is not JSON; err is a *JSONError when it is over a limit.
-func (b *Builder) parseJSON(ct, body string, lim JSONLimits) (v ast.Value, ok bool, err error) {
-	if len(body) == 0 || len(ct) > 0 && !strings.Contains(ct, "json") {
+func (b *Builder) parseJSON(body string, lim JSONLimits) (v ast.Value, ok bool, err error) {
+	if len(body) == 0 {
 		return nil, false, nil
 	}
 	if lim.MaxDepth <= 0 {

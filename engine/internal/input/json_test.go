@@ -47,7 +47,7 @@ func FuzzJSON(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body string) {
 		var b Builder
-		got, ok, err := b.parseJSON("application/json", body, unlimited)
+		got, ok, err := b.parseJSON(body, unlimited)
 		if err != nil {
 			t.Fatalf("%q: %v with no limit in reach", body, err)
 		}
@@ -82,7 +82,7 @@ func TestJSONLimits(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var b Builder
-			_, _, err := b.parseJSON("", c.body, c.lim)
+			_, _, err := b.parseJSON(c.body, c.lim)
 			if !errors.Is(err, c.want) {
 				t.Fatalf("err = %v, want %v", err, c.want)
 			}
@@ -103,7 +103,7 @@ func heapPerParse(body string, lim JSONLimits) uint64 {
 	runtime.ReadMemStats(&before)
 	for range runs {
 		b.Reset()
-		b.parseJSON("application/json", body, lim)
+		b.parseJSON(body, lim)
 	}
 	runtime.ReadMemStats(&after)
 	return (after.TotalAlloc - before.TotalAlloc) / runs
@@ -148,7 +148,7 @@ func TestJSONCostBound(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var b Builder
-			_, ok, err := b.parseJSON("", c.body, JSONLimits{})
+			_, ok, err := b.parseJSON(c.body, JSONLimits{})
 			if (err != nil) != c.refuse || !c.refuse && !ok {
 				t.Fatalf("ok %v err %v, want refused %v", ok, err, c.refuse)
 			}
@@ -171,19 +171,19 @@ func TestJSONCostBound(t *testing.T) {
 func TestJSONViewsOfTheBody(t *testing.T) {
 	var b Builder
 	body := b.String([]byte(`{"key":"a plain string","esc":"\u00e9"}`))
-	v, ok, err := b.parseJSON("", body, JSONLimits{})
+	v, ok, err := b.parseJSON(body, JSONLimits{})
 	if !ok || err != nil {
 		t.Fatal(ok, err)
 	}
 	want, _ := referenceJSON(body)
 	for range 3 {
-		b.parseJSON("", b.String([]byte(`{"key":"other","esc":"\u00e8"}`)), JSONLimits{})
+		b.parseJSON(b.String([]byte(`{"key":"other","esc":"\u00e8"}`)), JSONLimits{})
 	}
 	if v.Compare(want) != 0 {
 		t.Fatalf("value changed: %v, want %v", v, want)
 	}
 	n := testing.AllocsPerRun(100, func() {
-		b.parseJSON("", `"a plain string with no escapes at all"`, JSONLimits{})
+		b.parseJSON(`"a plain string with no escapes at all"`, JSONLimits{})
 	})
 	if n > 1 {
 		t.Fatalf("a plain string allocates %v times, want at most 1 (the value's interface; the text is a view of the body, the term from the slab)", n)

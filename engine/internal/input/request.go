@@ -1,6 +1,7 @@
 package input
 
 import (
+	"bytes"
 	"crypto/tls"
 	"hash/maphash"
 	"strconv"
@@ -23,7 +24,8 @@ import (
 type Captured struct {
 	b   *Builder
 	str [nStrFields]string
-	ct  string // the Content-Type, for the JSON parse
+	// encoded: the body came with a Content-Encoding (gzip…) and the policy reads its JSON.
+	encoded bool
 	// headers are the lower-case names with their values, repeated names joined with ", "
 	// (RFC 9110 section 5.3), in the order first seen.
 	headers []field
@@ -91,7 +93,7 @@ func (b *Builder) Capture(req *fasthttp.Request, m *Meta) *Captured {
 	}
 	var num [20]byte
 	r.str[fReceivedAt] = b.String(strconv.AppendInt(num[:0], m.ReceivedAt.UnixNano(), 10))
-	r.ct = b.String(h.ContentType())
+	r.encoded = m.ParseJSON && contentEncoded(h.Peek(fasthttp.HeaderContentEncoding))
 	r.tls, r.json, r.jsonLim = m.TLS, m.ParseJSON, m.JSON
 	b.clearIndex()
 	for k, v := range h.All() {
@@ -260,7 +262,11 @@ func (r *Captured) ParseJSON() error {
 		return r.jsonErr
 	}
 	r.jsonDone = true
-	v, ok, err := r.b.parseJSON(r.ct, r.str[fBody], r.jsonLim)
+	if r.encoded && len(r.str[fBody]) > 0 {
+		r.jsonErr = errJSONEncoded
+		return r.jsonErr
+	}
+	v, ok, err := r.b.parseJSON(r.str[fBody], r.jsonLim)
 	if ok {
 		r.jsonVal = v
 	}
@@ -422,7 +428,7 @@ func (r *Captured) Get(lowerName string) string {
 func (r *Captured) Handover() *Captured {
 	old := r.b
 	c := &Captured{b: &Builder{}}
-	c.str, c.ct, c.tls, c.json, c.jsonLim = r.str, r.ct, r.tls, r.json, r.jsonLim
+	c.str, c.encoded, c.tls, c.json, c.jsonLim = r.str, r.encoded, r.tls, r.json, r.jsonLim
 	c.jsonDone, c.jsonVal, c.jsonErr = r.jsonDone, r.jsonVal, r.jsonErr
 	c.headers, c.query = handedOver(r.headers), handedOver(r.query)
 	if r.indexed {
@@ -449,3 +455,11 @@ func (b *Builder) Request(req *fasthttp.Request, m *Meta) ast.Object {
 }
 
 func unsafeBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
+// contentEncoded reports whether a Content-Encoding value says the body is encoded: a body
+// sent gzipped is judged as the bytes that came, and an upstream that inflates it would read
+// a JSON value the policy never saw.
+func contentEncoded(v []byte) bool {
+	v = bytes.TrimSpace(v)
+	return len(v) > 0 && !bytes.EqualFold(v, []byte("identity"))
+}

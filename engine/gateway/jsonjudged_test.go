@@ -1,0 +1,81 @@
+package gateway
+
+import (
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// TestJSONIsJudgedWhateverItsContentType: a policy's rule on input.request.json holds for
+// every body an upstream could read as that JSON: one whose Content-Type is spelled in
+// capitals or names another type is parsed all the same, and one sent with a
+// Content-Encoding, which the gateway would judge as compressed bytes while an upstream
+// inflates it, is refused with 415 on a route whose policy reads the JSON. A route whose
+// policy does not read it forwards such a body as it came.
+func TestJSONIsJudgedWhateverItsContentType(t *testing.T) {
+	up := startUpstream(t)
+	cfg := quietHead + fmt.Sprintf(`
+[[route]]
+name = "amount"
+path = "/hooks/amount"
+upstream = %[1]q
+policy = "routes.amount"
+
+[[route]]
+name = "open"
+path = "/hooks/open"
+upstream = %[1]q
+policy = "routes.open"
+`, up.URL())
+	e := startEnv(t, cfg, map[string]string{
+		"policies/amount.rego": "package routes.amount\n\nallow := true\n\ndeny contains \"amount too large\" if input.request.json.amount > 100\n",
+		"policies/open.rego":   "package routes.open\n\nallow := true\n",
+	}, Options{Logger: discardLogger()})
+	var gz bytes.Buffer
+	w := gzip.NewWriter(&gz)
+	w.Write([]byte(`{"amount":5000}`))
+	w.Close()
+	post := func(path, ct, encoding string, body []byte) int {
+		t.Helper()
+		req, _ := http.NewRequest("POST", e.base+path, bytes.NewReader(body))
+		req.Header.Set("Content-Type", ct)
+		if encoding != "" {
+			req.Header.Set("Content-Encoding", encoding)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	big := []byte(`{"amount":5000}`)
+	for _, c := range []struct {
+		name, path, ct, encoding string
+		body                     []byte
+		want                     int
+	}{
+		{"declared JSON", "/hooks/amount", "application/json", "", big, 403},
+		{"JSON in capitals", "/hooks/amount", "Application/JSON", "", big, 403},
+		{"JSON declared as text", "/hooks/amount", "text/plain", "", big, 403},
+		{"small amount", "/hooks/amount", "text/plain", "", []byte(`{"amount":5}`), 200},
+		{"not JSON", "/hooks/amount", "application/json", "", []byte(`amount=5000`), 200},
+		{"gzipped JSON", "/hooks/amount", "application/json", "gzip", gz.Bytes(), 415},
+		{"identity coding", "/hooks/amount", "application/json", "identity", big, 403},
+		{"gzipped, the policy reads no JSON", "/hooks/open", "application/json", "gzip", gz.Bytes(), 200},
+	} {
+		if got := post(c.path, c.ct, c.encoding, c.body); got != c.want {
+			t.Errorf("%s: status %d, want %d", c.name, got, c.want)
+		}
+	}
+	var fwd []string
+	for _, r := range up.requests() {
+		fwd = append(fwd, r.URI+" "+r.Header.Get("Content-Encoding"))
+	}
+	if want := "/hooks/amount |/hooks/amount |/hooks/open gzip"; strings.Join(fwd, "|") != want {
+		t.Errorf("forwarded %q, want %q", strings.Join(fwd, "|"), want)
+	}
+}
