@@ -504,6 +504,10 @@ func send(t *Target, r *Record, n int, w *exchange) (status int, retryAfter time
 	req.Header.SetHost(t.Host)
 	req.UseHostHeader = true
 	req.URI().SetScheme(t.Scheme)
+	// Set replaces only the first copy of a name: every copy the client sent is deleted
+	// first, so none of its own reaches the upstream beside the gateway's.
+	req.Header.Del(HeaderID)
+	req.Header.Del(HeaderAttempt)
 	req.Header.Set(HeaderID, r.ID)
 	req.Header.Set(HeaderAttempt, strconv.Itoa(n))
 	req.Header.SetNoDefaultContentType(true) // none stored, none sent: fasthttp would invent one

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -197,5 +198,71 @@ func TestCircuitBreaker(t *testing.T) {
 	}
 	if got := d.BreakersOpen(); len(got) != 0 {
 		t.Fatalf("breaker still open after a delivery: %v", got)
+	}
+}
+
+// The headers the dispatcher sets (its delivery id and attempt, and when it signs, the
+// Standard Webhooks ones) reach the upstream once each, with its values: copies the client
+// sent, stored with the request, are dropped, however many there were.
+func TestDispatcherOwnsItsHeaders(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan map[string][]string, 1)
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		h := map[string][]string{}
+		for k, v := range ctx.Request.Header.All() {
+			h[string(k)] = append(h[string(k)], string(v))
+		}
+		select {
+		case got <- h:
+		default:
+		}
+	}, DisableHeaderNamesNormalizing: true}
+	go srv.Serve(ln) //nolint:errcheck
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	addr := ln.Addr().String()
+	store, err := sqlite.Open(sqlite.Options{Path: filepath.Join(t.TempDir(), "d.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	client := &fasthttp.HostClient{Addr: addr}
+	d := delivery.NewDispatcher(delivery.Options{
+		Store: store,
+		Target: func(string, int) (delivery.Target, func(), bool) {
+			return delivery.Target{Client: client, Scheme: "http", Host: addr, Timeout: time.Second, Retry: []time.Duration{time.Second},
+				SignKey: []byte("0123456789abcdef0123456789abcdef")}, func() {}, true
+		},
+		Owner: "gw1", Lease: time.Hour, Poll: 20 * time.Millisecond,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go d.Run(ctx)
+	var forged []delivery.Header
+	for _, name := range []string{delivery.HeaderID, delivery.HeaderAttempt, "webhook-id", "webhook-timestamp", "webhook-signature"} {
+		forged = append(forged, delivery.Header{Name: name, Value: "forged-1"}, delivery.Header{Name: name, Value: "forged-2"})
+	}
+	now := time.Now()
+	if err := d.Enqueue(context.Background(), &delivery.Record{ID: "d-owned", Route: "r", Method: "POST", URI: "/", Headers: forged, Body: []byte("{}"), ReceivedAt: now, NextAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	var h map[string][]string
+	select {
+	case h = <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the delivery never reached the upstream")
+	}
+	for _, name := range []string{delivery.HeaderID, delivery.HeaderAttempt, "webhook-id", "webhook-timestamp", "webhook-signature"} {
+		var vs []string
+		for k, v := range h {
+			if strings.EqualFold(k, name) {
+				vs = append(vs, v...)
+			}
+		}
+		if len(vs) != 1 || strings.HasPrefix(vs[0], "forged") {
+			t.Errorf("%s reached the upstream as %q, want the dispatcher's one value", name, vs)
+		}
 	}
 }

@@ -34,6 +34,9 @@ func signStandard(h *fasthttp.RequestHeader, key []byte, id string, now time.Tim
 	m.Write([]byte(ts))
 	m.Write([]byte{'.'})
 	m.Write(body)
+	for _, name := range [...]string{"webhook-id", "webhook-timestamp", "webhook-signature"} {
+		h.Del(name) // every copy the client sent: Set replaces only the first
+	}
 	h.Set("webhook-id", id)
 	h.Set("webhook-timestamp", ts)
 	h.Set("webhook-signature", "v1,"+base64.StdEncoding.EncodeToString(m.Sum(nil)))
