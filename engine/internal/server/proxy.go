@@ -197,11 +197,13 @@ type hopHeader interface {
 // stripHops removes the hop-by-hop headers present marks (hopsIn), and the names the
 // Connection fields' values (lists, connectionLists) give. A response (resp) keeps its
 // Transfer-Encoding field (the framing the server writes the body with), and a "close"
-// that Connection lists is not taken for a name.
+// that Connection lists is not taken for a name. Host, Content-Length and Content-Type are
+// never taken for one either: they are meant for every recipient (RFC 9110 section 7.6.1
+// forbids listing them), and the policy judged the request with them.
 func stripHops(h hopHeader, present uint16, lists [][]byte, resp bool) {
 	for _, c := range lists {
 		for name := range bytes.SplitSeq(c, []byte(",")) {
-			if name = bytes.TrimSpace(name); len(name) > 0 && (!resp || !bytes.EqualFold(name, []byte("close"))) {
+			if name = bytes.TrimSpace(name); len(name) > 0 && (!resp || !bytes.EqualFold(name, []byte("close"))) && !endToEnd(name) {
 				h.DelBytes(name)
 			}
 		}
@@ -227,4 +229,11 @@ func hopsIn(all iter.Seq2[[]byte, []byte]) (present uint16) {
 		present |= marksOf(k).hop
 	}
 	return present
+}
+
+// endToEnd reports whether a name a Connection field lists is one of the fields every
+// recipient needs as it came (stripHops keeps them).
+func endToEnd(name []byte) bool {
+	return bytes.EqualFold(name, []byte("host")) || bytes.EqualFold(name, []byte("content-length")) ||
+		bytes.EqualFold(name, []byte("content-type"))
 }

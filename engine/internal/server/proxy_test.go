@@ -32,6 +32,27 @@ func randomCase(r *rand.Rand, s string) string {
 	return s
 }
 
+// TestConnectionCannotStripEndToEndFields: a client that lists Host, Content-Length or
+// Content-Type in Connection does not get them stripped from what is forwarded: the policy
+// judged the request with them (and X-Forwarded-Host is the Host). Other listed names go.
+func TestConnectionCannotStripEndToEndFields(t *testing.T) {
+	raw := "POST /x HTTP/1.1\r\nHost: hooks.example\r\nContent-Type: application/json\r\nX-Listed: 1\r\n" +
+		"Connection: keep-alive, Host, content-type, Content-Length, X-Listed\r\nContent-Length: 2\r\n\r\n{}"
+	var req fasthttp.Request
+	if err := req.ReadLimitBody(bufioReader(raw), 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	hops, _, _ := forwardedNames(req.Header.All(), 0)
+	stripHop(&req.Header, hops)
+	h := &req.Header
+	if string(h.Host()) != "hooks.example" || string(h.ContentType()) != "application/json" || h.ContentLength() != 2 {
+		t.Errorf("Host %q, Content-Type %q, Content-Length %d: want them as sent\n%s", h.Host(), h.ContentType(), h.ContentLength(), h.String())
+	}
+	if len(h.Peek("X-Listed")) != 0 || len(h.Peek("Connection")) != 0 {
+		t.Errorf("X-Listed or Connection forwarded:\n%s", h.String())
+	}
+}
+
 // TestStripHopShortcut: stripping with the one-pass shortcut leaves exactly the headers the
 // full strip leaves, for requests and responses with hop-by-hop headers in any case, names
 // listed in Connection, chunked bodies and none of these.
