@@ -54,6 +54,13 @@ name = "sig"
 path = "/hooks/sig"
 upstream = "{{UPSTREAM}}"
 policy = "routes.sig"
+
+[[route]]
+name = "trial"
+path = "/hooks/trial"
+upstream = "{{UPSTREAM}}"
+policy = "routes.open"
+shadow_policy = "routes.key"
 `
 			cfg = strings.ReplaceAll(cfg, "{{UPSTREAM}}", up.URL())
 			files := map[string]string{
@@ -63,6 +70,7 @@ policy = "routes.sig"
 
 allow if hookwall.apikey.verify(input.request.headers["x-acme-client"], "acme_keys")
 `,
+				"policies/open.rego": "package routes.open\n\nallow := true\n",
 				"policies/sig.rego": `package routes.sig
 
 allow if hookwall.webhook.verify("hmac", input.request, {"secret": "acme_hmac", "header": "X-Acme-Mac"}).valid
@@ -100,6 +108,10 @@ allow if hookwall.webhook.verify("hmac", input.request, {"secret": "acme_hmac", 
 			if st := post("/hooks/sig", map[string]string{"X-Acme-Mac": wrongSig}, body); st != 403 {
 				t.Fatalf("wrong signature: status %d", st)
 			}
+			// A shadow policy's builtins are handed credentials too.
+			if st := post("/hooks/trial", map[string]string{"X-Acme-Client": key}, body); st != 200 {
+				t.Fatalf("shadow route: status %d", st)
+			}
 			e.stop() // flushes the log
 			raw, err := os.ReadFile(filepath.Join(e.dir, "decisions.log"))
 			if err != nil {
@@ -111,8 +123,8 @@ allow if hookwall.webhook.verify("hmac", input.request, {"secret": "acme_hmac", 
 				}
 			}
 			lines := bytes.Split(bytes.TrimSpace(raw), []byte("\n"))
-			if len(lines) != 4 {
-				t.Fatalf("%d records, want 4:\n%s", len(lines), raw)
+			if len(lines) != 5 {
+				t.Fatalf("%d records, want 5:\n%s", len(lines), raw)
 			}
 			for i, l := range lines {
 				var r struct {
@@ -125,7 +137,7 @@ allow if hookwall.webhook.verify("hmac", input.request, {"secret": "acme_hmac", 
 					t.Fatalf("record %d: %v", i, err)
 				}
 				h := r.Request.Headers
-				want := map[int][]string{0: {"X-Acme-Client"}, 1: {"X-Acme-Client", "X-Copy"}, 2: {"X-Acme-Mac"}, 3: {"X-Acme-Mac"}}[i]
+				want := map[int][]string{0: {"X-Acme-Client"}, 1: {"X-Acme-Client", "X-Copy"}, 2: {"X-Acme-Mac"}, 3: {"X-Acme-Mac"}, 4: {"X-Acme-Client"}}[i]
 				for _, n := range want {
 					if h[n] != "***" {
 						t.Errorf("record %d: %s = %q, want masked", i, n, h[n])

@@ -37,6 +37,9 @@ func (s *Server) evalShadowPolicy(x *exchange) (done bool) {
 func (s *Server) shadow(route *snapshot.Route, doc ast.Value, live *policy.Decision, liveErr error, x *exchange) {
 	ctx, cancel := context.WithTimeout(context.Background(), min(route.Timeout, maxShadowTime))
 	defer cancel()
+	// The credentials a shadow policy's builtins are handed are masked in the log as the
+	// live policy's are (it runs here, on this goroutine, before the record is written).
+	ctx = context.WithValue(ctx, policy.SensitiveKey{}, &x.sens)
 	sd, err := evalShadow(ctx, route.Shadow, doc)
 	sh := &x.rec.Shadow
 	sh.Policy = route.Shadow.Package()
