@@ -32,6 +32,7 @@ func Run(t *testing.T, fresh func(t *testing.T) Opener) {
 		{"EnqueueAllOrNone", testEnqueueAllOrNone},
 		{"ClaimDueOnly", testClaimDueOnly},
 		{"ClaimSkip", testClaimSkip},
+		{"SkippedTakenAfterTheSkip", testSkippedTakenAfterTheSkip},
 		{"ClaimOrdered", testClaimOrdered},
 		{"LeaseExclusive", testLeaseExclusive},
 		{"LeaseExpires", testLeaseExpires},
@@ -212,6 +213,29 @@ func testClaimSkip(t *testing.T, o Opener) {
 	must(t, err)
 	if g := fmt.Sprint(ids(got)); g != "[g1 s]" && g != "[s g1]" {
 		t.Fatalf("claimed %v skipping github's upstream and linear's, want g1 and s", ids(got))
+	}
+}
+
+// A delivery enqueued for a destination a claim skips, while other deliveries fill that
+// claim, is taken by the first claim after the skip ends: a store that serves fresh
+// deliveries from memory must not take the unchanged filter for "nothing new in the file".
+func testSkippedTakenAfterTheSkip(t *testing.T, o Opener) {
+	s := open(t, o, 0)
+	ctx := context.Background()
+	if got := claim(t, s, "w", t0, time.Minute, 4); len(got) != 0 {
+		t.Fatalf("claimed %v from an empty store", ids(got))
+	}
+	enqueue(t, s, rec("a", "a", t0), rec("b1", "b", t0), rec("b2", "b", t0), rec("b3", "b", t0), rec("b4", "b", t0))
+	got, err := s.Claim(ctx, "w", t0, time.Minute, 4, delivery.Routes{Skip: []delivery.Destination{{Route: "a"}}})
+	must(t, err)
+	if len(got) != 4 || slices.Contains(ids(got), "a") {
+		t.Fatalf("claimed %v skipping a's destination, want the four of b", ids(got))
+	}
+	for _, r := range got {
+		finishFirst(t, s, r.ID, "w", 200, delivery.StateDelivered)
+	}
+	if got := claim(t, s, "w", t0, time.Minute, 4); fmt.Sprint(ids(got)) != "[a]" {
+		t.Fatalf("after the skip ended: claimed %v, want [a]", ids(got))
 	}
 }
 

@@ -982,8 +982,13 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease ti
 			break
 		}
 		// The file has these: a read finds them when they may go. A skipped destination's
-		// may go under another filter; an ordered route's when it is the route's head.
+		// may go under another filter; an ordered route's when it is the route's head. Both
+		// leave the file stale: the last read may have been under a filter that took this
+		// destination (a claim filled from memory reads nothing), and without a read under
+		// the skip the filter would look unchanged once the skip ends, leaving the record
+		// due and untaken.
 		if slices.Contains(routes.Skip, delivery.Destination{Route: r.Route, Dest: r.Dest}) {
+			s.stale = true
 			continue
 		}
 		if slices.Contains(routes.Ordered, r.Route) {
