@@ -48,6 +48,11 @@ type Store struct {
 	// again (one read) after any other write.
 	pending      int
 	pendingKnown bool
+	// txLost is the cause when the batch's transaction ended under the writer (SQLite rolls
+	// a whole transaction back on some errors: a full disk, an I/O error); the writer's
+	// alone. From then on no statement of the batch runs: outside a transaction each would
+	// commit on its own, and the batch, answered as failed, would be partly stored.
+	txLost error
 
 	ops        *delivery.Inbox[*op] // to the writer
 	spare      sync.Pool            // answered ops, kept with their answer channel (submit)
@@ -507,6 +512,7 @@ func (s *Store) commit(batch []*op) {
 		answer(fmt.Errorf("delivery/sqlite: begin: %w", err))
 		return
 	}
+	s.txLost = nil
 	done := make([]bool, len(batch)) // made (or refused) by a group
 	s.enqueueAll(ctx, tx, batch, errs, done)
 	s.finishAll(ctx, tx, batch, errs, done)
@@ -519,6 +525,14 @@ func (s *Store) commit(batch []*op) {
 		} else if o.fin != nil {
 			errs[i] = s.savepoint(ctx, tx, func(tx *sql.Tx) error { return s.finishOne(ctx, tx, o.fin) })
 		}
+	}
+	if s.txLost != nil {
+		_ = tx.Rollback()
+		for i := range errs {
+			errs[i] = nil // the rolled-back transaction made none of them
+		}
+		answer(fmt.Errorf("delivery/sqlite: the transaction was rolled back, nothing of it stored: %w", s.txLost))
+		return
 	}
 	if err := tx.Commit(); err != nil {
 		_ = tx.Rollback()
@@ -589,16 +603,28 @@ func (s *Store) committed(batch []*op, errs []error) {
 }
 
 // savepoint runs fn under its own savepoint: when it fails, what it wrote is undone and the
-// rest of the transaction stands.
+// rest of the transaction stands. When the savepoint cannot be rolled back to or released,
+// the transaction itself is gone (txLost), and neither fn nor any later write of the batch
+// runs.
 func (s *Store) savepoint(ctx context.Context, tx *sql.Tx, fn func(tx *sql.Tx) error) error {
+	if s.txLost != nil {
+		return s.txLost
+	}
 	if _, err := s.exec(ctx, tx, `SAVEPOINT w`); err != nil {
 		return fmt.Errorf("delivery/sqlite: savepoint: %w", err)
 	}
 	err := fn(tx)
 	if err != nil {
-		_, _ = s.exec(ctx, tx, `ROLLBACK TO w`)
+		if _, rerr := s.exec(ctx, tx, `ROLLBACK TO w`); rerr != nil {
+			s.txLost = err
+		}
 	}
-	_, _ = s.exec(ctx, tx, `RELEASE w`)
+	if _, rerr := s.exec(ctx, tx, `RELEASE w`); rerr != nil && s.txLost == nil {
+		s.txLost = rerr
+	}
+	if s.txLost != nil && err == nil {
+		err = s.txLost
+	}
 	return err
 }
 
