@@ -13,7 +13,9 @@
 // cannot be reached the last good set keeps serving for MaxStale past its CacheTTL, then
 // every token is refused (fail closed).
 //
-// What a token must satisfy: a compact JWS with three parts, no "crit" header, an alg from
+// What a token must satisfy: a compact JWS with three parts, each unpadded base64url decoded
+// strictly (the unused bits of a part's last character zero: one signed token has one
+// spelling), no "crit" header, an alg from
 // Algorithms ("none" is never accepted; an HMAC algorithm only with a configured shared
 // secret, and never against a key of the set), a key of the set whose type, curve and own
 // "alg" (when it has one) match that alg, a valid signature, "iss" equal to Issuer (when

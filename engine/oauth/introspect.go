@@ -96,10 +96,8 @@ func (is *Issuer) introspect(ctx context.Context, tok string, now time.Time) Res
 	}
 	res := Result{Valid: true, Claims: claims}
 	expires := wall + int64(is.cfg.CacheTTL)
-	if exp, ok, _ := numericDate(claims, "exp"); ok {
-		if e := int64(exp * 1e9); e < expires {
-			expires = e
-		}
+	if exp, ok, _ := numericDate(claims, "exp"); ok && exp*1e9 < float64(expires) {
+		expires = int64(exp * 1e9) // compared as a float: a far exp overflows int64
 	}
 	is.introCache.put(sum, res, expires, wall)
 	return res

@@ -193,6 +193,10 @@ func parseKeySet(doc []byte, maxKeys int) (keys []*key, skipped int, err error) 
 
 var b64 = base64.RawURLEncoding
 
+// b64token decodes a token's parts: strictly, so that the pad bits of a part's last
+// character must be zero (RFC 4648 section 3.5) and one signed token has one spelling only.
+var b64token = base64.RawURLEncoding.Strict()
+
 func parseKey(j *jsonWebKey) (*key, error) {
 	if j.Use != "" && j.Use != "sig" {
 		return nil, errors.New("not a signature key")

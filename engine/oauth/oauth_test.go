@@ -93,6 +93,11 @@ func TestVerifyTokens(t *testing.T) {
 	esAsRSA := oauthtest.Mint(t, oauthtest.Signer{Kid: "rsa-1", Alg: jwa.ES256(), Key: oauthtest.EC(t, "").Key}, claims(iss, nil))
 	parts := strings.Split(ok, ".")
 	tampered := parts[0] + "." + base64.RawURLEncoding.EncodeToString(mustJSON(claims(iss, map[string]any{"sub": "admin"}))) + "." + parts[2]
+	// The same signature bytes spelled otherwise: a 256-byte signature leaves 4 pad bits in
+	// its last character, which a lenient decoder ignores.
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	last := strings.IndexByte(alphabet, ok[len(ok)-1])
+	respelled := ok[:len(ok)-1] + string(alphabet[last&^0xf|(last+1)&0xf])
 	cases := []struct {
 		name, token, reason string
 	}{
@@ -123,6 +128,7 @@ func TestVerifyTokens(t *testing.T) {
 		{"kid not a string", rawToken(t, map[string]any{"alg": "RS256", "kid": 7}, claims(iss, nil), make([]byte, 256)), ReasonMalformed},
 		{"crit header", rawToken(t, map[string]any{"alg": "RS256", "kid": "rsa-1", "crit": []string{"exp"}}, claims(iss, nil), make([]byte, 256)), ReasonCrit},
 		{"tampered claims", tampered, ReasonSignature},
+		{"signature spelled with pad bits set", respelled, ReasonMalformed},
 		{"signed by an unpublished key", oauthtest.Mint(t, oauthtest.RSA(t, 1, "rsa-1"), claims(iss, nil)), ReasonSignature},
 		{"expired", oauthtest.Mint(t, rs, claims(iss, map[string]any{"exp": now.Unix() - 60})), ReasonExpired},
 		{"no exp", oauthtest.Mint(t, rs, claims(iss, map[string]any{"exp": nil})), ReasonNoExp},
@@ -362,6 +368,8 @@ func TestIntrospection(t *testing.T) {
 			return 200, fmt.Sprintf(`{"active":true,"sub":"svc-42","scope":"hooks:write","aud":%q,"exp":%d}`, audience, exp)
 		case "other-aud":
 			return 200, fmt.Sprintf(`{"active":true,"aud":"someone-else","exp":%d}`, exp)
+		case "far-exp":
+			return 200, fmt.Sprintf(`{"active":true,"aud":%q,"exp":1e10}`, audience)
 		case "broken":
 			return 500, `{"error":"server_error"}`
 		}
@@ -392,7 +400,10 @@ func TestIntrospection(t *testing.T) {
 	check("broken", ReasonIntrospectFail, 5) // errors are not cached
 	// A JWT-shaped token is introspected too when no key set is configured.
 	check("a.b.c", ReasonInactive, 6)
-	if st := is.Stats(); st.Introspections != 6 || st.IntrospectionErrors != 2 || st.Stale {
+	// An exp far ahead (past int64 nanoseconds) is cached for cache_ttl, not taken as past.
+	check("far-exp", "", 7)
+	check("far-exp", "", 7)
+	if st := is.Stats(); st.Introspections != 7 || st.IntrospectionErrors != 2 || st.Stale {
 		t.Fatalf("stats = %+v", st)
 	}
 	// The endpoint answering an active token whose exp has passed since: refused from cache.

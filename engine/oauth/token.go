@@ -82,14 +82,14 @@ func (is *Issuer) verifyJWT(ctx context.Context, tok string, dot1, dot2 int, now
 	}
 	// One buffer holds the signing input, then the decoded claims and signature.
 	claimsB64, sigB64 := tok[dot1+1:dot2], tok[dot2+1:]
-	buf := make([]byte, dot2, dot2+b64.DecodedLen(len(claimsB64))+b64.DecodedLen(len(sigB64)))
+	buf := make([]byte, dot2, dot2+b64token.DecodedLen(len(claimsB64))+b64token.DecodedLen(len(sigB64)))
 	copy(buf, tok[:dot2])
 	signed := buf[:dot2]
-	cb, err := b64.AppendDecode(buf[dot2:dot2], signed[dot1+1:])
+	cb, err := b64token.AppendDecode(buf[dot2:dot2], signed[dot1+1:])
 	if err != nil {
 		return refuse(ReasonMalformed)
 	}
-	sig, err := b64.AppendDecode(cb[len(cb):], []byte(sigB64))
+	sig, err := b64token.AppendDecode(cb[len(cb):], []byte(sigB64))
 	if err != nil {
 		return refuse(ReasonMalformed)
 	}
@@ -116,7 +116,7 @@ type jwsHeader struct {
 // names (the strict parser the claims use: no case-folded or repeated "alg"), no "crit", an
 // accepted alg, and a kid that is a string when present.
 func parseHeader(seg string, algs map[string]*algorithm) (*jwsHeader, string) {
-	raw, err := b64.DecodeString(seg)
+	raw, err := b64token.DecodeString(seg)
 	if err != nil {
 		return nil, ReasonMalformed
 	}
