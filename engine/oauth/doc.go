@@ -34,8 +34,8 @@
 // Issuer and Set are safe for concurrent use. Set holds the issuers of one gateway snapshot:
 // NewSet shares with the previous snapshot's set every issuer whose configuration (secrets
 // included, by digest) is unchanged, so a reload keeps its cached keys and introspection
-// answers and starts no fetch for it; Handover moves the ownership of shared issuers to the
-// new set, and Close stops the issuers a set owns.
+// answers and starts no fetch for it; an issuer counts the sets that hold it, and the last
+// of them to Close stops it, whichever order they close in.
 //
 // # Notes
 //

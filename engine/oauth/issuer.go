@@ -149,9 +149,11 @@ type Issuer struct {
 	algs        map[string]*algorithm
 	hmacSecrets [][]byte
 	hash        string
-	client      *http.Client
-	log         *slog.Logger
-	now         func() time.Time
+	// holders counts the Sets that hold the issuer (Set.Close): the last to close stops it.
+	holders atomic.Int32
+	client  *http.Client
+	log     *slog.Logger
+	now     func() time.Time
 
 	keys     atomic.Pointer[keySet]
 	headers  headerCache

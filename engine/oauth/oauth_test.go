@@ -440,7 +440,6 @@ func TestSetReuse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s1.Handover(s2)
 	s1.Close()
 	if s2.Issuer("idp") != s1.Issuer("idp") || p.JWKSHits.Load() != hits {
 		t.Fatal("an unchanged issuer was not shared across the reload")
@@ -456,12 +455,44 @@ func TestSetReuse(t *testing.T) {
 	if s3.Issuer("idp") == s2.Issuer("idp") {
 		t.Fatal("a changed issuer was shared")
 	}
-	s2.Handover(s3)
 	s2.Close()
 	s3.Close()
 	if _, err := s3.Verify(context.Background(), "nope", "x", time.Now()); err == nil {
 		t.Fatal("an unknown issuer name is not an error")
 	}
+}
+
+// Sets close in any order: a set replaced by a newer one may still serve a request after
+// the newer one closed, so an issuer they share stops with the last of them, not the newer.
+func TestSetsCloseInAnyOrder(t *testing.T) {
+	p := oauthtest.NewIDP(t, oauthtest.RSA(t, 0, "k1"))
+	cfg := Config{Name: "idp", Issuer: p.Issuer(), Audiences: []string{audience}}
+	s1, err := NewSet([]Config{cfg}, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := NewSet([]Config{cfg}, s1, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	is := s1.Issuer("idp")
+	if s2.Issuer("idp") != is {
+		t.Fatal("an unchanged issuer was not shared")
+	}
+	stopped := func() bool {
+		select {
+		case <-is.done:
+			return true
+		default:
+			return false
+		}
+	}
+	s2.Close() // the newer set first
+	if stopped() {
+		t.Fatal("the issuer stopped while the older set still holds it")
+	}
+	s1.Close()
+	testutil.WaitUntil(t, 5*time.Second, "the issuer did not stop once no set held it", stopped)
 }
 
 // An issuer that never answers: the first token waits for the first fetch (bounded by

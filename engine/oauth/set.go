@@ -11,13 +11,12 @@ import (
 // Set is the issuers of one snapshot, by name. Build it with NewSet; it is immutable after.
 type Set struct {
 	issuers map[string]*Issuer
-	own     map[string]bool
 }
 
 // NewSet builds the issuers of cfgs, sharing prev's issuer of the same name when its
 // configuration digest is unchanged, and starts the new ones. On error nothing is started.
 func NewSet(cfgs []Config, prev *Set, logger *slog.Logger, now func() time.Time) (*Set, error) {
-	s := &Set{issuers: map[string]*Issuer{}, own: map[string]bool{}}
+	s := &Set{issuers: map[string]*Issuer{}}
 	var fresh []*Issuer
 	for _, c := range cfgs {
 		if _, dup := s.issuers[c.Name]; dup {
@@ -32,8 +31,10 @@ func NewSet(cfgs []Config, prev *Set, logger *slog.Logger, now func() time.Time)
 			continue
 		}
 		s.issuers[c.Name] = is
-		s.own[c.Name] = true
 		fresh = append(fresh, is)
+	}
+	for _, is := range s.issuers {
+		is.holders.Add(1)
 	}
 	for _, is := range fresh {
 		is.Start()
@@ -77,27 +78,15 @@ func (s *Set) Stats() []Stats {
 	return out
 }
 
-// Handover gives next the ownership of the issuers it shares with s, so closing s leaves
-// them running.
-func (s *Set) Handover(next *Set) {
-	if s == nil || next == nil {
-		return
-	}
-	for name, is := range next.issuers {
-		if s.issuers[name] == is && s.own[name] {
-			delete(s.own, name)
-			next.own[name] = true
-		}
-	}
-}
-
-// Close stops the issuers s owns. Safe on nil.
+// Close lets go of s's issuers: each stops once no set holds it, whatever the order the
+// sets close in (a set replaced by a newer one may still be serving a request when the
+// newer one closes). Call it once. Safe on nil.
 func (s *Set) Close() {
 	if s == nil {
 		return
 	}
-	for name, is := range s.issuers {
-		if s.own[name] {
+	for _, is := range s.issuers {
+		if is.holders.Add(-1) == 0 {
 			is.Close()
 		}
 	}

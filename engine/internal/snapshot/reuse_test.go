@@ -129,3 +129,41 @@ func TestSnapshotsShareUnchangedParts(t *testing.T) {
 		t.Fatalf("retired filter after its last request: %v, want ErrClosed", err)
 	}
 }
+
+// A snapshot replaced before an older one's last request ends must not close the filter
+// that request is still to use: the filter is shared by s1 and s2, s2 is replaced by s3
+// (whose filter changed) while a request of s1's is in flight, and the filter closes only
+// when that request releases s1.
+func TestSharedFilterOutlivesANewerSnapshot(t *testing.T) {
+	ctx := context.Background()
+	host := newHost(t)
+	dir := t.TempDir()
+	var h Holder
+	defer h.Close()
+
+	s1 := buildIn(t, host, dir, "2s", guest(t, "tiny.wasm"), nil)
+	h.Swap(s1)
+	held := h.Acquire() // a request in flight on s1, before its filters ran
+	s2 := buildIn(t, host, dir, "2s", guest(t, "tiny.wasm"), s1)
+	h.Swap(s2) // unchanged: s2 shares s1's filter
+	f := s1.Filters["f"]
+	s3 := buildIn(t, host, dir, "2s", guest(t, "hookwall.wasm"), s2)
+	if s3.Filters["f"] == f {
+		t.Fatal("a changed filter was shared")
+	}
+	h.Swap(s3) // s2, with no request of its own, closes now
+	inst, err := f.Acquire(ctx)
+	if err != nil {
+		t.Fatalf("the request of s1 cannot run its filter after s2 closed: %v", err)
+	}
+	inst.Release()
+	held.Release() // the last holder of the old filter closes it
+	if _, err := f.Acquire(ctx); !errors.Is(err, filter.ErrClosed) {
+		t.Fatalf("the old filter after its last holder closed: %v, want ErrClosed", err)
+	}
+	if inst, err := s3.Filters["f"].Acquire(ctx); err != nil {
+		t.Fatalf("the live snapshot's filter: %v", err)
+	} else {
+		inst.Release()
+	}
+}

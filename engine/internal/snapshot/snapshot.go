@@ -33,6 +33,11 @@ type Filter struct {
 	// SpecHash identifies the module bytes, config and limits: an unchanged filter is reused
 	// by the next snapshot instead of recompiled.
 	SpecHash string
+	// holders counts the snapshots that hold the filter, the one that loaded it and every
+	// later one that shares it: the last of them to close closes it, in whatever order they
+	// close (a snapshot replaced before an older one's last request must not close a filter
+	// that request is still to use).
+	holders atomic.Int32
 }
 
 // specHash is the filter's own hash (module, config, limits) with what the snapshot adds to it.
@@ -88,8 +93,6 @@ type Snapshot struct {
 	refs      atomic.Int64
 	closeOnce sync.Once
 	log       *slog.Logger
-	// ownFilters are closed with the snapshot; filters shared with a newer snapshot are not.
-	ownFilters map[string]bool
 	// clients are the upstream connection pools by clientKey: routes with the same upstream
 	// share one, and so do consecutive snapshots, so a reload neither drops keep-alive
 	// connections nor leaves a retired pool's cleaner goroutine behind. ownClients are closed
@@ -136,7 +139,7 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (_ *Snapshot, err
 	if err != nil {
 		return nil, err
 	}
-	s := &Snapshot{Config: cfg, Secrets: secrets, LoadedAt: time.Now(), Filters: map[string]*Filter{}, log: o.Logger, ownFilters: map[string]bool{},
+	s := &Snapshot{Config: cfg, Secrets: secrets, LoadedAt: time.Now(), Filters: map[string]*Filter{}, log: o.Logger,
 		clients: map[string]*fasthttp.HostClient{}, ownClients: map[string]bool{}}
 	s.refs.Store(1)
 	defer func() {
@@ -164,14 +167,12 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (_ *Snapshot, err
 	s.Policies = pset
 	for i := range cfg.Filters {
 		fc := &cfg.Filters[i]
-		f, reused, ferr := loadFilter(ctx, o, fc)
+		f, ferr := loadFilter(ctx, o, fc)
 		if ferr != nil {
 			return nil, fmt.Errorf("%s: filter[%d] %q: %w", cfg.File, i+1, fc.Name, ferr)
 		}
 		s.Filters[fc.Name] = f
-		if !reused {
-			s.ownFilters[fc.Name] = true
-		}
+		f.holders.Add(1) // closeResources lets it go, this build failing or not
 	}
 	var errs []error
 	for i := range cfg.Routes {
@@ -207,13 +208,14 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (_ *Snapshot, err
 	return s, nil
 }
 
-func loadFilter(ctx context.Context, o Options, fc *config.Filter) (*Filter, bool, error) {
+// loadFilter loads fc, or returns the previous snapshot's filter when its spec is unchanged.
+func loadFilter(ctx context.Context, o Options, fc *config.Filter) (*Filter, error) {
 	if o.Host == nil {
-		return nil, false, errors.New("no wasm host")
+		return nil, errors.New("no wasm host")
 	}
 	mod, err := os.ReadFile(fc.Module)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	timeout := fc.Timeout.D()
 	if fc.NoDeadline {
@@ -226,14 +228,14 @@ func loadFilter(ctx context.Context, o Options, fc *config.Filter) (*Filter, boo
 	hash := specHash(&spec, fc.OnError)
 	if o.Previous != nil {
 		if prev, ok := o.Previous.Filters[fc.Name]; ok && prev.SpecHash == hash {
-			return prev, true, nil
+			return prev, nil
 		}
 	}
 	f, err := o.Host.Load(ctx, spec)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
-	return &Filter{Filter: f, OnError: fc.OnError, SpecHash: hash}, false, nil
+	return &Filter{Filter: f, OnError: fc.OnError, SpecHash: hash}, nil
 }
 
 func (s *Snapshot) buildRoute(ctx context.Context, rc *config.Route, prev *Snapshot) (*Route, error) {
@@ -371,7 +373,7 @@ func (s *Snapshot) Release() {
 func (s *Snapshot) closeResources(ctx context.Context) {
 	s.OAuth.Close()
 	for name, f := range s.Filters {
-		if s.ownFilters[name] {
+		if f.holders.Add(-1) == 0 {
 			if err := f.Close(ctx); err != nil {
 				s.log.Warn("closing filter", "filter", name, "err", err)
 			}
@@ -384,16 +386,10 @@ func (s *Snapshot) closeResources(ctx context.Context) {
 	}
 }
 
-// Handover marks which of s's filters, upstream pools and [[oauth]] issuers the next
-// snapshot shares, so closing s keeps them open.
+// Handover marks which of s's upstream pools the next snapshot shares, so closing s leaves
+// their idle connections open. (Filters and [[oauth]] issuers count the snapshots that hold
+// them instead: one may be used by a request of an older snapshot after a newer one closed.)
 func (s *Snapshot) Handover(next *Snapshot) {
-	s.OAuth.Handover(next.OAuth)
-	for name, f := range next.Filters {
-		if old, ok := s.Filters[name]; ok && old == f {
-			delete(s.ownFilters, name)
-			next.ownFilters[name] = true
-		}
-	}
 	for key, c := range next.clients {
 		if s.clients[key] == c {
 			delete(s.ownClients, key)
