@@ -335,6 +335,52 @@ func TestSIGTERMDrainTimeoutExits1(t *testing.T) {
 	}
 }
 
+// TestSIGHUPWhileStarting: a SIGHUP that comes while the gateway is still starting (its
+// filters compiling, the wasm cache empty) does not end the process, whose default action
+// for it that is: the gateway comes up and serves.
+func TestSIGHUPWhileStarting(t *testing.T) {
+	bin := hookwallBinary(t)
+	guest, err := filepath.Abs("../../examples/filters/eventallow/eventallow.wasm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, adm := freePort(t), freePort(t)
+	dir := ghGateway{Listen: pub, Admin: adm, Upstream: "http://127.0.0.1:9",
+		RouteKeys: fmt.Sprintf("filters = [\"events\"]\n\n[[filter]]\nname = \"events\"\nmodule = %q\nconfig = '{\"allow\": [\"push\"]}'\n", guest)}.tree(t)
+	cmd := exec.Command(bin, "-c", filepath.Join(dir, "gateway.toml"))
+	cmd.Dir = dir
+	cmd.Env = append(cmd.Environ(), "HW_TEST_SECRET=s3cret", "XDG_CACHE_HOME="+t.TempDir())
+	logs := startProcess(t, cmd)
+	exited := make(chan error, 1)
+	go func() {
+		for range logs { // drained, so that Wait may close the pipe
+		}
+		exited <- cmd.Wait()
+	}()
+	time.Sleep(200 * time.Millisecond) // in main by now; compiling the filter takes longer
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		select {
+		case err := <-exited:
+			t.Fatalf("the gateway ended on a SIGHUP while starting: %v", err)
+		default:
+		}
+		if r, err := http.Get("http://" + adm + "/readyz"); err == nil {
+			r.Body.Close()
+			if r.StatusCode == 200 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the gateway never became ready")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // startProcess starts cmd, kills it when the test ends, and returns its stderr lines.
 func startProcess(t *testing.T, cmd *exec.Cmd) <-chan string {
 	t.Helper()

@@ -46,6 +46,16 @@ func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	// Caught from here on: SIGHUP's default action ends the process, and a reload asked for
+	// while the gateway starts (compiling its filters can take seconds) must not. One that
+	// comes before the gateway is up is made once it is.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	// SIGUSR1 reopens the decision-log file, after logrotate moved it.
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(defaultGOGC)
 	}
@@ -73,13 +83,6 @@ func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "hookwall: %v\n", err)
 		return 1
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	// SIGUSR1 reopens the decision-log file, after logrotate moved it.
-	usr1 := make(chan os.Signal, 1)
-	signal.Notify(usr1, syscall.SIGUSR1)
-	defer signal.Stop(usr1)
 	go func() {
 		for {
 			select {
