@@ -8,7 +8,8 @@
 //     DedupeInFlight; neither consumes a rate-limit token.
 //  2. Rate limit (GCRA). Over the limit answers Limited with RetryAfter, and leaves no dedupe
 //     claim behind (Dedupe is DedupeNone).
-//  3. Claim. The dedupe key is marked in flight for min(Dedupe.TTL, InFlightTTL) and Admit
+//  3. Claim. The dedupe key is marked in flight for Check.ClaimTTL (the request's longest
+//     time to settle; min(Dedupe.TTL, InFlightTTL) when the Check does not say) and Admit
 //     answers DedupeNew: the caller must then Commit (upstream answered 2xx) or Release
 //     (upstream failed) the key.
 //
@@ -26,7 +27,8 @@
 //
 // A claim is not tagged with its owner (the API carries no token): Release deletes an
 // in-flight claim, never a delivered marker, and Commit marks a key delivered whatever its
-// state. A claim that outlives InFlightTTL (a gateway crashed mid-request) expires by itself.
+// state. A claim nobody settles (a gateway crashed mid-request, or a store call timed out
+// after the store made the claim) expires by itself at its ClaimTTL.
 //
 // # Keys
 //

@@ -40,7 +40,8 @@ func (s DedupeStatus) String() string {
 }
 
 // InFlightTTL caps how long an in-flight claim lives when nobody commits or releases it (a
-// gateway that crashed mid-request): the claim's TTL is min(Check.Dedupe.TTL, InFlightTTL).
+// gateway that crashed mid-request) and the Check does not say (Check.InFlight): the claim's
+// TTL is then min(Check.Dedupe.TTL, InFlightTTL).
 const InFlightTTL = 5 * time.Minute
 
 // RateLimit is the rate_limit obligation, as a policy decides it and the store enforces it:
@@ -86,6 +87,20 @@ func (d Dedupe) MarshalJSON() ([]byte, error) {
 type Check struct {
 	RateLimit RateLimit
 	Dedupe    Dedupe // Dedupe.TTL is how long the delivered marker lives
+	// InFlight is how long the claim lives unless it is settled first: the longest the
+	// request may take to settle (its route's timeout and a margin), so that a duplicate gets
+	// 409 for as long as the first may still be forwarded, and a claim left by a request that
+	// never settled (a store call that timed out after the store made it, a crash) is gone
+	// soon after. 0 means min(Dedupe.TTL, InFlightTTL).
+	InFlight time.Duration
+}
+
+// ClaimTTL is how long c's dedupe claim lives unless it is settled first.
+func (c *Check) ClaimTTL() time.Duration {
+	if c.InFlight > 0 {
+		return c.InFlight
+	}
+	return min(c.Dedupe.TTL, InFlightTTL)
 }
 
 // Admission is the outcome of Admit.

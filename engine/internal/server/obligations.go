@@ -41,6 +41,9 @@ func (s *Server) admission(x *exchange) (stop bool) {
 	}
 	if d := dec.Dedupe; d != nil {
 		c.Dedupe = *d
+		// The request settles its claim within its route's timeout (counted from its
+		// arrival) and settle's own deadline: the claim lives that long, not longer.
+		c.InFlight = x.route.Timeout + claimGrace
 	}
 	var adm state.Admission
 	err := errNoStore
@@ -119,11 +122,21 @@ type contextFree interface {
 	IgnoresContext() bool
 }
 
+// claimGrace is what a dedupe claim lives past its route's timeout: settle's deadline
+// (settleTimeout) and a margin.
+const claimGrace = settleTimeout + 3*time.Second
+
+// settleTimeout bounds settle's store calls.
+const settleTimeout = 2 * time.Second
+
 // settle commits the dedupe key admit claimed (x.claim), when there is one, if delivered, or
 // releases it so the provider's retry goes through; a claim is settled once (a panic after
-// it, which settles again, changes nothing). It uses its own deadline, 2 s from now (a
-// clock reading the caller has): the request's may have expired with the upstream; a store
-// that reads no context is given none.
+// it, which settles again, changes nothing). It uses its own deadline, settleTimeout from
+// now (a clock reading the caller has): the request's may have expired with the upstream; a
+// store that reads no context is given none. A failed call is made again within that
+// deadline (both are safe to repeat): a delivered marker lost to one timed-out call would
+// let a replay through once the claim expires, and a claim left would answer the
+// provider's retries 409.
 func (s *Server) settle(x *exchange, now time.Time, delivered bool) {
 	c := x.claim
 	if c.key == "" {
@@ -133,18 +146,27 @@ func (s *Server) settle(x *exchange, now time.Time, delivered bool) {
 	rec := &x.rec
 	ctx := context.Background()
 	if cs, ok := s.o.Store.(contextFree); !ok || !cs.IgnoresContext() {
-		dc := newDeadlineCtx(now.Add(2 * time.Second))
+		dc := newDeadlineCtx(now.Add(settleTimeout))
 		defer dc.cancel()
 		ctx = dc
 	}
 	var err error
-	switch cc, ok := s.o.Store.(claimCommitter); {
-	case !delivered:
-		err = s.o.Store.Release(ctx, c.key)
-	case ok:
-		err = cc.CommitClaim(ctx, c.key, c.id, c.ttl)
-	default:
-		err = s.o.Store.Commit(ctx, c.key, c.ttl)
+	for wait := 10 * time.Millisecond; ; wait *= 2 {
+		switch cc, ok := s.o.Store.(claimCommitter); {
+		case !delivered:
+			err = s.o.Store.Release(ctx, c.key)
+		case ok:
+			err = cc.CommitClaim(ctx, c.key, c.id, c.ttl)
+		default:
+			err = s.o.Store.Commit(ctx, c.key, c.ttl)
+		}
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+		if d, ok := ctx.Deadline(); !ok || time.Until(d) < wait {
+			break
+		}
+		time.Sleep(wait)
 	}
 	if err != nil {
 		rec.State = err.Error()

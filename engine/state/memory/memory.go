@@ -237,7 +237,7 @@ func (ds *shard) seen(key string, h uint32, now int64) (state.DedupeStatus, bool
 // claim marks c's dedupe key (hashed to h) in flight in ds, shard di (locked), and names the
 // claim.
 func (ds *shard) claim(c *state.Check, di int, h uint32, now int64) (state.DedupeStatus, uint64) {
-	ttl := min(c.Dedupe.TTL, state.InFlightTTL)
+	ttl := c.ClaimTTL()
 	i := ds.insert(c.Dedupe.Key, h, kindInFlight, now+ttl.Microseconds(), now)
 	return state.DedupeNew, uint64(di)<<32 | uint64(i+1)
 }

@@ -137,7 +137,7 @@ func (s *Store) Admit(ctx context.Context, c *state.Check) (state.Admission, err
 	if dedupeOn {
 		mode |= 1
 		keys = append(keys, s.prefix+"dd:"+c.Dedupe.Key)
-		ttl = min(c.Dedupe.TTL, state.InFlightTTL).Milliseconds()
+		ttl = max(c.ClaimTTL().Milliseconds(), 1)
 	}
 	if rateOn {
 		mode |= 2

@@ -44,6 +44,7 @@ func Run(t *testing.T, newStore func(t *testing.T) state.Store) {
 		{"ReleaseThenRetry", testReleaseThenRetry},
 		{"CommitWithoutClaim", testCommitWithoutClaim},
 		{"DedupeTTL", testDedupeTTL},
+		{"ClaimTTL", testClaimTTL},
 		{"DedupeBeforeRate", testDedupeBeforeRate},
 		{"LimitedLeavesNoClaim", testLimitedLeavesNoClaim},
 		{"ConcurrentRate", testConcurrentRate},
@@ -284,6 +285,32 @@ func testReleaseThenRetry(t *testing.T, s state.Store) {
 func testCommitWithoutClaim(t *testing.T, s state.Store) {
 	commit(t, s, "unclaimed", time.Minute)
 	wantDedupe(t, s, "unclaimed", state.DedupeDelivered)
+}
+
+// A claim lives Check.InFlight, whatever the delivered marker's TTL: longer than a short
+// one (a duplicate of a slow request still gets in-flight), shorter than a long one (a claim
+// nobody settles is gone soon after its request's longest time).
+func testClaimTTL(t *testing.T, s state.Store) {
+	const inFlight = 300 * time.Millisecond
+	start := time.Now()
+	for _, key := range []string{"claim-long-ttl", "claim-short-ttl"} {
+		ttl := time.Hour
+		if key == "claim-short-ttl" {
+			ttl = 50 * time.Millisecond
+		}
+		if a := admit(t, s, state.Check{Dedupe: state.Dedupe{Key: key, TTL: ttl}, InFlight: inFlight}); a.Dedupe != state.DedupeNew {
+			t.Fatalf("%s: first claim: %v", key, a.Dedupe)
+		}
+	}
+	written := time.Now()
+	time.Sleep(time.Until(start.Add(150 * time.Millisecond)))
+	if time.Since(start) < inFlight-slack {
+		wantDedupe(t, s, "claim-short-ttl", state.DedupeInFlight)
+		wantDedupe(t, s, "claim-long-ttl", state.DedupeInFlight)
+	}
+	time.Sleep(time.Until(written.Add(inFlight + 50*time.Millisecond)))
+	wantDedupe(t, s, "claim-long-ttl", state.DedupeNew)
+	wantDedupe(t, s, "claim-short-ttl", state.DedupeNew)
 }
 
 func testDedupeTTL(t *testing.T, s state.Store) {
