@@ -38,6 +38,12 @@ func slowUpstream(t *testing.T, hold time.Duration, status int, header map[strin
 
 func setup(t *testing.T, addr string, timeout time.Duration) (*delivery.Dispatcher, delivery.Store) {
 	t.Helper()
+	return setupSigned(t, addr, timeout, nil)
+}
+
+// setupSigned is setup with the target signing each attempt with signKey (nil: none).
+func setupSigned(t *testing.T, addr string, timeout time.Duration, signKey []byte) (*delivery.Dispatcher, delivery.Store) {
+	t.Helper()
 	store, err := sqlite.Open(sqlite.Options{Path: filepath.Join(t.TempDir(), "d.db")})
 	if err != nil {
 		t.Fatal(err)
@@ -47,7 +53,7 @@ func setup(t *testing.T, addr string, timeout time.Duration) (*delivery.Dispatch
 	d := delivery.NewDispatcher(delivery.Options{
 		Store: store,
 		Target: func(string, int) (delivery.Target, func(), bool) {
-			return delivery.Target{Client: client, Scheme: "http", Host: addr, Timeout: timeout, Retry: []time.Duration{time.Second}}, func() {}, true
+			return delivery.Target{Client: client, Scheme: "http", Host: addr, Timeout: timeout, Retry: []time.Duration{time.Second}, SignKey: signKey}, func() {}, true
 		},
 		Owner: "gw1", Lease: time.Hour, Poll: 20 * time.Millisecond,
 	})
@@ -222,21 +228,7 @@ func TestDispatcherOwnsItsHeaders(t *testing.T) {
 	}, DisableHeaderNamesNormalizing: true}
 	go srv.Serve(ln) //nolint:errcheck
 	t.Cleanup(func() { _ = srv.Shutdown() })
-	addr := ln.Addr().String()
-	store, err := sqlite.Open(sqlite.Options{Path: filepath.Join(t.TempDir(), "d.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	client := &fasthttp.HostClient{Addr: addr}
-	d := delivery.NewDispatcher(delivery.Options{
-		Store: store,
-		Target: func(string, int) (delivery.Target, func(), bool) {
-			return delivery.Target{Client: client, Scheme: "http", Host: addr, Timeout: time.Second, Retry: []time.Duration{time.Second},
-				SignKey: []byte("0123456789abcdef0123456789abcdef")}, func() {}, true
-		},
-		Owner: "gw1", Lease: time.Hour, Poll: 20 * time.Millisecond,
-	})
+	d, _ := setupSigned(t, ln.Addr().String(), time.Second, []byte("0123456789abcdef0123456789abcdef"))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go d.Run(ctx)
