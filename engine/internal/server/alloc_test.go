@@ -179,7 +179,7 @@ func TestStripHopAllocatesNothing(t *testing.T) {
 		}
 	}
 	strip := func() {
-		hops, _, _ := forwardedNames(req.Header.All(), 0)
+		hops, _, _, _ := forwardedNames(req.Header.All(), 0)
 		stripHop(&req.Header, hops)
 		stripHopResp(&resp.Header)
 	}

@@ -92,6 +92,7 @@ type forwarding struct {
 	headers []policy.Header // the policy's upstream_headers
 	buf     []byte          // the upstream target, X-Forwarded-For
 	path    []byte          // the canonical path of the upstream target
+	host    []byte          // the Host the request came with, before the filters (pickRoute)
 }
 
 // setForwarding fills x.fwd for the stage that stores or forwards the request.
@@ -102,7 +103,7 @@ func (x *exchange) setForwarding() {
 }
 
 func (fw *forwarding) reset() {
-	*fw = forwarding{buf: fw.buf[:0], path: fw.path[:0]}
+	*fw = forwarding{buf: fw.buf[:0], path: fw.path[:0], host: fw.host[:0]}
 }
 
 var errFilterPath = errors.New("a filter set a request path that has no canonical form")
@@ -110,12 +111,24 @@ var errFilterPath = errors.New("a filter set a request path that has no canonica
 // prepare readies req's header and target for the upstream of route.
 func (fw *forwarding) prepare(req *fasthttp.Request, route *snapshot.Route, meta *input.Meta) error {
 	h := &req.Header
-	hops, strip, anyOwned := forwardedNames(h.All(), fw.strip)
+	hops, strip, anyOwned, underscore := forwardedNames(h.All(), fw.strip)
 	stripHop(h, hops)
 	for i, name := range clientHeaders {
 		if strip&(1<<i) != 0 {
 			h.Del(name)
 		}
+	}
+	if underscore {
+		// The client's were refused or dropped before anything ran ([server]
+		// underscore_headers): these are a filter's, and go the same way.
+		dropUnderscoreFields(h)
+	}
+	// The framing is the gateway's: fasthttp writes the body's own length when there is a
+	// body, but a GET's or HEAD's stored Content-Length (or Transfer-Encoding) as it is, and
+	// a filter may have set one on a request without a body. The upstream would read the
+	// next request on the connection as its body.
+	if h.ContentLength() != 0 && len(req.Body()) == 0 && (h.IsGet() || h.IsHead()) {
+		h.SetContentLength(0)
 	}
 
 	// X-Forwarded-For: the client's list only when the peer is a trusted proxy, then the peer.
@@ -135,7 +148,7 @@ func (fw *forwarding) prepare(req *fasthttp.Request, route *snapshot.Route, meta
 		}
 	}
 	h.SetCanonical(unsafeBytes(ownedHeaders[0]), fw.buf)
-	h.SetCanonical(unsafeBytes(ownedHeaders[1]), h.Host())
+	h.SetCanonical(unsafeBytes(ownedHeaders[1]), fw.host) // the Host the route matched, not a filter's
 	h.SetCanonical(unsafeBytes(ownedHeaders[2]), unsafeBytes(meta.Scheme))
 	h.SetCanonical(unsafeBytes(ownedHeaders[3]), unsafeBytes(meta.ID))
 	for _, ph := range fw.headers {
@@ -231,20 +244,21 @@ func marksOf(k []byte) forwardedName {
 
 // forwardedNames is prepare's one pass over the names of a request's header (all): the
 // marks of the hop-by-hop headers present (hopsIn's), the marks of the client headers
-// present that stripMarks strips (config's StripMarks), and whether any of the gateway's own
-// headers is present (any case). Most requests carry none of them, and deleting each name
+// present that stripMarks strips (config's StripMarks), whether any of the gateway's own
+// headers is present (any case), and whether a name has an underscore. Most requests carry none of them, and deleting each name
 // would scan the headers once per name; one pass for the three sets, and a name is compared
 // only with the names of its length, resolved when the program starts. The answers are of
 // the header as received: stripping hop-by-hop headers first only removes names, so a name
 // found absent stays absent.
-func forwardedNames(all iter.Seq2[[]byte, []byte], stripMarks uint32) (hops uint16, strip uint32, anyOwned bool) {
+func forwardedNames(all iter.Seq2[[]byte, []byte], stripMarks uint32) (hops uint16, strip uint32, anyOwned, underscore bool) {
 	for k := range all {
 		n := marksOf(k)
 		hops |= n.hop
 		strip |= n.client
 		anyOwned = anyOwned || n.owned
+		underscore = underscore || bytes.IndexByte(k, '_') >= 0
 	}
-	return hops, strip & stripMarks, anyOwned
+	return hops, strip & stripMarks, anyOwned, underscore
 }
 
 // unsafeBytes views s as bytes for fasthttp's []byte setters, which copy them.

@@ -42,7 +42,7 @@ func TestConnectionCannotStripEndToEndFields(t *testing.T) {
 	if err := req.ReadLimitBody(bufioReader(raw), 1<<20); err != nil {
 		t.Fatal(err)
 	}
-	hops, _, _ := forwardedNames(req.Header.All(), 0)
+	hops, _, _, _ := forwardedNames(req.Header.All(), 0)
 	stripHop(&req.Header, hops)
 	h := &req.Header
 	if string(h.Host()) != "hooks.example" || string(h.ContentType()) != "application/json" || h.ContentLength() != 2 {
@@ -88,7 +88,7 @@ func TestStripHopShortcut(t *testing.T) {
 		}
 		_ = b.ReadLimitBody(bufioReader(raw.String()), 1<<20)
 		before := a.Header.String()
-		hops, _, _ := forwardedNames(a.Header.All(), 0)
+		hops, _, _, _ := forwardedNames(a.Header.All(), 0)
 		stripHop(&a.Header, hops)
 		stripHopAll(&b.Header)
 		if a.Header.String() != b.Header.String() {
@@ -321,12 +321,12 @@ func testPrepareStrips(t *testing.T, strip []string, stripMarks uint32) {
 			}
 			wantOwned = wantOwned || in(ownedHeaders[:], string(k))
 		}
-		hops, stripped, anyOwned := forwardedNames(req.Header.All(), stripMarks)
+		hops, stripped, anyOwned, _ := forwardedNames(req.Header.All(), stripMarks)
 		if hops != wantHops || stripped != wantStrip || anyOwned != wantOwned {
 			t.Fatalf("forwardedNames: hops %b, strip %b, owned %v; want %b, %b, %v:\n%s", hops, stripped, anyOwned, wantHops, wantStrip, wantOwned, raw)
 		}
 		found[stripped != 0 || anyOwned]++
-		fw := forwarding{peer: "192.0.2.7", remote: remote, strip: stripMarks}
+		fw := forwarding{peer: "192.0.2.7", remote: remote, strip: stripMarks, host: []byte("gw")}
 		if err := fw.prepare(&req, route, meta); err != nil {
 			t.Fatal(err)
 		}

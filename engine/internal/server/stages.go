@@ -106,6 +106,7 @@ func (s *Server) pickRoute(x *exchange) (done bool) {
 		return true
 	}
 	x.route = route
+	x.fwd.host = append(x.fwd.host[:0], ctx.Host()...) // X-Forwarded-Host, whatever a filter sets
 	rec.Route = route.Name
 	rec.Policy = route.Query.Package()
 	if !route.AllowsMethod(ctx.Method()) {
