@@ -718,7 +718,7 @@ func (cc *compiler) comprehension(t *ast.Term, sc *scope, loc *ast.Location) (te
 				if val == nil || err != nil {
 					return err
 				}
-				return insertOnce(obj, k, val, keyLoc)
+				return insertLast(obj, k, val, keyLoc)
 			})
 			if err != nil {
 				return nil, err

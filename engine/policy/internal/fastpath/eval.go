@@ -390,7 +390,9 @@ func (r *run) evalFields(i int, d *definition, out *Rules) bool {
 // unbuilt: the one definition of a complete rule, without else branches, whose value is an
 // object literal with constant keys and whose body does not enumerate; nil for any other.
 func fieldsDef(rs *ruleSet) *definition {
-	if rs.kind != kindComplete || len(rs.defs) != 1 {
+	// A rule whose data keys a variable reaches asks topdown's rule index first (retry): it
+	// is evaluated as a rule, not handed over.
+	if rs.kind != kindComplete || len(rs.defs) != 1 || rs.indexAlways {
 		return nil
 	}
 	d := rs.defs[0]
@@ -530,7 +532,7 @@ const memoScan = 16
 func (r *run) call(fi int, args []*ast.Term) (*ast.Term, error) {
 	if len(r.memo) <= memoScan {
 		for i := range r.memo {
-			if m := &r.memo[i]; m.fn == fi && termsEqual(m.args, args) {
+			if m := &r.memo[i]; m.fn == fi && sameArgs(m.args, args) {
 				return m.val, m.err
 			}
 		}
@@ -543,7 +545,7 @@ func (r *run) call(fi int, args []*ast.Term) (*ast.Term, error) {
 			}
 		}
 		for _, i := range r.memoIdx[memoHash(fi, args)] {
-			if m := &r.memo[i]; m.fn == fi && termsEqual(m.args, args) {
+			if m := &r.memo[i]; m.fn == fi && sameArgs(m.args, args) {
 				return m.val, m.err
 			}
 		}
@@ -574,9 +576,12 @@ func memoHash(fi int, args []*ast.Term) int {
 	return h
 }
 
-func termsEqual(a, b []*ast.Term) bool {
+// sameArgs is how topdown's function cache finds arguments: equal and of equal hash. Equal
+// values may hash apart (numbers past float64's range hash their text: 1e400 and 10e399),
+// and topdown then evaluates the function again, which may give another result.
+func sameArgs(a, b []*ast.Term) bool {
 	for i := range a {
-		if a[i] != b[i] && !a[i].Equal(b[i]) {
+		if a[i] != b[i] && (!a[i].Equal(b[i]) || a[i].Hash() != b[i].Hash()) {
 			return false
 		}
 	}
@@ -619,7 +624,9 @@ func (r *run) values(rs *ruleSet, defs []*definition, elses [][]*definition, arg
 			}
 		}
 		if v != nil {
-			prev = v
+			if prev == nil {
+				prev = v // topdown keeps the first of equal values (1 before 1.0)
+			}
 			if early {
 				break
 			}
@@ -741,7 +748,13 @@ func (st *defIter) next() error {
 	if st.first != nil && !st.first.Equal(v) {
 		return conflict(st.rs, st.d)
 	}
-	st.first, st.last = v, v
+	// Equal values may be written differently (1, 1.0): topdown keeps the first.
+	if st.first == nil {
+		st.first = v
+	}
+	if st.last == nil {
+		st.last = v
+	}
 	if st.early {
 		return errStop
 	}
@@ -870,6 +883,16 @@ func insertOnce(obj ast.Object, k, v *ast.Term, loc *ast.Location) error {
 			return keyConflict(loc)
 		}
 		return nil
+	}
+	obj.Insert(k, v)
+	return nil
+}
+
+// insertLast is insertOnce for an object comprehension: of equal values (1, 1.0) the last
+// stays, as topdown inserts each.
+func insertLast(obj ast.Object, k, v *ast.Term, loc *ast.Location) error {
+	if cur := obj.Get(k); cur != nil && !cur.Equal(v) {
+		return keyConflict(loc)
 	}
 	obj.Insert(k, v)
 	return nil
