@@ -133,10 +133,8 @@ const settleTimeout = 2 * time.Second
 // releases it so the provider's retry goes through; a claim is settled once (a panic after
 // it, which settles again, changes nothing). It uses its own deadline, settleTimeout from
 // now (a clock reading the caller has): the request's may have expired with the upstream; a
-// store that reads no context is given none. A failed call is made again within that
-// deadline (both are safe to repeat): a delivered marker lost to one timed-out call would
-// let a replay through once the claim expires, and a claim left would answer the
-// provider's retries 409.
+// store that reads no context is given none. A backend whose calls can time out makes them
+// again within that deadline (engine/state/redis).
 func (s *Server) settle(x *exchange, now time.Time, delivered bool) {
 	c := x.claim
 	if c.key == "" {
@@ -151,22 +149,13 @@ func (s *Server) settle(x *exchange, now time.Time, delivered bool) {
 		ctx = dc
 	}
 	var err error
-	for wait := 10 * time.Millisecond; ; wait *= 2 {
-		switch cc, ok := s.o.Store.(claimCommitter); {
-		case !delivered:
-			err = s.o.Store.Release(ctx, c.key)
-		case ok:
-			err = cc.CommitClaim(ctx, c.key, c.id, c.ttl)
-		default:
-			err = s.o.Store.Commit(ctx, c.key, c.ttl)
-		}
-		if err == nil || ctx.Err() != nil {
-			break
-		}
-		if d, ok := ctx.Deadline(); !ok || time.Until(d) < wait {
-			break
-		}
-		time.Sleep(wait)
+	switch cc, ok := s.o.Store.(claimCommitter); {
+	case !delivered:
+		err = s.o.Store.Release(ctx, c.key)
+	case ok:
+		err = cc.CommitClaim(ctx, c.key, c.id, c.ttl)
+	default:
+		err = s.o.Store.Commit(ctx, c.key, c.ttl)
 	}
 	if err != nil {
 		rec.State = err.Error()

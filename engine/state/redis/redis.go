@@ -170,11 +170,9 @@ func (s *Store) Commit(ctx context.Context, key string, ttl time.Duration) error
 	if err := state.ValidTTL(ttl); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	start := time.Now()
-	err := s.c.Set(ctx, s.prefix+"dd:"+key, "d", ttl).Err()
-	return s.done(OpCommit, start, err)
+	return s.repeated(ctx, OpCommit, func(ctx context.Context) error {
+		return s.c.Set(ctx, s.prefix+"dd:"+key, "d", ttl).Err()
+	})
 }
 
 // Release implements state.Store: deletes the key only while it is in flight.
@@ -182,11 +180,29 @@ func (s *Store) Release(ctx context.Context, key string) error {
 	if s.closed.Load() {
 		return errClosed
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	start := time.Now()
-	err := s.release.Run(ctx, s.c, []string{s.prefix + "dd:" + key}).Err()
-	return s.done(OpRelease, start, err)
+	return s.repeated(ctx, OpRelease, func(ctx context.Context) error {
+		return s.release.Run(ctx, s.c, []string{s.prefix + "dd:" + key}).Err()
+	})
+}
+
+// repeated runs call, which is safe to repeat (Commit, Release: unlike an Admit), each time
+// within Timeout, again after a growing pause while ctx's deadline leaves room: a delivered
+// mark lost to one stalled call would let a replay through once the claim expires, and a
+// claim left would answer the provider's retries 409. Without a deadline it runs once.
+func (s *Store) repeated(ctx context.Context, op string, call func(context.Context) error) error {
+	for wait := 10 * time.Millisecond; ; wait *= 2 {
+		cctx, cancel := context.WithTimeout(ctx, s.timeout)
+		start := time.Now()
+		err := s.done(op, start, call(cctx))
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		if d, ok := ctx.Deadline(); !ok || time.Until(d) < wait+s.timeout {
+			return err
+		}
+		time.Sleep(wait)
+	}
 }
 
 // Ping checks that Redis answers within Timeout (for /readyz).
