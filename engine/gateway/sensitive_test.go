@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -29,16 +30,9 @@ func TestCredentialsUnderCustomNamesAreMasked(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			up := startUpstream(t)
-			cfg := `
-[server]
-listen = "127.0.0.1:0"
-[admin]
-listen = "127.0.0.1:0"
-[policies]
-dir = "{{DIR}}/policies"
-evaluator = ` + map[bool]string{false: `"auto"`, true: `"opa"`}[opaOnly] + `
-[log]
-decisions = "{{DIR}}/decisions.log"
+			evaluator := map[bool]string{false: `"auto"`, true: `"opa"`}[opaOnly]
+			cfg := strings.NewReplacer(`decisions = "off"`, `decisions = "{{DIR}}/decisions.log"`,
+				"[log]", "evaluator = "+evaluator+"\n[log]").Replace(quietHead) + `
 [secrets]
 acme_keys = {file = "keys.secret"}
 acme_hmac = {file = "hmac.secret"}
@@ -142,7 +136,7 @@ allow if hookwall.webhook.verify("hmac", input.request, {"secret": "acme_hmac", 
 					if h[n] != "***" {
 						t.Errorf("record %d: %s = %q, want masked", i, n, h[n])
 					}
-					if !containsString(r.Masked, "/request/headers/"+n) {
+					if !slices.Contains(r.Masked, "/request/headers/"+n) {
 						t.Errorf("record %d: masked %v does not name %s", i, r.Masked, n)
 					}
 				}
@@ -152,13 +146,4 @@ allow if hookwall.webhook.verify("hmac", input.request, {"secret": "acme_hmac", 
 			}
 		})
 	}
-}
-
-func containsString(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

@@ -11,19 +11,18 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/hookwall/hookwall/engine/config"
-	"github.com/hookwall/hookwall/engine/decisionlog"
 	"github.com/hookwall/hookwall/engine/internal/testutil"
 	"github.com/hookwall/hookwall/engine/state/memory"
 )
 
-// panicky is an Observer whose Upstream panics while armed: a fault in the stage that
-// forwards, after the dedupe key was claimed and before it was settled.
-type panicky struct{ armed atomic.Bool }
+// panicky is the stages' observer (events) but for Upstream, which panics while armed: a
+// fault in the stage that forwards, after the dedupe key was claimed and before it was
+// settled.
+type panicky struct {
+	events
+	armed atomic.Bool
+}
 
-func (p *panicky) Request(string, decisionlog.Outcome, int, time.Duration) {}
-func (p *panicky) Policy(string, time.Duration)                            {}
-func (p *panicky) Filter(string, string, time.Duration, string)            {}
-func (p *panicky) State(bool)                                              {}
 func (p *panicky) Upstream(string, time.Duration, bool) {
 	if p.armed.Load() {
 		panic("injected fault")
