@@ -11,8 +11,7 @@
 // whose scheme, address, TLS server name, CA, timeout and max_response_body are the same
 // (keep-alive connections survive a reload), and the [[oauth]] issuers whose settings are
 // (their key sets and caches).
-// A filter or an issuer shared by several snapshots closes with the last of them to close,
-// whatever their order: a request of an older snapshot may outlive a newer one
-// (TestSharedFilterOutlivesANewerSnapshot). Swap hands a shared upstream pool to the new
-// snapshot, so closing the old one leaves its idle connections open.
+// A filter, an issuer or an upstream pool shared by several snapshots closes with the last of
+// them to close, whatever their order: a request of an older snapshot may outlive a newer
+// one (TestSharedFilterOutlivesANewerSnapshot).
 package snapshot

@@ -11,7 +11,7 @@ import (
 
 // buildOAuth makes the snapshot's [[oauth]] issuers. An issuer whose configuration and
 // secrets are unchanged is prev's own, shared: a reload keeps its keys and cached answers
-// and fetches nothing for it (Handover moves its ownership to the new snapshot).
+// and fetches nothing for it (it stops when the last set holding it closes).
 func buildOAuth(cfg *config.Config, secrets *config.Secrets, prev *Snapshot, log *slog.Logger, now func() time.Time) (*oauth.Set, error) {
 	if len(cfg.OAuth) == 0 {
 		return nil, nil

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"sort"
 	"strings"
@@ -95,10 +96,15 @@ type Snapshot struct {
 	log       *slog.Logger
 	// clients are the upstream connection pools by clientKey: routes with the same upstream
 	// share one, and so do consecutive snapshots, so a reload neither drops keep-alive
-	// connections nor leaves a retired pool's cleaner goroutine behind. ownClients are closed
-	// with the snapshot.
-	clients    map[string]*fasthttp.HostClient
-	ownClients map[string]bool
+	// connections nor leaves a retired pool's cleaner goroutine behind.
+	clients map[string]*pool
+}
+
+// pool is an upstream connection pool. Like a Filter, it counts the snapshots that hold it,
+// and the last of them to close closes its idle connections.
+type pool struct {
+	*fasthttp.HostClient
+	holders atomic.Int32
 }
 
 // Options are what Build needs beyond the config.
@@ -140,7 +146,7 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (_ *Snapshot, err
 		return nil, err
 	}
 	s := &Snapshot{Config: cfg, Secrets: secrets, LoadedAt: time.Now(), Filters: map[string]*Filter{}, log: o.Logger,
-		clients: map[string]*fasthttp.HostClient{}, ownClients: map[string]bool{}}
+		clients: map[string]*pool{}}
 	s.refs.Store(1)
 	defer func() {
 		if err != nil {
@@ -276,15 +282,24 @@ func (s *Snapshot) buildRoute(ctx context.Context, rc *config.Route, prev *Snaps
 	if err != nil {
 		return nil, err
 	}
-	if c := s.clients[key]; c != nil {
-		r.Client = c
+	if p := s.clients[key]; p != nil {
+		r.Client = p.HostClient
 		return r, nil
 	}
-	if c := prev.client(key); c != nil {
-		r.Client = c
-		s.clients[key] = c
-		return r, nil
+	p := prev.client(key)
+	if p == nil {
+		if p, err = newPool(u, addr, r.Timeout, rc); err != nil {
+			return nil, err
+		}
 	}
+	p.holders.Add(1) // closeResources lets it go, this build failing or not
+	s.clients[key] = p
+	r.Client = p.HostClient
+	return r, nil
+}
+
+// newPool makes the connection pool of an upstream at addr (u's scheme and host name).
+func newPool(u *url.URL, addr string, timeout time.Duration, rc *config.Route) (*pool, error) {
 	// The CA bundle is read at every build, so a reload picks up a rotated upstream CA.
 	tc, err := tlsconf.Upstream(u.Hostname(), rc.UpstreamCA)
 	if err != nil {
@@ -295,7 +310,7 @@ func (s *Snapshot) buildRoute(ctx context.Context, rc *config.Route, prev *Snaps
 	// ReadTimeout or WriteTimeout equal to it would never come first, and would cost two clock
 	// reads a request. The one thing the request's timeout does not bound is the TLS
 	// handshake, which the dialer makes, bounded by the same duration (lazyconn.Configure).
-	r.Client = &fasthttp.HostClient{
+	c := &fasthttp.HostClient{
 		Addr:                addr,
 		IsTLS:               u.Scheme == "https",
 		TLSConfig:           tc,
@@ -314,10 +329,8 @@ func (s *Snapshot) buildRoute(ctx context.Context, rc *config.Route, prev *Snaps
 	// carry one after idling; a request past MaxConns waits for a free one within the route's
 	// timeout. A request is sent again only when none of it was sent: never twice to the
 	// upstream.
-	lazyconn.Configure(r.Client, r.Timeout)
-	s.clients[key] = r.Client
-	s.ownClients[key] = true
-	return r, nil
+	lazyconn.Configure(c, timeout)
+	return &pool{HostClient: c}, nil
 }
 
 // upstreamHeaderLimit bounds the header block of an upstream's answer.
@@ -339,7 +352,7 @@ func clientKey(scheme, addr, serverName string, timeout time.Duration, maxBody i
 }
 
 // client returns s's pool for key; nil when s is nil or has none.
-func (s *Snapshot) client(key string) *fasthttp.HostClient {
+func (s *Snapshot) client(key string) *pool {
 	if s == nil {
 		return nil
 	}
@@ -379,21 +392,9 @@ func (s *Snapshot) closeResources(ctx context.Context) {
 			}
 		}
 	}
-	for key, c := range s.clients {
-		if s.ownClients[key] {
-			c.CloseIdleConnections()
-		}
-	}
-}
-
-// Handover marks which of s's upstream pools the next snapshot shares, so closing s leaves
-// their idle connections open. (Filters and [[oauth]] issuers count the snapshots that hold
-// them instead: one may be used by a request of an older snapshot after a newer one closed.)
-func (s *Snapshot) Handover(next *Snapshot) {
-	for key, c := range next.clients {
-		if s.clients[key] == c {
-			delete(s.ownClients, key)
-			next.ownClients[key] = true
+	for _, p := range s.clients {
+		if p.holders.Add(-1) == 0 {
+			p.CloseIdleConnections()
 		}
 	}
 }
@@ -421,7 +422,6 @@ func (h *Holder) Acquire() *Snapshot {
 func (h *Holder) Swap(next *Snapshot) *Snapshot {
 	prev := h.p.Swap(next)
 	if prev != nil {
-		prev.Handover(next)
 		prev.Release()
 	}
 	return prev
