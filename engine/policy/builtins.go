@@ -372,7 +372,7 @@ func (v verifier) verify(bctx *rego.BuiltinContext, scheme string, sc *verifyScr
 // mask may not know (every named scheme's header is one it knows).
 func (v verifier) check(ctx context.Context, scheme string, sc *verifyScratch) (*ast.Term, error) {
 	if scheme == "hmac" && sc.o.SigHeader != "" {
-		noteSensitive(ctx, sc.req.Header.Get(strings.ToLower(sc.o.SigHeader)))
+		noteSensitive(ctx, sc.req.Header.Get(sc.o.SigHeader)) // options lower-cased it
 	}
 	sc.o.MACs = v.macs
 	res, err := webhook.Verify(scheme, &sc.req, &sc.o)
