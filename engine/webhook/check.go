@@ -20,10 +20,7 @@ func CheckOptions(scheme string, o *Options) error {
 	if !known {
 		return fmt.Errorf("webhook/%s: %w", scheme, errUnknownScheme)
 	}
-	if err := checkTolerance(scheme, o); err != nil {
-		return err
-	}
-	if err := checkRead(scheme, o); err != nil {
+	if err := checkSchemeOptions(scheme, o); err != nil {
 		return err
 	}
 	if scheme == "hmac" {
@@ -32,6 +29,15 @@ func CheckOptions(scheme string, o *Options) error {
 		}
 	}
 	return nil
+}
+
+// checkSchemeOptions is what Verify and CheckOptions both check of o for a known scheme:
+// the tolerance, and that the scheme reads every option given.
+func checkSchemeOptions(scheme string, o *Options) error {
+	if err := checkTolerance(scheme, o); err != nil {
+		return err
+	}
+	return checkRead(scheme, o)
 }
 
 // errNoTime is a tolerance given to a scheme whose signature covers no time: it would bound

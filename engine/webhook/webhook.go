@@ -95,10 +95,7 @@ func Verify(scheme string, r *Request, o *Options) (Result, error) {
 	if r == nil || o == nil {
 		return Result{}, fmt.Errorf("webhook/%s: nil request or options", scheme)
 	}
-	if err := checkTolerance(scheme, o); err != nil {
-		return Result{}, err
-	}
-	if err := checkRead(scheme, o); err != nil {
+	if err := checkSchemeOptions(scheme, o); err != nil {
 		return Result{}, err
 	}
 	v := verifier{r: r, o: o, h: r.Header}
