@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"mime"
@@ -113,20 +114,35 @@ func preflighted(r *http.Request) bool {
 	return err == nil && mt == "application/json"
 }
 
-// auth requires "Authorization: Bearer <token>" when a token is configured.
+// auth requires "Authorization: Bearer <token>" when a token is configured. The scheme is
+// matched in any case (RFC 9110 section 11.1: a client may send "bearer"); the token is
+// compared through its SHA-256, so neither its bytes nor its length show in the time taken.
 func (a *admin) auth(h http.HandlerFunc) http.HandlerFunc {
 	if a.token == "" {
 		return h
 	}
-	want := []byte("Bearer " + a.token)
+	want := sha256.Sum256([]byte(a.token))
 	return func(w http.ResponseWriter, r *http.Request) {
-		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+		tok, ok := bearerToken(r.Header.Get("Authorization"))
+		got := sha256.Sum256([]byte(tok))
+		if subtle.ConstantTimeCompare(got[:], want[:]) != 1 || !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="hookwall admin"`)
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "admin token required"})
 			return
 		}
 		h(w, r)
 	}
+}
+
+// bearerToken returns the token of an Authorization value of the Bearer scheme (RFC 6750
+// section 2.1: the scheme, one or more spaces, the token), and false for any other value.
+func bearerToken(v string) (string, bool) {
+	scheme, tok, ok := strings.Cut(v, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	tok = strings.TrimLeft(tok, " ")
+	return tok, tok != ""
 }
 
 func (a *admin) readyz(w http.ResponseWriter, _ *http.Request) {

@@ -142,6 +142,28 @@ func TestAdminPprofNeedsToken(t *testing.T) {
 	}
 }
 
+// TestAdminTokenScheme: the Bearer scheme is matched in any case (RFC 9110 section 11.1),
+// the token exactly: a prefix, an extension, another scheme or an empty token is 401.
+func TestAdminTokenScheme(t *testing.T) {
+	e := startAdminEnv(t, startUpstream(t).URL(), `token = "scheme-test-token"`)
+	for auth, want := range map[string]int{
+		"Bearer scheme-test-token":  200,
+		"bearer scheme-test-token":  200,
+		"BEARER  scheme-test-token": 200,
+		"Bearer scheme-test-toke":   401,
+		"Bearer scheme-test-tokenX": 401,
+		"Basic scheme-test-token":   401,
+		"scheme-test-token":         401,
+		"Bearer ":                   401,
+		"Bearerscheme-test-token":   401,
+		"Bearer\tscheme-test-token": 401,
+	} {
+		if st, _ := adminDo(t, e, "GET", "/-/status", "", map[string]string{"Authorization": auth}, ""); st != want {
+			t.Errorf("Authorization %q: %d, want %d", auth, st, want)
+		}
+	}
+}
+
 // TestAdminMasksUpstreamCredentials: an upstream URL carrying a user and password is shown
 // with its userinfo masked in the status JSON (which the status page renders), and neither
 // the serving config nor a refused reload's error puts the password in the status or the log.
