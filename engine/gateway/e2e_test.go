@@ -230,6 +230,8 @@ func TestE2EDecisionLog(t *testing.T) {
 	})
 	e.do("POST", "/hooks/github", body, map[string]string{"X-Hub-Signature-256": githubSig("wrong", body)})
 	e.do("GET", "/nope", nil, nil)
+	big := bytes.Repeat([]byte("a"), 65*1024) // over max_body, and validly signed
+	e.do("POST", "/hooks/github", big, map[string]string{"X-Hub-Signature-256": githubSig(secret, big), "X-GitHub-Event": "push"})
 	e.stop() // flushes the log
 
 	raw, err := os.ReadFile(filepath.Join(e.dir, "decisions.log"))
@@ -242,8 +244,8 @@ func TestE2EDecisionLog(t *testing.T) {
 		}
 	}
 	lines := bytes.Split(bytes.TrimSpace(raw), []byte("\n"))
-	if len(lines) != 3 {
-		t.Fatalf("got %d decision-log lines, want 3:\n%s", len(lines), raw)
+	if len(lines) != 4 {
+		t.Fatalf("got %d decision-log lines, want 4:\n%s", len(lines), raw)
 	}
 	type rec struct {
 		DecisionID string           `json:"decision_id"`
@@ -271,14 +273,17 @@ func TestE2EDecisionLog(t *testing.T) {
 		if len(r.DecisionID) != 32 || r.Timestamp.IsZero() || r.RemoteIP != "127.0.0.1" {
 			t.Errorf("incomplete record: %s", l)
 		}
+		recs = append(recs, r)
+		if len(recs) > 2 {
+			continue // no policy ran, no upstream was asked
+		}
 		for _, k := range []string{"policy", "upstream", "total"} {
 			if _, ok := r.Timings[k]; !ok {
 				t.Errorf("timings_us.%s missing: %s", k, l)
 			}
 		}
-		recs = append(recs, r)
 	}
-	ok, denied, none := recs[0], recs[1], recs[2]
+	ok, denied, none, large := recs[0], recs[1], recs[2], recs[3]
 	if ok.Outcome != "allowed" || ok.Status != 200 || ok.Route != "github" || ok.Path != "routes/github" || ok.Request.Method != "POST" || ok.Request.Path != "/hooks/github" || ok.Labels["event"] != "push" {
 		t.Errorf("allowed record: %+v", ok)
 	}
@@ -290,5 +295,10 @@ func TestE2EDecisionLog(t *testing.T) {
 	}
 	if none.Outcome != "no_route" || none.Status != 404 || none.Path != "" || none.Request.Path != "/nope" {
 		t.Errorf("no-route record: %+v", none)
+	}
+	// A body over max_body is refused as it is read, before routing: no route, no policy
+	// time, no labels (the policy would have labelled the event), no reasons of a rule.
+	if large.Outcome != "too_large" || large.Status != 413 || large.Route != "" || large.Timings["policy"] != 0 || len(large.Labels) != 0 || len(large.Reasons) != 0 {
+		t.Errorf("too-large record: %+v", large)
 	}
 }

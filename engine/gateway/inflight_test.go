@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -33,7 +35,8 @@ func TestDuplicateOfASlowRequestIsInFlight(t *testing.T) {
 		}
 		ctx.SetStatusCode(200)
 	})
-	cfg := quietHead + fmt.Sprintf(`
+	head := strings.Replace(quietHead, `decisions = "off"`, `decisions = "{{DIR}}/decisions.log"`, 1)
+	cfg := head + fmt.Sprintf(`
 [[route]]
 name = "dd"
 path = "/hooks/dd"
@@ -64,6 +67,14 @@ timeout = "10s"
 	}
 	if got := n.Load(); got != 1 {
 		t.Errorf("the upstream got the delivery %d times, want once", got)
+	}
+	e.stop() // flushes the decision log
+	var outcomes []string
+	for _, r := range decisionRecords(t, filepath.Join(e.dir, "decisions.log")) {
+		outcomes = append(outcomes, fmt.Sprint(r["outcome"], " ", r["status"]))
+	}
+	if want := []string{"in_flight 409", "allowed 200"}; !slices.Equal(outcomes, want) {
+		t.Errorf("decision log: %q, want %q", outcomes, want)
 	}
 }
 
