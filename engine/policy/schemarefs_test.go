@@ -1,0 +1,82 @@
+package policy
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+// TestSchemaRefsStayInsideTheSchema: json.match_schema and json.verify_schema refuse a
+// schema that refers outside itself, whether the policy wrote it or the request sent it,
+// in both evaluators: a remote "$ref" is not fetched (the server counts no request) and a
+// file's contents do not reach the decision. A schema that refers to its own definitions
+// still validates.
+func TestSchemaRefsStayInsideTheSchema(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		hits.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"type": "object"}`))
+	}))
+	defer srv.Close()
+	secret := filepath.Join(t.TempDir(), "secret.json")
+	if err := os.WriteFile(secret, []byte(`{"type": "object", "properties": {"v": {"enum": ["s3cr3t"]}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fileURL := "file://" + secret
+
+	cases := []struct {
+		name, src, body string
+		refused         bool
+	}{
+		{"a remote $ref the policy wrote", `json.match_schema({}, {"$ref": "` + srv.URL + `/s.json"})`, "", true},
+		{"a remote $ref to verify_schema", `json.verify_schema({"$ref": "` + srv.URL + `/v.json"})`, "", true},
+		{"a remote $ref under definitions", `json.match_schema({"a": 1}, {"properties": {"a": {"$ref": "` + srv.URL + `/d.json"}}})`, "", true},
+		{"a file $ref the request sent", `json.match_schema({"v": "s3cr3t"}, input.request.body)`, `{"$ref": "` + fileURL + `"}`, true},
+		{"a relative $ref against a file id", `json.match_schema({"v": "s3cr3t"}, input.request.body)`, `{"$id": "` + fileURL + `", "$ref": "secret.json"}`, true},
+		{"a fragment against a file id", `json.match_schema({"v": "s3cr3t"}, input.request.body)`, `{"$id": "` + fileURL + `", "$ref": "#"}`, true},
+		{"a file $ref in upper case", `json.match_schema({"v": "s3cr3t"}, input.request.body)`, `{"$ref": "FILE://` + secret + `"}`, true},
+		{"a reference to the root from the root", `json.match_schema({}, input.request.body)`, `{"$ref": "#"}`, true},
+		{"two definitions naming each other", `json.match_schema({}, {"definitions": {"a": {"allOf": [{"$ref": "#/definitions/b"}]}, "b": {"anyOf": [{"$ref": "#/definitions/a"}]}}, "$ref": "#/definitions/a"})`, "", true},
+		{"a circle through not and a dependency", `json.match_schema({"k": 1}, input.request.body)`, `{"definitions": {"a": {"not": {"$ref": "#/definitions/b"}}, "b": {"dependencies": {"k": {"$ref": "#/definitions/a"}}}}, "$ref": "#/definitions/a"}`, true},
+		{"an id below the root", `json.match_schema({}, input.request.body)`, `{"definitions": {"a": {"$id": "https://example.com/a", "$ref": "#"}}, "$ref": "#/definitions/a"}`, true},
+		{"a plain-name fragment", `json.match_schema({}, input.request.body)`, `{"$ref": "#node"}`, true},
+		{"a recursive tree schema", `json.match_schema({"children": [{"children": []}, {"children": [{"children": []}]}]}, {"definitions": {"node": {"type": "object", "properties": {"children": {"type": "array", "items": {"$ref": "#/definitions/node"}}}}}, "$ref": "#/definitions/node"})`, "", false},
+		{"a pointer with escapes", `json.match_schema({"a": "x"}, {"definitions": {"s/t": {"type": "string"}}, "properties": {"a": {"$ref": "#/definitions/s~1t"}}})`, "", false},
+		{"a local $ref", `json.match_schema({"a": "x"}, {"definitions": {"s": {"type": "string"}}, "properties": {"a": {"$ref": "#/definitions/s"}}})`, "", false},
+		{"a local $ref as JSON text", `json.match_schema({"a": "x"}, input.request.body)`, `{"$id": "https://example.com/order", "definitions": {"s": {"type": "string"}}, "properties": {"a": {"$ref": "#/definitions/s"}}}`, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			src := "package p\n\ndefault allow := false\n\nallow if {\n\tr := " + c.src + "\n\tr[0]\n}\n"
+			set, err := LoadModules(context.Background(), map[string]string{"p.rego": src}, nil, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			q, err := set.Prepare(context.Background(), "p")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !q.Compiled() {
+				_, why := q.Evaluator()
+				t.Fatalf("not compiled: %s", why)
+			}
+			in := doc(requestValue("POST", "/", nil, c.body))
+			d, err := evalBoth(t, q, in, nil)
+			switch {
+			case c.refused && (err == nil || !strings.Contains(err.Error(), "json.")):
+				t.Errorf("decided %+v, err %v; want the call refused", d, err)
+			case !c.refused && (err != nil || !d.Allow):
+				t.Errorf("decided %+v, err %v; want allowed", d, err)
+			}
+		})
+	}
+	if n := hits.Load(); n != 0 {
+		t.Errorf("the schema server got %d requests, want none", n)
+	}
+}
