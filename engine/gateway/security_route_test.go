@@ -128,6 +128,10 @@ func routeCases() []routeCase {
 		{"encoded NUL", "/app/%00/admin", bad, bad},
 		{"encoded CRLF", "/public/%0d%0aX-Injected:%201", bad, bad},
 		{"path parameters on a dot segment", "/public/..;/app/admin", bad, bad},
+		// A servlet container strips ";x=1" and serves /app/admin; forwarded canonical, the
+		// ";" is encoded, so no server reads a parameter the policy did not judge.
+		{"path parameters hide the admin area", "/app/admin;x=1", bad, routeWant{status: 403}},
+		{"path parameters inside a segment", "/public/a;b/c", bad, routeWant{200, "public", "/public/a%3Bb/c"}},
 		{"fragment", "/public/x#frag", bad, bad},
 		{"malformed escape", "/public/%zz", bad, bad},
 		{"query is not the path and is forwarded as received", "/public/x?q=%2e%2e/../a&b=%2F", routeWant{200, "public", "/public/x?q=%2e%2e/../a&b=%2F"}, routeWant{200, "public", "/public/x?q=%2e%2e/../a&b=%2F"}},

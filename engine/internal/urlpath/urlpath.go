@@ -11,8 +11,10 @@
 // Each path gets a Class. Canonical and Normalized differ from the raw path in nothing an
 // upstream could read as another path. Ambiguous means they do: dot segments, encoded dots,
 // encoded slashes, backslashes, double percent-encoding, bytes that are not UTF-8 once
-// decoded; the gateway refuses these by default, or forwards the canonical form when told
-// to. Invalid paths have no canonical form a server could agree on (a path not starting with
+// decoded, and ";" (a servlet container strips "/hooks/internal;x=1" to "/hooks/internal",
+// a route another server matched as a prefix); the gateway refuses these by default, or
+// forwards the canonical form when told to, in which ";" is encoded ("%3B") so that no
+// server reads a parameter into it. Invalid paths have no canonical form a server could agree on (a path not starting with
 // "/", control bytes, malformed escapes, ".." above the root, a fragment, ".;" and "..;"
 // segments) and are always refused.
 //
@@ -68,6 +70,7 @@ const (
 	ReasonBackslash      = "backslash in path"
 	ReasonDoubleEncoding = "double percent-encoding in path"
 	ReasonUTF8           = "path is not UTF-8 once decoded"
+	ReasonParams         = "parameters in path"
 )
 
 // Byte classes of a raw path.
@@ -80,6 +83,7 @@ const (
 	cControl          // CTL, space: invalid
 	cHash             // "#": a fragment, invalid in a request-target
 	cBackslash        // "\": ambiguous (a separator to some servers)
+	cSemicolon        // ";": ambiguous (servlet containers strip ";params" from a segment)
 )
 
 var byteClass = func() (t [256]uint8) {
@@ -93,7 +97,7 @@ var byteClass = func() (t [256]uint8) {
 	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_~!$&'()*+,;=:@") {
 		t[c] = cPlain
 	}
-	t['.'], t['/'], t['%'], t['#'], t['\\'] = cDot, cSlash, cPercent, cHash, cBackslash
+	t['.'], t['/'], t['%'], t['#'], t['\\'], t[';'] = cDot, cSlash, cPercent, cHash, cBackslash, cSemicolon
 	return t
 }()
 
@@ -125,6 +129,27 @@ func isCanonical(raw []byte) bool {
 		}
 	}
 	return seg == len(raw) || raw[seg] != '.' || !dotLike(raw[seg:])
+}
+
+// encodeSemicolons percent-encodes the n raw ";" of out in place (growing it by 2n): a
+// server that strips ";params" and one that does not then read one path, the one the
+// route and the policy judged.
+func encodeSemicolons(out []byte, n int) []byte {
+	end := len(out)
+	for range 2 * n {
+		out = append(out, 0)
+	}
+	w := len(out)
+	for i := end - 1; i >= 0; i-- {
+		if c := out[i]; c == ';' {
+			w -= 3
+			out[w], out[w+1], out[w+2] = '%', '3', 'B'
+		} else {
+			w--
+			out[w] = c
+		}
+	}
+	return out
 }
 
 // dotLike reports whether a segment starting with "." is ".", "..", or one of them with
@@ -165,7 +190,7 @@ func (r *Result) finding(c Class, why string) {
 func clean(out, raw []byte) Result {
 	r := Result{Class: Normalized}
 	out = append(out, '/')
-	nonASCII := false
+	nonASCII, semis := false, 0
 	for i := 1; i <= len(raw); {
 		j := i
 		for j < len(raw) && raw[j] != '/' {
@@ -184,6 +209,11 @@ func clean(out, raw []byte) Result {
 			case cBackslash:
 				r.finding(Ambiguous, ReasonBackslash)
 				out = append(out, '%', '5', 'C')
+			case cSemicolon:
+				// Kept raw until the segment's dot check (".;x" is refused); encoded at the end.
+				r.finding(Ambiguous, ReasonParams)
+				semis++
+				out = append(out, c)
 			case cEncode:
 				nonASCII = nonASCII || c >= 0x80
 				out = append(out, '%', upperHex[c>>4], upperHex[c&0xf])
@@ -250,6 +280,11 @@ func clean(out, raw []byte) Result {
 	}
 	if nonASCII && !validUTF8(out) {
 		r.finding(Ambiguous, ReasonUTF8)
+	}
+	if semis > 0 { // a dot segment may have taken some away with its segment
+		if n := bytes.Count(out, []byte{';'}); n > 0 {
+			out = encodeSemicolons(out, n)
+		}
 	}
 	r.Path = out
 	if r.Class == Normalized && bytes.Equal(out, raw) {
