@@ -180,11 +180,11 @@ func (c *Config) validateWatch(v *validator) {
 		u, err := url.Parse(w.AlertURL)
 		switch {
 		case err != nil:
-			v.errAt(at("alert_url"), "invalid URL: %v", err)
+			v.errAt(at("alert_url"), "invalid URL: %v", urlErrorCause(err))
 		case u.Scheme != "http" && u.Scheme != "https":
 			v.errAt(at("alert_url"), "scheme must be http or https, not %q", u.Scheme)
 		case u.Host == "":
-			v.errAt(at("alert_url"), "missing host in %q", w.AlertURL)
+			v.errAt(at("alert_url"), "missing host in %q", RedactURL(w.AlertURL))
 		case u.User != nil:
 			v.errAt(at("alert_url"), "must not carry credentials")
 		}

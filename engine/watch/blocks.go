@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net/netip"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -167,13 +168,18 @@ func (b *blocks) count(now time.Time) int {
 	return n
 }
 
-// lift removes source's block here and in the fleet.
+// lift removes source's block here and in the fleet. An address may be written in any
+// form: "2001:DB8::1", "2001:db8:0:0:0:0:0:1" and "::ffff:192.0.2.1" lift the blocks of
+// 2001:db8::1 and 192.0.2.1, the form blocks are kept under.
 func (b *blocks) lift(ctx context.Context, source string) (bool, error) {
+	keys := liftKeys(source)
 	b.mu.Lock()
-	bl := b.m[source]
-	found := bl != nil
-	delete(b.m, source)
-	delete(b.strikes, source)
+	found := false
+	for _, k := range keys {
+		found = found || b.m[k] != nil
+		delete(b.m, k)
+		delete(b.strikes, k)
+	}
 	b.publishLocked()
 	b.mu.Unlock()
 	if b.fleet == nil {
@@ -181,16 +187,31 @@ func (b *blocks) lift(ctx context.Context, source string) (bool, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, fleetCall)
 	defer cancel()
-	shared, err := b.fleet.DeleteBlock(ctx, source)
-	if err != nil {
-		b.fleetErrs.Add(1)
-		return found, errorf("lifting %s in the fleet (lifted here; other gateways keep it until it ends): %w", source, err)
+	for _, k := range keys {
+		shared, err := b.fleet.DeleteBlock(ctx, k)
+		if err != nil {
+			b.fleetErrs.Add(1)
+			return found, errorf("lifting %s in the fleet (lifted here; other gateways keep it until it ends): %w", k, err)
+		}
+		found = found || shared
 	}
-	found = found || shared
 	if found {
-		b.log.Info("block lifted", "source", source)
+		b.log.Info("block lifted", "source", keys[len(keys)-1])
 	}
 	return found, nil
+}
+
+// liftKeys returns the texts source's block may be kept under: source itself and, when it
+// is an IP address, its canonical form (what the request path records), last.
+func liftKeys(source string) []string {
+	a, err := netip.ParseAddr(source)
+	if err != nil {
+		return []string{source}
+	}
+	if c := a.Unmap().String(); c != source {
+		return []string{source, c}
+	}
+	return []string{source}
 }
 
 // expire drops ended blocks.
@@ -254,14 +275,17 @@ func (b *blocks) run(ctx context.Context) {
 	}
 }
 
-// push writes the blocks placed here since the last push.
+// push writes the blocks placed here since the last push. A block lifted (or ended) while
+// its record was on the wire is deleted again, so that a late write cannot bring it back.
 func (b *blocks) push(ctx context.Context) {
 	b.mu.Lock()
 	sources := b.pending
 	b.pending = nil
+	bls := make([]*Block, len(sources))
 	recs := make([][]byte, len(sources))
 	for i, s := range sources {
 		if bl := b.m[s]; bl != nil {
+			bls[i] = bl
 			recs[i], _ = json.Marshal(bl)
 		}
 	}
@@ -273,15 +297,31 @@ func (b *blocks) push(ctx context.Context) {
 		cctx, cancel := context.WithTimeout(ctx, fleetCall)
 		err := b.fleet.PutBlock(cctx, s, recs[i])
 		cancel()
-		b.mu.Lock()
 		if err != nil {
 			b.fleetErrs.Add(1)
+		}
+		b.mu.Lock()
+		cur := b.m[s]
+		switch {
+		case cur == nil:
+			// Lifted (or ended) since it was marshalled: the lift's DeleteBlock may have
+			// gone before this write, and a write that failed here may still have landed.
+		case err != nil:
 			b.pending = append(b.pending, s) // again next tick
 			b.log.Warn("could not share a block with the fleet; retrying", "source", s, "err", err)
-		} else if bl := b.m[s]; bl != nil {
-			bl.shared = true
+		case cur == bls[i]:
+			cur.shared = true
 		}
+		// cur is another block: lifted and placed again meanwhile, so pending holds it.
 		b.mu.Unlock()
+		if cur == nil {
+			cctx, cancel := context.WithTimeout(ctx, fleetCall)
+			if _, err := b.fleet.DeleteBlock(cctx, s); err != nil {
+				b.fleetErrs.Add(1)
+				b.log.Warn("could not delete a block lifted while it was being shared; other gateways keep it until it ends", "source", s, "err", err)
+			}
+			cancel()
+		}
 	}
 }
 

@@ -1,0 +1,180 @@
+package watch
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+)
+
+// gatedFleet is an in-memory Fleet. With putGate set, each PutBlock reports on putSeen and
+// then waits until putGate yields or closes before it writes.
+type gatedFleet struct {
+	mu      sync.Mutex
+	m       map[string][]byte
+	v       int64
+	putGate chan struct{}
+	putSeen chan struct{}
+}
+
+func newGatedFleet(gated bool) *gatedFleet {
+	f := &gatedFleet{m: map[string][]byte{}}
+	if gated {
+		f.putGate, f.putSeen = make(chan struct{}), make(chan struct{}, 16)
+	}
+	return f
+}
+
+func (f *gatedFleet) PutBlock(ctx context.Context, s string, rec []byte) error {
+	if f.putGate != nil {
+		f.putSeen <- struct{}{}
+		<-f.putGate
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.m[s] = rec
+	f.v++
+	return nil
+}
+
+func (f *gatedFleet) DeleteBlock(ctx context.Context, s string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, ok := f.m[s]
+	delete(f.m, s)
+	f.v++
+	return ok, nil
+}
+
+func (f *gatedFleet) BlocksVersion(ctx context.Context) (int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.v, nil
+}
+
+func (f *gatedFleet) Blocks(ctx context.Context) (map[string][]byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make(map[string][]byte, len(f.m))
+	for k, v := range f.m {
+		out[k] = v
+	}
+	return out, nil
+}
+
+func (f *gatedFleet) has(s string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, ok := f.m[s]
+	return ok
+}
+
+func newFleetWatcher(t *testing.T, f Fleet) *Watcher {
+	t.Helper()
+	w, err := New(Options{Config: watchConfig(t, "min_events = 3\nblock = true\nblock_for = \"10m\"\n"), Fleet: f,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); w.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return w
+}
+
+// TestLiftAnySpellingOfAnAddress: a block is kept under the address's canonical text, and
+// lifting it by any other spelling of the same address (upper case, uncompressed,
+// IPv4-mapped) lifts it, here and in the fleet.
+func TestLiftAnySpellingOfAnAddress(t *testing.T) {
+	for _, tc := range []struct{ blocked, lift string }{
+		{"2001:db8::1", "2001:DB8::1"},
+		{"2001:db8::1", "2001:db8:0:0:0:0:0:1"},
+		{"2001:db8::1", "2001:0db8:0000:0000:0000:0000:0000:0001"},
+		{"192.0.2.7", "::ffff:192.0.2.7"},
+		{"192.0.2.7", "::FFFF:c000:207"},
+		{"2001:db8::1", "2001:db8::1"},
+		{"sender-x", "sender-x"}, // not an address: its text as is
+	} {
+		f := newGatedFleet(false)
+		w := newFleetWatcher(t, f)
+		now := time.Now()
+		for i := 0; i < 3; i++ {
+			w.Observe("r", tc.blocked, "denied", forged, nil, now)
+		}
+		if _, refuse, _ := w.Blocked(tc.blocked, now); !refuse {
+			t.Fatalf("%s: not blocked after the burst", tc.blocked)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for !f.has(tc.blocked) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: never written to the fleet", tc.blocked)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		found, err := w.Lift(t.Context(), tc.lift)
+		if err != nil || !found {
+			t.Errorf("Lift(%q) of the block of %s: found=%v err=%v, want found", tc.lift, tc.blocked, found, err)
+		}
+		if _, refuse, _ := w.Blocked(tc.blocked, now); refuse {
+			t.Errorf("Lift(%q): %s still refused", tc.lift, tc.blocked)
+		}
+		if f.has(tc.blocked) {
+			t.Errorf("Lift(%q): the record of %s is still in the fleet", tc.lift, tc.blocked)
+		}
+		if found, err := w.Lift(t.Context(), tc.lift); found || err != nil {
+			t.Errorf("Lift(%q) again: found=%v err=%v, want not found", tc.lift, found, err)
+		}
+	}
+	// Without a fleet too.
+	w := newTestWatcher(t, "min_events = 3\nblock = true\n")
+	now := time.Now()
+	for i := 0; i < 3; i++ {
+		w.Observe("r", "2001:db8::2", "denied", forged, nil, now)
+	}
+	if found, err := w.Lift(t.Context(), "2001:DB8:0::2"); !found || err != nil {
+		t.Errorf("Lift(2001:DB8:0::2) without a fleet: found=%v err=%v", found, err)
+	}
+	if _, refuse, _ := w.Blocked("2001:db8::2", now); refuse {
+		t.Error("2001:db8::2 still refused after its lift without a fleet")
+	}
+}
+
+// TestLiftDuringPushStaysLifted: a lift that lands while the block's record is being
+// written to the fleet is not undone by that write: after it completes the source is not
+// refused and its record is not in the fleet.
+func TestLiftDuringPushStaysLifted(t *testing.T) {
+	f := newGatedFleet(true)
+	w := newFleetWatcher(t, f)
+	const src = "198.51.100.9"
+	now := time.Now()
+	for i := 0; i < 3; i++ {
+		w.Observe("r", src, "denied", forged, nil, now)
+	}
+	select {
+	case <-f.putSeen: // the run loop marshalled the record and is writing it
+	case <-time.After(5 * time.Second):
+		t.Fatal("the block was never written to the fleet")
+	}
+	found, err := w.Lift(t.Context(), src)
+	if !found || err != nil {
+		t.Fatalf("Lift: found=%v err=%v", found, err)
+	}
+	close(f.putGate) // the write completes, after the lift
+	// Let the run loop finish the push and pull the fleet a few times (every 250ms).
+	deadline := time.Now().Add(time.Second)
+	for time.Now().Before(deadline) {
+		if _, refuse, _ := w.Blocked(src, time.Now()); refuse {
+			t.Fatalf("%s refused again %v after its lift", src, time.Since(deadline.Add(-time.Second)).Round(time.Millisecond))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if f.has(src) {
+		t.Fatal("the lifted block's record is back in the fleet")
+	}
+	if n := len(w.Blocks(time.Now())); n != 0 {
+		t.Fatalf("%d blocks after the lift, want 0", n)
+	}
+}
