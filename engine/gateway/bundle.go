@@ -1,12 +1,16 @@
 package gateway
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -29,8 +33,13 @@ import (
 )
 
 const (
-	// maxBundleBytes bounds a downloaded bundle file; OPA's reader stops at the limit.
+	// maxBundleBytes bounds a downloaded bundle as a whole, twice: the compressed bytes read
+	// from the HTTP body, and the sum of the sizes of every entry in the tar. OPA's reader only
+	// limits each file, and its tarball loader holds every file in memory before it checks a
+	// signature, so bundleLimitTransport checks both before OPA sees a byte.
 	maxBundleBytes = 64 << 20
+	// maxBundleEntries bounds the number of entries (files, directories, …) in a bundle's tar.
+	maxBundleEntries = 10000
 	// bundleFetchTimeout bounds one download, headers and body.
 	bundleFetchTimeout = 60 * time.Second
 	// bundleKeyID is the key id the verification key is registered under. With one configured
@@ -130,12 +139,94 @@ func newBundleSource(cfg *config.Config) (*bundleSource, error) {
 	return s, nil
 }
 
+// newBundleHTTPClient returns the client bundles are downloaded with. A 200 answer's body
+// reaches OPA only after it passed the size limits (see bundleLimitTransport).
 func newBundleHTTPClient() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns, t.MaxIdleConnsPerHost = 2, 1
 	t.ResponseHeaderTimeout = 30 * time.Second
 	t.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-	return &http.Client{Timeout: bundleFetchTimeout, Transport: t}
+	lt := &bundleLimitTransport{base: t, maxBytes: maxBundleBytes, maxEntries: maxBundleEntries}
+	return &http.Client{Timeout: bundleFetchTimeout, Transport: lt}
+}
+
+// bundleLimitTransport bounds a downloaded bundle as a whole before OPA's downloader reads
+// it. It reads a 200 answer's body, at most maxBytes compressed, then walks the gzip'd tar
+// without keeping its contents: the entries' declared sizes must add up to at most maxBytes
+// and there may be at most maxEntries of them. Only then does the body, served from memory,
+// go on to OPA, whose loader reads exactly those entries. A bundle over a limit fails the
+// request, so it never replaces the serving policy. A body that is not a gzip'd tar goes on
+// unchanged: OPA reports its own error, after reading at most what was checked.
+type bundleLimitTransport struct {
+	base       *http.Transport
+	maxBytes   int64
+	maxEntries int
+}
+
+func (t *bundleLimitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(req)
+	if err != nil || resp.StatusCode != http.StatusOK || resp.Body == nil {
+		return resp, err
+	}
+	body, err := t.check(resp)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.ContentLength = int64(len(body))
+	return resp, nil
+}
+
+// CloseIdleConnections lets http.Client.CloseIdleConnections reach the transport.
+func (t *bundleLimitTransport) CloseIdleConnections() { t.base.CloseIdleConnections() }
+
+// errBundleTooLarge is what every limit error wraps.
+var errBundleTooLarge = errors.New("too large")
+
+func (t *bundleLimitTransport) check(resp *http.Response) ([]byte, error) {
+	limit := fmt.Sprintf("the %s limit", formatBytes(t.maxBytes))
+	if resp.ContentLength > t.maxBytes {
+		return nil, fmt.Errorf("%w: %d bytes compressed (Content-Length) exceed %s", errBundleTooLarge, resp.ContentLength, limit)
+	}
+	var buf bytes.Buffer
+	if resp.ContentLength > 0 {
+		buf.Grow(int(resp.ContentLength))
+	}
+	n, err := io.Copy(&buf, io.LimitReader(resp.Body, t.maxBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if n > t.maxBytes {
+		return nil, fmt.Errorf("%w: more than %s compressed", errBundleTooLarge, limit)
+	}
+	gr, err := gzip.NewReader(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		return buf.Bytes(), nil // not gzip: OPA says so
+	}
+	tr := tar.NewReader(gr)
+	var total int64
+	for entries := 1; ; entries++ {
+		h, err := tr.Next() // skips (decompresses) the previous entry's data, already counted
+		if err != nil {
+			return buf.Bytes(), nil // the end, or a broken tar that OPA reports
+		}
+		if entries > t.maxEntries {
+			return nil, fmt.Errorf("%w: its tar has more than the limit of %d entries", errBundleTooLarge, t.maxEntries)
+		}
+		if h.Size < 0 || h.Size > t.maxBytes-total {
+			return nil, fmt.Errorf("%w: more than %s uncompressed (at tar entry %d, %q, of %d bytes)", errBundleTooLarge, limit, entries, h.Name, h.Size)
+		}
+		total += h.Size
+	}
+}
+
+// formatBytes renders n as whole MiB when it is one, else in bytes.
+func formatBytes(n int64) string {
+	if n >= 1<<20 && n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d-byte", n)
 }
 
 // httpPlugin hands OPA's rest client our http.Client, so the gateway owns its timeouts and

@@ -1,0 +1,178 @@
+package gateway
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hookwall/hookwall/engine/internal/testutil"
+)
+
+// tarBomb returns a gzip'd tar that is small compressed and big decompressed: one valid
+// module, then n entries of size zero bytes each.
+func tarBomb(t testing.TB, n int, size int64) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	gw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tw := tar.NewWriter(gw)
+	mod := []byte(flipAllow)
+	if err := tw.WriteHeader(&tar.Header{Name: "/routes/flip.rego", Mode: 0o644, Size: int64(len(mod)), Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tw.Write(mod); err != nil {
+		t.Fatal(err)
+	}
+	zeros := make([]byte, 1<<20)
+	for i := range n {
+		if err := tw.WriteHeader(&tar.Header{Name: fmt.Sprintf("/pad/zeros-%d.bin", i), Mode: 0o644, Size: size, Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		for left := size; left > 0; {
+			k := min(left, int64(len(zeros)))
+			if _, err := tw.Write(zeros[:k]); err != nil {
+				t.Fatal(err)
+			}
+			left -= k
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := gw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestBundleSizeLimitBoundsMemory serves a real gzip'd tar bomb (about half a MiB
+// compressed, 540 MiB decompressed, every file under OPA's per-file limit) from a loopback
+// HTTP server. Starting a gateway from it must fail with the limit error, naming the URL,
+// without allocating anything like the decompressed size; a running gateway polling it keeps
+// serving its good bundle; a valid bundle still loads.
+func TestBundleSizeLimitBoundsMemory(t *testing.T) {
+	const entries, entrySize = 9, 60 << 20 // 540 MiB of zeros
+	bomb := tarBomb(t, entries, entrySize)
+	t.Logf("bomb: %d bytes compressed, %d MiB decompressed", len(bomb), entries*entrySize>>20)
+	if len(bomb) > 4<<20 {
+		t.Fatalf("the bomb is %d bytes compressed; it should be small", len(bomb))
+	}
+	srv := startBundleServer(t, bomb)
+	wantLimit := fmt.Sprintf("the %d MiB limit uncompressed", maxBundleBytes>>20)
+
+	// Start-up (and hookwall check, which loads the same way) from the bomb.
+	dir := t.TempDir()
+	cfg := "[policies]\nbundle_url = \"" + srv.URL() + "\"\n\n[[route]]\nname = \"r\"\npath = \"/r\"\nupstream = \"http://127.0.0.1:1\"\npolicy = \"routes.flip\"\n"
+	if err := os.WriteFile(dir+"/gateway.toml", []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, err := New(context.Background(), dir+"/gateway.toml", Options{Logger: discardLogger()})
+	runtime.ReadMemStats(&after)
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("New: %v", err)
+	t.Logf("allocated %.1f MiB while loading the bomb", float64(alloc)/(1<<20))
+	if alloc > 48<<20 {
+		t.Errorf("loading the bomb allocated %.1f MiB; a bundle must be bounded as a whole", float64(alloc)/(1<<20))
+	}
+	if err == nil {
+		t.Fatal("New loaded the bomb")
+	}
+	if msg := err.Error(); !strings.Contains(msg, srv.URL()) || !strings.Contains(msg, wantLimit) || !errors.Is(err, errBundleTooLarge) {
+		t.Fatalf("New: %q, want the URL %s and %q", msg, srv.URL(), wantLimit)
+	}
+
+	// A valid bundle still loads; a bomb polled later does not replace it.
+	srv.set(makeBundle(t, flipBundle(flipAllow), nil))
+	e := startBundleEnv(t, srv, "", nil)
+	if st := e.mustPost("/hooks/flip"); st != 200 {
+		t.Fatalf("status %d: the valid bundle did not load", st)
+	}
+	good := e.g.Status()
+	srv.set(bomb)
+	testutil.WaitUntil(t, 5*time.Second, "the bomb was not refused", func() bool { return e.g.Status().Failures > good.Failures })
+	doc := e.adminStatus()
+	t.Logf("refused: %s", doc.LastError)
+	if !strings.Contains(doc.LastError, wantLimit) || doc.Revision != good.Revision || doc.LastResult != "error" {
+		t.Errorf("/-/status %+v, want last_error naming %q and the revision unchanged", doc.Status, wantLimit)
+	}
+	if st := e.mustPost("/hooks/flip"); st != 200 {
+		t.Errorf("status %d: the bomb replaced the good bundle", st)
+	}
+}
+
+// TestBundleLimitTransport checks each limit of bundleLimitTransport with small limits.
+func TestBundleLimitTransport(t *testing.T) {
+	random := make([]byte, 2<<20) // incompressible
+	_, _ = rand.Read(random)
+	var gz bytes.Buffer
+	gw := gzip.NewWriter(&gz)
+	_, _ = gw.Write(random)
+	_ = gw.Close()
+	valid := makeBundle(t, flipBundle(flipAllow), nil)
+	cases := []struct {
+		name     string
+		body     []byte
+		chunked  bool // no Content-Length: the body must be cut while read
+		want     string
+		maxBytes int64
+	}{
+		{"compressed, Content-Length", gz.Bytes(), false, "exceed the 1 MiB limit", 1 << 20},
+		{"compressed, chunked", gz.Bytes(), true, "more than the 1 MiB limit compressed", 1 << 20},
+		{"uncompressed", tarBomb(t, 2, 1<<20), false, "more than the 1 MiB limit uncompressed", 1 << 20},
+		{"entries", tarBomb(t, 20, 0), false, "more than the limit of 10 entries", 1 << 20},
+		{"valid", valid, true, "", 1 << 20},
+		{"not gzip, left to OPA", []byte("not a bundle"), false, "", 1 << 20},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				if !tc.chunked {
+					w.Header().Set("Content-Length", fmt.Sprint(len(tc.body)))
+				}
+				_, _ = w.Write(tc.body)
+				if tc.chunked {
+					w.(http.Flusher).Flush()
+				}
+			}))
+			defer srv.Close()
+			hc := &http.Client{Transport: &bundleLimitTransport{base: http.DefaultTransport.(*http.Transport).Clone(), maxBytes: tc.maxBytes, maxEntries: 10}}
+			defer hc.CloseIdleConnections()
+			resp, err := hc.Get(srv.URL + "/b.tar.gz")
+			if tc.want != "" {
+				if err == nil {
+					resp.Body.Close()
+					t.Fatal("no error")
+				}
+				if !strings.Contains(err.Error(), tc.want) || !errors.Is(err, errBundleTooLarge) {
+					t.Fatalf("error %q, want %q", err, tc.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			got, err := io.ReadAll(resp.Body)
+			if err != nil || !bytes.Equal(got, tc.body) {
+				t.Fatalf("body changed (%d of %d bytes): %v", len(got), len(tc.body), err)
+			}
+		})
+	}
+}
