@@ -670,15 +670,18 @@ func (s *Store) Depth(ctx context.Context) ([]delivery.Depth, error) {
 func (s *Store) Prune(ctx context.Context, delivered, dead time.Time) (int, error) {
 	var n int64
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		const sel = `SELECT id FROM hookwall_deliveries WHERE (state = 'delivered' AND updated_at < $1) OR (state = 'dead' AND updated_at < $2)`
-		if _, err := tx.Exec(ctx, `DELETE FROM hookwall_delivery_attempts WHERE delivery_id IN (`+sel+`)`, delivered.UnixNano(), dead.UnixNano()); err != nil {
-			return fmt.Errorf("delivery/postgres: prune: %w", err)
-		}
-		tag, err := tx.Exec(ctx, `DELETE FROM hookwall_deliveries WHERE id IN (`+sel+`)`, delivered.UnixNano(), dead.UnixNano())
+		rows, err := tx.Query(ctx, `DELETE FROM hookwall_deliveries WHERE (state = 'delivered' AND updated_at < $1) OR (state = 'dead' AND updated_at < $2) RETURNING id`, delivered.UnixNano(), dead.UnixNano())
 		if err != nil {
 			return fmt.Errorf("delivery/postgres: prune: %w", err)
 		}
-		n = tag.RowsAffected()
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return fmt.Errorf("delivery/postgres: prune: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM hookwall_delivery_attempts WHERE delivery_id = ANY($1)`, ids); err != nil {
+			return fmt.Errorf("delivery/postgres: prune: %w", err)
+		}
+		n = int64(len(ids))
 		return nil
 	})
 	return int(n), err
