@@ -300,8 +300,9 @@ func (g *Gateway) reloadLocked(ctx context.Context) (string, error) {
 		return "", err
 	}
 	g.watchCfg = cfg
-	// Watches follow the newest parsed config even when it is refused: a filter module it
-	// names that does not exist yet reloads the gateway when it appears.
+	// Watched files follow the newest parsed config even when it is refused: a filter module
+	// it names that does not exist yet reloads the gateway when it appears. Whether to watch
+	// at all is the serving snapshot's word (syncWatchLocked).
 	defer g.syncWatchLocked()
 	live := g.snaps.Load()
 	if err := restartOnly(live.Config, cfg); err != nil {
@@ -339,7 +340,13 @@ func (g *Gateway) syncWatchLocked() {
 	if g.bgCtx == nil || cfg == nil {
 		return
 	}
-	if !cfg.Policies.Watch {
+	// A refused config that also turned the watch off would otherwise leave the snapshot
+	// that keeps serving unwatched, and the edit that fixes it unnoticed.
+	on := cfg.Policies.Watch
+	if live := g.snaps.Load(); live != nil {
+		on = live.Config.Policies.Watch
+	}
+	if !on {
 		if w := g.watch; w != nil {
 			g.watch = nil
 			// The watcher's own reload may be what holds g.mu: close without waiting here.
@@ -561,6 +568,12 @@ func load(ctx context.Context, path string, o Options) (snap *snapshot.Snapshot,
 		if err = watch.CheckAlertSecret(cfg.Watch.AlertSecret, snap.Secrets.Get); err != nil {
 			snap.Release()
 			err = errors.New(cfg.File + ": " + err.Error())
+		}
+	}
+	if err == nil {
+		// So would encryption keys of the wrong size or an unknown secret.
+		if _, err = deliveryKeyring(cfg, snap.Secrets); err != nil {
+			snap.Release()
 		}
 	}
 	if err != nil {

@@ -809,3 +809,36 @@ func TestReloadLogNamesTheChangedFile(t *testing.T) {
 		return false
 	})
 }
+
+// TestRefusedReloadKeepsTheWatch: a config that parses but is refused (here: a route naming a
+// package that does not exist) and that also says watch = false does not stop the file
+// watch of the snapshot that keeps serving: putting the good config back, and a policy edit
+// after it, still go live.
+func TestRefusedReloadKeepsTheWatch(t *testing.T) {
+	e, _ := startReload(t, "", "", nil, Options{})
+	cfgPath := e.path("gateway.toml")
+	good, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := e.g.Status()
+	refused := strings.Replace(string(good), "[policies]\n", "[policies]\nwatch = false\n", 1) + `
+[[route]]
+name = "nowhere"
+path = "/hooks/nowhere"
+upstream = "http://127.0.0.1:1"
+policy = "routes.nope"
+`
+	testutil.ReplaceFile(t, cfgPath, refused)
+	testutil.WaitUntil(t, 2*time.Second, "the refused config never showed in /-/status", func() bool {
+		return e.adminStatus().Failures > before.Failures
+	})
+	testutil.ReplaceFile(t, cfgPath, string(good))
+	testutil.WaitUntil(t, 2*time.Second, "the good config put back was never reloaded: the watch stopped", func() bool {
+		return e.adminStatus().LastResult == "ok"
+	})
+	testutil.ReplaceFile(t, e.path("policies/routes/flip.rego"), flipDeny)
+	testutil.WaitUntil(t, 2*time.Second, "a policy edit after the refused config never went live", func() bool {
+		return e.mustPost("/hooks/flip") == 451
+	})
+}
