@@ -90,12 +90,20 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, route *snapshot.Route, meta *
 	if err := route.Client.Do(req, resp); err != nil {
 		return 0, err
 	}
+	if resp.StatusCode() < 200 {
+		// fasthttp skips interim answers but for 101; the gateway strips Upgrade, so a
+		// Switching Protocols is an upstream that broke the exchange, not an answer to relay.
+		resp.Reset()
+		return 0, errInterimAnswer
+	}
 	stripHopResp(&resp.Header)
 	if merge {
 		filter.MergeResponse(&ctx.Response, resp)
 	}
 	return resp.StatusCode(), nil
 }
+
+var errInterimAnswer = errors.New("the upstream answered with an interim (1xx) status and nothing after it")
 
 var xffName = []byte("X-Forwarded-For")
 
