@@ -215,6 +215,7 @@ func FuzzClientIP(f *testing.F) {
 	f.Add("198.51.100.1", "1.2.3.4", true)
 	f.Add("10.0.0.7", "::ffff:10.0.0.2, garbage, 2001:db8::1", true)
 	f.Add("10.0.0.7", "", false)
+	f.Add("10.0.0.7", "203.0.113.9:443, [2001:db8::1]:80, fe80::1%eth0", true)
 	f.Fuzz(func(t *testing.T, peer, xff string, trust bool) {
 		pa, err := netip.ParseAddr(peer)
 		if err != nil {
@@ -243,7 +244,12 @@ func FuzzClientIP(f *testing.F) {
 		}
 		found := false
 		for _, p := range strings.Split(xff, ",") {
-			if a, err := netip.ParseAddr(strings.TrimSpace(p)); err == nil && a.Unmap() == ip {
+			p = strings.TrimSpace(p)
+			a, err := netip.ParseAddr(p)
+			if ap, perr := netip.ParseAddrPort(p); err != nil && perr == nil {
+				a, err = ap.Addr(), nil
+			}
+			if err == nil && a.Zone() == "" && a.Unmap() == ip {
 				found = true
 			}
 		}
@@ -251,6 +257,29 @@ func FuzzClientIP(f *testing.F) {
 			t.Fatalf("ClientIP = %q is neither the peer %s nor in %q", got, peer, xff)
 		}
 	})
+}
+
+// TestClientIPForwardedEntries: behind a trusted proxy, an X-Forwarded-For entry written
+// with a port (as some load balancers append it) names its address; one with a zone names
+// no client and ends the walk, as any unreadable entry does.
+func TestClientIPForwardedEntries(t *testing.T) {
+	peer := &net.TCPAddr{IP: net.IPv4(10, 0, 0, 7), Port: 1234}
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	for xff, want := range map[string]string{
+		"203.0.113.9":                   "203.0.113.9",
+		"203.0.113.9:443":               "203.0.113.9",
+		"198.51.100.1, 203.0.113.9:443": "203.0.113.9",
+		"[2001:db8::1]:8443":            "2001:db8::1",
+		"203.0.113.9, 10.0.0.3:80":      "203.0.113.9",
+		"fe80::1%eth0":                  "10.0.0.7",
+		"203.0.113.9, fe80::1%eth0":     "10.0.0.7",
+		"[fe80::1%eth0]:80, 10.0.0.3":   "10.0.0.3",
+		"unknown":                       "10.0.0.7",
+	} {
+		if got := ClientIP(peer, []byte(xff), trusted); got != want {
+			t.Errorf("X-Forwarded-For %q: client %q, want %q", xff, got, want)
+		}
+	}
 }
 
 func str(t *testing.T, obj ast.Object, key string) string {

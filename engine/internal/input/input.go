@@ -292,8 +292,8 @@ func ClientIPOr(peer net.Addr, peerText string, xff []byte, trusted []netip.Pref
 	}
 	parts := bytes.Split(xff, []byte(","))
 	for i := len(parts) - 1; i >= 0; i-- {
-		a, err := netip.ParseAddr(string(bytes.TrimSpace(parts[i])))
-		if err != nil {
+		a, ok := forwardedAddr(bytes.TrimSpace(parts[i]))
+		if !ok {
 			break
 		}
 		a = a.Unmap()
@@ -303,6 +303,21 @@ func ClientIPOr(peer net.Addr, peerText string, xff []byte, trusted []netip.Pref
 		}
 	}
 	return ip.String()
+}
+
+// forwardedAddr reads one X-Forwarded-For entry: an address, or an address with a port
+// ("203.0.113.9:443", "[2001:db8::1]:443", as some load balancers write it). An address with
+// a zone names no client and is refused, as is anything else.
+func forwardedAddr(e []byte) (netip.Addr, bool) {
+	a, err := netip.ParseAddr(string(e))
+	if err != nil {
+		ap, perr := netip.ParseAddrPort(string(e))
+		if perr != nil {
+			return netip.Addr{}, false
+		}
+		a = ap.Addr()
+	}
+	return a, a.Zone() == ""
 }
 
 func peerAddr(a net.Addr) netip.Addr {
