@@ -759,6 +759,9 @@ func (c *Config) validate(v *validator) {
 		case r.Prefix != "" && !strings.HasPrefix(r.Prefix, "/"):
 			v.errAt(at("prefix"), "must start with \"/\"")
 		}
+		if r.Host != "" && !validRouteHost(r.Host) {
+			v.errAt(at("host"), "%q is not a host name, an IPv4 address or a bracketed IPv6 address: no port (the request's port is not compared), path or wildcard", r.Host)
+		}
 		for j, m := range r.Methods {
 			if !knownMethods[m] {
 				v.errAt(at("methods"), "unknown method %q (use upper case, e.g. \"POST\")", m)
@@ -1020,6 +1023,26 @@ func (c *Config) validatePolicies(v *validator) {
 			v.errAt(at("bundle_verification_alg"), "must be one of %s, not %q", strings.Join(bundleAlgs, ", "), p.BundleVerificationAlg)
 		}
 	}
+}
+
+// validRouteHost reports whether h can equal a request's Host once its port is removed,
+// which is what a route's host is compared with.
+func validRouteHost(h string) bool {
+	if inner, ok := strings.CutPrefix(h, "["); ok {
+		inner, ok = strings.CutSuffix(inner, "]")
+		a, err := netip.ParseAddr(inner)
+		return ok && err == nil && a.Is6() && a.Zone() == ""
+	}
+	if h[0] == '.' || h[0] == '-' {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 func validPackagePath(p string) bool {

@@ -92,6 +92,10 @@ func TestParseErrorsNameFileLineAndKey(t *testing.T) {
 		{"path and prefix", "[[route]]\nname = \"a\"\npath = \"/a\"\nprefix = \"/b\"\nupstream = \"http://x:1\"\npolicy = \"p\"\n", "g.toml:4: route[1].prefix: set path or prefix, not both"},
 		{"unknown filter", minimal + "filters = [\"nope\"]\n", "g.toml:7: route[1].filters: unknown filter \"nope\""},
 		{"bad method", minimal + "methods = [\"post\"]\n", "route[1].methods: unknown method \"post\""},
+		{"host with a port", minimal + "host = \"example.com:8443\"\n", "g.toml:7: route[1].host: \"example.com:8443\" is not a host name"},
+		{"host with a path", minimal + "host = \"example.com/x\"\n", "route[1].host: \"example.com/x\" is not a host name"},
+		{"host with a wildcard", minimal + "host = \"*.example.com\"\n", "route[1].host: \"*.example.com\" is not a host name"},
+		{"IPv6 host without brackets", minimal + "host = \"::1\"\n", "route[1].host: \"::1\" is not a host name"},
 		{"duplicate route", minimal + minimal, "route[2].name: duplicate route name \"gh\""},
 		{"route hidden by an earlier one", minimal + "methods = [\"POST\"]\n\n[[route]]\nname = \"gh2\"\npath = \"/hooks/github\"\nmethods = [\"GET\", \"POST\"]\nupstream = \"http://127.0.0.1:9001\"\npolicy = \"p\"\n",
 			"g.toml:11: route[2].path: route \"gh\" already takes POST on this host and path: this route would never get it"},
@@ -223,5 +227,16 @@ func TestReadmeFilterDefaults(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(3))
 	if got := DefaultFilterPool(); got != 6 {
 		t.Errorf("DefaultFilterPool() = %d at GOMAXPROCS 3, want 6 (2 × GOMAXPROCS)", got)
+	}
+}
+
+// TestRouteHostsAccepted: a route's host may be a name (any case, with underscores), an
+// IPv4 address or a bracketed IPv6 address, as the Host header carries them.
+func TestRouteHostsAccepted(t *testing.T) {
+	for _, h := range []string{"hooks.example.com", "Hooks.Example.COM", "svc_a.internal", "localhost", "192.0.2.7", "[2001:db8::1]", "[::1]"} {
+		src := "[[route]]\nname = \"a\"\npath = \"/a\"\nhost = \"" + h + "\"\nupstream = \"http://127.0.0.1:1\"\npolicy = \"p\"\n"
+		if _, err := Parse("g.toml", []byte(src)); err != nil {
+			t.Errorf("host %q: %v", h, err)
+		}
 	}
 }
