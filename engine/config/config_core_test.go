@@ -162,6 +162,13 @@ func TestSecrets(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "secrets.b") {
 		t.Fatalf("missing file: %v", err)
 	}
+	for _, empty := range []string{"", "\n", "\r\n"} {
+		os.WriteFile(filepath.Join(dir, "s.txt"), []byte(empty), 0o600)
+		_, err = c.ResolveSecrets(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+		if err == nil || !strings.Contains(err.Error(), "secrets.b") || !strings.Contains(err.Error(), "empty") {
+			t.Fatalf("a secret file holding %q: %v, want an error naming secrets.b", empty, err)
+		}
+	}
 }
 
 // A URL's user and password never reach an error (which `hookwall check`, the log and the

@@ -39,7 +39,8 @@ func (s *Secrets) String() string   { return "[secrets redacted]" }
 func (s *Secrets) GoString() string { return "[secrets redacted]" }
 
 // ResolveSecrets reads every [secrets] entry. getenv is os.LookupEnv in production. A missing
-// variable or unreadable file is an error naming the secret (never its value). File values have
+// or empty variable, or an unreadable or empty file, is an error naming the secret (never its
+// value). File values have
 // one trailing newline trimmed, as editors add one.
 func (c *Config) ResolveSecrets(getenv func(string) (string, bool)) (*Secrets, error) {
 	s := &Secrets{m: make(map[string][]byte, len(c.Secrets))}
@@ -65,7 +66,13 @@ func (c *Config) ResolveSecrets(getenv func(string) (string, bool)) (*Secrets, e
 				v.errs = append(v.errs, &Error{File: c.File, Key: "secrets." + name, Msg: fmt.Sprintf("cannot read secret file: %v", err)})
 				continue
 			}
-			s.m[name] = []byte(strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r"))
+			val := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+			if val == "" {
+				// As an unset variable: every request that needs it would fail with 500.
+				v.errs = append(v.errs, &Error{File: c.File, Key: "secrets." + name, Msg: fmt.Sprintf("secret file %s is empty", ref.File)})
+				continue
+			}
+			s.m[name] = []byte(val)
 		}
 	}
 	if len(v.errs) > 0 {
