@@ -34,6 +34,10 @@ func Run(t *testing.T, fresh func(t *testing.T) Opener) {
 		{"ClaimSkip", testClaimSkip},
 		{"SkippedTakenAfterTheSkip", testSkippedTakenAfterTheSkip},
 		{"ClaimOrdered", testClaimOrdered},
+		{"OrderedStoredLate", testOrderedStoredLate},
+		{"OrderedReplayWhileLeased", testOrderedReplayWhileLeased},
+		{"OrderedLeaseExpired", testOrderedLeaseExpired},
+		{"OrderedConcurrentClaims", testOrderedConcurrentClaims},
 		{"LeaseExclusive", testLeaseExclusive},
 		{"LeaseExpires", testLeaseExpires},
 		{"LeasesExpireEachAtItsTime", testLeasesExpireEachAtItsTime},
@@ -268,6 +272,160 @@ func testClaimOrdered(t *testing.T, o Opener) {
 	}
 	if got := claimOrd(now.Add(time.Hour)); got != "[b]" {
 		t.Fatalf("when the head's retry is due: %s, want [b]", got)
+	}
+}
+
+// claimOrdered claims for owner at now with route "o" ordered; the ids sorted.
+func claimOrdered(t *testing.T, s delivery.Store, owner string, now time.Time) string {
+	t.Helper()
+	got, err := s.Claim(context.Background(), owner, now, time.Minute, 10, delivery.Routes{Ordered: []string{"o"}})
+	must(t, err)
+	return fmt.Sprint(slices.Sorted(slices.Values(ids(got))))
+}
+
+// A request received first but stored after a later one (its policy took longer, or two
+// gateways committed in the other order) becomes its destination's head while the later
+// one is in an attempt: the destination gives nothing more until that attempt ends (its
+// other destinations and other routes go on), and then the earlier one goes next.
+func testOrderedStoredLate(t *testing.T, o Opener) {
+	s := open(t, o, 0)
+	now := t0.Add(2 * time.Second)
+	enqueue(t, s, rec("b", "o", t0.Add(time.Second)))
+	if got := claimOrdered(t, s, "w1", now); got != "[b]" {
+		t.Fatalf("first claim %s, want [b]", got)
+	}
+	d2 := rec("d2", "o", t0)
+	d2.Dest = 2
+	enqueue(t, s, rec("a", "o", t0), d2, rec("x", "u", t0))
+	if got := claimOrdered(t, s, "w2", now); got != "[d2 x]" {
+		t.Fatalf("claimed %s while b is in its attempt, want [d2 x]: a, received before b, is not claimed beside it", got)
+	}
+	if got := claimOrdered(t, s, "w2", now.Add(30*time.Second)); got != "[]" {
+		t.Fatalf("claimed %s while b is in its attempt", got)
+	}
+	finishFirst(t, s, "b", "w1", 200, delivery.StateDelivered)
+	if got := claimOrdered(t, s, "w2", now.Add(30*time.Second)); got != "[a]" {
+		t.Fatalf("after b's attempt: %s, want [a]", got)
+	}
+}
+
+// Replaying an older delivery of an ordered route while a newer one is in an attempt makes
+// the older one the head, but it is not claimed beside the newer one: only once that
+// attempt ends.
+func testOrderedReplayWhileLeased(t *testing.T, o Opener) {
+	s := open(t, o, 0)
+	ctx := context.Background()
+	now := t0.Add(2 * time.Second)
+	enqueue(t, s, rec("a", "o", t0), rec("b", "o", t0.Add(time.Second)))
+	if got := claimOrdered(t, s, "w", now); got != "[a]" {
+		t.Fatalf("first claim %s, want [a]", got)
+	}
+	finishFirst(t, s, "a", "w", 200, delivery.StateDelivered)
+	if got := claimOrdered(t, s, "w", now); got != "[b]" {
+		t.Fatalf("second claim %s, want [b]", got)
+	}
+	must(t, s.Replay(ctx, "a", now))
+	if got := claimOrdered(t, s, "w2", now); got != "[]" {
+		t.Fatalf("claimed %s, replayed while b is in its attempt", got)
+	}
+	if got := claimOrdered(t, s, "w2", now.Add(59*time.Second)); got != "[]" {
+		t.Fatalf("claimed %s while b's lease lives", got)
+	}
+	finishFirst(t, s, "b", "w", 200, delivery.StateDelivered)
+	if got := claimOrdered(t, s, "w2", now.Add(59*time.Second)); got != "[a]" {
+		t.Fatalf("after b's attempt: %s, want the replayed a", got)
+	}
+}
+
+// A lease that expired (its owner crashed) holds its ordered destination no longer: the
+// head, received before the leased delivery, is claimed then; and while the head is in its
+// attempt, the delivery whose lease expired is not claimed beside it.
+func testOrderedLeaseExpired(t *testing.T, o Opener) {
+	s := open(t, o, 0)
+	now := t0.Add(2 * time.Second)
+	enqueue(t, s, rec("b", "o", t0.Add(time.Second)))
+	if got := claimOrdered(t, s, "w1", now); got != "[b]" {
+		t.Fatalf("first claim %s, want [b]", got)
+	}
+	enqueue(t, s, rec("a", "o", t0))
+	if got := claimOrdered(t, s, "w2", now.Add(59*time.Second)); got != "[]" {
+		t.Fatalf("claimed %s under b's live lease", got)
+	}
+	if got := claimOrdered(t, s, "w2", now.Add(61*time.Second)); got != "[a]" {
+		t.Fatalf("after b's lease expired: %s, want the head a", got)
+	}
+	if got := claimOrdered(t, s, "w3", now.Add(62*time.Second)); got != "[]" {
+		t.Fatalf("claimed %s while a is in its attempt", got)
+	}
+	finishFirst(t, s, "a", "w2", 200, delivery.StateDelivered)
+	if got := claimOrdered(t, s, "w3", now.Add(63*time.Second)); got != "[b]" {
+		t.Fatalf("after a's attempt: %s, want [b]", got)
+	}
+}
+
+// Claimers running together, while requests of an ordered route are stored out of their
+// arrival order, never hold two of its deliveries at once.
+func testOrderedConcurrentClaims(t *testing.T, o Opener) {
+	s := open(t, o, 0)
+	ctx := context.Background()
+	const n = 60
+	now := t0.Add(time.Hour)
+	var mu sync.Mutex
+	inFlight, delivered := 0, 0
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := 0; i < n; i += 2 {
+			// Each pair is stored later one first, the other a moment after, while the
+			// first may be in its attempt.
+			enqueue(t, s, rec(fmt.Sprint("o", i+1), "o", t0.Add(time.Duration(i+1)*time.Millisecond)))
+			time.Sleep(time.Millisecond)
+			enqueue(t, s, rec(fmt.Sprint("o", i), "o", t0.Add(time.Duration(i)*time.Millisecond)))
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for w := range 4 {
+		wg.Go(func() {
+			owner := fmt.Sprint("w", w)
+			for time.Now().Before(deadline) {
+				mu.Lock()
+				done := delivered == n
+				mu.Unlock()
+				if done {
+					return
+				}
+				rs, err := s.Claim(ctx, owner, now, time.Hour, 4, delivery.Routes{Ordered: []string{"o"}})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(rs) > 1 {
+					t.Errorf("%s claimed %v of one ordered destination at once", owner, ids(rs))
+				}
+				for _, r := range rs {
+					mu.Lock()
+					inFlight++
+					if inFlight > 1 {
+						t.Errorf("%s claimed %s while another delivery of its ordered destination is in an attempt", owner, r.ID)
+					}
+					mu.Unlock()
+					time.Sleep(2 * time.Millisecond)
+					mu.Lock()
+					inFlight--
+					mu.Unlock()
+					if err := s.Finish(ctx, r.ID, owner, delivery.Result{Attempt: delivery.Attempt{N: 1, At: now, Status: 200}, State: delivery.StateDelivered}); err != nil {
+						t.Error(err)
+						return
+					}
+					mu.Lock()
+					delivered++
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if delivered != n {
+		t.Fatalf("delivered %d of %d", delivered, n)
 	}
 }
 

@@ -2,7 +2,10 @@
 // PostgreSQL database and any gateway's workers deliver. A claim takes due deliveries with
 // FOR UPDATE SKIP LOCKED, so concurrent claimers never wait on or take the same rows, and
 // sets a lease (claimed_by, lease_until): a gateway that dies holding leases loses them when
-// they expire, and another gateway's workers take its work over.
+// they expire, and another gateway's workers take its work over. An ordered route's
+// destination has one lease at a time: a claim takes its head only while none of its
+// deliveries holds a live lease, and a claim that leased ordered deliveries checks them
+// under a lock per destination after its commit (checkOrdered).
 //
 // Times are the callers' clocks (the gateways'): keep them synchronised (NTP); a lease is
 // long against any sane skew. Concurrent enqueues of one gateway go in together, one
@@ -28,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -191,6 +195,7 @@ CREATE TABLE IF NOT EXISTS hookwall_deliveries (
 CREATE INDEX IF NOT EXISTS hookwall_deliveries_due ON hookwall_deliveries (state, next_at);
 CREATE INDEX IF NOT EXISTS hookwall_deliveries_route ON hookwall_deliveries (route, received_at);
 CREATE INDEX IF NOT EXISTS hookwall_deliveries_updated ON hookwall_deliveries (state, updated_at);
+CREATE INDEX IF NOT EXISTS hookwall_deliveries_leased ON hookwall_deliveries (route, dest, lease_until) WHERE claimed_by IS NOT NULL;
 CREATE TABLE IF NOT EXISTS hookwall_delivery_attempts (
 	delivery_id TEXT NOT NULL,
 	n           INTEGER NOT NULL,
@@ -401,8 +406,96 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease ti
 	for i, d := range routes.Skip {
 		skip[i] = destKey(d.Route, d.Dest)
 	}
-	return collect(s.leases.Query(ctx, claimSQL, owner, now.Add(lease).UnixNano(), now.UnixNano(), limit, skip, append([]string{}, routes.Ordered...)))
+	at, until := now.UnixNano(), now.Add(lease).UnixNano()
+	rs, err := collect(s.leases.Query(ctx, claimSQL, owner, until, at, limit, skip, append([]string{}, routes.Ordered...)))
+	if err != nil || len(routes.Ordered) == 0 {
+		return rs, err
+	}
+	var keys, ordered []string
+	for _, r := range rs {
+		if slices.Contains(routes.Ordered, r.Route) {
+			keys, ordered = append(keys, destKey(r.Route, r.Dest)), append(ordered, r.ID)
+		}
+	}
+	if len(ordered) == 0 {
+		return rs, nil
+	}
+	lost, err := s.checkOrdered(ctx, owner, at, until, keys, ordered)
+	if err != nil {
+		// The leases stand but nobody will use them: give them back, or they hold their
+		// deliveries (and an ordered route's destination) until they expire.
+		all := make([]string, len(rs))
+		for i, r := range rs {
+			all[i] = r.ID
+		}
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), groupTimeout)
+		_ = s.Release(rctx, owner, all)
+		cancel()
+		return nil, err
+	}
+	if len(lost) > 0 {
+		rs = slices.DeleteFunc(rs, func(r *delivery.Record) bool { return lost[r.ID] })
+	}
+	return rs, nil
 }
+
+// checkOrdered makes sure that the deliveries of ordered routes a claim just leased (ids,
+// of the destinations keys) are each the only live lease of their route and destination,
+// and gives back those that are not; it returns the ids given back.
+//
+// claimSQL holds an ordered route's destination back while it sees a live lease there, but
+// it sees the leases committed before it began (READ COMMITTED): two claims running
+// together may each lease a different delivery of one destination (one took the head it
+// saw, the other a delivery received earlier and stored meanwhile, which the first did not
+// see). So each claim, once committed, checks its ordered leases under a transaction lock
+// per route and destination (pg_advisory_xact_lock, taken in one order): the checks of one
+// destination run one at a time, each in a snapshot taken after the previous one
+// committed, so the second of two claims sees the first one's lease (if that check kept
+// it) and gives its own back. At most one lease of a destination is kept, and a claim of
+// a destination nobody else claims pays one more round trip, never a wait.
+func (s *Store) checkOrdered(ctx context.Context, owner string, at, until int64, keys, ids []string) (map[string]bool, error) {
+	b := &pgx.Batch{}
+	b.Queue(orderedLockSQL, orderedLockSpace, keys)
+	b.Queue(orderedCheckSQL, ids, owner, until, at)
+	// A batch is one transaction: the locks are held until the check commits.
+	br := s.leases.SendBatch(ctx, b)
+	_, err := br.Exec()
+	var lost []string
+	if err == nil {
+		var rows pgx.Rows
+		if rows, err = br.Query(); err == nil {
+			lost, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		}
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("delivery/postgres: claim: %w", err)
+	}
+	out := make(map[string]bool, len(lost))
+	for _, id := range lost {
+		out[id] = true
+	}
+	return out, nil
+}
+
+// orderedLockSpace is the first key of the ordered destinations' advisory locks (the
+// second is the hash of the destination, destKey): "hook".
+const orderedLockSpace int32 = 0x686f6f6b
+
+// orderedLockSQL takes the transaction locks of the destinations $2, in the order of their
+// keys, so that two checks never wait for each other's.
+const orderedLockSQL = `SELECT count(pg_advisory_xact_lock($1::int, k))
+	FROM (SELECT DISTINCT hashtext(key) AS k FROM unnest($2::text[]) AS key ORDER BY k) l`
+
+// orderedCheckSQL gives back the leases $1 (of $2, until $3) that another live lease (at
+// $4) of their route and destination shares it with.
+const orderedCheckSQL = `UPDATE hookwall_deliveries d SET claimed_by = NULL, lease_until = NULL
+	WHERE d.id = ANY($1) AND d.claimed_by = $2 AND d.lease_until = $3
+		AND EXISTS (SELECT 1 FROM hookwall_deliveries l WHERE l.route = d.route AND l.dest = d.dest
+			AND l.claimed_by IS NOT NULL AND l.lease_until >= $4 AND l.id <> d.id)
+	RETURNING d.id`
 
 // claimSQL takes the due deliveries in next_at order from the due index, and stops at the
 // limit: every condition besides state and next_at is a filter on the row the index scan
@@ -411,13 +504,19 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease ti
 // the update looks up by primary key, not a join the planner may make with a scan of the
 // whole table, delivered rows and all. A locked head (another
 // claimer is taking it) is skipped like any locked row; the head subquery does not lock, so
-// an ordered route's head is claimed by one claimer only.
+// an ordered route's head is claimed by one claimer only. An ordered route's destination
+// with a live lease (on its head or on any other of its deliveries: one received earlier
+// may have been stored or replayed after the leased one was claimed) gives nothing; the
+// leased index finds its leases. Two claims running together may still each lease one
+// (neither sees the other's lease): checkOrdered keeps one.
 const claimSQL = `UPDATE hookwall_deliveries SET claimed_by = $1, lease_until = $2
 	WHERE id = ANY (ARRAY(SELECT id FROM hookwall_deliveries d WHERE state = 'pending' AND next_at <= $3
 		AND (claimed_by IS NULL OR lease_until < $3)
 		AND d.dest::text || ':' || d.route <> ALL ($5::text[])
-		AND (NOT (route = ANY($6)) OR id = (SELECT h.id FROM hookwall_deliveries h
-			WHERE h.route = d.route AND h.dest = d.dest AND h.state = 'pending' ORDER BY h.received_at, h.id LIMIT 1))
+		AND (NOT (route = ANY($6)) OR (id = (SELECT h.id FROM hookwall_deliveries h
+			WHERE h.route = d.route AND h.dest = d.dest AND h.state = 'pending' ORDER BY h.received_at, h.id LIMIT 1)
+			AND NOT EXISTS (SELECT 1 FROM hookwall_deliveries l WHERE l.route = d.route AND l.dest = d.dest
+				AND l.claimed_by IS NOT NULL AND l.lease_until >= $3)))
 		ORDER BY next_at LIMIT $4 FOR UPDATE SKIP LOCKED))
 	RETURNING ` + fullCols
 

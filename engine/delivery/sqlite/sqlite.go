@@ -11,6 +11,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -120,10 +121,13 @@ func (s *Store) checkpointer() {
 	}
 }
 
-// hold is a claim's lease on one delivery.
+// hold is a claim's lease on one delivery, of route and dest (an ordered route's
+// destination takes nothing more while a lease on one of its deliveries lives).
 type hold struct {
 	owner string
 	until int64 // unix ns
+	route string
+	dest  int
 }
 
 // op is one write: an enqueue (recs), a finish (fin) or a function run in the batch's
@@ -979,7 +983,8 @@ func collect(rows *sql.Rows) ([]*delivery.Record, error) {
 
 // claimSQL reads the claimable deliveries: pending, due, not leased (?4: the ids leased
 // now, from Claim's memory), not of a skipped destination, and the head of an ordered
-// route (?3: routesFilter).
+// route (?3: routesFilter; an ordered route's destination with a live lease is among the
+// skipped ones, withBusy).
 const claimSQL = `SELECT ` + fullCols + ` FROM ` + fullFrom + ` WHERE d.state = 'pending' AND d.next_at <= ?1
 	AND d.id NOT IN (SELECT value FROM json_each(?4))
 	AND NOT EXISTS (SELECT 1 FROM json_each(?3, '$.skip') j WHERE j.value ->> 0 = d.route AND j.value ->> 1 = d.dest)
@@ -1034,7 +1039,7 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease ti
 			}
 		}
 	}
-	filter, err := s.filter.render(routes)
+	filter, err := s.filter.render(s.withBusy(routes, at))
 	if err != nil {
 		return nil, err
 	}
@@ -1058,12 +1063,43 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease ti
 	}
 	until := at + lease.Nanoseconds()
 	for _, r := range out {
-		s.leases[r.ID] = hold{owner: owner, until: until}
+		s.leases[r.ID] = hold{owner: owner, until: until, route: r.Route, dest: r.Dest}
 	}
 	if len(out) > 0 && (s.expiry == 0 || until < s.expiry) {
 		s.expiry = until
 	}
 	return out, nil
+}
+
+// withBusy returns routes with the destinations of ordered routes that have a live lease
+// at at added to Skip (under lmu): an ordered route's destination has one delivery in an
+// attempt at a time, whichever its head is now (a delivery received earlier but stored
+// later, or replayed, may have become the head meanwhile). The filter changes when such a
+// lease ends, so a claim reads the file again then.
+func (s *Store) withBusy(routes delivery.Routes, at int64) delivery.Routes {
+	if len(routes.Ordered) == 0 {
+		return routes
+	}
+	var busy []delivery.Destination
+	for _, l := range s.leases {
+		if l.until < at || !slices.Contains(routes.Ordered, l.route) {
+			continue
+		}
+		if d := (delivery.Destination{Route: l.route, Dest: l.dest}); !slices.Contains(busy, d) {
+			busy = append(busy, d)
+		}
+	}
+	if len(busy) == 0 {
+		return routes
+	}
+	slices.SortFunc(busy, func(a, b delivery.Destination) int {
+		if c := strings.Compare(a.Route, b.Route); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Dest, b.Dest)
+	})
+	routes.Skip = append(slices.Clip(routes.Skip), busy...)
+	return routes
 }
 
 // claimFile reads up to limit claimable deliveries from the file, but for held, and
