@@ -13,6 +13,8 @@ package delivery
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"time"
@@ -53,8 +55,11 @@ type Header struct{ Name, Value string }
 type Record struct {
 	ID    string
 	Route string
-	// Dest is where the record goes: 0 the route's upstream, n its n-th destination. A
-	// fan-out request is one record per destination, enqueued together.
+	// Dest is where the record goes: 0 the route's upstream, else one of its destinations
+	// by its DestinationID (its URL's, so a reload that removes or reorders destinations
+	// sends no record to another one). A Dest below DestinationIDBase is the position
+	// (1-based) an older hookwall stored. A fan-out request is one record per destination,
+	// enqueued together.
 	Dest       int
 	DecisionID string // the decision-log id of the request that was queued
 	ReceivedAt time.Time
@@ -107,6 +112,19 @@ type Query struct {
 type Routes struct {
 	Skip    []Destination
 	Ordered []string
+}
+
+// DestinationIDBase is the least DestinationID. Smaller Dests (but 0, the upstream) are the
+// positions in the route's destinations that records of older hookwall releases carry.
+const DestinationIDBase = 1 << 30
+
+// DestinationID identifies a route's destination by its configured URL: DestinationIDBase
+// with the first 30 bits of the URL's SHA-256, so it fits the stores' 32-bit column as a
+// positive number and never equals a position. Two URLs of one route may share an id only
+// by a collision of those 30 bits (the gateway refuses such a config).
+func DestinationID(url string) int {
+	sum := sha256.Sum256([]byte(url))
+	return DestinationIDBase | int(binary.BigEndian.Uint32(sum[:4])>>2)
 }
 
 // Destination is one destination of a route (Dest as in Record).

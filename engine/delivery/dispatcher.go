@@ -51,13 +51,16 @@ type Target struct {
 // Options configure a Dispatcher. Store and Target are required.
 type Options struct {
 	Store Store
-	// Target resolves a route's destination (0: its upstream) to where it is delivered;
-	// release is called once the attempt is done with it. ok false (the route or the
-	// destination is gone) fails the attempt, which is retried.
+	// Target resolves a route's destination (0: its upstream; see Record.Dest) to where it
+	// is delivered; release is called once the attempt is done with it. ok false (the
+	// route or the destination is not configured) holds the destination's deliveries:
+	// they stay pending in the store, no attempt made or counted, until Target resolves
+	// the destination again (asked every holdRecheck), so none is sent elsewhere or lost.
 	Target func(route string, dest int) (t Target, release func(), ok bool)
-	// Fanout returns how many destinations a route has beside its upstream: Enqueue
-	// stores one record per destination, all or none. Nil means none.
-	Fanout func(route string) int
+	// Fanout returns the URLs of a route's destinations beside its upstream: Enqueue
+	// stores one record per destination, all or none, each with the DestinationID of its
+	// URL. Nil means none.
+	Fanout func(route string) []string
 	// Owner names this dispatcher's leases; default a random id.
 	Owner string
 	// Lease is how long a claimed delivery is this dispatcher's alone: a dispatcher that
@@ -99,19 +102,25 @@ type Dispatcher struct {
 	// jobs hands claimed deliveries to the workers Run starts (sem bounds them to Workers).
 	jobs chan job
 
+	// held: the destinations Target did not resolve, and when to ask it again (Run's
+	// alone). Claims skip them: their deliveries wait in the store, untouched.
+	held map[Destination]time.Time
+
 	mu       sync.Mutex
 	inflight map[string]struct{}
 	wg       sync.WaitGroup
 	stopped  chan struct{}
 }
 
-// job is one claimed delivery for a worker: its target (ok false: the route is gone) and
-// what releases it.
+// holdRecheck is how often Target is asked again for a held destination: a reload that
+// configures it again has its deliveries go out within about this long.
+const holdRecheck = time.Second
+
+// job is one claimed delivery for a worker: its target and what releases it.
 type job struct {
 	r       *Record
 	t       Target
 	release func()
-	ok      bool
 }
 
 // NewDispatcher applies o's defaults; nothing runs until Run.
@@ -135,20 +144,21 @@ func NewDispatcher(o Options) *Dispatcher {
 		o.BreakerCooldown = 30 * time.Second
 	}
 	return &Dispatcher{gates: gates{m: map[Destination]*gate{}, cooldown: o.BreakerCooldown}, o: o, wake: make(chan struct{}, 1), sem: make(chan struct{}, o.Workers),
-		jobs: make(chan job, o.Workers), inflight: map[string]struct{}{}, stopped: make(chan struct{})}
+		jobs: make(chan job, o.Workers), held: map[Destination]time.Time{}, inflight: map[string]struct{}{}, stopped: make(chan struct{})}
 }
 
 // Store returns the dispatcher's store.
 func (d *Dispatcher) Store() Store { return d.o.Store }
 
 // Enqueue stores r durably (see Store.Enqueue), with one copy per destination of its
-// route (ID "<r.ID>-<n>", Dest n), and wakes the workers.
+// route (the n-th: ID "<r.ID>-<n>", Dest the DestinationID of its URL), and wakes the
+// workers.
 func (d *Dispatcher) Enqueue(ctx context.Context, r *Record) error {
 	rs := []*Record{r}
 	if d.o.Fanout != nil {
-		for n := 1; n <= d.o.Fanout(r.Route); n++ {
+		for i, url := range d.o.Fanout(r.Route) {
 			c := *r
-			c.ID, c.Dest = r.ID+"-"+strconv.Itoa(n), n
+			c.ID, c.Dest = r.ID+"-"+strconv.Itoa(i+1), DestinationID(url)
 			rs = append(rs, &c)
 		}
 	}
@@ -216,7 +226,7 @@ func (d *Dispatcher) claimOnce(ctx context.Context) bool {
 		free = d.gather(ctx)
 	}
 	now := time.Now()
-	routes := Routes{Skip: d.gates.closed(now)}
+	routes := Routes{Skip: d.heldSkip(d.gates.closed(now), now)}
 	if d.o.Ordered != nil {
 		routes.Ordered = d.o.Ordered()
 	}
@@ -231,7 +241,15 @@ func (d *Dispatcher) claimOnce(ctx context.Context) bool {
 	for _, r := range rs {
 		dest := Destination{r.Route, r.Dest}
 		t, release, ok := d.o.Target(r.Route, r.Dest)
-		if ok && !d.gates.admit(dest, &t, now) {
+		if !ok {
+			// The route or the destination is not configured (a reload removed it): the
+			// delivery goes nowhere, no attempt is spent, and the next claims skip its
+			// destination until it is configured again.
+			d.hold(dest, r.ID, now)
+			back = append(back, r.ID)
+			continue
+		}
+		if !d.gates.admit(dest, &t, now) {
 			// The route is at max_in_flight or max_rate, or its breaker is open: give the
 			// delivery back untouched; the next claims skip the route until it opens.
 			release()
@@ -243,7 +261,7 @@ func (d *Dispatcher) claimOnce(ctx context.Context) bool {
 		d.inflight[r.ID] = struct{}{}
 		d.mu.Unlock()
 		d.wg.Add(1)
-		d.jobs <- job{r: r, t: t, release: release, ok: ok}
+		d.jobs <- job{r: r, t: t, release: release}
 	}
 	if len(back) > 0 {
 		if err := d.o.Store.Release(ctx, d.o.Owner, back); err != nil && ctx.Err() == nil {
@@ -252,6 +270,33 @@ func (d *Dispatcher) claimOnce(ctx context.Context) bool {
 	}
 	d.more = len(rs) == free
 	return d.more && len(back) == 0
+}
+
+// hold makes claims skip dest, whose delivery id Target did not resolve at now.
+func (d *Dispatcher) hold(dest Destination, id string, now time.Time) {
+	if _, ok := d.held[dest]; !ok {
+		d.o.Logger.Warn("delivery: the destination of pending deliveries is not configured (a reload removed it, or its route); they are held in the store, sent nowhere, until a reload configures it again",
+			"route", dest.Route, "destination", dest.Dest, "delivery_id", id)
+	}
+	d.held[dest] = now.Add(holdRecheck)
+}
+
+// heldSkip appends the held destinations to skip, first releasing those Target resolves
+// again (asked at most every holdRecheck).
+func (d *Dispatcher) heldSkip(skip []Destination, now time.Time) []Destination {
+	for dest, recheck := range d.held {
+		if !now.Before(recheck) {
+			if _, release, ok := d.o.Target(dest.Route, dest.Dest); ok {
+				release()
+				delete(d.held, dest)
+				d.o.Logger.Info("delivery: a held destination is configured again; its deliveries go out", "route", dest.Route, "destination", dest.Dest)
+				continue
+			}
+			d.held[dest] = now.Add(holdRecheck)
+		}
+		skip = append(skip, dest)
+	}
+	return skip
 }
 
 // work makes the attempts handed to it until jobs is closed. Its request and response are
@@ -303,10 +348,8 @@ func (w *exchange) endRecord() {
 // run makes j's attempt, then frees its place among the workers and in its route's gate.
 func (d *Dispatcher) run(j job, w *exchange) {
 	defer d.wg.Done()
-	failed := d.attempt(j.r, j.t, j.release, j.ok, w)
-	if j.ok {
-		d.gates.done(Destination{j.r.Route, j.r.Dest}, failed, time.Now(), d.o.Logger)
-	}
+	failed := d.attempt(j.r, j.t, j.release, w)
+	d.gates.done(Destination{j.r.Route, j.r.Dest}, failed, time.Now(), d.o.Logger)
 	d.mu.Lock()
 	delete(d.inflight, j.r.ID)
 	d.mu.Unlock()
@@ -399,25 +442,15 @@ func (d *Dispatcher) prune(ctx context.Context, now time.Time) {
 	}
 }
 
-var errNoTarget = errors.New("the route is not configured (any more) for queued delivery")
-
-// attempt makes one attempt at r to t (ok false: the route is gone) and records its
-// result. It reports whether the upstream failed (no answer, 408, 429, 5xx), for the
-// route's circuit breaker.
-func (d *Dispatcher) attempt(r *Record, t Target, release func(), ok bool, w *exchange) (failed bool) {
+// attempt makes one attempt at r to t and records its result. It reports whether the
+// upstream failed (no answer, 408, 429, 5xx), for the route's circuit breaker.
+func (d *Dispatcher) attempt(r *Record, t Target, release func(), w *exchange) (failed bool) {
 	n := r.Attempts + 1
 	start := time.Now()
-	var status int
-	var retryAfter time.Duration
-	var err error
-	if ok {
-		// An attempt ends well within its lease, so the delivery never has two live owners.
-		t.Timeout = min(t.Timeout, d.o.Lease/2)
-		status, retryAfter, err = send(&t, r, n, w)
-		release()
-	} else {
-		err = errNoTarget
-	}
+	// An attempt ends well within its lease, so the delivery never has two live owners.
+	t.Timeout = min(t.Timeout, d.o.Lease/2)
+	status, retryAfter, err := send(&t, r, n, w)
+	release()
 	res := Result{Attempt: Attempt{N: n, At: start, Status: status, Latency: time.Since(start)}}
 	delivered := err == nil && status >= 200 && status < 300
 	switch {

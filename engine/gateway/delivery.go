@@ -99,7 +99,7 @@ func (g *Gateway) openDelivery(cfg *config.Config, kr *delivery.Keyring) (*deliv
 		return nil, fmt.Errorf("gateway: delivery metrics: %w", err)
 	}
 	g.depth = &depthCache{store: store}
-	if err := reg.Register(depthCollector{g.depth, d}); err != nil {
+	if err := reg.Register(depthCollector{g.depth, d, g.destLabel}); err != nil {
 		_ = store.Close()
 		return nil, fmt.Errorf("gateway: delivery metrics: %w", err)
 	}
@@ -120,19 +120,38 @@ func deliveryLease(cfg *config.Config) time.Duration {
 	return 2*longest + 5*time.Second
 }
 
-// fanout returns how many destinations the live snapshot's route has beside its upstream.
-func (g *Gateway) fanout(name string) int {
+// fanout returns the URLs of the live snapshot's route's destinations beside its upstream
+// (the snapshot's config, which nothing changes).
+func (g *Gateway) fanout(name string) []string {
 	snap := g.snaps.Acquire()
 	if snap == nil {
-		return 0
+		return nil
 	}
 	defer snap.Release()
 	for _, r := range snap.Routes {
 		if r.Name == name {
-			return len(r.Config.Destinations)
+			return r.Config.Destinations
 		}
 	}
-	return 0
+	return nil
+}
+
+// destinationIndex returns the index in dests of the destination dest names (see
+// delivery.Record.Dest: its DestinationID, or the 1-based position an older release
+// stored), -1 when none does: the record is then held, never sent to another destination.
+func destinationIndex(dests []string, dest int) int {
+	if dest < delivery.DestinationIDBase {
+		if dest >= 1 && dest <= len(dests) {
+			return dest - 1
+		}
+		return -1
+	}
+	for i, u := range dests {
+		if delivery.DestinationID(u) == dest {
+			return i
+		}
+	}
+	return -1
 }
 
 // deliveryTarget resolves a destination of a route of the live snapshot (0: its upstream),
@@ -156,17 +175,24 @@ func (g *Gateway) deliveryTarget(name string, dest int) (delivery.Target, func()
 	return t, g.targets.put(snap, name, dest, t), true
 }
 
-// resolveTarget makes the target of a route's destination (0: its upstream) from snap; ok
-// false when snap has no such queued route or destination.
+// resolveTarget makes the target of a route's destination (0: its upstream; else see
+// delivery.Record.Dest) from snap; ok false when snap has no such queued route or
+// destination (the dispatcher then holds its deliveries).
 func (g *Gateway) resolveTarget(snap *snapshot.Snapshot, name string, dest int) (delivery.Target, bool) {
 	for _, r := range snap.Routes {
-		if r.Name != name || !r.Config.Queued() || dest > len(r.Config.Destinations) {
+		if r.Name != name || !r.Config.Queued() {
 			continue
 		}
+		i := -1
+		if dest != 0 {
+			if i = destinationIndex(r.Config.Destinations, dest); i < 0 {
+				return delivery.Target{}, false
+			}
+		}
 		t := delivery.Target{Client: r.Client, Scheme: r.Scheme, Host: r.Host, BasePath: r.BasePath, Timeout: r.Timeout, MaxInFlight: r.Config.MaxInFlight, MaxRate: r.Config.MaxRate}
-		if dest > 0 {
+		if i >= 0 {
 			var err error
-			if t.Client, t.Scheme, t.Host, t.BasePath, err = g.destClients.get(r.Config.Destinations[dest-1], r.Timeout, int(r.Config.MaxResponseBody)); err != nil {
+			if t.Client, t.Scheme, t.Host, t.BasePath, err = g.destClients.get(r.Config.Destinations[i], r.Timeout, int(r.Config.MaxResponseBody)); err != nil {
 				g.log.Warn("delivery: destination unusable", "route", name, "destination", dest, "err", err)
 				return delivery.Target{}, false
 			}
@@ -288,13 +314,30 @@ func (g *Gateway) orderedRoutes() []string {
 }
 
 // checkSignKeys refuses a snapshot whose queued route signs with a secret that is not a
-// Standard Webhooks key.
+// Standard Webhooks key, or has two destinations of one DestinationID (a collision of 30
+// bits of their URLs' hashes: their deliveries could not be told apart).
 func checkSignKeys(snap *snapshot.Snapshot) error {
 	for _, r := range snap.Routes {
 		if r.Config.Queued() && r.Config.Sign != "" {
 			v, _ := snap.Secrets.Get(r.Config.Sign)
 			if _, err := delivery.DecodeSignKey(v); err != nil {
 				return fmt.Errorf("%s: route %q: sign: secret %q: %w", snap.Config.File, r.Name, r.Config.Sign, err)
+			}
+		}
+		if err := checkDestinationIDs(r.Config.Destinations); err != nil {
+			return fmt.Errorf("%s: route %q: destinations: %w", snap.Config.File, r.Name, err)
+		}
+	}
+	return nil
+}
+
+// checkDestinationIDs refuses two different destination URLs of one DestinationID. The
+// same URL twice is one destination, listed twice: each gets its own record, sent there.
+func checkDestinationIDs(dests []string) error {
+	for i, u := range dests {
+		for _, v := range dests[:i] {
+			if u != v && delivery.DestinationID(u) == delivery.DestinationID(v) {
+				return fmt.Errorf("%s and %s have the same delivery id; change one (a trailing / changes it, not the deliveries' path)", config.RedactURL(v), config.RedactURL(u))
 			}
 		}
 	}
@@ -408,6 +451,8 @@ func (g *Gateway) deadLetters(depth []routeDepth) []deadLetter {
 type depthCollector struct {
 	s depther
 	d *delivery.Dispatcher
+	// label names a destination in the metrics (Gateway.destLabel); ok false: not shown.
+	label func(delivery.Destination) (string, bool)
 }
 
 // depther is what reads a store's depth.
@@ -460,6 +505,28 @@ var (
 	breakerOn  = prometheus.NewDesc("hookwall_delivery_breaker_open", "1 for a destination (0: the route's upstream, n: its n-th destination) whose circuit breaker is open: it kept failing and attempts pause.", []string{"route", "destination"}, nil)
 )
 
+// destLabel returns the destination label of dest's metrics: "0" for a route's upstream,
+// n for its n-th destination in the live config; ok false for a destination not
+// configured (nothing is attempted to it).
+func (g *Gateway) destLabel(dest delivery.Destination) (string, bool) {
+	if dest.Dest == 0 {
+		return "0", true
+	}
+	snap := g.snaps.Acquire()
+	if snap == nil {
+		return "", false
+	}
+	defer snap.Release()
+	for _, r := range snap.Routes {
+		if r.Name == dest.Route {
+			if i := destinationIndex(r.Config.Destinations, dest.Dest); i >= 0 {
+				return strconv.Itoa(i + 1), true
+			}
+		}
+	}
+	return "", false
+}
+
 func (depthCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- depthDesc
 	ch <- oldestDesc
@@ -470,8 +537,15 @@ func (depthCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c depthCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
+	// A destination's records of an older release (by position) and this one's (by id)
+	// have a breaker each, under one label: it is reported once.
+	var seen [][2]string
 	for _, dest := range c.d.BreakersOpen() {
-		ch <- prometheus.MustNewConstMetric(breakerOn, prometheus.GaugeValue, 1, dest.Route, strconv.Itoa(dest.Dest))
+		label, ok := c.label(dest)
+		if key := [2]string{dest.Route, label}; ok && !slices.Contains(seen, key) {
+			seen = append(seen, key)
+			ch <- prometheus.MustNewConstMetric(breakerOn, prometheus.GaugeValue, 1, dest.Route, label)
+		}
 	}
 	ds, err := c.s.Depth(ctx)
 	if err != nil {
