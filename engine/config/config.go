@@ -730,6 +730,9 @@ func (c *Config) validate(v *validator) {
 		if f.Memory < 64<<10 {
 			v.errAt(at("memory"), "must be at least 64KiB (one wasm page)")
 		}
+		if f.MaxUses < 0 {
+			v.errAt(at("max_uses"), "must be >= 1")
+		}
 		switch f.OnError {
 		case OnErrorDeny, OnErrorSkip:
 		default:

@@ -92,6 +92,7 @@ func TestParseErrorsNameFileLineAndKey(t *testing.T) {
 		{"path and prefix", "[[route]]\nname = \"a\"\npath = \"/a\"\nprefix = \"/b\"\nupstream = \"http://x:1\"\npolicy = \"p\"\n", "g.toml:4: route[1].prefix: set path or prefix, not both"},
 		{"unknown filter", minimal + "filters = [\"nope\"]\n", "g.toml:7: route[1].filters: unknown filter \"nope\""},
 		{"bad method", minimal + "methods = [\"post\"]\n", "route[1].methods: unknown method \"post\""},
+		{"negative max_uses", "[[filter]]\nname = \"f\"\nmodule = \"f.wasm\"\nmax_uses = -1\n\n" + minimal, "g.toml:4: filter[1].max_uses: must be >= 1"},
 		{"host with a port", minimal + "host = \"example.com:8443\"\n", "g.toml:7: route[1].host: \"example.com:8443\" is not a host name"},
 		{"host with a path", minimal + "host = \"example.com/x\"\n", "route[1].host: \"example.com/x\" is not a host name"},
 		{"host with a wildcard", minimal + "host = \"*.example.com\"\n", "route[1].host: \"*.example.com\" is not a host name"},
