@@ -1,10 +1,11 @@
 package gateway
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hookwall/hookwall/engine/internal/testutil"
 )
 
 // TestCheckRefusesWhatStartRefuses: `hookwall check` refuses [delivery] encryption keys a
@@ -29,12 +30,7 @@ upstream = "http://127.0.0.1:1"
 policy = "routes.a"
 `
 			for name, body := range map[string]string{"gateway.toml": cfg, "ek.secret": c.key, "policies/a.rego": "package routes.a\nallow := true\n"} {
-				if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
-					t.Fatal(err)
-				}
+				testutil.WriteFile(t, filepath.Join(dir, name), body)
 			}
 			path := filepath.Join(dir, "gateway.toml")
 			_, err := Check(t.Context(), path, Options{})

@@ -56,14 +56,7 @@ dedupe := {"key": input.request.json.id, "ttl": "1h"} if data.m[input.request.js
 			if err != nil {
 				t.Fatal(err)
 			}
-			q, err := set.Prepare(context.Background(), "p")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !q.Compiled() {
-				_, why := q.Evaluator()
-				t.Fatalf("not compiled: %s", why)
-			}
+			q := prepareCompiled(t, set, "p")
 			evalBoth(t, q, ast.MustParseTerm(c.input).Value, nil)
 		})
 	}

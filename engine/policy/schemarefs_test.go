@@ -58,14 +58,7 @@ func TestSchemaRefsStayInsideTheSchema(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			q, err := set.Prepare(context.Background(), "p")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !q.Compiled() {
-				_, why := q.Evaluator()
-				t.Fatalf("not compiled: %s", why)
-			}
+			q := prepareCompiled(t, set, "p")
 			in := doc(requestValue("POST", "/", nil, c.body))
 			d, err := evalBoth(t, q, in, nil)
 			switch {
