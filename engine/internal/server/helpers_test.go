@@ -55,6 +55,23 @@ func openPolicyDir(tb testing.TB) string {
 	return dir
 }
 
+// startOpenRoute serves one route, "open", at path, allowing every request (routes.open)
+// and forwarding it to the upstream at upAddr, and returns the server's address.
+func startOpenRoute(tb testing.TB, path, upAddr string) string {
+	tb.Helper()
+	dir := openPolicyDir(tb)
+	_, addr := startServer(tb, filepath.Join(dir, "gateway.toml"), `
+[policies]
+dir = "policies"
+[[route]]
+name = "open"
+path = "`+path+`"
+upstream = "http://`+upAddr+`"
+policy = "routes.open"
+`, nil)
+	return addr
+}
+
 // startServer serves the config cfgText (read as the file path) with a decision log and
 // quiet logs, the options changed by opt (nil: none), on a loopback listener, and returns
 // the server and its address.

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -37,16 +36,7 @@ func TestInterimAnswerIsABadGateway(t *testing.T) {
 			}()
 		}
 	}()
-	dir := openPolicyDir(t)
-	_, addr := startServer(t, filepath.Join(dir, "gateway.toml"), `
-[policies]
-dir = "policies"
-[[route]]
-name = "open"
-path = "/hooks/open"
-upstream = "http://`+ln.Addr().String()+`"
-policy = "routes.open"
-`, nil)
+	addr := startOpenRoute(t, "/hooks/open", ln.Addr().String())
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)

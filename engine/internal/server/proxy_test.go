@@ -378,16 +378,7 @@ func TestEveryConnectionListIsStripped(t *testing.T) {
 		got <- h
 		c.SetBodyString("ok")
 	})
-	dir := openPolicyDir(t)
-	_, gw := startServer(t, filepath.Join(dir, "gateway.toml"), `
-[policies]
-dir = "policies"
-[[route]]
-name = "open"
-path = "/hook"
-upstream = "http://`+up+`"
-policy = "routes.open"
-`, nil)
+	gw := startOpenRoute(t, "/hook", up)
 	conn, err := net.Dial("tcp", gw)
 	if err != nil {
 		t.Fatal(err)
