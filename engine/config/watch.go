@@ -35,6 +35,10 @@ type Watch struct {
 	// MaxSources bounds the sources (client IPs and senders) tracked at once; the least
 	// recently seen is evicted, and counted, when a new one needs room.
 	MaxSources int `toml:"max_sources"`
+	// MaxBlocks bounds the blocks held at once, placed here or read from the fleet. A full
+	// table keeps the blocks it holds and places no new one until some end or are lifted:
+	// anomalies are still raised, logged and alerted, and the refused blocks counted.
+	MaxBlocks int `toml:"max_blocks"`
 
 	neverBlock []netip.Prefix
 	rules      [len(watchClasses)]WatchRule
@@ -93,6 +97,9 @@ const (
 	DefaultWatchBlockFor    = 10 * time.Minute
 	DefaultWatchMaxBlockFor = 24 * time.Hour
 	DefaultWatchMaxSources  = 1 << 16
+	DefaultWatchMaxBlocks   = 10000
+	// MaxWatchMaxBlocks is the largest max_blocks accepted.
+	MaxWatchMaxBlocks = 1 << 20
 )
 
 // NeverBlockPrefixes returns the parsed never_block list. The slice is shared: do not modify it.
@@ -111,6 +118,9 @@ func (w *Watch) applyDefaults(defined func(k ...string) bool) {
 	w.BlockFor = cmp.Or(w.BlockFor, Duration(DefaultWatchBlockFor))
 	w.MaxBlockFor = cmp.Or(w.MaxBlockFor, Duration(DefaultWatchMaxBlockFor))
 	w.MaxSources = cmp.Or(w.MaxSources, DefaultWatchMaxSources)
+	if !defined("max_blocks") {
+		w.MaxBlocks = DefaultWatchMaxBlocks
+	}
 	if !defined("max_deny_rate") {
 		w.MaxDenyRate = DefaultWatchMaxDenyRate
 	}
@@ -167,6 +177,9 @@ func (c *Config) validateWatch(v *validator) {
 	}
 	if w.MaxSources < 1024 {
 		v.errAt(at("max_sources"), "must be at least 1024")
+	}
+	if w.MaxBlocks < 1 || w.MaxBlocks > MaxWatchMaxBlocks {
+		v.errAt(at("max_blocks"), "must be between 1 and %d", MaxWatchMaxBlocks)
 	}
 	for _, p := range w.NeverBlock {
 		pfx, err := parsePrefix(p)

@@ -82,24 +82,27 @@ type watchCollector struct {
 	w                                       *watch.Watcher
 	anomalies, sources, capacity, evictions *prometheus.Desc
 	blocks, alerts, fleetErrs               *prometheus.Desc
+	blockCapacity, blocksRefused            *prometheus.Desc
 }
 
 func newWatchCollector(w *watch.Watcher) *watchCollector {
 	d := prometheus.NewDesc
 	return &watchCollector{
-		w:         w,
-		anomalies: d("hookwall_anomalies_total", "Anomalies raised, by the route of the request that raised them and the reason class.", []string{"route", "kind"}, nil),
-		sources:   d("hookwall_watch_sources", "Sources (client IPs and senders) the watcher tracks.", nil, nil),
-		capacity:  d("hookwall_watch_sources_capacity", "Slots of the watcher's source table ([watch] max_sources, rounded up to a power of two).", nil, nil),
-		evictions: d("hookwall_watch_evictions_total", "Sources evicted from the watcher's table to make room for new ones.", nil, nil),
-		blocks:    d("hookwall_watch_blocks", "Sources blocked now.", nil, nil),
-		alerts:    d("hookwall_watch_alerts_total", "Anomaly alerts by result: sent, failed (after the last retry), dropped (queue full).", []string{"result"}, nil),
-		fleetErrs: d("hookwall_watch_fleet_errors_total", "Failed reads and writes of the blocks shared through the state backend.", nil, nil),
+		w:             w,
+		anomalies:     d("hookwall_anomalies_total", "Anomalies raised, by the route of the request that raised them and the reason class.", []string{"route", "kind"}, nil),
+		sources:       d("hookwall_watch_sources", "Sources (client IPs and senders) the watcher tracks.", nil, nil),
+		capacity:      d("hookwall_watch_sources_capacity", "Slots of the watcher's source table ([watch] max_sources, rounded up to a power of two).", nil, nil),
+		evictions:     d("hookwall_watch_evictions_total", "Sources evicted from the watcher's table to make room for new ones.", nil, nil),
+		blocks:        d("hookwall_watch_blocks", "Sources blocked now.", nil, nil),
+		alerts:        d("hookwall_watch_alerts_total", "Anomaly alerts by result: sent, failed (after the last retry), dropped (queue full).", []string{"result"}, nil),
+		fleetErrs:     d("hookwall_watch_fleet_errors_total", "Failed reads and writes of the blocks shared through the state backend.", nil, nil),
+		blockCapacity: d("hookwall_watch_blocks_capacity", "Blocks the watcher holds at most ([watch] max_blocks).", nil, nil),
+		blocksRefused: d("hookwall_watch_blocks_refused_total", "Blocks not placed (or not read from the fleet) because the block table was full.", nil, nil),
 	}
 }
 
 func (c *watchCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.anomalies, c.sources, c.capacity, c.evictions, c.blocks, c.alerts, c.fleetErrs} {
+	for _, d := range []*prometheus.Desc{c.anomalies, c.sources, c.capacity, c.evictions, c.blocks, c.alerts, c.fleetErrs, c.blockCapacity, c.blocksRefused} {
 		ch <- d
 	}
 }
@@ -116,4 +119,6 @@ func (c *watchCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- m(c.alerts, counter, float64(st.AlertsFailed), "failed")
 	ch <- m(c.alerts, counter, float64(st.AlertsDropped), "dropped")
 	ch <- m(c.fleetErrs, counter, float64(st.FleetErrors))
+	ch <- m(c.blockCapacity, gauge, float64(st.BlockCapacity))
+	ch <- m(c.blocksRefused, counter, float64(st.BlocksRefused))
 }

@@ -389,7 +389,7 @@ func TestWatchBlocksForgedBurst(t *testing.T) {
 	}
 	metrics, _ := io.ReadAll(r.Body)
 	r.Body.Close()
-	for _, line := range []string{`hookwall_anomalies_total{kind="signature",route="github"} 3`, `hookwall_watch_blocks 1`, `hookwall_requests_total{code="429",outcome="blocked",route="github"} 6`} {
+	for _, line := range []string{`hookwall_anomalies_total{kind="signature",route="github"} 3`, `hookwall_watch_blocks 1`, `hookwall_watch_blocks_capacity 10000`, `hookwall_watch_blocks_refused_total 0`, `hookwall_requests_total{code="429",outcome="blocked",route="github"} 6`} {
 		if !strings.Contains(string(metrics), line) {
 			t.Errorf("metrics lack %q", line)
 		}

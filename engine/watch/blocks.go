@@ -3,7 +3,10 @@ package watch
 import (
 	"context"
 	"encoding/json"
+	"hash/maphash"
 	"log/slog"
+	"maps"
+	"math/bits"
 	"net/netip"
 	"sort"
 	"sync"
@@ -40,7 +43,18 @@ type Block struct {
 	// Gateway is the gateway that placed the block.
 	Gateway string `json:"gateway,omitempty"`
 
-	shared bool // written to the fleet, or read from it
+	shared bool // written to the fleet, or read from it, and not found missing since
+	own    bool // placed here: written to the fleet again if the fleet loses it
+}
+
+// record is a block's form in the fleet. A lift is a record too: Since is when it was
+// lifted, Until is zero (a gateway of an earlier version reads it as an ended block and
+// deletes it) and LiftedUntil is when the record itself ends. It lifts every block of
+// Source placed before it, including the one of the gateway that placed it, which would
+// otherwise take the block's absence from the fleet for a lost record and write it again.
+type record struct {
+	Block
+	LiftedUntil time.Time `json:"lifted_until,omitzero"`
 }
 
 // fleetPoll is how often a gateway checks the fleet's version of the blocks; fleetResync
@@ -51,20 +65,29 @@ const (
 	fleetCall   = 2 * time.Second
 )
 
+// fullWarnEvery spaces the warnings that the block table is full.
+const fullWarnEvery = time.Minute
+
 type strike struct {
 	n     int
 	until time.Time
 }
 
-// blocks holds the blocks in force. Requests read view, an immutable map replaced on every
-// change; changes (rare) take mu.
+// blocks holds the blocks in force, at most max of them. Requests read view: shards of
+// immutable maps, each replaced (copied with its change) when one of its sources changes,
+// so a new block copies one shard, a few entries, whatever the number of blocks. Changes
+// take mu.
 type blocks struct {
 	cfg     *config.Watch
 	fleet   Fleet
 	gateway string
 	log     *slog.Logger
+	max     int // blocks held at once; strikes are kept for at most 2 × max sources
+	seed    maphash.Seed
 
-	view atomic.Pointer[map[string]int64] // source → until, unix ns; nil when empty
+	view  []atomic.Pointer[map[string]int64] // source → until, unix ns; a nil shard is empty
+	mask  uint64                             // len(view) - 1
+	inMap atomic.Int64                       // len(m): lookup reads no shard while 0
 
 	mu      sync.Mutex
 	m       map[string]*Block
@@ -72,16 +95,36 @@ type blocks struct {
 	pending []string // placed here, not yet written to the fleet
 	kick    chan struct{}
 
+	warned       time.Time // last warning that the table is full
+	warnedAtSeen uint64    // refused as of that warning
+
 	fleetErrs atomic.Uint64
+	refused   atomic.Uint64 // blocks not placed because the table was full
 }
 
 func newBlocks(cfg *config.Watch, fleet Fleet, gateway string, log *slog.Logger) *blocks {
-	return &blocks{cfg: cfg, fleet: fleet, gateway: gateway, log: log, m: map[string]*Block{}, strikes: map[string]strike{}, kick: make(chan struct{}, 1)}
+	limit := cfg.MaxBlocks
+	if limit <= 0 {
+		limit = config.DefaultWatchMaxBlocks
+	}
+	// About 16 blocks a shard when the table is full: a change copies that many entries.
+	shards := 1 << bits.Len(uint(min(max(limit/16, 16), 1<<16)-1))
+	return &blocks{
+		cfg: cfg, fleet: fleet, gateway: gateway, log: log, max: limit, seed: maphash.MakeSeed(),
+		view: make([]atomic.Pointer[map[string]int64], shards), mask: uint64(shards - 1),
+		m: map[string]*Block{}, strikes: map[string]strike{}, kick: make(chan struct{}, 1),
+	}
 }
 
-// lookup returns source's block end while one is in force at now.
+func (b *blocks) shard(source string) uint64 { return maphash.String(b.seed, source) & b.mask }
+
+// lookup returns source's block end while one is in force at now. It neither locks nor
+// allocates.
 func (b *blocks) lookup(source string, now int64) (until int64, ok bool) {
-	v := b.view.Load()
+	if b.inMap.Load() == 0 {
+		return 0, false
+	}
+	v := b.view[b.shard(source)].Load()
 	if v == nil {
 		return 0, false
 	}
@@ -89,21 +132,77 @@ func (b *blocks) lookup(source string, now int64) (until int64, ok bool) {
 	return until, ok && now < until
 }
 
-// publishLocked replaces the request path's view. b.mu is held.
-func (b *blocks) publishLocked() {
-	if len(b.m) == 0 {
-		b.view.Store(nil)
+// publishLocked makes the request path see the blocks of sources as m holds them now:
+// each shard holding one of them is copied once, with its changes. b.mu is held.
+func (b *blocks) publishLocked(sources ...string) {
+	if len(sources) == 0 {
 		return
 	}
-	v := make(map[string]int64, len(b.m))
-	for s, bl := range b.m {
-		v[s] = bl.Until.UnixNano()
+	byShard := make(map[uint64][]string, len(sources))
+	for _, s := range sources {
+		i := b.shard(s)
+		byShard[i] = append(byShard[i], s)
 	}
-	b.view.Store(&v)
+	for i, ss := range byShard {
+		var v map[string]int64
+		if old := b.view[i].Load(); old != nil {
+			v = maps.Clone(*old)
+		} else {
+			v = make(map[string]int64, len(ss))
+		}
+		for _, s := range ss {
+			if bl := b.m[s]; bl != nil {
+				v[s] = bl.Until.UnixNano()
+			} else {
+				delete(v, s)
+			}
+		}
+		if len(v) == 0 {
+			b.view[i].Store(nil)
+		} else {
+			b.view[i].Store(&v)
+		}
+	}
+	b.inMap.Store(int64(len(b.m)))
 }
 
-// add blocks source after an anomaly at now, unless never_block holds it or a block is
-// already in force. It returns the block's end.
+// roomLocked reports whether source may take a new entry in m; when the table is full it
+// counts the refusal and warns, at most once a fullWarnEvery. b.mu is held.
+func (b *blocks) roomLocked(source string) bool {
+	if _, ok := b.m[source]; ok || len(b.m) < b.max {
+		return true
+	}
+	n := b.refused.Add(1)
+	if t := time.Now(); t.Sub(b.warned) >= fullWarnEvery {
+		b.log.Warn("block table full: source not blocked; the blocks in force stay until they end or are lifted",
+			"source", source, "max_blocks", b.max, "refused", n-b.warnedAtSeen, "refused_total", n)
+		b.warned, b.warnedAtSeen = t, n
+	}
+	return false
+}
+
+// strikeLocked records source's strike. Past 2 × max sources it first forgets one source
+// that is not blocked now (its next block starts at block_for again). b.mu is held.
+func (b *blocks) strikeLocked(source string, st strike) {
+	if _, ok := b.strikes[source]; !ok && len(b.strikes) >= 2*b.max {
+		var victim string
+		found := false
+		for s := range b.strikes {
+			if !found {
+				victim, found = s, true
+			}
+			if b.m[s] == nil {
+				victim = s
+				break
+			}
+		}
+		delete(b.strikes, victim)
+	}
+	b.strikes[source] = st
+}
+
+// add blocks source after an anomaly at now, unless never_block holds it, a block is
+// already in force or the table is full. It returns the block's end.
 func (b *blocks) add(source, route, kind string, now time.Time, rule string) (time.Time, bool) {
 	if neverBlocked(b.cfg.NeverBlockPrefixes(), source) {
 		return time.Time{}, false
@@ -112,6 +211,9 @@ func (b *blocks) add(source, route, kind string, now time.Time, rule string) (ti
 	defer b.mu.Unlock()
 	if cur := b.m[source]; cur != nil && cur.Until.After(now) {
 		return cur.Until, true
+	}
+	if !b.roomLocked(source) {
+		return time.Time{}, false
 	}
 	n := 1
 	if st, ok := b.strikes[source]; ok && now.Before(st.until.Add(b.cfg.MaxBlockFor.D())) {
@@ -122,19 +224,24 @@ func (b *blocks) add(source, route, kind string, now time.Time, rule string) (ti
 		d *= 2
 	}
 	d = min(d, b.cfg.MaxBlockFor.D())
-	bl := &Block{Source: source, Since: now, Until: now.Add(d), Strikes: n, Route: route, Kind: kind, Rule: rule, Gateway: b.gateway}
+	bl := &Block{Source: source, Since: now, Until: now.Add(d), Strikes: n, Route: route, Kind: kind, Rule: rule, Gateway: b.gateway, own: true}
 	b.m[source] = bl
-	b.strikes[source] = strike{n: n, until: bl.Until}
-	b.publishLocked()
+	b.strikeLocked(source, strike{n: n, until: bl.Until})
+	b.publishLocked(source)
 	b.log.Warn("source blocked", "source", source, "until", bl.Until.UTC().Format(time.RFC3339), "strikes", n, "route", route, "kind", kind, "mode", string(b.cfg.Block))
 	if b.fleet != nil {
 		b.pending = append(b.pending, source)
-		select {
-		case b.kick <- struct{}{}:
-		default:
-		}
+		b.kickLoop()
 	}
 	return bl.Until, true
+}
+
+// kickLoop wakes run for a push.
+func (b *blocks) kickLoop() {
+	select {
+	case b.kick <- struct{}{}:
+	default:
+	}
 }
 
 // list returns the blocks in force at now, soonest to end first.
@@ -171,34 +278,67 @@ func (b *blocks) count(now time.Time) int {
 // lift removes source's block here and in the fleet. An address may be written in any
 // form: "2001:DB8::1", "2001:db8:0:0:0:0:0:1" and "::ffff:192.0.2.1" lift the blocks of
 // 2001:db8::1 and 192.0.2.1, the form blocks are kept under.
+//
+// In the fleet the block's record is replaced by a lift record, which lasts as long as the
+// block could (max_block_for, or the block's end if later): the gateway that placed the
+// block deletes it on reading the lift, where a record merely missing (Redis restarted or
+// flushed) makes it write the block again.
 func (b *blocks) lift(ctx context.Context, source string) (bool, error) {
 	keys := liftKeys(source)
+	now := time.Now()
+	end := now.Add(b.cfg.MaxBlockFor.D())
 	b.mu.Lock()
 	found := false
 	for _, k := range keys {
-		found = found || b.m[k] != nil
+		if bl := b.m[k]; bl != nil {
+			found = true
+			if bl.Until.After(end) {
+				end = bl.Until
+			}
+		}
 		delete(b.m, k)
 		delete(b.strikes, k)
 	}
-	b.publishLocked()
+	b.publishLocked(keys...)
 	b.mu.Unlock()
 	if b.fleet == nil {
 		return found, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, fleetCall)
 	defer cancel()
+	all, err := b.fleet.Blocks(ctx)
+	if err != nil {
+		b.fleetErrs.Add(1)
+		return found, errorf("lifting %s in the fleet (lifted here; other gateways keep it until it ends): %w", keys[len(keys)-1], err)
+	}
 	for _, k := range keys {
-		shared, err := b.fleet.DeleteBlock(ctx, k)
-		if err != nil {
+		if rec, ok := parseRecord(k, all[k]); ok && rec.LiftedUntil.IsZero() && rec.Until.After(now) {
+			found = true
+			if rec.Until.After(end) {
+				end = rec.Until
+			}
+		}
+	}
+	for _, k := range keys {
+		raw, _ := json.Marshal(record{Block: Block{Source: k, Since: now, Gateway: b.gateway}, LiftedUntil: end})
+		if err := b.fleet.PutBlock(ctx, k, raw); err != nil {
 			b.fleetErrs.Add(1)
 			return found, errorf("lifting %s in the fleet (lifted here; other gateways keep it until it ends): %w", k, err)
 		}
-		found = found || shared
 	}
 	if found {
 		b.log.Info("block lifted", "source", keys[len(keys)-1])
 	}
 	return found, nil
+}
+
+// parseRecord reads source's record in the fleet; ok is false for one this version does not
+// write (or none).
+func parseRecord(source string, raw []byte) (rec record, ok bool) {
+	if raw == nil || json.Unmarshal(raw, &rec) != nil || rec.Source != source {
+		return record{}, false
+	}
+	return rec, true
 }
 
 // liftKeys returns the texts source's block may be kept under: source itself and, when it
@@ -214,15 +354,15 @@ func liftKeys(source string) []string {
 	return []string{source}
 }
 
-// expire drops ended blocks.
+// expire drops ended blocks, and the strikes that no longer count.
 func (b *blocks) expire(now time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	changed := false
+	var ended []string
 	for s, bl := range b.m {
 		if !bl.Until.After(now) {
 			delete(b.m, s)
-			changed = true
+			ended = append(ended, s)
 		}
 	}
 	for s, st := range b.strikes {
@@ -230,9 +370,7 @@ func (b *blocks) expire(now time.Time) {
 			delete(b.strikes, s)
 		}
 	}
-	if changed {
-		b.publishLocked()
-	}
+	b.publishLocked(ended...)
 }
 
 // run expires blocks and, with a fleet, writes new blocks to it and reads its changes,
@@ -325,8 +463,12 @@ func (b *blocks) push(ctx context.Context) {
 	}
 }
 
-// pull reads the fleet's blocks: new ones apply here, shared ones gone from the fleet were
-// lifted elsewhere, ended ones are deleted from it. It reports whether the read succeeded.
+// pull reads the fleet's blocks and lifts. A new block applies here (room permitting). A
+// lift deletes the blocks of its source placed before it. A block missing from the fleet was
+// lost by it (Redis restarted or flushed), or lifted by a gateway of an earlier version: a
+// block placed here is written again, one placed elsewhere is deleted here (its gateway
+// writes it again if it still holds it). Ended records are deleted from the fleet. It reports
+// whether the read succeeded.
 func (b *blocks) pull(ctx context.Context, now time.Time) bool {
 	cctx, cancel := context.WithTimeout(ctx, fleetCall)
 	all, err := b.fleet.Blocks(cctx)
@@ -335,16 +477,24 @@ func (b *blocks) pull(ctx context.Context, now time.Time) bool {
 		b.fleetErrs.Add(1)
 		return false
 	}
-	var ended []string
+	var ended, changed []string
 	b.mu.Lock()
 	seen := make(map[string]bool, len(all))
+	lifted := map[string]time.Time{}
 	for s, raw := range all {
-		var rec Block
-		if json.Unmarshal(raw, &rec) != nil || rec.Source != s {
+		rec, ok := parseRecord(s, raw)
+		switch {
+		case !ok:
 			ended = append(ended, s) // not a record this version writes
 			continue
-		}
-		if !rec.Until.After(now) {
+		case !rec.LiftedUntil.IsZero():
+			if rec.LiftedUntil.After(now) {
+				lifted[s] = rec.Since
+			} else {
+				ended = append(ended, s)
+			}
+			continue
+		case !rec.Until.After(now):
 			ended = append(ended, s)
 			continue
 		}
@@ -354,23 +504,52 @@ func (b *blocks) pull(ctx context.Context, now time.Time) bool {
 		}
 		cur := b.m[s]
 		if cur == nil || rec.Until.After(cur.Until) {
-			rec.shared = true
-			b.m[s] = &rec
-			if st := b.strikes[s]; rec.Strikes >= st.n {
-				b.strikes[s] = strike{n: rec.Strikes, until: rec.Until}
+			if !b.roomLocked(s) {
+				continue
+			}
+			bl := rec.Block
+			bl.shared, bl.own = true, false
+			b.m[s] = &bl
+			changed = append(changed, s)
+			if st := b.strikes[s]; bl.Strikes >= st.n {
+				b.strikeLocked(s, strike{n: bl.Strikes, until: bl.Until})
 			}
 		} else {
 			cur.shared = true
 		}
 	}
+	repush := false
 	for s, bl := range b.m {
-		if bl.shared && !seen[s] {
-			delete(b.m, s) // lifted by another gateway
-			delete(b.strikes, s)
+		if seen[s] {
+			continue
 		}
+		if at, ok := lifted[s]; ok {
+			// Kept only when placed here after the lift and not yet written: its write
+			// replaces the lift's record.
+			if !bl.own || bl.shared || !bl.Since.After(at) {
+				delete(b.m, s)
+				delete(b.strikes, s)
+				changed = append(changed, s)
+			}
+			continue
+		}
+		switch {
+		case bl.own && bl.shared: // the fleet lost it: write it again
+			bl.shared = false
+			b.pending = append(b.pending, s)
+			repush = true
+		case bl.shared:
+			delete(b.m, s)
+			delete(b.strikes, s)
+			changed = append(changed, s)
+		}
+		// Placed here and not yet written: pending holds it.
 	}
-	b.publishLocked()
+	b.publishLocked(changed...)
 	b.mu.Unlock()
+	if repush {
+		b.kickLoop()
+	}
 	for _, s := range ended {
 		cctx, cancel := context.WithTimeout(ctx, fleetCall)
 		_, _ = b.fleet.DeleteBlock(cctx, s)

@@ -5,8 +5,8 @@
 //
 // A Watcher lives as long as the gateway, outside the snapshot: its windows and baselines
 // survive reloads. The server calls it twice per request: Blocked once before any filter or
-// policy runs (one atomic load and, only while blocks exist, one map lookup), and Observe once
-// the request is decided. Neither takes a lock or allocates on the common path; Observe costs
+// policy runs (one atomic load and, only while blocks exist, a hash and one map lookup), and
+// Observe once the request is decided. Neither takes a lock or allocates on the common path; Observe costs
 // a hash per tracked key, a short probe of a fixed table and a few atomic additions. Raising
 // an anomaly (at most once per source per window) is the slow path: it logs, counts, keeps
 // the anomaly for the status page, queues the alert and places the block.
@@ -42,7 +42,17 @@
 // never_block are never blocked. Senders and routes are reported, never blocked: a sender is
 // only known once the policy ran, and blocking a route would refuse everyone. With a Fleet
 // (the Redis state backend) blocks are written to it and read back by every gateway within
-// a poll interval (250ms); a lift anywhere lifts everywhere.
+// a poll interval (250ms); a lift anywhere lifts everywhere. A lift is written as a record
+// of its own, which replaces the block's: a block merely missing from the fleet (Redis
+// restarted or flushed) is written again by the gateway that placed it, and dropped, until
+// then, by the others.
+//
+// At most max_blocks blocks are held, placed here or read from the fleet. A full table
+// keeps its blocks until they end or are lifted and places no new one: the anomaly is still
+// raised and alerted, the refusal counted (Stats.BlocksRefused) and warned about at most
+// once a minute. Strikes are kept for at most twice as many sources. The request path reads
+// the blocks from shards of immutable maps of about 16 blocks each: a new block copies one
+// shard, whatever the number held.
 //
 // # Alerts
 //

@@ -255,6 +255,10 @@ type Stats struct {
 	Evictions uint64 `json:"evictions"` // sources evicted to make room
 	Anomalies uint64 `json:"anomalies"` // raised since start
 	Blocks    int    `json:"blocks"`    // blocks in force
+	// BlockCapacity is max_blocks; BlocksRefused counts the blocks not placed (or not read
+	// from the fleet) because that many were held.
+	BlockCapacity int    `json:"block_capacity"`
+	BlocksRefused uint64 `json:"blocks_refused"`
 	// Alerts delivered, given up after the last retry, and dropped because the queue was full.
 	AlertsSent    uint64 `json:"alerts_sent"`
 	AlertsFailed  uint64 `json:"alerts_failed"`
@@ -268,6 +272,7 @@ func (w *Watcher) Stats() Stats {
 	st := Stats{
 		Sources: w.sources.used.Load(), Capacity: len(w.sources.slots), Evictions: w.sources.evictions.Load(),
 		Anomalies: w.total.Load(), Blocks: w.blocks.count(time.Now()), FleetErrors: w.blocks.fleetErrs.Load(),
+		BlockCapacity: w.blocks.max, BlocksRefused: w.blocks.refused.Load(),
 	}
 	if w.alerts != nil {
 		st.AlertsSent, st.AlertsFailed, st.AlertsDropped = w.alerts.sent.Load(), w.alerts.failed.Load(), w.alerts.dropped.Load()
