@@ -26,6 +26,8 @@ type Config struct {
 	File string `toml:"-"`
 	Dir  string `toml:"-"`
 
+	loc *locator // where each key was written: Where
+
 	Server   Server               `toml:"server"`
 	Admin    Admin                `toml:"admin"`
 	Policies Policies             `toml:"policies"`
@@ -488,6 +490,7 @@ func Parse(path string, raw []byte) (*Config, error) {
 		return nil, &Error{File: path, Msg: err.Error()}
 	}
 	v := validator{file: path, loc: newLocator(raw)}
+	c.loc = v.loc
 	for _, k := range md.Undecoded() {
 		v.errAt(locKey(k), "unknown key")
 	}
@@ -598,6 +601,18 @@ func (c *Config) applyDefaults() {
 		c.Routes[i].UpstreamCA = c.Abs(c.Routes[i].UpstreamCA)
 		c.Routes[i].Delivery = cmp.Or(c.Routes[i].Delivery, DeliveryDirect)
 	}
+}
+
+// Where is "file:line" of the key at path, in the form config errors use: ("route", 0,
+// "policy") is the first route's policy, ("filter", 1) the second filter's table. The file
+// alone when the line is unknown (a config not parsed from a file).
+func (c *Config) Where(path ...any) string {
+	if c.loc != nil {
+		if n := c.loc.line(path...); n > 0 {
+			return c.File + ":" + strconv.Itoa(n)
+		}
+	}
+	return c.File
 }
 
 // Abs resolves p against the config file's directory unless it is absolute.

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -161,6 +162,9 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (_ *Snapshot, err
 	if s.OAuth != nil {
 		popts.OAuth = s.OAuth
 	}
+	if err := checkPolicyKeys(cfg, o.Policies == nil); err != nil {
+		return nil, err
+	}
 	switch {
 	case o.Policies != nil:
 		pset, err = o.Policies.Load(ctx, popts)
@@ -175,7 +179,7 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (_ *Snapshot, err
 		fc := &cfg.Filters[i]
 		f, ferr := loadFilter(ctx, o, fc)
 		if ferr != nil {
-			return nil, fmt.Errorf("%s: filter[%d] %q: %w", cfg.File, i+1, fc.Name, ferr)
+			return nil, fmt.Errorf("%s: filter[%d] %q: %w", cfg.Where("filter", i), i+1, fc.Name, ferr)
 		}
 		s.Filters[fc.Name] = f
 		f.holders.Add(1) // closeResources lets it go, this build failing or not
@@ -185,7 +189,7 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (_ *Snapshot, err
 		rc := &cfg.Routes[i]
 		r, rerr := s.buildRoute(ctx, rc, o.Previous)
 		if rerr != nil {
-			errs = append(errs, fmt.Errorf("%s: route[%d] %q: %w", cfg.File, i+1, rc.Name, rerr))
+			errs = append(errs, fmt.Errorf("%s: route[%d] %q: %w", cfg.Where("route", i), i+1, rc.Name, rerr))
 			continue
 		}
 		s.Routes = append(s.Routes, r)
@@ -432,4 +436,22 @@ func (h *Holder) Close() {
 	if s := h.p.Swap(nil); s != nil {
 		s.Release()
 	}
+}
+
+// checkPolicyKeys refuses, naming the file, line and key, the [policies] values the policy
+// package would refuse without them: a builtin allow_builtins cannot turn on, and (when the
+// policies are read from dir) a dir that is not there.
+func checkPolicyKeys(cfg *config.Config, fromDir bool) error {
+	unsafe := policy.UnsafeBuiltins()
+	for _, b := range cfg.Policies.AllowBuiltins {
+		if !slices.Contains(unsafe, b) {
+			return fmt.Errorf("%s: policies.allow_builtins: %q is not one of the builtins that are off by default (%s)", cfg.Where("policies", "allow_builtins"), b, strings.Join(unsafe, ", "))
+		}
+	}
+	if fromDir {
+		if _, err := os.Stat(cfg.Policies.Dir); err != nil {
+			return fmt.Errorf("%s: policies.dir: %w", cfg.Where("policies", "dir"), err)
+		}
+	}
+	return nil
 }
