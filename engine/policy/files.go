@@ -1,6 +1,9 @@
 package policy
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -81,7 +84,32 @@ func readTree(roots []string, includeTests bool) (*loader.Result, error) {
 			}
 		})
 	if err != nil {
-		return nil, fmt.Errorf("policy: %w", describe(err))
+		return nil, fmt.Errorf("policy: %w", describe(dataLines(err)))
 	}
 	return res, nil
+}
+
+// dataLines gives a JSON data file's syntax error the line it is on: OPA's loader reports
+// "path: invalid character …" with the offset kept only in the error it wraps.
+func dataLines(err error) error {
+	var le loader.Errors
+	if !errors.As(err, &le) {
+		return err
+	}
+	out := make(loader.Errors, len(le))
+	for i, e := range le {
+		out[i] = e
+		var se *json.SyntaxError
+		path, msg, ok := strings.Cut(e.Error(), ": ")
+		if !errors.As(e, &se) || !ok {
+			continue
+		}
+		b, rerr := os.ReadFile(path)
+		if rerr != nil || se.Offset > int64(len(b)) {
+			continue
+		}
+		line := 1 + bytes.Count(b[:se.Offset], []byte("\n"))
+		out[i] = fmt.Errorf("%s:%d: %s", path, line, msg)
+	}
+	return out
 }

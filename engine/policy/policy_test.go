@@ -340,3 +340,15 @@ func TestAllowOnlyPackages(t *testing.T) {
 		}
 	}
 }
+
+// TestDataFileErrorsNameTheLine: a JSON data file that does not parse is refused with the
+// line of the error, as a Rego file's is.
+func TestDataFileErrorsNameTheLine(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(dir+"/p.rego", []byte("package p\nallow := true\n"), 0o644)
+	os.WriteFile(dir+"/data.json", []byte("{\"a\": 1,\n \"b\": 2,\n \"c\": }\n"), 0o644)
+	_, err := Load(context.Background(), dir, Options{})
+	if err == nil || !strings.Contains(err.Error(), "data.json:3: invalid character '}'") {
+		t.Fatalf("a bad data.json: %v, want data.json:3", err)
+	}
+}
