@@ -100,6 +100,8 @@ type blocks struct {
 
 	fleetErrs atomic.Uint64
 	refused   atomic.Uint64 // blocks not placed because the table was full
+	// fleetRefused are the fleet's records the last pull found no room for (b.mu).
+	fleetRefused map[string]bool
 }
 
 func newBlocks(cfg *config.Watch, fleet Fleet, gateway string, log *slog.Logger) *blocks {
@@ -167,10 +169,14 @@ func (b *blocks) publishLocked(sources ...string) {
 }
 
 // roomLocked reports whether source may take a new entry in m; when the table is full it
-// counts the refusal and warns, at most once a fullWarnEvery. b.mu is held.
-func (b *blocks) roomLocked(source string) bool {
+// counts the refusal (when count says to) and warns, at most once a fullWarnEvery. b.mu is
+// held.
+func (b *blocks) roomLocked(source string, count bool) bool {
 	if _, ok := b.m[source]; ok || len(b.m) < b.max {
 		return true
+	}
+	if !count {
+		return false
 	}
 	n := b.refused.Add(1)
 	if t := time.Now(); t.Sub(b.warned) >= fullWarnEvery {
@@ -212,7 +218,7 @@ func (b *blocks) add(source, route, kind string, now time.Time, rule string) (ti
 	if cur := b.m[source]; cur != nil && cur.Until.After(now) {
 		return cur.Until, true
 	}
-	if !b.roomLocked(source) {
+	if !b.roomLocked(source, true) {
 		return time.Time{}, false
 	}
 	n := 1
@@ -481,6 +487,7 @@ func (b *blocks) pull(ctx context.Context, now time.Time) bool {
 	b.mu.Lock()
 	seen := make(map[string]bool, len(all))
 	lifted := map[string]time.Time{}
+	refusedNow := map[string]bool{}
 	for s, raw := range all {
 		rec, ok := parseRecord(s, raw)
 		switch {
@@ -504,7 +511,10 @@ func (b *blocks) pull(ctx context.Context, now time.Time) bool {
 		}
 		cur := b.m[s]
 		if cur == nil || rec.Until.After(cur.Until) {
-			if !b.roomLocked(s) {
+			// Every pull reads the fleet's records again: a record is counted the first
+			// time it finds no room, not at every pull while the table stays full.
+			if !b.roomLocked(s, !b.fleetRefused[s]) {
+				refusedNow[s] = true
 				continue
 			}
 			bl := rec.Block
@@ -545,6 +555,7 @@ func (b *blocks) pull(ctx context.Context, now time.Time) bool {
 		}
 		// Placed here and not yet written: pending holds it.
 	}
+	b.fleetRefused = refusedNow
 	b.publishLocked(changed...)
 	b.mu.Unlock()
 	if repush {
