@@ -63,13 +63,17 @@ func checkSchemaRefs(v ast.Value) error {
 	var doc any
 	switch x := v.(type) {
 	case ast.String:
-		if json.Unmarshal([]byte(x), &doc) != nil {
-			return nil
+		// Numbers kept as text, as OPA's loader reads them: a number out of float64's range
+		// must not make this parse fail where the loader's succeeds.
+		d := json.NewDecoder(strings.NewReader(string(x)))
+		d.UseNumber()
+		if err := d.Decode(&doc); err != nil {
+			return fmt.Errorf("the schema is not JSON: %w", err)
 		}
 	case ast.Object, *ast.Array:
 		var err error
 		if doc, err = ast.JSON(x); err != nil {
-			return nil
+			return fmt.Errorf("the schema is not JSON: %w", err)
 		}
 	default:
 		return nil
@@ -120,7 +124,25 @@ func (c *refCheck) walk(v any, root bool) error {
 			if sameInstance[k] {
 				c.link(from, k, val)
 			}
-			if err := c.walk(val, false); err != nil {
+			var err error
+			switch {
+			case dataKeywords[k]:
+				// Values, not schemas: the loader follows nothing in them.
+			case nameKeywords[k]:
+				// Names (a property called "default" or "$ref") mapped to schemas.
+				if m, ok := val.(map[string]any); ok {
+					for _, n := range slices.Sorted(maps.Keys(m)) {
+						if err = c.walk(m[n], false); err != nil {
+							break
+						}
+					}
+				} else {
+					err = c.walk(val, false)
+				}
+			default:
+				err = c.walk(val, false)
+			}
+			if err != nil {
 				return err
 			}
 		}
@@ -133,6 +155,13 @@ func (c *refCheck) walk(v any, root bool) error {
 	}
 	return nil
 }
+
+// dataKeywords hold instance values (const, enum) or annotations (default, examples):
+// an "id" or "$ref" key inside them is data.
+var dataKeywords = map[string]bool{"const": true, "enum": true, "default": true, "examples": true}
+
+// nameKeywords map names to subschemas: their keys are names, not keywords.
+var nameKeywords = map[string]bool{"properties": true, "patternProperties": true, "definitions": true, "$defs": true, "dependencies": true, "dependentSchemas": true}
 
 // link adds the edges of a same-instance keyword: a schema, a list of them, or (for
 // dependencies) an object whose schema values apply.
