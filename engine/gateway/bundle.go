@@ -38,6 +38,8 @@ const (
 	// limits each file, and its tarball loader holds every file in memory before it checks a
 	// signature, so bundleLimitTransport checks both before OPA sees a byte.
 	maxBundleBytes = 64 << 20
+	// maxBundleName bounds the length of a bundle entry's name (a policy path).
+	maxBundleName = 4096
 	// maxBundleEntries bounds the number of entries (files, directories, …) in a bundle's tar.
 	maxBundleEntries = 10000
 	// bundleFetchTimeout bounds one download, headers and body.
@@ -214,10 +216,19 @@ func (t *bundleLimitTransport) check(resp *http.Response) ([]byte, error) {
 		if entries > t.maxEntries {
 			return nil, fmt.Errorf("%w: its tar has more than the limit of %d entries", errBundleTooLarge, t.maxEntries)
 		}
-		if h.Size < 0 || h.Size > t.maxBytes-total {
+		// OPA's loader keeps each entry's name as well as its content: a long name (a PAX or
+		// GNU header allows a MiB) counts as bytes of the bundle, and past maxBundleName refuses it.
+		if len(h.Name) > maxBundleName || len(h.Linkname) > maxBundleName {
+			return nil, fmt.Errorf("%w: tar entry %d has a name longer than %d bytes", errBundleTooLarge, entries, maxBundleName)
+		}
+		size := h.Size + int64(len(h.Name)+len(h.Linkname))
+		for k, v := range h.PAXRecords {
+			size += int64(len(k) + len(v))
+		}
+		if h.Size < 0 || size > t.maxBytes-total {
 			return nil, fmt.Errorf("%w: more than %s uncompressed (at tar entry %d, %q, of %d bytes)", errBundleTooLarge, limit, entries, h.Name, h.Size)
 		}
-		total += h.Size
+		total += size
 	}
 }
 

@@ -64,6 +64,35 @@ func tarBomb(t testing.TB, n int, size int64) []byte {
 // HTTP server. Starting a gateway from it must fail with the limit error, naming the URL,
 // without allocating anything like the decompressed size; a running gateway polling it keeps
 // serving its good bundle; a valid bundle still loads.
+// nameBomb is a gzip'd tar of n empty entries whose names are about nameLen bytes long
+// (PAX headers), after a module: OPA's loader keeps every name.
+func nameBomb(t testing.TB, n, nameLen int) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	gw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gw)
+	mod := []byte(flipAllow)
+	if err := tw.WriteHeader(&tar.Header{Name: "/routes/flip.rego", Mode: 0o644, Size: int64(len(mod)), Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tw.Write(mod); err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("a", nameLen)
+	for i := range n {
+		if err := tw.WriteHeader(&tar.Header{Name: fmt.Sprintf("/pad/%d/%s.json", i, long), Mode: 0o644, Typeflag: tar.TypeReg, Format: tar.FormatPAX}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := gw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
 func TestBundleSizeLimitBoundsMemory(t *testing.T) {
 	const entries, entrySize = 9, 60 << 20 // 540 MiB of zeros
 	bomb := tarBomb(t, entries, entrySize)
@@ -137,6 +166,8 @@ func TestBundleLimitTransport(t *testing.T) {
 		{"compressed, chunked", gz.Bytes(), true, "more than the 1 MiB limit compressed", 1 << 20},
 		{"uncompressed", tarBomb(t, 2, 1<<20), false, "more than the 1 MiB limit uncompressed", 1 << 20},
 		{"entries", tarBomb(t, 20, 0), false, "more than the limit of 10 entries", 1 << 20},
+		{"a long entry name", nameBomb(t, 1, 1<<19), false, "has a name longer than 4096 bytes", 1 << 20},
+		{"names count as bytes", nameBomb(t, 9, 4000), false, "more than the 32768-byte limit uncompressed", 32 << 10},
 		{"valid", valid, true, "", 1 << 20},
 		{"not gzip, left to OPA", []byte("not a bundle"), false, "", 1 << 20},
 	}
