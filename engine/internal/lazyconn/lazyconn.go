@@ -161,7 +161,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 	for {
 		n, err := c.Conn.Read(b)
 		if n > 0 && c.idle != nil {
-			c.idle.answered = true
+			c.idle.answering(b[:n])
 		}
 		if n > 0 || err == nil || !c.read.resume(err, c.Conn.SetReadDeadline) {
 			return n, err
@@ -209,6 +209,9 @@ func Dial(addr string, timeout time.Duration) (net.Conn, error) {
 		return nil, err
 	}
 	lc.checkIdle()
+	if lc.idle != nil {
+		lc.idle.plain = true
+	}
 	return lc, nil
 }
 
