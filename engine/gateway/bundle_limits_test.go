@@ -21,8 +21,9 @@ import (
 )
 
 // tarBomb returns a gzip'd tar that is small compressed and big decompressed: one valid
-// module, then n entries of size zero bytes each.
-func tarBomb(t testing.TB, n int, size int64) []byte {
+// module, then n entries of size zero bytes each, their names nameLen bytes longer than
+// "/pad/zeros-N.bin" (PAX headers: OPA's loader keeps every name too).
+func tarBomb(t testing.TB, n int, size int64, nameLen int) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	gw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
@@ -37,9 +38,9 @@ func tarBomb(t testing.TB, n int, size int64) []byte {
 	if _, err := tw.Write(mod); err != nil {
 		t.Fatal(err)
 	}
-	zeros := make([]byte, 1<<20)
+	zeros, long := make([]byte, 1<<20), strings.Repeat("a", nameLen)
 	for i := range n {
-		if err := tw.WriteHeader(&tar.Header{Name: fmt.Sprintf("/pad/zeros-%d.bin", i), Mode: 0o644, Size: size, Typeflag: tar.TypeReg}); err != nil {
+		if err := tw.WriteHeader(&tar.Header{Name: fmt.Sprintf("/pad/zeros-%d%s.bin", i, long), Mode: 0o644, Size: size, Typeflag: tar.TypeReg, Format: tar.FormatPAX}); err != nil {
 			t.Fatal(err)
 		}
 		for left := size; left > 0; {
@@ -64,38 +65,9 @@ func tarBomb(t testing.TB, n int, size int64) []byte {
 // HTTP server. Starting a gateway from it must fail with the limit error, naming the URL,
 // without allocating anything like the decompressed size; a running gateway polling it keeps
 // serving its good bundle; a valid bundle still loads.
-// nameBomb is a gzip'd tar of n empty entries whose names are about nameLen bytes long
-// (PAX headers), after a module: OPA's loader keeps every name.
-func nameBomb(t testing.TB, n, nameLen int) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	gw := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gw)
-	mod := []byte(flipAllow)
-	if err := tw.WriteHeader(&tar.Header{Name: "/routes/flip.rego", Mode: 0o644, Size: int64(len(mod)), Typeflag: tar.TypeReg}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tw.Write(mod); err != nil {
-		t.Fatal(err)
-	}
-	long := strings.Repeat("a", nameLen)
-	for i := range n {
-		if err := tw.WriteHeader(&tar.Header{Name: fmt.Sprintf("/pad/%d/%s.json", i, long), Mode: 0o644, Typeflag: tar.TypeReg, Format: tar.FormatPAX}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := gw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
 func TestBundleSizeLimitBoundsMemory(t *testing.T) {
 	const entries, entrySize = 9, 60 << 20 // 540 MiB of zeros
-	bomb := tarBomb(t, entries, entrySize)
+	bomb := tarBomb(t, entries, entrySize, 0)
 	t.Logf("bomb: %d bytes compressed, %d MiB decompressed", len(bomb), entries*entrySize>>20)
 	if len(bomb) > 4<<20 {
 		t.Fatalf("the bomb is %d bytes compressed; it should be small", len(bomb))
@@ -164,10 +136,10 @@ func TestBundleLimitTransport(t *testing.T) {
 	}{
 		{"compressed, Content-Length", gz.Bytes(), false, "exceed the 1 MiB limit", 1 << 20},
 		{"compressed, chunked", gz.Bytes(), true, "more than the 1 MiB limit compressed", 1 << 20},
-		{"uncompressed", tarBomb(t, 2, 1<<20), false, "more than the 1 MiB limit uncompressed", 1 << 20},
-		{"entries", tarBomb(t, 20, 0), false, "more than the limit of 10 entries", 1 << 20},
-		{"a long entry name", nameBomb(t, 1, 1<<19), false, "has a name longer than 4096 bytes", 1 << 20},
-		{"names count as bytes", nameBomb(t, 9, 4000), false, "more than the 32768-byte limit uncompressed", 32 << 10},
+		{"uncompressed", tarBomb(t, 2, 1<<20, 0), false, "more than the 1 MiB limit uncompressed", 1 << 20},
+		{"entries", tarBomb(t, 20, 0, 0), false, "more than the limit of 10 entries", 1 << 20},
+		{"a long entry name", tarBomb(t, 1, 0, 1<<19), false, "has a name longer than 4096 bytes", 1 << 20},
+		{"names count as bytes", tarBomb(t, 9, 0, 4000), false, "more than the 32768-byte limit uncompressed", 32 << 10},
 		{"valid", valid, true, "", 1 << 20},
 		{"not gzip, left to OPA", []byte("not a bundle"), false, "", 1 << 20},
 	}
