@@ -179,7 +179,7 @@ func TestCheckReportsFileAndLine(t *testing.T) {
 		{"missing package", map[string]string{
 			"gateway.toml":         checkConfig,
 			"policies/routes.rego": "package routes.b\nallow := true\n",
-		}, regexp.MustCompile(`gateway\.toml: route\[1\] "a": policy: package "routes.a" is not defined`)},
+		}, regexp.MustCompile(`gateway\.toml:2: route\[1\] "a": policy: package "routes.a" is not defined`)},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
