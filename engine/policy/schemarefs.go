@@ -47,11 +47,16 @@ func localSchemaOnly(name string, arg int, next topdown.BuiltinFunc) topdown.Bui
 }
 
 // checkSchemaRefs refuses a schema (an object, or JSON text) that the loader would take
-// outside itself or around in a circle:
+// outside itself or around in a circle. The loader is lenient: it fetches a "$ref" to a URL,
+// reads a file: one, resolves a pointer into any part of the document (data and name maps
+// included) as a schema, and takes ids from data too. So the check is strict, and refuses:
 //
-//   - a "$ref" that is not a JSON pointer into the schema itself ("#" or "#/…"), or an
-//     "$id", "id" or "$schema" naming a file (a fragment is resolved against the base an id
-//     sets); an id below the root is refused too, since it would move what a pointer means;
+//   - a "$ref", anywhere, other than "#" (the root), "#/definitions/NAME" or
+//     "#/$defs/NAME" (NAME one token, "~0" and "~1" its only escapes, no "%");
+//   - an "$id" or "id" anywhere below the root but inside const and enum (the only values
+//     the loader takes no id from), and at the root one that names a file or carries a
+//     fragment (the loader files the document under it, fragment and all); a "$schema"
+//     that names a file;
 //   - references that lead back to where they started without descending into the
 //     instance (`{"$ref": "#"}`, or two definitions naming each other through allOf): the
 //     validator would follow them until the goroutine's stack ran out, which ends the
@@ -79,7 +84,7 @@ func checkSchemaRefs(v ast.Value) error {
 		return nil
 	}
 	c := refCheck{root: doc}
-	if err := c.walk(doc, true); err != nil {
+	if err := c.walk(doc, true, false); err != nil {
 		return err
 	}
 	return c.cycles()
@@ -105,50 +110,32 @@ func (c *refCheck) edge(from uintptr, to map[string]any) {
 	c.edges[from] = append(c.edges[from], id(to))
 }
 
-func (c *refCheck) walk(v any, root bool) error {
+func (c *refCheck) walk(v any, root, data bool) error {
 	switch x := v.(type) {
 	case map[string]any:
 		from := id(x)
 		for _, k := range slices.Sorted(maps.Keys(x)) { // the first error found is the same every time
 			val := x[k]
 			if s, ok := val.(string); ok {
-				if err := checkRef(k, s, root); err != nil {
+				if err := checkRef(k, s, root, data); err != nil {
 					return err
 				}
-				if k == "$ref" {
+				if k == "$ref" && !data {
 					if t, ok := c.resolve(s); ok {
 						c.edge(from, t)
 					}
 				}
 			}
-			if sameInstance[k] {
+			if sameInstance[k] && !data {
 				c.link(from, k, val)
 			}
-			var err error
-			switch {
-			case dataKeywords[k]:
-				// Values, not schemas: the loader follows nothing in them.
-			case nameKeywords[k]:
-				// Names (a property called "default" or "$ref") mapped to schemas.
-				if m, ok := val.(map[string]any); ok {
-					for _, n := range slices.Sorted(maps.Keys(m)) {
-						if err = c.walk(m[n], false); err != nil {
-							break
-						}
-					}
-				} else {
-					err = c.walk(val, false)
-				}
-			default:
-				err = c.walk(val, false)
-			}
-			if err != nil {
+			if err := c.walk(val, false, data || opaqueKeywords[k]); err != nil {
 				return err
 			}
 		}
 	case []any:
 		for _, val := range x {
-			if err := c.walk(val, false); err != nil {
+			if err := c.walk(val, false, data); err != nil {
 				return err
 			}
 		}
@@ -156,12 +143,9 @@ func (c *refCheck) walk(v any, root bool) error {
 	return nil
 }
 
-// dataKeywords hold instance values (const, enum) or annotations (default, examples):
-// an "id" or "$ref" key inside them is data.
-var dataKeywords = map[string]bool{"const": true, "enum": true, "default": true, "examples": true}
-
-// nameKeywords map names to subschemas: their keys are names, not keywords.
-var nameKeywords = map[string]bool{"properties": true, "patternProperties": true, "definitions": true, "$defs": true, "dependencies": true, "dependentSchemas": true}
+// opaqueKeywords hold instance values the loader neither takes ids from nor can be pointed
+// into (a "$ref" names the root or a definition only): an "id" key inside them is data.
+var opaqueKeywords = map[string]bool{"const": true, "enum": true}
 
 // link adds the edges of a same-instance keyword: a schema, a list of them, or (for
 // dependencies) an object whose schema values apply.
@@ -249,20 +233,51 @@ func (c *refCheck) cycles() error {
 }
 
 // checkRef judges one string member key: value of a schema; root says whether the member
-// is the schema's own.
-func checkRef(key, value string, root bool) error {
+// is the schema's own, data whether it is inside const or enum.
+func checkRef(key, value string, root, data bool) error {
 	switch key {
 	case "$ref":
-		if value != "#" && !strings.HasPrefix(value, "#/") {
-			return fmt.Errorf("$ref %q: a schema may refer only to itself (\"#\" or \"#/…\"); the gateway fetches no remote or file schema", value)
+		if !localRef(value) {
+			return fmt.Errorf("$ref %q: a schema may refer only to itself (\"#\") or to one of its definitions (\"#/definitions/NAME\", \"#/$defs/NAME\"); the gateway fetches no remote or file schema", value)
 		}
 	case "$id", "id", "$schema":
-		if u, err := url.Parse(value); err != nil || strings.EqualFold(u.Scheme, "file") {
+		if data {
+			return nil
+		}
+		u, err := url.Parse(value)
+		if err != nil || strings.EqualFold(u.Scheme, "file") {
 			return fmt.Errorf("%s %q: a schema may not name a file", key, value)
 		}
-		if key != "$schema" && !root {
+		if key == "$schema" {
+			return nil
+		}
+		if !root {
 			return fmt.Errorf("%s %q below the schema's root: it would change what the references under it mean", key, value)
+		}
+		if strings.Contains(value, "#") && value != "#" && !strings.HasSuffix(value, "#") {
+			return fmt.Errorf("%s %q: an id with a fragment would file the schema under it", key, value)
 		}
 	}
 	return nil
+}
+
+// localRef reports whether ref is "#", "#/definitions/NAME" or "#/$defs/NAME".
+func localRef(ref string) bool {
+	if ref == "#" {
+		return true
+	}
+	name, ok := strings.CutPrefix(ref, "#/definitions/")
+	if !ok {
+		name, ok = strings.CutPrefix(ref, "#/$defs/")
+	}
+	if !ok || name == "" || strings.ContainsAny(name, "/%") {
+		return false
+	}
+	for i := strings.IndexByte(name, '~'); i >= 0; i = strings.IndexByte(name, '~') {
+		if i+1 >= len(name) || (name[i+1] != '0' && name[i+1] != '1') {
+			return false
+		}
+		name = name[i+2:]
+	}
+	return true
 }

@@ -3,8 +3,9 @@
 #
 # input.request.json is the parsed body when it is JSON; the gateway parses it only when a
 # policy refers to it. json.match_schema takes the schema as an object (here) or a string;
-# keep it self-contained: a "$ref" must point into the schema itself ("#/definitions/…"); a
-# remote or file reference, or references going round in a circle, fail the call.
+# keep it self-contained: a "$ref" must be "#" or "#/definitions/NAME" ("#/$defs/NAME"); a
+# remote or file reference, an "id" below the root, or references going round in a circle
+# fail the call.
 package examples.validation
 
 default allow := false
