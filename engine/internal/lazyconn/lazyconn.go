@@ -45,6 +45,7 @@ type Conn struct {
 	read, write half
 	linger      atomic.Bool // Close drains first (Linger)
 	idle        *idleCheck  // a dialed connection's; nil on one a Listener accepted
+	plain       bool        // its Reads are the answers themselves, not TLS records
 }
 
 // LingerTimeout and LingerMax bound how long and how much a lingering Close reads and
@@ -161,7 +162,10 @@ func (c *Conn) Read(b []byte) (int, error) {
 	for {
 		n, err := c.Conn.Read(b)
 		if n > 0 && c.idle != nil {
-			c.idle.answering(b[:n])
+			c.idle.answered = true
+			if c.plain {
+				c.idle.answer.read(b[:n])
+			}
 		}
 		if n > 0 || err == nil || !c.read.resume(err, c.Conn.SetReadDeadline) {
 			return n, err
@@ -209,9 +213,7 @@ func Dial(addr string, timeout time.Duration) (net.Conn, error) {
 		return nil, err
 	}
 	lc.checkIdle()
-	if lc.idle != nil {
-		lc.idle.plain = true
-	}
+	lc.plain = true
 	return lc, nil
 }
 
@@ -240,8 +242,28 @@ func DialTLS(cfg *tls.Config, handshake time.Duration) func(string, time.Duratio
 			return nil, err
 		}
 		lc.checkIdle()
-		return tc, nil
+		if lc.idle == nil {
+			return tc, nil
+		}
+		// The answers are read in the clear above the TLS connection. fasthttp takes any
+		// connection with a Handshake method for one that made its handshake.
+		return &tlsConn{Conn: tc, answer: &lc.idle.answer}, nil
 	}
+}
+
+// tlsConn is a dialed TLS connection whose answers its Conn below reads for a 101.
+type tlsConn struct {
+	*tls.Conn
+	answer *answerHead
+}
+
+// Read implements net.Conn.
+func (c *tlsConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 {
+		c.answer.read(b[:n])
+	}
+	return n, err
 }
 
 // dial dials both IPv4 and IPv6 addresses: fasthttp's Dial knows only IPv4, and an upstream
@@ -264,7 +286,7 @@ func dial(addr string, timeout time.Duration) (*Conn, error) {
 func (c *Conn) checkIdle() {
 	if sc, ok := c.Conn.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
-			c.idle = &idleCheck{raw: raw, peek: peerGone, born: time.Now()}
+			c.idle = &idleCheck{raw: raw, peek: peerGone, born: time.Now(), answer: answerHead{fresh: true}}
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package lazyconn
 
 import (
-	"bytes"
 	"errors"
 	"syscall"
 	"time"
@@ -15,19 +14,6 @@ import (
 // connection, whatever its method: the route and delivery clients do that for this error
 // and no other.
 var ErrStale = errors.New("lazyconn: the idle connection was closed by its peer, holds bytes no request asked for, or was switched to another protocol")
-
-// answering notes the first bytes of an answer (the first Read after a request): an answer
-// of 101 Switching Protocols leaves the connection to another protocol, whatever the client
-// above made of it (fasthttp returns it to its pool), so no request goes on it again. Only a
-// connection whose Reads are the answers (not TLS records) can tell.
-func (k *idleCheck) answering(b []byte) {
-	if !k.answered && k.plain && (bytes.HasPrefix(b, switching11) || bytes.HasPrefix(b, switching10)) {
-		k.switched = true
-	}
-	k.answered = true
-}
-
-var switching11, switching10 = []byte("HTTP/1.1 101"), []byte("HTTP/1.0 101")
 
 // IdleCheck is how long a dialed connection must have been idle for its next request to
 // check it first. Servers close idle keep-alive connections after a timeout of their own
@@ -45,19 +31,19 @@ type idleCheck struct {
 	born     time.Time                  // the monotonic base of sent: time.Since(born) reads one clock a request, time.Now two
 	sent     time.Duration              // since born, when the last request's first byte was written
 	answered bool                       // a Read since then: the next Write starts a request
-	plain    bool                       // Reads see the answers themselves, not TLS records
-	switched bool                       // an answer was 101 Switching Protocols: no more requests
+	answer   answerHead                 // the answer's status lines, for Switching Protocols
 }
 
 // sending is called before every Write; it checks the connection when the Write starts a
 // request after an answer and the connection has been idle IdleCheck or longer.
 func (k *idleCheck) sending() error {
-	if k.switched {
+	if k.answer.switched {
 		return ErrStale
 	}
 	if !k.answered {
 		return nil
 	}
+	k.answer.next()
 	now := time.Since(k.born)
 	// Measured from the last request's start (the connection's birth for its second), not
 	// its answer's end: an idle time taken as longer than it was costs one peek, never a

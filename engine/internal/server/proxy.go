@@ -93,13 +93,9 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, route *snapshot.Route, meta *
 	if resp.StatusCode() < 200 {
 		// fasthttp skips interim answers but for 101; the gateway strips Upgrade, so a
 		// Switching Protocols is an upstream that broke the exchange, not an answer to relay.
-		// fasthttp put the switched connection back in its pool: over plain HTTP it refuses
-		// its next request (lazyconn saw the 101); over TLS, where only records show, the
-		// pool's idle connections are closed, that one with them.
+		// fasthttp put the switched connection back in its pool: it refuses its next
+		// request (lazyconn read the 101), which goes on another.
 		resp.Reset()
-		if route.Scheme == "https" {
-			route.Client.CloseIdleConnections()
-		}
 		return 0, errInterimAnswer
 	}
 	stripHopResp(&resp.Header)
