@@ -491,13 +491,18 @@ func TestRecycleAfterMaxUses(t *testing.T) {
 		}
 		counts = append(counts, string(ex.Req.Header.Peek("X-Count")))
 	}
-	// Guest globals restart with every new instance.
-	if got := strings.Join(counts, ""); got != "1231231" {
-		t.Errorf("per-instance counters %s, want 1231231", got)
+	// Guest globals restart with every new instance, and none serves more than 3 calls. The
+	// first instance serves the first three; after that a call may race the refill and make
+	// an instance of its own, so the counts interleave ("1231123"), but 7 calls of at most
+	// 3 each need at least three instances, each starting at 1.
+	got := strings.Join(counts, "")
+	if !strings.HasPrefix(got, "123") || strings.Trim(got, "123") != "" || strings.Count(got, "1") < 3 {
+		t.Errorf("per-instance counters %s, want 123 then counts of at most 3 from at least two new instances (1231231 without a race)", got)
 	}
 	testutil.WaitFor(t, func() bool { st := f.Stats(); return st.Idle == 1 && st.Live == 1 })
-	if st := f.Stats(); st.Recycled != 2 || st.Discarded != 0 {
-		t.Errorf("stats %+v", st)
+	// Every instance that served its third call was recycled: as many as the 3s counted.
+	if st := f.Stats(); st.Recycled != uint64(strings.Count(got, "3")) || st.Discarded != 0 {
+		t.Errorf("stats %+v after counters %s", st, got)
 	}
 }
 
