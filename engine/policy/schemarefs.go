@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -170,30 +169,18 @@ func (c *refCheck) link(from uintptr, key string, val any) {
 	}
 }
 
-// resolve finds the subschema a "#/…" pointer names; false when it names none (OPA
-// reports that).
+// resolve finds the subschema a local reference (localRef) names; false when it names
+// none (OPA reports that).
 func (c *refCheck) resolve(ref string) (map[string]any, bool) {
-	frag, err := url.PathUnescape(strings.TrimPrefix(ref, "#"))
-	if err != nil {
-		return nil, false
-	}
 	cur := c.root
-	if frag != "" {
-		for _, tok := range strings.Split(strings.TrimPrefix(frag, "/"), "/") {
-			tok = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
-			switch x := cur.(type) {
-			case map[string]any:
-				cur = x[tok]
-			case []any:
-				i, err := strconv.Atoi(tok)
-				if err != nil || i < 0 || i >= len(x) {
-					return nil, false
-				}
-				cur = x[i]
-			default:
-				return nil, false
-			}
+	if ref != "#" {
+		keyword, name, ok := splitDefinitionRef(ref)
+		if !ok {
+			return nil, false
 		}
+		root, _ := c.root.(map[string]any) // a schema is an object, but the text may be anything
+		defs, _ := root[keyword].(map[string]any)
+		cur = defs[name]
 	}
 	m, ok := cur.(map[string]any)
 	return m, ok
@@ -263,21 +250,31 @@ func checkRef(key, value string, root, data bool) error {
 
 // localRef reports whether ref is "#", "#/definitions/NAME" or "#/$defs/NAME".
 func localRef(ref string) bool {
-	if ref == "#" {
-		return true
-	}
-	name, ok := strings.CutPrefix(ref, "#/definitions/")
-	if !ok {
-		name, ok = strings.CutPrefix(ref, "#/$defs/")
+	_, _, ok := splitDefinitionRef(ref)
+	return ref == "#" || ok
+}
+
+// splitDefinitionRef splits "#/definitions/NAME" or "#/$defs/NAME" into the keyword and
+// NAME, unescaped: one JSON pointer token, "~0" and "~1" its only escapes, no "%" (which
+// the loader would decode into another token).
+func splitDefinitionRef(ref string) (keyword, name string, ok bool) {
+	for _, keyword = range []string{"definitions", "$defs"} {
+		if name, ok = strings.CutPrefix(ref, "#/"+keyword+"/"); ok {
+			break
+		}
 	}
 	if !ok || name == "" || strings.ContainsAny(name, "/%") {
-		return false
+		return "", "", false
 	}
-	for i := strings.IndexByte(name, '~'); i >= 0; i = strings.IndexByte(name, '~') {
+	for i := strings.IndexByte(name, '~'); i >= 0; {
 		if i+1 >= len(name) || (name[i+1] != '0' && name[i+1] != '1') {
-			return false
+			return "", "", false
 		}
-		name = name[i+2:]
+		if j := strings.IndexByte(name[i+2:], '~'); j >= 0 {
+			i += 2 + j
+		} else {
+			i = -1
+		}
 	}
-	return true
+	return keyword, strings.ReplaceAll(strings.ReplaceAll(name, "~1", "/"), "~0", "~"), true
 }

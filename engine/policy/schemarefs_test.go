@@ -63,6 +63,7 @@ func TestSchemaRefsStayInsideTheSchema(t *testing.T) {
 		{"a root id that is a pointer", `json.match_schema({}, input.request.body)`, `{"$id": "#/definitions/a", "definitions": {"a": {"type": "object"}}, "$ref": "#/definitions/a"}`, true},
 		{"an id in default", `json.match_schema({}, input.request.body)`, `{"default": {"$id": "#/definitions/a", "$ref": "` + srv.URL + `/idtrick.json"}, "definitions": {"a": {}}, "$ref": "#/definitions/a"}`, true},
 		{"a percent-encoded pointer", `json.match_schema({}, input.request.body)`, `{"definitions": {"a/b": {}}, "$ref": "#/definitions/a%2Fb"}`, true},
+		{"a reference in a schema that is an array", `json.verify_schema(input.request.body)`, `[{"$ref": "#/definitions/a"}, {"$ref": "` + srv.URL + `/arr.json"}]`, true},
 		{"$defs", `json.match_schema({"a": 1}, {"$defs": {"n": {"type": "integer"}}, "properties": {"a": {"$ref": "#/$defs/n"}}})`, "", false},
 		{"an id in const is data", `json.match_schema({"a": {"id": "x"}}, {"properties": {"a": {"const": {"id": "x"}}}})`, "", false},
 		{"properties named $ref and id", `json.match_schema({"$ref": "x", "id": "y"}, {"properties": {"$ref": {"type": "string"}, "id": {"type": "string"}}})`, "", false},
