@@ -88,15 +88,23 @@ func postFan(t *testing.T, e *env, n int) string {
 	return r.Header.Get(delivery.HeaderID)
 }
 
+// startFanOut runs a queued route that fans out to its upstream and to U1 (answering 503
+// until told otherwise) and U2.
+func startFanOut(t *testing.T) (e *env, up, u1 *upstream, u1Status *atomic.Int32, u2 *upstream) {
+	t.Helper()
+	up = startUpstream(t)
+	u1, u1Status = statusUpstream(t)
+	u2, _ = statusUpstream(t)
+	u1Status.Store(503)
+	e = startEnv(t, destConfig(up.URL(), u1.URL(), u2.URL()), map[string]string{"policies/github.rego": queuedPolicy, "github.secret": "s3cret"}, Options{})
+	return e, up, u1, u1Status, u2
+}
+
 // A reload that removes a fan-out destination sends none of its pending deliveries to
 // another one: they wait in the store, no attempt spent, and go out to it once a reload
 // configures its URL again, wherever in the list.
 func TestQueuedFanOutDestRemovedIsHeldNotRedirected(t *testing.T) {
-	up := startUpstream(t)
-	u1, u1Status := statusUpstream(t)
-	u2, _ := statusUpstream(t)
-	u1Status.Store(503)
-	e := startEnv(t, destConfig(up.URL(), u1.URL(), u2.URL()), map[string]string{"policies/github.rego": queuedPolicy, "github.secret": "s3cret"}, Options{})
+	e, up, u1, u1Status, u2 := startFanOut(t)
 
 	id := postFan(t, e, 1)
 	testutil.WaitFor(t, func() bool { return len(up.requests()) == 1 && len(u1.requests()) >= 1 && len(u2.requests()) == 1 })
@@ -150,11 +158,7 @@ func TestQueuedFanOutDestRemovedIsHeldNotRedirected(t *testing.T) {
 // A reload that reorders fan-out destinations keeps each pending delivery going to its
 // own receiver.
 func TestQueuedFanOutDestReorderedKeepsReceivers(t *testing.T) {
-	up := startUpstream(t)
-	u1, u1Status := statusUpstream(t)
-	u2, _ := statusUpstream(t)
-	u1Status.Store(503)
-	e := startEnv(t, destConfig(up.URL(), u1.URL(), u2.URL()), map[string]string{"policies/github.rego": queuedPolicy, "github.secret": "s3cret"}, Options{})
+	e, up, u1, u1Status, u2 := startFanOut(t)
 
 	id := postFan(t, e, 1)
 	testutil.WaitFor(t, func() bool { return len(u1.requests()) >= 1 && len(u2.requests()) == 1 })

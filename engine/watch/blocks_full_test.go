@@ -2,9 +2,7 @@ package watch
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -104,15 +102,7 @@ func TestFleetBlocksCountTowardMaxBlocks(t *testing.T) {
 		raw, _ := json.Marshal(Block{Source: v6(n), Since: now, Until: now.Add(time.Hour), Strikes: 1, Gateway: "other"})
 		_ = f.PutBlock(t.Context(), v6(n), raw)
 	}
-	w, err := New(Options{Config: watchConfig(t, "min_events = 3\nblock = true\nmax_blocks = 10\n"), Fleet: f,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	go func() { defer close(done); w.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	w := runFleetWatcher(t, f, "min_events = 3\nblock = true\nmax_blocks = 10\n")
 	if !waitFor(2*time.Second, func() bool { return w.Stats().Blocks == 10 }) {
 		t.Fatalf("stats %+v: want the first 10 of the fleet's 50 blocks held", w.Stats())
 	}

@@ -76,7 +76,13 @@ func (f *gatedFleet) has(s string) bool {
 
 func newFleetWatcher(t *testing.T, f Fleet) *Watcher {
 	t.Helper()
-	w, err := New(Options{Config: watchConfig(t, "min_events = 3\nblock = true\nblock_for = \"10m\"\n"), Fleet: f,
+	return runFleetWatcher(t, f, "min_events = 3\nblock = true\nblock_for = \"10m\"\n")
+}
+
+// runFleetWatcher runs a watcher of the [watch] keys body on the fleet f until the test ends.
+func runFleetWatcher(t *testing.T, f Fleet, body string) *Watcher {
+	t.Helper()
+	w, err := New(Options{Config: watchConfig(t, body), Fleet: f,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
