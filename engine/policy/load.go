@@ -152,17 +152,24 @@ func revisionOf(res *loader.Result) string {
 	return hex.EncodeToString(h.Sum(nil))[:12]
 }
 
+// CheckAllowBuiltins refuses a name allow_builtins cannot turn on: one that is not among
+// the builtins off by default.
+func CheckAllowBuiltins(allow []string) error {
+	for _, a := range allow {
+		if !slices.Contains(unsafeBuiltins, a) {
+			return fmt.Errorf("%q is not one of the builtins that are off by default (%s)", a, strings.Join(unsafeBuiltins, ", "))
+		}
+	}
+	return nil
+}
+
 func capabilities(allow []string) (*ast.Capabilities, error) {
+	if err := CheckAllowBuiltins(allow); err != nil {
+		return nil, fmt.Errorf("policy: allow_builtins: %w", err)
+	}
 	caps := ast.CapabilitiesForThisVersion()
 	allowed := map[string]bool{}
 	for _, a := range allow {
-		known := false
-		for _, u := range unsafeBuiltins {
-			known = known || u == a
-		}
-		if !known {
-			return nil, fmt.Errorf("policy: allow_builtins: %q is not one of the builtins that are off by default (%s)", a, strings.Join(unsafeBuiltins, ", "))
-		}
 		allowed[a] = true
 	}
 	kept := caps.Builtins[:0]

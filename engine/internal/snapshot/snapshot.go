@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -442,11 +441,8 @@ func (h *Holder) Close() {
 // package would refuse without them: a builtin allow_builtins cannot turn on, and (when the
 // policies are read from dir) a dir that is not there.
 func checkPolicyKeys(cfg *config.Config, fromDir bool) error {
-	unsafe := policy.UnsafeBuiltins()
-	for _, b := range cfg.Policies.AllowBuiltins {
-		if !slices.Contains(unsafe, b) {
-			return fmt.Errorf("%s: policies.allow_builtins: %q is not one of the builtins that are off by default (%s)", cfg.Where("policies", "allow_builtins"), b, strings.Join(unsafe, ", "))
-		}
+	if err := policy.CheckAllowBuiltins(cfg.Policies.AllowBuiltins); err != nil {
+		return fmt.Errorf("%s: policies.allow_builtins: %w", cfg.Where("policies", "allow_builtins"), err)
 	}
 	if fromDir {
 		if _, err := os.Stat(cfg.Policies.Dir); err != nil {
