@@ -59,16 +59,22 @@ func openPolicyDir(tb testing.TB) string {
 // and forwarding it to the upstream at upAddr, and returns the server's address.
 func startOpenRoute(tb testing.TB, path, upAddr string) string {
 	tb.Helper()
-	dir := openPolicyDir(tb)
+	return startOpenRouteIn(tb, openPolicyDir(tb), path, "http://"+upAddr, "")
+}
+
+// startOpenRouteIn is startOpenRoute in dir (which has policies/ with routes.open), to the
+// upstream URL, with extra keys for the route.
+func startOpenRouteIn(tb testing.TB, dir, path, upstream, extra string) string {
+	tb.Helper()
 	_, addr := startServer(tb, filepath.Join(dir, "gateway.toml"), `
 [policies]
 dir = "policies"
 [[route]]
 name = "open"
 path = "`+path+`"
-upstream = "http://`+upAddr+`"
+upstream = "`+upstream+`"
 policy = "routes.open"
-`, nil)
+`+extra+"\n", nil)
 	return addr
 }
 

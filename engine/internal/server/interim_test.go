@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -98,15 +97,7 @@ func TestInterimAnswerIsABadGateway(t *testing.T) {
 			}
 			t.Run(scheme+"/"+name, func(t *testing.T) {
 				up := switchingUpstream(t, first, tc)
-				_, addr := startServer(t, filepath.Join(dir, "gateway.toml"), `
-[policies]
-dir = "policies"
-[[route]]
-name = "open"
-path = "/hooks/open"
-upstream = "`+scheme+`://`+up+`"
-policy = "routes.open"
-`+extra+"\n", nil)
+				addr := startOpenRouteIn(t, dir, "/hooks/open", scheme+"://"+up, extra)
 				send := func() (int, http.Header, string) {
 					c, err := net.Dial("tcp", addr)
 					if err != nil {
