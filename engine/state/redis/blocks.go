@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -41,13 +42,17 @@ func (s *Store) blockTx(ctx context.Context, op string, change func(goredis.Pipe
 	start := time.Now()
 	_, err := s.c.TxPipelined(ctx, func(p goredis.Pipeliner) error {
 		change(p)
-		p.Incr(ctx, s.versionKey())
+		// A random step, not 1: a Redis that lost its data (restarted without persistence,
+		// flushed) counts again from 0, and a gateway that last saw version 2 would take two
+		// new writes for no change at all and not read the blocks until its full resync.
+		p.IncrBy(ctx, s.versionKey(), 1+rand.Int64N(1<<31))
 		return nil
 	})
 	return s.done(op, start, err)
 }
 
-// BlocksVersion returns the counter every PutBlock and DeleteBlock bumps (0 before the first).
+// BlocksVersion returns the counter every PutBlock and DeleteBlock moves on by a random step
+// (0 before the first): equal versions mean no change, even across a loss of Redis's data.
 func (s *Store) BlocksVersion(ctx context.Context) (int64, error) {
 	if s.closed.Load() {
 		return 0, errClosed

@@ -17,7 +17,7 @@
 // fresh); Prefix + "dd:" + dedupe key holds "f" (in flight) or "d" (delivered). The watcher's
 // shared blocks (PutBlock, DeleteBlock, Blocks) are one hash, Prefix + "watch:blocks" (field:
 // the source; value: its JSON record, which carries its own end), and a counter,
-// Prefix + "watch:blocks:v", bumped in the same transaction by every change, which gateways
+// Prefix + "watch:blocks:v", moved on by a random step in the same transaction by every change (so that writes after a loss of data do not land on a version a gateway saw before), which gateways
 // poll to learn of one.
 //
 // # Failures

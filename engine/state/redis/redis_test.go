@@ -533,3 +533,32 @@ func TestLongKeysStoredAsDigests(t *testing.T) {
 		t.Fatalf("delivered marker %q, want d", v)
 	}
 }
+
+// TestBlocksVersionAfterDataLoss: a Redis that lost its data counts the blocks' version
+// again from nothing; the same number of writes after the loss must not give the version a
+// gateway saw before it, or that gateway would never read the blocks the writes restored.
+func TestBlocksVersionAfterDataLoss(t *testing.T) {
+	srv := redistest.Start(t)
+	s := newStore(t, Options{URL: srv.URL(), Timeout: 2 * time.Second})
+	ctx := context.Background()
+	write := func() int64 {
+		t.Helper()
+		for _, src := range []string{"192.0.2.1", "192.0.2.2"} {
+			if err := s.PutBlock(ctx, src, []byte(`{}`)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		v, err := s.BlocksVersion(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	before := write()
+	if err := rawClient(t, srv).FlushAll(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if after := write(); after == before {
+		t.Errorf("two writes after the data loss give version %d, the one seen before it", after)
+	}
+}
