@@ -73,6 +73,9 @@ type strike struct {
 	until time.Time
 }
 
+// liftMark is a lift made here: when, and when its record in the fleet ends.
+type liftMark struct{ at, end time.Time }
+
 // blocks holds the blocks in force, at most max of them. Requests read view: shards of
 // immutable maps, each replaced (copied with its change) when one of its sources changes,
 // so a new block copies one shard, a few entries, whatever the number of blocks. Changes
@@ -92,6 +95,10 @@ type blocks struct {
 	mu      sync.Mutex
 	m       map[string]*Block
 	strikes map[string]strike
+	// lifts are the lifts made here that may still have a block record before them in the
+	// fleet: a pull whose read of the fleet began before a lift's record was written reads
+	// the block it lifted, and must not apply it again. Kept until the lift's record ends.
+	lifts   map[string]liftMark
 	pending []string // placed here, not yet written to the fleet
 	kick    chan struct{}
 
@@ -114,7 +121,7 @@ func newBlocks(cfg *config.Watch, fleet Fleet, gateway string, log *slog.Logger)
 	return &blocks{
 		cfg: cfg, fleet: fleet, gateway: gateway, log: log, max: limit, seed: maphash.MakeSeed(),
 		view: make([]atomic.Pointer[map[string]int64], shards), mask: uint64(shards - 1),
-		m: map[string]*Block{}, strikes: map[string]strike{}, kick: make(chan struct{}, 1),
+		m: map[string]*Block{}, strikes: map[string]strike{}, lifts: map[string]liftMark{}, kick: make(chan struct{}, 1),
 	}
 }
 
@@ -305,6 +312,11 @@ func (b *blocks) lift(ctx context.Context, source string) (bool, error) {
 		delete(b.m, k)
 		delete(b.strikes, k)
 	}
+	if b.fleet != nil {
+		for _, k := range keys {
+			b.lifts[k] = liftMark{at: now, end: end}
+		}
+	}
 	b.publishLocked(keys...)
 	b.mu.Unlock()
 	if b.fleet == nil {
@@ -332,6 +344,14 @@ func (b *blocks) lift(ctx context.Context, source string) (bool, error) {
 			return found, errorf("lifting %s in the fleet (lifted here; other gateways keep it until it ends): %w", k, err)
 		}
 	}
+	b.mu.Lock()
+	for _, k := range keys {
+		// A later block record of the fleet's made the lift's record last longer.
+		if m, ok := b.lifts[k]; ok && m.at.Equal(now) {
+			b.lifts[k] = liftMark{at: now, end: end}
+		}
+	}
+	b.mu.Unlock()
 	if found {
 		b.log.Info("block lifted", "source", keys[len(keys)-1])
 	}
@@ -374,6 +394,11 @@ func (b *blocks) expire(now time.Time) {
 	for s, st := range b.strikes {
 		if now.After(st.until.Add(b.cfg.MaxBlockFor.D())) {
 			delete(b.strikes, s)
+		}
+	}
+	for s, m := range b.lifts {
+		if !m.end.After(now) {
+			delete(b.lifts, s)
 		}
 	}
 	b.publishLocked(ended...)
@@ -507,6 +532,11 @@ func (b *blocks) pull(ctx context.Context, now time.Time) bool {
 		}
 		seen[s] = true
 		if neverBlocked(b.cfg.NeverBlockPrefixes(), s) {
+			continue
+		}
+		if m, ok := b.lifts[s]; ok && !rec.Since.After(m.at) {
+			// Lifted here after it was placed: this read of the fleet may have come before
+			// the lift's record replaced it.
 			continue
 		}
 		cur := b.m[s]

@@ -3,6 +3,7 @@ package watch
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"sync"
@@ -185,5 +186,99 @@ func TestLiftDuringPushStaysLifted(t *testing.T) {
 	}
 	if n := len(w.Blocks(time.Now())); n != 0 {
 		t.Fatalf("%d blocks after the lift, want 0", n)
+	}
+}
+
+// pausingFleet is a gatedFleet whose reads of every block pause, from Arm on, at the calls
+// numbered in pause (1 is the first read after Arm): each such read takes its copy of the
+// fleet, reports its number on seen, and returns only once its channel closes.
+type pausingFleet struct {
+	*gatedFleet
+	mu    sync.Mutex
+	calls int
+	pause map[int]chan struct{}
+	seen  chan int
+}
+
+func (f *pausingFleet) Arm(calls ...int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls, f.pause, f.seen = 0, map[int]chan struct{}{}, make(chan int, len(calls))
+	for _, n := range calls {
+		f.pause[n] = make(chan struct{})
+	}
+}
+
+func (f *pausingFleet) Blocks(ctx context.Context) (map[string][]byte, error) {
+	out, err := f.gatedFleet.Blocks(ctx)
+	f.mu.Lock()
+	f.calls++
+	ch := f.pause[f.calls]
+	n := f.calls
+	f.mu.Unlock()
+	if ch != nil {
+		f.seen <- n
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return out, err
+}
+
+// TestLiftDuringPullStaysLifted: a lift that lands while a pull is between its read of the
+// fleet (which still holds the block's record) and applying what it read is not undone by
+// that pull: the source is not refused again, and a second lift finds nothing.
+func TestLiftDuringPullStaysLifted(t *testing.T) {
+	f := &pausingFleet{gatedFleet: newGatedFleet(false)}
+	w := newFleetWatcher(t, f)
+	const src = "198.51.100.23"
+	now := time.Now()
+	for i := 0; i < 3; i++ {
+		w.Observe("r", src, "denied", forged, nil, now)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !f.has(src) {
+		if time.Now().After(deadline) {
+			t.Fatal("the block was never written to the fleet")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// The next pull (read 1) pauses with the block's record in hand; the lift's own read
+	// (2) does not; the pull after it (3) pauses too, so that what read 1 applied stays
+	// in force while the test looks.
+	f.Arm(1, 3)
+	waitRead := func(n int) {
+		t.Helper()
+		select {
+		case got := <-f.seen:
+			if got != n {
+				t.Fatalf("read %d paused, want %d", got, n)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("read %d of the fleet never came", n)
+		}
+	}
+	// A change to the fleet's version, so the run loop pulls at its next tick.
+	other, _ := json.Marshal(record{Block: Block{Source: "203.0.113.99", Since: now, Until: now.Add(time.Hour), Gateway: "other"}})
+	if err := f.gatedFleet.PutBlock(t.Context(), "203.0.113.99", other); err != nil {
+		t.Fatal(err)
+	}
+	waitRead(1)
+	if found, err := w.Lift(t.Context(), src); !found || err != nil {
+		t.Fatalf("Lift: found=%v err=%v, want found", found, err)
+	}
+	close(f.pause[1])
+	waitRead(3)
+	defer close(f.pause[3])
+	if _, refuse, _ := w.Blocked(src, time.Now()); refuse {
+		t.Errorf("%s refused again: the pull that read the fleet before the lift applied the block it lifted", src)
+	}
+	if found, err := w.Lift(t.Context(), src); found || err != nil {
+		t.Errorf("Lift again: found=%v err=%v, want not found", found, err)
+	}
+	if _, refuse, _ := w.Blocked("203.0.113.99", time.Now()); !refuse {
+		t.Error("the other gateway's block, read by the same pull, is not in force")
 	}
 }
