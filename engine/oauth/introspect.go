@@ -12,7 +12,10 @@ import (
 	"time"
 )
 
-// introCache holds introspection answers by the token's SHA-256, each until its expiry.
+// introCache holds introspection answers by the token's SHA-256, each until its expiry, at
+// most maxIntrospectCache of them. An issuer keeps two: one of active answers and one of
+// refusals, so that made-up tokens, which anyone can send by the thousand, fill only the
+// refusals' and never push a valid token's answer out.
 type introCache struct {
 	mu sync.Mutex
 	m  map[[sha256.Size]byte]introEntry
@@ -22,6 +25,10 @@ type introEntry struct {
 	res     Result
 	expires int64 // unix nanoseconds
 }
+
+// introEvictTries is how many entries a put into a full cache looks at for an expired one
+// before it evicts the last it looked at: a put costs a few steps, not a walk of the cache.
+const introEvictTries = 8
 
 func (c *introCache) get(k [sha256.Size]byte, now int64) (Result, bool) {
 	c.mu.Lock()
@@ -43,30 +50,41 @@ func (c *introCache) put(k [sha256.Size]byte, res Result, expires, now int64) {
 	if c.m == nil {
 		c.m = map[[sha256.Size]byte]introEntry{}
 	}
-	if len(c.m) >= maxIntrospectCache {
-		for k, e := range c.m {
-			if now >= e.expires {
-				delete(c.m, k)
+	if _, ok := c.m[k]; !ok && len(c.m) >= maxIntrospectCache {
+		// Map iteration starts at a random entry: the one evicted, when none of those looked
+		// at has expired, is a random one (for refusals, most likely a made-up token's).
+		n := 0
+		for old, e := range c.m {
+			n++
+			if now >= e.expires || n == introEvictTries {
+				delete(c.m, old)
+				break
 			}
-		}
-		if len(c.m) >= maxIntrospectCache {
-			return // full of live answers: this one is asked for again next time
 		}
 	}
 	c.m[k] = introEntry{res: res, expires: expires}
+}
+
+func (c *introCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.m)
 }
 
 // introspect asks the introspection endpoint about tok (RFC 7662), or the cache.
 func (is *Issuer) introspect(ctx context.Context, tok string, now time.Time) Result {
 	sum := sha256.Sum256([]byte(tok))
 	wall := is.now().UnixNano()
-	if res, ok := is.introCache.get(sum, wall); ok {
+	if res, ok := is.introActive.get(sum, wall); ok {
 		if res.Valid {
 			// A cached active answer is checked again: its exp may have passed meanwhile.
 			if r := is.checkStandard(res.Claims, now, false); r != "" {
 				return refuse(r)
 			}
 		}
+		return res
+	}
+	if res, ok := is.introRefused.get(sum, wall); ok {
 		return res
 	}
 	select {
@@ -85,13 +103,13 @@ func (is *Issuer) introspect(ctx context.Context, tok string, now time.Time) Res
 	}
 	if active, _ := claims["active"].(bool); !active {
 		res := refuse(ReasonInactive)
-		is.introCache.put(sum, res, wall+int64(is.cfg.NegativeTTL), wall)
+		is.introRefused.put(sum, res, wall+int64(is.cfg.NegativeTTL), wall)
 		return res
 	}
 	if r := is.checkStandard(claims, now, false); r != "" {
 		// Refused on its claims (audience, issuer, lifetime): cached like an inactive one.
 		res := refuse(r)
-		is.introCache.put(sum, res, wall+int64(is.cfg.NegativeTTL), wall)
+		is.introRefused.put(sum, res, wall+int64(is.cfg.NegativeTTL), wall)
 		return res
 	}
 	res := Result{Valid: true, Claims: claims}
@@ -99,7 +117,7 @@ func (is *Issuer) introspect(ctx context.Context, tok string, now time.Time) Res
 	if exp, ok, _ := numericDate(claims, "exp"); ok && exp*1e9 < float64(expires) {
 		expires = int64(exp * 1e9) // compared as a float: a far exp overflows int64
 	}
-	is.introCache.put(sum, res, expires, wall)
+	is.introActive.put(sum, res, expires, wall)
 	return res
 }
 

@@ -166,7 +166,8 @@ type Issuer struct {
 	refreshes, failures  atomic.Uint64
 	intro, introErrs     atomic.Uint64
 	lastErr              atomic.Pointer[string]
-	introCache           introCache
+	introActive          introCache    // active answers
+	introRefused         introCache    // inactive answers and answers refused on their claims
 	introSlots           chan struct{} // bounds concurrent introspection calls
 	startOnce, closeOnce sync.Once
 	cancel               context.CancelFunc
