@@ -70,6 +70,12 @@ func TestOAuthKeysInvalid(t *testing.T) {
 		{"cache_ttl", "[[oauth]]\nname = \"a\"\njwks_url = \"https://idp.test/k\"\naudiences = [\"a\"]\ncache_ttl = \"10ms\"\n", 5, "oauth[1].cache_ttl", "at least"},
 		{"unknown key", "[[oauth]]\nname = \"a\"\njwks_url = \"https://idp.test/k\"\naudiences = [\"a\"]\njwks = \"x\"\n", 5, "oauth.jwks", "unknown key"},
 		{"bad duration", "[[oauth]]\nname = \"a\"\njwks_url = \"https://idp.test/k\"\nleeway = \"soon\"\n", 4, "oauth.leeway", "invalid duration"},
+		// A leeway or max_stale written as 0 would take the default (30s, 1h) in its place: a
+		// token 20 s past its exp accepted, or keys served for an hour after the issuer went
+		// down, where the operator asked for none.
+		{"leeway 0", "[[oauth]]\nname = \"a\"\njwks_url = \"https://idp.test/k\"\naudiences = [\"a\"]\nleeway = \"0s\"\n", 5, "oauth[1].leeway", "0 is not a value here"},
+		{"max_stale 0", "[[oauth]]\nname = \"a\"\njwks_url = \"https://idp.test/k\"\naudiences = [\"a\"]\nmax_stale = \"0\"\n", 5, "oauth[1].max_stale", "0 is not a value here"},
+		{"leeway of a year", "[[oauth]]\nname = \"a\"\njwks_url = \"https://idp.test/k\"\naudiences = [\"a\"]\nleeway = \"8760h\"\n", 5, "oauth[1].leeway", "between 1s and 5m0s"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -22,6 +22,7 @@ var noZero = []string{
 	"delivery.max_pending",
 	"filter.memory", "filter.pool", "filter.pool_max", "filter.max_uses",
 	"route.timeout", "route.max_response_body",
+	"oauth.leeway", "oauth.max_stale",
 }
 
 // refuseWrittenZeros reports every noZero key that md says was written and c holds as 0.

@@ -11,7 +11,7 @@ import (
 // whose 0 means something keep it.
 func TestWrittenZerosAreRefused(t *testing.T) {
 	zero := func(key string) string {
-		if strings.HasSuffix(key, "timeout") || key == "policies.poll_interval" {
+		if strings.HasSuffix(key, "timeout") || key == "policies.poll_interval" || strings.HasPrefix(key, "oauth.") {
 			return `"0s"`
 		}
 		return "0"
@@ -26,6 +26,8 @@ func TestWrittenZerosAreRefused(t *testing.T) {
 			src = fmt.Sprintf("[[filter]]\nname = \"f\"\nmodule = \"f.wasm\"\n\n[[filter]]\nname = \"g\"\nmodule = \"g.wasm\"\n%s = %s\n%s", name, zero(key), minimal)
 		case "route":
 			src = minimal + fmt.Sprintf("\n[[route]]\nname = \"b\"\npath = \"/b\"\nupstream = \"http://127.0.0.1:9000\"\npolicy = \"p\"\n%s = %s\n", name, zero(key))
+		case "oauth":
+			src = fmt.Sprintf("[[oauth]]\nname = \"a\"\njwks_url = \"https://idp.test/k\"\naudiences = [\"a\"]\n\n[[oauth]]\nname = \"b\"\njwks_url = \"https://idp.test/k\"\naudiences = [\"a\"]\n%s = %s\n%s", name, zero(key), minimal)
 		case "policies":
 			src = fmt.Sprintf("[policies]\nbundle_url = \"https://bundles.example/b.tar.gz\"\n%s = %s\n%s", name, zero(key), minimal)
 		default:
@@ -35,6 +37,7 @@ func TestWrittenZerosAreRefused(t *testing.T) {
 			"filter":   "g.toml:8: filter[2]." + name + ": 0 is not a value here",
 			"route":    "g.toml:13: route[2]." + name + ": 0 is not a value here",
 			"policies": "g.toml:3: policies." + name + ": 0 is not a value here",
+			"oauth":    "g.toml:10: oauth[2]." + name + ": 0 is not a value here",
 		}[table]
 		if want == "" {
 			want = "g.toml:2: " + key + ": 0 is not a value here"

@@ -64,6 +64,8 @@ const (
 	DefaultTimeout     = 5 * time.Second
 	DefaultMinRefresh  = 10 * time.Second
 	DefaultNegativeTTL = 10 * time.Second
+	// MaxLeeway is the largest leeway gateway.toml may set.
+	MaxLeeway = 5 * time.Minute
 	// MinCacheTTL is the shortest refresh interval gateway.toml may set.
 	MinCacheTTL = time.Second
 	// maxDocument bounds a discovery document, key set or introspection answer.
