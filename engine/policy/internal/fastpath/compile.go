@@ -1144,4 +1144,5 @@ var pureBuiltins = map[string]bool{
 	"json.match_schema": true, "json.verify_schema": true,
 	"units.parse_bytes": true, "time.parse_rfc3339_ns": true, "time.parse_duration_ns": true,
 	"crypto.hmac.equal": true, "crypto.sha256": true, "crypto.hmac.sha256": true,
+	"urlquery.decode": true,
 }

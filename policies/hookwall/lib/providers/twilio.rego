@@ -29,10 +29,45 @@ allow(secret) if {
 
 status(secret) := providers.status(verify(secret), methods)
 
-# dedupe_key is the SHA-256 of the URI and the body, what Twilio signs (with the public
-# URL's base). I-Twilio-Idempotency-Token is not signed: keyed on it, a captured request
-# replayed with a fresh token would be new. A retry resends the same URL and parameters.
-dedupe_key := providers.key("twilio", providers.uri_body_sha256)
+# dedupe_key is the SHA-256 of what Twilio signs besides the public URL's base: the URI as
+# received and, for a form body, its parameters as the signature covers them (decoded, each
+# distinct pair once, in order), not the body's bytes. Reordered, repeated or re-encoded
+# pairs, or an empty "&" item, leave the signature valid: keyed on the bytes, each such copy
+# of a captured delivery would be new, and Twilio signs no timestamp. A body bound by a
+# bodySHA256 query parameter is keyed on its bytes, which that hash fixes.
+# I-Twilio-Idempotency-Token is not signed: keyed on it, a captured request replayed with a
+# fresh token would be new. A retry resends the same URL and parameters. Ask for it once
+# verified (as the ready policy does): a form body with a bad %-escape, which the verifier
+# refuses, makes its evaluation fail.
+dedupe_key := providers.key("twilio", signed_sha256)
+
+signed_sha256 := providers.uri_body_sha256 if body_bound
+
+else := crypto.sha256(json.marshal([input.request.uri, form_pairs]))
+
+# body_bound: the URI's query names bodySHA256 (the verifier refuses it named twice).
+body_bound if {
+	some item in split(query, "&")
+	cut_at_equals(item)[0] == "bodySHA256"
+}
+
+query := substring(input.request.uri, i + 1, -1) if {
+	i := indexof(input.request.uri, "?")
+	i >= 0
+} else := ""
+
+# form_pairs are the body's form parameters as the verifier reads them: "&" alone separates
+# items, an empty item is skipped, a name without "=" has the empty value.
+form_pairs contains [urlquery.decode(pair[0]), urlquery.decode(pair[1])] if {
+	some item in split(input.request.body, "&")
+	item != ""
+	pair := cut_at_equals(item)
+}
+
+cut_at_equals(s) := [substring(s, 0, i), substring(s, i + 1, -1)] if {
+	i := indexof(s, "=")
+	i >= 0
+} else := [s, ""]
 
 # dedupe_ttl: it covers Twilio's retries.
 dedupe_ttl := "24h"

@@ -86,13 +86,46 @@ test_accepts_get if {
 	twilio.allow("s") with input as get with hookwall.webhook.verify as valid
 }
 
-# The key is a digest of what Twilio signs. I-Twilio-Idempotency-Token is not signed,
-# so a captured delivery replayed with a fresh one (or none) has the same key.
+# The key is a digest of what Twilio signs: the SHA-256 of the JSON array [URI, the distinct
+# decoded pairs in order] (here of ["/hooks/x",[["CallSid","CA123"],["Digits","1234"]]],
+# computed apart). I-Twilio-Idempotency-Token is not signed, so a captured delivery replayed
+# with a fresh one (or none) has the same key.
 test_dedupe_key if {
-	twilio.dedupe_key == "twilio:67c3542190ed73e563ab09a28832b96d78c5c3bc5784be5a0cf46807375a3f54" with input as signed
-	twilio.dedupe == {"key": "twilio:67c3542190ed73e563ab09a28832b96d78c5c3bc5784be5a0cf46807375a3f54", "ttl": "24h"} with input as signed
-	twilio.dedupe_key == "twilio:67c3542190ed73e563ab09a28832b96d78c5c3bc5784be5a0cf46807375a3f54" with input as json.patch(signed, [{"op": "replace", "path": "/request/headers/i-twilio-idempotency-token", "value": "fresh"}])
-	twilio.dedupe_key == "twilio:67c3542190ed73e563ab09a28832b96d78c5c3bc5784be5a0cf46807375a3f54" with input as json.patch(signed, [{"op": "remove", "path": "/request/headers/i-twilio-idempotency-token"}])
+	twilio.dedupe_key == "twilio:1be55cb595cec273f88220ed3bbe81f1d1050ba3a880c328c9390641b617b022" with input as signed
+	twilio.dedupe == {"key": "twilio:1be55cb595cec273f88220ed3bbe81f1d1050ba3a880c328c9390641b617b022", "ttl": "24h"} with input as signed
+	twilio.dedupe_key == "twilio:1be55cb595cec273f88220ed3bbe81f1d1050ba3a880c328c9390641b617b022" with input as json.patch(signed, [{"op": "replace", "path": "/request/headers/i-twilio-idempotency-token", "value": "fresh"}])
+	twilio.dedupe_key == "twilio:1be55cb595cec273f88220ed3bbe81f1d1050ba3a880c328c9390641b617b022" with input as json.patch(signed, [{"op": "remove", "path": "/request/headers/i-twilio-idempotency-token"}])
+}
+
+# A form body reshaped without changing what the signature covers (pairs reordered or
+# repeated, empty items, other percent-encodings of the same bytes, "+" for a space) is
+# the same delivery: the same key.
+test_reshaped_form_is_the_same_key if {
+	every body in [
+		"Digits=1234&CallSid=CA123",
+		"CallSid=CA123&Digits=1234&",
+		"&CallSid=CA123&&Digits=1234",
+		"CallSid=CA123&Digits=1234&CallSid=CA123",
+		"CallSid=%43A123&Digits=%31234",
+		"%43allSid=CA123&Digits=1234",
+	] {
+		twilio.dedupe_key == "twilio:1be55cb595cec273f88220ed3bbe81f1d1050ba3a880c328c9390641b617b022" with input as json.patch(signed, [{"op": "replace", "path": "/request/body", "value": body}])
+	}
+	spaced := json.patch(signed, [{"op": "replace", "path": "/request/body", "value": "Body=a+b"}])
+	twilio.dedupe_key == twilio.dedupe_key with input as json.patch(spaced, [{"op": "replace", "path": "/request/body", "value": "Body=a%20b"}])
+}
+
+# A body the URI binds with bodySHA256 is keyed on its bytes (and the URI): the hash fixes
+# them, and they are not form pairs.
+test_body_bound_by_its_hash_is_keyed_on_its_bytes if {
+	bound := json.patch(signed, [
+		{"op": "replace", "path": "/request/uri", "value": "/hooks/x?bodySHA256=00"},
+		{"op": "replace", "path": "/request/body", "value": "{\"a\":1}"},
+	])
+	twilio.dedupe_key == concat("", ["twilio:", crypto.sha256(concat("\n", ["/hooks/x?bodySHA256=00", "{\"a\":1}"]))]) with input as bound
+
+	# A path that merely contains the name is not the query parameter.
+	twilio.dedupe_key != concat("", ["twilio:", crypto.sha256(concat("\n", ["/hooks/bodySHA256=00", "CallSid=CA123&Digits=1234"]))]) with input as json.patch(signed, [{"op": "replace", "path": "/request/uri", "value": "/hooks/bodySHA256=00"}])
 }
 
 unkeyed := {"request": {
@@ -108,8 +141,8 @@ unkeyed := {"request": {
 
 # Other signed bytes are another delivery: the URI and the body are keyed.
 test_other_bytes_are_another_key if {
-	twilio.dedupe_key == "twilio:da58cfa1d759b702373f3bfb4e23e296c1081111b5903d84851eaf343cf22ae4" with input as json.patch(signed, [{"op": "replace", "path": "/request/uri", "value": "/hooks/y?a=1"}])
-	twilio.dedupe_key == "twilio:015d44844d5569db546166f5d0f2a2a9692e8786d8d80c530c055f641d18481a" with input as unkeyed
+	twilio.dedupe_key == "twilio:a45f8c18bb45cfac4ee0966f68f4a75f268ebd84d5746baabdbedca46288a995" with input as json.patch(signed, [{"op": "replace", "path": "/request/uri", "value": "/hooks/y?a=1"}])
+	twilio.dedupe_key == "twilio:eca2fa64bee0b3f32ddcb2479213ec324fc5d7205713273c726bca4e355aaead" with input as unkeyed
 }
 
 checked_url(_, _, opts) := {"valid": true, "reason": ""} if opts.url == "https://hooks.example.com"

@@ -17,8 +17,8 @@ test_twilio_python_form if {
 	d.deny == set()
 	not d.status
 	d.rate_limit == {"key": "twilio:192.0.2.10", "limit": 600, "per": "1m"}
-	d.dedupe == {"key": "twilio:b079f4e18d3cfc78c5da2d95ce87b82f5ee0385264897df22f293a6de9788b54", "ttl": "24h"}
-	d.labels.delivery == "twilio:b079f4e18d3cfc78c5da2d95ce87b82f5ee0385264897df22f293a6de9788b54"
+	d.dedupe == {"key": "twilio:1280e43317d8d81f88722d8c87adf2c4164026a379d3de7209b8ab5b844ffea5", "ttl": "24h"}
+	d.labels.delivery == "twilio:1280e43317d8d81f88722d8c87adf2c4164026a379d3de7209b8ab5b844ffea5"
 }
 
 req_twilio_python_form := {
@@ -43,8 +43,8 @@ test_twilio_python_form_port_443 if {
 	d.deny == set()
 	not d.status
 	d.rate_limit == {"key": "twilio:192.0.2.10", "limit": 600, "per": "1m"}
-	d.dedupe == {"key": "twilio:b079f4e18d3cfc78c5da2d95ce87b82f5ee0385264897df22f293a6de9788b54", "ttl": "24h"}
-	d.labels.delivery == "twilio:b079f4e18d3cfc78c5da2d95ce87b82f5ee0385264897df22f293a6de9788b54"
+	d.dedupe == {"key": "twilio:1280e43317d8d81f88722d8c87adf2c4164026a379d3de7209b8ab5b844ffea5", "ttl": "24h"}
+	d.labels.delivery == "twilio:1280e43317d8d81f88722d8c87adf2c4164026a379d3de7209b8ab5b844ffea5"
 }
 
 req_twilio_python_form_port_443 := {
