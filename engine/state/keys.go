@@ -34,9 +34,10 @@ func StoreKey(key string) string {
 // one place every backend sits behind. It is safe for concurrent use as far as the backend
 // is.
 type Bounded struct {
-	backend Store
-	claims  claimCommitter // backend, when it settles claims by Admission.Claim
-	noCtx   bool           // the backend reads no context
+	backend  Store
+	claims   claimCommitter // backend, when it settles claims by Admission.Claim
+	releases claimReleaser  // backend, when it releases only the claim named
+	noCtx    bool           // the backend reads no context
 }
 
 // claimCommitter is a backend that can commit a claim by the Admission.Claim its Admit
@@ -45,12 +46,20 @@ type claimCommitter interface {
 	CommitClaim(ctx context.Context, key string, claim uint64, ttl time.Duration) error
 }
 
+// claimReleaser is a backend that releases a key only while it holds the claim named by the
+// Admission.Claim its Admit returned (a backend shared by gateways, whose release is repeated
+// on a timeout).
+type claimReleaser interface {
+	ReleaseClaim(ctx context.Context, key string, claim uint64) error
+}
+
 var _ Store = (*Bounded)(nil)
 
 // Bound returns backend behind StoreKey.
 func Bound(backend Store) *Bounded {
 	b := &Bounded{backend: backend}
 	b.claims, _ = backend.(claimCommitter)
+	b.releases, _ = backend.(claimReleaser)
 	cf, ok := backend.(interface{ IgnoresContext() bool })
 	b.noCtx = ok && cf.IgnoresContext()
 	return b
@@ -91,6 +100,16 @@ func (b *Bounded) IgnoresContext() bool { return b.noCtx }
 // Release implements Store.
 func (b *Bounded) Release(ctx context.Context, key string) error {
 	return b.backend.Release(ctx, StoreKey(key))
+}
+
+// ReleaseClaim is Release for the key of a DedupeNew, given the Admission.Claim of its Admit:
+// a backend that can tell claims apart drops only that one, not a claim another gateway
+// made of the key since. claim 0 releases as Release does.
+func (b *Bounded) ReleaseClaim(ctx context.Context, key string, claim uint64) error {
+	if b.releases == nil || claim == 0 {
+		return b.backend.Release(ctx, StoreKey(key))
+	}
+	return b.releases.ReleaseClaim(ctx, StoreKey(key), claim)
 }
 
 // Close implements Store: it closes the backend.

@@ -110,10 +110,12 @@ type claim struct {
 	id  uint64
 }
 
-// claimCommitter is a store that commits a claim by its state.Admission.Claim, without looking
-// its key up again (state.Bounded, in front of every backend).
-type claimCommitter interface {
+// claimSettler is a store that settles a claim by its state.Admission.Claim: it commits it
+// without looking its key up again, and releases it only while the key still holds it
+// (state.Bounded, in front of every backend).
+type claimSettler interface {
 	CommitClaim(ctx context.Context, key string, claim uint64, ttl time.Duration) error
+	ReleaseClaim(ctx context.Context, key string, claim uint64) error
 }
 
 // contextFree is a store that reads no context (the memory store, behind state.Bounded):
@@ -149,7 +151,9 @@ func (s *Server) settle(x *exchange, now time.Time, delivered bool) {
 		ctx = dc
 	}
 	var err error
-	switch cc, ok := s.o.Store.(claimCommitter); {
+	switch cc, ok := s.o.Store.(claimSettler); {
+	case !delivered && ok:
+		err = cc.ReleaseClaim(ctx, c.key, c.id)
 	case !delivered:
 		err = s.o.Store.Release(ctx, c.key)
 	case ok:

@@ -6,7 +6,9 @@
 // on Redis' own clock (TIME), so clock skew between gateways does not matter and N gateways
 // together pass exactly Limit requests per Per. The GCRA arithmetic is the Go code of
 // engine/state/internal/gcra, transcribed; a test checks the two agree. Commit is a SET with
-// PX; Release is a script that deletes only an in-flight claim. Requires Redis >= 5 (script
+// PX; Release is a script that deletes only an in-flight claim, and ReleaseClaim one that
+// deletes only the claim its Admit made (Admission.Claim), so that a release repeated after a
+// timeout cannot drop a claim another gateway made of the key meanwhile. Requires Redis >= 5 (script
 // effects replication) and one Redis endpoint: no Cluster (the two keys of one Admit are not
 // hash-tagged) and no Sentinel discovery.
 //
@@ -14,7 +16,8 @@
 // timeouts and retries, which Timeout and the rule above govern.
 //
 // Keys: Prefix + "rl:" + rate key holds "tat frac" (GCRA state, PX = time until it is back to
-// fresh); Prefix + "dd:" + dedupe key holds "f" (in flight) or "d" (delivered). The watcher's
+// fresh); Prefix + "dd:" + dedupe key holds "f:" and the claim's token (in flight; "f" from
+// a gateway of an earlier version) or "d" (delivered). The watcher's
 // shared blocks (PutBlock, DeleteBlock, Blocks) are one hash, Prefix + "watch:blocks" (field:
 // the source; value: its JSON record, which carries its own end), and a counter,
 // Prefix + "watch:blocks:v", moved on by a random step in the same transaction by every change (so that writes after a loss of data do not land on a version a gateway saw before), which gateways

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -147,7 +148,10 @@ func (s *Store) Admit(ctx context.Context, c *state.Check) (state.Admission, err
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	start := time.Now()
-	res, err := s.admit.Run(ctx, s.c, keys, mode, lim.L, lim.P, lim.B, ttl).Int64Slice()
+	// The claim's token: a repeated Release of this claim (its first reply lost to a
+	// timeout) must not drop a claim another gateway made of the key meanwhile.
+	token := rand.Uint64() | 1
+	res, err := s.admit.Run(ctx, s.c, keys, mode, lim.L, lim.P, lim.B, ttl, strconv.FormatUint(token, 10)).Int64Slice()
 	if err == nil && len(res) != 4 {
 		err = errors.New("unexpected script reply of " + strconv.Itoa(len(res)) + " values")
 	}
@@ -155,6 +159,9 @@ func (s *Store) Admit(ctx context.Context, c *state.Check) (state.Admission, err
 		return state.Admission{}, err
 	}
 	adm := state.Admission{Dedupe: state.DedupeStatus(res[0]), Remaining: res[3]}
+	if adm.Dedupe == state.DedupeNew {
+		adm.Claim = token
+	}
 	if res[1] == 1 {
 		adm.Limited = true
 		adm.RetryAfter = time.Duration(res[2]) * time.Microsecond
@@ -175,13 +182,30 @@ func (s *Store) Commit(ctx context.Context, key string, ttl time.Duration) error
 	})
 }
 
-// Release implements state.Store: deletes the key only while it is in flight.
+// Release implements state.Store: deletes the key only while it is in flight, whoever
+// claimed it. ReleaseClaim is what a caller that holds the claim uses.
 func (s *Store) Release(ctx context.Context, key string) error {
 	if s.closed.Load() {
 		return errClosed
 	}
 	return s.repeated(ctx, OpRelease, func(ctx context.Context) error {
 		return s.release.Run(ctx, s.c, []string{s.prefix + "dd:" + key}).Err()
+	})
+}
+
+// ReleaseClaim deletes the key only while it holds the claim of the Admit that returned claim
+// (its Admission.Claim): the call is repeated when a reply times out, and a repeat that came
+// after another gateway claimed the key leaves that claim alone. Claim 0 releases as Release.
+func (s *Store) ReleaseClaim(ctx context.Context, key string, claim uint64) error {
+	if claim == 0 {
+		return s.Release(ctx, key)
+	}
+	if s.closed.Load() {
+		return errClosed
+	}
+	token := strconv.FormatUint(claim, 10)
+	return s.repeated(ctx, OpRelease, func(ctx context.Context) error {
+		return s.release.Run(ctx, s.c, []string{s.prefix + "dd:" + key}, token).Err()
 	})
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -401,7 +402,8 @@ func TestKeysAndTTLs(t *testing.T) {
 	s := newStore(t, Options{URL: srv.URL(), Timeout: time.Second, Prefix: "gw1:"})
 	other := newStore(t, Options{URL: srv.URL(), Timeout: time.Second, Prefix: "gw2:"})
 
-	if _, err := s.Admit(ctx, &state.Check{RateLimit: state.RateLimit{Key: "r", Limit: 10, Per: time.Minute}, Dedupe: state.Dedupe{Key: "d", TTL: 24 * time.Hour}}); err != nil {
+	adm, err := s.Admit(ctx, &state.Check{RateLimit: state.RateLimit{Key: "r", Limit: 10, Per: time.Minute}, Dedupe: state.Dedupe{Key: "d", TTL: 24 * time.Hour}})
+	if err != nil {
 		t.Fatal(err)
 	}
 	pttl := func(key string) time.Duration {
@@ -412,8 +414,8 @@ func TestKeysAndTTLs(t *testing.T) {
 		}
 		return d
 	}
-	if v, _ := rc.Get(ctx, "gw1:dd:d").Result(); v != "f" {
-		t.Fatalf("claim value %q, want f", v)
+	if v, _ := rc.Get(ctx, "gw1:dd:d").Result(); adm.Claim == 0 || v != "f:"+strconv.FormatUint(adm.Claim, 10) {
+		t.Fatalf("claim value %q, want f: and the Admit's claim %d", v, adm.Claim)
 	}
 	if d := pttl("gw1:dd:d"); d > state.InFlightTTL || d < state.InFlightTTL-10*time.Second {
 		t.Fatalf("claim PTTL %v, want about %v", d, state.InFlightTTL)

@@ -28,8 +28,9 @@ end
 `
 
 // admitLua: KEYS = [dedupe key if mode has 1] [rate key if mode has 2];
-// ARGV = mode, L, P, B, claim ttl ms. Returns {dedupe status, limited, retry µs, remaining}
-// with the status numbered as state.DedupeStatus.
+// ARGV = mode, L, P, B, claim ttl ms, claim token. Returns {dedupe status, limited, retry µs,
+// remaining} with the status numbered as state.DedupeStatus. A claim is stored as "f:" and
+// its token (a delivered key as "d"), so that only its own Admit's release drops it.
 const admitLua = gcraLua + `
 local mode = tonumber(ARGV[1])
 local dkey, rkey
@@ -56,14 +57,22 @@ if rkey then
   remaining = r[6]
 end
 if dkey then
-  redis.call('SET', dkey, 'f', 'PX', tonumber(ARGV[5]))
+  redis.call('SET', dkey, 'f:' .. ARGV[6], 'PX', tonumber(ARGV[5]))
   return {1, 0, 0, remaining}
 end
 return {0, 0, 0, remaining}
 `
 
-// releaseLua deletes KEYS[1] only while it is an in-flight claim, never a delivered marker.
+// releaseLua deletes KEYS[1] only while it is an in-flight claim, never a delivered marker:
+// with ARGV[1] (a claim token), only the claim of that token; without, any claim ("f" is the
+// claim of a gateway of an earlier version).
 const releaseLua = `
-if redis.call('GET', KEYS[1]) == 'f' then return redis.call('DEL', KEYS[1]) end
-return 0
+local v = redis.call('GET', KEYS[1])
+if not v or v == 'd' then return 0 end
+if ARGV[1] then
+  if v ~= 'f:' .. ARGV[1] then return 0 end
+elseif v ~= 'f' and string.sub(v, 1, 2) ~= 'f:' then
+  return 0
+end
+return redis.call('DEL', KEYS[1])
 `
