@@ -12,7 +12,7 @@ type OAuth struct {
 	// instead of discovering the key set.
 	Issuer  string `toml:"issuer"`
 	JWKSURL string `toml:"jwks_url"`
-	// Audiences: a token's "aud" must name one (required with issuer or jwks_url).
+	// Audiences: a token's "aud" (or an introspection answer's) must name one (required).
 	Audiences  []string `toml:"audiences"`
 	Algorithms []string `toml:"algorithms"`
 	Leeway     Duration `toml:"leeway"`
@@ -55,7 +55,7 @@ func (c *Config) validateOAuth(v *validator) {
 				}
 			}
 		}
-		if (o.Issuer != "" || o.JWKSURL != "" || o.HMACSecret != "") && len(o.Audiences) == 0 {
+		if len(o.Audiences) == 0 {
 			v.errAt(at("audiences"), "required: without it a token the issuer minted for any other API would pass")
 		}
 		hmacAlg := false

@@ -63,7 +63,9 @@ func TestOAuthKeysInvalid(t *testing.T) {
 		{"unknown alg", "[[oauth]]\nname = \"a\"\nissuer = \"https://idp.test\"\naudiences = [\"a\"]\nalgorithms = [\"RS1\"]\n", 5, "oauth[1].algorithms", "unknown algorithm"},
 		{"HMAC without secret", "[[oauth]]\nname = \"a\"\nissuer = \"https://idp.test\"\naudiences = [\"a\"]\nalgorithms = [\"HS256\"]\n", 5, "oauth[1].algorithms", "needs hmac_secret"},
 		{"secret not in [secrets]", "[[oauth]]\nname = \"a\"\nissuer = \"https://idp.test\"\naudiences = [\"a\"]\nalgorithms = [\"HS256\"]\nhmac_secret = \"nope\"\n", 6, "oauth[1].hmac_secret", "no secret named"},
-		{"introspection without client", "[[oauth]]\nname = \"a\"\nintrospection_url = \"https://idp.test/i\"\n", 3, "oauth[1].introspection_url", "needs client_id"},
+		{"introspection without client", "[[oauth]]\nname = \"a\"\nintrospection_url = \"https://idp.test/i\"\naudiences = [\"a\"]\n", 3, "oauth[1].introspection_url", "needs client_id"},
+		// An active answer for a token the issuer minted for another API would pass.
+		{"introspection without audiences", "[[oauth]]\nname = \"a\"\nintrospection_url = \"https://idp.test/i\"\nclient_id = \"c\"\nclient_secret = \"idp_client\"\n", 1, "oauth[1].audiences", "required"},
 		{"client without introspection", "[[oauth]]\nname = \"a\"\nissuer = \"https://idp.test\"\naudiences = [\"a\"]\nclient_id = \"c\"\n", 5, "oauth[1].client_id", "only applies with introspection_url"},
 		{"duplicate", "[[oauth]]\nname = \"a\"\njwks_url = \"https://idp.test/k\"\naudiences = [\"a\"]\n[[oauth]]\nname = \"a\"\njwks_url = \"https://idp.test/k\"\naudiences = [\"a\"]\n", 6, "oauth[2].name", "duplicate"},
 		{"max_keys", "[[oauth]]\nname = \"a\"\njwks_url = \"https://idp.test/k\"\naudiences = [\"a\"]\nmax_keys = -1\n", 5, "oauth[1].max_keys", "between"},
