@@ -194,7 +194,10 @@ func parseKeySet(doc []byte, maxKeys int) (keys []*key, skipped int, err error) 
 var b64 = base64.RawURLEncoding
 
 // b64token decodes a token's parts: strictly, so that the pad bits of a part's last
-// character must be zero (RFC 4648 section 3.5) and one signed token has one spelling only.
+// character must be zero (RFC 4648 section 3.5) and the same bytes have one spelling only.
+// An ES256/384/512 token still has two: an ECDSA signature (r, s) verifies as (r, n−s) too,
+// and about half of the tokens honest issuers sign carry the larger s, so neither form can be
+// refused. A token's text is therefore not its identity (a policy keys on its claims, jti).
 var b64token = base64.RawURLEncoding.Strict()
 
 func parseKey(j *jsonWebKey) (*key, error) {
