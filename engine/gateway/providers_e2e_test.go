@@ -195,12 +195,7 @@ func TestE2EReplayWithAFreshUnsignedID(t *testing.T) {
 // captured delivery replayed with a fresh webhook-id no longer verifies (401); replayed as
 // captured, it is a duplicate. Neither reaches the upstream.
 func TestE2EReplayOfASignedID(t *testing.T) {
-	vs := vectors.Load(t)
-	i := slices.IndexFunc(vs, func(v vectors.Vector) bool { return v.Name == "standard-webhooks-sign-vector" })
-	if i < 0 {
-		t.Fatal("vector standard-webhooks-sign-vector not found")
-	}
-	v := &vs[i]
+	v := vectorNamed(t, "standard-webhooks-sign-vector")
 	e, up, path := startProviderRoute(t, v, providerPolicyFiles(t))
 	if r := e.do("POST", path, []byte(v.Body), v.Headers); r.Status < 200 || r.Status > 299 {
 		t.Fatalf("first delivery: status %d %s", r.Status, r.Body)
@@ -234,4 +229,15 @@ func TestE2EDemoRouteReplayWithAFreshDelivery(t *testing.T) {
 		t.Fatalf("first delivery: status %d %s, upstream saw %d", r.Status, r.Body, len(up.requests()))
 	}
 	wantDuplicate(t, send("a-fresh-guid"), up)
+}
+
+// vectorNamed is the published vector of that name.
+func vectorNamed(t *testing.T, name string) *vectors.Vector {
+	t.Helper()
+	vs := vectors.Load(t)
+	i := slices.IndexFunc(vs, func(v vectors.Vector) bool { return v.Name == name })
+	if i < 0 {
+		t.Fatalf("vector %s not found", name)
+	}
+	return &vs[i]
 }

@@ -5,8 +5,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/hookwall/hookwall/engine/internal/vectors"
 )
 
 // TestE2ETwilioReshapedFormIsAReplay: a captured Twilio form delivery (the published vector),
@@ -16,12 +14,7 @@ import (
 // ready policy's dedupe key is the only replay protection, and it is a digest of what is
 // signed, not of the body's bytes.
 func TestE2ETwilioReshapedFormIsAReplay(t *testing.T) {
-	vs := vectors.Load(t)
-	i := slices.IndexFunc(vs, func(v vectors.Vector) bool { return v.Name == "twilio-python-form" })
-	if i < 0 {
-		t.Fatal("vector twilio-python-form not found")
-	}
-	v := &vs[i]
+	v := vectorNamed(t, "twilio-python-form")
 	e, up, path := startProviderRoute(t, v, providerPolicyFiles(t))
 	h := maps.Clone(v.Headers)
 	if r := e.do("POST", path, []byte(v.Body), h); r.Status != 200 || len(up.requests()) != 1 {
