@@ -670,3 +670,29 @@ func TestVerifyHammer(t *testing.T) {
 		t.Fatalf("unexpected answer: %s", e)
 	}
 }
+
+// TestTokenWithoutKid: a token that names no kid is checked against the one key of the set
+// that fits its alg; when several fit (OpenID Connect requires a kid then), it is refused
+// without a signature check, where trying each would let a made-up token cost one check per
+// key of the set.
+func TestTokenWithoutKid(t *testing.T) {
+	r0, r1, ec := oauthtest.RSA(t, 0, "r0"), oauthtest.RSA(t, 1, "r1"), oauthtest.EC(t, "e")
+	p := oauthtest.NewIDP(t, r0, r1, ec)
+	is := startIssuer(t, p, Config{Issuer: p.Issuer(), Audiences: []string{audience}})
+	ctx := context.Background()
+	unnamed := func(s oauthtest.Signer) string {
+		s.Kid = ""
+		return oauthtest.Mint(t, s, claims(p.Issuer(), nil))
+	}
+	if r := is.Verify(ctx, unnamed(ec), time.Now()); !r.Valid {
+		t.Errorf("ES256 without a kid, one EC key in the set: %+v, want valid", r)
+	}
+	for _, s := range []oauthtest.Signer{r0, r1} {
+		if r := is.Verify(ctx, unnamed(s), time.Now()); r.Valid || r.Reason != ReasonNoKid {
+			t.Errorf("RS256 without a kid, two RSA keys in the set: %+v, want %q", r, ReasonNoKid)
+		}
+	}
+	if r := is.Verify(ctx, oauthtest.Mint(t, r1, claims(p.Issuer(), nil)), time.Now()); !r.Valid {
+		t.Errorf("RS256 naming its kid: %+v, want valid", r)
+	}
+}

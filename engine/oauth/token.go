@@ -25,6 +25,7 @@ const (
 	ReasonAlgorithm      = "algorithm not allowed"
 	ReasonCrit           = "token has critical header parameters"
 	ReasonUnknownKey     = "no key for the token's kid"
+	ReasonNoKid          = "token names no kid and several keys fit it"
 	ReasonKeyType        = "key type does not match the algorithm"
 	ReasonSignature      = "bad signature"
 	ReasonExpired        = "token expired"
@@ -184,6 +185,20 @@ func (is *Issuer) verifySignature(ctx context.Context, h *jwsHeader, signed, sig
 	cands := set.candidates(kid, hasKid)
 	if len(cands) == 0 {
 		return ReasonUnknownKey
+	}
+	if !hasKid {
+		// OpenID Connect Core 1.0 section 10.1: with several keys in the set, a token names
+		// its key. Tried against each, a made-up token would cost a signature check per key
+		// (up to max_keys) where one with a kid costs one.
+		fitting := 0
+		for _, k := range cands {
+			if k.fits(a) {
+				fitting++
+			}
+		}
+		if fitting > 1 {
+			return ReasonNoKid
+		}
 	}
 	fit := false
 	for _, k := range cands {
