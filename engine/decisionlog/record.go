@@ -231,8 +231,12 @@ func (r *Record) appendJSON(b []byte, m *Mask, s Sealer, st *stamps) []byte {
 	b = append(b, `,"request":{"method":`...)
 	b = appendString(b, r.Method)
 	b = append(b, `,"path":`...)
-	b = appendString(b, r.Path)
 	masked := 0
+	path, pathMasked := maskSensitive(r.Path, r.Sensitive)
+	b = appendString(b, path)
+	if pathMasked {
+		masked++
+	}
 	var maskedBits uint64 // which of the first 64 headers were masked, for "masked" below
 	if len(r.Headers) > 0 {
 		b = append(b, `,"headers":{`...)
@@ -318,6 +322,10 @@ func (r *Record) appendJSON(b []byte, m *Mask, s Sealer, st *stamps) []byte {
 		// OPA lists what it masked as JSON pointers into the logged document.
 		b = append(b, `,"masked":[`...)
 		n := 0
+		if pathMasked {
+			b = append(b, `"/request/path"`...)
+			n++
+		}
 		for i, h := range r.Headers {
 			if i < 64 && maskedBits&(1<<i) == 0 || i >= 64 && !m.Masks(h.Name) && !carriesSensitive(h.Value, r.Sensitive) {
 				continue
@@ -562,6 +570,19 @@ func decodeRune[T string | []byte](s T) (rune, int) {
 // ("Bearer <key>"); a shorter one masks only a header that is exactly it, so that a client
 // that sends a one-letter key cannot hide every header from the log.
 const minSensitive = 8
+
+// maskSensitive returns p with every sensitive value of at least minSensitive bytes in it
+// replaced by "***" (a key sent as a path segment of a prefix route), and whether it held one.
+// It allocates only then.
+func maskSensitive(p string, sensitive []string) (string, bool) {
+	found := false
+	for _, s := range sensitive {
+		if len(s) >= minSensitive && strings.Contains(p, s) {
+			p, found = strings.ReplaceAll(p, s, "***"), true
+		}
+	}
+	return p, found
+}
 
 // carriesSensitive reports whether a header value v carries one of the sensitive values.
 func carriesSensitive(v string, sensitive []string) bool {

@@ -1,6 +1,9 @@
 package policy
 
-import "context"
+import (
+	"context"
+	"strings"
+)
 
 // SensitiveKey is the context key under which an evaluation's context carries a *Sensitive:
 // context.WithValue(ctx, SensitiveKey{}, s), or a context of the caller's whose Value answers
@@ -30,5 +33,14 @@ func noteSensitive(ctx context.Context, v string) {
 	}
 	if s, ok := ctx.Value(SensitiveKey{}).(*Sensitive); ok && s != nil {
 		s.Values = append(s.Values, v)
+		// A header sent twice reaches the policy as its values joined with ", ": each of
+		// them is logged apart, and each is the credential.
+		if strings.Contains(v, ", ") {
+			for piece := range strings.SplitSeq(v, ", ") {
+				if piece = strings.TrimSpace(piece); piece != "" && piece != v {
+					s.Values = append(s.Values, piece)
+				}
+			}
+		}
 	}
 }
