@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -608,6 +610,60 @@ func TestGuestCannotFloodHostMemory(t *testing.T) {
 	wantKind(t, err, KindABI)
 	if n := len(req.Header.PeekAll("X-Flood")); n > maxAddedHeaderBytes/1024+1 {
 		t.Fatalf("%d header lines were added; the host must stop the guest at 1 MiB", n)
+	}
+}
+
+// TestGuestCannotFloodHostMemoryWithTinyHeaders: headers of one byte are counted with what
+// the host keeps for each, not by their bytes alone: a million of them held some 70 MiB of host
+// memory within a budget of 1 MiB of bytes.
+func TestGuestCannotFloodHostMemoryWithTinyHeaders(t *testing.T) {
+	f := load(t, newHost(t), Spec{Name: "tinyflood", Module: testdata(t, "tinyflood.wasm"), Pool: 1, Timeout: NoDeadline})
+	ex, req, _ := newExchange(t, "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n")
+	inst, err := f.Acquire(testCtx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = inst.HandleRequest(testCtx, ex)
+	inst.Release()
+	wantKind(t, err, KindABI)
+	if n := len(req.Header.PeekAll("F")); n == 0 || n > maxAddedHeaderBytes/addedHeaderOverhead {
+		t.Fatalf("%d one-byte headers were added; want some, and at most %d", n, maxAddedHeaderBytes/addedHeaderOverhead)
+	}
+}
+
+// TestHeaderNamesAreListedInLinearTime: get_header_names drops repeated names (in any case)
+// with a set once there are many, not by scanning the list for each: one host call, which no
+// deadline interrupts, over the thousands of headers a guest may add cost their square (a
+// 200 ms filter deadline overrun to over 3 s with 40,000).
+func TestHeaderNamesAreListedInLinearTime(t *testing.T) {
+	names := func(n, repeat int) iter.Seq2[[]byte, []byte] {
+		return func(yield func([]byte, []byte) bool) {
+			for r := range repeat {
+				for i := range n {
+					name := []byte("X-N" + strconv.Itoa(i))
+					if r%2 == 1 {
+						name = bytes.ToUpper(name)
+					}
+					if !yield(name, nil) {
+						return
+					}
+				}
+			}
+		}
+	}
+	for _, n := range []int{1, scanNames, scanNames + 1, 1000} {
+		list, count := appendNames(nil, names(n, 3))
+		if int(count) != n || bytes.Count(list, []byte{0}) != n || !bytes.HasPrefix(list, []byte("x-n0\x00")) {
+			t.Errorf("%d names sent three times, in two cases: listed %d (%q…)", n, count, list[:min(len(list), 40)])
+		}
+	}
+	// 200,000 distinct names: linear, a few tens of milliseconds; scanned, some minutes.
+	start := time.Now()
+	if _, count := appendNames(nil, names(200_000, 1)); count != 200_000 {
+		t.Fatalf("listed %d of 200000 names", count)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("listing 200000 header names took %v", took)
 	}
 }
 

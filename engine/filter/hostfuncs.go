@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"iter"
@@ -235,20 +236,45 @@ func equalFoldASCII(a, b []byte) bool {
 	return true
 }
 
+// scanNames is how many distinct names appendNames finds repeats of by scanning the list;
+// past it, a set. A request's own headers are fewer (max_headers, 100 by default, most of
+// them distinct below it), but a guest may add thousands, and a scan for each would make one
+// host call, which no deadline interrupts, cost their square.
+const scanNames = 32
+
 // appendNames appends the distinct header names of seq, lower-cased and
 // NUL-terminated, to dst, and returns how many it appended.
 func appendNames(dst []byte, seq iter.Seq2[[]byte, []byte]) ([]byte, uint32) {
 	start := len(dst)
 	var count uint32
+	var seen map[string]struct{} // the names, once there are more than scanNames
 	for k := range seq {
-		if hasName(dst[start:], k) {
-			continue
-		}
+		at := len(dst)
 		for _, c := range k {
 			if 'A' <= c && c <= 'Z' {
 				c += 'a' - 'A'
 			}
 			dst = append(dst, c)
+		}
+		if seen == nil && count < scanNames {
+			if hasName(dst[start:at], k) {
+				dst = dst[:at]
+				continue
+			}
+		} else {
+			if seen == nil {
+				seen = make(map[string]struct{}, 2*scanNames)
+				for list := dst[start:at]; len(list) > 0; {
+					end := bytes.IndexByte(list, 0)
+					seen[string(list[:end])] = struct{}{}
+					list = list[end+1:]
+				}
+			}
+			if _, dup := seen[string(dst[at:])]; dup {
+				dst = dst[:at]
+				continue
+			}
+			seen[string(dst[at:])] = struct{}{}
 		}
 		dst = append(dst, 0)
 		count++
@@ -511,11 +537,17 @@ func writeHeader(ctx context.Context, mod api.Module, stack []uint64, fn string,
 
 // maxAddedHeaderBytes bounds the header bytes one request's guest may add: the host's memory
 // is not the guest's, and a loop of add_header_value calls would otherwise grow it within a
-// single call deadline (or without bound under NoDeadline).
-const maxAddedHeaderBytes = 1 << 20
+// single call deadline (or without bound under NoDeadline). Each header is counted with
+// addedHeaderOverhead bytes besides its name and value, about what the host keeps for one
+// (fasthttp's entry and its own copy of the name): a million one-byte headers took some
+// 70 MiB of host memory when only their bytes were counted.
+const (
+	maxAddedHeaderBytes = 1 << 20
+	addedHeaderOverhead = 64
+)
 
 func (i *Instance) chargeHeader(fn string, name, value []byte) {
-	i.addedHeaders += len(name) + len(value)
+	i.addedHeaders += len(name) + len(value) + addedHeaderOverhead
 	if i.addedHeaders > maxAddedHeaderBytes {
 		abiPanic(fn, "guest added more than 1 MiB of headers to one request")
 	}
