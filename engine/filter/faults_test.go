@@ -613,6 +613,18 @@ func TestGuestCannotFloodHostMemory(t *testing.T) {
 	}
 }
 
+// TestGuestCannotAnnounceATrailer: trailers are not supported, and naming one through the
+// header kind (set_header_value(response, "Trailer", …)) traps as the trailer kinds do:
+// fasthttp would otherwise send the named field in a chunked answer's trailer section.
+func TestGuestCannotAnnounceATrailer(t *testing.T) {
+	f := load(t, newHost(t), Spec{Name: "trailer", Module: testdata(t, "resptrailer.wasm"), Pool: 1})
+	_, ex, err := call(t, f, getReq)
+	wantKind(t, err, KindABI)
+	if tr := ex.Resp.Header.Peek("Trailer"); len(tr) > 0 {
+		t.Errorf("the response announces a trailer: %q", tr)
+	}
+}
+
 // TestGuestCannotFloodHostMemoryWithTinyHeaders: headers of one byte are counted with what
 // the host keeps for each, not by their bytes alone: a million of them held some 70 MiB of host
 // memory within a budget of 1 MiB of bytes.

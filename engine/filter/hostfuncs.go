@@ -491,6 +491,8 @@ func writeList(mod api.Module, fn string, buf, limit uint32, list []byte, count 
 }
 
 // headerArgs reads and checks the name and value of a header mutation.
+var trailerName = []byte("Trailer")
+
 func headerArgs(mod api.Module, fn string, stack []uint64, withValue bool) (name, value []byte) {
 	name = region(mod, fn, uint32(stack[1]), uint32(stack[2]))
 	if !isToken(name) {
@@ -520,6 +522,11 @@ func writeHeader(ctx context.Context, mod api.Module, stack []uint64, fn string,
 	kind := uint32(stack[0])
 	i.mutableHeaders(fn, kind)
 	name, value := headerArgs(mod, fn, stack, true)
+	if equalFoldASCII(name, trailerName) {
+		// Announced through the header kind, fasthttp would send the named fields as a
+		// chunked answer's trailer section: trailers are not supported, whichever way.
+		abiPanic(fn, "trailers are not supported")
+	}
 	i.chargeHeader(fn, name, value)
 	switch {
 	case kind == headerKindRequest && add:

@@ -105,3 +105,31 @@ filters = ["grow"]
 		}
 	}
 }
+
+// TestDenialBodyIsTheReasonsAfterAResponseFilter: a route whose filter writes the response
+// body in its response phase (a redactor of the upstream's answer), denied by its policy: the
+// body is the denial's reasons as JSON, not the filter's body with the denial after it, and
+// nothing reaches the upstream.
+func TestDenialBodyIsTheReasonsAfterAResponseFilter(t *testing.T) {
+	up := startUpstream(t)
+	cfg := quietHead + fmt.Sprintf(`
+[[filter]]
+name = "resp"
+module = %q
+
+[[route]]
+name = "hook"
+path = "/hooks/x"
+upstream = %q
+policy = "routes.deny"
+filters = ["resp"]
+`, absPath(t, "../filter/testdata/respwrite.wasm"), up.URL())
+	e := startEnv(t, cfg, map[string]string{"policies/deny.rego": "package routes.deny\n\nallow := true\n\ndeny contains \"no\" if input.request.method == \"POST\"\n"}, Options{Logger: discardLogger()})
+	r := e.do("POST", "/hooks/x", []byte(`{}`), nil)
+	if r.Status != 403 || r.Body != `{"error":"denied","reasons":["no"]}` || r.Header.Get("Content-Type") != "application/json" {
+		t.Errorf("denied: status %d, Content-Type %q, body %q; want 403, application/json, the reasons", r.Status, r.Header.Get("Content-Type"), r.Body)
+	}
+	if n := len(up.requests()); n != 0 {
+		t.Errorf("the upstream got %d requests", n)
+	}
+}

@@ -278,10 +278,12 @@ func writeErrorTo(resp *fasthttp.Response, status int, msg string) {
 	resp.SetBodyString(`{"error":"` + msg + `"}`)
 }
 
-// writeDenied answers a policy denial: the status and the reasons as JSON.
+// writeDenied answers a policy denial: the status and the reasons as JSON, as the whole body
+// (a filter's response phase, which has run, may have written one).
 func writeDenied(ctx *fasthttp.RequestCtx, status int, reasons []string) {
 	ctx.SetStatusCode(status)
 	ctx.SetContentType("application/json")
+	ctx.Response.ResetBody()
 	b := ctx.Response.BodyWriter()
 	buf := make([]byte, 0, 64)
 	buf = append(buf, `{"error":"denied","reasons":[`...)
