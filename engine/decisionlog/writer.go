@@ -29,11 +29,18 @@ const flushAt = 256 << 10
 // keepCap bounds the batch buffer the writer keeps for reuse after a burst.
 const keepCap = 1 << 20
 
+var (
+	newline = []byte{'\n'}
+	errTorn = errors.New("decision log: the line a failed write cut short could not be ended")
+)
+
 // Stats counts what the log did.
 type Stats struct {
-	// Written records reached the file; Dropped ones did not (the queue was full, so the
-	// disk was slower than the traffic); WriteErrors counts failed writes and flushes (a full
-	// disk, an I/O error), each of which loses what was buffered.
+	// Written records reached the file whole; Dropped ones did not (the queue was full, so
+	// the disk was slower than the traffic, or a write failed before them); WriteErrors
+	// counts failed writes and flushes (a full disk, an I/O error). A write that failed
+	// part-way leaves its last record cut short in the file: the next write starts on a new
+	// line, so only that one line is not JSON, and its record counts as dropped.
 	Written, Dropped, WriteErrors uint64
 	// Reopens counts successful Reopen calls.
 	Reopens uint64
@@ -245,6 +252,7 @@ func (l *Logger) run() {
 	t := time.NewTicker(FlushInterval)
 	defer t.Stop()
 	var spare []byte
+	torn := false // the last write failed mid-record: the file does not end with a newline
 	// flush writes the batch in one call: one syscall per batch, not per line.
 	flush := func() {
 		l.mu.Lock()
@@ -264,8 +272,26 @@ func (l *Logger) run() {
 					rest = rest[i:]
 				}
 			}
-			if _, err := l.out.Write(b); err != nil {
-				l.errs.Add(1) // the batch is lost; a failing disk must not wedge the log
+			if torn {
+				// A newline of its own: one more system call, after a failure only.
+				if _, err := l.out.Write(newline); err == nil {
+					torn = false
+				}
+			}
+			var w int
+			var err error
+			if torn {
+				err = errTorn // the cut line would swallow the batch's first record
+			} else {
+				w, err = l.out.Write(b)
+			}
+			if err != nil {
+				// What was not written whole is lost; a failing disk must not wedge the log.
+				l.errs.Add(1)
+				whole := uint64(bytes.Count(b[:w], newline))
+				l.written.Add(whole)
+				l.dropped.Add(uint64(n) - whole)
+				torn = torn || w > 0 && b[w-1] != '\n'
 			} else {
 				l.written.Add(uint64(n))
 			}

@@ -1,0 +1,106 @@
+package decisionlog
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestDiskFullCutsOneLineAndCountsWhatItLost fills a real (tmpfs) file system while the
+// decision log writes a batch: the write stops part-way through a record (ENOSPC). Every
+// record logged is then either in the file whole or counted dropped, the one record cut
+// short is the only line that is not JSON, and once space is back the next batch starts on a
+// line of its own (it was appended to the cut record, whose line swallowed its first one).
+func TestDiskFullCutsOneLineAndCountsWhatItLost(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to mount a small tmpfs")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("mount tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", dir).Run() })
+
+	// Leave 8 KiB free: fill the rest with a file we remove later.
+	filler := filepath.Join(dir, "filler")
+	f, _ := os.Create(filler)
+	chunk := make([]byte, 4096)
+	for {
+		if _, err := f.Write(chunk); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	f.Close()
+	fi, _ := os.Stat(filler)
+	if err := os.Truncate(filler, fi.Size()-8192); err != nil {
+		t.Fatal(err)
+	}
+
+	path := filepath.Join(dir, "decisions.log")
+	l, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := func(i int) *Record {
+		r := sampleRecord()
+		r.DecisionID = fmt.Sprintf("batch-record-%04d", i)
+		r.Headers = append(r.Headers, Header{"X-Pad", strings.Repeat("p", 300)})
+		return r
+	}
+	// Batch 1: ~40 records of ~1.2 KB, more than the 8 KiB left.
+	for i := range 40 {
+		l.Log(rec(i))
+	}
+	time.Sleep(3 * FlushInterval)
+	st1 := l.Stats()
+	// Space comes back (logrotate compressed something, an operator cleaned up).
+	os.Remove(filler)
+	for i := 100; i < 105; i++ {
+		l.Log(rec(i))
+	}
+	time.Sleep(3 * FlushInterval)
+	_ = l.Close()
+	st2 := l.Stats()
+
+	data, _ := os.ReadFile(path)
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(nil, 1<<20)
+	invalid := 0
+	found := map[string]bool{}
+	for sc.Scan() {
+		var v struct {
+			DecisionID string `json:"decision_id"`
+		}
+		if json.Unmarshal(sc.Bytes(), &v) != nil {
+			invalid++
+			continue
+		}
+		found[v.DecisionID] = true
+	}
+	if st1.WriteErrors == 0 {
+		t.Fatalf("the disk never filled: %+v", st1)
+	}
+	if invalid != 1 {
+		t.Errorf("%d lines are not JSON, want 1 (the record the full disk cut short)", invalid)
+	}
+	if got := uint64(len(found)); st2.Written != got || st2.Written+st2.Dropped != 45 {
+		t.Errorf("45 records logged: %d whole in the file, stats %+v (written + dropped must be 45, written the ones in the file)", got, st2)
+	}
+	for i := 100; i < 105; i++ {
+		if id := fmt.Sprintf("batch-record-%04d", i); !found[id] {
+			t.Errorf("record %s, logged after space came back, is not in the file whole", id)
+		}
+	}
+}
