@@ -9,7 +9,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -102,5 +104,60 @@ func TestDiskFullCutsOneLineAndCountsWhatItLost(t *testing.T) {
 		if id := fmt.Sprintf("batch-record-%04d", i); !found[id] {
 			t.Errorf("record %s, logged after space came back, is not in the file whole", id)
 		}
+	}
+}
+
+// shortWriter writes its first batch only in part, failing as a full disk does, then all.
+type shortWriter struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	failed bool
+}
+
+func (w *shortWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.failed && len(p) > 1 {
+		w.failed = true
+		n := len(p) - len(p)/6 // halfway into the last of three records
+		w.buf.Write(p[:n])
+		return n, syscall.ENOSPC
+	}
+	return w.buf.Write(p)
+}
+
+// TestShortWriteCutsOneLine is TestDiskFullCutsOneLineAndCountsWhatItLost where no tmpfs can
+// be mounted: a write that fails part-way through its batch's last record.
+func TestShortWriteCutsOneLine(t *testing.T) {
+	w := &shortWriter{}
+	l := New(w, nil, Options{})
+	for i := range 3 {
+		r := sampleRecord()
+		r.DecisionID = fmt.Sprintf("first-%d", i)
+		l.Log(r)
+	}
+	time.Sleep(3 * FlushInterval)
+	r := sampleRecord()
+	r.DecisionID = "after"
+	l.Log(r)
+	_ = l.Close()
+	st := l.Stats()
+	lines := strings.Split(strings.TrimSuffix(w.buf.String(), "\n"), "\n")
+	var ids []string
+	for _, line := range lines {
+		var v struct {
+			DecisionID string `json:"decision_id"`
+		}
+		if json.Unmarshal([]byte(line), &v) != nil {
+			ids = append(ids, "(not JSON)")
+			continue
+		}
+		ids = append(ids, v.DecisionID)
+	}
+	if want := []string{"first-0", "first-1", "(not JSON)", "after"}; !slices.Equal(ids, want) {
+		t.Errorf("lines %q, want %q", ids, want)
+	}
+	if st.Written != 3 || st.Dropped != 1 || st.WriteErrors != 1 {
+		t.Errorf("stats %+v, want 3 written, 1 dropped, 1 write error", st)
 	}
 }
