@@ -187,16 +187,16 @@ type Store interface {
 	// before dead, and returns how many.
 	Prune(ctx context.Context, delivered, dead time.Time) (int, error)
 	// Reseal walks every delivery in id order, in batches, with its headers and body as
-	// stored, and stores the headers and body fn leaves in each record it reports changed
-	// (nothing else of the record changes); it returns how many it stored. An error of fn
+	// stored, and stores the target, headers and body fn leaves in each record it reports
+	// changed (nothing else of the record changes); it returns how many it stored. An error of fn
 	// stops the walk; the batches before it are kept. It is how a Sealed store rekeys.
 	Reseal(ctx context.Context, fn func(r *Record) (changed bool, err error)) (int, error)
 	Close() error
 }
 
 // WalkReseal is a Store's Reseal: page returns the deliveries after an id in id order,
-// with headers and body as stored (none: the walk is over), and write stores the headers
-// and body of a batch's changed ones and returns how many it stored.
+// with headers and body as stored (none: the walk is over), and write stores the target,
+// headers and body of a batch's changed ones and returns how many it stored.
 func WalkReseal(page func(after string) ([]*Record, error), write func(changed []*Record) (int, error), fn func(r *Record) (bool, error)) (int, error) {
 	n := 0
 	for after := ""; ; {

@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -111,11 +113,30 @@ func decodeKey(v []byte) ([]byte, bool) {
 }
 
 // sealedMark is the one header a sealed record stores in the clear: its value is the key
-// id. No HTTP/1.1 header name starts with ':', so it cannot be a forwarded header.
-const sealedMark = ":sealed"
+// id. No HTTP/1.1 header name starts with ':', so it cannot be a forwarded header. Records of
+// sealedMarkV1, an earlier version's, seal the headers and the body bound to the record id
+// alone, with the target's query in the clear; they still open, and Rekey reseals them.
+const (
+	sealedMark   = ":sealed2"
+	sealedMarkV1 = ":sealed"
+)
 
-// Sealed wraps s so that every record's headers and body are stored sealed with AES-256-GCM
-// under kr's first key; the record id and key id are bound to the ciphertext. Records
+// sealedAAD is what a record's ciphertext is bound to besides its key: every field stored
+// in the clear that says where and how it is delivered (the id, the route, the destination,
+// the method, the target's path, the decision it came from), so that a writer of the store
+// cannot move a sealed request to another route, destination or target.
+func sealedAAD(r *Record) []byte {
+	b := make([]byte, 0, 64+len(r.ID)+len(r.Route)+len(r.Method)+len(r.URI)+len(r.DecisionID))
+	b = append(b, "hookwall delivery\x00"...)
+	for _, f := range []string{r.ID, r.Route, strconv.Itoa(r.Dest), r.Method, r.URI, r.DecisionID} {
+		b = append(append(b, f...), 0)
+	}
+	return b
+}
+
+// Sealed wraps s so that every record's headers, body and target query are stored sealed
+// with AES-256-GCM under kr's first key (the store keeps the target's path); the fields
+// stored in the clear (sealedAAD) and the key id are bound to the ciphertext. Records
 // stored in the clear before (no key then) still read. A claimed record sealed with a key
 // kr no longer has cannot be delivered: it is made dead with an error naming the key and
 // saying what to do, and dead (may be nil) is called with it as the Dispatcher calls
@@ -138,38 +159,68 @@ func (s *sealed) Enqueue(ctx context.Context, rs ...*Record) error {
 	return s.Store.Enqueue(ctx, sealed...)
 }
 
+// seal returns r with its headers, body and target query sealed: the plain text is the query
+// (from its "?", when the target has one), the headers and the body, each of the first two
+// after its length.
 func (s *sealed) seal(r *Record) *Record {
 	hs := EncodeHeaders(r.Headers)
-	plain := binary.AppendUvarint(make([]byte, 0, 10+len(hs)+len(r.Body)), uint64(len(hs)))
-	plain = append(append(plain, hs...), r.Body...)
+	path, query := r.URI, ""
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path, query = path[:i], path[i:]
+	}
+	plain := make([]byte, 0, 20+len(query)+len(hs)+len(r.Body))
+	plain = append(binary.AppendUvarint(plain, uint64(len(query))), query...)
+	plain = append(binary.AppendUvarint(plain, uint64(len(hs))), hs...)
+	plain = append(plain, r.Body...)
 	c := *r
+	c.URI = path
 	var keyID string
-	c.Body, keyID = s.kr.AppendSeal(nil, plain, []byte(r.ID))
+	c.Body, keyID = s.kr.AppendSeal(nil, plain, sealedAAD(&c))
 	c.Headers = []Header{{Name: sealedMark, Value: keyID}}
 	return &c
 }
 
-// open replaces r's sealed headers and body by the plain ones.
+// open replaces r's sealed headers, body and target query by the plain ones.
 func (s *sealed) open(r *Record) error {
-	if len(r.Headers) != 1 || r.Headers[0].Name != sealedMark {
+	if len(r.Headers) != 1 || r.Headers[0].Name != sealedMark && r.Headers[0].Name != sealedMarkV1 {
 		return nil // stored in the clear
 	}
-	plain, err := s.kr.Open(r.Headers[0].Value, r.Body, []byte(r.ID))
+	v1 := r.Headers[0].Name == sealedMarkV1
+	aad := []byte(r.ID)
+	if !v1 {
+		aad = sealedAAD(r)
+	}
+	plain, err := s.kr.Open(r.Headers[0].Value, r.Body, aad)
 	if mk := (*MissingKeyError)(nil); errors.As(err, &mk) {
 		return fmt.Errorf("delivery: %s: %w: put %q back in [delivery] encryption_keys (after the key that seals) and replay the delivery (run hookwall deliveries rekey before retiring a key)", r.ID, err, mk.KeyID)
 	}
 	if err != nil {
 		return fmt.Errorf("delivery: %s: %w", r.ID, err)
 	}
-	n, k := binary.Uvarint(plain)
-	if k <= 0 || uint64(len(plain)-k) < n {
+	field := func() ([]byte, bool) {
+		n, k := binary.Uvarint(plain)
+		if k <= 0 || uint64(len(plain)-k) < n {
+			return nil, false
+		}
+		f := plain[k : k+int(n)]
+		plain = plain[k+int(n):]
+		return f, true
+	}
+	var query []byte
+	ok := true
+	if !v1 {
+		query, ok = field()
+	}
+	h, ok2 := field()
+	if !ok || !ok2 {
 		return fmt.Errorf("delivery: %s: sealed record is corrupt", r.ID)
 	}
-	hs, err := DecodeHeaders(plain[k : k+int(n)])
+	hs, err := DecodeHeaders(h)
 	if err != nil {
 		return err
 	}
-	r.Headers, r.Body = hs, plain[k+int(n):]
+	r.URI += string(query)
+	r.Headers, r.Body = hs, plain
 	return nil
 }
 
@@ -235,14 +286,14 @@ func (s *sealed) Get(ctx context.Context, id string) (*Record, []Attempt, error)
 // naming the delivery and the key; what was resealed before stays so.
 func (s *sealed) Rekey(ctx context.Context) (int, error) {
 	return s.Store.Reseal(ctx, func(r *Record) (bool, error) {
-		if len(r.Headers) == 1 && r.Headers[0].Name == sealedMark && r.Headers[0].Value == s.kr.seal {
+		if len(r.Headers) == 1 && r.Headers[0].Name == sealedMark && r.Headers[0].Value == s.kr.seal { // v1 records are resealed
 			return false, nil
 		}
 		if err := s.open(r); err != nil {
 			return false, err
 		}
 		c := s.seal(r)
-		r.Headers, r.Body = c.Headers, c.Body
+		r.URI, r.Headers, r.Body = c.URI, c.Headers, c.Body
 		return true, nil
 	})
 }
@@ -258,7 +309,7 @@ func (s *sealed) Reseal(ctx context.Context, fn func(r *Record) (bool, error)) (
 			return false, err
 		}
 		c := s.seal(r)
-		r.Headers, r.Body = c.Headers, c.Body
+		r.URI, r.Headers, r.Body = c.URI, c.Headers, c.Body
 		return true, nil
 	})
 }

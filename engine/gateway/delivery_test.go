@@ -344,8 +344,9 @@ func TestDeliveriesAdminAPI(t *testing.T) {
 	}
 }
 
-// With encryption_keys the SQLite file holds no request body or header in the clear, and
-// the upstream still gets the request byte for byte.
+// With encryption_keys the SQLite file holds no request body, header or query in the clear
+// (a credential in the target's query is sealed with them), and the upstream still gets the
+// request byte for byte, its query included.
 func TestQueuedSealedAtRest(t *testing.T) {
 	up := startUpstream(t)
 	up.setHandler(func(ctx *fasthttp.RequestCtx) { ctx.SetStatusCode(503) }) // kept pending
@@ -354,7 +355,7 @@ func TestQueuedSealedAtRest(t *testing.T) {
 	cfg = strings.ReplaceAll(cfg, "{{UPSTREAM}}", up.URL())
 	e := startEnv(t, cfg, map[string]string{"policies/github.rego": queuedPolicy, "github.secret": "s3cret", "d.key": strings.Repeat("ab", 32)}, Options{})
 	body := `{"account":"TOP-SECRET-PAYLOAD"}`
-	if r := e.do("POST", "/hooks/github", []byte(body), signed(body, "")); r.Status != 202 {
+	if r := e.do("POST", "/hooks/github?api_key=QUERY-API-KEY-0123456789", []byte(body), signed(body, "")); r.Status != 202 {
 		t.Fatalf("status %d", r.Status)
 	}
 	testutil.WaitFor(t, func() bool { return len(up.requests()) >= 1 })
@@ -363,11 +364,14 @@ func TestQueuedSealedAtRest(t *testing.T) {
 		b, _ := os.ReadFile(filepath.Join(e.dir, name))
 		raw = append(raw, b...)
 	}
-	if len(raw) == 0 || strings.Contains(string(raw), "TOP-SECRET-PAYLOAD") || strings.Contains(string(raw), githubSig("s3cret", []byte(body))) {
-		t.Fatalf("the store file holds the body or its signature in the clear (%d bytes read)", len(raw))
+	for _, secret := range []string{"TOP-SECRET-PAYLOAD", githubSig("s3cret", []byte(body)), "QUERY-API-KEY-0123456789"} {
+		if len(raw) == 0 || strings.Contains(string(raw), secret) {
+			t.Fatalf("the store file holds %q in the clear (%d bytes read)", secret, len(raw))
+		}
 	}
-	if got := up.requests()[0]; string(got.Body) != body || got.Header.Get("X-Hub-Signature-256") != githubSig("s3cret", []byte(body)) {
-		t.Fatalf("delivered %q %v", got.Body, got.Header)
+	got := up.requests()[0]
+	if string(got.Body) != body || got.Header.Get("X-Hub-Signature-256") != githubSig("s3cret", []byte(body)) || !strings.HasSuffix(got.URI, "?api_key=QUERY-API-KEY-0123456789") {
+		t.Fatalf("delivered %s %q %v", got.URI, got.Body, got.Header)
 	}
 }
 

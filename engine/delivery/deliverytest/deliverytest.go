@@ -1005,7 +1005,7 @@ func testClaimOrderAndPurge(t *testing.T, o Opener) {
 }
 
 // Reseal visits every delivery once, across batches, with its stored headers and body, and
-// stores what it changed and nothing else.
+// stores what it changed (the target, the headers, the body) and nothing else.
 func testReseal(t *testing.T, o Opener) {
 	s := open(t, o, 0)
 	ctx := context.Background()
@@ -1026,6 +1026,7 @@ func testReseal(t *testing.T, o Opener) {
 			return false, nil
 		}
 		r.Headers, r.Body = []delivery.Header{{Name: ":mark", Value: "k"}}, []byte("sealed-"+r.ID)
+		r.URI = "/resealed/" + r.ID
 		return true, nil
 	})
 	must(t, err)
@@ -1042,7 +1043,7 @@ func testReseal(t *testing.T, o Opener) {
 			sameRequest(t, r, rec(id, "r", t0))
 			continue
 		}
-		if string(r.Body) != "sealed-"+id || len(r.Headers) != 1 || r.Headers[0].Name != ":mark" || r.Method != "POST" || r.Route != "r" {
+		if string(r.Body) != "sealed-"+id || len(r.Headers) != 1 || r.Headers[0].Name != ":mark" || r.Method != "POST" || r.Route != "r" || r.URI != "/resealed/"+id {
 			t.Fatalf("%s after Reseal: %+v", id, r)
 		}
 	}

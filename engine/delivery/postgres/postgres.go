@@ -798,7 +798,7 @@ func (s *Store) Reseal(ctx context.Context, fn func(r *delivery.Record) (bool, e
 		var n int64
 		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 			for _, r := range changed {
-				tag, err := tx.Exec(ctx, `UPDATE hookwall_deliveries SET headers = $1, body = $2 WHERE id = $3`, delivery.EncodeHeaders(r.Headers), nonNil(r.Body), r.ID)
+				tag, err := tx.Exec(ctx, `UPDATE hookwall_deliveries SET headers = $1, body = $2, uri = $3 WHERE id = $4`, delivery.EncodeHeaders(r.Headers), nonNil(r.Body), r.URI, r.ID)
 				if err != nil {
 					return fmt.Errorf("delivery/postgres: reseal: %w", err)
 				}

@@ -1477,6 +1477,10 @@ func (s *Store) Reseal(ctx context.Context, fn func(r *delivery.Record) (bool, e
 		var n int64
 		err := s.write(ctx, func(tx *sql.Tx) error {
 			for _, r := range changed {
+				// The target too: a sealed record keeps only its path in the clear.
+				if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET uri = ? WHERE id = ?`, r.URI, r.ID); err != nil {
+					return fmt.Errorf("delivery/sqlite: reseal: %w", err)
+				}
 				res, err := tx.ExecContext(ctx, `UPDATE delivery_bodies SET headers = ?, body = ? WHERE seq = (SELECT seq FROM deliveries WHERE id = ?)`, delivery.EncodeHeaders(r.Headers), nonNil(r.Body), r.ID)
 				if err != nil {
 					return fmt.Errorf("delivery/sqlite: reseal: %w", err)
