@@ -596,10 +596,11 @@ func TestResponsePhaseNeedsBufferFeature(t *testing.T) {
 	}
 }
 
-// TestGuestCannotFloodHostMemory: header bytes a guest adds live in host memory, outside the
-// guest's own cap, so the host bounds them per request and traps the guest past the bound.
-func TestGuestCannotFloodHostMemory(t *testing.T) {
-	f := load(t, newHost(t), Spec{Name: "flood", Module: testdata(t, "flood.wasm"), Pool: 1, Timeout: NoDeadline})
+// flood runs the request phase of a guest (without a deadline) that adds headers in a loop,
+// wants it trapped, and returns how many headers named name it added.
+func flood(t *testing.T, module, name string) int {
+	t.Helper()
+	f := load(t, newHost(t), Spec{Name: "flood", Module: testdata(t, module), Pool: 1, Timeout: NoDeadline})
 	ex, req, _ := newExchange(t, "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n")
 	inst, err := f.Acquire(testCtx)
 	if err != nil {
@@ -608,7 +609,13 @@ func TestGuestCannotFloodHostMemory(t *testing.T) {
 	_, err = inst.HandleRequest(testCtx, ex)
 	inst.Release()
 	wantKind(t, err, KindABI)
-	if n := len(req.Header.PeekAll("X-Flood")); n > maxAddedHeaderBytes/1024+1 {
+	return len(req.Header.PeekAll(name))
+}
+
+// TestGuestCannotFloodHostMemory: header bytes a guest adds live in host memory, outside the
+// guest's own cap, so the host bounds them per request and traps the guest past the bound.
+func TestGuestCannotFloodHostMemory(t *testing.T) {
+	if n := flood(t, "flood.wasm", "X-Flood"); n > maxAddedHeaderBytes/1024+1 {
 		t.Fatalf("%d header lines were added; the host must stop the guest at 1 MiB", n)
 	}
 }
@@ -629,16 +636,7 @@ func TestGuestCannotAnnounceATrailer(t *testing.T) {
 // the host keeps for each, not by their bytes alone: a million of them held some 70 MiB of host
 // memory within a budget of 1 MiB of bytes.
 func TestGuestCannotFloodHostMemoryWithTinyHeaders(t *testing.T) {
-	f := load(t, newHost(t), Spec{Name: "tinyflood", Module: testdata(t, "tinyflood.wasm"), Pool: 1, Timeout: NoDeadline})
-	ex, req, _ := newExchange(t, "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n")
-	inst, err := f.Acquire(testCtx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = inst.HandleRequest(testCtx, ex)
-	inst.Release()
-	wantKind(t, err, KindABI)
-	if n := len(req.Header.PeekAll("F")); n == 0 || n > maxAddedHeaderBytes/addedHeaderOverhead {
+	if n := flood(t, "tinyflood.wasm", "F"); n == 0 || n > maxAddedHeaderBytes/addedHeaderOverhead {
 		t.Fatalf("%d one-byte headers were added; want some, and at most %d", n, maxAddedHeaderBytes/addedHeaderOverhead)
 	}
 }

@@ -31,8 +31,7 @@ func TestCredentialsUnderCustomNamesAreMasked(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			up := startUpstream(t)
 			evaluator := map[bool]string{false: `"auto"`, true: `"opa"`}[opaOnly]
-			cfg := strings.NewReplacer(`decisions = "off"`, `decisions = "{{DIR}}/decisions.log"`,
-				"[log]", "evaluator = "+evaluator+"\n[log]").Replace(quietHead) + `
+			cfg := strings.NewReplacer("[log]", "evaluator = "+evaluator+"\n[log]").Replace(loggingHead()) + `
 [secrets]
 acme_keys = {file = "keys.secret"}
 acme_hmac = {file = "hmac.secret"}
@@ -73,16 +72,11 @@ allow if hookwall.webhook.verify("hmac", input.request, {"secret": "acme_hmac", 
 			e := startEnv(t, cfg, files, Options{Logger: discardLogger()})
 			post := func(path string, h map[string]string, body string) int {
 				t.Helper()
-				req, _ := http.NewRequest("POST", e.base+path, strings.NewReader(body))
+				hh := http.Header{}
 				for k, v := range h {
-					req.Header.Set(k, v)
+					hh.Set(k, v)
 				}
-				resp, err := client.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				resp.Body.Close()
-				return resp.StatusCode
+				return postHeaders(t, e.base+path, body, hh)
 			}
 			body := `{"event":"ping"}`
 			m := hmac.New(sha256.New, []byte(hmacSecret))
@@ -106,17 +100,12 @@ allow if hookwall.webhook.verify("hmac", input.request, {"secret": "acme_hmac", 
 			if st := post("/hooks/trial", map[string]string{"X-Acme-Client": key}, body); st != 200 {
 				t.Fatalf("shadow route: status %d", st)
 			}
-			e.stop() // flushes the log
-			raw, err := os.ReadFile(filepath.Join(e.dir, "decisions.log"))
-			if err != nil {
-				t.Fatal(err)
-			}
+			raw, lines := stopAndReadLog(t, e)
 			for _, v := range []string{key, wrongKey, sig, wrongSig} {
 				if bytes.Contains(raw, []byte(v)) {
 					t.Errorf("the decision log holds the credential %q:\n%s", v, raw)
 				}
 			}
-			lines := bytes.Split(bytes.TrimSpace(raw), []byte("\n"))
 			if len(lines) != 5 {
 				t.Fatalf("%d records, want 5:\n%s", len(lines), raw)
 			}
@@ -146,4 +135,120 @@ allow if hookwall.webhook.verify("hmac", input.request, {"secret": "acme_hmac", 
 			}
 		})
 	}
+}
+
+// TestE2ECredentialsOutsideAHeaderAreMasked: an API key the policy hands to
+// hookwall.apikey.verify is kept out of the decision log wherever the request carried it, not
+// only as a whole header value (a real gateway, upstream and log file):
+//   - sent twice in one header: the policy reads the copies joined ("k, k"), the log holds each
+//     copy apart, and both are masked;
+//   - as the last segment of a prefix route's path: request.path holds "***" in its place, and
+//     "masked" names /request/path;
+//   - in the query: the log drops the query.
+func TestE2ECredentialsOutsideAHeaderAreMasked(t *testing.T) {
+	const key = "k3y-0f-the-acme-c1ient-4ab9f0e2"
+	sum := sha256.Sum256([]byte(key))
+	up := startUpstream(t)
+	cfg := loggingHead() + `
+[secrets]
+acme_keys = {file = "keys.secret"}
+
+[[route]]
+name = "hdr"
+path = "/hooks/hdr"
+upstream = "{{UPSTREAM}}"
+policy = "routes.hdr"
+
+[[route]]
+name = "inpath"
+prefix = "/hooks/tg/"
+upstream = "{{UPSTREAM}}"
+policy = "routes.inpath"
+
+[[route]]
+name = "inquery"
+path = "/hooks/q"
+upstream = "{{UPSTREAM}}"
+policy = "routes.inquery"
+`
+	cfg = strings.ReplaceAll(cfg, "{{UPSTREAM}}", up.URL())
+	files := map[string]string{
+		"keys.secret": "sha256:" + hex.EncodeToString(sum[:]) + "\n",
+		"policies/hdr.rego": `package routes.hdr
+
+allow if hookwall.apikey.verify(input.request.headers["x-acme-client"], "acme_keys")
+`,
+		"policies/inpath.rego": `package routes.inpath
+
+allow if hookwall.apikey.verify(trim_prefix(input.request.path, "/hooks/tg/"), "acme_keys")
+`,
+		"policies/inquery.rego": `package routes.inquery
+
+allow if hookwall.apikey.verify(input.request.query.key[0], "acme_keys")
+`,
+	}
+	e := startEnv(t, cfg, files, Options{Logger: discardLogger()})
+	send := func(path string, hdr http.Header) int {
+		t.Helper()
+		return postHeaders(t, e.base+path, `{"event":"ping"}`, hdr)
+	}
+	// The client's key sent twice (a proxy repeated it, a retry library added it again): the
+	// joined value is not a key.
+	h := http.Header{}
+	h.Add("X-Acme-Client", key)
+	h.Add("X-Acme-Client", key)
+	if st := send("/hooks/hdr", h); st != 403 {
+		t.Errorf("key sent twice: status %d, want 403", st)
+	}
+	if st := send("/hooks/tg/"+key, http.Header{}); st != 200 {
+		t.Errorf("key in the path: status %d, want 200", st)
+	}
+	if st := send("/hooks/q?key="+key, http.Header{}); st != 200 {
+		t.Errorf("key in the query: status %d, want 200", st)
+	}
+	raw, lines := stopAndReadLog(t, e)
+	if len(lines) != 3 {
+		t.Fatalf("%d records, want 3:\n%s", len(lines), raw)
+	}
+	for i, l := range lines {
+		if bytes.Contains(l, []byte(key)) {
+			t.Errorf("record %d holds the API key the policy handed to hookwall.apikey.verify:\n%s", i, l)
+		}
+	}
+	if !bytes.Contains(lines[0], []byte(`"X-Acme-Client":"***","X-Acme-Client":"***"`)) {
+		t.Errorf("the key sent twice is not masked in each copy:\n%s", lines[0])
+	}
+	if !bytes.Contains(lines[1], []byte(`"path":"/hooks/tg/***"`)) || !bytes.Contains(lines[1], []byte(`"masked":["/request/path"`)) {
+		t.Errorf("the key in the path is not masked there, or not listed as masked:\n%s", lines[1])
+	}
+}
+
+// loggingHead is quietHead with the decision log written to the env's directory.
+func loggingHead() string {
+	return strings.Replace(quietHead, `decisions = "off"`, `decisions = "{{DIR}}/decisions.log"`, 1)
+}
+
+// postHeaders POSTs body to url with headers h and returns the status.
+func postHeaders(t *testing.T, url, body string, h http.Header) int {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	req.Header = h
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// stopAndReadLog stops the env (which flushes its decision log) and returns the log and its
+// lines.
+func stopAndReadLog(t *testing.T, e *env) (raw []byte, lines [][]byte) {
+	t.Helper()
+	e.stop()
+	raw, err := os.ReadFile(filepath.Join(e.dir, "decisions.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw, bytes.Split(bytes.TrimSpace(raw), []byte("\n"))
 }
