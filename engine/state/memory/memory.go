@@ -299,7 +299,7 @@ func (s *Store) Commit(_ context.Context, key string, ttl time.Duration) error {
 	sh.sweep(now)
 	exp := now + ttl.Microseconds()
 	if i, ok := sh.lookup(key, h, now); ok {
-		sh.ents[i].kind = kindDelivered
+		sh.setKind(i, kindDelivered)
 		sh.setExp(i, exp)
 		return nil
 	}
@@ -323,7 +323,7 @@ func (s *Store) CommitClaim(ctx context.Context, key string, claim uint64, ttl t
 		e := &sh.ents[slot]
 		if e.key == key && e.kind != kindRate && e.exp > now {
 			// No sweep: this adds no entry, and Admit, which added this one, swept.
-			e.kind = kindDelivered
+			sh.setKind(int32(slot), kindDelivered)
 			sh.setExp(int32(slot), now+ttl.Microseconds())
 			sh.mu.Unlock()
 			return nil

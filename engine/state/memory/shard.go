@@ -122,7 +122,11 @@ type shard struct {
 	limit     int     // entries
 	byteLimit int64   // bytes, as entryBytes counts them
 	bytes     int64
-	evictions uint64
+	// claims and claimBytes count the in-flight claims among the entries (bytes as entryBytes
+	// counts them), which eviction passes over while they are at most half the shard.
+	claims     int
+	claimBytes int64
+	evictions  uint64
 	// sweepAt is when the earliest bucket's span starts (math.MaxInt64 when there is none):
 	// before it nothing has expired, and sweep reads no bucket or entry to know it.
 	sweepAt int64
@@ -208,21 +212,39 @@ func entryBytes(key string) int64 { return int64(len(key)) + EntryOverhead }
 // insert adds key (for a dedupe key, absent from dedupe and hashed to h; a rate key's cell
 // the caller adds) and returns its slot. A shard that is full (by entries, or
 // by bytes with the new entry) first gives up the entries of its earliest expiry bucket until
-// it has room: expired ones if there are any, else live ones, counted as evictions.
+// it has room: expired ones if there are any, else live ones, counted as evictions. A live
+// claim in flight is passed over while the claims hold at most half the shard (by entries and
+// by bytes): it expires sooner than any delivered marker, so it would always go first, and the
+// provider's retry of a slow delivery would then be forwarded while the first copy still is
+// (in flight must answer 409). The gateway settles every claim once its upstream answers, so
+// claims are as many as its requests in flight; past half the shard they go as the others do,
+// and the bound holds whatever a caller leaves unsettled.
 func (sh *shard) insert(key string, h uint32, k kind, exp, now int64) int32 {
 	cost := entryBytes(key)
+	var stack [8]int32
+	held := stack[:0] // claims in flight passed over, linked again once there is room
 	for len(sh.cells)+sh.dedupe.n >= sh.limit || sh.bytes+cost > sh.byteLimit {
 		victim := sh.front()
 		if victim == nilSlot {
 			break
 		}
+		if e := &sh.ents[victim]; e.kind == kindInFlight && e.exp > now && 2*sh.claims <= sh.limit && 2*sh.claimBytes <= sh.byteLimit {
+			sh.unlink(victim)
+			held = append(held, victim)
+			continue
+		}
 		if exp := sh.ents[victim].exp; sh.drop(victim, now) && exp > now {
 			sh.evictions++
 		}
 	}
+	for _, i := range held {
+		sh.link(i)
+	}
 	sh.bytes += cost
 	i := slot(&sh.ents, &sh.free)
-	sh.ents[i] = entry{key: key, exp: exp, h: h, kind: k}
+	sh.ents[i] = entry{key: key, h: h}
+	sh.setKind(i, k)
+	sh.ents[i].exp = exp
 	if k != kindRate {
 		sh.dedupe.put(h, i)
 	}
@@ -251,9 +273,24 @@ func (sh *shard) remove(i int32) {
 	if e.kind != kindRate {
 		sh.dedupe.del(e.h, i)
 	}
+	sh.setKind(i, 0)
 	sh.unlink(i)
 	*e = entry{} // drop the key string so it can be collected
 	sh.free = append(sh.free, i)
+}
+
+// setKind makes entry i of kind k (0 as it is removed), keeping the claims' counts.
+func (sh *shard) setKind(i int32, k kind) {
+	e := &sh.ents[i]
+	if e.kind == kindInFlight {
+		sh.claims--
+		sh.claimBytes -= entryBytes(e.key)
+	}
+	if k == kindInFlight {
+		sh.claims++
+		sh.claimBytes += entryBytes(e.key)
+	}
+	e.kind = k
 }
 
 // setExp moves entry i to expire at exp.

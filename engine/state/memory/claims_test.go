@@ -1,0 +1,59 @@
+package memory
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/hookwall/hookwall/engine/state"
+)
+
+// TestFullStoreKeepsClaimsInFlight: in a full store, a delivery's in-flight claim (which
+// lives its route's timeout + 5 s) is nearer its expiry than every delivered marker (24 h),
+// yet the next insert gives up the oldest marker, not the claim: a duplicate sent while the
+// first is still in flight is in flight (409), not new (forwarded a second time).
+func TestFullStoreKeepsClaimsInFlight(t *testing.T) {
+	s, clk := newFake(t, Options{MaxKeys: 100, Shards: 1})
+	ctx := context.Background()
+	deliver := func(key string) {
+		c := state.Check{Dedupe: state.Dedupe{Key: key, TTL: 24 * time.Hour}, InFlight: 15 * time.Second}
+		a, err := s.Admit(ctx, &c)
+		if err != nil || a.Dedupe != state.DedupeNew {
+			t.Fatalf("admit %s: %+v %v", key, a, err)
+		}
+		if err := s.CommitClaim(ctx, key, a.Claim, 24*time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// An hour of deliveries fills the store: the oldest marker has 23 h left.
+	for i := range 100 {
+		deliver(fmt.Sprint("old-", i))
+		clk.Add(36 * time.Second)
+	}
+	// Delivery A arrives; its upstream is slow (still within the route's 10 s timeout).
+	cA := state.Check{Dedupe: state.Dedupe{Key: "A", TTL: 24 * time.Hour}, InFlight: 15 * time.Second}
+	if a, err := s.Admit(ctx, &cA); err != nil || a.Dedupe != state.DedupeNew {
+		t.Fatalf("A: %+v %v", a, err)
+	}
+	has := func(key string) bool { // a read that changes nothing
+		si, h := s.locate(key)
+		sh := &s.shards[si]
+		sh.mu.Lock()
+		defer sh.mu.Unlock()
+		_, ok := sh.lookup(key, h, clk.Now().UnixMicro())
+		return ok
+	}
+	// One other delivery arrives 100 ms later.
+	clk.Add(100 * time.Millisecond)
+	deliver("B")
+	if !has("A") || has("old-0") || s.Stats().Evictions == 0 {
+		t.Errorf("after B: A held %v, the oldest marker held %v, %d evictions; want A, not the marker, and an eviction", has("A"), has("old-0"), s.Stats().Evictions)
+	}
+	// The provider retries A 1 s after it was sent: A is still in flight.
+	clk.Add(900 * time.Millisecond)
+	dup, _ := s.Admit(ctx, &cA)
+	if dup.Dedupe != state.DedupeInFlight {
+		t.Errorf("a duplicate of an in-flight delivery was admitted as %v: it is forwarded twice", dup.Dedupe)
+	}
+}
