@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"cmp"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net"
@@ -25,6 +26,9 @@ type Config struct {
 	// File is the path the config was read from; Dir is its directory, the base of relative paths.
 	File string `toml:"-"`
 	Dir  string `toml:"-"`
+	// Digest is the SHA-256 of the bytes parsed: what the snapshot's revision names, the file
+	// as it was read, not as it may be by the time a reload has built it.
+	Digest [32]byte `toml:"-"`
 
 	loc *locator // where each key was written: Where
 
@@ -471,7 +475,7 @@ func Parse(path string, raw []byte) (*Config, error) {
 	if err != nil {
 		abs = path
 	}
-	c := &Config{File: path, Dir: filepath.Dir(abs)}
+	c := &Config{File: path, Dir: filepath.Dir(abs), Digest: sha256.Sum256(raw)}
 	md, err := toml.NewDecoder(bytes.NewReader(raw)).Decode(c)
 	if err != nil {
 		var pe toml.ParseError

@@ -202,9 +202,7 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (_ *Snapshot, err
 	if o.Policies != nil {
 		h.Write([]byte(o.Policies.Revision()))
 	}
-	if raw, rerr := os.ReadFile(cfg.File); rerr == nil {
-		h.Write(raw)
-	}
+	h.Write(cfg.Digest[:])
 	names := make([]string, 0, len(s.Filters))
 	for n := range s.Filters {
 		names = append(names, n)
