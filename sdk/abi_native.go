@@ -4,6 +4,7 @@ package sdk
 
 import (
 	"github.com/hookwall/hookwall/sdk/internal/harness"
+	"strings"
 )
 
 // The native ABI: the same functions as abi_wasip1.go, answered by the
@@ -166,14 +167,23 @@ func abiGetHeaderValues(kind uint32, name string, buf []byte) uint64 {
 
 func abiSetHeaderValue(kind uint32, name, value string) {
 	f := fields("set_header_value", kind, true)
-	headerArgs("set_header_value", name, value)
+	writeHeaderArgs("set_header_value", name, value)
 	*f = f.Set(name, value)
 }
 
 func abiAddHeaderValue(kind uint32, name, value string) {
 	f := fields("add_header_value", kind, true)
-	headerArgs("add_header_value", name, value)
+	writeHeaderArgs("add_header_value", name, value)
 	*f = f.Add(name, value)
+}
+
+// writeHeaderArgs checks a header the guest sets or adds, as the gateway does: a Trailer
+// named through the header kind traps there too.
+func writeHeaderArgs(fn, name, value string) {
+	headerArgs(fn, name, value)
+	if strings.EqualFold(name, "Trailer") {
+		harness.Trap(fn, "trailers are not supported")
+	}
 }
 
 func abiRemoveHeader(kind uint32, name string) {

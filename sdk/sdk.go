@@ -119,12 +119,15 @@ func SetLabel(key, value string) { abiSetLabel(key, value) }
 func Route() string { return string(getBytes(abiGetRoute)) }
 
 // Deny ends the request: it sets the response status and a text/plain body,
-// and returns false so a handler can `return sdk.Deny(403, "…")`.
+// and returns false so a handler can `return sdk.Deny(403, "…")`. The body is
+// written as Response.SetBody's later writes are: after a body the handler
+// already wrote to the response, not in its place, so call Deny before any
+// other write to the response body.
 func Deny(status int, body string) bool {
 	abiSetStatusCode(uint32(status))
 	abiSetHeaderValue(kindResponse, "Content-Type", "text/plain; charset=utf-8")
 	if body != "" {
-		abiWriteBody(kindResponse, stringBytes(body))
+		writeBody(kindResponse, stringBytes(body)) // so Response.Body reads what is sent
 	}
 	return false
 }

@@ -382,3 +382,67 @@ func TestHarnessTrapsLikeTheHost(t *testing.T) {
 	}
 	onResponse = nil
 }
+
+// TestRoundTripMergesAsTheGatewayDoes: what the request phase wrote on the response before
+// next stays under the upstream's answer, as the gateway merges them: the upstream's status,
+// its headers beside the guest's (its Content-Type in place of the guest's), its body after
+// the guest's; the response phase sees the merged response.
+func TestRoundTripMergesAsTheGatewayDoes(t *testing.T) {
+	f, err := sdktest.New("cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	onRequest = func(_ sdk.Request, resp sdk.Response) bool {
+		resp.SetHeader("X-Pre", "guest")
+		resp.SetHeader("Content-Type", "text/plain")
+		resp.SetBody([]byte("pre:"))
+		return true
+	}
+	var saw string
+	onResponse = func(_ sdk.Request, resp sdk.Response, _ bool) { saw = string(resp.Body()) }
+	up := &sdktest.Response{Status: 201, Body: []byte("upstream ok")}
+	up.Header.Set("Content-Type", "application/json")
+	up.Header.Set("X-Up", "1")
+	res, err := f.RoundTrip(sdktest.NewRequest("POST", "/", nil), up, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := res.Response
+	if r.Status != 201 || string(r.Body) != "pre:upstream ok" || saw != "pre:upstream ok" || r.Header.Get("X-Pre") != "guest" || r.Header.Get("X-Up") != "1" || len(r.Header.Values("Content-Type")) != 1 || r.Header.Get("Content-Type") != "application/json" {
+		t.Errorf("merged response %d %q (the response phase saw %q), headers X-Pre %q X-Up %q Content-Type %q", r.Status, r.Body, saw, r.Header.Get("X-Pre"), r.Header.Get("X-Up"), r.Header.Values("Content-Type"))
+	}
+}
+
+// TestTrailerTraps: a Trailer named through the header kind traps under the harness as under
+// the gateway.
+func TestTrailerTraps(t *testing.T) {
+	f, err := sdktest.New("cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, set := range []func(sdk.Request, sdk.Response){
+		func(r sdk.Request, _ sdk.Response) { r.SetHeader("Trailer", "X-Foo") },
+		func(r sdk.Request, _ sdk.Response) { r.AddHeader("trailer", "X-Foo") },
+		func(_ sdk.Request, w sdk.Response) { w.SetHeader("TRAILER", "X-Foo") },
+	} {
+		onRequest, onResponse = func(r sdk.Request, w sdk.Response) bool { set(r, w); return true }, nil
+		if _, err := f.Do(sdktest.NewRequest("POST", "/", nil)); err == nil || !strings.Contains(err.Error(), "trailers are not supported") {
+			t.Errorf("a guest set a Trailer header: %v, want the trap", err)
+		}
+	}
+}
+
+// TestDenyAfterABodyWrite: Deny after a body write appends to it, as the gateway does, and
+// Response.Body then reads what is sent.
+func TestDenyAfterABodyWrite(t *testing.T) {
+	var read string
+	res := run(t, sdktest.NewRequest("POST", "/", nil), func(_ sdk.Request, w sdk.Response) bool {
+		w.SetBody([]byte("earlier;"))
+		ok := sdk.Deny(403, "denied")
+		read = string(w.Body())
+		return ok
+	})
+	if res.Response.Status != 403 || string(res.Response.Body) != "earlier;denied" || read != "earlier;denied" {
+		t.Errorf("Deny after a write: %d %q, Body() read %q", res.Response.Status, res.Response.Body, read)
+	}
+}

@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/hookwall/hookwall/sdk"
 	"github.com/hookwall/hookwall/sdk/internal/harness"
@@ -161,13 +162,24 @@ func (f *Filter) RoundTrip(req *Request, upstream *Response, isError bool) (*Res
 		return nil, err
 	}
 	if next {
-		// The upstream's response replaces whatever the request phase wrote.
+		// The upstream's response is merged into what the request phase wrote, as the gateway
+		// merges it: the upstream's status; its headers added to those the guest set, but
+		// Content-Type and Server, which replace the guest's, and the framing headers, which
+		// the gateway writes itself; its body after the guest's.
 		x.Status = upstream.Status
 		if x.Status == 0 {
 			x.Status = 200
 		}
-		x.RespHeader = upstream.Header.f.Clone()
-		x.RespBody = harness.Body{Data: slices.Clone(upstream.Body)}
+		for _, fl := range upstream.Header.f {
+			switch {
+			case strings.EqualFold(fl.Name, "Content-Length"), strings.EqualFold(fl.Name, "Transfer-Encoding"), strings.EqualFold(fl.Name, "Connection"):
+			case strings.EqualFold(fl.Name, "Content-Type"), strings.EqualFold(fl.Name, "Server"):
+				x.RespHeader = x.RespHeader.Set(fl.Name, fl.Value)
+			default:
+				x.RespHeader = x.RespHeader.Add(fl.Name, fl.Value)
+			}
+		}
+		x.RespBody = harness.Body{Data: append(slices.Clone(x.RespBody.Data), upstream.Body...)}
 		if err := s.HandleResponse(x, isError); err != nil {
 			return nil, err
 		}
