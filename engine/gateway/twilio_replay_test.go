@@ -9,7 +9,8 @@ import (
 
 // TestE2ETwilioReshapedFormIsAReplay: a captured Twilio form delivery (the published vector),
 // sent again with the same signature and its form body reshaped in ways the signature does
-// not see (a trailing "&", the pairs reordered, a pair repeated, a byte percent-encoded),
+// not see (a trailing "&", the pairs reordered, a pair repeated, a byte percent-encoded, a
+// byte moved across a pair's "="),
 // still verifies, and is answered as the duplicate it is: Twilio signs no timestamp, so the
 // ready policy's dedupe key is the only replay protection, and it is a digest of what is
 // signed, not of the body's bytes.
@@ -29,6 +30,9 @@ func TestE2ETwilioReshapedFormIsAReplay(t *testing.T) {
 		{"pairs reordered", strings.Join(rev, "&")},
 		{"a pair repeated", v.Body + "&" + pairs[0]},
 		{"percent-encoded byte", strings.Replace(v.Body, "Digits=1234", "Digits=%31234", 1)},
+		// The signature joins a pair's name and value with nothing between.
+		{"a byte moved across =", strings.Replace(v.Body, "Digits=1234", "Digits1=234", 1)},
+		{"no =", strings.Replace(v.Body, "Digits=1234", "Digits1234", 1)},
 	} {
 		before := len(up.requests())
 		r := e.do("POST", path, []byte(c.body), h)

@@ -26,9 +26,9 @@ test_forwards_a_verified_request if {
 	d.allow == true
 	d.deny == set()
 	not d.status
-	d.dedupe == {"key": "twilio:1be55cb595cec273f88220ed3bbe81f1d1050ba3a880c328c9390641b617b022", "ttl": "24h"}
+	d.dedupe == {"key": "twilio:bf7a00c55e20bdce466bae43fc9750d87d2f734feb7c8c2096cc1babce7ce8f0", "ttl": "24h"}
 	d.rate_limit == {"key": "twilio:198.51.100.7", "limit": 600, "per": "1m"}
-	d.labels == {"delivery": "twilio:1be55cb595cec273f88220ed3bbe81f1d1050ba3a880c328c9390641b617b022"}
+	d.labels == {"delivery": "twilio:bf7a00c55e20bdce466bae43fc9750d87d2f734feb7c8c2096cc1babce7ce8f0"}
 }
 
 test_denies_a_bad_signature_with_401 if {

@@ -30,10 +30,12 @@ allow(secret) if {
 status(secret) := providers.status(verify(secret), methods)
 
 # dedupe_key is the SHA-256 of what Twilio signs besides the public URL's base: the URI as
-# received and, for a form body, its parameters as the signature covers them (decoded, each
-# distinct pair once, in order), not the body's bytes. Reordered, repeated or re-encoded
-# pairs, or an empty "&" item, leave the signature valid: keyed on the bytes, each such copy
-# of a captured delivery would be new, and Twilio signs no timestamp. A body bound by a
+# received followed by, for a form body, each distinct decoded pair's name and value in order
+# (a set iterates sorted, as the verifier sorts), joined as the signature joins them, with
+# nothing between: not the body's bytes, nor the pairs apart. Reordered, repeated or
+# re-encoded pairs, an empty "&" item, or bytes moved across a pair's "=" or "&" (Digits=1234
+# and Digits1=234 sign alike) leave the signature valid: keyed otherwise, each such copy of a
+# captured delivery would be new, and Twilio signs no timestamp. A body bound by a
 # bodySHA256 query parameter is keyed on its bytes, which that hash fixes.
 # I-Twilio-Idempotency-Token is not signed: keyed on it, a captured request replayed with a
 # fresh token would be new. A retry resends the same URL and parameters. Ask for it once
@@ -43,7 +45,7 @@ dedupe_key := providers.key("twilio", signed_sha256)
 
 signed_sha256 := providers.uri_body_sha256 if body_bound
 
-else := crypto.sha256(json.marshal([input.request.uri, form_pairs]))
+else := crypto.sha256(concat("", array.concat([input.request.uri], [concat("", pair) | some pair in form_pairs])))
 
 # body_bound: the URI's query names bodySHA256 (the verifier refuses it named twice).
 body_bound if {

@@ -86,20 +86,20 @@ test_accepts_get if {
 	twilio.allow("s") with input as get with hookwall.webhook.verify as valid
 }
 
-# The key is a digest of what Twilio signs: the SHA-256 of the JSON array [URI, the distinct
-# decoded pairs in order] (here of ["/hooks/x",[["CallSid","CA123"],["Digits","1234"]]],
-# computed apart). I-Twilio-Idempotency-Token is not signed, so a captured delivery replayed
+# The key is a digest of what Twilio signs: the SHA-256 of the URI and each distinct decoded
+# pair's name and value, in order, with nothing between (here of
+# "/hooks/xCallSidCA123Digits1234", computed apart). I-Twilio-Idempotency-Token is not signed, so a captured delivery replayed
 # with a fresh one (or none) has the same key.
 test_dedupe_key if {
-	twilio.dedupe_key == "twilio:1be55cb595cec273f88220ed3bbe81f1d1050ba3a880c328c9390641b617b022" with input as signed
-	twilio.dedupe == {"key": "twilio:1be55cb595cec273f88220ed3bbe81f1d1050ba3a880c328c9390641b617b022", "ttl": "24h"} with input as signed
-	twilio.dedupe_key == "twilio:1be55cb595cec273f88220ed3bbe81f1d1050ba3a880c328c9390641b617b022" with input as json.patch(signed, [{"op": "replace", "path": "/request/headers/i-twilio-idempotency-token", "value": "fresh"}])
-	twilio.dedupe_key == "twilio:1be55cb595cec273f88220ed3bbe81f1d1050ba3a880c328c9390641b617b022" with input as json.patch(signed, [{"op": "remove", "path": "/request/headers/i-twilio-idempotency-token"}])
+	twilio.dedupe_key == "twilio:bf7a00c55e20bdce466bae43fc9750d87d2f734feb7c8c2096cc1babce7ce8f0" with input as signed
+	twilio.dedupe == {"key": "twilio:bf7a00c55e20bdce466bae43fc9750d87d2f734feb7c8c2096cc1babce7ce8f0", "ttl": "24h"} with input as signed
+	twilio.dedupe_key == "twilio:bf7a00c55e20bdce466bae43fc9750d87d2f734feb7c8c2096cc1babce7ce8f0" with input as json.patch(signed, [{"op": "replace", "path": "/request/headers/i-twilio-idempotency-token", "value": "fresh"}])
+	twilio.dedupe_key == "twilio:bf7a00c55e20bdce466bae43fc9750d87d2f734feb7c8c2096cc1babce7ce8f0" with input as json.patch(signed, [{"op": "remove", "path": "/request/headers/i-twilio-idempotency-token"}])
 }
 
 # A form body reshaped without changing what the signature covers (pairs reordered or
-# repeated, empty items, other percent-encodings of the same bytes, "+" for a space) is
-# the same delivery: the same key.
+# repeated, empty items, other percent-encodings of the same bytes, "+" for a space, bytes
+# moved across a pair's "=") is the same delivery: the same key.
 test_reshaped_form_is_the_same_key if {
 	every body in [
 		"Digits=1234&CallSid=CA123",
@@ -108,8 +108,11 @@ test_reshaped_form_is_the_same_key if {
 		"CallSid=CA123&Digits=1234&CallSid=CA123",
 		"CallSid=%43A123&Digits=%31234",
 		"%43allSid=CA123&Digits=1234",
+		"CallSid=CA123&Digits1=234",
+		"CallSid=CA123&Digits1234",
+		"CallSidCA=123&Digits=1234",
 	] {
-		twilio.dedupe_key == "twilio:1be55cb595cec273f88220ed3bbe81f1d1050ba3a880c328c9390641b617b022" with input as json.patch(signed, [{"op": "replace", "path": "/request/body", "value": body}])
+		twilio.dedupe_key == "twilio:bf7a00c55e20bdce466bae43fc9750d87d2f734feb7c8c2096cc1babce7ce8f0" with input as json.patch(signed, [{"op": "replace", "path": "/request/body", "value": body}])
 	}
 	spaced := json.patch(signed, [{"op": "replace", "path": "/request/body", "value": "Body=a+b"}])
 	twilio.dedupe_key == twilio.dedupe_key with input as json.patch(spaced, [{"op": "replace", "path": "/request/body", "value": "Body=a%20b"}])
@@ -141,8 +144,8 @@ unkeyed := {"request": {
 
 # Other signed bytes are another delivery: the URI and the body are keyed.
 test_other_bytes_are_another_key if {
-	twilio.dedupe_key == "twilio:a45f8c18bb45cfac4ee0966f68f4a75f268ebd84d5746baabdbedca46288a995" with input as json.patch(signed, [{"op": "replace", "path": "/request/uri", "value": "/hooks/y?a=1"}])
-	twilio.dedupe_key == "twilio:eca2fa64bee0b3f32ddcb2479213ec324fc5d7205713273c726bca4e355aaead" with input as unkeyed
+	twilio.dedupe_key == "twilio:4771c5bae9174b0b5a674556187a0b2714535f647f376f7c9f92b48ce1a6e56c" with input as json.patch(signed, [{"op": "replace", "path": "/request/uri", "value": "/hooks/y?a=1"}])
+	twilio.dedupe_key == "twilio:a6695c89cb11c58291c3a3002726a2761b3ee81a1af79dd1a55ba741ca0e8dbc" with input as unkeyed
 }
 
 checked_url(_, _, opts) := {"valid": true, "reason": ""} if opts.url == "https://hooks.example.com"

@@ -17,8 +17,8 @@ test_twilio_python_form if {
 	d.deny == set()
 	not d.status
 	d.rate_limit == {"key": "twilio:192.0.2.10", "limit": 600, "per": "1m"}
-	d.dedupe == {"key": "twilio:1280e43317d8d81f88722d8c87adf2c4164026a379d3de7209b8ab5b844ffea5", "ttl": "24h"}
-	d.labels.delivery == "twilio:1280e43317d8d81f88722d8c87adf2c4164026a379d3de7209b8ab5b844ffea5"
+	d.dedupe == {"key": "twilio:36229c2a66ca01c714a959d69e25d139cb6839b908c35979cfe7578dee121436", "ttl": "24h"}
+	d.labels.delivery == "twilio:36229c2a66ca01c714a959d69e25d139cb6839b908c35979cfe7578dee121436"
 }
 
 req_twilio_python_form := {
@@ -43,8 +43,8 @@ test_twilio_python_form_port_443 if {
 	d.deny == set()
 	not d.status
 	d.rate_limit == {"key": "twilio:192.0.2.10", "limit": 600, "per": "1m"}
-	d.dedupe == {"key": "twilio:1280e43317d8d81f88722d8c87adf2c4164026a379d3de7209b8ab5b844ffea5", "ttl": "24h"}
-	d.labels.delivery == "twilio:1280e43317d8d81f88722d8c87adf2c4164026a379d3de7209b8ab5b844ffea5"
+	d.dedupe == {"key": "twilio:36229c2a66ca01c714a959d69e25d139cb6839b908c35979cfe7578dee121436", "ttl": "24h"}
+	d.labels.delivery == "twilio:36229c2a66ca01c714a959d69e25d139cb6839b908c35979cfe7578dee121436"
 }
 
 req_twilio_python_form_port_443 := {
