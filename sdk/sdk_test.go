@@ -385,8 +385,8 @@ func TestHarnessTrapsLikeTheHost(t *testing.T) {
 
 // TestRoundTripMergesAsTheGatewayDoes: what the request phase wrote on the response before
 // next stays under the upstream's answer, as the gateway merges them: the upstream's status,
-// its headers beside the guest's (its Content-Type in place of the guest's), its body after
-// the guest's; the response phase sees the merged response.
+// its headers beside the guest's (its Content-Type in place of the guest's, its hop-by-hop
+// ones dropped), its body after the guest's; the response phase sees the merged response.
 func TestRoundTripMergesAsTheGatewayDoes(t *testing.T) {
 	f, err := sdktest.New("cfg")
 	if err != nil {
@@ -403,11 +403,19 @@ func TestRoundTripMergesAsTheGatewayDoes(t *testing.T) {
 	up := &sdktest.Response{Status: 201, Body: []byte("upstream ok")}
 	up.Header.Set("Content-Type", "application/json")
 	up.Header.Set("X-Up", "1")
+	up.Header.Set("Connection", "X-Hop")
+	up.Header.Set("X-Hop", "1")
+	up.Header.Set("Upgrade", "h2c")
 	res, err := f.RoundTrip(sdktest.NewRequest("POST", "/", nil), up, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := res.Response
+	for _, hop := range []string{"Connection", "X-Hop", "Upgrade"} {
+		if r.Header.Has(hop) {
+			t.Errorf("the merged response carries the hop-by-hop %s, which the gateway does not pass on", hop)
+		}
+	}
 	if r.Status != 201 || string(r.Body) != "pre:upstream ok" || saw != "pre:upstream ok" || r.Header.Get("X-Pre") != "guest" || r.Header.Get("X-Up") != "1" || len(r.Header.Values("Content-Type")) != 1 || r.Header.Get("Content-Type") != "application/json" {
 		t.Errorf("merged response %d %q (the response phase saw %q), headers X-Pre %q X-Up %q Content-Type %q", r.Status, r.Body, saw, r.Header.Get("X-Pre"), r.Header.Get("X-Up"), r.Header.Values("Content-Type"))
 	}

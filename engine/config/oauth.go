@@ -94,7 +94,7 @@ func (c *Config) validateOAuth(v *validator) {
 			v.errAt(at("cache_ttl"), "must be at least %v", oauth.MinCacheTTL)
 		}
 		if o.Leeway.D() > oauth.MaxLeeway {
-			v.errAt(at("leeway"), "must be between 1s and %v: a leeway is clock skew, and a larger one accepts tokens that long after they expired", oauth.MaxLeeway)
+			v.errAt(at("leeway"), "must be at most %v: a leeway is clock skew, and a larger one accepts tokens that long after they expired", oauth.MaxLeeway)
 		}
 		if v.loc.has("oauth", i, "timeout") && o.Timeout.D() <= 0 {
 			v.errAt(at("timeout"), "must be > 0")

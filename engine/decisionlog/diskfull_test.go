@@ -23,6 +23,74 @@ import (
 // short is the only line that is not JSON, and once space is back the next batch starts on a
 // line of its own (it was appended to the cut record, whose line swallowed its first one).
 func TestDiskFullCutsOneLineAndCountsWhatItLost(t *testing.T) {
+	path, filler := nearlyFullDisk(t)
+	l, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st1 := overfill(l)
+	// Space comes back (logrotate compressed something, an operator cleaned up).
+	os.Remove(filler)
+	for i := 100; i < 105; i++ {
+		l.Log(record(i))
+	}
+	time.Sleep(3 * FlushInterval)
+	_ = l.Close()
+	st2 := l.Stats()
+	data, _ := os.ReadFile(path)
+	invalid, found := readLines(data)
+	if st1.WriteErrors == 0 {
+		t.Fatalf("the disk never filled: %+v", st1)
+	}
+	if invalid != 1 {
+		t.Errorf("%d lines are not JSON, want 1 (the record the full disk cut short)", invalid)
+	}
+	if got := uint64(len(found)); st2.Written != got || st2.Written+st2.Dropped != 45 {
+		t.Errorf("45 records logged: %d whole in the file, stats %+v (written + dropped must be 45, written the ones in the file)", got, st2)
+	}
+	for i := 100; i < 105; i++ {
+		if id := fmt.Sprintf("batch-record-%04d", i); !found[id] {
+			t.Errorf("record %s, logged after space came back, is not in the file whole", id)
+		}
+	}
+}
+
+// TestDiskFullThenRotated: a log rotated (moved, then Reopen) right after a write a full disk
+// cut short ends the cut line in the old file; the new file starts with a record.
+func TestDiskFullThenRotated(t *testing.T) {
+	path, filler := nearlyFullDisk(t)
+	l, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := overfill(l); st.WriteErrors == 0 {
+		t.Fatalf("the disk never filled: %+v", st)
+	}
+	os.Remove(filler)
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Reopen(); err != nil {
+		t.Fatal(err)
+	}
+	l.Log(record(100))
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	old, _ := os.ReadFile(path + ".1")
+	cur, _ := os.ReadFile(path)
+	if len(old) == 0 || old[len(old)-1] != '\n' {
+		t.Errorf("the rotated file does not end its last line (%d bytes)", len(old))
+	}
+	if invalid, found := readLines(cur); invalid != 0 || !found["batch-record-0100"] || !bytes.HasPrefix(cur, []byte("{")) {
+		t.Errorf("the new file: %d lines not JSON, starts %q", invalid, cur[:min(len(cur), 20)])
+	}
+}
+
+// nearlyFullDisk mounts a 64 KiB tmpfs (root only; skipped otherwise) and fills all but 8 KiB
+// of it with a file; it returns the log's path and the filler's.
+func nearlyFullDisk(t *testing.T) (path, filler string) {
+	t.Helper()
 	if os.Getuid() != 0 {
 		t.Skip("needs root to mount a small tmpfs")
 	}
@@ -31,9 +99,7 @@ func TestDiskFullCutsOneLineAndCountsWhatItLost(t *testing.T) {
 		t.Skipf("mount tmpfs: %v %s", err, out)
 	}
 	t.Cleanup(func() { _ = exec.Command("umount", dir).Run() })
-
-	// Leave 8 KiB free: fill the rest with a file we remove later.
-	filler := filepath.Join(dir, "filler")
+	filler = filepath.Join(dir, "filler")
 	f, _ := os.Create(filler)
 	chunk := make([]byte, 4096)
 	for {
@@ -49,38 +115,31 @@ func TestDiskFullCutsOneLineAndCountsWhatItLost(t *testing.T) {
 	if err := os.Truncate(filler, fi.Size()-8192); err != nil {
 		t.Fatal(err)
 	}
+	return filepath.Join(dir, "decisions.log"), filler
+}
 
-	path := filepath.Join(dir, "decisions.log")
-	l, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := func(i int) *Record {
-		r := sampleRecord()
-		r.DecisionID = fmt.Sprintf("batch-record-%04d", i)
-		r.Headers = append(r.Headers, Header{"X-Pad", strings.Repeat("p", 300)})
-		return r
-	}
-	// Batch 1: ~40 records of ~1.2 KB, more than the 8 KiB left.
+// record is a record of about 1.2 KB named batch-record-NNNN.
+func record(i int) *Record {
+	r := sampleRecord()
+	r.DecisionID = fmt.Sprintf("batch-record-%04d", i)
+	r.Headers = append(r.Headers, Header{"X-Pad", strings.Repeat("p", 300)})
+	return r
+}
+
+// overfill logs 40 records, more than the 8 KiB left, and returns the stats once written.
+func overfill(l *Logger) Stats {
 	for i := range 40 {
-		l.Log(rec(i))
+		l.Log(record(i))
 	}
 	time.Sleep(3 * FlushInterval)
-	st1 := l.Stats()
-	// Space comes back (logrotate compressed something, an operator cleaned up).
-	os.Remove(filler)
-	for i := 100; i < 105; i++ {
-		l.Log(rec(i))
-	}
-	time.Sleep(3 * FlushInterval)
-	_ = l.Close()
-	st2 := l.Stats()
+	return l.Stats()
+}
 
-	data, _ := os.ReadFile(path)
+// readLines counts data's lines that are not JSON and returns the decision ids of the others.
+func readLines(data []byte) (invalid int, found map[string]bool) {
+	found = map[string]bool{}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(nil, 1<<20)
-	invalid := 0
-	found := map[string]bool{}
 	for sc.Scan() {
 		var v struct {
 			DecisionID string `json:"decision_id"`
@@ -91,20 +150,7 @@ func TestDiskFullCutsOneLineAndCountsWhatItLost(t *testing.T) {
 		}
 		found[v.DecisionID] = true
 	}
-	if st1.WriteErrors == 0 {
-		t.Fatalf("the disk never filled: %+v", st1)
-	}
-	if invalid != 1 {
-		t.Errorf("%d lines are not JSON, want 1 (the record the full disk cut short)", invalid)
-	}
-	if got := uint64(len(found)); st2.Written != got || st2.Written+st2.Dropped != 45 {
-		t.Errorf("45 records logged: %d whole in the file, stats %+v (written + dropped must be 45, written the ones in the file)", got, st2)
-	}
-	for i := 100; i < 105; i++ {
-		if id := fmt.Sprintf("batch-record-%04d", i); !found[id] {
-			t.Errorf("record %s, logged after space came back, is not in the file whole", id)
-		}
-	}
+	return invalid, found
 }
 
 // shortWriter writes its first batch only in part, failing as a full disk does, then all.

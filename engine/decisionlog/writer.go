@@ -309,6 +309,11 @@ func (l *Logger) run() {
 			flush()
 		case req := <-l.reopen:
 			flush()
+			if torn {
+				// End the cut line in the file it is in, not at the new file's start.
+				_, _ = l.out.Write(newline)
+				torn = false
+			}
 			if l.closer != nil {
 				if err := l.closer.Close(); err != nil {
 					l.errs.Add(1)

@@ -164,15 +164,15 @@ func (f *Filter) RoundTrip(req *Request, upstream *Response, isError bool) (*Res
 	if next {
 		// The upstream's response is merged into what the request phase wrote, as the gateway
 		// merges it: the upstream's status; its headers added to those the guest set, but
-		// Content-Type and Server, which replace the guest's, and the framing headers, which
-		// the gateway writes itself; its body after the guest's.
+		// Content-Type and Server, which replace the guest's, and Content-Length and the
+		// hop-by-hop headers, which the gateway does not pass on; its body after the guest's.
 		x.Status = upstream.Status
 		if x.Status == 0 {
 			x.Status = 200
 		}
 		for _, fl := range upstream.Header.f {
 			switch {
-			case strings.EqualFold(fl.Name, "Content-Length"), strings.EqualFold(fl.Name, "Transfer-Encoding"), strings.EqualFold(fl.Name, "Connection"):
+			case strings.EqualFold(fl.Name, "Content-Length"), hopByHop(upstream.Header.f, fl.Name):
 			case strings.EqualFold(fl.Name, "Content-Type"), strings.EqualFold(fl.Name, "Server"):
 				x.RespHeader = x.RespHeader.Set(fl.Name, fl.Value)
 			default:
@@ -185,6 +185,27 @@ func (f *Filter) RoundTrip(req *Request, upstream *Response, isError bool) (*Res
 		}
 	}
 	return result(x, next), nil
+}
+
+// hopHeaders are the connection-level headers the gateway never passes on from an
+// upstream's answer (RFC 9110 section 7.6.1), besides those its Connection header names.
+var hopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+// hopByHop reports whether name is a hop-by-hop header of an answer with headers f.
+func hopByHop(f harness.Fields, name string) bool {
+	for _, h := range hopHeaders {
+		if strings.EqualFold(h, name) {
+			return true
+		}
+	}
+	for _, v := range f.Values("Connection") {
+		for opt := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(opt), name) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func newExchange(r *Request) *harness.Exchange {

@@ -57,3 +57,37 @@ func TestFullStoreKeepsClaimsInFlight(t *testing.T) {
 		t.Errorf("a duplicate of an in-flight delivery was admitted as %v: it is forwarded twice", dup.Dedupe)
 	}
 }
+
+// TestPassingOverClaimsAllocatesNothing: a delivery into a full shard whose front holds many
+// claims in flight passes over them without allocating (their list is the shard's scratch).
+func TestPassingOverClaimsAllocatesNothing(t *testing.T) {
+	s, clk := newFake(t, Options{MaxKeys: 1000, Shards: 1})
+	ctx := context.Background()
+	deliver := func(key string) {
+		c := state.Check{Dedupe: state.Dedupe{Key: key, TTL: 24 * time.Hour}, InFlight: 15 * time.Second}
+		a, _ := s.Admit(ctx, &c)
+		_ = s.CommitClaim(ctx, key, a.Claim, 24*time.Hour)
+	}
+	for i := range 1000 - 64 {
+		deliver(fmt.Sprint("old-", i))
+	}
+	clk.Add(time.Second)
+	for i := range 64 { // slow requests in flight
+		c := state.Check{Dedupe: state.Dedupe{Key: fmt.Sprint("slow-", i), TTL: 24 * time.Hour}, InFlight: 15 * time.Second}
+		if a, err := s.Admit(ctx, &c); err != nil || a.Dedupe != state.DedupeNew {
+			t.Fatalf("slow-%d: %+v %v", i, a, err)
+		}
+	}
+	keys := make([]string, 1000)
+	for i := range keys {
+		keys[i] = fmt.Sprint("new-", i)
+	}
+	n := 0
+	deliver(keys[n]) // the scratch grows once
+	if allocs := testing.AllocsPerRun(500, func() { n++; deliver(keys[n]) }); allocs > 0 {
+		t.Errorf("%.2f allocations a delivery into a full shard with 64 claims in flight, want 0", allocs)
+	}
+	if st := s.Stats(); st.Keys > 1000 || st.Evictions == 0 {
+		t.Errorf("stats %+v: want at most 1000 keys, and evictions", st)
+	}
+}

@@ -126,6 +126,7 @@ type shard struct {
 	// counts them), which eviction passes over while they are at most half the shard.
 	claims     int
 	claimBytes int64
+	held       []int32 // insert's scratch: the claims it passed over
 	evictions  uint64
 	// sweepAt is when the earliest bucket's span starts (math.MaxInt64 when there is none):
 	// before it nothing has expired, and sweep reads no bucket or entry to know it.
@@ -218,11 +219,12 @@ func entryBytes(key string) int64 { return int64(len(key)) + EntryOverhead }
 // provider's retry of a slow delivery would then be forwarded while the first copy still is
 // (in flight must answer 409). The gateway settles every claim once its upstream answers, so
 // claims are as many as its requests in flight; past half the shard they go as the others do,
-// and the bound holds whatever a caller leaves unsettled.
+// and the bound holds whatever a caller leaves unsettled. Each insert into a full shard steps
+// past the claims at the front of its expiry order, a few steps for a shard's share of the
+// requests in flight.
 func (sh *shard) insert(key string, h uint32, k kind, exp, now int64) int32 {
 	cost := entryBytes(key)
-	var stack [8]int32
-	held := stack[:0] // claims in flight passed over, linked again once there is room
+	held := sh.held[:0] // claims in flight passed over, linked again once there is room
 	for len(sh.cells)+sh.dedupe.n >= sh.limit || sh.bytes+cost > sh.byteLimit {
 		victim := sh.front()
 		if victim == nilSlot {
@@ -240,6 +242,7 @@ func (sh *shard) insert(key string, h uint32, k kind, exp, now int64) int32 {
 	for _, i := range held {
 		sh.link(i)
 	}
+	sh.held = held[:0]
 	sh.bytes += cost
 	i := slot(&sh.ents, &sh.free)
 	sh.ents[i] = entry{key: key, h: h}

@@ -150,8 +150,13 @@ func (s *Store) Admit(ctx context.Context, c *state.Check) (state.Admission, err
 	start := time.Now()
 	// The claim's token: a repeated Release of this claim (its first reply lost to a
 	// timeout) must not drop a claim another gateway made of the key meanwhile.
-	token := rand.Uint64() | 1
-	res, err := s.admit.Run(ctx, s.c, keys, mode, lim.L, lim.P, lim.B, ttl, strconv.FormatUint(token, 10)).Int64Slice()
+	var token uint64
+	tokenArg := ""
+	if dedupeOn {
+		token = rand.Uint64() | 1
+		tokenArg = strconv.FormatUint(token, 10)
+	}
+	res, err := s.admit.Run(ctx, s.c, keys, mode, lim.L, lim.P, lim.B, ttl, tokenArg).Int64Slice()
 	if err == nil && len(res) != 4 {
 		err = errors.New("unexpected script reply of " + strconv.Itoa(len(res)) + " values")
 	}
