@@ -133,3 +133,33 @@ filters = ["resp"]
 		t.Errorf("the upstream got %d requests", n)
 	}
 }
+
+// TestSkippedFilterSaysNothingToThePolicy: a filter with on_error = "skip" that set a label
+// and then trapped is skipped whole: the request goes on as it was before it, and the policy
+// does not see its label (a policy that trusts a filter's label would otherwise allow what
+// the filter never finished checking), on both evaluators.
+func TestSkippedFilterSaysNothingToThePolicy(t *testing.T) {
+	for _, ev := range []string{"auto", "opa"} {
+		t.Run(ev, func(t *testing.T) {
+			up := startUpstream(t)
+			cfg := strings.Replace(quietHead, "[log]", "evaluator = \""+ev+"\"\n[log]", 1) + fmt.Sprintf(`
+[[filter]]
+name = "labeltrap"
+module = %q
+on_error = "skip"
+
+[[route]]
+name = "lab"
+path = "/hooks/lab"
+upstream = %q
+policy = "routes.lab"
+filters = ["labeltrap"]
+`, absPath(t, "../filter/testdata/labeltrap.wasm"), up.URL())
+			policy := "package routes.lab\n\ndefault allow := false\n\nallow if input.filters.labeltrap.labels.verified == \"yes\"\n"
+			e := startEnv(t, cfg, map[string]string{"policies/lab.rego": policy}, Options{Logger: discardLogger()})
+			if r := e.do("POST", "/hooks/lab", []byte(`{}`), nil); r.Status != 403 || len(up.requests()) != 0 {
+				t.Errorf("the skipped filter's label reached the policy: status %d, forwarded %d; want 403, 0", r.Status, len(up.requests()))
+			}
+		})
+	}
+}

@@ -57,11 +57,16 @@ func (s *Server) runFilters(x *exchange) (done bool) {
 				saved = fasthttp.AcquireRequest()
 				ctx.Request.CopyTo(saved)
 			}
+			nLabels := len(x.labels)
 			next, err = inst.HandleRequest(rctx, &x.fx)
 			if saved != nil {
 				if err != nil {
+					// Its labels too: the policy must not read what a filter that did not
+					// finish said of the request.
 					saved.CopyTo(&ctx.Request)
 					ctx.Response.Reset()
+					clear(x.labels[nLabels:])
+					x.labels = x.labels[:nLabels]
 				}
 				fasthttp.ReleaseRequest(saved)
 			}

@@ -50,6 +50,10 @@ func (s *Server) admission(x *exchange) (stop bool) {
 	if s.o.Store != nil {
 		adm, err = s.o.Store.Admit(x.dc, c)
 	}
+	if err == nil && adm.Dedupe == state.DedupeNew && !adm.Limited {
+		// Recorded at once, so that a panic from here on releases it (handle's recover).
+		x.claim = claim{key: c.Dedupe.Key, ttl: c.Dedupe.TTL, id: adm.Claim}
+	}
 	if s.o.Observer != nil {
 		s.o.Observer.State(err != nil)
 	}
@@ -93,9 +97,6 @@ func (s *Server) admission(x *exchange) (stop bool) {
 		writeError(ctx, fasthttp.StatusTooManyRequests, "rate limited")
 		rec.Outcome, rec.Status = decisionlog.OutcomeRateLimited, fasthttp.StatusTooManyRequests
 		return true
-	}
-	if adm.Dedupe == state.DedupeNew {
-		x.claim = claim{key: c.Dedupe.Key, ttl: c.Dedupe.TTL, id: adm.Claim}
 	}
 	return false
 }

@@ -15,16 +15,20 @@ import (
 	"github.com/hookwall/hookwall/engine/state/memory"
 )
 
-// panicky is the stages' observer (events) but for Upstream, which panics while armed: a
-// fault in the stage that forwards, after the dedupe key was claimed and before it was
-// settled.
+// panicky is the stages' observer (events) but for the call of stage at, which panics while
+// armed: a fault after the dedupe key was claimed and before it was settled, in the stage
+// that forwards ("upstream") or right after the store claimed the key ("obligations").
 type panicky struct {
 	events
+	at    string
 	armed atomic.Bool
 }
 
-func (p *panicky) Upstream(string, time.Duration, bool) {
-	if p.armed.Load() {
+func (p *panicky) Upstream(string, time.Duration, bool) { p.fault("upstream") }
+func (p *panicky) State(bool)                           { p.fault("obligations") }
+
+func (p *panicky) fault(stage string) {
+	if p.at == stage && p.armed.Load() {
 		panic("injected fault")
 	}
 }
@@ -34,12 +38,18 @@ func (p *panicky) Upstream(string, time.Duration, bool) {
 // the dedupe key the request had claimed, so that the provider's retry is forwarded instead
 // of getting 409 until the claim expires.
 func TestPanicAnswers500AndReleasesTheKey(t *testing.T) {
+	for _, at := range []string{"upstream", "obligations"} {
+		t.Run(at, func(t *testing.T) { panicReleasesTheKey(t, at) })
+	}
+}
+
+func panicReleasesTheKey(t *testing.T, at string) {
 	dir := t.TempDir()
 	testutil.WriteFile(t, filepath.Join(dir, "policies", "order.rego"), orderPolicy)
 	var forwarded atomic.Int32
 	up := startUpstreamHandler(t, func(c *fasthttp.RequestCtx) { forwarded.Add(1); c.SetBodyString("ok") })
 	logs := &testutil.Buffer{}
-	obs := &panicky{}
+	obs := &panicky{at: at}
 	obs.armed.Store(true)
 	_, addr := startServer(t, filepath.Join(dir, "gateway.toml"), `
 [policies]
@@ -72,7 +82,7 @@ policy = "routes.order"
 		t.Fatalf("a panicking request: %d %q, want 500 without the panic's text", st, body)
 	}
 	l := logs.String()
-	if !strings.Contains(l, `msg="panic in request"`) || !strings.Contains(l, "stage=upstream") || !strings.Contains(l, "injected fault") || !strings.Contains(l, "goroutine ") {
+	if !strings.Contains(l, `msg="panic in request"`) || !strings.Contains(l, "stage="+at) || !strings.Contains(l, "injected fault") || !strings.Contains(l, "goroutine ") {
 		t.Errorf("the panic was not logged with its stage and stack:\n%s", l)
 	}
 	obs.armed.Store(false)
@@ -82,7 +92,8 @@ policy = "routes.order"
 	if st, _, dup := send(); st != 200 || dup != "true" {
 		t.Errorf("a third send: %d (duplicate %q), want the duplicate's 200", st, dup)
 	}
-	if n := forwarded.Load(); n != 2 {
-		t.Errorf("the upstream got %d requests, want 2 (the panicking one, then the retry; the duplicate is not forwarded)", n)
+	// The panicking request reached the upstream only when it panicked there.
+	if want := map[string]int32{"upstream": 2, "obligations": 1}[at]; forwarded.Load() != want {
+		t.Errorf("the upstream got %d requests, want %d (the retry once, the panicking one if it panicked there; the duplicate not)", forwarded.Load(), want)
 	}
 }
