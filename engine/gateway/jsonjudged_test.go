@@ -13,8 +13,9 @@ import (
 // every body an upstream could read as that JSON: one whose Content-Type is spelled in
 // capitals or names another type is parsed all the same, and one sent with a
 // Content-Encoding, which the gateway would judge as compressed bytes while an upstream
-// inflates it, is refused with 415 on a route whose policy reads the JSON. A route whose
-// policy does not read it forwards such a body as it came.
+// inflates it, is refused with 415 on a route whose policy reads the JSON, and so is JSON after
+// a byte order mark or in UTF-16, which many parsers read too. A route whose policy does not
+// read it forwards such a body as it came.
 func TestJSONIsJudgedWhateverItsContentType(t *testing.T) {
 	up := startUpstream(t)
 	cfg := quietHead + fmt.Sprintf(`
@@ -53,6 +54,10 @@ policy = "routes.open"
 		return resp.StatusCode
 	}
 	big := []byte(`{"amount":5000}`)
+	utf16le := []byte{0xff, 0xfe} // the same JSON in UTF-16, as Python's json.loads reads it
+	for _, r := range string(big) {
+		utf16le = append(utf16le, byte(r), 0)
+	}
 	for _, c := range []struct {
 		name, path, ct, encoding string
 		body                     []byte
@@ -66,6 +71,10 @@ policy = "routes.open"
 		{"gzipped JSON", "/hooks/amount", "application/json", "gzip", gz.Bytes(), 415},
 		{"identity coding", "/hooks/amount", "application/json", "identity", big, 403},
 		{"gzipped, the policy reads no JSON", "/hooks/open", "application/json", "gzip", gz.Bytes(), 200},
+		{"JSON after a BOM", "/hooks/amount", "application/json", "", append([]byte("\xef\xbb\xbf"), big...), 415},
+		{"JSON in UTF-16", "/hooks/amount", "application/json", "", utf16le, 415},
+		{"JSON in UTF-16 without a BOM", "/hooks/amount", "application/json", "", utf16le[2:], 415},
+		{"UTF-16, the policy reads no JSON", "/hooks/open", "application/json", "", utf16le, 200},
 	} {
 		if got := post(c.path, c.ct, c.encoding, c.body); got != c.want {
 			t.Errorf("%s: status %d, want %d", c.name, got, c.want)
@@ -75,7 +84,7 @@ policy = "routes.open"
 	for _, r := range up.requests() {
 		fwd = append(fwd, r.URI+" "+r.Header.Get("Content-Encoding"))
 	}
-	if want := "/hooks/amount |/hooks/amount |/hooks/open gzip"; strings.Join(fwd, "|") != want {
+	if want := "/hooks/amount |/hooks/amount |/hooks/open gzip|/hooks/open "; strings.Join(fwd, "|") != want {
 		t.Errorf("forwarded %q, want %q", strings.Join(fwd, "|"), want)
 	}
 }

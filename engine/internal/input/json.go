@@ -55,6 +55,11 @@ var (
 	// errJSONEncoded: a policy that reads input.request.json cannot judge a body sent with a
 	// Content-Encoding, whose JSON an upstream that decodes it would read.
 	errJSONEncoded = &JSONError{Status: fasthttp.StatusUnsupportedMediaType, Reason: "body has a content-encoding, and the policy reads its json"}
+	// errJSONUnicode: JSON text is UTF-8 without a byte order mark (RFC 8259 section 8.1),
+	// but many parsers an upstream may use also read it after a BOM or in UTF-16 or UTF-32;
+	// a policy that reads input.request.json would find none in such a body, and its rules
+	// on it would be passed over.
+	errJSONUnicode = &JSONError{Status: fasthttp.StatusUnsupportedMediaType, Reason: "body has a byte order mark or is utf-16 or utf-32, and the policy reads its json"}
 	// errJSONSyntax is not refused: a body that is not JSON has no input.request.json.
 	errJSONSyntax = errors.New("input: not json")
 )
@@ -73,6 +78,9 @@ const jsonScratchMax = 4096
 func (b *Builder) parseJSON(body string, lim JSONLimits) (v ast.Value, ok bool, err error) {
 	if len(body) == 0 {
 		return nil, false, nil
+	}
+	if otherUnicode(body) {
+		return nil, false, errJSONUnicode
 	}
 	if lim.MaxDepth <= 0 {
 		lim.MaxDepth = config.DefaultMaxJSONDepth
@@ -107,6 +115,18 @@ func (b *Builder) parseJSON(body string, lim JSONLimits) (v ast.Value, ok bool, 
 		return nil, false, p.err
 	}
 	return t.Value, true, nil
+}
+
+// otherUnicode reports whether body starts with a byte order mark (UTF-8, UTF-16 or UTF-32),
+// or as JSON text in UTF-16 or UTF-32 does without one: its first character is ASCII, so one
+// of its first two bytes is zero.
+func otherUnicode(body string) bool {
+	for _, bom := range []string{"\xef\xbb\xbf", "\xfe\xff", "\xff\xfe", "\x00\x00\xfe\xff"} {
+		if strings.HasPrefix(body, bom) {
+			return true
+		}
+	}
+	return len(body) >= 2 && (body[0] == 0 || body[1] == 0)
 }
 
 type jsonParser struct {
