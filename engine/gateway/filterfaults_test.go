@@ -163,3 +163,37 @@ filters = ["labeltrap"]
 		})
 	}
 }
+
+// TestUpstreamHeadersTheGatewayOwnsFailClosed: a policy's upstream_headers naming a header the
+// gateway owns (Connection, here computed from the request) or holding a line break is a
+// malformed decision: 500, nothing forwarded; a plain one is set.
+func TestUpstreamHeadersTheGatewayOwnsFailClosed(t *testing.T) {
+	up := startUpstream(t)
+	cfg := quietHead + fmt.Sprintf(`
+[[route]]
+name = "uh"
+path = "/hooks/uh"
+upstream = %q
+policy = "routes.uh"
+`, up.URL())
+	policy := "package routes.uh\n\nallow := true\n\nupstream_headers := {input.request.headers[\"x-name\"]: input.request.headers[\"x-value\"]}\n"
+	e := startEnv(t, cfg, map[string]string{"policies/uh.rego": policy}, Options{Logger: discardLogger()})
+	for _, c := range []struct {
+		name, value string
+		status      int
+	}{
+		{"X-Tenant", "acme", 200},
+		{"Connection", "close", 500},
+		{"Upgrade", "h2c", 500},
+		{"Host", "evil.example", 500},
+	} {
+		before := len(up.requests())
+		r := e.do("POST", "/hooks/uh", []byte(`{}`), map[string]string{"X-Name": c.name, "X-Value": c.value})
+		if forwarded := len(up.requests()) - before; r.Status != c.status || forwarded != map[bool]int{true: 1, false: 0}[c.status == 200] {
+			t.Errorf("upstream_headers {%s: %s}: status %d, forwarded %d; want %d", c.name, c.value, r.Status, forwarded, c.status)
+		}
+	}
+	if got := up.requests()[0].Header.Get("X-Tenant"); got != "acme" {
+		t.Errorf("the plain header was not set: %q", got)
+	}
+}

@@ -167,3 +167,36 @@ func TestDurationOfMatchesParseDuration(t *testing.T) {
 	}
 	t.Logf("%d durations, %d answered by wholeUnits", len(cases), answered)
 }
+
+// TestUpstreamHeadersAreChecked: a policy's upstream_headers must name HTTP tokens the
+// gateway does not own on the forwarded request, with values free of CR, LF and NUL; any
+// other is a malformed decision (the request fails closed), not a header line sent upstream.
+func TestUpstreamHeadersAreChecked(t *testing.T) {
+	for _, c := range []struct {
+		name, value string
+		ok          bool
+	}{
+		{"X-Tenant", "acme", true},
+		{"x-signature-checked", "", true},
+		{"Connection", "close", false},
+		{"upgrade", "h2c", false},
+		{"Keep-Alive", "1", false},
+		{"Proxy-Authorization", "Basic x", false},
+		{"TE", "trailers", false},
+		{"Transfer-Encoding", "chunked", false},
+		{"Content-Length", "0", false},
+		{"Host", "evil.example", false},
+		{"X Bad", "v", false},
+		{"X-Tag-a: b", "v", false},
+		{"", "v", false},
+		{"X-A", "a\r\nGET /admin HTTP/1.1", false},
+		{"X-A", "a\nb", false},
+		{"X-A", "a\x00b", false},
+	} {
+		obj := ast.NewObject(ast.Item(ast.StringTerm(c.name), ast.StringTerm(c.value)))
+		hs, err := decodeHeaders("t.p", obj)
+		if c.ok != (err == nil) || c.ok && (len(hs) != 1 || hs[0].Name != c.name || hs[0].Value != c.value) {
+			t.Errorf("upstream_headers {%q: %q}: %v %v, want accepted %v", c.name, c.value, hs, err, c.ok)
+		}
+	}
+}

@@ -597,15 +597,27 @@ func decodeDeny(pkg string, set ast.Set) ([]string, error) {
 	return deny, nil
 }
 
-// decodeHeaders reads upstream_headers, sorted by name.
+// decodeHeaders reads upstream_headers, sorted by name. A name must be an HTTP token and not
+// one the gateway owns on the forwarded request (hop-by-hop, framing, Host); a value must hold
+// no CR, LF or NUL: the policy computes them, perhaps from the request, and a malformed
+// decision fails closed rather than reaching the upstream as a header the design strips or a
+// line split where the client chose.
 func decodeHeaders(pkg string, m ast.Object) ([]Header, error) {
 	var hs []Header
 	var err error
 	m.Foreach(func(k, hv *ast.Term) {
 		name, ok1 := stringOf(k)
 		val, ok2 := stringOf(hv)
-		if (!ok1 || !ok2) && err == nil {
+		switch {
+		case err != nil:
+		case !ok1 || !ok2:
 			err = badRule(pkg, "upstream_headers", "an object of strings", hv)
+		case !headerToken(name):
+			err = fmt.Errorf("policy %s: rule upstream_headers: %q is not a header name (an HTTP token)", pkg, name)
+		case ownedHeader(name):
+			err = fmt.Errorf("policy %s: rule upstream_headers: %q is set by the gateway, not by a policy", pkg, name)
+		case strings.ContainsAny(val, "\r\n\x00"):
+			err = fmt.Errorf("policy %s: rule upstream_headers: the value of %q holds a CR, LF or NUL", pkg, name)
 		}
 		hs = append(hs, Header{Name: name, Value: val})
 	})
@@ -614,6 +626,33 @@ func decodeHeaders(pkg string, m ast.Object) ([]Header, error) {
 	}
 	sort.Slice(hs, func(i, j int) bool { return hs[i].Name < hs[j].Name })
 	return hs, nil
+}
+
+// headerToken reports whether s is an HTTP token (RFC 9110 section 5.6.2).
+func headerToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// ownedHeader reports whether name is a header the gateway sets or strips on the forwarded
+// request itself: the hop-by-hop ones (RFC 9110 section 7.6.1), the framing, Host.
+func ownedHeader(name string) bool {
+	for _, h := range []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization",
+		"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length", "Host"} {
+		if strings.EqualFold(h, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // labelValue converts a label value to Go values as ast.JSON does, with every string cloned, in
