@@ -52,6 +52,11 @@ func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) int {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	// A write to a closed pipe fails (EPIPE) instead of ending the process: with [log]
+	// decisions = "stdout" (or the log on stderr) piped to a shipper, a shipper that exits
+	// would otherwise take the gateway down at its next write (Go ends a process on SIGPIPE
+	// from a write to fd 1 or 2). The lost records are counted as a full disk's are.
+	signal.Ignore(syscall.SIGPIPE)
 	// SIGUSR1 reopens the decision-log file, after logrotate moved it.
 	usr1 := make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
