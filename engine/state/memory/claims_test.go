@@ -17,12 +17,7 @@ func TestFullStoreKeepsClaimsInFlight(t *testing.T) {
 	s, clk := newFake(t, Options{MaxKeys: 100, Shards: 1})
 	ctx := context.Background()
 	deliver := func(key string) {
-		c := state.Check{Dedupe: state.Dedupe{Key: key, TTL: 24 * time.Hour}, InFlight: 15 * time.Second}
-		a, err := s.Admit(ctx, &c)
-		if err != nil || a.Dedupe != state.DedupeNew {
-			t.Fatalf("admit %s: %+v %v", key, a, err)
-		}
-		if err := s.CommitClaim(ctx, key, a.Claim, 24*time.Hour); err != nil {
+		if err := deliverOnce(s, key); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -63,11 +58,7 @@ func TestFullStoreKeepsClaimsInFlight(t *testing.T) {
 func TestPassingOverClaimsAllocatesNothing(t *testing.T) {
 	s, clk := newFake(t, Options{MaxKeys: 1000, Shards: 1})
 	ctx := context.Background()
-	deliver := func(key string) {
-		c := state.Check{Dedupe: state.Dedupe{Key: key, TTL: 24 * time.Hour}, InFlight: 15 * time.Second}
-		a, _ := s.Admit(ctx, &c)
-		_ = s.CommitClaim(ctx, key, a.Claim, 24*time.Hour)
-	}
+	deliver := func(key string) { _ = deliverOnce(s, key) } // in AllocsPerRun: no t.Fatal
 	for i := range 1000 - 64 {
 		deliver(fmt.Sprint("old-", i))
 	}
@@ -90,4 +81,15 @@ func TestPassingOverClaimsAllocatesNothing(t *testing.T) {
 	if st := s.Stats(); st.Keys > 1000 || st.Evictions == 0 {
 		t.Errorf("stats %+v: want at most 1000 keys, and evictions", st)
 	}
+}
+
+// deliverOnce admits a new delivery of key (24 h dedupe, 15 s in flight) and commits it.
+func deliverOnce(s *Store, key string) error {
+	ctx := context.Background()
+	c := state.Check{Dedupe: state.Dedupe{Key: key, TTL: 24 * time.Hour}, InFlight: 15 * time.Second}
+	a, err := s.Admit(ctx, &c)
+	if err != nil || a.Dedupe != state.DedupeNew {
+		return fmt.Errorf("admit %s: %+v %v", key, a, err)
+	}
+	return s.CommitClaim(ctx, key, a.Claim, 24*time.Hour)
 }
