@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/hookwall/hookwall/engine/internal/httpsyntax"
 )
 
 // Selectors of testdata/fuzzguest.wat records.
@@ -380,14 +382,14 @@ func checkFuzzError(t *testing.T, err error) {
 func checkForwardable(t *testing.T, req *fasthttp.Request) {
 	t.Helper()
 	method, uri := bytes.Clone(req.Header.Method()), bytes.Clone(req.Header.RequestURI())
-	if !isToken(method) {
+	if !httpsyntax.IsToken(method) {
 		t.Fatalf("forwarded method %q is not a token", method)
 	}
 	if !isOriginForm(uri) {
 		t.Fatalf("forwarded target %q is not origin-form", uri)
 	}
 	for k, v := range req.Header.All() {
-		if !isToken(k) || !isFieldValue(v) {
+		if !httpsyntax.IsToken(k) || !isFieldValue(v) {
 			t.Fatalf("forwarded header %q: %q", k, v)
 		}
 	}
@@ -421,7 +423,7 @@ func checkAnswerable(t *testing.T, resp *fasthttp.Response) {
 		t.Fatalf("response status %d", status)
 	}
 	for k, v := range resp.Header.All() {
-		if !isToken(k) || !isFieldValue(v) {
+		if !httpsyntax.IsToken(k) || !isFieldValue(v) {
 			t.Fatalf("response header %q: %q", k, v)
 		}
 	}

@@ -10,6 +10,8 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/hookwall/hookwall/engine/internal/httpsyntax"
 )
 
 // instanceKey carries the calling *Instance in the context of every guest
@@ -163,34 +165,6 @@ func writeLimited[T string | []byte](mod api.Module, fn string, buf, limit uint3
 	}
 	return uint32(n)
 }
-
-// isToken reports whether b is a non-empty RFC 9110 token (method, header
-// name). Anything else could split the forwarded request.
-func isToken(b []byte) bool {
-	if len(b) == 0 {
-		return false
-	}
-	for _, c := range b {
-		if c >= 0x80 || !tokenChars[c] {
-			return false
-		}
-	}
-	return true
-}
-
-var tokenChars = func() (t [128]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-		t[c-'a'+'A'] = true
-	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
-	}
-	return t
-}()
 
 // isFieldValue reports whether b may be sent as a header value: no control
 // characters except HTAB, so no CR/LF header injection and no NUL.
@@ -414,7 +388,7 @@ func hostSetMethod(ctx context.Context, mod api.Module, stack []uint64) {
 	ex := i.exchange(fnSetMethod)
 	i.mustBeforeNext(fnSetMethod)
 	m := region(mod, fnSetMethod, uint32(stack[0]), uint32(stack[1]))
-	if !isToken(m) {
+	if !httpsyntax.IsToken(m) {
 		abiPanic(fnSetMethod, "method is not an HTTP token")
 	}
 	ex.Req.Header.SetMethodBytes(m)
@@ -495,7 +469,7 @@ var trailerName = []byte("Trailer")
 
 func headerArgs(mod api.Module, fn string, stack []uint64, withValue bool) (name, value []byte) {
 	name = region(mod, fn, uint32(stack[1]), uint32(stack[2]))
-	if !isToken(name) {
+	if !httpsyntax.IsToken(name) {
 		abiPanic(fn, "header name is not an HTTP token")
 	}
 	if withValue {

@@ -17,6 +17,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/topdown"
 
+	"github.com/hookwall/hookwall/engine/internal/httpsyntax"
 	"github.com/hookwall/hookwall/engine/policy/internal/fastpath"
 	"github.com/hookwall/hookwall/engine/state"
 )
@@ -612,7 +613,7 @@ func decodeHeaders(pkg string, m ast.Object) ([]Header, error) {
 		case err != nil:
 		case !ok1 || !ok2:
 			err = badRule(pkg, "upstream_headers", "an object of strings", hv)
-		case !headerToken(name):
+		case !httpsyntax.IsToken(name):
 			err = fmt.Errorf("policy %s: rule upstream_headers: %q is not a header name (an HTTP token)", pkg, name)
 		case ownedHeader(name):
 			err = fmt.Errorf("policy %s: rule upstream_headers: %q is set by the gateway, not by a policy", pkg, name)
@@ -628,31 +629,10 @@ func decodeHeaders(pkg string, m ast.Object) ([]Header, error) {
 	return hs, nil
 }
 
-// headerToken reports whether s is an HTTP token (RFC 9110 section 5.6.2).
-func headerToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
-			continue
-		}
-		return false
-	}
-	return true
-}
-
 // ownedHeader reports whether name is a header the gateway sets or strips on the forwarded
-// request itself: the hop-by-hop ones (RFC 9110 section 7.6.1), the framing, Host.
+// request itself: the hop-by-hop ones, the framing, Host.
 func ownedHeader(name string) bool {
-	for _, h := range []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization",
-		"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length", "Host"} {
-		if strings.EqualFold(h, name) {
-			return true
-		}
-	}
-	return false
+	return httpsyntax.IsHopByHop(name) || strings.EqualFold(name, "Content-Length") || strings.EqualFold(name, "Host")
 }
 
 // labelValue converts a label value to Go values as ast.JSON does, with every string cloned, in

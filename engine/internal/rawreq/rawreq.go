@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/hookwall/hookwall/engine/internal/httpsyntax"
 )
 
 // Limits of Parse.
@@ -193,7 +195,7 @@ func (r *Request) parseRequestLine(line []byte) error {
 		return fmt.Errorf("request line %q: want METHOD TARGET HTTP/1.1, separated by single spaces", clip(line))
 	}
 	method, target, proto := parts[0], parts[1], parts[2]
-	if !isToken(method) {
+	if !httpsyntax.IsToken(method) {
 		return fmt.Errorf("request line: method %q is not a token", clip([]byte(method)))
 	}
 	if target == "" {
@@ -224,7 +226,7 @@ func parseHeader(line []byte) (Header, error) {
 		return Header{}, fmt.Errorf("header line %q has no \"Name:\"", clip(line))
 	}
 	name := string(line[:i])
-	if !isToken(name) {
+	if !httpsyntax.IsToken(name) {
 		return Header{}, fmt.Errorf("header name %q is not a token (no spaces before the colon)", clip(line[:i]))
 	}
 	value := bytes.Trim(line[i+1:], " \t")
@@ -323,23 +325,6 @@ func dechunk(b []byte) (body []byte, n int, err error) {
 func onlyNewlines(b []byte) bool {
 	for _, c := range b {
 		if c != '\r' && c != '\n' {
-			return false
-		}
-	}
-	return true
-}
-
-// isToken reports whether s is an RFC 9110 token.
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
-			continue
-		}
-		if !strings.ContainsRune("!#$%&'*+-.^_`|~", rune(c)) {
 			return false
 		}
 	}

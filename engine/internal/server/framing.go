@@ -4,6 +4,8 @@ import (
 	"bytes"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/hookwall/hookwall/engine/internal/httpsyntax"
 )
 
 var (
@@ -86,7 +88,7 @@ func badFraming(h *fasthttp.RequestHeader, maxHeaders int, dropUnderscores bool)
 			return fasthttp.StatusRequestHeaderFieldsTooLarge, reasonTooMany, false
 		}
 		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 || !isToken(line[:colon]) {
+		if colon <= 0 || !httpsyntax.IsToken(line[:colon]) {
 			return fasthttp.StatusBadRequest, reasonName, false
 		}
 		name := line[:colon]
@@ -113,30 +115,6 @@ func badFraming(h *fasthttp.RequestHeader, maxHeaders int, dropUnderscores bool)
 }
 
 var cr = []byte("\r")
-
-// isToken reports whether name is an RFC 9110 token, as a field name must be.
-func isToken(name []byte) bool {
-	for _, c := range name {
-		if !tchar[c] {
-			return false
-		}
-	}
-	return true
-}
-
-// tchar marks the bytes of an RFC 9110 token. Read-only.
-var tchar = func() (t [256]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c], t[c-'a'+'A'] = true, true
-	}
-	for _, c := range []byte("!#$%&'*+-.^_`|~") {
-		t[c] = true
-	}
-	return t
-}()
 
 // dropUnderscoreFields removes every header field whose name has an underscore
 // ([server] underscore_headers = "drop").

@@ -10,16 +10,14 @@ import (
 
 	"github.com/hookwall/hookwall/engine/decisionlog"
 	"github.com/hookwall/hookwall/engine/filter"
+	"github.com/hookwall/hookwall/engine/internal/httpsyntax"
 	"github.com/hookwall/hookwall/engine/internal/input"
 	"github.com/hookwall/hookwall/engine/internal/snapshot"
 )
 
-// hopHeaders are connection-level (RFC 9110 section 7.6.1) and never forwarded. Connection
-// comes first (hopConnection).
-var hopHeaders = [...]string{
-	"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization",
-	"Te", "Trailer", "Transfer-Encoding", "Upgrade",
-}
+// hopHeaders are connection-level and never forwarded. Connection comes first
+// (hopConnection).
+var hopHeaders = httpsyntax.HopByHop
 
 // forwardUpstream is a direct route's last stage: the request, as the filters left it, goes
 // to the route's upstream, and the upstream's answer, through the filters' response phase, is
