@@ -114,8 +114,11 @@ test_reshaped_form_is_the_same_key if {
 	] {
 		twilio.dedupe_key == "twilio:bf7a00c55e20bdce466bae43fc9750d87d2f734feb7c8c2096cc1babce7ce8f0" with input as json.patch(signed, [{"op": "replace", "path": "/request/body", "value": body}])
 	}
-	spaced := json.patch(signed, [{"op": "replace", "path": "/request/body", "value": "Body=a+b"}])
-	twilio.dedupe_key == twilio.dedupe_key with input as json.patch(spaced, [{"op": "replace", "path": "/request/body", "value": "Body=a%20b"}])
+	plus := twilio.dedupe_key with input as json.patch(signed, [{"op": "replace", "path": "/request/body", "value": "Body=a+b"}])
+	encoded := twilio.dedupe_key with input as json.patch(signed, [{"op": "replace", "path": "/request/body", "value": "Body=a%20b"}])
+	other := twilio.dedupe_key with input as json.patch(signed, [{"op": "replace", "path": "/request/body", "value": "Body=a+c"}])
+	plus == encoded
+	plus != other
 }
 
 # A body the URI binds with bodySHA256 is keyed on its bytes (and the URI): the hash fixes
