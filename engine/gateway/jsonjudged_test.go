@@ -14,7 +14,7 @@ import (
 // capitals or names another type is parsed all the same, and one sent with a
 // Content-Encoding, which the gateway would judge as compressed bytes while an upstream
 // inflates it, is refused with 415 on a route whose policy reads the JSON, and so is JSON after
-// a byte order mark or in UTF-16, which many parsers read too. A route whose policy does not
+// a byte order mark or in UTF-16, which some parsers read too. A route whose policy does not
 // read it forwards such a body as it came.
 func TestJSONIsJudgedWhateverItsContentType(t *testing.T) {
 	up := startUpstream(t)

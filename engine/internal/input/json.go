@@ -56,7 +56,7 @@ var (
 	// Content-Encoding, whose JSON an upstream that decodes it would read.
 	errJSONEncoded = &JSONError{Status: fasthttp.StatusUnsupportedMediaType, Reason: "body has a content-encoding, and the policy reads its json"}
 	// errJSONUnicode: JSON text is UTF-8 without a byte order mark (RFC 8259 section 8.1),
-	// but many parsers an upstream may use also read it after a BOM or in UTF-16 or UTF-32;
+	// but some parsers an upstream may use (Python's json.loads) read it after a BOM or in UTF-16/32;
 	// a policy that reads input.request.json would find none in such a body, and its rules
 	// on it would be passed over.
 	errJSONUnicode = &JSONError{Status: fasthttp.StatusUnsupportedMediaType, Reason: "body has a byte order mark or is utf-16 or utf-32, and the policy reads its json"}
