@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"net/url"
@@ -493,7 +494,7 @@ func Parse(path string, raw []byte) (*Config, error) {
 		}
 		return nil, &Error{File: path, Msg: err.Error()}
 	}
-	v := validator{file: path, loc: newLocator(raw)}
+	v := validator{file: path, loc: newLocator(raw), set: newWritten(raw)}
 	c.loc = v.loc
 	for _, k := range md.Undecoded() {
 		v.errAt(locKey(k), "unknown key")
@@ -514,7 +515,7 @@ func Parse(path string, raw []byte) (*Config, error) {
 	if md.IsDefined("watch") && !md.IsDefined("watch", "enabled") {
 		c.Watch.Enabled = true
 	}
-	c.refuseWrittenZeros(md, &v)
+	c.refuseWrittenZeros(&v)
 	c.applyDefaults()
 	c.Watch.applyDefaults(func(k ...string) bool { return md.IsDefined(append([]string{"watch"}, k...)...) })
 	c.validate(&v)
@@ -735,7 +736,7 @@ func (c *Config) validate(v *validator) {
 		}
 		if f.Timeout == 0 {
 			// An explicit "0" means no deadline; absent means the default.
-			if v.loc.has("filter", i, "timeout") {
+			if v.set.has("filter", i, "timeout") {
 				f.NoDeadline = true
 			} else {
 				f.Timeout = Duration(DefaultFilterTimeout)
@@ -829,7 +830,7 @@ func (c *Config) validate(v *validator) {
 		switch r.Delivery {
 		case DeliveryDirect:
 			for _, k := range []string{"retry", "sign", "max_in_flight", "max_rate", "ordered", "destinations"} {
-				if v.loc.has("route", i, k) {
+				if v.set.has("route", i, k) {
 					v.errAt(at(k), "only applies with delivery = \"queued\"")
 				}
 			}
@@ -845,8 +846,9 @@ func (c *Config) validate(v *validator) {
 			if r.MaxInFlight < 0 {
 				v.errAt(at("max_in_flight"), "must be >= 0")
 			}
-			if r.MaxRate < 0 {
-				v.errAt(at("max_rate"), "must be >= 0 (attempts per second)")
+			if !(r.MaxRate >= 0) || math.IsInf(r.MaxRate, 0) {
+				// NaN fails every comparison: read as "> 0 ?", it would mean no limit.
+				v.errAt(at("max_rate"), "must be >= 0 and finite (attempts per second)")
 			}
 			if _, ok := c.Secrets[r.Sign]; r.Sign != "" && !ok {
 				v.errAt(at("sign"), "unknown secret %q (no [secrets] entry with that name)", r.Sign)
@@ -928,7 +930,7 @@ func (c *Config) validateDelivery(v *validator) {
 			v.errAt(at("url"), "only applies with store = \"postgres\"")
 		}
 	case StorePostgres:
-		if v.loc.has("delivery", "path") {
+		if v.set.has("delivery", "path") {
 			v.errAt(at("path"), "only applies with store = \"sqlite\"")
 		}
 		u, err := url.Parse(d.URL)
@@ -954,10 +956,10 @@ func (c *Config) validateDelivery(v *validator) {
 	if d.InspectBodies && c.Admin.Token == "" {
 		v.errAt(at("inspect_bodies"), "needs [admin] token: bodies are shown only to a caller with the token")
 	}
-	if !v.loc.has("delivery", "keep_delivered") {
+	if !v.set.has("delivery", "keep_delivered") {
 		d.KeepDelivered = Duration(DefaultKeepDelivered)
 	}
-	if !v.loc.has("delivery", "keep_dead") {
+	if !v.set.has("delivery", "keep_dead") {
 		d.KeepDead = Duration(DefaultKeepDead)
 	}
 }
@@ -1013,7 +1015,7 @@ func (c *Config) validatePolicies(v *validator) {
 	}
 	if p.BundleURL == "" {
 		for _, k := range []string{"poll_interval", "bundle_verification_key", "bundle_verification_alg"} {
-			if v.loc.has("policies", k) {
+			if v.set.has("policies", k) {
 				v.errAt(at(k), "only applies with bundle_url")
 			}
 		}

@@ -34,7 +34,8 @@ func (e *Error) Error() string {
 
 type validator struct {
 	file string
-	loc  *locator
+	loc  *locator // where a key is, for messages
+	set  written  // whether a key was written, for meaning
 	errs []error
 }
 
@@ -117,14 +118,4 @@ func (l *locator) line(path ...any) int {
 		}
 	}
 	return headerLine
-}
-
-// has reports whether the key at path is written in the file.
-func (l *locator) has(path ...any) bool {
-	n := l.line(path...)
-	if n == 0 {
-		return false
-	}
-	key, _ := path[len(path)-1].(string)
-	return regexp.MustCompile(`^\s*"?` + regexp.QuoteMeta(key) + `"?\s*=`).MatchString(l.lines[n-1])
 }

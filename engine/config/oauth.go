@@ -77,7 +77,7 @@ func (c *Config) validateOAuth(v *validator) {
 		}
 		if o.IntrospectionURL == "" {
 			for _, k := range []string{"client_id", "client_secret"} {
-				if v.loc.has("oauth", i, k) {
+				if v.set.has("oauth", i, k) {
 					v.errAt(at(k), "only applies with introspection_url")
 				}
 			}
@@ -90,13 +90,13 @@ func (c *Config) validateOAuth(v *validator) {
 		if o.MaxKeys < 0 || o.MaxKeys > maxOAuthKeys {
 			v.errAt(at("max_keys"), "must be between 1 and %d (0: the default %d)", maxOAuthKeys, oauth.DefaultMaxKeys)
 		}
-		if v.loc.has("oauth", i, "cache_ttl") && o.CacheTTL.D() < oauth.MinCacheTTL {
+		if v.set.has("oauth", i, "cache_ttl") && o.CacheTTL.D() < oauth.MinCacheTTL {
 			v.errAt(at("cache_ttl"), "must be at least %v", oauth.MinCacheTTL)
 		}
 		if o.Leeway.D() > oauth.MaxLeeway {
 			v.errAt(at("leeway"), "must be at most %v: a leeway is clock skew, and a larger one accepts tokens that long after they expired", oauth.MaxLeeway)
 		}
-		if v.loc.has("oauth", i, "timeout") && o.Timeout.D() <= 0 {
+		if v.set.has("oauth", i, "timeout") && o.Timeout.D() <= 0 {
 			v.errAt(at("timeout"), "must be > 0")
 		}
 	}

@@ -2,10 +2,7 @@ package config
 
 import (
 	"reflect"
-	"slices"
 	"strings"
-
-	"github.com/BurntSushi/toml"
 )
 
 // noZero are the keys whose default is taken when they are left out, and for which 0 means
@@ -25,30 +22,24 @@ var noZero = []string{
 	"oauth.leeway", "oauth.max_stale",
 }
 
-// refuseWrittenZeros reports every noZero key that md says was written and c holds as 0.
-// It runs before the defaults fill the zeros in.
-func (c *Config) refuseWrittenZeros(md toml.MetaData, v *validator) {
-	seen := map[string]int{} // [[table]] name → tables of it read so far
-	for _, k := range md.Keys() {
-		if len(k) == 1 && md.Type(k...) == "ArrayHash" {
-			seen[k[0]]++
-			continue
-		}
-		if len(k) != 2 || !slices.Contains(noZero, k.String()) {
-			continue
-		}
-		table := fieldByTag(reflect.ValueOf(c).Elem(), k[0])
-		path := []any{k[0]}
-		if table.Kind() == reflect.Slice {
-			i := seen[k[0]] - 1
-			if i < 0 || i >= table.Len() {
-				continue
+// refuseWrittenZeros reports every noZero key that the file writes and c holds as 0. It
+// runs before the defaults fill the zeros in.
+func (c *Config) refuseWrittenZeros(v *validator) {
+	for _, key := range noZero {
+		name, field, _ := strings.Cut(key, ".")
+		table := fieldByTag(reflect.ValueOf(c).Elem(), name)
+		check := func(t reflect.Value, path []any) {
+			if f := fieldByTag(t, field); f.IsValid() && f.IsZero() && v.set.has(path...) {
+				v.errAt(path, "0 is not a value here: leave the key out for its default, or give a positive one")
 			}
-			table, path = table.Index(i), append(path, i)
 		}
-		if f := fieldByTag(table, k[1]); f.IsValid() && f.IsZero() {
-			v.errAt(append(path, k[1]), "0 is not a value here: leave the key out for its default, or give a positive one")
+		if table.Kind() == reflect.Slice {
+			for i := range table.Len() {
+				check(table.Index(i), []any{name, i, field})
+			}
+			continue
 		}
+		check(table, []any{name, field})
 	}
 }
 

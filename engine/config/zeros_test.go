@@ -56,3 +56,56 @@ func TestWrittenZerosAreRefused(t *testing.T) {
 		t.Errorf("zeros that mean something were not kept: %+v %+v %+v", c.Server, c.Policies, c.Filters[0])
 	}
 }
+
+// TestKeysAreReadWhateverTheirSpelling: whether a key was written decides a default, a
+// "0 means" setting and an "only applies with" error, so it is asked of the decoded file,
+// not of its lines: a dotted key, an inline table or a quoted key counts, and a line
+// inside a multi-line string does not.
+func TestKeysAreReadWhateverTheirSpelling(t *testing.T) {
+	const route = "[[route]]\nname = \"q\"\npath = \"/q\"\nupstream = \"http://127.0.0.1:9\"\npolicy = \"r.q\"\n"
+
+	// A filter's config text that holds a line like a timeout leaves the deadline on.
+	c, err := Parse("g.toml", []byte("[[filter]]\nname = \"f\"\nmodule = \"f.wasm\"\nconfig = \"\"\"\nendpoint = \"https://example.com\"\ntimeout = \"2s\"\n\"\"\"\n"+route+"filters = [\"f\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := c.Filters[0]; f.NoDeadline || f.Timeout.D() != DefaultFilterTimeout {
+		t.Errorf("a filter with no timeout key: NoDeadline %v, timeout %v; want the default deadline %v", f.NoDeadline, f.Timeout.D(), DefaultFilterTimeout)
+	}
+
+	// keep_dead and keep_delivered written as 0 (kept until purged) in every spelling.
+	for name, head := range map[string]string{
+		"dotted": "delivery.keep_dead = \"0\"\ndelivery.keep_delivered = \"0\"\n",
+		"inline": "delivery = { keep_dead = \"0\", keep_delivered = \"0\" }\n",
+		"quoted": "[delivery]\n'keep_dead' = \"0\"\n\"keep_delivered\" = \"0\"\n",
+	} {
+		c, err := Parse("g.toml", []byte(head+route+"delivery = \"queued\"\n"))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if c.Delivery.KeepDead != 0 || c.Delivery.KeepDelivered != 0 {
+			t.Errorf("%s: keep_dead %v, keep_delivered %v; the file says 0", name, c.Delivery.KeepDead.D(), c.Delivery.KeepDelivered.D())
+		}
+	}
+
+	// A filter's timeout of 0 written in an inline table still means no deadline.
+	c, err = Parse("g.toml", []byte("filter = [{ name = \"f\", module = \"f.wasm\", timeout = \"0\" }]\n"+route))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Filters[0].NoDeadline {
+		t.Error(`an inline filter's timeout = "0" was not read as no deadline`)
+	}
+
+	for name, src := range map[string]string{
+		"queued keys on an inline direct route": `route = [{name = "a", path = "/a", upstream = "http://127.0.0.1:9", policy = "a.b", ordered = true, retry = ["1s"]}]` + "\n",
+		"a written zero in an inline route":     `route = [{name = "a", path = "/a", upstream = "http://127.0.0.1:9", policy = "a.b", timeout = "0s"}]` + "\n",
+		"a written zero as a dotted key":        "server.max_body = 0\n" + route,
+		"max_rate = nan":                        route + "delivery = \"queued\"\nmax_rate = nan\n",
+		"max_rate = inf":                        route + "delivery = \"queued\"\nmax_rate = inf\n",
+	} {
+		if _, err := Parse("g.toml", []byte(src)); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
