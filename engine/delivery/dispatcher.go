@@ -549,7 +549,12 @@ func send(t *Target, r *Record, n int, w *exchange) (status int, retryAfter time
 		signStandard(&req.Header, t.SignKey, r.ID, time.Now(), r.Body)
 	}
 	if err := t.Client.DoTimeout(req, resp, t.Timeout); err != nil {
-		return 0, 0, err
+		// The client reads an answer's status and headers before its body, and bounds the
+		// body: an answer over the bound still answered, and a worker reads no body. A 2xx
+		// so answered is delivered, not sent again to an upstream that took it.
+		if !errors.Is(err, fasthttp.ErrBodyTooLarge) {
+			return 0, 0, err
+		}
 	}
 	return resp.StatusCode(), parseRetryAfter(resp.Header.Peek("Retry-After"), time.Now()), nil
 }

@@ -258,3 +258,50 @@ func TestDispatcherOwnsItsHeaders(t *testing.T) {
 		}
 	}
 }
+
+// An answer whose body is over the client's bound still answered: a 2xx so answered is
+// delivered once, not retried to the end of its schedule and dead.
+func TestAnswerOverTheBodyBoundStillAnswers(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reached atomic.Int32
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		reached.Add(1)
+		ctx.SetBodyString(strings.Repeat("x", 4096))
+	}}
+	go srv.Serve(ln) //nolint:errcheck
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	addr := ln.Addr().String()
+	store, err := sqlite.Open(sqlite.Options{Path: filepath.Join(t.TempDir(), "d.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	client := &fasthttp.HostClient{Addr: addr, MaxResponseBodySize: 1024}
+	d := delivery.NewDispatcher(delivery.Options{
+		Store: store,
+		Target: func(string, int) (delivery.Target, func(), bool) {
+			return delivery.Target{Client: client, Scheme: "http", Host: addr, Timeout: 2 * time.Second,
+				Retry: []time.Duration{10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond}}, func() {}, true
+		},
+		Owner: "gw1", Lease: time.Minute, Poll: 10 * time.Millisecond,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	go d.Run(ctx)
+	t.Cleanup(func() { cancel(); _ = d.Shutdown(context.Background()) })
+	enqueueOne(t, d)
+	for end := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		r, _, err := store.Get(context.Background(), "x")
+		if err == nil && r.State != delivery.StatePending {
+			if r.State != delivery.StateDelivered || reached.Load() != 1 || r.LastStatus != 200 {
+				t.Fatalf("an upstream that answered 200 with a 4 KiB body (bound 1 KiB) got the delivery %d times; it ended %s, status %d (%q)", reached.Load(), r.State, r.LastStatus, r.LastError)
+			}
+			return
+		}
+		if time.Now().After(end) {
+			t.Fatalf("not finished: %+v %v", r, err)
+		}
+	}
+}
