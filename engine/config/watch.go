@@ -20,7 +20,7 @@ type Watch struct {
 	// WatchRule holds the thresholds of every reason class; Class overrides them per class
 	// (signature, timestamp, replay, rate_limit, token, policy).
 	WatchRule
-	Class map[string]WatchRule `toml:"class"`
+	Class map[string]WatchClass `toml:"class"`
 	// Block is false (report only), true (refuse the source with 429 for BlockFor, doubling on
 	// each repeat up to MaxBlockFor) or "policy" (mark it: input.source.blocked).
 	Block       BlockMode `toml:"block"`
@@ -42,6 +42,19 @@ type Watch struct {
 
 	neverBlock []netip.Prefix
 	rules      [len(watchClasses)]WatchRule
+	blocks     [len(watchClasses)]bool
+}
+
+// WatchClass is a [watch.class.NAME] table: the class's thresholds, and whether its
+// anomalies block the client IP when [watch] block is on.
+type WatchClass struct {
+	WatchRule
+	// Block absent: true for the classes only a client that cannot prove who it is gets
+	// (signature, timestamp, token) and for replays; false for rate_limit and policy, whose
+	// refusals a provider's own signed deliveries get when an outsider makes it send many
+	// (starring a public repository makes GitHub send a "star" event a policy refuses), so
+	// blocking on them would refuse the provider's next genuine delivery.
+	Block *bool `toml:"block"`
 }
 
 // WatchRule is one set of anomaly thresholds. A zero field takes the [watch] value.
@@ -108,6 +121,13 @@ func (w *Watch) NeverBlockPrefixes() []netip.Prefix { return w.neverBlock }
 // Rule returns the thresholds of the reason class at index i of watchClasses.
 func (w *Watch) Rule(i int) WatchRule { return w.rules[i] }
 
+// Blocks reports whether an anomaly of the reason class at index i of watchClasses blocks
+// its client IP (when [watch] block is on).
+func (w *Watch) Blocks(i int) bool { return w.blocks[i] }
+
+// blockingClasses are the classes whose anomalies block by default (WatchClass.Block).
+var blockingClasses = map[string]bool{"signature": true, "timestamp": true, "replay": true, "token": true}
+
 // applyDefaults fills absent keys; defined reports whether a key under [watch] was set, so
 // that an explicit max_deny_rate = 0 turns the rule off rather than taking the default.
 func (w *Watch) applyDefaults(defined func(k ...string) bool) {
@@ -125,7 +145,12 @@ func (w *Watch) applyDefaults(defined func(k ...string) bool) {
 		w.MaxDenyRate = DefaultWatchMaxDenyRate
 	}
 	for i, name := range watchClasses {
-		r := w.Class[name]
+		wc := w.Class[name]
+		r := wc.WatchRule
+		w.blocks[i] = blockingClasses[name]
+		if wc.Block != nil {
+			w.blocks[i] = *wc.Block
+		}
 		r.MinEvents = cmp.Or(r.MinEvents, w.MinEvents)
 		r.Ratio = cmp.Or(r.Ratio, w.Ratio)
 		if !defined("class", name, "max_deny_rate") {
@@ -170,7 +195,7 @@ func (c *Config) validateWatch(v *validator) {
 			v.errAt(at("class", name), "unknown reason class %q (one of signature, timestamp, replay, rate_limit, token, policy)", name)
 			continue
 		}
-		checkRule(w.Class[name], "class", name)
+		checkRule(w.Class[name].WatchRule, "class", name)
 	}
 	if w.MaxBlockFor < w.BlockFor {
 		v.errAt(at("max_block_for"), "must be at least block_for (%v)", w.BlockFor.D())

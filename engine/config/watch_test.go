@@ -80,3 +80,18 @@ ratio = 4
 		})
 	}
 }
+
+// TestWatchClassBlocks: the classes a client without the secret gets block by default; the
+// ones a provider's own signed deliveries can get do not, unless their table says so.
+func TestWatchClassBlocks(t *testing.T) {
+	c, err := Parse("g.toml", []byte("[watch]\nblock = true\n[watch.class.rate_limit]\nblock = true\n[watch.class.token]\nblock = false\n"+minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"signature": true, "timestamp": true, "replay": true, "rate_limit": true, "token": false, "policy": false}
+	for i, name := range watchClasses {
+		if got := c.Watch.Blocks(i); got != want[name] {
+			t.Errorf("class %s blocks: %v, want %v", name, got, want[name])
+		}
+	}
+}

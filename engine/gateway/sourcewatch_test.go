@@ -721,3 +721,80 @@ func TestStatusPageShowsAnomalies(t *testing.T) {
 		t.Logf("DOM:\n%s", dom)
 	}
 }
+
+// TestWatchDoesNotBlockAProviderOnEventsOthersTrigger: anyone can make GitHub send events
+// (starring a public repository sends "star"), which the demo policy refuses, signed, with
+// 422. Past min_events of them the provider's address has a policy anomaly, reported, but
+// not blocked: its next genuine push is forwarded. The same class with block = true blocks.
+func TestWatchDoesNotBlockAProviderOnEventsOthersTrigger(t *testing.T) {
+	demo, err := os.ReadFile("../../policies/routes/github.rego")
+	if err != nil {
+		t.Fatal(err)
+	}
+	event := func(t *testing.T, c *http.Client, base, name string) int {
+		t.Helper()
+		delivery := nextDelivery()
+		body := []byte(fmt.Sprintf(`{"action":"created","delivery":%q}`, delivery))
+		req, _ := http.NewRequest("POST", base+"/hooks/github", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-GitHub-Event", name)
+		req.Header.Set("X-GitHub-Delivery", delivery)
+		req.Header.Set("X-Hub-Signature-256", githubSig("github-secret", body))
+		r, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, r.Body)
+		r.Body.Close()
+		return r.StatusCode
+	}
+	for _, c := range []struct {
+		name, class string
+		blocked     bool
+	}{{"default", "", false}, {"policy class blocks", "[watch.class.policy]\nblock = true\n", true}} {
+		t.Run(c.name, func(t *testing.T) {
+			up := startUpstream(t)
+			cfg := strings.ReplaceAll(`
+[server]
+listen = "127.0.0.1:0"
+[admin]
+listen = "127.0.0.1:0"
+[policies]
+dir = "policies"
+[log]
+decisions = "off"
+[secrets]
+github = {file = "github.secret"}
+[[route]]
+name = "github"
+path = "/hooks/github"
+upstream = "{{UPSTREAM}}"
+policy = "routes.github"
+[watch]
+block = true
+`, "{{UPSTREAM}}", up.URL()) + c.class
+			e := startEnv(t, cfg, map[string]string{"policies/github.rego": string(demo), "github.secret": "github-secret"}, Options{})
+			github := sourceClient("127.0.0.7")
+			if st := event(t, github, e.base, "push"); st != 200 {
+				t.Fatalf("a genuine push: %d, want 200", st)
+			}
+			for i := range 21 {
+				if st := event(t, github, e.base, "star"); st != 422 && !(c.blocked && st == 429) {
+					t.Fatalf("star %d: %d, want 422", i, st)
+				}
+			}
+			var status statusDoc
+			getJSON(t, e.admin+"/-/status", &status)
+			if status.Watch == nil || status.Watch.Stats.Anomalies == 0 {
+				t.Fatalf("21 refused stars in a minute raised no anomaly: %+v", status.Watch)
+			}
+			st := event(t, github, e.base, "push")
+			switch {
+			case !c.blocked && st != 200:
+				t.Errorf("the provider's genuine push after events others triggered: %d, want 200 (blocks %+v)", st, status.Watch.Blocks)
+			case c.blocked && st != 429:
+				t.Errorf("with [watch.class.policy] block = true, the push after the anomaly: %d, want 429", st)
+			}
+		})
+	}
+}

@@ -71,6 +71,7 @@ type rule struct {
 	minEvents float32
 	ratio     float32
 	maxCount  float32 // max_deny_rate × window seconds; 0: off
+	block     bool    // an IP's anomaly of this class blocks it (config.Watch.Blocks)
 }
 
 // Watcher watches decisions. Create with New; Run starts its background work. All methods
@@ -118,7 +119,7 @@ func New(o Options) (*Watcher, error) {
 	}
 	for i := range w.rules {
 		r := c.Rule(i)
-		w.rules[i] = rule{minEvents: float32(r.MinEvents), ratio: float32(r.Ratio), maxCount: float32(r.MaxDenyRate) * w.winSecs}
+		w.rules[i] = rule{minEvents: float32(r.MinEvents), ratio: float32(r.Ratio), maxCount: float32(r.MaxDenyRate) * w.winSecs, block: c.Blocks(i)}
 	}
 	w.blocks = newBlocks(&c, o.Fleet, o.Gateway, w.log)
 	if c.AlertURL != "" {
@@ -220,15 +221,16 @@ func (w *Watcher) track(t *table, scope Scope, key, route string, c Class, ep ui
 		Count: float64(count), WindowSeconds: float64(w.winSecs), Baseline: float64(base),
 		Rate:        float64(count / w.winSecs),
 		ActiveUntil: time.Unix(0, int64(ep+2)*w.win),
-	})
+	}, r.block)
 }
 
-// raise is the slow path: the anomaly is kept, counted, logged, acted on and alerted.
-func (w *Watcher) raise(a Anomaly) {
+// raise is the slow path: the anomaly is kept, counted, logged, acted on (a client IP's
+// blocked when block, its class's setting, allows) and alerted.
+func (w *Watcher) raise(a Anomaly, block bool) {
 	var id [8]byte
 	_, _ = rand.Read(id[:])
 	a.ID = hex.EncodeToString(id[:])
-	if a.Scope == ScopeIP && w.cfg.Block != config.BlockOff {
+	if a.Scope == ScopeIP && block && w.cfg.Block != config.BlockOff {
 		if until, ok := w.blocks.add(a.Source, a.Route, a.Kind, a.At, a.Rule); ok {
 			a.Blocked, a.BlockedUntil = true, &until
 		}
