@@ -775,3 +775,27 @@ func TestFastPathHonoursDeadline(t *testing.T) {
 	}
 	t.Logf("stopped after %v: %v", time.Since(start).Round(time.Millisecond), err)
 }
+
+// TestNumberBeyondFloat64IsDecidedAsOPADecides: a sender spells an amount 10e399 (the
+// request's JSON parser takes it), the policy compares it with 1e400. Topdown's rule index
+// hashes the two apart and the rule does not hold; the package is left to topdown, which
+// denies, as `opa test` would.
+func TestNumberBeyondFloat64IsDecidedAsOPADecides(t *testing.T) {
+	src := "package p\ndefault allow := false\nallow if input.request.json.amount == 1e400\n"
+	set, err := LoadModules(context.Background(), map[string]string{"p.rego": src}, nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := set.Prepare(context.Background(), "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if name, why := q.Evaluator(); name == "compiled" || !strings.Contains(why, "1e400") {
+		t.Errorf("evaluated by %s (%s); want topdown, naming the number", name, why)
+	}
+	in := ast.MustParseTerm(`{"request": {"method": "POST", "json": {"amount": 10e399}}}`).Value
+	d, err := q.Eval(context.Background(), in, nil)
+	if err != nil || d.Allow {
+		t.Fatalf("decided %+v (err %v); OPA does not allow", d, err)
+	}
+}

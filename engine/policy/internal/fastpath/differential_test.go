@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"testing"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -204,4 +205,34 @@ func errorClass(err error) string {
 		return te.Code
 	}
 	return "error"
+}
+
+// TestNumbersBeyondFloat64: OPA hashes a number past float64's range by its spelling, so
+// topdown's rule index never offers a definition comparing with 1e400 to an input of
+// 10e399 (equal, hashed apart), and the definition yields nothing. The compiled evaluator
+// refuses such packages rather than hold where topdown does not.
+func TestNumbersBeyondFloat64(t *testing.T) {
+	for _, c := range []struct{ src, q, in string }{
+		{"package p\nr if input.x == 1e400", "data.p.r", `{"x": 10e399}`},
+		{"package p\nr if input.x = 1e400", "data.p.r", `{"x": 10e399}`},
+		{"package p\nr if input.x in [1e400]", "data.p.r", `{"x": 10e399}`},
+		{"package p\nr if input.xs[_] == 1e400", "data.p.r", `{"xs": [10e399]}`},
+		{"package p\nr if 1e400 in input.xs", "data.p.r", `{"xs": [10e399]}`},
+		{"package p\nf(x) if x == 1e400\nr if f(input.x)", "data.p.r", `{"x": 10e399}`},
+		{"package p\nr contains \"a\" if input.x == 1e400", "data.p.r", `{"x": 10e399}`},
+		{"package p\nr[\"a\"] := 1 if input.x == 1e400", "data.p.r", `{"x": 10e399}`},
+		{"package p\nr := 1 if input.x == 1 else := 2 if input.x == 1e400", "data.p.r", `{"x": 10e399}`},
+	} {
+		dc := diffCase{modules: map[string]string{"p.rego": c.src}, version: ast.RegoV1,
+			query: ast.MustParseRef(c.q), input: ast.MustParseTerm(c.in)}
+		if out, detail := compareBoth(dc); out != diffRefused && out != diffAgree {
+			t.Errorf("%q on %s: %s", c.src, c.in, detail)
+		}
+	}
+	// A number within range still compiles.
+	dc := diffCase{modules: map[string]string{"p.rego": "package p\nr if input.x == 1e300"}, version: ast.RegoV1,
+		query: ast.MustParseRef("data.p.r"), input: ast.MustParseTerm(`{"x": 10e299}`)}
+	if out, detail := compareBoth(dc); out != diffAgree {
+		t.Errorf("1e300: %s", detail)
+	}
 }

@@ -41,6 +41,8 @@
 // one exception is a base document read by a variable key (data.m[input.k]): the index
 // compares such keys as values, evaluation reads storage, so the index can rule out a
 // definition that would hold; such rules take the index's candidates on every evaluation.
+// The other is a number beyond float64's range, which OPA hashes by its spelling (1e400
+// and 10e399 are equal and hash apart): rules holding one are refused.
 //
 // A value an evaluation returns never points into the run, which is pooled: the whole input
 // as a value (loopback := input) gets a term of its own.

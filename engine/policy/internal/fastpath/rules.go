@@ -212,6 +212,10 @@ func (cc *compiler) ensure(i int) error {
 		}
 	}
 	if len(rs.raw) > 0 {
+		if err := unhashableNumber(rs.raw); err != nil {
+			rs.bad = err
+			return err
+		}
 		rs.index = cc.c.RuleIndex(rs.path)
 		rs.byRule = map[*ast.Rule]*definition{}
 	}
@@ -427,4 +431,24 @@ func storageIndex(coll, key *ast.Term) *ast.Term {
 		return c.Elem(i)
 	}
 	return nil
+}
+
+// unhashableNumber refuses rules holding a number beyond float64's range. OPA hashes such
+// a number by its text, so 1e400 and 10e399 are equal but hash apart: topdown's rule index
+// never offers a definition comparing with one to an input spelling it the other way, and
+// the definition yields nothing there, while the compiled definition, asking the index
+// only when it fails, would hold.
+func unhashableNumber(rules []*ast.Rule) error {
+	var err error
+	for _, rule := range rules { // its else branches too
+		ast.WalkTerms(rule, func(t *ast.Term) bool {
+			if n, ok := t.Value.(ast.Number); ok && err == nil {
+				if _, fits := n.Float64(); !fits {
+					err = unsupported(t.Location, "number %s is beyond float64's range, which topdown's rule index hashes by its spelling", n)
+				}
+			}
+			return err != nil
+		})
+	}
+	return err
 }
