@@ -27,6 +27,8 @@ type admin struct {
 	// then name loopback with port.
 	loopback bool
 	port     string
+	// contention is the mutex and block sampling of timed profiles (pprof.go).
+	contention contention
 }
 
 // AdminHeader is the header that makes an admin POST a request no web page can send

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"runtime"
+	"sync"
 )
 
 // mountPprof serves Go's profiler on the admin listener, behind the admin token: operators
@@ -26,23 +27,52 @@ func (a *admin) mountPprof() {
 	a.mux.Handle("GET /debug/pprof/{name}", a.auth(func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
 		if r.FormValue("seconds") != "" {
-			defer sampleContention(name)()
+			defer a.contention.sample(name)()
 		}
 		pprof.Handler(name).ServeHTTP(w, r)
 	}))
 }
 
-// sampleContention turns the runtime's mutex or block sampling on for one timed profile
-// (/debug/pprof/mutex?seconds=N): it costs the hot path nothing the rest of the time. The
-// returned function turns it off again.
-func sampleContention(name string) (stop func()) {
+// contention turns the runtime's mutex or block sampling on for timed profiles
+// (/debug/pprof/mutex?seconds=N) and off once the last of them ends: it costs the hot path
+// nothing the rest of the time. Overlapping profiles share the sampling, counted, so the
+// first to end does not cut the other short and the last leaves it as it found it.
+type contention struct {
+	mu        sync.Mutex
+	mutex     int // timed mutex profiles running
+	block     int // timed block profiles running
+	prevMutex int // the fraction before the first of them
+}
+
+// sample starts sampling for one timed profile of name; the returned function ends it.
+func (c *contention) sample(name string) (stop func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	switch name {
 	case "mutex":
-		prev := runtime.SetMutexProfileFraction(contentionFraction)
-		return func() { runtime.SetMutexProfileFraction(prev) }
+		if c.mutex == 0 {
+			c.prevMutex = runtime.SetMutexProfileFraction(contentionFraction)
+		}
+		c.mutex++
+		return func() {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if c.mutex--; c.mutex == 0 {
+				runtime.SetMutexProfileFraction(c.prevMutex)
+			}
+		}
 	case "block":
-		runtime.SetBlockProfileRate(blockRateNanos)
-		return func() { runtime.SetBlockProfileRate(0) }
+		if c.block == 0 {
+			runtime.SetBlockProfileRate(blockRateNanos)
+		}
+		c.block++
+		return func() {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if c.block--; c.block == 0 {
+				runtime.SetBlockProfileRate(0)
+			}
+		}
 	}
 	return func() {}
 }

@@ -45,3 +45,20 @@ func TestContentionProfilesSampleOnlyWhenAsked(t *testing.T) {
 		t.Errorf("mutex sampling left on after the profile: fraction %d", f)
 	}
 }
+
+// Overlapping timed contention profiles share the sampling: the first to end leaves it on
+// for the other, and the last turns it off, as it found it.
+func TestOverlappingContentionProfiles(t *testing.T) {
+	var c contention
+	before := runtime.SetMutexProfileFraction(-1)
+	stopA, stopB := c.sample("mutex"), c.sample("mutex")
+	stopA()
+	if f := runtime.SetMutexProfileFraction(-1); f != contentionFraction {
+		t.Errorf("the first of two mutex profiles ended and sampling is at %d, want %d for the other", f, contentionFraction)
+	}
+	stopB()
+	if f := runtime.SetMutexProfileFraction(-1); f != before {
+		runtime.SetMutexProfileFraction(before)
+		t.Errorf("after two overlapping mutex profiles the fraction is %d, want %d (as before)", f, before)
+	}
+}
