@@ -658,7 +658,7 @@ func (c *Config) validate(v *validator) {
 	for _, p := range c.Server.TrustedProxies {
 		pfx, err := parsePrefix(p)
 		if err != nil {
-			v.errAt([]any{"server", "trusted_proxies"}, "%q is not an IP or CIDR", p)
+			v.errAt([]any{"server", "trusted_proxies"}, "%q is not an IP or CIDR: %v", p, err)
 			continue
 		}
 		c.Server.trusted = append(c.Server.trusted, pfx)
@@ -1116,7 +1116,18 @@ func validMask(m string) bool {
 func parsePrefix(s string) (netip.Prefix, error) {
 	if strings.Contains(s, "/") {
 		p, err := netip.ParsePrefix(s)
-		return p.Masked(), err
+		if err != nil {
+			return netip.Prefix{}, err
+		}
+		// Client addresses are compared unmapped (::ffff:192.0.2.1 is 192.0.2.1): an
+		// IPv4-mapped prefix as written would hold none of them.
+		if p.Addr().Is4In6() {
+			if p.Bits() < 96 {
+				return netip.Prefix{}, fmt.Errorf("an IPv4-mapped prefix shorter than /96 holds addresses that are not IPv4")
+			}
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		return p.Masked(), nil
 	}
 	a, err := netip.ParseAddr(s)
 	if err != nil {

@@ -209,7 +209,7 @@ func (c *Config) validateWatch(v *validator) {
 	for _, p := range w.NeverBlock {
 		pfx, err := parsePrefix(p)
 		if err != nil {
-			v.errAt(at("never_block"), "%q is not an IP or CIDR", p)
+			v.errAt(at("never_block"), "%q is not an IP or CIDR: %v", p, err)
 			continue
 		}
 		w.neverBlock = append(w.neverBlock, pfx)

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -93,5 +94,38 @@ func TestWatchClassBlocks(t *testing.T) {
 		if got := c.Watch.Blocks(i); got != want[name] {
 			t.Errorf("class %s blocks: %v, want %v", name, got, want[name])
 		}
+	}
+}
+
+// TestMappedPrefixesHoldTheirIPv4Clients: client addresses are compared unmapped, so an
+// IPv4-mapped CIDR in trusted_proxies or never_block is read as the IPv4 prefix it maps;
+// one shorter than /96 is refused.
+func TestMappedPrefixesHoldTheirIPv4Clients(t *testing.T) {
+	c, err := Parse("g.toml", []byte("[server]\ntrusted_proxies = [\"::ffff:10.0.0.0/104\"]\n[watch]\nnever_block = [\"::ffff:192.0.2.0/120\", \"::ffff:192.0.2.9\"]\n"+minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := func(ps []netip.Prefix, a string) bool {
+		for _, p := range ps {
+			if p.Contains(netip.MustParseAddr(a)) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, a := range []string{"192.0.2.9", "192.0.2.7"} {
+		if !in(c.Watch.NeverBlockPrefixes(), a) {
+			t.Errorf("never_block %v does not hold %s", c.Watch.NeverBlockPrefixes(), a)
+		}
+	}
+	if in(c.Watch.NeverBlockPrefixes(), "192.0.3.1") {
+		t.Errorf("never_block %v holds 192.0.3.1", c.Watch.NeverBlockPrefixes())
+	}
+	if !in(c.Server.Trusted(), "10.1.2.3") {
+		t.Errorf("trusted_proxies %v does not hold 10.1.2.3", c.Server.Trusted())
+	}
+	_, err = Parse("g.toml", []byte("[server]\ntrusted_proxies = [\"::ffff:0.0.0.0/95\"]\n"+minimal))
+	if err == nil || !strings.Contains(err.Error(), "shorter than /96") {
+		t.Errorf("a mapped prefix shorter than /96: %v", err)
 	}
 }
