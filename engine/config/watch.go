@@ -28,6 +28,10 @@ type Watch struct {
 	MaxBlockFor Duration  `toml:"max_block_for"`
 	// NeverBlock lists addresses and CIDRs that are watched and reported but never blocked.
 	NeverBlock []string `toml:"never_block"`
+	// IPv6Prefix is the length of the prefix an IPv6 client is watched and blocked by: a
+	// host is given a whole /64 (or more), and would otherwise leave a block by taking the
+	// next address of it. 128 watches each address apart.
+	IPv6Prefix int `toml:"ipv6_prefix"`
 	// AlertURL receives each anomaly as a POST signed with the Standard Webhooks scheme under
 	// the [secrets] entry AlertSecret ("whsec_" followed by base64).
 	AlertURL    string `toml:"alert_url"`
@@ -111,6 +115,7 @@ const (
 	DefaultWatchMaxBlockFor = 24 * time.Hour
 	DefaultWatchMaxSources  = 1 << 16
 	DefaultWatchMaxBlocks   = 10000
+	DefaultWatchIPv6Prefix  = 64
 	// MaxWatchMaxBlocks is the largest max_blocks accepted.
 	MaxWatchMaxBlocks = 1 << 20
 )
@@ -138,6 +143,7 @@ func (w *Watch) applyDefaults(defined func(k ...string) bool) {
 	w.BlockFor = cmp.Or(w.BlockFor, Duration(DefaultWatchBlockFor))
 	w.MaxBlockFor = cmp.Or(w.MaxBlockFor, Duration(DefaultWatchMaxBlockFor))
 	w.MaxSources = cmp.Or(w.MaxSources, DefaultWatchMaxSources)
+	w.IPv6Prefix = cmp.Or(w.IPv6Prefix, DefaultWatchIPv6Prefix)
 	if !defined("max_blocks") {
 		w.MaxBlocks = DefaultWatchMaxBlocks
 	}
@@ -199,6 +205,9 @@ func (c *Config) validateWatch(v *validator) {
 	}
 	if w.MaxBlockFor < w.BlockFor {
 		v.errAt(at("max_block_for"), "must be at least block_for (%v)", w.BlockFor.D())
+	}
+	if w.IPv6Prefix < 32 || w.IPv6Prefix > 128 {
+		v.errAt(at("ipv6_prefix"), "must be between 32 and 128 (bits of an IPv6 client's address watched as one source)")
 	}
 	if w.MaxSources < 1024 {
 		v.errAt(at("max_sources"), "must be at least 1024")

@@ -14,7 +14,7 @@ var noZero = []string{
 	"server.max_body", "server.max_header", "server.max_headers", "server.max_json_depth",
 	"server.max_json_elements", "server.read_timeout", "server.write_timeout",
 	"server.idle_timeout", "server.max_conns", "server.max_conns_per_ip",
-	"policies.poll_interval",
+	"policies.poll_interval", "watch.ipv6_prefix",
 	"state.timeout", "state.max_keys", "state.max_bytes",
 	"delivery.max_pending",
 	"filter.memory", "filter.pool", "filter.pool_max", "filter.max_uses",

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -796,5 +797,50 @@ block = true
 				t.Errorf("with [watch.class.policy] block = true, the push after the anomaly: %d, want 429", st)
 			}
 		})
+	}
+}
+
+// TestWatchBlocksAnIPv6ClientsPrefix: an IPv6 host holds a /64; blocked for its forgeries,
+// it is refused from every address of it, not from another /64, and the block lifts by the
+// prefix's own text through the admin API.
+func TestWatchBlocksAnIPv6ClientsPrefix(t *testing.T) {
+	up := startUpstream(t)
+	cfg := strings.ReplaceAll(`
+[server]
+listen = "127.0.0.1:0"
+trusted_proxies = ["127.0.0.1"]
+[admin]
+listen = "127.0.0.1:0"
+[policies]
+dir = "policies"
+[log]
+decisions = "off"
+[[route]]
+name = "r"
+path = "/hook"
+upstream = "{{UPSTREAM}}"
+policy = "routes.r"
+[watch]
+block = true
+`, "{{UPSTREAM}}", up.URL())
+	pol := "package routes.r\n\ndefault allow := false\n\ndeny contains \"signature: no match\"\n\nstatus := 401\n"
+	e := startEnv(t, cfg, map[string]string{"policies/r.rego": pol}, Options{})
+	from := func(ip string) int {
+		return e.do("POST", "/hook", []byte("{}"), map[string]string{"X-Forwarded-For": ip}).Status
+	}
+	for range 21 {
+		from("2001:db8:1:2::1")
+	}
+	for ip, want := range map[string]int{"2001:db8:1:2::1": 429, "2001:db8:1:2::2": 429, "2001:db8:1:2:ffff::9": 429, "2001:db8:1:3::1": 401} {
+		if st := from(ip); st != want {
+			t.Errorf("after 21 forgeries from 2001:db8:1:2::1, a request from %s: %d, want %d", ip, st, want)
+		}
+	}
+	st, body := adminDo(t, e, "DELETE", "/-/blocks/"+url.PathEscape("2001:db8:1:2::/64"), "", map[string]string{AdminHeader: "1"}, "")
+	if st != 200 {
+		t.Fatalf("lifting 2001:db8:1:2::/64: %d %s", st, body)
+	}
+	if st := from("2001:db8:1:2::2"); st != 401 {
+		t.Errorf("after the lift: %d, want 401", st)
 	}
 }

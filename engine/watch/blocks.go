@@ -141,6 +141,20 @@ func (b *blocks) lookup(source string, now int64) (until int64, ok bool) {
 	return until, ok && now < until
 }
 
+// lookupBytes is lookup of a source given as bytes (an IPv6 client's prefix, written on
+// the caller's stack). It neither locks nor allocates.
+func (b *blocks) lookupBytes(source []byte, now int64) (until int64, ok bool) {
+	if b.inMap.Load() == 0 {
+		return 0, false
+	}
+	v := b.view[maphash.Bytes(b.seed, source)&b.mask].Load() // maphash.String's value for the same text
+	if v == nil {
+		return 0, false
+	}
+	until, ok = (*v)[string(source)]
+	return until, ok && now < until
+}
+
 // publishLocked makes the request path see the blocks of sources as m holds them now:
 // each shard holding one of them is copied once, with its changes. b.mu is held.
 func (b *blocks) publishLocked(sources ...string) {
@@ -297,7 +311,7 @@ func (b *blocks) count(now time.Time) int {
 // block deletes it on reading the lift, where a record merely missing (Redis restarted or
 // flushed) makes it write the block again.
 func (b *blocks) lift(ctx context.Context, source string) (bool, error) {
-	keys := liftKeys(source)
+	keys := liftKeys(source, b.cfg.IPv6Prefix)
 	now := time.Now()
 	end := now.Add(b.cfg.MaxBlockFor.D())
 	b.mu.Lock()
@@ -368,16 +382,27 @@ func parseRecord(source string, raw []byte) (rec record, ok bool) {
 }
 
 // liftKeys returns the texts source's block may be kept under: source itself and, when it
-// is an IP address, its canonical form (what the request path records), last.
-func liftKeys(source string) []string {
+// is an IP address, its canonical form (what the request path records) or, for an IPv6
+// address, its prefix of bits; a prefix's canonical text. The canonical one is last.
+func liftKeys(source string, bits int) []string {
+	if p, err := netip.ParsePrefix(source); err == nil {
+		if c := p.Masked().String(); c != source {
+			return []string{source, c}
+		}
+		return []string{source}
+	}
 	a, err := netip.ParseAddr(source)
 	if err != nil {
 		return []string{source}
 	}
+	keys := []string{source}
 	if c := a.Unmap().String(); c != source {
-		return []string{source, c}
+		keys = append(keys, c)
 	}
-	return []string{source}
+	if k, isPrefix := sourceKey(nil, a.Unmap().String(), bits); isPrefix {
+		keys = append(keys, string(k))
+	}
+	return keys
 }
 
 // expire drops ended blocks, and the strikes that no longer count.

@@ -2,6 +2,7 @@ package watch
 
 import (
 	"fmt"
+	"net/netip"
 	"runtime"
 	"testing"
 	"time"
@@ -14,7 +15,11 @@ func burstFrom(w *Watcher, ip string, now time.Time) {
 	}
 }
 
-func v6(n int) string { return fmt.Sprintf("2001:db8::%x:%x", n>>16, n&0xffff) }
+// v6 is the n-th IPv6 client, each of its own /64 (the prefix a client is blocked by).
+func v6(n int) string { return fmt.Sprintf("2001:db8:%x:%x::1", n>>16, n&0xffff) }
+
+// v6Key is the text v6(n)'s anomalies and blocks are kept under: its /64.
+func v6Key(n int) string { return netip.MustParsePrefix(v6(n) + "/64").Masked().String() }
 
 // TestBlockTableIsBoundedByDefault: without max_blocks, 10,500 distinct addresses, each
 // anomalous, leave 10,000 blocks (the default); the other 500 anomalies are raised and
@@ -84,7 +89,7 @@ func BenchmarkBlocked(b *testing.B) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			w.Blocked("2001:db8::1:7", now)
+			w.Blocked("2001:db8:0:7::1", now)
 			w.Blocked("192.0.2.1", now)
 		}
 	})

@@ -48,7 +48,7 @@ func TestBlockTableFullKeepsBlocksAndWarnsOnce(t *testing.T) {
 		t.Fatalf("stats %+v: want 1000 blocks, 2000 refused, capacity 1000", st)
 	}
 	ip := byScope(w.Status(now).Recent)[ScopeIP]
-	if len(ip) == 0 || ip[0].Source != v6(2999) || ip[0].Blocked || ip[0].BlockedUntil != nil {
+	if len(ip) == 0 || ip[0].Source != v6Key(2999) || ip[0].Blocked || ip[0].BlockedUntil != nil {
 		t.Fatalf("the last anomaly, refused a block: %+v", ip[0])
 	}
 	for _, n := range []int{0, 999} {

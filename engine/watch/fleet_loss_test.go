@@ -110,7 +110,7 @@ func TestFleetRedisRestartKeepsBlocks(t *testing.T) {
 		}
 		return json.Unmarshal(all[src], &rec) == nil && rec.Source == src && rec.LiftedUntil == "" // a block, not a lift
 	}
-	const src, other = "2001:db8::77", "2001:db8::78"
+	const src, other = "198.51.100.77", "198.51.100.78"
 	burstFrom(a, src, time.Now())
 	burstFrom(b, other, time.Now())
 	if !waitFor(5*time.Second, func() bool { return inRedis(src) && inRedis(other) && refused(b, src) && refused(a, other) }) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -95,18 +96,21 @@ func runFleetWatcher(t *testing.T, f Fleet, body string) *Watcher {
 	return w
 }
 
-// TestLiftAnySpellingOfAnAddress: a block is kept under the address's canonical text, and
-// lifting it by any other spelling of the same address (upper case, uncompressed,
-// IPv4-mapped) lifts it, here and in the fleet.
+// TestLiftAnySpellingOfAnAddress: a block is kept under the address's canonical text (an
+// IPv6 client's under its /64), and lifting it by any other spelling of the same address
+// (upper case, uncompressed, IPv4-mapped), by another address of the /64 or by the prefix
+// itself lifts it, here and in the fleet.
 func TestLiftAnySpellingOfAnAddress(t *testing.T) {
-	for _, tc := range []struct{ blocked, lift string }{
-		{"2001:db8::1", "2001:DB8::1"},
-		{"2001:db8::1", "2001:db8:0:0:0:0:0:1"},
-		{"2001:db8::1", "2001:0db8:0000:0000:0000:0000:0000:0001"},
-		{"192.0.2.7", "::ffff:192.0.2.7"},
-		{"192.0.2.7", "::FFFF:c000:207"},
-		{"2001:db8::1", "2001:db8::1"},
-		{"sender-x", "sender-x"}, // not an address: its text as is
+	for _, tc := range []struct{ blocked, lift, key string }{
+		{"2001:db8::1", "2001:DB8::1", "2001:db8::/64"},
+		{"2001:db8::1", "2001:db8:0:0:0:0:0:1", "2001:db8::/64"},
+		{"2001:db8::1", "2001:0db8:0000:0000:0000:0000:0000:0001", "2001:db8::/64"},
+		{"2001:db8::1", "2001:db8::ffff:2", "2001:db8::/64"},
+		{"2001:db8::1", "2001:db8:0::/64", "2001:db8::/64"},
+		{"192.0.2.7", "::ffff:192.0.2.7", "192.0.2.7"},
+		{"192.0.2.7", "::FFFF:c000:207", "192.0.2.7"},
+		{"2001:db8::1", "2001:db8::1", "2001:db8::/64"},
+		{"sender-x", "sender-x", "sender-x"}, // not an address: its text as is
 	} {
 		f := newGatedFleet(false)
 		w := newFleetWatcher(t, f)
@@ -118,9 +122,9 @@ func TestLiftAnySpellingOfAnAddress(t *testing.T) {
 			t.Fatalf("%s: not blocked after the burst", tc.blocked)
 		}
 		deadline := time.Now().Add(5 * time.Second)
-		for !f.has(tc.blocked) {
+		for !f.has(tc.key) {
 			if time.Now().After(deadline) {
-				t.Fatalf("%s: never written to the fleet", tc.blocked)
+				t.Fatalf("%s: never written to the fleet as %s", tc.blocked, tc.key)
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
@@ -131,8 +135,8 @@ func TestLiftAnySpellingOfAnAddress(t *testing.T) {
 		if _, refuse, _ := w.Blocked(tc.blocked, now); refuse {
 			t.Errorf("Lift(%q): %s still refused", tc.lift, tc.blocked)
 		}
-		if f.has(tc.blocked) {
-			t.Errorf("Lift(%q): the record of %s is still in the fleet", tc.lift, tc.blocked)
+		if f.has(tc.key) {
+			t.Errorf("Lift(%q): the record of %s is still in the fleet", tc.lift, tc.key)
 		}
 		if found, err := w.Lift(t.Context(), tc.lift); found || err != nil {
 			t.Errorf("Lift(%q) again: found=%v err=%v, want not found", tc.lift, found, err)
@@ -280,5 +284,57 @@ func TestLiftDuringPullStaysLifted(t *testing.T) {
 	}
 	if _, refuse, _ := w.Blocked("203.0.113.99", time.Now()); !refuse {
 		t.Error("the other gateway's block, read by the same pull, is not in force")
+	}
+}
+
+// TestIPv6ClientsAreWatchedByPrefix: a host holds a whole /64, so an IPv6 client's refusals
+// count, and its block holds, for its /64: the next address of it is refused too, another
+// /64 is not. ipv6_prefix = 128 watches each address apart; a never_block address inside
+// the /64 keeps the /64 from being blocked. Looking a block up allocates nothing.
+func TestIPv6ClientsAreWatchedByPrefix(t *testing.T) {
+	now := time.Now()
+	burst := func(w *Watcher, ip string) {
+		for i := 0; i < 3; i++ {
+			w.Observe("r", ip, "denied", forged, nil, now)
+		}
+	}
+	refused := func(w *Watcher, ip string) bool {
+		_, refuse, _ := w.Blocked(ip, now)
+		return refuse
+	}
+
+	w := newTestWatcher(t, "min_events = 3\nblock = true\n")
+	burst(w, "2001:db8:1:2::1")
+	for ip, want := range map[string]bool{"2001:db8:1:2::1": true, "2001:db8:1:2:aaaa:bbbb:cccc:dddd": true, "2001:db8:1:3::1": false, "192.0.2.1": false} {
+		if got := refused(w, ip); got != want {
+			t.Errorf("after a burst from 2001:db8:1:2::1: %s refused %v, want %v", ip, got, want)
+		}
+	}
+	if bl := w.Blocks(now); len(bl) != 1 || bl[0].Source != "2001:db8:1:2::/64" {
+		t.Errorf("blocks %+v, want one of 2001:db8:1:2::/64", bl)
+	}
+	if a := testing.AllocsPerRun(100, func() { refused(w, "2001:db8:1:2::7") }); a != 0 {
+		t.Errorf("looking up an IPv6 client's block allocates %.0f", a)
+	}
+
+	// Refusals spread over one /64 add up.
+	w = newTestWatcher(t, "min_events = 3\nblock = true\n")
+	for i := range 3 {
+		w.Observe("r", fmt.Sprintf("2001:db8:9:9::%x", i+1), "denied", forged, nil, now)
+	}
+	if !refused(w, "2001:db8:9:9::99") {
+		t.Error("three forgeries from three addresses of one /64 did not block it")
+	}
+
+	w = newTestWatcher(t, "min_events = 3\nblock = true\nipv6_prefix = 128\n")
+	burst(w, "2001:db8:1:2::1")
+	if !refused(w, "2001:db8:1:2::1") || refused(w, "2001:db8:1:2::2") {
+		t.Error("ipv6_prefix = 128: the burst's address must be blocked alone")
+	}
+
+	w = newTestWatcher(t, "min_events = 3\nblock = true\nnever_block = [\"2001:db8:1:2::9\"]\n")
+	burst(w, "2001:db8:1:2::1")
+	if refused(w, "2001:db8:1:2::9") || refused(w, "2001:db8:1:2::1") {
+		t.Error("a /64 holding a never_block address was blocked")
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -147,7 +148,17 @@ func (w *Watcher) Run(ctx context.Context) {
 // 429 (block = true) with Retry-After retryAfter seconds; marked is true for any block,
 // enforced or left to the policy (input.source.blocked). It neither locks nor allocates.
 func (w *Watcher) Blocked(ip string, now time.Time) (retryAfter int64, refuse, marked bool) {
-	until, ok := w.blocks.lookup(ip, now.UnixNano())
+	if w.blocks.inMap.Load() == 0 {
+		return 0, false, false
+	}
+	var until int64
+	var ok bool
+	var buf [prefixTextMax]byte
+	if k, isPrefix := sourceKey(buf[:0], ip, w.cfg.IPv6Prefix); isPrefix {
+		until, ok = w.blocks.lookupBytes(k, now.UnixNano())
+	} else {
+		until, ok = w.blocks.lookup(ip, now.UnixNano())
+	}
 	if !ok {
 		return 0, false, false
 	}
@@ -157,8 +168,9 @@ func (w *Watcher) Blocked(ip string, now time.Time) (retryAfter int64, refuse, m
 
 // Observe counts one decided request: its route, client IP, decision-log outcome, deny
 // reasons and the policy's labels (labels["sender"], a string, names a verified sender).
-// now is when the request was received. It neither locks nor allocates unless it raises an
-// anomaly.
+// now is when the request was received. An IPv6 client counts as its ipv6_prefix. It
+// neither locks nor allocates unless it raises an anomaly or the client is IPv6 (its
+// prefix's text).
 func (w *Watcher) Observe(route, ip string, outcome decisionlog.Outcome, reasons []string, labels map[string]any, now time.Time) {
 	c, ok := classify(outcome, reasons)
 	if !ok {
@@ -168,7 +180,12 @@ func (w *Watcher) Observe(route, ip string, outcome decisionlog.Outcome, reasons
 	ep := uint32(ns / w.win)
 	frac := float32(ns%w.win) / float32(w.win)
 	if ip != "" {
-		w.track(w.sources, ScopeIP, ip, route, c, ep, frac, now)
+		key := ip
+		var buf [prefixTextMax]byte
+		if k, isPrefix := sourceKey(buf[:0], ip, w.cfg.IPv6Prefix); isPrefix {
+			key = string(k)
+		}
+		w.track(w.sources, ScopeIP, key, route, c, ep, frac, now)
 	}
 	if sender, ok := labels["sender"].(string); ok && sender != "" {
 		w.track(w.sources, ScopeSender, sender, route, c, ep, frac, now)
@@ -323,19 +340,44 @@ func (w *Watcher) Lift(ctx context.Context, source string) (found bool, err erro
 	return w.blocks.lift(ctx, source)
 }
 
-// neverBlocked reports whether source is an address inside never_block.
+// neverBlocked reports whether source, an address or an IPv6 client's prefix, is inside
+// never_block or holds an address it lists: a monitor is not blocked with its neighbours.
 func neverBlocked(prefixes []netip.Prefix, source string) bool {
-	a, err := netip.ParseAddr(source)
-	if err != nil {
+	var src netip.Prefix
+	if a, err := netip.ParseAddr(source); err == nil {
+		a = a.Unmap()
+		src = netip.PrefixFrom(a, a.BitLen())
+	} else if src, err = netip.ParsePrefix(source); err != nil {
 		return false
 	}
-	a = a.Unmap()
 	for _, p := range prefixes {
-		if p.Contains(a) {
+		if p.Overlaps(src) {
 			return true
 		}
 	}
 	return false
+}
+
+// prefixTextMax is the longest text of an IPv6 prefix sourceKey writes
+// ("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ff00/120").
+const prefixTextMax = 48
+
+// sourceKey appends to buf the text ip is watched and blocked under when that is not ip
+// itself: for an IPv6 address (not IPv4-mapped) and bits under 128, its prefix of bits
+// ("2001:db8:1:2::/64"). isPrefix is false otherwise, and for text that is no address.
+func sourceKey(buf []byte, ip string, bits int) (key []byte, isPrefix bool) {
+	if bits >= 128 || strings.IndexByte(ip, ':') < 0 {
+		return buf, false
+	}
+	a, err := netip.ParseAddr(ip)
+	if err != nil || a.Is4In6() || a.Zone() != "" {
+		return buf, false
+	}
+	p, err := a.Prefix(bits)
+	if err != nil {
+		return buf, false
+	}
+	return p.AppendTo(buf), true
 }
 
 // errorf keeps the package's error prefix in one place.

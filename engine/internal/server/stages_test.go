@@ -120,6 +120,8 @@ cross_check = 0
 [watch]
 block = true
 min_events = 1
+[watch.class.policy]
+block = true
 [[filter]]
 name = "tiny"
 module = "` + filepath.Join(filters, "tiny/tiny.wasm") + `"
@@ -176,7 +178,8 @@ delivery = "queued"
 		return resp.StatusCode(), ev.take()
 	}
 
-	// Each case has a source of its own: any refusal blocks its source (min_events = 1).
+	// Each case has a source of its own: any refusal blocks its source (min_events = 1; the
+	// policy class blocks too, as configured).
 	const direct = "watch filter:tiny filter:events policy state upstream"
 	for _, c := range []struct {
 		name, path, source, event string
