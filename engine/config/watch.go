@@ -18,7 +18,7 @@ type Watch struct {
 	Window   Duration `toml:"window"`
 	Baseline Duration `toml:"baseline"`
 	// WatchRule holds the thresholds of every reason class; Class overrides them per class
-	// (signature, timestamp, replay, rate_limit, token, policy).
+	// (signature, timestamp, replay, rate_limit, token, policy, malformed).
 	WatchRule
 	Class map[string]WatchClass `toml:"class"`
 	// Block is false (report only), true (refuse the source with 429 for BlockFor, doubling on
@@ -57,7 +57,9 @@ type WatchClass struct {
 	// (signature, timestamp, token) and for replays; false for rate_limit and policy, whose
 	// refusals a provider's own signed deliveries get when an outsider makes it send many
 	// (starring a public repository makes GitHub send a "star" event a policy refuses), so
-	// blocking on them would refuse the provider's next genuine delivery.
+	// blocking on them would refuse the provider's next genuine delivery, and for
+	// malformed (JSON over the gateway's limits, say), which an outsider can also have a
+	// provider send (a comment of the largest size on a public repository).
 	Block *bool `toml:"block"`
 }
 
@@ -74,7 +76,7 @@ type WatchRule struct {
 }
 
 // watchClasses are the reason classes refusals are counted by, in a fixed order.
-var watchClasses = [...]string{"signature", "timestamp", "replay", "rate_limit", "token", "policy"}
+var watchClasses = [...]string{"signature", "timestamp", "replay", "rate_limit", "token", "policy", "malformed"}
 
 // BlockMode is [watch] block: a boolean or "policy".
 type BlockMode string
@@ -198,7 +200,7 @@ func (c *Config) validateWatch(v *validator) {
 			known = known || c == name
 		}
 		if !known {
-			v.errAt(at("class", name), "unknown reason class %q (one of signature, timestamp, replay, rate_limit, token, policy)", name)
+			v.errAt(at("class", name), "unknown reason class %q (one of signature, timestamp, replay, rate_limit, token, policy, malformed)", name)
 			continue
 		}
 		checkRule(w.Class[name].WatchRule, "class", name)

@@ -844,3 +844,50 @@ block = true
 		t.Errorf("after the lift: %d, want 401", st)
 	}
 }
+
+// TestWatchCountsWhatTheGatewayRefuses: bodies the gateway refuses itself (JSON nested past
+// max_json_depth: 422) are the client's refusals too, of the malformed class: a flood of
+// them from one address raises an anomaly, reported by default and blocking with
+// [watch.class.malformed] block = true.
+func TestWatchCountsWhatTheGatewayRefuses(t *testing.T) {
+	bomb := []byte(strings.Repeat("[", 1000) + strings.Repeat("]", 1000))
+	for _, c := range []struct {
+		name, class string
+		blocked     bool
+	}{{"default", "", false}, {"blocking", "[watch.class.malformed]\nblock = true\n", true}} {
+		t.Run(c.name, func(t *testing.T) {
+			up := startUpstream(t)
+			cfg := strings.ReplaceAll(`
+[server]
+listen = "127.0.0.1:0"
+[admin]
+listen = "127.0.0.1:0"
+[policies]
+dir = "policies"
+[log]
+decisions = "off"
+[[route]]
+name = "r"
+path = "/hook"
+upstream = "{{UPSTREAM}}"
+policy = "routes.r"
+[watch]
+block = true
+`, "{{UPSTREAM}}", up.URL()) + c.class
+			pol := "package routes.r\n\ndefault allow := false\n\nallow if input.request.json.ok\n"
+			e := startEnv(t, cfg, map[string]string{"policies/r.rego": pol}, Options{})
+			counts := map[int]int{}
+			for range 30 {
+				counts[e.do("POST", "/hook", bomb, map[string]string{"Content-Type": "application/json"}).Status]++
+			}
+			var status statusDoc
+			getJSON(t, e.admin+"/-/status", &status)
+			if status.Watch == nil || len(status.Watch.Recent) == 0 || status.Watch.Recent[0].Kind != "malformed" {
+				t.Fatalf("30 over-deep JSON bodies from one address (answers %v) raised no malformed anomaly: %+v", counts, status.Watch)
+			}
+			if blocked := counts[429] > 0; blocked != c.blocked {
+				t.Errorf("answers %v: blocked %v, want %v", counts, blocked, c.blocked)
+			}
+		})
+	}
+}

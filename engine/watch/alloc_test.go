@@ -22,7 +22,7 @@ func TestRequestPathAllocatesNothing(t *testing.T) {
 		outcome decisionlog.Outcome
 		reasons []string
 	}{{"allowed", nil}, {"denied", forged}, {"denied", []string{"invalid API key"}}, {"rate_limited", nil}, {"duplicate", nil}} {
-		if n := testing.AllocsPerRun(1000, func() { w.Observe("r", "192.0.2.1", c.outcome, c.reasons, labels, now) }); n != 0 {
+		if n := testing.AllocsPerRun(1000, func() { w.Observe("r", "192.0.2.1", c.outcome, 0, c.reasons, labels, now) }); n != 0 {
 			t.Errorf("Observe(%s): %v allocs, want 0", c.outcome, n)
 		}
 	}
@@ -41,7 +41,7 @@ func BenchmarkObserve(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			w.Observe("reference", "127.0.0.1", "allowed", nil, nil, now)
+			w.Observe("reference", "127.0.0.1", "allowed", 0, nil, nil, now)
 		}
 	})
 }
@@ -58,7 +58,7 @@ func TestMemoryCap(t *testing.T) {
 	const n = 1_000_000
 	for i := 0; i < n; i++ {
 		buf = strconv.AppendInt(append(buf[:0], "s-"...), int64(i), 10)
-		w.Observe("r", string(buf), "denied", forged, nil, now.Add(time.Duration(i)*time.Millisecond))
+		w.Observe("r", string(buf), "denied", 0, forged, nil, now.Add(time.Duration(i)*time.Millisecond))
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)

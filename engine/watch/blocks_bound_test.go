@@ -11,7 +11,7 @@ import (
 // burstFrom refuses ip's forged signatures min_events (3) times at now: one anomaly.
 func burstFrom(w *Watcher, ip string, now time.Time) {
 	for k := 0; k < 3; k++ {
-		w.Observe("r", ip, "denied", forged, nil, now)
+		w.Observe("r", ip, "denied", 0, forged, nil, now)
 	}
 }
 

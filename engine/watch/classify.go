@@ -18,6 +18,7 @@ const (
 	ClassRateLimit
 	ClassToken
 	ClassPolicy
+	ClassMalformed // refused by the gateway for what the client sent, before any rule
 	ClassAllowed
 	numClasses
 )
@@ -26,7 +27,7 @@ const (
 // engine/config's watch classes ([watch.class.<name>]).
 const refusals = int(ClassAllowed)
 
-var classNames = [numClasses]string{"signature", "timestamp", "replay", "rate_limit", "token", "policy", "allowed"}
+var classNames = [numClasses]string{"signature", "timestamp", "replay", "rate_limit", "token", "policy", "malformed", "allowed"}
 
 // String returns the class's name as in [watch.class.<name>] and the anomaly's kind.
 func (c Class) String() string {
@@ -36,11 +37,18 @@ func (c Class) String() string {
 	return "unknown"
 }
 
-// classify returns the class of a decided request from its decision-log outcome and deny
-// reasons. ok is false for outcomes that say nothing about the source (errors, no route, a
-// request already refused as blocked). It does not allocate.
-func classify(outcome decisionlog.Outcome, reasons []string) (c Class, ok bool) {
+// classify returns the class of a decided request from its decision-log outcome, status
+// and deny reasons. ok is false for outcomes that say nothing about the source (the
+// gateway's own errors, no route, a request already refused as blocked). It does not
+// allocate.
+func classify(outcome decisionlog.Outcome, status int, reasons []string) (c Class, ok bool) {
 	switch outcome {
+	case decisionlog.OutcomeTooLarge:
+		return ClassMalformed, true
+	case decisionlog.OutcomeError:
+		// A 4xx error is the request's own (framing, JSON the gateway refuses, an encoded
+		// body); a 5xx is the gateway's or its dependencies'.
+		return ClassMalformed, status >= 400 && status < 500
 	case decisionlog.OutcomeAllowed:
 		return ClassAllowed, true
 	case decisionlog.OutcomeRateLimited:

@@ -116,7 +116,7 @@ func TestLiftAnySpellingOfAnAddress(t *testing.T) {
 		w := newFleetWatcher(t, f)
 		now := time.Now()
 		for i := 0; i < 3; i++ {
-			w.Observe("r", tc.blocked, "denied", forged, nil, now)
+			w.Observe("r", tc.blocked, "denied", 0, forged, nil, now)
 		}
 		if _, refuse, _ := w.Blocked(tc.blocked, now); !refuse {
 			t.Fatalf("%s: not blocked after the burst", tc.blocked)
@@ -146,7 +146,7 @@ func TestLiftAnySpellingOfAnAddress(t *testing.T) {
 	w := newTestWatcher(t, "min_events = 3\nblock = true\n")
 	now := time.Now()
 	for i := 0; i < 3; i++ {
-		w.Observe("r", "2001:db8::2", "denied", forged, nil, now)
+		w.Observe("r", "2001:db8::2", "denied", 0, forged, nil, now)
 	}
 	if found, err := w.Lift(t.Context(), "2001:DB8:0::2"); !found || err != nil {
 		t.Errorf("Lift(2001:DB8:0::2) without a fleet: found=%v err=%v", found, err)
@@ -165,7 +165,7 @@ func TestLiftDuringPushStaysLifted(t *testing.T) {
 	const src = "198.51.100.9"
 	now := time.Now()
 	for i := 0; i < 3; i++ {
-		w.Observe("r", src, "denied", forged, nil, now)
+		w.Observe("r", src, "denied", 0, forged, nil, now)
 	}
 	select {
 	case <-f.putSeen: // the run loop marshalled the record and is writing it
@@ -240,7 +240,7 @@ func TestLiftDuringPullStaysLifted(t *testing.T) {
 	const src = "198.51.100.23"
 	now := time.Now()
 	for i := 0; i < 3; i++ {
-		w.Observe("r", src, "denied", forged, nil, now)
+		w.Observe("r", src, "denied", 0, forged, nil, now)
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for !f.has(src) {
@@ -295,7 +295,7 @@ func TestIPv6ClientsAreWatchedByPrefix(t *testing.T) {
 	now := time.Now()
 	burst := func(w *Watcher, ip string) {
 		for i := 0; i < 3; i++ {
-			w.Observe("r", ip, "denied", forged, nil, now)
+			w.Observe("r", ip, "denied", 0, forged, nil, now)
 		}
 	}
 	refused := func(w *Watcher, ip string) bool {
@@ -320,7 +320,7 @@ func TestIPv6ClientsAreWatchedByPrefix(t *testing.T) {
 	// Refusals spread over one /64 add up.
 	w = newTestWatcher(t, "min_events = 3\nblock = true\n")
 	for i := range 3 {
-		w.Observe("r", fmt.Sprintf("2001:db8:9:9::%x", i+1), "denied", forged, nil, now)
+		w.Observe("r", fmt.Sprintf("2001:db8:9:9::%x", i+1), "denied", 0, forged, nil, now)
 	}
 	if !refused(w, "2001:db8:9:9::99") {
 		t.Error("three forgeries from three addresses of one /64 did not block it")

@@ -63,14 +63,23 @@ func TestClassify(t *testing.T) {
 		{"duplicate", nil, "replay"},
 		{"in_flight", nil, "replay"},
 	} {
-		got, ok := classify(c.outcome, c.reasons)
+		got, ok := classify(c.outcome, 0, c.reasons)
 		if !ok || got.String() != c.want {
 			t.Errorf("classify(%q, %q) = %v %v, want %s", c.outcome, c.reasons, got, ok, c.want)
 		}
 	}
 	for _, o := range []decisionlog.Outcome{"error", "no_route", "upstream_error", "blocked", "unavailable"} {
-		if _, ok := classify(o, nil); ok {
-			t.Errorf("classify(%q) counts, want ignored", o)
+		if _, ok := classify(o, 500, nil); ok {
+			t.Errorf("classify(%q, 500) counts, want ignored", o)
+		}
+	}
+	// What the gateway refuses for the request's own bytes is the client's.
+	for _, c := range []struct {
+		outcome decisionlog.Outcome
+		status  int
+	}{{"error", 400}, {"error", 415}, {"error", 422}, {"too_large", 413}, {"too_large", 431}} {
+		if got, ok := classify(c.outcome, c.status, nil); !ok || got != ClassMalformed {
+			t.Errorf("classify(%q, %d) = %v %v, want malformed", c.outcome, c.status, got, ok)
 		}
 	}
 }
@@ -86,8 +95,8 @@ func TestBurstAgainstBaseline(t *testing.T) {
 	step := func(perMin int, minutes int) {
 		for m := 0; m < minutes; m++ {
 			for i := 0; i < perMin; i++ {
-				w.Observe("r", "192.0.2.10", "denied", forged, nil, now.Add(time.Duration(i)*time.Minute/time.Duration(perMin)))
-				w.Observe("r", "192.0.2.11", "allowed", nil, nil, now)
+				w.Observe("r", "192.0.2.10", "denied", 0, forged, nil, now.Add(time.Duration(i)*time.Minute/time.Duration(perMin)))
+				w.Observe("r", "192.0.2.11", "allowed", 0, nil, nil, now)
 			}
 			now = now.Add(time.Minute)
 		}
@@ -127,19 +136,19 @@ func TestMaxDenyRate(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for range 100 { // a baseline of 2 a window (under min_events, the previous window's share included)
 		for i := 0; i < 2; i++ {
-			w.Observe("r", "198.51.100.1", "rate_limited", nil, nil, now.Add(time.Duration(i)*time.Second))
+			w.Observe("r", "198.51.100.1", "rate_limited", 0, nil, nil, now.Add(time.Duration(i)*time.Second))
 		}
 		now = now.Add(10 * time.Second)
 	}
 	for i := 0; i < 15; i++ { // 15 in 10s: 1.5 a second, under the ceiling
-		w.Observe("r", "198.51.100.1", "rate_limited", nil, nil, now.Add(time.Duration(i)*600*time.Millisecond))
+		w.Observe("r", "198.51.100.1", "rate_limited", 0, nil, nil, now.Add(time.Duration(i)*600*time.Millisecond))
 	}
 	if n := w.Stats().Anomalies; n != 0 {
 		t.Fatalf("1.5/s under max_deny_rate 2 and under ratio 100: %d anomalies", n)
 	}
 	now = now.Add(10 * time.Second)
 	for i := 0; i < 25; i++ {
-		w.Observe("r", "198.51.100.1", "rate_limited", nil, nil, now.Add(time.Duration(i)*300*time.Millisecond))
+		w.Observe("r", "198.51.100.1", "rate_limited", 0, nil, nil, now.Add(time.Duration(i)*300*time.Millisecond))
 	}
 	st := w.Status(now.Add(8 * time.Second))
 	ip := byScope(st.Recent)[ScopeIP]
@@ -155,8 +164,8 @@ func TestRouteScopeCatchesDistributedAttack(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := 0; i < 1000; i++ {
 		ip := "10.1." + strconv.Itoa(i/250) + "." + strconv.Itoa(i%250)
-		w.Observe("r", ip, "denied", forged, nil, now)
-		w.Observe("r", ip, "denied", forged, nil, now)
+		w.Observe("r", ip, "denied", 0, forged, nil, now)
+		w.Observe("r", ip, "denied", 0, forged, nil, now)
 	}
 	st := w.Status(now)
 	if len(st.Recent) != 1 || st.Recent[0].Scope != ScopeRoute || st.Recent[0].Source != "r" {
@@ -178,7 +187,7 @@ func TestSenderScope(t *testing.T) {
 	labels := map[string]any{"sender": "acme"}
 	for i := 0; i < 5; i++ {
 		// Five addresses, one verified sender replaying: only the sender stands out.
-		w.Observe("r", "203.0.113."+strconv.Itoa(i), "duplicate", nil, labels, now)
+		w.Observe("r", "203.0.113."+strconv.Itoa(i), "duplicate", 0, nil, labels, now)
 	}
 	st := w.Status(now)
 	var scopes []string
@@ -199,7 +208,7 @@ func TestBlocksEscalateAndExpire(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	burst := func(ip string) {
 		for i := 0; i < 3; i++ {
-			w.Observe("r", ip, "denied", forged, nil, now)
+			w.Observe("r", ip, "denied", 0, forged, nil, now)
 		}
 	}
 	burst("198.51.100.7")
@@ -245,7 +254,7 @@ func TestSteadyRateFromColdStart(t *testing.T) {
 	w := newTestWatcher(t, "")
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := 0; i < 30*120; i++ { // two hours
-		w.Observe("r", "192.0.2.20", "denied", forged, nil, start.Add(time.Duration(i)*2*time.Second))
+		w.Observe("r", "192.0.2.20", "denied", 0, forged, nil, start.Add(time.Duration(i)*2*time.Second))
 	}
 	var last time.Time
 	n := 0
@@ -283,7 +292,7 @@ func TestAlertsNeverBlockRequests(t *testing.T) {
 	start := time.Now()
 	now := time.Now()
 	for i := 0; i < 400; i++ {
-		w.Observe("", "198.51.100."+strconv.Itoa(i%250)+"-"+strconv.Itoa(i), "denied", forged, nil, now)
+		w.Observe("", "198.51.100."+strconv.Itoa(i%250)+"-"+strconv.Itoa(i), "denied", 0, forged, nil, now)
 	}
 	if el := time.Since(start); el > time.Second {
 		t.Fatalf("400 anomalies took %v to observe with a hanging receiver", el)

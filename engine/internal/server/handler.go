@@ -248,7 +248,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 			s.o.Observer.Request(rec.Route, rec.Outcome, rec.Status, total)
 		}
 		if s.o.Watch != nil {
-			s.o.Watch.Observe(rec.Route, rec.RemoteIP, rec.Outcome, rec.Reasons, rec.Labels, start)
+			s.o.Watch.Observe(rec.Route, rec.RemoteIP, rec.Outcome, rec.Status, rec.Reasons, rec.Labels, start)
 		}
 		rec.Sensitive = x.sens.Values
 		s.o.Log.Log(rec)

@@ -38,7 +38,7 @@ type Watcher interface {
 	// input.source.blocked for the policy.
 	Blocked(ip string, now time.Time) (retryAfter int64, refuse, marked bool)
 	// Observe counts a decided request (outcome and reasons as in the decision log).
-	Observe(route, ip string, outcome decisionlog.Outcome, reasons []string, labels map[string]any, now time.Time)
+	Observe(route, ip string, outcome decisionlog.Outcome, status int, reasons []string, labels map[string]any, now time.Time)
 }
 
 // Options configure a Server.
