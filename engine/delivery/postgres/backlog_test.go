@@ -202,10 +202,20 @@ func TestEnqueueCountsOnlyNearTheBound(t *testing.T) {
 
 // The store's connections run with the settings it gives them: every statement planned
 // for its values without JIT compilation; the claims' commits, and only theirs, not
-// waiting for the disk, and their planner reading indexes.
+// waiting for the disk, and their planner reading indexes. The database's own default of
+// synchronous_commit = off does not reach the enqueues: a 202 is a commit on disk.
 func TestConnectionsCarryTheirSettings(t *testing.T) {
-	s := backlog(t, pgtest.Start(t).NewDatabase(t), 0, 0)
+	url := pgtest.Start(t).NewDatabase(t)
 	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET synchronous_commit = off', current_database()); END $$`); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+	s := backlog(t, url, 0, 0)
 	type querier interface {
 		QueryRow(context.Context, string, ...any) pgx.Row
 	}

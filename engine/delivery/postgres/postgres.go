@@ -19,8 +19,8 @@
 // Where that estimate has no room, the insert counts the pending rows itself, so one
 // gateway never passes the bound; a fleet may pass it by what the other gateways made
 // pending since this one's last count, and concurrent enqueues by at most their number.
-// Enqueue and Finish return once PostgreSQL committed (durable under the server's
-// synchronous_commit = on); a claim's or release's commit does not wait for the disk, so a
+// Enqueue and Finish return once PostgreSQL committed to disk (their connections set
+// synchronous_commit = on, whatever the server's default); a claim's or release's commit does not wait for the disk, so a
 // crash of the server can undo a lease (the delivery is then delivered again: at least
 // once). Every statement is planned for its values and the table as it is, so that a plan
 // made while the table was empty is not kept once it holds a backlog.
@@ -242,6 +242,9 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	maps.Copy(cfg.ConnConfig.RuntimeParams, planParams)
 	lcfg := cfg.Copy()
 	maps.Copy(lcfg.ConnConfig.RuntimeParams, leaseParams)
+	// An enqueue's commit is what the 202 promises: it waits for the disk whatever the
+	// server's, database's or role's default says.
+	cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "on"
 	lcfg.MaxConns = leaseConns
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
