@@ -429,6 +429,12 @@ func (g *Gateway) Run(ctx context.Context, drainTimeout time.Duration) error {
 		g.close()
 		return fmt.Errorf("admin.listen: %w", err)
 	}
+	if err := tokenlessAdminIsLoopback(cfg.Admin.Listen, adm.Addr(), cfg.Admin.Token); err != nil {
+		adm.Close()
+		pub.Close()
+		g.close()
+		return err
+	}
 	g.publicAddr, g.adminAddr = pub.Addr(), adm.Addr()
 	admin := newAdmin(g, cfg.Admin.Token, adm.Addr())
 	errc := make(chan error, 3)
@@ -593,4 +599,15 @@ func serverLimits(s *config.Server) server.Limits {
 		ReadTimeout: s.ReadTimeout.D(), WriteTimeout: s.WriteTimeout.D(), IdleTimeout: s.IdleTimeout.D(),
 		MaxConns: s.MaxConns, MaxConnsPerIP: s.MaxConnsPerIP,
 	}
+}
+
+// tokenlessAdminIsLoopback refuses an admin listener without a token bound anywhere but
+// loopback. The config's check reads the listen address's text, where "localhost" counts
+// as loopback whatever the host's resolver makes of it: what was bound is what counts.
+func tokenlessAdminIsLoopback(listen string, bound net.Addr, token string) error {
+	ta, ok := bound.(*net.TCPAddr)
+	if !ok || token != "" || ta.IP.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("admin.listen: %q is bound to %s, which is not loopback; without [admin] token the admin listener must be", listen, ta.IP)
 }

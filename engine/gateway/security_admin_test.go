@@ -243,3 +243,19 @@ func TestAdminRefusesCrossSiteReloadInChromium(t *testing.T) {
 		t.Errorf("a rebound name read the admin listener:\n%s", dom)
 	}
 }
+
+// TestTokenlessAdminMustBeBoundToLoopback: the config takes "localhost" as loopback by its
+// text; a host whose resolver maps it elsewhere would bind the tokenless admin listener
+// there. The address bound is checked.
+func TestTokenlessAdminMustBeBoundToLoopback(t *testing.T) {
+	for _, c := range []struct {
+		ip    string
+		token string
+		ok    bool
+	}{{"127.0.0.1", "", true}, {"::1", "", true}, {"192.0.2.10", "", false}, {"2001:db8::1", "", false}, {"192.0.2.10", "t", true}} {
+		err := tokenlessAdminIsLoopback("localhost:9090", &net.TCPAddr{IP: net.ParseIP(c.ip), Port: 9090}, c.token)
+		if (err == nil) != c.ok {
+			t.Errorf("bound to %s, token %q: %v, want ok %v", c.ip, c.token, err, c.ok)
+		}
+	}
+}
