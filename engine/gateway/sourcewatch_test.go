@@ -754,27 +754,7 @@ func TestWatchDoesNotBlockAProviderOnEventsOthersTrigger(t *testing.T) {
 		blocked     bool
 	}{{"default", "", false}, {"policy class blocks", "[watch.class.policy]\nblock = true\n", true}} {
 		t.Run(c.name, func(t *testing.T) {
-			up := startUpstream(t)
-			cfg := strings.ReplaceAll(`
-[server]
-listen = "127.0.0.1:0"
-[admin]
-listen = "127.0.0.1:0"
-[policies]
-dir = "policies"
-[log]
-decisions = "off"
-[secrets]
-github = {file = "github.secret"}
-[[route]]
-name = "github"
-path = "/hooks/github"
-upstream = "{{UPSTREAM}}"
-policy = "routes.github"
-[watch]
-block = true
-`, "{{UPSTREAM}}", up.URL()) + c.class
-			e := startEnv(t, cfg, map[string]string{"policies/github.rego": string(demo), "github.secret": "github-secret"}, Options{})
+			e := startBlockingEnv(t, "github", "/hooks/github", "", c.class, map[string]string{"policies/github.rego": string(demo)})
 			github := sourceClient("127.0.0.7")
 			if st := event(t, github, e.base, "push"); st != 200 {
 				t.Fatalf("a genuine push: %d, want 200", st)
@@ -804,27 +784,8 @@ block = true
 // it is refused from every address of it, not from another /64, and the block lifts by the
 // prefix's own text through the admin API.
 func TestWatchBlocksAnIPv6ClientsPrefix(t *testing.T) {
-	up := startUpstream(t)
-	cfg := strings.ReplaceAll(`
-[server]
-listen = "127.0.0.1:0"
-trusted_proxies = ["127.0.0.1"]
-[admin]
-listen = "127.0.0.1:0"
-[policies]
-dir = "policies"
-[log]
-decisions = "off"
-[[route]]
-name = "r"
-path = "/hook"
-upstream = "{{UPSTREAM}}"
-policy = "routes.r"
-[watch]
-block = true
-`, "{{UPSTREAM}}", up.URL())
 	pol := "package routes.r\n\ndefault allow := false\n\ndeny contains \"signature: no match\"\n\nstatus := 401\n"
-	e := startEnv(t, cfg, map[string]string{"policies/r.rego": pol}, Options{})
+	e := startBlockingEnv(t, "r", "/hook", `trusted_proxies = ["127.0.0.1"]`, "", map[string]string{"policies/r.rego": pol})
 	from := func(ip string) int {
 		return e.do("POST", "/hook", []byte("{}"), map[string]string{"X-Forwarded-For": ip}).Status
 	}
@@ -856,26 +817,8 @@ func TestWatchCountsWhatTheGatewayRefuses(t *testing.T) {
 		blocked     bool
 	}{{"default", "", false}, {"blocking", "[watch.class.malformed]\nblock = true\n", true}} {
 		t.Run(c.name, func(t *testing.T) {
-			up := startUpstream(t)
-			cfg := strings.ReplaceAll(`
-[server]
-listen = "127.0.0.1:0"
-[admin]
-listen = "127.0.0.1:0"
-[policies]
-dir = "policies"
-[log]
-decisions = "off"
-[[route]]
-name = "r"
-path = "/hook"
-upstream = "{{UPSTREAM}}"
-policy = "routes.r"
-[watch]
-block = true
-`, "{{UPSTREAM}}", up.URL()) + c.class
 			pol := "package routes.r\n\ndefault allow := false\n\nallow if input.request.json.ok\n"
-			e := startEnv(t, cfg, map[string]string{"policies/r.rego": pol}, Options{})
+			e := startBlockingEnv(t, "r", "/hook", "", c.class, map[string]string{"policies/r.rego": pol})
 			counts := map[int]int{}
 			for range 30 {
 				counts[e.do("POST", "/hook", bomb, map[string]string{"Content-Type": "application/json"}).Status]++
@@ -890,4 +833,34 @@ block = true
 			}
 		})
 	}
+}
+
+// startBlockingEnv runs a gateway whose one route, name at path, is judged by policy
+// routes.<name> (files holds it), with [watch] block = true, server keys added to [server]
+// and tables (a [watch.class.NAME], say) appended.
+func startBlockingEnv(t *testing.T, name, path, server, tables string, files map[string]string) *env {
+	t.Helper()
+	up := startUpstream(t)
+	cfg := fmt.Sprintf(`
+[server]
+listen = "127.0.0.1:0"
+%s
+[admin]
+listen = "127.0.0.1:0"
+[policies]
+dir = "policies"
+[log]
+decisions = "off"
+[secrets]
+github = {file = "github.secret"}
+[[route]]
+name = %q
+path = %q
+upstream = %q
+policy = "routes.%s"
+[watch]
+block = true
+%s`, server, name, path, up.URL(), name, tables)
+	files["github.secret"] = "github-secret"
+	return startEnv(t, cfg, files, Options{})
 }
