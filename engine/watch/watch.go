@@ -167,10 +167,10 @@ func (w *Watcher) Blocked(ip string, now time.Time) (retryAfter int64, refuse, m
 }
 
 // Observe counts one decided request: its route, client IP, decision-log outcome and
-// status, deny reasons and the policy's labels (labels["sender"], a string, names a verified sender).
-// now is when the request was received. An IPv6 client counts as its ipv6_prefix. It
-// neither locks nor allocates unless it raises an anomaly or the client is IPv6 (its
-// prefix's text).
+// status, deny reasons and the policy's labels (labels["sender"], a string, names a
+// verified sender). now is when the request was received. An IPv6 client counts as its
+// ipv6_prefix. It neither locks nor allocates unless it raises an anomaly or the client is
+// IPv6 (its prefix's text).
 func (w *Watcher) Observe(route, ip string, outcome decisionlog.Outcome, status int, reasons []string, labels map[string]any, now time.Time) {
 	c, ok := classify(outcome, status, reasons)
 	if !ok {
