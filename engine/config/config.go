@@ -706,8 +706,22 @@ func (c *Config) validate(v *validator) {
 	if c.State.MaxKeys < 0 {
 		v.errAt([]any{"state", "max_keys"}, "must be > 0")
 	}
-	if c.State.Backend == StateRedis && c.State.URL == "" {
-		v.errAt([]any{"state", "url"}, "required when backend = \"redis\"")
+	if c.State.Backend == StateRedis {
+		// What the Redis client parses, refused here rather than at start: check passes only
+		// a config that runs.
+		u, err := url.Parse(c.State.URL)
+		switch {
+		case c.State.URL == "":
+			v.errAt([]any{"state", "url"}, "required when backend = \"redis\"")
+		case err != nil:
+			v.errAt([]any{"state", "url"}, "invalid URL: %v", urlErrorCause(err))
+		case u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix":
+			v.errAt([]any{"state", "url"}, "scheme must be redis, rediss or unix, not %q", u.Scheme)
+		case u.Scheme != "unix" && u.Host == "":
+			v.errAt([]any{"state", "url"}, "missing host in %q", RedactURL(c.State.URL))
+		case u.Scheme == "unix" && u.Path == "":
+			v.errAt([]any{"state", "url"}, "missing socket path in %q", RedactURL(c.State.URL))
+		}
 	}
 	switch c.State.FailMode {
 	case FailClosed, FailOpen:
