@@ -715,12 +715,10 @@ func (c *Config) validate(v *validator) {
 			v.errAt([]any{"state", "url"}, "required when backend = \"redis\"")
 		case err != nil:
 			v.errAt([]any{"state", "url"}, "invalid URL: %v", urlErrorCause(err))
-		case u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix":
-			v.errAt([]any{"state", "url"}, "scheme must be redis, rediss or unix, not %q", u.Scheme)
-		case u.Scheme != "unix" && u.Host == "":
+		case u.Scheme != "redis" && u.Scheme != "rediss":
+			v.errAt([]any{"state", "url"}, "scheme must be redis or rediss, not %q", u.Scheme)
+		case u.Host == "":
 			v.errAt([]any{"state", "url"}, "missing host in %q", RedactURL(c.State.URL))
-		case u.Scheme == "unix" && u.Path == "":
-			v.errAt([]any{"state", "url"}, "missing socket path in %q", RedactURL(c.State.URL))
 		}
 	}
 	switch c.State.FailMode {
