@@ -3,9 +3,12 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 
 	"github.com/open-policy-agent/opa/v1/topdown"
 	"github.com/valyala/fasthttp"
@@ -46,9 +49,13 @@ func Check(ctx context.Context, path string, o Options) (*Checked, error) {
 	if err != nil {
 		return nil, err
 	}
+	cfg := snap.Config
+	if err := deliveryDirExists(cfg); err != nil {
+		release()
+		return nil, err
+	}
 	c := &Checked{release: release}
 	c.holder.Swap(snap) // no reference of its own: release frees the snapshot
-	cfg := snap.Config
 	logger := o.Logger
 	if logger == nil {
 		logger = slog.Default()
@@ -147,4 +154,18 @@ func (c *Capture) Body() []byte   { return c.r.Body }
 // would with maxHeader and maxBody.
 func (c *Capture) Into(req *fasthttp.Request, maxHeader, maxBody int) error {
 	return c.r.Into(req, maxHeader, maxBody)
+}
+
+// deliveryDirExists reports a queued config whose SQLite store could not be created: its
+// directory is missing or no directory. run would fail opening it; check says so first,
+// with the key's line.
+func deliveryDirExists(cfg *config.Config) error {
+	if !cfg.AnyQueued() || cfg.Delivery.Store != config.StoreSQLite {
+		return nil
+	}
+	dir := filepath.Dir(cfg.Delivery.Path)
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return fmt.Errorf("%s: delivery.path: the directory %s does not exist: create it, or give a path in one that does", cfg.Where("delivery", "path"), dir)
+	}
+	return nil
 }

@@ -112,3 +112,30 @@ func TestQueuedSignBadSecret(t *testing.T) {
 		t.Fatalf("check: %v", err)
 	}
 }
+
+// A queued config whose SQLite store sits in a directory that does not exist fails check,
+// naming the key and its line, as run would fail opening it.
+func TestCheckRefusesADeliveryPathWithNoDirectory(t *testing.T) {
+	dir := t.TempDir()
+	cfg := strings.ReplaceAll(queuedConfig, "max_pending = {{MAX}}", "max_pending = 100\npath = \"no/such/dir/d.db\"")
+	cfg = strings.ReplaceAll(cfg, "{{UPSTREAM}}", "http://127.0.0.1:1")
+	files := map[string]string{"gateway.toml": cfg, "policies/github.rego": queuedPolicy, "github.secret": "s3cret"}
+	for name, content := range files {
+		_ = os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755)
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := Check(t.Context(), filepath.Join(dir, "gateway.toml"), Options{})
+	if err == nil || !strings.Contains(err.Error(), "gateway.toml:19: delivery.path: the directory") {
+		t.Fatalf("check: %v", err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "no/such/dir"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Check(t.Context(), filepath.Join(dir, "gateway.toml"), Options{})
+	if err != nil {
+		t.Fatalf("check with the directory made: %v", err)
+	}
+	c.Close()
+}
