@@ -14,6 +14,9 @@ var (
 	contentLength    = []byte("content-length")
 	transferEncoding = []byte("transfer-encoding")
 	chunked          = []byte("chunked")
+	hostName         = []byte("host")
+	contentTypeName  = []byte("content-type")
+	connectionName   = []byte("connection")
 )
 
 // Reasons badFraming gives, as the decision log's error. They are fixed texts: nothing of
@@ -28,6 +31,8 @@ const (
 	reasonCLAndTE      = "both content-length and transfer-encoding"
 	reasonTransferCode = "transfer-encoding other than chunked"
 	reasonUnderscore   = "underscore in a header name"
+	reasonHost         = "host is not uri-host[:port]"
+	reasonContentType  = "repeated content-type"
 )
 
 // badFraming returns the status and reason a request that fasthttp parsed is still refused
@@ -41,6 +46,15 @@ const (
 // them as headers. A proxy before the gateway may read such a request differently, so it is
 // answered 400 and its connection closed.
 //
+// The Host must be uri-host[:port] (RFC 9110 section 7.2): fasthttp reads "user:pw@host"
+// as a URI's userinfo, which its client then sends as an Authorization header, and the
+// route's host as the part after the "@", neither of which the policy sees. A target
+// starting "//" is no origin-form path either: fasthttp reads a host from it. Content-Type
+// comes once: fasthttp keeps the last copy only, where a proxy before the gateway may read
+// the first. A field a Connection field names is reported (connNamed), for the caller to
+// remove before anything runs (dropConnectionNamed): the gateway removes it before the
+// upstream, so the policy must not judge the request with it (a signature header, say).
+//
 // Trailers are refused, not dropped: a request that announces trailer fields (a Trailer
 // header) or sends any gets 400 here, before any filter or rule runs, so every field the
 // upstream receives is one the policy saw. Filters cannot add trailers (the host traps).
@@ -52,23 +66,23 @@ const (
 //
 // A header block with more than maxHeaders fields (maxHeaders > 0) gets 431: every later
 // stage is linear in the fields, and this bounds them. It allocates nothing.
-func badFraming(h *fasthttp.RequestHeader, maxHeaders int, dropUnderscores bool) (status int, reason string, underscores bool) {
+func badFraming(h *fasthttp.RequestHeader, maxHeaders int, dropUnderscores bool) (status int, reason string, underscores, connNamed bool) {
 	if p := h.Protocol(); !bytes.Equal(p, http11) && !bytes.Equal(p, http10) {
-		return fasthttp.StatusBadRequest, reasonVersion, false
+		return fasthttp.StatusBadRequest, reasonVersion, false, false
 	}
-	if uri := h.RequestURI(); len(uri) == 0 || uri[0] != '/' {
+	if uri := h.RequestURI(); len(uri) == 0 || uri[0] != '/' || (len(uri) > 1 && uri[1] == '/') {
 		// Absolute-form ("http://host/path") and asterisk-form are for proxies and OPTIONS;
 		// a webhook sender uses origin-form. Accepting absolute-form would let the routing
 		// host (from the target) differ from input.request.host (the Host header).
-		return fasthttp.StatusBadRequest, reasonTarget, false
+		return fasthttp.StatusBadRequest, reasonTarget, false, false
 	}
 	if len(h.PeekTrailerKeys()) > 0 {
-		return fasthttp.StatusBadRequest, reasonTrailers, false
+		return fasthttp.StatusBadRequest, reasonTrailers, false, false
 	}
 	// The parsed header no longer says whether a chunked body came with a Content-Length
 	// (fasthttp sets the length it read), what Transfer-Encoding said, or how many fields
 	// there were, so the header block as received is scanned.
-	var cl, te bool
+	var cl, te, ct bool
 	n := 0
 	for raw := h.RawHeaders(); len(raw) > 0; {
 		line := raw
@@ -82,39 +96,139 @@ func badFraming(h *fasthttp.RequestHeader, maxHeaders int, dropUnderscores bool)
 			continue // the blank line that ends the block
 		}
 		if line[0] == ' ' || line[0] == '\t' {
-			return fasthttp.StatusBadRequest, reasonFolding, false
+			return fasthttp.StatusBadRequest, reasonFolding, false, false
 		}
 		if n++; maxHeaders > 0 && n > maxHeaders {
-			return fasthttp.StatusRequestHeaderFieldsTooLarge, reasonTooMany, false
+			return fasthttp.StatusRequestHeaderFieldsTooLarge, reasonTooMany, false, false
 		}
 		colon := bytes.IndexByte(line, ':')
 		if colon <= 0 || !httpsyntax.IsToken(line[:colon]) {
-			return fasthttp.StatusBadRequest, reasonName, false
+			return fasthttp.StatusBadRequest, reasonName, false, false
 		}
 		name := line[:colon]
 		if bytes.IndexByte(name, '_') >= 0 {
 			if !dropUnderscores {
-				return fasthttp.StatusBadRequest, reasonUnderscore, false
+				return fasthttp.StatusBadRequest, reasonUnderscore, false, false
 			}
 			underscores = true
 		}
 		cl = cl || bytes.EqualFold(name, contentLength)
+		value := bytes.Trim(line[colon+1:], " \t")
+		switch {
+		case bytes.EqualFold(name, hostName):
+			if !isURIHost(value) {
+				return fasthttp.StatusBadRequest, reasonHost, false, false
+			}
+		case bytes.EqualFold(name, contentTypeName):
+			if ct {
+				return fasthttp.StatusBadRequest, reasonContentType, false, false
+			}
+			ct = true
+		case bytes.EqualFold(name, connectionName):
+			connNamed = connNamed || !onlyHopOptions(value)
+		}
 		if bytes.EqualFold(name, transferEncoding) {
 			te = true
 			// RFC 9112 section 6.3: a coding other than chunked last leaves the body's length
 			// unknown; only "chunked" alone is read here (coding names are case-insensitive).
 			if !bytes.EqualFold(bytes.Trim(line[colon+1:], " \t"), chunked) {
-				return fasthttp.StatusBadRequest, reasonTransferCode, false
+				return fasthttp.StatusBadRequest, reasonTransferCode, false, false
 			}
 		}
 	}
 	if cl && te {
-		return fasthttp.StatusBadRequest, reasonCLAndTE, false
+		return fasthttp.StatusBadRequest, reasonCLAndTE, false, false
 	}
-	return 0, "", underscores
+	return 0, "", underscores, connNamed
 }
 
 var cr = []byte("\r")
+
+// isURIHost reports whether v is uri-host[:port]: a reg-name, an IPv4 address or an IP
+// literal in brackets, with an optional port (RFC 3986 section 3.2.2), and so no userinfo,
+// path, query or space. Empty is taken: an HTTP/1.0 request may send it so.
+func isURIHost(v []byte) bool {
+	for _, c := range v {
+		if !hostChar[c] {
+			return false
+		}
+	}
+	return true
+}
+
+var hostChar = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	for _, c := range []byte("-._~!$&'()*+,;=%:[]") {
+		t[c] = true
+	}
+	return t
+}()
+
+// onlyHopOptions reports whether a Connection field's options are all close, keep-alive,
+// hop-by-hop field names or fields never removed (Host, Content-Length, Content-Type).
+func onlyHopOptions(v []byte) bool {
+	for len(v) > 0 {
+		opt := v
+		if i := bytes.IndexByte(v, ','); i >= 0 {
+			opt, v = v[:i], v[i+1:]
+		} else {
+			v = nil
+		}
+		opt = bytes.Trim(opt, " \t")
+		if !removable(opt) {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// removable reports whether a Connection option names a field that dropConnectionNamed
+// removes: not close or keep-alive, not a hop-by-hop field (removed before the upstream
+// anyway; the policy may read them), not Host, Content-Length or Content-Type (never
+// removed: RFC 9110 section 7.6.1 forbids listing them, and the upstream needs them).
+func removable(opt []byte) bool {
+	if len(opt) == 0 {
+		return false
+	}
+	for _, keep := range [...][]byte{[]byte("close"), []byte("keep-alive"), hostName, contentLength, contentTypeName} {
+		if bytes.EqualFold(opt, keep) {
+			return false
+		}
+	}
+	return !httpsyntax.IsHopByHop(string(opt))
+}
+
+// dropConnectionNamed removes every field a Connection field names that removable says
+// goes: the gateway removes them before the upstream (RFC 9110 section 7.6.1), and removed
+// first, the policy and the filters judge the request the upstream gets.
+func dropConnectionNamed(h *fasthttp.RequestHeader) {
+	var names []string
+	for k, v := range h.All() {
+		if !bytes.EqualFold(k, connectionName) {
+			continue
+		}
+		for len(v) > 0 {
+			opt := v
+			if i := bytes.IndexByte(v, ','); i >= 0 {
+				opt, v = v[:i], v[i+1:]
+			} else {
+				v = nil
+			}
+			if opt = bytes.Trim(opt, " \t"); removable(opt) {
+				names = append(names, string(opt))
+			}
+		}
+	}
+	for _, n := range names {
+		h.Del(n)
+	}
+}
 
 // dropUnderscoreFields removes every header field whose name has an underscore
 // ([server] underscore_headers = "drop").

@@ -8,7 +8,7 @@ import "testing"
 func TestBadFramingAllocatesNothing(t *testing.T) {
 	for _, c := range framingCases {
 		h := &readRequest(t, c.raw).Header
-		if n := testing.AllocsPerRun(100, func() { _, _, _ = badFraming(h, testMaxHeaders, false) }); n != 0 {
+		if n := testing.AllocsPerRun(100, func() { _, _, _, _ = badFraming(h, testMaxHeaders, false) }); n != 0 {
 			t.Errorf("%s: %v allocs per call, want 0", c.name, n)
 		}
 	}

@@ -36,6 +36,16 @@ var framingCases = []struct {
 	{"absolute-form", "POST http://other.example/a HTTP/1.1\r\nHost: gw\r\nContent-Length: 0\r\n\r\n", "request target is not origin-form", 400},
 	{"asterisk-form", "OPTIONS * HTTP/1.1\r\nHost: gw\r\nContent-Length: 0\r\n\r\n", "request target is not origin-form", 400},
 	{"underscore in a name", "POST /a HTTP/1.1\r\nHost: gw\r\nX_Forwarded_For: 6.6.6.6\r\nContent-Length: 0\r\n\r\n", reasonUnderscore, 400},
+	// fasthttp reads a host out of a target starting "//" (when "://" follows anywhere).
+	{"target starting //", "POST //internal.example/a?next=http://x HTTP/1.1\r\nHost: gw\r\nContent-Length: 0\r\n\r\n", reasonTarget, 400},
+	// fasthttp takes "user:pw@" for a URI's userinfo, which its client sends as Authorization.
+	{"host with userinfo", "POST /a HTTP/1.1\r\nHost: admin:hunter2@public.example\r\nContent-Length: 0\r\n\r\n", reasonHost, 400},
+	{"host with @", "POST /a HTTP/1.1\r\nHost: public.example@internal.example\r\nContent-Length: 0\r\n\r\n", reasonHost, 400},
+	{"host with a path", "POST /a HTTP/1.1\r\nHost: gw/x\r\nContent-Length: 0\r\n\r\n", reasonHost, 400},
+	{"host with port", "POST /a HTTP/1.1\r\nHost: gw.example:8443\r\nContent-Length: 0\r\n\r\n", "", 0},
+	{"host IPv6 literal", "POST /a HTTP/1.1\r\nHost: [2001:db8::1]:8080\r\nContent-Length: 0\r\n\r\n", "", 0},
+	// fasthttp keeps the last Content-Type only; a proxy before the gateway may read the first.
+	{"content-type twice", "POST /a HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\nContent-Type: text/plain\r\nContent-Length: 0\r\n\r\n", reasonContentType, 400},
 }
 
 // testMaxHeaders is the max_headers the framing cases run with.
@@ -53,7 +63,7 @@ func readRequest(t testing.TB, raw string) *fasthttp.Request {
 func TestBadFraming(t *testing.T) {
 	for _, c := range framingCases {
 		t.Run(c.name, func(t *testing.T) {
-			if status, got, _ := badFraming(&readRequest(t, c.raw).Header, testMaxHeaders, false); got != c.want || status != c.status {
+			if status, got, _, _ := badFraming(&readRequest(t, c.raw).Header, testMaxHeaders, false); got != c.want || status != c.status {
 				t.Fatalf("badFraming = %d %q, want %d %q", status, got, c.status, c.want)
 			}
 		})
@@ -69,7 +79,7 @@ func BenchmarkBadFraming(b *testing.B) {
 		"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}").Header
 	b.ReportAllocs()
 	for b.Loop() {
-		if st, _, _ := badFraming(h, 100, false); st != 0 {
+		if st, _, _, _ := badFraming(h, 100, false); st != 0 {
 			b.Fatal("refused a well-formed request")
 		}
 	}

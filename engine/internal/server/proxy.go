@@ -72,6 +72,12 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, route *snapshot.Route, meta *
 	// The request keeps the scheme it arrived with; the HostClient refuses one that differs
 	// from the upstream's (https listener → http upstream, or the reverse).
 	req.URI().SetScheme(route.Scheme)
+	// A URI's userinfo becomes an Authorization header the policy never saw when the client
+	// writes the request. framing refuses the Host that would give it one; none goes out.
+	if u := req.URI(); len(u.Username()) > 0 || len(u.Password()) > 0 {
+		u.SetUsername("")
+		u.SetPassword("")
+	}
 	req.SetTimeout(route.Timeout)
 	// A body sent without a Content-Type goes on without one: fasthttp would name it
 	// application/octet-stream.

@@ -406,3 +406,36 @@ func TestEveryConnectionListIsStripped(t *testing.T) {
 		t.Errorf("X-Kept %q, want 3 (all: %v)", h["X-Kept"], h)
 	}
 }
+
+// TestPolicyDoesNotSeeWhatConnectionRemoves: a field a Connection field names is removed
+// before the upstream, so it is removed before anything runs: a policy that allows on it
+// (a signature header, say) does not see it, and the request it would have allowed with
+// a field the upstream never gets is refused.
+func TestPolicyDoesNotSeeWhatConnectionRemoves(t *testing.T) {
+	up := startUpstreamHandler(t, func(c *fasthttp.RequestCtx) { c.SetBodyString("ok") })
+	dir := t.TempDir()
+	testutil.WriteFile(t, filepath.Join(dir, "policies", "open.rego"),
+		"package routes.open\n\ndefault allow := false\n\nallow if input.request.headers[\"x-first\"] == \"1\"\n")
+	gw := startOpenRouteIn(t, dir, "/hook", "http://"+up, "")
+	for _, c := range []struct {
+		conn string
+		want int
+	}{{"keep-alive", 200}, {"keep-alive, X-First", 403}, {"X-FIRST", 403}} {
+		conn, err := net.Dial("tcp", gw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw := "POST /hook HTTP/1.1\r\nHost: gw\r\nConnection: " + c.conn + "\r\nX-First: 1\r\nContent-Length: 2\r\n\r\nok"
+		if _, err := io.WriteString(conn, raw); err != nil {
+			t.Fatal(err)
+		}
+		var resp fasthttp.Response
+		if err := resp.Read(bufio.NewReader(conn)); err != nil {
+			t.Fatal(err)
+		}
+		conn.Close()
+		if resp.StatusCode() != c.want {
+			t.Errorf("Connection: %s: status %d, want %d", c.conn, resp.StatusCode(), c.want)
+		}
+	}
+}

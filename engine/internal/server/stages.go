@@ -71,10 +71,13 @@ func (x *exchange) stageName() string { return stages[x.stage].name }
 func (s *Server) checkFraming(x *exchange) (done bool) {
 	ctx, rec := x.ctx, &x.rec
 	srv := &x.snap.Config.Server
-	status, reason, underscores := badFraming(&ctx.Request.Header, srv.MaxHeaders, srv.UnderscoreHeaders == config.UnderscoreDrop)
+	status, reason, underscores, connNamed := badFraming(&ctx.Request.Header, srv.MaxHeaders, srv.UnderscoreHeaders == config.UnderscoreDrop)
 	if status == 0 {
 		if underscores {
 			dropUnderscoreFields(&ctx.Request.Header)
+		}
+		if connNamed {
+			dropConnectionNamed(&ctx.Request.Header)
 		}
 		return false
 	}
@@ -99,14 +102,16 @@ func (s *Server) canonicalPath(x *exchange) (done bool) {
 // take the method.
 func (s *Server) pickRoute(x *exchange) (done bool) {
 	ctx, rec := x.ctx, &x.rec
-	route, ok := x.dry.pick(x.snap.Match(ctx.Host(), x.path, ctx.Method()))
+	// The Host header, as the policy reads it (input.request.host), not fasthttp's URI host.
+	host := ctx.Request.Header.Host()
+	route, ok := x.dry.pick(x.snap.Match(host, x.path, ctx.Method()))
 	if !ok {
 		writeError(ctx, fasthttp.StatusNotFound, "no route")
 		rec.Outcome, rec.Status = decisionlog.OutcomeNoRoute, fasthttp.StatusNotFound
 		return true
 	}
 	x.route = route
-	x.fwd.host = append(x.fwd.host[:0], ctx.Host()...) // X-Forwarded-Host, whatever a filter sets
+	x.fwd.host = append(x.fwd.host[:0], host...) // X-Forwarded-Host, whatever a filter sets
 	rec.Route = route.Name
 	rec.Policy = route.Query.Package()
 	if !route.AllowsMethod(ctx.Method()) {
