@@ -65,6 +65,10 @@ type bundleSource struct {
 	update  *download.Update // what the downloader's callback delivered
 	current *bundleRev       // the bundle the live snapshot was built from
 	cancel  context.CancelFunc
+	// refused: the last bundle downloaded was refused (it did not build with the config).
+	// refetch: the next fetch asks for the bundle whole, not If-None-Match its ETag, which
+	// the downloader kept though the bundle was refused: a config reload may let it build.
+	refused, refetch bool
 }
 
 // bundleIdentity returns the source identity cfg asks for, reading the verification key.
@@ -149,7 +153,22 @@ func newBundleHTTPClient() *http.Client {
 	t.ResponseHeaderTimeout = 30 * time.Second
 	t.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	lt := &bundleLimitTransport{base: t, maxBytes: maxBundleBytes, maxEntries: maxBundleEntries}
-	return &http.Client{Timeout: bundleFetchTimeout, Transport: lt}
+	return &http.Client{Timeout: bundleFetchTimeout, Transport: lt, CheckRedirect: bundleRedirect}
+}
+
+// bundleRedirect follows a bundle server's redirect (to a CDN or an object store, say) at
+// most five times, never from https to http (an unsigned bundle would then travel in the
+// clear), and without the Referer Go sets, which is the previous URL with its query: the
+// token a bundle URL may carry would reach the other host.
+func bundleRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 5 {
+		return errors.New("stopped after 5 redirects")
+	}
+	req.Header.Del("Referer")
+	if via[0].URL.Scheme == "https" && req.URL.Scheme != "https" {
+		return fmt.Errorf("redirect from https to %s refused", req.URL.Scheme)
+	}
+	return nil
 }
 
 // bundleLimitTransport bounds a downloaded bundle as a whole before OPA's downloader reads
@@ -206,12 +225,24 @@ func (t *bundleLimitTransport) check(resp *http.Response) ([]byte, error) {
 	if err != nil {
 		return buf.Bytes(), nil // not gzip: OPA says so
 	}
-	tr := tar.NewReader(gr)
+	// The tar stream as a whole is bounded too, not only the entries Next returns: the
+	// reader consumes GNU long-name and PAX headers (a MiB each, any number in a row)
+	// without returning them, and OPA's loader decompresses the same stream again. Beside
+	// the entries' bytes it holds a header block and padding per entry, and the end.
+	stream := &capReader{r: gr, left: t.maxBytes + int64(t.maxEntries+2)*2*512}
+	tr := tar.NewReader(stream)
+	ctx := resp.Request.Context()
 	var total int64
 	for entries := 1; ; entries++ {
 		h, err := tr.Next() // skips (decompresses) the previous entry's data, already counted
+		if stream.over {
+			return nil, fmt.Errorf("%w: its tar stream is longer than %s and its entries' headers", errBundleTooLarge, limit)
+		}
 		if err != nil {
 			return buf.Bytes(), nil // the end, or a broken tar that OPA reports
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
 		}
 		if entries > t.maxEntries {
 			return nil, fmt.Errorf("%w: its tar has more than the limit of %d entries", errBundleTooLarge, t.maxEntries)
@@ -230,6 +261,26 @@ func (t *bundleLimitTransport) check(resp *http.Response) ([]byte, error) {
 		}
 		total += size
 	}
+}
+
+// capReader reads r until left bytes were read, then fails (over is set).
+type capReader struct {
+	r    io.Reader
+	left int64
+	over bool
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		c.over = true
+		return 0, errBundleTooLarge
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	return n, err
 }
 
 // formatBytes renders n as whole MiB when it is one, else in bytes.
@@ -254,6 +305,14 @@ func (s *bundleSource) fetch(ctx context.Context) (*bundleRev, error) {
 	defer cancel()
 	s.mu.Lock()
 	s.update = nil
+	if s.refetch {
+		etag := ""
+		if s.current != nil {
+			etag = s.current.etag
+		}
+		s.dl.SetCache(etag) // the refused bundle's ETag no longer matches: a 200 with it whole
+		s.refetch = false
+	}
 	s.mu.Unlock()
 	err := s.dl.Trigger(ctx)
 	s.mu.Lock()
@@ -294,7 +353,22 @@ func (s *bundleSource) first(ctx context.Context) (*bundleRev, error) {
 
 func (s *bundleSource) setCurrent(r *bundleRev) {
 	s.mu.Lock()
-	s.current = r
+	s.current, s.refused = r, false
+	s.mu.Unlock()
+}
+
+// setRefused records that the bundle last downloaded was refused.
+func (s *bundleSource) setRefused() {
+	s.mu.Lock()
+	s.refused = true
+	s.mu.Unlock()
+}
+
+// retryRefused makes the next poll download a refused bundle again: the config that
+// refused it changed.
+func (s *bundleSource) retryRefused() {
+	s.mu.Lock()
+	s.refetch = s.refused
 	s.mu.Unlock()
 }
 
@@ -428,7 +502,8 @@ func (g *Gateway) startBundleLocked(src *bundleSource) {
 }
 
 // applyBundle builds a snapshot from a new bundle and the live config and swaps it in when
-// it is valid. A refused bundle is not fetched again until the server's ETag changes.
+// it is valid. A refused bundle is not fetched again until the server's ETag changes or a
+// config reload (which may let it build) keeps this source.
 func (g *Gateway) applyBundle(ctx context.Context, src *bundleSource, rev *bundleRev) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -439,6 +514,7 @@ func (g *Gateway) applyBundle(ctx context.Context, src *bundleSource, rev *bundl
 	live := g.snaps.Load()
 	next, err := g.build(ctx, live.Config, live, rev)
 	if err != nil {
+		src.setRefused()
 		_, _ = g.recordLocked(triggerBundle, start, "", fmt.Errorf("bundle %s: %w", src.url, err))
 		return
 	}
@@ -470,6 +546,7 @@ func bundleFor(ctx context.Context, cfg *config.Config, running *bundleSource) (
 			return nil, nil, false, err
 		}
 		if id == running.id {
+			running.retryRefused()
 			return running, running.currentRev(), false, nil
 		}
 	}

@@ -60,6 +60,50 @@ func tarBomb(t testing.TB, n int, size int64, nameLen int) []byte {
 	return buf.Bytes()
 }
 
+// metaChain returns a gzip'd tar of n GNU long-name headers of a MiB each, one after the
+// other, then one module: Go's tar reader consumes the long-name headers without returning
+// them as entries, so only the stream's own length can bound them.
+func metaChain(t testing.TB, n int) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	gw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	if err != nil {
+		t.Fatal(err)
+	}
+	header := func(name string, typ byte, size int) []byte {
+		b := make([]byte, 512)
+		copy(b, name)
+		copy(b[100:], "0000644\x00")
+		copy(b[108:], "0000000\x00")
+		copy(b[116:], "0000000\x00")
+		copy(b[124:], fmt.Sprintf("%011o\x00", size))
+		copy(b[136:], "00000000000\x00")
+		b[156] = typ
+		copy(b[257:], "ustar  \x00")
+		copy(b[148:], "        ")
+		sum := 0
+		for _, c := range b {
+			sum += int(c)
+		}
+		copy(b[148:], fmt.Sprintf("%06o\x00 ", sum))
+		return b
+	}
+	long := make([]byte, 1<<20)
+	copy(long, "routes/flip.rego\x00")
+	for range n {
+		_, _ = gw.Write(header("././@LongLink", 'L', len(long)))
+		_, _ = gw.Write(long)
+	}
+	mod := []byte(flipAllow)
+	_, _ = gw.Write(header("routes/flip.rego", '0', len(mod)))
+	_, _ = gw.Write(mod)
+	_, _ = gw.Write(make([]byte, (512-len(mod)%512)%512+1024))
+	if err := gw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
 // TestBundleSizeLimitBoundsMemory serves a real gzip'd tar bomb (about half a MiB
 // compressed, 540 MiB decompressed, every file under OPA's per-file limit) from a loopback
 // HTTP server. Starting a gateway from it must fail with the limit error, naming the URL,
@@ -140,6 +184,7 @@ func TestBundleLimitTransport(t *testing.T) {
 		{"entries", tarBomb(t, 20, 0, 0), false, "more than the limit of 10 entries", 1 << 20},
 		{"a long entry name", tarBomb(t, 1, 0, 1<<19), false, "has a name longer than 4096 bytes", 1 << 20},
 		{"names count as bytes", tarBomb(t, 9, 0, 4000), false, "more than the 32768-byte limit uncompressed", 32 << 10},
+		{"a chain of long-name headers", metaChain(t, 4), false, "its tar stream is longer than the 1 MiB limit", 1 << 20},
 		{"valid", valid, true, "", 1 << 20},
 		{"not gzip, left to OPA", []byte("not a bundle"), false, "", 1 << 20},
 	}

@@ -376,3 +376,74 @@ func TestBundleHMACSignature(t *testing.T) {
 	srv.set(sign(flipDeny))
 	testutil.WaitUntil(t, 2*time.Second, "an HS256-signed update is not live", func() bool { return e.mustPost("/hooks/flip") == 451 })
 }
+
+// TestRefusedBundleIsRetriedAfterAConfigReload: a bundle the config refuses (it calls a
+// built-in the config does not allow) keeps the old one serving; the server's ETag is the
+// refused bundle's, so polls get 304. A config reload that allows the built-in fetches the
+// bundle again, and it serves.
+func TestRefusedBundleIsRetriedAfterAConfigReload(t *testing.T) {
+	srv := startBundleServer(t, makeBundle(t, flipBundle(flipAllow), nil))
+	e := startBundleEnv(t, srv, "", nil)
+	if st := e.mustPost("/hooks/flip"); st != 200 {
+		t.Fatalf("the first bundle: %d", st)
+	}
+	v2 := "package routes.flip\n\nallow := false\n\nstatus := 451\n\nprobe := http.send({\"method\": \"GET\", \"url\": \"http://127.0.0.1:1/\"}) if input.never\n"
+	before := e.g.Status()
+	srv.set(makeBundle(t, flipBundle(v2), nil))
+	testutil.WaitUntil(t, 5*time.Second, "the second bundle was never refused", func() bool { return e.g.Status().Failures > before.Failures })
+	if st := e.mustPost("/hooks/flip"); st != 200 {
+		t.Fatalf("after the refused bundle: %d, want the first one's 200", st)
+	}
+	raw, err := os.ReadFile(e.path("gateway.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.Replace(string(raw), "dir = \"policies\"\n", "dir = \"policies\"\nallow_builtins = [\"http.send\"]\n", 1)
+	if err := os.WriteFile(e.path("gateway.toml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.g.Reload(context.Background()); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	testutil.WaitUntil(t, 5*time.Second, "the refused bundle was not fetched again after the reload allowed it", func() bool { return e.mustPost("/hooks/flip") == 451 })
+}
+
+// TestBundleRedirectCarriesNoToken: a bundle server that redirects to another host (a CDN)
+// is followed, and the other host gets no Referer: Go would send the bundle URL there,
+// query token included. A redirect from https to http is refused.
+func TestBundleRedirectCarriesNoToken(t *testing.T) {
+	var referers []string
+	var mu sync.Mutex
+	body := makeBundle(t, flipBundle(flipAllow), nil)
+	cdn := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		referers = append(referers, r.Header.Get("Referer"))
+		mu.Unlock()
+		_, _ = w.Write(body)
+	}))
+	t.Cleanup(cdn.Close)
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, cdn.URL+"/cdn/bundle.tar.gz", http.StatusFound)
+	}))
+	t.Cleanup(origin.Close)
+	keys := "bundle_url = \"" + origin.URL + "/bundles/hookwall.tar.gz?token=S3CR3T-TOKEN\"\npoll_interval = \"1s\"\n"
+	e, _ := startReload(t, keys, "", map[string]string{"policies/routes/flip.rego": flipDeny}, Options{})
+	if st := e.mustPost("/hooks/flip"); st != 200 {
+		t.Fatalf("the redirected bundle does not serve: %d", st)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(referers) == 0 {
+		t.Fatal("the CDN was never asked")
+	}
+	for _, r := range referers {
+		if r != "" {
+			t.Errorf("the CDN got Referer %q", r)
+		}
+	}
+	from, _ := http.NewRequest("GET", "https://bundles.example/b.tar.gz", nil)
+	to, _ := http.NewRequest("GET", "http://cdn.example/b.tar.gz", nil)
+	if err := bundleRedirect(to, []*http.Request{from}); err == nil {
+		t.Error("a redirect from https to http was followed")
+	}
+}
