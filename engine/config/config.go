@@ -1157,17 +1157,23 @@ func isLoopback(host string) bool {
 }
 
 // RedactURL returns raw for display (status, logs, errors) with its userinfo, user and
-// password alike, replaced by "xxxxx": "http://xxxxx@10.0.0.5:8080/hooks". A URL that does
-// not parse is not shown at all.
+// password alike, and its query replaced by "xxxxx", and no fragment:
+// "http://xxxxx@10.0.0.5:8080/hooks?xxxxx". A URL that does not parse is not shown at all.
 func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "(invalid URL)"
 	}
-	if u.User == nil {
+	if u.User == nil && u.RawQuery == "" && u.Fragment == "" {
 		return raw
 	}
-	u.User = url.User("xxxxx")
+	if u.User != nil {
+		u.User = url.User("xxxxx")
+	}
+	if u.RawQuery != "" {
+		u.RawQuery = "xxxxx" // a token (?token=, ?code=) as often as not
+	}
+	u.Fragment, u.RawFragment = "", ""
 	return u.String()
 }
 

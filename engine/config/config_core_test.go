@@ -197,7 +197,9 @@ func TestURLErrorsMaskCredentials(t *testing.T) {
 	for raw, want := range map[string]string{
 		"http://127.0.0.1:9000/x":           "http://127.0.0.1:9000/x",
 		"http://user@h:1":                   "http://xxxxx@h:1",
-		"https://user:" + pw + "@h/p?q=1":   "https://xxxxx@h/p?q=1",
+		"https://user:" + pw + "@h/p?q=1":   "https://xxxxx@h/p?xxxxx",
+		"https:///b.tar.gz?token=" + pw:     "https:///b.tar.gz?xxxxx",
+		"https://h/p#" + pw:                 "https://h/p",
 		"http://u:" + pw + "@h:port":        "(invalid URL)",
 		"redis://:" + pw + "@10.0.0.5:6379": "redis://xxxxx@10.0.0.5:6379",
 	} {

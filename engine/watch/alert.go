@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	neturl "net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -34,6 +35,7 @@ const AlertType = "hookwall.anomaly"
 // alerter POSTs anomalies to the alert URL from one goroutine.
 type alerter struct {
 	url, secretName string
+	shown           string // scheme and host of url: its path or query may carry a secret (a Slack webhook's)
 	secret          func(string) ([]byte, bool)
 	client          *http.Client
 	log             *slog.Logger
@@ -65,7 +67,11 @@ func newAlerter(url, secretName string, secret func(string) ([]byte, bool), clie
 	if client == nil {
 		client = &http.Client{Timeout: alertTimeout}
 	}
-	return &alerter{url: url, secretName: secretName, secret: secret, client: client, log: log, q: make(chan Anomaly, alertQueue)}, nil
+	shown := "(invalid URL)"
+	if u, err := neturl.Parse(url); err == nil {
+		shown = u.Scheme + "://" + u.Host
+	}
+	return &alerter{url: url, shown: shown, secretName: secretName, secret: secret, client: client, log: log, q: make(chan Anomaly, alertQueue)}, nil
 }
 
 // signingKey decodes a Standard Webhooks secret: "whsec_" (optional) and base64.
@@ -146,7 +152,7 @@ func (a *alerter) deliver(ctx context.Context, an Anomaly) {
 		}
 	}
 	a.failed.Add(1)
-	a.log.Error("anomaly alert not delivered", "anomaly", an.ID, "url", a.url, "err", last)
+	a.log.Error("anomaly alert not delivered", "anomaly", an.ID, "url", a.shown, "err", last)
 }
 
 // post makes one attempt; why is "" on success, final says a retry cannot help.
@@ -171,6 +177,10 @@ func (a *alerter) post(ctx context.Context, id string, body []byte) (final bool,
 	req.Header.Set("webhook-signature", sign(key, id, ts, body))
 	resp, err := a.client.Do(req)
 	if err != nil {
+		var ue *neturl.Error // it quotes the whole URL
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return false, err.Error()
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))

@@ -1,6 +1,7 @@
 package watch
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -8,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -301,4 +303,54 @@ func TestAlertsNeverBlockRequests(t *testing.T) {
 	if st.Anomalies != 400 || st.AlertsDropped < 400-alertQueue-1 || st.AlertsSent != 0 {
 		t.Fatalf("stats %+v: want 400 anomalies, at least %d alerts dropped, none sent", st, 400-alertQueue-1)
 	}
+}
+
+// TestAlertFailureLogsNoSecretOfTheURL: an alert URL's path or query may be its secret (a
+// Slack or Discord webhook's): an alert the receiver refuses is logged with the URL's
+// scheme and host only.
+func TestAlertFailureLogsNoSecretOfTheURL(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(400) }))
+	defer srv.Close()
+	var logs syncBuffer
+	cfg := watchConfig(t, "min_events = 1\nalert_url = \""+srv.URL+"/services/T0/B0/SECRETPATH?token=QUERYTOKEN\"\nalert_secret = \"alerts\"\n[secrets]\nalerts = {env = \"X\"}\n")
+	w, err := New(Options{Config: cfg, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		Secret: func(string) ([]byte, bool) { return []byte("whsec_c2VjcmV0"), true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { w.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	w.Observe("r", "198.51.100.1", "denied", 0, forged, nil, time.Now())
+	for end := time.Now().Add(5 * time.Second); w.Stats().AlertsFailed == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("the refused alert was never counted")
+		}
+	}
+	out := logs.String()
+	if !strings.Contains(out, "anomaly alert not delivered") || !strings.Contains(out, srv.URL) {
+		t.Fatalf("no failure line naming the receiver's host: %s", out)
+	}
+	if strings.Contains(out, "SECRETPATH") || strings.Contains(out, "QUERYTOKEN") {
+		t.Errorf("the log holds the alert URL's secret: %s", out)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
