@@ -433,6 +433,11 @@ type bundleRev struct {
 }
 
 func newBundleRev(name string, b *bundle.Bundle, etag string) (*bundleRev, error) {
+	if b.Type() == bundle.DeltaBundleType {
+		// A delta holds patches to the data, not the policies: read as a whole bundle it
+		// would serve an empty policy set.
+		return nil, fmt.Errorf("bundle %s is a delta bundle; the gateway takes snapshot bundles only", name)
+	}
 	r := &bundleRev{etag: etag, revision: b.Manifest.Revision, serve: map[string]string{}, all: map[string]string{}, data: b.Data}
 	if r.data == nil {
 		r.data = map[string]any{}

@@ -447,3 +447,26 @@ func TestBundleRedirectCarriesNoToken(t *testing.T) {
 		t.Error("a redirect from https to http was followed")
 	}
 }
+
+// TestDeltaBundleIsRefused: a delta bundle (patches to data, no policies) is refused by
+// name, and the bundle before it keeps serving.
+func TestDeltaBundleIsRefused(t *testing.T) {
+	srv := startBundleServer(t, makeBundle(t, flipBundle(flipAllow), nil))
+	e := startBundleEnv(t, srv, "", nil)
+	if st := e.mustPost("/hooks/flip"); st != 200 {
+		t.Fatalf("the first bundle: %d", st)
+	}
+	delta := bundle.Bundle{Manifest: bundle.Manifest{Revision: "delta"},
+		Patch: bundle.Patch{Data: []bundle.PatchOperation{{Op: "upsert", Path: "/x", Value: 1}}}}
+	var buf bytes.Buffer
+	if err := bundle.NewWriter(&buf).Write(delta); err != nil {
+		t.Fatal(err)
+	}
+	srv.set(buf.Bytes())
+	testutil.WaitUntil(t, 5*time.Second, "the delta bundle was not refused as one", func() bool {
+		return strings.Contains(e.g.Status().LastError, "is a delta bundle")
+	})
+	if st := e.mustPost("/hooks/flip"); st != 200 {
+		t.Errorf("after the refused delta: %d, want the first bundle's 200", st)
+	}
+}
