@@ -541,18 +541,25 @@ func (g *Gateway) bundleFailed(src *bundleSource, err error) {
 // g.mu; nil for a gateway not yet built) when nothing about it changed, or a new one with its
 // first bundle fetched (fresh; not polling yet). It returns nil when cfg reads policies from
 // the directory.
-func bundleFor(ctx context.Context, cfg *config.Config, running *bundleSource) (src *bundleSource, rev *bundleRev, fresh bool, err error) {
+func bundleFor(ctx context.Context, cfg *config.Config, running *bundleSource, pre *prefetched) (src *bundleSource, rev *bundleRev, fresh bool, err error) {
 	if cfg.Policies.BundleURL == "" {
 		return nil, nil, false, nil
 	}
-	if running != nil {
+	if running != nil || pre != nil {
 		id, _, err := bundleIdentity(cfg)
 		if err != nil {
 			return nil, nil, false, err
 		}
-		if id == running.id {
+		if running != nil && id == running.id {
 			running.retryRefused()
 			return running, running.currentRev(), false, nil
+		}
+		if pre != nil && pre.src.id == id {
+			src, rev, err := pre.take()
+			if err != nil {
+				return nil, nil, false, err
+			}
+			return src, rev, true, nil
 		}
 	}
 	src, err = newBundleSource(cfg)
@@ -565,6 +572,57 @@ func bundleFor(ctx context.Context, cfg *config.Config, running *bundleSource) (
 		return nil, nil, false, err
 	}
 	return src, rev, true, nil
+}
+
+// prefetched is a new bundle source and its first download (or why it failed), made before
+// a reload takes the gateway's lock. The reload takes the source when the config it loads
+// still asks for it; release stops it otherwise.
+type prefetched struct {
+	src   *bundleSource
+	rev   *bundleRev
+	err   error
+	taken bool
+}
+
+func (p *prefetched) take() (*bundleSource, *bundleRev, error) {
+	p.taken = true
+	if p.err != nil {
+		p.src.stop()
+		return nil, nil, p.err
+	}
+	return p.src, p.rev, nil
+}
+
+func (p *prefetched) release() {
+	if !p.taken {
+		p.src.stop()
+	}
+}
+
+// prefetchBundle downloads the first bundle of the source the config file asks for, when
+// it is not the running one: nil when the config does not load, reads the policy
+// directory, or keeps the running source.
+func (g *Gateway) prefetchBundle(ctx context.Context) *prefetched {
+	cfg, err := config.Load(g.path)
+	if err != nil || cfg.Policies.BundleURL == "" {
+		return nil
+	}
+	id, _, err := bundleIdentity(cfg)
+	if err != nil {
+		return nil
+	}
+	g.mu.Lock()
+	running := g.bundle
+	g.mu.Unlock()
+	if running != nil && running.id == id {
+		return nil
+	}
+	src, err := newBundleSource(cfg)
+	if err != nil {
+		return nil
+	}
+	rev, err := src.first(ctx)
+	return &prefetched{src: src, rev: rev, err: err}
 }
 
 // redactURL drops a URL's query and fragment, which may carry an access token, from what

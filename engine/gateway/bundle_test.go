@@ -14,6 +14,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -468,5 +469,50 @@ func TestDeltaBundleIsRefused(t *testing.T) {
 	})
 	if st := e.mustPost("/hooks/flip"); st != 200 {
 		t.Errorf("after the refused delta: %d, want the first bundle's 200", st)
+	}
+}
+
+// TestStatusAnswersWhileAReloadFetchesABundle: a reload that switches to a new bundle
+// server waits for its first bundle (up to a minute) without holding the lock the status
+// needs: /-/status answers meanwhile, and the bundle serves once it comes.
+func TestStatusAnswersWhileAReloadFetchesABundle(t *testing.T) {
+	release := make(chan struct{})
+	var asked atomic.Int32
+	body := makeBundle(t, flipBundle(flipAllow), nil)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return
+		}
+		_, _ = w.Write(body)
+	}))
+	t.Cleanup(slow.Close)
+	e, _ := startReload(t, "", "", map[string]string{"policies/routes/flip.rego": flipDeny}, Options{})
+	raw, err := os.ReadFile(e.path("gateway.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.Replace(string(raw), "dir = \"policies\"\n", "dir = \"policies\"\nbundle_url = \""+slow.URL+"/b/hookwall.tar.gz\"\n", 1)
+	if err := os.WriteFile(e.path("gateway.toml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := e.g.Reload(context.Background()); done <- err }()
+	testutil.WaitUntil(t, 3*time.Second, "the reload never asked the bundle server", func() bool { return asked.Load() > 0 })
+	r, err := (&http.Client{Timeout: 3 * time.Second}).Get(e.admin + "/-/status")
+	if err == nil {
+		r.Body.Close()
+	}
+	close(release)
+	if rerr := <-done; rerr != nil {
+		t.Fatalf("reload: %v", rerr)
+	}
+	if err != nil {
+		t.Errorf("/-/status did not answer while a reload waited on the bundle server: %v", err)
+	}
+	if st := e.mustPost("/hooks/flip"); st != 200 {
+		t.Errorf("after the reload: %d, want the bundle's 200", st)
 	}
 }

@@ -123,7 +123,7 @@ func New(ctx context.Context, path string, o Options) (*Gateway, error) {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	// A gateway configured for a bundle starts only with one: it has no other policies.
-	bsrc, brev, _, err := bundleFor(ctx, cfg, nil)
+	bsrc, brev, _, err := bundleFor(ctx, cfg, nil, nil)
 	if err != nil {
 		_ = g.host.Close(ctx)
 		return nil, err
@@ -259,10 +259,13 @@ const (
 // reloadFrom is Reload for one trigger ("reload" for SIGHUP and the admin API, "watch" with
 // the files that changed).
 func (g *Gateway) reloadFrom(ctx context.Context, trigger reloadTrigger, files ...string) (string, error) {
+	// A new bundle source's first download may take up to bundleFetchTimeout: it is made
+	// before the lock, which the status, the admin API and the bundle poller need too.
+	pre := g.prefetchBundle(ctx)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	start := time.Now()
-	rev, err := g.reloadLocked(ctx)
+	rev, err := g.reloadLocked(ctx, pre)
 	return g.recordLocked(trigger, start, rev, err, files...)
 }
 
@@ -294,7 +297,10 @@ func (g *Gateway) recordLocked(trigger reloadTrigger, start time.Time, rev strin
 }
 
 // reloadLocked builds and swaps in a snapshot of the config file. g.mu is held.
-func (g *Gateway) reloadLocked(ctx context.Context) (string, error) {
+func (g *Gateway) reloadLocked(ctx context.Context, pre *prefetched) (string, error) {
+	if pre != nil {
+		defer pre.release() // unless bundleFor took its source
+	}
 	cfg, err := config.Load(g.path)
 	if err != nil {
 		return "", err
@@ -308,7 +314,7 @@ func (g *Gateway) reloadLocked(ctx context.Context) (string, error) {
 	if err := restartOnly(live.Config, cfg); err != nil {
 		return "", err
 	}
-	src, brev, fresh, err := bundleFor(ctx, cfg, g.bundle)
+	src, brev, fresh, err := bundleFor(ctx, cfg, g.bundle, pre)
 	if err != nil {
 		return "", err
 	}
@@ -560,7 +566,7 @@ func load(ctx context.Context, path string, o Options) (snap *snapshot.Snapshot,
 		return nil, nil, fmt.Errorf("gateway: %w", err)
 	}
 	g := &Gateway{o: o, log: o.Logger, host: host}
-	src, brev, _, err := bundleFor(ctx, cfg, nil)
+	src, brev, _, err := bundleFor(ctx, cfg, nil, nil)
 	if err != nil {
 		_ = host.Close(ctx)
 		return nil, nil, err
