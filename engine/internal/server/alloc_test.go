@@ -22,7 +22,7 @@ import (
 // path gets cheaper, never raise them without a reason in the commit.
 const (
 	budgetNone      = 2 // allow := true, no filter: neither the request nor the document is built
-	budgetReference = 7 // examples/bench reference policy + tiny wasm filter + decision log
+	budgetReference = 8 // examples/bench reference policy + tiny wasm filter + decision log (one: the route's dedupe key, routeKey)
 )
 
 func TestAllocationBudget(t *testing.T) {

@@ -41,6 +41,10 @@ func (s *Server) admission(x *exchange) (stop bool) {
 	}
 	if d := dec.Dedupe; d != nil {
 		c.Dedupe = *d
+		// A key is its route's: two routes that receive the same sender's message (a
+		// Standard Webhooks sender gives every endpoint the same id) each forward their
+		// copy, and a route whose sender picks its ids cannot mark another's as delivered.
+		c.Dedupe.Key = routeKey(x.route.Name, d.Key)
 		// The request settles its claim within its route's timeout (counted from its
 		// arrival) and settle's own deadline: the claim lives that long, not longer.
 		c.InFlight = x.route.Timeout + claimGrace
@@ -102,6 +106,12 @@ func (s *Server) admission(x *exchange) (stop bool) {
 }
 
 var errNoStore = errors.New("no state store configured")
+
+// routeKey is key in route's namespace: the route's name, its length first, so that no two
+// (route, key) pairs make the same text.
+func routeKey(route, key string) string {
+	return strconv.Itoa(len(route)) + ":" + route + ":" + key
+}
 
 // claim is a dedupe key admit claimed, to be settled once the upstream answered: the key, the
 // TTL of its delivered marker, and the store's name for the claim (state.Admission.Claim).

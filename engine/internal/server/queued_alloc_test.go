@@ -15,7 +15,7 @@ import (
 // route, up to its 202: the request path, the record and the SQLite store's write (one
 // commit per request here: the requests come one at a time). A regression guard like the
 // budgets of alloc_test.go: lower it when the path gets cheaper.
-const budgetQueued = 75
+const budgetQueued = 76 // one of them the route's dedupe key (routeKey)
 
 // queuedRouteTOML adds the reference workload on a queued route to the harness's config (it
 // goes after the [policies] lines). Its dispatcher does not run, so nothing is delivered

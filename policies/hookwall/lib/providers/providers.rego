@@ -41,7 +41,8 @@ status(result, methods) := 401 if {
 	not input.request.method in methods
 }
 
-# key(provider, id) namespaces a natural id: the dedupe store is shared by every route.
+# key(provider, id) namespaces a natural id among the keys of one route (the gateway puts
+# each route's keys apart).
 key(provider, id) := concat(":", [provider, id]) if {
 	is_string(id)
 	id != ""
