@@ -501,7 +501,7 @@ func rateCellsMatchModel(t *testing.T, seed uint64) {
 			m = st{}
 		}
 		r := lim.Decide(now, m.tat, m.frac)
-		if r.Allowed {
+		if r.Allowed || r.Clamped {
 			model[c.RateLimit.Key] = st{r.Tat, r.Frac, now + r.TTL}
 		}
 		want := state.Admission{Limited: !r.Allowed, Remaining: r.Remaining}
@@ -573,5 +573,38 @@ func TestIgnoresContext(t *testing.T) {
 	}
 	if !state.Bound(s).IgnoresContext() {
 		t.Error("state.Bound(memory).IgnoresContext() = false")
+	}
+}
+
+// TestNarrowedLimitKeepsItsRetryAfter: a key counted under a wide limit (100 an hour, half
+// spent) is then checked under a narrow one (1 a second). The state is clamped into the
+// narrow limit's range and kept so: a request that waits the Retry-After it was given
+// passes, where the stored state of the wide limit refused it for half an hour.
+func TestNarrowedLimitKeepsItsRetryAfter(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	s := state.Bound(New(Options{Now: func() time.Time { return now }}))
+	ctx := context.Background()
+	wide := &state.Check{RateLimit: state.RateLimit{Key: "client", Limit: 100, Per: time.Hour}}
+	for range 50 {
+		if adm, err := s.Admit(ctx, wide); err != nil || adm.Limited {
+			t.Fatalf("wide: %+v %v", adm, err)
+		}
+	}
+	narrow := &state.Check{RateLimit: state.RateLimit{Key: "client", Limit: 1, Per: time.Second}}
+	for i := range 3 {
+		adm, err := s.Admit(ctx, narrow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !adm.Limited {
+			return
+		}
+		if adm.RetryAfter > time.Second {
+			t.Fatalf("Retry-After %v under 1 a second", adm.RetryAfter)
+		}
+		now = now.Add(adm.RetryAfter)
+		if i == 2 {
+			t.Fatalf("still limited after %d waits of the Retry-After given", i+1)
+		}
 	}
 }

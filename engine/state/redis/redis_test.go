@@ -111,7 +111,11 @@ return gcra(tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(AR
 		if r.Allowed {
 			allowed = 1
 		}
-		want := []int64{allowed, r.Tat, r.Frac, r.TTL, r.RetryUS, r.Remaining}
+		clamped := int64(0)
+		if r.Clamped {
+			clamped = 1
+		}
+		want := []int64{allowed, r.Tat, r.Frac, r.TTL, r.RetryUS, r.Remaining, clamped}
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("limit %+v now %d tat %d frac %d: lua %v, go %v", c.l, c.now, c.tat, c.frac, got, want)
 		}
@@ -562,5 +566,27 @@ func TestBlocksVersionAfterDataLoss(t *testing.T) {
 	}
 	if after := write(); after == before {
 		t.Errorf("two writes after the data loss give version %d, the one seen before it", after)
+	}
+}
+
+// TestNarrowedLimitKeepsItsRetryAfter: as the memory store's test of the name, on a real
+// Redis: a request that waits the Retry-After a narrowed limit gave it passes.
+func TestNarrowedLimitKeepsItsRetryAfter(t *testing.T) {
+	srv := redistest.Start(t)
+	s := newStore(t, Options{URL: srv.URL(), Timeout: 2 * time.Second})
+	ctx := context.Background()
+	for range 50 {
+		if adm, err := s.Admit(ctx, &state.Check{RateLimit: state.RateLimit{Key: "client", Limit: 100, Per: time.Hour}}); err != nil || adm.Limited {
+			t.Fatalf("wide: %+v %v", adm, err)
+		}
+	}
+	narrow := &state.Check{RateLimit: state.RateLimit{Key: "client", Limit: 1, Per: time.Second}}
+	adm, err := s.Admit(ctx, narrow)
+	if err != nil || !adm.Limited || adm.RetryAfter > time.Second {
+		t.Fatalf("the first narrow check: %+v %v", adm, err)
+	}
+	time.Sleep(adm.RetryAfter + 50*time.Millisecond)
+	if adm, err := s.Admit(ctx, narrow); err != nil || adm.Limited {
+		t.Fatalf("after waiting the Retry-After given (%v): %+v %v", adm.RetryAfter, adm, err)
 	}
 }

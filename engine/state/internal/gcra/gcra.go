@@ -48,10 +48,13 @@ func gcd(a, b int64) int64 {
 }
 
 // Result is one decision. When Allowed, (Tat, Frac) is the new state, to be kept for TTL µs
-// (after that the key is indistinguishable from a fresh one). When not, the old state stands
-// and RetryUS is the wait until a request would pass.
+// (after that the key is indistinguishable from a fresh one). When not, RetryUS is the wait
+// until a request would pass, and the old state stands, unless Clamped: the state was
+// further ahead than this Limit allows (written under a wider one), and (Tat, Frac, TTL) is
+// it clamped into range, to be kept in its place, so that RetryUS holds.
 type Result struct {
 	Allowed   bool
+	Clamped   bool
 	Tat, Frac int64
 	TTL       int64
 	RetryUS   int64
@@ -64,22 +67,27 @@ type Result struct {
 func (l Limit) Decide(now, tat, frac int64) Result {
 	window := l.B * l.P // the furthest a state can be ahead of now, in 1/L µs
 	var diff int64
+	clamped := false
 	if d := tat - now; d >= 0 {
 		if frac >= l.L {
 			frac = l.L - 1
 		}
 		if d > window/l.L {
-			diff = window
+			diff, clamped = window, true
 		} else {
 			diff = d*l.L + frac
 			if diff > window {
-				diff = window
+				diff, clamped = window, true
 			}
 		}
 	}
 	maxDiff := window - l.P // (B-1)×P: a request passes while the state is at most this far ahead
 	if diff > maxDiff {
-		return Result{RetryUS: (diff - maxDiff + l.L - 1) / l.L}
+		r := Result{RetryUS: (diff - maxDiff + l.L - 1) / l.L}
+		if clamped {
+			r.Clamped, r.Tat, r.Frac, r.TTL = true, now+window/l.L, window%l.L, (window+l.L-1)/l.L
+		}
+		return r
 	}
 	next := diff + l.P
 	return Result{
