@@ -221,7 +221,7 @@ func TestRecordOmitsWhatDidNotHappen(t *testing.T) {
 }
 
 func TestAppendStringEscapes(t *testing.T) {
-	in := "a\"b\\c\n\r\t\x00<>&\u2028\xff" + "é"
+	in := "a\"b\\c\n\r\t\x00<>&\u2028\xff\x7f\u009b" + "é"
 	b := appendString(nil, in)
 	var out string
 	if err := json.Unmarshal(b, &out); err != nil {
@@ -230,8 +230,12 @@ func TestAppendStringEscapes(t *testing.T) {
 	if want := strings.ToValidUTF8(in, "\ufffd"); out != want {
 		t.Fatalf("round trip %q, want %q", out, want)
 	}
-	if bytes.ContainsAny(b, "<>&\n") || bytes.Contains(b, []byte("\u2028")) {
+	if bytes.ContainsAny(b, "\n\x7f") || bytes.Contains(b, []byte("\u2028")) || bytes.Contains(b, []byte("\u009b")) {
 		t.Fatalf("unescaped: %s", b)
+	}
+	// Not HTML: these take one byte each, not six.
+	if !bytes.Contains(b, []byte("<>&")) {
+		t.Fatalf("'<', '>' and '&' escaped: %s", b)
 	}
 	if bb := appendString(nil, []byte(in)); !bytes.Equal(bb, b) {
 		t.Fatalf("[]byte form differs: %s vs %s", bb, b)

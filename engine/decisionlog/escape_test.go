@@ -3,24 +3,38 @@ package decisionlog
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
 )
 
-// escapedByJSON is s as encoding/json escapes a string (its HTML-safe default), without the
+// escapedByJSON is s as encoding/json escapes a string with HTML escaping off, without the
 // quotes, and with its short forms \b and \f spelled \u0008 and \u000c, as the log spells
-// every control byte but \n, \r and \t. The oracle appendStringBody must match byte for byte.
+// every control byte but \n, \r and \t, and DEL and the C1 controls (U+0080 to U+009F),
+// which encoding/json leaves as they are, spelled \u007f to \u009f. The oracle
+// appendStringBody must match byte for byte.
 func escapedByJSON(t *testing.T, s []byte) []byte {
-	q, err := json.Marshal(string(s))
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(string(s)); err != nil {
 		t.Fatal(err)
 	}
+	q := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	q = q[1 : len(q)-1]
 	var out []byte
 	for i := 0; i < len(q); i++ {
-		if q[i] != '\\' {
+		switch {
+		case q[i] == 0x7f:
+			out = append(out, `\u007f`...)
+			continue
+		case q[i] == 0xc2 && i+1 < len(q) && q[i+1] >= 0x80 && q[i+1] <= 0x9f:
+			out = append(out, fmt.Sprintf(`\u%04x`, q[i+1])...)
+			i++
+			continue
+		case q[i] != '\\':
 			out = append(out, q[i])
 			continue
 		}
@@ -67,7 +81,7 @@ func TestEscapeMaskMatchesTable(t *testing.T) {
 	for c := 0; c < 256; c++ {
 		plain := c < utf8.RuneSelf && plainASCII[c]
 		for lane := 0; lane < 8; lane++ {
-			for _, fill := range []byte{'a', 0x20, 0x7f, '=', '%', '[', '?', '{'} {
+			for _, fill := range []byte{'a', 0x20, 0x7e, '=', '%', '[', '?', '{', '<', '&'} {
 				w := bytes.Repeat([]byte{fill}, 8)
 				w[lane] = byte(c)
 				m := escapeMask(load64(w, 0))
@@ -133,6 +147,7 @@ func FuzzAppendStringBody(f *testing.F) {
 		"", "plain ascii text, longer than a word", "a\"b\\c\n\r\t\x00<>&\u2028\xff" + "é",
 		"sha256=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
 		"1234567\u2028", "1234567😀", "abcdefg\xf0\x9f\x98", "\x7f\x7f\x7f\x7f\x7f\x7f\x7f\x7f\x7f",
+		"\u009b2J\u009b31m", "1234567\u0085",
 	} {
 		f.Add([]byte(s))
 	}
@@ -190,5 +205,58 @@ func BenchmarkAppendJSONGitHubPush(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		buf = r.appendJSON(buf[:0], m, nil, &st)
+	}
+}
+
+// TestNoControlReachesATerminal: a record whose header, reason and label carry DEL, C0 and
+// C1 controls (U+009B is a terminal's CSI) is one line of valid JSON holding none of them
+// raw, and reads back as it was.
+func TestNoControlReachesATerminal(t *testing.T) {
+	evil := "\u009b2J\u009b31mall verified\u009b0m\x7f\x1b[2J"
+	r := &Record{DecisionID: "x", Time: time.Now(), Route: "r", Method: "POST", Path: "/", Outcome: OutcomeDenied, Status: 403,
+		Reasons: []string{evil}, Labels: map[string]any{"event": evil}, Headers: []Header{{Name: "X-Event", Value: evil}}}
+	line := bytes.TrimSuffix(r.appendJSON(nil, NewMask(nil), nil, nil), []byte("\n"))
+	if bytes.ContainsAny(line, "\x7f\x1b\n") || bytes.Contains(line, []byte("\u009b")) {
+		t.Fatalf("a control reached the line raw: %q", line)
+	}
+	var back struct {
+		Reasons []string          `json:"reasons"`
+		Labels  map[string]string `json:"labels"`
+	}
+	if err := json.Unmarshal(line, &back); err != nil {
+		t.Fatalf("%v: %s", err, line)
+	}
+	if back.Reasons[0] != evil || back.Labels["event"] != evil {
+		t.Errorf("read back %q and %q, want %q", back.Reasons[0], back.Labels["event"], evil)
+	}
+}
+
+// stuckWriter blocks every write until release closes.
+type stuckWriter struct{ release chan struct{} }
+
+func (w stuckWriter) Write(p []byte) (int, error) { <-w.release; return len(p), nil }
+
+// TestQueueIsBoundedInBytes: while the writer is stuck (a log shipper that stopped reading
+// stdout), records of 15 KiB headers fill the queue up to its byte bound, not its count:
+// the rest are dropped and counted.
+func TestQueueIsBoundedInBytes(t *testing.T) {
+	w := stuckWriter{release: make(chan struct{})}
+	l := New(w, nil, Options{})
+	defer func() { close(w.release); _ = l.Close() }()
+	rec := &Record{DecisionID: "x", Time: time.Now(), Route: "r", Method: "POST", Path: "/", Outcome: OutcomeNoRoute, Status: 404,
+		Headers: []Header{{Name: "X-Pad", Value: strings.Repeat("<", 15<<10)}}}
+	l.Log(rec)
+	time.Sleep(3 * FlushInterval) // the writer takes it and blocks
+	for range queueLen {
+		l.Log(rec)
+	}
+	l.mu.Lock()
+	held := len(l.batch)
+	l.mu.Unlock()
+	if held > queueBytes {
+		t.Errorf("the queue holds %d MiB, over its %d MiB bound", held>>20, queueBytes>>20)
+	}
+	if d := l.Stats().Dropped; d < queueLen/4 {
+		t.Errorf("%d records dropped, want the ones past the byte bound (about %d)", d, queueLen-queueBytes/(16<<10))
 	}
 }

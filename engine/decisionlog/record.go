@@ -224,7 +224,7 @@ func (r *Record) appendJSON(b []byte, m *Mask, s Sealer, st *stamps) []byte {
 	if len(r.Labels) == 0 {
 		b = append(b, "{}"...)
 	} else if lb, err := json.Marshal(r.Labels); err == nil {
-		b = append(b, lb...)
+		b = appendControlsEscaped(b, lb)
 	} else {
 		b = append(b, "{}"...)
 	}
@@ -452,11 +452,14 @@ func appendString[T string | []byte](b []byte, s T) []byte {
 	return append(b, '"')
 }
 
-// plainASCII marks the ASCII bytes a JSON string holds as they are (encoding/json's HTML-safe
-// set: '<', '>' and '&' are escaped too). escapeMask tests the same set a word at a time.
+// plainASCII marks the ASCII bytes a JSON string holds as they are. The log is not HTML:
+// '<', '>' and '&' go as they are (escaped, each took six bytes, and a header of them made a
+// line six times its size). DEL is escaped, as the C0 and C1 controls are, so that printing
+// the log to a terminal prints no control a client sent. escapeMask flags at least this set,
+// a word at a time.
 var plainASCII = func() (t [utf8.RuneSelf]bool) {
 	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+		t[c] = c != '"' && c != '\\' && c != 0x7f
 	}
 	return t
 }()
@@ -517,6 +520,13 @@ func appendStringBody[T string | []byte](b []byte, s T) []byte {
 			start = i
 			continue
 		}
+		if r >= 0x80 && r <= 0x9f { // a C1 control: U+009B is a terminal's CSI
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '0', '0', hexDigits[r>>4], hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
 		if r == '\u2028' || r == '\u2029' {
 			// Valid JSON, but they end lines in JavaScript: escape them like encoding/json.
 			b = append(b, s[start:i]...)
@@ -531,6 +541,26 @@ func appendStringBody[T string | []byte](b []byte, s T) []byte {
 	return append(b, s[start:]...)
 }
 
+// appendControlsEscaped appends js, JSON encoding/json wrote, with DEL and the C1 controls
+// it leaves as they are spelled \u007f to \u009f, as appendStringBody spells them. Outside
+// its strings JSON is ASCII without them, so every one is inside a string.
+func appendControlsEscaped(b, js []byte) []byte {
+	start := 0
+	for i := 0; i < len(js); i++ {
+		switch {
+		case js[i] == 0x7f:
+			b = append(append(b, js[start:i]...), `\u007f`...)
+			start = i + 1
+		case js[i] == 0xc2 && i+1 < len(js) && js[i+1] >= 0x80 && js[i+1] <= 0x9f:
+			c := js[i+1]
+			b = append(append(b, js[start:i]...), '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			i++
+			start = i + 1
+		}
+	}
+	return append(b, js[start:]...)
+}
+
 // lanes1 and lanesHi repeat 0x01 and 0x80 in each byte of a word.
 const (
 	lanes1  = 0x0101010101010101
@@ -542,11 +572,11 @@ const (
 // one of the subtractions below, whose borrow may flag bytes above too but never one below:
 // the lowest flag is the first byte to escape.
 func escapeMask(w uint64) uint64 {
-	ctl := w - 0x20*lanes1                            // < 0x20
-	bs := (w ^ '\\'*lanes1) - lanes1                  // '\\'
-	ltgt := ((w | 0x02*lanes1) ^ '>'*lanes1) - lanes1 // '<' 0x3c and '>' 0x3e differ in bit 1 only
-	qamp := ((w | 0x04*lanes1) ^ '&'*lanes1) - lanes1 // '"' 0x22 and '&' 0x26, in bit 2
-	return (w | ctl | bs | ltgt | qamp) & lanesHi
+	ctl := w - 0x20*lanes1             // < 0x20
+	bs := (w ^ '\\'*lanes1) - lanes1   // '\\'
+	del := (w ^ 0x7f*lanes1) - lanes1  // DEL
+	quote := (w ^ '"'*lanes1) - lanes1 // '"'
+	return (w | ctl | bs | del | quote) & lanesHi
 }
 
 // firstFlagged is the byte index of escapeMask's lowest flagged lane.

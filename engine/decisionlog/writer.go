@@ -14,8 +14,13 @@ import (
 // FlushInterval bounds how long a record waits in the buffer.
 const FlushInterval = 200 * time.Millisecond
 
-// queueLen bounds the records waiting for the writer; past it, records are dropped.
-const queueLen = 8192
+// queueLen and queueBytes bound the records waiting for the writer, in number and in bytes
+// (a record holds its request's headers, up to max_header each): past either, records are
+// dropped, and counted.
+const (
+	queueLen   = 8192
+	queueBytes = 64 << 20
+)
 
 // flushAt is how many bytes of waiting records wake the writer before FlushInterval. A file
 // write is a blocking system call that, as a runtime trace under load shows, nearly always
@@ -149,7 +154,7 @@ func (l *Logger) Log(r *Record) {
 	bp := l.pool.Get().(*[]byte)
 	*bp = r.appendJSON((*bp)[:0], l.mask, l.seal, &l.stamps)
 	l.mu.Lock()
-	if l.pending >= queueLen {
+	if l.pending >= queueLen || len(l.batch)+len(*bp) > queueBytes {
 		l.mu.Unlock()
 		l.dropped.Add(1)
 		l.pool.Put(bp)
