@@ -78,7 +78,9 @@ func cmdDecisions(args []string, stdout, stderr io.Writer) int {
 	for n := 1; ; n++ {
 		line, rerr := rd.ReadBytes('\n')
 		line = bytes.TrimRight(line, "\r\n")
-		if len(line) > 0 && (*id == "" || bytes.Contains(line, []byte(`"decision_id":"`+*id+`"`))) {
+		// A record's decision_id is its first field: the same text further in (a label a
+		// policy copied from a client) is another record's.
+		if len(line) > 0 && (*id == "" || bytes.HasPrefix(line, []byte(`{"decision_id":"`+*id+`"`))) {
 			if err := openLine(out, line, opener, *raw); err != nil {
 				failed++
 				fmt.Fprintf(stderr, "hookwall decisions open: %s:%d: %v\n", name, n, err)

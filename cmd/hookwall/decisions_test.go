@@ -184,9 +184,23 @@ func TestDecisionLogBodySealed(t *testing.T) {
 	}
 	id := line["decision_id"].(string)
 
+	// A record that names the id inside a label (a policy that copies a client's JSON there)
+	// is not the id's: only a line's own decision_id, its first field, is.
+	spoof := `{"decision_id":"evil-1","labels":{"meta":{"decision_id":"` + id + `"}},"request":{"method":"POST","path":"/","body":"{\"amount\":999999}"}}` + "\n"
+	logPath := filepath.Join(dir, "decisions.log")
+	logged, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(logPath, append(append([]byte(nil), logged...), spoof...), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	got, _ := hookwall(t, 0, "decisions", "open", "-c", cfg, "--id", id, "--raw")
 	if got != string(body) {
 		t.Fatalf("opened body %q, want %q", got, body)
+	}
+	if err := os.WriteFile(logPath, logged, 0o600); err != nil {
+		t.Fatal(err)
 	}
 	got, _ = hookwall(t, 0, "decisions", "open", "-c", cfg, filepath.Join(dir, "decisions.log"))
 	var opened struct {
