@@ -1,7 +1,6 @@
 package watch
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -9,12 +8,12 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hookwall/hookwall/engine/config"
 	"github.com/hookwall/hookwall/engine/decisionlog"
+	"github.com/hookwall/hookwall/engine/internal/testutil"
 )
 
 // watchConfig parses a [watch] table the way the gateway does.
@@ -311,7 +310,7 @@ func TestAlertsNeverBlockRequests(t *testing.T) {
 func TestAlertFailureLogsNoSecretOfTheURL(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(400) }))
 	defer srv.Close()
-	var logs syncBuffer
+	var logs testutil.Buffer
 	cfg := watchConfig(t, "min_events = 1\nalert_url = \""+srv.URL+"/services/T0/B0/SECRETPATH?token=QUERYTOKEN\"\nalert_secret = \"alerts\"\n[secrets]\nalerts = {env = \"X\"}\n")
 	w, err := New(Options{Config: cfg, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
 		Secret: func(string) ([]byte, bool) { return []byte("whsec_c2VjcmV0"), true }})
@@ -335,22 +334,4 @@ func TestAlertFailureLogsNoSecretOfTheURL(t *testing.T) {
 	if strings.Contains(out, "SECRETPATH") || strings.Contains(out, "QUERYTOKEN") {
 		t.Errorf("the log holds the alert URL's secret: %s", out)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the logger's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -50,3 +50,27 @@ func IsHopByHop(name string) bool {
 	}
 	return false
 }
+
+// IsHost reports whether v can be a Host field's value, uri-host[:port]: the characters of
+// a reg-name, an IPv4 address or an IP literal in brackets, and a port (RFC 3986 section
+// 3.2.2), so no userinfo ("@"), path, query or space. Empty is taken: an HTTP/1.0 request
+// may send it so.
+func IsHost[T ~string | ~[]byte](v T) bool {
+	for i := 0; i < len(v); i++ {
+		if !hostChar[v[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+var hostChar = func() (t [256]bool) {
+	t = tchar
+	for _, c := range []byte("#^`|") { // a token's, no host's
+		t[c] = false
+	}
+	for _, c := range []byte("(),;=:[]") { // sub-delims, the port's colon, an IP literal's brackets
+		t[c] = true
+	}
+	return t
+}()

@@ -20,3 +20,16 @@ func TestIsHopByHop(t *testing.T) {
 		}
 	}
 }
+
+func TestIsHost(t *testing.T) {
+	for s, want := range map[string]bool{
+		"gw.example": true, "gw.example:8443": true, "[2001:db8::1]:8080": true, "192.0.2.1": true, "": true,
+		"xn--bcher-kva.example": true, "a_b.example": true, "a%41.example": true, "!$&'()*+,;=": true,
+		"admin:pw@host": false, "gw/x": false, "gw?x": false, "gw#x": false, "gw x": false, "gw\x00": false,
+		"gw`": false, "gw|": false, "gw^": false, "gw\\x": false, "é.example": false,
+	} {
+		if IsHost(s) != want || IsHost([]byte(s)) != want {
+			t.Errorf("IsHost(%q) = %v, want %v", s, !want, want)
+		}
+	}
+}

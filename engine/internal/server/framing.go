@@ -116,7 +116,7 @@ func badFraming(h *fasthttp.RequestHeader, maxHeaders int, dropUnderscores bool)
 		value := bytes.Trim(line[colon+1:], " \t")
 		switch {
 		case bytes.EqualFold(name, hostName):
-			if !isURIHost(value) {
+			if !httpsyntax.IsHost(value) {
 				return fasthttp.StatusBadRequest, reasonHost, false, false
 			}
 		case bytes.EqualFold(name, contentTypeName):
@@ -144,64 +144,24 @@ func badFraming(h *fasthttp.RequestHeader, maxHeaders int, dropUnderscores bool)
 
 var cr = []byte("\r")
 
-// isURIHost reports whether v is uri-host[:port]: a reg-name, an IPv4 address or an IP
-// literal in brackets, with an optional port (RFC 3986 section 3.2.2), and so no userinfo,
-// path, query or space. Empty is taken: an HTTP/1.0 request may send it so.
-func isURIHost(v []byte) bool {
-	for _, c := range v {
-		if !hostChar[c] {
+// onlyHopOptions reports whether a Connection field's options name no field that
+// removable says goes.
+func onlyHopOptions(v []byte) bool {
+	for opt := range bytes.SplitSeq(v, []byte(",")) {
+		if removable(bytes.TrimSpace(opt)) {
 			return false
 		}
-	}
-	return true
-}
-
-var hostChar = func() (t [256]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c], t[c-'a'+'A'] = true, true
-	}
-	for _, c := range []byte("-._~!$&'()*+,;=%:[]") {
-		t[c] = true
-	}
-	return t
-}()
-
-// onlyHopOptions reports whether a Connection field's options are all close, keep-alive,
-// hop-by-hop field names or fields never removed (Host, Content-Length, Content-Type).
-func onlyHopOptions(v []byte) bool {
-	for len(v) > 0 {
-		opt := v
-		if i := bytes.IndexByte(v, ','); i >= 0 {
-			opt, v = v[:i], v[i+1:]
-		} else {
-			v = nil
-		}
-		opt = bytes.Trim(opt, " \t")
-		if !removable(opt) {
-			continue
-		}
-		return false
 	}
 	return true
 }
 
 // removable reports whether a Connection option names a field that dropConnectionNamed
 // removes: not close or keep-alive, not a hop-by-hop field (removed before the upstream
-// anyway; the policy may read them), not Host, Content-Length or Content-Type (never
-// removed: RFC 9110 section 7.6.1 forbids listing them, and the upstream needs them).
+// anyway; the policy may read them), not Host, Content-Length or Content-Type (endToEnd:
+// never removed, RFC 9110 section 7.6.1 forbids listing them, and the upstream needs them).
 func removable(opt []byte) bool {
-	if len(opt) == 0 {
-		return false
-	}
-	for _, keep := range [...][]byte{[]byte("close"), []byte("keep-alive"), hostName, contentLength, contentTypeName} {
-		if bytes.EqualFold(opt, keep) {
-			return false
-		}
-	}
-	return !httpsyntax.IsHopByHop(string(opt))
+	return len(opt) > 0 && !bytes.EqualFold(opt, []byte("close")) && !bytes.EqualFold(opt, []byte("keep-alive")) &&
+		!endToEnd(opt) && !httpsyntax.IsHopByHop(string(opt))
 }
 
 // dropConnectionNamed removes every field a Connection field names that removable says
@@ -213,14 +173,8 @@ func dropConnectionNamed(h *fasthttp.RequestHeader) {
 		if !bytes.EqualFold(k, connectionName) {
 			continue
 		}
-		for len(v) > 0 {
-			opt := v
-			if i := bytes.IndexByte(v, ','); i >= 0 {
-				opt, v = v[:i], v[i+1:]
-			} else {
-				v = nil
-			}
-			if opt = bytes.Trim(opt, " \t"); removable(opt) {
+		for opt := range bytes.SplitSeq(v, []byte(",")) {
+			if opt = bytes.TrimSpace(opt); removable(opt) {
 				names = append(names, string(opt))
 			}
 		}

@@ -45,6 +45,8 @@ var framingCases = []struct {
 	{"host with port", "POST /a HTTP/1.1\r\nHost: gw.example:8443\r\nContent-Length: 0\r\n\r\n", "", 0},
 	{"host IPv6 literal", "POST /a HTTP/1.1\r\nHost: [2001:db8::1]:8080\r\nContent-Length: 0\r\n\r\n", "", 0},
 	// fasthttp keeps the last Content-Type only; a proxy before the gateway may read the first.
+	// Reported for removal (connNamed), not refused.
+	{"connection naming a field", "POST /a HTTP/1.1\r\nHost: gw\r\nConnection: keep-alive, X-Hub-Signature-256\r\nX-Hub-Signature-256: sha256=0\r\nContent-Length: 0\r\n\r\n", "", 0},
 	{"content-type twice", "POST /a HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\nContent-Type: text/plain\r\nContent-Length: 0\r\n\r\n", reasonContentType, 400},
 }
 
