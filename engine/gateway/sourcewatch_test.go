@@ -864,3 +864,35 @@ block = true
 	files["github.secret"] = "github-secret"
 	return startEnv(t, cfg, files, Options{})
 }
+
+// TestWatchDoesNotBlameTheTrustedProxy: requests refused before the client's address
+// behind a trusted proxy is read (Content-Type twice: bad framing) are not counted against
+// the proxy: with the malformed class blocking, the proxy's own next request still passes.
+func TestWatchDoesNotBlameTheTrustedProxy(t *testing.T) {
+	e := startBlockingEnv(t, "r", "/hook", `trusted_proxies = ["127.0.0.1"]`, "[watch.class.malformed]\nblock = true\n",
+		map[string]string{"policies/r.rego": "package routes.r\n\nallow := true\n"})
+	for range 30 {
+		req, _ := http.NewRequest("POST", e.base+"/hook", bytes.NewReader([]byte("{}")))
+		req.Header["Content-Type"] = []string{"application/json", "text/plain"}
+		req.Header.Set("X-Forwarded-For", "203.0.113.9")
+		r, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, r.Body)
+		r.Body.Close()
+		if r.StatusCode != 400 {
+			t.Fatalf("Content-Type twice: %d, want 400", r.StatusCode)
+		}
+	}
+	var status statusDoc
+	getJSON(t, e.admin+"/-/status", &status)
+	for _, a := range status.Watch.Recent {
+		if a.Source == "127.0.0.1" {
+			t.Errorf("an anomaly names the trusted proxy: %+v", a)
+		}
+	}
+	if st := e.do("POST", "/hook", []byte("{}"), nil).Status; st != 200 {
+		t.Errorf("the trusted proxy's own request after its clients' refused ones: %d, want 200", st)
+	}
+}

@@ -17,6 +17,7 @@ var (
 	hostName         = []byte("host")
 	contentTypeName  = []byte("content-type")
 	connectionName   = []byte("connection")
+	schemeSep        = []byte("://")
 )
 
 // Reasons badFraming gives, as the decision log's error. They are fixed texts: nothing of
@@ -49,7 +50,8 @@ const (
 // The Host must be uri-host[:port] (RFC 9110 section 7.2): fasthttp reads "user:pw@host"
 // as a URI's userinfo, which its client then sends as an Authorization header, and the
 // route's host as the part after the "@", neither of which the policy sees. A target
-// starting "//" is no origin-form path either: fasthttp reads a host from it. Content-Type
+// starting "//" that fasthttp reads a host from (it holds "://", or there is no Host) is
+// refused; "//hooks/x" is a path with an empty segment, merged. Content-Type
 // comes once: fasthttp keeps the last copy only, where a proxy before the gateway may read
 // the first. A field a Connection field names is reported (connNamed), for the caller to
 // remove before anything runs (dropConnectionNamed): the gateway removes it before the
@@ -70,7 +72,7 @@ func badFraming(h *fasthttp.RequestHeader, maxHeaders int, dropUnderscores bool)
 	if p := h.Protocol(); !bytes.Equal(p, http11) && !bytes.Equal(p, http10) {
 		return fasthttp.StatusBadRequest, reasonVersion, false, false
 	}
-	if uri := h.RequestURI(); len(uri) == 0 || uri[0] != '/' || (len(uri) > 1 && uri[1] == '/') {
+	if uri := h.RequestURI(); len(uri) == 0 || uri[0] != '/' || (len(uri) > 1 && uri[1] == '/' && (len(h.Host()) == 0 || bytes.Contains(uri, schemeSep))) {
 		// Absolute-form ("http://host/path") and asterisk-form are for proxies and OPTIONS;
 		// a webhook sender uses origin-form. Accepting absolute-form would let the routing
 		// host (from the target) differ from input.request.host (the Host header).
@@ -158,10 +160,21 @@ func onlyHopOptions(v []byte) bool {
 // removable reports whether a Connection option names a field that dropConnectionNamed
 // removes: not close or keep-alive, not a hop-by-hop field (removed before the upstream
 // anyway; the policy may read them), not Host, Content-Length or Content-Type (endToEnd:
-// never removed, RFC 9110 section 7.6.1 forbids listing them, and the upstream needs them).
+// never removed, RFC 9110 section 7.6.1 forbids listing them, and the upstream needs
+// them), not one of the gateway's own (ownedHeaders).
 func removable(opt []byte) bool {
-	return len(opt) > 0 && !bytes.EqualFold(opt, []byte("close")) && !bytes.EqualFold(opt, []byte("keep-alive")) &&
-		!endToEnd(opt) && !httpsyntax.IsHopByHop(string(opt))
+	if len(opt) == 0 || bytes.EqualFold(opt, []byte("close")) || bytes.EqualFold(opt, []byte("keep-alive")) ||
+		endToEnd(opt) || httpsyntax.IsHopByHop(string(opt)) {
+		return false
+	}
+	// The gateway's own headers: it reads X-Forwarded-For (the client behind a trusted
+	// proxy, which may pass a client's Connection on) and replaces them all upstream.
+	for _, o := range ownedHeaders {
+		if bytes.EqualFold(opt, []byte(o)) {
+			return false
+		}
+	}
+	return true
 }
 
 // dropConnectionNamed removes every field a Connection field names that removable says

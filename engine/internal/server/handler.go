@@ -248,7 +248,13 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 			s.o.Observer.Request(rec.Route, rec.Outcome, rec.Status, total)
 		}
 		if s.o.Watch != nil {
-			s.o.Watch.Observe(rec.Route, rec.RemoteIP, rec.Outcome, rec.Status, rec.Reasons, rec.Labels, start)
+			ip := rec.RemoteIP
+			if x.meta.RemoteIP == "" && snap != nil && input.TrustedPeer(ctx.RemoteAddr(), snap.Config.Server.Trusted()) {
+				// Refused before the client's address behind the trusted proxy was read (bad
+				// framing, a path refused): the peer is the proxy, not the client.
+				ip = ""
+			}
+			s.o.Watch.Observe(rec.Route, ip, rec.Outcome, rec.Status, rec.Reasons, rec.Labels, start)
 		}
 		rec.Sensitive = x.sens.Values
 		s.o.Log.Log(rec)

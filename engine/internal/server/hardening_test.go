@@ -44,9 +44,9 @@ var framingCases = []struct {
 	{"host with a path", "POST /a HTTP/1.1\r\nHost: gw/x\r\nContent-Length: 0\r\n\r\n", reasonHost, 400},
 	{"host with port", "POST /a HTTP/1.1\r\nHost: gw.example:8443\r\nContent-Length: 0\r\n\r\n", "", 0},
 	{"host IPv6 literal", "POST /a HTTP/1.1\r\nHost: [2001:db8::1]:8080\r\nContent-Length: 0\r\n\r\n", "", 0},
-	// fasthttp keeps the last Content-Type only; a proxy before the gateway may read the first.
-	// Reported for removal (connNamed), not refused.
+	// Reported for removal (connNamed: TestBadFraming), not refused.
 	{"connection naming a field", "POST /a HTTP/1.1\r\nHost: gw\r\nConnection: keep-alive, X-Hub-Signature-256\r\nX-Hub-Signature-256: sha256=0\r\nContent-Length: 0\r\n\r\n", "", 0},
+	// fasthttp keeps the last Content-Type only; a proxy before the gateway may read the first.
 	{"content-type twice", "POST /a HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\nContent-Type: text/plain\r\nContent-Length: 0\r\n\r\n", reasonContentType, 400},
 }
 
@@ -65,8 +65,12 @@ func readRequest(t testing.TB, raw string) *fasthttp.Request {
 func TestBadFraming(t *testing.T) {
 	for _, c := range framingCases {
 		t.Run(c.name, func(t *testing.T) {
-			if status, got, _, _ := badFraming(&readRequest(t, c.raw).Header, testMaxHeaders, false); got != c.want || status != c.status {
+			status, got, _, connNamed := badFraming(&readRequest(t, c.raw).Header, testMaxHeaders, false)
+			if got != c.want || status != c.status {
 				t.Fatalf("badFraming = %d %q, want %d %q", status, got, c.status, c.want)
+			}
+			if want := strings.Contains(c.raw, "Connection: keep-alive, X-"); connNamed != want {
+				t.Fatalf("a field named by Connection reported %v, want %v", connNamed, want)
 			}
 		})
 	}

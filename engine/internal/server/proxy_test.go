@@ -439,3 +439,60 @@ func TestPolicyDoesNotSeeWhatConnectionRemoves(t *testing.T) {
 		}
 	}
 }
+
+// TestRealRequestsStillRoute: what the framing checks must not refuse. A Host in any case,
+// with a port or as an IPv6 literal; a target starting "//" that fasthttp reads no host
+// from (a sender whose base URL ends in "/"), merged; a Connection field naming
+// X-Forwarded-For, which behind a trusted proxy still gives the client's address.
+func TestRealRequestsStillRoute(t *testing.T) {
+	up := startUpstreamHandler(t, func(c *fasthttp.RequestCtx) { c.SetBodyString("ok") })
+	send := func(gw, raw string) int {
+		conn, err := net.Dial("tcp", gw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if _, err := io.WriteString(conn, raw); err != nil {
+			t.Fatal(err)
+		}
+		var resp fasthttp.Response
+		if err := resp.Read(bufio.NewReader(conn)); err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode()
+	}
+	hosted := startOpenRouteIn(t, openPolicyDir(t), "/hook", "http://"+up, `host = "gw.example"`)
+	open := startOpenRoute(t, "/hook", up)
+	for _, c := range []struct{ gw, target, host string }{
+		{hosted, "/hook", "gw.example"}, {hosted, "/hook", "GW.Example"}, {hosted, "/hook", "gw.example:8443"},
+		{open, "/hook", "[2001:db8::1]:8080"}, {open, "/hook", "[::1]"},
+		{hosted, "//hook", "gw.example"}, {open, "//hook", "gw"}, {open, "//hook?x=1", "gw"},
+	} {
+		if st := send(c.gw, "POST "+c.target+" HTTP/1.1\r\nHost: "+c.host+"\r\nContent-Length: 2\r\n\r\nok"); st != 200 {
+			t.Errorf("POST %s, Host %s: status %d, want 200", c.target, c.host, st)
+		}
+	}
+	if st := send(open, "POST //gw.example/hook?next=http://x HTTP/1.1\r\nHost: gw\r\nContent-Length: 2\r\n\r\nok"); st != 400 {
+		t.Errorf("a target fasthttp reads a host from: status %d, want 400", st)
+	}
+
+	dir := t.TempDir()
+	testutil.WriteFile(t, filepath.Join(dir, "policies", "open.rego"),
+		"package routes.open\n\ndefault allow := false\n\nallow if input.request.remote_ip == \"203.0.113.9\"\n")
+	_, proxied := startServer(t, filepath.Join(dir, "gateway.toml"), `
+[server]
+trusted_proxies = ["127.0.0.1"]
+[policies]
+dir = "policies"
+[[route]]
+name = "open"
+path = "/hook"
+upstream = "http://`+up+`"
+policy = "routes.open"
+`, nil)
+	for _, conn := range []string{"keep-alive", "keep-alive, X-Forwarded-For"} {
+		if st := send(proxied, "POST /hook HTTP/1.1\r\nHost: gw\r\nConnection: "+conn+"\r\nX-Forwarded-For: 203.0.113.9\r\nContent-Length: 2\r\n\r\nok"); st != 200 {
+			t.Errorf("Connection: %s: status %d, want 200 (remote_ip is the client behind the trusted proxy)", conn, st)
+		}
+	}
+}

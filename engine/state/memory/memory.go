@@ -208,13 +208,13 @@ func (rs *shard) rateLocked(key string, lim gcra.Limit, now int64) gcra.Result {
 	}
 	r := lim.Decide(now, tat, frac)
 	switch {
-	case r.Allowed || r.Clamped: // a clamped state is kept as clamped: its RetryUS holds
+	case r.Allowed:
 		cell.set(lim.L, now, r.Tat, r.Frac)
 	case tat-now <= maxScaled/cell.l:
 		cell.set(cell.l, now, tat, frac) // limited (so tat >= now): the same state from now
 	}
 	rs.rmu.Unlock()
-	if r.Allowed || r.Clamped {
+	if r.Allowed {
 		rs.setExp(cell.slot, now+r.TTL)
 	}
 	return r

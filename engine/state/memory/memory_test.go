@@ -501,7 +501,7 @@ func rateCellsMatchModel(t *testing.T, seed uint64) {
 			m = st{}
 		}
 		r := lim.Decide(now, m.tat, m.frac)
-		if r.Allowed || r.Clamped {
+		if r.Allowed {
 			model[c.RateLimit.Key] = st{r.Tat, r.Frac, now + r.TTL}
 		}
 		want := state.Admission{Limited: !r.Allowed, Remaining: r.Remaining}
@@ -576,35 +576,38 @@ func TestIgnoresContext(t *testing.T) {
 	}
 }
 
-// TestNarrowedLimitKeepsItsRetryAfter: a key counted under a wide limit (100 an hour, half
-// spent) is then checked under a narrow one (1 a second). The state is clamped into the
-// narrow limit's range and kept so: a request that waits the Retry-After it was given
-// passes, where the stored state of the wide limit refused it for half an hour.
-func TestNarrowedLimitKeepsItsRetryAfter(t *testing.T) {
+// TestNarrowLimitOnASharedKey: two limits on one key (a per-address limit two routes
+// name): 100 an hour spent, then a check under 1 a second. It is refused, told the true
+// wait (the wider limit's state stands: a refusal writes nothing), and it resets nothing:
+// the spent hour stays spent, round after round.
+func TestNarrowLimitOnASharedKey(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	s := state.Bound(New(Options{Now: func() time.Time { return now }}))
 	ctx := context.Background()
-	wide := &state.Check{RateLimit: state.RateLimit{Key: "client", Limit: 100, Per: time.Hour}}
-	for range 50 {
+	wide := &state.Check{RateLimit: state.RateLimit{Key: "ip:192.0.2.1", Limit: 100, Per: time.Hour}}
+	narrow := &state.Check{RateLimit: state.RateLimit{Key: "ip:192.0.2.1", Limit: 1, Per: time.Second}}
+	for range 100 {
 		if adm, err := s.Admit(ctx, wide); err != nil || adm.Limited {
-			t.Fatalf("wide: %+v %v", adm, err)
+			t.Fatalf("wide limited early: %+v %v", adm, err)
 		}
 	}
-	narrow := &state.Check{RateLimit: state.RateLimit{Key: "client", Limit: 1, Per: time.Second}}
-	for i := range 3 {
+	for round := range 5 {
 		adm, err := s.Admit(ctx, narrow)
-		if err != nil {
-			t.Fatal(err)
+		if err != nil || !adm.Limited {
+			t.Fatalf("round %d: the narrow check passed: %+v %v", round, adm, err)
 		}
-		if !adm.Limited {
-			return
+		if adm.RetryAfter < 59*time.Minute {
+			t.Fatalf("round %d: Retry-After %v, want the wider state's wait (about an hour)", round, adm.RetryAfter)
 		}
-		if adm.RetryAfter > time.Second {
-			t.Fatalf("Retry-After %v under 1 a second", adm.RetryAfter)
+		now = now.Add(2 * time.Second)
+		for range 100 {
+			if adm, _ := s.Admit(ctx, wide); !adm.Limited {
+				t.Fatalf("round %d: a request passed the spent 100 an hour after a refused check under 1 a second", round)
+			}
 		}
-		now = now.Add(adm.RetryAfter)
-		if i == 2 {
-			t.Fatalf("still limited after %d waits of the Retry-After given", i+1)
-		}
+	}
+	now = now.Add(time.Hour)
+	if adm, err := s.Admit(ctx, narrow); err != nil || adm.Limited {
+		t.Fatalf("after the wait it was told: %+v %v", adm, err)
 	}
 }

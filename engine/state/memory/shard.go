@@ -80,9 +80,6 @@ func (c *rateCell) decide(lim gcra.Limit, now int64) (r gcra.Result, ok bool) {
 	for {
 		v := c.v.Load()
 		r = lim.Decide(now, c.base+v/c.l, v%c.l)
-		if r.Clamped {
-			return r, false // the clamped state is written under the write lock (rateLocked)
-		}
 		if !r.Allowed || c.v.CompareAndSwap(v, (r.Tat-c.base)*c.l+r.Frac) {
 			return r, true
 		}

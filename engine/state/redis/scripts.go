@@ -1,35 +1,35 @@
 package redis
 
-// gcraLua is engine/state/internal/gcra.Limit.Decide in Lua. It returns {allowed, tat, frac,
-// ttl, retry, remaining, clamped}. Every value stays below 2^53, so Lua's doubles are exact, and
+// gcraLua is engine/state/internal/gcra.Limit.Decide in Lua (86400000000 is gcra.MaxRetryUS). It returns {allowed, tat, frac,
+// ttl, retry, remaining}. Every value stays below 2^53, so Lua's doubles are exact, and
 // math.floor of a quotient of two such integers is the integer quotient.
 const gcraLua = `
 local function gcra(now, tat, frac, L, P, B)
   local window = B * P
   local diff = 0
-  local clamped = 0
+  local clamped = false
   local d = tat - now
   if d >= 0 then
     if frac >= L then frac = L - 1 end
     if d > math.floor(window / L) then
-      diff, clamped = window, 1
+      diff, clamped = window, true
     else
       diff = d * L + frac
-      if diff > window then diff, clamped = window, 1 end
+      if diff > window then diff, clamped = window, true end
     end
   end
   local maxDiff = window - P
   if diff > maxDiff then
-    local retry = math.floor((diff - maxDiff + L - 1) / L)
-    if clamped == 1 then
-      local q = math.floor(window / L)
-      return {0, now + q, window - q * L, math.floor((window + L - 1) / L), retry, 0, 1}
+    if clamped then
+      local q = -1
+      if maxDiff >= frac then q = math.floor((maxDiff - frac) / L) end
+      return {0, 0, 0, 0, math.min(d - q, 86400000000), 0}
     end
-    return {0, 0, 0, 0, retry, 0, 0}
+    return {0, 0, 0, 0, math.floor((diff - maxDiff + L - 1) / L), 0}
   end
   local nxt = diff + P
   local q = math.floor(nxt / L)
-  return {1, now + q, nxt - q * L, math.floor((nxt + L - 1) / L), 0, math.floor((window - nxt) / P), 0}
+  return {1, now + q, nxt - q * L, math.floor((nxt + L - 1) / L), 0, math.floor((window - nxt) / P)}
 end
 `
 
@@ -58,11 +58,7 @@ if rkey then
     if a then tat, frac = tonumber(a), tonumber(b) end
   end
   local r = gcra(now, tat, frac, tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))
-  if r[1] == 0 then
-    -- A state written under a wider limit is kept clamped, so that the retry given holds.
-    if r[7] == 1 then redis.call('SET', rkey, string.format('%.0f %.0f', r[2], r[3]), 'PX', math.ceil(r[4] / 1000)) end
-    return {0, 1, r[5], 0}
-  end
+  if r[1] == 0 then return {0, 1, r[5], 0} end
   redis.call('SET', rkey, string.format('%.0f %.0f', r[2], r[3]), 'PX', math.ceil(r[4] / 1000))
   remaining = r[6]
 end

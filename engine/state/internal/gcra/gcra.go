@@ -47,14 +47,15 @@ func gcd(a, b int64) int64 {
 	return a
 }
 
+// MaxRetryUS bounds a refusal's wait (a day): a state far ahead of now (a clock stepped
+// back, a value no limit wrote) would otherwise be told years.
+const MaxRetryUS = 24 * 3600 * 1_000_000
+
 // Result is one decision. When Allowed, (Tat, Frac) is the new state, to be kept for TTL µs
-// (after that the key is indistinguishable from a fresh one). When not, RetryUS is the wait
-// until a request would pass, and the old state stands, unless Clamped: the state was
-// further ahead than this Limit allows (written under a wider one), and (Tat, Frac, TTL) is
-// it clamped into range, to be kept in its place, so that RetryUS holds.
+// (after that the key is indistinguishable from a fresh one). When not, the old state stands
+// and RetryUS is the wait until a request would pass.
 type Result struct {
 	Allowed   bool
-	Clamped   bool
 	Tat, Frac int64
 	TTL       int64
 	RetryUS   int64
@@ -63,12 +64,15 @@ type Result struct {
 
 // Decide applies one request at time now to the stored state (tat, frac); a missing key is
 // (0, 0). State written under a different Limit for the same key is clamped into range, so a
-// policy change never overflows or grants more than the new limit's burst.
+// policy change never overflows or grants more than the new limit's burst; a request it
+// refuses is told to wait until the state as stored is within range, since a refusal writes
+// nothing (a wider limit on the same key, another route's, counts on that state).
 func (l Limit) Decide(now, tat, frac int64) Result {
 	window := l.B * l.P // the furthest a state can be ahead of now, in 1/L µs
 	var diff int64
+	d := tat - now
 	clamped := false
-	if d := tat - now; d >= 0 {
+	if d >= 0 {
 		if frac >= l.L {
 			frac = l.L - 1
 		}
@@ -83,11 +87,17 @@ func (l Limit) Decide(now, tat, frac int64) Result {
 	}
 	maxDiff := window - l.P // (B-1)×P: a request passes while the state is at most this far ahead
 	if diff > maxDiff {
-		r := Result{RetryUS: (diff - maxDiff + l.L - 1) / l.L}
 		if clamped {
-			r.Clamped, r.Tat, r.Frac, r.TTL = true, now+window/l.L, window%l.L, (window+l.L-1)/l.L
+			// The state stands as it is (another limit on the same key counts on it), so the
+			// wait is until it, not its clamp, is within this limit's reach: the first w with
+			// (d-w)×L + frac <= maxDiff, in µs, without the product that may overflow.
+			q := int64(-1)
+			if maxDiff >= frac {
+				q = (maxDiff - frac) / l.L
+			}
+			return Result{RetryUS: min(d-q, MaxRetryUS)}
 		}
-		return r
+		return Result{RetryUS: (diff - maxDiff + l.L - 1) / l.L}
 	}
 	next := diff + l.P
 	return Result{

@@ -128,6 +128,8 @@ func TestDecideMatchesRationalReference(t *testing.T) {
 }
 
 // State from another limit, or garbage, is clamped: never more than the new burst is owed.
+// A refusal writes nothing, so its wait is until the state as stored is in range, at most a
+// day.
 func TestDecideClampsForeignState(t *testing.T) {
 	l, _ := New(1, 1e6, 2) // 1/s, burst 2: window 2e6
 	now := int64(1e15)
@@ -137,11 +139,12 @@ func TestDecideClampsForeignState(t *testing.T) {
 		allowed   bool
 		retry     int64
 	}{
-		{"far future", now + 1e12, 0, false, 1e6},
+		{"far future", now + 1e12, 0, false, MaxRetryUS},
+		{"an hour ahead", now + 3600e6, 0, false, 3600e6 - 1e6},
 		{"frac beyond L is clamped to L-1", now + 1e6, 5, true, 0},
 		{"just in range", now + 1e6, 0, true, 0},
 		{"past", now - 1e9, 0, true, 0},
-		{"max int", 1<<63 - 1, 1<<63 - 1, false, 1e6},
+		{"max int", 1<<63 - 1, 1<<63 - 1, false, MaxRetryUS},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := l.Decide(now, tc.tat, tc.frac)
