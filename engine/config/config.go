@@ -1182,7 +1182,12 @@ func RedactURL(raw string) string {
 func urlErrorCause(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		return ue.Err
+		err = ue.Err
+	}
+	// Its causes quote the part they refuse ("invalid port \":s3cret\" after host", a
+	// password where a port was looked for): only the kind is kept.
+	if kind, _, quoted := strings.Cut(err.Error(), " \""); quoted {
+		return errors.New(kind)
 	}
 	return err
 }

@@ -9,7 +9,7 @@ import (
 // URL check does not.
 func TestWatchAlertURLErrorsHidePassword(t *testing.T) {
 	for _, tc := range []struct{ url, password, want string }{
-		{"https://alice:Sup3r%zzSecret@alerts.example.com/x", "Sup3r", `invalid URL escape "%zz"`},
+		{"https://alice:Sup3r%zzSecret@alerts.example.com/x", "%zz", `invalid URL escape`},
 		{"https://alice:Sup3rSecret@/x", "Sup3rSecret", "missing host"},
 	} {
 		body := "[secrets]\nalerts = {env = \"ALERTS\"}\n[watch]\nalert_url = \"" + tc.url + "\"\nalert_secret = \"alerts\"\n"

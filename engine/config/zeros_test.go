@@ -118,6 +118,7 @@ func TestStateURLIsCheckedBeforeStart(t *testing.T) {
 		"http://cache:6379":            `scheme must be redis or rediss, not "http"`,
 		"redis://:s3cret@/0":           "missing host",
 		"redis://:s3cret@cache:6379/%": "invalid URL",
+		"redis://:s3cret":              "invalid URL: invalid port",
 	} {
 		_, err := Parse("g.toml", []byte("[state]\nbackend = \"redis\"\nurl = \""+u+"\"\n"+minimal))
 		if err == nil || !strings.Contains(err.Error(), "g.toml:3: state.url: "+want) {

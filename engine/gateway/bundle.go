@@ -228,8 +228,9 @@ func (t *bundleLimitTransport) check(resp *http.Response) ([]byte, error) {
 	// The tar stream as a whole is bounded too, not only the entries Next returns: the
 	// reader consumes GNU long-name and PAX headers (a MiB each, any number in a row)
 	// without returning them, and OPA's loader decompresses the same stream again. Beside
-	// the entries' bytes it holds a header block and padding per entry, and the end.
-	stream := &capReader{r: gr, left: t.maxBytes + int64(t.maxEntries+2)*2*512}
+	// the entries' bytes it holds, per entry, a header block, a PAX header and its records
+	// (counted in the entry's size) and their padding: four blocks; and the end.
+	stream := &capReader{r: gr, left: t.maxBytes + int64(t.maxEntries+2)*4*512}
 	tr := tar.NewReader(stream)
 	ctx := resp.Request.Context()
 	var total int64
