@@ -28,6 +28,7 @@ func TestRouterMatchesTheMethod(t *testing.T) {
 		route("hosted", "x.example", "/m", "", "POST"),
 		route("pfx-get", "", "", "/p/", "GET"),
 		route("pfx-post", "", "", "/p/", "POST"),
+		route("pub", "", "", "/hooks/pub"),
 	})
 	for _, c := range []struct {
 		host, path, method, want string
@@ -41,6 +42,9 @@ func TestRouterMatchesTheMethod(t *testing.T) {
 		{"a.example", "/p/x", "GET", "pfx-get"},
 		{"a.example", "/p/x", "DELETE", "pfx-get"},
 		{"a.example", "/other", "DELETE", "all"},
+		// A prefix is one of bytes, as the README says, not of segments.
+		{"a.example", "/hooks/pub/x", "POST", "pub"},
+		{"a.example", "/hooks/public-admin", "POST", "pub"},
 	} {
 		r, ok := rt.match([]byte(c.host), []byte(c.path), []byte(c.method))
 		if !ok || r.Config.Name != c.want {
