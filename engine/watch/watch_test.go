@@ -280,16 +280,7 @@ func TestAlertsNeverBlockRequests(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-hang }))
 	defer srv.Close()
 	defer close(hang)
-	cfg := watchConfig(t, "min_events = 1\nalert_url = \""+srv.URL+"\"\nalert_secret = \"alerts\"\n[secrets]\nalerts = {env = \"X\"}\n")
-	w, err := New(Options{Config: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Secret: func(string) ([]byte, bool) { return []byte("whsec_c2VjcmV0"), true }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	go func() { w.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	w := runAlertWatcher(t, srv.URL, io.Discard)
 	start := time.Now()
 	now := time.Now()
 	for i := 0; i < 400; i++ {
@@ -304,15 +295,12 @@ func TestAlertsNeverBlockRequests(t *testing.T) {
 	}
 }
 
-// TestAlertFailureLogsNoSecretOfTheURL: an alert URL's path or query may be its secret (a
-// Slack or Discord webhook's): an alert the receiver refuses is logged with the URL's
-// scheme and host only.
-func TestAlertFailureLogsNoSecretOfTheURL(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(400) }))
-	defer srv.Close()
-	var logs testutil.Buffer
-	cfg := watchConfig(t, "min_events = 1\nalert_url = \""+srv.URL+"/services/T0/B0/SECRETPATH?token=QUERYTOKEN\"\nalert_secret = \"alerts\"\n[secrets]\nalerts = {env = \"X\"}\n")
-	w, err := New(Options{Config: cfg, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+// runAlertWatcher runs, until the test ends, a watcher raising an anomaly at every refusal
+// and alerting alertURL, logging to logs.
+func runAlertWatcher(t *testing.T, alertURL string, logs io.Writer) *Watcher {
+	t.Helper()
+	cfg := watchConfig(t, "min_events = 1\nalert_url = \""+alertURL+"\"\nalert_secret = \"alerts\"\n[secrets]\nalerts = {env = \"X\"}\n")
+	w, err := New(Options{Config: cfg, Logger: slog.New(slog.NewTextHandler(logs, nil)),
 		Secret: func(string) ([]byte, bool) { return []byte("whsec_c2VjcmV0"), true }})
 	if err != nil {
 		t.Fatal(err)
@@ -320,7 +308,18 @@ func TestAlertFailureLogsNoSecretOfTheURL(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() { w.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	t.Cleanup(func() { cancel(); <-done })
+	return w
+}
+
+// TestAlertFailureLogsNoSecretOfTheURL: an alert URL's path or query may be its secret (a
+// Slack or Discord webhook's): an alert the receiver refuses is logged with the URL's
+// scheme and host only.
+func TestAlertFailureLogsNoSecretOfTheURL(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(400) }))
+	defer srv.Close()
+	var logs testutil.Buffer
+	w := runAlertWatcher(t, srv.URL+"/services/T0/B0/SECRETPATH?token=QUERYTOKEN", &logs)
 	w.Observe("r", "198.51.100.1", "denied", 0, forged, nil, time.Now())
 	for end := time.Now().Add(5 * time.Second); w.Stats().AlertsFailed == 0; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(end) {

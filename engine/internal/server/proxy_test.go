@@ -421,23 +421,29 @@ func TestPolicyDoesNotSeeWhatConnectionRemoves(t *testing.T) {
 		conn string
 		want int
 	}{{"keep-alive", 200}, {"keep-alive, X-First", 403}, {"X-FIRST", 403}} {
-		conn, err := net.Dial("tcp", gw)
-		if err != nil {
-			t.Fatal(err)
-		}
 		raw := "POST /hook HTTP/1.1\r\nHost: gw\r\nConnection: " + c.conn + "\r\nX-First: 1\r\nContent-Length: 2\r\n\r\nok"
-		if _, err := io.WriteString(conn, raw); err != nil {
-			t.Fatal(err)
-		}
-		var resp fasthttp.Response
-		if err := resp.Read(bufio.NewReader(conn)); err != nil {
-			t.Fatal(err)
-		}
-		conn.Close()
-		if resp.StatusCode() != c.want {
-			t.Errorf("Connection: %s: status %d, want %d", c.conn, resp.StatusCode(), c.want)
+		if st := rawStatus(t, gw, raw); st != c.want {
+			t.Errorf("Connection: %s: status %d, want %d", c.conn, st, c.want)
 		}
 	}
+}
+
+// rawStatus sends raw, as it is, on a new connection to gw and returns the answer's status.
+func rawStatus(t *testing.T, gw, raw string) int {
+	t.Helper()
+	conn, err := net.Dial("tcp", gw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, raw); err != nil {
+		t.Fatal(err)
+	}
+	var resp fasthttp.Response
+	if err := resp.Read(bufio.NewReader(conn)); err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode()
 }
 
 // TestRealRequestsStillRoute: what the framing checks must not refuse. A Host in any case,
@@ -446,21 +452,7 @@ func TestPolicyDoesNotSeeWhatConnectionRemoves(t *testing.T) {
 // X-Forwarded-For, which behind a trusted proxy still gives the client's address.
 func TestRealRequestsStillRoute(t *testing.T) {
 	up := startUpstreamHandler(t, func(c *fasthttp.RequestCtx) { c.SetBodyString("ok") })
-	send := func(gw, raw string) int {
-		conn, err := net.Dial("tcp", gw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		if _, err := io.WriteString(conn, raw); err != nil {
-			t.Fatal(err)
-		}
-		var resp fasthttp.Response
-		if err := resp.Read(bufio.NewReader(conn)); err != nil {
-			t.Fatal(err)
-		}
-		return resp.StatusCode()
-	}
+	send := func(gw, raw string) int { return rawStatus(t, gw, raw) }
 	hosted := startOpenRouteIn(t, openPolicyDir(t), "/hook", "http://"+up, `host = "gw.example"`)
 	open := startOpenRoute(t, "/hook", up)
 	for _, c := range []struct{ gw, target, host string }{
