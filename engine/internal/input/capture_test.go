@@ -69,21 +69,23 @@ func captureTimes(one, two *fasthttp.Request) (time.Duration, time.Duration) {
 	return b1, b2
 }
 
-// TestCaptureLinear checks that the capture's cost is linear in the header block: twice the
-// fields (all distinct names, or one name repeated) take at most 2.5× the time and the
-// bytes, where a scan of the names per field and a copy of the joined value per repeat grew
-// quadratically.
+// TestCaptureLinear checks that the capture's cost is linear in the header block: eight times
+// the fields (all distinct names, or one name repeated) take at most 20× the time and 10×
+// the bytes, where a scan of the names per field and a copy of the joined value per repeat
+// grew quadratically (64×). The sizes are far apart so that a shared machine's noise, which
+// reached 2.9× for a ratio of sizes of 2, cannot pass for a quadratic term, nor hide one.
 func TestCaptureLinear(t *testing.T) {
+	const small, large = 1000, 8000
 	for _, distinct := range []bool{true, false} {
-		one, two := headerFlood(t, 1500, distinct), headerFlood(t, 3000, distinct)
+		one, two := headerFlood(t, small, distinct), headerFlood(t, large, distinct)
 		t1, t2 := captureTimes(one, two)
 		b1, b2 := captureBytes(one), captureBytes(two)
-		t.Logf("distinct %v: 1,500 fields %v / %.0f B, 3,000 fields %v / %.0f B", distinct, t1, b1, t2, b2)
-		if float64(t2) > 2.5*float64(t1) {
-			t.Errorf("distinct %v: twice the fields take %.1f× the time, want ≤ 2.5×", distinct, float64(t2)/float64(t1))
+		t.Logf("distinct %v: %d fields %v / %.0f B, %d fields %v / %.0f B", distinct, small, t1, b1, large, t2, b2)
+		if float64(t2) > 20*float64(t1) {
+			t.Errorf("distinct %v: 8× the fields take %.1f× the time, want ≤ 20×", distinct, float64(t2)/float64(t1))
 		}
-		if b2 > 2.5*b1+4096 {
-			t.Errorf("distinct %v: twice the fields take %.1f× the bytes, want ≤ 2.5×", distinct, b2/b1)
+		if b2 > 10*b1+4096 {
+			t.Errorf("distinct %v: 8× the fields take %.1f× the bytes, want ≤ 10×", distinct, b2/b1)
 		}
 	}
 }
