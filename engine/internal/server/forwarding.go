@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"iter"
-	"net"
-	"net/netip"
 	"strings"
 	"unsafe"
 
@@ -86,27 +84,37 @@ func useCanonicalPath(req *fasthttp.Request, path []byte, fw *forwarding) {
 // (so a client's Connection header cannot remove them). Its buffers are reused.
 type forwarding struct {
 	peer    string          // the connection's peer address
-	remote  net.Addr        // the same, for the trusted_proxies check
-	trusted []netip.Prefix  // [server] trusted_proxies
 	strip   uint32          // client headers stripped ([server] forward_client_headers): config's StripMarks
 	headers []policy.Header // the policy's upstream_headers
 	buf     []byte          // the upstream target, X-Forwarded-For
 	path    []byte          // the canonical path of the upstream target
 	host    []byte          // the Host the request came with, before the filters (pickRoute)
+	// prior is the X-Forwarded-For list a trusted proxy sent, copied before the filters ran
+	// (buildMeta): the list forwarded is the one input.request.remote_ip was read from, not
+	// one a filter wrote. Empty when the peer is not a trusted proxy or sent none.
+	prior []byte
+	// ambiguousOK is [server] path_normalization = "forward_canonical": a path an upstream
+	// could read as another is forwarded in its canonical form, whoever set it. Under
+	// "reject" a filter's is refused as a client's is.
+	ambiguousOK bool
 }
 
 // setForwarding fills x.fwd for the stage that stores or forwards the request.
 func (x *exchange) setForwarding() {
 	fw, sc := &x.fwd, &x.snap.Config.Server
-	fw.peer, fw.remote, fw.trusted = x.peer, x.ctx.RemoteAddr(), sc.Trusted()
+	fw.peer = x.peer
 	fw.strip, fw.headers = sc.StripMarks(), x.dec.UpstreamHeaders
+	fw.ambiguousOK = sc.PathNormalization == config.PathForwardCanonical
 }
 
 func (fw *forwarding) reset() {
-	*fw = forwarding{buf: fw.buf[:0], path: fw.path[:0], host: fw.host[:0]}
+	*fw = forwarding{buf: fw.buf[:0], path: fw.path[:0], host: fw.host[:0], prior: fw.prior[:0]}
 }
 
-var errFilterPath = errors.New("a filter set a request path that has no canonical form")
+var (
+	errFilterPath          = errors.New("a filter set a request path that has no canonical form")
+	errFilterAmbiguousPath = errors.New(`a filter set a request path an upstream could read as another (an encoded slash or backslash, or an escape encoded twice), refused under [server] path_normalization = "reject"`)
+)
 
 // prepare readies req's header and target for the upstream of route.
 func (fw *forwarding) prepare(req *fasthttp.Request, route *snapshot.Route, meta *input.Meta) error {
@@ -131,12 +139,10 @@ func (fw *forwarding) prepare(req *fasthttp.Request, route *snapshot.Route, meta
 		h.SetContentLength(0)
 	}
 
-	// X-Forwarded-For: the client's list only when the peer is a trusted proxy, then the peer.
+	// X-Forwarded-For: the list a trusted proxy sent (as received), then the peer.
 	fw.buf = fw.buf[:0]
-	if len(fw.trusted) > 0 && input.TrustedPeer(fw.remote, fw.trusted) {
-		if prior := forwardedFor(h); len(prior) > 0 {
-			fw.buf = append(append(fw.buf, prior...), ", "...)
-		}
+	if len(fw.prior) > 0 {
+		fw.buf = append(append(fw.buf, fw.prior...), ", "...)
 	}
 	fw.buf = append(fw.buf, fw.peer...)
 	// The gateway's own headers replace every copy the client sent. The names are given in
@@ -163,6 +169,11 @@ func (fw *forwarding) prepare(req *fasthttp.Request, route *snapshot.Route, meta
 	switch r.Class {
 	case urlpath.Invalid:
 		return errFilterPath
+	case urlpath.Ambiguous:
+		if !fw.ambiguousOK {
+			return errFilterAmbiguousPath
+		}
+		fw.path = r.Path[:0]
 	case urlpath.Canonical:
 	default:
 		fw.path = r.Path[:0]

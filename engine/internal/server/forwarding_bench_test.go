@@ -56,7 +56,7 @@ func BenchmarkForwardingCost(b *testing.B) {
 					if x.rewrite {
 						useCanonicalPath(&ctx.Request, path, &x.fwd)
 					}
-					x.fwd.peer, x.fwd.remote, x.fwd.strip = "127.0.0.1", remote, strip
+					x.fwd.peer, x.fwd.strip = "127.0.0.1", strip
 					x.fwd.headers = headers
 					if err := x.fwd.prepare(&ctx.Request, route, meta); err != nil {
 						b.Fatal(err)

@@ -270,7 +270,6 @@ func testPrepareStrips(t *testing.T, strip []string, stripMarks uint32) {
 	}
 	route := &snapshot.Route{}
 	meta := &input.Meta{ID: "0123456789abcdef0123456789abcdef", Scheme: "http"}
-	remote := &net.TCPAddr{IP: net.IPv4(192, 0, 2, 7), Port: 4000}
 	found := map[bool]int{}
 	for range 3000 {
 		var hdr strings.Builder
@@ -326,7 +325,7 @@ func testPrepareStrips(t *testing.T, strip []string, stripMarks uint32) {
 			t.Fatalf("forwardedNames: hops %b, strip %b, owned %v; want %b, %b, %v:\n%s", hops, stripped, anyOwned, wantHops, wantStrip, wantOwned, raw)
 		}
 		found[stripped != 0 || anyOwned]++
-		fw := forwarding{peer: "192.0.2.7", remote: remote, strip: stripMarks, host: []byte("gw")}
+		fw := forwarding{peer: "192.0.2.7", strip: stripMarks, host: []byte("gw")}
 		if err := fw.prepare(&req, route, meta); err != nil {
 			t.Fatal(err)
 		}

@@ -160,6 +160,11 @@ func (s *Server) buildMeta(x *exchange) (done bool) {
 		x.meta.TLS = ctx.TLSConnectionState()
 	}
 	rec.RemoteIP = x.meta.RemoteIP
+	if len(xff) > 0 && input.TrustedPeer(ctx.RemoteAddr(), trusted) {
+		// A copy: a filter's set_header_value on X-Forwarded-For writes over the bytes xff
+		// points into.
+		x.fwd.prior = append(x.fwd.prior[:0], xff...)
+	}
 	return false
 }
 
