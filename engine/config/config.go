@@ -366,8 +366,8 @@ type Route struct {
 	Policy   string   `toml:"policy"`
 	Filters  []string `toml:"filters"`
 	Timeout  Duration `toml:"timeout"`
-	// UpstreamCA is a PEM bundle of the CAs an https upstream's certificate must chain to,
-	// instead of the system pool.
+	// UpstreamCA is a PEM bundle of the CAs the certificate of an https upstream, or of an
+	// https destination of a queued route, must chain to, instead of the system pool.
 	UpstreamCA string `toml:"upstream_ca"`
 	// MaxResponseBody bounds the body of the upstream's answer (default 64MiB). A larger one
 	// is not read to its end: the client gets 502 and the connection is dropped.
@@ -818,8 +818,8 @@ func (c *Config) validate(v *validator) {
 		default:
 			r.upstream = u
 		}
-		if r.UpstreamCA != "" && r.upstream != nil && r.upstream.Scheme != "https" {
-			v.errAt(at("upstream_ca"), "only applies to an https upstream, not %q", RedactURL(r.Upstream))
+		if r.UpstreamCA != "" && r.upstream != nil && r.upstream.Scheme != "https" && !slices.ContainsFunc(r.Destinations, isHTTPS) {
+			v.errAt(at("upstream_ca"), "only applies to an https upstream or destination, not %q", RedactURL(r.Upstream))
 		}
 		if r.Policy == "" {
 			v.errAt(at("policy"), "required (a Rego package such as \"routes.github\"); requests are denied without one")
@@ -916,6 +916,12 @@ func sharedMethod(a, b []string) (string, bool) {
 
 // checkUpstreamURL returns what is wrong with an upstream URL, "" when nothing; the URL is
 // shown with its credentials masked.
+// isHTTPS reports whether raw is an https URL (upstream_ca applies to it).
+func isHTTPS(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && u.Scheme == "https"
+}
+
 func checkUpstreamURL(raw string) string {
 	u, err := url.Parse(raw)
 	switch {

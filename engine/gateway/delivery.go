@@ -2,9 +2,11 @@ package gateway
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"fmt"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -192,7 +194,7 @@ func (g *Gateway) resolveTarget(snap *snapshot.Snapshot, name string, dest int) 
 		t := delivery.Target{Client: r.Client, Scheme: r.Scheme, Host: r.Host, BasePath: r.BasePath, Timeout: r.Timeout, MaxInFlight: r.Config.MaxInFlight, MaxRate: r.Config.MaxRate}
 		if i >= 0 {
 			var err error
-			if t.Client, t.Scheme, t.Host, t.BasePath, err = g.destClients.get(r.Config.Destinations[i], r.Timeout, int(r.Config.MaxResponseBody)); err != nil {
+			if t.Client, t.Scheme, t.Host, t.BasePath, err = g.destClients.get(r.Config.Destinations[i], r.Timeout, int(r.Config.MaxResponseBody), r.Config.UpstreamCA); err != nil {
 				g.log.Warn("delivery: destination unusable", "route", name, "destination", dest, "err", err)
 				return delivery.Target{}, false
 			}
@@ -245,8 +247,9 @@ func (c *targetCache) put(snap *snapshot.Snapshot, name string, dest int, t deli
 	return c.release
 }
 
-// destClients holds the connection pools of queued routes' destinations, one per URL and
-// limits, for the gateway's life (destinations change rarely; a pool idle is cheap).
+// destClients holds the connection pools of queued routes' destinations, one per URL,
+// limits and CA bundle, for the gateway's life (destinations change rarely; a pool idle is
+// cheap).
 type destClients struct {
 	mu sync.Mutex
 	m  map[string]*destClient
@@ -257,10 +260,24 @@ type destClient struct {
 	scheme, host, base string
 }
 
-// get returns the pool for raw (a destination URL) with the route's timeout and answer
-// bound, and the URL's scheme, host and path.
-func (dc *destClients) get(raw string, timeout time.Duration, maxBody int) (*fasthttp.HostClient, string, string, string, error) {
+// get returns the pool for raw (a destination URL) with the route's timeout, answer bound
+// and upstream_ca (ca, a PEM file; empty: the system roots), and the URL's scheme, host and
+// path. An https destination's certificate is checked as the route's upstream's is. The
+// bundle is read at every call (once a snapshot a destination: the delivery targets are
+// cached per snapshot), and its contents are part of the key, so a reload picks up a
+// rotated CA.
+func (dc *destClients) get(raw string, timeout time.Duration, maxBody int, ca string) (*fasthttp.HostClient, string, string, string, error) {
 	key := raw + "\x00" + timeout.String() + "\x00" + strconv.Itoa(maxBody)
+	if ca != "" && len(raw) > 6 && strings.EqualFold(raw[:6], "https:") {
+		pem, err := os.ReadFile(ca)
+		if err != nil {
+			return nil, "", "", "", fmt.Errorf("destination %s: upstream_ca: %w", config.RedactURL(raw), err)
+		}
+		sum := sha256.Sum256(pem)
+		key += "\x00" + string(sum[:])
+	} else {
+		ca = ""
+	}
 	dc.mu.Lock()
 	defer dc.mu.Unlock()
 	if c := dc.m[key]; c != nil {
@@ -276,7 +293,7 @@ func (dc *destClients) get(raw string, timeout time.Duration, maxBody int) (*fas
 	}
 	var tc *tls.Config
 	if u.Scheme == "https" {
-		if tc, err = tlsconf.Upstream(u.Hostname(), ""); err != nil {
+		if tc, err = tlsconf.Upstream(u.Hostname(), ca); err != nil {
 			return nil, "", "", "", fmt.Errorf("destination %s: %w", config.RedactURL(raw), err)
 		}
 	}

@@ -11,7 +11,7 @@ import (
 // upstreams are: fasthttp moves both later at every attempt.
 func TestDestinationConnectionsArmDeadlinesLazily(t *testing.T) {
 	var dc destClients
-	hc, _, _, _, err := dc.get("http://127.0.0.1:9/in", time.Second, 1<<20)
+	hc, _, _, _, err := dc.get("http://127.0.0.1:9/in", time.Second, 1<<20, "")
 	if err != nil {
 		t.Fatal(err)
 	}
