@@ -12,6 +12,10 @@ type OAuth struct {
 	// instead of discovering the key set.
 	Issuer  string `toml:"issuer"`
 	JWKSURL string `toml:"jwks_url"`
+	// AnyIssuer, with jwks_url and no issuer, accepts a token whatever its "iss" (a key set
+	// shared by several tenants, whose iss names the tenant: the policy must then check
+	// claims.iss itself). Without it jwks_url needs issuer.
+	AnyIssuer bool `toml:"any_issuer"`
 	// Audiences: a token's "aud" (or an introspection answer's) must name one (required).
 	Audiences  []string `toml:"audiences"`
 	Algorithms []string `toml:"algorithms"`
@@ -45,8 +49,15 @@ func (c *Config) validateOAuth(v *validator) {
 			v.errAt(at("name"), "duplicate issuer name %q", o.Name)
 		}
 		names[o.Name] = true
-		if o.Issuer == "" && o.JWKSURL == "" && o.IntrospectionURL == "" {
+		switch {
+		case o.Issuer == "" && o.JWKSURL == "" && o.IntrospectionURL == "":
 			v.errAt(at("issuer"), "set issuer (OIDC discovery), jwks_url or introspection_url")
+		case o.JWKSURL != "" && o.Issuer == "" && !o.AnyIssuer:
+			// A key set is often shared: a provider's common keys sign every tenant's tokens,
+			// so a token another tenant minted with the right aud would pass.
+			v.errAt(at("issuer"), "required with jwks_url: the iss tokens must carry (without it a token from anyone who signs with the same key set would pass); set any_issuer = true to accept every iss and check claims.iss in the policy")
+		case o.AnyIssuer && (o.Issuer != "" || o.JWKSURL == ""):
+			v.errAt(at("any_issuer"), "only applies with jwks_url and no issuer")
 		}
 		for _, u := range []struct{ key, val string }{{"issuer", o.Issuer}, {"jwks_url", o.JWKSURL}, {"introspection_url", o.IntrospectionURL}} {
 			if u.val != "" {

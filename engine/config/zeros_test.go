@@ -27,7 +27,7 @@ func TestWrittenZerosAreRefused(t *testing.T) {
 		case "route":
 			src = minimal + fmt.Sprintf("\n[[route]]\nname = \"b\"\npath = \"/b\"\nupstream = \"http://127.0.0.1:9000\"\npolicy = \"p\"\n%s = %s\n", name, zero(key))
 		case "oauth":
-			src = fmt.Sprintf("[[oauth]]\nname = \"a\"\njwks_url = \"https://idp.test/k\"\naudiences = [\"a\"]\n\n[[oauth]]\nname = \"b\"\njwks_url = \"https://idp.test/k\"\naudiences = [\"a\"]\n%s = %s\n%s", name, zero(key), minimal)
+			src = fmt.Sprintf("[[oauth]]\nname = \"a\"\nissuer = \"https://idp.test\"\naudiences = [\"a\"]\n\n[[oauth]]\nname = \"b\"\nissuer = \"https://idp.test\"\naudiences = [\"a\"]\n%s = %s\n%s", name, zero(key), minimal)
 		case "policies":
 			src = fmt.Sprintf("[policies]\nbundle_url = \"https://bundles.example/b.tar.gz\"\n%s = %s\n%s", name, zero(key), minimal)
 		default:
