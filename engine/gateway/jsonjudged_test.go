@@ -14,8 +14,9 @@ import (
 // capitals or names another type is parsed all the same, and one sent with a
 // Content-Encoding, which the gateway would judge as compressed bytes while an upstream
 // inflates it, is refused with 415 on a route whose policy reads the JSON, and so is JSON after
-// a byte order mark or in UTF-16, which some parsers read too. A route whose policy does not
-// read it forwards such a body as it came.
+// a byte order mark or in UTF-16, which some parsers read too. An object with a key twice,
+// whose first value some parsers read and the policy would not judge, is refused with 422. A
+// route whose policy does not read it forwards such a body as it came.
 func TestJSONIsJudgedWhateverItsContentType(t *testing.T) {
 	up := startUpstream(t)
 	cfg := quietHead + fmt.Sprintf(`
@@ -75,6 +76,10 @@ policy = "routes.open"
 		{"JSON in UTF-16", "/hooks/amount", "application/json", "", utf16le, 415},
 		{"JSON in UTF-16 without a BOM", "/hooks/amount", "application/json", "", utf16le[2:], 415},
 		{"UTF-16, the policy reads no JSON", "/hooks/open", "application/json", "", utf16le, 200},
+		{"a key twice", "/hooks/amount", "application/json", "", []byte(`{"amount":5000,"amount":5}`), 422},
+		{"a key twice, once escaped", "/hooks/amount", "application/json", "", []byte(`{"amount":5000,"\u0061mount":5}`), 422},
+		{"a key twice in a nested object", "/hooks/amount", "application/json", "", []byte(`{"amount":5,"x":{"k":1,"k":2}}`), 422},
+		{"a key twice, the policy reads no JSON", "/hooks/open", "application/json", "", []byte(`{"amount":5000,"amount":5}`), 200},
 	} {
 		if got := post(c.path, c.ct, c.encoding, c.body); got != c.want {
 			t.Errorf("%s: status %d, want %d", c.name, got, c.want)
@@ -84,7 +89,7 @@ policy = "routes.open"
 	for _, r := range up.requests() {
 		fwd = append(fwd, r.URI+" "+r.Header.Get("Content-Encoding"))
 	}
-	if want := "/hooks/amount |/hooks/amount |/hooks/open gzip|/hooks/open "; strings.Join(fwd, "|") != want {
+	if want := "/hooks/amount |/hooks/amount |/hooks/open gzip|/hooks/open |/hooks/open "; strings.Join(fwd, "|") != want {
 		t.Errorf("forwarded %q, want %q", strings.Join(fwd, "|"), want)
 	}
 }

@@ -39,10 +39,11 @@ const (
 	costObjectElem = 112 // a member: the key's term and boxed text, the element, the map entry
 )
 
-// JSONError is a body that is JSON (or starts like it) but over a limit. The request is
-// refused with Status before any rule runs; Reason is a fixed text, never a part of the body.
+// JSONError is a body that is JSON (or starts like it) but over a limit, or that parsers
+// read differently. The request is refused with Status before any rule runs; Reason is a
+// fixed text, never a part of the body.
 type JSONError struct {
-	Status int // 413 (too many values, over the budget) or 422 (too deep)
+	Status int // 413 (too many values, over the budget), 415 (encoded, not UTF-8) or 422 (too deep, a key twice)
 	Reason string
 }
 
@@ -60,6 +61,12 @@ var (
 	// a policy that reads input.request.json would find none in such a body, and its rules
 	// on it would be passed over.
 	errJSONUnicode = &JSONError{Status: fasthttp.StatusUnsupportedMediaType, Reason: "body has a byte order mark or is utf-16 or utf-32, and the policy reads its json"}
+	// errJSONRepeatedKey: parsers disagree on an object with a key twice (encoding/json,
+	// OPA and most keep the last value; gjson, and many streaming readers, the first;
+	// serde refuses it), so the policy could judge one value and the upstream act on
+	// another. Keys are compared as decoded, so "a" and "\u0061" are the same key, and so
+	// are two invalid UTF-8 spellings that both decode to U+FFFD.
+	errJSONRepeatedKey = &JSONError{Status: fasthttp.StatusUnprocessableEntity, Reason: "json object has a key twice, and the policy reads its json"}
 	// errJSONSyntax is not refused: a body that is not JSON has no input.request.json.
 	errJSONSyntax = errors.New("input: not json")
 )
@@ -73,8 +80,9 @@ const jsonScratchMax = 4096
 // strings without escapes are views of body (an arena string), other strings are unescaped
 // into the arena, and terms come from the slab. It accepts what encoding/json accepts (exactly one value, surrounded by
 // whitespace) and builds what ast.InterfaceToValue builds from encoding/json's result
-// (FuzzJSON): invalid UTF-8 and lone surrogates become U+FFFD, a repeated key keeps its last
-// value. ok is false when the body is not JSON; err is a *JSONError when it is over a limit.
+// (FuzzJSON): invalid UTF-8 and lone surrogates become U+FFFD. An object with a key twice is
+// refused (errJSONRepeatedKey). ok is false when the body is not JSON; err is a *JSONError
+// when it is over a limit or refused.
 func (b *Builder) parseJSON(body string, lim JSONLimits) (v ast.Value, ok bool, err error) {
 	if len(body) == 0 {
 		return nil, false, nil
@@ -299,12 +307,14 @@ func (p *jsonParser) object() *ast.Term {
 	if !p.spend(costObject + n*costObjectElem) {
 		return nil
 	}
-	// Insert, not NewObject: a repeated key replaces the earlier value, as encoding/json does.
 	obj := ast.NewObjectWithCapacity(n)
 	for _, kv := range p.pairs[start:] {
 		obj.Insert(kv[0], kv[1])
 	}
 	p.pairs = p.pairs[:start]
+	if obj.Len() != n { // Insert replaced a member: a key came twice
+		return p.fail(errJSONRepeatedKey)
+	}
 	return p.b.term(obj)
 }
 

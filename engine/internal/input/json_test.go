@@ -32,6 +32,53 @@ func referenceJSON(body string) (ast.Value, bool) {
 	return v, true
 }
 
+// repeatedKey reports whether encoding/json's token stream of body, up to its first error,
+// holds an object with a key twice (keys as the decoder unescapes them).
+func repeatedKey(body string) bool {
+	dec := json.NewDecoder(strings.NewReader(body))
+	dec.UseNumber()
+	type level struct {
+		keys   map[string]bool // nil in an array
+		expect bool            // the next token of an object is a key
+	}
+	var stack []level
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		top := len(stack) - 1
+		switch tok {
+		case json.Delim('{'):
+			if top >= 0 && stack[top].keys != nil {
+				stack[top].expect = true
+			}
+			stack = append(stack, level{keys: map[string]bool{}, expect: true})
+			continue
+		case json.Delim('['):
+			if top >= 0 && stack[top].keys != nil {
+				stack[top].expect = true
+			}
+			stack = append(stack, level{})
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:top]
+			continue
+		}
+		if top < 0 || stack[top].keys == nil {
+			continue
+		}
+		if stack[top].expect {
+			k, _ := tok.(string)
+			if stack[top].keys[k] {
+				return true
+			}
+			stack[top].keys[k] = true
+		}
+		stack[top].expect = !stack[top].expect
+	}
+}
+
 var unlimited = JSONLimits{MaxDepth: 10_000, MaxElements: 1 << 30}
 
 // FuzzJSON checks the Builder's parse against encoding/json, the maintained parser it
@@ -52,6 +99,16 @@ func FuzzJSON(f *testing.F) {
 		want, wantOK := referenceJSON(body)
 		if err == errJSONUnicode && !wantOK {
 			return // a BOM, or UTF-16/32: refused when a policy reads the json, never JSON to encoding/json
+		}
+		repeated := repeatedKey(body)
+		if err == errJSONRepeatedKey {
+			if !repeated {
+				t.Fatalf("%q: refused for a key twice; encoding/json's tokens show none", body)
+			}
+			return
+		}
+		if ok && repeated {
+			t.Fatalf("%q: parsed, but encoding/json's tokens show an object with a key twice", body)
 		}
 		if err != nil {
 			t.Fatalf("%q: %v with no limit in reach (encoding/json reads it: %v)", body, err, wantOK)
