@@ -160,7 +160,7 @@ func (Request) ProtocolVersion() string {
 	return string(b)
 }
 
-// SourceAddr returns the client's address, "ip:port".
+// SourceAddr returns the connection's peer, "ip:port": a proxy's, behind one (the client's IP is the policy's input.request.remote_ip).
 func (Request) SourceAddr() string { return string(getBytes(abiGetSourceAddr)) }
 
 // Header returns the first value of the named request header, or "".

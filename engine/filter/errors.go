@@ -12,13 +12,15 @@ type ErrorKind string
 
 // Error kinds, the values of [Error.Kind].
 const (
-	// KindTrap: the guest trapped (unreachable, out-of-bounds access, a Go
-	// panic that exited the guest, a failed start function).
+	// KindTrap: the guest trapped (unreachable, out-of-bounds access, a stack
+	// overflow, a Go panic that exited the guest, a failed start function).
 	KindTrap ErrorKind = "trap"
 	// KindTimeout: the call passed its deadline, or the caller's context was
 	// canceled, and wazero closed the instance.
 	KindTimeout ErrorKind = "timeout"
-	// KindOOM: the guest failed while its memory was at the filter's cap.
+	// KindOOM: the guest failed while its memory was at the filter's cap (a memory.grow
+	// past it does not trap, the guest's reaction to its -1 does), but for a stack
+	// overflow, which is KindTrap: the call stack is not in the guest's memory.
 	KindOOM ErrorKind = "oom"
 	// KindPool: no instance became free within the wait, or the filter is
 	// closed. The server answers 503.

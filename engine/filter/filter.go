@@ -177,7 +177,11 @@ type Filter struct {
 	poolMax     int // the bound: cap(sem)
 	idleTimeout time.Duration
 	hasResponse bool
-	logger      *slog.Logger
+	// bounded: the guest ends every call within boundedSteps instructions (boundedGuest), so
+	// its call stack cannot outgrow what those few push, and its calls need no renewal of
+	// their function handles (Instance.call).
+	bounded bool
+	logger  *slog.Logger
 
 	host     *Host
 	rt       *hostRuntime
@@ -252,7 +256,8 @@ func (h *Host) Load(ctx context.Context, spec Spec) (*Filter, error) {
 	deadline := s.Timeout != NoDeadline
 	// A guest whose every call ends within boundedSteps keeps its deadline (the call's timer,
 	// checked by every host function) without wazero's interrupts.
-	key := runtimeKey{pages: s.pages(), interrupt: deadline && !boundedGuest(s.Module)}
+	bounded := boundedGuest(s.Module)
+	key := runtimeKey{pages: s.pages(), interrupt: deadline && !bounded}
 	rt, err := h.runtime(ctx, key)
 	if err != nil {
 		return nil, fmt.Errorf("filter/%s: %w", s.Name, err)
@@ -274,6 +279,7 @@ func (h *Host) Load(ctx context.Context, spec Spec) (*Filter, error) {
 		idleTimeout: s.IdleTimeout,
 		stats:       h.countersFor(s.Name),
 		hasResponse: compiled.hasResponse,
+		bounded:     bounded,
 		logger:      s.Logger.With("filter", s.Name),
 		host:        h,
 		rt:          rt,
@@ -519,11 +525,13 @@ func (f *Filter) newInstance(ctx context.Context) (*Instance, error) {
 		return nil, f.fail(kind, fmt.Errorf("instantiate: %w", err))
 	}
 	inst.mod = mod
-	inst.handleReq = mod.ExportedFunction(exportHandleRequest)
+	inst.handleReq.fn = mod.ExportedFunction(exportHandleRequest)
+	inst.handleReq.name = exportHandleRequest
 	if f.hasResponse {
-		inst.handleResp = mod.ExportedFunction(exportHandleResponse)
+		inst.handleResp.fn = mod.ExportedFunction(exportHandleResponse)
+		inst.handleResp.name = exportHandleResponse
 	}
-	if inst.handleReq == nil {
+	if inst.handleReq.fn == nil {
 		// _start exited the module (proc_exit): it is a command, not a
 		// reactor or a TinyGo-style guest that returns from main.
 		inst.close(ctx)

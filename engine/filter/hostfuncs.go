@@ -502,18 +502,22 @@ func writeHeader(ctx context.Context, mod api.Module, stack []uint64, fn string,
 		abiPanic(fn, "trailers are not supported")
 	}
 	i.chargeHeader(fn, name, value)
-	switch {
-	case kind == headerKindRequest && add:
+	// A set replaces every value of the name, as the ABI says: every value is deleted, then
+	// the new one added. fasthttp's own Set does not: it overwrites the first of several
+	// values and keeps the others, merges a request's Cookie into the cookies already there,
+	// and adds a Set-Cookie beside the response's others.
+	if kind == headerKindRequest {
+		if !add {
+			ex.Req.Header.DelBytes(name)
+		}
 		ex.Req.Header.AddBytesKV(name, value)
-	case kind == headerKindRequest:
-		ex.Req.Header.SetBytesKV(name, value)
-	case add:
-		ex.Resp.Header.AddBytesKV(name, value)
-		ex.RespChanged = true
-	default:
-		ex.Resp.Header.SetBytesKV(name, value)
-		ex.RespChanged = true
+		return
 	}
+	if !add {
+		ex.Resp.Header.DelBytes(name)
+	}
+	ex.Resp.Header.AddBytesKV(name, value)
+	ex.RespChanged = true
 }
 
 // maxAddedHeaderBytes bounds the header bytes one request's guest may add: the host's memory

@@ -30,7 +30,9 @@ type Exchange struct {
 	Resp *fasthttp.Response
 	// Route is the route name returned by hookwall.get_route.
 	Route string
-	// RemoteAddr ("ip:port") is returned by get_source_addr. When it is empty, Source is
+	// RemoteAddr ("ip:port") is returned by get_source_addr: the connection's peer, which is
+	// a proxy's address behind a proxy (the client's IP as judged from X-Forwarded-For is
+	// the policy's, not a filter's). When it is empty, Source is
 	// formatted on the first get_source_addr of the request: most filters never ask, and
 	// formatting costs two allocations a request.
 	RemoteAddr string
@@ -52,8 +54,8 @@ type Exchange struct {
 type Instance struct {
 	f          *Filter
 	mod        api.Module
-	handleReq  api.Function
-	handleResp api.Function
+	handleReq  export
+	handleResp export // fn is nil when the filter has no response phase
 	stack      [2]uint64
 
 	// Per-request state, reset by HandleRequest.
@@ -78,6 +80,7 @@ type Instance struct {
 	idleSince time.Time // when it was last released to the idle list
 	calledAt  time.Time // when its last call with a deadline started; zero if none did
 	broken    bool
+	renewals  int // function handles renewed after a long call (call), for tests
 	scratch   []byte
 	stdout    boundedBuffer
 	stderr    boundedBuffer
@@ -98,7 +101,7 @@ func (i *Instance) HandleRequest(ctx context.Context, ex *Exchange) (next bool, 
 	i.reqWritten, i.respWritten = false, false
 	i.labels = 0
 	i.addedHeaders = 0
-	if err := i.call(ctx, ex, i.handleReq, i.stack[:1]); err != nil {
+	if err := i.call(ctx, ex, &i.handleReq, i.stack[:1]); err != nil {
 		return false, err
 	}
 	ctxNext := i.stack[0]
@@ -116,7 +119,7 @@ func (i *Instance) HandleRequest(ctx context.Context, ex *Exchange) (next bool, 
 // changes over the upstream's answer: the server must replace it with its own
 // 5xx, or, for on_error = "skip", send a copy it took before the call.
 func (i *Instance) HandleResponse(ctx context.Context, ex *Exchange, isError bool) error {
-	if i.handleResp == nil {
+	if i.handleResp.fn == nil {
 		return nil
 	}
 	i.afterNext = true
@@ -127,7 +130,7 @@ func (i *Instance) HandleResponse(ctx context.Context, ex *Exchange, isError boo
 	if isError {
 		i.stack[1] = 1
 	}
-	return i.call(ctx, ex, i.handleResp, i.stack[:2])
+	return i.call(ctx, ex, &i.handleResp, i.stack[:2])
 }
 
 // Filter returns the filter the instance belongs to.
@@ -147,9 +150,32 @@ func (i *Instance) close(ctx context.Context) error {
 	return i.mod.Close(ctx)
 }
 
+// export is one of the guest's exported functions, with the handle its calls go through.
+type export struct {
+	fn   api.Function
+	name string
+}
+
+// renewAfter is how long a call may run before its function's handle is renewed (see call).
+// A call of the tiny guest takes about 2 µs, one of a standard-Go guest 10–50 µs. wazero
+// grows a call stack by doubling it, so a call that leaves a stack of S bytes behind first
+// filled S/2 of it: on the development VM a thin recursion without a deadline filled about
+// 5 MiB a millisecond at best, so a call shorter than this leaves at most about 1 MiB of stack
+// with its handle (and a call that grew one of megabytes ran for milliseconds). That is a
+// small part of the default memory cap, which each pooled instance may fill anyway.
+const renewAfter = 100 * time.Microsecond
+
 // call runs fn under the filter's deadline with ex visible to the host
 // functions.
-func (i *Instance) call(ctx context.Context, ex *Exchange, fn api.Function, stack []uint64) error {
+//
+// wazero keeps a guest's call stack in host memory, owned by the function handle the call
+// went through, and never shrinks it: a guest that recursed deeply once would have its pooled
+// instance hold tens of MiB that the memory cap does not count. So a call that ran longer
+// than renewAfter, which is how long it takes to grow a large stack, gets a fresh handle for
+// its function afterwards, and the old one, with its stack, becomes garbage. Short calls, the
+// common case, keep their handle and allocate nothing; a bounded guest's calls are not timed
+// at all (Filter.bounded).
+func (i *Instance) call(ctx context.Context, ex *Exchange, fn *export, stack []uint64) error {
 	if i.broken {
 		return i.f.fail(KindTrap, errors.New("instance already failed"))
 	}
@@ -163,6 +189,7 @@ func (i *Instance) call(ctx context.Context, ex *Exchange, fn api.Function, stac
 	c := &i.cctx
 	c.caller = ctx
 	var err error
+	var start time.Time // when the call started, for a guest whose stack may grow; zero otherwise
 	if i.f.timeout > 0 {
 		// One clock reading: the deadline, the timer's delay, and the idle list's clock
 		// when the instance is released after this call. Under a caller's deadline (a
@@ -176,12 +203,15 @@ func (i *Instance) call(ctx context.Context, ex *Exchange, fn api.Function, stac
 			now = time.Now()
 		}
 		i.calledAt = now
+		if !i.f.bounded {
+			start = now
+		}
 		d, in := now.Add(i.f.timeout), i.f.timeout
 		if ok && cd.Before(d) {
 			d, in = cd, cd.Sub(now)
 		}
 		c.arm(d, in)
-		err = fn.CallWithStack(c, stack)
+		err = fn.fn.CallWithStack(c, stack)
 		if c.disarm() && err == nil {
 			// The deadline fired as the guest returned: the answer stands, but Done is
 			// closed for good (and wazero may have closed the module), so a reuse would
@@ -189,7 +219,10 @@ func (i *Instance) call(ctx context.Context, ex *Exchange, fn api.Function, stac
 			i.broken = true
 		}
 	} else {
-		err = fn.CallWithStack(c, stack)
+		if !i.f.bounded {
+			start = time.Now()
+		}
+		err = fn.fn.CallWithStack(c, stack)
 	}
 	c.caller = nil
 	i.ex = nil
@@ -198,7 +231,19 @@ func (i *Instance) call(ctx context.Context, ex *Exchange, fn api.Function, stac
 		i.broken = true
 		return i.f.fail(i.classify(ctx, err), err)
 	}
+	if !start.IsZero() && !i.broken && time.Since(start) > renewAfter {
+		i.renew(fn)
+	}
 	return nil
+}
+
+// renew replaces fn's handle with a fresh one from the module, whose call stack is wazero's
+// initial 10 KiB: the old handle, and the stack it grew, are left to the garbage collector.
+func (i *Instance) renew(fn *export) {
+	if f := i.mod.ExportedFunction(fn.name); f != nil {
+		fn.fn = f
+		i.renewals++
+	}
 }
 
 // callContext is the context.Context of an instance's guest calls: one per
@@ -347,6 +392,14 @@ func (i *Instance) classify(ctx context.Context, err error) ErrorKind {
 	if ctx.Err() != nil {
 		return KindTimeout
 	}
+	if stackOverflow(err) {
+		// Recursion too deep for wazero's call stack, which lives in host memory: the
+		// guest's memory has nothing to do with it, even when it is full.
+		return KindTrap
+	}
+	// A memory.grow past the cap does not trap: it returns -1 to the guest, whose allocator
+	// then gives up its own way (unreachable, an out-of-bounds access, a Go guest's exit).
+	// So a trap is taken for the guest running out of memory when its memory is at the cap.
 	if mem := i.mod.Memory(); mem != nil {
 		// Size overflows to 0 at 65536 pages; Grow(0) reports pages.
 		if pages, ok := mem.Grow(0); ok && uint64(pages)*pageSize >= i.f.memLimit {
@@ -354,6 +407,22 @@ func (i *Instance) classify(ctx context.Context, err error) ErrorKind {
 		}
 	}
 	return KindTrap
+}
+
+// wazeroStackOverflow is the text of wazero's stack overflow trap.
+const wazeroStackOverflow = "stack overflow"
+
+// stackOverflow reports whether err is wazero's stack overflow trap. wazero does not export
+// the error value, so it is found by its text in err's chain: the trap itself, or its wrap
+// with the wasm stack trace ("wasm error: stack overflow\n…"). A guest cannot make an error
+// of that text: what it fails with is a trap, an exit code or a host function's abiError.
+func stackOverflow(err error) bool {
+	for ; err != nil; err = errors.Unwrap(err) {
+		if err.Error() == wazeroStackOverflow {
+			return true
+		}
+	}
+	return false
 }
 
 // timedOut reports whether wazero closed the module because its context

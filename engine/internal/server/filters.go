@@ -50,12 +50,20 @@ func (s *Server) runFilters(x *exchange) (done bool) {
 		inst, err := f.Acquire(rctx)
 		next := false
 		if err == nil {
-			// A guest that fails half-way may leave a half-changed request; with on_error =
-			// "skip" the request goes on, so it goes on as it was before this filter.
+			// A guest that fails half-way may leave a half-changed request and response; with
+			// on_error = "skip" the request goes on, so both go on as they were before this
+			// filter. The response is copied only when an earlier filter changed it: until
+			// then it is empty, and a Reset restores it.
 			var saved *fasthttp.Request
+			var savedResp *fasthttp.Response
+			respChanged := x.fx.RespChanged
 			if f.OnError == config.OnErrorSkip {
 				saved = fasthttp.AcquireRequest()
 				ctx.Request.CopyTo(saved)
+				if respChanged {
+					savedResp = fasthttp.AcquireResponse()
+					ctx.Response.CopyTo(savedResp)
+				}
 			}
 			nLabels := len(x.labels)
 			next, err = inst.HandleRequest(rctx, &x.fx)
@@ -64,11 +72,19 @@ func (s *Server) runFilters(x *exchange) (done bool) {
 					// Its labels too: the policy must not read what a filter that did not
 					// finish said of the request.
 					saved.CopyTo(&ctx.Request)
-					ctx.Response.Reset()
+					if savedResp != nil {
+						savedResp.CopyTo(&ctx.Response)
+					} else {
+						ctx.Response.Reset()
+					}
+					x.fx.RespChanged = respChanged
 					clear(x.labels[nLabels:])
 					x.labels = x.labels[:nLabels]
 				}
 				fasthttp.ReleaseRequest(saved)
+				if savedResp != nil {
+					fasthttp.ReleaseResponse(savedResp)
+				}
 			}
 			if err != nil || (next && !f.HasResponsePhase()) {
 				// Failed (it is spent), or nothing left to call: free the instance before the
