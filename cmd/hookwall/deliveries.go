@@ -26,8 +26,9 @@ const deliveriesUsage = `usage: hookwall deliveries <list|show|replay|purge|reke
   replay --route R --state S   replay every delivery the filter selects (--since, --until too)
   purge ID                     delete it
   rekey                        reseal every delivery under the first of [delivery]
-                               encryption_keys (and seal those stored in the clear), so
-                               the other keys can be retired
+                               encryption_keys, so the other keys can be retired; it also
+                               seals every delivery it finds in the clear (the gateway
+                               delivers none of those): run it right after setting keys
 
 The admin API of the running gateway is found from -c gateway.toml ([admin] listen and
 token), or given with --admin http://127.0.0.1:9090.

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/hookwall/hookwall/engine/delivery/postgres"
 )
 
 // Config is the decoded gateway.toml. Treat it as read-only once Load returns.
@@ -959,6 +961,12 @@ func (c *Config) validateDelivery(v *validator) {
 			v.errAt(at("url"), "invalid URL: %v", urlErrorCause(err))
 		case u.Scheme != "postgres" && u.Scheme != "postgresql":
 			v.errAt(at("url"), "scheme must be postgres or postgresql, not %q", u.Scheme)
+		default:
+			// The store would send the password and the deliveries to whoever answers
+			// for a server off this machine whose certificate it does not verify.
+			if err := postgres.CheckURL(d.URL); err != nil {
+				v.errAt(at("url"), "%v", err)
+			}
 		}
 	default:
 		v.errAt(at("store"), "must be \"sqlite\" or \"postgres\", not %q", d.Store)

@@ -44,6 +44,8 @@ destinations = ["https://audit.example/in", "http://127.0.0.1:9001"]
 }
 
 func TestDeliveryKeysInvalid(t *testing.T) {
+	t.Setenv("PGSSLMODE", "") // the delivery.url cases read it
+	t.Setenv("PGHOST", "")
 	cases := []struct {
 		name, toml string
 		line       int
@@ -52,6 +54,9 @@ func TestDeliveryKeysInvalid(t *testing.T) {
 		{"store", "[delivery]\nstore = \"mysql\"\n" + policiesRoute, 2, "delivery.store", `must be "sqlite" or "postgres"`},
 		{"postgres without url", "[delivery]\nstore = \"postgres\"\n" + policiesRoute, 1, "delivery.url", `required when store = "postgres"`},
 		{"postgres url scheme", "[delivery]\nstore = \"postgres\"\nurl = \"mysql://u:p@h/db\"\n" + policiesRoute, 3, "delivery.url", "scheme must be postgres or postgresql"},
+		{"postgres url unverified", "[delivery]\nstore = \"postgres\"\nurl = \"postgres://hookwall:hunter2@db.example/hooks\"\n" + policiesRoute, 3, "delivery.url", "would connect to db.example:5432 over TLS without checking the server's certificate"},
+		{"postgres url require", "[delivery]\nstore = \"postgres\"\nurl = \"postgres://hookwall:hunter2@db.example/hooks?sslmode=require\"\n" + policiesRoute, 3, "delivery.url", "add sslmode=verify-full to the url"},
+		{"postgres url allow", "[delivery]\nstore = \"postgres\"\nurl = \"postgres://hookwall:hunter2@10.1.2.3/hooks?sslmode=allow\"\n" + policiesRoute, 3, "delivery.url", "would connect to 10.1.2.3:5432 in clear text"},
 		{"postgres with path", "[delivery]\nstore = \"postgres\"\nurl = \"postgres://h/db\"\npath = \"d.db\"\n" + policiesRoute, 4, "delivery.path", `only applies with store = "sqlite"`},
 		{"sqlite with url", "[delivery]\nurl = \"postgres://h/db\"\n" + policiesRoute, 2, "delivery.url", `only applies with store = "postgres"`},
 		{"max_pending", "[delivery]\nmax_pending = -1\n" + policiesRoute, 2, "delivery.max_pending", "must be > 0"},
@@ -73,5 +78,24 @@ func TestDeliveryKeysInvalid(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { wantError(t, tc.toml, tc.line, tc.key, tc.msg) })
+	}
+}
+
+// A PostgreSQL delivery store off this machine is accepted with its certificate verified, or
+// in clear text the url asks for (as a compose network's examples/fleet does); one on this
+// machine (loopback, a Unix socket) whatever its sslmode, as the tests' own.
+func TestDeliveryPostgresURLVerifiedOrLocal(t *testing.T) {
+	t.Setenv("PGSSLMODE", "")
+	t.Setenv("PGHOST", "")
+	for _, u := range []string{
+		"postgres://hookwall:hunter2@db.example/hooks?sslmode=verify-full",
+		"postgres://hookwall:hunter2@postgres:5432/hooks?sslmode=disable",
+		"postgres://hookwall:hunter2@127.0.0.1:5432/hooks?sslmode=disable",
+		"postgres://hookwall:hunter2@localhost/hooks",
+		"postgres://hookwall@/hooks?host=/var/run/postgresql&sslmode=disable",
+	} {
+		if _, err := Parse("g.toml", []byte("[delivery]\nstore = \"postgres\"\nurl = \""+u+"\"\n"+policiesRoute)); err != nil {
+			t.Errorf("%s: %v", u, err)
+		}
 	}
 }

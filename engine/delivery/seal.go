@@ -78,7 +78,7 @@ func (kr *Keyring) Open(keyID string, sealed, aad []byte) ([]byte, error) {
 	}
 	plain, err := aead.Open(nil, sealed[:aead.NonceSize()], sealed[aead.NonceSize():], keyAAD(aad, keyID))
 	if err != nil {
-		return nil, fmt.Errorf("sealed with key %q but does not open with it (was the secret's value changed?): %w", keyID, err)
+		return nil, fmt.Errorf("sealed with key %q but %w with it (was the secret's value changed?): %w", keyID, ErrSealBroken, err)
 	}
 	return plain, nil
 }
@@ -115,10 +115,28 @@ func decodeKey(v []byte) ([]byte, bool) {
 // sealedMark is the one header a sealed record stores in the clear: its value is the key
 // id. No HTTP/1.1 header name starts with ':', so it cannot be a forwarded header. Records of
 // sealedMarkV1, an earlier version's, seal the headers and the body bound to the record id
-// alone, with the target's query in the clear; they still open, and Rekey reseals them.
+// alone, with the target's query in the clear: a writer of the store can move one to
+// another route, destination or target and it still opens. They are shown (Get) and
+// resealed (Rekey), never delivered as they are.
 const (
 	sealedMark   = ":sealed2"
 	sealedMarkV1 = ":sealed"
+)
+
+// Reasons a claimed record is refused: made dead before any attempt, never sent. The error
+// the dead hook gets wraps one of them (or a *MissingKeyError).
+var (
+	// ErrStoredInClear: the record carries no seal, though every record the gateway stores
+	// with keys is sealed. Something other than the gateway wrote it into the store, or it
+	// was stored before keys were set and Rekey has not sealed it since.
+	ErrStoredInClear = errors.New("stored in the clear, though [delivery] encryption_keys is set")
+	// ErrSealedUnbound: the record was sealed by an earlier version, bound to its id alone,
+	// so its route, destination and target may have been changed in the store.
+	ErrSealedUnbound = errors.New("sealed by an earlier hookwall version, whose seal binds the delivery id alone, not its route, destination or target")
+	// ErrSealBroken: the record names a key the keyring holds but does not open with it: the
+	// key's value changed, or the record was changed in the store (re-pointed at another
+	// route, destination or target, its ciphertext altered).
+	ErrSealBroken = errors.New("does not open")
 )
 
 // sealedAAD is what a record's ciphertext is bound to besides its key: every field stored
@@ -136,19 +154,25 @@ func sealedAAD(r *Record) []byte {
 
 // Sealed wraps s so that every record's headers, body and target query are stored sealed
 // with AES-256-GCM under kr's first key (the store keeps the target's path); the fields
-// stored in the clear (sealedAAD) and the key id are bound to the ciphertext. Records
-// stored in the clear before (no key then) still read. A claimed record sealed with a key
-// kr no longer has cannot be delivered: it is made dead with an error naming the key and
-// saying what to do, and dead (may be nil) is called with it as the Dispatcher calls
-// Options.Final, so that this final outcome is logged and counted like the others.
-func Sealed(s Store, kr *Keyring, dead func(r *Record, res Result)) Store {
+// stored in the clear (sealedAAD) and the key id are bound to the ciphertext.
+//
+// A claimed record that is not sealed in the current form under a key kr holds is never
+// delivered: one stored in the clear (anyone who can write the store could have put it
+// there, and the gateway would deliver and sign it as the route's), one sealed by an earlier
+// version (bound to its id alone: it may have been re-pointed), one sealed with a key kr no
+// longer has, one that does not open. It is made dead with an error saying what happened and
+// what to do, and dead (may be nil) is called with it as the Dispatcher calls Options.Final,
+// with the cause (errors.Is ErrStoredInClear, ErrSealedUnbound or ErrSealBroken, or a
+// *MissingKeyError), so that this final outcome is logged and counted like the others. Get
+// still shows such records, and Rekey seals them: see Rekey.
+func Sealed(s Store, kr *Keyring, dead func(r *Record, res Result, cause error)) Store {
 	return &sealed{Store: s, kr: kr, dead: dead}
 }
 
 type sealed struct {
 	Store
 	kr   *Keyring
-	dead func(r *Record, res Result)
+	dead func(r *Record, res Result, cause error)
 }
 
 func (s *sealed) Enqueue(ctx context.Context, rs ...*Record) error {
@@ -180,9 +204,11 @@ func (s *sealed) seal(r *Record) *Record {
 	return &c
 }
 
-// open replaces r's sealed headers, body and target query by the plain ones.
+// open replaces r's sealed headers, body and target query by the plain ones. A record
+// stored in the clear is left as it is, and one sealed by an earlier version opens: open
+// serves showing and resealing them; openToDeliver refuses them.
 func (s *sealed) open(r *Record) error {
-	if len(r.Headers) != 1 || r.Headers[0].Name != sealedMark && r.Headers[0].Name != sealedMarkV1 {
+	if !isSealed(r) {
 		return nil // stored in the clear
 	}
 	v1 := r.Headers[0].Name == sealedMarkV1
@@ -195,7 +221,7 @@ func (s *sealed) open(r *Record) error {
 		return fmt.Errorf("delivery: %s: %w: put %q back in [delivery] encryption_keys (after the key that seals) and replay the delivery (run hookwall deliveries rekey before retiring a key)", r.ID, err, mk.KeyID)
 	}
 	if err != nil {
-		return fmt.Errorf("delivery: %s: %w", r.ID, err)
+		return fmt.Errorf("delivery: %s: %w; if not, the delivery was changed in the store (re-pointed at another route, destination or target): purge it", r.ID, err)
 	}
 	field := func() ([]byte, bool) {
 		n, k := binary.Uvarint(plain)
@@ -224,6 +250,24 @@ func (s *sealed) open(r *Record) error {
 	return nil
 }
 
+// isSealed reports whether r carries a seal mark of either version.
+func isSealed(r *Record) bool {
+	return len(r.Headers) == 1 && (r.Headers[0].Name == sealedMark || r.Headers[0].Name == sealedMarkV1)
+}
+
+// openToDeliver opens r for an attempt: only a record sealed in the current form opens.
+// The errors say what happened and what the operator does about it; they never quote the
+// record's headers or body.
+func (s *sealed) openToDeliver(r *Record) error {
+	switch {
+	case !isSealed(r):
+		return fmt.Errorf("delivery: %s: %w: not delivered, since the gateway seals every delivery it stores. If it was stored before encryption_keys was set, run hookwall deliveries rekey (it seals every delivery it finds in the clear) and replay it; otherwise something else wrote it into the store: purge it and find out who can write the delivery store", r.ID, ErrStoredInClear)
+	case r.Headers[0].Name == sealedMarkV1:
+		return fmt.Errorf("delivery: %s: %w: not delivered as it is. If hookwall deliveries show gives the route and target you expect, run hookwall deliveries rekey (it reseals it bound to them) and replay it; otherwise purge it", r.ID, ErrSealedUnbound)
+	}
+	return s.open(r)
+}
+
 func (s *sealed) Claim(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int, routes Routes) ([]*Record, error) {
 	rs, err := s.Store.Claim(ctx, owner, now, lease, limit, routes)
 	if err != nil {
@@ -231,8 +275,9 @@ func (s *sealed) Claim(ctx context.Context, owner string, now time.Time, lease t
 	}
 	out := rs[:0]
 	for i, r := range rs {
-		if oerr := s.open(r); oerr != nil {
-			// Undeliverable until the key comes back: dead, and replayable then.
+		if oerr := s.openToDeliver(r); oerr != nil {
+			// Never attempted: dead, and replayable once the cause is removed (the key put
+			// back, the record resealed by Rekey).
 			res := Result{Attempt: Attempt{N: r.Attempts + 1, At: now, Error: oerr.Error()}, State: StateDead}
 			if ferr := s.Store.Finish(ctx, r.ID, owner, res); ferr != nil {
 				// The claim fails: every record of it goes back at once (this one too, to
@@ -241,7 +286,7 @@ func (s *sealed) Claim(ctx context.Context, owner string, now time.Time, lease t
 			}
 			if s.dead != nil {
 				r.State, r.Attempts, r.LastError, r.UpdatedAt = StateDead, res.Attempt.N, res.Attempt.Error, now
-				s.dead(r, res)
+				s.dead(r, res, oerr)
 			}
 			continue
 		}
@@ -280,10 +325,14 @@ func (s *sealed) Get(ctx context.Context, id string) (*Record, []Attempt, error)
 	return r, as, nil
 }
 
-// Rekey seals under kr's first key every delivery that is not sealed with it: those sealed
-// with an older key kr still holds, and those stored in the clear before keys were set. It
-// returns how many it resealed. A delivery sealed with a key kr does not hold stops it,
-// naming the delivery and the key; what was resealed before stays so.
+// Rekey seals under kr's first key every delivery that is not sealed with it in the current
+// form: those sealed with an older key kr still holds, those sealed by an earlier version
+// (bound then to where they point now), and every one stored in the clear, whatever its
+// state, those the gateway refused included: it cannot tell one stored before keys were set
+// from one written into the store by someone else, so it is run right after keys are set,
+// and refused deliveries one does not know are purged before it runs again. It returns how
+// many it resealed. A delivery sealed with a key kr does not hold stops it, naming the
+// delivery and the key; what was resealed before stays so.
 func (s *sealed) Rekey(ctx context.Context) (int, error) {
 	return s.Store.Reseal(ctx, func(r *Record) (bool, error) {
 		if len(r.Headers) == 1 && r.Headers[0].Name == sealedMark && r.Headers[0].Value == s.kr.seal { // v1 records are resealed

@@ -5,7 +5,10 @@ import (
 	"context"
 	"database/sql"
 	"encoding/binary"
+	"errors"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,7 +60,7 @@ func TestSealedQueryAndBinding(t *testing.T) {
 			t.Fatal(err)
 		}
 		var dead []string
-		s := delivery.Sealed(raw, keyring(t, oldKey), func(r *delivery.Record, _ delivery.Result) { dead = append(dead, r.ID) })
+		s := delivery.Sealed(raw, keyring(t, oldKey), func(r *delivery.Record, _ delivery.Result, _ error) { dead = append(dead, r.ID) })
 		if err := s.Enqueue(ctx, secretRecord("a", now)); err != nil {
 			t.Fatal(err)
 		}
@@ -74,7 +77,7 @@ func TestSealedQueryAndBinding(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s = delivery.Sealed(raw, keyring(t, oldKey), func(r *delivery.Record, _ delivery.Result) { dead = append(dead, r.ID) })
+		s = delivery.Sealed(raw, keyring(t, oldKey), func(r *delivery.Record, _ delivery.Result, _ error) { dead = append(dead, r.ID) })
 		rs, err := s.Claim(ctx, "w", now.Add(time.Second), time.Minute, 10, delivery.Routes{})
 		must(t, err)
 		if edit == "" {
@@ -90,7 +93,8 @@ func TestSealedQueryAndBinding(t *testing.T) {
 
 // TestSealedByAnEarlierVersionOpensAndRekeys: a delivery sealed as an earlier version sealed
 // (":sealed", the headers and body bound to the id alone, the query in the stored target)
-// still opens, and Rekey reseals it in the current form, its query leaving the clear.
+// still opens to be shown (it is not delivered as it is: TestSealedDeliversOnlyWhatItSealed),
+// and Rekey reseals it in the current form, its query leaving the clear.
 func TestSealedByAnEarlierVersionOpensAndRekeys(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now()
@@ -102,11 +106,7 @@ func TestSealedByAnEarlierVersionOpensAndRekeys(t *testing.T) {
 	defer raw.Close()
 	kr := keyring(t, oldKey)
 	r := secretRecord("v1", now)
-	hs := delivery.EncodeHeaders(r.Headers)
-	plain := append(append(binary.AppendUvarint(nil, uint64(len(hs))), hs...), r.Body...)
-	var keyID string
-	r.Body, keyID = kr.AppendSeal(nil, plain, []byte(r.ID))
-	r.Headers = []delivery.Header{{Name: ":sealed", Value: keyID}}
+	sealV1(kr, r)
 	must(t, raw.Enqueue(ctx, r))
 
 	s := delivery.Sealed(raw, kr, nil).(interface {
@@ -136,5 +136,86 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// sealV1 seals r as an earlier version did: ":sealed", the headers and body bound to the id
+// alone, the query left in the stored target.
+func sealV1(kr *delivery.Keyring, r *delivery.Record) {
+	hs := delivery.EncodeHeaders(r.Headers)
+	plain := append(append(binary.AppendUvarint(nil, uint64(len(hs))), hs...), r.Body...)
+	var keyID string
+	r.Body, keyID = kr.AppendSeal(nil, plain, []byte(r.ID))
+	r.Headers = []delivery.Header{{Name: ":sealed", Value: keyID}}
+}
+
+// TestSealedDeliversOnlyWhatItSealed: with keys, a claimed delivery stored in the clear (as
+// someone who can write the store would put a forged one there) and one sealed by an
+// earlier version and re-pointed in the store at another route are never handed out for an
+// attempt: each is made dead, the hook told why, the reason stored without the body. Rekey
+// seals both (the migration path: it cannot tell them from a store's own old deliveries),
+// and replayed they are then delivered.
+func TestSealedDeliversOnlyWhatItSealed(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now()
+	path := filepath.Join(t.TempDir(), "d.db")
+	raw, err := sqlite.Open(sqlite.Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr := keyring(t, oldKey)
+	must(t, raw.Enqueue(ctx, secretRecord("clear", now)))
+	v1 := secretRecord("v1", now)
+	sealV1(kr, v1)
+	must(t, raw.Enqueue(ctx, v1))
+	must(t, raw.Close())
+	editFile(t, path, `UPDATE deliveries SET route = 'public' WHERE id = 'v1'`)
+
+	raw, err = sqlite.Open(sqlite.Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	causes := map[string]error{}
+	s := delivery.Sealed(raw, kr, func(r *delivery.Record, _ delivery.Result, cause error) { causes[r.ID] = cause }).(interface {
+		delivery.Store
+		Rekey(context.Context) (int, error)
+	})
+	must(t, s.Enqueue(ctx, secretRecord("sealed", now)))
+	rs, err := s.Claim(ctx, "w", now.Add(time.Second), time.Minute, 10, delivery.Routes{})
+	must(t, err)
+	if !slices.Equal(ids(rs), []string{"sealed"}) {
+		t.Fatalf("claimed %v, want only the delivery the keyring sealed", ids(rs))
+	}
+	must(t, s.Finish(ctx, "sealed", "w", delivery.Result{Attempt: delivery.Attempt{N: 1, At: now, Status: 200}, State: delivery.StateDelivered}))
+	for id, want := range map[string]error{"clear": delivery.ErrStoredInClear, "v1": delivery.ErrSealedUnbound} {
+		if !errors.Is(causes[id], want) {
+			t.Errorf("%s: the dead hook was told %v, want %v", id, causes[id], want)
+		}
+		got, _, err := raw.Get(ctx, id)
+		must(t, err)
+		if got.State != delivery.StateDead || !strings.Contains(got.LastError, "hookwall deliveries rekey") || strings.Contains(got.LastError, "SECRET") {
+			t.Errorf("%s: %s, last error %q; want dead, saying what to do, without the request", id, got.State, got.LastError)
+		}
+	}
+
+	if n, err := s.Rekey(ctx); n != 2 || err != nil {
+		t.Fatalf("Rekey: %d %v, want the 2 refused resealed", n, err)
+	}
+	for _, id := range []string{"clear", "v1"} {
+		must(t, s.Replay(ctx, id, now.Add(2*time.Second)))
+	}
+	rs, err = s.Claim(ctx, "w", now.Add(3*time.Second), time.Minute, 10, delivery.Routes{})
+	must(t, err)
+	if !slices.Equal(ids(rs), []string{"clear", "v1"}) {
+		t.Fatalf("after Rekey and replay, claimed %v", ids(rs))
+	}
+	for _, r := range rs {
+		if r.URI != "/hooks/pay?api_key=QUERY-SECRET-123" || string(r.Body) != `{"card":"BODY-SECRET"}` {
+			t.Errorf("%s opened as %s %q", r.ID, r.URI, r.Body)
+		}
+	}
+	if rs[1].Route != "public" {
+		t.Errorf("v1 resealed for route %q; Rekey binds it where it points when it runs", rs[1].Route)
 	}
 }

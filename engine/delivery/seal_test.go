@@ -56,7 +56,7 @@ func TestSealedAtRest(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return delivery.Sealed(s, kr, func(r *delivery.Record, res delivery.Result) {
+		return delivery.Sealed(s, kr, func(r *delivery.Record, res delivery.Result, _ error) {
 			dead = append(dead, fmt.Sprintf("%s %d %s %s", r.ID, res.Attempt.N, r.State, res.Attempt.Error))
 		}), func() { _ = s.Close() }
 	}
@@ -198,7 +198,7 @@ func TestSealedFailedClaimReleasesTheOthers(t *testing.T) {
 		}
 	}
 	var dead []string
-	s := delivery.Sealed(raw, keyring(t, newKey), func(r *delivery.Record, _ delivery.Result) { dead = append(dead, r.ID) })
+	s := delivery.Sealed(raw, keyring(t, newKey), func(r *delivery.Record, _ delivery.Result, _ error) { dead = append(dead, r.ID) })
 
 	ended, cancel := context.WithCancel(ctx)
 	cancel()

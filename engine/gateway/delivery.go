@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -73,11 +74,21 @@ func (g *Gateway) openDelivery(cfg *config.Config, kr *delivery.Keyring) (*deliv
 		Name: "hookwall_delivery_attempts_total",
 		Help: "Delivery attempts of queued routes by outcome: delivered, retry, dead, lost (another worker owned it).",
 	}, []string{"route", "outcome"})
+	refused := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hookwall_delivery_refused_total",
+		Help: "Deliveries made dead when claimed, never attempted, by reason: cleartext (stored in the clear though encryption_keys is set), earlier_seal (sealed by an earlier version, bound to its id alone), missing_key, bad_seal (does not open: a changed key, or a row changed in the store).",
+	}, []string{"route", "reason"})
 	if kr != nil {
-		// A delivery sealed with a retired key is made dead when claimed, before any
-		// attempt: its final outcome is logged and counted as the dispatcher's are.
-		store = delivery.Sealed(store, kr, func(r *delivery.Record, res delivery.Result) {
+		// A delivery that is not sealed as this gateway seals (in the clear, sealed by an
+		// earlier version, with a retired key, altered) is made dead when claimed, before any
+		// attempt: its final outcome is logged and counted as the dispatcher's are, and,
+		// since a row the gateway did not write may be a forgery, warned about (never with
+		// its headers or body) and counted by reason.
+		store = delivery.Sealed(store, kr, func(r *delivery.Record, res delivery.Result, cause error) {
 			attempts.WithLabelValues(r.Route, string(delivery.StateDead)).Inc()
+			reason := refusalReason(cause)
+			refused.WithLabelValues(r.Route, reason).Inc()
+			g.log.Warn("delivery refused: not sealed as this gateway seals, so never sent", "delivery_id", r.ID, "route", r.Route, "reason", reason, "err", cause)
 			g.logDelivery(r, res)
 		})
 	}
@@ -96,9 +107,11 @@ func (g *Gateway) openDelivery(cfg *config.Config, kr *delivery.Keyring) (*deliv
 		Logger: g.log,
 	})
 	reg := g.obs.metrics.Registry()
-	if err := reg.Register(attempts); err != nil {
-		_ = store.Close()
-		return nil, fmt.Errorf("gateway: delivery metrics: %w", err)
+	for _, c := range []prometheus.Collector{attempts, refused} {
+		if err := reg.Register(c); err != nil {
+			_ = store.Close()
+			return nil, fmt.Errorf("gateway: delivery metrics: %w", err)
+		}
 	}
 	g.depth = &depthCache{store: store}
 	if err := reg.Register(depthCollector{g.depth, d, g.destLabel}); err != nil {
@@ -106,6 +119,21 @@ func (g *Gateway) openDelivery(cfg *config.Config, kr *delivery.Keyring) (*deliv
 		return nil, fmt.Errorf("gateway: delivery metrics: %w", err)
 	}
 	return d, nil
+}
+
+// refusalReason is the reason label of hookwall_delivery_refused_total for the cause a
+// sealed store gives for refusing a claimed delivery.
+func refusalReason(cause error) string {
+	switch mk := (*delivery.MissingKeyError)(nil); {
+	case errors.Is(cause, delivery.ErrStoredInClear):
+		return "cleartext"
+	case errors.Is(cause, delivery.ErrSealedUnbound):
+		return "earlier_seal"
+	case errors.As(cause, &mk):
+		return "missing_key"
+	default:
+		return "bad_seal"
+	}
 }
 
 // deliveryLease is how long a claimed delivery is one worker's: twice the longest queued

@@ -45,7 +45,8 @@ import (
 
 // Options configure a Store.
 type Options struct {
-	// URL is a PostgreSQL connection URL (postgres://user:pass@host:5432/db?sslmode=…).
+	// URL is a PostgreSQL connection URL (postgres://user:pass@host:5432/db?sslmode=…). A
+	// server off this machine must be reached with its certificate verified (CheckURL).
 	URL string
 	// MaxPending bounds the pending deliveries (see the package doc); 0 means no bound.
 	MaxPending int
@@ -232,13 +233,19 @@ var leaseParams = map[string]string{
 // schemaLock serialises schema creation among gateways starting together.
 const schemaLock = 0x686f6f6b77616c6c // "hookwall"
 
-// Open connects, creates the schema if missing, and returns the store. The error never
-// quotes the URL (it carries the password).
+// Open connects, creates the schema if missing, and returns the store. It connects to no
+// server off this machine whose certificate the url does not have verified: that is an
+// *UnverifiedError (see CheckURL). The error never quotes the URL (it carries the password).
 func Open(ctx context.Context, o Options) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(o.URL)
 	if err != nil {
-		return nil, errors.New("delivery/postgres: the url does not parse as a PostgreSQL connection URL")
+		return nil, fmt.Errorf("delivery/postgres: the url %w", errUnparsed)
 	}
+	// Checked before any connection: an unverified server would get the password at once.
+	if err := checkVerified(&cfg.ConnConfig.Config); err != nil {
+		return nil, fmt.Errorf("delivery/postgres: %w", err)
+	}
+	cfg.ConnConfig.LookupFunc = loopbackLookup(cfg.ConnConfig.LookupFunc)
 	maps.Copy(cfg.ConnConfig.RuntimeParams, planParams)
 	lcfg := cfg.Copy()
 	maps.Copy(lcfg.ConnConfig.RuntimeParams, leaseParams)

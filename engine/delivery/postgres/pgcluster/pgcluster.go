@@ -35,6 +35,9 @@ type Options struct {
 	Durable bool
 	// Prefix runs postgres under another program (taskset pinning it to some cores).
 	Prefix []string
+	// TLSCert and TLSKey (PEM), when set, make the server offer TLS (ssl = on) with them,
+	// beside clear text: a client chooses with its sslmode.
+	TLSCert, TLSKey []byte
 }
 
 // Cluster is a running cluster.
@@ -93,6 +96,24 @@ func start(ctx context.Context, o Options, bin, dir string) (*Cluster, error) {
 	initdb.Dir = dir
 	if out, err := initdb.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("initdb: %w\n%s", err, out)
+	}
+	if len(o.TLSCert) > 0 {
+		// The key must belong to the server's user and be readable by it alone.
+		certFile, keyFile := filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key")
+		for _, f := range []struct {
+			path string
+			b    []byte
+		}{{certFile, o.TLSCert}, {keyFile, o.TLSKey}} {
+			if err := os.WriteFile(f.path, f.b, 0o600); err != nil {
+				return nil, err
+			}
+			if cred != nil {
+				if err := os.Chown(f.path, int(cred.Uid), int(cred.Gid)); err != nil {
+					return nil, err
+				}
+			}
+		}
+		pgArgs = append(pgArgs, "-c", "ssl=on", "-c", "ssl_cert_file="+certFile, "-c", "ssl_key_file="+keyFile)
 	}
 	port, err := freePort()
 	if err != nil {

@@ -103,7 +103,23 @@ func Start(t testing.TB) *Server {
 	if u := os.Getenv(EnvURL); u != "" {
 		return &Server{admin: u}
 	}
-	c, err := pgcluster.Start(context.Background(), pgcluster.Options{})
+	return startPrivate(t, pgcluster.Options{})
+}
+
+// StartTLS returns a private cluster that offers TLS with the certificate and key (PEM)
+// beside clear text (its URLs say sslmode=disable: a test changes that). With EnvURL the
+// test is skipped: that server's certificate is not the test's to choose.
+func StartTLS(t testing.TB, certPEM, keyPEM []byte) *Server {
+	t.Helper()
+	if os.Getenv(EnvURL) != "" {
+		t.Skipf("pgtest: %s names a shared server, whose certificate this test would have to choose", EnvURL)
+	}
+	return startPrivate(t, pgcluster.Options{TLSCert: certPEM, TLSKey: keyPEM})
+}
+
+func startPrivate(t testing.TB, o pgcluster.Options) *Server {
+	t.Helper()
+	c, err := pgcluster.Start(context.Background(), o)
 	if errors.Is(err, pgcluster.ErrNoInitdb) {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("pgtest: no %s and %v (install postgresql: apt-get install -y postgresql) while CI is set", EnvURL, err)
