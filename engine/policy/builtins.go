@@ -31,7 +31,7 @@ var verifyDecl = &rego.Function{
 			types.Named("request", types.NewObject(nil, types.NewDynamicProperty(types.S, types.A))).Description("input.request"),
 			types.Named("opts", types.NewObject(nil, types.NewDynamicProperty(types.S, types.A))).Description("{\"secret\": name or [names], \"tolerance\": \"5m\", \"url\": …}"),
 		),
-		types.Named("result", types.NewObject(nil, types.NewDynamicProperty(types.S, types.A))).Description("{\"valid\": bool, \"reason\": string}"),
+		types.Named("result", types.NewObject(nil, types.NewDynamicProperty(types.S, types.A))).Description("{\"valid\": bool, \"reason\": string}, and \"id\" (the signed message id) when \"standard\" verified"),
 	),
 	// Not memoized: OPA's memo key renders every argument as text, which for a request with
 	// a body costs more than the HMAC it would save. Policies bind the result once instead.
@@ -244,6 +244,7 @@ func (c *optsCache) put(scheme string, t *ast.Term, o webhook.Options, names []s
 var (
 	keyValid  = ast.StringTerm("valid")
 	keyReason = ast.StringTerm("reason")
+	keyID     = ast.StringTerm("id")
 	validTerm = ast.ObjectTerm(ast.Item(keyValid, ast.BooleanTerm(true)), ast.Item(keyReason, ast.StringTerm("")))
 )
 
@@ -378,6 +379,12 @@ func (v verifier) check(ctx context.Context, scheme string, sc *verifyScratch) (
 	res, err := webhook.Verify(scheme, &sc.req, &sc.o)
 	if err != nil {
 		return nil, err
+	}
+	if res.Valid && res.ID != "" {
+		// The id the signature covers, for a dedupe key: the library keys on it rather than on
+		// a header it would pick itself, so the key is always the id this check verified.
+		return ast.ObjectTerm(ast.Item(keyValid, ast.BooleanTerm(true)), ast.Item(keyReason, ast.StringTerm("")),
+			ast.Item(keyID, ast.StringTerm(res.ID))), nil
 	}
 	if res.Valid {
 		return validTerm, nil

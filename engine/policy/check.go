@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -109,15 +110,7 @@ func (s *Set) checkSecrets(pkg string) error {
 		return nil
 	}
 	var msgs []string
-	seen := map[string]bool{}
-	queue := []string{pkg}
-	for len(queue) > 0 {
-		p := queue[0]
-		queue = queue[1:]
-		if seen[p] {
-			continue
-		}
-		seen[p] = true
+	for _, p := range s.reachable(pkg) {
 		for _, r := range s.secretRefs[p] {
 			check := knownSecret
 			if r.issuer {
@@ -127,6 +120,25 @@ func (s *Set) checkSecrets(pkg string) error {
 				msgs = append(msgs, r.at+err.Error())
 			}
 		}
+	}
+	sort.Strings(msgs)
+	return compileErrors(msgs)
+}
+
+// reachable is pkg and every package it refers to, directly or through another: the
+// packages whose calls an evaluation of pkg may make.
+func (s *Set) reachable(pkg string) []string {
+	var out []string
+	seen := map[string]bool{}
+	queue := []string{pkg}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		out = append(out, p)
 		for _, path := range s.deps[p] {
 			for other := range s.packages {
 				if !seen[other] && related(path, other) {
@@ -135,8 +147,7 @@ func (s *Set) checkSecrets(pkg string) error {
 			}
 		}
 	}
-	sort.Strings(msgs)
-	return compileErrors(msgs)
+	return out
 }
 
 // at renders a call's position as "file:line: ".
@@ -297,4 +308,127 @@ func nearest(name string, known []string) string {
 		}
 	}
 	return best
+}
+
+// The provider library's Standard Webhooks packages, and their rules that read the message id
+// from webhook-id or svix-id, the headers verify reads when it is given no prefix.
+var (
+	standardLibs     = []ast.Ref{ast.MustParseRef("data.hookwall.lib.providers.standard"), ast.MustParseRef("data.hookwall.lib.providers.svix")}
+	headerKeyedRules = []string{"dedupe", "dedupe_key", "message_id"}
+)
+
+// checkHeaderKeys refuses a package that verifies Standard Webhooks under a header prefix of
+// its own (verify_with's or the builtin's opts.prefix, other than the default "webhook-") and
+// keys deliveries with the library's dedupe, dedupe_key or message_id: those read webhook-id or
+// svix-id, which that verification does not read, so the key would be a header the sender did
+// not sign (a captured delivery replayed with a fresh one would be forwarded again), or no key
+// at all. dedupe_of(result) keys on the id the check verified. It reads the compiled modules
+// (references resolved, arguments bound to local variables); a prefix the compiler cannot see
+// (computed at evaluation, or from a package of the policy's own) is not found. Test files are
+// skipped: they state what their mocks do.
+func checkHeaderKeys(mods map[string]*ast.Module) error {
+	type use struct{ at, what string }
+	prefixed := map[string]use{} // package → a call that verifies under a prefix
+	keyed := map[string][]use{}  // package → its references to a header-keyed rule
+	for _, name := range slices.Sorted(maps.Keys(mods)) {
+		if IsTestFile(name) {
+			continue
+		}
+		m := mods[name]
+		pkg := m.Package.Path.String()
+		for _, r := range m.Rules {
+			bound := localBindings(r)
+			ast.WalkExprs(r, func(e *ast.Expr) bool {
+				if !e.IsCall() {
+					return false
+				}
+				args := e.Operands()
+				var opts *ast.Term
+				switch op := e.Operator(); {
+				case op.Equal(verifyRef):
+					if len(args) > 2 && args[0].Value.Compare(ast.String("standard")) == 0 {
+						opts = args[2]
+					}
+				case len(op) > 0 && isStandardLib(op[:len(op)-1]) && op[len(op)-1].Value.Compare(ast.String("verify_with")) == 0:
+					if len(args) > 1 {
+						opts = args[1]
+					}
+				}
+				if opts == nil {
+					return false
+				}
+				if p, ok := ownPrefix(resolveLocal(opts, bound)); ok {
+					if _, seen := prefixed[pkg]; !seen {
+						prefixed[pkg] = use{at: at(e.Location, name), what: p}
+					}
+				}
+				return false
+			})
+		}
+		ast.WalkTerms(m, func(t *ast.Term) bool {
+			ref, ok := t.Value.(ast.Ref)
+			if !ok || len(ref) < 6 || !isStandardLib(ref[:5]) {
+				return false
+			}
+			rule, ok := ref[5].Value.(ast.String)
+			if ok && slices.Contains(headerKeyedRules, string(rule)) {
+				keyed[pkg] = append(keyed[pkg], use{at: at(t.Location, name), what: ref[:6].String()})
+			}
+			return false
+		})
+	}
+	var msgs []string
+	for pkg, refs := range keyed {
+		p, ok := prefixed[pkg]
+		if !ok {
+			continue
+		}
+		for _, r := range refs {
+			msgs = append(msgs, fmt.Sprintf("%s%s reads the message id from webhook-id or svix-id, but %s verifies under opts.prefix %s (%s): "+
+				"that check does not read those headers, so the key would be one the sender did not sign and a replay with a fresh one "+
+				"would be forwarded again; key on the id the check verified: dedupe := %s.dedupe_of(sig), sig being the verify_with result",
+				r.at, r.what, strings.TrimPrefix(pkg, "data."), p.what, strings.TrimSuffix(p.at, ": "), libName(r.what)))
+		}
+	}
+	sort.Strings(msgs)
+	return compileErrors(msgs)
+}
+
+// isStandardLib reports whether ref is one of the library's Standard Webhooks packages.
+func isStandardLib(ref ast.Ref) bool {
+	for _, l := range standardLibs {
+		if ref.Equal(l) {
+			return true
+		}
+	}
+	return false
+}
+
+// libName is "standard" or "svix" for a reference into one of those packages.
+func libName(ref string) string {
+	if strings.HasPrefix(ref, "data.hookwall.lib.providers.svix.") {
+		return "svix"
+	}
+	return "standard"
+}
+
+// ownPrefix reports whether opts names a header prefix other than the default "webhook-",
+// and how it is written: a constant in quotes, else the term. An opts the compiler cannot
+// see into (a variable from elsewhere) is not reported.
+func ownPrefix(opts *ast.Term) (string, bool) {
+	obj, ok := opts.Value.(ast.Object)
+	if !ok {
+		return "", false
+	}
+	p := obj.Get(optPrefix)
+	if p == nil {
+		return "", false
+	}
+	if s, ok := p.Value.(ast.String); ok {
+		if strings.EqualFold(string(s), "webhook-") || s == "" {
+			return "", false
+		}
+		return strconv.Quote(string(s)), true
+	}
+	return p.String(), true
 }

@@ -67,6 +67,9 @@ type Set struct {
 	data map[string]any
 	// secretRefs are the secret names each package passes to a builtin as constants.
 	secretRefs map[string][]secretRef
+	// credHeaders are the request headers each package hands to a builtin as credentials,
+	// by name (credentialHeaders).
+	credHeaders map[string][]string
 }
 
 // Revision is a content hash of every file that was loaded.
@@ -245,8 +248,12 @@ func compile(mods map[string]*ast.Module, data map[string]any, rev string, opts 
 	if err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
 	}
+	if err := checkHeaderKeys(c.Modules); err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
 	store := inmem.NewFromObjectWithOpts(data, inmem.OptRoundTripOnWrite(false))
-	s := &Set{compiler: c, store: store, revision: rev, packages: map[string][]string{}, opts: opts, jsonReaders: jsonReaders, deps: deps, data: data, secretRefs: secretRefs}
+	s := &Set{compiler: c, store: store, revision: rev, packages: map[string][]string{}, opts: opts, jsonReaders: jsonReaders, deps: deps, data: data,
+		secretRefs: secretRefs, credHeaders: credentialHeaders(c.Modules)}
 	for name, m := range c.Modules {
 		s.files = append(s.files, name)
 		pkg := strings.TrimPrefix(m.Package.Path.String(), "data.")

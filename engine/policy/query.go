@@ -37,6 +37,10 @@ type Query struct {
 	// demoted, once set, is why the compiled evaluator no longer decides this query (it
 	// diverged from topdown): topdown does until the query is prepared again (a reload).
 	demoted atomic.Pointer[string]
+	// credHeaders name the request headers the package hands to a builtin as credentials:
+	// their values are noted as sensitive on every evaluation, whether or not the call is
+	// reached (credentialHeaders).
+	credHeaders []string
 }
 
 // decisionRules are the rules a decision is read from; others are helpers.
@@ -88,7 +92,7 @@ func (s *Set) Prepare(ctx context.Context, pkg string) (*Query, error) {
 	if err != nil {
 		return nil, fmt.Errorf("policy: prepare %s: %w", pkg, describe(err))
 	}
-	q := &Query{pkg: pkg, prepared: pq, needJSON: s.needsJSON(pkg), allowOnly: allowOnly}
+	q := &Query{pkg: pkg, prepared: pq, needJSON: s.needsJSON(pkg), allowOnly: allowOnly, credHeaders: s.credentialHeadersOf(pkg)}
 	q.fast, q.slowWhy = s.compileFast(pkg, allowOnly)
 	return q, nil
 }
@@ -194,6 +198,9 @@ func (q *Query) Eval(ctx context.Context, input ast.Value, o *EvalParams) (Decis
 // "request" is then ignored); req nil is Eval. The compiled evaluator reads from req only
 // what the policy reads; topdown gets the document with req's object.
 func (q *Query) EvalRequest(ctx context.Context, doc ast.Value, req Request, o *EvalParams) (Decision, error) {
+	if len(q.credHeaders) > 0 {
+		noteCredentialHeaders(ctx, q.credHeaders, doc, req)
+	}
 	input := doc
 	if q.Compiled() && (o == nil || (o.Tracer == nil && !o.OPA)) {
 		var fr fastpath.Request

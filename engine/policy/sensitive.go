@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"slices"
 	"strings"
 )
 
@@ -14,8 +15,10 @@ type SensitiveKey struct{}
 // given to hookwall.apikey.verify, the token given to hookwall.oauth.verify, the signature a
 // generic "hmac" check read from its header. They came from the request under names the
 // decision log's default mask may not know (a policy reads its key from any header it
-// likes), so the log masks every request header that carries one. One evaluation fills it
-// at a time; the values are the request's own, valid while the request is.
+// likes), so the log masks every request header that carries one. The headers a policy
+// names as such calls' arguments are noted before every evaluation, so that their values
+// are masked when the policy decides without reaching the call. One evaluation fills it at
+// a time; the values are the request's own, valid while the request is.
 type Sensitive struct {
 	Values []string
 }
@@ -32,12 +35,17 @@ func noteSensitive(ctx context.Context, v string) {
 		return
 	}
 	if s, ok := ctx.Value(SensitiveKey{}).(*Sensitive); ok && s != nil {
+		// A value is noted once: a query notes its credential headers before the evaluation,
+		// and the builtin that reads one notes it again.
+		if slices.Contains(s.Values, v) {
+			return
+		}
 		s.Values = append(s.Values, v)
 		// A header sent twice reaches the policy as its values joined with ", ": each of
 		// them is logged apart, and each is the credential.
 		if strings.Contains(v, ", ") {
 			for piece := range strings.SplitSeq(v, ", ") {
-				if piece = strings.TrimSpace(piece); piece != "" && piece != v {
+				if piece = strings.TrimSpace(piece); piece != "" && piece != v && !slices.Contains(s.Values, piece) {
 					s.Values = append(s.Values, piece)
 				}
 			}

@@ -9,9 +9,10 @@ import (
 // scheme, a negative tolerance, a tolerance for a scheme that signs no time, an option the
 // scheme never reads ("hmac"'s own for a named scheme, a url for a scheme that signs none),
 // and for "hmac" an unknown algorithm or encoding, a missing signature header, a template
-// that does not parse, does not sign {body} or {url} when given a url, or uses a header it
-// is not given. Verify fails on exactly these too, so a call that passes CheckOptions cannot
-// fail on them at request time. Secrets are not looked at.
+// that does not parse, does not sign {body}, does not sign what it is given a url or a
+// timestamp or id header for, or uses a header it is not given. Verify fails on exactly
+// these too, so a call that passes CheckOptions cannot fail on them at request time. Secrets
+// are not looked at.
 func CheckOptions(scheme string, o *Options) error {
 	known := false
 	for _, s := range Schemes() {

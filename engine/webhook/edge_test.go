@@ -65,6 +65,7 @@ func TestVerifyErrors(t *testing.T) {
 		{"hmac timestamp without header", "hmac", req(), &Options{Secrets: secret, SigHeader: "x-sig", Template: "{timestamp}.{body}"}, errNoTSHeader},
 		{"hmac unsigned timestamp header", "hmac", req(), &Options{Secrets: secret, SigHeader: "x-sig", TimestampHeader: "x-ts"}, errUnsignedTS},
 		{"hmac id without header", "hmac", req(), &Options{Secrets: secret, SigHeader: "x-sig", Template: "{id}{body}"}, errNoIDHeader},
+		{"hmac unsigned id header", "hmac", req(), &Options{Secrets: secret, SigHeader: "x-sig", IDHeader: "x-delivery-id"}, errUnsignedID},
 		{"hmac template without the body", "hmac", req(), &Options{Secrets: secret, SigHeader: "x-sig", Template: "{id}", IDHeader: "x-id"}, errUnsignedBody},
 		{"header, github reads its own", "github", req(), &Options{Secrets: secret, SigHeader: "x-sig"}, errNotRead},
 		{"algorithm, stripe's is fixed", "stripe", req(), &Options{Secrets: secret, Algorithm: "sha512"}, errNotRead},

@@ -27,6 +27,7 @@ var (
 	errUnsignedTS   = errors.New("timestamp header is set but the template does not sign {timestamp}")
 	errNoTSHeader   = errors.New("template uses {timestamp} but no timestamp header is set")
 	errNoIDHeader   = errors.New("template uses {id} but no id header is set")
+	errUnsignedID   = errors.New("opts.id_header is set but the template does not sign {id}: the header would be required and never checked, so anyone could put any id there (add {id} to the template, or drop id_header)")
 	errUnsignedURL  = errors.New("url is set but the template does not sign {url}")
 	errAlgorithm    = errors.New("algorithm must be sha1, sha256 or sha512")
 	errSigEncoding  = errors.New("encoding must be hex or base64")
@@ -100,6 +101,8 @@ func genericParamsOf(o *Options) (genericParams, error) {
 		return p, errUnsignedTS
 	case uses.id && p.idH == "":
 		return p, errNoIDHeader
+	case !uses.id && p.idH != "":
+		return p, errUnsignedID
 	case !p.usesURL && o.URL != "":
 		return p, errUnsignedURL
 	}

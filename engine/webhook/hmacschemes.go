@@ -295,13 +295,17 @@ func (v *verifier) standard() (Result, error) {
 		return res, nil
 	}
 	body := v.r.Body
-	return listedMAC(v.o.MACs, keys, sv, ' ', ',', "v1", decodeB64Sig, func(m hash.Hash) {
+	res := listedMAC(v.o.MACs, keys, sv, ' ', ',', "v1", decodeB64Sig, func(m hash.Hash) {
 		writeString(m, id)
 		writeString(m, ".")
 		writeString(m, ts)
 		writeString(m, ".")
 		_, _ = m.Write(body)
-	}), nil
+	})
+	if res.Valid {
+		res.ID = id
+	}
+	return res, nil
 }
 
 // standardHeaders picks the header names: Options.Prefix when set, else

@@ -52,8 +52,9 @@ type Options struct {
 	// {id}, {body} and {url}; default "{body}".
 	Template string
 	// TimestampHeader and IDHeader name the headers that fill {timestamp} and
-	// {id} ("hmac"). A TimestampHeader is checked against Tolerance (Unix
-	// seconds) and must appear in the Template.
+	// {id} ("hmac"); each is refused unless its placeholder is in the Template
+	// (a header that is required and never signed proves nothing). A
+	// TimestampHeader is checked against Tolerance (Unix seconds).
 	TimestampHeader, IDHeader string
 
 	// MACs, when set, keeps keyed HMAC states for the next verification with the same key.
@@ -64,6 +65,11 @@ type Options struct {
 type Result struct {
 	Valid  bool
 	Reason string
+	// ID is the message id the signature covers, set only when Valid and only by the schemes
+	// that sign one in a header ("standard": the id header of the prefix it verified). A
+	// dedupe key taken from here is the id that was verified: a header read by the policy
+	// itself may be another one, which the sender did not sign.
+	ID string
 }
 
 // errUnknownScheme is wrapped by the error Verify returns for a scheme name

@@ -25,10 +25,9 @@ deny := provider.reasons("standard")
 
 status := provider.status("standard")
 
-# Keyed and labelled once verified: a key from the body costs a JSON parse, spent on genuine
-# requests only.
-dedupe := provider.dedupe if provider.verified("standard")
+# Keyed and labelled on the message id the signature check verified, so only once verified.
+dedupe := provider.dedupe_of(provider.verify("standard"))
 
-labels := provider.labels if provider.verified("standard")
+labels := provider.labels_of(provider.verify("standard"))
 
 rate_limit := provider.rate_limit

@@ -1,7 +1,8 @@
 package routes.providers.standard_test
 
-# valid_for checks the ready policy reads the secret named after the provider.
-valid_for(scheme, _, opts) := {"valid": true, "reason": ""} if {
+# valid_for checks the ready policy reads the secret named after the provider. Like the
+# builtin, it gives the message id the signature covers.
+valid_for(scheme, _, opts) := {"valid": true, "reason": "", "id": "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"} if {
 	scheme == "standard"
 	opts.secret == "standard"
 }

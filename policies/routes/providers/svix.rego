@@ -25,10 +25,9 @@ deny := provider.reasons("svix")
 
 status := provider.status("svix")
 
-# Keyed and labelled once verified: a key from the body costs a JSON parse, spent on genuine
-# requests only.
-dedupe := provider.dedupe if provider.verified("svix")
+# Keyed and labelled on the message id the signature check verified, so only once verified.
+dedupe := provider.dedupe_of(provider.verify("svix"))
 
-labels := provider.labels if provider.verified("svix")
+labels := provider.labels_of(provider.verify("svix"))
 
 rate_limit := provider.rate_limit

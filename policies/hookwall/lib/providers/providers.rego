@@ -14,6 +14,11 @@
 #	labels                     {"event": event, "delivery": dedupe_key}, the keys defined
 #	rate_limit                 600 a minute from one client address, keyed "<provider>:<ip>"
 #
+# standard and svix also have dedupe_key_of(result), dedupe_of(result) and labels_of(result),
+# for a verify or verify_with result: keyed on the message id the builtin says the signature
+# covers, whatever header prefix verify_with named. Their dedupe_key reads webhook-id and
+# svix-id, the headers verify reads without a prefix.
+#
 # The ready route policies (data.routes.providers.<name>, policies/routes/providers/) are these
 # rules for the secret named after the provider, each a line; a route policy of your own
 # imports the provider's package and picks what it needs.

@@ -20,8 +20,17 @@ allow(secret) if standard.allow(secret)
 
 status(secret) := standard.status(secret)
 
-# dedupe_key is the message id the signature covers (svix-id, or webhook-id), the same on
-# every retry.
+# dedupe_key_of(result), dedupe_of(result) and labels_of(result) key on the message id that a
+# verify or verify_with result says its signature covers, as standard's do; use them with
+# verify_with's opts.prefix (a sender's own header names).
+dedupe_key_of(result) := providers.key("svix", result.id) if result.valid == true
+
+dedupe_of(result) := {"key": dedupe_key_of(result), "ttl": dedupe_ttl}
+
+labels_of(result) := object.union({"event": e | e := event}, {"delivery": key}) if key := dedupe_key_of(result)
+
+# dedupe_key is the message id the signature covers (svix-id, or webhook-id) when verify is
+# given no prefix, the same on every retry (see standard.dedupe_key).
 dedupe_key := providers.key("svix", standard.message_id)
 
 dedupe_ttl := standard.dedupe_ttl

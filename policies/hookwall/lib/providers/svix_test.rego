@@ -111,3 +111,22 @@ test_dedupe_key_from_webhook_id if {
 test_event if {
 	svix.event == "user.created" with input as signed
 }
+
+# verified_as_svix_id is the builtin's answer for verify_with(…, {"prefix": "svix-"}): the id it
+# checked is svix-id.
+verified_as_svix_id(_, _, opts) := {"valid": true, "reason": "", "id": "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"} if opts.prefix == "svix-"
+
+# The svix- prefix named explicitly, a captured delivery replayed with a fresh webhook-id: the
+# key is the svix-id verify_with checked, not the fresh id dedupe_key would read.
+test_dedupe_of_keys_the_verified_id if {
+	replay := json.patch(signed, [{"op": "add", "path": "/request/headers/webhook-id", "value": "fresh-unsigned-1"}])
+	sig := svix.verify_with("s", {"prefix": "svix-"}) with input as replay with hookwall.webhook.verify as verified_as_svix_id
+	svix.dedupe_of(sig) == {"key": "svix:msg_2KWPBgLlAfxdpx2AI54pPJ85f4W", "ttl": "72h"}
+	svix.labels_of(sig) == {"event": "user.created", "delivery": "svix:msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"} with input as replay
+	svix.dedupe_key == "svix:fresh-unsigned-1" with input as replay
+}
+
+test_no_dedupe_of_without_a_verified_id if {
+	not svix.dedupe_of({"valid": false, "reason": "signature mismatch", "id": "msg_1"})
+	not svix.dedupe_of({"valid": true, "reason": ""})
+}

@@ -1,0 +1,109 @@
+package policy
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+// TestCredentialHeadersNotedBeforeTheCall: a policy that decides before it reaches
+// hookwall.apikey.verify (a content type checked first) never hands the key to the builtin,
+// yet the header the call reads is named in the policy; every evaluation notes its value as
+// sensitive, on the compiled evaluator and topdown, with the request in the document or held
+// apart. So are a header read into a local variable first, hookwall.oauth.verify's token
+// header, a generic hmac signature's opts.header, and one read by a package the route's
+// package uses. A header name computed at evaluation cannot be named beforehand: its value
+// is noted only when the builtin runs.
+func TestCredentialHeadersNotedBeforeTheCall(t *testing.T) {
+	const key = "k3y-0f-the-acme-c1ient-4ab9f0e2"
+	src := map[string]string{
+		"key.rego": `package routes.key
+
+default allow := false
+
+allow if {
+	input.request.headers["content-type"] == "application/json"
+	hookwall.apikey.verify(input.request.headers["x-acme-client"], "acme_keys")
+}
+`,
+		"local.rego": `package routes.local
+
+allow if {
+	input.request.method == "PUT"
+	k := input.request.headers["x-local-key"]
+	hookwall.apikey.verify(k, "acme_keys")
+}
+`,
+		"token.rego": `package routes.token
+
+allow if {
+	input.request.method == "PUT"
+	hookwall.oauth.verify(input.request.headers["x-acme-bearer"], "acme").valid
+}
+`,
+		"mac.rego": `package routes.mac
+
+import data.lib.mac
+
+allow if {
+	input.request.method == "PUT"
+	mac.ok
+}
+`,
+		"lib/mac.rego": `package lib.mac
+
+ok if hookwall.webhook.verify("hmac", input.request, {"secret": "acme_hmac", "header": "X-Acme-Mac"}).valid
+`,
+		"computed.rego": `package routes.computed
+
+allow if {
+	input.request.method == "PUT"
+	hookwall.apikey.verify(input.request.headers[concat("-", ["x", "computed"])], "acme_keys")
+}
+`,
+	}
+	// No secret source and no issuers: no call is reached, and none is looked up.
+	set, err := LoadModules(context.Background(), src, nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		pkg, header string
+		noted       bool
+	}{
+		{"routes.key", "X-Acme-Client", true},
+		{"routes.local", "X-Local-Key", true},
+		{"routes.token", "X-Acme-Bearer", true},
+		{"routes.mac", "X-Acme-Mac", true},
+		{"routes.computed", "X-Computed", false},
+	} {
+		t.Run(c.pkg, func(t *testing.T) {
+			q, err := set.Prepare(context.Background(), c.pkg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := doc(requestValue("POST", "/", map[string]string{c.header: key, "Content-Type": "text/plain"}, "{}"))
+			req := objRequest{in.(ast.Object).Get(ast.StringTerm("request")).Value.(ast.Object)}
+			for _, e := range []struct {
+				name string
+				o    *EvalParams
+				req  Request
+			}{{"compiled", nil, nil}, {"topdown", &EvalParams{OPA: true}, nil}, {"request apart", nil, req}} {
+				var s Sensitive
+				ctx := context.WithValue(context.Background(), SensitiveKey{}, &s)
+				d, err := q.EvalRequest(ctx, in, e.req, e.o)
+				if err != nil {
+					t.Fatalf("%s: %v", e.name, err)
+				}
+				if d.Allow {
+					t.Fatalf("%s: allowed; the policy must decide before the call", e.name)
+				}
+				if got := slices.Contains(s.Values, key); got != c.noted {
+					t.Errorf("%s: %s noted as sensitive: %v, want %v (noted: %d values)", e.name, c.header, got, c.noted, len(s.Values))
+				}
+			}
+		})
+	}
+}
