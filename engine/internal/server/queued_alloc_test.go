@@ -3,6 +3,7 @@
 package server
 
 import (
+	"math"
 	"path/filepath"
 	"testing"
 
@@ -39,11 +40,21 @@ func TestQueuedAllocationBudget(t *testing.T) {
 	h := newAllocHarnessWith(t, func(_ *config.Config, o *Options) {
 		o.Queue = delivery.NewDispatcher(delivery.Options{Store: store})
 	}, queuedRouteTOML)
-	allocs := testing.AllocsPerRun(300, func() {
+	do := func() {
 		if st := h.do("/reference-queued"); st != 202 {
 			t.Fatalf("status %d", st)
 		}
-	})
+	}
+	// As TestAllocationBudget: warmed, then the least of three measurements, since the
+	// process's background work on a loaded machine lands in one now and then (77 of 76 once
+	// in 30 runs beside two busy loops), while an allocation of the request path shows in each.
+	for range 300 {
+		do()
+	}
+	allocs := math.Inf(1)
+	for range 3 {
+		allocs = min(allocs, testing.AllocsPerRun(300, do))
+	}
 	t.Logf("%.0f allocs/request (budget %d)", allocs, budgetQueued)
 	if allocs > budgetQueued {
 		t.Errorf("a queued request allocates %.0f, over the budget of %d", allocs, budgetQueued)
