@@ -122,6 +122,8 @@ func routeCases() []routeCase {
 		{"dot-dot inside the root", "/x/../secret", bad, routeWant{200, "root", "/inner/secret"}},
 		{"mixed-case encoded dots", "/app/%2E%2e/inner/x", bad, routeWant{200, "root", "/inner/inner/x"}},
 		{"double encoding", "/app/%252e%252e/admin", bad, routeWant{200, "app", "/app/%252e%252e/admin"}},
+		// The escape under "%25" spelled with escapes of its own: "%252F" once decoded.
+		{"double encoding in escapes", "/app/x%25%32%46..%25%32%46admin", bad, routeWant{200, "app", "/app/x%252F..%252Fadmin"}},
 		{"raw backslashes", "/app/x\\..\\admin", bad, routeWant{200, "app", "/app/x%5C..%5Cadmin"}},
 		{"encoded backslashes", "/app/x%5c..%5cadmin", bad, routeWant{200, "app", "/app/x%5C..%5Cadmin"}},
 		{"overlong UTF-8 dots", "/app/%c0%ae%c0%ae/admin", bad, routeWant{200, "app", "/app/%C0%AE%C0%AE/admin"}},

@@ -190,7 +190,7 @@ func (r *Result) finding(c Class, why string) {
 func clean(out, raw []byte) Result {
 	r := Result{Class: Normalized}
 	out = append(out, '/')
-	nonASCII, semis := false, 0
+	nonASCII, semis, pct := false, 0, false
 	for i := 1; i <= len(raw); {
 		j := i
 		for j < len(raw) && raw[j] != '/' {
@@ -243,14 +243,10 @@ func clean(out, raw []byte) Result {
 					r.finding(Ambiguous, ReasonBackslash)
 					out = append(out, '%', '5', 'C')
 				default:
-					if v == '%' && k+2 < j {
-						// "%25" then two hex digits: decoded once, another escape.
-						if _, ok := unhex(raw[k+1]); ok {
-							if _, ok := unhex(raw[k+2]); ok {
-								r.finding(Ambiguous, ReasonDoubleEncoding)
-							}
-						}
-					}
+					// An encoded "%": double encoding is looked for in the output, where
+					// the hex digits after it may come from escapes of their own
+					// ("%25%32%46" is "%252F").
+					pct = pct || v == '%'
 					nonASCII = nonASCII || v >= 0x80
 					out = append(out, '%', upperHex[v>>4], upperHex[v&0xf])
 				}
@@ -281,6 +277,9 @@ func clean(out, raw []byte) Result {
 	if nonASCII && !validUTF8(out) {
 		r.finding(Ambiguous, ReasonUTF8)
 	}
+	if pct && doubleEncoded(out) {
+		r.finding(Ambiguous, ReasonDoubleEncoding)
+	}
 	if semis > 0 { // a dot segment may have taken some away with its segment
 		if n := bytes.Count(out, []byte{';'}); n > 0 {
 			out = encodeSemicolons(out, n)
@@ -292,6 +291,23 @@ func clean(out, raw []byte) Result {
 		r.Class, r.Path = Canonical, raw
 	}
 	return r
+}
+
+// doubleEncoded reports whether the canonical path holds "%25" then two hex digits: decoded
+// once it is another escape, which an upstream that decodes twice reads as its character.
+func doubleEncoded(p []byte) bool {
+	for {
+		i := bytes.Index(p, []byte("%25"))
+		if i < 0 || i+4 >= len(p) {
+			return false
+		}
+		if _, ok := unhex(p[i+3]); ok {
+			if _, ok := unhex(p[i+4]); ok {
+				return true
+			}
+		}
+		p = p[i+3:]
+	}
 }
 
 // validUTF8 reports whether the canonical path, percent-decoded, is UTF-8 (overlong forms,
