@@ -239,7 +239,7 @@ const schemaLock = 0x686f6f6b77616c6c // "hookwall"
 func Open(ctx context.Context, o Options) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(o.URL)
 	if err != nil {
-		return nil, fmt.Errorf("delivery/postgres: the url %w", errUnparsed)
+		return nil, fmt.Errorf("delivery/postgres: the url %w", parseError(err))
 	}
 	// Checked before any connection: an unverified server would get the password at once.
 	if err := checkVerified(&cfg.ConnConfig.Config); err != nil {

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"strconv"
 	"strings"
@@ -27,6 +28,18 @@ import (
 // and with it the password.
 var errUnparsed = errors.New("does not parse as a PostgreSQL connection URL")
 
+// parseError is the error for pgx's error parsing the url: a file the url (or PGSSLROOTCERT,
+// PGSSLCERT, PGSSLKEY) names that cannot be read is named, with the operating system's
+// reason, since that error holds the file's path and nothing of the url; any other is
+// errUnparsed.
+func parseError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("names a file that cannot be read (sslrootcert, sslcert or sslkey, in the url or the environment): %w", pe)
+	}
+	return errUnparsed
+}
+
 // CheckURL parses url as Open does (reading PGSSLMODE, PGHOST and the other libpq variables
 // of the environment, and the files the url names) and returns Open's error when it would
 // connect to a server off this machine without verifying its certificate. It connects to
@@ -34,7 +47,7 @@ var errUnparsed = errors.New("does not parse as a PostgreSQL connection URL")
 func CheckURL(url string) error {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
-		return errUnparsed
+		return parseError(err)
 	}
 	return checkVerified(&cfg.ConnConfig.Config)
 }

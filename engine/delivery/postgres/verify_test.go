@@ -6,8 +6,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"io/fs"
 	"net"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -265,5 +267,18 @@ func TestOpenVerifiesARealServer(t *testing.T) {
 	defer cancel()
 	if _, err := postgres.Open(octx, postgres.Options{URL: other}); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("Open trusting another CA: %v, want a certificate error", err)
+	}
+}
+
+// A url whose sslrootcert cannot be read is refused naming the file and why (it was "does
+// not parse", which sent the operator to the url), never with the password.
+func TestCheckURLNamesAFileItCannotRead(t *testing.T) {
+	for _, k := range libpqEnv {
+		t.Setenv(k, "")
+	}
+	missing := filepath.Join(t.TempDir(), "pg-ca.pem")
+	err := postgres.CheckURL("postgres://hookwall:hunter2@db.example/hooks?sslmode=verify-full&sslrootcert=" + url.QueryEscape(missing))
+	if err == nil || !strings.Contains(err.Error(), missing) || !errors.Is(err, fs.ErrNotExist) || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("CheckURL: %v; want the missing file %s named, and no password", err, missing)
 	}
 }
