@@ -314,11 +314,13 @@ func nearest(name string, known []string) string {
 // from webhook-id or svix-id, the headers verify reads when it is given no prefix.
 var (
 	standardLibs     = []ast.Ref{ast.MustParseRef("data.hookwall.lib.providers.standard"), ast.MustParseRef("data.hookwall.lib.providers.svix")}
+	providersVerify  = ast.MustParseRef("data.hookwall.lib.providers.verify") // verify(scheme, secret, opts)
 	headerKeyedRules = []string{"dedupe", "dedupe_key", "message_id"}
 )
 
 // checkHeaderKeys refuses a package that verifies Standard Webhooks under a header prefix of
-// its own (verify_with's or the builtin's opts.prefix, other than the default "webhook-") and
+// its own (verify_with's, the library's verify("standard", …)'s or the builtin's opts.prefix,
+// other than the default "webhook-") and
 // keys deliveries with the library's dedupe, dedupe_key or message_id: those read webhook-id or
 // svix-id, which that verification does not read, so the key would be a header the sender did
 // not sign (a captured delivery replayed with a fresh one would be forwarded again), or no key
@@ -345,7 +347,9 @@ func checkHeaderKeys(mods map[string]*ast.Module) error {
 				args := e.Operands()
 				var opts *ast.Term
 				switch op := e.Operator(); {
-				case op.Equal(verifyRef):
+				case op.Equal(verifyRef), op.Equal(providersVerify):
+					// The builtin's (scheme, request, opts) and the library's generic
+					// (scheme, secret, opts): opts third either way.
 					if len(args) > 2 && args[0].Value.Compare(ast.String("standard")) == 0 {
 						opts = args[2]
 					}

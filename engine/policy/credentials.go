@@ -12,7 +12,8 @@ import (
 // credentialHeaders finds, in the compiled modules, the request headers whose values a package
 // hands to hookwall's builtins as credentials, by name: the first argument of
 // hookwall.apikey.verify and hookwall.oauth.verify when it is input.request.headers["name"]
-// (directly, or through a local variable bound to it), and the opts.header of
+// (directly, through a local variable bound to it, or through a rule of any module bound to
+// it alone, as `presented := input.request.headers["x-api-key"]`), and the opts.header of
 // hookwall.webhook.verify (the generic "hmac" signature header) when it is a constant.
 //
 // A builtin masks what it is handed only when it runs; a policy that decides before the call
@@ -23,6 +24,7 @@ import (
 // only when the builtin runs. Test files are skipped: no route serves them.
 func credentialHeaders(mods map[string]*ast.Module) map[string][]string {
 	out := map[string][]string{}
+	named := headerRules(mods)
 	for _, name := range slices.Sorted(maps.Keys(mods)) {
 		if IsTestFile(name) {
 			continue
@@ -40,7 +42,10 @@ func credentialHeaders(mods map[string]*ast.Module) map[string][]string {
 				switch e.Operator().String() {
 				case APIKeyName, OAuthName:
 					if len(args) > 0 {
-						h = requestHeaderName(resolveLocal(args[0], bound))
+						t := resolveLocal(args[0], bound)
+						if h = requestHeaderName(t); h == "" {
+							h = named[t.String()]
+						}
 					}
 				case VerifyName:
 					if len(args) > 2 {
@@ -52,6 +57,27 @@ func credentialHeaders(mods map[string]*ast.Module) map[string][]string {
 				}
 				return false
 			})
+		}
+	}
+	return out
+}
+
+// headerRules maps the reference of each rule whose value is input.request.headers["name"]
+// and that has no other body (`presented := input.request.headers["x-api-key"]`) to the
+// name: a policy that binds its credential so, then hands the rule to a builtin, names the
+// header as surely as one that hands the reference itself.
+func headerRules(mods map[string]*ast.Module) map[string]string {
+	out := map[string]string{}
+	for _, m := range mods {
+		for _, r := range m.Rules {
+			// Compiled, the rule's value is a local variable its one expression binds to the
+			// reference (or, unrewritten, the reference with the body true).
+			if r.Head.Value == nil || len(r.Head.Args) > 0 || r.Else != nil || len(r.Body) != 1 {
+				continue
+			}
+			if h := requestHeaderName(resolveLocal(r.Head.Value, localBindings(r))); h != "" {
+				out[r.Path().String()] = h
+			}
 		}
 	}
 	return out

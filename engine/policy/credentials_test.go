@@ -12,7 +12,8 @@ import (
 // hookwall.apikey.verify (a content type checked first) never hands the key to the builtin,
 // yet the header the call reads is named in the policy; every evaluation notes its value as
 // sensitive, on the compiled evaluator and topdown, with the request in the document or held
-// apart. So are a header read into a local variable first, hookwall.oauth.verify's token
+// apart. So are a header read into a local variable first, or bound by a rule of the
+// package (presented := input.request.headers["…"]), hookwall.oauth.verify's token
 // header, a generic hmac signature's opts.header, and one read by a package the route's
 // package uses. A header name computed at evaluation cannot be named beforehand: its value
 // is noted only when the builtin runs.
@@ -56,6 +57,15 @@ allow if {
 
 ok if hookwall.webhook.verify("hmac", input.request, {"secret": "acme_hmac", "header": "X-Acme-Mac"}).valid
 `,
+		"rule.rego": `package routes.rule
+
+presented := input.request.headers["x-rule-key"]
+
+allow if {
+	input.request.method == "PUT"
+	hookwall.apikey.verify(presented, "acme_keys")
+}
+`,
 		"computed.rego": `package routes.computed
 
 allow if {
@@ -75,6 +85,7 @@ allow if {
 	}{
 		{"routes.key", "X-Acme-Client", true},
 		{"routes.local", "X-Local-Key", true},
+		{"routes.rule", "X-Rule-Key", true},
 		{"routes.token", "X-Acme-Bearer", true},
 		{"routes.mac", "X-Acme-Mac", true},
 		{"routes.computed", "X-Computed", false},

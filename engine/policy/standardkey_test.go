@@ -146,6 +146,12 @@ dedupe := svix.dedupe if sig.valid
 
 dedupe := {"key": standard.dedupe_key, "ttl": "1h"}
 `), `data.hookwall.lib.providers.standard.dedupe_key reads the message id`},
+		{"the library's generic verify under a prefix", "package routes.acme\n\nimport data.hookwall.lib.providers\nimport data.hookwall.lib.providers.standard\n\ndefault allow := false\n\n" + `sig := providers.verify("standard", "acme", {"prefix": "acme-webhook-"})
+
+allow if sig.valid
+
+dedupe := standard.dedupe if sig.valid
+`, `data.hookwall.lib.providers.standard.dedupe reads the message id from webhook-id or svix-id, but routes.acme verifies under opts.prefix "acme-webhook-"`},
 		{"the fix is named", route("standard", `sig := standard.verify_with("acme", {"prefix": "acme-webhook-"})
 
 allow if sig.valid

@@ -240,7 +240,9 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 			writeError(ctx, fasthttp.StatusInternalServerError, "internal error")
 			rec.Outcome, rec.Status, rec.Error = decisionlog.OutcomeError, fasthttp.StatusInternalServerError, "panic: "+fmt.Sprint(p)
 		}
-		// Set last: the upstream's response replaced whatever was set before.
+		// Set last: the upstream's response replaced whatever was set before. Deleted first:
+		// Set replaces the first of the upstream's copies and keeps the others.
+		ctx.Response.Header.DelBytes(unsafeBytes(requestIDHeader))
 		ctx.Response.Header.SetCanonical(unsafeBytes(requestIDHeader), unsafeBytes(rec.DecisionID))
 		total := time.Since(start)
 		rec.TotalMicros = total.Microseconds()
