@@ -10,17 +10,7 @@ import (
 // from testdata/<guest>.wasm; server is extra [server] lines.
 func guestRouteConfig(t *testing.T, guest, server, upstream string) string {
 	t.Helper()
-	return fmt.Sprintf(`
-[server]
-listen = "127.0.0.1:0"
-%s
-[admin]
-listen = "127.0.0.1:0"
-[policies]
-dir = "{{DIR}}/policies"
-[log]
-decisions = "off"
-
+	return strings.Replace(quietHead, "[server]\n", "[server]\n"+server+"\n", 1) + fmt.Sprintf(`
 [[filter]]
 name = %q
 module = %q
@@ -31,7 +21,7 @@ path = "/hooks/x"
 upstream = %q
 policy = "routes.open"
 filters = [%q]
-`, server, guest, absPath(t, "testdata/"+guest+".wasm"), upstream, guest)
+`, guest, absPath(t, "testdata/"+guest+".wasm"), upstream, guest)
 }
 
 // openRoutePolicy allows everything and hands the upstream the address it judged.
