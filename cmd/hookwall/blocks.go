@@ -72,7 +72,7 @@ func cmdBlocks(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "SOURCE\tUNTIL\tSTRIKES\tROUTE\tKIND\tGATEWAY")
 		for _, b := range doc.Blocks {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", b.Source, b.Until.UTC().Format(time.RFC3339), b.Strikes, b.Route, b.Kind, b.Gateway)
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", printable(b.Source), b.Until.UTC().Format(time.RFC3339), b.Strikes, printable(b.Route), printable(b.Kind), printable(b.Gateway))
 		}
 		_ = tw.Flush()
 		return 0

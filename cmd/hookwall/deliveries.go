@@ -199,7 +199,7 @@ func printDeliveries(stdout, stderr io.Writer, body []byte) int {
 		if last == "" && d.LastStatus != 0 {
 			last = fmt.Sprint(d.LastStatus)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", d.ID, d.Route, d.State, d.Attempts, d.ReceivedAt.Format(time.RFC3339), last)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", printable(d.ID), printable(d.Route), printable(d.State), d.Attempts, d.ReceivedAt.Format(time.RFC3339), printable(last))
 	}
 	_ = tw.Flush()
 	return 0

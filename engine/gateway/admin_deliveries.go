@@ -5,9 +5,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -38,19 +40,21 @@ func (a *admin) withStore(h func(w http.ResponseWriter, r *http.Request, d *deli
 
 // deliveryDoc is one delivery as the admin API shows it.
 type deliveryDoc struct {
-	ID         string     `json:"id"`
-	Route      string     `json:"route"`
-	DecisionID string     `json:"decision_id"`
-	ReceivedAt time.Time  `json:"received_at"`
-	Method     string     `json:"method"`
-	URI        string     `json:"uri"`
-	State      string     `json:"state"`
-	Attempts   int        `json:"attempts"`
-	NextAt     *time.Time `json:"next_at,omitempty"` // pending only
-	UpdatedAt  time.Time  `json:"updated_at"`
-	LastStatus int        `json:"last_status,omitempty"`
-	LastError  string     `json:"last_error,omitempty"`
-	BodyBytes  *int       `json:"body_bytes,omitempty"`
+	ID         string    `json:"id"`
+	Route      string    `json:"route"`
+	DecisionID string    `json:"decision_id"`
+	ReceivedAt time.Time `json:"received_at"`
+	Method     string    `json:"method"`
+	URI        string    `json:"uri"` // the path; with the query only beside the body (docOf)
+	// QueryWithheld says the target has a query, left out of URI.
+	QueryWithheld bool       `json:"query_withheld,omitempty"`
+	State         string     `json:"state"`
+	Attempts      int        `json:"attempts"`
+	NextAt        *time.Time `json:"next_at,omitempty"` // pending only
+	UpdatedAt     time.Time  `json:"updated_at"`
+	LastStatus    int        `json:"last_status,omitempty"`
+	LastError     string     `json:"last_error,omitempty"`
+	BodyBytes     *int       `json:"body_bytes,omitempty"`
 
 	AttemptLog []attemptDoc `json:"attempt_log,omitempty"`
 	// Headers and Body (as text, or BodyBase64 when it is not UTF-8) only with
@@ -68,8 +72,13 @@ type attemptDoc struct {
 	Error     string    `json:"error,omitempty"`
 }
 
+// docOf is r as listed and shown. The target's query is left out: it may carry a credential
+// (an API key a policy reads from input.request.query), and it is sealed at rest and never
+// in the decision log, so it is shown only with the headers and the body (show, with
+// inspect_bodies and the token).
 func docOf(r *delivery.Record) deliveryDoc {
-	d := deliveryDoc{ID: r.ID, Route: r.Route, DecisionID: r.DecisionID, ReceivedAt: r.ReceivedAt.UTC(), Method: r.Method, URI: r.URI,
+	uri, query, _ := strings.Cut(r.URI, "?")
+	d := deliveryDoc{ID: r.ID, Route: r.Route, DecisionID: r.DecisionID, ReceivedAt: r.ReceivedAt.UTC(), Method: r.Method, URI: uri, QueryWithheld: query != "",
 		State: string(r.State), Attempts: r.Attempts, UpdatedAt: r.UpdatedAt.UTC(), LastStatus: r.LastStatus, LastError: r.LastError}
 	if r.State == delivery.StatePending {
 		next := r.NextAt.UTC()
@@ -94,6 +103,12 @@ func deliveryQuery(v url.Values, now time.Time) (delivery.Query, error) {
 			continue
 		}
 		if t, err := time.Parse(time.RFC3339, s); err == nil {
+			// The stores compare Unix nanoseconds: a time outside 1970–2262 would wrap
+			// around (until=1600 read as 2184), and the zero time is no bound at all, so a
+			// bulk replay that looked narrow would take every delivery.
+			if t.Before(time.Unix(0, 0)) || t.After(time.Unix(0, math.MaxInt64)) {
+				return q, fmt.Errorf("%s must be a time from 1970 to 2262, not %q", p.key, s)
+			}
 			*p.t = t
 		} else if d, err := time.ParseDuration(s); err == nil && d >= 0 {
 			*p.t = now.Add(-d)
@@ -144,6 +159,7 @@ func (a *admin) showDelivery(w http.ResponseWriter, r *http.Request, d *delivery
 	// Bodies and headers carry the providers' payloads and signatures: shown only when the
 	// operator asked for it and the admin API is behind a token.
 	if a.token != "" && a.g.snaps.Load().Config.Delivery.InspectBodies {
+		doc.URI, doc.QueryWithheld = rec.URI, false
 		for _, h := range rec.Headers {
 			doc.Headers = append(doc.Headers, [2]string{h.Name, h.Value})
 		}
@@ -168,13 +184,19 @@ func (a *admin) replayDelivery(w http.ResponseWriter, r *http.Request, d *delive
 
 func (a *admin) replayDeliveries(w http.ResponseWriter, r *http.Request, d *delivery.Dispatcher) {
 	v := r.URL.Query()
-	if v.Get("route") == "" && v.Get("state") == "" && v.Get("since") == "" && v.Get("until") == "" {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "a bulk replay needs at least one of route, state, since, until"})
-		return
-	}
 	q, err := deliveryQuery(v, time.Now())
 	if err != nil {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		return
+	}
+	// Checked on what was parsed, not on the parameters given: an empty or unbounded value
+	// would pass as a filter and select every delivery.
+	if q.Route == "" && q.State == "" && q.Since.IsZero() && q.Until.IsZero() {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "a bulk replay needs at least one of route, state, since, until"})
+		return
+	}
+	if v.Has("limit") {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "a bulk replay takes every delivery its filter selects: limit does not apply (narrow it with since and until, or replay by id)"})
 		return
 	}
 	n, err := d.Store().ReplayMatching(r.Context(), q, time.Now())

@@ -291,24 +291,44 @@ func httpGet(t *testing.T, url string) string {
 	return string(b)
 }
 
-// The delivery API: bodies stay hidden without inspect_bodies and a token, a POST needs
-// the admin header, and a gateway without a queued route has no store to show.
+// The delivery API: bodies, and the target's query (it may carry a credential), stay hidden
+// without inspect_bodies and a token, a POST needs the admin header, a bulk replay needs a
+// filter that bounds it (a time outside what the stores compare, which wrapped around, is
+// refused, and so is a limit it would not apply), and a gateway without a queued route has
+// no store to show.
 func TestDeliveriesAdminAPI(t *testing.T) {
 	up := startUpstream(t)
 	e := startQueued(t, up.URL(), 100)
 	body := `{"secret":"payload"}`
-	id := e.do("POST", "/hooks/github", []byte(body), signed(body, "")).Header.Get("Hookwall-Delivery-Id")
+	id := e.do("POST", "/hooks/github?api_key=QUERY-KEY-0123", []byte(body), signed(body, "")).Header.Get("Hookwall-Delivery-Id")
 	// The upstream answers before the attempt is recorded: wait for the record.
 	var doc string
 	testutil.WaitFor(t, func() bool {
 		doc = httpGet(t, e.admin+"/-/deliveries/"+id)
 		return len(up.requests()) == 1 && strings.Contains(doc, `"state": "delivered"`)
 	})
-	if !strings.Contains(doc, `"state": "delivered"`) || !strings.Contains(doc, `"body_bytes": 20`) || strings.Contains(doc, "payload") || strings.Contains(doc, "sha256=") {
+	if !strings.Contains(doc, `"state": "delivered"`) || !strings.Contains(doc, `"body_bytes": 20`) || strings.Contains(doc, "payload") || strings.Contains(doc, "sha256=") ||
+		strings.Contains(doc, "QUERY-KEY") || !strings.Contains(doc, `"query_withheld": true`) {
 		t.Fatalf("show without inspect_bodies:\n%s", doc)
 	}
-	if list := httpGet(t, e.admin+"/-/deliveries?route=github&since=1h"); !strings.Contains(list, id) {
+	if list := httpGet(t, e.admin+"/-/deliveries?route=github&since=1h"); !strings.Contains(list, id) || strings.Contains(list, "QUERY-KEY") {
 		t.Fatalf("list:\n%s", list)
+	}
+	for _, q := range []string{"until=1600-01-01T00:00:00Z", "since=2999-01-01T00:00:00Z", "since=0001-01-01T00:00:00Z", "state=delivered&limit=1", "route="} {
+		req, _ := http.NewRequest("POST", e.admin+"/-/deliveries/replay?"+q, nil)
+		req.Header.Set("Hookwall-Admin", "1")
+		r, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		if r.StatusCode != 400 {
+			t.Fatalf("bulk replay ?%s: %d %s, want 400", q, r.StatusCode, b)
+		}
+	}
+	if n := len(up.requests()); n != 1 {
+		t.Fatalf("the upstream got %d requests, want 1: a refused replay sent some", n)
 	}
 	if list := httpGet(t, e.admin+"/-/deliveries?route=other"); strings.Contains(list, id) {
 		t.Fatalf("list of another route shows it:\n%s", list)

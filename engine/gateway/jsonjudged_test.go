@@ -15,7 +15,9 @@ import (
 // Content-Encoding, which the gateway would judge as compressed bytes while an upstream
 // inflates it, is refused with 415 on a route whose policy reads the JSON, and so is JSON after
 // a byte order mark or in UTF-16, which some parsers read too. An object with a key twice,
-// whose first value some parsers read and the policy would not judge, is refused with 422. A
+// whose first value some parsers read and the policy would not judge, is refused with 422,
+// and a number of more than 1,000 bytes, which OPA reads in time quadratic in its digits,
+// with 413. A
 // route whose policy does not read it forwards such a body as it came.
 func TestJSONIsJudgedWhateverItsContentType(t *testing.T) {
 	up := startUpstream(t)
@@ -80,6 +82,9 @@ policy = "routes.open"
 		{"a key twice, once escaped", "/hooks/amount", "application/json", "", []byte(`{"amount":5000,"\u0061mount":5}`), 422},
 		{"a key twice in a nested object", "/hooks/amount", "application/json", "", []byte(`{"amount":5,"x":{"k":1,"k":2}}`), 422},
 		{"a key twice, the policy reads no JSON", "/hooks/open", "application/json", "", []byte(`{"amount":5000,"amount":5}`), 200},
+		// OPA reads a number in time quadratic in its digits: a megabyte of them cost seconds
+		// of CPU, before any filter or rule, and again in every comparison.
+		{"a number of 64 KiB", "/hooks/amount", "application/json", "", []byte(`{"amount":1.` + strings.Repeat("5", 1<<16) + `e1}`), 413},
 	} {
 		if got := post(c.path, c.ct, c.encoding, c.body); got != c.want {
 			t.Errorf("%s: status %d, want %d", c.name, got, c.want)

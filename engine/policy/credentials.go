@@ -76,7 +76,11 @@ func headerRules(mods map[string]*ast.Module) map[string]string {
 				continue
 			}
 			if h := requestHeaderName(resolveLocal(r.Head.Value, localBindings(r))); h != "" {
-				out[r.Path().String()] = h
+				ref := r.Ref() // the compiler makes it absolute; a parsed rule's is relative
+				if v, ok := ref[0].Value.(ast.Var); ok && !ref[0].Equal(ast.DefaultRootDocument) {
+					ref = m.Package.Path.Append(ast.StringTerm(string(v))).Concat(ref[1:])
+				}
+				out[ref.String()] = h
 			}
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/topdown"
 )
 
 // Sample reports whether one decision is picked for the cross-check at rate (0..1): a
@@ -174,8 +175,12 @@ func (c *CrossCheck) check(j CrossCheckJob) {
 	defer cancel()
 	td, terr := j.Query.Eval(ctx, j.Build(), &EvalParams{OPA: true, Yield: crossCheckQuantum})
 	c.checked.Add(1)
-	if ctx.Err() != nil && terr != nil {
-		return // topdown ran out of time: no answer to compare
+	if ctx.Err() != nil && terr != nil || topdown.IsCancel(terr) || topdown.IsCancel(j.Err) {
+		// Either side ran out of time: no answer to compare. Not ctx.Err() alone: the
+		// evaluation's deadline poll may see the time pass before the context's timer fires,
+		// and a request that made topdown (with at most a second) outrun what the compiled
+		// evaluator finished would demote its route on purpose.
+		return
 	}
 	if (terr != nil) == (j.Err != nil) && (terr != nil || sameDecision(&td, &j.Decision)) {
 		return

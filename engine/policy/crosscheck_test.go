@@ -359,3 +359,39 @@ func TestYieldStartsByYielding(t *testing.T) {
 		}
 	}
 }
+
+// TestCrossCheckOutOfTimeIsNoAnswer: a check whose topdown evaluation runs out of its time
+// (a request that makes the policy slow, the cross-check's budget being at most a second) is
+// no answer, never a divergence: counted as one, the route would be demoted to topdown by
+// whoever sends such requests. The evaluation's own deadline poll may see the time pass
+// before the context's timer fires, so each is tried many times.
+func TestCrossCheckOutOfTimeIsNoAnswer(t *testing.T) {
+	src := map[string]string{"p.rego": "package p\nallow if count([x | some x in numbers.range(1, 3000000); x % 7 == 0]) > 0\n"}
+	set, err := LoadModules(context.Background(), src, nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := set.Prepare(context.Background(), "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := doc(requestValue("POST", "/", nil, ""))
+	var diverged atomic.Int32
+	c := NewCrossCheck(64, slog.New(slog.NewTextHandler(io.Discard, nil)), func(string) { diverged.Add(1) })
+	const n = 30
+	for i := range n {
+		for !c.Offer(CrossCheckJob{Route: "r", Query: q, Build: built(in), Decision: Decision{Allow: true}, Timeout: time.Duration(1+i%5) * time.Millisecond, Demote: true}) {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for c.Checked() < n && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if c.Checked() < n {
+		t.Fatalf("%d of %d checks ran", c.Checked(), n)
+	}
+	if d := diverged.Load(); d != 0 || q.demoted.Load() != nil {
+		t.Fatalf("%d of %d checks that ran out of time counted as divergences (demoted: %v)", d, n, q.demoted.Load() != nil)
+	}
+}

@@ -43,7 +43,7 @@ const (
 // read differently. The request is refused with Status before any rule runs; Reason is a
 // fixed text, never a part of the body.
 type JSONError struct {
-	Status int // 413 (too many values, over the budget), 415 (encoded, not UTF-8) or 422 (too deep, a key twice)
+	Status int // 413 (too many values, a number too long, over the budget), 415 (encoded, not UTF-8) or 422 (too deep, a key twice)
 	Reason string
 }
 
@@ -61,6 +61,10 @@ var (
 	// a policy that reads input.request.json would find none in such a body, and its rules
 	// on it would be passed over.
 	errJSONUnicode = &JSONError{Status: fasthttp.StatusUnsupportedMediaType, Reason: "body has a byte order mark or is utf-16 or utf-32, and the policy reads its json"}
+	// errJSONNumber: OPA reads a number with big.Float, in time quadratic in its digits (a
+	// megabyte of them took seconds, in the parse and in every comparison, which no deadline
+	// interrupts), so a number is bounded (maxJSONNumber).
+	errJSONNumber = &JSONError{Status: fasthttp.StatusRequestEntityTooLarge, Reason: "json number too long"}
 	// errJSONRepeatedKey: parsers disagree on an object with a key twice (encoding/json,
 	// OPA and most keep the last value; gjson, and many streaming readers, the first;
 	// serde refuses it), so the policy could judge one value and the upstream act on
@@ -70,6 +74,10 @@ var (
 	// errJSONSyntax is not refused: a body that is not JSON has no input.request.json.
 	errJSONSyntax = errors.New("input: not json")
 )
+
+// maxJSONNumber bounds a number's text: real payloads' are a few dozen bytes (an amount, an
+// id, a time); at this length a number costs OPA microseconds.
+const maxJSONNumber = 1000
 
 // jsonScratchMax bounds the parse's stacks kept by a pooled Builder between requests.
 const jsonScratchMax = 4096
@@ -353,6 +361,9 @@ func (p *jsonParser) number() *ast.Term {
 	}
 	p.i = i
 	text := s[start:i]
+	if len(text) > maxJSONNumber {
+		return p.fail(errJSONNumber)
+	}
 	if t := ast.InternedIntNumberTermFromString(text); t != nil {
 		return t
 	}
