@@ -52,7 +52,7 @@ func cmdBlocks(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			return 1
 		}
 		if *asJSON {
-			_, _ = stdout.Write(body)
+			_, _ = stdout.Write(escapeJSONControls(body))
 			return 0
 		}
 		var doc struct {

@@ -125,10 +125,10 @@ func cmdDeliveries(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return 1
 	}
 	if status != 200 {
-		fmt.Fprintf(stderr, "hookwall deliveries %s: %d %s", sub, status, body)
+		fmt.Fprintf(stderr, "hookwall deliveries %s: %d %s", sub, status, escapeJSONControls(body))
 		return 1
 	}
-	_, _ = stdout.Write(body)
+	_, _ = stdout.Write(escapeJSONControls(body))
 	return 0
 }
 

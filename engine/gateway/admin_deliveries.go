@@ -103,11 +103,11 @@ func deliveryQuery(v url.Values, now time.Time) (delivery.Query, error) {
 			continue
 		}
 		if t, err := time.Parse(time.RFC3339, s); err == nil {
-			// The stores compare Unix nanoseconds: a time outside 1970–2262 would wrap
+			// The stores compare Unix nanoseconds: a time outside 1677–2262 would wrap
 			// around (until=1600 read as 2184), and the zero time is no bound at all, so a
 			// bulk replay that looked narrow would take every delivery.
-			if t.Before(time.Unix(0, 0)) || t.After(time.Unix(0, math.MaxInt64)) {
-				return q, fmt.Errorf("%s must be a time from 1970 to 2262, not %q", p.key, s)
+			if t.Before(time.Unix(0, math.MinInt64)) || t.After(time.Unix(0, math.MaxInt64)) {
+				return q, fmt.Errorf("%s must be a time from 1678 to 2262, not %q", p.key, s)
 			}
 			*p.t = t
 		} else if d, err := time.ParseDuration(s); err == nil && d >= 0 {

@@ -44,7 +44,11 @@ func credentialHeaders(mods map[string]*ast.Module) map[string][]string {
 					if len(args) > 0 {
 						t := resolveLocal(args[0], bound)
 						if h = requestHeaderName(t); h == "" {
-							h = named[t.String()]
+							for _, h := range named[t.String()] {
+								if !slices.Contains(out[pkg], h) {
+									out[pkg] = append(out[pkg], h)
+								}
+							}
 						}
 					}
 				case VerifyName:
@@ -63,24 +67,30 @@ func credentialHeaders(mods map[string]*ast.Module) map[string][]string {
 }
 
 // headerRules maps the reference of each rule whose value is input.request.headers["name"]
-// and that has no other body (`presented := input.request.headers["x-api-key"]`) to the
-// name: a policy that binds its credential so, then hands the rule to a builtin, names the
-// header as surely as one that hands the reference itself.
-func headerRules(mods map[string]*ast.Module) map[string]string {
-	out := map[string]string{}
+// (`presented := input.request.headers["x-api-key"]`, with conditions or without) to the
+// names: a policy that binds its credential so, then hands the rule to a builtin, names the
+// header as surely as one that hands the reference itself. A rule defined more than once
+// (one header or another) names each.
+func headerRules(mods map[string]*ast.Module) map[string][]string {
+	out := map[string][]string{}
 	for _, m := range mods {
 		for _, r := range m.Rules {
-			// Compiled, the rule's value is a local variable its one expression binds to the
-			// reference (or, unrewritten, the reference with the body true).
-			if r.Head.Value == nil || len(r.Head.Args) > 0 || r.Else != nil || len(r.Body) != 1 {
-				continue
+			ref := r.Ref() // the compiler makes it absolute; a parsed rule's is relative
+			if v, ok := ref[0].Value.(ast.Var); ok && !ref[0].Equal(ast.DefaultRootDocument) {
+				ref = m.Package.Path.Append(ast.StringTerm(string(v))).Concat(ref[1:])
 			}
-			if h := requestHeaderName(resolveLocal(r.Head.Value, localBindings(r))); h != "" {
-				ref := r.Ref() // the compiler makes it absolute; a parsed rule's is relative
-				if v, ok := ref[0].Value.(ast.Var); ok && !ref[0].Equal(ast.DefaultRootDocument) {
-					ref = m.Package.Path.Append(ast.StringTerm(string(v))).Concat(ref[1:])
+			k := ref.String()
+			// Each definition and each else: compiled, a value is a local variable the
+			// body binds to the reference (or, unrewritten, the reference itself). A
+			// condition beside it does not matter: masking the header when the policy
+			// would not have used it hides nothing the log needs.
+			for d := r; d != nil; d = d.Else {
+				if d.Head.Value == nil || len(d.Head.Args) > 0 {
+					continue
 				}
-				out[ref.String()] = h
+				if h := requestHeaderName(resolveLocal(d.Head.Value, localBindings(d))); h != "" && !slices.Contains(out[k], h) {
+					out[k] = append(out[k], h)
+				}
 			}
 		}
 	}

@@ -66,6 +66,14 @@ allow if {
 	hookwall.apikey.verify(presented, "acme_keys")
 }
 `,
+		"two.rego": `package routes.two
+
+presented := input.request.headers["x-first-key"] if input.request.method == "PUT"
+
+presented := input.request.headers["x-second-key"] if input.request.method == "PATCH"
+
+allow if hookwall.apikey.verify(presented, "acme_keys")
+`,
 		"computed.rego": `package routes.computed
 
 allow if {
@@ -86,6 +94,8 @@ allow if {
 		{"routes.key", "X-Acme-Client", true},
 		{"routes.local", "X-Local-Key", true},
 		{"routes.rule", "X-Rule-Key", true},
+		{"routes.two", "X-First-Key", true},
+		{"routes.two", "X-Second-Key", true},
 		{"routes.token", "X-Acme-Bearer", true},
 		{"routes.mac", "X-Acme-Mac", true},
 		{"routes.computed", "X-Computed", false},
