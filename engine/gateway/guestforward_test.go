@@ -66,30 +66,36 @@ func TestFilterCannotForgeTheForwardedClient(t *testing.T) {
 }
 
 // TestFilterCannotForwardAnAmbiguousPath: a path with an encoded slash that a filter sets
-// (testdata/setpath.wat) is refused under path_normalization = "reject", as a client's is
-// (400 for the client's, 502 for the filter's: the client sent nothing wrong), and is
-// forwarded in its canonical form, under the route's base, with "forward_canonical".
+// (testdata/setpath.wat), or a query with a ";" (testdata/setquery.wat), is refused under
+// path_normalization = "reject", as a client's is (400 for the client's, 502 for the
+// filter's: the client sent nothing wrong), and is forwarded in its canonical form, under the
+// route's base, with "forward_canonical".
 func TestFilterCannotForwardAnAmbiguousPath(t *testing.T) {
-	for _, mode := range []string{"reject", "forward_canonical"} {
-		t.Run(mode, func(t *testing.T) {
-			up := startUpstream(t)
-			cfg := guestRouteConfig(t, "setpath", fmt.Sprintf("path_normalization = %q", mode), up.URL()+"/base")
-			e := startEnv(t, cfg, openRoutePolicy, Options{Logger: discardLogger()})
-			if mode == "reject" {
-				if r := e.do("POST", "/hooks/x/..%2F..%2Fadmin", []byte(`{}`), nil); r.Status != 400 {
-					t.Fatalf("the client's own ambiguous path: status %d, want 400", r.Status)
+	for _, c := range []struct{ guest, client, forwarded string }{
+		{"setpath", "/hooks/x/..%2F..%2Fadmin", "/base/hooks/x/..%2F..%2Fadmin"},
+		{"setquery", "/hooks/x?a=1;admin=true", "/base/hooks/x?a=1%3Badmin=true"},
+	} {
+		for _, mode := range []string{"reject", "forward_canonical"} {
+			t.Run(c.guest+"/"+mode, func(t *testing.T) {
+				up := startUpstream(t)
+				cfg := guestRouteConfig(t, c.guest, fmt.Sprintf("path_normalization = %q", mode), up.URL()+"/base")
+				e := startEnv(t, cfg, openRoutePolicy, Options{Logger: discardLogger()})
+				if mode == "reject" {
+					if r := e.do("POST", c.client, []byte(`{}`), nil); r.Status != 400 {
+						t.Fatalf("the client's own %s: status %d, want 400", c.client, r.Status)
+					}
 				}
-			}
-			r := e.do("POST", "/hooks/x", []byte(`{}`), nil)
-			reqs := up.requests()
-			switch {
-			case mode == "reject" && (r.Status != 502 || len(reqs) != 0):
-				t.Fatalf("status %d, the upstream got %d requests (%v); want 502 and none", r.Status, len(reqs), reqs)
-			case mode == "forward_canonical" && (r.Status != 200 || len(reqs) != 1):
-				t.Fatalf("status %d, the upstream got %d requests; want 200 and one", r.Status, len(reqs))
-			case mode == "forward_canonical" && !strings.HasPrefix(reqs[0].URI, "/base/hooks/x/"):
-				t.Fatalf("forwarded %q, want it under /base/hooks/x/", reqs[0].URI)
-			}
-		})
+				r := e.do("POST", "/hooks/x", []byte(`{}`), nil)
+				reqs := up.requests()
+				switch {
+				case mode == "reject" && (r.Status != 502 || len(reqs) != 0):
+					t.Fatalf("status %d, the upstream got %d requests (%v); want 502 and none", r.Status, len(reqs), reqs)
+				case mode == "forward_canonical" && (r.Status != 200 || len(reqs) != 1):
+					t.Fatalf("status %d, the upstream got %d requests; want 200 and one", r.Status, len(reqs))
+				case mode == "forward_canonical" && reqs[0].URI != c.forwarded:
+					t.Fatalf("forwarded %q, want %q", reqs[0].URI, c.forwarded)
+				}
+			})
+		}
 	}
 }

@@ -39,11 +39,14 @@ func routePath(ctx *fasthttp.RequestCtx, mode string, x *exchange) (path []byte,
 		x.pathBuf = r.Path[:0]
 	}
 	reason := ""
+	semi := bytes.IndexByte(rest, ';') >= 0
 	switch {
 	case r.Class == urlpath.Invalid, r.Class == urlpath.Ambiguous && mode != config.PathForwardCanonical:
 		reason = r.Reason
 	case bytes.IndexByte(rest, '#') >= 0:
 		reason = urlpath.ReasonFragment
+	case semi && mode != config.PathForwardCanonical:
+		reason = reasonQuerySemicolon
 	}
 	if reason != "" {
 		writeError(ctx, fasthttp.StatusBadRequest, "Bad Request")
@@ -54,7 +57,28 @@ func routePath(ctx *fasthttp.RequestCtx, mode string, x *exchange) (path []byte,
 		rec.Path = x.in.String(r.Path)
 		x.rewrite = true
 	}
+	if semi {
+		x.rewrite = true // forward_canonical: the query's ";" goes as %3B (useCanonicalPath)
+	}
 	return r.Path, true
+}
+
+// reasonQuerySemicolon: fasthttp, and so input.request.query, splits the query on "&"
+// alone, while Rack before 3, Python before 3.9.2 and Go before 1.17 split on ";" too:
+// "?a=1;admin=true" is one pair to the policy and two to such an upstream.
+const reasonQuerySemicolon = "a ';' in the query, which some servers read as a separator"
+
+// appendQuery appends the query rest (with its "?") to b, each ";" as "%3B", which every
+// parser reads as data, as the policy did.
+func appendQuery(b, rest []byte) []byte {
+	for {
+		i := bytes.IndexByte(rest, ';')
+		if i < 0 {
+			return append(b, rest...)
+		}
+		b = append(append(b, rest[:i]...), "%3B"...)
+		rest = rest[i+1:]
+	}
 }
 
 // rawPath returns the request's path as received, for the decision log of a request that
@@ -71,10 +95,11 @@ func rawTarget(ctx *fasthttp.RequestCtx) []byte {
 }
 
 // useCanonicalPath puts the canonical path in the request's target, the query kept as
-// received, so the filters see the path the route and the policy judged.
+// received but for its ";"s (appendQuery), so the filters see the path the route and the
+// policy judged.
 func useCanonicalPath(req *fasthttp.Request, path []byte, fw *forwarding) {
 	_, rest := splitTarget(req.Header.RequestURI())
-	fw.buf = append(append(fw.buf[:0], path...), rest...)
+	fw.buf = appendQuery(append(fw.buf[:0], path...), rest)
 	req.SetRequestURIBytes(fw.buf)
 }
 
@@ -113,6 +138,7 @@ func (fw *forwarding) reset() {
 
 var (
 	errFilterPath          = errors.New("a filter set a request path that has no canonical form")
+	errFilterQuery         = errors.New(`a filter set a query with a ";", which some servers read as a separator, refused under [server] path_normalization = "reject"`)
 	errFilterAmbiguousPath = errors.New(`a filter set a request path an upstream could read as another (an encoded slash or backslash, or an escape encoded twice), refused under [server] path_normalization = "reject"`)
 )
 
@@ -178,7 +204,13 @@ func (fw *forwarding) prepare(req *fasthttp.Request, route *snapshot.Route, meta
 	default:
 		fw.path = r.Path[:0]
 	}
-	fw.buf = append(append(append(fw.buf[:0], route.BasePath...), r.Path...), rest...)
+	if bytes.IndexByte(rest, ';') >= 0 {
+		// A filter's (the client's was refused, or encoded, before the filters ran).
+		if !fw.ambiguousOK {
+			return errFilterQuery
+		}
+	}
+	fw.buf = appendQuery(append(append(fw.buf[:0], route.BasePath...), r.Path...), rest)
 	if len(rest) == 0 && bytes.Equal(fw.buf, h.RequestURI()) {
 		// The target stays as it is, and has no query: fasthttp's parse of it (made when the
 		// request was read) stays valid, and the client writes the path it parsed back as
