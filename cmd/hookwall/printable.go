@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -32,13 +33,14 @@ func isControl(r rune) bool { return r < 0x20 || r == 0x7f || r >= 0x80 && r < 0
 // Outside strings JSON has only ASCII, so every such character is in a string, where the
 // escape means the same.
 func escapeJSONControls(b []byte) []byte {
-	if !strings.ContainsFunc(string(b), func(r rune) bool { return r == 0x7f || r >= 0x80 && r < 0xa0 }) {
+	isDELOrC1 := func(r rune) bool { return r == 0x7f || r >= 0x80 && r < 0xa0 }
+	if !bytes.ContainsFunc(b, isDELOrC1) {
 		return b
 	}
 	out := make([]byte, 0, len(b)+16)
 	for len(b) > 0 {
 		r, n := utf8.DecodeRune(b)
-		if r == 0x7f || r >= 0x80 && r < 0xa0 {
+		if isDELOrC1(r) {
 			out = fmt.Appendf(out, `\u%04x`, r)
 		} else {
 			out = append(out, b[:n]...)

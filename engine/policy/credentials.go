@@ -75,11 +75,7 @@ func headerRules(mods map[string]*ast.Module) map[string][]string {
 	out := map[string][]string{}
 	for _, m := range mods {
 		for _, r := range m.Rules {
-			ref := r.Ref() // the compiler makes it absolute; a parsed rule's is relative
-			if v, ok := ref[0].Value.(ast.Var); ok && !ref[0].Equal(ast.DefaultRootDocument) {
-				ref = m.Package.Path.Append(ast.StringTerm(string(v))).Concat(ref[1:])
-			}
-			k := ref.String()
+			k := r.Ref().String() // absolute: the modules are the compiler's (load.go)
 			// Each definition and each else: compiled, a value is a local variable the
 			// body binds to the reference (or, unrewritten, the reference itself). A
 			// condition beside it does not matter: masking the header when the policy

@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"reflect"
@@ -242,15 +243,7 @@ func TestSameDecisionIsDeepEqual(t *testing.T) {
 // same evaluation without yielding: Go lets it hold the processor until it has run 10 ms.
 // The second is the control that shows the first could fail.
 func TestCrossCheckYieldsTheProcessor(t *testing.T) {
-	src := map[string]string{"p.rego": "package p\nallow if count([x | some x in numbers.range(1, 300000); x % 7 == 0]) > 0\n"}
-	set, err := LoadModules(context.Background(), src, nil, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	q, err := set.Prepare(context.Background(), "p")
-	if err != nil {
-		t.Fatal(err)
-	}
+	q := slowQuery(t, 300000)
 	in := doc(requestValue("POST", "/", nil, ""))
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 
@@ -366,15 +359,7 @@ func TestYieldStartsByYielding(t *testing.T) {
 // whoever sends such requests. The evaluation's own deadline poll may see the time pass
 // before the context's timer fires, so each is tried many times.
 func TestCrossCheckOutOfTimeIsNoAnswer(t *testing.T) {
-	src := map[string]string{"p.rego": "package p\nallow if count([x | some x in numbers.range(1, 3000000); x % 7 == 0]) > 0\n"}
-	set, err := LoadModules(context.Background(), src, nil, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	q, err := set.Prepare(context.Background(), "p")
-	if err != nil {
-		t.Fatal(err)
-	}
+	q := slowQuery(t, 3000000)
 	in := doc(requestValue("POST", "/", nil, ""))
 	var diverged atomic.Int32
 	c := NewCrossCheck(64, slog.New(slog.NewTextHandler(io.Discard, nil)), func(string) { diverged.Add(1) })
@@ -394,4 +379,20 @@ func TestCrossCheckOutOfTimeIsNoAnswer(t *testing.T) {
 	if d := diverged.Load(); d != 0 || q.demoted.Load() != nil {
 		t.Fatalf("%d of %d checks that ran out of time counted as divergences (demoted: %v)", d, n, q.demoted.Load() != nil)
 	}
+}
+
+// slowQuery prepares package p, whose allow counts the multiples of 7 up to n: an
+// evaluation of milliseconds to seconds, without input.
+func slowQuery(t *testing.T, n int) *Query {
+	t.Helper()
+	src := map[string]string{"p.rego": fmt.Sprintf("package p\nallow if count([x | some x in numbers.range(1, %d); x %% 7 == 0]) > 0\n", n)}
+	set, err := LoadModules(context.Background(), src, nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := set.Prepare(context.Background(), "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
 }
