@@ -79,12 +79,17 @@ func TestFleetTakesOverAKilledGateway(t *testing.T) {
 	start := func(name string) gw {
 		g := gw{pub: freePort(t), adm: freePort(t)}
 		dir := ghGateway{
-			Listen: g.pub, Admin: g.adm, LogKeys: `level = "error"`,
-			Delivery:  fmt.Sprintf("store = \"postgres\"\nurl = %q", dbURL),
-			Upstream:  "http://" + uln.Addr().String(),
-			RouteKeys: fmt.Sprintf("timeout = \"1s\"\ndelivery = \"queued\"\nretry = [%s]", strings.TrimSuffix(strings.Repeat(`"500ms",`, 50), ",")),
+			Listen: g.pub, Admin: g.adm, LogKeys: `level = "warn"`,
+			Delivery: fmt.Sprintf("store = \"postgres\"\nurl = %q", dbURL),
+			Upstream: "http://" + uln.Addr().String(),
+			// The held attempts must outlast sending every webhook on a loaded machine: five
+			// that time out in a row open a gateway's breaker for 30s, and its attempts pause.
+			// The lease (twice the timeout and 5s) is how long A's deliveries wait after the kill.
+			RouteKeys: fmt.Sprintf("timeout = \"5s\"\ndelivery = \"queued\"\nretry = [%s]", strings.TrimSuffix(strings.Repeat(`"500ms",`, 50), ",")),
 		}.tree(t)
-		g.cmd, _ = startHookwall(t, bin, dir, g.adm, "HW_TEST_SECRET=s3cret")
+		var logs <-chan string
+		g.cmd, logs = startHookwall(t, bin, dir, g.adm, "HW_TEST_SECRET=s3cret")
+		keepLogs(t, "gateway "+name, logs)
 		return g
 	}
 	a, b := start("a"), start("b")

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -420,6 +421,31 @@ func waitLine(logs <-chan string, want string, d time.Duration) bool {
 			return false
 		}
 	}
+}
+
+// keepLogs reads logs (a process's stderr lines) to their end, so the process never blocks
+// on a full pipe, and prints them under name if the test failed.
+func keepLogs(t *testing.T, name string, logs <-chan string) {
+	t.Helper()
+	var (
+		mu    sync.Mutex
+		lines []string
+	)
+	go func() {
+		for l := range logs {
+			mu.Lock()
+			lines = append(lines, l)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		t.Logf("%s logged %d lines:\n%s", name, len(lines), strings.Join(lines, "\n"))
+	})
 }
 
 // startHookwall runs the real binary on dir/gateway.toml, in dir, with env (KEY=value) added
