@@ -129,14 +129,21 @@ func (s *Server) StripHeaders() []string {
 // stripped.
 func (s *Server) StripMarks() uint32 { return s.stripMarks }
 
-// clientHeaders tell a backend framework that the client's address, scheme, URL or method is
-// other than the request's own; a client sets them to be trusted where it must not be.
+// clientHeaders tell a backend framework that the client's address, scheme, URL, method or
+// client certificate is other than the request's own; a client sets them to be trusted
+// where it must not be. The certificate headers are those a TLS-terminating proxy sets for
+// its upstream (Envoy's XFCC, RFC 9440's, nginx's, Traefik's, IIS ARR's): behind a gateway
+// that terminates mTLS, a partner with a valid certificate would otherwise claim another's.
 // There are at most 32 of them, one bit each of Server.StripMarks.
 var clientHeaders = [...]string{
 	"Forwarded", "X-Real-Ip", "X-Client-Ip", "True-Client-Ip", "X-Cluster-Client-Ip",
 	"X-Original-Url", "X-Rewrite-Url", "X-Forwarded-Prefix", "X-Forwarded-Port", "X-Forwarded-Server",
 	"X-Forwarded-Scheme", "X-Forwarded-Ssl", "Front-End-Https",
 	"X-Http-Method-Override", "X-Http-Method", "X-Method-Override",
+	"X-Forwarded-Client-Cert", "Client-Cert", "Client-Cert-Chain", "X-Client-Cert",
+	"X-Ssl-Client-Cert", "X-Ssl-Client-Dn", "X-Ssl-Client-S-Dn", "X-Ssl-Client-I-Dn", "X-Ssl-Client-Verify",
+	"Ssl-Client-Cert", "Ssl-Client-Verify", "X-Forwarded-Tls-Client-Cert", "X-Forwarded-Tls-Client-Cert-Info",
+	"X-Arr-Clientcert",
 }
 
 // ClientHeaders returns the client headers the gateway strips unless

@@ -252,8 +252,12 @@ func TestSecurityRouteClientHeadersStripped(t *testing.T) {
 		"X-HTTP-Method-Override: DELETE", "X-Original-URL: /admin", "X-Rewrite-URL: /admin", "X-Real-IP: 203.0.113.9",
 		"Forwarded: for=203.0.113.9;proto=https", "X-Forwarded-Port: 443", "X-Forwarded-Prefix: /admin",
 		"True-Client-IP: 203.0.113.9", "X-Forwarded-For: 203.0.113.9",
+		// What a TLS-terminating proxy tells its upstream about the client's certificate.
+		`X-Forwarded-Client-Cert: Hash=00;Subject="CN=partner-b"`, "X-SSL-Client-S-DN: CN=partner-b",
+		"Client-Cert: :MIIB:", "X-Forwarded-Tls-Client-Cert-Info: Subject%3D%22CN%3Dpartner-b%22", "X-ARR-ClientCert: MIIB",
 	}
-	names := []string{"X-Http-Method-Override", "X-Original-Url", "X-Rewrite-Url", "X-Real-Ip", "Forwarded", "X-Forwarded-Port", "X-Forwarded-Prefix", "True-Client-Ip"}
+	names := []string{"X-Http-Method-Override", "X-Original-Url", "X-Rewrite-Url", "X-Real-Ip", "Forwarded", "X-Forwarded-Port", "X-Forwarded-Prefix", "True-Client-Ip",
+		"X-Forwarded-Client-Cert", "X-Ssl-Client-S-Dn", "Client-Cert", "X-Forwarded-Tls-Client-Cert-Info", "X-Arr-Clientcert"}
 	send := func(t *testing.T, e *env, up *upstream) http.Header {
 		t.Helper()
 		before := len(up.requests())

@@ -246,7 +246,7 @@ type forwardedName struct {
 // forwardedByLength lists the names of hopHeaders, clientHeaders and ownedHeaders by their
 // length, so that forwardedNames compares a header's name with those of its length alone.
 // Every one is shorter than the table.
-var forwardedByLength = func() (t [32][]forwardedName) {
+var forwardedByLength = func() (t [33][]forwardedName) {
 	add := func(name string, n forwardedName) {
 		row := t[len(name)]
 		for i := range row {
