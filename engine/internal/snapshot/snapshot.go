@@ -368,13 +368,19 @@ func (s *Snapshot) Match(host, path, method []byte) (*Route, bool) {
 }
 
 // Acquire takes a reference for one request. It returns false when s was closed in between
-// (the caller loads the new live snapshot and tries again).
+// (the caller loads the new live snapshot and tries again). The count never leaves zero:
+// adding first and backing off would let a second caller, adding while the first is at
+// one, take a reference to a closed snapshot.
 func (s *Snapshot) acquire() bool {
-	if s.refs.Add(1) <= 1 {
-		s.refs.Add(-1)
-		return false
+	for {
+		n := s.refs.Load()
+		if n <= 0 {
+			return false
+		}
+		if s.refs.CompareAndSwap(n, n+1) {
+			return true
+		}
 	}
-	return true
 }
 
 // Release drops a reference taken by Holder.Acquire.
