@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/BurntSushi/toml"
 
@@ -479,6 +480,27 @@ func Load(path string) (*Config, error) {
 	return Parse(path, raw)
 }
 
+// quotedRe matches a Go-quoted string (%q) in the TOML decoder's messages.
+var quotedRe = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
+
+// withholdQuoted replaces the text the TOML decoder quotes from the file (the word it found
+// where a value should be, the part of a string before a bad escape) with its length: the
+// value of a key such as [admin] token or a store's url is a secret, and the message
+// reaches the log and /-/status. The file, line and key still say where; one character
+// (the one the decoder stopped at) is kept.
+func withholdQuoted(msg string) string {
+	return quotedRe.ReplaceAllStringFunc(msg, func(q string) string {
+		u, err := strconv.Unquote(q)
+		if err != nil {
+			u = q[1 : len(q)-1]
+		}
+		if n := utf8.RuneCountInString(u); n > 1 {
+			return fmt.Sprintf("%d characters (withheld: the value may be a secret)", n)
+		}
+		return q
+	})
+}
+
 // Parse decodes and validates raw as if read from path (used for relative paths and messages).
 func Parse(path string, raw []byte) (*Config, error) {
 	abs, err := filepath.Abs(path)
@@ -491,7 +513,7 @@ func Parse(path string, raw []byte) (*Config, error) {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
 			key := pe.LastKey
-			msg := pe.Message
+			msg := withholdQuoted(pe.Message)
 			if key != "" {
 				return nil, &Error{File: path, Line: pe.Position.Line, Key: key, Msg: msg}
 			}

@@ -209,6 +209,26 @@ func TestURLErrorsMaskCredentials(t *testing.T) {
 	}
 }
 
+// TestSyntaxErrorsWithholdValues: a value the TOML decoder cannot read is not quoted in its
+// error (it reaches the log and /-/status), whatever the mistake: a secret left unquoted,
+// a bad escape in a quoted one. The error still names the file, line and key.
+func TestSyntaxErrorsWithholdValues(t *testing.T) {
+	const secret = "NewAdminT0ken-8c1f"
+	for _, c := range []struct{ name, src, want string }{
+		{"unquoted", "[admin]\ntoken = " + secret + "\n" + minimal, "g.toml:2: admin.token: expected value but found 9 characters (withheld"},
+		{"bad escape", "[admin]\ntoken = \"" + secret + "\\x4\"\n" + minimal, "g.toml:2: admin.token: expected two hexadecimal digits"},
+		{"store url", "[state]\nbackend = \"redis\"\nurl = redis://:" + secret + "@10.0.0.5:6379\n" + minimal, "g.toml:3: state.url: expected value but found"},
+		{"one character kept", "[server]\nlisten = ?\n" + minimal, `g.toml:2: server.listen: expected value but found '?' instead`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse("g.toml", []byte(c.src))
+			if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), secret[:5]) {
+				t.Fatalf("err = %v\nwant it to contain %q and nothing of the value", err, c.want)
+			}
+		})
+	}
+}
+
 // TestReadmeFilterDefaults: the README's configuration table states the filter defaults this
 // package (their one source) applies.
 func TestReadmeFilterDefaults(t *testing.T) {
