@@ -480,24 +480,27 @@ func Load(path string) (*Config, error) {
 	return Parse(path, raw)
 }
 
-// quotedRe matches a Go-quoted string (%q) in the TOML decoder's messages.
-var quotedRe = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
+// foundRe matches what the TOML decoder's syntax errors quote from the file (%q after
+// "found" or "got"); the messages of the config's own decoders, which quote words they
+// expect, are left alone.
+var foundRe = regexp.MustCompile(`((?:found|got) )("(?:[^"\\]|\\.)*")`)
 
-// withholdQuoted replaces the text the TOML decoder quotes from the file (the word it found
-// where a value should be, the part of a string before a bad escape) with its length: the
-// value of a key such as [admin] token or a store's url is a secret, and the message
-// reaches the log and /-/status. The file, line and key still say where; one character
-// (the one the decoder stopped at) is kept.
+// withholdQuoted replaces the text a TOML syntax error quotes from the file (the word it
+// found where a value should be, the part of a string before a bad escape) with its
+// length: the value of a key such as [admin] token or a store's url is a secret, and the
+// message reaches the log and /-/status. The file, line and key still say where; one
+// character (the one the decoder stopped at) is kept.
 func withholdQuoted(msg string) string {
-	return quotedRe.ReplaceAllStringFunc(msg, func(q string) string {
-		u, err := strconv.Unquote(q)
+	return foundRe.ReplaceAllStringFunc(msg, func(m string) string {
+		sub := foundRe.FindStringSubmatch(m)
+		u, err := strconv.Unquote(sub[2])
 		if err != nil {
-			u = q[1 : len(q)-1]
+			u = sub[2][1 : len(sub[2])-1]
 		}
 		if n := utf8.RuneCountInString(u); n > 1 {
-			return fmt.Sprintf("%d characters (withheld: the value may be a secret)", n)
+			return fmt.Sprintf("%s%d characters (withheld: the value may be a secret)", sub[1], n)
 		}
-		return q
+		return m
 	})
 }
 
