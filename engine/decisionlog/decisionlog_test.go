@@ -171,6 +171,26 @@ func TestMasking(t *testing.T) {
 	}
 }
 
+// TestDefaultMaskNames: the names services carry credentials under are masked with no
+// [log] mask (a policy that compares such a header itself hands it to no builtin), and
+// the headers a webhook's routing and tracing read stay in the log.
+func TestDefaultMaskNames(t *testing.T) {
+	for _, n := range []string{
+		"Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie", "X-Hub-Signature-256", "X-Shopify-Hmac-Sha256",
+		"X-Api-Key", "Ocp-Apim-Subscription-Key", "X-Functions-Key", "X-Auth-Key", "X-Access-Key", "X-Private-Key",
+		"Authentication", "X-Auth", "X-Credential", "X-Passwd", "X-Session-Id", "X-Client-Secret", "X-Gitlab-Token",
+	} {
+		if !defaultMask.Masks(n) {
+			t.Errorf("%s is written in the clear by default", n)
+		}
+	}
+	for _, n := range []string{"Host", "Content-Type", "User-Agent", "X-GitHub-Event", "X-GitHub-Delivery", "X-Request-Id", "Webhook-Id", "X-Tenant"} {
+		if defaultMask.Masks(n) {
+			t.Errorf("%s is masked by default", n)
+		}
+	}
+}
+
 // TestSensitiveValuesAreMasked: a header that carries a value the policy's builtins were
 // handed as a credential is masked whatever its name: one that is the value, or contains
 // it, when the value is long enough to look for; a short value masks only a header that is

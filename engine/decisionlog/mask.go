@@ -10,9 +10,10 @@ import (
 )
 
 // Mask decides which request-header values the log writes as "***". It always masks the
-// credentials every gateway sees (Authorization, cookies, every known signature header, and
-// any name containing "signature", "secret", "token", "api-key", "apikey", "password" or
-// "hmac"), plus the names it was built with. A Mask is immutable and safe for concurrent use.
+// credentials every gateway sees (Authorization, cookies, every known signature header, any
+// name containing "signature", "secret", "token", "api-key", "apikey", "password", "passwd",
+// "hmac", "auth", "credential", "private" or "session", and any name ending in "key"), plus
+// the names it was built with. A Mask is immutable and safe for concurrent use.
 type Mask struct {
 	exact    map[string]bool // lower-case names
 	prefixes [][]byte        // lower-case, from names ending in "*"
@@ -37,8 +38,15 @@ var sensitiveExact = []string{"authorization", "proxy-authorization", "cookie", 
 
 var sensitiveParts = [][]byte{
 	[]byte("signature"), []byte("secret"), []byte("token"), []byte("api-key"), []byte("apikey"),
-	[]byte("password"), []byte("hmac"),
+	[]byte("password"), []byte("passwd"), []byte("hmac"), []byte("auth"), []byte("credential"),
+	[]byte("private"), []byte("session"),
 }
+
+// sensitiveSuffix ends the names of keys services take under names of their own
+// (Ocp-Apim-Subscription-Key, X-Functions-Key, X-Access-Key, X-Auth-Key): masking a name
+// that is not a credential (Idempotency-Key) costs the log one value, missing one that is
+// writes the key in the clear.
+var sensitiveSuffix = []byte("key")
 
 // defaultMask masks what every gateway masks. It keeps no cache (nocache), so it is never
 // modified: each Logger has a Mask of its own.
@@ -129,6 +137,9 @@ func (m *Mask) masks(name string) bool {
 		lower = []byte(strings.ToLower(name))
 	}
 	if m.exact[string(lower)] {
+		return true
+	}
+	if bytes.HasSuffix(lower, sensitiveSuffix) {
 		return true
 	}
 	for _, p := range sensitiveParts {
