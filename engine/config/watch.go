@@ -54,12 +54,14 @@ type Watch struct {
 type WatchClass struct {
 	WatchRule
 	// Block absent: true for the classes only a client that cannot prove who it is gets
-	// (signature, timestamp, token) and for replays; false for rate_limit and policy, whose
-	// refusals a provider's own signed deliveries get when an outsider makes it send many
-	// (starring a public repository makes GitHub send a "star" event a policy refuses), so
-	// blocking on them would refuse the provider's next genuine delivery, and for
-	// malformed (JSON over the gateway's limits, say), which an outsider can also have a
-	// provider send (a comment of the largest size on a public repository).
+	// (signature, timestamp, token); false for rate_limit and policy, whose refusals a
+	// provider's own signed deliveries get when an outsider makes it send many (starring a
+	// public repository makes GitHub send a "star" event a policy refuses), so blocking on
+	// them would refuse the provider's next genuine delivery; for replay, whose duplicates
+	// are a provider's retries of deliveries answered late (and cost nothing: none is
+	// forwarded); and for malformed (JSON over the gateway's limits, say), which an
+	// outsider can also have a provider send (a comment of the largest size on a public
+	// repository).
 	Block *bool `toml:"block"`
 }
 
@@ -133,7 +135,7 @@ func (w *Watch) Rule(i int) WatchRule { return w.rules[i] }
 func (w *Watch) Blocks(i int) bool { return w.blocks[i] }
 
 // blockingClasses are the classes whose anomalies block by default (WatchClass.Block).
-var blockingClasses = map[string]bool{"signature": true, "timestamp": true, "replay": true, "token": true}
+var blockingClasses = map[string]bool{"signature": true, "timestamp": true, "token": true}
 
 // applyDefaults fills absent keys; defined reports whether a key under [watch] was set, so
 // that an explicit max_deny_rate = 0 turns the rule off rather than taking the default.

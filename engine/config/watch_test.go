@@ -89,7 +89,7 @@ func TestWatchClassBlocks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]bool{"signature": true, "timestamp": true, "replay": true, "rate_limit": true, "token": false, "policy": false}
+	want := map[string]bool{"signature": true, "timestamp": true, "replay": false, "rate_limit": true, "token": false, "policy": false}
 	for i, name := range watchClasses {
 		if got := c.Watch.Blocks(i); got != want[name] {
 			t.Errorf("class %s blocks: %v, want %v", name, got, want[name])

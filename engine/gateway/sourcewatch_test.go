@@ -780,6 +780,64 @@ func TestWatchDoesNotBlockAProviderOnEventsOthersTrigger(t *testing.T) {
 	}
 }
 
+// TestWatchDoesNotBlockAProviderRetrying: a provider retries a delivery whose answer was
+// slow or lost, and each retry of one already delivered is a duplicate (200
+// Hookwall-Duplicate): retries during an upstream's bad minute must not get the provider's
+// address blocked, which would refuse its next genuine delivery. Replays of a captured
+// delivery cost nothing either way: the gateway forwards none of them.
+func TestWatchDoesNotBlockAProviderRetrying(t *testing.T) {
+	demo, err := os.ReadFile("../../policies/routes/github.rego")
+	if err != nil {
+		t.Fatal(err)
+	}
+	push := func(t *testing.T, c *http.Client, base, delivery string) (int, string) {
+		t.Helper()
+		body := []byte(fmt.Sprintf(`{"ref":"refs/heads/main","delivery":%q}`, delivery))
+		req, _ := http.NewRequest("POST", base+"/hooks/github", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-GitHub-Event", "push")
+		req.Header.Set("X-GitHub-Delivery", delivery)
+		req.Header.Set("X-Hub-Signature-256", githubSig("github-secret", body))
+		r, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, r.Body)
+		r.Body.Close()
+		return r.StatusCode, r.Header.Get("Hookwall-Duplicate")
+	}
+	for _, c := range []struct {
+		name, class string
+		blocked     bool
+	}{{"default", "", false}, {"replay class blocks", "[watch.class.replay]\nblock = true\n", true}} {
+		t.Run(c.name, func(t *testing.T) {
+			e := startBlockingEnv(t, "github", "/hooks/github", "", c.class, map[string]string{"policies/github.rego": string(demo)})
+			github := sourceClient("127.0.0.8")
+			for range 7 {
+				id := nextDelivery()
+				for try := range 4 {
+					st, dup := push(t, github, e.base, id)
+					if !(c.blocked && st == 429) && (st != 200 || (try > 0) != (dup != "")) {
+						t.Fatalf("delivery %s, try %d: %d duplicate=%q", id, try, st, dup)
+					}
+				}
+			}
+			var status statusDoc
+			getJSON(t, e.admin+"/-/status", &status)
+			if status.Watch == nil || status.Watch.Stats.Anomalies == 0 {
+				t.Fatalf("21 retries in a minute raised no anomaly: %+v", status.Watch)
+			}
+			st, _ := push(t, github, e.base, nextDelivery())
+			switch {
+			case !c.blocked && st != 200:
+				t.Errorf("the provider's next delivery after its retries: %d, want 200 (blocks %+v)", st, status.Watch.Blocks)
+			case c.blocked && st != 429:
+				t.Errorf("with [watch.class.replay] block = true, the delivery after the anomaly: %d, want 429", st)
+			}
+		})
+	}
+}
+
 // TestWatchBlocksAnIPv6ClientsPrefix: an IPv6 host holds a /64; blocked for its forgeries,
 // it is refused from every address of it, not from another /64, and the block lifts by the
 // prefix's own text through the admin API.
