@@ -118,7 +118,7 @@ func (g *Gateway) stateStats() metrics.StateStats {
 	}
 	if ms, ok := g.store.Backend().(*memory.Store); ok {
 		st := ms.Stats()
-		return metrics.StateStats{Memory: true, Keys: st.Keys, Bytes: st.Bytes, Evictions: st.Evictions}
+		return metrics.StateStats{Memory: true, Keys: st.Keys, Bytes: st.Bytes, Evictions: st.Evictions, DedupeEvictions: st.DedupeEvictions}
 	}
 	return metrics.StateStats{}
 }

@@ -111,4 +111,8 @@ func TestReplayKeysBoundedInMemory(t *testing.T) {
 	if got := metricValue(fams, "hookwall_state_evictions_total", nil); got != float64(ms.Stats().Evictions) {
 		t.Errorf("hookwall_state_evictions_total = %v, want %d", got, ms.Stats().Evictions)
 	}
+	// Dedupe keys alone fill this store: every eviction is one.
+	if got := metricValue(fams, "hookwall_state_dedupe_evictions_total", nil); got == 0 || got != float64(ms.Stats().DedupeEvictions) {
+		t.Errorf("hookwall_state_dedupe_evictions_total = %v, want %d (and some)", got, ms.Stats().DedupeEvictions)
+	}
 }

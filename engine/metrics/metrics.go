@@ -48,10 +48,13 @@ type CrossCheckStats struct {
 
 // StateStats are the state store's own counters; which apply depends on the backend.
 type StateStats struct {
-	Memory    bool // Keys, Bytes and Evictions apply
+	Memory    bool // Keys, Bytes, Evictions and DedupeEvictions apply
 	Keys      int
 	Bytes     int64
 	Evictions uint64
+	// DedupeEvictions counts, of Evictions, the dedupe entries: each lets a replay of its
+	// delivery through before its TTL.
+	DedupeEvictions uint64
 }
 
 // ReloadStats are the reload counters of a gateway.

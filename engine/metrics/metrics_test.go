@@ -191,7 +191,7 @@ func TestSourcesAtScrape(t *testing.T) {
 		Filters: func(yield func(string, filter.Stats)) {
 			yield("guard", filter.Stats{Pool: 4, Live: 3, Idle: 2, InUse: 1, Waits: 7, Created: 9, Discarded: 2})
 		},
-		State:       func() StateStats { return StateStats{Memory: true, Keys: 42, Evictions: 5} },
+		State:       func() StateStats { return StateStats{Memory: true, Keys: 42, Evictions: 5, DedupeEvictions: 3} },
 		DecisionLog: func() decisionlog.Stats { return decisionlog.Stats{Written: 10, Dropped: 2, WriteErrors: 1} },
 		Reload:      func() (ReloadStats, bool) { return reload, true },
 	})
@@ -210,6 +210,7 @@ func TestSourcesAtScrape(t *testing.T) {
 		{"hookwall_filter_instances_discarded_total", []string{"filter", "guard"}, 2},
 		{"hookwall_state_keys", nil, 42},
 		{"hookwall_state_evictions_total", nil, 5},
+		{"hookwall_state_dedupe_evictions_total", nil, 3},
 		{"hookwall_decision_log_written_total", nil, 10},
 		{"hookwall_decision_log_dropped_total", nil, 2},
 		{"hookwall_decision_log_write_errors_total", nil, 1},

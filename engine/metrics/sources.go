@@ -13,7 +13,7 @@ type sourceCollector struct {
 
 	poolSize, poolMax, poolInstances, poolWaits, created, discarded, shrunk *prometheus.Desc
 	guestLogDropped                                                         *prometheus.Desc
-	stateKeys, stateBytes, stateEvictions                                   *prometheus.Desc
+	stateKeys, stateBytes, stateEvictions, stateDedupeEvictions             *prometheus.Desc
 	logWritten, logDropped, logErrors                                       *prometheus.Desc
 	reloads, lastOK, lastSuccess, revision                                  *prometheus.Desc
 	crossChecks                                                             *prometheus.Desc
@@ -22,25 +22,26 @@ type sourceCollector struct {
 func newSourceCollector(src Sources) *sourceCollector {
 	d := prometheus.NewDesc
 	return &sourceCollector{
-		src:             src,
-		poolSize:        d("hookwall_filter_pool_size", "Instances a filter keeps warm ([[filter]] pool).", []string{"filter"}, nil),
-		poolMax:         d("hookwall_filter_pool_max", "Bound on a filter's instances ([[filter]] pool_max); past pool they are created on demand.", []string{"filter"}, nil),
-		poolInstances:   d("hookwall_filter_pool_instances", "A filter's instances: live (existing), idle (pooled) and in_use.", []string{"filter", "state"}, nil),
-		poolWaits:       d("hookwall_filter_pool_waits_total", "Acquisitions that found every instance busy and waited (every module the name had since start).", []string{"filter"}, nil),
-		created:         d("hookwall_filter_instances_created_total", "Instances instantiated (every module the name had since start).", []string{"filter"}, nil),
-		discarded:       d("hookwall_filter_instances_discarded_total", "Instances closed after a trap, timeout or error (every module the name had since start).", []string{"filter"}, nil),
-		shrunk:          d("hookwall_filter_instances_shrunk_total", "Instances above pool closed after staying idle (every module the name had since start).", []string{"filter"}, nil),
-		guestLogDropped: d("hookwall_filter_log_dropped_bytes_total", "Bytes of guest log output (log calls, stdout, stderr) dropped over the per-call or per-second budget, or cut from over-long messages (every module the name had since start).", []string{"filter"}, nil),
-		stateKeys:       d("hookwall_state_keys", "Keys held by the in-memory state store.", nil, nil),
-		stateBytes:      d("hookwall_state_bytes", "Bytes the in-memory state store counts for its keys (key lengths plus a fixed overhead per entry), bounded by [state] max_bytes.", nil, nil),
-		stateEvictions:  d("hookwall_state_evictions_total", "Live keys the in-memory state store dropped because it was full (max_keys or max_bytes).", nil, nil),
-		logWritten:      d("hookwall_decision_log_written_total", "Decision-log records written.", nil, nil),
-		logDropped:      d("hookwall_decision_log_dropped_total", "Decision-log records lost: the writer fell behind, or a write failed before them.", nil, nil),
-		logErrors:       d("hookwall_decision_log_write_errors_total", "Failed decision-log writes (full disk, I/O error, a closed pipe); the records not written whole count as dropped.", nil, nil),
-		reloads:         d("hookwall_reloads_total", "Reload attempts by result (ok: applied; error: refused, the previous snapshot kept serving).", []string{"result"}, nil),
-		lastOK:          d("hookwall_config_last_reload_successful", "Whether the last reload attempt applied (1) or was refused (0).", nil, nil),
-		lastSuccess:     d("hookwall_config_last_reload_success_timestamp_seconds", "When the serving snapshot was loaded.", nil, nil),
-		revision:        d("hookwall_revision_info", "The serving snapshot's revision, as a label (always 1).", []string{"revision"}, nil),
+		src:                  src,
+		poolSize:             d("hookwall_filter_pool_size", "Instances a filter keeps warm ([[filter]] pool).", []string{"filter"}, nil),
+		poolMax:              d("hookwall_filter_pool_max", "Bound on a filter's instances ([[filter]] pool_max); past pool they are created on demand.", []string{"filter"}, nil),
+		poolInstances:        d("hookwall_filter_pool_instances", "A filter's instances: live (existing), idle (pooled) and in_use.", []string{"filter", "state"}, nil),
+		poolWaits:            d("hookwall_filter_pool_waits_total", "Acquisitions that found every instance busy and waited (every module the name had since start).", []string{"filter"}, nil),
+		created:              d("hookwall_filter_instances_created_total", "Instances instantiated (every module the name had since start).", []string{"filter"}, nil),
+		discarded:            d("hookwall_filter_instances_discarded_total", "Instances closed after a trap, timeout or error (every module the name had since start).", []string{"filter"}, nil),
+		shrunk:               d("hookwall_filter_instances_shrunk_total", "Instances above pool closed after staying idle (every module the name had since start).", []string{"filter"}, nil),
+		guestLogDropped:      d("hookwall_filter_log_dropped_bytes_total", "Bytes of guest log output (log calls, stdout, stderr) dropped over the per-call or per-second budget, or cut from over-long messages (every module the name had since start).", []string{"filter"}, nil),
+		stateKeys:            d("hookwall_state_keys", "Keys held by the in-memory state store.", nil, nil),
+		stateBytes:           d("hookwall_state_bytes", "Bytes the in-memory state store counts for its keys (key lengths plus a fixed overhead per entry), bounded by [state] max_bytes.", nil, nil),
+		stateEvictions:       d("hookwall_state_evictions_total", "Live keys the in-memory state store dropped because it was full (max_keys or max_bytes).", nil, nil),
+		stateDedupeEvictions: d("hookwall_state_dedupe_evictions_total", "Of hookwall_state_evictions_total, the dedupe keys: each reopened a replay window before its TTL (rate-limit keys go first).", nil, nil),
+		logWritten:           d("hookwall_decision_log_written_total", "Decision-log records written.", nil, nil),
+		logDropped:           d("hookwall_decision_log_dropped_total", "Decision-log records lost: the writer fell behind, or a write failed before them.", nil, nil),
+		logErrors:            d("hookwall_decision_log_write_errors_total", "Failed decision-log writes (full disk, I/O error, a closed pipe); the records not written whole count as dropped.", nil, nil),
+		reloads:              d("hookwall_reloads_total", "Reload attempts by result (ok: applied; error: refused, the previous snapshot kept serving).", []string{"result"}, nil),
+		lastOK:               d("hookwall_config_last_reload_successful", "Whether the last reload attempt applied (1) or was refused (0).", nil, nil),
+		lastSuccess:          d("hookwall_config_last_reload_success_timestamp_seconds", "When the serving snapshot was loaded.", nil, nil),
+		revision:             d("hookwall_revision_info", "The serving snapshot's revision, as a label (always 1).", []string{"revision"}, nil),
 		crossChecks: d("hookwall_cross_checks_total",
 			"Compiled decisions sampled for the cross-check, by what became of them: checked (evaluated again with topdown), dropped (its queue was full), skipped (over [policies] cross_check_max).",
 			[]string{"result"}, nil),
@@ -49,7 +50,7 @@ func newSourceCollector(src Sources) *sourceCollector {
 
 func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		c.poolSize, c.poolMax, c.poolInstances, c.poolWaits, c.created, c.discarded, c.shrunk, c.guestLogDropped, c.stateKeys, c.stateBytes, c.stateEvictions,
+		c.poolSize, c.poolMax, c.poolInstances, c.poolWaits, c.created, c.discarded, c.shrunk, c.guestLogDropped, c.stateKeys, c.stateBytes, c.stateEvictions, c.stateDedupeEvictions,
 		c.logWritten, c.logDropped, c.logErrors, c.reloads, c.lastOK, c.lastSuccess, c.revision, c.crossChecks,
 	} {
 		ch <- d
@@ -78,6 +79,7 @@ func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- m(c.stateKeys, gauge, float64(st.Keys))
 			ch <- m(c.stateBytes, gauge, float64(st.Bytes))
 			ch <- m(c.stateEvictions, counter, float64(st.Evictions))
+			ch <- m(c.stateDedupeEvictions, counter, float64(st.DedupeEvictions))
 		}
 	}
 	if c.src.DecisionLog != nil {

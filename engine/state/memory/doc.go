@@ -12,18 +12,22 @@
 // key's, a dedupe entry after its TTL. Expired entries are dropped lazily (on lookup, and up to
 // two per write that may add an entry, from the earliest expiry bucket), so no goroutine runs
 // in the background. Entries are kept in expiry buckets about a second wide (2^20 µs), ordered
-// by bucket and, within one, by when they entered it: putting an entry in, moving it and
-// taking it out costs the same whatever the store holds.
+// by bucket and, within one, by when they entered it, in two queues per shard (rate entries,
+// dedupe entries): putting an entry in, moving it and taking it out costs the same whatever the
+// store holds.
 //
 // The store never holds more than MaxKeys entries (rate and dedupe keys together; each shard
 // holds at most MaxKeys/Shards), nor more than MaxBytes, counted as each key's length plus
 // EntryOverhead (each shard holds at most MaxBytes/Shards; Stats().Bytes). A write into a full
-// shard first drops expired entries, otherwise evicts the live entries closest to their expiry
-// (those of the earliest bucket) until the new one fits, and counts them in Stats().Evictions.
+// shard first drops expired entries, otherwise evicts live entries until the new one fits, and
+// counts them in Stats().Evictions: rate-limit entries first, those closest to their expiry
+// (the earliest bucket of the shard's rate queue), whatever the dedupe entries' expiries; only
+// when the shard holds no rate entry, the dedupe entries closest to their expiry (the earliest
+// bucket of its dedupe queue), counted in Stats().DedupeEvictions as well.
 // The gateway hands the store keys bounded by state.Bound, so an entry is at most 71 bytes of
 // key. Evictions weaken the guarantees (an evicted delivered marker lets a replay through, an
-// evicted rate entry starts fresh), so the counter is exported as a metric and MaxKeys should
-// be sized above the working set.
+// evicted rate entry starts fresh), so the counters are meant to be exported as metrics and
+// MaxKeys should be sized above the working set.
 //
 // Admit with both obligations costs one lock section and one read-locked one, a map lookup or
 // two (the index probes the same few slots for a new delivery id's miss and its insert) and

@@ -55,6 +55,11 @@ type Stats struct {
 	Keys      int    // entries held now, expired-but-not-yet-dropped ones included
 	Bytes     int64  // bytes counted for them (key lengths plus EntryOverhead each)
 	Evictions uint64 // live entries dropped because a shard was full (keys or bytes)
+	// DedupeEvictions counts, of Evictions, the live dedupe entries dropped: delivered
+	// markers (and claims in flight, once claims hold more than half a shard), each of which
+	// lets a replay of its key through before its TTL. A full shard evicts its rate-limit
+	// entries first, so this grows only when a shard holds dedupe entries alone: alert on it.
+	DedupeEvictions uint64
 }
 
 // Store is the in-memory state.Store. It is safe for concurrent use; the zero value is not
@@ -367,7 +372,7 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// Stats returns the current size and the eviction count. It locks each shard in turn, so it
+// Stats returns the current size and the eviction counts. It locks each shard in turn, so it
 // is a consistent sum only when no writes run concurrently; it is meant for metrics.
 func (s *Store) Stats() Stats {
 	var st Stats
@@ -377,6 +382,7 @@ func (s *Store) Stats() Stats {
 		st.Keys += len(sh.cells) + sh.dedupe.n
 		st.Bytes += sh.bytes
 		st.Evictions += sh.evictions
+		st.DedupeEvictions += sh.dedupeEvictions
 		sh.mu.Unlock()
 	}
 	return st

@@ -262,47 +262,50 @@ func checkBuckets(t *testing.T, step int, sh *shard) {
 	if n > sh.limit {
 		t.Fatalf("step %d: %d entries, limit %d", step, n, sh.limit)
 	}
-	if len(sh.buckets) != len(sh.order) {
-		t.Fatalf("step %d: %d buckets, %d in the heap", step, len(sh.buckets), len(sh.order))
-	}
-	if want := int64(math.MaxInt64); len(sh.order) > 0 && sh.sweepAt != sh.bks[sh.order[0]].id<<bucketShift || len(sh.order) == 0 && sh.sweepAt != want {
-		t.Fatalf("step %d: sweepAt %d is not the earliest bucket's start", step, sh.sweepAt)
-	}
-	for _, bi := range sh.hot {
-		if bi != nilSlot && (int(bi) >= len(sh.bks) || sh.buckets[sh.bks[bi].id] != bi) {
-			t.Fatalf("step %d: link's recent bucket %d is not a live bucket", step, bi)
-		}
-	}
 	seen := 0
-	if len(sh.bks) != len(sh.order)+len(sh.bfree) {
-		t.Fatalf("step %d: %d buckets in the arena, %d in the heap, %d free", step, len(sh.bks), len(sh.order), len(sh.bfree))
-	}
-	for j, bi := range sh.order {
-		b := &sh.bks[bi]
-		if int(b.pos) != j || sh.buckets[b.id] != bi {
-			t.Fatalf("step %d: bucket %d out of sync with the heap", step, b.id)
+	for qi := range sh.q {
+		q := &sh.q[qi]
+		if len(q.buckets) != len(q.order) {
+			t.Fatalf("step %d: queue %d: %d buckets, %d in the heap", step, qi, len(q.buckets), len(q.order))
 		}
-		if j > 0 && sh.bks[sh.order[(j-1)/2]].id > b.id {
-			t.Fatalf("step %d: heap order broken at %d", step, j)
+		if want := int64(math.MaxInt64); len(q.order) > 0 && q.sweepAt != q.bks[q.order[0]].id<<bucketShift || len(q.order) == 0 && q.sweepAt != want {
+			t.Fatalf("step %d: queue %d: sweepAt %d is not the earliest bucket's start", step, qi, q.sweepAt)
 		}
-		prev := int32(nilSlot)
-		for i := b.head; i != nilSlot; i = sh.ents[i].next {
-			e := &sh.ents[i]
-			if e.prev != prev || e.exp>>bucketShift != b.id || e.bkt != bi {
-				t.Fatalf("step %d: entry %d misplaced in bucket %d", step, i, b.id)
+		for _, bi := range q.hot {
+			if bi != nilSlot && (int(bi) >= len(q.bks) || q.buckets[q.bks[bi].id] != bi) {
+				t.Fatalf("step %d: queue %d: link's recent bucket %d is not a live bucket", step, qi, bi)
 			}
-			if e.kind == kindRate {
-				if c := sh.cells[e.key]; c == nil || c.slot != i || c.exp() < e.exp {
-					t.Fatalf("step %d: rate entry %d not its cell's, or placed after its cell's expiry", step, i)
+		}
+		if len(q.bks) != len(q.order)+len(q.bfree) {
+			t.Fatalf("step %d: queue %d: %d buckets in the arena, %d in the heap, %d free", step, qi, len(q.bks), len(q.order), len(q.bfree))
+		}
+		for j, bi := range q.order {
+			b := &q.bks[bi]
+			if int(b.pos) != j || q.buckets[b.id] != bi {
+				t.Fatalf("step %d: queue %d: bucket %d out of sync with the heap", step, qi, b.id)
+			}
+			if j > 0 && q.bks[q.order[(j-1)/2]].id > b.id {
+				t.Fatalf("step %d: queue %d: heap order broken at %d", step, qi, j)
+			}
+			prev := int32(nilSlot)
+			for i := b.head; i != nilSlot; i = sh.ents[i].next {
+				e := &sh.ents[i]
+				if e.prev != prev || e.exp>>bucketShift != b.id || e.bkt != bi || queueOf(e.kind) != qi {
+					t.Fatalf("step %d: entry %d misplaced in bucket %d of queue %d", step, i, b.id, qi)
 				}
-			} else if sh.dedupe.get(sh.ents, e.key, e.h) != i {
-				t.Fatalf("step %d: entry %d not the index's entry for its key", step, i)
+				if e.kind == kindRate {
+					if c := sh.cells[e.key]; c == nil || c.slot != i || c.exp() < e.exp {
+						t.Fatalf("step %d: rate entry %d not its cell's, or placed after its cell's expiry", step, i)
+					}
+				} else if sh.dedupe.get(sh.ents, e.key, e.h) != i {
+					t.Fatalf("step %d: entry %d not the index's entry for its key", step, i)
+				}
+				prev = i
+				seen++
 			}
-			prev = i
-			seen++
-		}
-		if b.tail != prev {
-			t.Fatalf("step %d: bucket %d tail %d, want %d", step, b.id, b.tail, prev)
+			if b.tail != prev {
+				t.Fatalf("step %d: queue %d: bucket %d tail %d, want %d", step, qi, b.id, b.tail, prev)
+			}
 		}
 	}
 	if seen != n {
@@ -316,6 +319,7 @@ func TestEmptiedBucketKeptUntilFront(t *testing.T) {
 	s, clk := newFake(t, Options{Shards: 1})
 	ctx := context.Background()
 	sh := &s.shards[0]
+	q := &sh.q[qDedupe]
 	for i := range 3 {
 		key := "d" + strconv.Itoa(i)
 		a := mustAdmit(t, s, state.Check{Dedupe: state.Dedupe{Key: key, TTL: time.Hour}})
@@ -323,24 +327,24 @@ func TestEmptiedBucketKeptUntilFront(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The in-flight bucket (now + 5 min, empty) and the delivered one.
-		if len(sh.order) != 2 || len(sh.bks) != 2 {
-			t.Fatalf("claim %d: %d buckets in the heap, %d in the arena; want the same 2", i, len(sh.order), len(sh.bks))
+		if len(q.order) != 2 || len(q.bks) != 2 {
+			t.Fatalf("claim %d: %d buckets in the heap, %d in the arena; want the same 2", i, len(q.order), len(q.bks))
 		}
 		checkBuckets(t, i, sh)
 	}
-	if h := sh.bks[sh.order[0]]; h.head != nilSlot || h.id != (clk.Now().Add(state.InFlightTTL).UnixMicro())>>bucketShift {
+	if h := q.bks[q.order[0]]; h.head != nilSlot || h.id != (clk.Now().Add(state.InFlightTTL).UnixMicro())>>bucketShift {
 		t.Fatalf("the earliest bucket %+v is not the emptied in-flight one", h)
 	}
 	clk.Add(state.InFlightTTL + 2*time.Second) // past the in-flight bucket's span
 	mustAdmit(t, s, state.Check{Dedupe: state.Dedupe{Key: "later", TTL: time.Second}})
 	checkBuckets(t, 3, sh)
-	for _, bi := range sh.order {
-		if sh.bks[bi].head == nilSlot {
-			t.Fatalf("bucket %d still kept empty once it was the earliest", sh.bks[bi].id)
+	for _, bi := range q.order {
+		if q.bks[bi].head == nilSlot {
+			t.Fatalf("bucket %d still kept empty once it was the earliest", q.bks[bi].id)
 		}
 	}
-	if want := sh.bks[sh.order[0]].id << bucketShift; sh.sweepAt != want {
-		t.Fatalf("sweepAt %d, want the earliest bucket's start %d", sh.sweepAt, want)
+	if want := q.bks[q.order[0]].id << bucketShift; q.sweepAt != want {
+		t.Fatalf("sweepAt %d, want the earliest bucket's start %d", q.sweepAt, want)
 	}
 }
 

@@ -17,23 +17,40 @@ const (
 )
 
 // bucketShift sets the width of an expiry bucket: 2^20 µs, about one second. Entries are
-// dropped and evicted a bucket at a time, oldest bucket first; within a bucket, in the order
-// they entered it.
+// dropped and evicted a bucket at a time, oldest bucket first (each of the shard's two queues
+// in its own order); within a bucket, in the order they entered it.
 const bucketShift = 20
 
 // nilSlot ends a bucket's list.
 const nilSlot = -1
 
+// The shard keeps two queues of expiry buckets: the rate entries', and the dedupe entries'
+// (claims in flight and delivered markers). Eviction gives up a live rate entry before any
+// live dedupe entry, whatever their expiries: losing a rate entry only starts its limiter
+// fresh, losing a delivered marker lets a replay of its delivery through.
+const (
+	qRate   = 0
+	qDedupe = 1
+)
+
+// queueOf is the index in shard.q of the queue that holds the entries of kind k.
+func queueOf(k kind) int {
+	if k == kindRate {
+		return qRate
+	}
+	return qDedupe
+}
+
 // entry is one key's place in the store. Entries live in the shard's arena and are referred to
 // by index, so a new dedupe key costs no allocation of its own. Each entry is on the list of the
-// expiry bucket exp>>bucketShift. A rate entry's GCRA state is in its rateCell, whose expiry
+// expiry bucket exp>>bucketShift in its kind's queue (queueOf). A rate entry's GCRA state is in its rateCell, whose expiry
 // may be later than exp: compare-and-swap updates do not move the entry, which is moved when
 // it comes up for sweeping or eviction (syncRate).
 type entry struct {
 	key        string
 	exp        int64  // unix µs; the entry is dead when exp <= now
 	prev, next int32  // neighbours in its expiry bucket's list
-	bkt        int32  // its expiry bucket's index in shard.bks
+	bkt        int32  // its expiry bucket's index in its queue's bks
 	h          uint32 // a dedupe entry's hash in shard.dedupe
 	kind       kind
 }
@@ -87,11 +104,11 @@ func (c *rateCell) decide(lim gcra.Limit, now int64) (r gcra.Result, ok bool) {
 }
 
 // bucket is the list of the entries expiring in one bucketShift-wide span, and its place in
-// the shard's order heap. A bucket that empties is kept until it reaches the front of the
+// its queue's order heap. A bucket that empties is kept until it reaches the front of the
 // heap, where front drops it: the bucket of a claim's in-flight expiry empties whenever the
 // shard's claims in flight are settled and fills again with the next claim, so dropping and
 // making it for every request would cost two map operations and two heap steps. Buckets live
-// in the shard's bucket arena and are referred to by index, so making one costs no
+// in the queue's bucket arena and are referred to by index, so making one costs no
 // allocation.
 type bucket struct {
 	id         int64
@@ -99,11 +116,39 @@ type bucket struct {
 	pos        int32 // index in shard.order
 }
 
-// shard is guarded by mu. cells and dedupe index into ents. buckets holds each expiry bucket's
-// list; order is a min-heap of the buckets by id, so the entries nearest expiry are found
-// without ordering the entries themselves: inserting, moving and removing an entry is a
-// constant number of steps whatever the shard holds, besides a heap step over the buckets
-// (about one a second of expiries) when a bucket is made or dropped.
+// queue is one kind's expiry buckets (the rate entries', or the dedupe entries'). buckets holds
+// each expiry bucket's list; order is a min-heap of the buckets by id, so the entries nearest
+// expiry are found without ordering the entries themselves: inserting, moving and removing an
+// entry is a constant number of steps whatever the shard holds, besides a heap step over the
+// buckets (about one a second of expiries) when a bucket is made or dropped.
+type queue struct {
+	buckets map[int64]int32 // bucket id → index in bks
+	bks     []bucket
+	bfree   []int32 // free indices in bks
+	order   []int32 // indices in bks, a min-heap by bucket id
+	// sweepAt is when the earliest bucket's span starts (math.MaxInt64 when there is none):
+	// before it nothing in the queue has expired, and sweep reads no bucket or entry to know
+	// it.
+	sweepAt int64
+	// hot holds the two buckets link used last (nilSlot when none), tried before the map:
+	// a request links its claim into the in-flight bucket and, settled, into the delivered
+	// one, the same two buckets for about a second, and the map lookup, its hashing and
+	// probing a bucket array out of cache, cost most of a link. dropBucket clears a dropped
+	// one, so a hot index always names a live bucket.
+	hot     [2]int32
+	hotNext uint8 // the slot of hot a miss replaces: the one not used last
+}
+
+func (q *queue) init() {
+	q.buckets = make(map[int64]int32)
+	q.hot, q.hotNext = [2]int32{nilSlot, nilSlot}, 0
+	q.bks, q.bfree, q.order = nil, nil, nil
+	q.sweepAt = math.MaxInt64
+}
+
+// shard is guarded by mu. cells and dedupe index into ents; q holds the entries' expiry order,
+// the rate entries' and the dedupe entries' apart (qRate, qDedupe), so that eviction finds
+// the rate entry nearest expiry as it finds the dedupe entry nearest expiry.
 //
 // rmu guards cells (and each cell's base and l) for the rate keys' shared path: it is
 // write-locked, always inside mu, only to add or remove a cell or rebase one, so requests under
@@ -115,12 +160,9 @@ type shard struct {
 	dedupe    index
 	ents      []entry
 	free      []int32
-	buckets   map[int64]int32 // bucket id → index in bks
-	bks       []bucket
-	bfree     []int32 // free indices in bks
-	order     []int32 // indices in bks, a min-heap by bucket id
-	limit     int     // entries
-	byteLimit int64   // bytes, as entryBytes counts them
+	q         [2]queue
+	limit     int   // entries
+	byteLimit int64 // bytes, as entryBytes counts them
 	bytes     int64
 	// claims and claimBytes count the in-flight claims among the entries (bytes as entryBytes
 	// counts them), which eviction passes over while they are at most half the shard.
@@ -128,17 +170,12 @@ type shard struct {
 	claimBytes int64
 	held       []int32 // insert's scratch: the claims it passed over
 	evictions  uint64
-	// sweepAt is when the earliest bucket's span starts (math.MaxInt64 when there is none):
-	// before it nothing has expired, and sweep reads no bucket or entry to know it.
-	sweepAt int64
-	// hot holds the two buckets link used last (nilSlot when none), tried before the map:
-	// a request links its claim into the in-flight bucket and, settled, into the delivered
-	// one, the same two buckets for about a second, and the map lookup, its hashing and
-	// probing a bucket array out of cache, cost most of a link. dropBucket clears a dropped
-	// one, so a hot index always names a live bucket.
-	hot     [2]int32
-	hotNext uint8    // the slot of hot a miss replaces: the one not used last
-	_       [64]byte // keep neighbouring shards' locks off one cache line
+	// dedupeEvictions counts, of evictions, the live dedupe entries evicted (a delivered
+	// marker, or a claim in flight once claims hold more than half the shard): each opens a
+	// replay window before its TTL. Rate entries go first, so it grows only when a shard
+	// holds no rate entry.
+	dedupeEvictions uint64
+	_               [64]byte // keep neighbouring shards' locks off one cache line
 }
 
 func (sh *shard) init(limit int, byteLimit int64) {
@@ -150,10 +187,9 @@ func (sh *shard) init(limit int, byteLimit int64) {
 	sh.cells = make(map[string]*rateCell)
 	sh.rmu.Unlock()
 	sh.dedupe = index{}
-	sh.buckets = make(map[int64]int32)
-	sh.hot, sh.hotNext = [2]int32{nilSlot, nilSlot}, 0
-	sh.ents, sh.free, sh.bks, sh.bfree, sh.order = nil, nil, nil, nil, nil
-	sh.sweepAt = math.MaxInt64
+	sh.q[qRate].init()
+	sh.q[qDedupe].init()
+	sh.ents, sh.free = nil, nil
 }
 
 // lookup finds key's live dedupe entry (h is its hash, Store.locate); an expired one is
@@ -175,15 +211,28 @@ func (sh *shard) lookup(key string, h uint32, now int64) (int32, bool) {
 // rate entry whose cell was updated since it was placed is moved to its bucket instead.
 func (sh *shard) sweep(now int64) {
 	for range 2 {
-		if now < sh.sweepAt {
+		if now < sh.q[qRate].sweepAt && now < sh.q[qDedupe].sweepAt {
 			return
 		}
-		i := sh.front()
-		if i == nilSlot || sh.ents[i].exp > now {
+		i := sh.expired(now)
+		if i == nilSlot {
 			return
 		}
 		sh.drop(i, now)
 	}
+}
+
+// expired returns the first entry of the earliest bucket of either queue when it has expired
+// at now, the rate queue's first, else nilSlot.
+func (sh *shard) expired(now int64) int32 {
+	for qi := range sh.q {
+		if q := &sh.q[qi]; now >= q.sweepAt {
+			if i := q.front(); i != nilSlot && sh.ents[i].exp <= now {
+				return i
+			}
+		}
+	}
+	return nilSlot
 }
 
 // drop removes entry i, unless it is a rate entry whose cell has moved on since the entry was
@@ -211,10 +260,14 @@ func (sh *shard) drop(i int32, now int64) bool {
 func entryBytes(key string) int64 { return int64(len(key)) + EntryOverhead }
 
 // insert adds key (for a dedupe key, absent from dedupe and hashed to h; a rate key's cell
-// the caller adds) and returns its slot. A shard that is full (by entries, or
-// by bytes with the new entry) first gives up the entries of its earliest expiry bucket until
-// it has room: expired ones if there are any, else live ones, counted as evictions. A live
-// claim in flight is passed over while the claims hold at most half the shard (by entries and
+// the caller adds) and returns its slot. A shard that is full (by entries, or by bytes with
+// the new entry) first gives up entries until it has room: expired ones if the earliest bucket
+// of either queue holds one, else live ones, counted as evictions: the rate entries of the
+// earliest bucket of the rate queue while there are any, whatever their expiry, and only then
+// the dedupe entries of the earliest bucket of the dedupe queue, counted in dedupeEvictions
+// too. A rate entry lost starts its limiter fresh; a delivered marker lost lets a replay of
+// its delivery through, so a rate limit whose entries outlive the dedupe TTL must not make
+// the markers go first. A live claim in flight is passed over while the claims hold at most half the shard (by entries and
 // by bytes): it expires sooner than any delivered marker, so it would always go first, and the
 // provider's retry of a slow delivery would then be forwarded while the first copy still is
 // (in flight must answer 409). The gateway settles every claim once its upstream answers, so
@@ -226,17 +279,26 @@ func (sh *shard) insert(key string, h uint32, k kind, exp, now int64) int32 {
 	cost := entryBytes(key)
 	held := sh.held[:0] // claims in flight passed over, linked again once there is room
 	for len(sh.cells)+sh.dedupe.n >= sh.limit || sh.bytes+cost > sh.byteLimit {
-		victim := sh.front()
+		victim := sh.expired(now)
+		if victim == nilSlot {
+			if victim = sh.q[qRate].front(); victim == nilSlot {
+				victim = sh.q[qDedupe].front()
+			}
+		}
 		if victim == nilSlot {
 			break
 		}
-		if e := &sh.ents[victim]; e.kind == kindInFlight && e.exp > now && 2*sh.claims <= sh.limit && 2*sh.claimBytes <= sh.byteLimit {
+		e := &sh.ents[victim]
+		if e.kind == kindInFlight && e.exp > now && 2*sh.claims <= sh.limit && 2*sh.claimBytes <= sh.byteLimit {
 			sh.unlink(victim)
 			held = append(held, victim)
 			continue
 		}
-		if exp := sh.ents[victim].exp; sh.drop(victim, now) && exp > now {
+		if exp, k := e.exp, e.kind; sh.drop(victim, now) && exp > now {
 			sh.evictions++
+			if k != kindRate {
+				sh.dedupeEvictions++
+			}
 		}
 	}
 	for _, i := range held {
@@ -276,13 +338,14 @@ func (sh *shard) remove(i int32) {
 	if e.kind != kindRate {
 		sh.dedupe.del(e.h, i)
 	}
+	sh.unlink(i) // before setKind: the kind names the entry's queue
 	sh.setKind(i, 0)
-	sh.unlink(i)
 	*e = entry{} // drop the key string so it can be collected
 	sh.free = append(sh.free, i)
 }
 
-// setKind makes entry i of kind k (0 as it is removed), keeping the claims' counts.
+// setKind makes entry i of kind k (0 as it is removed), keeping the claims' counts. An entry
+// linked in a queue changes kind only within it (in flight to delivered).
 func (sh *shard) setKind(i int32, k kind) {
 	e := &sh.ents[i]
 	if e.kind == kindInFlight {
@@ -308,11 +371,13 @@ func (sh *shard) setExp(i int32, exp int64) {
 	sh.link(i)
 }
 
-// link appends entry i to the list of its expiry bucket, making the bucket if need be.
+// link appends entry i to the list of its expiry bucket in its kind's queue, making the
+// bucket if need be.
 func (sh *shard) link(i int32) {
 	e := &sh.ents[i]
-	bi := sh.bucketFor(e.exp >> bucketShift)
-	b := &sh.bks[bi]
+	q := &sh.q[queueOf(e.kind)]
+	bi := q.bucketFor(e.exp >> bucketShift)
+	b := &q.bks[bi]
 	e.bkt, e.prev, e.next = bi, b.tail, nilSlot
 	if b.tail != nilSlot {
 		sh.ents[b.tail].next = i
@@ -323,24 +388,24 @@ func (sh *shard) link(i int32) {
 }
 
 // bucketFor returns the index of bucket id, making the bucket if need be.
-func (sh *shard) bucketFor(id int64) int32 {
-	for k, bi := range sh.hot {
-		if bi != nilSlot && sh.bks[bi].id == id {
-			sh.hotNext = uint8(1 - k)
+func (q *queue) bucketFor(id int64) int32 {
+	for k, bi := range q.hot {
+		if bi != nilSlot && q.bks[bi].id == id {
+			q.hotNext = uint8(1 - k)
 			return bi
 		}
 	}
-	bi, ok := sh.buckets[id]
+	bi, ok := q.buckets[id]
 	if !ok {
-		bi = slot(&sh.bks, &sh.bfree)
-		sh.bks[bi] = bucket{id: id, head: nilSlot, tail: nilSlot, pos: int32(len(sh.order))}
-		sh.buckets[id] = bi
-		sh.order = append(sh.order, bi)
-		sh.up(len(sh.order) - 1)
-		sh.frontMoved()
+		bi = slot(&q.bks, &q.bfree)
+		q.bks[bi] = bucket{id: id, head: nilSlot, tail: nilSlot, pos: int32(len(q.order))}
+		q.buckets[id] = bi
+		q.order = append(q.order, bi)
+		q.up(len(q.order) - 1)
+		q.frontMoved()
 	}
-	sh.hot[sh.hotNext] = bi
-	sh.hotNext ^= 1
+	q.hot[q.hotNext] = bi
+	q.hotNext ^= 1
 	return bi
 }
 
@@ -348,7 +413,7 @@ func (sh *shard) bucketFor(id int64) int32 {
 func (sh *shard) unlink(i int32) {
 	e := &sh.ents[i]
 	bi := e.bkt
-	b := &sh.bks[bi]
+	b := &sh.q[queueOf(e.kind)].bks[bi]
 	if e.prev != nilSlot {
 		sh.ents[e.prev].next = e.next
 	} else {
@@ -363,85 +428,85 @@ func (sh *shard) unlink(i int32) {
 }
 
 // dropBucket takes an empty bucket out of the map and the heap and frees its index.
-func (sh *shard) dropBucket(bi int32) {
-	delete(sh.buckets, sh.bks[bi].id)
-	for k := range sh.hot {
-		if sh.hot[k] == bi {
-			sh.hot[k] = nilSlot
+func (q *queue) dropBucket(bi int32) {
+	delete(q.buckets, q.bks[bi].id)
+	for k := range q.hot {
+		if q.hot[k] == bi {
+			q.hot[k] = nilSlot
 		}
 	}
-	p, last := int(sh.bks[bi].pos), len(sh.order)-1
+	p, last := int(q.bks[bi].pos), len(q.order)-1
 	if p != last {
-		sh.swap(p, last)
+		q.swap(p, last)
 	}
-	sh.order = sh.order[:last]
-	if p != last && !sh.down(p) {
-		sh.up(p)
+	q.order = q.order[:last]
+	if p != last && !q.down(p) {
+		q.up(p)
 	}
-	sh.bfree = append(sh.bfree, bi)
-	sh.frontMoved()
+	q.bfree = append(q.bfree, bi)
+	q.frontMoved()
 }
 
 // frontMoved sets sweepAt after the earliest bucket may have changed.
-func (sh *shard) frontMoved() {
-	if len(sh.order) == 0 {
-		sh.sweepAt = math.MaxInt64
+func (q *queue) frontMoved() {
+	if len(q.order) == 0 {
+		q.sweepAt = math.MaxInt64
 		return
 	}
-	sh.sweepAt = sh.bks[sh.order[0]].id << bucketShift
+	q.sweepAt = q.bks[q.order[0]].id << bucketShift
 }
 
 // front returns the first entry of the earliest bucket that holds one, or nilSlot when the
-// shard is empty; the empty buckets before it are dropped.
-func (sh *shard) front() int32 {
-	for len(sh.order) > 0 {
-		bi := sh.order[0]
-		if h := sh.bks[bi].head; h != nilSlot {
+// queue is empty; the empty buckets before it are dropped.
+func (q *queue) front() int32 {
+	for len(q.order) > 0 {
+		bi := q.order[0]
+		if h := q.bks[bi].head; h != nilSlot {
 			return h
 		}
-		sh.dropBucket(bi)
+		q.dropBucket(bi)
 	}
 	return nilSlot
 }
 
 // less compares the ids of the buckets at heap positions a and b.
-func (sh *shard) less(a, b int) bool {
-	return sh.bks[sh.order[a]].id < sh.bks[sh.order[b]].id
+func (q *queue) less(a, b int) bool {
+	return q.bks[q.order[a]].id < q.bks[q.order[b]].id
 }
 
-func (sh *shard) swap(a, b int) {
-	h := sh.order
+func (q *queue) swap(a, b int) {
+	h := q.order
 	h[a], h[b] = h[b], h[a]
-	sh.bks[h[a]].pos, sh.bks[h[b]].pos = int32(a), int32(b)
+	q.bks[h[a]].pos, q.bks[h[b]].pos = int32(a), int32(b)
 }
 
-func (sh *shard) up(j int) {
+func (q *queue) up(j int) {
 	for j > 0 {
 		p := (j - 1) / 2
-		if !sh.less(j, p) {
+		if !q.less(j, p) {
 			return
 		}
-		sh.swap(j, p)
+		q.swap(j, p)
 		j = p
 	}
 }
 
 // down reports whether the element moved.
-func (sh *shard) down(j int) bool {
-	start, n := j, len(sh.order)
+func (q *queue) down(j int) bool {
+	start, n := j, len(q.order)
 	for {
 		l := 2*j + 1
 		if l >= n {
 			break
 		}
 		c := l
-		if r := l + 1; r < n && sh.less(r, l) {
+		if r := l + 1; r < n && q.less(r, l) {
 			c = r
 		}
-		if !sh.less(c, j) {
+		if !q.less(c, j) {
 			break
 		}
-		sh.swap(j, c)
+		q.swap(j, c)
 		j = c
 	}
 	return j > start
