@@ -2,11 +2,15 @@ package gateway
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
+	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -19,10 +23,20 @@ import (
 )
 
 const (
-	// watchDebounce waits for a burst of writes (an editor's save, a git checkout, a
-	// ConfigMap swap) to settle before reloading once.
+	// watchDebounce waits for a burst of events (an editor's save, a git checkout, a
+	// ConfigMap swap) to pause before reloading once.
 	watchDebounce = 100 * time.Millisecond
-	// watchMaxDelay bounds the debounce when changes never settle.
+	// watchSettle is how long files written in place (a Write event: scp, rsync --inplace,
+	// `cat >`, an editor saving in place) must then stay unchanged (size, modification time
+	// and SHA-256 of the content) before a reload reads them: nothing tells when such a
+	// writer is done, and Rego cut at a line boundary often compiles and is looser than the
+	// whole file. A writer that pauses for less than watchDebounce+watchSettle (1.1 s) between
+	// two chunks is never read half way; one that pauses longer can be. A file renamed into
+	// place is whole when it appears and needs no settling.
+	watchSettle = time.Second
+	// watchMaxDelay bounds the debounce when events never pause, for files replaced whole
+	// (renamed into place, removed). Files written in place are not reloaded while their
+	// writes continue, however long: past watchMaxDelay a warning says so, once.
 	watchMaxDelay = time.Second
 )
 
@@ -76,6 +90,11 @@ func targetsFor(cfg *config.Config, configPath string) watchTargets {
 			add(cfg.Abs(ref.File))
 		}
 	}
+	// The listener's TLS files are read again at every reload (reloadTLS): a renewed
+	// certificate, or a CA removed from client_ca, applies without an operator's reload.
+	add(cfg.Server.TLSCert)
+	add(cfg.Server.TLSKey)
+	add(cfg.Server.ClientCA)
 	return t
 }
 
@@ -220,33 +239,52 @@ func (w *watcher) addTree(root string) {
 	})
 }
 
+// events drains fsnotify and decides when to reload. Files replaced whole (renamed into
+// place, removed, new directories) reload watchDebounce after the last event, or
+// watchMaxDelay after the first when events never pause. Files written in place are
+// "unsettled": once their events pause for watchDebounce their state is recorded, and the
+// reload waits until it has held for watchSettle, re-arming as long as they change.
 func (w *watcher) events(ctx context.Context) {
 	defer w.wg.Done()
 	var (
 		timer *time.Timer
 		fire  <-chan time.Time
-		first time.Time
+		first time.Time // the first event not reloaded yet; zero when none
+		// unsettled holds the files written in place since the last reload; seen, while
+		// the settle timer runs, their state when it started.
+		unsettled = map[string]bool{}
+		seen      map[string]fileState
+		warned    bool
 	)
 	defer func() {
 		if timer != nil {
 			timer.Stop()
 		}
 	}()
-	schedule := func() {
-		now := time.Now()
-		if fire == nil {
-			first = now
-		}
-		wait := watchDebounce
-		if left := watchMaxDelay - now.Sub(first); left < wait {
-			wait = max(left, 0)
-		}
+	arm := func(d time.Duration) {
 		if timer == nil {
-			timer = time.NewTimer(wait)
+			timer = time.NewTimer(d)
 		} else {
-			timer.Reset(wait)
+			timer.Reset(d)
 		}
 		fire = timer.C
+	}
+	// schedule is the debounce of files replaced whole, bounded by watchMaxDelay.
+	schedule := func() {
+		wait := watchDebounce
+		if left := watchMaxDelay - time.Since(first); left < wait {
+			wait = max(left, 0)
+		}
+		arm(wait)
+	}
+	// warn says once per reload waited for that files written in place keep changing.
+	warn := func() {
+		if warned || len(unsettled) == 0 || time.Since(first) < watchMaxDelay {
+			return
+		}
+		warned = true
+		w.log.Warn("watched files keep changing; the reload waits until they stay unchanged for "+watchSettle.String()+
+			" (write a new file and rename it over the old one to change it at once)", "files", sortedNames(unsettled))
 	}
 	for {
 		select {
@@ -256,28 +294,117 @@ func (w *watcher) events(ctx context.Context) {
 			if !ok {
 				return
 			}
-			if w.relevant(ev) {
-				w.log.Debug("watched file changed", "path", ev.Name, "op", ev.Op.String())
-				w.note(ev.Name)
+			if !w.relevant(ev) {
+				continue
+			}
+			w.log.Debug("watched file changed", "path", ev.Name, "op", ev.Op.String())
+			w.note(ev.Name)
+			if first.IsZero() {
+				first = time.Now()
+			}
+			if writtenInPlace(ev) {
+				// Wait for the writes to pause, then for the file to hold still.
+				unsettled[ev.Name], seen = true, nil
+				arm(watchDebounce)
+			} else if delete(unsettled, ev.Name); len(unsettled) == 0 {
+				seen = nil
 				schedule()
 			}
+			// Otherwise the file was replaced whole while another is unsettled: the reload
+			// that waits for that one reads this one too.
+			warn()
 		case err, ok := <-w.fw.Errors:
 			if !ok {
 				return
 			}
-			if errors.Is(err, fsnotify.ErrEventOverflow) {
+			if errors.Is(err, fsnotify.ErrEventOverflow) && len(unsettled) == 0 {
 				// Events were lost: one of them may have mattered.
+				if first.IsZero() {
+					first = time.Now()
+				}
 				schedule()
 			}
 			w.log.Warn("file watch", "err", err)
 		case <-fire:
 			fire = nil
+			if len(unsettled) > 0 {
+				now := stateOf(unsettled)
+				if seen == nil || !maps.Equal(seen, now) {
+					// The writes just paused, or the files changed during the settle
+					// interval: watch them for another one.
+					seen = now
+					arm(watchSettle)
+					warn()
+					continue
+				}
+			}
+			clear(unsettled)
+			seen, first, warned = nil, time.Time{}, false
 			select {
 			case w.kick <- struct{}{}:
 			default: // a reload is already pending; it will read the newest files
 			}
 		}
 	}
+}
+
+// writtenInPlace reports whether ev may leave its file half written: a write, or a file
+// created empty (its content may be on the way). A file renamed into place (a Create of a
+// file that has content) is whole.
+func writtenInPlace(ev fsnotify.Event) bool {
+	if ev.Has(fsnotify.Write) {
+		return true
+	}
+	if !ev.Has(fsnotify.Create) {
+		return false
+	}
+	st, err := os.Stat(ev.Name)
+	return err == nil && st.Mode().IsRegular() && st.Size() == 0
+}
+
+// fileState is what tells that a file changed: its size, modification time and content.
+type fileState struct {
+	exists bool
+	size   int64
+	mtime  time.Time
+	sum    [sha256.Size]byte
+}
+
+// stateOf records the state of each file.
+func stateOf(files map[string]bool) map[string]fileState {
+	out := make(map[string]fileState, len(files))
+	for p := range files {
+		out[p] = stateOfFile(p)
+	}
+	return out
+}
+
+func stateOfFile(p string) fileState {
+	f, err := os.Open(p)
+	if err != nil {
+		return fileState{}
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		return fileState{}
+	}
+	s := fileState{exists: true, size: st.Size(), mtime: st.ModTime()}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return fileState{}
+	}
+	h.Sum(s.sum[:0])
+	return s
+}
+
+// sortedNames lists a set's names in order, at most maxChangedNamed of them.
+func sortedNames(set map[string]bool) []string {
+	names := slices.Sorted(maps.Keys(set))
+	if len(names) > maxChangedNamed {
+		names = append(names[:maxChangedNamed], "…")
+	}
+	return names
 }
 
 func (w *watcher) reloads(ctx context.Context) {
