@@ -22,6 +22,7 @@ import (
 	"github.com/hookwall/hookwall/engine/internal/server"
 	"github.com/hookwall/hookwall/engine/internal/snapshot"
 	"github.com/hookwall/hookwall/engine/state"
+	"github.com/hookwall/hookwall/engine/tlsconf"
 	"github.com/hookwall/hookwall/engine/watch"
 )
 
@@ -48,6 +49,8 @@ type Gateway struct {
 	dlog  *decisionlog.Logger
 	srv   *server.Server
 	obs   *observability // metrics, recent decisions, request rates (metrics.go)
+	// tls is the public listener's TLS (tls.go), nil for plain HTTP; a reload renews its files.
+	tls *tlsconf.Listener
 	// sources is the [watch] watcher (sources.go), nil when watching is off.
 	sources *watch.Watcher
 	// deliveries stores and delivers queued routes' requests; nil when no route is queued.
@@ -113,11 +116,11 @@ func New(ctx context.Context, path string, o Options) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	tlsCfg, err := serverTLS(cfg)
+	tlsL, err := serverTLS(cfg)
 	if err != nil {
 		return nil, err
 	}
-	g := &Gateway{path: path, o: o, log: o.Logger, watchCfg: cfg}
+	g := &Gateway{path: path, o: o, log: o.Logger, watchCfg: cfg, tls: tlsL}
 	g.host, err = filter.NewHost(ctx, o.CacheDir)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
@@ -183,7 +186,10 @@ func New(ctx context.Context, path string, o Options) (*Gateway, error) {
 	g.status = Status{Revision: snap.Revision, LoadedAt: now, LastAttempt: now, LastResult: ReloadOK}
 	so := server.Options{
 		Snapshots: &g.snaps, Store: g.store, FailOpen: cfg.State.FailMode == config.FailOpen,
-		Log: g.dlog, Logger: g.log, TLS: tlsCfg, Observer: g.obs.metrics, Limits: serverLimits(&cfg.Server),
+		Log: g.dlog, Logger: g.log, Observer: g.obs.metrics, Limits: serverLimits(&cfg.Server),
+	}
+	if tlsL != nil { // a nil *Listener has no Config
+		so.TLS = tlsL.Config()
 	}
 	if g.sources != nil {
 		so.Watch = g.sources
@@ -314,6 +320,12 @@ func (g *Gateway) reloadLocked(ctx context.Context, pre *prefetched) (string, er
 	if err := restartOnly(live.Config, cfg); err != nil {
 		return "", err
 	}
+	// The listener's TLS files are re-read at every reload: replaced contents (a renewed
+	// certificate, a CA removed from client_ca) apply with the snapshot, or fail the reload.
+	applyTLS, err := g.reloadTLS(cfg)
+	if err != nil {
+		return "", err
+	}
 	src, brev, fresh, err := bundleFor(ctx, cfg, g.bundle, pre)
 	if err != nil {
 		return "", err
@@ -326,6 +338,7 @@ func (g *Gateway) reloadLocked(ctx context.Context, pre *prefetched) (string, er
 		return "", err
 	}
 	g.snaps.Swap(next)
+	applyTLS()
 	if src != g.bundle {
 		if g.bundle != nil {
 			g.bundle.stop()
