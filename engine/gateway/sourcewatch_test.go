@@ -735,19 +735,8 @@ func TestWatchDoesNotBlockAProviderOnEventsOthersTrigger(t *testing.T) {
 	event := func(t *testing.T, c *http.Client, base, name string) int {
 		t.Helper()
 		delivery := nextDelivery()
-		body := []byte(fmt.Sprintf(`{"action":"created","delivery":%q}`, delivery))
-		req, _ := http.NewRequest("POST", base+"/hooks/github", bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("X-GitHub-Event", name)
-		req.Header.Set("X-GitHub-Delivery", delivery)
-		req.Header.Set("X-Hub-Signature-256", githubSig("github-secret", body))
-		r, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, r.Body)
-		r.Body.Close()
-		return r.StatusCode
+		st, _ := signedGitHub(t, c, base, name, delivery, fmt.Sprintf(`{"action":"created","delivery":%q}`, delivery))
+		return st
 	}
 	for _, c := range []struct {
 		name, class string
@@ -780,6 +769,24 @@ func TestWatchDoesNotBlockAProviderOnEventsOthersTrigger(t *testing.T) {
 	}
 }
 
+// signedGitHub sends a GitHub delivery of event, signed with the test's secret, from c and
+// returns its status and Hookwall-Duplicate header.
+func signedGitHub(t *testing.T, c *http.Client, base, event, delivery, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", base+"/hooks/github", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-GitHub-Event", event)
+	req.Header.Set("X-GitHub-Delivery", delivery)
+	req.Header.Set("X-Hub-Signature-256", githubSig("github-secret", []byte(body)))
+	r, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, r.Body)
+	r.Body.Close()
+	return r.StatusCode, r.Header.Get("Hookwall-Duplicate")
+}
+
 // TestWatchDoesNotBlockAProviderRetrying: a provider retries a delivery whose answer was
 // slow or lost, and each retry of one already delivered is a duplicate (200
 // Hookwall-Duplicate): retries during an upstream's bad minute must not get the provider's
@@ -792,19 +799,7 @@ func TestWatchDoesNotBlockAProviderRetrying(t *testing.T) {
 	}
 	push := func(t *testing.T, c *http.Client, base, delivery string) (int, string) {
 		t.Helper()
-		body := []byte(fmt.Sprintf(`{"ref":"refs/heads/main","delivery":%q}`, delivery))
-		req, _ := http.NewRequest("POST", base+"/hooks/github", bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("X-GitHub-Event", "push")
-		req.Header.Set("X-GitHub-Delivery", delivery)
-		req.Header.Set("X-Hub-Signature-256", githubSig("github-secret", body))
-		r, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, r.Body)
-		r.Body.Close()
-		return r.StatusCode, r.Header.Get("Hookwall-Duplicate")
+		return signedGitHub(t, c, base, "push", delivery, fmt.Sprintf(`{"ref":"refs/heads/main","delivery":%q}`, delivery))
 	}
 	for _, c := range []struct {
 		name, class string
