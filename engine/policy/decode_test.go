@@ -169,8 +169,9 @@ func TestDurationOfMatchesParseDuration(t *testing.T) {
 }
 
 // TestUpstreamHeadersAreChecked: a policy's upstream_headers must name HTTP tokens the
-// gateway does not own on the forwarded request, with values free of CR, LF and NUL; any
-// other is a malformed decision (the request fails closed), not a header line sent upstream.
+// gateway does not own on the forwarded request, with values free of control characters but
+// tab; any other is a malformed decision (the request fails closed), not a header line sent
+// upstream.
 func TestUpstreamHeadersAreChecked(t *testing.T) {
 	for _, c := range []struct {
 		name, value string
@@ -192,6 +193,17 @@ func TestUpstreamHeadersAreChecked(t *testing.T) {
 		{"X-A", "a\r\nGET /admin HTTP/1.1", false},
 		{"X-A", "a\nb", false},
 		{"X-A", "a\x00b", false},
+		{"X-A", "a\tb", true},
+		{"X-A", "a\vb", false},
+		{"X-A", "a\x01b", false},
+		{"X-A", "a\x1bb", false},
+		{"X-A", "a\x7fb", false},
+		{"X-A", "caf\u00e9", true},
+		{"X-Real-IP", "203.0.113.9", true},
+		{"X-Request-Id", "forged", false},
+		{"x-forwarded-for", "1.2.3.4", false},
+		{"X-Forwarded-Host", "evil.example", false},
+		{"X-Forwarded-Proto", "https", false},
 	} {
 		obj := ast.NewObject(ast.Item(ast.StringTerm(c.name), ast.StringTerm(c.value)))
 		hs, err := decodeHeaders("t.p", obj)

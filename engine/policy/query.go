@@ -606,10 +606,11 @@ func decodeDeny(pkg string, set ast.Set) ([]string, error) {
 }
 
 // decodeHeaders reads upstream_headers, sorted by name. A name must be an HTTP token and not
-// one the gateway owns on the forwarded request (hop-by-hop, framing, Host); a value must hold
-// no CR, LF or NUL: the policy computes them, perhaps from the request, and a malformed
-// decision fails closed rather than reaching the upstream as a header the design strips or a
-// line split where the client chose.
+// one the gateway owns on the forwarded request (hop-by-hop, framing, Host, the X-Forwarded-*
+// it writes, X-Request-Id); a value must hold no control character but tab (httpsyntax
+// IsFieldValue): the policy computes them, perhaps from the request, and a malformed decision
+// fails closed rather than reaching the upstream as a header the design strips or owns, or a
+// line split or read otherwise where the client chose.
 func decodeHeaders(pkg string, m ast.Object) ([]Header, error) {
 	var hs []Header
 	var err error
@@ -624,8 +625,8 @@ func decodeHeaders(pkg string, m ast.Object) ([]Header, error) {
 			err = fmt.Errorf("policy %s: rule upstream_headers: %q is not a header name (an HTTP token)", pkg, name)
 		case ownedHeader(name):
 			err = fmt.Errorf("policy %s: rule upstream_headers: %q is set by the gateway, not by a policy", pkg, name)
-		case strings.ContainsAny(val, "\r\n\x00"):
-			err = fmt.Errorf("policy %s: rule upstream_headers: the value of %q holds a CR, LF or NUL", pkg, name)
+		case !httpsyntax.IsFieldValue(val):
+			err = fmt.Errorf("policy %s: rule upstream_headers: the value of %q holds a control character (CR, LF, NUL, DEL or another but tab)", pkg, name)
 		}
 		hs = append(hs, Header{Name: name, Value: val})
 	})
@@ -637,10 +638,24 @@ func decodeHeaders(pkg string, m ast.Object) ([]Header, error) {
 }
 
 // ownedHeader reports whether name is a header the gateway sets or strips on the forwarded
-// request itself: the hop-by-hop ones, the framing, Host.
+// request itself: the hop-by-hop ones, the framing, Host, and those it writes for the
+// upstream (the client's address, host and scheme, the decision id): the design gives them
+// the gateway's values, and a policy that copied a client's header into one would let the
+// client forge them.
 func ownedHeader(name string) bool {
-	return httpsyntax.IsHopByHop(name) || strings.EqualFold(name, "Content-Length") || strings.EqualFold(name, "Host")
+	if httpsyntax.IsHopByHop(name) {
+		return true
+	}
+	for _, h := range gatewayHeaders {
+		if strings.EqualFold(h, name) {
+			return true
+		}
+	}
+	return false
 }
+
+// gatewayHeaders are the request headers of ownedHeader beside the hop-by-hop ones.
+var gatewayHeaders = [...]string{"Content-Length", "Host", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Request-Id"}
 
 // labelValue converts a label value to Go values as ast.JSON does, with every string cloned, in
 // one pass; ok is false for an object key that is not a string.

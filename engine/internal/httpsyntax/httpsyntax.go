@@ -34,6 +34,19 @@ var tchar = func() (t [256]bool) {
 	return t
 }()
 
+// IsFieldValue reports whether v can be a header field's value as the gateway writes one:
+// no control character but horizontal tab, and no DEL (RFC 9110 section 5.5). CR, LF and NUL
+// would split or end the line; the others a strict upstream refuses and a lax one may read
+// as whitespace, so a value judged one way would be read another.
+func IsFieldValue[T ~string | ~[]byte](v T) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; (c < 0x20 && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
 // HopByHop are the connection-level header fields (RFC 9110 section 7.6.1), never passed on
 // by a proxy; Connection comes first. Read-only.
 var HopByHop = [...]string{
