@@ -48,9 +48,11 @@ func deliveryKeyring(cfg *config.Config, secrets *config.Secrets) (*delivery.Key
 }
 
 // openDelivery opens the [delivery] store (sealed with kr when set) and its dispatcher when
-// some route is queued; a gateway without one opens nothing (nil, nil).
+// some route is queued; a gateway without one opens nothing (nil, nil), and warns when the
+// store holds pending deliveries (warnHeld).
 func (g *Gateway) openDelivery(cfg *config.Config, kr *delivery.Keyring) (*delivery.Dispatcher, error) {
 	if !cfg.AnyQueued() {
+		g.warnHeld(cfg)
 		return nil, nil
 	}
 	var store delivery.Store
@@ -133,6 +135,58 @@ func refusalReason(cause error) string {
 		return "missing_key"
 	default:
 		return "bad_seal"
+	}
+}
+
+// warnHeld warns when a gateway that queues no route starts beside a store holding pending
+// deliveries: webhooks answered 202 before their route was made direct (or removed) would
+// otherwise wait in the store with nothing said. They are held, never sent to the direct
+// route's upstream: the route queues again, or the operator deals with them, and either is
+// a decision. A store that cannot be read is said so; the gateway starts all the same.
+func (g *Gateway) warnHeld(cfg *config.Config) {
+	var store delivery.Store
+	switch cfg.Delivery.Store {
+	case config.StorePostgres:
+		if cfg.Delivery.URL == "" {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s, err := postgres.Open(ctx, postgres.Options{URL: cfg.Delivery.URL})
+		if err != nil {
+			g.log.Warn("delivery: no route is queued; could not read the store for deliveries it still holds", "err", err)
+			return
+		}
+		store = s
+	default:
+		if _, err := os.Stat(cfg.Delivery.Path); err != nil {
+			return // no store was ever made here
+		}
+		s, err := sqlite.Open(sqlite.Options{Path: cfg.Delivery.Path})
+		if err != nil {
+			g.log.Warn("delivery: no route is queued; could not read the store for deliveries it still holds", "path", cfg.Delivery.Path, "err", err)
+			return
+		}
+		store = s
+	}
+	defer store.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	depth, err := store.Depth(ctx)
+	if err != nil {
+		g.log.Warn("delivery: no route is queued; could not read the store for deliveries it still holds", "err", err)
+		return
+	}
+	pending, routes := 0, []string{}
+	for _, d := range depth {
+		if d.State == delivery.StatePending && d.Count > 0 {
+			pending += d.Count
+			routes = append(routes, d.Route)
+		}
+	}
+	if pending > 0 {
+		g.log.Warn("delivery: the store holds pending deliveries and no route is queued: they are held, sent nowhere, until their route is queued again (delivery = \"queued\")",
+			"pending", pending, "routes", routes, "store", string(cfg.Delivery.Store))
 	}
 }
 
