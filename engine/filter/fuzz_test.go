@@ -389,7 +389,7 @@ func checkForwardable(t *testing.T, req *fasthttp.Request) {
 		t.Fatalf("forwarded target %q is not origin-form", uri)
 	}
 	for k, v := range req.Header.All() {
-		if !httpsyntax.IsToken(k) || !isFieldValue(v) {
+		if !httpsyntax.IsToken(k) || !httpsyntax.IsFieldValue(v) {
 			t.Fatalf("forwarded header %q: %q", k, v)
 		}
 	}
@@ -423,7 +423,7 @@ func checkAnswerable(t *testing.T, resp *fasthttp.Response) {
 		t.Fatalf("response status %d", status)
 	}
 	for k, v := range resp.Header.All() {
-		if !httpsyntax.IsToken(k) || !isFieldValue(v) {
+		if !httpsyntax.IsToken(k) || !httpsyntax.IsFieldValue(v) {
 			t.Fatalf("response header %q: %q", k, v)
 		}
 	}

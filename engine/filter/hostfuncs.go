@@ -166,29 +166,50 @@ func writeLimited[T string | []byte](mod api.Module, fn string, buf, limit uint3
 	return uint32(n)
 }
 
-// isFieldValue reports whether b may be sent as a header value: no control
-// characters except HTAB, so no CR/LF header injection and no NUL.
-func isFieldValue(b []byte) bool {
-	for _, c := range b {
-		if (c < 0x20 && c != '\t') || c == 0x7f {
+var connectMethod = []byte("CONNECT")
+
+// isOriginForm reports whether b is an origin-form request target (RFC 9112 section 3.2.1):
+// it starts with '/' and holds only the characters RFC 3986 allows in a path and a query:
+// unreserved, sub-delims, ':', '@', '/', '?', and '%' followed by two hex digits. So no
+// whitespace, control characters, bytes over 0x7e, fragment, or '"', '<', '>', '\', '^',
+// '`', '{', '|', '}', '[', ']', which servers and proxies read differently.
+func isOriginForm(b []byte) bool {
+	if len(b) == 0 || b[0] != '/' {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if c == '%' {
+			if i+2 >= len(b) || !isHexDigit(b[i+1]) || !isHexDigit(b[i+2]) {
+				return false
+			}
+			i += 2
+			continue
+		}
+		if !targetChar[c] {
 			return false
 		}
 	}
 	return true
 }
 
-// isOriginForm reports whether b is an origin-form request target: starts
-// with '/', no whitespace or control characters.
-func isOriginForm(b []byte) bool {
-	if len(b) == 0 || b[0] != '/' {
-		return false
+// targetChar marks the bytes an origin-form target may hold as they are (isOriginForm; '%'
+// starts a pct-encoded byte). Read-only.
+var targetChar = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
 	}
-	for _, c := range b {
-		if c <= 0x20 || c == 0x7f {
-			return false
-		}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
 	}
-	return true
+	for _, c := range []byte("-._~!$&'()*+,;=:@/?") {
+		t[c] = true
+	}
+	return t
+}()
+
+func isHexDigit(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
 func equalFoldASCII(a, b []byte) bool {
@@ -391,6 +412,11 @@ func hostSetMethod(ctx context.Context, mod api.Module, stack []uint64) {
 	if !httpsyntax.IsToken(m) {
 		abiPanic(fnSetMethod, "method is not an HTTP token")
 	}
+	if equalFoldASCII(m, connectMethod) {
+		// CONNECT's target is an authority, not the origin-form the request keeps: the
+		// upstream would be asked for a tunnel the policy never judged.
+		abiPanic(fnSetMethod, "method CONNECT is not allowed")
+	}
 	ex.Req.Header.SetMethodBytes(m)
 }
 
@@ -414,7 +440,7 @@ func hostSetURI(ctx context.Context, mod api.Module, stack []uint64) {
 		return
 	}
 	if !isOriginForm(uri) {
-		abiPanic(fnSetURI, "uri must be a path starting with '/' without spaces or control characters")
+		abiPanic(fnSetURI, "uri must be a path starting with '/', with an optional query, of the characters RFC 3986 allows")
 	}
 	ex.Req.SetRequestURIBytes(uri)
 }
@@ -474,7 +500,7 @@ func headerArgs(mod api.Module, fn string, stack []uint64, withValue bool) (name
 	}
 	if withValue {
 		value = region(mod, fn, uint32(stack[3]), uint32(stack[4]))
-		if !isFieldValue(value) {
+		if !httpsyntax.IsFieldValue(value) {
 			abiPanic(fn, "header value has control characters")
 		}
 	}

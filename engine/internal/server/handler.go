@@ -240,6 +240,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 			writeError(ctx, fasthttp.StatusInternalServerError, "internal error")
 			rec.Outcome, rec.Status, rec.Error = decisionlog.OutcomeError, fasthttp.StatusInternalServerError, "panic: "+fmt.Sprint(p)
 		}
+		clientFraming(ctx, rec.Method, x.fx.RespChanged)
 		// Set last: the upstream's response replaced whatever was set before. Deleted first:
 		// Set replaces the first of the upstream's copies and keeps the others.
 		ctx.Response.Header.DelBytes(unsafeBytes(requestIDHeader))
@@ -274,6 +275,30 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	rec.Revision, rec.PolicyRevision = snap.Revision, snap.Policies.Revision()
 	x.ctx, x.snap = ctx, snap
 	s.serve(x)
+}
+
+// clientFraming makes the answer one the client reads as the answer to its request, whatever
+// the filters did, on every way a request ends. A filter's set_method changes ctx.Request,
+// which is what is forwarded or queued; but fasthttp frames the answer by ctx.Request's
+// method once the handler returns (no body after HEAD), and its client skips the body of an
+// answer to a HEAD it sent: the client's POST turned HEAD by a filter would get a
+// Content-Length and no body, its HEAD turned POST a body, which the client would read as
+// the next answer on the connection. So the client's method (method, as received) goes back
+// on ctx.Request, and a body is written unless the client sent HEAD.
+//
+// When a filter changed the response (filtered), the hop-by-hop fields it set go, and those
+// its Connection field names: the upstream's were stripped on arrival (stripHopResp), before
+// the filters' response phase.
+func clientFraming(ctx *fasthttp.RequestCtx, method string, filtered bool) {
+	if filtered {
+		stripHopRespAll(&ctx.Response.Header)
+	}
+	if string(ctx.Request.Header.Method()) != method {
+		ctx.Request.Header.SetMethod(method)
+	}
+	if !ctx.IsHead() {
+		ctx.Response.SkipBody = false
+	}
 }
 
 func writeError(ctx *fasthttp.RequestCtx, status int, msg string) {

@@ -102,6 +102,13 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, route *snapshot.Route, meta *
 		resp.Reset()
 		return 0, errInterimAnswer
 	}
+	dropTrailers(&resp.Header)
+	if !tokenNames(resp.Header.All()) {
+		// As an answer fasthttp cannot parse (a bare CR, a line without a colon): a field
+		// name that is not a token would reach the client as the upstream wrote it.
+		resp.Reset()
+		return 0, errBadFieldName
+	}
 	stripHopResp(&resp.Header)
 	if merge {
 		filter.MergeResponse(&ctx.Response, resp)
@@ -110,6 +117,51 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, route *snapshot.Route, meta *
 }
 
 var errInterimAnswer = errors.New("the upstream answered with an interim (1xx) status and nothing after it")
+
+var errBadFieldName = errors.New("the upstream answered with a header field name that is not a token")
+
+// tokenNames reports whether every name of all is an HTTP token (RFC 9110 section 5.1).
+func tokenNames(all iter.Seq2[[]byte, []byte]) bool {
+	for k := range all {
+		if !httpsyntax.IsToken(k) {
+			return false
+		}
+	}
+	return true
+}
+
+// dropTrailers drops the fields of a chunked answer's trailer section: relayed, fasthttp
+// would write them among the header fields (deleting Trailer, as stripHopResp does, moves
+// them there), where the client would take them for the upstream's header. A field of the
+// header section that shares a name with one stays. Few answers carry trailers: the others
+// cost one length check.
+func dropTrailers(h *fasthttp.ResponseHeader) {
+	keys := h.PeekTrailerKeys()
+	if len(keys) == 0 {
+		return
+	}
+	// Copies: deleting fields rewrites the header's buffers.
+	names := make([][]byte, len(keys))
+	for i, k := range keys {
+		names[i] = bytes.Clone(k)
+	}
+	var upfront [][2][]byte // the header section's fields of those names, put back after
+	for k, v := range h.All() {
+		for _, n := range names {
+			if bytes.EqualFold(k, n) {
+				upfront = append(upfront, [2][]byte{bytes.Clone(k), bytes.Clone(v)})
+				break
+			}
+		}
+	}
+	for _, n := range names {
+		h.DelBytes(n) // both sections
+	}
+	h.Del(fasthttp.HeaderTrailer) // nothing is announced: a name added now is a header field
+	for _, f := range upfront {
+		h.AddBytesKV(f[0], f[1])
+	}
+}
 
 var xffName = []byte("X-Forwarded-For")
 
