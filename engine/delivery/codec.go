@@ -25,7 +25,12 @@ func EncodeHeaders(hs []Header) []byte {
 	return b
 }
 
-var errBadHeaders = errors.New("delivery: stored headers are corrupt")
+// ErrCorrupt: a delivery's stored headers do not decode (the row was damaged, or changed
+// by something other than the gateway). A claim does not fail on such a row: it returns
+// the delivery with Record.Unreadable set, and it is made dead, never attempted.
+var ErrCorrupt = errors.New("stored headers are corrupt")
+
+var errBadHeaders = fmt.Errorf("delivery: %w", ErrCorrupt)
 
 // DecodeHeaders is EncodeHeaders' inverse. The names and values share one string, a copy
 // of b: two allocations for the headers of a record, not one per name and value.
@@ -79,7 +84,10 @@ func (q Query) FilterArgs() []any {
 // ScanRecord reads a record from a row of the stores' columns, in this order: id, route,
 // dest, decision_id, received_at, method, uri, headers (EncodeHeaders), body, state,
 // attempts, base, next_at, updated_at, last_status, last_error; times in Unix nanoseconds.
-// scan is the driver's Scan; its error is returned as it is.
+// scan is the driver's Scan; its error is returned as it is. When only the headers do not
+// decode, the record is returned too (without them), with an error that errors.Is
+// ErrCorrupt: a claim keeps it as Record.Unreadable and goes on (see MarkUnreadable);
+// another read fails on it.
 func ScanRecord(scan func(dest ...any) error) (*Record, error) {
 	var r Record
 	var recv, next, upd, dest, attempts, base, status int64
@@ -89,12 +97,23 @@ func ScanRecord(scan func(dest ...any) error) (*Record, error) {
 		&attempts, &base, &next, &upd, &status, &r.LastError); err != nil {
 		return nil, err
 	}
-	hs, err := DecodeHeaders(headers)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", r.ID, err)
-	}
+	hs, herr := DecodeHeaders(headers)
 	r.Headers, r.State = hs, State(state)
 	r.Dest, r.Attempts, r.Base, r.LastStatus = int(dest), int(attempts), int(base), int(status)
 	r.ReceivedAt, r.NextAt, r.UpdatedAt = time.Unix(0, recv), time.Unix(0, next), time.Unix(0, upd)
+	if herr != nil {
+		return &r, fmt.Errorf("delivery: %s: %w: the row was damaged or changed in the store, so the request it holds is lost; it is never delivered: purge it", r.ID, ErrCorrupt)
+	}
 	return &r, nil
+}
+
+// MarkUnreadable is how a claim reads ScanRecord's answer: a record whose headers do not
+// decode is kept, with its error as Unreadable, for the claim's caller to make
+// dead; any other error fails the read.
+func MarkUnreadable(r *Record, err error) (*Record, error) {
+	if err != nil && r != nil && errors.Is(err, ErrCorrupt) {
+		r.Unreadable = err
+		return r, nil
+	}
+	return r, err
 }

@@ -77,6 +77,11 @@ type Record struct {
 	UpdatedAt  time.Time
 	LastStatus int
 	LastError  string
+
+	// Unreadable is set on a record a Claim returns whose stored row does not decode
+	// (errors.Is ErrCorrupt; its Headers are nil): it is never attempted, but made dead with
+	// this error by whoever claimed it (Sealed, the Dispatcher). Nil otherwise.
+	Unreadable error
 }
 
 // Attempt is one try at delivering.

@@ -77,7 +77,13 @@ type Options struct {
 	Final func(r *Record, res Result)
 	// Attempted is called after each attempt with its outcome.
 	Attempted func(route string, outcome AttemptOutcome)
-	Logger    *slog.Logger
+	// Refused is called, instead of Final and Attempted, after a claimed delivery whose
+	// stored row does not decode (Record.Unreadable: cause errors.Is ErrCorrupt) is made
+	// dead, never attempted: as Sealed calls its dead, so one function can log and count
+	// both kinds of refusal. Nil: the Dispatcher logs a warning, and calls Attempted (dead)
+	// and Final. (A Sealed store refuses such a delivery itself, through its dead.)
+	Refused func(r *Record, res Result, cause error)
+	Logger  *slog.Logger
 	// Ordered returns the routes delivered one at a time in arrival order.
 	Ordered func() []string
 	// BreakerCooldown is how long a route's circuit breaker stays open before it lets one
@@ -239,6 +245,12 @@ func (d *Dispatcher) claimOnce(ctx context.Context) bool {
 	}
 	var back []string
 	for _, r := range rs {
+		if r.Unreadable != nil {
+			if !d.refuse(ctx, r, now) {
+				back = append(back, r.ID)
+			}
+			continue
+		}
 		dest := Destination{r.Route, r.Dest}
 		t, release, ok := d.o.Target(r.Route, r.Dest)
 		if !ok {
@@ -270,6 +282,37 @@ func (d *Dispatcher) claimOnce(ctx context.Context) bool {
 	}
 	d.more = len(rs) == free
 	return d.more && len(back) == 0
+}
+
+// refuse makes r, claimed at now, dead without an attempt: its stored row does not decode
+// (r.Unreadable), so what it would send is lost, and one such row must not stop the others.
+// It reports false when the store did not record it (r is to be released: a later claim
+// refuses it again).
+func (d *Dispatcher) refuse(ctx context.Context, r *Record, now time.Time) bool {
+	cause := r.Unreadable
+	res := Result{Attempt: Attempt{N: r.Attempts + 1, At: now, Error: cause.Error()}, State: StateDead}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+	defer cancel()
+	if err := d.o.Store.Finish(fctx, r.ID, d.o.Owner, res); err != nil {
+		if !errors.Is(err, ErrLeaseLost) {
+			d.o.Logger.Error("delivery store: refusing a delivery whose stored row does not decode failed", "delivery_id", r.ID, "route", r.Route, "err", err)
+			return false
+		}
+		return true // another worker owns it now, and refuses it
+	}
+	r.State, r.Attempts, r.LastError, r.UpdatedAt = StateDead, res.Attempt.N, res.Attempt.Error, now
+	if d.o.Refused != nil {
+		d.o.Refused(r, res, cause)
+		return true
+	}
+	d.o.Logger.Warn("delivery refused: its stored row does not decode, so it is never sent; purge it", "delivery_id", r.ID, "route", r.Route, "reason", "corrupt", "err", cause)
+	if d.o.Attempted != nil {
+		d.o.Attempted(r.Route, AttemptDead)
+	}
+	if d.o.Final != nil {
+		d.o.Final(r, res)
+	}
+	return true
 }
 
 // hold makes claims skip dest, whose delivery id Target did not resolve at now.

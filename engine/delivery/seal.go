@@ -162,9 +162,10 @@ func sealedAAD(r *Record) []byte {
 // version (bound to its id alone: it may have been re-pointed), one sealed with a key kr no
 // longer has, one that does not open. It is made dead with an error saying what happened and
 // what to do, and dead (may be nil) is called with it as the Dispatcher calls Options.Final,
-// with the cause (errors.Is ErrStoredInClear, ErrSealedUnbound or ErrSealBroken, or a
-// *MissingKeyError), so that this final outcome is logged and counted like the others. Get
-// still shows such records, and Rekey seals them: see Rekey.
+// with the cause (errors.Is ErrStoredInClear, ErrSealedUnbound, ErrSealBroken or, for a row
+// that does not decode (Record.Unreadable), ErrCorrupt, or a *MissingKeyError), so that
+// this final outcome is logged and counted like the others. Get still shows such records
+// (but one that does not decode), and Rekey seals them: see Rekey.
 func Sealed(s Store, kr *Keyring, dead func(r *Record, res Result, cause error)) Store {
 	return &sealed{Store: s, kr: kr, dead: dead}
 }
@@ -275,7 +276,11 @@ func (s *sealed) Claim(ctx context.Context, owner string, now time.Time, lease t
 	}
 	out := rs[:0]
 	for i, r := range rs {
-		if oerr := s.openToDeliver(r); oerr != nil {
+		oerr := r.Unreadable // the row does not decode: refused as one that does not open
+		if oerr == nil {
+			oerr = s.openToDeliver(r)
+		}
+		if oerr != nil {
 			// Never attempted: dead, and replayable once the cause is removed (the key put
 			// back, the record resealed by Rekey).
 			res := Result{Attempt: Attempt{N: r.Attempts + 1, At: now, Error: oerr.Error()}, State: StateDead}

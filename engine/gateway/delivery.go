@@ -78,21 +78,22 @@ func (g *Gateway) openDelivery(cfg *config.Config, kr *delivery.Keyring) (*deliv
 	}, []string{"route", "outcome"})
 	refused := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "hookwall_delivery_refused_total",
-		Help: "Deliveries made dead when claimed, never attempted, by reason: cleartext (stored in the clear though encryption_keys is set), earlier_seal (sealed by an earlier version, bound to its id alone), missing_key, bad_seal (does not open: a changed key, or a row changed in the store).",
+		Help: "Deliveries made dead when claimed, never attempted, by reason: corrupt (the stored row does not decode), cleartext (stored in the clear though encryption_keys is set), earlier_seal (sealed by an earlier version, bound to its id alone), missing_key, bad_seal (does not open: a changed key, or a row changed in the store).",
 	}, []string{"route", "reason"})
+	// A delivery whose stored row does not decode, or (with keys) is not sealed as this
+	// gateway seals (in the clear, sealed by an earlier version, with a retired key,
+	// altered), is made dead when claimed, before any attempt: its final outcome is logged
+	// and counted as the dispatcher's are, and, since a row the gateway did not write may be
+	// a forgery, warned about (never with its headers or body) and counted by reason.
+	refuse := func(r *delivery.Record, res delivery.Result, cause error) {
+		attempts.WithLabelValues(r.Route, string(delivery.StateDead)).Inc()
+		reason := refusalReason(cause)
+		refused.WithLabelValues(r.Route, reason).Inc()
+		g.log.Warn("delivery refused: its stored row is not one this gateway wrote as it writes them, so it is never sent", "delivery_id", r.ID, "route", r.Route, "reason", reason, "err", cause)
+		g.logDelivery(r, res)
+	}
 	if kr != nil {
-		// A delivery that is not sealed as this gateway seals (in the clear, sealed by an
-		// earlier version, with a retired key, altered) is made dead when claimed, before any
-		// attempt: its final outcome is logged and counted as the dispatcher's are, and,
-		// since a row the gateway did not write may be a forgery, warned about (never with
-		// its headers or body) and counted by reason.
-		store = delivery.Sealed(store, kr, func(r *delivery.Record, res delivery.Result, cause error) {
-			attempts.WithLabelValues(r.Route, string(delivery.StateDead)).Inc()
-			reason := refusalReason(cause)
-			refused.WithLabelValues(r.Route, reason).Inc()
-			g.log.Warn("delivery refused: not sealed as this gateway seals, so never sent", "delivery_id", r.ID, "route", r.Route, "reason", reason, "err", cause)
-			g.logDelivery(r, res)
-		})
+		store = delivery.Sealed(store, kr, refuse)
 	}
 	d := delivery.NewDispatcher(delivery.Options{
 		Store:         store,
@@ -106,7 +107,8 @@ func (g *Gateway) openDelivery(cfg *config.Config, kr *delivery.Keyring) (*deliv
 		Attempted: func(route string, outcome delivery.AttemptOutcome) {
 			attempts.WithLabelValues(route, string(outcome)).Inc()
 		},
-		Logger: g.log,
+		Refused: refuse,
+		Logger:  g.log,
 	})
 	reg := g.obs.metrics.Registry()
 	for _, c := range []prometheus.Collector{attempts, refused} {
@@ -127,6 +129,8 @@ func (g *Gateway) openDelivery(cfg *config.Config, kr *delivery.Keyring) (*deliv
 // sealed store gives for refusing a claimed delivery.
 func refusalReason(cause error) string {
 	switch mk := (*delivery.MissingKeyError)(nil); {
+	case errors.Is(cause, delivery.ErrCorrupt):
+		return "corrupt"
 	case errors.Is(cause, delivery.ErrStoredInClear):
 		return "cleartext"
 	case errors.Is(cause, delivery.ErrSealedUnbound):

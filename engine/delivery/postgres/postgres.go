@@ -391,7 +391,20 @@ func nonNil(b []byte) []byte {
 const fullCols = `id, route, dest, decision_id, received_at, method, uri, headers, body, state, attempts, base, next_at, updated_at, last_status, last_error`
 const listCols = `id, route, dest, decision_id, received_at, method, uri, ''::bytea, ''::bytea, state, attempts, base, next_at, updated_at, last_status, last_error`
 
+// collect reads rows' records and closes rows.
 func collect(rows pgx.Rows, err error) ([]*delivery.Record, error) {
+	return collectRows(false, rows, err)
+}
+
+// collectClaim is collect for a claim: it keeps a delivery whose row does not decode, as
+// delivery.MarkUnreadable does. The claim's UPDATE has leased every row it returns, and one
+// damaged row must not fail it (it is the oldest due: every claim would lease it again, and
+// the good rows beside it until their leases expired).
+func collectClaim(rows pgx.Rows, err error) ([]*delivery.Record, error) {
+	return collectRows(true, rows, err)
+}
+
+func collectRows(claim bool, rows pgx.Rows, err error) ([]*delivery.Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("delivery/postgres: %w", err)
 	}
@@ -399,6 +412,9 @@ func collect(rows pgx.Rows, err error) ([]*delivery.Record, error) {
 	var out []*delivery.Record
 	for rows.Next() {
 		r, err := delivery.ScanRecord(rows.Scan)
+		if claim {
+			r, err = delivery.MarkUnreadable(r, err)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("delivery/postgres: read: %w", err)
 		}
@@ -417,7 +433,7 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease ti
 		skip[i] = destKey(d.Route, d.Dest)
 	}
 	at, until := now.UnixNano(), now.Add(lease).UnixNano()
-	rs, err := collect(s.leases.Query(ctx, claimSQL, owner, until, at, limit, skip, append([]string{}, routes.Ordered...)))
+	rs, err := collectClaim(s.leases.Query(ctx, claimSQL, owner, until, at, limit, skip, append([]string{}, routes.Ordered...)))
 	if err != nil || len(routes.Ordered) == 0 {
 		return rs, err
 	}

@@ -7,7 +7,9 @@
 // caller waits for the commit; a write whose context ended before its batch began is not
 // made. The file is opened by one gateway at a time: its leases guard against workers of
 // that gateway, not against a second process on the same file, so they are kept in
-// memory (a restart voids them anyway) and a claim is a read, not a write.
+// memory (a restart voids them anyway) and a claim is a read, not a write. Open enforces it:
+// it takes an exclusive lock on a file beside the database (its path and "-lock"), held
+// until Close, and a second Open of the file fails while the lock is held.
 package sqlite
 
 import (
@@ -88,6 +90,8 @@ type Store struct {
 	filter filterCache // under lmu
 
 	commits atomic.Uint64 // transactions committed: group commit makes it < the writes
+
+	lock *fileLock // the lock on the database's lock file, held until Close
 
 	ck     *sql.DB       // the checkpointer's connection
 	ckStop chan struct{} // closed by Close: the checkpointer stops
@@ -212,11 +216,31 @@ CREATE INDEX IF NOT EXISTS delivery_attempts_id ON delivery_attempts (delivery_i
 // and the checkpoint copies fewer.
 const pageSize = 8192
 
-// Open opens (creating if needed) the database at o.Path and starts its writer.
+// Open opens (creating if needed) the database at o.Path and starts its writer. It first
+// takes an exclusive lock on the file o.Path+"-lock" (created 0600), held until Close: a
+// second Store on the same file, in this process or another gateway, is refused, naming the
+// lock file and the pid of the gateway that holds it. A gateway that died (even killed with
+// -9) holds nothing: the kernel dropped its lock. (Where flock is not available, the lock
+// is not taken.)
 func Open(o Options) (*Store, error) {
 	if o.Path == "" {
 		return nil, errors.New("delivery/sqlite: no path")
 	}
+	l, err := lock(o.Path)
+	if err != nil {
+		return nil, err
+	}
+	s, err := open(o)
+	if err != nil {
+		_ = l.unlock()
+		return nil, err
+	}
+	s.lock = l
+	return s, nil
+}
+
+// open is Open once the lock is held.
+func open(o Options) (*Store, error) {
 	dsn := func(extra string) string {
 		return "file:" + (&url.URL{Path: o.Path}).EscapedPath() +
 			"?_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)" + extra
@@ -959,20 +983,26 @@ const (
 const listCols = `id, route, dest, decision_id, received_at, method, uri, x'', x'', state, attempts, base, next_at, updated_at, last_status, last_error`
 
 // scan reads a record with a row's Scan (or one that scans more columns after the record's).
+// A record whose headers do not decode is returned with the error (delivery.ScanRecord).
 func scan(rowScan func(dest ...any) error) (*delivery.Record, error) {
 	r, err := delivery.ScanRecord(rowScan)
 	if err != nil {
-		return nil, fmt.Errorf("delivery/sqlite: read: %w", err)
+		return r, fmt.Errorf("delivery/sqlite: read: %w", err)
 	}
 	return r, nil
 }
 
-// collect reads rows' records (scan) and closes rows.
-func collect(rows *sql.Rows) ([]*delivery.Record, error) {
+// collect reads rows' records (scan) and closes rows. A claim's (claim true) keeps a
+// delivery whose row does not decode, as delivery.MarkUnreadable does: one damaged row must
+// not stop every claim (it is the oldest due, so every one would read it).
+func collect(rows *sql.Rows, claim bool) ([]*delivery.Record, error) {
 	defer rows.Close()
 	var out []*delivery.Record
 	for rows.Next() {
 		r, err := scan(rows.Scan)
+		if claim {
+			r, err = delivery.MarkUnreadable(r, err)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -1121,7 +1151,7 @@ func (s *Store) claimFile(ctx context.Context, at int64, limit int, filter strin
 		if err != nil {
 			return err
 		}
-		if out, err = collect(rows); err != nil {
+		if out, err = collect(rows, true); err != nil {
 			return err
 		}
 		// In the same snapshot: the first delivery due after at.
@@ -1328,7 +1358,7 @@ func (s *Store) List(ctx context.Context, q delivery.Query) ([]*delivery.Record,
 	if err != nil {
 		return nil, fmt.Errorf("delivery/sqlite: list: %w", err)
 	}
-	rs, err := collect(rows)
+	rs, err := collect(rows, false)
 	for _, r := range rs {
 		r.Body = nil
 	}
@@ -1467,7 +1497,7 @@ func (s *Store) Reseal(ctx context.Context, fn func(r *delivery.Record) (bool, e
 		if err != nil {
 			return nil, fmt.Errorf("delivery/sqlite: reseal: %w", err)
 		}
-		rs, err := collect(rows)
+		rs, err := collect(rows, false)
 		if err != nil {
 			return nil, fmt.Errorf("delivery/sqlite: reseal: %w", err)
 		}
@@ -1515,7 +1545,8 @@ func (s *Store) Close() error {
 	_ = s.nextDue.Close()
 	_ = s.claimc.Close()
 	s.lmu.Unlock()
-	return errors.Join(s.ck.Close(), s.r.Close(), s.w.Close())
+	err := errors.Join(s.ck.Close(), s.r.Close(), s.w.Close())
+	return errors.Join(err, s.lock.unlock()) // once the file is closed: the next gateway may open it
 }
 
 var _ delivery.Store = (*Store)(nil)
