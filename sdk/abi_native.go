@@ -169,12 +169,18 @@ func abiSetHeaderValue(kind uint32, name, value string) {
 	f := fields("set_header_value", kind, true)
 	writeHeaderArgs("set_header_value", name, value)
 	*f = f.Set(name, value)
+	if kind == kindRequest && strings.EqualFold(name, "Cookie") {
+		*f = f.MergeCookies()
+	}
 }
 
 func abiAddHeaderValue(kind uint32, name, value string) {
 	f := fields("add_header_value", kind, true)
 	writeHeaderArgs("add_header_value", name, value)
 	*f = f.Add(name, value)
+	if kind == kindRequest && strings.EqualFold(name, "Cookie") {
+		*f = f.MergeCookies() // added to the request's cookie list, as the gateway does
+	}
 }
 
 // writeHeaderArgs checks a header the guest sets or adds, as the gateway does: a Trailer

@@ -77,7 +77,7 @@ func TestRequestAccessors(t *testing.T) {
 	})
 	want := seen{
 		method: "PATCH", uri: "/hooks/x?a=1", proto: "HTTP/1.1", src: "10.0.0.1:1234", route: "github",
-		one: "1", long: long, multi: []string{"a", "b"}, names: []string{"x-one", "x-multi", "x-long"},
+		one: "1", long: long, multi: []string{"a", "b"}, names: []string{"x-one", "x-multi", "x-long", "content-length"},
 		body: "payload",
 	}
 	if s.long != long {
@@ -452,5 +452,60 @@ func TestDenyAfterABodyWrite(t *testing.T) {
 	})
 	if res.Response.Status != 403 || string(res.Response.Body) != "earlier;denied" || read != "earlier;denied" {
 		t.Errorf("Deny after a write: %d %q, Body() read %q", res.Response.Status, res.Response.Body, read)
+	}
+}
+
+// TestHarnessRequestAsTheGatewayReadsIt: repeated Cookie lines are one value
+// joined with "; ", as the gateway shows them (ABI.md, get_header_values),
+// cookies a guest adds join that list, and a request with a body, or with a
+// method that may have one, shows a Content-Length of the body received.
+func TestHarnessRequestAsTheGatewayReadsIt(t *testing.T) {
+	req := sdktest.NewRequest("POST", "/", []byte("hello")).
+		WithHeader("Cookie", "a=1").WithHeader("X-Other", "o").WithHeader("cookie", "b=2;c=3")
+	var cookies, added, lengths, afterWrite []string
+	res := run(t, req, func(r sdk.Request, _ sdk.Response) bool {
+		cookies = r.HeaderValues("Cookie")
+		lengths = r.HeaderValues("Content-Length")
+		r.AddHeader("Cookie", "d=4")
+		added = r.HeaderValues("Cookie")
+		r.SetBody([]byte("longer body"))
+		afterWrite = r.HeaderValues("Content-Length")
+		return true
+	})
+	if !slices.Equal(cookies, []string{"a=1; b=2; c=3"}) {
+		t.Errorf("Cookie values %q, want one: a=1; b=2; c=3", cookies)
+	}
+	if !slices.Equal(added, []string{"a=1; b=2; c=3; d=4"}) {
+		t.Errorf("after AddHeader: Cookie values %q, want a=1; b=2; c=3; d=4", added)
+	}
+	if !slices.Equal(lengths, []string{"5"}) || !slices.Equal(afterWrite, []string{"5"}) {
+		t.Errorf("Content-Length %q, after a body write %q; want 5 (as received) both times", lengths, afterWrite)
+	}
+	if got := res.Forwarded.Header.Values("Content-Length"); !slices.Equal(got, []string{"11"}) {
+		t.Errorf("forwarded Content-Length %q, want the forwarded body's 11", got)
+	}
+	for _, c := range []struct {
+		method string
+		body   string
+		want   []string
+	}{
+		{"GET", "", nil}, {"HEAD", "", nil}, {"POST", "", []string{"0"}}, {"GET", "x", []string{"1"}},
+	} {
+		var got []string
+		run(t, sdktest.NewRequest(c.method, "/", []byte(c.body)), func(r sdk.Request, _ sdk.Response) bool {
+			got = r.HeaderValues("Content-Length")
+			return true
+		})
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%s with %d body bytes: Content-Length %q, want %q", c.method, len(c.body), got, c.want)
+		}
+	}
+	var chunked []string
+	run(t, sdktest.NewRequest("POST", "/", []byte("x")).WithHeader("Transfer-Encoding", "chunked"), func(r sdk.Request, _ sdk.Response) bool {
+		chunked = r.HeaderValues("Content-Length")
+		return true
+	})
+	if chunked != nil {
+		t.Errorf("chunked request: Content-Length %q, want none", chunked)
 	}
 }

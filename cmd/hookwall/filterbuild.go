@@ -26,7 +26,7 @@ import (
 func cmdFilterBuild(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("filter build", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	out := fs.String("o", "", "output `file` (default: DIR/<name of DIR>.wasm)")
+	out := fs.String("o", "", "output `file`, or a directory to write <name of DIR>.wasm in (default: DIR/<name of DIR>.wasm)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: hookwall filter build DIR [-o FILE.wasm]")
 		fs.PrintDefaults()
@@ -62,6 +62,9 @@ func cmdFilterBuild(ctx context.Context, args []string, stdout, stderr io.Writer
 	target := *out
 	if target == "" {
 		target = filepath.Join(dir, filepath.Base(absDir)+".wasm")
+	} else if st, err := os.Stat(target); err == nil && st.IsDir() {
+		// -o naming a directory: the module goes into it, named as by default.
+		target = filepath.Join(target, filepath.Base(absDir)+".wasm")
 	}
 	// go build runs in DIR, so -o must not be relative to it.
 	absOut, err := filepath.Abs(target)
@@ -69,52 +72,109 @@ func cmdFilterBuild(ctx context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprintf(stderr, "hookwall filter build: %v\n", err)
 		return 1
 	}
+	if st, err := os.Stat(absOut); err == nil && !st.Mode().IsRegular() {
+		fmt.Fprintf(stderr, "hookwall filter build: %s exists and is not a regular file\n", target)
+		return 2
+	}
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		fmt.Fprintln(stderr, "hookwall filter build: the Go toolchain (go) is not on PATH")
 		return 1
 	}
+	// The build goes to a directory of its own beside the target, and the module replaces
+	// the target only once it passed the checks: a failed build or a module that is not a
+	// filter leaves a previous good one in place. Beside it, so the rename stays on one
+	// file system.
+	if err := os.MkdirAll(filepath.Dir(absOut), 0o777); err != nil { // as go build -o would
+		fmt.Fprintf(stderr, "hookwall filter build: %v\n", err)
+		return 1
+	}
+	tmpDir, err := os.MkdirTemp(filepath.Dir(absOut), ".hookwall-filter-build-")
+	if err != nil {
+		fmt.Fprintf(stderr, "hookwall filter build: %v\n", err)
+		return 1
+	}
+	defer os.RemoveAll(tmpDir)
+	tmpOut := filepath.Join(tmpDir, filepath.Base(absOut))
+	// go prints the paths of its errors relative to DIR, where it runs; the user ran
+	// hookwall elsewhere.
+	cwd, _ := os.Getwd()
 
 	var goOut bytes.Buffer
-	cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-buildmode=c-shared", "-o", absOut, ".")
+	cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-buildmode=c-shared", "-o", tmpOut, ".")
 	cmd.Dir = absDir
 	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
 	cmd.Stdout, cmd.Stderr = &goOut, &goOut
 	start := time.Now()
 	if err := cmd.Run(); err != nil {
 		if !sdkUnresolved(goOut.String()) {
-			stderr.Write(goOut.Bytes())
+			stderr.Write(relocatePaths(goOut.Bytes(), absDir, cwd))
 			fmt.Fprintf(stderr, "hookwall filter build: go build in %s: %v\n", dir, err)
 			return 1
 		}
 		// The go command's advice (`go get` the SDK) cannot work: the SDK is not published
 		// on a module proxy. Say what the filter's go.mod needs instead.
-		stderr.Write(withoutGoGet(goOut.Bytes()))
+		stderr.Write(relocatePaths(withoutGoGet(goOut.Bytes()), absDir, cwd))
 		fmt.Fprintf(stderr, "hookwall filter build: go build in %s: %v\n", dir, err)
 		fmt.Fprint(stderr, sdkAdvice(ctx, goBin, absDir))
 		return 1
 	}
-	stderr.Write(goOut.Bytes())
+	stderr.Write(relocatePaths(goOut.Bytes(), absDir, cwd))
 	took := time.Since(start)
 
-	mod, err := os.ReadFile(absOut)
+	mod, err := os.ReadFile(tmpOut)
 	if err != nil {
 		fmt.Fprintf(stderr, "hookwall filter build: %v\n", err)
 		return 1
 	}
 	exports, err := filterBuildExports(mod)
 	if err != nil {
-		fmt.Fprintf(stderr, "hookwall filter build: %s: %v\n", target, err)
+		fmt.Fprintf(stderr, "hookwall filter build: %s: %v (%s left as it was)\n", target, err, target)
 		return 1
 	}
 	for _, need := range []string{"handle_request", "memory"} {
 		if !slices.Contains(exports, need) {
-			fmt.Fprintf(stderr, "hookwall filter build: %s does not export %s: does package main import github.com/hookwall/hookwall/sdk and register a handler from init?\n", target, need)
+			fmt.Fprintf(stderr, "hookwall filter build: the module built for %s does not export %s: does package main import github.com/hookwall/hookwall/sdk and register a handler from init? (%s left as it was)\n", target, need, target)
 			return 1
 		}
 	}
+	if err := os.Rename(tmpOut, absOut); err != nil {
+		fmt.Fprintf(stderr, "hookwall filter build: %v\n", err)
+		return 1
+	}
 	fmt.Fprintf(stdout, "built %s: %s in %s (exports %s)\n", target, filterBuildSize(len(mod)), took.Round(time.Millisecond), strings.Join(exports, ", "))
 	return 0
+}
+
+// relocatePaths rewrites the relative paths at the start of go's output lines
+// ("./main.go:13:17: undefined: x", "../lib/x.go:3:1: …"), which are relative
+// to dir where go ran, to paths relative to cwd, or absolute when that is
+// shorter or cwd is unknown, as go itself shortens them.
+func relocatePaths(goOut []byte, dir, cwd string) []byte {
+	var b bytes.Buffer
+	for line := range bytes.Lines(goOut) {
+		trimmed := bytes.TrimLeft(line, " \t")
+		indent := line[:len(line)-len(trimmed)]
+		if !bytes.HasPrefix(trimmed, []byte("./")) && !bytes.HasPrefix(trimmed, []byte("../")) {
+			b.Write(line)
+			continue
+		}
+		end := bytes.IndexByte(trimmed, ':')
+		if end < 0 {
+			end = len(bytes.TrimRight(trimmed, "\r\n"))
+		}
+		abs := filepath.Join(dir, string(trimmed[:end]))
+		p := abs
+		if cwd != "" {
+			if rel, err := filepath.Rel(cwd, abs); err == nil && len(rel) < len(abs) {
+				p = rel
+			}
+		}
+		b.Write(indent)
+		b.WriteString(p)
+		b.Write(trimmed[end:])
+	}
+	return b.Bytes()
 }
 
 // sdkUnresolved reports whether go build failed because the filter's module

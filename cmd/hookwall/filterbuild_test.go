@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -104,6 +105,122 @@ func TestFilterBuildErrors(t *testing.T) {
 				t.Errorf("stdout on failure: %q", stdout.String())
 			}
 		})
+	}
+}
+
+// TestFilterBuildFailureKeepsOutput: a build that fails, in the compiler or in
+// the check of its exports, leaves the module already at -o byte for byte,
+// and no temporary file beside it.
+func TestFilterBuildFailureKeepsOutput(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the Go toolchain")
+	}
+	ctx := context.Background()
+	outDir := t.TempDir()
+	out := filepath.Join(outDir, "f.wasm")
+	var stdout, stderr bytes.Buffer
+	if code := cmdFilterBuild(ctx, []string{filepath.Join("..", "..", "examples", "filters", "eventallow"), "-o", out}, &stdout, &stderr); code != 0 {
+		t.Fatalf("good build: exit %d\n%s", code, &stderr)
+	}
+	good, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	notSDK := t.TempDir()
+	write(t, filepath.Join(notSDK, "go.mod"), "module example.com/plain\n\ngo 1.24\n")
+	write(t, filepath.Join(notSDK, "main.go"), "package main\n\nfunc main() {}\n")
+	broken := t.TempDir()
+	write(t, filepath.Join(broken, "go.mod"), "module example.com/broken\n\ngo 1.24\n")
+	write(t, filepath.Join(broken, "main.go"), "package main\n\nfunc main() { undefined() }\n")
+	for _, c := range []struct{ name, dir, stderr string }{
+		{"no handler exported", notSDK, "does not export handle_request"},
+		{"compile error", broken, "undefined"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			stdout.Reset()
+			stderr.Reset()
+			if code := cmdFilterBuild(ctx, []string{c.dir, "-o", out}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), c.stderr) {
+				t.Fatalf("exit %d, stderr %q; want 1 with %q", code, &stderr, c.stderr)
+			}
+			after, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(after, good) {
+				t.Errorf("the failed build replaced %s (%d bytes, was %d)", out, len(after), len(good))
+			}
+			if ents, _ := os.ReadDir(outDir); len(ents) != 1 {
+				t.Errorf("left beside the output: %v", ents)
+			}
+		})
+	}
+}
+
+// TestFilterBuildErrorPaths: the compiler's error names the file relative to
+// the directory hookwall runs in, not to the filter's, where go ran.
+func TestFilterBuildErrorPaths(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the Go toolchain")
+	}
+	parent := t.TempDir()
+	broken := filepath.Join(parent, "bf")
+	if err := os.Mkdir(broken, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(broken, "go.mod"), "module example.com/broken\n\ngo 1.24\n")
+	write(t, filepath.Join(broken, "main.go"), "package main\n\nfunc main() { undefined() }\n")
+	t.Chdir(parent)
+	var stdout, stderr bytes.Buffer
+	code := cmdFilterBuild(context.Background(), []string{"bf", "-o", filepath.Join(t.TempDir(), "b.wasm")}, &stdout, &stderr)
+	if code != 1 {
+		t.Fatalf("exit %d; stderr %s", code, &stderr)
+	}
+	want := filepath.Join("bf", "main.go") + ":3:"
+	if !strings.Contains(stderr.String(), "\n"+want) && !strings.HasPrefix(stderr.String(), want) || strings.Contains(stderr.String(), "./main.go") {
+		t.Errorf("stderr %q; want the error at %s", &stderr, want)
+	}
+}
+
+func TestRelocatePaths(t *testing.T) {
+	in := "# example.com/x\n./main.go:3:15: undefined: undefined\n../lib/l.go:1:1: bad\n\t./a.go:2: note\nnote: module requires Go 1.99\n"
+	got := string(relocatePaths([]byte(in), "/w/filters/x", "/w"))
+	want := "# example.com/x\nfilters/x/main.go:3:15: undefined: undefined\nfilters/lib/l.go:1:1: bad\n\tfilters/x/a.go:2: note\nnote: module requires Go 1.99\n"
+	if got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+	// Far away, the absolute path is the shorter.
+	if got := string(relocatePaths([]byte("./main.go:1:1: e\n"), "/tmp/f", "/home/u/a/b/c/d")); got != "/tmp/f/main.go:1:1: e\n" {
+		t.Errorf("far: got %q", got)
+	}
+}
+
+// TestFilterBuildOutputDir: -o naming a directory writes <dir>/<name of DIR>.wasm.
+func TestFilterBuildOutputDir(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the Go toolchain")
+	}
+	outDir := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	src := filepath.Join("..", "..", "examples", "filters", "eventallow")
+	if code := cmdFilterBuild(context.Background(), []string{src, "-o", outDir}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d\n%s", code, &stderr)
+	}
+	ents, err := os.ReadDir(outDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != 1 || ents[0].Name() != "eventallow.wasm" {
+		t.Fatalf("%s holds %v, want eventallow.wasm", outDir, ents)
+	}
+	mod, err := os.ReadFile(filepath.Join(outDir, "eventallow.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exports, err := filterBuildExports(mod); err != nil || !slices.Contains(exports, "handle_request") {
+		t.Errorf("exports %v, %v", exports, err)
+	}
+	if !strings.Contains(stdout.String(), filepath.Join(outDir, "eventallow.wasm")) {
+		t.Errorf("report %q does not name the file written", &stdout)
 	}
 }
 

@@ -13,6 +13,11 @@
 // The in-memory host follows the ABI semantics the real host has: body
 // streams read once per phase, first body write of a phase replaces and later
 // ones append, case-insensitive header names, no trailers, default status 200.
+// The request is shown as the gateway reads it from the wire: repeated Cookie
+// lines are one value joined with "; ", and a body (or a method other than GET
+// and HEAD) comes with the Content-Length received. Where it still differs
+// from the gateway (Host, the order of header names, the request the response
+// phase sees) is listed in the SDK's README.
 //
 // # Notes
 //
@@ -28,6 +33,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/hookwall/hookwall/sdk"
@@ -234,6 +240,18 @@ func newExchange(r *Request) *harness.Exchange {
 	if x.Route == "" {
 		x.Route = "test"
 	}
+	// The request as the gateway reads it from the wire: the cookies in one Cookie value,
+	// and a Content-Length whenever the request has a body or its method may have one
+	// (the gateway's views show the one received: a filter that rewrites the body does not
+	// change it, and the upstream gets the length of what is forwarded).
+	x.ReqHeader = x.ReqHeader.MergeCookies()
+	if _, ok := x.ReqHeader.Get("Content-Length"); !ok {
+		_, chunked := x.ReqHeader.Get("Transfer-Encoding")
+		bodyless := len(r.Body) == 0 && (strings.EqualFold(x.Method, "GET") || strings.EqualFold(x.Method, "HEAD"))
+		if !chunked && !bodyless {
+			x.ReqHeader = x.ReqHeader.Add("Content-Length", strconv.Itoa(len(r.Body)))
+		}
+	}
 	return x
 }
 
@@ -256,6 +274,10 @@ func result(x *harness.Exchange, next bool) *Result {
 		},
 		Labels:   maps.Clone(x.Labels),
 		Features: sdk.Features(x.Features),
+	}
+	if _, ok := x.ReqHeader.Get("Content-Length"); ok {
+		// What the upstream gets: the gateway frames the forwarded body itself.
+		res.Forwarded.Header.Set("Content-Length", strconv.Itoa(len(x.ReqBody.Data)))
 	}
 	if res.Labels == nil {
 		res.Labels = map[string]string{}

@@ -1,7 +1,9 @@
 // Command eventallow is a hookwall filter that forwards only webhook event
 // types its config allows, read from a request header (X-GitHub-Event by
-// default). Anything else, a missing header included, gets 403. It reports
-// the event type to the policy as the label `event`.
+// default). Anything else, a missing header included, gets 403, and so does a
+// request with the header more than once: the upstream would get every copy,
+// and the policy would see them joined ("push, delete"). It reports the event
+// type to the policy as the label `event`.
 //
 // Config (the [[filter]] `config` string, JSON):
 //
@@ -65,7 +67,16 @@ func configure(raw []byte) error {
 }
 
 func handle(req sdk.Request, _ sdk.Response) bool {
-	ev := req.Header(header)
+	// Exactly one value: with two, the check would pass on one of them and the
+	// upstream act on the other.
+	vals := req.HeaderValues(header)
+	if len(vals) > 1 {
+		return sdk.Deny(403, "more than one event type\n")
+	}
+	var ev string
+	if len(vals) == 1 {
+		ev = vals[0]
+	}
 	if ev == "" || len(ev) > maxEventLen {
 		return sdk.Deny(403, "event type missing\n")
 	}

@@ -84,6 +84,32 @@ func testCustomHeader(t *testing.T, f filtertest.Runner) {
 	}
 }
 
+// TestEventAllowRepeatedHeader: the event header more than once is refused,
+// whatever the values: the upstream gets every copy, and an allowed first one
+// must not carry a second that is not.
+func TestEventAllowRepeatedHeader(t *testing.T) {
+	for name, f := range both(t, testConfig) {
+		t.Run(name, func(t *testing.T) {
+			for _, events := range [][]string{{"push", "delete"}, {"push", "push"}, {"delete", "push"}, {"push", ""}} {
+				req := sdktest.NewRequest("POST", "/hooks/github", []byte(`{}`))
+				for _, ev := range events {
+					req.Header.Add("X-GitHub-Event", ev)
+				}
+				res, err := f.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Next || res.Response.Status != 403 || string(res.Response.Body) != "more than one event type\n" {
+					t.Errorf("%q: next=%v status=%d body=%q, want 403 more than one event type", events, res.Next, res.Response.Status, res.Response.Body)
+				}
+				if _, ok := res.Labels["event"]; ok {
+					t.Errorf("%q: label event set to %q", events, res.Labels["event"])
+				}
+			}
+		})
+	}
+}
+
 var badConfigs = []string{``, `{}`, `{"allow":[]}`, `{"header":"","allow":["push"]}`, `{"allow":["push"],"typo":1}`, `not json`}
 
 func TestEventAllowConfigErrors(t *testing.T) {

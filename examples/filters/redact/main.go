@@ -8,9 +8,12 @@
 //	→ {"email":"*****@*******.com","card":"**** **** **** 1111"}
 //
 // Masks keep the length, so the body stays valid JSON and needs no copy.
-// With a JSON Content-Type only string literals are examined, and text is
-// matched between JSON escapes, never across them; other bodies are scanned
-// as plain text (percent-encoded forms are not decoded).
+// A JSON body is one with a JSON Content-Type, or any body that is one valid
+// JSON text whatever its Content-Type (senders label JSON text/plain, or not
+// at all): in it only string literals are examined, so a number is never
+// masked into something that is not JSON, and text is matched between JSON
+// escapes, never across them. Other bodies are scanned as plain text
+// (percent-encoded forms are not decoded); they are not JSON to begin with.
 //
 // An upstream that re-verifies the sender's signature will reject a
 // redacted body: use this filter where hookwall is the verifier.
@@ -67,7 +70,7 @@ func configure(raw []byte) error {
 func handle(req sdk.Request, _ sdk.Response) bool {
 	body := req.Body()
 	var n int
-	if isJSON(req.Header("Content-Type")) {
+	if isJSON(req.Header("Content-Type")) || json.Valid(body) {
 		n = red.json(body)
 	} else {
 		n = red.text(body)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/hookwall/hookwall/examples/filters/internal/filtertest"
@@ -27,6 +28,12 @@ func testRedact(t *testing.T, f filtertest.Runner) {
 		{"form as text", "application/x-www-form-urlencoded", `to=bob@corp.com&n=5555555555554444`, `to=***@****.com&n=************4444`, "2"},
 		{"nothing to redact", "application/json", `{"a":1}`, `{"a":1}`, "0"},
 		{"empty", "", ``, ``, "0"},
+		// JSON is JSON whatever it is labelled: its numbers stay numbers.
+		{"json without content type", "", `{"id":4111111111111111,"card":"4111111111111111"}`,
+			`{"id":4111111111111111,"card":"************1111"}`, "1"},
+		{"json as text/plain", "text/plain", ` [4111111111111111, "a@b.io"]`, ` [4111111111111111, "*@*.io"]`, "1"},
+		{"bare json number", "", `4111111111111111`, `4111111111111111`, "0"},
+		{"not json: text", "text/plain", `{"id":4111111111111111`, `{"id":************1111`, "1"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -46,6 +53,9 @@ func testRedact(t *testing.T, f filtertest.Runner) {
 			}
 			if res.Labels["redacted"] != c.label {
 				t.Errorf("label redacted = %q, want %q", res.Labels["redacted"], c.label)
+			}
+			if json.Valid([]byte(c.body)) && !json.Valid(res.Forwarded.Body) {
+				t.Errorf("valid JSON forwarded as invalid JSON: %s", res.Forwarded.Body)
 			}
 			if string(req.Body) != c.body {
 				t.Error("the received body was modified; only the forwarded copy may change")

@@ -89,6 +89,43 @@ func (f Fields) Add(name, value string) Fields {
 	return append(f, Field{Name: name, Value: value})
 }
 
+// MergeCookies returns f with every Cookie field made one, at the place of
+// the first, its cookies joined with "; ": the gateway keeps a request's
+// cookies as one list, which a guest reads, and the upstream gets, as one
+// Cookie value however many lines it came in. Empty pairs are dropped and
+// the space around each is trimmed, as there; the gateway's further checks of
+// each pair (a value it finds invalid is dropped) are not mirrored.
+func (f Fields) MergeCookies() Fields {
+	first, n := -1, 0
+	var pairs []string
+	for i, fl := range f {
+		if !strings.EqualFold(fl.Name, "Cookie") {
+			continue
+		}
+		if first < 0 {
+			first = i
+		}
+		n++
+		for p := range strings.SplitSeq(fl.Value, ";") {
+			if p = strings.Trim(p, " \t"); p != "" {
+				pairs = append(pairs, p)
+			}
+		}
+	}
+	if first < 0 {
+		return f
+	}
+	merged := Field{Name: f[first].Name, Value: strings.Join(pairs, "; ")}
+	out := f.Del("Cookie")
+	if len(pairs) == 0 {
+		return out
+	}
+	out = append(out, Field{})
+	copy(out[first+1:], out[first:])
+	out[first] = merged
+	return out
+}
+
 // Clone returns an independent copy.
 func (f Fields) Clone() Fields {
 	if f == nil {

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -181,6 +182,11 @@ func toFast(r *sdktest.Request, req *fasthttp.Request) {
 			req.Header.Add(n, v)
 		}
 	}
+	// As the gateway reads a request from the wire: a Content-Length for a body, or for a
+	// method that may have one, unless the request declares its framing itself.
+	if !r.Header.Has("Content-Length") && !r.Header.Has("Transfer-Encoding") && (len(r.Body) > 0 || !req.Header.IsGet() && !req.Header.IsHead()) {
+		req.Header.SetContentLength(len(r.Body))
+	}
 }
 
 func fromFast(req *fasthttp.Request) *sdktest.Request {
@@ -192,6 +198,10 @@ func fromFast(req *fasthttp.Request) *sdktest.Request {
 	}
 	for k, v := range req.Header.All() {
 		out.Header.Add(string(k), string(v))
+	}
+	if out.Header.Has("Content-Length") {
+		// What the upstream gets: fasthttp frames the forwarded body itself.
+		out.Header.Set("Content-Length", strconv.Itoa(len(out.Body)))
 	}
 	return out
 }

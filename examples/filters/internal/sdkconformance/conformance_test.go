@@ -83,6 +83,28 @@ func TestConformance(t *testing.T) {
 					t.Error("reading changed the forwarded request")
 				}
 			})
+			// The request as the gateway reads it: repeated Cookie lines are one value
+			// (ABI.md, get_header_values), an added cookie joins it, and a request with a
+			// body has the Content-Length received, which a body write does not change.
+			t.Run("cookie", func(t *testing.T) {
+				req := sdktest.NewRequest("POST", "/", []byte("hello")).WithHeader("X-Case", "cookie").
+					WithHeader("Cookie", "a=1").WithHeader("Cookie", "b=2;c=3")
+				res := do(t, f, req)
+				checkLabels(t, res, map[string]string{
+					"cookies": "a=1; b=2; c=3", "cookie_first": "a=1; b=2; c=3",
+					"cookies_added":  "a=1; b=2; c=3; d=4",
+					"content_length": "5", "content_length_after": "5",
+				})
+				fw := res.Forwarded
+				if got := strings.Join(fw.Header.Values("Cookie"), "|"); got != "a=1; b=2; c=3; d=4" {
+					t.Errorf("forwarded Cookie %q", got)
+				}
+				if got := strings.Join(fw.Header.Values("Content-Length"), "|"); got != "17" {
+					t.Errorf("forwarded Content-Length %q, want the forwarded body's 17", got)
+				}
+				res = do(t, f, sdktest.NewRequest("GET", "/", nil).WithHeader("X-Case", "cookie"))
+				checkLabels(t, res, map[string]string{"cookies": "", "content_length": ""})
+			})
 			t.Run("mutate", func(t *testing.T) {
 				req := sdktest.NewRequest("POST", "/orig", []byte("orig")).
 					WithHeader("X-Case", "mutate").WithHeader("X-Drop", "d").WithHeader("X-Set", "old")

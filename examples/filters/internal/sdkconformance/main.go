@@ -61,6 +61,15 @@ func handle(req sdk.Request, resp sdk.Response) bool {
 		sdk.SetLabel("body_again", strconv.Itoa(len(req.Body())))
 		sdk.SetLabel("status", strconv.Itoa(resp.StatusCode()))
 		return true
+	case "cookie":
+		sdk.SetLabel("cookies", strings.Join(req.HeaderValues("Cookie"), "|"))
+		sdk.SetLabel("cookie_first", req.Header("cookie"))
+		sdk.SetLabel("content_length", strings.Join(req.HeaderValues("Content-Length"), "|"))
+		req.AddHeader("Cookie", "d=4")
+		sdk.SetLabel("cookies_added", strings.Join(req.HeaderValues("Cookie"), "|"))
+		req.SetBody([]byte("rewritten, longer"))
+		sdk.SetLabel("content_length_after", strings.Join(req.HeaderValues("Content-Length"), "|"))
+		return true
 	case "mutate":
 		req.SetMethod("PUT")
 		req.SetURI("/changed?q=1")
