@@ -334,12 +334,7 @@ func TestFilterMethodChangeAnswerFramedByClientMethod(t *testing.T) {
 					t.Errorf("answer %d: Content-Length %d, body %q", i+1, a.clen, a.body)
 				}
 			}
-			if extra != "" {
-				t.Errorf("bytes after the second answer: %q", extra)
-			}
-			if t.Failed() {
-				t.Logf("the client got: %q", wire)
-			}
+			wantNothingAfter(t, extra, wire)
 			if !c.queued && !c.down && !c.denyByFilter && c.policy == "" {
 				// The filter's method is what the upstream got.
 				for i, r := range up.requests() {
@@ -422,6 +417,27 @@ func TestFilterSetURIRequiresRFC3986Target(t *testing.T) {
 
 var requestIDLine = regexp.MustCompile(`(?i)\r\nx-request-id: [0-9a-f]{32}\r\n`)
 
+// wantOneIDEach fails t unless wire, two answers, holds one X-Request-Id of the gateway's in
+// each.
+func wantOneIDEach(t *testing.T, wire string) {
+	t.Helper()
+	if n := len(requestIDLine.FindAllString(wire, -1)); n != 2 {
+		t.Errorf("%d X-Request-Id fields of the gateway's in two answers, want one each", n)
+	}
+}
+
+// wantNothingAfter fails t when bytes followed the second answer, and shows what the client
+// got when t failed.
+func wantNothingAfter(t *testing.T, extra, wire string) {
+	t.Helper()
+	if extra != "" {
+		t.Errorf("bytes after the second answer: %q", extra)
+	}
+	if t.Failed() {
+		t.Logf("the client got: %q", wire)
+	}
+}
+
 // TestFilterResponseHopByHopFieldsStripped: the connection-level fields a filter sets on the
 // response (Connection, Keep-Alive, Upgrade, Proxy-*, TE, and the names its Connection
 // lists) never reach the client, whether the filter sets them in its response phase (on the
@@ -470,17 +486,24 @@ func TestFilterResponseHopByHopFieldsStripped(t *testing.T) {
 					t.Errorf("answer %d: X-Kept %q, want the filter's", i+1, a.header.Get("X-Kept"))
 				}
 			}
-			if n := len(requestIDLine.FindAllString(wire, -1)); n != 2 {
-				t.Errorf("%d X-Request-Id fields of the gateway's in two answers, want one each", n)
-			}
-			if extra != "" {
-				t.Errorf("bytes after the second answer: %q", extra)
-			}
-			if t.Failed() {
-				t.Logf("the client got: %q", wire)
-			}
+			wantOneIDEach(t, wire)
+			wantNothingAfter(t, extra, wire)
 		})
 	}
+}
+
+// upstreamAnswersTwice sends two POSTs on one connection to a gateway whose upstream writes
+// answer as it is, through a response-phase filter when filtered (the upstream's answer is
+// then merged into the filter's response), and returns what twoOnOneConnection read.
+func upstreamAnswersTwice(t *testing.T, answer string, filtered bool) ([]clientAnswer, string, string) {
+	t.Helper()
+	up := startWireUpstream(t, fixedAnswer(answer))
+	wasm := ""
+	if filtered {
+		wasm = guestWasm(t, true, respHeader(true, "X-Filter", "1"))
+	}
+	e := framingGateway(t, up.URL(), wasm, allowAll, false)
+	return twoOnOneConnection(t, e, "POST", "{}")
 }
 
 // TestUpstreamTrailerFieldsNotRelayed: the fields of a chunked answer's trailer section never
@@ -492,13 +515,7 @@ func TestUpstreamTrailerFieldsNotRelayed(t *testing.T) {
 		"2\r\nok\r\n0\r\nX-T: trailer\r\nX-V: trailer\r\nX-Request-Id: forged\r\nX-U: unannounced\r\n\r\n"
 	for _, filtered := range []bool{false, true} {
 		t.Run(fmt.Sprintf("filters=%v", filtered), func(t *testing.T) {
-			up := startWireUpstream(t, fixedAnswer(answer))
-			wasm := ""
-			if filtered {
-				wasm = guestWasm(t, true, respHeader(true, "X-Filter", "1"))
-			}
-			e := framingGateway(t, up.URL(), wasm, allowAll, false)
-			answers, extra, wire := twoOnOneConnection(t, e, "POST", "{}")
+			answers, extra, wire := upstreamAnswersTwice(t, answer, filtered)
 			for i, a := range answers {
 				if a.status != 200 || a.body != "ok" {
 					t.Errorf("answer %d: %d %q, want 200 \"ok\"", i+1, a.status, a.body)
@@ -515,15 +532,8 @@ func TestUpstreamTrailerFieldsNotRelayed(t *testing.T) {
 			if strings.Contains(wire, "trailer\r\n") || strings.Contains(wire, "forged") || strings.Contains(wire, "unannounced") {
 				t.Errorf("a trailer field reached the client")
 			}
-			if n := len(requestIDLine.FindAllString(wire, -1)); n != 2 {
-				t.Errorf("%d X-Request-Id fields of the gateway's in two answers, want one each", n)
-			}
-			if extra != "" {
-				t.Errorf("bytes after the second answer: %q", extra)
-			}
-			if t.Failed() {
-				t.Logf("the client got: %q", wire)
-			}
+			wantOneIDEach(t, wire)
+			wantNothingAfter(t, extra, wire)
 		})
 	}
 }
@@ -534,13 +544,7 @@ func TestUpstreamTrailerFieldsNotRelayed(t *testing.T) {
 func TestUpstreamFieldNameNotTokenIs502(t *testing.T) {
 	for _, filtered := range []bool{false, true} {
 		t.Run(fmt.Sprintf("filters=%v", filtered), func(t *testing.T) {
-			up := startWireUpstream(t, fixedAnswer("HTTP/1.1 200 OK\r\nBad Name: x\r\nContent-Length: 2\r\n\r\nok"))
-			wasm := ""
-			if filtered {
-				wasm = guestWasm(t, true, respHeader(true, "X-Filter", "1"))
-			}
-			e := framingGateway(t, up.URL(), wasm, allowAll, false)
-			answers, extra, wire := twoOnOneConnection(t, e, "POST", "{}")
+			answers, extra, wire := upstreamAnswersTwice(t, "HTTP/1.1 200 OK\r\nBad Name: x\r\nContent-Length: 2\r\n\r\nok", filtered)
 			for i, a := range answers {
 				if a.status != 502 {
 					t.Errorf("answer %d: status %d, want 502", i+1, a.status)
