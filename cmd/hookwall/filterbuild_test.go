@@ -68,14 +68,22 @@ func TestFilterBuildEventAllow(t *testing.T) {
 	}
 }
 
-func TestFilterBuildErrors(t *testing.T) {
-	ctx := context.Background()
-	notSDK := t.TempDir()
+// failingFilterDirs writes two filter directories that filter build refuses: notSDK builds a
+// module that exports no handler, broken does not compile.
+func failingFilterDirs(t *testing.T) (notSDK, broken string) {
+	t.Helper()
+	notSDK = t.TempDir()
 	write(t, filepath.Join(notSDK, "go.mod"), "module example.com/plain\n\ngo 1.24\n")
 	write(t, filepath.Join(notSDK, "main.go"), "package main\n\nfunc main() {}\n")
-	broken := t.TempDir()
+	broken = t.TempDir()
 	write(t, filepath.Join(broken, "go.mod"), "module example.com/broken\n\ngo 1.24\n")
 	write(t, filepath.Join(broken, "main.go"), "package main\n\nfunc main() { undefined() }\n")
+	return notSDK, broken
+}
+
+func TestFilterBuildErrors(t *testing.T) {
+	ctx := context.Background()
+	notSDK, broken := failingFilterDirs(t)
 	file := filepath.Join(notSDK, "main.go")
 
 	cases := []struct {
@@ -126,12 +134,7 @@ func TestFilterBuildFailureKeepsOutput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	notSDK := t.TempDir()
-	write(t, filepath.Join(notSDK, "go.mod"), "module example.com/plain\n\ngo 1.24\n")
-	write(t, filepath.Join(notSDK, "main.go"), "package main\n\nfunc main() {}\n")
-	broken := t.TempDir()
-	write(t, filepath.Join(broken, "go.mod"), "module example.com/broken\n\ngo 1.24\n")
-	write(t, filepath.Join(broken, "main.go"), "package main\n\nfunc main() { undefined() }\n")
+	notSDK, broken := failingFilterDirs(t)
 	for _, c := range []struct{ name, dir, stderr string }{
 		{"no handler exported", notSDK, "does not export handle_request"},
 		{"compile error", broken, "undefined"},
