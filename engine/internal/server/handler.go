@@ -2,6 +2,7 @@ package server
 
 import (
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -349,6 +350,12 @@ func lingerOnClose(c net.Conn) {
 	}
 }
 
+// handshakeFailed reports whether c is a TLS connection whose handshake did not complete.
+func handshakeFailed(c net.Conn) bool {
+	t, ok := c.(interface{ ConnectionState() tls.ConnectionState })
+	return ok && !t.ConnectionState().HandshakeComplete
+}
+
 // handleError answers what fasthttp could not parse or accept, before any rule runs.
 func (s *Server) handleError(ctx *fasthttp.RequestCtx, err error) {
 	status := fasthttp.StatusBadRequest
@@ -374,7 +381,12 @@ func (s *Server) handleError(ctx *fasthttp.RequestCtx, err error) {
 		lingerOnClose(ctx.Conn())
 	}
 	var id [32]byte
-	rec := decisionlog.Record{DecisionID: s.sequentialDecisionID(&id), Time: time.Now(), Method: string(ctx.Method()), Path: string(rawTarget(ctx)), RemoteIP: ctx.RemoteIP().String(), Outcome: outcome, Status: status, Error: wireErrorKind(err)}
+	rec := decisionlog.Record{DecisionID: s.sequentialDecisionID(&id), Time: time.Now(), RemoteIP: ctx.RemoteIP().String(), Outcome: outcome, Status: status, Error: wireErrorKind(err)}
+	if !handshakeFailed(ctx.Conn()) {
+		// A refused TLS handshake read no request: fasthttp's defaults (GET /) are no
+		// client's, and the record says only what did happen, the handshake's error.
+		rec.Method, rec.Path = string(ctx.Method()), string(rawTarget(ctx))
+	}
 	if s.o.Observer != nil {
 		s.o.Observer.Request("", outcome, status, 0)
 	}
