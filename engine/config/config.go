@@ -480,10 +480,13 @@ func Load(path string) (*Config, error) {
 	return Parse(path, raw)
 }
 
-// foundRe matches what the TOML decoder's syntax errors quote from the file (%q after
-// "found" or "got"); the messages of the config's own decoders, which quote words they
-// expect, are left alone.
-var foundRe = regexp.MustCompile(`((?:found|got) )("(?:[^"\\]|\\.)*")`)
+// foundRe matches what the TOML decoder's syntax errors quote from the file: after "found"
+// or "got", and in its messages on numbers and datetimes it cannot read ("Invalid integer
+// %q", "invalid float: '%s'", …). The messages of the config's own decoders, which quote
+// words they expect, are left alone.
+var foundRe = regexp.MustCompile(`((?:found|got|Invalid integer|Invalid float|Invalid float value:|invalid float:|` +
+	`not a binary number:|not an octal number:|not a hexadecimal number:|non-decimal numbers:|invalid datetime:) )` +
+	`("(?:[^"\\]|\\.)*"|'[^']*')`)
 
 // withholdQuoted replaces the text a TOML syntax error quotes from the file (the word it
 // found where a value should be, the part of a string before a bad escape) with its
@@ -494,7 +497,7 @@ func withholdQuoted(msg string) string {
 	return foundRe.ReplaceAllStringFunc(msg, func(m string) string {
 		sub := foundRe.FindStringSubmatch(m)
 		u, err := strconv.Unquote(sub[2])
-		if err != nil {
+		if err != nil || sub[2][0] == '\'' {
 			u = sub[2][1 : len(sub[2])-1]
 		}
 		if n := utf8.RuneCountInString(u); n > 1 {

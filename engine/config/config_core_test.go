@@ -219,6 +219,9 @@ func TestSyntaxErrorsWithholdValues(t *testing.T) {
 		{"bad escape", "[admin]\ntoken = \"" + secret + "\\x4\"\n" + minimal, "g.toml:2: admin.token: expected two hexadecimal digits"},
 		{"store url", "[state]\nbackend = \"redis\"\nurl = redis://:" + secret + "@10.0.0.5:6379\n" + minimal, "g.toml:3: state.url: expected value but found"},
 		{"one character kept", "[server]\nlisten = ?\n" + minimal, `g.toml:2: server.listen: expected value but found '?' instead`},
+		{"leading zeroes", "[admin]\ntoken = 0123456789abcdef" + secret + "\n" + minimal, "g.toml:2: admin.token: Invalid integer 10 characters (withheld"},
+		{"a float", "[admin]\ntoken = 00123456.7\n" + minimal, "admin.token: Invalid float 10 characters (withheld"},
+		{"a float value", "[admin]\ntoken = 1.2.3.4" + secret + "\n" + minimal, "admin.token: Invalid float value: 7 characters (withheld"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := Parse("g.toml", []byte(c.src))
