@@ -74,6 +74,9 @@ func abiSetMethod(m string) {
 	if !harness.IsToken(m) {
 		harness.Trap("set_method", "method is not an HTTP token")
 	}
+	if strings.EqualFold(m, "CONNECT") {
+		harness.Trap("set_method", "method CONNECT is not allowed")
+	}
 	x.Method = m
 }
 
@@ -85,7 +88,7 @@ func abiSetURI(u string) {
 		u = "/"
 	}
 	if !harness.IsOriginForm(u) {
-		harness.Trap("set_uri", "uri must be a path starting with '/' without spaces or control characters")
+		harness.Trap("set_uri", "uri must be a path starting with '/', with an optional query, of the characters RFC 3986 allows")
 	}
 	x.URI = u
 }

@@ -336,6 +336,12 @@ func TestHarnessTrapsLikeTheHost(t *testing.T) {
 		{"method not a token", func(r sdk.Request, _ sdk.Response) { r.SetMethod("GET /x") }},
 		{"uri without slash", func(r sdk.Request, _ sdk.Response) { r.SetURI("http://evil/") }},
 		{"uri with space", func(r sdk.Request, _ sdk.Response) { r.SetURI("/a b") }},
+		{"method CONNECT", func(r sdk.Request, _ sdk.Response) { r.SetMethod("connect") }},
+		{"uri with a quote", func(r sdk.Request, _ sdk.Response) { r.SetURI(`/a?b="c"`) }},
+		{"uri with a byte over 0x7e", func(r sdk.Request, _ sdk.Response) { r.SetURI("/a?b=\xff") }},
+		{"uri with a fragment", func(r sdk.Request, _ sdk.Response) { r.SetURI("/a#b") }},
+		{"uri with a bad escape", func(r sdk.Request, _ sdk.Response) { r.SetURI("/a%zz") }},
+		{"uri with brackets in the path", func(r sdk.Request, _ sdk.Response) { r.SetURI("/a[1]") }},
 		{"status out of range", func(_ sdk.Request, w sdk.Response) { w.SetStatusCode(600) }},
 		{"empty label key", func(sdk.Request, sdk.Response) { sdk.SetLabel("", "v") }},
 		{"label key too long", func(sdk.Request, sdk.Response) { sdk.SetLabel(strings.Repeat("k", 129), "v") }},
@@ -358,6 +364,7 @@ func TestHarnessTrapsLikeTheHost(t *testing.T) {
 	onRequest = func(r sdk.Request, w sdk.Response) bool {
 		r.SetHeader("X-A", "a\tb")
 		r.SetMethod("PURGE")
+		r.SetURI("/x?a[]=1&j={b|c^d`}")
 		r.SetURI("")
 		w.SetStatusCode(599)
 		sdk.SetLabel(strings.Repeat("k", 128), strings.Repeat("v", 1024))

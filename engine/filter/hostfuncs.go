@@ -171,27 +171,40 @@ var connectMethod = []byte("CONNECT")
 // isOriginForm reports whether b is an origin-form request target (RFC 9112 section 3.2.1):
 // it starts with '/' and holds only the characters RFC 3986 allows in a path and a query:
 // unreserved, sub-delims, ':', '@', '/', '?', and '%' followed by two hex digits. So no
-// whitespace, control characters, bytes over 0x7e, fragment, or '"', '<', '>', '\', '^',
-// '`', '{', '|', '}', '[', ']', which servers and proxies read differently.
+// whitespace, control characters, bytes over 0x7e, fragment, or '"', '<', '>', '\', which
+// servers and proxies read differently. In the query, '[', ']', '{', '}', '|', '^' and '`'
+// pass too: senders leave them unencoded there (a[]=1), the gateway forwards a client's
+// query with them as received, and a filter that keeps the client's query must be able to.
 func isOriginForm(b []byte) bool {
 	if len(b) == 0 || b[0] != '/' {
 		return false
 	}
+	inQuery := false
 	for i := 0; i < len(b); i++ {
 		c := b[i]
-		if c == '%' {
+		switch {
+		case c == '%':
 			if i+2 >= len(b) || !isHexDigit(b[i+1]) || !isHexDigit(b[i+2]) {
 				return false
 			}
 			i += 2
-			continue
-		}
-		if !targetChar[c] {
+		case c == '?':
+			inQuery = true
+		case targetChar[c], inQuery && queryChar[c]:
+		default:
 			return false
 		}
 	}
 	return true
 }
+
+// queryChar marks the bytes a query may hold beside targetChar's (isOriginForm). Read-only.
+var queryChar = func() (t [256]bool) {
+	for _, c := range []byte("[]{}|^`") {
+		t[c] = true
+	}
+	return t
+}()
 
 // targetChar marks the bytes an origin-form target may hold as they are (isOriginForm; '%'
 // starts a pct-encoded byte). Read-only.

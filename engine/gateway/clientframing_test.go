@@ -378,8 +378,8 @@ func TestFilterSetMethodCONNECTRefused(t *testing.T) {
 func TestFilterSetURIRequiresRFC3986Target(t *testing.T) {
 	refused := []string{
 		"/hooks/x?\x80", "/hooks/x?a=\xff", `/hooks/x?a="b"`, "/hooks/x?<b>", "/hooks/x#frag",
-		"/hooks/x?a=%zz", "/hooks/x?a=%4", "/hooks/{x}", "/hooks/x?a|b", `/hooks\x`, "/hooks/x?a^b",
-		"/hooks/x?`", "/hooks/[x]",
+		"/hooks/x?a=%zz", "/hooks/x?a=%4", "/hooks/{x}", `/hooks\x`, "/hooks/x|y", "/hooks/x^y",
+		"/hooks/x`", "/hooks/[x]", `/hooks/x?a=\b`,
 	}
 	for _, uri := range refused {
 		t.Run(fmt.Sprintf("%q", uri), func(t *testing.T) {
@@ -397,8 +397,10 @@ func TestFilterSetURIRequiresRFC3986Target(t *testing.T) {
 		})
 	}
 	t.Run("allowed", func(t *testing.T) {
-		// No ";" in the query nor "%2F" in the path: path_normalization refuses them (TestFilterCannotForwardAnAmbiguousPath).
-		const uri = "/hooks/x/a-b._~!$&'()*+,=:@?q=a%20b&r=/?:@!$'()*+,=~"
+		// No ";" in the query nor "%2F" in the path: path_normalization refuses them
+		// (TestFilterCannotForwardAnAmbiguousPath). The brackets, braces, bar, caret and
+		// backtick senders leave unencoded in a query pass there, as a client's do.
+		const uri = "/hooks/x/a-b._~!$&'()*+,=:@?q=a%20b&r=/?:@!$'()*+,=~&a[]=1&j={x|y^z`}"
 		up := startWireUpstream(t, fixedAnswer("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
 		e := framingGateway(t, up.URL(), guestWasm(t, true, reqCall("set_uri", "", uri)), allowAll, false)
 		answers, _, _ := twoOnOneConnection(t, e, "POST", "{}")

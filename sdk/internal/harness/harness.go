@@ -348,16 +348,37 @@ func IsFieldValue(s string) bool {
 	return true
 }
 
-// IsOriginForm reports whether s is a path (and query) starting with '/'
-// without whitespace or control characters.
+// IsOriginForm reports whether s is a target the gateway's set_uri takes: a
+// path starting with '/' and an optional query, of the characters RFC 3986
+// allows there (unreserved, sub-delims, ':', '@', '/', '?', and '%' followed
+// by two hex digits), and in the query also '[', ']', '{', '}', '|', '^' and
+// '`'. So no whitespace, control characters, bytes over 0x7e, fragment, or
+// '"', '<', '>', '\'.
 func IsOriginForm(s string) bool {
 	if s == "" || s[0] != '/' {
 		return false
 	}
+	inQuery := false
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c <= 0x20 || c == 0x7f {
+		c := s[i]
+		switch {
+		case c == '%':
+			if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
+				return false
+			}
+			i += 2
+		case c == '?':
+			inQuery = true
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9',
+			strings.IndexByte("-._~!$&'()*+,;=:@/", c) >= 0,
+			inQuery && strings.IndexByte("[]{}|^`", c) >= 0:
+		default:
 			return false
 		}
 	}
 	return true
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
