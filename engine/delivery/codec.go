@@ -25,10 +25,11 @@ func EncodeHeaders(hs []Header) []byte {
 	return b
 }
 
-// ErrCorrupt: a delivery's stored headers do not decode (the row was damaged, or changed
-// by something other than the gateway). A claim does not fail on such a row: it returns
+// ErrCorrupt: a delivery's stored row does not read: its headers do not decode, or a column
+// does not scan into its type (the row was damaged, or changed by something other than the
+// gateway). A claim does not fail on such a row: it returns
 // the delivery with Record.Unreadable set, and it is made dead, never attempted.
-var ErrCorrupt = errors.New("stored headers are corrupt")
+var ErrCorrupt = errors.New("the stored row is damaged")
 
 var errBadHeaders = fmt.Errorf("delivery: %w", ErrCorrupt)
 
@@ -84,10 +85,11 @@ func (q Query) FilterArgs() []any {
 // ScanRecord reads a record from a row of the stores' columns, in this order: id, route,
 // dest, decision_id, received_at, method, uri, headers (EncodeHeaders), body, state,
 // attempts, base, next_at, updated_at, last_status, last_error; times in Unix nanoseconds.
-// scan is the driver's Scan; its error is returned as it is. When only the headers do not
-// decode, the record is returned too (without them), with an error that errors.Is
-// ErrCorrupt: a claim keeps it as Record.Unreadable and goes on (see MarkUnreadable);
-// another read fails on it.
+// scan is the driver's Scan. When the headers do not decode, or a column does not scan into
+// its type (a damaged row, or one changed in the store) while the row's id still reads as
+// text, the record is returned too (its id, route and destination at least), with an error
+// that errors.Is ErrCorrupt: a claim keeps it as Record.Unreadable and goes on (see
+// MarkUnreadable); another read fails on it. Any other error is returned as it is.
 func ScanRecord(scan func(dest ...any) error) (*Record, error) {
 	var r Record
 	var recv, next, upd, dest, attempts, base, status int64
@@ -95,16 +97,50 @@ func ScanRecord(scan func(dest ...any) error) (*Record, error) {
 	var state string
 	if err := scan(&r.ID, &r.Route, &dest, &r.DecisionID, &recv, &r.Method, &r.URI, &headers, &r.Body, &state,
 		&attempts, &base, &next, &upd, &status, &r.LastError); err != nil {
-		return nil, err
+		return scanLoose(scan, err)
 	}
 	hs, herr := DecodeHeaders(headers)
 	r.Headers, r.State = hs, State(state)
 	r.Dest, r.Attempts, r.Base, r.LastStatus = int(dest), int(attempts), int(base), int(status)
 	r.ReceivedAt, r.NextAt, r.UpdatedAt = time.Unix(0, recv), time.Unix(0, next), time.Unix(0, upd)
 	if herr != nil {
-		return &r, fmt.Errorf("delivery: %s: %w: the row was damaged or changed in the store, so the request it holds is lost; it is never delivered: purge it", r.ID, ErrCorrupt)
+		return &r, fmt.Errorf("delivery: %s: %w (its headers do not decode): changed in the store or damaged, the request it holds is lost; it is never delivered: purge it", r.ID, ErrCorrupt)
 	}
 	return &r, nil
+}
+
+// scanLoose reads the row ScanRecord could not scan (err) again into untyped values: when its
+// id reads as text, the record of its id, route and destination is returned with an error
+// that errors.Is ErrCorrupt; otherwise err. A scan that cannot be repeated (a single-row
+// query) returns err.
+func scanLoose(scan func(dest ...any) error, err error) (*Record, error) {
+	var cols [16]any
+	ptrs := make([]any, len(cols))
+	for i := range cols {
+		ptrs[i] = &cols[i]
+	}
+	if scan(ptrs...) != nil {
+		return nil, err
+	}
+	text := func(v any) (string, bool) {
+		switch v := v.(type) {
+		case string:
+			return v, true
+		case []byte:
+			return string(v), true
+		}
+		return "", false
+	}
+	id, ok := text(cols[0])
+	if !ok || id == "" {
+		return nil, err
+	}
+	r := &Record{ID: id, State: StatePending}
+	r.Route, _ = text(cols[1])
+	if d, ok := cols[2].(int64); ok {
+		r.Dest = int(d)
+	}
+	return r, fmt.Errorf("delivery: %s: %w (a column does not read: %v): changed in the store or damaged, the request it holds is lost; it is never delivered: purge it", id, ErrCorrupt, err)
 }
 
 // MarkUnreadable is how a claim reads ScanRecord's answer: a record whose headers do not

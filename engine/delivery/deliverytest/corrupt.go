@@ -110,7 +110,13 @@ func testCorruptRow(t *testing.T, open Opener, corrupt func(id string), kr *deli
 		got := map[string]delivery.State{}
 		for end := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 			rs, err := s.List(ctx, delivery.Query{})
-			must(t, err)
+			if err != nil {
+				// A listing reads the damaged row's columns too, until its refusal rewrites them.
+				if time.Now().After(end) {
+					t.Fatalf("list: %v", err)
+				}
+				continue
+			}
 			ok := true
 			for _, r := range rs {
 				got[r.ID] = r.State
@@ -137,8 +143,8 @@ func testCorruptRow(t *testing.T, open Opener, corrupt func(id string), kr *deli
 	}
 	rs, err := s.List(ctx, delivery.Query{State: delivery.StateDead})
 	must(t, err)
-	if len(rs) != 1 || rs[0].ID != "c1" || !strings.Contains(rs[0].LastError, "stored headers are corrupt") || rs[0].Attempts != 1 {
-		t.Fatalf("dead deliveries = %+v, want c1, its last error saying its stored headers are corrupt", rs)
+	if len(rs) != 1 || rs[0].ID != "c1" || !strings.Contains(rs[0].LastError, "never delivered: purge it") || rs[0].Attempts != 1 {
+		t.Fatalf("dead deliveries = %+v, want c1, its last error saying its row is damaged and it is never delivered", rs)
 	}
 	mu.Lock()
 	defer mu.Unlock()
