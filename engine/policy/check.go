@@ -332,43 +332,37 @@ func checkHeaderKeys(mods map[string]*ast.Module) error {
 	type use struct{ at, what string }
 	prefixed := map[string]use{} // package → a call that verifies under a prefix
 	keyed := map[string][]use{}  // package → its references to a header-keyed rule
+	walkCalls(mods, func(name string, m *ast.Module, bound map[ast.Var]*ast.Term, e *ast.Expr) {
+		pkg := m.Package.Path.String()
+		args := e.Operands()
+		var opts *ast.Term
+		switch op := e.Operator(); {
+		case op.Equal(verifyRef), op.Equal(providersVerify):
+			// The builtin's (scheme, request, opts) and the library's generic
+			// (scheme, secret, opts): opts third either way.
+			if len(args) > 2 && args[0].Value.Compare(ast.String("standard")) == 0 {
+				opts = args[2]
+			}
+		case len(op) > 0 && isStandardLib(op[:len(op)-1]) && op[len(op)-1].Value.Compare(ast.String("verify_with")) == 0:
+			if len(args) > 1 {
+				opts = args[1]
+			}
+		}
+		if opts == nil {
+			return
+		}
+		if p, ok := ownPrefix(resolveLocal(opts, bound)); ok {
+			if _, seen := prefixed[pkg]; !seen {
+				prefixed[pkg] = use{at: at(e.Location, name), what: p}
+			}
+		}
+	})
 	for _, name := range slices.Sorted(maps.Keys(mods)) {
 		if IsTestFile(name) {
 			continue
 		}
 		m := mods[name]
 		pkg := m.Package.Path.String()
-		for _, r := range m.Rules {
-			bound := localBindings(r)
-			ast.WalkExprs(r, func(e *ast.Expr) bool {
-				if !e.IsCall() {
-					return false
-				}
-				args := e.Operands()
-				var opts *ast.Term
-				switch op := e.Operator(); {
-				case op.Equal(verifyRef), op.Equal(providersVerify):
-					// The builtin's (scheme, request, opts) and the library's generic
-					// (scheme, secret, opts): opts third either way.
-					if len(args) > 2 && args[0].Value.Compare(ast.String("standard")) == 0 {
-						opts = args[2]
-					}
-				case len(op) > 0 && isStandardLib(op[:len(op)-1]) && op[len(op)-1].Value.Compare(ast.String("verify_with")) == 0:
-					if len(args) > 1 {
-						opts = args[1]
-					}
-				}
-				if opts == nil {
-					return false
-				}
-				if p, ok := ownPrefix(resolveLocal(opts, bound)); ok {
-					if _, seen := prefixed[pkg]; !seen {
-						prefixed[pkg] = use{at: at(e.Location, name), what: p}
-					}
-				}
-				return false
-			})
-		}
 		ast.WalkTerms(m, func(t *ast.Term) bool {
 			ref, ok := t.Value.(ast.Ref)
 			if !ok || len(ref) < 6 || !isStandardLib(ref[:5]) {

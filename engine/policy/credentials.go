@@ -25,45 +25,53 @@ import (
 func credentialHeaders(mods map[string]*ast.Module) map[string][]string {
 	out := map[string][]string{}
 	named := headerRules(mods)
+	walkCalls(mods, func(_ string, m *ast.Module, bound map[ast.Var]*ast.Term, e *ast.Expr) {
+		pkg := strings.TrimPrefix(m.Package.Path.String(), "data.")
+		args := e.Operands()
+		var h string
+		switch e.Operator().String() {
+		case APIKeyName, OAuthName:
+			if len(args) > 0 {
+				t := resolveLocal(args[0], bound)
+				if h = requestHeaderName(t); h == "" {
+					for _, h := range named[t.String()] {
+						if !slices.Contains(out[pkg], h) {
+							out[pkg] = append(out[pkg], h)
+						}
+					}
+				}
+			}
+		case VerifyName:
+			if len(args) > 2 {
+				h = constantHeaderOpt(resolveLocal(args[2], bound))
+			}
+		}
+		if h != "" && !slices.Contains(out[pkg], h) {
+			out[pkg] = append(out[pkg], h)
+		}
+	})
+	return out
+}
+
+// walkCalls calls visit with every call expression in the rules of mods' policy files (not
+// the tests), file by file in name order, and the local bindings of its rule
+// (localBindings).
+func walkCalls(mods map[string]*ast.Module, visit func(name string, m *ast.Module, bound map[ast.Var]*ast.Term, e *ast.Expr)) {
 	for _, name := range slices.Sorted(maps.Keys(mods)) {
 		if IsTestFile(name) {
 			continue
 		}
 		m := mods[name]
-		pkg := strings.TrimPrefix(m.Package.Path.String(), "data.")
 		for _, r := range m.Rules {
 			bound := localBindings(r)
 			ast.WalkExprs(r, func(e *ast.Expr) bool {
-				if !e.IsCall() {
-					return false
-				}
-				args := e.Operands()
-				var h string
-				switch e.Operator().String() {
-				case APIKeyName, OAuthName:
-					if len(args) > 0 {
-						t := resolveLocal(args[0], bound)
-						if h = requestHeaderName(t); h == "" {
-							for _, h := range named[t.String()] {
-								if !slices.Contains(out[pkg], h) {
-									out[pkg] = append(out[pkg], h)
-								}
-							}
-						}
-					}
-				case VerifyName:
-					if len(args) > 2 {
-						h = constantHeaderOpt(resolveLocal(args[2], bound))
-					}
-				}
-				if h != "" && !slices.Contains(out[pkg], h) {
-					out[pkg] = append(out[pkg], h)
+				if e.IsCall() {
+					visit(name, m, bound, e)
 				}
 				return false
 			})
 		}
 	}
-	return out
 }
 
 // headerRules maps the reference of each rule whose value is input.request.headers["name"]
