@@ -14,6 +14,30 @@ import (
 	"testing"
 )
 
+// credentialRoutesConfig is a gateway with the routes "key" (an API key) and "sig" (a
+// generic hmac check) on {{UPSTREAM}}, their secrets in keys.secret and hmac.secret, on
+// the compiled evaluator or (opaOnly) topdown.
+func credentialRoutesConfig(opaOnly bool) string {
+	evaluator := map[bool]string{false: `"auto"`, true: `"opa"`}[opaOnly]
+	return strings.NewReplacer("[log]", "evaluator = "+evaluator+"\n[log]").Replace(loggingHead()) + `
+[secrets]
+acme_keys = {file = "keys.secret"}
+acme_hmac = {file = "hmac.secret"}
+
+[[route]]
+name = "key"
+path = "/hooks/key"
+upstream = "{{UPSTREAM}}"
+policy = "routes.key"
+
+[[route]]
+name = "sig"
+path = "/hooks/sig"
+upstream = "{{UPSTREAM}}"
+policy = "routes.sig"
+`
+}
+
 // TestCredentialsUnderCustomNamesAreMasked: the decision log masks a header by its name
 // (Authorization, anything with "signature", "token", "api-key"…), but a policy may read its
 // credential from a header named anything. The key a policy hands to hookwall.apikey.verify
@@ -30,24 +54,7 @@ func TestCredentialsUnderCustomNamesAreMasked(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			up := startUpstream(t)
-			evaluator := map[bool]string{false: `"auto"`, true: `"opa"`}[opaOnly]
-			cfg := strings.NewReplacer("[log]", "evaluator = "+evaluator+"\n[log]").Replace(loggingHead()) + `
-[secrets]
-acme_keys = {file = "keys.secret"}
-acme_hmac = {file = "hmac.secret"}
-
-[[route]]
-name = "key"
-path = "/hooks/key"
-upstream = "{{UPSTREAM}}"
-policy = "routes.key"
-
-[[route]]
-name = "sig"
-path = "/hooks/sig"
-upstream = "{{UPSTREAM}}"
-policy = "routes.sig"
-
+			cfg := credentialRoutesConfig(opaOnly) + `
 [[route]]
 name = "trial"
 path = "/hooks/trial"

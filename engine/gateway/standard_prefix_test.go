@@ -76,24 +76,7 @@ func TestCredentialMaskedWhenThePolicyDecidesFirst(t *testing.T) {
 		name := map[bool]string{false: "compiled", true: "topdown"}[opaOnly]
 		t.Run(name, func(t *testing.T) {
 			up := startUpstream(t)
-			evaluator := map[bool]string{false: `"auto"`, true: `"opa"`}[opaOnly]
-			cfg := strings.NewReplacer("[log]", "evaluator = "+evaluator+"\n[log]").Replace(loggingHead()) + `
-[secrets]
-acme_keys = {file = "keys.secret"}
-acme_hmac = {file = "hmac.secret"}
-
-[[route]]
-name = "key"
-path = "/hooks/key"
-upstream = "` + up.URL() + `"
-policy = "routes.key"
-
-[[route]]
-name = "sig"
-path = "/hooks/sig"
-upstream = "` + up.URL() + `"
-policy = "routes.sig"
-`
+			cfg := strings.ReplaceAll(credentialRoutesConfig(opaOnly), "{{UPSTREAM}}", up.URL())
 			files := map[string]string{
 				"keys.secret": "sha256:" + hex.EncodeToString(sum[:]) + "\n",
 				"hmac.secret": "acme-hmac-secret",
