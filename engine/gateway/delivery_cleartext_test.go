@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"database/sql"
-	"encoding/binary"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,8 +11,37 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/hookwall/hookwall/engine/delivery"
 	"github.com/hookwall/hookwall/engine/internal/testutil"
 )
+
+// writeStoredRow writes a pending delivery id of the route github into the gateway's SQLite
+// file behind its back, as someone who can write the file would: its row and its body in one
+// transaction, as the gateway writes them. The running gateway writes the file too: the
+// write waits for its lock rather than fail.
+func writeStoredRow(t *testing.T, e *env, id string, headers, body []byte) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(e.dir, "hookwall-deliveries.db")+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	now := time.Now().UnixNano()
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(`INSERT INTO deliveries (seq, id, route, dest, decision_id, received_at, method, uri, state, attempts, base, next_at, updated_at)
+		VALUES (1000, ?, 'github', 0, ?, ?, 'POST', '/hooks/github', 'pending', 0, 0, ?, ?)`, id, id+"-decision", now, now, now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(`INSERT INTO delivery_bodies (seq, headers, body) VALUES (1000, ?, ?)`, headers, body); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+}
 
 // A queued route with encryption_keys and sign: someone who can write the SQLite file
 // inserts a delivery in the clear for that route, as a forgery would be. The gateway never
@@ -36,32 +64,8 @@ func TestQueuedRefusesADeliveryWrittenInTheClear(t *testing.T) {
 	}
 	testutil.WaitFor(t, func() bool { return len(up.requests()) >= 1 })
 
-	// The running gateway writes the file too: wait for its lock rather than fail.
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(e.dir, "hookwall-deliveries.db")+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	header := func(b []byte, name, value string) []byte {
-		b = append(binary.AppendUvarint(b, uint64(len(name))), name...)
-		return append(binary.AppendUvarint(b, uint64(len(value))), value...)
-	}
-	headers := header(header(nil, "Content-Type", "application/json"), "X-GitHub-Event", "push")
-	now := time.Now().UnixNano()
-	tx, err := db.Begin() // the row and its body appear together, as the gateway's do
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Exec(`INSERT INTO deliveries (seq, id, route, dest, decision_id, received_at, method, uri, state, attempts, base, next_at, updated_at)
-		VALUES (1000, 'forged-1', 'github', 0, 'forged-decision', ?, 'POST', '/hooks/github', 'pending', 0, 0, ?, ?)`, now, now, now); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Exec(`INSERT INTO delivery_bodies (seq, headers, body) VALUES (1000, ?, ?)`, headers, []byte(`{"FORGED":"transfer all funds"}`)); err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
+	headers := delivery.EncodeHeaders([]delivery.Header{{Name: "Content-Type", Value: "application/json"}, {Name: "X-GitHub-Event", Value: "push"}})
+	writeStoredRow(t, e, "forged-1", headers, []byte(`{"FORGED":"transfer all funds"}`))
 
 	refusedLines := func() []map[string]any {
 		var out []map[string]any

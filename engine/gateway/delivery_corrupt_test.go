@@ -1,11 +1,8 @@
 package gateway
 
 import (
-	"database/sql"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -32,26 +29,7 @@ func TestQueuedCorruptRowStopsNothing(t *testing.T) {
 	post(`{"before":1}`)
 	testutil.WaitFor(t, func() bool { return len(up.requests()) >= 1 })
 
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(e.dir, "hookwall-deliveries.db")+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	now := time.Now().UnixNano()
-	tx, err := db.Begin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Exec(`INSERT INTO deliveries (seq, id, route, dest, decision_id, received_at, method, uri, state, attempts, base, next_at, updated_at)
-		VALUES (1000, 'damaged-1', 'github', 0, 'damaged-decision', ?, 'POST', '/hooks/github', 'pending', 0, 0, ?, ?)`, now, now, now); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Exec(`INSERT INTO delivery_bodies (seq, headers, body) VALUES (1000, x'05', '{"DAMAGED":1}')`); err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
+	writeStoredRow(t, e, "damaged-1", []byte{5}, []byte(`{"DAMAGED":1}`)) // headers: a length past the end
 	refused := func() bool {
 		for _, m := range decisionLines(t, e, "dead") {
 			if m["delivery_id"] == "damaged-1" {
