@@ -15,7 +15,6 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/hookwall/hookwall/engine/delivery"
-	"github.com/hookwall/hookwall/engine/delivery/sqlite"
 )
 
 // secretRecord is a delivery whose target query, header and body each hold a secret.
@@ -55,10 +54,7 @@ func TestSealedQueryAndBinding(t *testing.T) {
 		`UPDATE deliveries SET decision_id = 'dec-forged' WHERE id = 'a'`,
 	} {
 		path := filepath.Join(t.TempDir(), "d.db")
-		raw, err := sqlite.Open(sqlite.Options{Path: path})
-		if err != nil {
-			t.Fatal(err)
-		}
+		raw := openSQLite(t, path)
 		var dead []string
 		s := delivery.Sealed(raw, keyring(t, oldKey), func(r *delivery.Record, _ delivery.Result, _ error) { dead = append(dead, r.ID) })
 		if err := s.Enqueue(ctx, secretRecord("a", now)); err != nil {
@@ -73,10 +69,7 @@ func TestSealedQueryAndBinding(t *testing.T) {
 		if edit != "" {
 			editFile(t, path, edit)
 		}
-		raw, err = sqlite.Open(sqlite.Options{Path: path})
-		if err != nil {
-			t.Fatal(err)
-		}
+		raw = openSQLite(t, path)
 		s = delivery.Sealed(raw, keyring(t, oldKey), func(r *delivery.Record, _ delivery.Result, _ error) { dead = append(dead, r.ID) })
 		rs, err := s.Claim(ctx, "w", now.Add(time.Second), time.Minute, 10, delivery.Routes{})
 		must(t, err)
@@ -99,11 +92,7 @@ func TestSealedByAnEarlierVersionOpensAndRekeys(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now()
 	path := filepath.Join(t.TempDir(), "d.db")
-	raw, err := sqlite.Open(sqlite.Options{Path: path})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
+	raw := openSQLite(t, path)
 	kr := keyring(t, oldKey)
 	r := secretRecord("v1", now)
 	sealV1(kr, r)
@@ -159,10 +148,7 @@ func TestSealedDeliversOnlyWhatItSealed(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now()
 	path := filepath.Join(t.TempDir(), "d.db")
-	raw, err := sqlite.Open(sqlite.Options{Path: path})
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := openSQLite(t, path)
 	kr := keyring(t, oldKey)
 	must(t, raw.Enqueue(ctx, secretRecord("clear", now)))
 	v1 := secretRecord("v1", now)
@@ -171,11 +157,7 @@ func TestSealedDeliversOnlyWhatItSealed(t *testing.T) {
 	must(t, raw.Close())
 	editFile(t, path, `UPDATE deliveries SET route = 'public' WHERE id = 'v1'`)
 
-	raw, err = sqlite.Open(sqlite.Options{Path: path})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
+	raw = openSQLite(t, path)
 	causes := map[string]error{}
 	s := delivery.Sealed(raw, kr, func(r *delivery.Record, _ delivery.Result, cause error) { causes[r.ID] = cause }).(interface {
 		delivery.Store

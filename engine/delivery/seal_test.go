@@ -25,6 +25,18 @@ func keyring(t *testing.T, keys ...delivery.Key) *delivery.Keyring {
 	return kr
 }
 
+// openSQLite opens the SQLite store at path, closed when the test ends (Close is idempotent:
+// a test may close it earlier, to edit the file or open it again).
+func openSQLite(t *testing.T, path string) *sqlite.Store {
+	t.Helper()
+	s, err := sqlite.Open(sqlite.Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
 var (
 	oldKey = delivery.Key{ID: "old", Value: []byte(hex.EncodeToString(bytes.Repeat([]byte{1}, 32)))}
 	newKey = delivery.Key{ID: "new", Value: []byte("AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=")} // 32 × 0x02
@@ -124,11 +136,7 @@ func TestKeyringRejectsBadKeys(t *testing.T) {
 func TestRekey(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "d.db")
-	raw, err := sqlite.Open(sqlite.Options{Path: path})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
+	raw := openSQLite(t, path)
 	now := time.Now()
 	rec := func(id string) *delivery.Record {
 		return &delivery.Record{ID: id, Route: "r", Method: "POST", URI: "/", ReceivedAt: now, NextAt: now.Add(time.Hour),
@@ -167,7 +175,7 @@ func TestRekey(t *testing.T) {
 	if err := delivery.Sealed(raw, keyring(t, oldKey), nil).Enqueue(ctx, rec("stray")); err != nil {
 		t.Fatal(err)
 	}
-	_, err = retired.(interface {
+	_, err := retired.(interface {
 		Rekey(context.Context) (int, error)
 	}).Rekey(ctx)
 	if err == nil || !strings.Contains(err.Error(), `delivery: stray: sealed with key "old", which is not in encryption_keys`) {
@@ -181,11 +189,7 @@ func TestRekey(t *testing.T) {
 // the leases to expire.
 func TestSealedFailedClaimReleasesTheOthers(t *testing.T) {
 	ctx := context.Background()
-	raw, err := sqlite.Open(sqlite.Options{Path: filepath.Join(t.TempDir(), "d.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
+	raw := openSQLite(t, filepath.Join(t.TempDir(), "d.db"))
 	now := time.Now()
 	rec := func(id string, at time.Time) *delivery.Record {
 		return &delivery.Record{ID: id, Route: "r", Method: "POST", URI: "/", ReceivedAt: at, NextAt: at,
