@@ -55,22 +55,9 @@ func (g *Gateway) openDelivery(cfg *config.Config, kr *delivery.Keyring) (*deliv
 		g.warnHeld(cfg)
 		return nil, nil
 	}
-	var store delivery.Store
-	switch cfg.Delivery.Store {
-	case config.StorePostgres:
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		s, err := postgres.Open(ctx, postgres.Options{URL: cfg.Delivery.URL, MaxPending: cfg.Delivery.MaxPending})
-		if err != nil {
-			return nil, fmt.Errorf("%s: delivery.url: %w", cfg.File, err)
-		}
-		store = s
-	default:
-		s, err := sqlite.Open(sqlite.Options{Path: cfg.Delivery.Path, MaxPending: cfg.Delivery.MaxPending})
-		if err != nil {
-			return nil, fmt.Errorf("%s: delivery.path: %w", cfg.File, err)
-		}
-		store = s
+	store, err := openDeliveryStore(cfg, 15*time.Second)
+	if err != nil {
+		return nil, err
 	}
 	attempts := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "hookwall_delivery_attempts_total",
@@ -142,36 +129,42 @@ func refusalReason(cause error) string {
 	}
 }
 
+// openDeliveryStore opens the [delivery] store cfg names (a PostgreSQL server is given wait to
+// answer), its error naming the config file and key.
+func openDeliveryStore(cfg *config.Config, wait time.Duration) (delivery.Store, error) {
+	if cfg.Delivery.Store == config.StorePostgres {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		s, err := postgres.Open(ctx, postgres.Options{URL: cfg.Delivery.URL, MaxPending: cfg.Delivery.MaxPending})
+		if err != nil {
+			return nil, fmt.Errorf("%s: delivery.url: %w", cfg.File, err)
+		}
+		return s, nil
+	}
+	s, err := sqlite.Open(sqlite.Options{Path: cfg.Delivery.Path, MaxPending: cfg.Delivery.MaxPending})
+	if err != nil {
+		return nil, fmt.Errorf("%s: delivery.path: %w", cfg.File, err)
+	}
+	return s, nil
+}
+
 // warnHeld warns when a gateway that queues no route starts beside a store holding pending
 // deliveries: webhooks answered 202 before their route was made direct (or removed) would
 // otherwise wait in the store with nothing said. They are held, never sent to the direct
 // route's upstream: the route queues again, or the operator deals with them, and either is
 // a decision. A store that cannot be read is said so; the gateway starts all the same.
 func (g *Gateway) warnHeld(cfg *config.Config) {
-	var store delivery.Store
-	switch cfg.Delivery.Store {
-	case config.StorePostgres:
+	if cfg.Delivery.Store == config.StorePostgres {
 		if cfg.Delivery.URL == "" {
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		s, err := postgres.Open(ctx, postgres.Options{URL: cfg.Delivery.URL})
-		if err != nil {
-			g.log.Warn("delivery: no route is queued; could not read the store for deliveries it still holds", "err", err)
-			return
-		}
-		store = s
-	default:
-		if _, err := os.Stat(cfg.Delivery.Path); err != nil {
-			return // no store was ever made here
-		}
-		s, err := sqlite.Open(sqlite.Options{Path: cfg.Delivery.Path})
-		if err != nil {
-			g.log.Warn("delivery: no route is queued; could not read the store for deliveries it still holds", "path", cfg.Delivery.Path, "err", err)
-			return
-		}
-		store = s
+	} else if _, err := os.Stat(cfg.Delivery.Path); err != nil {
+		return // no store was ever made here
+	}
+	store, err := openDeliveryStore(cfg, 5*time.Second)
+	if err != nil {
+		g.log.Warn("delivery: no route is queued; could not read the store for deliveries it still holds", "err", err)
+		return
 	}
 	defer store.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
