@@ -24,21 +24,20 @@ func cmdBlocks(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs := flag.NewFlagSet("blocks "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := configFlags(fs)
-	adminURL := fs.String("admin", "", "admin base URL (default: http:// and [admin] listen of the config)")
+	adminURL := fs.String("admin", "", "admin base URL (default: [admin] listen of the config, https when it has tls_cert)")
 	token := fs.String("token", "", "admin token (default: [admin] token of the config)")
 	asJSON := fs.Bool("json", false, "list: print the blocks as JSON")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
-	base, tok, err := adminTarget(*cfgPath, *adminURL)
+	client, err := adminTarget(*cfgPath, *adminURL)
 	if err != nil {
 		fmt.Fprintf(stderr, "hookwall blocks: %v\n", err)
 		return 1
 	}
 	if *token != "" {
-		tok = *token
+		client.token = *token
 	}
-	client := adminClient{base: base, token: tok}
 	call := func(method, path string) (int, []byte, error) { return client.do(ctx, method, path) }
 	switch sub {
 	case "list":

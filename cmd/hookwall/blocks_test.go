@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hookwall/hookwall/engine/gateway"
+	"github.com/hookwall/hookwall/engine/tlsconf/tlstest"
 )
 
 // TestBlocksListAndLift runs a gateway with [watch] block = true and an admin token, gets a
@@ -110,5 +111,53 @@ policy = "routes.a"
 	}
 	if code, _, _ := blocks("frob"); code != 2 {
 		t.Fatalf("unknown subcommand: exit %d, want 2", code)
+	}
+}
+
+// TestAdminCLIOverTLS: with [admin] tls_cert the CLI calls the admin API over https and accepts
+// only the certificate the config names (a pin: the loopback address it dials is not a name
+// the certificate carries), so it never sends the token to another listener.
+func TestAdminCLIOverTLS(t *testing.T) {
+	pub, adm := freePort(t), freePort(t)
+	leaf := tlstest.NewCA(t, "admin CA").Server(t, "admin.internal")
+	other := tlstest.NewCA(t, "other CA").Server(t, "admin.internal")
+	head := fmt.Sprintf(`
+[server]
+listen = %q
+[admin]
+listen = %q
+token = "admin-token"
+tls_key = "admin.key"
+`, pub, adm)
+	tail := `
+[log]
+decisions = "off"
+[watch]
+block = true
+[[route]]
+name = "a"
+path = "/a"
+upstream = "http://127.0.0.1:1"
+policy = "routes.a"
+`
+	dir := writeTree(t, map[string]string{
+		"gateway.toml":    head + "tls_cert = \"admin.crt\"\n" + tail,
+		"impostor.toml":   head + "tls_cert = \"other.crt\"\n" + tail,
+		"admin.crt":       string(leaf.CertPEM),
+		"admin.key":       string(leaf.KeyPEM),
+		"other.crt":       string(other.CertPEM),
+		"policies/a.rego": "package routes.a\nallow := true\n",
+	})
+	runGateway(t, filepath.Join(dir, "gateway.toml"))
+	blocks := func(cfg string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := run(context.Background(), []string{"blocks", "list", "-c", filepath.Join(dir, cfg)}, &out, &errb)
+		return code, out.String(), errb.String()
+	}
+	if code, out, errOut := blocks("gateway.toml"); code != 0 || !strings.Contains(out, "SOURCE") {
+		t.Fatalf("blocks list over TLS: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, out, errOut := blocks("impostor.toml"); code != 1 || !strings.Contains(errOut, "not the one in") {
+		t.Fatalf("blocks list pinned to another certificate: exit %d, want 1 and the pin's refusal\n%s%s", code, out, errOut)
 	}
 }

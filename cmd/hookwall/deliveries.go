@@ -1,14 +1,19 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -44,7 +49,7 @@ func cmdDeliveries(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs := flag.NewFlagSet("deliveries "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := configFlags(fs)
-	adminURL := fs.String("admin", "", "admin API base URL (default: from [admin] listen)")
+	adminURL := fs.String("admin", "", "admin API base URL (default: from [admin] listen, https when it has tls_cert)")
 	route := fs.String("route", "", "only this route")
 	state := fs.String("state", "", "only this state: pending, delivered, dead")
 	since := fs.String("since", "", "received at or after: RFC 3339, or a duration ago (1h)")
@@ -62,7 +67,7 @@ func cmdDeliveries(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 		pos, args = append(pos, fs.Arg(0)), fs.Args()[1:]
 	}
-	base, token, err := adminTarget(*cfgPath, *adminURL)
+	c, err := adminTarget(*cfgPath, *adminURL)
 	if err != nil {
 		fmt.Fprintf(stderr, "hookwall deliveries: %v\n", err)
 		return 1
@@ -76,7 +81,6 @@ func cmdDeliveries(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if *limit > 0 {
 		q.Set("limit", fmt.Sprint(*limit))
 	}
-	c := adminClient{base: base, token: token}
 	needID := func() (string, bool) {
 		if len(pos) != 1 {
 			fmt.Fprintf(stderr, "hookwall deliveries %s: one delivery id, please\n", sub)
@@ -132,29 +136,78 @@ func cmdDeliveries(ctx context.Context, args []string, stdout, stderr io.Writer)
 	return 0
 }
 
-// adminTarget returns the admin API's base URL and token: explicit, or from the config.
-func adminTarget(cfgPath, explicit string) (base, token string, err error) {
+// adminTarget returns a client of the admin API: its base URL explicit or from the config's
+// [admin] listen (https when [admin] tls_cert is set), and the config's token.
+func adminTarget(cfgPath, explicit string) (adminClient, error) {
 	cfg, cerr := config.Load(cfgPath)
+	var c adminClient
 	if cerr == nil {
-		token = cfg.Admin.Token
+		c.token = cfg.Admin.Token
+		if cfg.Admin.TLSCert != "" {
+			pin, err := pinnedClient(cfg.Admin.TLSCert)
+			if err != nil {
+				return c, fmt.Errorf("%s: admin.tls_cert: %w", cfgPath, err)
+			}
+			c.http = pin
+		}
 	}
 	if explicit != "" {
-		return strings.TrimSuffix(explicit, "/"), token, nil
+		c.base = strings.TrimSuffix(explicit, "/")
+		return c, nil
 	}
 	if cerr != nil {
-		return "", "", fmt.Errorf("no --admin, and the config does not load: %w", cerr)
+		return c, fmt.Errorf("no --admin, and the config does not load: %w", cerr)
 	}
 	host, port, err := net.SplitHostPort(cfg.Admin.Listen)
 	if err != nil {
-		return "", "", fmt.Errorf("%s: admin.listen: %w", cfgPath, err)
+		return c, fmt.Errorf("%s: admin.listen: %w", cfgPath, err)
 	}
 	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 		host = "127.0.0.1"
 	}
-	return "http://" + net.JoinHostPort(host, port), token, nil
+	scheme := "http://"
+	if c.http != nil {
+		scheme = "https://"
+	}
+	c.base = scheme + net.JoinHostPort(host, port)
+	return c, nil
 }
 
-type adminClient struct{ base, token string }
+// pinnedClient is an HTTP client that accepts, over TLS, only the certificate in the PEM file
+// certFile (its first): the admin listener's own, which the CLI reads from the same config. A
+// pin, not a chain: the CLI usually dials a loopback address the certificate does not name.
+func pinnedClient(certFile string) (*http.Client, error) {
+	raw, err := os.ReadFile(certFile)
+	if err != nil {
+		return nil, err
+	}
+	b, _ := pem.Decode(raw)
+	if b == nil || b.Type != "CERTIFICATE" {
+		return nil, fmt.Errorf("%s: no PEM certificate first", certFile)
+	}
+	want := b.Bytes
+	tc := &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		// The chain and name checks are replaced by VerifyPeerCertificate's comparison with the
+		// pinned certificate, which it makes on every handshake.
+		InsecureSkipVerify: true,
+		VerifyPeerCertificate: func(rawCerts [][]byte, _ [][]*x509.Certificate) error {
+			if len(rawCerts) == 0 || !bytes.Equal(rawCerts[0], want) {
+				return fmt.Errorf("the admin listener's certificate is not the one in %s (renewed and not yet reloaded?)", certFile)
+			}
+			return nil
+		},
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tc
+	return &http.Client{Transport: tr}, nil
+}
+
+// adminClient calls the admin API; http nil means http.DefaultClient.
+type adminClient struct {
+	base, token string
+	http        *http.Client
+}
 
 func (c adminClient) do(ctx context.Context, method, path string) (int, []byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -167,7 +220,11 @@ func (c adminClient) do(ctx context.Context, method, path string) (int, []byte, 
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
-	r, err := http.DefaultClient.Do(req)
+	hc := c.http
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	r, err := hc.Do(req)
 	if err != nil {
 		return 0, nil, err
 	}

@@ -104,6 +104,7 @@ func TestParseErrorsNameFileLineAndKey(t *testing.T) {
 			"route[2].prefix: route \"a\" already takes every method on this host and prefix"},
 		{"secret with neither", "[secrets]\ngh = {}\n" + minimal, "g.toml:2: secrets.gh: set exactly one of env or file"},
 		{"admin off loopback without token", "[admin]\nlisten = \"0.0.0.0:9090\"\n" + minimal, "admin.token: required when admin.listen"},
+		{"admin tls_cert without tls_key", "[admin]\ntls_cert = \"admin.crt\"\n" + minimal, "admin.tls_key: tls_cert and tls_key go together"},
 		{"bad policy path", "[[route]]\nname = \"a\"\npath = \"/a\"\nupstream = \"http://x:1\"\npolicy = \"routes/github\"\n", "route[1].policy"},
 		{"no routes", "[server]\n", "at least one [[route]]"},
 		{"syntax", "a = 1\n[server\n", "g.toml:3"},

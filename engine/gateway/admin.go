@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
+	"log/slog"
 	"mime"
 	"net"
 	"net/http"
@@ -50,7 +51,10 @@ func newAdmin(g *Gateway, token string, addr net.Addr) *admin {
 	a.mountPprof()
 	a.mountBlocks()
 	a.mountObservability() // /metrics, the status page at /, /-/recent (statuspage.go)
-	a.srv = &http.Server{Handler: a.guard(a.mux), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
+	a.srv = &http.Server{Handler: a.guard(a.mux), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second,
+		// net/http's own complaints (a refused TLS handshake, a failed accept) go to the
+		// gateway's log, not to the standard logger's stderr.
+		ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelWarn)}
 	return a
 }
 

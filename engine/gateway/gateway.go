@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -49,8 +50,9 @@ type Gateway struct {
 	dlog  *decisionlog.Logger
 	srv   *server.Server
 	obs   *observability // metrics, recent decisions, request rates (metrics.go)
-	// tls is the public listener's TLS (tls.go), nil for plain HTTP; a reload renews its files.
-	tls *tlsconf.Listener
+	// tls and adminTLS are the public and admin listeners' TLS (tls.go), nil for plain HTTP;
+	// a reload renews their files.
+	tls, adminTLS *tlsconf.Listener
 	// sources is the [watch] watcher (sources.go), nil when watching is off.
 	sources *watch.Watcher
 	// deliveries stores and delivers queued routes' requests; nil when no route is queued.
@@ -116,11 +118,11 @@ func New(ctx context.Context, path string, o Options) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	tlsL, err := serverTLS(cfg)
+	tlsL, adminTLS, err := listenerTLS(cfg)
 	if err != nil {
 		return nil, err
 	}
-	g := &Gateway{path: path, o: o, log: o.Logger, watchCfg: cfg, tls: tlsL}
+	g := &Gateway{path: path, o: o, log: o.Logger, watchCfg: cfg, tls: tlsL, adminTLS: adminTLS}
 	g.host, err = filter.NewHost(ctx, o.CacheDir)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
@@ -455,7 +457,13 @@ func (g *Gateway) Run(ctx context.Context, drainTimeout time.Duration) error {
 		return err
 	}
 	g.publicAddr, g.adminAddr = pub.Addr(), adm.Addr()
+	if ta, ok := adm.Addr().(*net.TCPAddr); ok && !ta.IP.IsLoopback() && g.adminTLS == nil {
+		g.log.Warn("the admin listener is not on loopback and serves plain HTTP: its token crosses the network in clear text; set [admin] tls_cert and tls_key", "listen", cfg.Admin.Listen)
+	}
 	admin := newAdmin(g, cfg.Admin.Token, adm.Addr())
+	if g.adminTLS != nil {
+		adm = tls.NewListener(adm, g.adminTLS.Config())
+	}
 	errc := make(chan error, 3)
 	var sink *fasthttp.Server
 	if cfg.Demo.Sink != "" {
@@ -571,7 +579,7 @@ func load(ctx context.Context, path string, o Options) (snap *snapshot.Snapshot,
 	if err != nil {
 		return nil, nil, err
 	}
-	if _, err := serverTLS(cfg); err != nil {
+	if _, _, err := listenerTLS(cfg); err != nil {
 		return nil, nil, err
 	}
 	host, err := filter.NewHost(ctx, o.CacheDir)

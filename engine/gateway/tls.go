@@ -7,34 +7,52 @@ import (
 	"github.com/hookwall/hookwall/engine/tlsconf"
 )
 
-// serverTLS reads the public listener's TLS files from [server]; nil means plain HTTP. The
-// listener keeps the returned Listener for its life; a reload renews its files (reloadTLS).
-func serverTLS(cfg *config.Config) (*tlsconf.Listener, error) {
-	l, err := tlsconf.NewListener(&cfg.Server)
+// listenerTLS reads the TLS files of both listeners: the public one's from [server], the admin
+// one's from [admin]; nil means plain HTTP. The listeners keep the returned Listeners for their
+// life; a reload renews their files (reloadTLS).
+func listenerTLS(cfg *config.Config) (public, admin *tlsconf.Listener, err error) {
+	public, err = tlsconf.NewListener(tlsconf.ServerFiles(&cfg.Server))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", cfg.File, err)
+		return nil, nil, fmt.Errorf("%s: %w", cfg.File, err)
 	}
-	return l, nil
+	admin, err = tlsconf.NewListener(tlsconf.AdminFiles(&cfg.Admin))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", cfg.File, err)
+	}
+	return public, admin, nil
 }
 
-// reloadTLS re-reads the listener's files named by cfg (whose [server] keys restartOnly found
-// unchanged) as part of a reload's checks. An unreadable or unparsable file fails the reload,
-// naming the key and the file, and the files in force stay. apply puts the new files in force
-// for new handshakes, with the new snapshot; it does nothing when no file's contents changed.
+// reloadTLS re-reads the listeners' files named by cfg (whose [server] and [admin] keys
+// restartOnly found unchanged) as part of a reload's checks. An unreadable or unparsable file
+// fails the reload, naming the key and the file, and the files in force stay. apply puts the
+// new files in force for new handshakes, with the new snapshot; it does nothing when no file's
+// contents changed.
 func (g *Gateway) reloadTLS(cfg *config.Config) (apply func(), err error) {
-	if g.tls == nil {
-		return func() {}, nil
-	}
-	u, err := g.tls.Prepare(&cfg.Server)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", cfg.File, err)
+	var updates []*tlsconf.Update
+	for _, l := range []struct {
+		l *tlsconf.Listener
+		f tlsconf.Files
+	}{
+		{g.tls, tlsconf.ServerFiles(&cfg.Server)},
+		{g.adminTLS, tlsconf.AdminFiles(&cfg.Admin)},
+	} {
+		if l.l == nil {
+			continue
+		}
+		u, err := l.l.Prepare(l.f)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", cfg.File, err)
+		}
+		updates = append(updates, u)
 	}
 	return func() {
-		if len(u.Changed) == 0 {
-			return
+		for _, u := range updates {
+			if len(u.Changed) == 0 {
+				continue
+			}
+			u.Apply()
+			// Session tickets issued before are no longer resumed: those clients handshake in full.
+			g.log.Info("listener TLS files reloaded; new handshakes use them", "changed", u.Changed)
 		}
-		u.Apply()
-		// Session tickets issued before are no longer resumed: those clients handshake in full.
-		g.log.Info("listener TLS files reloaded; new handshakes use them", "changed", u.Changed)
 	}, nil
 }

@@ -90,11 +90,13 @@ func targetsFor(cfg *config.Config, configPath string) watchTargets {
 			add(cfg.Abs(ref.File))
 		}
 	}
-	// The listener's TLS files are read again at every reload (reloadTLS): a renewed
+	// The listeners' TLS files are read again at every reload (reloadTLS): a renewed
 	// certificate, or a CA removed from client_ca, applies without an operator's reload.
 	add(cfg.Server.TLSCert)
 	add(cfg.Server.TLSKey)
 	add(cfg.Server.ClientCA)
+	add(cfg.Admin.TLSCert)
+	add(cfg.Admin.TLSKey)
 	return t
 }
 

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"os"
 	"sync/atomic"
@@ -16,51 +15,72 @@ import (
 // MinVersion is the oldest TLS version either side accepts.
 const MinVersion = tls.VersionTLS12
 
+// Files names a listener's TLS files and the config section they come from, which errors
+// name ("server.tls_cert: …", "admin.tls_key: …").
+type Files struct {
+	Section             string
+	Cert, Key, ClientCA string
+}
+
+// ServerFiles are the public listener's files, from [server].
+func ServerFiles(s *config.Server) Files {
+	return Files{Section: "server", Cert: s.TLSCert, Key: s.TLSKey, ClientCA: s.ClientCA}
+}
+
+// AdminFiles are the admin listener's files, from [admin] (no client certificates: the
+// admin API authenticates with its bearer token).
+func AdminFiles(a *config.Admin) Files {
+	return Files{Section: "admin", Cert: a.TLSCert, Key: a.TLSKey}
+}
+
+// key names one of f's config keys.
+func (f Files) key(name string) string { return f.Section + "." + name }
+
 // Server returns the listener's TLS configuration, or nil when s has no tls_cert (plain HTTP).
 // The files are read once; see Listener for a configuration that a reload can renew.
 func Server(s *config.Server) (*tls.Config, error) {
-	m, err := loadServer(s)
+	m, err := load(ServerFiles(s))
 	if err != nil || m == nil {
 		return nil, err
 	}
 	return m.cfg, nil
 }
 
-// serverMaterial is one reading of the listener's files: the configuration built from them and
-// the SHA-256 of each file's contents (tls_cert, tls_key, client_ca), to tell what changed.
-type serverMaterial struct {
+// material is one reading of a listener's files: the configuration built from them and the
+// SHA-256 of each file's contents (tls_cert, tls_key, client_ca), to tell what changed.
+type material struct {
 	cfg  *tls.Config
 	sums [3][sha256.Size]byte
 }
 
-// serverKeys name the files of serverMaterial.sums.
-var serverKeys = [3]string{"server.tls_cert", "server.tls_key", "server.client_ca"}
+// fileKeys name the files of material.sums, after the section.
+var fileKeys = [3]string{"tls_cert", "tls_key", "client_ca"}
 
-// loadServer reads and parses s's files; nil, nil for plain HTTP.
-func loadServer(s *config.Server) (*serverMaterial, error) {
-	if s.TLSCert == "" && s.TLSKey == "" {
-		if s.ClientCA != "" {
-			return nil, errors.New("tlsconf: server.client_ca: needs tls_cert and tls_key")
+// load reads and parses f's files; nil, nil for plain HTTP.
+func load(f Files) (*material, error) {
+	if f.Cert == "" && f.Key == "" {
+		if f.ClientCA != "" {
+			return nil, fmt.Errorf("tlsconf: %s: needs tls_cert and tls_key", f.key("client_ca"))
 		}
 		return nil, nil
 	}
-	if s.TLSCert == "" || s.TLSKey == "" {
-		return nil, errors.New("tlsconf: server.tls_cert and server.tls_key go together")
+	if f.Cert == "" || f.Key == "" {
+		return nil, fmt.Errorf("tlsconf: %s and %s go together", f.key("tls_cert"), f.key("tls_key"))
 	}
-	m := &serverMaterial{}
-	certPEM, err := os.ReadFile(s.TLSCert)
+	m := &material{}
+	certPEM, err := os.ReadFile(f.Cert)
 	if err != nil {
-		return nil, fmt.Errorf("tlsconf: server.tls_cert: %w", err)
+		return nil, fmt.Errorf("tlsconf: %s: %w", f.key("tls_cert"), err)
 	}
-	keyPEM, err := os.ReadFile(s.TLSKey)
+	keyPEM, err := os.ReadFile(f.Key)
 	if err != nil {
-		return nil, fmt.Errorf("tlsconf: server.tls_key: %w", err)
+		return nil, fmt.Errorf("tlsconf: %s: %w", f.key("tls_key"), err)
 	}
 	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		// X509KeyPair's errors name the problem (no PEM block, key mismatch), never the key's
 		// bytes; the paths say which files.
-		return nil, fmt.Errorf("tlsconf: server.tls_cert/tls_key: %s, %s: %w", s.TLSCert, s.TLSKey, err)
+		return nil, fmt.Errorf("tlsconf: %s/tls_key: %s, %s: %w", f.key("tls_cert"), f.Cert, f.Key, err)
 	}
 	m.sums[0], m.sums[1] = sha256.Sum256(certPEM), sha256.Sum256(keyPEM)
 	c := &tls.Config{
@@ -74,14 +94,14 @@ func loadServer(s *config.Server) (*serverMaterial, error) {
 	// replaced the files is not resumed after it, so a client identity verified under a
 	// removed CA cannot come back through resumption.
 	c.WrapSession, c.UnwrapSession = c.EncryptTicket, c.DecryptTicket
-	if s.ClientCA != "" {
-		raw, err := os.ReadFile(s.ClientCA)
+	if f.ClientCA != "" {
+		raw, err := os.ReadFile(f.ClientCA)
 		if err != nil {
-			return nil, fmt.Errorf("tlsconf: server.client_ca: %w", err)
+			return nil, fmt.Errorf("tlsconf: %s: %w", f.key("client_ca"), err)
 		}
-		pool, err := parseCAs(s.ClientCA, raw)
+		pool, err := parseCAs(f.ClientCA, raw)
 		if err != nil {
-			return nil, fmt.Errorf("tlsconf: server.client_ca: %w", err)
+			return nil, fmt.Errorf("tlsconf: %s: %w", f.key("client_ca"), err)
 		}
 		m.sums[2] = sha256.Sum256(raw)
 		c.ClientCAs = pool
@@ -91,17 +111,17 @@ func loadServer(s *config.Server) (*serverMaterial, error) {
 	return m, nil
 }
 
-// Listener is the public listener's TLS, renewable while it serves. Config is handed to
+// Listener is a listener's TLS, renewable while it serves. Config is handed to
 // tls.NewListener once; every handshake then uses the files of the last Prepare whose Update was
 // applied (the first reading until then).
 type Listener struct {
-	cur    atomic.Pointer[serverMaterial]
+	cur    atomic.Pointer[material]
 	config *tls.Config
 }
 
-// NewListener reads s's files, or returns nil, nil when s has no tls_cert (plain HTTP).
-func NewListener(s *config.Server) (*Listener, error) {
-	m, err := loadServer(s)
+// NewListener reads f's files, or returns nil, nil when f has no tls_cert (plain HTTP).
+func NewListener(f Files) (*Listener, error) {
+	m, err := load(f)
 	if err != nil || m == nil {
 		return nil, err
 	}
@@ -126,29 +146,29 @@ func (l *Listener) Current() *tls.Config { return l.cur.Load().cfg }
 // Update is a reading of the listener's files that has loaded and parsed, not yet in force.
 type Update struct {
 	l *Listener
-	m *serverMaterial
+	m *material
 	// Changed names the keys whose file contents differ from those in force when Prepare
 	// read them ("server.tls_cert", "server.tls_key", "server.client_ca"); empty: nothing to
 	// apply.
 	Changed []string
 }
 
-// Prepare reads and parses s's files (the same keys as the Listener's: a change of path or of
+// Prepare reads and parses f's files (the same keys as the Listener's: a change of path or of
 // plain HTTP to TLS needs a new listener). Nothing changes until Apply; an error leaves the
 // files in force as they are.
-func (l *Listener) Prepare(s *config.Server) (*Update, error) {
-	m, err := loadServer(s)
+func (l *Listener) Prepare(f Files) (*Update, error) {
+	m, err := load(f)
 	if err != nil {
 		return nil, err
 	}
 	if m == nil {
-		return nil, errors.New("tlsconf: server.tls_cert: the listener serves TLS; plain HTTP needs a restart")
+		return nil, fmt.Errorf("tlsconf: %s: the listener serves TLS; plain HTTP needs a restart", f.key("tls_cert"))
 	}
 	u := &Update{l: l, m: m}
 	old := l.cur.Load()
 	for i := range m.sums {
 		if m.sums[i] != old.sums[i] {
-			u.Changed = append(u.Changed, serverKeys[i])
+			u.Changed = append(u.Changed, f.key(fileKeys[i]))
 		}
 	}
 	return u, nil
