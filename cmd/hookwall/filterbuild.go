@@ -62,8 +62,9 @@ func cmdFilterBuild(ctx context.Context, args []string, stdout, stderr io.Writer
 	target := *out
 	if target == "" {
 		target = filepath.Join(dir, filepath.Base(absDir)+".wasm")
-	} else if st, err := os.Stat(target); err == nil && st.IsDir() {
-		// -o naming a directory: the module goes into it, named as by default.
+	} else if st, err := os.Stat(target); (err == nil && st.IsDir()) || strings.HasSuffix(target, "/") || strings.HasSuffix(target, string(filepath.Separator)) {
+		// -o naming a directory (one that exists, or any ending in a separator, made below
+		// as go build -o makes it): the module goes into it, named as by default.
 		target = filepath.Join(target, filepath.Base(absDir)+".wasm")
 	}
 	// go build runs in DIR, so -o must not be relative to it.

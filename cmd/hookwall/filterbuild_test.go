@@ -202,10 +202,20 @@ func TestFilterBuildOutputDir(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the Go toolchain")
 	}
-	outDir := t.TempDir()
+	t.Run("existing", func(t *testing.T) { filterBuildIntoDir(t, t.TempDir(), "") })
+	// A directory that does not exist yet, named with a trailing separator, is made, as go
+	// build -o makes it; it was a file named after its last element.
+	t.Run("new", func(t *testing.T) {
+		filterBuildIntoDir(t, filepath.Join(t.TempDir(), "sub", "dir"), string(filepath.Separator))
+	})
+}
+
+// filterBuildIntoDir builds eventallow with -o outDir+suffix and wants outDir/eventallow.wasm.
+func filterBuildIntoDir(t *testing.T, outDir, suffix string) {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
 	src := filepath.Join("..", "..", "examples", "filters", "eventallow")
-	if code := cmdFilterBuild(context.Background(), []string{src, "-o", outDir}, &stdout, &stderr); code != 0 {
+	if code := cmdFilterBuild(context.Background(), []string{src, "-o", outDir + suffix}, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d\n%s", code, &stderr)
 	}
 	ents, err := os.ReadDir(outDir)
