@@ -16,7 +16,7 @@
 //     from [Options].Now in either direction (5m by default, Paddle 5s).
 //   - URL-signed schemes (Twilio, Square, and {url} in the generic template) sign
 //     [Options].URL followed by [Request].RequestURI; without URL the request's own
-//     scheme and Host are used.
+//     scheme and Host are used, and a Host that is not host[:port] is malformed.
 //   - A request that fails verification is a [Result] with Valid false and a Reason,
 //     never an error. The Reason starts with one of the stable prefixes
 //     "no secret configured", "missing header ", "malformed ",

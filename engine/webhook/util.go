@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 	"unsafe"
+
+	"github.com/hookwall/hookwall/engine/internal/httpsyntax"
 )
 
 func missing(header string) Result { return Result{Reason: "missing header " + header} }
@@ -134,7 +136,8 @@ func trimSpace(s string) string {
 
 // requestURL returns the base ("scheme://host[:port]", no trailing slash) and
 // the path+query that URL-signed schemes sign. A bad Options.URL is an error; a
-// request without a Host header (and no Options.URL) is a Result.
+// request without a Host header, or with one that is not host[:port] (and no
+// Options.URL), is a Result.
 func (v *verifier) requestURL() (base string, res Result, ok bool, err error) {
 	if u := v.o.URL; u != "" {
 		if !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
@@ -151,6 +154,11 @@ func (v *verifier) requestURL() (base string, res Result, ok bool, err error) {
 	}
 	if v.r.Host == "" {
 		return "", missing("host"), false, nil
+	}
+	// A Host with a path, query, fragment or userinfo would move part of the signed URL out
+	// of the request target the gateway routes by.
+	if !httpsyntax.IsHost(v.r.Host) {
+		return "", malformed("host"), false, nil
 	}
 	return v.r.Scheme + "://" + v.r.Host, Result{}, true, nil
 }
