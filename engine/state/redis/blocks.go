@@ -67,21 +67,36 @@ func (s *Store) BlocksVersion(ctx context.Context) (int64, error) {
 	return v, s.done(OpBlockVersion, start, err)
 }
 
-// Blocks returns every block record by source.
+// blocksPage is the COUNT of each HSCAN that Blocks reads the records with.
+const blocksPage = 1000
+
+// Blocks returns every block record by source. It reads them a page at a time (HSCAN), each
+// page within Timeout, for as long as ctx lets it: one HGETALL of a large table (max_blocks
+// goes up to 2^20, and a fleet's gateways each add their own) would have to come back whole
+// within Timeout, which a few tens of thousands of records already do not, and would hold
+// Redis' one thread, and every gateway's Admit behind it, for as long as it takes to answer.
+// A record present for the whole read is returned; one put or deleted during the read may or
+// may not be, and the change moves BlocksVersion on, so a caller that read the version
+// before reads the blocks again.
 func (s *Store) Blocks(ctx context.Context) (map[string][]byte, error) {
 	if s.closed.Load() {
 		return nil, errClosed
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
 	start := time.Now()
-	all, err := s.c.HGetAll(ctx, s.blocksKey()).Result()
-	if err = s.done(OpBlockList, start, err); err != nil {
-		return nil, err
+	out := make(map[string][]byte)
+	var cursor uint64
+	for {
+		cctx, cancel := context.WithTimeout(ctx, s.timeout)
+		kv, next, err := s.c.HScan(cctx, s.blocksKey(), cursor, "", blocksPage).Result()
+		cancel()
+		if err != nil {
+			return nil, s.done(OpBlockList, start, err)
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			out[kv[i]] = []byte(kv[i+1])
+		}
+		if cursor = next; cursor == 0 {
+			return out, s.done(OpBlockList, start, nil)
+		}
 	}
-	out := make(map[string][]byte, len(all))
-	for k, v := range all {
-		out[k] = []byte(v)
-	}
-	return out, nil
 }

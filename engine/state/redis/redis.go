@@ -40,7 +40,8 @@ type Options struct {
 	// DefaultPrefix.
 	Prefix string
 	// TLSConfig, when set, replaces the TLS config of a rediss:// URL (a private CA, a client
-	// certificate). It is cloned; ServerName defaults to the URL's host.
+	// certificate). It is cloned; ServerName defaults to the URL's host. With a redis:// URL it
+	// is an error (New fails), not a connection without TLS.
 	TLSConfig *tls.Config
 	// Observe, when set, is called after every call with its operation (one of the Op
 	// constants), its duration and its error (nil on success). It runs on the request path,
@@ -86,7 +87,12 @@ func New(o Options) (*Store, error) {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	if o.TLSConfig != nil && opt.TLSConfig != nil {
+	if o.TLSConfig != nil && opt.TLSConfig == nil {
+		// A TLS config for a URL that does not ask for TLS: connecting in clear would send the
+		// password and every key over the network unprotected.
+		return nil, errors.New("state/redis: a TLS config was given for a redis:// url; use rediss:// for TLS")
+	}
+	if o.TLSConfig != nil {
 		tc := o.TLSConfig.Clone()
 		if tc.ServerName == "" {
 			tc.ServerName = opt.TLSConfig.ServerName

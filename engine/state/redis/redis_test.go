@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -592,5 +593,21 @@ func TestNarrowLimitOnASharedKey(t *testing.T) {
 	time.Sleep(adm.RetryAfter + 100*time.Millisecond)
 	if adm, err := s.Admit(ctx, narrow); err != nil || adm.Limited {
 		t.Fatalf("after the wait it was told: %+v %v", adm, err)
+	}
+}
+
+// TestTLSConfigNeedsRediss: a TLSConfig (a private CA, a client certificate) handed with a
+// plain redis:// URL is an error, not a connection without TLS that sends the password and
+// every key in clear.
+func TestTLSConfigNeedsRediss(t *testing.T) {
+	srv := redistest.Start(t)
+	s, err := New(Options{URL: strings.Replace(srv.URL(), "redis://", "redis://:hunter2@", 1), TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12}, Timeout: time.Second})
+	if err == nil {
+		_, aerr := s.Admit(context.Background(), &state.Check{Dedupe: state.Dedupe{Key: "k", TTL: time.Minute}})
+		_ = s.Close()
+		t.Fatalf("New accepted a TLSConfig with a redis:// URL (Admit then: %v)", aerr)
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("error leaks the password: %v", err)
 	}
 }

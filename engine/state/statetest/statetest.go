@@ -40,6 +40,7 @@ func Run(t *testing.T, newStore func(t *testing.T) state.Store) {
 		{"FullRefill", testFullRefill},
 		{"SeparateKeys", testSeparateKeys},
 		{"LongKeys", testLongKeys},
+		{"OddKeys", testOddKeys},
 		{"DedupeLifecycle", testDedupeLifecycle},
 		{"ReleaseThenRetry", testReleaseThenRetry},
 		{"CommitWithoutClaim", testCommitWithoutClaim},
@@ -260,6 +261,26 @@ func testLongKeys(t *testing.T, s state.Store) {
 	if !admit(t, s, ra).Limited || !admit(t, s, rb).Limited {
 		t.Fatal("a second request passed a 1/min limit on a long key")
 	}
+}
+
+// Keys are bytes, whatever they hold: a key with CR LF, NUL, spaces, a Redis hash tag or a
+// glob is its own key, and never a prefix of another (a key and the same key with a NUL and
+// more after it stay apart).
+func testOddKeys(t *testing.T, s state.Store) {
+	keys := []string{"a\r\nSET b 1\r\n", "a b", "{a}", "*", "a\x00b", "a", "\xff\xfe", "$1\r\na"}
+	for _, k := range keys {
+		wantDedupe(t, s, k, state.DedupeNew)
+		passN(t, s, state.Check{RateLimit: state.RateLimit{Key: k, Limit: 1, Per: time.Minute}}, 1)
+	}
+	for _, k := range keys {
+		wantDedupe(t, s, k, state.DedupeInFlight)
+		if !admit(t, s, state.Check{RateLimit: state.RateLimit{Key: k, Limit: 1, Per: time.Minute}}).Limited {
+			t.Fatalf("rate key %q: a second request passed a 1/min limit", k)
+		}
+	}
+	commit(t, s, keys[0], time.Minute)
+	wantDedupe(t, s, keys[0], state.DedupeDelivered)
+	wantDedupe(t, s, "b", state.DedupeNew)
 }
 
 func testDedupeLifecycle(t *testing.T, s state.Store) {
