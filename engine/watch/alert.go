@@ -65,7 +65,7 @@ func newAlerter(url, secretName string, secret func(string) ([]byte, bool), clie
 		return nil, err
 	}
 	if client == nil {
-		client = &http.Client{Timeout: alertTimeout}
+		client = &http.Client{Timeout: alertTimeout, CheckRedirect: noRedirect}
 	}
 	shown := "(invalid URL)"
 	if u, err := neturl.Parse(url); err == nil {
@@ -73,6 +73,13 @@ func newAlerter(url, secretName string, secret func(string) ([]byte, bool), clie
 	}
 	return &alerter{url: url, shown: shown, secretName: secretName, secret: secret, client: client, log: log, q: make(chan Anomaly, alertQueue)}, nil
 }
+
+// noRedirect makes a receiver's redirect the alert's answer (a final failure naming its
+// status) rather than following it: a 301, 302 or 303 would turn the POST into a GET without
+// its body, whose 2xx would count an alert nobody received as sent; a 307 or 308 would send
+// the signed alert to any host the Location names; and both would carry the alert URL, path
+// and query included (a Slack or Discord webhook's secret), in the Referer net/http sets.
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // signingKey decodes a Standard Webhooks secret: "whsec_" (optional) and base64.
 func signingKey(raw []byte) ([]byte, error) {
@@ -190,6 +197,8 @@ func (a *alerter) post(ctx context.Context, id string, body []byte) (final bool,
 		return false, ""
 	case resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode >= 500:
 		return false, "status " + strconv.Itoa(resp.StatusCode)
+	case resp.StatusCode >= 300 && resp.StatusCode < 400:
+		return true, "status " + strconv.Itoa(resp.StatusCode) + " (a redirect, not followed: set alert_url to where it points)"
 	}
 	return true, "status " + strconv.Itoa(resp.StatusCode)
 }

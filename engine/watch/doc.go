@@ -59,5 +59,6 @@
 // With alert_url each anomaly is POSTed there as JSON, signed with the Standard Webhooks
 // scheme (webhook-id, webhook-timestamp, webhook-signature) under the alert_secret key, from
 // a bounded queue by one goroutine with retries: a slow or failing receiver never delays a
-// request; alerts it cannot keep up with are dropped and counted.
+// request; alerts it cannot keep up with are dropped and counted. A redirect is not followed:
+// the alert fails, naming the status.
 package watch

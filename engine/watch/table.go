@@ -60,6 +60,11 @@ func (t *table) get(h uint64, ep uint32) *slot {
 			victim, oldest = s, e
 		}
 	}
+	if victim == nil {
+		// Every probed slot was empty when looked at and another request's key took it
+		// before this one could: none is older than another, so the home slot is evicted.
+		victim = &t.slots[i]
+	}
 	if old := victim.key.Load(); old != h && victim.key.CompareAndSwap(old, h) {
 		victim.reset(ep)
 		t.evictions.Add(1)

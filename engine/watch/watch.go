@@ -61,7 +61,7 @@ type Options struct {
 	Secret func(name string) ([]byte, bool)
 	// Fleet shares blocks with other gateways; nil keeps them local.
 	Fleet Fleet
-	// Client sends alerts; nil means a client with a 5s timeout.
+	// Client sends alerts; nil means a client with a 5s timeout that follows no redirect.
 	Client *http.Client
 	// Gateway names this gateway in shared blocks (e.g. host:port); optional.
 	Gateway string
