@@ -445,7 +445,13 @@ func newBundleRev(name string, b *bundle.Bundle, etag string) (*bundleRev, error
 	}
 	names := make([]string, 0, len(b.Modules))
 	for _, m := range b.Modules {
-		n := path.Join(name, strings.TrimPrefix(m.Path, "/"))
+		// Cleaned as a rooted path, so that "../" stays inside the bundle's name; two
+		// entries spelled apart ("routes/flip.rego", "routes/./flip.rego") that name one
+		// module refuse the bundle, rather than the tar's last silently replacing the other.
+		n := path.Join(name, path.Clean("/"+m.Path))
+		if _, dup := r.all[n]; dup {
+			return nil, fmt.Errorf("bundle %s holds module %s twice (its tar has two entries for that path)", name, n)
+		}
 		r.all[n] = string(m.Raw)
 		if !policy.IsTestFile(n) {
 			r.serve[n] = string(m.Raw)

@@ -1,7 +1,9 @@
 package gateway
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -9,15 +11,18 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/bundle"
 
 	"github.com/hookwall/hookwall/engine/internal/testutil"
@@ -514,5 +519,61 @@ func TestStatusAnswersWhileAReloadFetchesABundle(t *testing.T) {
 	}
 	if st := e.mustPost("/hooks/flip"); st != 200 {
 		t.Errorf("after the reload: %d, want the bundle's 200", st)
+	}
+}
+
+// rawBundle writes a gzip'd tar of the given entries (name → content), in order, as a
+// hand-made or tampered bundle may hold them.
+func rawBundle(t testing.TB, entries ...[2]string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	gw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gw)
+	for _, e := range entries {
+		if err := tw.WriteHeader(&tar.Header{Name: e[0], Mode: 0o644, Size: int64(len(e[1])), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write([]byte(e[1])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := gw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestBundleModuleNames: a bundle's module names are the bundle's name and the module's path,
+// cleaned: "../" cannot take a name out of the bundle's, and two entries spelled differently
+// ("routes/flip.rego", "routes/./flip.rego") that name the same module refuse the bundle
+// rather than one silently replacing the other, whichever the tar holds last.
+func TestBundleModuleNames(t *testing.T) {
+	read := func(body []byte) (*bundleRev, error) {
+		b, err := bundle.NewReader(bytes.NewReader(body)).WithRegoVersion(ast.RegoV1).Read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return newBundleRev("hookwall.tar.gz", &b, "")
+	}
+	rev, err := read(rawBundle(t, [2]string{"../../../etc/evil.rego", "package evil\n\nx := 1\n"}, [2]string{"routes/flip.rego", flipAllow}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := range rev.all {
+		if !strings.HasPrefix(n, "hookwall.tar.gz/") {
+			t.Errorf("module name %q is outside the bundle's", n)
+		}
+	}
+	if _, ok := rev.all["hookwall.tar.gz/etc/evil.rego"]; !ok {
+		t.Errorf("modules %v, want hookwall.tar.gz/etc/evil.rego among them", slices.Collect(maps.Keys(rev.all)))
+	}
+	for _, second := range []string{"routes/./flip.rego", "routes//flip.rego", "/routes/flip.rego", "x/../routes/flip.rego"} {
+		_, err := read(rawBundle(t, [2]string{"routes/flip.rego", flipAllow}, [2]string{second, flipDeny}))
+		if err == nil || !strings.Contains(err.Error(), "hookwall.tar.gz/routes/flip.rego") || !strings.Contains(err.Error(), "twice") {
+			t.Errorf("%q after routes/flip.rego: error %v, want the bundle refused for holding the module twice", second, err)
+		}
 	}
 }
