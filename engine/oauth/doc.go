@@ -29,7 +29,9 @@
 // the token's remaining lifetime (its "exp", at most CacheTTL), an inactive one for
 // NegativeTTL; a failed call is not cached and refuses the token. Tokens are cached under
 // their SHA-256, never as text. Every HTTP call honours its context, Timeout and a bound on
-// the response size. No token, claim or secret appears in an error or a log line.
+// the response size. A discovery or key set fetch follows at most two redirects, each to a URL
+// CheckURL accepts and never from https to http; an introspection call follows none. No
+// token, claim or secret appears in an error or a log line.
 //
 // Issuer and Set are safe for concurrent use. Set holds the issuers of one gateway snapshot:
 // NewSet shares with the previous snapshot's set every issuer whose configuration (secrets

@@ -234,13 +234,30 @@ func newIssuer(cfg Config, logger *slog.Logger, now func() time.Time) (*Issuer, 
 	is.fetched.Store(&ch)
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 4
-	is.client = &http.Client{Transport: tr, CheckRedirect: func(req *http.Request, via []*http.Request) error {
-		if len(via) >= 3 {
-			return errors.New("too many redirects")
-		}
-		return CheckURL(req.URL.String())
-	}}
+	is.client = &http.Client{Transport: tr, CheckRedirect: checkRedirect}
 	return is, nil
+}
+
+// checkRedirect follows at most a few redirects of a discovery document or key set, each to
+// a URL CheckURL accepts and never from https to http (CheckURL accepts http to a loopback
+// host as configured; a remote server redirecting there is not that). An introspection call
+// follows none: a 307 would POST the token elsewhere, a 302 would turn the call into a GET,
+// and either answer would decide whether the token is active.
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	if via[0].Method != http.MethodGet {
+		return fmt.Errorf("%s %s answered with a redirect", via[0].Method, via[0].URL.Redacted())
+	}
+	if len(via) >= 3 {
+		return errors.New("too many redirects")
+	}
+	if req.URL.Scheme != "https" {
+		for _, prev := range via {
+			if prev.URL.Scheme == "https" {
+				return fmt.Errorf("redirect from https to %s", req.URL.Scheme)
+			}
+		}
+	}
+	return CheckURL(req.URL.String())
 }
 
 // digest identifies the configuration, secrets by hash: an issuer with the same digest is

@@ -696,3 +696,34 @@ func TestTokenWithoutKid(t *testing.T) {
 		t.Errorf("RS256 naming its kid: %+v, want valid", r)
 	}
 }
+
+// TestTokenWithEmptyKid: a token whose kid is "" names no key: with several keys of the set
+// without a kid fitting its alg, it is refused as one without a kid is, rather than checked
+// against each of them (up to max_keys signature checks for a made-up token).
+func TestTokenWithEmptyKid(t *testing.T) {
+	r0, r1 := oauthtest.RSA(t, 0, ""), oauthtest.RSA(t, 1, "")
+	p := oauthtest.NewIDP(t, r0, r1)
+	is := startIssuer(t, p, Config{})
+	forged := rawToken(t, map[string]any{"alg": "RS256", "kid": ""}, claims(p.Issuer(), nil), make([]byte, 256))
+	if r := is.Verify(context.Background(), forged, time.Now()); r.Valid || r.Reason != ReasonNoKid {
+		t.Errorf("kid \"\", two RSA keys without a kid in the set: %+v, want %q", r, ReasonNoKid)
+	}
+	p.SetKeys(t, r1)
+	testutil.WaitUntil(t, 5*time.Second, "the one-key set", func() bool {
+		select {
+		case is.kick <- struct{}{}:
+		default:
+		}
+		time.Sleep(10 * time.Millisecond)
+		return is.Stats().Keys == 1
+	})
+	hdr := jws.NewHeaders()
+	_ = hdr.Set(jws.KeyIDKey, "")
+	signed, err := jws.Sign(mustJSON(claims(p.Issuer(), nil)), jws.WithKey(jwa.RS256(), r1.Key, jws.WithProtectedHeaders(hdr)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := is.Verify(context.Background(), string(signed), time.Now()); !r.Valid {
+		t.Errorf("kid \"\", the one key of the set: %+v, want valid", r)
+	}
+}

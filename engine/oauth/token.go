@@ -186,10 +186,11 @@ func (is *Issuer) verifySignature(ctx context.Context, h *jwsHeader, signed, sig
 	if len(cands) == 0 {
 		return ReasonUnknownKey
 	}
-	if !hasKid {
+	if kid == "" {
 		// OpenID Connect Core 1.0 section 10.1: with several keys in the set, a token names
 		// its key. Tried against each, a made-up token would cost a signature check per key
-		// (up to max_keys) where one with a kid costs one.
+		// (up to max_keys) where one with a kid costs one. A kid of "" names none either: it
+		// picks the set's keys without a kid, of which there may be as many.
 		fitting := 0
 		for _, k := range cands {
 			if k.fits(a) {
