@@ -11,9 +11,11 @@ import (
 
 // credentialHeaders finds, in the compiled modules, the request headers whose values a package
 // hands to hookwall's builtins as credentials, by name: the first argument of
-// hookwall.apikey.verify and hookwall.oauth.verify when it is input.request.headers["name"]
-// (directly, through a local variable bound to it, or through a rule of any module bound to
-// it alone, as `presented := input.request.headers["x-api-key"]`), and the opts.header of
+// hookwall.apikey.verify and hookwall.oauth.verify when it carries input.request.headers["name"]
+// (credEnv.headerNames: directly, through local variables bound to it, to the headers object
+// or to the request, through object.get(headers, "name", default), through a call that
+// computes the argument from it, as trim_prefix(…, "Bearer "), or through a rule of any module
+// bound so, as `presented := input.request.headers["x-api-key"]`), and the opts.header of
 // hookwall.webhook.verify (the generic "hmac" signature header) when it is a constant.
 //
 // A builtin masks what it is handed only when it runs; a policy that decides before the call
@@ -25,33 +27,183 @@ import (
 func credentialHeaders(mods map[string]*ast.Module) map[string][]string {
 	out := map[string][]string{}
 	named := headerRules(mods)
-	walkCalls(mods, func(_ string, m *ast.Module, bound map[ast.Var]*ast.Term, e *ast.Expr) {
+	for _, name := range slices.Sorted(maps.Keys(mods)) {
+		if IsTestFile(name) {
+			continue
+		}
+		m := mods[name]
 		pkg := strings.TrimPrefix(m.Package.Path.String(), "data.")
-		args := e.Operands()
-		var h string
-		switch e.Operator().String() {
-		case APIKeyName, OAuthName:
-			if len(args) > 0 {
-				t := resolveLocal(args[0], bound)
-				if h = requestHeaderName(t); h == "" {
-					for _, h := range named[t.String()] {
-						if !slices.Contains(out[pkg], h) {
-							out[pkg] = append(out[pkg], h)
-						}
+		add := func(h string) {
+			if h != "" && !slices.Contains(out[pkg], h) {
+				out[pkg] = append(out[pkg], h)
+			}
+		}
+		for _, r := range m.Rules {
+			env := newCredEnv(r, named)
+			ast.WalkExprs(r, func(e *ast.Expr) bool {
+				if !e.IsCall() {
+					return false
+				}
+				args := e.Operands()
+				switch e.Operator().String() {
+				case APIKeyName, OAuthName:
+					if len(args) > 0 {
+						env.headerNames(args[0], 0, add)
+					}
+				case VerifyName:
+					if len(args) > 2 {
+						add(constantHeaderOpt(env.deref(args[2], 0)))
+					}
+				}
+				return false
+			})
+		}
+	}
+	return out
+}
+
+// credEnv is what one rule binds, as the compiler rewrote it: each variable unified with a
+// term (another variable included), and each variable that is a call's output, with the
+// call. named are the rules bound to request headers (headerRules); nil while those are
+// being found.
+type credEnv struct {
+	bound map[ast.Var]*ast.Term
+	calls map[ast.Var]*ast.Expr
+	named map[string][]string
+}
+
+// maxCredDepth bounds how many bindings headerNames follows: variables bound to each other
+// in a loop must not send it round forever.
+const maxCredDepth = 32
+
+var objectGetRef = ast.ObjectGet.Ref()
+
+func newCredEnv(r *ast.Rule, named map[string][]string) credEnv {
+	env := credEnv{bound: map[ast.Var]*ast.Term{}, calls: map[ast.Var]*ast.Expr{}, named: named}
+	ast.WalkExprs(r, func(e *ast.Expr) bool {
+		switch {
+		case e.IsEquality() || e.IsAssignment():
+			ops := e.Operands()
+			if len(ops) != 2 {
+				return false
+			}
+			for i, t := range ops {
+				if v, ok := t.Value.(ast.Var); ok {
+					// A binding to a term wins over one to another variable (x = y; x = …).
+					_, newVar := ops[1-i].Value.(ast.Var)
+					if old, seen := env.bound[v]; !seen {
+						env.bound[v] = ops[1-i]
+					} else if _, oldVar := old.Value.(ast.Var); oldVar && !newVar {
+						env.bound[v] = ops[1-i]
 					}
 				}
 			}
-		case VerifyName:
-			if len(args) > 2 {
-				h = constantHeaderOpt(resolveLocal(args[2], bound))
+		case e.IsCall():
+			if v, ok := callOutput(e); ok {
+				env.calls[v] = e
 			}
 		}
-		if h != "" && !slices.Contains(out[pkg], h) {
-			out[pkg] = append(out[pkg], h)
-		}
+		return false
 	})
-	return out
+	return env
 }
+
+// callOutput is the variable a call expression binds its result to: its last operand, when
+// the call has one more operand than the builtin takes (an operator that is no builtin, a
+// function of the policy's, is taken to have one).
+func callOutput(e *ast.Expr) (ast.Var, bool) {
+	ops := e.Operands()
+	if len(ops) == 0 {
+		return "", false
+	}
+	v, ok := ops[len(ops)-1].Value.(ast.Var)
+	if !ok {
+		return "", false
+	}
+	if b := ast.BuiltinMap[e.Operator().String()]; b != nil && b.Decl != nil && len(b.Decl.FuncArgs().Args) != len(ops)-1 {
+		return "", false
+	}
+	return v, true
+}
+
+// deref follows t through variables bound to variables, to the first term that is not one
+// (or to a variable the rule does not bind).
+func (env credEnv) deref(t *ast.Term, depth int) *ast.Term {
+	for ; depth < maxCredDepth; depth++ {
+		v, ok := t.Value.(ast.Var)
+		if !ok {
+			return t
+		}
+		b, ok := env.bound[v]
+		if !ok {
+			return t
+		}
+		t = b
+	}
+	return t
+}
+
+// expandRef is the reference t is, with a head variable bound to a reference replaced by it
+// (h["x-api-key"] where h := input.request.headers is input.request.headers["x-api-key"]).
+func (env credEnv) expandRef(t *ast.Term, depth int) (ast.Ref, bool) {
+	ref, ok := env.deref(t, depth).Value.(ast.Ref)
+	for ok && depth < maxCredDepth {
+		if ref[0].Equal(ast.InputRootDocument) || ref[0].Equal(ast.DefaultRootDocument) {
+			return ref, true
+		}
+		b, bound := env.deref(ref[0], depth).Value.(ast.Ref)
+		if !bound {
+			return ref, true
+		}
+		ref = b.Concat(ref[1:])
+		depth++
+	}
+	return ref, ok
+}
+
+// headerNames calls add with the name of each request header whose value t may carry, as
+// far as the rule shows: input.request.headers["name"] itself, through variables bound to
+// it, to the headers object or to the request, object.get(headers, "name", …), the arguments
+// of a call whose output t is (a value computed from a header carries it: masking a header
+// the call did not use hides nothing the log needs), and the rules bound to headers.
+func (env credEnv) headerNames(t *ast.Term, depth int, add func(string)) {
+	if depth >= maxCredDepth {
+		return
+	}
+	t = env.deref(t, depth)
+	switch v := t.Value.(type) {
+	case ast.Var:
+		e, ok := env.calls[v]
+		if !ok {
+			return
+		}
+		args := e.Operands()
+		args = args[:len(args)-1]
+		if e.Operator().Equal(objectGetRef) && len(args) > 1 {
+			if name, ok := args[1].Value.(ast.String); ok {
+				if ref, ok := env.expandRef(args[0], depth+1); ok && ref.Equal(requestHeadersRef) {
+					add(string(name))
+				}
+			}
+		}
+		for _, a := range args {
+			env.headerNames(a, depth+1, add)
+		}
+	case ast.Ref:
+		ref, _ := env.expandRef(t, depth+1)
+		if h := requestHeaderName(ast.NewTerm(ref)); h != "" {
+			add(h)
+			return
+		}
+		for _, h := range env.named[ref.String()] {
+			add(h)
+		}
+	case *ast.Array:
+		v.Foreach(func(e *ast.Term) { env.headerNames(e, depth+1, add) })
+	}
+}
+
+var requestHeadersRef = ast.MustParseRef("input.request.headers")
 
 // walkCalls calls visit with every call expression in the rules of mods' policy files (not
 // the tests), file by file in name order, and the local bindings of its rule
@@ -92,9 +244,11 @@ func headerRules(mods map[string]*ast.Module) map[string][]string {
 				if d.Head.Value == nil || len(d.Head.Args) > 0 {
 					continue
 				}
-				if h := requestHeaderName(resolveLocal(d.Head.Value, localBindings(d))); h != "" && !slices.Contains(out[k], h) {
-					out[k] = append(out[k], h)
-				}
+				newCredEnv(d, nil).headerNames(d.Head.Value, 0, func(h string) {
+					if !slices.Contains(out[k], h) {
+						out[k] = append(out[k], h)
+					}
+				})
 			}
 		}
 	}

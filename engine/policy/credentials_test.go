@@ -128,3 +128,99 @@ allow if {
 		})
 	}
 }
+
+// TestCredentialHeaderIdioms: the usual ways of reading a credential header whose name is a
+// constant are seen before the call as surely as the plain reference: the headers object
+// bound to a variable first, object.get with a default, a variable copied into another, a
+// value trimmed (or otherwise computed) on its way to the builtin, in the rule or in a rule
+// of the package it binds. The header of a policy that decides before the call is noted.
+func TestCredentialHeaderIdioms(t *testing.T) {
+	const key = "k3y-0f-the-acme-c1ient-4ab9f0e2"
+	src := map[string]string{
+		"alias.rego": `package routes.alias
+
+allow if {
+	input.request.method == "PUT"
+	h := input.request.headers
+	hookwall.apikey.verify(h["x-alias-key"], "acme_keys")
+}
+`,
+		"req.rego": `package routes.req
+
+allow if {
+	input.request.method == "PUT"
+	r := input.request
+	hookwall.apikey.verify(r.headers["x-req-key"], "acme_keys")
+}
+`,
+		"objget.rego": `package routes.objget
+
+allow if {
+	input.request.method == "PUT"
+	hookwall.apikey.verify(object.get(input.request.headers, "x-objget-key", ""), "acme_keys")
+}
+`,
+		"copy.rego": `package routes.copy
+
+allow if {
+	input.request.method == "PUT"
+	h := input.request.headers["x-copy-key"]
+	k := h
+	hookwall.apikey.verify(k, "acme_keys")
+}
+`,
+		"trim.rego": `package routes.trim
+
+allow if {
+	input.request.method == "PUT"
+	hookwall.oauth.verify(trim_prefix(input.request.headers["x-trim-token"], "Bearer "), "acme").valid
+}
+`,
+		"rulecall.rego": `package routes.rulecall
+
+presented := trim_space(object.get(input.request.headers, "x-rulecall-key", ""))
+
+allow if {
+	input.request.method == "PUT"
+	hookwall.apikey.verify(presented, "acme_keys")
+}
+`,
+	}
+	set, err := LoadModules(context.Background(), src, nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ pkg, header string }{
+		{"routes.alias", "X-Alias-Key"},
+		{"routes.req", "X-Req-Key"},
+		{"routes.objget", "X-Objget-Key"},
+		{"routes.copy", "X-Copy-Key"},
+		{"routes.trim", "X-Trim-Token"},
+		{"routes.rulecall", "X-Rulecall-Key"},
+	} {
+		t.Run(c.pkg, func(t *testing.T) {
+			q, err := set.Prepare(context.Background(), c.pkg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := doc(requestValue("POST", "/", map[string]string{c.header: key}, "{}"))
+			for _, e := range []struct {
+				name string
+				o    *EvalParams
+			}{{"compiled", nil}, {"topdown", &EvalParams{OPA: true}}} {
+				var s Sensitive
+				ctx := context.WithValue(context.Background(), SensitiveKey{}, &s)
+				d, err := q.EvalRequest(ctx, in, nil, e.o)
+				if err != nil {
+					t.Fatalf("%s: %v", e.name, err)
+				}
+				if d.Allow {
+					t.Fatalf("%s: allowed; the policy must decide before the call", e.name)
+				}
+				if !slices.Contains(s.Values, key) {
+					t.Errorf("%s: %s not noted as sensitive (noted: %d values)", e.name, c.header, len(s.Values))
+				}
+			}
+		})
+	}
+}
