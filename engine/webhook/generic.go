@@ -29,6 +29,7 @@ var (
 	errNoIDHeader   = errors.New("template uses {id} but no id header is set")
 	errUnsignedID   = errors.New("opts.id_header is set but the template does not sign {id}: the header would be required and never checked, so anyone could put any id there (add {id} to the template, or drop id_header)")
 	errUnsignedURL  = errors.New("url is set but the template does not sign {url}")
+	errIDBoundary   = fmt.Errorf("%w: put a separator (such as \".\") between {id} and the placeholder beside it: where one ends and the next begins would be the sender's to move, and with it the id", errTemplate)
 	errAlgorithm    = errors.New("algorithm must be sha1, sha256 or sha512")
 	errSigEncoding  = errors.New("encoding must be hex or base64")
 	errTemplateEOF  = fmt.Errorf("%w: unterminated placeholder", errTemplate)
@@ -43,6 +44,11 @@ type genericParams struct {
 	sigH, tsH, idH string
 	tmpl           string
 	usesURL        bool
+	// idNot are the bytes an id may not hold: the template's separators on either side of
+	// {id}. With none of them in it, the signed string splits into id and neighbours one way
+	// only: a captured delivery cannot be sent again with bytes moved between its id and its
+	// body, a fresh id (dedupe key) for the same signature.
+	idNot string
 }
 
 // genericParamsOf checks o for the "hmac" scheme: everything that can be wrong before a
@@ -78,7 +84,23 @@ func genericParamsOf(o *Options) (genericParams, error) {
 		p.tmpl = defaultTemplate
 	}
 	var uses struct{ ts, id, body bool }
-	if err := walkTemplate(p.tmpl, func(string) {}, func(name string) {
+	// prev is the token before the current one: a literal, or "{" for a placeholder; afterID
+	// is set while the token after an {id} is awaited.
+	prev, afterID, boundary := "", false, false
+	if err := walkTemplate(p.tmpl, func(lit string) {
+		if afterID {
+			p.idNot += lit[:1]
+		}
+		prev, afterID = lit, false
+	}, func(name string) {
+		if afterID || (name == phID && prev == "{") {
+			boundary = true
+		}
+		afterID = name == phID
+		if afterID && prev != "" {
+			p.idNot += prev[len(prev)-1:]
+		}
+		prev = "{"
 		switch name {
 		case phTimestamp:
 			uses.ts = true
@@ -105,6 +127,8 @@ func genericParamsOf(o *Options) (genericParams, error) {
 		return p, errUnsignedID
 	case !p.usesURL && o.URL != "":
 		return p, errUnsignedURL
+	case boundary:
+		return p, errIDBoundary
 	}
 	return p, nil
 }
@@ -161,6 +185,9 @@ func (v *verifier) generic() (Result, error) {
 	if idH != "" {
 		if id = v.h.Get(idH); id == "" {
 			return missing(idH), nil
+		}
+		if strings.ContainsAny(id, p.idNot) {
+			return malformed(idH), nil
 		}
 	}
 	uri, body := v.r.RequestURI, v.r.Body
