@@ -99,7 +99,7 @@ func (c *Config) validateOAuth(v *validator) {
 			}
 		}
 		if o.MaxKeys < 0 || o.MaxKeys > maxOAuthKeys {
-			v.errAt(at("max_keys"), "must be between 1 and %d (0: the default %d)", maxOAuthKeys, oauth.DefaultMaxKeys)
+			v.errAt(at("max_keys"), "must be between 1 and %d (left out: %d)", maxOAuthKeys, oauth.DefaultMaxKeys)
 		}
 		if v.set.has("oauth", i, "cache_ttl") && o.CacheTTL.D() < oauth.MinCacheTTL {
 			v.errAt(at("cache_ttl"), "must be at least %v", oauth.MinCacheTTL)

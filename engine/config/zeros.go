@@ -1,7 +1,9 @@
 package config
 
 import (
+	"maps"
 	"reflect"
+	"slices"
 	"strings"
 )
 
@@ -14,13 +16,19 @@ var noZero = []string{
 	"server.max_body", "server.max_header", "server.max_headers", "server.max_json_depth",
 	"server.max_json_elements", "server.read_timeout", "server.write_timeout",
 	"server.idle_timeout", "server.max_conns", "server.max_conns_per_ip",
-	"policies.poll_interval", "watch.ipv6_prefix",
+	"policies.poll_interval", "watch.ipv6_prefix", "watch.window", "watch.baseline",
+	"watch.min_events", "watch.ratio", "watch.block_for", "watch.max_block_for",
+	"watch.max_sources",
 	"state.timeout", "state.max_keys", "state.max_bytes",
 	"delivery.max_pending",
 	"filter.memory", "filter.pool", "filter.pool_max", "filter.max_uses",
 	"route.timeout", "route.max_response_body",
-	"oauth.leeway", "oauth.max_stale",
+	"oauth.leeway", "oauth.max_stale", "oauth.max_keys",
 }
+
+// noZeroClass are the keys of a [watch.class.NAME] table whose absence takes the [watch]
+// value, refused written as 0 as noZero's are.
+var noZeroClass = []string{"min_events", "ratio"}
 
 // refuseWrittenZeros reports every noZero key that the file writes and c holds as 0. It
 // runs before the defaults fill the zeros in.
@@ -41,6 +49,15 @@ func (c *Config) refuseWrittenZeros(v *validator) {
 		}
 		check(table, []any{name, field})
 	}
+	for _, class := range slices.Sorted(maps.Keys(c.Watch.Class)) {
+		wc := reflect.ValueOf(c.Watch.Class[class].WatchRule)
+		for _, field := range noZeroClass {
+			path := []any{"watch", "class", class, field}
+			if f := fieldByTag(wc, field); f.IsValid() && f.IsZero() && v.set.has(path...) {
+				v.errAt(path, "0 is not a value here: leave the key out for the [watch] value, or give a positive one")
+			}
+		}
+	}
 }
 
 // fieldByTag is the field of struct s whose toml tag is name; the zero Value if none.
@@ -52,6 +69,11 @@ func fieldByTag(s reflect.Value, name string) reflect.Value {
 	for i := range t.NumField() {
 		if tag, _, _ := strings.Cut(t.Field(i).Tag.Get("toml"), ","); tag == name {
 			return s.Field(i)
+		}
+		if t.Field(i).Anonymous { // an embedded struct's keys are the table's own
+			if f := fieldByTag(s.Field(i), name); f.IsValid() {
+				return f
+			}
 		}
 	}
 	return reflect.Value{}

@@ -11,7 +11,11 @@ import (
 // whose 0 means something keep it.
 func TestWrittenZerosAreRefused(t *testing.T) {
 	zero := func(key string) string {
-		if strings.HasSuffix(key, "timeout") || key == "policies.poll_interval" || strings.HasPrefix(key, "oauth.") {
+		switch key {
+		case "watch.window", "watch.baseline", "watch.block_for", "watch.max_block_for", "oauth.leeway", "oauth.max_stale":
+			return `"0s"`
+		}
+		if strings.HasSuffix(key, "timeout") || key == "policies.poll_interval" {
 			return `"0s"`
 		}
 		return "0"
@@ -45,6 +49,14 @@ func TestWrittenZerosAreRefused(t *testing.T) {
 		_, err := Parse("g.toml", []byte(src))
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s = %s: err = %v\nwant it to contain %q", key, zero(key), err, want)
+		}
+	}
+	// A class's thresholds, whose absence takes the [watch] values.
+	for _, field := range noZeroClass {
+		src := fmt.Sprintf("[watch]\nmin_events = 5\n[watch.class.signature]\n%s = 0\n%s", field, minimal)
+		want := "g.toml:3: watch.class.signature." + field + ": 0 is not a value here"
+		if _, err := Parse("g.toml", []byte(src)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("[watch.class.signature] %s = 0: err = %v\nwant it to contain %q", field, err, want)
 		}
 	}
 	// Keys whose 0 is a setting of its own.
