@@ -31,7 +31,7 @@ func cmdCapabilities(args []string, stdout, stderr io.Writer) int {
 	fset.Usage = func() { fmt.Fprint(stderr, capabilitiesUsage); fset.PrintDefaults() }
 	cfgPath := configFlags(fset)
 	out := fset.String("o", "", "write to this file instead of standard output")
-	if err := fset.Parse(args); err != nil {
+	if err := fset.Parse(args); err != nil || !noArgs(fset, stderr) {
 		return 2
 	}
 	// Without a config the defaults apply: every unsafe builtin off.

@@ -68,7 +68,8 @@ func cmdFilterInit(args []string, stdout, stderr io.Writer) int {
 	}
 	dir := rest[0]
 	if !contains(langs, *lang) {
-		return fail(fmt.Errorf("--lang %q: want one of %s", *lang, strings.Join(langs, ", ")))
+		fmt.Fprintf(stderr, "hookwall filter init: --lang %q: want one of %s\n", *lang, strings.Join(langs, ", "))
+		return 2
 	}
 	if *name == "" {
 		abs, err := filepath.Abs(dir)

@@ -75,6 +75,18 @@ func cmdRanges(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "hookwall ranges update: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
+	if fi, err := os.Stat(*out); err == nil && fi.IsDir() {
+		fmt.Fprintf(stderr, "hookwall ranges update: -o %s is a directory: name the file (e.g. %s)\n", *out, filepath.Join(*out, "data.json"))
+		return 2
+	}
+	// The default is relative to the working directory: run elsewhere, it would make a
+	// policies tree there that no gateway reads, and say it updated the ranges.
+	if root := filepath.Dir(filepath.Dir(defaultRangesFile)); !flagSet(fs, "o") {
+		if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
+			fmt.Fprintf(stderr, "hookwall ranges update: no %s directory here: run it from the directory of gateway.toml, or name the file with -o (e.g. -o /etc/hookwall/%s)\n", root, defaultRangesFile)
+			return 2
+		}
+	}
 	for _, u := range []string{*ghURL, *stURL} {
 		if err := fetchableURL(u); err != nil {
 			fmt.Fprintf(stderr, "hookwall ranges update: %v\n", err)

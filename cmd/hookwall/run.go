@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -43,7 +44,7 @@ func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	cfgPath := configFlags(fs)
 	drain := fs.Duration("drain", 30*time.Second, "how long SIGTERM waits for in-flight requests")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(args); err != nil || !noArgs(fs, stderr) {
 		return 2
 	}
 	// Caught from here on: SIGHUP's default action ends the process, and a reload asked for
@@ -124,7 +125,7 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := configFlags(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(args); err != nil || !noArgs(fs, stderr) {
 		return 2
 	}
 	checked, err := gateway.Check(ctx, *cfgPath, gateway.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -145,6 +146,20 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	fmt.Fprintln(stdout, crossCheckLine(checked.Policies()))
 	return 0
+}
+
+// noArgs refuses the positional arguments of a command that takes none, and says so: "hookwall
+// check other.toml" would otherwise check ./gateway.toml (the -c default), and could pass.
+func noArgs(fs *flag.FlagSet, stderr io.Writer) bool {
+	if fs.NArg() == 0 {
+		return true
+	}
+	hint := ""
+	if strings.HasSuffix(fs.Arg(0), ".toml") {
+		hint = " (the config is given with -c: -c " + fs.Arg(0) + ")"
+	}
+	fmt.Fprintf(stderr, "hookwall %s: unexpected argument %q%s\n", fs.Name(), fs.Arg(0), hint)
+	return false
 }
 
 // crossCheckLine says what the live cross-check of compiled decisions does.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -52,6 +53,10 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if *format != "pretty" && *format != "json" {
 		fmt.Fprintf(stderr, "hookwall test: --format %q: want pretty or json\n", *format)
+		return 2
+	}
+	if _, err := regexp.Compile(*runRe); err != nil {
+		fmt.Fprintf(stderr, "hookwall test: --run %q: %v\n", *runRe, err)
 		return 2
 	}
 
@@ -121,8 +126,14 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			if r.Fail || r.Error != nil {
 				failed = true
 			}
-			if *verbose {
+			switch {
+			case *verbose:
 				r.Trace = lineage.Filter(r.Trace, func(e *topdown.Event) bool { return e.Op == topdown.NoteOp || e.Op == topdown.FailOp })
+			case *format == "json":
+				// Traced only for the pretty report's failing expression: the JSON report
+				// would carry every test's whole trace (hundreds of MB for the shipped
+				// library), where opa test --format json carries none without -v.
+				r.Trace = nil
 			}
 			dup <- r
 		}
