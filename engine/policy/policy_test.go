@@ -131,6 +131,8 @@ func TestUnsafeBuiltinsAreOff(t *testing.T) {
 		_, err := LoadModules(context.Background(), map[string]string{"p.rego": src}, nil, Options{})
 		if err == nil || !strings.Contains(err.Error(), "p.rego:3") {
 			t.Errorf("%s: err = %v, want a compile error at p.rego:3", b, err)
+		} else if name, _, _ := strings.Cut(b, "("); !strings.Contains(err.Error(), "allow_builtins = [\""+name+"\"] turns it on") {
+			t.Errorf("%s: err = %v, want it to say how to turn the builtin on", b, err)
 		}
 	}
 	name := "http.send"
