@@ -350,6 +350,14 @@ func lingerOnClose(c net.Conn) {
 	}
 }
 
+// headerRead reports whether h holds a request's header as read: fasthttp resets a header
+// block it fails to read. An error after the header (a body over max_body, a bad chunk, a
+// timeout while the body arrives) comes from a request with a body, whose header block has a
+// Content-Length or Transfer-Encoding field, so it is never empty.
+func headerRead(h *fasthttp.RequestHeader) bool {
+	return len(h.RawHeaders()) > 0
+}
+
 // handshakeFailed reports whether c is a TLS connection whose handshake did not complete.
 func handshakeFailed(c net.Conn) bool {
 	t, ok := c.(interface{ ConnectionState() tls.ConnectionState })
@@ -382,9 +390,10 @@ func (s *Server) handleError(ctx *fasthttp.RequestCtx, err error) {
 	}
 	var id [32]byte
 	rec := decisionlog.Record{DecisionID: s.sequentialDecisionID(&id), Time: time.Now(), RemoteIP: ctx.RemoteIP().String(), Outcome: outcome, Status: status, Error: wireErrorKind(err)}
-	if !handshakeFailed(ctx.Conn()) {
-		// A refused TLS handshake read no request: fasthttp's defaults (GET /) are no
-		// client's, and the record says only what did happen, the handshake's error.
+	if !handshakeFailed(ctx.Conn()) && headerRead(&ctx.Request.Header) {
+		// A refused TLS handshake, or a header block the listener could not read (over
+		// max_header, malformed), leaves no request line: fasthttp's defaults (GET /) are no
+		// client's, and the record says only what did happen, the error.
 		rec.Method, rec.Path = string(ctx.Method()), string(rawTarget(ctx))
 	}
 	if s.o.Observer != nil {
