@@ -74,8 +74,9 @@ var headerRe = regexp.MustCompile(`^\s*(\[\[?)\s*([A-Za-z0-9_.\-"]+)\s*\]\]?`)
 
 // line returns the 1-based line of path ("server","listen") or ("route",2,"timeout") or 0.
 // An index of -1 (or a missing index for an array table) matches any table of that name.
+// A nil locator (a Config not parsed from text) places nothing.
 func (l *locator) line(path ...any) int {
-	if len(path) == 0 {
+	if l == nil || len(path) == 0 {
 		return 0
 	}
 	table, _ := path[0].(string)

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"fmt"
 	"os"
 	"sort"
 	"strings"
@@ -39,12 +38,12 @@ func (s *Secrets) String() string   { return "[secrets redacted]" }
 func (s *Secrets) GoString() string { return "[secrets redacted]" }
 
 // ResolveSecrets reads every [secrets] entry. getenv is os.LookupEnv in production. A missing
-// or empty variable, or an unreadable or empty file, is an error naming the secret (never its
-// value). File values have
+// or empty variable, or an unreadable or empty file, is an error naming the file, line and
+// secret (never its value). File values have
 // one trailing newline trimmed, as editors add one.
 func (c *Config) ResolveSecrets(getenv func(string) (string, bool)) (*Secrets, error) {
 	s := &Secrets{m: make(map[string][]byte, len(c.Secrets))}
-	v := validator{file: c.File, loc: nil}
+	v := validator{file: c.File, loc: c.loc}
 	names := make([]string, 0, len(c.Secrets))
 	for n := range c.Secrets {
 		names = append(names, n)
@@ -56,20 +55,20 @@ func (c *Config) ResolveSecrets(getenv func(string) (string, bool)) (*Secrets, e
 		case ref.Env != "":
 			val, ok := getenv(ref.Env)
 			if !ok || val == "" {
-				v.errs = append(v.errs, &Error{File: c.File, Key: "secrets." + name, Msg: fmt.Sprintf("environment variable %s is not set", ref.Env)})
+				v.errAt([]any{"secrets", name}, "environment variable %s is not set", ref.Env)
 				continue
 			}
 			s.m[name] = []byte(val)
 		case ref.File != "":
 			b, err := os.ReadFile(c.Abs(ref.File))
 			if err != nil {
-				v.errs = append(v.errs, &Error{File: c.File, Key: "secrets." + name, Msg: fmt.Sprintf("cannot read secret file: %v", err)})
+				v.errAt([]any{"secrets", name}, "cannot read secret file: %v", err)
 				continue
 			}
 			val := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
 			if val == "" {
 				// As an unset variable: every request that needs it would fail with 500.
-				v.errs = append(v.errs, &Error{File: c.File, Key: "secrets." + name, Msg: fmt.Sprintf("secret file %s is empty", ref.File)})
+				v.errAt([]any{"secrets", name}, "secret file %s is empty", ref.File)
 				continue
 			}
 			s.m[name] = []byte(val)
