@@ -861,6 +861,8 @@ func (c *Config) validate(v *validator) {
 			v.errAt(at("upstream"), "missing host in %q", RedactURL(r.Upstream))
 		case u.RawQuery != "" || u.Fragment != "":
 			v.errAt(at("upstream"), "must not carry a query or fragment")
+		case !validPort(u.Port()):
+			v.errAt(at("upstream"), "port %q is not one of 1 to 65535", u.Port())
 		default:
 			r.upstream = u
 		}
@@ -981,8 +983,20 @@ func checkUpstreamURL(raw string) string {
 		return fmt.Sprintf("missing host in %q", RedactURL(raw))
 	case u.RawQuery != "" || u.Fragment != "":
 		return fmt.Sprintf("%q must not carry a query or fragment", RedactURL(raw))
+	case !validPort(u.Port()):
+		return fmt.Sprintf("port %q of %q is not one of 1 to 65535", u.Port(), RedactURL(raw))
 	}
 	return ""
+}
+
+// validPort reports whether p, a URL's port (empty: the scheme's), can be dialed: url.Parse
+// takes any digits, and a port over 65535 would fail only when the first request is sent.
+func validPort(p string) bool {
+	if p == "" {
+		return true
+	}
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 1 && n <= 65535
 }
 
 func (c *Config) validateDelivery(v *validator) {

@@ -89,6 +89,8 @@ func TestParseErrorsNameFileLineAndKey(t *testing.T) {
 		{"negative json elements", "[server]\nmax_json_elements = -5\n" + minimal, "g.toml:2: server.max_json_elements: must be > 0"},
 		{"route without upstream", "[[route]]\nname = \"a\"\npath = \"/a\"\npolicy = \"p\"\n", "route[1].upstream: required"},
 		{"second route bad scheme", minimal + "\n[[route]]\nname = \"b\"\npath = \"/b\"\nupstream = \"ftp://x\"\npolicy = \"p\"\n", "g.toml:11: route[2].upstream: scheme must be http or https"},
+		{"upstream port out of range", minimal + "\n[[route]]\nname = \"b\"\npath = \"/b\"\nupstream = \"http://u:pw@x:99999/a\"\npolicy = \"p\"\n", "g.toml:11: route[2].upstream: port \"99999\" is not one of 1 to 65535"},
+		{"upstream port 0", minimal + "\n[[route]]\nname = \"b\"\npath = \"/b\"\nupstream = \"http://x:0\"\npolicy = \"p\"\n", "g.toml:11: route[2].upstream: port \"0\" is not one of 1 to 65535"},
 		{"path and prefix", "[[route]]\nname = \"a\"\npath = \"/a\"\nprefix = \"/b\"\nupstream = \"http://x:1\"\npolicy = \"p\"\n", "g.toml:4: route[1].prefix: set path or prefix, not both"},
 		{"unknown filter", minimal + "filters = [\"nope\"]\n", "g.toml:7: route[1].filters: unknown filter \"nope\""},
 		{"bad method", minimal + "methods = [\"post\"]\n", "route[1].methods: unknown method \"post\""},

@@ -69,6 +69,7 @@ func TestDeliveryKeysInvalid(t *testing.T) {
 		{"max_rate on direct", policiesRoute + "max_rate = 5\n", 7, "route[1].max_rate", `only applies with delivery = "queued"`},
 		{"destination scheme", policiesRoute + "delivery = \"queued\"\ndestinations = [\"ftp://u:pw@x/\"]\n", 8, "route[1].destinations", "scheme must be http or https"},
 		{"destination query", policiesRoute + "delivery = \"queued\"\ndestinations = [\"http://u:pw@x/a?b\"]\n", 8, "route[1].destinations", `"http://xxxxx@x/a?xxxxx" must not carry a query`},
+		{"destination port", policiesRoute + "delivery = \"queued\"\ndestinations = [\"http://u:pw@x:70000/a\"]\n", 8, "route[1].destinations", `port "70000" of "http://xxxxx@x:70000/a" is not one of 1 to 65535`},
 		{"destinations on direct", policiesRoute + "destinations = [\"http://x\"]\n", 7, "route[1].destinations", `only applies with delivery = "queued"`},
 		{"unknown key", "[delivery]\nretries = 3\n" + policiesRoute, 2, "delivery.retries", "unknown key"},
 		{"mode", policiesRoute + "delivery = \"later\"\n", 7, "route[1].delivery", `must be "direct" or "queued"`},
