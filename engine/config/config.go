@@ -532,7 +532,7 @@ func Parse(path string, raw []byte) (*Config, error) {
 		}
 		if m := typeErrRe.FindStringSubmatch(err.Error()); m != nil {
 			line, _ := strconv.Atoi(m[1])
-			return nil, &Error{File: path, Line: line, Key: m[2], Msg: m[3]}
+			return nil, &Error{File: path, Line: line, Key: m[2], Msg: typeMismatch(m[3])}
 		}
 		return nil, &Error{File: path, Msg: err.Error()}
 	}
@@ -572,6 +572,20 @@ func Parse(path string, raw []byte) (*Config, error) {
 
 // typeErrRe reads BurntSushi/toml's type errors ("toml: line 2 (last key "a.b"): msg").
 var typeErrRe = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
+
+// goTypeRe finds the Go type BurntSushi/toml names in a type mismatch ("type mismatch for
+// config.SecretRef: expected table but found string"), which means nothing to the config's
+// reader.
+var goTypeRe = regexp.MustCompile(`^type mismatch for [\w.\[\]*]+: `)
+
+// typeMismatch words a decoder's type mismatch for the config's reader: a secret written as
+// its value says how a secret is named; any other drops the Go type.
+func typeMismatch(msg string) string {
+	if strings.HasPrefix(msg, "type mismatch for config.SecretRef: expected table") {
+		return "a secret is named by where it is read from, {env = \"NAME\"} or {file = \"path\"}, not written in the config"
+	}
+	return goTypeRe.ReplaceAllString(msg, "")
+}
 
 func locKey(k toml.Key) []any {
 	out := make([]any, 0, len(k))

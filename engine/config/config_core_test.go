@@ -105,6 +105,7 @@ func TestParseErrorsNameFileLineAndKey(t *testing.T) {
 		{"prefix route hidden by an earlier one", "[[route]]\nname = \"a\"\nprefix = \"/x/\"\nupstream = \"http://x:1\"\npolicy = \"p\"\n\n[[route]]\nname = \"b\"\nprefix = \"/x/\"\nupstream = \"http://x:2\"\npolicy = \"p\"\n",
 			"route[2].prefix: route \"a\" already takes every method on this host and prefix"},
 		{"secret with neither", "[secrets]\ngh = {}\n" + minimal, "g.toml:2: secrets.gh: set exactly one of env or file"},
+		{"secret written as its value", "[secrets]\ngh = \"s3cr3t\"\n" + minimal, "g.toml:2: secrets.gh: a secret is named by where it is read from, {env = \"NAME\"} or {file = \"path\"}, not written in the config"},
 		{"admin off loopback without token", "[admin]\nlisten = \"0.0.0.0:9090\"\n" + minimal, "admin.token: required when admin.listen"},
 		{"admin tls_cert without tls_key", "[admin]\ntls_cert = \"admin.crt\"\n" + minimal, "admin.tls_key: tls_cert and tls_key go together"},
 		{"bad policy path", "[[route]]\nname = \"a\"\npath = \"/a\"\nupstream = \"http://x:1\"\npolicy = \"routes/github\"\n", "route[1].policy"},
