@@ -38,10 +38,11 @@ func cmdDecisions(args []string, stdout, stderr io.Writer) int {
 	cfgPath := configFlags(fs)
 	id := fs.String("id", "", "only the lines of this decision id")
 	raw := fs.Bool("raw", false, "with --id: print the body's bytes exactly, and nothing else")
-	if err := fs.Parse(args[1:]); err != nil {
+	files, err := parseInterspersed(fs, args[1:])
+	if err != nil {
 		return 2
 	}
-	if fs.NArg() > 1 || *raw && *id == "" {
+	if len(files) > 1 || *raw && *id == "" {
 		fmt.Fprint(stderr, decisionsUsage)
 		return 2
 	}
@@ -53,7 +54,10 @@ func cmdDecisions(args []string, stdout, stderr io.Writer) int {
 	if opener == nil {
 		opener = noKeys{cfg.File}
 	}
-	name := fs.Arg(0)
+	name := ""
+	if len(files) == 1 {
+		name = files[0]
+	}
 	if name == "" {
 		name = cfg.Log.Decisions
 		if name == "" || name == "off" || name == "stdout" {

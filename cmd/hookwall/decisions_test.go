@@ -199,6 +199,10 @@ func TestDecisionLogBodySealed(t *testing.T) {
 	if got != string(body) {
 		t.Fatalf("opened body %q, want %q", got, body)
 	}
+	// Flags after the file, as test and eval take them.
+	if got, _ := hookwall(t, 0, "decisions", "open", logPath, "-c", cfg, "--id", id, "--raw"); got != string(body) {
+		t.Fatalf("with the flags after the file: opened body %q, want %q", got, body)
+	}
 	if err := os.WriteFile(logPath, logged, 0o600); err != nil {
 		t.Fatal(err)
 	}
