@@ -430,3 +430,61 @@ func ownPrefix(opts *ast.Term) (string, bool) {
 	}
 	return p.String(), true
 }
+
+// checkUnconditionalConflicts refuses a complete rule defined once with no condition and
+// again with another value: `allow := false` written for `default allow := false` beside
+// `allow if { … }` conflicts wherever the other definition holds, so every request it would
+// allow fails with 500 (eval_conflict_error), which neither OPA's compiler nor its check
+// reports. Definitions of the same value, defaults and else chains are left alone.
+func checkUnconditionalConflicts(mods map[string]*ast.Module) error {
+	type def struct {
+		file string
+		rule *ast.Rule
+	}
+	byRef := map[string][]def{}
+	var refs []string
+	for _, name := range slices.Sorted(maps.Keys(mods)) {
+		if IsTestFile(name) {
+			continue
+		}
+		m := mods[name]
+		for _, r := range m.Rules {
+			if r.Default || len(r.Head.Args) > 0 || r.Head.RuleKind() != ast.SingleValue || r.Head.Value == nil {
+				continue
+			}
+			key := m.Package.Path.Extend(r.Head.Ref().GroundPrefix()).String()
+			if _, seen := byRef[key]; !seen {
+				refs = append(refs, key)
+			}
+			byRef[key] = append(byRef[key], def{name, r})
+		}
+	}
+	var msgs []string
+	for _, key := range refs {
+		defs := byRef[key]
+		for _, d := range defs {
+			if !unconditional(d.rule) || !ast.IsConstant(d.rule.Head.Value.Value) {
+				continue
+			}
+			for _, o := range defs {
+				if o.rule == d.rule || o.rule.Head.Value.Equal(d.rule.Head.Value) {
+					continue
+				}
+				name := strings.TrimPrefix(key, "data.")
+				msgs = append(msgs, fmt.Sprintf("%srule %s := %s has no condition, and %s gives it %s: whenever that definition's body holds the two conflict and the request fails with 500 (eval_conflict_error); for a fallback value write `default %s := %s`",
+					at(d.rule.Location, d.file), name, d.rule.Head.Value, strings.TrimSuffix(at(o.rule.Location, o.file), ": "), o.rule.Head.Value, d.rule.Head.Ref(), d.rule.Head.Value))
+				break
+			}
+		}
+	}
+	return compileErrors(msgs)
+}
+
+// unconditional reports whether r's body is the `true` the parser gives a rule without one.
+func unconditional(r *ast.Rule) bool {
+	if len(r.Body) != 1 || r.Else != nil || r.Body[0].Negated || len(r.Body[0].With) > 0 {
+		return false
+	}
+	t, ok := r.Body[0].Terms.(*ast.Term)
+	return ok && ast.BooleanTerm(true).Equal(t)
+}

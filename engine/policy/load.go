@@ -251,6 +251,9 @@ func compile(mods map[string]*ast.Module, data map[string]any, rev string, opts 
 	if err := checkHeaderKeys(c.Modules); err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
 	}
+	if err := checkUnconditionalConflicts(mods); err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
 	store := inmem.NewFromObjectWithOpts(data, inmem.OptRoundTripOnWrite(false))
 	s := &Set{compiler: c, store: store, revision: rev, packages: map[string][]string{}, opts: opts, jsonReaders: jsonReaders, deps: deps, data: data,
 		secretRefs: secretRefs, credHeaders: credentialHeaders(c.Modules)}
