@@ -27,9 +27,39 @@ const maxShadowTime = time.Second
 // x.policyErr, which it never changes; writes rec.Shadow; never ends the request.
 func (s *Server) evalShadowPolicy(x *exchange) (done bool) {
 	if x.route.Shadow != nil {
+		start := time.Now()
 		s.shadow(x.route, x.doc, &x.dec, x.policyErr, x)
+		x.giveBack(time.Since(start))
 	}
 	return false
+}
+
+// giveBack moves the live request's deadline (x.dc, counted from its arrival) later by d,
+// the time the shadow took: the shadow has a deadline of its own, and the stages after it
+// (the state store, a queued route's enqueue, the filters' response phase) must not find
+// the live request's spent by it. A context that nothing asked for Done is moved as it is;
+// one whose timer may have fired during the shadow is replaced by a new one (the old one is
+// ended: every call handed it has returned). A deadline already past before the shadow
+// stays past.
+func (x *exchange) giveBack(d time.Duration) {
+	c := x.dc
+	if c == nil || d <= 0 {
+		return
+	}
+	c.mu.Lock()
+	inPlace := c.done == nil && c.err == nil
+	if inPlace {
+		c.deadline = c.deadline.Add(d)
+	}
+	deadline := c.deadline.Add(d)
+	c.mu.Unlock()
+	if inPlace {
+		return
+	}
+	nc := newDeadlineCtx(deadline)
+	nc.sens = c.sens
+	c.cancel()
+	x.dc = nc
 }
 
 // shadow evaluates route.Shadow on doc with its own deadline, so it cannot use up the live
