@@ -166,7 +166,7 @@ func (r *Record) appendJSON(b []byte, m *Mask, s Sealer, st *stamps) []byte {
 		for i := 0; i < len(r.Policy); i++ {
 			if c := r.Policy[i]; c == '.' {
 				b = append(b, '/')
-			} else if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			} else if c >= 0x20 && c != '"' && c != '\\' && c < 0x7f { // no DEL, as appendStringBody
 				b = append(b, c)
 			}
 		}
@@ -191,13 +191,18 @@ func (r *Record) appendJSON(b []byte, m *Mask, s Sealer, st *stamps) []byte {
 	b = appendString(b, string(r.Outcome))
 	b = append(b, `,"status":`...)
 	b = strconv.AppendInt(b, int64(r.Status), 10)
+	// A credential the policy's builtins were handed is masked wherever the record carries
+	// it: a policy may echo it in a reason, a label or a shadow's deny, an error may quote
+	// it. extra lists the JSON pointers masked outside the request, for "masked".
+	sens := r.Sensitive
+	var extra []string
 	b = append(b, `,"reasons":`...)
-	b = appendStrings(b, r.Reasons)
+	b = appendMaskedStrings(b, r.Reasons, sens, "/reasons/", &extra)
 	if r.Result.Evaluated {
 		b = append(b, `,"result":{"allow":`...)
 		b = strconv.AppendBool(b, r.Result.Allow)
 		b = append(b, `,"deny":`...)
-		b = appendStrings(b, r.Result.Deny)
+		b = appendMaskedStrings(b, r.Result.Deny, sens, "/result/deny/", &extra)
 		if !r.Result.Allow || len(r.Result.Deny) > 0 {
 			b = append(b, `,"status":`...)
 			b = strconv.AppendInt(b, int64(r.Result.Status), 10)
@@ -206,11 +211,11 @@ func (r *Record) appendJSON(b []byte, m *Mask, s Sealer, st *stamps) []byte {
 	}
 	if r.Error != "" {
 		b = append(b, `,"error":`...)
-		b = appendString(b, r.Error)
+		b = appendMaskedString(b, r.Error, sens, "/error", &extra)
 	}
 	if r.State != "" {
 		b = append(b, `,"state_error":`...)
-		b = appendString(b, r.State)
+		b = appendMaskedString(b, r.State, sens, "/state_error", &extra)
 	}
 	if r.DeliveryID != "" {
 		b = append(b, `,"delivery_id":`...)
@@ -221,9 +226,16 @@ func (r *Record) appendJSON(b []byte, m *Mask, s Sealer, st *stamps) []byte {
 		}
 	}
 	b = append(b, `,"labels":`...)
-	if len(r.Labels) == 0 {
+	labels := r.Labels
+	if len(labels) > 0 && len(sens) > 0 {
+		if v, ok := maskValue(labels, sens); ok {
+			labels = v.(map[string]any)
+			extra = append(extra, "/labels")
+		}
+	}
+	if len(labels) == 0 {
 		b = append(b, "{}"...)
-	} else if lb, err := json.Marshal(r.Labels); err == nil {
+	} else if lb, err := json.Marshal(labels); err == nil {
 		b = appendControlsEscaped(b, lb)
 	} else {
 		b = append(b, "{}"...)
@@ -290,7 +302,7 @@ func (r *Record) appendJSON(b []byte, m *Mask, s Sealer, st *stamps) []byte {
 			b = appendString(b, string(f.Outcome))
 			if f.Error != "" {
 				b = append(b, `,"error":`...)
-				b = appendString(b, f.Error)
+				b = appendMaskedString(b, f.Error, sens, "/filters/"+strconv.Itoa(i)+"/error", &extra)
 			}
 			b = append(b, `,"us":`...)
 			b = strconv.AppendInt(b, f.Micros, 10)
@@ -303,12 +315,12 @@ func (r *Record) appendJSON(b []byte, m *Mask, s Sealer, st *stamps) []byte {
 		b = appendString(b, s.Policy)
 		if s.Error != "" {
 			b = append(b, `,"error":`...)
-			b = appendString(b, s.Error)
+			b = appendMaskedString(b, s.Error, sens, "/shadow/error", &extra)
 		} else {
 			b = append(b, `,"allow":`...)
 			b = strconv.AppendBool(b, s.Allow)
 			b = append(b, `,"deny":`...)
-			b = appendStrings(b, s.Deny)
+			b = appendMaskedStrings(b, s.Deny, sens, "/shadow/deny/", &extra)
 			if !s.Allow || len(s.Deny) > 0 {
 				b = append(b, `,"status":`...)
 				b = strconv.AppendInt(b, int64(s.Status), 10)
@@ -318,7 +330,7 @@ func (r *Record) appendJSON(b []byte, m *Mask, s Sealer, st *stamps) []byte {
 		b = strconv.AppendBool(b, s.Agree)
 		b = append(b, '}')
 	}
-	if masked > 0 {
+	if masked > 0 || len(extra) > 0 {
 		// OPA lists what it masked as JSON pointers into the logged document.
 		b = append(b, `,"masked":[`...)
 		n := 0
@@ -337,6 +349,13 @@ func (r *Record) appendJSON(b []byte, m *Mask, s Sealer, st *stamps) []byte {
 			b = append(b, `"/request/headers/`...)
 			b = appendStringBody(b, pointerEscape(h.Name))
 			b = append(b, '"')
+		}
+		for _, p := range extra {
+			if n > 0 {
+				b = append(b, ',')
+			}
+			n++
+			b = appendString(b, p)
 		}
 		b = append(b, ']')
 	}
@@ -622,4 +641,97 @@ func carriesSensitive(v string, sensitive []string) bool {
 		}
 	}
 	return false
+}
+
+// maskText returns s with the sensitive values in it masked as maskSensitive masks a path,
+// and s masked whole when it is exactly one of them, however short (as carriesSensitive
+// masks a header); ok reports whether it masked anything. It allocates only then.
+func maskText(s string, sensitive []string) (string, bool) {
+	for _, v := range sensitive {
+		if s == v && v != "" {
+			return "***", true
+		}
+	}
+	return maskSensitive(s, sensitive)
+}
+
+// appendMaskedString appends s as a JSON string, masked (maskText); when it masked
+// anything, ptr is added to extra.
+func appendMaskedString(b []byte, s string, sensitive []string, ptr string, extra *[]string) []byte {
+	if len(sensitive) > 0 {
+		if m, ok := maskText(s, sensitive); ok {
+			*extra = append(*extra, ptr)
+			s = m
+		}
+	}
+	return appendString(b, s)
+}
+
+// appendMaskedStrings is appendStrings with each string masked (maskText); ptr followed by
+// the index of each one masked is added to extra.
+func appendMaskedStrings(b []byte, ss []string, sensitive []string, ptr string, extra *[]string) []byte {
+	if len(sensitive) == 0 {
+		return appendStrings(b, ss)
+	}
+	b = append(b, '[')
+	for i, s := range ss {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if m, ok := maskText(s, sensitive); ok {
+			*extra = append(*extra, ptr+strconv.Itoa(i))
+			s = m
+		}
+		b = appendString(b, s)
+	}
+	return append(b, ']')
+}
+
+// maskValue returns v, a label value as the policy gave it (JSON: maps, slices, strings,
+// numbers, booleans, nil), with every string in it masked (maskText), keys included, and
+// whether it masked anything. v itself is never changed: a map or slice that holds a masked
+// string is copied.
+func maskValue(v any, sensitive []string) (any, bool) {
+	switch t := v.(type) {
+	case string:
+		return maskText(t, sensitive)
+	case map[string]any:
+		var out map[string]any
+		for k, e := range t {
+			mk, kok := maskText(k, sensitive)
+			me, eok := maskValue(e, sensitive)
+			if !kok && !eok {
+				continue
+			}
+			if out == nil {
+				out = make(map[string]any, len(t))
+				for k2, e2 := range t {
+					out[k2] = e2
+				}
+			}
+			if kok {
+				delete(out, k)
+			}
+			out[mk] = me
+		}
+		if out == nil {
+			return v, false
+		}
+		return out, true
+	case []any:
+		var out []any
+		for i, e := range t {
+			if me, ok := maskValue(e, sensitive); ok {
+				if out == nil {
+					out = append([]any(nil), t...)
+				}
+				out[i] = me
+			}
+		}
+		if out == nil {
+			return v, false
+		}
+		return out, true
+	}
+	return v, false
 }

@@ -1,0 +1,86 @@
+package decisionlog
+
+import (
+	"bytes"
+	"encoding/json"
+	"slices"
+	"testing"
+	"time"
+)
+
+// TestSensitiveValuesAreMaskedInEveryField: a credential the policy's builtins were handed
+// is masked wherever the record would carry it, not only in the headers and the path: a
+// policy that echoes the presented key in a deny reason, a label or a shadow's deny (deny
+// contains sprintf("unknown key %s", [presented])) must not write it to the log, nor must an
+// error, a state error or a filter's error that quotes it. Each masked place is listed in
+// "masked".
+func TestSensitiveValuesAreMaskedInEveryField(t *testing.T) {
+	const key = "k3y-0f-the-client"
+	r := &Record{
+		DecisionID: "x", Time: time.Now(), Policy: "routes.k", Route: "k", Method: "POST", Path: "/k",
+		Outcome: OutcomeDenied, Status: 403,
+		Reasons: []string{"unknown client key " + key, "other"},
+		Error:   "policy failed on " + key,
+		State:   "redis: " + key,
+		Labels:  map[string]any{"client": key, "n": 1, "nested": map[string]any{key: []any{"x" + key, "y"}}},
+		Filters: []FilterResult{{Name: "f", Outcome: FilterError, Error: "guest: bad " + key}},
+		Headers: []Header{{"X-Acme-Client", key}},
+		Result:  Result{Evaluated: true, Deny: []string{"unknown client key " + key}, Status: 403},
+		Shadow:  Shadow{Policy: "routes.ks", Deny: []string{"shadow: " + key}, Status: 403, Agree: true},
+		// A short value masks only what is exactly it.
+		Sensitive: []string{key, "ab"},
+	}
+	r.Reasons = append(r.Reasons, "ab", "xabx")
+	line := r.appendJSON(nil, defaultMask, nil, nil)
+	if !json.Valid(line) {
+		t.Fatalf("not JSON: %s", line)
+	}
+	if bytes.Contains(line, []byte("k3y-0f")) {
+		t.Errorf("line leaks the key: %s", line)
+	}
+	var l struct {
+		Reasons []string       `json:"reasons"`
+		Labels  map[string]any `json:"labels"`
+		Masked  []string       `json:"masked"`
+	}
+	if err := json.Unmarshal(line, &l); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"unknown client key ***", "other", "***", "xabx"}; !slices.Equal(l.Reasons, want) {
+		t.Errorf("reasons %q, want %q", l.Reasons, want)
+	}
+	if l.Labels["client"] != "***" || l.Labels["n"] != 1.0 {
+		t.Errorf("labels %v", l.Labels)
+	}
+	for _, p := range []string{"/reasons/0", "/reasons/2", "/error", "/state_error", "/result/deny/0", "/labels", "/request/headers/X-Acme-Client", "/filters/0/error", "/shadow/deny/0"} {
+		if !slices.Contains(l.Masked, p) {
+			t.Errorf("masked %v lacks %s", l.Masked, p)
+		}
+	}
+
+	// The same record with the shadow's error instead of its decision.
+	r.Shadow = Shadow{Policy: "routes.ks", Error: "shadow saw " + key}
+	line = r.appendJSON(nil, defaultMask, nil, nil)
+	if !json.Valid(line) || bytes.Contains(line, []byte("k3y-0f")) || !bytes.Contains(line, []byte(`"/shadow/error"`)) {
+		t.Errorf("shadow error: %s", line)
+	}
+
+	// Without sensitive values nothing changes, and the labels are the policy's own map.
+	r2 := &Record{DecisionID: "y", Time: time.Now(), Reasons: []string{"x " + key}, Labels: map[string]any{"client": key}}
+	if line := r2.appendJSON(nil, defaultMask, nil, nil); !bytes.Contains(line, []byte(`"reasons":["x `+key+`"]`)) || bytes.Contains(line, []byte(`"masked"`)) {
+		t.Errorf("without sensitive values: %s", line)
+	}
+	if r.Labels["client"] != key {
+		t.Errorf("the record's labels were changed: %v", r.Labels)
+	}
+}
+
+// TestPolicyPathHoldsNoRawDEL: OPA's "path", written from the package name byte by byte,
+// leaves out DEL as it leaves out the C0 controls ([log] decisions: no control appears raw).
+func TestPolicyPathHoldsNoRawDEL(t *testing.T) {
+	r := &Record{DecisionID: "x", Time: time.Now(), Policy: "routes.a\x7fb"}
+	line := r.appendJSON(nil, defaultMask, nil, nil)
+	if bytes.IndexByte(line, 0x7f) >= 0 {
+		t.Errorf("raw DEL in %q", line)
+	}
+}
