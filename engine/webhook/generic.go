@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash"
 	"strings"
+	"unicode/utf8"
 )
 
 const defaultTemplate = "{body}"
@@ -44,11 +45,12 @@ type genericParams struct {
 	sigH, tsH, idH string
 	tmpl           string
 	usesURL        bool
-	// idNot are the bytes an id may not hold: the template's separators on either side of
-	// {id}. With none of them in it, the signed string splits into id and neighbours one way
-	// only: a captured delivery cannot be sent again with bytes moved between its id and its
-	// body, a fresh id (dedupe key) for the same signature.
-	idNot string
+	// idNot are the characters an id may not hold (0: none): the separators on either side
+	// of {id} that lie between it and another placeholder. With none of them in it, the
+	// signed string splits into id and neighbours one way only: a captured delivery cannot
+	// be sent again with bytes moved between its id and its body, a fresh id (dedupe key)
+	// under the same signature.
+	idNot [4]rune
 }
 
 // genericParamsOf checks o for the "hmac" scheme: everything that can be wrong before a
@@ -84,23 +86,7 @@ func genericParamsOf(o *Options) (genericParams, error) {
 		p.tmpl = defaultTemplate
 	}
 	var uses struct{ ts, id, body bool }
-	// prev is the token before the current one: a literal, or "{" for a placeholder; afterID
-	// is set while the token after an {id} is awaited.
-	prev, afterID, boundary := "", false, false
-	if err := walkTemplate(p.tmpl, func(lit string) {
-		if afterID {
-			p.idNot += lit[:1]
-		}
-		prev, afterID = lit, false
-	}, func(name string) {
-		if afterID || (name == phID && prev == "{") {
-			boundary = true
-		}
-		afterID = name == phID
-		if afterID && prev != "" {
-			p.idNot += prev[len(prev)-1:]
-		}
-		prev = "{"
+	if err := walkTemplate(p.tmpl, func(string) {}, func(name string) {
 		switch name {
 		case phTimestamp:
 			uses.ts = true
@@ -113,6 +99,10 @@ func genericParamsOf(o *Options) (genericParams, error) {
 		}
 	}); err != nil {
 		return p, err
+	}
+	boundary := false
+	if uses.id {
+		boundary = p.idSeparators()
 	}
 	switch {
 	case !uses.body:
@@ -186,7 +176,7 @@ func (v *verifier) generic() (Result, error) {
 		if id = v.h.Get(idH); id == "" {
 			return missing(idH), nil
 		}
-		if strings.ContainsAny(id, p.idNot) {
+		if p.idHoldsSeparator(id) {
 			return malformed(idH), nil
 		}
 	}
@@ -207,6 +197,71 @@ func (v *verifier) generic() (Result, error) {
 			}
 		})
 	}), nil
+}
+
+// idSeparators fills p.idNot from p.tmpl (checked by walkTemplate) and reports whether an
+// {id} touches another placeholder with nothing between them. It allocates nothing: it runs
+// on every verification.
+func (p *genericParams) idSeparators() (touching bool) {
+	type tok struct {
+		text string // a literal run, or a placeholder's name
+		ph   bool
+	}
+	var buf [16]tok
+	toks := buf[:0]
+	for t := p.tmpl; t != ""; {
+		i := strings.IndexByte(t, '{')
+		if i < 0 {
+			toks = append(toks, tok{text: t})
+			break
+		}
+		if i > 0 {
+			toks = append(toks, tok{text: t[:i]})
+		}
+		j := strings.IndexByte(t[i:], '}')
+		toks = append(toks, tok{text: t[i+1 : i+j], ph: true})
+		t = t[i+j+1:]
+	}
+	isPH := func(i int) bool { return i >= 0 && i < len(toks) && toks[i].ph }
+	n := 0
+	add := func(r rune) {
+		if n < len(p.idNot) {
+			p.idNot[n] = r
+			n++
+		}
+	}
+	for i, t := range toks {
+		if !t.ph || t.text != phID {
+			continue
+		}
+		// A separator bounds the id only where a placeholder lies beyond it: text at the
+		// template's start or end is fixed, whatever the id holds.
+		switch {
+		case isPH(i - 1):
+			touching = true
+		case isPH(i - 2):
+			r, _ := utf8.DecodeLastRuneInString(toks[i-1].text)
+			add(r)
+		}
+		switch {
+		case isPH(i + 1):
+			touching = true
+		case isPH(i + 2):
+			r, _ := utf8.DecodeRuneInString(toks[i+1].text)
+			add(r)
+		}
+	}
+	return touching
+}
+
+// idHoldsSeparator reports whether id holds one of p.idNot.
+func (p *genericParams) idHoldsSeparator(id string) bool {
+	for _, r := range p.idNot {
+		if r != 0 && strings.ContainsRune(id, r) {
+			return true
+		}
+	}
+	return false
 }
 
 // walkTemplate calls lit for each literal run and ph for each placeholder name

@@ -38,9 +38,38 @@ func TestGenericIDBoundary(t *testing.T) {
 			t.Errorf("template %q: %v, want %v", tmpl, err, errIDBoundary)
 		}
 	}
-	good := o
-	good.Template = "{id}:{timestamp}:{body}"
-	if p, err := genericParamsOf(&good); err != nil || p.idNot != ":" {
-		t.Errorf("template %q: idNot %q, %v; want \":\"", good.Template, p.idNot, err)
+	// The characters excluded are those between the id and another placeholder, whole
+	// characters however many bytes they take; text at the template's start or end bounds
+	// nothing.
+	for tmpl, want := range map[string]string{
+		"{id}:{timestamp}:{body}":     ":",
+		"{timestamp}·{id}·{body}":     "··",
+		"id={id}&body={body}":         "&",
+		"{timestamp}.{body}|id={id}":  "=",
+		"{timestamp}.{body}.{id}.end": ".",
+	} {
+		good := Options{SigHeader: "x-sig", IDHeader: "x-id", Template: tmpl, TimestampHeader: "x-ts"}
+		if !strings.Contains(tmpl, "{timestamp}") {
+			good.TimestampHeader = ""
+		}
+		p, err := genericParamsOf(&good)
+		got := ""
+		for _, r := range p.idNot {
+			if r != 0 {
+				got += string(r)
+			}
+		}
+		if err != nil || got != want {
+			t.Errorf("template %q: idNot %q, %v; want %q", tmpl, got, err, want)
+		}
 	}
+	// A separator of more than one byte still bounds the id.
+	o.Template = "{timestamp}·{id}·{body}"
+	sig = hexMAC(k.mac, ts+"·evt·"+`{"a":1·5}`)
+	wantValid(t, send("evt", `{"a":1·5}`))
+	wantInvalid(t, send(`evt·{"a":1`, "5}"), "malformed x-id")
+	// An id may hold what borders it only at the template's ends.
+	o.Template, o.TimestampHeader = "id={id}&body={body}", ""
+	sig = hexMAC(k.mac, "id=YWI=&body="+`{}`)
+	wantValid(t, send("YWI=", `{}`))
 }
