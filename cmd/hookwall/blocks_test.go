@@ -143,6 +143,9 @@ policy = "routes.a"
 	dir := writeTree(t, map[string]string{
 		"gateway.toml":    head + "tls_cert = \"admin.crt\"\n" + tail,
 		"impostor.toml":   head + "tls_cert = \"other.crt\"\n" + tail,
+		"combined.toml":   head + "tls_cert = \"combined.pem\"\n" + tail,
+		"gone.toml":       head + "tls_cert = \"gone.crt\"\n" + tail,
+		"combined.pem":    string(leaf.KeyPEM) + string(leaf.CertPEM),
 		"admin.crt":       string(leaf.CertPEM),
 		"admin.key":       string(leaf.KeyPEM),
 		"other.crt":       string(other.CertPEM),
@@ -159,5 +162,15 @@ policy = "routes.a"
 	}
 	if code, out, errOut := blocks("impostor.toml"); code != 1 || !strings.Contains(errOut, "not the one in") {
 		t.Fatalf("blocks list pinned to another certificate: exit %d, want 1 and the pin's refusal\n%s%s", code, out, errOut)
+	}
+	// A file holding the key before the certificate, which the gateway takes as tls_cert too.
+	if code, out, errOut := blocks("combined.toml"); code != 0 || !strings.Contains(out, "SOURCE") {
+		t.Fatalf("blocks list pinned to a key-then-certificate file: exit %d\n%s%s", code, out, errOut)
+	}
+	// A plain http:// --admin needs no certificate, readable or not.
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"blocks", "list", "-c", filepath.Join(dir, "gone.toml"), "--admin", "http://" + adm}, &out, &errb)
+	if strings.Contains(errb.String(), "gone.crt") {
+		t.Fatalf("blocks list --admin http://…: exit %d, the unused certificate was read: %s", code, &errb)
 	}
 }

@@ -141,18 +141,29 @@ func cmdDeliveries(ctx context.Context, args []string, stdout, stderr io.Writer)
 func adminTarget(cfgPath, explicit string) (adminClient, error) {
 	cfg, cerr := config.Load(cfgPath)
 	var c adminClient
+	pin := func() error {
+		if cerr != nil || cfg.Admin.TLSCert == "" {
+			return nil
+		}
+		hc, err := pinnedClient(cfg.Admin.TLSCert)
+		if err != nil {
+			return fmt.Errorf("%s: admin.tls_cert: %w", cfgPath, err)
+		}
+		c.http = hc
+		return nil
+	}
 	if cerr == nil {
 		c.token = cfg.Admin.Token
-		if cfg.Admin.TLSCert != "" {
-			pin, err := pinnedClient(cfg.Admin.TLSCert)
-			if err != nil {
-				return c, fmt.Errorf("%s: admin.tls_cert: %w", cfgPath, err)
-			}
-			c.http = pin
-		}
 	}
 	if explicit != "" {
 		c.base = strings.TrimSuffix(explicit, "/")
+		// An https URL given by hand is still the config's listener, pinned; a plain one
+		// needs no certificate.
+		if strings.HasPrefix(c.base, "https://") {
+			if err := pin(); err != nil {
+				return c, err
+			}
+		}
 		return c, nil
 	}
 	if cerr != nil {
@@ -165,6 +176,9 @@ func adminTarget(cfgPath, explicit string) (adminClient, error) {
 	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 		host = "127.0.0.1"
 	}
+	if err := pin(); err != nil {
+		return c, err
+	}
 	scheme := "http://"
 	if c.http != nil {
 		scheme = "https://"
@@ -174,18 +188,24 @@ func adminTarget(cfgPath, explicit string) (adminClient, error) {
 }
 
 // pinnedClient is an HTTP client that accepts, over TLS, only the certificate in the PEM file
-// certFile (its first): the admin listener's own, which the CLI reads from the same config. A
+// certFile (its first certificate): the admin listener's own, which the CLI reads from the same config. A
 // pin, not a chain: the CLI usually dials a loopback address the certificate does not name.
 func pinnedClient(certFile string) (*http.Client, error) {
 	raw, err := os.ReadFile(certFile)
 	if err != nil {
 		return nil, err
 	}
-	b, _ := pem.Decode(raw)
-	if b == nil || b.Type != "CERTIFICATE" {
-		return nil, fmt.Errorf("%s: no PEM certificate first", certFile)
+	// The first certificate, as tls.X509KeyPair takes it: a file may hold the key too.
+	var want []byte
+	for rest := raw; want == nil; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			return nil, fmt.Errorf("%s: no PEM certificate", certFile)
+		}
+		if b.Type == "CERTIFICATE" {
+			want = b.Bytes
+		}
 	}
-	want := b.Bytes
 	tc := &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		// The chain and name checks are replaced by VerifyPeerCertificate's comparison with the

@@ -148,8 +148,8 @@ type Update struct {
 	l *Listener
 	m *material
 	// Changed names the keys whose file contents differ from those in force when Prepare
-	// read them ("server.tls_cert", "server.tls_key", "server.client_ca"); empty: nothing to
-	// apply.
+	// read them ("server.tls_cert", "admin.tls_key", …: the Files' section and key); empty:
+	// nothing to apply.
 	Changed []string
 }
 
