@@ -14,8 +14,8 @@ import (
 // hookwall.apikey.verify and hookwall.oauth.verify when it carries input.request.headers["name"]
 // (credEnv.headerNames: directly, through local variables bound to it, to the headers object
 // or to the request, through object.get(headers, "name", default), through a call that
-// computes the argument from it, as trim_prefix(…, "Bearer "), or through a rule of any module
-// bound so, as `presented := input.request.headers["x-api-key"]`), and the opts.header of
+// computes the argument from it, as trim_prefix(…, "Bearer "), or a part of such a call's
+// result, as split(…, " ")[1], or through a rule of any module bound so, as `presented := input.request.headers["x-api-key"]`), and the opts.header of
 // hookwall.webhook.verify (the generic "hmac" signature header) when it is a constant.
 //
 // A builtin masks what it is handed only when it runs; a policy that decides before the call
@@ -197,6 +197,13 @@ func (env credEnv) headerNames(t *ast.Term, depth int, add func(string)) {
 		}
 		for _, h := range env.named[ref.String()] {
 			add(h)
+		}
+		// A part of a call's result (split(h, " ")[1], the Bearer idiom) carries what the
+		// call was handed.
+		if v, ok := ref[0].Value.(ast.Var); ok {
+			if _, call := env.calls[v]; call {
+				env.headerNames(ref[0], depth+1, add)
+			}
 		}
 	case *ast.Array:
 		v.Foreach(func(e *ast.Term) { env.headerNames(e, depth+1, add) })

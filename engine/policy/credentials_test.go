@@ -176,6 +176,13 @@ allow if {
 	hookwall.oauth.verify(trim_prefix(input.request.headers["x-trim-token"], "Bearer "), "acme").valid
 }
 `,
+		"split.rego": `package routes.split
+
+allow if {
+	input.request.method == "PUT"
+	hookwall.apikey.verify(split(input.request.headers["x-split-key"], " ")[1], "acme_keys")
+}
+`,
 		"rulecall.rego": `package routes.rulecall
 
 presented := trim_space(object.get(input.request.headers, "x-rulecall-key", ""))
@@ -197,6 +204,7 @@ allow if {
 		{"routes.copy", "X-Copy-Key"},
 		{"routes.trim", "X-Trim-Token"},
 		{"routes.rulecall", "X-Rulecall-Key"},
+		{"routes.split", "X-Split-Key"},
 	} {
 		t.Run(c.pkg, func(t *testing.T) {
 			q, err := set.Prepare(context.Background(), c.pkg)
