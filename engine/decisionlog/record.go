@@ -194,21 +194,7 @@ func (r *Record) appendJSON(b []byte, m *Mask, s Sealer, st *stamps) []byte {
 	// A credential the policy's builtins were handed is masked wherever the record carries
 	// it: a policy may echo it in a reason, a label or a shadow's deny, an error may quote
 	// it. extra lists the JSON pointers masked outside the request, for "masked".
-	// So is the value of a header the mask hides by its name (Authorization, a signature)
-	// when a policy quotes it: found only when the record has such a field to write.
 	sens := r.Sensitive
-	var sensBuf [8]string
-	if r.quotesAnything() {
-		for _, h := range r.Headers {
-			if hide, _ := m.lookup(h.Name); hide && h.Value != "" {
-				if len(sens) == len(r.Sensitive) {
-					sens = append(append(sensBuf[:0], r.Sensitive...), h.Value)
-				} else {
-					sens = append(sens, h.Value)
-				}
-			}
-		}
-	}
 	var extra []string
 	b = append(b, `,"reasons":`...)
 	b = appendMaskedStrings(b, r.Reasons, sens, "/reasons/", &extra)
@@ -651,20 +637,6 @@ func maskSensitive(p string, sensitive []string) (string, bool) {
 func carriesSensitive(v string, sensitive []string) bool {
 	for _, s := range sensitive {
 		if v == s || len(s) >= minSensitive && strings.Contains(v, s) {
-			return true
-		}
-	}
-	return false
-}
-
-// quotesAnything reports whether r has a field besides the request that could quote a header:
-// a reason, a deny, an error, a label, a filter's error or a shadow result.
-func (r *Record) quotesAnything() bool {
-	if len(r.Reasons) > 0 || len(r.Result.Deny) > 0 || r.Error != "" || r.State != "" || len(r.Labels) > 0 || r.Shadow.Policy != "" {
-		return true
-	}
-	for _, f := range r.Filters {
-		if f.Error != "" {
 			return true
 		}
 	}
