@@ -16,6 +16,10 @@ import (
 func TestEncodeAllocations(t *testing.T) {
 	r := sampleRecord()
 	r.Labels = nil
+	// A filter that failed with on_error = "skip", and a credential the policy was handed:
+	// nothing to mask in the error, nothing allocated for it.
+	r.Filters = append(r.Filters, FilterResult{Name: "f", Outcome: FilterSkipped, Error: "guest trapped"})
+	r.Sensitive = []string{"k3y-handed-to-a-builtin"}
 	m := NewMask([]string{"X-Internal-*"})
 	var st stamps
 	buf := r.appendJSON(nil, m, nil, &st)

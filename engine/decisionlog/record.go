@@ -302,7 +302,14 @@ func (r *Record) appendJSON(b []byte, m *Mask, s Sealer, st *stamps) []byte {
 			b = appendString(b, string(f.Outcome))
 			if f.Error != "" {
 				b = append(b, `,"error":`...)
-				b = appendMaskedString(b, f.Error, sens, "/filters/"+strconv.Itoa(i)+"/error", &extra)
+				fe := f.Error
+				if m, ok := maskText(fe, sens); ok {
+					// The pointer is made only then: a filter error on an allowed request
+					// (on_error = "skip") allocates nothing here.
+					fe = m
+					extra = append(extra, "/filters/"+strconv.Itoa(i)+"/error")
+				}
+				b = appendString(b, fe)
 			}
 			b = append(b, `,"us":`...)
 			b = strconv.AppendInt(b, f.Micros, 10)
@@ -643,15 +650,11 @@ func carriesSensitive(v string, sensitive []string) bool {
 	return false
 }
 
-// maskText returns s with the sensitive values in it masked as maskSensitive masks a path,
-// and s masked whole when it is exactly one of them, however short (as carriesSensitive
-// masks a header); ok reports whether it masked anything. It allocates only then.
+// maskText returns s with the sensitive values in it masked as maskSensitive masks a path:
+// only values of minSensitive bytes or more, since the client chose them and a short one
+// ("1", "push") would let it hide words of its own record's reasons and labels; ok reports
+// whether it masked anything. It allocates only then.
 func maskText(s string, sensitive []string) (string, bool) {
-	for _, v := range sensitive {
-		if s == v && v != "" {
-			return "***", true
-		}
-	}
 	return maskSensitive(s, sensitive)
 }
 
