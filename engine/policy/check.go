@@ -432,10 +432,11 @@ func ownPrefix(opts *ast.Term) (string, bool) {
 }
 
 // checkUnconditionalConflicts refuses a complete rule defined once with no condition and
-// again with another value: `allow := false` written for `default allow := false` beside
+// again with another constant: `allow := false` written for `default allow := false` beside
 // `allow if { … }` conflicts wherever the other definition holds, so every request it would
 // allow fails with 500 (eval_conflict_error), which neither OPA's compiler nor its check
-// reports. Definitions of the same value, defaults and else chains are left alone.
+// reports. Definitions of the same value or a computed one, defaults and else chains are
+// left alone.
 func checkUnconditionalConflicts(mods map[string]*ast.Module) error {
 	type def struct {
 		file string
@@ -467,7 +468,9 @@ func checkUnconditionalConflicts(mods map[string]*ast.Module) error {
 				continue
 			}
 			for _, o := range defs {
-				if o.rule == d.rule || o.rule.Head.Value.Equal(d.rule.Head.Value) {
+				// A computed value may equal the constant whenever it is defined: only two
+				// constants that differ are sure to conflict.
+				if o.rule == d.rule || !ast.IsConstant(o.rule.Head.Value.Value) || o.rule.Head.Value.Equal(d.rule.Head.Value) {
 					continue
 				}
 				name := strings.TrimPrefix(key, "data.")
