@@ -225,10 +225,18 @@ func (p *genericParams) idSeparators() (touching bool) {
 	isPH := func(i int) bool { return i >= 0 && i < len(toks) && toks[i].ph }
 	n := 0
 	add := func(r rune) {
-		if n < len(p.idNot) {
-			p.idNot[n] = r
-			n++
+		for _, have := range p.idNot[:n] {
+			if have == r {
+				return
+			}
 		}
+		if n == len(p.idNot) {
+			// More separators than are kept: refused as touching, never dropped.
+			touching = true
+			return
+		}
+		p.idNot[n] = r
+		n++
 	}
 	for i, t := range toks {
 		if !t.ph || t.text != phID {

@@ -26,7 +26,9 @@ func TestGenericIDBoundary(t *testing.T) {
 	wantValid(t, send("evt", `{"a":1.5}`))
 	wantInvalid(t, send(`evt.{"a":1`, "5}"), "malformed x-id")
 
-	for _, tmpl := range []string{"{id}{body}", "{body}{id}", "{timestamp}{id}.{body}", "{url}{id}.{body}"} {
+	for _, tmpl := range []string{"{id}{body}", "{body}{id}", "{timestamp}{id}.{body}", "{url}{id}.{body}",
+		// More separators around {id} than the check keeps: refused, not some left unchecked.
+		"{timestamp}a{id}b{body}c{id}d{timestamp}e{id}f{body}"} {
 		bad := Options{SigHeader: "x-sig", IDHeader: "x-id", Template: tmpl}
 		if strings.Contains(tmpl, "{timestamp}") {
 			bad.TimestampHeader = "x-ts"
@@ -43,7 +45,7 @@ func TestGenericIDBoundary(t *testing.T) {
 	// nothing.
 	for tmpl, want := range map[string]string{
 		"{id}:{timestamp}:{body}":     ":",
-		"{timestamp}·{id}·{body}":     "··",
+		"{timestamp}·{id}·{body}":     "·",
 		"id={id}&body={body}":         "&",
 		"{timestamp}.{body}|id={id}":  "=",
 		"{timestamp}.{body}.{id}.end": ".",
