@@ -66,7 +66,10 @@ func adminTLSCall(t *testing.T, e *env, roots *tlstest.CA, method, path string) 
 	return r.StatusCode, string(b), r.TLS.PeerCertificates[0].Raw
 }
 
-func TestAdminListenerServesTLS(t *testing.T) {
+// startAdminTLS starts a gateway whose admin listener serves TLS with a certificate of a new
+// CA for 127.0.0.1.
+func startAdminTLS(t *testing.T) (*env, *tlstest.CA, *tlstest.Leaf) {
+	t.Helper()
 	ca := tlstest.NewCA(t, "admin CA")
 	leaf := ca.Server(t, "127.0.0.1")
 	e := startEnv(t, adminTLSConfig, map[string]string{
@@ -74,6 +77,11 @@ func TestAdminListenerServesTLS(t *testing.T) {
 		"admin.crt":              string(leaf.CertPEM),
 		"admin.key":              string(leaf.KeyPEM),
 	}, Options{})
+	return e, ca, leaf
+}
+
+func TestAdminListenerServesTLS(t *testing.T) {
+	e, ca, leaf := startAdminTLS(t)
 
 	st, body, cert := adminTLSCall(t, e, ca, "GET", "/-/status")
 	if st != 200 || !strings.Contains(body, `"revision"`) {
@@ -121,13 +129,7 @@ func TestAdminListenerServesTLS(t *testing.T) {
 // TestAdminTLSFilesAreWatched: a renewed admin certificate, renamed over the old one as
 // certbot does, is presented with no reload asked for.
 func TestAdminTLSFilesAreWatched(t *testing.T) {
-	ca := tlstest.NewCA(t, "admin CA")
-	leaf := ca.Server(t, "127.0.0.1")
-	e := startEnv(t, adminTLSConfig, map[string]string{
-		"policies/routes/r.rego": "package routes.r\nallow := true\n",
-		"admin.crt":              string(leaf.CertPEM),
-		"admin.key":              string(leaf.KeyPEM),
-	}, Options{})
+	e, _, _ := startAdminTLS(t)
 	ca2 := tlstest.NewCA(t, "admin CA 2")
 	leaf2 := ca2.Server(t, "127.0.0.1")
 	// The key first: a certificate over the old key would not load, and the watch waits for
