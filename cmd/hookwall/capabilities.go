@@ -2,9 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 
 	"github.com/hookwall/hookwall/engine/config"
@@ -40,7 +42,9 @@ func cmdCapabilities(args []string, stdout, stderr io.Writer) int {
 	switch {
 	case err == nil:
 		allow = cfg.Policies.AllowBuiltins
-	case flagSet(fset, "c") || flagSet(fset, "config"):
+	case flagSet(fset, "c") || flagSet(fset, "config") || !errors.Is(err, fs.ErrNotExist):
+		// A ./gateway.toml that is there but does not load is not "no config": its
+		// allow_builtins would be silently dropped from what is written.
 		fmt.Fprintf(stderr, "hookwall capabilities: %v\n", err)
 		return 1
 	}

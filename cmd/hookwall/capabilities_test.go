@@ -96,3 +96,23 @@ func loadCaps(t *testing.T, path string) *ast.Capabilities {
 	}
 	return caps
 }
+
+// TestCapabilitiesRefusesABrokenImplicitConfig: with no -c, a ./gateway.toml that is there but
+// does not load is an error, not "no config" (its allow_builtins would be dropped without a
+// word); with none there, the defaults are written.
+func TestCapabilitiesRefusesABrokenImplicitConfig(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"capabilities"}, &out, &errb); code != 0 || !strings.Contains(out.String(), `"builtins"`) {
+		t.Fatalf("no ./gateway.toml: exit %d %s", code, &errb)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "gateway.toml"), []byte("[server\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	errb.Reset()
+	if code := run(context.Background(), []string{"capabilities"}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "gateway.toml:2") {
+		t.Fatalf("a broken ./gateway.toml: exit %d, stdout %d bytes, stderr %q; want exit 1 naming the file", code, out.Len(), &errb)
+	}
+}
