@@ -93,7 +93,7 @@ func cmdRanges(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			return 2
 		}
 	}
-	client := &http.Client{Timeout: *timeout}
+	client := &http.Client{Timeout: *timeout, CheckRedirect: checkRangesRedirect}
 	hooks, err := fetchRanges(ctx, client, *ghURL, githubHooks)
 	if err != nil {
 		fmt.Fprintf(stderr, "hookwall ranges update: github: %v\n", err)
@@ -116,6 +116,18 @@ func cmdRanges(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	fmt.Fprintf(stdout, "%s: github hooks %d ranges, stripe webhooks %d addresses (updated %s)\n", *out, len(hooks), len(webhooks), doc.Updated)
 	return 0
+}
+
+// checkRangesRedirect holds a redirect to what fetchableURL allows, never from https to http,
+// and to three hops: the first URL's checks would mean nothing if a redirect could leave them.
+func checkRangesRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 3 {
+		return errors.New("too many redirects")
+	}
+	if req.URL.Scheme != "https" && via[0].URL.Scheme == "https" {
+		return fmt.Errorf("redirect from https to %s", req.URL.Scheme)
+	}
+	return fetchableURL(req.URL.String())
 }
 
 // fetchableURL allows https, and plain http to loopback only (tests, a local mirror): the

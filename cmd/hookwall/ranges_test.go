@@ -225,3 +225,19 @@ func evalAllowlist(t *testing.T, rangesDir, ip string) bool {
 	}
 	return d.Allow && !d.Denied()
 }
+
+// TestRangesUpdateRedirectKeepsTheURLRules: a redirect to plain http off loopback is refused
+// as the first URL would be, and nothing is written.
+func TestRangesUpdateRedirectKeepsTheURLRules(t *testing.T) {
+	srv := httptest.NewServer(http.RedirectHandler("http://ranges.example/meta", http.StatusFound))
+	t.Cleanup(srv.Close)
+	out := filepath.Join(t.TempDir(), "data.json")
+	var stdout, stderr bytes.Buffer
+	code := cmdRanges(context.Background(), []string{"update", "-o", out, "--github-url", srv.URL + "/meta", "--stripe-url", srv.URL + "/ips"}, &stdout, &stderr)
+	if code == 0 || !strings.Contains(stderr.String(), "want an https URL") {
+		t.Fatalf("exit %d, stderr %q: want the redirect refused", code, &stderr)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Fatal("a file was written")
+	}
+}
