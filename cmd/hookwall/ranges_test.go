@@ -226,10 +226,11 @@ func evalAllowlist(t *testing.T, rangesDir, ip string) bool {
 	return d.Allow && !d.Denied()
 }
 
-// TestRangesUpdateRedirectKeepsTheURLRules: a redirect to plain http off loopback is refused
-// as the first URL would be, and nothing is written.
+// TestRangesUpdateRedirectKeepsTheURLRules: a redirect to plain http off loopback (0.0.0.0
+// here, which would dial this machine were it followed) is refused as the first URL would
+// be, and nothing is written.
 func TestRangesUpdateRedirectKeepsTheURLRules(t *testing.T) {
-	srv := httptest.NewServer(http.RedirectHandler("http://ranges.example/meta", http.StatusFound))
+	srv := httptest.NewServer(http.RedirectHandler("http://0.0.0.0:1/meta", http.StatusFound))
 	t.Cleanup(srv.Close)
 	out := filepath.Join(t.TempDir(), "data.json")
 	var stdout, stderr bytes.Buffer
