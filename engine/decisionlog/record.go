@@ -714,6 +714,13 @@ func maskValue(v any, sensitive []string) (any, bool) {
 			}
 			if kok {
 				delete(out, k)
+				// Two keys masked alike stay two entries: "***", "***#2", …
+				for n, base := 2, mk; ; n++ {
+					if _, taken := out[mk]; !taken {
+						break
+					}
+					mk = base + "#" + strconv.Itoa(n)
+				}
 			}
 			out[mk] = me
 		}

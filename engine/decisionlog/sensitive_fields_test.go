@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -86,5 +87,21 @@ func TestPolicyPathHoldsNoRawDEL(t *testing.T) {
 	line := r.appendJSON(nil, defaultMask, nil, nil)
 	if bytes.IndexByte(line, 0x7f) >= 0 {
 		t.Errorf("raw DEL in %q", line)
+	}
+}
+
+// TestMaskedLabelKeysStayApart: two label keys that hold a credential are masked into two
+// entries, not one that drops the other.
+func TestMaskedLabelKeysStayApart(t *testing.T) {
+	const k1, k2 = "tok-aaaaaaaa-1", "tok-bbbbbbbb-2"
+	v, ok := maskValue(map[string]any{k1: 1, k2: 2, "plain": 3}, []string{k1, k2})
+	m, _ := v.(map[string]any)
+	if !ok || len(m) != 3 || m["plain"] != 3 {
+		t.Fatalf("masked labels %v (%v), want three entries", m, ok)
+	}
+	for k := range m {
+		if strings.Contains(k, "tok-") {
+			t.Fatalf("a key leaks: %v", m)
+		}
 	}
 }
