@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -86,12 +87,60 @@ func genericParamsOf(o *Options) (genericParams, error) {
 		p.tmpl = defaultTemplate
 	}
 	var uses struct{ ts, id, body bool }
-	if err := walkTemplate(p.tmpl, func(string) {}, func(name string) {
+	// While the template is walked, the separators that bound each {id} (idNot) are found:
+	// a separator bounds the id only where a placeholder lies beyond it (text at the
+	// template's start or end is fixed, whatever the id holds), and an {id} with no
+	// separator before a neighbouring placeholder is refused (boundary).
+	var (
+		prev, prev2 bool   // whether the last and the one before it were placeholders
+		n, sinceID  int    // idNot's length; tokens since the last {id} (0: none, or long ago)
+		lastLit     string // the last literal run
+		boundary    bool
+	)
+	add := func(r rune) {
+		if slices.Contains(p.idNot[:n], r) {
+			return
+		}
+		if n == len(p.idNot) {
+			boundary = true // more separators than are kept: refused, never dropped
+			return
+		}
+		p.idNot[n] = r
+		n++
+	}
+	step := func(ph bool) {
+		prev2, prev = prev, ph
+		if sinceID > 0 {
+			sinceID = (sinceID + 1) % 3
+		}
+	}
+	if err := walkTemplate(p.tmpl, func(lit string) {
+		lastLit = lit
+		step(false)
+	}, func(name string) {
+		switch sinceID { // the side after an earlier {id}
+		case 1: // {id}{name}
+			boundary = true
+		case 2: // {id}L{name}
+			r, _ := utf8.DecodeRuneInString(lastLit)
+			add(r)
+		}
+		if name == phID {
+			switch {
+			case prev: // {x}{id}
+				boundary = true
+			case prev2: // {x}L{id}
+				r, _ := utf8.DecodeLastRuneInString(lastLit)
+				add(r)
+			}
+		}
+		step(true)
 		switch name {
 		case phTimestamp:
 			uses.ts = true
 		case phID:
 			uses.id = true
+			sinceID = 1
 		case phURL:
 			p.usesURL = true
 		case phBody:
@@ -99,10 +148,6 @@ func genericParamsOf(o *Options) (genericParams, error) {
 		}
 	}); err != nil {
 		return p, err
-	}
-	boundary := false
-	if uses.id {
-		boundary = p.idSeparators()
 	}
 	switch {
 	case !uses.body:
@@ -197,69 +242,6 @@ func (v *verifier) generic() (Result, error) {
 			}
 		})
 	}), nil
-}
-
-// idSeparators fills p.idNot from p.tmpl (checked by walkTemplate) and reports whether an
-// {id} touches another placeholder with nothing between them. It allocates nothing: it runs
-// on every verification.
-func (p *genericParams) idSeparators() (touching bool) {
-	type tok struct {
-		text string // a literal run, or a placeholder's name
-		ph   bool
-	}
-	var buf [16]tok
-	toks := buf[:0]
-	for t := p.tmpl; t != ""; {
-		i := strings.IndexByte(t, '{')
-		if i < 0 {
-			toks = append(toks, tok{text: t})
-			break
-		}
-		if i > 0 {
-			toks = append(toks, tok{text: t[:i]})
-		}
-		j := strings.IndexByte(t[i:], '}')
-		toks = append(toks, tok{text: t[i+1 : i+j], ph: true})
-		t = t[i+j+1:]
-	}
-	isPH := func(i int) bool { return i >= 0 && i < len(toks) && toks[i].ph }
-	n := 0
-	add := func(r rune) {
-		for _, have := range p.idNot[:n] {
-			if have == r {
-				return
-			}
-		}
-		if n == len(p.idNot) {
-			// More separators than are kept: refused as touching, never dropped.
-			touching = true
-			return
-		}
-		p.idNot[n] = r
-		n++
-	}
-	for i, t := range toks {
-		if !t.ph || t.text != phID {
-			continue
-		}
-		// A separator bounds the id only where a placeholder lies beyond it: text at the
-		// template's start or end is fixed, whatever the id holds.
-		switch {
-		case isPH(i - 1):
-			touching = true
-		case isPH(i - 2):
-			r, _ := utf8.DecodeLastRuneInString(toks[i-1].text)
-			add(r)
-		}
-		switch {
-		case isPH(i + 1):
-			touching = true
-		case isPH(i + 2):
-			r, _ := utf8.DecodeRuneInString(toks[i+1].text)
-			add(r)
-		}
-	}
-	return touching
 }
 
 // idHoldsSeparator reports whether id holds one of p.idNot.
