@@ -443,7 +443,6 @@ func checkUnconditionalConflicts(mods map[string]*ast.Module) error {
 		rule *ast.Rule
 	}
 	byRef := map[string][]def{}
-	var refs []string
 	for _, name := range slices.Sorted(maps.Keys(mods)) {
 		if IsTestFile(name) {
 			continue
@@ -454,14 +453,11 @@ func checkUnconditionalConflicts(mods map[string]*ast.Module) error {
 				continue
 			}
 			key := m.Package.Path.Extend(r.Head.Ref().GroundPrefix()).String()
-			if _, seen := byRef[key]; !seen {
-				refs = append(refs, key)
-			}
 			byRef[key] = append(byRef[key], def{name, r})
 		}
 	}
 	var msgs []string
-	for _, key := range refs {
+	for _, key := range slices.Sorted(maps.Keys(byRef)) {
 		defs := byRef[key]
 		for _, d := range defs {
 			if !unconditional(d.rule) || !ast.IsConstant(d.rule.Head.Value.Value) {

@@ -290,12 +290,10 @@ func describe(err error) error {
 		msgs := make([]string, 0, len(ae))
 		for _, e := range ae {
 			msg := e.Message
-			for _, b := range unsafeBuiltins {
-				// Off by default, a builtin is as unknown to the compiler as a typo: say how
-				// to turn it on.
-				if msg == "undefined function "+b {
-					msg += fmt.Sprintf(" (off by default: it reaches the network or the process; [policies] allow_builtins = [%q] turns it on)", b)
-				}
+			// Off by default, a builtin is as unknown to the compiler as a typo: say how to
+			// turn it on.
+			if b, ok := strings.CutPrefix(msg, "undefined function "); ok && slices.Contains(unsafeBuiltins, b) {
+				msg += fmt.Sprintf(" (off by default: it reaches the network or the process; [policies] allow_builtins = [%q] turns it on)", b)
 			}
 			if e.Location != nil {
 				msgs = append(msgs, fmt.Sprintf("%s:%d: %s: %s", relPath(e.Location.File), e.Location.Row, e.Code, msg))
