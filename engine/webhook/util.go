@@ -156,7 +156,8 @@ func (v *verifier) requestURL() (base string, res Result, ok bool, err error) {
 		return "", missing("host"), false, nil
 	}
 	// A Host with a path, query, fragment or userinfo would move part of the signed URL out
-	// of the request target the gateway routes by.
+	// of the request target routed by. The gateway's listener refuses such a Host before any
+	// policy runs (server framing); this holds for the library's other callers too.
 	if !httpsyntax.IsHost(v.r.Host) {
 		return "", malformed("host"), false, nil
 	}
