@@ -191,7 +191,7 @@ func (env credEnv) headerNames(t *ast.Term, depth int, add func(string)) {
 		}
 	case ast.Ref:
 		ref, _ := env.expandRef(t, depth+1)
-		if h := requestHeaderName(ast.NewTerm(ref)); h != "" {
+		if h := requestHeaderName(ref); h != "" {
 			add(h)
 			return
 		}
@@ -298,20 +298,11 @@ func resolveLocal(t *ast.Term, bound map[ast.Var]*ast.Term) *ast.Term {
 }
 
 // requestHeaderName is "name" for the reference input.request.headers["name"], else "".
-func requestHeaderName(t *ast.Term) string {
-	ref, ok := t.Value.(ast.Ref)
-	if !ok || len(ref) != 4 || !ref[0].Equal(ast.InputRootDocument) {
+func requestHeaderName(ref ast.Ref) string {
+	if len(ref) != 4 || !ref.HasPrefix(requestHeadersRef) {
 		return ""
 	}
-	for i, want := range []string{"request", "headers"} {
-		if s, ok := ref[i+1].Value.(ast.String); !ok || string(s) != want {
-			return ""
-		}
-	}
-	name, ok := ref[3].Value.(ast.String)
-	if !ok {
-		return ""
-	}
+	name, _ := ref[3].Value.(ast.String)
 	return string(name)
 }
 
