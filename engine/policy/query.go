@@ -646,16 +646,16 @@ func ownedHeader(name string) bool {
 	if httpsyntax.IsHopByHop(name) {
 		return true
 	}
-	for _, h := range gatewayHeaders {
+	if strings.EqualFold(name, "Content-Length") || strings.EqualFold(name, "Host") {
+		return true
+	}
+	for _, h := range httpsyntax.GatewayOwned {
 		if strings.EqualFold(h, name) {
 			return true
 		}
 	}
 	return false
 }
-
-// gatewayHeaders are the request headers of ownedHeader beside the hop-by-hop ones.
-var gatewayHeaders = [...]string{"Content-Length", "Host", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Request-Id"}
 
 // labelValue converts a label value to Go values as ast.JSON does, with every string cloned, in
 // one pass; ok is false for an object key that is not a string.

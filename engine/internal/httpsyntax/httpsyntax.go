@@ -54,6 +54,11 @@ var HopByHop = [...]string{
 	"Te", "Trailer", "Transfer-Encoding", "Upgrade",
 }
 
+// GatewayOwned are the request header fields the gateway writes on every forwarded request
+// in place of any a client or a policy sent, in the order the server adds them: the client's
+// address, host and scheme, and the request's id. Read-only.
+var GatewayOwned = [...]string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Request-Id"}
+
 // IsHopByHop reports whether name (any case) is one of HopByHop.
 func IsHopByHop(name string) bool {
 	for _, h := range HopByHop {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hookwall/hookwall/engine/config"
 	"github.com/hookwall/hookwall/engine/decisionlog"
+	"github.com/hookwall/hookwall/engine/internal/httpsyntax"
 	"github.com/hookwall/hookwall/engine/internal/input"
 	"github.com/hookwall/hookwall/engine/internal/snapshot"
 	"github.com/hookwall/hookwall/engine/internal/urlpath"
@@ -225,7 +226,7 @@ func (fw *forwarding) prepare(req *fasthttp.Request, route *snapshot.Route, meta
 
 // ownedHeaders are the request headers the gateway sets on the forwarded request, in the
 // order prepare adds them: X-Forwarded-For, -Host, -Proto, X-Request-Id.
-var ownedHeaders = [...]string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", requestIDHeader}
+var ownedHeaders = httpsyntax.GatewayOwned
 
 // requestIDHeader carries the decision id, to the upstream and in the answer, in canonical
 // form.
