@@ -2,14 +2,11 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 
-	"github.com/hookwall/hookwall/engine/config"
 	"github.com/hookwall/hookwall/engine/policy"
 )
 
@@ -38,15 +35,13 @@ func cmdCapabilities(args []string, stdout, stderr io.Writer) int {
 	}
 	// Without a config the defaults apply: every unsafe builtin off.
 	var allow []string
-	cfg, err := config.Load(*cfgPath)
+	cfg, err := loadOptionalConfig(fset, *cfgPath)
 	switch {
-	case err == nil:
-		allow = cfg.Policies.AllowBuiltins
-	case flagSet(fset, "c") || flagSet(fset, "config") || !errors.Is(err, fs.ErrNotExist):
-		// A ./gateway.toml that is there but does not load is not "no config": its
-		// allow_builtins would be silently dropped from what is written.
+	case err != nil:
 		fmt.Fprintf(stderr, "hookwall capabilities: %v\n", err)
 		return 1
+	case cfg != nil:
+		allow = cfg.Policies.AllowBuiltins
 	}
 	caps, err := policy.Capabilities(allow)
 	if err != nil {

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -64,10 +66,12 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// the unsafe builtins the policies may use. Without one, tests still run (mocked builtins).
 	var allow []string
 	var secrets policy.SecretSource
-	explicit := flagSet(fset, "c") || flagSet(fset, "config")
-	cfg, cerr := config.Load(*cfgPath)
+	cfg, cerr := loadOptionalConfig(fset, *cfgPath)
 	switch {
-	case cerr == nil:
+	case cerr != nil:
+		fmt.Fprintf(stderr, "hookwall test: %v\n", cerr)
+		return 1
+	case cfg != nil:
 		allow = cfg.Policies.AllowBuiltins
 		if s, err := cfg.ResolveSecrets(os.LookupEnv); err == nil {
 			secrets = s
@@ -77,9 +81,6 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if len(paths) == 0 {
 			paths = []string{cfg.Policies.Dir}
 		}
-	case explicit:
-		fmt.Fprintf(stderr, "hookwall test: %v\n", cerr)
-		return 1
 	}
 	if len(paths) == 0 {
 		paths = []string{"policies"}
@@ -261,6 +262,18 @@ func parseInterspersed(fset *flag.FlagSet, args []string) ([]string, error) {
 		pos = append(pos, rest[0])
 		args = rest[1:]
 	}
+}
+
+// loadOptionalConfig loads the config of a command that runs without one: nil, nil when -c
+// was not given and ./gateway.toml is not there. A config named with -c, or a ./gateway.toml
+// that is there, must load: its allow_builtins and secrets would otherwise be dropped
+// without a word.
+func loadOptionalConfig(fset *flag.FlagSet, path string) (*config.Config, error) {
+	cfg, err := config.Load(path)
+	if err != nil && !flagSet(fset, "c") && !flagSet(fset, "config") && errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return cfg, err
 }
 
 func flagSet(fset *flag.FlagSet, name string) bool {

@@ -282,3 +282,18 @@ policy = "routes.flip"
 	}
 	check("fail")
 }
+
+// TestHookwallTestRefusesABrokenImplicitConfig: with no -c, a ./gateway.toml that is there but
+// does not load is an error, as for capabilities: its secrets and allow_builtins would be
+// dropped without a word.
+func TestHookwallTestRefusesABrokenImplicitConfig(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	if err := os.WriteFile(filepath.Join(dir, "gateway.toml"), []byte("[server\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"test"}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "gateway.toml:2") {
+		t.Fatalf("a broken ./gateway.toml: exit %d, stderr %q; want exit 1 naming the file", code, &errb)
+	}
+}
