@@ -20,6 +20,7 @@ import (
 
 	"github.com/hookwall/hookwall/engine/config"
 	"github.com/hookwall/hookwall/engine/gateway"
+	"github.com/hookwall/hookwall/engine/tlsconf"
 )
 
 const deliveriesUsage = `usage: hookwall deliveries <list|show|replay|purge|rekey> [flags] [ID]
@@ -207,7 +208,7 @@ func pinnedClient(certFile string) (*http.Client, error) {
 		}
 	}
 	tc := &tls.Config{
-		MinVersion: tls.VersionTLS12,
+		MinVersion: tlsconf.MinVersion,
 		// The chain and name checks are replaced by VerifyPeerCertificate's comparison with the
 		// pinned certificate, which it makes on every handshake.
 		InsecureSkipVerify: true,

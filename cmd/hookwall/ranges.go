@@ -68,11 +68,7 @@ func cmdRanges(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	ghURL := fs.String("github-url", defaultGitHubMeta, "GitHub meta endpoint")
 	stURL := fs.String("stripe-url", defaultStripeIPs, "Stripe webhook IP list")
 	timeout := fs.Duration("timeout", 30*time.Second, "timeout of each fetch")
-	if err := fs.Parse(args[1:]); err != nil {
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "hookwall ranges update: unexpected argument %q\n", fs.Arg(0))
+	if err := fs.Parse(args[1:]); err != nil || !noArgs(fs, stderr) {
 		return 2
 	}
 	if fi, err := os.Stat(*out); err == nil && fi.IsDir() {

@@ -140,9 +140,6 @@ func NewListener(f Files) (*Listener, error) {
 // Config is the configuration to listen with. Do not modify it.
 func (l *Listener) Config() *tls.Config { return l.config }
 
-// Current is the configuration new handshakes use now (tests and diagnostics; do not modify).
-func (l *Listener) Current() *tls.Config { return l.cur.Load().cfg }
-
 // Update is a reading of the listener's files that has loaded and parsed, not yet in force.
 type Update struct {
 	l *Listener
