@@ -5,11 +5,11 @@ import (
 	"crypto/tls"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hookwall/hookwall/engine/internal/testutil"
 	"github.com/hookwall/hookwall/engine/tlsconf/tlstest"
 )
 
@@ -35,14 +35,6 @@ path = "/r"
 upstream = "http://127.0.0.1:9"
 policy = "routes.r"
 `
-
-// replaceFile overwrites the file rel of the gateway's directory, as an operator would.
-func replaceFile(t *testing.T, e *env, rel string, content []byte) {
-	t.Helper()
-	if err := os.WriteFile(e.path(rel), content, 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // adminTLSCall calls the admin listener over TLS, trusting roots, and returns the status, the
 // body and the certificate the listener presented.
@@ -103,8 +95,8 @@ func TestAdminListenerServesTLS(t *testing.T) {
 	// A renewed certificate (same paths, new contents) is presented after a reload.
 	ca2 := tlstest.NewCA(t, "admin CA 2")
 	leaf2 := ca2.Server(t, "127.0.0.1")
-	replaceFile(t, e, "admin.crt", leaf2.CertPEM)
-	replaceFile(t, e, "admin.key", leaf2.KeyPEM)
+	testutil.WriteFile(t, e.path("admin.crt"), string(leaf2.CertPEM))
+	testutil.WriteFile(t, e.path("admin.key"), string(leaf2.KeyPEM))
 	if st, body, _ := adminTLSCall(t, e, ca, "POST", "/-/reload"); st != 200 || !strings.Contains(body, `"ok"`) {
 		t.Fatalf("POST /-/reload: %d %q, want 200 ok", st, body)
 	}
@@ -116,7 +108,7 @@ func TestAdminListenerServesTLS(t *testing.T) {
 	}
 
 	// A broken file fails the reload, naming the key, and the certificate in force stays.
-	replaceFile(t, e, "admin.key", []byte("not a key"))
+	testutil.WriteFile(t, e.path("admin.key"), "not a key")
 	st, body, _ = adminTLSCall(t, e, ca2, "POST", "/-/reload")
 	if st != 422 || !strings.Contains(body, "admin.tls_cert") {
 		t.Fatalf("POST /-/reload with a broken admin.key: %d %q, want 422 naming admin.tls_cert", st, body)
@@ -134,28 +126,17 @@ func TestAdminTLSFilesAreWatched(t *testing.T) {
 	leaf2 := ca2.Server(t, "127.0.0.1")
 	// The key first: a certificate over the old key would not load, and the watch waits for
 	// both (a reload that fails keeps the old pair).
-	for _, f := range []struct {
-		name string
-		pem  []byte
-	}{{"admin.key", leaf2.KeyPEM}, {"admin.crt", leaf2.CertPEM}} {
-		replaceFile(t, e, "."+f.name+".tmp", f.pem)
-		if err := os.Rename(e.path("."+f.name+".tmp"), e.path(f.name)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testutil.ReplaceFile(t, e.path("admin.key"), string(leaf2.KeyPEM))
+	testutil.ReplaceFile(t, e.path("admin.crt"), string(leaf2.CertPEM))
 	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: ca2.Pool()}, DisableKeepAlives: true,
 	}}
-	for end := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	testutil.WaitUntil(t, 5*time.Second, "admin.crt and admin.key were replaced; the listener does not present the new certificate", func() bool {
 		r, err := hc.Get(strings.Replace(e.admin, "http://", "https://", 1) + "/healthz")
-		if err == nil {
-			r.Body.Close()
-			if bytes.Equal(r.TLS.PeerCertificates[0].Raw, leaf2.Cert.Raw) {
-				return
-			}
+		if err != nil {
+			return false
 		}
-		if time.Now().After(end) {
-			t.Fatalf("5s after admin.crt and admin.key were replaced, the listener does not present the new certificate (last: %v)", err)
-		}
-	}
+		r.Body.Close()
+		return bytes.Equal(r.TLS.PeerCertificates[0].Raw, leaf2.Cert.Raw)
+	})
 }

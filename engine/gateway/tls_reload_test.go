@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookwall/hookwall/engine/internal/testutil"
 	"github.com/hookwall/hookwall/engine/tlsconf/tlstest"
 )
 
@@ -17,9 +18,7 @@ import (
 // tlsReplace overwrites the file rel of the gateway's directory, as an operator or certbot would.
 func (m *secMTLSEnv) tlsReplace(t *testing.T, rel string, content []byte) {
 	t.Helper()
-	if err := os.WriteFile(m.path(rel), content, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	testutil.WriteFile(t, m.path(rel), string(content))
 }
 
 // tlsReloadOK reloads through the admin API and wants "ok".
@@ -93,21 +92,11 @@ func TestTLSFilesAreWatched(t *testing.T) {
 	oldPartner := m.clientC.Client(t, "partner-a")
 	newCA := tlstest.NewCA(t, "new partner CA")
 	wantAccepted(t, m, "before: old CA's client", sending(oldPartner))
-	tmp := m.path(".clients.pem.tmp")
-	if err := os.WriteFile(tmp, newCA.CertPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, m.path("clients.pem")); err != nil {
-		t.Fatal(err)
-	}
-	for end := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if _, _, err := m.tlsPost(sending(oldPartner)); err != nil && strings.Contains(err.Error(), "unknown certificate authority") {
-			break
-		}
-		if time.Now().After(end) {
-			t.Fatal("5s after client_ca was replaced, the removed CA's client is still accepted: the file is not watched")
-		}
-	}
+	testutil.ReplaceFile(t, m.path("clients.pem"), string(newCA.CertPEM))
+	testutil.WaitUntil(t, 5*time.Second, "client_ca was replaced; the removed CA's client is still accepted: the file is not watched", func() bool {
+		_, _, err := m.tlsPost(sending(oldPartner))
+		return err != nil && strings.Contains(err.Error(), "unknown certificate authority")
+	})
 	wantAccepted(t, m, "after: new CA's client", sending(newCA.Client(t, "partner-a")))
 }
 
