@@ -33,29 +33,27 @@ var noZeroClass = []string{"min_events", "ratio"}
 // refuseWrittenZeros reports every noZero key that the file writes and c holds as 0. It
 // runs before the defaults fill the zeros in.
 func (c *Config) refuseWrittenZeros(v *validator) {
+	// check refuses field of table t, at path, when the file writes it and it holds 0.
+	check := func(t reflect.Value, field string, path []any, instead string) {
+		if f := fieldByTag(t, field); f.IsValid() && f.IsZero() && v.set.has(path...) {
+			v.errAt(path, "0 is not a value here: leave the key out for %s, or give a positive one", instead)
+		}
+	}
 	for _, key := range noZero {
 		name, field, _ := strings.Cut(key, ".")
 		table := fieldByTag(reflect.ValueOf(c).Elem(), name)
-		check := func(t reflect.Value, path []any) {
-			if f := fieldByTag(t, field); f.IsValid() && f.IsZero() && v.set.has(path...) {
-				v.errAt(path, "0 is not a value here: leave the key out for its default, or give a positive one")
-			}
-		}
 		if table.Kind() == reflect.Slice {
 			for i := range table.Len() {
-				check(table.Index(i), []any{name, i, field})
+				check(table.Index(i), field, []any{name, i, field}, "its default")
 			}
 			continue
 		}
-		check(table, []any{name, field})
+		check(table, field, []any{name, field}, "its default")
 	}
 	for _, class := range slices.Sorted(maps.Keys(c.Watch.Class)) {
 		wc := reflect.ValueOf(c.Watch.Class[class].WatchRule)
 		for _, field := range noZeroClass {
-			path := []any{"watch", "class", class, field}
-			if f := fieldByTag(wc, field); f.IsValid() && f.IsZero() && v.set.has(path...) {
-				v.errAt(path, "0 is not a value here: leave the key out for the [watch] value, or give a positive one")
-			}
+			check(wc, field, []any{"watch", "class", class, field}, "the [watch] value")
 		}
 	}
 }
