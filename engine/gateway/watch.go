@@ -20,6 +20,7 @@ import (
 
 	"github.com/hookwall/hookwall/engine/config"
 	"github.com/hookwall/hookwall/engine/policy"
+	"github.com/hookwall/hookwall/engine/tlsconf"
 )
 
 const (
@@ -92,11 +93,11 @@ func targetsFor(cfg *config.Config, configPath string) watchTargets {
 	}
 	// The listeners' TLS files are read again at every reload (reloadTLS): a renewed
 	// certificate, or a CA removed from client_ca, applies without an operator's reload.
-	add(cfg.Server.TLSCert)
-	add(cfg.Server.TLSKey)
-	add(cfg.Server.ClientCA)
-	add(cfg.Admin.TLSCert)
-	add(cfg.Admin.TLSKey)
+	for _, f := range []tlsconf.Files{tlsconf.ServerFiles(&cfg.Server), tlsconf.AdminFiles(&cfg.Admin)} {
+		add(f.Cert)
+		add(f.Key)
+		add(f.ClientCA)
+	}
 	return t
 }
 
