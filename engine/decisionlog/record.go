@@ -303,7 +303,7 @@ func (r *Record) appendJSON(b []byte, m *Mask, s Sealer, st *stamps) []byte {
 			if f.Error != "" {
 				b = append(b, `,"error":`...)
 				fe := f.Error
-				if m, ok := maskText(fe, sens); ok {
+				if m, ok := maskSensitive(fe, sens); ok {
 					// The pointer is made only then: a filter error on an allowed request
 					// (on_error = "skip") allocates nothing here.
 					fe = m
@@ -628,8 +628,9 @@ func decodeRune[T string | []byte](s T) (rune, int) {
 const minSensitive = 8
 
 // maskSensitive returns p with every sensitive value of at least minSensitive bytes in it
-// replaced by "***" (a key sent as a path segment of a prefix route), and whether it held one.
-// It allocates only then.
+// replaced by "***" (a key sent as a path segment of a prefix route, or quoted in a reason or
+// label), and whether it held one. A shorter value is left: the client chose it, and a short
+// one ("1", "push") would let it hide words of its own record. It allocates only when it masks.
 func maskSensitive(p string, sensitive []string) (string, bool) {
 	found := false
 	for _, s := range sensitive {
@@ -650,19 +651,11 @@ func carriesSensitive(v string, sensitive []string) bool {
 	return false
 }
 
-// maskText returns s with the sensitive values in it masked as maskSensitive masks a path:
-// only values of minSensitive bytes or more, since the client chose them and a short one
-// ("1", "push") would let it hide words of its own record's reasons and labels; ok reports
-// whether it masked anything. It allocates only then.
-func maskText(s string, sensitive []string) (string, bool) {
-	return maskSensitive(s, sensitive)
-}
-
-// appendMaskedString appends s as a JSON string, masked (maskText); when it masked
+// appendMaskedString appends s as a JSON string, masked (maskSensitive); when it masked
 // anything, ptr is added to extra.
 func appendMaskedString(b []byte, s string, sensitive []string, ptr string, extra *[]string) []byte {
 	if len(sensitive) > 0 {
-		if m, ok := maskText(s, sensitive); ok {
+		if m, ok := maskSensitive(s, sensitive); ok {
 			*extra = append(*extra, ptr)
 			s = m
 		}
@@ -670,7 +663,7 @@ func appendMaskedString(b []byte, s string, sensitive []string, ptr string, extr
 	return appendString(b, s)
 }
 
-// appendMaskedStrings is appendStrings with each string masked (maskText); ptr followed by
+// appendMaskedStrings is appendStrings with each string masked (maskSensitive); ptr followed by
 // the index of each one masked is added to extra.
 func appendMaskedStrings(b []byte, ss []string, sensitive []string, ptr string, extra *[]string) []byte {
 	if len(sensitive) == 0 {
@@ -681,7 +674,7 @@ func appendMaskedStrings(b []byte, ss []string, sensitive []string, ptr string, 
 		if i > 0 {
 			b = append(b, ',')
 		}
-		if m, ok := maskText(s, sensitive); ok {
+		if m, ok := maskSensitive(s, sensitive); ok {
 			*extra = append(*extra, ptr+strconv.Itoa(i))
 			s = m
 		}
@@ -691,17 +684,17 @@ func appendMaskedStrings(b []byte, ss []string, sensitive []string, ptr string, 
 }
 
 // maskValue returns v, a label value as the policy gave it (JSON: maps, slices, strings,
-// numbers, booleans, nil), with every string in it masked (maskText), keys included, and
+// numbers, booleans, nil), with every string in it masked (maskSensitive), keys included, and
 // whether it masked anything. v itself is never changed: a map or slice that holds a masked
 // string is copied.
 func maskValue(v any, sensitive []string) (any, bool) {
 	switch t := v.(type) {
 	case string:
-		return maskText(t, sensitive)
+		return maskSensitive(t, sensitive)
 	case map[string]any:
 		var out map[string]any
 		for k, e := range t {
-			mk, kok := maskText(k, sensitive)
+			mk, kok := maskSensitive(k, sensitive)
 			me, eok := maskValue(e, sensitive)
 			if !kok && !eok {
 				continue

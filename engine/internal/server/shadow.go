@@ -48,10 +48,10 @@ func (x *exchange) giveBack(d time.Duration) {
 	}
 	c.mu.Lock()
 	inPlace := c.done == nil && c.err == nil
-	if inPlace {
-		c.deadline = c.deadline.Add(d)
-	}
 	deadline := c.deadline.Add(d)
+	if inPlace {
+		c.deadline = deadline
+	}
 	c.mu.Unlock()
 	if inPlace {
 		return

@@ -32,7 +32,6 @@ func TestSlowShadowLeavesTheLiveDeadline(t *testing.T) {
 	const timeout = 300 * time.Millisecond
 	route := &snapshot.Route{Name: "r", Shadow: q, Timeout: timeout}
 	x := &exchange{route: route, doc: ast.NewObject(), dec: policy.Decision{Allow: true}}
-	x.dc = newDeadlineCtx(time.Now().Add(timeout))
 	for _, ask := range []bool{false, true} { // without, then with, a Done channel asked for
 		x.dc = newDeadlineCtx(time.Now().Add(timeout))
 		if ask {

@@ -96,7 +96,7 @@ func (f Fields) Add(name, value string) Fields {
 // the space around each is trimmed, as there; the gateway's further checks of
 // each pair (a value it finds invalid is dropped) are not mirrored.
 func (f Fields) MergeCookies() Fields {
-	first, n := -1, 0
+	first := -1
 	var pairs []string
 	for i, fl := range f {
 		if !strings.EqualFold(fl.Name, "Cookie") {
@@ -105,7 +105,6 @@ func (f Fields) MergeCookies() Fields {
 		if first < 0 {
 			first = i
 		}
-		n++
 		for p := range strings.SplitSeq(fl.Value, ";") {
 			if p = strings.Trim(p, " \t"); p != "" {
 				pairs = append(pairs, p)
