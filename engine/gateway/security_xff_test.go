@@ -176,3 +176,27 @@ func TestSecurityXFFRepeatedHeader(t *testing.T) {
 		t.Fatalf("policy saw %q", ip)
 	}
 }
+
+// TestClientCannotSendTheDeliveryHeaders: Hookwall-Delivery-Id and Hookwall-Attempt are the
+// gateway's, written on a queued route's deliveries only. An upstream told to dedupe on the
+// delivery id must not get one a client chose on a direct route (a forged id, or a real one
+// from a 202 answer, which would make the genuine delivery look like a duplicate), in any
+// case, on one line or several.
+func TestClientCannotSendTheDeliveryHeaders(t *testing.T) {
+	e, up := secStartXFF(t, `["127.0.0.1"]`)
+	status, body := secRawRequest(t, e, "POST /hooks/xff HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 203.0.113.7\r\n"+
+		"Hookwall-Delivery-Id: dlv_forged\r\nhookwall-delivery-id: dlv_again\r\nHOOKWALL-ATTEMPT: 1\r\n"+
+		"Content-Length: 2\r\nConnection: close\r\n\r\n{}")
+	if status != 200 {
+		t.Fatalf("status %d body %s, want 200", status, body)
+	}
+	reqs := up.requests()
+	if len(reqs) != 1 {
+		t.Fatalf("upstream got %d requests, want 1", len(reqs))
+	}
+	for _, name := range []string{"Hookwall-Delivery-Id", "Hookwall-Attempt"} {
+		if v := reqs[0].Header.Values(name); len(v) != 0 {
+			t.Errorf("the upstream of a direct route got the client's %s %q", name, v)
+		}
+	}
+}

@@ -204,6 +204,8 @@ func TestUpstreamHeadersAreChecked(t *testing.T) {
 		{"x-forwarded-for", "1.2.3.4", false},
 		{"X-Forwarded-Host", "evil.example", false},
 		{"X-Forwarded-Proto", "https", false},
+		{"Hookwall-Delivery-Id", "dlv_forged", false},
+		{"hookwall-attempt", "1", false},
 	} {
 		obj := ast.NewObject(ast.Item(ast.StringTerm(c.name), ast.StringTerm(c.value)))
 		hs, err := decodeHeaders("t.p", obj)

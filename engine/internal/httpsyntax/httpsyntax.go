@@ -54,10 +54,13 @@ var HopByHop = [...]string{
 	"Te", "Trailer", "Transfer-Encoding", "Upgrade",
 }
 
-// GatewayOwned are the request header fields the gateway writes on every forwarded request
-// in place of any a client or a policy sent, in the order the server adds them: the client's
-// address, host and scheme, and the request's id. Read-only.
-var GatewayOwned = [...]string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Request-Id"}
+// GatewayOwned are the request header fields only the gateway writes on a forwarded request,
+// in place of any a client or a policy sent. The first four go on every one, in the order the
+// server adds them: the client's address, host and scheme, and the request's id. The last two
+// go on a queued route's deliveries only (the delivery's id and attempt), and are removed from
+// every other: an upstream told to dedupe on the delivery id must not get one a client chose.
+// Read-only.
+var GatewayOwned = [...]string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Request-Id", "Hookwall-Delivery-Id", "Hookwall-Attempt"}
 
 // IsHopByHop reports whether name (any case) is one of HopByHop.
 func IsHopByHop(name string) bool {

@@ -224,8 +224,10 @@ func (fw *forwarding) prepare(req *fasthttp.Request, route *snapshot.Route, meta
 	return nil
 }
 
-// ownedHeaders are the request headers the gateway sets on the forwarded request, in the
-// order prepare adds them: X-Forwarded-For, -Host, -Proto, X-Request-Id.
+// ownedHeaders are the request headers only the gateway writes on the forwarded request:
+// prepare removes every copy a client or filter sent and adds the first four in order
+// (X-Forwarded-For, -Host, -Proto, X-Request-Id); a queued route's dispatcher adds the
+// delivery's id and attempt.
 var ownedHeaders = httpsyntax.GatewayOwned
 
 // requestIDHeader carries the decision id, to the upstream and in the answer, in canonical
