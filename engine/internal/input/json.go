@@ -43,7 +43,7 @@ const (
 // read differently. The request is refused with Status before any rule runs; Reason is a
 // fixed text, never a part of the body.
 type JSONError struct {
-	Status int // 413 (too many values, a number too long, over the budget), 415 (encoded, not UTF-8) or 422 (too deep, a key twice)
+	Status int // 413 (too many values, a number too long, over the budget), 415 (encoded, not UTF-8) or 422 (too deep, a key twice, a number out of range, an object or array that is not JSON)
 	Reason string
 }
 
@@ -65,13 +65,24 @@ var (
 	// megabyte of them took seconds, in the parse and in every comparison, which no deadline
 	// interrupts), so a number is bounded (maxJSONNumber).
 	errJSONNumber = &JSONError{Status: fasthttp.StatusRequestEntityTooLarge, Reason: "json number too long"}
+	// errJSONNumberRange: a number whose exponent OPA cannot hold (1e99999999999) is JSON, and
+	// other parsers read it (as Infinity): without a value for it, the policy's rules on it
+	// would be passed over.
+	errJSONNumberRange = &JSONError{Status: fasthttp.StatusUnprocessableEntity, Reason: "json number out of range"}
 	// errJSONRepeatedKey: parsers disagree on an object with a key twice (encoding/json,
 	// OPA and most keep the last value; gjson, and many streaming readers, the first;
 	// serde refuses it), so the policy could judge one value and the upstream act on
 	// another. Keys are compared as decoded, so "a" and "\u0061" are the same key, and so
 	// are two invalid UTF-8 spellings that both decode to U+FFFD.
 	errJSONRepeatedKey = &JSONError{Status: fasthttp.StatusUnprocessableEntity, Reason: "json object has a key twice, and the policy reads its json"}
-	// errJSONSyntax is not refused: a body that is not JSON has no input.request.json.
+	// errJSONMalformed: a body that starts as an object or array ("{" or "[" after
+	// whitespace) but is not JSON is refused, not taken for a body that is not JSON: lenient
+	// parsers an upstream may use read many such bodies ({"amount":Infinity}, a trailing comma,
+	// a comment, single quotes, a number too large for OPA, a value with more after it), and
+	// the policy's rules on input.request.json would be passed over.
+	errJSONMalformed = &JSONError{Status: fasthttp.StatusUnprocessableEntity, Reason: "body starts as a json object or array but is not json, and the policy reads its json"}
+	// errJSONSyntax is not refused: a body that is not JSON (and does not start like an
+	// object or array) has no input.request.json.
 	errJSONSyntax = errors.New("input: not json")
 )
 
@@ -89,8 +100,9 @@ const jsonScratchMax = 4096
 // into the arena, and terms come from the slab. It accepts what encoding/json accepts (exactly one value, surrounded by
 // whitespace) and builds what ast.InterfaceToValue builds from encoding/json's result
 // (FuzzJSON): invalid UTF-8 and lone surrogates become U+FFFD. An object with a key twice is
-// refused (errJSONRepeatedKey). ok is false when the body is not JSON; err is a *JSONError
-// when it is over a limit or refused.
+// refused (errJSONRepeatedKey), and so is a body that starts as an object or array but is not
+// JSON (errJSONMalformed). ok is false when the body is not JSON; err is a *JSONError when it
+// is over a limit or refused.
 func (b *Builder) parseJSON(body string, lim JSONLimits) (v ast.Value, ok bool, err error) {
 	if len(body) == 0 {
 		return nil, false, nil
@@ -125,12 +137,21 @@ func (b *Builder) parseJSON(body string, lim JSONLimits) (v ast.Value, ok bool, 
 		b.jsonPairs = nil
 	}
 	switch {
+	case p.err == errJSONSyntax && startsAsContainer(body):
+		return nil, false, errJSONMalformed
 	case p.err == errJSONSyntax:
 		return nil, false, nil
 	case p.err != nil:
 		return nil, false, p.err
 	}
 	return t.Value, true, nil
+}
+
+// startsAsContainer reports whether body's first byte after JSON whitespace opens an object
+// or an array.
+func startsAsContainer(body string) bool {
+	body = strings.TrimLeft(body, " \t\n\r")
+	return body != "" && (body[0] == '{' || body[0] == '[')
 }
 
 // otherUnicode reports whether body starts with a byte order mark (UTF-8, UTF-16 or UTF-32),
@@ -367,9 +388,9 @@ func (p *jsonParser) number() *ast.Term {
 	if t := ast.InternedIntNumberTermFromString(text); t != nil {
 		return t
 	}
-	n, err := ast.NumberChecked(text) // an exponent OPA cannot hold makes the body not JSON, as before
+	n, err := ast.NumberChecked(text)
 	if err != nil {
-		return p.fail(errJSONSyntax)
+		return p.fail(errJSONNumberRange)
 	}
 	if !p.spend(costScalar) {
 		return nil

@@ -105,7 +105,7 @@ func FuzzJSON(f *testing.F) {
 		`{"a":1,"b":[true,false,null],"c":{"d":"e"}}`, ` [ ] `, `{}`, `"\u00e9\ud83d\ude00\ud800x\\\/\b\f\n\r\t"`,
 		"\"\xff\xfe bad utf-8 \xed\xa0\x80\"", `{"a":1,"a":2}`, `-0.5e+10`, `1E5`, `0`, `01`, `1.`, `.5`, `-`, `[1,]`,
 		`{"a" 1}`, `{"a":1}}`, `{"a":1} x`, `tru`, `nul`, `"\x01"`, `"\u12"`, `[[[[[]]]]]`, "\"\t\"", `123456789012345678901234567890`,
-		"\xef\xbb\xbf{}", "{\x00}\x00", "\x00{", "1\x00",
+		"\xef\xbb\xbf{}", "{\x00}\x00", "\x00{", "1\x00", `{"n":1e99999999999}`, `1e99999999999`, ` {"a":Infinity}`,
 	} {
 		f.Add(s)
 	}
@@ -119,6 +119,18 @@ func FuzzJSON(f *testing.F) {
 		if err == errJSONNumber {
 			if !longNumber(body) {
 				t.Fatalf("%q: refused for a long number; encoding/json's tokens show none", body)
+			}
+			return
+		}
+		if err == errJSONMalformed {
+			if wantOK || !startsAsContainer(body) {
+				t.Fatalf("%q: refused as an object or array that is not JSON; encoding/json reads it: %v", body, wantOK)
+			}
+			return
+		}
+		if err == errJSONNumberRange {
+			if !json.Valid([]byte(body)) {
+				t.Fatalf("%q: refused for a number out of range, but encoding/json finds the body not JSON", body)
 			}
 			return
 		}

@@ -93,12 +93,17 @@ func (b *Builder) Capture(req *fasthttp.Request, m *Meta) *Captured {
 	}
 	var num [20]byte
 	r.str[fReceivedAt] = b.String(strconv.AppendInt(num[:0], m.ReceivedAt.UnixNano(), 10))
-	r.encoded = m.ParseJSON && contentEncoded(h.Peek(fasthttp.HeaderContentEncoding))
+	r.encoded = false
 	r.tls, r.json, r.jsonLim = m.TLS, m.ParseJSON, m.JSON
 	b.clearIndex()
 	for k, v := range h.All() {
 		b.lower = append(b.lower[:0], k...)
 		toLower(b.lower)
+		// Every Content-Encoding line counts, not the first (Peek's): "identity" then "gzip"
+		// is a gzipped body, which an upstream may inflate.
+		if m.ParseJSON && !r.encoded && string(b.lower) == "content-encoding" {
+			r.encoded = contentEncoded(v)
+		}
 		slot, i := r.find(unsafe.String(unsafe.SliceData(b.lower), len(b.lower)))
 		if i >= 0 {
 			// A repeated name: its value is kept aside and joined once, after the loop,
@@ -456,9 +461,10 @@ func (b *Builder) Request(req *fasthttp.Request, m *Meta) ast.Object {
 
 func unsafeBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
-// contentEncoded reports whether a Content-Encoding value says the body is encoded: a body
-// sent gzipped is judged as the bytes that came, and an upstream that inflates it would read
-// a JSON value the policy never saw.
+// contentEncoded reports whether a Content-Encoding line's value says the body is encoded
+// (anything but empty or "identity" alone: a list "identity, gzip" is encoded): a body sent
+// gzipped is judged as the bytes that came, and an upstream that inflates it would read a
+// JSON value the policy never saw.
 func contentEncoded(v []byte) bool {
 	v = bytes.TrimSpace(v)
 	return len(v) > 0 && !bytes.EqualFold(v, []byte("identity"))

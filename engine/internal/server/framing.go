@@ -16,6 +16,7 @@ var (
 	chunked          = []byte("chunked")
 	hostName         = []byte("host")
 	contentTypeName  = []byte("content-type")
+	userAgentName    = []byte("user-agent")
 	connectionName   = []byte("connection")
 	schemeSep        = []byte("://")
 )
@@ -34,6 +35,7 @@ const (
 	reasonUnderscore   = "underscore in a header name"
 	reasonHost         = "host is not uri-host[:port]"
 	reasonContentType  = "repeated content-type"
+	reasonUserAgent    = "repeated user-agent"
 )
 
 // badFraming returns the status and reason a request that fasthttp parsed is still refused
@@ -52,8 +54,9 @@ const (
 // route's host as the part after the "@", neither of which the policy sees. A target
 // starting "//" that fasthttp reads a host from (it holds "://", or there is no Host) is
 // refused; "//hooks/x" is a path with an empty segment, merged. Content-Type
-// comes once: fasthttp keeps the last copy only, where a proxy before the gateway may read
-// the first. A field a Connection field names is reported (connNamed), for the caller to
+// and User-Agent come once: fasthttp keeps the last copy of each only (not the joined list
+// the policy gets of any other repeated name), where a proxy before the gateway may read the
+// first. A field a Connection field names is reported (connNamed), for the caller to
 // remove before anything runs (dropConnectionNamed): the gateway removes it before the
 // upstream, so the policy must not judge the request with it (a signature header, say).
 //
@@ -84,7 +87,7 @@ func badFraming(h *fasthttp.RequestHeader, maxHeaders int, dropUnderscores bool)
 	// The parsed header no longer says whether a chunked body came with a Content-Length
 	// (fasthttp sets the length it read), what Transfer-Encoding said, or how many fields
 	// there were, so the header block as received is scanned.
-	var cl, te, ct bool
+	var cl, te, ct, ua bool
 	n := 0
 	for raw := h.RawHeaders(); len(raw) > 0; {
 		line := raw
@@ -126,6 +129,11 @@ func badFraming(h *fasthttp.RequestHeader, maxHeaders int, dropUnderscores bool)
 				return fasthttp.StatusBadRequest, reasonContentType, false, false
 			}
 			ct = true
+		case bytes.EqualFold(name, userAgentName):
+			if ua {
+				return fasthttp.StatusBadRequest, reasonUserAgent, false, false
+			}
+			ua = true
 		case bytes.EqualFold(name, connectionName):
 			connNamed = connNamed || !onlyHopOptions(value)
 		}

@@ -48,6 +48,7 @@ var framingCases = []struct {
 	{"connection naming a field", "POST /a HTTP/1.1\r\nHost: gw\r\nConnection: keep-alive, X-Hub-Signature-256\r\nX-Hub-Signature-256: sha256=0\r\nContent-Length: 0\r\n\r\n", "", 0},
 	// fasthttp keeps the last Content-Type only; a proxy before the gateway may read the first.
 	{"content-type twice", "POST /a HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\nContent-Type: text/plain\r\nContent-Length: 0\r\n\r\n", reasonContentType, 400},
+	{"user-agent twice", "POST /a HTTP/1.1\r\nHost: gw\r\nUser-Agent: GitHub-Hookshot/abc\r\nuser-agent: curl/8\r\nContent-Length: 0\r\n\r\n", reasonUserAgent, 400},
 }
 
 // testMaxHeaders is the max_headers the framing cases run with.
