@@ -245,6 +245,10 @@ func TestNeedsJSON(t *testing.T) {
 		"package p\nallow if hookwall.webhook.verify(\"github\", input.request, {\"secret\": \"s\"}).valid": false,
 		"package p\nallow if input.request.headers.x == \"1\"":                                              false,
 		"package p\nallow if { r := input.request; r.json.a == 1 }":                                         true,
+		// A variable key may name "request", and the JSON below it.
+		"package p\nsection := \"request\"\nallow if input[section].json.a == 1": true,
+		"package p\nallow if input[_].json.a == 1":                               true,
+		"package p\nallow if { k := \"json\"; input.request[k].a == 1 }":         true,
 	}
 	for src, want := range cases {
 		set, err := LoadModules(context.Background(), map[string]string{"p.rego": src}, nil, Options{Secrets: secretMap{"s": []byte("x")}})

@@ -887,6 +887,8 @@ func readsJSON(m *ast.Module) bool {
 		switch {
 		case len(ref) == 1:
 			found = !verifyArgs[t]
+		case !isConstString(ref[1]):
+			found = true // input[x]: could be "request", and below it "json"
 		case ref[1].Value.Compare(ast.String("request")) != 0:
 		case len(ref) == 2:
 			found = !verifyArgs[t]
