@@ -75,6 +75,12 @@ func badFraming(h *fasthttp.RequestHeader, maxHeaders int, dropUnderscores bool)
 	if p := h.Protocol(); !bytes.Equal(p, http11) && !bytes.Equal(p, http10) {
 		return fasthttp.StatusBadRequest, reasonVersion, false, false
 	}
+	// CONNECT asks for a tunnel, and names its target in authority-form, never origin-form: a
+	// "CONNECT /hooks/x" is malformed, and a 200 answer to it tells a proxy before the gateway
+	// that a tunnel is open.
+	if h.IsConnect() {
+		return fasthttp.StatusBadRequest, reasonTarget, false, false
+	}
 	if uri := h.RequestURI(); len(uri) == 0 || uri[0] != '/' || (len(uri) > 1 && uri[1] == '/' && (len(h.Host()) == 0 || bytes.Contains(uri, schemeSep))) {
 		// Absolute-form ("http://host/path") and asterisk-form are for proxies and OPTIONS;
 		// a webhook sender uses origin-form. Accepting absolute-form would let the routing

@@ -34,6 +34,8 @@ var framingCases = []struct {
 	{"obs-fold tab", "POST /a HTTP/1.1\r\nHost: gw\r\nX-A: 1\r\n\tfolded\r\nContent-Length: 0\r\n\r\n", "obsolete line folding in a header", 400},
 	{"version", "POST /a HTTP/1.2\r\nHost: gw\r\nContent-Length: 0\r\n\r\n", "unsupported http version", 400},
 	{"absolute-form", "POST http://other.example/a HTTP/1.1\r\nHost: gw\r\nContent-Length: 0\r\n\r\n", "request target is not origin-form", 400},
+	{"connect", "CONNECT /a HTTP/1.1\r\nHost: gw\r\nContent-Length: 0\r\n\r\n", "request target is not origin-form", 400},
+	{"connect, authority-form", "CONNECT gw:443 HTTP/1.1\r\nHost: gw:443\r\n\r\n", "request target is not origin-form", 400},
 	{"asterisk-form", "OPTIONS * HTTP/1.1\r\nHost: gw\r\nContent-Length: 0\r\n\r\n", "request target is not origin-form", 400},
 	{"underscore in a name", "POST /a HTTP/1.1\r\nHost: gw\r\nX_Forwarded_For: 6.6.6.6\r\nContent-Length: 0\r\n\r\n", reasonUnderscore, 400},
 	// fasthttp reads a host out of a target starting "//" (when "://" follows anywhere).
