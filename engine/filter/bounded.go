@@ -25,7 +25,7 @@ func boundedGuest(wasm []byte) bool {
 		switch id {
 		case 0, 1, 3, 4, 5, 6, 7, 8, 9, 11, 12: // custom, type, function, table, memory, global, export, start, element, data, data count
 		case 2:
-			n, hostOnly, ok := sec.funcImports()
+			n, _, hostOnly, ok := sec.imports()
 			if !ok || !hostOnly {
 				return false
 			}

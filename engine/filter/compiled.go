@@ -66,6 +66,12 @@ func (h *Host) acquireCompiled(ctx context.Context, rt *hostRuntime, key compile
 		return nil, fmt.Errorf("compile: %w", err)
 	}
 	hasResponse, err := checkModule(mod)
+	if err == nil {
+		// Tables live on the host's heap, outside the memory cap wazero enforces: checked
+		// against the cap here, once per module and cap (key.rt.pages), before any instance
+		// allocates them.
+		err = checkTables(wasm, uint64(key.rt.pages)*pageSize)
+	}
 	if err != nil {
 		h.closeModule(ctx, mod)
 		return nil, err

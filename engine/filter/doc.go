@@ -37,9 +37,13 @@
 // after each call. Guest log output (log calls, stdout and stderr together)
 // is capped per call (16 KiB) and per filter per second (256 KiB): a guest
 // that logs in a loop costs the log no more; what is dropped is counted in
-// Stats().LogDropped. Linear memory is capped by [Spec.Memory]; the call stack, which
-// wazero keeps in host memory and never shrinks, is let go after any call long enough to
-// have grown it (a fresh function handle replaces the old). Every call runs
+// Stats().LogDropped. Linear memory is capped by [Spec.Memory], and the guest's tables,
+// which wazero keeps in host memory (8 bytes an entry) with no limit of its own, count
+// against it: Load refuses a module whose tables could hold more entries than Spec.Memory
+// has room for at 8 bytes each (their declared minimums, or a maximum, or no maximum, of a
+// table its code grows with table.grow), so an instance takes at most twice its cap.
+// The call stack, which wazero keeps in host memory and never shrinks, is let go after
+// any call long enough to have grown it (a fresh function handle replaces the old). Every call runs
 // under a deadline ([Spec.Timeout]) enforced by wazero's
 // WithCloseOnContextDone, unless the filter opts out with [NoDeadline]. A
 // guest that provably ends every call within a bound of instructions (no loop,

@@ -17,7 +17,7 @@ func emptyExport(wasm []byte, name string) bool {
 	eachSection(wasm, func(id byte, sec *wasmReader) bool {
 		switch id {
 		case 2: // imports
-			n, _, ok := sec.funcImports()
+			n, _, _, ok := sec.imports()
 			if !ok {
 				return false
 			}
@@ -166,9 +166,10 @@ func (r *wasmReader) limits() bool {
 	return r.err == nil
 }
 
-// funcImports reads the import section: how many functions it imports, and whether every
-// import is a function of the host's http_handler or hookwall module (boundedGuest).
-func (r *wasmReader) funcImports() (funcs uint32, hostOnly, ok bool) {
+// imports reads the import section: how many functions and how many tables it imports, and
+// whether every import is a function of the host's http_handler or hookwall module
+// (boundedGuest).
+func (r *wasmReader) imports() (funcs, tables uint32, hostOnly, ok bool) {
 	hostOnly = true
 	for range r.u32() {
 		mod := r.name()
@@ -182,25 +183,26 @@ func (r *wasmReader) funcImports() (funcs uint32, hostOnly, ok bool) {
 		case 0x01: // table: reference type, limits
 			r.byte()
 			if !r.limits() {
-				return 0, false, false
+				return 0, 0, false, false
 			}
+			tables++
 		case 0x02: // memory
 			if !r.limits() {
-				return 0, false, false
+				return 0, 0, false, false
 			}
 		case 0x03: // global: value type, mutability
 			if !valType(r.byte()) {
-				return 0, false, false
+				return 0, 0, false, false
 			}
 			r.byte()
 		default:
-			return 0, false, false
+			return 0, 0, false, false
 		}
 		if r.err != nil {
-			return 0, false, false
+			return 0, 0, false, false
 		}
 	}
-	return funcs, hostOnly, r.err == nil
+	return funcs, tables, hostOnly, r.err == nil
 }
 
 // valType reports whether c is a value type of one byte: i32, i64, f32, f64, v128, funcref,

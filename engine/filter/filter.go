@@ -48,7 +48,8 @@ type Spec struct {
 	Timeout time.Duration
 	// Memory caps each instance's linear memory in bytes, rounded up to 64
 	// KiB pages; 0 means config.DefaultFilterMemory. A module that declares more fails
-	// at load.
+	// at load, as does one whose tables could hold more entries than the cap has room
+	// for at 8 bytes each (wazero keeps tables in host memory, outside the cap).
 	Memory uint64
 	// Pool is how many instances Load creates and the pool keeps warm; 0
 	// means config.DefaultFilterPool() (2×GOMAXPROCS).
