@@ -765,3 +765,29 @@ func TestEndedContextLeavesTheInstanceUsable(t *testing.T) {
 		t.Errorf("guest calls %d → %d, want one: the ended context's call must not run the guest", before.Calls, after.Calls)
 	}
 }
+
+// TestGuestExitWithDeadlineCodeIsNotATimeout: wazero closes a module that overran its
+// deadline with exit code 0xefffffff, and a guest can exit with that code itself. Within its
+// deadline that exit is the guest's own failure, a trap, whether in handle_request or in its
+// start function: a timeout is reported only when the deadline passed.
+func TestGuestExitWithDeadlineCodeIsNotATimeout(t *testing.T) {
+	h := newHost(t)
+	f := load(t, h, Spec{Name: "exit-call", Pool: 1, Module: wat(t, `(module
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1 1)
+  (func (export "handle_request") (result i64)
+    (call $exit (i32.const 0xefffffff))
+    (i64.const 1)))`)})
+	_, _, err := call(t, f, getReq)
+	wantKind(t, err, KindTrap)
+	if st := f.Stats(); st.Errors.Timeout != 0 || st.Errors.Trap != 1 {
+		t.Errorf("counted %+v, want one trap and no timeout", st.Errors)
+	}
+
+	_, err = h.Load(testCtx, Spec{Name: "exit-start", Pool: 1, Module: wat(t, `(module
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1 1)
+  (func (export "_initialize") (call $exit (i32.const 0xefffffff)))
+  (func (export "handle_request") (result i64) (i64.const 1)))`)})
+	wantKind(t, err, KindTrap)
+}

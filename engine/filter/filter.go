@@ -514,8 +514,10 @@ func (f *Filter) newInstance(ctx context.Context) (*Instance, error) {
 		if mod != nil {
 			_ = mod.Close(ctx)
 		}
+		// A timeout only when the start functions' deadline passed or the caller's context
+		// ended: a guest may exit with wazero's deadline code itself.
 		kind := KindTrap
-		if timedOut(err) || ctx.Err() != nil {
+		if ictx.Err() != nil {
 			kind = KindTimeout
 		}
 		if said != "" {

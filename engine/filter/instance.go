@@ -382,7 +382,7 @@ func (c *callContext) Value(key any) any {
 
 // classify maps a failed call to an error kind.
 func (i *Instance) classify(ctx context.Context, err error) ErrorKind {
-	if timedOut(err) {
+	if timedOut(err, i.cctx.expired.Load()) {
 		return KindTimeout
 	}
 	var abi *abiError
@@ -425,9 +425,14 @@ func stackOverflow(err error) bool {
 	return false
 }
 
-// timedOut reports whether wazero closed the module because its context
-// ended.
-func timedOut(err error) bool {
+// timedOut reports whether wazero closed the module because the call's deadline passed:
+// err is the exit wazero closes it with when the call's context ends, and expired says that
+// the deadline did fire. A guest may exit with the same code itself
+// (proc_exit(0xefffffff)), within its deadline: that is its own exit, not a timeout.
+func timedOut(err error, expired bool) bool {
+	if !expired {
+		return false
+	}
 	var exit *sys.ExitError
 	if !errors.As(err, &exit) {
 		return false
