@@ -59,9 +59,14 @@ func abiGetConfig(buf []byte) uint32 { return putBytes(buf, string(harness.Confi
 // has no trailers, like the fasthttp host.
 const supported = uint32(FeatureBufferRequest | FeatureBufferResponse)
 
+// abiEnableFeatures grants features as the host does: during handle_request for the request;
+// after next nothing new (http-wasm takes a feature only before handle_request returns), the
+// features enabled before it are returned.
 func abiEnableFeatures(f uint32) uint32 {
 	if x := harness.Peek(); x != nil {
-		x.Features |= f & supported
+		if harness.CurrentPhase() == harness.PhaseRequest {
+			x.Features |= f & supported
+		}
 		return x.Features
 	}
 	return f & supported

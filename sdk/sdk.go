@@ -22,12 +22,13 @@ type Features uint32
 // Feature bits, as numbered by the http-wasm ABI.
 const (
 	// FeatureBufferRequest keeps the request body readable by the next
-	// handler after the guest read it. The SDK enables it before the first
-	// body read of a request.
+	// handler after the guest read it, and by the response phase. The SDK
+	// enables it before the first body read of a request, and before the
+	// Handler runs when a ResponseHandler is registered.
 	FeatureBufferRequest Features = 1 << iota
 	// FeatureBufferResponse lets the response phase read and rewrite the
-	// upstream's response. The SDK enables it on every request when a
-	// ResponseHandler is registered.
+	// upstream's response. The SDK enables it on every request, before the
+	// Handler runs, when a ResponseHandler is registered.
 	FeatureBufferResponse
 	// FeatureTrailers exposes HTTP trailers; the SDK does not use them.
 	FeatureTrailers
@@ -56,8 +57,8 @@ var (
 	// value seen and is reused, so steady-state reads do not allocate.
 	scratch = make([]byte, 512)
 	bodies  [2]bodyState
-	// enabled holds the features already requested in this phase, so each
-	// costs one host call per request at most.
+	// enabled holds the features the host reported enabled for this request,
+	// so each costs one host call per request at most.
 	enabled Features
 )
 
@@ -76,7 +77,9 @@ const maxKeptBody = 1 << 20
 func Handle(h Handler) { reqHandler = h }
 
 // HandleResponse registers the response handler. Call it from init. With one
-// registered, every request asks the host to buffer the upstream's response.
+// registered, every request asks the host, before the Handler runs, to buffer
+// the upstream's response and the request body: the host takes features only
+// before next, and the response handler may read both.
 func HandleResponse(h ResponseHandler) { respHandler = h }
 
 // Configure registers fn to parse the filter's configuration (the `config`
@@ -102,11 +105,13 @@ func Log(level LogLevel, msg string) { abiLog(int32(level), msg) }
 // guest can skip building one.
 func LogEnabled(level LogLevel) bool { return abiLogEnabled(int32(level)) }
 
-// EnableFeatures asks the host for features and returns the ones it
-// supports. The SDK enables what it needs itself.
+// EnableFeatures asks the host for features and returns the ones enabled.
+// The host grants a feature only before next (from init or a Handler); in a
+// ResponseHandler it grants nothing new and returns those enabled before.
+// The SDK enables what it needs itself.
 func EnableFeatures(f Features) Features {
-	enabled |= f
-	return Features(abiEnableFeatures(uint32(f)))
+	enabled = Features(abiEnableFeatures(uint32(f)))
+	return enabled
 }
 
 // SetLabel reports key=value to the policy, which sees it at
@@ -238,8 +243,11 @@ func (Response) SetBody(b []byte) { writeBody(kindResponse, b) }
 // onHandleRequest is the body of the handle_request export.
 func onHandleRequest() uint64 {
 	startPhase()
+	enabled = 0
 	if respHandler != nil {
-		enable(FeatureBufferResponse)
+		// Before next, the only time the host takes them: the response handler may read
+		// the request body and change the upstream's answer.
+		enable(FeatureBufferRequest | FeatureBufferResponse)
 	}
 	if reqHandler == nil || reqHandler(Request{}, Response{}) {
 		return 1 // next=1; the ctx half is unused
@@ -256,7 +264,6 @@ func onHandleResponse(isError bool) {
 }
 
 func startPhase() {
-	enabled = 0
 	for i := range bodies {
 		b := &bodies[i]
 		if cap(b.buf) > maxKeptBody {

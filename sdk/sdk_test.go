@@ -516,3 +516,34 @@ func TestHarnessRequestAsTheGatewayReadsIt(t *testing.T) {
 		t.Errorf("chunked request: Content-Length %q, want none", chunked)
 	}
 }
+
+// TestFeaturesAreEnabledBeforeNext: the host grants enable_features only before
+// handle_request returns, and the harness with it. So the SDK enables what a registered
+// response handler needs before next: it may read the request body (buffer_request) though
+// the request handler never did, and change the upstream's answer (buffer_response). A
+// feature asked for after next is not granted.
+func TestFeaturesAreEnabledBeforeNext(t *testing.T) {
+	f, err := sdktest.New("cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body string
+	var late sdk.Features
+	onRequest = func(sdk.Request, sdk.Response) bool { return true }
+	onResponse = func(r sdk.Request, w sdk.Response, _ bool) {
+		body = string(r.Body())
+		late = sdk.EnableFeatures(sdk.FeatureTrailers | sdk.FeatureBufferRequest)
+		w.SetStatusCode(299)
+	}
+	defer func() { onResponse = nil }()
+	res, err := f.RoundTrip(sdktest.NewRequest("POST", "/", []byte("sent")), &sdktest.Response{Status: 200}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "sent" || res.Response.Status != 299 {
+		t.Errorf("response handler read %q and answered %d", body, res.Response.Status)
+	}
+	if want := sdk.FeatureBufferRequest | sdk.FeatureBufferResponse; late != want || res.Features != want {
+		t.Errorf("features %b after next, %b in all, want %b", late, res.Features, want)
+	}
+}

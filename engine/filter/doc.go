@@ -63,7 +63,8 @@
 //     or value (anything that could smuggle a second request or header), or a
 //     call outside its phase traps the guest (Kind "abi"); the host goes on.
 //   - fasthttp buffers whole bodies, so buffer_request and buffer_response are
-//     always available. Trailers are not supported: enable_features never
+//     always available, but only when enabled before next: after it
+//     enable_features grants nothing new. Trailers are not supported: enable_features never
 //     reports them, trailer names and values are empty, and setting one traps,
 //     as the ABI asks of hosts without trailers.
 //   - The "hookwall" module adds set_label(key, key_len, value, value_len)

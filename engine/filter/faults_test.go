@@ -596,6 +596,42 @@ func TestResponsePhaseNeedsBufferFeature(t *testing.T) {
 	}
 }
 
+// TestFeaturesEnabledAfterNextAreNotGranted: http-wasm takes enable_features only before
+// handle_request returns. A guest that enables buffer_response in handle_response gets back
+// the features it had (none), and its rewrite of the upstream's answer traps, leaving the
+// answer as it came.
+func TestFeaturesEnabledAfterNextAreNotGranted(t *testing.T) {
+	f := load(t, newHost(t), Spec{Name: "late", Pool: 1, Module: wat(t, `(module
+  (import "http_handler" "enable_features" (func $enable (param i32) (result i32)))
+  (import "http_handler" "write_body" (func $write_body (param i32 i32 i32)))
+  (import "http_handler" "set_status_code" (func $set_status (param i32)))
+  (memory (export "memory") 1 1)
+  (data (i32.const 0) "rewritten")
+  (func (export "handle_request") (result i64) (i64.const 1))
+  (func (export "handle_response") (param i32 i32)
+    (if (i32.ne (call $enable (i32.const 2)) (i32.const 0)) (then (unreachable)))
+    (call $set_status (i32.const 299))
+    (call $write_body (i32.const 1) (i32.const 0) (i32.const 9))))`)})
+	ex, _, resp := newExchange(t, getReq)
+	inst, err := f.Acquire(testCtx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inst.Release()
+	if next, err := inst.HandleRequest(testCtx, ex); err != nil || !next {
+		t.Fatalf("next=%v err=%v", next, err)
+	}
+	resp.SetBodyString("from upstream")
+	err = inst.HandleResponse(testCtx, ex, false)
+	fe := wantKind(t, err, KindABI)
+	if !strings.Contains(fe.Error(), "set_status_code") {
+		t.Errorf("error %q, want set_status_code refused without the buffer feature", fe)
+	}
+	if resp.StatusCode() != 200 || string(resp.Body()) != "from upstream" {
+		t.Errorf("the upstream's answer became %d %q", resp.StatusCode(), resp.Body())
+	}
+}
+
 // flood runs the request phase of a guest (without a deadline) that adds headers in a loop,
 // wants it trapped, and returns how many headers named name it added.
 func flood(t *testing.T, module, name string) int {

@@ -361,9 +361,19 @@ func slogLevel(level int32) slog.Level {
 
 // --- http_handler -------------------------------------------------------------
 
+// hostEnableFeatures grants what the guest asks of supportedFeatures: from the start function
+// for every request of the instance, in handle_request for that request. After next it grants
+// nothing new and returns the features enabled before it: http-wasm takes a feature only
+// before handle_request returns, and the response may change only when buffer_response was
+// enabled then (a guest enabling it in handle_response would rewrite an answer it let
+// through unbuffered).
 func hostEnableFeatures(ctx context.Context, stack []uint64) {
 	i := callingInstance(ctx, fnEnableFeatures)
 	want := uint32(stack[0]) & supportedFeatures
+	if i.afterNext {
+		stack[0] = uint64(i.features)
+		return
+	}
 	if i.ex == nil {
 		// From the start function: applies to every request of the instance.
 		i.baseFeatures |= want
