@@ -249,7 +249,7 @@ func abiSetStatusCode(code uint32) {
 }
 
 func abiSetLabel(key, value string) {
-	x := harness.Current()
+	x := beforeNext("set_label") // labels are for the policy, which has decided after next
 	switch {
 	case key == "":
 		harness.Trap("set_label", "empty label key")

@@ -116,7 +116,9 @@ func EnableFeatures(f Features) Features {
 
 // SetLabel reports key=value to the policy, which sees it at
 // input.filters.<filter name>.labels. A later value for a key replaces it.
-// Uses the hookwall host module.
+// Call it from a Handler: the policy has decided by the time a
+// ResponseHandler runs, and the host traps a label set there. Uses the
+// hookwall host module.
 func SetLabel(key, value string) { abiSetLabel(key, value) }
 
 // Route returns the name of the route the request matched. Uses the hookwall

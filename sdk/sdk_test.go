@@ -387,6 +387,11 @@ func TestHarnessTrapsLikeTheHost(t *testing.T) {
 	if _, err := f.RoundTrip(sdktest.NewRequest("POST", "/", nil), &sdktest.Response{}, false); err == nil {
 		t.Error("changing the request after next was accepted")
 	}
+	// Labels are for the policy, which has decided after next.
+	onResponse = func(sdk.Request, sdk.Response, bool) { sdk.SetLabel("late", "x") }
+	if _, err := f.RoundTrip(sdktest.NewRequest("POST", "/", nil), &sdktest.Response{}, false); err == nil {
+		t.Error("a label set after next was accepted")
+	}
 	onResponse = nil
 }
 

@@ -67,6 +67,7 @@
 //     enable_features grants nothing new. Trailers are not supported: enable_features never
 //     reports them, trailer names and values are empty, and setting one traps,
 //     as the ABI asks of hosts without trailers.
-//   - The "hookwall" module adds set_label(key, key_len, value, value_len)
-//     and get_route(buf, buf_limit) -> len; see README.md.
+//   - The "hookwall" module adds set_label(key, key_len, value, value_len),
+//     which traps after next (labels are for the policy, which has decided
+//     by then), and get_route(buf, buf_limit) -> len; see README.md.
 package filter

@@ -632,6 +632,38 @@ func TestFeaturesEnabledAfterNextAreNotGranted(t *testing.T) {
 	}
 }
 
+// TestSetLabelAfterNextTraps: labels are for the policy, which has decided by the time
+// handle_response runs; a label set there traps the guest and reaches no one.
+func TestSetLabelAfterNextTraps(t *testing.T) {
+	f := load(t, newHost(t), Spec{Name: "late-label", Pool: 1, Module: wat(t, `(module
+  (import "hookwall" "set_label" (func $set_label (param i32 i32 i32 i32)))
+  (memory (export "memory") 1 1)
+  (data (i32.const 0) "latex")
+  (func (export "handle_request") (result i64)
+    (call $set_label (i32.const 0) (i32.const 4) (i32.const 4) (i32.const 1))
+    (i64.const 1))
+  (func (export "handle_response") (param i32 i32)
+    (call $set_label (i32.const 0) (i32.const 4) (i32.const 4) (i32.const 1))))`)})
+	ex, _, _ := newExchange(t, getReq)
+	var got []string
+	ex.SetLabel = func(k, v string) { got = append(got, k+"="+v) }
+	inst, err := f.Acquire(testCtx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inst.Release()
+	if next, err := inst.HandleRequest(testCtx, ex); err != nil || !next {
+		t.Fatalf("next=%v err=%v", next, err)
+	}
+	fe := wantKind(t, inst.HandleResponse(testCtx, ex, false), KindABI)
+	if !strings.Contains(fe.Error(), "set_label") || !strings.Contains(fe.Error(), "after next") {
+		t.Errorf("error %q, want set_label refused after next", fe)
+	}
+	if len(got) != 1 || got[0] != "late=x" {
+		t.Errorf("labels %v, want the request phase's late=x alone", got)
+	}
+}
+
 // flood runs the request phase of a guest (without a deadline) that adds headers in a loop,
 // wants it trapped, and returns how many headers named name it added.
 func flood(t *testing.T, module, name string) int {

@@ -702,9 +702,13 @@ func hostGetSourceAddr(ctx context.Context, mod api.Module, stack []uint64) {
 
 // --- hookwall -----------------------------------------------------------------
 
+// hostSetLabel hands a label to the policy (Exchange.SetLabel). Labels are for the policy,
+// which has decided by the time handle_response runs: after next set_label traps, rather than
+// file a label no policy reads (and the server would file under whichever filter ran last).
 func hostSetLabel(ctx context.Context, mod api.Module, stack []uint64) {
 	i := callingInstance(ctx, fnSetLabel)
 	ex := i.exchange(fnSetLabel)
+	i.mustBeforeNext(fnSetLabel)
 	key := region(mod, fnSetLabel, uint32(stack[0]), uint32(stack[1]))
 	value := region(mod, fnSetLabel, uint32(stack[2]), uint32(stack[3]))
 	switch {

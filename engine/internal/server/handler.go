@@ -79,6 +79,8 @@ var exchangePool = sync.Pool{New: func() any { return &exchange{} }}
 // them only for a policy that reads it.
 type label struct{ filter, key, value string }
 
+// setLabel files a label under curFilter, the filter whose handle_request runs: the host
+// traps set_label after next, so a response phase never sets one.
 func (x *exchange) setLabel(k, v string) {
 	x.labels = append(x.labels, label{x.curFilter, k, v})
 }
