@@ -176,6 +176,7 @@ func abiGetHeaderValues(kind uint32, name string, buf []byte) uint64 {
 func abiSetHeaderValue(kind uint32, name, value string) {
 	f := fields("set_header_value", kind, true)
 	writeHeaderArgs("set_header_value", name, value)
+	chargeHeader("set_header_value", name, value)
 	*f = f.Set(name, value)
 	if kind == kindRequest && strings.EqualFold(name, "Cookie") {
 		*f = f.MergeCookies()
@@ -185,6 +186,7 @@ func abiSetHeaderValue(kind uint32, name, value string) {
 func abiAddHeaderValue(kind uint32, name, value string) {
 	f := fields("add_header_value", kind, true)
 	writeHeaderArgs("add_header_value", name, value)
+	chargeHeader("add_header_value", name, value)
 	*f = f.Add(name, value)
 	if kind == kindRequest && strings.EqualFold(name, "Cookie") {
 		*f = f.MergeCookies() // added to the request's cookie list, as the gateway does
@@ -197,6 +199,16 @@ func writeHeaderArgs(fn, name, value string) {
 	headerArgs(fn, name, value)
 	if strings.EqualFold(name, "Trailer") {
 		harness.Trap(fn, "trailers are not supported")
+	}
+}
+
+// chargeHeader counts a header the guest sets or adds against the exchange's budget, as the
+// gateway does.
+func chargeHeader(fn, name, value string) {
+	x := harness.Current()
+	x.AddedHeaderBytes += len(name) + len(value) + harness.AddedHeaderOverhead
+	if x.AddedHeaderBytes > harness.AddedHeaderLimit {
+		harness.Trap(fn, "guest added more than 1 MiB of headers to one request")
 	}
 }
 
@@ -228,13 +240,17 @@ func abiReadBody(kind uint32, buf []byte) uint64 {
 }
 
 func abiWriteBody(kind uint32, b []byte) {
+	var body *harness.Body
 	switch kind {
 	case kindRequest:
-		beforeNext("write_body").ReqBody.Write(b)
+		body = &beforeNext("write_body").ReqBody
 	case kindResponse:
-		beforeNextOr("write_body", FeatureBufferResponse).RespBody.Write(b)
+		body = &beforeNextOr("write_body", FeatureBufferResponse).RespBody
 	default:
 		harness.Trap("write_body", "unknown body kind")
+	}
+	if !body.Write(b) {
+		harness.Trap("write_body", "body would exceed the filter's memory cap")
 	}
 }
 

@@ -552,3 +552,55 @@ func TestFeaturesAreEnabledBeforeNext(t *testing.T) {
 		t.Errorf("features %b after next, %b in all, want %b", late, res.Features, want)
 	}
 }
+
+// TestHarnessHasTheHostsBudgets: the harness refuses what the gateway's host traps, at the
+// same bounds: more than 1 MiB of headers set or added to one request (each counted with 64
+// bytes besides its name and value), and a body written past the filter's memory cap (its
+// default, 32 MiB).
+func TestHarnessHasTheHostsBudgets(t *testing.T) {
+	f, err := sdktest.New("cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const headerBudget = 1<<20 - len("X-A") - 64 // one header's value that fills the budget
+	cases := []struct {
+		name string
+		ok   bool
+		h    func(req sdk.Request, resp sdk.Response)
+	}{
+		{"2000 added headers of 1000 bytes", false, func(r sdk.Request, _ sdk.Response) {
+			v := strings.Repeat("v", 1000)
+			for i := range 2000 {
+				r.AddHeader("X-Add-"+strconv.Itoa(i), v)
+			}
+		}},
+		{"one header that fills the budget", true, func(r sdk.Request, _ sdk.Response) {
+			r.SetHeader("X-A", strings.Repeat("v", headerBudget))
+		}},
+		{"one header a byte past it", false, func(r sdk.Request, _ sdk.Response) {
+			r.SetHeader("X-A", strings.Repeat("v", headerBudget+1))
+		}},
+		{"request and response headers together", false, func(r sdk.Request, w sdk.Response) {
+			r.SetHeader("X-A", strings.Repeat("v", headerBudget))
+			w.SetHeader("X-B", "1")
+		}},
+		{"a body of the memory cap", true, func(r sdk.Request, _ sdk.Response) {
+			r.SetBody(make([]byte, 32<<20))
+		}},
+		{"a body a byte past it", false, func(r sdk.Request, _ sdk.Response) {
+			r.SetBody(make([]byte, 32<<20))
+			r.SetBody([]byte{1})
+		}},
+		{"a response body past it", false, func(_ sdk.Request, w sdk.Response) {
+			w.SetBody(make([]byte, 32<<20+1))
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			onRequest = func(req sdk.Request, resp sdk.Response) bool { c.h(req, resp); return true }
+			if _, err := f.Do(sdktest.NewRequest("POST", "/", nil)); (err == nil) != c.ok {
+				t.Errorf("err = %v, want ok %v", err, c.ok)
+			}
+		})
+	}
+}

@@ -12,7 +12,9 @@
 //
 // The in-memory host follows the ABI semantics the real host has: body
 // streams read once per phase, first body write of a phase replaces and later
-// ones append, case-insensitive header names, no trailers, default status 200.
+// ones append, case-insensitive header names, no trailers, default status 200,
+// and the host's limits: labels, 1 MiB of headers set or added to one request,
+// and a written body within the default memory cap (32 MiB).
 // The request is shown as the gateway reads it from the wire: repeated Cookie
 // lines are one value joined with "; ", and a body (or a method other than GET
 // and HEAD) comes with the Content-Length received. Where it still differs

@@ -155,13 +155,18 @@ func (b *Body) Read(p []byte) (n int, eof bool) {
 	return n, b.read >= len(b.Data)
 }
 
-// Write applies one write_body call.
-func (b *Body) Write(p []byte) {
+// Write applies one write_body call, and reports false, writing nothing more, when the
+// body would grow past BodyLimit.
+func (b *Body) Write(p []byte) (ok bool) {
 	if !b.written {
 		b.Data = b.Data[:0:0]
 		b.written = true
 	}
+	if len(b.Data)+len(p) > BodyLimit {
+		return false
+	}
 	b.Data = append(b.Data, p...)
+	return true
 }
 
 // startPhase resets the per-phase stream state.
@@ -187,7 +192,10 @@ type Exchange struct {
 	Features   uint32
 	Labels     map[string]string
 	LabelCalls int
-	Logs       []Log
+	// AddedHeaderBytes counts the headers the guest set or added in this exchange, as the
+	// host does (AddedHeaderLimit).
+	AddedHeaderBytes int
+	Logs             []Log
 }
 
 // Phase says which guest export is running.
@@ -307,10 +315,19 @@ func recoverTo(err *error, what string) {
 // Limits and checks of the hookwall host (engine/filter), mirrored so that a
 // guest the harness accepts is one the gateway accepts. A violation traps the
 // guest there; here it panics, which the session reports as an error.
+//
+// The header budget counts every header a guest sets or adds to one exchange (both
+// phases), each as its name, its value and AddedHeaderOverhead bytes. A body written
+// may not outgrow the filter's memory cap: BodyLimit is the cap's default (the
+// [[filter]] memory key), so a filter configured with a smaller cap is refused a body
+// the harness takes.
 const (
-	LabelKeyLimit   = 128
-	LabelValueLimit = 1024
-	LabelCountLimit = 64
+	LabelKeyLimit       = 128
+	LabelValueLimit     = 1024
+	LabelCountLimit     = 64
+	AddedHeaderLimit    = 1 << 20
+	AddedHeaderOverhead = 64
+	BodyLimit           = 32 << 20
 )
 
 // Trap panics like a host function trapping the guest.
