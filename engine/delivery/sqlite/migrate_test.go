@@ -198,3 +198,56 @@ func TestPageSize(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// firstSchema is the store's first schema: headers and bodies in the deliveries rows, and
+// no dest (every delivery went to its route's upstream).
+const firstSchema = `
+CREATE TABLE deliveries (id TEXT PRIMARY KEY, route TEXT NOT NULL, decision_id TEXT NOT NULL,
+	received_at INTEGER NOT NULL, method TEXT NOT NULL, uri TEXT NOT NULL, headers BLOB NOT NULL,
+	body BLOB NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, base INTEGER NOT NULL DEFAULT 0,
+	next_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, last_status INTEGER NOT NULL DEFAULT 0,
+	last_error TEXT NOT NULL DEFAULT '', claimed_by TEXT, lease_until INTEGER);
+CREATE TABLE delivery_attempts (delivery_id TEXT NOT NULL, n INTEGER NOT NULL, at INTEGER NOT NULL,
+	status INTEGER NOT NULL, latency_us INTEGER NOT NULL, error TEXT NOT NULL);
+`
+
+// A file of the first schema (no dest column) opens with its deliveries kept, each going to
+// its route's upstream, and the pending one is claimed.
+func TestOpenMigratesFirstSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "d.db")
+	old, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.Exec(firstSchema); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Unix(1_700_000_000, 0)
+	want := delivery.Record{ID: "a", Route: "github", DecisionID: "d", ReceivedAt: at, Method: "POST", URI: "/hooks?x=1",
+		Headers: []delivery.Header{{Name: "Content-Type", Value: "application/json"}}, Body: []byte(`{}`),
+		State: delivery.StatePending, NextAt: at, UpdatedAt: at}
+	if _, err := old.Exec(`INSERT INTO deliveries (id, route, decision_id, received_at, method, uri, headers, body, state, next_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)`, want.ID, want.Route, want.DecisionID, at.UnixNano(), want.Method, want.URI,
+		delivery.EncodeHeaders(want.Headers), want.Body, at.UnixNano(), at.UnixNano()); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(Options{Path: path})
+	if err != nil {
+		t.Fatalf("open a file of the first schema: %v", err)
+	}
+	defer s.Close()
+	r, _, err := s.Get(context.Background(), "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(*r, want) {
+		t.Errorf("after the migration:\n got %+v\nwant %+v", *r, want)
+	}
+	got, err := s.Claim(context.Background(), "w", at.Add(time.Second), time.Minute, 10, delivery.Routes{})
+	if err != nil || len(got) != 1 || got[0].ID != "a" || got[0].Dest != 0 {
+		t.Fatalf("claim after the migration: %v, %v; want a, to the upstream", ids(got), err)
+	}
+}

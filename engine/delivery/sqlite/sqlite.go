@@ -353,7 +353,7 @@ func open(o Options) (*Store, error) {
 
 // migrate rebuilds, in one transaction, a file of an older schema: one whose deliveries
 // are keyed by their text id, with headers and bodies in delivery_bodies by id or, older
-// still, in the deliveries rows themselves. The rows keep their ids, states and
+// still, in the deliveries rows themselves (the first schema, without dest). The rows keep their ids, states and
 // attempts (their attempts stay in delivery_attempts); leases are not kept (the file is one
 // gateway's: a previous process's leases are void, and its deliveries due again at once).
 func migrate(w *sql.DB) error {
@@ -394,9 +394,15 @@ func migrate(w *sql.DB) error {
 	if !cols["body"] {
 		steps = append(steps, `ALTER TABLE delivery_bodies RENAME TO delivery_bodies_old`)
 	}
+	// The first schema had no dest: every delivery of such a file goes to its route's
+	// upstream (0).
+	dest := `dest`
+	if !cols["dest"] {
+		dest = `0`
+	}
 	steps = append(steps, schema,
 		`INSERT INTO deliveries (id, route, dest, decision_id, received_at, method, uri, state, attempts, base, next_at, updated_at, last_status, last_error)
-			SELECT id, route, dest, decision_id, received_at, method, uri, state, attempts, base, next_at, updated_at, last_status, last_error
+			SELECT id, route, `+dest+`, decision_id, received_at, method, uri, state, attempts, base, next_at, updated_at, last_status, last_error
 			FROM deliveries_old ORDER BY id`,
 		`INSERT INTO delivery_bodies (seq, headers, body) SELECT d.seq, b.headers, b.body FROM deliveries d JOIN `+bodies+` b ON b.id = d.id`,
 		`DROP TABLE deliveries_old`,
