@@ -83,7 +83,12 @@ type Options struct {
 	// both kinds of refusal. Nil: the Dispatcher logs a warning, and calls Attempted (dead)
 	// and Final. (A Sealed store refuses such a delivery itself, through its dead.)
 	Refused func(r *Record, res Result, cause error)
-	Logger  *slog.Logger
+	// Held is called after a claimed delivery is held because this gateway cannot open it
+	// (cause errors.Is ErrSealedNoKeys: it is sealed and the store is not wrapped in Sealed):
+	// it is not attempted nor made dead, but left pending under the claim's lease, and
+	// claimed again once the lease expires. Nil: the hold is only logged.
+	Held   func(r *Record, cause error)
+	Logger *slog.Logger
 	// Ordered returns the routes delivered one at a time in arrival order.
 	Ordered func() []string
 	// BreakerCooldown is how long a route's circuit breaker stays open before it lets one
@@ -244,11 +249,19 @@ func (d *Dispatcher) claimOnce(ctx context.Context) bool {
 		return false
 	}
 	var back []string
+	var held []*Record
 	for _, r := range rs {
 		if r.Unreadable != nil {
 			if !d.refuse(ctx, r, now) {
 				back = append(back, r.ID)
 			}
+			continue
+		}
+		if isSealed(r) {
+			// Sealed, and nothing opened it: what would go out is the ciphertext. It keeps
+			// its lease, unattempted, and is claimed again when that expires: once the
+			// keys are back it is delivered.
+			held = append(held, r)
 			continue
 		}
 		dest := Destination{r.Route, r.Dest}
@@ -274,6 +287,9 @@ func (d *Dispatcher) claimOnce(ctx context.Context) bool {
 		d.mu.Unlock()
 		d.wg.Add(1)
 		d.jobs <- job{r: r, t: t, release: release}
+	}
+	if len(held) > 0 {
+		d.holdSealed(held)
 	}
 	if len(back) > 0 {
 		if err := d.o.Store.Release(ctx, d.o.Owner, back); err != nil && ctx.Err() == nil {
@@ -313,6 +329,23 @@ func (d *Dispatcher) refuse(ctx context.Context, r *Record, now time.Time) bool 
 		d.o.Final(r, res)
 	}
 	return true
+}
+
+// holdSealed reports the sealed deliveries rs a claim holds, leased and unattempted: one
+// warning for the claim, and Options.Held for each.
+func (d *Dispatcher) holdSealed(rs []*Record) {
+	var first error
+	for _, r := range rs {
+		cause := fmt.Errorf("delivery: %s: %w (sealed with key %q): held in the store, not sent; put that key back in [delivery] encryption_keys and restart the gateway to deliver it", r.ID, ErrSealedNoKeys, r.Headers[0].Value)
+		if first == nil {
+			first = cause
+		}
+		if d.o.Held != nil {
+			d.o.Held(r, cause)
+		}
+	}
+	d.o.Logger.Warn("delivery: sealed deliveries held, not sent: no [delivery] encryption_keys to open them; each is claimed again when its lease expires",
+		"held", len(rs), "delivery_id", rs[0].ID, "route", rs[0].Route, "reason", "sealed_no_key", "lease", d.o.Lease, "err", first)
 }
 
 // hold makes claims skip dest, whose delivery id Target did not resolve at now.

@@ -139,6 +139,11 @@ var (
 	ErrSealBroken = errors.New("does not open")
 )
 
+// ErrSealedNoKeys is why a Dispatcher holds a claimed record that is sealed while its store
+// is not wrapped in Sealed (the gateway runs without encryption_keys): sending it would send
+// the ciphertext, and making it dead would lose a webhook the keys still open.
+var ErrSealedNoKeys = errors.New("sealed, and [delivery] encryption_keys is not set")
+
 // sealedAAD is what a record's ciphertext is bound to besides its key: every field stored
 // in the clear that says where and how it is delivered (the id, the route, the destination,
 // the method, the target's path, the decision it came from), so that a writer of the store

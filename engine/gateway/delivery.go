@@ -65,7 +65,7 @@ func (g *Gateway) openDelivery(cfg *config.Config, kr *delivery.Keyring) (*deliv
 	}, []string{"route", "outcome"})
 	refused := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "hookwall_delivery_refused_total",
-		Help: "Deliveries made dead when claimed, never attempted, by reason: corrupt (the stored row does not decode), cleartext (stored in the clear though encryption_keys is set), earlier_seal (sealed by an earlier version, bound to its id alone), missing_key, bad_seal (does not open: a changed key, or a row changed in the store).",
+		Help: "Claimed deliveries refused, never attempted, by reason. Made dead: corrupt (the stored row does not decode), cleartext (stored in the clear though encryption_keys is set), earlier_seal (sealed by an earlier version, bound to its id alone), missing_key, bad_seal (does not open: a changed key, or a row changed in the store). Held, pending, claimed again when the lease expires (counted at each claim): sealed_no_key (sealed, and encryption_keys is not set).",
 	}, []string{"route", "reason"})
 	// A delivery whose stored row does not decode, or (with keys) is not sealed as this
 	// gateway seals (in the clear, sealed by an earlier version, with a retired key,
@@ -95,7 +95,12 @@ func (g *Gateway) openDelivery(cfg *config.Config, kr *delivery.Keyring) (*deliv
 			attempts.WithLabelValues(route, string(outcome)).Inc()
 		},
 		Refused: refuse,
-		Logger:  g.log,
+		// A sealed delivery claimed without keys is held, never sent (the dispatcher logs
+		// it): counted at each claim.
+		Held: func(r *delivery.Record, _ error) {
+			refused.WithLabelValues(r.Route, "sealed_no_key").Inc()
+		},
+		Logger: g.log,
 	})
 	reg := g.obs.metrics.Registry()
 	for _, c := range []prometheus.Collector{attempts, refused} {

@@ -130,3 +130,40 @@ func TestQueuedRefusesADeliveryWrittenInTheClear(t *testing.T) {
 		t.Fatal("a log holds the refused delivery's body")
 	}
 }
+
+// A gateway without encryption_keys, its queued route signed, over a store holding a sealed
+// delivery (sealed by this gateway before its keys were taken out, or by another gateway of
+// its fleet): the ciphertext is never sent nor signed, the delivery is not made dead but
+// held, pending, and the hold is logged and counted.
+func TestQueuedHoldsSealedWithoutKeys(t *testing.T) {
+	up := startUpstream(t)
+	up.setHandler(func(ctx *fasthttp.RequestCtx) { ctx.SetStatusCode(503) }) // keeps the real one pending: its retries read the file
+	cfg := strings.ReplaceAll(queuedConfig, "max_pending = {{MAX}}", "max_pending = 100")
+	cfg = strings.ReplaceAll(cfg, `retry = ["50ms", "50ms", "50ms"]`, `retry = ["200ms", "200ms", "200ms", "200ms", "200ms", "200ms", "200ms", "200ms", "200ms", "200ms"]`+"\n"+`sign = "wh"`)
+	cfg = strings.ReplaceAll(cfg, `github = {file = "github.secret"}`, "github = {file = \"github.secret\"}\nwh = {file = \"wh.secret\"}")
+	cfg = strings.ReplaceAll(cfg, "{{UPSTREAM}}", up.URL())
+	e := startEnv(t, cfg, map[string]string{"policies/github.rego": queuedPolicy, "github.secret": "s3cret",
+		"wh.secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}, Options{})
+	body := `{"real":1}` // a webhook of its own, which goes through
+	if r := e.do("POST", "/hooks/github", []byte(body), signed(body, "")); r.Status != 202 {
+		t.Fatalf("status %d", r.Status)
+	}
+	testutil.WaitFor(t, func() bool { return len(up.requests()) >= 1 })
+	writeStoredRow(t, e, "sealed-1", delivery.EncodeHeaders([]delivery.Header{{Name: ":sealed2", Value: "dkey"}}), []byte("CIPHERTEXT"))
+	testutil.WaitFor(t, func() bool {
+		return strings.Contains(httpGet(t, e.admin+"/metrics"), `hookwall_delivery_refused_total{reason="sealed_no_key",route="github"}`)
+	})
+	up.setHandler(nil)
+	testutil.WaitFor(t, func() bool { return len(decisionLines(t, e, "delivered")) == 1 })
+	for _, got := range up.requests() {
+		if strings.Contains(string(got.Body), "CIPHERTEXT") {
+			t.Fatalf("the upstream got the sealed delivery's ciphertext, signed %q", got.Header.Get("webhook-signature"))
+		}
+	}
+	if len(decisionLines(t, e, "dead")) != 0 {
+		t.Fatal("the sealed delivery was made dead")
+	}
+	if s := e.logBuf.String(); !strings.Contains(s, "delivery_id=sealed-1") || !strings.Contains(s, "reason=sealed_no_key") || !strings.Contains(s, `put that key back in [delivery] encryption_keys`) {
+		t.Fatalf("no warning naming the held delivery:\n%s", s)
+	}
+}
