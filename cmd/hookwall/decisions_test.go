@@ -241,10 +241,10 @@ func TestDecisionLogBodySealed(t *testing.T) {
 	}
 }
 
-// A queued delivery sealed with a key that was then retired cannot be opened: it is made
-// dead at once, with a decision-log line (delivery id, attempts, the missing key and what
-// to do) and the dead metric; with the key back it replays and is delivered.
-func TestRetiredKeyDeliveryIsDeadAndReplays(t *testing.T) {
+// A queued delivery sealed with a key that was then retired cannot be opened: it is held,
+// pending and never attempted nor made dead, the hold counted by the refused metric; with
+// the key back it is delivered, no replay needed.
+func TestRetiredKeyDeliveryIsHeldUntilTheKeyIsBack(t *testing.T) {
 	upURL, accept, reached := startRefusingUpstream(t, http.StatusServiceUnavailable)
 	dir := sealTree(t)
 	const queued = "delivery = \"queued\"\nretry = [\"1500ms\", \"1h\"]"
@@ -270,34 +270,35 @@ func TestRetiredKeyDeliveryIsDeadAndReplays(t *testing.T) {
 
 	cfg2 := writeSealConfig(t, dir, "k2.toml", `["k2"]`, queued, upURL)
 	_, admin, stop := runGateway(t, cfg2)
-	_, line := logLines(t, dir, func(m map[string]any) bool { return m["outcome"] == "dead" && m["delivery_id"] == id })
-	if line["attempts"] != float64(2) || line["route"] != "gh" ||
-		!strings.Contains(line["error"].(string), `sealed with key "k1", which is not in encryption_keys: put "k1" back in [delivery] encryption_keys`) {
-		t.Fatalf("dead line: %v", line)
-	}
-	metrics := httpBody(t, admin+"/metrics")
-	for _, want := range []string{`hookwall_delivery_attempts_total{outcome="dead",route="gh"} 1`, `hookwall_delivery_depth{route="gh",state="dead"} 1`} {
-		if !strings.Contains(metrics, want) {
-			t.Fatalf("metrics lack %s:\n%s", want, metrics)
+	var metrics string
+	for end := time.Now().Add(10 * time.Second); !strings.Contains(metrics, `hookwall_delivery_refused_total{reason="missing_key",route="gh"}`); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("metrics lack the hold:\n%s", metrics)
 		}
+		metrics = httpBody(t, admin+"/metrics")
+	}
+	if !strings.Contains(metrics, `hookwall_delivery_depth{route="gh",state="pending"} 1`) || strings.Contains(metrics, `outcome="dead"`) {
+		t.Fatalf("the held delivery is not pending alone:\n%s", metrics)
 	}
 	if reached.Load() != 1 {
 		t.Fatalf("a delivery that does not open reached the upstream")
 	}
 	stop()
+	if raw, _ := os.ReadFile(filepath.Join(dir, "decisions.log")); bytes.Contains(raw, []byte(`"outcome":"dead"`)) {
+		t.Fatalf("the held delivery was made dead:\n%s", raw)
+	}
 
 	cfg3 := writeSealConfig(t, dir, "k21.toml", `["k2", "k1"]`, queued, upURL)
-	_, admin, _ = runGateway(t, cfg3)
 	accept.Store(true)
-	hookwall(t, 0, "deliveries", "replay", id, "-c", cfg3, "--admin", admin)
-	_, line = logLines(t, dir, func(m map[string]any) bool { return m["outcome"] == "delivered" && m["delivery_id"] == id })
-	if line["attempts"] != float64(3) || line["status"] != float64(200) {
+	_, admin, _ = runGateway(t, cfg3)
+	_, line := logLines(t, dir, func(m map[string]any) bool { return m["outcome"] == "delivered" && m["delivery_id"] == id })
+	if line["attempts"] != float64(2) || line["status"] != float64(200) {
 		t.Fatalf("delivered line: %v", line)
 	}
 	// A delivered delivery replays too: delivered again, same id, its attempts counted on.
 	hookwall(t, 0, "deliveries", "replay", id, "-c", cfg3, "--admin", admin)
 	logLines(t, dir, func(m map[string]any) bool {
-		return m["outcome"] == "delivered" && m["delivery_id"] == id && m["attempts"] == float64(4)
+		return m["outcome"] == "delivered" && m["delivery_id"] == id && m["attempts"] == float64(3)
 	})
 	if reached.Load() != 3 {
 		t.Fatalf("the upstream got %d requests, want 3 (one refused, two delivered)", reached.Load())

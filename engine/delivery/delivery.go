@@ -82,6 +82,11 @@ type Record struct {
 	// (errors.Is ErrCorrupt; its Headers are nil): it is never attempted, but made dead with
 	// this error by whoever claimed it (Sealed, the Dispatcher). Nil otherwise.
 	Unreadable error
+	// Held is set on a record a Sealed store's Claim returns still sealed, with a key its
+	// keyring lacks (errors.As *MissingKeyError): another gateway of the fleet may hold the
+	// key, or it may be put back, so the record is neither attempted nor made dead, but held
+	// by whoever claimed it (the Dispatcher keeps its lease until it expires). Nil otherwise.
+	Held error
 }
 
 // Attempt is one try at delivering.

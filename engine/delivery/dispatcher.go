@@ -84,9 +84,10 @@ type Options struct {
 	// and Final. (A Sealed store refuses such a delivery itself, through its dead.)
 	Refused func(r *Record, res Result, cause error)
 	// Held is called after a claimed delivery is held because this gateway cannot open it
-	// (cause errors.Is ErrSealedNoKeys: it is sealed and the store is not wrapped in Sealed):
-	// it is not attempted nor made dead, but left pending under the claim's lease, and
-	// claimed again once the lease expires. Nil: the hold is only logged.
+	// (cause errors.Is ErrSealedNoKeys: it is sealed and the store is not wrapped in Sealed;
+	// or errors.As a *MissingKeyError: Record.Held): it is not attempted nor made dead, but
+	// left pending under the claim's lease, and claimed again once the lease expires (here,
+	// or by a gateway sharing the store that holds the key). Nil: the hold is only logged.
 	Held   func(r *Record, cause error)
 	Logger *slog.Logger
 	// Ordered returns the routes delivered one at a time in arrival order.
@@ -257,10 +258,10 @@ func (d *Dispatcher) claimOnce(ctx context.Context) bool {
 			}
 			continue
 		}
-		if isSealed(r) {
+		if r.Held != nil || isSealed(r) {
 			// Sealed, and nothing opened it: what would go out is the ciphertext. It keeps
 			// its lease, unattempted, and is claimed again when that expires: once the
-			// keys are back it is delivered.
+			// key is back (or by a gateway that has it) it is delivered.
 			held = append(held, r)
 			continue
 		}
@@ -336,7 +337,10 @@ func (d *Dispatcher) refuse(ctx context.Context, r *Record, now time.Time) bool 
 func (d *Dispatcher) holdSealed(rs []*Record) {
 	var first error
 	for _, r := range rs {
-		cause := fmt.Errorf("delivery: %s: %w (sealed with key %q): held in the store, not sent; put that key back in [delivery] encryption_keys and restart the gateway to deliver it", r.ID, ErrSealedNoKeys, r.Headers[0].Value)
+		cause := r.Held
+		if cause == nil {
+			cause = fmt.Errorf("delivery: %s: %w (sealed with key %q): held in the store, not sent; put that key back in [delivery] encryption_keys and restart the gateway to deliver it", r.ID, ErrSealedNoKeys, r.Headers[0].Value)
+		}
 		if first == nil {
 			first = cause
 		}
@@ -344,8 +348,17 @@ func (d *Dispatcher) holdSealed(rs []*Record) {
 			d.o.Held(r, cause)
 		}
 	}
-	d.o.Logger.Warn("delivery: sealed deliveries held, not sent: no [delivery] encryption_keys to open them; each is claimed again when its lease expires",
-		"held", len(rs), "delivery_id", rs[0].ID, "route", rs[0].Route, "reason", "sealed_no_key", "lease", d.o.Lease, "err", first)
+	d.o.Logger.Warn("delivery: sealed deliveries held, not sent: this gateway has no key to open them; each is claimed again when its lease expires",
+		"held", len(rs), "delivery_id", rs[0].ID, "route", rs[0].Route, "reason", HeldReason(first), "lease", d.o.Lease, "err", first)
+}
+
+// HeldReason is the reason a delivery was held for (Options.Held's cause): "sealed_no_key"
+// (sealed, and the gateway has no keys) or "missing_key" (sealed with a key it lacks).
+func HeldReason(cause error) string {
+	if errors.Is(cause, ErrSealedNoKeys) {
+		return "sealed_no_key"
+	}
+	return "missing_key"
 }
 
 // hold makes claims skip dest, whose delivery id Target did not resolve at now.

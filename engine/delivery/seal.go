@@ -124,7 +124,7 @@ const (
 )
 
 // Reasons a claimed record is refused: made dead before any attempt, never sent. The error
-// the dead hook gets wraps one of them (or a *MissingKeyError).
+// the dead hook gets wraps one of them.
 var (
 	// ErrStoredInClear: the record carries no seal, though every record the gateway stores
 	// with keys is sealed. Something other than the gateway wrote it into the store, or it
@@ -141,7 +141,8 @@ var (
 
 // ErrSealedNoKeys is why a Dispatcher holds a claimed record that is sealed while its store
 // is not wrapped in Sealed (the gateway runs without encryption_keys): sending it would send
-// the ciphertext, and making it dead would lose a webhook the keys still open.
+// the ciphertext, and making it dead would lose a webhook the keys still open. (One a
+// Sealed store cannot open for want of its key is held too: Record.Held.)
 var ErrSealedNoKeys = errors.New("sealed, and [delivery] encryption_keys is not set")
 
 // sealedAAD is what a record's ciphertext is bound to besides its key: every field stored
@@ -164,13 +165,17 @@ func sealedAAD(r *Record) []byte {
 // A claimed record that is not sealed in the current form under a key kr holds is never
 // delivered: one stored in the clear (anyone who can write the store could have put it
 // there, and the gateway would deliver and sign it as the route's), one sealed by an earlier
-// version (bound to its id alone: it may have been re-pointed), one sealed with a key kr no
-// longer has, one that does not open. It is made dead with an error saying what happened and
-// what to do, and dead (may be nil) is called with it as the Dispatcher calls Options.Final,
-// with the cause (errors.Is ErrStoredInClear, ErrSealedUnbound, ErrSealBroken or, for a row
-// that does not decode (Record.Unreadable), ErrCorrupt, or a *MissingKeyError), so that
-// this final outcome is logged and counted like the others. Get still shows such records
-// (but one that does not decode), and Rekey seals them: see Rekey.
+// version (bound to its id alone: it may have been re-pointed), one that does not open. It
+// is made dead with an error saying what happened and what to do, and dead (may be nil) is
+// called with it as the Dispatcher calls Options.Final, with the cause (errors.Is
+// ErrStoredInClear, ErrSealedUnbound, ErrSealBroken or, for a row that does not decode
+// (Record.Unreadable), ErrCorrupt), so that this final outcome is logged and counted like
+// the others. One sealed with a key kr does not hold is not made dead: another gateway
+// sharing the store may hold the key (a fleet in the middle of a rotation), or the key may
+// be put back. Claim returns it still sealed, with Record.Held set to a *MissingKeyError,
+// for the caller to hold (the Dispatcher keeps its lease, unattempted, until it expires).
+// Get still shows such records (but one that does not decode or open), and Rekey seals
+// them: see Rekey.
 func Sealed(s Store, kr *Keyring, dead func(r *Record, res Result, cause error)) Store {
 	return &sealed{Store: s, kr: kr, dead: dead}
 }
@@ -224,7 +229,7 @@ func (s *sealed) open(r *Record) error {
 	}
 	plain, err := s.kr.Open(r.Headers[0].Value, r.Body, aad)
 	if mk := (*MissingKeyError)(nil); errors.As(err, &mk) {
-		return fmt.Errorf("delivery: %s: %w: put %q back in [delivery] encryption_keys (after the key that seals) and replay the delivery (run hookwall deliveries rekey before retiring a key)", r.ID, err, mk.KeyID)
+		return fmt.Errorf("delivery: %s: %w: put %q back in [delivery] encryption_keys (after the key that seals); until then a pending delivery sealed with it is held, not sent, and a dead one is replayed once it is back (run hookwall deliveries rekey before retiring a key)", r.ID, err, mk.KeyID)
 	}
 	if err != nil {
 		return fmt.Errorf("delivery: %s: %w; if not, the delivery was changed in the store (re-pointed at another route, destination or target): purge it", r.ID, err)
@@ -284,6 +289,13 @@ func (s *sealed) Claim(ctx context.Context, owner string, now time.Time, lease t
 		oerr := r.Unreadable // the row does not decode: refused as one that does not open
 		if oerr == nil {
 			oerr = s.openToDeliver(r)
+		}
+		if mk := (*MissingKeyError)(nil); errors.As(oerr, &mk) {
+			// Not dead: another gateway of the fleet may have the key. Left sealed, for
+			// the caller to hold.
+			r.Held = oerr
+			out = append(out, r)
+			continue
 		}
 		if oerr != nil {
 			// Never attempted: dead, and replayable once the cause is removed (the key put

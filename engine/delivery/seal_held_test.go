@@ -44,11 +44,12 @@ func (rec *recorder) requests() []string {
 	return append([]string(nil), rec.got...)
 }
 
-// runDispatcher runs a dispatcher over store to addr (lease as given) until the test ends.
-func runDispatcher(t *testing.T, store delivery.Store, addr string, lease time.Duration, held func(*delivery.Record, error)) {
+// runDispatcher runs a dispatcher of owner over store to addr (lease as given) until the
+// test ends.
+func runDispatcher(t *testing.T, store delivery.Store, addr, owner string, lease time.Duration, held func(*delivery.Record, error)) {
 	t.Helper()
 	client := &fasthttp.HostClient{Addr: addr}
-	d := delivery.NewDispatcher(delivery.Options{Store: store, Owner: "gw", Lease: lease, Poll: 20 * time.Millisecond, Held: held,
+	d := delivery.NewDispatcher(delivery.Options{Store: store, Owner: owner, Lease: lease, Poll: 20 * time.Millisecond, Held: held,
 		Target: func(string, int) (delivery.Target, func(), bool) {
 			return delivery.Target{Client: client, Scheme: "http", Host: addr, Timeout: time.Second}, func() {}, true
 		}})
@@ -73,7 +74,7 @@ func TestSealedHeldWithoutKeys(t *testing.T) {
 	var mu sync.Mutex
 	var causes []error
 	bare := openSQLite(t, path) // no keys: not wrapped
-	runDispatcher(t, bare, up.addr, 200*time.Millisecond, func(r *delivery.Record, cause error) {
+	runDispatcher(t, bare, up.addr, "gw", 200*time.Millisecond, func(r *delivery.Record, cause error) {
 		mu.Lock()
 		causes = append(causes, cause)
 		mu.Unlock()
@@ -95,13 +96,61 @@ func TestSealedHeldWithoutKeys(t *testing.T) {
 	}
 	must(t, bare.Close())
 
-	runDispatcher(t, delivery.Sealed(openSQLite(t, path), keyring(t, oldKey), nil), up.addr, time.Minute, nil)
+	runDispatcher(t, delivery.Sealed(openSQLite(t, path), keyring(t, oldKey), nil), up.addr, "gw", time.Minute, nil)
 	for end := time.Now().Add(5 * time.Second); len(up.requests()) == 0; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(end) {
 			t.Fatal("with the key back, the held delivery was not delivered")
 		}
 	}
 	if got := up.requests(); len(got) != 1 || got[0] != `/hook?x=1 {"ok":true}` {
+		t.Fatalf("the upstream got %q; want the webhook once", got)
+	}
+}
+
+// A fleet sharing a store, in the middle of a rotation: gateway A seals with the new key,
+// gateway B does not have it yet. B claims A's webhook first: it holds it (neither sends nor
+// makes it dead), and A, which has the key, delivers it once B's lease expires.
+func TestSealedWithAKeyThisGatewayLacksIsHeld(t *testing.T) {
+	ctx := context.Background()
+	store := openSQLite(t, filepath.Join(t.TempDir(), "d.db")) // stands in for the fleet's PostgreSQL store
+	gwA := delivery.Sealed(store, keyring(t, newKey, oldKey), nil)
+	var mu sync.Mutex
+	var held []error
+	var dead []string
+	gwB := delivery.Sealed(store, keyring(t, oldKey), func(r *delivery.Record, _ delivery.Result, cause error) {
+		mu.Lock()
+		dead = append(dead, r.ID+": "+cause.Error())
+		mu.Unlock()
+	})
+	now := time.Now()
+	must(t, gwA.Enqueue(ctx, &delivery.Record{ID: "w1", Route: "r", Method: "POST", URI: "/hook", ReceivedAt: now, NextAt: now, Body: []byte(`{"n":1}`)}))
+
+	up := newRecorder(t)
+	runDispatcher(t, gwB, up.addr, "gwB", 300*time.Millisecond, func(_ *delivery.Record, cause error) {
+		mu.Lock()
+		held = append(held, cause)
+		mu.Unlock()
+	})
+	for end := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		mu.Lock()
+		n := len(held) + len(dead)
+		mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatal("gateway B never claimed the webhook")
+		}
+	}
+	runDispatcher(t, gwA, up.addr, "gwA", time.Minute, nil)
+	waitState(t, store, "w1", delivery.StateDelivered)
+	mu.Lock()
+	defer mu.Unlock()
+	mk := (*delivery.MissingKeyError)(nil)
+	if len(dead) != 0 || len(held) == 0 || !errors.As(held[0], &mk) || mk.KeyID != "new" {
+		t.Fatalf("gateway B: dead %q, held %v; want it held for want of key \"new\"", dead, held)
+	}
+	if got := up.requests(); len(got) != 1 || got[0] != `/hook {"n":1}` {
 		t.Fatalf("the upstream got %q; want the webhook once", got)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -57,8 +58,8 @@ func rawFiles(t *testing.T, path string) []byte {
 }
 
 // Sealed records leave no plaintext on disk; a rotated keyring (new key first) opens the
-// old records and seals new ones with the new key; a record whose key is gone is not
-// delivered but made dead, naming the key.
+// old records and seals new ones with the new key; a record whose key is gone is neither
+// opened nor made dead, but returned sealed and marked held, naming the key.
 func TestSealedAtRest(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "d.db")
@@ -110,15 +111,19 @@ func TestSealedAtRest(t *testing.T) {
 		t.Fatalf("Get of a record sealed with a retired key: %v", err)
 	}
 	rs, err := s.Claim(ctx, "w", now, time.Minute, 10, delivery.Routes{})
-	if err != nil || len(rs) != 1 || rs[0].ID != "b" {
-		t.Fatalf("claim: %v %v, want only b", rs, err)
+	if err != nil || !slices.Equal(ids(rs), []string{"a", "b"}) {
+		t.Fatalf("claim: %v %v, want a and b", ids(rs), err)
 	}
-	list, _ := s.List(ctx, delivery.Query{State: delivery.StateDead})
-	if len(list) != 1 || list[0].ID != "a" || !strings.Contains(list[0].LastError, `key "old"`) {
-		t.Fatalf("dead list: %+v", list)
+	mk := (*delivery.MissingKeyError)(nil)
+	if a := rs[0]; !errors.As(a.Held, &mk) || mk.KeyID != "old" || bytes.Contains(a.Body, []byte("BODY-PLAINTEXT")) ||
+		!strings.Contains(a.Held.Error(), `delivery: a: sealed with key "old", which is not in encryption_keys: put "old" back in [delivery] encryption_keys`) {
+		t.Fatalf("a, sealed with the retired key: held %v, body %q; want held, still sealed", a.Held, a.Body)
 	}
-	if len(dead) != 1 || !strings.HasPrefix(dead[0], `a 1 dead delivery: a: sealed with key "old", which is not in encryption_keys: put "old" back in [delivery] encryption_keys`) {
-		t.Fatalf("dead hook calls: %q", dead)
+	if rs[1].Held != nil || string(rs[1].Body) != string(rec("b").Body) {
+		t.Fatalf("b: held %v, body %q", rs[1].Held, rs[1].Body)
+	}
+	if list, _ := s.List(ctx, delivery.Query{State: delivery.StateDead}); len(list) != 0 || len(dead) != 0 {
+		t.Fatalf("dead: %+v, dead hook calls %q; want none", list, dead)
 	}
 }
 
@@ -183,7 +188,7 @@ func TestRekey(t *testing.T) {
 	}
 }
 
-// A claim in which one record does not open (its key retired) and cannot be made dead (the
+// A claim in which one record is refused (stored in the clear) and cannot be made dead (the
 // claim's context ended meanwhile: the gateway stopping) fails, and gives back every record
 // of it at once: the next claim has the others and makes that one dead, without waiting for
 // the leases to expire.
@@ -195,9 +200,13 @@ func TestSealedFailedClaimReleasesTheOthers(t *testing.T) {
 		return &delivery.Record{ID: id, Route: "r", Method: "POST", URI: "/", ReceivedAt: at, NextAt: at,
 			Headers: []delivery.Header{{Name: "X-Sig", Value: "SIG-" + id}}, Body: []byte("BODY-" + id)}
 	}
-	for i, k := range []delivery.Key{newKey, oldKey, newKey} { // b, in the middle, under the key retired next
+	for i, sealed := range []bool{true, false, true} { // b, in the middle, in the clear
 		id := string(rune('a' + i))
-		if err := delivery.Sealed(raw, keyring(t, k), nil).Enqueue(ctx, rec(id, now.Add(time.Duration(i)*time.Millisecond))); err != nil {
+		var s delivery.Store = raw
+		if sealed {
+			s = delivery.Sealed(raw, keyring(t, newKey), nil)
+		}
+		if err := s.Enqueue(ctx, rec(id, now.Add(time.Duration(i)*time.Millisecond))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -206,7 +215,7 @@ func TestSealedFailedClaimReleasesTheOthers(t *testing.T) {
 
 	ended, cancel := context.WithCancel(ctx)
 	cancel()
-	if rs, err := s.Claim(ended, "w1", now.Add(time.Second), time.Minute, 3, delivery.Routes{}); err == nil || !strings.Contains(err.Error(), `key "old"`) || len(dead) != 0 {
+	if rs, err := s.Claim(ended, "w1", now.Add(time.Second), time.Minute, 3, delivery.Routes{}); err == nil || !errors.Is(err, delivery.ErrStoredInClear) || len(dead) != 0 {
 		t.Fatalf("claim whose dead record cannot be finished: %v %v, dead %v; want an error", ids(rs), err, dead)
 	}
 	rs, err := s.Claim(ctx, "w2", now.Add(time.Second), time.Minute, 3, delivery.Routes{})

@@ -65,11 +65,11 @@ func (g *Gateway) openDelivery(cfg *config.Config, kr *delivery.Keyring) (*deliv
 	}, []string{"route", "outcome"})
 	refused := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "hookwall_delivery_refused_total",
-		Help: "Claimed deliveries refused, never attempted, by reason. Made dead: corrupt (the stored row does not decode), cleartext (stored in the clear though encryption_keys is set), earlier_seal (sealed by an earlier version, bound to its id alone), missing_key, bad_seal (does not open: a changed key, or a row changed in the store). Held, pending, claimed again when the lease expires (counted at each claim): sealed_no_key (sealed, and encryption_keys is not set).",
+		Help: "Claimed deliveries refused, never attempted, by reason. Made dead: corrupt (the stored row does not decode), cleartext (stored in the clear though encryption_keys is set), earlier_seal (sealed by an earlier version, bound to its id alone), bad_seal (does not open: a changed key, or a row changed in the store). Held, pending, claimed again when the lease expires (counted at each claim): missing_key (sealed with a key not in encryption_keys), sealed_no_key (sealed, and encryption_keys is not set).",
 	}, []string{"route", "reason"})
 	// A delivery whose stored row does not decode, or (with keys) is not sealed as this
-	// gateway seals (in the clear, sealed by an earlier version, with a retired key,
-	// altered), is made dead when claimed, before any attempt: its final outcome is logged
+	// gateway seals (in the clear, sealed by an earlier version, altered), is made dead when
+	// claimed, before any attempt: its final outcome is logged
 	// and counted as the dispatcher's are, and, since a row the gateway did not write may be
 	// a forgery, warned about (never with its headers or body) and counted by reason.
 	refuse := func(r *delivery.Record, res delivery.Result, cause error) {
@@ -95,10 +95,10 @@ func (g *Gateway) openDelivery(cfg *config.Config, kr *delivery.Keyring) (*deliv
 			attempts.WithLabelValues(route, string(outcome)).Inc()
 		},
 		Refused: refuse,
-		// A sealed delivery claimed without keys is held, never sent (the dispatcher logs
-		// it): counted at each claim.
-		Held: func(r *delivery.Record, _ error) {
-			refused.WithLabelValues(r.Route, "sealed_no_key").Inc()
+		// A sealed delivery this gateway has no key for is held, never sent (the dispatcher
+		// logs it): counted at each claim.
+		Held: func(r *delivery.Record, cause error) {
+			refused.WithLabelValues(r.Route, delivery.HeldReason(cause)).Inc()
 		},
 		Logger: g.log,
 	})
