@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"strconv"
 	"sync"
@@ -408,6 +410,7 @@ const finishTimeout = 10 * time.Second
 type exchange struct {
 	req  fasthttp.Request
 	resp fasthttp.Response
+	body io.LimitedReader // bounds the read of resp's body (discardBody)
 
 	// record serves the worker's attempts until half of finishTimeout is left, so a Finish
 	// is given between finishTimeout/2 and finishTimeout, without a context and a timer
@@ -637,15 +640,35 @@ func send(t *Target, r *Record, n int, w *exchange) (status int, retryAfter time
 	if t.SignKey != nil {
 		signStandard(&req.Header, t.SignKey, r.ID, time.Now(), r.Body)
 	}
+	// The answer is its status line and headers: the client returns once it has them, and
+	// the body is read only to keep the connection (discardBody). A 2xx whose body is large
+	// or slow is delivered, not sent again to an upstream that took it.
+	resp.StreamBody = true
 	if err := t.Client.DoTimeout(req, resp, t.Timeout); err != nil {
-		// The client reads an answer's status and headers before its body, and bounds the
-		// body: an answer over the bound still answered, and a worker reads no body. A 2xx
-		// so answered is delivered, not sent again to an upstream that took it.
-		if !errors.Is(err, fasthttp.ErrBodyTooLarge) {
-			return 0, 0, err
-		}
+		return 0, 0, err
 	}
-	return resp.StatusCode(), parseRetryAfter(resp.Header.Peek("Retry-After"), time.Now()), nil
+	status, retryAfter = resp.StatusCode(), parseRetryAfter(resp.Header.Peek("Retry-After"), time.Now())
+	w.discardBody(t.Client.MaxResponseBodySize)
+	return status, retryAfter, nil
+}
+
+// discardBody reads and drops what is left of w's streamed answer body, at most limit bytes
+// (0: no bound), until the attempt's deadline (the connection's read deadline), then closes
+// the stream: a body read to its end gives the connection back to the client's pool, one
+// over limit, slower than the deadline or cut short closes it. Nothing of it changes the
+// answer.
+func (w *exchange) discardBody(limit int) {
+	body := w.resp.BodyStream()
+	if body == nil {
+		return
+	}
+	w.body = io.LimitedReader{R: body, N: math.MaxInt64}
+	if limit > 0 {
+		w.body.N = int64(limit) + 1
+	}
+	_, _ = io.Copy(io.Discard, &w.body)
+	w.body.R = nil
+	_ = w.resp.CloseBodyStream()
 }
 
 // parseRetryAfter reads delay-seconds or an HTTP date; 0 when absent or unreadable.

@@ -1,8 +1,11 @@
 package delivery_test
 
 import (
+	"bufio"
 	"context"
+	"io"
 	"net"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -303,5 +306,65 @@ func TestAnswerOverTheBodyBoundStillAnswers(t *testing.T) {
 		if time.Now().After(end) {
 			t.Fatalf("not finished: %+v %v", r, err)
 		}
+	}
+}
+
+// An upstream that answers 200 and then sends its declared body slower than the route's
+// timeout took the webhook: the attempt is delivered on the status, sent once, not
+// counted as no answer and sent again; the connection whose body was not read to its end
+// is not reused, and the next delivery goes out on a new one.
+func TestTwoHundredWithASlowBodyDelivers(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var hits, conns atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func(c net.Conn) {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					_, _ = io.Copy(io.Discard, req.Body)
+					hits.Add(1)
+					// 2 of the 10 bytes declared, the rest long after the timeout.
+					_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nok"))
+					time.Sleep(2 * time.Second)
+					_, _ = c.Write([]byte("12345678"))
+				}
+			}(c)
+		}
+	}()
+	d, store := setup(t, ln.Addr().String(), 300*time.Millisecond) // retry schedule: 1s
+	ctx, cancel := context.WithCancel(context.Background())
+	go d.Run(ctx)
+	t.Cleanup(func() { cancel(); _ = d.Shutdown(context.Background()) })
+	enqueueOne(t, d)
+	waitState(t, store, "x", delivery.StateDelivered)
+	now := time.Now()
+	if err := d.Enqueue(context.Background(), &delivery.Record{ID: "y", Route: "r", Method: "POST", URI: "/", ReceivedAt: now, NextAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, store, "y", delivery.StateDelivered)
+	time.Sleep(1200 * time.Millisecond) // past the retry schedule's 1s
+	r, as, err := store.Get(context.Background(), "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hits.Load() != 2 || len(as) != 1 || as[0].Status != 200 || r.State != delivery.StateDelivered {
+		t.Fatalf("the upstream got %d requests for 2 webhooks; x: %s, attempts %+v", hits.Load(), r.State, as)
+	}
+	if conns.Load() != 2 {
+		t.Fatalf("%d connections for 2 deliveries: one whose body was not read is reused", conns.Load())
 	}
 }
