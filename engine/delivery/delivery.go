@@ -78,6 +78,10 @@ type Record struct {
 	LastStatus int
 	LastError  string
 
+	// Lease is set on a record a Claim returns: the end of the lease it took. An attempt
+	// records its result with it (Result.Lease).
+	Lease time.Time
+
 	// Unreadable is set on a record a Claim returns whose stored row does not decode
 	// (errors.Is ErrCorrupt; its Headers are nil): it is never attempted, but made dead with
 	// this error by whoever claimed it (Sealed, the Dispatcher). Nil otherwise.
@@ -104,6 +108,11 @@ type Result struct {
 	Attempt Attempt
 	State   State
 	NextAt  time.Time
+	// Lease is the lease the attempt was made under (Record.Lease as its claim returned
+	// it): Finish records the attempt only while the delivery holds that very lease, so an
+	// attempt that outlived its lease is not recorded over a newer claim's, even one of the
+	// same owner. Zero: any lease of the owner.
+	Lease time.Time
 }
 
 // Query selects deliveries. Zero fields match everything; Limit 0 means the store's default.
@@ -122,6 +131,10 @@ type Query struct {
 type Routes struct {
 	Skip    []Destination
 	Ordered []string
+	// Busy: ids of deliveries the claimer still has in an attempt (their leases may have
+	// expired while it is recorded). None is claimed, and their leases are left as they are,
+	// so that the attempt's Finish still holds the lease it was made under.
+	Busy []string
 }
 
 // DestinationIDBase is the least DestinationID. Smaller Dests (but 0, the upstream) are the
@@ -172,10 +185,12 @@ type Store interface {
 	// records) and hand them to a claim: the caller does not change them afterwards.
 	Enqueue(ctx context.Context, rs ...*Record) error
 	// Claim leases up to limit pending deliveries due at now, unleased or with an expired
-	// lease, to owner until now+lease, oldest due first; routes filters which (see Routes).
+	// lease, to owner until now+lease (each record's Lease), oldest due first; routes
+	// filters which (see Routes).
 	Claim(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int, routes Routes) ([]*Record, error)
-	// Finish records an attempt on a delivery owner holds and moves it to res.State,
-	// releasing the lease; ErrLeaseLost when owner does not hold it.
+	// Finish records an attempt on a delivery owner holds (under the lease res.Lease, when
+	// set) and moves it to res.State, releasing the lease; ErrLeaseLost when owner does
+	// not hold it, or holds another lease on it.
 	Finish(ctx context.Context, id, owner string, res Result) error
 	// Release gives back the leases owner holds on ids, unchanged, due at once.
 	Release(ctx context.Context, owner string, ids []string) error

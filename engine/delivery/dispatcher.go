@@ -120,8 +120,10 @@ type Dispatcher struct {
 	// alone). Claims skip them: their deliveries wait in the store, untouched.
 	held map[Destination]time.Time
 
+	// inflight: the deliveries in an attempt, each with the end of its lease. A claim
+	// never takes one back while its attempt is being recorded.
 	mu       sync.Mutex
-	inflight map[string]struct{}
+	inflight map[string]time.Time
 	wg       sync.WaitGroup
 	stopped  chan struct{}
 }
@@ -158,7 +160,7 @@ func NewDispatcher(o Options) *Dispatcher {
 		o.BreakerCooldown = 30 * time.Second
 	}
 	return &Dispatcher{gates: gates{m: map[Destination]*gate{}, cooldown: o.BreakerCooldown}, o: o, wake: make(chan struct{}, 1), sem: make(chan struct{}, o.Workers),
-		jobs: make(chan job, o.Workers), held: map[Destination]time.Time{}, inflight: map[string]struct{}{}, stopped: make(chan struct{})}
+		jobs: make(chan job, o.Workers), held: map[Destination]time.Time{}, inflight: map[string]time.Time{}, stopped: make(chan struct{})}
 }
 
 // Store returns the dispatcher's store.
@@ -240,7 +242,7 @@ func (d *Dispatcher) claimOnce(ctx context.Context) bool {
 		free = d.gather(ctx)
 	}
 	now := time.Now()
-	routes := Routes{Skip: d.heldSkip(d.gates.closed(now), now)}
+	routes := Routes{Skip: d.heldSkip(d.gates.closed(now), now), Busy: d.busy(now)}
 	if d.o.Ordered != nil {
 		routes.Ordered = d.o.Ordered()
 	}
@@ -285,8 +287,11 @@ func (d *Dispatcher) claimOnce(ctx context.Context) bool {
 			continue
 		}
 		d.sem <- struct{}{}
+		if r.Lease.IsZero() { // a store that does not say: the lease asked for
+			r.Lease = now.Add(d.o.Lease)
+		}
 		d.mu.Lock()
-		d.inflight[r.ID] = struct{}{}
+		d.inflight[r.ID] = r.Lease
 		d.mu.Unlock()
 		d.wg.Add(1)
 		d.jobs <- job{r: r, t: t, release: release}
@@ -303,13 +308,28 @@ func (d *Dispatcher) claimOnce(ctx context.Context) bool {
 	return d.more && len(back) == 0
 }
 
+// busy returns the deliveries in an attempt whose lease has ended by now (their result is
+// still being recorded): the claim at now must not take them back, and start a second
+// attempt beside the first. Nil, without allocating, when there are none.
+func (d *Dispatcher) busy(now time.Time) []string {
+	var ids []string
+	d.mu.Lock()
+	for id, until := range d.inflight {
+		if !until.After(now) {
+			ids = append(ids, id)
+		}
+	}
+	d.mu.Unlock()
+	return ids
+}
+
 // refuse makes r, claimed at now, dead without an attempt: its stored row does not decode
 // (r.Unreadable), so what it would send is lost, and one such row must not stop the others.
 // It reports false when the store did not record it (r is to be released: a later claim
 // refuses it again).
 func (d *Dispatcher) refuse(ctx context.Context, r *Record, now time.Time) bool {
 	cause := r.Unreadable
-	res := Result{Attempt: Attempt{N: r.Attempts + 1, At: now, Error: cause.Error()}, State: StateDead}
+	res := Result{Attempt: Attempt{N: r.Attempts + 1, At: now, Error: cause.Error()}, State: StateDead, Lease: r.Lease}
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
 	defer cancel()
 	if err := d.o.Store.Finish(fctx, r.ID, d.o.Owner, res); err != nil {
@@ -543,7 +563,7 @@ func (d *Dispatcher) attempt(r *Record, t Target, release func(), w *exchange) (
 	t.Timeout = min(t.Timeout, d.o.Lease/2)
 	status, retryAfter, err := send(&t, r, n, w)
 	release()
-	res := Result{Attempt: Attempt{N: n, At: start, Status: status, Latency: time.Since(start)}}
+	res := Result{Attempt: Attempt{N: n, At: start, Status: status, Latency: time.Since(start)}, Lease: r.Lease}
 	delivered := err == nil && status >= 200 && status < 300
 	switch {
 	case err != nil:
@@ -561,6 +581,13 @@ func (d *Dispatcher) attempt(r *Record, t Target, release func(), w *exchange) (
 		}
 	}
 	ctx := w.recordCtx(time.Now())
+	if dl, _ := ctx.Deadline(); !r.Lease.IsZero() && r.Lease.Before(dl) {
+		// Recorded within the lease, or not at all: past it, another worker may own the
+		// delivery (the store refuses a result under an older lease anyway).
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, r.Lease)
+		defer cancel()
+	}
 	outcome := AttemptDelivered
 	switch res.State {
 	case StatePending:
@@ -574,6 +601,9 @@ func (d *Dispatcher) attempt(r *Record, t Target, release func(), w *exchange) (
 			d.o.Logger.Warn("delivery: lease lost during an attempt; another worker owns it", "delivery_id", r.ID, "route", r.Route)
 		} else {
 			// The lease expires and the delivery is tried again: at least once holds.
+			if errors.Is(ferr, context.DeadlineExceeded) {
+				ferr = fmt.Errorf("not recorded before its lease ended (a slow store): the delivery is attempted again: %w", ferr)
+			}
 			d.o.Logger.Error("delivery store: recording an attempt failed", "delivery_id", r.ID, "route", r.Route, "err", ferr)
 			return !delivered && retryable(status, err)
 		}

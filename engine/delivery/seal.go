@@ -300,7 +300,7 @@ func (s *sealed) Claim(ctx context.Context, owner string, now time.Time, lease t
 		if oerr != nil {
 			// Never attempted: dead, and replayable once the cause is removed (the key put
 			// back, the record resealed by Rekey).
-			res := Result{Attempt: Attempt{N: r.Attempts + 1, At: now, Error: oerr.Error()}, State: StateDead}
+			res := Result{Attempt: Attempt{N: r.Attempts + 1, At: now, Error: oerr.Error()}, State: StateDead, Lease: r.Lease}
 			if ferr := s.Store.Finish(ctx, r.ID, owner, res); ferr != nil {
 				// The claim fails: every record of it goes back at once (this one too, to
 				// be made dead by a later claim), not when its lease expires.

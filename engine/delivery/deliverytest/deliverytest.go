@@ -41,6 +41,8 @@ func Run(t *testing.T, fresh func(t *testing.T) Opener) {
 		{"LeaseExclusive", testLeaseExclusive},
 		{"LeaseExpires", testLeaseExpires},
 		{"LeasesExpireEachAtItsTime", testLeasesExpireEachAtItsTime},
+		{"StaleFinishNotRecorded", testStaleFinishNotRecorded},
+		{"ClaimLeavesBusy", testClaimLeavesBusy},
 		{"FinishStates", testFinishStates},
 		{"Release", testRelease},
 		{"Full", testFull},
@@ -1051,5 +1053,64 @@ func testReseal(t *testing.T, o Opener) {
 	calls := 0
 	if _, err := s.Reseal(ctx, func(*delivery.Record) (bool, error) { calls++; return false, stop }); !errors.Is(err, stop) || calls != 1 {
 		t.Fatalf("Reseal with a failing fn: %v after %d calls", err, calls)
+	}
+}
+
+// An attempt recorded under a lease its delivery no longer holds (it expired and a newer
+// claim, here of the same owner, took the delivery) is not recorded over the newer claim's:
+// ErrLeaseLost, nothing written; the newer claim's result is recorded.
+func testStaleFinishNotRecorded(t *testing.T, o Opener) {
+	s := open(t, o, 0)
+	ctx := context.Background()
+	enqueue(t, s, rec("a", "github", t0))
+	first := claim(t, s, "w", t0, time.Minute, 1)
+	second := claim(t, s, "w", t0.Add(2*time.Minute), time.Minute, 1)
+	if len(first) != 1 || len(second) != 1 || first[0].Lease.IsZero() || !first[0].Lease.Before(second[0].Lease) {
+		t.Fatalf("claims: %v then %v; want a twice, each with the end of its lease", first, second)
+	}
+	stale := delivery.Result{Attempt: delivery.Attempt{N: 1, At: t0, Status: 200}, State: delivery.StateDelivered, Lease: first[0].Lease}
+	if err := s.Finish(ctx, "a", "w", stale); !errors.Is(err, delivery.ErrLeaseLost) {
+		t.Fatalf("finish under the expired lease: %v, want ErrLeaseLost", err)
+	}
+	if r, as, err := s.Get(ctx, "a"); err != nil || r.State != delivery.StatePending || len(as) != 0 {
+		t.Fatalf("after the stale finish: %+v %v %v; want pending, no attempt", r, as, err)
+	}
+	newer := delivery.Result{Attempt: delivery.Attempt{N: 1, At: t0.Add(2 * time.Minute), Status: 503}, State: delivery.StatePending,
+		NextAt: t0.Add(time.Hour), Lease: second[0].Lease}
+	must(t, s.Finish(ctx, "a", "w", newer))
+	if r, as, err := s.Get(ctx, "a"); err != nil || r.LastStatus != 503 || len(as) != 1 || as[0].Status != 503 {
+		t.Fatalf("after the newer finish: %+v %v %v", r, as, err)
+	}
+}
+
+// A claim does not take a delivery of Routes.Busy (its claimer's attempt is still being
+// recorded), even with its lease expired, and leaves that lease as it is: the attempt's
+// finish under it is recorded. Without Busy the delivery is claimable.
+func testClaimLeavesBusy(t *testing.T, o Opener) {
+	s := open(t, o, 0)
+	ctx := context.Background()
+	enqueue(t, s, rec("a", "github", t0), rec("b", "github", t0.Add(time.Millisecond)))
+	first := claim(t, s, "w", t0, time.Minute, 1)
+	if len(first) != 1 || first[0].ID != "a" {
+		t.Fatalf("claim: %v", first)
+	}
+	later := t0.Add(2 * time.Minute)
+	got, err := s.Claim(ctx, "w", later, time.Minute, 10, delivery.Routes{Busy: []string{"a"}})
+	must(t, err)
+	if len(got) != 1 || got[0].ID != "b" {
+		t.Fatalf("claim with a busy: %v, want b alone", got)
+	}
+	must(t, s.Finish(ctx, "a", "w", delivery.Result{Attempt: delivery.Attempt{N: 1, At: t0, Status: 200}, State: delivery.StateDelivered, Lease: first[0].Lease}))
+	if r, _, err := s.Get(ctx, "a"); err != nil || r.State != delivery.StateDelivered {
+		t.Fatalf("a after its finish: %+v %v", r, err)
+	}
+	enqueue(t, s, rec("c", "github", t0))
+	got, err = s.Claim(ctx, "w", later, time.Minute, 10, delivery.Routes{Busy: []string{"c"}})
+	must(t, err)
+	if len(got) != 0 {
+		t.Fatalf("claim with c busy: %v, want none", got)
+	}
+	if got = claim(t, s, "w", later, time.Minute, 10); len(got) != 1 || got[0].ID != "c" {
+		t.Fatalf("claim once c is not busy: %v, want c", got)
 	}
 }

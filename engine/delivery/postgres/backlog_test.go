@@ -99,12 +99,12 @@ func TestClaimAndFinishReadOnlyTheirRows(t *testing.T) {
 			exec(pc, `PREPARE finish AS `+finishSQL)
 			now := t0.Add(time.Hour).UnixNano()
 			// EXECUTE takes no bind parameters: the values are written in.
-			claim := fmt.Sprintf(`EXECUTE claim('w', %d, %d, 16, ARRAY['%s'], ARRAY['ordered'])`, now+int64(time.Minute), now, destKey("other", 1))
+			claim := fmt.Sprintf(`EXECUTE claim('w', %d, %d, 16, ARRAY['%s'], ARRAY['ordered'], ARRAY['busy'])`, now+int64(time.Minute), now, destKey("other", 1))
 			finish := func(ids ...string) string {
 				k := len(ids)
 				list := func(v string) string { return "ARRAY[" + strings.TrimSuffix(strings.Repeat(v+",", k), ",") + "]" }
-				return fmt.Sprintf(`EXECUTE finish(ARRAY['%s'], %s, %s, %s, %s, %s, %s, %s, %s, %s)`, strings.Join(ids, "','"),
-					list("'w'"), list("'delivered'"), list("1"), list("0"), list("1"), list("200"), list("''"), list("1"), list("1"))
+				return fmt.Sprintf(`EXECUTE finish(ARRAY['%s'], %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)`, strings.Join(ids, "','"),
+					list("'w'"), list("'delivered'"), list("1"), list("0"), list("1"), list("200"), list("''"), list("1"), list("1"), list("0"))
 			}
 			if !analyzed {
 				for range 6 {

@@ -433,7 +433,10 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease ti
 		skip[i] = destKey(d.Route, d.Dest)
 	}
 	at, until := now.UnixNano(), now.Add(lease).UnixNano()
-	rs, err := collectClaim(s.leases.Query(ctx, claimSQL, owner, until, at, limit, skip, append([]string{}, routes.Ordered...)))
+	rs, err := collectClaim(s.leases.Query(ctx, claimSQL, owner, until, at, limit, skip, append([]string{}, routes.Ordered...), append([]string{}, routes.Busy...)))
+	for _, r := range rs {
+		r.Lease = time.Unix(0, until)
+	}
 	if err != nil || len(routes.Ordered) == 0 {
 		return rs, err
 	}
@@ -534,10 +537,11 @@ const orderedCheckSQL = `UPDATE hookwall_deliveries d SET claimed_by = NULL, lea
 // with a live lease (on its head or on any other of its deliveries: one received earlier
 // may have been stored or replayed after the leased one was claimed) gives nothing; the
 // leased index finds its leases. Two claims running together may still each lease one
-// (neither sees the other's lease): checkOrdered keeps one.
+// (neither sees the other's lease): checkOrdered keeps one. The ids $7 (Routes.Busy: in
+// the claimer's attempts) are not taken, their expired leases left as they are.
 const claimSQL = `UPDATE hookwall_deliveries SET claimed_by = $1, lease_until = $2
 	WHERE id = ANY (ARRAY(SELECT id FROM hookwall_deliveries d WHERE state = 'pending' AND next_at <= $3
-		AND (claimed_by IS NULL OR lease_until < $3)
+		AND (claimed_by IS NULL OR lease_until < $3) AND NOT (id = ANY($7))
 		AND d.dest::text || ':' || d.route <> ALL ($5::text[])
 		AND (NOT (route = ANY($6)) OR (id = (SELECT h.id FROM hookwall_deliveries h
 			WHERE h.route = d.route AND h.dest = d.dest AND h.state = 'pending' ORDER BY h.received_at, h.id LIMIT 1)
@@ -623,16 +627,19 @@ func (s *Store) finish(ctx context.Context, fs []*fin) (map[string]bool, error) 
 	n := len(fs)
 	ids, owners, states, errs := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	ns, statuses := make([]int32, n), make([]int32, n)
-	next, updated, at, latency := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+	next, updated, at, latency, leases := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
 	for i, f := range fs {
 		a := f.res.Attempt
 		ids[i], owners[i], states[i], errs[i] = f.id, f.owner, string(f.res.State), a.Error
 		ns[i], statuses[i] = int32(a.N), int32(a.Status)
 		next[i], updated[i], at[i], latency[i] = f.res.NextAt.UnixNano(), a.At.Add(a.Latency).UnixNano(), a.At.UnixNano(), a.Latency.Microseconds()
+		if !f.res.Lease.IsZero() {
+			leases[i] = f.res.Lease.UnixNano()
+		}
 	}
 	// One statement is one transaction: the attempts are inserted for exactly the rows the
 	// update made, or nothing is written.
-	rows, err := s.pool.Query(ctx, finishSQL, ids, owners, states, ns, next, updated, statuses, errs, at, latency)
+	rows, err := s.pool.Query(ctx, finishSQL, ids, owners, states, ns, next, updated, statuses, errs, at, latency, leases)
 	if err != nil {
 		return nil, fmt.Errorf("delivery/postgres: finish: %w", err)
 	}
@@ -652,13 +659,15 @@ func (s *Store) finish(ctx context.Context, fs []*fin) (map[string]bool, error) 
 	return made, nil
 }
 
-// finishSQL makes a group of finishes (arrays, one element a finish) in one statement.
+// finishSQL makes a group of finishes (arrays, one element a finish) in one statement. A
+// finish whose lease is set (not 0) is made only under that very lease: a statement that
+// reaches the server late (its client gave up on it) records nothing over a newer claim.
 const finishSQL = `WITH v AS (
-		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::bigint[], $6::bigint[], $7::int[], $8::text[], $9::bigint[], $10::bigint[])
-			AS v(id, owner, state, n, next_at, updated_at, status, error, at, latency_us)),
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::bigint[], $6::bigint[], $7::int[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[])
+			AS v(id, owner, state, n, next_at, updated_at, status, error, at, latency_us, lease)),
 	u AS (UPDATE hookwall_deliveries d SET state = v.state, attempts = v.n, next_at = v.next_at, updated_at = v.updated_at,
 			last_status = v.status, last_error = v.error, claimed_by = NULL, lease_until = NULL
-		FROM v WHERE d.id = v.id AND d.claimed_by = v.owner AND d.state = 'pending'
+		FROM v WHERE d.id = v.id AND d.claimed_by = v.owner AND d.state = 'pending' AND (v.lease = 0 OR d.lease_until = v.lease)
 		RETURNING d.id),
 	a AS (INSERT INTO hookwall_delivery_attempts (delivery_id, n, at, status, latency_us, error)
 		SELECT v.id, v.n, v.at, v.status, v.latency_us, v.error FROM v JOIN u ON u.id = v.id)

@@ -799,7 +799,7 @@ func (s *Store) finishAll(ctx context.Context, tx *sql.Tx, batch []*op, errs []e
 	for _, i := range idx {
 		f := batch[i].fin
 		switch {
-		case s.leases[f.id].owner != f.owner:
+		case !s.holds(f):
 			errs[i] = delivery.ErrLeaseLost
 		case f.res.Attempt.N == 1:
 			firsts = append(firsts, f)
@@ -861,11 +861,18 @@ func (s *Store) finishFirsts(ctx context.Context, tx *sql.Tx, fs []*finish) erro
 	return nil
 }
 
+// holds reports whether f's owner holds its delivery, under the lease f's attempt was made
+// under when f names it (under lmu).
+func (s *Store) holds(f *finish) bool {
+	l, ok := s.leases[f.id]
+	return ok && l.owner == f.owner && (f.res.Lease.IsZero() || l.until == f.res.Lease.UnixNano())
+}
+
 // finishOne records f's attempt and moves its delivery to the new state, when f's owner
 // holds it (delivery.ErrLeaseLost otherwise, with nothing written).
 func (s *Store) finishOne(ctx context.Context, tx *sql.Tx, f *finish) error {
 	s.lmu.Lock()
-	held := s.leases[f.id].owner == f.owner
+	held := s.holds(f)
 	s.lmu.Unlock()
 	if !held {
 		return delivery.ErrLeaseLost
@@ -1062,6 +1069,10 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease ti
 			s.stale = true
 			continue
 		}
+		if slices.Contains(routes.Busy, r.ID) {
+			s.stale = true
+			continue
+		}
 		out = append(out, r)
 	}
 	if s.expiry != 0 && s.expiry < at {
@@ -1080,7 +1091,7 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease ti
 		return nil, err
 	}
 	if len(out) < limit && (s.stale || filter != s.lastRoutes || (s.retryAt != 0 && s.retryAt <= at)) {
-		held := make([]string, 0, len(s.leases)+len(out))
+		held := make([]string, 0, len(s.leases)+len(out)+len(routes.Busy))
 		for id, l := range s.leases {
 			if l.until >= at {
 				held = append(held, id)
@@ -1089,6 +1100,7 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease ti
 		for _, r := range out {
 			held = append(held, r.ID)
 		}
+		held = append(held, routes.Busy...) // in an attempt: their expired leases stand
 		more, err := s.claimFile(ctx, at, limit-len(out), filter, held)
 		if err != nil {
 			s.stale = true // what was taken from fresh is in the file: a later read finds it
@@ -1096,10 +1108,12 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease ti
 		}
 		out = append(out, more...)
 		s.ordered = len(routes.Ordered) > 0
+		s.stale = s.stale || len(routes.Busy) > 0 // a later claim without them reads them
 	}
 	until := at + lease.Nanoseconds()
 	for _, r := range out {
 		s.leases[r.ID] = hold{owner: owner, until: until, route: r.Route, dest: r.Dest}
+		r.Lease = time.Unix(0, until)
 	}
 	if len(out) > 0 && (s.expiry == 0 || until < s.expiry) {
 		s.expiry = until
