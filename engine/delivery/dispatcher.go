@@ -581,13 +581,6 @@ func (d *Dispatcher) attempt(r *Record, t Target, release func(), w *exchange) (
 		}
 	}
 	ctx := w.recordCtx(time.Now())
-	if dl, _ := ctx.Deadline(); !r.Lease.IsZero() && r.Lease.Before(dl) {
-		// Recorded within the lease, or not at all: past it, another worker may own the
-		// delivery (the store refuses a result under an older lease anyway).
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, r.Lease)
-		defer cancel()
-	}
 	outcome := AttemptDelivered
 	switch res.State {
 	case StatePending:
@@ -601,9 +594,6 @@ func (d *Dispatcher) attempt(r *Record, t Target, release func(), w *exchange) (
 			d.o.Logger.Warn("delivery: lease lost during an attempt; another worker owns it", "delivery_id", r.ID, "route", r.Route)
 		} else {
 			// The lease expires and the delivery is tried again: at least once holds.
-			if errors.Is(ferr, context.DeadlineExceeded) {
-				ferr = fmt.Errorf("not recorded before its lease ended (a slow store): the delivery is attempted again: %w", ferr)
-			}
 			d.o.Logger.Error("delivery store: recording an attempt failed", "delivery_id", r.ID, "route", r.Route, "err", ferr)
 			return !delivered && retryable(status, err)
 		}
