@@ -192,6 +192,10 @@ func New(ctx context.Context, path string, o Options) (*Gateway, error) {
 	}
 	if tlsL != nil { // a nil *Listener has no Config
 		so.TLS = tlsL.Config()
+		if cfg.Server.ClientCA != "" {
+			// A reload that removes a CA refuses its certificates on the connections opened before.
+			so.ClientCAs = tlsL
+		}
 	}
 	if g.sources != nil {
 		so.Watch = g.sources

@@ -25,8 +25,9 @@ func listenerTLS(cfg *config.Config) (public, admin *tlsconf.Listener, err error
 // reloadTLS re-reads the listeners' files named by cfg (whose [server] and [admin] keys
 // restartOnly found unchanged) as part of a reload's checks. An unreadable or unparsable file
 // fails the reload, naming the key and the file, and the files in force stay. apply puts the
-// new files in force for new handshakes, with the new snapshot; it does nothing when no file's
-// contents changed.
+// new files in force for new handshakes, with the new snapshot (a new client_ca also for the
+// next request of every connection opened before: the server verifies its client certificate
+// again); it does nothing when no file's contents changed.
 func (g *Gateway) reloadTLS(cfg *config.Config) (apply func(), err error) {
 	var updates []*tlsconf.Update
 	for _, l := range []struct {

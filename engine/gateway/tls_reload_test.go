@@ -1,8 +1,13 @@
 package gateway
 
 import (
+	"bufio"
 	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -239,4 +244,86 @@ func TestTLSReloadSessionTicketsAfterCAChange(t *testing.T) {
 			wantAccepted(t, m, "new CA's client", sending(newCA.Client(t, "partner-a")))
 		})
 	}
+}
+
+// keptAlive is one client connection to the gateway that stays open between requests, as a
+// partner's HTTP client keeps it.
+type keptAlive struct {
+	conn net.Conn
+	br   *bufio.Reader
+	host string
+}
+
+func (m *secMTLSEnv) keepAlive(t *testing.T, c *tls.Config) *keptAlive {
+	t.Helper()
+	u, err := url.Parse(m.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.RootCAs = m.serverC.Pool()
+	conn, err := tls.Dial("tcp", u.Host, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	conn.SetDeadline(time.Now().Add(10 * time.Second)) //nolint:errcheck
+	return &keptAlive{conn: conn, br: bufio.NewReader(conn), host: u.Host}
+}
+
+// post sends one request on the connection and reads its answer.
+func (k *keptAlive) post(t *testing.T) *http.Response {
+	t.Helper()
+	if _, err := io.WriteString(k.conn, "POST /hooks/mtls HTTP/1.1\r\nHost: "+k.host+"\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	r, err := http.ReadResponse(k.br, nil)
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	if _, err := io.Copy(io.Discard, r.Body); err != nil {
+		t.Fatalf("read the body: %v", err)
+	}
+	r.Body.Close()
+	return r
+}
+
+// (5) A connection whose handshake came before a reload that removed its client's CA is not
+// served after the reload: its next request gets 421 and the connection is closed. A
+// connection of a CA that stays keeps being served.
+func TestTLSReloadClientCARemovedKeptAliveConnection(t *testing.T) {
+	m := secStartMTLS(t)
+	stayCA := tlstest.NewCA(t, "staying partner CA")
+	m.tlsReplace(t, "clients.pem", append(append([]byte{}, m.clientC.CertPEM...), stayCA.CertPEM...))
+	m.tlsReloadOK(t)
+	removed := m.keepAlive(t, sending(m.clientC.Client(t, "partner-a")))
+	stays := m.keepAlive(t, sending(stayCA.Client(t, "partner-a")))
+	for _, k := range []*keptAlive{removed, stays} {
+		if r := k.post(t); r.StatusCode != 200 {
+			t.Fatalf("before: %d, want 200", r.StatusCode)
+		}
+	}
+
+	m.tlsReplace(t, "clients.pem", stayCA.CertPEM)
+	m.tlsReloadOK(t)
+	wantRefused(t, m, "a new connection of the removed CA's client", sending(m.clientC.Client(t, "partner-a")), "unknown certificate authority")
+	r := removed.post(t)
+	if r.StatusCode != http.StatusMisdirectedRequest || !r.Close {
+		t.Fatalf("after the reload, on the kept-alive connection of the removed CA's client: %d (Connection: close %v), want 421 and the connection closed", r.StatusCode, r.Close)
+	}
+	if n, err := removed.br.ReadByte(); err != io.EOF {
+		t.Errorf("the refused connection stays open: read %v, %v; want EOF", n, err)
+	}
+	for i := range 3 {
+		if r := stays.post(t); r.StatusCode != 200 || r.Close {
+			t.Errorf("request %d after the reload, on the kept-alive connection of the staying CA's client: %d (Connection: close %v), want 200 on the same connection", i, r.StatusCode, r.Close)
+		}
+	}
+	testutil.WaitUntil(t, 3*time.Second, "no record of the refusal", func() bool {
+		for _, rec := range decisionRecords(t, m.path("decisions.log")) {
+			if rec["status"] == float64(421) && strings.Contains(fmt.Sprint(rec["error"]), "server.client_ca") {
+				return true
+			}
+		}
+		return false
+	})
 }

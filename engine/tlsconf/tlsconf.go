@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"os"
 	"sync/atomic"
@@ -51,6 +52,10 @@ func Server(s *config.Server) (*tls.Config, error) {
 type material struct {
 	cfg  *tls.Config
 	sums [3][sha256.Size]byte
+	// caKey names the client_ca key ("server.client_ca") for errors; caGen counts the
+	// applied updates that changed its contents (Listener.ClientCAGeneration).
+	caKey string
+	caGen uint64
 }
 
 // fileKeys name the files of material.sums, after the section.
@@ -67,7 +72,7 @@ func load(f Files) (*material, error) {
 	if f.Cert == "" || f.Key == "" {
 		return nil, fmt.Errorf("tlsconf: %s and %s go together", f.key("tls_cert"), f.key("tls_key"))
 	}
-	m := &material{}
+	m := &material{caKey: f.key("client_ca")}
 	certPEM, err := os.ReadFile(f.Cert)
 	if err != nil {
 		return nil, fmt.Errorf("tlsconf: %s: %w", f.key("tls_cert"), err)
@@ -171,14 +176,56 @@ func (l *Listener) Prepare(f Files) (*Update, error) {
 	return u, nil
 }
 
-// Apply puts the update in force for the handshakes that start from now on (connections already
-// open keep theirs). It does nothing when no file changed, so session tickets stay valid.
+// Apply puts the update in force for the handshakes that start from now on. Connections
+// already open keep theirs; when client_ca changed, ClientCAGeneration counts one more, and a
+// server checks the client certificates of those connections again (VerifyClient). It does
+// nothing when no file changed, so session tickets stay valid. Updates are applied one at a
+// time.
 func (u *Update) Apply() {
 	if u == nil || len(u.Changed) == 0 {
 		return
 	}
+	old := u.l.cur.Load()
+	u.m.caGen = old.caGen
+	if u.m.sums[2] != old.sums[2] {
+		u.m.caGen++
+	}
 	u.l.cur.Store(u.m)
 }
+
+// ClientCAGeneration counts the applied updates that changed client_ca (0 until one does).
+// A connection whose handshake verified its client certificate under an earlier count may
+// hold a certificate of a CA removed since: VerifyClient checks it against the CAs in force.
+// It is one atomic load, for every request.
+func (l *Listener) ClientCAGeneration() uint64 { return l.cur.Load().caGen }
+
+// VerifyClient verifies a client's certificate chain (leaf first, as its handshake received
+// it) against the client_ca in force, as a handshake starting now would, and returns the
+// ClientCAGeneration it verified under. Without client_ca every chain passes. The error
+// names the key and the certificate's subject.
+func (l *Listener) VerifyClient(certs []*x509.Certificate) (generation uint64, err error) {
+	m := l.cur.Load()
+	if m.cfg.ClientCAs == nil {
+		return m.caGen, nil
+	}
+	if len(certs) == 0 {
+		return m.caGen, fmt.Errorf("tlsconf: %s: %w", m.caKey, errNoClientCert)
+	}
+	opts := x509.VerifyOptions{
+		Roots:         m.cfg.ClientCAs,
+		Intermediates: x509.NewCertPool(),
+		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	for _, c := range certs[1:] {
+		opts.Intermediates.AddCert(c)
+	}
+	if _, err := certs[0].Verify(opts); err != nil {
+		return m.caGen, fmt.Errorf("tlsconf: %s: client certificate %q no longer trusted: %w", m.caKey, certs[0].Subject.String(), err)
+	}
+	return m.caGen, nil
+}
+
+var errNoClientCert = errors.New("the connection has no client certificate")
 
 // Upstream returns the client TLS configuration for an https upstream named serverName.
 // caFile, when not empty, is a PEM bundle that replaces the system roots.

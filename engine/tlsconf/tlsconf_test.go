@@ -231,3 +231,51 @@ func TestUpstream(t *testing.T) {
 		t.Fatalf("missing CA file: err = %v", err)
 	}
 }
+
+// TestListenerClientCAGeneration: the generation counts the applied updates that changed
+// client_ca (a renewed server certificate does not), and VerifyClient checks a chain against
+// the client_ca in force.
+func TestListenerClientCAGeneration(t *testing.T) {
+	dir := t.TempDir()
+	ca, other := tlstest.NewCA(t, "partner CA"), tlstest.NewCA(t, "other partner CA")
+	srvCert, srvKey := ca.Server(t, "127.0.0.1").Write(t, dir, "server")
+	f := tlsconf.Files{Section: "server", Cert: srvCert, Key: srvKey, ClientCA: ca.WriteCA(t, dir, "clients.pem")}
+	l, err := tlsconf.NewListener(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	partner, otherPartner := ca.Client(t, "partner-a").Cert, other.Client(t, "partner-b").Cert
+	apply := func() {
+		t.Helper()
+		u, err := l.Prepare(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.Apply()
+	}
+	verify := func(what string, c *x509.Certificate, wantGen uint64, wantErr string) {
+		t.Helper()
+		gen, err := l.VerifyClient([]*x509.Certificate{c})
+		if gen != wantGen || (err == nil) != (wantErr == "") || (err != nil && !strings.Contains(err.Error(), wantErr)) {
+			t.Errorf("%s: VerifyClient = %d, %v; want %d, %q", what, gen, err, wantGen, wantErr)
+		}
+	}
+	verify("at start", partner, 0, "")
+	verify("at start", otherPartner, 0, `server.client_ca: client certificate "CN=partner-b,O=hookwall tests" no longer trusted`)
+
+	ca.Server(t, "127.0.0.1").Write(t, dir, "server") // renewed: same paths, new contents
+	apply()
+	if g := l.ClientCAGeneration(); g != 0 {
+		t.Errorf("after the server certificate was renewed: generation %d, want 0", g)
+	}
+	other.WriteCA(t, dir, "clients.pem")
+	apply()
+	if g := l.ClientCAGeneration(); g != 1 {
+		t.Errorf("after client_ca changed: generation %d, want 1", g)
+	}
+	verify("after the partner CA was replaced", partner, 1, "no longer trusted")
+	verify("after the partner CA was replaced", otherPartner, 1, "")
+	if _, err := l.VerifyClient(nil); err == nil {
+		t.Error("VerifyClient(nil) passed")
+	}
+}

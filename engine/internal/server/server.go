@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -51,10 +52,24 @@ type Options struct {
 	Observer  Observer
 	TLS       *tls.Config // nil: plain HTTP
 	Watch     Watcher     // nil: no watching, no blocks
+	// ClientCAs, with TLS, are the client CAs the handshakes verify against, renewed by
+	// reloads (tlsconf.Listener); nil: the handshake's verification is the only one.
+	ClientCAs ClientCAs
 	// Queue stores the requests of queued routes; nil answers them 503.
 	Queue Queue
 	// Limits are the listener's; they need a restart to change.
 	Limits Limits
+}
+
+// ClientCAs are the client CAs of a TLS listener that a reload may change. A request on a
+// connection accepted before the last change is served only once the connection's client
+// certificate has been verified against the CAs in force (checkPeer), once per change.
+type ClientCAs interface {
+	// ClientCAGeneration changes whenever the CAs do; it is read on every request.
+	ClientCAGeneration() uint64
+	// VerifyClient verifies a client's chain (leaf first) against the CAs in force and
+	// returns their generation.
+	VerifyClient(certs []*x509.Certificate) (generation uint64, err error)
 }
 
 // Limits bound what the listener accepts. Zero means fasthttp's default.
@@ -110,7 +125,11 @@ func New(o Options) *Server {
 func (s *Server) Serve(ln net.Listener) error {
 	s.serving.Store(true)
 	// fasthttp moves a connection's deadlines later at every request (lazyconn).
-	ln = lazyconn.Listener{Listener: ln}
+	if s.o.ClientCAs != nil {
+		ln = peerListener{Listener: ln, cas: s.o.ClientCAs}
+	} else {
+		ln = lazyconn.Listener{Listener: ln}
+	}
 	if s.o.TLS != nil {
 		ln = tls.NewListener(ln, s.o.TLS)
 	}
@@ -124,6 +143,32 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("server: shutdown: in-flight requests did not finish: %w", err)
 	}
 	return err
+}
+
+// peerListener is lazyconn.Listener for a listener with ClientCAs: each connection is a
+// peerConn that notes the CAs' generation when it was accepted.
+type peerListener struct {
+	net.Listener
+	cas ClientCAs
+}
+
+// Accept implements net.Listener.
+func (l peerListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &peerConn{Conn: lazyconn.Wrap(c), verified: l.cas.ClientCAGeneration()}, nil
+}
+
+// peerConn is the connection beneath a TLS connection of a listener with ClientCAs.
+// verified is the generation of the CAs its client certificate is known to chain to: at
+// accept, the generation then in force, which its handshake (later) used or one newer; after
+// a change, the one checkPeer verified it against. Only the connection's own goroutine, which
+// serves its requests one after another, reads and writes it after Accept.
+type peerConn struct {
+	*lazyconn.Conn
+	verified uint64
 }
 
 type fasthttpLogger struct{ l *slog.Logger }

@@ -1,6 +1,9 @@
 package server
 
 import (
+	"crypto/tls"
+	"errors"
+	"net"
 	"strconv"
 	"time"
 
@@ -31,6 +34,7 @@ type stage struct {
 // same list: the stages that act on the world consult x.dry, and dryrun ends it before the
 // decision is acted on. The list is never written.
 var stages = [...]stage{
+	{"peer", (*Server).checkPeer},
 	{"framing", (*Server).checkFraming},
 	{"path", (*Server).canonicalPath},
 	{"route", (*Server).pickRoute},
@@ -64,6 +68,50 @@ func (s *Server) serve(x *exchange) {
 
 // stageName names the stage x was in (for a panic's report).
 func (x *exchange) stageName() string { return stages[x.stage].name }
+
+// checkPeer refuses a request on a TLS connection whose client certificate no longer chains
+// to the client CAs in force: the connection was accepted before a reload changed them (a
+// partner CA removed), and its handshake verified the certificate under the old ones. Such a
+// connection's certificate is verified again once per change; one that fails gets 421 and the
+// connection is closed (a new connection's handshake is refused, or succeeds with a
+// certificate the CAs in force trust). Without ClientCAs, and while they have not changed
+// since the connection was accepted, it costs a load and a comparison. Ends the request when
+// it refuses it.
+func (s *Server) checkPeer(x *exchange) (done bool) {
+	cas := s.o.ClientCAs
+	if cas == nil {
+		return false
+	}
+	ctx, rec := x.ctx, &x.rec
+	c, ok := ctx.Conn().(interface {
+		NetConn() net.Conn
+		ConnectionState() tls.ConnectionState
+	})
+	var p *peerConn
+	if ok {
+		p, ok = c.NetConn().(*peerConn)
+	}
+	var err error
+	switch {
+	case !ok:
+		// Not a connection of Serve's listener: nothing says under which CAs it was verified.
+		err = errUnknownConn
+	case p.verified == cas.ClientCAGeneration():
+		return false
+	default:
+		var gen uint64
+		if gen, err = cas.VerifyClient(c.ConnectionState().PeerCertificates); err == nil {
+			p.verified = gen
+			return false
+		}
+	}
+	ctx.SetConnectionClose()
+	writeError(ctx, fasthttp.StatusMisdirectedRequest, "client certificate no longer trusted: connect again")
+	rec.Outcome, rec.Status, rec.Error = decisionlog.OutcomeError, fasthttp.StatusMisdirectedRequest, err.Error()
+	return true
+}
+
+var errUnknownConn = errors.New("server: a TLS connection the listener did not accept: its client certificate cannot be checked again")
 
 // checkFraming refuses a request whose framing an upstream could read differently
 // (badFraming). Reads the request header and [server] max_headers; ends the request, with

@@ -29,7 +29,7 @@ func TestStageList(t *testing.T) {
 		got = append(got, st.name)
 	}
 	want := []string{
-		"framing", "path", "route", "log", "input", "watch", "capture", "rewrite", "filters",
+		"peer", "framing", "path", "route", "log", "input", "watch", "capture", "rewrite", "filters",
 		"policy", "crosscheck", "shadow", "dryrun", "verdict", "obligations", "queue", "upstream",
 	}
 	if !slices.Equal(got, want) {
