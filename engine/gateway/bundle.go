@@ -525,6 +525,11 @@ func (g *Gateway) applyBundle(ctx context.Context, src *bundleSource, rev *bundl
 	start := time.Now()
 	live := g.snaps.Load()
 	next, err := g.build(ctx, live.Config, live, rev)
+	if err == nil {
+		if err = g.sealKeysKept(next); err != nil {
+			next.Release()
+		}
+	}
 	if err != nil {
 		src.setRefused()
 		_, _ = g.recordLocked(triggerBundle, start, "", fmt.Errorf("bundle %s: %w", src.url, err))

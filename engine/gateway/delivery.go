@@ -30,10 +30,10 @@ import (
 
 // deliveryKeyring returns the keyring of [delivery] encryption_keys, nil without keys. It
 // seals the stored deliveries and the decision log's captured bodies.
-func deliveryKeyring(cfg *config.Config, secrets *config.Secrets) (*delivery.Keyring, error) {
+func deliveryKeyring(cfg *config.Config, secrets *config.Secrets) (*delivery.Keyring, []delivery.Key, error) {
 	names := cfg.Delivery.EncryptionKeys
 	if len(names) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	keys := make([]delivery.Key, len(names))
 	for i, name := range names {
@@ -42,9 +42,9 @@ func deliveryKeyring(cfg *config.Config, secrets *config.Secrets) (*delivery.Key
 	}
 	kr, err := delivery.NewKeyring(keys)
 	if err != nil {
-		return nil, fmt.Errorf("%s: delivery.encryption_keys: %w", cfg.File, err)
+		return nil, nil, fmt.Errorf("%s: delivery.encryption_keys: %w", cfg.File, err)
 	}
-	return kr, nil
+	return kr, keys, nil
 }
 
 // openDelivery opens the [delivery] store (sealed with kr when set) and its dispatcher when
@@ -676,7 +676,7 @@ func LogOpener(path string, getenv func(string) (string, bool)) (decisionlog.Ope
 	if err != nil {
 		return nil, nil, err
 	}
-	kr, err := deliveryKeyring(cfg, secrets)
+	kr, _, err := deliveryKeyring(cfg, secrets)
 	if err != nil || kr == nil {
 		return nil, cfg, err
 	}

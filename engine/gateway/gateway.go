@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -63,6 +64,9 @@ type Gateway struct {
 	destClients destClients
 	// targets are the queued routes' delivery targets of the live snapshot (delivery.go).
 	targets targetCache
+	// sealKeys are the [delivery] encryption_keys the keyring was made with at start: the
+	// decision log and the delivery store seal with it for the process's life (sealKeysKept).
+	sealKeys []delivery.Key
 
 	mu     sync.Mutex // serialises reloads; guards the fields below
 	status Status
@@ -158,10 +162,11 @@ func New(ctx context.Context, path string, o Options) (*Gateway, error) {
 	if err != nil {
 		return fail(err, snap)
 	}
-	kr, err := deliveryKeyring(cfg, snap.Secrets)
+	kr, keys, err := deliveryKeyring(cfg, snap.Secrets)
 	if err != nil {
 		return fail(err, snap)
 	}
+	g.sealKeys = keys
 	lo := decisionlog.Options{Mask: cfg.Log.Mask}
 	if kr != nil { // a nil *Keyring would be a non-nil Sealer
 		lo.Seal = kr
@@ -337,6 +342,11 @@ func (g *Gateway) reloadLocked(ctx context.Context, pre *prefetched) (string, er
 		return "", err
 	}
 	next, err := g.build(ctx, cfg, live, brev)
+	if err == nil {
+		if err = g.sealKeysKept(next); err != nil {
+			next.Release()
+		}
+	}
 	if err != nil {
 		if fresh {
 			src.stop()
@@ -418,6 +428,23 @@ func restartOnly(old, cur *config.Config) error {
 	}
 	if len(keys) > 0 {
 		return fmt.Errorf("%s: %s changed: these need a restart; nothing of this change was applied", cur.File, strings.Join(keys, ", "))
+	}
+	return nil
+}
+
+// sealKeysKept refuses next when a secret that [delivery] encryption_keys names (restartOnly
+// keeps the names) holds another value than the one the keyring was made with at start: the
+// decision log and the delivery store would go on sealing with the old value, and what they
+// write would not open with the key the config names. It names the secrets, never a value.
+func (g *Gateway) sealKeysKept(next *snapshot.Snapshot) error {
+	var changed []string
+	for _, k := range g.sealKeys {
+		if v, _ := next.Secrets.Get(k.ID); !bytes.Equal(v, k.Value) {
+			changed = append(changed, "secrets."+k.ID)
+		}
+	}
+	if len(changed) > 0 {
+		return fmt.Errorf("%s: %s changed: the value of a delivery.encryption_keys key needs a restart; nothing of this change was applied", next.Config.File, strings.Join(changed, ", "))
 	}
 	return nil
 }
@@ -609,7 +636,7 @@ func load(ctx context.Context, path string, o Options) (snap *snapshot.Snapshot,
 	}
 	if err == nil {
 		// So would encryption keys of the wrong size or an unknown secret.
-		if _, err = deliveryKeyring(cfg, snap.Secrets); err != nil {
+		if _, _, err = deliveryKeyring(cfg, snap.Secrets); err != nil {
 			snap.Release()
 		}
 	}
