@@ -42,6 +42,9 @@ const (
 	maxBundleName = 4096
 	// maxBundleEntries bounds the number of entries (files, directories, …) in a bundle's tar.
 	maxBundleEntries = 10000
+	// maxBundleErrorBody bounds what is read of an answer other than 200 (an error page, a
+	// 304's body): OPA's downloader reads such a body to its end, which a server may never reach.
+	maxBundleErrorBody = 64 << 10
 	// bundleFetchTimeout bounds one download, headers and body.
 	bundleFetchTimeout = 60 * time.Second
 	// bundleKeyID is the key id the verification key is registered under. With one configured
@@ -177,7 +180,9 @@ func bundleRedirect(req *http.Request, via []*http.Request) error {
 // and there may be at most maxEntries of them. Only then does the body, served from memory,
 // go on to OPA, whose loader reads exactly those entries. A bundle over a limit fails the
 // request, so it never replaces the serving policy. A body that is not a gzip'd tar goes on
-// unchanged: OPA reports its own error, after reading at most what was checked.
+// unchanged: OPA reports its own error, after reading at most what was checked. Of any other
+// answer at most maxBundleErrorBody bytes are read; closing it closes the connection with the
+// rest unread.
 type bundleLimitTransport struct {
 	base       *http.Transport
 	maxBytes   int64
@@ -186,8 +191,12 @@ type bundleLimitTransport struct {
 
 func (t *bundleLimitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := t.base.RoundTrip(req)
-	if err != nil || resp.StatusCode != http.StatusOK || resp.Body == nil {
+	if err != nil || resp.Body == nil {
 		return resp, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body = boundedBody{Reader: io.LimitReader(resp.Body, maxBundleErrorBody), Closer: resp.Body}
+		return resp, nil
 	}
 	body, err := t.check(resp)
 	resp.Body.Close()
@@ -197,6 +206,12 @@ func (t *bundleLimitTransport) RoundTrip(req *http.Request) (*http.Response, err
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	resp.ContentLength = int64(len(body))
 	return resp, nil
+}
+
+// boundedBody is a body read up to a bound (Reader) and closed whole (Closer).
+type boundedBody struct {
+	io.Reader
+	io.Closer
 }
 
 // CloseIdleConnections lets http.Client.CloseIdleConnections reach the transport.

@@ -12,11 +12,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/hookwall/hookwall/engine/config"
 	"github.com/hookwall/hookwall/engine/internal/testutil"
 )
 
@@ -222,5 +225,46 @@ func TestBundleLimitTransport(t *testing.T) {
 				t.Fatalf("body changed (%d of %d bytes): %v", len(got), len(tc.body), err)
 			}
 		})
+	}
+}
+
+// TestBundleErrorBodyBounded: of an answer other than 200 the gateway reads at most
+// maxBundleErrorBody bytes and closes the connection, so a bundle server that answers 500 with
+// an endless body fails the fetch at once, not after bundleFetchTimeout with all of it read.
+func TestBundleErrorBodyBounded(t *testing.T) {
+	var sent atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusInternalServerError)
+		buf := bytes.Repeat([]byte("e"), 1<<20)
+		for i := 0; i < 1024 && r.Context().Err() == nil; i++ { // 1 GiB at most
+			n, err := w.Write(buf)
+			sent.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	p := filepath.Join(dir, "gateway.toml")
+	testutil.WriteFile(t, p, "[policies]\nbundle_url = \""+srv.URL+"/b.tar.gz\"\n\n[[route]]\nname = \"x\"\npath = \"/x\"\nupstream = \"http://127.0.0.1:1\"\npolicy = \"routes.x\"\n")
+	cfg, err := config.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := newBundleSource(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.stop()
+	start := time.Now()
+	_, err = s.fetch(context.Background())
+	took := time.Since(start)
+	if err == nil || !strings.Contains(err.Error(), "server answered 500") {
+		t.Errorf("fetch: %v, want the 500 named", err)
+	}
+	// What the server could write: the bound read, and what the sockets' buffers held.
+	if n := sent.Load(); n > 32<<20 || took > 10*time.Second {
+		t.Errorf("the fetch of a 500 took %v, and the server wrote %d MiB of its body before the connection closed", took.Round(time.Millisecond), n>>20)
 	}
 }
