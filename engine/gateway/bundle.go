@@ -29,6 +29,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/plugins/rest"
 
 	"github.com/hookwall/hookwall/engine/config"
+	"github.com/hookwall/hookwall/engine/internal/snapshot"
 	"github.com/hookwall/hookwall/engine/policy"
 )
 
@@ -528,9 +529,11 @@ func (g *Gateway) startBundleLocked(src *bundleSource) {
 	src.start(g.bgCtx, &g.bgWG, g.applyBundle, g.bundleFailed)
 }
 
-// applyBundle builds a snapshot from a new bundle and the live config and swaps it in when
-// it is valid. A refused bundle is not fetched again until the server's ETag changes or a
-// config reload (which may let it build) keeps this source.
+// applyBundle builds a snapshot from a new bundle and the live snapshot's config and inputs
+// (secrets, filters, upstream pools: no file is read again, so a change on disk that a reload
+// refused does not go live in part) and swaps it in when it is valid. A refused bundle is not
+// fetched again until the server's ETag changes or a config reload (which may let it build)
+// keeps this source.
 func (g *Gateway) applyBundle(ctx context.Context, src *bundleSource, rev *bundleRev) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -539,12 +542,7 @@ func (g *Gateway) applyBundle(ctx context.Context, src *bundleSource, rev *bundl
 	}
 	start := time.Now()
 	live := g.snaps.Load()
-	next, err := g.build(ctx, live.Config, live, rev)
-	if err == nil {
-		if err = g.sealKeysKept(next); err != nil {
-			next.Release()
-		}
-	}
+	next, err := g.buildWith(ctx, live.Config, rev, snapshot.Options{Previous: live, KeepInputs: true})
 	if err != nil {
 		src.setRefused()
 		_, _ = g.recordLocked(triggerBundle, start, "", fmt.Errorf("bundle %s: %w", src.url, err))

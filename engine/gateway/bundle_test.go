@@ -577,3 +577,81 @@ func TestBundleModuleNames(t *testing.T) {
 		}
 	}
 }
+
+// bundleSignedPolicy allows a request signed with the "signed" secret (GitHub's scheme).
+const bundleSignedPolicy = `package routes.signed
+
+default allow := false
+
+allow if hookwall.webhook.verify("github", input.request, {"secret": "signed"}).valid
+`
+
+const bundleSignedConfig = `
+[secrets]
+signed = { file = "signed.secret" }
+
+[[route]]
+name = "signed"
+path = "/hooks/signed"
+upstream = "{{UPSTREAM}}"
+policy = "routes.signed"
+`
+
+// TestBundleUpdateKeepsTheLiveInputs: a new bundle is built on the files the serving snapshot
+// was built from. A config reload that was refused (gateway.toml broken, with a new filter
+// module and a new secret value beside it) leaves nothing of its change behind for the next
+// bundle to put live: the old module and the old secret keep serving with the new policies,
+// until a reload of the fixed gateway.toml applies the change as a whole.
+func TestBundleUpdateKeepsTheLiveInputs(t *testing.T) {
+	mods := map[string]string{"/routes/flip.rego": flipAllow, "/routes/guarded.rego": guardedPolicy, "/routes/signed.rego": bundleSignedPolicy}
+	srv := startBundleServer(t, makeBundle(t, mods, nil))
+	keys := "bundle_url = \"" + srv.URL() + "\"\npoll_interval = \"100ms\"\n"
+	e, _ := startReload(t, keys, guardConfig+bundleSignedConfig, map[string]string{
+		"filters/guard.wasm": testGuest(t, "tiny.wasm"),
+		"signed.secret":      "old-secret",
+	}, Options{})
+	body := []byte(`{"a":1}`)
+	signed := func(secret string) int {
+		t.Helper()
+		return e.do("POST", "/hooks/signed", body, map[string]string{"Content-Type": "application/json", "X-Hub-Signature-256": githubSig(secret, body)}).Status
+	}
+	check := func(when string, guarded, oldSig, newSig int) {
+		t.Helper()
+		if st := e.mustPost("/hooks/guarded"); st != guarded {
+			t.Errorf("%s: /hooks/guarded %d, want %d (451: tiny.wasm, the old module; 200: hookwall.wasm)", when, st, guarded)
+		}
+		if st := signed("old-secret"); st != oldSig {
+			t.Errorf("%s: signed with the old secret: %d, want %d", when, st, oldSig)
+		}
+		if st := signed("new-secret"); st != newSig {
+			t.Errorf("%s: signed with the new secret: %d, want %d", when, st, newSig)
+		}
+	}
+	check("at start", 451, 200, 403)
+
+	// One change, refused as a whole: gateway.toml does not load.
+	good, err := os.ReadFile(e.path("gateway.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.ReplaceFile(t, e.path("gateway.toml"), string(good)+"\n[[route]]\nname = \"broken\"\nbogus_key = 1\n")
+	testutil.ReplaceFile(t, e.path("filters/guard.wasm"), testGuest(t, "hookwall.wasm"))
+	testutil.ReplaceFile(t, e.path("signed.secret"), "new-secret")
+	if code, ans := e.adminReload(); code != 422 {
+		t.Fatalf("reload: %d %v, want 422", code, ans)
+	}
+	check("after the refused reload", 451, 200, 403)
+
+	// The bundle server publishes a policy change of another route.
+	rev0 := e.g.Status().Revision
+	mods["/routes/flip.rego"] = flipAllow + "\n# v2\n"
+	srv.set(makeBundle(t, mods, nil))
+	testutil.WaitUntil(t, 3*time.Second, "the new bundle was not applied", func() bool { return e.g.Status().Revision != rev0 })
+	check("after the new bundle", 451, 200, 403)
+
+	testutil.ReplaceFile(t, e.path("gateway.toml"), string(good))
+	if code, ans := e.adminReload(); code != 200 {
+		t.Fatalf("reload of the fixed gateway.toml: %d %v, want 200", code, ans)
+	}
+	check("after the fixed reload", 200, 403, 200)
+}

@@ -216,15 +216,22 @@ func New(ctx context.Context, path string, o Options) (*Gateway, error) {
 // build makes a snapshot of cfg, with policies from brev when set (else the policy dir),
 // sharing live's unchanged filters. With test_on_reload the policy tests run first.
 func (g *Gateway) build(ctx context.Context, cfg *config.Config, live *snapshot.Snapshot, brev *bundleRev) (*snapshot.Snapshot, error) {
+	return g.buildWith(ctx, cfg, brev, snapshot.Options{Previous: live})
+}
+
+// buildWith is build with o's Previous and KeepInputs (a new bundle on the live snapshot's
+// inputs: see snapshot.Options).
+func (g *Gateway) buildWith(ctx context.Context, cfg *config.Config, brev *bundleRev, o snapshot.Options) (*snapshot.Snapshot, error) {
 	if cfg.Policies.TestOnReload {
-		if err := g.runPolicyTests(ctx, cfg, brev); err != nil {
+		var secrets *config.Secrets // read again, unless the live snapshot's are kept
+		if o.KeepInputs {
+			secrets = o.Previous.Secrets
+		}
+		if err := g.runPolicyTests(ctx, cfg, brev, secrets); err != nil {
 			return nil, err
 		}
 	}
-	o := snapshot.Options{Host: g.host, Getenv: g.o.Getenv, Logger: g.log, Now: g.o.Now}
-	if live != nil {
-		o.Previous = live
-	}
+	o.Host, o.Getenv, o.Logger, o.Now = g.host, g.o.Getenv, g.log, g.o.Now
 	if brev != nil {
 		o.Policies = brev
 	}

@@ -13,12 +13,15 @@ import (
 )
 
 // runPolicyTests runs the *_test.rego files of the policy source ([policies] dir, or the
-// bundle when brev is set) with the production builtins and the config's secrets. It fails
-// when a test fails or errors, naming each by file:line. No test files is a pass.
-func (g *Gateway) runPolicyTests(ctx context.Context, cfg *config.Config, brev *bundleRev) error {
-	secrets, err := cfg.ResolveSecrets(g.o.Getenv)
-	if err != nil {
-		return err
+// bundle when brev is set) with the production builtins and the config's secrets (secrets
+// when set, else read). It fails when a test fails or errors, naming each by file:line. No
+// test files is a pass.
+func (g *Gateway) runPolicyTests(ctx context.Context, cfg *config.Config, brev *bundleRev, secrets *config.Secrets) error {
+	var err error
+	if secrets == nil {
+		if secrets, err = cfg.ResolveSecrets(g.o.Getenv); err != nil {
+			return err
+		}
 	}
 	var (
 		mods map[string]*ast.Module

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hookwall/hookwall/engine/config"
 	"github.com/hookwall/hookwall/engine/filter"
+	"github.com/hookwall/hookwall/engine/policy"
 )
 
 const reuseConfig = `
@@ -165,5 +166,40 @@ func TestSharedFilterOutlivesANewerSnapshot(t *testing.T) {
 		t.Fatalf("the live snapshot's filter: %v", err)
 	} else {
 		inst.Release()
+	}
+}
+
+// dirPolicies is a PolicySource that loads a policy directory, as a bundle would be loaded.
+type dirPolicies string
+
+func (d dirPolicies) Load(ctx context.Context, o policy.Options) (*policy.Set, error) {
+	return policy.Load(ctx, string(d), o)
+}
+
+func (d dirPolicies) Revision() string { return "dir" }
+
+// TestKeepInputsReadsNoFile: with KeepInputs (a new bundle on the live snapshot), the filters
+// and the upstream pools are the previous snapshot's and no file the config names is read:
+// the module file gone from disk does not matter. Another config is refused.
+func TestKeepInputsReadsNoFile(t *testing.T) {
+	host := newHost(t)
+	dir := t.TempDir()
+	s1 := buildIn(t, host, dir, "2s", guest(t, "tiny.wasm"), nil)
+	defer s1.Release()
+	if err := os.Remove(filepath.Join(dir, "f.wasm")); err != nil {
+		t.Fatal(err)
+	}
+	o := Options{Host: host, Previous: s1, KeepInputs: true, Policies: dirPolicies(filepath.Join(dir, "policies"))}
+	s2, err := Build(context.Background(), s1.Config, o)
+	if err != nil {
+		t.Fatalf("KeepInputs read the module file again: %v", err)
+	}
+	defer s2.Release()
+	if s2.Filters["f"] != s1.Filters["f"] || s2.Routes[0].Client != s1.Routes[0].Client || s2.Secrets != s1.Secrets {
+		t.Error("KeepInputs did not keep the previous snapshot's filter, pool and secrets")
+	}
+	other := *s1.Config
+	if _, err := Build(context.Background(), &other, o); err == nil {
+		t.Error("KeepInputs built a config other than the previous snapshot's")
 	}
 }

@@ -64,6 +64,8 @@ type Route struct {
 
 	// Shadow is the prepared shadow_policy, nil when the route has none.
 	Shadow *policy.Query
+	// clientKey names Client's pool in the snapshot's clients (clientKey).
+	clientKey string
 }
 
 // AllowsMethod reports whether the route accepts method; a route without methods accepts all.
@@ -116,6 +118,12 @@ type Options struct {
 	// upstream (scheme, address, TLS server name and CA, timeout, max_response_body) is unchanged, and a filter whose hash matches
 	// one of its filters is shared instead of recompiled.
 	Previous *Snapshot
+	// KeepInputs, with Previous and Policies, builds Previous.Config (cfg must be it) with
+	// new policies on Previous's other inputs: no file the config names is read again, and
+	// the secrets, filters and upstream pools (with their upstream_ca) are Previous's. A new
+	// bundle is built so: a file changed on disk since Previous was built belongs to the next
+	// config reload, which applies or refuses it with the rest of the change.
+	KeepInputs bool
 	// Policies, when set, loads the policies instead of the policy directory (an OPA bundle).
 	// It gets the options a directory load gets (secrets, allowed builtins, clock), so the
 	// verify builtin sees this snapshot's secrets.
@@ -141,8 +149,13 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (_ *Snapshot, err
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	secrets, err := cfg.ResolveSecrets(o.Getenv)
-	if err != nil {
+	var secrets *config.Secrets
+	if o.KeepInputs {
+		if o.Previous == nil || o.Previous.Config != cfg || o.Policies == nil {
+			return nil, errors.New("snapshot: KeepInputs builds the Previous snapshot's own config with new Policies")
+		}
+		secrets = o.Previous.Secrets
+	} else if secrets, err = cfg.ResolveSecrets(o.Getenv); err != nil {
 		return nil, err
 	}
 	s := &Snapshot{Config: cfg, Secrets: secrets, LoadedAt: time.Now(), Filters: map[string]*Filter{}, log: o.Logger,
@@ -186,7 +199,11 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (_ *Snapshot, err
 	var errs []error
 	for i := range cfg.Routes {
 		rc := &cfg.Routes[i]
-		r, rerr := s.buildRoute(ctx, rc, o.Previous)
+		var kept *Route // the same route of Previous, whose pool it keeps
+		if o.KeepInputs {
+			kept = o.Previous.Routes[i]
+		}
+		r, rerr := s.buildRoute(ctx, rc, o.Previous, kept)
 		if rerr != nil {
 			errs = append(errs, fmt.Errorf("%s: route[%d] %q: %w", cfg.Where("route", i), i+1, rc.Name, rerr))
 			continue
@@ -215,8 +232,12 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (_ *Snapshot, err
 	return s, nil
 }
 
-// loadFilter loads fc, or returns the previous snapshot's filter when its spec is unchanged.
+// loadFilter loads fc, or returns the previous snapshot's filter when its spec is unchanged
+// (with KeepInputs, whatever its module file holds now).
 func loadFilter(ctx context.Context, o Options, fc *config.Filter) (*Filter, error) {
+	if o.KeepInputs {
+		return o.Previous.Filters[fc.Name], nil // the same config: the same names
+	}
 	if o.Host == nil {
 		return nil, errors.New("no wasm host")
 	}
@@ -245,7 +266,9 @@ func loadFilter(ctx context.Context, o Options, fc *config.Filter) (*Filter, err
 	return &Filter{Filter: f, OnError: fc.OnError, SpecHash: hash}, nil
 }
 
-func (s *Snapshot) buildRoute(ctx context.Context, rc *config.Route, prev *Snapshot) (*Route, error) {
+// buildRoute builds rc, sharing prev's pool of the same upstream; with kept (KeepInputs),
+// kept's pool, the upstream_ca not read again.
+func (s *Snapshot) buildRoute(ctx context.Context, rc *config.Route, prev *Snapshot, kept *Route) (*Route, error) {
 	q, err := s.Policies.Prepare(ctx, rc.PolicyPackage())
 	if err != nil {
 		return nil, err
@@ -279,10 +302,13 @@ func (s *Snapshot) buildRoute(ctx context.Context, rc *config.Route, prev *Snaps
 			addr += ":80"
 		}
 	}
-	key, err := clientKey(u.Scheme, addr, u.Hostname(), r.Timeout, int64(rc.MaxResponseBody), rc.UpstreamCA)
-	if err != nil {
+	key := ""
+	if kept != nil {
+		key = kept.clientKey
+	} else if key, err = clientKey(u.Scheme, addr, u.Hostname(), r.Timeout, int64(rc.MaxResponseBody), rc.UpstreamCA); err != nil {
 		return nil, err
 	}
+	r.clientKey = key
 	if p := s.clients[key]; p != nil {
 		r.Client = p.HostClient
 		return r, nil
