@@ -1,6 +1,7 @@
 package input
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"unicode/utf16"
@@ -136,13 +137,18 @@ func (b *Builder) parseJSON(body string, lim JSONLimits) (v ast.Value, ok bool, 
 	if cap(p.pairs) > jsonScratchMax {
 		b.jsonPairs = nil
 	}
+	err = p.err
+	if err == errJSONNumberRange && !json.Valid(unsafeBytes(body)) {
+		// The parse stopped at the number: the rest decides whether the body is JSON at all.
+		err = errJSONSyntax
+	}
 	switch {
-	case p.err == errJSONSyntax && startsAsContainer(body):
+	case err == errJSONSyntax && startsAsContainer(body):
 		return nil, false, errJSONMalformed
-	case p.err == errJSONSyntax:
+	case err == errJSONSyntax:
 		return nil, false, nil
-	case p.err != nil:
-		return nil, false, p.err
+	case err != nil:
+		return nil, false, err
 	}
 	return t.Value, true, nil
 }
