@@ -213,9 +213,9 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg, EnableOpenMetrics: true, MaxRequestsInFlight: 4, Timeout: 10 * time.Second})
 }
 
-// Totals returns how many requests were allowed, refused (denied by the policy or a filter,
-// rate-limited, duplicate, no route, bad method, too large, blocked) and failed (errors, upstream
-// failures, unavailable) since New. The status page derives its per-second chart from them.
+// Totals returns how many requests were allowed (forwarded, or accepted onto a queued route),
+// refused (denied by the policy or a filter, rate-limited, duplicate, no route, bad method,
+// too large, blocked) and failed (errors, upstream failures, unavailable) since New. The status page derives its per-second chart from them.
 func (m *Metrics) Totals() (allowed, denied, failed uint64) {
 	return m.allowed.Load(), m.denied.Load(), m.failed.Load()
 }
@@ -226,7 +226,7 @@ func (m *Metrics) Request(route string, outcome decisionlog.Outcome, status int,
 	rs.requests(m.requests, outcome, status).Inc()
 	rs.dur.Observe(total.Seconds())
 	switch outcome {
-	case decisionlog.OutcomeAllowed:
+	case decisionlog.OutcomeAllowed, decisionlog.OutcomeQueued:
 		m.allowed.Add(1)
 	case decisionlog.OutcomeRateLimited:
 		rs.rateLimited.Inc()

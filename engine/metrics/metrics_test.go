@@ -133,6 +133,11 @@ func TestObserverCounts(t *testing.T) {
 	if a != 1000 || d != 4000 || fl != 1000 {
 		t.Errorf("totals allowed %d denied %d failed %d, want 1000 4000 1000 (rate-limited, duplicate, in flight and no route are refusals)", a, d, fl)
 	}
+	// A webhook accepted onto a queued route (202) is allowed, not failed.
+	m.Request("q", decisionlog.OutcomeQueued, 202, time.Millisecond)
+	if a2, d2, fl2 := m.Totals(); a2 != a+1 || d2 != d || fl2 != fl {
+		t.Errorf("after a queued request: totals allowed %d denied %d failed %d, want %d %d %d", a2, d2, fl2, a+1, d, fl)
+	}
 	// Durations land in seconds: the upstream errors took 1s each.
 	if h := f["hookwall_request_duration_seconds"]; h == nil || !strings.Contains(h.String(), "sample_sum") {
 		t.Fatal("no request histogram")
