@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"text/tabwriter"
 	"time"
+
+	"github.com/hookwall/hookwall/engine/decisionlog"
 )
 
 const blocksUsage = "usage: hookwall blocks list|lift [-c gateway.toml] [--admin URL] [--token T] [--json] [SOURCE]\n"
@@ -51,7 +53,7 @@ func cmdBlocks(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			return 1
 		}
 		if *asJSON {
-			_, _ = stdout.Write(escapeJSONControls(body))
+			_, _ = stdout.Write(decisionlog.AppendControlsEscaped(nil, body))
 			return 0
 		}
 		var doc struct {

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/hookwall/hookwall/engine/config"
+	"github.com/hookwall/hookwall/engine/decisionlog"
 	"github.com/hookwall/hookwall/engine/gateway"
 	"github.com/hookwall/hookwall/engine/tlsconf"
 )
@@ -130,10 +131,10 @@ func cmdDeliveries(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return 1
 	}
 	if status != 200 {
-		fmt.Fprintf(stderr, "hookwall deliveries %s: %d %s", sub, status, escapeJSONControls(body))
+		fmt.Fprintf(stderr, "hookwall deliveries %s: %d %s", sub, status, decisionlog.AppendControlsEscaped(nil, body))
 		return 1
 	}
-	_, _ = stdout.Write(escapeJSONControls(body))
+	_, _ = stdout.Write(decisionlog.AppendControlsEscaped(nil, body))
 	return 0
 }
 

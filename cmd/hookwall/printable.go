@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"strings"
-	"unicode/utf8"
 )
 
 // printable is s with every control character (C0, DEL, C1) written as \u00XX, for a table on
@@ -27,25 +25,3 @@ func printable(s string) string {
 }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 }
-
-// escapeJSONControls is the admin API's JSON b with DEL and the C1 controls written as
-// \u00XX, which encoding/json writes raw (it escapes C0 alone): U+009B is a terminal's CSI.
-// Outside strings JSON has only ASCII, so every such character is in a string, where the
-// escape means the same.
-func escapeJSONControls(b []byte) []byte {
-	isDELOrC1 := func(r rune) bool { return r == 0x7f || r >= 0x80 && r < 0xa0 }
-	if !bytes.ContainsFunc(b, isDELOrC1) {
-		return b
-	}
-	out := make([]byte, 0, len(b)+16)
-	for len(b) > 0 {
-		r, n := utf8.DecodeRune(b)
-		if isDELOrC1(r) {
-			out = fmt.Appendf(out, `\u%04x`, r)
-		} else {
-			out = append(out, b[:n]...)
-		}
-		b = b[n:]
-	}
-	return out
-}

@@ -7,6 +7,8 @@ import (
 	"maps"
 	"strings"
 	"testing"
+
+	"github.com/hookwall/hookwall/engine/decisionlog"
 )
 
 // TestListsEscapeControls: a delivery whose id, route or last error holds terminal escape
@@ -33,11 +35,12 @@ func TestListsEscapeControls(t *testing.T) {
 	}
 }
 
-// TestJSONOutputEscapesC1: the JSON the CLI prints as the admin API sent it has DEL and the
-// C1 controls escaped (encoding/json writes them raw), and stays the same JSON.
+// TestJSONOutputEscapesC1: the JSON the CLI prints as the admin API sent it (an older
+// gateway's, say) has DEL and the C1 controls escaped (encoding/json writes them raw), and
+// stays the same JSON.
 func TestJSONOutputEscapesC1(t *testing.T) {
 	in := []byte("{\"route\":\"r\u009b2J\",\"last_error\":\"boom\u007f\\u001b\",\"ok\":\"é\"}")
-	out := escapeJSONControls(in)
+	out := decisionlog.AppendControlsEscaped(nil, in)
 	if strings.ContainsAny(string(out), "\u009b\u007f") {
 		t.Fatalf("a control is left raw: %q", out)
 	}

@@ -242,7 +242,7 @@ func TestRecordOmitsWhatDidNotHappen(t *testing.T) {
 
 func TestAppendStringEscapes(t *testing.T) {
 	in := "a\"b\\c\n\r\t\x00<>&\u2028\xff\x7f\u009b" + "é"
-	b := appendString(nil, in)
+	b := AppendString(nil, in)
 	var out string
 	if err := json.Unmarshal(b, &out); err != nil {
 		t.Fatalf("%s: %v", b, err)
@@ -257,7 +257,7 @@ func TestAppendStringEscapes(t *testing.T) {
 	if !bytes.Contains(b, []byte("<>&")) {
 		t.Fatalf("'<', '>' and '&' escaped: %s", b)
 	}
-	if bb := appendString(nil, []byte(in)); !bytes.Equal(bb, b) {
+	if bb := AppendString(nil, []byte(in)); !bytes.Equal(bb, b) {
 		t.Fatalf("[]byte form differs: %s vs %s", bb, b)
 	}
 }

@@ -108,7 +108,7 @@ func (m *Mask) lookup(name string) (masked bool, key string) {
 		return v, ""
 	}
 	v := m.masks(name)
-	if m.fast.Vacant(name) && m.fast.Put(name, answer{masked: v, key: string(append(appendString(nil, name), ':'))}) {
+	if m.fast.Vacant(name) && m.fast.Put(name, answer{masked: v, key: string(append(AppendString(nil, name), ':'))}) {
 		return v, ""
 	}
 	if len(prev) < maxSeen {

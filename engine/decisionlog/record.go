@@ -156,7 +156,7 @@ func (r *Record) AppendJSON(b []byte) []byte { return r.appendJSON(b, defaultMas
 // hookwall's.
 func (r *Record) appendJSON(b []byte, m *Mask, s Sealer, st *stamps) []byte {
 	b = append(b, `{"decision_id":`...)
-	b = appendString(b, r.DecisionID)
+	b = AppendString(b, r.DecisionID)
 	b = append(b, `,"timestamp":"`...)
 	b = st.append(b, r.Time)
 	b = append(b, '"')
@@ -172,23 +172,23 @@ func (r *Record) appendJSON(b []byte, m *Mask, s Sealer, st *stamps) []byte {
 		}
 		b = append(b, '"')
 		b = append(b, `,"policy":`...)
-		b = appendString(b, r.Policy)
+		b = AppendString(b, r.Policy)
 	}
 	if r.Revision != "" {
 		b = append(b, `,"revision":`...)
-		b = appendString(b, r.Revision)
+		b = AppendString(b, r.Revision)
 	}
 	if r.PolicyRevision != "" {
 		b = append(b, `,"bundles":{"policies":{"revision":`...)
-		b = appendString(b, r.PolicyRevision)
+		b = AppendString(b, r.PolicyRevision)
 		b = append(b, "}}"...)
 	}
 	b = append(b, `,"route":`...)
-	b = appendString(b, r.Route)
+	b = AppendString(b, r.Route)
 	b = append(b, `,"remote_ip":`...)
-	b = appendString(b, r.RemoteIP)
+	b = AppendString(b, r.RemoteIP)
 	b = append(b, `,"outcome":`...)
-	b = appendString(b, string(r.Outcome))
+	b = AppendString(b, string(r.Outcome))
 	b = append(b, `,"status":`...)
 	b = strconv.AppendInt(b, int64(r.Status), 10)
 	// A credential the policy's builtins were handed is masked wherever the record carries
@@ -219,7 +219,7 @@ func (r *Record) appendJSON(b []byte, m *Mask, s Sealer, st *stamps) []byte {
 	}
 	if r.DeliveryID != "" {
 		b = append(b, `,"delivery_id":`...)
-		b = appendString(b, r.DeliveryID)
+		b = AppendString(b, r.DeliveryID)
 		if r.Attempts > 0 {
 			b = append(b, `,"attempts":`...)
 			b = strconv.AppendInt(b, int64(r.Attempts), 10)
@@ -236,16 +236,16 @@ func (r *Record) appendJSON(b []byte, m *Mask, s Sealer, st *stamps) []byte {
 	if len(labels) == 0 {
 		b = append(b, "{}"...)
 	} else if lb, err := json.Marshal(labels); err == nil {
-		b = appendControlsEscaped(b, lb)
+		b = AppendControlsEscaped(b, lb)
 	} else {
 		b = append(b, "{}"...)
 	}
 	b = append(b, `,"request":{"method":`...)
-	b = appendString(b, r.Method)
+	b = AppendString(b, r.Method)
 	b = append(b, `,"path":`...)
 	masked := 0
 	path, pathMasked := maskSensitive(r.Path, r.Sensitive)
-	b = appendString(b, path)
+	b = AppendString(b, path)
 	if pathMasked {
 		masked++
 	}
@@ -261,7 +261,7 @@ func (r *Record) appendJSON(b []byte, m *Mask, s Sealer, st *stamps) []byte {
 			if key != "" {
 				b = append(b, key...)
 			} else {
-				b = appendString(b, h.Name)
+				b = AppendString(b, h.Name)
 				b = append(b, ':')
 			}
 			if hide {
@@ -271,7 +271,7 @@ func (r *Record) appendJSON(b []byte, m *Mask, s Sealer, st *stamps) []byte {
 					maskedBits |= 1 << i
 				}
 			} else {
-				b = appendString(b, h.Value)
+				b = AppendString(b, h.Value)
 			}
 		}
 		b = append(b, '}')
@@ -281,7 +281,7 @@ func (r *Record) appendJSON(b []byte, m *Mask, s Sealer, st *stamps) []byte {
 			b = r.appendSealedBody(b, s)
 		} else {
 			b = append(b, `,"body":`...)
-			b = appendString(b, r.Body)
+			b = AppendString(b, r.Body)
 		}
 		b = append(b, `,"body_bytes":`...)
 		b = strconv.AppendInt(b, int64(r.BodySize), 10)
@@ -297,9 +297,9 @@ func (r *Record) appendJSON(b []byte, m *Mask, s Sealer, st *stamps) []byte {
 				b = append(b, ',')
 			}
 			b = append(b, `{"name":`...)
-			b = appendString(b, f.Name)
+			b = AppendString(b, f.Name)
 			b = append(b, `,"outcome":`...)
-			b = appendString(b, string(f.Outcome))
+			b = AppendString(b, string(f.Outcome))
 			if f.Error != "" {
 				b = append(b, `,"error":`...)
 				fe := f.Error
@@ -309,7 +309,7 @@ func (r *Record) appendJSON(b []byte, m *Mask, s Sealer, st *stamps) []byte {
 					fe = m
 					extra = append(extra, "/filters/"+strconv.Itoa(i)+"/error")
 				}
-				b = appendString(b, fe)
+				b = AppendString(b, fe)
 			}
 			b = append(b, `,"us":`...)
 			b = strconv.AppendInt(b, f.Micros, 10)
@@ -319,7 +319,7 @@ func (r *Record) appendJSON(b []byte, m *Mask, s Sealer, st *stamps) []byte {
 	}
 	if s := &r.Shadow; s.Policy != "" {
 		b = append(b, `,"shadow":{"policy":`...)
-		b = appendString(b, s.Policy)
+		b = AppendString(b, s.Policy)
 		if s.Error != "" {
 			b = append(b, `,"error":`...)
 			b = appendMaskedString(b, s.Error, sens, "/shadow/error", &extra)
@@ -362,7 +362,7 @@ func (r *Record) appendJSON(b []byte, m *Mask, s Sealer, st *stamps) []byte {
 				b = append(b, ',')
 			}
 			n++
-			b = appendString(b, p)
+			b = AppendString(b, p)
 		}
 		b = append(b, ']')
 	}
@@ -447,7 +447,7 @@ func (r *Record) appendSealedBody(b []byte, s Sealer) []byte {
 	b = append(b[:start], field...) // the scratch before the base64 is longer than field
 	b = b[:start+len(field)+copy(b[start+len(field):start+len(field)+n], b[sealedEnd:sealedEnd+n])]
 	b = append(b, `","body_key":`...)
-	return appendString(b, keyID)
+	return AppendString(b, keyID)
 }
 
 // pointerEscape escapes a JSON-pointer reference token (RFC 6901).
@@ -464,15 +464,17 @@ func appendStrings(b []byte, ss []string) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, s)
+		b = AppendString(b, s)
 	}
 	return append(b, ']')
 }
 
 const hexDigits = "0123456789abcdef"
 
-// appendString appends s as a JSON string; invalid UTF-8 becomes U+FFFD.
-func appendString[T string | []byte](b []byte, s T) []byte {
+// AppendString appends s as a JSON string, as the log writes one: invalid UTF-8 becomes
+// U+FFFD, and the C0 controls, DEL and the C1 controls are escaped. An answer that quotes
+// what a record quotes (a deny reason) uses it too, so it is JSON whatever the client sent.
+func AppendString[T string | []byte](b []byte, s T) []byte {
 	b = append(b, '"')
 	b = appendStringBody(b, s)
 	return append(b, '"')
@@ -567,10 +569,12 @@ func appendStringBody[T string | []byte](b []byte, s T) []byte {
 	return append(b, s[start:]...)
 }
 
-// appendControlsEscaped appends js, JSON encoding/json wrote, with DEL and the C1 controls
-// it leaves as they are spelled \u007f to \u009f, as appendStringBody spells them. Outside
-// its strings JSON is ASCII without them, so every one is inside a string.
-func appendControlsEscaped(b, js []byte) []byte {
+// AppendControlsEscaped appends js, JSON encoding/json wrote, with DEL and the C1 controls
+// it leaves as they are spelled \u007f to \u009f, as the log spells them: U+009B is a
+// terminal's CSI, and a record, an admin answer or the CLI's output of one is read on
+// terminals. Outside its strings JSON is ASCII without them, so every one is inside a
+// string, where the escape means the same.
+func AppendControlsEscaped(b, js []byte) []byte {
 	start := 0
 	for i := 0; i < len(js); i++ {
 		switch {
@@ -660,7 +664,7 @@ func appendMaskedString(b []byte, s string, sensitive []string, ptr string, extr
 			s = m
 		}
 	}
-	return appendString(b, s)
+	return AppendString(b, s)
 }
 
 // appendMaskedStrings is appendStrings with each string masked (maskSensitive); ptr followed by
@@ -678,7 +682,7 @@ func appendMaskedStrings(b []byte, ss []string, sensitive []string, ptr string, 
 			*extra = append(*extra, ptr+strconv.Itoa(i))
 			s = m
 		}
-		b = appendString(b, s)
+		b = AppendString(b, s)
 	}
 	return append(b, ']')
 }

@@ -46,13 +46,13 @@ func Unseal(line []byte, o Opener) (out []byte, sb *SealedBody, body []byte, err
 	}
 	// The fields as appendSealedBody wrote them: JSON strings hold no bare quote, so this
 	// cannot match inside a header value or a label.
-	seg := appendString([]byte(`,"body_sealed":`), *l.Request.BodySealed)
-	seg = appendString(append(seg, `,"body_key":`...), l.Request.BodyKey)
+	seg := AppendString([]byte(`,"body_sealed":`), *l.Request.BodySealed)
+	seg = AppendString(append(seg, `,"body_key":`...), l.Request.BodyKey)
 	i := bytes.Index(line, seg)
 	if i < 0 {
 		return nil, sb, nil, errors.New("body_sealed and body_key are not where hookwall writes them")
 	}
 	out = append(append([]byte(nil), line[:i]...), `,"body":`...)
-	out = appendString(out, body)
+	out = AppendString(out, body)
 	return append(out, line[i+len(seg):]...), sb, body, nil
 }

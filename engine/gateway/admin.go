@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hookwall/hookwall/engine/config"
+	"github.com/hookwall/hookwall/engine/decisionlog"
 	"github.com/hookwall/hookwall/engine/oauth"
 	"github.com/hookwall/hookwall/engine/watch"
 )
@@ -253,7 +255,11 @@ func (a *admin) reload(w http.ResponseWriter, r *http.Request) {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
+	// The answers quote what clients sent (a deny reason, a label, a delivery's error): the
+	// C1 controls encoding/json leaves raw are escaped, as the log escapes them.
+	_, _ = w.Write(decisionlog.AppendControlsEscaped(nil, buf.Bytes()))
 }

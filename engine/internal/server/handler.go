@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/netip"
 	"runtime/debug"
-	"strconv"
 	"sync"
 	"time"
 
@@ -327,7 +326,7 @@ func writeDenied(ctx *fasthttp.RequestCtx, status int, reasons []string) {
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		buf = strconv.AppendQuote(buf, r)
+		buf = decisionlog.AppendString(buf, r) // JSON, not Go's quoting: no \xff, no \a
 	}
 	buf = append(buf, "]}"...)
 	_, _ = b.Write(buf)
