@@ -7,6 +7,8 @@ import (
 	"strconv"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/hookwall/hookwall/engine/decisionlog"
 )
 
 // sink is the demo upstream: it answers each request with what reached it, so a user can see
@@ -19,15 +21,15 @@ func newSink() *fasthttp.Server {
 			sum := sha256.Sum256(ctx.PostBody())
 			b := make([]byte, 0, 256)
 			b = append(b, `{"sink":"hookwall demo","method":`...)
-			b = strconv.AppendQuote(b, string(ctx.Method()))
+			b = decisionlog.AppendString(b, ctx.Method())
 			b = append(b, `,"path":`...)
-			b = strconv.AppendQuote(b, string(ctx.RequestURI()))
+			b = decisionlog.AppendString(b, ctx.RequestURI())
 			b = append(b, `,"bytes":`...)
 			b = strconv.AppendInt(b, int64(len(ctx.PostBody())), 10)
 			b = append(b, `,"sha256":"`...)
 			b = hex.AppendEncode(b, sum[:])
 			b = append(b, `","request_id":`...)
-			b = strconv.AppendQuote(b, string(ctx.Request.Header.Peek("X-Request-Id")))
+			b = decisionlog.AppendString(b, ctx.Request.Header.Peek("X-Request-Id"))
 			b = append(b, "}\n"...)
 			ctx.SetContentType("application/json")
 			ctx.SetBody(b)
