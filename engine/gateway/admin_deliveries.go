@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hookwall/hookwall/engine/delivery"
+	"github.com/hookwall/hookwall/engine/internal/snapshot"
 )
 
 // mountDeliveries serves the delivery store's inspection and replay API.
@@ -75,9 +76,12 @@ type attemptDoc struct {
 // docOf is r as listed and shown. The target's query is left out: it may carry a credential
 // (an API key a policy reads from input.request.query), and it is sealed at rest and never
 // in the decision log, so it is shown only with the headers and the body (show, with
-// inspect_bodies and the token).
-func docOf(r *delivery.Record) deliveryDoc {
+// inspect_bodies and the token). A path whose segment the route's policy reads as a
+// credential is shown masked as the decision log shows it (loggedPath, with snap the serving
+// snapshot).
+func docOf(r *delivery.Record, snap *snapshot.Snapshot) deliveryDoc {
 	uri, query, _ := strings.Cut(r.URI, "?")
+	uri = loggedPath(snap, r.Route, uri)
 	d := deliveryDoc{ID: r.ID, Route: r.Route, DecisionID: r.DecisionID, ReceivedAt: r.ReceivedAt.UTC(), Method: r.Method, URI: uri, QueryWithheld: query != "",
 		State: string(r.State), Attempts: r.Attempts, UpdatedAt: r.UpdatedAt.UTC(), LastStatus: r.LastStatus, LastError: r.LastError}
 	if r.State == delivery.StatePending {
@@ -137,9 +141,13 @@ func (a *admin) listDeliveries(w http.ResponseWriter, r *http.Request, d *delive
 		a.storeError(w, err)
 		return
 	}
+	snap := a.g.snaps.Acquire()
+	if snap != nil {
+		defer snap.Release()
+	}
 	out := make([]deliveryDoc, 0, len(rs))
 	for _, rec := range rs {
-		out = append(out, docOf(rec))
+		out = append(out, docOf(rec, snap))
 	}
 	writeJSON(w, 200, map[string]any{"deliveries": out})
 }
@@ -150,7 +158,11 @@ func (a *admin) showDelivery(w http.ResponseWriter, r *http.Request, d *delivery
 		a.storeError(w, err)
 		return
 	}
-	doc := docOf(rec)
+	snap := a.g.snaps.Acquire()
+	if snap != nil {
+		defer snap.Release()
+	}
+	doc := docOf(rec, snap)
 	n := len(rec.Body)
 	doc.BodyBytes = &n
 	for _, at := range attempts {

@@ -449,6 +449,12 @@ func checkDestinationIDs(dests []string) error {
 // id of the request that was queued.
 func (g *Gateway) logDelivery(r *delivery.Record, res delivery.Result) {
 	path, _, _ := strings.Cut(r.URI, "?") // the log never carries a query string
+	if snap := g.snaps.Acquire(); snap != nil {
+		path = loggedPath(snap, r.Route, path)
+		snap.Release()
+	} else {
+		path = loggedPath(nil, r.Route, path)
+	}
 	rec := decisionlog.Record{
 		DecisionID: r.DecisionID, Time: time.Now(), Route: r.Route, Method: r.Method, Path: path,
 		Outcome: decisionlog.OutcomeDelivered, Status: res.Attempt.Status, Error: res.Attempt.Error,
@@ -458,6 +464,27 @@ func (g *Gateway) logDelivery(r *delivery.Record, res delivery.Result) {
 		rec.Outcome = decisionlog.OutcomeDead
 	}
 	g.dlog.Log(&rec)
+}
+
+// loggedPath is a queued request's path as its records show it: the request's own record
+// masked the key its route's policy read from the path, and the delivery's records (and the
+// admin listing) mask it by the route's rule (snapshot.Route.MaskedTarget) of the serving
+// snapshot snap. The delivery record keeps the path as forwarded, which the attempt needs;
+// the rule is the route's, known without the request. A route snap does not hold (removed by
+// a reload, or no snapshot) has no rule to go by: its path is shown as "/***", its first
+// segment gone with the rest, since it may have held a key.
+func loggedPath(snap *snapshot.Snapshot, route, path string) string {
+	if snap != nil {
+		for _, r := range snap.Routes {
+			if r.Name == route {
+				if m := r.MaskedTarget(path); m != "" {
+					return m
+				}
+				return path
+			}
+		}
+	}
+	return "/***"
 }
 
 // routeDepth is one queued route's line on the status page.

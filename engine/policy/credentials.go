@@ -16,7 +16,9 @@ import (
 // or to the request, through object.get(headers, "name", default), through a call that
 // computes the argument from it, as trim_prefix(…, "Bearer "), or a part of such a call's
 // result, as split(…, " ")[1], or through a rule of any module bound so, as `presented := input.request.headers["x-api-key"]`), and the opts.header of
-// hookwall.webhook.verify (the generic "hmac" signature header) when it is a constant.
+// hookwall.webhook.verify (the generic "hmac" signature header) when it is a constant. A
+// credential computed from input.request.path (a key sent as a path segment, as
+// trim_prefix(input.request.path, "/hooks/tg/")) is listed as credPathName, not a header.
 //
 // A builtin masks what it is handed only when it runs; a policy that decides before the call
 // (a content-type check that fails first, say) would otherwise leave the credential in clear in
@@ -195,6 +197,10 @@ func (env credEnv) headerNames(t *ast.Term, depth int, add func(string)) {
 			add(h)
 			return
 		}
+		if ref.Equal(requestPathRef) {
+			add(credPathName)
+			return
+		}
 		for _, h := range env.named[ref.String()] {
 			add(h)
 		}
@@ -210,7 +216,14 @@ func (env credEnv) headerNames(t *ast.Term, depth int, add func(string)) {
 	}
 }
 
-var requestHeadersRef = ast.MustParseRef("input.request.headers")
+var (
+	requestHeadersRef = ast.MustParseRef("input.request.headers")
+	requestPathRef    = ast.MustParseRef("input.request.path")
+)
+
+// credPathName stands, among a package's credential headers, for input.request.path: no
+// header is named so (a field name holds no ':'), and none is read under it.
+const credPathName = ":path"
 
 // walkCalls calls visit with every call expression in the rules of mods' policy files (not
 // the tests), file by file in name order, and the local bindings of its rule
@@ -330,13 +343,24 @@ func (s *Set) credentialHeadersOf(pkg string) []string {
 	var names []string
 	for _, p := range s.reachable(pkg) {
 		for _, h := range s.credHeaders[p] {
-			if !slices.Contains(names, h) {
+			if h != credPathName && !slices.Contains(names, h) {
 				names = append(names, h)
 			}
 		}
 	}
 	slices.Sort(names)
 	return names
+}
+
+// credentialPathOf reports whether pkg, or a package it refers to, hands a value computed
+// from input.request.path to a builtin as a credential (credentialHeaders).
+func (s *Set) credentialPathOf(pkg string) bool {
+	for _, p := range s.reachable(pkg) {
+		if slices.Contains(s.credHeaders[p], credPathName) {
+			return true
+		}
+	}
+	return false
 }
 
 // noteCredentialHeaders notes as sensitive, in the Sensitive ctx carries, the values the

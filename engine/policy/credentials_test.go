@@ -232,3 +232,54 @@ allow if {
 		})
 	}
 }
+
+// A package that hands a value computed from input.request.path to a credential builtin is
+// known to by the query (CredentialPath), through a rule or a call; no header is named for
+// it; one that reads the path for routing only is not.
+func TestCredentialPath(t *testing.T) {
+	src := map[string]string{
+		"trim.rego": `package routes.trim
+
+allow if hookwall.apikey.verify(trim_prefix(input.request.path, "/hooks/tg/"), "acme_keys")
+`,
+		"rule.rego": `package routes.rule
+
+presented := split(input.request.path, "/")[3]
+
+allow if {
+	input.request.method == "POST"
+	hookwall.apikey.verify(presented, "acme_keys")
+}
+`,
+		"route.rego": `package routes.route
+
+allow if {
+	startswith(input.request.path, "/hooks/")
+	hookwall.apikey.verify(input.request.headers["x-key"], "acme_keys")
+}
+`,
+	}
+	set, err := LoadModules(context.Background(), src, nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		pkg  string
+		path bool
+	}{{"routes.trim", true}, {"routes.rule", true}, {"routes.route", false}} {
+		t.Run(c.pkg, func(t *testing.T) {
+			q, err := set.Prepare(context.Background(), c.pkg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if q.CredentialPath() != c.path {
+				t.Errorf("CredentialPath() = %v, want %v", q.CredentialPath(), c.path)
+			}
+			for _, h := range q.credHeaders {
+				if h == credPathName {
+					t.Errorf("credential headers hold %q: %v", h, q.credHeaders)
+				}
+			}
+		})
+	}
+}

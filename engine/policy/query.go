@@ -41,6 +41,9 @@ type Query struct {
 	// their values are noted as sensitive on every evaluation, whether or not the call is
 	// reached (credentialHeaders).
 	credHeaders []string
+	// credPath: the package hands a value computed from input.request.path to a builtin as
+	// a credential (a key sent as a path segment).
+	credPath bool
 }
 
 // decisionRules are the rules a decision is read from; others are helpers.
@@ -55,6 +58,10 @@ func (q *Query) Package() string { return q.pkg }
 // NeedsJSON reports whether the package reads input.request.json (or the request as a whole),
 // so the caller parses the body only when the policy can see the result.
 func (q *Query) NeedsJSON() bool { return q.needJSON }
+
+// CredentialPath reports whether the package hands a value computed from input.request.path
+// to hookwall's builtins as a credential (a key sent as a path segment of a prefix route).
+func (q *Query) CredentialPath() bool { return q.credPath }
 
 // Prepare prepares the decision query for pkg. It fails when pkg defines no rule.
 func (s *Set) Prepare(ctx context.Context, pkg string) (*Query, error) {
@@ -92,7 +99,7 @@ func (s *Set) Prepare(ctx context.Context, pkg string) (*Query, error) {
 	if err != nil {
 		return nil, fmt.Errorf("policy: prepare %s: %w", pkg, describe(err))
 	}
-	q := &Query{pkg: pkg, prepared: pq, needJSON: s.needsJSON(pkg), allowOnly: allowOnly, credHeaders: s.credentialHeadersOf(pkg)}
+	q := &Query{pkg: pkg, prepared: pq, needJSON: s.needsJSON(pkg), allowOnly: allowOnly, credHeaders: s.credentialHeadersOf(pkg), credPath: s.credentialPathOf(pkg)}
 	q.fast, q.slowWhy = s.compileFast(pkg, allowOnly)
 	return q, nil
 }

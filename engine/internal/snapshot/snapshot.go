@@ -66,6 +66,22 @@ type Route struct {
 	Shadow *policy.Query
 	// clientKey names Client's pool in the snapshot's clients (clientKey).
 	clientKey string
+
+	// MaskedPath is the route's prefix followed by "***" when the route's policy or its
+	// shadow hands a value computed from the path to a builtin as a credential
+	// (policy.Query.CredentialPath), else "": the path a record of the route logs when no
+	// credential the policy was handed masks it (the policy did not run, or decided before
+	// the call).
+	MaskedPath string
+}
+
+// MaskedTarget is r.MaskedPath when path is a path r's prefix routes and r has a
+// MaskedPath, else "".
+func (r *Route) MaskedTarget(path string) string {
+	if r.MaskedPath == "" || !strings.HasPrefix(path, r.Config.Prefix) {
+		return ""
+	}
+	return r.MaskedPath
 }
 
 // AllowsMethod reports whether the route accepts method; a route without methods accepts all.
@@ -284,6 +300,10 @@ func (s *Snapshot) buildRoute(ctx context.Context, rc *config.Route, prev *Snaps
 		Name: rc.Name, Config: rc, Query: q, Shadow: shadow, Timeout: rc.Timeout.D(),
 		BasePath: strings.TrimSuffix(u.EscapedPath(), "/"), Scheme: u.Scheme, Host: u.Host,
 		Input: input.RouteObject(rc.Name, rc.Path+rc.Prefix),
+	}
+	credPath := q.CredentialPath() || shadow != nil && shadow.CredentialPath()
+	if credPath && rc.Prefix != "" {
+		r.MaskedPath = rc.Prefix + "***"
 	}
 	if len(rc.Methods) > 0 {
 		r.methods = map[string]bool{}

@@ -1,0 +1,91 @@
+package gateway
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hookwall/hookwall/engine/internal/testutil"
+)
+
+// pathKey is an API key a client sends as the last segment of a prefix route's path.
+const pathKey = "k3y-0f-the-acme-c1ient-4ab9f0e2"
+
+// pathKeyFiles are the secret holding pathKey's hash and a policy routes.inpath that reads
+// the key from the path.
+func pathKeyFiles() map[string]string {
+	sum := sha256.Sum256([]byte(pathKey))
+	return map[string]string{
+		"keys.secret": "sha256:" + hex.EncodeToString(sum[:]) + "\n",
+		"policies/inpath.rego": `package routes.inpath
+
+allow if hookwall.apikey.verify(trim_prefix(input.request.path, "/hooks/tg/"), "acme_keys")
+`,
+	}
+}
+
+// A queued prefix route whose API key is the path's last segment: the request's record
+// masks it in request.path; the delivery's final record ("delivered") and the admin
+// listing must too, while the upstream gets the real path.
+func TestSensitiveQueuedDeliveryRecordMasksPathCredential(t *testing.T) {
+	up := startUpstream(t)
+	cfg := loggingHead() + `
+[secrets]
+acme_keys = {file = "keys.secret"}
+
+[[route]]
+name = "inpath"
+prefix = "/hooks/tg/"
+upstream = "{{UPSTREAM}}"
+policy = "routes.inpath"
+delivery = "queued"
+`
+	cfg = strings.ReplaceAll(cfg, "{{UPSTREAM}}", up.URL())
+	e := startEnv(t, cfg, pathKeyFiles(), Options{Logger: discardLogger()})
+	r := e.do("POST", "/hooks/tg/"+pathKey, []byte(`{"event":"ping"}`), nil)
+	if r.Status != 202 {
+		t.Fatalf("status %d %s", r.Status, r.Body)
+	}
+	testutil.WaitFor(t, func() bool { return len(up.requests()) == 1 })
+	if got := up.requests()[0].URI; !strings.HasSuffix(got, "/hooks/tg/"+pathKey) {
+		t.Errorf("the upstream got path %q, want the key in it", got)
+	}
+	var listing []byte
+	testutil.WaitFor(t, func() bool {
+		resp, err := client.Get(e.admin + "/-/deliveries?state=delivered")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		listing, _ = io.ReadAll(resp.Body)
+		return bytes.Contains(listing, []byte(`"inpath"`))
+	})
+	if bytes.Contains(listing, []byte(pathKey)) {
+		t.Errorf("/-/deliveries holds the API key:\n%s", listing)
+	}
+	if !bytes.Contains(listing, []byte(`"/hooks/tg/***"`)) {
+		t.Errorf("/-/deliveries does not show the masked path:\n%s", listing)
+	}
+	time.Sleep(300 * time.Millisecond) // the delivered record is written after the attempt
+	e.stop()
+	raw, err := os.ReadFile(filepath.Join(e.dir, "decisions.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	delivered := false
+	for i, l := range bytes.Split(bytes.TrimSpace(raw), []byte("\n")) {
+		if bytes.Contains(l, []byte(pathKey)) {
+			t.Errorf("record %d holds the API key:\n%s", i, l)
+		}
+		delivered = delivered || bytes.Contains(l, []byte(`"delivered"`))
+	}
+	if !delivered {
+		t.Errorf("no delivered record:\n%s", raw)
+	}
+}
