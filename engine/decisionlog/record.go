@@ -108,6 +108,10 @@ type Record struct {
 	// know (the key a policy gave hookwall.apikey.verify, say): a header whose value is one
 	// of them, or holds one of at least minSensitive bytes, is masked whatever its name.
 	Sensitive []string
+	// PathMasked says the caller logged Path masked (a key its route's policy reads from
+	// the path, masked by the route's rule when no Sensitive value masks it): "masked" lists
+	// "/request/path".
+	PathMasked bool
 	// Body is the start of the request body as received ([log] body bytes at most) and
 	// BodySize its full length; Body is nil when body capture is off.
 	Body     []byte
@@ -245,6 +249,7 @@ func (r *Record) appendJSON(b []byte, m *Mask, s Sealer, st *stamps) []byte {
 	b = append(b, `,"path":`...)
 	masked := 0
 	path, pathMasked := maskSensitive(r.Path, r.Sensitive)
+	pathMasked = pathMasked || r.PathMasked
 	b = AppendString(b, path)
 	if pathMasked {
 		masked++

@@ -105,3 +105,26 @@ func TestMaskedLabelKeysStayApart(t *testing.T) {
 		}
 	}
 }
+
+// TestPathMaskedByTheCaller: a path the caller masked by its route's rule (PathMasked) is
+// listed in "masked" as one a Sensitive value masked is.
+func TestPathMaskedByTheCaller(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		masked bool
+	}{{"masked", true}, {"as received", false}} {
+		t.Run(c.name, func(t *testing.T) {
+			r := &Record{DecisionID: "x", Time: time.Now(), Method: "POST", Path: "/hooks/tg/***", Outcome: OutcomeTooLarge, Status: 413, PathMasked: c.masked}
+			line := r.appendJSON(nil, defaultMask, nil, nil)
+			var doc struct {
+				Masked []string `json:"masked"`
+			}
+			if err := json.Unmarshal(line, &doc); err != nil {
+				t.Fatalf("%v: %s", err, line)
+			}
+			if got := slices.Contains(doc.Masked, "/request/path"); got != c.masked {
+				t.Errorf("masked %v lists /request/path: %v, want %v", doc.Masked, got, c.masked)
+			}
+		})
+	}
+}

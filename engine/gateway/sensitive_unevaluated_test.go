@@ -89,3 +89,99 @@ delivery = "queued"
 		t.Errorf("no delivered record:\n%s", raw)
 	}
 }
+
+// The route's policy hands X-Acme-Client to hookwall.apikey.verify, so the log masks it on
+// every request the policy evaluates; a request a filter refuses first carries the same key,
+// and its record masks it too.
+func TestSensitiveCredentialHeaderMaskedWhenAFilterRefuses(t *testing.T) {
+	sum := sha256.Sum256([]byte(pathKey))
+	wasm, err := os.ReadFile(filepath.Join("testdata", "denyheader.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := startUpstream(t)
+	cfg := loggingHead() + `
+[secrets]
+acme_keys = {file = "keys.secret"}
+
+[[filter]]
+name = "guard"
+module = "{{DIR}}/filters/denyheader.wasm"
+
+[[route]]
+name = "key"
+path = "/hooks/key"
+upstream = "{{UPSTREAM}}"
+policy = "routes.key"
+filters = ["guard"]
+`
+	cfg = strings.ReplaceAll(cfg, "{{UPSTREAM}}", up.URL())
+	files := map[string]string{
+		"keys.secret":             "sha256:" + hex.EncodeToString(sum[:]) + "\n",
+		"filters/denyheader.wasm": string(wasm),
+		"policies/key.rego": `package routes.key
+
+allow if hookwall.apikey.verify(input.request.headers["x-acme-client"], "acme_keys")
+`,
+	}
+	e := startEnv(t, cfg, files, Options{Logger: discardLogger()})
+	if r := e.do("POST", "/hooks/key", []byte(`{}`), map[string]string{"X-Acme-Client": pathKey}); r.Status != 200 {
+		t.Fatalf("policy path: status %d %s", r.Status, r.Body)
+	}
+	if r := e.do("POST", "/hooks/key", []byte(`{}`), map[string]string{"X-Acme-Client": pathKey, "X-Deny": "1"}); r.Status != 403 {
+		t.Fatalf("filter path: status %d %s", r.Status, r.Body)
+	}
+	_, lines := stopAndReadLog(t, e)
+	if len(lines) != 2 {
+		t.Fatalf("%d records, want 2", len(lines))
+	}
+	for i, l := range lines {
+		if bytes.Contains(l, []byte(pathKey)) {
+			t.Errorf("record %d holds the API key:\n%s", i, l)
+		}
+		if !bytes.Contains(l, []byte(`"/request/headers/X-Acme-Client"`)) {
+			t.Errorf("record %d does not list the header as masked:\n%s", i, l)
+		}
+	}
+}
+
+// A prefix route whose key is the path's last segment: a request over max_body is refused
+// before the route is known or the policy runs, and its record masks the path by the route's
+// rule; one a filter-less policy never sees (a method the route refuses) too.
+func TestSensitivePathCredentialMaskedOn413(t *testing.T) {
+	up := startUpstream(t)
+	cfg := strings.Replace(loggingHead(), `listen = "127.0.0.1:0"`, "listen = \"127.0.0.1:0\"\nmax_body = \"64B\"", 1) + `
+[secrets]
+acme_keys = {file = "keys.secret"}
+
+[[route]]
+name = "inpath"
+prefix = "/hooks/tg/"
+upstream = "{{UPSTREAM}}"
+policy = "routes.inpath"
+methods = ["POST"]
+`
+	cfg = strings.ReplaceAll(cfg, "{{UPSTREAM}}", up.URL())
+	e := startEnv(t, cfg, pathKeyFiles(), Options{Logger: discardLogger()})
+	if r := e.do("POST", "/hooks/tg/"+pathKey, []byte(`{}`), nil); r.Status != 200 {
+		t.Fatalf("status %d %s", r.Status, r.Body)
+	}
+	if r := e.do("POST", "/hooks/tg/"+pathKey, []byte(strings.Repeat("x", 100)), nil); r.Status != 413 {
+		t.Fatalf("status %d %s", r.Status, r.Body)
+	}
+	if r := e.do("PUT", "/hooks/tg/"+pathKey, []byte(`{}`), nil); r.Status != 405 {
+		t.Fatalf("status %d %s", r.Status, r.Body)
+	}
+	_, lines := stopAndReadLog(t, e)
+	if len(lines) != 3 {
+		t.Fatalf("%d records, want 3", len(lines))
+	}
+	for i, l := range lines {
+		if bytes.Contains(l, []byte(pathKey)) {
+			t.Errorf("record %d holds the API key:\n%s", i, l)
+		}
+		if !bytes.Contains(l, []byte(`"path":"/hooks/tg/***"`)) || !bytes.Contains(l, []byte(`"/request/path"`)) {
+			t.Errorf("record %d does not log the path masked:\n%s", i, l)
+		}
+	}
+}

@@ -59,6 +59,11 @@ func (q *Query) Package() string { return q.pkg }
 // so the caller parses the body only when the policy can see the result.
 func (q *Query) NeedsJSON() bool { return q.needJSON }
 
+// CredentialHeaders names, lower-cased and sorted, the request headers the package hands to
+// hookwall's builtins as credentials, as far as the compiled policy shows
+// (credentialHeaders). The caller must not change the slice.
+func (q *Query) CredentialHeaders() []string { return q.credHeaders }
+
 // CredentialPath reports whether the package hands a value computed from input.request.path
 // to hookwall's builtins as a credential (a key sent as a path segment of a prefix route).
 func (q *Query) CredentialPath() bool { return q.credPath }

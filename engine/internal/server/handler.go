@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/netip"
 	"runtime/debug"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -261,6 +263,9 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 			}
 			s.o.Watch.Observe(rec.Route, ip, rec.Outcome, rec.Status, rec.Reasons, rec.Labels, start)
 		}
+		if snap != nil {
+			maskCredentials(x, snap)
+		}
 		rec.Sensitive = x.sens.Values
 		s.o.Log.Log(rec)
 		if snap != nil {
@@ -277,6 +282,65 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	rec.Revision, rec.PolicyRevision = snap.Revision, snap.Policies.Revision()
 	x.ctx, x.snap = ctx, snap
 	s.serve(x)
+}
+
+// maskCredentials applies the route's credential rules to the record whether or not its
+// policy ran (a filter refused the request, watch blocked it, a filter failed, the method was
+// refused): the values of the headers the route's policy or shadow hands to a credential
+// builtin (snapshot.Route.CredHeaders) are noted as sensitive, so masked wherever the record
+// carries them, and the path of a route whose policy reads a key from it
+// (snapshot.Route.MaskedPath) is logged as the route's prefix followed by "***" unless a
+// credential the policy was handed masks it already. A request no route took (refused
+// before routing, or 404) has its path masked by the first route whose prefix starts it
+// (maskedTarget). It allocates nothing: the names and masked paths are the snapshot's, the
+// values the record's own.
+func maskCredentials(x *exchange, snap *snapshot.Snapshot) {
+	rec, r := &x.rec, x.route
+	if r == nil {
+		if m := maskedTarget(snap, rec.Path); m != "" {
+			rec.Path, rec.PathMasked = m, true
+		}
+		return
+	}
+	for _, name := range r.CredHeaders {
+		for i := range rec.Headers {
+			h := &rec.Headers[i]
+			if h.Value != "" && len(h.Name) == len(name) && strings.EqualFold(h.Name, name) && !slices.Contains(x.sens.Values, h.Value) {
+				x.sens.Values = append(x.sens.Values, h.Value)
+			}
+		}
+	}
+	if r.MaskedPath != "" && !holdsSensitive(rec.Path, x.sens.Values) {
+		rec.Path, rec.PathMasked = r.MaskedPath, true
+	}
+}
+
+// maskedTarget is the masked path (snapshot.Route.MaskedTarget) of the first of snap's
+// routes whose prefix starts path and whose policy reads a key from the path, else "". It
+// is for a path no route took: a target refused before routing is not canonical yet, so one
+// that reaches a route's prefix only once made canonical ("/hooks//tg/<key>") keeps its path.
+func maskedTarget(snap *snapshot.Snapshot, path string) string {
+	for _, r := range snap.Routes {
+		if m := r.MaskedTarget(path); m != "" {
+			return m
+		}
+	}
+	return ""
+}
+
+// minSensitive is decisionlog's: the shortest credential the log masks inside a longer
+// string.
+const minSensitive = 8
+
+// holdsSensitive reports whether the log masks one of the credentials in p (decisionlog's
+// maskSensitive).
+func holdsSensitive(p string, sensitive []string) bool {
+	for _, v := range sensitive {
+		if len(v) >= minSensitive && strings.Contains(p, v) {
+			return true
+		}
+	}
+	return false
 }
 
 // clientFraming makes the answer one the client reads as the answer to its request, whatever
@@ -396,6 +460,15 @@ func (s *Server) handleError(ctx *fasthttp.RequestCtx, err error) {
 		// max_header, malformed), leaves no request line: fasthttp's defaults (GET /) are no
 		// client's, and the record says only what did happen, the error.
 		rec.Method, rec.Path = string(ctx.Method()), string(rawTarget(ctx))
+		// The route is not known (fasthttp refused the request before the handler): the
+		// path is masked by the rule of a route whose prefix starts it (a body over max_body
+		// sent to a route whose policy reads a key from the path).
+		if snap := s.o.Snapshots.Acquire(); snap != nil {
+			if m := maskedTarget(snap, rec.Path); m != "" {
+				rec.Path, rec.PathMasked = m, true
+			}
+			snap.Release()
+		}
 	}
 	if s.o.Observer != nil {
 		s.o.Observer.Request("", outcome, status, 0)

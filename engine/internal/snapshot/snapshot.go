@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -67,6 +68,10 @@ type Route struct {
 	// clientKey names Client's pool in the snapshot's clients (clientKey).
 	clientKey string
 
+	// CredHeaders name, lower-cased, the request headers the route's policy or its shadow
+	// hands to a builtin as credentials (policy.Query.CredentialHeaders): their values are
+	// masked in every record of the route, whether or not a policy ran.
+	CredHeaders []string
 	// MaskedPath is the route's prefix followed by "***" when the route's policy or its
 	// shadow hands a value computed from the path to a builtin as a credential
 	// (policy.Query.CredentialPath), else "": the path a record of the route logs when no
@@ -301,7 +306,16 @@ func (s *Snapshot) buildRoute(ctx context.Context, rc *config.Route, prev *Snaps
 		BasePath: strings.TrimSuffix(u.EscapedPath(), "/"), Scheme: u.Scheme, Host: u.Host,
 		Input: input.RouteObject(rc.Name, rc.Path+rc.Prefix),
 	}
-	credPath := q.CredentialPath() || shadow != nil && shadow.CredentialPath()
+	r.CredHeaders = q.CredentialHeaders()
+	credPath := q.CredentialPath()
+	if shadow != nil {
+		for _, h := range shadow.CredentialHeaders() {
+			if !slices.Contains(r.CredHeaders, h) {
+				r.CredHeaders = append(slices.Clip(r.CredHeaders), h)
+			}
+		}
+		credPath = credPath || shadow.CredentialPath()
+	}
 	if credPath && rc.Prefix != "" {
 		r.MaskedPath = rc.Prefix + "***"
 	}
