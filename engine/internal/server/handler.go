@@ -328,15 +328,11 @@ func maskedTarget(snap *snapshot.Snapshot, path string) string {
 	return ""
 }
 
-// minSensitive is decisionlog's: the shortest credential the log masks inside a longer
-// string.
-const minSensitive = 8
-
 // holdsSensitive reports whether the log masks one of the credentials in p (decisionlog's
 // maskSensitive).
 func holdsSensitive(p string, sensitive []string) bool {
 	for _, v := range sensitive {
-		if len(v) >= minSensitive && strings.Contains(p, v) {
+		if len(v) >= decisionlog.MinSensitive && strings.Contains(p, v) {
 			return true
 		}
 	}
