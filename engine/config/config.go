@@ -691,7 +691,7 @@ var knownMethods = map[string]bool{
 }
 
 func (c *Config) validate(v *validator) {
-	if _, _, err := net.SplitHostPort(c.Server.Listen); err != nil {
+	if _, err := splitListen(c.Server.Listen); err != nil {
 		v.errAt([]any{"server", "listen"}, "invalid address %q: %v", c.Server.Listen, err)
 	}
 	if c.Server.MaxBody <= 0 {
@@ -730,7 +730,7 @@ func (c *Config) validate(v *validator) {
 	if (c.Admin.TLSCert == "") != (c.Admin.TLSKey == "") {
 		v.errAt([]any{"admin", "tls_key"}, "tls_cert and tls_key go together: set both or neither")
 	}
-	if host, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {
+	if host, err := splitListen(c.Admin.Listen); err != nil {
 		v.errAt([]any{"admin", "listen"}, "invalid address %q: %v", c.Admin.Listen, err)
 	} else if !isLoopback(host) && c.Admin.Token == "" {
 		v.errAt([]any{"admin", "token"}, "required when admin.listen (%s) is not a loopback address", c.Admin.Listen)
@@ -739,7 +739,7 @@ func (c *Config) validate(v *validator) {
 		v.errAt([]any{"admin", "listen"}, "must differ from server.listen")
 	}
 	if c.Demo.Sink != "" {
-		if host, _, err := net.SplitHostPort(c.Demo.Sink); err != nil {
+		if host, err := splitListen(c.Demo.Sink); err != nil {
 			v.errAt([]any{"demo", "sink"}, "invalid address %q: %v", c.Demo.Sink, err)
 		} else if !isLoopback(host) {
 			v.errAt([]any{"demo", "sink"}, "the demo sink listens on loopback only, not %q", host)
@@ -1001,6 +1001,20 @@ func checkUpstreamURL(raw string) string {
 		return fmt.Sprintf("port %q of %q is not one of 1 to 65535", u.Port(), RedactURL(raw))
 	}
 	return ""
+}
+
+// splitListen returns the host of a listen address, or why it cannot be listened on: its
+// port must be a number of 0 to 65535 (0: any free port) or a service name, checked here so
+// that check finds what run would fail on, with the line.
+func splitListen(addr string) (host string, err error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", err
+	}
+	if _, err := net.LookupPort("tcp", port); err != nil {
+		return "", fmt.Errorf("port %q is not a number of 0 to 65535 or a service name", port)
+	}
+	return host, nil
 }
 
 // validPort reports whether p, a URL's port (empty: the scheme's), can be dialed: url.Parse
