@@ -93,9 +93,35 @@ func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) int {
 	}
 	g, err := gateway.New(ctx, *cfgPath, gateway.Options{Logger: logger, CacheDir: cache})
 	if err != nil {
+		if ctx.Err() != nil {
+			// SIGTERM or SIGINT while starting (a bundle's download, filters compiling): a
+			// stop asked for, not a broken config; what it cut is no error to report.
+			logger.Info("stopped while starting")
+			return 0
+		}
 		fmt.Fprintf(stderr, "hookwall: %v\n", err)
 		return 1
 	}
+	// A second SIGTERM or SIGINT while the first one's drain runs stops at once: an operator
+	// who presses Ctrl-C again does not wait out -drain. Requests in flight are cut, as when
+	// the drain runs out.
+	stopNow, returned := make(chan os.Signal, 2), make(chan struct{})
+	signal.Notify(stopNow, os.Interrupt, syscall.SIGTERM)
+	defer func() { signal.Stop(stopNow); close(returned) }()
+	go func() {
+		for n := 1; ; n++ {
+			select {
+			case s := <-stopNow:
+				if n < 2 {
+					continue // the first: the drain it started runs
+				}
+				logger.Warn("second signal during the drain: stopping now; requests and deliveries in flight are cut", "signal", s.String())
+				os.Exit(1)
+			case <-returned:
+				return
+			}
+		}
+	}()
 	go func() {
 		for {
 			select {

@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -508,7 +509,9 @@ func (d *Dispatcher) gather(ctx context.Context) int {
 
 // Shutdown waits for Run to return (cancel its ctx first) and for the attempts in flight,
 // until ctx ends; the leases of attempts still running then are released, so another
-// worker (or the next start) takes them over without waiting for the lease to expire.
+// worker (or the next start) takes them over without waiting for the lease to expire. It
+// then returns ErrAttemptsCut, naming them: each is attempted again, and its upstream may
+// already have it, so the stop was not clean.
 func (d *Dispatcher) Shutdown(ctx context.Context) error {
 	select {
 	case <-d.stopped:
@@ -532,8 +535,15 @@ func (d *Dispatcher) Shutdown(ctx context.Context) error {
 	if err := d.o.Store.Release(rctx, d.o.Owner, ids); err != nil {
 		return fmt.Errorf("delivery: release %d leases at shutdown: %w", len(ids), err)
 	}
-	return nil
+	if len(ids) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %d, given back to be attempted again (their upstreams may have them already; the same delivery id and attempt number come again): %s",
+		ErrAttemptsCut, len(ids), strings.Join(ids, ", "))
 }
+
+// ErrAttemptsCut is Shutdown's error when attempts were still running as its context ended.
+var ErrAttemptsCut = errors.New("delivery: attempts still running when the drain ended")
 
 func (d *Dispatcher) prune(ctx context.Context, now time.Time) {
 	if d.o.KeepDelivered <= 0 && d.o.KeepDead <= 0 {

@@ -3,6 +3,7 @@ package delivery_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -82,8 +83,8 @@ func waitReached(t *testing.T, reached *atomic.Int32) {
 
 // shutDownMidAttempt runs a dispatcher (attempt timeout: timeout) on one delivery to an
 // upstream that answers after hold, and shuts it down, with drain to finish, once the
-// attempt reached the upstream. It returns the dispatcher's store.
-func shutDownMidAttempt(t *testing.T, hold, timeout, drain time.Duration) delivery.Store {
+// attempt reached the upstream. It returns the dispatcher's store and Shutdown's error.
+func shutDownMidAttempt(t *testing.T, hold, timeout, drain time.Duration) (delivery.Store, error) {
 	t.Helper()
 	addr, reached := slowUpstream(t, hold, 200, nil)
 	d, store := setup(t, addr, timeout)
@@ -94,15 +95,15 @@ func shutDownMidAttempt(t *testing.T, hold, timeout, drain time.Duration) delive
 	cancel()
 	sctx, scancel := context.WithTimeout(context.Background(), drain)
 	defer scancel()
-	if err := d.Shutdown(sctx); err != nil {
-		t.Fatal(err)
-	}
-	return store
+	return store, d.Shutdown(sctx)
 }
 
 // A graceful shutdown lets an attempt in flight finish and records it.
 func TestShutdownFinishesInFlight(t *testing.T) {
-	store := shutDownMidAttempt(t, 300*time.Millisecond, 5*time.Second, 5*time.Second)
+	store, err := shutDownMidAttempt(t, 300*time.Millisecond, 5*time.Second, 5*time.Second)
+	if err != nil {
+		t.Fatalf("a shutdown that let the attempt finish: %v", err)
+	}
 	r, as, err := store.Get(context.Background(), "x")
 	if err != nil || r.State != delivery.StateDelivered || len(as) != 1 {
 		t.Fatalf("after shutdown: %+v %+v %v", r, as, err)
@@ -110,9 +111,13 @@ func TestShutdownFinishesInFlight(t *testing.T) {
 }
 
 // A shutdown whose drain time runs out releases the lease of the attempt still running,
-// so another worker can take the delivery over at once.
+// so another worker can take the delivery over at once, and says so: the upstream may have
+// that attempt already, so the stop was not clean.
 func TestShutdownReleasesLeases(t *testing.T) {
-	store := shutDownMidAttempt(t, 3*time.Second, 10*time.Second, 100*time.Millisecond)
+	store, err := shutDownMidAttempt(t, 3*time.Second, 10*time.Second, 100*time.Millisecond)
+	if !errors.Is(err, delivery.ErrAttemptsCut) || !strings.Contains(err.Error(), ": 1, ") || !strings.HasSuffix(err.Error(), ": x") {
+		t.Errorf("Shutdown after the drain cut an attempt: %v, want ErrAttemptsCut naming x", err)
+	}
 	got, err := store.Claim(context.Background(), "gw2", time.Now(), time.Minute, 10, delivery.Routes{})
 	if err != nil || len(got) != 1 {
 		t.Fatalf("after a cut-short shutdown another worker claimed %v (%v), want the delivery", got, err)

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -54,6 +55,8 @@ type Gateway struct {
 	// tls and adminTLS are the public and admin listeners' TLS (tls.go), nil for plain HTTP;
 	// a reload renews their files.
 	tls, adminTLS *tlsconf.Listener
+	// draining is set when Run begins to shut down: the public listener is closing.
+	draining atomic.Bool
 	// sources is the [watch] watcher (sources.go), nil when watching is off.
 	sources *watch.Watcher
 	// deliveries stores and delivers queued routes' requests; nil when no route is queued.
@@ -546,6 +549,7 @@ func (g *Gateway) Run(ctx context.Context, drainTimeout time.Duration) error {
 	case runErr = <-errc:
 	}
 	g.log.Info("shutting down: draining in-flight requests")
+	g.draining.Store(true) // /readyz: 503, so a load balancer stops sending here
 	g.stopBackground(bgCancel)
 	dctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	defer cancel()
