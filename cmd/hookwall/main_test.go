@@ -272,58 +272,12 @@ func TestSIGTERMDrainsInFlight(t *testing.T) {
 // TestSIGTERMDrainTimeoutExits1: a request still in flight when -drain runs out is cut, and
 // the process says so and exits 1, not 0: a stop that dropped a request is not a clean one.
 func TestSIGTERMDrainTimeoutExits1(t *testing.T) {
-	bin := hookwallBinary(t)
-	uln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	reached := make(chan struct{}, 1)
-	release := make(chan struct{})
-	usrv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		reached <- struct{}{}
-		<-release
-	})}
-	go usrv.Serve(uln)
-	defer usrv.Close()
-	defer close(release)
-
-	pub, adm := freePort(t), freePort(t)
-	dir := ghGateway{Listen: pub, Admin: adm, Upstream: "http://" + uln.Addr().String()}.tree(t)
-	cmd := exec.Command(bin, "-c", filepath.Join(dir, "gateway.toml"), "-drain", "300ms")
-	cmd.Dir = dir
-	cmd.Env = append(cmd.Environ(), "HW_TEST_SECRET=s3cret")
-	logs := startProcess(t, cmd)
-	waitReady(t, "http://"+adm+"/readyz")
-
-	go func() {
-		r, err := http.DefaultClient.Do(githubWebhook("http://"+pub+"/hooks/github", []byte(`{"in":"flight"}`)))
-		if err == nil {
-			r.Body.Close()
-		}
-	}()
-	select {
-	case <-reached:
-	case <-time.After(5 * time.Second):
-		t.Fatal("request never reached the upstream")
-	}
+	cmd, logs, _ := gatewayWithHeldRequest(t, "300ms")
 	start := time.Now()
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	// Its stderr is read to the end (the process exited) before Wait closes the pipe.
-	var all []string
-	timeout := time.After(10 * time.Second)
-	for open := true; open; {
-		select {
-		case l, ok := <-logs:
-			if open = ok; ok {
-				all = append(all, l)
-			}
-		case <-timeout:
-			t.Fatal("process did not exit after SIGTERM and its drain")
-		}
-	}
-	werr := cmd.Wait()
+	out, werr := waitExit(t, cmd, logs, 10*time.Second)
 	var exit *exec.ExitError
 	if !errors.As(werr, &exit) || exit.ExitCode() != 1 {
 		t.Errorf("exit: %v, want exit status 1", werr)
@@ -331,7 +285,7 @@ func TestSIGTERMDrainTimeoutExits1(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("exited %v after SIGTERM, with -drain 300ms", d)
 	}
-	if out := strings.Join(all, "\n"); !strings.Contains(out, "did not finish") {
+	if !strings.Contains(out, "did not finish") {
 		t.Errorf("the exit does not say the drain ran out:\n%s", out)
 	}
 }

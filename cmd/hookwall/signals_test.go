@@ -31,11 +31,11 @@ func waitExit(t *testing.T, cmd *exec.Cmd, logs <-chan string, within time.Durat
 	return strings.Join(all, "\n"), cmd.Wait()
 }
 
-// TestSecondSignalStopsTheDrain: after SIGTERM, /readyz answers 503 "draining" (a load
-// balancer stops sending here while the public listener is closed), and a second SIGTERM
-// during a 30 s drain stops the process at once, saying so, exit 1: an operator does not
-// wait out -drain.
-func TestSecondSignalStopsTheDrain(t *testing.T) {
+// gatewayWithHeldRequest starts the binary with -drain drain on a GitHub route whose upstream
+// holds every request until the test ends, and returns once one request reached it, with the
+// process, its log lines and its admin address.
+func gatewayWithHeldRequest(t *testing.T, drain string) (*exec.Cmd, <-chan string, string) {
+	t.Helper()
 	bin := hookwallBinary(t)
 	uln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -48,12 +48,12 @@ func TestSecondSignalStopsTheDrain(t *testing.T) {
 		<-release
 	})}
 	go usrv.Serve(uln)
-	defer usrv.Close()
-	defer close(release)
+	t.Cleanup(func() { usrv.Close() })
+	t.Cleanup(func() { close(release) }) // first: the held request ends, then the server
 
 	pub, adm := freePort(t), freePort(t)
 	dir := ghGateway{Listen: pub, Admin: adm, Upstream: "http://" + uln.Addr().String()}.tree(t)
-	cmd := exec.Command(bin, "-c", filepath.Join(dir, "gateway.toml"), "-drain", "30s")
+	cmd := exec.Command(bin, "-c", filepath.Join(dir, "gateway.toml"), "-drain", drain)
 	cmd.Dir = dir
 	cmd.Env = append(cmd.Environ(), "HW_TEST_SECRET=s3cret")
 	logs := startProcess(t, cmd)
@@ -69,6 +69,15 @@ func TestSecondSignalStopsTheDrain(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("request never reached the upstream")
 	}
+	return cmd, logs, adm
+}
+
+// TestSecondSignalStopsTheDrain: after SIGTERM, /readyz answers 503 "draining" (a load
+// balancer stops sending here while the public listener is closed), and a second SIGTERM
+// during a 30 s drain stops the process at once, saying so, exit 1: an operator does not
+// wait out -drain.
+func TestSecondSignalStopsTheDrain(t *testing.T) {
+	cmd, logs, adm := gatewayWithHeldRequest(t, "30s")
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

@@ -15,16 +15,7 @@ import (
 // sent, C1 controls included (U+009B is a terminal's CSI); the log escapes them, and so must
 // the admin API's answers, which operators read with curl on a terminal.
 func TestAdminAnswersEscapeC1(t *testing.T) {
-	up := startUpstream(t)
-	cfg := strings.ReplaceAll(loggingHead()+`
-[[route]]
-name = "r"
-path = "/hooks/r"
-upstream = "{{UPSTREAM}}"
-policy = "routes.r"
-`, "{{UPSTREAM}}", up.URL())
-	policy := "package routes.r\n\nallow := true\n\ndeny contains sprintf(\"unknown tenant %s\", [input.request.headers[\"x-tenant\"]]) if input.request.headers[\"x-tenant\"] != \"acme\"\n"
-	e := startEnv(t, cfg, map[string]string{"policies/r.rego": policy}, Options{Logger: discardLogger()})
+	e := tenantGateway(t)
 	c, err := net.Dial("tcp", strings.TrimPrefix(e.base, "http://"))
 	if err != nil {
 		t.Fatal(err)
@@ -54,16 +45,7 @@ policy = "routes.r"
 // client sent (invalid UTF-8, which Go's quoting writes as \xff, not JSON); it is JSON
 // whatever they hold.
 func TestDeniedAnswerIsJSON(t *testing.T) {
-	up := startUpstream(t)
-	cfg := strings.ReplaceAll(loggingHead()+`
-[[route]]
-name = "r"
-path = "/hooks/r"
-upstream = "{{UPSTREAM}}"
-policy = "routes.r"
-`, "{{UPSTREAM}}", up.URL())
-	policy := "package routes.r\n\nallow := true\n\ndeny contains sprintf(\"unknown tenant %s\", [input.request.headers[\"x-tenant\"]]) if input.request.headers[\"x-tenant\"] != \"acme\"\n"
-	e := startEnv(t, cfg, map[string]string{"policies/r.rego": policy}, Options{Logger: discardLogger()})
+	e := tenantGateway(t)
 	for _, tenant := range []string{"a\xffb", "\xc2\x9b2J", "tab\there"} {
 		c, err := net.Dial("tcp", strings.TrimPrefix(e.base, "http://"))
 		if err != nil {
@@ -81,4 +63,21 @@ policy = "routes.r"
 			t.Errorf("X-Tenant %q: the 403 body %q is not the reasons' JSON: %v", tenant, body, err)
 		}
 	}
+}
+
+// tenantGateway serves /hooks/r with a policy that denies every tenant but acme, its reason
+// quoting the X-Tenant header as the client sent it.
+func tenantGateway(t *testing.T) *env {
+	t.Helper()
+	up := startUpstream(t)
+	cfg := strings.ReplaceAll(loggingHead()+`
+[[route]]
+name = "r"
+path = "/hooks/r"
+upstream = "{{UPSTREAM}}"
+policy = "routes.r"
+`, "{{UPSTREAM}}", up.URL())
+	policy := "package routes.r\n\nallow := true\n\ndeny contains sprintf(\"unknown tenant %s\", [input.request.headers[\"x-tenant\"]]) if input.request.headers[\"x-tenant\"] != \"acme\"\n"
+	e := startEnv(t, cfg, map[string]string{"policies/r.rego": policy}, Options{Logger: discardLogger()})
+	return e
 }
