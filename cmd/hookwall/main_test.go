@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -273,21 +272,7 @@ func TestSIGTERMDrainsInFlight(t *testing.T) {
 // the process says so and exits 1, not 0: a stop that dropped a request is not a clean one.
 func TestSIGTERMDrainTimeoutExits1(t *testing.T) {
 	cmd, logs, _ := gatewayWithHeldRequest(t, "300ms")
-	start := time.Now()
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	out, werr := waitExit(t, cmd, logs, 10*time.Second)
-	var exit *exec.ExitError
-	if !errors.As(werr, &exit) || exit.ExitCode() != 1 {
-		t.Errorf("exit: %v, want exit status 1", werr)
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("exited %v after SIGTERM, with -drain 300ms", d)
-	}
-	if !strings.Contains(out, "did not finish") {
-		t.Errorf("the exit does not say the drain ran out:\n%s", out)
-	}
+	sigtermExits1(t, cmd, logs, "did not finish")
 }
 
 // TestSIGHUPWhileStarting: a SIGHUP that comes while the gateway is still starting (its
