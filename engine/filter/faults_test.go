@@ -572,16 +572,7 @@ func TestResponsePhaseNeedsBufferFeature(t *testing.T) {
 	h := newHost(t)
 	run := func(f *Filter) (string, error) {
 		ex, _, resp := newExchange(t, getReq)
-		inst, err := f.Acquire(testCtx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer inst.Release()
-		if next, err := inst.HandleRequest(testCtx, ex); err != nil || !next {
-			t.Fatalf("next=%v err=%v", next, err)
-		}
-		resp.SetBodyString("from upstream")
-		err = inst.HandleResponse(testCtx, ex, false)
+		err := answered(t, f, ex, resp)
 		return string(resp.Body()), err
 	}
 	with := load(t, h, Spec{Name: "with", Module: testdata(t, "respbody.wasm"), Config: []byte{1}, Pool: 1})
@@ -613,17 +604,7 @@ func TestFeaturesEnabledAfterNextAreNotGranted(t *testing.T) {
     (call $set_status (i32.const 299))
     (call $write_body (i32.const 1) (i32.const 0) (i32.const 9))))`)})
 	ex, _, resp := newExchange(t, getReq)
-	inst, err := f.Acquire(testCtx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer inst.Release()
-	if next, err := inst.HandleRequest(testCtx, ex); err != nil || !next {
-		t.Fatalf("next=%v err=%v", next, err)
-	}
-	resp.SetBodyString("from upstream")
-	err = inst.HandleResponse(testCtx, ex, false)
-	fe := wantKind(t, err, KindABI)
+	fe := wantKind(t, answered(t, f, ex, resp), KindABI)
 	if !strings.Contains(fe.Error(), "set_status_code") {
 		t.Errorf("error %q, want set_status_code refused without the buffer feature", fe)
 	}
@@ -644,18 +625,10 @@ func TestSetLabelAfterNextTraps(t *testing.T) {
     (i64.const 1))
   (func (export "handle_response") (param i32 i32)
     (call $set_label (i32.const 0) (i32.const 4) (i32.const 4) (i32.const 1))))`)})
-	ex, _, _ := newExchange(t, getReq)
+	ex, _, resp := newExchange(t, getReq)
 	var got []string
 	ex.SetLabel = func(k, v string) { got = append(got, k+"="+v) }
-	inst, err := f.Acquire(testCtx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer inst.Release()
-	if next, err := inst.HandleRequest(testCtx, ex); err != nil || !next {
-		t.Fatalf("next=%v err=%v", next, err)
-	}
-	fe := wantKind(t, inst.HandleResponse(testCtx, ex, false), KindABI)
+	fe := wantKind(t, answered(t, f, ex, resp), KindABI)
 	if !strings.Contains(fe.Error(), "set_label") || !strings.Contains(fe.Error(), "after next") {
 		t.Errorf("error %q, want set_label refused after next", fe)
 	}

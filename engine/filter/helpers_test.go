@@ -99,6 +99,23 @@ func serve(t testing.TB, f *Filter, ex *Exchange) {
 	inst.Release()
 }
 
+// answered runs ex through f as serve does, but wants handle_request to call next, gives
+// the response the body "from upstream" as the upstream's answer, and returns
+// handle_response's error.
+func answered(t testing.TB, f *Filter, ex *Exchange, resp *fasthttp.Response) error {
+	t.Helper()
+	inst, err := f.Acquire(testCtx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inst.Release()
+	if next, err := inst.HandleRequest(testCtx, ex); err != nil || !next {
+		t.Fatalf("next=%v err=%v", next, err)
+	}
+	resp.SetBodyString("from upstream")
+	return inst.HandleResponse(testCtx, ex, false)
+}
+
 func newLogger(level slog.Level) (*slog.Logger, *testutil.Buffer) {
 	buf := &testutil.Buffer{}
 	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: level})), buf

@@ -73,20 +73,25 @@ delivery = "queued"
 		t.Errorf("/-/deliveries does not show the masked path:\n%s", listing)
 	}
 	time.Sleep(300 * time.Millisecond) // the delivered record is written after the attempt
-	e.stop()
-	raw, err := os.ReadFile(filepath.Join(e.dir, "decisions.log"))
-	if err != nil {
-		t.Fatal(err)
+	raw, lines := stopAndReadLog(t, e)
+	noKeyIn(t, lines)
+	if !bytes.Contains(raw, []byte(`"delivered"`)) {
+		t.Errorf("no delivered record:\n%s", raw)
 	}
-	delivered := false
-	for i, l := range bytes.Split(bytes.TrimSpace(raw), []byte("\n")) {
+}
+
+// noKeyIn fails for each record that holds pathKey or lacks one of want.
+func noKeyIn(t *testing.T, lines [][]byte, want ...string) {
+	t.Helper()
+	for i, l := range lines {
 		if bytes.Contains(l, []byte(pathKey)) {
 			t.Errorf("record %d holds the API key:\n%s", i, l)
 		}
-		delivered = delivered || bytes.Contains(l, []byte(`"delivered"`))
-	}
-	if !delivered {
-		t.Errorf("no delivered record:\n%s", raw)
+		for _, w := range want {
+			if !bytes.Contains(l, []byte(w)) {
+				t.Errorf("record %d lacks %s:\n%s", i, w, l)
+			}
+		}
 	}
 }
 
@@ -135,14 +140,7 @@ allow if hookwall.apikey.verify(input.request.headers["x-acme-client"], "acme_ke
 	if len(lines) != 2 {
 		t.Fatalf("%d records, want 2", len(lines))
 	}
-	for i, l := range lines {
-		if bytes.Contains(l, []byte(pathKey)) {
-			t.Errorf("record %d holds the API key:\n%s", i, l)
-		}
-		if !bytes.Contains(l, []byte(`"/request/headers/X-Acme-Client"`)) {
-			t.Errorf("record %d does not list the header as masked:\n%s", i, l)
-		}
-	}
+	noKeyIn(t, lines, `"/request/headers/X-Acme-Client"`) // listed as masked
 }
 
 // A prefix route whose key is the path's last segment: a request over max_body is refused
@@ -176,12 +174,5 @@ methods = ["POST"]
 	if len(lines) != 3 {
 		t.Fatalf("%d records, want 3", len(lines))
 	}
-	for i, l := range lines {
-		if bytes.Contains(l, []byte(pathKey)) {
-			t.Errorf("record %d holds the API key:\n%s", i, l)
-		}
-		if !bytes.Contains(l, []byte(`"path":"/hooks/tg/***"`)) || !bytes.Contains(l, []byte(`"/request/path"`)) {
-			t.Errorf("record %d does not log the path masked:\n%s", i, l)
-		}
-	}
+	noKeyIn(t, lines, `"path":"/hooks/tg/***"`, `"/request/path"`)
 }
