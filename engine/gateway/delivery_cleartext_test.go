@@ -52,10 +52,7 @@ func writeStoredRow(t *testing.T, e *env, id string, headers, body []byte) {
 func TestQueuedRefusesADeliveryWrittenInTheClear(t *testing.T) {
 	up := startUpstream(t)
 	up.setHandler(func(ctx *fasthttp.RequestCtx) { ctx.SetStatusCode(503) }) // keeps the real one pending: its retries read the file
-	cfg := strings.ReplaceAll(queuedConfig, "max_pending = {{MAX}}", "max_pending = 100\nencryption_keys = [\"dkey\"]")
-	cfg = strings.ReplaceAll(cfg, `retry = ["50ms", "50ms", "50ms"]`, `retry = ["200ms", "200ms", "200ms", "200ms", "200ms", "200ms", "200ms", "200ms", "200ms", "200ms"]`+"\n"+`sign = "wh"`)
-	cfg = strings.ReplaceAll(cfg, `github = {file = "github.secret"}`, "github = {file = \"github.secret\"}\ndkey = {file = \"d.key\"}\nwh = {file = \"wh.secret\"}")
-	cfg = strings.ReplaceAll(cfg, "{{UPSTREAM}}", up.URL())
+	cfg := slowSignedQueue(up, "\nencryption_keys = [\"dkey\"]", "\ndkey = {file = \"d.key\"}")
 	e := startEnv(t, cfg, map[string]string{"policies/github.rego": queuedPolicy, "github.secret": "s3cret",
 		"d.key": strings.Repeat("ab", 32), "wh.secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}, Options{})
 	body := `{"real":1}`
@@ -138,10 +135,7 @@ func TestQueuedRefusesADeliveryWrittenInTheClear(t *testing.T) {
 func TestQueuedHoldsSealedWithoutKeys(t *testing.T) {
 	up := startUpstream(t)
 	up.setHandler(func(ctx *fasthttp.RequestCtx) { ctx.SetStatusCode(503) }) // keeps the real one pending: its retries read the file
-	cfg := strings.ReplaceAll(queuedConfig, "max_pending = {{MAX}}", "max_pending = 100")
-	cfg = strings.ReplaceAll(cfg, `retry = ["50ms", "50ms", "50ms"]`, `retry = ["200ms", "200ms", "200ms", "200ms", "200ms", "200ms", "200ms", "200ms", "200ms", "200ms"]`+"\n"+`sign = "wh"`)
-	cfg = strings.ReplaceAll(cfg, `github = {file = "github.secret"}`, "github = {file = \"github.secret\"}\nwh = {file = \"wh.secret\"}")
-	cfg = strings.ReplaceAll(cfg, "{{UPSTREAM}}", up.URL())
+	cfg := slowSignedQueue(up, "", "")
 	e := startEnv(t, cfg, map[string]string{"policies/github.rego": queuedPolicy, "github.secret": "s3cret",
 		"wh.secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}, Options{})
 	body := `{"real":1}` // a webhook of its own, which goes through
@@ -166,4 +160,14 @@ func TestQueuedHoldsSealedWithoutKeys(t *testing.T) {
 	if s := e.logBuf.String(); !strings.Contains(s, "delivery_id=sealed-1") || !strings.Contains(s, "reason=sealed_no_key") || !strings.Contains(s, `put that key back in [delivery] encryption_keys`) {
 		t.Fatalf("no warning naming the held delivery:\n%s", s)
 	}
+}
+
+// slowSignedQueue is queuedConfig for up with 100 pending, signed with the secret wh, its
+// retries 200 ms apart (a delivery the upstream refuses stays pending, each retry reading the
+// file), and delivery and secrets added to [delivery] and [secrets].
+func slowSignedQueue(up *upstream, delivery, secrets string) string {
+	cfg := strings.ReplaceAll(queuedConfig, "max_pending = {{MAX}}", "max_pending = 100"+delivery)
+	cfg = strings.ReplaceAll(cfg, `retry = ["50ms", "50ms", "50ms"]`, `retry = ["200ms", "200ms", "200ms", "200ms", "200ms", "200ms", "200ms", "200ms", "200ms", "200ms"]`+"\n"+`sign = "wh"`)
+	cfg = strings.ReplaceAll(cfg, `github = {file = "github.secret"}`, "github = {file = \"github.secret\"}"+secrets+"\nwh = {file = \"wh.secret\"}")
+	return strings.ReplaceAll(cfg, "{{UPSTREAM}}", up.URL())
 }
