@@ -106,7 +106,7 @@ type Record struct {
 	Headers        []Header
 	// Sensitive are credentials the request carried under header names the mask may not
 	// know (the key a policy gave hookwall.apikey.verify, say): a header whose value is one
-	// of them, or holds one of at least MinSensitive bytes, is masked whatever its name.
+	// of them, or holds one of at least minSensitive bytes, is masked whatever its name.
 	Sensitive []string
 	// PathMasked says the caller logged Path masked (a key its route's policy reads from
 	// the path, masked by the route's rule when no Sensitive value masks it): "masked" lists
@@ -631,29 +631,43 @@ func decodeRune[T string | []byte](s T) (rune, int) {
 	return utf8.DecodeRune(buf[:n])
 }
 
-// MinSensitive is the shortest sensitive value looked for inside a longer header value
+// minSensitive is the shortest sensitive value looked for inside a longer header value
 // ("Bearer <key>"); a shorter one masks only a header that is exactly it, so that a client
 // that sends a one-letter key cannot hide every header from the log.
-const MinSensitive = 8
+const minSensitive = 8
 
-// maskSensitive returns p with every sensitive value of at least MinSensitive bytes in it
+// maskSensitive returns p with every sensitive value of at least minSensitive bytes in it
 // replaced by "***" (a key sent as a path segment of a prefix route, or quoted in a reason or
 // label), and whether it held one. A shorter value is left: the client chose it, and a short
 // one ("1", "push") would let it hide words of its own record. It allocates only when it masks.
 func maskSensitive(p string, sensitive []string) (string, bool) {
 	found := false
 	for _, s := range sensitive {
-		if len(s) >= MinSensitive && strings.Contains(p, s) {
+		if masks(p, s) {
 			p, found = strings.ReplaceAll(p, s, "***"), true
 		}
 	}
 	return p, found
 }
 
+// HoldsSensitive reports whether p holds one of the sensitive values the log masks inside a
+// string (maskSensitive): a caller that logs p can tell whether the log will mask it.
+func HoldsSensitive(p string, sensitive []string) bool {
+	for _, s := range sensitive {
+		if masks(p, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// masks reports whether maskSensitive masks the sensitive value s in p.
+func masks(p, s string) bool { return len(s) >= minSensitive && strings.Contains(p, s) }
+
 // carriesSensitive reports whether a header value v carries one of the sensitive values.
 func carriesSensitive(v string, sensitive []string) bool {
 	for _, s := range sensitive {
-		if v == s || len(s) >= MinSensitive && strings.Contains(v, s) {
+		if v == s || masks(v, s) {
 			return true
 		}
 	}

@@ -310,7 +310,7 @@ func maskCredentials(x *exchange, snap *snapshot.Snapshot) {
 			}
 		}
 	}
-	if r.MaskedPath != "" && !holdsSensitive(rec.Path, x.sens.Values) {
+	if r.MaskedPath != "" && !decisionlog.HoldsSensitive(rec.Path, x.sens.Values) {
 		rec.Path, rec.PathMasked = r.MaskedPath, true
 	}
 }
@@ -326,17 +326,6 @@ func maskedTarget(snap *snapshot.Snapshot, path string) string {
 		}
 	}
 	return ""
-}
-
-// holdsSensitive reports whether the log masks one of the credentials in p (decisionlog's
-// maskSensitive).
-func holdsSensitive(p string, sensitive []string) bool {
-	for _, v := range sensitive {
-		if len(v) >= decisionlog.MinSensitive && strings.Contains(p, v) {
-			return true
-		}
-	}
-	return false
 }
 
 // clientFraming makes the answer one the client reads as the answer to its request, whatever
