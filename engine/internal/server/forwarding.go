@@ -176,14 +176,14 @@ func (fw *forwarding) prepare(req *fasthttp.Request, route *snapshot.Route, meta
 	// canonical form, so fasthttp does not normalise a copy of each; none is one it keeps
 	// apart (Host, Content-Type, …).
 	if anyOwned {
-		for _, name := range ownedHeaders {
+		for _, name := range httpsyntax.GatewayOwned {
 			h.Del(name)
 		}
 	}
-	h.SetCanonical(unsafeBytes(ownedHeaders[0]), fw.buf)
-	h.SetCanonical(unsafeBytes(ownedHeaders[1]), fw.host) // the Host the route matched, not a filter's
-	h.SetCanonical(unsafeBytes(ownedHeaders[2]), unsafeBytes(meta.Scheme))
-	h.SetCanonical(unsafeBytes(ownedHeaders[3]), unsafeBytes(meta.ID))
+	h.SetCanonical(unsafeBytes(httpsyntax.GatewayOwned[0]), fw.buf)
+	h.SetCanonical(unsafeBytes(httpsyntax.GatewayOwned[1]), fw.host) // the Host the route matched, not a filter's
+	h.SetCanonical(unsafeBytes(httpsyntax.GatewayOwned[2]), unsafeBytes(meta.Scheme))
+	h.SetCanonical(unsafeBytes(httpsyntax.GatewayOwned[3]), unsafeBytes(meta.ID))
 	for _, ph := range fw.headers {
 		h.Del(ph.Name)
 		h.Set(ph.Name, ph.Value)
@@ -224,12 +224,6 @@ func (fw *forwarding) prepare(req *fasthttp.Request, route *snapshot.Route, meta
 	return nil
 }
 
-// ownedHeaders are the request headers only the gateway writes on the forwarded request:
-// prepare removes every copy a client or filter sent and adds the first four in order
-// (X-Forwarded-For, -Host, -Proto, X-Request-Id); a queued route's dispatcher adds the
-// delivery's id and attempt.
-var ownedHeaders = httpsyntax.GatewayOwned
-
 // requestIDHeader carries the decision id, to the upstream and in the answer, in canonical
 // form.
 const requestIDHeader = "X-Request-Id"
@@ -243,10 +237,10 @@ type forwardedName struct {
 	name   string
 	hop    uint16 // bit i for hopHeaders[i] (hopsIn's marks)
 	client uint32 // bit i for clientHeaders[i]
-	owned  bool   // one of ownedHeaders
+	owned  bool   // one of httpsyntax.GatewayOwned
 }
 
-// forwardedByLength lists the names of hopHeaders, clientHeaders and ownedHeaders by their
+// forwardedByLength lists the names of hopHeaders, clientHeaders and httpsyntax.GatewayOwned by their
 // length, so that forwardedNames compares a header's name with those of its length alone.
 // Every one is shorter than the table.
 var forwardedByLength = func() (t [33][]forwardedName) {
@@ -269,7 +263,7 @@ var forwardedByLength = func() (t [33][]forwardedName) {
 	for i, name := range clientHeaders {
 		add(name, forwardedName{client: 1 << i})
 	}
-	for _, name := range ownedHeaders {
+	for _, name := range httpsyntax.GatewayOwned {
 		add(name, forwardedName{owned: true})
 	}
 	return t

@@ -175,7 +175,7 @@ func onlyHopOptions(v []byte) bool {
 // removes: not close or keep-alive, not a hop-by-hop field (removed before the upstream
 // anyway; the policy may read them), not Host, Content-Length or Content-Type (endToEnd:
 // never removed, RFC 9110 section 7.6.1 forbids listing them, and the upstream needs
-// them), not one of the gateway's own (ownedHeaders).
+// them), not one of the gateway's own (httpsyntax.GatewayOwned).
 func removable(opt []byte) bool {
 	if len(opt) == 0 || bytes.EqualFold(opt, []byte("close")) || bytes.EqualFold(opt, []byte("keep-alive")) ||
 		endToEnd(opt) || httpsyntax.IsHopByHop(string(opt)) {
@@ -183,7 +183,7 @@ func removable(opt []byte) bool {
 	}
 	// The gateway's own headers: it reads X-Forwarded-For (the client behind a trusted
 	// proxy, which may pass a client's Connection on) and replaces them all upstream.
-	for _, o := range ownedHeaders {
+	for _, o := range httpsyntax.GatewayOwned {
 		if bytes.EqualFold(opt, []byte(o)) {
 			return false
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/hookwall/hookwall/engine/config"
+	"github.com/hookwall/hookwall/engine/internal/httpsyntax"
 	"github.com/hookwall/hookwall/engine/internal/input"
 	"github.com/hookwall/hookwall/engine/internal/snapshot"
 	"github.com/hookwall/hookwall/engine/internal/testutil"
@@ -263,7 +264,7 @@ func testPrepareStrips(t *testing.T, strip []string, stripMarks uint32) {
 	r := rand.New(rand.NewPCG(3, 4))
 	others := []string{"X-A", "X-Listed", "X-Hub-Signature-256", "X-Github-Event", "Tee", "Upgrades", "X-Forwarded", "X-Request"}
 	var names []string
-	names = append(append(append(append(names, others...), hopHeaders[:]...), config.ClientHeaders()...), ownedHeaders[:]...)
+	names = append(append(append(append(names, others...), hopHeaders[:]...), config.ClientHeaders()...), httpsyntax.GatewayOwned[:]...)
 	casing := func(s string) string { return randomCase(r, s) }
 	in := func(set []string, name string) bool {
 		return slices.ContainsFunc(set, func(s string) bool { return strings.EqualFold(s, name) })
@@ -291,7 +292,7 @@ func testPrepareStrips(t *testing.T, strip []string, stripMarks uint32) {
 			}
 			v := "v" + strconv.Itoa(j)
 			hdr.WriteString(casing(name) + ": " + v + "\r\n")
-			if !in(hopHeaders[:], name) && !in(strip, name) && !in(ownedHeaders[:], name) {
+			if !in(hopHeaders[:], name) && !in(strip, name) && !in(httpsyntax.GatewayOwned[:], name) {
 				want[strings.ToLower(name)] = append(want[strings.ToLower(name)], v)
 			}
 		}
@@ -318,7 +319,7 @@ func testPrepareStrips(t *testing.T, strip []string, stripMarks uint32) {
 					wantStrip |= 1 << i
 				}
 			}
-			wantOwned = wantOwned || in(ownedHeaders[:], string(k))
+			wantOwned = wantOwned || in(httpsyntax.GatewayOwned[:], string(k))
 		}
 		hops, stripped, anyOwned, _ := forwardedNames(req.Header.All(), stripMarks)
 		if hops != wantHops || stripped != wantStrip || anyOwned != wantOwned {
