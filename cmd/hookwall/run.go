@@ -91,6 +91,25 @@ func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) int {
 	if cache != "" {
 		cache = filepath.Join(cache, "hookwall", "wasm")
 	}
+	// A second SIGTERM or SIGINT stops at once: an operator who presses Ctrl-C again does not
+	// wait out -drain (or a slow start). Requests in flight are cut, as when the drain runs
+	// out. Caught from here on, so that the first signal, whenever it comes, is counted.
+	stopNow, returned := make(chan os.Signal, 2), make(chan struct{})
+	signal.Notify(stopNow, os.Interrupt, syscall.SIGTERM)
+	defer func() { signal.Stop(stopNow); close(returned) }()
+	go func() {
+		for first := true; ; first = false {
+			select {
+			case s := <-stopNow:
+				if !first {
+					logger.Warn("second signal: stopping now; requests and deliveries in flight are cut", "signal", s.String())
+					os.Exit(1)
+				}
+			case <-returned:
+				return
+			}
+		}
+	}()
 	g, err := gateway.New(ctx, *cfgPath, gateway.Options{Logger: logger, CacheDir: cache})
 	if err != nil {
 		if ctx.Err() != nil {
@@ -102,26 +121,6 @@ func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "hookwall: %v\n", err)
 		return 1
 	}
-	// A second SIGTERM or SIGINT while the first one's drain runs stops at once: an operator
-	// who presses Ctrl-C again does not wait out -drain. Requests in flight are cut, as when
-	// the drain runs out.
-	stopNow, returned := make(chan os.Signal, 2), make(chan struct{})
-	signal.Notify(stopNow, os.Interrupt, syscall.SIGTERM)
-	defer func() { signal.Stop(stopNow); close(returned) }()
-	go func() {
-		for n := 1; ; n++ {
-			select {
-			case s := <-stopNow:
-				if n < 2 {
-					continue // the first: the drain it started runs
-				}
-				logger.Warn("second signal during the drain: stopping now; requests and deliveries in flight are cut", "signal", s.String())
-				os.Exit(1)
-			case <-returned:
-				return
-			}
-		}
-	}()
 	go func() {
 		for {
 			select {

@@ -91,7 +91,7 @@ func TestSecondSignalStopsTheDrain(t *testing.T) {
 	if status != http.StatusServiceUnavailable {
 		t.Errorf("/readyz during the drain: %d, want 503", status)
 	}
-	sigtermExits1(t, cmd, logs, "second signal during the drain")
+	sigtermExits1(t, cmd, logs, "second signal: stopping now")
 }
 
 // sigtermExits1 sends cmd SIGTERM and wants it to exit 1 within 5 s (its drain, whatever

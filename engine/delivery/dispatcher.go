@@ -288,9 +288,6 @@ func (d *Dispatcher) claimOnce(ctx context.Context) bool {
 			continue
 		}
 		d.sem <- struct{}{}
-		if r.Lease.IsZero() { // a store that does not say: the lease asked for
-			r.Lease = now.Add(d.o.Lease)
-		}
 		d.mu.Lock()
 		d.inflight[r.ID] = r.Lease
 		d.mu.Unlock()

@@ -449,11 +449,10 @@ func checkDestinationIDs(dests []string) error {
 // id of the request that was queued.
 func (g *Gateway) logDelivery(r *delivery.Record, res delivery.Result) {
 	path, _, _ := strings.Cut(r.URI, "?") // the log never carries a query string
-	if snap := g.snaps.Acquire(); snap != nil {
-		path = loggedPath(snap, r.Route, path)
+	snap := g.snaps.Acquire()
+	path = loggedPath(snap, r.Route, path)
+	if snap != nil {
 		snap.Release()
-	} else {
-		path = loggedPath(nil, r.Route, path)
 	}
 	rec := decisionlog.Record{
 		DecisionID: r.DecisionID, Time: time.Now(), Route: r.Route, Method: r.Method, Path: path,
